@@ -1,0 +1,52 @@
+/* What every state encoding shares: the header, the replica table, and the
+ * callback through which a state is cut into pieces that fit a datagram.
+ *
+ * Every encoding starts with two bytes, the type tag and the format version
+ * (docs/encoding.md).  Every piece a split emits is itself a complete,
+ * independently decodable and mergeable state; merging all pieces of a state
+ * into an empty one gives the state back, and merging any subset of them is
+ * still correct (it only knows less).
+ */
+#ifndef CRDT_CODEC_H
+#define CRDT_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crdt/buf.h"
+#include "crdt/rid.h"
+
+enum crdt_type {
+	CRDT_GCOUNTER = 1,
+	CRDT_PNCOUNTER = 2,
+	CRDT_GSET = 3,
+	CRDT_ORSET = 4,
+	CRDT_LWWREG = 5,
+};
+#define CRDT_TYPE_MIN CRDT_GCOUNTER
+#define CRDT_TYPE_MAX CRDT_LWWREG
+
+#define CRDT_FORMAT_VERSION 1
+
+/** Called once a piece with its encoding; a non-zero return stops the split
+ * and is returned by it. */
+typedef int (*crdt_piece_cb)(const uint8_t *piece, size_t len, void *ctx);
+
+/** "gcounter", "pncounter", "gset", "orset", "lwwreg"; NULL if unknown. */
+const char *crdt_type_name(enum crdt_type t);
+/** Inverse of crdt_type_name; -EINVAL if unknown. */
+int crdt_type_parse(const char *name, enum crdt_type *ret);
+
+/** Write tag and version. */
+int crdt_codec_put_header(struct crdt_buf *b, enum crdt_type t);
+/** Read and check tag and version: -EPROTO for another type or version,
+ * -EBADMSG when truncated. */
+int crdt_codec_get_header(struct crdt_cur *c, enum crdt_type t);
+
+/** Replica table: varint count then 16 bytes each, strictly ascending. */
+int crdt_codec_put_rids(struct crdt_buf *b, const struct crdt_rid *rids, size_t n);
+/** Points *ret into the input (no copy): the ids are read with memcpy.
+ * -EBADMSG when truncated, unsorted or duplicated. */
+int crdt_codec_get_rids(struct crdt_cur *c, const uint8_t **ret, size_t *ret_n);
+
+#endif

@@ -1,0 +1,36 @@
+/* G-Set: grow-only set of binary-safe byte strings. */
+#ifndef CRDT_GSET_H
+#define CRDT_GSET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "crdt/codec.h"
+
+struct crdt_gset; /* opaque */
+
+/** Visits one element; a non-zero return stops the iteration and is returned. */
+typedef int (*crdt_elem_cb)(const uint8_t *e, size_t len, void *ctx);
+
+struct crdt_gset *crdt_gset_new(void);
+void crdt_gset_free(struct crdt_gset *s);
+/** Add a copy of @e.  1 if added, 0 if already there, -ENOMEM. */
+int crdt_gset_add(struct crdt_gset *s, const void *e, size_t len);
+bool crdt_gset_contains(const struct crdt_gset *s, const void *e, size_t len);
+size_t crdt_gset_card(const struct crdt_gset *s);
+/** Every element in ascending byte order (shorter prefix first). */
+int crdt_gset_foreach(const struct crdt_gset *s, crdt_elem_cb cb, void *ctx);
+int crdt_gset_merge(struct crdt_gset *dst, const struct crdt_gset *src);
+bool crdt_gset_equal(const struct crdt_gset *a, const struct crdt_gset *b);
+struct crdt_gset *crdt_gset_copy(const struct crdt_gset *s);
+int crdt_gset_encode(const struct crdt_gset *s, struct crdt_buf *b);
+int crdt_gset_decode(const uint8_t *buf, size_t len, struct crdt_gset **ret);
+/** Pieces are subsets of the elements, each at most @max bytes; -EMSGSIZE
+ * if one element alone does not fit. */
+int crdt_gset_split(const struct crdt_gset *s, size_t max, crdt_piece_cb cb, void *ctx);
+cJSON *crdt_gset_to_json(const struct crdt_gset *s);
+
+#endif

@@ -1,0 +1,42 @@
+/* LWW-Register of a byte string, ordered by (HLC timestamp, replica id). */
+#ifndef CRDT_LWWREG_H
+#define CRDT_LWWREG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "crdt/codec.h"
+#include "crdt/hlc.h"
+
+struct crdt_lwwreg {
+	bool set;              /* false until the first write */
+	struct crdt_hlc_ts ts;
+	struct crdt_rid rid;   /* writer */
+	uint8_t *val;          /* owned; NULL when len == 0 */
+	size_t len;
+};
+
+struct crdt_lwwreg *crdt_lwwreg_new(void);
+void crdt_lwwreg_free(struct crdt_lwwreg *r);
+/** Write @val (binary-safe, copied) stamped by @hlc as replica @self.  The
+ * register's current timestamp is first observed into @hlc, so a write always
+ * beats what this replica has already seen. */
+int crdt_lwwreg_set(struct crdt_lwwreg *r, struct crdt_hlc *hlc, const struct crdt_rid *self,
+		    const void *val, size_t len);
+/** False if never written; else points *ret_val/*ret_len at the value. */
+bool crdt_lwwreg_get(const struct crdt_lwwreg *r, const uint8_t **ret_val, size_t *ret_len);
+/** Keep the greater (ts, rid); equal stamps with different values (only from
+ * misuse) are ordered by the bytes, so merge stays commutative. */
+int crdt_lwwreg_merge(struct crdt_lwwreg *dst, const struct crdt_lwwreg *src);
+bool crdt_lwwreg_equal(const struct crdt_lwwreg *a, const struct crdt_lwwreg *b);
+struct crdt_lwwreg *crdt_lwwreg_copy(const struct crdt_lwwreg *r);
+int crdt_lwwreg_encode(const struct crdt_lwwreg *r, struct crdt_buf *b);
+int crdt_lwwreg_decode(const uint8_t *buf, size_t len, struct crdt_lwwreg **ret);
+/** One piece; -EMSGSIZE if the encoding is larger than @max. */
+int crdt_lwwreg_split(const struct crdt_lwwreg *r, size_t max, crdt_piece_cb cb, void *ctx);
+cJSON *crdt_lwwreg_to_json(const struct crdt_lwwreg *r);
+
+#endif

@@ -1,0 +1,45 @@
+/* Any libcrdt state behind one tagged handle, for code (the daemon) that
+ * holds instances of every type side by side. */
+#ifndef CRDT_OBJ_H
+#define CRDT_OBJ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "crdt/codec.h"
+#include "crdt/gcounter.h"
+#include "crdt/gset.h"
+#include "crdt/lwwreg.h"
+#include "crdt/orset.h"
+#include "crdt/pncounter.h"
+
+struct crdt_obj {
+	enum crdt_type type;
+	union {
+		void *p;
+		struct crdt_gcounter *gc;
+		struct crdt_pncounter *pn;
+		struct crdt_gset *gs;
+		struct crdt_orset *os;
+		struct crdt_lwwreg *lww;
+	};
+};
+
+/** An empty state of @t into @ret.  -EINVAL for an unknown type, -ENOMEM. */
+int crdt_obj_new(enum crdt_type t, struct crdt_obj *ret);
+/** Free the state; accepts an obj whose p is NULL. */
+void crdt_obj_done(struct crdt_obj *o);
+/** -ETYPE (CRDT_ETYPE) when the types differ. */
+int crdt_obj_merge(struct crdt_obj *dst, const struct crdt_obj *src);
+bool crdt_obj_equal(const struct crdt_obj *a, const struct crdt_obj *b);
+int crdt_obj_copy(const struct crdt_obj *o, struct crdt_obj *ret);
+int crdt_obj_encode(const struct crdt_obj *o, struct crdt_buf *b);
+/** The type comes from the encoding's tag. */
+int crdt_obj_decode(const uint8_t *buf, size_t len, struct crdt_obj *ret);
+int crdt_obj_split(const struct crdt_obj *o, size_t max, crdt_piece_cb cb, void *ctx);
+cJSON *crdt_obj_to_json(const struct crdt_obj *o);
+
+#endif

@@ -1,0 +1,53 @@
+/* OR-Set, add-wins, without tombstones (ORSWOT).
+ *
+ * Each present element carries the dots (replica, counter) of the adds that
+ * put it there; the causal context records every dot the state has seen.  A
+ * remove just drops the element: its dots stay in the context, which tells
+ * other replicas the element was removed, so nothing is kept per removed
+ * element.  A concurrent add has a dot the remover never saw, so it wins.
+ *
+ * The context is a set of counter intervals per replica, not just a version
+ * vector: a piece of a split state covers only some dot ranges, and the
+ * receiver must remember exactly those until the gaps fill.
+ */
+#ifndef CRDT_ORSET_H
+#define CRDT_ORSET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "crdt/codec.h"
+#include "crdt/gset.h" /* crdt_elem_cb */
+#include "crdt/vv.h"
+
+struct crdt_orset; /* opaque */
+
+struct crdt_orset *crdt_orset_new(void);
+void crdt_orset_free(struct crdt_orset *s);
+/** Add a copy of @e as replica @self with a fresh dot, replacing the dots it
+ * had (they are observed).  0 or -ENOMEM (state unchanged). */
+int crdt_orset_add(struct crdt_orset *s, const struct crdt_rid *self, const void *e, size_t len);
+/** Remove @e: 1 if it was present, 0 if not. */
+int crdt_orset_remove(struct crdt_orset *s, const void *e, size_t len);
+bool crdt_orset_contains(const struct crdt_orset *s, const void *e, size_t len);
+size_t crdt_orset_card(const struct crdt_orset *s);
+/** Present elements in ascending byte order (shorter prefix first). */
+int crdt_orset_foreach(const struct crdt_orset *s, crdt_elem_cb cb, void *ctx);
+/** dst ⊔= src.  On -ENOMEM dst is unchanged. */
+int crdt_orset_merge(struct crdt_orset *dst, const struct crdt_orset *src);
+bool crdt_orset_equal(const struct crdt_orset *a, const struct crdt_orset *b);
+struct crdt_orset *crdt_orset_copy(const struct crdt_orset *s);
+int crdt_orset_encode(const struct crdt_orset *s, struct crdt_buf *b);
+int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret);
+/** Cut into pieces of at most @max bytes, each covering some dot ranges with
+ * exactly the live (element, dot) pairs in them (docs/encoding.md). */
+int crdt_orset_split(const struct crdt_orset *s, size_t max, crdt_piece_cb cb, void *ctx);
+/** Highest contiguous counter seen per replica (the context as a version
+ * vector, gaps left out), into a fresh @ret. */
+int crdt_orset_context_vv(const struct crdt_orset *s, struct crdt_vv *ret);
+cJSON *crdt_orset_to_json(const struct crdt_orset *s);
+
+#endif

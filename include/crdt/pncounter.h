@@ -1,0 +1,34 @@
+/* PN-Counter: two G-Counters, increments P and decrements N; value P - N. */
+#ifndef CRDT_PNCOUNTER_H
+#define CRDT_PNCOUNTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "crdt/codec.h"
+#include "crdt/vv.h"
+
+struct crdt_pncounter {
+	struct crdt_vv p;
+	struct crdt_vv n;
+};
+
+struct crdt_pncounter *crdt_pncounter_new(void);
+void crdt_pncounter_free(struct crdt_pncounter *c);
+/** Add @n (> 0, else -EINVAL).  -EOVERFLOW if the value would pass INT64_MAX. */
+int crdt_pncounter_inc(struct crdt_pncounter *c, const struct crdt_rid *self, int64_t n);
+/** Subtract @n (> 0, else -EINVAL).  -EOVERFLOW below INT64_MIN. */
+int crdt_pncounter_dec(struct crdt_pncounter *c, const struct crdt_rid *self, int64_t n);
+/** P - N; -EOVERFLOW if outside int64 (only after concurrent updates). */
+int crdt_pncounter_value(const struct crdt_pncounter *c, int64_t *ret);
+int crdt_pncounter_merge(struct crdt_pncounter *dst, const struct crdt_pncounter *src);
+bool crdt_pncounter_equal(const struct crdt_pncounter *a, const struct crdt_pncounter *b);
+struct crdt_pncounter *crdt_pncounter_copy(const struct crdt_pncounter *c);
+int crdt_pncounter_encode(const struct crdt_pncounter *c, struct crdt_buf *b);
+int crdt_pncounter_decode(const uint8_t *buf, size_t len, struct crdt_pncounter **ret);
+int crdt_pncounter_split(const struct crdt_pncounter *c, size_t max, crdt_piece_cb cb, void *ctx);
+cJSON *crdt_pncounter_to_json(const struct crdt_pncounter *c);
+
+#endif

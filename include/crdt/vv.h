@@ -1,0 +1,70 @@
+/* Version vectors: replica id -> counter, kept sorted by replica id with no
+ * zero entries, so two equal vectors have identical arrays.
+ *
+ * The G-Counter is a version vector whose counters are the per-replica
+ * totals; the same code serves both.
+ */
+#ifndef CRDT_VV_H
+#define CRDT_VV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "crdt/buf.h"
+#include "crdt/rid.h"
+
+struct crdt_vv_entry {
+	struct crdt_rid rid;
+	uint64_t n; /* never 0 */
+};
+
+struct crdt_vv {
+	struct crdt_vv_entry *e; /* sorted by rid, unique */
+	size_t len;
+	size_t cap;
+};
+
+enum crdt_order {
+	CRDT_EQUAL,
+	CRDT_BEFORE,    /* a < b: b has seen everything a has and more */
+	CRDT_AFTER,     /* a > b */
+	CRDT_CONCURRENT,
+};
+
+/** Embedded lifecycle: init allocates nothing; done frees and accepts NULL. */
+void crdt_vv_init(struct crdt_vv *vv);
+void crdt_vv_done(struct crdt_vv *vv);
+
+/** Counter of @rid, 0 if absent. */
+uint64_t crdt_vv_get(const struct crdt_vv *vv, const struct crdt_rid *rid);
+/** Add @n (> 0) to the counter of @rid.  -EOVERFLOW if it would pass
+ * UINT64_MAX, -EINVAL if n == 0, -ENOMEM; the vector is unchanged on error.
+ * On success *ret_n (if not NULL) is the new counter. */
+int crdt_vv_add(struct crdt_vv *vv, const struct crdt_rid *rid, uint64_t n, uint64_t *ret_n);
+/** crdt_vv_add(vv, rid, 1, ret_n). */
+int crdt_vv_inc(struct crdt_vv *vv, const struct crdt_rid *rid, uint64_t *ret_n);
+/** Raise the counter of @rid to at least @n (no-op when already >= n or n == 0). */
+int crdt_vv_raise(struct crdt_vv *vv, const struct crdt_rid *rid, uint64_t n);
+/** dst = pointwise max(dst, src).  On -ENOMEM dst is unchanged. */
+int crdt_vv_merge(struct crdt_vv *dst, const struct crdt_vv *src);
+enum crdt_order crdt_vv_compare(const struct crdt_vv *a, const struct crdt_vv *b);
+/** True when a >= b pointwise. */
+bool crdt_vv_dominates(const struct crdt_vv *a, const struct crdt_vv *b);
+bool crdt_vv_equal(const struct crdt_vv *a, const struct crdt_vv *b);
+/** Replace dst with a copy of src.  On -ENOMEM dst is unchanged. */
+int crdt_vv_copy(struct crdt_vv *dst, const struct crdt_vv *src);
+
+/** Body encoding (no tag): varint count, then per entry 16-byte rid and
+ * varint counter, rids strictly ascending, counters > 0. */
+int crdt_vv_encode_body(const struct crdt_vv *vv, struct crdt_buf *b);
+/** Decode a body into a fresh @ret (initialised here, owned by the caller on
+ * success, untouched on error).  -EBADMSG for truncated, unsorted, duplicate
+ * or zero entries. */
+int crdt_vv_decode_body(struct crdt_cur *c, struct crdt_vv *ret);
+/** {"<uuid>": n, ...}; NULL on -ENOMEM.  Caller frees with cJSON_Delete. */
+cJSON *crdt_vv_to_json(const struct crdt_vv *vv);
+
+#endif

@@ -1,0 +1,173 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "crdt/buf.h"
+#include "crdt/error.h"
+
+void crdt_buf_init(struct crdt_buf *b, size_t max)
+{
+	*b = (struct crdt_buf){ .max = max ? max : SIZE_MAX };
+}
+
+void crdt_buf_done(struct crdt_buf *b)
+{
+	if (!b)
+		return;
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+	b->err = 0;
+}
+
+void crdt_buf_reset(struct crdt_buf *b)
+{
+	b->len = 0;
+	b->err = 0;
+}
+
+int crdt_buf_reserve(struct crdt_buf *b, size_t n)
+{
+	if (b->err)
+		return b->err;
+	if (n <= b->cap - b->len)
+		return 0;
+	if (n > b->max - b->len)
+		return b->err = CRDT_EMSGSIZE;
+
+	size_t need = b->len + n;
+	size_t cap = b->cap ? b->cap : 64;
+	while (cap < need)
+		cap = cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2;
+	if (cap > b->max)
+		cap = b->max;
+
+	uint8_t *p = realloc(b->data, cap);
+	if (!p)
+		return b->err = CRDT_ENOMEM;
+	b->data = p;
+	b->cap = cap;
+	return 0;
+}
+
+int crdt_buf_put(struct crdt_buf *b, const void *p, size_t n)
+{
+	int r = crdt_buf_reserve(b, n);
+	if (r < 0)
+		return r;
+	if (n)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+int crdt_buf_put_u8(struct crdt_buf *b, uint8_t v)
+{
+	return crdt_buf_put(b, &v, 1);
+}
+
+size_t crdt_varint_len(uint64_t v)
+{
+	size_t n = 1;
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+int crdt_buf_put_varint(struct crdt_buf *b, uint64_t v)
+{
+	int r = crdt_buf_reserve(b, 10);
+	if (r < 0)
+		return r;
+	uint8_t *p = b->data + b->len;
+	while (v >= 0x80) {
+		*p++ = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	*p++ = (uint8_t)v;
+	b->len = (size_t)(p - b->data);
+	return 0;
+}
+
+int crdt_buf_put_bytes(struct crdt_buf *b, const void *p, size_t n)
+{
+	crdt_buf_put_varint(b, n);
+	return crdt_buf_put(b, p, n);
+}
+
+int crdt_cur_u8(struct crdt_cur *c, uint8_t *ret)
+{
+	if (c->left < 1)
+		return CRDT_EBADMSG;
+	*ret = *c->p++;
+	c->left--;
+	return 0;
+}
+
+int crdt_cur_varint(struct crdt_cur *c, uint64_t *ret)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	for (i = 0; i < c->left && i < 10; i++) {
+		uint8_t byte = c->p[i];
+		/* the tenth byte holds bit 63 only */
+		if (i == 9 && byte > 1)
+			return CRDT_EBADMSG;
+		v |= (uint64_t)(byte & 0x7f) << (7 * i);
+		if (!(byte & 0x80)) {
+			/* a zero last byte after others is an overlong form */
+			if (byte == 0 && i > 0)
+				return CRDT_EBADMSG;
+			c->p += i + 1;
+			c->left -= i + 1;
+			*ret = v;
+			return 0;
+		}
+	}
+	return CRDT_EBADMSG;
+}
+
+int crdt_cur_take(struct crdt_cur *c, size_t n, const uint8_t **ret)
+{
+	if (c->left < n)
+		return CRDT_EBADMSG;
+	*ret = c->p;
+	c->p += n;
+	c->left -= n;
+	return 0;
+}
+
+int crdt_cur_bytes(struct crdt_cur *c, const uint8_t **ret, size_t *ret_len)
+{
+	struct crdt_cur save = *c;
+	uint64_t n;
+
+	if (crdt_cur_varint(c, &n) < 0 || n > c->left) {
+		*c = save;
+		return CRDT_EBADMSG;
+	}
+	*ret = c->p;
+	*ret_len = (size_t)n;
+	c->p += n;
+	c->left -= n;
+	return 0;
+}
+
+int crdt_cur_count(struct crdt_cur *c, size_t min_size, size_t *ret)
+{
+	struct crdt_cur save = *c;
+	uint64_t n;
+
+	if (crdt_cur_varint(c, &n) < 0)
+		return CRDT_EBADMSG;
+	if (min_size == 0)
+		min_size = 1;
+	if (n > c->left / min_size) {
+		*c = save;
+		return CRDT_EBADMSG;
+	}
+	*ret = (size_t)n;
+	return 0;
+}
