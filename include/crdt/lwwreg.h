@@ -26,7 +26,7 @@ void crdt_lwwreg_free(struct crdt_lwwreg *r);
  * beats what this replica has already seen. */
 int crdt_lwwreg_set(struct crdt_lwwreg *r, struct crdt_hlc *hlc, const struct crdt_rid *self,
 		    const void *val, size_t len);
-/** False if never written; else points *ret_val/*ret_len at the value. */
+/** False if never written; else points *ret_val and *ret_len at the value. */
 bool crdt_lwwreg_get(const struct crdt_lwwreg *r, const uint8_t **ret_val, size_t *ret_len);
 /** Keep the greater (ts, rid); equal stamps with different values (only from
  * misuse) are ordered by the bytes, so merge stays commutative. */

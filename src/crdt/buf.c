@@ -77,7 +77,9 @@ size_t crdt_varint_len(uint64_t v)
 
 int crdt_buf_put_varint(struct crdt_buf *b, uint64_t v)
 {
-	int r = crdt_buf_reserve(b, 10);
+	/* Reserve the exact length, not 10: a varint that fits the last bytes
+	 * below ->max must not fail with -EMSGSIZE (splits fill pieces exactly). */
+	int r = crdt_buf_reserve(b, crdt_varint_len(v));
 	if (r < 0)
 		return r;
 	uint8_t *p = b->data + b->len;

@@ -21,9 +21,12 @@ void crdt_hlc_init(struct crdt_hlc *hlc, crdt_clock_fn clock, void *ctx)
 }
 
 /* One step past @ts: the logical counter, and when it is exhausted the next
- * millisecond (which keeps the order without ever wrapping). */
+ * millisecond.  At the very end of time it stays put rather than wrap to
+ * zero: a stamp that repeats is better than one that goes backwards. */
 static struct crdt_hlc_ts hlc_succ(struct crdt_hlc_ts ts)
 {
+	if (ts.lc == UINT32_MAX && ts.ms == UINT64_MAX)
+		return ts;
 	if (ts.lc == UINT32_MAX)
 		return (struct crdt_hlc_ts){ .ms = ts.ms + 1, .lc = 0 };
 	return (struct crdt_hlc_ts){ .ms = ts.ms, .lc = ts.lc + 1 };

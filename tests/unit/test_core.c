@@ -359,6 +359,11 @@ static void test_hlc_monotonic_when_clock_jumps_back(void **state)
 	hlc.last = (struct crdt_hlc_ts){ .ms = 3000000, .lc = UINT32_MAX };
 	ts = crdt_hlc_now(&hlc);
 	assert_true(ts.ms == 3000001 && ts.lc == 0);
+
+	/* and at the end of time it saturates instead of wrapping to zero */
+	hlc.last = (struct crdt_hlc_ts){ .ms = UINT64_MAX, .lc = UINT32_MAX };
+	ts = crdt_hlc_now(&hlc);
+	assert_true(ts.ms == UINT64_MAX && ts.lc == UINT32_MAX);
 }
 
 static void test_hlc_observe(void **state)

@@ -1,0 +1,204 @@
+/* libcrdt micro-benchmarks: OR-Set operations, merge, codec and memory, and
+ * G-Counter merges.  Prints a markdown table of medians over several runs.
+ *
+ *   bench_crdt [runs]      (default 5)
+ */
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "crdt/gcounter.h"
+#include "crdt/orset.h"
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int dcmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), dcmp);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void die(const char *what)
+{
+	fprintf(stderr, "bench_crdt: %s failed\n", what);
+	exit(1);
+}
+
+/* "key" and 8 decimal digits: 11 bytes (i < 10^8) */
+static void key(char *k, int i)
+{
+	unsigned v = (unsigned)i % 100000000u;
+
+	memcpy(k, "key", 3);
+	for (int d = 10; d >= 3; d--, v /= 10)
+		k[d] = (char)('0' + v % 10);
+	k[11] = 0;
+}
+
+static void rid(struct crdt_rid *r, int i)
+{
+	memset(r, 0, sizeof(*r));
+	memcpy(r->b, &i, sizeof(i));
+	r->b[15] = 0x5a;
+}
+
+enum { ADD, REMOVE, MERGE_MS, ENC, DEC, BYTES, BYTES_EMPTY, MEM, NMETRIC };
+
+static void run_orset(int n, double *m)
+{
+	struct crdt_rid ra, rb;
+	char k[12];
+	double t;
+	size_t before;
+
+	rid(&ra, 1);
+	rid(&rb, 2);
+
+	/* add, and memory: the heap grows by exactly what the set holds */
+	before = mallinfo2().uordblks;
+	struct crdt_orset *s = crdt_orset_new();
+	if (!s)
+		die("new");
+	t = now();
+	for (int i = 0; i < n; i++) {
+		key(k, i);
+		if (crdt_orset_add(s, &ra, k, 11) < 0)
+			die("add");
+	}
+	m[ADD] = n / (now() - t);
+	m[MEM] = (double)(mallinfo2().uordblks - before) / n;
+
+	/* encode, decode */
+	struct crdt_buf b;
+	struct crdt_orset *d = NULL;
+	crdt_buf_init(&b, 0);
+	t = now();
+	if (crdt_orset_encode(s, &b) < 0)
+		die("encode");
+	m[ENC] = n / (now() - t);
+	m[BYTES] = (double)b.len / n;
+	t = now();
+	if (crdt_orset_decode(b.data, b.len, &d) < 0)
+		die("decode");
+	m[DEC] = n / (now() - t);
+	crdt_orset_free(d);
+
+	/* remove every element */
+	t = now();
+	for (int i = 0; i < n; i++) {
+		key(k, i);
+		if (crdt_orset_remove(s, k, 11) != 1)
+			die("remove");
+	}
+	m[REMOVE] = n / (now() - t);
+	crdt_buf_reset(&b);
+	if (crdt_orset_encode(s, &b) < 0)
+		die("encode");
+	m[BYTES_EMPTY] = (double)b.len;
+	crdt_buf_done(&b);
+	crdt_orset_free(s);
+
+	/* two half-overlapping replicas: a has [0, n), b has [n/2, 3n/2) */
+	struct crdt_orset *a = crdt_orset_new(), *c = crdt_orset_new();
+	for (int i = 0; i < n; i++) {
+		key(k, i);
+		if (crdt_orset_add(a, &ra, k, 11) < 0)
+			die("add");
+		key(k, i + n / 2);
+		if (crdt_orset_add(c, &rb, k, 11) < 0)
+			die("add");
+	}
+	t = now();
+	if (crdt_orset_merge(a, c) < 0)
+		die("merge");
+	m[MERGE_MS] = (now() - t) * 1e3;
+	if (crdt_orset_card(a) != (size_t)(n + n / 2))
+		die("merge result");
+	crdt_orset_free(a);
+	crdt_orset_free(c);
+}
+
+static double run_gcounter(int nrep)
+{
+	struct crdt_gcounter *a = crdt_gcounter_new(), *b = crdt_gcounter_new();
+	struct crdt_rid r;
+	int iters = nrep > 100 ? 20000 : 1000000;
+	double t;
+
+	if (!a || !b)
+		die("gcounter_new");
+	for (int i = 0; i < nrep; i++) {
+		rid(&r, i);
+		if (crdt_gcounter_inc(a, &r, i + 1) < 0 || crdt_gcounter_inc(b, &r, (i * 7) % 13 + 1) < 0)
+			die("gcounter_inc");
+	}
+	t = now();
+	for (int i = 0; i < iters; i++)
+		if (crdt_gcounter_merge(a, b) < 0)
+			die("gcounter_merge");
+	t = now() - t;
+	crdt_gcounter_free(a);
+	crdt_gcounter_free(b);
+	return iters / t;
+}
+
+int main(int argc, char **argv)
+{
+	int runs = argc > 1 ? atoi(argv[1]) : 5;
+	static const int sizes[] = { 1000, 10000, 100000 };
+	static const char *names[NMETRIC] = {
+		"add ops/s", "remove ops/s", "merge of two half-overlapping sets (ms)",
+		"encode elements/s", "decode elements/s", "encoded bytes/element",
+		"encoded bytes after removing all (total)", "memory bytes/element",
+	};
+	double res[3][NMETRIC], *v = malloc(sizeof(double) * (size_t)(runs > 0 ? runs : 1));
+
+	if (runs < 1 || !v)
+		return 2;
+	for (int z = 0; z < 3; z++) {
+		double all[NMETRIC][64];
+		for (int r = 0; r < runs && r < 64; r++) {
+			double m[NMETRIC];
+			run_orset(sizes[z], m);
+			for (int k = 0; k < NMETRIC; k++)
+				all[k][r] = m[k];
+		}
+		for (int k = 0; k < NMETRIC; k++)
+			res[z][k] = median(all[k], runs < 64 ? runs : 64);
+	}
+	printf("| OR-Set (11-byte elements, median of %d runs) | 1k | 10k | 100k |\n", runs);
+	printf("|---|---:|---:|---:|\n");
+	for (int k = 0; k < NMETRIC; k++) {
+		printf("| %s |", names[k]);
+		for (int z = 0; z < 3; z++) {
+			double x = res[z][k];
+			if (k == MERGE_MS || k == BYTES || k == MEM)
+				printf(" %.2f |", x);
+			else
+				printf(" %.0f |", x);
+		}
+		printf("\n");
+	}
+	printf("\n| G-Counter merges/s (median of %d runs) | value |\n|---|---:|\n", runs);
+	static const int reps[] = { 3, 1000 };
+	for (int z = 0; z < 2; z++) {
+		for (int r = 0; r < runs; r++)
+			v[r] = run_gcounter(reps[z]);
+		printf("| %d replicas | %.0f |\n", reps[z], median(v, runs));
+	}
+	free(v);
+	return 0;
+}

@@ -1,0 +1,286 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "crdt/error.h"
+#include "elemtab.h"
+
+/* Load limit 13/16: linear probing stays short, and a 100k-element table
+ * still fits in 2^17 slots (4 MiB). */
+#define ET_LOAD_NUM 13
+#define ET_LOAD_DEN 16
+#define ET_MIN_CAP 8
+
+void et_init(struct elemtab *t)
+{
+	t->s = NULL;
+	t->mask = 0;
+	t->count = 0;
+}
+
+void et_done(struct elemtab *t)
+{
+	if (!t || !t->s)
+		return;
+	for (size_t i = 0; i < et_cap(t); i++)
+		if (et_used(&t->s[i]) && et_len(&t->s[i]) > ET_INLINE)
+			free(t->s[i].k.ptr);
+	free(t->s);
+	et_init(t);
+}
+
+static inline uint64_t rd64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static inline uint64_t mix(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* Unkeyed: the library has no globals to hold a secret.  Word at a time with
+ * a full avalanche at the end, since the index takes the low bits. */
+uint32_t et_hash(const void *key, size_t len)
+{
+	const uint8_t *p = key;
+	uint64_t h = 0x243f6a8885a308d3ULL ^ (len * 0x9e3779b97f4a7c15ULL);
+
+	while (len >= 8) {
+		h = (h ^ mix(rd64(p))) * 0x9e3779b97f4a7c15ULL;
+		p += 8;
+		len -= 8;
+	}
+	if (len) {
+		uint64_t tail = 0;
+		memcpy(&tail, p, len);
+		h = (h ^ mix(tail ^ ((uint64_t)len << 59))) * 0x9e3779b97f4a7c15ULL;
+	}
+	return (uint32_t)mix(h);
+}
+
+static inline bool slot_is(const struct et_slot *s, const void *key, size_t len, uint32_t hash)
+{
+	return s->hash == hash && et_len(s) == len && memcmp(et_key(s), key, len) == 0;
+}
+
+struct et_slot *et_find(const struct elemtab *t, const void *key, size_t len, uint32_t hash)
+{
+	if (!t->s)
+		return NULL;
+	for (uint32_t i = hash & t->mask;; i = (i + 1) & t->mask) {
+		struct et_slot *s = &t->s[i];
+		if (!et_used(s))
+			return NULL;
+		if (slot_is(s, key, len, hash))
+			return s;
+	}
+}
+
+static void place(struct et_slot *tab, uint32_t mask, const struct et_slot *from)
+{
+	uint32_t i = from->hash & mask;
+	while (et_used(&tab[i]))
+		i = (i + 1) & mask;
+	tab[i] = *from;
+}
+
+int et_reserve(struct elemtab *t, size_t n)
+{
+	size_t cap = et_cap(t), ncap = ET_MIN_CAP;
+
+	if (n * ET_LOAD_DEN <= cap * ET_LOAD_NUM)
+		return 0;
+	while (n * ET_LOAD_DEN > ncap * ET_LOAD_NUM) {
+		if (ncap >= (size_t)1 << 31)
+			return CRDT_EMSGSIZE;
+		ncap *= 2;
+	}
+	struct et_slot *ns = calloc(ncap, sizeof(*ns));
+	if (!ns)
+		return CRDT_ENOMEM;
+	for (size_t i = 0; i < cap; i++)
+		if (et_used(&t->s[i]))
+			place(ns, (uint32_t)(ncap - 1), &t->s[i]);
+	free(t->s);
+	t->s = ns;
+	t->mask = (uint32_t)(ncap - 1);
+	return 0;
+}
+
+uint8_t *et_key_dup(const void *key, size_t len, int *ret_err)
+{
+	uint8_t *p;
+
+	*ret_err = 0;
+	if (len <= ET_INLINE)
+		return NULL;
+	p = malloc(len);
+	if (!p) {
+		*ret_err = CRDT_ENOMEM;
+		return NULL;
+	}
+	memcpy(p, key, len);
+	return p;
+}
+
+struct et_slot *et_insert(struct elemtab *t, const void *key, size_t len, uint32_t hash,
+			  uint8_t *owned)
+{
+	uint32_t i = hash & t->mask;
+
+	while (et_used(&t->s[i]))
+		i = (i + 1) & t->mask;
+	struct et_slot *s = &t->s[i];
+	s->hash = hash;
+	s->meta = ET_USED | (uint32_t)len;
+	s->pay = 0;
+	if (len <= ET_INLINE) {
+		memset(s->k.in, 0, sizeof(s->k.in));
+		if (len)
+			memcpy(s->k.in, key, len);
+	} else {
+		s->k.ptr = owned;
+	}
+	t->count++;
+	return s;
+}
+
+void et_remove(struct elemtab *t, struct et_slot *slot)
+{
+	uint32_t hole = (uint32_t)(slot - t->s);
+
+	if (et_len(slot) > ET_INLINE)
+		free(slot->k.ptr);
+	/* Backward shift: pull every later entry of the cluster that may live
+	 * at the hole (its home is not cyclically inside (hole, j]). */
+	for (uint32_t j = (hole + 1) & t->mask;; j = (j + 1) & t->mask) {
+		struct et_slot *s = &t->s[j];
+		if (!et_used(s))
+			break;
+		uint32_t home = s->hash & t->mask;
+		if (((j - home) & t->mask) >= ((j - hole) & t->mask)) {
+			t->s[hole] = *s;
+			hole = j;
+		}
+	}
+	memset(&t->s[hole], 0, sizeof(t->s[hole]));
+	t->count--;
+}
+
+int et_keycmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+	size_t n = alen < blen ? alen : blen;
+	int c = n ? memcmp(a, b, n) : 0;
+
+	if (c)
+		return c;
+	return alen < blen ? -1 : alen > blen;
+}
+
+static int slot_ptr_cmp(const void *x, const void *y)
+{
+	const struct et_slot *a = *(const struct et_slot *const *)x;
+	const struct et_slot *b = *(const struct et_slot *const *)y;
+	return et_keycmp(et_key(a), et_len(a), et_key(b), et_len(b));
+}
+
+void et_sort(struct et_slot **v, size_t n)
+{
+	if (n > 1)
+		qsort(v, n, sizeof(*v), slot_ptr_cmp);
+}
+
+int et_sorted(const struct elemtab *t, struct et_slot ***ret)
+{
+	struct et_slot **v = NULL;
+	size_t n = 0;
+
+	if (t->count) {
+		v = malloc(t->count * sizeof(*v));
+		if (!v)
+			return CRDT_ENOMEM;
+		for (size_t i = 0; i < et_cap(t); i++)
+			if (et_used(&t->s[i]))
+				v[n++] = &t->s[i];
+		et_sort(v, n);
+	}
+	*ret = v;
+	return 0;
+}
+
+/* Strict UTF-8: no overlong forms, surrogates or code points past U+10FFFF,
+ * and no NUL, which a C string cannot carry. */
+static bool is_text(const uint8_t *p, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		uint8_t c = p[i];
+		size_t k;
+		uint32_t cp;
+		if (c == 0)
+			return false;
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			k = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			k = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			k = 3;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		if (n - i - 1 < k)
+			return false;
+		for (size_t j = 1; j <= k; j++) {
+			if ((p[i + j] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (p[i + j] & 0x3f);
+		}
+		if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += k + 1;
+	}
+	return true;
+}
+
+cJSON *et_elem_json(const uint8_t *e, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	bool text = is_text(e, len);
+	char *s = malloc(text ? len + 1 : 2 * len + 1);
+	cJSON *j = NULL;
+
+	if (!s)
+		return NULL;
+	if (text) {
+		if (len)
+			memcpy(s, e, len);
+		s[len] = 0;
+		j = cJSON_CreateString(s);
+	} else {
+		for (size_t i = 0; i < len; i++) {
+			s[2 * i] = hex[e[i] >> 4];
+			s[2 * i + 1] = hex[e[i] & 15];
+		}
+		s[2 * len] = 0;
+		j = cJSON_CreateObject();
+		if (j && !cJSON_AddStringToObject(j, "hex", s)) {
+			cJSON_Delete(j);
+			j = NULL;
+		}
+	}
+	free(s);
+	return j;
+}

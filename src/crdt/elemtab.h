@@ -1,0 +1,89 @@
+/* elemtab: the element table behind the G-Set and the OR-Set (internal).
+ *
+ * A hash table keyed by binary-safe byte strings: open addressing, linear
+ * probing, backward-shift deletion (so no tombstones pile up), power-of-two
+ * capacity, load at most 13/16.  Each slot is 32 bytes: the key's hash and
+ * length, the key itself when it fits in 16 bytes (else a pointer to a heap
+ * copy the table owns) and a 64-bit payload the owner interprets.  With
+ * short keys that is the whole memory cost of an element.
+ *
+ * Slot pointers stay valid until the next insert, remove or reserve.
+ */
+#ifndef CRDT_ELEMTAB_H
+#define CRDT_ELEMTAB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#define ET_INLINE 16
+#define ET_MAX_LEN 0x7fffffffu /* the length shares a word with a flag */
+
+struct et_slot {
+	uint32_t hash;
+	uint32_t meta; /* 0: empty; else ET_USED | length */
+	union {
+		uint8_t in[ET_INLINE];
+		uint8_t *ptr;
+	} k;
+	uint64_t pay; /* owner's payload */
+};
+
+#define ET_USED 0x80000000u
+
+struct elemtab {
+	struct et_slot *s;
+	uint32_t mask; /* capacity - 1; capacity 0 when s == NULL */
+	uint32_t count;
+};
+
+static inline bool et_used(const struct et_slot *s)
+{
+	return s->meta != 0;
+}
+
+static inline size_t et_len(const struct et_slot *s)
+{
+	return s->meta & ~ET_USED;
+}
+
+static inline const uint8_t *et_key(const struct et_slot *s)
+{
+	return et_len(s) <= ET_INLINE ? s->k.in : s->k.ptr;
+}
+
+static inline size_t et_cap(const struct elemtab *t)
+{
+	return t->s ? (size_t)t->mask + 1 : 0;
+}
+
+void et_init(struct elemtab *t);
+void et_done(struct elemtab *t);
+uint32_t et_hash(const void *key, size_t len);
+struct et_slot *et_find(const struct elemtab *t, const void *key, size_t len, uint32_t hash);
+/** Make room for @n elements in total, so that inserts up to that count
+ * cannot fail.  -ENOMEM (table unchanged), -EMSGSIZE past 2^31 slots. */
+int et_reserve(struct elemtab *t, size_t n);
+/** Heap copy of a key too long to sit in a slot, NULL if it fits inline
+ * (and in *ret_err 0) or on -ENOMEM (*ret_err set). */
+uint8_t *et_key_dup(const void *key, size_t len, int *ret_err);
+/** Insert a key known to be absent into reserved room.  @owned is the
+ * et_key_dup() copy for a long key (the table takes it), NULL otherwise. */
+struct et_slot *et_insert(struct elemtab *t, const void *key, size_t len, uint32_t hash,
+			  uint8_t *owned);
+/** Remove the entry at @slot (frees a long key). */
+void et_remove(struct elemtab *t, struct et_slot *slot);
+/** Order of keys: memcmp on the common length, then shorter first. */
+int et_keycmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
+/** A malloc'd array of the used slots sorted by key (NULL with 0 entries).
+ * -ENOMEM. */
+int et_sorted(const struct elemtab *t, struct et_slot ***ret);
+/** Sort an array of slot pointers by key. */
+void et_sort(struct et_slot **v, size_t n);
+/** JSON for one element: a string when the bytes are UTF-8 without NUL,
+ * else {"hex":"<lower-case hex>"}.  NULL on -ENOMEM. */
+cJSON *et_elem_json(const uint8_t *e, size_t len);
+
+#endif

@@ -1,0 +1,276 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "crdt/error.h"
+#include "crdt/gset.h"
+#include "elemtab.h"
+
+struct crdt_gset {
+	struct elemtab tab; /* payload unused */
+};
+
+struct crdt_gset *crdt_gset_new(void)
+{
+	struct crdt_gset *s = malloc(sizeof(*s));
+	if (s)
+		et_init(&s->tab);
+	return s;
+}
+
+void crdt_gset_free(struct crdt_gset *s)
+{
+	if (!s)
+		return;
+	et_done(&s->tab);
+	free(s);
+}
+
+int crdt_gset_add(struct crdt_gset *s, const void *e, size_t len)
+{
+	uint32_t h;
+	uint8_t *owned;
+	int r;
+
+	if (len > ET_MAX_LEN)
+		return CRDT_EMSGSIZE;
+	h = et_hash(e, len);
+	if (et_find(&s->tab, e, len, h))
+		return 0;
+	owned = et_key_dup(e, len, &r);
+	if (r < 0)
+		return r;
+	r = et_reserve(&s->tab, (size_t)s->tab.count + 1);
+	if (r < 0) {
+		free(owned);
+		return r;
+	}
+	et_insert(&s->tab, e, len, h, owned);
+	return 1;
+}
+
+bool crdt_gset_contains(const struct crdt_gset *s, const void *e, size_t len)
+{
+	return len <= ET_MAX_LEN && et_find(&s->tab, e, len, et_hash(e, len)) != NULL;
+}
+
+size_t crdt_gset_card(const struct crdt_gset *s)
+{
+	return s->tab.count;
+}
+
+int crdt_gset_foreach(const struct crdt_gset *s, crdt_elem_cb cb, void *ctx)
+{
+	struct et_slot **v;
+	int r = et_sorted(&s->tab, &v);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < s->tab.count && r == 0; i++)
+		r = cb(et_key(v[i]), et_len(v[i]), ctx);
+	free(v);
+	return r;
+}
+
+int crdt_gset_merge(struct crdt_gset *dst, const struct crdt_gset *src)
+{
+	const struct elemtab *st = &src->tab;
+	size_t nnew = 0, nlong = 0, k = 0;
+	uint8_t **keys = NULL;
+	int r;
+
+	if (dst == src)
+		return 0;
+	/* Everything that can fail happens before dst changes: count the new
+	 * elements, copy their long keys, grow the table, then insert. */
+	for (size_t i = 0; i < et_cap(st); i++) {
+		const struct et_slot *e = &st->s[i];
+		if (et_used(e) && !et_find(&dst->tab, et_key(e), et_len(e), e->hash)) {
+			nnew++;
+			nlong += et_len(e) > ET_INLINE;
+		}
+	}
+	if (!nnew)
+		return 0;
+	if (nlong) {
+		keys = calloc(nlong, sizeof(*keys));
+		if (!keys)
+			return CRDT_ENOMEM;
+		for (size_t i = 0; i < et_cap(st); i++) {
+			const struct et_slot *e = &st->s[i];
+			if (et_used(e) && et_len(e) > ET_INLINE &&
+			    !et_find(&dst->tab, et_key(e), et_len(e), e->hash)) {
+				keys[k] = et_key_dup(et_key(e), et_len(e), &r);
+				if (!keys[k++]) {
+					r = CRDT_ENOMEM;
+					goto fail;
+				}
+			}
+		}
+	}
+	r = et_reserve(&dst->tab, (size_t)dst->tab.count + nnew);
+	if (r < 0)
+		goto fail;
+	k = 0;
+	for (size_t i = 0; i < et_cap(st); i++) {
+		const struct et_slot *e = &st->s[i];
+		if (et_used(e) && !et_find(&dst->tab, et_key(e), et_len(e), e->hash))
+			et_insert(&dst->tab, et_key(e), et_len(e), e->hash,
+				  et_len(e) > ET_INLINE ? keys[k++] : NULL);
+	}
+	free(keys);
+	return 0;
+fail:
+	for (size_t i = 0; i < k; i++)
+		free(keys[i]);
+	free(keys);
+	return r;
+}
+
+bool crdt_gset_equal(const struct crdt_gset *a, const struct crdt_gset *b)
+{
+	if (a->tab.count != b->tab.count)
+		return false;
+	for (size_t i = 0; i < et_cap(&a->tab); i++) {
+		const struct et_slot *e = &a->tab.s[i];
+		if (et_used(e) && !et_find(&b->tab, et_key(e), et_len(e), e->hash))
+			return false;
+	}
+	return true;
+}
+
+struct crdt_gset *crdt_gset_copy(const struct crdt_gset *s)
+{
+	struct crdt_gset *c = crdt_gset_new();
+
+	if (!c || crdt_gset_merge(c, s) < 0) {
+		crdt_gset_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static int put_elems(struct crdt_buf *b, struct et_slot **v, size_t n)
+{
+	crdt_codec_put_header(b, CRDT_GSET);
+	crdt_buf_put_varint(b, n);
+	for (size_t i = 0; i < n; i++)
+		crdt_buf_put_bytes(b, et_key(v[i]), et_len(v[i]));
+	return b->err;
+}
+
+int crdt_gset_encode(const struct crdt_gset *s, struct crdt_buf *b)
+{
+	struct et_slot **v;
+	int r = et_sorted(&s->tab, &v);
+
+	if (r < 0)
+		return r;
+	r = put_elems(b, v, s->tab.count);
+	free(v);
+	return r;
+}
+
+int crdt_gset_decode(const uint8_t *buf, size_t len, struct crdt_gset **ret)
+{
+	struct crdt_cur c;
+	struct crdt_gset *s;
+	const uint8_t *prev = NULL, *e;
+	size_t n, plen = 0, elen;
+	int r;
+
+	crdt_cur_init(&c, buf, len);
+	r = crdt_codec_get_header(&c, CRDT_GSET);
+	if (r < 0)
+		return r;
+	if (crdt_cur_count(&c, 1, &n) < 0)
+		return CRDT_EBADMSG;
+	s = crdt_gset_new();
+	if (!s)
+		return CRDT_ENOMEM;
+	r = et_reserve(&s->tab, n);
+	if (r < 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *owned;
+		r = CRDT_EBADMSG;
+		if (crdt_cur_bytes(&c, &e, &elen) < 0 || elen > ET_MAX_LEN)
+			goto fail;
+		/* Strictly ascending also rules out duplicates. */
+		if (i > 0 && et_keycmp(prev, plen, e, elen) >= 0)
+			goto fail;
+		owned = et_key_dup(e, elen, &r);
+		if (r < 0)
+			goto fail;
+		et_insert(&s->tab, e, elen, et_hash(e, elen), owned);
+		prev = e;
+		plen = elen;
+	}
+	if (c.left) {
+		r = CRDT_EBADMSG;
+		goto fail;
+	}
+	*ret = s;
+	return 0;
+fail:
+	crdt_gset_free(s);
+	return r;
+}
+
+int crdt_gset_split(const struct crdt_gset *s, size_t max, crdt_piece_cb cb, void *ctx)
+{
+	struct et_slot **v;
+	struct crdt_buf b;
+	size_t n = s->tab.count, i = 0, fixed;
+	int r = et_sorted(&s->tab, &v);
+
+	if (r < 0)
+		return r;
+	/* The count varint is bounded by the total count's. */
+	fixed = 2 + crdt_varint_len(n);
+	crdt_buf_init(&b, max);
+	do {
+		size_t j = i, size = fixed;
+		while (j < n) {
+			size_t el = et_len(v[j]), c = crdt_varint_len(el) + el;
+			if (size + c > max)
+				break;
+			size += c;
+			j++;
+		}
+		if (size > max || (j == i && n > 0)) {
+			r = CRDT_EMSGSIZE;
+			break;
+		}
+		crdt_buf_reset(&b);
+		r = put_elems(&b, v + i, j - i);
+		if (r == 0)
+			r = cb(b.data, b.len, ctx);
+		i = j;
+	} while (r == 0 && i < n);
+	crdt_buf_done(&b);
+	free(v);
+	return r;
+}
+
+cJSON *crdt_gset_to_json(const struct crdt_gset *s)
+{
+	struct et_slot **v;
+	cJSON *o = cJSON_CreateObject(), *arr;
+
+	if (!o || !cJSON_AddStringToObject(o, "type", "gset") ||
+	    !(arr = cJSON_AddArrayToObject(o, "elements")) || et_sorted(&s->tab, &v) < 0) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	for (size_t i = 0; i < s->tab.count; i++) {
+		cJSON *e = et_elem_json(et_key(v[i]), et_len(v[i]));
+		if (!e) {
+			free(v);
+			cJSON_Delete(o);
+			return NULL;
+		}
+		cJSON_AddItemToArray(arr, e);
+	}
+	free(v);
+	return o;
+}

@@ -1,0 +1,307 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "crdt/error.h"
+#include "crdt/lwwreg.h"
+
+struct crdt_lwwreg *crdt_lwwreg_new(void)
+{
+	return calloc(1, sizeof(struct crdt_lwwreg));
+}
+
+void crdt_lwwreg_free(struct crdt_lwwreg *r)
+{
+	if (!r)
+		return;
+	free(r->val);
+	free(r);
+}
+
+/* A copy of @len bytes in *ret (NULL when len == 0). */
+static int dup_bytes(const void *p, size_t len, uint8_t **ret)
+{
+	uint8_t *d = NULL;
+
+	if (len > 0) {
+		d = malloc(len);
+		if (!d)
+			return CRDT_ENOMEM;
+		memcpy(d, p, len);
+	}
+	*ret = d;
+	return 0;
+}
+
+int crdt_lwwreg_set(struct crdt_lwwreg *r, struct crdt_hlc *hlc, const struct crdt_rid *self,
+		    const void *val, size_t len)
+{
+	uint8_t *d;
+	int ret = dup_bytes(val, len, &d);
+
+	if (ret < 0)
+		return ret;
+	/* The register may hold a stamp from another replica that this clock
+	 * never saw; observing it first makes the new stamp greater, so a local
+	 * write always replaces what the caller just read.  No lead bound: the
+	 * stamp is already in our state, refusing it would only lose the write. */
+	if (r->set)
+		crdt_hlc_observe(hlc, &r->ts, 0);
+	r->ts = crdt_hlc_now(hlc);
+	r->rid = *self;
+	free(r->val);
+	r->val = d;
+	r->len = len;
+	r->set = true;
+	return 0;
+}
+
+bool crdt_lwwreg_get(const struct crdt_lwwreg *r, const uint8_t **ret_val, size_t *ret_len)
+{
+	if (!r->set)
+		return false;
+	*ret_val = r->val;
+	*ret_len = r->len;
+	return true;
+}
+
+/* Total order on set registers: (ts, rid), then the value bytes (shorter
+ * prefix first) so that equal stamps, which only misuse produces, still
+ * merge the same way in either order. */
+static int order(const struct crdt_lwwreg *a, const struct crdt_lwwreg *b)
+{
+	int c = crdt_hlc_cmp(&a->ts, &b->ts);
+	size_t min = a->len < b->len ? a->len : b->len;
+
+	if (c == 0)
+		c = crdt_rid_cmp(&a->rid, &b->rid);
+	if (c == 0 && min > 0)
+		c = memcmp(a->val, b->val, min);
+	if (c == 0)
+		c = (a->len > b->len) - (a->len < b->len);
+	return c;
+}
+
+int crdt_lwwreg_merge(struct crdt_lwwreg *dst, const struct crdt_lwwreg *src)
+{
+	uint8_t *d;
+	int r;
+
+	if (!src->set || (dst->set && order(src, dst) <= 0))
+		return 0;
+	r = dup_bytes(src->val, src->len, &d);
+	if (r < 0)
+		return r;
+	free(dst->val);
+	dst->val = d;
+	dst->len = src->len;
+	dst->ts = src->ts;
+	dst->rid = src->rid;
+	dst->set = true;
+	return 0;
+}
+
+bool crdt_lwwreg_equal(const struct crdt_lwwreg *a, const struct crdt_lwwreg *b)
+{
+	if (!a->set || !b->set)
+		return a->set == b->set;
+	return order(a, b) == 0;
+}
+
+struct crdt_lwwreg *crdt_lwwreg_copy(const struct crdt_lwwreg *r)
+{
+	struct crdt_lwwreg *c = crdt_lwwreg_new();
+
+	if (c && crdt_lwwreg_merge(c, r) < 0) {
+		crdt_lwwreg_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+#define LWW_SET 0x01
+
+int crdt_lwwreg_encode(const struct crdt_lwwreg *r, struct crdt_buf *b)
+{
+	crdt_codec_put_header(b, CRDT_LWWREG);
+	crdt_buf_put_u8(b, r->set ? LWW_SET : 0);
+	if (r->set) {
+		crdt_buf_put(b, r->rid.b, CRDT_RID_LEN);
+		crdt_buf_put_varint(b, r->ts.ms);
+		crdt_buf_put_varint(b, r->ts.lc);
+		crdt_buf_put_bytes(b, r->val, r->len);
+	}
+	return b->err;
+}
+
+int crdt_lwwreg_decode(const uint8_t *buf, size_t len, struct crdt_lwwreg **ret)
+{
+	struct crdt_lwwreg tmp = { 0 }, *r;
+	struct crdt_cur c;
+	const uint8_t *rid, *val = NULL;
+	uint64_t lc;
+	uint8_t flags;
+	int e;
+
+	crdt_cur_init(&c, buf, len);
+	e = crdt_codec_get_header(&c, CRDT_LWWREG);
+	if (e < 0)
+		return e;
+	if (crdt_cur_u8(&c, &flags) < 0 || (flags & ~LWW_SET))
+		return CRDT_EBADMSG;
+	if (flags & LWW_SET) {
+		if (crdt_cur_take(&c, CRDT_RID_LEN, &rid) < 0 ||
+		    crdt_cur_varint(&c, &tmp.ts.ms) < 0 || crdt_cur_varint(&c, &lc) < 0 ||
+		    lc > UINT32_MAX || crdt_cur_bytes(&c, &val, &tmp.len) < 0)
+			return CRDT_EBADMSG;
+		memcpy(tmp.rid.b, rid, CRDT_RID_LEN);
+		tmp.ts.lc = (uint32_t)lc;
+		tmp.set = true;
+	}
+	if (c.left != 0)
+		return CRDT_EBADMSG;
+	r = crdt_lwwreg_new();
+	if (!r || dup_bytes(val, tmp.len, &tmp.val) < 0) {
+		free(r);
+		return CRDT_ENOMEM;
+	}
+	*r = tmp;
+	*ret = r;
+	return 0;
+}
+
+int crdt_lwwreg_split(const struct crdt_lwwreg *r, size_t max, crdt_piece_cb cb, void *ctx)
+{
+	struct crdt_buf b;
+	int e;
+
+	crdt_buf_init(&b, max);
+	e = crdt_lwwreg_encode(r, &b);
+	if (e == 0)
+		e = cb(b.data, b.len, ctx);
+	crdt_buf_done(&b);
+	return e;
+}
+
+/* Valid UTF-8 (shortest forms, no surrogates, at most U+10FFFF) without NUL,
+ * which cJSON strings cannot carry. */
+static bool is_text(const uint8_t *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		uint8_t c = s[i];
+		size_t n;
+		uint32_t cp;
+
+		if (c == 0)
+			return false;
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			n = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		if (len - i - 1 < n)
+			return false;
+		for (size_t k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (s[i + k] & 0x3f);
+		}
+		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += n + 1;
+	}
+	return true;
+}
+
+/* Standard base64 with padding, NUL-terminated; NULL on -ENOMEM. */
+static char *base64(const uint8_t *s, size_t len)
+{
+	static const char tab[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char *out = malloc((len + 2) / 3 * 4 + 1), *o = out;
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < len; i += 3) {
+		uint32_t v = (uint32_t)s[i] << 16;
+
+		if (i + 1 < len)
+			v |= (uint32_t)s[i + 1] << 8;
+		if (i + 2 < len)
+			v |= s[i + 2];
+		*o++ = tab[v >> 18 & 63];
+		*o++ = tab[v >> 12 & 63];
+		*o++ = i + 1 < len ? tab[v >> 6 & 63] : '=';
+		*o++ = i + 2 < len ? tab[v & 63] : '=';
+	}
+	*o = '\0';
+	return out;
+}
+
+static cJSON *value_json(const struct crdt_lwwreg *r, bool *ret_b64)
+{
+	cJSON *v;
+	char *s;
+
+	*ret_b64 = !is_text(r->val, r->len);
+	s = *ret_b64 ? base64(r->val, r->len) : malloc(r->len + 1);
+	if (!s)
+		return NULL;
+	if (!*ret_b64) {
+		if (r->len)
+			memcpy(s, r->val, r->len);
+		s[r->len] = '\0';
+	}
+	v = cJSON_CreateString(s);
+	free(s);
+	return v;
+}
+
+cJSON *crdt_lwwreg_to_json(const struct crdt_lwwreg *r)
+{
+	cJSON *j = cJSON_CreateObject(), *v = NULL, *ts = NULL;
+	char id[CRDT_RID_STRLEN];
+	bool b64 = false;
+
+	if (!j || !cJSON_AddStringToObject(j, "type", "lwwreg"))
+		goto fail;
+	if (!r->set) {
+		if (!cJSON_AddNullToObject(j, "value"))
+			goto fail;
+		return j;
+	}
+	v = value_json(r, &b64);
+	if (!v || !cJSON_AddItemToObject(j, "value", v))
+		goto fail;
+	v = NULL;
+	if (b64 && !cJSON_AddStringToObject(j, "encoding", "base64"))
+		goto fail;
+	ts = cJSON_CreateArray();
+	if (!ts || !cJSON_AddItemToArray(ts, cJSON_CreateNumber((double)r->ts.ms)) ||
+	    !cJSON_AddItemToArray(ts, cJSON_CreateNumber(r->ts.lc)) ||
+	    !cJSON_AddItemToObject(j, "ts", ts))
+		goto fail;
+	ts = NULL;
+	crdt_rid_format(&r->rid, id);
+	if (!cJSON_AddStringToObject(j, "replica", id))
+		goto fail;
+	return j;
+fail:
+	cJSON_Delete(v);
+	cJSON_Delete(ts);
+	cJSON_Delete(j);
+	return NULL;
+}

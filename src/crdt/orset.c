@@ -1,0 +1,1257 @@
+/* OR-Set without tombstones: dots per element, a causal context of counter
+ * intervals per replica (docs/types.md, docs/encoding.md).
+ *
+ * Memory layout, chosen so an element with one dot costs one 32-byte table
+ * slot: the slot's 64-bit payload holds that dot inline (16-bit replica
+ * index, 47-bit counter).  Elements with several dots (concurrent adds), or
+ * a dot that does not fit, keep a sorted run in a per-set dot pool and the
+ * payload holds the run's offset and length.  Runs freed by later writes are
+ * counted and reclaimed by compaction, so merge never mallocs per element.
+ *
+ * Replicas are numbered in arrival order and never renumbered, so a new
+ * replica costs nothing per element; the encoder maps them to the sorted
+ * order the wire wants.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "crdt/error.h"
+#include "crdt/orset.h"
+#include "elemtab.h"
+
+#define PAY_SPILL (1ULL << 63)
+#define IN_CTR_BITS 47
+#define IN_CTR_MAX ((1ULL << IN_CTR_BITS) - 1)
+#define PAY_NONE 0 /* counter 0 is never a dot: "dots pending" during merge */
+#define MAX_REPLICAS 0xffffu
+#define NONE UINT32_MAX
+
+struct dot {
+	uint64_t ctr;
+	uint32_t ri;
+	uint32_t pad;
+};
+
+struct ivl {
+	uint64_t lo, hi;
+};
+
+struct rep {
+	struct crdt_rid rid;
+	struct ivl *iv; /* sorted, disjoint, non-adjacent, never empty */
+	uint32_t n, cap;
+};
+
+struct crdt_orset {
+	struct elemtab tab;
+	struct rep *reps; /* arrival order; dots refer to the index */
+	uint32_t *order;  /* indices of reps sorted by rid */
+	uint32_t nreps, capreps;
+	struct dot *pool;
+	size_t plen, pcap, pfree; /* pfree: dots in dead runs */
+};
+
+/* ---- payload ---- */
+
+static inline bool pay_spilled(uint64_t p)
+{
+	return p & PAY_SPILL;
+}
+
+static inline bool dot_inlinable(uint32_t ri, uint64_t ctr)
+{
+	return ri <= MAX_REPLICAS && ctr <= IN_CTR_MAX;
+}
+
+static inline uint64_t pay_inline(uint32_t ri, uint64_t ctr)
+{
+	return (uint64_t)ri << IN_CTR_BITS | ctr;
+}
+
+/* The dots of an element as a sorted array; *tmp holds an inline one. */
+static inline size_t get_dots(const struct crdt_orset *s, uint64_t pay, struct dot *tmp,
+			      const struct dot **ret)
+{
+	if (pay_spilled(pay)) {
+		*ret = s->pool + (uint32_t)pay;
+		return (size_t)(pay >> 32) & 0x7fffffff;
+	}
+	if (pay == PAY_NONE) {
+		*ret = tmp;
+		return 0;
+	}
+	tmp->ctr = pay & IN_CTR_MAX;
+	tmp->ri = (uint32_t)(pay >> IN_CTR_BITS);
+	*ret = tmp;
+	return 1;
+}
+
+static void release_dots(struct crdt_orset *s, struct et_slot *e)
+{
+	if (pay_spilled(e->pay))
+		s->pfree += (size_t)(e->pay >> 32) & 0x7fffffff;
+	e->pay = PAY_NONE;
+}
+
+static int pool_reserve(struct crdt_orset *s, size_t n)
+{
+	size_t cap;
+	struct dot *p;
+
+	if (n <= s->pcap - s->plen)
+		return 0;
+	if (n > UINT32_MAX - s->plen)
+		return CRDT_EMSGSIZE;
+	cap = s->pcap ? s->pcap : 64;
+	while (cap < s->plen + n)
+		cap *= 2;
+	p = realloc(s->pool, cap * sizeof(*p));
+	if (!p)
+		return CRDT_ENOMEM;
+	s->pool = p;
+	s->pcap = cap;
+	return 0;
+}
+
+/* Store @n sorted dots for @e; room in the pool must be reserved. */
+static void set_dots(struct crdt_orset *s, struct et_slot *e, const struct dot *d, size_t n)
+{
+	release_dots(s, e);
+	if (n == 1 && dot_inlinable(d[0].ri, d[0].ctr)) {
+		e->pay = pay_inline(d[0].ri, d[0].ctr);
+	} else if (n > 0) {
+		memmove(s->pool + s->plen, d, n * sizeof(*d));
+		e->pay = PAY_SPILL | (uint64_t)n << 32 | s->plen;
+		s->plen += n;
+	}
+}
+
+/* Dead runs are reclaimed once they are most of the pool.  Best effort: if
+ * the new pool cannot be had, the old one simply stays. */
+static void pool_compact(struct crdt_orset *s)
+{
+	size_t live = s->plen - s->pfree, k = 0;
+	struct dot *np;
+
+	if (s->pfree < 1024 || s->pfree < live)
+		return;
+	np = malloc((live ? live : 1) * sizeof(*np));
+	if (!np)
+		return;
+	for (size_t i = 0; i < et_cap(&s->tab); i++) {
+		struct et_slot *e = &s->tab.s[i];
+		if (et_used(e) && pay_spilled(e->pay)) {
+			size_t cnt = (size_t)(e->pay >> 32) & 0x7fffffff;
+			memcpy(np + k, s->pool + (uint32_t)e->pay, cnt * sizeof(*np));
+			e->pay = PAY_SPILL | (uint64_t)cnt << 32 | k;
+			k += cnt;
+		}
+	}
+	free(s->pool);
+	s->pool = np;
+	s->plen = k;
+	s->pcap = live ? live : 1;
+	s->pfree = 0;
+}
+
+static inline int dot_cmp(uint32_t ari, uint64_t actr, uint32_t bri, uint64_t bctr)
+{
+	if (ari != bri)
+		return ari < bri ? -1 : 1;
+	return actr < bctr ? -1 : actr > bctr;
+}
+
+static bool dots_have(const struct dot *d, size_t n, uint32_t ri, uint64_t ctr)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = dot_cmp(d[mid].ri, d[mid].ctr, ri, ctr);
+		if (c == 0)
+			return true;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+static int dot_qcmp(const void *x, const void *y)
+{
+	const struct dot *a = x, *b = y;
+	return dot_cmp(a->ri, a->ctr, b->ri, b->ctr);
+}
+
+static void sort_dots(struct dot *d, size_t n)
+{
+	if (n > 16) {
+		qsort(d, n, sizeof(*d), dot_qcmp);
+		return;
+	}
+	for (size_t i = 1; i < n; i++) {
+		struct dot t = d[i];
+		size_t j = i;
+		while (j > 0 && dot_cmp(d[j - 1].ri, d[j - 1].ctr, t.ri, t.ctr) > 0) {
+			d[j] = d[j - 1];
+			j--;
+		}
+		d[j] = t;
+	}
+}
+
+/* ---- context ---- */
+
+static bool ivs_have(const struct ivl *iv, size_t n, uint64_t c)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (c < iv[mid].lo)
+			hi = mid;
+		else if (c > iv[mid].hi)
+			lo = mid + 1;
+		else
+			return true;
+	}
+	return false;
+}
+
+static bool ctx_has(const struct crdt_orset *s, uint32_t ri, uint64_t c)
+{
+	return ri < s->nreps && ivs_have(s->reps[ri].iv, s->reps[ri].n, c);
+}
+
+static uint32_t find_rep(const struct crdt_orset *s, const struct crdt_rid *rid)
+{
+	size_t lo = 0, hi = s->nreps;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = memcmp(s->reps[s->order[mid]].rid.b, rid->b, CRDT_RID_LEN);
+		if (c == 0)
+			return s->order[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NONE;
+}
+
+static int reps_reserve(struct crdt_orset *s, size_t n)
+{
+	struct rep *r;
+	uint32_t *o;
+	size_t cap;
+
+	if (n <= s->capreps)
+		return 0;
+	if (n > MAX_REPLICAS)
+		return CRDT_EMSGSIZE;
+	cap = s->capreps ? s->capreps : 4;
+	while (cap < n)
+		cap *= 2;
+	r = realloc(s->reps, cap * sizeof(*r));
+	if (!r)
+		return CRDT_ENOMEM;
+	s->reps = r;
+	o = realloc(s->order, cap * sizeof(*o));
+	if (!o)
+		return CRDT_ENOMEM; /* reps merely grew; nothing is lost */
+	s->order = o;
+	s->capreps = (uint32_t)cap;
+	return 0;
+}
+
+/* Append a replica whose interval array is @iv (taken); room reserved. */
+static uint32_t rep_append(struct crdt_orset *s, const struct crdt_rid *rid, struct ivl *iv,
+			   uint32_t n)
+{
+	uint32_t i = s->nreps++, k = i;
+
+	s->reps[i] = (struct rep){ .rid = *rid, .iv = iv, .n = n, .cap = n };
+	while (k > 0 && memcmp(s->reps[s->order[k - 1]].rid.b, rid->b, CRDT_RID_LEN) > 0) {
+		s->order[k] = s->order[k - 1];
+		k--;
+	}
+	s->order[k] = i;
+	return i;
+}
+
+/* ---- lifecycle and local operations ---- */
+
+struct crdt_orset *crdt_orset_new(void)
+{
+	struct crdt_orset *s = calloc(1, sizeof(*s));
+	if (s)
+		et_init(&s->tab);
+	return s;
+}
+
+void crdt_orset_free(struct crdt_orset *s)
+{
+	if (!s)
+		return;
+	et_done(&s->tab);
+	for (uint32_t i = 0; i < s->nreps; i++)
+		free(s->reps[i].iv);
+	free(s->reps);
+	free(s->order);
+	free(s->pool);
+	free(s);
+}
+
+int crdt_orset_add(struct crdt_orset *s, const struct crdt_rid *self, const void *e, size_t len)
+{
+	uint32_t ri = find_rep(s, self), h;
+	uint64_t ctr = 1;
+	struct et_slot *slot;
+	struct ivl *niv = NULL;
+	uint8_t *owned = NULL;
+	int r;
+
+	if (len > ET_MAX_LEN)
+		return CRDT_EMSGSIZE;
+	if (ri != NONE) {
+		ctr = s->reps[ri].iv[s->reps[ri].n - 1].hi;
+		if (ctr == UINT64_MAX)
+			return CRDT_EOVERFLOW;
+		ctr++;
+	} else {
+		r = reps_reserve(s, (size_t)s->nreps + 1);
+		if (r < 0)
+			return r;
+		niv = malloc(sizeof(*niv));
+		if (!niv)
+			return CRDT_ENOMEM;
+	}
+	h = et_hash(e, len);
+	slot = et_find(&s->tab, e, len, h);
+	if (!slot) {
+		owned = et_key_dup(e, len, &r);
+		if (r < 0 || (r = et_reserve(&s->tab, (size_t)s->tab.count + 1)) < 0)
+			goto fail;
+	}
+	if (!dot_inlinable(ri == NONE ? s->nreps : ri, ctr) && (r = pool_reserve(s, 1)) < 0)
+		goto fail;
+
+	/* Nothing fails from here on. */
+	if (ri == NONE) {
+		*niv = (struct ivl){ 1, 1 };
+		ri = rep_append(s, self, niv, 1);
+	} else {
+		/* The new counter is adjacent to the last interval. */
+		s->reps[ri].iv[s->reps[ri].n - 1].hi = ctr;
+	}
+	if (!slot)
+		slot = et_insert(&s->tab, e, len, h, owned);
+	set_dots(s, slot, &(struct dot){ .ri = ri, .ctr = ctr }, 1);
+	pool_compact(s);
+	return 0;
+fail:
+	free(owned);
+	free(niv);
+	return r;
+}
+
+int crdt_orset_remove(struct crdt_orset *s, const void *e, size_t len)
+{
+	struct et_slot *slot;
+
+	if (len > ET_MAX_LEN)
+		return 0;
+	slot = et_find(&s->tab, e, len, et_hash(e, len));
+	if (!slot)
+		return 0;
+	release_dots(s, slot);
+	et_remove(&s->tab, slot);
+	pool_compact(s);
+	return 1;
+}
+
+bool crdt_orset_contains(const struct crdt_orset *s, const void *e, size_t len)
+{
+	return len <= ET_MAX_LEN && et_find(&s->tab, e, len, et_hash(e, len)) != NULL;
+}
+
+size_t crdt_orset_card(const struct crdt_orset *s)
+{
+	return s->tab.count;
+}
+
+int crdt_orset_foreach(const struct crdt_orset *s, crdt_elem_cb cb, void *ctx)
+{
+	struct et_slot **v;
+	int r = et_sorted(&s->tab, &v);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < s->tab.count && r == 0; i++)
+		r = cb(et_key(v[i]), et_len(v[i]), ctx);
+	free(v);
+	return r;
+}
+
+/* ---- merge ---- */
+
+/* Sorted union of two interval lists into @out (room for an + bn),
+ * coalescing overlapping and adjacent intervals. */
+static uint32_t ivs_union(const struct ivl *a, uint32_t an, const struct ivl *b, uint32_t bn,
+			  struct ivl *out)
+{
+	uint32_t i = 0, j = 0, n = 0;
+
+	while (i < an || j < bn) {
+		struct ivl x = (j >= bn || (i < an && a[i].lo <= b[j].lo)) ? a[i++] : b[j++];
+		if (n > 0 && (out[n - 1].hi == UINT64_MAX || x.lo <= out[n - 1].hi + 1)) {
+			if (x.hi > out[n - 1].hi)
+				out[n - 1].hi = x.hi;
+		} else {
+			out[n++] = x;
+		}
+	}
+	return n;
+}
+
+int crdt_orset_merge(struct crdt_orset *dst, const struct crdt_orset *src)
+{
+	const struct elemtab *st = &src->tab;
+	uint32_t *ms = NULL, *inv = NULL, nr = dst->nreps;
+	struct ivl **niv = NULL;
+	uint32_t *nivn = NULL;
+	struct dot *scratch = NULL, tmp, tmp2;
+	uint8_t **keys = NULL;
+	size_t nnew = 0, nkeys = 0, k = 0, pool_need = 0, maxs = 1;
+	int r = CRDT_ENOMEM;
+
+	if (dst == src)
+		return 0;
+
+	/* 1. Replica table: src replicas map into dst's numbering, new ones
+	 * appended; inv maps back for context lookups in src. */
+	ms = malloc((src->nreps ? src->nreps : 1) * sizeof(*ms));
+	if (!ms)
+		goto out;
+	for (uint32_t j = 0; j < src->nreps; j++) {
+		ms[j] = find_rep(dst, &src->reps[j].rid);
+		if (ms[j] == NONE)
+			ms[j] = nr++;
+	}
+	if (nr > MAX_REPLICAS) {
+		r = CRDT_EMSGSIZE;
+		goto out;
+	}
+	inv = malloc((nr ? nr : 1) * sizeof(*inv));
+	niv = calloc(nr ? nr : 1, sizeof(*niv));
+	nivn = calloc(nr ? nr : 1, sizeof(*nivn));
+	if (!inv || !niv || !nivn || reps_reserve(dst, nr) < 0)
+		goto out;
+	for (uint32_t i = 0; i < nr; i++)
+		inv[i] = NONE;
+	for (uint32_t j = 0; j < src->nreps; j++)
+		inv[ms[j]] = j;
+
+	/* 2. The joined context, built aside and swapped in at the end. */
+	for (uint32_t j = 0; j < src->nreps; j++) {
+		const struct rep *b = &src->reps[j];
+		uint32_t i = ms[j];
+		const struct rep *a = i < dst->nreps ? &dst->reps[i] : NULL;
+		uint32_t an = a ? a->n : 0;
+		niv[i] = malloc(((size_t)an + b->n) * sizeof(**niv));
+		if (!niv[i])
+			goto out;
+		nivn[i] = ivs_union(a ? a->iv : NULL, an, b->iv, b->n, niv[i]);
+	}
+
+	/* 3. Count what the element join will need, against the unchanged dst:
+	 * a src dot survives unless dst has seen it and dropped it. */
+	for (size_t i = 0; i < et_cap(st); i++) {
+		const struct et_slot *e = &st->s[i];
+		const struct dot *sd, *dd = NULL;
+		size_t sn, dn, keep = 0;
+		struct et_slot *de;
+
+		if (!et_used(e))
+			continue;
+		sn = get_dots(src, e->pay, &tmp, &sd);
+		if (sn > maxs)
+			maxs = sn;
+		de = et_find(&dst->tab, et_key(e), et_len(e), e->hash);
+		dn = de ? get_dots(dst, de->pay, &tmp2, &dd) : 0;
+		for (size_t x = 0; x < sn; x++) {
+			uint32_t ri = ms[sd[x].ri];
+			if (!ctx_has(dst, ri, sd[x].ctr) || (de && dots_have(dd, dn, ri, sd[x].ctr)))
+				keep++;
+		}
+		if (de) {
+			if (keep)
+				pool_need += dn + keep;
+		} else if (keep) {
+			nnew++;
+			pool_need += keep;
+			if (et_len(e) > ET_INLINE) {
+				/* New long keys are copied now, in src's slot
+				 * order, which the src pass consumes in turn. */
+				if (!keys && !(keys = calloc(st->count, sizeof(*keys))))
+					goto out;
+				keys[nkeys] = et_key_dup(et_key(e), et_len(e), &r);
+				if (!keys[nkeys++]) {
+					r = CRDT_ENOMEM;
+					goto out;
+				}
+			}
+		}
+	}
+	scratch = malloc(maxs * sizeof(*scratch));
+	if (!scratch)
+		goto out;
+	if ((r = et_reserve(&dst->tab, (size_t)dst->tab.count + nnew)) < 0 ||
+	    (r = pool_reserve(dst, pool_need)) < 0)
+		goto out;
+
+	/* 4. Commit; nothing below can fail.  First dst's elements: a dot src's
+	 * context covers survives only if src still has it.  An element left
+	 * without dots but present in src is settled by the src pass. */
+	for (size_t i = 0; i < et_cap(&dst->tab);) {
+		struct et_slot *e = &dst->tab.s[i];
+		const struct dot *dd, *sd = NULL;
+		const struct et_slot *se = NULL;
+		size_t dn, sn = 0, kept = 0;
+		bool looked = false;
+
+		if (!et_used(e)) {
+			i++;
+			continue;
+		}
+		dn = get_dots(dst, e->pay, &tmp, &dd);
+		for (size_t x = 0; x < dn; x++) {
+			uint32_t j = inv[dd[x].ri];
+			bool keep = j == NONE || !ivs_have(src->reps[j].iv, src->reps[j].n, dd[x].ctr);
+			if (!keep) {
+				if (!looked) {
+					looked = true;
+					se = et_find(st, et_key(e), et_len(e), e->hash);
+					if (se)
+						sn = get_dots(src, se->pay, &tmp2, &sd);
+				}
+				keep = se && dots_have(sd, sn, j, dd[x].ctr);
+			}
+			if (keep && pay_spilled(e->pay))
+				((struct dot *)dd)[kept] = dd[x];
+			kept += keep;
+		}
+		if (kept == dn) {
+			i++;
+		} else if (kept == 0) {
+			release_dots(dst, e);
+			if (se) {
+				i++; /* PAY_NONE until the src pass */
+			} else {
+				/* Backward shift refills slot i: look at it again.  A
+				 * wrapped entry may be seen twice, which is harmless. */
+				et_remove(&dst->tab, e);
+			}
+		} else if (pay_spilled(e->pay)) {
+			/* Shrunk in place. */
+			dst->pfree += dn - kept;
+			if (kept == 1 && dot_inlinable(dd[0].ri, dd[0].ctr))
+				e->pay = pay_inline(dd[0].ri, dd[0].ctr), dst->pfree += 1;
+			else
+				e->pay = PAY_SPILL | (uint64_t)kept << 32 | (uint32_t)e->pay;
+			i++;
+		} else {
+			i++; /* an inline dot is all or nothing */
+		}
+	}
+
+	/* Then src's elements: keep what dst has not seen or also has. */
+	k = 0;
+	for (size_t i = 0; i < et_cap(st); i++) {
+		const struct et_slot *e = &st->s[i];
+		const struct dot *sd, *dd = NULL;
+		struct et_slot *de;
+		size_t sn, dn, keep = 0;
+
+		if (!et_used(e))
+			continue;
+		sn = get_dots(src, e->pay, &tmp, &sd);
+		de = et_find(&dst->tab, et_key(e), et_len(e), e->hash);
+		dn = de ? get_dots(dst, de->pay, &tmp2, &dd) : 0;
+		for (size_t x = 0; x < sn; x++) {
+			uint32_t ri = ms[sd[x].ri];
+			if (!ctx_has(dst, ri, sd[x].ctr) || dots_have(dd, dn, ri, sd[x].ctr))
+				scratch[keep++] = (struct dot){ .ri = ri, .ctr = sd[x].ctr };
+		}
+		sort_dots(scratch, keep);
+		if (!de) {
+			if (!keep)
+				continue;
+			uint8_t *owned = NULL;
+			if (et_len(e) > ET_INLINE) {
+				owned = keys[k];
+				keys[k++] = NULL;
+			}
+			de = et_insert(&dst->tab, et_key(e), et_len(e), e->hash, owned);
+			set_dots(dst, de, scratch, keep);
+			continue;
+		}
+		if (!keep) {
+			if (dn == 0)
+				et_remove(&dst->tab, de);
+			continue;
+		}
+		/* Sorted union of dd and scratch, written at the pool's end. */
+		struct dot *out = dst->pool + dst->plen;
+		size_t a = 0, b = 0, n = 0;
+		while (a < dn || b < keep) {
+			int c = a >= dn ? 1 : b >= keep ? -1 : dot_cmp(dd[a].ri, dd[a].ctr, scratch[b].ri, scratch[b].ctr);
+			if (c <= 0)
+				out[n++] = dd[a++];
+			else
+				out[n++] = scratch[b++];
+			if (c == 0)
+				b++;
+		}
+		if (n == dn)
+			continue;
+		if (n == 1 && dot_inlinable(out[0].ri, out[0].ctr)) {
+			release_dots(dst, de);
+			de->pay = pay_inline(out[0].ri, out[0].ctr);
+		} else {
+			release_dots(dst, de);
+			de->pay = PAY_SPILL | (uint64_t)n << 32 | dst->plen;
+			dst->plen += n;
+		}
+	}
+
+	/* Finally the context. */
+	for (uint32_t j = 0; j < src->nreps; j++) {
+		uint32_t i = ms[j];
+		if (i < dst->nreps) {
+			free(dst->reps[i].iv);
+			dst->reps[i].iv = niv[i];
+			dst->reps[i].n = dst->reps[i].cap = nivn[i];
+		}
+	}
+	for (uint32_t i = dst->nreps; i < nr; i++)
+		rep_append(dst, &src->reps[inv[i]].rid, niv[i], nivn[i]);
+	for (uint32_t i = 0; i < nr; i++)
+		niv[i] = NULL;
+	pool_compact(dst);
+	r = 0;
+out:
+	for (size_t i = 0; i < nkeys; i++)
+		free(keys[i]);
+	free(keys);
+	if (niv)
+		for (uint32_t i = 0; i < nr; i++)
+			free(niv[i]);
+	free(niv);
+	free(nivn);
+	free(scratch);
+	free(inv);
+	free(ms);
+	return r;
+}
+
+/* ---- queries ---- */
+
+bool crdt_orset_equal(const struct crdt_orset *a, const struct crdt_orset *b)
+{
+	uint32_t *map;
+	bool eq = false;
+
+	if (a == b)
+		return true;
+	if (a->tab.count != b->tab.count || a->nreps != b->nreps)
+		return false;
+	map = malloc((a->nreps ? a->nreps : 1) * sizeof(*map));
+	if (!map)
+		return false; /* cannot tell; never claim equality */
+	for (uint32_t i = 0; i < a->nreps; i++) {
+		const struct rep *x = &a->reps[i], *y;
+		map[i] = find_rep(b, &x->rid);
+		if (map[i] == NONE)
+			goto out;
+		y = &b->reps[map[i]];
+		if (x->n != y->n || memcmp(x->iv, y->iv, x->n * sizeof(*x->iv)) != 0)
+			goto out;
+	}
+	for (size_t i = 0; i < et_cap(&a->tab); i++) {
+		const struct et_slot *e = &a->tab.s[i], *f;
+		const struct dot *ad, *bd;
+		struct dot t1, t2;
+		size_t an, bn;
+
+		if (!et_used(e))
+			continue;
+		f = et_find(&b->tab, et_key(e), et_len(e), e->hash);
+		if (!f)
+			goto out;
+		an = get_dots(a, e->pay, &t1, &ad);
+		bn = get_dots(b, f->pay, &t2, &bd);
+		if (an != bn)
+			goto out;
+		/* Both lists are duplicate-free, so inclusion is equality. */
+		for (size_t x = 0; x < an; x++)
+			if (!dots_have(bd, bn, map[ad[x].ri], ad[x].ctr))
+				goto out;
+	}
+	eq = true;
+out:
+	free(map);
+	return eq;
+}
+
+struct crdt_orset *crdt_orset_copy(const struct crdt_orset *s)
+{
+	struct crdt_orset *c = crdt_orset_new();
+
+	if (!c || crdt_orset_merge(c, s) < 0) {
+		crdt_orset_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+int crdt_orset_context_vv(const struct crdt_orset *s, struct crdt_vv *ret)
+{
+	struct crdt_vv vv;
+
+	crdt_vv_init(&vv);
+	for (uint32_t k = 0; k < s->nreps; k++) {
+		const struct rep *p = &s->reps[s->order[k]];
+		int r;
+		if (p->iv[0].lo != 1)
+			continue;
+		r = crdt_vv_raise(&vv, &p->rid, p->iv[0].hi);
+		if (r < 0) {
+			crdt_vv_done(&vv);
+			return r;
+		}
+	}
+	*ret = vv;
+	return 0;
+}
+
+/* ---- codec ---- */
+
+static void put_ivs(struct crdt_buf *b, const struct ivl *iv, size_t n)
+{
+	uint64_t prev = 0;
+
+	crdt_buf_put_varint(b, n);
+	for (size_t i = 0; i < n; i++) {
+		crdt_buf_put_varint(b, iv[i].lo - prev - 1);
+		crdt_buf_put_varint(b, iv[i].hi - iv[i].lo);
+		prev = iv[i].hi;
+	}
+}
+
+/* Encoder's view of the replica table: sorted rids and, per replica
+ * index, its position in that order. */
+struct wire_reps {
+	struct crdt_rid *rids;
+	uint32_t *pos;
+};
+
+static int wire_reps_init(const struct crdt_orset *s, struct wire_reps *w)
+{
+	size_t n = s->nreps ? s->nreps : 1;
+
+	w->rids = malloc(n * sizeof(*w->rids));
+	w->pos = malloc(n * sizeof(*w->pos));
+	if (!w->rids || !w->pos) {
+		free(w->rids);
+		free(w->pos);
+		return CRDT_ENOMEM;
+	}
+	for (uint32_t k = 0; k < s->nreps; k++) {
+		w->rids[k] = s->reps[s->order[k]].rid;
+		w->pos[s->order[k]] = k;
+	}
+	return 0;
+}
+
+static void wire_reps_done(struct wire_reps *w)
+{
+	free(w->rids);
+	free(w->pos);
+}
+
+int crdt_orset_encode(const struct crdt_orset *s, struct crdt_buf *b)
+{
+	struct wire_reps w;
+	struct et_slot **v = NULL;
+	struct dot *scratch = NULL;
+	size_t cap = 0;
+	int r;
+
+	if ((r = wire_reps_init(s, &w)) < 0)
+		return r;
+	if ((r = et_sorted(&s->tab, &v)) < 0)
+		goto out;
+	crdt_codec_put_header(b, CRDT_ORSET);
+	crdt_codec_put_rids(b, w.rids, s->nreps);
+	for (uint32_t k = 0; k < s->nreps; k++)
+		put_ivs(b, s->reps[s->order[k]].iv, s->reps[s->order[k]].n);
+	crdt_buf_put_varint(b, s->tab.count);
+	for (size_t i = 0; i < s->tab.count && !b->err; i++) {
+		const struct dot *d;
+		struct dot t;
+		size_t n = get_dots(s, v[i]->pay, &t, &d);
+
+		crdt_buf_put_bytes(b, et_key(v[i]), et_len(v[i]));
+		crdt_buf_put_varint(b, n);
+		if (n > 1) {
+			/* Arrival numbering to wire numbering changes the order. */
+			if (n > cap) {
+				struct dot *p = realloc(scratch, n * sizeof(*p));
+				if (!p) {
+					r = CRDT_ENOMEM;
+					goto out;
+				}
+				scratch = p;
+				cap = n;
+			}
+			for (size_t x = 0; x < n; x++)
+				scratch[x] = (struct dot){ .ri = w.pos[d[x].ri], .ctr = d[x].ctr };
+			sort_dots(scratch, n);
+			d = scratch;
+		} else {
+			t = (struct dot){ .ri = w.pos[d[0].ri], .ctr = d[0].ctr };
+			d = &t;
+		}
+		for (size_t x = 0; x < n; x++) {
+			crdt_buf_put_varint(b, d[x].ri);
+			crdt_buf_put_varint(b, d[x].ctr);
+		}
+	}
+	r = b->err;
+out:
+	free(scratch);
+	free(v);
+	wire_reps_done(&w);
+	return r;
+}
+
+static int get_ivs(struct crdt_cur *c, struct rep *p)
+{
+	uint64_t prev = 0, gap, span;
+	size_t n;
+
+	/* Each interval takes at least two bytes. */
+	if (crdt_cur_count(c, 2, &n) < 0 || n == 0 || n > UINT32_MAX)
+		return CRDT_EBADMSG;
+	p->iv = malloc(n * sizeof(*p->iv));
+	if (!p->iv)
+		return CRDT_ENOMEM;
+	p->cap = (uint32_t)n;
+	for (size_t i = 0; i < n; i++) {
+		if (crdt_cur_varint(c, &gap) < 0 || crdt_cur_varint(c, &span) < 0)
+			return CRDT_EBADMSG;
+		/* lo = prev + 1 + gap; after the first, gap 0 would be adjacent. */
+		if ((i > 0 && gap == 0) || gap >= UINT64_MAX - prev)
+			return CRDT_EBADMSG;
+		p->iv[i].lo = prev + 1 + gap;
+		if (span > UINT64_MAX - p->iv[i].lo)
+			return CRDT_EBADMSG;
+		p->iv[i].hi = p->iv[i].lo + span;
+		prev = p->iv[i].hi;
+		p->n = (uint32_t)(i + 1);
+	}
+	return 0;
+}
+
+int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
+{
+	struct crdt_cur c;
+	struct crdt_orset *s;
+	const uint8_t *rids, *prev = NULL, *e;
+	size_t nr, n, plen = 0, elen;
+	int r;
+
+	crdt_cur_init(&c, buf, len);
+	r = crdt_codec_get_header(&c, CRDT_ORSET);
+	if (r < 0)
+		return r;
+	if (crdt_codec_get_rids(&c, &rids, &nr) < 0)
+		return CRDT_EBADMSG;
+	if (nr > MAX_REPLICAS)
+		return CRDT_EMSGSIZE;
+	s = crdt_orset_new();
+	if (!s)
+		return CRDT_ENOMEM;
+	if ((r = reps_reserve(s, nr)) < 0)
+		goto fail;
+	/* Sorted on the wire, so arrival order is rid order. */
+	for (size_t i = 0; i < nr; i++) {
+		struct rep *p = &s->reps[i];
+		*p = (struct rep){ 0 };
+		memcpy(p->rid.b, rids + i * CRDT_RID_LEN, CRDT_RID_LEN);
+		s->order[i] = (uint32_t)i;
+		s->nreps++;
+		if ((r = get_ivs(&c, p)) < 0)
+			goto fail;
+		p->cap = p->n;
+	}
+	r = CRDT_EBADMSG;
+	/* bytes, count and one dot: at least four bytes an element */
+	if (crdt_cur_count(&c, 4, &n) < 0)
+		goto fail;
+	if ((r = et_reserve(&s->tab, n)) < 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		struct et_slot *slot;
+		uint8_t *owned;
+		size_t nd, start = s->plen;
+		uint64_t ri, ctr;
+		uint32_t h;
+
+		r = CRDT_EBADMSG;
+		if (crdt_cur_bytes(&c, &e, &elen) < 0 || elen > ET_MAX_LEN)
+			goto fail;
+		if (i > 0 && et_keycmp(prev, plen, e, elen) >= 0)
+			goto fail;
+		if (crdt_cur_count(&c, 2, &nd) < 0 || nd == 0 || nd > 0x7fffffff)
+			goto fail;
+		if (nd > 1 && (r = pool_reserve(s, nd)) < 0)
+			goto fail;
+		struct dot one = { 0 };
+		for (size_t x = 0; x < nd; x++) {
+			r = CRDT_EBADMSG;
+			if (crdt_cur_varint(&c, &ri) < 0 || crdt_cur_varint(&c, &ctr) < 0)
+				goto fail;
+			if (ri >= nr || ctr == 0 || !ctx_has(s, (uint32_t)ri, ctr))
+				goto fail;
+			if (x > 0 && dot_cmp(one.ri, one.ctr, (uint32_t)ri, ctr) >= 0)
+				goto fail;
+			one = (struct dot){ .ri = (uint32_t)ri, .ctr = ctr };
+			if (nd > 1)
+				s->pool[start + x] = one;
+		}
+		owned = et_key_dup(e, elen, &r);
+		if (r < 0)
+			goto fail;
+		h = et_hash(e, elen);
+		slot = et_insert(&s->tab, e, elen, h, owned);
+		if (nd > 1) {
+			slot->pay = PAY_SPILL | (uint64_t)nd << 32 | start;
+			s->plen += nd;
+		} else if (dot_inlinable(one.ri, one.ctr)) {
+			slot->pay = pay_inline(one.ri, one.ctr);
+		} else {
+			if ((r = pool_reserve(s, 1)) < 0)
+				goto fail;
+			set_dots(s, slot, &one, 1);
+		}
+		prev = e;
+		plen = elen;
+	}
+	if (c.left) {
+		r = CRDT_EBADMSG;
+		goto fail;
+	}
+	*ret = s;
+	return 0;
+fail:
+	crdt_orset_free(s);
+	return r;
+}
+
+/* ---- split ----
+ *
+ * Walk every live (element, dot) pair in (replica, counter) order together
+ * with the context's intervals, and cut wherever the next interval or pair
+ * would overflow the piece.  Piece k covers, for the replicas it spans, the
+ * counters from its start cut to just before the next piece's: the cuts of
+ * one replica tile its whole context.  Sizes are summed as upper bounds
+ * (every pair costed as an element of its own, varints of counts at their
+ * largest), so the exact encoding never exceeds max.
+ */
+
+struct pair {
+	uint64_t ctr;
+	uint32_t ri; /* arrival index while walking, piece index when emitting */
+	uint32_t pad;
+	const struct et_slot *e;
+};
+
+struct cut {
+	uint32_t r; /* replica index */
+	uint64_t c; /* counter */
+	size_t p;   /* first pair index */
+};
+
+struct splitter {
+	const struct crdt_orset *s;
+	size_t max;
+	crdt_piece_cb cb;
+	void *ctx;
+	struct pair *pairs, *tmp;
+	size_t npairs;
+	uint32_t *local; /* replica index -> piece table index */
+	uint32_t *incl;  /* replicas of the piece, then sorted by rid */
+	struct crdt_buf b;
+};
+
+static int pair_walk_cmp(const void *x, const void *y)
+{
+	const struct pair *a = x, *b = y;
+	return dot_cmp(a->ri, a->ctr, b->ri, b->ctr);
+}
+
+static int pair_elem_cmp(const void *x, const void *y)
+{
+	const struct pair *a = x, *b = y;
+	int c = et_keycmp(et_key(a->e), et_len(a->e), et_key(b->e), et_len(b->e));
+	return c ? c : dot_cmp(a->ri, a->ctr, b->ri, b->ctr);
+}
+
+
+/* Intervals of replica @r clipped to [lo, hi]; first index and count. */
+static size_t clip(const struct rep *p, uint64_t lo, uint64_t hi, size_t *ret_first)
+{
+	size_t a = 0, b = p->n, i;
+
+	while (a < b) { /* first interval with hi >= lo */
+		size_t mid = a + (b - a) / 2;
+		if (p->iv[mid].hi < lo)
+			a = mid + 1;
+		else
+			b = mid;
+	}
+	*ret_first = a;
+	for (i = a; i < p->n && p->iv[i].lo <= hi && lo <= hi; i++)
+		;
+	return i - a;
+}
+
+static int emit(struct splitter *sp, const struct cut *from, const struct cut *to)
+{
+	const struct crdt_orset *s = sp->s;
+	struct crdt_buf *b = &sp->b;
+	size_t ninc = 0, np = to->p - from->p, nelem = 0;
+
+	for (uint32_t r = from->r; r <= to->r && r < s->nreps; r++) {
+		uint64_t lo = r == from->r ? from->c : 0, hi = r == to->r ? to->c : UINT64_MAX;
+		size_t first;
+		if (clip(&s->reps[r], lo, hi, &first))
+			sp->incl[ninc++] = r;
+	}
+	/* Already in arrival order; rid order wants a (short) insertion sort. */
+	for (size_t i = 1; i < ninc; i++) {
+		uint32_t t = sp->incl[i];
+		size_t j = i;
+		for (; j > 0 && memcmp(s->reps[sp->incl[j - 1]].rid.b, s->reps[t].rid.b,
+				       CRDT_RID_LEN) > 0; j--)
+			sp->incl[j] = sp->incl[j - 1];
+		sp->incl[j] = t;
+	}
+	for (size_t k = 0; k < ninc; k++)
+		sp->local[sp->incl[k]] = (uint32_t)k;
+
+	crdt_buf_reset(b);
+	crdt_codec_put_header(b, CRDT_ORSET);
+	crdt_buf_put_varint(b, ninc);
+	for (size_t k = 0; k < ninc; k++)
+		crdt_buf_put(b, s->reps[sp->incl[k]].rid.b, CRDT_RID_LEN);
+	for (size_t k = 0; k < ninc; k++) {
+		uint32_t r = sp->incl[k];
+		const struct rep *p = &s->reps[r];
+		uint64_t lo = r == from->r ? from->c : 0, hi = r == to->r ? to->c : UINT64_MAX;
+		uint64_t prev = 0;
+		size_t first, n = clip(p, lo, hi, &first);
+
+		crdt_buf_put_varint(b, n);
+		for (size_t i = first; i < first + n; i++) {
+			uint64_t a = p->iv[i].lo > lo ? p->iv[i].lo : lo;
+			uint64_t z = p->iv[i].hi < hi ? p->iv[i].hi : hi;
+			crdt_buf_put_varint(b, a - prev - 1);
+			crdt_buf_put_varint(b, z - a);
+			prev = z;
+		}
+	}
+	for (size_t i = 0; i < np; i++) {
+		sp->tmp[i] = sp->pairs[from->p + i];
+		sp->tmp[i].ri = sp->local[sp->tmp[i].ri];
+	}
+	qsort(sp->tmp, np, sizeof(*sp->tmp), pair_elem_cmp);
+	for (size_t i = 0; i < np; i++)
+		nelem += i == 0 || sp->tmp[i].e != sp->tmp[i - 1].e;
+	crdt_buf_put_varint(b, nelem);
+	for (size_t i = 0, j; i < np; i = j) {
+		const struct et_slot *e = sp->tmp[i].e;
+		for (j = i; j < np && sp->tmp[j].e == e; j++)
+			;
+		crdt_buf_put_bytes(b, et_key(e), et_len(e));
+		crdt_buf_put_varint(b, j - i);
+		for (size_t x = i; x < j; x++) {
+			crdt_buf_put_varint(b, sp->tmp[x].ri);
+			crdt_buf_put_varint(b, sp->tmp[x].ctr);
+		}
+	}
+	if (b->err)
+		return b->err;
+	return sp->cb(b->data, b->len, sp->ctx);
+}
+
+int crdt_orset_split(const struct crdt_orset *s, size_t max, crdt_piece_cb cb, void *ctx)
+{
+	struct splitter sp = { .s = s, .max = max, .cb = cb, .ctx = ctx };
+	size_t fixed, vidx, k = 0;
+	struct cut from = { 0 };
+	int r = CRDT_ENOMEM;
+
+	crdt_buf_init(&sp.b, max);
+	for (size_t i = 0; i < et_cap(&s->tab); i++) {
+		const struct et_slot *e = &s->tab.s[i];
+		struct dot t;
+		const struct dot *d;
+		if (et_used(e))
+			sp.npairs += get_dots(s, e->pay, &t, &d);
+	}
+	sp.pairs = malloc((sp.npairs ? sp.npairs : 1) * sizeof(*sp.pairs));
+	sp.tmp = malloc((sp.npairs ? sp.npairs : 1) * sizeof(*sp.tmp));
+	sp.local = malloc((s->nreps ? s->nreps : 1) * sizeof(*sp.local));
+	sp.incl = malloc((s->nreps ? s->nreps : 1) * sizeof(*sp.incl));
+	if (!sp.pairs || !sp.tmp || !sp.local || !sp.incl)
+		goto out;
+	for (size_t i = 0; i < et_cap(&s->tab); i++) {
+		const struct et_slot *e = &s->tab.s[i];
+		struct dot t;
+		const struct dot *d;
+		size_t n;
+		if (!et_used(e))
+			continue;
+		n = get_dots(s, e->pay, &t, &d);
+		for (size_t x = 0; x < n; x++)
+			sp.pairs[k++] = (struct pair){ .ctr = d[x].ctr, .ri = d[x].ri, .e = e };
+	}
+	qsort(sp.pairs, sp.npairs, sizeof(*sp.pairs), pair_walk_cmp);
+
+	fixed = 2 + crdt_varint_len(s->nreps) + crdt_varint_len(sp.npairs);
+	vidx = crdt_varint_len(s->nreps ? s->nreps - 1 : 0);
+	r = CRDT_EMSGSIZE;
+	if (fixed > max)
+		goto out;
+	if (s->nreps == 0) {
+		r = emit(&sp, &from, &(struct cut){ 0 });
+		goto out;
+	}
+	from = (struct cut){ .r = 0, .c = s->reps[0].iv[0].lo, .p = 0 };
+	size_t size = fixed, p = 0;
+	for (uint32_t ri = 0; ri < s->nreps; ri++) {
+		const struct rep *rp = &s->reps[ri];
+		size_t repcost = CRDT_RID_LEN + crdt_varint_len(rp->n);
+
+		size += repcost;
+		for (uint32_t j = 0; j < rp->n; j++) {
+			uint64_t lo = rp->iv[j].lo;
+			size_t fc = crdt_varint_len(lo) + crdt_varint_len(rp->iv[j].hi - lo);
+
+			if (size + fc > max) {
+				if ((r = emit(&sp, &from, &(struct cut){ ri, lo - 1, p })) != 0)
+					goto out;
+				from = (struct cut){ ri, lo, p };
+				size = fixed + repcost;
+				r = CRDT_EMSGSIZE;
+				if (size + fc > max)
+					goto out;
+			}
+			size += fc;
+			for (; p < sp.npairs && sp.pairs[p].ri == ri && sp.pairs[p].ctr <= rp->iv[j].hi; p++) {
+				const struct et_slot *e = sp.pairs[p].e;
+				uint64_t c = sp.pairs[p].ctr;
+				size_t pc = crdt_varint_len(et_len(e)) + et_len(e) + 1 + vidx +
+					    crdt_varint_len(c);
+				if (size + pc > max) {
+					if ((r = emit(&sp, &from, &(struct cut){ ri, c - 1, p })) != 0)
+						goto out;
+					from = (struct cut){ ri, c, p };
+					size = fixed + repcost + crdt_varint_len(c) +
+					       crdt_varint_len(rp->iv[j].hi - c);
+					r = CRDT_EMSGSIZE;
+					if (size + pc > max)
+						goto out;
+				}
+				size += pc;
+			}
+		}
+	}
+	{
+		const struct rep *last = &s->reps[s->nreps - 1];
+		r = emit(&sp, &from,
+			 &(struct cut){ s->nreps - 1, last->iv[last->n - 1].hi, sp.npairs });
+	}
+out:
+	crdt_buf_done(&sp.b);
+	free(sp.pairs);
+	free(sp.tmp);
+	free(sp.local);
+	free(sp.incl);
+	return r;
+}
+
+/* ---- JSON ---- */
+
+cJSON *crdt_orset_to_json(const struct crdt_orset *s)
+{
+	struct et_slot **v = NULL;
+	cJSON *o = cJSON_CreateObject(), *els, *ctx, *dots;
+	char id[CRDT_RID_STRLEN];
+
+	if (!o || !cJSON_AddStringToObject(o, "type", "orset") ||
+	    !(els = cJSON_AddArrayToObject(o, "elements")) ||
+	    !(ctx = cJSON_AddObjectToObject(o, "context")) ||
+	    !(dots = cJSON_AddArrayToObject(o, "dots")) || et_sorted(&s->tab, &v) < 0)
+		goto fail;
+	for (uint32_t k = 0; k < s->nreps; k++) {
+		const struct rep *p = &s->reps[s->order[k]];
+		cJSON *a;
+		crdt_rid_format(&p->rid, id);
+		if (!(a = cJSON_AddArrayToObject(ctx, id)))
+			goto fail;
+		for (uint32_t i = 0; i < p->n; i++) {
+			cJSON *pair = cJSON_CreateArray();
+			if (!pair)
+				goto fail;
+			cJSON_AddItemToArray(a, pair);
+			if (!cJSON_AddItemToArray(pair, cJSON_CreateNumber((double)p->iv[i].lo)) ||
+			    !cJSON_AddItemToArray(pair, cJSON_CreateNumber((double)p->iv[i].hi)))
+				goto fail;
+		}
+	}
+	for (size_t i = 0; i < s->tab.count; i++) {
+		const struct dot *d;
+		struct dot t;
+		size_t n = get_dots(s, v[i]->pay, &t, &d);
+		cJSON *el = et_elem_json(et_key(v[i]), et_len(v[i])), *dl;
+
+		if (!el)
+			goto fail;
+		cJSON_AddItemToArray(els, el);
+		if (!(dl = cJSON_CreateArray()))
+			goto fail;
+		cJSON_AddItemToArray(dots, dl);
+		for (size_t x = 0; x < n; x++) {
+			cJSON *dj = cJSON_CreateArray();
+			if (!dj)
+				goto fail;
+			cJSON_AddItemToArray(dl, dj);
+			crdt_rid_format(&s->reps[d[x].ri].rid, id);
+			if (!cJSON_AddItemToArray(dj, cJSON_CreateString(id)) ||
+			    !cJSON_AddItemToArray(dj, cJSON_CreateNumber((double)d[x].ctr)))
+				goto fail;
+		}
+	}
+	free(v);
+	return o;
+fail:
+	free(v);
+	cJSON_Delete(o);
+	return NULL;
+}

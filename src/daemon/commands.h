@@ -1,0 +1,32 @@
+/* The command table: what each RESP command does to the store, and its
+ * reply.  The client module parses frames and hands complete commands here;
+ * nothing in this module touches a socket. */
+#ifndef CRDTD_COMMANDS_H
+#define CRDTD_COMMANDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crdt/buf.h"
+
+struct daemon;
+
+/* One command's arguments; argv[0] is the command name.  The bytes belong
+ * to the connection's input buffer and live for the call only. */
+struct cmd_args {
+	size_t argc;
+	const uint8_t *const *argv;
+	const size_t *argl;
+};
+
+/* Per-connection state a command may read or change. */
+struct cmd_session {
+	int close_after_reply; /* QUIT */
+};
+
+/** Run one command, appending its reply to @out.  Never fails: errors are
+ * replies.  (Allocation failures inside show as -ERR replies.) */
+void commands_exec(struct daemon *d, struct cmd_session *sess, const struct cmd_args *a,
+		   struct crdt_buf *out);
+
+#endif

@@ -1,0 +1,784 @@
+/* crdtd configuration.  See config.h.
+ *
+ * The model is redis' config.c: every key is one row of config_table below,
+ * with its type, bounds, default and place in struct config.  Defaults are
+ * written as strings and go through the same parser as the file, so a default
+ * can never be outside its own bounds (a unit test applies them all).
+ *
+ * inih does the tokenising.  We feed it through our own line reader because
+ * the packaged inih (Debian's r55) has no line numbers in the handler and
+ * would otherwise accept things we want to refuse:
+ *  - indented lines: inih treats them as continuations of the previous value
+ *    (so "  mtu = 9000" after "interval_ms = 5" silently became part of
+ *    interval_ms).  The reader strips leading blanks, so there are none;
+ *  - "name: value" (a configparser concession) and lines without '=': with
+ *    host:port values that turns a forgotten '=' into a strange key name;
+ *  - sections with no keys are never reported to the handler, so an unknown
+ *    empty section would pass unnoticed;
+ *  - lines longer than inih's buffer are split in two and the tail is parsed
+ *    as a line of its own.
+ * The reader counts lines, so the handler knows where it is.  After the first
+ * error the reader reports end-of-file, so the first problem is the one
+ * reported. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define KIB 1024ULL
+#define MIB (1024ULL * KIB)
+#define GIB (1024ULL * MIB)
+
+/* room for a reason that quotes a whole host name */
+#define WHY_MAX (CONFIG_HOST_MAX + 64)
+
+#define FIELD(f) .offset = offsetof(struct config, f), .size = sizeof(((struct config *)0)->f)
+
+static const char *const log_level_names[] = { "error", "warn", "info", "debug", NULL };
+_Static_assert(LOG_LEVEL_ERROR == 0 && LOG_LEVEL_WARN == 1 && LOG_LEVEL_INFO == 2 &&
+		       LOG_LEVEL_DEBUG == 3 && LOG_LEVEL_COUNT == 4,
+	       "log_level_names follows enum log_level");
+_Static_assert(sizeof(enum log_level) == sizeof(int), "CONFIG_ENUM fields are int-sized");
+
+/* The one list of keys.  Order is file order (conf/crdtd.ini, config_dump). */
+static const struct config_key config_table[] = {
+	/* [node] */
+	{ .section = "node", .name = "name", .type = CONFIG_STRING, .min = 1, .max = CONFIG_NAME_MAX,
+	  .flags = CONFIG_F_REQUIRED | CONFIG_F_NAME, FIELD(node.name),
+	  .help = "this node's name, shown in INFO and logs; 1..64 of [A-Za-z0-9_.-]" },
+	{ .section = "node", .name = "data_dir", .type = CONFIG_STRING, .min = 1, .max = CONFIG_PATH_MAX,
+	  .flags = CONFIG_F_REQUIRED, FIELD(node.data_dir),
+	  .help = "directory for the replica id and state; relative to the current directory" },
+	{ .section = "node", .name = "listen", .type = CONFIG_ADDR, .flags = CONFIG_F_REQUIRED,
+	  FIELD(node.listen), .help = "UDP gossip address, host:port ([::1]:7946 for IPv6)" },
+	{ .section = "node", .name = "client", .type = CONFIG_ADDR, .def = "127.0.0.1:6380",
+	  FIELD(node.client), .help = "RESP over TCP, host:port; loopback by default" },
+	{ .section = "node", .name = "client_socket", .type = CONFIG_STRING, .min = 0,
+	  .max = CONFIG_SOCKET_MAX, .def = "", FIELD(node.client_socket),
+	  .help = "RESP over a unix socket at this path; empty = off" },
+	{ .section = "node", .name = "max_clients", .type = CONFIG_UINT, .min = 1, .max = 1000000,
+	  .def = "10000", FIELD(node.max_clients), .help = "client connections accepted at once" },
+	{ .section = "node", .name = "max_request_bytes", .type = CONFIG_SIZE, .min = 1 * KIB,
+	  .max = 1 * GIB, .def = "67108864", FIELD(node.max_request_bytes),
+	  .help = "largest bulk string or inline line a client may send" },
+	{ .section = "node", .name = "max_args", .type = CONFIG_UINT, .min = 16, .max = 16777216,
+	  .def = "1048576", FIELD(node.max_args),
+	  .help = "most arguments (command name included) in one request" },
+
+	/* [gossip] */
+	{ .section = "gossip", .name = "interval_ms", .type = CONFIG_UINT, .min = 10, .max = 3600000,
+	  .def = "1000", FIELD(gossip.interval_ms), .help = "period of the full-state round" },
+	{ .section = "gossip", .name = "mtu", .type = CONFIG_UINT, .min = 512, .max = 65000,
+	  .def = "1400", FIELD(gossip.mtu), .help = "largest UDP payload sent" },
+	{ .section = "gossip", .name = "fanout", .type = CONFIG_UINT, .min = 0, .max = CONFIG_PEERS_MAX,
+	  .def = "0", FIELD(gossip.fanout), .help = "peers sent to per round; 0 = all" },
+	{ .section = "gossip", .name = "push_delay_ms", .type = CONFIG_UINT, .min = 0, .max = 1000,
+	  .def = "2", FIELD(gossip.push_delay_ms),
+	  .help = "a local write is pushed to peers within this many ms" },
+	{ .section = "gossip", .name = "rcvbuf", .type = CONFIG_SIZE, .min = 0, .max = 1 * GIB,
+	  .def = "8388608", FIELD(gossip.rcvbuf),
+	  .help = "SO_RCVBUF of the gossip socket; 0 = kernel default" },
+	{ .section = "gossip", .name = "sndbuf", .type = CONFIG_SIZE, .min = 0, .max = 1 * GIB,
+	  .def = "4194304", FIELD(gossip.sndbuf),
+	  .help = "SO_SNDBUF of the gossip socket; 0 = kernel default" },
+	{ .section = "gossip", .name = "max_clock_lead_ms", .type = CONFIG_UINT, .min = 1,
+	  .max = 86400000, .def = "60000", FIELD(gossip.max_clock_lead_ms),
+	  .help = "remote HLC timestamps further ahead of our clock are refused" },
+
+	/* [log] */
+	{ .section = "log", .name = "level", .type = CONFIG_ENUM, .def = "info",
+	  .enum_names = log_level_names, FIELD(log.level),
+	  .help = "error, warn, info or debug" },
+};
+
+#define N_KEYS (sizeof config_table / sizeof config_table[0])
+
+static const char peers_section[] = "peers";
+
+const struct config_key *config_keys(size_t *ret_n)
+{
+	if (ret_n)
+		*ret_n = N_KEYS;
+	return config_table;
+}
+
+const struct config_key *config_key_find(const char *section, const char *name)
+{
+	for (size_t i = 0; i < N_KEYS; i++)
+		if (strcmp(config_table[i].section, section) == 0 &&
+		    strcmp(config_table[i].name, name) == 0)
+			return &config_table[i];
+	return NULL;
+}
+
+static bool section_known(const char *section)
+{
+	if (strcmp(section, peers_section) == 0)
+		return true;
+	for (size_t i = 0; i < N_KEYS; i++)
+		if (strcmp(config_table[i].section, section) == 0)
+			return true;
+	return false;
+}
+
+/* ---- value parsers: 0, or -EINVAL with a reason in why ---- */
+
+static bool name_ok(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '.' && *s != '-')
+			return false;
+	return true;
+}
+
+/* Plain decimal: no sign, no blanks, no hex, no overflow. */
+static int parse_u64(const char *s, const char **ret_end, uint64_t *ret)
+{
+	uint64_t v = 0;
+
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	for (; isdigit((unsigned char)*s); s++) {
+		unsigned d = (unsigned)(*s - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -ERANGE;
+		v = v * 10 + d;
+	}
+	*ret_end = s;
+	*ret = v;
+	return 0;
+}
+
+static int parse_number(const struct config_key *k, const char *s, uint64_t *ret, char *why,
+			size_t why_size)
+{
+	const char *end;
+	uint64_t v, mult = 1;
+	int r;
+
+	r = parse_u64(s, &end, &v);
+	if (r == 0 && *end && k->type == CONFIG_SIZE) {
+		if (strcasecmp(end, "k") == 0 || strcasecmp(end, "kb") == 0)
+			mult = KIB;
+		else if (strcasecmp(end, "m") == 0 || strcasecmp(end, "mb") == 0)
+			mult = MIB;
+		else if (strcasecmp(end, "g") == 0 || strcasecmp(end, "gb") == 0)
+			mult = GIB;
+		else
+			r = -EINVAL;
+		if (r == 0 && v > UINT64_MAX / mult)
+			r = -ERANGE;
+		v *= mult;
+	} else if (r == 0 && *end) {
+		r = -EINVAL;
+	}
+	if (r == -EINVAL) {
+		snprintf(why, why_size, "%s",
+			 k->type == CONFIG_SIZE ? "expected a byte count, optionally with a k, m or g suffix"
+						: "expected an unsigned integer");
+		return -EINVAL;
+	}
+	if (r == -ERANGE || v < k->min || v > k->max) {
+		snprintf(why, why_size, "must be between %llu and %llu", (unsigned long long)k->min,
+			 (unsigned long long)k->max);
+		return -EINVAL;
+	}
+	*ret = v;
+	return 0;
+}
+
+/* RFC 1123 labels of 1..63 [A-Za-z0-9-] (plus '_', which container DNS
+ * uses), not starting or ending with '-'; one trailing dot allowed. */
+static bool hostname_ok(const char *h)
+{
+	size_t n = strlen(h), label = 0;
+
+	if (n && h[n - 1] == '.')
+		n--;
+	if (n == 0)
+		return false;
+	for (size_t i = 0; i <= n; i++) {
+		if (i == n || h[i] == '.') {
+			if (label == 0 || label > 63 || h[i - 1] == '-')
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!isalnum((unsigned char)h[i]) && h[i] != '-' && h[i] != '_')
+			return false;
+		if (label == 0 && h[i] == '-')
+			return false;
+		label++;
+	}
+	return true;
+}
+
+static int parse_addr(const char *s, struct config_addr *ret, char *why, size_t why_size)
+{
+	struct config_addr a = { 0 };
+	const char *host, *port;
+	size_t hlen;
+	uint64_t pv;
+	const char *end;
+
+	if (*s == '[') {
+		const char *close = strchr(s, ']');
+		if (!close) {
+			snprintf(why, why_size, "missing ']' after the IPv6 address");
+			return -EINVAL;
+		}
+		if (close[1] != ':') {
+			snprintf(why, why_size, "expected [ipv6]:port");
+			return -EINVAL;
+		}
+		host = s + 1;
+		hlen = (size_t)(close - host);
+		port = close + 2;
+		a.kind = CONFIG_ADDR_IPV6;
+	} else {
+		const char *colon = strrchr(s, ':');
+		if (!colon) {
+			snprintf(why, why_size, "expected host:port");
+			return -EINVAL;
+		}
+		if (memchr(s, ':', (size_t)(colon - s))) {
+			snprintf(why, why_size, "an IPv6 address needs brackets, e.g. [::1]:7946");
+			return -EINVAL;
+		}
+		host = s;
+		hlen = (size_t)(colon - s);
+		port = colon + 1;
+	}
+	if (hlen == 0) {
+		snprintf(why, why_size, "empty host (expected host:port)");
+		return -EINVAL;
+	}
+	if (hlen > CONFIG_HOST_MAX) {
+		snprintf(why, why_size, "host longer than %d characters", CONFIG_HOST_MAX);
+		return -EINVAL;
+	}
+	if (parse_u64(port, &end, &pv) < 0 || *end || pv < 1 || pv > 65535) {
+		snprintf(why, why_size, "port must be a number between 1 and 65535");
+		return -EINVAL;
+	}
+	memcpy(a.host, host, hlen);
+	a.host[hlen] = '\0';
+	a.port = (uint16_t)pv;
+
+	if (a.kind == CONFIG_ADDR_IPV6) {
+		/* inet_pton() knows no zone ids; "fe80::1%eth0" is checked in two parts */
+		char tmp[CONFIG_HOST_MAX + 1];
+		struct in6_addr in6;
+		char *zone;
+
+		memcpy(tmp, a.host, hlen + 1);
+		zone = strchr(tmp, '%');
+		if (zone)
+			*zone++ = '\0';
+		if (inet_pton(AF_INET6, tmp, &in6) != 1 || (zone && !name_ok(zone))) {
+			snprintf(why, why_size, "'%s' is not an IPv6 address", a.host);
+			return -EINVAL;
+		}
+	} else if (strspn(a.host, "0123456789.") == hlen) {
+		struct in_addr in4;
+		if (inet_pton(AF_INET, a.host, &in4) != 1) {
+			snprintf(why, why_size, "'%s' is not an IPv4 address", a.host);
+			return -EINVAL;
+		}
+		a.kind = CONFIG_ADDR_IPV4;
+	} else if (!hostname_ok(a.host)) {
+		snprintf(why, why_size, "'%s' is not a valid host name", a.host);
+		return -EINVAL;
+	}
+	*ret = a;
+	return 0;
+}
+
+/* Parse @value for @k into @c.  On failure @c is unchanged. */
+static int set_value(struct config *c, const struct config_key *k, const char *value, char *why,
+		     size_t why_size)
+{
+	void *field = (char *)c + k->offset;
+	uint64_t v;
+
+	switch (k->type) {
+	case CONFIG_STRING: {
+		size_t len = strlen(value);
+		/* "..." keeps leading/trailing blanks and lets "" mean empty */
+		if (len >= 2 && value[0] == '"' && value[len - 1] == '"') {
+			value++;
+			len -= 2;
+		}
+		if (len < k->min) {
+			snprintf(why, why_size, "must not be empty");
+			return -EINVAL;
+		}
+		if (len > k->max || len >= k->size) {
+			snprintf(why, why_size, "longer than %llu characters",
+				 (unsigned long long)k->max);
+			return -EINVAL;
+		}
+		if ((k->flags & CONFIG_F_NAME) && len > 0) {
+			char tmp[CONFIG_NAME_MAX + 1];
+			assert(len < sizeof tmp);
+			memcpy(tmp, value, len);
+			tmp[len] = '\0';
+			if (!name_ok(tmp)) {
+				snprintf(why, why_size,
+					 "may contain only letters, digits, '_', '.' and '-'");
+				return -EINVAL;
+			}
+		}
+		memcpy(field, value, len);
+		((char *)field)[len] = '\0';
+		return 0;
+	}
+	case CONFIG_BOOL: {
+		static const char *const yes[] = { "yes", "true", "on", "1" };
+		static const char *const no[] = { "no", "false", "off", "0" };
+		assert(k->size == sizeof(bool));
+		for (size_t i = 0; i < 4; i++) {
+			if (strcasecmp(value, yes[i]) == 0 || strcasecmp(value, no[i]) == 0) {
+				*(bool *)field = strcasecmp(value, yes[i]) == 0;
+				return 0;
+			}
+		}
+		snprintf(why, why_size, "expected yes or no");
+		return -EINVAL;
+	}
+	case CONFIG_UINT:
+		assert(k->size == sizeof(unsigned) && k->max <= UINT32_MAX);
+		if (parse_number(k, value, &v, why, why_size) < 0)
+			return -EINVAL;
+		*(unsigned *)field = (unsigned)v;
+		return 0;
+	case CONFIG_SIZE:
+		assert(k->size == sizeof(size_t) && k->max <= SIZE_MAX);
+		if (parse_number(k, value, &v, why, why_size) < 0)
+			return -EINVAL;
+		*(size_t *)field = (size_t)v;
+		return 0;
+	case CONFIG_ENUM: {
+		size_t n = 0;
+		assert(k->size == sizeof(int) && k->enum_names);
+		for (int i = 0; k->enum_names[i]; i++)
+			if (strcasecmp(value, k->enum_names[i]) == 0) {
+				*(int *)field = i;
+				return 0;
+			}
+		n = (size_t)snprintf(why, why_size, "expected one of");
+		for (int i = 0; k->enum_names[i] && n < why_size; i++)
+			n += (size_t)snprintf(why + n, why_size - n, "%s %s", i ? "," : "",
+					      k->enum_names[i]);
+		return -EINVAL;
+	}
+	case CONFIG_ADDR:
+		assert(k->size == sizeof(struct config_addr));
+		return parse_addr(value, field, why, why_size);
+	}
+	assert(false && "unknown config type");
+	return -EINVAL;
+}
+
+/* ---- formatting ---- */
+
+static int fit(int n, size_t size)
+{
+	return n < 0 ? -EIO : (size_t)n >= size ? -EMSGSIZE : n;
+}
+
+int config_addr_format(const struct config_addr *a, char *buf, size_t size)
+{
+	return fit(snprintf(buf, size, a->kind == CONFIG_ADDR_IPV6 ? "[%s]:%u" : "%s:%u", a->host,
+			    (unsigned)a->port),
+		   size);
+}
+
+int config_format_value(const struct config *c, const struct config_key *k, char *buf,
+			size_t size)
+{
+	const void *field = (const char *)c + k->offset;
+
+	switch (k->type) {
+	case CONFIG_STRING: {
+		const char *s = field;
+		size_t len = strlen(s);
+		bool quote = len > 0 && (isspace((unsigned char)s[0]) ||
+					 isspace((unsigned char)s[len - 1]) || s[0] == '"');
+		return fit(snprintf(buf, size, quote ? "\"%s\"" : "%s", s), size);
+	}
+	case CONFIG_BOOL:
+		return fit(snprintf(buf, size, "%s", *(const bool *)field ? "yes" : "no"), size);
+	case CONFIG_UINT:
+		return fit(snprintf(buf, size, "%u", *(const unsigned *)field), size);
+	case CONFIG_SIZE:
+		return fit(snprintf(buf, size, "%zu", *(const size_t *)field), size);
+	case CONFIG_ENUM: {
+		int v = *(const int *)field;
+		const char *name = "?";
+		for (int i = 0; k->enum_names[i]; i++)
+			if (i == v)
+				name = k->enum_names[i];
+		return fit(snprintf(buf, size, "%s", name), size);
+	}
+	case CONFIG_ADDR: {
+		const struct config_addr *a = field;
+		if (!a->host[0]) /* a required address not set yet */
+			return fit(snprintf(buf, size, "%s", ""), size);
+		return config_addr_format(a, buf, size);
+	}
+	}
+	return -EINVAL;
+}
+
+int config_dump(const struct config *c, FILE *f)
+{
+	const char *section = NULL;
+	char val[CONFIG_PATH_MAX + 8];
+
+	for (size_t i = 0; i < N_KEYS; i++) {
+		const struct config_key *k = &config_table[i];
+		if (!section || strcmp(section, k->section) != 0) {
+			fprintf(f, "%s[%s]\n", section ? "\n" : "", k->section);
+			section = k->section;
+		}
+		if (config_format_value(c, k, val, sizeof val) < 0)
+			return -EIO;
+		fprintf(f, "%s = %s\n", k->name, val);
+	}
+	fprintf(f, "\n[%s]\n", peers_section);
+	for (size_t i = 0; i < c->n_peers; i++) {
+		if (config_addr_format(&c->peers[i].addr, val, sizeof val) < 0)
+			return -EIO;
+		fprintf(f, "%s = %s\n", c->peers[i].name, val);
+	}
+	return ferror(f) ? -EIO : 0;
+}
+
+/* ---- lifecycle ---- */
+
+void config_done(struct config *c)
+{
+	if (!c)
+		return;
+	free(c->path);
+	free(c->peers);
+	memset(c, 0, sizeof *c);
+}
+
+int config_defaults(struct config *ret)
+{
+	struct config c;
+	char why[WHY_MAX];
+
+	memset(&c, 0, sizeof c);
+	for (size_t i = 0; i < N_KEYS; i++) {
+		const struct config_key *k = &config_table[i];
+		if (!k->def)
+			continue;
+		int r = set_value(&c, k, k->def, why, sizeof why);
+		assert(r == 0 && "a default in config_table does not parse");
+		(void)r;
+	}
+	*ret = c;
+	return 0;
+}
+
+/* ---- loading ---- */
+
+struct parser {
+	const char *path;
+	FILE *f;
+	struct config cfg;
+	struct config_error *err;
+	int rc;             /* first error, or 0 */
+	unsigned lineno;    /* of the line inih is working on */
+	unsigned seen[N_KEYS]; /* line each key was set on, 0 = not set */
+	size_t peers_cap;
+	bool any_line;      /* anything but blanks and comments */
+};
+
+static int fail(struct parser *p, int code, unsigned line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Record the first error as "path:line: message" (or "path: message"). */
+static int fail(struct parser *p, int code, unsigned line, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (p->rc)
+		return p->rc;
+	p->rc = code;
+	p->err->line = line;
+	if (line)
+		n = snprintf(p->err->msg, sizeof p->err->msg, "%s:%u: ", p->path, line);
+	else
+		n = snprintf(p->err->msg, sizeof p->err->msg, "%s: ", p->path);
+	if (n < 0 || (size_t)n >= sizeof p->err->msg)
+		return code;
+	va_start(ap, fmt);
+	vsnprintf(p->err->msg + n, sizeof p->err->msg - (size_t)n, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+/* Check a line before inih sees it; see the comment at the top. */
+static void check_line(struct parser *p, const char *s)
+{
+	if (*s == '\0' || *s == ';' || *s == '#')
+		return;
+	p->any_line = true;
+	if (*s == '[') {
+		const char *close = strchr(s, ']');
+		const char *rest;
+		char name[CONFIG_NAME_MAX + 1];
+		size_t len;
+
+		if (!close) {
+			fail(p, -EINVAL, p->lineno, "section header without ']'");
+			return;
+		}
+		rest = close + 1;
+		rest += strspn(rest, " \t");
+		if (*rest && *rest != ';' && *rest != '#') {
+			fail(p, -EINVAL, p->lineno, "unexpected text after section header");
+			return;
+		}
+		len = (size_t)(close - s - 1);
+		if (len >= sizeof name || (memcpy(name, s + 1, len), name[len] = '\0',
+					    !section_known(name))) {
+			fail(p, -EINVAL, p->lineno, "unknown section [%.*s]", (int)len, s + 1);
+			return;
+		}
+		return;
+	}
+	/* "name = value": '=' must come before any ':' and any " ;" comment */
+	for (const char *q = s; *q; q++) {
+		if (*q == '=')
+			return;
+		if (*q == ':' || (*q == ';' && q > s && isspace((unsigned char)q[-1])))
+			break;
+	}
+	fail(p, -EINVAL, p->lineno, "expected 'name = value' or '[section]'");
+}
+
+static char *reader_cb(char *str, int num, void *stream)
+{
+	struct parser *p = stream;
+	size_t len = 0, skip;
+	bool too_long = false;
+	int c = EOF;
+
+	if (p->rc)
+		return NULL; /* stop at the first error */
+	while ((c = getc(p->f)) != EOF && c != '\n') {
+		if (c == '\0') {
+			fail(p, -EINVAL, p->lineno + 1, "NUL byte in line (not a text file?)");
+			return NULL;
+		}
+		if (len + 1 < (size_t)num)
+			str[len++] = (char)c;
+		else
+			too_long = true;
+	}
+	if (c == EOF && ferror(p->f)) {
+		fail(p, errno ? -errno : -EIO, 0, "read error: %s", strerror(errno ? errno : EIO));
+		return NULL;
+	}
+	if (c == EOF && len == 0 && !too_long)
+		return NULL;
+	p->lineno++;
+	if (too_long) {
+		fail(p, -EINVAL, p->lineno, "line longer than %d bytes", num - 1);
+		return NULL;
+	}
+	str[len] = '\0';
+	if (len && str[len - 1] == '\r')
+		str[--len] = '\0';
+	if (p->lineno == 1 && len >= 3 && memcmp(str, "\xEF\xBB\xBF", 3) == 0) {
+		memmove(str, str + 3, len - 2);
+		len -= 3;
+	}
+	skip = strspn(str, " \t\f\v");
+	if (skip)
+		memmove(str, str + skip, len - skip + 1);
+	check_line(p, str);
+	return p->rc ? NULL : str;
+}
+
+static int add_peer(struct parser *p, const char *name, const char *value)
+{
+	struct config_peer peer = { .line = p->lineno };
+	char why[WHY_MAX];
+
+	if (strlen(name) > CONFIG_NAME_MAX || !name_ok(name))
+		return fail(p, -EINVAL, p->lineno,
+			    "[peers] %s: a peer name is 1..%d of letters, digits, '_', '.' and '-'",
+			    name, CONFIG_NAME_MAX);
+	for (size_t i = 0; i < p->cfg.n_peers; i++)
+		if (strcmp(p->cfg.peers[i].name, name) == 0)
+			return fail(p, -EINVAL, p->lineno,
+				    "[peers] %s: duplicate peer (first defined on line %u)", name,
+				    p->cfg.peers[i].line);
+	if (p->cfg.n_peers >= CONFIG_PEERS_MAX)
+		return fail(p, -EINVAL, p->lineno, "[peers] %s: too many peers (at most %d)", name,
+			    CONFIG_PEERS_MAX);
+	if (parse_addr(value, &peer.addr, why, sizeof why) < 0)
+		return fail(p, -EINVAL, p->lineno, "[peers] %s = %s: %s", name, value, why);
+	strcpy(peer.name, name);
+
+	if (p->cfg.n_peers == p->peers_cap) {
+		size_t cap = p->peers_cap ? p->peers_cap * 2 : 8;
+		struct config_peer *np = realloc(p->cfg.peers, cap * sizeof *np);
+		if (!np)
+			return fail(p, -ENOMEM, p->lineno, "out of memory");
+		p->cfg.peers = np;
+		p->peers_cap = cap;
+	}
+	p->cfg.peers[p->cfg.n_peers++] = peer;
+	return 0;
+}
+
+static int handler_cb(void *user, const char *section, const char *name, const char *value)
+{
+	struct parser *p = user;
+	char why[WHY_MAX];
+
+	if (p->rc)
+		return 0;
+	if (!*section) {
+		fail(p, -EINVAL, p->lineno, "key '%s' is outside any [section]", name);
+		return 0;
+	}
+	if (strcmp(section, peers_section) == 0)
+		return add_peer(p, name, value) == 0;
+
+	for (size_t i = 0; i < N_KEYS; i++) {
+		const struct config_key *k = &config_table[i];
+		if (strcmp(k->section, section) != 0 || strcmp(k->name, name) != 0)
+			continue;
+		if (p->seen[i]) {
+			fail(p, -EINVAL, p->lineno, "[%s] %s: duplicate key (first set on line %u)",
+			     section, name, p->seen[i]);
+			return 0;
+		}
+		if (set_value(&p->cfg, k, value, why, sizeof why) < 0) {
+			fail(p, -EINVAL, p->lineno, "[%s] %s = %s: %s", section, name, value, why);
+			return 0;
+		}
+		p->seen[i] = p->lineno;
+		return 1;
+	}
+	fail(p, -EINVAL, p->lineno, "unknown key '%s' in [%s]", name, section);
+	return 0;
+}
+
+static bool addr_equal(const struct config_addr *a, const struct config_addr *b)
+{
+	return a->port == b->port && strcasecmp(a->host, b->host) == 0;
+}
+
+/* Checks that need the whole file. */
+static void validate(struct parser *p)
+{
+	const struct config *c = &p->cfg;
+	char buf[CONFIG_HOST_MAX + 16];
+
+	for (size_t i = 0; i < N_KEYS && !p->rc; i++)
+		if ((config_table[i].flags & CONFIG_F_REQUIRED) && !p->seen[i])
+			fail(p, -EINVAL, 0, "[%s] %s: required key is missing%s",
+			     config_table[i].section, config_table[i].name,
+			     p->any_line ? "" : " (the file is empty)");
+
+	for (size_t i = 0; i < c->n_peers && !p->rc; i++) {
+		const struct config_peer *peer = &c->peers[i];
+
+		config_addr_format(&peer->addr, buf, sizeof buf);
+		if (strcmp(peer->name, c->node.name) == 0) {
+			fail(p, -EINVAL, peer->line, "[peers] %s: a peer cannot have this node's name",
+			     peer->name);
+			break;
+		}
+		if (addr_equal(&peer->addr, &c->node.listen)) {
+			fail(p, -EINVAL, peer->line,
+			     "[peers] %s = %s: that is this node's own listen address", peer->name,
+			     buf);
+			break;
+		}
+		for (size_t j = 0; j < i; j++)
+			if (addr_equal(&peer->addr, &c->peers[j].addr)) {
+				fail(p, -EINVAL, peer->line,
+				     "[peers] %s = %s: same address as peer '%s' (line %u)",
+				     peer->name, buf, c->peers[j].name, c->peers[j].line);
+				break;
+			}
+	}
+}
+
+int config_load(const char *path, struct config *ret, struct config_error *err)
+{
+	struct config_error dummy;
+	struct parser *p;
+	int r;
+
+	if (!err)
+		err = &dummy;
+	memset(err, 0, sizeof *err);
+
+	/* on the heap: the struct holds a 4 KiB path and a few hundred seen[] */
+	p = calloc(1, sizeof *p);
+	if (!p) {
+		snprintf(err->msg, sizeof err->msg, "%s: out of memory", path);
+		return -ENOMEM;
+	}
+	p->path = path;
+	p->err = err;
+	config_defaults(&p->cfg);
+
+	p->f = fopen(path, "re");
+	if (!p->f) {
+		int e = errno;
+		fail(p, -e, 0, "cannot open: %s", strerror(e));
+		goto out;
+	}
+
+	r = ini_parse_stream(reader_cb, p, handler_cb, p);
+	/* inih's own complaints (a line it would not take) come back as a line
+	 * number; report whichever problem came first */
+	if (r == -2) {
+		fail(p, -ENOMEM, 0, "out of memory");
+	} else if (r > 0 && (!p->rc || (unsigned)r < p->err->line)) {
+		p->rc = 0;
+		fail(p, -EINVAL, (unsigned)r, "syntax error");
+	} else if (r < 0 && !p->rc) {
+		fail(p, -EIO, 0, "cannot parse (inih error %d)", r);
+	}
+	if (!p->rc)
+		validate(p);
+	if (!p->rc) {
+		p->cfg.path = strdup(path);
+		if (!p->cfg.path)
+			fail(p, -ENOMEM, 0, "out of memory");
+	}
+
+out:
+	if (p->f)
+		fclose(p->f);
+	r = p->rc;
+	if (r == 0)
+		*ret = p->cfg;
+	else
+		config_done(&p->cfg);
+	free(p);
+	return r;
+}

@@ -1,0 +1,164 @@
+/* crdtd configuration: one table of typed keys (config.c), an ini file parsed
+ * whole with inih into a fresh struct, validated, and only then handed over.
+ *
+ *   struct config cfg;
+ *   struct config_error err;
+ *   int r = config_load("conf/crdtd.ini", &cfg, &err);
+ *   if (r < 0) { fprintf(stderr, "%s\n", err.msg); return 1; }
+ *   ...
+ *   config_done(&cfg);
+ *
+ * A reload (SIGHUP) loads into a second struct and swaps only on success, so
+ * a bad edit keeps the running config.  config.c has no global state.
+ * Every key is listed, with its default, in conf/crdtd.ini and
+ * docs/configuration.md; tests/unit/test_config.c checks all three agree. */
+#ifndef CRDTD_CONFIG_H
+#define CRDTD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "log.h"
+
+#define CONFIG_NAME_MAX 64      /* node and peer names: 1..64 of [A-Za-z0-9_.-] */
+#define CONFIG_HOST_MAX 253     /* a DNS name, or an IP literal (IPv6 without brackets) */
+#define CONFIG_PATH_MAX 1023    /* data_dir */
+#define CONFIG_SOCKET_MAX 107   /* client_socket: sizeof(sun_path) - 1 */
+#define CONFIG_PEERS_MAX 1024
+
+enum config_addr_kind {
+	CONFIG_ADDR_HOSTNAME = 0, /* to be resolved by the daemon */
+	CONFIG_ADDR_IPV4,
+	CONFIG_ADDR_IPV6,
+};
+
+/* "host:port" or "[v6]:port" as written in the file, split but not resolved. */
+struct config_addr {
+	char host[CONFIG_HOST_MAX + 1]; /* IPv6 literals without the brackets */
+	uint16_t port;                  /* 1..65535 */
+	enum config_addr_kind kind;
+};
+
+struct config_peer {
+	char name[CONFIG_NAME_MAX + 1];
+	struct config_addr addr;
+	unsigned line; /* where it was defined, for messages */
+};
+
+struct config {
+	char *path; /* the file this came from (owned) */
+
+	struct {
+		char name[CONFIG_NAME_MAX + 1];
+		char data_dir[CONFIG_PATH_MAX + 1]; /* relative: to the daemon's cwd */
+		struct config_addr listen;          /* UDP gossip */
+		struct config_addr client;          /* RESP over TCP */
+		char client_socket[CONFIG_SOCKET_MAX + 1]; /* "" = off */
+		unsigned max_clients;
+		size_t max_request_bytes;
+		unsigned max_args;
+	} node;
+
+	struct {
+		unsigned interval_ms;
+		unsigned mtu;
+		unsigned fanout; /* 0 = all peers */
+		unsigned push_delay_ms;
+		size_t rcvbuf; /* 0 = leave the kernel default */
+		size_t sndbuf;
+		unsigned max_clock_lead_ms;
+	} gossip;
+
+	struct {
+		enum log_level level;
+	} log;
+
+	/* [peers], in file order; never contains node.name. */
+	struct config_peer *peers; /* owned; NULL when n_peers == 0 */
+	size_t n_peers;
+};
+
+enum config_type {
+	CONFIG_STRING, /* char[size], length min..max */
+	CONFIG_BOOL,   /* bool: yes/no, true/false, on/off, 1/0 */
+	CONFIG_UINT,   /* unsigned, min..max */
+	CONFIG_SIZE,   /* size_t, min..max, bytes; k/m/g suffixes (x1024) accepted */
+	CONFIG_ENUM,   /* int-sized enum, one of enum_names */
+	CONFIG_ADDR,   /* struct config_addr */
+};
+
+#define CONFIG_F_REQUIRED  (1u << 0) /* no default: the file must set it */
+#define CONFIG_F_NAME      (1u << 1) /* string restricted to [A-Za-z0-9_.-] */
+
+/* One entry of the key table. */
+struct config_key {
+	const char *section;
+	const char *name;
+	enum config_type type;
+	uint64_t min, max; /* numbers: bounds; strings: length bounds */
+	const char *def;   /* default, as written in the file; NULL if required */
+	size_t offset;     /* into struct config */
+	size_t size;       /* of that field */
+	unsigned flags;
+	const char *const *enum_names; /* CONFIG_ENUM: NULL-terminated, index = value */
+	const char *help;
+};
+
+/* A load error: msg reads like
+ *   conf/a.ini:7: [gossip] mtu = 99999: must be between 512 and 65000 */
+struct config_error {
+	char msg[640];
+	unsigned line; /* 0 when not tied to a line (missing file, missing key) */
+};
+
+/**
+ * Parse the ini file at @path into a fresh config filled with defaults,
+ * validate it, and only then move it into *ret (which the caller later passes
+ * to config_done()).  Unknown sections and keys, duplicated keys and peers,
+ * out-of-range values, bad addresses, lines that are not "[section]" or
+ * "name = value", and missing required keys are all errors.
+ *
+ * Returns 0 on success.  On failure *ret is untouched, @err (if not NULL)
+ * holds a message naming file, line, section and key, and the return is
+ * -errno from opening/reading the file (e.g. -ENOENT), -ENOMEM, or -EINVAL
+ * for any problem with the contents.
+ */
+int config_load(const char *path, struct config *ret, struct config_error *err);
+
+/** Free what a loaded config owns and zero it.  Accepts NULL and a zeroed
+ * struct. */
+void config_done(struct config *c);
+
+/**
+ * Fill *ret with the defaults of every key (required keys left empty), no
+ * peers and no path.  Returns 0; *ret needs config_done() like a loaded one.
+ */
+int config_defaults(struct config *ret);
+
+/** The key table, in file order; *ret_n gets its length. */
+const struct config_key *config_keys(size_t *ret_n);
+
+/** The table entry for section/name, or NULL. */
+const struct config_key *config_key_find(const char *section, const char *name);
+
+/**
+ * Format @c's value of @key the way the file would spell it ("1400", "yes",
+ * "info", "[::1]:7946").  Returns the length written, or -EMSGSIZE if @size
+ * is too small (buf then holds a truncated string).
+ */
+int config_format_value(const struct config *c, const struct config_key *key, char *buf,
+			size_t size);
+
+/** "host:port", bracketing IPv6 literals.  Same return as above. */
+int config_addr_format(const struct config_addr *a, char *buf, size_t size);
+
+/**
+ * Write @c as an ini file that config_load() reads back to the same values:
+ * every section of the table, then [peers].  For --check-config and INFO.
+ * Returns 0 or -EIO.
+ */
+int config_dump(const struct config *c, FILE *f);
+
+#endif

@@ -1,0 +1,41 @@
+/* The daemon's shared context: one per process, owned by main.c, handed to
+ * the modules that need more than their own state (commands, INFO). */
+#ifndef CRDTD_DAEMON_H
+#define CRDTD_DAEMON_H
+
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "config.h"
+#include "crdt/hlc.h"
+#include "crdt/rid.h"
+#include "store.h"
+
+struct gossip;
+struct server;
+
+struct daemon_stats {
+	uint64_t commands;          /* commands executed */
+	uint64_t connections;       /* accepted since start */
+	uint64_t rejected_clients;  /* over max_clients */
+	uint64_t protocol_errors;   /* malformed frames; each closed a connection */
+	uint64_t errors_replied;    /* commands answered with an error */
+};
+
+struct daemon {
+	uv_loop_t *loop;
+	const char *config_path;
+	struct config cfg;
+	struct crdt_rid rid;
+	char rid_str[CRDT_RID_STRLEN];
+	struct crdt_hlc hlc;
+	struct store store;
+	struct gossip *gossip;
+	struct server *server;
+	uint64_t start_ms; /* uv_now at start */
+	struct daemon_stats stats;
+	int clients; /* connected now */
+};
+
+#endif

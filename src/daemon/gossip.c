@@ -1,0 +1,911 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crdt/error.h"
+#include "gossip.h"
+#include "log.h"
+#include "wire.h"
+
+/* Warnings about what the network sends are limited to one per this many
+ * milliseconds and kind, so a misbehaving peer cannot flood the log. */
+#define WARN_EVERY_MS 10000
+/* A PONG whose echoed timestamp is older than this is not an RTT sample. */
+#define RTT_MAX_US (60ull * 1000 * 1000)
+
+struct peer {
+	char *name;
+	char *host;
+	uint16_t port;
+	bool resolved;
+	bool resolving; /* a uv_getaddrinfo is in flight */
+	bool resolve_failed; /* warned already; later failures log at debug */
+	struct sockaddr_storage addr;
+	bool has_rid;
+	struct crdt_rid rid;
+	char node[WIRE_NODE_MAX + 1];
+	bool seen;
+	uint64_t last_seen; /* uv_now */
+	bool has_rtt;
+	uint64_t rtt_us, srtt_us;
+	uint64_t ping_seq; /* last sent to it */
+	struct gossip_peer_stats st;
+};
+
+struct resolve_req {
+	uv_getaddrinfo_t req;
+	struct gossip *g;
+	struct resolve_req *prev, *next;
+	char name[]; /* the peer's: the peer itself may be gone when we return */
+};
+
+/* An instance whose encoding passed GOSSIP_LARGE_BYTES, remembered by name so
+ * that a write to it does not cost an encode of the whole thing every time:
+ * its push waits until large_gap_ms after the last one.  Only large
+ * instances are here, so a linear scan stays cheap. */
+struct large {
+	uint8_t *name;
+	size_t len;
+	uint64_t last_push; /* uv_now */
+	bool pending;       /* a push is owed */
+};
+
+struct ratelimit {
+	uint64_t next_ok;
+	uint64_t suppressed;
+};
+
+struct gossip {
+	uv_loop_t *loop;
+	struct store *store;
+	struct crdt_hlc *hlc;
+	struct crdt_rid self;
+	char node[WIRE_NODE_MAX + 1];
+	size_t node_len;
+
+	uint32_t interval_ms, mtu, fanout, push_delay_ms;
+	uint64_t large_gap_ms;
+	uint64_t max_clock_lead_ms;
+
+	struct transport *t;
+	uv_timer_t round_timer, push_timer;
+	int open; /* handles and requests whose callback is still to come */
+	bool started, closing;
+
+	struct peer **peers;
+	size_t npeers;
+	struct peer **targets; /* scratch, npeers long */
+	struct resolve_req *reqs;
+
+	struct large *large;
+	size_t nlarge, large_cap;
+
+	uint64_t rng;
+	uint64_t ping_seq;
+	struct crdt_buf pbuf; /* PING/PONG encoding */
+	struct gossip_stats st;
+	struct ratelimit rl_clock, rl_self, rl_skip, rl_send;
+};
+
+static const char *const drop_names[GOSSIP_DROP_MAX] = {
+	[GOSSIP_DROP_TRUNCATED] = "truncated",
+	[GOSSIP_DROP_BAD_MAGIC] = "bad_magic",
+	[GOSSIP_DROP_BAD_VERSION] = "bad_version",
+	[GOSSIP_DROP_MALFORMED] = "malformed",
+	[GOSSIP_DROP_BAD_STATE] = "bad_state",
+	[GOSSIP_DROP_CLOCK_AHEAD] = "clock_ahead",
+	[GOSSIP_DROP_SELF] = "self",
+	[GOSSIP_DROP_NOMEM] = "nomem",
+	[GOSSIP_DROP_SEND_ERROR] = "send_error",
+};
+
+const char *gossip_drop_name(enum gossip_drop d)
+{
+	return (unsigned)d < GOSSIP_DROP_MAX ? drop_names[d] : "?";
+}
+
+static bool ratelimit_ok(struct ratelimit *rl, uint64_t now)
+{
+	if (now < rl->next_ok) {
+		rl->suppressed++;
+		return false;
+	}
+	rl->next_ok = now + WARN_EVERY_MS;
+	return true;
+}
+
+/* splitmix64: peer selection only, nothing secret */
+static uint64_t rng_next(struct gossip *g)
+{
+	uint64_t z = (g->rng += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static uint64_t now_us(void)
+{
+	return uv_hrtime() / 1000;
+}
+
+/* ---- peers ------------------------------------------------------------- */
+
+static void peer_free(struct peer *p)
+{
+	if (!p)
+		return;
+	free(p->name);
+	free(p->host);
+	free(p);
+}
+
+static struct peer *peer_by_name(const struct gossip *g, const char *name)
+{
+	for (size_t i = 0; i < g->npeers; i++)
+		if (!strcmp(g->peers[i]->name, name))
+			return g->peers[i];
+	return NULL;
+}
+
+static struct peer *peer_by_addr(const struct gossip *g, const struct sockaddr *sa)
+{
+	for (size_t i = 0; i < g->npeers; i++)
+		if (g->peers[i]->resolved &&
+		    transport_addr_equal((const struct sockaddr *)&g->peers[i]->addr, sa))
+			return g->peers[i];
+	return NULL;
+}
+
+static void resolve_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+	struct resolve_req *rq = req->data;
+	struct gossip *g = rq->g;
+	struct peer *p;
+
+	if (rq->prev)
+		rq->prev->next = rq->next;
+	else
+		g->reqs = rq->next;
+	if (rq->next)
+		rq->next->prev = rq->prev;
+
+	p = g->closing ? NULL : peer_by_name(g, rq->name);
+	if (p && p->resolving) {
+		p->resolving = false;
+		if (status < 0) {
+			g->st.resolve_errors++;
+			if (!p->resolve_failed)
+				log_warn("gossip", "peer %s: cannot resolve %s: %s; retrying every round",
+					 p->name, p->host, uv_strerror(status));
+			else
+				log_debug("gossip", "peer %s: cannot resolve %s: %s", p->name,
+					  p->host, uv_strerror(status));
+			p->resolve_failed = true;
+		} else if (res) {
+			char a[INET6_ADDRSTRLEN + 8];
+			memset(&p->addr, 0, sizeof(p->addr));
+			memcpy(&p->addr, res->ai_addr, res->ai_addrlen);
+			transport_addr_normalize(&p->addr);
+			p->resolved = true;
+			p->resolve_failed = false;
+			transport_addr_format((const struct sockaddr *)&p->addr, a, sizeof(a));
+			log_info("gossip", "peer %s: resolved to %s", p->name, a);
+		}
+	}
+	uv_freeaddrinfo(res);
+	free(rq);
+	if (--g->open == 0 && g->closing)
+		free(g); /* the last close callback already ran */
+}
+
+/* Give @p an address: IP literals at once, names through the thread pool. */
+static void peer_resolve(struct gossip *g, struct peer *p)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM };
+	struct resolve_req *rq;
+	char port[8];
+	size_t nlen;
+	int r;
+
+	if (p->resolved || p->resolving || g->closing)
+		return;
+	memset(&p->addr, 0, sizeof(p->addr));
+	if (uv_ip4_addr(p->host, p->port, (struct sockaddr_in *)&p->addr) == 0 ||
+	    uv_ip6_addr(p->host, p->port, (struct sockaddr_in6 *)&p->addr) == 0) {
+		transport_addr_normalize(&p->addr);
+		p->resolved = true;
+		return;
+	}
+	nlen = strlen(p->name) + 1;
+	if (!(rq = calloc(1, sizeof(*rq) + nlen)))
+		return; /* tried again next round */
+	memcpy(rq->name, p->name, nlen);
+	rq->g = g;
+	rq->req.data = rq;
+	snprintf(port, sizeof(port), "%u", p->port);
+	if ((r = uv_getaddrinfo(g->loop, &rq->req, resolve_cb, p->host, port, &hints)) < 0) {
+		g->st.resolve_errors++;
+		log_warn("gossip", "peer %s: cannot resolve %s: %s", p->name, p->host,
+			 uv_strerror(r));
+		free(rq);
+		return;
+	}
+	p->resolving = true;
+	rq->next = g->reqs;
+	if (g->reqs)
+		g->reqs->prev = rq;
+	g->reqs = rq;
+	g->open++;
+}
+
+static void resolve_all(struct gossip *g)
+{
+	for (size_t i = 0; i < g->npeers; i++)
+		peer_resolve(g, g->peers[i]);
+}
+
+/* Build the new table aside, so that a failure leaves the old one. */
+int gossip_set_peers(struct gossip *g, const struct gossip_peer_config *cfg, size_t n)
+{
+	struct peer **np = NULL, **nt = NULL;
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		if (!cfg[i].name || !cfg[i].host || !*cfg[i].host ||
+		    strlen(cfg[i].name) > GOSSIP_PEER_NAME_MAX)
+			return -EINVAL;
+		for (j = 0; j < i; j++)
+			if (!strcmp(cfg[i].name, cfg[j].name))
+				return -EINVAL;
+	}
+	if (n && (!(np = calloc(n, sizeof(*np))) || !(nt = calloc(n, sizeof(*nt)))))
+		goto nomem;
+	for (i = 0; i < n; i++) {
+		struct peer *old = peer_by_name(g, cfg[i].name);
+		if (old && !strcmp(old->host, cfg[i].host) && old->port == cfg[i].port)
+			continue; /* moved over below, once nothing can fail */
+		if (!(np[i] = calloc(1, sizeof(*np[i]))) || !(np[i]->name = strdup(cfg[i].name)) ||
+		    !(np[i]->host = strdup(cfg[i].host)))
+			goto nomem;
+		np[i]->port = cfg[i].port;
+		if (old) /* same name, new address: keep the counters */
+			np[i]->st = old->st;
+	}
+	for (i = 0; i < n; i++) {
+		if (np[i])
+			continue;
+		for (j = 0; j < g->npeers; j++)
+			if (g->peers[j] && !strcmp(g->peers[j]->name, cfg[i].name)) {
+				np[i] = g->peers[j];
+				g->peers[j] = NULL;
+				break;
+			}
+	}
+	for (j = 0; j < g->npeers; j++) {
+		if (g->peers[j])
+			log_info("gossip", "peer %s: removed", g->peers[j]->name);
+		peer_free(g->peers[j]);
+	}
+	free(g->peers);
+	free(g->targets);
+	g->peers = np;
+	g->targets = nt;
+	g->npeers = n;
+	if (g->started)
+		resolve_all(g);
+	return 0;
+nomem:
+	/* only fresh peers are in np yet: the old ones move after this point */
+	for (i = 0; np && i < n; i++)
+		peer_free(np[i]);
+	free(np);
+	free(nt);
+	return -ENOMEM;
+}
+
+/* ---- sending ----------------------------------------------------------- */
+
+static void send_to(struct gossip *g, struct peer *p, const uint8_t *d, size_t len)
+{
+	int r = g->t->ops->send(g->t, d, len, (const struct sockaddr *)&p->addr);
+
+	if (r < 0) {
+		g->st.drops[GOSSIP_DROP_SEND_ERROR]++;
+		if (ratelimit_ok(&g->rl_send, uv_now(g->loop)))
+			log_warn("gossip", "peer %s: send: %s", p->name, uv_strerror(r));
+		return;
+	}
+	g->st.dgrams_out++;
+	g->st.bytes_out += len;
+	if (len > g->st.max_dgram_out)
+		g->st.max_dgram_out = len;
+	p->st.dgrams_out++;
+	p->st.bytes_out += len;
+}
+
+struct batch {
+	struct gossip *g;
+	struct peer **to;
+	size_t n;
+	struct wire_packer pk;
+	uint64_t now;
+	int err;
+};
+
+/* Each datagram is encoded once and goes to every chosen peer. */
+static int batch_emit(const uint8_t *d, size_t len, void *ctx)
+{
+	struct batch *b = ctx;
+	for (size_t i = 0; i < b->n; i++)
+		send_to(b->g, b->to[i], d, len);
+	return 0;
+}
+
+/* Resolved peers into g->targets: all of them, or @k chosen at random. */
+static size_t choose_targets(struct gossip *g, uint32_t k)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < g->npeers; i++)
+		if (g->peers[i]->resolved)
+			g->targets[n++] = g->peers[i];
+	if (k == 0 || k >= n)
+		return n;
+	for (size_t i = 0; i < k; i++) { /* partial Fisher-Yates */
+		size_t j = i + (size_t)(rng_next(g) % (n - i));
+		struct peer *t = g->targets[i];
+		g->targets[i] = g->targets[j];
+		g->targets[j] = t;
+	}
+	return k;
+}
+
+static int batch_begin(struct gossip *g, struct batch *b, struct peer **to, size_t n)
+{
+	*b = (struct batch){ .g = g, .to = to, .n = n, .now = uv_now(g->loop) };
+	return wire_packer_init(&b->pk, g->mtu, &g->self, g->node, g->node_len, batch_emit, b);
+}
+
+static int batch_end(struct batch *b)
+{
+	int r = b->err ? b->err : wire_packer_flush(&b->pk);
+	wire_packer_done(&b->pk);
+	return r;
+}
+
+static struct large *large_find(struct gossip *g, const uint8_t *name, size_t len)
+{
+	for (size_t i = 0; i < g->nlarge; i++)
+		if (g->large[i].len == len && !memcmp(g->large[i].name, name, len))
+			return &g->large[i];
+	return NULL;
+}
+
+/* An instance was just sent whole, @size bytes encoded. */
+static void large_note(struct gossip *g, const struct store_entry *e, size_t size, uint64_t now)
+{
+	struct large *l = large_find(g, e->name, e->name_len);
+
+	if (size <= GOSSIP_LARGE_BYTES) {
+		if (l) {
+			free(l->name);
+			*l = g->large[--g->nlarge];
+		}
+		return;
+	}
+	if (!l) {
+		if (g->nlarge == g->large_cap) {
+			size_t cap = g->large_cap ? 2 * g->large_cap : 16;
+			struct large *v = realloc(g->large, cap * sizeof(*v));
+			if (!v)
+				return; /* then it is simply not rate-limited */
+			g->large = v;
+			g->large_cap = cap;
+		}
+		l = &g->large[g->nlarge];
+		if (!(l->name = malloc(e->name_len ? e->name_len : 1)))
+			return;
+		memcpy(l->name, e->name, e->name_len);
+		l->len = e->name_len;
+		g->nlarge++;
+	}
+	l->last_push = now;
+	l->pending = false;
+}
+
+/* Every type slot of @e into the batch; the encoded size, summed. */
+static size_t batch_add_entry(struct batch *b, const struct store_entry *e)
+{
+	struct gossip *g = b->g;
+	size_t total = 0, size;
+	int r;
+
+	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX && !b->err; t++) {
+		if (!e->slot[t].p)
+			continue;
+		r = wire_packer_add(&b->pk, e->name, e->name_len, &e->slot[t], &size);
+		if (r == -EMSGSIZE) {
+			g->st.skipped++;
+			if (ratelimit_ok(&g->rl_skip, b->now))
+				log_warn("gossip",
+					 "instance \"%.*s\" (%s) does not fit a datagram of mtu %u; "
+					 "not replicated",
+					 (int)(e->name_len > 64 ? 64 : e->name_len), e->name,
+					 crdt_type_name((enum crdt_type)t), g->mtu);
+			continue;
+		}
+		if (r < 0) {
+			b->err = r;
+			break;
+		}
+		total += size;
+	}
+	return total;
+}
+
+static int full_cb(struct store_entry *e, void *ctx)
+{
+	struct batch *b = ctx;
+	size_t size = batch_add_entry(b, e);
+
+	if (!b->err)
+		large_note(b->g, e, size, b->now);
+	return b->err;
+}
+
+/* Full state of every instance to @to. */
+static int send_full(struct gossip *g, struct peer **to, size_t n)
+{
+	struct batch b;
+	int r;
+
+	if (n == 0)
+		return 0;
+	if ((r = batch_begin(g, &b, to, n)) < 0)
+		return r;
+	store_foreach(g->store, full_cb, &b);
+	if ((r = batch_end(&b)) < 0)
+		log_error("gossip", "encoding the state: %s", crdt_strerror(r));
+	return r;
+}
+
+static void send_ping(struct gossip *g, struct peer *p, enum wire_type type,
+		      const struct wire_ping *ping, const struct sockaddr *to)
+{
+	int r;
+
+	crdt_buf_reset(&g->pbuf);
+	if (wire_encode_ping(&g->pbuf, type, &g->self, g->node, g->node_len, ping) < 0)
+		return;
+	if (p) {
+		send_to(g, p, g->pbuf.data, g->pbuf.len);
+		return;
+	}
+	/* a PONG to a sender that is no configured peer */
+	if ((r = g->t->ops->send(g->t, g->pbuf.data, g->pbuf.len, to)) < 0) {
+		g->st.drops[GOSSIP_DROP_SEND_ERROR]++;
+		return;
+	}
+	g->st.dgrams_out++;
+	g->st.bytes_out += g->pbuf.len;
+}
+
+static void ping_peer(struct gossip *g, struct peer *p)
+{
+	struct wire_ping ping = { .seq = ++g->ping_seq, .ts = now_us() };
+
+	p->ping_seq = ping.seq;
+	p->st.pings_out++;
+	g->st.pings_out++;
+	send_ping(g, p, WIRE_PING, &ping, NULL);
+}
+
+static void round_cb(uv_timer_t *t)
+{
+	struct gossip *g = t->data;
+	size_t n;
+
+	g->st.rounds++;
+	resolve_all(g); /* the names that did not resolve yet */
+	for (size_t i = 0; i < g->npeers; i++)
+		if (g->peers[i]->resolved)
+			ping_peer(g, g->peers[i]);
+	n = choose_targets(g, g->fanout);
+	(void)send_full(g, g->targets, n);
+}
+
+int gossip_sync(struct gossip *g, const char *name)
+{
+	size_t n = 0;
+
+	if (name) {
+		struct peer *p = peer_by_name(g, name);
+		if (!p)
+			return -ENOENT;
+		if (!p->resolved)
+			return -EHOSTUNREACH;
+		g->targets[n++] = p;
+	} else {
+		n = choose_targets(g, 0);
+	}
+	g->st.syncs++;
+	for (size_t i = 0; i < n; i++)
+		ping_peer(g, g->targets[i]);
+	return send_full(g, g->targets, n);
+}
+
+/* Push the dirty instances, and the large ones whose turn has come. */
+static void push_cb(uv_timer_t *t)
+{
+	struct gossip *g = t->data;
+	struct store_entry **ents;
+	struct batch b;
+	size_t nents, n;
+	uint64_t now = uv_now(g->loop), due = UINT64_MAX;
+
+	store_take_dirty(g->store, &ents, &nents);
+	n = choose_targets(g, g->fanout);
+	if (n == 0)
+		return; /* the next round carries it when peers appear */
+	if (batch_begin(g, &b, g->targets, n) < 0)
+		return;
+	g->st.pushes++;
+	for (size_t i = 0; i < nents && !b.err; i++) {
+		struct store_entry *e = ents[i];
+		struct large *l = large_find(g, e->name, e->name_len);
+		size_t size;
+		if (l && now < l->last_push + g->large_gap_ms) {
+			if (!l->pending)
+				g->st.large_deferred++;
+			l->pending = true;
+			continue;
+		}
+		size = batch_add_entry(&b, e);
+		if (!b.err)
+			large_note(g, e, size, now);
+	}
+	for (size_t i = 0; i < g->nlarge && !b.err; i++) {
+		struct large *l = &g->large[i];
+		struct store_entry *e;
+		if (!l->pending)
+			continue;
+		if (now < l->last_push + g->large_gap_ms) {
+			if (l->last_push + g->large_gap_ms < due)
+				due = l->last_push + g->large_gap_ms;
+			continue;
+		}
+		l->pending = false;
+		l->last_push = now;
+		if ((e = store_find(g->store, l->name, l->len)) != NULL)
+			batch_add_entry(&b, e);
+	}
+	if (batch_end(&b) < 0)
+		log_error("gossip", "push: encoding failed");
+	if (due != UINT64_MAX)
+		uv_timer_start(&g->push_timer, push_cb, due - now, 0);
+}
+
+void gossip_notify_write(struct gossip *g)
+{
+	if (!g || g->closing || !g->started)
+		return;
+	/* One timer for every write until it fires; a later one (a large
+	 * instance's turn) is brought forward. */
+	if (uv_is_active((uv_handle_t *)&g->push_timer) &&
+	    uv_timer_get_due_in(&g->push_timer) <= g->push_delay_ms)
+		return;
+	uv_timer_start(&g->push_timer, push_cb, g->push_delay_ms, 0);
+}
+
+/* ---- receiving --------------------------------------------------------- */
+
+static void drop(struct gossip *g, struct peer *p, enum gossip_drop why)
+{
+	g->st.drops[why]++;
+	if (p)
+		p->st.dropped_in++;
+}
+
+static void seen(struct gossip *g, struct peer *p, const struct wire_header *h)
+{
+	if (!p)
+		return;
+	p->seen = true;
+	p->last_seen = uv_now(g->loop);
+	p->has_rid = true;
+	p->rid = h->rid;
+	memcpy(p->node, h->node, h->node_len);
+	p->node[h->node_len] = 0;
+}
+
+static void merge_states(struct gossip *g, struct peer *p, const struct sockaddr *from,
+			 struct wire_state *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct crdt_obj *o = &s[i].obj;
+		int r;
+
+		/* A timestamp far ahead would drag our clock (and every later
+		 * write here) along with it: refuse that record. */
+		if (o->type == CRDT_LWWREG && o->lww->set &&
+		    crdt_hlc_observe(g->hlc, &o->lww->ts, g->max_clock_lead_ms) == CRDT_ERANGE) {
+			drop(g, p, GOSSIP_DROP_CLOCK_AHEAD);
+			if (ratelimit_ok(&g->rl_clock, uv_now(g->loop))) {
+				char a[INET6_ADDRSTRLEN + 8];
+				transport_addr_format(from, a, sizeof(a));
+				log_warn("gossip",
+					 "peer %s: register \"%.*s\" stamped more than %llu ms "
+					 "ahead of our clock, ignoring (%llu similar suppressed)",
+					 p ? p->name : a,
+					 (int)(s[i].name_len > 64 ? 64 : s[i].name_len), s[i].name,
+					 (unsigned long long)g->max_clock_lead_ms,
+					 (unsigned long long)g->rl_clock.suppressed);
+				g->rl_clock.suppressed = 0;
+			}
+			continue;
+		}
+		g->st.records_in++;
+		if ((r = store_merge(g->store, s[i].name, s[i].name_len, o)) < 0) {
+			drop(g, p, GOSSIP_DROP_NOMEM);
+			continue;
+		}
+		g->st.merges++;
+	}
+}
+
+static void on_pong(struct gossip *g, struct peer *p, const struct wire_ping *pong)
+{
+	uint64_t now = now_us(), rtt;
+
+	g->st.pongs_in++;
+	if (!p)
+		return;
+	p->st.pongs_in++;
+	/* Only an answer to something we sent is a sample. */
+	if (pong->seq == 0 || pong->seq > g->ping_seq || pong->ts > now || now - pong->ts > RTT_MAX_US)
+		return;
+	rtt = now - pong->ts;
+	p->rtt_us = rtt;
+	p->srtt_us = p->has_rtt ? (7 * p->srtt_us + rtt) / 8 : rtt;
+	p->has_rtt = true;
+}
+
+static void on_recv(void *ctx, const uint8_t *buf, size_t len, const struct sockaddr *from,
+		    bool truncated)
+{
+	struct gossip *g = ctx;
+	struct peer *p;
+	struct wire_header h;
+	struct wire_ping ping;
+	struct wire_state *s;
+	size_t off, n;
+	int r;
+
+	if (g->closing)
+		return;
+	g->st.dgrams_in++;
+	g->st.bytes_in += len;
+	/* Issue 6 adds authentication; until then an unknown sender is merged
+	 * too, but counted. */
+	if ((p = peer_by_addr(g, from))) {
+		p->st.dgrams_in++;
+		p->st.bytes_in += len;
+	} else {
+		g->st.unknown_sender++;
+	}
+	if (truncated) {
+		drop(g, p, GOSSIP_DROP_TRUNCATED);
+		return;
+	}
+	if ((r = wire_decode_header(buf, len, &h, &off)) < 0) {
+		drop(g, p,
+		     r == -ENOMSG	     ? GOSSIP_DROP_BAD_MAGIC
+		     : r == -EPROTONOSUPPORT ? GOSSIP_DROP_BAD_VERSION
+					     : GOSSIP_DROP_MALFORMED);
+		return;
+	}
+	if (!crdt_rid_cmp(&h.rid, &g->self)) {
+		/* Ourselves listed as a peer, or another node with a copy of
+		 * our data directory: the second breaks every counter. */
+		drop(g, p, GOSSIP_DROP_SELF);
+		if (ratelimit_ok(&g->rl_self, uv_now(g->loop))) {
+			char a[INET6_ADDRSTRLEN + 8];
+			transport_addr_format(from, a, sizeof(a));
+			log_warn("gossip", "datagram from %s carries our own replica id", a);
+		}
+		return;
+	}
+	switch (h.type) {
+	case WIRE_PING:
+	case WIRE_PONG:
+		if (wire_decode_ping(buf + off, len - off, &ping) < 0) {
+			drop(g, p, GOSSIP_DROP_MALFORMED);
+			return;
+		}
+		seen(g, p, &h);
+		if (h.type == WIRE_PING)
+			send_ping(g, p, WIRE_PONG, &ping, from);
+		else
+			on_pong(g, p, &ping);
+		return;
+	case WIRE_STATE:
+		r = wire_state_decode(buf + off, len - off, &s, &n);
+		if (r < 0) {
+			drop(g, p,
+			     r == -ENOMEM ? GOSSIP_DROP_NOMEM
+			     : r == -EPROTO ? GOSSIP_DROP_BAD_STATE
+					    : GOSSIP_DROP_MALFORMED);
+			return;
+		}
+		seen(g, p, &h);
+		merge_states(g, p, from, s, n);
+		wire_states_free(s, n);
+		return;
+	}
+}
+
+/* ---- lifecycle --------------------------------------------------------- */
+
+int gossip_new_with_transport(uv_loop_t *loop, const struct gossip_config *cfg,
+			      struct store *store, struct crdt_hlc *hlc,
+			      const struct crdt_rid *self, const char *node_name,
+			      struct transport *t, struct gossip **ret)
+{
+	struct gossip *g;
+	size_t nlen = node_name ? strlen(node_name) : 0;
+	int r;
+
+	if (!loop || !cfg || !store || !hlc || !self || !t || cfg->interval_ms == 0 ||
+	    cfg->mtu < WIRE_MTU_MIN || cfg->mtu > WIRE_DATAGRAM_MAX || nlen > WIRE_NODE_MAX)
+		return -EINVAL;
+	if (!(g = calloc(1, sizeof(*g))))
+		return -ENOMEM;
+	g->loop = loop;
+	g->store = store;
+	g->hlc = hlc;
+	g->self = *self;
+	memcpy(g->node, node_name ? node_name : "", nlen);
+	g->node_len = nlen;
+	g->interval_ms = cfg->interval_ms;
+	g->mtu = cfg->mtu;
+	g->fanout = cfg->fanout;
+	g->push_delay_ms = cfg->push_delay_ms;
+	g->large_gap_ms = cfg->interval_ms / 10;
+	g->max_clock_lead_ms = cfg->max_clock_lead_ms;
+	g->rng = cfg->seed ? cfg->seed : uv_hrtime() ^ ((uint64_t)self->b[0] << 56 | self->b[15]);
+	crdt_buf_init(&g->pbuf, 128);
+	if ((r = gossip_set_peers(g, cfg->peers, cfg->npeers)) < 0) {
+		crdt_buf_done(&g->pbuf);
+		free(g);
+		return r;
+	}
+	/* nothing fails from here on */
+	g->t = t;
+	t->recv_cb = on_recv;
+	t->recv_ctx = g;
+	uv_timer_init(loop, &g->round_timer);
+	uv_timer_init(loop, &g->push_timer);
+	g->round_timer.data = g;
+	g->push_timer.data = g;
+	g->open = 2;
+	*ret = g;
+	return 0;
+}
+
+int gossip_new(uv_loop_t *loop, const struct gossip_config *cfg, struct store *store,
+	       struct crdt_hlc *hlc, const struct crdt_rid *self, const char *node_name,
+	       struct gossip **ret)
+{
+	struct transport *t;
+	int r;
+
+	if (!cfg || !cfg->listen_host)
+		return -EINVAL;
+	if ((r = transport_udp_new(loop, cfg->listen_host, cfg->listen_port, cfg->rcvbuf,
+				   cfg->sndbuf, &t)) < 0)
+		return r;
+	if ((r = gossip_new_with_transport(loop, cfg, store, hlc, self, node_name, t, ret)) < 0)
+		t->ops->close(t);
+	return r;
+}
+
+int gossip_start(struct gossip *g)
+{
+	int r;
+
+	if (g->started || g->closing)
+		return -EINVAL;
+	if ((r = g->t->ops->start(g->t)) < 0)
+		return r;
+	g->started = true;
+	resolve_all(g);
+	uv_timer_start(&g->round_timer, round_cb, 0, g->interval_ms);
+	return 0;
+}
+
+static void close_cb(uv_handle_t *h)
+{
+	struct gossip *g = h->data;
+
+	if (--g->open == 0)
+		free(g);
+}
+
+void gossip_close(struct gossip *g)
+{
+	if (!g || g->closing)
+		return;
+	g->closing = true;
+	for (struct resolve_req *rq = g->reqs; rq; rq = rq->next)
+		uv_cancel((uv_req_t *)&rq->req); /* its callback still comes */
+	if (g->t)
+		g->t->ops->close(g->t);
+	g->t = NULL;
+	for (size_t i = 0; i < g->npeers; i++)
+		peer_free(g->peers[i]);
+	free(g->peers);
+	free(g->targets);
+	g->peers = g->targets = NULL;
+	g->npeers = 0;
+	for (size_t i = 0; i < g->nlarge; i++)
+		free(g->large[i].name);
+	free(g->large);
+	g->large = NULL;
+	g->nlarge = 0;
+	crdt_buf_done(&g->pbuf);
+	uv_close((uv_handle_t *)&g->round_timer, close_cb);
+	uv_close((uv_handle_t *)&g->push_timer, close_cb);
+}
+
+/* ---- introspection ----------------------------------------------------- */
+
+void gossip_get_stats(const struct gossip *g, struct gossip_stats *ret)
+{
+	*ret = g->st;
+	if (g->t) {
+		ret->drops[GOSSIP_DROP_SEND_ERROR] += g->t->stats.send_errors;
+		ret->rcvbuf = g->t->stats.rcvbuf;
+		ret->sndbuf = g->t->stats.sndbuf;
+	}
+}
+
+int gossip_foreach_peer(const struct gossip *g,
+			int (*cb)(const struct gossip_peer_info *p, void *ctx), void *ctx)
+{
+	uint64_t now = uv_now(g->loop);
+
+	for (size_t i = 0; i < g->npeers; i++) {
+		const struct peer *p = g->peers[i];
+		struct gossip_peer_info info = {
+			.name = p->name,
+			.resolved = p->resolved,
+			.addr = p->resolved ? (const struct sockaddr *)&p->addr : NULL,
+			.seen = p->seen,
+			.last_seen_ms = p->last_seen,
+			.last_seen_ago_ms = p->seen && now > p->last_seen ? now - p->last_seen : 0,
+			.has_rtt = p->has_rtt,
+			.rtt_us = p->rtt_us,
+			.srtt_us = p->srtt_us,
+			.rid = p->has_rid ? &p->rid : NULL,
+			.node = p->node,
+			.stats = p->st,
+		};
+		int r = cb(&info, ctx);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+size_t gossip_npeers(const struct gossip *g)
+{
+	return g->npeers;
+}
+
+int gossip_local_addr(const struct gossip *g, struct sockaddr_storage *ret)
+{
+	if (!g->t || !g->t->ops->local_addr)
+		return -ENOTSUP;
+	return g->t->ops->local_addr(g->t, ret);
+}

@@ -1,0 +1,169 @@
+/* Gossip: ships the full state of the store's instances to peers over
+ * datagrams and merges what peers send (docs/protocol.md).
+ *
+ *  - every interval_ms a round: full state to `fanout` random peers (0: all),
+ *    a PING to every peer;
+ *  - gossip_sync(): full state now, to one peer or to all;
+ *  - push_delay_ms after gossip_notify_write(): the store's dirty instances,
+ *    batched under one timer.  Instances whose encoding passed
+ *    GOSSIP_LARGE_BYTES are pushed at most once per interval_ms / 10.
+ *
+ * Every batch is encoded once and the same datagrams go to every chosen peer.
+ * Received STATE datagrams are decoded whole before anything is merged.
+ *
+ * All I/O goes through a struct transport (transport.h), so tests run several
+ * gossips in one process over a fake network.
+ */
+#ifndef CRDTD_GOSSIP_H
+#define CRDTD_GOSSIP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <uv.h>
+
+#include "crdt/hlc.h"
+#include "crdt/rid.h"
+#include "store.h"
+#include "transport.h"
+
+/* Encoded size past which an instance's push is rate-limited. */
+#define GOSSIP_LARGE_BYTES (64u << 10)
+#define GOSSIP_PEER_NAME_MAX 300 /* "host:port" */
+
+struct gossip_peer_config {
+	const char *name; /* "host:port", the key stats are kept under */
+	const char *host; /* IP literal or host name */
+	uint16_t port;
+};
+
+/** Plain settings, filled by the caller (main from the parsed config); the
+ * strings are copied by gossip_new / gossip_set_peers. */
+struct gossip_config {
+	const char *listen_host; /* "0.0.0.0", "::", an address */
+	uint16_t listen_port;    /* 0: any free port */
+	uint32_t interval_ms;    /* between rounds; > 0 */
+	uint32_t mtu;            /* datagram payload, [WIRE_MTU_MIN, WIRE_DATAGRAM_MAX] */
+	uint32_t fanout;         /* peers per round; 0 = all */
+	uint32_t push_delay_ms;  /* after a local write */
+	int rcvbuf;              /* SO_RCVBUF to ask for; 0 = system default */
+	int sndbuf;              /* SO_SNDBUF to ask for; 0 = system default */
+	uint64_t max_clock_lead_ms; /* 0 = do not bound remote timestamps */
+	uint64_t seed;           /* peer selection RNG; 0 = from the clock */
+	const struct gossip_peer_config *peers;
+	size_t npeers;
+};
+
+/* Sane defaults for the fields above (the lead's config table may use them). */
+#define GOSSIP_DEFAULT_INTERVAL_MS 1000
+#define GOSSIP_DEFAULT_MTU 1400
+#define GOSSIP_DEFAULT_PUSH_DELAY_MS 10
+#define GOSSIP_DEFAULT_RCVBUF (8 << 20)
+#define GOSSIP_DEFAULT_SNDBUF (4 << 20)
+#define GOSSIP_DEFAULT_MAX_CLOCK_LEAD_MS 60000
+
+enum gossip_drop {
+	GOSSIP_DROP_TRUNCATED,   /* larger than the receive buffer (UV_UDP_PARTIAL) */
+	GOSSIP_DROP_BAD_MAGIC,   /* not ours */
+	GOSSIP_DROP_BAD_VERSION, /* a version we do not speak */
+	GOSSIP_DROP_MALFORMED,   /* framing, unknown type or flag, trailing bytes */
+	GOSSIP_DROP_BAD_STATE,   /* a record's state does not decode: whole datagram */
+	GOSSIP_DROP_CLOCK_AHEAD, /* one lwwreg record, timestamp past max_clock_lead_ms */
+	GOSSIP_DROP_SELF,        /* carries our own replica id */
+	GOSSIP_DROP_NOMEM,       /* could not decode or merge for lack of memory */
+	GOSSIP_DROP_SEND_ERROR,  /* outgoing datagram the transport refused or failed */
+	GOSSIP_DROP_MAX
+};
+
+/** "truncated", "bad_magic", ... (the INFO field names); "?" if unknown. */
+const char *gossip_drop_name(enum gossip_drop d);
+
+struct gossip_stats {
+	uint64_t rounds;          /* timer rounds */
+	uint64_t syncs;           /* gossip_sync calls */
+	uint64_t pushes;          /* pushes after local writes */
+	uint64_t large_deferred;  /* large instances whose push waited */
+	uint64_t skipped;         /* instances not sent: do not fit a datagram */
+	uint64_t dgrams_out, bytes_out;
+	uint64_t dgrams_in, bytes_in;
+	uint64_t max_dgram_out;   /* largest datagram sent, bytes (<= mtu) */
+	uint64_t pings_out, pongs_in;
+	uint64_t records_in;      /* state records accepted */
+	uint64_t merges;          /* records merged into the store */
+	uint64_t unknown_sender;  /* datagrams from an address no peer has */
+	uint64_t resolve_errors;
+	uint64_t drops[GOSSIP_DROP_MAX];
+	/* from the transport */
+	int rcvbuf, sndbuf;
+};
+
+struct gossip_peer_stats {
+	uint64_t dgrams_out, bytes_out;
+	uint64_t dgrams_in, bytes_in; /* every datagram from its address */
+	uint64_t dropped_in;          /* of those, dropped as invalid */
+	uint64_t pings_out, pongs_in;
+};
+
+/** What CRDT.PEERS shows of one peer; valid during the callback. */
+struct gossip_peer_info {
+	const char *name;      /* "host:port" as configured */
+	bool resolved;
+	const struct sockaddr *addr; /* NULL until resolved */
+	bool seen;             /* a valid datagram has come from it */
+	uint64_t last_seen_ms; /* uv_now() of the last one, if seen */
+	uint64_t last_seen_ago_ms;
+	bool has_rtt;
+	uint64_t rtt_us, srtt_us; /* last and smoothed (RFC 6298 alpha 1/8) */
+	const struct crdt_rid *rid; /* from its last datagram; NULL if none yet */
+	const char *node;      /* its node name, NUL-terminated; "" if unknown */
+	struct gossip_peer_stats stats;
+};
+
+struct gossip;
+
+/** A gossip bound to a UDP socket on cfg->listen_host:listen_port.  @store,
+ * @hlc, @self and @node_name are borrowed and must outlive it (node_name is
+ * copied, at most WIRE_NODE_MAX bytes).  Nothing is sent before
+ * gossip_start.  *ret written on success; free with gossip_close.
+ * -EINVAL for a bad setting, -ENOMEM, socket errors. */
+int gossip_new(uv_loop_t *loop, const struct gossip_config *cfg, struct store *store,
+	       struct crdt_hlc *hlc, const struct crdt_rid *self, const char *node_name,
+	       struct gossip **ret);
+/** As gossip_new over the given transport (ownership passes to the gossip on
+ * success only; it is closed by gossip_close).  cfg->listen_* and the buffer
+ * sizes are ignored. */
+int gossip_new_with_transport(uv_loop_t *loop, const struct gossip_config *cfg,
+			      struct store *store, struct crdt_hlc *hlc,
+			      const struct crdt_rid *self, const char *node_name,
+			      struct transport *t, struct gossip **ret);
+/** Start receiving, resolving peers and the round timer (the first round
+ * runs at once). */
+int gossip_start(struct gossip *g);
+/** A local write changed the store: push its dirty instances within
+ * push_delay_ms (one timer for every write until then). */
+void gossip_notify_write(struct gossip *g);
+/** Send the full state now to the peer named @peer, or to every peer if
+ * NULL.  -ENOENT for an unknown peer name, -EHOSTUNREACH if it is not
+ * resolved yet; -ENOMEM. */
+int gossip_sync(struct gossip *g, const char *peer);
+/** Replace the peer list (SIGHUP).  Peers whose name stays keep their stats,
+ * address and RTT.  On error the old list stays.  -EINVAL, -ENOMEM. */
+int gossip_set_peers(struct gossip *g, const struct gossip_peer_config *peers, size_t n);
+/** Stop and close every handle; the memory goes in the close callbacks, so
+ * run the loop afterwards (uv_loop_close() then returns 0).  Accepts NULL. */
+void gossip_close(struct gossip *g);
+
+/** Counters for INFO (a snapshot, transport counters folded in). */
+void gossip_get_stats(const struct gossip *g, struct gossip_stats *ret);
+/** Visit every peer in configuration order; a non-zero return stops and is
+ * returned. */
+int gossip_foreach_peer(const struct gossip *g,
+			int (*cb)(const struct gossip_peer_info *p, void *ctx), void *ctx);
+/** Number of configured peers. */
+size_t gossip_npeers(const struct gossip *g);
+/** The transport's bound address (for a listen port of 0). */
+int gossip_local_addr(const struct gossip *g, struct sockaddr_storage *ret);
+
+#endif

@@ -1,0 +1,192 @@
+#include <inttypes.h>
+#include <malloc.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "daemon.h"
+#include "gossip.h"
+#include "info.h"
+#include "resp.h"
+
+#ifndef CRDTD_VERSION
+#define CRDTD_VERSION "unknown"
+#endif
+
+static void line(struct crdt_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void line(struct crdt_buf *b, const char *fmt, ...)
+{
+	char tmp[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	crdt_buf_put(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+	crdt_buf_put(b, "\r\n", 2);
+}
+
+static void section_server(struct daemon *d, struct crdt_buf *b)
+{
+	uint64_t up = (uv_now(d->loop) - d->start_ms) / 1000;
+
+	line(b, "# Server");
+	line(b, "crdtd_version:%s", CRDTD_VERSION);
+	line(b, "redis_version:7.0.0"); /* what clients that check versions expect */
+	line(b, "node_name:%s", d->cfg.node.name);
+	line(b, "replica_id:%s", d->rid_str);
+	line(b, "process_id:%d", (int)uv_os_getpid());
+	line(b, "tcp_port:%u", d->cfg.node.client.port);
+	line(b, "gossip_port:%u", d->cfg.node.listen.port);
+	line(b, "config_file:%s", d->config_path ? d->config_path : "");
+	line(b, "uptime_in_seconds:%" PRIu64, up);
+	line(b, "uptime_in_days:%" PRIu64, up / 86400);
+}
+
+static void section_clients(struct daemon *d, struct crdt_buf *b)
+{
+	line(b, "# Clients");
+	line(b, "connected_clients:%d", d->clients);
+	line(b, "maxclients:%u", d->cfg.node.max_clients);
+}
+
+static void section_stats(struct daemon *d, struct crdt_buf *b)
+{
+	line(b, "# Stats");
+	line(b, "total_connections_received:%" PRIu64, d->stats.connections);
+	line(b, "total_commands_processed:%" PRIu64, d->stats.commands);
+	line(b, "rejected_connections:%" PRIu64, d->stats.rejected_clients);
+	line(b, "total_error_replies:%" PRIu64, d->stats.errors_replied);
+	line(b, "protocol_errors:%" PRIu64, d->stats.protocol_errors);
+}
+
+static void section_gossip(struct daemon *d, struct crdt_buf *b)
+{
+	struct gossip_stats s;
+
+	line(b, "# Gossip");
+	if (!d->gossip)
+		return;
+	gossip_get_stats(d->gossip, &s);
+	line(b, "gossip_interval_ms:%u", d->cfg.gossip.interval_ms);
+	line(b, "gossip_mtu:%u", d->cfg.gossip.mtu);
+	line(b, "gossip_peers:%zu", gossip_npeers(d->gossip));
+	line(b, "gossip_rounds:%" PRIu64, s.rounds);
+	line(b, "gossip_pushes:%" PRIu64, s.pushes);
+	line(b, "gossip_syncs:%" PRIu64, s.syncs);
+	line(b, "datagrams_out:%" PRIu64, s.dgrams_out);
+	line(b, "max_datagram_bytes:%" PRIu64, s.max_dgram_out);
+	line(b, "bytes_out:%" PRIu64, s.bytes_out);
+	line(b, "datagrams_in:%" PRIu64, s.dgrams_in);
+	line(b, "bytes_in:%" PRIu64, s.bytes_in);
+	line(b, "records_in:%" PRIu64, s.records_in);
+	line(b, "merges:%" PRIu64, s.merges);
+	line(b, "type_conflicts:%" PRIu64, d->store.stats.conflicts);
+	line(b, "unknown_sender:%" PRIu64, s.unknown_sender);
+	line(b, "large_push_deferred:%" PRIu64, s.large_deferred);
+	line(b, "instances_too_large:%" PRIu64, s.skipped);
+	for (int i = 0; i < GOSSIP_DROP_MAX; i++)
+		line(b, "dropped_%s:%" PRIu64, gossip_drop_name((enum gossip_drop)i), s.drops[i]);
+	line(b, "rcvbuf:%d", s.rcvbuf);
+	line(b, "sndbuf:%d", s.sndbuf);
+}
+
+static void section_memory(struct daemon *d, struct crdt_buf *b)
+{
+	struct mallinfo2 mi = mallinfo2();
+
+	line(b, "# Memory");
+	line(b, "used_memory:%zu", mi.uordblks + mi.hblkhd);
+	line(b, "used_memory_heap_total:%zu", mi.arena + mi.hblkhd);
+}
+
+static void section_keyspace(struct daemon *d, struct crdt_buf *b)
+{
+	static const char *const names[] = { NULL, "gcounter", "pncounter", "gset", "orset", "lwwreg" };
+	uint64_t n[STORE_NTYPES] = { 0 }, total = 0;
+
+	for (size_t i = 0; i < d->store.cap; i++) {
+		struct store_entry *e = d->store.table[i];
+		enum crdt_type t = e ? store_entry_type(e) : 0;
+		if (t) {
+			n[t]++;
+			total++;
+		}
+	}
+	line(b, "# Keyspace");
+	line(b, "instances:%" PRIu64, total);
+	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++)
+		line(b, "instances_%s:%" PRIu64, names[t], n[t]);
+	line(b, "type_conflicts:%" PRIu64, d->store.stats.conflicts);
+	/* redis-cli and client libraries parse this line */
+	line(b, "db0:keys=%" PRIu64 ",expires=0,avg_ttl=0", total);
+}
+
+static const struct {
+	const char *name;
+	void (*fn)(struct daemon *d, struct crdt_buf *b);
+} sections[] = {
+	{ "server", section_server }, { "clients", section_clients }, { "stats", section_stats },
+	{ "gossip", section_gossip }, { "memory", section_memory },   { "keyspace", section_keyspace },
+};
+
+void info_render(struct daemon *d, const char *section, struct crdt_buf *out)
+{
+	bool all = !*section || !strcasecmp(section, "all") || !strcasecmp(section, "everything") ||
+		   !strcasecmp(section, "default");
+	struct crdt_buf b;
+
+	crdt_buf_init(&b, 0);
+	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
+		if (!all && strcasecmp(section, sections[i].name))
+			continue;
+		if (b.len)
+			crdt_buf_put(&b, "\r\n", 2);
+		sections[i].fn(d, &b);
+	}
+	if (b.err)
+		resp_error(out, "ERR out of memory");
+	else
+		resp_bulk(out, b.data, b.len);
+	crdt_buf_done(&b);
+}
+
+static int put_peer(const struct gossip_peer_info *p, void *ctx)
+{
+	struct crdt_buf *out = ctx;
+	char addr[128] = "unresolved";
+
+	if (p->addr)
+		transport_addr_format(p->addr, addr, sizeof(addr));
+	resp_array(out, 18);
+	resp_bulk_str(out, "name");
+	resp_bulk_str(out, p->name);
+	resp_bulk_str(out, "address");
+	resp_bulk_str(out, addr);
+	resp_bulk_str(out, "last_seen_ms_ago");
+	resp_int(out, p->seen ? (int64_t)p->last_seen_ago_ms : -1);
+	resp_bulk_str(out, "rtt_ms");
+	resp_bulkf(out, "%.3f", p->has_rtt ? (double)p->srtt_us / 1000.0 : -1.0);
+	resp_bulk_str(out, "datagrams_out");
+	resp_int(out, (int64_t)p->stats.dgrams_out);
+	resp_bulk_str(out, "bytes_out");
+	resp_int(out, (int64_t)p->stats.bytes_out);
+	resp_bulk_str(out, "datagrams_in");
+	resp_int(out, (int64_t)p->stats.dgrams_in);
+	resp_bulk_str(out, "bytes_in");
+	resp_int(out, (int64_t)p->stats.bytes_in);
+	resp_bulk_str(out, "node");
+	resp_bulk_str(out, p->node ? p->node : "");
+	return 0;
+}
+
+void info_peers(struct daemon *d, struct crdt_buf *out)
+{
+	resp_array(out, gossip_npeers(d->gossip));
+	gossip_foreach_peer(d->gossip, put_peer, out);
+}

@@ -1,0 +1,281 @@
+/* crdtd: command line, start-up, signals, shutdown.  Everything else lives in
+ * the modules; this file only wires them together. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "gossip.h"
+#include "log.h"
+#include "replica.h"
+#include "server.h"
+
+#ifndef CRDTD_VERSION
+#define CRDTD_VERSION "unknown"
+#endif
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: crdtd -c FILE [--check-config] [--log-level LEVEL]\n"
+		"       crdtd --version | --help\n"
+		"\n"
+		"Replicated data daemon: CRDT instances gossiped over UDP, served over RESP.\n"
+		"\n"
+		"  -c, --config FILE     ini file to run with (see crdtd(8), conf/crdtd.ini)\n"
+		"      --check-config    validate FILE and exit 0 (valid) or 1\n"
+		"  -l, --log-level LVL   error, warn, info or debug (overrides [log] level)\n"
+		"  -V, --version         print the version and exit\n"
+		"  -h, --help            print this help and exit\n"
+		"\n"
+		"Signals: SIGINT/SIGTERM stop cleanly; SIGHUP reloads the peer list.\n");
+}
+
+struct runtime {
+	struct daemon d;
+	uv_signal_t sig_int, sig_term, sig_hup;
+	int lock_fd;
+};
+
+/* Gossip's view of the parsed config.  Strings point into @c; *ret_peers
+ * is an array the caller frees. */
+static int gossip_config_from(const struct config *c, struct gossip_config *g,
+			      struct gossip_peer_config **ret_peers)
+{
+	struct gossip_peer_config *peers = NULL;
+
+	if (c->n_peers && !(peers = calloc(c->n_peers, sizeof(*peers))))
+		return -ENOMEM;
+	for (size_t i = 0; i < c->n_peers; i++)
+		peers[i] = (struct gossip_peer_config){
+			.name = c->peers[i].name,
+			.host = c->peers[i].addr.host,
+			.port = c->peers[i].addr.port,
+		};
+	*g = (struct gossip_config){
+		.listen_host = c->node.listen.host,
+		.listen_port = c->node.listen.port,
+		.interval_ms = c->gossip.interval_ms,
+		.mtu = c->gossip.mtu,
+		.fanout = c->gossip.fanout,
+		.push_delay_ms = c->gossip.push_delay_ms,
+		.rcvbuf = (int)c->gossip.rcvbuf,
+		.sndbuf = (int)c->gossip.sndbuf,
+		.max_clock_lead_ms = c->gossip.max_clock_lead_ms,
+		.peers = peers,
+		.npeers = c->n_peers,
+	};
+	*ret_peers = peers;
+	return 0;
+}
+
+static void close_walk_cb(uv_handle_t *h, void *arg)
+{
+	/* only our signal handles remain open by the time this runs */
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static void shutdown_daemon(struct runtime *rt, const char *why)
+{
+	log_info("main", "%s: shutting down", why);
+	server_close(rt->d.server);
+	rt->d.server = NULL;
+	gossip_close(rt->d.gossip);
+	rt->d.gossip = NULL;
+	uv_walk(rt->d.loop, close_walk_cb, NULL);
+}
+
+static void reload(struct runtime *rt)
+{
+	struct config fresh;
+	struct config_error err;
+	struct gossip_config gc;
+	struct gossip_peer_config *peers = NULL;
+
+	if (config_load(rt->d.config_path, &fresh, &err) < 0) {
+		log_error("main", "reload failed, keeping the running config: %s", err.msg);
+		return;
+	}
+	if (gossip_config_from(&fresh, &gc, &peers) < 0 ||
+	    gossip_set_peers(rt->d.gossip, gc.peers, gc.npeers) < 0) {
+		log_error("main", "reload: out of memory, keeping the peer list");
+	} else {
+		log_info("main", "reloaded %s: %zu peers", rt->d.config_path, fresh.n_peers);
+		/* the peer list is the only part applied at run time */
+		struct config old = rt->d.cfg;
+		rt->d.cfg.peers = fresh.peers;
+		rt->d.cfg.n_peers = fresh.n_peers;
+		fresh.peers = old.peers;
+		fresh.n_peers = old.n_peers;
+	}
+	free(peers);
+	config_done(&fresh);
+}
+
+static void signal_cb(uv_signal_t *h, int signum)
+{
+	struct runtime *rt = h->data;
+
+	if (signum == SIGHUP)
+		reload(rt);
+	else
+		shutdown_daemon(rt, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static int start_signals(struct runtime *rt)
+{
+	uv_signal_t *hs[] = { &rt->sig_int, &rt->sig_term, &rt->sig_hup };
+	int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+
+	for (int i = 0; i < 3; i++) {
+		int r = uv_signal_init(rt->d.loop, hs[i]);
+		if (r < 0)
+			return r;
+		hs[i]->data = rt;
+		if ((r = uv_signal_start(hs[i], signal_cb, sigs[i])) < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int run(struct runtime *rt)
+{
+	struct daemon *d = &rt->d;
+	const struct config *c = &d->cfg;
+	struct gossip_config gc;
+	struct gossip_peer_config *peers = NULL;
+	char err[512];
+	int r;
+
+	if ((r = replica_open(c->node.data_dir, &d->rid, &rt->lock_fd, err, sizeof(err))) < 0) {
+		log_error("main", "%s", err);
+		return 1;
+	}
+	crdt_rid_format(&d->rid, d->rid_str);
+	crdt_hlc_init(&d->hlc, NULL, NULL);
+	store_init(&d->store);
+
+	d->loop = malloc(sizeof(*d->loop));
+	if (!d->loop || uv_loop_init(d->loop) < 0) {
+		log_error("main", "cannot create the event loop");
+		free(d->loop);
+		return 1;
+	}
+	d->start_ms = uv_now(d->loop);
+
+	struct server_config sc = {
+		.host = c->node.client.host,
+		.port = c->node.client.port,
+		.unix_path = c->node.client_socket,
+		.max_clients = c->node.max_clients,
+		.max_query_bytes = c->node.max_request_bytes + 64 * 1024,
+		.lim = {
+			.max_bulk = c->node.max_request_bytes,
+			.max_args = c->node.max_args,
+			.max_inline = 64 * 1024,
+		},
+	};
+	r = gossip_config_from(c, &gc, &peers);
+	if (r == 0)
+		r = gossip_new(d->loop, &gc, &d->store, &d->hlc, &d->rid, c->node.name, &d->gossip);
+	free(peers);
+	if (r == 0)
+		r = gossip_start(d->gossip);
+	if (r == 0)
+		r = server_start(d->loop, d, &sc, &d->server);
+	if (r == 0)
+		r = start_signals(rt);
+	if (r < 0) {
+		log_error("main", "start-up failed: %s", uv_strerror(r));
+		shutdown_daemon(rt, "start-up failure");
+	} else {
+		log_info("main", "crdtd %s ready: node %s, replica %s, client %s:%d, gossip %s:%u, %zu peers",
+			 CRDTD_VERSION, c->node.name, d->rid_str, c->node.client.host,
+			 server_port(d->server), c->node.listen.host, c->node.listen.port, c->n_peers);
+	}
+
+	uv_run(d->loop, UV_RUN_DEFAULT);
+	int closed = uv_loop_close(d->loop);
+	if (closed != 0)
+		log_error("main", "event loop closed with handles still open: %s", uv_strerror(closed));
+	free(d->loop);
+	store_done(&d->store);
+	close(rt->lock_fd);
+	if (r == 0)
+		log_info("main", "stopped");
+	return r < 0 || closed != 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, 'C' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = NULL, *level = NULL;
+	bool check = false;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "c:l:Vh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'C':
+			check = true;
+			break;
+		case 'l':
+			level = optarg;
+			break;
+		case 'V':
+			printf("crdtd %s\n", CRDTD_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!path || optind != argc) {
+		fprintf(stderr, "crdtd: %s\n", path ? "unexpected argument" : "no config file: use -c FILE");
+		usage(stderr);
+		return 2;
+	}
+
+	static struct runtime rt;
+	struct config_error err;
+	enum log_level lvl;
+
+	if (level && log_parse_level(level, &lvl) < 0) {
+		fprintf(stderr, "crdtd: unknown log level '%s' (error, warn, info, debug)\n", level);
+		return 2;
+	}
+	if (config_load(path, &rt.d.cfg, &err) < 0) {
+		fprintf(stderr, "crdtd: %s\n", err.msg);
+		return 1;
+	}
+	if (check) {
+		printf("%s: OK\n", path);
+		config_done(&rt.d.cfg);
+		return 0;
+	}
+	rt.d.config_path = path;
+	log_set_level(level ? lvl : rt.d.cfg.log.level);
+	log_set_prefix(rt.d.cfg.node.name);
+	signal(SIGPIPE, SIG_IGN);
+
+	int r = run(&rt);
+	config_done(&rt.d.cfg);
+	return r;
+}

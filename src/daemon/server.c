@@ -1,0 +1,389 @@
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "daemon.h"
+#include "log.h"
+#include "server.h"
+
+#define READ_CHUNK (64 * 1024)
+/* Stop reading from a client whose unsent replies pile up past this, until
+ * they drain: a client that pipelines without reading cannot grow us. */
+#define OUT_HIGH_WATER (4 * 1024 * 1024)
+
+struct client {
+	union {
+		uv_handle_t handle;
+		uv_stream_t stream;
+		uv_tcp_t tcp;
+		uv_pipe_t pipe;
+	} h;
+	struct server *srv;
+	struct resp_parser parser;
+	struct crdt_buf in;       /* received, not yet consumed */
+	struct crdt_buf out;      /* replies not yet handed to libuv */
+	struct crdt_buf inflight; /* replies uv_write is sending */
+	uv_write_t wreq;
+	struct cmd_session sess;
+	bool writing;
+	bool reading;
+	bool closing;
+	struct client *prev, *next;
+};
+
+struct server {
+	uv_loop_t *loop;
+	struct daemon *d;
+	struct server_config cfg;
+	char *unix_path;
+	uv_tcp_t tcp;
+	uv_pipe_t pipe;
+	bool have_pipe;
+	int handles_open; /* listeners not yet closed */
+	bool closing;
+	struct client *clients;
+};
+
+static void client_flush(struct client *c);
+
+static void server_maybe_free(struct server *s)
+{
+	if (s->closing && s->handles_open == 0 && !s->clients) {
+		free(s->unix_path);
+		free(s);
+	}
+}
+
+static void client_close_cb(uv_handle_t *h)
+{
+	struct client *c = h->data;
+	struct server *s = c->srv;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	s->d->clients--;
+	resp_parser_done(&c->parser);
+	crdt_buf_done(&c->in);
+	crdt_buf_done(&c->out);
+	crdt_buf_done(&c->inflight);
+	free(c);
+	server_maybe_free(s);
+}
+
+static void client_close(struct client *c)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	uv_close(&c->h.handle, client_close_cb);
+}
+
+/* Close once the last reply is out (QUIT, protocol errors). */
+static void client_close_when_flushed(struct client *c)
+{
+	if (c->reading) {
+		uv_read_stop(&c->h.stream);
+		c->reading = false;
+	}
+	c->sess.close_after_reply = 1;
+	if (!c->writing && c->out.len == 0)
+		client_close(c);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	struct client *c = h->data;
+
+	/* on failure libuv reports UV_ENOBUFS to read_cb, which closes */
+	if (crdt_buf_reserve(&c->in, READ_CHUNK) < 0 &&
+	    crdt_buf_reserve(&c->in, c->in.max - c->in.len) < 0) {
+		*buf = uv_buf_init(NULL, 0);
+		return;
+	}
+	*buf = uv_buf_init((char *)c->in.data + c->in.len, (unsigned)(c->in.cap - c->in.len));
+}
+
+static void process_input(struct client *c)
+{
+	struct daemon *d = c->srv->d;
+	size_t off = 0;
+
+	while (!c->sess.close_after_reply && off < c->in.len) {
+		size_t used;
+		int r = resp_parse(&c->parser, (const char *)c->in.data + off, c->in.len - off, &used);
+		if (r == 0)
+			break;
+		if (r < 0) {
+			d->stats.protocol_errors++;
+			log_debug("client", "protocol error, closing: %s", resp_parser_error(&c->parser));
+			resp_error(&c->out, "ERR %s", resp_parser_error(&c->parser));
+			client_close_when_flushed(c);
+			break;
+		}
+		off += used;
+		if (c->parser.argc == 0)
+			continue; /* empty inline line */
+		struct cmd_args a = {
+			.argc = c->parser.argc,
+			.argv = (const uint8_t *const *)c->parser.argv,
+			.argl = c->parser.argvlen,
+		};
+		commands_exec(d, &c->sess, &a, &c->out);
+	}
+	if (off) {
+		memmove(c->in.data, c->in.data + off, c->in.len - off);
+		c->in.len -= off;
+	}
+	if (c->sess.close_after_reply)
+		client_close_when_flushed(c);
+}
+
+static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+	struct client *c = stream->data;
+
+	if (nread < 0) {
+		if (nread == UV_ENOBUFS) {
+			/* one request larger than the query buffer limit */
+			c->srv->d->stats.protocol_errors++;
+			resp_error(&c->out, "ERR Protocol error: request larger than %zu bytes",
+				   c->srv->cfg.max_query_bytes);
+			client_close_when_flushed(c);
+			client_flush(c);
+		} else {
+			client_close(c);
+		}
+		return;
+	}
+	if (nread == 0)
+		return;
+	c->in.len += (size_t)nread;
+	process_input(c);
+	client_flush(c);
+}
+
+static void write_cb(uv_write_t *req, int status)
+{
+	struct client *c = req->data;
+
+	c->writing = false;
+	c->inflight.len = 0;
+	if (status < 0 || c->closing) {
+		client_close(c);
+		return;
+	}
+	client_flush(c);
+}
+
+static void client_flush(struct client *c)
+{
+	if (c->closing || c->writing)
+		return;
+	if (c->out.len) {
+		uv_buf_t b = uv_buf_init((char *)c->out.data, (unsigned)c->out.len);
+		int n = uv_try_write(&c->h.stream, &b, 1);
+		if (n < 0 && n != UV_EAGAIN) {
+			client_close(c);
+			return;
+		}
+		size_t sent = n > 0 ? (size_t)n : 0;
+		if (sent < c->out.len) {
+			/* the rest goes asynchronously from a buffer of its own */
+			struct crdt_buf t = c->inflight;
+			c->inflight = c->out;
+			c->out = t;
+			c->out.len = 0;
+			b = uv_buf_init((char *)c->inflight.data + sent,
+					(unsigned)(c->inflight.len - sent));
+			c->wreq.data = c;
+			if (uv_write(&c->wreq, &c->h.stream, &b, 1, write_cb) < 0) {
+				client_close(c);
+				return;
+			}
+			c->writing = true;
+		} else {
+			c->out.len = 0;
+		}
+	}
+	if (c->sess.close_after_reply && !c->writing && c->out.len == 0) {
+		client_close(c);
+		return;
+	}
+	/* backpressure: stop reading while replies pile up, resume when drained */
+	bool want_read = !c->sess.close_after_reply && c->out.len + c->inflight.len < OUT_HIGH_WATER;
+	if (want_read && !c->reading) {
+		if (uv_read_start(&c->h.stream, alloc_cb, read_cb) == 0)
+			c->reading = true;
+	} else if (!want_read && c->reading) {
+		uv_read_stop(&c->h.stream);
+		c->reading = false;
+	}
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+	struct server *s = listener->data;
+	struct daemon *d = s->d;
+	struct client *c;
+	int r;
+
+	if (status < 0) {
+		log_warn("client", "accept: %s", uv_strerror(status));
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return;
+	c->srv = s;
+	if (listener == (uv_stream_t *)&s->tcp) {
+		r = uv_tcp_init(s->loop, &c->h.tcp);
+		if (r == 0)
+			uv_tcp_nodelay(&c->h.tcp, 1);
+	} else {
+		r = uv_pipe_init(s->loop, &c->h.pipe, 0);
+	}
+	if (r < 0) {
+		free(c);
+		return;
+	}
+	c->h.handle.data = c;
+	resp_parser_init(&c->parser, &s->cfg.lim);
+	crdt_buf_init(&c->in, s->cfg.max_query_bytes);
+	crdt_buf_init(&c->out, 0);
+	crdt_buf_init(&c->inflight, 0);
+	c->next = s->clients;
+	if (c->next)
+		c->next->prev = c;
+	s->clients = c;
+	d->clients++;
+
+	if (uv_accept(listener, &c->h.stream) < 0) {
+		client_close(c);
+		return;
+	}
+	d->stats.connections++;
+	if ((size_t)d->clients > s->cfg.max_clients) {
+		d->stats.rejected_clients++;
+		resp_error(&c->out, "ERR max number of clients reached");
+		client_close_when_flushed(c);
+	}
+	client_flush(c);
+}
+
+static void listener_close_cb(uv_handle_t *h)
+{
+	struct server *s = h->data;
+	s->handles_open--;
+	server_maybe_free(s);
+}
+
+static int listen_tcp(struct server *s)
+{
+	struct sockaddr_storage ss;
+	int r;
+
+	r = uv_ip4_addr(s->cfg.host, s->cfg.port, (struct sockaddr_in *)&ss);
+	if (r < 0)
+		r = uv_ip6_addr(s->cfg.host, s->cfg.port, (struct sockaddr_in6 *)&ss);
+	if (r < 0) {
+		log_error("client", "client address '%s' is not an IP address", s->cfg.host);
+		return r;
+	}
+	if ((r = uv_tcp_init(s->loop, &s->tcp)) < 0)
+		return r;
+	s->tcp.data = s;
+	s->handles_open++;
+	if ((r = uv_tcp_bind(&s->tcp, (struct sockaddr *)&ss, 0)) < 0 ||
+	    (r = uv_listen((uv_stream_t *)&s->tcp, 511, on_connection)) < 0) {
+		log_error("client", "listen on %s:%d: %s", s->cfg.host, s->cfg.port, uv_strerror(r));
+		return r;
+	}
+	return 0;
+}
+
+static int listen_unix(struct server *s)
+{
+	struct stat st;
+	int r;
+
+	/* A socket file left by a daemon that died is replaced; anything else
+	 * at that path is not ours to delete. */
+	if (lstat(s->unix_path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			log_error("client", "client_socket %s exists and is not a socket", s->unix_path);
+			return UV_EEXIST;
+		}
+		unlink(s->unix_path);
+	}
+	if ((r = uv_pipe_init(s->loop, &s->pipe, 0)) < 0)
+		return r;
+	s->pipe.data = s;
+	s->have_pipe = true;
+	s->handles_open++;
+	if ((r = uv_pipe_bind(&s->pipe, s->unix_path)) < 0 ||
+	    (r = uv_listen((uv_stream_t *)&s->pipe, 511, on_connection)) < 0) {
+		log_error("client", "listen on %s: %s", s->unix_path, uv_strerror(r));
+		return r;
+	}
+	chmod(s->unix_path, 0660);
+	return 0;
+}
+
+int server_start(uv_loop_t *loop, struct daemon *d, const struct server_config *cfg,
+		 struct server **ret)
+{
+	struct server *s = calloc(1, sizeof(*s));
+	int r;
+
+	if (!s)
+		return UV_ENOMEM;
+	s->loop = loop;
+	s->d = d;
+	s->cfg = *cfg;
+	if (cfg->unix_path && *cfg->unix_path && !(s->unix_path = strdup(cfg->unix_path))) {
+		free(s);
+		return UV_ENOMEM;
+	}
+	if ((r = listen_tcp(s)) < 0 || (s->unix_path && (r = listen_unix(s)) < 0)) {
+		server_close(s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+int server_port(const struct server *s)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+
+	if (uv_tcp_getsockname(&s->tcp, (struct sockaddr *)&ss, &len) < 0)
+		return -1;
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+void server_close(struct server *s)
+{
+	if (!s || s->closing)
+		return;
+	s->closing = true;
+	for (struct client *c = s->clients; c; c = c->next)
+		client_close(c);
+	if (s->handles_open && !uv_is_closing((uv_handle_t *)&s->tcp))
+		uv_close((uv_handle_t *)&s->tcp, listener_close_cb);
+	if (s->have_pipe) {
+		uv_close((uv_handle_t *)&s->pipe, listener_close_cb);
+		unlink(s->unix_path);
+	}
+	server_maybe_free(s);
+}

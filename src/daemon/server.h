@@ -1,0 +1,36 @@
+/* The client port: RESP over TCP and, when configured, a unix socket.
+ * Connections buffer what arrives, hand every complete command to
+ * commands_exec in order, and write the replies of one read in one go, so a
+ * pipeline costs one write per batch. */
+#ifndef CRDTD_SERVER_H
+#define CRDTD_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "resp.h"
+
+struct daemon;
+struct server;
+
+struct server_config {
+	const char *host;        /* TCP address to bind */
+	int port;                /* 0 picks a free port (tests) */
+	const char *unix_path;   /* NULL or "" for none */
+	size_t max_clients;
+	size_t max_query_bytes;  /* unparsed bytes one client may have buffered */
+	struct resp_limits lim;
+};
+
+/** Bind and listen.  Errors are negative libuv codes, logged here with the
+ * address.  *ret is owned by the loop; release with server_close. */
+int server_start(uv_loop_t *loop, struct daemon *d, const struct server_config *cfg,
+		 struct server **ret);
+/** The TCP port actually bound. */
+int server_port(const struct server *s);
+/** Stop listening, close every connection; memory goes in close callbacks. */
+void server_close(struct server *s);
+
+#endif

@@ -1,0 +1,216 @@
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crdt/error.h"
+#include "store.h"
+
+/* FNV-1a: names are short, and this table is not exposed to hash flooding
+ * beyond what a client with write access could do anyway (limits cap names). */
+static uint64_t name_hash(const uint8_t *p, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+void store_init(struct store *s)
+{
+	*s = (struct store){ 0 };
+}
+
+static void entry_free(struct store_entry *e)
+{
+	if (!e)
+		return;
+	for (int t = 0; t < STORE_NTYPES; t++)
+		crdt_obj_done(&e->slot[t]);
+	free(e->name);
+	free(e);
+}
+
+void store_done(struct store *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->cap; i++)
+		entry_free(s->table[i]);
+	free(s->table);
+	free(s->dirty);
+	store_init(s);
+}
+
+/* Slot index of @name, or of the empty slot where it would go. */
+static size_t find_slot(const struct store *s, const void *name, size_t len, uint64_t h)
+{
+	size_t mask = s->cap - 1;
+	for (size_t i = h & mask;; i = (i + 1) & mask) {
+		struct store_entry *e = s->table[i];
+		if (!e || (e->hash == h && e->name_len == len && memcmp(e->name, name, len) == 0))
+			return i;
+	}
+}
+
+struct store_entry *store_find(const struct store *s, const void *name, size_t len)
+{
+	if (!s->cap)
+		return NULL;
+	return s->table[find_slot(s, name, len, name_hash(name, len))];
+}
+
+static int grow(struct store *s)
+{
+	size_t cap = s->cap ? s->cap * 2 : 64;
+	struct store_entry **t = calloc(cap, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+
+	struct store old = *s;
+	s->table = t;
+	s->cap = cap;
+	for (size_t i = 0; i < old.cap; i++)
+		if (old.table[i])
+			s->table[find_slot(s, old.table[i]->name, old.table[i]->name_len,
+					   old.table[i]->hash)] = old.table[i];
+	free(old.table);
+	return 0;
+}
+
+/* The entry for @name, created empty when absent. */
+static int find_or_add(struct store *s, const void *name, size_t len, struct store_entry **ret)
+{
+	uint64_t h = name_hash(name, len);
+	size_t i;
+
+	/* keep the load under 3/4 so probes stay short */
+	if ((s->len + 1) * 4 > s->cap * 3 && grow(s) < 0)
+		return -ENOMEM;
+	i = find_slot(s, name, len, h);
+	if (!s->table[i]) {
+		struct store_entry *e = calloc(1, sizeof(*e));
+		if (!e || !(e->name = malloc(len + 1))) {
+			free(e);
+			return -ENOMEM;
+		}
+		memcpy(e->name, name, len);
+		e->name[len] = 0;
+		e->name_len = len;
+		e->hash = h;
+		s->table[i] = e;
+		s->len++;
+	}
+	*ret = s->table[i];
+	return 0;
+}
+
+enum crdt_type store_entry_type(const struct store_entry *e)
+{
+	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++)
+		if (e->slot[t].p)
+			return (enum crdt_type)t;
+	return (enum crdt_type)0;
+}
+
+/* Count the slots in use, to notice a name that has come to hold two types. */
+static int slots_used(const struct store_entry *e)
+{
+	int n = 0;
+	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++)
+		n += e->slot[t].p != NULL;
+	return n;
+}
+
+int store_get(struct store *s, const void *name, size_t len, enum crdt_type t, bool create,
+	      struct crdt_obj **ret)
+{
+	struct store_entry *e = store_find(s, name, len);
+	int r;
+
+	if (e) {
+		if (store_entry_type(e) != t)
+			return CRDT_ETYPE;
+		*ret = &e->slot[t];
+		return 0;
+	}
+	if (!create)
+		return -ENOENT;
+	if ((r = find_or_add(s, name, len, &e)) < 0)
+		return r;
+	if ((r = crdt_obj_new(t, &e->slot[t])) < 0)
+		return r; /* the empty entry stays; it holds no type and is skipped */
+	s->stats.by_type[t]++;
+	*ret = &e->slot[t];
+	return 0;
+}
+
+static int mark_dirty(struct store *s, struct store_entry *e)
+{
+	if (e->dirty)
+		return 0;
+	if (s->ndirty == s->dirty_cap) {
+		size_t cap = s->dirty_cap ? s->dirty_cap * 2 : 64;
+		struct store_entry **d = realloc(s->dirty, cap * sizeof(*d));
+		if (!d)
+			return -ENOMEM;
+		s->dirty = d;
+		s->dirty_cap = cap;
+	}
+	s->dirty[s->ndirty++] = e;
+	e->dirty = true;
+	return 0;
+}
+
+void store_touch(struct store *s, struct store_entry *e)
+{
+	/* Without memory for the list the write still stands; it travels with
+	 * the next full round instead of the push. */
+	(void)mark_dirty(s, e);
+}
+
+int store_merge(struct store *s, const void *name, size_t len, const struct crdt_obj *remote)
+{
+	struct store_entry *e;
+	enum crdt_type t = remote->type;
+	int r;
+
+	if (t < CRDT_TYPE_MIN || t > CRDT_TYPE_MAX)
+		return CRDT_EINVAL;
+	if ((r = find_or_add(s, name, len, &e)) < 0)
+		return r;
+	if (!e->slot[t].p) {
+		if ((r = crdt_obj_copy(remote, &e->slot[t])) < 0)
+			return r;
+		s->stats.by_type[t]++;
+		if (slots_used(e) == 2)
+			s->stats.conflicts++;
+	} else if ((r = crdt_obj_merge(&e->slot[t], remote)) < 0) {
+		return r;
+	}
+	s->stats.merges++;
+	return 0;
+}
+
+void store_take_dirty(struct store *s, struct store_entry ***ret, size_t *ret_n)
+{
+	for (size_t i = 0; i < s->ndirty; i++)
+		s->dirty[i]->dirty = false;
+	*ret = s->dirty;
+	*ret_n = s->ndirty;
+	s->ndirty = 0;
+}
+
+int store_foreach(const struct store *s, int (*cb)(struct store_entry *e, void *ctx), void *ctx)
+{
+	for (size_t i = 0; i < s->cap; i++) {
+		struct store_entry *e = s->table[i];
+		if (e && store_entry_type(e)) {
+			int r = cb(e, ctx);
+			if (r)
+				return r;
+		}
+	}
+	return 0;
+}

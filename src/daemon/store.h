@@ -1,0 +1,71 @@
+/* The store: named CRDT instances, the daemon's only state.
+ *
+ * A name normally holds one instance.  When two replicas concurrently create
+ * the same name as different types, both states are kept under the name (one
+ * slot per type) and replicated; the one with the lowest type tag is the
+ * visible one that commands act on (docs/commands.md, "Type conflicts").  No
+ * replica ever drops either side, so every replica resolves it the same way.
+ *
+ * The store tracks which entries changed since the gossip module last looked,
+ * so a local write can be pushed to peers within milliseconds.
+ */
+#ifndef CRDTD_STORE_H
+#define CRDTD_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crdt/obj.h"
+
+#define STORE_NTYPES (CRDT_TYPE_MAX + 1)
+
+struct store_entry {
+	uint8_t *name; /* owned, binary-safe, NUL-terminated for convenience */
+	size_t name_len;
+	uint64_t hash;
+	struct crdt_obj slot[STORE_NTYPES]; /* slot[t].p != NULL when type t is present */
+	bool dirty;                         /* in the store's dirty list */
+};
+
+struct store_stats {
+	uint64_t merges;     /* remote states merged in */
+	uint64_t conflicts;  /* names that came to hold two types */
+	uint64_t by_type[STORE_NTYPES];
+};
+
+struct store {
+	struct store_entry **table; /* open addressing, NULL = empty */
+	size_t cap;                 /* power of two */
+	size_t len;
+	struct store_entry **dirty; /* entries changed since store_take_dirty */
+	size_t ndirty, dirty_cap;
+	struct store_stats stats;
+};
+
+void store_init(struct store *s);
+void store_done(struct store *s);
+
+/** The entry for @name, or NULL. */
+struct store_entry *store_find(const struct store *s, const void *name, size_t len);
+/** The visible type of an entry: the lowest type tag present. */
+enum crdt_type store_entry_type(const struct store_entry *e);
+/** The visible instance of @name for a command that implies type @t.
+ * Creates the instance when the name is new (and @create).  Returns 0 and
+ * *ret, -ENOENT when absent and !create, -EMEDIUMTYPE (CRDT_ETYPE) when the
+ * name holds another type, -ENOMEM. */
+int store_get(struct store *s, const void *name, size_t len, enum crdt_type t, bool create,
+	      struct crdt_obj **ret);
+/** Record that a local write changed @name's state, for the push. */
+void store_touch(struct store *s, struct store_entry *e);
+/** Merge a remote state into @name's slot of its type, creating either as
+ * needed.  The caller keeps @remote.  0, or -ENOMEM with the store unchanged. */
+int store_merge(struct store *s, const void *name, size_t len, const struct crdt_obj *remote);
+/** Hand the dirty entries to the caller: *ret points at an array of *ret_n
+ * entries valid until the next store call that changes the store. The flags
+ * are cleared. */
+void store_take_dirty(struct store *s, struct store_entry ***ret, size_t *ret_n);
+/** Visit every entry; order is the table's. A non-zero return stops. */
+int store_foreach(const struct store *s, int (*cb)(struct store_entry *e, void *ctx), void *ctx);
+
+#endif

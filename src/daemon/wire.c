@@ -1,0 +1,303 @@
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crdt/error.h"
+#include "wire.h"
+
+const char *wire_type_name(int type)
+{
+	switch (type) {
+	case WIRE_STATE: return "STATE";
+	case WIRE_PING: return "PING";
+	case WIRE_PONG: return "PONG";
+	}
+	return "?";
+}
+
+size_t wire_header_len(size_t node_len)
+{
+	return WIRE_HEADER_FIXED + crdt_varint_len(node_len) + node_len;
+}
+
+int wire_put_header(struct crdt_buf *b, enum wire_type type, const struct crdt_rid *rid,
+		    const void *node, size_t node_len)
+{
+	if (node_len > WIRE_NODE_MAX)
+		return -EMSGSIZE;
+	crdt_buf_put(b, WIRE_MAGIC, WIRE_MAGIC_LEN);
+	crdt_buf_put_u8(b, WIRE_VERSION);
+	crdt_buf_put_u8(b, (uint8_t)type);
+	crdt_buf_put_u8(b, 0); /* flags */
+	crdt_buf_put(b, rid->b, CRDT_RID_LEN);
+	return crdt_buf_put_bytes(b, node, node_len);
+}
+
+int wire_decode_header(const uint8_t *buf, size_t len, struct wire_header *ret,
+		       size_t *ret_body_off)
+{
+	struct crdt_cur c;
+	struct wire_header h = { 0 };
+	const uint8_t *p;
+	uint8_t type;
+
+	if (len == 0)
+		return -EBADMSG;
+	crdt_cur_init(&c, buf, len);
+	/* A datagram shorter than the magic is nobody's: call it bad magic only
+	 * when the bytes that are there differ, else truncated. */
+	if (len < WIRE_MAGIC_LEN)
+		return memcmp(buf, WIRE_MAGIC, len) ? -ENOMSG : -EBADMSG;
+	if (crdt_cur_take(&c, WIRE_MAGIC_LEN, &p) < 0 || memcmp(p, WIRE_MAGIC, WIRE_MAGIC_LEN))
+		return -ENOMSG;
+	if (crdt_cur_u8(&c, &h.version) < 0)
+		return -EBADMSG;
+	if (h.version != WIRE_VERSION)
+		return -EPROTONOSUPPORT;
+	if (crdt_cur_u8(&c, &type) < 0 || crdt_cur_u8(&c, &h.flags) < 0)
+		return -EBADMSG;
+	if (type < WIRE_STATE || type > WIRE_PONG)
+		return -EBADMSG;
+	h.type = (enum wire_type)type;
+	if (h.flags & ~WIRE_FLAGS_KNOWN)
+		return -EBADMSG;
+	if (crdt_cur_take(&c, CRDT_RID_LEN, &p) < 0)
+		return -EBADMSG;
+	memcpy(h.rid.b, p, CRDT_RID_LEN);
+	if (crdt_cur_bytes(&c, &h.node, &h.node_len) < 0 || h.node_len > WIRE_NODE_MAX)
+		return -EBADMSG;
+	*ret = h;
+	*ret_body_off = len - c.left;
+	return 0;
+}
+
+/* One record's framing; the cursor moves past it only on success. */
+static int next_record(struct crdt_cur *c, struct wire_record *ret)
+{
+	struct crdt_cur t = *c;
+	struct wire_record r;
+
+	if (crdt_cur_bytes(&t, &r.name, &r.name_len) < 0 || r.name_len > WIRE_NAME_MAX)
+		return -EBADMSG;
+	/* every libcrdt state starts with its tag and version */
+	if (crdt_cur_bytes(&t, &r.state, &r.state_len) < 0 || r.state_len < 2)
+		return -EBADMSG;
+	*c = t;
+	*ret = r;
+	return 0;
+}
+
+int wire_parse_records(const uint8_t *body, size_t len, struct wire_record **ret, size_t *ret_n)
+{
+	struct crdt_cur c;
+	struct wire_record r, *v;
+	size_t n = 0;
+
+	/* Count first, so the array is sized by records that are really there
+	 * (each takes at least 4 bytes), never by a number off the wire. */
+	crdt_cur_init(&c, body, len);
+	while (c.left) {
+		if (next_record(&c, &r) < 0)
+			return -EBADMSG;
+		n++;
+	}
+	if (n == 0)
+		return -EBADMSG;
+	if (!(v = malloc(n * sizeof(*v))))
+		return -ENOMEM;
+	crdt_cur_init(&c, body, len);
+	for (size_t i = 0; i < n; i++)
+		(void)next_record(&c, &v[i]);
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+void wire_states_free(struct wire_state *s, size_t n)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < n; i++)
+		crdt_obj_done(&s[i].obj);
+	free(s);
+}
+
+int wire_state_decode(const uint8_t *body, size_t len, struct wire_state **ret, size_t *ret_n)
+{
+	struct wire_record *rec;
+	struct wire_state *st;
+	size_t n;
+	int r;
+
+	if ((r = wire_parse_records(body, len, &rec, &n)) < 0)
+		return r;
+	if (!(st = calloc(n, sizeof(*st)))) {
+		free(rec);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		st[i].name = rec[i].name;
+		st[i].name_len = rec[i].name_len;
+		r = crdt_obj_decode(rec[i].state, rec[i].state_len, &st[i].obj);
+		if (r < 0) {
+			wire_states_free(st, i);
+			free(rec);
+			return r == -ENOMEM ? -ENOMEM : -EPROTO;
+		}
+	}
+	free(rec);
+	*ret = st;
+	*ret_n = n;
+	return 0;
+}
+
+static void put_be64(uint8_t out[8], uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		out[i] = (uint8_t)v;
+}
+
+static uint64_t get_be64(const uint8_t in[8])
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | in[i];
+	return v;
+}
+
+int wire_encode_ping(struct crdt_buf *b, enum wire_type type, const struct crdt_rid *rid,
+		     const void *node, size_t node_len, const struct wire_ping *p)
+{
+	uint8_t ts[8];
+	int r;
+
+	if (type != WIRE_PING && type != WIRE_PONG)
+		return -EINVAL;
+	if ((r = wire_put_header(b, type, rid, node, node_len)) < 0)
+		return r;
+	put_be64(ts, p->ts);
+	crdt_buf_put_varint(b, p->seq);
+	return crdt_buf_put(b, ts, sizeof(ts));
+}
+
+int wire_decode_ping(const uint8_t *body, size_t len, struct wire_ping *ret)
+{
+	struct crdt_cur c;
+	struct wire_ping p;
+	const uint8_t *ts;
+
+	crdt_cur_init(&c, body, len);
+	if (crdt_cur_varint(&c, &p.seq) < 0 || crdt_cur_take(&c, 8, &ts) < 0 || c.left)
+		return -EBADMSG;
+	p.ts = get_be64(ts);
+	*ret = p;
+	return 0;
+}
+
+/* ---- packer ------------------------------------------------------------ */
+
+int wire_packer_init(struct wire_packer *p, size_t mtu, const struct crdt_rid *rid,
+		     const void *node, size_t node_len, wire_emit_cb emit, void *ctx)
+{
+	int r;
+
+	if (mtu < WIRE_MTU_MIN || mtu > WIRE_DATAGRAM_MAX)
+		return -EINVAL;
+	if (node_len > WIRE_NODE_MAX)
+		return -EMSGSIZE;
+	*p = (struct wire_packer){ .mtu = mtu, .emit = emit, .ctx = ctx };
+	crdt_buf_init(&p->dgram, mtu);
+	crdt_buf_init(&p->scratch, 0);
+	if ((r = crdt_buf_reserve(&p->dgram, mtu)) < 0 ||
+	    (r = wire_put_header(&p->dgram, WIRE_STATE, rid, node, node_len)) < 0) {
+		crdt_buf_done(&p->dgram);
+		return r;
+	}
+	p->hdr_len = p->dgram.len;
+	return 0;
+}
+
+void wire_packer_done(struct wire_packer *p)
+{
+	if (!p)
+		return;
+	crdt_buf_done(&p->dgram);
+	crdt_buf_done(&p->scratch);
+}
+
+int wire_packer_flush(struct wire_packer *p)
+{
+	int r;
+
+	if (!p->nrec)
+		return 0;
+	r = p->emit(p->dgram.data, p->dgram.len, p->ctx);
+	p->datagrams++;
+	p->records += p->nrec;
+	p->nrec = 0;
+	p->dgram.len = p->hdr_len; /* keep the header for the next one */
+	return r;
+}
+
+static size_t record_len(size_t name_len, size_t state_len)
+{
+	return crdt_varint_len(name_len) + name_len + crdt_varint_len(state_len) + state_len;
+}
+
+/* Append one record, starting a new datagram when this one is too full.  The
+ * caller has checked that the record fits an empty datagram. */
+static int pack_record(struct wire_packer *p, const uint8_t *name, size_t name_len,
+		       const uint8_t *state, size_t state_len)
+{
+	int r;
+
+	if (record_len(name_len, state_len) > p->mtu - p->dgram.len &&
+	    (r = wire_packer_flush(p)) != 0)
+		return r;
+	crdt_buf_put_bytes(&p->dgram, name, name_len);
+	if ((r = crdt_buf_put_bytes(&p->dgram, state, state_len)) < 0)
+		return r; /* cannot happen: checked against mtu == dgram.max */
+	p->nrec++;
+	return 0;
+}
+
+static int piece_cb(const uint8_t *piece, size_t len, void *ctx)
+{
+	struct wire_packer *p = ctx;
+
+	if (record_len(p->name_len, len) > p->mtu - p->hdr_len)
+		return -EMSGSIZE; /* the split broke its promise; do not send it */
+	return pack_record(p, p->name, p->name_len, piece, len);
+}
+
+int wire_packer_add(struct wire_packer *p, const void *name, size_t name_len,
+		    const struct crdt_obj *o, size_t *ret_size)
+{
+	size_t room, avail, max;
+	int r;
+
+	if (name_len > WIRE_NAME_MAX)
+		return -EMSGSIZE;
+	crdt_buf_reset(&p->scratch);
+	if ((r = crdt_obj_encode(o, &p->scratch)) < 0)
+		return r;
+	room = p->mtu - p->hdr_len; /* in an empty datagram */
+	if (record_len(name_len, p->scratch.len) <= room) {
+		r = pack_record(p, name, name_len, p->scratch.data, p->scratch.len);
+	} else {
+		/* Too large for any datagram: cut it into pieces that each fill
+		 * at most a whole datagram of their own. */
+		if (crdt_varint_len(name_len) + name_len + 2 >= room)
+			return -EMSGSIZE;
+		avail = room - crdt_varint_len(name_len) - name_len;
+		max = avail - crdt_varint_len(avail);
+		p->name = name;
+		p->name_len = name_len;
+		p->splits++;
+		r = crdt_obj_split(o, max, piece_cb, p);
+		p->name = NULL;
+	}
+	if (r == 0 && ret_size)
+		*ret_size = p->scratch.len;
+	return r;
+}

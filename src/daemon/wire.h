@@ -1,0 +1,167 @@
+/* The gossip datagram format (docs/protocol.md): pure code, no libuv, no I/O,
+ * no logging.
+ *
+ * A datagram is a header (magic "CRDT", version, message type, flags, sender
+ * replica id, sender node name) and a body:
+ *   STATE  records until the end: name (bytes), state (bytes, a libcrdt
+ *          encoding whose first byte is the type tag);
+ *   PING   varint seq, 8-byte big-endian sender timestamp;
+ *   PONG   the seq and timestamp of the PING it answers.
+ *
+ * Decoders take (buf, len), never read past len, and reject unknown versions,
+ * types and flags, oversize names and trailing bytes.  Errors:
+ *   -ENOMSG           bad magic: not a crdtd datagram
+ *   -EPROTONOSUPPORT  a version this code does not speak
+ *   -EBADMSG          malformed: truncated, unknown type or flag, oversize
+ *                     name, trailing bytes, a STATE with no record
+ *   -EPROTO           (wire_state_decode) a record's state is not a valid
+ *                     libcrdt encoding
+ *   -ENOMEM
+ */
+#ifndef CRDTD_WIRE_H
+#define CRDTD_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crdt/buf.h"
+#include "crdt/obj.h"
+#include "crdt/rid.h"
+
+#define WIRE_MAGIC "CRDT"
+#define WIRE_MAGIC_LEN 4
+#define WIRE_VERSION 1
+
+enum wire_type {
+	WIRE_STATE = 1,
+	WIRE_PING = 2,
+	WIRE_PONG = 3,
+};
+
+/* Reserved for issue 6: an authentication tag follows the body.  Not
+ * understood yet, so a datagram carrying it is rejected like any unknown
+ * flag. */
+#define WIRE_FLAG_AUTH 0x01
+/* Flags this version understands: none. */
+#define WIRE_FLAGS_KNOWN 0x00
+
+#define WIRE_NAME_MAX 1024 /* instance name, bytes */
+#define WIRE_NODE_MAX 255  /* sender node name, bytes */
+/* Largest UDP payload over IPv4, and so the largest datagram we build or
+ * accept. */
+#define WIRE_DATAGRAM_MAX 65507
+/* Fixed part of the header: magic, version, type, flags, replica id. */
+#define WIRE_HEADER_FIXED (WIRE_MAGIC_LEN + 3 + CRDT_RID_LEN)
+/* Smallest mtu the packer accepts: room for the longest header and a record
+ * with a short name and a small state. */
+#define WIRE_MTU_MIN 512
+
+struct wire_header {
+	uint8_t version;
+	enum wire_type type;
+	uint8_t flags;
+	struct crdt_rid rid;
+	const uint8_t *node; /* points into the datagram */
+	size_t node_len;
+};
+
+/** One record of a STATE body; the pointers point into the datagram. */
+struct wire_record {
+	const uint8_t *name;
+	size_t name_len;
+	const uint8_t *state;
+	size_t state_len;
+};
+
+/** A record whose state has been decoded.  The obj is owned by the array
+ * (wire_states_free). */
+struct wire_state {
+	const uint8_t *name; /* points into the datagram */
+	size_t name_len;
+	struct crdt_obj obj;
+};
+
+struct wire_ping {
+	uint64_t seq;
+	uint64_t ts; /* sender's clock, opaque to the receiver */
+};
+
+/** Encode a header into @b (appended).  @node_len <= WIRE_NODE_MAX, else
+ * -EMSGSIZE; buffer errors as crdt_buf. */
+int wire_put_header(struct crdt_buf *b, enum wire_type type, const struct crdt_rid *rid,
+		    const void *node, size_t node_len);
+/** Bytes wire_put_header writes for a node name of @node_len. */
+size_t wire_header_len(size_t node_len);
+
+/** Decode the header of the datagram (@buf, @len).  On success *ret is set
+ * and *ret_body_off is where the body starts.  Errors as above. */
+int wire_decode_header(const uint8_t *buf, size_t len, struct wire_header *ret,
+		       size_t *ret_body_off);
+
+/** Check the framing of a whole STATE body and return its records: *ret is a
+ * new array (free()) of *ret_n >= 1 records pointing into @body.  -EBADMSG,
+ * -ENOMEM. */
+int wire_parse_records(const uint8_t *body, size_t len, struct wire_record **ret, size_t *ret_n);
+
+/** Parse a STATE body and decode every record's state.  Either every record
+ * decodes and *ret (free with wire_states_free) holds them all, or nothing is
+ * returned: a bad record costs the whole datagram.  -EBADMSG for framing,
+ * -EPROTO for a state that does not decode, -ENOMEM. */
+int wire_state_decode(const uint8_t *body, size_t len, struct wire_state **ret, size_t *ret_n);
+/** Free what wire_state_decode returned.  Accepts NULL. */
+void wire_states_free(struct wire_state *s, size_t n);
+
+/** Encode a whole PING or PONG datagram into @b. */
+int wire_encode_ping(struct crdt_buf *b, enum wire_type type, const struct crdt_rid *rid,
+		     const void *node, size_t node_len, const struct wire_ping *p);
+/** Decode a PING/PONG body.  -EBADMSG when truncated or followed by more. */
+int wire_decode_ping(const uint8_t *body, size_t len, struct wire_ping *ret);
+
+/* ---- packing instances into datagrams ---------------------------------- */
+
+/** Receives each finished datagram; it is valid only during the call.  A
+ * non-zero return stops the packer and is returned by the call that
+ * flushed. */
+typedef int (*wire_emit_cb)(const uint8_t *dgram, size_t len, void *ctx);
+
+/** Packs many instances into STATE datagrams of at most mtu bytes each:
+ * small instances share a datagram, an instance too large for one is cut
+ * with crdt_obj_split into pieces that are each a complete, independently
+ * mergeable state.  Every datagram is encoded once; the emit callback may
+ * send it to as many peers as it likes. */
+struct wire_packer {
+	size_t mtu;
+	size_t hdr_len;
+	struct crdt_buf dgram;   /* header + the records so far */
+	struct crdt_buf scratch; /* the encoding of the instance being added */
+	size_t nrec;             /* records in dgram */
+	const uint8_t *name;     /* of the instance being split */
+	size_t name_len;
+	wire_emit_cb emit;
+	void *ctx;
+	uint64_t datagrams; /* emitted */
+	uint64_t records;   /* emitted */
+	uint64_t splits;    /* instances that needed crdt_obj_split */
+};
+
+/** @mtu in [WIRE_MTU_MIN, WIRE_DATAGRAM_MAX], else -EINVAL; @node_len <=
+ * WIRE_NODE_MAX, else -EMSGSIZE.  Allocates the datagram buffer; release
+ * with wire_packer_done. */
+int wire_packer_init(struct wire_packer *p, size_t mtu, const struct crdt_rid *rid,
+		     const void *node, size_t node_len, wire_emit_cb emit, void *ctx);
+void wire_packer_done(struct wire_packer *p);
+/** Add the state @o of instance @name.  On success *ret_size (if not NULL)
+ * is the size of its whole encoding.  -EMSGSIZE when the name is longer than
+ * WIRE_NAME_MAX or a piece that cannot be cut smaller does not fit a
+ * datagram (the instance is then skipped, with the datagrams already packed
+ * kept); -ENOMEM; or the emit callback's non-zero return. */
+int wire_packer_add(struct wire_packer *p, const void *name, size_t name_len,
+		    const struct crdt_obj *o, size_t *ret_size);
+/** Emit the datagram being filled, if it holds a record. */
+int wire_packer_flush(struct wire_packer *p);
+
+/** Constant name of a wire_type; "?" if unknown. */
+const char *wire_type_name(int type);
+
+#endif

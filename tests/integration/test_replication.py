@@ -1,0 +1,155 @@
+"""Replication across real daemons on loopback: every type converges to what
+its semantics predict, restarts catch up, large sets cross the MTU, type
+conflicts resolve the same way everywhere."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import Cluster, wait_until  # noqa: E402
+
+
+class ClusterTest(unittest.TestCase):
+    cluster = None
+
+    def tearDown(self):
+        if self.cluster:
+            self.cluster.cleanup(keep_logs=not getattr(self._outcome, "success", True))
+            self.cluster = None
+
+    def converge(self, fn, expected, timeout=10, what="convergence"):
+        """Wait until fn(client) == expected on every node."""
+        clients = [n.client(decode_responses=True) for n in self.cluster.nodes]
+        wait_until(lambda: all(fn(c) == expected for c in clients), timeout=timeout,
+                   what="%s: expected %r, have %r" % (what, expected, [fn(c) for c in clients]))
+
+
+class TestConvergence(ClusterTest):
+    def test_every_type_converges_to_its_semantics(self):
+        self.cluster = c = Cluster(3).start()
+        a, b, d = (n.client(decode_responses=True) for n in c.nodes)
+
+        # PN-Counter: increments and decrements on every node add up
+        self.assertEqual(a.incrby("hits", 10), 10)
+        self.assertGreaterEqual(b.incr("hits"), 1)
+        d.decrby("hits", 4)
+        # G-Counter made explicitly
+        self.assertTrue(a.execute_command("CRDT.CREATE", "total", "gcounter"))
+        # OR-Set: disjoint and overlapping adds
+        a.sadd("cart", "laptop", "mouse")
+        b.sadd("cart", "keyboard", "laptop")
+        # G-Set
+        a.execute_command("CRDT.CREATE", "seen", "gset")
+        self.converge(lambda x: x.type("seen"), "gset", what="gset created everywhere")
+        d.sadd("seen", "x", "y")
+        # LWW register: the last write wins
+        a.set("color", "red")
+        time.sleep(0.01)
+        b.set("color", "blue")
+
+        self.converge(lambda x: x.get("hits"), "7", what="pncounter")
+        self.converge(lambda x: sorted(x.smembers("cart")), ["keyboard", "laptop", "mouse"], what="orset")
+        self.converge(lambda x: sorted(x.smembers("seen")), ["x", "y"], what="gset")
+        self.converge(lambda x: x.get("color"), "blue", what="lww")
+
+        b.incrby("total", 5)
+        d.incrby("total", 6)
+        self.converge(lambda x: x.get("total"), "11", what="gcounter")
+
+        # a remove after the merge removes everywhere
+        d.srem("cart", "mouse")
+        self.converge(lambda x: sorted(x.smembers("cart")), ["keyboard", "laptop"], what="remove")
+        self.converge(lambda x: x.dbsize(), 5, what="dbsize")
+
+    def test_restarted_node_catches_up_and_keeps_its_replica_id(self):
+        self.cluster = c = Cluster(3).start()
+        a = c[0].client(decode_responses=True)
+        before = c[2].client(decode_responses=True).info("server")["replica_id"]
+        c[2].stop()
+        a.sadd("s", *["m%d" % i for i in range(100)])
+        a.incrby("n", 42)
+        c[2].start()
+        self.assertEqual(c[2].client(decode_responses=True).info("server")["replica_id"], before)
+        self.converge(lambda x: x.scard("s"), 100, what="catch-up set")
+        self.converge(lambda x: x.get("n"), "42", what="catch-up counter")
+
+    def test_large_orset_crosses_the_mtu(self):
+        self.cluster = c = Cluster(2, conf={"gossip": {"mtu": "1400"}}).start()
+        a = c[0].client()
+        members = ["key%08d" % i for i in range(20000)]
+        pipe = a.pipeline(transaction=False)
+        for i in range(0, len(members), 1000):
+            pipe.sadd("big", *members[i:i + 1000])
+        pipe.execute()
+        a.srem("big", *members[:500])
+        self.converge(lambda x: x.scard("big"), 19500, timeout=30, what="20k set")
+        b = c[1].client(decode_responses=True)
+        self.assertEqual(sorted(b.smembers("big")), members[500:])
+        info = b.info("gossip")
+        self.assertLessEqual(int(info["max_datagram_bytes"]), 1400)
+
+    def test_concurrent_type_conflict_resolves_everywhere(self):
+        # Two nodes that do not know each other yet create one name as two
+        # types; then they are introduced (SIGHUP) and must agree.
+        self.cluster = c = Cluster(2, mesh=False).start()
+        a, b = (n.client(decode_responses=True) for n in c.nodes)
+        a.sadd("thing", "apple")
+        b.incrby("thing", 3)
+        c[0].peers, c[1].peers = [c[1]], [c[0]]
+        for n in c.nodes:
+            n.write_config()
+            n.proc.send_signal(signal.SIGHUP)
+        self.converge(lambda x: x.type("thing"), "pncounter", what="visible type")
+        self.converge(lambda x: x.get("thing"), "3", what="counter value")
+        for x in (a, b):
+            info = json.loads(x.execute_command("CRDT.INFO", "thing"))
+            self.assertTrue(info["conflict"])
+            kinds = sorted(s["type"] for s in info["states"])
+            self.assertEqual(kinds, ["orset", "pncounter"])
+            self.assertIn("apple", json.dumps(info))
+
+    def test_garbage_datagrams_change_nothing(self):
+        self.cluster = c = Cluster(2).start()
+        a = c[0].client(decode_responses=True)
+        a.sadd("s", "one")
+        self.converge(lambda x: x.smembers("s"), {"one"})
+        before = c[1].client(decode_responses=True).info("gossip")
+        rnd = __import__("random").Random(1234)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for i in range(2000):
+                n = rnd.randrange(0, 2000)
+                payload = bytes(rnd.randrange(256) for _ in range(n))
+                if i % 2:
+                    payload = b"CRDT\x01" + payload  # past the magic, into the parser
+                s.sendto(payload, ("127.0.0.1", c[1].udp))
+        b = c[1].client(decode_responses=True)
+        wait_until(lambda: int(b.info("gossip")["dropped_malformed"]) + int(b.info("gossip")["dropped_bad_magic"])
+                   + int(b.info("gossip").get("dropped_bad_version", 0))
+                   > int(before["dropped_malformed"]) + int(before["dropped_bad_magic"]) + 100,
+                   what="drop counters to rise")
+        self.assertEqual(b.smembers("s"), {"one"})
+        self.assertEqual(b.dbsize(), 1)
+        self.assertTrue(b.ping())
+
+
+class TestRedisCli(ClusterTest):
+    def test_redis_cli_talks_to_the_cluster(self):
+        self.cluster = c = Cluster(2).start()
+        out = subprocess.run(["redis-cli", "-p", str(c[0].port), "SADD", "fruits", "apple", "pear"],
+                             capture_output=True, text=True, timeout=10)
+        self.assertEqual(out.stdout.strip(), "2")
+        # interactive-style: commands on stdin, one reply each
+        out = subprocess.run(["redis-cli", "-p", str(c[1].port)], input="PING\nINCRBY n 5\nGET n\n",
+                             capture_output=True, text=True, timeout=10)
+        self.assertEqual(out.stdout.split(), ["PONG", "5", "5"])
+        self.converge(lambda x: sorted(x.smembers("fruits")), ["apple", "pear"])
+        self.converge(lambda x: x.get("n"), "5")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

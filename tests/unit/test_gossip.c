@@ -1,0 +1,979 @@
+/* Gossip between several in-process replicas over a fake network that drops,
+ * duplicates, reorders and replays datagrams, and once over real UDP on
+ * loopback. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "crdt/error.h"
+#include "gossip.h"
+#include "log.h"
+#include "store.h"
+#include "testutil.h"
+#include "transport.h"
+#include "wire.h"
+
+#define MAXN 4
+#define PORT 7000
+
+/* ---- fake network ------------------------------------------------------ */
+
+struct pkt {
+	uint8_t *d;
+	size_t len;
+	int from, to; /* node index */
+};
+
+struct pktq {
+	struct pkt *v;
+	size_t n, cap;
+};
+
+struct net;
+
+struct ftransport {
+	struct transport t;
+	struct net *net;
+	int idx;
+	struct sockaddr_in addr;
+	bool started;
+};
+
+struct net {
+	struct pktq q;    /* in flight */
+	struct pktq hist; /* everything ever sent, when record */
+	bool record;
+	uint32_t loss_pct, dup_pct;
+	bool reorder;
+	struct rng rng;
+	size_t mtu;
+	size_t max_len;
+	struct ftransport *nodes[MAXN];
+	int n;
+	uint64_t sent[MAXN][MAXN];      /* accepted by the transport */
+	uint64_t delivered[MAXN][MAXN]; /* handed to the receiver */
+	uint64_t lost;
+};
+
+static void pktq_push(struct pktq *q, const uint8_t *d, size_t len, int from, int to)
+{
+	if (q->n == q->cap) {
+		q->cap = q->cap ? 2 * q->cap : 256;
+		q->v = realloc(q->v, q->cap * sizeof(*q->v));
+		assert_non_null(q->v);
+	}
+	q->v[q->n].d = malloc(len);
+	assert_non_null(q->v[q->n].d);
+	memcpy(q->v[q->n].d, d, len);
+	q->v[q->n].len = len;
+	q->v[q->n].from = from;
+	q->v[q->n].to = to;
+	q->n++;
+}
+
+static void pktq_free(struct pktq *q)
+{
+	for (size_t i = 0; i < q->n; i++)
+		free(q->v[i].d);
+	free(q->v);
+	*q = (struct pktq){ 0 };
+}
+
+static int net_find(struct net *net, const struct sockaddr *sa)
+{
+	const struct sockaddr_in *s = (const void *)sa;
+	for (int i = 0; i < net->n; i++)
+		if (net->nodes[i] && s->sin_family == AF_INET &&
+		    s->sin_addr.s_addr == net->nodes[i]->addr.sin_addr.s_addr &&
+		    s->sin_port == net->nodes[i]->addr.sin_port)
+			return i;
+	return -1;
+}
+
+static int f_send(struct transport *t, const void *buf, size_t len, const struct sockaddr *to)
+{
+	struct ftransport *f = (struct ftransport *)t;
+	struct net *net = f->net;
+	int dst = net_find(net, to);
+
+	assert_true(len <= net->mtu);
+	if (len > net->max_len)
+		net->max_len = len;
+	if (dst < 0)
+		return 0; /* nobody there: gone, like UDP */
+	net->sent[f->idx][dst]++;
+	if (net->record)
+		pktq_push(&net->hist, buf, len, f->idx, dst);
+	if (rng_below(&net->rng, 100) < net->loss_pct) {
+		net->lost++;
+		return 0;
+	}
+	pktq_push(&net->q, buf, len, f->idx, dst);
+	if (rng_below(&net->rng, 100) < net->dup_pct)
+		pktq_push(&net->q, buf, len, f->idx, dst);
+	return 0;
+}
+
+static int f_start(struct transport *t)
+{
+	((struct ftransport *)t)->started = true;
+	return 0;
+}
+
+static int f_local_addr(struct transport *t, struct sockaddr_storage *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	memcpy(ret, &((struct ftransport *)t)->addr, sizeof(struct sockaddr_in));
+	return 0;
+}
+
+static void f_close(struct transport *t)
+{
+	struct ftransport *f = (struct ftransport *)t;
+	f->net->nodes[f->idx] = NULL;
+	free(f);
+}
+
+static const struct transport_ops f_ops = {
+	.send = f_send, .start = f_start, .local_addr = f_local_addr, .close = f_close,
+};
+
+static void shuffle(struct net *net, struct pkt *v, size_t n)
+{
+	for (size_t i = n; i > 1; i--) {
+		size_t j = rng_below(&net->rng, i);
+		struct pkt t = v[i - 1];
+		v[i - 1] = v[j];
+		v[j] = t;
+	}
+}
+
+static void deliver_one(struct net *net, const struct pkt *p)
+{
+	struct ftransport *dst = net->nodes[p->to], *src = net->nodes[p->from];
+	struct sockaddr_in from;
+
+	if (!dst || !dst->started || !dst->t.recv_cb)
+		return;
+	if (src)
+		from = src->addr;
+	else
+		uv_ip4_addr("10.0.0.99", PORT, &from);
+	net->delivered[p->from][p->to]++;
+	dst->t.recv_cb(dst->t.recv_ctx, p->d, p->len, (const struct sockaddr *)&from, false);
+}
+
+/* Deliver until nothing is in flight (PINGs make PONGs). */
+static void net_run(struct net *net)
+{
+	for (int pass = 0; pass < 10 && net->q.n; pass++) {
+		struct pktq q = net->q;
+		net->q = (struct pktq){ 0 };
+		if (net->reorder)
+			shuffle(net, q.v, q.n);
+		for (size_t i = 0; i < q.n; i++)
+			deliver_one(net, &q.v[i]);
+		pktq_free(&q);
+	}
+	assert_int_equal(net->q.n, 0);
+}
+
+/* ---- replicas ---------------------------------------------------------- */
+
+struct node {
+	struct store store;
+	struct crdt_hlc hlc;
+	struct crdt_rid rid;
+	struct gossip *g;
+	char name[16];
+	uint64_t clock_lead_ms;
+};
+
+struct cluster {
+	uv_loop_t loop;
+	struct net net;
+	struct node node[MAXN];
+	int n;
+};
+
+static uint64_t node_clock(void *ctx)
+{
+	struct node *n = ctx;
+	return crdt_clock_realtime(NULL) + n->clock_lead_ms;
+}
+
+static void peer_name(int i, char *name, size_t nsize, char *host, size_t hsize)
+{
+	snprintf(host, hsize, "10.0.0.%d", i + 1);
+	snprintf(name, nsize, "10.0.0.%d:%d", i + 1, PORT);
+}
+
+/* Every node lists every other one, except those in @hide (a bit set of
+ * node indexes nobody lists). */
+static void cluster_init(struct cluster *c, int n, uint32_t mtu, unsigned hide,
+			 uint64_t max_lead_ms)
+{
+	memset(c, 0, sizeof(*c));
+	assert_int_equal(uv_loop_init(&c->loop), 0);
+	c->n = n;
+	c->net.n = n;
+	c->net.mtu = mtu;
+	c->net.rng.s = test_seed("gossip net");
+	for (int i = 0; i < n; i++) {
+		struct node *nd = &c->node[i];
+		struct ftransport *f = calloc(1, sizeof(*f));
+		struct gossip_peer_config pc[MAXN];
+		char pname[MAXN][32], phost[MAXN][32];
+		size_t np = 0;
+
+		assert_non_null(f);
+		f->t.ops = &f_ops;
+		f->net = &c->net;
+		f->idx = i;
+		peer_name(i, pname[0], sizeof(pname[0]), phost[0], sizeof(phost[0]));
+		assert_int_equal(uv_ip4_addr(phost[0], PORT, &f->addr), 0);
+		c->net.nodes[i] = f;
+		for (int j = 0; j < n; j++) {
+			if (j == i || (hide & (1u << j)))
+				continue;
+			peer_name(j, pname[np], sizeof(pname[0]), phost[np], sizeof(phost[0]));
+			pc[np] = (struct gossip_peer_config){ pname[np], phost[np], PORT };
+			np++;
+		}
+		struct gossip_config cfg = {
+			.interval_ms = 3600 * 1000, /* rounds are driven by hand */
+			.mtu = mtu,
+			.push_delay_ms = 1,
+			.max_clock_lead_ms = max_lead_ms,
+			.seed = 42 + (uint64_t)i,
+			.peers = pc,
+			.npeers = np,
+		};
+		store_init(&nd->store);
+		crdt_hlc_init(&nd->hlc, node_clock, nd);
+		memset(nd->rid.b, 0x10 * (i + 1), sizeof(nd->rid.b));
+		snprintf(nd->name, sizeof(nd->name), "node%c", 'a' + i);
+		assert_int_equal(gossip_new_with_transport(&c->loop, &cfg, &nd->store, &nd->hlc,
+							   &nd->rid, nd->name, &f->t, &nd->g),
+				 0);
+		assert_int_equal(gossip_start(nd->g), 0);
+	}
+}
+
+static void cluster_done(struct cluster *c)
+{
+	for (int i = 0; i < c->n; i++)
+		gossip_close(c->node[i].g);
+	assert_int_equal(uv_run(&c->loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(uv_loop_close(&c->loop), 0);
+	for (int i = 0; i < c->n; i++)
+		store_done(&c->node[i].store);
+	pktq_free(&c->net.q);
+	pktq_free(&c->net.hist);
+}
+
+/* Every node sends its full state to every peer; then the network runs. */
+static void round_all(struct cluster *c)
+{
+	for (int i = 0; i < c->n; i++)
+		assert_int_equal(gossip_sync(c->node[i].g, NULL), 0);
+	net_run(&c->net);
+}
+
+/* ---- local writes ------------------------------------------------------ */
+
+static struct crdt_obj *get(struct node *n, const char *key, enum crdt_type t)
+{
+	struct crdt_obj *o;
+	assert_int_equal(store_get(&n->store, key, strlen(key), t, true, &o), 0);
+	store_touch(&n->store, store_find(&n->store, key, strlen(key)));
+	return o;
+}
+
+static void incr(struct node *n, const char *key, int64_t by)
+{
+	struct crdt_obj *o = get(n, key, CRDT_PNCOUNTER);
+	if (by > 0)
+		assert_int_equal(crdt_pncounter_inc(o->pn, &n->rid, by), 0);
+	else
+		assert_int_equal(crdt_pncounter_dec(o->pn, &n->rid, -by), 0);
+}
+
+static void sadd(struct node *n, const char *key, const char *m)
+{
+	assert_int_equal(crdt_orset_add(get(n, key, CRDT_ORSET)->os, &n->rid, m, strlen(m)), 0);
+}
+
+static void srem(struct node *n, const char *key, const char *m)
+{
+	assert_true(crdt_orset_remove(get(n, key, CRDT_ORSET)->os, m, strlen(m)) >= 0);
+}
+
+static void set(struct node *n, const char *key, const char *v)
+{
+	assert_int_equal(crdt_lwwreg_set(get(n, key, CRDT_LWWREG)->lww, &n->hlc, &n->rid, v,
+					 strlen(v)),
+			 0);
+}
+
+static int64_t counter(struct node *n, const char *key)
+{
+	struct crdt_obj *o;
+	int64_t v;
+	assert_int_equal(store_get(&n->store, key, strlen(key), CRDT_PNCOUNTER, false, &o), 0);
+	assert_int_equal(crdt_pncounter_value(o->pn, &v), 0);
+	return v;
+}
+
+static void assert_reg(struct node *n, const char *key, const char *want)
+{
+	struct crdt_obj *o;
+	const uint8_t *v;
+	size_t len;
+	assert_int_equal(store_get(&n->store, key, strlen(key), CRDT_LWWREG, false, &o), 0);
+	assert_true(crdt_lwwreg_get(o->lww, &v, &len));
+	assert_int_equal(len, strlen(want));
+	assert_memory_equal(v, want, len);
+}
+
+/* The set holds exactly the NULL-terminated @want. */
+static void assert_set(struct node *n, const char *key, const char *const *want)
+{
+	struct crdt_obj *o;
+	size_t k = 0;
+	assert_int_equal(store_get(&n->store, key, strlen(key), CRDT_ORSET, false, &o), 0);
+	for (; want[k]; k++)
+		assert_true(crdt_orset_contains(o->os, want[k], strlen(want[k])));
+	assert_int_equal(crdt_orset_card(o->os), k);
+}
+
+struct eq_ctx {
+	struct node *other;
+	int checked;
+};
+
+static int eq_cb(struct store_entry *e, void *ctx)
+{
+	struct eq_ctx *x = ctx;
+	struct store_entry *f = store_find(&x->other->store, e->name, e->name_len);
+
+	assert_non_null(f);
+	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++) {
+		assert_int_equal(e->slot[t].p != NULL, f->slot[t].p != NULL);
+		if (e->slot[t].p)
+			assert_true(crdt_obj_equal(&e->slot[t], &f->slot[t]));
+	}
+	x->checked++;
+	return 0;
+}
+
+/* Every replica holds the same instances with equal states. */
+static void assert_converged(struct cluster *c)
+{
+	for (int i = 1; i < c->n; i++) {
+		struct eq_ctx x = { .other = &c->node[i] };
+		store_foreach(&c->node[0].store, eq_cb, &x);
+		assert_int_equal((size_t)x.checked, c->node[i].store.len);
+	}
+}
+
+/* ---- tests ------------------------------------------------------------- */
+
+static void test_converge(void **state)
+{
+	struct cluster c;
+	struct node *a = &c.node[0], *b = &c.node[1], *d = &c.node[2];
+
+	cluster_init(&c, 3, 1400, 0, 0);
+	incr(a, "hits", 5);
+	incr(b, "hits", 7);
+	incr(d, "hits", -2);
+	sadd(a, "cart", "apple");
+	sadd(a, "cart", "pear");
+	sadd(b, "cart", "plum");
+	set(a, "color", "red");
+	/* the same name as two types on two replicas: both kept everywhere */
+	assert_int_equal(crdt_gcounter_inc(get(a, "both", CRDT_GCOUNTER)->gc, &a->rid, 1), 0);
+	assert_true(crdt_gset_add(get(b, "both", CRDT_GSET)->gs, "x", 1) >= 0);
+	round_all(&c);
+	srem(d, "cart", "apple"); /* after seeing it: removed */
+	set(b, "color", "blue");  /* after seeing red: wins */
+	round_all(&c);
+
+	for (int i = 0; i < 3; i++) {
+		struct store_entry *e = store_find(&c.node[i].store, "both", 4);
+		assert_int_equal(counter(&c.node[i], "hits"), 10);
+		assert_set(&c.node[i], "cart", (const char *const[]){ "pear", "plum", NULL });
+		assert_reg(&c.node[i], "color", "blue");
+		assert_non_null(e);
+		assert_non_null(e->slot[CRDT_GCOUNTER].p);
+		assert_non_null(e->slot[CRDT_GSET].p);
+		assert_int_equal(store_entry_type(e), CRDT_GCOUNTER);
+	}
+	assert_converged(&c);
+
+	/* peer stats count exactly what went over the wire */
+	for (int i = 0; i < 3; i++) {
+		struct gossip_stats st;
+		gossip_get_stats(c.node[i].g, &st);
+		assert_int_equal(st.syncs, 2);
+		assert_true(st.merges > 0);
+		assert_int_equal(st.unknown_sender, 0);
+		for (int k = 0; k < GOSSIP_DROP_MAX; k++)
+			assert_int_equal(st.drops[k], 0);
+	}
+	cluster_done(&c);
+}
+
+struct peer_probe {
+	const char *name;
+	struct gossip_peer_info info;
+	bool found;
+};
+
+static int probe_cb(const struct gossip_peer_info *p, void *ctx)
+{
+	struct peer_probe *pp = ctx;
+	if (strcmp(p->name, pp->name))
+		return 0;
+	pp->info = *p;
+	pp->found = true;
+	return 1;
+}
+
+static struct gossip_peer_info probe(struct node *n, int peer)
+{
+	char name[32], host[32];
+	struct peer_probe pp = { .name = name };
+
+	peer_name(peer, name, sizeof(name), host, sizeof(host));
+	assert_int_equal(gossip_foreach_peer(n->g, probe_cb, &pp), 1);
+	assert_true(pp.found);
+	return pp.info;
+}
+
+static void test_peer_stats(void **state)
+{
+	struct cluster c;
+	struct gossip_peer_info pi;
+
+	cluster_init(&c, 3, 1400, 0, 0);
+	incr(&c.node[0], "n", 1);
+	round_all(&c);
+	round_all(&c);
+	for (int i = 0; i < 3; i++)
+		for (int j = 0; j < 3; j++) {
+			if (i == j)
+				continue;
+			pi = probe(&c.node[i], j);
+			assert_int_equal(pi.stats.dgrams_out, c.net.sent[i][j]);
+			assert_int_equal(pi.stats.dgrams_in, c.net.delivered[j][i]);
+			assert_true(pi.stats.dgrams_in > 0);
+			assert_true(pi.stats.bytes_in > pi.stats.dgrams_in);
+			assert_int_equal(pi.stats.pings_out, 2);
+			assert_int_equal(pi.stats.pongs_in, 2);
+			assert_true(pi.seen);
+			assert_true(pi.has_rtt);
+			assert_non_null(pi.rid);
+			assert_int_equal(crdt_rid_cmp(pi.rid, &c.node[j].rid), 0);
+			assert_string_equal(pi.node, c.node[j].name);
+		}
+	assert_int_equal(gossip_sync(c.node[0].g, "10.9.9.9:1"), -ENOENT);
+	assert_int_equal(gossip_sync(c.node[0].g, "10.0.0.2:7000"), 0);
+	net_run(&c.net);
+
+	/* a reload keeps the stats of peers that stay */
+	pi = probe(&c.node[0], 1);
+	{
+		struct gossip_peer_config pc[2] = {
+			{ "10.0.0.2:7000", "10.0.0.2", PORT },
+			{ "10.0.0.4:7000", "10.0.0.4", PORT },
+		};
+		struct gossip_peer_info after;
+		assert_int_equal(gossip_set_peers(c.node[0].g, pc, 2), 0);
+		assert_int_equal(gossip_npeers(c.node[0].g), 2);
+		after = probe(&c.node[0], 1);
+		assert_int_equal(after.stats.dgrams_out, pi.stats.dgrams_out);
+		assert_int_equal(after.rtt_us, pi.rtt_us);
+		assert_true(after.resolved);
+		after = probe(&c.node[0], 3);
+		assert_int_equal(after.stats.dgrams_out, 0);
+		assert_true(after.resolved); /* an IP literal resolves at once */
+		assert_int_equal(gossip_sync(c.node[0].g, "10.0.0.3:7000"), -ENOENT);
+		/* duplicates are refused and the old list stays */
+		pc[1] = pc[0];
+		assert_int_equal(gossip_set_peers(c.node[0].g, pc, 2), -EINVAL);
+		assert_int_equal(gossip_npeers(c.node[0].g), 2);
+	}
+	cluster_done(&c);
+}
+
+/* Duplicates, reordering and replays of stale datagrams change nothing:
+ * the values are exactly the predicted ones. */
+static void test_dup_reorder_replay(void **state)
+{
+	struct cluster c;
+	struct node *a = &c.node[0], *b = &c.node[1], *d = &c.node[2];
+
+	cluster_init(&c, 3, 1400, 0, 0);
+	c.net.record = true;
+	c.net.dup_pct = 40;
+	c.net.reorder = true;
+	for (int i = 0; i < 20; i++) {
+		char m[16];
+		snprintf(m, sizeof(m), "m%d", i);
+		sadd(&c.node[i % 3], "s", m);
+		incr(&c.node[i % 3], "k", i + 1);
+	}
+	set(a, "r", "one");
+	round_all(&c);
+	round_all(&c);
+	/* now remove most, overwrite, count on */
+	for (int i = 0; i < 20; i++) {
+		char m[16];
+		snprintf(m, sizeof(m), "m%d", i);
+		if (i != 3 && i != 17)
+			srem(&c.node[(i + 1) % 3], "s", m);
+	}
+	sadd(d, "s", "late");
+	set(b, "r", "two");
+	incr(d, "k", -1000);
+	round_all(&c);
+	round_all(&c);
+	/* replay every datagram ever sent, in a random order, twice */
+	c.net.record = false;
+	for (int rep = 0; rep < 2; rep++) {
+		shuffle(&c.net, c.net.hist.v, c.net.hist.n);
+		for (size_t i = 0; i < c.net.hist.n; i++)
+			deliver_one(&c.net, &c.net.hist.v[i]);
+		net_run(&c.net);
+	}
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(counter(&c.node[i], "k"), 210 - 1000);
+		assert_set(&c.node[i], "s", (const char *const[]){ "m3", "m17", "late", NULL });
+		assert_reg(&c.node[i], "r", "two");
+	}
+	assert_converged(&c);
+	cluster_done(&c);
+}
+
+static void add_many(struct node *n, const char *key, int from, int to)
+{
+	struct crdt_obj *o = get(n, key, CRDT_ORSET);
+	char m[32];
+	for (int i = from; i < to; i++) {
+		snprintf(m, sizeof(m), "element-%06d", i);
+		assert_int_equal(crdt_orset_add(o->os, &n->rid, m, strlen(m)), 0);
+	}
+}
+
+static void test_large_set(void **state)
+{
+	struct cluster c;
+	struct crdt_obj *oa, *ob;
+
+	cluster_init(&c, 2, 1400, 0, 0);
+	add_many(&c.node[0], "big", 0, 20000);
+	assert_int_equal(gossip_sync(c.node[0].g, NULL), 0);
+	assert_true(c.net.sent[0][1] > 100); /* it really was cut */
+	net_run(&c.net);
+	assert_true(c.net.max_len <= 1400);
+	assert_true(c.net.max_len > 1000); /* and packed, not dribbled */
+	{
+		struct gossip_stats st;
+		gossip_get_stats(c.node[0].g, &st);
+		assert_int_equal(st.max_dgram_out, c.net.max_len);
+	}
+	assert_int_equal(store_get(&c.node[0].store, "big", 3, CRDT_ORSET, false, &oa), 0);
+	assert_int_equal(store_get(&c.node[1].store, "big", 3, CRDT_ORSET, false, &ob), 0);
+	assert_int_equal(crdt_orset_card(ob->os), 20000);
+	assert_true(crdt_orset_equal(oa->os, ob->os));
+	cluster_done(&c);
+}
+
+struct subset_ctx {
+	const struct crdt_orset *of;
+};
+
+static int subset_cb(const uint8_t *e, size_t len, void *ctx)
+{
+	struct subset_ctx *x = ctx;
+	return crdt_orset_contains(x->of, e, len) ? 0 : -1;
+}
+
+/* 30% of datagrams lost each way: the large set still converges within a
+ * bounded number of rounds, and no round takes an element from the receiver. */
+static void test_large_set_loss(void **state)
+{
+	struct cluster c;
+	struct crdt_obj *ob, *model;
+	struct crdt_orset *prev;
+	int rounds = 0;
+
+	cluster_init(&c, 2, 1400, 0, 0);
+	add_many(&c.node[0], "big", 0, 2000);
+	add_many(&c.node[1], "big", 100000, 100500); /* the receiver's own */
+	round_all(&c); /* lossless: both hold 2500 */
+	add_many(&c.node[0], "big", 2000, 20000);
+	c.net.loss_pct = 30;
+	c.net.reorder = true;
+
+	/* the model: every element added anywhere, nothing removed */
+	model = calloc(1, sizeof(*model));
+	assert_int_equal(crdt_obj_new(CRDT_ORSET, model), 0);
+	for (int i = 0; i < 2; i++) {
+		struct crdt_obj *o;
+		assert_int_equal(store_get(&c.node[i].store, "big", 3, CRDT_ORSET, false, &o), 0);
+		assert_int_equal(crdt_obj_merge(model, o), 0);
+	}
+	assert_int_equal(crdt_orset_card(model->os), 20500);
+
+	assert_int_equal(store_get(&c.node[1].store, "big", 3, CRDT_ORSET, false, &ob), 0);
+	prev = crdt_orset_copy(ob->os);
+	assert_non_null(prev);
+	while (crdt_orset_card(ob->os) != 20500) {
+		assert_true(++rounds <= 40);
+		round_all(&c);
+		assert_int_equal(store_get(&c.node[1].store, "big", 3, CRDT_ORSET, false, &ob), 0);
+		/* never loses what it had, never holds what was never added */
+		assert_int_equal(crdt_orset_foreach(prev, subset_cb, &(struct subset_ctx){ ob->os }), 0);
+		assert_int_equal(crdt_orset_foreach(ob->os, subset_cb,
+						    &(struct subset_ctx){ model->os }),
+				 0);
+		crdt_orset_free(prev);
+		prev = crdt_orset_copy(ob->os);
+		assert_non_null(prev);
+	}
+	print_message("# converged in %d rounds under 30%% loss (%llu datagrams lost)\n", rounds,
+		      (unsigned long long)c.net.lost);
+	assert_true(c.net.lost > 0);
+	assert_true(crdt_orset_equal(ob->os, model->os));
+	crdt_orset_free(prev);
+	crdt_obj_done(model);
+	free(model);
+	cluster_done(&c);
+}
+
+static void test_clock_ahead(void **state)
+{
+	struct cluster c;
+	struct gossip_stats st;
+
+	cluster_init(&c, 2, 1400, 0, 60000);
+	c.node[1].clock_lead_ms = 3600 * 1000; /* an hour fast */
+	set(&c.node[1], "r", "from the future");
+	incr(&c.node[1], "k", 3); /* same datagram: still merged */
+	assert_int_equal(gossip_sync(c.node[1].g, NULL), 0);
+	net_run(&c.net);
+	gossip_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.drops[GOSSIP_DROP_CLOCK_AHEAD], 1);
+	assert_null(store_find(&c.node[0].store, "r", 1));
+	assert_int_equal(counter(&c.node[0], "k"), 3);
+	/* our clock was not dragged along */
+	assert_true(c.node[0].hlc.last.ms < crdt_clock_realtime(NULL) + 60000);
+	/* within the bound it is accepted (a fresh clock: an HLC never goes
+	 * back, so the old one would still stamp an hour ahead) */
+	c.node[1].clock_lead_ms = 1000;
+	crdt_hlc_init(&c.node[1].hlc, node_clock, &c.node[1]);
+	set(&c.node[1], "r2", "soon");
+	assert_int_equal(gossip_sync(c.node[1].g, NULL), 0);
+	net_run(&c.net);
+	assert_reg(&c.node[0], "r2", "soon");
+	cluster_done(&c);
+}
+
+/* Bad datagrams are dropped whole and counted by reason; a sender nobody
+ * lists is merged but counted. */
+static void test_bad_and_unknown(void **state)
+{
+	struct cluster c;
+	struct gossip_stats st;
+	struct ftransport *fa;
+	struct sockaddr_in from;
+	struct crdt_buf b, s;
+	struct crdt_rid r;
+	struct crdt_obj o;
+
+	cluster_init(&c, 3, 1400, 1u << 2, 0); /* node 2 listed by nobody */
+	incr(&c.node[2], "k", 4);
+	{
+		struct gossip_peer_config pc = { "10.0.0.1:7000", "10.0.0.1", PORT };
+		assert_int_equal(gossip_set_peers(c.node[2].g, &pc, 1), 0);
+	}
+	assert_int_equal(gossip_sync(c.node[2].g, NULL), 0);
+	net_run(&c.net);
+	assert_int_equal(counter(&c.node[0], "k"), 4);
+	gossip_get_stats(c.node[0].g, &st);
+	assert_true(st.unknown_sender >= 2); /* the STATE and the PING */
+
+	fa = c.net.nodes[0];
+	uv_ip4_addr("10.0.0.2", PORT, &from);
+#define FEED(buf, len, trunc)                                                                      \
+	fa->t.recv_cb(fa->t.recv_ctx, (const uint8_t *)(buf), (len),                               \
+		      (const struct sockaddr *)&from, (trunc))
+	FEED("GET / HTTP/1.0\r\n", 16, false);
+	FEED("CRDT\x02\x01", 6, false);
+	FEED("CRDT\x01\x09\x00", 7, false);
+	FEED("CRDT\x01\x01\x00", 7, false);
+	FEED("CRDT", 4, true);
+
+	/* two good records and one bad: nothing of it is merged */
+	memset(r.b, 0x77, sizeof(r.b));
+	crdt_buf_init(&b, 0);
+	crdt_buf_init(&s, 0);
+	wire_put_header(&b, WIRE_STATE, &r, "z", 1);
+	assert_int_equal(crdt_obj_new(CRDT_GCOUNTER, &o), 0);
+	assert_int_equal(crdt_gcounter_inc(o.gc, &r, 9), 0);
+	assert_int_equal(crdt_obj_encode(&o, &s), 0);
+	crdt_buf_put_bytes(&b, "good1", 5);
+	crdt_buf_put_bytes(&b, s.data, s.len);
+	s.data[1] = 99; /* a format version nobody speaks */
+	crdt_buf_put_bytes(&b, "bad", 3);
+	crdt_buf_put_bytes(&b, s.data, s.len);
+	s.data[1] = CRDT_FORMAT_VERSION;
+	crdt_buf_put_bytes(&b, "good2", 5);
+	crdt_buf_put_bytes(&b, s.data, s.len);
+	FEED(b.data, b.len, false);
+	assert_null(store_find(&c.node[0].store, "good1", 5));
+	assert_null(store_find(&c.node[0].store, "good2", 5));
+	/* a datagram with our own replica id */
+	crdt_buf_reset(&b);
+	wire_put_header(&b, WIRE_STATE, &c.node[0].rid, "a", 1);
+	crdt_buf_put_bytes(&b, "good1", 5);
+	crdt_buf_put_bytes(&b, s.data, s.len);
+	FEED(b.data, b.len, false);
+	assert_null(store_find(&c.node[0].store, "good1", 5));
+	crdt_obj_done(&o);
+	crdt_buf_done(&b);
+	crdt_buf_done(&s);
+#undef FEED
+
+	gossip_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.drops[GOSSIP_DROP_BAD_MAGIC], 1);
+	assert_int_equal(st.drops[GOSSIP_DROP_BAD_VERSION], 1);
+	assert_int_equal(st.drops[GOSSIP_DROP_MALFORMED], 2);
+	assert_int_equal(st.drops[GOSSIP_DROP_TRUNCATED], 1);
+	assert_int_equal(st.drops[GOSSIP_DROP_BAD_STATE], 1);
+	assert_int_equal(st.drops[GOSSIP_DROP_SELF], 1);
+	assert_int_equal(probe(&c.node[0], 1).stats.dropped_in, 7);
+	cluster_done(&c);
+}
+
+/* ---- push after local writes (the real loop drives the timer) ---------- */
+
+static void guard_cb(uv_timer_t *t)
+{
+	*(bool *)t->data = true;
+	uv_stop(t->loop);
+}
+
+static void idle_cb(uv_idle_t *h)
+{
+}
+
+/* Run the loop until @cond or 5 s pass (then fail).  An idle handle keeps
+ * UV_RUN_ONCE from blocking in poll, so a condition a timer callback made
+ * true is seen at once. */
+#define RUN_UNTIL(loop, cond)                                                                      \
+	do {                                                                                       \
+		uv_timer_t guard_;                                                                 \
+		uv_idle_t idle_;                                                                   \
+		bool expired_ = false;                                                             \
+		uv_timer_init((loop), &guard_);                                                    \
+		uv_idle_init((loop), &idle_);                                                      \
+		guard_.data = &expired_;                                                           \
+		uv_timer_start(&guard_, guard_cb, 5000, 0);                                        \
+		uv_idle_start(&idle_, idle_cb);                                                    \
+		while (!(cond) && !expired_)                                                       \
+			uv_run((loop), UV_RUN_ONCE);                                               \
+		uv_close((uv_handle_t *)&guard_, NULL);                                            \
+		uv_close((uv_handle_t *)&idle_, NULL);                                             \
+		uv_run((loop), UV_RUN_NOWAIT);                                                     \
+		assert_false(expired_);                                                            \
+	} while (0)
+
+/* Names of the records in the STATE datagrams in flight, joined by ','. */
+static void inflight_names(struct net *net, char *out, size_t size)
+{
+	char last[64] = "";
+
+	out[0] = 0;
+	for (size_t i = 0; i < net->q.n; i++) {
+		struct wire_header h;
+		struct wire_record *rec;
+		size_t off, n;
+		if (wire_decode_header(net->q.v[i].d, net->q.v[i].len, &h, &off) < 0 ||
+		    h.type != WIRE_STATE)
+			continue;
+		assert_int_equal(wire_parse_records(net->q.v[i].d + off, net->q.v[i].len - off,
+						    &rec, &n),
+				 0);
+		for (size_t k = 0; k < n; k++) {
+			size_t l = strlen(out);
+			char name[64];
+			snprintf(name, sizeof(name), "%.*s", (int)rec[k].name_len, rec[k].name);
+			/* the pieces of one split instance come one after another */
+			if (!strcmp(name, last))
+				continue;
+			snprintf(last, sizeof(last), "%s", name);
+			snprintf(out + l, size - l, "%s%s", l ? "," : "", name);
+		}
+		free(rec);
+	}
+}
+
+static void test_push(void **state)
+{
+	struct cluster c;
+	struct gossip_stats st;
+	char names[256];
+
+	cluster_init(&c, 2, 1400, 0, 0);
+	/* the first round runs as soon as the loop does */
+	RUN_UNTIL(&c.loop, c.net.q.n > 0);
+	net_run(&c.net);
+	incr(&c.node[0], "aaa", 1);
+	incr(&c.node[0], "bbb", 1);
+	net_run(&c.net);
+	store_take_dirty(&c.node[0].store, &(struct store_entry **){ 0 }, &(size_t){ 0 });
+	/* only what changed since is pushed, all writes under one timer */
+	incr(&c.node[0], "bbb", 2);
+	gossip_notify_write(c.node[0].g);
+	incr(&c.node[0], "ccc", 5);
+	gossip_notify_write(c.node[0].g);
+	gossip_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.pushes, 0);
+	RUN_UNTIL(&c.loop, c.net.q.n > 0);
+	gossip_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.pushes, 1);
+	inflight_names(&c.net, names, sizeof(names));
+	assert_string_equal(names, "bbb,ccc");
+	net_run(&c.net);
+	assert_int_equal(counter(&c.node[1], "bbb"), 2 + 1);
+	assert_int_equal(counter(&c.node[1], "ccc"), 5);
+	assert_null(store_find(&c.node[1].store, "aaa", 3));
+
+	/* a large instance is pushed once, then not again at every write */
+	add_many(&c.node[0], "big", 0, 20000);
+	gossip_notify_write(c.node[0].g);
+	RUN_UNTIL(&c.loop, c.net.q.n > 0);
+	inflight_names(&c.net, names, sizeof(names));
+	assert_string_equal(names, "big");
+	net_run(&c.net);
+	add_many(&c.node[0], "big", 20000, 20001);
+	incr(&c.node[0], "ddd", 1);
+	gossip_notify_write(c.node[0].g);
+	RUN_UNTIL(&c.loop, c.net.q.n > 0);
+	inflight_names(&c.net, names, sizeof(names));
+	assert_string_equal(names, "ddd");
+	gossip_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.large_deferred, 1);
+	assert_int_equal(st.pushes, 3);
+	net_run(&c.net);
+	cluster_done(&c);
+}
+
+/* ---- real UDP on loopback ---------------------------------------------- */
+
+struct udp_node {
+	struct store store;
+	struct crdt_hlc hlc;
+	struct crdt_rid rid;
+	struct gossip *g;
+	uint16_t port;
+};
+
+static void test_udp_loopback(void **state)
+{
+	uv_loop_t loop;
+	struct udp_node n[2];
+	struct gossip_config cfg = {
+		.listen_host = "127.0.0.1",
+		.listen_port = 0,
+		.interval_ms = 20,
+		.mtu = 1400,
+		.push_delay_ms = 1,
+		.rcvbuf = 1 << 20,
+		.sndbuf = 1 << 20,
+	};
+	char pname[2][32], phost[] = "127.0.0.1";
+	struct crdt_obj *o;
+	int64_t v = 0;
+
+	assert_int_equal(uv_loop_init(&loop), 0);
+	for (int i = 0; i < 2; i++) {
+		struct sockaddr_storage ss;
+		store_init(&n[i].store);
+		crdt_hlc_init(&n[i].hlc, NULL, NULL);
+		crdt_rid_generate(&n[i].rid);
+		assert_int_equal(gossip_new(&loop, &cfg, &n[i].store, &n[i].hlc, &n[i].rid,
+					    i ? "udp-b" : "udp-a", &n[i].g),
+				 0);
+		assert_int_equal(gossip_local_addr(n[i].g, &ss), 0);
+		n[i].port = transport_addr_port((struct sockaddr *)&ss);
+		assert_true(n[i].port != 0);
+		snprintf(pname[i], sizeof(pname[i]), "127.0.0.1:%u", n[i].port);
+	}
+	for (int i = 0; i < 2; i++) {
+		struct gossip_peer_config pc = { pname[!i], phost, n[!i].port };
+		assert_int_equal(gossip_set_peers(n[i].g, &pc, 1), 0);
+		assert_int_equal(gossip_start(n[i].g), 0);
+	}
+	assert_int_equal(store_get(&n[0].store, "k", 1, CRDT_PNCOUNTER, true, &o), 0);
+	assert_int_equal(crdt_pncounter_inc(o->pn, &n[0].rid, 42), 0);
+	store_touch(&n[0].store, store_find(&n[0].store, "k", 1));
+	gossip_notify_write(n[0].g);
+	RUN_UNTIL(&loop, store_find(&n[1].store, "k", 1) != NULL);
+	assert_int_equal(store_get(&n[1].store, "k", 1, CRDT_PNCOUNTER, false, &o), 0);
+	assert_int_equal(crdt_pncounter_value(o->pn, &v), 0);
+	assert_int_equal(v, 42);
+
+	/* heartbeats: B learns A's RTT from a PONG */
+	{
+		struct peer_probe pp = { .name = pname[0] };
+		RUN_UNTIL(&loop, (gossip_foreach_peer(n[1].g, probe_cb, &pp), pp.info.has_rtt));
+		assert_true(pp.info.seen);
+		assert_true(pp.info.stats.dgrams_in > 0);
+		assert_int_equal(crdt_rid_cmp(pp.info.rid, &n[0].rid), 0);
+		assert_string_equal(pp.info.node, "udp-a");
+	}
+	{
+		struct gossip_stats st;
+		gossip_get_stats(n[1].g, &st);
+		assert_true(st.rcvbuf > 0);
+		assert_int_equal(st.unknown_sender, 0);
+		for (int k = 0; k < GOSSIP_DROP_MAX; k++)
+			assert_int_equal(st.drops[k], 0);
+	}
+	for (int i = 0; i < 2; i++)
+		gossip_close(n[i].g);
+	assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	for (int i = 0; i < 2; i++)
+		store_done(&n[i].store);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_converge),
+		cmocka_unit_test(test_peer_stats),
+		cmocka_unit_test(test_dup_reorder_replay),
+		cmocka_unit_test(test_large_set),
+		cmocka_unit_test(test_large_set_loss),
+		cmocka_unit_test(test_clock_ahead),
+		cmocka_unit_test(test_bad_and_unknown),
+		cmocka_unit_test(test_push),
+		cmocka_unit_test(test_udp_loopback),
+	};
+	log_set_level(LOG_LEVEL_ERROR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

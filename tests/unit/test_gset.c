@@ -1,0 +1,206 @@
+/* G-Set: semantics, merge laws, codec and split. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "crdt/error.h"
+#include "crdt/gset.h"
+#include "testutil.h"
+
+static struct rng rng;
+
+static struct crdt_gset *random_set(int max_elems, int alphabet)
+{
+	struct crdt_gset *s = crdt_gset_new();
+	int n = (int)rng_below(&rng, (uint64_t)max_elems + 1);
+	uint8_t e[24];
+
+	for (int i = 0; i < n; i++) {
+		/* lengths 0..23 so both inline and heap keys occur; NULs included */
+		size_t len = rng_below(&rng, 24);
+		uint64_t v = rng_below(&rng, (uint64_t)alphabet);
+		memset(e, 0, sizeof(e));
+		memcpy(e, &v, len < 8 ? len : 8);
+		len = len % 3 == 0 ? len : (size_t)(v % 20);
+		assert_true(crdt_gset_add(s, e, len) >= 0);
+	}
+	return s;
+}
+
+static bool same_encoding(const struct crdt_gset *a, const struct crdt_gset *b)
+{
+	struct crdt_buf x, y;
+	bool eq;
+
+	crdt_buf_init(&x, 0);
+	crdt_buf_init(&y, 0);
+	assert_int_equal(crdt_gset_encode(a, &x), 0);
+	assert_int_equal(crdt_gset_encode(b, &y), 0);
+	eq = x.len == y.len && memcmp(x.data, y.data, x.len) == 0;
+	crdt_buf_done(&x);
+	crdt_buf_done(&y);
+	return eq;
+}
+
+static void test_basic(void **state)
+{
+	struct crdt_gset *a = crdt_gset_new(), *b = crdt_gset_new();
+	cJSON *j;
+	char *t;
+
+	assert_int_equal(crdt_gset_add(a, "x\0y", 3), 1);
+	assert_int_equal(crdt_gset_add(a, "x\0y", 3), 0);
+	assert_int_equal(crdt_gset_add(a, "x", 1), 1);
+	assert_int_equal(crdt_gset_add(b, "", 0), 1);
+	assert_true(crdt_gset_contains(a, "x\0y", 3));
+	assert_false(crdt_gset_contains(a, "x\0z", 3));
+	assert_int_equal(crdt_gset_merge(a, b), 0);
+	assert_int_equal(crdt_gset_card(a), 3);
+	assert_true(crdt_gset_contains(a, "", 0));
+	j = crdt_gset_to_json(a);
+	t = cJSON_PrintUnformatted(j);
+	assert_string_equal(t, "{\"type\":\"gset\",\"elements\":[\"\",\"x\",{\"hex\":\"780079\"}]}");
+	free(t);
+	cJSON_Delete(j);
+	crdt_gset_free(a);
+	crdt_gset_free(b);
+	crdt_gset_free(NULL);
+}
+
+static void test_laws_and_codec(void **state)
+{
+	int n = test_scenarios(10000);
+
+	for (int i = 0; i < n; i++) {
+		struct crdt_gset *a = random_set(12, 16), *b = random_set(12, 16), *c = random_set(12, 16);
+		struct crdt_gset *ab = crdt_gset_copy(a), *ba = crdt_gset_copy(b), *bc = crdt_gset_copy(b);
+		struct crdt_gset *d = NULL;
+		struct crdt_buf x;
+
+		assert_int_equal(crdt_gset_merge(ab, b), 0);
+		assert_int_equal(crdt_gset_merge(ba, a), 0);
+		assert_true(crdt_gset_equal(ab, ba));
+		assert_true(same_encoding(ab, ba));
+		assert_int_equal(crdt_gset_merge(bc, c), 0);
+		assert_int_equal(crdt_gset_merge(ab, c), 0);       /* (a+b)+c */
+		assert_int_equal(crdt_gset_merge(bc, a), 0);       /* (b+c)+a */
+		assert_true(crdt_gset_equal(ab, bc));
+		assert_int_equal(crdt_gset_merge(ba, ba), 0);
+		assert_int_equal(crdt_gset_merge(ba, a), 0);
+		assert_true(same_encoding(ba, ab) == crdt_gset_equal(ba, ab));
+
+		crdt_buf_init(&x, 0);
+		assert_int_equal(crdt_gset_encode(ab, &x), 0);
+		assert_int_equal(crdt_gset_decode(x.data, x.len, &d), 0);
+		assert_true(crdt_gset_equal(d, ab));
+		crdt_gset_free(d);
+		if (i % 50 == 0) {
+			for (size_t k = 0; k < x.len; k++) {
+				d = NULL;
+				assert_true(crdt_gset_decode(x.data, k, &d) < 0);
+				assert_null(d);
+			}
+			for (int f = 0; f < 20 && x.len; f++) {
+				uint8_t *t = malloc(x.len);
+				memcpy(t, x.data, x.len);
+				t[rng_below(&rng, x.len)] ^= (uint8_t)(1u << rng_below(&rng, 8));
+				if (crdt_gset_decode(t, x.len, &d) == 0) {
+					struct crdt_buf y;
+					struct crdt_gset *d2;
+					crdt_buf_init(&y, 0);
+					assert_int_equal(crdt_gset_encode(d, &y), 0);
+					assert_int_equal(crdt_gset_decode(y.data, y.len, &d2), 0);
+					assert_true(crdt_gset_equal(d, d2));
+					crdt_gset_free(d2);
+					crdt_gset_free(d);
+					crdt_buf_done(&y);
+				}
+				free(t);
+			}
+		}
+		crdt_buf_done(&x);
+		crdt_gset_free(a);
+		crdt_gset_free(b);
+		crdt_gset_free(c);
+		crdt_gset_free(ab);
+		crdt_gset_free(ba);
+		crdt_gset_free(bc);
+	}
+}
+
+static void test_crafted(void **state)
+{
+	struct crdt_gset *d = NULL;
+	const uint8_t ok[] = { 3, 1, 2, 1, 'a', 1, 'b' };
+	const uint8_t unsorted[] = { 3, 1, 2, 1, 'b', 1, 'a' };
+	const uint8_t dup[] = { 3, 1, 2, 1, 'a', 1, 'a' };
+	const uint8_t prefix_order[] = { 3, 1, 2, 2, 'a', 'a', 1, 'a' };
+	const uint8_t trailing[] = { 3, 1, 1, 1, 'a', 0 };
+	const uint8_t huge[] = { 3, 1, 0xff, 0xff, 0xff, 0xff, 0x0f };
+	const uint8_t other[] = { 4, 1, 0 };
+
+	assert_int_equal(crdt_gset_decode(ok, sizeof(ok), &d), 0);
+	assert_int_equal(crdt_gset_card(d), 2);
+	crdt_gset_free(d);
+	assert_int_equal(crdt_gset_decode(unsorted, sizeof(unsorted), &d), CRDT_EBADMSG);
+	assert_int_equal(crdt_gset_decode(dup, sizeof(dup), &d), CRDT_EBADMSG);
+	assert_int_equal(crdt_gset_decode(prefix_order, sizeof(prefix_order), &d), CRDT_EBADMSG);
+	assert_int_equal(crdt_gset_decode(trailing, sizeof(trailing), &d), CRDT_EBADMSG);
+	assert_int_equal(crdt_gset_decode(huge, sizeof(huge), &d), CRDT_EBADMSG);
+	assert_int_equal(crdt_gset_decode(other, sizeof(other), &d), CRDT_EPROTO);
+}
+
+struct pieces {
+	struct crdt_gset *into;
+	size_t max;
+	int n;
+};
+
+static int piece_cb(const uint8_t *p, size_t len, void *ctx)
+{
+	struct pieces *ps = ctx;
+	struct crdt_gset *d;
+
+	assert_true(len <= ps->max);
+	assert_int_equal(crdt_gset_decode(p, len, &d), 0);
+	assert_int_equal(crdt_gset_merge(ps->into, d), 0);
+	crdt_gset_free(d);
+	ps->n++;
+	return 0;
+}
+
+static void test_split(void **state)
+{
+	for (int i = 0; i < 200; i++) {
+		struct crdt_gset *s = random_set(300, 1 << 20);
+		struct pieces ps = { .into = crdt_gset_new(), .max = 30 + rng_below(&rng, 270) };
+		assert_int_equal(crdt_gset_split(s, ps.max, piece_cb, &ps), 0);
+		assert_true(ps.n >= 1);
+		assert_true(crdt_gset_equal(s, ps.into));
+		crdt_gset_free(ps.into);
+		crdt_gset_free(s);
+	}
+	struct crdt_gset *s = crdt_gset_new();
+	uint8_t big[64] = { 0 };
+	assert_int_equal(crdt_gset_add(s, big, sizeof(big)), 1);
+	struct pieces ps = { .into = crdt_gset_new(), .max = 40 };
+	assert_int_equal(crdt_gset_split(s, 40, piece_cb, &ps), CRDT_EMSGSIZE);
+	crdt_gset_free(ps.into);
+	crdt_gset_free(s);
+}
+
+int main(void)
+{
+	rng.s = test_seed("gset");
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_basic),
+		cmocka_unit_test(test_laws_and_codec),
+		cmocka_unit_test(test_crafted),
+		cmocka_unit_test(test_split),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,666 @@
+/* OR-Set: add-wins semantics, merge laws, codec, and the split against an
+ * independent reference model. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "crdt/error.h"
+#include "crdt/orset.h"
+#include "testutil.h"
+
+static struct rng rng;
+
+static void rid_of(int i, struct crdt_rid *r)
+{
+	/* Ids in an order unrelated to the replica number. */
+	memset(r->b, 0, sizeof(r->b));
+	r->b[0] = (uint8_t)(0x80 ^ (i * 37));
+	r->b[15] = (uint8_t)i;
+}
+
+#define S(x) (x), sizeof(x) - 1
+
+static int enc(const struct crdt_orset *s, struct crdt_buf *b)
+{
+	crdt_buf_init(b, 0);
+	return crdt_orset_encode(s, b);
+}
+
+static bool same_encoding(const struct crdt_orset *a, const struct crdt_orset *b)
+{
+	struct crdt_buf x, y;
+	bool eq;
+
+	assert_int_equal(enc(a, &x), 0);
+	assert_int_equal(enc(b, &y), 0);
+	eq = x.len == y.len && memcmp(x.data, y.data, x.len) == 0;
+	crdt_buf_done(&x);
+	crdt_buf_done(&y);
+	return eq;
+}
+
+static struct crdt_orset *roundtrip(const struct crdt_orset *s)
+{
+	struct crdt_buf b;
+	struct crdt_orset *d = NULL;
+
+	assert_int_equal(enc(s, &b), 0);
+	assert_int_equal(crdt_orset_decode(b.data, b.len, &d), 0);
+	crdt_buf_done(&b);
+	assert_true(crdt_orset_equal(s, d));
+	return d;
+}
+
+/* ---- semantics ---- */
+
+static void test_concurrent_add_wins(void **state)
+{
+	struct crdt_rid ra, rb;
+	struct crdt_orset *a = crdt_orset_new(), *b = crdt_orset_new();
+
+	rid_of(1, &ra);
+	rid_of(2, &rb);
+	assert_int_equal(crdt_orset_add(a, &ra, S("x")), 0);
+	assert_int_equal(crdt_orset_add(b, &rb, S("x")), 0);
+	assert_int_equal(crdt_orset_merge(b, a), 0); /* b saw a's add */
+	assert_int_equal(crdt_orset_add(a, &ra, S("x")), 0); /* a re-adds, concurrent */
+	assert_int_equal(crdt_orset_remove(b, S("x")), 1);  /* b removes what it saw */
+	assert_false(crdt_orset_contains(b, S("x")));
+	assert_int_equal(crdt_orset_merge(a, b), 0);
+	assert_int_equal(crdt_orset_merge(b, a), 0);
+	assert_true(crdt_orset_contains(a, S("x")));
+	assert_true(crdt_orset_contains(b, S("x")));
+	assert_true(crdt_orset_equal(a, b));
+
+	/* A remove after the merge removes it everywhere. */
+	assert_int_equal(crdt_orset_remove(a, S("x")), 1);
+	assert_int_equal(crdt_orset_remove(a, S("x")), 0);
+	assert_int_equal(crdt_orset_merge(b, a), 0);
+	assert_false(crdt_orset_contains(b, S("x")));
+	assert_int_equal(crdt_orset_card(b), 0);
+	crdt_orset_free(a);
+	crdt_orset_free(b);
+}
+
+static void test_removed_leave_only_context(void **state)
+{
+	struct crdt_rid ra;
+	struct crdt_orset *a = crdt_orset_new(), *e = crdt_orset_new(), *d;
+	struct crdt_buf b1, b2;
+	char k[48];
+
+	rid_of(1, &ra);
+	assert_int_equal(crdt_orset_add(e, &ra, S("only")), 0);
+	assert_int_equal(crdt_orset_remove(e, S("only")), 1);
+	for (int i = 0; i < 1000; i++) {
+		snprintf(k, sizeof(k), "element-%d-with-a-long-name", i);
+		assert_int_equal(crdt_orset_add(a, &ra, k, strlen(k)), 0);
+	}
+	for (int i = 0; i < 1000; i++) {
+		snprintf(k, sizeof(k), "element-%d-with-a-long-name", i);
+		assert_int_equal(crdt_orset_remove(a, k, strlen(k)), 1);
+	}
+	assert_int_equal(crdt_orset_card(a), 0);
+	assert_int_equal(enc(a, &b1), 0);
+	assert_int_equal(enc(e, &b2), 0);
+	/* header, 1 rid, one interval [1,1000], zero elements */
+	assert_int_equal(b1.len, 2 + 1 + 16 + 1 + 1 + 2 + 1);
+	assert_int_equal(b2.len, 2 + 1 + 16 + 1 + 1 + 1 + 1);
+	d = roundtrip(a);
+	struct crdt_vv vv;
+	assert_int_equal(crdt_orset_context_vv(d, &vv), 0);
+	assert_int_equal(crdt_vv_get(&vv, &ra), 1000);
+	crdt_vv_done(&vv);
+	crdt_orset_free(d);
+	crdt_buf_done(&b1);
+	crdt_buf_done(&b2);
+	crdt_orset_free(a);
+	crdt_orset_free(e);
+}
+
+static int collect_cb(const uint8_t *e, size_t len, void *ctx)
+{
+	struct crdt_buf *b = ctx;
+	return crdt_buf_put_bytes(b, e, len);
+}
+
+static void test_binary_safe(void **state)
+{
+	struct crdt_rid ra;
+	struct crdt_orset *a = crdt_orset_new(), *d;
+	struct crdt_buf b;
+	/* "", then 16 NULs and a 1, then "a\0b", "a\0c" */
+	const uint8_t want[] = { 0, 17, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+				 3, 'a', 0, 'b', 3, 'a', 0, 'c' };
+	uint8_t big[17] = { 0 };
+	cJSON *j;
+	char *txt;
+
+	rid_of(1, &ra);
+	big[16] = 1;
+	assert_int_equal(crdt_orset_add(a, &ra, "a\0c", 3), 0);
+	assert_int_equal(crdt_orset_add(a, &ra, "a\0b", 3), 0);
+	assert_int_equal(crdt_orset_add(a, &ra, "", 0), 0);
+	assert_int_equal(crdt_orset_add(a, &ra, big, sizeof(big)), 0);
+	assert_true(crdt_orset_contains(a, "a\0b", 3));
+	assert_false(crdt_orset_contains(a, "a", 1));
+	assert_int_equal(crdt_orset_card(a), 4);
+	crdt_buf_init(&b, 0);
+	assert_int_equal(crdt_orset_foreach(a, collect_cb, &b), 0);
+	assert_int_equal(b.len, sizeof(want));
+	assert_memory_equal(b.data, want, sizeof(want));
+	crdt_buf_done(&b);
+	d = roundtrip(a);
+	j = crdt_orset_to_json(d);
+	assert_non_null(j);
+	txt = cJSON_PrintUnformatted(j);
+	assert_non_null(strstr(txt, "{\"hex\":\"610063\"}"));
+	assert_non_null(strstr(txt, "\"type\":\"orset\""));
+	free(txt);
+	cJSON_Delete(j);
+	crdt_orset_free(d);
+	crdt_orset_free(a);
+}
+
+/* ---- the reference model ----
+ *
+ * State-based form of "e is present iff some add of e seen is not in the
+ * observed set of any seen op": known = adds seen, killed = union of the
+ * observed sets of the ops seen.  A split piece conveys exactly the adds
+ * whose dots its context covers, and what is known about them. */
+
+#define MAXR 5
+#define MAXOPS 40
+#define NELEM 4
+
+static const struct {
+	const char *p;
+	size_t n;
+} elems[NELEM] = {
+	{ "a", 1 },
+	{ "b\0c", 3 },
+	{ "", 0 },
+	{ "a-rather-long-element-name", 26 },
+};
+
+struct mrep {
+	struct crdt_orset *s;
+	uint64_t known, killed;
+	int nadds; /* adds made here: the next counter */
+};
+
+struct madd {
+	int e, r;
+	uint64_t ctr;
+};
+
+struct scen {
+	int nr, nops;
+	struct crdt_rid rids[MAXR];
+	struct mrep rep[MAXR];
+	struct madd add[MAXOPS]; /* indexed by op id; r < 0 for removes */
+};
+
+static uint64_t live(const struct scen *sc, uint64_t known, uint64_t killed, int e)
+{
+	uint64_t m = 0;
+	for (int a = 0; a < sc->nops; a++)
+		if ((known >> a & 1) && !(killed >> a & 1) && sc->add[a].r >= 0 && sc->add[a].e == e)
+			m |= 1ULL << a;
+	return m;
+}
+
+static void check_rep(const struct scen *sc, const struct mrep *m)
+{
+	for (int e = 0; e < NELEM; e++) {
+		bool want = live(sc, m->known, m->killed, e) != 0;
+		if (crdt_orset_contains(m->s, elems[e].p, elems[e].n) != want)
+			fail_msg("element %d: model says %d", e, want);
+	}
+}
+
+/* The adds whose dots a piece's context covers: parsed here from the wire
+ * format in docs/encoding.md, independently of the decoder. */
+static uint64_t piece_mask(const struct scen *sc, const uint8_t *p, size_t len)
+{
+	struct crdt_cur c;
+	const uint8_t *rids;
+	size_t nr, niv;
+	uint64_t m = 0, gap, span;
+
+	crdt_cur_init(&c, p, len);
+	assert_int_equal(crdt_codec_get_header(&c, CRDT_ORSET), 0);
+	assert_int_equal(crdt_codec_get_rids(&c, &rids, &nr), 0);
+	for (size_t i = 0; i < nr; i++) {
+		uint64_t prev = 0;
+		assert_int_equal(crdt_cur_varint(&c, &niv), 0);
+		for (size_t k = 0; k < niv; k++) {
+			assert_int_equal(crdt_cur_varint(&c, &gap), 0);
+			assert_int_equal(crdt_cur_varint(&c, &span), 0);
+			uint64_t lo = prev + 1 + gap, hi = lo + span;
+			prev = hi;
+			for (int a = 0; a < sc->nops; a++)
+				if (sc->add[a].r >= 0 &&
+				    memcmp(sc->rids[sc->add[a].r].b, rids + i * 16, 16) == 0 &&
+				    sc->add[a].ctr >= lo && sc->add[a].ctr <= hi)
+					m |= 1ULL << a;
+		}
+	}
+	return m;
+}
+
+struct pieces {
+	uint8_t *p[512];
+	size_t len[512];
+	int n;
+	size_t max;
+};
+
+static int piece_cb(const uint8_t *p, size_t len, void *ctx)
+{
+	struct pieces *ps = ctx;
+	if (len > ps->max || ps->n >= 512)
+		return -1000;
+	ps->p[ps->n] = malloc(len);
+	memcpy(ps->p[ps->n], p, len);
+	ps->len[ps->n++] = len;
+	return 0;
+}
+
+static void pieces_done(struct pieces *ps)
+{
+	for (int i = 0; i < ps->n; i++)
+		free(ps->p[i]);
+	ps->n = 0;
+}
+
+static void merge_piece(struct crdt_orset *dst, const uint8_t *p, size_t len)
+{
+	struct crdt_orset *d;
+	assert_int_equal(crdt_orset_decode(p, len, &d), 0);
+	assert_int_equal(crdt_orset_merge(dst, d), 0);
+	crdt_orset_free(d);
+}
+
+static void laws(struct crdt_orset *a, struct crdt_orset *b, struct crdt_orset *c)
+{
+	struct crdt_orset *ab = crdt_orset_copy(a), *ba = crdt_orset_copy(b);
+	struct crdt_orset *ab_c, *bc, *a_bc, *aa = crdt_orset_copy(a);
+
+	assert_true(crdt_orset_equal(ab, a));
+	assert_int_equal(crdt_orset_merge(ab, b), 0);
+	assert_int_equal(crdt_orset_merge(ba, a), 0);
+	assert_true(crdt_orset_equal(ab, ba));
+	assert_true(same_encoding(ab, ba));
+	ab_c = crdt_orset_copy(ab);
+	assert_int_equal(crdt_orset_merge(ab_c, c), 0);
+	bc = crdt_orset_copy(b);
+	assert_int_equal(crdt_orset_merge(bc, c), 0);
+	a_bc = crdt_orset_copy(a);
+	assert_int_equal(crdt_orset_merge(a_bc, bc), 0);
+	assert_true(crdt_orset_equal(ab_c, a_bc));
+	assert_true(same_encoding(ab_c, a_bc));
+	assert_int_equal(crdt_orset_merge(aa, a), 0);
+	assert_true(crdt_orset_equal(aa, a));
+	assert_int_equal(crdt_orset_merge(aa, aa), 0);
+	assert_true(same_encoding(aa, a));
+	crdt_orset_free(ab);
+	crdt_orset_free(ba);
+	crdt_orset_free(ab_c);
+	crdt_orset_free(bc);
+	crdt_orset_free(a_bc);
+	crdt_orset_free(aa);
+}
+
+struct snap {
+	struct crdt_orset *s;
+	uint64_t known, killed;
+};
+
+static void run_scenario(void)
+{
+	struct scen sc = { 0 };
+	struct snap snaps[8] = { 0 };
+	int nsnaps = 0, steps;
+	struct pieces ps = { .n = 0 };
+
+	sc.nr = 3 + (int)rng_below(&rng, 3);
+	for (int r = 0; r < sc.nr; r++) {
+		rid_of((int)rng_below(&rng, 256) * 8 + r, &sc.rids[r]);
+		sc.rep[r].s = crdt_orset_new();
+	}
+	steps = 10 + (int)rng_below(&rng, 21);
+	for (int st = 0; st < steps; st++) {
+		int r = (int)rng_below(&rng, sc.nr), k = (int)rng_below(&rng, 10);
+		struct mrep *m = &sc.rep[r];
+
+		if (k < 5 && sc.nops < MAXOPS) {
+			int e = (int)rng_below(&rng, NELEM), id = sc.nops++;
+			bool rm = k >= 3;
+			m->killed |= live(&sc, m->known, m->killed, e);
+			m->known |= 1ULL << id;
+			if (rm) {
+				sc.add[id] = (struct madd){ .e = e, .r = -1 };
+				crdt_orset_remove(m->s, elems[e].p, elems[e].n);
+			} else {
+				sc.add[id] = (struct madd){ .e = e, .r = r, .ctr = (uint64_t)++m->nadds };
+				assert_int_equal(crdt_orset_add(m->s, &sc.rids[r], elems[e].p, elems[e].n), 0);
+			}
+		} else if (k < 7) {
+			struct mrep *from = &sc.rep[rng_below(&rng, sc.nr)];
+			assert_int_equal(crdt_orset_merge(m->s, from->s), 0);
+			m->known |= from->known;
+			m->killed |= from->killed;
+		} else if (k < 8) {
+			if (nsnaps < 8) {
+				struct mrep *from = &sc.rep[rng_below(&rng, sc.nr)];
+				snaps[nsnaps++] = (struct snap){ crdt_orset_copy(from->s), from->known,
+								 from->killed };
+			} else {
+				/* stale or duplicate delivery */
+				struct snap *sn = &snaps[rng_below(&rng, nsnaps)];
+				assert_int_equal(crdt_orset_merge(m->s, sn->s), 0);
+				m->known |= sn->known;
+				m->killed |= sn->killed;
+			}
+		} else {
+			/* Some split pieces, in random order, some twice. */
+			struct mrep *from = &sc.rep[rng_below(&rng, sc.nr)];
+			ps.max = 60 + rng_below(&rng, 120);
+			assert_int_equal(crdt_orset_split(from->s, ps.max, piece_cb, &ps), 0);
+			int deliver = (int)rng_below(&rng, ps.n + 2);
+			for (int i = 0; i < deliver; i++) {
+				int pi = (int)rng_below(&rng, ps.n);
+				uint64_t pm = piece_mask(&sc, ps.p[pi], ps.len[pi]);
+				merge_piece(m->s, ps.p[pi], ps.len[pi]);
+				m->known |= from->known & pm;
+				m->killed |= from->killed & pm;
+			}
+			if (rng_below(&rng, 4) == 0) {
+				/* all pieces into an empty set give the state back */
+				struct crdt_orset *e = crdt_orset_new();
+				for (int i = ps.n - 1; i >= 0; i--)
+					merge_piece(e, ps.p[i], ps.len[i]);
+				assert_true(crdt_orset_equal(e, from->s));
+				crdt_orset_free(e);
+			}
+			pieces_done(&ps);
+		}
+	}
+	for (int r = 0; r < sc.nr; r++)
+		check_rep(&sc, &sc.rep[r]);
+	if (rng_below(&rng, 2) == 0)
+		laws(sc.rep[0].s, sc.rep[1].s, sc.rep[2].s);
+	if (rng_below(&rng, 4) == 0) {
+		struct crdt_orset *d = roundtrip(sc.rep[rng_below(&rng, sc.nr)].s);
+		crdt_orset_free(d);
+	}
+
+	/* Everyone exchanges everything. */
+	for (int round = 0; round < 2; round++)
+		for (int r = 0; r < sc.nr; r++)
+			assert_int_equal(crdt_orset_merge(sc.rep[(r + 1) % sc.nr].s, sc.rep[r].s), 0);
+	uint64_t known = 0, killed = 0;
+	for (int r = 0; r < sc.nr; r++) {
+		known |= sc.rep[r].known;
+		killed |= sc.rep[r].killed;
+	}
+	for (int r = 0; r < sc.nr; r++) {
+		sc.rep[r].known = known;
+		sc.rep[r].killed = killed;
+		check_rep(&sc, &sc.rep[r]);
+		assert_true(crdt_orset_equal(sc.rep[r].s, sc.rep[0].s));
+		assert_true(same_encoding(sc.rep[r].s, sc.rep[0].s));
+	}
+	for (int r = 0; r < sc.nr; r++)
+		crdt_orset_free(sc.rep[r].s);
+	for (int i = 0; i < nsnaps; i++)
+		crdt_orset_free(snaps[i].s);
+}
+
+static void test_model(void **state)
+{
+	int n = test_scenarios(10000);
+	for (int i = 0; i < n; i++)
+		run_scenario();
+}
+
+/* ---- split of large states ---- */
+
+static struct crdt_orset *big_state(int n, int nrep, struct crdt_rid *rids)
+{
+	struct crdt_orset *s = crdt_orset_new();
+	char k[40];
+
+	for (int i = 0; i < n; i++) {
+		struct crdt_orset *o = NULL;
+		int len = snprintf(k, sizeof(k), "%s%d", rng_below(&rng, 4) ? "k" : "long-element-", i);
+		int r = (int)rng_below(&rng, nrep);
+		if (rng_below(&rng, 8) == 0) {
+			/* a concurrent add on another replica: two dots */
+			o = crdt_orset_new();
+			assert_int_equal(crdt_orset_add(o, &rids[(r + 1) % nrep], k, (size_t)len), 0);
+		}
+		assert_int_equal(crdt_orset_add(s, &rids[r], k, (size_t)len), 0);
+		if (o) {
+			assert_int_equal(crdt_orset_merge(s, o), 0);
+			crdt_orset_free(o);
+		}
+		if (rng_below(&rng, 3) == 0)
+			assert_int_equal(crdt_orset_remove(s, k, (size_t)len), 1);
+	}
+	return s;
+}
+
+static int contains_cb(const uint8_t *e, size_t len, void *ctx)
+{
+	return crdt_orset_contains(ctx, e, len) ? 0 : -1;
+}
+
+static void test_split_large(void **state)
+{
+	struct crdt_rid rids[4];
+	for (int i = 0; i < 4; i++)
+		rid_of(i + 1, &rids[i]);
+
+	for (int iter = 0; iter < 12; iter++) {
+		struct crdt_orset *s = big_state(400 + (int)rng_below(&rng, 800), 3, rids);
+		struct crdt_orset *e = crdt_orset_new(), *old = crdt_orset_copy(s), *b;
+		struct pieces *ps = calloc(1, sizeof(*ps));
+		ps->max = 64 + rng_below(&rng, 237);
+		assert_int_equal(crdt_orset_split(s, ps->max, piece_cb, ps), 0);
+		assert_true(ps->n > 1);
+		/* random order */
+		for (int i = ps->n - 1; i > 0; i--) {
+			int j = (int)rng_below(&rng, i + 1);
+			uint8_t *tp = ps->p[i];
+			size_t tl = ps->len[i];
+			ps->p[i] = ps->p[j], ps->len[i] = ps->len[j];
+			ps->p[j] = tp, ps->len[j] = tl;
+		}
+		for (int i = 0; i < ps->n; i++)
+			merge_piece(e, ps->p[i], ps->len[i]);
+		assert_true(crdt_orset_equal(e, s));
+		pieces_done(ps);
+
+		/* The trap: b holds the old state; s moves on (adds only) and b
+		 * receives only some pieces of it.  b must lose nothing. */
+		b = crdt_orset_copy(old);
+		for (int i = 0; i < 200; i++) {
+			char k[20];
+			int len = snprintf(k, sizeof(k), "new%d", i);
+			assert_int_equal(crdt_orset_add(s, &rids[rng_below(&rng, 4)], k, (size_t)len), 0);
+		}
+		assert_int_equal(crdt_orset_split(s, ps->max, piece_cb, ps), 0);
+		for (int i = 0; i < ps->n; i++)
+			if (rng_below(&rng, 2))
+				merge_piece(b, ps->p[i], ps->len[i]);
+		assert_int_equal(crdt_orset_foreach(old, contains_cb, b), 0);
+		for (int i = 0; i < ps->n; i++)
+			merge_piece(b, ps->p[i], ps->len[i]);
+		assert_true(crdt_orset_equal(b, s));
+		pieces_done(ps);
+		free(ps);
+		crdt_orset_free(b);
+		crdt_orset_free(old);
+		crdt_orset_free(e);
+		crdt_orset_free(s);
+	}
+}
+
+static void test_split_limits(void **state)
+{
+	struct crdt_rid ra;
+	struct crdt_orset *s = crdt_orset_new();
+	struct pieces ps = { .max = 30 };
+	uint8_t big[100] = { 0 };
+
+	rid_of(1, &ra);
+	/* empty state: one empty piece */
+	assert_int_equal(crdt_orset_split(s, 30, piece_cb, &ps), 0);
+	assert_int_equal(ps.n, 1);
+	pieces_done(&ps);
+	assert_int_equal(crdt_orset_add(s, &ra, big, sizeof(big)), 0);
+	assert_int_equal(crdt_orset_split(s, 30, piece_cb, &ps), CRDT_EMSGSIZE);
+	pieces_done(&ps);
+	/* after removing it only the context remains, which fits */
+	assert_int_equal(crdt_orset_remove(s, big, sizeof(big)), 1);
+	assert_int_equal(crdt_orset_split(s, 30, piece_cb, &ps), 0);
+	assert_int_equal(ps.n, 1);
+	pieces_done(&ps);
+	crdt_orset_free(s);
+}
+
+/* ---- codec ---- */
+
+static void test_codec_corrupt(void **state)
+{
+	struct crdt_rid rids[3];
+	struct crdt_buf b;
+	struct crdt_orset *s, *d;
+	int flips = 0, accepted = 0;
+
+	for (int i = 0; i < 3; i++)
+		rid_of(i + 1, &rids[i]);
+	s = big_state(40, 3, rids);
+	assert_int_equal(enc(s, &b), 0);
+	for (size_t n = 0; n < b.len; n++) {
+		d = NULL;
+		assert_true(crdt_orset_decode(b.data, n, &d) < 0);
+		assert_null(d);
+	}
+	uint8_t *t = malloc(b.len + 1);
+	memcpy(t, b.data, b.len);
+	t[b.len] = 0;
+	assert_int_equal(crdt_orset_decode(t, b.len + 1, &d), CRDT_EBADMSG);
+	for (flips = 0; flips < 5000; flips++) {
+		memcpy(t, b.data, b.len);
+		int nf = 1 + (int)rng_below(&rng, 3);
+		for (int f = 0; f < nf; f++)
+			t[rng_below(&rng, b.len)] ^= (uint8_t)(1u << rng_below(&rng, 8));
+		if (crdt_orset_decode(t, b.len, &d) == 0) {
+			struct crdt_orset *d2 = roundtrip(d);
+			accepted++;
+			crdt_orset_free(d2);
+			crdt_orset_free(d);
+		}
+	}
+	free(t);
+	crdt_buf_done(&b);
+	crdt_orset_free(s);
+}
+
+static void expect_bad(const uint8_t *p, size_t n)
+{
+	struct crdt_orset *d = NULL;
+	assert_true(crdt_orset_decode(p, n, &d) < 0);
+	assert_null(d);
+}
+
+static void test_codec_crafted(void **state)
+{
+#define R1 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+#define R2 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+	/* one replica, context [1,3], elements "a"{(0,1)} "b"{(0,3)} */
+	const uint8_t good[] = { 4, 1, 1, R1, 1, 0, 2, 2, 1, 'a', 1, 0, 1, 1, 'b', 1, 0, 3 };
+	struct crdt_orset *d;
+
+	assert_int_equal(crdt_orset_decode(good, sizeof(good), &d), 0);
+	assert_int_equal(crdt_orset_card(d), 2);
+	crdt_orset_free(d);
+	{ /* unsorted elements */
+		const uint8_t p[] = { 4, 1, 1, R1, 1, 0, 2, 2, 1, 'b', 1, 0, 1, 1, 'a', 1, 0, 3 };
+		expect_bad(p, sizeof(p));
+	}
+	{ /* duplicate element */
+		const uint8_t p[] = { 4, 1, 1, R1, 1, 0, 2, 2, 1, 'a', 1, 0, 1, 1, 'a', 1, 0, 3 };
+		expect_bad(p, sizeof(p));
+	}
+	{ /* dot not covered by the context */
+		const uint8_t p[] = { 4, 1, 1, R1, 1, 0, 2, 2, 1, 'a', 1, 0, 1, 1, 'b', 1, 0, 4 };
+		expect_bad(p, sizeof(p));
+	}
+	{ /* zero counter */
+		const uint8_t p[] = { 4, 1, 1, R1, 1, 0, 2, 1, 1, 'a', 1, 0, 0 };
+		expect_bad(p, sizeof(p));
+	}
+	{ /* replica index out of range */
+		const uint8_t p[] = { 4, 1, 1, R1, 1, 0, 2, 1, 1, 'a', 1, 1, 1 };
+		expect_bad(p, sizeof(p));
+	}
+	{ /* duplicate dot */
+		const uint8_t p[] = { 4, 1, 1, R1, 1, 0, 2, 1, 1, 'a', 2, 0, 1, 0, 1 };
+		expect_bad(p, sizeof(p));
+	}
+	{ /* adjacent intervals [1,1] [2,2] */
+		const uint8_t p[] = { 4, 1, 1, R1, 2, 0, 0, 0, 0, 0 };
+		expect_bad(p, sizeof(p));
+	}
+	{ /* replica without intervals */
+		const uint8_t p[] = { 4, 1, 1, R1, 0, 0 };
+		expect_bad(p, sizeof(p));
+	}
+	{ /* element without dots */
+		const uint8_t p[] = { 4, 1, 1, R1, 1, 0, 0, 1, 1, 'a', 0 };
+		expect_bad(p, sizeof(p));
+	}
+	{ /* unsorted replica table */
+		const uint8_t p[] = { 4, 1, 2, R2, R1, 1, 0, 0, 1, 0, 0, 0 };
+		expect_bad(p, sizeof(p));
+	}
+	{ /* gaps are fine: [1,1] [3,3] */
+		const uint8_t p[] = { 4, 1, 1, R1, 2, 0, 0, 1, 0, 1, 1, 'a', 1, 0, 3 };
+		struct crdt_vv vv;
+		assert_int_equal(crdt_orset_decode(p, sizeof(p), &d), 0);
+		assert_int_equal(crdt_orset_context_vv(d, &vv), 0);
+		assert_int_equal(vv.len, 1);
+		assert_int_equal(vv.e[0].n, 1);
+		crdt_vv_done(&vv);
+		crdt_orset_free(d);
+	}
+	{ /* wrong type and version */
+		const uint8_t p[] = { 3, 1, 0 }, q[] = { 4, 2, 0, 0 };
+		assert_int_equal(crdt_orset_decode(p, sizeof(p), &d), CRDT_EPROTO);
+		assert_int_equal(crdt_orset_decode(q, sizeof(q), &d), CRDT_EPROTO);
+	}
+}
+
+int main(void)
+{
+	rng.s = test_seed("orset");
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_concurrent_add_wins),
+		cmocka_unit_test(test_removed_leave_only_context),
+		cmocka_unit_test(test_binary_safe),
+		cmocka_unit_test(test_model),
+		cmocka_unit_test(test_split_large),
+		cmocka_unit_test(test_split_limits),
+		cmocka_unit_test(test_codec_corrupt),
+		cmocka_unit_test(test_codec_crafted),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

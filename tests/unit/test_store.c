@@ -1,0 +1,153 @@
+/* The store (named instances, type conflicts, the dirty list) and the glob
+ * matcher behind KEYS and SCAN MATCH. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "crdt/error.h"
+#include "glob.h"
+#include "store.h"
+
+static const struct crdt_rid r1 = { { 1 } }, r2 = { { 2 } };
+
+static void test_get_creates_and_checks_type(void **state)
+{
+	struct store s;
+	struct crdt_obj *o, *o2;
+
+	store_init(&s);
+	assert_int_equal(store_get(&s, "k", 1, CRDT_ORSET, false, &o), -ENOENT);
+	assert_int_equal(store_get(&s, "k", 1, CRDT_ORSET, true, &o), 0);
+	assert_int_equal(o->type, CRDT_ORSET);
+	assert_int_equal(crdt_orset_add(o->os, &r1, "x", 1), 0);
+	assert_int_equal(store_get(&s, "k", 1, CRDT_ORSET, true, &o2), 0);
+	assert_ptr_equal(o, o2);
+	assert_int_equal(store_get(&s, "k", 1, CRDT_PNCOUNTER, true, &o2), CRDT_ETYPE);
+	/* names are binary-safe: "k\0" is another name */
+	assert_int_equal(store_get(&s, "k\0", 2, CRDT_PNCOUNTER, true, &o2), 0);
+	assert_int_equal(s.len, 2);
+	store_done(&s);
+}
+
+static void test_many_names_survive_growth(void **state)
+{
+	struct store s;
+	struct crdt_obj *o;
+	char name[32];
+
+	store_init(&s);
+	for (int i = 0; i < 5000; i++) {
+		int n = snprintf(name, sizeof(name), "counter:%d", i);
+		assert_int_equal(store_get(&s, name, (size_t)n, CRDT_GCOUNTER, true, &o), 0);
+		assert_int_equal(crdt_gcounter_inc(o->gc, &r1, i + 1), 0);
+	}
+	for (int i = 0; i < 5000; i++) {
+		int n = snprintf(name, sizeof(name), "counter:%d", i);
+		int64_t v;
+		assert_int_equal(store_get(&s, name, (size_t)n, CRDT_GCOUNTER, false, &o), 0);
+		assert_int_equal(crdt_gcounter_value(o->gc, &v), 0);
+		assert_int_equal(v, i + 1);
+	}
+	store_done(&s);
+}
+
+/* Two replicas create one name as two types: both states are kept on both
+ * sides and the visible type is the lowest tag, whatever the merge order. */
+static void test_type_conflict_resolves_the_same_everywhere(void **state)
+{
+	struct store a, b;
+	struct crdt_obj *oa, *ob;
+	struct store_entry *ea, *eb;
+
+	store_init(&a);
+	store_init(&b);
+	assert_int_equal(store_get(&a, "cart", 4, CRDT_ORSET, true, &oa), 0);
+	assert_int_equal(crdt_orset_add(oa->os, &r1, "laptop", 6), 0);
+	assert_int_equal(store_get(&b, "cart", 4, CRDT_PNCOUNTER, true, &ob), 0);
+	assert_int_equal(crdt_pncounter_inc(ob->pn, &r2, 3), 0);
+
+	assert_int_equal(store_merge(&a, "cart", 4, ob), 0);
+	assert_int_equal(store_merge(&b, "cart", 4, oa), 0);
+	ea = store_find(&a, "cart", 4);
+	eb = store_find(&b, "cart", 4);
+	assert_int_equal(store_entry_type(ea), CRDT_PNCOUNTER);
+	assert_int_equal(store_entry_type(eb), CRDT_PNCOUNTER);
+	assert_true(crdt_obj_equal(&ea->slot[CRDT_ORSET], &eb->slot[CRDT_ORSET]));
+	assert_true(crdt_orset_contains(eb->slot[CRDT_ORSET].os, "laptop", 6));
+	assert_true(crdt_obj_equal(&ea->slot[CRDT_PNCOUNTER], &eb->slot[CRDT_PNCOUNTER]));
+	assert_int_equal(a.stats.conflicts, 1);
+	assert_int_equal(b.stats.conflicts, 1);
+	/* the hidden side no longer answers commands */
+	assert_int_equal(store_get(&a, "cart", 4, CRDT_ORSET, true, &oa), CRDT_ETYPE);
+	store_done(&a);
+	store_done(&b);
+}
+
+static void test_dirty_list(void **state)
+{
+	struct store s;
+	struct crdt_obj *o;
+	struct store_entry **d;
+	size_t n;
+
+	store_init(&s);
+	store_get(&s, "a", 1, CRDT_GSET, true, &o);
+	store_get(&s, "b", 1, CRDT_GSET, true, &o);
+	store_touch(&s, store_find(&s, "a", 1));
+	store_touch(&s, store_find(&s, "a", 1));
+	store_touch(&s, store_find(&s, "b", 1));
+	store_take_dirty(&s, &d, &n);
+	assert_int_equal(n, 2);
+	assert_memory_equal(d[0]->name, "a", 1);
+	assert_memory_equal(d[1]->name, "b", 1);
+	store_take_dirty(&s, &d, &n);
+	assert_int_equal(n, 0);
+	store_touch(&s, store_find(&s, "b", 1));
+	store_take_dirty(&s, &d, &n);
+	assert_int_equal(n, 1);
+	store_done(&s);
+}
+
+static bool gm(const char *pat, const char *s)
+{
+	return glob_match((const uint8_t *)pat, strlen(pat), (const uint8_t *)s, strlen(s));
+}
+
+static void test_glob(void **state)
+{
+	assert_true(gm("*", ""));
+	assert_true(gm("*", "anything"));
+	assert_true(gm("user:*", "user:42"));
+	assert_false(gm("user:*", "users:42"));
+	assert_true(gm("h?llo", "hello"));
+	assert_false(gm("h?llo", "hllo"));
+	assert_true(gm("h[ae]llo", "hallo"));
+	assert_false(gm("h[ae]llo", "hillo"));
+	assert_true(gm("h[^e]llo", "hallo"));
+	assert_false(gm("h[^e]llo", "hello"));
+	assert_true(gm("h[a-c]llo", "hbllo"));
+	assert_true(gm("a\\*b", "a*b"));
+	assert_false(gm("a\\*b", "axb"));
+	assert_true(gm("*a*b*c*", "xxaxxbxxcxx"));
+	assert_false(gm("*a*b*c*", "xxaxxcxxbxx"));
+	assert_false(gm("[", "a"));
+	/* a pattern that is exponential for naive recursion stays fast */
+	assert_false(gm("*a*a*a*a*a*a*a*a*a*a*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_get_creates_and_checks_type),
+		cmocka_unit_test(test_many_names_survive_growth),
+		cmocka_unit_test(test_type_conflict_resolves_the_same_everywhere),
+		cmocka_unit_test(test_dirty_list),
+		cmocka_unit_test(test_glob),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
