@@ -1,5 +1,8 @@
 #include <stdlib.h>
 #include <string.h>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 
 #include "crdt/error.h"
 #include "elemtab.h"
@@ -10,11 +13,57 @@
 #define ET_LOAD_DEN 16
 #define ET_MIN_CAP 8
 
+/* Tables from this size on are mapped on their own in huge pages: on a VM
+ * a 4 KiB page fault can cost 10 µs, so faulting 8 MiB of fresh table slot
+ * by slot would cost more than filling it. */
+#define ET_HUGE ((size_t)2 << 20)
+
+/* Zeroed room for @cap slots; *ret_mapped says how to give it back. */
+static struct et_slot *tab_alloc(size_t cap, bool *ret_mapped)
+{
+	size_t sz = cap * sizeof(struct et_slot);
+
+	*ret_mapped = false;
+#if defined(__linux__) && defined(MADV_HUGEPAGE) && defined(MAP_ANONYMOUS)
+	if (sz >= ET_HUGE && sz % ET_HUGE == 0) {
+		/* Map one huge page more and trim, so the table is aligned. */
+		uint8_t *p = mmap(NULL, sz + ET_HUGE, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p != MAP_FAILED) {
+			uintptr_t a = ((uintptr_t)p + ET_HUGE - 1) & ~(uintptr_t)(ET_HUGE - 1);
+			size_t head = a - (uintptr_t)p;
+			if (head)
+				munmap(p, head);
+			munmap((uint8_t *)a + sz, ET_HUGE - head);
+			madvise((void *)a, sz, MADV_HUGEPAGE); /* advice only */
+			*ret_mapped = true;
+			return (struct et_slot *)a;
+		}
+	}
+#endif
+	return calloc(cap, sizeof(struct et_slot));
+}
+
+static void tab_free(struct et_slot *s, size_t cap, bool mapped)
+{
+#if defined(__linux__) && defined(MADV_HUGEPAGE) && defined(MAP_ANONYMOUS)
+	if (mapped) {
+		munmap(s, cap * sizeof(*s));
+		return;
+	}
+#else
+	(void)cap;
+	(void)mapped;
+#endif
+	free(s);
+}
+
 void et_init(struct elemtab *t)
 {
 	t->s = NULL;
 	t->mask = 0;
 	t->count = 0;
+	t->mapped = false;
 }
 
 void et_done(struct elemtab *t)
@@ -24,7 +73,7 @@ void et_done(struct elemtab *t)
 	for (size_t i = 0; i < et_cap(t); i++)
 		if (et_used(&t->s[i]) && et_len(&t->s[i]) > ET_INLINE)
 			free(t->s[i].k.ptr);
-	free(t->s);
+	tab_free(t->s, et_cap(t), t->mapped);
 	et_init(t);
 }
 
@@ -80,17 +129,44 @@ struct et_slot *et_find(const struct elemtab *t, const void *key, size_t len, ui
 	}
 }
 
-static void place(struct et_slot *tab, uint32_t mask, const struct et_slot *from)
+/* Short keys are zero-padded in their slot, so equal keys of equal length
+ * have equal inline words. */
+static inline bool same_key(const struct et_slot *a, const struct et_slot *b)
+{
+	if (a->hash != b->hash || a->meta != b->meta)
+		return false;
+	if (et_len(a) <= ET_INLINE)
+		return memcmp(a->k.in, b->k.in, ET_INLINE) == 0;
+	return memcmp(a->k.ptr, b->k.ptr, et_len(a)) == 0;
+}
+
+uint32_t et_find_slot(const struct elemtab *t, const struct et_slot *k)
+{
+	if (!t->s)
+		return UINT32_MAX;
+	for (uint32_t i = k->hash & t->mask;; i = (i + 1) & t->mask) {
+		const struct et_slot *s = &t->s[i];
+		if (!et_used(s))
+			return UINT32_MAX;
+		if (same_key(s, k))
+			return i;
+	}
+}
+
+static uint32_t place(struct et_slot *tab, uint32_t mask, const struct et_slot *from)
 {
 	uint32_t i = from->hash & mask;
 	while (et_used(&tab[i]))
 		i = (i + 1) & mask;
 	tab[i] = *from;
+	return i;
 }
 
-int et_reserve(struct elemtab *t, size_t n)
+int et_reserve_remap(struct elemtab *t, size_t n, uint32_t *idx, size_t nidx)
 {
 	size_t cap = et_cap(t), ncap = ET_MIN_CAP;
+	struct et_slot *os = t->s, *ns;
+	bool mapped;
 
 	if (n * ET_LOAD_DEN <= cap * ET_LOAD_NUM)
 		return 0;
@@ -99,16 +175,28 @@ int et_reserve(struct elemtab *t, size_t n)
 			return CRDT_EMSGSIZE;
 		ncap *= 2;
 	}
-	struct et_slot *ns = calloc(ncap, sizeof(*ns));
+	ns = tab_alloc(ncap, &mapped);
 	if (!ns)
 		return CRDT_ENOMEM;
+	/* The old table is garbage once copied: its hash words can hold the
+	 * new indices for the remap. */
 	for (size_t i = 0; i < cap; i++)
-		if (et_used(&t->s[i]))
-			place(ns, (uint32_t)(ncap - 1), &t->s[i]);
-	free(t->s);
+		if (et_used(&os[i]))
+			os[i].hash = place(ns, (uint32_t)(ncap - 1), &os[i]);
+	for (size_t k = 0; k < nidx; k++)
+		if (idx[k] != UINT32_MAX)
+			idx[k] = os[idx[k]].hash;
+	if (os)
+		tab_free(os, cap, t->mapped);
 	t->s = ns;
 	t->mask = (uint32_t)(ncap - 1);
+	t->mapped = mapped;
 	return 0;
+}
+
+int et_reserve(struct elemtab *t, size_t n)
+{
+	return et_reserve_remap(t, n, NULL, 0);
 }
 
 uint8_t *et_key_dup(const void *key, size_t len, int *ret_err)

@@ -8,6 +8,11 @@
  * short keys that is the whole memory cost of an element.
  *
  * Slot pointers stay valid until the next insert, remove or reserve.
+ *
+ * Tables of 2 MiB and more are mapped directly (Linux: anonymous mmap,
+ * 2 MiB aligned, MADV_HUGEPAGE), so a large table is faulted in a few huge
+ * pages, already zeroed, instead of thousands of 4 KiB ones; elsewhere, or
+ * if that fails, calloc.
  */
 #ifndef CRDT_ELEMTAB_H
 #define CRDT_ELEMTAB_H
@@ -37,6 +42,7 @@ struct elemtab {
 	struct et_slot *s;
 	uint32_t mask; /* capacity - 1; capacity 0 when s == NULL */
 	uint32_t count;
+	bool mapped; /* s came from et_map(), not calloc */
 };
 
 static inline bool et_used(const struct et_slot *s)
@@ -59,13 +65,26 @@ static inline size_t et_cap(const struct elemtab *t)
 	return t->s ? (size_t)t->mask + 1 : 0;
 }
 
+/* Start loading the home slot of @hash, to be probed a little later. */
+static inline void et_prefetch(const struct elemtab *t, uint32_t hash)
+{
+	if (t->s)
+		__builtin_prefetch(&t->s[hash & t->mask]);
+}
+
 void et_init(struct elemtab *t);
 void et_done(struct elemtab *t);
 uint32_t et_hash(const void *key, size_t len);
 struct et_slot *et_find(const struct elemtab *t, const void *key, size_t len, uint32_t hash);
+/** Index in @t of the entry with the same key as @k (a slot of any
+ * table), or UINT32_MAX.  Compares short keys a word at a time. */
+uint32_t et_find_slot(const struct elemtab *t, const struct et_slot *k);
 /** Make room for @n elements in total, so that inserts up to that count
  * cannot fail.  -ENOMEM (table unchanged), -EMSGSIZE past 2^31 slots. */
 int et_reserve(struct elemtab *t, size_t n);
+/** et_reserve(), and if the table moved, rewrite each slot index in
+ * @idx[@nidx] (UINT32_MAX entries left alone) to where that entry went. */
+int et_reserve_remap(struct elemtab *t, size_t n, uint32_t *idx, size_t nidx);
 /** Heap copy of a key too long to sit in a slot, NULL if it fits inline
  * (and in *ret_err 0) or on -ENOMEM (*ret_err set). */
 uint8_t *et_key_dup(const void *key, size_t len, int *ret_err);

@@ -424,7 +424,9 @@ int crdt_orset_merge(struct crdt_orset *dst, const struct crdt_orset *src)
 	uint32_t *nivn = NULL;
 	struct dot *scratch = NULL, tmp, tmp2;
 	uint8_t **keys = NULL;
+	uint32_t *hit = NULL; /* per src element, its slot in dst or NONE */
 	size_t nnew = 0, nkeys = 0, k = 0, pool_need = 0, maxs = 1;
+	bool sweep = false;
 	int r = CRDT_ENOMEM;
 
 	if (dst == src)
@@ -467,19 +469,28 @@ int crdt_orset_merge(struct crdt_orset *dst, const struct crdt_orset *src)
 	}
 
 	/* 3. Count what the element join will need, against the unchanged dst:
-	 * a src dot survives unless dst has seen it and dropped it. */
-	for (size_t i = 0; i < et_cap(st); i++) {
+	 * a src dot survives unless dst has seen it and dropped it.  Where each
+	 * src element sits in dst is kept (hit[], in src slot order) so the
+	 * commit does not look it up again; growing dst rewrites the indices. */
+	hit = malloc((st->count ? st->count : 1) * sizeof(*hit));
+	if (!hit)
+		goto out;
+	for (size_t i = 0, u = 0; i < et_cap(st); i++) {
 		const struct et_slot *e = &st->s[i];
 		const struct dot *sd, *dd = NULL;
 		size_t sn, dn, keep = 0;
 		struct et_slot *de;
 
+		if (i + 8 < et_cap(st))
+			et_prefetch(&dst->tab, st->s[i + 8].hash);
 		if (!et_used(e))
 			continue;
 		sn = get_dots(src, e->pay, &tmp, &sd);
 		if (sn > maxs)
 			maxs = sn;
-		de = et_find(&dst->tab, et_key(e), et_len(e), e->hash);
+		hit[u] = et_find_slot(&dst->tab, e);
+		de = hit[u] != NONE ? &dst->tab.s[hit[u]] : NULL;
+		u++;
 		dn = de ? get_dots(dst, de->pay, &tmp2, &dd) : 0;
 		for (size_t x = 0; x < sn; x++) {
 			uint32_t ri = ms[sd[x].ri];
@@ -508,34 +519,37 @@ int crdt_orset_merge(struct crdt_orset *dst, const struct crdt_orset *src)
 	scratch = malloc(maxs * sizeof(*scratch));
 	if (!scratch)
 		goto out;
-	if ((r = et_reserve(&dst->tab, (size_t)dst->tab.count + nnew)) < 0 ||
+	/* Sized once for the union, before anything is inserted. */
+	if ((r = et_reserve_remap(&dst->tab, (size_t)dst->tab.count + nnew, hit, st->count)) < 0 ||
 	    (r = pool_reserve(dst, pool_need)) < 0)
 		goto out;
 
-	/* 4. Commit; nothing below can fail.  First dst's elements: a dot src's
-	 * context covers survives only if src still has it.  An element left
-	 * without dots but present in src is settled by the src pass. */
-	for (size_t i = 0; i < et_cap(&dst->tab);) {
+	/* 4. Commit; nothing below can fail, and nothing is removed from the
+	 * table until the end, so the indices in hit[] stay good.  First dst's
+	 * elements: a dot src's context covers survives only if src still has
+	 * it.  An element left without dots (PAY_NONE) is settled by the src
+	 * pass if src has it, else swept out at the end. */
+	for (size_t i = 0; i < et_cap(&dst->tab); i++) {
 		struct et_slot *e = &dst->tab.s[i];
 		const struct dot *dd, *sd = NULL;
 		const struct et_slot *se = NULL;
 		size_t dn, sn = 0, kept = 0;
 		bool looked = false;
 
-		if (!et_used(e)) {
-			i++;
+		if (!et_used(e))
 			continue;
-		}
 		dn = get_dots(dst, e->pay, &tmp, &dd);
 		for (size_t x = 0; x < dn; x++) {
 			uint32_t j = inv[dd[x].ri];
 			bool keep = j == NONE || !ivs_have(src->reps[j].iv, src->reps[j].n, dd[x].ctr);
 			if (!keep) {
 				if (!looked) {
+					uint32_t si = et_find_slot(st, e);
 					looked = true;
-					se = et_find(st, et_key(e), et_len(e), e->hash);
-					if (se)
+					if (si != NONE) {
+						se = &st->s[si];
 						sn = get_dots(src, se->pay, &tmp2, &sd);
+					}
 				}
 				keep = se && dots_have(sd, sn, j, dd[x].ctr);
 			}
@@ -544,16 +558,10 @@ int crdt_orset_merge(struct crdt_orset *dst, const struct crdt_orset *src)
 			kept += keep;
 		}
 		if (kept == dn) {
-			i++;
+			continue;
 		} else if (kept == 0) {
 			release_dots(dst, e);
-			if (se) {
-				i++; /* PAY_NONE until the src pass */
-			} else {
-				/* Backward shift refills slot i: look at it again.  A
-				 * wrapped entry may be seen twice, which is harmless. */
-				et_remove(&dst->tab, e);
-			}
+			sweep = true;
 		} else if (pay_spilled(e->pay)) {
 			/* Shrunk in place. */
 			dst->pfree += dn - kept;
@@ -561,15 +569,13 @@ int crdt_orset_merge(struct crdt_orset *dst, const struct crdt_orset *src)
 				e->pay = pay_inline(dd[0].ri, dd[0].ctr), dst->pfree += 1;
 			else
 				e->pay = PAY_SPILL | (uint64_t)kept << 32 | (uint32_t)e->pay;
-			i++;
-		} else {
-			i++; /* an inline dot is all or nothing */
 		}
+		/* else an inline dot is all or nothing */
 	}
 
 	/* Then src's elements: keep what dst has not seen or also has. */
 	k = 0;
-	for (size_t i = 0; i < et_cap(st); i++) {
+	for (size_t i = 0, u = 0; i < et_cap(st); i++) {
 		const struct et_slot *e = &st->s[i];
 		const struct dot *sd, *dd = NULL;
 		struct et_slot *de;
@@ -577,8 +583,9 @@ int crdt_orset_merge(struct crdt_orset *dst, const struct crdt_orset *src)
 
 		if (!et_used(e))
 			continue;
+		de = hit[u] != NONE ? &dst->tab.s[hit[u]] : NULL;
+		u++;
 		sn = get_dots(src, e->pay, &tmp, &sd);
-		de = et_find(&dst->tab, et_key(e), et_len(e), e->hash);
 		dn = de ? get_dots(dst, de->pay, &tmp2, &dd) : 0;
 		for (size_t x = 0; x < sn; x++) {
 			uint32_t ri = ms[sd[x].ri];
@@ -598,11 +605,8 @@ int crdt_orset_merge(struct crdt_orset *dst, const struct crdt_orset *src)
 			set_dots(dst, de, scratch, keep);
 			continue;
 		}
-		if (!keep) {
-			if (dn == 0)
-				et_remove(&dst->tab, de);
-			continue;
-		}
+		if (!keep)
+			continue; /* with dn == 0, swept below */
 		/* Sorted union of dd and scratch, written at the pool's end. */
 		struct dot *out = dst->pool + dst->plen;
 		size_t a = 0, b = 0, n = 0;
@@ -625,6 +629,16 @@ int crdt_orset_merge(struct crdt_orset *dst, const struct crdt_orset *src)
 			de->pay = PAY_SPILL | (uint64_t)n << 32 | dst->plen;
 			dst->plen += n;
 		}
+	}
+
+	/* Elements left without dots go.  Backward shift refills slot i, so it
+	 * is looked at again; a wrapped entry may be seen twice, harmlessly. */
+	for (size_t i = 0; sweep && i < et_cap(&dst->tab);) {
+		struct et_slot *e = &dst->tab.s[i];
+		if (et_used(e) && e->pay == PAY_NONE)
+			et_remove(&dst->tab, e);
+		else
+			i++;
 	}
 
 	/* Finally the context. */
@@ -652,6 +666,7 @@ out:
 	free(niv);
 	free(nivn);
 	free(scratch);
+	free(hit);
 	free(inv);
 	free(ms);
 	return r;
@@ -751,6 +766,41 @@ static void put_ivs(struct crdt_buf *b, const struct ivl *iv, size_t n)
 	}
 }
 
+/* A dot's counter goes on the wire as the difference from the previous
+ * counter of the same replica in the element list (0 before the first),
+ * taken mod 2^64 as a signed number and zigzagged: 0, -1, 1, -2 -> 0, 1, 2,
+ * 3.  Elements added in key order cost one byte a counter. */
+static inline uint64_t ctr_zz(uint64_t ctr, uint64_t last)
+{
+	uint64_t d = ctr - last;
+	return d << 1 ^ (0 - (d >> 63));
+}
+
+static inline uint64_t ctr_unzz(uint64_t z, uint64_t last)
+{
+	return last + ((z >> 1) ^ (0 - (z & 1)));
+}
+
+/* Upper bound on the varint of ctr_zz() between two counters <= @hi. */
+static inline size_t ctr_zz_max_len(uint64_t hi)
+{
+	return hi >> 62 ? 10 : crdt_varint_len(hi << 1);
+}
+
+/* One element: its bytes, then per dot (sorted, wire indices) the varint
+ * 2 * replica + (1 if another dot follows) and the zigzagged counter
+ * difference.  @last holds each replica's previous counter. */
+static void put_elem(struct crdt_buf *b, const uint8_t *e, size_t len, const struct dot *d,
+		     size_t n, uint64_t *last)
+{
+	crdt_buf_put_bytes(b, e, len);
+	for (size_t x = 0; x < n; x++) {
+		crdt_buf_put_varint(b, (uint64_t)d[x].ri << 1 | (x + 1 < n));
+		crdt_buf_put_varint(b, ctr_zz(d[x].ctr, last[d[x].ri]));
+		last[d[x].ri] = d[x].ctr;
+	}
+}
+
 /* Encoder's view of the replica table: sorted rids and, per replica
  * index, its position in that order. */
 struct wire_reps {
@@ -787,11 +837,15 @@ int crdt_orset_encode(const struct crdt_orset *s, struct crdt_buf *b)
 	struct wire_reps w;
 	struct et_slot **v = NULL;
 	struct dot *scratch = NULL;
+	uint64_t *last = NULL;
 	size_t cap = 0;
 	int r;
 
 	if ((r = wire_reps_init(s, &w)) < 0)
 		return r;
+	r = CRDT_ENOMEM;
+	if (!(last = calloc(s->nreps ? s->nreps : 1, sizeof(*last))))
+		goto out;
 	if ((r = et_sorted(&s->tab, &v)) < 0)
 		goto out;
 	crdt_codec_put_header(b, CRDT_ORSET);
@@ -801,11 +855,9 @@ int crdt_orset_encode(const struct crdt_orset *s, struct crdt_buf *b)
 	crdt_buf_put_varint(b, s->tab.count);
 	for (size_t i = 0; i < s->tab.count && !b->err; i++) {
 		const struct dot *d;
-		struct dot t;
+		struct dot t = { 0 }, one;
 		size_t n = get_dots(s, v[i]->pay, &t, &d);
 
-		crdt_buf_put_bytes(b, et_key(v[i]), et_len(v[i]));
-		crdt_buf_put_varint(b, n);
 		if (n > 1) {
 			/* Arrival numbering to wire numbering changes the order. */
 			if (n > cap) {
@@ -822,16 +874,14 @@ int crdt_orset_encode(const struct crdt_orset *s, struct crdt_buf *b)
 			sort_dots(scratch, n);
 			d = scratch;
 		} else {
-			t = (struct dot){ .ri = w.pos[d[0].ri], .ctr = d[0].ctr };
-			d = &t;
+			one = (struct dot){ .ri = w.pos[d[0].ri], .ctr = d[0].ctr };
+			d = &one;
 		}
-		for (size_t x = 0; x < n; x++) {
-			crdt_buf_put_varint(b, d[x].ri);
-			crdt_buf_put_varint(b, d[x].ctr);
-		}
+		put_elem(b, et_key(v[i]), et_len(v[i]), d, n, last);
 	}
 	r = b->err;
 out:
+	free(last);
 	free(scratch);
 	free(v);
 	wire_reps_done(&w);
@@ -872,6 +922,7 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 	struct crdt_orset *s;
 	const uint8_t *rids, *prev = NULL, *e;
 	size_t nr, n, plen = 0, elen;
+	uint64_t *last = NULL; /* per replica, the previous dot's counter */
 	int r;
 
 	crdt_cur_init(&c, buf, len);
@@ -898,17 +949,21 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 			goto fail;
 		p->cap = p->n;
 	}
+	r = CRDT_ENOMEM;
+	if (!(last = calloc(nr ? nr : 1, sizeof(*last))))
+		goto fail;
 	r = CRDT_EBADMSG;
-	/* bytes, count and one dot: at least four bytes an element */
-	if (crdt_cur_count(&c, 4, &n) < 0)
+	/* bytes, and one dot of head and counter: at least three bytes */
+	if (crdt_cur_count(&c, 3, &n) < 0)
 		goto fail;
 	if ((r = et_reserve(&s->tab, n)) < 0)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
 		struct et_slot *slot;
+		struct dot one = { 0 };
 		uint8_t *owned;
-		size_t nd, start = s->plen;
-		uint64_t ri, ctr;
+		size_t nd = 0, start = s->plen;
+		uint64_t head, z;
 		uint32_t h;
 
 		r = CRDT_EBADMSG;
@@ -916,23 +971,36 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 			goto fail;
 		if (i > 0 && et_keycmp(prev, plen, e, elen) >= 0)
 			goto fail;
-		if (crdt_cur_count(&c, 2, &nd) < 0 || nd == 0 || nd > 0x7fffffff)
-			goto fail;
-		if (nd > 1 && (r = pool_reserve(s, nd)) < 0)
-			goto fail;
-		struct dot one = { 0 };
-		for (size_t x = 0; x < nd; x++) {
+		do {
+			uint64_t ri, ctr;
+
 			r = CRDT_EBADMSG;
-			if (crdt_cur_varint(&c, &ri) < 0 || crdt_cur_varint(&c, &ctr) < 0)
+			if (crdt_cur_varint(&c, &head) < 0 || crdt_cur_varint(&c, &z) < 0)
 				goto fail;
-			if (ri >= nr || ctr == 0 || !ctx_has(s, (uint32_t)ri, ctr))
+			ri = head >> 1;
+			if (ri >= nr)
 				goto fail;
-			if (x > 0 && dot_cmp(one.ri, one.ctr, (uint32_t)ri, ctr) >= 0)
+			ctr = ctr_unzz(z, last[ri]);
+			if (ctr == 0 || !ctx_has(s, (uint32_t)ri, ctr))
 				goto fail;
+			if (nd > 0 && dot_cmp(one.ri, one.ctr, (uint32_t)ri, ctr) >= 0)
+				goto fail;
+			if (nd >= 0x7fffffff)
+				goto fail;
+			last[ri] = ctr;
+			if (nd == 1) { /* a second dot: the run moves to the pool */
+				if ((r = pool_reserve(s, 2)) < 0)
+					goto fail;
+				s->pool[start] = one;
+			}
 			one = (struct dot){ .ri = (uint32_t)ri, .ctr = ctr };
-			if (nd > 1)
-				s->pool[start + x] = one;
-		}
+			if (nd >= 1) {
+				if ((r = pool_reserve(s, nd + 1)) < 0)
+					goto fail;
+				s->pool[start + nd] = one;
+			}
+			nd++;
+		} while (head & 1);
 		owned = et_key_dup(e, elen, &r);
 		if (r < 0)
 			goto fail;
@@ -955,9 +1023,11 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 		r = CRDT_EBADMSG;
 		goto fail;
 	}
+	free(last);
 	*ret = s;
 	return 0;
 fail:
+	free(last);
 	crdt_orset_free(s);
 	return r;
 }
@@ -969,8 +1039,9 @@ fail:
  * would overflow the piece.  Piece k covers, for the replicas it spans, the
  * counters from its start cut to just before the next piece's: the cuts of
  * one replica tile its whole context.  Sizes are summed as upper bounds
- * (every pair costed as an element of its own, varints of counts at their
- * largest), so the exact encoding never exceeds max.
+ * (every pair costed as an element of its own, with the largest head and
+ * the largest counter difference its replica's context allows, varints of
+ * counts at their largest), so the exact encoding never exceeds max.
  */
 
 struct pair {
@@ -995,6 +1066,9 @@ struct splitter {
 	size_t npairs;
 	uint32_t *local; /* replica index -> piece table index */
 	uint32_t *incl;  /* replicas of the piece, then sorted by rid */
+	uint64_t *last;  /* per piece replica, the previous counter */
+	struct dot *dots; /* one element's dots */
+	size_t cap;
 	struct crdt_buf b;
 };
 
@@ -1083,16 +1157,25 @@ static int emit(struct splitter *sp, const struct cut *from, const struct cut *t
 	for (size_t i = 0; i < np; i++)
 		nelem += i == 0 || sp->tmp[i].e != sp->tmp[i - 1].e;
 	crdt_buf_put_varint(b, nelem);
+	for (size_t k = 0; k < ninc; k++)
+		sp->last[k] = 0;
 	for (size_t i = 0, j; i < np; i = j) {
 		const struct et_slot *e = sp->tmp[i].e;
+		size_t nd;
 		for (j = i; j < np && sp->tmp[j].e == e; j++)
 			;
-		crdt_buf_put_bytes(b, et_key(e), et_len(e));
-		crdt_buf_put_varint(b, j - i);
-		for (size_t x = i; x < j; x++) {
-			crdt_buf_put_varint(b, sp->tmp[x].ri);
-			crdt_buf_put_varint(b, sp->tmp[x].ctr);
+		/* put_elem() wants the element's dots as an array. */
+		nd = j - i;
+		if (nd > sp->cap) {
+			struct dot *p = realloc(sp->dots, nd * sizeof(*p));
+			if (!p)
+				return CRDT_ENOMEM;
+			sp->dots = p;
+			sp->cap = nd;
 		}
+		for (size_t x = 0; x < nd; x++)
+			sp->dots[x] = (struct dot){ .ri = sp->tmp[i + x].ri, .ctr = sp->tmp[i + x].ctr };
+		put_elem(b, et_key(e), et_len(e), sp->dots, nd, sp->last);
 	}
 	if (b->err)
 		return b->err;
@@ -1118,7 +1201,8 @@ int crdt_orset_split(const struct crdt_orset *s, size_t max, crdt_piece_cb cb, v
 	sp.tmp = malloc((sp.npairs ? sp.npairs : 1) * sizeof(*sp.tmp));
 	sp.local = malloc((s->nreps ? s->nreps : 1) * sizeof(*sp.local));
 	sp.incl = malloc((s->nreps ? s->nreps : 1) * sizeof(*sp.incl));
-	if (!sp.pairs || !sp.tmp || !sp.local || !sp.incl)
+	sp.last = malloc((s->nreps ? s->nreps : 1) * sizeof(*sp.last));
+	if (!sp.pairs || !sp.tmp || !sp.local || !sp.incl || !sp.last)
 		goto out;
 	for (size_t i = 0; i < et_cap(&s->tab); i++) {
 		const struct et_slot *e = &s->tab.s[i];
@@ -1134,7 +1218,8 @@ int crdt_orset_split(const struct crdt_orset *s, size_t max, crdt_piece_cb cb, v
 	qsort(sp.pairs, sp.npairs, sizeof(*sp.pairs), pair_walk_cmp);
 
 	fixed = 2 + crdt_varint_len(s->nreps) + crdt_varint_len(sp.npairs);
-	vidx = crdt_varint_len(s->nreps ? s->nreps - 1 : 0);
+	/* a dot's head 2 * index + 1 stays below 2 * nreps */
+	vidx = crdt_varint_len(2 * (uint64_t)s->nreps);
 	r = CRDT_EMSGSIZE;
 	if (fixed > max)
 		goto out;
@@ -1147,6 +1232,7 @@ int crdt_orset_split(const struct crdt_orset *s, size_t max, crdt_piece_cb cb, v
 	for (uint32_t ri = 0; ri < s->nreps; ri++) {
 		const struct rep *rp = &s->reps[ri];
 		size_t repcost = CRDT_RID_LEN + crdt_varint_len(rp->n);
+		size_t zmax = ctr_zz_max_len(rp->iv[rp->n - 1].hi);
 
 		size += repcost;
 		for (uint32_t j = 0; j < rp->n; j++) {
@@ -1166,8 +1252,7 @@ int crdt_orset_split(const struct crdt_orset *s, size_t max, crdt_piece_cb cb, v
 			for (; p < sp.npairs && sp.pairs[p].ri == ri && sp.pairs[p].ctr <= rp->iv[j].hi; p++) {
 				const struct et_slot *e = sp.pairs[p].e;
 				uint64_t c = sp.pairs[p].ctr;
-				size_t pc = crdt_varint_len(et_len(e)) + et_len(e) + 1 + vidx +
-					    crdt_varint_len(c);
+				size_t pc = crdt_varint_len(et_len(e)) + et_len(e) + vidx + zmax;
 				if (size + pc > max) {
 					if ((r = emit(&sp, &from, &(struct cut){ ri, c - 1, p })) != 0)
 						goto out;
@@ -1193,6 +1278,8 @@ out:
 	free(sp.tmp);
 	free(sp.local);
 	free(sp.incl);
+	free(sp.last);
+	free(sp.dots);
 	return r;
 }
 

@@ -512,6 +512,52 @@ static void test_split_large(void **state)
 	}
 }
 
+/* Tables past 2 MiB are mapped apart (huge pages): grow into one, merge
+ * into one with a move mid-merge, and round-trip it. */
+static void test_large_tables(void **state)
+{
+	enum { N = 60000 };
+	struct crdt_rid ra, rb;
+	struct crdt_orset *a = crdt_orset_new(), *b = crdt_orset_new(), *d;
+	char k[16];
+
+	rid_of(1, &ra);
+	rid_of(2, &rb);
+	for (int i = 0; i < N; i++) {
+		snprintf(k, sizeof(k), "k%08d", i);
+		assert_int_equal(crdt_orset_add(a, &ra, k, strlen(k)), 0);
+		snprintf(k, sizeof(k), "k%08d", i + N / 2);
+		assert_int_equal(crdt_orset_add(b, &rb, k, strlen(k)), 0);
+	}
+	/* b removes some of what it shares with a: those stay in a (a never
+	 * saw b's dots go), and some of its own */
+	for (int i = N / 2; i < N; i += 3) {
+		snprintf(k, sizeof(k), "k%08d", i);
+		assert_int_equal(crdt_orset_remove(b, k, strlen(k)), 1);
+	}
+	for (int i = N; i < N + N / 2; i += 7) {
+		snprintf(k, sizeof(k), "k%08d", i);
+		assert_int_equal(crdt_orset_remove(b, k, strlen(k)), 1);
+	}
+	assert_int_equal(crdt_orset_merge(a, b), 0);
+	assert_int_equal(crdt_orset_card(a), N + N / 2 - (N / 2 + 6) / 7);
+	d = roundtrip(a);
+	crdt_orset_free(d);
+	/* a merged into a copy of b: b's removes of its own adds win there */
+	d = crdt_orset_copy(b);
+	assert_non_null(d);
+	assert_int_equal(crdt_orset_merge(d, a), 0);
+	assert_true(crdt_orset_equal(a, d));
+	for (int i = 0; i < N + N / 2; i++) {
+		snprintf(k, sizeof(k), "k%08d", i);
+		crdt_orset_remove(a, k, strlen(k));
+	}
+	assert_int_equal(crdt_orset_card(a), 0);
+	crdt_orset_free(d);
+	crdt_orset_free(a);
+	crdt_orset_free(b);
+}
+
 static void test_split_limits(void **state)
 {
 	struct crdt_rid ra;
@@ -564,6 +610,12 @@ static void test_codec_corrupt(void **state)
 			t[rng_below(&rng, b.len)] ^= (uint8_t)(1u << rng_below(&rng, 8));
 		if (crdt_orset_decode(t, b.len, &d) == 0) {
 			struct crdt_orset *d2 = roundtrip(d);
+			struct crdt_buf again;
+			/* canonical: whatever is accepted encodes back to itself */
+			assert_int_equal(enc(d, &again), 0);
+			assert_int_equal(again.len, b.len);
+			assert_memory_equal(again.data, t, b.len);
+			crdt_buf_done(&again);
 			accepted++;
 			crdt_orset_free(d2);
 			crdt_orset_free(d);
@@ -585,35 +637,102 @@ static void test_codec_crafted(void **state)
 {
 #define R1 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
 #define R2 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
-	/* one replica, context [1,3], elements "a"{(0,1)} "b"{(0,3)} */
-	const uint8_t good[] = { 4, 1, 1, R1, 1, 0, 2, 2, 1, 'a', 1, 0, 1, 1, 'b', 1, 0, 3 };
+	/* one replica, context [1,3], elements "a"{(0,1)} "b"{(0,3)}: each dot
+	 * is a head 2 * replica + more, then the zigzagged difference from the
+	 * replica's previous counter (1 - 0 -> 2, 3 - 1 -> 4) */
+	const uint8_t good[] = { 4, 1, 1, R1, 1, 0, 2, 2, 1, 'a', 0, 2, 1, 'b', 0, 4 };
 	struct crdt_orset *d;
+	struct crdt_buf b;
 
 	assert_int_equal(crdt_orset_decode(good, sizeof(good), &d), 0);
 	assert_int_equal(crdt_orset_card(d), 2);
+	assert_int_equal(enc(d, &b), 0);
+	assert_int_equal(b.len, sizeof(good));
+	assert_memory_equal(b.data, good, sizeof(good));
+	crdt_buf_done(&b);
 	crdt_orset_free(d);
+	{ /* two replicas, contexts [1,5] and [1,3]; "a"{(0,5),(1,2)} "b"{(0,4)}
+	   * "c"{(1,3)}: a negative difference (4 - 5 -> 1) and counters
+	   * tracked per replica across elements (3 - 2 -> 2) */
+		const uint8_t p[] = { 4, 1, 2, R1, R2, 1, 0, 4, 1, 0, 2, 3, 1, 'a', 1, 10, 2,
+				      4, 1, 'b', 0, 1, 1, 'c', 2, 2 };
+		struct crdt_rid r2;
+		memset(&r2, 0, sizeof(r2));
+		r2.b[0] = 2;
+		assert_int_equal(crdt_orset_decode(p, sizeof(p), &d), 0);
+		assert_int_equal(crdt_orset_card(d), 3);
+		assert_int_equal(enc(d, &b), 0);
+		assert_int_equal(b.len, sizeof(p));
+		assert_memory_equal(b.data, p, sizeof(p));
+		crdt_buf_done(&b);
+		/* the second replica adds with counter 4: "c" gets dot (1,4) */
+		assert_int_equal(crdt_orset_add(d, &r2, "c", 1), 0);
+		assert_int_equal(enc(d, &b), 0);
+		assert_memory_equal(b.data + b.len - 4, ((const uint8_t[]){ 1, 'c', 2, 4 }), 4);
+		crdt_buf_done(&b);
+		crdt_orset_free(d);
+	}
 	{ /* unsorted elements */
-		const uint8_t p[] = { 4, 1, 1, R1, 1, 0, 2, 2, 1, 'b', 1, 0, 1, 1, 'a', 1, 0, 3 };
+		const uint8_t p[] = { 4, 1, 1, R1, 1, 0, 2, 2, 1, 'b', 0, 6, 1, 'a', 0, 3 };
 		expect_bad(p, sizeof(p));
 	}
 	{ /* duplicate element */
-		const uint8_t p[] = { 4, 1, 1, R1, 1, 0, 2, 2, 1, 'a', 1, 0, 1, 1, 'a', 1, 0, 3 };
+		const uint8_t p[] = { 4, 1, 1, R1, 1, 0, 2, 2, 1, 'a', 0, 2, 1, 'a', 0, 4 };
 		expect_bad(p, sizeof(p));
 	}
-	{ /* dot not covered by the context */
-		const uint8_t p[] = { 4, 1, 1, R1, 1, 0, 2, 2, 1, 'a', 1, 0, 1, 1, 'b', 1, 0, 4 };
+	{ /* dot not covered by the context: 1 + 3 = 4 */
+		const uint8_t p[] = { 4, 1, 1, R1, 1, 0, 2, 2, 1, 'a', 0, 2, 1, 'b', 0, 6 };
 		expect_bad(p, sizeof(p));
 	}
 	{ /* zero counter */
-		const uint8_t p[] = { 4, 1, 1, R1, 1, 0, 2, 1, 1, 'a', 1, 0, 0 };
+		const uint8_t p[] = { 4, 1, 1, R1, 1, 0, 2, 1, 1, 'a', 0, 0 };
+		expect_bad(p, sizeof(p));
+	}
+	{ /* a difference back to zero: 1 - 1 */
+		const uint8_t p[] = { 4, 1, 1, R1, 1, 0, 2, 2, 1, 'a', 0, 2, 1, 'b', 0, 1 };
+		expect_bad(p, sizeof(p));
+	}
+	{ /* a difference wrapping past 2^64 to a counter the context lacks */
+		const uint8_t p[] = { 4, 1, 1, R1, 1, 0, 2, 1, 1, 'a', 0, 3 };
 		expect_bad(p, sizeof(p));
 	}
 	{ /* replica index out of range */
-		const uint8_t p[] = { 4, 1, 1, R1, 1, 0, 2, 1, 1, 'a', 1, 1, 1 };
+		const uint8_t p[] = { 4, 1, 1, R1, 1, 0, 2, 1, 1, 'a', 2, 2 };
 		expect_bad(p, sizeof(p));
 	}
-	{ /* duplicate dot */
-		const uint8_t p[] = { 4, 1, 1, R1, 1, 0, 2, 1, 1, 'a', 2, 0, 1, 0, 1 };
+	{ /* duplicate dot: (0,1) then a difference of 0 */
+		const uint8_t p[] = { 4, 1, 1, R1, 1, 0, 2, 1, 1, 'a', 1, 2, 0, 0 };
+		expect_bad(p, sizeof(p));
+	}
+	{ /* dots of one replica out of order: (0,3) then (0,1) */
+		const uint8_t p[] = { 4, 1, 1, R1, 1, 0, 2, 1, 1, 'a', 1, 6, 0, 3 };
+		expect_bad(p, sizeof(p));
+	}
+	{ /* dots out of replica order, then the same dots in order */
+		const uint8_t p[] = { 4, 1, 2, R1, R2, 1, 0, 0, 1, 0, 0, 1, 1, 'a', 3, 2, 0, 2 };
+		const uint8_t q[] = { 4, 1, 2, R1, R2, 1, 0, 0, 1, 0, 0, 1, 1, 'a', 1, 2, 2, 2 };
+		expect_bad(p, sizeof(p));
+		assert_int_equal(crdt_orset_decode(q, sizeof(q), &d), 0);
+		crdt_orset_free(d);
+	}
+	{ /* "another dot follows" on the last dot */
+		const uint8_t p[] = { 4, 1, 1, R1, 1, 0, 2, 1, 1, 'a', 1, 2 };
+		expect_bad(p, sizeof(p));
+	}
+	{ /* overlong counter difference (2 as 82 00) */
+		const uint8_t p[] = { 4, 1, 1, R1, 1, 0, 2, 1, 1, 'a', 0, 0x82, 0 };
+		expect_bad(p, sizeof(p));
+	}
+	{ /* element count beyond what the bytes left can hold */
+		const uint8_t p[] = { 4, 1, 1, R1, 1, 0, 2, 2, 1, 'a', 0, 2 };
+		expect_bad(p, sizeof(p));
+	}
+	{ /* an element with bytes but no dot */
+		const uint8_t p[] = { 4, 1, 1, R1, 1, 0, 2, 1, 2, 'a', 'b' };
+		expect_bad(p, sizeof(p));
+	}
+	{ /* trailing byte */
+		const uint8_t p[] = { 4, 1, 1, R1, 1, 0, 2, 1, 1, 'a', 0, 2, 0 };
 		expect_bad(p, sizeof(p));
 	}
 	{ /* adjacent intervals [1,1] [2,2] */
@@ -624,16 +743,12 @@ static void test_codec_crafted(void **state)
 		const uint8_t p[] = { 4, 1, 1, R1, 0, 0 };
 		expect_bad(p, sizeof(p));
 	}
-	{ /* element without dots */
-		const uint8_t p[] = { 4, 1, 1, R1, 1, 0, 0, 1, 1, 'a', 0 };
-		expect_bad(p, sizeof(p));
-	}
 	{ /* unsorted replica table */
 		const uint8_t p[] = { 4, 1, 2, R2, R1, 1, 0, 0, 1, 0, 0, 0 };
 		expect_bad(p, sizeof(p));
 	}
 	{ /* gaps are fine: [1,1] [3,3] */
-		const uint8_t p[] = { 4, 1, 1, R1, 2, 0, 0, 1, 0, 1, 1, 'a', 1, 0, 3 };
+		const uint8_t p[] = { 4, 1, 1, R1, 2, 0, 0, 1, 0, 1, 1, 'a', 0, 6 };
 		struct crdt_vv vv;
 		assert_int_equal(crdt_orset_decode(p, sizeof(p), &d), 0);
 		assert_int_equal(crdt_orset_context_vv(d, &vv), 0);
@@ -659,6 +774,7 @@ int main(void)
 		cmocka_unit_test(test_model),
 		cmocka_unit_test(test_split_large),
 		cmocka_unit_test(test_split_limits),
+		cmocka_unit_test(test_large_tables),
 		cmocka_unit_test(test_codec_corrupt),
 		cmocka_unit_test(test_codec_crafted),
 	};
