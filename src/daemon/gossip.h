@@ -92,6 +92,7 @@ struct gossip_stats {
 	uint64_t pings_out, pongs_in;
 	uint64_t records_in;      /* state records accepted */
 	uint64_t merges;          /* records merged into the store */
+	uint64_t unchanged;       /* records equal to what we hold: not decoded */
 	uint64_t unknown_sender;  /* datagrams from an address no peer has */
 	uint64_t resolve_errors;
 	uint64_t drops[GOSSIP_DROP_MAX];

@@ -17,6 +17,27 @@ static uint64_t name_hash(const uint8_t *p, size_t len)
 	return h;
 }
 
+/* 8 bytes a step, multiply-xorshift mixing (the finaliser of splitmix64):
+ * fast on the kilobytes of a full state, and well spread.  Not keyed: a
+ * peer that forges a collision only stops its own record from merging. */
+uint64_t store_fingerprint(const uint8_t *p, size_t len)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ len;
+
+	for (; len >= 8; p += 8, len -= 8) {
+		uint64_t w;
+		memcpy(&w, p, 8);
+		h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+		h ^= h >> 31;
+	}
+	for (; len; p++, len--)
+		h = (h ^ *p) * 0x94d049bb133111ebULL;
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 32;
+	return h | 1;
+}
+
 void store_init(struct store *s)
 {
 	*s = (struct store){ 0 };
@@ -37,7 +58,7 @@ void store_done(struct store *s)
 	if (!s)
 		return;
 	for (size_t i = 0; i < s->cap; i++)
-		entry_free(s->table[i]);
+		entry_free(s->table[i].e);
 	free(s->table);
 	free(s->dirty);
 	store_init(s);
@@ -48,8 +69,9 @@ static size_t find_slot(const struct store *s, const void *name, size_t len, uin
 {
 	size_t mask = s->cap - 1;
 	for (size_t i = h & mask;; i = (i + 1) & mask) {
-		struct store_entry *e = s->table[i];
-		if (!e || (e->hash == h && e->name_len == len && memcmp(e->name, name, len) == 0))
+		const struct store_slot *sl = &s->table[i];
+		if (!sl->e || (sl->hash == h && sl->e->name_len == len &&
+			       memcmp(sl->e->name, name, len) == 0))
 			return i;
 	}
 }
@@ -58,23 +80,24 @@ struct store_entry *store_find(const struct store *s, const void *name, size_t l
 {
 	if (!s->cap)
 		return NULL;
-	return s->table[find_slot(s, name, len, name_hash(name, len))];
+	return s->table[find_slot(s, name, len, name_hash(name, len))].e;
 }
 
 static int grow(struct store *s)
 {
 	size_t cap = s->cap ? s->cap * 2 : 64;
-	struct store_entry **t = calloc(cap, sizeof(*t));
+	struct store_slot *t = calloc(cap, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
 
 	struct store old = *s;
 	s->table = t;
 	s->cap = cap;
-	for (size_t i = 0; i < old.cap; i++)
-		if (old.table[i])
-			s->table[find_slot(s, old.table[i]->name, old.table[i]->name_len,
-					   old.table[i]->hash)] = old.table[i];
+	for (size_t i = 0; i < old.cap; i++) {
+		struct store_entry *e = old.table[i].e;
+		if (e)
+			s->table[find_slot(s, e->name, e->name_len, e->hash)] = old.table[i];
+	}
 	free(old.table);
 	return 0;
 }
@@ -85,11 +108,11 @@ static int find_or_add(struct store *s, const void *name, size_t len, struct sto
 	uint64_t h = name_hash(name, len);
 	size_t i;
 
-	/* keep the load under 3/4 so probes stay short */
-	if ((s->len + 1) * 4 > s->cap * 3 && grow(s) < 0)
+	/* keep the load under 5/8 so linear probes stay short */
+	if ((s->len + 1) * 8 > s->cap * 5 && grow(s) < 0)
 		return -ENOMEM;
 	i = find_slot(s, name, len, h);
-	if (!s->table[i]) {
+	if (!s->table[i].e) {
 		struct store_entry *e = calloc(1, sizeof(*e));
 		if (!e || !(e->name = malloc(len + 1))) {
 			free(e);
@@ -99,19 +122,24 @@ static int find_or_add(struct store *s, const void *name, size_t len, struct sto
 		e->name[len] = 0;
 		e->name_len = len;
 		e->hash = h;
-		s->table[i] = e;
+		s->table[i] = (struct store_slot){ .hash = h, .e = e };
 		s->len++;
 	}
-	*ret = s->table[i];
+	*ret = s->table[i].e;
 	return 0;
 }
 
 enum crdt_type store_entry_type(const struct store_entry *e)
 {
-	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++)
-		if (e->slot[t].p)
-			return (enum crdt_type)t;
-	return (enum crdt_type)0;
+	return e->type;
+}
+
+/* A slot of type @t has just been filled. */
+static void slot_added(struct store *s, struct store_entry *e, enum crdt_type t)
+{
+	if (!e->type || t < e->type)
+		e->type = t;
+	s->stats.by_type[t]++;
 }
 
 /* Count the slots in use, to notice a name that has come to hold two types. */
@@ -141,7 +169,7 @@ int store_get(struct store *s, const void *name, size_t len, enum crdt_type t, b
 		return r;
 	if ((r = crdt_obj_new(t, &e->slot[t])) < 0)
 		return r; /* the empty entry stays; it holds no type and is skipped */
-	s->stats.by_type[t]++;
+	slot_added(s, e, t);
 	*ret = &e->slot[t];
 	return 0;
 }
@@ -165,6 +193,7 @@ static int mark_dirty(struct store *s, struct store_entry *e)
 
 void store_touch(struct store *s, struct store_entry *e)
 {
+	memset(e->fp, 0, sizeof(e->fp));
 	/* Without memory for the list the write still stands; it travels with
 	 * the next full round instead of the push. */
 	(void)mark_dirty(s, e);
@@ -183,12 +212,13 @@ int store_merge(struct store *s, const void *name, size_t len, const struct crdt
 	if (!e->slot[t].p) {
 		if ((r = crdt_obj_copy(remote, &e->slot[t])) < 0)
 			return r;
-		s->stats.by_type[t]++;
+		slot_added(s, e, t);
 		if (slots_used(e) == 2)
 			s->stats.conflicts++;
 	} else if ((r = crdt_obj_merge(&e->slot[t], remote)) < 0) {
 		return r;
 	}
+	e->fp[t] = 0;
 	s->stats.merges++;
 	return 0;
 }
@@ -205,7 +235,7 @@ void store_take_dirty(struct store *s, struct store_entry ***ret, size_t *ret_n)
 int store_foreach(const struct store *s, int (*cb)(struct store_entry *e, void *ctx), void *ctx)
 {
 	for (size_t i = 0; i < s->cap; i++) {
-		struct store_entry *e = s->table[i];
+		struct store_entry *e = s->table[i].e;
 		if (e && store_entry_type(e)) {
 			int r = cb(e, ctx);
 			if (r)

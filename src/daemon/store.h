@@ -25,6 +25,11 @@ struct store_entry {
 	size_t name_len;
 	uint64_t hash;
 	struct crdt_obj slot[STORE_NTYPES]; /* slot[t].p != NULL when type t is present */
+	enum crdt_type type;                /* visible: lowest t present, 0 if none */
+	/* Fingerprint of each slot's encoding as gossip last sent it, 0 when
+	 * unknown or stale: a received state with the same fingerprint is the
+	 * state we hold, and need not be decoded or merged. */
+	uint64_t fp[STORE_NTYPES];
 	bool dirty;                         /* in the store's dirty list */
 };
 
@@ -34,8 +39,15 @@ struct store_stats {
 	uint64_t by_type[STORE_NTYPES];
 };
 
+/* A table slot keeps the hash next to the pointer, so a probe that meets
+ * another name costs no cache miss on that entry. */
+struct store_slot {
+	uint64_t hash;
+	struct store_entry *e; /* NULL = empty */
+};
+
 struct store {
-	struct store_entry **table; /* open addressing, NULL = empty */
+	struct store_slot *table; /* open addressing, linear probing */
 	size_t cap;                 /* power of two */
 	size_t len;
 	struct store_entry **dirty; /* entries changed since store_take_dirty */
@@ -56,6 +68,8 @@ enum crdt_type store_entry_type(const struct store_entry *e);
  * name holds another type, -ENOMEM. */
 int store_get(struct store *s, const void *name, size_t len, enum crdt_type t, bool create,
 	      struct crdt_obj **ret);
+/** 64-bit fingerprint of an encoded state (never 0). */
+uint64_t store_fingerprint(const uint8_t *p, size_t len);
 /** Record that a local write changed @name's state, for the push. */
 void store_touch(struct store *s, struct store_entry *e);
 /** Merge a remote state into @name's slot of its type, creating either as

@@ -122,11 +122,13 @@ void wire_states_free(struct wire_state *s, size_t n)
 	free(s);
 }
 
-int wire_state_decode(const uint8_t *body, size_t len, struct wire_state **ret, size_t *ret_n)
+int wire_state_decode_filtered(const uint8_t *body, size_t len,
+			       bool (*skip)(const struct wire_record *r, void *ctx), void *ctx,
+			       struct wire_state **ret, size_t *ret_n)
 {
 	struct wire_record *rec;
-	struct wire_state *st;
-	size_t n;
+	struct wire_state *st = NULL;
+	size_t n, k = 0;
 	int r;
 
 	if ((r = wire_parse_records(body, len, &rec, &n)) < 0)
@@ -136,19 +138,31 @@ int wire_state_decode(const uint8_t *body, size_t len, struct wire_state **ret, 
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++) {
-		st[i].name = rec[i].name;
-		st[i].name_len = rec[i].name_len;
-		r = crdt_obj_decode(rec[i].state, rec[i].state_len, &st[i].obj);
+		if (skip && skip(&rec[i], ctx))
+			continue;
+		st[k].name = rec[i].name;
+		st[k].name_len = rec[i].name_len;
+		r = crdt_obj_decode(rec[i].state, rec[i].state_len, &st[k].obj);
 		if (r < 0) {
-			wire_states_free(st, i);
+			wire_states_free(st, k);
 			free(rec);
 			return r == -ENOMEM ? -ENOMEM : -EPROTO;
 		}
+		k++;
 	}
 	free(rec);
+	if (k == 0) {
+		free(st);
+		st = NULL;
+	}
 	*ret = st;
-	*ret_n = n;
+	*ret_n = k;
 	return 0;
+}
+
+int wire_state_decode(const uint8_t *body, size_t len, struct wire_state **ret, size_t *ret_n)
+{
+	return wire_state_decode_filtered(body, len, NULL, NULL, ret, ret_n);
 }
 
 static void put_be64(uint8_t out[8], uint64_t v)

@@ -109,6 +109,12 @@ int wire_parse_records(const uint8_t *body, size_t len, struct wire_record **ret
  * returned: a bad record costs the whole datagram.  -EBADMSG for framing,
  * -EPROTO for a state that does not decode, -ENOMEM. */
 int wire_state_decode(const uint8_t *body, size_t len, struct wire_state **ret, size_t *ret_n);
+/** Like wire_state_decode, but records for which @skip returns true are
+ * left out (not decoded, not returned): the receiver's fast path for states
+ * it already holds.  *ret_n may be 0 then, with *ret NULL. */
+int wire_state_decode_filtered(const uint8_t *body, size_t len,
+			       bool (*skip)(const struct wire_record *r, void *ctx), void *ctx,
+			       struct wire_state **ret, size_t *ret_n);
 /** Free what wire_state_decode returned.  Accepts NULL. */
 void wire_states_free(struct wire_state *s, size_t n);
 
