@@ -86,6 +86,7 @@ static void section_gossip(struct daemon *d, struct crdt_buf *b)
 	line(b, "bytes_in:%" PRIu64, s.bytes_in);
 	line(b, "records_in:%" PRIu64, s.records_in);
 	line(b, "merges:%" PRIu64, s.merges);
+	line(b, "records_unchanged:%" PRIu64, s.unchanged);
 	line(b, "type_conflicts:%" PRIu64, d->store.stats.conflicts);
 	line(b, "unknown_sender:%" PRIu64, s.unknown_sender);
 	line(b, "large_push_deferred:%" PRIu64, s.large_deferred);
@@ -111,7 +112,7 @@ static void section_keyspace(struct daemon *d, struct crdt_buf *b)
 	uint64_t n[STORE_NTYPES] = { 0 }, total = 0;
 
 	for (size_t i = 0; i < d->store.cap; i++) {
-		struct store_entry *e = d->store.table[i];
+		struct store_entry *e = d->store.table[i].e;
 		enum crdt_type t = e ? store_entry_type(e) : 0;
 		if (t) {
 			n[t]++;
