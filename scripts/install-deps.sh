@@ -11,7 +11,8 @@ esac
 
 pkgs="meson ninja-build pkg-config gcc libc6-dev
 libuv1-dev libcjson-dev uuid-dev libcmocka-dev libinih-dev
-redis-server redis-tools python3 python3-redis netcat-openbsd"
+redis-server redis-tools python3 python3-redis netcat-openbsd
+nftables gnuplot-nox"
 
 missing=""
 for p in $pkgs; do

@@ -96,6 +96,27 @@ static const struct config_key config_table[] = {
 	{ .section = "log", .name = "level", .type = CONFIG_ENUM, .def = "info",
 	  .enum_names = log_level_names, FIELD(log.level),
 	  .help = "error, warn, info or debug" },
+
+	/* [simulation]: the network simulation shim (src/daemon/shim.h) */
+	{ .section = "simulation", .name = "enabled", .type = CONFIG_BOOL, .def = "no",
+	  FIELD(simulation.enabled),
+	  .help = "put the simulation shim between gossip and the UDP socket (CRDT.SIM)" },
+	{ .section = "simulation", .name = "loss", .type = CONFIG_PROB, .def = "0",
+	  FIELD(simulation.loss), .help = "probability that an outgoing datagram is lost, 0..1" },
+	{ .section = "simulation", .name = "latency_ms", .type = CONFIG_RANGE, .min = 0,
+	  .max = 60000, .def = "0-0", FIELD(simulation.latency_ms),
+	  .help = "outgoing datagrams are held a uniform MIN-MAX ms" },
+	{ .section = "simulation", .name = "duplicate", .type = CONFIG_PROB, .def = "0",
+	  FIELD(simulation.duplicate), .help = "probability that a datagram is sent twice, 0..1" },
+	{ .section = "simulation", .name = "reorder", .type = CONFIG_PROB, .def = "0",
+	  FIELD(simulation.reorder),
+	  .help = "probability that a datagram is held longer, so later ones pass it, 0..1" },
+	{ .section = "simulation", .name = "partition_probability", .type = CONFIG_PROB, .def = "0",
+	  FIELD(simulation.partition_probability),
+	  .help = "per round and peer link: probability the link goes down for 1..5 rounds" },
+	{ .section = "simulation", .name = "seed", .type = CONFIG_UINT, .min = 0, .max = UINT32_MAX,
+	  .def = "0", FIELD(simulation.seed),
+	  .help = "seed of the shim's decisions; 0 = from the clock (shown in CRDT.SIM STATUS)" },
 };
 
 #define N_KEYS (sizeof config_table / sizeof config_table[0])
@@ -303,6 +324,59 @@ static int parse_addr(const char *s, struct config_addr *ret, char *why, size_t 
 	return 0;
 }
 
+/* A probability: "0", "1", "0.25", ".5", "1.0"; at most 9 decimals. */
+static int parse_prob(const char *s, double *ret, char *why, size_t why_size)
+{
+	const char *p = s;
+	double v = 0, scale = 1;
+	unsigned digits = 0, decimals = 0;
+
+	for (; *p >= '0' && *p <= '9'; p++, digits++)
+		v = v * 10 + (*p - '0');
+	if (*p == '.')
+		for (p++; *p >= '0' && *p <= '9'; p++, decimals++) {
+			scale /= 10;
+			v += (*p - '0') * scale;
+		}
+	if (*p || digits + decimals == 0 || digits > 9 || decimals > 9) {
+		snprintf(why, why_size, "expected a probability between 0 and 1, e.g. 0.25");
+		return -EINVAL;
+	}
+	if (v > 1.0) {
+		snprintf(why, why_size, "must be between 0 and 1");
+		return -EINVAL;
+	}
+	*ret = v;
+	return 0;
+}
+
+/* "MIN-MAX" or "N" (N-N), both within the key's bounds, MIN <= MAX. */
+static int parse_range(const struct config_key *k, const char *s, struct config_range *ret,
+		       char *why, size_t why_size)
+{
+	const char *end;
+	uint64_t lo, hi;
+
+	if (parse_u64(s, &end, &lo) < 0)
+		goto bad;
+	hi = lo;
+	if (*end == '-' && parse_u64(end + 1, &end, &hi) < 0)
+		goto bad;
+	if (*end)
+		goto bad;
+	if (lo < k->min || hi > k->max || lo > hi) {
+		snprintf(why, why_size, "must be MIN-MAX with %llu <= MIN <= MAX <= %llu",
+			 (unsigned long long)k->min, (unsigned long long)k->max);
+		return -EINVAL;
+	}
+	ret->min = (unsigned)lo;
+	ret->max = (unsigned)hi;
+	return 0;
+bad:
+	snprintf(why, why_size, "expected MIN-MAX, e.g. 20-80");
+	return -EINVAL;
+}
+
 /* Parse @value for @k into @c.  On failure @c is unchanged. */
 static int set_value(struct config *c, const struct config_key *k, const char *value, char *why,
 		     size_t why_size)
@@ -384,6 +458,12 @@ static int set_value(struct config *c, const struct config_key *k, const char *v
 	case CONFIG_ADDR:
 		assert(k->size == sizeof(struct config_addr));
 		return parse_addr(value, field, why, why_size);
+	case CONFIG_PROB:
+		assert(k->size == sizeof(double));
+		return parse_prob(value, field, why, why_size);
+	case CONFIG_RANGE:
+		assert(k->size == sizeof(struct config_range) && k->max <= UINT32_MAX);
+		return parse_range(k, value, field, why, why_size);
 	}
 	assert(false && "unknown config type");
 	return -EINVAL;
@@ -435,6 +515,13 @@ int config_format_value(const struct config *c, const struct config_key *k, char
 		if (!a->host[0]) /* a required address not set yet */
 			return fit(snprintf(buf, size, "%s", ""), size);
 		return config_addr_format(a, buf, size);
+	}
+	case CONFIG_PROB:
+		/* %.9g of a value parsed from at most 9 decimals reads back the same */
+		return fit(snprintf(buf, size, "%.9g", *(const double *)field), size);
+	case CONFIG_RANGE: {
+		const struct config_range *r = field;
+		return fit(snprintf(buf, size, "%u-%u", r->min, r->max), size);
 	}
 	}
 	return -EINVAL;

@@ -41,6 +41,11 @@ struct config_addr {
 	enum config_addr_kind kind;
 };
 
+/* "MIN-MAX" (or one number N, meaning N-N), e.g. a latency range in ms. */
+struct config_range {
+	unsigned min, max;
+};
+
 struct config_peer {
 	char name[CONFIG_NAME_MAX + 1];
 	struct config_addr addr;
@@ -75,6 +80,16 @@ struct config {
 		enum log_level level;
 	} log;
 
+	struct {
+		bool enabled;
+		double loss;                  /* 0..1 */
+		struct config_range latency_ms;
+		double duplicate;             /* 0..1 */
+		double reorder;               /* 0..1 */
+		double partition_probability; /* 0..1 */
+		unsigned seed;                /* 0 = from the clock */
+	} simulation;
+
 	/* [peers], in file order; never contains node.name. */
 	struct config_peer *peers; /* owned; NULL when n_peers == 0 */
 	size_t n_peers;
@@ -87,6 +102,8 @@ enum config_type {
 	CONFIG_SIZE,   /* size_t, min..max, bytes; k/m/g suffixes (x1024) accepted */
 	CONFIG_ENUM,   /* int-sized enum, one of enum_names */
 	CONFIG_ADDR,   /* struct config_addr */
+	CONFIG_PROB,   /* double, a probability 0..1 written as a decimal (0.25) */
+	CONFIG_RANGE,  /* struct config_range "MIN-MAX", both within min..max */
 };
 
 #define CONFIG_F_REQUIRED  (1u << 0) /* no default: the file must set it */

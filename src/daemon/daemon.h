@@ -14,6 +14,7 @@
 
 struct gossip;
 struct server;
+struct shim;
 
 struct daemon_stats {
 	uint64_t commands;          /* commands executed */
@@ -33,6 +34,7 @@ struct daemon {
 	struct store store;
 	struct gossip *gossip;
 	struct server *server;
+	struct shim *shim; /* NULL unless [simulation] enabled; owned by gossip */
 	uint64_t start_ms; /* uv_now at start */
 	struct daemon_stats stats;
 	int clients; /* connected now */

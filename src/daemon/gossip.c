@@ -30,8 +30,19 @@ struct peer {
 	bool has_rtt;
 	uint64_t rtt_us, srtt_us;
 	uint64_t ping_seq; /* last sent to it */
+	unsigned unanswered; /* rounds pinged since it was last heard from */
 	struct gossip_peer_stats st;
 };
+
+/* A peer silent for this many rounds is down: it gets a PING a round and
+ * nothing else (a down peer costs one datagram a round), until it answers
+ * and gets the full state at once. */
+#define PEER_DOWN_ROUNDS 3
+
+static bool peer_down(const struct peer *p)
+{
+	return p->unanswered >= PEER_DOWN_ROUNDS;
+}
 
 struct resolve_req {
 	uv_getaddrinfo_t req;
@@ -342,13 +353,14 @@ static int batch_emit(const uint8_t *d, size_t len, void *ctx)
 	return 0;
 }
 
-/* Resolved peers into g->targets: all of them, or @k chosen at random. */
+/* Resolved peers that are up into g->targets: all of them, or @k chosen at
+ * random. */
 static size_t choose_targets(struct gossip *g, uint32_t k)
 {
 	size_t n = 0;
 
 	for (size_t i = 0; i < g->npeers; i++)
-		if (g->peers[i]->resolved)
+		if (g->peers[i]->resolved && !peer_down(g->peers[i]))
 			g->targets[n++] = g->peers[i];
 	if (k == 0 || k >= n)
 		return n;
@@ -503,18 +515,28 @@ static void ping_peer(struct gossip *g, struct peer *p)
 	send_ping(g, p, WIRE_PING, &ping, NULL);
 }
 
-static void round_cb(uv_timer_t *t)
+void gossip_round(struct gossip *g)
 {
-	struct gossip *g = t->data;
 	size_t n;
 
 	g->st.rounds++;
 	resolve_all(g); /* the names that did not resolve yet */
-	for (size_t i = 0; i < g->npeers; i++)
-		if (g->peers[i]->resolved)
-			ping_peer(g, g->peers[i]);
 	n = choose_targets(g, g->fanout);
+	for (size_t i = 0; i < g->npeers; i++) {
+		struct peer *p = g->peers[i];
+		if (p->resolved) {
+			ping_peer(g, p);
+			if (p->unanswered++ == PEER_DOWN_ROUNDS)
+				log_info("gossip", "peer %s: no answer for %u rounds, down",
+					 p->name, PEER_DOWN_ROUNDS);
+		}
+	}
 	(void)send_full(g, g->targets, n);
+}
+
+static void round_cb(uv_timer_t *t)
+{
+	gossip_round(t->data);
 }
 
 int gossip_sync(struct gossip *g, const char *name)
@@ -614,6 +636,7 @@ static void seen(struct gossip *g, struct peer *p, const struct wire_header *h)
 	if (!p)
 		return;
 	p->seen = true;
+	p->unanswered = 0;
 	p->last_seen = uv_now(g->loop);
 	p->has_rid = true;
 	p->rid = h->rid;
@@ -698,6 +721,7 @@ static void on_recv(void *ctx, const uint8_t *buf, size_t len, const struct sock
 	struct wire_ping ping;
 	struct wire_state *s;
 	size_t off, n;
+	bool was_down = false;
 	int r;
 
 	if (g->closing)
@@ -741,12 +765,13 @@ static void on_recv(void *ctx, const uint8_t *buf, size_t len, const struct sock
 			drop(g, p, GOSSIP_DROP_MALFORMED);
 			return;
 		}
+		was_down = p && peer_down(p);
 		seen(g, p, &h);
 		if (h.type == WIRE_PING)
 			send_ping(g, p, WIRE_PONG, &ping, from);
 		else
 			on_pong(g, p, &ping);
-		return;
+		break;
 	case WIRE_STATE:
 		r = wire_state_decode_filtered(buf + off, len - off, record_unchanged, g, &s, &n);
 		if (r < 0) {
@@ -756,10 +781,18 @@ static void on_recv(void *ctx, const uint8_t *buf, size_t len, const struct sock
 					    : GOSSIP_DROP_MALFORMED);
 			return;
 		}
+		was_down = p && peer_down(p);
 		seen(g, p, &h);
 		merge_states(g, p, from, s, n);
 		wire_states_free(s, n);
-		return;
+		break;
+	}
+	/* Back from down (restarted, or the partition healed): catch it up
+	 * now rather than at the next round. */
+	if (was_down) {
+		log_info("gossip", "peer %s: up again, sending the full state", p->name);
+		g->targets[0] = p;
+		(void)send_full(g, g->targets, 1);
 	}
 }
 
@@ -900,6 +933,7 @@ int gossip_foreach_peer(const struct gossip *g,
 			.resolved = p->resolved,
 			.addr = p->resolved ? (const struct sockaddr *)&p->addr : NULL,
 			.seen = p->seen,
+			.down = peer_down(p),
 			.last_seen_ms = p->last_seen,
 			.last_seen_ago_ms = p->seen && now > p->last_seen ? now - p->last_seen : 0,
 			.has_rtt = p->has_rtt,

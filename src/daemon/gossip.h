@@ -113,6 +113,7 @@ struct gossip_peer_info {
 	bool resolved;
 	const struct sockaddr *addr; /* NULL until resolved */
 	bool seen;             /* a valid datagram has come from it */
+	bool down;             /* silent for 3 rounds: pinged only */
 	uint64_t last_seen_ms; /* uv_now() of the last one, if seen */
 	uint64_t last_seen_ago_ms;
 	bool has_rtt;
@@ -142,6 +143,11 @@ int gossip_new_with_transport(uv_loop_t *loop, const struct gossip_config *cfg,
 /** Start receiving, resolving peers and the round timer (the first round
  * runs at once). */
 int gossip_start(struct gossip *g);
+/** One round now, as the timer runs it: PING every peer, send the full state
+ * to the peers that are up (fanout of them).  A peer that has not answered
+ * for 3 rounds is down and gets only the PING until it answers; then it gets
+ * the full state at once. */
+void gossip_round(struct gossip *g);
 /** A local write changed the store: push its dirty instances within
  * push_delay_ms (one timer for every write until then). */
 void gossip_notify_write(struct gossip *g);

@@ -9,6 +9,7 @@
 #include "gossip.h"
 #include "info.h"
 #include "resp.h"
+#include "shim.h"
 
 #ifndef CRDTD_VERSION
 #define CRDTD_VERSION "unknown"
@@ -97,6 +98,36 @@ static void section_gossip(struct daemon *d, struct crdt_buf *b)
 	line(b, "sndbuf:%d", s.sndbuf);
 }
 
+/* The simulation shim: its settings and what it did (shim.h). */
+static void section_simulation(struct daemon *d, struct crdt_buf *b)
+{
+	const struct shim_core *c;
+
+	line(b, "# Simulation");
+	line(b, "sim_enabled:%d", d->shim != NULL);
+	if (!d->shim)
+		return;
+	c = shim_core(d->shim);
+	line(b, "sim_loss:%g", c->set.loss);
+	line(b, "sim_latency_ms:%u-%u", c->set.latency_min_ms, c->set.latency_max_ms);
+	line(b, "sim_duplicate:%g", c->set.duplicate);
+	line(b, "sim_reorder:%g", c->set.reorder);
+	line(b, "sim_partition_probability:%g", c->set.partition_probability);
+	line(b, "sim_seed:%" PRIu64, c->seed);
+	line(b, "sim_isolated:%d", c->isolated);
+	line(b, "sim_partitioned_peers:%zu", c->nblocks);
+	line(b, "sim_links_down:%zu", shim_links_down(d->shim));
+	line(b, "sim_passed:%" PRIu64, c->stats.passed);
+	line(b, "sim_dropped_loss:%" PRIu64, c->stats.dropped_loss);
+	line(b, "sim_dropped_partition:%" PRIu64, c->stats.dropped_partition);
+	line(b, "sim_delayed:%" PRIu64, c->stats.delayed);
+	line(b, "sim_duplicated:%" PRIu64, c->stats.duplicated);
+	line(b, "sim_reordered:%" PRIu64, c->stats.reordered);
+	line(b, "sim_links_downed:%" PRIu64, c->stats.links_downed);
+	line(b, "sim_held:%zu", c->stats.held);
+	line(b, "sim_held_bytes:%zu", c->stats.held_bytes);
+}
+
 static void section_memory(struct daemon *d, struct crdt_buf *b)
 {
 	struct mallinfo2 mi = mallinfo2();
@@ -134,6 +165,7 @@ static const struct {
 } sections[] = {
 	{ "server", section_server }, { "clients", section_clients }, { "stats", section_stats },
 	{ "gossip", section_gossip }, { "memory", section_memory },   { "keyspace", section_keyspace },
+	{ "simulation", section_simulation },
 };
 
 void info_render(struct daemon *d, const char *section, struct crdt_buf *out)

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "replica.h"
 #include "server.h"
+#include "shim.h"
 
 #ifndef CRDTD_VERSION
 #define CRDTD_VERSION "unknown"
@@ -73,6 +74,50 @@ static int gossip_config_from(const struct config *c, struct gossip_config *g,
 	return 0;
 }
 
+/* Gossip over the simulation shim over UDP ([simulation] enabled = yes).
+ * The seed mixes in the node name, so nodes sharing a config seed still
+ * decide differently, and reproducibly. */
+static int gossip_new_simulated(struct daemon *d, const struct gossip_config *gc)
+{
+	const struct config *c = &d->cfg;
+	struct shim_settings ss = {
+		.loss = c->simulation.loss,
+		.duplicate = c->simulation.duplicate,
+		.reorder = c->simulation.reorder,
+		.partition_probability = c->simulation.partition_probability,
+		.latency_min_ms = c->simulation.latency_ms.min,
+		.latency_max_ms = c->simulation.latency_ms.max,
+	};
+	uint64_t seed = c->simulation.seed;
+	struct transport *udp, *t;
+	struct shim *shim;
+	int r;
+
+	if (seed == 0)
+		seed = uv_hrtime() ^ ((uint64_t)uv_os_getpid() << 32);
+	for (const char *p = c->node.name; *p; p++)
+		seed = (seed ^ (uint8_t)*p) * 0x100000001b3ULL; /* FNV-1a step */
+	if ((r = transport_udp_new(d->loop, gc->listen_host, gc->listen_port, gc->rcvbuf,
+				   gc->sndbuf, &udp)) < 0)
+		return r;
+	if ((r = shim_new(d->loop, udp, &ss, seed, gc->interval_ms, &shim)) < 0) {
+		udp->ops->close(udp);
+		return r;
+	}
+	t = shim_transport(shim);
+	if ((r = gossip_new_with_transport(d->loop, gc, &d->store, &d->hlc, &d->rid, c->node.name,
+					   t, &d->gossip)) < 0) {
+		t->ops->close(t);
+		return r;
+	}
+	d->shim = shim;
+	log_warn("main", "simulation shim on (seed %llu): loss %g, latency %u-%u ms, duplicate %g, "
+		 "reorder %g, partition_probability %g", (unsigned long long)seed, ss.loss,
+		 ss.latency_min_ms, ss.latency_max_ms, ss.duplicate, ss.reorder,
+		 ss.partition_probability);
+	return 0;
+}
+
 static void close_walk_cb(uv_handle_t *h, void *arg)
 {
 	/* only our signal handles remain open by the time this runs */
@@ -85,8 +130,9 @@ static void shutdown_daemon(struct runtime *rt, const char *why)
 	log_info("main", "%s: shutting down", why);
 	server_close(rt->d.server);
 	rt->d.server = NULL;
-	gossip_close(rt->d.gossip);
+	gossip_close(rt->d.gossip); /* closes the shim too */
 	rt->d.gossip = NULL;
+	rt->d.shim = NULL;
 	uv_walk(rt->d.loop, close_walk_cb, NULL);
 }
 
@@ -181,7 +227,9 @@ static int run(struct runtime *rt)
 		},
 	};
 	r = gossip_config_from(c, &gc, &peers);
-	if (r == 0)
+	if (r == 0 && c->simulation.enabled)
+		r = gossip_new_simulated(d, &gc);
+	else if (r == 0)
 		r = gossip_new(d->loop, &gc, &d->store, &d->hlc, &d->rid, c->node.name, &d->gossip);
 	free(peers);
 	if (r == 0)

@@ -219,6 +219,12 @@ static void test_table_sane(void **state)
 		case CONFIG_ADDR:
 			assert_int_equal(k->size, sizeof(struct config_addr));
 			break;
+		case CONFIG_PROB:
+			assert_int_equal(k->size, sizeof(double));
+			break;
+		case CONFIG_RANGE:
+			assert_int_equal(k->size, sizeof(struct config_range));
+			break;
 		}
 		/* a key's section appears in one contiguous run, so dumps group */
 		for (size_t j = i + 2; j < n; j++)

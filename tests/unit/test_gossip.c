@@ -61,6 +61,7 @@ struct net {
 	uint64_t sent[MAXN][MAXN];      /* accepted by the transport */
 	uint64_t delivered[MAXN][MAXN]; /* handed to the receiver */
 	uint64_t lost;
+	bool down[MAXN]; /* a node that is gone: what is sent to it is lost */
 };
 
 static void pktq_push(struct pktq *q, const uint8_t *d, size_t len, int from, int to)
@@ -110,6 +111,8 @@ static int f_send(struct transport *t, const void *buf, size_t len, const struct
 	if (dst < 0)
 		return 0; /* nobody there: gone, like UDP */
 	net->sent[f->idx][dst]++;
+	if (net->down[dst])
+		return 0;
 	if (net->record)
 		pktq_push(&net->hist, buf, len, f->idx, dst);
 	if (rng_below(&net->rng, 100) < net->loss_pct) {
@@ -512,6 +515,52 @@ static void test_peer_stats(void **state)
 		pc[1] = pc[0];
 		assert_int_equal(gossip_set_peers(c.node[0].g, pc, 2), -EINVAL);
 		assert_int_equal(gossip_npeers(c.node[0].g), 2);
+	}
+	cluster_done(&c);
+}
+
+/* A peer that stops answering costs one PING a round once it is down, and
+ * gets the full state as soon as it answers again. */
+static void test_down_peer(void **state)
+{
+	struct cluster c;
+	uint64_t before;
+
+	cluster_init(&c, 3, 1400, 0, 0);
+	for (int i = 0; i < 200; i++) {
+		char m[16];
+		snprintf(m, sizeof(m), "m%03d", i);
+		sadd(&c.node[0], "s", m);
+	}
+	c.net.down[2] = true;
+	for (int r = 0; r < 2; r++) {
+		gossip_round(c.node[0].g);
+		net_run(&c.net);
+	}
+	assert_true(c.net.sent[0][2] > 2); /* pings and state while it might be up */
+	assert_false(probe(&c.node[0], 2).down);
+	gossip_round(c.node[0].g); /* the third unanswered ping: now down */
+	net_run(&c.net);
+	assert_true(probe(&c.node[0], 2).down);
+	before = c.net.sent[0][2];
+	uint64_t before1 = c.net.sent[0][1];
+	for (int r = 0; r < 5; r++) {
+		gossip_round(c.node[0].g);
+		net_run(&c.net);
+	}
+	assert_int_equal(c.net.sent[0][2] - before, 5);  /* one PING a round */
+	assert_true(c.net.sent[0][1] - before1 > 10);    /* node 1 still gets it all */
+	assert_false(probe(&c.node[0], 1).down);
+
+	/* it comes back: the next PING is answered and the state follows */
+	c.net.down[2] = false;
+	gossip_round(c.node[0].g);
+	net_run(&c.net);
+	assert_false(probe(&c.node[0], 2).down);
+	{
+		struct crdt_obj *o;
+		assert_int_equal(store_get(&c.node[2].store, "s", 1, CRDT_ORSET, false, &o), 0);
+		assert_int_equal(crdt_orset_card(o->os), 200);
 	}
 	cluster_done(&c);
 }
@@ -966,6 +1015,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_converge),
 		cmocka_unit_test(test_peer_stats),
+		cmocka_unit_test(test_down_peer),
 		cmocka_unit_test(test_dup_reorder_replay),
 		cmocka_unit_test(test_large_set),
 		cmocka_unit_test(test_large_set_loss),

@@ -1,0 +1,134 @@
+# The shopping-cart partition scenario, sourced by partition-test.sh (faults
+# from the simulation shim) and netns-test.sh (faults from the kernel).  Not
+# run on its own.
+#
+# The caller defines:
+#   cli NODE ARGS...     run one command on node mobile, web or backend
+#                        (redis-cli --raw), printing its reply
+#   partition_mobile     cut mobile off from web and backend, both ways
+#   heal                 end the partition
+#
+# Nodes mobile, web and backend share:
+#   cart          OR-Set (add-wins) of item names
+#   cart:total    G-Counter of the value added to the cart, in dollars
+#   qty:ITEM      PN-Counter of each item's quantity
+#
+# The story, and what CRDT semantics predict for it:
+#   1. mobile adds laptop ($1000) and mouse ($25); web adds keyboard ($75)
+#      and a second laptop ($1000).  After sync every node has
+#      cart = {keyboard, laptop, mouse}, total 2100, laptop 2, mouse 1,
+#      keyboard 1.
+#   2. mobile is partitioned off.  mobile removes the mouse (qty -1) and the
+#      keyboard (qty -1); web adds a monitor ($300) and adds the keyboard
+#      again (a new add, concurrent with mobile's remove); backend adds a
+#      third laptop (qty only).  During the partition mobile must not see the
+#      monitor and web must still see the mouse.
+#   3. heal.  Every node must then hold exactly:
+#      cart = {keyboard, laptop, monitor}   mouse removed; keyboard's
+#                                           concurrent re-add wins
+#      cart:total = 2400                    a G-Counter never goes down
+#      qty:laptop = 3, qty:mouse = 0, qty:keyboard = 1, qty:monitor = 1
+
+CART_NODES="mobile web backend"
+cart_fail=0
+
+# wait_for DESC SECONDS CHECK-FUNCTION: poll until CHECK succeeds.
+wait_for() {
+	local desc=$1 secs=$2 fn=$3 deadline
+	deadline=$((SECONDS + secs))
+	while [ $SECONDS -lt $deadline ]; do
+		if $fn; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	$fn verbose || true
+	echo "FAIL: $desc: not reached within ${secs}s" >&2
+	return 1
+}
+
+node_state() {
+	local n=$1 k
+	printf 'cart=%s' "$(cli "$n" SMEMBERS cart | sort | tr '\n' ',' | sed 's/,$//')"
+	printf ' total=%s' "$(cli "$n" GET cart:total)"
+	for k in laptop mouse keyboard monitor; do
+		printf ' %s=%s' "$k" "$(cli "$n" GET "qty:$k")"
+	done
+	echo
+}
+
+# Compare every node with an expected state line; with "verbose", print the
+# difference.
+check_all() {
+	local want=$1 verbose=${2:-} n got ok=0
+	for n in $CART_NODES; do
+		got=$(node_state "$n")
+		if [ "$got" != "$want" ]; then
+			ok=1
+			[ -n "$verbose" ] && printf '  %-8s has    %s\n  %-8s wanted %s\n' "$n" "$got" "" "$want" >&2
+		fi
+	done
+	return $ok
+}
+
+want_synced="cart=keyboard,laptop,mouse total=2100 laptop=2 mouse=1 keyboard=1 monitor="
+want_final="cart=keyboard,laptop,monitor total=2400 laptop=3 mouse=0 keyboard=1 monitor=1"
+check_synced() { check_all "$want_synced" "${1:-}"; }
+check_final() { check_all "$want_final" "${1:-}"; }
+
+# the partition holds: mobile has no monitor, web still has the mouse
+check_partition_holds() {
+	local m w
+	m=$(cli mobile SISMEMBER cart monitor)
+	w=$(cli web SISMEMBER cart mouse)
+	if [ "$m" = 0 ] && [ "$w" = 1 ]; then
+		return 0
+	fi
+	[ -n "${1:-}" ] && echo "  mobile SISMEMBER monitor = $m (want 0), web SISMEMBER mouse = $w (want 1)" >&2
+	return 1
+}
+
+# Run the story; returns non-zero (after printing what differed) on failure.
+cart_scenario() {
+	local wait_s=${1:-30}
+	echo "== 1. concurrent adds on mobile and web"
+	cli mobile CRDT.CREATE cart:total gcounter >/dev/null
+	cli web CRDT.CREATE cart:total gcounter >/dev/null
+	cli mobile SADD cart laptop mouse >/dev/null
+	cli mobile INCRBY cart:total 1025 >/dev/null
+	cli mobile INCRBY qty:laptop 1 >/dev/null
+	cli mobile INCRBY qty:mouse 1 >/dev/null
+	cli web SADD cart keyboard laptop >/dev/null
+	cli web INCRBY cart:total 1075 >/dev/null
+	cli web INCRBY qty:keyboard 1 >/dev/null
+	cli web INCRBY qty:laptop 1 >/dev/null
+	wait_for "sync after the first adds" "$wait_s" check_synced || return 1
+	node_state mobile | sed 's/^/   every node: /'
+
+	echo "== 2. mobile partitioned off; writes on both sides"
+	partition_mobile
+	cli mobile SREM cart mouse >/dev/null
+	cli mobile DECRBY qty:mouse 1 >/dev/null
+	cli mobile SREM cart keyboard >/dev/null
+	cli mobile DECRBY qty:keyboard 1 >/dev/null
+	cli web SADD cart monitor >/dev/null
+	cli web INCRBY cart:total 300 >/dev/null
+	cli web INCRBY qty:monitor 1 >/dev/null
+	cli web SADD cart keyboard >/dev/null
+	cli web INCRBY qty:keyboard 1 >/dev/null
+	cli backend INCRBY qty:laptop 1 >/dev/null
+	# give gossip a few rounds to (fail to) cross the partition
+	sleep "${CART_PARTITION_HOLD:-2}"
+	if ! check_partition_holds; then
+		check_partition_holds verbose || true
+		echo "FAIL: the partition did not hold" >&2
+		return 1
+	fi
+	for n in $CART_NODES; do node_state "$n" | sed "s/^/   $n: /"; done
+
+	echo "== 3. heal"
+	heal
+	wait_for "convergence after heal" "$wait_s" check_final || return 1
+	for n in $CART_NODES; do node_state "$n" | sed "s/^/   $n: /"; done
+	echo "PASS: every node holds $want_final"
+}

@@ -1,0 +1,214 @@
+#!/bin/bash
+# A randomized partition test in the spirit of Jepsen.  N daemons with the
+# simulation shim; R rounds, each a random fault (split the cluster in two,
+# heal, isolate a node, change every node's loss rate) followed by random
+# writes to every type on random nodes.  A model tracks what each
+# acknowledged write implies; at the end the faults are healed and every
+# replica must equal the model exactly.  Seeded: the seed is printed, and
+# --seed S replays the same faults and writes.
+set -eu
+
+usage() {
+	cat <<'EOF'
+usage: nemesis.sh [--nodes N] [--rounds R] [--seed S] [--crdtd PATH | --build DIR]
+                  [--pause SECONDS] [--timeout SECONDS] [--base-port P] [--keep]
+
+  --nodes N          cluster size (default 5)
+  --rounds R         fault rounds (default 30)
+  --seed S           seed of the faults, the writes and the shims (default: random)
+  --pause SECONDS    time between rounds (default 0.3)
+  --timeout SECONDS  bound on the final convergence (default 30)
+  --crdtd PATH       the daemon (default: $CRDTD, else build/src/daemon/crdtd)
+  --build DIR        take the daemon from DIR/src/daemon/crdtd
+  --base-port P      UDP ports P.., client ports P+1000.. (default: auto, a free block)
+  --keep             keep the run directory (configs, logs) afterwards
+
+The model: pn (PN-Counter) and g (G-Counter) are the sums of the acknowledged
+increments; gs (G-Set) the union of the added elements; os (OR-Set) gets each
+element added once, on one node, so an SREM that answers 1 removed that
+element's only add (it stays removed) and one that answers 0 changed
+nothing; reg (LWW-Register) holds the last SET, the writes being at least a
+few ms apart on one host's clock.
+EOF
+}
+
+here=$(cd "$(dirname "$0")" && pwd)
+crdtd=${CRDTD:-$here/../build/src/daemon/crdtd}
+n=5
+rounds=30
+seed=$(( ($(date +%s%N) / 1000) % 1000000000 ))
+pause=0.3
+timeout=30
+base=auto
+keep=no
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--nodes) n=$2; shift ;;
+	--rounds) rounds=$2; shift ;;
+	--seed) seed=$2; shift ;;
+	--pause) pause=$2; shift ;;
+	--timeout) timeout=$2; shift ;;
+	--crdtd) crdtd=$2; shift ;;
+	--build) crdtd=$2/src/daemon/crdtd; shift ;;
+	--base-port) base=$2; shift ;;
+	--keep) keep=yes ;;
+	-h|--help) usage; exit 0 ;;
+	*) echo "nemesis.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+	esac
+	shift
+done
+[ "$n" -ge 2 ] || { echo "nemesis.sh: --nodes must be at least 2" >&2; exit 2; }
+
+echo "nemesis: seed $seed, $n nodes, $rounds rounds (replay: $0 --seed $seed --nodes $n --rounds $rounds)"
+RANDOM=$seed
+
+run=$(mktemp -d /tmp/crdtd-nemesis-XXXXXX)
+cleanup() {
+	local rc=$?
+	"$here/cluster.sh" stop --dir "$run" >/dev/null || true
+	[ "$rc" -ne 0 ] && echo "nemesis: FAILED with seed $seed (logs in $run)" >&2 && keep=yes
+	[ "$keep" = yes ] && echo "run directory kept: $run" || rm -rf "$run"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+"$here/cluster.sh" start "$n" --dir "$run" --base-port "$base" --interval 100 --sim \
+	--seed "$seed" --log-level warn --crdtd "$crdtd"
+
+declare -a name port
+i=0
+while read -r nm cport _; do name[i]=$nm; port[i]=$cport; i=$((i + 1)); done <"$run/nodes.txt"
+
+cli() {
+	local i=$1
+	shift
+	redis-cli -p "${port[i]}" --raw "$@"
+}
+# A write must be acknowledged: any error reply fails the test.
+write() {
+	local i=$1 out
+	shift
+	out=$(cli "$i" "$@") || { echo "nemesis: ${name[i]}: $* failed" >&2; exit 1; }
+	case "$out" in ERR*|WRONGTYPE*) echo "nemesis: ${name[i]}: $*: $out" >&2; exit 1 ;; esac
+	reply=$out
+}
+sim() {
+	local i=$1 out
+	shift
+	out=$(cli "$i" CRDT.SIM "$@")
+	[ "$out" = OK ] || { echo "nemesis: ${name[i]}: CRDT.SIM $*: $out" >&2; exit 1; }
+}
+
+# ---- the model ----
+pn=0 g=0 reg="" seq=0
+declare -A os gs
+
+heal_all() { local i; for ((i = 0; i < n; i++)); do sim "$i" HEAL; done; }
+
+nemesis() {
+	local what=$((RANDOM % 4)) i k others
+	case $what in
+	0)	# split: k nodes on one side, the rest on the other
+		heal_all
+		k=$((1 + RANDOM % (n / 2)))
+		local -a side
+		for ((i = 0; i < n; i++)); do side[i]=0; done
+		for ((i = 0; i < k; i++)); do side[RANDOM % n]=1; done
+		others=""
+		for ((i = 0; i < n; i++)); do [ "${side[i]}" = 0 ] && others="$others ${name[i]}"; done
+		[ -n "$others" ] || return 0
+		for ((i = 0; i < n; i++)); do
+			# shellcheck disable=SC2086
+			[ "${side[i]}" = 1 ] && sim "$i" PARTITION $others
+		done
+		echo "round $r: partition {$(for ((i = 0; i < n; i++)); do [ "${side[i]}" = 1 ] && printf ' %s' "${name[i]}"; done; true) } | {$others }" ;;
+	1)	heal_all
+		echo "round $r: heal" ;;
+	2)	i=$((RANDOM % n))
+		sim "$i" ISOLATE
+		echo "round $r: isolate ${name[i]}" ;;
+	3)	local -a rates=(0 0.1 0.3 0.5) desc=""
+		for ((i = 0; i < n; i++)); do
+			k=${rates[RANDOM % 4]}
+			sim "$i" LOSS "$k"
+			desc="$desc ${name[i]}=$k"
+		done
+		echo "round $r: loss$desc" ;;
+	esac
+}
+
+random_write() {
+	local i=$((RANDOM % n)) d e keys
+	seq=$((seq + 1))
+	case $((RANDOM % 6)) in
+	0) d=$((RANDOM % 11 - 5)); write "$i" INCRBY pn "$d"; pn=$((pn + d)) ;;
+	1) d=$((1 + RANDOM % 5)); write "$i" INCRBY g "$d"; g=$((g + d)) ;;
+	2) e=e$seq; write "$i" SADD os "$e"; os[$e]=1 ;;
+	3)	keys=(${!os[@]})
+		[ ${#keys[@]} -gt 0 ] || return 0
+		e=${keys[RANDOM % ${#keys[@]}]}
+		write "$i" SREM os "$e"
+		[ "$reply" = 1 ] && os[$e]=0
+		true ;;
+	4) e=x$seq; write "$i" SADD gs "$e"; gs[$e]=1 ;;
+	5) sleep 0.003; write "$i" SET reg "v$seq"; reg=v$seq ;;
+	esac
+}
+
+# every type exists everywhere before the faults start
+write 0 CRDT.CREATE g gcounter
+write 0 CRDT.CREATE gs gset
+write 0 INCRBY pn 0
+write 0 SADD os e0
+os[e0]=1
+write 0 SET reg v0
+reg=v0
+for ((i = 1; i < n; i++)); do
+	for ((t = 0; t < 100; t++)); do
+		[ "$(cli "$i" DBSIZE)" = 5 ] && break
+		sleep 0.1
+	done
+done
+
+start=$SECONDS
+for ((r = 1; r <= rounds; r++)); do
+	nemesis
+	for ((w = 0; w < 3 + RANDOM % 6; w++)); do random_write; done
+	sleep "$pause"
+done
+echo "nemesis: $seq writes in $((SECONDS - start)) s; healing, loss 0"
+heal_all
+for ((i = 0; i < n; i++)); do sim "$i" LOSS 0; done
+
+want_os=$(for e in "${!os[@]}"; do [ "${os[$e]}" = 1 ] && echo "$e"; done | sort | tr '\n' ' ')
+want_gs=$(for e in "${!gs[@]}"; do echo "$e"; done | sort | tr '\n' ' ')
+want="pn=$pn g=$g reg=$reg os=[$want_os] gs=[$want_gs]"
+state() {
+	printf 'pn=%s g=%s reg=%s os=[%s] gs=[%s]' "$(cli "$1" GET pn)" "$(cli "$1" GET g)" \
+		"$(cli "$1" GET reg)" "$(cli "$1" SMEMBERS os | sort | tr '\n' ' ')" \
+		"$(cli "$1" SMEMBERS gs | sort | tr '\n' ' ')"
+}
+all_equal() {
+	local i bad=0
+	for ((i = 0; i < n; i++)); do
+		if [ "$(state "$i")" != "$want" ]; then
+			bad=1
+			[ -n "${1:-}" ] && printf '  %s has    %s\n  %s wanted %s\n' "${name[i]}" "$(state "$i")" \
+				"${name[i]//?/ }" "$want" >&2
+		fi
+	done
+	return $bad
+}
+t0=$SECONDS
+deadline=$((SECONDS + timeout))
+until all_equal; do
+	if [ $SECONDS -ge $deadline ]; then
+		all_equal verbose || true
+		echo "FAIL: replicas differ from the model ${timeout}s after heal (seed $seed)" >&2
+		exit 1
+	fi
+	sleep 0.1
+done
+echo "PASS: all $n replicas equal the model $((SECONDS - t0)) s after heal:" \
+	"pn=$pn g=$g reg=$reg, os ${#os[@]} added / $(echo "$want_os" | wc -w) present, gs $(echo "$want_gs" | wc -w)"

@@ -1,0 +1,97 @@
+"""The simulation shim in real daemons: loss 1.0 really stops replication and
+loss 0 restores it; a partition holds both ways and heal ends it; CRDT.SIM
+answers an error when the shim is not enabled in the config."""
+import os
+import sys
+import time
+import unittest
+
+import redis
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import Cluster, wait_until  # noqa: E402
+
+SIM = {"simulation": {"enabled": "yes", "seed": "7"}, "gossip": {"interval_ms": "100"}}
+
+
+class SimTest(unittest.TestCase):
+    cluster = None
+
+    def tearDown(self):
+        if self.cluster:
+            self.cluster.cleanup(keep_logs=not getattr(self._outcome, "success", True))
+            self.cluster = None
+
+    def sim(self, client, *args):
+        return client.execute_command("CRDT.SIM", *args)
+
+    def test_loss_one_stops_replication_and_zero_restores_it(self):
+        self.cluster = c = Cluster(2, conf=SIM).start()
+        a, b = (n.client(decode_responses=True) for n in c.nodes)
+        a.incrby("n", 1)
+        wait_until(lambda: b.get("n") == "1", what="replication before the loss")
+
+        for x in (a, b):
+            self.assertTrue(self.sim(x, "LOSS", "1"))
+        before = int(a.info("simulation")["sim_dropped_loss"])
+        a.incrby("n", 41)
+        b.sadd("s", "x")
+        time.sleep(1.0)  # 10 gossip rounds: nothing may cross
+        self.assertEqual(b.get("n"), "1")
+        self.assertEqual(a.smembers("s"), set())
+        info = a.info("simulation")
+        self.assertGreater(int(info["sim_dropped_loss"]), before + 5)
+        self.assertEqual(info["sim_loss"], 1)
+
+        for x in (a, b):
+            self.assertTrue(self.sim(x, "LOSS", "0"))
+        wait_until(lambda: b.get("n") == "42", what="replication after loss 0")
+        wait_until(lambda: a.smembers("s") == {"x"}, what="replication back after loss 0")
+
+    def test_partition_is_symmetric_and_heal_ends_it(self):
+        self.cluster = c = Cluster(3, conf=SIM).start()
+        a, b, d = (n.client(decode_responses=True) for n in c.nodes)
+        # declared on one node only: the shim drops both ways
+        self.assertTrue(self.sim(a, "PARTITION", c[1].name))
+        status = dict(zip(*[iter(self.sim(a, "STATUS"))] * 2))
+        self.assertEqual(status["partitioned"], c[1].name)
+        a.sadd("s", "from-a")
+        b.sadd("s", "from-b")
+        wait_until(lambda: d.scard("s") == 2, what="the third node sees both")
+        time.sleep(0.5)
+        # a and b still reach each other through d's full state: the
+        # partition cuts links, not information; the direct link is cut
+        self.assertGreater(int(a.info("simulation")["sim_dropped_partition"]), 0)
+        self.assertTrue(self.sim(a, "ISOLATE"))
+        a.sadd("s", "lonely")
+        time.sleep(0.5)
+        self.assertFalse(d.sismember("s", "lonely"))
+        self.assertTrue(self.sim(a, "HEAL"))
+        wait_until(lambda: d.sismember("s", "lonely") and b.sismember("s", "lonely"),
+                   what="heal after isolation")
+
+    def test_settings_and_errors(self):
+        self.cluster = c = Cluster(2, conf=SIM).start()
+        a = c[0].client(decode_responses=True)
+        self.assertTrue(self.sim(a, "LATENCY", "20", "80"))
+        self.assertTrue(self.sim(a, "DUPLICATE", "0.5"))
+        self.assertTrue(self.sim(a, "REORDER", ".25"))
+        status = dict(zip(*[iter(self.sim(a, "STATUS"))] * 2))
+        self.assertEqual(status["latency_ms"], "20-80")
+        self.assertEqual(status["duplicate"], "0.5")
+        self.assertEqual(status["reorder"], "0.25")
+        for bad in (("LOSS", "1.5"), ("LOSS", "-0.1"), ("LOSS", "nan"), ("LATENCY", "80", "20"),
+                    ("PARTITION", "nobody"), ("BOGUS",), ("LOSS",)):
+            with self.assertRaises(redis.ResponseError, msg=str(bad)):
+                self.sim(a, *bad)
+
+    def test_not_enabled_is_an_error(self):
+        self.cluster = c = Cluster(1).start()
+        a = c[0].client(decode_responses=True)
+        with self.assertRaisesRegex(redis.ResponseError, r"simulation is not enabled in the config"):
+            self.sim(a, "STATUS")
+        self.assertEqual(a.info("simulation")["sim_enabled"], 0)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
