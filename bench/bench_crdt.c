@@ -1,7 +1,8 @@
-/* libcrdt micro-benchmarks: OR-Set operations, merge, codec and memory, and
- * G-Counter merges.  Prints a markdown table of medians over several runs.
+/* libcrdt micro-benchmarks: OR-Set operations, merge, codec and memory, the
+ * merge of one gossip-sized split piece into sets of growing size, and
+ * G-Counter merges.  Prints markdown tables of medians over several runs.
  *
- *   bench_crdt [runs]      (default 5)
+ *   bench_crdt [runs] [largest set for the piece merge]   (default 5, 1000000)
  */
 #include <malloc.h>
 #include <stdio.h>
@@ -161,6 +162,87 @@ static void run_orset(int n, double *m)
 	crdt_orset_free(c);
 }
 
+/* Pieces of the sender's state, as the daemon gossips them. */
+struct pieces {
+	struct crdt_orset **p;
+	size_t n, cap, bytes;
+};
+
+static int piece_cb(const uint8_t *p, size_t len, void *ctx)
+{
+	struct pieces *ps = ctx;
+	if (ps->n == ps->cap) {
+		size_t cap = ps->cap ? 2 * ps->cap : 64;
+		struct crdt_orset **v = realloc(ps->p, cap * sizeof(*v));
+		if (!v)
+			return -1;
+		ps->p = v;
+		ps->cap = cap;
+	}
+	if (crdt_orset_decode(p, len, &ps->p[ps->n]) < 0)
+		return -1;
+	ps->n++;
+	ps->bytes += len;
+	return 0;
+}
+
+/* Median µs to merge one ~1,250-byte split piece into a set of n elements
+ * that already has (almost) all of it, as a gossip receiver does.  The
+ * receiver built its set with n adds on replica a; the sender made the
+ * same adds, then removed every tenth element and added n/10 new ones, so
+ * the pieces carry removals (context over dots the receiver holds but the
+ * piece lacks) and new elements as well as what the receiver has.  Each
+ * piece is merged once, already decoded, in the order split made them. */
+static double run_piece(int n, double *ret_bytes)
+{
+	struct crdt_orset *dst = crdt_orset_new(), *snd = crdt_orset_new();
+	struct pieces ps = { 0 };
+	struct crdt_rid ra;
+	char k[12];
+	double *t, med;
+
+	rid(&ra, 1);
+	if (!dst || !snd)
+		die("new");
+	for (int i = 0; i < n; i++) {
+		key(k, i);
+		if (crdt_orset_add(dst, &ra, k, 11) < 0 || crdt_orset_add(snd, &ra, k, 11) < 0)
+			die("add");
+	}
+	for (int i = 0; i < n; i += 10) {
+		key(k, i);
+		if (crdt_orset_remove(snd, k, 11) != 1)
+			die("remove");
+	}
+	for (int i = n; i < n + n / 10; i++) {
+		key(k, i);
+		if (crdt_orset_add(snd, &ra, k, 11) < 0)
+			die("add");
+	}
+	if (crdt_orset_split(snd, 1250, piece_cb, &ps) < 0 || ps.n == 0)
+		die("split");
+	t = malloc(ps.n * sizeof(*t));
+	if (!t)
+		die("malloc");
+	for (size_t i = 0; i < ps.n; i++) {
+		double t0 = now();
+		if (crdt_orset_merge(dst, ps.p[i]) < 0)
+			die("merge piece");
+		t[i] = (now() - t0) * 1e6;
+	}
+	if (crdt_orset_card(dst) != crdt_orset_card(snd) || !crdt_orset_equal(dst, snd))
+		die("piece merge result");
+	med = median(t, (int)ps.n);
+	*ret_bytes = (double)ps.bytes / (double)ps.n;
+	for (size_t i = 0; i < ps.n; i++)
+		crdt_orset_free(ps.p[i]);
+	free(ps.p);
+	free(t);
+	crdt_orset_free(dst);
+	crdt_orset_free(snd);
+	return med;
+}
+
 static double run_gcounter(int nrep)
 {
 	struct crdt_gcounter *a = crdt_gcounter_new(), *b = crdt_gcounter_new();
@@ -188,6 +270,7 @@ static double run_gcounter(int nrep)
 int main(int argc, char **argv)
 {
 	int runs = argc > 1 ? atoi(argv[1]) : 5;
+	int pmax = argc > 2 ? atoi(argv[2]) : 1000000;
 	static const int sizes[] = { 1000, 10000, 100000 };
 	static const char *names[NMETRIC] = {
 		"add ops/s", "remove ops/s", "merge of two half-overlapping sets (ms)",
@@ -222,6 +305,24 @@ int main(int argc, char **argv)
 		}
 		printf("\n");
 	}
+	static const int psizes[] = { 1000, 10000, 100000, 1000000 };
+	printf("\n| merge one split piece into a set of n (µs per piece, median of %d runs) |"
+	       " 1k | 10k | 100k | 1M |\n|---|---:|---:|---:|---:|\n| µs per piece |", runs);
+	double pbytes[4];
+	for (int z = 0; z < 4; z++) {
+		if (psizes[z] > pmax) {
+			pbytes[z] = 0;
+			printf(" – |");
+			continue;
+		}
+		for (int r = 0; r < runs; r++)
+			v[r] = run_piece(psizes[z], &pbytes[z]);
+		printf(" %.1f |", median(v, runs));
+	}
+	printf("\n| mean piece size (bytes) |");
+	for (int z = 0; z < 4; z++)
+		printf(" %.0f |", pbytes[z]);
+	printf("\n");
 	printf("\n| G-Counter merges/s (median of %d runs) | value |\n|---|---:|\n", runs);
 	static const int reps[] = { 3, 1000 };
 	for (int z = 0; z < 2; z++) {

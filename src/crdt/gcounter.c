@@ -79,14 +79,16 @@ struct crdt_gcounter *crdt_gcounter_copy(const struct crdt_gcounter *g)
  * crdt_codec_get_rids. */
 static int encode_range(const struct crdt_vv *vv, size_t from, size_t k, struct crdt_buf *b)
 {
-	const struct crdt_vv_entry *e = vv->e + from;
+	/* vv->e is NULL in an empty counter: no pointer arithmetic on it
+	 * (NULL + 0 is undefined; clang's UBSan reports it) */
+	const struct crdt_vv_entry *e = vv->e;
 
 	crdt_codec_put_header(b, CRDT_GCOUNTER);
 	crdt_buf_put_varint(b, k);
 	for (size_t i = 0; i < k; i++)
-		crdt_buf_put(b, e[i].rid.b, CRDT_RID_LEN);
+		crdt_buf_put(b, e[from + i].rid.b, CRDT_RID_LEN);
 	for (size_t i = 0; i < k; i++)
-		crdt_buf_put_varint(b, e[i].n);
+		crdt_buf_put_varint(b, e[from + i].n);
 	return b->err;
 }
 

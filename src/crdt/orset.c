@@ -11,6 +11,18 @@
  * Replicas are numbered in arrival order and never renumbered, so a new
  * replica costs nothing per element; the encoder maps them to the sorted
  * order the wire wants.
+ *
+ * Dot index: merging a small piece into a large set must find the set's
+ * elements whose dots the piece's context covers without scanning the set.
+ * Per replica, a sorted directory of leaves, each covering 256 consecutive
+ * counters: a 256-bit map of the counters that are live dots and, in
+ * counter order, the 32-bit hash of the element holding each.  A hash plus
+ * the dot finds the slot (probe from the hash's home for the entry with
+ * that hash holding that dot), so the index survives rehashes and
+ * backward shifts untouched.  Dense counters cost 4.25 bytes a dot.  The
+ * index is a cache: the bulk merge path and the decoder leave it unbuilt
+ * (ix_ok false), a failed allocation drops it, and the next small merge
+ * rebuilds it in one pass.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -36,10 +48,27 @@ struct ivl {
 	uint64_t lo, hi;
 };
 
+#define IX_SHIFT 8
+#define IX_SPAN (1u << IX_SHIFT) /* counters per leaf */
+#define IX_WORDS (IX_SPAN / 64)
+
+struct ixleaf {
+	uint64_t base; /* counter >> IX_SHIFT */
+	uint64_t bits[IX_WORDS];
+	uint32_t n, cap;
+	uint32_t h[]; /* element hashes, in counter order */
+};
+
+struct ixdir {
+	struct ixleaf **v; /* sorted by base */
+	uint32_t n, cap;
+};
+
 struct rep {
 	struct crdt_rid rid;
 	struct ivl *iv; /* sorted, disjoint, non-adjacent, never empty */
 	uint32_t n, cap;
+	struct ixdir ix; /* zeroed in every reps[] entry past nreps too */
 };
 
 struct crdt_orset {
@@ -49,6 +78,7 @@ struct crdt_orset {
 	uint32_t nreps, capreps;
 	struct dot *pool;
 	size_t plen, pcap, pfree; /* pfree: dots in dead runs */
+	bool ix_ok;               /* the dot index matches the table */
 };
 
 /* ---- payload ---- */
@@ -257,10 +287,14 @@ static int reps_reserve(struct crdt_orset *s, size_t n)
 	r = realloc(s->reps, cap * sizeof(*r));
 	if (!r)
 		return CRDT_ENOMEM;
+	memset(r + s->capreps, 0, (cap - s->capreps) * sizeof(*r));
 	s->reps = r;
 	o = realloc(s->order, cap * sizeof(*o));
-	if (!o)
-		return CRDT_ENOMEM; /* reps merely grew; nothing is lost */
+	if (!o) {
+		/* reps merely grew; nothing is lost, and the zeroed tail
+		 * is zeroed again next time */
+		return CRDT_ENOMEM;
+	}
 	s->order = o;
 	s->capreps = (uint32_t)cap;
 	return 0;
@@ -272,7 +306,10 @@ static uint32_t rep_append(struct crdt_orset *s, const struct crdt_rid *rid, str
 {
 	uint32_t i = s->nreps++, k = i;
 
-	s->reps[i] = (struct rep){ .rid = *rid, .iv = iv, .n = n, .cap = n };
+	/* The index part may already hold dots a merge gave this replica. */
+	s->reps[i].rid = *rid;
+	s->reps[i].iv = iv;
+	s->reps[i].n = s->reps[i].cap = n;
 	while (k > 0 && memcmp(s->reps[s->order[k - 1]].rid.b, rid->b, CRDT_RID_LEN) > 0) {
 		s->order[k] = s->order[k - 1];
 		k--;
@@ -281,13 +318,346 @@ static uint32_t rep_append(struct crdt_orset *s, const struct crdt_rid *rid, str
 	return i;
 }
 
+/* ---- dot index ---- */
+
+static inline unsigned leaf_rank(const struct ixleaf *l, unsigned p)
+{
+	unsigned r = 0, w = p / 64;
+
+	for (unsigned k = 0; k < w; k++)
+		r += (unsigned)__builtin_popcountll(l->bits[k]);
+	if (p % 64)
+		r += (unsigned)__builtin_popcountll(l->bits[w] & ((1ULL << (p % 64)) - 1));
+	return r;
+}
+
+static inline bool leaf_has(const struct ixleaf *l, unsigned p)
+{
+	return l->bits[p / 64] >> (p % 64) & 1;
+}
+
+/* First leaf of @d with base >= @b. */
+static uint32_t ix_lower(const struct ixdir *d, uint64_t b)
+{
+	uint32_t lo = 0, hi = d->n;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (d->v[mid]->base < b)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Free every leaf; the index is unbuilt until ix_build(). */
+static void ix_drop(struct crdt_orset *s)
+{
+	for (uint32_t i = 0; i < s->capreps; i++) {
+		struct ixdir *d = &s->reps[i].ix;
+		for (uint32_t k = 0; k < d->n; k++)
+			free(d->v[k]);
+		free(d->v);
+		*d = (struct ixdir){ 0 };
+	}
+	s->ix_ok = false;
+}
+
+/* Insert leaf @l at position @k of @d.  -ENOMEM. */
+static int dir_insert(struct ixdir *d, uint32_t k, struct ixleaf *l)
+{
+	if (d->n == d->cap) {
+		uint32_t cap = d->cap ? 2 * d->cap : 4;
+		struct ixleaf **v = realloc(d->v, cap * sizeof(*v));
+		if (!v)
+			return CRDT_ENOMEM;
+		d->v = v;
+		d->cap = cap;
+	}
+	memmove(d->v + k + 1, d->v + k, (d->n - k) * sizeof(*d->v));
+	d->v[k] = l;
+	d->n++;
+	return 0;
+}
+
+static struct ixleaf *leaf_new(uint64_t base, uint32_t cap)
+{
+	struct ixleaf *l = malloc(sizeof(*l) + cap * sizeof(l->h[0]));
+
+	if (l) {
+		memset(l, 0, sizeof(*l));
+		l->base = base;
+		l->cap = cap;
+	}
+	return l;
+}
+
+/* Record dot (@ri, @ctr) of the element hashed @h.  -ENOMEM, or -EBADMSG if
+ * the dot is already indexed (two elements holding one dot: a state no
+ * replica makes, which only a hostile peer could send). */
+static int ix_add_raw(struct crdt_orset *s, uint32_t ri, uint64_t ctr, uint32_t h)
+{
+	struct ixdir *d = &s->reps[ri].ix;
+	uint64_t b = ctr >> IX_SHIFT;
+	unsigned p = (unsigned)(ctr & (IX_SPAN - 1)), r;
+	struct ixleaf *l;
+	uint32_t k;
+
+	/* Local adds and fresh remote dots land at the end. */
+	if (d->n && d->v[d->n - 1]->base <= b)
+		k = d->v[d->n - 1]->base == b ? d->n - 1 : d->n;
+	else
+		k = ix_lower(d, b);
+	if (k < d->n && d->v[k]->base == b) {
+		l = d->v[k];
+		if (leaf_has(l, p))
+			return CRDT_EBADMSG;
+		if (l->n == l->cap) {
+			uint32_t cap = l->cap * 2 < IX_SPAN ? l->cap * 2 : IX_SPAN;
+			l = realloc(l, sizeof(*l) + cap * sizeof(l->h[0]));
+			if (!l)
+				return CRDT_ENOMEM;
+			l->cap = cap;
+			d->v[k] = l;
+		}
+	} else {
+		l = leaf_new(b, 4);
+		if (!l)
+			return CRDT_ENOMEM;
+		if (dir_insert(d, k, l) < 0) {
+			free(l);
+			return CRDT_ENOMEM;
+		}
+	}
+	r = leaf_rank(l, p);
+	memmove(l->h + r + 1, l->h + r, (l->n - r) * sizeof(l->h[0]));
+	l->h[r] = h;
+	l->bits[p / 64] |= 1ULL << (p % 64);
+	l->n++;
+	return 0;
+}
+
+/* The index follows every change of the table's dots while it is built;
+ * if it cannot, it is dropped (the set itself is unaffected). */
+static void ix_add(struct crdt_orset *s, uint32_t ri, uint64_t ctr, uint32_t h)
+{
+	if (s->ix_ok && ix_add_raw(s, ri, ctr, h) < 0)
+		ix_drop(s);
+}
+
+static void ix_del(struct crdt_orset *s, uint32_t ri, uint64_t ctr)
+{
+	struct ixdir *d;
+	struct ixleaf *l;
+	uint64_t b = ctr >> IX_SHIFT;
+	unsigned p = (unsigned)(ctr & (IX_SPAN - 1)), r;
+	uint32_t k;
+
+	if (!s->ix_ok)
+		return;
+	d = &s->reps[ri].ix;
+	k = ix_lower(d, b);
+	if (k == d->n || d->v[k]->base != b || !leaf_has(d->v[k], p)) {
+		ix_drop(s); /* cannot happen; never trust an index that disagrees */
+		return;
+	}
+	l = d->v[k];
+	r = leaf_rank(l, p);
+	memmove(l->h + r, l->h + r + 1, (l->n - r - 1) * sizeof(l->h[0]));
+	l->bits[p / 64] &= ~(1ULL << (p % 64));
+	if (--l->n == 0) {
+		free(l);
+		memmove(d->v + k, d->v + k + 1, (d->n - k - 1) * sizeof(*d->v));
+		d->n--;
+	} else if (l->cap >= 16 && l->n < l->cap / 4) {
+		struct ixleaf *nl = realloc(l, sizeof(*l) + l->cap / 2 * sizeof(l->h[0]));
+		if (nl) { /* else it stays larger */
+			nl->cap /= 2;
+			d->v[k] = nl;
+		}
+	}
+}
+
+static void ix_del_dots(struct crdt_orset *s, const struct et_slot *e)
+{
+	const struct dot *d;
+	struct dot t;
+	size_t n = get_dots(s, e->pay, &t, &d);
+
+	for (size_t x = 0; x < n && s->ix_ok; x++)
+		ix_del(s, d[x].ri, d[x].ctr);
+}
+
+static bool slot_has_dot(const struct crdt_orset *s, const struct et_slot *e, uint32_t ri,
+			 uint64_t ctr)
+{
+	const struct dot *d;
+	struct dot t;
+	size_t n = get_dots(s, e->pay, &t, &d);
+
+	return dots_have(d, n, ri, ctr);
+}
+
+/* The slot of the element hashed @h that holds dot (@ri, @ctr), or NULL. */
+static struct et_slot *slot_of_dot(const struct crdt_orset *s, uint32_t h, uint32_t ri,
+				   uint64_t ctr)
+{
+	const struct elemtab *t = &s->tab;
+
+	if (!t->s)
+		return NULL;
+	for (uint32_t i = h & t->mask;; i = (i + 1) & t->mask) {
+		struct et_slot *e = &t->s[i];
+		if (!et_used(e))
+			return NULL;
+		if (e->hash == h && slot_has_dot(s, e, ri, ctr))
+			return e;
+	}
+}
+
+struct ixent {
+	uint64_t ctr;
+	uint32_t ri, h;
+};
+
+/* LSD radix sort of @v by (ri, ctr), bytes that are the same in every
+ * entry skipped (counters rarely use more than three).  @tmp as large. */
+static void ixent_sort(struct ixent *v, struct ixent *tmp, size_t n)
+{
+	for (unsigned pass = 0; pass < 10; pass++) {
+		size_t cnt[256] = { 0 }, pos = 0;
+		unsigned sh = pass < 8 ? pass * 8 : (pass - 8) * 8;
+#define DIGIT(x) ((pass < 8 ? (x).ctr >> sh : (uint64_t)(x).ri >> sh) & 0xff)
+		for (size_t i = 0; i < n; i++)
+			cnt[DIGIT(v[i])]++;
+		if (n == 0 || cnt[DIGIT(v[0])] == n)
+			continue;
+		for (unsigned k = 0; k < 256; k++) {
+			size_t c = cnt[k];
+			cnt[k] = pos;
+			pos += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			tmp[cnt[DIGIT(v[i])]++] = v[i];
+#undef DIGIT
+		memcpy(v, tmp, n * sizeof(*v));
+	}
+}
+
+/* Build the index from the table: one pass, a sort, and the leaves laid
+ * down in order.  -ENOMEM, or -EBADMSG if two elements share a dot; the
+ * index stays unbuilt on failure. */
+static int ix_build(struct crdt_orset *s)
+{
+	struct ixent *v = NULL, *tmp = NULL;
+	size_t n = 0, k = 0;
+	int r = CRDT_ENOMEM;
+
+	if (s->ix_ok)
+		return 0;
+	ix_drop(s);
+	for (size_t i = 0; i < et_cap(&s->tab); i++) {
+		struct et_slot *e = &s->tab.s[i];
+		const struct dot *d;
+		struct dot t;
+		if (et_used(e))
+			n += get_dots(s, e->pay, &t, &d);
+	}
+	v = malloc((n ? n : 1) * sizeof(*v));
+	tmp = malloc((n ? n : 1) * sizeof(*tmp));
+	if (!v || !tmp)
+		goto out;
+	for (size_t i = 0; i < et_cap(&s->tab); i++) {
+		struct et_slot *e = &s->tab.s[i];
+		const struct dot *d;
+		struct dot t;
+		size_t m;
+		if (!et_used(e))
+			continue;
+		m = get_dots(s, e->pay, &t, &d);
+		for (size_t x = 0; x < m; x++)
+			v[k++] = (struct ixent){ .ctr = d[x].ctr, .ri = d[x].ri, .h = e->hash };
+	}
+	ixent_sort(v, tmp, n);
+	free(tmp);
+	tmp = NULL;
+	s->ix_ok = true; /* for ix_drop() on the way out */
+	for (size_t i = 0, j; i < n; i = j) {
+		struct ixdir *dir = &s->reps[v[i].ri].ix;
+		uint64_t b = v[i].ctr >> IX_SHIFT;
+		struct ixleaf *l;
+		for (j = i; j < n && v[j].ri == v[i].ri && v[j].ctr >> IX_SHIFT == b; j++)
+			if (j > i && v[j].ctr == v[j - 1].ctr) {
+				r = CRDT_EBADMSG;
+				goto fail;
+			}
+		if (!(l = leaf_new(b, (uint32_t)(j - i))))
+			goto fail;
+		if (dir_insert(dir, dir->n, l) < 0) {
+			free(l);
+			goto fail;
+		}
+		for (size_t x = i; x < j; x++) {
+			unsigned p = (unsigned)(v[x].ctr & (IX_SPAN - 1));
+			l->bits[p / 64] |= 1ULL << (p % 64);
+			l->h[l->n++] = v[x].h;
+		}
+	}
+	r = 0;
+	goto out;
+fail:
+	ix_drop(s);
+out:
+	free(v);
+	free(tmp);
+	return r;
+}
+
+/* Calls @cb for each indexed dot of replica @ri in [@lo, @hi], in counter
+ * order; stops at the first nonzero return.  The index must not change
+ * meanwhile. */
+typedef int (*ix_cb)(uint64_t ctr, uint32_t h, void *ctx);
+
+static int ix_range(const struct crdt_orset *s, uint32_t ri, uint64_t lo, uint64_t hi, ix_cb cb,
+		    void *ctx)
+{
+	const struct ixdir *d = &s->reps[ri].ix;
+
+	for (uint32_t k = ix_lower(d, lo >> IX_SHIFT); k < d->n && d->v[k]->base <= hi >> IX_SHIFT;
+	     k++) {
+		const struct ixleaf *l = d->v[k];
+		uint64_t first = l->base << IX_SHIFT;
+		unsigned p0 = lo > first ? (unsigned)(lo - first) : 0;
+		unsigned p1 = hi - first < IX_SPAN ? (unsigned)(hi - first) : IX_SPAN - 1;
+		unsigned r = leaf_rank(l, p0);
+		for (unsigned w = p0 / 64; w <= p1 / 64; w++) {
+			uint64_t m = l->bits[w];
+			if (w == p0 / 64)
+				m &= ~0ULL << (p0 % 64);
+			if (w == p1 / 64 && p1 % 64 != 63)
+				m &= (1ULL << (p1 % 64 + 1)) - 1;
+			while (m) {
+				unsigned b = (unsigned)__builtin_ctzll(m);
+				int rc = cb(first + w * 64 + b, l->h[r++], ctx);
+				if (rc)
+					return rc;
+				m &= m - 1;
+			}
+		}
+	}
+	return 0;
+}
+
 /* ---- lifecycle and local operations ---- */
 
 struct crdt_orset *crdt_orset_new(void)
 {
 	struct crdt_orset *s = calloc(1, sizeof(*s));
-	if (s)
+	if (s) {
 		et_init(&s->tab);
+		s->ix_ok = true; /* empty, and so is the table */
+	}
 	return s;
 }
 
@@ -296,6 +666,7 @@ void crdt_orset_free(struct crdt_orset *s)
 	if (!s)
 		return;
 	et_done(&s->tab);
+	ix_drop(s);
 	for (uint32_t i = 0; i < s->nreps; i++)
 		free(s->reps[i].iv);
 	free(s->reps);
@@ -348,7 +719,10 @@ int crdt_orset_add(struct crdt_orset *s, const struct crdt_rid *self, const void
 	}
 	if (!slot)
 		slot = et_insert(&s->tab, e, len, h, owned);
+	else
+		ix_del_dots(s, slot);
 	set_dots(s, slot, &(struct dot){ .ri = ri, .ctr = ctr }, 1);
+	ix_add(s, ri, ctr, h);
 	pool_compact(s);
 	return 0;
 fail:
@@ -366,6 +740,7 @@ int crdt_orset_remove(struct crdt_orset *s, const void *e, size_t len)
 	slot = et_find(&s->tab, e, len, et_hash(e, len));
 	if (!slot)
 		return 0;
+	ix_del_dots(s, slot);
 	release_dots(s, slot);
 	et_remove(&s->tab, slot);
 	pool_compact(s);
@@ -416,7 +791,9 @@ static uint32_t ivs_union(const struct ivl *a, uint32_t an, const struct ivl *b,
 	return n;
 }
 
-int crdt_orset_merge(struct crdt_orset *dst, const struct crdt_orset *src)
+/* The bulk join: every element of both sides is visited, O(|dst| + |src|).
+ * For two states of like size. */
+static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
 {
 	const struct elemtab *st = &src->tab;
 	uint32_t *ms = NULL, *inv = NULL, nr = dst->nreps;
@@ -428,9 +805,6 @@ int crdt_orset_merge(struct crdt_orset *dst, const struct crdt_orset *src)
 	size_t nnew = 0, nkeys = 0, k = 0, pool_need = 0, maxs = 1;
 	bool sweep = false;
 	int r = CRDT_ENOMEM;
-
-	if (dst == src)
-		return 0;
 
 	/* 1. Replica table: src replicas map into dst's numbering, new ones
 	 * appended; inv maps back for context lookups in src. */
@@ -523,9 +897,12 @@ int crdt_orset_merge(struct crdt_orset *dst, const struct crdt_orset *src)
 	if ((r = et_reserve_remap(&dst->tab, (size_t)dst->tab.count + nnew, hit, st->count)) < 0 ||
 	    (r = pool_reserve(dst, pool_need)) < 0)
 		goto out;
+	ix_drop(dst);
 
 	/* 4. Commit; nothing below can fail, and nothing is removed from the
-	 * table until the end, so the indices in hit[] stay good.  First dst's
+	 * table until the end, so the indices in hit[] stay good.  The dot
+	 * index is not kept up to date here: it would cost more than this
+	 * whole pass, and is rebuilt in one go if a small merge needs it.  First dst's
 	 * elements: a dot src's context covers survives only if src still has
 	 * it.  An element left without dots (PAY_NONE) is settled by the src
 	 * pass if src has it, else swept out at the end. */
@@ -670,6 +1047,392 @@ out:
 	free(inv);
 	free(ms);
 	return r;
+}
+
+/* ---- merge of a small source ----
+ *
+ * The same join as merge_bulk(), visiting only src's elements and, through
+ * the dot index, dst's dots under src's context intervals: O(|src| + src's
+ * intervals + dst dots in them), whatever the size of dst.  dst's elements
+ * split in two: those src also holds are settled in the src pass exactly as
+ * in the bulk join; the others keep every dot src's context does not
+ * cover, so only the covered ones, found in the index, are looked at.
+ */
+
+/* A dst dot under src's context, of an element src lacks: it goes. */
+struct drop {
+	uint64_t ctr;
+	uint32_t ri, h;
+};
+
+struct dropper {
+	const struct crdt_orset *dst, *src;
+	uint32_t ri;
+	struct drop *v;
+	size_t n, cap;
+};
+
+static int drop_cb(uint64_t ctr, uint32_t h, void *ctx)
+{
+	struct dropper *dp = ctx;
+	const struct et_slot *e = slot_of_dot(dp->dst, h, dp->ri, ctr);
+
+	if (!e)
+		return CRDT_EBADMSG; /* the index disagrees with the table */
+	if (et_find_slot(&dp->src->tab, e) != NONE)
+		return 0; /* the src pass settles it */
+	if (dp->n == dp->cap) {
+		size_t cap = dp->cap ? 2 * dp->cap : 64;
+		struct drop *v = realloc(dp->v, cap * sizeof(*v));
+		if (!v)
+			return CRDT_ENOMEM;
+		dp->v = v;
+		dp->cap = cap;
+	}
+	dp->v[dp->n++] = (struct drop){ .ctr = ctr, .ri = dp->ri, .h = h };
+	return 0;
+}
+
+/* First interval of @a[@n] that is not wholly before @lo - 1 (so it
+ * overlaps or touches [lo, ...]); lo >= 1. */
+static uint32_t ivs_from(const struct ivl *a, uint32_t n, uint64_t lo)
+{
+	uint32_t l = 0, h = n;
+
+	while (l < h) {
+		uint32_t mid = l + (h - l) / 2;
+		if (a[mid].hi < lo - 1)
+			l = mid + 1;
+		else
+			h = mid;
+	}
+	return l;
+}
+
+/* First interval of @a[@n] wholly after @hi + 1. */
+static uint32_t ivs_after(const struct ivl *a, uint32_t n, uint64_t hi)
+{
+	uint32_t l = 0, h = n;
+
+	while (l < h) {
+		uint32_t mid = l + (h - l) / 2;
+		if (a[mid].lo - 1 <= hi)
+			l = mid + 1;
+		else
+			h = mid;
+	}
+	return l;
+}
+
+/* 0 merged, < 0 error (dst unchanged), 1 if the index turned out not to
+ * match the table (dst unchanged; the caller drops it and merges in bulk). */
+static int merge_small(struct crdt_orset *dst, const struct crdt_orset *src)
+{
+	const struct elemtab *st = &src->tab;
+	uint32_t *ms = NULL, *inv = NULL, nr = dst->nreps, nold = dst->nreps;
+	struct ivl **niv = NULL; /* per src replica: its window of the joined context */
+	uint32_t *nivn = NULL, *wfirst = NULL, *wlast = NULL;
+	struct dot *scratch = NULL, *kd = NULL, tmp, tmp2;
+	uint8_t **keys = NULL;
+	uint32_t *hit = NULL;
+	struct dropper dp = { .dst = dst, .src = src };
+	size_t nnew = 0, nkeys = 0, k = 0, pool_need = 0, maxs = 1, maxd = 1, nempty = 0;
+	size_t nsr = src->nreps ? src->nreps : 1;
+	int r = CRDT_ENOMEM;
+
+	/* 1. Replica numbering, as in the bulk join. */
+	ms = malloc(nsr * sizeof(*ms));
+	if (!ms)
+		goto out;
+	for (uint32_t j = 0; j < src->nreps; j++) {
+		ms[j] = find_rep(dst, &src->reps[j].rid);
+		if (ms[j] == NONE)
+			ms[j] = nr++;
+	}
+	if (nr > MAX_REPLICAS) {
+		r = CRDT_EMSGSIZE;
+		goto out;
+	}
+	inv = malloc((nr ? nr : 1) * sizeof(*inv));
+	niv = calloc(nsr, sizeof(*niv));
+	nivn = calloc(nsr, sizeof(*nivn));
+	wfirst = calloc(nsr, sizeof(*wfirst));
+	wlast = calloc(nsr, sizeof(*wlast));
+	if (!inv || !niv || !nivn || !wfirst || !wlast || reps_reserve(dst, nr) < 0)
+		goto out;
+	for (uint32_t i = 0; i < nr; i++)
+		inv[i] = NONE;
+	for (uint32_t j = 0; j < src->nreps; j++)
+		inv[ms[j]] = j;
+
+	/* 2. The joined context: per replica only the window of dst's
+	 * intervals that src's overlap or touch is joined, aside; dst's array
+	 * gets the room for the splice now, its content unchanged. */
+	for (uint32_t j = 0; j < src->nreps; j++) {
+		const struct rep *b = &src->reps[j];
+		uint32_t i = ms[j];
+
+		if (i < nold) {
+			struct rep *a = &dst->reps[i];
+			uint32_t f = ivs_from(a->iv, a->n, b->iv[0].lo);
+			uint32_t l = ivs_after(a->iv, a->n, b->iv[b->n - 1].hi);
+			if (l < f)
+				l = f;
+			wfirst[j] = f;
+			wlast[j] = l;
+			niv[j] = malloc(((size_t)(l - f) + b->n) * sizeof(**niv));
+			if (!niv[j])
+				goto out;
+			nivn[j] = ivs_union(a->iv + f, l - f, b->iv, b->n, niv[j]);
+			if ((size_t)a->n + b->n > a->cap) {
+				struct ivl *p = realloc(a->iv, ((size_t)a->n + b->n) * sizeof(*p));
+				if (!p)
+					goto out;
+				a->iv = p;
+				a->cap = a->n + b->n;
+			}
+		} else {
+			niv[j] = malloc((size_t)b->n * sizeof(**niv));
+			if (!niv[j])
+				goto out;
+			memcpy(niv[j], b->iv, (size_t)b->n * sizeof(**niv));
+			nivn[j] = b->n;
+		}
+	}
+
+	/* 3. src's elements against the unchanged dst, as in the bulk join. */
+	hit = malloc((st->count ? st->count : 1) * sizeof(*hit));
+	if (!hit)
+		goto out;
+	for (size_t i = 0, u = 0; i < et_cap(st); i++) {
+		const struct et_slot *e = &st->s[i];
+		const struct dot *sd, *dd = NULL;
+		size_t sn, dn, keep = 0;
+		struct et_slot *de;
+
+		if (!et_used(e))
+			continue;
+		sn = get_dots(src, e->pay, &tmp, &sd);
+		if (sn > maxs)
+			maxs = sn;
+		hit[u] = et_find_slot(&dst->tab, e);
+		de = hit[u] != NONE ? &dst->tab.s[hit[u]] : NULL;
+		u++;
+		dn = de ? get_dots(dst, de->pay, &tmp2, &dd) : 0;
+		if (dn > maxd)
+			maxd = dn;
+		for (size_t x = 0; x < sn; x++) {
+			uint32_t ri = ms[sd[x].ri];
+			if (!ctx_has(dst, ri, sd[x].ctr) || (de && dots_have(dd, dn, ri, sd[x].ctr)))
+				keep++;
+		}
+		if (de) {
+			pool_need += dn + keep;
+		} else if (keep) {
+			nnew++;
+			pool_need += keep;
+			if (et_len(e) > ET_INLINE) {
+				if (!keys && !(keys = calloc(st->count, sizeof(*keys))))
+					goto out;
+				keys[nkeys] = et_key_dup(et_key(e), et_len(e), &r);
+				if (!keys[nkeys++]) {
+					r = CRDT_ENOMEM;
+					goto out;
+				}
+			}
+		}
+	}
+
+	/* 4. dst's dots under src's context, of elements src lacks. */
+	for (uint32_t j = 0; j < src->nreps; j++) {
+		const struct rep *b = &src->reps[j];
+		if (ms[j] >= nold)
+			continue; /* dst has no dots of this replica */
+		dp.ri = ms[j];
+		for (uint32_t x = 0; x < b->n; x++) {
+			r = ix_range(dst, ms[j], b->iv[x].lo, b->iv[x].hi, drop_cb, &dp);
+			if (r == CRDT_EBADMSG)
+				r = 1;
+			if (r)
+				goto out;
+		}
+	}
+
+	r = CRDT_ENOMEM;
+	scratch = malloc(maxs * sizeof(*scratch));
+	kd = malloc(maxd * sizeof(*kd));
+	if (!scratch || !kd)
+		goto out;
+	if ((r = et_reserve_remap(&dst->tab, (size_t)dst->tab.count + nnew, hit, st->count)) < 0 ||
+	    (r = pool_reserve(dst, pool_need)) < 0)
+		goto out;
+
+	/* 5. Commit; nothing below can fail (the index may be dropped). */
+	for (size_t i = 0, u = 0; i < et_cap(st); i++) {
+		const struct et_slot *e = &st->s[i];
+		const struct dot *sd, *dd = NULL;
+		struct et_slot *de;
+		size_t sn, dn, keep = 0, nk = 0, nadd = 0;
+
+		if (!et_used(e))
+			continue;
+		de = hit[u] != NONE ? &dst->tab.s[hit[u]] : NULL;
+		u++;
+		sn = get_dots(src, e->pay, &tmp, &sd);
+		dn = de ? get_dots(dst, de->pay, &tmp2, &dd) : 0;
+		for (size_t x = 0; x < sn; x++) {
+			uint32_t ri = ms[sd[x].ri];
+			if (!ctx_has(dst, ri, sd[x].ctr) || dots_have(dd, dn, ri, sd[x].ctr))
+				scratch[keep++] = (struct dot){ .ri = ri, .ctr = sd[x].ctr };
+		}
+		sort_dots(scratch, keep);
+		if (!de) {
+			if (!keep)
+				continue;
+			uint8_t *owned = NULL;
+			if (et_len(e) > ET_INLINE) {
+				owned = keys[k];
+				keys[k++] = NULL;
+			}
+			de = et_insert(&dst->tab, et_key(e), et_len(e), e->hash, owned);
+			set_dots(dst, de, scratch, keep);
+			for (size_t x = 0; x < keep; x++)
+				ix_add(dst, scratch[x].ri, scratch[x].ctr, e->hash);
+			continue;
+		}
+		/* dst's dots: src's context covers it and src lacks it, it goes */
+		for (size_t x = 0; x < dn; x++) {
+			uint32_t j = inv[dd[x].ri];
+			if (j == NONE || !ivs_have(src->reps[j].iv, src->reps[j].n, dd[x].ctr) ||
+			    dots_have(sd, sn, j, dd[x].ctr))
+				kd[nk++] = dd[x];
+			else
+				ix_del(dst, dd[x].ri, dd[x].ctr);
+		}
+		/* Sorted union of kd and scratch (whose dots dst had are in kd),
+		 * at the pool's end. */
+		struct dot *o = dst->pool + dst->plen;
+		size_t a = 0, c = 0, n = 0;
+		while (a < nk || c < keep) {
+			int cmp = a >= nk     ? 1
+				  : c >= keep ? -1
+					      : dot_cmp(kd[a].ri, kd[a].ctr, scratch[c].ri,
+							scratch[c].ctr);
+			if (cmp <= 0) {
+				o[n++] = kd[a++];
+				c += cmp == 0;
+			} else {
+				o[n++] = scratch[c];
+				ix_add(dst, scratch[c].ri, scratch[c].ctr, de->hash);
+				nadd++;
+				c++;
+			}
+		}
+		if (nk == dn && nadd == 0)
+			continue;
+		release_dots(dst, de);
+		if (n == 0) {
+			nempty++; /* removed below, once no slot index is needed */
+		} else if (n == 1 && dot_inlinable(o[0].ri, o[0].ctr)) {
+			de->pay = pay_inline(o[0].ri, o[0].ctr);
+		} else {
+			de->pay = PAY_SPILL | (uint64_t)n << 32 | dst->plen;
+			dst->plen += n;
+		}
+	}
+	for (size_t i = 0; nempty && i < et_cap(st); i++) {
+		const struct et_slot *e = &st->s[i];
+		uint32_t f;
+		if (!et_used(e) || (f = et_find_slot(&dst->tab, e)) == NONE)
+			continue;
+		if (dst->tab.s[f].pay == PAY_NONE) {
+			et_remove(&dst->tab, &dst->tab.s[f]);
+			nempty--;
+		}
+	}
+
+	/* The dots of elements src lacks. */
+	for (size_t x = 0; x < dp.n; x++) {
+		const struct drop *q = &dp.v[x];
+		struct et_slot *e = slot_of_dot(dst, q->h, q->ri, q->ctr);
+		const struct dot *dd;
+		size_t dn, m = 0;
+
+		if (!e)
+			continue; /* cannot happen: checked in step 4 */
+		ix_del(dst, q->ri, q->ctr);
+		dn = get_dots(dst, e->pay, &tmp, &dd);
+		if (dn == 1) {
+			release_dots(dst, e);
+			et_remove(&dst->tab, e);
+			continue;
+		}
+		/* a spilled run: shrunk in place */
+		for (size_t y = 0; y < dn; y++)
+			if (dd[y].ri != q->ri || dd[y].ctr != q->ctr)
+				((struct dot *)dd)[m++] = dd[y];
+		dst->pfree += dn - m;
+		if (m == 1 && dot_inlinable(dd[0].ri, dd[0].ctr))
+			e->pay = pay_inline(dd[0].ri, dd[0].ctr), dst->pfree += 1;
+		else
+			e->pay = PAY_SPILL | (uint64_t)m << 32 | (uint32_t)e->pay;
+	}
+
+	/* Finally the context: each window spliced in, new replicas added. */
+	for (uint32_t j = 0; j < src->nreps; j++) {
+		uint32_t i = ms[j];
+		if (i < nold) {
+			struct rep *a = &dst->reps[i];
+			uint32_t f = wfirst[j], l = wlast[j], w = nivn[j];
+			memmove(a->iv + f + w, a->iv + l, (size_t)(a->n - l) * sizeof(*a->iv));
+			memcpy(a->iv + f, niv[j], (size_t)w * sizeof(*a->iv));
+			a->n = f + w + (a->n - l);
+		} else {
+			rep_append(dst, &src->reps[j].rid, niv[j], nivn[j]);
+			niv[j] = NULL;
+		}
+	}
+	pool_compact(dst);
+	r = 0;
+out:
+	for (size_t i = 0; i < nkeys; i++)
+		free(keys[i]);
+	free(keys);
+	if (niv)
+		for (uint32_t j = 0; j < src->nreps; j++)
+			free(niv[j]);
+	free(niv);
+	free(nivn);
+	free(wfirst);
+	free(wlast);
+	free(scratch);
+	free(kd);
+	free(hit);
+	free(dp.v);
+	free(inv);
+	free(ms);
+	return r;
+}
+
+int crdt_orset_merge(struct crdt_orset *dst, const struct crdt_orset *src)
+{
+	size_t work = src->tab.count;
+
+	if (dst == src)
+		return 0;
+	/* The small path wins while src is well below dst; the bulk one has
+	 * the better constant.  Its index is built here if a bulk merge or
+	 * the decoder left it unbuilt: O(|dst|) once, and every bulk merge
+	 * that can leave it so costs as much. */
+	for (uint32_t j = 0; j < src->nreps; j++)
+		work += src->reps[j].n;
+	if (work * 4 <= dst->tab.count && ix_build(dst) == 0) {
+		int r = merge_small(dst, src);
+		if (r <= 0)
+			return r;
+		ix_drop(dst);
+	}
+	return merge_bulk(dst, src);
 }
 
 /* ---- queries ---- */
@@ -936,12 +1699,14 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 	s = crdt_orset_new();
 	if (!s)
 		return CRDT_ENOMEM;
+	/* Most decoded states are pieces to merge, never merged into: the
+	 * index is built only if one becomes a destination. */
+	s->ix_ok = false;
 	if ((r = reps_reserve(s, nr)) < 0)
 		goto fail;
 	/* Sorted on the wire, so arrival order is rid order. */
 	for (size_t i = 0; i < nr; i++) {
 		struct rep *p = &s->reps[i];
-		*p = (struct rep){ 0 };
 		memcpy(p->rid.b, rids + i * CRDT_RID_LEN, CRDT_RID_LEN);
 		s->order[i] = (uint32_t)i;
 		s->nreps++;

@@ -429,6 +429,178 @@ static void test_model(void **state)
 		run_scenario();
 }
 
+/* ---- merge of a small piece into a large set ----
+ *
+ * Pieces of a few elements merged into a set of hundreds take the small
+ * path (the dot index); the same piece merged the other way round, a copy
+ * of the piece as destination, takes the bulk join.  Merge is commutative,
+ * so both must give the same state, exactly.  The pieces carry removals of
+ * elements the destination holds (context over dots it lacks), re-adds
+ * (new dots of elements the destination has), concurrent adds on the
+ * destination, elements with several dots and long keys. */
+
+static void small_key(char *k, size_t cap, int i, size_t *ret_len)
+{
+	int n = snprintf(k, cap, i % 5 ? "e%d" : "a-long-element-name-%d", i);
+	*ret_len = (size_t)n;
+}
+
+static void random_ops(struct crdt_orset *s, const struct crdt_rid *r, int universe, int n)
+{
+	char k[48];
+	size_t len;
+
+	for (int i = 0; i < n; i++) {
+		small_key(k, sizeof(k), (int)rng_below(&rng, (uint64_t)universe), &len);
+		if (rng_below(&rng, 3))
+			assert_int_equal(crdt_orset_add(s, r, k, len), 0);
+		else
+			crdt_orset_remove(s, k, len);
+	}
+}
+
+static void merge_both_ways(struct crdt_orset *dst, const struct crdt_orset *piece)
+{
+	struct crdt_orset *ref = crdt_orset_copy(piece);
+
+	assert_non_null(ref);
+	assert_int_equal(crdt_orset_merge(ref, dst), 0); /* bulk */
+	assert_int_equal(crdt_orset_merge(dst, piece), 0); /* small when piece is */
+	if (!crdt_orset_equal(dst, ref))
+		fail_msg("small-path merge differs from the bulk join");
+	crdt_orset_free(ref);
+}
+
+static void run_small_scenario(void)
+{
+	struct crdt_rid rids[3];
+	struct crdt_orset *a = crdt_orset_new(), *b, *c = crdt_orset_new();
+	struct pieces ps = { .n = 0 };
+	int universe = 150 + (int)rng_below(&rng, 500);
+
+	for (int i = 0; i < 3; i++)
+		rid_of((int)rng_below(&rng, 256) * 4 + i, &rids[i]);
+	/* a builds a set, with a few concurrent adds from c (two dots) */
+	random_ops(a, &rids[0], universe, universe);
+	random_ops(c, &rids[2], universe, universe / 8);
+	assert_int_equal(crdt_orset_merge(a, c), 0);
+	/* b starts as a copy, then both go on concurrently */
+	b = crdt_orset_copy(a);
+	if (rng_below(&rng, 2)) {
+		/* a decoded copy: its index starts unbuilt */
+		crdt_orset_free(b);
+		b = roundtrip(a);
+	}
+	random_ops(b, &rids[1], universe, (int)rng_below(&rng, 40));
+	random_ops(a, &rids[0], universe, (int)rng_below(&rng, (uint64_t)universe));
+	random_ops(c, &rids[2], universe, (int)rng_below(&rng, 20));
+	if (rng_below(&rng, 2))
+		assert_int_equal(crdt_orset_merge(a, c), 0);
+
+	/* Rounds: a snapshot of a, in pieces, some lost, some twice; a then
+	 * learns b's adds (sometimes) and goes on, so later snapshots remove
+	 * what earlier pieces or b's own adds put in b. */
+	int rounds = 1 + (int)rng_below(&rng, 3);
+	for (int round = 0; round < rounds; round++) {
+		if (round > 0) {
+			if (rng_below(&rng, 2))
+				assert_int_equal(crdt_orset_merge(a, b), 0);
+			random_ops(a, &rids[0], universe, (int)rng_below(&rng, 60));
+			pieces_done(&ps);
+		}
+		ps.max = 80 + rng_below(&rng, 300);
+		assert_int_equal(crdt_orset_split(a, ps.max, piece_cb, &ps), 0);
+		int deliver = (int)rng_below(&rng, (uint64_t)ps.n * 2 + 1);
+		for (int i = 0; i < deliver; i++) {
+			struct crdt_orset *p;
+			int pi = (int)rng_below(&rng, (uint64_t)ps.n);
+			assert_int_equal(crdt_orset_decode(ps.p[pi], ps.len[pi], &p), 0);
+			merge_both_ways(b, p);
+			crdt_orset_free(p);
+			switch (rng_below(&rng, 16)) {
+			case 0: /* local ops between pieces: the index follows them */
+				random_ops(b, &rids[1], universe, 5);
+				break;
+			case 1: /* a bulk merge: the index is rebuilt on the next piece */
+				assert_int_equal(crdt_orset_merge(b, c), 0);
+				break;
+			default:
+				break;
+			}
+		}
+	}
+	pieces_done(&ps);
+	/* pieces of c's state too: another replica's view */
+	ps.max = 80 + rng_below(&rng, 300);
+	assert_int_equal(crdt_orset_split(c, ps.max, piece_cb, &ps), 0);
+	for (int i = 0; i < ps.n; i++) {
+		struct crdt_orset *p;
+		assert_int_equal(crdt_orset_decode(ps.p[i], ps.len[i], &p), 0);
+		merge_both_ways(b, p);
+		crdt_orset_free(p);
+	}
+	pieces_done(&ps);
+	/* finally everything: a and b agree, whichever way it went */
+	assert_int_equal(crdt_orset_merge(b, a), 0);
+	assert_int_equal(crdt_orset_merge(a, b), 0);
+	assert_true(crdt_orset_equal(a, b));
+	assert_true(same_encoding(a, b));
+	crdt_orset_free(a);
+	crdt_orset_free(b);
+	crdt_orset_free(c);
+}
+
+static void test_small_merge(void **state)
+{
+	int n = test_scenarios(10000);
+	for (int i = 0; i < n; i++)
+		run_small_scenario();
+}
+
+/* Removals through pieces, checked element by element against what the
+ * sender holds: a receiver with the whole set gets every piece of the
+ * sender's state after the sender removed a third and re-added some. */
+static void test_small_merge_removals(void **state)
+{
+	struct crdt_rid ra, rb;
+	struct crdt_orset *snd = crdt_orset_new(), *rcv;
+	struct pieces ps = { .n = 0, .max = 300 };
+	char k[48];
+	size_t len;
+
+	rid_of(1, &ra);
+	rid_of(2, &rb);
+	for (int i = 0; i < 3000; i++) {
+		small_key(k, sizeof(k), i, &len);
+		assert_int_equal(crdt_orset_add(snd, &ra, k, len), 0);
+	}
+	rcv = crdt_orset_copy(snd);
+	/* the receiver adds one of them concurrently: that add must win */
+	small_key(k, sizeof(k), 3, &len);
+	assert_int_equal(crdt_orset_add(rcv, &rb, k, len), 0);
+	for (int i = 0; i < 3000; i += 3) {
+		small_key(k, sizeof(k), i, &len);
+		assert_int_equal(crdt_orset_remove(snd, k, len), 1);
+	}
+	for (int i = 0; i < 3000; i += 7) {
+		small_key(k, sizeof(k), i, &len);
+		assert_int_equal(crdt_orset_add(snd, &ra, k, len), 0);
+	}
+	assert_int_equal(crdt_orset_split(snd, ps.max, piece_cb, &ps), 0);
+	assert_true(ps.n > 30);
+	for (int i = ps.n - 1; i >= 0; i--)
+		merge_piece(rcv, ps.p[i], ps.len[i]);
+	for (int i = 0; i < 3000; i++) {
+		small_key(k, sizeof(k), i, &len);
+		bool want = i % 3 != 0 || i % 7 == 0 || i == 3;
+		if (crdt_orset_contains(rcv, k, len) != want)
+			fail_msg("element %d: want %d", i, want);
+	}
+	pieces_done(&ps);
+	crdt_orset_free(snd);
+	crdt_orset_free(rcv);
+}
+
 /* ---- split of large states ---- */
 
 static struct crdt_orset *big_state(int n, int nrep, struct crdt_rid *rids)
@@ -772,6 +944,8 @@ int main(void)
 		cmocka_unit_test(test_removed_leave_only_context),
 		cmocka_unit_test(test_binary_safe),
 		cmocka_unit_test(test_model),
+		cmocka_unit_test(test_small_merge),
+		cmocka_unit_test(test_small_merge_removals),
 		cmocka_unit_test(test_split_large),
 		cmocka_unit_test(test_split_limits),
 		cmocka_unit_test(test_large_tables),
