@@ -5,18 +5,31 @@
 # peers.  Prints a markdown table: median ops/s of RUNS runs per command for
 # both servers and their ratio.
 #   bench/redis-compare.sh [-n REQUESTS] [-r RUNS] [-P PIPELINE] [-b BUILD_DIR]
+#                          [-d always|batch|none|memory]
+# -d pairs crdtd's [storage] durability with redis-server's persistence:
+#   always: appendfsync always; batch: appendfsync everysec (batch_ms 1000);
+#   none: appendfsync no; memory (default): crdtd durability none against
+#   redis-server with no persistence at all.
 set -euo pipefail
 
-requests=200000 runs=3 pipeline=16 build=build
-while getopts "n:r:P:b:h" o; do
+requests=200000 runs=3 pipeline=16 build=build mode=memory
+while getopts "n:r:P:b:d:h" o; do
 	case $o in
 	n) requests=$OPTARG ;;
 	r) runs=$OPTARG ;;
 	P) pipeline=$OPTARG ;;
 	b) build=$OPTARG ;;
-	*) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	d) mode=$OPTARG ;;
+	*) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	esac
 done
+case $mode in
+always) durability=always redis_persist=(--appendonly yes --appendfsync always) ;;
+batch) durability=batch redis_persist=(--appendonly yes --appendfsync everysec) ;;
+none) durability=none redis_persist=(--appendonly yes --appendfsync no) ;;
+memory) durability=none redis_persist=(--appendonly no) ;;
+*) echo "unknown mode $mode" >&2; exit 2 ;;
+esac
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 crdtd=$top/$build/src/daemon/crdtd
@@ -42,10 +55,10 @@ wait_ping() {
 	exit 1
 }
 
-# redis-server without persistence: crdtd keeps state in memory too
 rport=$(free_port SOCK_STREAM)
-redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no \
-	--daemonize no --logfile "$work/redis.log" &
+mkdir -p "$work/redis"
+redis-server --port "$rport" --bind 127.0.0.1 --save "" "${redis_persist[@]}" \
+	--dir "$work/redis" --daemonize no --logfile "$work/redis.log" &
 pids+=($!)
 
 # three crdtd replicas, full mesh
@@ -61,6 +74,9 @@ for n in "${names[@]}"; do
 		echo "client = 127.0.0.1:${tcp[$n]}"
 		echo "[log]"
 		echo "level = warn"
+		echo "[storage]"
+		echo "durability = $durability"
+		echo "batch_ms = 1000"
 		echo "[peers]"
 		for p in "${names[@]}"; do [ "$p" = "$n" ] || echo "$p = 127.0.0.1:${udp[$p]}"; done
 	} >"$work/$n.ini"
@@ -84,6 +100,8 @@ declare -a labels cmds
 labels=("INCRBY" "SADD (random members)" "SET" "GET")
 cmds=("INCRBY counter 1" "SADD set:__rand_int__ m__rand_int__" "SET key:__rand_int__ v__rand_int__" "GET key:__rand_int__")
 
+echo "durability $mode: crdtd $durability, redis-server ${redis_persist[*]}"
+echo
 echo "| command | redis-server ops/s | crdtd ops/s | crdtd / redis |"
 echo "|---|---:|---:|---:|"
 for i in "${!labels[@]}"; do

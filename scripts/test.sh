@@ -22,3 +22,7 @@ ninja -C build-asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	meson test -C build-asan -v --print-errorlogs
+
+# every libFuzzer target (clang, ASan+UBSan) for a short while, from its seed
+# corpus, so that a regression in a decoder shows here: about 2 minutes
+scripts/fuzz.sh "${FUZZ_SECONDS:-20}"

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <sodium.h>
+
 #include "commands.h"
 #include "crdt/error.h"
 #include "crdt/obj.h"
@@ -16,6 +18,7 @@
 #include "gossip.h"
 #include "info.h"
 #include "resp.h"
+#include "storage.h"
 #include "shim.h"
 
 #define WRONGTYPE "WRONGTYPE Operation against a key holding the wrong kind of value"
@@ -126,6 +129,65 @@ static void wrote(struct daemon *d, const struct cmd_args *a)
 		gossip_notify_write(d->gossip);
 }
 
+/* Journal a local write to the durable store (storage.h): the elements of
+ * a set operation, or a small state that merges to the result. */
+static void journal(struct daemon *d, const struct cmd_args *a, enum crdt_type t,
+		    enum storage_op op, const struct crdt_obj *state, size_t first, size_t n)
+{
+	struct store_entry *e = store_find(&d->store, a->argv[1], a->argl[1]);
+
+	if (!e || !d->storage)
+		return;
+	if (op == STORAGE_OP_STATE && (t == CRDT_GCOUNTER || t == CRDT_PNCOUNTER))
+		storage_log_counter(d->storage, e, t);
+	else
+		storage_log(d->storage, e, t, op, state, n, a->argv + first, a->argl + first);
+}
+
+/* ---- limits ([limits], docs/configuration.md) ------------------------------ */
+
+/* A write that would create a name: refused once max_instances names are
+ * held.  False (with the error replied) when refused. */
+static bool may_create(struct daemon *d, const struct cmd_args *a, struct crdt_buf *out)
+{
+	unsigned max = d->cfg.limits.max_instances;
+
+	if (!max || d->store.len < max || store_find(&d->store, a->argv[1], a->argl[1]))
+		return true;
+	resp_error(out, "ERR max_instances (%u) reached; no new key can be created", max);
+	return false;
+}
+
+/* SADD's elements a->argv[2..]: each within max_element_bytes, and the set
+ * within max_elements after adding those it lacks.  @o may be NULL (a new
+ * set). */
+static bool set_within_limits(struct daemon *d, const struct cmd_args *a, const struct crdt_obj *o,
+			      struct crdt_buf *out)
+{
+	unsigned max_len = d->cfg.limits.max_element_bytes, max_n = d->cfg.limits.max_elements;
+	size_t card = 0, fresh = 0;
+
+	for (size_t i = 2; i < a->argc; i++) {
+		if (max_len && a->argl[i] > max_len) {
+			resp_error(out, "ERR element longer than max_element_bytes (%u)", max_len);
+			return false;
+		}
+	}
+	if (!max_n)
+		return true;
+	if (o)
+		card = o->type == CRDT_GSET ? crdt_gset_card(o->gs) : crdt_orset_card(o->os);
+	/* an element given twice counts twice: errs on the safe side */
+	for (size_t i = 2; i < a->argc; i++)
+		fresh += !o || !(o->type == CRDT_GSET ? crdt_gset_contains(o->gs, a->argv[i], a->argl[i])
+						       : crdt_orset_contains(o->os, a->argv[i], a->argl[i]));
+	if (card + fresh > max_n) {
+		resp_error(out, "ERR set would pass max_elements (%u)", max_n);
+		return false;
+	}
+	return true;
+}
+
 /* ---- counters ---------------------------------------------------------- */
 
 static int counter_value(const struct crdt_obj *o, int64_t *ret)
@@ -138,10 +200,12 @@ static void counter_add(struct daemon *d, const struct cmd_args *a, int64_t by,
 			struct crdt_buf *out)
 {
 	int err;
-	struct crdt_obj *o =
-		lookup_or_create(d, a, CRDT_GCOUNTER, CRDT_PNCOUNTER, CRDT_PNCOUNTER, &err);
+	struct crdt_obj *o;
 	int64_t v;
 
+	if (!may_create(d, a, out))
+		return;
+	o = lookup_or_create(d, a, CRDT_GCOUNTER, CRDT_PNCOUNTER, CRDT_PNCOUNTER, &err);
 	if (!o) {
 		reply_crdt_error(out, err);
 		return;
@@ -160,8 +224,10 @@ static void counter_add(struct daemon *d, const struct cmd_args *a, int64_t by,
 		reply_crdt_error(out, err);
 		return;
 	}
-	if (by != 0)
+	if (by != 0) {
+		journal(d, a, o->type, STORAGE_OP_STATE, NULL, 0, 0);
 		wrote(d, a);
+	}
 	if ((err = counter_value(o, &v)) < 0)
 		reply_crdt_error(out, err);
 	else
@@ -247,11 +313,19 @@ static void cmd_set(struct daemon *d, struct cmd_session *s, const struct cmd_ar
 		resp_error(out, "ERR syntax error");
 		return;
 	}
+	if (d->cfg.limits.max_value_bytes && a->argl[2] > d->cfg.limits.max_value_bytes) {
+		resp_error(out, "ERR value longer than max_value_bytes (%u)",
+			   d->cfg.limits.max_value_bytes);
+		return;
+	}
+	if (!may_create(d, a, out))
+		return;
 	o = lookup_or_create(d, a, CRDT_LWWREG, CRDT_LWWREG, CRDT_LWWREG, &err);
 	if (!o || (err = crdt_lwwreg_set(o->lww, &d->hlc, &d->rid, a->argv[2], a->argl[2])) < 0) {
 		reply_crdt_error(out, err);
 		return;
 	}
+	journal(d, a, CRDT_LWWREG, STORAGE_OP_STATE, o, 0, 0);
 	wrote(d, a);
 	resp_simple(out, "OK");
 }
@@ -262,14 +336,19 @@ static void cmd_sadd(struct daemon *d, struct cmd_session *s, const struct cmd_a
 		     struct crdt_buf *out)
 {
 	int err;
-	struct crdt_obj *o = lookup_or_create(d, a, CRDT_GSET, CRDT_ORSET, CRDT_ORSET, &err);
+	struct crdt_obj *o = lookup(d, a, CRDT_GSET, CRDT_ORSET, &err);
 	int64_t added = 0;
+	size_t i;
 
+	if (!err && (!set_within_limits(d, a, o, out) || (!o && !may_create(d, a, out))))
+		return;
+	if (!err)
+		o = lookup_or_create(d, a, CRDT_GSET, CRDT_ORSET, CRDT_ORSET, &err);
 	if (!o) {
 		reply_crdt_error(out, err);
 		return;
 	}
-	for (size_t i = 2; i < a->argc; i++) {
+	for (i = 2; i < a->argc; i++) {
 		if (o->type == CRDT_GSET) {
 			err = crdt_gset_add(o->gs, a->argv[i], a->argl[i]);
 			added += err > 0;
@@ -281,7 +360,10 @@ static void cmd_sadd(struct daemon *d, struct cmd_session *s, const struct cmd_a
 		if (err < 0)
 			break;
 	}
-	/* the elements added before a failure stay added: tell the peers */
+	/* the elements added before a failure stay added: store them, tell
+	 * the peers */
+	journal(d, a, o->type, o->type == CRDT_GSET ? STORAGE_OP_GSET_ADD : STORAGE_OP_ORSET_ADD,
+		NULL, 2, i - 2);
 	wrote(d, a);
 	if (err < 0)
 		reply_crdt_error(out, err);
@@ -306,8 +388,11 @@ static void cmd_srem(struct daemon *d, struct cmd_session *s, const struct cmd_a
 	}
 	for (size_t i = 2; o && i < a->argc; i++)
 		removed += crdt_orset_remove(o->os, a->argv[i], a->argl[i]) > 0;
-	if (removed)
+	if (removed) {
+		/* replaying a remove of an absent element is a no-op: log them all */
+		journal(d, a, CRDT_ORSET, STORAGE_OP_ORSET_REM, NULL, 2, a->argc - 2);
 		wrote(d, a);
+	}
 	resp_int(out, removed);
 }
 
@@ -392,11 +477,14 @@ static void cmd_crdt_create(struct daemon *d, struct cmd_session *s, const struc
 			   name);
 		return;
 	}
+	if (!may_create(d, a, out))
+		return;
 	/* creating what is already there is a no-op, like a repeated SADD */
 	if ((err = store_get(&d->store, a->argv[1], a->argl[1], t, true, &o)) < 0) {
 		reply_crdt_error(out, err);
 		return;
 	}
+	journal(d, a, t, STORAGE_OP_STATE, o, 0, 0);
 	wrote(d, a);
 	resp_simple(out, "OK");
 }
@@ -704,6 +792,36 @@ static void cmd_echo(struct daemon *d, struct cmd_session *s, const struct cmd_a
 	resp_bulk(out, a->argv[1], a->argl[1]);
 }
 
+/* AUTH password | AUTH default password, as Redis with requirepass. */
+static void cmd_auth(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+		     struct crdt_buf *out)
+{
+	const char *pass = d->cfg.node.requirepass;
+	uint8_t want[32], got[32];
+	size_t i = a->argc - 1; /* the password */
+
+	if (a->argc > 3) {
+		resp_error(out, "ERR syntax error");
+		return;
+	}
+	if (!*pass) {
+		resp_error(out, "ERR AUTH <password> called without any password configured for the "
+				"default user. Are you sure your configuration is correct?");
+		return;
+	}
+	/* Equal-length digests compared in constant time: neither the
+	 * password's length nor its first wrong byte shows in the timing. */
+	crypto_generichash(want, sizeof(want), (const uint8_t *)pass, strlen(pass), NULL, 0);
+	crypto_generichash(got, sizeof(got), a->argv[i], a->argl[i], NULL, 0);
+	if ((a->argc == 3 && !arg_is(a, 1, "default")) || crypto_verify_32(want, got) != 0) {
+		d->stats.auth_failures++;
+		resp_error(out, "WRONGPASS invalid username-password pair or user is disabled.");
+		return;
+	}
+	s->authenticated = 1;
+	resp_simple(out, "OK");
+}
+
 static void cmd_quit(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 		     struct crdt_buf *out)
 {
@@ -913,6 +1031,7 @@ static void cmd_command(struct daemon *d, struct cmd_session *s, const struct cm
 
 /* Sorted by name for bsearch. */
 static const struct cmd commands[] = {
+	{ "auth", -2, cmd_auth, "fast" },
 	{ "client", -2, cmd_client, "admin" },
 	{ "command", -1, cmd_command, "loading" },
 	{ "config", -2, cmd_config, "admin" },
@@ -973,7 +1092,7 @@ static void put_command_info(struct crdt_buf *out, const struct cmd *c)
 		     c->fn != cmd_info && c->fn != cmd_command && c->fn != cmd_dbsize &&
 		     c->fn != cmd_keys && c->fn != cmd_scan && c->fn != cmd_select &&
 		     c->fn != cmd_config && c->fn != cmd_client && c->fn != cmd_crdt_peers &&
-		     c->fn != cmd_crdt_sync && c->fn != cmd_crdt_sim;
+		     c->fn != cmd_crdt_sync && c->fn != cmd_crdt_sim && c->fn != cmd_auth;
 	resp_array(out, 6);
 	resp_bulk(out, c->name, strlen(c->name));
 	resp_int(out, c->arity);
@@ -1027,13 +1146,20 @@ void commands_exec(struct daemon *d, struct cmd_session *sess, const struct cmd_
 	size_t before = out->len;
 
 	d->stats.commands++;
-	if (!c) {
+	if (d->cfg.node.requirepass[0] && !sess->authenticated &&
+	    (!c || (c->fn != cmd_auth && c->fn != cmd_quit))) {
+		/* before AUTH, nothing else: not even whether a command exists */
+		resp_error(out, "NOAUTH Authentication required.");
+	} else if (!c) {
 		char name[128];
 		quote_arg(a->argv[0], a->argl[0], name, sizeof(name));
 		resp_error(out, "ERR unknown command '%s', with args beginning with: ", name);
 	} else if ((c->arity > 0 && a->argc != (size_t)c->arity) ||
 		   (c->arity < 0 && a->argc < (size_t)-c->arity)) {
 		resp_error(out, "ERR wrong number of arguments for '%s' command", c->name);
+	} else if (strcmp(c->flags, "write") == 0 && /* every write names its key first */
+		   d->cfg.limits.max_name_bytes && a->argl[1] > d->cfg.limits.max_name_bytes) {
+		resp_error(out, "ERR key longer than max_name_bytes (%u)", d->cfg.limits.max_name_bytes);
 	} else {
 		c->fn(d, sess, a, out);
 	}

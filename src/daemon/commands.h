@@ -22,6 +22,7 @@ struct cmd_args {
 /* Per-connection state a command may read or change. */
 struct cmd_session {
 	int close_after_reply; /* QUIT */
+	int authenticated;     /* AUTH succeeded (matters with requirepass) */
 };
 
 /** Run one command, appending its reply to @out.  Never fails: errors are

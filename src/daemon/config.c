@@ -47,6 +47,9 @@ _Static_assert(LOG_LEVEL_ERROR == 0 && LOG_LEVEL_WARN == 1 && LOG_LEVEL_INFO == 
 	       "log_level_names follows enum log_level");
 _Static_assert(sizeof(enum log_level) == sizeof(int), "CONFIG_ENUM fields are int-sized");
 
+static const char *const durability_names[] = { "always", "batch", "none", NULL };
+_Static_assert(sizeof(enum config_durability) == sizeof(int), "CONFIG_ENUM fields are int-sized");
+
 /* The one list of keys.  Order is file order (conf/crdtd.ini, config_dump). */
 static const struct config_key config_table[] = {
 	/* [node] */
@@ -71,6 +74,9 @@ static const struct config_key config_table[] = {
 	{ .section = "node", .name = "max_args", .type = CONFIG_UINT, .min = 16, .max = 16777216,
 	  .def = "1048576", FIELD(node.max_args),
 	  .help = "most arguments (command name included) in one request" },
+	{ .section = "node", .name = "requirepass", .type = CONFIG_STRING, .min = 0,
+	  .max = CONFIG_SECRET_MAX, .def = "", FIELD(node.requirepass),
+	  .help = "clients must AUTH with this password before any other command; empty = off" },
 
 	/* [gossip] */
 	{ .section = "gossip", .name = "interval_ms", .type = CONFIG_UINT, .min = 10, .max = 3600000,
@@ -117,6 +123,48 @@ static const struct config_key config_table[] = {
 	{ .section = "simulation", .name = "seed", .type = CONFIG_UINT, .min = 0, .max = UINT32_MAX,
 	  .def = "0", FIELD(simulation.seed),
 	  .help = "seed of the shim's decisions; 0 = from the clock (shown in CRDT.SIM STATUS)" },
+
+	/* [security]: authenticated gossip (src/daemon/auth.h) */
+	{ .section = "security", .name = "key_file", .type = CONFIG_STRING, .min = 0,
+	  .max = CONFIG_PATH_MAX, .def = "", FIELD(security.key_file),
+	  .help = "cluster key (64 hex digits, mode 0600) sealing every datagram; empty = off" },
+	{ .section = "security", .name = "old_key_files", .type = CONFIG_STRING, .min = 0,
+	  .max = CONFIG_PATH_MAX, .def = "", FIELD(security.old_key_files),
+	  .help = "comma-separated key files still accepted on receive (key rotation)" },
+	{ .section = "security", .name = "encrypt", .type = CONFIG_BOOL, .def = "no",
+	  FIELD(security.encrypt), .help = "encrypt datagrams too, not only authenticate them" },
+	{ .section = "security", .name = "accept_unknown_peers", .type = CONFIG_BOOL, .def = "no",
+	  FIELD(security.accept_unknown_peers),
+	  .help = "merge datagrams from addresses that are not in [peers]" },
+
+	/* [limits]: sizes a client or a peer may make us hold */
+	{ .section = "limits", .name = "max_name_bytes", .type = CONFIG_UINT, .min = 1, .max = 1024,
+	  .def = "1024", FIELD(limits.max_name_bytes), .help = "longest instance name" },
+	{ .section = "limits", .name = "max_element_bytes", .type = CONFIG_UINT, .min = 1,
+	  .max = 65000, .def = "1024", FIELD(limits.max_element_bytes),
+	  .help = "longest set element" },
+	{ .section = "limits", .name = "max_value_bytes", .type = CONFIG_UINT, .min = 1, .max = 65000,
+	  .def = "1024", FIELD(limits.max_value_bytes), .help = "longest register value" },
+	{ .section = "limits", .name = "max_elements", .type = CONFIG_UINT, .min = 1,
+	  .max = UINT32_MAX, .def = "10000000", FIELD(limits.max_elements),
+	  .help = "most elements in one set" },
+	{ .section = "limits", .name = "max_instances", .type = CONFIG_UINT, .min = 1,
+	  .max = UINT32_MAX, .def = "1000000", FIELD(limits.max_instances),
+	  .help = "most instance names in the daemon" },
+	{ .section = "limits", .name = "max_peer_datagrams_per_sec", .type = CONFIG_UINT, .min = 0,
+	  .max = 10000000, .def = "100000", FIELD(limits.max_peer_datagrams_per_sec),
+	  .help = "datagrams accepted per second from one sender; 0 = no limit" },
+
+	/* [storage]: the durable store in data_dir (src/daemon/storage.h) */
+	{ .section = "storage", .name = "durability", .type = CONFIG_ENUM, .def = "always",
+	  .enum_names = durability_names, FIELD(storage.durability),
+	  .help = "always: a write is on disk before its reply (group commit); batch: synced "
+		  "every batch_ms; none: left to the OS" },
+	{ .section = "storage", .name = "batch_ms", .type = CONFIG_UINT, .min = 1, .max = 60000,
+	  .def = "100", FIELD(storage.batch_ms), .help = "durability = batch: sync this often" },
+	{ .section = "storage", .name = "map_size", .type = CONFIG_SIZE, .min = 1 * MIB,
+	  .max = 1024 * GIB, .def = "4294967296", FIELD(storage.map_size),
+	  .help = "largest size of the store file data_dir/store.lmdb" },
 };
 
 #define N_KEYS (sizeof config_table / sizeof config_table[0])
@@ -786,6 +834,10 @@ static void validate(struct parser *p)
 			fail(p, -EINVAL, 0, "[%s] %s: required key is missing%s",
 			     config_table[i].section, config_table[i].name,
 			     p->any_line ? "" : " (the file is empty)");
+
+	if (!p->rc && !c->security.key_file[0] && (c->security.encrypt || c->security.old_key_files[0]))
+		fail(p, -EINVAL, 0, "[security] %s needs key_file",
+		     c->security.encrypt ? "encrypt" : "old_key_files");
 
 	for (size_t i = 0; i < c->n_peers && !p->rc; i++) {
 		const struct config_peer *peer = &c->peers[i];

@@ -27,6 +27,14 @@
 #define CONFIG_PATH_MAX 1023    /* data_dir */
 #define CONFIG_SOCKET_MAX 107   /* client_socket: sizeof(sun_path) - 1 */
 #define CONFIG_PEERS_MAX 1024
+#define CONFIG_SECRET_MAX 128   /* requirepass */
+
+/* [storage] durability: when a write is on disk (docs/configuration.md). */
+enum config_durability {
+	CONFIG_DURABILITY_ALWAYS = 0, /* before the client's reply: group commit */
+	CONFIG_DURABILITY_BATCH,      /* synced every batch_ms */
+	CONFIG_DURABILITY_NONE,       /* left to the OS */
+};
 
 enum config_addr_kind {
 	CONFIG_ADDR_HOSTNAME = 0, /* to be resolved by the daemon */
@@ -64,6 +72,7 @@ struct config {
 		unsigned max_clients;
 		size_t max_request_bytes;
 		unsigned max_args;
+		char requirepass[CONFIG_SECRET_MAX + 1]; /* "" = no AUTH */
 	} node;
 
 	struct {
@@ -89,6 +98,28 @@ struct config {
 		double partition_probability; /* 0..1 */
 		unsigned seed;                /* 0 = from the clock */
 	} simulation;
+
+	struct {
+		char key_file[CONFIG_PATH_MAX + 1];      /* "" = no authentication */
+		char old_key_files[CONFIG_PATH_MAX + 1]; /* comma-separated */
+		bool encrypt;
+		bool accept_unknown_peers;
+	} security;
+
+	struct {
+		unsigned max_name_bytes;
+		unsigned max_element_bytes;
+		unsigned max_value_bytes;
+		unsigned max_elements;
+		unsigned max_instances;
+		unsigned max_peer_datagrams_per_sec; /* 0 = no limit */
+	} limits;
+
+	struct {
+		enum config_durability durability;
+		unsigned batch_ms; /* durability = batch: sync at least this often */
+		size_t map_size;   /* largest the store file may grow */
+	} storage;
 
 	/* [peers], in file order; never contains node.name. */
 	struct config_peer *peers; /* owned; NULL when n_peers == 0 */

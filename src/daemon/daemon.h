@@ -13,6 +13,7 @@
 #include "store.h"
 
 struct gossip;
+struct storage;
 struct server;
 struct shim;
 
@@ -22,6 +23,7 @@ struct daemon_stats {
 	uint64_t rejected_clients;  /* over max_clients */
 	uint64_t protocol_errors;   /* malformed frames; each closed a connection */
 	uint64_t errors_replied;    /* commands answered with an error */
+	uint64_t auth_failures;     /* AUTH with a wrong password */
 };
 
 struct daemon {
@@ -33,6 +35,7 @@ struct daemon {
 	struct crdt_hlc hlc;
 	struct store store;
 	struct gossip *gossip;
+	struct storage *storage;
 	struct server *server;
 	struct shim *shim; /* NULL unless [simulation] enabled; owned by gossip */
 	uint64_t start_ms; /* uv_now at start */

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "crdt/error.h"
 #include "gossip.h"
 #include "log.h"
@@ -13,6 +15,14 @@
 #define WARN_EVERY_MS 10000
 /* A PONG whose echoed timestamp is older than this is not an RTT sample. */
 #define RTT_MAX_US (60ull * 1000 * 1000)
+
+/* Token bucket for max_peer_dgrams_per_sec: tokens in thousandths of a
+ * datagram, a second's worth at most. */
+struct bucket {
+	uint64_t last_ms;
+	uint64_t milli;
+	bool init;
+};
 
 struct peer {
 	char *name;
@@ -31,6 +41,7 @@ struct peer {
 	uint64_t rtt_us, srtt_us;
 	uint64_t ping_seq; /* last sent to it */
 	unsigned unanswered; /* rounds pinged since it was last heard from */
+	struct bucket bucket;
 	struct gossip_peer_stats st;
 };
 
@@ -79,6 +90,14 @@ struct gossip {
 	uint64_t large_gap_ms;
 	uint64_t max_clock_lead_ms;
 
+	/* security (docs/protocol.md, "Authentication") */
+	struct auth_keyring *kr; /* NULL: no key */
+	uint8_t *sealbuf, *openbuf; /* WIRE_DATAGRAM_MAX + AUTH_OVERHEAD each, with kr */
+	bool accept_unknown;
+	uint32_t rate; /* datagrams per second and sender, 0 = unlimited */
+	struct bucket unknown_bucket; /* shared by every unknown sender */
+	struct gossip_limits lim;
+
 	struct transport *t;
 	uv_timer_t round_timer, push_timer;
 	int open; /* handles and requests whose callback is still to come */
@@ -96,7 +115,7 @@ struct gossip {
 	uint64_t ping_seq;
 	struct crdt_buf pbuf; /* PING/PONG encoding */
 	struct gossip_stats st;
-	struct ratelimit rl_clock, rl_self, rl_skip, rl_send;
+	struct ratelimit rl_clock, rl_self, rl_skip, rl_send, rl_unknown, rl_auth, rl_limit;
 };
 
 static const char *const drop_names[GOSSIP_DROP_MAX] = {
@@ -108,6 +127,11 @@ static const char *const drop_names[GOSSIP_DROP_MAX] = {
 	[GOSSIP_DROP_CLOCK_AHEAD] = "clock_ahead",
 	[GOSSIP_DROP_SELF] = "self",
 	[GOSSIP_DROP_NOMEM] = "nomem",
+	[GOSSIP_DROP_UNKNOWN_PEER] = "unknown_peer",
+	[GOSSIP_DROP_RATE] = "rate",
+	[GOSSIP_DROP_UNAUTHENTICATED] = "unauthenticated",
+	[GOSSIP_DROP_BAD_AUTH] = "bad_auth",
+	[GOSSIP_DROP_LIMIT] = "limit",
 	[GOSSIP_DROP_SEND_ERROR] = "send_error",
 };
 
@@ -335,6 +359,22 @@ static void send_to(struct gossip *g, struct peer *p, const uint8_t *d, size_t l
 	p->st.bytes_out += len;
 }
 
+/* With a key, the sealed copy of plain datagram (@d, @len) in g->sealbuf;
+ * without, @d itself.  NULL when sealing fails (counted). */
+static const uint8_t *seal(struct gossip *g, const uint8_t *d, size_t *len)
+{
+	size_t n;
+
+	if (!g->kr)
+		return d;
+	if (auth_seal(g->kr, d, *len, g->sealbuf, WIRE_DATAGRAM_MAX + AUTH_OVERHEAD, &n) < 0) {
+		g->st.drops[GOSSIP_DROP_SEND_ERROR]++;
+		return NULL;
+	}
+	*len = n;
+	return g->sealbuf;
+}
+
 struct batch {
 	struct gossip *g;
 	struct peer **to;
@@ -348,6 +388,9 @@ struct batch {
 static int batch_emit(const uint8_t *d, size_t len, void *ctx)
 {
 	struct batch *b = ctx;
+
+	if (!(d = seal(b->g, d, &len)))
+		return 0;
 	for (size_t i = 0; i < b->n; i++)
 		send_to(b->g, b->to[i], d, len);
 	return 0;
@@ -376,7 +419,9 @@ static size_t choose_targets(struct gossip *g, uint32_t k)
 static int batch_begin(struct gossip *g, struct batch *b, struct peer **to, size_t n)
 {
 	*b = (struct batch){ .g = g, .to = to, .n = n, .now = uv_now(g->loop) };
-	return wire_packer_init(&b->pk, g->mtu, &g->self, g->node, g->node_len, batch_emit, b);
+	/* a sealed datagram is AUTH_OVERHEAD longer and must still fit the mtu */
+	return wire_packer_init(&b->pk, g->kr ? g->mtu - AUTH_OVERHEAD : g->mtu, &g->self, g->node,
+				g->node_len, batch_emit, b);
 }
 
 static int batch_end(struct batch *b)
@@ -487,22 +532,27 @@ static int send_full(struct gossip *g, struct peer **to, size_t n)
 static void send_ping(struct gossip *g, struct peer *p, enum wire_type type,
 		      const struct wire_ping *ping, const struct sockaddr *to)
 {
+	const uint8_t *d;
+	size_t len;
 	int r;
 
 	crdt_buf_reset(&g->pbuf);
 	if (wire_encode_ping(&g->pbuf, type, &g->self, g->node, g->node_len, ping) < 0)
 		return;
+	len = g->pbuf.len;
+	if (!(d = seal(g, g->pbuf.data, &len)))
+		return;
 	if (p) {
-		send_to(g, p, g->pbuf.data, g->pbuf.len);
+		send_to(g, p, d, len);
 		return;
 	}
 	/* a PONG to a sender that is no configured peer */
-	if ((r = g->t->ops->send(g->t, g->pbuf.data, g->pbuf.len, to)) < 0) {
+	if ((r = g->t->ops->send(g->t, d, len, to)) < 0) {
 		g->st.drops[GOSSIP_DROP_SEND_ERROR]++;
 		return;
 	}
 	g->st.dgrams_out++;
-	g->st.bytes_out += g->pbuf.len;
+	g->st.bytes_out += len;
 }
 
 static void ping_peer(struct gossip *g, struct peer *p)
@@ -660,6 +710,78 @@ static bool record_unchanged(const struct wire_record *rec, void *ctx)
 	return true;
 }
 
+struct elem_check {
+	const struct gossip_limits *lim;
+	const struct crdt_obj *local; /* same type, or NULL */
+	size_t fresh;                 /* elements the local state lacks */
+	bool too_long;
+};
+
+static int elem_check_cb(const uint8_t *e, size_t len, void *ctx)
+{
+	struct elem_check *c = ctx;
+
+	if (c->lim->max_element && len > c->lim->max_element) {
+		c->too_long = true;
+		return 1;
+	}
+	if (!c->local)
+		c->fresh++;
+	else if (c->local->type == CRDT_GSET ? !crdt_gset_contains(c->local->gs, e, len)
+					     : !crdt_orset_contains(c->local->os, e, len))
+		c->fresh++;
+	return 0;
+}
+
+/* Whether a remote record stays within [limits]; on false *ret_why says
+ * which.  Costs one pass over the record's elements, as the merge does. */
+static bool within_limits(struct gossip *g, const struct wire_state *w, const char **ret_why)
+{
+	const struct gossip_limits *lim = &g->lim;
+	const struct crdt_obj *o = &w->obj;
+	struct store_entry *e;
+	const uint8_t *val;
+	size_t len, card;
+
+	if (lim->max_name && w->name_len > lim->max_name) {
+		*ret_why = "name longer than max_name_bytes";
+		return false;
+	}
+	e = store_find(g->store, w->name, w->name_len);
+	if (!e && lim->max_instances && g->store->len >= lim->max_instances) {
+		*ret_why = "max_instances reached";
+		return false;
+	}
+	if (o->type == CRDT_LWWREG && lim->max_value && crdt_lwwreg_get(o->lww, &val, &len) &&
+	    len > lim->max_value) {
+		*ret_why = "value longer than max_value_bytes";
+		return false;
+	}
+	if (o->type == CRDT_GSET || o->type == CRDT_ORSET) {
+		struct elem_check c = { .lim = lim };
+		if (!lim->max_element && !lim->max_elements)
+			return true;
+		if (e && e->slot[o->type].p)
+			c.local = &e->slot[o->type];
+		if (o->type == CRDT_GSET)
+			crdt_gset_foreach(o->gs, elem_check_cb, &c);
+		else
+			crdt_orset_foreach(o->os, elem_check_cb, &c);
+		if (c.too_long) {
+			*ret_why = "element longer than max_element_bytes";
+			return false;
+		}
+		card = !c.local ? 0
+		       : c.local->type == CRDT_GSET ? crdt_gset_card(c.local->gs)
+						    : crdt_orset_card(c.local->os);
+		if (lim->max_elements && card + c.fresh > lim->max_elements) {
+			*ret_why = "set would pass max_elements";
+			return false;
+		}
+	}
+	return true;
+}
+
 static void merge_states(struct gossip *g, struct peer *p, const struct sockaddr *from,
 			 struct wire_state *s, size_t n)
 {
@@ -683,6 +805,20 @@ static void merge_states(struct gossip *g, struct peer *p, const struct sockaddr
 					 (unsigned long long)g->max_clock_lead_ms,
 					 (unsigned long long)g->rl_clock.suppressed);
 				g->rl_clock.suppressed = 0;
+			}
+			continue;
+		}
+		const char *why;
+		if (!within_limits(g, &s[i], &why)) {
+			drop(g, p, GOSSIP_DROP_LIMIT);
+			if (ratelimit_ok(&g->rl_limit, uv_now(g->loop))) {
+				char a[INET6_ADDRSTRLEN + 8];
+				transport_addr_format(from, a, sizeof(a));
+				log_warn("gossip", "peer %s: \"%.*s\": %s, ignoring (%llu similar suppressed)",
+					 p ? p->name : a,
+					 (int)(s[i].name_len > 64 ? 64 : s[i].name_len), s[i].name, why,
+					 (unsigned long long)g->rl_limit.suppressed);
+				g->rl_limit.suppressed = 0;
 			}
 			continue;
 		}
@@ -712,6 +848,40 @@ static void on_pong(struct gossip *g, struct peer *p, const struct wire_ping *po
 	p->has_rtt = true;
 }
 
+/* One datagram from the sender of @b: false when past the rate. */
+static bool bucket_take(struct gossip *g, struct bucket *b)
+{
+	uint64_t now = uv_now(g->loop), cap = (uint64_t)g->rate * 1000;
+
+	if (!g->rate)
+		return true;
+	if (!b->init) {
+		b->init = true;
+		b->milli = cap;
+	} else if (now > b->last_ms) {
+		uint64_t add = (now - b->last_ms) * g->rate; /* rate/s = rate/1000 per ms */
+		b->milli = b->milli + add > cap ? cap : b->milli + add;
+	}
+	b->last_ms = now;
+	if (b->milli < 1000)
+		return false;
+	b->milli -= 1000;
+	return true;
+}
+
+static void warn_from(struct gossip *g, struct ratelimit *rl, const struct sockaddr *from,
+		      const char *what)
+{
+	char a[INET6_ADDRSTRLEN + 8];
+
+	if (!ratelimit_ok(rl, uv_now(g->loop)))
+		return;
+	transport_addr_format(from, a, sizeof(a));
+	log_warn("gossip", "datagram from %s: %s, dropped (%llu similar suppressed)", a, what,
+		 (unsigned long long)rl->suppressed);
+	rl->suppressed = 0;
+}
+
 static void on_recv(void *ctx, const uint8_t *buf, size_t len, const struct sockaddr *from,
 		    bool truncated)
 {
@@ -721,6 +891,7 @@ static void on_recv(void *ctx, const uint8_t *buf, size_t len, const struct sock
 	struct wire_ping ping;
 	struct wire_state *s;
 	size_t off, n;
+	uint8_t flags;
 	bool was_down = false;
 	int r;
 
@@ -728,8 +899,6 @@ static void on_recv(void *ctx, const uint8_t *buf, size_t len, const struct sock
 		return;
 	g->st.dgrams_in++;
 	g->st.bytes_in += len;
-	/* Issue 6 adds authentication; until then an unknown sender is merged
-	 * too, but counted. */
 	if ((p = peer_by_addr(g, from))) {
 		p->st.dgrams_in++;
 		p->st.bytes_in += len;
@@ -738,6 +907,46 @@ static void on_recv(void *ctx, const uint8_t *buf, size_t len, const struct sock
 	}
 	if (truncated) {
 		drop(g, p, GOSSIP_DROP_TRUNCATED);
+		return;
+	}
+	/* Nothing past the fixed header is read before the sender is known,
+	 * within its rate, and (with a key) its tag verified. */
+	if ((r = wire_decode_fixed(buf, len, &flags)) < 0) {
+		drop(g, p,
+		     r == -ENOMSG	     ? GOSSIP_DROP_BAD_MAGIC
+		     : r == -EPROTONOSUPPORT ? GOSSIP_DROP_BAD_VERSION
+					     : GOSSIP_DROP_MALFORMED);
+		return;
+	}
+	if (!p && !g->accept_unknown) {
+		drop(g, p, GOSSIP_DROP_UNKNOWN_PEER);
+		warn_from(g, &g->rl_unknown, from, "not a configured peer");
+		return;
+	}
+	if (!bucket_take(g, p ? &p->bucket : &g->unknown_bucket)) {
+		drop(g, p, GOSSIP_DROP_RATE);
+		return;
+	}
+	if (g->kr) {
+		if (!(flags & WIRE_FLAG_AUTH)) {
+			drop(g, p, GOSSIP_DROP_UNAUTHENTICATED);
+			warn_from(g, &g->rl_auth, from, "no authentication tag");
+			return;
+		}
+		r = auth_open(g->kr, buf, len, g->openbuf, WIRE_DATAGRAM_MAX + AUTH_OVERHEAD, &n);
+		if (r < 0) {
+			drop(g, p, r == -EBADMSG ? GOSSIP_DROP_MALFORMED : GOSSIP_DROP_BAD_AUTH);
+			if (r != -EBADMSG)
+				warn_from(g, &g->rl_auth, from,
+					  r == -ENOKEY ? "signed with a key we do not have"
+						       : "authentication tag does not verify");
+			return;
+		}
+		buf = g->openbuf;
+		len = n;
+	} else if (flags & WIRE_FLAG_AUTH) {
+		drop(g, p, GOSSIP_DROP_BAD_AUTH);
+		warn_from(g, &g->rl_auth, from, "sealed, and we have no key ([security] key_file)");
 		return;
 	}
 	if ((r = wire_decode_header(buf, len, &h, &off)) < 0) {
@@ -824,10 +1033,16 @@ int gossip_new_with_transport(uv_loop_t *loop, const struct gossip_config *cfg,
 	g->push_delay_ms = cfg->push_delay_ms;
 	g->large_gap_ms = cfg->interval_ms / 10;
 	g->max_clock_lead_ms = cfg->max_clock_lead_ms;
+	gossip_set_policy(g, cfg->accept_unknown_peers, cfg->max_peer_dgrams_per_sec, &cfg->lim);
+	if (cfg->keys && cfg->keys->n && gossip_set_keys(g, cfg->keys) < 0) {
+		free(g);
+		return -ENOMEM;
+	}
 	g->rng = cfg->seed ? cfg->seed : uv_hrtime() ^ ((uint64_t)self->b[0] << 56 | self->b[15]);
 	crdt_buf_init(&g->pbuf, 128);
 	if ((r = gossip_set_peers(g, cfg->peers, cfg->npeers)) < 0) {
 		crdt_buf_done(&g->pbuf);
+		gossip_set_keys(g, NULL);
 		free(g);
 		return r;
 	}
@@ -905,8 +1120,51 @@ void gossip_close(struct gossip *g)
 	g->large = NULL;
 	g->nlarge = 0;
 	crdt_buf_done(&g->pbuf);
+	gossip_set_keys(g, NULL);
 	uv_close((uv_handle_t *)&g->round_timer, close_cb);
 	uv_close((uv_handle_t *)&g->push_timer, close_cb);
+}
+
+int gossip_set_keys(struct gossip *g, const struct auth_keyring *kr)
+{
+	struct auth_keyring *nk = NULL;
+	uint8_t *sb = NULL, *ob = NULL;
+	size_t bufsz = WIRE_DATAGRAM_MAX + AUTH_OVERHEAD;
+
+	if (kr && kr->n) {
+		/* sodium_malloc: guarded pages, locked when allowed, zeroed on free */
+		if (auth_init() < 0 || !(nk = sodium_malloc(sizeof(*nk))))
+			return -ENOMEM;
+		*nk = *kr;
+		if (g->kr) { /* keep the buffers */
+			sb = g->sealbuf;
+			ob = g->openbuf;
+		} else if (!(sb = malloc(bufsz)) || !(ob = malloc(bufsz))) {
+			free(sb);
+			sodium_free(nk);
+			return -ENOMEM;
+		}
+	} else if (g->kr) {
+		free(g->sealbuf);
+		free(g->openbuf);
+	}
+	if (g->kr)
+		sodium_free(g->kr);
+	g->kr = nk;
+	g->sealbuf = sb;
+	g->openbuf = ob;
+	return 0;
+}
+
+void gossip_set_policy(struct gossip *g, bool accept_unknown_peers, uint32_t max_peer_dgrams_per_sec,
+		       const struct gossip_limits *lim)
+{
+	g->accept_unknown = accept_unknown_peers;
+	g->rate = max_peer_dgrams_per_sec;
+	if (lim)
+		g->lim = *lim;
+	else
+		memset(&g->lim, 0, sizeof(g->lim));
 }
 
 /* ---- introspection ----------------------------------------------------- */

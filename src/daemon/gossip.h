@@ -26,6 +26,7 @@
 
 #include "crdt/hlc.h"
 #include "crdt/rid.h"
+#include "auth.h"
 #include "store.h"
 #include "transport.h"
 
@@ -41,6 +42,16 @@ struct gossip_peer_config {
 
 /** Plain settings, filled by the caller (main from the parsed config); the
  * strings are copied by gossip_new / gossip_set_peers. */
+/** Bounds on what remote state may bring in; 0 = no bound.  A record past
+ * one is dropped (GOSSIP_DROP_LIMIT), the rest of the datagram merged. */
+struct gossip_limits {
+	size_t max_name;     /* instance name, bytes */
+	size_t max_element;  /* one set element, bytes */
+	size_t max_value;    /* a register's value, bytes */
+	size_t max_elements; /* elements of one set after the merge */
+	size_t max_instances; /* names in the store after the merge */
+};
+
 struct gossip_config {
 	const char *listen_host; /* "0.0.0.0", "::", an address */
 	uint16_t listen_port;    /* 0: any free port */
@@ -54,6 +65,12 @@ struct gossip_config {
 	uint64_t seed;           /* peer selection RNG; 0 = from the clock */
 	const struct gossip_peer_config *peers;
 	size_t npeers;
+	/* Cluster keys (copied): NULL or none, and datagrams are neither sealed
+	 * nor checked, and a sealed one is dropped (bad_auth). */
+	const struct auth_keyring *keys;
+	bool accept_unknown_peers; /* else datagrams from no peer's address are dropped */
+	uint32_t max_peer_dgrams_per_sec; /* per sending address; 0 = no limit */
+	struct gossip_limits lim;
 };
 
 /* Sane defaults for the fields above (the lead's config table may use them). */
@@ -73,6 +90,11 @@ enum gossip_drop {
 	GOSSIP_DROP_CLOCK_AHEAD, /* one lwwreg record, timestamp past max_clock_lead_ms */
 	GOSSIP_DROP_SELF,        /* carries our own replica id */
 	GOSSIP_DROP_NOMEM,       /* could not decode or merge for lack of memory */
+	GOSSIP_DROP_UNKNOWN_PEER, /* from an address no peer has (accept_unknown_peers off) */
+	GOSSIP_DROP_RATE,        /* past max_peer_datagrams_per_sec for its sender */
+	GOSSIP_DROP_UNAUTHENTICATED, /* no tag, and we have a key */
+	GOSSIP_DROP_BAD_AUTH,    /* tag fails, unknown key id, or a tag and no key here */
+	GOSSIP_DROP_LIMIT,       /* one record past a [limits] bound */
 	GOSSIP_DROP_SEND_ERROR,  /* outgoing datagram the transport refused or failed */
 	GOSSIP_DROP_MAX
 };
@@ -158,6 +180,13 @@ int gossip_sync(struct gossip *g, const char *peer);
 /** Replace the peer list (SIGHUP).  Peers whose name stays keep their stats,
  * address and RTT.  On error the old list stays.  -EINVAL, -ENOMEM. */
 int gossip_set_peers(struct gossip *g, const struct gossip_peer_config *peers, size_t n);
+/** Replace the cluster keys (SIGHUP): @kr is copied; NULL or no key turns
+ * authentication off.  -ENOMEM (the old keys stay). */
+int gossip_set_keys(struct gossip *g, const struct auth_keyring *kr);
+/** Replace the receive-side settings that a reload may change. */
+void gossip_set_policy(struct gossip *g, bool accept_unknown_peers, uint32_t max_peer_dgrams_per_sec,
+		       const struct gossip_limits *lim);
+
 /** Stop and close every handle; the memory goes in the close callbacks, so
  * run the loop afterwards (uv_loop_close() then returns 0).  Accepts NULL. */
 void gossip_close(struct gossip *g);

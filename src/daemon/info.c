@@ -10,6 +10,7 @@
 #include "info.h"
 #include "resp.h"
 #include "shim.h"
+#include "storage.h"
 
 #ifndef CRDTD_VERSION
 #define CRDTD_VERSION "unknown"
@@ -64,6 +65,7 @@ static void section_stats(struct daemon *d, struct crdt_buf *b)
 	line(b, "rejected_connections:%" PRIu64, d->stats.rejected_clients);
 	line(b, "total_error_replies:%" PRIu64, d->stats.errors_replied);
 	line(b, "protocol_errors:%" PRIu64, d->stats.protocol_errors);
+	line(b, "auth_failures:%" PRIu64, d->stats.auth_failures);
 }
 
 static void section_gossip(struct daemon *d, struct crdt_buf *b)
@@ -77,6 +79,9 @@ static void section_gossip(struct daemon *d, struct crdt_buf *b)
 	line(b, "gossip_interval_ms:%u", d->cfg.gossip.interval_ms);
 	line(b, "gossip_mtu:%u", d->cfg.gossip.mtu);
 	line(b, "gossip_peers:%zu", gossip_npeers(d->gossip));
+	line(b, "gossip_auth:%s", !d->cfg.security.key_file[0] ? "off"
+				  : d->cfg.security.encrypt   ? "encrypt"
+							      : "authenticate");
 	line(b, "gossip_rounds:%" PRIu64, s.rounds);
 	line(b, "gossip_pushes:%" PRIu64, s.pushes);
 	line(b, "gossip_syncs:%" PRIu64, s.syncs);
@@ -128,6 +133,29 @@ static void section_simulation(struct daemon *d, struct crdt_buf *b)
 	line(b, "sim_held_bytes:%zu", c->stats.held_bytes);
 }
 
+static void section_persistence(struct daemon *d, struct crdt_buf *b)
+{
+	static const char *const modes[] = { "always", "batch", "none" };
+	struct storage_stats s;
+
+	line(b, "# Persistence");
+	if (!d->storage)
+		return;
+	storage_get_stats(d->storage, &s);
+	line(b, "durability:%s", modes[d->cfg.storage.durability]);
+	line(b, "store_file:%s", storage_path(d->storage));
+	line(b, "store_bytes:%" PRIu64, storage_file_bytes(d->storage));
+	line(b, "pending_writes:%d", storage_pending(d->storage) ? 1 : 0);
+	line(b, "last_sync_unix_ms:%" PRIu64, s.last_sync_ms);
+	line(b, "journal_records:%" PRIu64, s.records);
+	line(b, "commits:%" PRIu64, s.commits);
+	line(b, "syncs:%" PRIu64, s.syncs);
+	line(b, "compactions:%" PRIu64, s.compactions);
+	line(b, "storage_errors:%" PRIu64, s.errors);
+	line(b, "loaded_instances:%" PRIu64, s.loaded_instances);
+	line(b, "loaded_records:%" PRIu64, s.loaded_records);
+}
+
 static void section_memory(struct daemon *d, struct crdt_buf *b)
 {
 	struct mallinfo2 mi = mallinfo2();
@@ -164,7 +192,8 @@ static const struct {
 	void (*fn)(struct daemon *d, struct crdt_buf *b);
 } sections[] = {
 	{ "server", section_server }, { "clients", section_clients }, { "stats", section_stats },
-	{ "gossip", section_gossip }, { "memory", section_memory },   { "keyspace", section_keyspace },
+	{ "gossip", section_gossip }, { "persistence", section_persistence },
+	{ "memory", section_memory },   { "keyspace", section_keyspace },
 	{ "simulation", section_simulation },
 };
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "config.h"
 #include "daemon.h"
 #include "gossip.h"
@@ -14,6 +15,7 @@
 #include "replica.h"
 #include "server.h"
 #include "shim.h"
+#include "storage.h"
 
 #ifndef CRDTD_VERSION
 #define CRDTD_VERSION "unknown"
@@ -23,24 +25,50 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: crdtd -c FILE [--check-config] [--log-level LEVEL]\n"
+		"       crdtd --gen-key FILE\n"
 		"       crdtd --version | --help\n"
 		"\n"
 		"Replicated data daemon: CRDT instances gossiped over UDP, served over RESP.\n"
 		"\n"
 		"  -c, --config FILE     ini file to run with (see crdtd(8), conf/crdtd.ini)\n"
-		"      --check-config    validate FILE and exit 0 (valid) or 1\n"
+		"      --check-config    validate FILE (and its key files) and exit 0 (valid) or 1\n"
+		"      --gen-key FILE    write a new cluster key to FILE (mode 0600) and exit\n"
 		"  -l, --log-level LVL   error, warn, info or debug (overrides [log] level)\n"
 		"  -V, --version         print the version and exit\n"
 		"  -h, --help            print this help and exit\n"
 		"\n"
-		"Signals: SIGINT/SIGTERM stop cleanly; SIGHUP reloads the peer list.\n");
+		"Signals: SIGINT/SIGTERM stop cleanly; SIGHUP reloads the peer list, the keys,\n"
+		"[limits], requirepass and accept_unknown_peers.\n");
 }
 
 struct runtime {
 	struct daemon d;
 	uv_signal_t sig_int, sig_term, sig_hup;
+	uv_check_t commit; /* ends each loop pass: storage commit, held replies */
 	int lock_fd;
 };
+
+/* [security] keys into *ret (n == 0 without key_file).  A message in @err
+ * on failure. */
+static int load_keys(const struct config *c, struct auth_keyring *ret, char *err, size_t err_size)
+{
+	memset(ret, 0, sizeof(*ret));
+	if (!c->security.key_file[0])
+		return 0;
+	return auth_keyring_load(c->security.key_file, c->security.old_key_files,
+				 c->security.encrypt, ret, err, err_size);
+}
+
+static struct gossip_limits gossip_limits_from(const struct config *c)
+{
+	return (struct gossip_limits){
+		.max_name = c->limits.max_name_bytes,
+		.max_element = c->limits.max_element_bytes,
+		.max_value = c->limits.max_value_bytes,
+		.max_elements = c->limits.max_elements,
+		.max_instances = c->limits.max_instances,
+	};
+}
 
 /* Gossip's view of the parsed config.  Strings point into @c; *ret_peers
  * is an array the caller frees. */
@@ -69,6 +97,9 @@ static int gossip_config_from(const struct config *c, struct gossip_config *g,
 		.max_clock_lead_ms = c->gossip.max_clock_lead_ms,
 		.peers = peers,
 		.npeers = c->n_peers,
+		.accept_unknown_peers = c->security.accept_unknown_peers,
+		.max_peer_dgrams_per_sec = c->limits.max_peer_datagrams_per_sec,
+		.lim = gossip_limits_from(c),
 	};
 	*ret_peers = peers;
 	return 0;
@@ -133,7 +164,24 @@ static void shutdown_daemon(struct runtime *rt, const char *why)
 	gossip_close(rt->d.gossip); /* closes the shim too */
 	rt->d.gossip = NULL;
 	rt->d.shim = NULL;
+	storage_close(rt->d.storage); /* commits what the last pass wrote */
+	rt->d.storage = NULL;
 	uv_walk(rt->d.loop, close_walk_cb, NULL);
+}
+
+/* After the I/O of each loop pass: one commit for every write of the pass,
+ * then the replies that waited for it (group commit). */
+static void commit_cb(uv_check_t *h)
+{
+	struct runtime *rt = h->data;
+	struct daemon *d = &rt->d;
+	int r;
+
+	if (!storage_pending(d->storage))
+		return;
+	r = storage_commit(d->storage);
+	if (d->server)
+		server_release(d->server, r == 0);
 }
 
 static void reload(struct runtime *rt)
@@ -146,6 +194,27 @@ static void reload(struct runtime *rt)
 	if (config_load(rt->d.config_path, &fresh, &err) < 0) {
 		log_error("main", "reload failed, keeping the running config: %s", err.msg);
 		return;
+	}
+	{
+		struct auth_keyring kr;
+		char kerr[512];
+		struct gossip_limits lim = gossip_limits_from(&fresh);
+
+		if (load_keys(&fresh, &kr, kerr, sizeof(kerr)) < 0) {
+			log_error("main", "reload: %s; keeping the running keys", kerr);
+		} else if (gossip_set_keys(rt->d.gossip, &kr) < 0) {
+			log_error("main", "reload: out of memory; keeping the running keys");
+		} else {
+			log_info("main", "reload: %s", kr.n ? "cluster keys loaded" : "no cluster key");
+			memcpy(&rt->d.cfg.security, &fresh.security, sizeof(fresh.security));
+		}
+		auth_keyring_wipe(&kr);
+		gossip_set_policy(rt->d.gossip, fresh.security.accept_unknown_peers,
+				  fresh.limits.max_peer_datagrams_per_sec, &lim);
+		rt->d.cfg.limits = fresh.limits;
+		rt->d.cfg.security.accept_unknown_peers = fresh.security.accept_unknown_peers;
+		memcpy(rt->d.cfg.node.requirepass, fresh.node.requirepass,
+		       sizeof(fresh.node.requirepass));
 	}
 	if (gossip_config_from(&fresh, &gc, &peers) < 0 ||
 	    gossip_set_peers(rt->d.gossip, gc.peers, gc.npeers) < 0) {
@@ -214,6 +283,28 @@ static int run(struct runtime *rt)
 	}
 	d->start_ms = uv_now(d->loop);
 
+	/* the durable store: a damaged one stops us here, with the reason */
+	if (storage_open(d->loop, c->node.data_dir, &d->rid, c->storage.durability,
+			 c->storage.batch_ms, c->storage.map_size, &d->storage, err,
+			 sizeof(err)) < 0 ||
+	    storage_load(d->storage, &d->store, err, sizeof(err)) < 0) {
+		log_error("main", "%s", err);
+		if (d->storage) {
+			storage_close(d->storage);
+			d->storage = NULL;
+		}
+		uv_run(d->loop, UV_RUN_DEFAULT);
+		uv_loop_close(d->loop);
+		free(d->loop);
+		store_done(&d->store);
+		close(rt->lock_fd);
+		return 1;
+	}
+	log_info("main", "loaded %zu instances from %s", d->store.len, storage_path(d->storage));
+	uv_check_init(d->loop, &rt->commit);
+	rt->commit.data = rt;
+	uv_check_start(&rt->commit, commit_cb);
+
 	struct server_config sc = {
 		.host = c->node.client.host,
 		.port = c->node.client.port,
@@ -226,12 +317,26 @@ static int run(struct runtime *rt)
 			.max_inline = 64 * 1024,
 		},
 	};
+	struct auth_keyring kr;
+	if (load_keys(c, &kr, err, sizeof(err)) < 0) {
+		log_error("main", "%s", err);
+		r = -EINVAL;
+		goto keys_failed;
+	}
+	if (kr.n)
+		log_info("main", "gossip authenticated%s with %zu key(s)",
+			 kr.encrypt ? " and encrypted" : "", kr.n);
+	else
+		log_warn("main", "no [security] key_file: gossip is not authenticated");
 	r = gossip_config_from(c, &gc, &peers);
+	gc.keys = &kr;
 	if (r == 0 && c->simulation.enabled)
 		r = gossip_new_simulated(d, &gc);
 	else if (r == 0)
 		r = gossip_new(d->loop, &gc, &d->store, &d->hlc, &d->rid, c->node.name, &d->gossip);
 	free(peers);
+	auth_keyring_wipe(&kr);
+keys_failed:
 	if (r == 0)
 		r = gossip_start(d->gossip);
 	if (r == 0)
@@ -264,12 +369,13 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, 'C' },
+		{ "gen-key", required_argument, NULL, 'K' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *path = NULL, *level = NULL;
+	const char *path = NULL, *level = NULL, *keyfile = NULL;
 	bool check = false;
 	int opt;
 
@@ -280,6 +386,9 @@ int main(int argc, char **argv)
 			break;
 		case 'C':
 			check = true;
+			break;
+		case 'K':
+			keyfile = optarg;
 			break;
 		case 'l':
 			level = optarg;
@@ -294,6 +403,23 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
+	}
+	if (keyfile) {
+		char kerr[512];
+		if (path || check || optind != argc) {
+			fprintf(stderr, "crdtd: --gen-key takes only the file to write\n");
+			return 2;
+		}
+		if (auth_gen_key_file(keyfile, kerr, sizeof(kerr)) < 0) {
+			fprintf(stderr, "crdtd: --gen-key: %s\n", kerr);
+			return 1;
+		}
+		printf("%s: new cluster key written (mode 0600); copy it to every node\n", keyfile);
+		return 0;
+	}
+	if (auth_init() < 0) {
+		fprintf(stderr, "crdtd: cannot initialise libsodium\n");
+		return 1;
 	}
 	if (!path || optind != argc) {
 		fprintf(stderr, "crdtd: %s\n", path ? "unexpected argument" : "no config file: use -c FILE");
@@ -314,6 +440,14 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (check) {
+		struct auth_keyring kr;
+		char kerr[512];
+		if (load_keys(&rt.d.cfg, &kr, kerr, sizeof(kerr)) < 0) {
+			fprintf(stderr, "crdtd: %s: %s\n", path, kerr);
+			config_done(&rt.d.cfg);
+			return 1;
+		}
+		auth_keyring_wipe(&kr);
 		printf("%s: OK\n", path);
 		config_done(&rt.d.cfg);
 		return 0;

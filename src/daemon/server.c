@@ -9,6 +9,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "server.h"
+#include "storage.h"
 
 #define READ_CHUNK (64 * 1024)
 /* Stop reading from a client whose unsent replies pile up past this, until
@@ -32,7 +33,9 @@ struct client {
 	bool writing;
 	bool reading;
 	bool closing;
+	bool held; /* replies wait for the storage commit (durability = always) */
 	struct client *prev, *next;
+	struct client *next_held;
 };
 
 struct server {
@@ -46,6 +49,7 @@ struct server {
 	int handles_open; /* listeners not yet closed */
 	bool closing;
 	struct client *clients;
+	struct client *held; /* replies waiting for the storage commit */
 };
 
 static void client_flush(struct client *c);
@@ -63,6 +67,13 @@ static void client_close_cb(uv_handle_t *h)
 	struct client *c = h->data;
 	struct server *s = c->srv;
 
+	if (c->held) {
+		struct client **pp = &s->held;
+		while (*pp && *pp != c)
+			pp = &(*pp)->next_held;
+		if (*pp)
+			*pp = c->next_held;
+	}
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -167,7 +178,35 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		return;
 	c->in.len += (size_t)nread;
 	process_input(c);
+	/* Writes must be on disk before any reply of this batch goes out: the
+	 * replies wait for the commit at the end of this loop pass, shared by
+	 * every client served in it (group commit). */
+	if (storage_holds_replies(c->srv->d->storage)) {
+		if (!c->held) {
+			c->held = true;
+			c->next_held = c->srv->held;
+			c->srv->held = c;
+		}
+		return;
+	}
 	client_flush(c);
+}
+
+void server_release(struct server *s, bool ok)
+{
+	struct client *c = s->held;
+
+	s->held = NULL;
+	while (c) {
+		struct client *next = c->next_held;
+		c->held = false;
+		c->next_held = NULL;
+		if (ok)
+			client_flush(c);
+		else
+			client_close(c);
+		c = next;
+	}
 }
 
 static void write_cb(uv_write_t *req, int status)
@@ -185,7 +224,7 @@ static void write_cb(uv_write_t *req, int status)
 
 static void client_flush(struct client *c)
 {
-	if (c->closing || c->writing)
+	if (c->closing || c->writing || c->held)
 		return;
 	if (c->out.len) {
 		uv_buf_t b = uv_buf_init((char *)c->out.data, (unsigned)c->out.len);

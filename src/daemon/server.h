@@ -5,6 +5,7 @@
 #ifndef CRDTD_SERVER_H
 #define CRDTD_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,6 +31,10 @@ int server_start(uv_loop_t *loop, struct daemon *d, const struct server_config *
 		 struct server **ret);
 /** The TCP port actually bound. */
 int server_port(const struct server *s);
+/** The storage commit that the held replies waited for is done: send them
+ * (@ok) or, when the writes did not reach the disk, close those clients
+ * without a reply, so nothing is acknowledged that was not stored. */
+void server_release(struct server *s, bool ok);
 /** Stop listening, close every connection; memory goes in close callbacks. */
 void server_close(struct server *s);
 

@@ -220,6 +220,8 @@ int store_merge(struct store *s, const void *name, size_t len, const struct crdt
 	}
 	e->fp[t] = 0;
 	s->stats.merges++;
+	if (s->on_merge)
+		s->on_merge(s->on_merge_ctx, e, t, remote);
 	return 0;
 }
 

@@ -30,6 +30,12 @@ struct store_entry {
 	 * unknown or stale: a received state with the same fingerprint is the
 	 * state we hold, and need not be decoded or merged. */
 	uint64_t fp[STORE_NTYPES];
+	/* Where each slot lives in the durable store (storage.c): its id there
+	 * (0 = not stored yet) and the journal bytes since its last snapshot. */
+	struct {
+		uint64_t sid;
+		uint64_t log_bytes, snap_bytes;
+	} persist[STORE_NTYPES];
 	bool dirty;                         /* in the store's dirty list */
 };
 
@@ -51,6 +57,11 @@ struct store {
 	size_t cap;                 /* power of two */
 	size_t len;
 	struct store_entry **dirty; /* entries changed since store_take_dirty */
+	/* Called after every successful store_merge (the durable store
+	 * journals remote state through it); NULL for none. */
+	void (*on_merge)(void *ctx, struct store_entry *e, enum crdt_type t,
+			 const struct crdt_obj *remote);
+	void *on_merge_ctx;
 	size_t ndirty, dirty_cap;
 	struct store_stats stats;
 };

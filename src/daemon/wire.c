@@ -33,6 +33,28 @@ int wire_put_header(struct crdt_buf *b, enum wire_type type, const struct crdt_r
 	return crdt_buf_put_bytes(b, node, node_len);
 }
 
+int wire_decode_fixed(const uint8_t *buf, size_t len, uint8_t *ret_flags)
+{
+	if (len == 0)
+		return -EBADMSG;
+	/* A datagram shorter than the magic is nobody's: call it bad magic only
+	 * when the bytes that are there differ, else truncated. */
+	if (len < WIRE_MAGIC_LEN)
+		return memcmp(buf, WIRE_MAGIC, len) ? -ENOMSG : -EBADMSG;
+	if (memcmp(buf, WIRE_MAGIC, WIRE_MAGIC_LEN))
+		return -ENOMSG;
+	if (len < WIRE_MAGIC_LEN + 1)
+		return -EBADMSG;
+	if (buf[WIRE_MAGIC_LEN] != WIRE_VERSION)
+		return -EPROTONOSUPPORT;
+	if (len < WIRE_FIXED_LEN)
+		return -EBADMSG;
+	if (buf[WIRE_MAGIC_LEN + 1] < WIRE_STATE || buf[WIRE_MAGIC_LEN + 1] > WIRE_PONG)
+		return -EBADMSG;
+	*ret_flags = buf[WIRE_MAGIC_LEN + 2];
+	return 0;
+}
+
 int wire_decode_header(const uint8_t *buf, size_t len, struct wire_header *ret,
 		       size_t *ret_body_off)
 {
@@ -41,23 +63,14 @@ int wire_decode_header(const uint8_t *buf, size_t len, struct wire_header *ret,
 	const uint8_t *p;
 	uint8_t type;
 
-	if (len == 0)
-		return -EBADMSG;
+	int r;
+
+	if ((r = wire_decode_fixed(buf, len, &h.flags)) < 0)
+		return r;
 	crdt_cur_init(&c, buf, len);
-	/* A datagram shorter than the magic is nobody's: call it bad magic only
-	 * when the bytes that are there differ, else truncated. */
-	if (len < WIRE_MAGIC_LEN)
-		return memcmp(buf, WIRE_MAGIC, len) ? -ENOMSG : -EBADMSG;
-	if (crdt_cur_take(&c, WIRE_MAGIC_LEN, &p) < 0 || memcmp(p, WIRE_MAGIC, WIRE_MAGIC_LEN))
-		return -ENOMSG;
-	if (crdt_cur_u8(&c, &h.version) < 0)
-		return -EBADMSG;
-	if (h.version != WIRE_VERSION)
-		return -EPROTONOSUPPORT;
-	if (crdt_cur_u8(&c, &type) < 0 || crdt_cur_u8(&c, &h.flags) < 0)
-		return -EBADMSG;
-	if (type < WIRE_STATE || type > WIRE_PONG)
-		return -EBADMSG;
+	(void)crdt_cur_take(&c, WIRE_FIXED_LEN, &p);
+	h.version = buf[WIRE_MAGIC_LEN];
+	type = buf[WIRE_MAGIC_LEN + 1];
 	h.type = (enum wire_type)type;
 	if (h.flags & ~WIRE_FLAGS_KNOWN)
 		return -EBADMSG;
@@ -215,7 +228,7 @@ int wire_packer_init(struct wire_packer *p, size_t mtu, const struct crdt_rid *r
 {
 	int r;
 
-	if (mtu < WIRE_MTU_MIN || mtu > WIRE_DATAGRAM_MAX)
+	if (mtu < WIRE_PACK_MIN || mtu > WIRE_DATAGRAM_MAX)
 		return -EINVAL;
 	if (node_len > WIRE_NODE_MAX)
 		return -EMSGSIZE;

@@ -39,12 +39,19 @@ enum wire_type {
 	WIRE_PONG = 3,
 };
 
-/* Reserved for issue 6: an authentication tag follows the body.  Not
- * understood yet, so a datagram carrying it is rejected like any unknown
- * flag. */
+/* A sealed datagram (auth.h): key id and nonce follow the fixed header, an
+ * authentication tag ends it; with WIRE_FLAG_ENCRYPTED the rest is
+ * encrypted.  auth_open() turns it back into a plain datagram (flags 0),
+ * which is all wire_decode_header() accepts. */
 #define WIRE_FLAG_AUTH 0x01
-/* Flags this version understands: none. */
+#define WIRE_FLAG_ENCRYPTED 0x02
+/* Flags a sealed datagram may carry. */
+#define WIRE_FLAGS_SEALED (WIRE_FLAG_AUTH | WIRE_FLAG_ENCRYPTED)
+/* Flags a plain datagram may carry: none. */
 #define WIRE_FLAGS_KNOWN 0x00
+/* Magic, version, type and flags: what a receiver reads before it has
+ * checked a sealed datagram's tag. */
+#define WIRE_FIXED_LEN (WIRE_MAGIC_LEN + 3)
 
 #define WIRE_NAME_MAX 1024 /* instance name, bytes */
 #define WIRE_NODE_MAX 255  /* sender node name, bytes */
@@ -53,9 +60,12 @@ enum wire_type {
 #define WIRE_DATAGRAM_MAX 65507
 /* Fixed part of the header: magic, version, type, flags, replica id. */
 #define WIRE_HEADER_FIXED (WIRE_MAGIC_LEN + 3 + CRDT_RID_LEN)
-/* Smallest mtu the packer accepts: room for the longest header and a record
- * with a short name and a small state. */
+/* Smallest mtu configurable. */
 #define WIRE_MTU_MIN 512
+/* Smallest mtu the packer accepts: room for the longest header and a record
+ * with a short name and a small state.  Below WIRE_MTU_MIN so that a sealed
+ * datagram (auth.h, 44 bytes more) still fits the smallest mtu. */
+#define WIRE_PACK_MIN 448
 
 struct wire_header {
 	uint8_t version;
@@ -93,6 +103,11 @@ int wire_put_header(struct crdt_buf *b, enum wire_type type, const struct crdt_r
 		    const void *node, size_t node_len);
 /** Bytes wire_put_header writes for a node name of @node_len. */
 size_t wire_header_len(size_t node_len);
+
+/** Check the first WIRE_FIXED_LEN bytes (magic, version, known type) and
+ * return the flags byte in *ret_flags, unchecked.  Errors as
+ * wire_decode_header. */
+int wire_decode_fixed(const uint8_t *buf, size_t len, uint8_t *ret_flags);
 
 /** Decode the header of the datagram (@buf, @len).  On success *ret is set
  * and *ret_body_off is where the body starts.  Errors as above. */
@@ -151,7 +166,7 @@ struct wire_packer {
 	uint64_t splits;    /* instances that needed crdt_obj_split */
 };
 
-/** @mtu in [WIRE_MTU_MIN, WIRE_DATAGRAM_MAX], else -EINVAL; @node_len <=
+/** @mtu in [WIRE_PACK_MIN, WIRE_DATAGRAM_MAX], else -EINVAL; @node_len <=
  * WIRE_NODE_MAX, else -EMSGSIZE.  Allocates the datagram buffer; release
  * with wire_packer_done. */
 int wire_packer_init(struct wire_packer *p, size_t mtu, const struct crdt_rid *rid,

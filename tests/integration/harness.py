@@ -90,6 +90,9 @@ class Node:
         return self.client().ping()
 
     def client(self, **kw):
+        password = self.extra.get("node", {}).get("requirepass")
+        if password and "password" not in kw:
+            kw["password"] = password
         return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=10, **kw)
 
     def stop(self, sig=signal.SIGTERM, timeout=10):

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "crdt/error.h"
+#include "auth.h"
 #include "gossip.h"
 #include "log.h"
 #include "store.h"
@@ -740,7 +741,8 @@ static void test_clock_ahead(void **state)
 }
 
 /* Bad datagrams are dropped whole and counted by reason; a sender nobody
- * lists is merged but counted. */
+ * lists is merged but counted with accept_unknown_peers, and dropped after
+ * the fixed header without it. */
 static void test_bad_and_unknown(void **state)
 {
 	struct cluster c;
@@ -757,11 +759,20 @@ static void test_bad_and_unknown(void **state)
 		struct gossip_peer_config pc = { "10.0.0.1:7000", "10.0.0.1", PORT };
 		assert_int_equal(gossip_set_peers(c.node[2].g, &pc, 1), 0);
 	}
+	/* the default: dropped, counted */
+	assert_int_equal(gossip_sync(c.node[2].g, NULL), 0);
+	net_run(&c.net);
+	assert_null(store_find(&c.node[0].store, "k", 1));
+	gossip_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.drops[GOSSIP_DROP_UNKNOWN_PEER], 2); /* the STATE and the PING */
+	assert_int_equal(st.unknown_sender, 2);
+	/* accepted when asked for */
+	gossip_set_policy(c.node[0].g, true, 0, NULL);
 	assert_int_equal(gossip_sync(c.node[2].g, NULL), 0);
 	net_run(&c.net);
 	assert_int_equal(counter(&c.node[0], "k"), 4);
 	gossip_get_stats(c.node[0].g, &st);
-	assert_true(st.unknown_sender >= 2); /* the STATE and the PING */
+	assert_true(st.unknown_sender >= 4);
 
 	fa = c.net.nodes[0];
 	uv_ip4_addr("10.0.0.2", PORT, &from);
@@ -813,6 +824,210 @@ static void test_bad_and_unknown(void **state)
 	assert_int_equal(st.drops[GOSSIP_DROP_BAD_STATE], 1);
 	assert_int_equal(st.drops[GOSSIP_DROP_SELF], 1);
 	assert_int_equal(probe(&c.node[0], 1).stats.dropped_in, 7);
+	cluster_done(&c);
+}
+
+/* ---- authentication --------------------------------------------------- */
+
+static void keyring(struct auth_keyring *kr, uint8_t seed, bool encrypt)
+{
+	uint8_t k[AUTH_KEY_LEN];
+
+	memset(kr, 0, sizeof(*kr));
+	memset(k, seed, sizeof(k));
+	kr->encrypt = encrypt;
+	assert_int_equal(auth_keyring_add(kr, k), 0);
+}
+
+/* Nodes sharing a key converge, sealed or encrypted; a node with another key
+ * (or none) changes nothing and is counted; rotation: a node that accepts
+ * the old and the new key hears from both. */
+static void test_keys(void **state)
+{
+	struct cluster c;
+	struct gossip_stats st;
+	struct auth_keyring k1, k2, k12, k2enc;
+
+	assert_int_equal(auth_init(), 0);
+	keyring(&k1, 1, false);
+	keyring(&k2, 2, false);
+	keyring(&k2enc, 2, true);
+	k12 = k2;
+	assert_int_equal(auth_keyring_add(&k12, k1.keys[0].key), 0);
+	assert_int_equal(k12.n, 2);
+
+	cluster_init(&c, 3, 512, 0, 0); /* the smallest mtu: sealed must still fit */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(gossip_set_keys(c.node[i].g, i == 2 ? &k2 : &k1), 0);
+	incr(&c.node[0], "a", 1);
+	incr(&c.node[2], "wrong", 5);
+	for (int i = 0; i < 300; i++) { /* a few datagrams of state */
+		char m[32];
+		snprintf(m, sizeof(m), "element-%04d", i);
+		sadd(&c.node[0], "big", m);
+	}
+	round_all(&c);
+	assert_int_equal(counter(&c.node[1], "a"), 1);
+	assert_int_equal(crdt_orset_card(store_find(&c.node[1].store, "big", 3)->slot[CRDT_ORSET].os),
+			 300);
+	assert_null(store_find(&c.node[0].store, "wrong", 5));
+	assert_null(store_find(&c.node[1].store, "wrong", 5));
+	assert_null(store_find(&c.node[2].store, "a", 1));
+	gossip_get_stats(c.node[0].g, &st);
+	assert_true(st.drops[GOSSIP_DROP_BAD_AUTH] >= 2);
+	assert_int_equal(st.drops[GOSSIP_DROP_MALFORMED], 0);
+	assert_true(c.net.max_len <= 512);
+
+	/* no key at all: its plain datagrams are unauthenticated */
+	assert_int_equal(gossip_set_keys(c.node[2].g, NULL), 0);
+	round_all(&c);
+	assert_null(store_find(&c.node[0].store, "wrong", 5));
+	gossip_get_stats(c.node[0].g, &st);
+	assert_true(st.drops[GOSSIP_DROP_UNAUTHENTICATED] >= 2);
+	/* and it drops the sealed ones it gets */
+	assert_null(store_find(&c.node[2].store, "a", 1));
+	gossip_get_stats(c.node[2].g, &st);
+	assert_true(st.drops[GOSSIP_DROP_BAD_AUTH] >= 2);
+
+	/* rotation: node 2 sends with the new key (encrypted), 0 and 1 accept
+	 * old and new, then move to the new one; nothing is lost */
+	assert_int_equal(gossip_set_keys(c.node[2].g, &k2enc), 0);
+	k12.encrypt = false;
+	assert_int_equal(gossip_set_keys(c.node[0].g, &k12), 0);
+	assert_int_equal(gossip_set_keys(c.node[1].g, &k12), 0);
+	round_all(&c);
+	assert_int_equal(counter(&c.node[0], "wrong"), 5);
+	assert_int_equal(counter(&c.node[1], "wrong"), 5);
+	assert_int_equal(counter(&c.node[2], "a"), 1);
+	assert_int_equal(gossip_set_keys(c.node[0].g, &k2), 0);
+	assert_int_equal(gossip_set_keys(c.node[1].g, &k2), 0);
+	incr(&c.node[1], "a", 2);
+	round_all(&c);
+	assert_int_equal(counter(&c.node[0], "a"), 3);
+	assert_int_equal(counter(&c.node[2], "a"), 3);
+	auth_keyring_wipe(&k1);
+	auth_keyring_wipe(&k2);
+	auth_keyring_wipe(&k12);
+	auth_keyring_wipe(&k2enc);
+	cluster_done(&c);
+}
+
+/* Thousands of random, truncated and bit-flipped datagrams from a peer's
+ * address, keyed: nothing changes, everything is counted. */
+static void test_keys_garbage(void **state)
+{
+	struct cluster c;
+	struct gossip_stats st;
+	struct auth_keyring k;
+	struct ftransport *fa;
+	struct sockaddr_in from;
+	struct rng rng = { .s = 12345 };
+	uint8_t *buf = malloc(65536);
+	uint64_t drops = 0;
+
+	assert_non_null(buf);
+	keyring(&k, 7, false);
+	cluster_init(&c, 2, 1400, 0, 0);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(gossip_set_keys(c.node[i].g, &k), 0);
+	incr(&c.node[0], "n", 3);
+	c.net.record = true;
+	round_all(&c);
+	assert_int_equal(counter(&c.node[1], "n"), 3);
+	fa = c.net.nodes[1];
+	uv_ip4_addr("10.0.0.1", PORT, &from); /* node 0's address: a peer */
+	for (int i = 0; i < 3000; i++) {
+		size_t len;
+		if (i % 3 == 0) { /* random bytes, random size up to 64 KiB */
+			len = (size_t)(rng_next(&rng) % 65536);
+			for (size_t j = 0; j < len; j++)
+				buf[j] = (uint8_t)rng_next(&rng);
+			if (i % 2 && len >= 7)
+				memcpy(buf, "CRDT\x01\x01\x01", 7); /* looks sealed */
+		} else { /* a real sealed datagram, truncated or with a bit flipped */
+			const struct pkt *pk = &c.net.hist.v[rng_next(&rng) % c.net.hist.n];
+			len = pk->len;
+			memcpy(buf, pk->d, len);
+			if (i % 3 == 1)
+				len = (size_t)(rng_next(&rng) % len);
+			else
+				buf[rng_next(&rng) % len] ^= (uint8_t)(1u << (rng_next(&rng) % 8));
+		}
+		fa->t.recv_cb(fa->t.recv_ctx, buf, len, (const struct sockaddr *)&from, false);
+	}
+	assert_int_equal(counter(&c.node[1], "n"), 3);
+	assert_int_equal(c.node[1].store.len, 1);
+	gossip_get_stats(c.node[1].g, &st);
+	for (int d = 0; d < GOSSIP_DROP_MAX; d++)
+		drops += st.drops[d];
+	assert_true(drops >= 3000); /* every one is dropped, and counted */
+	assert_true(st.drops[GOSSIP_DROP_BAD_AUTH] >= 1000);
+	assert_int_equal(st.drops[GOSSIP_DROP_BAD_STATE], 0); /* nothing got that far */
+	auth_keyring_wipe(&k);
+	free(buf);
+	cluster_done(&c);
+}
+
+/* [limits] on remote records: dropped one by one, counted. */
+static void test_limits(void **state)
+{
+	struct cluster c;
+	struct gossip_stats st;
+	struct gossip_limits lim = { .max_name = 8, .max_element = 4, .max_value = 3,
+				     .max_elements = 3, .max_instances = 4 };
+
+	cluster_init(&c, 2, 1400, 0, 0);
+	gossip_set_policy(c.node[1].g, false, 0, &lim);
+	incr(&c.node[0], "ok", 1);
+	incr(&c.node[0], "a-long-name", 1);
+	sadd(&c.node[0], "s", "abc");
+	sadd(&c.node[0], "s", "def");
+	sadd(&c.node[0], "long", "abcde");
+	set(&c.node[0], "r", "xyzw");
+	round_all(&c);
+	assert_int_equal(counter(&c.node[1], "ok"), 1);
+	assert_non_null(store_find(&c.node[1].store, "s", 1));
+	assert_null(store_find(&c.node[1].store, "a-long-name", 11));
+	assert_null(store_find(&c.node[1].store, "long", 4));
+	assert_null(store_find(&c.node[1].store, "r", 1));
+	gossip_get_stats(c.node[1].g, &st);
+	assert_int_equal(st.drops[GOSSIP_DROP_LIMIT], 3);
+	/* the set may reach max_elements, not pass it */
+	sadd(&c.node[0], "s", "ghi");
+	round_all(&c);
+	assert_int_equal(crdt_orset_card(store_find(&c.node[1].store, "s", 1)->slot[CRDT_ORSET].os), 3);
+	sadd(&c.node[0], "s", "jkl");
+	round_all(&c);
+	assert_int_equal(crdt_orset_card(store_find(&c.node[1].store, "s", 1)->slot[CRDT_ORSET].os), 3);
+	/* instances: 2 held ("ok", "s"); 2 more fit, the fifth does not */
+	incr(&c.node[0], "i1", 1);
+	incr(&c.node[0], "i2", 1);
+	round_all(&c);
+	incr(&c.node[0], "i3", 1);
+	round_all(&c);
+	assert_int_equal(c.node[1].store.len, 4);
+	assert_null(store_find(&c.node[1].store, "i3", 2));
+	cluster_done(&c);
+}
+
+/* max_peer_dgrams_per_sec: a burst past a second's worth is dropped. */
+static void test_rate(void **state)
+{
+	struct cluster c;
+	struct gossip_stats st;
+	struct ftransport *fa;
+	struct sockaddr_in from;
+
+	cluster_init(&c, 2, 1400, 0, 0);
+	gossip_set_policy(c.node[1].g, false, 100, NULL);
+	fa = c.net.nodes[1];
+	uv_ip4_addr("10.0.0.1", PORT, &from);
+	for (int i = 0; i < 250; i++)
+		fa->t.recv_cb(fa->t.recv_ctx, (const uint8_t *)"CRDT\x01\x01\x00", 7,
+			      (const struct sockaddr *)&from, false);
+	gossip_get_stats(c.node[1].g, &st);
+	assert_int_equal(st.drops[GOSSIP_DROP_RATE], 150);
+	assert_int_equal(st.drops[GOSSIP_DROP_MALFORMED], 100);
 	cluster_done(&c);
 }
 
@@ -1021,6 +1236,10 @@ int main(void)
 		cmocka_unit_test(test_large_set_loss),
 		cmocka_unit_test(test_clock_ahead),
 		cmocka_unit_test(test_bad_and_unknown),
+		cmocka_unit_test(test_keys),
+		cmocka_unit_test(test_keys_garbage),
+		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_rate),
 		cmocka_unit_test(test_push),
 		cmocka_unit_test(test_udp_loopback),
 	};

@@ -274,7 +274,7 @@ static void test_packer_limits(void **state)
 	crdt_hlc_init(&hlc, NULL, NULL);
 	memset(name, 'k', sizeof(name));
 	memset(big, 'v', sizeof(big));
-	assert_int_equal(wire_packer_init(&p, WIRE_MTU_MIN - 1, &self, "", 0, collect, &d), -EINVAL);
+	assert_int_equal(wire_packer_init(&p, WIRE_PACK_MIN - 1, &self, "", 0, collect, &d), -EINVAL);
 	assert_int_equal(wire_packer_init(&p, WIRE_DATAGRAM_MAX + 1, &self, "", 0, collect, &d),
 			 -EINVAL);
 	assert_int_equal(wire_packer_init(&p, 1400, &self, name, WIRE_NODE_MAX + 1, collect, &d),

@@ -1,0 +1,674 @@
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <lmdb.h>
+
+#include "crdt/error.h"
+#include "log.h"
+#include "storage.h"
+
+#define FORMAT_VERSION 1
+/* An instance's journal is folded into a snapshot once it outweighs the
+ * last snapshot and this floor: snapshot cost stays O(1) per write. */
+#define COMPACT_MIN_BYTES (64u * 1024)
+#define FP_LEN 8
+
+struct sid_slot {
+	uint64_t sid;
+	struct store_entry *e;
+	enum crdt_type t;
+};
+
+struct storage {
+	MDB_env *env;
+	MDB_dbi meta, inst, snap, jlog;
+	MDB_txn *txn;    /* the write transaction of this loop pass, or NULL */
+	int failed;      /* first error inside txn: it is aborted, not committed */
+	enum config_durability mode;
+	struct crdt_rid self;
+	uint64_t next_sid, next_seq;
+	struct crdt_buf buf;
+	char path[PATH_MAX];
+	uv_timer_t timer; /* batch syncs */
+	bool timer_on;
+	bool unsynced;    /* committed without sync since the last sync */
+	struct store *store;
+	struct storage_stats st;
+};
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* LMDB errors are positive codes or errno values; ours are -errno. */
+static int lmdb_err(int rc)
+{
+	switch (rc) {
+	case MDB_MAP_FULL:
+		return -ENOSPC;
+	case MDB_CORRUPTED:
+	case MDB_PAGE_NOTFOUND:
+	case MDB_INVALID:
+	case MDB_VERSION_MISMATCH:
+		return -EBADMSG;
+	default:
+		return rc > 0 && rc < 200 ? -rc : -EIO;
+	}
+}
+
+/* ---- the journal value: fingerprint, then payload ---------------------- */
+
+/* Start a value in st->buf: room for the fingerprint. */
+static void value_begin(struct storage *st)
+{
+	static const uint8_t zero[FP_LEN];
+	crdt_buf_reset(&st->buf);
+	crdt_buf_put(&st->buf, zero, FP_LEN);
+}
+
+static int value_end(struct storage *st)
+{
+	if (st->buf.err)
+		return st->buf.err;
+	put_be64(st->buf.data, store_fingerprint(st->buf.data + FP_LEN, st->buf.len - FP_LEN));
+	return 0;
+}
+
+/* Check a stored value's fingerprint; its payload into *ret. */
+static int value_open(const uint8_t *val, size_t len, const uint8_t **ret, size_t *ret_len)
+{
+	if (len < FP_LEN || get_be64(val) != store_fingerprint(val + FP_LEN, len - FP_LEN))
+		return CRDT_EBADMSG;
+	*ret = val + FP_LEN;
+	*ret_len = len - FP_LEN;
+	return 0;
+}
+
+int storage_apply_record(const uint8_t *val, size_t len, const struct crdt_rid *self,
+			 struct crdt_obj *slot)
+{
+	const uint8_t *p, *e;
+	size_t n, count, elen;
+	struct crdt_cur c;
+	struct crdt_obj o;
+	uint8_t op;
+	int r;
+
+	if ((r = value_open(val, len, &p, &n)) < 0)
+		return r;
+	crdt_cur_init(&c, p, n);
+	if (crdt_cur_u8(&c, &op) < 0)
+		return CRDT_EBADMSG;
+	if (op == STORAGE_OP_STATE) {
+		if ((r = crdt_obj_decode(c.p, c.left, &o)) < 0)
+			return r == CRDT_ENOMEM ? r : CRDT_EPROTO;
+		r = crdt_obj_merge(slot, &o);
+		crdt_obj_done(&o);
+		return r;
+	}
+	if ((op == STORAGE_OP_GSET_ADD && slot->type != CRDT_GSET) ||
+	    ((op == STORAGE_OP_ORSET_ADD || op == STORAGE_OP_ORSET_REM) && slot->type != CRDT_ORSET))
+		return CRDT_ETYPE;
+	if (op < STORAGE_OP_ORSET_ADD || op > STORAGE_OP_GSET_ADD ||
+	    crdt_cur_count(&c, 1, &count) < 0)
+		return CRDT_EBADMSG;
+	/* validate the whole record before changing anything */
+	struct crdt_cur check = c;
+	for (size_t i = 0; i < count; i++)
+		if (crdt_cur_bytes(&check, &e, &elen) < 0)
+			return CRDT_EBADMSG;
+	if (check.left)
+		return CRDT_EBADMSG;
+	for (size_t i = 0; i < count; i++) {
+		crdt_cur_bytes(&c, &e, &elen);
+		if (op == STORAGE_OP_GSET_ADD)
+			r = crdt_gset_add(slot->gs, e, elen);
+		else if (op == STORAGE_OP_ORSET_ADD)
+			r = crdt_orset_add(slot->os, self, e, elen);
+		else
+			r = crdt_orset_remove(slot->os, e, elen);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+static void fail(struct storage *st, int rc, const char *what)
+{
+	st->st.errors++;
+	if (!st->failed) {
+		st->failed = lmdb_err(rc);
+		log_error("storage", "%s: %s: %s%s", st->path, what, mdb_strerror(rc),
+			  rc == MDB_MAP_FULL ? " (raise [storage] map_size)" : "");
+	}
+}
+
+static bool txn_open(struct storage *st)
+{
+	int rc;
+
+	if (st->txn)
+		return !st->failed;
+	if ((rc = mdb_txn_begin(st->env, NULL, 0, &st->txn)) != 0) {
+		st->txn = NULL;
+		fail(st, rc, "begin");
+		return false;
+	}
+	return true;
+}
+
+static int put(struct storage *st, MDB_dbi dbi, const void *k, size_t klen, const void *v,
+	       size_t vlen, const char *what)
+{
+	MDB_val key = { klen, (void *)k }, val = { vlen, (void *)v };
+	int rc = mdb_put(st->txn, dbi, &key, &val, 0);
+
+	if (rc != 0)
+		fail(st, rc, what);
+	return rc;
+}
+
+/* The slot's id in the store, made (with its name record) on first use. */
+static uint64_t slot_sid(struct storage *st, struct store_entry *e, enum crdt_type t)
+{
+	uint8_t key[8];
+
+	if (e->persist[t].sid)
+		return e->persist[t].sid;
+	value_begin(st);
+	crdt_buf_put_u8(&st->buf, (uint8_t)t);
+	crdt_buf_put(&st->buf, e->name, e->name_len);
+	if (value_end(st) < 0)
+		return 0;
+	put_be64(key, st->next_sid);
+	if (put(st, st->inst, key, 8, st->buf.data, st->buf.len, "name record") != 0)
+		return 0;
+	e->persist[t].sid = st->next_sid++;
+	return e->persist[t].sid;
+}
+
+/* Fold the slot's journal into a snapshot and drop the journal. */
+static void compact(struct storage *st, struct store_entry *e, enum crdt_type t, uint64_t sid)
+{
+	uint8_t key[16];
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	value_begin(st);
+	crdt_obj_encode(&e->slot[t], &st->buf);
+	if (value_end(st) < 0)
+		return;
+	put_be64(key, sid);
+	if (put(st, st->snap, key, 8, st->buf.data, st->buf.len, "snapshot") != 0)
+		return;
+	if ((rc = mdb_cursor_open(st->txn, st->jlog, &cur)) != 0) {
+		fail(st, rc, "cursor");
+		return;
+	}
+	put_be64(key + 8, 0);
+	k = (MDB_val){ 16, key };
+	/* after a delete the cursor already sits on the next record, and
+	 * LMDB's MDB_NEXT returns that one */
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != 16 || get_be64(k.mv_data) != sid) {
+			rc = MDB_NOTFOUND; /* past this slot's records */
+			break;
+		}
+		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	if (rc != MDB_NOTFOUND) {
+		fail(st, rc, "dropping the journal");
+		return;
+	}
+	e->persist[t].snap_bytes = st->buf.len;
+	e->persist[t].log_bytes = 0;
+	st->st.compactions++;
+}
+
+/* Append the value in st->buf to the slot's journal. */
+static void append(struct storage *st, struct store_entry *e, enum crdt_type t)
+{
+	uint8_t key[16];
+	uint64_t sid, floor;
+	size_t len;
+
+	if (value_end(st) < 0) {
+		fail(st, ENOMEM, "encoding a record");
+		return;
+	}
+	len = st->buf.len;
+	/* slot_sid reuses buf: keep the record aside in the key space of the
+	 * journal only after the id exists */
+	if (!e->persist[t].sid) {
+		struct crdt_buf rec = st->buf;
+		crdt_buf_init(&st->buf, 0);
+		sid = slot_sid(st, e, t);
+		crdt_buf_done(&st->buf);
+		st->buf = rec;
+	} else {
+		sid = e->persist[t].sid;
+	}
+	if (!sid)
+		return;
+	put_be64(key, sid);
+	put_be64(key + 8, st->next_seq++);
+	if (put(st, st->jlog, key, 16, st->buf.data, len, "journal record") != 0)
+		return;
+	st->st.records++;
+	e->persist[t].log_bytes += len;
+	floor = e->persist[t].snap_bytes > COMPACT_MIN_BYTES ? e->persist[t].snap_bytes
+							     : COMPACT_MIN_BYTES;
+	if (e->persist[t].log_bytes > floor)
+		compact(st, e, t, sid);
+}
+
+void storage_log(struct storage *st, struct store_entry *e, enum crdt_type t,
+		 enum storage_op op, const struct crdt_obj *state, size_t n,
+		 const uint8_t *const *elems, const size_t *lens)
+{
+	if (!st || !txn_open(st))
+		return;
+	value_begin(st);
+	crdt_buf_put_u8(&st->buf, (uint8_t)op);
+	if (op == STORAGE_OP_STATE) {
+		crdt_obj_encode(state, &st->buf);
+	} else {
+		crdt_buf_put_varint(&st->buf, n);
+		for (size_t i = 0; i < n; i++)
+			crdt_buf_put_bytes(&st->buf, elems[i], lens[i]);
+	}
+	append(st, e, t);
+}
+
+void storage_log_counter(struct storage *st, struct store_entry *e, enum crdt_type t)
+{
+	struct crdt_obj delta;
+	const struct crdt_obj *o = &e->slot[t];
+	uint64_t v;
+
+	if (!st || crdt_obj_new(t, &delta) < 0)
+		return;
+	/* only this replica's entries change on a local write: they alone
+	 * merge to the new value */
+	if (t == CRDT_GCOUNTER) {
+		if ((v = crdt_vv_get(&o->gc->vv, &st->self)))
+			crdt_vv_raise(&delta.gc->vv, &st->self, v);
+	} else {
+		if ((v = crdt_vv_get(&o->pn->p, &st->self)))
+			crdt_vv_raise(&delta.pn->p, &st->self, v);
+		if ((v = crdt_vv_get(&o->pn->n, &st->self)))
+			crdt_vv_raise(&delta.pn->n, &st->self, v);
+	}
+	storage_log(st, e, t, STORAGE_OP_STATE, &delta, 0, NULL, NULL);
+	crdt_obj_done(&delta);
+}
+
+static void on_merge(void *ctx, struct store_entry *e, enum crdt_type t,
+		     const struct crdt_obj *remote)
+{
+	storage_log(ctx, e, t, STORAGE_OP_STATE, remote, 0, NULL, NULL);
+}
+
+bool storage_pending(const struct storage *st)
+{
+	return st && st->txn;
+}
+
+bool storage_holds_replies(const struct storage *st)
+{
+	return st && st->txn && st->mode == CONFIG_DURABILITY_ALWAYS;
+}
+
+int storage_commit(struct storage *st)
+{
+	int rc, r;
+
+	if (!st || !st->txn)
+		return 0;
+	if (st->failed) {
+		mdb_txn_abort(st->txn);
+		st->txn = NULL;
+		r = st->failed;
+		st->failed = 0;
+		return r;
+	}
+	rc = mdb_txn_commit(st->txn);
+	st->txn = NULL;
+	if (rc != 0) {
+		st->st.errors++;
+		log_error("storage", "%s: commit: %s", st->path, mdb_strerror(rc));
+		return lmdb_err(rc);
+	}
+	st->st.commits++;
+	if (st->mode == CONFIG_DURABILITY_ALWAYS) {
+		st->st.syncs++;
+		st->st.last_sync_ms = wall_ms();
+	} else {
+		st->unsynced = true;
+	}
+	return 0;
+}
+
+static void batch_cb(uv_timer_t *t)
+{
+	struct storage *st = t->data;
+	int rc;
+
+	if (!st->unsynced)
+		return;
+	if ((rc = mdb_env_sync(st->env, 1)) != 0) {
+		st->st.errors++;
+		log_error("storage", "%s: sync: %s", st->path, mdb_strerror(rc));
+		return;
+	}
+	st->unsynced = false;
+	st->st.syncs++;
+	st->st.last_sync_ms = wall_ms();
+}
+
+/* ---- opening and loading ------------------------------------------------ */
+
+int storage_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *self,
+		 enum config_durability mode, unsigned batch_ms, size_t map_size,
+		 struct storage **ret, char *err, size_t errlen)
+{
+	struct storage *st = calloc(1, sizeof(*st));
+	unsigned flags = MDB_NOSUBDIR | MDB_NOTLS;
+	MDB_txn *txn = NULL;
+	MDB_val k = { 6, "format" }, v;
+	uint8_t ver[4] = { 0, 0, 0, FORMAT_VERSION };
+	int rc;
+
+	if (!st)
+		return -ENOMEM;
+	st->mode = mode;
+	st->self = *self;
+	st->next_sid = st->next_seq = 1;
+	crdt_buf_init(&st->buf, 0);
+	snprintf(st->path, sizeof(st->path), "%s/store.lmdb", data_dir);
+	/* without NOSYNC every commit syncs: what durability = always needs */
+	if (mode != CONFIG_DURABILITY_ALWAYS)
+		flags |= MDB_NOSYNC;
+	if ((rc = mdb_env_create(&st->env)) != 0 || (rc = mdb_env_set_maxdbs(st->env, 4)) != 0 ||
+	    (rc = mdb_env_set_mapsize(st->env, map_size)) != 0 ||
+	    (rc = mdb_env_open(st->env, st->path, flags, 0600)) != 0) {
+		snprintf(err, errlen,
+			 "%s: cannot open the store: %s%s", st->path, mdb_strerror(rc),
+			 rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH || rc == MDB_CORRUPTED
+				 ? "; the file is damaged or not a crdtd store: restore data_dir from "
+				   "a backup, or move store.lmdb away to start this replica empty and "
+				   "let its peers refill it"
+				 : "");
+		goto fail;
+	}
+	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->meta)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "inst", MDB_CREATE, &st->inst)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "snap", MDB_CREATE, &st->snap)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "log", MDB_CREATE, &st->jlog)) != 0) {
+		snprintf(err, errlen, "%s: cannot open its tables: %s", st->path, mdb_strerror(rc));
+		goto fail;
+	}
+	rc = mdb_get(txn, st->meta, &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		v = (MDB_val){ sizeof(ver), ver };
+		rc = mdb_put(txn, st->meta, &k, &v, 0);
+	} else if (rc == 0 && (v.mv_size != 4 || memcmp(v.mv_data, ver, 4) != 0)) {
+		const uint8_t *f = v.mv_data;
+		snprintf(err, errlen,
+			 "%s: store format %lu, this crdtd reads format %u: run the crdtd that "
+			 "wrote it, or move store.lmdb away to start this replica empty",
+			 st->path,
+			 v.mv_size == 4 ? (unsigned long)f[0] << 24 | (unsigned long)f[1] << 16 |
+						  (unsigned long)f[2] << 8 | f[3]
+					: 0UL,
+			 FORMAT_VERSION);
+		rc = -1;
+		goto fail;
+	}
+	if (rc != 0 || (rc = mdb_txn_commit(txn)) != 0) {
+		txn = NULL;
+		snprintf(err, errlen, "%s: %s", st->path, mdb_strerror(rc));
+		goto fail;
+	}
+	txn = NULL;
+	uv_timer_init(loop, &st->timer);
+	st->timer.data = st;
+	if (mode == CONFIG_DURABILITY_BATCH) {
+		uv_timer_start(&st->timer, batch_cb, batch_ms, batch_ms);
+		st->timer_on = true;
+	}
+	*ret = st;
+	return 0;
+fail:
+	if (txn)
+		mdb_txn_abort(txn);
+	mdb_env_close(st->env);
+	crdt_buf_done(&st->buf);
+	free(st);
+	return rc > 0 ? lmdb_err(rc) : -EBADMSG;
+}
+
+static struct sid_slot *sid_find(struct sid_slot *v, size_t n, uint64_t sid)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (v[mid].sid == sid)
+			return &v[mid];
+		if (v[mid].sid < sid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Describe a bad record for the start-up error. */
+static void bad_record(struct storage *st, char *err, size_t errlen, const char *table,
+		       const struct sid_slot *s, int r)
+{
+	snprintf(err, errlen,
+		 "%s: a %s record of instance \"%.*s\" (%s) is corrupt (%s); restore data_dir "
+		 "from a backup, or move store.lmdb away to start this replica empty and let "
+		 "its peers refill it",
+		 st->path, table, s ? (int)(s->e->name_len > 64 ? 64 : s->e->name_len) : 1,
+		 s ? (const char *)s->e->name : "?", s ? crdt_type_name(s->t) : "unknown type",
+		 r == CRDT_EBADMSG ? "checksum or framing" : crdt_strerror(r));
+}
+
+int storage_load(struct storage *st, struct store *s, char *err, size_t errlen)
+{
+	struct sid_slot *slots = NULL;
+	size_t n = 0, cap = 0;
+	MDB_txn *txn;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	int rc, r = 0;
+
+	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) != 0) {
+		snprintf(err, errlen, "%s: %s", st->path, mdb_strerror(rc));
+		return lmdb_err(rc);
+	}
+	/* names: one record per (name, type) slot, in id order */
+	if ((rc = mdb_cursor_open(txn, st->inst, &cur)) != 0)
+		goto lmdb_fail;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		const uint8_t *p;
+		size_t len;
+		struct crdt_obj empty;
+		struct store_entry *e;
+
+		if (k.mv_size != 8 || value_open(v.mv_data, v.mv_size, &p, &len) < 0 || len < 1 ||
+		    p[0] < CRDT_TYPE_MIN || p[0] > CRDT_TYPE_MAX) {
+			bad_record(st, err, errlen, "name", NULL, CRDT_EBADMSG);
+			r = -EBADMSG;
+			goto out;
+		}
+		if (n == cap) {
+			cap = cap ? 2 * cap : 256;
+			struct sid_slot *t = realloc(slots, cap * sizeof(*t));
+			if (!t) {
+				r = -ENOMEM;
+				snprintf(err, errlen, "%s: out of memory loading", st->path);
+				goto out;
+			}
+			slots = t;
+		}
+		if ((r = crdt_obj_new((enum crdt_type)p[0], &empty)) < 0 ||
+		    (r = store_merge(s, p + 1, len - 1, &empty)) < 0) {
+			crdt_obj_done(&empty);
+			snprintf(err, errlen, "%s: out of memory loading", st->path);
+			goto out;
+		}
+		crdt_obj_done(&empty);
+		e = store_find(s, p + 1, len - 1);
+		slots[n] = (struct sid_slot){ .sid = get_be64(k.mv_data), .e = e,
+					      .t = (enum crdt_type)p[0] };
+		e->persist[p[0]].sid = slots[n].sid;
+		if (slots[n].sid >= st->next_sid)
+			st->next_sid = slots[n].sid + 1;
+		n++;
+	}
+	mdb_cursor_close(cur);
+	cur = NULL;
+	if (rc != MDB_NOTFOUND)
+		goto lmdb_fail;
+
+	/* snapshots, then the journal in order */
+	MDB_dbi dbis[2] = { st->snap, st->jlog };
+	for (int pass = 0; pass < 2; pass++) {
+		if ((rc = mdb_cursor_open(txn, dbis[pass], &cur)) != 0)
+			goto lmdb_fail;
+		for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+			size_t klen = pass == 0 ? 8 : 16;
+			struct sid_slot *sl = k.mv_size == klen ? sid_find(slots, n, get_be64(k.mv_data))
+								: NULL;
+			if (!sl) {
+				bad_record(st, err, errlen, pass ? "journal" : "snapshot", NULL,
+					   CRDT_EBADMSG);
+				r = -EBADMSG;
+				goto out;
+			}
+			if (pass == 0) {
+				const uint8_t *p;
+				size_t len;
+				struct crdt_obj o;
+				if ((r = value_open(v.mv_data, v.mv_size, &p, &len)) < 0 ||
+				    (r = crdt_obj_decode(p, len, &o)) < 0) {
+					bad_record(st, err, errlen, "snapshot", sl, r);
+					r = -EBADMSG;
+					goto out;
+				}
+				r = crdt_obj_merge(&sl->e->slot[sl->t], &o);
+				crdt_obj_done(&o);
+				sl->e->persist[sl->t].snap_bytes = v.mv_size;
+			} else {
+				r = storage_apply_record(v.mv_data, v.mv_size, &st->self,
+							 &sl->e->slot[sl->t]);
+				sl->e->persist[sl->t].log_bytes += v.mv_size;
+				uint64_t seq = get_be64((uint8_t *)k.mv_data + 8);
+				if (seq >= st->next_seq)
+					st->next_seq = seq + 1;
+				st->st.loaded_records++;
+			}
+			if (r < 0) {
+				bad_record(st, err, errlen, pass ? "journal" : "snapshot", sl, r);
+				r = r == CRDT_ENOMEM ? -ENOMEM : -EBADMSG;
+				goto out;
+			}
+		}
+		mdb_cursor_close(cur);
+		cur = NULL;
+		if (rc != MDB_NOTFOUND)
+			goto lmdb_fail;
+	}
+	st->st.loaded_instances = n;
+	st->store = s;
+	s->on_merge = on_merge;
+	s->on_merge_ctx = st;
+	/* loading counted as merges; the stats are about the network */
+	s->stats.merges = 0;
+	r = 0;
+	goto out;
+lmdb_fail:
+	snprintf(err, errlen, "%s: reading the store: %s; restore data_dir from a backup, or move "
+		 "store.lmdb away to start this replica empty", st->path, mdb_strerror(rc));
+	r = lmdb_err(rc);
+out:
+	if (cur)
+		mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	free(slots);
+	return r;
+}
+
+static void timer_close_cb(uv_handle_t *h)
+{
+	struct storage *st = h->data;
+	mdb_env_close(st->env);
+	crdt_buf_done(&st->buf);
+	free(st);
+}
+
+void storage_close(struct storage *st)
+{
+	if (!st)
+		return;
+	if (storage_commit(st) < 0)
+		log_error("storage", "%s: the last writes could not be stored", st->path);
+	if (st->mode != CONFIG_DURABILITY_ALWAYS && st->unsynced)
+		mdb_env_sync(st->env, 1);
+	if (st->store) {
+		st->store->on_merge = NULL;
+		st->store = NULL;
+	}
+	uv_close((uv_handle_t *)&st->timer, timer_close_cb);
+}
+
+void storage_get_stats(const struct storage *st, struct storage_stats *ret)
+{
+	*ret = st->st;
+}
+
+uint64_t storage_file_bytes(const struct storage *st)
+{
+	struct stat sb;
+	/* the file is sparse: count what is allocated */
+	return stat(st->path, &sb) == 0 ? (uint64_t)sb.st_blocks * 512 : 0;
+}
+
+const char *storage_path(const struct storage *st)
+{
+	return st->path;
+}

@@ -1,0 +1,91 @@
+/* Durable state: every change to the store is journaled in an LMDB file,
+ * data_dir/store.lmdb, so acknowledged writes and merged state survive
+ * kill -9 and restarts (docs/storage.md).
+ *
+ * The cost of making one write durable does not grow with the instance it
+ * touches: a write appends a small journal record (the elements of an SADD,
+ * the replica's own counter entry, the new register); an instance's records
+ * are folded into a snapshot of it only once they outweigh the last
+ * snapshot, so the snapshot costs O(1) per write amortised.
+ *
+ * Records are appended to one write transaction per pass of the event loop;
+ * storage_commit ends it.  With durability = always the commit syncs and the
+ * client replies wait for it (group commit); with batch a timer syncs every
+ * batch_ms; with none the OS decides.
+ */
+#ifndef CRDTD_STORAGE_H
+#define CRDTD_STORAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "config.h"
+#include "store.h"
+
+/* Journal record kinds (docs/storage.md). */
+enum storage_op {
+	STORAGE_OP_STATE = 1,   /* merge this state (remote pieces, deltas, registers) */
+	STORAGE_OP_ORSET_ADD,   /* crdt_orset_add of each element, as this replica */
+	STORAGE_OP_ORSET_REM,   /* crdt_orset_remove of each element */
+	STORAGE_OP_GSET_ADD,    /* crdt_gset_add of each element */
+};
+
+struct storage_stats {
+	uint64_t records;     /* journal records written */
+	uint64_t commits;
+	uint64_t syncs;       /* commits that synced, and batch syncs */
+	uint64_t compactions; /* snapshots written */
+	uint64_t errors;      /* failed puts or commits */
+	uint64_t last_sync_ms; /* wall clock of the last sync, 0 never */
+	uint64_t loaded_instances, loaded_records;
+};
+
+struct storage;
+
+/** Open (creating) data_dir/store.lmdb.  -errno, with a message naming the
+ * file and what to do in @err, when it cannot be opened, is not an LMDB file,
+ * or holds another format version. */
+int storage_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *self,
+		 enum config_durability mode, unsigned batch_ms, size_t map_size,
+		 struct storage **ret, char *err, size_t errlen);
+/** Fill the empty store @s with what is stored, and start journaling its
+ * changes (remote merges through the store's hook).  A record that fails its
+ * checksum or does not decode stops the load with a message in @err: never a
+ * silent partial start. */
+int storage_load(struct storage *st, struct store *s, char *err, size_t errlen);
+/** Commit what is pending and close.  Accepts NULL. */
+void storage_close(struct storage *st);
+
+/** Journal a local write to slot @t of @e: @op with the given elements, or
+ * for STORAGE_OP_STATE the state to merge on replay.  Errors are counted
+ * and logged; the caller's reply path learns of them from storage_commit. */
+void storage_log(struct storage *st, struct store_entry *e, enum crdt_type t,
+		 enum storage_op op, const struct crdt_obj *state, size_t n,
+		 const uint8_t *const *elems, const size_t *lens);
+/** Journal this replica's own entry of a counter slot (a delta that merges
+ * to the counter's new value). */
+void storage_log_counter(struct storage *st, struct store_entry *e, enum crdt_type t);
+
+/** Records are waiting for storage_commit. */
+bool storage_pending(const struct storage *st);
+/** Replies must wait for storage_commit (durability = always, records pending). */
+bool storage_holds_replies(const struct storage *st);
+/** End the write transaction: 0, or -errno when the records did not reach
+ * the store (the held replies must then not be sent). */
+int storage_commit(struct storage *st);
+void storage_get_stats(const struct storage *st, struct storage_stats *ret);
+/** Bytes of the store file. */
+uint64_t storage_file_bytes(const struct storage *st);
+const char *storage_path(const struct storage *st);
+
+/** Decode one stored journal value (checksum included) and apply it to
+ * @slot, which has type @t: the loader's per-record step, exposed for the
+ * fuzzer.  0, -EBADMSG (checksum, framing), -EPROTO (state does not decode),
+ * -ETYPE, -ENOMEM. */
+int storage_apply_record(const uint8_t *val, size_t len, const struct crdt_rid *self,
+			 struct crdt_obj *slot);
+
+#endif

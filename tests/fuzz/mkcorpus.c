@@ -1,0 +1,280 @@
+/* Writes the seed corpora of the fuzz targets from real encodings:
+ *
+ *   build/tests/fuzz/fuzz_mkcorpus tests/fuzz/corpus
+ *
+ * state/    libcrdt encodings of every type, empty to a few hundred elements
+ * wire/     datagrams as the packer builds them (STATE, PING, PONG), plain
+ *           and sealed with the fuzz key, each after fuzz_wire's mode byte
+ * storage/  journal values as storage.c writes them, after the mode byte
+ * resp/     client requests (arrays, inline, pipelines), after two bytes
+ * config/   is copied from conf/ by hand (cp conf/crdtd.ini conf/cluster/...)
+ * Deterministic: the same files every run. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "auth.h"
+#include "crdt/obj.h"
+#include "fuzz.h"
+#include "storage.h"
+#include "store.h"
+#include "wire.h"
+
+static const char *root;
+static char subdir[64];
+static int seq;
+
+static void put(const char *tag, uint8_t lead, bool has_lead, const uint8_t *d, size_t len)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s/%03d-%s", root, subdir, seq++, tag);
+	CHECK((f = fopen(path, "wb")));
+	if (has_lead)
+		CHECK(fwrite(&lead, 1, 1, f) == 1);
+	CHECK(len == 0 || fwrite(d, 1, len, f) == len);
+	CHECK(fclose(f) == 0);
+}
+
+static void dir(const char *name)
+{
+	char path[512];
+
+	snprintf(subdir, sizeof(subdir), "%s", name);
+	snprintf(path, sizeof(path), "%s/%s", root, name);
+	CHECK(mkdir(path, 0755) == 0 || errno == EEXIST);
+	seq = 0;
+}
+
+static uint64_t fixed_ms = 1764000000000ull;
+static uint64_t fixed_clock(void *ctx)
+{
+	return fixed_ms++;
+}
+
+#define NSTATES 14
+static struct crdt_obj states[NSTATES];
+static const char *names[NSTATES] = { "gc0", "gc3", "pn0", "pn3", "gs0", "gs5", "gs300", "os0",
+				      "os5", "os-rem", "os300", "lww0", "lww", "lwwbin" };
+
+static void make_states(void)
+{
+	struct crdt_rid r[3];
+	struct crdt_hlc hlc;
+	char e[32];
+	int i = 0;
+
+	for (int k = 0; k < 3; k++)
+		memset(r[k].b, 0x10 * (k + 1), sizeof(r[k].b));
+	crdt_hlc_init(&hlc, fixed_clock, NULL);
+	CHECK(crdt_obj_new(CRDT_GCOUNTER, &states[i++]) == 0);
+	CHECK(crdt_obj_new(CRDT_GCOUNTER, &states[i]) == 0);
+	for (int k = 0; k < 3; k++)
+		CHECK(crdt_gcounter_inc(states[i].gc, &r[k], 1000 * (k + 1)) == 0);
+	i++;
+	CHECK(crdt_obj_new(CRDT_PNCOUNTER, &states[i++]) == 0);
+	CHECK(crdt_obj_new(CRDT_PNCOUNTER, &states[i]) == 0);
+	for (int k = 0; k < 3; k++) {
+		CHECK(crdt_pncounter_inc(states[i].pn, &r[k], 70000 * (k + 1)) == 0);
+		CHECK(crdt_pncounter_dec(states[i].pn, &r[k], 5) == 0);
+	}
+	i++;
+	CHECK(crdt_obj_new(CRDT_GSET, &states[i++]) == 0);
+	for (int n = 5; n <= 300; n += 295) {
+		CHECK(crdt_obj_new(CRDT_GSET, &states[i]) == 0);
+		for (int k = 0; k < n; k++) {
+			snprintf(e, sizeof(e), "item-%d", k);
+			CHECK(crdt_gset_add(states[i].gs, e, strlen(e)) >= 0);
+		}
+		i++;
+	}
+	CHECK(crdt_obj_new(CRDT_ORSET, &states[i++]) == 0);
+	CHECK(crdt_obj_new(CRDT_ORSET, &states[i]) == 0);
+	for (int k = 0; k < 5; k++) {
+		snprintf(e, sizeof(e), "m%d", k);
+		CHECK(crdt_orset_add(states[i].os, &r[k % 3], e, strlen(e)) == 0);
+	}
+	i++;
+	CHECK(crdt_obj_new(CRDT_ORSET, &states[i]) == 0);
+	for (int k = 0; k < 20; k++) {
+		snprintf(e, sizeof(e), "x%d", k);
+		CHECK(crdt_orset_add(states[i].os, &r[k % 3], e, strlen(e)) == 0);
+		if (k % 3 == 0)
+			CHECK(crdt_orset_remove(states[i].os, e, strlen(e)) >= 0);
+	}
+	i++;
+	CHECK(crdt_obj_new(CRDT_ORSET, &states[i]) == 0);
+	for (int k = 0; k < 300; k++) {
+		snprintf(e, sizeof(e), "user:%05d", k);
+		CHECK(crdt_orset_add(states[i].os, &r[k % 3], e, strlen(e)) == 0);
+	}
+	i++;
+	CHECK(crdt_obj_new(CRDT_LWWREG, &states[i++]) == 0);
+	CHECK(crdt_obj_new(CRDT_LWWREG, &states[i]) == 0);
+	CHECK(crdt_lwwreg_set(states[i].lww, &hlc, &r[0], "hello", 5) == 0);
+	i++;
+	CHECK(crdt_obj_new(CRDT_LWWREG, &states[i]) == 0);
+	CHECK(crdt_lwwreg_set(states[i].lww, &hlc, &r[1], "\x00\xff\r\n", 4) == 0);
+	i++;
+	CHECK(i == NSTATES);
+}
+
+struct emit_ctx {
+	const char *tag;
+	int n;
+};
+
+static int emit_cb(const uint8_t *d, size_t len, void *ctx)
+{
+	static uint8_t sealed[WIRE_DATAGRAM_MAX + AUTH_OVERHEAD];
+	struct emit_ctx *c = ctx;
+	struct auth_keyring kr = { 0 };
+	uint8_t k[AUTH_KEY_LEN];
+	size_t slen;
+
+	if (c->n++ >= 3) /* the first few of a batch are enough */
+		return 0;
+	put(c->tag, 0, true, d, len);
+	put(c->tag, 1, true, d, len); /* mode 1: sealed and opened again */
+	memset(k, FUZZ_KEY_A, sizeof(k));
+	CHECK(auth_keyring_add(&kr, k) == 0);
+	for (int enc = 0; enc < 2; enc++) {
+		kr.encrypt = enc;
+		CHECK(auth_seal(&kr, d, len, sealed, sizeof(sealed), &slen) == 0);
+		put(enc ? "sealed-enc" : "sealed", 0, true, sealed, slen);
+	}
+	return 0;
+}
+
+static void make_wire(void)
+{
+	struct crdt_rid self;
+	struct wire_packer p;
+	struct crdt_buf b;
+	struct wire_ping ping = { .seq = 42, .ts = 1234567890 };
+
+	memset(self.b, 0x77, sizeof(self.b));
+	for (int mtu = 512; mtu <= 1400; mtu += 888) {
+		for (int i = 0; i < NSTATES; i++) {
+			struct emit_ctx c = { .tag = names[i] };
+			CHECK(wire_packer_init(&p, (size_t)mtu, &self, "node-a", 6, emit_cb, &c) == 0);
+			CHECK(wire_packer_add(&p, names[i], strlen(names[i]), &states[i], NULL) == 0);
+			CHECK(wire_packer_flush(&p) == 0);
+			wire_packer_done(&p);
+		}
+	}
+	{ /* many instances in one datagram */
+		struct emit_ctx c = { .tag = "packed" };
+		CHECK(wire_packer_init(&p, 1400, &self, "node-b", 6, emit_cb, &c) == 0);
+		for (int i = 0; i < NSTATES; i++)
+			if (i != 6 && i != 10)
+				CHECK(wire_packer_add(&p, names[i], strlen(names[i]), &states[i], NULL) == 0);
+		CHECK(wire_packer_flush(&p) == 0);
+		wire_packer_done(&p);
+	}
+	for (int t = WIRE_PING; t <= WIRE_PONG; t++) {
+		struct emit_ctx c = { .tag = t == WIRE_PING ? "ping" : "pong" };
+		crdt_buf_init(&b, 0);
+		CHECK(wire_encode_ping(&b, (enum wire_type)t, &self, "n", 1, &ping) == 0);
+		emit_cb(b.data, b.len, &c);
+		crdt_buf_done(&b);
+	}
+}
+
+static void put_value(const char *tag, enum crdt_type t, const struct crdt_buf *body)
+{
+	/* mode byte: type in the low bits, bit 3: the target adds the checksum */
+	put(tag, (uint8_t)(8 | (t - CRDT_TYPE_MIN)), true, body->data, body->len);
+}
+
+static void make_storage(void)
+{
+	struct crdt_buf b;
+	static const char *elems[] = { "apple", "pear", "", "\x00\x01" };
+
+	crdt_buf_init(&b, 0);
+	for (int i = 0; i < NSTATES; i++) {
+		if (i == 6 || i == 10)
+			continue; /* the large ones are in state/ */
+		crdt_buf_reset(&b);
+		crdt_buf_put_u8(&b, STORAGE_OP_STATE);
+		CHECK(crdt_obj_encode(&states[i], &b) == 0);
+		put_value(names[i], states[i].type, &b);
+	}
+	for (int op = STORAGE_OP_ORSET_ADD; op <= STORAGE_OP_GSET_ADD; op++) {
+		crdt_buf_reset(&b);
+		crdt_buf_put_u8(&b, (uint8_t)op);
+		crdt_buf_put_varint(&b, 4);
+		for (int k = 0; k < 4; k++)
+			crdt_buf_put_bytes(&b, elems[k], k == 3 ? 2 : strlen(elems[k]));
+		put_value(op == STORAGE_OP_GSET_ADD ? "gset-add" : op == STORAGE_OP_ORSET_ADD ? "orset-add"
+											       : "orset-rem",
+			  op == STORAGE_OP_GSET_ADD ? CRDT_GSET : CRDT_ORSET, &b);
+	}
+	crdt_buf_done(&b);
+}
+
+static void make_states_dir(void)
+{
+	struct crdt_buf b;
+
+	crdt_buf_init(&b, 0);
+	for (int i = 0; i < NSTATES; i++) {
+		crdt_buf_reset(&b);
+		CHECK(crdt_obj_encode(&states[i], &b) == 0);
+		put(names[i], 0, false, b.data, b.len);
+	}
+	crdt_buf_done(&b);
+}
+
+static void make_resp(void)
+{
+	static const char *const reqs[] = {
+		"*1\r\n$4\r\nPING\r\n",
+		"*3\r\n$4\r\nSADD\r\n$4\r\ncart\r\n$6\r\nlaptop\r\n",
+		"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$4\r\n\x01\x02\r\n\r\n",
+		"*2\r\n$4\r\nAUTH\r\n$6\r\nsecret\r\n*1\r\n$4\r\nINFO\r\n",
+		"PING\r\nINCRBY n 5\r\nGET n\r\n",
+		"SET k \"a b\\x41\\n\" \r\n",
+		"SADD s 'single quoted' \"double\"\n",
+		"*0\r\n*-1\r\n\r\n*1\r\n$4\r\nQUIT\r\n",
+		"*2\r\n$4\r\nECHO\r\n$0\r\n\r\n",
+		"*5\r\n$8\r\nCRDT.SIM\r\n$7\r\nLATENCY\r\n$2\r\n20\r\n$2\r\n80\r\n$1\r\nx\r\n",
+		"*1\r\n$99999999999\r\n",
+		"*2\r\n$3\r\nGET\r\n$-1\r\n",
+		"*3\r\n$4\r\nSADD\r\n$1\r\ns\r\n$20\r\n0123456789",
+	};
+
+	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+		size_t len = strlen(reqs[i]);
+		uint8_t buf[256];
+		buf[0] = (uint8_t)(i % 4); /* limits */
+		buf[1] = (uint8_t)(i * 37);
+		memcpy(buf + 2, reqs[i], len);
+		put("req", buf[0], true, buf + 1, len + 1);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s CORPUS_ROOT\n", argv[0]);
+		return 2;
+	}
+	root = argv[1];
+	CHECK(auth_init() == 0);
+	make_states();
+	dir("state");
+	make_states_dir();
+	dir("wire");
+	make_wire();
+	dir("storage");
+	make_storage();
+	dir("resp");
+	make_resp();
+	for (int i = 0; i < NSTATES; i++)
+		crdt_obj_done(&states[i]);
+	return 0;
+}
