@@ -1,26 +1,41 @@
 #!/bin/bash
-# Client throughput of crdtd against redis-server, measured in one run on
-# this machine with redis-benchmark (50 clients, pipeline 16).  crdtd runs as
-# one of three loopback replicas, so every write is also gossiped to two
-# peers.  Prints a markdown table: median ops/s of RUNS runs per command for
-# both servers and their ratio.
-#   bench/redis-compare.sh [-n REQUESTS] [-r RUNS] [-P PIPELINE] [-b BUILD_DIR]
-#                          [-d always|batch|none|memory]
-# -d pairs crdtd's [storage] durability with redis-server's persistence:
-#   always: appendfsync always; batch: appendfsync everysec (batch_ms 1000);
-#   none: appendfsync no; memory (default): crdtd durability none against
-#   redis-server with no persistence at all.
+# Client throughput and latency of crdtd against redis-server, measured in one
+# run on this machine.  crdtd runs as one of three loopback replicas, so every
+# write is also gossiped to two peers; redis-server runs alone with the
+# matching persistence.
+#
+# Throughput: redis-benchmark, 50 clients, at each pipeline depth of -P,
+# for INCRBY, SADD (random members into one set), SET, GET and SMEMBERS of a
+# 1,000-element set; the two servers alternate run by run so that noise on
+# the machine hits both; the table gives the median of RUNS runs each and
+# their ratio.  Latency (-L RATE): bench/latency (build/bench/latency), one
+# connection at RATE requests/s for -T seconds per command and server, open
+# loop; p50 / p99 / p99.9.
+#
+#   bench/redis-compare.sh [-n REQUESTS] [-r RUNS] [-P "1 16"] [-b BUILD_DIR]
+#                          [-d always|batch|none|memory] [-L RATE] [-T SECONDS]
+#                          [-D DATAFILE]
+# -n is the request count per run at pipeline 16 (a quarter of it at
+# pipeline 1).  -d pairs crdtd's [storage] durability with redis-server's
+# persistence: always: appendfsync always; batch: appendfsync everysec
+# (batch_ms 1000); none: appendfsync no; memory (default): crdtd durability
+# none against redis-server with no persistence at all.  -D appends one line
+# per measurement ("tput MODE CMD PIPELINE REDIS CRDTD" and "lat MODE CMD
+# SERVER P50 P99 P999", microseconds) for plots.
 set -euo pipefail
 
-requests=200000 runs=3 pipeline=16 build=build mode=memory
-while getopts "n:r:P:b:d:h" o; do
+requests=200000 runs=3 pipelines="16" build=build mode=memory rate=0 lsecs=3 datafile=/dev/null
+while getopts "n:r:P:b:d:L:T:D:h" o; do
 	case $o in
 	n) requests=$OPTARG ;;
 	r) runs=$OPTARG ;;
-	P) pipeline=$OPTARG ;;
+	P) pipelines=$OPTARG ;;
 	b) build=$OPTARG ;;
 	d) mode=$OPTARG ;;
-	*) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	L) rate=$OPTARG ;;
+	T) lsecs=$OPTARG ;;
+	D) datafile=$OPTARG ;;
+	*) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	esac
 done
 case $mode in
@@ -32,8 +47,11 @@ memory) durability=none redis_persist=(--appendonly no) ;;
 esac
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-crdtd=$top/$build/src/daemon/crdtd
+case $build in /*) ;; *) build=$top/$build ;; esac
+crdtd=$build/src/daemon/crdtd
+latency=$build/bench/latency
 [ -x "$crdtd" ] || { echo "no $crdtd: build first (ninja -C $build)" >&2; exit 1; }
+[ "$rate" = 0 ] || [ -x "$latency" ] || { echo "no $latency: ninja -C $build bench/latency" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/crdtd-bench.XXXXXX)
 pids=()
@@ -87,36 +105,71 @@ cport=${tcp[a]}
 wait_ping "$rport"
 for n in "${names[@]}"; do wait_ping "${tcp[$n]}"; done
 
+# the 1,000-element set SMEMBERS reads, on both servers
+members=$(seq -f 'member:%06g' 1000 | tr '\n' ' ')
+for p in "$rport" "$cport"; do
+	# shellcheck disable=SC2086
+	redis-cli -p "$p" SADD bigset $members >/dev/null
+done
+
 # One redis-benchmark run; prints requests per second.
 rps() {
-	local port=$1; shift
-	redis-benchmark -p "$port" -c 50 -P "$pipeline" -n "$requests" -r 100000 --csv "$@" |
+	local port=$1 pipe=$2; shift 2
+	local n=$requests
+	[ "$pipe" -gt 1 ] || n=$((requests / 4))
+	redis-benchmark -p "$port" -c 50 -P "$pipe" -n "$n" -r 100000 --csv "$@" |
 		awk -F'","' 'NR==2 { print $2 }'
 }
 
 median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
 declare -a labels cmds
-labels=("INCRBY" "SADD (random members)" "SET" "GET")
-cmds=("INCRBY counter 1" "SADD set:__rand_int__ m__rand_int__" "SET key:__rand_int__ v__rand_int__" "GET key:__rand_int__")
+labels=("INCRBY" "SADD (random members)" "SET" "GET" "SMEMBERS (1,000 elements)")
+keys=("INCRBY" "SADD" "SET" "GET" "SMEMBERS")
+cmds=("INCRBY counter 1" "SADD rset m__rand_int__" "SET key:__rand_int__ v__rand_int__" "GET key:__rand_int__" "SMEMBERS bigset")
 
-echo "durability $mode: crdtd $durability, redis-server ${redis_persist[*]}"
+echo "durability $mode: crdtd \`durability = $durability\` (3 replicas), redis-server \`${redis_persist[*]}\`"
 echo
-echo "| command | redis-server ops/s | crdtd ops/s | crdtd / redis |"
-echo "|---|---:|---:|---:|"
-for i in "${!labels[@]}"; do
-	read -ra words <<<"${cmds[$i]}"
-	r=() c=()
-	# interleave the two servers so that noise on the machine hits both
-	for _ in $(seq "$runs"); do
-		r+=("$(rps "$rport" "${words[@]}")")
-		c+=("$(rps "$cport" "${words[@]}")")
+echo "| command | pipeline | redis-server ops/s | crdtd ops/s | crdtd / redis |"
+echo "|---|---:|---:|---:|---:|"
+for pipe in $pipelines; do
+	for i in "${!labels[@]}"; do
+		read -ra words <<<"${cmds[$i]}"
+		r=() c=()
+		# interleave the two servers so that noise on the machine hits both
+		for _ in $(seq "$runs"); do
+			r+=("$(rps "$rport" "$pipe" "${words[@]}")")
+			c+=("$(rps "$cport" "$pipe" "${words[@]}")")
+		done
+		rm=$(printf '%s\n' "${r[@]}" | median)
+		cm=$(printf '%s\n' "${c[@]}" | median)
+		ratio=$(awk -v a="$cm" -v b="$rm" 'BEGIN { printf "%.2f", a / b }')
+		printf '| %s | %d | %.0f | %.0f | %s |\n' "${labels[$i]}" "$pipe" "$rm" "$cm" "$ratio"
+		echo "tput $mode ${keys[$i]} $pipe $rm $cm" >>"$datafile"
 	done
-	rm=$(printf '%s\n' "${r[@]}" | median)
-	cm=$(printf '%s\n' "${c[@]}" | median)
-	ratio=$(awk -v a="$cm" -v b="$rm" 'BEGIN { printf "%.2f", a / b }')
-	printf '| %s | %.0f | %.0f | %s |\n' "${labels[$i]}" "$rm" "$cm" "$ratio"
 done
+
+if [ "$rate" != 0 ]; then
+	echo
+	echo "Latency at $rate requests/s, one connection, ${lsecs} s per command and server (µs):"
+	echo
+	echo "| command | redis p50 | redis p99 | redis p99.9 | crdtd p50 | crdtd p99 | crdtd p99.9 | p50 ratio | p99 ratio |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+	for i in "${!labels[@]}"; do
+		read -ra words <<<"${cmds[$i]}"
+		# shellcheck disable=SC2046
+		rl=$("$latency" -p "$rport" -r "$rate" -t "$lsecs" "${words[@]}")
+		cl=$("$latency" -p "$cport" -r "$rate" -t "$lsecs" "${words[@]}")
+		get() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
+		r50=$(get p50_us "$rl") r99=$(get p99_us "$rl") r999=$(get p999_us "$rl")
+		c50=$(get p50_us "$cl") c99=$(get p99_us "$cl") c999=$(get p999_us "$cl")
+		awk -v l="${labels[$i]}" -v a="$r50" -v b="$r99" -v c="$r999" -v d="$c50" -v e="$c99" -v f="$c999" \
+			'BEGIN { printf "| %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.2f | %.2f |\n", l, a, b, c, d, e, f, d / a, e / b }'
+		echo "lat $mode ${keys[$i]} redis $r50 $r99 $r999" >>"$datafile"
+		echo "lat $mode ${keys[$i]} crdtd $c50 $c99 $c999" >>"$datafile"
+	done
+fi
+
 for n in "${names[@]}"; do
 	if grep -q -E ' (error|warn) ' "$work/$n.log"; then
 		echo "crdtd $n logged warnings:" >&2
@@ -125,4 +178,4 @@ for n in "${names[@]}"; do
 done
 # replication really happened: the peers hold the counter too
 echo
-echo "counter on the three replicas after the run: $(for n in "${names[@]}"; do redis-cli -p "${tcp[$n]}" GET counter; done | tr '\n' ' ')"
+echo "Counter on the three replicas after the run (replication check): $(for n in "${names[@]}"; do redis-cli -p "${tcp[$n]}" GET counter; done | tr '\n' ' ')"

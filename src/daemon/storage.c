@@ -33,6 +33,7 @@ struct storage {
 	struct crdt_rid self;
 	uint64_t next_sid, next_seq;
 	struct crdt_buf buf;
+	struct crdt_buf namebuf; /* a slot's name record, while buf holds its first record */
 	char path[PATH_MAX];
 	uv_timer_t timer; /* batch syncs */
 	bool timer_on;
@@ -197,15 +198,19 @@ static uint64_t slot_sid(struct storage *st, struct store_entry *e, enum crdt_ty
 {
 	uint8_t key[8];
 
+	struct crdt_buf *b = &st->namebuf;
+
 	if (e->persist[t].sid)
 		return e->persist[t].sid;
-	value_begin(st);
-	crdt_buf_put_u8(&st->buf, (uint8_t)t);
-	crdt_buf_put(&st->buf, e->name, e->name_len);
-	if (value_end(st) < 0)
+	crdt_buf_reset(b);
+	crdt_buf_put(b, (uint8_t[FP_LEN]){ 0 }, FP_LEN);
+	crdt_buf_put_u8(b, (uint8_t)t);
+	crdt_buf_put(b, e->name, e->name_len);
+	if (b->err)
 		return 0;
+	put_be64(b->data, store_fingerprint(b->data + FP_LEN, b->len - FP_LEN));
 	put_be64(key, st->next_sid);
-	if (put(st, st->inst, key, 8, st->buf.data, st->buf.len, "name record") != 0)
+	if (put(st, st->inst, key, 8, b->data, b->len, "name record") != 0)
 		return 0;
 	e->persist[t].sid = st->next_sid++;
 	return e->persist[t].sid;
@@ -265,18 +270,7 @@ static void append(struct storage *st, struct store_entry *e, enum crdt_type t)
 		return;
 	}
 	len = st->buf.len;
-	/* slot_sid reuses buf: keep the record aside in the key space of the
-	 * journal only after the id exists */
-	if (!e->persist[t].sid) {
-		struct crdt_buf rec = st->buf;
-		crdt_buf_init(&st->buf, 0);
-		sid = slot_sid(st, e, t);
-		crdt_buf_done(&st->buf);
-		st->buf = rec;
-	} else {
-		sid = e->persist[t].sid;
-	}
-	if (!sid)
+	if (!(sid = slot_sid(st, e, t)))
 		return;
 	put_be64(key, sid);
 	put_be64(key + 8, st->next_seq++);
@@ -413,10 +407,16 @@ int storage_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *s
 	st->self = *self;
 	st->next_sid = st->next_seq = 1;
 	crdt_buf_init(&st->buf, 0);
+	crdt_buf_init(&st->namebuf, 0);
 	snprintf(st->path, sizeof(st->path), "%s/store.lmdb", data_dir);
-	/* without NOSYNC every commit syncs: what durability = always needs */
+	/* Without NOSYNC every commit syncs (write + fdatasync): what
+	 * durability = always needs.  Otherwise pages are written in place
+	 * through the map (WRITEMAP), so a commit costs no write() of every
+	 * page it touched, and MAPASYNC leaves the flush to the batch timer or
+	 * the OS.  Either way a commit is in the page cache: it survives
+	 * kill -9. */
 	if (mode != CONFIG_DURABILITY_ALWAYS)
-		flags |= MDB_NOSYNC;
+		flags |= MDB_WRITEMAP | MDB_NOSYNC | MDB_MAPASYNC;
 	if ((rc = mdb_env_create(&st->env)) != 0 || (rc = mdb_env_set_maxdbs(st->env, 4)) != 0 ||
 	    (rc = mdb_env_set_mapsize(st->env, map_size)) != 0 ||
 	    (rc = mdb_env_open(st->env, st->path, flags, 0600)) != 0) {
@@ -473,6 +473,7 @@ fail:
 		mdb_txn_abort(txn);
 	mdb_env_close(st->env);
 	crdt_buf_done(&st->buf);
+	crdt_buf_done(&st->namebuf);
 	free(st);
 	return rc > 0 ? lmdb_err(rc) : -EBADMSG;
 }
@@ -638,6 +639,7 @@ static void timer_close_cb(uv_handle_t *h)
 	struct storage *st = h->data;
 	mdb_env_close(st->env);
 	crdt_buf_done(&st->buf);
+	crdt_buf_done(&st->namebuf);
 	free(st);
 }
 
