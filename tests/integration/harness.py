@@ -141,11 +141,16 @@ class Cluster:
         return [node.stop() for node in self.nodes]
 
     def cleanup(self, keep_logs=False):
-        self.stop()
-        if keep_logs:
+        """Stop every node; fail if one did not exit cleanly on SIGTERM (a
+        sanitizer report at exit, a leak, a crash)."""
+        codes = self.stop()
+        bad = [(n.name, rc) for n, rc in zip(self.nodes, codes) if rc not in (None, 0)]
+        if keep_logs or bad:
             for node in self.nodes:
                 print("---- log of %s ----\n%s" % (node.name, node.log_text()))
         shutil.rmtree(self.dir, ignore_errors=True)
+        if bad:
+            raise AssertionError("daemons exited uncleanly on SIGTERM: %r" % bad)
 
     def __getitem__(self, i):
         return self.nodes[i]
