@@ -220,6 +220,20 @@ class CommandLineTest(unittest.TestCase):
         out = subprocess.run([CRDTD, "--version"], capture_output=True, text=True, timeout=10)
         self.assertTrue(out.stdout.startswith("crdtd "))
 
+    def test_unix_socket(self):
+        c = Cluster(1)
+        path = os.path.join(c.dir, "crdtd.sock")
+        c[0].extra["node"] = {"client_socket": path}
+        try:
+            c.start()
+            r = redis.Redis(unix_socket_path=path, socket_timeout=5)
+            self.assertEqual(r.sadd("u", "x"), 1)
+            self.assertEqual(c[0].client().smembers("u"), {b"x"})
+            self.assertEqual(os.stat(path).st_mode & 0o777, 0o660)
+        finally:
+            c.cleanup()
+        self.assertFalse(os.path.exists(path))
+
     def test_sigterm_stops_cleanly(self):
         c = Cluster(1).start()
         try:
