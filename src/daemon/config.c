@@ -540,8 +540,11 @@ int config_format_value(const struct config *c, const struct config_key *k, char
 	case CONFIG_STRING: {
 		const char *s = field;
 		size_t len = strlen(s);
+		/* "key =;x" loads as ";x", but "key = ;x" as a comment: quote a
+		 * leading comment character (found by fuzz_config) */
 		bool quote = len > 0 && (isspace((unsigned char)s[0]) ||
-					 isspace((unsigned char)s[len - 1]) || s[0] == '"');
+					 isspace((unsigned char)s[len - 1]) || s[0] == '"' ||
+					 s[0] == ';' || s[0] == '#');
 		return fit(snprintf(buf, size, quote ? "\"%s\"" : "%s", s), size);
 	}
 	case CONFIG_BOOL:
