@@ -1031,7 +1031,7 @@ int gossip_new_with_transport(uv_loop_t *loop, const struct gossip_config *cfg,
 	g->mtu = cfg->mtu;
 	g->fanout = cfg->fanout;
 	g->push_delay_ms = cfg->push_delay_ms;
-	g->large_gap_ms = cfg->interval_ms / 10;
+	g->large_gap_ms = cfg->interval_ms / 2;
 	g->max_clock_lead_ms = cfg->max_clock_lead_ms;
 	gossip_set_policy(g, cfg->accept_unknown_peers, cfg->max_peer_dgrams_per_sec, &cfg->lim);
 	if (cfg->keys && cfg->keys->n && gossip_set_keys(g, cfg->keys) < 0) {

@@ -6,7 +6,7 @@
  *  - gossip_sync(): full state now, to one peer or to all;
  *  - push_delay_ms after gossip_notify_write(): the store's dirty instances,
  *    batched under one timer.  Instances whose encoding passed
- *    GOSSIP_LARGE_BYTES are pushed at most once per interval_ms / 10.
+ *    GOSSIP_LARGE_BYTES are pushed at most once per interval_ms / 2.
  *
  * Every batch is encoded once and the same datagrams go to every chosen peer.
  * Received STATE datagrams are decoded whole before anything is merged.

@@ -29,6 +29,7 @@ struct storage {
 	MDB_dbi meta, inst, snap, jlog;
 	MDB_txn *txn;    /* the write transaction of this loop pass, or NULL */
 	int failed;      /* first error inside txn: it is aborted, not committed */
+	bool local;      /* txn holds a local write (not only merges from peers) */
 	enum config_durability mode;
 	struct crdt_rid self;
 	uint64_t next_sid, next_seq;
@@ -284,9 +285,9 @@ static void append(struct storage *st, struct store_entry *e, enum crdt_type t)
 		compact(st, e, t, sid);
 }
 
-void storage_log(struct storage *st, struct store_entry *e, enum crdt_type t,
-		 enum storage_op op, const struct crdt_obj *state, size_t n,
-		 const uint8_t *const *elems, const size_t *lens)
+static void journal(struct storage *st, struct store_entry *e, enum crdt_type t,
+		    enum storage_op op, const struct crdt_obj *state, size_t n,
+		    const uint8_t *const *elems, const size_t *lens)
 {
 	if (!st || !txn_open(st))
 		return;
@@ -300,6 +301,15 @@ void storage_log(struct storage *st, struct store_entry *e, enum crdt_type t,
 			crdt_buf_put_bytes(&st->buf, elems[i], lens[i]);
 	}
 	append(st, e, t);
+}
+
+void storage_log(struct storage *st, struct store_entry *e, enum crdt_type t,
+		 enum storage_op op, const struct crdt_obj *state, size_t n,
+		 const uint8_t *const *elems, const size_t *lens)
+{
+	journal(st, e, t, op, state, n, elems, lens);
+	if (st && st->txn)
+		st->local = true;
 }
 
 void storage_log_counter(struct storage *st, struct store_entry *e, enum crdt_type t)
@@ -328,7 +338,9 @@ void storage_log_counter(struct storage *st, struct store_entry *e, enum crdt_ty
 static void on_merge(void *ctx, struct store_entry *e, enum crdt_type t,
 		     const struct crdt_obj *remote)
 {
-	storage_log(ctx, e, t, STORAGE_OP_STATE, remote, 0, NULL, NULL);
+	/* State from peers is stored "at least with batch timing": it needs no
+	 * sync of its own, and no client reply waits for it. */
+	journal(ctx, e, t, STORAGE_OP_STATE, remote, 0, NULL, NULL);
 }
 
 bool storage_pending(const struct storage *st)
@@ -338,15 +350,19 @@ bool storage_pending(const struct storage *st)
 
 bool storage_holds_replies(const struct storage *st)
 {
-	return st && st->txn && st->mode == CONFIG_DURABILITY_ALWAYS;
+	return st && st->txn && st->local && st->mode == CONFIG_DURABILITY_ALWAYS;
 }
 
 int storage_commit(struct storage *st)
 {
 	int rc, r;
 
+	bool sync;
+
 	if (!st || !st->txn)
 		return 0;
+	sync = st->mode == CONFIG_DURABILITY_ALWAYS && st->local;
+	st->local = false;
 	if (st->failed) {
 		mdb_txn_abort(st->txn);
 		st->txn = NULL;
@@ -354,7 +370,13 @@ int storage_commit(struct storage *st)
 		st->failed = 0;
 		return r;
 	}
+	/* With always, only a pass with local writes pays for a sync; merges
+	 * alone are committed unsynced and the batch timer syncs them. */
+	if (st->mode == CONFIG_DURABILITY_ALWAYS && !sync)
+		mdb_env_set_flags(st->env, MDB_NOSYNC, 1);
 	rc = mdb_txn_commit(st->txn);
+	if (st->mode == CONFIG_DURABILITY_ALWAYS && !sync)
+		mdb_env_set_flags(st->env, MDB_NOSYNC, 0);
 	st->txn = NULL;
 	if (rc != 0) {
 		st->st.errors++;
@@ -362,7 +384,7 @@ int storage_commit(struct storage *st)
 		return lmdb_err(rc);
 	}
 	st->st.commits++;
-	if (st->mode == CONFIG_DURABILITY_ALWAYS) {
+	if (sync) {
 		st->st.syncs++;
 		st->st.last_sync_ms = wall_ms();
 	} else {
@@ -462,7 +484,9 @@ int storage_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *s
 	txn = NULL;
 	uv_timer_init(loop, &st->timer);
 	st->timer.data = st;
-	if (mode == CONFIG_DURABILITY_BATCH) {
+	/* batch syncs every batch_ms; always does too, for state merged from
+	 * peers, which its commits do not sync */
+	if (mode != CONFIG_DURABILITY_NONE) {
 		uv_timer_start(&st->timer, batch_cb, batch_ms, batch_ms);
 		st->timer_on = true;
 	}
@@ -649,7 +673,7 @@ void storage_close(struct storage *st)
 		return;
 	if (storage_commit(st) < 0)
 		log_error("storage", "%s: the last writes could not be stored", st->path);
-	if (st->mode != CONFIG_DURABILITY_ALWAYS && st->unsynced)
+	if (st->unsynced)
 		mdb_env_sync(st->env, 1);
 	if (st->store) {
 		st->store->on_merge = NULL;
