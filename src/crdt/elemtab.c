@@ -269,17 +269,132 @@ int et_keycmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 	return alen < blen ? -1 : alen > blen;
 }
 
-static int slot_ptr_cmp(const void *x, const void *y)
+/* Sorting is on the path of every encode (every gossip round re-encodes
+ * the set), so it avoids qsort's indirect comparator and a memcmp per
+ * comparison: keys are compared 8 bytes at a time as big-endian integers
+ * (a radix-style MSD recursion on equal words), with an inlined quicksort. */
+struct sk {
+	uint64_t w; /* key bytes [off, off + 8), big-endian, zero padded */
+	struct et_slot *s;
+};
+
+static uint64_t key_word(const struct et_slot *s, size_t off)
 {
-	const struct et_slot *a = *(const struct et_slot *const *)x;
-	const struct et_slot *b = *(const struct et_slot *const *)y;
-	return et_keycmp(et_key(a), et_len(a), et_key(b), et_len(b));
+	const uint8_t *k = et_key(s);
+	size_t len = et_len(s);
+	uint64_t w = 0;
+
+	for (size_t i = 0; i < 8; i++)
+		w = w << 8 | (off + i < len ? k[off + i] : 0);
+	return w;
+}
+
+static void sk_swap(struct sk *a, struct sk *b)
+{
+	struct sk t = *a;
+	*a = *b;
+	*b = t;
+}
+
+/* Quicksort on w: median of three, insertion sort for short runs, the
+ * smaller side recursed so the stack stays O(log n). */
+static void sk_qsort(struct sk *v, size_t n)
+{
+	while (n > 16) {
+		size_t m = n / 2, i = 0, j = n - 1;
+		if (v[m].w < v[0].w)
+			sk_swap(&v[m], &v[0]);
+		if (v[n - 1].w < v[0].w)
+			sk_swap(&v[n - 1], &v[0]);
+		if (v[n - 1].w < v[m].w)
+			sk_swap(&v[n - 1], &v[m]);
+		uint64_t p = v[m].w;
+		for (;;) {
+			while (v[i].w < p)
+				i++;
+			while (v[j].w > p)
+				j--;
+			if (i >= j)
+				break;
+			sk_swap(&v[i++], &v[j--]);
+		}
+		/* [0, j] <= p <= [j + 1, n) */
+		if (j + 1 < n - j - 1) {
+			sk_qsort(v, j + 1);
+			v += j + 1;
+			n -= j + 1;
+		} else {
+			sk_qsort(v + j + 1, n - j - 1);
+			n = j + 1;
+		}
+	}
+	for (size_t i = 1; i < n; i++) {
+		struct sk x = v[i];
+		size_t k = i;
+		for (; k > 0 && v[k - 1].w > x.w; k--)
+			v[k] = v[k - 1];
+		v[k] = x;
+	}
+}
+
+/* Sort v by the key bytes from @off on, all keys equal before @off. */
+static void sk_sort(struct sk *v, size_t n, size_t off)
+{
+	for (size_t i = 0; i < n; i++)
+		v[i].w = key_word(v[i].s, off);
+	sk_qsort(v, n);
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1, fin = 0;
+		while (j < n && v[j].w == v[i].w)
+			j++;
+		if (j - i > 1) {
+			/* Keys that end inside this word are prefixes (zero padded) of
+			 * the longer ones here: they go first, shortest first. */
+			for (size_t k = i; k < j; k++) {
+				if (et_len(v[k].s) <= off + 8) {
+					sk_swap(&v[k], &v[i + fin]);
+					fin++;
+				}
+			}
+			for (size_t a = i + 1; a < i + fin; a++) {
+				struct sk x = v[a];
+				size_t b = a;
+				for (; b > i && et_len(v[b - 1].s) > et_len(x.s); b--)
+					v[b] = v[b - 1];
+				v[b] = x;
+			}
+			if (j - i - fin > 1)
+				sk_sort(v + i + fin, j - i - fin, off + 8);
+		}
+		i = j;
+	}
 }
 
 void et_sort(struct et_slot **v, size_t n)
 {
-	if (n > 1)
-		qsort(v, n, sizeof(*v), slot_ptr_cmp);
+	struct sk *k;
+
+	if (n < 2)
+		return;
+	if (!(k = malloc(n * sizeof(*k)))) {
+		/* no memory for the fast path: sort in place, slowly */
+		for (size_t i = 1; i < n; i++) {
+			struct et_slot *x = v[i];
+			size_t j = i;
+			for (; j > 0 && et_keycmp(et_key(v[j - 1]), et_len(v[j - 1]), et_key(x),
+						  et_len(x)) > 0;
+			     j--)
+				v[j] = v[j - 1];
+			v[j] = x;
+		}
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		k[i].s = v[i];
+	sk_sort(k, n, 0);
+	for (size_t i = 0; i < n; i++)
+		v[i] = k[i].s;
+	free(k);
 }
 
 int et_sorted(const struct elemtab *t, struct et_slot ***ret)
