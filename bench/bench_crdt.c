@@ -2,6 +2,8 @@
  * merge of one gossip-sized split piece into sets of growing size, and
  * G-Counter merges.  Prints markdown tables of medians over several runs.
  *
+ * G-Counter merges, and merge / encode / decode of every type side by side.
+ *
  *   bench_crdt [runs] [largest set for the piece merge]   (default 5, 1000000)
  */
 #include <malloc.h>
@@ -14,7 +16,11 @@
 #include <unistd.h>
 
 #include "crdt/gcounter.h"
+#include "crdt/gset.h"
+#include "crdt/hlc.h"
+#include "crdt/lwwreg.h"
 #include "crdt/orset.h"
+#include "crdt/pncounter.h"
 
 /* Large element tables are mapped by libcrdt itself (huge pages), out of
  * malloc's sight: count those mappings here so the memory figure is the
@@ -267,6 +273,122 @@ static double run_gcounter(int nrep)
 	return iters / t;
 }
 
+/* ---- every type: merge, encode, decode ------------------------------------
+ * Two replicas of one state each: counters touched by 100 replicas, sets of
+ * 10,000 11-byte elements (half of them shared, added on both), a register
+ * with a 16-byte value.  "merge" is a fresh copy of a joined with b (the
+ * copy is timed apart and taken off); encode and decode are of the joined
+ * state.  Figures per operation, in ns, and the encoded size. */
+#define PT_N 10000
+#define PT_REPLICAS 100
+
+struct pt_result {
+	double merge_ns, encode_ns, decode_ns, bytes;
+};
+
+#define PT_BENCH(T, a, b, iters, res)                                                          \
+	do {                                                                                   \
+		struct crdt_buf buf_;                                                          \
+		struct crdt_##T *m_, *d_;                                                      \
+		double t0_, tc_;                                                               \
+		t0_ = now();                                                                   \
+		for (int i_ = 0; i_ < (iters); i_++)                                           \
+			crdt_##T##_free(crdt_##T##_copy(a));                                   \
+		tc_ = (now() - t0_) / (iters);                                                 \
+		t0_ = now();                                                                   \
+		for (int i_ = 0; i_ < (iters); i_++) {                                         \
+			m_ = crdt_##T##_copy(a);                                               \
+			if (!m_ || crdt_##T##_merge(m_, b) < 0)                                \
+				die(#T " merge");                                              \
+			crdt_##T##_free(m_);                                                   \
+		}                                                                              \
+		(res)->merge_ns = ((now() - t0_) / (iters) - tc_) * 1e9;                       \
+		if ((res)->merge_ns < 0)                                                       \
+			(res)->merge_ns = 0;                                                   \
+		m_ = crdt_##T##_copy(a);                                                       \
+		crdt_##T##_merge(m_, b);                                                       \
+		crdt_buf_init(&buf_, 0);                                                       \
+		t0_ = now();                                                                   \
+		for (int i_ = 0; i_ < (iters); i_++) {                                         \
+			crdt_buf_reset(&buf_);                                                 \
+			if (crdt_##T##_encode(m_, &buf_) < 0)                                  \
+				die(#T " encode");                                             \
+		}                                                                              \
+		(res)->encode_ns = (now() - t0_) / (iters) * 1e9;                              \
+		(res)->bytes = (double)buf_.len;                                               \
+		t0_ = now();                                                                   \
+		for (int i_ = 0; i_ < (iters); i_++) {                                         \
+			if (crdt_##T##_decode(buf_.data, buf_.len, &d_) < 0)                   \
+				die(#T " decode");                                             \
+			crdt_##T##_free(d_);                                                   \
+		}                                                                              \
+		(res)->decode_ns = (now() - t0_) / (iters) * 1e9;                              \
+		crdt_buf_done(&buf_);                                                          \
+		crdt_##T##_free(m_);                                                           \
+	} while (0)
+
+static uint64_t fixed_clock(void *ctx)
+{
+	(void)ctx;
+	return 1767225600000ULL;
+}
+
+static void run_types(struct pt_result res[5])
+{
+	struct crdt_rid r, ra, rb;
+	char e[16];
+	int it_small = 20000, it_set = 20;
+
+	rid(&ra, 1);
+	rid(&rb, 2);
+	{
+		struct crdt_gcounter *a = crdt_gcounter_new(), *b = crdt_gcounter_new();
+		struct crdt_pncounter *pa = crdt_pncounter_new(), *pb = crdt_pncounter_new();
+		for (int i = 0; i < PT_REPLICAS; i++) {
+			rid(&r, i + 10);
+			crdt_gcounter_inc(i % 2 ? a : b, &r, i + 1);
+			crdt_gcounter_inc(a, &r, 1);
+			crdt_pncounter_inc(i % 2 ? pa : pb, &r, i + 1);
+			crdt_pncounter_inc(pa, &r, -1);
+		}
+		PT_BENCH(gcounter, a, b, it_small, &res[0]);
+		PT_BENCH(pncounter, pa, pb, it_small, &res[1]);
+		crdt_gcounter_free(a);
+		crdt_gcounter_free(b);
+		crdt_pncounter_free(pa);
+		crdt_pncounter_free(pb);
+	}
+	{
+		struct crdt_gset *a = crdt_gset_new(), *b = crdt_gset_new();
+		struct crdt_orset *oa = crdt_orset_new(), *ob = crdt_orset_new();
+		for (int i = 0; i < PT_N; i++) {
+			snprintf(e, sizeof(e), "key%08d", i);
+			crdt_gset_add(a, e, 11);
+			crdt_orset_add(oa, &ra, e, 11);
+			snprintf(e, sizeof(e), "key%08d", i + PT_N / 2);
+			crdt_gset_add(b, e, 11);
+			crdt_orset_add(ob, &rb, e, 11);
+		}
+		PT_BENCH(gset, a, b, it_set, &res[2]);
+		PT_BENCH(orset, oa, ob, it_set, &res[3]);
+		crdt_gset_free(a);
+		crdt_gset_free(b);
+		crdt_orset_free(oa);
+		crdt_orset_free(ob);
+	}
+	{
+		struct crdt_hlc ha, hb;
+		struct crdt_lwwreg *a = crdt_lwwreg_new(), *b = crdt_lwwreg_new();
+		crdt_hlc_init(&ha, fixed_clock, NULL);
+		crdt_hlc_init(&hb, fixed_clock, NULL);
+		crdt_lwwreg_set(a, &ha, &ra, "value-0123456789", 16);
+		crdt_lwwreg_set(b, &hb, &rb, "value-abcdefghij", 16);
+		PT_BENCH(lwwreg, a, b, it_small, &res[4]);
+		crdt_lwwreg_free(a);
+		crdt_lwwreg_free(b);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	int runs = argc > 1 ? atoi(argv[1]) : 5;
@@ -329,6 +451,29 @@ int main(int argc, char **argv)
 		for (int r = 0; r < runs; r++)
 			v[r] = run_gcounter(reps[z]);
 		printf("| %d replicas | %.0f |\n", reps[z], median(v, runs));
+	}
+	{
+		static const char *tn[5] = { "G-Counter, 100 replicas", "PN-Counter, 100 replicas",
+					     "G-Set, 2 × 10,000 elements (half shared)",
+					     "OR-Set, 2 × 10,000 elements (half shared)",
+					     "LWW-Register, 16-byte value" };
+		double all[5][4][64];
+		struct pt_result pr[5];
+		for (int r = 0; r < runs && r < 64; r++) {
+			run_types(pr);
+			for (int t = 0; t < 5; t++) {
+				all[t][0][r] = pr[t].merge_ns;
+				all[t][1][r] = pr[t].encode_ns;
+				all[t][2][r] = pr[t].decode_ns;
+				all[t][3][r] = pr[t].bytes;
+			}
+		}
+		printf("\n| every type (median of %d runs) | merge ns | encode ns | decode ns | encoded bytes |\n"
+		       "|---|---:|---:|---:|---:|\n", runs);
+		for (int t = 0; t < 5; t++)
+			printf("| %s | %.0f | %.0f | %.0f | %.0f |\n", tn[t],
+			       median(all[t][0], runs < 64 ? runs : 64), median(all[t][1], runs < 64 ? runs : 64),
+			       median(all[t][2], runs < 64 ? runs : 64), median(all[t][3], runs < 64 ? runs : 64));
 	}
 	free(v);
 	return 0;

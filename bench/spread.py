@@ -119,23 +119,36 @@ def main():
     ap.add_argument("--trials", type=int, default=50)
     ap.add_argument("--crdtd", default=None)
     ap.add_argument("--no-serf", action="store_true")
+    ap.add_argument("--serf-trials", type=int, default=0, help="default: max(10, trials / 5)")
+    ap.add_argument("--data", help="write the medians here for plots")
     a = ap.parse_args()
     if a.crdtd:
         harness.CRDTD = os.path.abspath(a.crdtd)
     conf = {"gossip": {"interval_ms": "1000", "push_delay_ms": "1"},
             "storage": {"durability": "none"}, "log": {"level": "warn"}}
-    print("| replicas | system | median ms | p90 ms | trials |")
-    print("|---:|---|---:|---:|---:|")
+    print("| replicas | system | median ms | p90 ms | trials | median / crdtd's |")
+    print("|---:|---|---:|---:|---:|---:|")
+    rows = []
     for n in [int(x) for x in a.nodes.split(",")]:
         t = crdtd_spread(n, a.trials, conf)
-        print("| %d | crdtd (push after write) | %.2f | %.2f | %d |" % (n, statistics.median(t), pct(t, 90), len(t)))
+        cm = statistics.median(t)
+        print("| %d | crdtd (push after write) | %.2f | %.2f | %d | 1 |" % (n, cm, pct(t, 90), len(t)))
+        sm = None
         if not a.no_serf:
-            s = serf_spread(n, max(10, a.trials // 5))
+            s = serf_spread(n, a.serf_trials or max(10, a.trials // 5))
             if s is None:
-                print("| %d | serf | not installed | | |" % n)
+                print("| %d | serf | not installed | | | |" % n)
             else:
-                print("| %d | serf event | %.1f | %.1f | %d |" % (n, statistics.median(s), pct(s, 90), len(s)))
+                sm = statistics.median(s)
+                print("| %d | serf event (clock includes starting the serf CLI) | %.1f | %.1f | %d | %.1f |" %
+                      (n, sm, pct(s, 90), len(s), sm / cm))
+        rows.append((n, cm, sm))
         sys.stdout.flush()
+    if a.data:
+        with open(a.data, "w") as f:
+            f.write("# replicas crdtd_median_ms serf_median_ms\n")
+            for n, cm, sm in rows:
+                f.write("%d %.3f %s\n" % (n, cm, "NaN" if sm is None else "%.3f" % sm))
 
 
 if __name__ == "__main__":
