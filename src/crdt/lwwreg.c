@@ -3,6 +3,7 @@
 
 #include "crdt/error.h"
 #include "crdt/lwwreg.h"
+#include "text.h"
 
 struct crdt_lwwreg *crdt_lwwreg_new(void)
 {
@@ -182,50 +183,6 @@ int crdt_lwwreg_split(const struct crdt_lwwreg *r, size_t max, crdt_piece_cb cb,
 	return e;
 }
 
-/* Valid UTF-8 (shortest forms, no surrogates, at most U+10FFFF) without NUL,
- * which cJSON strings cannot carry. */
-static bool is_text(const uint8_t *s, size_t len)
-{
-	size_t i = 0;
-
-	while (i < len) {
-		uint8_t c = s[i];
-		size_t n;
-		uint32_t cp;
-
-		if (c == 0)
-			return false;
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			n = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			n = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 3;
-			cp = c & 0x07;
-		} else {
-			return false;
-		}
-		if (len - i - 1 < n)
-			return false;
-		for (size_t k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (s[i + k] & 0x3f);
-		}
-		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += n + 1;
-	}
-	return true;
-}
-
 /* Standard base64 with padding, NUL-terminated; NULL on -ENOMEM. */
 static char *base64(const uint8_t *s, size_t len)
 {
@@ -256,7 +213,7 @@ static cJSON *value_json(const struct crdt_lwwreg *r, bool *ret_b64)
 	cJSON *v;
 	char *s;
 
-	*ret_b64 = !is_text(r->val, r->len);
+	*ret_b64 = !crdt_is_text(r->val, r->len);
 	s = *ret_b64 ? base64(r->val, r->len) : malloc(r->len + 1);
 	if (!s)
 		return NULL;
