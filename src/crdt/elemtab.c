@@ -398,6 +398,24 @@ void et_sort(struct et_slot **v, size_t n)
 	free(k);
 }
 
+bool et_contains(const struct elemtab *t, const void *e, size_t len)
+{
+	return len <= ET_MAX_LEN && et_find(t, e, len, et_hash(e, len)) != NULL;
+}
+
+int et_foreach_sorted(const struct elemtab *t, crdt_elem_cb cb, void *ctx)
+{
+	struct et_slot **v;
+	int r = et_sorted(t, &v);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < t->count && r == 0; i++)
+		r = cb(et_key(v[i]), et_len(v[i]), ctx);
+	free(v);
+	return r;
+}
+
 int et_sorted(const struct elemtab *t, struct et_slot ***ret)
 {
 	struct et_slot **v = NULL;

@@ -23,6 +23,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "crdt/gset.h" /* crdt_elem_cb */
+
 #define ET_INLINE 16
 #define ET_MAX_LEN 0x7fffffffu /* the length shares a word with a flag */
 
@@ -101,6 +103,11 @@ int et_keycmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
 int et_sorted(const struct elemtab *t, struct et_slot ***ret);
 /** Sort an array of slot pointers by key. */
 void et_sort(struct et_slot **v, size_t n);
+/* Is @e (any length, checked against ET_MAX_LEN) in the table? */
+bool et_contains(const struct elemtab *t, const void *e, size_t len);
+/* Every key in ascending order: the sets' foreach.  A non-zero return of
+ * @cb stops and is returned; -ENOMEM if the order cannot be built. */
+int et_foreach_sorted(const struct elemtab *t, crdt_elem_cb cb, void *ctx);
 /** JSON for one element: a string when the bytes are UTF-8 without NUL,
  * else {"hex":"<lower-case hex>"}.  NULL on -ENOMEM. */
 cJSON *et_elem_json(const uint8_t *e, size_t len);

@@ -50,7 +50,7 @@ int crdt_gset_add(struct crdt_gset *s, const void *e, size_t len)
 
 bool crdt_gset_contains(const struct crdt_gset *s, const void *e, size_t len)
 {
-	return len <= ET_MAX_LEN && et_find(&s->tab, e, len, et_hash(e, len)) != NULL;
+	return et_contains(&s->tab, e, len);
 }
 
 size_t crdt_gset_card(const struct crdt_gset *s)
@@ -60,15 +60,7 @@ size_t crdt_gset_card(const struct crdt_gset *s)
 
 int crdt_gset_foreach(const struct crdt_gset *s, crdt_elem_cb cb, void *ctx)
 {
-	struct et_slot **v;
-	int r = et_sorted(&s->tab, &v);
-
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < s->tab.count && r == 0; i++)
-		r = cb(et_key(v[i]), et_len(v[i]), ctx);
-	free(v);
-	return r;
+	return et_foreach_sorted(&s->tab, cb, ctx);
 }
 
 int crdt_gset_merge(struct crdt_gset *dst, const struct crdt_gset *src)

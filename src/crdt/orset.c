@@ -749,7 +749,7 @@ int crdt_orset_remove(struct crdt_orset *s, const void *e, size_t len)
 
 bool crdt_orset_contains(const struct crdt_orset *s, const void *e, size_t len)
 {
-	return len <= ET_MAX_LEN && et_find(&s->tab, e, len, et_hash(e, len)) != NULL;
+	return et_contains(&s->tab, e, len);
 }
 
 size_t crdt_orset_card(const struct crdt_orset *s)
@@ -759,15 +759,7 @@ size_t crdt_orset_card(const struct crdt_orset *s)
 
 int crdt_orset_foreach(const struct crdt_orset *s, crdt_elem_cb cb, void *ctx)
 {
-	struct et_slot **v;
-	int r = et_sorted(&s->tab, &v);
-
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < s->tab.count && r == 0; i++)
-		r = cb(et_key(v[i]), et_len(v[i]), ctx);
-	free(v);
-	return r;
+	return et_foreach_sorted(&s->tab, cb, ctx);
 }
 
 /* ---- merge ---- */
