@@ -86,8 +86,8 @@ for m in $modes; do
 	done
 	me=$(printf '%s\n' "${e[@]}" | sort -g | sed -n 2p)
 	mb=$(printf '%s\n' "${b[@]}" | sort -g | sed -n 2p)
-	printf '| %s | %.0f | %.0f | %.2f |\n' "$m" "$me" "$mb" "$(echo "$mb / $me" | bc -l)"
+	printf '| %s | %.0f | %.0f | %.2f |\n' "$m" "$me" "$mb" "$(awk -v a="$mb" -v b="$me" 'BEGIN { print a / b }')"
 	stop
-	echo "  (restart with the $size-element set loaded in $(echo "$t1 - $t0" | bc) s)" >&2
+	echo "  (restart with the $size-element set loaded in $(awk -v a="$t1" -v b="$t0" 'BEGIN { printf "%.2f", a - b }') s)" >&2
 done
 du -sh "$work/data/store.lmdb" | awk '{ print "store file after the runs: " $1 }' >&2

@@ -119,29 +119,26 @@ static struct crdt_obj *lookup_or_create(struct daemon *d, const struct cmd_args
 	return *ret_err ? NULL : o;
 }
 
-/* After a local write: mark the entry for the push and wake gossip. */
-static void wrote(struct daemon *d, const struct cmd_args *a)
+/* After a local write to slot @t of key a->argv[1]: journal it in the
+ * durable store (storage.h: the elements of a set operation given by
+ * argv[first, first + n), or a small state that merges to the result),
+ * mark the entry for the push and wake gossip.  One lookup for all three. */
+static void wrote(struct daemon *d, const struct cmd_args *a, enum crdt_type t,
+		  enum storage_op op, const struct crdt_obj *state, size_t first, size_t n)
 {
 	struct store_entry *e = store_find(&d->store, a->argv[1], a->argl[1]);
+
+	if (e && d->storage) {
+		if (op == STORAGE_OP_STATE && (t == CRDT_GCOUNTER || t == CRDT_PNCOUNTER))
+			storage_log_counter(d->storage, e, t);
+		else
+			storage_log(d->storage, e, t, op, state, n, a->argv + first,
+				    a->argl + first);
+	}
 	if (e)
 		store_touch(&d->store, e);
 	if (d->gossip)
 		gossip_notify_write(d->gossip);
-}
-
-/* Journal a local write to the durable store (storage.h): the elements of
- * a set operation, or a small state that merges to the result. */
-static void journal(struct daemon *d, const struct cmd_args *a, enum crdt_type t,
-		    enum storage_op op, const struct crdt_obj *state, size_t first, size_t n)
-{
-	struct store_entry *e = store_find(&d->store, a->argv[1], a->argl[1]);
-
-	if (!e || !d->storage)
-		return;
-	if (op == STORAGE_OP_STATE && (t == CRDT_GCOUNTER || t == CRDT_PNCOUNTER))
-		storage_log_counter(d->storage, e, t);
-	else
-		storage_log(d->storage, e, t, op, state, n, a->argv + first, a->argl + first);
 }
 
 /* ---- limits ([limits], docs/configuration.md) ------------------------------ */
@@ -225,8 +222,7 @@ static void counter_add(struct daemon *d, const struct cmd_args *a, int64_t by,
 		return;
 	}
 	if (by != 0) {
-		journal(d, a, o->type, STORAGE_OP_STATE, NULL, 0, 0);
-		wrote(d, a);
+		wrote(d, a, o->type, STORAGE_OP_STATE, NULL, 0, 0);
 	}
 	if ((err = counter_value(o, &v)) < 0)
 		reply_crdt_error(out, err);
@@ -325,8 +321,7 @@ static void cmd_set(struct daemon *d, struct cmd_session *s, const struct cmd_ar
 		reply_crdt_error(out, err);
 		return;
 	}
-	journal(d, a, CRDT_LWWREG, STORAGE_OP_STATE, o, 0, 0);
-	wrote(d, a);
+	wrote(d, a, CRDT_LWWREG, STORAGE_OP_STATE, o, 0, 0);
 	resp_simple(out, "OK");
 }
 
@@ -362,9 +357,8 @@ static void cmd_sadd(struct daemon *d, struct cmd_session *s, const struct cmd_a
 	}
 	/* the elements added before a failure stay added: store them, tell
 	 * the peers */
-	journal(d, a, o->type, o->type == CRDT_GSET ? STORAGE_OP_GSET_ADD : STORAGE_OP_ORSET_ADD,
+	wrote(d, a, o->type, o->type == CRDT_GSET ? STORAGE_OP_GSET_ADD : STORAGE_OP_ORSET_ADD,
 		NULL, 2, i - 2);
-	wrote(d, a);
 	if (err < 0)
 		reply_crdt_error(out, err);
 	else
@@ -390,8 +384,7 @@ static void cmd_srem(struct daemon *d, struct cmd_session *s, const struct cmd_a
 		removed += crdt_orset_remove(o->os, a->argv[i], a->argl[i]) > 0;
 	if (removed) {
 		/* replaying a remove of an absent element is a no-op: log them all */
-		journal(d, a, CRDT_ORSET, STORAGE_OP_ORSET_REM, NULL, 2, a->argc - 2);
-		wrote(d, a);
+		wrote(d, a, CRDT_ORSET, STORAGE_OP_ORSET_REM, NULL, 2, a->argc - 2);
 	}
 	resp_int(out, removed);
 }
@@ -484,8 +477,7 @@ static void cmd_crdt_create(struct daemon *d, struct cmd_session *s, const struc
 		reply_crdt_error(out, err);
 		return;
 	}
-	journal(d, a, t, STORAGE_OP_STATE, o, 0, 0);
-	wrote(d, a);
+	wrote(d, a, t, STORAGE_OP_STATE, o, 0, 0);
 	resp_simple(out, "OK");
 }
 

@@ -16,17 +16,8 @@
 #include <string.h>
 
 #include "crdt/buf.h"
+#include "fuzz.h"
 #include "resp.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                                                                   \
-	do {                                                                       \
-		if (!(x)) {                                                        \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #x); \
-			abort();                                                   \
-		}                                                                  \
-	} while (0)
 
 static void put_size(struct crdt_buf *b, char tag, size_t n)
 {
