@@ -41,5 +41,13 @@ int crdt_obj_encode(const struct crdt_obj *o, struct crdt_buf *b);
 int crdt_obj_decode(const uint8_t *buf, size_t len, struct crdt_obj *ret);
 int crdt_obj_split(const struct crdt_obj *o, size_t max, crdt_piece_cb cb, void *ctx);
 cJSON *crdt_obj_to_json(const struct crdt_obj *o);
+/** Whether @remote holds writes made under @rid that @local (same type, or
+ * NULL for none) lacks: a counter entry of @rid above ours, a causal context
+ * reaching past ours for @rid, a register written by @rid at a later time.
+ * For the replica whose id @rid is, that is proof that another history was
+ * written under its id (a restored snapshot of a running process, a clone):
+ * it must stop writing under @rid.  G-Sets carry no replica ids: false. */
+bool crdt_obj_knows_more_of(const struct crdt_obj *remote, const struct crdt_obj *local,
+			    const struct crdt_rid *rid);
 
 #endif

@@ -139,3 +139,32 @@ cJSON *crdt_obj_to_json(const struct crdt_obj *o)
 	}
 	return NULL;
 }
+
+bool crdt_obj_knows_more_of(const struct crdt_obj *remote, const struct crdt_obj *local,
+			    const struct crdt_rid *rid)
+{
+	const struct crdt_lwwreg *rr, *lr;
+
+	if (local && local->type != remote->type)
+		return false;
+	switch (remote->type) {
+	case CRDT_GCOUNTER:
+		return crdt_vv_get(&remote->gc->vv, rid) > (local ? crdt_vv_get(&local->gc->vv, rid) : 0);
+	case CRDT_PNCOUNTER:
+		return crdt_vv_get(&remote->pn->p, rid) > (local ? crdt_vv_get(&local->pn->p, rid) : 0) ||
+		       crdt_vv_get(&remote->pn->n, rid) > (local ? crdt_vv_get(&local->pn->n, rid) : 0);
+	case CRDT_ORSET:
+		return crdt_orset_context_max(remote->os, rid) >
+		       (local ? crdt_orset_context_max(local->os, rid) : 0);
+	case CRDT_LWWREG:
+		rr = remote->lww;
+		lr = local ? local->lww : NULL;
+		if (!rr->set || crdt_rid_cmp(&rr->rid, rid) != 0)
+			return false;
+		return !lr || !lr->set || crdt_hlc_cmp(&rr->ts, &lr->ts) > 0 ||
+		       (crdt_hlc_cmp(&rr->ts, &lr->ts) == 0 && crdt_rid_cmp(&lr->rid, rid) != 0);
+	case CRDT_GSET:
+		break;
+	}
+	return false;
+}

@@ -1507,6 +1507,13 @@ int crdt_orset_context_vv(const struct crdt_orset *s, struct crdt_vv *ret)
 	return 0;
 }
 
+uint64_t crdt_orset_context_max(const struct crdt_orset *s, const struct crdt_rid *rid)
+{
+	uint32_t ri = find_rep(s, rid);
+
+	return ri == NONE ? 0 : s->reps[ri].iv[s->reps[ri].n - 1].hi;
+}
+
 /* ---- codec ---- */
 
 static void put_ivs(struct crdt_buf *b, const struct ivl *iv, size_t n)

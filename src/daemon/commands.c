@@ -212,11 +212,11 @@ static void counter_add(struct daemon *d, const struct cmd_args *a, int64_t by,
 		return;
 	}
 	if (by > 0)
-		err = o->type == CRDT_GCOUNTER ? crdt_gcounter_inc(o->gc, &d->rid, by)
-					       : crdt_pncounter_inc(o->pn, &d->rid, by);
+		err = o->type == CRDT_GCOUNTER ? crdt_gcounter_inc(o->gc, &d->store.self, by)
+					       : crdt_pncounter_inc(o->pn, &d->store.self, by);
 	else if (by < 0)
 		/* -INT64_MIN does not exist: INT64_MIN is rejected as an overflow */
-		err = by == INT64_MIN ? CRDT_EOVERFLOW : crdt_pncounter_dec(o->pn, &d->rid, -by);
+		err = by == INT64_MIN ? CRDT_EOVERFLOW : crdt_pncounter_dec(o->pn, &d->store.self, -by);
 	if (err < 0) {
 		reply_crdt_error(out, err);
 		return;
@@ -317,7 +317,7 @@ static void cmd_set(struct daemon *d, struct cmd_session *s, const struct cmd_ar
 	if (!may_create(d, a, out))
 		return;
 	o = lookup_or_create(d, a, CRDT_LWWREG, CRDT_LWWREG, CRDT_LWWREG, &err);
-	if (!o || (err = crdt_lwwreg_set(o->lww, &d->hlc, &d->rid, a->argv[2], a->argl[2])) < 0) {
+	if (!o || (err = crdt_lwwreg_set(o->lww, &d->hlc, &d->store.self, a->argv[2], a->argl[2])) < 0) {
 		reply_crdt_error(out, err);
 		return;
 	}
@@ -349,7 +349,7 @@ static void cmd_sadd(struct daemon *d, struct cmd_session *s, const struct cmd_a
 			added += err > 0;
 		} else {
 			bool had = crdt_orset_contains(o->os, a->argv[i], a->argl[i]);
-			err = crdt_orset_add(o->os, &d->rid, a->argv[i], a->argl[i]);
+			err = crdt_orset_add(o->os, &d->store.self, a->argv[i], a->argl[i]);
 			added += !had && err == 0;
 		}
 		if (err < 0)

@@ -30,8 +30,6 @@ struct daemon {
 	uv_loop_t *loop;
 	const char *config_path;
 	struct config cfg;
-	struct crdt_rid rid;
-	char rid_str[CRDT_RID_STRLEN];
 	struct crdt_hlc hlc;
 	struct store store;
 	struct gossip *gossip;

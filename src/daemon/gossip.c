@@ -82,7 +82,7 @@ struct gossip {
 	uv_loop_t *loop;
 	struct store *store;
 	struct crdt_hlc *hlc;
-	struct crdt_rid self;
+	const struct crdt_rid *self; /* the store's: it may change (store.h) */
 	char node[WIRE_NODE_MAX + 1];
 	size_t node_len;
 
@@ -420,7 +420,7 @@ static int batch_begin(struct gossip *g, struct batch *b, struct peer **to, size
 {
 	*b = (struct batch){ .g = g, .to = to, .n = n, .now = uv_now(g->loop) };
 	/* a sealed datagram is AUTH_OVERHEAD longer and must still fit the mtu */
-	return wire_packer_init(&b->pk, g->kr ? g->mtu - AUTH_OVERHEAD : g->mtu, &g->self, g->node,
+	return wire_packer_init(&b->pk, g->kr ? g->mtu - AUTH_OVERHEAD : g->mtu, g->self, g->node,
 				g->node_len, batch_emit, b);
 }
 
@@ -537,7 +537,7 @@ static void send_ping(struct gossip *g, struct peer *p, enum wire_type type,
 	int r;
 
 	crdt_buf_reset(&g->pbuf);
-	if (wire_encode_ping(&g->pbuf, type, &g->self, g->node, g->node_len, ping) < 0)
+	if (wire_encode_ping(&g->pbuf, type, g->self, g->node, g->node_len, ping) < 0)
 		return;
 	len = g->pbuf.len;
 	if (!(d = seal(g, g->pbuf.data, &len)))
@@ -956,16 +956,21 @@ static void on_recv(void *ctx, const uint8_t *buf, size_t len, const struct sock
 					     : GOSSIP_DROP_MALFORMED);
 		return;
 	}
-	if (!crdt_rid_cmp(&h.rid, &g->self)) {
-		/* Ourselves listed as a peer, or another node with a copy of
-		 * our data directory: the second breaks every counter. */
-		drop(g, p, GOSSIP_DROP_SELF);
+	if (!crdt_rid_cmp(&h.rid, g->self)) {
+		/* Ourselves listed as a peer, or a clone of this running
+		 * process.  Its states still merge: if they hold writes we lack,
+		 * the store takes a new id (store.h), and so will the clone. */
 		if (ratelimit_ok(&g->rl_self, uv_now(g->loop))) {
 			char a[INET6_ADDRSTRLEN + 8];
 			transport_addr_format(from, a, sizeof(a));
-			log_warn("gossip", "datagram from %s carries our own replica id", a);
+			log_warn("gossip", "datagram from %s carries our own replica id: this node "
+				 "is listed as its own peer, or a clone of this process runs there",
+				 a);
 		}
-		return;
+		if (h.type != WIRE_STATE) {
+			drop(g, p, GOSSIP_DROP_SELF);
+			return;
+		}
 	}
 	switch (h.type) {
 	case WIRE_PING:
@@ -1024,7 +1029,7 @@ int gossip_new_with_transport(uv_loop_t *loop, const struct gossip_config *cfg,
 	g->loop = loop;
 	g->store = store;
 	g->hlc = hlc;
-	g->self = *self;
+	g->self = self;
 	memcpy(g->node, node_name ? node_name : "", nlen);
 	g->node_len = nlen;
 	g->interval_ms = cfg->interval_ms;

@@ -41,7 +41,10 @@ static void section_server(struct daemon *d, struct crdt_buf *b)
 	line(b, "crdtd_version:%s", CRDTD_VERSION);
 	line(b, "redis_version:7.0.0"); /* what clients that check versions expect */
 	line(b, "node_name:%s", d->cfg.node.name);
-	line(b, "replica_id:%s", d->rid_str);
+	char rid[CRDT_RID_STRLEN];
+	crdt_rid_format(&d->store.self, rid);
+	line(b, "replica_id:%s", rid);
+	line(b, "replica_id_changes:%" PRIu64, d->store.stats.rid_changes);
 	line(b, "process_id:%d", (int)uv_os_getpid());
 	line(b, "tcp_port:%u", d->cfg.node.client.port);
 	line(b, "gossip_port:%u", d->cfg.node.listen.port);

@@ -136,7 +136,7 @@ static int gossip_new_simulated(struct daemon *d, const struct gossip_config *gc
 		return r;
 	}
 	t = shim_transport(shim);
-	if ((r = gossip_new_with_transport(d->loop, gc, &d->store, &d->hlc, &d->rid, c->node.name,
+	if ((r = gossip_new_with_transport(d->loop, gc, &d->store, &d->hlc, &d->store.self, c->node.name,
 					   t, &d->gossip)) < 0) {
 		t->ops->close(t);
 		return r;
@@ -170,7 +170,8 @@ static void shutdown_daemon(struct runtime *rt, const char *why)
 }
 
 /* After the I/O of each loop pass: one commit for every write of the pass,
- * then the replies that waited for it (group commit). */
+ * then the replies that waited for it (group commit, in every durability
+ * mode: nothing is acknowledged before the store has it). */
 static void commit_cb(uv_check_t *h)
 {
 	struct runtime *rt = h->data;
@@ -267,13 +268,18 @@ static int run(struct runtime *rt)
 	char err[512];
 	int r;
 
-	if ((r = replica_open(c->node.data_dir, &d->rid, &rt->lock_fd, err, sizeof(err))) < 0) {
+	struct crdt_rid legacy;
+	bool has_legacy;
+	char rid_str[CRDT_RID_STRLEN];
+
+	if ((r = replica_open(c->node.data_dir, &rt->lock_fd, &legacy, &has_legacy, err,
+			      sizeof(err))) < 0) {
 		log_error("main", "%s", err);
 		return 1;
 	}
-	crdt_rid_format(&d->rid, d->rid_str);
 	crdt_hlc_init(&d->hlc, NULL, NULL);
-	store_init(&d->store);
+	store_init(&d->store); /* a new replica id: see store.h */
+	crdt_rid_format(&d->store.self, rid_str);
 
 	d->loop = malloc(sizeof(*d->loop));
 	if (!d->loop || uv_loop_init(d->loop) < 0) {
@@ -284,7 +290,7 @@ static int run(struct runtime *rt)
 	d->start_ms = uv_now(d->loop);
 
 	/* the durable store: a damaged one stops us here, with the reason */
-	if (storage_open(d->loop, c->node.data_dir, &d->rid, c->storage.durability,
+	if (storage_open(d->loop, c->node.data_dir, has_legacy ? &legacy : NULL, c->storage.durability,
 			 c->storage.batch_ms, c->storage.map_size, &d->storage, err,
 			 sizeof(err)) < 0 ||
 	    storage_load(d->storage, &d->store, err, sizeof(err)) < 0) {
@@ -333,7 +339,8 @@ static int run(struct runtime *rt)
 	if (r == 0 && c->simulation.enabled)
 		r = gossip_new_simulated(d, &gc);
 	else if (r == 0)
-		r = gossip_new(d->loop, &gc, &d->store, &d->hlc, &d->rid, c->node.name, &d->gossip);
+		r = gossip_new(d->loop, &gc, &d->store, &d->hlc, &d->store.self, c->node.name,
+			       &d->gossip);
 	free(peers);
 	auth_keyring_wipe(&kr);
 keys_failed:
@@ -348,7 +355,7 @@ keys_failed:
 		shutdown_daemon(rt, "start-up failure");
 	} else {
 		log_info("main", "crdtd %s ready: node %s, replica %s, client %s:%d, gossip %s:%u, %zu peers",
-			 CRDTD_VERSION, c->node.name, d->rid_str, c->node.client.host,
+			 CRDTD_VERSION, c->node.name, rid_str, c->node.client.host,
 			 server_port(d->server), c->node.listen.host, c->node.listen.port, c->n_peers);
 	}
 

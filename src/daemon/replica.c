@@ -31,31 +31,8 @@ static int make_dirs(const char *path)
 	return 0;
 }
 
-static int write_id(const char *path, const struct crdt_rid *rid)
-{
-	char tmp[PATH_MAX], s[CRDT_RID_STRLEN];
-	int fd, r = 0;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	crdt_rid_format(rid, s);
-	s[CRDT_RID_STRLEN - 1] = '\n';
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, s, sizeof(s)) != (ssize_t)sizeof(s) || fsync(fd) < 0)
-		r = errno ? -errno : -EIO;
-	close(fd);
-	/* rename after fsync: a crash leaves the old file or the new, whole */
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0)
-		unlink(tmp);
-	return r;
-}
-
-int replica_open(const char *data_dir, struct crdt_rid *ret, int *ret_lock_fd, char *err,
-		 size_t errlen)
+int replica_open(const char *data_dir, int *ret_lock_fd, struct crdt_rid *ret_legacy,
+		 bool *ret_has_legacy, char *err, size_t errlen)
 {
 	char path[PATH_MAX], buf[64];
 	struct crdt_rid rid;
@@ -81,19 +58,15 @@ int replica_open(const char *data_dir, struct crdt_rid *ret, int *ret_lock_fd, c
 		return r;
 	}
 
+	*ret_has_legacy = false;
 	snprintf(path, sizeof(path), "%s/replica_id", data_dir);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT) {
-		crdt_rid_generate(&rid);
-		if ((r = write_id(path, &rid)) < 0) {
-			snprintf(err, errlen, "cannot write %s: %s", path, strerror(-r));
-			goto fail;
-		}
-	} else if (fd < 0) {
+	if (fd < 0 && errno != ENOENT) {
 		r = -errno;
 		snprintf(err, errlen, "cannot read %s: %s", path, strerror(-r));
 		goto fail;
-	} else {
+	}
+	if (fd >= 0) {
 		n = read(fd, buf, sizeof(buf) - 1);
 		close(fd);
 		if (n == CRDT_RID_STRLEN && buf[CRDT_RID_STRLEN - 1] == '\n')
@@ -103,13 +76,15 @@ int replica_open(const char *data_dir, struct crdt_rid *ret, int *ret_lock_fd, c
 		if (crdt_rid_parse(buf, &rid) < 0) {
 			r = -EBADMSG;
 			snprintf(err, errlen,
-				 "%s is corrupt (expected a UUID and a newline); restore it from a "
-				 "backup, or delete it to start as a new replica",
+				 "%s is corrupt (expected a UUID and a newline): restore it from a "
+				 "backup of this data_dir; without it, move data_dir away to start "
+				 "this replica empty and let its peers refill it",
 				 path);
 			goto fail;
 		}
+		*ret_legacy = rid;
+		*ret_has_legacy = true;
 	}
-	*ret = rid;
 	*ret_lock_fd = lock_fd;
 	return 0;
 fail:

@@ -31,7 +31,8 @@ struct storage {
 	int failed;      /* first error inside txn: it is aborted, not committed */
 	bool local;      /* txn holds a local write (not only merges from peers) */
 	enum config_durability mode;
-	struct crdt_rid self;
+	struct crdt_rid legacy; /* data_dir/replica_id of crdtd 0.1 */
+	bool has_legacy;
 	uint64_t next_sid, next_seq;
 	struct crdt_buf buf;
 	struct crdt_buf namebuf; /* a slot's name record, while buf holds its first record */
@@ -108,9 +109,10 @@ static int value_open(const uint8_t *val, size_t len, const uint8_t **ret, size_
 	return 0;
 }
 
-int storage_apply_record(const uint8_t *val, size_t len, const struct crdt_rid *self,
+int storage_apply_record(const uint8_t *val, size_t len, const struct crdt_rid *legacy,
 			 struct crdt_obj *slot)
 {
+	struct crdt_rid as;
 	const uint8_t *p, *e;
 	size_t n, count, elen;
 	struct crdt_cur c;
@@ -131,10 +133,23 @@ int storage_apply_record(const uint8_t *val, size_t len, const struct crdt_rid *
 		return r;
 	}
 	if ((op == STORAGE_OP_GSET_ADD && slot->type != CRDT_GSET) ||
-	    ((op == STORAGE_OP_ORSET_ADD || op == STORAGE_OP_ORSET_REM) && slot->type != CRDT_ORSET))
+	    ((op == STORAGE_OP_ORSET_ADD || op == STORAGE_OP_ORSET_REM ||
+	      op == STORAGE_OP_ORSET_ADD_AS) && slot->type != CRDT_ORSET))
 		return CRDT_ETYPE;
-	if (op < STORAGE_OP_ORSET_ADD || op > STORAGE_OP_GSET_ADD ||
-	    crdt_cur_count(&c, 1, &count) < 0)
+	if (op < STORAGE_OP_ORSET_ADD || op > STORAGE_OP_ORSET_ADD_AS)
+		return CRDT_EBADMSG;
+	if (op == STORAGE_OP_ORSET_ADD) {
+		if (!legacy)
+			return CRDT_EBADMSG; /* no id to replay it as */
+		as = *legacy;
+	} else if (op == STORAGE_OP_ORSET_ADD_AS) {
+		const uint8_t *id;
+		if (crdt_cur_take(&c, CRDT_RID_LEN, &id) < 0)
+			return CRDT_EBADMSG;
+		memcpy(as.b, id, CRDT_RID_LEN);
+		op = STORAGE_OP_ORSET_ADD;
+	}
+	if (crdt_cur_count(&c, 1, &count) < 0)
 		return CRDT_EBADMSG;
 	/* validate the whole record before changing anything */
 	struct crdt_cur check = c;
@@ -148,7 +163,7 @@ int storage_apply_record(const uint8_t *val, size_t len, const struct crdt_rid *
 		if (op == STORAGE_OP_GSET_ADD)
 			r = crdt_gset_add(slot->gs, e, elen);
 		else if (op == STORAGE_OP_ORSET_ADD)
-			r = crdt_orset_add(slot->os, self, e, elen);
+			r = crdt_orset_add(slot->os, &as, e, elen);
 		else
 			r = crdt_orset_remove(slot->os, e, elen);
 		if (r < 0)
@@ -292,10 +307,13 @@ static void journal(struct storage *st, struct store_entry *e, enum crdt_type t,
 	if (!st || !txn_open(st))
 		return;
 	value_begin(st);
-	crdt_buf_put_u8(&st->buf, (uint8_t)op);
+	crdt_buf_put_u8(&st->buf, (uint8_t)(op == STORAGE_OP_ORSET_ADD ? STORAGE_OP_ORSET_ADD_AS : op));
 	if (op == STORAGE_OP_STATE) {
 		crdt_obj_encode(state, &st->buf);
 	} else {
+		/* the id the adds were made under: it changes at every start */
+		if (op == STORAGE_OP_ORSET_ADD)
+			crdt_buf_put(&st->buf, st->store->self.b, CRDT_RID_LEN);
 		crdt_buf_put_varint(&st->buf, n);
 		for (size_t i = 0; i < n; i++)
 			crdt_buf_put_bytes(&st->buf, elems[i], lens[i]);
@@ -316,20 +334,22 @@ void storage_log_counter(struct storage *st, struct store_entry *e, enum crdt_ty
 {
 	struct crdt_obj delta;
 	const struct crdt_obj *o = &e->slot[t];
+	const struct crdt_rid *self;
 	uint64_t v;
 
-	if (!st || crdt_obj_new(t, &delta) < 0)
+	if (!st || !st->store || crdt_obj_new(t, &delta) < 0)
 		return;
+	self = &st->store->self;
 	/* only this replica's entries change on a local write: they alone
 	 * merge to the new value */
 	if (t == CRDT_GCOUNTER) {
-		if ((v = crdt_vv_get(&o->gc->vv, &st->self)))
-			crdt_vv_raise(&delta.gc->vv, &st->self, v);
+		if ((v = crdt_vv_get(&o->gc->vv, self)))
+			crdt_vv_raise(&delta.gc->vv, self, v);
 	} else {
-		if ((v = crdt_vv_get(&o->pn->p, &st->self)))
-			crdt_vv_raise(&delta.pn->p, &st->self, v);
-		if ((v = crdt_vv_get(&o->pn->n, &st->self)))
-			crdt_vv_raise(&delta.pn->n, &st->self, v);
+		if ((v = crdt_vv_get(&o->pn->p, self)))
+			crdt_vv_raise(&delta.pn->p, self, v);
+		if ((v = crdt_vv_get(&o->pn->n, self)))
+			crdt_vv_raise(&delta.pn->n, self, v);
 	}
 	storage_log(st, e, t, STORAGE_OP_STATE, &delta, 0, NULL, NULL);
 	crdt_obj_done(&delta);
@@ -350,7 +370,7 @@ bool storage_pending(const struct storage *st)
 
 bool storage_holds_replies(const struct storage *st)
 {
-	return st && st->txn && st->local && st->mode == CONFIG_DURABILITY_ALWAYS;
+	return st && st->txn && st->local;
 }
 
 int storage_commit(struct storage *st)
@@ -412,7 +432,7 @@ static void batch_cb(uv_timer_t *t)
 
 /* ---- opening and loading ------------------------------------------------ */
 
-int storage_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *self,
+int storage_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *legacy,
 		 enum config_durability mode, unsigned batch_ms, size_t map_size,
 		 struct storage **ret, char *err, size_t errlen)
 {
@@ -426,7 +446,10 @@ int storage_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *s
 	if (!st)
 		return -ENOMEM;
 	st->mode = mode;
-	st->self = *self;
+	if (legacy) {
+		st->legacy = *legacy;
+		st->has_legacy = true;
+	}
 	st->next_sid = st->next_seq = 1;
 	crdt_buf_init(&st->buf, 0);
 	crdt_buf_init(&st->namebuf, 0);
@@ -619,7 +642,8 @@ int storage_load(struct storage *st, struct store *s, char *err, size_t errlen)
 				crdt_obj_done(&o);
 				sl->e->persist[sl->t].snap_bytes = v.mv_size;
 			} else {
-				r = storage_apply_record(v.mv_data, v.mv_size, &st->self,
+				r = storage_apply_record(v.mv_data, v.mv_size,
+							 st->has_legacy ? &st->legacy : NULL,
 							 &sl->e->slot[sl->t]);
 				sl->e->persist[sl->t].log_bytes += v.mv_size;
 				uint64_t seq = get_be64((uint8_t *)k.mv_data + 8);

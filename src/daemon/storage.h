@@ -9,9 +9,10 @@
  * snapshot, so the snapshot costs O(1) per write amortised.
  *
  * Records are appended to one write transaction per pass of the event loop;
- * storage_commit ends it.  With durability = always the commit syncs and the
- * client replies wait for it (group commit); with batch a timer syncs every
- * batch_ms; with none the OS decides.
+ * storage_commit ends it, and the client replies of the pass wait for it in
+ * every mode (group commit), so a crash of crdtd loses nothing acknowledged.
+ * With durability = always the commit also syncs; with batch a timer syncs
+ * every batch_ms; with none the OS decides when the pages reach the disk.
  */
 #ifndef CRDTD_STORAGE_H
 #define CRDTD_STORAGE_H
@@ -28,9 +29,10 @@
 /* Journal record kinds (docs/storage.md). */
 enum storage_op {
 	STORAGE_OP_STATE = 1,   /* merge this state (remote pieces, deltas, registers) */
-	STORAGE_OP_ORSET_ADD,   /* crdt_orset_add of each element, as this replica */
+	STORAGE_OP_ORSET_ADD,   /* crdt_orset_add of each element, as the legacy id (crdtd 0.1) */
 	STORAGE_OP_ORSET_REM,   /* crdt_orset_remove of each element */
 	STORAGE_OP_GSET_ADD,    /* crdt_gset_add of each element */
+	STORAGE_OP_ORSET_ADD_AS, /* crdt_orset_add of each element, as the replica id it names */
 };
 
 struct storage_stats {
@@ -45,10 +47,12 @@ struct storage_stats {
 
 struct storage;
 
-/** Open (creating) data_dir/store.lmdb.  -errno, with a message naming the
- * file and what to do in @err, when it cannot be opened, is not an LMDB file,
- * or holds another format version. */
-int storage_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *self,
+/** Open (creating) data_dir/store.lmdb.  @legacy is the replica id that
+ * crdtd 0.1 kept in data_dir/replica_id (NULL when there is none): its
+ * journal records replay under it.  -errno, with a message naming the file
+ * and what to do in @err, when it cannot be opened, is not an LMDB file, or
+ * holds another format version. */
+int storage_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *legacy,
 		 enum config_durability mode, unsigned batch_ms, size_t map_size,
 		 struct storage **ret, char *err, size_t errlen);
 /** Fill the empty store @s with what is stored, and start journaling its
@@ -71,7 +75,10 @@ void storage_log_counter(struct storage *st, struct store_entry *e, enum crdt_ty
 
 /** Records are waiting for storage_commit. */
 bool storage_pending(const struct storage *st);
-/** Replies must wait for storage_commit (durability = always, records pending). */
+/** Replies must wait for storage_commit: local writes are pending.  Every
+ * mode hands them to the store before they are acknowledged (a crash of
+ * crdtd then loses nothing acknowledged); only always also waits for a
+ * sync. */
 bool storage_holds_replies(const struct storage *st);
 /** End the write transaction: 0, or -errno when the records did not reach
  * the store (the held replies must then not be sent). */
@@ -83,9 +90,9 @@ const char *storage_path(const struct storage *st);
 
 /** Decode one stored journal value (checksum included) and apply it to
  * @slot, which has type @t: the loader's per-record step, exposed for the
- * fuzzer.  0, -EBADMSG (checksum, framing), -EPROTO (state does not decode),
+ * fuzzer.  @legacy as for storage_open.  0, -EBADMSG (checksum, framing), -EPROTO (state does not decode),
  * -ETYPE, -ENOMEM. */
-int storage_apply_record(const uint8_t *val, size_t len, const struct crdt_rid *self,
+int storage_apply_record(const uint8_t *val, size_t len, const struct crdt_rid *legacy,
 			 struct crdt_obj *slot);
 
 #endif

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "crdt/error.h"
+#include "log.h"
 #include "store.h"
 
 /* FNV-1a: names are short, and this table is not exposed to hash flooding
@@ -41,6 +42,7 @@ uint64_t store_fingerprint(const uint8_t *p, size_t len)
 void store_init(struct store *s)
 {
 	*s = (struct store){ 0 };
+	crdt_rid_generate(&s->self);
 }
 
 static void entry_free(struct store_entry *e)
@@ -61,7 +63,7 @@ void store_done(struct store *s)
 		entry_free(s->table[i].e);
 	free(s->table);
 	free(s->dirty);
-	store_init(s);
+	*s = (struct store){ 0 };
 }
 
 /* Slot index of @name, or of the empty slot where it would go. */
@@ -199,6 +201,23 @@ void store_touch(struct store *s, struct store_entry *e)
 	(void)mark_dirty(s, e);
 }
 
+/* Another history was written under our id (see store.h): never write
+ * under it again.  What it wrote merges in as any other replica's writes. */
+static void change_rid(struct store *s, const void *name, size_t len)
+{
+	char was[CRDT_RID_STRLEN], now[CRDT_RID_STRLEN];
+
+	crdt_rid_format(&s->self, was);
+	crdt_rid_generate(&s->self);
+	crdt_rid_format(&s->self, now);
+	s->stats.rid_changes++;
+	log_error("store",
+		  "\"%.*s\" from a peer holds writes of our replica id %s that this replica never "
+		  "made: another process writes (or wrote) under the same id, e.g. a clone or a "
+		  "rolled-back snapshot of this one. Writing as %s from now on; both histories "
+		  "are kept", (int)(len > 64 ? 64 : len), (const char *)name, was, now);
+}
+
 int store_merge(struct store *s, const void *name, size_t len, const struct crdt_obj *remote)
 {
 	struct store_entry *e;
@@ -209,6 +228,8 @@ int store_merge(struct store *s, const void *name, size_t len, const struct crdt
 		return CRDT_EINVAL;
 	if ((r = find_or_add(s, name, len, &e)) < 0)
 		return r;
+	if (crdt_obj_knows_more_of(remote, e->slot[t].p ? &e->slot[t] : NULL, &s->self))
+		change_rid(s, name, len);
 	if (!e->slot[t].p) {
 		if ((r = crdt_obj_copy(remote, &e->slot[t])) < 0)
 			return r;

@@ -8,6 +8,14 @@
  *
  * The store tracks which entries changed since the gossip module last looked,
  * so a local write can be pushed to peers within milliseconds.
+ *
+ * The store also owns the replica id that local writes are made under
+ * (docs/storage.md, "Replica identity").  An id names one history of
+ * writes, so it is never reused for another: store_init makes a new one at
+ * every start (after a restart, a restored backup or a copied data_dir the
+ * old ids are just other replicas' entries), and store_merge takes a new one
+ * as soon as a peer's state proves that another history was written under
+ * the current id (a running process cloned or rolled back).
  */
 #ifndef CRDTD_STORE_H
 #define CRDTD_STORE_H
@@ -41,6 +49,7 @@ struct store_entry {
 
 struct store_stats {
 	uint64_t merges;     /* remote states merged in */
+	uint64_t rid_changes; /* new replica ids taken after a clash */
 	uint64_t conflicts;  /* names that came to hold two types */
 	uint64_t by_type[STORE_NTYPES];
 };
@@ -53,6 +62,7 @@ struct store_slot {
 };
 
 struct store {
+	struct crdt_rid self;     /* local writes are made under this id */
 	struct store_slot *table; /* open addressing, linear probing */
 	size_t cap;                 /* power of two */
 	size_t len;
@@ -66,6 +76,7 @@ struct store {
 	struct store_stats stats;
 };
 
+/** An empty store with a new replica id. */
 void store_init(struct store *s);
 void store_done(struct store *s);
 
@@ -84,7 +95,10 @@ uint64_t store_fingerprint(const uint8_t *p, size_t len);
 /** Record that a local write changed @name's state, for the push. */
 void store_touch(struct store *s, struct store_entry *e);
 /** Merge a remote state into @name's slot of its type, creating either as
- * needed.  The caller keeps @remote.  0, or -ENOMEM with the store unchanged. */
+ * needed.  When @remote holds writes of our own replica id that we lack,
+ * another history was written under it: the store takes a new id first (and
+ * logs it), so nothing written here from now on can collide with it.  The
+ * caller keeps @remote.  0, or -ENOMEM with the store unchanged. */
 int store_merge(struct store *s, const void *name, size_t len, const struct crdt_obj *remote);
 /** Hand the dirty entries to the caller: *ret points at an array of *ret_n
  * entries valid until the next store call that changes the store. The flags

@@ -203,15 +203,19 @@ static void make_storage(void)
 		CHECK(crdt_obj_encode(&states[i], &b) == 0);
 		put_value(names[i], states[i].type, &b);
 	}
-	for (int op = STORAGE_OP_ORSET_ADD; op <= STORAGE_OP_GSET_ADD; op++) {
+	static const char *op_names[] = {
+		[STORAGE_OP_ORSET_ADD] = "orset-add", [STORAGE_OP_ORSET_REM] = "orset-rem",
+		[STORAGE_OP_GSET_ADD] = "gset-add", [STORAGE_OP_ORSET_ADD_AS] = "orset-add-as",
+	};
+	for (int op = STORAGE_OP_ORSET_ADD; op <= STORAGE_OP_ORSET_ADD_AS; op++) {
 		crdt_buf_reset(&b);
 		crdt_buf_put_u8(&b, (uint8_t)op);
+		if (op == STORAGE_OP_ORSET_ADD_AS)
+			crdt_buf_put(&b, (uint8_t[CRDT_RID_LEN]){ 0x42, 7 }, CRDT_RID_LEN);
 		crdt_buf_put_varint(&b, 4);
 		for (int k = 0; k < 4; k++)
 			crdt_buf_put_bytes(&b, elems[k], k == 3 ? 2 : strlen(elems[k]));
-		put_value(op == STORAGE_OP_GSET_ADD ? "gset-add" : op == STORAGE_OP_ORSET_ADD ? "orset-add"
-											       : "orset-rem",
-			  op == STORAGE_OP_GSET_ADD ? CRDT_GSET : CRDT_ORSET, &b);
+		put_value(op_names[op], op == STORAGE_OP_GSET_ADD ? CRDT_GSET : CRDT_ORSET, &b);
 	}
 	crdt_buf_done(&b);
 }

@@ -66,17 +66,23 @@ class TestConvergence(ClusterTest):
         self.converge(lambda x: sorted(x.smembers("cart")), ["keyboard", "laptop"], what="remove")
         self.converge(lambda x: x.dbsize(), 5, what="dbsize")
 
-    def test_restarted_node_catches_up_and_keeps_its_replica_id(self):
+    def test_restarted_node_catches_up_under_a_new_replica_id(self):
         self.cluster = c = Cluster(3).start()
         a = c[0].client(decode_responses=True)
         before = c[2].client(decode_responses=True).info("server")["replica_id"]
+        c[2].client().sadd("s", "mine")
+        c[2].client().incrby("n", 1)
+        self.converge(lambda x: x.get("n"), "1", what="first write")
         c[2].stop()
         a.sadd("s", *["m%d" % i for i in range(100)])
         a.incrby("n", 42)
         c[2].start()
-        self.assertEqual(c[2].client(decode_responses=True).info("server")["replica_id"], before)
-        self.converge(lambda x: x.scard("s"), 100, what="catch-up set")
-        self.converge(lambda x: x.get("n"), "42", what="catch-up counter")
+        # every start is a new history: a new id, and the old one's writes kept
+        self.assertNotEqual(c[2].client(decode_responses=True).info("server")["replica_id"], before)
+        self.converge(lambda x: x.scard("s"), 101, what="catch-up set")
+        self.converge(lambda x: x.get("n"), "43", what="catch-up counter")
+        c[2].client().incrby("n", 2)
+        self.converge(lambda x: x.get("n"), "45", what="a write under the new id")
 
     def test_large_orset_crosses_the_mtu(self):
         self.cluster = c = Cluster(2, conf={"gossip": {"mtu": "1400"}}).start()

@@ -140,6 +140,77 @@ static void test_glob(void **state)
 	assert_false(gm("*a*a*a*a*a*a*a*a*a*a*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
 }
 
+static void test_new_store_new_id(void **state)
+{
+	struct store a, b;
+
+	store_init(&a);
+	store_init(&b);
+	assert_false(crdt_rid_is_nil(&a.self));
+	assert_int_not_equal(crdt_rid_cmp(&a.self, &b.self), 0);
+	store_done(&a);
+	store_done(&b);
+}
+
+/* A remote state that holds writes of our id that we never made: the store
+ * stops writing under that id before merging, and keeps both histories. */
+static void test_clash_takes_a_new_id(void **state)
+{
+	struct store s;
+	struct crdt_obj *o, remote;
+	struct crdt_rid old;
+	struct crdt_hlc hlc;
+
+	store_init(&s);
+	old = s.self;
+	/* counter: ours 5, theirs 3 under our id: a stale copy, no clash */
+	assert_int_equal(store_get(&s, "c", 1, CRDT_PNCOUNTER, true, &o), 0);
+	assert_int_equal(crdt_pncounter_inc(o->pn, &s.self, 5), 0);
+	assert_int_equal(crdt_obj_new(CRDT_PNCOUNTER, &remote), 0);
+	assert_int_equal(crdt_pncounter_inc(remote.pn, &old, 3), 0);
+	assert_int_equal(store_merge(&s, "c", 1, &remote), 0);
+	assert_int_equal(crdt_rid_cmp(&s.self, &old), 0);
+	assert_int_equal(s.stats.rid_changes, 0);
+	/* theirs 7: a history we never wrote */
+	assert_int_equal(crdt_pncounter_inc(remote.pn, &old, 4), 0);
+	assert_int_equal(store_merge(&s, "c", 1, &remote), 0);
+	assert_int_not_equal(crdt_rid_cmp(&s.self, &old), 0);
+	assert_int_equal(s.stats.rid_changes, 1);
+	assert_int_equal(crdt_pncounter_inc(o->pn, &s.self, 2), 0);
+	int64_t v;
+	assert_int_equal(crdt_pncounter_value(o->pn, &v), 0);
+	assert_int_equal(v, 9); /* max(5, 7) under the old id, 2 under the new */
+	crdt_obj_done(&remote);
+
+	/* OR-Set: a context past ours for our current id */
+	old = s.self;
+	assert_int_equal(store_get(&s, "o", 1, CRDT_ORSET, true, &o), 0);
+	assert_int_equal(crdt_orset_add(o->os, &old, "x", 1), 0);
+	assert_int_equal(crdt_obj_new(CRDT_ORSET, &remote), 0);
+	assert_int_equal(crdt_orset_add(remote.os, &old, "x", 1), 0);
+	assert_int_equal(store_merge(&s, "o", 1, &remote), 0);
+	assert_int_equal(s.stats.rid_changes, 1); /* the same dot: no clash */
+	assert_int_equal(crdt_orset_add(remote.os, &old, "y", 1), 0);
+	assert_int_equal(store_merge(&s, "o", 1, &remote), 0);
+	assert_int_equal(s.stats.rid_changes, 2);
+	assert_true(crdt_orset_contains(o->os, "y", 1));
+	crdt_obj_done(&remote);
+
+	/* register written by our id at a time we never wrote */
+	old = s.self;
+	crdt_hlc_init(&hlc, NULL, NULL);
+	assert_int_equal(store_get(&s, "r", 1, CRDT_LWWREG, true, &o), 0);
+	assert_int_equal(crdt_lwwreg_set(o->lww, &hlc, &old, "a", 1), 0);
+	assert_int_equal(crdt_obj_copy(o, &remote), 0);
+	assert_int_equal(store_merge(&s, "r", 1, &remote), 0);
+	assert_int_equal(s.stats.rid_changes, 2);
+	assert_int_equal(crdt_lwwreg_set(remote.lww, &hlc, &old, "b", 1), 0);
+	assert_int_equal(store_merge(&s, "r", 1, &remote), 0);
+	assert_int_equal(s.stats.rid_changes, 3);
+	crdt_obj_done(&remote);
+	store_done(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -148,6 +219,8 @@ int main(void)
 		cmocka_unit_test(test_type_conflict_resolves_the_same_everywhere),
 		cmocka_unit_test(test_dirty_list),
 		cmocka_unit_test(test_glob),
+		cmocka_unit_test(test_new_store_new_id),
+		cmocka_unit_test(test_clash_takes_a_new_id),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
