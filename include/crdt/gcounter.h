@@ -24,6 +24,10 @@ int crdt_gcounter_inc(struct crdt_gcounter *g, const struct crdt_rid *self, int6
  * only after concurrent increments on several replicas). */
 int crdt_gcounter_value(const struct crdt_gcounter *g, int64_t *ret);
 int crdt_gcounter_merge(struct crdt_gcounter *dst, const struct crdt_gcounter *src);
+/** Whether @remote holds writes of replica @rid that @local (NULL: an
+ * empty state) lacks: see crdt_type_ops.knows_more_of. */
+bool crdt_gcounter_knows_more_of(const struct crdt_gcounter *remote,
+				 const struct crdt_gcounter *local, const struct crdt_rid *rid);
 bool crdt_gcounter_equal(const struct crdt_gcounter *a, const struct crdt_gcounter *b);
 /** Deep copy; NULL on allocation failure. */
 struct crdt_gcounter *crdt_gcounter_copy(const struct crdt_gcounter *g);

@@ -31,6 +31,10 @@ bool crdt_lwwreg_get(const struct crdt_lwwreg *r, const uint8_t **ret_val, size_
 /** Keep the greater (ts, rid); equal stamps with different values (only from
  * misuse) are ordered by the bytes, so merge stays commutative. */
 int crdt_lwwreg_merge(struct crdt_lwwreg *dst, const struct crdt_lwwreg *src);
+/** Whether @remote holds writes of replica @rid that @local (NULL: an
+ * empty state) lacks: see crdt_type_ops.knows_more_of. */
+bool crdt_lwwreg_knows_more_of(const struct crdt_lwwreg *remote, const struct crdt_lwwreg *local,
+			       const struct crdt_rid *rid);
 bool crdt_lwwreg_equal(const struct crdt_lwwreg *a, const struct crdt_lwwreg *b);
 struct crdt_lwwreg *crdt_lwwreg_copy(const struct crdt_lwwreg *r);
 int crdt_lwwreg_encode(const struct crdt_lwwreg *r, struct crdt_buf *b);

@@ -28,6 +28,36 @@ struct crdt_obj {
 	};
 };
 
+/* What code that holds states of every type side by side calls them
+ * through: one row per type (obj.c), so that a new type is its own file and
+ * one row, not edits wherever types are told apart.  Each entry is the
+ * type's own crdt_<name>_* function behind a void pointer. */
+struct crdt_type_ops {
+	enum crdt_type type;
+	void *(*new)(void);
+	void (*free)(void *s);
+	void *(*copy)(const void *s);
+	int (*merge)(void *dst, const void *src);
+	bool (*equal)(const void *a, const void *b);
+	int (*encode)(const void *s, struct crdt_buf *b);
+	int (*decode)(const uint8_t *buf, size_t len, void **ret);
+	int (*split)(const void *s, size_t max, crdt_piece_cb cb, void *ctx);
+	/* Whether @remote holds writes made under @rid that @local (same
+	 * type, or NULL for none) lacks: a counter entry of @rid above ours, a
+	 * causal context reaching past ours for @rid, a register written by
+	 * @rid at a later time.  For the replica whose id @rid is, that is
+	 * proof that another history was written under its id.  NULL for a
+	 * type whose states carry no replica ids (G-Set). */
+	bool (*knows_more_of)(const void *remote, const void *local, const struct crdt_rid *rid);
+	/* Sets (G-Set, OR-Set) only; NULL for the other types. */
+	size_t (*card)(const void *s);
+	bool (*contains)(const void *s, const void *e, size_t len);
+	int (*foreach)(const void *s, crdt_elem_cb cb, void *ctx);
+};
+
+/** The row of type @t, NULL for a tag that is no type. */
+const struct crdt_type_ops *crdt_type_ops(enum crdt_type t);
+
 /** An empty state of @t into @ret.  -EINVAL for an unknown type, -ENOMEM. */
 int crdt_obj_new(enum crdt_type t, struct crdt_obj *ret);
 /** Free the state; accepts an obj whose p is NULL. */
@@ -41,13 +71,17 @@ int crdt_obj_encode(const struct crdt_obj *o, struct crdt_buf *b);
 int crdt_obj_decode(const uint8_t *buf, size_t len, struct crdt_obj *ret);
 int crdt_obj_split(const struct crdt_obj *o, size_t max, crdt_piece_cb cb, void *ctx);
 cJSON *crdt_obj_to_json(const struct crdt_obj *o);
-/** Whether @remote holds writes made under @rid that @local (same type, or
- * NULL for none) lacks: a counter entry of @rid above ours, a causal context
- * reaching past ours for @rid, a register written by @rid at a later time.
- * For the replica whose id @rid is, that is proof that another history was
- * written under its id (a restored snapshot of a running process, a clone):
- * it must stop writing under @rid.  G-Sets carry no replica ids: false. */
+/** crdt_type_ops.knows_more_of; false when the types differ. */
 bool crdt_obj_knows_more_of(const struct crdt_obj *remote, const struct crdt_obj *local,
 			    const struct crdt_rid *rid);
+/** Whether the state is a set: a G-Set or an OR-Set. */
+bool crdt_obj_is_set(const struct crdt_obj *o);
+/** Members of a set (crdt_obj_is_set), 0 for any other state. */
+size_t crdt_obj_card(const struct crdt_obj *o);
+/** Whether the set holds @e; false for any other state. */
+bool crdt_obj_contains(const struct crdt_obj *o, const void *e, size_t len);
+/** Each member of a set, in ascending byte order; 0 and no call for any
+ * other state.  A non-zero return of @cb stops and is returned. */
+int crdt_obj_foreach(const struct crdt_obj *o, crdt_elem_cb cb, void *ctx);
 
 #endif

@@ -50,6 +50,10 @@ int crdt_orset_split(const struct crdt_orset *s, size_t max, crdt_piece_cb cb, v
 int crdt_orset_context_vv(const struct crdt_orset *s, struct crdt_vv *ret);
 /** The highest counter of @rid that the causal context covers, 0 for none. */
 uint64_t crdt_orset_context_max(const struct crdt_orset *s, const struct crdt_rid *rid);
+/** Whether @remote holds writes of replica @rid that @local (NULL: an
+ * empty state) lacks: see crdt_type_ops.knows_more_of. */
+bool crdt_orset_knows_more_of(const struct crdt_orset *remote, const struct crdt_orset *local,
+			      const struct crdt_rid *rid);
 cJSON *crdt_orset_to_json(const struct crdt_orset *s);
 
 #endif

@@ -24,6 +24,10 @@ int crdt_pncounter_dec(struct crdt_pncounter *c, const struct crdt_rid *self, in
 /** P - N; -EOVERFLOW if outside int64 (only after concurrent updates). */
 int crdt_pncounter_value(const struct crdt_pncounter *c, int64_t *ret);
 int crdt_pncounter_merge(struct crdt_pncounter *dst, const struct crdt_pncounter *src);
+/** Whether @remote holds writes of replica @rid that @local (NULL: an
+ * empty state) lacks: see crdt_type_ops.knows_more_of. */
+bool crdt_pncounter_knows_more_of(const struct crdt_pncounter *remote,
+				  const struct crdt_pncounter *local, const struct crdt_rid *rid);
 bool crdt_pncounter_equal(const struct crdt_pncounter *a, const struct crdt_pncounter *b);
 struct crdt_pncounter *crdt_pncounter_copy(const struct crdt_pncounter *c);
 int crdt_pncounter_encode(const struct crdt_pncounter *c, struct crdt_buf *b);

@@ -51,6 +51,12 @@ int crdt_gcounter_value(const struct crdt_gcounter *g, int64_t *ret)
 	return 0;
 }
 
+bool crdt_gcounter_knows_more_of(const struct crdt_gcounter *remote,
+				 const struct crdt_gcounter *local, const struct crdt_rid *rid)
+{
+	return crdt_vv_get(&remote->vv, rid) > (local ? crdt_vv_get(&local->vv, rid) : 0);
+}
+
 int crdt_gcounter_merge(struct crdt_gcounter *dst, const struct crdt_gcounter *src)
 {
 	return crdt_vv_merge(&dst->vv, &src->vv);

@@ -82,6 +82,19 @@ static int order(const struct crdt_lwwreg *a, const struct crdt_lwwreg *b)
 	return c;
 }
 
+bool crdt_lwwreg_knows_more_of(const struct crdt_lwwreg *remote, const struct crdt_lwwreg *local,
+			       const struct crdt_rid *rid)
+{
+	int c;
+
+	if (!remote->set || crdt_rid_cmp(&remote->rid, rid) != 0)
+		return false;
+	if (!local || !local->set)
+		return true;
+	c = crdt_hlc_cmp(&remote->ts, &local->ts);
+	return c > 0 || (c == 0 && crdt_rid_cmp(&local->rid, rid) != 0);
+}
+
 int crdt_lwwreg_merge(struct crdt_lwwreg *dst, const struct crdt_lwwreg *src)
 {
 	uint8_t *d;

@@ -1,19 +1,89 @@
+/* The type table: every type's functions behind one row each, and the
+ * crdt_obj_* calls that dispatch through it. */
 #include "crdt/error.h"
 #include "crdt/obj.h"
 
+/* The rows are each type's own functions; these adapters only change the
+ * pointer types (calling a function through a pointer of another type is
+ * undefined), so each is a single call. */
+#define ADAPT(NAME, T)                                                                              \
+	static void *NAME##_new_(void) { return crdt_##NAME##_new(); }                               \
+	static void NAME##_free_(void *s) { crdt_##NAME##_free(s); }                                 \
+	static void *NAME##_copy_(const void *s) { return crdt_##NAME##_copy(s); }                   \
+	static int NAME##_merge_(void *d, const void *s) { return crdt_##NAME##_merge(d, s); }       \
+	static bool NAME##_equal_(const void *a, const void *b) { return crdt_##NAME##_equal(a, b); } \
+	static int NAME##_encode_(const void *s, struct crdt_buf *b)                                 \
+	{                                                                                            \
+		return crdt_##NAME##_encode(s, b);                                                   \
+	}                                                                                            \
+	static int NAME##_decode_(const uint8_t *buf, size_t len, void **ret)                        \
+	{                                                                                            \
+		T *s;                                                                                \
+		int r = crdt_##NAME##_decode(buf, len, &s);                                          \
+		if (r == 0)                                                                          \
+			*ret = s;                                                                    \
+		return r;                                                                            \
+	}                                                                                            \
+	static int NAME##_split_(const void *s, size_t max, crdt_piece_cb cb, void *ctx)             \
+	{                                                                                            \
+		return crdt_##NAME##_split(s, max, cb, ctx);                                         \
+	}
+#define ADAPT_IDS(NAME)                                                                             \
+	static bool NAME##_knows_(const void *r, const void *l, const struct crdt_rid *rid)          \
+	{                                                                                            \
+		return crdt_##NAME##_knows_more_of(r, l, rid);                                       \
+	}
+#define ADAPT_SET(NAME)                                                                             \
+	static size_t NAME##_card_(const void *s) { return crdt_##NAME##_card(s); }                  \
+	static bool NAME##_contains_(const void *s, const void *e, size_t len)                       \
+	{                                                                                            \
+		return crdt_##NAME##_contains(s, e, len);                                            \
+	}                                                                                            \
+	static int NAME##_foreach_(const void *s, crdt_elem_cb cb, void *ctx)                        \
+	{                                                                                            \
+		return crdt_##NAME##_foreach(s, cb, ctx);                                            \
+	}
+
+#define ROW(NAME, TAG)                                                                              \
+	.type = TAG, .new = NAME##_new_, .free = NAME##_free_, .copy = NAME##_copy_,                 \
+	.merge = NAME##_merge_, .equal = NAME##_equal_, .encode = NAME##_encode_,                    \
+	.decode = NAME##_decode_, .split = NAME##_split_
+#define ROW_IDS(NAME) .knows_more_of = NAME##_knows_
+#define ROW_SET(NAME) .card = NAME##_card_, .contains = NAME##_contains_, .foreach = NAME##_foreach_
+
+ADAPT(gcounter, struct crdt_gcounter)
+ADAPT_IDS(gcounter)
+ADAPT(pncounter, struct crdt_pncounter)
+ADAPT_IDS(pncounter)
+ADAPT(gset, struct crdt_gset)
+ADAPT_SET(gset)
+ADAPT(orset, struct crdt_orset)
+ADAPT_IDS(orset)
+ADAPT_SET(orset)
+ADAPT(lwwreg, struct crdt_lwwreg)
+ADAPT_IDS(lwwreg)
+
+static const struct crdt_type_ops types[CRDT_TYPE_MAX + 1] = {
+	[CRDT_GCOUNTER] = { ROW(gcounter, CRDT_GCOUNTER), ROW_IDS(gcounter) },
+	[CRDT_PNCOUNTER] = { ROW(pncounter, CRDT_PNCOUNTER), ROW_IDS(pncounter) },
+	[CRDT_GSET] = { ROW(gset, CRDT_GSET), ROW_SET(gset) }, /* carries no replica ids */
+	[CRDT_ORSET] = { ROW(orset, CRDT_ORSET), ROW_IDS(orset), ROW_SET(orset) },
+	[CRDT_LWWREG] = { ROW(lwwreg, CRDT_LWWREG), ROW_IDS(lwwreg) },
+};
+
+const struct crdt_type_ops *crdt_type_ops(enum crdt_type t)
+{
+	return (unsigned)t >= CRDT_TYPE_MIN && (unsigned)t <= CRDT_TYPE_MAX ? &types[t] : NULL;
+}
+
 int crdt_obj_new(enum crdt_type t, struct crdt_obj *ret)
 {
+	const struct crdt_type_ops *ops = crdt_type_ops(t);
 	void *p;
 
-	switch (t) {
-	case CRDT_GCOUNTER: p = crdt_gcounter_new(); break;
-	case CRDT_PNCOUNTER: p = crdt_pncounter_new(); break;
-	case CRDT_GSET: p = crdt_gset_new(); break;
-	case CRDT_ORSET: p = crdt_orset_new(); break;
-	case CRDT_LWWREG: p = crdt_lwwreg_new(); break;
-	default: return CRDT_EINVAL;
-	}
-	if (!p)
+	if (!ops)
+		return CRDT_EINVAL;
+	if (!(p = ops->new()))
 		return CRDT_ENOMEM;
 	ret->type = t;
 	ret->p = p;
@@ -22,59 +92,39 @@ int crdt_obj_new(enum crdt_type t, struct crdt_obj *ret)
 
 void crdt_obj_done(struct crdt_obj *o)
 {
+	const struct crdt_type_ops *ops;
+
 	if (!o)
 		return;
-	switch (o->type) {
-	case CRDT_GCOUNTER: crdt_gcounter_free(o->gc); break;
-	case CRDT_PNCOUNTER: crdt_pncounter_free(o->pn); break;
-	case CRDT_GSET: crdt_gset_free(o->gs); break;
-	case CRDT_ORSET: crdt_orset_free(o->os); break;
-	case CRDT_LWWREG: crdt_lwwreg_free(o->lww); break;
-	}
+	if ((ops = crdt_type_ops(o->type)))
+		ops->free(o->p);
 	o->p = NULL;
 }
 
 int crdt_obj_merge(struct crdt_obj *dst, const struct crdt_obj *src)
 {
+	const struct crdt_type_ops *ops = crdt_type_ops(dst->type);
+
 	if (dst->type != src->type)
 		return CRDT_ETYPE;
-	switch (dst->type) {
-	case CRDT_GCOUNTER: return crdt_gcounter_merge(dst->gc, src->gc);
-	case CRDT_PNCOUNTER: return crdt_pncounter_merge(dst->pn, src->pn);
-	case CRDT_GSET: return crdt_gset_merge(dst->gs, src->gs);
-	case CRDT_ORSET: return crdt_orset_merge(dst->os, src->os);
-	case CRDT_LWWREG: return crdt_lwwreg_merge(dst->lww, src->lww);
-	}
-	return CRDT_EINVAL;
+	return ops ? ops->merge(dst->p, src->p) : CRDT_EINVAL;
 }
 
 bool crdt_obj_equal(const struct crdt_obj *a, const struct crdt_obj *b)
 {
-	if (a->type != b->type)
-		return false;
-	switch (a->type) {
-	case CRDT_GCOUNTER: return crdt_gcounter_equal(a->gc, b->gc);
-	case CRDT_PNCOUNTER: return crdt_pncounter_equal(a->pn, b->pn);
-	case CRDT_GSET: return crdt_gset_equal(a->gs, b->gs);
-	case CRDT_ORSET: return crdt_orset_equal(a->os, b->os);
-	case CRDT_LWWREG: return crdt_lwwreg_equal(a->lww, b->lww);
-	}
-	return false;
+	const struct crdt_type_ops *ops = crdt_type_ops(a->type);
+
+	return a->type == b->type && ops && ops->equal(a->p, b->p);
 }
 
 int crdt_obj_copy(const struct crdt_obj *o, struct crdt_obj *ret)
 {
+	const struct crdt_type_ops *ops = crdt_type_ops(o->type);
 	void *p;
 
-	switch (o->type) {
-	case CRDT_GCOUNTER: p = crdt_gcounter_copy(o->gc); break;
-	case CRDT_PNCOUNTER: p = crdt_pncounter_copy(o->pn); break;
-	case CRDT_GSET: p = crdt_gset_copy(o->gs); break;
-	case CRDT_ORSET: p = crdt_orset_copy(o->os); break;
-	case CRDT_LWWREG: p = crdt_lwwreg_copy(o->lww); break;
-	default: return CRDT_EINVAL;
-	}
-	if (!p)
+	if (!ops)
+		return CRDT_EINVAL;
+	if (!(p = ops->copy(o->p)))
 		return CRDT_ENOMEM;
 	ret->type = o->type;
 	ret->p = p;
@@ -83,49 +133,34 @@ int crdt_obj_copy(const struct crdt_obj *o, struct crdt_obj *ret)
 
 int crdt_obj_encode(const struct crdt_obj *o, struct crdt_buf *b)
 {
-	switch (o->type) {
-	case CRDT_GCOUNTER: return crdt_gcounter_encode(o->gc, b);
-	case CRDT_PNCOUNTER: return crdt_pncounter_encode(o->pn, b);
-	case CRDT_GSET: return crdt_gset_encode(o->gs, b);
-	case CRDT_ORSET: return crdt_orset_encode(o->os, b);
-	case CRDT_LWWREG: return crdt_lwwreg_encode(o->lww, b);
-	}
-	return CRDT_EINVAL;
+	const struct crdt_type_ops *ops = crdt_type_ops(o->type);
+
+	return ops ? ops->encode(o->p, b) : CRDT_EINVAL;
 }
 
 int crdt_obj_decode(const uint8_t *buf, size_t len, struct crdt_obj *ret)
 {
-	struct crdt_obj o;
+	const struct crdt_type_ops *ops;
+	void *p;
 	int r;
 
 	if (len == 0)
 		return CRDT_EBADMSG;
-	/* Each decoder checks the tag again, and the version. */
-	o.type = (enum crdt_type)buf[0];
-	switch (o.type) {
-	case CRDT_GCOUNTER: r = crdt_gcounter_decode(buf, len, &o.gc); break;
-	case CRDT_PNCOUNTER: r = crdt_pncounter_decode(buf, len, &o.pn); break;
-	case CRDT_GSET: r = crdt_gset_decode(buf, len, &o.gs); break;
-	case CRDT_ORSET: r = crdt_orset_decode(buf, len, &o.os); break;
-	case CRDT_LWWREG: r = crdt_lwwreg_decode(buf, len, &o.lww); break;
-	default: return CRDT_EPROTO;
-	}
-	if (r < 0)
+	/* each decoder checks the tag again, and the version */
+	if (!(ops = crdt_type_ops((enum crdt_type)buf[0])))
+		return CRDT_EPROTO;
+	if ((r = ops->decode(buf, len, &p)) < 0)
 		return r;
-	*ret = o;
+	ret->type = ops->type;
+	ret->p = p;
 	return 0;
 }
 
 int crdt_obj_split(const struct crdt_obj *o, size_t max, crdt_piece_cb cb, void *ctx)
 {
-	switch (o->type) {
-	case CRDT_GCOUNTER: return crdt_gcounter_split(o->gc, max, cb, ctx);
-	case CRDT_PNCOUNTER: return crdt_pncounter_split(o->pn, max, cb, ctx);
-	case CRDT_GSET: return crdt_gset_split(o->gs, max, cb, ctx);
-	case CRDT_ORSET: return crdt_orset_split(o->os, max, cb, ctx);
-	case CRDT_LWWREG: return crdt_lwwreg_split(o->lww, max, cb, ctx);
-	}
-	return CRDT_EINVAL;
+	const struct crdt_type_ops *ops = crdt_type_ops(o->type);
+
+	return ops ? ops->split(o->p, max, cb, ctx) : CRDT_EINVAL;
 }
 
 cJSON *crdt_obj_to_json(const struct crdt_obj *o)
@@ -143,28 +178,31 @@ cJSON *crdt_obj_to_json(const struct crdt_obj *o)
 bool crdt_obj_knows_more_of(const struct crdt_obj *remote, const struct crdt_obj *local,
 			    const struct crdt_rid *rid)
 {
-	const struct crdt_lwwreg *rr, *lr;
+	const struct crdt_type_ops *ops = crdt_type_ops(remote->type);
 
-	if (local && local->type != remote->type)
+	if (!ops || !ops->knows_more_of || (local && local->type != remote->type))
 		return false;
-	switch (remote->type) {
-	case CRDT_GCOUNTER:
-		return crdt_vv_get(&remote->gc->vv, rid) > (local ? crdt_vv_get(&local->gc->vv, rid) : 0);
-	case CRDT_PNCOUNTER:
-		return crdt_vv_get(&remote->pn->p, rid) > (local ? crdt_vv_get(&local->pn->p, rid) : 0) ||
-		       crdt_vv_get(&remote->pn->n, rid) > (local ? crdt_vv_get(&local->pn->n, rid) : 0);
-	case CRDT_ORSET:
-		return crdt_orset_context_max(remote->os, rid) >
-		       (local ? crdt_orset_context_max(local->os, rid) : 0);
-	case CRDT_LWWREG:
-		rr = remote->lww;
-		lr = local ? local->lww : NULL;
-		if (!rr->set || crdt_rid_cmp(&rr->rid, rid) != 0)
-			return false;
-		return !lr || !lr->set || crdt_hlc_cmp(&rr->ts, &lr->ts) > 0 ||
-		       (crdt_hlc_cmp(&rr->ts, &lr->ts) == 0 && crdt_rid_cmp(&lr->rid, rid) != 0);
-	case CRDT_GSET:
-		break;
-	}
-	return false;
+	return ops->knows_more_of(remote->p, local ? local->p : NULL, rid);
+}
+
+bool crdt_obj_is_set(const struct crdt_obj *o)
+{
+	const struct crdt_type_ops *ops = crdt_type_ops(o->type);
+
+	return ops && ops->card;
+}
+
+size_t crdt_obj_card(const struct crdt_obj *o)
+{
+	return crdt_obj_is_set(o) ? crdt_type_ops(o->type)->card(o->p) : 0;
+}
+
+bool crdt_obj_contains(const struct crdt_obj *o, const void *e, size_t len)
+{
+	return crdt_obj_is_set(o) && crdt_type_ops(o->type)->contains(o->p, e, len);
+}
+
+int crdt_obj_foreach(const struct crdt_obj *o, crdt_elem_cb cb, void *ctx)
+{
+	return crdt_obj_is_set(o) ? crdt_type_ops(o->type)->foreach(o->p, cb, ctx) : 0;
 }

@@ -1514,6 +1514,12 @@ uint64_t crdt_orset_context_max(const struct crdt_orset *s, const struct crdt_ri
 	return ri == NONE ? 0 : s->reps[ri].iv[s->reps[ri].n - 1].hi;
 }
 
+bool crdt_orset_knows_more_of(const struct crdt_orset *remote, const struct crdt_orset *local,
+			      const struct crdt_rid *rid)
+{
+	return crdt_orset_context_max(remote, rid) > (local ? crdt_orset_context_max(local, rid) : 0);
+}
+
 /* ---- codec ---- */
 
 static void put_ivs(struct crdt_buf *b, const struct ivl *iv, size_t n)

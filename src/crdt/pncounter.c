@@ -72,6 +72,13 @@ int crdt_pncounter_value(const struct crdt_pncounter *c, int64_t *ret)
 /* If N fails to merge after P did, dst holds the join of itself with (P of
  * src, nothing of N): still a state every replica could reach, so nothing is
  * lost and a retry completes the merge. */
+bool crdt_pncounter_knows_more_of(const struct crdt_pncounter *remote,
+				  const struct crdt_pncounter *local, const struct crdt_rid *rid)
+{
+	return crdt_vv_get(&remote->p, rid) > (local ? crdt_vv_get(&local->p, rid) : 0) ||
+	       crdt_vv_get(&remote->n, rid) > (local ? crdt_vv_get(&local->n, rid) : 0);
+}
+
 int crdt_pncounter_merge(struct crdt_pncounter *dst, const struct crdt_pncounter *src)
 {
 	int r = crdt_vv_merge(&dst->p, &src->p);

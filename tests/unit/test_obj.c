@@ -180,6 +180,54 @@ static void test_split(void **state)
 	}
 }
 
+/* Every tag in range has a full row; sets, and only sets, have set calls. */
+static void test_type_table(void **state)
+{
+	assert_null(crdt_type_ops(0));
+	assert_null(crdt_type_ops(CRDT_TYPE_MAX + 1));
+	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++) {
+		const struct crdt_type_ops *ops = crdt_type_ops((enum crdt_type)t);
+		bool set = t == CRDT_GSET || t == CRDT_ORSET;
+		assert_non_null(ops);
+		assert_int_equal(ops->type, t);
+		assert_true(ops->new && ops->free && ops->copy && ops->merge && ops->equal &&
+			    ops->encode && ops->decode && ops->split);
+		assert_int_equal(ops->knows_more_of != NULL, t != CRDT_GSET);
+		assert_int_equal(ops->card != NULL, set);
+		assert_int_equal(ops->contains != NULL, set);
+		assert_int_equal(ops->foreach != NULL, set);
+	}
+}
+
+static int count_cb(const uint8_t *e, size_t len, void *ctx)
+{
+	(*(size_t *)ctx)++;
+	return 0;
+}
+
+static void test_set_calls(void **state)
+{
+	static const struct crdt_rid r = { { 9 } };
+	struct crdt_obj o;
+	size_t n;
+
+	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++) {
+		assert_int_equal(crdt_obj_new((enum crdt_type)t, &o), 0);
+		if (t == CRDT_GSET)
+			assert_true(crdt_gset_add(o.gs, "a", 1) >= 0);
+		if (t == CRDT_ORSET)
+			assert_true(crdt_orset_add(o.os, &r, "a", 1) >= 0);
+		n = 0;
+		assert_int_equal(crdt_obj_foreach(&o, count_cb, &n), 0);
+		assert_int_equal(crdt_obj_is_set(&o), t == CRDT_GSET || t == CRDT_ORSET);
+		assert_int_equal(n, crdt_obj_is_set(&o));
+		assert_int_equal(crdt_obj_card(&o), crdt_obj_is_set(&o));
+		assert_int_equal(crdt_obj_contains(&o, "a", 1), crdt_obj_is_set(&o));
+		assert_false(crdt_obj_contains(&o, "b", 1));
+		crdt_obj_done(&o);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -188,6 +236,8 @@ int main(void)
 		cmocka_unit_test(test_new_unknown),
 		cmocka_unit_test(test_decode_dispatch),
 		cmocka_unit_test(test_split),
+		cmocka_unit_test(test_type_table),
+		cmocka_unit_test(test_set_calls),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
