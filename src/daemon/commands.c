@@ -624,7 +624,7 @@ static void sim_status(struct daemon *d, struct crdt_buf *out)
 			crdt_buf_put(&names, " ", 1);
 		crdt_buf_put(&names, c->blocks[i].name, strlen(c->blocks[i].name));
 	}
-	resp_array(out, 32);
+	resp_array(out, 34);
 	resp_bulk_str(out, "loss");
 	resp_bulkf(out, "%g", c->set.loss);
 	resp_bulk_str(out, "latency_ms");
@@ -635,7 +635,11 @@ static void sim_status(struct daemon *d, struct crdt_buf *out)
 	resp_bulkf(out, "%g", c->set.reorder);
 	resp_bulk_str(out, "partition_probability");
 	resp_bulkf(out, "%g", c->set.partition_probability);
+	/* the seed as configured, to put in another ini file and replay; the
+	 * PRNG's own seed mixes in the node name (and the clock when 0) */
 	resp_bulk_str(out, "seed");
+	resp_bulkf(out, "%u", d->cfg.simulation.seed);
+	resp_bulk_str(out, "rng_seed");
 	resp_bulkf(out, "%llu", (unsigned long long)c->seed);
 	resp_bulk_str(out, "isolated");
 	resp_int(out, c->isolated);

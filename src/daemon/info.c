@@ -13,7 +13,7 @@
 #include "storage.h"
 
 #ifndef CRDTD_VERSION
-#define CRDTD_VERSION "unknown"
+#error "CRDTD_VERSION comes from meson.project_version() (src/daemon/meson.build)"
 #endif
 
 static void line(struct crdt_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -118,7 +118,8 @@ static void section_simulation(struct daemon *d, struct crdt_buf *b)
 	line(b, "sim_duplicate:%g", c->set.duplicate);
 	line(b, "sim_reorder:%g", c->set.reorder);
 	line(b, "sim_partition_probability:%g", c->set.partition_probability);
-	line(b, "sim_seed:%" PRIu64, c->seed);
+	line(b, "sim_seed:%u", d->cfg.simulation.seed);
+	line(b, "sim_rng_seed:%" PRIu64, c->seed);
 	line(b, "sim_isolated:%d", c->isolated);
 	line(b, "sim_partitioned_peers:%zu", c->nblocks);
 	line(b, "sim_links_down:%zu", shim_links_down(d->shim));
