@@ -23,6 +23,7 @@ struct cmd_args {
 struct cmd_session {
 	int close_after_reply; /* QUIT */
 	int authenticated;     /* AUTH succeeded (matters with requirepass) */
+	uint64_t id;           /* the connection's number, from 1 (HELLO's id) */
 };
 
 /** Run one command, appending its reply to @out.  Never fails: errors are

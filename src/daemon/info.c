@@ -9,6 +9,7 @@
 #include "gossip.h"
 #include "info.h"
 #include "resp.h"
+#include "server.h"
 #include "shim.h"
 #include "storage.h"
 
@@ -52,9 +53,15 @@ static void section_server(struct daemon *d, struct crdt_buf *b)
 
 static void section_clients(struct daemon *d, struct crdt_buf *b)
 {
+	struct server_stats s;
+
+	server_get_stats(d->server, &s);
 	line(b, "# Clients");
 	line(b, "connected_clients:%d", d->clients);
 	line(b, "maxclients:%u", d->cfg.node.max_clients);
+	line(b, "clients_paused_on_output:%zu", s.paused);
+	line(b, "output_buffer_bytes:%zu", s.unsent_bytes);
+	line(b, "output_buffer_max_client_bytes:%zu", s.max_unsent);
 }
 
 static void section_stats(struct daemon *d, struct crdt_buf *b)
@@ -66,6 +73,9 @@ static void section_stats(struct daemon *d, struct crdt_buf *b)
 	line(b, "total_error_replies:%" PRIu64, d->stats.errors_replied);
 	line(b, "protocol_errors:%" PRIu64, d->stats.protocol_errors);
 	line(b, "auth_failures:%" PRIu64, d->stats.auth_failures);
+	line(b, "client_output_buffer_limit_disconnections:%" PRIu64,
+	     d->stats.output_limit_disconnections);
+	line(b, "reply_buffer_errors:%" PRIu64, d->stats.reply_buffer_errors);
 }
 
 static void section_gossip(struct daemon *d, struct crdt_buf *b)
