@@ -40,7 +40,7 @@ static void section_server(struct daemon *d, struct crdt_buf *b)
 
 	line(b, "# Server");
 	line(b, "crdtd_version:%s", CRDTD_VERSION);
-	line(b, "redis_version:7.0.0"); /* what clients that check versions expect */
+	line(b, "redis_version:%s", INFO_REDIS_VERSION);
 	line(b, "node_name:%s", d->cfg.node.name);
 	line(b, "replica_id:%s", d->rid_str);
 	line(b, "process_id:%d", (int)uv_os_getpid());
@@ -229,14 +229,20 @@ void info_render(struct daemon *d, const char *section, struct crdt_buf *out)
 	crdt_buf_done(&b);
 }
 
+struct peers_ctx {
+	struct crdt_buf *out;
+	int proto;
+};
+
 static int put_peer(const struct gossip_peer_info *p, void *ctx)
 {
-	struct crdt_buf *out = ctx;
+	struct peers_ctx *pc = ctx;
+	struct crdt_buf *out = pc->out;
 	char addr[128] = "unresolved";
 
 	if (p->addr)
 		transport_addr_format(p->addr, addr, sizeof(addr));
-	resp_array(out, 18);
+	resp_map(out, 9, pc->proto);
 	resp_bulk_str(out, "name");
 	resp_bulk_str(out, p->name);
 	resp_bulk_str(out, "address");
@@ -258,8 +264,10 @@ static int put_peer(const struct gossip_peer_info *p, void *ctx)
 	return 0;
 }
 
-void info_peers(struct daemon *d, struct crdt_buf *out)
+void info_peers(struct daemon *d, int proto, struct crdt_buf *out)
 {
+	struct peers_ctx pc = { .out = out, .proto = proto };
+
 	resp_array(out, gossip_npeers(d->gossip));
-	gossip_foreach_peer(d->gossip, put_peer, out);
+	gossip_foreach_peer(d->gossip, put_peer, &pc);
 }

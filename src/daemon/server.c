@@ -463,6 +463,7 @@ static void on_connection(uv_stream_t *listener, int status)
 	}
 	d->stats.connections++;
 	c->sess.id = d->stats.connections;
+	c->sess.proto = RESP_PROTO2;
 	if ((size_t)d->clients > s->cfg.max_clients) {
 		d->stats.rejected_clients++;
 		resp_error(&c->out, "ERR max number of clients reached");
