@@ -50,9 +50,10 @@ struct server {
 	uv_tcp_t tcp;
 	uv_pipe_t pipe;
 	uv_timer_t soft_timer; /* checks clients above the soft output limit */
+	uv_idle_t resume;      /* paused clients released by the storage commit */
 	bool have_tcp;
 	bool have_pipe;
-	int handles_open; /* listeners and the timer, not yet closed */
+	int handles_open; /* listeners, timer and idle handle, not yet closed */
 	size_t over_soft;     /* clients with soft_since set */
 	size_t high_water;    /* [clients] output limits, in bytes; 0 = none */
 	size_t hard_limit;
@@ -325,16 +326,30 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	client_serve(c);
 }
 
-/* After a write completed or held replies were released: a paused client
- * whose replies drained below the high-water mark runs its waiting commands
- * (so each loop pass runs at most about a high-water mark of one client's
- * replies); any other sends what it has. */
+/* After a write completed, or in the pass after held replies were released:
+ * a paused client whose replies drained below the high-water mark runs its
+ * waiting commands (so each loop pass runs at most about a high-water mark
+ * of one client's replies); any other sends what it has. */
 static void client_continue(struct client *c)
 {
 	if (c->paused && !c->held && !c->writing && client_unsent(c) < c->srv->high_water)
 		client_serve(c);
 	else
 		client_flush(c);
+}
+
+/* Paused clients whose replies were held run their waiting commands in the
+ * next loop pass, not from the commit (a check callback): the writes they
+ * make then are committed at the end of that pass, and the pending idle
+ * handle keeps the loop from blocking until then. */
+static void resume_cb(uv_idle_t *h)
+{
+	struct server *s = h->data;
+
+	uv_idle_stop(h);
+	for (struct client *c = s->clients; c; c = c->next)
+		if (c->paused && !c->closing)
+			client_continue(c);
 }
 
 void server_release(struct server *s, bool ok)
@@ -346,10 +361,13 @@ void server_release(struct server *s, bool ok)
 		struct client *next = c->next_held;
 		c->held = false;
 		c->next_held = NULL;
-		if (ok)
-			client_continue(c);
-		else
+		if (!ok) {
 			client_close(c);
+		} else {
+			client_flush(c);
+			if (c->paused && !c->closing)
+				uv_idle_start(&s->resume, resume_cb);
+		}
 		c = next;
 	}
 }
@@ -556,6 +574,9 @@ int server_start(uv_loop_t *loop, struct daemon *d, const struct server_config *
 	uv_timer_init(loop, &s->soft_timer);
 	s->soft_timer.data = s;
 	s->handles_open++;
+	uv_idle_init(loop, &s->resume);
+	s->resume.data = s;
+	s->handles_open++;
 	if ((r = listen_tcp(s)) < 0 || (s->unix_path && (r = listen_unix(s)) < 0)) {
 		server_close(s);
 		return r;
@@ -584,6 +605,7 @@ void server_close(struct server *s)
 	for (struct client *c = s->clients; c; c = c->next)
 		client_close(c);
 	uv_close((uv_handle_t *)&s->soft_timer, listener_close_cb);
+	uv_close((uv_handle_t *)&s->resume, listener_close_cb);
 	if (s->have_tcp)
 		uv_close((uv_handle_t *)&s->tcp, listener_close_cb);
 	if (s->have_pipe) {

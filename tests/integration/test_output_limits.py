@@ -155,6 +155,29 @@ class OutputLimitTest(unittest.TestCase):
         self.assertEqual(info["client_output_buffer_limit_disconnections"], 0)
         self.assertEqual(info["reply_buffer_errors"], 0)
 
+    def test_paused_writes_wait_for_the_commit_and_keep_their_order(self):
+        # durability = always: replies wait for the storage commit, and a
+        # paused client resumes only after it
+        self.cluster = Cluster(1).start()
+        node = self.cluster[0]
+        r = node.client(decode_responses=True)
+        fill_set(r, "big", 1000)
+        reply = self.one_reply(node, b"SMEMBERS big\r\n")
+        pair = b"SMEMBERS big\r\nINCR n\r\n"
+        n = 65536 // len(pair)
+        slow = slow_socket(node.port)
+        slow.sendall(pair * n)
+        wait_until(lambda: r.info("clients").get("clients_paused_on_output") == 1,
+                   timeout=30, what="the slow client to be paused")
+        self.assertTrue(r.ping())
+        self.assertEqual(r.incr("other"), 1)
+        want = b"".join(reply + b":%d\r\n" % (i + 1) for i in range(n))
+        data = read_exactly(slow, len(want))
+        self.assertEqual(len(data), len(want))
+        self.assertTrue(data == want, "replies differ")
+        slow.close()
+        self.assertEqual(r.get("n"), str(n))
+
     def test_hard_limit_disconnects_a_client_that_does_not_read(self):
         node, r = self.start({"output_buffer_hard_limit": "262144"})
         fill_set(r, "big", 1000)
