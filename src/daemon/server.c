@@ -55,9 +55,9 @@ struct server {
 	bool have_pipe;
 	int handles_open; /* listeners, timer and idle handle, not yet closed */
 	size_t over_soft;     /* clients with soft_since set */
-	size_t high_water;    /* [clients] output limits, in bytes; 0 = none */
-	size_t hard_limit;
-	size_t soft_limit;
+	size_t high_water;    /* [clients] output limits, in bytes */
+	size_t hard_limit;    /* 0 = none */
+	size_t soft_limit;    /* 0 = none */
 	uint64_t soft_ms;
 	bool closing;
 	struct client *clients;
@@ -111,7 +111,6 @@ static void client_close(struct client *c)
 	uv_close(&c->h.handle, client_close_cb);
 }
 
-/* Close once the last reply is out (QUIT, protocol errors). */
 /* Replies not yet taken by the kernel. */
 static size_t client_unsent(const struct client *c)
 {
@@ -197,6 +196,7 @@ static void soft_timer_cb(uv_timer_t *t)
 		uv_timer_stop(&s->soft_timer);
 }
 
+/* Close once the last reply is out (QUIT, protocol errors). */
 static void client_close_when_flushed(struct client *c)
 {
 	if (c->reading) {
@@ -565,7 +565,7 @@ int server_start(uv_loop_t *loop, struct daemon *d, const struct server_config *
 	s->hard_limit = d->cfg.clients.output_hard_limit;
 	s->soft_limit = d->cfg.clients.output_soft_limit;
 	s->soft_ms = (uint64_t)d->cfg.clients.output_soft_seconds * 1000;
-	if (!s->high_water) /* a config from config_defaults() always has one */
+	if (!s->high_water) /* a zeroed config; a loaded one always has it */
 		s->high_water = 1024 * 1024;
 	if (cfg->unix_path && *cfg->unix_path && !(s->unix_path = strdup(cfg->unix_path))) {
 		free(s);
