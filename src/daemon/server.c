@@ -16,6 +16,10 @@
 /* How often clients above the soft output limit are checked (redis' clientsCron
  * runs at 10 Hz); the timer runs only while there are such clients. */
 #define SOFT_CHECK_MS 100
+/* One client's commands run at most this long in one loop pass (a command
+ * is never cut); the rest waits for the next pass, so a long pipeline of
+ * slow commands does not stall the other clients. */
+#define CLIENT_SLICE_NS (1000 * 1000)
 
 struct client {
 	union {
@@ -38,6 +42,7 @@ struct client {
 	bool closing;
 	bool held; /* replies wait for the storage commit (durability = always) */
 	bool paused; /* commands wait in ->in: unsent replies above the high-water mark */
+	bool yielded; /* commands wait in ->in: its time slice of the loop pass ran out */
 	struct client *prev, *next;
 	struct client *next_held;
 };
@@ -50,7 +55,7 @@ struct server {
 	uv_tcp_t tcp;
 	uv_pipe_t pipe;
 	uv_timer_t soft_timer; /* checks clients above the soft output limit */
-	uv_idle_t resume;      /* paused clients released by the storage commit */
+	uv_idle_t resume;      /* clients whose waiting commands run in the next pass */
 	bool have_tcp;
 	bool have_pipe;
 	int handles_open; /* listeners, timer and idle handle, not yet closed */
@@ -144,6 +149,7 @@ static void client_drop(struct client *c, const char *why)
 }
 
 static void soft_timer_cb(uv_timer_t *t);
+static void resume_cb(uv_idle_t *h);
 
 /* The [clients] hard and soft output limits, after the unsent replies grew
  * or shrank.  Returns false when the client was closed. */
@@ -221,20 +227,28 @@ static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 	*buf = uv_buf_init((char *)c->in.data + c->in.len, (unsigned)(c->in.cap - c->in.len));
 }
 
-/* Run the complete commands in c->in, in order, until the input runs out or
+/* Run the complete commands in c->in, in order, until the input runs out,
  * the unsent replies pass the high-water mark (then c->paused: the rest
- * waits for write_cb).  Returns false when the client was closed. */
+ * waits for write_cb), or its time slice runs out (then c->yielded: the
+ * rest waits for the next loop pass).  Returns false when the client was
+ * closed. */
 static bool process_input(struct client *c)
 {
 	struct server *s = c->srv;
 	struct daemon *d = s->d;
+	uint64_t start = uv_hrtime();
 	size_t off = 0;
 
 	c->paused = false;
+	c->yielded = false;
 	while (!c->sess.close_after_reply && off < c->in.len) {
 		size_t used;
 		if (client_unsent(c) >= s->high_water) {
 			c->paused = true;
+			break;
+		}
+		if (off && uv_hrtime() - start > CLIENT_SLICE_NS) {
+			c->yielded = true;
 			break;
 		}
 		int r = resp_parse(&c->parser, (const char *)c->in.data + off, c->in.len - off, &used);
@@ -292,6 +306,8 @@ static void client_serve(struct client *c)
 {
 	if (!process_input(c))
 		return;
+	if (c->yielded)
+		uv_idle_start(&c->srv->resume, resume_cb);
 	if (storage_holds_replies(c->srv->d->storage)) {
 		if (!c->held) {
 			c->held = true;
@@ -332,23 +348,32 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
  * of one client's replies); any other sends what it has. */
 static void client_continue(struct client *c)
 {
-	if (c->paused && !c->held && !c->writing && client_unsent(c) < c->srv->high_water)
+	bool resume;
+
+	if (c->closing || c->held)
+		resume = false;
+	else if (c->paused)
+		resume = !c->writing && client_unsent(c) < c->srv->high_water;
+	else
+		resume = c->yielded;
+	if (resume)
 		client_serve(c);
 	else
 		client_flush(c);
 }
 
-/* Paused clients whose replies were held run their waiting commands in the
- * next loop pass, not from the commit (a check callback): the writes they
- * make then are committed at the end of that pass, and the pending idle
- * handle keeps the loop from blocking until then. */
+/* Clients whose time slice ran out, and paused ones whose replies were
+ * held, run their waiting commands in the next loop pass (for the held,
+ * not from the commit, a check callback: the writes they make are committed
+ * at the end of that pass).  The active idle handle keeps the loop from
+ * blocking meanwhile. */
 static void resume_cb(uv_idle_t *h)
 {
 	struct server *s = h->data;
 
 	uv_idle_stop(h);
 	for (struct client *c = s->clients; c; c = c->next)
-		if (c->paused && !c->closing)
+		if ((c->paused || c->yielded) && !c->closing)
 			client_continue(c);
 }
 
@@ -365,7 +390,7 @@ void server_release(struct server *s, bool ok)
 			client_close(c);
 		} else {
 			client_flush(c);
-			if (c->paused && !c->closing)
+			if ((c->paused || c->yielded) && !c->closing)
 				uv_idle_start(&s->resume, resume_cb);
 		}
 		c = next;
@@ -426,7 +451,7 @@ static void client_flush(struct client *c)
 	if (!client_check_limits(c))
 		return;
 	/* backpressure: no reading while commands wait or replies pile up */
-	bool want_read = !c->sess.close_after_reply && !c->paused &&
+	bool want_read = !c->sess.close_after_reply && !c->paused && !c->yielded &&
 			 client_unsent(c) < c->srv->high_water;
 	if (want_read && !c->reading) {
 		if (uv_read_start(&c->h.stream, alloc_cb, read_cb) == 0)
