@@ -34,6 +34,8 @@ struct cmd {
 	const char *flags; /* for COMMAND: "write", "readonly", ... */
 };
 
+static void quote_arg(const uint8_t *p, size_t len, char *out, size_t size);
+
 static bool arg_is(const struct cmd_args *a, size_t i, const char *s)
 {
 	return a->argl[i] == strlen(s) && strncasecmp((const char *)a->argv[i], s, a->argl[i]) == 0;
@@ -276,7 +278,7 @@ static void cmd_get(struct daemon *d, struct cmd_session *s, const struct cmd_ar
 
 	switch ((int)t) {
 	case 0:
-		resp_null(out);
+		resp_nil(out, s->proto);
 		break;
 	case CRDT_GCOUNTER:
 	case CRDT_PNCOUNTER:
@@ -290,7 +292,7 @@ static void cmd_get(struct daemon *d, struct cmd_session *s, const struct cmd_ar
 		if (crdt_lwwreg_get(e->slot[t].lww, &val, &len))
 			resp_bulk(out, val, len);
 		else
-			resp_null(out);
+			resp_nil(out, s->proto);
 		break;
 	default:
 		resp_error(out, WRONGTYPE);
@@ -408,12 +410,12 @@ static void cmd_smembers(struct daemon *d, struct cmd_session *s, const struct c
 	if (err) {
 		reply_crdt_error(out, err);
 	} else if (!o) {
-		resp_array(out, 0);
+		resp_set(out, 0, s->proto);
 	} else if (o->type == CRDT_GSET) {
-		resp_array(out, (int64_t)crdt_gset_card(o->gs));
+		resp_set(out, crdt_gset_card(o->gs), s->proto);
 		crdt_gset_foreach(o->gs, put_member, out);
 	} else {
-		resp_array(out, (int64_t)crdt_orset_card(o->os));
+		resp_set(out, crdt_orset_card(o->os), s->proto);
 		crdt_orset_foreach(o->os, put_member, out);
 	}
 }
@@ -492,7 +494,7 @@ static void cmd_crdt_json(struct daemon *d, struct cmd_session *s, const struct 
 	char *txt;
 
 	if (!t) {
-		resp_null(out);
+		resp_nil(out, s->proto);
 		return;
 	}
 	if (!(j = crdt_obj_to_json(&e->slot[t])) || !(txt = cJSON_PrintUnformatted(j))) {
@@ -514,7 +516,7 @@ static void cmd_crdt_info(struct daemon *d, struct cmd_session *s, const struct 
 	char *txt = NULL;
 
 	if (!vis) {
-		resp_null(out);
+		resp_nil(out, s->proto);
 		return;
 	}
 	root = cJSON_CreateObject();
@@ -562,7 +564,7 @@ static void cmd_crdt_sync(struct daemon *d, struct cmd_session *s, const struct 
 static void cmd_crdt_peers(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 			   struct crdt_buf *out)
 {
-	info_peers(d, out);
+	info_peers(d, s->proto, out);
 }
 
 /* ---- CRDT.SIM: the simulation shim (shim.h) ---------------------------------- */
@@ -613,7 +615,7 @@ static int sim_find_peer(const struct gossip_peer_info *p, void *ctx)
 	return 1;
 }
 
-static void sim_status(struct daemon *d, struct crdt_buf *out)
+static void sim_status(struct daemon *d, int proto, struct crdt_buf *out)
 {
 	const struct shim_core *c = shim_core(d->shim);
 	struct crdt_buf names;
@@ -624,7 +626,7 @@ static void sim_status(struct daemon *d, struct crdt_buf *out)
 			crdt_buf_put(&names, " ", 1);
 		crdt_buf_put(&names, c->blocks[i].name, strlen(c->blocks[i].name));
 	}
-	resp_array(out, 32);
+	resp_map(out, 17, proto);
 	resp_bulk_str(out, "loss");
 	resp_bulkf(out, "%g", c->set.loss);
 	resp_bulk_str(out, "latency_ms");
@@ -635,7 +637,11 @@ static void sim_status(struct daemon *d, struct crdt_buf *out)
 	resp_bulkf(out, "%g", c->set.reorder);
 	resp_bulk_str(out, "partition_probability");
 	resp_bulkf(out, "%g", c->set.partition_probability);
+	/* the seed as configured, to put in another ini file and replay; the
+	 * PRNG's own seed mixes in the node name (and the clock when 0) */
 	resp_bulk_str(out, "seed");
+	resp_bulkf(out, "%u", d->cfg.simulation.seed);
+	resp_bulk_str(out, "rng_seed");
 	resp_bulkf(out, "%llu", (unsigned long long)c->seed);
 	resp_bulk_str(out, "isolated");
 	resp_int(out, c->isolated);
@@ -677,7 +683,7 @@ static void cmd_crdt_sim(struct daemon *d, struct cmd_session *s, const struct c
 	}
 	set = shim_core(d->shim)->set;
 	if (arg_is(a, 1, "status") && a->argc == 2) {
-		sim_status(d, out);
+		sim_status(d, s->proto, out);
 		return;
 	}
 	if (arg_is(a, 1, "isolate") && a->argc == 2) {
@@ -784,34 +790,123 @@ static void cmd_echo(struct daemon *d, struct cmd_session *s, const struct cmd_a
 	resp_bulk(out, a->argv[1], a->argl[1]);
 }
 
+#define WRONGPASS "WRONGPASS invalid username-password pair or user is disabled."
+
+/* Whether argument @pass is [node] requirepass, the password of the only
+ * user, "default"; @user is its argument index, 0 when not given.  Without
+ * requirepass the default user takes any password, as Redis' "nopass".  A
+ * failure is counted. */
+static bool login_ok(struct daemon *d, const struct cmd_args *a, size_t user, size_t pass)
+{
+	const char *want_pass = d->cfg.node.requirepass;
+	uint8_t want[32], got[32];
+	bool ok;
+
+	/* Equal-length digests compared in constant time: neither the
+	 * password's length nor its first wrong byte shows in the timing. */
+	crypto_generichash(want, sizeof(want), (const uint8_t *)want_pass, strlen(want_pass), NULL, 0);
+	crypto_generichash(got, sizeof(got), a->argv[pass], a->argl[pass], NULL, 0);
+	ok = (!user || arg_is(a, user, "default")) &&
+	     (!*want_pass || crypto_verify_32(want, got) == 0);
+	if (!ok)
+		d->stats.auth_failures++;
+	return ok;
+}
+
 /* AUTH password | AUTH default password, as Redis with requirepass. */
 static void cmd_auth(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 		     struct crdt_buf *out)
 {
-	const char *pass = d->cfg.node.requirepass;
-	uint8_t want[32], got[32];
-	size_t i = a->argc - 1; /* the password */
-
 	if (a->argc > 3) {
 		resp_error(out, "ERR syntax error");
 		return;
 	}
-	if (!*pass) {
+	if (!d->cfg.node.requirepass[0]) {
 		resp_error(out, "ERR AUTH <password> called without any password configured for the "
 				"default user. Are you sure your configuration is correct?");
 		return;
 	}
-	/* Equal-length digests compared in constant time: neither the
-	 * password's length nor its first wrong byte shows in the timing. */
-	crypto_generichash(want, sizeof(want), (const uint8_t *)pass, strlen(pass), NULL, 0);
-	crypto_generichash(got, sizeof(got), a->argv[i], a->argl[i], NULL, 0);
-	if ((a->argc == 3 && !arg_is(a, 1, "default")) || crypto_verify_32(want, got) != 0) {
-		d->stats.auth_failures++;
-		resp_error(out, "WRONGPASS invalid username-password pair or user is disabled.");
+	if (!login_ok(d, a, a->argc == 3 ? 1 : 0, a->argc - 1)) {
+		resp_error(out, WRONGPASS);
 		return;
 	}
 	s->authenticated = 1;
 	resp_simple(out, "OK");
+}
+
+/* HELLO [protover [AUTH username password] [SETNAME clientname]], as Redis 7:
+ * the same checks in the same order, the same errors, and the same map,
+ * which in RESP2 is a flat array.  The client name is checked and, as with
+ * CLIENT SETNAME, not kept. */
+static void cmd_hello(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+		      struct crdt_buf *out)
+{
+	int64_t ver = 0;
+	size_t i = 1, user = 0;
+
+	if (a->argc >= 2) {
+		if (!arg_int64(a, 1, &ver)) {
+			resp_error(out, "ERR Protocol version is not an integer or out of range");
+			return;
+		}
+		if (ver < RESP_PROTO2 || ver > RESP_PROTO3) {
+			resp_error(out, "NOPROTO unsupported protocol version");
+			return;
+		}
+		i = 2;
+	}
+	for (; i < a->argc; i++) {
+		size_t more = a->argc - 1 - i;
+		if (arg_is(a, i, "auth") && more >= 2) {
+			user = i + 1;
+			i += 2;
+		} else if (arg_is(a, i, "setname") && more >= 1) {
+			for (size_t k = 0; k < a->argl[i + 1]; k++) {
+				if (a->argv[i + 1][k] < '!' || a->argv[i + 1][k] > '~') {
+					resp_error(out, "ERR Client names cannot contain spaces, newlines "
+							"or special characters.");
+					return;
+				}
+			}
+			i++;
+		} else {
+			char opt[128];
+			quote_arg(a->argv[i], a->argl[i], opt, sizeof(opt));
+			resp_error(out, "ERR Syntax error in HELLO option '%s'", opt);
+			return;
+		}
+	}
+	if (user) {
+		if (!login_ok(d, a, user, user + 1)) {
+			resp_error(out, WRONGPASS);
+			return;
+		}
+		s->authenticated = 1;
+	}
+	if (d->cfg.node.requirepass[0] && !s->authenticated) {
+		resp_error(out, "NOAUTH HELLO must be called with the client already authenticated, "
+				"otherwise the HELLO <proto> AUTH <user> <pass> option can be used to "
+				"authenticate the client and select the RESP protocol version at the "
+				"same time");
+		return;
+	}
+	if (ver)
+		s->proto = (int)ver;
+	resp_map(out, 7, s->proto);
+	resp_bulk_str(out, "server");
+	resp_bulk_str(out, "crdtd");
+	resp_bulk_str(out, "version");
+	resp_bulk_str(out, INFO_REDIS_VERSION);
+	resp_bulk_str(out, "proto");
+	resp_int(out, s->proto);
+	resp_bulk_str(out, "id");
+	resp_int(out, (int64_t)s->id);
+	resp_bulk_str(out, "mode");
+	resp_bulk_str(out, "standalone");
+	resp_bulk_str(out, "role");
+	resp_bulk_str(out, "master");
+	resp_bulk_str(out, "modules");
+	resp_array(out, 0);
 }
 
 static void cmd_quit(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
@@ -997,7 +1092,7 @@ static void cmd_config(struct daemon *d, struct cmd_session *s, const struct cmd
 	for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++)
 		n += glob_match(a->argv[2], a->argl[2], (const uint8_t *)params[i][0],
 				strlen(params[i][0]));
-	resp_array(out, 2 * n);
+	resp_map(out, n, s->proto);
 	for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
 		if (glob_match(a->argv[2], a->argl[2], (const uint8_t *)params[i][0],
 			       strlen(params[i][0]))) {
@@ -1013,7 +1108,7 @@ static void cmd_client(struct daemon *d, struct cmd_session *s, const struct cmd
 	if (arg_is(a, 1, "setname") || arg_is(a, 1, "setinfo"))
 		resp_simple(out, "OK");
 	else if (arg_is(a, 1, "getname"))
-		resp_null(out);
+		resp_nil(out, s->proto);
 	else
 		resp_error(out, "ERR unknown subcommand for 'client'");
 }
@@ -1039,6 +1134,7 @@ static const struct cmd commands[] = {
 	{ "echo", 2, cmd_echo, "fast" },
 	{ "exists", -2, cmd_exists, "readonly" },
 	{ "get", 2, cmd_get, "readonly" },
+	{ "hello", -1, cmd_hello, "fast" },
 	{ "incr", 2, cmd_incr, "write" },
 	{ "incrby", 3, cmd_incrby, "write" },
 	{ "info", -1, cmd_info, "loading" },
@@ -1084,7 +1180,8 @@ static void put_command_info(struct crdt_buf *out, const struct cmd *c)
 		     c->fn != cmd_info && c->fn != cmd_command && c->fn != cmd_dbsize &&
 		     c->fn != cmd_keys && c->fn != cmd_scan && c->fn != cmd_select &&
 		     c->fn != cmd_config && c->fn != cmd_client && c->fn != cmd_crdt_peers &&
-		     c->fn != cmd_crdt_sync && c->fn != cmd_crdt_sim && c->fn != cmd_auth;
+		     c->fn != cmd_crdt_sync && c->fn != cmd_crdt_sim && c->fn != cmd_auth &&
+		     c->fn != cmd_hello;
 	resp_array(out, 6);
 	resp_bulk(out, c->name, strlen(c->name));
 	resp_int(out, c->arity);
@@ -1114,7 +1211,7 @@ static void cmd_command(struct daemon *d, struct cmd_session *s, const struct cm
 			if (c)
 				put_command_info(out, c);
 			else
-				resp_null_array(out);
+				resp_nil_array(out, s->proto);
 		}
 	} else {
 		resp_error(out, "ERR unknown subcommand or wrong number of arguments for 'command'");
@@ -1139,8 +1236,9 @@ void commands_exec(struct daemon *d, struct cmd_session *sess, const struct cmd_
 
 	d->stats.commands++;
 	if (d->cfg.node.requirepass[0] && !sess->authenticated &&
-	    (!c || (c->fn != cmd_auth && c->fn != cmd_quit))) {
-		/* before AUTH, nothing else: not even whether a command exists */
+	    (!c || (c->fn != cmd_auth && c->fn != cmd_hello && c->fn != cmd_quit))) {
+		/* before AUTH, nothing else: not even whether a command exists
+		 * (HELLO may carry the AUTH, and says NOAUTH itself otherwise) */
 		resp_error(out, "NOAUTH Authentication required.");
 	} else if (!c) {
 		char name[128];

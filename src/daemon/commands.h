@@ -23,6 +23,8 @@ struct cmd_args {
 struct cmd_session {
 	int close_after_reply; /* QUIT */
 	int authenticated;     /* AUTH succeeded (matters with requirepass) */
+	int proto;             /* RESP_PROTO2 (the default) or RESP_PROTO3, set by HELLO */
+	uint64_t id;           /* the connection's number, from 1 (HELLO's id) */
 };
 
 /** Run one command, appending its reply to @out.  Never fails: errors are

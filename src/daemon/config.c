@@ -165,6 +165,21 @@ static const struct config_key config_table[] = {
 	{ .section = "storage", .name = "map_size", .type = CONFIG_SIZE, .min = 1 * MIB,
 	  .max = 1024 * GIB, .def = "4294967296", FIELD(storage.map_size),
 	  .help = "largest size of the store file data_dir/store.lmdb" },
+
+	/* [clients]: what one client connection may make us hold (server.c) */
+	{ .section = "clients", .name = "output_buffer_high_water", .type = CONFIG_SIZE,
+	  .min = 4 * KIB, .max = 1 * GIB, .def = "1048576", FIELD(clients.output_high_water),
+	  .help = "a client's commands wait while this many bytes of its replies are unsent" },
+	{ .section = "clients", .name = "output_buffer_hard_limit", .type = CONFIG_SIZE, .min = 0,
+	  .max = 1024 * GIB, .def = "268435456", FIELD(clients.output_hard_limit),
+	  .help = "a client with more unsent reply bytes is disconnected at once; 0 = no limit" },
+	{ .section = "clients", .name = "output_buffer_soft_limit", .type = CONFIG_SIZE, .min = 0,
+	  .max = 1024 * GIB, .def = "67108864", FIELD(clients.output_soft_limit),
+	  .help = "a client above this many unsent reply bytes for output_buffer_soft_seconds is "
+		  "disconnected; 0 = no limit" },
+	{ .section = "clients", .name = "output_buffer_soft_seconds", .type = CONFIG_UINT, .min = 0,
+	  .max = 86400, .def = "60", FIELD(clients.output_soft_seconds),
+	  .help = "how long a client may stay above output_buffer_soft_limit" },
 };
 
 #define N_KEYS (sizeof config_table / sizeof config_table[0])

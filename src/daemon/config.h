@@ -121,6 +121,15 @@ struct config {
 		size_t map_size;   /* largest the store file may grow */
 	} storage;
 
+	/* [clients]: output buffer limits, as redis' client-output-buffer-limit
+	 * (bytes of replies not yet taken by the kernel; 0 = no limit) */
+	struct {
+		size_t output_high_water;    /* commands wait above this, until it drains */
+		size_t output_hard_limit;    /* above it: disconnected at once */
+		size_t output_soft_limit;    /* above it for output_soft_seconds: disconnected */
+		unsigned output_soft_seconds;
+	} clients;
+
 	/* [peers], in file order; never contains node.name. */
 	struct config_peer *peers; /* owned; NULL when n_peers == 0 */
 	size_t n_peers;

@@ -24,6 +24,8 @@ struct daemon_stats {
 	uint64_t protocol_errors;   /* malformed frames; each closed a connection */
 	uint64_t errors_replied;    /* commands answered with an error */
 	uint64_t auth_failures;     /* AUTH with a wrong password */
+	uint64_t output_limit_disconnections; /* over [clients] output_buffer_*_limit */
+	uint64_t reply_buffer_errors; /* a reply could not be built (no memory): closed */
 };
 
 struct daemon {

@@ -9,11 +9,12 @@
 #include "gossip.h"
 #include "info.h"
 #include "resp.h"
+#include "server.h"
 #include "shim.h"
 #include "storage.h"
 
 #ifndef CRDTD_VERSION
-#define CRDTD_VERSION "unknown"
+#error "CRDTD_VERSION comes from meson.project_version() (src/daemon/meson.build)"
 #endif
 
 static void line(struct crdt_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -39,7 +40,7 @@ static void section_server(struct daemon *d, struct crdt_buf *b)
 
 	line(b, "# Server");
 	line(b, "crdtd_version:%s", CRDTD_VERSION);
-	line(b, "redis_version:7.0.0"); /* what clients that check versions expect */
+	line(b, "redis_version:%s", INFO_REDIS_VERSION);
 	line(b, "node_name:%s", d->cfg.node.name);
 	char rid[CRDT_RID_STRLEN];
 	crdt_rid_format(&d->store.self, rid);
@@ -55,9 +56,15 @@ static void section_server(struct daemon *d, struct crdt_buf *b)
 
 static void section_clients(struct daemon *d, struct crdt_buf *b)
 {
+	struct server_stats s;
+
+	server_get_stats(d->server, &s);
 	line(b, "# Clients");
 	line(b, "connected_clients:%d", d->clients);
 	line(b, "maxclients:%u", d->cfg.node.max_clients);
+	line(b, "clients_paused_on_output:%zu", s.paused);
+	line(b, "output_buffer_bytes:%zu", s.unsent_bytes);
+	line(b, "output_buffer_max_client_bytes:%zu", s.max_unsent);
 }
 
 static void section_stats(struct daemon *d, struct crdt_buf *b)
@@ -69,6 +76,9 @@ static void section_stats(struct daemon *d, struct crdt_buf *b)
 	line(b, "total_error_replies:%" PRIu64, d->stats.errors_replied);
 	line(b, "protocol_errors:%" PRIu64, d->stats.protocol_errors);
 	line(b, "auth_failures:%" PRIu64, d->stats.auth_failures);
+	line(b, "client_output_buffer_limit_disconnections:%" PRIu64,
+	     d->stats.output_limit_disconnections);
+	line(b, "reply_buffer_errors:%" PRIu64, d->stats.reply_buffer_errors);
 }
 
 static void section_gossip(struct daemon *d, struct crdt_buf *b)
@@ -121,7 +131,8 @@ static void section_simulation(struct daemon *d, struct crdt_buf *b)
 	line(b, "sim_duplicate:%g", c->set.duplicate);
 	line(b, "sim_reorder:%g", c->set.reorder);
 	line(b, "sim_partition_probability:%g", c->set.partition_probability);
-	line(b, "sim_seed:%" PRIu64, c->seed);
+	line(b, "sim_seed:%u", d->cfg.simulation.seed);
+	line(b, "sim_rng_seed:%" PRIu64, c->seed);
 	line(b, "sim_isolated:%d", c->isolated);
 	line(b, "sim_partitioned_peers:%zu", c->nblocks);
 	line(b, "sim_links_down:%zu", shim_links_down(d->shim));
@@ -221,14 +232,20 @@ void info_render(struct daemon *d, const char *section, struct crdt_buf *out)
 	crdt_buf_done(&b);
 }
 
+struct peers_ctx {
+	struct crdt_buf *out;
+	int proto;
+};
+
 static int put_peer(const struct gossip_peer_info *p, void *ctx)
 {
-	struct crdt_buf *out = ctx;
+	struct peers_ctx *pc = ctx;
+	struct crdt_buf *out = pc->out;
 	char addr[128] = "unresolved";
 
 	if (p->addr)
 		transport_addr_format(p->addr, addr, sizeof(addr));
-	resp_array(out, 18);
+	resp_map(out, 9, pc->proto);
 	resp_bulk_str(out, "name");
 	resp_bulk_str(out, p->name);
 	resp_bulk_str(out, "address");
@@ -250,8 +267,10 @@ static int put_peer(const struct gossip_peer_info *p, void *ctx)
 	return 0;
 }
 
-void info_peers(struct daemon *d, struct crdt_buf *out)
+void info_peers(struct daemon *d, int proto, struct crdt_buf *out)
 {
+	struct peers_ctx pc = { .out = out, .proto = proto };
+
 	resp_array(out, gossip_npeers(d->gossip));
-	gossip_foreach_peer(d->gossip, put_peer, out);
+	gossip_foreach_peer(d->gossip, put_peer, &pc);
 }

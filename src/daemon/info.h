@@ -7,10 +7,15 @@
 
 struct daemon;
 
+/* The Redis version crdtd answers as (INFO redis_version, HELLO's version):
+ * what clients that check versions before using a command expect. */
+#define INFO_REDIS_VERSION "7.0.0"
+
 /** INFO [section]: "" or "all"/"everything"/"default" for every section; an
  * unknown section gives an empty bulk, as Redis does. */
 void info_render(struct daemon *d, const char *section, struct crdt_buf *out);
-/** CRDT.PEERS: one array per peer of field/value pairs. */
-void info_peers(struct daemon *d, struct crdt_buf *out);
+/** CRDT.PEERS: one map per peer (@proto RESP_PROTO2: a flat array of
+ * field/value pairs, RESP_PROTO3: a map). */
+void info_peers(struct daemon *d, int proto, struct crdt_buf *out);
 
 #endif

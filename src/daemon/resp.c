@@ -1,4 +1,4 @@
-/* RESP2 request parser and reply writers; see resp.h. */
+/* RESP request parser and reply writers; see resp.h. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -553,6 +553,34 @@ int resp_null(struct crdt_buf *b)
 int resp_null_array(struct crdt_buf *b)
 {
 	return crdt_buf_put(b, "*-1\r\n", 5);
+}
+
+int resp_nil(struct crdt_buf *b, int proto)
+{
+	return proto == RESP_PROTO3 ? crdt_buf_put(b, "_\r\n", 3) : resp_null(b);
+}
+
+int resp_nil_array(struct crdt_buf *b, int proto)
+{
+	return proto == RESP_PROTO3 ? crdt_buf_put(b, "_\r\n", 3) : resp_null_array(b);
+}
+
+int resp_map(struct crdt_buf *b, size_t npairs, int proto)
+{
+	char d[21];
+
+	if (proto == RESP_PROTO3)
+		return put_header(b, '%', d, fmt_u64(d, npairs));
+	if (npairs > SIZE_MAX / 2)
+		return b->err ? b->err : (b->err = -EMSGSIZE);
+	return resp_array(b, 2 * npairs);
+}
+
+int resp_set(struct crdt_buf *b, size_t n, int proto)
+{
+	char d[21];
+
+	return put_header(b, proto == RESP_PROTO3 ? '~' : '*', d, fmt_u64(d, n));
 }
 
 /* Reserve a whole bulk reply of @len payload bytes, write its header and

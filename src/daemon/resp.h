@@ -1,5 +1,7 @@
-/* RESP2, the Redis protocol, for the client port: an incremental request
- * parser and the reply writers.  Pure code: no I/O, no libuv, no logging.
+/* RESP, the Redis protocol, for the client port: an incremental request
+ * parser and the reply writers, RESP2 and, for the few types where they
+ * differ, RESP3 (chosen per connection by HELLO).  Pure code: no I/O, no
+ * libuv, no logging.
  *
  * The parser follows redis' networking.c (processMultibulkBuffer and
  * processInlineBuffer): it accepts arrays of bulk strings
@@ -145,5 +147,24 @@ int resp_array(struct crdt_buf *b, size_t n);
 
 /** "*-1\r\n", the null array. */
 int resp_null_array(struct crdt_buf *b);
+
+/* Replies whose form depends on the protocol version the connection
+ * speaks: @proto is RESP_PROTO2 or RESP_PROTO3.  In RESP2 each writes
+ * exactly what the RESP2 writer above it does. */
+#define RESP_PROTO2 2
+#define RESP_PROTO3 3
+
+/** The null reply: RESP2 "$-1\r\n" (a null bulk), RESP3 "_\r\n". */
+int resp_nil(struct crdt_buf *b, int proto);
+
+/** A null where an array was expected: RESP2 "*-1\r\n", RESP3 "_\r\n". */
+int resp_nil_array(struct crdt_buf *b, int proto);
+
+/** The header of a map of @npairs key/value pairs; the caller appends
+ * 2 * @npairs values.  RESP2 "*<2n>\r\n" (a flat array), RESP3 "%n\r\n". */
+int resp_map(struct crdt_buf *b, size_t npairs, int proto);
+
+/** The header of a set of @n members.  RESP2 "*n\r\n", RESP3 "~n\r\n". */
+int resp_set(struct crdt_buf *b, size_t n, int proto);
 
 #endif

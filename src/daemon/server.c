@@ -10,11 +10,16 @@
 #include "log.h"
 #include "server.h"
 #include "storage.h"
+#include "transport.h"
 
 #define READ_CHUNK (64 * 1024)
-/* Stop reading from a client whose unsent replies pile up past this, until
- * they drain: a client that pipelines without reading cannot grow us. */
-#define OUT_HIGH_WATER (4 * 1024 * 1024)
+/* How often clients above the soft output limit are checked (redis' clientsCron
+ * runs at 10 Hz); the timer runs only while there are such clients. */
+#define SOFT_CHECK_MS 100
+/* One client's commands run at most this long in one loop pass (a command
+ * is never cut); the rest waits for the next pass, so a long pipeline of
+ * slow commands does not stall the other clients. */
+#define CLIENT_SLICE_NS (1000 * 1000)
 
 struct client {
 	union {
@@ -28,12 +33,16 @@ struct client {
 	struct crdt_buf in;       /* received, not yet consumed */
 	struct crdt_buf out;      /* replies not yet handed to libuv */
 	struct crdt_buf inflight; /* replies uv_write is sending */
+	size_t inflight_sent;     /* ... of which uv_try_write had sent the first bytes */
 	uv_write_t wreq;
 	struct cmd_session sess;
+	uint64_t soft_since; /* uv_now when unsent replies passed the soft limit; 0 = below */
 	bool writing;
 	bool reading;
 	bool closing;
 	bool held; /* replies wait for the storage commit (durability = always) */
+	bool paused; /* commands wait in ->in: unsent replies above the high-water mark */
+	bool yielded; /* commands wait in ->in: its time slice of the loop pass ran out */
 	struct client *prev, *next;
 	struct client *next_held;
 };
@@ -45,8 +54,16 @@ struct server {
 	char *unix_path;
 	uv_tcp_t tcp;
 	uv_pipe_t pipe;
+	uv_timer_t soft_timer; /* checks clients above the soft output limit */
+	uv_idle_t resume;      /* clients whose waiting commands run in the next pass */
+	bool have_tcp;
 	bool have_pipe;
-	int handles_open; /* listeners not yet closed */
+	int handles_open; /* listeners, timer and idle handle, not yet closed */
+	size_t over_soft;     /* clients with soft_since set */
+	size_t high_water;    /* [clients] output limits, in bytes */
+	size_t hard_limit;    /* 0 = none */
+	size_t soft_limit;    /* 0 = none */
+	uint64_t soft_ms;
 	bool closing;
 	struct client *clients;
 	struct client *held; /* replies waiting for the storage commit */
@@ -74,6 +91,8 @@ static void client_close_cb(uv_handle_t *h)
 		if (*pp)
 			*pp = c->next_held;
 	}
+	if (c->soft_since)
+		s->over_soft--;
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -95,6 +114,92 @@ static void client_close(struct client *c)
 		return;
 	c->closing = true;
 	uv_close(&c->h.handle, client_close_cb);
+}
+
+/* Replies not yet taken by the kernel. */
+static size_t client_unsent(const struct client *c)
+{
+	return c->out.len + (c->writing ? c->inflight.len - c->inflight_sent : 0);
+}
+
+/* Who a client is, for a log line: its address, or "unix socket". */
+static void client_describe(struct client *c, char *buf, size_t size)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+
+	if (c->h.handle.type == UV_TCP &&
+	    uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0)
+		transport_addr_format((struct sockaddr *)&ss, buf, size);
+	else
+		snprintf(buf, size, "unix socket");
+}
+
+/* Close now, dropping every unsent reply: the client is over an output
+ * limit, or its reply stream can no longer be trusted. */
+static void client_drop(struct client *c, const char *why)
+{
+	char who[128];
+
+	if (c->closing)
+		return;
+	client_describe(c, who, sizeof(who));
+	log_warn("client", "client %s: %s, closing the connection", who, why);
+	client_close(c);
+}
+
+static void soft_timer_cb(uv_timer_t *t);
+static void resume_cb(uv_idle_t *h);
+
+/* The [clients] hard and soft output limits, after the unsent replies grew
+ * or shrank.  Returns false when the client was closed. */
+static bool client_check_limits(struct client *c)
+{
+	struct server *s = c->srv;
+	size_t unsent = client_unsent(c);
+	char why[160];
+
+	if (c->closing)
+		return false;
+	if (s->hard_limit && unsent > s->hard_limit) {
+		s->d->stats.output_limit_disconnections++;
+		snprintf(why, sizeof(why), "%zu unsent reply bytes, over output_buffer_hard_limit (%zu)",
+			 unsent, s->hard_limit);
+		client_drop(c, why);
+		return false;
+	}
+	if (s->soft_limit && unsent > s->soft_limit) {
+		if (!c->soft_since) {
+			/* 0 means "below": uv_now is never 0 once the loop ran */
+			c->soft_since = uv_now(s->loop) ? uv_now(s->loop) : 1;
+			if (s->over_soft++ == 0)
+				uv_timer_start(&s->soft_timer, soft_timer_cb, SOFT_CHECK_MS, SOFT_CHECK_MS);
+		}
+	} else if (c->soft_since) {
+		c->soft_since = 0;
+		s->over_soft--;
+	}
+	return true;
+}
+
+static void soft_timer_cb(uv_timer_t *t)
+{
+	struct server *s = t->data;
+	uint64_t now = uv_now(s->loop);
+
+	for (struct client *c = s->clients; c; c = c->next) {
+		char why[160];
+		if (!c->soft_since || c->closing || now - c->soft_since <= s->soft_ms)
+			continue;
+		s->d->stats.output_limit_disconnections++;
+		snprintf(why, sizeof(why),
+			 "%zu unsent reply bytes, over output_buffer_soft_limit (%zu) for %llu ms",
+			 client_unsent(c), s->soft_limit, (unsigned long long)(now - c->soft_since));
+		client_drop(c, why);
+	}
+	/* closed clients leave the count in their close callback */
+	if (s->over_soft == 0)
+		uv_timer_stop(&s->soft_timer);
 }
 
 /* Close once the last reply is out (QUIT, protocol errors). */
@@ -122,13 +227,30 @@ static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 	*buf = uv_buf_init((char *)c->in.data + c->in.len, (unsigned)(c->in.cap - c->in.len));
 }
 
-static void process_input(struct client *c)
+/* Run the complete commands in c->in, in order, until the input runs out,
+ * the unsent replies pass the high-water mark (then c->paused: the rest
+ * waits for write_cb), or its time slice runs out (then c->yielded: the
+ * rest waits for the next loop pass).  Returns false when the client was
+ * closed. */
+static bool process_input(struct client *c)
 {
-	struct daemon *d = c->srv->d;
+	struct server *s = c->srv;
+	struct daemon *d = s->d;
+	uint64_t start = uv_hrtime();
 	size_t off = 0;
 
+	c->paused = false;
+	c->yielded = false;
 	while (!c->sess.close_after_reply && off < c->in.len) {
 		size_t used;
+		if (client_unsent(c) >= s->high_water) {
+			c->paused = true;
+			break;
+		}
+		if (off && uv_hrtime() - start > CLIENT_SLICE_NS) {
+			c->yielded = true;
+			break;
+		}
 		int r = resp_parse(&c->parser, (const char *)c->in.data + off, c->in.len - off, &used);
 		if (r == 0)
 			break;
@@ -148,6 +270,24 @@ static void process_input(struct client *c)
 			.argl = c->parser.argvlen,
 		};
 		commands_exec(d, &c->sess, &a, &c->out);
+		if (c->out.err) {
+			/* The reply could not be built whole, and the replies after it
+			 * would read as its missing parts: nothing more goes out. */
+			char why[96];
+			if (c->out.err == -EMSGSIZE && s->hard_limit) {
+				d->stats.output_limit_disconnections++;
+				snprintf(why, sizeof(why),
+					 "unsent replies would pass output_buffer_hard_limit (%zu)",
+					 s->hard_limit);
+			} else {
+				d->stats.reply_buffer_errors++;
+				snprintf(why, sizeof(why), "reply buffer: %s", strerror(-c->out.err));
+			}
+			client_drop(c, why);
+			return false;
+		}
+		if (!client_check_limits(c))
+			return false;
 	}
 	if (off) {
 		memmove(c->in.data, c->in.data + off, c->in.len - off);
@@ -155,6 +295,28 @@ static void process_input(struct client *c)
 	}
 	if (c->sess.close_after_reply)
 		client_close_when_flushed(c);
+	return !c->closing;
+}
+
+/* Run what arrived and send the replies, or hold them for the storage
+ * commit: writes must be on disk before any reply of this batch goes out,
+ * and the commit at the end of this loop pass is shared by every client
+ * served in it (group commit). */
+static void client_serve(struct client *c)
+{
+	if (!process_input(c))
+		return;
+	if (c->yielded)
+		uv_idle_start(&c->srv->resume, resume_cb);
+	if (storage_holds_replies(c->srv->d->storage)) {
+		if (!c->held) {
+			c->held = true;
+			c->next_held = c->srv->held;
+			c->srv->held = c;
+		}
+		return;
+	}
+	client_flush(c);
 }
 
 static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
@@ -174,22 +336,45 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		}
 		return;
 	}
-	if (nread == 0)
+	if (nread == 0 || c->closing)
 		return;
 	c->in.len += (size_t)nread;
-	process_input(c);
-	/* Writes must be on disk before any reply of this batch goes out: the
-	 * replies wait for the commit at the end of this loop pass, shared by
-	 * every client served in it (group commit). */
-	if (storage_holds_replies(c->srv->d->storage)) {
-		if (!c->held) {
-			c->held = true;
-			c->next_held = c->srv->held;
-			c->srv->held = c;
-		}
-		return;
-	}
-	client_flush(c);
+	client_serve(c);
+}
+
+/* After a write completed, or in the pass after held replies were released:
+ * a paused client whose replies drained below the high-water mark runs its
+ * waiting commands (so each loop pass runs at most about a high-water mark
+ * of one client's replies); any other sends what it has. */
+static void client_continue(struct client *c)
+{
+	bool resume;
+
+	if (c->closing || c->held)
+		resume = false;
+	else if (c->paused)
+		resume = !c->writing && client_unsent(c) < c->srv->high_water;
+	else
+		resume = c->yielded;
+	if (resume)
+		client_serve(c);
+	else
+		client_flush(c);
+}
+
+/* Clients whose time slice ran out, and paused ones whose replies were
+ * held, run their waiting commands in the next loop pass (for the held,
+ * not from the commit, a check callback: the writes they make are committed
+ * at the end of that pass).  The active idle handle keeps the loop from
+ * blocking meanwhile. */
+static void resume_cb(uv_idle_t *h)
+{
+	struct server *s = h->data;
+
+	uv_idle_stop(h);
+	for (struct client *c = s->clients; c; c = c->next)
+		if ((c->paused || c->yielded) && !c->closing)
+			client_continue(c);
 }
 
 void server_release(struct server *s, bool ok)
@@ -201,10 +386,13 @@ void server_release(struct server *s, bool ok)
 		struct client *next = c->next_held;
 		c->held = false;
 		c->next_held = NULL;
-		if (ok)
-			client_flush(c);
-		else
+		if (!ok) {
 			client_close(c);
+		} else {
+			client_flush(c);
+			if ((c->paused || c->yielded) && !c->closing)
+				uv_idle_start(&s->resume, resume_cb);
+		}
 		c = next;
 	}
 }
@@ -215,11 +403,12 @@ static void write_cb(uv_write_t *req, int status)
 
 	c->writing = false;
 	c->inflight.len = 0;
+	c->inflight_sent = 0;
 	if (status < 0 || c->closing) {
 		client_close(c);
 		return;
 	}
-	client_flush(c);
+	client_continue(c);
 }
 
 static void client_flush(struct client *c)
@@ -228,7 +417,9 @@ static void client_flush(struct client *c)
 		return;
 	if (c->out.len) {
 		uv_buf_t b = uv_buf_init((char *)c->out.data, (unsigned)c->out.len);
-		int n = uv_try_write(&c->h.stream, &b, 1);
+		/* A paused client always writes through write_cb, which resumes
+		 * it in a later loop pass: other clients are served in between. */
+		int n = c->paused ? 0 : uv_try_write(&c->h.stream, &b, 1);
 		if (n < 0 && n != UV_EAGAIN) {
 			client_close(c);
 			return;
@@ -242,6 +433,7 @@ static void client_flush(struct client *c)
 			c->out.len = 0;
 			b = uv_buf_init((char *)c->inflight.data + sent,
 					(unsigned)(c->inflight.len - sent));
+			c->inflight_sent = sent;
 			c->wreq.data = c;
 			if (uv_write(&c->wreq, &c->h.stream, &b, 1, write_cb) < 0) {
 				client_close(c);
@@ -256,8 +448,11 @@ static void client_flush(struct client *c)
 		client_close(c);
 		return;
 	}
-	/* backpressure: stop reading while replies pile up, resume when drained */
-	bool want_read = !c->sess.close_after_reply && c->out.len + c->inflight.len < OUT_HIGH_WATER;
+	if (!client_check_limits(c))
+		return;
+	/* backpressure: no reading while commands wait or replies pile up */
+	bool want_read = !c->sess.close_after_reply && !c->paused && !c->yielded &&
+			 client_unsent(c) < c->srv->high_water;
 	if (want_read && !c->reading) {
 		if (uv_read_start(&c->h.stream, alloc_cb, read_cb) == 0)
 			c->reading = true;
@@ -296,8 +491,9 @@ static void on_connection(uv_stream_t *listener, int status)
 	c->h.handle.data = c;
 	resp_parser_init(&c->parser, &s->cfg.lim);
 	crdt_buf_init(&c->in, s->cfg.max_query_bytes);
-	crdt_buf_init(&c->out, 0);
-	crdt_buf_init(&c->inflight, 0);
+	/* one reply past the hard limit fails to build: see process_input */
+	crdt_buf_init(&c->out, s->hard_limit);
+	crdt_buf_init(&c->inflight, s->hard_limit);
 	c->next = s->clients;
 	if (c->next)
 		c->next->prev = c;
@@ -309,6 +505,8 @@ static void on_connection(uv_stream_t *listener, int status)
 		return;
 	}
 	d->stats.connections++;
+	c->sess.id = d->stats.connections;
+	c->sess.proto = RESP_PROTO2;
 	if ((size_t)d->clients > s->cfg.max_clients) {
 		d->stats.rejected_clients++;
 		resp_error(&c->out, "ERR max number of clients reached");
@@ -339,6 +537,7 @@ static int listen_tcp(struct server *s)
 	if ((r = uv_tcp_init(s->loop, &s->tcp)) < 0)
 		return r;
 	s->tcp.data = s;
+	s->have_tcp = true;
 	s->handles_open++;
 	if ((r = uv_tcp_bind(&s->tcp, (struct sockaddr *)&ss, 0)) < 0 ||
 	    (r = uv_listen((uv_stream_t *)&s->tcp, 511, on_connection)) < 0) {
@@ -387,10 +586,22 @@ int server_start(uv_loop_t *loop, struct daemon *d, const struct server_config *
 	s->loop = loop;
 	s->d = d;
 	s->cfg = *cfg;
+	s->high_water = d->cfg.clients.output_high_water;
+	s->hard_limit = d->cfg.clients.output_hard_limit;
+	s->soft_limit = d->cfg.clients.output_soft_limit;
+	s->soft_ms = (uint64_t)d->cfg.clients.output_soft_seconds * 1000;
+	if (!s->high_water) /* a zeroed config; a loaded one always has it */
+		s->high_water = 1024 * 1024;
 	if (cfg->unix_path && *cfg->unix_path && !(s->unix_path = strdup(cfg->unix_path))) {
 		free(s);
 		return UV_ENOMEM;
 	}
+	uv_timer_init(loop, &s->soft_timer);
+	s->soft_timer.data = s;
+	s->handles_open++;
+	uv_idle_init(loop, &s->resume);
+	s->resume.data = s;
+	s->handles_open++;
 	if ((r = listen_tcp(s)) < 0 || (s->unix_path && (r = listen_unix(s)) < 0)) {
 		server_close(s);
 		return r;
@@ -418,11 +629,27 @@ void server_close(struct server *s)
 	s->closing = true;
 	for (struct client *c = s->clients; c; c = c->next)
 		client_close(c);
-	if (s->handles_open && !uv_is_closing((uv_handle_t *)&s->tcp))
+	uv_close((uv_handle_t *)&s->soft_timer, listener_close_cb);
+	uv_close((uv_handle_t *)&s->resume, listener_close_cb);
+	if (s->have_tcp)
 		uv_close((uv_handle_t *)&s->tcp, listener_close_cb);
 	if (s->have_pipe) {
 		uv_close((uv_handle_t *)&s->pipe, listener_close_cb);
 		unlink(s->unix_path);
 	}
 	server_maybe_free(s);
+}
+
+void server_get_stats(const struct server *s, struct server_stats *ret)
+{
+	struct server_stats st = { 0 };
+
+	for (const struct client *c = s ? s->clients : NULL; c; c = c->next) {
+		size_t n = client_unsent(c);
+		st.paused += c->paused;
+		st.unsent_bytes += n;
+		if (n > st.max_unsent)
+			st.max_unsent = n;
+	}
+	*ret = st;
 }

@@ -96,6 +96,13 @@ class ClientPortTest(unittest.TestCase):
                     "connected_clients", "total_commands_processed", "gossip_rounds"):
             self.assertIn(key, info)
 
+    def test_info_reports_the_build_version(self):
+        # the meson project version, whether or not the tree is a git checkout
+        info = self.node.client(decode_responses=True).info("server")
+        self.assertEqual(str(info["crdtd_version"]), os.environ["CRDTD_PROJECT_VERSION"])
+        out = subprocess.run([os.environ["CRDTD"], "--version"], capture_output=True, text=True)
+        self.assertEqual(out.stdout.strip(), "crdtd " + os.environ["CRDTD_PROJECT_VERSION"])
+
     def test_pipeline_and_split_frames(self):
         s = self.sock()
         frames = b"".join(b"*3\r\n$6\r\nINCRBY\r\n$5\r\np:cnt\r\n$1\r\n1\r\n" for _ in range(50))

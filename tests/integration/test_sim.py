@@ -80,6 +80,13 @@ class SimTest(unittest.TestCase):
         self.assertEqual(status["latency_ms"], "20-80")
         self.assertEqual(status["duplicate"], "0.5")
         self.assertEqual(status["reorder"], "0.25")
+        # the seed as configured (SIM: 7), and the PRNG's own, which mixes in
+        # the node name so that nodes sharing a config seed differ
+        self.assertEqual(status["seed"], "7")
+        self.assertNotEqual(status["rng_seed"], "7")
+        info = a.info("simulation")
+        self.assertEqual(info["sim_seed"], 7)
+        self.assertEqual(str(info["sim_rng_seed"]), status["rng_seed"])
         for bad in (("LOSS", "1.5"), ("LOSS", "-0.1"), ("LOSS", "nan"), ("LATENCY", "80", "20"),
                     ("PARTITION", "nobody"), ("BOGUS",), ("LOSS",)):
             with self.assertRaises(redis.ResponseError, msg=str(bad)):

@@ -738,6 +738,37 @@ static void test_replies_exact(void **state)
 	crdt_buf_done(&b);
 }
 
+/* The replies that HELLO 3 changes: RESP2 is byte for byte what the RESP2
+ * writers give, RESP3 uses its own types. */
+static void test_replies_by_protocol(void **state)
+{
+	struct crdt_buf b;
+
+	crdt_buf_init(&b, 0);
+	resp_nil(&b, RESP_PROTO2);
+	ASSERT_BUF(&b, "$-1\r\n");
+	resp_nil(&b, RESP_PROTO3);
+	ASSERT_BUF(&b, "_\r\n");
+	resp_nil_array(&b, RESP_PROTO2);
+	ASSERT_BUF(&b, "*-1\r\n");
+	resp_nil_array(&b, RESP_PROTO3);
+	ASSERT_BUF(&b, "_\r\n");
+	resp_map(&b, 0, RESP_PROTO2);
+	ASSERT_BUF(&b, "*0\r\n");
+	resp_map(&b, 7, RESP_PROTO2);
+	ASSERT_BUF(&b, "*14\r\n");
+	resp_map(&b, 7, RESP_PROTO3);
+	ASSERT_BUF(&b, "%7\r\n");
+	resp_set(&b, 0, RESP_PROTO2);
+	ASSERT_BUF(&b, "*0\r\n");
+	resp_set(&b, 12345, RESP_PROTO2);
+	ASSERT_BUF(&b, "*12345\r\n");
+	resp_set(&b, 12345, RESP_PROTO3);
+	ASSERT_BUF(&b, "~12345\r\n");
+	assert_int_equal(resp_map(&b, SIZE_MAX, RESP_PROTO2), -EMSGSIZE);
+	crdt_buf_done(&b);
+}
+
 /* Formatted replies longer than the writers' stack buffer. */
 static void test_replies_long_formats(void **state)
 {
@@ -851,6 +882,7 @@ int main(void)
 		cmocka_unit_test(test_many_args_then_shrink),
 		cmocka_unit_test(test_tiny_pieces_are_linear),
 		cmocka_unit_test(test_replies_exact),
+		cmocka_unit_test(test_replies_by_protocol),
 		cmocka_unit_test(test_replies_long_formats),
 		cmocka_unit_test(test_replies_respect_max),
 		cmocka_unit_test(test_writer_parser_roundtrip),
