@@ -24,6 +24,11 @@ struct bucket {
 	bool init;
 };
 
+struct ratelimit {
+	uint64_t next_ok;
+	uint64_t suppressed;
+};
+
 struct peer {
 	char *name;
 	char *host;
@@ -39,9 +44,12 @@ struct peer {
 	uint64_t last_seen; /* uv_now */
 	bool has_rtt;
 	uint64_t rtt_us, srtt_us;
+	bool has_offset;
+	int64_t clock_offset_ms; /* its wall clock minus ours, from the last PONG */
 	uint64_t ping_seq; /* last sent to it */
 	unsigned unanswered; /* rounds pinged since it was last heard from */
 	struct bucket bucket;
+	struct ratelimit rl_skew; /* its clock offset warning */
 	struct gossip_peer_stats st;
 };
 
@@ -71,11 +79,6 @@ struct large {
 	size_t len;
 	uint64_t last_push; /* uv_now */
 	bool pending;       /* a push is owed */
-};
-
-struct ratelimit {
-	uint64_t next_ok;
-	uint64_t suppressed;
 };
 
 struct gossip {
@@ -124,7 +127,6 @@ static const char *const drop_names[GOSSIP_DROP_MAX] = {
 	[GOSSIP_DROP_BAD_VERSION] = "bad_version",
 	[GOSSIP_DROP_MALFORMED] = "malformed",
 	[GOSSIP_DROP_BAD_STATE] = "bad_state",
-	[GOSSIP_DROP_CLOCK_AHEAD] = "clock_ahead",
 	[GOSSIP_DROP_SELF] = "self",
 	[GOSSIP_DROP_NOMEM] = "nomem",
 	[GOSSIP_DROP_UNKNOWN_PEER] = "unknown_peer",
@@ -134,6 +136,13 @@ static const char *const drop_names[GOSSIP_DROP_MAX] = {
 	[GOSSIP_DROP_LIMIT] = "limit",
 	[GOSSIP_DROP_SEND_ERROR] = "send_error",
 };
+
+/* Its clock is further from ours than a timestamp may lead ours. */
+static bool clock_skewed(const struct gossip *g, const struct peer *p)
+{
+	return p->has_offset && g->max_clock_lead_ms &&
+	       (uint64_t)llabs(p->clock_offset_ms) > g->max_clock_lead_ms;
+}
 
 const char *gossip_drop_name(enum gossip_drop d)
 {
@@ -162,6 +171,12 @@ static uint64_t rng_next(struct gossip *g)
 static uint64_t now_us(void)
 {
 	return uv_hrtime() / 1000;
+}
+
+/* The wall clock our HLC reads: what PING and PONG tell peers. */
+static uint64_t wall_ms(struct gossip *g)
+{
+	return g->hlc->clock(g->hlc->clock_ctx);
 }
 
 /* ---- peers ------------------------------------------------------------- */
@@ -557,7 +572,7 @@ static void send_ping(struct gossip *g, struct peer *p, enum wire_type type,
 
 static void ping_peer(struct gossip *g, struct peer *p)
 {
-	struct wire_ping ping = { .seq = ++g->ping_seq, .ts = now_us() };
+	struct wire_ping ping = { .seq = ++g->ping_seq, .ts = now_us(), .clock = wall_ms(g) };
 
 	p->ping_seq = ping.seq;
 	p->st.pings_out++;
@@ -789,24 +804,30 @@ static void merge_states(struct gossip *g, struct peer *p, const struct sockaddr
 		struct crdt_obj *o = &s[i].obj;
 		int r;
 
-		/* A timestamp far ahead would drag our clock (and every later
-		 * write here) along with it: refuse that record. */
+		/* Every valid state is merged, whatever the clocks say: a
+		 * register stamped far ahead only drags our clock as far as
+		 * max_clock_lead_ms (a later write here that read it still
+		 * wins: crdt_lwwreg_set), and is counted and logged. */
 		if (o->type == CRDT_LWWREG && o->lww->set &&
-		    crdt_hlc_observe(g->hlc, &o->lww->ts, g->max_clock_lead_ms) == CRDT_ERANGE) {
-			drop(g, p, GOSSIP_DROP_CLOCK_AHEAD);
+		    crdt_hlc_observe(g->hlc, &o->lww->ts, g->max_clock_lead_ms) > 0) {
+			g->st.clock_capped++;
+			if (p)
+				p->st.clock_capped++;
 			if (ratelimit_ok(&g->rl_clock, uv_now(g->loop))) {
 				char a[INET6_ADDRSTRLEN + 8];
 				transport_addr_format(from, a, sizeof(a));
 				log_warn("gossip",
-					 "peer %s: register \"%.*s\" stamped more than %llu ms "
-					 "ahead of our clock, ignoring (%llu similar suppressed)",
+					 "peer %s: register \"%.*s\" stamped %lld ms ahead of our "
+					 "clock, past max_clock_lead_ms %llu: merged, our clock "
+					 "moves %llu ms ahead at most (%llu similar suppressed)",
 					 p ? p->name : a,
 					 (int)(s[i].name_len > 64 ? 64 : s[i].name_len), s[i].name,
+					 (long long)(o->lww->ts.ms - g->hlc->clock(g->hlc->clock_ctx)),
+					 (unsigned long long)g->max_clock_lead_ms,
 					 (unsigned long long)g->max_clock_lead_ms,
 					 (unsigned long long)g->rl_clock.suppressed);
 				g->rl_clock.suppressed = 0;
 			}
-			continue;
 		}
 		const char *why;
 		if (!within_limits(g, &s[i], &why)) {
@@ -846,6 +867,19 @@ static void on_pong(struct gossip *g, struct peer *p, const struct wire_ping *po
 	p->rtt_us = rtt;
 	p->srtt_us = p->has_rtt ? (7 * p->srtt_us + rtt) / 8 : rtt;
 	p->has_rtt = true;
+	/* Its clock read when it answered, against ours half a round trip
+	 * ago: off by at most rtt / 2, nothing next to a skew that matters. */
+	p->clock_offset_ms = (int64_t)(pong->clock - (wall_ms(g) - rtt / 2000));
+	p->has_offset = true;
+	if (g->max_clock_lead_ms && clock_skewed(g, p) &&
+	    ratelimit_ok(&p->rl_skew, uv_now(g->loop)))
+		log_warn("gossip",
+			 "peer %s: its clock is %lld ms %s ours, more than max_clock_lead_ms %llu; "
+			 "registers still converge, but its writes and ours order by skewed "
+			 "clocks (docs/types.md)",
+			 p->name, (long long)llabs(p->clock_offset_ms),
+			 p->clock_offset_ms > 0 ? "ahead of" : "behind",
+			 (unsigned long long)g->max_clock_lead_ms);
 }
 
 /* One datagram from the sender of @b: false when past the rate. */
@@ -976,9 +1010,10 @@ static void on_recv(void *ctx, const uint8_t *buf, size_t len, const struct sock
 		}
 		was_down = p && peer_down(p);
 		seen(g, p, &h);
-		if (h.type == WIRE_PING)
+		if (h.type == WIRE_PING) {
+			ping.clock = wall_ms(g);
 			send_ping(g, p, WIRE_PONG, &ping, from);
-		else
+		} else
 			on_pong(g, p, &ping);
 		break;
 	case WIRE_STATE:
@@ -1197,6 +1232,9 @@ int gossip_foreach_peer(const struct gossip *g,
 			.has_rtt = p->has_rtt,
 			.rtt_us = p->rtt_us,
 			.srtt_us = p->srtt_us,
+			.has_clock_offset = p->has_offset,
+			.clock_offset_ms = p->clock_offset_ms,
+			.clock_skewed = clock_skewed(g, p),
 			.rid = p->has_rid ? &p->rid : NULL,
 			.node = p->node,
 			.stats = p->st,

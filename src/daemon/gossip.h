@@ -61,7 +61,10 @@ struct gossip_config {
 	uint32_t push_delay_ms;  /* after a local write */
 	int rcvbuf;              /* SO_RCVBUF to ask for; 0 = system default */
 	int sndbuf;              /* SO_SNDBUF to ask for; 0 = system default */
-	uint64_t max_clock_lead_ms; /* 0 = do not bound remote timestamps */
+	/* How far a remote timestamp may drag our HLC past our wall clock, and
+	 * the peer clock offset past which a peer is reported skewed; 0 = no
+	 * bound.  States are merged whatever their timestamps. */
+	uint64_t max_clock_lead_ms;
 	uint64_t seed;           /* peer selection RNG; 0 = from the clock */
 	const struct gossip_peer_config *peers;
 	size_t npeers;
@@ -87,7 +90,6 @@ enum gossip_drop {
 	GOSSIP_DROP_BAD_VERSION, /* a version we do not speak */
 	GOSSIP_DROP_MALFORMED,   /* framing, unknown type or flag, trailing bytes */
 	GOSSIP_DROP_BAD_STATE,   /* a record's state does not decode: whole datagram */
-	GOSSIP_DROP_CLOCK_AHEAD, /* one lwwreg record, timestamp past max_clock_lead_ms */
 	GOSSIP_DROP_SELF,        /* carries our own replica id */
 	GOSSIP_DROP_NOMEM,       /* could not decode or merge for lack of memory */
 	GOSSIP_DROP_UNKNOWN_PEER, /* from an address no peer has (accept_unknown_peers off) */
@@ -116,6 +118,9 @@ struct gossip_stats {
 	uint64_t merges;          /* records merged into the store */
 	uint64_t unchanged;       /* records equal to what we hold: not decoded */
 	uint64_t unknown_sender;  /* datagrams from an address no peer has */
+	/* register records stamped past max_clock_lead_ms ahead of our clock:
+	 * merged, our clock moved only to the bound */
+	uint64_t clock_capped;
 	uint64_t resolve_errors;
 	uint64_t drops[GOSSIP_DROP_MAX];
 	/* from the transport */
@@ -127,6 +132,7 @@ struct gossip_peer_stats {
 	uint64_t dgrams_in, bytes_in; /* every datagram from its address */
 	uint64_t dropped_in;          /* of those, dropped as invalid */
 	uint64_t pings_out, pongs_in;
+	uint64_t clock_capped; /* as gossip_stats.clock_capped, from it */
 };
 
 /** What CRDT.PEERS shows of one peer; valid during the callback. */
@@ -140,6 +146,11 @@ struct gossip_peer_info {
 	uint64_t last_seen_ago_ms;
 	bool has_rtt;
 	uint64_t rtt_us, srtt_us; /* last and smoothed (RFC 6298 alpha 1/8) */
+	bool has_clock_offset;
+	/* its wall clock minus ours, ms, from the last PONG (the midpoint of
+	 * the round trip stands for our send time) */
+	int64_t clock_offset_ms;
+	bool clock_skewed; /* |clock_offset_ms| > max_clock_lead_ms (when set) */
 	const struct crdt_rid *rid; /* from its last datagram; NULL if none yet */
 	const char *node;      /* its node name, NUL-terminated; "" if unknown */
 	struct gossip_peer_stats stats;

@@ -195,7 +195,7 @@ static uint64_t get_be64(const uint8_t in[8])
 int wire_encode_ping(struct crdt_buf *b, enum wire_type type, const struct crdt_rid *rid,
 		     const void *node, size_t node_len, const struct wire_ping *p)
 {
-	uint8_t ts[8];
+	uint8_t ts[8], clock[8];
 	int r;
 
 	if (type != WIRE_PING && type != WIRE_PONG)
@@ -203,20 +203,24 @@ int wire_encode_ping(struct crdt_buf *b, enum wire_type type, const struct crdt_
 	if ((r = wire_put_header(b, type, rid, node, node_len)) < 0)
 		return r;
 	put_be64(ts, p->ts);
+	put_be64(clock, p->clock);
 	crdt_buf_put_varint(b, p->seq);
-	return crdt_buf_put(b, ts, sizeof(ts));
+	crdt_buf_put(b, ts, sizeof(ts));
+	return crdt_buf_put(b, clock, sizeof(clock));
 }
 
 int wire_decode_ping(const uint8_t *body, size_t len, struct wire_ping *ret)
 {
 	struct crdt_cur c;
 	struct wire_ping p;
-	const uint8_t *ts;
+	const uint8_t *ts, *clock;
 
 	crdt_cur_init(&c, body, len);
-	if (crdt_cur_varint(&c, &p.seq) < 0 || crdt_cur_take(&c, 8, &ts) < 0 || c.left)
+	if (crdt_cur_varint(&c, &p.seq) < 0 || crdt_cur_take(&c, 8, &ts) < 0 ||
+	    crdt_cur_take(&c, 8, &clock) < 0 || c.left)
 		return -EBADMSG;
 	p.ts = get_be64(ts);
+	p.clock = get_be64(clock);
 	*ret = p;
 	return 0;
 }

@@ -5,8 +5,10 @@
  * replica id, sender node name) and a body:
  *   STATE  records until the end: name (bytes), state (bytes, a libcrdt
  *          encoding whose first byte is the type tag);
- *   PING   varint seq, 8-byte big-endian sender timestamp;
- *   PONG   the seq and timestamp of the PING it answers.
+ *   PING   varint seq, 8-byte big-endian sender timestamp, 8-byte
+ *          big-endian sender wall clock (ms);
+ *   PONG   the seq and timestamp of the PING it answers, and the
+ *          responder's own wall clock (ms).
  *
  * Decoders take (buf, len), never read past len, and reject unknown versions,
  * types and flags, oversize names and trailing bytes.  Errors:
@@ -31,7 +33,8 @@
 
 #define WIRE_MAGIC "CRDT"
 #define WIRE_MAGIC_LEN 4
-#define WIRE_VERSION 1
+/* 2: PING and PONG carry the sender's wall clock */
+#define WIRE_VERSION 2
 
 enum wire_type {
 	WIRE_STATE = 1,
@@ -94,7 +97,8 @@ struct wire_state {
 
 struct wire_ping {
 	uint64_t seq;
-	uint64_t ts; /* sender's clock, opaque to the receiver */
+	uint64_t ts;    /* PING sender's monotonic clock, opaque to the receiver */
+	uint64_t clock; /* this datagram's sender's wall clock, ms since the epoch */
 };
 
 /** Encode a header into @b (appended).  @node_len <= WIRE_NODE_MAX, else

@@ -198,7 +198,7 @@ struct node {
 	struct crdt_rid rid;
 	struct gossip *g;
 	char name[16];
-	uint64_t clock_lead_ms;
+	int64_t clock_lead_ms; /* < 0: behind */
 };
 
 struct cluster {
@@ -211,7 +211,7 @@ struct cluster {
 static uint64_t node_clock(void *ctx)
 {
 	struct node *n = ctx;
-	return crdt_clock_realtime(NULL) + n->clock_lead_ms;
+	return (uint64_t)((int64_t)crdt_clock_realtime(NULL) + n->clock_lead_ms);
 }
 
 static void peer_name(int i, char *name, size_t nsize, char *host, size_t hsize)
@@ -712,31 +712,60 @@ static void test_large_set_loss(void **state)
 	cluster_done(&c);
 }
 
-static void test_clock_ahead(void **state)
+/* Convergence does not depend on clocks (issue 10, item 4): a register
+ * from a node an hour ahead is merged (our clock moves only to the bound),
+ * a node two minutes behind takes its peers' registers, a write that read
+ * the value from the future wins everywhere, and PING/PONG report each
+ * peer's clock offset. */
+static void test_clock_skew(void **state)
 {
 	struct cluster c;
 	struct gossip_stats st;
+	struct gossip_peer_info pi;
+	uint64_t now;
 
-	cluster_init(&c, 2, 1400, 0, 60000);
-	c.node[1].clock_lead_ms = 3600 * 1000; /* an hour fast */
+	cluster_init(&c, 3, 1400, 0, 60000);
+	c.node[1].clock_lead_ms = 3600 * 1000;  /* an hour fast */
+	c.node[2].clock_lead_ms = -120 * 1000;  /* two minutes slow */
 	set(&c.node[1], "r", "from the future");
-	incr(&c.node[1], "k", 3); /* same datagram: still merged */
-	assert_int_equal(gossip_sync(c.node[1].g, NULL), 0);
-	net_run(&c.net);
+	set(&c.node[0], "q", "from now");
+	incr(&c.node[1], "k", 3);
+	round_all(&c);
+	for (int i = 0; i < 3; i++) {
+		assert_reg(&c.node[i], "r", "from the future");
+		assert_reg(&c.node[i], "q", "from now");
+		assert_int_equal(counter(&c.node[i], "k"), 3);
+	}
 	gossip_get_stats(c.node[0].g, &st);
-	assert_int_equal(st.drops[GOSSIP_DROP_CLOCK_AHEAD], 1);
-	assert_null(store_find(&c.node[0].store, "r", 1));
-	assert_int_equal(counter(&c.node[0], "k"), 3);
-	/* our clock was not dragged along */
-	assert_true(c.node[0].hlc.last.ms < crdt_clock_realtime(NULL) + 60000);
-	/* within the bound it is accepted (a fresh clock: an HLC never goes
-	 * back, so the old one would still stamp an hour ahead) */
-	c.node[1].clock_lead_ms = 1000;
-	crdt_hlc_init(&c.node[1].hlc, node_clock, &c.node[1]);
-	set(&c.node[1], "r2", "soon");
-	assert_int_equal(gossip_sync(c.node[1].g, NULL), 0);
-	net_run(&c.net);
-	assert_reg(&c.node[0], "r2", "soon");
+	assert_true(st.clock_capped >= 1);
+	/* our clock was dragged no further than the bound */
+	now = crdt_clock_realtime(NULL);
+	assert_true(c.node[0].hlc.last.ms <= now + 60000);
+	assert_true(c.node[2].hlc.last.ms <= now - 120000 + 60000 + 1000);
+	/* a write that read the value from the future wins, on every node,
+	 * from either side of the skew */
+	set(&c.node[2], "r", "read it, then wrote");
+	round_all(&c);
+	for (int i = 0; i < 3; i++)
+		assert_reg(&c.node[i], "r", "read it, then wrote");
+	set(&c.node[0], "r", "and again");
+	round_all(&c);
+	for (int i = 0; i < 3; i++)
+		assert_reg(&c.node[i], "r", "and again");
+	/* each node knows how far the others' clocks are from its own */
+	pi = probe(&c.node[0], 1);
+	assert_true(pi.has_clock_offset && pi.clock_skewed);
+	assert_true(pi.clock_offset_ms > 3600000 - 5000 && pi.clock_offset_ms < 3600000 + 5000);
+	pi = probe(&c.node[0], 2);
+	assert_true(pi.has_clock_offset && pi.clock_skewed);
+	assert_true(pi.clock_offset_ms > -125000 && pi.clock_offset_ms < -115000);
+	pi = probe(&c.node[1], 0);
+	assert_true(pi.clock_offset_ms < -3600000 + 5000);
+	/* within the bound: reported, not skewed */
+	c.node[2].clock_lead_ms = 1000;
+	round_all(&c);
+	pi = probe(&c.node[0], 2);
+	assert_true(pi.has_clock_offset && !pi.clock_skewed);
 	cluster_done(&c);
 }
 
@@ -780,9 +809,9 @@ static void test_bad_and_unknown(void **state)
 	fa->t.recv_cb(fa->t.recv_ctx, (const uint8_t *)(buf), (len),                               \
 		      (const struct sockaddr *)&from, (trunc))
 	FEED("GET / HTTP/1.0\r\n", 16, false);
-	FEED("CRDT\x02\x01", 6, false);
-	FEED("CRDT\x01\x09\x00", 7, false);
-	FEED("CRDT\x01\x01\x00", 7, false);
+	FEED("CRDT\x03\x01", 6, false);
+	FEED("CRDT\x02\x09\x00", 7, false);
+	FEED("CRDT\x02\x01\x00", 7, false);
 	FEED("CRDT", 4, true);
 
 	/* two good records and one bad: nothing of it is merged */
@@ -943,7 +972,7 @@ static void test_keys_garbage(void **state)
 			for (size_t j = 0; j < len; j++)
 				buf[j] = (uint8_t)rng_next(&rng);
 			if (i % 2 && len >= 7)
-				memcpy(buf, "CRDT\x01\x01\x01", 7); /* looks sealed */
+				memcpy(buf, "CRDT\x02\x01\x01", 7); /* looks sealed */
 		} else { /* a real sealed datagram, truncated or with a bit flipped */
 			const struct pkt *pk = &c.net.hist.v[rng_next(&rng) % c.net.hist.n];
 			len = pk->len;
@@ -1023,7 +1052,7 @@ static void test_rate(void **state)
 	fa = c.net.nodes[1];
 	uv_ip4_addr("10.0.0.1", PORT, &from);
 	for (int i = 0; i < 250; i++)
-		fa->t.recv_cb(fa->t.recv_ctx, (const uint8_t *)"CRDT\x01\x01\x00", 7,
+		fa->t.recv_cb(fa->t.recv_ctx, (const uint8_t *)"CRDT\x02\x01\x00", 7,
 			      (const struct sockaddr *)&from, false);
 	gossip_get_stats(c.node[1].g, &st);
 	assert_int_equal(st.drops[GOSSIP_DROP_RATE], 150);
@@ -1234,7 +1263,7 @@ int main(void)
 		cmocka_unit_test(test_dup_reorder_replay),
 		cmocka_unit_test(test_large_set),
 		cmocka_unit_test(test_large_set_loss),
-		cmocka_unit_test(test_clock_ahead),
+		cmocka_unit_test(test_clock_skew),
 		cmocka_unit_test(test_bad_and_unknown),
 		cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_keys_garbage),

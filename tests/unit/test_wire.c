@@ -185,7 +185,8 @@ static void test_ping_roundtrip(void **state)
 {
 	struct crdt_buf b;
 	struct wire_header h;
-	struct wire_ping p = { .seq = 300, .ts = 0x0102030405060708ULL }, q;
+	struct wire_ping p = { .seq = 300, .ts = 0x0102030405060708ULL,
+			       .clock = 0x1112131415161718ULL }, q;
 	struct crdt_rid r = rid_n(3);
 	size_t off;
 
@@ -196,9 +197,14 @@ static void test_ping_roundtrip(void **state)
 	assert_int_equal(wire_decode_ping(b.data + off, b.len - off, &q), 0);
 	assert_int_equal(q.seq, 300);
 	assert_int_equal(q.ts, p.ts);
-	/* the timestamp is big-endian, last in the datagram */
-	assert_int_equal(b.data[b.len - 1], 0x08);
-	assert_int_equal(b.data[b.len - 8], 0x01);
+	assert_int_equal(q.clock, p.clock);
+	/* both big-endian, the wall clock last in the datagram */
+	assert_int_equal(b.data[b.len - 9], 0x08);
+	assert_int_equal(b.data[b.len - 16], 0x01);
+	assert_int_equal(b.data[b.len - 1], 0x18);
+	assert_int_equal(b.data[b.len - 8], 0x11);
+	/* a version 1 body (no wall clock) is too short */
+	assert_int_equal(wire_decode_ping(b.data + off, b.len - off - 8, &q), -EBADMSG);
 	/* trailing byte */
 	crdt_buf_put_u8(&b, 0);
 	assert_int_equal(wire_decode_ping(b.data + off, b.len - off, &q), -EBADMSG);
@@ -313,7 +319,9 @@ static void test_reject_header(void **state)
 	assert_int_equal(wire_decode_header(b.data, 2, &h, &off), -ENOMSG);
 	b.data[0] = 'C';
 	assert_int_equal(wire_decode_header(b.data, 0, &h, &off), -EBADMSG);
-	b.data[4] = 2; /* version */
+	b.data[4] = WIRE_VERSION + 1;
+	assert_int_equal(wire_decode_header(b.data, b.len, &h, &off), -EPROTONOSUPPORT);
+	b.data[4] = 1; /* before PING/PONG carried the wall clock */
 	assert_int_equal(wire_decode_header(b.data, b.len, &h, &off), -EPROTONOSUPPORT);
 	b.data[4] = 0;
 	assert_int_equal(wire_decode_header(b.data, b.len, &h, &off), -EPROTONOSUPPORT);
@@ -335,7 +343,7 @@ static void test_reject_header(void **state)
 
 	/* a node name over the limit */
 	{
-		uint8_t d[WIRE_HEADER_FIXED + 2 + 300] = "CRDT\x01\x02";
+		uint8_t d[WIRE_HEADER_FIXED + 2 + 300] = "CRDT\x02\x02";
 		d[WIRE_HEADER_FIXED] = 0x80 | (256 & 0x7f);
 		d[WIRE_HEADER_FIXED + 1] = 256 >> 7;
 		assert_int_equal(wire_decode_header(d, WIRE_HEADER_FIXED + 2 + 256, &h, &off),
