@@ -34,23 +34,56 @@
 #define GOSSIP_LARGE_BYTES (64u << 10)
 #define GOSSIP_PEER_NAME_MAX 300 /* "host:port" */
 
+struct gossip;
+
 struct gossip_peer_config {
 	const char *name; /* "host:port", the key stats are kept under */
 	const char *host; /* IP literal or host name */
 	uint16_t port;
 };
 
-/** Plain settings, filled by the caller (main from the parsed config); the
- * strings are copied by gossip_new / gossip_set_peers. */
-/** Bounds on what remote state may bring in; 0 = no bound.  A record past
- * one is dropped (GOSSIP_DROP_LIMIT), the rest of the datagram merged. */
+/** [limits]: what a client may make us hold; 0 = no bound.  They protect
+ * memory at the client door and must never make replicas diverge, so their
+ * rules are written once, here (gossip_limit_*), and used twice: commands
+ * refuse a write past one (or one that could never replicate: past the
+ * datagram bound of wire_max_element), gossip merges a remote state past
+ * one all the same and counts and logs it (limit_exceeded). */
 struct gossip_limits {
 	size_t max_name;     /* instance name, bytes */
 	size_t max_element;  /* one set element, bytes */
 	size_t max_value;    /* a register's value, bytes */
-	size_t max_elements; /* elements of one set after the merge */
-	size_t max_instances; /* names in the store after the merge */
+	size_t max_elements; /* elements of one set */
+	size_t max_instances; /* names in the store */
+	/* For wire_max_element, set by the gossip: the plain datagram budget
+	 * (its mtu less a seal's overhead, whether or not a key is set, so
+	 * turning keys on never strands an accepted write; 0 = no bound) and
+	 * the length of its node name, which heads each of its datagrams. */
+	size_t dgram;
+	size_t node_len;
 };
+
+/* Each check returns 0 when within, or -EMSGSIZE with the reason in @why
+ * (NUL-terminated, at most @why_size bytes, the text of an "-ERR" reply or
+ * a log line). */
+/** Name of @name_len bytes for a state of type @t (0: any type, only
+ * max_name): max_name, and an empty piece of @t fits a datagram beside it. */
+int gossip_limit_name(const struct gossip_limits *lim, enum crdt_type t, size_t name_len,
+		      char *why, size_t why_size);
+/** One more name when @held are held: max_instances. */
+int gossip_limit_instances(const struct gossip_limits *lim, size_t held, char *why,
+			   size_t why_size);
+/** One set element (@t gset or orset) or register value (lwwreg) of @len
+ * bytes under a name of @name_len: max_element / max_value, and it fits
+ * one datagram. */
+int gossip_limit_element(const struct gossip_limits *lim, enum crdt_type t, size_t name_len,
+			 size_t len, char *why, size_t why_size);
+/** A set of @card elements: max_elements. */
+int gossip_limit_card(const struct gossip_limits *lim, size_t card, char *why, size_t why_size);
+/** The limits a gossip holds (set by gossip_new and gossip_set_policy). */
+const struct gossip_limits *gossip_get_limits(const struct gossip *g);
+
+/** Plain settings, filled by the caller (main from the parsed config); the
+ * strings are copied by gossip_new / gossip_set_peers. */
 
 struct gossip_config {
 	const char *listen_host; /* "0.0.0.0", "::", an address */
@@ -96,7 +129,6 @@ enum gossip_drop {
 	GOSSIP_DROP_RATE,        /* past max_peer_datagrams_per_sec for its sender */
 	GOSSIP_DROP_UNAUTHENTICATED, /* no tag, and we have a key */
 	GOSSIP_DROP_BAD_AUTH,    /* tag fails, unknown key id, or a tag and no key here */
-	GOSSIP_DROP_LIMIT,       /* one record past a [limits] bound */
 	GOSSIP_DROP_SEND_ERROR,  /* outgoing datagram the transport refused or failed */
 	GOSSIP_DROP_MAX
 };
@@ -110,6 +142,9 @@ struct gossip_stats {
 	uint64_t pushes;          /* pushes after local writes */
 	uint64_t large_deferred;  /* large instances whose push waited */
 	uint64_t skipped;         /* instances not sent: do not fit a datagram */
+	uint64_t pieces_skipped;  /* set elements left out: alone too long for one */
+	/* remote records past a [limits] bound: merged all the same */
+	uint64_t limit_exceeded;
 	uint64_t dgrams_out, bytes_out;
 	uint64_t dgrams_in, bytes_in;
 	uint64_t max_dgram_out;   /* largest datagram sent, bytes (<= mtu) */
@@ -155,8 +190,6 @@ struct gossip_peer_info {
 	const char *node;      /* its node name, NUL-terminated; "" if unknown */
 	struct gossip_peer_stats stats;
 };
-
-struct gossip;
 
 /** A gossip bound to a UDP socket on cfg->listen_host:listen_port.  @store,
  * @hlc, @self and @node_name are borrowed and must outlive it (node_name is

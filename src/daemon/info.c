@@ -119,6 +119,8 @@ static void section_gossip(struct daemon *d, struct crdt_buf *b)
 	line(b, "unknown_sender:%" PRIu64, s.unknown_sender);
 	line(b, "large_push_deferred:%" PRIu64, s.large_deferred);
 	line(b, "instances_too_large:%" PRIu64, s.skipped);
+	line(b, "elements_too_large:%" PRIu64, s.pieces_skipped);
+	line(b, "limit_exceeded:%" PRIu64, s.limit_exceeded);
 	line(b, "max_clock_lead_ms:%u", d->cfg.gossip.max_clock_lead_ms);
 	line(b, "clock_lead_capped:%" PRIu64, s.clock_capped);
 	gossip_foreach_peer(d->gossip, put_peer_line, &pl);

@@ -997,7 +997,8 @@ static void test_keys_garbage(void **state)
 	cluster_done(&c);
 }
 
-/* [limits] on remote records: dropped one by one, counted. */
+/* [limits] on remote records: merged all the same (a limit must not make
+ * replicas diverge), counted. */
 static void test_limits(void **state)
 {
 	struct cluster c;
@@ -1013,29 +1014,89 @@ static void test_limits(void **state)
 	sadd(&c.node[0], "s", "def");
 	sadd(&c.node[0], "long", "abcde");
 	set(&c.node[0], "r", "xyzw");
-	round_all(&c);
-	assert_int_equal(counter(&c.node[1], "ok"), 1);
-	assert_non_null(store_find(&c.node[1].store, "s", 1));
-	assert_null(store_find(&c.node[1].store, "a-long-name", 11));
-	assert_null(store_find(&c.node[1].store, "long", 4));
-	assert_null(store_find(&c.node[1].store, "r", 1));
-	gossip_get_stats(c.node[1].g, &st);
-	assert_int_equal(st.drops[GOSSIP_DROP_LIMIT], 3);
-	/* the set may reach max_elements, not pass it */
+	for (int i = 0; i < 3; i++) {
+		char k[4] = { 'i', (char)('0' + i), 0 };
+		incr(&c.node[0], k, 1);
+	}
 	sadd(&c.node[0], "s", "ghi");
-	round_all(&c);
-	assert_int_equal(crdt_orset_card(store_find(&c.node[1].store, "s", 1)->slot[CRDT_ORSET].os), 3);
 	sadd(&c.node[0], "s", "jkl");
 	round_all(&c);
-	assert_int_equal(crdt_orset_card(store_find(&c.node[1].store, "s", 1)->slot[CRDT_ORSET].os), 3);
-	/* instances: 2 held ("ok", "s"); 2 more fit, the fifth does not */
-	incr(&c.node[0], "i1", 1);
-	incr(&c.node[0], "i2", 1);
+	assert_int_equal(counter(&c.node[1], "ok"), 1);
+	assert_int_equal(counter(&c.node[1], "a-long-name"), 1);
+	assert_reg(&c.node[1], "r", "xyzw");
+	assert_set(&c.node[1], "long", (const char *const[]){ "abcde", NULL });
+	assert_set(&c.node[1], "s", (const char *const[]){ "abc", "def", "ghi", "jkl", NULL });
+	assert_int_equal(c.node[1].store.len, 8);
+	gossip_get_stats(c.node[1].g, &st);
+	assert_true(st.limit_exceeded >= 5);
+	/* the rules are the client door's: one place */
+	{
+		char why[200];
+		const struct gossip_limits *l = gossip_get_limits(c.node[1].g);
+		assert_int_equal(gossip_limit_name(l, 0, 9, why, sizeof(why)), -EMSGSIZE);
+		assert_string_equal(why, "key longer than max_name_bytes (8)");
+		assert_int_equal(gossip_limit_element(l, CRDT_ORSET, 1, 5, why, sizeof(why)), -EMSGSIZE);
+		assert_string_equal(why, "element longer than max_element_bytes (4)");
+		assert_int_equal(gossip_limit_element(l, CRDT_LWWREG, 1, 3, why, sizeof(why)), 0);
+		assert_int_equal(gossip_limit_card(l, 4, why, sizeof(why)), -EMSGSIZE);
+		assert_int_equal(gossip_limit_instances(l, 4, why, sizeof(why)), -EMSGSIZE);
+		assert_int_equal(gossip_limit_instances(l, 3, why, sizeof(why)), 0);
+	}
+	cluster_done(&c);
+}
+
+/* The datagram bound (wire_max_element) is the one the packer meets: the
+ * longest element it allows fits, one byte more does not; and a set element
+ * past it never stalls the rest of its set or the other instances. */
+static void test_element_bound(void **state)
+{
+	struct cluster c;
+	struct gossip_stats st;
+	const struct gossip_limits *lim;
+	char name[1025], why[200], *big;
+	size_t room;
+
+	cluster_init(&c, 2, 1400, 0, 0);
+	lim = gossip_get_limits(c.node[0].g);
+	memset(name, 'n', sizeof(name));
+	/* a 1,024-byte name with a 1,024-byte member never fits; with a short
+	 * one it does */
+	assert_int_equal(gossip_limit_element(lim, CRDT_ORSET, 1024, 1024, why, sizeof(why)),
+			 -EMSGSIZE);
+	assert_non_null(strstr(why, "too long to replicate"));
+	assert_int_equal(gossip_limit_name(lim, CRDT_ORSET, 1024, why, sizeof(why)), 0);
+	assert_int_equal(gossip_limit_element(lim, CRDT_ORSET, 1024, 100, why, sizeof(why)), 0);
+	/* at the bound: fits, and really goes */
+	assert_int_equal(wire_max_element(lim->dgram, lim->node_len, 100, CRDT_ORSET, &room), 0);
+	assert_int_equal(gossip_limit_element(lim, CRDT_ORSET, 100, room, why, sizeof(why)), 0);
+	assert_int_equal(gossip_limit_element(lim, CRDT_ORSET, 100, room + 1, why, sizeof(why)),
+			 -EMSGSIZE);
+	big = malloc(1400);
+	assert_non_null(big);
+	memset(big, 'b', 1399);
+	big[room] = 0;
+	name[100] = 0;
+	sadd(&c.node[0], name, big);
+	/* an element too long for any datagram, between others, in one set;
+	 * and another instance besides */
+	big[room] = 'b';
+	big[1399] = 0;
+	sadd(&c.node[0], "s", "before");
+	sadd(&c.node[0], "s", big);
+	sadd(&c.node[0], "s", "zafter");
+	incr(&c.node[0], "k", 5);
 	round_all(&c);
-	incr(&c.node[0], "i3", 1);
+	assert_set(&c.node[1], "s", (const char *const[]){ "before", "zafter", NULL });
+	assert_int_equal(counter(&c.node[1], "k"), 5);
+	big[room] = 0;
+	assert_set(&c.node[1], name, (const char *const[]){ big, NULL });
+	gossip_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.pieces_skipped, 1);
+	/* later members of the same set still replicate */
+	sadd(&c.node[0], "s", "later");
 	round_all(&c);
-	assert_int_equal(c.node[1].store.len, 4);
-	assert_null(store_find(&c.node[1].store, "i3", 2));
+	assert_set(&c.node[1], "s", (const char *const[]){ "before", "later", "zafter", NULL });
+	free(big);
 	cluster_done(&c);
 }
 
@@ -1268,6 +1329,7 @@ int main(void)
 		cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_keys_garbage),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_element_bound),
 		cmocka_unit_test(test_rate),
 		cmocka_unit_test(test_push),
 		cmocka_unit_test(test_udp_loopback),
