@@ -137,11 +137,17 @@ static const char *const drop_names[GOSSIP_DROP_MAX] = {
 	[GOSSIP_DROP_SEND_ERROR] = "send_error",
 };
 
+/* |offset|, without llabs(INT64_MIN): the offset comes off the wire. */
+static uint64_t offset_mag(int64_t off)
+{
+	return off < 0 ? 0 - (uint64_t)off : (uint64_t)off;
+}
+
 /* Its clock is further from ours than a timestamp may lead ours. */
 static bool clock_skewed(const struct gossip *g, const struct peer *p)
 {
 	return p->has_offset && g->max_clock_lead_ms &&
-	       (uint64_t)llabs(p->clock_offset_ms) > g->max_clock_lead_ms;
+	       offset_mag(p->clock_offset_ms) > g->max_clock_lead_ms;
 }
 
 const char *gossip_drop_name(enum gossip_drop d)
@@ -955,10 +961,10 @@ static void on_pong(struct gossip *g, struct peer *p, const struct wire_ping *po
 	if (g->max_clock_lead_ms && clock_skewed(g, p) &&
 	    ratelimit_ok(&p->rl_skew, uv_now(g->loop)))
 		log_warn("gossip",
-			 "peer %s: its clock is %lld ms %s ours, more than max_clock_lead_ms %llu; "
+			 "peer %s: its clock is %llu ms %s ours, more than max_clock_lead_ms %llu; "
 			 "registers still converge, but its writes and ours order by skewed "
 			 "clocks (docs/types.md)",
-			 p->name, (long long)llabs(p->clock_offset_ms),
+			 p->name, (unsigned long long)offset_mag(p->clock_offset_ms),
 			 p->clock_offset_ms > 0 ? "ahead of" : "behind",
 			 (unsigned long long)g->max_clock_lead_ms);
 }
