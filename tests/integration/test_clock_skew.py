@@ -7,21 +7,35 @@ the future wins everywhere, and CRDT.PEERS, INFO and the log report the skew.
 Every wait is bounded; nothing asserts how long anything took.
 """
 import os
+import re
+import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Cluster, wait_until  # noqa: E402
+from harness import CRDTD, Cluster, wait_until  # noqa: E402
 
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 HOUR_MS = 3600 * 1000
+
+
+def preload():
+    """libfaketime, after the sanitizer runtimes when the daemon is built
+    with them (they insist on coming first)."""
+    libs = []
+    try:
+        out = subprocess.run(["ldd", CRDTD], capture_output=True, text=True, timeout=30).stdout
+        libs = [m for m in re.findall(r"=>\s*(\S*lib(?:asan|ubsan)\.so[.\d]*)", out)]
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return " ".join(libs + [FAKETIME_LIB])
 
 
 def skewed(offset):
     """Environment that runs a daemon with its wall clock moved by offset
     (libfaketime syntax: "+1h", "-2m").  The monotonic clock is left alone:
     timers and RTTs stay real."""
-    return {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME": offset, "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+    return {"LD_PRELOAD": preload(), "FAKETIME": offset, "FAKETIME_DONT_FAKE_MONOTONIC": "1",
             "FAKETIME_NO_CACHE": "1"}
 
 
