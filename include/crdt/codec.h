@@ -28,8 +28,15 @@ enum crdt_type {
 
 #define CRDT_FORMAT_VERSION 1
 
-/** Called once a piece with its encoding; a non-zero return stops the split
- * and is returned by it. */
+/** Called once a piece with its encoding; return 0, or a negative error,
+ * which stops the split and is returned by it.
+ *
+ * A split (crdt_*_split, crdt_obj_split) returns 0 when every piece went
+ * out, a positive count when that many set elements were left out because
+ * alone they do not fit @max (each remaining piece still sound: a skipped
+ * OR-Set dot lies outside every piece's context, so no piece removes it),
+ * or a negative error: -EMSGSIZE when @max cannot hold what may not be left
+ * out (a register, one counter entry, a set's header). */
 typedef int (*crdt_piece_cb)(const uint8_t *piece, size_t len, void *ctx);
 
 /** "gcounter", "pncounter", "gset", "orset", "lwwreg"; NULL if unknown. */

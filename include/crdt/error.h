@@ -17,7 +17,6 @@ enum crdt_error {
 	CRDT_EBADMSG = -EBADMSG,     /* malformed encoding */
 	CRDT_EPROTO = -EPROTO,       /* unknown type tag or format version */
 	CRDT_EMSGSIZE = -EMSGSIZE,   /* a size limit was exceeded */
-	CRDT_ERANGE = -ERANGE,       /* remote clock too far ahead of ours */
 	CRDT_ETYPE = -EMEDIUMTYPE,   /* operation on a state of another type */
 };
 

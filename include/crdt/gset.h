@@ -30,6 +30,8 @@ int crdt_gset_encode(const struct crdt_gset *s, struct crdt_buf *b);
 int crdt_gset_decode(const uint8_t *buf, size_t len, struct crdt_gset **ret);
 /** Pieces are subsets of the elements, each at most @max bytes; -EMSGSIZE
  * if one element alone does not fit. */
+/** Runs of consecutive elements, each piece at most @max bytes; an element
+ * too long for any piece is left out and counted in the return (codec.h). */
 int crdt_gset_split(const struct crdt_gset *s, size_t max, crdt_piece_cb cb, void *ctx);
 cJSON *crdt_gset_to_json(const struct crdt_gset *s);
 

@@ -22,8 +22,9 @@ struct crdt_lwwreg {
 struct crdt_lwwreg *crdt_lwwreg_new(void);
 void crdt_lwwreg_free(struct crdt_lwwreg *r);
 /** Write @val (binary-safe, copied) stamped by @hlc as replica @self.  The
- * register's current timestamp is first observed into @hlc, so a write always
- * beats what this replica has already seen. */
+ * stamp is crdt_hlc_after() the register's current one, so a write always
+ * beats what this replica has already seen, even a value stamped by a clock
+ * far ahead, and @hlc is not dragged forward by it. */
 int crdt_lwwreg_set(struct crdt_lwwreg *r, struct crdt_hlc *hlc, const struct crdt_rid *self,
 		    const void *val, size_t len);
 /** False if never written; else points *ret_val and *ret_len at the value. */

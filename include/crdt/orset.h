@@ -43,7 +43,9 @@ struct crdt_orset *crdt_orset_copy(const struct crdt_orset *s);
 int crdt_orset_encode(const struct crdt_orset *s, struct crdt_buf *b);
 int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret);
 /** Cut into pieces of at most @max bytes, each covering some dot ranges with
- * exactly the live (element, dot) pairs in them (docs/encoding.md). */
+ * exactly the live (element, dot) pairs in them (docs/encoding.md).  A pair
+ * too large for any piece is left out, its dot outside every range; the
+ * return counts those (codec.h). */
 int crdt_orset_split(const struct crdt_orset *s, size_t max, crdt_piece_cb cb, void *ctx);
 /** Highest contiguous counter seen per replica (the context as a version
  * vector, gaps left out), into a fresh @ret. */

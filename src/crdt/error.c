@@ -19,8 +19,6 @@ const char *crdt_strerror(int err)
 		return "unknown type or format version";
 	case CRDT_EMSGSIZE:
 		return "size limit exceeded";
-	case CRDT_ERANGE:
-		return "timestamp too far ahead of the local clock";
 	case CRDT_ETYPE:
 		return "state of another type";
 	default:

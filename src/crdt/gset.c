@@ -212,13 +212,17 @@ int crdt_gset_split(const struct crdt_gset *s, size_t max, crdt_piece_cb cb, voi
 {
 	struct et_slot **v;
 	struct crdt_buf b;
-	size_t n = s->tab.count, i = 0, fixed;
+	size_t n = s->tab.count, i = 0, fixed, skipped = 0;
 	int r = et_sorted(&s->tab, &v);
 
 	if (r < 0)
 		return r;
 	/* The count varint is bounded by the total count's. */
 	fixed = 2 + crdt_varint_len(n);
+	if (fixed > max) {
+		free(v);
+		return CRDT_EMSGSIZE;
+	}
 	crdt_buf_init(&b, max);
 	do {
 		size_t j = i, size = fixed;
@@ -229,9 +233,11 @@ int crdt_gset_split(const struct crdt_gset *s, size_t max, crdt_piece_cb cb, voi
 			size += c;
 			j++;
 		}
-		if (size > max || (j == i && n > 0)) {
-			r = CRDT_EMSGSIZE;
-			break;
+		if (j == i && n > 0) {
+			/* too long for any piece: left out, the rest still goes */
+			skipped++;
+			i++;
+			continue;
 		}
 		crdt_buf_reset(&b);
 		r = put_elems(&b, v + i, j - i);
@@ -241,7 +247,7 @@ int crdt_gset_split(const struct crdt_gset *s, size_t max, crdt_piece_cb cb, voi
 	} while (r == 0 && i < n);
 	crdt_buf_done(&b);
 	free(v);
-	return r;
+	return r < 0 ? r : (int)(skipped > INT32_MAX ? INT32_MAX : skipped);
 }
 
 cJSON *crdt_gset_to_json(const struct crdt_gset *s)

@@ -1,6 +1,5 @@
 #include <time.h>
 
-#include "crdt/error.h"
 #include "crdt/hlc.h"
 
 uint64_t crdt_clock_realtime(void *ctx)
@@ -46,12 +45,23 @@ struct crdt_hlc_ts crdt_hlc_now(struct crdt_hlc *hlc)
 int crdt_hlc_observe(struct crdt_hlc *hlc, const struct crdt_hlc_ts *ts, uint64_t max_lead_ms)
 {
 	uint64_t wall = hlc->clock(hlc->clock_ctx);
+	struct crdt_hlc_ts t = *ts;
+	int capped = 0;
 
-	if (max_lead_ms && ts->ms > wall && ts->ms - wall > max_lead_ms)
-		return CRDT_ERANGE;
-	if (crdt_hlc_cmp(ts, &hlc->last) > 0)
-		hlc->last = *ts;
-	return 0;
+	if (max_lead_ms && t.ms > wall && t.ms - wall > max_lead_ms) {
+		t = (struct crdt_hlc_ts){ .ms = wall + max_lead_ms, .lc = 0 };
+		capped = 1;
+	}
+	if (crdt_hlc_cmp(&t, &hlc->last) > 0)
+		hlc->last = t;
+	return capped;
+}
+
+struct crdt_hlc_ts crdt_hlc_after(struct crdt_hlc *hlc, const struct crdt_hlc_ts *after)
+{
+	struct crdt_hlc_ts now = crdt_hlc_now(hlc);
+
+	return crdt_hlc_cmp(&now, after) > 0 ? now : hlc_succ(*after);
 }
 
 int crdt_hlc_cmp(const struct crdt_hlc_ts *a, const struct crdt_hlc_ts *b)

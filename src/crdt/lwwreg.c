@@ -41,13 +41,11 @@ int crdt_lwwreg_set(struct crdt_lwwreg *r, struct crdt_hlc *hlc, const struct cr
 
 	if (ret < 0)
 		return ret;
-	/* The register may hold a stamp from another replica that this clock
-	 * never saw; observing it first makes the new stamp greater, so a local
-	 * write always replaces what the caller just read.  No lead bound: the
-	 * stamp is already in our state, refusing it would only lose the write. */
-	if (r->set)
-		crdt_hlc_observe(hlc, &r->ts, 0);
-	r->ts = crdt_hlc_now(hlc);
+	/* The register may hold a stamp from a clock ahead of ours: the new
+	 * stamp orders after it, so a write always replaces what the caller
+	 * just read, on every replica.  Only this register's stamp moves past
+	 * it; our clock is not dragged along (hlc.h). */
+	r->ts = r->set ? crdt_hlc_after(hlc, &r->ts) : crdt_hlc_now(hlc);
 	r->rid = *self;
 	free(r->val);
 	r->val = d;

@@ -145,34 +145,50 @@ static void wrote(struct daemon *d, const struct cmd_args *a, enum crdt_type t,
 
 /* ---- limits ([limits], docs/configuration.md) ------------------------------ */
 
-/* A write that would create a name: refused once max_instances names are
- * held.  False (with the error replied) when refused. */
-static bool may_create(struct daemon *d, const struct cmd_args *a, struct crdt_buf *out)
+/* The rules live in gossip.c (gossip_limit_*), shared with what gossip
+ * checks of remote state; here a write past one is refused, nothing
+ * applied, with the reason as the error. */
+static const struct gossip_limits *limits(struct daemon *d)
 {
-	unsigned max = d->cfg.limits.max_instances;
-
-	if (!max || d->store.len < max || store_find(&d->store, a->argv[1], a->argl[1]))
-		return true;
-	resp_error(out, "ERR max_instances (%u) reached; no new key can be created", max);
-	return false;
+	static const struct gossip_limits none;
+	return d->gossip ? gossip_get_limits(d->gossip) : &none;
 }
 
-/* SADD's elements a->argv[2..]: each within max_element_bytes, and the set
- * within max_elements after adding those it lacks.  @o may be NULL (a new
- * set). */
+/* A write of type @t to key a->argv[1]: its name fits, and a write that
+ * would create the name is refused once max_instances names are held.
+ * False (with the error replied) when refused. */
+static bool may_write(struct daemon *d, const struct cmd_args *a, enum crdt_type t,
+		      struct crdt_buf *out)
+{
+	char why[200];
+
+	if (gossip_limit_name(limits(d), t, a->argl[1], why, sizeof(why)) < 0 ||
+	    (!store_find(&d->store, a->argv[1], a->argl[1]) &&
+	     gossip_limit_instances(limits(d), d->store.len, why, sizeof(why)) < 0)) {
+		resp_error(out, "ERR %s", why);
+		return false;
+	}
+	return true;
+}
+
+/* SADD's elements a->argv[2..]: each within max_element_bytes and one
+ * datagram, and the set within max_elements after adding those it lacks.
+ * @o may be NULL (a new set). */
 static bool set_within_limits(struct daemon *d, const struct cmd_args *a, const struct crdt_obj *o,
 			      struct crdt_buf *out)
 {
-	unsigned max_len = d->cfg.limits.max_element_bytes, max_n = d->cfg.limits.max_elements;
+	const struct gossip_limits *lim = limits(d);
+	enum crdt_type t = o ? o->type : CRDT_ORSET;
 	size_t card = 0, fresh = 0;
+	char why[200];
 
 	for (size_t i = 2; i < a->argc; i++) {
-		if (max_len && a->argl[i] > max_len) {
-			resp_error(out, "ERR element longer than max_element_bytes (%u)", max_len);
+		if (gossip_limit_element(lim, t, a->argl[1], a->argl[i], why, sizeof(why)) < 0) {
+			resp_error(out, "ERR %s", why);
 			return false;
 		}
 	}
-	if (!max_n)
+	if (!lim->max_elements)
 		return true;
 	if (o)
 		card = o->type == CRDT_GSET ? crdt_gset_card(o->gs) : crdt_orset_card(o->os);
@@ -180,8 +196,8 @@ static bool set_within_limits(struct daemon *d, const struct cmd_args *a, const 
 	for (size_t i = 2; i < a->argc; i++)
 		fresh += !o || !(o->type == CRDT_GSET ? crdt_gset_contains(o->gs, a->argv[i], a->argl[i])
 						       : crdt_orset_contains(o->os, a->argv[i], a->argl[i]));
-	if (card + fresh > max_n) {
-		resp_error(out, "ERR set would pass max_elements (%u)", max_n);
+	if (gossip_limit_card(lim, card + fresh, why, sizeof(why)) < 0) {
+		resp_error(out, "ERR %s", why);
 		return false;
 	}
 	return true;
@@ -202,7 +218,8 @@ static void counter_add(struct daemon *d, const struct cmd_args *a, int64_t by,
 	struct crdt_obj *o;
 	int64_t v;
 
-	if (!may_create(d, a, out))
+	o = lookup(d, a, CRDT_GCOUNTER, CRDT_PNCOUNTER, &err);
+	if (!err && !may_write(d, a, o ? o->type : CRDT_PNCOUNTER, out))
 		return;
 	o = lookup_or_create(d, a, CRDT_GCOUNTER, CRDT_PNCOUNTER, CRDT_PNCOUNTER, &err);
 	if (!o) {
@@ -305,18 +322,19 @@ static void cmd_set(struct daemon *d, struct cmd_session *s, const struct cmd_ar
 {
 	int err;
 	struct crdt_obj *o;
+	char why[200];
 
 	if (a->argc != 3) {
 		/* EX, NX, KEEPTTL...: no expiry or conditions in a CRDT register */
 		resp_error(out, "ERR syntax error");
 		return;
 	}
-	if (d->cfg.limits.max_value_bytes && a->argl[2] > d->cfg.limits.max_value_bytes) {
-		resp_error(out, "ERR value longer than max_value_bytes (%u)",
-			   d->cfg.limits.max_value_bytes);
+	if (gossip_limit_element(limits(d), CRDT_LWWREG, a->argl[1], a->argl[2], why,
+				 sizeof(why)) < 0) {
+		resp_error(out, "ERR %s", why);
 		return;
 	}
-	if (!may_create(d, a, out))
+	if (!may_write(d, a, CRDT_LWWREG, out))
 		return;
 	o = lookup_or_create(d, a, CRDT_LWWREG, CRDT_LWWREG, CRDT_LWWREG, &err);
 	if (!o || (err = crdt_lwwreg_set(o->lww, &d->hlc, &d->store.self, a->argv[2], a->argl[2])) < 0) {
@@ -337,7 +355,8 @@ static void cmd_sadd(struct daemon *d, struct cmd_session *s, const struct cmd_a
 	int64_t added = 0;
 	size_t i;
 
-	if (!err && (!set_within_limits(d, a, o, out) || (!o && !may_create(d, a, out))))
+	if (!err && (!may_write(d, a, o ? o->type : CRDT_ORSET, out) ||
+		     !set_within_limits(d, a, o, out)))
 		return;
 	if (!err)
 		o = lookup_or_create(d, a, CRDT_GSET, CRDT_ORSET, CRDT_ORSET, &err);
@@ -472,7 +491,7 @@ static void cmd_crdt_create(struct daemon *d, struct cmd_session *s, const struc
 			   name);
 		return;
 	}
-	if (!may_create(d, a, out))
+	if (!may_write(d, a, t, out))
 		return;
 	/* creating what is already there is a no-op, like a repeated SADD */
 	if ((err = store_get(&d->store, a->argv[1], a->argl[1], t, true, &o)) < 0) {
@@ -1233,6 +1252,7 @@ void commands_exec(struct daemon *d, struct cmd_session *sess, const struct cmd_
 {
 	const struct cmd *c = find_command(a->argv[0], a->argl[0]);
 	size_t before = out->len;
+	char why[200];
 
 	d->stats.commands++;
 	if (d->cfg.node.requirepass[0] && !sess->authenticated &&
@@ -1248,8 +1268,8 @@ void commands_exec(struct daemon *d, struct cmd_session *sess, const struct cmd_
 		   (c->arity < 0 && a->argc < (size_t)-c->arity)) {
 		resp_error(out, "ERR wrong number of arguments for '%s' command", c->name);
 	} else if (strcmp(c->flags, "write") == 0 && /* every write names its key first */
-		   d->cfg.limits.max_name_bytes && a->argl[1] > d->cfg.limits.max_name_bytes) {
-		resp_error(out, "ERR key longer than max_name_bytes (%u)", d->cfg.limits.max_name_bytes);
+		   gossip_limit_name(limits(d), 0, a->argl[1], why, sizeof(why)) < 0) {
+		resp_error(out, "ERR %s", why);
 	} else {
 		c->fn(d, sess, a, out);
 	}

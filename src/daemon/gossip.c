@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,11 @@ struct bucket {
 	bool init;
 };
 
+struct ratelimit {
+	uint64_t next_ok;
+	uint64_t suppressed;
+};
+
 struct peer {
 	char *name;
 	char *host;
@@ -39,9 +45,12 @@ struct peer {
 	uint64_t last_seen; /* uv_now */
 	bool has_rtt;
 	uint64_t rtt_us, srtt_us;
+	bool has_offset;
+	int64_t clock_offset_ms; /* its wall clock minus ours, from the last PONG */
 	uint64_t ping_seq; /* last sent to it */
 	unsigned unanswered; /* rounds pinged since it was last heard from */
 	struct bucket bucket;
+	struct ratelimit rl_skew; /* its clock offset warning */
 	struct gossip_peer_stats st;
 };
 
@@ -71,11 +80,6 @@ struct large {
 	size_t len;
 	uint64_t last_push; /* uv_now */
 	bool pending;       /* a push is owed */
-};
-
-struct ratelimit {
-	uint64_t next_ok;
-	uint64_t suppressed;
 };
 
 struct gossip {
@@ -124,16 +128,27 @@ static const char *const drop_names[GOSSIP_DROP_MAX] = {
 	[GOSSIP_DROP_BAD_VERSION] = "bad_version",
 	[GOSSIP_DROP_MALFORMED] = "malformed",
 	[GOSSIP_DROP_BAD_STATE] = "bad_state",
-	[GOSSIP_DROP_CLOCK_AHEAD] = "clock_ahead",
 	[GOSSIP_DROP_SELF] = "self",
 	[GOSSIP_DROP_NOMEM] = "nomem",
 	[GOSSIP_DROP_UNKNOWN_PEER] = "unknown_peer",
 	[GOSSIP_DROP_RATE] = "rate",
 	[GOSSIP_DROP_UNAUTHENTICATED] = "unauthenticated",
 	[GOSSIP_DROP_BAD_AUTH] = "bad_auth",
-	[GOSSIP_DROP_LIMIT] = "limit",
 	[GOSSIP_DROP_SEND_ERROR] = "send_error",
 };
+
+/* |offset|, without llabs(INT64_MIN): the offset comes off the wire. */
+static uint64_t offset_mag(int64_t off)
+{
+	return off < 0 ? 0 - (uint64_t)off : (uint64_t)off;
+}
+
+/* Its clock is further from ours than a timestamp may lead ours. */
+static bool clock_skewed(const struct gossip *g, const struct peer *p)
+{
+	return p->has_offset && g->max_clock_lead_ms &&
+	       offset_mag(p->clock_offset_ms) > g->max_clock_lead_ms;
+}
 
 const char *gossip_drop_name(enum gossip_drop d)
 {
@@ -162,6 +177,12 @@ static uint64_t rng_next(struct gossip *g)
 static uint64_t now_us(void)
 {
 	return uv_hrtime() / 1000;
+}
+
+/* The wall clock our HLC reads: what PING and PONG tell peers. */
+static uint64_t wall_ms(struct gossip *g)
+{
+	return g->hlc->clock(g->hlc->clock_ctx);
 }
 
 /* ---- peers ------------------------------------------------------------- */
@@ -483,6 +504,17 @@ static size_t batch_add_entry(struct batch *b, struct store_entry *e)
 		if (!e->slot[t].p)
 			continue;
 		r = wire_packer_add(&b->pk, e->name, e->name_len, &e->slot[t], &size);
+		if (r > 0) {
+			/* the rest of it went; only these elements did not */
+			g->st.pieces_skipped += (uint64_t)r;
+			if (ratelimit_ok(&g->rl_skip, b->now))
+				log_warn("gossip",
+					 "instance \"%.*s\" (%s): %d element(s) too long for a datagram "
+					 "of mtu %u, not replicated; the rest is",
+					 (int)(e->name_len > 64 ? 64 : e->name_len), e->name,
+					 crdt_type_name((enum crdt_type)t), r, g->mtu);
+			r = 0;
+		}
 		if (r == -EMSGSIZE) {
 			g->st.skipped++;
 			if (ratelimit_ok(&g->rl_skip, b->now))
@@ -557,7 +589,7 @@ static void send_ping(struct gossip *g, struct peer *p, enum wire_type type,
 
 static void ping_peer(struct gossip *g, struct peer *p)
 {
-	struct wire_ping ping = { .seq = ++g->ping_seq, .ts = now_us() };
+	struct wire_ping ping = { .seq = ++g->ping_seq, .ts = now_us(), .clock = wall_ms(g) };
 
 	p->ping_seq = ping.seq;
 	p->st.pings_out++;
@@ -710,21 +742,98 @@ static bool record_unchanged(const struct wire_record *rec, void *ctx)
 	return true;
 }
 
+/* ---- [limits]: the rules, once ----------------------------------------- */
+
+static int why_not(char *why, size_t why_size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int why_not(char *why, size_t why_size, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why && why_size) {
+		va_start(ap, fmt);
+		vsnprintf(why, why_size, fmt, ap);
+		va_end(ap);
+	}
+	return -EMSGSIZE;
+}
+
+int gossip_limit_name(const struct gossip_limits *lim, enum crdt_type t, size_t name_len,
+		      char *why, size_t why_size)
+{
+	size_t room;
+
+	if (lim->max_name && name_len > lim->max_name)
+		return why_not(why, why_size, "key longer than max_name_bytes (%zu)", lim->max_name);
+	if (t && lim->dgram && wire_max_element(lim->dgram, lim->node_len, name_len, t, &room) < 0)
+		return why_not(why, why_size,
+			       "key too long to replicate: a %s named by its %zu bytes does not fit "
+			       "one datagram (gossip mtu %zu, less the header)",
+			       crdt_type_name(t), name_len, lim->dgram + AUTH_OVERHEAD);
+	return 0;
+}
+
+int gossip_limit_instances(const struct gossip_limits *lim, size_t held, char *why,
+			   size_t why_size)
+{
+	if (lim->max_instances && held >= lim->max_instances)
+		return why_not(why, why_size, "max_instances (%zu) reached; no new key can be created",
+			       lim->max_instances);
+	return 0;
+}
+
+int gossip_limit_element(const struct gossip_limits *lim, enum crdt_type t, size_t name_len,
+			 size_t len, char *why, size_t why_size)
+{
+	bool reg = t == CRDT_LWWREG;
+	size_t max = reg ? lim->max_value : lim->max_element, room;
+
+	if (max && len > max)
+		return why_not(why, why_size, "%s longer than %s (%zu)", reg ? "value" : "element",
+			       reg ? "max_value_bytes" : "max_element_bytes", max);
+	if (lim->dgram) {
+		if (wire_max_element(lim->dgram, lim->node_len, name_len, t, &room) < 0)
+			room = 0;
+		if (len > room)
+			return why_not(why, why_size,
+				       "%s too long to replicate: beside a key of %zu bytes at most "
+				       "%zu bytes of %s fit one datagram (gossip mtu, less the header)",
+				       reg ? "value" : "element", name_len, room,
+				       reg ? "value" : "element");
+	}
+	return 0;
+}
+
+int gossip_limit_card(const struct gossip_limits *lim, size_t card, char *why, size_t why_size)
+{
+	if (lim->max_elements && card > lim->max_elements)
+		return why_not(why, why_size, "set would pass max_elements (%zu)", lim->max_elements);
+	return 0;
+}
+
+const struct gossip_limits *gossip_get_limits(const struct gossip *g)
+{
+	return &g->lim;
+}
+
 struct elem_check {
 	const struct gossip_limits *lim;
+	enum crdt_type t;
+	size_t name_len;
 	const struct crdt_obj *local; /* same type, or NULL */
 	size_t fresh;                 /* elements the local state lacks */
-	bool too_long;
+	char *why;
+	size_t why_size;
+	int err;
 };
 
 static int elem_check_cb(const uint8_t *e, size_t len, void *ctx)
 {
 	struct elem_check *c = ctx;
 
-	if (c->lim->max_element && len > c->lim->max_element) {
-		c->too_long = true;
+	if ((c->err = gossip_limit_element(c->lim, c->t, c->name_len, len, c->why, c->why_size)))
 		return 1;
-	}
 	if (!c->local)
 		c->fresh++;
 	else if (c->local->type == CRDT_GSET ? !crdt_gset_contains(c->local->gs, e, len)
@@ -733,53 +842,42 @@ static int elem_check_cb(const uint8_t *e, size_t len, void *ctx)
 	return 0;
 }
 
-/* Whether a remote record stays within [limits]; on false *ret_why says
- * which.  Costs one pass over the record's elements, as the merge does. */
-static bool within_limits(struct gossip *g, const struct wire_state *w, const char **ret_why)
+/* Whether a remote record stays within [limits], by the rules the client
+ * door uses; on -EMSGSIZE @why says which.  Costs one pass over the record's
+ * elements, as the merge does. */
+static int state_limits(struct gossip *g, const struct wire_state *w, char *why, size_t why_size)
 {
 	const struct gossip_limits *lim = &g->lim;
 	const struct crdt_obj *o = &w->obj;
 	struct store_entry *e;
 	const uint8_t *val;
 	size_t len, card;
+	int r;
 
-	if (lim->max_name && w->name_len > lim->max_name) {
-		*ret_why = "name longer than max_name_bytes";
-		return false;
-	}
+	if ((r = gossip_limit_name(lim, o->type, w->name_len, why, why_size)))
+		return r;
 	e = store_find(g->store, w->name, w->name_len);
-	if (!e && lim->max_instances && g->store->len >= lim->max_instances) {
-		*ret_why = "max_instances reached";
-		return false;
-	}
-	if (o->type == CRDT_LWWREG && lim->max_value && crdt_lwwreg_get(o->lww, &val, &len) &&
-	    len > lim->max_value) {
-		*ret_why = "value longer than max_value_bytes";
-		return false;
-	}
+	if (!e && (r = gossip_limit_instances(lim, g->store->len, why, why_size)))
+		return r;
+	if (o->type == CRDT_LWWREG && crdt_lwwreg_get(o->lww, &val, &len))
+		return gossip_limit_element(lim, o->type, w->name_len, len, why, why_size);
 	if (o->type == CRDT_GSET || o->type == CRDT_ORSET) {
-		struct elem_check c = { .lim = lim };
-		if (!lim->max_element && !lim->max_elements)
-			return true;
+		struct elem_check c = { .lim = lim, .t = o->type, .name_len = w->name_len,
+					.why = why, .why_size = why_size };
 		if (e && e->slot[o->type].p)
 			c.local = &e->slot[o->type];
 		if (o->type == CRDT_GSET)
 			crdt_gset_foreach(o->gs, elem_check_cb, &c);
 		else
 			crdt_orset_foreach(o->os, elem_check_cb, &c);
-		if (c.too_long) {
-			*ret_why = "element longer than max_element_bytes";
-			return false;
-		}
+		if (c.err)
+			return c.err;
 		card = !c.local ? 0
 		       : c.local->type == CRDT_GSET ? crdt_gset_card(c.local->gs)
 						    : crdt_orset_card(c.local->os);
-		if (lim->max_elements && card + c.fresh > lim->max_elements) {
-			*ret_why = "set would pass max_elements";
-			return false;
-		}
+		return gossip_limit_card(lim, card + c.fresh, why, why_size);
 	}
-	return true;
+	return 0;
 }
 
 static void merge_states(struct gossip *g, struct peer *p, const struct sockaddr *from,
@@ -789,38 +887,48 @@ static void merge_states(struct gossip *g, struct peer *p, const struct sockaddr
 		struct crdt_obj *o = &s[i].obj;
 		int r;
 
-		/* A timestamp far ahead would drag our clock (and every later
-		 * write here) along with it: refuse that record. */
+		/* Every valid state is merged, whatever the clocks say: a
+		 * register stamped far ahead only drags our clock as far as
+		 * max_clock_lead_ms (a later write here that read it still
+		 * wins: crdt_lwwreg_set), and is counted and logged. */
 		if (o->type == CRDT_LWWREG && o->lww->set &&
-		    crdt_hlc_observe(g->hlc, &o->lww->ts, g->max_clock_lead_ms) == CRDT_ERANGE) {
-			drop(g, p, GOSSIP_DROP_CLOCK_AHEAD);
+		    crdt_hlc_observe(g->hlc, &o->lww->ts, g->max_clock_lead_ms) > 0) {
+			g->st.clock_capped++;
+			if (p)
+				p->st.clock_capped++;
 			if (ratelimit_ok(&g->rl_clock, uv_now(g->loop))) {
 				char a[INET6_ADDRSTRLEN + 8];
 				transport_addr_format(from, a, sizeof(a));
 				log_warn("gossip",
-					 "peer %s: register \"%.*s\" stamped more than %llu ms "
-					 "ahead of our clock, ignoring (%llu similar suppressed)",
+					 "peer %s: register \"%.*s\" stamped %lld ms ahead of our "
+					 "clock, past max_clock_lead_ms %llu: merged, our clock "
+					 "moves %llu ms ahead at most (%llu similar suppressed)",
 					 p ? p->name : a,
 					 (int)(s[i].name_len > 64 ? 64 : s[i].name_len), s[i].name,
+					 (long long)(o->lww->ts.ms - g->hlc->clock(g->hlc->clock_ctx)),
+					 (unsigned long long)g->max_clock_lead_ms,
 					 (unsigned long long)g->max_clock_lead_ms,
 					 (unsigned long long)g->rl_clock.suppressed);
 				g->rl_clock.suppressed = 0;
 			}
-			continue;
 		}
-		const char *why;
-		if (!within_limits(g, &s[i], &why)) {
-			drop(g, p, GOSSIP_DROP_LIMIT);
+		/* Limits guard the client door; a state a peer already holds is
+		 * merged past them all the same, or the replicas would never
+		 * agree again.  Counted and logged. */
+		char why[200];
+		if (state_limits(g, &s[i], why, sizeof(why)) < 0) {
+			g->st.limit_exceeded++;
 			if (ratelimit_ok(&g->rl_limit, uv_now(g->loop))) {
 				char a[INET6_ADDRSTRLEN + 8];
 				transport_addr_format(from, a, sizeof(a));
-				log_warn("gossip", "peer %s: \"%.*s\": %s, ignoring (%llu similar suppressed)",
+				log_warn("gossip",
+					 "peer %s: \"%.*s\": %s; merged all the same (%llu similar "
+					 "suppressed)",
 					 p ? p->name : a,
 					 (int)(s[i].name_len > 64 ? 64 : s[i].name_len), s[i].name, why,
 					 (unsigned long long)g->rl_limit.suppressed);
 				g->rl_limit.suppressed = 0;
 			}
-			continue;
 		}
 		g->st.records_in++;
 		if ((r = store_merge(g->store, s[i].name, s[i].name_len, o)) < 0) {
@@ -846,6 +954,19 @@ static void on_pong(struct gossip *g, struct peer *p, const struct wire_ping *po
 	p->rtt_us = rtt;
 	p->srtt_us = p->has_rtt ? (7 * p->srtt_us + rtt) / 8 : rtt;
 	p->has_rtt = true;
+	/* Its clock read when it answered, against ours half a round trip
+	 * ago: off by at most rtt / 2, nothing next to a skew that matters. */
+	p->clock_offset_ms = (int64_t)(pong->clock - (wall_ms(g) - rtt / 2000));
+	p->has_offset = true;
+	if (g->max_clock_lead_ms && clock_skewed(g, p) &&
+	    ratelimit_ok(&p->rl_skew, uv_now(g->loop)))
+		log_warn("gossip",
+			 "peer %s: its clock is %llu ms %s ours, more than max_clock_lead_ms %llu; "
+			 "registers still converge, but its writes and ours order by skewed "
+			 "clocks (docs/types.md)",
+			 p->name, (unsigned long long)offset_mag(p->clock_offset_ms),
+			 p->clock_offset_ms > 0 ? "ahead of" : "behind",
+			 (unsigned long long)g->max_clock_lead_ms);
 }
 
 /* One datagram from the sender of @b: false when past the rate. */
@@ -981,9 +1102,10 @@ static void on_recv(void *ctx, const uint8_t *buf, size_t len, const struct sock
 		}
 		was_down = p && peer_down(p);
 		seen(g, p, &h);
-		if (h.type == WIRE_PING)
+		if (h.type == WIRE_PING) {
+			ping.clock = wall_ms(g);
 			send_ping(g, p, WIRE_PONG, &ping, from);
-		else
+		} else
 			on_pong(g, p, &ping);
 		break;
 	case WIRE_STATE:
@@ -1170,6 +1292,8 @@ void gossip_set_policy(struct gossip *g, bool accept_unknown_peers, uint32_t max
 		g->lim = *lim;
 	else
 		memset(&g->lim, 0, sizeof(g->lim));
+	g->lim.dgram = g->mtu - AUTH_OVERHEAD;
+	g->lim.node_len = g->node_len;
 }
 
 /* ---- introspection ----------------------------------------------------- */
@@ -1202,6 +1326,9 @@ int gossip_foreach_peer(const struct gossip *g,
 			.has_rtt = p->has_rtt,
 			.rtt_us = p->rtt_us,
 			.srtt_us = p->srtt_us,
+			.has_clock_offset = p->has_offset,
+			.clock_offset_ms = p->clock_offset_ms,
+			.clock_skewed = clock_skewed(g, p),
 			.rid = p->has_rid ? &p->rid : NULL,
 			.node = p->node,
 			.stats = p->st,

@@ -81,9 +81,31 @@ static void section_stats(struct daemon *d, struct crdt_buf *b)
 	line(b, "reply_buffer_errors:%" PRIu64, d->stats.reply_buffer_errors);
 }
 
+struct peer_lines {
+	struct crdt_buf *b;
+	size_t i, skewed;
+};
+
+/* One "peerN:" line per peer, as Redis lists replicas ("slave0:"). */
+static int put_peer_line(const struct gossip_peer_info *p, void *ctx)
+{
+	struct peer_lines *pl = ctx;
+	char off[32] = "unknown";
+
+	if (p->has_clock_offset)
+		snprintf(off, sizeof(off), "%" PRId64, p->clock_offset_ms);
+	line(pl->b, "peer%zu:name=%s,node=%s,up=%d,clock_offset_ms=%s,clock_skewed=%d,"
+		    "clock_lead_capped=%" PRIu64,
+	     pl->i++, p->name, p->node ? p->node : "", p->seen && !p->down, off, p->clock_skewed,
+	     p->stats.clock_capped);
+	pl->skewed += p->clock_skewed;
+	return 0;
+}
+
 static void section_gossip(struct daemon *d, struct crdt_buf *b)
 {
 	struct gossip_stats s;
+	struct peer_lines pl = { .b = b };
 
 	line(b, "# Gossip");
 	if (!d->gossip)
@@ -110,6 +132,12 @@ static void section_gossip(struct daemon *d, struct crdt_buf *b)
 	line(b, "unknown_sender:%" PRIu64, s.unknown_sender);
 	line(b, "large_push_deferred:%" PRIu64, s.large_deferred);
 	line(b, "instances_too_large:%" PRIu64, s.skipped);
+	line(b, "elements_too_large:%" PRIu64, s.pieces_skipped);
+	line(b, "limit_exceeded:%" PRIu64, s.limit_exceeded);
+	line(b, "max_clock_lead_ms:%u", d->cfg.gossip.max_clock_lead_ms);
+	line(b, "clock_lead_capped:%" PRIu64, s.clock_capped);
+	gossip_foreach_peer(d->gossip, put_peer_line, &pl);
+	line(b, "clock_skewed_peers:%zu", pl.skewed);
 	for (int i = 0; i < GOSSIP_DROP_MAX; i++)
 		line(b, "dropped_%s:%" PRIu64, gossip_drop_name((enum gossip_drop)i), s.drops[i]);
 	line(b, "rcvbuf:%d", s.rcvbuf);
@@ -245,7 +273,7 @@ static int put_peer(const struct gossip_peer_info *p, void *ctx)
 
 	if (p->addr)
 		transport_addr_format(p->addr, addr, sizeof(addr));
-	resp_map(out, 9, pc->proto);
+	resp_map(out, 12, pc->proto);
 	resp_bulk_str(out, "name");
 	resp_bulk_str(out, p->name);
 	resp_bulk_str(out, "address");
@@ -264,6 +292,16 @@ static int put_peer(const struct gossip_peer_info *p, void *ctx)
 	resp_int(out, (int64_t)p->stats.bytes_in);
 	resp_bulk_str(out, "node");
 	resp_bulk_str(out, p->node ? p->node : "");
+	/* its wall clock minus ours, from PING/PONG; nil until measured */
+	resp_bulk_str(out, "clock_offset_ms");
+	if (p->has_clock_offset)
+		resp_int(out, p->clock_offset_ms);
+	else
+		resp_null(out);
+	resp_bulk_str(out, "clock_skewed");
+	resp_int(out, p->clock_skewed);
+	resp_bulk_str(out, "clock_lead_capped");
+	resp_int(out, (int64_t)p->stats.clock_capped);
 	return 0;
 }
 

@@ -20,6 +20,53 @@ size_t wire_header_len(size_t node_len)
 	return WIRE_HEADER_FIXED + crdt_varint_len(node_len) + node_len;
 }
 
+/* The most bytes a piece holding one element adds to the element's bytes
+ * and length, by type (docs/encoding.md, each type's "Split"): for the
+ * counters a whole one-replica piece; for the OR-Set the splitter's own
+ * upper bound (header and counts, one replica's id and interval count, one
+ * interval, a dot's head and counter difference at their largest). */
+static size_t piece_overhead(enum crdt_type t)
+{
+	switch (t) {
+	case CRDT_GCOUNTER: return 2 + 1 + CRDT_RID_LEN + 10;
+	case CRDT_PNCOUNTER: return 2 + 1 + CRDT_RID_LEN + 3 * 1 + 2 * 10;
+	case CRDT_GSET: return 2 + 10;
+	case CRDT_ORSET: return (2 + 5 + 10) + (CRDT_RID_LEN + 10) + (10 + 10) + (5 + 10);
+	case CRDT_LWWREG: return 2 + 1 + CRDT_RID_LEN + 10 + 5;
+	}
+	return 0;
+}
+
+int wire_max_element(size_t mtu, size_t node_len, size_t name_len, enum crdt_type t,
+		     size_t *ret)
+{
+	size_t fixed = wire_header_len(node_len) + crdt_varint_len(name_len) + name_len +
+		       crdt_varint_len(mtu), over = piece_overhead(t), room, best = 0;
+	bool fits = false;
+
+	if (!over)
+		return -EINVAL;
+	if (name_len > WIRE_NAME_MAX || fixed + over > mtu)
+		return -EMSGSIZE;
+	room = mtu - fixed - over;
+	if (t == CRDT_GCOUNTER || t == CRDT_PNCOUNTER) {
+		*ret = 0;
+		return 0;
+	}
+	/* the element's own length varint: the longest len with
+	 * varint_len(len) + len <= room */
+	for (size_t k = 1; k <= 10 && k <= room; k++) {
+		if (crdt_varint_len(room - k) <= k && (!fits || room - k > best)) {
+			best = room - k;
+			fits = true;
+		}
+	}
+	if (!fits)
+		return -EMSGSIZE;
+	*ret = best;
+	return 0;
+}
+
 int wire_put_header(struct crdt_buf *b, enum wire_type type, const struct crdt_rid *rid,
 		    const void *node, size_t node_len)
 {
@@ -195,7 +242,7 @@ static uint64_t get_be64(const uint8_t in[8])
 int wire_encode_ping(struct crdt_buf *b, enum wire_type type, const struct crdt_rid *rid,
 		     const void *node, size_t node_len, const struct wire_ping *p)
 {
-	uint8_t ts[8];
+	uint8_t ts[8], clock[8];
 	int r;
 
 	if (type != WIRE_PING && type != WIRE_PONG)
@@ -203,20 +250,24 @@ int wire_encode_ping(struct crdt_buf *b, enum wire_type type, const struct crdt_
 	if ((r = wire_put_header(b, type, rid, node, node_len)) < 0)
 		return r;
 	put_be64(ts, p->ts);
+	put_be64(clock, p->clock);
 	crdt_buf_put_varint(b, p->seq);
-	return crdt_buf_put(b, ts, sizeof(ts));
+	crdt_buf_put(b, ts, sizeof(ts));
+	return crdt_buf_put(b, clock, sizeof(clock));
 }
 
 int wire_decode_ping(const uint8_t *body, size_t len, struct wire_ping *ret)
 {
 	struct crdt_cur c;
 	struct wire_ping p;
-	const uint8_t *ts;
+	const uint8_t *ts, *clock;
 
 	crdt_cur_init(&c, body, len);
-	if (crdt_cur_varint(&c, &p.seq) < 0 || crdt_cur_take(&c, 8, &ts) < 0 || c.left)
+	if (crdt_cur_varint(&c, &p.seq) < 0 || crdt_cur_take(&c, 8, &ts) < 0 ||
+	    crdt_cur_take(&c, 8, &clock) < 0 || c.left)
 		return -EBADMSG;
 	p.ts = get_be64(ts);
+	p.clock = get_be64(clock);
 	*ret = p;
 	return 0;
 }
@@ -324,7 +375,7 @@ int wire_packer_add(struct wire_packer *p, const void *name, size_t name_len,
 		r = crdt_obj_split(o, max, piece_cb, p);
 		p->name = NULL;
 	}
-	if (r == 0 && ret_size)
+	if (r >= 0 && ret_size)
 		*ret_size = p->scratch.len;
 	return r;
 }

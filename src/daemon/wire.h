@@ -5,8 +5,10 @@
  * replica id, sender node name) and a body:
  *   STATE  records until the end: name (bytes), state (bytes, a libcrdt
  *          encoding whose first byte is the type tag);
- *   PING   varint seq, 8-byte big-endian sender timestamp;
- *   PONG   the seq and timestamp of the PING it answers.
+ *   PING   varint seq, 8-byte big-endian sender timestamp, 8-byte
+ *          big-endian sender wall clock (ms);
+ *   PONG   the seq and timestamp of the PING it answers, and the
+ *          responder's own wall clock (ms).
  *
  * Decoders take (buf, len), never read past len, and reject unknown versions,
  * types and flags, oversize names and trailing bytes.  Errors:
@@ -31,7 +33,8 @@
 
 #define WIRE_MAGIC "CRDT"
 #define WIRE_MAGIC_LEN 4
-#define WIRE_VERSION 1
+/* 2: PING and PONG carry the sender's wall clock */
+#define WIRE_VERSION 2
 
 enum wire_type {
 	WIRE_STATE = 1,
@@ -94,8 +97,21 @@ struct wire_state {
 
 struct wire_ping {
 	uint64_t seq;
-	uint64_t ts; /* sender's clock, opaque to the receiver */
+	uint64_t ts;    /* PING sender's monotonic clock, opaque to the receiver */
+	uint64_t clock; /* this datagram's sender's wall clock, ms since the epoch */
 };
+
+/** The longest element (set member, register value) a one-element piece of
+ * a type-@t state named by @name_len bytes can carry, so that its STATE
+ * datagram, sent by a node whose name is @node_len bytes, stays within @mtu
+ * bytes: the header, the record's framing, and the most a piece of @t adds
+ * to its element (per type, from the encodings in docs/encoding.md).  For a
+ * counter, whose pieces hold replica entries and no element, *ret is 0.
+ * @mtu is the plain datagram's budget (a seal's overhead taken off by the
+ * caller).  0 and *ret, or -EMSGSIZE when not even an empty piece fits
+ * beside that name; -EINVAL for an unknown type. */
+int wire_max_element(size_t mtu, size_t node_len, size_t name_len, enum crdt_type t,
+		     size_t *ret);
 
 /** Encode a header into @b (appended).  @node_len <= WIRE_NODE_MAX, else
  * -EMSGSIZE; buffer errors as crdt_buf. */
@@ -173,10 +189,12 @@ int wire_packer_init(struct wire_packer *p, size_t mtu, const struct crdt_rid *r
 		     const void *node, size_t node_len, wire_emit_cb emit, void *ctx);
 void wire_packer_done(struct wire_packer *p);
 /** Add the state @o of instance @name.  On success *ret_size (if not NULL)
- * is the size of its whole encoding.  -EMSGSIZE when the name is longer than
- * WIRE_NAME_MAX or a piece that cannot be cut smaller does not fit a
- * datagram (the instance is then skipped, with the datagrams already packed
- * kept); -ENOMEM; or the emit callback's non-zero return. */
+ * is the size of its whole encoding, and the return is the number of pieces
+ * left out because alone they do not fit a datagram (a set element too long
+ * for it: crdt_obj_split skips it and packs the rest).  -EMSGSIZE when the
+ * name is longer than WIRE_NAME_MAX or the whole instance cannot fit (a
+ * register, a counter under a name too long: it is skipped, the datagrams
+ * already packed kept); -ENOMEM; or the emit callback's negative return. */
 int wire_packer_add(struct wire_packer *p, const void *name, size_t name_len,
 		    const struct crdt_obj *o, size_t *ret_size);
 /** Emit the datagram being filled, if it holds a record. */

@@ -153,7 +153,7 @@ static void make_wire(void)
 	struct crdt_rid self;
 	struct wire_packer p;
 	struct crdt_buf b;
-	struct wire_ping ping = { .seq = 42, .ts = 1234567890 };
+	struct wire_ping ping = { .seq = 42, .ts = 1234567890, .clock = 1764000000000ull };
 
 	memset(self.b, 0x77, sizeof(self.b));
 	for (int mtu = 512; mtu <= 1400; mtu += 888) {

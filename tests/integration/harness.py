@@ -52,6 +52,7 @@ class Node:
         self.proc = None
         self.peers = []
         self.extra = {}
+        self.env = {}  # added to the daemon's environment (e.g. libfaketime's)
 
     def write_config(self):
         sections = {
@@ -79,7 +80,7 @@ class Node:
         self.write_config()
         logf = open(self.log, "ab")
         self.proc = subprocess.Popen([CRDTD, "-c", self.conf], stdout=logf, stderr=logf,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, env=dict(os.environ, **self.env))
         logf.close()
         wait_until(self._ready, timeout=15, what="%s to answer PING" % self.name)
         return self

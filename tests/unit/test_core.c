@@ -377,14 +377,33 @@ static void test_hlc_observe(void **state)
 	struct crdt_hlc_ts ts = crdt_hlc_now(&hlc);
 	assert_true(crdt_hlc_cmp(&ts, &remote) > 0);
 
-	/* a peer a quarter hour ahead is refused and does not move the clock */
-	assert_int_equal(crdt_hlc_observe(&hlc, &far, 60000), CRDT_ERANGE);
+	/* a peer a quarter hour ahead drags us only as far as the bound */
+	assert_int_equal(crdt_hlc_observe(&hlc, &far, 60000), 1);
 	ts = crdt_hlc_now(&hlc);
-	assert_true(ts.ms == 5000);
+	assert_true(ts.ms == 1000 + 60000 && ts.lc == 1);
 	/* unless no bound is asked for */
 	assert_int_equal(crdt_hlc_observe(&hlc, &far, 0), 0);
 	ts = crdt_hlc_now(&hlc);
 	assert_true(ts.ms == 1000000 && ts.lc == 1);
+}
+
+/* A stamp after a value from a clock far ahead orders after it, and leaves
+ * the clock where it was. */
+static void test_hlc_after(void **state)
+{
+	struct fake_clock fc = { 1000 };
+	struct crdt_hlc hlc;
+	struct crdt_hlc_ts far = { .ms = 3600000, .lc = UINT32_MAX }, old = { .ms = 10, .lc = 3 };
+	struct crdt_hlc_ts ts;
+
+	crdt_hlc_init(&hlc, fake_now, &fc);
+	ts = crdt_hlc_after(&hlc, &far);
+	assert_true(ts.ms == 3600001 && ts.lc == 0);
+	ts = crdt_hlc_now(&hlc);
+	assert_true(ts.ms == 1000 && ts.lc == 1);
+	/* a value older than our clock: just now */
+	ts = crdt_hlc_after(&hlc, &old);
+	assert_true(ts.ms == 1000 && ts.lc == 2);
 }
 
 static void test_strerror(void **state)
@@ -409,6 +428,7 @@ int main(void)
 		cmocka_unit_test(test_vv_decode_rejects),
 		cmocka_unit_test(test_hlc_monotonic_when_clock_jumps_back),
 		cmocka_unit_test(test_hlc_observe),
+		cmocka_unit_test(test_hlc_after),
 		cmocka_unit_test(test_strerror),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -198,7 +198,7 @@ struct node {
 	struct crdt_rid rid;
 	struct gossip *g;
 	char name[16];
-	uint64_t clock_lead_ms;
+	int64_t clock_lead_ms; /* < 0: behind */
 };
 
 struct cluster {
@@ -211,7 +211,7 @@ struct cluster {
 static uint64_t node_clock(void *ctx)
 {
 	struct node *n = ctx;
-	return crdt_clock_realtime(NULL) + n->clock_lead_ms;
+	return (uint64_t)((int64_t)crdt_clock_realtime(NULL) + n->clock_lead_ms);
 }
 
 static void peer_name(int i, char *name, size_t nsize, char *host, size_t hsize)
@@ -712,31 +712,60 @@ static void test_large_set_loss(void **state)
 	cluster_done(&c);
 }
 
-static void test_clock_ahead(void **state)
+/* Convergence does not depend on clocks (issue 10, item 4): a register
+ * from a node an hour ahead is merged (our clock moves only to the bound),
+ * a node two minutes behind takes its peers' registers, a write that read
+ * the value from the future wins everywhere, and PING/PONG report each
+ * peer's clock offset. */
+static void test_clock_skew(void **state)
 {
 	struct cluster c;
 	struct gossip_stats st;
+	struct gossip_peer_info pi;
+	uint64_t now;
 
-	cluster_init(&c, 2, 1400, 0, 60000);
-	c.node[1].clock_lead_ms = 3600 * 1000; /* an hour fast */
+	cluster_init(&c, 3, 1400, 0, 60000);
+	c.node[1].clock_lead_ms = 3600 * 1000;  /* an hour fast */
+	c.node[2].clock_lead_ms = -120 * 1000;  /* two minutes slow */
 	set(&c.node[1], "r", "from the future");
-	incr(&c.node[1], "k", 3); /* same datagram: still merged */
-	assert_int_equal(gossip_sync(c.node[1].g, NULL), 0);
-	net_run(&c.net);
+	set(&c.node[0], "q", "from now");
+	incr(&c.node[1], "k", 3);
+	round_all(&c);
+	for (int i = 0; i < 3; i++) {
+		assert_reg(&c.node[i], "r", "from the future");
+		assert_reg(&c.node[i], "q", "from now");
+		assert_int_equal(counter(&c.node[i], "k"), 3);
+	}
 	gossip_get_stats(c.node[0].g, &st);
-	assert_int_equal(st.drops[GOSSIP_DROP_CLOCK_AHEAD], 1);
-	assert_null(store_find(&c.node[0].store, "r", 1));
-	assert_int_equal(counter(&c.node[0], "k"), 3);
-	/* our clock was not dragged along */
-	assert_true(c.node[0].hlc.last.ms < crdt_clock_realtime(NULL) + 60000);
-	/* within the bound it is accepted (a fresh clock: an HLC never goes
-	 * back, so the old one would still stamp an hour ahead) */
-	c.node[1].clock_lead_ms = 1000;
-	crdt_hlc_init(&c.node[1].hlc, node_clock, &c.node[1]);
-	set(&c.node[1], "r2", "soon");
-	assert_int_equal(gossip_sync(c.node[1].g, NULL), 0);
-	net_run(&c.net);
-	assert_reg(&c.node[0], "r2", "soon");
+	assert_true(st.clock_capped >= 1);
+	/* our clock was dragged no further than the bound */
+	now = crdt_clock_realtime(NULL);
+	assert_true(c.node[0].hlc.last.ms <= now + 60000);
+	assert_true(c.node[2].hlc.last.ms <= now - 120000 + 60000 + 1000);
+	/* a write that read the value from the future wins, on every node,
+	 * from either side of the skew */
+	set(&c.node[2], "r", "read it, then wrote");
+	round_all(&c);
+	for (int i = 0; i < 3; i++)
+		assert_reg(&c.node[i], "r", "read it, then wrote");
+	set(&c.node[0], "r", "and again");
+	round_all(&c);
+	for (int i = 0; i < 3; i++)
+		assert_reg(&c.node[i], "r", "and again");
+	/* each node knows how far the others' clocks are from its own */
+	pi = probe(&c.node[0], 1);
+	assert_true(pi.has_clock_offset && pi.clock_skewed);
+	assert_true(pi.clock_offset_ms > 3600000 - 5000 && pi.clock_offset_ms < 3600000 + 5000);
+	pi = probe(&c.node[0], 2);
+	assert_true(pi.has_clock_offset && pi.clock_skewed);
+	assert_true(pi.clock_offset_ms > -125000 && pi.clock_offset_ms < -115000);
+	pi = probe(&c.node[1], 0);
+	assert_true(pi.clock_offset_ms < -3600000 + 5000);
+	/* within the bound: reported, not skewed */
+	c.node[2].clock_lead_ms = 1000;
+	round_all(&c);
+	pi = probe(&c.node[0], 2);
+	assert_true(pi.has_clock_offset && !pi.clock_skewed);
 	cluster_done(&c);
 }
 
@@ -780,9 +809,9 @@ static void test_bad_and_unknown(void **state)
 	fa->t.recv_cb(fa->t.recv_ctx, (const uint8_t *)(buf), (len),                               \
 		      (const struct sockaddr *)&from, (trunc))
 	FEED("GET / HTTP/1.0\r\n", 16, false);
-	FEED("CRDT\x02\x01", 6, false);
-	FEED("CRDT\x01\x09\x00", 7, false);
-	FEED("CRDT\x01\x01\x00", 7, false);
+	FEED("CRDT\x03\x01", 6, false);
+	FEED("CRDT\x02\x09\x00", 7, false);
+	FEED("CRDT\x02\x01\x00", 7, false);
 	FEED("CRDT", 4, true);
 
 	/* two good records and one bad: nothing of it is merged */
@@ -948,7 +977,7 @@ static void test_keys_garbage(void **state)
 			for (size_t j = 0; j < len; j++)
 				buf[j] = (uint8_t)rng_next(&rng);
 			if (i % 2 && len >= 7)
-				memcpy(buf, "CRDT\x01\x01\x01", 7); /* looks sealed */
+				memcpy(buf, "CRDT\x02\x01\x01", 7); /* looks sealed */
 		} else { /* a real sealed datagram, truncated or with a bit flipped */
 			const struct pkt *pk = &c.net.hist.v[rng_next(&rng) % c.net.hist.n];
 			len = pk->len;
@@ -973,7 +1002,8 @@ static void test_keys_garbage(void **state)
 	cluster_done(&c);
 }
 
-/* [limits] on remote records: dropped one by one, counted. */
+/* [limits] on remote records: merged all the same (a limit must not make
+ * replicas diverge), counted. */
 static void test_limits(void **state)
 {
 	struct cluster c;
@@ -989,29 +1019,89 @@ static void test_limits(void **state)
 	sadd(&c.node[0], "s", "def");
 	sadd(&c.node[0], "long", "abcde");
 	set(&c.node[0], "r", "xyzw");
-	round_all(&c);
-	assert_int_equal(counter(&c.node[1], "ok"), 1);
-	assert_non_null(store_find(&c.node[1].store, "s", 1));
-	assert_null(store_find(&c.node[1].store, "a-long-name", 11));
-	assert_null(store_find(&c.node[1].store, "long", 4));
-	assert_null(store_find(&c.node[1].store, "r", 1));
-	gossip_get_stats(c.node[1].g, &st);
-	assert_int_equal(st.drops[GOSSIP_DROP_LIMIT], 3);
-	/* the set may reach max_elements, not pass it */
+	for (int i = 0; i < 3; i++) {
+		char k[4] = { 'i', (char)('0' + i), 0 };
+		incr(&c.node[0], k, 1);
+	}
 	sadd(&c.node[0], "s", "ghi");
-	round_all(&c);
-	assert_int_equal(crdt_orset_card(store_find(&c.node[1].store, "s", 1)->slot[CRDT_ORSET].os), 3);
 	sadd(&c.node[0], "s", "jkl");
 	round_all(&c);
-	assert_int_equal(crdt_orset_card(store_find(&c.node[1].store, "s", 1)->slot[CRDT_ORSET].os), 3);
-	/* instances: 2 held ("ok", "s"); 2 more fit, the fifth does not */
-	incr(&c.node[0], "i1", 1);
-	incr(&c.node[0], "i2", 1);
+	assert_int_equal(counter(&c.node[1], "ok"), 1);
+	assert_int_equal(counter(&c.node[1], "a-long-name"), 1);
+	assert_reg(&c.node[1], "r", "xyzw");
+	assert_set(&c.node[1], "long", (const char *const[]){ "abcde", NULL });
+	assert_set(&c.node[1], "s", (const char *const[]){ "abc", "def", "ghi", "jkl", NULL });
+	assert_int_equal(c.node[1].store.len, 8);
+	gossip_get_stats(c.node[1].g, &st);
+	assert_true(st.limit_exceeded >= 5);
+	/* the rules are the client door's: one place */
+	{
+		char why[200];
+		const struct gossip_limits *l = gossip_get_limits(c.node[1].g);
+		assert_int_equal(gossip_limit_name(l, 0, 9, why, sizeof(why)), -EMSGSIZE);
+		assert_string_equal(why, "key longer than max_name_bytes (8)");
+		assert_int_equal(gossip_limit_element(l, CRDT_ORSET, 1, 5, why, sizeof(why)), -EMSGSIZE);
+		assert_string_equal(why, "element longer than max_element_bytes (4)");
+		assert_int_equal(gossip_limit_element(l, CRDT_LWWREG, 1, 3, why, sizeof(why)), 0);
+		assert_int_equal(gossip_limit_card(l, 4, why, sizeof(why)), -EMSGSIZE);
+		assert_int_equal(gossip_limit_instances(l, 4, why, sizeof(why)), -EMSGSIZE);
+		assert_int_equal(gossip_limit_instances(l, 3, why, sizeof(why)), 0);
+	}
+	cluster_done(&c);
+}
+
+/* The datagram bound (wire_max_element) is the one the packer meets: the
+ * longest element it allows fits, one byte more does not; and a set element
+ * past it never stalls the rest of its set or the other instances. */
+static void test_element_bound(void **state)
+{
+	struct cluster c;
+	struct gossip_stats st;
+	const struct gossip_limits *lim;
+	char name[1025], why[200], *big;
+	size_t room;
+
+	cluster_init(&c, 2, 1400, 0, 0);
+	lim = gossip_get_limits(c.node[0].g);
+	memset(name, 'n', sizeof(name));
+	/* a 1,024-byte name with a 1,024-byte member never fits; with a short
+	 * one it does */
+	assert_int_equal(gossip_limit_element(lim, CRDT_ORSET, 1024, 1024, why, sizeof(why)),
+			 -EMSGSIZE);
+	assert_non_null(strstr(why, "too long to replicate"));
+	assert_int_equal(gossip_limit_name(lim, CRDT_ORSET, 1024, why, sizeof(why)), 0);
+	assert_int_equal(gossip_limit_element(lim, CRDT_ORSET, 1024, 100, why, sizeof(why)), 0);
+	/* at the bound: fits, and really goes */
+	assert_int_equal(wire_max_element(lim->dgram, lim->node_len, 100, CRDT_ORSET, &room), 0);
+	assert_int_equal(gossip_limit_element(lim, CRDT_ORSET, 100, room, why, sizeof(why)), 0);
+	assert_int_equal(gossip_limit_element(lim, CRDT_ORSET, 100, room + 1, why, sizeof(why)),
+			 -EMSGSIZE);
+	big = malloc(1400);
+	assert_non_null(big);
+	memset(big, 'b', 1399);
+	big[room] = 0;
+	name[100] = 0;
+	sadd(&c.node[0], name, big);
+	/* an element too long for any datagram, between others, in one set;
+	 * and another instance besides */
+	big[room] = 'b';
+	big[1399] = 0;
+	sadd(&c.node[0], "s", "before");
+	sadd(&c.node[0], "s", big);
+	sadd(&c.node[0], "s", "zafter");
+	incr(&c.node[0], "k", 5);
 	round_all(&c);
-	incr(&c.node[0], "i3", 1);
+	assert_set(&c.node[1], "s", (const char *const[]){ "before", "zafter", NULL });
+	assert_int_equal(counter(&c.node[1], "k"), 5);
+	big[room] = 0;
+	assert_set(&c.node[1], name, (const char *const[]){ big, NULL });
+	gossip_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.pieces_skipped, 1);
+	/* later members of the same set still replicate */
+	sadd(&c.node[0], "s", "later");
 	round_all(&c);
-	assert_int_equal(c.node[1].store.len, 4);
-	assert_null(store_find(&c.node[1].store, "i3", 2));
+	assert_set(&c.node[1], "s", (const char *const[]){ "before", "later", "zafter", NULL });
+	free(big);
 	cluster_done(&c);
 }
 
@@ -1028,7 +1118,7 @@ static void test_rate(void **state)
 	fa = c.net.nodes[1];
 	uv_ip4_addr("10.0.0.1", PORT, &from);
 	for (int i = 0; i < 250; i++)
-		fa->t.recv_cb(fa->t.recv_ctx, (const uint8_t *)"CRDT\x01\x01\x00", 7,
+		fa->t.recv_cb(fa->t.recv_ctx, (const uint8_t *)"CRDT\x02\x01\x00", 7,
 			      (const struct sockaddr *)&from, false);
 	gossip_get_stats(c.node[1].g, &st);
 	assert_int_equal(st.drops[GOSSIP_DROP_RATE], 150);
@@ -1239,11 +1329,12 @@ int main(void)
 		cmocka_unit_test(test_dup_reorder_replay),
 		cmocka_unit_test(test_large_set),
 		cmocka_unit_test(test_large_set_loss),
-		cmocka_unit_test(test_clock_ahead),
+		cmocka_unit_test(test_clock_skew),
 		cmocka_unit_test(test_bad_and_unknown),
 		cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_keys_garbage),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_element_bound),
 		cmocka_unit_test(test_rate),
 		cmocka_unit_test(test_push),
 		cmocka_unit_test(test_udp_loopback),

@@ -188,7 +188,14 @@ static void test_split(void **state)
 	uint8_t big[64] = { 0 };
 	assert_int_equal(crdt_gset_add(s, big, sizeof(big)), 1);
 	struct pieces ps = { .into = crdt_gset_new(), .max = 40 };
-	assert_int_equal(crdt_gset_split(s, 40, piece_cb, &ps), CRDT_EMSGSIZE);
+	/* too long for any piece: left out, counted, the rest still goes */
+	assert_int_equal(crdt_gset_split(s, 40, piece_cb, &ps), 1);
+	assert_int_equal(crdt_gset_card(ps.into), 0);
+	assert_int_equal(crdt_gset_add(s, "a", 1), 1);
+	assert_int_equal(crdt_gset_add(s, "zz", 2), 1);
+	assert_int_equal(crdt_gset_split(s, 40, piece_cb, &ps), 1);
+	assert_int_equal(crdt_gset_card(ps.into), 2);
+	assert_int_equal(crdt_gset_split(s, 2, piece_cb, &ps), CRDT_EMSGSIZE);
 	crdt_gset_free(ps.into);
 	crdt_gset_free(s);
 }

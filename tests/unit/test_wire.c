@@ -185,7 +185,8 @@ static void test_ping_roundtrip(void **state)
 {
 	struct crdt_buf b;
 	struct wire_header h;
-	struct wire_ping p = { .seq = 300, .ts = 0x0102030405060708ULL }, q;
+	struct wire_ping p = { .seq = 300, .ts = 0x0102030405060708ULL,
+			       .clock = 0x1112131415161718ULL }, q;
 	struct crdt_rid r = rid_n(3);
 	size_t off;
 
@@ -196,9 +197,14 @@ static void test_ping_roundtrip(void **state)
 	assert_int_equal(wire_decode_ping(b.data + off, b.len - off, &q), 0);
 	assert_int_equal(q.seq, 300);
 	assert_int_equal(q.ts, p.ts);
-	/* the timestamp is big-endian, last in the datagram */
-	assert_int_equal(b.data[b.len - 1], 0x08);
-	assert_int_equal(b.data[b.len - 8], 0x01);
+	assert_int_equal(q.clock, p.clock);
+	/* both big-endian, the wall clock last in the datagram */
+	assert_int_equal(b.data[b.len - 9], 0x08);
+	assert_int_equal(b.data[b.len - 16], 0x01);
+	assert_int_equal(b.data[b.len - 1], 0x18);
+	assert_int_equal(b.data[b.len - 8], 0x11);
+	/* a version 1 body (no wall clock) is too short */
+	assert_int_equal(wire_decode_ping(b.data + off, b.len - off - 8, &q), -EBADMSG);
 	/* trailing byte */
 	crdt_buf_put_u8(&b, 0);
 	assert_int_equal(wire_decode_ping(b.data + off, b.len - off, &q), -EBADMSG);
@@ -297,6 +303,70 @@ static void test_packer_limits(void **state)
 	dgrams_free(&d);
 }
 
+/* wire_max_element: what it allows packs whole, at every type's worst
+ * (the longest node name, sealed room taken off, an OR-Set element with
+ * dots from several replicas); a name with no room left is refused. */
+static void test_max_element(void **state)
+{
+	char node[WIRE_NODE_MAX], name[WIRE_NAME_MAX], *big;
+	size_t room, mtu = 1400 - 44;
+	struct crdt_hlc hlc;
+
+	memset(node, 'n', sizeof(node));
+	memset(name, 'k', sizeof(name));
+	crdt_hlc_init(&hlc, NULL, NULL);
+	assert_int_equal(wire_max_element(mtu, 2, 1024, CRDT_ORSET, &room), 0);
+	assert_true(room > 200 && room < 300);
+	assert_int_equal(wire_max_element(mtu, 2, 1024, CRDT_PNCOUNTER, &room), 0);
+	assert_int_equal(room, 0);
+	assert_int_equal(wire_max_element(512 - 44, 2, 1024, CRDT_GCOUNTER, &room), -EMSGSIZE);
+	assert_int_equal(wire_max_element(mtu, 2, 1025, CRDT_GSET, &room), -EMSGSIZE);
+	assert_int_equal(wire_max_element(mtu, 2, 1, (enum crdt_type)0, &room), -EINVAL);
+	big = malloc(mtu);
+	assert_non_null(big);
+	memset(big, 'e', mtu);
+	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++) {
+		for (size_t nl = 0; nl <= 1000; nl += 250) {
+			struct wire_packer p;
+			struct dgrams d = { .mtu = mtu };
+			struct crdt_rid self = rid_n(9);
+			struct crdt_obj o;
+			int r = wire_max_element(mtu, WIRE_NODE_MAX, nl, (enum crdt_type)t, &room);
+
+			if (r < 0)
+				continue;
+			assert_int_equal(crdt_obj_new((enum crdt_type)t, &o), 0);
+			for (uint8_t k = 1; k <= 3; k++) {
+				struct crdt_rid id = rid_n(k);
+				switch (t) {
+				case CRDT_GCOUNTER: crdt_gcounter_inc(o.gc, &id, 1000000); break;
+				case CRDT_PNCOUNTER: crdt_pncounter_dec(o.pn, &id, 1000000); break;
+				case CRDT_GSET: crdt_gset_add(o.gs, big, room); break;
+				case CRDT_ORSET: {
+					/* the same element added concurrently on three
+					 * replicas: three dots */
+					struct crdt_orset *x = crdt_orset_new();
+					assert_int_equal(crdt_orset_add(x, &id, big, room), 0);
+					assert_int_equal(crdt_orset_merge(o.os, x), 0);
+					crdt_orset_free(x);
+					break;
+				}
+				case CRDT_LWWREG: crdt_lwwreg_set(o.lww, &hlc, &id, big, room); break;
+				}
+			}
+			assert_int_equal(wire_packer_init(&p, mtu, &self, node, sizeof(node), collect, &d),
+					 0);
+			assert_int_equal(wire_packer_add(&p, name, nl, &o, NULL), 0);
+			assert_int_equal(wire_packer_flush(&p), 0);
+			assert_true(d.n >= 1);
+			crdt_obj_done(&o);
+			wire_packer_done(&p);
+			dgrams_free(&d);
+		}
+	}
+	free(big);
+}
+
 static void test_reject_header(void **state)
 {
 	struct crdt_buf b;
@@ -313,7 +383,9 @@ static void test_reject_header(void **state)
 	assert_int_equal(wire_decode_header(b.data, 2, &h, &off), -ENOMSG);
 	b.data[0] = 'C';
 	assert_int_equal(wire_decode_header(b.data, 0, &h, &off), -EBADMSG);
-	b.data[4] = 2; /* version */
+	b.data[4] = WIRE_VERSION + 1;
+	assert_int_equal(wire_decode_header(b.data, b.len, &h, &off), -EPROTONOSUPPORT);
+	b.data[4] = 1; /* before PING/PONG carried the wall clock */
 	assert_int_equal(wire_decode_header(b.data, b.len, &h, &off), -EPROTONOSUPPORT);
 	b.data[4] = 0;
 	assert_int_equal(wire_decode_header(b.data, b.len, &h, &off), -EPROTONOSUPPORT);
@@ -335,7 +407,7 @@ static void test_reject_header(void **state)
 
 	/* a node name over the limit */
 	{
-		uint8_t d[WIRE_HEADER_FIXED + 2 + 300] = "CRDT\x01\x02";
+		uint8_t d[WIRE_HEADER_FIXED + 2 + 300] = "CRDT\x02\x02";
 		d[WIRE_HEADER_FIXED] = 0x80 | (256 & 0x7f);
 		d[WIRE_HEADER_FIXED + 1] = 256 >> 7;
 		assert_int_equal(wire_decode_header(d, WIRE_HEADER_FIXED + 2 + 256, &h, &off),
@@ -520,6 +592,7 @@ int main(void)
 		cmocka_unit_test(test_records_roundtrip),
 		cmocka_unit_test(test_split_large),
 		cmocka_unit_test(test_packer_limits),
+		cmocka_unit_test(test_max_element),
 		cmocka_unit_test(test_reject_header),
 		cmocka_unit_test(test_reject_body),
 		cmocka_unit_test(test_truncations),
