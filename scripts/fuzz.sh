@@ -24,7 +24,7 @@ command -v "$CC" >/dev/null || CC=clang
 out=build-fuzz
 mkdir -p "$out/obj" "$out/work" "$out/crashes"
 
-pkgs="libuv libcjson uuid inih lmdb libsodium"
+pkgs="libuv libcjson uuid lmdb libsodium"
 cflags="-g -O1 -std=gnu11 -fno-omit-frame-pointer -fno-sanitize-recover=all
 	-Iinclude -Isrc/daemon $(pkg-config --cflags $pkgs)"
 libs="$(pkg-config --libs $pkgs) -lm"

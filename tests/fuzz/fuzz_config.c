@@ -1,5 +1,4 @@
-/* libFuzzer target for the ini loader (config_load, inih under our line
- * reader).  The input is the file.  What loads must dump (config_dump) to a
+/* libFuzzer target for the ini loader (config_load).  The input is the file.  What loads must dump (config_dump) to a
  * file that loads again to the same dump. */
 #define _GNU_SOURCE /* memfd_create */
 #include <stdio.h>
