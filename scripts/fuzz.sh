@@ -1,21 +1,24 @@
 #!/bin/sh
 # Build every libFuzzer target with clang 14 (-fsanitize=fuzzer,address,undefined)
-# and fuzz each for SECONDS (default 60), starting from tests/fuzz/corpus/.
+# and fuzz each for SECONDS (default 60), starting from tests/fuzz/corpus/ and
+# with tests/fuzz/<target>.dict when there is one.  --long is 900 s each (75
+# minutes for all five), for a run before a release or after a parser change.
 # New inputs go to build-fuzz/work/<target>/ (the committed corpus is left as
 # it is), crashes to build-fuzz/crashes/.  Prints, per target, the runs, the
 # coverage and what was found; exits non-zero when any target crashed.
 #
-#   scripts/fuzz.sh [SECONDS] [TARGET...]     targets: wire state resp config storage
+#   scripts/fuzz.sh [SECONDS|--long] [TARGET...]   targets: wire state resp config storage
 set -eu
 
 case "${1:-}" in
 -h|--help)
-	sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
 	exit 0 ;;
 esac
 
 cd "$(dirname "$0")/.."
 secs=${1:-60}
+[ "$secs" = --long ] && secs=900
 [ $# -gt 0 ] && shift
 targets=${*:-"wire state resp config storage"}
 
@@ -24,7 +27,7 @@ command -v "$CC" >/dev/null || CC=clang
 out=build-fuzz
 mkdir -p "$out/obj" "$out/work" "$out/crashes"
 
-pkgs="libuv libcjson uuid inih lmdb libsodium"
+pkgs="libuv libcjson uuid lmdb libsodium"
 cflags="-g -O1 -std=gnu11 -fno-omit-frame-pointer -fno-sanitize-recover=all
 	-Iinclude -Isrc/daemon $(pkg-config --cflags $pkgs)"
 libs="$(pkg-config --libs $pkgs) -lm"
@@ -53,10 +56,13 @@ for t in $targets; do
 	mkdir -p "$out/work/$t"
 	log="$out/fuzz_$t.log"
 	echo "== fuzz $t for ${secs}s"
+	dict=""
+	[ -f "tests/fuzz/$t.dict" ] && dict="-dict=tests/fuzz/$t.dict"
 	rc=0
+	# shellcheck disable=SC2086 # $dict is one word or none
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		"$bin" -max_total_time="$secs" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
-		-max_len=65536 -artifact_prefix="$out/crashes/$t-" \
+		-max_len=65536 -artifact_prefix="$out/crashes/$t-" $dict \
 		"$out/work/$t" "tests/fuzz/corpus/$t" >"$log" 2>&1 || rc=$?
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
 	last=$(grep -E '^#[0-9]+' "$log" | tail -1)

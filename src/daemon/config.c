@@ -5,28 +5,23 @@
  * written as strings and go through the same parser as the file, so a default
  * can never be outside its own bounds (a unit test applies them all).
  *
- * inih does the tokenising.  We feed it through our own line reader because
- * the packaged inih (Debian's r55) has no line numbers in the handler and
- * would otherwise accept things we want to refuse:
- *  - indented lines: inih treats them as continuations of the previous value
- *    (so "  mtu = 9000" after "interval_ms = 5" silently became part of
- *    interval_ms).  The reader strips leading blanks, so there are none;
- *  - "name: value" (a configparser concession) and lines without '=': with
- *    host:port values that turns a forgotten '=' into a strange key name;
- *  - sections with no keys are never reported to the handler, so an unknown
- *    empty section would pass unnoticed;
- *  - lines longer than inih's buffer are split in two and the tail is parsed
- *    as a line of its own.
- * The reader counts lines, so the handler knows where it is.  After the first
- * error the reader reports end-of-file, so the first problem is the one
- * reported. */
+ * The file format is inih's (the syntax in docs/configuration.md), read by
+ * our own line reader and tokeniser.  The loader used inih until issue 15: its
+ * packaged build (Debian's r55) has a fixed 200-byte line buffer, far below
+ * the longest values the table accepts (1023-byte paths, 253-byte hosts), so
+ * a value could load when written "key=value" and fail when config_dump()
+ * wrote it back as "key = value".  Now one bound, CONFIG_LINE_MAX, is well
+ * above the longest line a dump can produce, and config_dump() checks it.
+ * Besides, inih had to be kept from accepting what we refuse: indented lines
+ * as continuations, "name: value", unknown sections with no keys.
+ * Each line is checked whole (check_line) before it is split, and the first
+ * error stops the load, so it is the one reported. */
 #include "config.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
-#include <ini.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +33,9 @@
 
 /* room for a reason that quotes a whole host name */
 #define WHY_MAX (CONFIG_HOST_MAX + 64)
+/* an error message quotes at most this much of a value, so that the reason
+ * after it fits in struct config_error */
+#define QUOTE_MAX 128
 
 #define FIELD(f) .offset = offsetof(struct config, f), .size = sizeof(((struct config *)0)->f)
 
@@ -593,10 +591,25 @@ int config_format_value(const struct config *c, const struct config_key *k, char
 	return -EINVAL;
 }
 
+/* A peer line at its longest fits; the table's keys are checked by a test. */
+_Static_assert(CONFIG_NAME_MAX + sizeof " = [" + CONFIG_HOST_MAX + sizeof "]:65535" - 2 <=
+		       CONFIG_LINE_MAX,
+	       "a peer line of config_dump() fits in CONFIG_LINE_MAX");
+
+/* Write "name = value" unless it is longer than the loader reads. */
+static int dump_line(FILE *f, const char *name, const char *value)
+{
+	if (strlen(name) + strlen(" = ") + strlen(value) > CONFIG_LINE_MAX)
+		return -EMSGSIZE;
+	fprintf(f, "%s = %s\n", name, value);
+	return 0;
+}
+
 int config_dump(const struct config *c, FILE *f)
 {
 	const char *section = NULL;
-	char val[CONFIG_PATH_MAX + 8];
+	char val[CONFIG_LINE_MAX + 1];
+	int r;
 
 	for (size_t i = 0; i < N_KEYS; i++) {
 		const struct config_key *k = &config_table[i];
@@ -604,15 +617,21 @@ int config_dump(const struct config *c, FILE *f)
 			fprintf(f, "%s[%s]\n", section ? "\n" : "", k->section);
 			section = k->section;
 		}
-		if (config_format_value(c, k, val, sizeof val) < 0)
-			return -EIO;
-		fprintf(f, "%s = %s\n", k->name, val);
+		r = config_format_value(c, k, val, sizeof val);
+		if (r < 0)
+			return r == -EMSGSIZE ? r : -EIO;
+		r = dump_line(f, k->name, val);
+		if (r < 0)
+			return r;
 	}
 	fprintf(f, "\n[%s]\n", peers_section);
 	for (size_t i = 0; i < c->n_peers; i++) {
-		if (config_addr_format(&c->peers[i].addr, val, sizeof val) < 0)
-			return -EIO;
-		fprintf(f, "%s = %s\n", c->peers[i].name, val);
+		r = config_addr_format(&c->peers[i].addr, val, sizeof val);
+		if (r < 0)
+			return r == -EMSGSIZE ? r : -EIO;
+		r = dump_line(f, c->peers[i].name, val);
+		if (r < 0)
+			return r;
 	}
 	return ferror(f) ? -EIO : 0;
 }
@@ -654,7 +673,9 @@ struct parser {
 	struct config cfg;
 	struct config_error *err;
 	int rc;             /* first error, or 0 */
-	unsigned lineno;    /* of the line inih is working on */
+	unsigned lineno;    /* of the line being parsed */
+	char section[CONFIG_NAME_MAX + 1]; /* the last [section], "" before any */
+	char line[CONFIG_LINE_MAX + 2]; /* and a CR */
 	unsigned seen[N_KEYS]; /* line each key was set on, 0 = not set */
 	size_t peers_cap;
 	bool any_line;      /* anything but blanks and comments */
@@ -685,7 +706,8 @@ static int fail(struct parser *p, int code, unsigned line, const char *fmt, ...)
 	return code;
 }
 
-/* Check a line before inih sees it; see the comment at the top. */
+/* Refuse a line (without its leading blanks) that is neither a comment, nor
+ * "[known section]", nor "name = value"; see the comment at the top. */
 static void check_line(struct parser *p, const char *s)
 {
 	if (*s == '\0' || *s == ';' || *s == '#')
@@ -725,21 +747,24 @@ static void check_line(struct parser *p, const char *s)
 	fail(p, -EINVAL, p->lineno, "expected 'name = value' or '[section]'");
 }
 
-static char *reader_cb(char *str, int num, void *stream)
+/* Read the next line into p->line, without its newline, CR, leading blanks
+ * and (on line 1) UTF-8 byte order mark, and check it.  Returns a pointer to
+ * it, or NULL at the end of the file or after an error (then in p->rc). */
+static char *read_line(struct parser *p)
 {
-	struct parser *p = stream;
+	char *str = p->line;
 	size_t len = 0, skip;
 	bool too_long = false;
 	int c = EOF;
 
 	if (p->rc)
-		return NULL; /* stop at the first error */
+		return NULL;
 	while ((c = getc(p->f)) != EOF && c != '\n') {
 		if (c == '\0') {
 			fail(p, -EINVAL, p->lineno + 1, "NUL byte in line (not a text file?)");
 			return NULL;
 		}
-		if (len + 1 < (size_t)num)
+		if (len < sizeof p->line - 1)
 			str[len++] = (char)c;
 		else
 			too_long = true;
@@ -751,13 +776,13 @@ static char *reader_cb(char *str, int num, void *stream)
 	if (c == EOF && len == 0 && !too_long)
 		return NULL;
 	p->lineno++;
-	if (too_long) {
-		fail(p, -EINVAL, p->lineno, "line longer than %d bytes", num - 1);
+	str[len] = '\0';
+	if (!too_long && len && str[len - 1] == '\r')
+		str[--len] = '\0';
+	if (too_long || len > CONFIG_LINE_MAX) {
+		fail(p, -EINVAL, p->lineno, "line longer than %d bytes", CONFIG_LINE_MAX);
 		return NULL;
 	}
-	str[len] = '\0';
-	if (len && str[len - 1] == '\r')
-		str[--len] = '\0';
 	if (p->lineno == 1 && len >= 3 && memcmp(str, "\xEF\xBB\xBF", 3) == 0) {
 		memmove(str, str + 3, len - 2);
 		len -= 3;
@@ -767,6 +792,15 @@ static char *reader_cb(char *str, int num, void *stream)
 		memmove(str, str + skip, len - skip + 1);
 	check_line(p, str);
 	return p->rc ? NULL : str;
+}
+
+static char *rstrip(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n && isspace((unsigned char)s[n - 1]))
+		s[--n] = '\0';
+	return s;
 }
 
 static int add_peer(struct parser *p, const char *name, const char *value)
@@ -787,7 +821,8 @@ static int add_peer(struct parser *p, const char *name, const char *value)
 		return fail(p, -EINVAL, p->lineno, "[peers] %s: too many peers (at most %d)", name,
 			    CONFIG_PEERS_MAX);
 	if (parse_addr(value, &peer.addr, why, sizeof why) < 0)
-		return fail(p, -EINVAL, p->lineno, "[peers] %s = %s: %s", name, value, why);
+		return fail(p, -EINVAL, p->lineno, "[peers] %s = %.*s%s: %s", name, QUOTE_MAX, value,
+			    strlen(value) > QUOTE_MAX ? "..." : "", why);
 	strcpy(peer.name, name);
 
 	if (p->cfg.n_peers == p->peers_cap) {
@@ -802,20 +837,19 @@ static int add_peer(struct parser *p, const char *name, const char *value)
 	return 0;
 }
 
-static int handler_cb(void *user, const char *section, const char *name, const char *value)
+static void set_key(struct parser *p, const char *name, const char *value)
 {
-	struct parser *p = user;
+	const char *section = p->section;
 	char why[WHY_MAX];
 
-	if (p->rc)
-		return 0;
 	if (!*section) {
 		fail(p, -EINVAL, p->lineno, "key '%s' is outside any [section]", name);
-		return 0;
+		return;
 	}
-	if (strcmp(section, peers_section) == 0)
-		return add_peer(p, name, value) == 0;
-
+	if (strcmp(section, peers_section) == 0) {
+		add_peer(p, name, value);
+		return;
+	}
 	for (size_t i = 0; i < N_KEYS; i++) {
 		const struct config_key *k = &config_table[i];
 		if (strcmp(k->section, section) != 0 || strcmp(k->name, name) != 0)
@@ -823,17 +857,45 @@ static int handler_cb(void *user, const char *section, const char *name, const c
 		if (p->seen[i]) {
 			fail(p, -EINVAL, p->lineno, "[%s] %s: duplicate key (first set on line %u)",
 			     section, name, p->seen[i]);
-			return 0;
+			return;
 		}
 		if (set_value(&p->cfg, k, value, why, sizeof why) < 0) {
-			fail(p, -EINVAL, p->lineno, "[%s] %s = %s: %s", section, name, value, why);
-			return 0;
+			fail(p, -EINVAL, p->lineno, "[%s] %s = %.*s%s: %s", section, name,
+			     QUOTE_MAX, value, strlen(value) > QUOTE_MAX ? "..." : "", why);
+			return;
 		}
 		p->seen[i] = p->lineno;
-		return 1;
+		return;
 	}
 	fail(p, -EINVAL, p->lineno, "unknown key '%s' in [%s]", name, section);
-	return 0;
+}
+
+/* Split a line that check_line() accepted.  As in inih: a name and a value
+ * lose their surrounding blanks, and a value ends at a ';' after a blank. */
+static void parse_line(struct parser *p, char *s)
+{
+	char *eq, *value;
+
+	if (*s == '\0' || *s == ';' || *s == '#')
+		return;
+	if (*s == '[') {
+		size_t len = (size_t)(strchr(s, ']') - s - 1);
+		assert(len < sizeof p->section); /* check_line() knows the name */
+		memcpy(p->section, s + 1, len);
+		p->section[len] = '\0';
+		return;
+	}
+	eq = strchr(s, '=');
+	assert(eq); /* check_line() found it */
+	*eq = '\0';
+	value = eq + 1;
+	for (char *q = value; *q; q++)
+		if (*q == ';' && q > value && isspace((unsigned char)q[-1])) {
+			*q = '\0';
+			break;
+		}
+	value += strspn(value, " \t\f\v\r\n");
+	set_key(p, rstrip(s), rstrip(value));
 }
 
 static bool addr_equal(const struct config_addr *a, const struct config_addr *b)
@@ -892,7 +954,8 @@ int config_load(const char *path, struct config *ret, struct config_error *err)
 		err = &dummy;
 	memset(err, 0, sizeof *err);
 
-	/* on the heap: the struct holds a 4 KiB path and a few hundred seen[] */
+	/* on the heap: the struct holds a 4 KiB path, a 4 KiB line buffer and a
+	 * few hundred seen[] */
 	p = calloc(1, sizeof *p);
 	if (!p) {
 		snprintf(err->msg, sizeof err->msg, "%s: out of memory", path);
@@ -909,17 +972,8 @@ int config_load(const char *path, struct config *ret, struct config_error *err)
 		goto out;
 	}
 
-	r = ini_parse_stream(reader_cb, p, handler_cb, p);
-	/* inih's own complaints (a line it would not take) come back as a line
-	 * number; report whichever problem came first */
-	if (r == -2) {
-		fail(p, -ENOMEM, 0, "out of memory");
-	} else if (r > 0 && (!p->rc || (unsigned)r < p->err->line)) {
-		p->rc = 0;
-		fail(p, -EINVAL, (unsigned)r, "syntax error");
-	} else if (r < 0 && !p->rc) {
-		fail(p, -EIO, 0, "cannot parse (inih error %d)", r);
-	}
+	for (char *line; (line = read_line(p));)
+		parse_line(p, line);
 	if (!p->rc)
 		validate(p);
 	if (!p->rc) {

@@ -1,5 +1,5 @@
 /* crdtd configuration: one table of typed keys (config.c), an ini file parsed
- * whole with inih into a fresh struct, validated, and only then handed over.
+ * whole into a fresh struct, validated, and only then handed over.
  *
  *   struct config cfg;
  *   struct config_error err;
@@ -28,6 +28,13 @@
 #define CONFIG_SOCKET_MAX 107   /* client_socket: sizeof(sun_path) - 1 */
 #define CONFIG_PEERS_MAX 1024
 #define CONFIG_SECRET_MAX 128   /* requirepass */
+
+/* The longest line config_load() reads, in bytes, without its newline.  It is
+ * far above the longest line config_dump() writes (a 64-byte name, " = ", a
+ * quoted 1023-byte path), so every value that loads also loads back from a
+ * dump; config_dump() refuses to write a longer line and a unit test writes
+ * every key at its longest. */
+#define CONFIG_LINE_MAX 4095
 
 /* [storage] durability: when a write is on disk (docs/configuration.md). */
 enum config_durability {
@@ -175,7 +182,8 @@ struct config_error {
  * validate it, and only then move it into *ret (which the caller later passes
  * to config_done()).  Unknown sections and keys, duplicated keys and peers,
  * out-of-range values, bad addresses, lines that are not "[section]" or
- * "name = value", and missing required keys are all errors.
+ * "name = value", lines longer than CONFIG_LINE_MAX bytes, and missing
+ * required keys are all errors.
  *
  * Returns 0 on success.  On failure *ret is untouched, @err (if not NULL)
  * holds a message naming file, line, section and key, and the return is
@@ -214,7 +222,8 @@ int config_addr_format(const struct config_addr *a, char *buf, size_t size);
 /**
  * Write @c as an ini file that config_load() reads back to the same values:
  * every section of the table, then [peers].  For --check-config and INFO.
- * Returns 0 or -EIO.
+ * Returns 0, -EMSGSIZE if a line would be longer than CONFIG_LINE_MAX (never
+ * for a config that config_load() returned), or -EIO.
  */
 int config_dump(const struct config *c, FILE *f);
 

@@ -202,6 +202,8 @@ static void test_table_sane(void **state)
 		switch (k->type) {
 		case CONFIG_STRING:
 			assert_true(k->max < k->size);
+			/* the dump of the longest value, quoted, fits in a line */
+			assert_true(strlen(k->name) + strlen(" = \"\"") + k->max <= CONFIG_LINE_MAX);
 			break;
 		case CONFIG_BOOL:
 			assert_int_equal(k->size, sizeof(bool));
@@ -464,6 +466,116 @@ static void test_syntax_accepted(void **state)
 	config_done(&c);
 }
 
+/* Load @content, dump it, load the dump and dump again: both loads succeed
+ * and both dumps are equal.  Returns the first dump (free it). */
+static char *round_trip(const char *content)
+{
+	struct config c, c2;
+	char *dump1, *dump2;
+	size_t len1, len2;
+	FILE *f;
+
+	load_ok(content, &c);
+	f = open_memstream(&dump1, &len1);
+	assert_int_equal(config_dump(&c, f), 0);
+	assert_int_equal(fclose(f), 0);
+	load_ok(dump1, &c2);
+	f = open_memstream(&dump2, &len2);
+	assert_int_equal(config_dump(&c2, f), 0);
+	assert_int_equal(fclose(f), 0);
+	assert_string_equal(dump1, dump2);
+	free(dump2);
+	config_done(&c);
+	config_done(&c2);
+	return dump1;
+}
+
+/* Issue 15, found by fuzz_config: a listen line that fits the line bound as
+ * written ("listen=[...]:6", 199 bytes) loaded, but its dump ("listen = ")
+ * did not.  tests/fuzz/corpus/config/regress-dump-long-zone-id.ini is the
+ * fuzzer's file. */
+static void test_dump_regress_long_zone(void **state)
+{
+	char buf[512], want[512];
+	size_t n = (size_t)snprintf(buf, sizeof buf, "[node]\nname=d\n\ndata_dir =\x8c\n");
+	size_t start = n;
+
+	n += (size_t)snprintf(buf + n, sizeof buf - n, "listen=[::%%");
+	while (n - start < 199 - strlen("]:6"))
+		buf[n++] = 'T';
+	n += (size_t)snprintf(buf + n, sizeof buf - n, "]:6\n");
+	assert_int_equal(strchr(buf + start, '\n') - (buf + start), 199);
+
+	char *dump = round_trip(buf);
+	snprintf(want, sizeof want, "\nlisten = %.*s\n", 199 - (int)strlen("listen="),
+		 buf + start + strlen("listen="));
+	assert_non_null(strstr(dump, want));
+	free(dump);
+}
+
+/* Every string key at its longest, written so that the dump must quote it
+ * (a leading blank), every address at the longest host, and a peer with the
+ * longest name and host: whatever loads dumps to a file that loads. */
+static void test_dump_longest_values(void **state)
+{
+	size_t n_keys, size = 64 * 1024, n = 0;
+	const struct config_key *t = config_keys(&n_keys);
+	const char *section = "";
+	char *s = malloc(size), host[CONFIG_HOST_MAX + 1], zone[CONFIG_HOST_MAX + 1];
+	char node[CONFIG_NAME_MAX + 1], peer[CONFIG_NAME_MAX + 1];
+	struct config c;
+
+	assert_non_null(s);
+	/* four labels: 63 + 1 + 63 + 1 + 63 + 1 + 61 = 253 */
+	memset(host, 'h', CONFIG_HOST_MAX);
+	host[63] = host[127] = host[191] = '.';
+	host[CONFIG_HOST_MAX] = '\0';
+	memset(zone, 'z', CONFIG_HOST_MAX);
+	zone[CONFIG_HOST_MAX - strlen("fe80::1%")] = '\0';
+	memset(node, 'n', CONFIG_NAME_MAX);
+	node[CONFIG_NAME_MAX] = '\0';
+	memset(peer, 'p', CONFIG_NAME_MAX);
+	peer[CONFIG_NAME_MAX] = '\0';
+
+	for (size_t i = 0; i < n_keys; i++) {
+		const struct config_key *k = &t[i];
+		if (strcmp(k->section, section) != 0)
+			n += (size_t)snprintf(s + n, size - n, "[%s]\n", k->section);
+		section = k->section;
+		if (k->type == CONFIG_STRING) {
+			int len = (int)k->max;
+			if (k->flags & CONFIG_F_NAME)
+				n += (size_t)snprintf(s + n, size - n, "%s = %.*s\n", k->name, len,
+						      node);
+			else
+				n += (size_t)snprintf(s + n, size - n, "%s = \" %*s\"\n", k->name,
+						      len - 1, "x");
+		} else if (k->type == CONFIG_ADDR && strcmp(k->name, "listen") == 0) {
+			n += (size_t)snprintf(s + n, size - n, "%s = [fe80::1%%%s]:65535\n", k->name,
+					      zone);
+		} else if (k->type == CONFIG_ADDR) {
+			n += (size_t)snprintf(s + n, size - n, "%s = %s:65535\n", k->name, host);
+		}
+		assert_true(n < size);
+	}
+	n += (size_t)snprintf(s + n, size - n, "[peers]\n%s = %s:65534\n", peer, host);
+	assert_true(n < size);
+
+	load_ok(s, &c);
+	for (size_t i = 0; i < n_keys; i++) {
+		const struct config_key *k = &t[i];
+		if (k->type == CONFIG_STRING)
+			assert_int_equal(strlen((char *)&c + k->offset), k->max);
+		if (k->type == CONFIG_ADDR)
+			assert_int_equal(
+				strlen(((struct config_addr *)((char *)&c + k->offset))->host),
+				CONFIG_HOST_MAX);
+	}
+	config_done(&c);
+	free(round_trip(s));
+	free(s);
+}
+
 /* config_dump writes what config_load reads back to the same values. */
 static void test_dump_round_trip(void **state)
 {
@@ -683,21 +795,37 @@ static void test_bad_binary_and_long(void **state)
 
 	load_bad_n(nul, sizeof nul - 1, -EINVAL, 2, "NUL byte in line (not a text file?)");
 
-	/* inih's buffer is 200 bytes: 199 characters fit, 200 do not */
-	memset(buf, 0, sizeof buf);
-	strcpy(buf, "[node]\ndata_dir = ");
-	size_t n = strlen(buf), start = 7;
-	while (n - start < 199)
-		buf[n++] = 'x';
-	strcpy(buf + n, "\nname = a\nlisten = 127.0.0.1:1\n");
+	/* CONFIG_LINE_MAX bytes fit in a line, one more does not: the longest
+	 * data_dir, its name and a comment make up a line of exactly that */
+	size_t size = 2 * CONFIG_LINE_MAX, n, start;
+	char *s = malloc(size);
 	struct config c;
-	load_ok(buf, &c);
-	assert_int_equal(strlen(c.node.data_dir), 199 - strlen("data_dir = "));
+
+	assert_non_null(s);
+	n = (size_t)snprintf(s, size, "[node]\nname = a\nlisten = 127.0.0.1:1\n");
+	start = n;
+	n += (size_t)snprintf(s + n, size - n, "data_dir = ");
+	memset(s + n, 'x', CONFIG_PATH_MAX);
+	n += CONFIG_PATH_MAX;
+	n += (size_t)snprintf(s + n, size - n, " ;");
+	while (n - start < CONFIG_LINE_MAX)
+		s[n++] = 'c';
+	strcpy(s + n, "\r\n");
+	load_ok(s, &c);
+	assert_int_equal(strlen(c.node.data_dir), CONFIG_PATH_MAX);
 	config_done(&c);
 
-	n = start + 199;
-	strcpy(buf + n, "y\nname = a\n");
-	load_bad(buf, 2, "line longer than 199 bytes");
+	strcpy(s + n, "c\n");
+	snprintf(buf, sizeof buf, "line longer than %d bytes", CONFIG_LINE_MAX);
+	load_bad(s, 4, buf);
+
+	/* one character more than the longest value is a value error */
+	n = start + strlen("data_dir = ") + CONFIG_PATH_MAX;
+	strcpy(s + n, "x\n");
+	snprintf(buf, sizeof buf, "[node] data_dir = %.128s...: longer than %d characters",
+		 s + n - CONFIG_PATH_MAX, CONFIG_PATH_MAX);
+	load_bad_n(s, strlen(s), -EINVAL, 4, buf);
+	free(s);
 }
 
 static void test_bad_files(void **state)
@@ -833,6 +961,8 @@ int main(void)
 		cmocka_unit_test(test_defaults_applied),
 		cmocka_unit_test(test_syntax_accepted),
 		cmocka_unit_test(test_dump_round_trip),
+		cmocka_unit_test(test_dump_regress_long_zone),
+		cmocka_unit_test(test_dump_longest_values),
 		cmocka_unit_test(test_failed_reload_keeps_old),
 		cmocka_unit_test(test_many_peers),
 		cmocka_unit_test(test_bad_binary_and_long),
