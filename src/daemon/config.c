@@ -94,7 +94,7 @@ static const struct config_key config_table[] = {
 	  .help = "SO_SNDBUF of the gossip socket; 0 = kernel default" },
 	{ .section = "gossip", .name = "max_clock_lead_ms", .type = CONFIG_UINT, .min = 1,
 	  .max = 86400000, .def = "60000", FIELD(gossip.max_clock_lead_ms),
-	  .help = "remote HLC timestamps further ahead of our clock are refused" },
+	  .help = "how far a remote HLC timestamp may drag our clock; states stamped further ahead are still merged" },
 
 	/* [log] */
 	{ .section = "log", .name = "level", .type = CONFIG_ENUM, .def = "info",

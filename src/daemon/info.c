@@ -297,7 +297,7 @@ static int put_peer(const struct gossip_peer_info *p, void *ctx)
 	if (p->has_clock_offset)
 		resp_int(out, p->clock_offset_ms);
 	else
-		resp_null(out);
+		resp_nil(out, pc->proto);
 	resp_bulk_str(out, "clock_skewed");
 	resp_int(out, p->clock_skewed);
 	resp_bulk_str(out, "clock_lead_capped");

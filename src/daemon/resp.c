@@ -545,24 +545,14 @@ int resp_array(struct crdt_buf *b, size_t n)
 	return put_header(b, '*', d, fmt_u64(d, n));
 }
 
-int resp_null(struct crdt_buf *b)
-{
-	return crdt_buf_put(b, "$-1\r\n", 5);
-}
-
-int resp_null_array(struct crdt_buf *b)
-{
-	return crdt_buf_put(b, "*-1\r\n", 5);
-}
-
 int resp_nil(struct crdt_buf *b, int proto)
 {
-	return proto == RESP_PROTO3 ? crdt_buf_put(b, "_\r\n", 3) : resp_null(b);
+	return proto == RESP_PROTO3 ? crdt_buf_put(b, "_\r\n", 3) : crdt_buf_put(b, "$-1\r\n", 5);
 }
 
 int resp_nil_array(struct crdt_buf *b, int proto)
 {
-	return proto == RESP_PROTO3 ? crdt_buf_put(b, "_\r\n", 3) : resp_null_array(b);
+	return proto == RESP_PROTO3 ? crdt_buf_put(b, "_\r\n", 3) : crdt_buf_put(b, "*-1\r\n", 5);
 }
 
 int resp_map(struct crdt_buf *b, size_t npairs, int proto)

@@ -139,18 +139,11 @@ int resp_bulk_int(struct crdt_buf *b, int64_t v);
 /** resp_bulk() of a printf-formatted string. */
 int resp_bulkf(struct crdt_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/** "$-1\r\n", the null bulk string. */
-int resp_null(struct crdt_buf *b);
-
 /** "*n\r\n": the header of an array; the caller appends @n values. */
 int resp_array(struct crdt_buf *b, size_t n);
 
-/** "*-1\r\n", the null array. */
-int resp_null_array(struct crdt_buf *b);
-
 /* Replies whose form depends on the protocol version the connection
- * speaks: @proto is RESP_PROTO2 or RESP_PROTO3.  In RESP2 each writes
- * exactly what the RESP2 writer above it does. */
+ * speaks: @proto is RESP_PROTO2 or RESP_PROTO3. */
 #define RESP_PROTO2 2
 #define RESP_PROTO3 3
 

@@ -723,9 +723,9 @@ static void test_replies_exact(void **state)
 	resp_bulkf(&b, "%s", "");
 	ASSERT_BUF(&b, "$0\r\n\r\n");
 
-	resp_null(&b);
+	resp_nil(&b, RESP_PROTO2);
 	ASSERT_BUF(&b, "$-1\r\n");
-	resp_null_array(&b);
+	resp_nil_array(&b, RESP_PROTO2);
 	ASSERT_BUF(&b, "*-1\r\n");
 	resp_array(&b, 0);
 	ASSERT_BUF(&b, "*0\r\n");
@@ -840,7 +840,7 @@ static void test_replies_respect_max(void **state)
 
 	crdt_buf_init(&b, 23);
 	assert_int_equal(resp_int(&b, INT64_MIN), 0);
-	assert_int_equal(resp_null(&b), -EMSGSIZE);
+	assert_int_equal(resp_nil(&b, RESP_PROTO2), -EMSGSIZE);
 	crdt_buf_done(&b);
 }
 
