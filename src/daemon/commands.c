@@ -191,11 +191,10 @@ static bool set_within_limits(struct daemon *d, const struct cmd_args *a, const 
 	if (!lim->max_elements)
 		return true;
 	if (o)
-		card = o->type == CRDT_GSET ? crdt_gset_card(o->gs) : crdt_orset_card(o->os);
+		card = crdt_obj_card(o);
 	/* an element given twice counts twice: errs on the safe side */
 	for (size_t i = 2; i < a->argc; i++)
-		fresh += !o || !(o->type == CRDT_GSET ? crdt_gset_contains(o->gs, a->argv[i], a->argl[i])
-						       : crdt_orset_contains(o->os, a->argv[i], a->argl[i]));
+		fresh += !o || !crdt_obj_contains(o, a->argv[i], a->argl[i]);
 	if (gossip_limit_card(lim, card + fresh, why, sizeof(why)) < 0) {
 		resp_error(out, "ERR %s", why);
 		return false;
@@ -430,12 +429,9 @@ static void cmd_smembers(struct daemon *d, struct cmd_session *s, const struct c
 		reply_crdt_error(out, err);
 	} else if (!o) {
 		resp_set(out, 0, s->proto);
-	} else if (o->type == CRDT_GSET) {
-		resp_set(out, crdt_gset_card(o->gs), s->proto);
-		crdt_gset_foreach(o->gs, put_member, out);
 	} else {
-		resp_set(out, crdt_orset_card(o->os), s->proto);
-		crdt_orset_foreach(o->os, put_member, out);
+		resp_set(out, crdt_obj_card(o), s->proto);
+		crdt_obj_foreach(o, put_member, out);
 	}
 }
 
@@ -447,12 +443,8 @@ static void cmd_sismember(struct daemon *d, struct cmd_session *s, const struct 
 
 	if (err)
 		reply_crdt_error(out, err);
-	else if (!o)
-		resp_int(out, 0);
-	else if (o->type == CRDT_GSET)
-		resp_int(out, crdt_gset_contains(o->gs, a->argv[2], a->argl[2]));
 	else
-		resp_int(out, crdt_orset_contains(o->os, a->argv[2], a->argl[2]));
+		resp_int(out, o && crdt_obj_contains(o, a->argv[2], a->argl[2]));
 }
 
 static void cmd_scard(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
@@ -463,11 +455,8 @@ static void cmd_scard(struct daemon *d, struct cmd_session *s, const struct cmd_
 
 	if (err)
 		reply_crdt_error(out, err);
-	else if (!o)
-		resp_int(out, 0);
 	else
-		resp_int(out, (int64_t)(o->type == CRDT_GSET ? crdt_gset_card(o->gs)
-							     : crdt_orset_card(o->os)));
+		resp_int(out, o ? (int64_t)crdt_obj_card(o) : 0);
 }
 
 /* ---- CRDT.* ---------------------------------------------------------------- */

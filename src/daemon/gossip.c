@@ -834,10 +834,7 @@ static int elem_check_cb(const uint8_t *e, size_t len, void *ctx)
 
 	if ((c->err = gossip_limit_element(c->lim, c->t, c->name_len, len, c->why, c->why_size)))
 		return 1;
-	if (!c->local)
-		c->fresh++;
-	else if (c->local->type == CRDT_GSET ? !crdt_gset_contains(c->local->gs, e, len)
-					     : !crdt_orset_contains(c->local->os, e, len))
+	if (!c->local || !crdt_obj_contains(c->local, e, len))
 		c->fresh++;
 	return 0;
 }
@@ -861,20 +858,15 @@ static int state_limits(struct gossip *g, const struct wire_state *w, char *why,
 		return r;
 	if (o->type == CRDT_LWWREG && crdt_lwwreg_get(o->lww, &val, &len))
 		return gossip_limit_element(lim, o->type, w->name_len, len, why, why_size);
-	if (o->type == CRDT_GSET || o->type == CRDT_ORSET) {
+	if (crdt_obj_is_set(o)) {
 		struct elem_check c = { .lim = lim, .t = o->type, .name_len = w->name_len,
 					.why = why, .why_size = why_size };
 		if (e && e->slot[o->type].p)
 			c.local = &e->slot[o->type];
-		if (o->type == CRDT_GSET)
-			crdt_gset_foreach(o->gs, elem_check_cb, &c);
-		else
-			crdt_orset_foreach(o->os, elem_check_cb, &c);
+		crdt_obj_foreach(o, elem_check_cb, &c);
 		if (c.err)
 			return c.err;
-		card = !c.local ? 0
-		       : c.local->type == CRDT_GSET ? crdt_gset_card(c.local->gs)
-						    : crdt_orset_card(c.local->os);
+		card = c.local ? crdt_obj_card(c.local) : 0;
 		return gossip_limit_card(lim, card + c.fresh, why, why_size);
 	}
 	return 0;
