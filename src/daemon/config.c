@@ -101,7 +101,7 @@ static const struct config_key config_table[] = {
 	  .enum_names = log_level_names, FIELD(log.level),
 	  .help = "error, warn, info or debug" },
 
-	/* [simulation]: the network simulation shim (src/daemon/shim.h) */
+	/* [simulation]: the network simulation shim (src/daemon/gossip/shim.h) */
 	{ .section = "simulation", .name = "enabled", .type = CONFIG_BOOL, .def = "no",
 	  FIELD(simulation.enabled),
 	  .help = "put the simulation shim between gossip and the UDP socket (CRDT.SIM)" },
@@ -122,7 +122,7 @@ static const struct config_key config_table[] = {
 	  .def = "0", FIELD(simulation.seed),
 	  .help = "seed of the shim's decisions; 0 = from the clock (shown in CRDT.SIM STATUS)" },
 
-	/* [security]: authenticated gossip (src/daemon/auth.h) */
+	/* [security]: authenticated gossip (src/daemon/gossip/auth.h) */
 	{ .section = "security", .name = "key_file", .type = CONFIG_STRING, .min = 0,
 	  .max = CONFIG_PATH_MAX, .def = "", FIELD(security.key_file),
 	  .help = "cluster key (64 hex digits, mode 0600) sealing every datagram; empty = off" },
@@ -153,7 +153,7 @@ static const struct config_key config_table[] = {
 	  .max = 10000000, .def = "100000", FIELD(limits.max_peer_datagrams_per_sec),
 	  .help = "datagrams accepted per second from one sender; 0 = no limit" },
 
-	/* [storage]: the durable store in data_dir (src/daemon/storage.h) */
+	/* [storage]: the durable store in data_dir (src/daemon/state/journal.h) */
 	{ .section = "storage", .name = "durability", .type = CONFIG_ENUM, .def = "always",
 	  .enum_names = durability_names, FIELD(storage.durability),
 	  .help = "always: a write is on disk before its reply (group commit); batch: synced "
@@ -164,7 +164,7 @@ static const struct config_key config_table[] = {
 	  .max = 1024 * GIB, .def = "4294967296", FIELD(storage.map_size),
 	  .help = "largest size of the store file data_dir/store.lmdb" },
 
-	/* [clients]: what one client connection may make us hold (server.c) */
+	/* [clients]: what one client connection may make us hold (client/listener.c) */
 	{ .section = "clients", .name = "output_buffer_high_water", .type = CONFIG_SIZE,
 	  .min = 4 * KIB, .max = 1 * GIB, .def = "1048576", FIELD(clients.output_high_water),
 	  .help = "a client's commands wait while this many bytes of its replies are unsent" },

@@ -10,11 +10,11 @@
 #include "config.h"
 #include "crdt/hlc.h"
 #include "crdt/rid.h"
-#include "store.h"
+#include "state/store.h"
 
 struct gossip;
-struct storage;
-struct server;
+struct journal;
+struct listener;
 struct shim;
 
 struct daemon_stats {
@@ -35,8 +35,8 @@ struct daemon {
 	struct crdt_hlc hlc;
 	struct store store;
 	struct gossip *gossip;
-	struct storage *storage;
-	struct server *server;
+	struct journal *journal;
+	struct listener *listener;
 	struct shim *shim; /* NULL unless [simulation] enabled; owned by gossip */
 	uint64_t start_ms; /* uv_now at start */
 	struct daemon_stats stats;

@@ -7,15 +7,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "auth.h"
+#include "gossip/auth.h"
 #include "config.h"
 #include "daemon.h"
-#include "gossip.h"
+#include "gossip/gossip.h"
 #include "log.h"
-#include "replica.h"
-#include "server.h"
-#include "shim.h"
-#include "storage.h"
+#include "state/datadir.h"
+#include "client/listener.h"
+#include "gossip/shim.h"
+#include "state/journal.h"
 
 #ifndef CRDTD_VERSION
 #define CRDTD_VERSION "unknown"
@@ -159,13 +159,13 @@ static void close_walk_cb(uv_handle_t *h, void *arg)
 static void shutdown_daemon(struct runtime *rt, const char *why)
 {
 	log_info("main", "%s: shutting down", why);
-	server_close(rt->d.server);
-	rt->d.server = NULL;
+	listener_close(rt->d.listener);
+	rt->d.listener = NULL;
 	gossip_close(rt->d.gossip); /* closes the shim too */
 	rt->d.gossip = NULL;
 	rt->d.shim = NULL;
-	storage_close(rt->d.storage); /* commits what the last pass wrote */
-	rt->d.storage = NULL;
+	journal_close(rt->d.journal); /* commits what the last pass wrote */
+	rt->d.journal = NULL;
 	uv_walk(rt->d.loop, close_walk_cb, NULL);
 }
 
@@ -178,11 +178,11 @@ static void commit_cb(uv_check_t *h)
 	struct daemon *d = &rt->d;
 	int r;
 
-	if (!storage_pending(d->storage))
+	if (!journal_pending(d->journal))
 		return;
-	r = storage_commit(d->storage);
-	if (d->server)
-		server_release(d->server, r == 0);
+	r = journal_commit(d->journal);
+	if (d->listener)
+		listener_release(d->listener, r == 0);
 }
 
 static void reload(struct runtime *rt)
@@ -272,7 +272,7 @@ static int run(struct runtime *rt)
 	bool has_legacy;
 	char rid_str[CRDT_RID_STRLEN];
 
-	if ((r = replica_open(c->node.data_dir, &rt->lock_fd, &legacy, &has_legacy, err,
+	if ((r = datadir_open(c->node.data_dir, &rt->lock_fd, &legacy, &has_legacy, err,
 			      sizeof(err))) < 0) {
 		log_error("main", "%s", err);
 		return 1;
@@ -290,14 +290,14 @@ static int run(struct runtime *rt)
 	d->start_ms = uv_now(d->loop);
 
 	/* the durable store: a damaged one stops us here, with the reason */
-	if (storage_open(d->loop, c->node.data_dir, has_legacy ? &legacy : NULL, c->storage.durability,
-			 c->storage.batch_ms, c->storage.map_size, &d->storage, err,
+	if (journal_open(d->loop, c->node.data_dir, has_legacy ? &legacy : NULL, c->storage.durability,
+			 c->storage.batch_ms, c->storage.map_size, &d->journal, err,
 			 sizeof(err)) < 0 ||
-	    storage_load(d->storage, &d->store, err, sizeof(err)) < 0) {
+	    journal_load(d->journal, &d->store, err, sizeof(err)) < 0) {
 		log_error("main", "%s", err);
-		if (d->storage) {
-			storage_close(d->storage);
-			d->storage = NULL;
+		if (d->journal) {
+			journal_close(d->journal);
+			d->journal = NULL;
 		}
 		uv_run(d->loop, UV_RUN_DEFAULT);
 		uv_loop_close(d->loop);
@@ -306,12 +306,12 @@ static int run(struct runtime *rt)
 		close(rt->lock_fd);
 		return 1;
 	}
-	log_info("main", "loaded %zu instances from %s", d->store.len, storage_path(d->storage));
+	log_info("main", "loaded %zu instances from %s", d->store.len, journal_path(d->journal));
 	uv_check_init(d->loop, &rt->commit);
 	rt->commit.data = rt;
 	uv_check_start(&rt->commit, commit_cb);
 
-	struct server_config sc = {
+	struct listener_config sc = {
 		.host = c->node.client.host,
 		.port = c->node.client.port,
 		.unix_path = c->node.client_socket,
@@ -347,7 +347,7 @@ keys_failed:
 	if (r == 0)
 		r = gossip_start(d->gossip);
 	if (r == 0)
-		r = server_start(d->loop, d, &sc, &d->server);
+		r = listener_start(d->loop, d, &sc, &d->listener);
 	if (r == 0)
 		r = start_signals(rt);
 	if (r < 0) {
@@ -356,7 +356,7 @@ keys_failed:
 	} else {
 		log_info("main", "crdtd %s ready: node %s, replica %s, client %s:%d, gossip %s:%u, %zu peers",
 			 CRDTD_VERSION, c->node.name, rid_str, c->node.client.host,
-			 server_port(d->server), c->node.listen.host, c->node.listen.port, c->n_peers);
+			 listener_port(d->listener), c->node.listen.host, c->node.listen.port, c->n_peers);
 	}
 
 	uv_run(d->loop, UV_RUN_DEFAULT);

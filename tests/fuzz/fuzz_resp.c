@@ -12,7 +12,7 @@
  * instrumented for coverage, so a run costs what they cost.
  *
  *   clang -g -fsanitize=fuzzer,address,undefined -Iinclude -Isrc/daemon \
- *     tests/fuzz/fuzz_resp.c src/daemon/resp.c src/crdt/buf.c -o /tmp/fuzz_resp
+ *     tests/fuzz/fuzz_resp.c src/daemon/client/resp.c src/crdt/buf.c -o /tmp/fuzz_resp
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -21,7 +21,7 @@
 
 #include "crdt/buf.h"
 #include "fuzz.h"
-#include "resp.h"
+#include "client/resp.h"
 
 /* A run's outcome, as text. */
 struct text {

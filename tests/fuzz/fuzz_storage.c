@@ -1,5 +1,5 @@
 /* libFuzzer target for the stored-state loader's per-record step
- * (storage_apply_record): one journal value, checksum first, applied to a
+ * (journal_apply_record): one journal value, checksum first, applied to a
  * slot.  Byte 0 picks the slot's type (low 3 bits) and whether the target
  * fixes the checksum (bit 3), so the fuzzer gets past it half the time; the
  * rest is the value (with the fix: the value after its checksum).  A record
@@ -9,8 +9,8 @@
 
 #include "crdt/obj.h"
 #include "fuzz.h"
-#include "storage.h"
-#include "store.h"
+#include "state/journal.h"
+#include "state/store.h"
 
 #define FP 8
 
@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	memset(self.b, 0x11, sizeof(self.b));
 	CHECK(crdt_obj_new(t, &slot) == 0);
-	(void)storage_apply_record(val, len, &self, &slot);
+	(void)journal_apply_record(val, len, &self, &slot);
 	crdt_buf_init(&b, 0);
 	CHECK(crdt_obj_encode(&slot, &b) == 0);
 	CHECK(crdt_obj_decode(b.data, b.len, &back) == 0);

@@ -14,10 +14,10 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "auth.h"
+#include "gossip/auth.h"
 #include "crdt/obj.h"
 #include "fuzz.h"
-#include "wire.h"
+#include "gossip/wire.h"
 
 static struct auth_keyring ring, ring_enc;
 

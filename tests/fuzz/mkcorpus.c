@@ -5,7 +5,7 @@
  * state/    libcrdt encodings of every type, empty to a few hundred elements
  * wire/     datagrams as the packer builds them (STATE, PING, PONG), plain
  *           and sealed with the fuzz key, each after fuzz_wire's mode byte
- * storage/  journal values as storage.c writes them, after the mode byte
+ * storage/  journal values as state/journal.c writes them, after the mode byte
  * resp/     client requests (arrays, inline, pipelines), after two bytes
  * config/   is copied from conf/ by hand (cp conf/crdtd.ini conf/cluster/...)
  * Deterministic: the same files every run. */
@@ -14,12 +14,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "auth.h"
+#include "gossip/auth.h"
 #include "crdt/obj.h"
 #include "fuzz.h"
-#include "storage.h"
-#include "store.h"
-#include "wire.h"
+#include "state/journal.h"
+#include "state/store.h"
+#include "gossip/wire.h"
 
 static const char *root;
 static char subdir[64];
@@ -199,23 +199,23 @@ static void make_storage(void)
 		if (i == 6 || i == 10)
 			continue; /* the large ones are in state/ */
 		crdt_buf_reset(&b);
-		crdt_buf_put_u8(&b, STORAGE_OP_STATE);
+		crdt_buf_put_u8(&b, JOURNAL_OP_STATE);
 		CHECK(crdt_obj_encode(&states[i], &b) == 0);
 		put_value(names[i], states[i].type, &b);
 	}
 	static const char *op_names[] = {
-		[STORAGE_OP_ORSET_ADD] = "orset-add", [STORAGE_OP_ORSET_REM] = "orset-rem",
-		[STORAGE_OP_GSET_ADD] = "gset-add", [STORAGE_OP_ORSET_ADD_AS] = "orset-add-as",
+		[JOURNAL_OP_ORSET_ADD] = "orset-add", [JOURNAL_OP_ORSET_REM] = "orset-rem",
+		[JOURNAL_OP_GSET_ADD] = "gset-add", [JOURNAL_OP_ORSET_ADD_AS] = "orset-add-as",
 	};
-	for (int op = STORAGE_OP_ORSET_ADD; op <= STORAGE_OP_ORSET_ADD_AS; op++) {
+	for (int op = JOURNAL_OP_ORSET_ADD; op <= JOURNAL_OP_ORSET_ADD_AS; op++) {
 		crdt_buf_reset(&b);
 		crdt_buf_put_u8(&b, (uint8_t)op);
-		if (op == STORAGE_OP_ORSET_ADD_AS)
+		if (op == JOURNAL_OP_ORSET_ADD_AS)
 			crdt_buf_put(&b, (uint8_t[CRDT_RID_LEN]){ 0x42, 7 }, CRDT_RID_LEN);
 		crdt_buf_put_varint(&b, 4);
 		for (int k = 0; k < 4; k++)
 			crdt_buf_put_bytes(&b, elems[k], k == 3 ? 2 : strlen(elems[k]));
-		put_value(op_names[op], op == STORAGE_OP_GSET_ADD ? CRDT_GSET : CRDT_ORSET, &b);
+		put_value(op_names[op], op == JOURNAL_OP_GSET_ADD ? CRDT_GSET : CRDT_ORSET, &b);
 	}
 	crdt_buf_done(&b);
 }

@@ -1,4 +1,4 @@
-/* Tests for src/daemon/auth.c: sealing and opening datagrams, key files. */
+/* Tests for src/daemon/gossip/auth.c: sealing and opening datagrams, key files. */
 #define _GNU_SOURCE /* memmem */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,8 +13,8 @@
 
 #include <cmocka.h>
 
-#include "auth.h"
-#include "wire.h"
+#include "gossip/auth.h"
+#include "gossip/wire.h"
 
 static void keyring(struct auth_keyring *kr, uint8_t seed, bool encrypt)
 {

@@ -14,13 +14,13 @@
 #include <cmocka.h>
 
 #include "crdt/error.h"
-#include "auth.h"
-#include "gossip.h"
+#include "gossip/auth.h"
+#include "gossip/gossip.h"
 #include "log.h"
-#include "store.h"
+#include "state/store.h"
 #include "testutil.h"
-#include "transport.h"
-#include "wire.h"
+#include "gossip/transport.h"
+#include "gossip/wire.h"
 
 #define MAXN 4
 #define PORT 7000

@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "crdt/buf.h"
-#include "resp.h"
+#include "client/resp.h"
 #include "testutil.h"
 
 /* ---- a simulated connection ----

@@ -1,4 +1,4 @@
-/* Tests for src/daemon/shim.c: the decisions with fixed seeds (no libuv),
+/* Tests for src/daemon/gossip/shim.c: the decisions with fixed seeds (no libuv),
  * then the transport over a fake inner transport on a real loop: held
  * datagrams arrive late, partitions drop both ways, close frees what is
  * still held (uv_loop_close() == 0). */
@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "shim.h"
+#include "gossip/shim.h"
 
 #define SEED 20261125u
 

@@ -10,8 +10,8 @@
 #include <cmocka.h>
 
 #include "crdt/error.h"
-#include "glob.h"
-#include "store.h"
+#include "client/glob.h"
+#include "state/store.h"
 
 static const struct crdt_rid r1 = { { 1 } }, r2 = { { 2 } };
 

@@ -13,7 +13,7 @@
 #include "crdt/error.h"
 #include "crdt/obj.h"
 #include "testutil.h"
-#include "wire.h"
+#include "gossip/wire.h"
 
 /* ---- collecting datagrams ---------------------------------------------- */
 

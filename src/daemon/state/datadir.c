@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "replica.h"
+#include "state/datadir.h"
 
 /* mkdir -p, each component 0700. */
 static int make_dirs(const char *path)
@@ -31,7 +31,7 @@ static int make_dirs(const char *path)
 	return 0;
 }
 
-int replica_open(const char *data_dir, int *ret_lock_fd, struct crdt_rid *ret_legacy,
+int datadir_open(const char *data_dir, int *ret_lock_fd, struct crdt_rid *ret_legacy,
 		 bool *ret_has_legacy, char *err, size_t errlen)
 {
 	char path[PATH_MAX], buf[64];

@@ -7,9 +7,9 @@
 #include <sodium.h>
 
 #include "crdt/error.h"
-#include "gossip.h"
+#include "gossip/gossip.h"
 #include "log.h"
-#include "wire.h"
+#include "gossip/wire.h"
 
 /* Warnings about what the network sends are limited to one per this many
  * milliseconds and kind, so a misbehaving peer cannot flood the log. */

@@ -6,12 +6,12 @@
 #include <strings.h>
 
 #include "daemon.h"
-#include "gossip.h"
-#include "info.h"
-#include "resp.h"
-#include "server.h"
-#include "shim.h"
-#include "storage.h"
+#include "gossip/gossip.h"
+#include "client/info.h"
+#include "client/resp.h"
+#include "client/listener.h"
+#include "gossip/shim.h"
+#include "state/journal.h"
 
 #ifndef CRDTD_VERSION
 #error "CRDTD_VERSION comes from meson.project_version() (src/daemon/meson.build)"
@@ -58,7 +58,7 @@ static void section_clients(struct daemon *d, struct crdt_buf *b)
 {
 	struct server_stats s;
 
-	server_get_stats(d->server, &s);
+	server_get_stats(d->listener, &s);
 	line(b, "# Clients");
 	line(b, "connected_clients:%d", d->clients);
 	line(b, "maxclients:%u", d->cfg.node.max_clients);
@@ -178,16 +178,16 @@ static void section_simulation(struct daemon *d, struct crdt_buf *b)
 static void section_persistence(struct daemon *d, struct crdt_buf *b)
 {
 	static const char *const modes[] = { "always", "batch", "none" };
-	struct storage_stats s;
+	struct journal_stats s;
 
 	line(b, "# Persistence");
-	if (!d->storage)
+	if (!d->journal)
 		return;
-	storage_get_stats(d->storage, &s);
+	journal_get_stats(d->journal, &s);
 	line(b, "durability:%s", modes[d->cfg.storage.durability]);
-	line(b, "store_file:%s", storage_path(d->storage));
-	line(b, "store_bytes:%" PRIu64, storage_file_bytes(d->storage));
-	line(b, "pending_writes:%d", storage_pending(d->storage) ? 1 : 0);
+	line(b, "store_file:%s", journal_path(d->journal));
+	line(b, "store_bytes:%" PRIu64, journal_file_bytes(d->journal));
+	line(b, "pending_writes:%d", journal_pending(d->journal) ? 1 : 0);
 	line(b, "last_sync_unix_ms:%" PRIu64, s.last_sync_ms);
 	line(b, "journal_records:%" PRIu64, s.records);
 	line(b, "commits:%" PRIu64, s.commits);

@@ -38,7 +38,7 @@ struct store_entry {
 	 * unknown or stale: a received state with the same fingerprint is the
 	 * state we hold, and need not be decoded or merged. */
 	uint64_t fp[STORE_NTYPES];
-	/* Where each slot lives in the durable store (storage.c): its id there
+	/* Where each slot lives in the durable store (state/journal.c): its id there
 	 * (0 = not stored yet) and the journal bytes since its last snapshot. */
 	struct {
 		uint64_t sid;

@@ -6,7 +6,7 @@
 #include <sys/socket.h>
 
 #include "log.h"
-#include "transport.h"
+#include "gossip/transport.h"
 
 struct udp {
 	struct transport t; /* first: the ops receive &udp->t */

@@ -10,7 +10,7 @@
 
 #include "crdt/error.h"
 #include "log.h"
-#include "storage.h"
+#include "state/journal.h"
 
 #define FORMAT_VERSION 1
 /* An instance's journal is folded into a snapshot once it outweighs the
@@ -24,7 +24,7 @@ struct sid_slot {
 	enum crdt_type t;
 };
 
-struct storage {
+struct journal {
 	MDB_env *env;
 	MDB_dbi meta, inst, snap, jlog;
 	MDB_txn *txn;    /* the write transaction of this loop pass, or NULL */
@@ -41,7 +41,7 @@ struct storage {
 	bool timer_on;
 	bool unsynced;    /* committed without sync since the last sync */
 	struct store *store;
-	struct storage_stats st;
+	struct journal_stats st;
 };
 
 static uint64_t wall_ms(void)
@@ -84,14 +84,14 @@ static int lmdb_err(int rc)
 /* ---- the journal value: fingerprint, then payload ---------------------- */
 
 /* Start a value in st->buf: room for the fingerprint. */
-static void value_begin(struct storage *st)
+static void value_begin(struct journal *st)
 {
 	static const uint8_t zero[FP_LEN];
 	crdt_buf_reset(&st->buf);
 	crdt_buf_put(&st->buf, zero, FP_LEN);
 }
 
-static int value_end(struct storage *st)
+static int value_end(struct journal *st)
 {
 	if (st->buf.err)
 		return st->buf.err;
@@ -109,7 +109,7 @@ static int value_open(const uint8_t *val, size_t len, const uint8_t **ret, size_
 	return 0;
 }
 
-int storage_apply_record(const uint8_t *val, size_t len, const struct crdt_rid *legacy,
+int journal_apply_record(const uint8_t *val, size_t len, const struct crdt_rid *legacy,
 			 struct crdt_obj *slot)
 {
 	struct crdt_rid as;
@@ -125,29 +125,29 @@ int storage_apply_record(const uint8_t *val, size_t len, const struct crdt_rid *
 	crdt_cur_init(&c, p, n);
 	if (crdt_cur_u8(&c, &op) < 0)
 		return CRDT_EBADMSG;
-	if (op == STORAGE_OP_STATE) {
+	if (op == JOURNAL_OP_STATE) {
 		if ((r = crdt_obj_decode(c.p, c.left, &o)) < 0)
 			return r == CRDT_ENOMEM ? r : CRDT_EPROTO;
 		r = crdt_obj_merge(slot, &o);
 		crdt_obj_done(&o);
 		return r;
 	}
-	if ((op == STORAGE_OP_GSET_ADD && slot->type != CRDT_GSET) ||
-	    ((op == STORAGE_OP_ORSET_ADD || op == STORAGE_OP_ORSET_REM ||
-	      op == STORAGE_OP_ORSET_ADD_AS) && slot->type != CRDT_ORSET))
+	if ((op == JOURNAL_OP_GSET_ADD && slot->type != CRDT_GSET) ||
+	    ((op == JOURNAL_OP_ORSET_ADD || op == JOURNAL_OP_ORSET_REM ||
+	      op == JOURNAL_OP_ORSET_ADD_AS) && slot->type != CRDT_ORSET))
 		return CRDT_ETYPE;
-	if (op < STORAGE_OP_ORSET_ADD || op > STORAGE_OP_ORSET_ADD_AS)
+	if (op < JOURNAL_OP_ORSET_ADD || op > JOURNAL_OP_ORSET_ADD_AS)
 		return CRDT_EBADMSG;
-	if (op == STORAGE_OP_ORSET_ADD) {
+	if (op == JOURNAL_OP_ORSET_ADD) {
 		if (!legacy)
 			return CRDT_EBADMSG; /* no id to replay it as */
 		as = *legacy;
-	} else if (op == STORAGE_OP_ORSET_ADD_AS) {
+	} else if (op == JOURNAL_OP_ORSET_ADD_AS) {
 		const uint8_t *id;
 		if (crdt_cur_take(&c, CRDT_RID_LEN, &id) < 0)
 			return CRDT_EBADMSG;
 		memcpy(as.b, id, CRDT_RID_LEN);
-		op = STORAGE_OP_ORSET_ADD;
+		op = JOURNAL_OP_ORSET_ADD;
 	}
 	if (crdt_cur_count(&c, 1, &count) < 0)
 		return CRDT_EBADMSG;
@@ -160,9 +160,9 @@ int storage_apply_record(const uint8_t *val, size_t len, const struct crdt_rid *
 		return CRDT_EBADMSG;
 	for (size_t i = 0; i < count; i++) {
 		crdt_cur_bytes(&c, &e, &elen);
-		if (op == STORAGE_OP_GSET_ADD)
+		if (op == JOURNAL_OP_GSET_ADD)
 			r = crdt_gset_add(slot->gs, e, elen);
-		else if (op == STORAGE_OP_ORSET_ADD)
+		else if (op == JOURNAL_OP_ORSET_ADD)
 			r = crdt_orset_add(slot->os, &as, e, elen);
 		else
 			r = crdt_orset_remove(slot->os, e, elen);
@@ -174,7 +174,7 @@ int storage_apply_record(const uint8_t *val, size_t len, const struct crdt_rid *
 
 /* ---- writing ------------------------------------------------------------ */
 
-static void fail(struct storage *st, int rc, const char *what)
+static void fail(struct journal *st, int rc, const char *what)
 {
 	st->st.errors++;
 	if (!st->failed) {
@@ -184,7 +184,7 @@ static void fail(struct storage *st, int rc, const char *what)
 	}
 }
 
-static bool txn_open(struct storage *st)
+static bool txn_open(struct journal *st)
 {
 	int rc;
 
@@ -198,7 +198,7 @@ static bool txn_open(struct storage *st)
 	return true;
 }
 
-static int put(struct storage *st, MDB_dbi dbi, const void *k, size_t klen, const void *v,
+static int put(struct journal *st, MDB_dbi dbi, const void *k, size_t klen, const void *v,
 	       size_t vlen, const char *what)
 {
 	MDB_val key = { klen, (void *)k }, val = { vlen, (void *)v };
@@ -210,7 +210,7 @@ static int put(struct storage *st, MDB_dbi dbi, const void *k, size_t klen, cons
 }
 
 /* The slot's id in the store, made (with its name record) on first use. */
-static uint64_t slot_sid(struct storage *st, struct store_entry *e, enum crdt_type t)
+static uint64_t slot_sid(struct journal *st, struct store_entry *e, enum crdt_type t)
 {
 	uint8_t key[8];
 
@@ -233,7 +233,7 @@ static uint64_t slot_sid(struct storage *st, struct store_entry *e, enum crdt_ty
 }
 
 /* Fold the slot's journal into a snapshot and drop the journal. */
-static void compact(struct storage *st, struct store_entry *e, enum crdt_type t, uint64_t sid)
+static void compact(struct journal *st, struct store_entry *e, enum crdt_type t, uint64_t sid)
 {
 	uint8_t key[16];
 	MDB_cursor *cur;
@@ -275,7 +275,7 @@ static void compact(struct storage *st, struct store_entry *e, enum crdt_type t,
 }
 
 /* Append the value in st->buf to the slot's journal. */
-static void append(struct storage *st, struct store_entry *e, enum crdt_type t)
+static void append(struct journal *st, struct store_entry *e, enum crdt_type t)
 {
 	uint8_t key[16];
 	uint64_t sid, floor;
@@ -300,19 +300,19 @@ static void append(struct storage *st, struct store_entry *e, enum crdt_type t)
 		compact(st, e, t, sid);
 }
 
-static void journal(struct storage *st, struct store_entry *e, enum crdt_type t,
-		    enum storage_op op, const struct crdt_obj *state, size_t n,
+static void journal(struct journal *st, struct store_entry *e, enum crdt_type t,
+		    enum journal_op op, const struct crdt_obj *state, size_t n,
 		    const uint8_t *const *elems, const size_t *lens)
 {
 	if (!st || !txn_open(st))
 		return;
 	value_begin(st);
-	crdt_buf_put_u8(&st->buf, (uint8_t)(op == STORAGE_OP_ORSET_ADD ? STORAGE_OP_ORSET_ADD_AS : op));
-	if (op == STORAGE_OP_STATE) {
+	crdt_buf_put_u8(&st->buf, (uint8_t)(op == JOURNAL_OP_ORSET_ADD ? JOURNAL_OP_ORSET_ADD_AS : op));
+	if (op == JOURNAL_OP_STATE) {
 		crdt_obj_encode(state, &st->buf);
 	} else {
 		/* the id the adds were made under: it changes at every start */
-		if (op == STORAGE_OP_ORSET_ADD)
+		if (op == JOURNAL_OP_ORSET_ADD)
 			crdt_buf_put(&st->buf, st->store->self.b, CRDT_RID_LEN);
 		crdt_buf_put_varint(&st->buf, n);
 		for (size_t i = 0; i < n; i++)
@@ -321,8 +321,8 @@ static void journal(struct storage *st, struct store_entry *e, enum crdt_type t,
 	append(st, e, t);
 }
 
-void storage_log(struct storage *st, struct store_entry *e, enum crdt_type t,
-		 enum storage_op op, const struct crdt_obj *state, size_t n,
+void journal_log(struct journal *st, struct store_entry *e, enum crdt_type t,
+		 enum journal_op op, const struct crdt_obj *state, size_t n,
 		 const uint8_t *const *elems, const size_t *lens)
 {
 	journal(st, e, t, op, state, n, elems, lens);
@@ -330,7 +330,7 @@ void storage_log(struct storage *st, struct store_entry *e, enum crdt_type t,
 		st->local = true;
 }
 
-void storage_log_counter(struct storage *st, struct store_entry *e, enum crdt_type t)
+void journal_log_counter(struct journal *st, struct store_entry *e, enum crdt_type t)
 {
 	struct crdt_obj delta;
 	const struct crdt_obj *o = &e->slot[t];
@@ -351,7 +351,7 @@ void storage_log_counter(struct storage *st, struct store_entry *e, enum crdt_ty
 		if ((v = crdt_vv_get(&o->pn->n, self)))
 			crdt_vv_raise(&delta.pn->n, self, v);
 	}
-	storage_log(st, e, t, STORAGE_OP_STATE, &delta, 0, NULL, NULL);
+	journal_log(st, e, t, JOURNAL_OP_STATE, &delta, 0, NULL, NULL);
 	crdt_obj_done(&delta);
 }
 
@@ -360,20 +360,20 @@ static void on_merge(void *ctx, struct store_entry *e, enum crdt_type t,
 {
 	/* State from peers is stored "at least with batch timing": it needs no
 	 * sync of its own, and no client reply waits for it. */
-	journal(ctx, e, t, STORAGE_OP_STATE, remote, 0, NULL, NULL);
+	journal(ctx, e, t, JOURNAL_OP_STATE, remote, 0, NULL, NULL);
 }
 
-bool storage_pending(const struct storage *st)
+bool journal_pending(const struct journal *st)
 {
 	return st && st->txn;
 }
 
-bool storage_holds_replies(const struct storage *st)
+bool journal_holds_replies(const struct journal *st)
 {
 	return st && st->txn && st->local;
 }
 
-int storage_commit(struct storage *st)
+int journal_commit(struct journal *st)
 {
 	int rc, r;
 
@@ -415,7 +415,7 @@ int storage_commit(struct storage *st)
 
 static void batch_cb(uv_timer_t *t)
 {
-	struct storage *st = t->data;
+	struct journal *st = t->data;
 	int rc;
 
 	if (!st->unsynced)
@@ -432,11 +432,11 @@ static void batch_cb(uv_timer_t *t)
 
 /* ---- opening and loading ------------------------------------------------ */
 
-int storage_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *legacy,
+int journal_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *legacy,
 		 enum config_durability mode, unsigned batch_ms, size_t map_size,
-		 struct storage **ret, char *err, size_t errlen)
+		 struct journal **ret, char *err, size_t errlen)
 {
-	struct storage *st = calloc(1, sizeof(*st));
+	struct journal *st = calloc(1, sizeof(*st));
 	unsigned flags = MDB_NOSUBDIR | MDB_NOTLS;
 	MDB_txn *txn = NULL;
 	MDB_val k = { 6, "format" }, v;
@@ -541,7 +541,7 @@ static struct sid_slot *sid_find(struct sid_slot *v, size_t n, uint64_t sid)
 }
 
 /* Describe a bad record for the start-up error. */
-static void bad_record(struct storage *st, char *err, size_t errlen, const char *table,
+static void bad_record(struct journal *st, char *err, size_t errlen, const char *table,
 		       const struct sid_slot *s, int r)
 {
 	snprintf(err, errlen,
@@ -553,7 +553,7 @@ static void bad_record(struct storage *st, char *err, size_t errlen, const char 
 		 r == CRDT_EBADMSG ? "checksum or framing" : crdt_strerror(r));
 }
 
-int storage_load(struct storage *st, struct store *s, char *err, size_t errlen)
+int journal_load(struct journal *st, struct store *s, char *err, size_t errlen)
 {
 	struct sid_slot *slots = NULL;
 	size_t n = 0, cap = 0;
@@ -642,7 +642,7 @@ int storage_load(struct storage *st, struct store *s, char *err, size_t errlen)
 				crdt_obj_done(&o);
 				sl->e->persist[sl->t].snap_bytes = v.mv_size;
 			} else {
-				r = storage_apply_record(v.mv_data, v.mv_size,
+				r = journal_apply_record(v.mv_data, v.mv_size,
 							 st->has_legacy ? &st->legacy : NULL,
 							 &sl->e->slot[sl->t]);
 				sl->e->persist[sl->t].log_bytes += v.mv_size;
@@ -684,18 +684,18 @@ out:
 
 static void timer_close_cb(uv_handle_t *h)
 {
-	struct storage *st = h->data;
+	struct journal *st = h->data;
 	mdb_env_close(st->env);
 	crdt_buf_done(&st->buf);
 	crdt_buf_done(&st->namebuf);
 	free(st);
 }
 
-void storage_close(struct storage *st)
+void journal_close(struct journal *st)
 {
 	if (!st)
 		return;
-	if (storage_commit(st) < 0)
+	if (journal_commit(st) < 0)
 		log_error("storage", "%s: the last writes could not be stored", st->path);
 	if (st->unsynced)
 		mdb_env_sync(st->env, 1);
@@ -706,19 +706,19 @@ void storage_close(struct storage *st)
 	uv_close((uv_handle_t *)&st->timer, timer_close_cb);
 }
 
-void storage_get_stats(const struct storage *st, struct storage_stats *ret)
+void journal_get_stats(const struct journal *st, struct journal_stats *ret)
 {
 	*ret = st->st;
 }
 
-uint64_t storage_file_bytes(const struct storage *st)
+uint64_t journal_file_bytes(const struct journal *st)
 {
 	struct stat sb;
 	/* the file is sparse: count what is allocated */
 	return stat(st->path, &sb) == 0 ? (uint64_t)sb.st_blocks * 512 : 0;
 }
 
-const char *storage_path(const struct storage *st)
+const char *journal_path(const struct journal *st)
 {
 	return st->path;
 }

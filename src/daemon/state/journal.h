@@ -9,13 +9,13 @@
  * snapshot, so the snapshot costs O(1) per write amortised.
  *
  * Records are appended to one write transaction per pass of the event loop;
- * storage_commit ends it, and the client replies of the pass wait for it in
+ * journal_commit ends it, and the client replies of the pass wait for it in
  * every mode (group commit), so a crash of crdtd loses nothing acknowledged.
  * With durability = always the commit also syncs; with batch a timer syncs
  * every batch_ms; with none the OS decides when the pages reach the disk.
  */
-#ifndef CRDTD_STORAGE_H
-#define CRDTD_STORAGE_H
+#ifndef CRDTD_JOURNAL_H
+#define CRDTD_JOURNAL_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -24,18 +24,18 @@
 #include <uv.h>
 
 #include "config.h"
-#include "store.h"
+#include "state/store.h"
 
 /* Journal record kinds (docs/storage.md). */
-enum storage_op {
-	STORAGE_OP_STATE = 1,   /* merge this state (remote pieces, deltas, registers) */
-	STORAGE_OP_ORSET_ADD,   /* crdt_orset_add of each element, as the legacy id (crdtd 0.1) */
-	STORAGE_OP_ORSET_REM,   /* crdt_orset_remove of each element */
-	STORAGE_OP_GSET_ADD,    /* crdt_gset_add of each element */
-	STORAGE_OP_ORSET_ADD_AS, /* crdt_orset_add of each element, as the replica id it names */
+enum journal_op {
+	JOURNAL_OP_STATE = 1,   /* merge this state (remote pieces, deltas, registers) */
+	JOURNAL_OP_ORSET_ADD,   /* crdt_orset_add of each element, as the legacy id (crdtd 0.1) */
+	JOURNAL_OP_ORSET_REM,   /* crdt_orset_remove of each element */
+	JOURNAL_OP_GSET_ADD,    /* crdt_gset_add of each element */
+	JOURNAL_OP_ORSET_ADD_AS, /* crdt_orset_add of each element, as the replica id it names */
 };
 
-struct storage_stats {
+struct journal_stats {
 	uint64_t records;     /* journal records written */
 	uint64_t commits;
 	uint64_t syncs;       /* commits that synced, and batch syncs */
@@ -45,54 +45,54 @@ struct storage_stats {
 	uint64_t loaded_instances, loaded_records;
 };
 
-struct storage;
+struct journal;
 
 /** Open (creating) data_dir/store.lmdb.  @legacy is the replica id that
  * crdtd 0.1 kept in data_dir/replica_id (NULL when there is none): its
  * journal records replay under it.  -errno, with a message naming the file
  * and what to do in @err, when it cannot be opened, is not an LMDB file, or
  * holds another format version. */
-int storage_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *legacy,
+int journal_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *legacy,
 		 enum config_durability mode, unsigned batch_ms, size_t map_size,
-		 struct storage **ret, char *err, size_t errlen);
+		 struct journal **ret, char *err, size_t errlen);
 /** Fill the empty store @s with what is stored, and start journaling its
  * changes (remote merges through the store's hook).  A record that fails its
  * checksum or does not decode stops the load with a message in @err: never a
  * silent partial start. */
-int storage_load(struct storage *st, struct store *s, char *err, size_t errlen);
+int journal_load(struct journal *st, struct store *s, char *err, size_t errlen);
 /** Commit what is pending and close.  Accepts NULL. */
-void storage_close(struct storage *st);
+void journal_close(struct journal *st);
 
 /** Journal a local write to slot @t of @e: @op with the given elements, or
- * for STORAGE_OP_STATE the state to merge on replay.  Errors are counted
- * and logged; the caller's reply path learns of them from storage_commit. */
-void storage_log(struct storage *st, struct store_entry *e, enum crdt_type t,
-		 enum storage_op op, const struct crdt_obj *state, size_t n,
+ * for JOURNAL_OP_STATE the state to merge on replay.  Errors are counted
+ * and logged; the caller's reply path learns of them from journal_commit. */
+void journal_log(struct journal *st, struct store_entry *e, enum crdt_type t,
+		 enum journal_op op, const struct crdt_obj *state, size_t n,
 		 const uint8_t *const *elems, const size_t *lens);
 /** Journal this replica's own entry of a counter slot (a delta that merges
  * to the counter's new value). */
-void storage_log_counter(struct storage *st, struct store_entry *e, enum crdt_type t);
+void journal_log_counter(struct journal *st, struct store_entry *e, enum crdt_type t);
 
-/** Records are waiting for storage_commit. */
-bool storage_pending(const struct storage *st);
-/** Replies must wait for storage_commit: local writes are pending.  Every
+/** Records are waiting for journal_commit. */
+bool journal_pending(const struct journal *st);
+/** Replies must wait for journal_commit: local writes are pending.  Every
  * mode hands them to the store before they are acknowledged (a crash of
  * crdtd then loses nothing acknowledged); only always also waits for a
  * sync. */
-bool storage_holds_replies(const struct storage *st);
+bool journal_holds_replies(const struct journal *st);
 /** End the write transaction: 0, or -errno when the records did not reach
  * the store (the held replies must then not be sent). */
-int storage_commit(struct storage *st);
-void storage_get_stats(const struct storage *st, struct storage_stats *ret);
+int journal_commit(struct journal *st);
+void journal_get_stats(const struct journal *st, struct journal_stats *ret);
 /** Bytes of the store file. */
-uint64_t storage_file_bytes(const struct storage *st);
-const char *storage_path(const struct storage *st);
+uint64_t journal_file_bytes(const struct journal *st);
+const char *journal_path(const struct journal *st);
 
 /** Decode one stored journal value (checksum included) and apply it to
  * @slot, which has type @t: the loader's per-record step, exposed for the
- * fuzzer.  @legacy as for storage_open.  0, -EBADMSG (checksum, framing), -EPROTO (state does not decode),
+ * fuzzer.  @legacy as for journal_open.  0, -EBADMSG (checksum, framing), -EPROTO (state does not decode),
  * -ETYPE, -ENOMEM. */
-int storage_apply_record(const uint8_t *val, size_t len, const struct crdt_rid *legacy,
+int journal_apply_record(const uint8_t *val, size_t len, const struct crdt_rid *legacy,
 			 struct crdt_obj *slot);
 
 #endif

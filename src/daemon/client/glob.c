@@ -1,4 +1,4 @@
-#include "glob.h"
+#include "client/glob.h"
 
 /* Does the class starting after '[' at pat[*i] match c?  Moves *i past ']'. */
 static bool class_match(const uint8_t *pat, size_t plen, size_t *i, uint8_t c)

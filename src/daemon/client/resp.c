@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "resp.h"
+#include "client/resp.h"
 
 enum { KIND_NONE = 0, KIND_ARRAY = '*', KIND_INLINE = 'i' };
 

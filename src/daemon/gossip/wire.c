@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "crdt/error.h"
-#include "wire.h"
+#include "gossip/wire.h"
 
 const char *wire_type_name(int type)
 {

@@ -17,8 +17,8 @@
 
 #include <sodium.h>
 
-#include "auth.h"
-#include "wire.h"
+#include "gossip/auth.h"
+#include "gossip/wire.h"
 
 #define HDR (AUTH_FIXED + AUTH_KID_LEN + AUTH_NONCE_LEN) /* 35 */
 

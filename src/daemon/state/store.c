@@ -4,7 +4,7 @@
 
 #include "crdt/error.h"
 #include "log.h"
-#include "store.h"
+#include "state/store.h"
 
 /* FNV-1a: names are short, and this table is not exposed to hash flooding
  * beyond what a client with write access could do anyway (limits cap names). */

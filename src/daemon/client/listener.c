@@ -5,12 +5,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "commands.h"
+#include "client/commands.h"
 #include "daemon.h"
 #include "log.h"
-#include "server.h"
-#include "storage.h"
-#include "transport.h"
+#include "client/listener.h"
+#include "state/journal.h"
+#include "gossip/transport.h"
 
 #define READ_CHUNK (64 * 1024)
 /* How often clients above the soft output limit are checked (redis' clientsCron
@@ -28,7 +28,7 @@ struct client {
 		uv_tcp_t tcp;
 		uv_pipe_t pipe;
 	} h;
-	struct server *srv;
+	struct listener *srv;
 	struct resp_parser parser;
 	struct crdt_buf in;       /* received, not yet consumed */
 	struct crdt_buf out;      /* replies not yet handed to libuv */
@@ -47,10 +47,10 @@ struct client {
 	struct client *next_held;
 };
 
-struct server {
+struct listener {
 	uv_loop_t *loop;
 	struct daemon *d;
-	struct server_config cfg;
+	struct listener_config cfg;
 	char *unix_path;
 	uv_tcp_t tcp;
 	uv_pipe_t pipe;
@@ -71,7 +71,7 @@ struct server {
 
 static void client_flush(struct client *c);
 
-static void server_maybe_free(struct server *s)
+static void server_maybe_free(struct listener *s)
 {
 	if (s->closing && s->handles_open == 0 && !s->clients) {
 		free(s->unix_path);
@@ -82,7 +82,7 @@ static void server_maybe_free(struct server *s)
 static void client_close_cb(uv_handle_t *h)
 {
 	struct client *c = h->data;
-	struct server *s = c->srv;
+	struct listener *s = c->srv;
 
 	if (c->held) {
 		struct client **pp = &s->held;
@@ -155,7 +155,7 @@ static void resume_cb(uv_idle_t *h);
  * or shrank.  Returns false when the client was closed. */
 static bool client_check_limits(struct client *c)
 {
-	struct server *s = c->srv;
+	struct listener *s = c->srv;
 	size_t unsent = client_unsent(c);
 	char why[160];
 
@@ -184,7 +184,7 @@ static bool client_check_limits(struct client *c)
 
 static void soft_timer_cb(uv_timer_t *t)
 {
-	struct server *s = t->data;
+	struct listener *s = t->data;
 	uint64_t now = uv_now(s->loop);
 
 	for (struct client *c = s->clients; c; c = c->next) {
@@ -234,7 +234,7 @@ static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
  * closed. */
 static bool process_input(struct client *c)
 {
-	struct server *s = c->srv;
+	struct listener *s = c->srv;
 	struct daemon *d = s->d;
 	uint64_t start = uv_hrtime();
 	size_t off = 0;
@@ -308,7 +308,7 @@ static void client_serve(struct client *c)
 		return;
 	if (c->yielded)
 		uv_idle_start(&c->srv->resume, resume_cb);
-	if (storage_holds_replies(c->srv->d->storage)) {
+	if (journal_holds_replies(c->srv->d->journal)) {
 		if (!c->held) {
 			c->held = true;
 			c->next_held = c->srv->held;
@@ -369,7 +369,7 @@ static void client_continue(struct client *c)
  * blocking meanwhile. */
 static void resume_cb(uv_idle_t *h)
 {
-	struct server *s = h->data;
+	struct listener *s = h->data;
 
 	uv_idle_stop(h);
 	for (struct client *c = s->clients; c; c = c->next)
@@ -377,7 +377,7 @@ static void resume_cb(uv_idle_t *h)
 			client_continue(c);
 }
 
-void server_release(struct server *s, bool ok)
+void listener_release(struct listener *s, bool ok)
 {
 	struct client *c = s->held;
 
@@ -464,7 +464,7 @@ static void client_flush(struct client *c)
 
 static void on_connection(uv_stream_t *listener, int status)
 {
-	struct server *s = listener->data;
+	struct listener *s = listener->data;
 	struct daemon *d = s->d;
 	struct client *c;
 	int r;
@@ -517,12 +517,12 @@ static void on_connection(uv_stream_t *listener, int status)
 
 static void listener_close_cb(uv_handle_t *h)
 {
-	struct server *s = h->data;
+	struct listener *s = h->data;
 	s->handles_open--;
 	server_maybe_free(s);
 }
 
-static int listen_tcp(struct server *s)
+static int listen_tcp(struct listener *s)
 {
 	struct sockaddr_storage ss;
 	int r;
@@ -547,7 +547,7 @@ static int listen_tcp(struct server *s)
 	return 0;
 }
 
-static int listen_unix(struct server *s)
+static int listen_unix(struct listener *s)
 {
 	struct stat st;
 	int r;
@@ -575,10 +575,10 @@ static int listen_unix(struct server *s)
 	return 0;
 }
 
-int server_start(uv_loop_t *loop, struct daemon *d, const struct server_config *cfg,
-		 struct server **ret)
+int listener_start(uv_loop_t *loop, struct daemon *d, const struct listener_config *cfg,
+		 struct listener **ret)
 {
-	struct server *s = calloc(1, sizeof(*s));
+	struct listener *s = calloc(1, sizeof(*s));
 	int r;
 
 	if (!s)
@@ -603,14 +603,14 @@ int server_start(uv_loop_t *loop, struct daemon *d, const struct server_config *
 	s->resume.data = s;
 	s->handles_open++;
 	if ((r = listen_tcp(s)) < 0 || (s->unix_path && (r = listen_unix(s)) < 0)) {
-		server_close(s);
+		listener_close(s);
 		return r;
 	}
 	*ret = s;
 	return 0;
 }
 
-int server_port(const struct server *s)
+int listener_port(const struct listener *s)
 {
 	struct sockaddr_storage ss;
 	int len = sizeof(ss);
@@ -622,7 +622,7 @@ int server_port(const struct server *s)
 	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
 
-void server_close(struct server *s)
+void listener_close(struct listener *s)
 {
 	if (!s || s->closing)
 		return;
@@ -640,7 +640,7 @@ void server_close(struct server *s)
 	server_maybe_free(s);
 }
 
-void server_get_stats(const struct server *s, struct server_stats *ret)
+void server_get_stats(const struct listener *s, struct server_stats *ret)
 {
 	struct server_stats st = { 0 };
 

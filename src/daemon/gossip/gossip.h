@@ -26,9 +26,9 @@
 
 #include "crdt/hlc.h"
 #include "crdt/rid.h"
-#include "auth.h"
-#include "store.h"
-#include "transport.h"
+#include "gossip/auth.h"
+#include "state/store.h"
+#include "gossip/transport.h"
 
 /* Encoded size past which an instance's push is rate-limited. */
 #define GOSSIP_LARGE_BYTES (64u << 10)

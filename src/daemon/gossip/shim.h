@@ -32,7 +32,7 @@
 
 #include <uv.h>
 
-#include "transport.h"
+#include "gossip/transport.h"
 
 #define SHIM_NAME_MAX 64          /* a peer name ([peers] key) */
 #define SHIM_PARTITIONS_MAX 1024  /* peers partitioned off at once */

@@ -4,13 +4,13 @@
  * pipeline costs one write per batch.
  *
  * A client's unsent replies are bounded by the [clients] output buffer
- * limits (config.h), read from the daemon's config at server_start: above
+ * limits (config.h), read from the daemon's config at listener_start: above
  * the high-water mark its commands wait until the replies drain; above the
  * hard limit, or above the soft limit for too long, it is disconnected.  A
  * reply that cannot be built closes the connection before another byte of
  * it is written. */
-#ifndef CRDTD_SERVER_H
-#define CRDTD_SERVER_H
+#ifndef CRDTD_LISTENER_H
+#define CRDTD_LISTENER_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -18,12 +18,12 @@
 
 #include <uv.h>
 
-#include "resp.h"
+#include "client/resp.h"
 
 struct daemon;
-struct server;
+struct listener;
 
-struct server_config {
+struct listener_config {
 	const char *host;        /* TCP address to bind */
 	int port;                /* 0 picks a free port (tests) */
 	const char *unix_path;   /* NULL or "" for none */
@@ -40,18 +40,18 @@ struct server_stats {
 };
 
 /** Bind and listen.  Errors are negative libuv codes, logged here with the
- * address.  *ret is owned by the loop; release with server_close. */
-int server_start(uv_loop_t *loop, struct daemon *d, const struct server_config *cfg,
-		 struct server **ret);
+ * address.  *ret is owned by the loop; release with listener_close. */
+int listener_start(uv_loop_t *loop, struct daemon *d, const struct listener_config *cfg,
+		 struct listener **ret);
 /** The TCP port actually bound. */
-int server_port(const struct server *s);
+int listener_port(const struct listener *s);
 /** The storage commit that the held replies waited for is done: send them
  * (@ok) or, when the writes did not reach the disk, close those clients
  * without a reply, so nothing is acknowledged that was not stored. */
-void server_release(struct server *s, bool ok);
+void listener_release(struct listener *s, bool ok);
 /** Fill *ret from the connections now open (walks them: for INFO). */
-void server_get_stats(const struct server *s, struct server_stats *ret);
+void server_get_stats(const struct listener *s, struct server_stats *ret);
 /** Stop listening, close every connection; memory goes in close callbacks. */
-void server_close(struct server *s);
+void listener_close(struct listener *s);
 
 #endif

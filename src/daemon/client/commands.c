@@ -10,16 +10,16 @@
 
 #include <sodium.h>
 
-#include "commands.h"
+#include "client/commands.h"
 #include "crdt/error.h"
 #include "crdt/obj.h"
 #include "daemon.h"
-#include "glob.h"
-#include "gossip.h"
-#include "info.h"
-#include "resp.h"
-#include "storage.h"
-#include "shim.h"
+#include "client/glob.h"
+#include "gossip/gossip.h"
+#include "client/info.h"
+#include "client/resp.h"
+#include "state/journal.h"
+#include "gossip/shim.h"
 
 #define WRONGTYPE "WRONGTYPE Operation against a key holding the wrong kind of value"
 
@@ -122,19 +122,19 @@ static struct crdt_obj *lookup_or_create(struct daemon *d, const struct cmd_args
 }
 
 /* After a local write to slot @t of key a->argv[1]: journal it in the
- * durable store (storage.h: the elements of a set operation given by
+ * durable store (state/journal.h: the elements of a set operation given by
  * argv[first, first + n), or a small state that merges to the result),
  * mark the entry for the push and wake gossip.  One lookup for all three. */
 static void wrote(struct daemon *d, const struct cmd_args *a, enum crdt_type t,
-		  enum storage_op op, const struct crdt_obj *state, size_t first, size_t n)
+		  enum journal_op op, const struct crdt_obj *state, size_t first, size_t n)
 {
 	struct store_entry *e = store_find(&d->store, a->argv[1], a->argl[1]);
 
-	if (e && d->storage) {
-		if (op == STORAGE_OP_STATE && (t == CRDT_GCOUNTER || t == CRDT_PNCOUNTER))
-			storage_log_counter(d->storage, e, t);
+	if (e && d->journal) {
+		if (op == JOURNAL_OP_STATE && (t == CRDT_GCOUNTER || t == CRDT_PNCOUNTER))
+			journal_log_counter(d->journal, e, t);
 		else
-			storage_log(d->storage, e, t, op, state, n, a->argv + first,
+			journal_log(d->journal, e, t, op, state, n, a->argv + first,
 				    a->argl + first);
 	}
 	if (e)
@@ -240,7 +240,7 @@ static void counter_add(struct daemon *d, const struct cmd_args *a, int64_t by,
 		return;
 	}
 	if (by != 0) {
-		wrote(d, a, o->type, STORAGE_OP_STATE, NULL, 0, 0);
+		wrote(d, a, o->type, JOURNAL_OP_STATE, NULL, 0, 0);
 	}
 	if ((err = counter_value(o, &v)) < 0)
 		reply_crdt_error(out, err);
@@ -340,7 +340,7 @@ static void cmd_set(struct daemon *d, struct cmd_session *s, const struct cmd_ar
 		reply_crdt_error(out, err);
 		return;
 	}
-	wrote(d, a, CRDT_LWWREG, STORAGE_OP_STATE, o, 0, 0);
+	wrote(d, a, CRDT_LWWREG, JOURNAL_OP_STATE, o, 0, 0);
 	resp_simple(out, "OK");
 }
 
@@ -377,7 +377,7 @@ static void cmd_sadd(struct daemon *d, struct cmd_session *s, const struct cmd_a
 	}
 	/* the elements added before a failure stay added: store them, tell
 	 * the peers */
-	wrote(d, a, o->type, o->type == CRDT_GSET ? STORAGE_OP_GSET_ADD : STORAGE_OP_ORSET_ADD,
+	wrote(d, a, o->type, o->type == CRDT_GSET ? JOURNAL_OP_GSET_ADD : JOURNAL_OP_ORSET_ADD,
 		NULL, 2, i - 2);
 	if (err < 0)
 		reply_crdt_error(out, err);
@@ -404,7 +404,7 @@ static void cmd_srem(struct daemon *d, struct cmd_session *s, const struct cmd_a
 		removed += crdt_orset_remove(o->os, a->argv[i], a->argl[i]) > 0;
 	if (removed) {
 		/* replaying a remove of an absent element is a no-op: log them all */
-		wrote(d, a, CRDT_ORSET, STORAGE_OP_ORSET_REM, NULL, 2, a->argc - 2);
+		wrote(d, a, CRDT_ORSET, JOURNAL_OP_ORSET_REM, NULL, 2, a->argc - 2);
 	}
 	resp_int(out, removed);
 }
@@ -487,7 +487,7 @@ static void cmd_crdt_create(struct daemon *d, struct cmd_session *s, const struc
 		reply_crdt_error(out, err);
 		return;
 	}
-	wrote(d, a, t, STORAGE_OP_STATE, o, 0, 0);
+	wrote(d, a, t, JOURNAL_OP_STATE, o, 0, 0);
 	resp_simple(out, "OK");
 }
 

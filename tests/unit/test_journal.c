@@ -1,4 +1,4 @@
-/* The durable store's journal (storage.c): what is logged comes back after a
+/* The durable store's journal (state/journal.c): what is logged comes back after a
  * restart, under the replica ids it was written with, through compactions;
  * replies wait for the commit in every durability mode; a record that does
  * not check out stops the load. */
@@ -16,8 +16,8 @@
 #include <uv.h>
 
 #include "crdt/error.h"
-#include "storage.h"
-#include "store.h"
+#include "state/journal.h"
+#include "state/store.h"
 
 struct fixture {
 	char dir[PATH_MAX];
@@ -46,29 +46,29 @@ static int teardown(void **state)
 }
 
 /* Open and load the store into the empty @s. */
-static struct storage *open_load(struct fixture *f, struct store *s, enum config_durability mode,
+static struct journal *open_load(struct fixture *f, struct store *s, enum config_durability mode,
 				 const struct crdt_rid *legacy, int want)
 {
-	struct storage *st = NULL;
+	struct journal *st = NULL;
 	char err[512];
 
-	assert_int_equal(storage_open(&f->loop, f->dir, legacy, mode, 1000, 16u << 20, &st, err,
+	assert_int_equal(journal_open(&f->loop, f->dir, legacy, mode, 1000, 16u << 20, &st, err,
 				      sizeof(err)), 0);
-	int r = storage_load(st, s, err, sizeof(err));
+	int r = journal_load(st, s, err, sizeof(err));
 	if (want == 0 && r != 0)
 		fail_msg("load: %s", err);
 	assert_int_equal(r, want);
 	return st;
 }
 
-static void close_run(struct fixture *f, struct storage *st)
+static void close_run(struct fixture *f, struct journal *st)
 {
-	storage_close(st);
+	journal_close(st);
 	assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
 }
 
 /* SADD of @elem as the store's own id, journaled as commands.c does. */
-static void sadd(struct store *s, struct storage *st, const char *name, const char *elem)
+static void sadd(struct store *s, struct journal *st, const char *name, const char *elem)
 {
 	struct crdt_obj *o;
 	const uint8_t *elems[1] = { (const uint8_t *)elem };
@@ -76,18 +76,18 @@ static void sadd(struct store *s, struct storage *st, const char *name, const ch
 
 	assert_int_equal(store_get(s, name, strlen(name), CRDT_ORSET, true, &o), 0);
 	assert_true(crdt_orset_add(o->os, &s->self, elem, lens[0]) >= 0);
-	storage_log(st, store_find(s, name, strlen(name)), CRDT_ORSET, STORAGE_OP_ORSET_ADD, NULL,
+	journal_log(st, store_find(s, name, strlen(name)), CRDT_ORSET, JOURNAL_OP_ORSET_ADD, NULL,
 		    1, elems, lens);
 }
 
-static void incr(struct store *s, struct storage *st, const char *name, int64_t by)
+static void incr(struct store *s, struct journal *st, const char *name, int64_t by)
 {
 	struct crdt_obj *o;
 
 	assert_int_equal(store_get(s, name, strlen(name), CRDT_PNCOUNTER, true, &o), 0);
 	assert_int_equal(by < 0 ? crdt_pncounter_dec(o->pn, &s->self, -by)
 				: crdt_pncounter_inc(o->pn, &s->self, by), 0);
-	storage_log_counter(st, store_find(s, name, strlen(name)), CRDT_PNCOUNTER);
+	journal_log_counter(st, store_find(s, name, strlen(name)), CRDT_PNCOUNTER);
 }
 
 static const struct crdt_obj *slot(struct store *s, const char *name, enum crdt_type t)
@@ -105,13 +105,13 @@ static void test_replies_wait_for_the_commit_in_every_mode(void **state)
 	for (int mode = CONFIG_DURABILITY_ALWAYS; mode <= CONFIG_DURABILITY_NONE; mode++) {
 		struct store s;
 		store_init(&s);
-		struct storage *st = open_load(f, &s, (enum config_durability)mode, NULL, 0);
-		assert_false(storage_holds_replies(st));
+		struct journal *st = open_load(f, &s, (enum config_durability)mode, NULL, 0);
+		assert_false(journal_holds_replies(st));
 		sadd(&s, st, "k", "x");
-		assert_true(storage_pending(st));
-		assert_true(storage_holds_replies(st));
-		assert_int_equal(storage_commit(st), 0);
-		assert_false(storage_holds_replies(st));
+		assert_true(journal_pending(st));
+		assert_true(journal_holds_replies(st));
+		assert_int_equal(journal_commit(st), 0);
+		assert_false(journal_holds_replies(st));
 		close_run(f, st);
 		store_done(&s);
 	}
@@ -127,12 +127,12 @@ static void test_restart_keeps_state_and_ids(void **state)
 
 	store_init(&a);
 	first = a.self;
-	struct storage *st = open_load(f, &a, CONFIG_DURABILITY_BATCH, NULL, 0);
+	struct journal *st = open_load(f, &a, CONFIG_DURABILITY_BATCH, NULL, 0);
 	sadd(&a, st, "cart", "laptop");
 	sadd(&a, st, "cart", "mouse");
 	incr(&a, st, "hits", 5);
 	incr(&a, st, "hits", -2);
-	assert_int_equal(storage_commit(st), 0);
+	assert_int_equal(journal_commit(st), 0);
 	close_run(f, st);
 
 	store_init(&b);
@@ -146,7 +146,7 @@ static void test_restart_keeps_state_and_ids(void **state)
 	/* a write after the restart is the new id's first */
 	sadd(&b, st, "cart", "pen");
 	assert_int_equal(crdt_orset_context_max(slot(&b, "cart", CRDT_ORSET)->os, &b.self), 1);
-	assert_int_equal(storage_commit(st), 0);
+	assert_int_equal(journal_commit(st), 0);
 	close_run(f, st);
 
 	struct store c;
@@ -165,19 +165,19 @@ static void test_compaction_keeps_everything(void **state)
 {
 	struct fixture *f = *state;
 	struct store a, b;
-	struct storage_stats stats;
+	struct journal_stats stats;
 	char elem[64];
 
 	store_init(&a);
-	struct storage *st = open_load(f, &a, CONFIG_DURABILITY_NONE, NULL, 0);
+	struct journal *st = open_load(f, &a, CONFIG_DURABILITY_NONE, NULL, 0);
 	for (int i = 0; i < 20000; i++) {
 		snprintf(elem, sizeof(elem), "element-%06d-with-some-padding", i);
 		sadd(&a, st, "big", elem);
 		if (i % 1000 == 999)
-			assert_int_equal(storage_commit(st), 0);
+			assert_int_equal(journal_commit(st), 0);
 	}
-	assert_int_equal(storage_commit(st), 0);
-	storage_get_stats(st, &stats);
+	assert_int_equal(journal_commit(st), 0);
+	journal_get_stats(st, &stats);
 	assert_true(stats.compactions >= 2);
 	close_run(f, st);
 
@@ -189,7 +189,7 @@ static void test_compaction_keeps_everything(void **state)
 	store_done(&b);
 }
 
-/* A value with its checksum, as storage.c writes it. */
+/* A value with its checksum, as state/journal.c writes it. */
 static size_t make_value(uint8_t *out, const uint8_t *payload, size_t len)
 {
 	uint64_t fp = store_fingerprint(payload, len);
@@ -208,40 +208,40 @@ static void test_record_kinds(void **state)
 	size_t n = 0, len;
 	struct crdt_obj o;
 
-	payload[n++] = STORAGE_OP_ORSET_ADD;
+	payload[n++] = JOURNAL_OP_ORSET_ADD;
 	payload[n++] = 1; /* one element */
 	payload[n++] = 1;
 	payload[n++] = 'x';
 	len = make_value(val, payload, n);
 	assert_int_equal(crdt_obj_new(CRDT_ORSET, &o), 0);
-	assert_int_equal(storage_apply_record(val, len, NULL, &o), CRDT_EBADMSG);
+	assert_int_equal(journal_apply_record(val, len, NULL, &o), CRDT_EBADMSG);
 	assert_int_equal(crdt_orset_card(o.os), 0);
-	assert_int_equal(storage_apply_record(val, len, &legacy, &o), 0);
+	assert_int_equal(journal_apply_record(val, len, &legacy, &o), 0);
 	assert_int_equal(crdt_orset_context_max(o.os, &legacy), 1);
 
 	n = 0;
-	payload[n++] = STORAGE_OP_ORSET_ADD_AS;
+	payload[n++] = JOURNAL_OP_ORSET_ADD_AS;
 	memcpy(payload + n, named.b, CRDT_RID_LEN);
 	n += CRDT_RID_LEN;
 	payload[n++] = 1;
 	payload[n++] = 1;
 	payload[n++] = 'y';
 	len = make_value(val, payload, n);
-	assert_int_equal(storage_apply_record(val, len, NULL, &o), 0);
+	assert_int_equal(journal_apply_record(val, len, NULL, &o), 0);
 	assert_int_equal(crdt_orset_context_max(o.os, &named), 1);
 	assert_true(crdt_orset_contains(o.os, "y", 1));
 	/* truncated inside the id, and a bad checksum: nothing applied */
 	len = make_value(val, payload, 10);
-	assert_int_equal(storage_apply_record(val, len, NULL, &o), CRDT_EBADMSG);
+	assert_int_equal(journal_apply_record(val, len, NULL, &o), CRDT_EBADMSG);
 	len = make_value(val, payload, n);
 	val[len - 1] ^= 1;
-	assert_int_equal(storage_apply_record(val, len, NULL, &o), CRDT_EBADMSG);
+	assert_int_equal(journal_apply_record(val, len, NULL, &o), CRDT_EBADMSG);
 	assert_int_equal(crdt_orset_card(o.os), 2);
 	/* an OR-Set record on a counter slot */
 	crdt_obj_done(&o);
 	assert_int_equal(crdt_obj_new(CRDT_PNCOUNTER, &o), 0);
 	len = make_value(val, payload, n);
-	assert_int_equal(storage_apply_record(val, len, NULL, &o), CRDT_ETYPE);
+	assert_int_equal(journal_apply_record(val, len, NULL, &o), CRDT_ETYPE);
 	crdt_obj_done(&o);
 }
 

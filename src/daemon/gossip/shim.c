@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "log.h"
-#include "shim.h"
+#include "gossip/shim.h"
 
 /* ---- PRNG --------------------------------------------------------------- */
 
