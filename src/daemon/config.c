@@ -72,7 +72,7 @@ static const struct config_key config_table[] = {
 	{ .section = "node", .name = "max_args", .type = CONFIG_UINT, .min = 16, .max = 16777216,
 	  .def = "1048576", FIELD(node.max_args),
 	  .help = "most arguments (command name included) in one request" },
-	{ .section = "node", .name = "requirepass", .type = CONFIG_STRING, .min = 0,
+	{ .section = "node", .name = "requirepass", .flags = CONFIG_F_RELOAD, .type = CONFIG_STRING, .min = 0,
 	  .max = CONFIG_SECRET_MAX, .def = "", FIELD(node.requirepass),
 	  .help = "clients must AUTH with this password before any other command; empty = off" },
 
@@ -97,7 +97,7 @@ static const struct config_key config_table[] = {
 	  .help = "how far a remote HLC timestamp may drag our clock; states stamped further ahead are still merged" },
 
 	/* [log] */
-	{ .section = "log", .name = "level", .type = CONFIG_ENUM, .def = "info",
+	{ .section = "log", .name = "level", .flags = CONFIG_F_RELOAD, .type = CONFIG_ENUM, .def = "info",
 	  .enum_names = log_level_names, FIELD(log.level),
 	  .help = "error, warn, info or debug" },
 
@@ -123,33 +123,33 @@ static const struct config_key config_table[] = {
 	  .help = "seed of the shim's decisions; 0 = from the clock (shown in CRDT.SIM STATUS)" },
 
 	/* [security]: authenticated gossip (src/daemon/gossip/auth.h) */
-	{ .section = "security", .name = "key_file", .type = CONFIG_STRING, .min = 0,
+	{ .section = "security", .name = "key_file", .flags = CONFIG_F_RELOAD, .type = CONFIG_STRING, .min = 0,
 	  .max = CONFIG_PATH_MAX, .def = "", FIELD(security.key_file),
 	  .help = "cluster key (64 hex digits, mode 0600) sealing every datagram; empty = off" },
-	{ .section = "security", .name = "old_key_files", .type = CONFIG_STRING, .min = 0,
+	{ .section = "security", .name = "old_key_files", .flags = CONFIG_F_RELOAD, .type = CONFIG_STRING, .min = 0,
 	  .max = CONFIG_PATH_MAX, .def = "", FIELD(security.old_key_files),
 	  .help = "comma-separated key files still accepted on receive (key rotation)" },
-	{ .section = "security", .name = "encrypt", .type = CONFIG_BOOL, .def = "no",
+	{ .section = "security", .name = "encrypt", .flags = CONFIG_F_RELOAD, .type = CONFIG_BOOL, .def = "no",
 	  FIELD(security.encrypt), .help = "encrypt datagrams too, not only authenticate them" },
-	{ .section = "security", .name = "accept_unknown_peers", .type = CONFIG_BOOL, .def = "no",
+	{ .section = "security", .name = "accept_unknown_peers", .flags = CONFIG_F_RELOAD, .type = CONFIG_BOOL, .def = "no",
 	  FIELD(security.accept_unknown_peers),
 	  .help = "merge datagrams from addresses that are not in [peers]" },
 
 	/* [limits]: sizes a client or a peer may make us hold */
-	{ .section = "limits", .name = "max_name_bytes", .type = CONFIG_UINT, .min = 1, .max = 1024,
+	{ .section = "limits", .name = "max_name_bytes", .flags = CONFIG_F_RELOAD, .type = CONFIG_UINT, .min = 1, .max = 1024,
 	  .def = "1024", FIELD(limits.max_name_bytes), .help = "longest instance name" },
-	{ .section = "limits", .name = "max_element_bytes", .type = CONFIG_UINT, .min = 1,
+	{ .section = "limits", .name = "max_element_bytes", .flags = CONFIG_F_RELOAD, .type = CONFIG_UINT, .min = 1,
 	  .max = 65000, .def = "1024", FIELD(limits.max_element_bytes),
 	  .help = "longest set element" },
-	{ .section = "limits", .name = "max_value_bytes", .type = CONFIG_UINT, .min = 1, .max = 65000,
+	{ .section = "limits", .name = "max_value_bytes", .flags = CONFIG_F_RELOAD, .type = CONFIG_UINT, .min = 1, .max = 65000,
 	  .def = "1024", FIELD(limits.max_value_bytes), .help = "longest register value" },
-	{ .section = "limits", .name = "max_elements", .type = CONFIG_UINT, .min = 1,
+	{ .section = "limits", .name = "max_elements", .flags = CONFIG_F_RELOAD, .type = CONFIG_UINT, .min = 1,
 	  .max = UINT32_MAX, .def = "10000000", FIELD(limits.max_elements),
 	  .help = "most elements in one set" },
-	{ .section = "limits", .name = "max_instances", .type = CONFIG_UINT, .min = 1,
+	{ .section = "limits", .name = "max_instances", .flags = CONFIG_F_RELOAD, .type = CONFIG_UINT, .min = 1,
 	  .max = UINT32_MAX, .def = "1000000", FIELD(limits.max_instances),
 	  .help = "most instance names in the daemon" },
-	{ .section = "limits", .name = "max_peer_datagrams_per_sec", .type = CONFIG_UINT, .min = 0,
+	{ .section = "limits", .name = "max_peer_datagrams_per_sec", .flags = CONFIG_F_RELOAD, .type = CONFIG_UINT, .min = 0,
 	  .max = 10000000, .def = "100000", FIELD(limits.max_peer_datagrams_per_sec),
 	  .help = "datagrams accepted per second from one sender; 0 = no limit" },
 
@@ -992,4 +992,36 @@ out:
 		config_done(&p->cfg);
 	free(p);
 	return r;
+}
+
+size_t config_reload(struct config *running, struct config *fresh,
+		     void (*restart_only)(const struct config_key *k, void *ctx), void *ctx)
+{
+	size_t changed = 0;
+
+	for (size_t i = 0; i < sizeof(config_table) / sizeof(config_table[0]); i++) {
+		const struct config_key *k = &config_table[i];
+		uint8_t *to = (uint8_t *)running + k->offset;
+		const uint8_t *from = (const uint8_t *)fresh + k->offset;
+		char a[CONFIG_LINE_MAX], b[CONFIG_LINE_MAX];
+
+		/* compare as the file spells them: padding and the bytes past a
+		 * string's end do not count */
+		if (config_format_value(running, k, a, sizeof(a)) >= 0 &&
+		    config_format_value(fresh, k, b, sizeof(b)) >= 0 && strcmp(a, b) == 0)
+			continue;
+		if (k->flags & CONFIG_F_RELOAD) {
+			memcpy(to, from, k->size);
+			changed++;
+		} else if (restart_only) {
+			restart_only(k, ctx);
+		}
+	}
+	struct config_peer *peers = running->peers;
+	size_t n = running->n_peers;
+	running->peers = fresh->peers;
+	running->n_peers = fresh->n_peers;
+	fresh->peers = peers;
+	fresh->n_peers = n;
+	return changed;
 }

@@ -155,6 +155,7 @@ enum config_type {
 
 #define CONFIG_F_REQUIRED  (1u << 0) /* no default: the file must set it */
 #define CONFIG_F_NAME      (1u << 1) /* string restricted to [A-Za-z0-9_.-] */
+#define CONFIG_F_RELOAD    (1u << 2) /* SIGHUP applies it (config_reload); others need a restart */
 
 /* One entry of the key table. */
 struct config_key {
@@ -226,5 +227,16 @@ int config_addr_format(const struct config_addr *a, char *buf, size_t size);
  * for a config that config_load() returned), or -EIO.
  */
 int config_dump(const struct config *c, FILE *f);
+
+/**
+ * Apply what SIGHUP applies: copy into @running the value of every key of
+ * @fresh flagged CONFIG_F_RELOAD, and the peer list (swapped: @fresh then
+ * holds the old one, for config_done).  Every other key whose value differs
+ * is left as it runs and passed to @restart_only (may be NULL), so the
+ * caller can say it takes effect at the next start.  Returns how many
+ * reloadable keys changed.
+ */
+size_t config_reload(struct config *running, struct config *fresh,
+		     void (*restart_only)(const struct config_key *k, void *ctx), void *ctx);
 
 #endif

@@ -38,13 +38,15 @@ static void usage(FILE *f)
 		"  -h, --help            print this help and exit\n"
 		"\n"
 		"Signals: SIGINT/SIGTERM stop cleanly; SIGHUP reloads the peer list, the keys,\n"
-		"[limits], requirepass and accept_unknown_peers.\n");
+		"[limits], requirepass, accept_unknown_peers and [log] level; other changed\n"
+		"keys are logged and wait for a restart.\n");
 }
 
 struct runtime {
 	struct daemon d;
 	uv_signal_t sig_int, sig_term, sig_hup;
 	uv_check_t commit; /* ends each loop pass: storage commit, held replies */
+	bool log_level_forced; /* --log-level: [log] level does not apply */
 	int lock_fd;
 };
 
@@ -185,51 +187,57 @@ static void commit_cb(uv_check_t *h)
 		listener_release(d->listener, r == 0);
 }
 
+static void restart_only_cb(const struct config_key *k, void *ctx)
+{
+	log_warn("main", "reload: [%s] %s changed; it takes effect at the next start", k->section,
+		 k->name);
+}
+
+/* SIGHUP: the keys flagged CONFIG_F_RELOAD and the peer list (config.c),
+ * then each module told of its part.  The cluster keys are applied only
+ * when they load: otherwise the running ones stay, and so do their keys. */
 static void reload(struct runtime *rt)
 {
+	struct daemon *d = &rt->d;
 	struct config fresh;
 	struct config_error err;
 	struct gossip_config gc;
 	struct gossip_peer_config *peers = NULL;
+	struct auth_keyring kr;
+	char kerr[512] = "";
 
-	if (config_load(rt->d.config_path, &fresh, &err) < 0) {
+	if (config_load(d->config_path, &fresh, &err) < 0) {
 		log_error("main", "reload failed, keeping the running config: %s", err.msg);
 		return;
 	}
-	{
-		struct auth_keyring kr;
-		char kerr[512];
-		struct gossip_limits lim = gossip_limits_from(&fresh);
-
-		if (load_keys(&fresh, &kr, kerr, sizeof(kerr)) < 0) {
-			log_error("main", "reload: %s; keeping the running keys", kerr);
-		} else if (gossip_set_keys(rt->d.gossip, &kr) < 0) {
-			log_error("main", "reload: out of memory; keeping the running keys");
-		} else {
-			log_info("main", "reload: %s", kr.n ? "cluster keys loaded" : "no cluster key");
-			memcpy(&rt->d.cfg.security, &fresh.security, sizeof(fresh.security));
-		}
-		auth_keyring_wipe(&kr);
-		gossip_set_policy(rt->d.gossip, fresh.security.accept_unknown_peers,
-				  fresh.limits.max_peer_datagrams_per_sec, &lim);
-		rt->d.cfg.limits = fresh.limits;
-		rt->d.cfg.security.accept_unknown_peers = fresh.security.accept_unknown_peers;
-		memcpy(rt->d.cfg.node.requirepass, fresh.node.requirepass,
-		       sizeof(fresh.node.requirepass));
-	}
-	if (gossip_config_from(&fresh, &gc, &peers) < 0 ||
-	    gossip_set_peers(rt->d.gossip, gc.peers, gc.npeers) < 0) {
-		log_error("main", "reload: out of memory, keeping the peer list");
+	if (load_keys(&fresh, &kr, kerr, sizeof(kerr)) < 0 || gossip_set_keys(d->gossip, &kr) < 0) {
+		log_error("main", "reload: %s; keeping the running keys",
+			  kerr[0] ? kerr : "out of memory");
+		memcpy(fresh.security.key_file, d->cfg.security.key_file,
+		       sizeof(fresh.security.key_file));
+		memcpy(fresh.security.old_key_files, d->cfg.security.old_key_files,
+		       sizeof(fresh.security.old_key_files));
+		fresh.security.encrypt = d->cfg.security.encrypt;
 	} else {
-		log_info("main", "reloaded %s: %zu peers", rt->d.config_path, fresh.n_peers);
-		/* the peer list is the only part applied at run time */
-		struct config old = rt->d.cfg;
-		rt->d.cfg.peers = fresh.peers;
-		rt->d.cfg.n_peers = fresh.n_peers;
-		fresh.peers = old.peers;
-		fresh.n_peers = old.n_peers;
+		log_info("main", "reload: %s", kr.n ? "cluster keys loaded" : "no cluster key");
+	}
+	auth_keyring_wipe(&kr);
+	/* the gossip peer list first: on failure the running list stays */
+	if (gossip_config_from(&fresh, &gc, &peers) < 0 ||
+	    gossip_set_peers(d->gossip, gc.peers, gc.npeers) < 0) {
+		log_error("main", "reload: out of memory, keeping the peer list");
+		free(peers);
+		config_done(&fresh);
+		return;
 	}
 	free(peers);
+	config_reload(&d->cfg, &fresh, restart_only_cb, NULL);
+	struct gossip_limits lim = gossip_limits_from(&d->cfg);
+	gossip_set_policy(d->gossip, d->cfg.security.accept_unknown_peers,
+			  d->cfg.limits.max_peer_datagrams_per_sec, &lim);
+	if (!rt->log_level_forced)
+		log_set_level(d->cfg.log.level);
+	log_info("main", "reloaded %s: %zu peers", d->config_path, d->cfg.n_peers);
 	config_done(&fresh);
 }
 
@@ -461,6 +469,7 @@ int main(int argc, char **argv)
 	}
 	rt.d.config_path = path;
 	log_set_level(level ? lvl : rt.d.cfg.log.level);
+	rt.log_level_forced = level != NULL;
 	log_set_prefix(rt.d.cfg.node.name);
 	signal(SIGPIPE, SIG_IGN);
 

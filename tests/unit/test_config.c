@@ -950,6 +950,55 @@ static void test_log_levels(void **state)
 	log_set_level(LOG_LEVEL_INFO);
 }
 
+struct restart_only {
+	char seen[8][64];
+	size_t n;
+};
+
+static void restart_only_cb(const struct config_key *k, void *ctx)
+{
+	struct restart_only *r = ctx;
+	assert_true(r->n < 8);
+	snprintf(r->seen[r->n++], sizeof(r->seen[0]), "%s.%s", k->section, k->name);
+}
+
+/* SIGHUP applies the flagged keys and the peer list; a changed key that
+ * needs a restart keeps its running value and is reported. */
+static void test_reload_applies_flagged_keys_only(void **state)
+{
+	const char *base = "[node]\nname = a\ndata_dir = /tmp/x\nlisten = 127.0.0.1:7000\n"
+			   "[peers]\nb = 127.0.0.1:7001\n";
+	struct config running, fresh;
+	struct restart_only r = { .n = 0 };
+	char text[512];
+
+	load_ok(base, &running);
+	snprintf(text, sizeof(text),
+		 "[node]\nname = a\ndata_dir = /tmp/x\nlisten = 127.0.0.1:7000\n"
+		 "requirepass = hunter2\n[gossip]\nmtu = 1200\n[log]\nlevel = debug\n"
+		 "[limits]\nmax_elements = 77\n[peers]\nb = 127.0.0.1:7001\nc = 127.0.0.1:7002\n");
+	load_ok(text, &fresh);
+	unsigned mtu = running.gossip.mtu;
+	assert_int_equal(config_reload(&running, &fresh, restart_only_cb, &r), 3);
+	assert_int_equal(running.limits.max_elements, 77);
+	assert_int_equal(running.log.level, LOG_LEVEL_DEBUG);
+	assert_string_equal(running.node.requirepass, "hunter2");
+	assert_int_equal(running.gossip.mtu, mtu);
+	assert_int_equal(running.n_peers, 2);
+	assert_int_equal(fresh.n_peers, 1); /* the old list, for config_done */
+	assert_int_equal(r.n, 1);
+	assert_string_equal(r.seen[0], "gossip.mtu");
+	/* again: nothing left to apply; the mtu is reported while the file
+	 * and the running value differ */
+	r.n = 0;
+	config_done(&fresh);
+	load_ok(text, &fresh);
+	assert_int_equal(config_reload(&running, &fresh, restart_only_cb, &r), 0);
+	assert_int_equal(r.n, 1);
+	config_done(&fresh);
+	config_done(&running);
+}
+
 int main(void)
 {
 	static const struct CMUnitTest fixed[] = {
@@ -970,6 +1019,7 @@ int main(void)
 		cmocka_unit_test(test_log_lines),
 		cmocka_unit_test(test_log_truncates),
 		cmocka_unit_test(test_log_levels),
+		cmocka_unit_test(test_reload_applies_flagged_keys_only),
 	};
 	enum { N_FIXED = sizeof fixed / sizeof fixed[0],
 	       N_BAD = sizeof bad_cases / sizeof bad_cases[0] };
