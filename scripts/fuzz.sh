@@ -31,7 +31,7 @@ libs="$(pkg-config --libs $pkgs) -lm"
 san="address,undefined"
 
 # the libraries once, instrumented for coverage but without libFuzzer's main
-srcs=$(ls src/crdt/*.c src/daemon/*.c | grep -v 'src/daemon/main.c')
+srcs=$(ls src/crdt/*.c src/crdt/orset/*.c src/daemon/*.c | grep -v 'src/daemon/main.c')
 objs=""
 for s in $srcs; do
 	o="$out/obj/$(echo "$s" | tr / _).o"
