@@ -26,18 +26,6 @@ int pool_reserve(struct crdt_orset *s, size_t n)
 	return 0;
 }
 
-void set_dots(struct crdt_orset *s, struct et_slot *e, const struct dot *d, size_t n)
-{
-	release_dots(s, e);
-	if (n == 1 && dot_inlinable(d[0].ri, d[0].ctr)) {
-		e->pay = pay_inline(d[0].ri, d[0].ctr);
-	} else if (n > 0) {
-		memmove(s->pool + s->plen, d, n * sizeof(*d));
-		e->pay = PAY_SPILL | (uint64_t)n << 32 | s->plen;
-		s->plen += n;
-	}
-}
-
 void pool_compact(struct crdt_orset *s)
 {
 	size_t live = s->plen - s->pfree, k = 0;

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "crdt/orset.h"
 #include "../elemtab.h"
@@ -167,7 +168,19 @@ static inline void sort_dots(struct dot *d, size_t n)
 
 int pool_reserve(struct crdt_orset *s, size_t n);
 /* Store @n sorted dots for @e; room in the pool must be reserved. */
-void set_dots(struct crdt_orset *s, struct et_slot *e, const struct dot *d, size_t n);
+static inline void set_dots(struct crdt_orset *s, struct et_slot *e, const struct dot *d, size_t n)
+{
+	release_dots(s, e);
+	if (n == 1 && dot_inlinable(d[0].ri, d[0].ctr)) {
+		e->pay = pay_inline(d[0].ri, d[0].ctr);
+	} else if (n > 0) {
+		if (d != s->pool + s->plen) /* else merge built it in place */
+			memmove(s->pool + s->plen, d, n * sizeof(*d));
+		e->pay = PAY_SPILL | (uint64_t)n << 32 | s->plen;
+		s->plen += n;
+	}
+}
+
 /* Dead runs are reclaimed once they are most of the pool.  Best effort: if
  * the new pool cannot be had, the old one simply stays. */
 void pool_compact(struct crdt_orset *s);

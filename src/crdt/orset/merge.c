@@ -1,69 +1,97 @@
 /* Merge: the bulk join of two states of like size, and the join of a small
- * source into a large set through the dot index. */
+ * source into a large set through the dot index.  Both rest on the same
+ * rule, per element: a dot survives if it is in both states, or in one
+ * state and not in the other's context. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "crdt/error.h"
 #include "internal.h"
 
-/* The bulk join: every element of both sides is visited, O(|dst| + |src|).
- * For two states of like size. */
-static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
+/* What both joins share.  Every allocation is made, and every lookup in
+ * dst done, against the unchanged dst before the commit, which cannot
+ * fail: on error dst is as it was. */
+struct join {
+	struct crdt_orset *dst;
+	const struct crdt_orset *src;
+	uint32_t *ms;  /* src replica -> dst replica, new ones appended */
+	uint32_t *inv; /* dst replica -> src replica or NONE */
+	uint32_t nr;   /* dst's replicas after the join */
+	uint32_t *hit; /* per src element, in src slot order: its slot in dst or NONE */
+	uint8_t **keys; /* copies of the new long keys, in src slot order */
+	size_t nkeys, k;
+	size_t nnew, pool_need, maxs, maxd;
+	struct dot *scratch; /* one src element's surviving dots */
+};
+
+/* One src element in the commit, against its dst slot (if any). */
+struct pairing {
+	const struct et_slot *se;
+	struct et_slot *de; /* NULL: dst lacks it */
+	const struct dot *sd, *dd;
+	size_t sn, dn;
+	size_t keep; /* src dots that survive, in j->scratch */
+	struct dot t1, t2;
+};
+
+static void join_done(struct join *j)
 {
+	for (size_t i = 0; i < j->nkeys; i++)
+		free(j->keys[i]);
+	free(j->keys);
+	free(j->scratch);
+	free(j->hit);
+	free(j->inv);
+	free(j->ms);
+}
+
+/* src's replicas numbered in dst, and room for the new ones reserved. */
+static int join_reps(struct join *j)
+{
+	const struct crdt_orset *src = j->src;
+
+	j->nr = j->dst->nreps;
+	j->ms = malloc((src->nreps ? src->nreps : 1) * sizeof(*j->ms));
+	if (!j->ms)
+		return CRDT_ENOMEM;
+	for (uint32_t x = 0; x < src->nreps; x++) {
+		j->ms[x] = find_rep(j->dst, &src->reps[x].rid);
+		if (j->ms[x] == NONE)
+			j->ms[x] = j->nr++;
+	}
+	if (j->nr > MAX_REPLICAS)
+		return CRDT_EMSGSIZE;
+	j->inv = malloc((j->nr ? j->nr : 1) * sizeof(*j->inv));
+	if (!j->inv || reps_reserve(j->dst, j->nr) < 0)
+		return CRDT_ENOMEM;
+	for (uint32_t i = 0; i < j->nr; i++)
+		j->inv[i] = NONE;
+	for (uint32_t x = 0; x < src->nreps; x++)
+		j->inv[j->ms[x]] = x;
+	return 0;
+}
+
+/* Count what the element join will need: a src dot survives unless dst has
+ * seen it and dropped it.  Where each src element sits in dst is kept in
+ * hit[] so the commit does not look it up again; new long keys are copied
+ * now, in src slot order, which the commit consumes in turn.  The small join
+ * rewrites every element both hold at the pool's end, the bulk one only
+ * those that gain dots (@all_shared). */
+static int join_count(struct join *j, bool all_shared)
+{
+	/* Locals, not j's fields, in the loop: the calls out of it could
+	 * change those, as far as the compiler knows, so each use reloads. */
+	const struct crdt_orset *src = j->src;
+	struct crdt_orset *dst = j->dst;
 	const struct elemtab *st = &src->tab;
-	uint32_t *ms = NULL, *inv = NULL, nr = dst->nreps;
-	struct ivl **niv = NULL;
-	uint32_t *nivn = NULL;
-	struct dot *scratch = NULL, tmp, tmp2;
-	uint8_t **keys = NULL;
-	uint32_t *hit = NULL; /* per src element, its slot in dst or NONE */
-	size_t nnew = 0, nkeys = 0, k = 0, pool_need = 0, maxs = 1;
-	bool sweep = false;
-	int r = CRDT_ENOMEM;
+	const uint32_t *ms = j->ms;
+	uint32_t *hit = malloc((st->count ? st->count : 1) * sizeof(*hit));
+	size_t maxs = 1, maxd = 1, nnew = 0, pool_need = 0;
+	struct dot t1, t2;
+	int r = 0;
 
-	/* 1. Replica table: src replicas map into dst's numbering, new ones
-	 * appended; inv maps back for context lookups in src. */
-	ms = malloc((src->nreps ? src->nreps : 1) * sizeof(*ms));
-	if (!ms)
-		goto out;
-	for (uint32_t j = 0; j < src->nreps; j++) {
-		ms[j] = find_rep(dst, &src->reps[j].rid);
-		if (ms[j] == NONE)
-			ms[j] = nr++;
-	}
-	if (nr > MAX_REPLICAS) {
-		r = CRDT_EMSGSIZE;
-		goto out;
-	}
-	inv = malloc((nr ? nr : 1) * sizeof(*inv));
-	niv = calloc(nr ? nr : 1, sizeof(*niv));
-	nivn = calloc(nr ? nr : 1, sizeof(*nivn));
-	if (!inv || !niv || !nivn || reps_reserve(dst, nr) < 0)
-		goto out;
-	for (uint32_t i = 0; i < nr; i++)
-		inv[i] = NONE;
-	for (uint32_t j = 0; j < src->nreps; j++)
-		inv[ms[j]] = j;
-
-	/* 2. The joined context, built aside and swapped in at the end. */
-	for (uint32_t j = 0; j < src->nreps; j++) {
-		const struct rep *b = &src->reps[j];
-		uint32_t i = ms[j];
-		const struct rep *a = i < dst->nreps ? &dst->reps[i] : NULL;
-		uint32_t an = a ? a->n : 0;
-		niv[i] = malloc(((size_t)an + b->n) * sizeof(**niv));
-		if (!niv[i])
-			goto out;
-		nivn[i] = ivs_union(a ? a->iv : NULL, an, b->iv, b->n, niv[i]);
-	}
-
-	/* 3. Count what the element join will need, against the unchanged dst:
-	 * a src dot survives unless dst has seen it and dropped it.  Where each
-	 * src element sits in dst is kept (hit[], in src slot order) so the
-	 * commit does not look it up again; growing dst rewrites the indices. */
-	hit = malloc((st->count ? st->count : 1) * sizeof(*hit));
-	if (!hit)
-		goto out;
+	if (!(j->hit = hit))
+		return CRDT_ENOMEM;
 	for (size_t i = 0, u = 0; i < et_cap(st); i++) {
 		const struct et_slot *e = &st->s[i];
 		const struct dot *sd, *dd = NULL;
@@ -74,153 +102,233 @@ static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
 			et_prefetch(&dst->tab, st->s[i + 8].hash);
 		if (!et_used(e))
 			continue;
-		sn = get_dots(src, e->pay, &tmp, &sd);
+		sn = get_dots(src, e->pay, &t1, &sd);
 		if (sn > maxs)
 			maxs = sn;
 		hit[u] = et_find_slot(&dst->tab, e);
 		de = hit[u] != NONE ? &dst->tab.s[hit[u]] : NULL;
 		u++;
-		dn = de ? get_dots(dst, de->pay, &tmp2, &dd) : 0;
+		dn = de ? get_dots(dst, de->pay, &t2, &dd) : 0;
+		if (dn > maxd)
+			maxd = dn;
 		for (size_t x = 0; x < sn; x++) {
 			uint32_t ri = ms[sd[x].ri];
 			if (!ctx_has(dst, ri, sd[x].ctr) || (de && dots_have(dd, dn, ri, sd[x].ctr)))
 				keep++;
 		}
 		if (de) {
-			if (keep)
+			if (keep || all_shared)
 				pool_need += dn + keep;
 		} else if (keep) {
 			nnew++;
 			pool_need += keep;
 			if (et_len(e) > ET_INLINE) {
-				/* New long keys are copied now, in src's slot
-				 * order, which the src pass consumes in turn. */
-				if (!keys && !(keys = calloc(st->count, sizeof(*keys))))
-					goto out;
-				keys[nkeys] = et_key_dup(et_key(e), et_len(e), &r);
-				if (!keys[nkeys++]) {
+				if (!j->keys && !(j->keys = calloc(st->count, sizeof(*j->keys)))) {
 					r = CRDT_ENOMEM;
-					goto out;
+					break;
+				}
+				j->keys[j->nkeys] = et_key_dup(et_key(e), et_len(e), &r);
+				if (!j->keys[j->nkeys++]) {
+					r = CRDT_ENOMEM;
+					break;
 				}
 			}
 		}
 	}
-	scratch = malloc(maxs * sizeof(*scratch));
-	if (!scratch)
-		goto out;
-	/* Sized once for the union, before anything is inserted. */
-	if ((r = et_reserve_remap(&dst->tab, (size_t)dst->tab.count + nnew, hit, st->count)) < 0 ||
-	    (r = pool_reserve(dst, pool_need)) < 0)
-		goto out;
-	ix_drop(dst);
+	j->maxs = maxs;
+	j->maxd = maxd;
+	j->nnew = nnew;
+	j->pool_need = pool_need;
+	return r;
+}
 
-	/* 4. Commit; nothing below can fail, and nothing is removed from the
-	 * table until the end, so the indices in hit[] stay good.  The dot
-	 * index is not kept up to date here: it would cost more than this
-	 * whole pass, and is rebuilt in one go if a small merge needs it.  First dst's
-	 * elements: a dot src's context covers survives only if src still has
-	 * it.  An element left without dots (PAY_NONE) is settled by the src
-	 * pass if src has it, else swept out at the end. */
+/* The room the commit writes into: the table sized once for the union
+ * (hit[] rewritten if it moves) and the pool. */
+static int join_reserve(struct join *j)
+{
+	int r;
+
+	j->scratch = malloc(j->maxs * sizeof(*j->scratch));
+	if (!j->scratch)
+		return CRDT_ENOMEM;
+	r = et_reserve_remap(&j->dst->tab, (size_t)j->dst->tab.count + j->nnew, j->hit,
+			     j->src->tab.count);
+	return r < 0 ? r : pool_reserve(j->dst, j->pool_need);
+}
+
+/* The next src element from slot *@i on (the @u-th used one), its dots
+ * that survive in dst's numbering, sorted, in j->scratch.  False at the end. */
+static inline bool join_next(struct join *j, size_t *i, size_t *u, struct pairing *p)
+{
+	const struct elemtab *st = &j->src->tab;
+
+	while (*i < et_cap(st) && !et_used(&st->s[*i]))
+		(*i)++;
+	if (*i == et_cap(st))
+		return false;
+	p->se = &st->s[(*i)++];
+	p->de = j->hit[*u] != NONE ? &j->dst->tab.s[j->hit[*u]] : NULL;
+	(*u)++;
+	p->sn = get_dots(j->src, p->se->pay, &p->t1, &p->sd);
+	p->dd = NULL;
+	p->dn = p->de ? get_dots(j->dst, p->de->pay, &p->t2, &p->dd) : 0;
+	p->keep = 0;
+	for (size_t x = 0; x < p->sn; x++) {
+		uint32_t ri = j->ms[p->sd[x].ri];
+		if (!ctx_has(j->dst, ri, p->sd[x].ctr) || dots_have(p->dd, p->dn, ri, p->sd[x].ctr))
+			j->scratch[p->keep++] = (struct dot){ .ri = ri, .ctr = p->sd[x].ctr };
+	}
+	sort_dots(j->scratch, p->keep);
+	return true;
+}
+
+/* Insert the element dst lacks with its surviving dots; NULL if none do. */
+static inline struct et_slot *join_insert(struct join *j, const struct pairing *p)
+{
+	uint8_t *owned = NULL;
+	struct et_slot *de;
+
+	if (!p->keep)
+		return NULL;
+	if (et_len(p->se) > ET_INLINE) {
+		owned = j->keys[j->k];
+		j->keys[j->k++] = NULL;
+	}
+	de = et_insert(&j->dst->tab, et_key(p->se), et_len(p->se), p->se->hash, owned);
+	set_dots(j->dst, de, j->scratch, p->keep);
+	return de;
+}
+
+/* Sorted union of two sorted dot lists into @out; a dot in both once. */
+static inline size_t dots_union(const struct dot *a, size_t an, const struct dot *b, size_t bn,
+				struct dot *out)
+{
+	size_t x = 0, y = 0, n = 0;
+
+	while (x < an || y < bn) {
+		int c = x >= an ? 1 : y >= bn ? -1 : dot_cmp(a[x].ri, a[x].ctr, b[y].ri, b[y].ctr);
+		if (c <= 0)
+			out[n++] = a[x++];
+		else
+			out[n++] = b[y++];
+		if (c == 0)
+			y++;
+	}
+	return n;
+}
+
+/* @e's spilled run, of which the first @kept of its @dn dots stay. */
+static inline void shrink_run(struct crdt_orset *s, struct et_slot *e, const struct dot *d, size_t dn,
+		       size_t kept)
+{
+	s->pfree += dn - kept;
+	if (kept == 1 && dot_inlinable(d[0].ri, d[0].ctr))
+		e->pay = pay_inline(d[0].ri, d[0].ctr), s->pfree += 1;
+	else
+		e->pay = PAY_SPILL | (uint64_t)kept << 32 | (uint32_t)e->pay;
+}
+
+/* The bulk join's pass over dst's elements: a dot src's context covers
+ * survives only if src still has it.  An element left without dots
+ * (PAY_NONE) is settled by the src pass if src has it, else swept out at
+ * the end; true if there are any. */
+static bool bulk_settle_dst(struct join *j)
+{
+	struct crdt_orset *dst = j->dst;
+	const struct crdt_orset *src = j->src;
+	struct dot t1, t2;
+	bool sweep = false;
+
 	for (size_t i = 0; i < et_cap(&dst->tab); i++) {
 		struct et_slot *e = &dst->tab.s[i];
 		const struct dot *dd, *sd = NULL;
-		const struct et_slot *se = NULL;
 		size_t dn, sn = 0, kept = 0;
 		bool looked = false;
 
 		if (!et_used(e))
 			continue;
-		dn = get_dots(dst, e->pay, &tmp, &dd);
+		dn = get_dots(dst, e->pay, &t1, &dd);
 		for (size_t x = 0; x < dn; x++) {
-			uint32_t j = inv[dd[x].ri];
-			bool keep = j == NONE || !ivs_have(src->reps[j].iv, src->reps[j].n, dd[x].ctr);
+			uint32_t s = j->inv[dd[x].ri];
+			bool keep = s == NONE || !ivs_have(src->reps[s].iv, src->reps[s].n, dd[x].ctr);
 			if (!keep) {
 				if (!looked) {
-					uint32_t si = et_find_slot(st, e);
+					uint32_t si = et_find_slot(&src->tab, e);
 					looked = true;
-					if (si != NONE) {
-						se = &st->s[si];
-						sn = get_dots(src, se->pay, &tmp2, &sd);
-					}
+					if (si != NONE)
+						sn = get_dots(src, src->tab.s[si].pay, &t2, &sd);
 				}
-				keep = se && dots_have(sd, sn, j, dd[x].ctr);
+				keep = dots_have(sd, sn, s, dd[x].ctr);
 			}
 			if (keep && pay_spilled(e->pay))
 				((struct dot *)dd)[kept] = dd[x];
 			kept += keep;
 		}
-		if (kept == dn) {
+		if (kept == dn)
 			continue;
-		} else if (kept == 0) {
+		if (kept == 0) {
 			release_dots(dst, e);
 			sweep = true;
 		} else if (pay_spilled(e->pay)) {
-			/* Shrunk in place. */
-			dst->pfree += dn - kept;
-			if (kept == 1 && dot_inlinable(dd[0].ri, dd[0].ctr))
-				e->pay = pay_inline(dd[0].ri, dd[0].ctr), dst->pfree += 1;
-			else
-				e->pay = PAY_SPILL | (uint64_t)kept << 32 | (uint32_t)e->pay;
-		}
-		/* else an inline dot is all or nothing */
+			shrink_run(dst, e, dd, dn, kept);
+		} /* else an inline dot is all or nothing */
 	}
+	return sweep;
+}
+
+/* The bulk join: every element of both sides is visited, O(|dst| + |src|).
+ * For two states of like size. */
+static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
+{
+	struct join j = { .dst = dst, .src = src };
+	struct ivl **niv = NULL; /* per dst replica: the joined context */
+	uint32_t *nivn = NULL;
+	struct pairing p;
+	uint32_t nold;
+	bool sweep = false;
+	int r;
+
+	if ((r = join_reps(&j)) < 0)
+		goto out;
+	r = CRDT_ENOMEM;
+	niv = calloc(j.nr ? j.nr : 1, sizeof(*niv));
+	nivn = calloc(j.nr ? j.nr : 1, sizeof(*nivn));
+	if (!niv || !nivn)
+		goto out;
+	for (uint32_t x = 0; x < src->nreps; x++) {
+		const struct rep *b = &src->reps[x];
+		uint32_t i = j.ms[x];
+		const struct rep *a = i < dst->nreps ? &dst->reps[i] : NULL;
+		uint32_t an = a ? a->n : 0;
+		niv[i] = malloc(((size_t)an + b->n) * sizeof(**niv));
+		if (!niv[i])
+			goto out;
+		nivn[i] = ivs_union(a ? a->iv : NULL, an, b->iv, b->n, niv[i]);
+	}
+	if ((r = join_count(&j, false)) < 0 || (r = join_reserve(&j)) < 0)
+		goto out;
+	ix_drop(dst);
+
+	/* The commit.  Nothing is removed from the table until the end, so
+	 * the indices in hit[] stay good.  The dot index is not kept up to
+	 * date here: it would cost more than this whole pass, and is rebuilt
+	 * in one go if a small merge needs it. */
+	sweep = bulk_settle_dst(&j);
 
 	/* Then src's elements: keep what dst has not seen or also has. */
-	k = 0;
-	for (size_t i = 0, u = 0; i < et_cap(st); i++) {
-		const struct et_slot *e = &st->s[i];
-		const struct dot *sd, *dd = NULL;
-		struct et_slot *de;
-		size_t sn, dn, keep = 0;
-
-		if (!et_used(e))
-			continue;
-		de = hit[u] != NONE ? &dst->tab.s[hit[u]] : NULL;
-		u++;
-		sn = get_dots(src, e->pay, &tmp, &sd);
-		dn = de ? get_dots(dst, de->pay, &tmp2, &dd) : 0;
-		for (size_t x = 0; x < sn; x++) {
-			uint32_t ri = ms[sd[x].ri];
-			if (!ctx_has(dst, ri, sd[x].ctr) || dots_have(dd, dn, ri, sd[x].ctr))
-				scratch[keep++] = (struct dot){ .ri = ri, .ctr = sd[x].ctr };
-		}
-		sort_dots(scratch, keep);
-		if (!de) {
-			if (!keep)
-				continue;
-			uint8_t *owned = NULL;
-			if (et_len(e) > ET_INLINE) {
-				owned = keys[k];
-				keys[k++] = NULL;
-			}
-			de = et_insert(&dst->tab, et_key(e), et_len(e), e->hash, owned);
-			set_dots(dst, de, scratch, keep);
-			continue;
-		}
-		if (!keep)
-			continue; /* with dn == 0, swept below */
-		/* Sorted union of dd and scratch, written at the pool's end. */
+	for (size_t i = 0, u = 0; join_next(&j, &i, &u, &p);) {
 		struct dot *out = dst->pool + dst->plen;
-		size_t a = 0, b = 0, n = 0;
-		while (a < dn || b < keep) {
-			int c = a >= dn ? 1 : b >= keep ? -1 : dot_cmp(dd[a].ri, dd[a].ctr, scratch[b].ri, scratch[b].ctr);
-			if (c <= 0)
-				out[n++] = dd[a++];
-			else
-				out[n++] = scratch[b++];
-			if (c == 0)
-				b++;
-		}
-		if (n == dn)
+		size_t n;
+
+		if (!p.de) {
+			join_insert(&j, &p);
 			continue;
-		if (n == 1 && dot_inlinable(out[0].ri, out[0].ctr)) {
-			release_dots(dst, de);
-			de->pay = pay_inline(out[0].ri, out[0].ctr);
-		} else {
-			release_dots(dst, de);
-			de->pay = PAY_SPILL | (uint64_t)n << 32 | dst->plen;
-			dst->plen += n;
 		}
+		if (!p.keep)
+			continue; /* with dn == 0, swept below */
+		n = dots_union(p.dd, p.dn, j.scratch, p.keep, out);
+		if (n != p.dn)
+			set_dots(dst, p.de, out, n);
 	}
 
 	/* Elements left without dots go.  Backward shift refills slot i, so it
@@ -233,34 +341,26 @@ static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
 			i++;
 	}
 
-	/* Finally the context. */
-	for (uint32_t j = 0; j < src->nreps; j++) {
-		uint32_t i = ms[j];
-		if (i < dst->nreps) {
+	/* Finally the context: new replicas are appended in dst's numbering. */
+	nold = dst->nreps;
+	for (uint32_t i = 0; i < j.nr; i++) {
+		if (i >= nold) {
+			rep_append(dst, &src->reps[j.inv[i]].rid, niv[i], nivn[i]);
+		} else if (niv[i]) {
 			free(dst->reps[i].iv);
 			dst->reps[i].iv = niv[i];
 			dst->reps[i].n = dst->reps[i].cap = nivn[i];
 		}
-	}
-	for (uint32_t i = dst->nreps; i < nr; i++)
-		rep_append(dst, &src->reps[inv[i]].rid, niv[i], nivn[i]);
-	for (uint32_t i = 0; i < nr; i++)
 		niv[i] = NULL;
+	}
 	pool_compact(dst);
 	r = 0;
 out:
-	for (size_t i = 0; i < nkeys; i++)
-		free(keys[i]);
-	free(keys);
-	if (niv)
-		for (uint32_t i = 0; i < nr; i++)
-			free(niv[i]);
+	for (uint32_t i = 0; niv && i < j.nr; i++)
+		free(niv[i]);
 	free(niv);
 	free(nivn);
-	free(scratch);
-	free(hit);
-	free(inv);
-	free(ms);
+	join_done(&j);
 	return r;
 }
 
@@ -308,243 +408,39 @@ static int drop_cb(uint64_t ctr, uint32_t h, void *ctx)
 	return 0;
 }
 
-
-/* 0 merged, < 0 error (dst unchanged), 1 if the index turned out not to
- * match the table (dst unchanged; the caller drops it and merges in bulk). */
-static int merge_small(struct crdt_orset *dst, const struct crdt_orset *src)
+/* dst's dots under src's context, of elements src lacks, into @dp: 0, or
+ * 1 if the index disagrees with the table, or -ENOMEM. */
+static int find_drops(const struct join *j, struct dropper *dp)
 {
-	const struct elemtab *st = &src->tab;
-	uint32_t *ms = NULL, *inv = NULL, nr = dst->nreps, nold = dst->nreps;
-	struct ivl **niv = NULL; /* per src replica: its window of the joined context */
-	uint32_t *nivn = NULL, *wfirst = NULL, *wlast = NULL;
-	struct dot *scratch = NULL, *kd = NULL, tmp, tmp2;
-	uint8_t **keys = NULL;
-	uint32_t *hit = NULL;
-	struct dropper dp = { .dst = dst, .src = src };
-	size_t nnew = 0, nkeys = 0, k = 0, pool_need = 0, maxs = 1, maxd = 1, nempty = 0;
-	size_t nsr = src->nreps ? src->nreps : 1;
-	int r = CRDT_ENOMEM;
+	const struct crdt_orset *src = j->src;
 
-	/* 1. Replica numbering, as in the bulk join. */
-	ms = malloc(nsr * sizeof(*ms));
-	if (!ms)
-		goto out;
-	for (uint32_t j = 0; j < src->nreps; j++) {
-		ms[j] = find_rep(dst, &src->reps[j].rid);
-		if (ms[j] == NONE)
-			ms[j] = nr++;
-	}
-	if (nr > MAX_REPLICAS) {
-		r = CRDT_EMSGSIZE;
-		goto out;
-	}
-	inv = malloc((nr ? nr : 1) * sizeof(*inv));
-	niv = calloc(nsr, sizeof(*niv));
-	nivn = calloc(nsr, sizeof(*nivn));
-	wfirst = calloc(nsr, sizeof(*wfirst));
-	wlast = calloc(nsr, sizeof(*wlast));
-	if (!inv || !niv || !nivn || !wfirst || !wlast || reps_reserve(dst, nr) < 0)
-		goto out;
-	for (uint32_t i = 0; i < nr; i++)
-		inv[i] = NONE;
-	for (uint32_t j = 0; j < src->nreps; j++)
-		inv[ms[j]] = j;
-
-	/* 2. The joined context: per replica only the window of dst's
-	 * intervals that src's overlap or touch is joined, aside; dst's array
-	 * gets the room for the splice now, its content unchanged. */
-	for (uint32_t j = 0; j < src->nreps; j++) {
-		const struct rep *b = &src->reps[j];
-		uint32_t i = ms[j];
-
-		if (i < nold) {
-			struct rep *a = &dst->reps[i];
-			uint32_t f = ivs_from(a->iv, a->n, b->iv[0].lo);
-			uint32_t l = ivs_after(a->iv, a->n, b->iv[b->n - 1].hi);
-			if (l < f)
-				l = f;
-			wfirst[j] = f;
-			wlast[j] = l;
-			niv[j] = malloc(((size_t)(l - f) + b->n) * sizeof(**niv));
-			if (!niv[j])
-				goto out;
-			nivn[j] = ivs_union(a->iv + f, l - f, b->iv, b->n, niv[j]);
-			if ((size_t)a->n + b->n > a->cap) {
-				struct ivl *p = realloc(a->iv, ((size_t)a->n + b->n) * sizeof(*p));
-				if (!p)
-					goto out;
-				a->iv = p;
-				a->cap = a->n + b->n;
-			}
-		} else {
-			niv[j] = malloc((size_t)b->n * sizeof(**niv));
-			if (!niv[j])
-				goto out;
-			memcpy(niv[j], b->iv, (size_t)b->n * sizeof(**niv));
-			nivn[j] = b->n;
-		}
-	}
-
-	/* 3. src's elements against the unchanged dst, as in the bulk join. */
-	hit = malloc((st->count ? st->count : 1) * sizeof(*hit));
-	if (!hit)
-		goto out;
-	for (size_t i = 0, u = 0; i < et_cap(st); i++) {
-		const struct et_slot *e = &st->s[i];
-		const struct dot *sd, *dd = NULL;
-		size_t sn, dn, keep = 0;
-		struct et_slot *de;
-
-		if (!et_used(e))
-			continue;
-		sn = get_dots(src, e->pay, &tmp, &sd);
-		if (sn > maxs)
-			maxs = sn;
-		hit[u] = et_find_slot(&dst->tab, e);
-		de = hit[u] != NONE ? &dst->tab.s[hit[u]] : NULL;
-		u++;
-		dn = de ? get_dots(dst, de->pay, &tmp2, &dd) : 0;
-		if (dn > maxd)
-			maxd = dn;
-		for (size_t x = 0; x < sn; x++) {
-			uint32_t ri = ms[sd[x].ri];
-			if (!ctx_has(dst, ri, sd[x].ctr) || (de && dots_have(dd, dn, ri, sd[x].ctr)))
-				keep++;
-		}
-		if (de) {
-			pool_need += dn + keep;
-		} else if (keep) {
-			nnew++;
-			pool_need += keep;
-			if (et_len(e) > ET_INLINE) {
-				if (!keys && !(keys = calloc(st->count, sizeof(*keys))))
-					goto out;
-				keys[nkeys] = et_key_dup(et_key(e), et_len(e), &r);
-				if (!keys[nkeys++]) {
-					r = CRDT_ENOMEM;
-					goto out;
-				}
-			}
-		}
-	}
-
-	/* 4. dst's dots under src's context, of elements src lacks. */
-	for (uint32_t j = 0; j < src->nreps; j++) {
-		const struct rep *b = &src->reps[j];
-		if (ms[j] >= nold)
+	for (uint32_t x = 0; x < src->nreps; x++) {
+		const struct rep *b = &src->reps[x];
+		if (j->ms[x] >= j->dst->nreps)
 			continue; /* dst has no dots of this replica */
-		dp.ri = ms[j];
-		for (uint32_t x = 0; x < b->n; x++) {
-			r = ix_range(dst, ms[j], b->iv[x].lo, b->iv[x].hi, drop_cb, &dp);
-			if (r == CRDT_EBADMSG)
-				r = 1;
+		dp->ri = j->ms[x];
+		for (uint32_t y = 0; y < b->n; y++) {
+			int r = ix_range(j->dst, j->ms[x], b->iv[y].lo, b->iv[y].hi, drop_cb, dp);
 			if (r)
-				goto out;
+				return r == CRDT_EBADMSG ? 1 : r;
 		}
 	}
+	return 0;
+}
 
-	r = CRDT_ENOMEM;
-	scratch = malloc(maxs * sizeof(*scratch));
-	kd = malloc(maxd * sizeof(*kd));
-	if (!scratch || !kd)
-		goto out;
-	if ((r = et_reserve_remap(&dst->tab, (size_t)dst->tab.count + nnew, hit, st->count)) < 0 ||
-	    (r = pool_reserve(dst, pool_need)) < 0)
-		goto out;
+/* Remove the dots find_drops() found, and the elements left without any. */
+static void apply_drops(struct crdt_orset *dst, const struct dropper *dp)
+{
+	struct dot tmp;
 
-	/* 5. Commit; nothing below can fail (the index may be dropped). */
-	for (size_t i = 0, u = 0; i < et_cap(st); i++) {
-		const struct et_slot *e = &st->s[i];
-		const struct dot *sd, *dd = NULL;
-		struct et_slot *de;
-		size_t sn, dn, keep = 0, nk = 0, nadd = 0;
-
-		if (!et_used(e))
-			continue;
-		de = hit[u] != NONE ? &dst->tab.s[hit[u]] : NULL;
-		u++;
-		sn = get_dots(src, e->pay, &tmp, &sd);
-		dn = de ? get_dots(dst, de->pay, &tmp2, &dd) : 0;
-		for (size_t x = 0; x < sn; x++) {
-			uint32_t ri = ms[sd[x].ri];
-			if (!ctx_has(dst, ri, sd[x].ctr) || dots_have(dd, dn, ri, sd[x].ctr))
-				scratch[keep++] = (struct dot){ .ri = ri, .ctr = sd[x].ctr };
-		}
-		sort_dots(scratch, keep);
-		if (!de) {
-			if (!keep)
-				continue;
-			uint8_t *owned = NULL;
-			if (et_len(e) > ET_INLINE) {
-				owned = keys[k];
-				keys[k++] = NULL;
-			}
-			de = et_insert(&dst->tab, et_key(e), et_len(e), e->hash, owned);
-			set_dots(dst, de, scratch, keep);
-			for (size_t x = 0; x < keep; x++)
-				ix_add(dst, scratch[x].ri, scratch[x].ctr, e->hash);
-			continue;
-		}
-		/* dst's dots: src's context covers it and src lacks it, it goes */
-		for (size_t x = 0; x < dn; x++) {
-			uint32_t j = inv[dd[x].ri];
-			if (j == NONE || !ivs_have(src->reps[j].iv, src->reps[j].n, dd[x].ctr) ||
-			    dots_have(sd, sn, j, dd[x].ctr))
-				kd[nk++] = dd[x];
-			else
-				ix_del(dst, dd[x].ri, dd[x].ctr);
-		}
-		/* Sorted union of kd and scratch (whose dots dst had are in kd),
-		 * at the pool's end. */
-		struct dot *o = dst->pool + dst->plen;
-		size_t a = 0, c = 0, n = 0;
-		while (a < nk || c < keep) {
-			int cmp = a >= nk     ? 1
-				  : c >= keep ? -1
-					      : dot_cmp(kd[a].ri, kd[a].ctr, scratch[c].ri,
-							scratch[c].ctr);
-			if (cmp <= 0) {
-				o[n++] = kd[a++];
-				c += cmp == 0;
-			} else {
-				o[n++] = scratch[c];
-				ix_add(dst, scratch[c].ri, scratch[c].ctr, de->hash);
-				nadd++;
-				c++;
-			}
-		}
-		if (nk == dn && nadd == 0)
-			continue;
-		release_dots(dst, de);
-		if (n == 0) {
-			nempty++; /* removed below, once no slot index is needed */
-		} else if (n == 1 && dot_inlinable(o[0].ri, o[0].ctr)) {
-			de->pay = pay_inline(o[0].ri, o[0].ctr);
-		} else {
-			de->pay = PAY_SPILL | (uint64_t)n << 32 | dst->plen;
-			dst->plen += n;
-		}
-	}
-	for (size_t i = 0; nempty && i < et_cap(st); i++) {
-		const struct et_slot *e = &st->s[i];
-		uint32_t f;
-		if (!et_used(e) || (f = et_find_slot(&dst->tab, e)) == NONE)
-			continue;
-		if (dst->tab.s[f].pay == PAY_NONE) {
-			et_remove(&dst->tab, &dst->tab.s[f]);
-			nempty--;
-		}
-	}
-
-	/* The dots of elements src lacks. */
-	for (size_t x = 0; x < dp.n; x++) {
-		const struct drop *q = &dp.v[x];
+	for (size_t x = 0; x < dp->n; x++) {
+		const struct drop *q = &dp->v[x];
 		struct et_slot *e = slot_of_dot(dst, q->h, q->ri, q->ctr);
 		const struct dot *dd;
 		size_t dn, m = 0;
 
 		if (!e)
-			continue; /* cannot happen: checked in step 4 */
+			continue; /* cannot happen: find_drops() checked */
 		ix_del(dst, q->ri, q->ctr);
 		dn = get_dots(dst, e->pay, &tmp, &dd);
 		if (dn == 1) {
@@ -556,46 +452,140 @@ static int merge_small(struct crdt_orset *dst, const struct crdt_orset *src)
 		for (size_t y = 0; y < dn; y++)
 			if (dd[y].ri != q->ri || dd[y].ctr != q->ctr)
 				((struct dot *)dd)[m++] = dd[y];
-		dst->pfree += dn - m;
-		if (m == 1 && dot_inlinable(dd[0].ri, dd[0].ctr))
-			e->pay = pay_inline(dd[0].ri, dd[0].ctr), dst->pfree += 1;
-		else
-			e->pay = PAY_SPILL | (uint64_t)m << 32 | (uint32_t)e->pay;
+		shrink_run(dst, e, dd, dn, m);
+	}
+}
+
+/* The context's join, aside: per src replica only the window [wfirst,
+ * wlast) of dst's intervals that src's overlap or touch is joined into
+ * niv; dst's array gets the room for the splice now, its content
+ * unchanged.  A replica new to dst gets a copy of src's intervals. */
+static int join_windows(struct join *j, struct ivl **niv, uint32_t *nivn, uint32_t *wfirst,
+			uint32_t *wlast)
+{
+	for (uint32_t x = 0; x < j->src->nreps; x++) {
+		const struct rep *b = &j->src->reps[x];
+		struct rep *a = j->ms[x] < j->dst->nreps ? &j->dst->reps[j->ms[x]] : NULL;
+		uint32_t f = 0, l = 0;
+
+		if (a) {
+			f = ivs_from(a->iv, a->n, b->iv[0].lo);
+			l = ivs_after(a->iv, a->n, b->iv[b->n - 1].hi);
+			if (l < f)
+				l = f;
+		}
+		wfirst[x] = f;
+		wlast[x] = l;
+		niv[x] = malloc(((size_t)(l - f) + b->n) * sizeof(**niv));
+		if (!niv[x])
+			return CRDT_ENOMEM;
+		nivn[x] = ivs_union(a ? a->iv + f : NULL, l - f, b->iv, b->n, niv[x]);
+		if (a && (size_t)a->n + b->n > a->cap) {
+			struct ivl *p = realloc(a->iv, ((size_t)a->n + b->n) * sizeof(*p));
+			if (!p)
+				return CRDT_ENOMEM;
+			a->iv = p;
+			a->cap = a->n + b->n;
+		}
+	}
+	return 0;
+}
+
+/* 0 merged, < 0 error (dst unchanged), 1 if the index turned out not to
+ * match the table (dst unchanged; the caller drops it and merges in bulk). */
+static int merge_small(struct crdt_orset *dst, const struct crdt_orset *src)
+{
+	struct join j = { .dst = dst, .src = src };
+	size_t nsr = src->nreps ? src->nreps : 1, nempty = 0;
+	struct ivl **niv = calloc(nsr, sizeof(*niv)); /* per src replica */
+	uint32_t *nivn = calloc(nsr, sizeof(*nivn)), nold = dst->nreps;
+	uint32_t *wfirst = calloc(nsr, sizeof(*wfirst)), *wlast = calloc(nsr, sizeof(*wlast));
+	struct dropper dp = { .dst = dst, .src = src };
+	struct dot *kd = NULL;
+	struct pairing p;
+	int r = CRDT_ENOMEM;
+
+	if (!niv || !nivn || !wfirst || !wlast || (r = join_reps(&j)) < 0 ||
+	    (r = join_windows(&j, niv, nivn, wfirst, wlast)) < 0 || (r = join_count(&j, true)) < 0)
+		goto out;
+	if ((r = find_drops(&j, &dp)) != 0)
+		goto out;
+	if (!(kd = malloc(j.maxd * sizeof(*kd)))) {
+		r = CRDT_ENOMEM;
+		goto out;
+	}
+	if ((r = join_reserve(&j)) < 0)
+		goto out;
+
+	/* The commit; nothing below can fail (the index may be dropped). */
+	for (size_t i = 0, u = 0; join_next(&j, &i, &u, &p);) {
+		struct dot *o = dst->pool + dst->plen;
+		size_t nk = 0, n;
+
+		if (!p.de) {
+			if (join_insert(&j, &p))
+				for (size_t x = 0; x < p.keep; x++)
+					ix_add(dst, j.scratch[x].ri, j.scratch[x].ctr, p.se->hash);
+			continue;
+		}
+		/* dst's dots: src's context covers it and src lacks it, it goes */
+		for (size_t x = 0; x < p.dn; x++) {
+			uint32_t s = j.inv[p.dd[x].ri];
+			if (s == NONE || !ivs_have(src->reps[s].iv, src->reps[s].n, p.dd[x].ctr) ||
+			    dots_have(p.sd, p.sn, s, p.dd[x].ctr))
+				kd[nk++] = p.dd[x];
+			else
+				ix_del(dst, p.dd[x].ri, p.dd[x].ctr);
+		}
+		/* scratch's dots that dst had are in kd; the others are new */
+		n = dots_union(kd, nk, j.scratch, p.keep, o);
+		for (size_t x = 0; n > nk && x < p.keep; x++)
+			if (!dots_have(kd, nk, j.scratch[x].ri, j.scratch[x].ctr))
+				ix_add(dst, j.scratch[x].ri, j.scratch[x].ctr, p.de->hash);
+		if (nk == p.dn && n == nk)
+			continue;
+		set_dots(dst, p.de, o, n);
+		nempty += n == 0; /* removed below, once no slot index is needed */
+	}
+	for (size_t i = 0; nempty && i < et_cap(&src->tab); i++) {
+		const struct et_slot *e = &src->tab.s[i];
+		uint32_t f;
+		if (!et_used(e) || (f = et_find_slot(&dst->tab, e)) == NONE)
+			continue;
+		if (dst->tab.s[f].pay == PAY_NONE) {
+			et_remove(&dst->tab, &dst->tab.s[f]);
+			nempty--;
+		}
 	}
 
+	apply_drops(dst, &dp);
+
 	/* Finally the context: each window spliced in, new replicas added. */
-	for (uint32_t j = 0; j < src->nreps; j++) {
-		uint32_t i = ms[j];
+	for (uint32_t x = 0; x < src->nreps; x++) {
+		uint32_t i = j.ms[x];
 		if (i < nold) {
 			struct rep *a = &dst->reps[i];
-			uint32_t f = wfirst[j], l = wlast[j], w = nivn[j];
+			uint32_t f = wfirst[x], l = wlast[x], w = nivn[x];
 			memmove(a->iv + f + w, a->iv + l, (size_t)(a->n - l) * sizeof(*a->iv));
-			memcpy(a->iv + f, niv[j], (size_t)w * sizeof(*a->iv));
+			memcpy(a->iv + f, niv[x], (size_t)w * sizeof(*a->iv));
 			a->n = f + w + (a->n - l);
 		} else {
-			rep_append(dst, &src->reps[j].rid, niv[j], nivn[j]);
-			niv[j] = NULL;
+			rep_append(dst, &src->reps[x].rid, niv[x], nivn[x]);
+			niv[x] = NULL;
 		}
 	}
 	pool_compact(dst);
 	r = 0;
 out:
-	for (size_t i = 0; i < nkeys; i++)
-		free(keys[i]);
-	free(keys);
-	if (niv)
-		for (uint32_t j = 0; j < src->nreps; j++)
-			free(niv[j]);
+	for (uint32_t x = 0; niv && x < src->nreps; x++)
+		free(niv[x]);
 	free(niv);
 	free(nivn);
 	free(wfirst);
 	free(wlast);
-	free(scratch);
 	free(kd);
-	free(hit);
 	free(dp.v);
-	free(inv);
-	free(ms);
+	join_done(&j);
 	return r;
 }
 
