@@ -6,8 +6,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cjson/cJSON.h>
-
 #include "crdt/codec.h"
 
 struct crdt_gset; /* opaque */
@@ -31,6 +29,5 @@ int crdt_gset_decode(const uint8_t *buf, size_t len, struct crdt_gset **ret);
 /** Pieces are subsets of the elements, each at most @max bytes; -EMSGSIZE
  * if one element alone does not fit. */
 int crdt_gset_split(const struct crdt_gset *s, size_t max, crdt_piece_cb cb, void *ctx);
-cJSON *crdt_gset_to_json(const struct crdt_gset *s);
 
 #endif

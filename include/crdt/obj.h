@@ -7,8 +7,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cjson/cJSON.h>
-
 #include "crdt/codec.h"
 #include "crdt/gcounter.h"
 #include "crdt/gset.h"
@@ -40,7 +38,6 @@ int crdt_obj_encode(const struct crdt_obj *o, struct crdt_buf *b);
 /** The type comes from the encoding's tag. */
 int crdt_obj_decode(const uint8_t *buf, size_t len, struct crdt_obj *ret);
 int crdt_obj_split(const struct crdt_obj *o, size_t max, crdt_piece_cb cb, void *ctx);
-cJSON *crdt_obj_to_json(const struct crdt_obj *o);
 /** Whether @remote holds writes made under @rid that @local (same type, or
  * NULL for none) lacks: a counter entry of @rid above ours, a causal context
  * reaching past ours for @rid, a register written by @rid at a later time.

@@ -17,8 +17,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cjson/cJSON.h>
-
 #include "crdt/codec.h"
 #include "crdt/gset.h" /* crdt_elem_cb */
 #include "crdt/vv.h"
@@ -50,6 +48,5 @@ int crdt_orset_split(const struct crdt_orset *s, size_t max, crdt_piece_cb cb, v
 int crdt_orset_context_vv(const struct crdt_orset *s, struct crdt_vv *ret);
 /** The highest counter of @rid that the causal context covers, 0 for none. */
 uint64_t crdt_orset_context_max(const struct crdt_orset *s, const struct crdt_rid *rid);
-cJSON *crdt_orset_to_json(const struct crdt_orset *s);
 
 #endif

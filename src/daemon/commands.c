@@ -12,6 +12,7 @@
 
 #include "commands.h"
 #include "crdt/error.h"
+#include "crdt/json.h"
 #include "crdt/obj.h"
 #include "daemon.h"
 #include "glob.h"

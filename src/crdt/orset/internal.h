@@ -14,7 +14,8 @@
  *
  * The parts: dots.c (the dot pool), context.c (the causal context),
  * index.c (the dot index), orset.c (lifecycle, local operations, queries),
- * merge.c, codec.c, split.c; json.c belongs to libcrdt_json.
+ * merge.c, codec.c, split.c.  The JSON view, in libcrdt_json, reads it
+ * from src/crdt/json.c.
  */
 #ifndef CRDT_ORSET_INTERNAL_H
 #define CRDT_ORSET_INTERNAL_H
