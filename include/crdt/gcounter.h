@@ -5,8 +5,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <cjson/cJSON.h>
-
 #include "crdt/codec.h"
 #include "crdt/vv.h"
 
@@ -36,7 +34,5 @@ int crdt_gcounter_encode(const struct crdt_gcounter *g, struct crdt_buf *b);
 int crdt_gcounter_decode(const uint8_t *buf, size_t len, struct crdt_gcounter **ret);
 /** Pieces are subsets of replica entries, each at most @max bytes. */
 int crdt_gcounter_split(const struct crdt_gcounter *g, size_t max, crdt_piece_cb cb, void *ctx);
-/** {"type":"gcounter","value":v,"replicas":{uuid:n,...}}; NULL on -ENOMEM. */
-cJSON *crdt_gcounter_to_json(const struct crdt_gcounter *g);
 
 #endif

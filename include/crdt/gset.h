@@ -6,8 +6,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cjson/cJSON.h>
-
 #include "crdt/codec.h"
 
 struct crdt_gset; /* opaque */
@@ -33,6 +31,5 @@ int crdt_gset_decode(const uint8_t *buf, size_t len, struct crdt_gset **ret);
 /** Runs of consecutive elements, each piece at most @max bytes; an element
  * too long for any piece is left out and counted in the return (codec.h). */
 int crdt_gset_split(const struct crdt_gset *s, size_t max, crdt_piece_cb cb, void *ctx);
-cJSON *crdt_gset_to_json(const struct crdt_gset *s);
 
 #endif

@@ -6,8 +6,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cjson/cJSON.h>
-
 #include "crdt/codec.h"
 #include "crdt/hlc.h"
 
@@ -42,6 +40,5 @@ int crdt_lwwreg_encode(const struct crdt_lwwreg *r, struct crdt_buf *b);
 int crdt_lwwreg_decode(const uint8_t *buf, size_t len, struct crdt_lwwreg **ret);
 /** One piece; -EMSGSIZE if the encoding is larger than @max. */
 int crdt_lwwreg_split(const struct crdt_lwwreg *r, size_t max, crdt_piece_cb cb, void *ctx);
-cJSON *crdt_lwwreg_to_json(const struct crdt_lwwreg *r);
 
 #endif

@@ -7,8 +7,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cjson/cJSON.h>
-
 #include "crdt/codec.h"
 #include "crdt/gcounter.h"
 #include "crdt/gset.h"
@@ -70,7 +68,6 @@ int crdt_obj_encode(const struct crdt_obj *o, struct crdt_buf *b);
 /** The type comes from the encoding's tag. */
 int crdt_obj_decode(const uint8_t *buf, size_t len, struct crdt_obj *ret);
 int crdt_obj_split(const struct crdt_obj *o, size_t max, crdt_piece_cb cb, void *ctx);
-cJSON *crdt_obj_to_json(const struct crdt_obj *o);
 /** crdt_type_ops.knows_more_of; false when the types differ. */
 bool crdt_obj_knows_more_of(const struct crdt_obj *remote, const struct crdt_obj *local,
 			    const struct crdt_rid *rid);

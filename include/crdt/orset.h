@@ -17,8 +17,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cjson/cJSON.h>
-
 #include "crdt/codec.h"
 #include "crdt/gset.h" /* crdt_elem_cb */
 #include "crdt/vv.h"
@@ -56,6 +54,5 @@ uint64_t crdt_orset_context_max(const struct crdt_orset *s, const struct crdt_ri
  * empty state) lacks: see crdt_type_ops.knows_more_of. */
 bool crdt_orset_knows_more_of(const struct crdt_orset *remote, const struct crdt_orset *local,
 			      const struct crdt_rid *rid);
-cJSON *crdt_orset_to_json(const struct crdt_orset *s);
 
 #endif

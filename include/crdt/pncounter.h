@@ -5,8 +5,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <cjson/cJSON.h>
-
 #include "crdt/codec.h"
 #include "crdt/vv.h"
 
@@ -33,6 +31,5 @@ struct crdt_pncounter *crdt_pncounter_copy(const struct crdt_pncounter *c);
 int crdt_pncounter_encode(const struct crdt_pncounter *c, struct crdt_buf *b);
 int crdt_pncounter_decode(const uint8_t *buf, size_t len, struct crdt_pncounter **ret);
 int crdt_pncounter_split(const struct crdt_pncounter *c, size_t max, crdt_piece_cb cb, void *ctx);
-cJSON *crdt_pncounter_to_json(const struct crdt_pncounter *c);
 
 #endif

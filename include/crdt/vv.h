@@ -11,8 +11,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cjson/cJSON.h>
-
 #include "crdt/buf.h"
 #include "crdt/rid.h"
 
@@ -64,7 +62,5 @@ int crdt_vv_encode_body(const struct crdt_vv *vv, struct crdt_buf *b);
  * success, untouched on error).  -EBADMSG for truncated, unsorted, duplicate
  * or zero entries. */
 int crdt_vv_decode_body(struct crdt_cur *c, struct crdt_vv *ret);
-/** {"<uuid>": n, ...}; NULL on -ENOMEM.  Caller frees with cJSON_Delete. */
-cJSON *crdt_vv_to_json(const struct crdt_vv *vv);
 
 #endif

@@ -6,7 +6,6 @@
 
 #include "crdt/error.h"
 #include "elemtab.h"
-#include "text.h"
 
 /* Load limit 13/16: linear probing stays short, and a 100k-element table
  * still fits in 2^17 slots (4 MiB). */
@@ -432,34 +431,4 @@ int et_sorted(const struct elemtab *t, struct et_slot ***ret)
 	}
 	*ret = v;
 	return 0;
-}
-
-cJSON *et_elem_json(const uint8_t *e, size_t len)
-{
-	static const char hex[] = "0123456789abcdef";
-	bool text = crdt_is_text(e, len);
-	char *s = malloc(text ? len + 1 : 2 * len + 1);
-	cJSON *j = NULL;
-
-	if (!s)
-		return NULL;
-	if (text) {
-		if (len)
-			memcpy(s, e, len);
-		s[len] = 0;
-		j = cJSON_CreateString(s);
-	} else {
-		for (size_t i = 0; i < len; i++) {
-			s[2 * i] = hex[e[i] >> 4];
-			s[2 * i + 1] = hex[e[i] & 15];
-		}
-		s[2 * len] = 0;
-		j = cJSON_CreateObject();
-		if (j && !cJSON_AddStringToObject(j, "hex", s)) {
-			cJSON_Delete(j);
-			j = NULL;
-		}
-	}
-	free(s);
-	return j;
 }

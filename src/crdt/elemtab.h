@@ -21,8 +21,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cjson/cJSON.h>
-
 #include "crdt/gset.h" /* crdt_elem_cb */
 
 #define ET_INLINE 16
@@ -108,8 +106,5 @@ bool et_contains(const struct elemtab *t, const void *e, size_t len);
 /* Every key in ascending order: the sets' foreach.  A non-zero return of
  * @cb stops and is returned; -ENOMEM if the order cannot be built. */
 int et_foreach_sorted(const struct elemtab *t, crdt_elem_cb cb, void *ctx);
-/** JSON for one element: a string when the bytes are UTF-8 without NUL,
- * else {"hex":"<lower-case hex>"}.  NULL on -ENOMEM. */
-cJSON *et_elem_json(const uint8_t *e, size_t len);
 
 #endif

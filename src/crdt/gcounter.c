@@ -191,26 +191,3 @@ int crdt_gcounter_split(const struct crdt_gcounter *g, size_t max, crdt_piece_cb
 	crdt_buf_done(&b);
 	return r;
 }
-
-cJSON *crdt_gcounter_to_json(const struct crdt_gcounter *g)
-{
-	cJSON *j = cJSON_CreateObject();
-	cJSON *reps = crdt_vv_to_json(&g->vv);
-	int64_t v;
-	bool ok;
-
-	if (!j || !reps)
-		goto fail;
-	ok = cJSON_AddStringToObject(j, "type", "gcounter") != NULL;
-	if (crdt_gcounter_value(g, &v) == 0)
-		ok = ok && cJSON_AddNumberToObject(j, "value", (double)v) != NULL;
-	else
-		ok = ok && cJSON_AddNullToObject(j, "value") && cJSON_AddTrueToObject(j, "overflow");
-	if (!ok || !cJSON_AddItemToObject(j, "replicas", reps))
-		goto fail;
-	return j;
-fail:
-	cJSON_Delete(reps);
-	cJSON_Delete(j);
-	return NULL;
-}

@@ -249,26 +249,3 @@ int crdt_gset_split(const struct crdt_gset *s, size_t max, crdt_piece_cb cb, voi
 	free(v);
 	return r < 0 ? r : (int)(skipped > INT32_MAX ? INT32_MAX : skipped);
 }
-
-cJSON *crdt_gset_to_json(const struct crdt_gset *s)
-{
-	struct et_slot **v;
-	cJSON *o = cJSON_CreateObject(), *arr;
-
-	if (!o || !cJSON_AddStringToObject(o, "type", "gset") ||
-	    !(arr = cJSON_AddArrayToObject(o, "elements")) || et_sorted(&s->tab, &v) < 0) {
-		cJSON_Delete(o);
-		return NULL;
-	}
-	for (size_t i = 0; i < s->tab.count; i++) {
-		cJSON *e = et_elem_json(et_key(v[i]), et_len(v[i]));
-		if (!e) {
-			free(v);
-			cJSON_Delete(o);
-			return NULL;
-		}
-		cJSON_AddItemToArray(arr, e);
-	}
-	free(v);
-	return o;
-}

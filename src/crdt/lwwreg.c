@@ -3,7 +3,6 @@
 
 #include "crdt/error.h"
 #include "crdt/lwwreg.h"
-#include "text.h"
 
 struct crdt_lwwreg *crdt_lwwreg_new(void)
 {
@@ -192,84 +191,4 @@ int crdt_lwwreg_split(const struct crdt_lwwreg *r, size_t max, crdt_piece_cb cb,
 		e = cb(b.data, b.len, ctx);
 	crdt_buf_done(&b);
 	return e;
-}
-
-/* Standard base64 with padding, NUL-terminated; NULL on -ENOMEM. */
-static char *base64(const uint8_t *s, size_t len)
-{
-	static const char tab[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	char *out = malloc((len + 2) / 3 * 4 + 1), *o = out;
-
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i < len; i += 3) {
-		uint32_t v = (uint32_t)s[i] << 16;
-
-		if (i + 1 < len)
-			v |= (uint32_t)s[i + 1] << 8;
-		if (i + 2 < len)
-			v |= s[i + 2];
-		*o++ = tab[v >> 18 & 63];
-		*o++ = tab[v >> 12 & 63];
-		*o++ = i + 1 < len ? tab[v >> 6 & 63] : '=';
-		*o++ = i + 2 < len ? tab[v & 63] : '=';
-	}
-	*o = '\0';
-	return out;
-}
-
-static cJSON *value_json(const struct crdt_lwwreg *r, bool *ret_b64)
-{
-	cJSON *v;
-	char *s;
-
-	*ret_b64 = !crdt_is_text(r->val, r->len);
-	s = *ret_b64 ? base64(r->val, r->len) : malloc(r->len + 1);
-	if (!s)
-		return NULL;
-	if (!*ret_b64) {
-		if (r->len)
-			memcpy(s, r->val, r->len);
-		s[r->len] = '\0';
-	}
-	v = cJSON_CreateString(s);
-	free(s);
-	return v;
-}
-
-cJSON *crdt_lwwreg_to_json(const struct crdt_lwwreg *r)
-{
-	cJSON *j = cJSON_CreateObject(), *v = NULL, *ts = NULL;
-	char id[CRDT_RID_STRLEN];
-	bool b64 = false;
-
-	if (!j || !cJSON_AddStringToObject(j, "type", "lwwreg"))
-		goto fail;
-	if (!r->set) {
-		if (!cJSON_AddNullToObject(j, "value"))
-			goto fail;
-		return j;
-	}
-	v = value_json(r, &b64);
-	if (!v || !cJSON_AddItemToObject(j, "value", v))
-		goto fail;
-	v = NULL;
-	if (b64 && !cJSON_AddStringToObject(j, "encoding", "base64"))
-		goto fail;
-	ts = cJSON_CreateArray();
-	if (!ts || !cJSON_AddItemToArray(ts, cJSON_CreateNumber((double)r->ts.ms)) ||
-	    !cJSON_AddItemToArray(ts, cJSON_CreateNumber(r->ts.lc)) ||
-	    !cJSON_AddItemToObject(j, "ts", ts))
-		goto fail;
-	ts = NULL;
-	crdt_rid_format(&r->rid, id);
-	if (!cJSON_AddStringToObject(j, "replica", id))
-		goto fail;
-	return j;
-fail:
-	cJSON_Delete(v);
-	cJSON_Delete(ts);
-	cJSON_Delete(j);
-	return NULL;
 }

@@ -163,18 +163,6 @@ int crdt_obj_split(const struct crdt_obj *o, size_t max, crdt_piece_cb cb, void 
 	return ops ? ops->split(o->p, max, cb, ctx) : CRDT_EINVAL;
 }
 
-cJSON *crdt_obj_to_json(const struct crdt_obj *o)
-{
-	switch (o->type) {
-	case CRDT_GCOUNTER: return crdt_gcounter_to_json(o->gc);
-	case CRDT_PNCOUNTER: return crdt_pncounter_to_json(o->pn);
-	case CRDT_GSET: return crdt_gset_to_json(o->gs);
-	case CRDT_ORSET: return crdt_orset_to_json(o->os);
-	case CRDT_LWWREG: return crdt_lwwreg_to_json(o->lww);
-	}
-	return NULL;
-}
-
 bool crdt_obj_knows_more_of(const struct crdt_obj *remote, const struct crdt_obj *local,
 			    const struct crdt_rid *rid)
 {

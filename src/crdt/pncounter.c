@@ -301,31 +301,3 @@ int crdt_pncounter_split(const struct crdt_pncounter *c, size_t max, crdt_piece_
 	free(rows);
 	return r;
 }
-
-cJSON *crdt_pncounter_to_json(const struct crdt_pncounter *c)
-{
-	cJSON *j = cJSON_CreateObject();
-	cJSON *p = crdt_vv_to_json(&c->p);
-	cJSON *n = crdt_vv_to_json(&c->n);
-	int64_t v;
-	bool ok;
-
-	if (!j || !p || !n)
-		goto fail;
-	ok = cJSON_AddStringToObject(j, "type", "pncounter") != NULL;
-	if (crdt_pncounter_value(c, &v) == 0)
-		ok = ok && cJSON_AddNumberToObject(j, "value", (double)v) != NULL;
-	else
-		ok = ok && cJSON_AddNullToObject(j, "value") && cJSON_AddTrueToObject(j, "overflow");
-	if (!ok || !cJSON_AddItemToObject(j, "p", p))
-		goto fail;
-	p = NULL;
-	if (!cJSON_AddItemToObject(j, "n", n))
-		goto fail;
-	return j;
-fail:
-	cJSON_Delete(p);
-	cJSON_Delete(n);
-	cJSON_Delete(j);
-	return NULL;
-}

@@ -255,19 +255,3 @@ bad:
 	crdt_vv_done(&vv);
 	return CRDT_EBADMSG;
 }
-
-cJSON *crdt_vv_to_json(const struct crdt_vv *vv)
-{
-	cJSON *o = cJSON_CreateObject();
-
-	for (size_t i = 0; o && i < vv->len; i++) {
-		char id[CRDT_RID_STRLEN];
-		crdt_rid_format(&vv->e[i].rid, id);
-		/* JSON numbers are doubles; counters beyond 2^53 would lose digits */
-		if (!cJSON_AddNumberToObject(o, id, (double)vv->e[i].n)) {
-			cJSON_Delete(o);
-			return NULL;
-		}
-	}
-	return o;
-}

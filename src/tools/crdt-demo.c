@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "crdt/json.h"
 #include "crdt/obj.h"
 
 static void show(const char *label, const struct crdt_obj *o)

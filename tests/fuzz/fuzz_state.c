@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "crdt/json.h"
 #include "crdt/obj.h"
 #include "fuzz.h"
 

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "crdt/error.h"
+#include "crdt/json.h"
 #include "crdt/gcounter.h"
 #include "crdt/pncounter.h"
 #include "testutil.h"

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "crdt/error.h"
+#include "crdt/json.h"
 #include "crdt/lwwreg.h"
 #include "testutil.h"
 

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "crdt/error.h"
+#include "crdt/json.h"
 #include "crdt/obj.h"
 #include "testutil.h"
 

@@ -13,6 +13,7 @@
 #include "client/cmd.h"
 #include "client/commands.h"
 #include "crdt/error.h"
+#include "crdt/json.h"
 #include "crdt/obj.h"
 #include "daemon.h"
 #include "client/glob.h"

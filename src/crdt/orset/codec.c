@@ -1,0 +1,262 @@
+/* The OR-Set's encoding (docs/encoding.md): encoder and decoder. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "crdt/error.h"
+#include "internal.h"
+
+static void put_ivs(struct crdt_buf *b, const struct ivl *iv, size_t n)
+{
+	uint64_t prev = 0;
+
+	crdt_buf_put_varint(b, n);
+	for (size_t i = 0; i < n; i++) {
+		crdt_buf_put_varint(b, iv[i].lo - prev - 1);
+		crdt_buf_put_varint(b, iv[i].hi - iv[i].lo);
+		prev = iv[i].hi;
+	}
+}
+
+void put_elem(struct crdt_buf *b, const uint8_t *e, size_t len, const struct dot *d,
+		     size_t n, uint64_t *last)
+{
+	crdt_buf_put_bytes(b, e, len);
+	for (size_t x = 0; x < n; x++) {
+		crdt_buf_put_varint(b, (uint64_t)d[x].ri << 1 | (x + 1 < n));
+		crdt_buf_put_varint(b, ctr_zz(d[x].ctr, last[d[x].ri]));
+		last[d[x].ri] = d[x].ctr;
+	}
+}
+
+/* Encoder's view of the replica table: sorted rids and, per replica
+ * index, its position in that order. */
+struct wire_reps {
+	struct crdt_rid *rids;
+	uint32_t *pos;
+};
+
+static int wire_reps_init(const struct crdt_orset *s, struct wire_reps *w)
+{
+	size_t n = s->nreps ? s->nreps : 1;
+
+	w->rids = malloc(n * sizeof(*w->rids));
+	w->pos = malloc(n * sizeof(*w->pos));
+	if (!w->rids || !w->pos) {
+		free(w->rids);
+		free(w->pos);
+		return CRDT_ENOMEM;
+	}
+	for (uint32_t k = 0; k < s->nreps; k++) {
+		w->rids[k] = s->reps[s->order[k]].rid;
+		w->pos[s->order[k]] = k;
+	}
+	return 0;
+}
+
+static void wire_reps_done(struct wire_reps *w)
+{
+	free(w->rids);
+	free(w->pos);
+}
+
+int crdt_orset_encode(const struct crdt_orset *s, struct crdt_buf *b)
+{
+	struct wire_reps w;
+	struct et_slot **v = NULL;
+	struct dot *scratch = NULL;
+	uint64_t *last = NULL;
+	size_t cap = 0;
+	int r;
+
+	if ((r = wire_reps_init(s, &w)) < 0)
+		return r;
+	r = CRDT_ENOMEM;
+	if (!(last = calloc(s->nreps ? s->nreps : 1, sizeof(*last))))
+		goto out;
+	if ((r = et_sorted(&s->tab, &v)) < 0)
+		goto out;
+	crdt_codec_put_header(b, CRDT_ORSET);
+	crdt_codec_put_rids(b, w.rids, s->nreps);
+	for (uint32_t k = 0; k < s->nreps; k++)
+		put_ivs(b, s->reps[s->order[k]].iv, s->reps[s->order[k]].n);
+	crdt_buf_put_varint(b, s->tab.count);
+	for (size_t i = 0; i < s->tab.count && !b->err; i++) {
+		const struct dot *d;
+		struct dot t = { 0 }, one;
+		size_t n = get_dots(s, v[i]->pay, &t, &d);
+
+		if (n > 1) {
+			/* Arrival numbering to wire numbering changes the order. */
+			if (n > cap) {
+				struct dot *p = realloc(scratch, n * sizeof(*p));
+				if (!p) {
+					r = CRDT_ENOMEM;
+					goto out;
+				}
+				scratch = p;
+				cap = n;
+			}
+			for (size_t x = 0; x < n; x++)
+				scratch[x] = (struct dot){ .ri = w.pos[d[x].ri], .ctr = d[x].ctr };
+			sort_dots(scratch, n);
+			d = scratch;
+		} else {
+			one = (struct dot){ .ri = w.pos[d[0].ri], .ctr = d[0].ctr };
+			d = &one;
+		}
+		put_elem(b, et_key(v[i]), et_len(v[i]), d, n, last);
+	}
+	r = b->err;
+out:
+	free(last);
+	free(scratch);
+	free(v);
+	wire_reps_done(&w);
+	return r;
+}
+
+static int get_ivs(struct crdt_cur *c, struct rep *p)
+{
+	uint64_t prev = 0, gap, span;
+	size_t n;
+
+	/* Each interval takes at least two bytes. */
+	if (crdt_cur_count(c, 2, &n) < 0 || n == 0 || n > UINT32_MAX)
+		return CRDT_EBADMSG;
+	p->iv = malloc(n * sizeof(*p->iv));
+	if (!p->iv)
+		return CRDT_ENOMEM;
+	p->cap = (uint32_t)n;
+	for (size_t i = 0; i < n; i++) {
+		if (crdt_cur_varint(c, &gap) < 0 || crdt_cur_varint(c, &span) < 0)
+			return CRDT_EBADMSG;
+		/* lo = prev + 1 + gap; after the first, gap 0 would be adjacent. */
+		if ((i > 0 && gap == 0) || gap >= UINT64_MAX - prev)
+			return CRDT_EBADMSG;
+		p->iv[i].lo = prev + 1 + gap;
+		if (span > UINT64_MAX - p->iv[i].lo)
+			return CRDT_EBADMSG;
+		p->iv[i].hi = p->iv[i].lo + span;
+		prev = p->iv[i].hi;
+		p->n = (uint32_t)(i + 1);
+	}
+	return 0;
+}
+
+int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
+{
+	struct crdt_cur c;
+	struct crdt_orset *s;
+	const uint8_t *rids, *prev = NULL, *e;
+	size_t nr, n, plen = 0, elen;
+	uint64_t *last = NULL; /* per replica, the previous dot's counter */
+	int r;
+
+	crdt_cur_init(&c, buf, len);
+	r = crdt_codec_get_header(&c, CRDT_ORSET);
+	if (r < 0)
+		return r;
+	if (crdt_codec_get_rids(&c, &rids, &nr) < 0)
+		return CRDT_EBADMSG;
+	if (nr > MAX_REPLICAS)
+		return CRDT_EMSGSIZE;
+	s = crdt_orset_new();
+	if (!s)
+		return CRDT_ENOMEM;
+	/* Most decoded states are pieces to merge, never merged into: the
+	 * index is built only if one becomes a destination. */
+	s->ix_ok = false;
+	if ((r = reps_reserve(s, nr)) < 0)
+		goto fail;
+	/* Sorted on the wire, so arrival order is rid order. */
+	for (size_t i = 0; i < nr; i++) {
+		struct rep *p = &s->reps[i];
+		memcpy(p->rid.b, rids + i * CRDT_RID_LEN, CRDT_RID_LEN);
+		s->order[i] = (uint32_t)i;
+		s->nreps++;
+		if ((r = get_ivs(&c, p)) < 0)
+			goto fail;
+		p->cap = p->n;
+	}
+	r = CRDT_ENOMEM;
+	if (!(last = calloc(nr ? nr : 1, sizeof(*last))))
+		goto fail;
+	r = CRDT_EBADMSG;
+	/* bytes, and one dot of head and counter: at least three bytes */
+	if (crdt_cur_count(&c, 3, &n) < 0)
+		goto fail;
+	if ((r = et_reserve(&s->tab, n)) < 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		struct et_slot *slot;
+		struct dot one = { 0 };
+		uint8_t *owned;
+		size_t nd = 0, start = s->plen;
+		uint64_t head, z;
+		uint32_t h;
+
+		r = CRDT_EBADMSG;
+		if (crdt_cur_bytes(&c, &e, &elen) < 0 || elen > ET_MAX_LEN)
+			goto fail;
+		if (i > 0 && et_keycmp(prev, plen, e, elen) >= 0)
+			goto fail;
+		do {
+			uint64_t ri, ctr;
+
+			r = CRDT_EBADMSG;
+			if (crdt_cur_varint(&c, &head) < 0 || crdt_cur_varint(&c, &z) < 0)
+				goto fail;
+			ri = head >> 1;
+			if (ri >= nr)
+				goto fail;
+			ctr = ctr_unzz(z, last[ri]);
+			if (ctr == 0 || !ctx_has(s, (uint32_t)ri, ctr))
+				goto fail;
+			if (nd > 0 && dot_cmp(one.ri, one.ctr, (uint32_t)ri, ctr) >= 0)
+				goto fail;
+			if (nd >= 0x7fffffff)
+				goto fail;
+			last[ri] = ctr;
+			if (nd == 1) { /* a second dot: the run moves to the pool */
+				if ((r = pool_reserve(s, 2)) < 0)
+					goto fail;
+				s->pool[start] = one;
+			}
+			one = (struct dot){ .ri = (uint32_t)ri, .ctr = ctr };
+			if (nd >= 1) {
+				if ((r = pool_reserve(s, nd + 1)) < 0)
+					goto fail;
+				s->pool[start + nd] = one;
+			}
+			nd++;
+		} while (head & 1);
+		owned = et_key_dup(e, elen, &r);
+		if (r < 0)
+			goto fail;
+		h = et_hash(e, elen);
+		slot = et_insert(&s->tab, e, elen, h, owned);
+		if (nd > 1) {
+			slot->pay = PAY_SPILL | (uint64_t)nd << 32 | start;
+			s->plen += nd;
+		} else if (dot_inlinable(one.ri, one.ctr)) {
+			slot->pay = pay_inline(one.ri, one.ctr);
+		} else {
+			if ((r = pool_reserve(s, 1)) < 0)
+				goto fail;
+			set_dots(s, slot, &one, 1);
+		}
+		prev = e;
+		plen = elen;
+	}
+	if (c.left) {
+		r = CRDT_EBADMSG;
+		goto fail;
+	}
+	free(last);
+	*ret = s;
+	return 0;
+fail:
+	free(last);
+	crdt_orset_free(s);
+	return r;
+}

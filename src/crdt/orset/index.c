@@ -1,0 +1,338 @@
+/* The dot index: merging a small piece into a large set must find the set's
+ * elements whose dots the piece's context covers without scanning the set.
+ * Per replica, a sorted directory of leaves, each covering 256 consecutive
+ * counters: a 256-bit map of the counters that are live dots and, in
+ * counter order, the 32-bit hash of the element holding each.  A hash plus
+ * the dot finds the slot (probe from the hash's home for the entry with
+ * that hash holding that dot), so the index survives rehashes and
+ * backward shifts untouched.  Dense counters cost 4.25 bytes a dot.  The
+ * index is a cache: the bulk merge path and the decoder leave it unbuilt
+ * (ix_ok false), a failed allocation drops it, and the next small merge
+ * rebuilds it in one pass.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "crdt/error.h"
+#include "internal.h"
+
+static inline unsigned leaf_rank(const struct ixleaf *l, unsigned p)
+{
+	unsigned r = 0, w = p / 64;
+
+	for (unsigned k = 0; k < w; k++)
+		r += (unsigned)__builtin_popcountll(l->bits[k]);
+	if (p % 64)
+		r += (unsigned)__builtin_popcountll(l->bits[w] & ((1ULL << (p % 64)) - 1));
+	return r;
+}
+
+static inline bool leaf_has(const struct ixleaf *l, unsigned p)
+{
+	return l->bits[p / 64] >> (p % 64) & 1;
+}
+
+/* First leaf of @d with base >= @b. */
+static uint32_t ix_lower(const struct ixdir *d, uint64_t b)
+{
+	uint32_t lo = 0, hi = d->n;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (d->v[mid]->base < b)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+void ix_drop(struct crdt_orset *s)
+{
+	for (uint32_t i = 0; i < s->capreps; i++) {
+		struct ixdir *d = &s->reps[i].ix;
+		for (uint32_t k = 0; k < d->n; k++)
+			free(d->v[k]);
+		free(d->v);
+		*d = (struct ixdir){ 0 };
+	}
+	s->ix_ok = false;
+}
+
+/* Insert leaf @l at position @k of @d.  -ENOMEM. */
+static int dir_insert(struct ixdir *d, uint32_t k, struct ixleaf *l)
+{
+	if (d->n == d->cap) {
+		uint32_t cap = d->cap ? 2 * d->cap : 4;
+		struct ixleaf **v = realloc(d->v, cap * sizeof(*v));
+		if (!v)
+			return CRDT_ENOMEM;
+		d->v = v;
+		d->cap = cap;
+	}
+	memmove(d->v + k + 1, d->v + k, (d->n - k) * sizeof(*d->v));
+	d->v[k] = l;
+	d->n++;
+	return 0;
+}
+
+static struct ixleaf *leaf_new(uint64_t base, uint32_t cap)
+{
+	struct ixleaf *l = malloc(sizeof(*l) + cap * sizeof(l->h[0]));
+
+	if (l) {
+		memset(l, 0, sizeof(*l));
+		l->base = base;
+		l->cap = cap;
+	}
+	return l;
+}
+
+/* Record dot (@ri, @ctr) of the element hashed @h.  -ENOMEM, or -EBADMSG if
+ * the dot is already indexed (two elements holding one dot: a state no
+ * replica makes, which only a hostile peer could send). */
+static int ix_add_raw(struct crdt_orset *s, uint32_t ri, uint64_t ctr, uint32_t h)
+{
+	struct ixdir *d = &s->reps[ri].ix;
+	uint64_t b = ctr >> IX_SHIFT;
+	unsigned p = (unsigned)(ctr & (IX_SPAN - 1)), r;
+	struct ixleaf *l;
+	uint32_t k;
+
+	/* Local adds and fresh remote dots land at the end. */
+	if (d->n && d->v[d->n - 1]->base <= b)
+		k = d->v[d->n - 1]->base == b ? d->n - 1 : d->n;
+	else
+		k = ix_lower(d, b);
+	if (k < d->n && d->v[k]->base == b) {
+		l = d->v[k];
+		if (leaf_has(l, p))
+			return CRDT_EBADMSG;
+		if (l->n == l->cap) {
+			uint32_t cap = l->cap * 2 < IX_SPAN ? l->cap * 2 : IX_SPAN;
+			l = realloc(l, sizeof(*l) + cap * sizeof(l->h[0]));
+			if (!l)
+				return CRDT_ENOMEM;
+			l->cap = cap;
+			d->v[k] = l;
+		}
+	} else {
+		l = leaf_new(b, 4);
+		if (!l)
+			return CRDT_ENOMEM;
+		if (dir_insert(d, k, l) < 0) {
+			free(l);
+			return CRDT_ENOMEM;
+		}
+	}
+	r = leaf_rank(l, p);
+	memmove(l->h + r + 1, l->h + r, (l->n - r) * sizeof(l->h[0]));
+	l->h[r] = h;
+	l->bits[p / 64] |= 1ULL << (p % 64);
+	l->n++;
+	return 0;
+}
+
+void ix_add(struct crdt_orset *s, uint32_t ri, uint64_t ctr, uint32_t h)
+{
+	if (s->ix_ok && ix_add_raw(s, ri, ctr, h) < 0)
+		ix_drop(s);
+}
+
+void ix_del(struct crdt_orset *s, uint32_t ri, uint64_t ctr)
+{
+	struct ixdir *d;
+	struct ixleaf *l;
+	uint64_t b = ctr >> IX_SHIFT;
+	unsigned p = (unsigned)(ctr & (IX_SPAN - 1)), r;
+	uint32_t k;
+
+	if (!s->ix_ok)
+		return;
+	d = &s->reps[ri].ix;
+	k = ix_lower(d, b);
+	if (k == d->n || d->v[k]->base != b || !leaf_has(d->v[k], p)) {
+		ix_drop(s); /* cannot happen; never trust an index that disagrees */
+		return;
+	}
+	l = d->v[k];
+	r = leaf_rank(l, p);
+	memmove(l->h + r, l->h + r + 1, (l->n - r - 1) * sizeof(l->h[0]));
+	l->bits[p / 64] &= ~(1ULL << (p % 64));
+	if (--l->n == 0) {
+		free(l);
+		memmove(d->v + k, d->v + k + 1, (d->n - k - 1) * sizeof(*d->v));
+		d->n--;
+	} else if (l->cap >= 16 && l->n < l->cap / 4) {
+		struct ixleaf *nl = realloc(l, sizeof(*l) + l->cap / 2 * sizeof(l->h[0]));
+		if (nl) { /* else it stays larger */
+			nl->cap /= 2;
+			d->v[k] = nl;
+		}
+	}
+}
+
+void ix_del_dots(struct crdt_orset *s, const struct et_slot *e)
+{
+	const struct dot *d;
+	struct dot t;
+	size_t n = get_dots(s, e->pay, &t, &d);
+
+	for (size_t x = 0; x < n && s->ix_ok; x++)
+		ix_del(s, d[x].ri, d[x].ctr);
+}
+
+static bool slot_has_dot(const struct crdt_orset *s, const struct et_slot *e, uint32_t ri,
+			 uint64_t ctr)
+{
+	const struct dot *d;
+	struct dot t;
+	size_t n = get_dots(s, e->pay, &t, &d);
+
+	return dots_have(d, n, ri, ctr);
+}
+
+struct et_slot *slot_of_dot(const struct crdt_orset *s, uint32_t h, uint32_t ri,
+				   uint64_t ctr)
+{
+	const struct elemtab *t = &s->tab;
+
+	if (!t->s)
+		return NULL;
+	for (uint32_t i = h & t->mask;; i = (i + 1) & t->mask) {
+		struct et_slot *e = &t->s[i];
+		if (!et_used(e))
+			return NULL;
+		if (e->hash == h && slot_has_dot(s, e, ri, ctr))
+			return e;
+	}
+}
+
+struct ixent {
+	uint64_t ctr;
+	uint32_t ri, h;
+};
+
+/* LSD radix sort of @v by (ri, ctr), bytes that are the same in every
+ * entry skipped (counters rarely use more than three).  @tmp as large. */
+static void ixent_sort(struct ixent *v, struct ixent *tmp, size_t n)
+{
+	for (unsigned pass = 0; pass < 10; pass++) {
+		size_t cnt[256] = { 0 }, pos = 0;
+		unsigned sh = pass < 8 ? pass * 8 : (pass - 8) * 8;
+#define DIGIT(x) ((pass < 8 ? (x).ctr >> sh : (uint64_t)(x).ri >> sh) & 0xff)
+		for (size_t i = 0; i < n; i++)
+			cnt[DIGIT(v[i])]++;
+		if (n == 0 || cnt[DIGIT(v[0])] == n)
+			continue;
+		for (unsigned k = 0; k < 256; k++) {
+			size_t c = cnt[k];
+			cnt[k] = pos;
+			pos += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			tmp[cnt[DIGIT(v[i])]++] = v[i];
+#undef DIGIT
+		memcpy(v, tmp, n * sizeof(*v));
+	}
+}
+
+/* Build the index from the table: one pass, a sort, and the leaves laid
+ * down in order.  -ENOMEM, or -EBADMSG if two elements share a dot; the
+ * index stays unbuilt on failure. */
+int ix_build(struct crdt_orset *s)
+{
+	struct ixent *v = NULL, *tmp = NULL;
+	size_t n = 0, k = 0;
+	int r = CRDT_ENOMEM;
+
+	if (s->ix_ok)
+		return 0;
+	ix_drop(s);
+	for (size_t i = 0; i < et_cap(&s->tab); i++) {
+		struct et_slot *e = &s->tab.s[i];
+		const struct dot *d;
+		struct dot t;
+		if (et_used(e))
+			n += get_dots(s, e->pay, &t, &d);
+	}
+	v = malloc((n ? n : 1) * sizeof(*v));
+	tmp = malloc((n ? n : 1) * sizeof(*tmp));
+	if (!v || !tmp)
+		goto out;
+	for (size_t i = 0; i < et_cap(&s->tab); i++) {
+		struct et_slot *e = &s->tab.s[i];
+		const struct dot *d;
+		struct dot t;
+		size_t m;
+		if (!et_used(e))
+			continue;
+		m = get_dots(s, e->pay, &t, &d);
+		for (size_t x = 0; x < m; x++)
+			v[k++] = (struct ixent){ .ctr = d[x].ctr, .ri = d[x].ri, .h = e->hash };
+	}
+	ixent_sort(v, tmp, n);
+	free(tmp);
+	tmp = NULL;
+	s->ix_ok = true; /* for ix_drop() on the way out */
+	for (size_t i = 0, j; i < n; i = j) {
+		struct ixdir *dir = &s->reps[v[i].ri].ix;
+		uint64_t b = v[i].ctr >> IX_SHIFT;
+		struct ixleaf *l;
+		for (j = i; j < n && v[j].ri == v[i].ri && v[j].ctr >> IX_SHIFT == b; j++)
+			if (j > i && v[j].ctr == v[j - 1].ctr) {
+				r = CRDT_EBADMSG;
+				goto fail;
+			}
+		if (!(l = leaf_new(b, (uint32_t)(j - i))))
+			goto fail;
+		if (dir_insert(dir, dir->n, l) < 0) {
+			free(l);
+			goto fail;
+		}
+		for (size_t x = i; x < j; x++) {
+			unsigned p = (unsigned)(v[x].ctr & (IX_SPAN - 1));
+			l->bits[p / 64] |= 1ULL << (p % 64);
+			l->h[l->n++] = v[x].h;
+		}
+	}
+	r = 0;
+	goto out;
+fail:
+	ix_drop(s);
+out:
+	free(v);
+	free(tmp);
+	return r;
+}
+
+
+int ix_range(const struct crdt_orset *s, uint32_t ri, uint64_t lo, uint64_t hi, ix_cb cb,
+		    void *ctx)
+{
+	const struct ixdir *d = &s->reps[ri].ix;
+
+	for (uint32_t k = ix_lower(d, lo >> IX_SHIFT); k < d->n && d->v[k]->base <= hi >> IX_SHIFT;
+	     k++) {
+		const struct ixleaf *l = d->v[k];
+		uint64_t first = l->base << IX_SHIFT;
+		unsigned p0 = lo > first ? (unsigned)(lo - first) : 0;
+		unsigned p1 = hi - first < IX_SPAN ? (unsigned)(hi - first) : IX_SPAN - 1;
+		unsigned r = leaf_rank(l, p0);
+		for (unsigned w = p0 / 64; w <= p1 / 64; w++) {
+			uint64_t m = l->bits[w];
+			if (w == p0 / 64)
+				m &= ~0ULL << (p0 % 64);
+			if (w == p1 / 64 && p1 % 64 != 63)
+				m &= (1ULL << (p1 % 64 + 1)) - 1;
+			while (m) {
+				unsigned b = (unsigned)__builtin_ctzll(m);
+				int rc = cb(first + w * 64 + b, l->h[r++], ctx);
+				if (rc)
+					return rc;
+				m &= m - 1;
+			}
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,611 @@
+/* Merge: the bulk join of two states of like size, and the join of a small
+ * source into a large set through the dot index.  Both rest on the same
+ * rule, per element: a dot survives if it is in both states, or in one
+ * state and not in the other's context. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "crdt/error.h"
+#include "internal.h"
+
+/* What both joins share.  Every allocation is made, and every lookup in
+ * dst done, against the unchanged dst before the commit, which cannot
+ * fail: on error dst is as it was. */
+struct join {
+	struct crdt_orset *dst;
+	const struct crdt_orset *src;
+	uint32_t *ms;  /* src replica -> dst replica, new ones appended */
+	uint32_t *inv; /* dst replica -> src replica or NONE */
+	uint32_t nr;   /* dst's replicas after the join */
+	uint32_t *hit; /* per src element, in src slot order: its slot in dst or NONE */
+	uint8_t **keys; /* copies of the new long keys, in src slot order */
+	size_t nkeys, k;
+	size_t nnew, pool_need, maxs, maxd;
+	struct dot *scratch; /* one src element's surviving dots */
+};
+
+/* One src element in the commit, against its dst slot (if any). */
+struct pairing {
+	const struct et_slot *se;
+	struct et_slot *de; /* NULL: dst lacks it */
+	const struct dot *sd, *dd;
+	size_t sn, dn;
+	size_t keep; /* src dots that survive, in j->scratch */
+	struct dot t1, t2;
+};
+
+static void join_done(struct join *j)
+{
+	for (size_t i = 0; i < j->nkeys; i++)
+		free(j->keys[i]);
+	free(j->keys);
+	free(j->scratch);
+	free(j->hit);
+	free(j->inv);
+	free(j->ms);
+}
+
+/* src's replicas numbered in dst, and room for the new ones reserved. */
+static int join_reps(struct join *j)
+{
+	const struct crdt_orset *src = j->src;
+
+	j->nr = j->dst->nreps;
+	j->ms = malloc((src->nreps ? src->nreps : 1) * sizeof(*j->ms));
+	if (!j->ms)
+		return CRDT_ENOMEM;
+	for (uint32_t x = 0; x < src->nreps; x++) {
+		j->ms[x] = find_rep(j->dst, &src->reps[x].rid);
+		if (j->ms[x] == NONE)
+			j->ms[x] = j->nr++;
+	}
+	if (j->nr > MAX_REPLICAS)
+		return CRDT_EMSGSIZE;
+	j->inv = malloc((j->nr ? j->nr : 1) * sizeof(*j->inv));
+	if (!j->inv || reps_reserve(j->dst, j->nr) < 0)
+		return CRDT_ENOMEM;
+	for (uint32_t i = 0; i < j->nr; i++)
+		j->inv[i] = NONE;
+	for (uint32_t x = 0; x < src->nreps; x++)
+		j->inv[j->ms[x]] = x;
+	return 0;
+}
+
+/* Count what the element join will need: a src dot survives unless dst has
+ * seen it and dropped it.  Where each src element sits in dst is kept in
+ * hit[] so the commit does not look it up again; new long keys are copied
+ * now, in src slot order, which the commit consumes in turn.  The small join
+ * rewrites every element both hold at the pool's end, the bulk one only
+ * those that gain dots (@all_shared). */
+static int join_count(struct join *j, bool all_shared)
+{
+	/* Locals, not j's fields, in the loop: the calls out of it could
+	 * change those, as far as the compiler knows, so each use reloads. */
+	const struct crdt_orset *src = j->src;
+	struct crdt_orset *dst = j->dst;
+	const struct elemtab *st = &src->tab;
+	const uint32_t *ms = j->ms;
+	uint32_t *hit = malloc((st->count ? st->count : 1) * sizeof(*hit));
+	size_t maxs = 1, maxd = 1, nnew = 0, pool_need = 0;
+	struct dot t1, t2;
+	int r = 0;
+
+	if (!(j->hit = hit))
+		return CRDT_ENOMEM;
+	for (size_t i = 0, u = 0; i < et_cap(st); i++) {
+		const struct et_slot *e = &st->s[i];
+		const struct dot *sd, *dd = NULL;
+		size_t sn, dn, keep = 0;
+		struct et_slot *de;
+
+		if (i + 8 < et_cap(st))
+			et_prefetch(&dst->tab, st->s[i + 8].hash);
+		if (!et_used(e))
+			continue;
+		sn = get_dots(src, e->pay, &t1, &sd);
+		if (sn > maxs)
+			maxs = sn;
+		hit[u] = et_find_slot(&dst->tab, e);
+		de = hit[u] != NONE ? &dst->tab.s[hit[u]] : NULL;
+		u++;
+		dn = de ? get_dots(dst, de->pay, &t2, &dd) : 0;
+		if (dn > maxd)
+			maxd = dn;
+		for (size_t x = 0; x < sn; x++) {
+			uint32_t ri = ms[sd[x].ri];
+			if (!ctx_has(dst, ri, sd[x].ctr) || (de && dots_have(dd, dn, ri, sd[x].ctr)))
+				keep++;
+		}
+		if (de) {
+			if (keep || all_shared)
+				pool_need += dn + keep;
+		} else if (keep) {
+			nnew++;
+			pool_need += keep;
+			if (et_len(e) > ET_INLINE) {
+				if (!j->keys && !(j->keys = calloc(st->count, sizeof(*j->keys)))) {
+					r = CRDT_ENOMEM;
+					break;
+				}
+				j->keys[j->nkeys] = et_key_dup(et_key(e), et_len(e), &r);
+				if (!j->keys[j->nkeys++]) {
+					r = CRDT_ENOMEM;
+					break;
+				}
+			}
+		}
+	}
+	j->maxs = maxs;
+	j->maxd = maxd;
+	j->nnew = nnew;
+	j->pool_need = pool_need;
+	return r;
+}
+
+/* The room the commit writes into: the table sized once for the union
+ * (hit[] rewritten if it moves) and the pool. */
+static int join_reserve(struct join *j)
+{
+	int r;
+
+	j->scratch = malloc(j->maxs * sizeof(*j->scratch));
+	if (!j->scratch)
+		return CRDT_ENOMEM;
+	r = et_reserve_remap(&j->dst->tab, (size_t)j->dst->tab.count + j->nnew, j->hit,
+			     j->src->tab.count);
+	return r < 0 ? r : pool_reserve(j->dst, j->pool_need);
+}
+
+/* The next src element from slot *@i on (the @u-th used one), its dots
+ * that survive in dst's numbering, sorted, in j->scratch.  False at the end. */
+static inline bool join_next(struct join *j, size_t *i, size_t *u, struct pairing *p)
+{
+	const struct elemtab *st = &j->src->tab;
+
+	while (*i < et_cap(st) && !et_used(&st->s[*i]))
+		(*i)++;
+	if (*i == et_cap(st))
+		return false;
+	p->se = &st->s[(*i)++];
+	p->de = j->hit[*u] != NONE ? &j->dst->tab.s[j->hit[*u]] : NULL;
+	(*u)++;
+	p->sn = get_dots(j->src, p->se->pay, &p->t1, &p->sd);
+	p->dd = NULL;
+	p->dn = p->de ? get_dots(j->dst, p->de->pay, &p->t2, &p->dd) : 0;
+	p->keep = 0;
+	for (size_t x = 0; x < p->sn; x++) {
+		uint32_t ri = j->ms[p->sd[x].ri];
+		if (!ctx_has(j->dst, ri, p->sd[x].ctr) || dots_have(p->dd, p->dn, ri, p->sd[x].ctr))
+			j->scratch[p->keep++] = (struct dot){ .ri = ri, .ctr = p->sd[x].ctr };
+	}
+	sort_dots(j->scratch, p->keep);
+	return true;
+}
+
+/* Insert the element dst lacks with its surviving dots; NULL if none do. */
+static inline struct et_slot *join_insert(struct join *j, const struct pairing *p)
+{
+	uint8_t *owned = NULL;
+	struct et_slot *de;
+
+	if (!p->keep)
+		return NULL;
+	if (et_len(p->se) > ET_INLINE) {
+		owned = j->keys[j->k];
+		j->keys[j->k++] = NULL;
+	}
+	de = et_insert(&j->dst->tab, et_key(p->se), et_len(p->se), p->se->hash, owned);
+	set_dots(j->dst, de, j->scratch, p->keep);
+	return de;
+}
+
+/* Sorted union of two sorted dot lists into @out; a dot in both once. */
+static inline size_t dots_union(const struct dot *a, size_t an, const struct dot *b, size_t bn,
+				struct dot *out)
+{
+	size_t x = 0, y = 0, n = 0;
+
+	while (x < an || y < bn) {
+		int c = x >= an ? 1 : y >= bn ? -1 : dot_cmp(a[x].ri, a[x].ctr, b[y].ri, b[y].ctr);
+		if (c <= 0)
+			out[n++] = a[x++];
+		else
+			out[n++] = b[y++];
+		if (c == 0)
+			y++;
+	}
+	return n;
+}
+
+/* @e's spilled run, of which the first @kept of its @dn dots stay. */
+static inline void shrink_run(struct crdt_orset *s, struct et_slot *e, const struct dot *d, size_t dn,
+		       size_t kept)
+{
+	s->pfree += dn - kept;
+	if (kept == 1 && dot_inlinable(d[0].ri, d[0].ctr))
+		e->pay = pay_inline(d[0].ri, d[0].ctr), s->pfree += 1;
+	else
+		e->pay = PAY_SPILL | (uint64_t)kept << 32 | (uint32_t)e->pay;
+}
+
+/* The bulk join's pass over dst's elements: a dot src's context covers
+ * survives only if src still has it.  An element left without dots
+ * (PAY_NONE) is settled by the src pass if src has it, else swept out at
+ * the end; true if there are any. */
+static bool bulk_settle_dst(struct join *j)
+{
+	struct crdt_orset *dst = j->dst;
+	const struct crdt_orset *src = j->src;
+	struct dot t1, t2;
+	bool sweep = false;
+
+	for (size_t i = 0; i < et_cap(&dst->tab); i++) {
+		struct et_slot *e = &dst->tab.s[i];
+		const struct dot *dd, *sd = NULL;
+		size_t dn, sn = 0, kept = 0;
+		bool looked = false;
+
+		if (!et_used(e))
+			continue;
+		dn = get_dots(dst, e->pay, &t1, &dd);
+		for (size_t x = 0; x < dn; x++) {
+			uint32_t s = j->inv[dd[x].ri];
+			bool keep = s == NONE || !ivs_have(src->reps[s].iv, src->reps[s].n, dd[x].ctr);
+			if (!keep) {
+				if (!looked) {
+					uint32_t si = et_find_slot(&src->tab, e);
+					looked = true;
+					if (si != NONE)
+						sn = get_dots(src, src->tab.s[si].pay, &t2, &sd);
+				}
+				keep = dots_have(sd, sn, s, dd[x].ctr);
+			}
+			if (keep && pay_spilled(e->pay))
+				((struct dot *)dd)[kept] = dd[x];
+			kept += keep;
+		}
+		if (kept == dn)
+			continue;
+		if (kept == 0) {
+			release_dots(dst, e);
+			sweep = true;
+		} else if (pay_spilled(e->pay)) {
+			shrink_run(dst, e, dd, dn, kept);
+		} /* else an inline dot is all or nothing */
+	}
+	return sweep;
+}
+
+/* The bulk join: every element of both sides is visited, O(|dst| + |src|).
+ * For two states of like size. */
+static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
+{
+	struct join j = { .dst = dst, .src = src };
+	struct ivl **niv = NULL; /* per dst replica: the joined context */
+	uint32_t *nivn = NULL;
+	struct pairing p;
+	uint32_t nold;
+	bool sweep = false;
+	int r;
+
+	if ((r = join_reps(&j)) < 0)
+		goto out;
+	r = CRDT_ENOMEM;
+	niv = calloc(j.nr ? j.nr : 1, sizeof(*niv));
+	nivn = calloc(j.nr ? j.nr : 1, sizeof(*nivn));
+	if (!niv || !nivn)
+		goto out;
+	for (uint32_t x = 0; x < src->nreps; x++) {
+		const struct rep *b = &src->reps[x];
+		uint32_t i = j.ms[x];
+		const struct rep *a = i < dst->nreps ? &dst->reps[i] : NULL;
+		uint32_t an = a ? a->n : 0;
+		niv[i] = malloc(((size_t)an + b->n) * sizeof(**niv));
+		if (!niv[i])
+			goto out;
+		nivn[i] = ivs_union(a ? a->iv : NULL, an, b->iv, b->n, niv[i]);
+	}
+	if ((r = join_count(&j, false)) < 0 || (r = join_reserve(&j)) < 0)
+		goto out;
+	ix_drop(dst);
+
+	/* The commit.  Nothing is removed from the table until the end, so
+	 * the indices in hit[] stay good.  The dot index is not kept up to
+	 * date here: it would cost more than this whole pass, and is rebuilt
+	 * in one go if a small merge needs it. */
+	sweep = bulk_settle_dst(&j);
+
+	/* Then src's elements: keep what dst has not seen or also has. */
+	for (size_t i = 0, u = 0; join_next(&j, &i, &u, &p);) {
+		struct dot *out = dst->pool + dst->plen;
+		size_t n;
+
+		if (!p.de) {
+			join_insert(&j, &p);
+			continue;
+		}
+		if (!p.keep)
+			continue; /* with dn == 0, swept below */
+		n = dots_union(p.dd, p.dn, j.scratch, p.keep, out);
+		if (n != p.dn)
+			set_dots(dst, p.de, out, n);
+	}
+
+	/* Elements left without dots go.  Backward shift refills slot i, so it
+	 * is looked at again; a wrapped entry may be seen twice, harmlessly. */
+	for (size_t i = 0; sweep && i < et_cap(&dst->tab);) {
+		struct et_slot *e = &dst->tab.s[i];
+		if (et_used(e) && e->pay == PAY_NONE)
+			et_remove(&dst->tab, e);
+		else
+			i++;
+	}
+
+	/* Finally the context: new replicas are appended in dst's numbering. */
+	nold = dst->nreps;
+	for (uint32_t i = 0; i < j.nr; i++) {
+		if (i >= nold) {
+			rep_append(dst, &src->reps[j.inv[i]].rid, niv[i], nivn[i]);
+		} else if (niv[i]) {
+			free(dst->reps[i].iv);
+			dst->reps[i].iv = niv[i];
+			dst->reps[i].n = dst->reps[i].cap = nivn[i];
+		}
+		niv[i] = NULL;
+	}
+	pool_compact(dst);
+	r = 0;
+out:
+	for (uint32_t i = 0; niv && i < j.nr; i++)
+		free(niv[i]);
+	free(niv);
+	free(nivn);
+	join_done(&j);
+	return r;
+}
+
+/* ---- merge of a small source ----
+ *
+ * The same join as merge_bulk(), visiting only src's elements and, through
+ * the dot index, dst's dots under src's context intervals: O(|src| + src's
+ * intervals + dst dots in them), whatever the size of dst.  dst's elements
+ * split in two: those src also holds are settled in the src pass exactly as
+ * in the bulk join; the others keep every dot src's context does not
+ * cover, so only the covered ones, found in the index, are looked at.
+ */
+
+/* A dst dot under src's context, of an element src lacks: it goes. */
+struct drop {
+	uint64_t ctr;
+	uint32_t ri, h;
+};
+
+struct dropper {
+	const struct crdt_orset *dst, *src;
+	uint32_t ri;
+	struct drop *v;
+	size_t n, cap;
+};
+
+static int drop_cb(uint64_t ctr, uint32_t h, void *ctx)
+{
+	struct dropper *dp = ctx;
+	const struct et_slot *e = slot_of_dot(dp->dst, h, dp->ri, ctr);
+
+	if (!e)
+		return CRDT_EBADMSG; /* the index disagrees with the table */
+	if (et_find_slot(&dp->src->tab, e) != NONE)
+		return 0; /* the src pass settles it */
+	if (dp->n == dp->cap) {
+		size_t cap = dp->cap ? 2 * dp->cap : 64;
+		struct drop *v = realloc(dp->v, cap * sizeof(*v));
+		if (!v)
+			return CRDT_ENOMEM;
+		dp->v = v;
+		dp->cap = cap;
+	}
+	dp->v[dp->n++] = (struct drop){ .ctr = ctr, .ri = dp->ri, .h = h };
+	return 0;
+}
+
+/* dst's dots under src's context, of elements src lacks, into @dp: 0, or
+ * 1 if the index disagrees with the table, or -ENOMEM. */
+static int find_drops(const struct join *j, struct dropper *dp)
+{
+	const struct crdt_orset *src = j->src;
+
+	for (uint32_t x = 0; x < src->nreps; x++) {
+		const struct rep *b = &src->reps[x];
+		if (j->ms[x] >= j->dst->nreps)
+			continue; /* dst has no dots of this replica */
+		dp->ri = j->ms[x];
+		for (uint32_t y = 0; y < b->n; y++) {
+			int r = ix_range(j->dst, j->ms[x], b->iv[y].lo, b->iv[y].hi, drop_cb, dp);
+			if (r)
+				return r == CRDT_EBADMSG ? 1 : r;
+		}
+	}
+	return 0;
+}
+
+/* Remove the dots find_drops() found, and the elements left without any. */
+static void apply_drops(struct crdt_orset *dst, const struct dropper *dp)
+{
+	struct dot tmp;
+
+	for (size_t x = 0; x < dp->n; x++) {
+		const struct drop *q = &dp->v[x];
+		struct et_slot *e = slot_of_dot(dst, q->h, q->ri, q->ctr);
+		const struct dot *dd;
+		size_t dn, m = 0;
+
+		if (!e)
+			continue; /* cannot happen: find_drops() checked */
+		ix_del(dst, q->ri, q->ctr);
+		dn = get_dots(dst, e->pay, &tmp, &dd);
+		if (dn == 1) {
+			release_dots(dst, e);
+			et_remove(&dst->tab, e);
+			continue;
+		}
+		/* a spilled run: shrunk in place */
+		for (size_t y = 0; y < dn; y++)
+			if (dd[y].ri != q->ri || dd[y].ctr != q->ctr)
+				((struct dot *)dd)[m++] = dd[y];
+		shrink_run(dst, e, dd, dn, m);
+	}
+}
+
+/* The context's join, aside: per src replica only the window [wfirst,
+ * wlast) of dst's intervals that src's overlap or touch is joined into
+ * niv; dst's array gets the room for the splice now, its content
+ * unchanged.  A replica new to dst gets a copy of src's intervals. */
+static int join_windows(struct join *j, struct ivl **niv, uint32_t *nivn, uint32_t *wfirst,
+			uint32_t *wlast)
+{
+	for (uint32_t x = 0; x < j->src->nreps; x++) {
+		const struct rep *b = &j->src->reps[x];
+		struct rep *a = j->ms[x] < j->dst->nreps ? &j->dst->reps[j->ms[x]] : NULL;
+		uint32_t f = 0, l = 0;
+
+		if (a) {
+			f = ivs_from(a->iv, a->n, b->iv[0].lo);
+			l = ivs_after(a->iv, a->n, b->iv[b->n - 1].hi);
+			if (l < f)
+				l = f;
+		}
+		wfirst[x] = f;
+		wlast[x] = l;
+		niv[x] = malloc(((size_t)(l - f) + b->n) * sizeof(**niv));
+		if (!niv[x])
+			return CRDT_ENOMEM;
+		nivn[x] = ivs_union(a ? a->iv + f : NULL, l - f, b->iv, b->n, niv[x]);
+		if (a && (size_t)a->n + b->n > a->cap) {
+			struct ivl *p = realloc(a->iv, ((size_t)a->n + b->n) * sizeof(*p));
+			if (!p)
+				return CRDT_ENOMEM;
+			a->iv = p;
+			a->cap = a->n + b->n;
+		}
+	}
+	return 0;
+}
+
+/* 0 merged, < 0 error (dst unchanged), 1 if the index turned out not to
+ * match the table (dst unchanged; the caller drops it and merges in bulk). */
+static int merge_small(struct crdt_orset *dst, const struct crdt_orset *src)
+{
+	struct join j = { .dst = dst, .src = src };
+	size_t nsr = src->nreps ? src->nreps : 1, nempty = 0;
+	struct ivl **niv = calloc(nsr, sizeof(*niv)); /* per src replica */
+	uint32_t *nivn = calloc(nsr, sizeof(*nivn)), nold = dst->nreps;
+	uint32_t *wfirst = calloc(nsr, sizeof(*wfirst)), *wlast = calloc(nsr, sizeof(*wlast));
+	struct dropper dp = { .dst = dst, .src = src };
+	struct dot *kd = NULL;
+	struct pairing p;
+	int r = CRDT_ENOMEM;
+
+	if (!niv || !nivn || !wfirst || !wlast || (r = join_reps(&j)) < 0 ||
+	    (r = join_windows(&j, niv, nivn, wfirst, wlast)) < 0 || (r = join_count(&j, true)) < 0)
+		goto out;
+	if ((r = find_drops(&j, &dp)) != 0)
+		goto out;
+	if (!(kd = malloc(j.maxd * sizeof(*kd)))) {
+		r = CRDT_ENOMEM;
+		goto out;
+	}
+	if ((r = join_reserve(&j)) < 0)
+		goto out;
+
+	/* The commit; nothing below can fail (the index may be dropped). */
+	for (size_t i = 0, u = 0; join_next(&j, &i, &u, &p);) {
+		struct dot *o = dst->pool + dst->plen;
+		size_t nk = 0, n;
+
+		if (!p.de) {
+			if (join_insert(&j, &p))
+				for (size_t x = 0; x < p.keep; x++)
+					ix_add(dst, j.scratch[x].ri, j.scratch[x].ctr, p.se->hash);
+			continue;
+		}
+		/* dst's dots: src's context covers it and src lacks it, it goes */
+		for (size_t x = 0; x < p.dn; x++) {
+			uint32_t s = j.inv[p.dd[x].ri];
+			if (s == NONE || !ivs_have(src->reps[s].iv, src->reps[s].n, p.dd[x].ctr) ||
+			    dots_have(p.sd, p.sn, s, p.dd[x].ctr))
+				kd[nk++] = p.dd[x];
+			else
+				ix_del(dst, p.dd[x].ri, p.dd[x].ctr);
+		}
+		/* scratch's dots that dst had are in kd; the others are new */
+		n = dots_union(kd, nk, j.scratch, p.keep, o);
+		for (size_t x = 0; n > nk && x < p.keep; x++)
+			if (!dots_have(kd, nk, j.scratch[x].ri, j.scratch[x].ctr))
+				ix_add(dst, j.scratch[x].ri, j.scratch[x].ctr, p.de->hash);
+		if (nk == p.dn && n == nk)
+			continue;
+		set_dots(dst, p.de, o, n);
+		nempty += n == 0; /* removed below, once no slot index is needed */
+	}
+	for (size_t i = 0; nempty && i < et_cap(&src->tab); i++) {
+		const struct et_slot *e = &src->tab.s[i];
+		uint32_t f;
+		if (!et_used(e) || (f = et_find_slot(&dst->tab, e)) == NONE)
+			continue;
+		if (dst->tab.s[f].pay == PAY_NONE) {
+			et_remove(&dst->tab, &dst->tab.s[f]);
+			nempty--;
+		}
+	}
+
+	apply_drops(dst, &dp);
+
+	/* Finally the context: each window spliced in, new replicas added. */
+	for (uint32_t x = 0; x < src->nreps; x++) {
+		uint32_t i = j.ms[x];
+		if (i < nold) {
+			struct rep *a = &dst->reps[i];
+			uint32_t f = wfirst[x], l = wlast[x], w = nivn[x];
+			memmove(a->iv + f + w, a->iv + l, (size_t)(a->n - l) * sizeof(*a->iv));
+			memcpy(a->iv + f, niv[x], (size_t)w * sizeof(*a->iv));
+			a->n = f + w + (a->n - l);
+		} else {
+			rep_append(dst, &src->reps[x].rid, niv[x], nivn[x]);
+			niv[x] = NULL;
+		}
+	}
+	pool_compact(dst);
+	r = 0;
+out:
+	for (uint32_t x = 0; niv && x < src->nreps; x++)
+		free(niv[x]);
+	free(niv);
+	free(nivn);
+	free(wfirst);
+	free(wlast);
+	free(kd);
+	free(dp.v);
+	join_done(&j);
+	return r;
+}
+
+int crdt_orset_merge(struct crdt_orset *dst, const struct crdt_orset *src)
+{
+	size_t work = src->tab.count;
+
+	if (dst == src)
+		return 0;
+	/* The small path wins while src is well below dst; the bulk one has
+	 * the better constant.  Its index is built here if a bulk merge or
+	 * the decoder left it unbuilt: O(|dst|) once, and every bulk merge
+	 * that can leave it so costs as much. */
+	for (uint32_t j = 0; j < src->nreps; j++)
+		work += src->reps[j].n;
+	if (work * 4 <= dst->tab.count && ix_build(dst) == 0) {
+		int r = merge_small(dst, src);
+		if (r <= 0)
+			return r;
+		ix_drop(dst);
+	}
+	return merge_bulk(dst, src);
+}

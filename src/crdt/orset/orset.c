@@ -1,0 +1,175 @@
+/* The OR-Set's lifecycle, local operations (add, remove) and queries. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "crdt/error.h"
+#include "internal.h"
+
+struct crdt_orset *crdt_orset_new(void)
+{
+	struct crdt_orset *s = calloc(1, sizeof(*s));
+	if (s) {
+		et_init(&s->tab);
+		s->ix_ok = true; /* empty, and so is the table */
+	}
+	return s;
+}
+
+void crdt_orset_free(struct crdt_orset *s)
+{
+	if (!s)
+		return;
+	et_done(&s->tab);
+	ix_drop(s);
+	for (uint32_t i = 0; i < s->nreps; i++)
+		free(s->reps[i].iv);
+	free(s->reps);
+	free(s->order);
+	free(s->pool);
+	free(s);
+}
+
+int crdt_orset_add(struct crdt_orset *s, const struct crdt_rid *self, const void *e, size_t len)
+{
+	uint32_t ri = find_rep(s, self), h;
+	uint64_t ctr = 1;
+	struct et_slot *slot;
+	struct ivl *niv = NULL;
+	uint8_t *owned = NULL;
+	int r;
+
+	if (len > ET_MAX_LEN)
+		return CRDT_EMSGSIZE;
+	if (ri != NONE) {
+		ctr = s->reps[ri].iv[s->reps[ri].n - 1].hi;
+		if (ctr == UINT64_MAX)
+			return CRDT_EOVERFLOW;
+		ctr++;
+	} else {
+		r = reps_reserve(s, (size_t)s->nreps + 1);
+		if (r < 0)
+			return r;
+		niv = malloc(sizeof(*niv));
+		if (!niv)
+			return CRDT_ENOMEM;
+	}
+	h = et_hash(e, len);
+	slot = et_find(&s->tab, e, len, h);
+	if (!slot) {
+		owned = et_key_dup(e, len, &r);
+		if (r < 0 || (r = et_reserve(&s->tab, (size_t)s->tab.count + 1)) < 0)
+			goto fail;
+	}
+	if (!dot_inlinable(ri == NONE ? s->nreps : ri, ctr) && (r = pool_reserve(s, 1)) < 0)
+		goto fail;
+
+	/* Nothing fails from here on. */
+	if (ri == NONE) {
+		*niv = (struct ivl){ 1, 1 };
+		ri = rep_append(s, self, niv, 1);
+	} else {
+		/* The new counter is adjacent to the last interval. */
+		s->reps[ri].iv[s->reps[ri].n - 1].hi = ctr;
+	}
+	if (!slot)
+		slot = et_insert(&s->tab, e, len, h, owned);
+	else
+		ix_del_dots(s, slot);
+	set_dots(s, slot, &(struct dot){ .ri = ri, .ctr = ctr }, 1);
+	ix_add(s, ri, ctr, h);
+	pool_compact(s);
+	return 0;
+fail:
+	free(owned);
+	free(niv);
+	return r;
+}
+
+int crdt_orset_remove(struct crdt_orset *s, const void *e, size_t len)
+{
+	struct et_slot *slot;
+
+	if (len > ET_MAX_LEN)
+		return 0;
+	slot = et_find(&s->tab, e, len, et_hash(e, len));
+	if (!slot)
+		return 0;
+	ix_del_dots(s, slot);
+	release_dots(s, slot);
+	et_remove(&s->tab, slot);
+	pool_compact(s);
+	return 1;
+}
+
+bool crdt_orset_contains(const struct crdt_orset *s, const void *e, size_t len)
+{
+	return et_contains(&s->tab, e, len);
+}
+
+size_t crdt_orset_card(const struct crdt_orset *s)
+{
+	return s->tab.count;
+}
+
+int crdt_orset_foreach(const struct crdt_orset *s, crdt_elem_cb cb, void *ctx)
+{
+	return et_foreach_sorted(&s->tab, cb, ctx);
+}
+
+bool crdt_orset_equal(const struct crdt_orset *a, const struct crdt_orset *b)
+{
+	uint32_t *map;
+	bool eq = false;
+
+	if (a == b)
+		return true;
+	if (a->tab.count != b->tab.count || a->nreps != b->nreps)
+		return false;
+	map = malloc((a->nreps ? a->nreps : 1) * sizeof(*map));
+	if (!map)
+		return false; /* cannot tell; never claim equality */
+	for (uint32_t i = 0; i < a->nreps; i++) {
+		const struct rep *x = &a->reps[i], *y;
+		map[i] = find_rep(b, &x->rid);
+		if (map[i] == NONE)
+			goto out;
+		y = &b->reps[map[i]];
+		if (x->n != y->n || memcmp(x->iv, y->iv, x->n * sizeof(*x->iv)) != 0)
+			goto out;
+	}
+	for (size_t i = 0; i < et_cap(&a->tab); i++) {
+		const struct et_slot *e = &a->tab.s[i], *f;
+		const struct dot *ad, *bd;
+		struct dot t1, t2;
+		size_t an, bn;
+
+		if (!et_used(e))
+			continue;
+		f = et_find(&b->tab, et_key(e), et_len(e), e->hash);
+		if (!f)
+			goto out;
+		an = get_dots(a, e->pay, &t1, &ad);
+		bn = get_dots(b, f->pay, &t2, &bd);
+		if (an != bn)
+			goto out;
+		/* Both lists are duplicate-free, so inclusion is equality. */
+		for (size_t x = 0; x < an; x++)
+			if (!dots_have(bd, bn, map[ad[x].ri], ad[x].ctr))
+				goto out;
+	}
+	eq = true;
+out:
+	free(map);
+	return eq;
+}
+
+struct crdt_orset *crdt_orset_copy(const struct crdt_orset *s)
+{
+	struct crdt_orset *c = crdt_orset_new();
+
+	if (!c || crdt_orset_merge(c, s) < 0) {
+		crdt_orset_free(c);
+		return NULL;
+	}
+	return c;
+}
