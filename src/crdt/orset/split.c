@@ -157,7 +157,7 @@ static int emit(struct splitter *sp, const struct cut *from, const struct cut *t
 int crdt_orset_split(const struct crdt_orset *s, size_t max, crdt_piece_cb cb, void *ctx)
 {
 	struct splitter sp = { .s = s, .max = max, .cb = cb, .ctx = ctx };
-	size_t fixed, vidx, k = 0;
+	size_t fixed, vidx, k = 0, skipped = 0;
 	struct cut from = { 0 };
 	int r = CRDT_ENOMEM;
 
@@ -225,6 +225,21 @@ int crdt_orset_split(const struct crdt_orset *s, size_t max, crdt_piece_cb cb, v
 				const struct et_slot *e = sp.pairs[p].e;
 				uint64_t c = sp.pairs[p].ctr;
 				size_t pc = crdt_varint_len(et_len(e)) + et_len(e) + vidx + zmax;
+				if (fixed + repcost + crdt_varint_len(c) +
+					    crdt_varint_len(rp->iv[j].hi - c) + pc > max) {
+					/* This pair fits no piece: cut around its
+					 * dot, so that no piece's context covers
+					 * it (one that did without the pair would
+					 * remove the element at the receiver). */
+					if ((from.r < ri || from.c < c) &&
+					    (r = emit(&sp, &from, &(struct cut){ ri, c - 1, p })) != 0)
+						goto out;
+					skipped++;
+					from = (struct cut){ ri, c + 1, p + 1 };
+					size = fixed + repcost + crdt_varint_len(c + 1) +
+					       crdt_varint_len(rp->iv[j].hi - c);
+					continue;
+				}
 				if (size + pc > max) {
 					if ((r = emit(&sp, &from, &(struct cut){ ri, c - 1, p })) != 0)
 						goto out;
@@ -243,6 +258,8 @@ int crdt_orset_split(const struct crdt_orset *s, size_t max, crdt_piece_cb cb, v
 		const struct rep *last = &s->reps[s->nreps - 1];
 		r = emit(&sp, &from,
 			 &(struct cut){ s->nreps - 1, last->iv[last->n - 1].hi, sp.npairs });
+		if (r == 0)
+			r = (int)(skipped > INT32_MAX ? INT32_MAX : skipped);
 	}
 out:
 	crdt_buf_done(&sp.b);
