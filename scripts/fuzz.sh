@@ -28,8 +28,10 @@ out=build-fuzz
 mkdir -p "$out/obj" "$out/work" "$out/crashes"
 
 pkgs="libuv libcjson uuid lmdb libsodium"
+# the version meson gives the daemon (src/daemon/meson.build)
+version=$(sed -n "s/^ *version *: *'\([^']*\)'.*/\1/p" meson.build | head -1)
 cflags="-g -O1 -std=gnu11 -fno-omit-frame-pointer -fno-sanitize-recover=all
-	-Iinclude -Isrc/daemon $(pkg-config --cflags $pkgs)"
+	-DCRDTD_VERSION=\"$version\" -Iinclude -Isrc/daemon $(pkg-config --cflags $pkgs)"
 libs="$(pkg-config --libs $pkgs) -lm"
 san="address,undefined"
 
