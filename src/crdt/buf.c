@@ -1,3 +1,5 @@
+/* Growable byte buffers with a hard maximum and sticky errors, and the
+ * bounds-checked cursor every decoder reads through (include/crdt/buf.h). */
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,3 +1,5 @@
+/* What every state encoding shares: the type tag and version, the replica
+ * table, type names (include/crdt/codec.h). */
 #include <string.h>
 
 #include "crdt/codec.h"

@@ -1,3 +1,5 @@
+/* The element table the sets share: byte-string elements interned once,
+ * membership by hash, and iteration in the canonical sorted order. */
 #include <stdlib.h>
 #include <string.h>
 #ifdef __linux__

@@ -1,3 +1,4 @@
+/* crdt_strerror: the text of each libcrdt error code. */
 #include <string.h>
 
 #include "crdt/error.h"

@@ -1,3 +1,5 @@
+/* G-Counter: a version vector of per-replica totals; value, merge, codec,
+ * split into pieces of whole entries. */
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,3 +1,5 @@
+/* G-Set: a grow-only set of byte strings over the element table; merge,
+ * codec, split into pieces of whole elements. */
 #include <stdlib.h>
 #include <string.h>
 

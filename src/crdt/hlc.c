@@ -1,3 +1,5 @@
+/* The hybrid logical clock that orders LWW-Register writes: physical ms and
+ * a logical counter, with a bound on how far a remote time drags it. */
 #include <time.h>
 
 #include "crdt/hlc.h"

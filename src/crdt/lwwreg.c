@@ -1,3 +1,5 @@
+/* LWW-Register: a byte string ordered by (HLC timestamp, replica id); set,
+ * merge, codec. */
 #include <stdlib.h>
 #include <string.h>
 

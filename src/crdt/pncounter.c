@@ -1,3 +1,5 @@
+/* PN-Counter: two version vectors, increments and decrements, int64 range
+ * checked; merge, codec, split. */
 #include <stdlib.h>
 #include <string.h>
 

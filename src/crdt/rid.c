@@ -1,3 +1,4 @@
+/* Replica ids: 16-byte UUIDs from libuuid, their text form and order. */
 #include <string.h>
 
 #include <uuid/uuid.h>

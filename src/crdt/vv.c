@@ -1,3 +1,5 @@
+/* Version vectors: replica id -> counter, sorted by id; compare, merge,
+ * and the encoding counters share. */
 #include <stdlib.h>
 #include <string.h>
 

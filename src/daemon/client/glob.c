@@ -1,3 +1,4 @@
+/* Redis glob patterns (KEYS, SCAN MATCH, CONFIG GET): *, ?, [...] and \\. */
 #include "client/glob.h"
 
 /* Does the class starting after '[' at pat[*i] match c?  Moves *i past ']'. */

@@ -1,3 +1,5 @@
+/* INFO and CRDT.PEERS: the daemon's counters rendered as Redis INFO
+ * sections and as the peer table. */
 #include <inttypes.h>
 #include <malloc.h>
 #include <stdarg.h>

@@ -1,3 +1,6 @@
+/* The client port: TCP and unix listeners, one connection per client, RESP
+ * frames handed to the commands, replies held for the journal's commit,
+ * output limits and backpressure (client/listener.h). */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>

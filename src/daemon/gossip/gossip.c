@@ -1,3 +1,6 @@
+/* Gossip: the peer table, full-state rounds on a timer, pushes of local
+ * writes, PING/PONG liveness and clock offsets, and what arrives merged
+ * into the store (gossip/gossip.h). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>

@@ -109,14 +109,6 @@ struct gossip_config {
 	struct gossip_limits lim;
 };
 
-/* Sane defaults for the fields above (the lead's config table may use them). */
-#define GOSSIP_DEFAULT_INTERVAL_MS 1000
-#define GOSSIP_DEFAULT_MTU 1400
-#define GOSSIP_DEFAULT_PUSH_DELAY_MS 10
-#define GOSSIP_DEFAULT_RCVBUF (8 << 20)
-#define GOSSIP_DEFAULT_SNDBUF (4 << 20)
-#define GOSSIP_DEFAULT_MAX_CLOCK_LEAD_MS 60000
-
 enum gossip_drop {
 	GOSSIP_DROP_TRUNCATED,   /* larger than the receive buffer (UV_UDP_PARTIAL) */
 	GOSSIP_DROP_BAD_MAGIC,   /* not ours */

@@ -1,3 +1,5 @@
+/* The UDP transport: one libuv socket behind the transport interface that
+ * gossip sends through (the shim is another implementation of it). */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>

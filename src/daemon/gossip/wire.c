@@ -1,3 +1,5 @@
+/* The datagram format: header, records packed up to the MTU, and their
+ * strict decoding (docs/protocol.md). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* The data directory: created on first start, locked while the daemon runs. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

@@ -1,3 +1,6 @@
+/* The journal: every change to the store recorded in LMDB, snapshots folded
+ * in as it grows, and the load at start-up (state/journal.h,
+ * docs/storage.md). */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>

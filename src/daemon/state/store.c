@@ -1,3 +1,5 @@
+/* The store: named instances in an open-addressing table, type conflicts,
+ * the dirty list for pushes, and the replica id writes are made under. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
