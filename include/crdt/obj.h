@@ -47,6 +47,9 @@ struct crdt_type_ops {
 	 * proof that another history was written under its id.  NULL for a
 	 * type whose states carry no replica ids (G-Set). */
 	bool (*knows_more_of)(const void *remote, const void *local, const struct crdt_rid *rid);
+	/* Counters (G-Counter, PN-Counter) only: the value, or -EOVERFLOW
+	 * when it leaves int64.  NULL for the other types. */
+	int (*value)(const void *s, int64_t *ret);
 	/* Sets (G-Set, OR-Set) only; NULL for the other types. */
 	size_t (*card)(const void *s);
 	bool (*contains)(const void *s, const void *e, size_t len);
@@ -71,6 +74,8 @@ int crdt_obj_split(const struct crdt_obj *o, size_t max, crdt_piece_cb cb, void 
 /** crdt_type_ops.knows_more_of; false when the types differ. */
 bool crdt_obj_knows_more_of(const struct crdt_obj *remote, const struct crdt_obj *local,
 			    const struct crdt_rid *rid);
+/** A counter's value (crdt_type_ops.value); -EINVAL for any other state. */
+int crdt_obj_value(const struct crdt_obj *o, int64_t *ret);
 /** Whether the state is a set: a G-Set or an OR-Set. */
 bool crdt_obj_is_set(const struct crdt_obj *o);
 /** Members of a set (crdt_obj_is_set), 0 for any other state. */

@@ -33,6 +33,8 @@
 	{                                                                                            \
 		return crdt_##NAME##_knows_more_of(r, l, rid);                                       \
 	}
+#define ADAPT_COUNTER(NAME)                                                                         \
+	static int NAME##_value_(const void *s, int64_t *ret) { return crdt_##NAME##_value(s, ret); }
 #define ADAPT_SET(NAME)                                                                             \
 	static size_t NAME##_card_(const void *s) { return crdt_##NAME##_card(s); }                  \
 	static bool NAME##_contains_(const void *s, const void *e, size_t len)                       \
@@ -49,12 +51,15 @@
 	.merge = NAME##_merge_, .equal = NAME##_equal_, .encode = NAME##_encode_,                    \
 	.decode = NAME##_decode_, .split = NAME##_split_
 #define ROW_IDS(NAME) .knows_more_of = NAME##_knows_
+#define ROW_COUNTER(NAME) .value = NAME##_value_
 #define ROW_SET(NAME) .card = NAME##_card_, .contains = NAME##_contains_, .foreach = NAME##_foreach_
 
 ADAPT(gcounter, struct crdt_gcounter)
 ADAPT_IDS(gcounter)
+ADAPT_COUNTER(gcounter)
 ADAPT(pncounter, struct crdt_pncounter)
 ADAPT_IDS(pncounter)
+ADAPT_COUNTER(pncounter)
 ADAPT(gset, struct crdt_gset)
 ADAPT_SET(gset)
 ADAPT(orset, struct crdt_orset)
@@ -64,8 +69,9 @@ ADAPT(lwwreg, struct crdt_lwwreg)
 ADAPT_IDS(lwwreg)
 
 static const struct crdt_type_ops types[CRDT_TYPE_MAX + 1] = {
-	[CRDT_GCOUNTER] = { ROW(gcounter, CRDT_GCOUNTER), ROW_IDS(gcounter) },
-	[CRDT_PNCOUNTER] = { ROW(pncounter, CRDT_PNCOUNTER), ROW_IDS(pncounter) },
+	[CRDT_GCOUNTER] = { ROW(gcounter, CRDT_GCOUNTER), ROW_IDS(gcounter), ROW_COUNTER(gcounter) },
+	[CRDT_PNCOUNTER] = { ROW(pncounter, CRDT_PNCOUNTER), ROW_IDS(pncounter),
+			     ROW_COUNTER(pncounter) },
 	[CRDT_GSET] = { ROW(gset, CRDT_GSET), ROW_SET(gset) }, /* carries no replica ids */
 	[CRDT_ORSET] = { ROW(orset, CRDT_ORSET), ROW_IDS(orset), ROW_SET(orset) },
 	[CRDT_LWWREG] = { ROW(lwwreg, CRDT_LWWREG), ROW_IDS(lwwreg) },
@@ -171,6 +177,13 @@ bool crdt_obj_knows_more_of(const struct crdt_obj *remote, const struct crdt_obj
 	if (!ops || !ops->knows_more_of || (local && local->type != remote->type))
 		return false;
 	return ops->knows_more_of(remote->p, local ? local->p : NULL, rid);
+}
+
+int crdt_obj_value(const struct crdt_obj *o, int64_t *ret)
+{
+	const struct crdt_type_ops *ops = crdt_type_ops(o->type);
+
+	return ops && ops->value ? ops->value(o->p, ret) : CRDT_EINVAL;
 }
 
 bool crdt_obj_is_set(const struct crdt_obj *o)

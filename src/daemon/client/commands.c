@@ -202,12 +202,6 @@ static bool set_within_limits(struct daemon *d, const struct cmd_args *a, const 
 
 /* ---- counters ---------------------------------------------------------- */
 
-static int counter_value(const struct crdt_obj *o, int64_t *ret)
-{
-	return o->type == CRDT_GCOUNTER ? crdt_gcounter_value(o->gc, ret)
-					: crdt_pncounter_value(o->pn, ret);
-}
-
 static void counter_add(struct daemon *d, const struct cmd_args *a, int64_t by,
 			struct crdt_buf *out)
 {
@@ -240,7 +234,7 @@ static void counter_add(struct daemon *d, const struct cmd_args *a, int64_t by,
 	if (by != 0) {
 		wrote(d, a, o->type, JOURNAL_OP_STATE, NULL, 0, 0);
 	}
-	if ((err = counter_value(o, &v)) < 0)
+	if ((err = crdt_obj_value(o, &v)) < 0)
 		reply_crdt_error(out, err);
 	else
 		resp_int(out, v);
@@ -297,7 +291,7 @@ static void cmd_get(struct daemon *d, struct cmd_session *s, const struct cmd_ar
 	case CRDT_GCOUNTER:
 	case CRDT_PNCOUNTER:
 		/* a Redis counter is a string holding digits: GET answers a bulk */
-		if ((err = counter_value(&e->slot[t], &v)) < 0)
+		if ((err = crdt_obj_value(&e->slot[t], &v)) < 0)
 			reply_crdt_error(out, err);
 		else
 			resp_bulk_int(out, v);
