@@ -5,7 +5,6 @@
  * waits on the clock; a watchdog timer fails the test instead of hanging
  * if an expected event never comes. */
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
