@@ -269,6 +269,34 @@ static void test_protocol_error_closes(void **state)
 	assert_null(store_find(&f->d.store, "k", 1));
 }
 
+/* One request that would pass max_query_bytes (64 KiB here) while every
+ * argument is within the parser's limits: refused with the Redis-style
+ * error once the buffer is full, then closed; nothing of it runs. */
+static void test_request_over_query_limit(void **state)
+{
+	struct fx *f = *state;
+	static const char want[] = "-ERR Protocol error: request larger than 65536 bytes\r\n";
+	char buf[sizeof(want)], *req = malloc(70000), *w = req;
+	int fd = client_connect(f);
+
+	assert_non_null(req);
+	w += sprintf(w, "*16\r\n");
+	for (int i = 0; i < 16 && w - req < 66000; i++) {
+		w += sprintf(w, "$4096\r\n");
+		memset(w, 'x', 4096);
+		w += 4096;
+		w += sprintf(w, "\r\n");
+	}
+	/* never complete: the last argument is cut */
+	client_send(fd, req, 65536); /* exactly: more would sit unread and the close reset */
+	client_recv(f, fd, buf, sizeof(want) - 1);
+	assert_memory_equal(buf, want, sizeof(want) - 1);
+	expect_closed(f, fd, 0);
+	assert_int_equal(f->d.stats.protocol_errors, 1);
+	assert_int_equal(f->d.stats.commands, 0);
+	free(req);
+}
+
 /* Over max_clients: the newcomer gets the Redis error and is closed; the
  * connected client is untouched and a later one is accepted again. */
 static void test_max_clients(void **state)
@@ -305,6 +333,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pipeline_split_everywhere, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quit_closes_after_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_protocol_error_closes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_request_over_query_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_max_clients, setup_one_client, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
