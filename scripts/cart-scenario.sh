@@ -47,6 +47,20 @@ wait_for() {
 	return 1
 }
 
+# The gossip rounds NODE has run since it started (INFO gossip).
+gossip_rounds() {
+	cli "$1" INFO gossip | tr -d '\r' | sed -n 's/^gossip_rounds://p'
+}
+
+declare -A rounds0
+rounds_done() {
+	local n
+	for n in $CART_NODES; do
+		[ "$(gossip_rounds "$n")" -ge $((rounds0[$n] + ${CART_PARTITION_ROUNDS:-5})) ] ||
+			return 1
+	done
+}
+
 node_state() {
 	local n=$1 k
 	printf 'cart=%s' "$(cli "$n" SMEMBERS cart | sort | tr '\n' ',' | sed 's/,$//')"
@@ -117,8 +131,13 @@ cart_scenario() {
 	cli web SADD cart keyboard >/dev/null
 	cli web INCRBY qty:keyboard 1 >/dev/null
 	cli backend INCRBY qty:laptop 1 >/dev/null
-	# give gossip a few rounds to (fail to) cross the partition
-	sleep "${CART_PARTITION_HOLD:-2}"
+	# Not a sleep: every node has gossiped CART_PARTITION_ROUNDS more rounds
+	# since the writes (its own count, in INFO), so each side sent its
+	# state across the partition that many times; then the partition must
+	# still hold.
+	for n in $CART_NODES; do rounds0[$n]=$(gossip_rounds "$n"); done
+	wait_for "${CART_PARTITION_ROUNDS:-5} gossip rounds on every node" "$wait_s" \
+		rounds_done || return 1
 	if ! check_partition_holds; then
 		check_partition_holds verbose || true
 		echo "FAIL: the partition did not hold" >&2

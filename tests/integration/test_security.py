@@ -19,6 +19,12 @@ def gen_key(path):
     return path
 
 
+def reloads(node):
+    """How many SIGHUP reloads the node's log reports done."""
+    with open(node.log, errors="replace") as f:
+        return f.read().count("reloaded " + node.conf)
+
+
 def drops(info):
     return sum(int(v) for k, v in info.items() if k.startswith("dropped_") and k != "dropped_send_error")
 
@@ -80,7 +86,13 @@ class SecurityTest(unittest.TestCase):
         evil.incrby("n", 100)
         a.sadd("s", "good")
         self.converge(c.nodes[:2], lambda r: r.smembers("s"), {"good"})
-        time.sleep(1.0)  # five rounds of the evil node's gossip
+        # Not a sleep: proof that the evil node's gossip arrived and was
+        # refused, five more of its datagrams at each node, after its writes
+        # (each of its rounds sends its whole state)
+        base = [int(r.info("gossip")["dropped_bad_auth"]) for r in (a, b)]
+        wait_until(lambda: all(int(r.info("gossip")["dropped_bad_auth"]) >= n + 5
+                               for r, n in zip((a, b), base)),
+                   what="five more of the evil node's datagrams refused at each node")
         for r in (a, b):
             self.assertEqual(r.smembers("s"), {"good"})
             self.assertIsNone(r.get("n"))
@@ -112,7 +124,9 @@ class SecurityTest(unittest.TestCase):
             node.extra = {"security": {"key_file": new}}
             node.write_config()
             node.proc.send_signal(signal.SIGHUP)
-        time.sleep(0.3)
+        # the second reload done on both (its log line), not a guess at how long it takes
+        for node in c.nodes:
+            wait_until(lambda: reloads(node) >= 2, what="%s to reload" % node.name)
         b.incr("k")
         self.converge(c.nodes, lambda r: r.get("k"), "4")
         self.assertEqual(int(a.info("gossip")["dropped_bad_auth"]), 0)
@@ -184,10 +198,17 @@ class SecurityTest(unittest.TestCase):
         info = r.info("gossip")
         self.assertGreater(int(info["dropped_bad_auth"]), 1000)
         self.assertEqual(int(info["dropped_bad_state"]), 0)  # no forged datagram got that far
-        # replays of real datagrams: accepted, harmless
+        # replays of real datagrams: accepted, harmless.  Not a sleep: the node
+        # counted them in (loopback keeps a socket's datagrams in order, so
+        # they come after the garbage), and merged their records
+        info = r.info("gossip")
+        dgrams, records = int(info["datagrams_in"]), int(info["records_in"])
         for d in real:
             fake.sendto(d, dest)
-        time.sleep(0.3)
+        wait_until(lambda: int(r.info("gossip")["datagrams_in"]) >= dgrams + len(real),
+                   what="the replayed datagrams to be received")
+        wait_until(lambda: int(r.info("gossip")["records_in"]) > records,
+                   what="the replayed records to be read")
         self.assertTrue(r.ping())
         self.assertEqual((r.smembers("s"), r.get("n"), r.get("reg"), r.dbsize()), before_state)
         fake.close()

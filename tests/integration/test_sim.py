@@ -3,7 +3,6 @@ loss 0 restores it; a partition holds both ways and heal ends it; CRDT.SIM
 answers an error when the shim is not enabled in the config."""
 import os
 import sys
-import time
 import unittest
 
 import redis
@@ -33,15 +32,21 @@ class SimTest(unittest.TestCase):
 
         for x in (a, b):
             self.assertTrue(self.sim(x, "LOSS", "1"))
-        before = int(a.info("simulation")["sim_dropped_loss"])
+        sims = [x.info("simulation") for x in (a, b)]
         a.incrby("n", 41)
         b.sadd("s", "x")
-        time.sleep(1.0)  # 10 gossip rounds: nothing may cross
+        # Not a sleep: both shims dropped ten more datagrams since the writes
+        # (rounds every 100 ms, a push right after each write) and let none
+        # through, so the writes were sent and nothing crossed
+        wait_until(lambda: all(int(x.info("simulation")["sim_dropped_loss"]) >=
+                               int(i["sim_dropped_loss"]) + 10 for x, i in zip((a, b), sims)),
+                   what="ten more datagrams dropped by each shim")
+        for x, i in zip((a, b), sims):
+            info = x.info("simulation")
+            self.assertEqual(info["sim_passed"], i["sim_passed"])
+            self.assertEqual(info["sim_loss"], 1)
         self.assertEqual(b.get("n"), "1")
         self.assertEqual(a.smembers("s"), set())
-        info = a.info("simulation")
-        self.assertGreater(int(info["sim_dropped_loss"]), before + 5)
-        self.assertEqual(info["sim_loss"], 1)
 
         for x in (a, b):
             self.assertTrue(self.sim(x, "LOSS", "0"))
@@ -58,13 +63,19 @@ class SimTest(unittest.TestCase):
         a.sadd("s", "from-a")
         b.sadd("s", "from-b")
         wait_until(lambda: d.scard("s") == 2, what="the third node sees both")
-        time.sleep(0.5)
         # a and b still reach each other through d's full state: the
         # partition cuts links, not information; the direct link is cut
-        self.assertGreater(int(a.info("simulation")["sim_dropped_partition"]), 0)
+        wait_until(lambda: int(a.info("simulation")["sim_dropped_partition"]) > 0,
+                   what="the direct link's datagrams dropped")
         self.assertTrue(self.sim(a, "ISOLATE"))
+        before = a.info("simulation")
         a.sadd("s", "lonely")
-        time.sleep(0.5)
+        # Not a sleep: a's shim dropped its push and rounds to both peers
+        # after the write, and let nothing through
+        wait_until(lambda: int(a.info("simulation")["sim_dropped_partition"]) >=
+                   int(before["sim_dropped_partition"]) + 6,
+                   what="the isolated node's datagrams dropped")
+        self.assertEqual(a.info("simulation")["sim_passed"], before["sim_passed"])
         self.assertFalse(d.sismember("s", "lonely"))
         self.assertTrue(self.sim(a, "HEAL"))
         wait_until(lambda: d.sismember("s", "lonely") and b.sismember("s", "lonely"),

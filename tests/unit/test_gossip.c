@@ -61,6 +61,7 @@ struct net {
 	int n;
 	uint64_t sent[MAXN][MAXN];      /* accepted by the transport */
 	uint64_t delivered[MAXN][MAXN]; /* handed to the receiver */
+	uint64_t delivered_bytes[MAXN][MAXN];
 	uint64_t lost;
 	bool down[MAXN]; /* a node that is gone: what is sent to it is lost */
 };
@@ -172,6 +173,7 @@ static void deliver_one(struct net *net, const struct pkt *p)
 	else
 		uv_ip4_addr("10.0.0.99", PORT, &from);
 	net->delivered[p->from][p->to]++;
+	net->delivered_bytes[p->from][p->to] += p->len;
 	dst->t.recv_cb(dst->t.recv_ctx, p->d, p->len, (const struct sockaddr *)&from, false);
 }
 
@@ -316,9 +318,11 @@ static void sadd(struct node *n, const char *key, const char *m)
 	assert_int_equal(crdt_orset_add(get(n, key, CRDT_ORSET)->os, &n->rid, m, strlen(m)), 0);
 }
 
+/* Remove @m, which the node must hold: crdt_orset_remove answers 1 or 0,
+ * so ">= 0" could not fail; 1 says the remove really removed. */
 static void srem(struct node *n, const char *key, const char *m)
 {
-	assert_true(crdt_orset_remove(get(n, key, CRDT_ORSET)->os, m, strlen(m)) >= 0);
+	assert_int_equal(crdt_orset_remove(get(n, key, CRDT_ORSET)->os, m, strlen(m)), 1);
 }
 
 static void set(struct node *n, const char *key, const char *v)
@@ -406,7 +410,7 @@ static void test_converge(void **state)
 	set(a, "color", "red");
 	/* the same name as two types on two replicas: both kept everywhere */
 	assert_int_equal(crdt_gcounter_inc(get(a, "both", CRDT_GCOUNTER)->gc, &a->rid, 1), 0);
-	assert_true(crdt_gset_add(get(b, "both", CRDT_GSET)->gs, "x", 1) >= 0);
+	assert_int_equal(crdt_gset_add(get(b, "both", CRDT_GSET)->gs, "x", 1), 1); /* 1: new */
 	round_all(&c);
 	srem(d, "cart", "apple"); /* after seeing it: removed */
 	set(b, "color", "blue");  /* after seeing red: wins */
@@ -424,12 +428,17 @@ static void test_converge(void **state)
 	}
 	assert_converged(&c);
 
-	/* peer stats count exactly what went over the wire */
+	/* peer stats count exactly what went over the wire.  Merges: in the
+	 * first round every record a node lacks (node 0 lacks node 1's three
+	 * and node 2's one, node 1 lacks 4 + 1, node 2 lacks 4 + 3), then 3 on
+	 * each node in the second; the network neither loses nor duplicates
+	 * here, so these do not depend on the seed. */
 	for (int i = 0; i < 3; i++) {
+		static const uint64_t merges[3] = { 4 + 3, 5 + 3, 7 + 3 };
 		struct gossip_stats st;
 		gossip_get_stats(c.node[i].g, &st);
 		assert_int_equal(st.syncs, 2);
-		assert_true(st.merges > 0);
+		assert_int_equal(st.merges, merges[i]);
 		assert_int_equal(st.unknown_sender, 0);
 		for (int k = 0; k < GOSSIP_DROP_MAX; k++)
 			assert_int_equal(st.drops[k], 0);
@@ -480,8 +489,10 @@ static void test_peer_stats(void **state)
 			pi = probe(&c.node[i], j);
 			assert_int_equal(pi.stats.dgrams_out, c.net.sent[i][j]);
 			assert_int_equal(pi.stats.dgrams_in, c.net.delivered[j][i]);
-			assert_true(pi.stats.dgrams_in > 0);
-			assert_true(pi.stats.bytes_in > pi.stats.dgrams_in);
+			/* two rounds of a PING and the state: node 0 holds the one
+			 * key, so its state is one datagram more */
+			assert_int_equal(pi.stats.dgrams_in, j == 0 ? 6 : 5);
+			assert_int_equal(pi.stats.bytes_in, c.net.delivered_bytes[j][i]);
 			assert_int_equal(pi.stats.pings_out, 2);
 			assert_int_equal(pi.stats.pongs_in, 2);
 			assert_true(pi.seen);
@@ -538,7 +549,8 @@ static void test_down_peer(void **state)
 		gossip_round(c.node[0].g);
 		net_run(&c.net);
 	}
-	assert_true(c.net.sent[0][2] > 2); /* pings and state while it might be up */
+	/* while it might be up: each round a PING and the set's two datagrams */
+	assert_int_equal(c.net.sent[0][2], 2 * (1 + 2));
 	assert_false(probe(&c.node[0], 2).down);
 	gossip_round(c.node[0].g); /* the third unanswered ping: now down */
 	net_run(&c.net);
@@ -550,7 +562,7 @@ static void test_down_peer(void **state)
 		net_run(&c.net);
 	}
 	assert_int_equal(c.net.sent[0][2] - before, 5);  /* one PING a round */
-	assert_true(c.net.sent[0][1] - before1 > 10);    /* node 1 still gets it all */
+	assert_int_equal(c.net.sent[0][1] - before1, 5 * (1 + 2)); /* node 1 still gets it all */
 	assert_false(probe(&c.node[0], 1).down);
 
 	/* it comes back: the next PING is answered and the state follows */
@@ -633,10 +645,12 @@ static void test_large_set(void **state)
 	cluster_init(&c, 2, 1400, 0, 0);
 	add_many(&c.node[0], "big", 0, 20000);
 	assert_int_equal(gossip_sync(c.node[0].g, NULL), 0);
-	assert_true(c.net.sent[0][1] > 100); /* it really was cut */
+	/* it really was cut: the packing is deterministic, so a change in this
+	 * count is a change in how states are split, to be looked at */
+	assert_int_equal(c.net.sent[0][1], 287);
 	net_run(&c.net);
 	assert_true(c.net.max_len <= 1400);
-	assert_true(c.net.max_len > 1000); /* and packed, not dribbled */
+	assert_int_equal(c.net.max_len, 1252); /* and packed, not dribbled */
 	{
 		struct gossip_stats st;
 		gossip_get_stats(c.node[0].g, &st);
@@ -704,6 +718,9 @@ static void test_large_set_loss(void **state)
 	}
 	print_message("# converged in %d rounds under 30%% loss (%llu datagrams lost)\n", rounds,
 		      (unsigned long long)c.net.lost);
+	/* Not exact on purpose: which datagrams are lost, and so how many are
+	 * sent before convergence, follows the seed, which changes per run
+	 * (CRDT_TEST_SEED replays one); > 0 says the loss really happened. */
 	assert_true(c.net.lost > 0);
 	assert_true(crdt_orset_equal(ob->os, model->os));
 	crdt_orset_free(prev);
@@ -737,7 +754,7 @@ static void test_clock_skew(void **state)
 		assert_int_equal(counter(&c.node[i], "k"), 3);
 	}
 	gossip_get_stats(c.node[0].g, &st);
-	assert_true(st.clock_capped >= 1);
+	assert_int_equal(st.clock_capped, 1);
 	/* our clock was dragged no further than the bound */
 	now = crdt_clock_realtime(NULL);
 	assert_true(c.node[0].hlc.last.ms <= now + 60000);
@@ -801,7 +818,7 @@ static void test_bad_and_unknown(void **state)
 	net_run(&c.net);
 	assert_int_equal(counter(&c.node[0], "k"), 4);
 	gossip_get_stats(c.node[0].g, &st);
-	assert_true(st.unknown_sender >= 4);
+	assert_int_equal(st.unknown_sender, 4); /* the two dropped before and these two */
 
 	fa = c.net.nodes[0];
 	uv_ip4_addr("10.0.0.2", PORT, &from);
@@ -908,7 +925,7 @@ static void test_keys(void **state)
 	assert_null(store_find(&c.node[1].store, "wrong", 5));
 	assert_null(store_find(&c.node[2].store, "a", 1));
 	gossip_get_stats(c.node[0].g, &st);
-	assert_true(st.drops[GOSSIP_DROP_BAD_AUTH] >= 2);
+	assert_int_equal(st.drops[GOSSIP_DROP_BAD_AUTH], 2); /* node 2's PING and STATE */
 	assert_int_equal(st.drops[GOSSIP_DROP_MALFORMED], 0);
 	assert_true(c.net.max_len <= 512);
 
@@ -917,11 +934,13 @@ static void test_keys(void **state)
 	round_all(&c);
 	assert_null(store_find(&c.node[0].store, "wrong", 5));
 	gossip_get_stats(c.node[0].g, &st);
-	assert_true(st.drops[GOSSIP_DROP_UNAUTHENTICATED] >= 2);
+	assert_int_equal(st.drops[GOSSIP_DROP_UNAUTHENTICATED], 2); /* its PING and STATE */
 	/* and it drops the sealed ones it gets */
 	assert_null(store_find(&c.node[2].store, "a", 1));
 	gossip_get_stats(c.node[2].g, &st);
-	assert_true(st.drops[GOSSIP_DROP_BAD_AUTH] >= 2);
+	/* every datagram of the two rounds from nodes 0 and 1, no more */
+	assert_int_equal(st.drops[GOSSIP_DROP_BAD_AUTH], c.net.delivered[0][2] + c.net.delivered[1][2]);
+	assert_int_equal(st.drops[GOSSIP_DROP_BAD_AUTH], 40);
 
 	/* rotation: node 2 sends with the new key (encrypted), 0 and 1 accept
 	 * old and new, then move to the new one; nothing is lost */
@@ -994,8 +1013,10 @@ static void test_keys_garbage(void **state)
 	gossip_get_stats(c.node[1].g, &st);
 	for (int d = 0; d < GOSSIP_DROP_MAX; d++)
 		drops += st.drops[d];
-	assert_true(drops >= 3000); /* every one is dropped, and counted */
-	assert_true(st.drops[GOSSIP_DROP_BAD_AUTH] >= 1000);
+	assert_int_equal(drops, 3000); /* every one is dropped, and counted once */
+	/* the garbage comes from a fixed seed: the same split into reasons
+	 * every run (the rest are too short or not sealed at all) */
+	assert_int_equal(st.drops[GOSSIP_DROP_BAD_AUTH], 1880);
 	assert_int_equal(st.drops[GOSSIP_DROP_BAD_STATE], 0); /* nothing got that far */
 	auth_keyring_wipe(&k);
 	free(buf);
@@ -1033,7 +1054,7 @@ static void test_limits(void **state)
 	assert_set(&c.node[1], "s", (const char *const[]){ "abc", "def", "ghi", "jkl", NULL });
 	assert_int_equal(c.node[1].store.len, 8);
 	gossip_get_stats(c.node[1].g, &st);
-	assert_true(st.limit_exceeded >= 5);
+	assert_int_equal(st.limit_exceeded, 7);
 	/* the rules are the client door's: one place */
 	{
 		char why[200];
@@ -1300,6 +1321,8 @@ static void test_udp_loopback(void **state)
 		struct peer_probe pp = { .name = pname[0] };
 		RUN_UNTIL(&loop, (gossip_foreach_peer(n[1].g, probe_cb, &pp), pp.info.has_rtt));
 		assert_true(pp.info.seen);
+		/* real UDP and a real clock: how many PINGs went by before the
+		 * PONG depends on timing, so only "some" is knowable */
 		assert_true(pp.info.stats.dgrams_in > 0);
 		assert_int_equal(crdt_rid_cmp(pp.info.rid, &n[0].rid), 0);
 		assert_string_equal(pp.info.node, "udp-a");
@@ -1307,7 +1330,7 @@ static void test_udp_loopback(void **state)
 	{
 		struct gossip_stats st;
 		gossip_get_stats(n[1].g, &st);
-		assert_true(st.rcvbuf > 0);
+		assert_true(st.rcvbuf > 0); /* the kernel picks it (doubles, caps): not knowable */
 		assert_int_equal(st.unknown_sender, 0);
 		for (int k = 0; k < GOSSIP_DROP_MAX; k++)
 			assert_int_equal(st.drops[k], 0);

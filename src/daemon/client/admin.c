@@ -28,6 +28,11 @@ void cmd_crdt_sync(struct daemon *d, struct cmd_session *s, const struct cmd_arg
 		resp_error(out, "ERR wrong number of arguments for 'crdt.sync' command");
 		return;
 	}
+	if (!d->gossip) {
+		/* not started yet or closing down: nothing to sync with */
+		resp_error(out, "ERR gossip is not running");
+		return;
+	}
 	if (a->argc == 2) {
 		size_t n = a->argl[1] < sizeof(peer) - 1 ? a->argl[1] : sizeof(peer) - 1;
 		memcpy(peer, a->argv[1], n);

@@ -311,6 +311,10 @@ void info_peers(struct daemon *d, int proto, struct crdt_buf *out)
 {
 	struct peers_ctx pc = { .out = out, .proto = proto };
 
+	if (!d->gossip) {
+		resp_array(out, 0); /* not started yet or closing down: no peers */
+		return;
+	}
 	resp_array(out, gossip_npeers(d->gossip));
 	gossip_foreach_peer(d->gossip, put_peer, &pc);
 }

@@ -220,10 +220,12 @@ static void client_close_when_flushed(struct client *c)
 static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
 	struct client *c = h->data;
+	size_t room = c->in.max - c->in.len;
 
-	/* on failure libuv reports UV_ENOBUFS to read_cb, which closes */
-	if (crdt_buf_reserve(&c->in, READ_CHUNK) < 0 &&
-	    crdt_buf_reserve(&c->in, c->in.max - c->in.len) < 0) {
+	/* on failure libuv reports UV_ENOBUFS to read_cb, which closes.  Ask
+	 * only for what the limit leaves: a refused reserve sticks in ->err,
+	 * so asking for a full chunk first would fail every later read. */
+	if (room == 0 || crdt_buf_reserve(&c->in, room < READ_CHUNK ? room : READ_CHUNK) < 0) {
 		*buf = uv_buf_init(NULL, 0);
 		return;
 	}
