@@ -14,8 +14,12 @@
 
 #define FORMAT_VERSION 1
 /* An instance's journal is folded into a snapshot once it outweighs the
- * last snapshot and this floor: snapshot cost stays O(1) per write. */
-#define COMPACT_MIN_BYTES (64u * 1024)
+ * last snapshot and this floor: snapshot cost stays O(1) per write.  The
+ * floor only spaces out the snapshots of tiny states (every record is
+ * deleted once either way); it is also what each small instance may keep
+ * in the file, and with WRITEMAP in the process's RSS: 64 KiB made that
+ * 64 MB for 1,000 counters. */
+#define COMPACT_MIN_BYTES (4u * 1024)
 #define FP_LEN 8
 
 struct sid_slot {
