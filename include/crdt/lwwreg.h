@@ -9,12 +9,16 @@
 #include "crdt/codec.h"
 #include "crdt/hlc.h"
 
+/* Values this short live in the struct, in what would be its padding. */
+#define CRDT_LWWREG_INLINE 7
+
 struct crdt_lwwreg {
-	bool set;              /* false until the first write */
 	struct crdt_hlc_ts ts;
 	struct crdt_rid rid;   /* writer */
-	uint8_t *val;          /* owned; NULL when len == 0 */
+	uint8_t *val;          /* NULL when len == 0; else small, or owned */
 	size_t len;
+	bool set;              /* false until the first write */
+	uint8_t small[CRDT_LWWREG_INLINE];
 };
 
 struct crdt_lwwreg *crdt_lwwreg_new(void);

@@ -15,30 +15,37 @@ void crdt_lwwreg_free(struct crdt_lwwreg *r)
 {
 	if (!r)
 		return;
-	free(r->val);
+	if (r->val != r->small)
+		free(r->val);
 	free(r);
 }
 
-/* A copy of @len bytes in *ret (NULL when len == 0). */
-static int dup_bytes(const void *p, size_t len, uint8_t **ret)
+/* Replace the value with a copy of @len bytes at @p (which may be the
+ * current value): in r->small when it fits, saving a malloc for the many
+ * short values.  On -ENOMEM the register is unchanged. */
+static int put_value(struct crdt_lwwreg *r, const void *p, size_t len)
 {
 	uint8_t *d = NULL;
 
-	if (len > 0) {
-		d = malloc(len);
-		if (!d)
+	if (len > CRDT_LWWREG_INLINE) {
+		if (!(d = malloc(len)))
 			return CRDT_ENOMEM;
 		memcpy(d, p, len);
+	} else if (len > 0) {
+		memmove(r->small, p, len);
+		d = r->small;
 	}
-	*ret = d;
+	if (r->val != r->small)
+		free(r->val);
+	r->val = d;
+	r->len = len;
 	return 0;
 }
 
 int crdt_lwwreg_set(struct crdt_lwwreg *r, struct crdt_hlc *hlc, const struct crdt_rid *self,
 		    const void *val, size_t len)
 {
-	uint8_t *d;
-	int ret = dup_bytes(val, len, &d);
+	int ret = put_value(r, val, len);
 
 	if (ret < 0)
 		return ret;
@@ -48,9 +55,6 @@ int crdt_lwwreg_set(struct crdt_lwwreg *r, struct crdt_hlc *hlc, const struct cr
 	 * it; our clock is not dragged along (hlc.h). */
 	r->ts = r->set ? crdt_hlc_after(hlc, &r->ts) : crdt_hlc_now(hlc);
 	r->rid = *self;
-	free(r->val);
-	r->val = d;
-	r->len = len;
 	r->set = true;
 	return 0;
 }
@@ -96,17 +100,13 @@ bool crdt_lwwreg_knows_more_of(const struct crdt_lwwreg *remote, const struct cr
 
 int crdt_lwwreg_merge(struct crdt_lwwreg *dst, const struct crdt_lwwreg *src)
 {
-	uint8_t *d;
 	int r;
 
 	if (!src->set || (dst->set && order(src, dst) <= 0))
 		return 0;
-	r = dup_bytes(src->val, src->len, &d);
+	r = put_value(dst, src->val, src->len);
 	if (r < 0)
 		return r;
-	free(dst->val);
-	dst->val = d;
-	dst->len = src->len;
 	dst->ts = src->ts;
 	dst->rid = src->rid;
 	dst->set = true;
@@ -149,6 +149,7 @@ int crdt_lwwreg_encode(const struct crdt_lwwreg *r, struct crdt_buf *b)
 int crdt_lwwreg_decode(const uint8_t *buf, size_t len, struct crdt_lwwreg **ret)
 {
 	struct crdt_lwwreg tmp = { 0 }, *r;
+	size_t vlen = 0;
 	struct crdt_cur c;
 	const uint8_t *rid, *val = NULL;
 	uint64_t lc;
@@ -164,7 +165,7 @@ int crdt_lwwreg_decode(const uint8_t *buf, size_t len, struct crdt_lwwreg **ret)
 	if (flags & LWW_SET) {
 		if (crdt_cur_take(&c, CRDT_RID_LEN, &rid) < 0 ||
 		    crdt_cur_varint(&c, &tmp.ts.ms) < 0 || crdt_cur_varint(&c, &lc) < 0 ||
-		    lc > UINT32_MAX || crdt_cur_bytes(&c, &val, &tmp.len) < 0)
+		    lc > UINT32_MAX || crdt_cur_bytes(&c, &val, &vlen) < 0)
 			return CRDT_EBADMSG;
 		memcpy(tmp.rid.b, rid, CRDT_RID_LEN);
 		tmp.ts.lc = (uint32_t)lc;
@@ -173,11 +174,13 @@ int crdt_lwwreg_decode(const uint8_t *buf, size_t len, struct crdt_lwwreg **ret)
 	if (c.left != 0)
 		return CRDT_EBADMSG;
 	r = crdt_lwwreg_new();
-	if (!r || dup_bytes(val, tmp.len, &tmp.val) < 0) {
+	if (!r || put_value(r, val, vlen) < 0) {
 		free(r);
 		return CRDT_ENOMEM;
 	}
-	*r = tmp;
+	r->ts = tmp.ts;
+	r->rid = tmp.rid;
+	r->set = tmp.set;
 	*ret = r;
 	return 0;
 }

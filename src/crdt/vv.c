@@ -41,13 +41,16 @@ static bool vv_find(const struct crdt_vv *vv, const struct crdt_rid *rid, size_t
 	return false;
 }
 
+/* Room for exactly @need entries.  No doubling: a vector gains an entry
+ * per new replica, rarely, and every insert or merge that grows it already
+ * moves O(len) entries; the slack of doubling (a quarter of a vector on
+ * average, three entries of four for the usual one-replica counter) would
+ * stay for the vector's life. */
 static int vv_grow(struct crdt_vv *vv, size_t need)
 {
 	if (need <= vv->cap)
 		return 0;
-	size_t cap = vv->cap ? vv->cap : 4;
-	while (cap < need)
-		cap *= 2;
+	size_t cap = need;
 	struct crdt_vv_entry *e = realloc(vv->e, cap * sizeof(*e));
 	if (!e)
 		return CRDT_ENOMEM;

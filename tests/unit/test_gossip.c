@@ -375,9 +375,9 @@ static int eq_cb(struct store_entry *e, void *ctx)
 
 	assert_non_null(f);
 	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++) {
-		assert_int_equal(e->slot[t].p != NULL, f->slot[t].p != NULL);
-		if (e->slot[t].p)
-			assert_true(crdt_obj_equal(&e->slot[t], &f->slot[t]));
+		assert_int_equal(store_entry_slot(e, t) != NULL, store_entry_slot(f, t) != NULL);
+		if (store_entry_slot(e, t))
+			assert_true(crdt_obj_equal(store_entry_slot(e, t), store_entry_slot(f, t)));
 	}
 	x->checked++;
 	return 0;
@@ -422,8 +422,8 @@ static void test_converge(void **state)
 		assert_set(&c.node[i], "cart", (const char *const[]){ "pear", "plum", NULL });
 		assert_reg(&c.node[i], "color", "blue");
 		assert_non_null(e);
-		assert_non_null(e->slot[CRDT_GCOUNTER].p);
-		assert_non_null(e->slot[CRDT_GSET].p);
+		assert_non_null(store_entry_slot(e, CRDT_GCOUNTER));
+		assert_non_null(store_entry_slot(e, CRDT_GSET));
 		assert_int_equal(store_entry_type(e), CRDT_GCOUNTER);
 	}
 	assert_converged(&c);
@@ -919,7 +919,7 @@ static void test_keys(void **state)
 	}
 	round_all(&c);
 	assert_int_equal(counter(&c.node[1], "a"), 1);
-	assert_int_equal(crdt_orset_card(store_find(&c.node[1].store, "big", 3)->slot[CRDT_ORSET].os),
+	assert_int_equal(crdt_orset_card(store_entry_slot(store_find(&c.node[1].store, "big", 3), CRDT_ORSET)->os),
 			 300);
 	assert_null(store_find(&c.node[0].store, "wrong", 5));
 	assert_null(store_find(&c.node[1].store, "wrong", 5));

@@ -94,8 +94,8 @@ static const struct crdt_obj *slot(struct store *s, const char *name, enum crdt_
 {
 	struct store_entry *e = store_find(s, name, strlen(name));
 	assert_non_null(e);
-	assert_non_null(e->slot[t].p);
-	return &e->slot[t];
+	assert_non_null(store_entry_slot(e, t));
+	return store_entry_slot(e, t);
 }
 
 static void test_replies_wait_for_the_commit_in_every_mode(void **state)

@@ -92,6 +92,44 @@ static void test_basics(void **state)
 	crdt_lwwreg_free(NULL);
 }
 
+/* Values up to CRDT_LWWREG_INLINE bytes live in the register, longer ones
+ * on the heap: every move between the two (set, merge, copy, decode, and a
+ * write of the register's own value) keeps the bytes. */
+static void test_inline_and_heap_values(void **state)
+{
+	static const char *const vals[] = { "1234567", "12345678", "abc", "a longer value here", "",
+					    "xyz" };
+	struct fake_clock fc = { 1000 };
+	struct crdt_hlc h;
+	struct crdt_lwwreg *r = crdt_lwwreg_new(), *m = crdt_lwwreg_new(), *c, *d;
+	struct crdt_buf b;
+	struct crdt_rid a;
+
+	rid_n(&a, 1);
+	crdt_hlc_init(&h, fake_now, &fc);
+	for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+		set_str(r, &h, &a, vals[i]);
+		assert_value(r, vals[i]);
+		/* its own bytes as the new value */
+		assert_int_equal(crdt_lwwreg_set(r, &h, &a, r->val, r->len), 0);
+		assert_value(r, vals[i]);
+		assert_int_equal(crdt_lwwreg_merge(m, r), 0);
+		assert_value(m, vals[i]);
+		assert_non_null(c = crdt_lwwreg_copy(r));
+		assert_true(crdt_lwwreg_equal(c, r));
+		crdt_buf_init(&b, 0);
+		assert_int_equal(crdt_lwwreg_encode(r, &b), 0);
+		assert_int_equal(crdt_lwwreg_decode(b.data, b.len, &d), 0);
+		assert_true(crdt_lwwreg_equal(d, r));
+		assert_value(d, vals[i]);
+		crdt_buf_done(&b);
+		crdt_lwwreg_free(c);
+		crdt_lwwreg_free(d);
+	}
+	crdt_lwwreg_free(r);
+	crdt_lwwreg_free(m);
+}
+
 static void test_clock_jumps_back(void **state)
 {
 	struct fake_clock fc = { 5000000 };
@@ -574,6 +612,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_basics),
+		cmocka_unit_test(test_inline_and_heap_values),
 		cmocka_unit_test(test_clock_jumps_back),
 		cmocka_unit_test(test_later_write_beats_fast_clock),
 		cmocka_unit_test(test_ties),

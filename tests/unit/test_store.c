@@ -77,9 +77,9 @@ static void test_type_conflict_resolves_the_same_everywhere(void **state)
 	eb = store_find(&b, "cart", 4);
 	assert_int_equal(store_entry_type(ea), CRDT_PNCOUNTER);
 	assert_int_equal(store_entry_type(eb), CRDT_PNCOUNTER);
-	assert_true(crdt_obj_equal(&ea->slot[CRDT_ORSET], &eb->slot[CRDT_ORSET]));
-	assert_true(crdt_orset_contains(eb->slot[CRDT_ORSET].os, "laptop", 6));
-	assert_true(crdt_obj_equal(&ea->slot[CRDT_PNCOUNTER], &eb->slot[CRDT_PNCOUNTER]));
+	assert_true(crdt_obj_equal(store_entry_slot(ea, CRDT_ORSET), store_entry_slot(eb, CRDT_ORSET)));
+	assert_true(crdt_orset_contains(store_entry_slot(eb, CRDT_ORSET)->os, "laptop", 6));
+	assert_true(crdt_obj_equal(store_entry_slot(ea, CRDT_PNCOUNTER), store_entry_slot(eb, CRDT_PNCOUNTER)));
 	assert_int_equal(a.stats.conflicts, 1);
 	assert_int_equal(b.stats.conflicts, 1);
 	/* the hidden side no longer answers commands */
@@ -211,12 +211,48 @@ static void test_clash_takes_a_new_id(void **state)
 	store_done(&s);
 }
 
+/* A name that comes to hold every type: each keeps its own state, id and
+ * fingerprint, the pointers handed out stay put as types arrive, and the
+ * visible type is the lowest tag. */
+static void test_every_type_under_one_name(void **state)
+{
+	struct store s;
+	struct store_entry *e;
+	struct crdt_obj *first, remote;
+
+	store_init(&s);
+	assert_int_equal(store_get(&s, "n", 1, CRDT_LWWREG, true, &first), 0);
+	e = store_find(&s, "n", 1);
+	store_entry_inst(e, CRDT_LWWREG)->sid = 7;
+	store_entry_inst(e, CRDT_LWWREG)->fp = 9;
+	for (int t = CRDT_TYPE_MAX - 1; t >= CRDT_TYPE_MIN; t--) {
+		assert_int_equal(crdt_obj_new((enum crdt_type)t, &remote), 0);
+		assert_int_equal(store_merge(&s, "n", 1, &remote), 0);
+		crdt_obj_done(&remote);
+		assert_int_equal(store_entry_type(e), t);
+		store_entry_inst(e, (enum crdt_type)t)->fp = 100 + (uint64_t)t;
+	}
+	assert_int_equal(s.stats.conflicts, 1);
+	assert_ptr_equal(store_entry_slot(e, CRDT_LWWREG), first);
+	assert_int_equal(store_entry_inst(e, CRDT_LWWREG)->sid, 7);
+	assert_int_equal(store_entry_inst(e, CRDT_LWWREG)->fp, 9);
+	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++)
+		assert_int_equal(store_entry_slot(e, (enum crdt_type)t)->type, t);
+	assert_int_equal(store_entry_inst(e, CRDT_GSET)->fp, 100 + CRDT_GSET);
+	store_touch(&s, e);
+	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++)
+		assert_int_equal(store_entry_inst(e, (enum crdt_type)t)->fp, 0);
+	assert_null(store_entry_slot(store_find(&s, "n", 1), 0));
+	store_done(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_get_creates_and_checks_type),
 		cmocka_unit_test(test_many_names_survive_growth),
 		cmocka_unit_test(test_type_conflict_resolves_the_same_everywhere),
+		cmocka_unit_test(test_every_type_under_one_name),
 		cmocka_unit_test(test_dirty_list),
 		cmocka_unit_test(test_glob),
 		cmocka_unit_test(test_new_store_new_id),

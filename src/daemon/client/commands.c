@@ -104,7 +104,7 @@ static struct crdt_obj *lookup(struct daemon *d, const struct cmd_args *a, enum 
 		*ret_err = CRDT_ETYPE;
 		return NULL;
 	}
-	return &e->slot[t];
+	return store_entry_slot(e, t);
 }
 
 /* Like lookup, creating a @dflt instance when the key is new. */
@@ -291,13 +291,13 @@ static void cmd_get(struct daemon *d, struct cmd_session *s, const struct cmd_ar
 	case CRDT_GCOUNTER:
 	case CRDT_PNCOUNTER:
 		/* a Redis counter is a string holding digits: GET answers a bulk */
-		if ((err = crdt_obj_value(&e->slot[t], &v)) < 0)
+		if ((err = crdt_obj_value(store_entry_slot(e, t), &v)) < 0)
 			reply_crdt_error(out, err);
 		else
 			resp_bulk_int(out, v);
 		break;
 	case CRDT_LWWREG:
-		if (crdt_lwwreg_get(e->slot[t].lww, &val, &len))
+		if (crdt_lwwreg_get(store_entry_slot(e, t)->lww, &val, &len))
 			resp_bulk(out, val, len);
 		else
 			resp_nil(out, s->proto);
@@ -497,7 +497,7 @@ static void cmd_crdt_json(struct daemon *d, struct cmd_session *s, const struct 
 		resp_nil(out, s->proto);
 		return;
 	}
-	if (!(j = crdt_obj_to_json(&e->slot[t])) || !(txt = cJSON_PrintUnformatted(j))) {
+	if (!(j = crdt_obj_to_json(store_entry_slot(e, t))) || !(txt = cJSON_PrintUnformatted(j))) {
 		cJSON_Delete(j);
 		reply_crdt_error(out, CRDT_ENOMEM);
 		return;
@@ -524,8 +524,8 @@ static void cmd_crdt_info(struct daemon *d, struct cmd_session *s, const struct 
 	cJSON_AddStringToObject(root, "name", (const char *)e->name);
 	cJSON_AddStringToObject(root, "type", crdt_type_name(vis));
 	for (int t = CRDT_TYPE_MIN; states && t <= CRDT_TYPE_MAX; t++)
-		if (e->slot[t].p)
-			cJSON_AddItemToArray(states, crdt_obj_to_json(&e->slot[t]));
+		if (store_entry_slot(e, t))
+			cJSON_AddItemToArray(states, crdt_obj_to_json(store_entry_slot(e, t)));
 	cJSON_AddBoolToObject(root, "conflict", cJSON_GetArraySize(states) > 1);
 	if (root)
 		txt = cJSON_PrintUnformatted(root);

@@ -504,9 +504,10 @@ static size_t batch_add_entry(struct batch *b, struct store_entry *e)
 	int r;
 
 	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX && !b->err; t++) {
-		if (!e->slot[t].p)
+		struct store_inst *in = store_entry_inst(e, t);
+		if (!in)
 			continue;
-		r = wire_packer_add(&b->pk, e->name, e->name_len, &e->slot[t], &size);
+		r = wire_packer_add(&b->pk, e->name, e->name_len, &in->obj, &size);
 		if (r > 0) {
 			/* the rest of it went; only these elements did not */
 			g->st.pieces_skipped += (uint64_t)r;
@@ -532,7 +533,7 @@ static size_t batch_add_entry(struct batch *b, struct store_entry *e)
 			b->err = r;
 			break;
 		}
-		e->fp[t] = store_fingerprint(b->pk.scratch.data, b->pk.scratch.len);
+		in->fp = store_fingerprint(b->pk.scratch.data, b->pk.scratch.len);
 		total += size;
 	}
 	return total;
@@ -737,9 +738,9 @@ static bool record_unchanged(const struct wire_record *rec, void *ctx)
 	struct gossip *g = ctx;
 	struct store_entry *e = store_find(g->store, rec->name, rec->name_len);
 	uint8_t t = rec->state[0]; /* wire_parse_records: states have >= 2 bytes */
+	const struct store_inst *in = e ? store_entry_inst(e, t) : NULL;
 
-	if (!e || t < CRDT_TYPE_MIN || t > CRDT_TYPE_MAX || !e->fp[t] ||
-	    e->fp[t] != store_fingerprint(rec->state, rec->state_len))
+	if (!in || !in->fp || in->fp != store_fingerprint(rec->state, rec->state_len))
 		return false;
 	g->st.unchanged++;
 	return true;
@@ -864,8 +865,8 @@ static int state_limits(struct gossip *g, const struct wire_state *w, char *why,
 	if (crdt_obj_is_set(o)) {
 		struct elem_check c = { .lim = lim, .t = o->type, .name_len = w->name_len,
 					.why = why, .why_size = why_size };
-		if (e && e->slot[o->type].p)
-			c.local = &e->slot[o->type];
+		if (e)
+			c.local = store_entry_slot(e, o->type);
 		crdt_obj_foreach(o, elem_check_cb, &c);
 		if (c.err)
 			return c.err;

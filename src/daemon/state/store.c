@@ -1,6 +1,7 @@
 /* The store: named instances in an open-addressing table, type conflicts,
  * the dirty list for pushes, and the replica id writes are made under. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,9 +52,10 @@ static void entry_free(struct store_entry *e)
 {
 	if (!e)
 		return;
-	for (int t = 0; t < STORE_NTYPES; t++)
-		crdt_obj_done(&e->slot[t]);
-	free(e->name);
+	crdt_obj_done(&e->one.obj);
+	for (int i = 0; e->more && i < STORE_MORE; i++)
+		crdt_obj_done(&e->more[i].obj);
+	free(e->more);
 	free(e);
 }
 
@@ -100,7 +102,7 @@ static int grow(struct store *s)
 	for (size_t i = 0; i < old.cap; i++) {
 		struct store_entry *e = old.table[i].e;
 		if (e)
-			s->table[find_slot(s, e->name, e->name_len, e->hash)] = old.table[i];
+			s->table[find_slot(s, e->name, e->name_len, old.table[i].hash)] = old.table[i];
 	}
 	free(old.table);
 	return 0;
@@ -112,20 +114,21 @@ static int find_or_add(struct store *s, const void *name, size_t len, struct sto
 	uint64_t h = name_hash(name, len);
 	size_t i;
 
+	if (len > UINT32_MAX)
+		return -EINVAL;
 	/* keep the load under 5/8 so linear probes stay short */
 	if ((s->len + 1) * 8 > s->cap * 5 && grow(s) < 0)
 		return -ENOMEM;
 	i = find_slot(s, name, len, h);
 	if (!s->table[i].e) {
-		struct store_entry *e = calloc(1, sizeof(*e));
-		if (!e || !(e->name = malloc(len + 1))) {
-			free(e);
+		/* the name starts in the struct's tail padding */
+		size_t size = offsetof(struct store_entry, name) + len + 1;
+		struct store_entry *e = calloc(1, size > sizeof(*e) ? size : sizeof(*e));
+		if (!e)
 			return -ENOMEM;
-		}
 		memcpy(e->name, name, len);
 		e->name[len] = 0;
-		e->name_len = len;
-		e->hash = h;
+		e->name_len = (uint32_t)len;
 		s->table[i] = (struct store_slot){ .hash = h, .e = e };
 		s->len++;
 	}
@@ -135,24 +138,53 @@ static int find_or_add(struct store *s, const void *name, size_t len, struct sto
 
 enum crdt_type store_entry_type(const struct store_entry *e)
 {
-	return e->type;
+	enum crdt_type t = e->one.obj.p ? e->one.obj.type : 0;
+
+	for (int i = 0; e->more && i < STORE_MORE; i++)
+		if (e->more[i].obj.p && (!t || e->more[i].obj.type < t))
+			t = e->more[i].obj.type;
+	return t;
 }
 
-/* A slot of type @t has just been filled. */
-static void slot_added(struct store *s, struct store_entry *e, enum crdt_type t)
+struct store_inst *store_entry_inst(struct store_entry *e, enum crdt_type t)
 {
-	if (!e->type || t < e->type)
-		e->type = t;
-	s->stats.by_type[t]++;
+	if (e->one.obj.p && e->one.obj.type == t)
+		return &e->one;
+	for (int i = 0; e->more && i < STORE_MORE; i++)
+		if (e->more[i].obj.p && e->more[i].obj.type == t)
+			return &e->more[i];
+	return NULL;
 }
 
-/* Count the slots in use, to notice a name that has come to hold two types. */
-static int slots_used(const struct store_entry *e)
+struct crdt_obj *store_entry_slot(struct store_entry *e, enum crdt_type t)
 {
-	int n = 0;
-	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++)
-		n += e->slot[t].p != NULL;
+	struct store_inst *in = store_entry_inst(e, t);
+
+	return in ? &in->obj : NULL;
+}
+
+/* Count the instances in use, to notice a name that has come to hold two
+ * types. */
+static int insts_used(const struct store_entry *e)
+{
+	int n = e->one.obj.p != NULL;
+
+	for (int i = 0; e->more && i < STORE_MORE; i++)
+		n += e->more[i].obj.p != NULL;
 	return n;
+}
+
+/* An unused instance of @e to fill with a new type, NULL on -ENOMEM. */
+static struct store_inst *inst_free(struct store_entry *e)
+{
+	if (!e->one.obj.p)
+		return &e->one;
+	if (!e->more && !(e->more = calloc(STORE_MORE, sizeof(*e->more))))
+		return NULL;
+	for (int i = 0; i < STORE_MORE; i++)
+		if (!e->more[i].obj.p)
+			return &e->more[i];
+	return NULL; /* not reached: a name holds each type at most once */
 }
 
 int store_get(struct store *s, const void *name, size_t len, enum crdt_type t, bool create,
@@ -164,17 +196,17 @@ int store_get(struct store *s, const void *name, size_t len, enum crdt_type t, b
 	if (e) {
 		if (store_entry_type(e) != t)
 			return CRDT_ETYPE;
-		*ret = &e->slot[t];
+		*ret = store_entry_slot(e, t);
 		return 0;
 	}
 	if (!create)
 		return -ENOENT;
 	if ((r = find_or_add(s, name, len, &e)) < 0)
 		return r;
-	if ((r = crdt_obj_new(t, &e->slot[t])) < 0)
+	if ((r = crdt_obj_new(t, &e->one.obj)) < 0)
 		return r; /* the empty entry stays; it holds no type and is skipped */
-	slot_added(s, e, t);
-	*ret = &e->slot[t];
+	s->stats.by_type[t]++;
+	*ret = &e->one.obj;
 	return 0;
 }
 
@@ -197,7 +229,9 @@ static int mark_dirty(struct store *s, struct store_entry *e)
 
 void store_touch(struct store *s, struct store_entry *e)
 {
-	memset(e->fp, 0, sizeof(e->fp));
+	e->one.fp = 0;
+	for (int i = 0; e->more && i < STORE_MORE; i++)
+		e->more[i].fp = 0;
 	/* Without memory for the list the write still stands; it travels with
 	 * the next full round instead of the push. */
 	(void)mark_dirty(s, e);
@@ -223,6 +257,7 @@ static void change_rid(struct store *s, const void *name, size_t len)
 int store_merge(struct store *s, const void *name, size_t len, const struct crdt_obj *remote)
 {
 	struct store_entry *e;
+	struct store_inst *in;
 	enum crdt_type t = remote->type;
 	int r;
 
@@ -230,18 +265,21 @@ int store_merge(struct store *s, const void *name, size_t len, const struct crdt
 		return CRDT_EINVAL;
 	if ((r = find_or_add(s, name, len, &e)) < 0)
 		return r;
-	if (crdt_obj_knows_more_of(remote, e->slot[t].p ? &e->slot[t] : NULL, &s->self))
+	in = store_entry_inst(e, t);
+	if (crdt_obj_knows_more_of(remote, in ? &in->obj : NULL, &s->self))
 		change_rid(s, name, len);
-	if (!e->slot[t].p) {
-		if ((r = crdt_obj_copy(remote, &e->slot[t])) < 0)
+	if (!in) {
+		if (!(in = inst_free(e)))
+			return -ENOMEM;
+		if ((r = crdt_obj_copy(remote, &in->obj)) < 0)
 			return r;
-		slot_added(s, e, t);
-		if (slots_used(e) == 2)
+		s->stats.by_type[t]++;
+		if (insts_used(e) == 2)
 			s->stats.conflicts++;
-	} else if ((r = crdt_obj_merge(&e->slot[t], remote)) < 0) {
+	} else if ((r = crdt_obj_merge(&in->obj, remote)) < 0) {
 		return r;
 	}
-	e->fp[t] = 0;
+	in->fp = 0;
 	s->stats.merges++;
 	if (s->on_merge)
 		s->on_merge(s->on_merge_ctx, e, t, remote);

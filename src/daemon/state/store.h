@@ -28,24 +28,34 @@
 
 #define STORE_NTYPES (CRDT_TYPE_MAX + 1)
 
-struct store_entry {
-	uint8_t *name; /* owned, binary-safe, NUL-terminated for convenience */
-	size_t name_len;
-	uint64_t hash;
-	struct crdt_obj slot[STORE_NTYPES]; /* slot[t].p != NULL when type t is present */
-	enum crdt_type type;                /* visible: lowest t present, 0 if none */
-	/* Fingerprint of each slot's encoding as gossip last sent it, 0 when
-	 * unknown or stale: a received state with the same fingerprint is the
-	 * state we hold, and need not be decoded or merged. */
-	uint64_t fp[STORE_NTYPES];
-	/* Where each slot lives in the durable store (state/journal.c): its id there
+/* One type's instance under a name, and what the daemon keeps about it. */
+struct store_inst {
+	struct crdt_obj obj; /* obj.p == NULL: unused */
+	/* Fingerprint of the encoding as gossip last sent it, 0 when unknown
+	 * or stale: a received state with the same fingerprint is the state we
+	 * hold, and need not be decoded or merged. */
+	uint64_t fp;
+	/* Where it lives in the durable store (state/journal.c): its id there
 	 * (0 = not stored yet) and the journal bytes since its last snapshot. */
-	struct {
-		uint64_t sid;
-		uint64_t log_bytes, snap_bytes;
-	} persist[STORE_NTYPES];
-	bool dirty;                         /* in the store's dirty list */
+	uint64_t sid;
+	uint64_t log_bytes, snap_bytes;
 };
+
+/* A name nearly always holds one type, so one instance is inline and the
+ * others of a type conflict get an array of their own, allocated on the
+ * first conflict and never moved: a struct crdt_obj * handed out stays valid
+ * as long as the store.  The name follows the struct in the same
+ * allocation.  Reach the instances through store_entry_inst/_slot, never
+ * by these fields. */
+struct store_entry {
+	struct store_inst one;   /* the first type the name held */
+	struct store_inst *more; /* NULL, or STORE_MORE instances of other types */
+	uint32_t name_len;
+	bool dirty;              /* in the store's dirty list */
+	uint8_t name[];          /* binary-safe, NUL-terminated for convenience */
+};
+
+#define STORE_MORE (CRDT_TYPE_MAX - CRDT_TYPE_MIN)
 
 struct store_stats {
 	uint64_t merges;     /* remote states merged in */
@@ -82,8 +92,13 @@ void store_done(struct store *s);
 
 /** The entry for @name, or NULL. */
 struct store_entry *store_find(const struct store *s, const void *name, size_t len);
-/** The visible type of an entry: the lowest type tag present. */
+/** The visible type of an entry: the lowest type tag present, 0 if none. */
 enum crdt_type store_entry_type(const struct store_entry *e);
+/** The instance of type @t under @e, NULL when the name holds no @t.  Owned
+ * by the store; valid until store_done. */
+struct store_inst *store_entry_inst(struct store_entry *e, enum crdt_type t);
+/** The state of type @t under @e (&store_entry_inst(e, t)->obj), or NULL. */
+struct crdt_obj *store_entry_slot(struct store_entry *e, enum crdt_type t);
 /** The visible instance of @name for a command that implies type @t.
  * Creates the instance when the name is new (and @create).  Returns 0 and
  * *ret, -ENOENT when absent and !create, -EMEDIUMTYPE (CRDT_ETYPE) when the
