@@ -64,16 +64,25 @@ void et_init(struct elemtab *t)
 	t->mask = 0;
 	t->count = 0;
 	t->mapped = false;
+	t->ord_ok = false;
+	t->ord = NULL;
+	t->ordcap = 0;
 }
 
 void et_done(struct elemtab *t)
 {
-	if (!t || !t->s)
+	if (!t)
 		return;
+	if (!t->s) {
+		free(t->ord);
+		et_init(t);
+		return;
+	}
 	for (size_t i = 0; i < et_cap(t); i++)
 		if (et_used(&t->s[i]) && et_len(&t->s[i]) > ET_INLINE)
 			free(t->s[i].k.ptr);
 	tab_free(t->s, et_cap(t), t->mapped);
+	free(t->ord);
 	et_init(t);
 }
 
@@ -186,6 +195,19 @@ int et_reserve_remap(struct elemtab *t, size_t n, uint32_t *idx, size_t nidx)
 	for (size_t k = 0; k < nidx; k++)
 		if (idx[k] != UINT32_MAX)
 			idx[k] = os[idx[k]].hash;
+	if (t->ord_ok) {
+		/* The cache follows; if it cannot grow it is simply dropped. */
+		size_t need = ncap * ET_LOAD_NUM / ET_LOAD_DEN + 1;
+		uint32_t *o = realloc(t->ord, need * sizeof(*o));
+		if (o) {
+			for (size_t k = 0; k < t->count; k++)
+				o[k] = os[o[k]].hash;
+			t->ord = o;
+			t->ordcap = need;
+		} else {
+			t->ord_ok = false;
+		}
+	}
 	if (os)
 		tab_free(os, cap, t->mapped);
 	t->s = ns;
@@ -220,9 +242,17 @@ struct et_slot *et_insert(struct elemtab *t, const void *key, size_t len, uint32
 {
 	uint32_t i = hash & t->mask;
 
+	if (t->ord_ok) {
+		/* Keys inserted in ascending order keep the cached order. */
+		const struct et_slot *l = t->count ? &t->s[t->ord[t->count - 1]] : NULL;
+		t->ord_ok = t->count < t->ordcap &&
+			    (!l || et_keycmp(et_key(l), et_len(l), key, len) < 0);
+	}
 	while (et_used(&t->s[i]))
 		i = (i + 1) & t->mask;
 	struct et_slot *s = &t->s[i];
+	if (t->ord_ok)
+		t->ord[t->count] = i;
 	s->hash = hash;
 	s->meta = ET_USED | (uint32_t)len;
 	s->pay = 0;
@@ -241,6 +271,7 @@ void et_remove(struct elemtab *t, struct et_slot *slot)
 {
 	uint32_t hole = (uint32_t)(slot - t->s);
 
+	t->ord_ok = false;
 	if (et_len(slot) > ET_INLINE)
 		free(slot->k.ptr);
 	/* Backward shift: pull every later entry of the cluster that may live
@@ -283,6 +314,9 @@ static uint64_t key_word(const struct et_slot *s, size_t off)
 	const uint8_t *k = et_key(s);
 	size_t len = et_len(s);
 	uint64_t w = 0;
+
+	if (len <= ET_INLINE && off + 8 <= ET_INLINE) /* zero padded in the slot */
+		return __builtin_bswap64(rd64(k + off));
 
 	for (size_t i = 0; i < 8; i++)
 		w = w << 8 | (off + i < len ? k[off + i] : 0);
@@ -418,17 +452,124 @@ int et_foreach_sorted(const struct elemtab *t, crdt_elem_cb cb, void *ctx)
 int et_sorted(const struct elemtab *t, struct et_slot ***ret)
 {
 	struct et_slot **v = NULL;
-	size_t n = 0;
+	const uint32_t *o;
+	int r;
 
 	if (t->count) {
+		if ((r = et_order(t, &o)) < 0)
+			return r;
 		v = malloc(t->count * sizeof(*v));
 		if (!v)
 			return CRDT_ENOMEM;
-		for (size_t i = 0; i < et_cap(t); i++)
-			if (et_used(&t->s[i]))
-				v[n++] = &t->s[i];
-		et_sort(v, n);
+		for (size_t i = 0; i < t->count; i++)
+			v[i] = &t->s[o[i]];
 	}
 	*ret = v;
+	return 0;
+}
+
+/* Keys of at most 16 bytes, as two big-endian words (zero padded, as in
+ * the slot) and the length: in that lexicographic order, key order. */
+struct rk {
+	uint64_t w[2];
+	uint32_t len, idx;
+};
+
+static inline unsigned rk_digit(const struct rk *k, unsigned d)
+{
+	/* d 0: the length, least significant; 1..16: key bytes 15..0 */
+	return d == 0 ? k->len : (unsigned)(k->w[(16 - d) / 8] >> (8 * ((d - 1) % 8))) & 0xff;
+}
+
+/* LSD radix sort, one byte a pass, skipping the bytes all keys share (as
+ * the common prefixes of real keys): no comparisons at all. */
+static int order_radix(struct elemtab *t)
+{
+	size_t n = t->count, m = 0;
+	struct rk *a = malloc(2 * (n ? n : 1) * sizeof(*a)), *b;
+	uint32_t(*cnt)[256] = calloc(17, sizeof(*cnt));
+
+	if (!a || !cnt) {
+		free(a);
+		free(cnt);
+		return CRDT_ENOMEM;
+	}
+	b = a + n;
+	for (size_t i = 0; i < et_cap(t); i++) {
+		const struct et_slot *s = &t->s[i];
+		if (!et_used(s))
+			continue;
+		a[m] = (struct rk){ { __builtin_bswap64(rd64(s->k.in)),
+				      __builtin_bswap64(rd64(s->k.in + 8)) },
+				    (uint32_t)et_len(s), (uint32_t)i };
+		for (unsigned d = 0; d < 17; d++)
+			cnt[d][rk_digit(&a[m], d)]++;
+		m++;
+	}
+	for (unsigned d = 0; d < 17; d++) {
+		size_t sum = 0;
+		if (cnt[d][rk_digit(&a[0], d)] == n)
+			continue;
+		for (unsigned x = 0; x < 256; x++) {
+			size_t c = cnt[d][x];
+			cnt[d][x] = (uint32_t)sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			b[cnt[d][rk_digit(&a[i], d)]++] = a[i];
+		struct rk *x = a;
+		a = b;
+		b = x;
+	}
+	for (size_t i = 0; i < n; i++)
+		t->ord[i] = a[i].idx;
+	free(a < b ? a : b);
+	free(cnt);
+	return 0;
+}
+
+static int order_build(struct elemtab *t)
+{
+	struct et_slot **v;
+	size_t n = 0;
+
+	if (t->count == 0)
+		return 0;
+	for (size_t i = 0; i < et_cap(t); i++)
+		if (et_used(&t->s[i]) && et_len(&t->s[i]) > ET_INLINE)
+			goto long_keys;
+	return order_radix(t);
+long_keys:
+	if (!(v = malloc(t->count * sizeof(*v))))
+		return CRDT_ENOMEM;
+	for (size_t i = 0; i < et_cap(t); i++)
+		if (et_used(&t->s[i]))
+			v[n++] = &t->s[i];
+	et_sort(v, n);
+	for (size_t i = 0; i < n; i++)
+		t->ord[i] = (uint32_t)(v[i] - t->s);
+	free(v);
+	return 0;
+}
+
+int et_order(const struct elemtab *ct, const uint32_t **ret)
+{
+	struct elemtab *t = (struct elemtab *)ct; /* only the cache changes */
+	int r;
+
+	if (!t->ord_ok) {
+		size_t need = et_cap(t) * ET_LOAD_NUM / ET_LOAD_DEN + 1;
+		if (t->ordcap < need) {
+			uint32_t *o = realloc(t->ord, need * sizeof(*o));
+			if (!o)
+				return CRDT_ENOMEM;
+			t->ord = o;
+			t->ordcap = need;
+		}
+		if ((r = order_build(t)) < 0)
+			return r;
+		t->ord_ok = true;
+	}
+	*ret = t->ord;
 	return 0;
 }

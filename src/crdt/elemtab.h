@@ -43,6 +43,13 @@ struct elemtab {
 	uint32_t mask; /* capacity - 1; capacity 0 when s == NULL */
 	uint32_t count;
 	bool mapped; /* s came from et_map(), not calloc */
+	/* A cache, not part of the value: the used slots' indices in key
+	 * order, valid while ord_ok.  Built by the first et_order(), then
+	 * kept through inserts in ascending key order and growth; any other
+	 * insert or a remove only clears ord_ok (the array stays for reuse). */
+	bool ord_ok;
+	uint32_t *ord;
+	size_t ordcap;
 };
 
 static inline bool et_used(const struct et_slot *s)
@@ -99,6 +106,11 @@ int et_keycmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
 /** A malloc'd array of the used slots sorted by key (NULL with 0 entries).
  * -ENOMEM. */
 int et_sorted(const struct elemtab *t, struct et_slot ***ret);
+/** The used slots' indices in key order (t->count of them), from the
+ * cache, built first if need be: a pointer into the table, valid until its
+ * next change.  -ENOMEM.  The table is logically const: only the cache is
+ * written, so two threads must not call this on one table at once. */
+int et_order(const struct elemtab *t, const uint32_t **ret);
 /** Sort an array of slot pointers by key. */
 void et_sort(struct et_slot **v, size_t n);
 /* Is @e (any length, checked against ET_MAX_LEN) in the table? */

@@ -59,10 +59,24 @@ static void wire_reps_done(struct wire_reps *w)
 	free(w->pos);
 }
 
+static inline uint8_t *varint_to(uint8_t *p, uint64_t v)
+{
+	while (v >= 0x80) {
+		*p++ = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	*p++ = (uint8_t)v;
+	return p;
+}
+
+/* Room for one element of a short key and one dot written straight into
+ * the buffer: length, 16 key bytes (copied whole), head and counter. */
+#define FAST_ROOM (1 + ET_INLINE + 3 + 10)
+
 int crdt_orset_encode(const struct crdt_orset *s, struct crdt_buf *b)
 {
 	struct wire_reps w;
-	struct et_slot **v = NULL;
+	const uint32_t *ord;
 	struct dot *scratch = NULL;
 	uint64_t *last = NULL;
 	size_t cap = 0;
@@ -73,7 +87,9 @@ int crdt_orset_encode(const struct crdt_orset *s, struct crdt_buf *b)
 	r = CRDT_ENOMEM;
 	if (!(last = calloc(s->nreps ? s->nreps : 1, sizeof(*last))))
 		goto out;
-	if ((r = et_sorted(&s->tab, &v)) < 0)
+	/* The key order is cached in the table: every gossip round encodes
+	 * the set, and most rounds find it unchanged or only appended to. */
+	if ((r = et_order(&s->tab, &ord)) < 0)
 		goto out;
 	crdt_codec_put_header(b, CRDT_ORSET);
 	crdt_codec_put_rids(b, w.rids, s->nreps);
@@ -81,19 +97,41 @@ int crdt_orset_encode(const struct crdt_orset *s, struct crdt_buf *b)
 		put_ivs(b, s->reps[s->order[k]].iv, s->reps[s->order[k]].n);
 	crdt_buf_put_varint(b, s->tab.count);
 	for (size_t i = 0; i < s->tab.count && !b->err; i++) {
+		const struct et_slot *e = &s->tab.s[ord[i]];
 		const struct dot *d;
-		struct dot t = { 0 }, one;
-		size_t n = get_dots(s, v[i]->pay, &t, &d);
 
+		if (i + 8 < s->tab.count) /* key order is random in the table */
+			__builtin_prefetch(&s->tab.s[ord[i + 8]]);
+		struct dot t = { 0 }, one;
+		size_t n;
+
+		if (!pay_spilled(e->pay) && et_len(e) <= ET_INLINE &&
+		    (b->cap - b->len >= FAST_ROOM ||
+		     (b->max - b->len >= 64 * FAST_ROOM && crdt_buf_reserve(b, 64 * FAST_ROOM) == 0))) {
+			/* The common element: a short key and one inline dot. */
+			uint8_t *p = b->data + b->len;
+			uint32_t ri = w.pos[e->pay >> IN_CTR_BITS];
+			uint64_t ctr = e->pay & IN_CTR_MAX;
+			size_t len = et_len(e);
+
+			p[0] = (uint8_t)len;
+			memcpy(p + 1, e->k.in, ET_INLINE);
+			p = varint_to(p + 1 + len, (uint64_t)ri << 1);
+			p = varint_to(p, ctr_zz(ctr, last[ri]));
+			last[ri] = ctr;
+			b->len = (size_t)(p - b->data);
+			continue;
+		}
+		n = get_dots(s, e->pay, &t, &d);
 		if (n > 1) {
 			/* Arrival numbering to wire numbering changes the order. */
 			if (n > cap) {
-				struct dot *p = realloc(scratch, n * sizeof(*p));
-				if (!p) {
+				struct dot *q = realloc(scratch, n * sizeof(*q));
+				if (!q) {
 					r = CRDT_ENOMEM;
 					goto out;
 				}
-				scratch = p;
+				scratch = q;
 				cap = n;
 			}
 			for (size_t x = 0; x < n; x++)
@@ -104,13 +142,12 @@ int crdt_orset_encode(const struct crdt_orset *s, struct crdt_buf *b)
 			one = (struct dot){ .ri = w.pos[d[0].ri], .ctr = d[0].ctr };
 			d = &one;
 		}
-		put_elem(b, et_key(v[i]), et_len(v[i]), d, n, last);
+		put_elem(b, et_key(e), et_len(e), d, n, last);
 	}
 	r = b->err;
 out:
 	free(last);
 	free(scratch);
-	free(v);
 	wire_reps_done(&w);
 	return r;
 }
