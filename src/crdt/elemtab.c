@@ -114,7 +114,12 @@ uint32_t et_hash(const void *key, size_t len)
 	}
 	if (len) {
 		uint64_t tail = 0;
-		memcpy(&tail, p, len);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		if (p != key) /* the key's last 8 bytes, shifted: no memcpy call */
+			tail = rd64(p + len - 8) >> (8 * (8 - len));
+		else
+#endif
+			memcpy(&tail, p, len);
 		h = (h ^ mix(tail ^ ((uint64_t)len << 59))) * 0x9e3779b97f4a7c15ULL;
 	}
 	return (uint32_t)mix(h);
@@ -257,9 +262,18 @@ struct et_slot *et_insert(struct elemtab *t, const void *key, size_t len, uint32
 	s->meta = ET_USED | (uint32_t)len;
 	s->pay = 0;
 	if (len <= ET_INLINE) {
-		memset(s->k.in, 0, sizeof(s->k.in));
-		if (len)
-			memcpy(s->k.in, key, len);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		if (len >= 8) { /* two loads within the key, the second shifted */
+			const uint8_t *k = key;
+			uint64_t w[2] = { rd64(k), len > 8 ? rd64(k + len - 8) >> (8 * (16 - len)) : 0 };
+			memcpy(s->k.in, w, sizeof(w));
+		} else
+#endif
+		{
+			memset(s->k.in, 0, sizeof(s->k.in));
+			if (len)
+				memcpy(s->k.in, key, len);
+		}
 	} else {
 		s->k.ptr = owned;
 	}

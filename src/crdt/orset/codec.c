@@ -180,6 +180,46 @@ static int get_ivs(struct crdt_cur *c, struct rep *p)
 	return 0;
 }
 
+/* crdt_cur_varint() and crdt_cur_bytes() with the one-byte varint, what
+ * nearly every length, head and counter difference takes, inline. */
+static inline int cur_varint(struct crdt_cur *c, uint64_t *ret)
+{
+	if (c->left && c->p[0] < 0x80) {
+		*ret = *c->p++;
+		c->left--;
+		return 0;
+	}
+	return crdt_cur_varint(c, ret);
+}
+
+static inline int cur_bytes(struct crdt_cur *c, const uint8_t **ret, size_t *ret_len)
+{
+	if (c->left && c->p[0] < 0x80 && c->p[0] < c->left) {
+		*ret_len = c->p[0];
+		*ret = c->p + 1;
+		c->p += 1 + *ret_len;
+		c->left -= 1 + *ret_len;
+		return 0;
+	}
+	return crdt_cur_bytes(c, ret, ret_len);
+}
+
+/* A decoded element waiting for its insert. */
+#define PEND 16
+
+struct pend {
+	const uint8_t *key;
+	size_t len;
+	uint8_t *owned;
+	uint64_t pay;
+	uint32_t hash;
+};
+
+static inline void pend_insert(struct crdt_orset *s, const struct pend *q)
+{
+	et_insert(&s->tab, q->key, q->len, q->hash, q->owned)->pay = q->pay;
+}
+
 int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 {
 	struct crdt_cur c;
@@ -187,6 +227,8 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 	const uint8_t *rids, *prev = NULL, *e;
 	size_t nr, n, plen = 0, elen;
 	uint64_t *last = NULL; /* per replica, the previous dot's counter */
+	struct pend pend[PEND];
+	size_t ipend = 0, npend = 0; /* the oldest pending, and how many */
 	int r;
 
 	crdt_cur_init(&c, buf, len);
@@ -225,15 +267,13 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 	if ((r = et_reserve(&s->tab, n)) < 0)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
-		struct et_slot *slot;
 		struct dot one = { 0 };
-		uint8_t *owned;
+		struct pend *q;
 		size_t nd = 0, start = s->plen;
 		uint64_t head, z;
-		uint32_t h;
 
 		r = CRDT_EBADMSG;
-		if (crdt_cur_bytes(&c, &e, &elen) < 0 || elen > ET_MAX_LEN)
+		if (cur_bytes(&c, &e, &elen) < 0 || elen > ET_MAX_LEN)
 			goto fail;
 		if (i > 0 && et_keycmp(prev, plen, e, elen) >= 0)
 			goto fail;
@@ -241,7 +281,7 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 			uint64_t ri, ctr;
 
 			r = CRDT_EBADMSG;
-			if (crdt_cur_varint(&c, &head) < 0 || crdt_cur_varint(&c, &z) < 0)
+			if (cur_varint(&c, &head) < 0 || cur_varint(&c, &z) < 0)
 				goto fail;
 			ri = head >> 1;
 			if (ri >= nr)
@@ -267,24 +307,40 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 			}
 			nd++;
 		} while (head & 1);
-		owned = et_key_dup(e, elen, &r);
+
+		/* Inserted PEND elements later, its home slot loading meanwhile:
+		 * in key order the slots are visited at random. */
+		if (npend == PEND) {
+			pend_insert(s, &pend[ipend]);
+			ipend = (ipend + 1) % PEND;
+			npend--;
+		}
+		q = &pend[(ipend + npend) % PEND];
+		q->key = e;
+		q->len = elen;
+		q->owned = et_key_dup(e, elen, &r);
 		if (r < 0)
 			goto fail;
-		h = et_hash(e, elen);
-		slot = et_insert(&s->tab, e, elen, h, owned);
+		npend++;
+		q->hash = et_hash(e, elen);
+		et_prefetch(&s->tab, q->hash);
 		if (nd > 1) {
-			slot->pay = PAY_SPILL | (uint64_t)nd << 32 | start;
+			q->pay = PAY_SPILL | (uint64_t)nd << 32 | start;
 			s->plen += nd;
 		} else if (dot_inlinable(one.ri, one.ctr)) {
-			slot->pay = pay_inline(one.ri, one.ctr);
+			q->pay = pay_inline(one.ri, one.ctr);
 		} else {
 			if ((r = pool_reserve(s, 1)) < 0)
 				goto fail;
-			set_dots(s, slot, &one, 1);
+			s->pool[s->plen] = one;
+			q->pay = PAY_SPILL | (uint64_t)1 << 32 | s->plen;
+			s->plen++;
 		}
 		prev = e;
 		plen = elen;
 	}
+	for (; npend; npend--, ipend = (ipend + 1) % PEND)
+		pend_insert(s, &pend[ipend]);
 	if (c.left) {
 		r = CRDT_EBADMSG;
 		goto fail;
@@ -293,6 +349,8 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 	*ret = s;
 	return 0;
 fail:
+	for (; npend; npend--, ipend = (ipend + 1) % PEND)
+		free(pend[ipend].owned);
 	free(last);
 	crdt_orset_free(s);
 	return r;
