@@ -143,30 +143,6 @@ struct et_slot *et_find(const struct elemtab *t, const void *key, size_t len, ui
 	}
 }
 
-/* Short keys are zero-padded in their slot, so equal keys of equal length
- * have equal inline words. */
-static inline bool same_key(const struct et_slot *a, const struct et_slot *b)
-{
-	if (a->hash != b->hash || a->meta != b->meta)
-		return false;
-	if (et_len(a) <= ET_INLINE)
-		return memcmp(a->k.in, b->k.in, ET_INLINE) == 0;
-	return memcmp(a->k.ptr, b->k.ptr, et_len(a)) == 0;
-}
-
-uint32_t et_find_slot(const struct elemtab *t, const struct et_slot *k)
-{
-	if (!t->s)
-		return UINT32_MAX;
-	for (uint32_t i = k->hash & t->mask;; i = (i + 1) & t->mask) {
-		const struct et_slot *s = &t->s[i];
-		if (!et_used(s))
-			return UINT32_MAX;
-		if (same_key(s, k))
-			return i;
-	}
-}
-
 static uint32_t place(struct et_slot *tab, uint32_t mask, const struct et_slot *from)
 {
 	uint32_t i = from->hash & mask;

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "crdt/gset.h" /* crdt_elem_cb */
 
@@ -83,9 +84,32 @@ void et_init(struct elemtab *t);
 void et_done(struct elemtab *t);
 uint32_t et_hash(const void *key, size_t len);
 struct et_slot *et_find(const struct elemtab *t, const void *key, size_t len, uint32_t hash);
+/* Short keys are zero-padded in their slot, so equal keys of equal length
+ * have equal inline words. */
+static inline bool et_same_key(const struct et_slot *a, const struct et_slot *b)
+{
+	if (a->hash != b->hash || a->meta != b->meta)
+		return false;
+	if (et_len(a) <= ET_INLINE)
+		return memcmp(a->k.in, b->k.in, ET_INLINE) == 0;
+	return memcmp(a->k.ptr, b->k.ptr, et_len(a)) == 0;
+}
+
 /** Index in @t of the entry with the same key as @k (a slot of any
- * table), or UINT32_MAX.  Compares short keys a word at a time. */
-uint32_t et_find_slot(const struct elemtab *t, const struct et_slot *k);
+ * table), or UINT32_MAX.  Compares short keys a word at a time; inline,
+ * as the merges call it for every element. */
+static inline uint32_t et_find_slot(const struct elemtab *t, const struct et_slot *k)
+{
+	if (!t->s)
+		return UINT32_MAX;
+	for (uint32_t i = k->hash & t->mask;; i = (i + 1) & t->mask) {
+		const struct et_slot *s = &t->s[i];
+		if (!et_used(s))
+			return UINT32_MAX;
+		if (et_same_key(s, k))
+			return i;
+	}
+}
 /** Make room for @n elements in total, so that inserts up to that count
  * cannot fail.  -ENOMEM (table unchanged), -EMSGSIZE past 2^31 slots. */
 int et_reserve(struct elemtab *t, size_t n);
