@@ -218,8 +218,9 @@ uint8_t *et_key_dup(const void *key, size_t len, int *ret_err)
 	return p;
 }
 
-struct et_slot *et_insert(struct elemtab *t, const void *key, size_t len, uint32_t hash,
-			  uint8_t *owned)
+/* The free slot for @hash, and the cached order kept if @key goes last. */
+static inline struct et_slot *insert_at(struct elemtab *t, const void *key, size_t len,
+					uint32_t hash)
 {
 	uint32_t i = hash & t->mask;
 
@@ -231,9 +232,17 @@ struct et_slot *et_insert(struct elemtab *t, const void *key, size_t len, uint32
 	}
 	while (et_used(&t->s[i]))
 		i = (i + 1) & t->mask;
-	struct et_slot *s = &t->s[i];
 	if (t->ord_ok)
 		t->ord[t->count] = i;
+	t->count++;
+	return &t->s[i];
+}
+
+struct et_slot *et_insert(struct elemtab *t, const void *key, size_t len, uint32_t hash,
+			  uint8_t *owned)
+{
+	struct et_slot *s = insert_at(t, key, len, hash);
+
 	s->hash = hash;
 	s->meta = ET_USED | (uint32_t)len;
 	s->pay = 0;
@@ -253,7 +262,17 @@ struct et_slot *et_insert(struct elemtab *t, const void *key, size_t len, uint32
 	} else {
 		s->k.ptr = owned;
 	}
-	t->count++;
+	return s;
+}
+
+struct et_slot *et_insert_slot(struct elemtab *t, const struct et_slot *from, uint8_t *owned)
+{
+	struct et_slot *s = insert_at(t, et_key(from), et_len(from), from->hash);
+
+	*s = *from; /* hash, length and a short key, zero padded */
+	if (et_len(from) > ET_INLINE)
+		s->k.ptr = owned;
+	s->pay = 0;
 	return s;
 }
 

@@ -123,6 +123,8 @@ uint8_t *et_key_dup(const void *key, size_t len, int *ret_err);
  * et_key_dup() copy for a long key (the table takes it), NULL otherwise. */
 struct et_slot *et_insert(struct elemtab *t, const void *key, size_t len, uint32_t hash,
 			  uint8_t *owned);
+/** et_insert() of the key in @from, a slot of another table. */
+struct et_slot *et_insert_slot(struct elemtab *t, const struct et_slot *from, uint8_t *owned);
 /** Remove the entry at @slot (frees a long key). */
 void et_remove(struct elemtab *t, struct et_slot *slot);
 /** Order of keys: memcmp on the common length, then shorter first. */

@@ -200,7 +200,7 @@ static inline struct et_slot *join_insert(struct join *j, const struct pairing *
 		owned = j->keys[j->k];
 		j->keys[j->k++] = NULL;
 	}
-	de = et_insert(&j->dst->tab, et_key(p->se), et_len(p->se), p->se->hash, owned);
+	de = et_insert_slot(&j->dst->tab, p->se, owned);
 	set_dots(j->dst, de, j->scratch, p->keep);
 	return de;
 }
