@@ -61,7 +61,7 @@ static void tab_free(struct et_slot *s, size_t cap, bool mapped)
 void et_init(struct elemtab *t)
 {
 	t->s = NULL;
-	t->mask = 0;
+	t->cap = 0;
 	t->count = 0;
 	t->mapped = false;
 	t->ord_ok = false;
@@ -134,7 +134,7 @@ struct et_slot *et_find(const struct elemtab *t, const void *key, size_t len, ui
 {
 	if (!t->s)
 		return NULL;
-	for (uint32_t i = hash & t->mask;; i = (i + 1) & t->mask) {
+	for (uint32_t i = et_home(t, hash);; i = et_next(t, i)) {
 		struct et_slot *s = &t->s[i];
 		if (!et_used(s))
 			return NULL;
@@ -143,13 +143,31 @@ struct et_slot *et_find(const struct elemtab *t, const void *key, size_t len, ui
 	}
 }
 
-static uint32_t place(struct et_slot *tab, uint32_t mask, const struct et_slot *from)
+static uint32_t place(const struct elemtab *t, const struct et_slot *from)
 {
-	uint32_t i = from->hash & mask;
-	while (et_used(&tab[i]))
-		i = (i + 1) & mask;
-	tab[i] = *from;
+	uint32_t i = et_home(t, from->hash);
+	while (et_used(&t->s[i]))
+		i = et_next(t, i);
+	t->s[i] = *from;
 	return i;
+}
+
+/* Cyclic distance from slot @a forward to slot @b. */
+static inline uint32_t cdist(const struct elemtab *t, uint32_t a, uint32_t b)
+{
+	return b >= a ? b - a : b + t->cap - a;
+}
+
+/* The capacities: 8, 12, 16, 24, ... 3072, 4096, then doubling.  Small
+ * tables are where a half-empty table costs the most per element; in large
+ * ones a lower load keeps probes short, which the merges feel. */
+#define ET_FINE_CAP 4096
+
+static size_t cap_after(size_t cap)
+{
+	if (cap >= ET_FINE_CAP)
+		return 2 * cap;
+	return (cap & (cap - 1)) == 0 ? cap + cap / 2 : cap / 3 * 4;
 }
 
 int et_reserve_remap(struct elemtab *t, size_t n, uint32_t *idx, size_t nidx)
@@ -163,16 +181,17 @@ int et_reserve_remap(struct elemtab *t, size_t n, uint32_t *idx, size_t nidx)
 	while (n * ET_LOAD_DEN > ncap * ET_LOAD_NUM) {
 		if (ncap >= (size_t)1 << 31)
 			return CRDT_EMSGSIZE;
-		ncap *= 2;
+		ncap = cap_after(ncap);
 	}
 	ns = tab_alloc(ncap, &mapped);
 	if (!ns)
 		return CRDT_ENOMEM;
+	const struct elemtab nt = { .s = ns, .cap = (uint32_t)ncap };
 	/* The old table is garbage once copied: its hash words can hold the
 	 * new indices for the remap. */
 	for (size_t i = 0; i < cap; i++)
 		if (et_used(&os[i]))
-			os[i].hash = place(ns, (uint32_t)(ncap - 1), &os[i]);
+			os[i].hash = place(&nt, &os[i]);
 	for (size_t k = 0; k < nidx; k++)
 		if (idx[k] != UINT32_MAX)
 			idx[k] = os[idx[k]].hash;
@@ -192,7 +211,7 @@ int et_reserve_remap(struct elemtab *t, size_t n, uint32_t *idx, size_t nidx)
 	if (os)
 		tab_free(os, cap, t->mapped);
 	t->s = ns;
-	t->mask = (uint32_t)(ncap - 1);
+	t->cap = (uint32_t)ncap;
 	t->mapped = mapped;
 	return 0;
 }
@@ -222,7 +241,7 @@ uint8_t *et_key_dup(const void *key, size_t len, int *ret_err)
 static inline struct et_slot *insert_at(struct elemtab *t, const void *key, size_t len,
 					uint32_t hash)
 {
-	uint32_t i = hash & t->mask;
+	uint32_t i = et_home(t, hash);
 
 	if (t->ord_ok) {
 		/* Keys inserted in ascending order keep the cached order. */
@@ -231,7 +250,7 @@ static inline struct et_slot *insert_at(struct elemtab *t, const void *key, size
 			    (!l || et_keycmp(et_key(l), et_len(l), key, len) < 0);
 	}
 	while (et_used(&t->s[i]))
-		i = (i + 1) & t->mask;
+		i = et_next(t, i);
 	if (t->ord_ok)
 		t->ord[t->count] = i;
 	t->count++;
@@ -285,12 +304,12 @@ void et_remove(struct elemtab *t, struct et_slot *slot)
 		free(slot->k.ptr);
 	/* Backward shift: pull every later entry of the cluster that may live
 	 * at the hole (its home is not cyclically inside (hole, j]). */
-	for (uint32_t j = (hole + 1) & t->mask;; j = (j + 1) & t->mask) {
+	for (uint32_t j = et_next(t, hole);; j = et_next(t, j)) {
 		struct et_slot *s = &t->s[j];
 		if (!et_used(s))
 			break;
-		uint32_t home = s->hash & t->mask;
-		if (((j - home) & t->mask) >= ((j - hole) & t->mask)) {
+		uint32_t home = et_home(t, s->hash);
+		if (cdist(t, home, j) >= cdist(t, hole, j)) {
 			t->s[hole] = *s;
 			hole = j;
 		}

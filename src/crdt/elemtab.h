@@ -1,8 +1,9 @@
 /* elemtab: the element table behind the G-Set and the OR-Set (internal).
  *
  * A hash table keyed by binary-safe byte strings: open addressing, linear
- * probing, backward-shift deletion (so no tombstones pile up), power-of-two
- * capacity, load at most 13/16.  Each slot is 32 bytes: the key's hash and
+ * probing, backward-shift deletion (so no tombstones pile up), capacities
+ * 2^k and, up to 3072 slots, 3 * 2^(k-1) in between (the home slot is the
+ * hash scaled to the capacity), load at most 13/16.  Each slot is 32 bytes: the key's hash and
  * length, the key itself when it fits in 16 bytes (else a pointer to a heap
  * copy the table owns) and a 64-bit payload the owner interprets.  With
  * short keys that is the whole memory cost of an element.
@@ -41,7 +42,7 @@ struct et_slot {
 
 struct elemtab {
 	struct et_slot *s;
-	uint32_t mask; /* capacity - 1; capacity 0 when s == NULL */
+	uint32_t cap; /* slots; 0 when s == NULL */
 	uint32_t count;
 	bool mapped; /* s came from et_map(), not calloc */
 	/* A cache, not part of the value: the used slots' indices in key
@@ -70,14 +71,28 @@ static inline const uint8_t *et_key(const struct et_slot *s)
 
 static inline size_t et_cap(const struct elemtab *t)
 {
-	return t->s ? (size_t)t->mask + 1 : 0;
+	return t->s ? t->cap : 0;
+}
+
+/* A hash's home slot: the hash scaled to the capacity (a multiply, not a
+ * mask, since capacities go up by 1.5 and 2 in turn, not only powers of
+ * two, to waste less room). */
+static inline uint32_t et_home(const struct elemtab *t, uint32_t hash)
+{
+	return (uint32_t)(((uint64_t)hash * t->cap) >> 32);
+}
+
+/* The slot after @i, wrapping round. */
+static inline uint32_t et_next(const struct elemtab *t, uint32_t i)
+{
+	return i + 1 == t->cap ? 0 : i + 1;
 }
 
 /* Start loading the home slot of @hash, to be probed a little later. */
 static inline void et_prefetch(const struct elemtab *t, uint32_t hash)
 {
 	if (t->s)
-		__builtin_prefetch(&t->s[hash & t->mask]);
+		__builtin_prefetch(&t->s[et_home(t, hash)]);
 }
 
 void et_init(struct elemtab *t);
@@ -102,7 +117,7 @@ static inline uint32_t et_find_slot(const struct elemtab *t, const struct et_slo
 {
 	if (!t->s)
 		return UINT32_MAX;
-	for (uint32_t i = k->hash & t->mask;; i = (i + 1) & t->mask) {
+	for (uint32_t i = et_home(t, k->hash);; i = et_next(t, i)) {
 		const struct et_slot *s = &t->s[i];
 		if (!et_used(s))
 			return UINT32_MAX;
