@@ -515,6 +515,14 @@ int main(int argc, char **argv)
 
 	if (runs < 1 || !v)
 		return 2;
+	/* Fixed malloc thresholds: with glibc's moving ones, whether a
+	 * table of a few hundred KiB comes back from the heap or from fresh,
+	 * faulting pages (the heap's top trimmed by a free) depends on the
+	 * order of earlier allocations, and a repeated merge could take twice
+	 * as long at one size as at its neighbours for that alone.  Tables of
+	 * 2 MiB and more are libcrdt's own mappings either way. */
+	mallopt(M_MMAP_THRESHOLD, 32 << 20);
+	mallopt(M_TRIM_THRESHOLD, 64 << 20);
 	if (scale) {
 		print_scale(runs, true);
 		free(v);
