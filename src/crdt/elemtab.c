@@ -509,6 +509,12 @@ static inline unsigned rk_digit(const struct rk *k, unsigned d)
 	return d == 0 ? k->len : (unsigned)(k->w[(16 - d) / 8] >> (8 * ((d - 1) % 8))) & 0xff;
 }
 
+/* Byte @sh / 8 of word @w: 0 and 1 the key's, 2 the length. */
+static inline unsigned rk_get(const struct rk *k, unsigned w, unsigned sh)
+{
+	return (unsigned)((w == 2 ? k->len : k->w[w & 1]) >> sh) & 0xff;
+}
+
 /* LSD radix sort, one byte a pass, skipping the bytes all keys share (as
  * the common prefixes of real keys): no comparisons at all. */
 static int order_radix(struct elemtab *t)
@@ -516,6 +522,9 @@ static int order_radix(struct elemtab *t)
 	size_t n = t->count, m = 0;
 	struct rk *a = malloc(2 * (n ? n : 1) * sizeof(*a)), *b;
 	uint32_t(*cnt)[256] = calloc(17, sizeof(*cnt));
+	uint64_t and0 = ~0ULL, and1 = ~0ULL, or0 = 0, or1 = 0;
+	uint32_t andl = ~0u, orl = 0;
+	unsigned dw[17], ds[17], nd = 0; /* per digit sorted on: word and shift */
 
 	if (!a || !cnt) {
 		free(a);
@@ -530,21 +539,34 @@ static int order_radix(struct elemtab *t)
 		a[m] = (struct rk){ { __builtin_bswap64(rd64(s->k.in)),
 				      __builtin_bswap64(rd64(s->k.in + 8)) },
 				    (uint32_t)et_len(s), (uint32_t)i };
-		for (unsigned d = 0; d < 17; d++)
-			cnt[d][rk_digit(&a[m], d)]++;
+		and0 &= a[m].w[0], or0 |= a[m].w[0];
+		and1 &= a[m].w[1], or1 |= a[m].w[1];
+		andl &= a[m].len, orl |= a[m].len;
 		m++;
 	}
-	for (unsigned d = 0; d < 17; d++) {
+	/* Only the digits that differ somewhere are counted and sorted on. */
+	{
+		struct rk x = { { and0 ^ or0, and1 ^ or1 }, andl ^ orl, 0 };
+		for (unsigned d = 0; d < 17; d++) {
+			if (!rk_digit(&x, d))
+				continue;
+			dw[nd] = d == 0 ? 2 : (16 - d) / 8;
+			ds[nd++] = d == 0 ? 0 : 8 * ((d - 1) % 8);
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		for (unsigned k = 0; k < nd; k++)
+			cnt[k][rk_get(&a[i], dw[k], ds[k])]++;
+	for (unsigned k = 0; k < nd; k++) {
+		unsigned d = k;
 		size_t sum = 0;
-		if (cnt[d][rk_digit(&a[0], d)] == n)
-			continue;
 		for (unsigned x = 0; x < 256; x++) {
 			size_t c = cnt[d][x];
 			cnt[d][x] = (uint32_t)sum;
 			sum += c;
 		}
 		for (size_t i = 0; i < n; i++)
-			b[cnt[d][rk_digit(&a[i], d)]++] = a[i];
+			b[cnt[d][rk_get(&a[i], dw[k], ds[k])]++] = a[i];
 		struct rk *x = a;
 		a = b;
 		b = x;
