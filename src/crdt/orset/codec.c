@@ -102,11 +102,11 @@ int crdt_orset_encode(const struct crdt_orset *s, struct crdt_buf *b)
 	for (size_t i = 0; i < s->tab.count && !b->err; i++) {
 		const struct et_slot *e = &s->tab.s[ord[i]];
 		const struct dot *d;
+		struct dot t = { 0 }, one;
+		size_t n;
 
 		if (i + ENC_AHEAD < s->tab.count) /* key order is random in the table */
 			__builtin_prefetch(&s->tab.s[ord[i + ENC_AHEAD]]);
-		struct dot t = { 0 }, one;
-		size_t n;
 
 		if (!pay_spilled(e->pay) && et_len(e) <= ET_INLINE &&
 		    (b->cap - b->len >= FAST_ROOM ||
