@@ -5,7 +5,8 @@
  * G-Counter merges, and merge / encode / decode of every type side by side.
  *
  *   bench_crdt [runs] [largest set for the piece merge]   (default 5, 1000000)
- *   bench_crdt scale [runs]    ns/element from 1k to 1M only, tab-separated
+ *   bench_crdt scale [runs] [largest n]   ns/element from 1k to 1M only, tab-separated
+ * The ns/element table stops at the largest set for the piece merge.
  */
 #include <malloc.h>
 #include <stdbool.h>
@@ -470,7 +471,7 @@ static void run_scale(int n, int reps, double out[NSC])
 
 /* The table, and with @tsv the same figures as tab-separated lines for
  * gnuplot (docs/orset-scale.gp). */
-static void print_scale(int runs, bool tsv)
+static void print_scale(int runs, int nmax, bool tsv)
 {
 	static const int ns[] = { 1000, 2000, 5000, 10000, 20000, 50000, 100000, 200000, 500000, 1000000 };
 
@@ -480,7 +481,7 @@ static void print_scale(int runs, bool tsv)
 		printf("\n| OR-Set, ns per element (median of repeated operations) | merge | encode |"
 		       " first encode | decode | merge ms | encode M el/s | decode M el/s |\n"
 		       "|---|---:|---:|---:|---:|---:|---:|---:|\n");
-	for (size_t z = 0; z < sizeof(ns) / sizeof(ns[0]); z++) {
+	for (size_t z = 0; z < sizeof(ns) / sizeof(ns[0]) && ns[z] <= nmax; z++) {
 		/* at least 5 repetitions, about 0.2 s of merges each */
 		int reps = 2000000 / ns[z] * runs / 5;
 		double o[NSC];
@@ -524,7 +525,7 @@ int main(int argc, char **argv)
 	mallopt(M_MMAP_THRESHOLD, 32 << 20);
 	mallopt(M_TRIM_THRESHOLD, 64 << 20);
 	if (scale) {
-		print_scale(runs, true);
+		print_scale(runs, argc > 3 ? atoi(argv[3]) : 1000000, true);
 		free(v);
 		return 0;
 	}
@@ -600,7 +601,7 @@ int main(int argc, char **argv)
 			       median(all[t][0], runs < 64 ? runs : 64), median(all[t][1], runs < 64 ? runs : 64),
 			       median(all[t][2], runs < 64 ? runs : 64), median(all[t][3], runs < 64 ? runs : 64));
 	}
-	print_scale(runs, false);
+	print_scale(runs, pmax, false);
 	free(v);
 	return 0;
 }
