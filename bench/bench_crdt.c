@@ -5,8 +5,11 @@
  * G-Counter merges, and merge / encode / decode of every type side by side.
  *
  *   bench_crdt [runs] [largest set for the piece merge]   (default 5, 1000000)
+ *   bench_crdt scale [runs] [largest n]   ns/element from 1k to 1M only, tab-separated
+ * The ns/element table stops at the largest set for the piece merge.
  */
 #include <malloc.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -389,9 +392,119 @@ static void run_types(struct pt_result res[5])
 	}
 }
 
+/* ---- ns per element from 1k to 1M -----------------------------------------
+ * The two half-overlapping sets of run_orset() (a holds [0, n) added on one
+ * replica, c holds [n/2, 3n/2) on another), each figure the median over
+ * repeated operations in one process, as a steady daemon sees them:
+ *   merge       c into a fresh copy of a (the copy is made untimed)
+ *   encode      a set whose key order is cached (every encode after the first)
+ *   first enc.  the first encode of a fresh copy, whose order must be sorted
+ *   decode      the encoding of a into a new set
+ * All per element of one input set (n). */
+enum { SC_MERGE, SC_ENC, SC_ENC_COLD, SC_DEC, NSC };
+
+static void run_scale(int n, int reps, double out[NSC])
+{
+	struct crdt_orset *a = crdt_orset_new(), *c = crdt_orset_new(), *x, *d;
+	double *t = malloc((size_t)reps * sizeof(*t)), t0;
+	struct crdt_rid ra, rb;
+	struct crdt_buf b;
+	char k[12];
+
+	rid(&ra, 1);
+	rid(&rb, 2);
+	if (!a || !c || !t)
+		die("new");
+	for (int i = 0; i < n; i++) {
+		key(k, i);
+		if (crdt_orset_add(a, &ra, k, 11) < 0)
+			die("add");
+		key(k, i + n / 2);
+		if (crdt_orset_add(c, &rb, k, 11) < 0)
+			die("add");
+	}
+	crdt_buf_init(&b, 0);
+	for (int r = 0; r < reps; r++) {
+		if (!(x = crdt_orset_copy(a)))
+			die("copy");
+		t0 = now();
+		if (crdt_orset_merge(x, c) < 0)
+			die("merge");
+		t[r] = now() - t0;
+		if (crdt_orset_card(x) != (size_t)(n + n / 2))
+			die("merge result");
+		crdt_orset_free(x);
+	}
+	out[SC_MERGE] = median(t, reps) / n * 1e9;
+	for (int r = 0; r < reps; r++) {
+		if (!(x = crdt_orset_copy(a)))
+			die("copy");
+		crdt_buf_reset(&b);
+		t0 = now();
+		if (crdt_orset_encode(x, &b) < 0)
+			die("encode");
+		t[r] = now() - t0;
+		crdt_orset_free(x);
+	}
+	out[SC_ENC_COLD] = median(t, reps) / n * 1e9;
+	for (int r = 0; r < reps; r++) {
+		crdt_buf_reset(&b);
+		t0 = now();
+		if (crdt_orset_encode(a, &b) < 0)
+			die("encode");
+		t[r] = now() - t0;
+	}
+	out[SC_ENC] = median(t, reps) / n * 1e9;
+	for (int r = 0; r < reps; r++) {
+		t0 = now();
+		if (crdt_orset_decode(b.data, b.len, &d) < 0)
+			die("decode");
+		t[r] = now() - t0;
+		crdt_orset_free(d);
+	}
+	out[SC_DEC] = median(t, reps) / n * 1e9;
+	crdt_buf_done(&b);
+	crdt_orset_free(a);
+	crdt_orset_free(c);
+	free(t);
+}
+
+/* The table, and with @tsv the same figures as tab-separated lines for
+ * gnuplot (docs/orset-scale.gp). */
+static void print_scale(int runs, int nmax, bool tsv)
+{
+	static const int ns[] = { 1000, 2000, 5000, 10000, 20000, 50000, 100000, 200000, 500000, 1000000 };
+
+	if (tsv)
+		printf("# n\tmerge\tencode\tfirst_encode\tdecode (ns/element)\n");
+	else
+		printf("\n| OR-Set, ns per element (median of repeated operations) | merge | encode |"
+		       " first encode | decode | merge ms | encode M el/s | decode M el/s |\n"
+		       "|---|---:|---:|---:|---:|---:|---:|---:|\n");
+	for (size_t z = 0; z < sizeof(ns) / sizeof(ns[0]) && ns[z] <= nmax; z++) {
+		/* at least 5 repetitions, about 0.2 s of merges each */
+		int reps = 2000000 / ns[z] * runs / 5;
+		double o[NSC];
+		if (reps < 5)
+			reps = 5;
+		if (reps > 1001)
+			reps = 1001;
+		run_scale(ns[z], reps, o);
+		if (tsv)
+			printf("%d\t%.1f\t%.1f\t%.1f\t%.1f\n", ns[z], o[SC_MERGE], o[SC_ENC],
+			       o[SC_ENC_COLD], o[SC_DEC]);
+		else
+			printf("| %d | %.1f | %.1f | %.1f | %.1f | %.3f | %.1f | %.1f |\n", ns[z],
+			       o[SC_MERGE], o[SC_ENC], o[SC_ENC_COLD], o[SC_DEC],
+			       o[SC_MERGE] * ns[z] * 1e-6, 1e3 / o[SC_ENC], 1e3 / o[SC_DEC]);
+		fflush(stdout);
+	}
+}
+
 int main(int argc, char **argv)
 {
-	int runs = argc > 1 ? atoi(argv[1]) : 5;
+	bool scale = argc > 1 && strcmp(argv[1], "scale") == 0;
+	int runs = argc > 1 + scale ? atoi(argv[1 + scale]) : 5;
 	int pmax = argc > 2 ? atoi(argv[2]) : 1000000;
 	static const int sizes[] = { 1000, 10000, 100000 };
 	static const char *names[NMETRIC] = {
@@ -403,6 +516,19 @@ int main(int argc, char **argv)
 
 	if (runs < 1 || !v)
 		return 2;
+	/* Fixed malloc thresholds: with glibc's moving ones, whether a
+	 * table of a few hundred KiB comes back from the heap or from fresh,
+	 * faulting pages (the heap's top trimmed by a free) depends on the
+	 * order of earlier allocations, and a repeated merge could take twice
+	 * as long at one size as at its neighbours for that alone.  Tables of
+	 * 2 MiB and more are libcrdt's own mappings either way. */
+	mallopt(M_MMAP_THRESHOLD, 32 << 20);
+	mallopt(M_TRIM_THRESHOLD, 64 << 20);
+	if (scale) {
+		print_scale(runs, argc > 3 ? atoi(argv[3]) : 1000000, true);
+		free(v);
+		return 0;
+	}
 	for (int z = 0; z < 3; z++) {
 		double all[NMETRIC][64];
 		for (int r = 0; r < runs && r < 64; r++) {
@@ -475,6 +601,7 @@ int main(int argc, char **argv)
 			       median(all[t][0], runs < 64 ? runs : 64), median(all[t][1], runs < 64 ? runs : 64),
 			       median(all[t][2], runs < 64 ? runs : 64), median(all[t][3], runs < 64 ? runs : 64));
 	}
+	print_scale(runs, pmax, false);
 	free(v);
 	return 0;
 }

@@ -63,19 +63,28 @@ static void tab_free(struct et_slot *s, size_t cap, bool mapped)
 void et_init(struct elemtab *t)
 {
 	t->s = NULL;
-	t->mask = 0;
+	t->cap = 0;
 	t->count = 0;
 	t->mapped = false;
+	t->ord_ok = false;
+	t->ord = NULL;
+	t->ordcap = 0;
 }
 
 void et_done(struct elemtab *t)
 {
-	if (!t || !t->s)
+	if (!t)
 		return;
+	if (!t->s) {
+		free(t->ord);
+		et_init(t);
+		return;
+	}
 	for (size_t i = 0; i < et_cap(t); i++)
 		if (et_used(&t->s[i]) && et_len(&t->s[i]) > ET_INLINE)
 			free(t->s[i].k.ptr);
 	tab_free(t->s, et_cap(t), t->mapped);
+	free(t->ord);
 	et_init(t);
 }
 
@@ -107,7 +116,12 @@ uint32_t et_hash(const void *key, size_t len)
 	}
 	if (len) {
 		uint64_t tail = 0;
-		memcpy(&tail, p, len);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		if (p != key) /* the key's last 8 bytes, shifted: no memcpy call */
+			tail = rd64(p + len - 8) >> (8 * (8 - len));
+		else
+#endif
+			memcpy(&tail, p, len);
 		h = (h ^ mix(tail ^ ((uint64_t)len << 59))) * 0x9e3779b97f4a7c15ULL;
 	}
 	return (uint32_t)mix(h);
@@ -122,7 +136,7 @@ struct et_slot *et_find(const struct elemtab *t, const void *key, size_t len, ui
 {
 	if (!t->s)
 		return NULL;
-	for (uint32_t i = hash & t->mask;; i = (i + 1) & t->mask) {
+	for (uint32_t i = et_home(t, hash);; i = et_next(t, i)) {
 		struct et_slot *s = &t->s[i];
 		if (!et_used(s))
 			return NULL;
@@ -131,37 +145,31 @@ struct et_slot *et_find(const struct elemtab *t, const void *key, size_t len, ui
 	}
 }
 
-/* Short keys are zero-padded in their slot, so equal keys of equal length
- * have equal inline words. */
-static inline bool same_key(const struct et_slot *a, const struct et_slot *b)
+static uint32_t place(const struct elemtab *t, const struct et_slot *from)
 {
-	if (a->hash != b->hash || a->meta != b->meta)
-		return false;
-	if (et_len(a) <= ET_INLINE)
-		return memcmp(a->k.in, b->k.in, ET_INLINE) == 0;
-	return memcmp(a->k.ptr, b->k.ptr, et_len(a)) == 0;
-}
-
-uint32_t et_find_slot(const struct elemtab *t, const struct et_slot *k)
-{
-	if (!t->s)
-		return UINT32_MAX;
-	for (uint32_t i = k->hash & t->mask;; i = (i + 1) & t->mask) {
-		const struct et_slot *s = &t->s[i];
-		if (!et_used(s))
-			return UINT32_MAX;
-		if (same_key(s, k))
-			return i;
-	}
-}
-
-static uint32_t place(struct et_slot *tab, uint32_t mask, const struct et_slot *from)
-{
-	uint32_t i = from->hash & mask;
-	while (et_used(&tab[i]))
-		i = (i + 1) & mask;
-	tab[i] = *from;
+	uint32_t i = et_home(t, from->hash);
+	while (et_used(&t->s[i]))
+		i = et_next(t, i);
+	t->s[i] = *from;
 	return i;
+}
+
+/* Cyclic distance from slot @a forward to slot @b. */
+static inline uint32_t cdist(const struct elemtab *t, uint32_t a, uint32_t b)
+{
+	return b >= a ? b - a : b + t->cap - a;
+}
+
+/* The capacities: 8, 12, 16, 24, ... 3072, 4096, then doubling.  Small
+ * tables are where a half-empty table costs the most per element; in large
+ * ones a lower load keeps probes short, which the merges feel. */
+#define ET_FINE_CAP 4096
+
+static size_t cap_after(size_t cap)
+{
+	if (cap >= ET_FINE_CAP)
+		return 2 * cap;
+	return (cap & (cap - 1)) == 0 ? cap + cap / 2 : cap / 3 * 4;
 }
 
 int et_reserve_remap(struct elemtab *t, size_t n, uint32_t *idx, size_t nidx)
@@ -175,23 +183,37 @@ int et_reserve_remap(struct elemtab *t, size_t n, uint32_t *idx, size_t nidx)
 	while (n * ET_LOAD_DEN > ncap * ET_LOAD_NUM) {
 		if (ncap >= (size_t)1 << 31)
 			return CRDT_EMSGSIZE;
-		ncap *= 2;
+		ncap = cap_after(ncap);
 	}
 	ns = tab_alloc(ncap, &mapped);
 	if (!ns)
 		return CRDT_ENOMEM;
+	const struct elemtab nt = { .s = ns, .cap = (uint32_t)ncap };
 	/* The old table is garbage once copied: its hash words can hold the
 	 * new indices for the remap. */
 	for (size_t i = 0; i < cap; i++)
 		if (et_used(&os[i]))
-			os[i].hash = place(ns, (uint32_t)(ncap - 1), &os[i]);
+			os[i].hash = place(&nt, &os[i]);
 	for (size_t k = 0; k < nidx; k++)
 		if (idx[k] != UINT32_MAX)
 			idx[k] = os[idx[k]].hash;
+	if (t->ord_ok) {
+		/* The cache follows; if it cannot grow it is simply dropped. */
+		size_t need = ncap * ET_LOAD_NUM / ET_LOAD_DEN + 1;
+		uint32_t *o = realloc(t->ord, need * sizeof(*o));
+		if (o) {
+			for (size_t k = 0; k < t->count; k++)
+				o[k] = os[o[k]].hash;
+			t->ord = o;
+			t->ordcap = need;
+		} else {
+			t->ord_ok = false;
+		}
+	}
 	if (os)
 		tab_free(os, cap, t->mapped);
 	t->s = ns;
-	t->mask = (uint32_t)(ncap - 1);
+	t->cap = (uint32_t)ncap;
 	t->mapped = mapped;
 	return 0;
 }
@@ -217,25 +239,61 @@ uint8_t *et_key_dup(const void *key, size_t len, int *ret_err)
 	return p;
 }
 
+/* The free slot for @hash, and the cached order kept if @key goes last. */
+static inline struct et_slot *insert_at(struct elemtab *t, const void *key, size_t len,
+					uint32_t hash)
+{
+	uint32_t i = et_home(t, hash);
+
+	if (t->ord_ok) {
+		/* Keys inserted in ascending order keep the cached order. */
+		const struct et_slot *l = t->count ? &t->s[t->ord[t->count - 1]] : NULL;
+		t->ord_ok = t->count < t->ordcap &&
+			    (!l || et_keycmp(et_key(l), et_len(l), key, len) < 0);
+	}
+	while (et_used(&t->s[i]))
+		i = et_next(t, i);
+	if (t->ord_ok)
+		t->ord[t->count] = i;
+	t->count++;
+	return &t->s[i];
+}
+
 struct et_slot *et_insert(struct elemtab *t, const void *key, size_t len, uint32_t hash,
 			  uint8_t *owned)
 {
-	uint32_t i = hash & t->mask;
+	struct et_slot *s = insert_at(t, key, len, hash);
 
-	while (et_used(&t->s[i]))
-		i = (i + 1) & t->mask;
-	struct et_slot *s = &t->s[i];
 	s->hash = hash;
 	s->meta = ET_USED | (uint32_t)len;
 	s->pay = 0;
 	if (len <= ET_INLINE) {
-		memset(s->k.in, 0, sizeof(s->k.in));
-		if (len)
-			memcpy(s->k.in, key, len);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		if (len >= 8) { /* two loads within the key, the second shifted */
+			const uint8_t *k = key;
+			uint64_t w[2] = { rd64(k), len > 8 ? rd64(k + len - 8) >> (8 * (16 - len)) : 0 };
+			memcpy(s->k.in, w, sizeof(w));
+		} else
+#endif
+		{
+			memset(s->k.in, 0, sizeof(s->k.in));
+			if (len)
+				memcpy(s->k.in, key, len);
+		}
 	} else {
 		s->k.ptr = owned;
 	}
-	t->count++;
+	return s;
+}
+
+struct et_slot *et_insert_slot(struct elemtab *t, const struct et_slot *from, uint8_t *owned)
+{
+	struct et_slot *s = insert_at(t, et_key(from), et_len(from), from->hash);
+
+	*s = *from; /* hash, length and a short key, zero padded */
+	if (et_len(from) > ET_INLINE)
+		s->k.ptr = owned;
+	s->pay = 0;
 	return s;
 }
 
@@ -243,16 +301,17 @@ void et_remove(struct elemtab *t, struct et_slot *slot)
 {
 	uint32_t hole = (uint32_t)(slot - t->s);
 
+	t->ord_ok = false;
 	if (et_len(slot) > ET_INLINE)
 		free(slot->k.ptr);
 	/* Backward shift: pull every later entry of the cluster that may live
 	 * at the hole (its home is not cyclically inside (hole, j]). */
-	for (uint32_t j = (hole + 1) & t->mask;; j = (j + 1) & t->mask) {
+	for (uint32_t j = et_next(t, hole);; j = et_next(t, j)) {
 		struct et_slot *s = &t->s[j];
 		if (!et_used(s))
 			break;
-		uint32_t home = s->hash & t->mask;
-		if (((j - home) & t->mask) >= ((j - hole) & t->mask)) {
+		uint32_t home = et_home(t, s->hash);
+		if (cdist(t, home, j) >= cdist(t, hole, j)) {
 			t->s[hole] = *s;
 			hole = j;
 		}
@@ -285,6 +344,9 @@ static uint64_t key_word(const struct et_slot *s, size_t off)
 	const uint8_t *k = et_key(s);
 	size_t len = et_len(s);
 	uint64_t w = 0;
+
+	if (len <= ET_INLINE && off + 8 <= ET_INLINE) /* zero padded in the slot */
+		return __builtin_bswap64(rd64(k + off));
 
 	for (size_t i = 0; i < 8; i++)
 		w = w << 8 | (off + i < len ? k[off + i] : 0);
@@ -420,17 +482,146 @@ int et_foreach_sorted(const struct elemtab *t, crdt_elem_cb cb, void *ctx)
 int et_sorted(const struct elemtab *t, struct et_slot ***ret)
 {
 	struct et_slot **v = NULL;
-	size_t n = 0;
+	const uint32_t *o;
+	int r;
 
 	if (t->count) {
+		if ((r = et_order(t, &o)) < 0)
+			return r;
 		v = malloc(t->count * sizeof(*v));
 		if (!v)
 			return CRDT_ENOMEM;
-		for (size_t i = 0; i < et_cap(t); i++)
-			if (et_used(&t->s[i]))
-				v[n++] = &t->s[i];
-		et_sort(v, n);
+		for (size_t i = 0; i < t->count; i++)
+			v[i] = &t->s[o[i]];
 	}
 	*ret = v;
+	return 0;
+}
+
+/* Keys of at most 16 bytes, as two big-endian words (zero padded, as in
+ * the slot) and the length: in that lexicographic order, key order. */
+struct rk {
+	uint64_t w[2];
+	uint32_t len, idx;
+};
+
+static inline unsigned rk_digit(const struct rk *k, unsigned d)
+{
+	/* d 0: the length, least significant; 1..16: key bytes 15..0 */
+	return d == 0 ? k->len : (unsigned)(k->w[(16 - d) / 8] >> (8 * ((d - 1) % 8))) & 0xff;
+}
+
+/* Byte @sh / 8 of word @w: 0 and 1 the key's, 2 the length. */
+static inline unsigned rk_get(const struct rk *k, unsigned w, unsigned sh)
+{
+	return (unsigned)((w == 2 ? k->len : k->w[w & 1]) >> sh) & 0xff;
+}
+
+/* LSD radix sort, one byte a pass, skipping the bytes all keys share (as
+ * the common prefixes of real keys): no comparisons at all. */
+static int order_radix(struct elemtab *t)
+{
+	size_t n = t->count, m = 0;
+	struct rk *a = malloc(2 * (n ? n : 1) * sizeof(*a)), *b;
+	uint32_t(*cnt)[256] = calloc(17, sizeof(*cnt));
+	uint64_t and0 = ~0ULL, and1 = ~0ULL, or0 = 0, or1 = 0;
+	uint32_t andl = ~0u, orl = 0;
+	unsigned dw[17], ds[17], nd = 0; /* per digit sorted on: word and shift */
+
+	if (!a || !cnt) {
+		free(a);
+		free(cnt);
+		return CRDT_ENOMEM;
+	}
+	b = a + n;
+	for (size_t i = 0; i < et_cap(t); i++) {
+		const struct et_slot *s = &t->s[i];
+		if (!et_used(s))
+			continue;
+		a[m] = (struct rk){ { __builtin_bswap64(rd64(s->k.in)),
+				      __builtin_bswap64(rd64(s->k.in + 8)) },
+				    (uint32_t)et_len(s), (uint32_t)i };
+		and0 &= a[m].w[0], or0 |= a[m].w[0];
+		and1 &= a[m].w[1], or1 |= a[m].w[1];
+		andl &= a[m].len, orl |= a[m].len;
+		m++;
+	}
+	/* Only the digits that differ somewhere are counted and sorted on. */
+	{
+		struct rk x = { { and0 ^ or0, and1 ^ or1 }, andl ^ orl, 0 };
+		for (unsigned d = 0; d < 17; d++) {
+			if (!rk_digit(&x, d))
+				continue;
+			dw[nd] = d == 0 ? 2 : (16 - d) / 8;
+			ds[nd++] = d == 0 ? 0 : 8 * ((d - 1) % 8);
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		for (unsigned k = 0; k < nd; k++)
+			cnt[k][rk_get(&a[i], dw[k], ds[k])]++;
+	for (unsigned k = 0; k < nd; k++) {
+		unsigned d = k;
+		size_t sum = 0;
+		for (unsigned x = 0; x < 256; x++) {
+			size_t c = cnt[d][x];
+			cnt[d][x] = (uint32_t)sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			b[cnt[d][rk_get(&a[i], dw[k], ds[k])]++] = a[i];
+		struct rk *x = a;
+		a = b;
+		b = x;
+	}
+	for (size_t i = 0; i < n; i++)
+		t->ord[i] = a[i].idx;
+	free(a < b ? a : b);
+	free(cnt);
+	return 0;
+}
+
+static int order_build(struct elemtab *t)
+{
+	struct et_slot **v;
+	size_t n = 0;
+
+	if (t->count == 0)
+		return 0;
+	for (size_t i = 0; i < et_cap(t); i++)
+		if (et_used(&t->s[i]) && et_len(&t->s[i]) > ET_INLINE)
+			goto long_keys;
+	return order_radix(t);
+long_keys:
+	if (!(v = malloc(t->count * sizeof(*v))))
+		return CRDT_ENOMEM;
+	for (size_t i = 0; i < et_cap(t); i++)
+		if (et_used(&t->s[i]))
+			v[n++] = &t->s[i];
+	et_sort(v, n);
+	for (size_t i = 0; i < n; i++)
+		t->ord[i] = (uint32_t)(v[i] - t->s);
+	free(v);
+	return 0;
+}
+
+int et_order(const struct elemtab *ct, const uint32_t **ret)
+{
+	struct elemtab *t = (struct elemtab *)ct; /* only the cache changes */
+	int r;
+
+	if (!t->ord_ok) {
+		size_t need = et_cap(t) * ET_LOAD_NUM / ET_LOAD_DEN + 1;
+		if (t->ordcap < need) {
+			uint32_t *o = realloc(t->ord, need * sizeof(*o));
+			if (!o)
+				return CRDT_ENOMEM;
+			t->ord = o;
+			t->ordcap = need;
+		}
+		if ((r = order_build(t)) < 0)
+			return r;
+		t->ord_ok = true;
+	}
+	*ret = t->ord;
 	return 0;
 }

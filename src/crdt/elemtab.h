@@ -1,11 +1,13 @@
 /* elemtab: the element table behind the G-Set and the OR-Set (internal).
  *
  * A hash table keyed by binary-safe byte strings: open addressing, linear
- * probing, backward-shift deletion (so no tombstones pile up), power-of-two
- * capacity, load at most 13/16.  Each slot is 32 bytes: the key's hash and
- * length, the key itself when it fits in 16 bytes (else a pointer to a heap
- * copy the table owns) and a 64-bit payload the owner interprets.  With
- * short keys that is the whole memory cost of an element.
+ * probing, backward-shift deletion (so no tombstones pile up), capacities
+ * 2^k and, up to 3072 slots, 3 * 2^(k-1) in between (the home slot is the
+ * hash scaled to the capacity), load at most 13/16.  Each slot is 32 bytes:
+ * the key's hash and length, the key itself when it fits in 16 bytes (else
+ * a pointer to a heap copy the table owns) and a 64-bit payload the owner
+ * interprets.  With short keys that is the whole memory cost of an element
+ * (and 4 bytes more once its key order is cached, see et_order()).
  *
  * Slot pointers stay valid until the next insert, remove or reserve.
  *
@@ -20,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "crdt/gset.h" /* crdt_elem_cb */
 
@@ -40,9 +43,16 @@ struct et_slot {
 
 struct elemtab {
 	struct et_slot *s;
-	uint32_t mask; /* capacity - 1; capacity 0 when s == NULL */
+	uint32_t cap; /* slots; 0 when s == NULL */
 	uint32_t count;
 	bool mapped; /* s came from et_map(), not calloc */
+	/* A cache, not part of the value: the used slots' indices in key
+	 * order, valid while ord_ok.  Built by the first et_order(), then
+	 * kept through inserts in ascending key order and growth; any other
+	 * insert or a remove only clears ord_ok (the array stays for reuse). */
+	bool ord_ok;
+	uint32_t *ord;
+	size_t ordcap;
 };
 
 static inline bool et_used(const struct et_slot *s)
@@ -62,23 +72,60 @@ static inline const uint8_t *et_key(const struct et_slot *s)
 
 static inline size_t et_cap(const struct elemtab *t)
 {
-	return t->s ? (size_t)t->mask + 1 : 0;
+	return t->s ? t->cap : 0;
+}
+
+/* A hash's home slot: the hash scaled to the capacity (a multiply, not a
+ * mask, since capacities go up by 1.5 and 2 in turn, not only powers of
+ * two, to waste less room). */
+static inline uint32_t et_home(const struct elemtab *t, uint32_t hash)
+{
+	return (uint32_t)(((uint64_t)hash * t->cap) >> 32);
+}
+
+/* The slot after @i, wrapping round. */
+static inline uint32_t et_next(const struct elemtab *t, uint32_t i)
+{
+	return i + 1 == t->cap ? 0 : i + 1;
 }
 
 /* Start loading the home slot of @hash, to be probed a little later. */
 static inline void et_prefetch(const struct elemtab *t, uint32_t hash)
 {
 	if (t->s)
-		__builtin_prefetch(&t->s[hash & t->mask]);
+		__builtin_prefetch(&t->s[et_home(t, hash)]);
 }
 
 void et_init(struct elemtab *t);
 void et_done(struct elemtab *t);
 uint32_t et_hash(const void *key, size_t len);
 struct et_slot *et_find(const struct elemtab *t, const void *key, size_t len, uint32_t hash);
+/* Short keys are zero-padded in their slot, so equal keys of equal length
+ * have equal inline words. */
+static inline bool et_same_key(const struct et_slot *a, const struct et_slot *b)
+{
+	if (a->hash != b->hash || a->meta != b->meta)
+		return false;
+	if (et_len(a) <= ET_INLINE)
+		return memcmp(a->k.in, b->k.in, ET_INLINE) == 0;
+	return memcmp(a->k.ptr, b->k.ptr, et_len(a)) == 0;
+}
+
 /** Index in @t of the entry with the same key as @k (a slot of any
- * table), or UINT32_MAX.  Compares short keys a word at a time. */
-uint32_t et_find_slot(const struct elemtab *t, const struct et_slot *k);
+ * table), or UINT32_MAX.  Compares short keys a word at a time; inline,
+ * as the merges call it for every element. */
+static inline uint32_t et_find_slot(const struct elemtab *t, const struct et_slot *k)
+{
+	if (!t->s)
+		return UINT32_MAX;
+	for (uint32_t i = et_home(t, k->hash);; i = et_next(t, i)) {
+		const struct et_slot *s = &t->s[i];
+		if (!et_used(s))
+			return UINT32_MAX;
+		if (et_same_key(s, k))
+			return i;
+	}
+}
 /** Make room for @n elements in total, so that inserts up to that count
  * cannot fail.  -ENOMEM (table unchanged), -EMSGSIZE past 2^31 slots. */
 int et_reserve(struct elemtab *t, size_t n);
@@ -92,6 +139,8 @@ uint8_t *et_key_dup(const void *key, size_t len, int *ret_err);
  * et_key_dup() copy for a long key (the table takes it), NULL otherwise. */
 struct et_slot *et_insert(struct elemtab *t, const void *key, size_t len, uint32_t hash,
 			  uint8_t *owned);
+/** et_insert() of the key in @from, a slot of another table. */
+struct et_slot *et_insert_slot(struct elemtab *t, const struct et_slot *from, uint8_t *owned);
 /** Remove the entry at @slot (frees a long key). */
 void et_remove(struct elemtab *t, struct et_slot *slot);
 /** Order of keys: memcmp on the common length, then shorter first. */
@@ -99,6 +148,11 @@ int et_keycmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
 /** A malloc'd array of the used slots sorted by key (NULL with 0 entries).
  * -ENOMEM. */
 int et_sorted(const struct elemtab *t, struct et_slot ***ret);
+/** The used slots' indices in key order (t->count of them), from the
+ * cache, built first if need be: a pointer into the table, valid until its
+ * next change.  -ENOMEM.  The table is logically const: only the cache is
+ * written, so two threads must not call this on one table at once. */
+int et_order(const struct elemtab *t, const uint32_t **ret);
 /** Sort an array of slot pointers by key. */
 void et_sort(struct et_slot **v, size_t n);
 /* Is @e (any length, checked against ET_MAX_LEN) in the table? */

@@ -107,9 +107,8 @@ int crdt_gset_merge(struct crdt_gset *dst, const struct crdt_gset *src)
 	k = 0;
 	for (size_t i = 0; i < et_cap(st); i++) {
 		const struct et_slot *e = &st->s[i];
-		if (et_used(e) && !et_find(&dst->tab, et_key(e), et_len(e), e->hash))
-			et_insert(&dst->tab, et_key(e), et_len(e), e->hash,
-				  et_len(e) > ET_INLINE ? keys[k++] : NULL);
+		if (et_used(e) && et_find_slot(&dst->tab, e) == UINT32_MAX)
+			et_insert_slot(&dst->tab, e, et_len(e) > ET_INLINE ? keys[k++] : NULL);
 	}
 	free(keys);
 	return 0;

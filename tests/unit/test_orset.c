@@ -551,6 +551,56 @@ static void run_small_scenario(void)
 	crdt_orset_free(c);
 }
 
+/* The key order the encoder caches follows adds in ascending order, table
+ * growth, removes and out-of-order adds: every encode matches that of a
+ * fresh copy, which sorts from scratch.  Keys long and short, with zero
+ * bytes and prefixes of each other. */
+static void test_order_cache(void **state)
+{
+	static const uint8_t abc[] = { 0, 'a', 'b', 0xff };
+	struct crdt_orset *s = crdt_orset_new();
+	struct crdt_rid r1, r2;
+	uint64_t seed = test_seed("order_cache"), next = 0;
+
+	(void)state;
+	rng.s = seed;
+	rid_of(1, &r1);
+	rid_of(2, &r2);
+	assert_non_null(s);
+	for (int step = 0; step < 3000; step++) {
+		uint8_t k[24];
+		size_t len = 0;
+		uint64_t op = rng_below(&rng, 100);
+		size_t maxlen = step < 1500 ? 16 : sizeof(k); /* short keys sort apart */
+
+		if (op < 50) { /* ascending: 0xff, then a growing big-endian number */
+			next += 1 + rng_below(&rng, 3);
+			k[0] = 0xff;
+			for (int i = 0; i < 8; i++)
+				k[1 + i] = (uint8_t)(next >> (56 - 8 * i));
+			len = 9 + rng_below(&rng, maxlen - 8);
+			memset(k + 9, 'x', len - 9);
+		} else {
+			len = rng_below(&rng, maxlen + 1);
+			for (size_t i = 0; i < len; i++)
+				k[i] = abc[rng_below(&rng, 4)];
+		}
+		if (op < 75)
+			assert_int_equal(crdt_orset_add(s, op % 2 ? &r1 : &r2, k, len), 0);
+		else if (op < 90)
+			crdt_orset_remove(s, k, len);
+		else {
+			struct crdt_orset *c = crdt_orset_copy(s);
+			assert_non_null(c);
+			if (!same_encoding(s, c))
+				fail_msg("encodings differ at step %d, seed %llu", step,
+					 (unsigned long long)seed);
+			crdt_orset_free(c);
+		}
+	}
+	crdt_orset_free(s);
+}
+
 static void test_small_merge(void **state)
 {
 	int n = test_scenarios(10000);
@@ -976,6 +1026,7 @@ int main(void)
 		cmocka_unit_test(test_removed_leave_only_context),
 		cmocka_unit_test(test_binary_safe),
 		cmocka_unit_test(test_model),
+		cmocka_unit_test(test_order_cache),
 		cmocka_unit_test(test_small_merge),
 		cmocka_unit_test(test_small_merge_removals),
 		cmocka_unit_test(test_split_large),

@@ -199,7 +199,7 @@ struct et_slot *slot_of_dot(const struct crdt_orset *s, uint32_t h, uint32_t ri,
 
 	if (!t->s)
 		return NULL;
-	for (uint32_t i = h & t->mask;; i = (i + 1) & t->mask) {
+	for (uint32_t i = et_home(t, h);; i = et_next(t, i)) {
 		struct et_slot *e = &t->s[i];
 		if (!et_used(e))
 			return NULL;

@@ -92,21 +92,27 @@ static int join_count(struct join *j, bool all_shared)
 
 	if (!(j->hit = hit))
 		return CRDT_ENOMEM;
-	for (size_t i = 0, u = 0; i < et_cap(st); i++) {
-		const struct et_slot *e = &st->s[i];
+	/* dst's table does not change in this pass: a copy the compiler can
+	 * keep in registers */
+	const struct elemtab dt = dst->tab;
+	const struct et_slot *ss = st->s;
+	const size_t cap = et_cap(st);
+
+	for (size_t i = 0, u = 0; i < cap; i++) {
+		const struct et_slot *e = &ss[i];
 		const struct dot *sd, *dd = NULL;
 		size_t sn, dn, keep = 0;
 		struct et_slot *de;
 
-		if (i + 8 < et_cap(st))
-			et_prefetch(&dst->tab, st->s[i + 8].hash);
 		if (!et_used(e))
 			continue;
+		if (i + 8 < cap)
+			et_prefetch(&dt, ss[i + 8].hash);
 		sn = get_dots(src, e->pay, &t1, &sd);
 		if (sn > maxs)
 			maxs = sn;
-		hit[u] = et_find_slot(&dst->tab, e);
-		de = hit[u] != NONE ? &dst->tab.s[hit[u]] : NULL;
+		hit[u] = et_find_slot(&dt, e);
+		de = hit[u] != NONE ? &dt.s[hit[u]] : NULL;
 		u++;
 		dn = de ? get_dots(dst, de->pay, &t2, &dd) : 0;
 		if (dn > maxd)
@@ -194,7 +200,7 @@ static inline struct et_slot *join_insert(struct join *j, const struct pairing *
 		owned = j->keys[j->k];
 		j->keys[j->k++] = NULL;
 	}
-	de = et_insert(&j->dst->tab, et_key(p->se), et_len(p->se), p->se->hash, owned);
+	de = et_insert_slot(&j->dst->tab, p->se, owned);
 	set_dots(j->dst, de, j->scratch, p->keep);
 	return de;
 }
@@ -239,8 +245,11 @@ static bool bulk_settle_dst(struct join *j)
 	struct dot t1, t2;
 	bool sweep = false;
 
-	for (size_t i = 0; i < et_cap(&dst->tab); i++) {
-		struct et_slot *e = &dst->tab.s[i];
+	struct et_slot *ds = dst->tab.s;
+	const size_t cap = et_cap(&dst->tab);
+
+	for (size_t i = 0; i < cap; i++) {
+		struct et_slot *e = &ds[i];
 		const struct dot *dd, *sd = NULL;
 		size_t dn, sn = 0, kept = 0;
 		bool looked = false;
