@@ -114,6 +114,11 @@ struct gossip_core {
 	struct large *large;
 	size_t nlarge, large_cap;
 
+	/* Entries a local write changed since the last push (their queued
+	 * flag set), from the store's change stream. */
+	struct store_entry **queue;
+	size_t nqueue, queue_cap;
+
 	uint64_t rng;
 	uint64_t ping_seq;
 	struct crdt_buf pbuf; /* PING/PONG encoding */
@@ -623,7 +628,11 @@ uint64_t gossip_core_push(struct gossip_core *g, uint64_t now_ms)
 	uint64_t now = now_ms, due = UINT64_MAX;
 
 	g->now_ms = now_ms;
-	store_take_dirty(g->store, &ents, &nents);
+	ents = g->queue;
+	nents = g->nqueue;
+	for (size_t i = 0; i < nents; i++)
+		ents[i]->queued = false;
+	g->nqueue = 0;
 	n = choose_targets(g, g->fanout);
 	if (n == 0)
 		return 0; /* the next round carries it when peers appear */
@@ -672,6 +681,40 @@ uint32_t gossip_core_push_delay_ms(const struct gossip_core *g)
 uint32_t gossip_core_interval_ms(const struct gossip_core *g)
 {
 	return g->interval_ms;
+}
+
+/* The store's change stream.  A local write invalidates what was sent of
+ * the entry and queues it for the push; a remote merge only invalidates. */
+static void changed(void *ctx, struct store_entry *e, enum crdt_type t,
+		    const struct store_change *c)
+{
+	struct gossip_core *g = ctx;
+	struct store_inst *in;
+
+	if (c->remote) {
+		if ((in = store_entry_inst(e, t)))
+			in->fp = 0;
+		return;
+	}
+	for (int i = CRDT_TYPE_MIN; i <= CRDT_TYPE_MAX; i++)
+		if ((in = store_entry_inst(e, (enum crdt_type)i)))
+			in->fp = 0;
+	if (!e->queued) {
+		if (g->nqueue == g->queue_cap) {
+			size_t cap = g->queue_cap ? g->queue_cap * 2 : 64;
+			struct store_entry **q = realloc(g->queue, cap * sizeof(*q));
+			/* Without memory for the list the write still stands; it
+			 * travels with the next full round instead of the push. */
+			if (!q)
+				return;
+			g->queue = q;
+			g->queue_cap = cap;
+		}
+		g->queue[g->nqueue++] = e;
+		e->queued = true;
+	}
+	if (g->io.push_wanted)
+		g->io.push_wanted(g->io.ctx);
 }
 
 /* ---- receiving --------------------------------------------------------- */
@@ -1135,6 +1178,10 @@ int gossip_core_new(const struct gossip_config *cfg, struct store *store, struct
 		free(g);
 		return r;
 	}
+	if ((r = store_subscribe(store, &(struct store_sub){ changed, g })) < 0) {
+		gossip_core_free(g);
+		return r;
+	}
 	g->t = t;
 	*ret = g;
 	return 0;
@@ -1150,6 +1197,10 @@ void gossip_core_free(struct gossip_core *g)
 {
 	if (!g)
 		return;
+	store_unsubscribe(g->store, g);
+	for (size_t i = 0; i < g->nqueue; i++)
+		g->queue[i]->queued = false;
+	free(g->queue);
 	for (size_t i = 0; i < g->npeers; i++)
 		peer_free(g->peers[i]);
 	free(g->peers);

@@ -193,13 +193,20 @@ struct gossip_core_io {
 	 * gossip_core_resolved.  0 if under way, a negative errno if not (the
 	 * core tries again next round).  NULL: names are never resolved. */
 	int (*resolve)(void *ctx, const char *name, const char *host, uint16_t port);
+	/** A local write was queued: call gossip_core_push soon (the shell
+	 * runs it push_delay_ms later, once for every write until then).
+	 * NULL: the caller pushes when it likes. */
+	void (*push_wanted)(void *ctx);
 	void *ctx;
 };
 
 /** A core over @t (borrowed: it must outlive the core).  @store, @hlc,
  * @self and @node_name as for gossip_new; cfg->listen_* and the buffer
- * sizes are not read, cfg->seed is used as is.  *ret written on success;
- * free with gossip_core_free.  -EINVAL for a bad setting, -ENOMEM. */
+ * sizes are not read, cfg->seed is used as is.  The core subscribes to
+ * @store's change stream (store.h): local writes are queued for
+ * gossip_core_push.  *ret written on success; free with gossip_core_free
+ * (before the store).  -EINVAL for a bad setting, -ENOMEM, -ENOSPC (no
+ * room for another subscriber). */
 int gossip_core_new(const struct gossip_config *cfg, struct store *store, struct crdt_hlc *hlc,
 		    const struct crdt_rid *self, const char *node_name, struct transport *t,
 		    const struct gossip_core_io *io, struct gossip_core **ret);
@@ -211,7 +218,7 @@ void gossip_core_start(struct gossip_core *g);
 void gossip_core_round(struct gossip_core *g, uint64_t now_ms, uint64_t now_us);
 /** gossip_sync; same returns. */
 int gossip_core_sync(struct gossip_core *g, const char *peer, uint64_t now_ms, uint64_t now_us);
-/** Push the store's dirty instances (and the large ones whose turn came)
+/** Push the instances local writes changed (and the large ones whose turn came)
  * to the chosen peers.  Returns 0, or the ms after which a large instance's
  * deferred push is due: call again then. */
 uint64_t gossip_core_push(struct gossip_core *g, uint64_t now_ms);

@@ -55,6 +55,11 @@ static void resolve_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 		free(g); /* the last close callback already ran */
 }
 
+static void push_wanted(void *ctx)
+{
+	gossip_notify_write(ctx);
+}
+
 static int resolve(void *ctx, const char *name, const char *host, uint16_t port)
 {
 	struct gossip *g = ctx;
@@ -153,7 +158,7 @@ int gossip_new_with_transport(uv_loop_t *loop, const struct gossip_config *cfg,
 	c = *cfg;
 	if (!c.seed && self)
 		c.seed = uv_hrtime() ^ ((uint64_t)self->b[0] << 56 | self->b[15]);
-	io = (struct gossip_core_io){ .resolve = resolve, .ctx = g };
+	io = (struct gossip_core_io){ .resolve = resolve, .push_wanted = push_wanted, .ctx = g };
 	if ((r = gossip_core_new(&c, store, hlc, self, node_name, t, &io, &g->core)) < 0) {
 		free(g);
 		return r;

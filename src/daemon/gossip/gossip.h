@@ -4,8 +4,9 @@
  *  - every interval_ms a round: full state to `fanout` random peers (0: all),
  *    a PING to every peer;
  *  - gossip_sync(): full state now, to one peer or to all;
- *  - push_delay_ms after gossip_notify_write(): the store's dirty instances,
- *    batched under one timer.  Instances whose encoding passed
+ *  - push_delay_ms after a local write (announced on the store's change
+ *    stream, or gossip_notify_write()): the instances changed, batched under
+ *    one timer.  Instances whose encoding passed
  *    GOSSIP_LARGE_BYTES are pushed at most once per interval_ms / 2.
  *
  * Every batch is encoded once and the same datagrams go to every chosen peer.
@@ -53,8 +54,8 @@ int gossip_start(struct gossip *g);
  * for 3 rounds is down and gets only the PING until it answers; then it gets
  * the full state at once. */
 void gossip_round(struct gossip *g);
-/** A local write changed the store: push its dirty instances within
- * push_delay_ms (one timer for every write until then). */
+/** Push what local writes changed within push_delay_ms (one timer for every
+ * write until then).  Every store_changed of a local write calls it. */
 void gossip_notify_write(struct gossip *g);
 /** Send the full state now to the peer named @peer, or to every peer if
  * NULL.  -ENOENT for an unknown peer name, -EHOSTUNREACH if it is not
