@@ -35,7 +35,6 @@
 #define GOSSIP_LARGE_BYTES (64u << 10)
 #define GOSSIP_PEER_NAME_MAX 300 /* "host:port" */
 
-struct gossip;
 struct gossip_core;
 
 struct gossip_peer_config {
@@ -82,7 +81,6 @@ int gossip_limit_element(const struct gossip_limits *lim, enum crdt_type t, size
 /** A set of @card elements: max_elements. */
 int gossip_limit_card(const struct gossip_limits *lim, size_t card, char *why, size_t why_size);
 /** The limits a gossip holds (set by gossip_new and gossip_set_policy). */
-const struct gossip_limits *gossip_get_limits(const struct gossip *g);
 const struct gossip_limits *gossip_core_get_limits(const struct gossip_core *g);
 
 /** Plain settings, filled by the caller (main from the parsed config); the

@@ -31,6 +31,9 @@
 
 struct gossip;
 
+/** The limits a gossip holds (set by gossip_new and gossip_set_policy). */
+const struct gossip_limits *gossip_get_limits(const struct gossip *g);
+
 /** A gossip bound to a UDP socket on cfg->listen_host:listen_port.  @store,
  * @hlc, @self and @node_name are borrowed and must outlive it (node_name is
  * copied, at most WIRE_NODE_MAX bytes).  Nothing is sent before
