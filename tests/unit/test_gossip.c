@@ -1,6 +1,7 @@
-/* Gossip between several in-process replicas over a fake network that drops,
- * duplicates, reorders and replays datagrams, and once over real UDP on
- * loopback. */
+/* Gossip cores (gossip/core.h) between several in-process replicas, on a fake
+ * clock, over a fake network whose faults (loss, duplicates, reordering,
+ * latency, partitions) are decided by the shim's core (gossip/shim.h), and
+ * once the libuv shell over real UDP on loopback. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <setjmp.h>
@@ -15,7 +16,9 @@
 
 #include "crdt/error.h"
 #include "gossip/auth.h"
+#include "gossip/core.h"
 #include "gossip/gossip.h"
+#include "gossip/shim.h"
 #include "log.h"
 #include "state/store.h"
 #include "testutil.h"
@@ -27,10 +30,16 @@
 
 /* ---- fake network ------------------------------------------------------ */
 
+/* The one clock of the simulation: the cores are handed it, and the network
+ * moves it on to each datagram's delivery time. */
+static uint64_t fake_ms;
+
 struct pkt {
 	uint8_t *d;
 	size_t len;
 	int from, to; /* node index */
+	uint64_t at;  /* delivery time, fake_ms */
+	uint64_t seq; /* ties go in sending order */
 };
 
 struct pktq {
@@ -40,21 +49,23 @@ struct pktq {
 
 struct net;
 
+/* One node's end: the shim's decisions, as the daemon makes them with
+ * [simulation] on, wrapped around an in-memory queue instead of UDP. */
 struct ftransport {
 	struct transport t;
 	struct net *net;
 	int idx;
 	struct sockaddr_in addr;
 	bool started;
+	struct shim_core shim;
 };
 
 struct net {
 	struct pktq q;    /* in flight */
 	struct pktq hist; /* everything ever sent, when record */
 	bool record;
-	uint32_t loss_pct, dup_pct;
-	bool reorder;
-	struct rng rng;
+	struct rng rng;   /* replays only */
+	uint64_t seq;
 	size_t mtu;
 	size_t max_len;
 	struct ftransport *nodes[MAXN];
@@ -62,11 +73,10 @@ struct net {
 	uint64_t sent[MAXN][MAXN];      /* accepted by the transport */
 	uint64_t delivered[MAXN][MAXN]; /* handed to the receiver */
 	uint64_t delivered_bytes[MAXN][MAXN];
-	uint64_t lost;
-	bool down[MAXN]; /* a node that is gone: what is sent to it is lost */
 };
 
-static void pktq_push(struct pktq *q, const uint8_t *d, size_t len, int from, int to)
+static void pktq_push(struct net *net, struct pktq *q, const uint8_t *d, size_t len, int from,
+		      int to, uint64_t at)
 {
 	if (q->n == q->cap) {
 		q->cap = q->cap ? 2 * q->cap : 256;
@@ -79,6 +89,8 @@ static void pktq_push(struct pktq *q, const uint8_t *d, size_t len, int from, in
 	q->v[q->n].len = len;
 	q->v[q->n].from = from;
 	q->v[q->n].to = to;
+	q->v[q->n].at = at;
+	q->v[q->n].seq = net->seq++;
 	q->n++;
 }
 
@@ -106,6 +118,7 @@ static int f_send(struct transport *t, const void *buf, size_t len, const struct
 	struct ftransport *f = (struct ftransport *)t;
 	struct net *net = f->net;
 	int dst = net_find(net, to);
+	struct shim_plan plan;
 
 	assert_true(len <= net->mtu);
 	if (len > net->max_len)
@@ -113,17 +126,11 @@ static int f_send(struct transport *t, const void *buf, size_t len, const struct
 	if (dst < 0)
 		return 0; /* nobody there: gone, like UDP */
 	net->sent[f->idx][dst]++;
-	if (net->down[dst])
-		return 0;
-	if (net->record)
-		pktq_push(&net->hist, buf, len, f->idx, dst);
-	if (rng_below(&net->rng, 100) < net->loss_pct) {
-		net->lost++;
-		return 0;
-	}
-	pktq_push(&net->q, buf, len, f->idx, dst);
-	if (rng_below(&net->rng, 100) < net->dup_pct)
-		pktq_push(&net->q, buf, len, f->idx, dst);
+	if (net->record && !shim_core_blocked(&f->shim, to, fake_ms))
+		pktq_push(net, &net->hist, buf, len, f->idx, dst, fake_ms);
+	shim_core_send(&f->shim, to, fake_ms, &plan);
+	for (unsigned i = 0; i < plan.copies; i++)
+		pktq_push(net, &net->q, buf, len, f->idx, dst, fake_ms + plan.delay_ms[i]);
 	return 0;
 }
 
@@ -144,12 +151,57 @@ static void f_close(struct transport *t)
 {
 	struct ftransport *f = (struct ftransport *)t;
 	f->net->nodes[f->idx] = NULL;
+	shim_core_done(&f->shim);
 	free(f);
 }
 
 static const struct transport_ops f_ops = {
 	.send = f_send, .start = f_start, .local_addr = f_local_addr, .close = f_close,
 };
+
+/* Every node's shim gets these faults; reordering comes from latency (0..5
+ * ms) and the shim's extra hold. */
+static void net_faults(struct net *net, double loss, double duplicate, bool reorder)
+{
+	struct shim_settings s = {
+		.loss = loss,
+		.duplicate = duplicate,
+		.reorder = reorder ? 0.3 : 0,
+		.latency_max_ms = reorder ? 5 : 0,
+	};
+	for (int i = 0; i < net->n; i++)
+		if (net->nodes[i])
+			assert_int_equal(shim_core_set(&net->nodes[i]->shim, &s), 0);
+}
+
+/* Node @idx is gone (what is sent to it is lost) or back: a partition every
+ * other node's shim declares. */
+static void net_down(struct net *net, int idx, bool down)
+{
+	char name[16];
+
+	snprintf(name, sizeof(name), "node%d", idx);
+	for (int i = 0; i < net->n; i++) {
+		struct ftransport *f = net->nodes[i];
+		if (!f || i == idx)
+			continue;
+		if (down)
+			assert_int_equal(shim_core_partition(&f->shim, name,
+							     (const struct sockaddr *)&net->nodes[idx]->addr),
+					 0);
+		else
+			shim_core_heal(&f->shim);
+	}
+}
+
+static uint64_t net_lost(const struct net *net)
+{
+	uint64_t n = 0;
+	for (int i = 0; i < net->n; i++)
+		if (net->nodes[i])
+			n += net->nodes[i]->shim.stats.dropped_loss;
+	return n;
+}
 
 static void shuffle(struct net *net, struct pkt *v, size_t n)
 {
@@ -172,24 +224,33 @@ static void deliver_one(struct net *net, const struct pkt *p)
 		from = src->addr;
 	else
 		uv_ip4_addr("10.0.0.99", PORT, &from);
+	if (!shim_core_recv(&dst->shim, (const struct sockaddr *)&from, fake_ms))
+		return;
 	net->delivered[p->from][p->to]++;
 	net->delivered_bytes[p->from][p->to] += p->len;
 	dst->t.recv_cb(dst->t.recv_ctx, p->d, p->len, (const struct sockaddr *)&from, false);
 }
 
-/* Deliver until nothing is in flight (PINGs make PONGs). */
+/* Deliver in time order until nothing is in flight (PINGs make PONGs),
+ * moving the clock on to each delivery. */
 static void net_run(struct net *net)
 {
-	for (int pass = 0; pass < 10 && net->q.n; pass++) {
-		struct pktq q = net->q;
-		net->q = (struct pktq){ 0 };
-		if (net->reorder)
-			shuffle(net, q.v, q.n);
-		for (size_t i = 0; i < q.n; i++)
-			deliver_one(net, &q.v[i]);
-		pktq_free(&q);
+	for (size_t done = 0; net->q.n; done++) {
+		size_t k = 0;
+		struct pkt p;
+
+		assert_true(done < 1000000);
+		for (size_t i = 1; i < net->q.n; i++)
+			if (net->q.v[i].at < net->q.v[k].at ||
+			    (net->q.v[i].at == net->q.v[k].at && net->q.v[i].seq < net->q.v[k].seq))
+				k = i;
+		p = net->q.v[k];
+		net->q.v[k] = net->q.v[--net->q.n];
+		if (p.at > fake_ms)
+			fake_ms = p.at;
+		deliver_one(net, &p);
+		free(p.d);
 	}
-	assert_int_equal(net->q.n, 0);
 }
 
 /* ---- replicas ---------------------------------------------------------- */
@@ -198,13 +259,12 @@ struct node {
 	struct store store;
 	struct crdt_hlc hlc;
 	struct crdt_rid rid;
-	struct gossip *g;
+	struct gossip_core *g;
 	char name[16];
 	int64_t clock_lead_ms; /* < 0: behind */
 };
 
 struct cluster {
-	uv_loop_t loop;
 	struct net net;
 	struct node node[MAXN];
 	int n;
@@ -214,6 +274,13 @@ static uint64_t node_clock(void *ctx)
 {
 	struct node *n = ctx;
 	return (uint64_t)((int64_t)crdt_clock_realtime(NULL) + n->clock_lead_ms);
+}
+
+static void node_recv(void *ctx, const uint8_t *buf, size_t len, const struct sockaddr *from,
+		      bool truncated)
+{
+	struct node *n = ctx;
+	gossip_core_recv(n->g, buf, len, from, truncated, fake_ms, fake_ms * 1000);
 }
 
 static void peer_name(int i, char *name, size_t nsize, char *host, size_t hsize)
@@ -227,12 +294,15 @@ static void peer_name(int i, char *name, size_t nsize, char *host, size_t hsize)
 static void cluster_init(struct cluster *c, int n, uint32_t mtu, unsigned hide,
 			 uint64_t max_lead_ms)
 {
+	uint64_t seed = test_seed("gossip net");
+	struct shim_settings none = { 0 };
+
 	memset(c, 0, sizeof(*c));
-	assert_int_equal(uv_loop_init(&c->loop), 0);
+	fake_ms = 1000000;
 	c->n = n;
 	c->net.n = n;
 	c->net.mtu = mtu;
-	c->net.rng.s = test_seed("gossip net");
+	c->net.rng.s = seed;
 	for (int i = 0; i < n; i++) {
 		struct node *nd = &c->node[i];
 		struct ftransport *f = calloc(1, sizeof(*f));
@@ -244,6 +314,7 @@ static void cluster_init(struct cluster *c, int n, uint32_t mtu, unsigned hide,
 		f->t.ops = &f_ops;
 		f->net = &c->net;
 		f->idx = i;
+		assert_int_equal(shim_core_init(&f->shim, &none, seed + (uint64_t)i), 0);
 		peer_name(i, pname[0], sizeof(pname[0]), phost[0], sizeof(phost[0]));
 		assert_int_equal(uv_ip4_addr(phost[0], PORT, &f->addr), 0);
 		c->net.nodes[i] = f;
@@ -267,19 +338,23 @@ static void cluster_init(struct cluster *c, int n, uint32_t mtu, unsigned hide,
 		crdt_hlc_init(&nd->hlc, node_clock, nd);
 		memset(nd->rid.b, 0x10 * (i + 1), sizeof(nd->rid.b));
 		snprintf(nd->name, sizeof(nd->name), "node%c", 'a' + i);
-		assert_int_equal(gossip_new_with_transport(&c->loop, &cfg, &nd->store, &nd->hlc,
-							   &nd->rid, nd->name, &f->t, &nd->g),
+		assert_int_equal(gossip_core_new(&cfg, &nd->store, &nd->hlc, &nd->rid, nd->name,
+						 &f->t, NULL, &nd->g),
 				 0);
-		assert_int_equal(gossip_start(nd->g), 0);
+		f->t.recv_cb = node_recv;
+		f->t.recv_ctx = nd;
+		assert_int_equal(f->t.ops->start(&f->t), 0);
+		gossip_core_start(nd->g);
 	}
 }
 
 static void cluster_done(struct cluster *c)
 {
-	for (int i = 0; i < c->n; i++)
-		gossip_close(c->node[i].g);
-	assert_int_equal(uv_run(&c->loop, UV_RUN_DEFAULT), 0);
-	assert_int_equal(uv_loop_close(&c->loop), 0);
+	for (int i = 0; i < c->n; i++) {
+		gossip_core_free(c->node[i].g);
+		if (c->net.nodes[i])
+			f_close(&c->net.nodes[i]->t);
+	}
 	for (int i = 0; i < c->n; i++)
 		store_done(&c->node[i].store);
 	pktq_free(&c->net.q);
@@ -290,7 +365,7 @@ static void cluster_done(struct cluster *c)
 static void round_all(struct cluster *c)
 {
 	for (int i = 0; i < c->n; i++)
-		assert_int_equal(gossip_sync(c->node[i].g, NULL), 0);
+		assert_int_equal(gossip_core_sync(c->node[i].g, NULL, fake_ms, fake_ms * 1000), 0);
 	net_run(&c->net);
 }
 
@@ -300,7 +375,10 @@ static struct crdt_obj *get(struct node *n, const char *key, enum crdt_type t)
 {
 	struct crdt_obj *o;
 	assert_int_equal(store_get(&n->store, key, strlen(key), t, true, &o), 0);
-	store_touch(&n->store, store_find(&n->store, key, strlen(key)));
+	/* announced before the write is made: the subscribers only look at
+	 * the state when they send or store it */
+	store_changed(&n->store, store_find(&n->store, key, strlen(key)), t,
+		      &(struct store_change){ .op = STORE_OP_STATE, .state = o });
 	return o;
 }
 
@@ -436,7 +514,7 @@ static void test_converge(void **state)
 	for (int i = 0; i < 3; i++) {
 		static const uint64_t merges[3] = { 4 + 3, 5 + 3, 7 + 3 };
 		struct gossip_stats st;
-		gossip_get_stats(c.node[i].g, &st);
+		gossip_core_get_stats(c.node[i].g, &st);
 		assert_int_equal(st.syncs, 2);
 		assert_int_equal(st.merges, merges[i]);
 		assert_int_equal(st.unknown_sender, 0);
@@ -468,7 +546,7 @@ static struct gossip_peer_info probe(struct node *n, int peer)
 	struct peer_probe pp = { .name = name };
 
 	peer_name(peer, name, sizeof(name), host, sizeof(host));
-	assert_int_equal(gossip_foreach_peer(n->g, probe_cb, &pp), 1);
+	assert_int_equal(gossip_core_foreach_peer(n->g, fake_ms, probe_cb, &pp), 1);
 	assert_true(pp.found);
 	return pp.info;
 }
@@ -501,8 +579,8 @@ static void test_peer_stats(void **state)
 			assert_int_equal(crdt_rid_cmp(pi.rid, &c.node[j].rid), 0);
 			assert_string_equal(pi.node, c.node[j].name);
 		}
-	assert_int_equal(gossip_sync(c.node[0].g, "10.9.9.9:1"), -ENOENT);
-	assert_int_equal(gossip_sync(c.node[0].g, "10.0.0.2:7000"), 0);
+	assert_int_equal(gossip_core_sync(c.node[0].g, "10.9.9.9:1", fake_ms, fake_ms * 1000), -ENOENT);
+	assert_int_equal(gossip_core_sync(c.node[0].g, "10.0.0.2:7000", fake_ms, fake_ms * 1000), 0);
 	net_run(&c.net);
 
 	/* a reload keeps the stats of peers that stay */
@@ -513,8 +591,8 @@ static void test_peer_stats(void **state)
 			{ "10.0.0.4:7000", "10.0.0.4", PORT },
 		};
 		struct gossip_peer_info after;
-		assert_int_equal(gossip_set_peers(c.node[0].g, pc, 2), 0);
-		assert_int_equal(gossip_npeers(c.node[0].g), 2);
+		assert_int_equal(gossip_core_set_peers(c.node[0].g, pc, 2), 0);
+		assert_int_equal(gossip_core_npeers(c.node[0].g), 2);
 		after = probe(&c.node[0], 1);
 		assert_int_equal(after.stats.dgrams_out, pi.stats.dgrams_out);
 		assert_int_equal(after.rtt_us, pi.rtt_us);
@@ -522,11 +600,11 @@ static void test_peer_stats(void **state)
 		after = probe(&c.node[0], 3);
 		assert_int_equal(after.stats.dgrams_out, 0);
 		assert_true(after.resolved); /* an IP literal resolves at once */
-		assert_int_equal(gossip_sync(c.node[0].g, "10.0.0.3:7000"), -ENOENT);
+		assert_int_equal(gossip_core_sync(c.node[0].g, "10.0.0.3:7000", fake_ms, fake_ms * 1000), -ENOENT);
 		/* duplicates are refused and the old list stays */
 		pc[1] = pc[0];
-		assert_int_equal(gossip_set_peers(c.node[0].g, pc, 2), -EINVAL);
-		assert_int_equal(gossip_npeers(c.node[0].g), 2);
+		assert_int_equal(gossip_core_set_peers(c.node[0].g, pc, 2), -EINVAL);
+		assert_int_equal(gossip_core_npeers(c.node[0].g), 2);
 	}
 	cluster_done(&c);
 }
@@ -544,21 +622,21 @@ static void test_down_peer(void **state)
 		snprintf(m, sizeof(m), "m%03d", i);
 		sadd(&c.node[0], "s", m);
 	}
-	c.net.down[2] = true;
+	net_down(&c.net, 2, true);
 	for (int r = 0; r < 2; r++) {
-		gossip_round(c.node[0].g);
+		gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
 		net_run(&c.net);
 	}
 	/* while it might be up: each round a PING and the set's two datagrams */
 	assert_int_equal(c.net.sent[0][2], 2 * (1 + 2));
 	assert_false(probe(&c.node[0], 2).down);
-	gossip_round(c.node[0].g); /* the third unanswered ping: now down */
+	gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000); /* the third unanswered ping: now down */
 	net_run(&c.net);
 	assert_true(probe(&c.node[0], 2).down);
 	before = c.net.sent[0][2];
 	uint64_t before1 = c.net.sent[0][1];
 	for (int r = 0; r < 5; r++) {
-		gossip_round(c.node[0].g);
+		gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
 		net_run(&c.net);
 	}
 	assert_int_equal(c.net.sent[0][2] - before, 5);  /* one PING a round */
@@ -566,8 +644,8 @@ static void test_down_peer(void **state)
 	assert_false(probe(&c.node[0], 1).down);
 
 	/* it comes back: the next PING is answered and the state follows */
-	c.net.down[2] = false;
-	gossip_round(c.node[0].g);
+	net_down(&c.net, 2, false);
+	gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
 	net_run(&c.net);
 	assert_false(probe(&c.node[0], 2).down);
 	{
@@ -587,8 +665,7 @@ static void test_dup_reorder_replay(void **state)
 
 	cluster_init(&c, 3, 1400, 0, 0);
 	c.net.record = true;
-	c.net.dup_pct = 40;
-	c.net.reorder = true;
+	net_faults(&c.net, 0, 0.4, true);
 	for (int i = 0; i < 20; i++) {
 		char m[16];
 		snprintf(m, sizeof(m), "m%d", i);
@@ -644,7 +721,7 @@ static void test_large_set(void **state)
 
 	cluster_init(&c, 2, 1400, 0, 0);
 	add_many(&c.node[0], "big", 0, 20000);
-	assert_int_equal(gossip_sync(c.node[0].g, NULL), 0);
+	assert_int_equal(gossip_core_sync(c.node[0].g, NULL, fake_ms, fake_ms * 1000), 0);
 	/* it really was cut: the packing is deterministic, so a change in this
 	 * count is a change in how states are split, to be looked at */
 	assert_int_equal(c.net.sent[0][1], 287);
@@ -653,7 +730,7 @@ static void test_large_set(void **state)
 	assert_int_equal(c.net.max_len, 1252); /* and packed, not dribbled */
 	{
 		struct gossip_stats st;
-		gossip_get_stats(c.node[0].g, &st);
+		gossip_core_get_stats(c.node[0].g, &st);
 		assert_int_equal(st.max_dgram_out, c.net.max_len);
 	}
 	assert_int_equal(store_get(&c.node[0].store, "big", 3, CRDT_ORSET, false, &oa), 0);
@@ -687,8 +764,7 @@ static void test_large_set_loss(void **state)
 	add_many(&c.node[1], "big", 100000, 100500); /* the receiver's own */
 	round_all(&c); /* lossless: both hold 2500 */
 	add_many(&c.node[0], "big", 2000, 20000);
-	c.net.loss_pct = 30;
-	c.net.reorder = true;
+	net_faults(&c.net, 0.3, 0, true);
 
 	/* the model: every element added anywhere, nothing removed */
 	model = calloc(1, sizeof(*model));
@@ -717,11 +793,11 @@ static void test_large_set_loss(void **state)
 		assert_non_null(prev);
 	}
 	print_message("# converged in %d rounds under 30%% loss (%llu datagrams lost)\n", rounds,
-		      (unsigned long long)c.net.lost);
+		      (unsigned long long)net_lost(&c.net));
 	/* Not exact on purpose: which datagrams are lost, and so how many are
 	 * sent before convergence, follows the seed, which changes per run
 	 * (CRDT_TEST_SEED replays one); > 0 says the loss really happened. */
-	assert_true(c.net.lost > 0);
+	assert_true(net_lost(&c.net) > 0);
 	assert_true(crdt_orset_equal(ob->os, model->os));
 	crdt_orset_free(prev);
 	crdt_obj_done(model);
@@ -753,7 +829,7 @@ static void test_clock_skew(void **state)
 		assert_reg(&c.node[i], "q", "from now");
 		assert_int_equal(counter(&c.node[i], "k"), 3);
 	}
-	gossip_get_stats(c.node[0].g, &st);
+	gossip_core_get_stats(c.node[0].g, &st);
 	assert_int_equal(st.clock_capped, 1);
 	/* our clock was dragged no further than the bound */
 	now = crdt_clock_realtime(NULL);
@@ -803,21 +879,21 @@ static void test_bad_and_unknown(void **state)
 	incr(&c.node[2], "k", 4);
 	{
 		struct gossip_peer_config pc = { "10.0.0.1:7000", "10.0.0.1", PORT };
-		assert_int_equal(gossip_set_peers(c.node[2].g, &pc, 1), 0);
+		assert_int_equal(gossip_core_set_peers(c.node[2].g, &pc, 1), 0);
 	}
 	/* the default: dropped, counted */
-	assert_int_equal(gossip_sync(c.node[2].g, NULL), 0);
+	assert_int_equal(gossip_core_sync(c.node[2].g, NULL, fake_ms, fake_ms * 1000), 0);
 	net_run(&c.net);
 	assert_null(store_find(&c.node[0].store, "k", 1));
-	gossip_get_stats(c.node[0].g, &st);
+	gossip_core_get_stats(c.node[0].g, &st);
 	assert_int_equal(st.drops[GOSSIP_DROP_UNKNOWN_PEER], 2); /* the STATE and the PING */
 	assert_int_equal(st.unknown_sender, 2);
 	/* accepted when asked for */
-	gossip_set_policy(c.node[0].g, true, 0, NULL);
-	assert_int_equal(gossip_sync(c.node[2].g, NULL), 0);
+	gossip_core_set_policy(c.node[0].g, true, 0, NULL);
+	assert_int_equal(gossip_core_sync(c.node[2].g, NULL, fake_ms, fake_ms * 1000), 0);
 	net_run(&c.net);
 	assert_int_equal(counter(&c.node[0], "k"), 4);
-	gossip_get_stats(c.node[0].g, &st);
+	gossip_core_get_stats(c.node[0].g, &st);
 	assert_int_equal(st.unknown_sender, 4); /* the two dropped before and these two */
 
 	fa = c.net.nodes[0];
@@ -867,7 +943,7 @@ static void test_bad_and_unknown(void **state)
 	crdt_buf_done(&s);
 #undef FEED
 
-	gossip_get_stats(c.node[0].g, &st);
+	gossip_core_get_stats(c.node[0].g, &st);
 	assert_int_equal(st.drops[GOSSIP_DROP_BAD_MAGIC], 1);
 	assert_int_equal(st.drops[GOSSIP_DROP_BAD_VERSION], 1);
 	assert_int_equal(st.drops[GOSSIP_DROP_MALFORMED], 2);
@@ -909,7 +985,7 @@ static void test_keys(void **state)
 
 	cluster_init(&c, 3, 512, 0, 0); /* the smallest mtu: sealed must still fit */
 	for (int i = 0; i < 3; i++)
-		assert_int_equal(gossip_set_keys(c.node[i].g, i == 2 ? &k2 : &k1), 0);
+		assert_int_equal(gossip_core_set_keys(c.node[i].g, i == 2 ? &k2 : &k1), 0);
 	incr(&c.node[0], "a", 1);
 	incr(&c.node[2], "wrong", 5);
 	for (int i = 0; i < 300; i++) { /* a few datagrams of state */
@@ -924,36 +1000,36 @@ static void test_keys(void **state)
 	assert_null(store_find(&c.node[0].store, "wrong", 5));
 	assert_null(store_find(&c.node[1].store, "wrong", 5));
 	assert_null(store_find(&c.node[2].store, "a", 1));
-	gossip_get_stats(c.node[0].g, &st);
+	gossip_core_get_stats(c.node[0].g, &st);
 	assert_int_equal(st.drops[GOSSIP_DROP_BAD_AUTH], 2); /* node 2's PING and STATE */
 	assert_int_equal(st.drops[GOSSIP_DROP_MALFORMED], 0);
 	assert_true(c.net.max_len <= 512);
 
 	/* no key at all: its plain datagrams are unauthenticated */
-	assert_int_equal(gossip_set_keys(c.node[2].g, NULL), 0);
+	assert_int_equal(gossip_core_set_keys(c.node[2].g, NULL), 0);
 	round_all(&c);
 	assert_null(store_find(&c.node[0].store, "wrong", 5));
-	gossip_get_stats(c.node[0].g, &st);
+	gossip_core_get_stats(c.node[0].g, &st);
 	assert_int_equal(st.drops[GOSSIP_DROP_UNAUTHENTICATED], 2); /* its PING and STATE */
 	/* and it drops the sealed ones it gets */
 	assert_null(store_find(&c.node[2].store, "a", 1));
-	gossip_get_stats(c.node[2].g, &st);
+	gossip_core_get_stats(c.node[2].g, &st);
 	/* every datagram of the two rounds from nodes 0 and 1, no more */
 	assert_int_equal(st.drops[GOSSIP_DROP_BAD_AUTH], c.net.delivered[0][2] + c.net.delivered[1][2]);
 	assert_int_equal(st.drops[GOSSIP_DROP_BAD_AUTH], 40);
 
 	/* rotation: node 2 sends with the new key (encrypted), 0 and 1 accept
 	 * old and new, then move to the new one; nothing is lost */
-	assert_int_equal(gossip_set_keys(c.node[2].g, &k2enc), 0);
+	assert_int_equal(gossip_core_set_keys(c.node[2].g, &k2enc), 0);
 	k12.encrypt = false;
-	assert_int_equal(gossip_set_keys(c.node[0].g, &k12), 0);
-	assert_int_equal(gossip_set_keys(c.node[1].g, &k12), 0);
+	assert_int_equal(gossip_core_set_keys(c.node[0].g, &k12), 0);
+	assert_int_equal(gossip_core_set_keys(c.node[1].g, &k12), 0);
 	round_all(&c);
 	assert_int_equal(counter(&c.node[0], "wrong"), 5);
 	assert_int_equal(counter(&c.node[1], "wrong"), 5);
 	assert_int_equal(counter(&c.node[2], "a"), 1);
-	assert_int_equal(gossip_set_keys(c.node[0].g, &k2), 0);
-	assert_int_equal(gossip_set_keys(c.node[1].g, &k2), 0);
+	assert_int_equal(gossip_core_set_keys(c.node[0].g, &k2), 0);
+	assert_int_equal(gossip_core_set_keys(c.node[1].g, &k2), 0);
 	incr(&c.node[1], "a", 2);
 	round_all(&c);
 	assert_int_equal(counter(&c.node[0], "a"), 3);
@@ -982,7 +1058,7 @@ static void test_keys_garbage(void **state)
 	keyring(&k, 7, false);
 	cluster_init(&c, 2, 1400, 0, 0);
 	for (int i = 0; i < 2; i++)
-		assert_int_equal(gossip_set_keys(c.node[i].g, &k), 0);
+		assert_int_equal(gossip_core_set_keys(c.node[i].g, &k), 0);
 	incr(&c.node[0], "n", 3);
 	c.net.record = true;
 	round_all(&c);
@@ -1010,7 +1086,7 @@ static void test_keys_garbage(void **state)
 	}
 	assert_int_equal(counter(&c.node[1], "n"), 3);
 	assert_int_equal(c.node[1].store.len, 1);
-	gossip_get_stats(c.node[1].g, &st);
+	gossip_core_get_stats(c.node[1].g, &st);
 	for (int d = 0; d < GOSSIP_DROP_MAX; d++)
 		drops += st.drops[d];
 	assert_int_equal(drops, 3000); /* every one is dropped, and counted once */
@@ -1033,7 +1109,7 @@ static void test_limits(void **state)
 				     .max_elements = 3, .max_instances = 4 };
 
 	cluster_init(&c, 2, 1400, 0, 0);
-	gossip_set_policy(c.node[1].g, false, 0, &lim);
+	gossip_core_set_policy(c.node[1].g, false, 0, &lim);
 	incr(&c.node[0], "ok", 1);
 	incr(&c.node[0], "a-long-name", 1);
 	sadd(&c.node[0], "s", "abc");
@@ -1053,12 +1129,12 @@ static void test_limits(void **state)
 	assert_set(&c.node[1], "long", (const char *const[]){ "abcde", NULL });
 	assert_set(&c.node[1], "s", (const char *const[]){ "abc", "def", "ghi", "jkl", NULL });
 	assert_int_equal(c.node[1].store.len, 8);
-	gossip_get_stats(c.node[1].g, &st);
+	gossip_core_get_stats(c.node[1].g, &st);
 	assert_int_equal(st.limit_exceeded, 7);
 	/* the rules are the client door's: one place */
 	{
 		char why[200];
-		const struct gossip_limits *l = gossip_get_limits(c.node[1].g);
+		const struct gossip_limits *l = gossip_core_get_limits(c.node[1].g);
 		assert_int_equal(gossip_limit_name(l, 0, 9, why, sizeof(why)), -EMSGSIZE);
 		assert_string_equal(why, "key longer than max_name_bytes (8)");
 		assert_int_equal(gossip_limit_element(l, CRDT_ORSET, 1, 5, why, sizeof(why)), -EMSGSIZE);
@@ -1083,7 +1159,7 @@ static void test_element_bound(void **state)
 	size_t room;
 
 	cluster_init(&c, 2, 1400, 0, 0);
-	lim = gossip_get_limits(c.node[0].g);
+	lim = gossip_core_get_limits(c.node[0].g);
 	memset(name, 'n', sizeof(name));
 	/* a 1,024-byte name with a 1,024-byte member never fits; with a short
 	 * one it does */
@@ -1116,7 +1192,7 @@ static void test_element_bound(void **state)
 	assert_int_equal(counter(&c.node[1], "k"), 5);
 	big[room] = 0;
 	assert_set(&c.node[1], name, (const char *const[]){ big, NULL });
-	gossip_get_stats(c.node[0].g, &st);
+	gossip_core_get_stats(c.node[0].g, &st);
 	assert_int_equal(st.pieces_skipped, 1);
 	/* later members of the same set still replicate */
 	sadd(&c.node[0], "s", "later");
@@ -1135,19 +1211,19 @@ static void test_rate(void **state)
 	struct sockaddr_in from;
 
 	cluster_init(&c, 2, 1400, 0, 0);
-	gossip_set_policy(c.node[1].g, false, 100, NULL);
+	gossip_core_set_policy(c.node[1].g, false, 100, NULL);
 	fa = c.net.nodes[1];
 	uv_ip4_addr("10.0.0.1", PORT, &from);
 	for (int i = 0; i < 250; i++)
 		fa->t.recv_cb(fa->t.recv_ctx, (const uint8_t *)"CRDT\x02\x01\x00", 7,
 			      (const struct sockaddr *)&from, false);
-	gossip_get_stats(c.node[1].g, &st);
+	gossip_core_get_stats(c.node[1].g, &st);
 	assert_int_equal(st.drops[GOSSIP_DROP_RATE], 150);
 	assert_int_equal(st.drops[GOSSIP_DROP_MALFORMED], 100);
 	cluster_done(&c);
 }
 
-/* ---- push after local writes (the real loop drives the timer) ---------- */
+/* ---- the real loop, for the shell over UDP ----------------------------- */
 
 static void guard_cb(uv_timer_t *t)
 {
@@ -1217,23 +1293,28 @@ static void test_push(void **state)
 	char names[256];
 
 	cluster_init(&c, 2, 1400, 0, 0);
-	/* the first round runs as soon as the loop does */
-	RUN_UNTIL(&c.loop, c.net.q.n > 0);
+	gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
+	assert_true(c.net.q.n > 0);
 	net_run(&c.net);
+	/* pushed while node 1 is cut off: lost */
 	incr(&c.node[0], "aaa", 1);
 	incr(&c.node[0], "bbb", 1);
+	incr(&c.node[0], "aaa", 1); /* queued once */
+	net_down(&c.net, 1, true);
+	assert_int_equal(gossip_core_push(c.node[0].g, fake_ms), 0);
+	inflight_names(&c.net, names, sizeof(names));
+	assert_string_equal(names, "");
 	net_run(&c.net);
-	store_take_dirty(&c.node[0].store, &(struct store_entry **){ 0 }, &(size_t){ 0 });
-	/* only what changed since is pushed, all writes under one timer */
+	net_down(&c.net, 1, false);
+	/* only what changed since is pushed, every write in one push (the
+	 * shell runs it on one timer for every write until it fires) */
 	incr(&c.node[0], "bbb", 2);
-	gossip_notify_write(c.node[0].g);
 	incr(&c.node[0], "ccc", 5);
-	gossip_notify_write(c.node[0].g);
-	gossip_get_stats(c.node[0].g, &st);
-	assert_int_equal(st.pushes, 0);
-	RUN_UNTIL(&c.loop, c.net.q.n > 0);
-	gossip_get_stats(c.node[0].g, &st);
-	assert_int_equal(st.pushes, 1);
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.pushes, 1); /* the lost one */
+	assert_int_equal(gossip_core_push(c.node[0].g, fake_ms), 0);
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.pushes, 2);
 	inflight_names(&c.net, names, sizeof(names));
 	assert_string_equal(names, "bbb,ccc");
 	net_run(&c.net);
@@ -1243,21 +1324,29 @@ static void test_push(void **state)
 
 	/* a large instance is pushed once, then not again at every write */
 	add_many(&c.node[0], "big", 0, 20000);
-	gossip_notify_write(c.node[0].g);
-	RUN_UNTIL(&c.loop, c.net.q.n > 0);
+	assert_int_equal(gossip_core_push(c.node[0].g, fake_ms), 0);
 	inflight_names(&c.net, names, sizeof(names));
 	assert_string_equal(names, "big");
 	net_run(&c.net);
 	add_many(&c.node[0], "big", 20000, 20001);
 	incr(&c.node[0], "ddd", 1);
-	gossip_notify_write(c.node[0].g);
-	RUN_UNTIL(&c.loop, c.net.q.n > 0);
+	fake_ms += 10;
+	/* its turn comes half an interval after its last push: call again then */
+	assert_int_equal(gossip_core_push(c.node[0].g, fake_ms), 1800 * 1000 - 10);
 	inflight_names(&c.net, names, sizeof(names));
 	assert_string_equal(names, "ddd");
-	gossip_get_stats(c.node[0].g, &st);
+	gossip_core_get_stats(c.node[0].g, &st);
 	assert_int_equal(st.large_deferred, 1);
-	assert_int_equal(st.pushes, 3);
+	assert_int_equal(st.pushes, 4);
 	net_run(&c.net);
+	fake_ms += 1800 * 1000 - 10;
+	assert_int_equal(gossip_core_push(c.node[0].g, fake_ms), 0);
+	inflight_names(&c.net, names, sizeof(names));
+	assert_string_equal(names, "big");
+	net_run(&c.net);
+	assert_int_equal(crdt_orset_card(store_entry_slot(store_find(&c.node[1].store, "big", 3),
+							  CRDT_ORSET)->os),
+			 20001);
 	cluster_done(&c);
 }
 
@@ -1309,8 +1398,9 @@ static void test_udp_loopback(void **state)
 	}
 	assert_int_equal(store_get(&n[0].store, "k", 1, CRDT_PNCOUNTER, true, &o), 0);
 	assert_int_equal(crdt_pncounter_inc(o->pn, &n[0].rid, 42), 0);
-	store_touch(&n[0].store, store_find(&n[0].store, "k", 1));
-	gossip_notify_write(n[0].g);
+	/* the change stream wakes the push timer */
+	store_changed(&n[0].store, store_find(&n[0].store, "k", 1), CRDT_PNCOUNTER,
+		      &(struct store_change){ .op = STORE_OP_STATE });
 	RUN_UNTIL(&loop, store_find(&n[1].store, "k", 1) != NULL);
 	assert_int_equal(store_get(&n[1].store, "k", 1, CRDT_PNCOUNTER, false, &o), 0);
 	assert_int_equal(crdt_pncounter_value(o->pn, &v), 0);

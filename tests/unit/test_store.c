@@ -88,28 +88,90 @@ static void test_type_conflict_resolves_the_same_everywhere(void **state)
 	store_done(&b);
 }
 
-static void test_dirty_list(void **state)
+struct sub_log {
+	int calls;
+	bool remote;
+	enum store_op op;
+	enum crdt_type t;
+	const struct crdt_obj *state;
+	size_t n;
+	char name[8];
+	int order; /* the call count of all subscribers when this one ran */
+};
+
+static int sub_calls;
+
+static void sub_changed(void *ctx, struct store_entry *e, enum crdt_type t,
+			const struct store_change *c)
+{
+	struct sub_log *l = ctx;
+
+	l->calls++;
+	l->remote = c->remote;
+	l->op = c->op;
+	l->t = t;
+	l->state = c->state;
+	l->n = c->n;
+	snprintf(l->name, sizeof(l->name), "%.*s", (int)e->name_len, e->name);
+	l->order = ++sub_calls;
+}
+
+/* Every change is announced once to every subscriber, in subscription
+ * order: a local write when its command says so, a remote state from
+ * store_merge.  The store leaves the subscribers' fields alone. */
+static void test_change_stream(void **state)
 {
 	struct store s;
-	struct crdt_obj *o;
-	struct store_entry **d;
-	size_t n;
+	struct crdt_obj *o, remote;
+	struct sub_log a = { 0 }, b = { 0 };
+	const uint8_t *elems[1] = { (const uint8_t *)"x" };
+	size_t lens[1] = { 1 };
+	struct store_entry *e;
 
 	store_init(&s);
-	store_get(&s, "a", 1, CRDT_GSET, true, &o);
-	store_get(&s, "b", 1, CRDT_GSET, true, &o);
-	store_touch(&s, store_find(&s, "a", 1));
-	store_touch(&s, store_find(&s, "a", 1));
-	store_touch(&s, store_find(&s, "b", 1));
-	store_take_dirty(&s, &d, &n);
-	assert_int_equal(n, 2);
-	assert_memory_equal(d[0]->name, "a", 1);
-	assert_memory_equal(d[1]->name, "b", 1);
-	store_take_dirty(&s, &d, &n);
-	assert_int_equal(n, 0);
-	store_touch(&s, store_find(&s, "b", 1));
-	store_take_dirty(&s, &d, &n);
-	assert_int_equal(n, 1);
+	sub_calls = 0;
+	assert_int_equal(store_subscribe(&s, &(struct store_sub){ sub_changed, &a }), 0);
+	assert_int_equal(store_subscribe(&s, &(struct store_sub){ sub_changed, &b }), 0);
+	assert_int_equal(store_get(&s, "a", 1, CRDT_GSET, true, &o), 0);
+	e = store_find(&s, "a", 1);
+	store_entry_inst(e, CRDT_GSET)->fp = 5;
+	store_entry_inst(e, CRDT_GSET)->sid = 6;
+	e->queued = true;
+	assert_int_equal(crdt_gset_add(o->gs, "x", 1), 1);
+	store_changed(&s, e, CRDT_GSET,
+		      &(struct store_change){ .op = STORE_OP_GSET_ADD, .n = 1, .elems = elems,
+					      .lens = lens });
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(b.calls, 1);
+	assert_true(a.order < b.order);
+	assert_false(a.remote);
+	assert_int_equal(a.op, STORE_OP_GSET_ADD);
+	assert_int_equal(a.t, CRDT_GSET);
+	assert_int_equal(a.n, 1);
+	assert_string_equal(a.name, "a");
+	assert_int_equal(store_entry_inst(e, CRDT_GSET)->fp, 5);
+	assert_int_equal(store_entry_inst(e, CRDT_GSET)->sid, 6);
+	assert_true(e->queued);
+
+	assert_int_equal(crdt_obj_new(CRDT_GCOUNTER, &remote), 0);
+	assert_int_equal(store_merge(&s, "b", 1, &remote), 0);
+	assert_int_equal(a.calls, 2);
+	assert_int_equal(b.calls, 2);
+	assert_true(b.remote);
+	assert_int_equal(b.op, STORE_OP_STATE);
+	assert_int_equal(b.t, CRDT_GCOUNTER);
+	assert_ptr_equal(b.state, &remote);
+	assert_string_equal(b.name, "b");
+	crdt_obj_done(&remote);
+
+	store_unsubscribe(&s, &a);
+	store_changed(&s, e, CRDT_GSET, &(struct store_change){ .op = STORE_OP_STATE, .state = o });
+	assert_int_equal(a.calls, 2);
+	assert_int_equal(b.calls, 3);
+	/* a full table says so */
+	for (int i = 1; i < STORE_SUBS_MAX; i++)
+		assert_int_equal(store_subscribe(&s, &(struct store_sub){ sub_changed, &a }), 0);
+	assert_int_equal(store_subscribe(&s, &(struct store_sub){ sub_changed, &a }), -ENOSPC);
 	store_done(&s);
 }
 
@@ -239,9 +301,6 @@ static void test_every_type_under_one_name(void **state)
 	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++)
 		assert_int_equal(store_entry_slot(e, (enum crdt_type)t)->type, t);
 	assert_int_equal(store_entry_inst(e, CRDT_GSET)->fp, 100 + CRDT_GSET);
-	store_touch(&s, e);
-	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++)
-		assert_int_equal(store_entry_inst(e, (enum crdt_type)t)->fp, 0);
 	assert_null(store_entry_slot(store_find(&s, "n", 1), 0));
 	store_done(&s);
 }
@@ -253,7 +312,7 @@ int main(void)
 		cmocka_unit_test(test_many_names_survive_growth),
 		cmocka_unit_test(test_type_conflict_resolves_the_same_everywhere),
 		cmocka_unit_test(test_every_type_under_one_name),
-		cmocka_unit_test(test_dirty_list),
+		cmocka_unit_test(test_change_stream),
 		cmocka_unit_test(test_glob),
 		cmocka_unit_test(test_new_store_new_id),
 		cmocka_unit_test(test_clash_takes_a_new_id),

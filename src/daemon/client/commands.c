@@ -119,26 +119,20 @@ static struct crdt_obj *lookup_or_create(struct daemon *d, const struct cmd_args
 	return *ret_err ? NULL : o;
 }
 
-/* After a local write to slot @t of key a->argv[1]: journal it in the
- * durable store (state/journal.h: the elements of a set operation given by
- * argv[first, first + n), or a small state that merges to the result),
- * mark the entry for the push and wake gossip.  One lookup for all three. */
-static void wrote(struct daemon *d, const struct cmd_args *a, enum crdt_type t,
-		  enum journal_op op, const struct crdt_obj *state, size_t first, size_t n)
+/* After a local write to slot @t of key a->argv[1]: announce it on the
+ * store's change stream (state/store.h), which journals it and queues it for
+ * the push: @op with the elements argv[first, first + n), or a small state
+ * that merges to the result. */
+static void wrote(struct daemon *d, const struct cmd_args *a, enum crdt_type t, enum store_op op,
+		  const struct crdt_obj *state, size_t first, size_t n)
 {
 	struct store_entry *e = store_find(&d->store, a->argv[1], a->argl[1]);
 
-	if (e && d->journal) {
-		if (op == JOURNAL_OP_STATE && (t == CRDT_GCOUNTER || t == CRDT_PNCOUNTER))
-			journal_log_counter(d->journal, e, t);
-		else
-			journal_log(d->journal, e, t, op, state, n, a->argv + first,
-				    a->argl + first);
-	}
 	if (e)
-		store_touch(&d->store, e);
-	if (d->gossip)
-		gossip_notify_write(d->gossip);
+		store_changed(&d->store, e, t,
+			      &(struct store_change){ .op = op, .state = state, .n = n,
+						      .elems = a->argv + first,
+						      .lens = a->argl + first });
 }
 
 /* ---- limits ([limits], docs/configuration.md) ------------------------------ */
@@ -232,7 +226,7 @@ static void counter_add(struct daemon *d, const struct cmd_args *a, int64_t by,
 		return;
 	}
 	if (by != 0) {
-		wrote(d, a, o->type, JOURNAL_OP_STATE, NULL, 0, 0);
+		wrote(d, a, o->type, STORE_OP_STATE, NULL, 0, 0);
 	}
 	if ((err = crdt_obj_value(o, &v)) < 0)
 		reply_crdt_error(out, err);
@@ -332,7 +326,7 @@ static void cmd_set(struct daemon *d, struct cmd_session *s, const struct cmd_ar
 		reply_crdt_error(out, err);
 		return;
 	}
-	wrote(d, a, CRDT_LWWREG, JOURNAL_OP_STATE, o, 0, 0);
+	wrote(d, a, CRDT_LWWREG, STORE_OP_STATE, o, 0, 0);
 	resp_simple(out, "OK");
 }
 
@@ -369,7 +363,7 @@ static void cmd_sadd(struct daemon *d, struct cmd_session *s, const struct cmd_a
 	}
 	/* the elements added before a failure stay added: store them, tell
 	 * the peers */
-	wrote(d, a, o->type, o->type == CRDT_GSET ? JOURNAL_OP_GSET_ADD : JOURNAL_OP_ORSET_ADD,
+	wrote(d, a, o->type, o->type == CRDT_GSET ? STORE_OP_GSET_ADD : STORE_OP_ORSET_ADD,
 		NULL, 2, i - 2);
 	if (err < 0)
 		reply_crdt_error(out, err);
@@ -396,7 +390,7 @@ static void cmd_srem(struct daemon *d, struct cmd_session *s, const struct cmd_a
 		removed += crdt_orset_remove(o->os, a->argv[i], a->argl[i]) > 0;
 	if (removed) {
 		/* replaying a remove of an absent element is a no-op: log them all */
-		wrote(d, a, CRDT_ORSET, JOURNAL_OP_ORSET_REM, NULL, 2, a->argc - 2);
+		wrote(d, a, CRDT_ORSET, STORE_OP_ORSET_REM, NULL, 2, a->argc - 2);
 	}
 	resp_int(out, removed);
 }
@@ -479,7 +473,7 @@ static void cmd_crdt_create(struct daemon *d, struct cmd_session *s, const struc
 		reply_crdt_error(out, err);
 		return;
 	}
-	wrote(d, a, t, JOURNAL_OP_STATE, o, 0, 0);
+	wrote(d, a, t, STORE_OP_STATE, o, 0, 0);
 	resp_simple(out, "OK");
 }
 

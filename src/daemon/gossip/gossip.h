@@ -4,15 +4,18 @@
  *  - every interval_ms a round: full state to `fanout` random peers (0: all),
  *    a PING to every peer;
  *  - gossip_sync(): full state now, to one peer or to all;
- *  - push_delay_ms after gossip_notify_write(): the store's dirty instances,
- *    batched under one timer.  Instances whose encoding passed
+ *  - push_delay_ms after a local write (announced on the store's change
+ *    stream, or gossip_notify_write()): the instances changed, batched under
+ *    one timer.  Instances whose encoding passed
  *    GOSSIP_LARGE_BYTES are pushed at most once per interval_ms / 2.
  *
  * Every batch is encoded once and the same datagrams go to every chosen peer.
  * Received STATE datagrams are decoded whole before anything is merged.
  *
- * All I/O goes through a struct transport (transport.h), so tests run several
- * gossips in one process over a fake network.
+ * This is the libuv shell: the round and push timers, the UDP transport and
+ * uv_getaddrinfo.  Every decision is made by the gossip core (core.h), which
+ * takes the time from here (uv_now, uv_hrtime) and is tested alone with a
+ * fake clock and network.
  */
 #ifndef CRDTD_GOSSIP_H
 #define CRDTD_GOSSIP_H
@@ -24,164 +27,12 @@
 
 #include <uv.h>
 
-#include "crdt/hlc.h"
-#include "crdt/rid.h"
-#include "gossip/auth.h"
-#include "state/store.h"
-#include "gossip/transport.h"
-
-/* Encoded size past which an instance's push is rate-limited. */
-#define GOSSIP_LARGE_BYTES (64u << 10)
-#define GOSSIP_PEER_NAME_MAX 300 /* "host:port" */
+#include "gossip/core.h"
 
 struct gossip;
 
-struct gossip_peer_config {
-	const char *name; /* "host:port", the key stats are kept under */
-	const char *host; /* IP literal or host name */
-	uint16_t port;
-};
-
-/** [limits]: what a client may make us hold; 0 = no bound.  They protect
- * memory at the client door and must never make replicas diverge, so their
- * rules are written once, here (gossip_limit_*), and used twice: commands
- * refuse a write past one (or one that could never replicate: past the
- * datagram bound of wire_max_element), gossip merges a remote state past
- * one all the same and counts and logs it (limit_exceeded). */
-struct gossip_limits {
-	size_t max_name;     /* instance name, bytes */
-	size_t max_element;  /* one set element, bytes */
-	size_t max_value;    /* a register's value, bytes */
-	size_t max_elements; /* elements of one set */
-	size_t max_instances; /* names in the store */
-	/* For wire_max_element, set by the gossip: the plain datagram budget
-	 * (its mtu less a seal's overhead, whether or not a key is set, so
-	 * turning keys on never strands an accepted write; 0 = no bound) and
-	 * the length of its node name, which heads each of its datagrams. */
-	size_t dgram;
-	size_t node_len;
-};
-
-/* Each check returns 0 when within, or -EMSGSIZE with the reason in @why
- * (NUL-terminated, at most @why_size bytes, the text of an "-ERR" reply or
- * a log line). */
-/** Name of @name_len bytes for a state of type @t (0: any type, only
- * max_name): max_name, and an empty piece of @t fits a datagram beside it. */
-int gossip_limit_name(const struct gossip_limits *lim, enum crdt_type t, size_t name_len,
-		      char *why, size_t why_size);
-/** One more name when @held are held: max_instances. */
-int gossip_limit_instances(const struct gossip_limits *lim, size_t held, char *why,
-			   size_t why_size);
-/** One set element (@t gset or orset) or register value (lwwreg) of @len
- * bytes under a name of @name_len: max_element / max_value, and it fits
- * one datagram. */
-int gossip_limit_element(const struct gossip_limits *lim, enum crdt_type t, size_t name_len,
-			 size_t len, char *why, size_t why_size);
-/** A set of @card elements: max_elements. */
-int gossip_limit_card(const struct gossip_limits *lim, size_t card, char *why, size_t why_size);
 /** The limits a gossip holds (set by gossip_new and gossip_set_policy). */
 const struct gossip_limits *gossip_get_limits(const struct gossip *g);
-
-/** Plain settings, filled by the caller (main from the parsed config); the
- * strings are copied by gossip_new / gossip_set_peers. */
-
-struct gossip_config {
-	const char *listen_host; /* "0.0.0.0", "::", an address */
-	uint16_t listen_port;    /* 0: any free port */
-	uint32_t interval_ms;    /* between rounds; > 0 */
-	uint32_t mtu;            /* datagram payload, [WIRE_MTU_MIN, WIRE_DATAGRAM_MAX] */
-	uint32_t fanout;         /* peers per round; 0 = all */
-	uint32_t push_delay_ms;  /* after a local write */
-	int rcvbuf;              /* SO_RCVBUF to ask for; 0 = system default */
-	int sndbuf;              /* SO_SNDBUF to ask for; 0 = system default */
-	/* How far a remote timestamp may drag our HLC past our wall clock, and
-	 * the peer clock offset past which a peer is reported skewed; 0 = no
-	 * bound.  States are merged whatever their timestamps. */
-	uint64_t max_clock_lead_ms;
-	uint64_t seed;           /* peer selection RNG; 0 = from the clock */
-	const struct gossip_peer_config *peers;
-	size_t npeers;
-	/* Cluster keys (copied): NULL or none, and datagrams are neither sealed
-	 * nor checked, and a sealed one is dropped (bad_auth). */
-	const struct auth_keyring *keys;
-	bool accept_unknown_peers; /* else datagrams from no peer's address are dropped */
-	uint32_t max_peer_dgrams_per_sec; /* per sending address; 0 = no limit */
-	struct gossip_limits lim;
-};
-
-enum gossip_drop {
-	GOSSIP_DROP_TRUNCATED,   /* larger than the receive buffer (UV_UDP_PARTIAL) */
-	GOSSIP_DROP_BAD_MAGIC,   /* not ours */
-	GOSSIP_DROP_BAD_VERSION, /* a version we do not speak */
-	GOSSIP_DROP_MALFORMED,   /* framing, unknown type or flag, trailing bytes */
-	GOSSIP_DROP_BAD_STATE,   /* a record's state does not decode: whole datagram */
-	GOSSIP_DROP_SELF,        /* carries our own replica id */
-	GOSSIP_DROP_NOMEM,       /* could not decode or merge for lack of memory */
-	GOSSIP_DROP_UNKNOWN_PEER, /* from an address no peer has (accept_unknown_peers off) */
-	GOSSIP_DROP_RATE,        /* past max_peer_datagrams_per_sec for its sender */
-	GOSSIP_DROP_UNAUTHENTICATED, /* no tag, and we have a key */
-	GOSSIP_DROP_BAD_AUTH,    /* tag fails, unknown key id, or a tag and no key here */
-	GOSSIP_DROP_SEND_ERROR,  /* outgoing datagram the transport refused or failed */
-	GOSSIP_DROP_MAX
-};
-
-/** "truncated", "bad_magic", ... (the INFO field names); "?" if unknown. */
-const char *gossip_drop_name(enum gossip_drop d);
-
-struct gossip_stats {
-	uint64_t rounds;          /* timer rounds */
-	uint64_t syncs;           /* gossip_sync calls */
-	uint64_t pushes;          /* pushes after local writes */
-	uint64_t large_deferred;  /* large instances whose push waited */
-	uint64_t skipped;         /* instances not sent: do not fit a datagram */
-	uint64_t pieces_skipped;  /* set elements left out: alone too long for one */
-	/* remote records past a [limits] bound: merged all the same */
-	uint64_t limit_exceeded;
-	uint64_t dgrams_out, bytes_out;
-	uint64_t dgrams_in, bytes_in;
-	uint64_t max_dgram_out;   /* largest datagram sent, bytes (<= mtu) */
-	uint64_t pings_out, pongs_in;
-	uint64_t records_in;      /* state records accepted */
-	uint64_t merges;          /* records merged into the store */
-	uint64_t unchanged;       /* records equal to what we hold: not decoded */
-	uint64_t unknown_sender;  /* datagrams from an address no peer has */
-	/* register records stamped past max_clock_lead_ms ahead of our clock:
-	 * merged, our clock moved only to the bound */
-	uint64_t clock_capped;
-	uint64_t resolve_errors;
-	uint64_t drops[GOSSIP_DROP_MAX];
-	/* from the transport */
-	int rcvbuf, sndbuf;
-};
-
-struct gossip_peer_stats {
-	uint64_t dgrams_out, bytes_out;
-	uint64_t dgrams_in, bytes_in; /* every datagram from its address */
-	uint64_t dropped_in;          /* of those, dropped as invalid */
-	uint64_t pings_out, pongs_in;
-	uint64_t clock_capped; /* as gossip_stats.clock_capped, from it */
-};
-
-/** What CRDT.PEERS shows of one peer; valid during the callback. */
-struct gossip_peer_info {
-	const char *name;      /* "host:port" as configured */
-	bool resolved;
-	const struct sockaddr *addr; /* NULL until resolved */
-	bool seen;             /* a valid datagram has come from it */
-	bool down;             /* silent for 3 rounds: pinged only */
-	uint64_t last_seen_ms; /* uv_now() of the last one, if seen */
-	uint64_t last_seen_ago_ms;
-	bool has_rtt;
-	uint64_t rtt_us, srtt_us; /* last and smoothed (RFC 6298 alpha 1/8) */
-	bool has_clock_offset;
-	/* its wall clock minus ours, ms, from the last PONG (the midpoint of
-	 * the round trip stands for our send time) */
-	int64_t clock_offset_ms;
-	bool clock_skewed; /* |clock_offset_ms| > max_clock_lead_ms (when set) */
-	const struct crdt_rid *rid; /* from its last datagram; NULL if none yet */
-	const char *node;      /* its node name, NUL-terminated; "" if unknown */
-	struct gossip_peer_stats stats;
-};
 
 /** A gossip bound to a UDP socket on cfg->listen_host:listen_port.  @store,
  * @hlc, @self and @node_name are borrowed and must outlive it (node_name is
@@ -206,8 +57,8 @@ int gossip_start(struct gossip *g);
  * for 3 rounds is down and gets only the PING until it answers; then it gets
  * the full state at once. */
 void gossip_round(struct gossip *g);
-/** A local write changed the store: push its dirty instances within
- * push_delay_ms (one timer for every write until then). */
+/** Push what local writes changed within push_delay_ms (one timer for every
+ * write until then).  Every store_changed of a local write calls it. */
 void gossip_notify_write(struct gossip *g);
 /** Send the full state now to the peer named @peer, or to every peer if
  * NULL.  -ENOENT for an unknown peer name, -EHOSTUNREACH if it is not

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <uv.h>
+
 #include "log.h"
 #include "gossip/transport.h"
 

@@ -18,7 +18,9 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include <uv.h>
+/* Only transport_udp_new needs the loop: the interface itself reaches no
+ * libuv, so the gossip core can use it. */
+struct uv_loop_s;
 
 struct transport;
 
@@ -75,8 +77,8 @@ struct transport {
  * plain options; the effective sizes are read back, logged and kept in
  * stats.  On success *ret is a new transport, freed by ops->close.
  * -EINVAL for a bad host, libuv errors as negative errno. */
-int transport_udp_new(uv_loop_t *loop, const char *host, uint16_t port, int rcvbuf, int sndbuf,
-		      struct transport **ret);
+int transport_udp_new(struct uv_loop_s *loop, const char *host, uint16_t port, int rcvbuf,
+		      int sndbuf, struct transport **ret);
 
 /** Normalise @sa in place: an IPv4-mapped IPv6 address becomes AF_INET. */
 void transport_addr_normalize(struct sockaddr_storage *sa);

@@ -369,12 +369,29 @@ void journal_log_counter(struct journal *st, struct store_entry *e, enum crdt_ty
 	crdt_obj_done(&delta);
 }
 
-static void on_merge(void *ctx, struct store_entry *e, enum crdt_type t,
-		     const struct crdt_obj *remote)
+/* A local write's op is the record kind of the same number. */
+_Static_assert((int)STORE_OP_STATE == JOURNAL_OP_STATE &&
+		       (int)STORE_OP_ORSET_ADD == JOURNAL_OP_ORSET_ADD &&
+		       (int)STORE_OP_ORSET_REM == JOURNAL_OP_ORSET_REM &&
+		       (int)STORE_OP_GSET_ADD == JOURNAL_OP_GSET_ADD,
+	       "store_op and journal_op differ");
+
+/* The store's change stream: every change, local or remote, is journaled. */
+static void changed(void *ctx, struct store_entry *e, enum crdt_type t,
+		    const struct store_change *c)
 {
-	/* State from peers is stored "at least with batch timing": it needs no
-	 * sync of its own, and no client reply waits for it. */
-	journal(ctx, e, t, JOURNAL_OP_STATE, remote, 0, NULL, NULL);
+	struct journal *st = ctx;
+
+	if (c->remote) {
+		/* State from peers is stored "at least with batch timing": it
+		 * needs no sync of its own, and no client reply waits for it. */
+		journal(st, e, t, JOURNAL_OP_STATE, c->state, 0, NULL, NULL);
+		return;
+	}
+	if (c->op == STORE_OP_STATE && (t == CRDT_GCOUNTER || t == CRDT_PNCOUNTER))
+		journal_log_counter(st, e, t);
+	else
+		journal_log(st, e, t, (enum journal_op)c->op, c->state, c->n, c->elems, c->lens);
 }
 
 bool journal_pending(const struct journal *st)
@@ -677,9 +694,11 @@ int journal_load(struct journal *st, struct store *s, char *err, size_t errlen)
 			goto lmdb_fail;
 	}
 	st->st.loaded_instances = n;
+	if ((r = store_subscribe(s, &(struct store_sub){ changed, st })) < 0) {
+		snprintf(err, errlen, "%s: cannot follow the store's changes", st->path);
+		goto out;
+	}
 	st->store = s;
-	s->on_merge = on_merge;
-	s->on_merge_ctx = st;
 	/* loading counted as merges; the stats are about the network */
 	s->stats.merges = 0;
 	r = 0;
@@ -714,7 +733,7 @@ void journal_close(struct journal *st)
 	if (st->unsynced)
 		mdb_env_sync(st->env, 1);
 	if (st->store) {
-		st->store->on_merge = NULL;
+		store_unsubscribe(st->store, st);
 		st->store = NULL;
 	}
 	uv_close((uv_handle_t *)&st->timer, timer_close_cb);

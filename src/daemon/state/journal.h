@@ -56,14 +56,16 @@ int journal_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *l
 		 enum config_durability mode, unsigned batch_ms, size_t map_size,
 		 struct journal **ret, char *err, size_t errlen);
 /** Fill the empty store @s with what is stored, and start journaling its
- * changes (remote merges through the store's hook).  A record that fails its
+ * changes: it subscribes to the store's change stream (store_changed), local
+ * writes and remote merges alike.  A record that fails its
  * checksum or does not decode stops the load with a message in @err: never a
  * silent partial start. */
 int journal_load(struct journal *st, struct store *s, char *err, size_t errlen);
 /** Commit what is pending and close.  Accepts NULL. */
 void journal_close(struct journal *st);
 
-/** Journal a local write to slot @t of @e: @op with the given elements, or
+/** Journal a local write to slot @t of @e (what the change stream does for
+ * one; exposed for the tests): @op with the given elements, or
  * for JOURNAL_OP_STATE the state to merge on replay.  Errors are counted
  * and logged; the caller's reply path learns of them from journal_commit. */
 void journal_log(struct journal *st, struct store_entry *e, enum crdt_type t,

@@ -1,5 +1,5 @@
 /* The store: named instances in an open-addressing table, type conflicts,
- * the dirty list for pushes, and the replica id writes are made under. */
+ * the change stream, and the replica id writes are made under. */
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -66,7 +66,6 @@ void store_done(struct store *s)
 	for (size_t i = 0; i < s->cap; i++)
 		entry_free(s->table[i].e);
 	free(s->table);
-	free(s->dirty);
 	*s = (struct store){ 0 };
 }
 
@@ -210,31 +209,29 @@ int store_get(struct store *s, const void *name, size_t len, enum crdt_type t, b
 	return 0;
 }
 
-static int mark_dirty(struct store *s, struct store_entry *e)
+void store_changed(struct store *s, struct store_entry *e, enum crdt_type t,
+		   const struct store_change *c)
 {
-	if (e->dirty)
-		return 0;
-	if (s->ndirty == s->dirty_cap) {
-		size_t cap = s->dirty_cap ? s->dirty_cap * 2 : 64;
-		struct store_entry **d = realloc(s->dirty, cap * sizeof(*d));
-		if (!d)
-			return -ENOMEM;
-		s->dirty = d;
-		s->dirty_cap = cap;
-	}
-	s->dirty[s->ndirty++] = e;
-	e->dirty = true;
+	for (size_t i = 0; i < s->nsubs; i++)
+		s->subs[i].changed(s->subs[i].ctx, e, t, c);
+}
+
+int store_subscribe(struct store *s, const struct store_sub *sub)
+{
+	if (s->nsubs == STORE_SUBS_MAX)
+		return -ENOSPC;
+	s->subs[s->nsubs++] = *sub;
 	return 0;
 }
 
-void store_touch(struct store *s, struct store_entry *e)
+void store_unsubscribe(struct store *s, void *ctx)
 {
-	e->one.fp = 0;
-	for (int i = 0; e->more && i < STORE_MORE; i++)
-		e->more[i].fp = 0;
-	/* Without memory for the list the write still stands; it travels with
-	 * the next full round instead of the push. */
-	(void)mark_dirty(s, e);
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->nsubs; i++)
+		if (s->subs[i].ctx != ctx)
+			s->subs[n++] = s->subs[i];
+	s->nsubs = n;
 }
 
 /* Another history was written under our id (see store.h): never write
@@ -279,20 +276,10 @@ int store_merge(struct store *s, const void *name, size_t len, const struct crdt
 	} else if ((r = crdt_obj_merge(&in->obj, remote)) < 0) {
 		return r;
 	}
-	in->fp = 0;
 	s->stats.merges++;
-	if (s->on_merge)
-		s->on_merge(s->on_merge_ctx, e, t, remote);
+	store_changed(s, e, t,
+		      &(struct store_change){ .remote = true, .op = STORE_OP_STATE, .state = remote });
 	return 0;
-}
-
-void store_take_dirty(struct store *s, struct store_entry ***ret, size_t *ret_n)
-{
-	for (size_t i = 0; i < s->ndirty; i++)
-		s->dirty[i]->dirty = false;
-	*ret = s->dirty;
-	*ret_n = s->ndirty;
-	s->ndirty = 0;
 }
 
 int store_foreach(const struct store *s, int (*cb)(struct store_entry *e, void *ctx), void *ctx)

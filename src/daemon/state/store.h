@@ -6,8 +6,12 @@
  * visible one that commands act on (docs/commands.md, "Type conflicts").  No
  * replica ever drops either side, so every replica resolves it the same way.
  *
- * The store tracks which entries changed since the gossip module last looked,
- * so a local write can be pushed to peers within milliseconds.
+ * Every change to an instance is announced once, by the store, to its
+ * subscribers (struct store_sub): a local write when the command that made
+ * it calls store_changed, a remote state from inside store_merge.  The
+ * journal stores each change and gossip queues local ones for the push;
+ * the store itself keeps nothing about them (no dirty list, no journal
+ * bookkeeping).
  *
  * The store also owns the replica id that local writes are made under
  * (docs/storage.md, "Replica identity").  An id names one history of
@@ -28,15 +32,23 @@
 
 #define STORE_NTYPES (CRDT_TYPE_MAX + 1)
 
-/* One type's instance under a name, and what the daemon keeps about it. */
+/* One type's instance under a name, and what the subscribers keep about it.
+ *
+ * The fields after obj belong to the subscribers, not to the store: it
+ * zeroes them when it creates the instance and never reads or writes them
+ * again.  They live here rather than in tables of their own because every
+ * write reaches its instance anyway: a separate table would cost each
+ * subscriber a lookup per write and the memory of a second key. */
 struct store_inst {
 	struct crdt_obj obj; /* obj.p == NULL: unused */
-	/* Fingerprint of the encoding as gossip last sent it, 0 when unknown
-	 * or stale: a received state with the same fingerprint is the state we
-	 * hold, and need not be decoded or merged. */
+	/* gossip (gossip/core.c): fingerprint of the encoding as it last sent
+	 * it, 0 when unknown or stale: a received state with the same
+	 * fingerprint is the state we hold, and need not be decoded or
+	 * merged. */
 	uint64_t fp;
-	/* Where it lives in the durable store (state/journal.c): its id there
-	 * (0 = not stored yet) and the journal bytes since its last snapshot. */
+	/* the journal (state/journal.c): the instance's id in the durable
+	 * store (0 = not stored yet) and the journal bytes since its last
+	 * snapshot. */
 	uint64_t sid;
 	uint64_t log_bytes, snap_bytes;
 };
@@ -51,7 +63,9 @@ struct store_entry {
 	struct store_inst one;   /* the first type the name held */
 	struct store_inst *more; /* NULL, or STORE_MORE instances of other types */
 	uint32_t name_len;
-	bool dirty;              /* in the store's dirty list */
+	/* gossip's, as the fields after store_inst.obj: the entry is in its
+	 * push list.  The store never reads it. */
+	bool queued;
 	uint8_t name[];          /* binary-safe, NUL-terminated for convenience */
 };
 
@@ -71,18 +85,45 @@ struct store_slot {
 	struct store_entry *e; /* NULL = empty */
 };
 
+/* What a local write did: enough for a journal to replay it. */
+enum store_op {
+	STORE_OP_STATE = 1, /* merge @state (a counter's: this replica's entries) */
+	STORE_OP_ORSET_ADD, /* crdt_orset_add of each element, under the store's id */
+	STORE_OP_ORSET_REM, /* crdt_orset_remove of each element */
+	STORE_OP_GSET_ADD,  /* crdt_gset_add of each element */
+};
+
+/* One change to an instance, valid during the announcement only. */
+struct store_change {
+	bool remote; /* merged from a peer (store_merge), else a local write */
+	/* local: what the write did; STORE_OP_STATE with @state (the new
+	 * state, or NULL for a counter: its subscribers take this replica's
+	 * own entries), or an element op with @n elements @elems / @lens.
+	 * remote: op is STORE_OP_STATE and @state what was merged in. */
+	enum store_op op;
+	const struct crdt_obj *state;
+	size_t n;
+	const uint8_t *const *elems;
+	const size_t *lens;
+};
+
+/* A subscriber to the change stream.  @changed runs after the change, once
+ * per change, in subscription order; it must not change the store. */
+struct store_sub {
+	void (*changed)(void *ctx, struct store_entry *e, enum crdt_type t,
+			const struct store_change *c);
+	void *ctx;
+};
+
+#define STORE_SUBS_MAX 4
+
 struct store {
 	struct crdt_rid self;     /* local writes are made under this id */
 	struct store_slot *table; /* open addressing, linear probing */
 	size_t cap;                 /* power of two */
 	size_t len;
-	struct store_entry **dirty; /* entries changed since store_take_dirty */
-	/* Called after every successful store_merge (the durable store
-	 * journals remote state through it); NULL for none. */
-	void (*on_merge)(void *ctx, struct store_entry *e, enum crdt_type t,
-			 const struct crdt_obj *remote);
-	void *on_merge_ctx;
-	size_t ndirty, dirty_cap;
+	struct store_sub subs[STORE_SUBS_MAX];
+	size_t nsubs;
 	struct store_stats stats;
 };
 
@@ -107,18 +148,23 @@ int store_get(struct store *s, const void *name, size_t len, enum crdt_type t, b
 	      struct crdt_obj **ret);
 /** 64-bit fingerprint of an encoded state (never 0). */
 uint64_t store_fingerprint(const uint8_t *p, size_t len);
-/** Record that a local write changed @name's state, for the push. */
-void store_touch(struct store *s, struct store_entry *e);
+/** Announce a change of @e's instance of type @t to every subscriber:
+ * a command calls it once after each local write (@c->remote false);
+ * store_merge calls it for remote state. */
+void store_changed(struct store *s, struct store_entry *e, enum crdt_type t,
+		   const struct store_change *c);
+/** Add @sub (copied) to the change stream.  0, or -ENOSPC past
+ * STORE_SUBS_MAX. */
+int store_subscribe(struct store *s, const struct store_sub *sub);
+/** Remove every subscription with context @ctx.  Accepts an absent one. */
+void store_unsubscribe(struct store *s, void *ctx);
 /** Merge a remote state into @name's slot of its type, creating either as
  * needed.  When @remote holds writes of our own replica id that we lack,
  * another history was written under it: the store takes a new id first (and
  * logs it), so nothing written here from now on can collide with it.  The
- * caller keeps @remote.  0, or -ENOMEM with the store unchanged. */
+ * merge is then announced to the subscribers (remote).  The caller keeps
+ * @remote.  0, or -ENOMEM with the store unchanged. */
 int store_merge(struct store *s, const void *name, size_t len, const struct crdt_obj *remote);
-/** Hand the dirty entries to the caller: *ret points at an array of *ret_n
- * entries valid until the next store call that changes the store. The flags
- * are cleared. */
-void store_take_dirty(struct store *s, struct store_entry ***ret, size_t *ret_n);
 /** Visit every entry; order is the table's. A non-zero return stops. */
 int store_foreach(const struct store *s, int (*cb)(struct store_entry *e, void *ctx), void *ctx);
 

@@ -1,0 +1,1307 @@
+/* The gossip core: the peer table, full-state rounds, pushes of local
+ * writes, PING/PONG liveness and clock offsets, and what arrives merged
+ * into the store (gossip/core.h).  No libuv: time comes in through each
+ * entry point, randomness from the seeded generator, datagrams go out
+ * through the transport and name resolution through the io hooks. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "crdt/error.h"
+#include "gossip/core.h"
+#include "log.h"
+#include "gossip/wire.h"
+
+/* Warnings about what the network sends are limited to one per this many
+ * milliseconds and kind, so a misbehaving peer cannot flood the log. */
+#define WARN_EVERY_MS 10000
+/* A PONG whose echoed timestamp is older than this is not an RTT sample. */
+#define RTT_MAX_US (60ull * 1000 * 1000)
+
+/* Token bucket for max_peer_dgrams_per_sec: tokens in thousandths of a
+ * datagram, a second's worth at most. */
+struct bucket {
+	uint64_t last_ms;
+	uint64_t milli;
+	bool init;
+};
+
+struct ratelimit {
+	uint64_t next_ok;
+	uint64_t suppressed;
+};
+
+struct peer {
+	char *name;
+	char *host;
+	uint16_t port;
+	bool resolved;
+	bool resolving; /* a resolution is in flight (io.resolve) */
+	bool resolve_failed; /* warned already; later failures log at debug */
+	struct sockaddr_storage addr;
+	bool has_rid;
+	struct crdt_rid rid;
+	char node[WIRE_NODE_MAX + 1];
+	bool seen;
+	uint64_t last_seen; /* now_ms */
+	bool has_rtt;
+	uint64_t rtt_us, srtt_us;
+	bool has_offset;
+	int64_t clock_offset_ms; /* its wall clock minus ours, from the last PONG */
+	uint64_t ping_seq; /* last sent to it */
+	unsigned unanswered; /* rounds pinged since it was last heard from */
+	struct bucket bucket;
+	struct ratelimit rl_skew; /* its clock offset warning */
+	struct gossip_peer_stats st;
+};
+
+/* A peer silent for this many rounds is down: it gets a PING a round and
+ * nothing else (a down peer costs one datagram a round), until it answers
+ * and gets the full state at once. */
+#define PEER_DOWN_ROUNDS 3
+
+static bool peer_down(const struct peer *p)
+{
+	return p->unanswered >= PEER_DOWN_ROUNDS;
+}
+
+/* An instance whose encoding passed GOSSIP_LARGE_BYTES, remembered by name so
+ * that a write to it does not cost an encode of the whole thing every time:
+ * its push waits until large_gap_ms after the last one.  Only large
+ * instances are here, so a linear scan stays cheap. */
+struct large {
+	uint8_t *name;
+	size_t len;
+	uint64_t last_push; /* now_ms */
+	bool pending;       /* a push is owed */
+};
+
+struct gossip_core {
+	struct store *store;
+	struct crdt_hlc *hlc;
+	const struct crdt_rid *self; /* the store's: it may change (store.h) */
+	char node[WIRE_NODE_MAX + 1];
+	size_t node_len;
+
+	uint32_t interval_ms, mtu, fanout, push_delay_ms;
+	uint64_t large_gap_ms;
+	uint64_t max_clock_lead_ms;
+
+	/* security (docs/protocol.md, "Authentication") */
+	struct auth_keyring *kr; /* NULL: no key */
+	uint8_t *sealbuf, *openbuf; /* WIRE_DATAGRAM_MAX + AUTH_OVERHEAD each, with kr */
+	bool accept_unknown;
+	uint32_t rate; /* datagrams per second and sender, 0 = unlimited */
+	struct bucket unknown_bucket; /* shared by every unknown sender */
+	struct gossip_limits lim;
+
+	struct transport *t; /* borrowed from the shell */
+	struct gossip_core_io io;
+	bool started;
+	/* the time of the entry point running now (gossip_core_*) */
+	uint64_t now_ms, now_us;
+
+	struct peer **peers;
+	size_t npeers;
+	struct peer **targets; /* scratch, npeers long */
+
+	struct large *large;
+	size_t nlarge, large_cap;
+
+	/* Entries a local write changed since the last push (their queued
+	 * flag set), from the store's change stream. */
+	struct store_entry **queue;
+	size_t nqueue, queue_cap;
+
+	uint64_t rng;
+	uint64_t ping_seq;
+	struct crdt_buf pbuf; /* PING/PONG encoding */
+	struct gossip_stats st;
+	struct ratelimit rl_clock, rl_self, rl_skip, rl_send, rl_unknown, rl_auth, rl_limit;
+};
+
+static const char *const drop_names[GOSSIP_DROP_MAX] = {
+	[GOSSIP_DROP_TRUNCATED] = "truncated",
+	[GOSSIP_DROP_BAD_MAGIC] = "bad_magic",
+	[GOSSIP_DROP_BAD_VERSION] = "bad_version",
+	[GOSSIP_DROP_MALFORMED] = "malformed",
+	[GOSSIP_DROP_BAD_STATE] = "bad_state",
+	[GOSSIP_DROP_SELF] = "self",
+	[GOSSIP_DROP_NOMEM] = "nomem",
+	[GOSSIP_DROP_UNKNOWN_PEER] = "unknown_peer",
+	[GOSSIP_DROP_RATE] = "rate",
+	[GOSSIP_DROP_UNAUTHENTICATED] = "unauthenticated",
+	[GOSSIP_DROP_BAD_AUTH] = "bad_auth",
+	[GOSSIP_DROP_SEND_ERROR] = "send_error",
+};
+
+/* |offset|, without llabs(INT64_MIN): the offset comes off the wire. */
+static uint64_t offset_mag(int64_t off)
+{
+	return off < 0 ? 0 - (uint64_t)off : (uint64_t)off;
+}
+
+/* Its clock is further from ours than a timestamp may lead ours. */
+static bool clock_skewed(const struct gossip_core *g, const struct peer *p)
+{
+	return p->has_offset && g->max_clock_lead_ms &&
+	       offset_mag(p->clock_offset_ms) > g->max_clock_lead_ms;
+}
+
+const char *gossip_drop_name(enum gossip_drop d)
+{
+	return (unsigned)d < GOSSIP_DROP_MAX ? drop_names[d] : "?";
+}
+
+static bool ratelimit_ok(struct ratelimit *rl, uint64_t now)
+{
+	if (now < rl->next_ok) {
+		rl->suppressed++;
+		return false;
+	}
+	rl->next_ok = now + WARN_EVERY_MS;
+	return true;
+}
+
+/* splitmix64: peer selection only, nothing secret */
+static uint64_t rng_next(struct gossip_core *g)
+{
+	uint64_t z = (g->rng += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* The wall clock our HLC reads: what PING and PONG tell peers. */
+static uint64_t wall_ms(struct gossip_core *g)
+{
+	return g->hlc->clock(g->hlc->clock_ctx);
+}
+
+/* ---- peers ------------------------------------------------------------- */
+
+static void peer_free(struct peer *p)
+{
+	if (!p)
+		return;
+	free(p->name);
+	free(p->host);
+	free(p);
+}
+
+static struct peer *peer_by_name(const struct gossip_core *g, const char *name)
+{
+	for (size_t i = 0; i < g->npeers; i++)
+		if (!strcmp(g->peers[i]->name, name))
+			return g->peers[i];
+	return NULL;
+}
+
+static struct peer *peer_by_addr(const struct gossip_core *g, const struct sockaddr *sa)
+{
+	for (size_t i = 0; i < g->npeers; i++)
+		if (g->peers[i]->resolved &&
+		    transport_addr_equal((const struct sockaddr *)&g->peers[i]->addr, sa))
+			return g->peers[i];
+	return NULL;
+}
+
+void gossip_core_resolved(struct gossip_core *g, const char *name, const struct sockaddr *addr,
+			  socklen_t addrlen, const char *err)
+{
+	struct peer *p = peer_by_name(g, name);
+
+	if (!p || !p->resolving)
+		return; /* removed meanwhile, or re-added: resolved again */
+	p->resolving = false;
+	if (!addr) {
+		g->st.resolve_errors++;
+		if (!p->resolve_failed)
+			log_warn("gossip", "peer %s: cannot resolve %s: %s; retrying every round",
+				 p->name, p->host, err ? err : "?");
+		else
+			log_debug("gossip", "peer %s: cannot resolve %s: %s", p->name, p->host,
+				  err ? err : "?");
+		p->resolve_failed = true;
+		return;
+	}
+	char a[INET6_ADDRSTRLEN + 8];
+	memset(&p->addr, 0, sizeof(p->addr));
+	memcpy(&p->addr, addr, addrlen < sizeof(p->addr) ? addrlen : sizeof(p->addr));
+	transport_addr_normalize(&p->addr);
+	p->resolved = true;
+	p->resolve_failed = false;
+	transport_addr_format((const struct sockaddr *)&p->addr, a, sizeof(a));
+	log_info("gossip", "peer %s: resolved to %s", p->name, a);
+}
+
+/* Give @p an address: IP literals at once, names through io.resolve. */
+static void peer_resolve(struct gossip_core *g, struct peer *p)
+{
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&p->addr;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&p->addr;
+	int r;
+
+	if (p->resolved || p->resolving)
+		return;
+	memset(&p->addr, 0, sizeof(p->addr));
+	if (inet_pton(AF_INET, p->host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(p->port);
+	} else if (inet_pton(AF_INET6, p->host, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(p->port);
+	} else {
+		if (!g->io.resolve)
+			return;
+		if ((r = g->io.resolve(g->io.ctx, p->name, p->host, p->port)) < 0) {
+			g->st.resolve_errors++;
+			log_warn("gossip", "peer %s: cannot resolve %s: %s", p->name, p->host,
+				 strerror(-r));
+			return;
+		}
+		p->resolving = true;
+		return;
+	}
+	transport_addr_normalize(&p->addr);
+	p->resolved = true;
+}
+
+static void resolve_all(struct gossip_core *g)
+{
+	for (size_t i = 0; i < g->npeers; i++)
+		peer_resolve(g, g->peers[i]);
+}
+
+/* Build the new table aside, so that a failure leaves the old one. */
+int gossip_core_set_peers(struct gossip_core *g, const struct gossip_peer_config *cfg, size_t n)
+{
+	struct peer **np = NULL, **nt = NULL;
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		if (!cfg[i].name || !cfg[i].host || !*cfg[i].host ||
+		    strlen(cfg[i].name) > GOSSIP_PEER_NAME_MAX)
+			return -EINVAL;
+		for (j = 0; j < i; j++)
+			if (!strcmp(cfg[i].name, cfg[j].name))
+				return -EINVAL;
+	}
+	if (n && (!(np = calloc(n, sizeof(*np))) || !(nt = calloc(n, sizeof(*nt)))))
+		goto nomem;
+	for (i = 0; i < n; i++) {
+		struct peer *old = peer_by_name(g, cfg[i].name);
+		if (old && !strcmp(old->host, cfg[i].host) && old->port == cfg[i].port)
+			continue; /* moved over below, once nothing can fail */
+		if (!(np[i] = calloc(1, sizeof(*np[i]))) || !(np[i]->name = strdup(cfg[i].name)) ||
+		    !(np[i]->host = strdup(cfg[i].host)))
+			goto nomem;
+		np[i]->port = cfg[i].port;
+		if (old) /* same name, new address: keep the counters */
+			np[i]->st = old->st;
+	}
+	for (i = 0; i < n; i++) {
+		if (np[i])
+			continue;
+		for (j = 0; j < g->npeers; j++)
+			if (g->peers[j] && !strcmp(g->peers[j]->name, cfg[i].name)) {
+				np[i] = g->peers[j];
+				g->peers[j] = NULL;
+				break;
+			}
+	}
+	for (j = 0; j < g->npeers; j++) {
+		if (g->peers[j])
+			log_info("gossip", "peer %s: removed", g->peers[j]->name);
+		peer_free(g->peers[j]);
+	}
+	free(g->peers);
+	free(g->targets);
+	g->peers = np;
+	g->targets = nt;
+	g->npeers = n;
+	if (g->started)
+		resolve_all(g);
+	return 0;
+nomem:
+	/* only fresh peers are in np yet: the old ones move after this point */
+	for (i = 0; np && i < n; i++)
+		peer_free(np[i]);
+	free(np);
+	free(nt);
+	return -ENOMEM;
+}
+
+/* ---- sending ----------------------------------------------------------- */
+
+static void send_to(struct gossip_core *g, struct peer *p, const uint8_t *d, size_t len)
+{
+	int r = g->t->ops->send(g->t, d, len, (const struct sockaddr *)&p->addr);
+
+	if (r < 0) {
+		g->st.drops[GOSSIP_DROP_SEND_ERROR]++;
+		if (ratelimit_ok(&g->rl_send, g->now_ms))
+			log_warn("gossip", "peer %s: send: %s", p->name, strerror(-r));
+		return;
+	}
+	g->st.dgrams_out++;
+	g->st.bytes_out += len;
+	if (len > g->st.max_dgram_out)
+		g->st.max_dgram_out = len;
+	p->st.dgrams_out++;
+	p->st.bytes_out += len;
+}
+
+/* With a key, the sealed copy of plain datagram (@d, @len) in g->sealbuf;
+ * without, @d itself.  NULL when sealing fails (counted). */
+static const uint8_t *seal(struct gossip_core *g, const uint8_t *d, size_t *len)
+{
+	size_t n;
+
+	if (!g->kr)
+		return d;
+	if (auth_seal(g->kr, d, *len, g->sealbuf, WIRE_DATAGRAM_MAX + AUTH_OVERHEAD, &n) < 0) {
+		g->st.drops[GOSSIP_DROP_SEND_ERROR]++;
+		return NULL;
+	}
+	*len = n;
+	return g->sealbuf;
+}
+
+struct batch {
+	struct gossip_core *g;
+	struct peer **to;
+	size_t n;
+	struct wire_packer pk;
+	uint64_t now;
+	int err;
+};
+
+/* Each datagram is encoded once and goes to every chosen peer. */
+static int batch_emit(const uint8_t *d, size_t len, void *ctx)
+{
+	struct batch *b = ctx;
+
+	if (!(d = seal(b->g, d, &len)))
+		return 0;
+	for (size_t i = 0; i < b->n; i++)
+		send_to(b->g, b->to[i], d, len);
+	return 0;
+}
+
+/* Resolved peers that are up into g->targets: all of them, or @k chosen at
+ * random. */
+static size_t choose_targets(struct gossip_core *g, uint32_t k)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < g->npeers; i++)
+		if (g->peers[i]->resolved && !peer_down(g->peers[i]))
+			g->targets[n++] = g->peers[i];
+	if (k == 0 || k >= n)
+		return n;
+	for (size_t i = 0; i < k; i++) { /* partial Fisher-Yates */
+		size_t j = i + (size_t)(rng_next(g) % (n - i));
+		struct peer *t = g->targets[i];
+		g->targets[i] = g->targets[j];
+		g->targets[j] = t;
+	}
+	return k;
+}
+
+static int batch_begin(struct gossip_core *g, struct batch *b, struct peer **to, size_t n)
+{
+	*b = (struct batch){ .g = g, .to = to, .n = n, .now = g->now_ms };
+	/* a sealed datagram is AUTH_OVERHEAD longer and must still fit the mtu */
+	return wire_packer_init(&b->pk, g->kr ? g->mtu - AUTH_OVERHEAD : g->mtu, g->self, g->node,
+				g->node_len, batch_emit, b);
+}
+
+static int batch_end(struct batch *b)
+{
+	int r = b->err ? b->err : wire_packer_flush(&b->pk);
+	wire_packer_done(&b->pk);
+	return r;
+}
+
+static struct large *large_find(struct gossip_core *g, const uint8_t *name, size_t len)
+{
+	for (size_t i = 0; i < g->nlarge; i++)
+		if (g->large[i].len == len && !memcmp(g->large[i].name, name, len))
+			return &g->large[i];
+	return NULL;
+}
+
+/* An instance was just sent whole, @size bytes encoded. */
+static void large_note(struct gossip_core *g, const struct store_entry *e, size_t size, uint64_t now)
+{
+	struct large *l = large_find(g, e->name, e->name_len);
+
+	if (size <= GOSSIP_LARGE_BYTES) {
+		if (l) {
+			free(l->name);
+			*l = g->large[--g->nlarge];
+		}
+		return;
+	}
+	if (!l) {
+		if (g->nlarge == g->large_cap) {
+			size_t cap = g->large_cap ? 2 * g->large_cap : 16;
+			struct large *v = realloc(g->large, cap * sizeof(*v));
+			if (!v)
+				return; /* then it is simply not rate-limited */
+			g->large = v;
+			g->large_cap = cap;
+		}
+		l = &g->large[g->nlarge];
+		if (!(l->name = malloc(e->name_len ? e->name_len : 1)))
+			return;
+		memcpy(l->name, e->name, e->name_len);
+		l->len = e->name_len;
+		g->nlarge++;
+	}
+	l->last_push = now;
+	l->pending = false;
+}
+
+/* Every type slot of @e into the batch; the encoded size, summed.  The
+ * fingerprint of each encoding is kept for the receive fast path. */
+static size_t batch_add_entry(struct batch *b, struct store_entry *e)
+{
+	struct gossip_core *g = b->g;
+	size_t total = 0, size;
+	int r;
+
+	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX && !b->err; t++) {
+		struct store_inst *in = store_entry_inst(e, t);
+		if (!in)
+			continue;
+		r = wire_packer_add(&b->pk, e->name, e->name_len, &in->obj, &size);
+		if (r > 0) {
+			/* the rest of it went; only these elements did not */
+			g->st.pieces_skipped += (uint64_t)r;
+			if (ratelimit_ok(&g->rl_skip, b->now))
+				log_warn("gossip",
+					 "instance \"%.*s\" (%s): %d element(s) too long for a datagram "
+					 "of mtu %u, not replicated; the rest is",
+					 (int)(e->name_len > 64 ? 64 : e->name_len), e->name,
+					 crdt_type_name((enum crdt_type)t), r, g->mtu);
+			r = 0;
+		}
+		if (r == -EMSGSIZE) {
+			g->st.skipped++;
+			if (ratelimit_ok(&g->rl_skip, b->now))
+				log_warn("gossip",
+					 "instance \"%.*s\" (%s) does not fit a datagram of mtu %u; "
+					 "not replicated",
+					 (int)(e->name_len > 64 ? 64 : e->name_len), e->name,
+					 crdt_type_name((enum crdt_type)t), g->mtu);
+			continue;
+		}
+		if (r < 0) {
+			b->err = r;
+			break;
+		}
+		in->fp = store_fingerprint(b->pk.scratch.data, b->pk.scratch.len);
+		total += size;
+	}
+	return total;
+}
+
+static int full_cb(struct store_entry *e, void *ctx)
+{
+	struct batch *b = ctx;
+	size_t size = batch_add_entry(b, e);
+
+	if (!b->err)
+		large_note(b->g, e, size, b->now);
+	return b->err;
+}
+
+/* Full state of every instance to @to. */
+static int send_full(struct gossip_core *g, struct peer **to, size_t n)
+{
+	struct batch b;
+	int r;
+
+	if (n == 0)
+		return 0;
+	if ((r = batch_begin(g, &b, to, n)) < 0)
+		return r;
+	store_foreach(g->store, full_cb, &b);
+	if ((r = batch_end(&b)) < 0)
+		log_error("gossip", "encoding the state: %s", crdt_strerror(r));
+	return r;
+}
+
+static void send_ping(struct gossip_core *g, struct peer *p, enum wire_type type,
+		      const struct wire_ping *ping, const struct sockaddr *to)
+{
+	const uint8_t *d;
+	size_t len;
+	int r;
+
+	crdt_buf_reset(&g->pbuf);
+	if (wire_encode_ping(&g->pbuf, type, g->self, g->node, g->node_len, ping) < 0)
+		return;
+	len = g->pbuf.len;
+	if (!(d = seal(g, g->pbuf.data, &len)))
+		return;
+	if (p) {
+		send_to(g, p, d, len);
+		return;
+	}
+	/* a PONG to a sender that is no configured peer */
+	if ((r = g->t->ops->send(g->t, d, len, to)) < 0) {
+		g->st.drops[GOSSIP_DROP_SEND_ERROR]++;
+		return;
+	}
+	g->st.dgrams_out++;
+	g->st.bytes_out += len;
+}
+
+static void ping_peer(struct gossip_core *g, struct peer *p)
+{
+	struct wire_ping ping = { .seq = ++g->ping_seq, .ts = g->now_us, .clock = wall_ms(g) };
+
+	p->ping_seq = ping.seq;
+	p->st.pings_out++;
+	g->st.pings_out++;
+	send_ping(g, p, WIRE_PING, &ping, NULL);
+}
+
+void gossip_core_round(struct gossip_core *g, uint64_t now_ms, uint64_t now_us)
+{
+	size_t n;
+
+	g->now_ms = now_ms;
+	g->now_us = now_us;
+	g->st.rounds++;
+	resolve_all(g); /* the names that did not resolve yet */
+	n = choose_targets(g, g->fanout);
+	for (size_t i = 0; i < g->npeers; i++) {
+		struct peer *p = g->peers[i];
+		if (p->resolved) {
+			ping_peer(g, p);
+			if (p->unanswered++ == PEER_DOWN_ROUNDS)
+				log_info("gossip", "peer %s: no answer for %u rounds, down",
+					 p->name, PEER_DOWN_ROUNDS);
+		}
+	}
+	(void)send_full(g, g->targets, n);
+}
+
+int gossip_core_sync(struct gossip_core *g, const char *name, uint64_t now_ms, uint64_t now_us)
+{
+	size_t n = 0;
+
+	g->now_ms = now_ms;
+	g->now_us = now_us;
+	if (name) {
+		struct peer *p = peer_by_name(g, name);
+		if (!p)
+			return -ENOENT;
+		if (!p->resolved)
+			return -EHOSTUNREACH;
+		g->targets[n++] = p;
+	} else {
+		n = choose_targets(g, 0);
+	}
+	g->st.syncs++;
+	for (size_t i = 0; i < n; i++)
+		ping_peer(g, g->targets[i]);
+	return send_full(g, g->targets, n);
+}
+
+/* Push the dirty instances, and the large ones whose turn has come. */
+uint64_t gossip_core_push(struct gossip_core *g, uint64_t now_ms)
+{
+	struct store_entry **ents;
+	struct batch b;
+	size_t nents, n;
+	uint64_t now = now_ms, due = UINT64_MAX;
+
+	g->now_ms = now_ms;
+	ents = g->queue;
+	nents = g->nqueue;
+	for (size_t i = 0; i < nents; i++)
+		ents[i]->queued = false;
+	g->nqueue = 0;
+	n = choose_targets(g, g->fanout);
+	if (n == 0)
+		return 0; /* the next round carries it when peers appear */
+	if (batch_begin(g, &b, g->targets, n) < 0)
+		return 0;
+	g->st.pushes++;
+	for (size_t i = 0; i < nents && !b.err; i++) {
+		struct store_entry *e = ents[i];
+		struct large *l = large_find(g, e->name, e->name_len);
+		size_t size;
+		if (l && now < l->last_push + g->large_gap_ms) {
+			if (!l->pending)
+				g->st.large_deferred++;
+			l->pending = true;
+			continue;
+		}
+		size = batch_add_entry(&b, e);
+		if (!b.err)
+			large_note(g, e, size, now);
+	}
+	for (size_t i = 0; i < g->nlarge && !b.err; i++) {
+		struct large *l = &g->large[i];
+		struct store_entry *e;
+		if (!l->pending)
+			continue;
+		if (now < l->last_push + g->large_gap_ms) {
+			if (l->last_push + g->large_gap_ms < due)
+				due = l->last_push + g->large_gap_ms;
+			continue;
+		}
+		l->pending = false;
+		l->last_push = now;
+		if ((e = store_find(g->store, l->name, l->len)) != NULL)
+			batch_add_entry(&b, e);
+	}
+	if (batch_end(&b) < 0)
+		log_error("gossip", "push: encoding failed");
+	return due != UINT64_MAX ? due - now : 0;
+}
+
+uint32_t gossip_core_push_delay_ms(const struct gossip_core *g)
+{
+	return g->push_delay_ms;
+}
+
+uint32_t gossip_core_interval_ms(const struct gossip_core *g)
+{
+	return g->interval_ms;
+}
+
+/* The store's change stream.  A local write invalidates what was sent of
+ * the entry and queues it for the push; a remote merge only invalidates. */
+static void changed(void *ctx, struct store_entry *e, enum crdt_type t,
+		    const struct store_change *c)
+{
+	struct gossip_core *g = ctx;
+	struct store_inst *in;
+
+	if (c->remote) {
+		if ((in = store_entry_inst(e, t)))
+			in->fp = 0;
+		return;
+	}
+	for (int i = CRDT_TYPE_MIN; i <= CRDT_TYPE_MAX; i++)
+		if ((in = store_entry_inst(e, (enum crdt_type)i)))
+			in->fp = 0;
+	if (!e->queued) {
+		if (g->nqueue == g->queue_cap) {
+			size_t cap = g->queue_cap ? g->queue_cap * 2 : 64;
+			struct store_entry **q = realloc(g->queue, cap * sizeof(*q));
+			/* Without memory for the list the write still stands; it
+			 * travels with the next full round instead of the push. */
+			if (!q)
+				return;
+			g->queue = q;
+			g->queue_cap = cap;
+		}
+		g->queue[g->nqueue++] = e;
+		e->queued = true;
+	}
+	if (g->io.push_wanted)
+		g->io.push_wanted(g->io.ctx);
+}
+
+/* ---- receiving --------------------------------------------------------- */
+
+static void drop(struct gossip_core *g, struct peer *p, enum gossip_drop why)
+{
+	g->st.drops[why]++;
+	if (p)
+		p->st.dropped_in++;
+}
+
+static void seen(struct gossip_core *g, struct peer *p, const struct wire_header *h)
+{
+	if (!p)
+		return;
+	p->seen = true;
+	p->unanswered = 0;
+	p->last_seen = g->now_ms;
+	p->has_rid = true;
+	p->rid = h->rid;
+	memcpy(p->node, h->node, h->node_len);
+	p->node[h->node_len] = 0;
+}
+
+/* A record whose encoding is the one we hold (and last sent) changes
+ * nothing: skip decoding and merging it.  In a converged cluster that is
+ * nearly every record of every full round. */
+static bool record_unchanged(const struct wire_record *rec, void *ctx)
+{
+	struct gossip_core *g = ctx;
+	struct store_entry *e = store_find(g->store, rec->name, rec->name_len);
+	uint8_t t = rec->state[0]; /* wire_parse_records: states have >= 2 bytes */
+	const struct store_inst *in = e ? store_entry_inst(e, t) : NULL;
+
+	if (!in || !in->fp || in->fp != store_fingerprint(rec->state, rec->state_len))
+		return false;
+	g->st.unchanged++;
+	return true;
+}
+
+/* ---- [limits]: the rules, once ----------------------------------------- */
+
+static int why_not(char *why, size_t why_size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int why_not(char *why, size_t why_size, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why && why_size) {
+		va_start(ap, fmt);
+		vsnprintf(why, why_size, fmt, ap);
+		va_end(ap);
+	}
+	return -EMSGSIZE;
+}
+
+int gossip_limit_name(const struct gossip_limits *lim, enum crdt_type t, size_t name_len,
+		      char *why, size_t why_size)
+{
+	size_t room;
+
+	if (lim->max_name && name_len > lim->max_name)
+		return why_not(why, why_size, "key longer than max_name_bytes (%zu)", lim->max_name);
+	if (t && lim->dgram && wire_max_element(lim->dgram, lim->node_len, name_len, t, &room) < 0)
+		return why_not(why, why_size,
+			       "key too long to replicate: a %s named by its %zu bytes does not fit "
+			       "one datagram (gossip mtu %zu, less the header)",
+			       crdt_type_name(t), name_len, lim->dgram + AUTH_OVERHEAD);
+	return 0;
+}
+
+int gossip_limit_instances(const struct gossip_limits *lim, size_t held, char *why,
+			   size_t why_size)
+{
+	if (lim->max_instances && held >= lim->max_instances)
+		return why_not(why, why_size, "max_instances (%zu) reached; no new key can be created",
+			       lim->max_instances);
+	return 0;
+}
+
+int gossip_limit_element(const struct gossip_limits *lim, enum crdt_type t, size_t name_len,
+			 size_t len, char *why, size_t why_size)
+{
+	bool reg = t == CRDT_LWWREG;
+	size_t max = reg ? lim->max_value : lim->max_element, room;
+
+	if (max && len > max)
+		return why_not(why, why_size, "%s longer than %s (%zu)", reg ? "value" : "element",
+			       reg ? "max_value_bytes" : "max_element_bytes", max);
+	if (lim->dgram) {
+		if (wire_max_element(lim->dgram, lim->node_len, name_len, t, &room) < 0)
+			room = 0;
+		if (len > room)
+			return why_not(why, why_size,
+				       "%s too long to replicate: beside a key of %zu bytes at most "
+				       "%zu bytes of %s fit one datagram (gossip mtu, less the header)",
+				       reg ? "value" : "element", name_len, room,
+				       reg ? "value" : "element");
+	}
+	return 0;
+}
+
+int gossip_limit_card(const struct gossip_limits *lim, size_t card, char *why, size_t why_size)
+{
+	if (lim->max_elements && card > lim->max_elements)
+		return why_not(why, why_size, "set would pass max_elements (%zu)", lim->max_elements);
+	return 0;
+}
+
+const struct gossip_limits *gossip_core_get_limits(const struct gossip_core *g)
+{
+	return &g->lim;
+}
+
+struct elem_check {
+	const struct gossip_limits *lim;
+	enum crdt_type t;
+	size_t name_len;
+	const struct crdt_obj *local; /* same type, or NULL */
+	size_t fresh;                 /* elements the local state lacks */
+	char *why;
+	size_t why_size;
+	int err;
+};
+
+static int elem_check_cb(const uint8_t *e, size_t len, void *ctx)
+{
+	struct elem_check *c = ctx;
+
+	if ((c->err = gossip_limit_element(c->lim, c->t, c->name_len, len, c->why, c->why_size)))
+		return 1;
+	if (!c->local || !crdt_obj_contains(c->local, e, len))
+		c->fresh++;
+	return 0;
+}
+
+/* Whether a remote record stays within [limits], by the rules the client
+ * door uses; on -EMSGSIZE @why says which.  Costs one pass over the record's
+ * elements, as the merge does. */
+static int state_limits(struct gossip_core *g, const struct wire_state *w, char *why, size_t why_size)
+{
+	const struct gossip_limits *lim = &g->lim;
+	const struct crdt_obj *o = &w->obj;
+	struct store_entry *e;
+	const uint8_t *val;
+	size_t len, card;
+	int r;
+
+	if ((r = gossip_limit_name(lim, o->type, w->name_len, why, why_size)))
+		return r;
+	e = store_find(g->store, w->name, w->name_len);
+	if (!e && (r = gossip_limit_instances(lim, g->store->len, why, why_size)))
+		return r;
+	if (o->type == CRDT_LWWREG && crdt_lwwreg_get(o->lww, &val, &len))
+		return gossip_limit_element(lim, o->type, w->name_len, len, why, why_size);
+	if (crdt_obj_is_set(o)) {
+		struct elem_check c = { .lim = lim, .t = o->type, .name_len = w->name_len,
+					.why = why, .why_size = why_size };
+		if (e)
+			c.local = store_entry_slot(e, o->type);
+		crdt_obj_foreach(o, elem_check_cb, &c);
+		if (c.err)
+			return c.err;
+		card = c.local ? crdt_obj_card(c.local) : 0;
+		return gossip_limit_card(lim, card + c.fresh, why, why_size);
+	}
+	return 0;
+}
+
+static void merge_states(struct gossip_core *g, struct peer *p, const struct sockaddr *from,
+			 struct wire_state *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct crdt_obj *o = &s[i].obj;
+		int r;
+
+		/* Every valid state is merged, whatever the clocks say: a
+		 * register stamped far ahead only drags our clock as far as
+		 * max_clock_lead_ms (a later write here that read it still
+		 * wins: crdt_lwwreg_set), and is counted and logged. */
+		if (o->type == CRDT_LWWREG && o->lww->set &&
+		    crdt_hlc_observe(g->hlc, &o->lww->ts, g->max_clock_lead_ms) > 0) {
+			g->st.clock_capped++;
+			if (p)
+				p->st.clock_capped++;
+			if (ratelimit_ok(&g->rl_clock, g->now_ms)) {
+				char a[INET6_ADDRSTRLEN + 8];
+				transport_addr_format(from, a, sizeof(a));
+				log_warn("gossip",
+					 "peer %s: register \"%.*s\" stamped %lld ms ahead of our "
+					 "clock, past max_clock_lead_ms %llu: merged, our clock "
+					 "moves %llu ms ahead at most (%llu similar suppressed)",
+					 p ? p->name : a,
+					 (int)(s[i].name_len > 64 ? 64 : s[i].name_len), s[i].name,
+					 (long long)(o->lww->ts.ms - g->hlc->clock(g->hlc->clock_ctx)),
+					 (unsigned long long)g->max_clock_lead_ms,
+					 (unsigned long long)g->max_clock_lead_ms,
+					 (unsigned long long)g->rl_clock.suppressed);
+				g->rl_clock.suppressed = 0;
+			}
+		}
+		/* Limits guard the client door; a state a peer already holds is
+		 * merged past them all the same, or the replicas would never
+		 * agree again.  Counted and logged. */
+		char why[200];
+		if (state_limits(g, &s[i], why, sizeof(why)) < 0) {
+			g->st.limit_exceeded++;
+			if (ratelimit_ok(&g->rl_limit, g->now_ms)) {
+				char a[INET6_ADDRSTRLEN + 8];
+				transport_addr_format(from, a, sizeof(a));
+				log_warn("gossip",
+					 "peer %s: \"%.*s\": %s; merged all the same (%llu similar "
+					 "suppressed)",
+					 p ? p->name : a,
+					 (int)(s[i].name_len > 64 ? 64 : s[i].name_len), s[i].name, why,
+					 (unsigned long long)g->rl_limit.suppressed);
+				g->rl_limit.suppressed = 0;
+			}
+		}
+		g->st.records_in++;
+		if ((r = store_merge(g->store, s[i].name, s[i].name_len, o)) < 0) {
+			drop(g, p, GOSSIP_DROP_NOMEM);
+			continue;
+		}
+		g->st.merges++;
+	}
+}
+
+static void on_pong(struct gossip_core *g, struct peer *p, const struct wire_ping *pong)
+{
+	uint64_t now = g->now_us, rtt;
+
+	g->st.pongs_in++;
+	if (!p)
+		return;
+	p->st.pongs_in++;
+	/* Only an answer to something we sent is a sample. */
+	if (pong->seq == 0 || pong->seq > g->ping_seq || pong->ts > now || now - pong->ts > RTT_MAX_US)
+		return;
+	rtt = now - pong->ts;
+	p->rtt_us = rtt;
+	p->srtt_us = p->has_rtt ? (7 * p->srtt_us + rtt) / 8 : rtt;
+	p->has_rtt = true;
+	/* Its clock read when it answered, against ours half a round trip
+	 * ago: off by at most rtt / 2, nothing next to a skew that matters. */
+	p->clock_offset_ms = (int64_t)(pong->clock - (wall_ms(g) - rtt / 2000));
+	p->has_offset = true;
+	if (g->max_clock_lead_ms && clock_skewed(g, p) &&
+	    ratelimit_ok(&p->rl_skew, g->now_ms))
+		log_warn("gossip",
+			 "peer %s: its clock is %llu ms %s ours, more than max_clock_lead_ms %llu; "
+			 "registers still converge, but its writes and ours order by skewed "
+			 "clocks (docs/types.md)",
+			 p->name, (unsigned long long)offset_mag(p->clock_offset_ms),
+			 p->clock_offset_ms > 0 ? "ahead of" : "behind",
+			 (unsigned long long)g->max_clock_lead_ms);
+}
+
+/* One datagram from the sender of @b: false when past the rate. */
+static bool bucket_take(struct gossip_core *g, struct bucket *b)
+{
+	uint64_t now = g->now_ms, cap = (uint64_t)g->rate * 1000;
+
+	if (!g->rate)
+		return true;
+	if (!b->init) {
+		b->init = true;
+		b->milli = cap;
+	} else if (now > b->last_ms) {
+		uint64_t add = (now - b->last_ms) * g->rate; /* rate/s = rate/1000 per ms */
+		b->milli = b->milli + add > cap ? cap : b->milli + add;
+	}
+	b->last_ms = now;
+	if (b->milli < 1000)
+		return false;
+	b->milli -= 1000;
+	return true;
+}
+
+static void warn_from(struct gossip_core *g, struct ratelimit *rl, const struct sockaddr *from,
+		      const char *what)
+{
+	char a[INET6_ADDRSTRLEN + 8];
+
+	if (!ratelimit_ok(rl, g->now_ms))
+		return;
+	transport_addr_format(from, a, sizeof(a));
+	log_warn("gossip", "datagram from %s: %s, dropped (%llu similar suppressed)", a, what,
+		 (unsigned long long)rl->suppressed);
+	rl->suppressed = 0;
+}
+
+void gossip_core_recv(struct gossip_core *g, const uint8_t *buf, size_t len,
+		      const struct sockaddr *from, bool truncated, uint64_t now_ms, uint64_t now_us)
+{
+	struct peer *p;
+	struct wire_header h;
+	struct wire_ping ping;
+	struct wire_state *s;
+	size_t off, n;
+	uint8_t flags;
+	bool was_down = false;
+	int r;
+
+	g->now_ms = now_ms;
+	g->now_us = now_us;
+	g->st.dgrams_in++;
+	g->st.bytes_in += len;
+	if ((p = peer_by_addr(g, from))) {
+		p->st.dgrams_in++;
+		p->st.bytes_in += len;
+	} else {
+		g->st.unknown_sender++;
+	}
+	if (truncated) {
+		drop(g, p, GOSSIP_DROP_TRUNCATED);
+		return;
+	}
+	/* Nothing past the fixed header is read before the sender is known,
+	 * within its rate, and (with a key) its tag verified. */
+	if ((r = wire_decode_fixed(buf, len, &flags)) < 0) {
+		drop(g, p,
+		     r == -ENOMSG	     ? GOSSIP_DROP_BAD_MAGIC
+		     : r == -EPROTONOSUPPORT ? GOSSIP_DROP_BAD_VERSION
+					     : GOSSIP_DROP_MALFORMED);
+		return;
+	}
+	if (!p && !g->accept_unknown) {
+		drop(g, p, GOSSIP_DROP_UNKNOWN_PEER);
+		warn_from(g, &g->rl_unknown, from, "not a configured peer");
+		return;
+	}
+	if (!bucket_take(g, p ? &p->bucket : &g->unknown_bucket)) {
+		drop(g, p, GOSSIP_DROP_RATE);
+		return;
+	}
+	if (g->kr) {
+		if (!(flags & WIRE_FLAG_AUTH)) {
+			drop(g, p, GOSSIP_DROP_UNAUTHENTICATED);
+			warn_from(g, &g->rl_auth, from, "no authentication tag");
+			return;
+		}
+		r = auth_open(g->kr, buf, len, g->openbuf, WIRE_DATAGRAM_MAX + AUTH_OVERHEAD, &n);
+		if (r < 0) {
+			drop(g, p, r == -EBADMSG ? GOSSIP_DROP_MALFORMED : GOSSIP_DROP_BAD_AUTH);
+			if (r != -EBADMSG)
+				warn_from(g, &g->rl_auth, from,
+					  r == -ENOKEY ? "signed with a key we do not have"
+						       : "authentication tag does not verify");
+			return;
+		}
+		buf = g->openbuf;
+		len = n;
+	} else if (flags & WIRE_FLAG_AUTH) {
+		drop(g, p, GOSSIP_DROP_BAD_AUTH);
+		warn_from(g, &g->rl_auth, from, "sealed, and we have no key ([security] key_file)");
+		return;
+	}
+	if ((r = wire_decode_header(buf, len, &h, &off)) < 0) {
+		drop(g, p,
+		     r == -ENOMSG	     ? GOSSIP_DROP_BAD_MAGIC
+		     : r == -EPROTONOSUPPORT ? GOSSIP_DROP_BAD_VERSION
+					     : GOSSIP_DROP_MALFORMED);
+		return;
+	}
+	if (!crdt_rid_cmp(&h.rid, g->self)) {
+		/* Ourselves listed as a peer, or a clone of this running
+		 * process.  Its states still merge: if they hold writes we lack,
+		 * the store takes a new id (store.h), and so will the clone. */
+		if (ratelimit_ok(&g->rl_self, g->now_ms)) {
+			char a[INET6_ADDRSTRLEN + 8];
+			transport_addr_format(from, a, sizeof(a));
+			log_warn("gossip", "datagram from %s carries our own replica id: this node "
+				 "is listed as its own peer, or a clone of this process runs there",
+				 a);
+		}
+		if (h.type != WIRE_STATE) {
+			drop(g, p, GOSSIP_DROP_SELF);
+			return;
+		}
+	}
+	switch (h.type) {
+	case WIRE_PING:
+	case WIRE_PONG:
+		if (wire_decode_ping(buf + off, len - off, &ping) < 0) {
+			drop(g, p, GOSSIP_DROP_MALFORMED);
+			return;
+		}
+		was_down = p && peer_down(p);
+		seen(g, p, &h);
+		if (h.type == WIRE_PING) {
+			ping.clock = wall_ms(g);
+			send_ping(g, p, WIRE_PONG, &ping, from);
+		} else
+			on_pong(g, p, &ping);
+		break;
+	case WIRE_STATE:
+		r = wire_state_decode_filtered(buf + off, len - off, record_unchanged, g, &s, &n);
+		if (r < 0) {
+			drop(g, p,
+			     r == -ENOMEM ? GOSSIP_DROP_NOMEM
+			     : r == -EPROTO ? GOSSIP_DROP_BAD_STATE
+					    : GOSSIP_DROP_MALFORMED);
+			return;
+		}
+		was_down = p && peer_down(p);
+		seen(g, p, &h);
+		merge_states(g, p, from, s, n);
+		wire_states_free(s, n);
+		break;
+	}
+	/* Back from down (restarted, or the partition healed): catch it up
+	 * now rather than at the next round. */
+	if (was_down) {
+		log_info("gossip", "peer %s: up again, sending the full state", p->name);
+		g->targets[0] = p;
+		(void)send_full(g, g->targets, 1);
+	}
+}
+
+/* ---- lifecycle --------------------------------------------------------- */
+
+int gossip_core_new(const struct gossip_config *cfg, struct store *store, struct crdt_hlc *hlc,
+		    const struct crdt_rid *self, const char *node_name, struct transport *t,
+		    const struct gossip_core_io *io, struct gossip_core **ret)
+{
+	struct gossip_core *g;
+	size_t nlen = node_name ? strlen(node_name) : 0;
+	int r;
+
+	if (!cfg || !store || !hlc || !self || !t || cfg->interval_ms == 0 ||
+	    cfg->mtu < WIRE_MTU_MIN || cfg->mtu > WIRE_DATAGRAM_MAX || nlen > WIRE_NODE_MAX)
+		return -EINVAL;
+	if (!(g = calloc(1, sizeof(*g))))
+		return -ENOMEM;
+	g->store = store;
+	g->hlc = hlc;
+	g->self = self;
+	memcpy(g->node, node_name ? node_name : "", nlen);
+	g->node_len = nlen;
+	g->interval_ms = cfg->interval_ms;
+	g->mtu = cfg->mtu;
+	g->fanout = cfg->fanout;
+	g->push_delay_ms = cfg->push_delay_ms;
+	g->large_gap_ms = cfg->interval_ms / 2;
+	g->max_clock_lead_ms = cfg->max_clock_lead_ms;
+	if (io)
+		g->io = *io;
+	gossip_core_set_policy(g, cfg->accept_unknown_peers, cfg->max_peer_dgrams_per_sec,
+			       &cfg->lim);
+	if (cfg->keys && cfg->keys->n && gossip_core_set_keys(g, cfg->keys) < 0) {
+		free(g);
+		return -ENOMEM;
+	}
+	g->rng = cfg->seed; /* the shell picks one when the config says 0 */
+	crdt_buf_init(&g->pbuf, 128);
+	if ((r = gossip_core_set_peers(g, cfg->peers, cfg->npeers)) < 0) {
+		crdt_buf_done(&g->pbuf);
+		gossip_core_set_keys(g, NULL);
+		free(g);
+		return r;
+	}
+	if ((r = store_subscribe(store, &(struct store_sub){ changed, g })) < 0) {
+		gossip_core_free(g);
+		return r;
+	}
+	g->t = t;
+	*ret = g;
+	return 0;
+}
+
+void gossip_core_start(struct gossip_core *g)
+{
+	g->started = true;
+	resolve_all(g);
+}
+
+void gossip_core_free(struct gossip_core *g)
+{
+	if (!g)
+		return;
+	store_unsubscribe(g->store, g);
+	for (size_t i = 0; i < g->nqueue; i++)
+		g->queue[i]->queued = false;
+	free(g->queue);
+	for (size_t i = 0; i < g->npeers; i++)
+		peer_free(g->peers[i]);
+	free(g->peers);
+	free(g->targets);
+	for (size_t i = 0; i < g->nlarge; i++)
+		free(g->large[i].name);
+	free(g->large);
+	crdt_buf_done(&g->pbuf);
+	gossip_core_set_keys(g, NULL);
+	free(g);
+}
+
+int gossip_core_set_keys(struct gossip_core *g, const struct auth_keyring *kr)
+{
+	struct auth_keyring *nk = NULL;
+	uint8_t *sb = NULL, *ob = NULL;
+	size_t bufsz = WIRE_DATAGRAM_MAX + AUTH_OVERHEAD;
+
+	if (kr && kr->n) {
+		/* sodium_malloc: guarded pages, locked when allowed, zeroed on free */
+		if (auth_init() < 0 || !(nk = sodium_malloc(sizeof(*nk))))
+			return -ENOMEM;
+		*nk = *kr;
+		if (g->kr) { /* keep the buffers */
+			sb = g->sealbuf;
+			ob = g->openbuf;
+		} else if (!(sb = malloc(bufsz)) || !(ob = malloc(bufsz))) {
+			free(sb);
+			sodium_free(nk);
+			return -ENOMEM;
+		}
+	} else if (g->kr) {
+		free(g->sealbuf);
+		free(g->openbuf);
+	}
+	if (g->kr)
+		sodium_free(g->kr);
+	g->kr = nk;
+	g->sealbuf = sb;
+	g->openbuf = ob;
+	return 0;
+}
+
+void gossip_core_set_policy(struct gossip_core *g, bool accept_unknown_peers, uint32_t max_peer_dgrams_per_sec,
+		       const struct gossip_limits *lim)
+{
+	g->accept_unknown = accept_unknown_peers;
+	g->rate = max_peer_dgrams_per_sec;
+	if (lim)
+		g->lim = *lim;
+	else
+		memset(&g->lim, 0, sizeof(g->lim));
+	g->lim.dgram = g->mtu - AUTH_OVERHEAD;
+	g->lim.node_len = g->node_len;
+}
+
+/* ---- introspection ----------------------------------------------------- */
+
+void gossip_core_get_stats(const struct gossip_core *g, struct gossip_stats *ret)
+{
+	*ret = g->st;
+	if (g->t) {
+		ret->drops[GOSSIP_DROP_SEND_ERROR] += g->t->stats.send_errors;
+		ret->rcvbuf = g->t->stats.rcvbuf;
+		ret->sndbuf = g->t->stats.sndbuf;
+	}
+}
+
+int gossip_core_foreach_peer(const struct gossip_core *g, uint64_t now_ms,
+			     int (*cb)(const struct gossip_peer_info *p, void *ctx), void *ctx)
+{
+	uint64_t now = now_ms;
+
+	for (size_t i = 0; i < g->npeers; i++) {
+		const struct peer *p = g->peers[i];
+		struct gossip_peer_info info = {
+			.name = p->name,
+			.resolved = p->resolved,
+			.addr = p->resolved ? (const struct sockaddr *)&p->addr : NULL,
+			.seen = p->seen,
+			.down = peer_down(p),
+			.last_seen_ms = p->last_seen,
+			.last_seen_ago_ms = p->seen && now > p->last_seen ? now - p->last_seen : 0,
+			.has_rtt = p->has_rtt,
+			.rtt_us = p->rtt_us,
+			.srtt_us = p->srtt_us,
+			.has_clock_offset = p->has_offset,
+			.clock_offset_ms = p->clock_offset_ms,
+			.clock_skewed = clock_skewed(g, p),
+			.rid = p->has_rid ? &p->rid : NULL,
+			.node = p->node,
+			.stats = p->st,
+		};
+		int r = cb(&info, ctx);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+size_t gossip_core_npeers(const struct gossip_core *g)
+{
+	return g->npeers;
+}

@@ -1,0 +1,245 @@
+/* The gossip core: everything gossip decides, without libuv (raft's lesson,
+ * as shim_core for the shim).  It holds the peer table, runs rounds, pushes
+ * and PING/PONG, takes received datagrams apart and merges them into the
+ * store, and applies the [limits] rules.
+ *
+ * What it needs from outside comes in explicitly:
+ *  - time: each entry point takes now_ms (a monotonic millisecond clock:
+ *    rate limits, last-seen, the large-instance gap) and, where a PING or
+ *    PONG may be made or read, now_us (a monotonic microsecond clock: RTT);
+ *    the wall clock peers are told is the HLC's clock;
+ *  - randomness: peer selection from cfg->seed (the caller picks one);
+ *  - the network: datagrams go out through a struct transport (borrowed),
+ *    and come in through gossip_core_recv;
+ *  - name resolution: gossip_core_io.resolve starts it, and the answer
+ *    comes back through gossip_core_resolved.
+ * The libuv shell (gossip.h) owns the timers, the UDP transport and
+ * uv_getaddrinfo; tests drive the core directly with a fake clock and an
+ * in-memory network.
+ */
+#ifndef CRDTD_GOSSIP_CORE_H
+#define CRDTD_GOSSIP_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "crdt/hlc.h"
+#include "crdt/rid.h"
+#include "gossip/auth.h"
+#include "gossip/transport.h"
+#include "state/store.h"
+
+/* Encoded size past which an instance's push is rate-limited. */
+#define GOSSIP_LARGE_BYTES (64u << 10)
+#define GOSSIP_PEER_NAME_MAX 300 /* "host:port" */
+
+struct gossip_core;
+
+struct gossip_peer_config {
+	const char *name; /* "host:port", the key stats are kept under */
+	const char *host; /* IP literal or host name */
+	uint16_t port;
+};
+
+/** [limits]: what a client may make us hold; 0 = no bound.  They protect
+ * memory at the client door and must never make replicas diverge, so their
+ * rules are written once, here (gossip_limit_*), and used twice: commands
+ * refuse a write past one (or one that could never replicate: past the
+ * datagram bound of wire_max_element), gossip merges a remote state past
+ * one all the same and counts and logs it (limit_exceeded). */
+struct gossip_limits {
+	size_t max_name;     /* instance name, bytes */
+	size_t max_element;  /* one set element, bytes */
+	size_t max_value;    /* a register's value, bytes */
+	size_t max_elements; /* elements of one set */
+	size_t max_instances; /* names in the store */
+	/* For wire_max_element, set by the gossip: the plain datagram budget
+	 * (its mtu less a seal's overhead, whether or not a key is set, so
+	 * turning keys on never strands an accepted write; 0 = no bound) and
+	 * the length of its node name, which heads each of its datagrams. */
+	size_t dgram;
+	size_t node_len;
+};
+
+/* Each check returns 0 when within, or -EMSGSIZE with the reason in @why
+ * (NUL-terminated, at most @why_size bytes, the text of an "-ERR" reply or
+ * a log line). */
+/** Name of @name_len bytes for a state of type @t (0: any type, only
+ * max_name): max_name, and an empty piece of @t fits a datagram beside it. */
+int gossip_limit_name(const struct gossip_limits *lim, enum crdt_type t, size_t name_len,
+		      char *why, size_t why_size);
+/** One more name when @held are held: max_instances. */
+int gossip_limit_instances(const struct gossip_limits *lim, size_t held, char *why,
+			   size_t why_size);
+/** One set element (@t gset or orset) or register value (lwwreg) of @len
+ * bytes under a name of @name_len: max_element / max_value, and it fits
+ * one datagram. */
+int gossip_limit_element(const struct gossip_limits *lim, enum crdt_type t, size_t name_len,
+			 size_t len, char *why, size_t why_size);
+/** A set of @card elements: max_elements. */
+int gossip_limit_card(const struct gossip_limits *lim, size_t card, char *why, size_t why_size);
+/** The limits a gossip holds (set by gossip_new and gossip_set_policy). */
+const struct gossip_limits *gossip_core_get_limits(const struct gossip_core *g);
+
+/** Plain settings, filled by the caller (main from the parsed config); the
+ * strings are copied by gossip_new / gossip_set_peers. */
+
+struct gossip_config {
+	const char *listen_host; /* "0.0.0.0", "::", an address */
+	uint16_t listen_port;    /* 0: any free port */
+	uint32_t interval_ms;    /* between rounds; > 0 */
+	uint32_t mtu;            /* datagram payload, [WIRE_MTU_MIN, WIRE_DATAGRAM_MAX] */
+	uint32_t fanout;         /* peers per round; 0 = all */
+	uint32_t push_delay_ms;  /* after a local write */
+	int rcvbuf;              /* SO_RCVBUF to ask for; 0 = system default */
+	int sndbuf;              /* SO_SNDBUF to ask for; 0 = system default */
+	/* How far a remote timestamp may drag our HLC past our wall clock, and
+	 * the peer clock offset past which a peer is reported skewed; 0 = no
+	 * bound.  States are merged whatever their timestamps. */
+	uint64_t max_clock_lead_ms;
+	uint64_t seed;           /* peer selection RNG; 0 = from the clock */
+	const struct gossip_peer_config *peers;
+	size_t npeers;
+	/* Cluster keys (copied): NULL or none, and datagrams are neither sealed
+	 * nor checked, and a sealed one is dropped (bad_auth). */
+	const struct auth_keyring *keys;
+	bool accept_unknown_peers; /* else datagrams from no peer's address are dropped */
+	uint32_t max_peer_dgrams_per_sec; /* per sending address; 0 = no limit */
+	struct gossip_limits lim;
+};
+
+enum gossip_drop {
+	GOSSIP_DROP_TRUNCATED,   /* larger than the receive buffer (UV_UDP_PARTIAL) */
+	GOSSIP_DROP_BAD_MAGIC,   /* not ours */
+	GOSSIP_DROP_BAD_VERSION, /* a version we do not speak */
+	GOSSIP_DROP_MALFORMED,   /* framing, unknown type or flag, trailing bytes */
+	GOSSIP_DROP_BAD_STATE,   /* a record's state does not decode: whole datagram */
+	GOSSIP_DROP_SELF,        /* carries our own replica id */
+	GOSSIP_DROP_NOMEM,       /* could not decode or merge for lack of memory */
+	GOSSIP_DROP_UNKNOWN_PEER, /* from an address no peer has (accept_unknown_peers off) */
+	GOSSIP_DROP_RATE,        /* past max_peer_datagrams_per_sec for its sender */
+	GOSSIP_DROP_UNAUTHENTICATED, /* no tag, and we have a key */
+	GOSSIP_DROP_BAD_AUTH,    /* tag fails, unknown key id, or a tag and no key here */
+	GOSSIP_DROP_SEND_ERROR,  /* outgoing datagram the transport refused or failed */
+	GOSSIP_DROP_MAX
+};
+
+/** "truncated", "bad_magic", ... (the INFO field names); "?" if unknown. */
+const char *gossip_drop_name(enum gossip_drop d);
+
+struct gossip_stats {
+	uint64_t rounds;          /* timer rounds */
+	uint64_t syncs;           /* gossip_sync calls */
+	uint64_t pushes;          /* pushes after local writes */
+	uint64_t large_deferred;  /* large instances whose push waited */
+	uint64_t skipped;         /* instances not sent: do not fit a datagram */
+	uint64_t pieces_skipped;  /* set elements left out: alone too long for one */
+	/* remote records past a [limits] bound: merged all the same */
+	uint64_t limit_exceeded;
+	uint64_t dgrams_out, bytes_out;
+	uint64_t dgrams_in, bytes_in;
+	uint64_t max_dgram_out;   /* largest datagram sent, bytes (<= mtu) */
+	uint64_t pings_out, pongs_in;
+	uint64_t records_in;      /* state records accepted */
+	uint64_t merges;          /* records merged into the store */
+	uint64_t unchanged;       /* records equal to what we hold: not decoded */
+	uint64_t unknown_sender;  /* datagrams from an address no peer has */
+	/* register records stamped past max_clock_lead_ms ahead of our clock:
+	 * merged, our clock moved only to the bound */
+	uint64_t clock_capped;
+	uint64_t resolve_errors;
+	uint64_t drops[GOSSIP_DROP_MAX];
+	/* from the transport */
+	int rcvbuf, sndbuf;
+};
+
+struct gossip_peer_stats {
+	uint64_t dgrams_out, bytes_out;
+	uint64_t dgrams_in, bytes_in; /* every datagram from its address */
+	uint64_t dropped_in;          /* of those, dropped as invalid */
+	uint64_t pings_out, pongs_in;
+	uint64_t clock_capped; /* as gossip_stats.clock_capped, from it */
+};
+
+/** What CRDT.PEERS shows of one peer; valid during the callback. */
+struct gossip_peer_info {
+	const char *name;      /* "host:port" as configured */
+	bool resolved;
+	const struct sockaddr *addr; /* NULL until resolved */
+	bool seen;             /* a valid datagram has come from it */
+	bool down;             /* silent for 3 rounds: pinged only */
+	uint64_t last_seen_ms; /* now_ms of the last one, if seen */
+	uint64_t last_seen_ago_ms;
+	bool has_rtt;
+	uint64_t rtt_us, srtt_us; /* last and smoothed (RFC 6298 alpha 1/8) */
+	bool has_clock_offset;
+	/* its wall clock minus ours, ms, from the last PONG (the midpoint of
+	 * the round trip stands for our send time) */
+	int64_t clock_offset_ms;
+	bool clock_skewed; /* |clock_offset_ms| > max_clock_lead_ms (when set) */
+	const struct crdt_rid *rid; /* from its last datagram; NULL if none yet */
+	const char *node;      /* its node name, NUL-terminated; "" if unknown */
+	struct gossip_peer_stats stats;
+};
+
+/** The hooks the core calls out through. */
+struct gossip_core_io {
+	/** Start resolving @host:@port for the peer named @name (copy what
+	 * is kept).  Its answer, whenever it comes, goes to
+	 * gossip_core_resolved.  0 if under way, a negative errno if not (the
+	 * core tries again next round).  NULL: names are never resolved. */
+	int (*resolve)(void *ctx, const char *name, const char *host, uint16_t port);
+	/** A local write was queued: call gossip_core_push soon (the shell
+	 * runs it push_delay_ms later, once for every write until then).
+	 * NULL: the caller pushes when it likes. */
+	void (*push_wanted)(void *ctx);
+	void *ctx;
+};
+
+/** A core over @t (borrowed: it must outlive the core).  @store, @hlc,
+ * @self and @node_name as for gossip_new; cfg->listen_* and the buffer
+ * sizes are not read, cfg->seed is used as is.  The core subscribes to
+ * @store's change stream (store.h): local writes are queued for
+ * gossip_core_push.  *ret written on success; free with gossip_core_free
+ * (before the store).  -EINVAL for a bad setting, -ENOMEM, -ENOSPC (no
+ * room for another subscriber). */
+int gossip_core_new(const struct gossip_config *cfg, struct store *store, struct crdt_hlc *hlc,
+		    const struct crdt_rid *self, const char *node_name, struct transport *t,
+		    const struct gossip_core_io *io, struct gossip_core **ret);
+/** Frees the core, its peers and keys.  Accepts NULL. */
+void gossip_core_free(struct gossip_core *g);
+/** From now on peers are resolved (the first time here, then each round). */
+void gossip_core_start(struct gossip_core *g);
+/** One round (gossip_round). */
+void gossip_core_round(struct gossip_core *g, uint64_t now_ms, uint64_t now_us);
+/** gossip_sync; same returns. */
+int gossip_core_sync(struct gossip_core *g, const char *peer, uint64_t now_ms, uint64_t now_us);
+/** Push the instances local writes changed (and the large ones whose turn came)
+ * to the chosen peers.  Returns 0, or the ms after which a large instance's
+ * deferred push is due: call again then. */
+uint64_t gossip_core_push(struct gossip_core *g, uint64_t now_ms);
+/** One received datagram (as transport_recv_cb). */
+void gossip_core_recv(struct gossip_core *g, const uint8_t *buf, size_t len,
+		      const struct sockaddr *from, bool truncated, uint64_t now_ms,
+		      uint64_t now_us);
+/** The answer to io.resolve for the peer named @name: @addr (@addrlen
+ * bytes), or NULL and @err saying why.  Ignored if the peer is gone. */
+void gossip_core_resolved(struct gossip_core *g, const char *name, const struct sockaddr *addr,
+			  socklen_t addrlen, const char *err);
+/* As the gossip_* functions of the same names (gossip.h). */
+int gossip_core_set_peers(struct gossip_core *g, const struct gossip_peer_config *peers,
+			  size_t n);
+int gossip_core_set_keys(struct gossip_core *g, const struct auth_keyring *kr);
+void gossip_core_set_policy(struct gossip_core *g, bool accept_unknown_peers,
+			    uint32_t max_peer_dgrams_per_sec, const struct gossip_limits *lim);
+void gossip_core_get_stats(const struct gossip_core *g, struct gossip_stats *ret);
+/** As gossip_foreach_peer; @now_ms for last_seen_ago_ms. */
+int gossip_core_foreach_peer(const struct gossip_core *g, uint64_t now_ms,
+			     int (*cb)(const struct gossip_peer_info *p, void *ctx), void *ctx);
+size_t gossip_core_npeers(const struct gossip_core *g);
+uint32_t gossip_core_push_delay_ms(const struct gossip_core *g);
+uint32_t gossip_core_interval_ms(const struct gossip_core *g);
+
+#endif
