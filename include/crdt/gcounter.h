@@ -27,6 +27,10 @@ int crdt_gcounter_merge(struct crdt_gcounter *dst, const struct crdt_gcounter *s
 bool crdt_gcounter_knows_more_of(const struct crdt_gcounter *remote,
 				 const struct crdt_gcounter *local, const struct crdt_rid *rid);
 bool crdt_gcounter_equal(const struct crdt_gcounter *a, const struct crdt_gcounter *b);
+/** A 64-bit fingerprint of the state, never 0: equal states (crdt_gcounter_equal)
+ * have equal fingerprints however they were reached; different states
+ * differ but with probability about 2^-64.  A pass over the state. */
+uint64_t crdt_gcounter_fingerprint(const struct crdt_gcounter *g);
 /** Deep copy; NULL on allocation failure. */
 struct crdt_gcounter *crdt_gcounter_copy(const struct crdt_gcounter *g);
 int crdt_gcounter_encode(const struct crdt_gcounter *g, struct crdt_buf *b);

@@ -23,6 +23,10 @@ size_t crdt_gset_card(const struct crdt_gset *s);
 int crdt_gset_foreach(const struct crdt_gset *s, crdt_elem_cb cb, void *ctx);
 int crdt_gset_merge(struct crdt_gset *dst, const struct crdt_gset *src);
 bool crdt_gset_equal(const struct crdt_gset *a, const struct crdt_gset *b);
+/** A 64-bit fingerprint of the state, never 0: equal states (crdt_gset_equal)
+ * have equal fingerprints however they were reached; different states
+ * differ but with probability about 2^-64.  A pass over the state. */
+uint64_t crdt_gset_fingerprint(const struct crdt_gset *s);
 struct crdt_gset *crdt_gset_copy(const struct crdt_gset *s);
 int crdt_gset_encode(const struct crdt_gset *s, struct crdt_buf *b);
 int crdt_gset_decode(const uint8_t *buf, size_t len, struct crdt_gset **ret);

@@ -39,6 +39,10 @@ int crdt_lwwreg_merge(struct crdt_lwwreg *dst, const struct crdt_lwwreg *src);
 bool crdt_lwwreg_knows_more_of(const struct crdt_lwwreg *remote, const struct crdt_lwwreg *local,
 			       const struct crdt_rid *rid);
 bool crdt_lwwreg_equal(const struct crdt_lwwreg *a, const struct crdt_lwwreg *b);
+/** A 64-bit fingerprint of the state, never 0: equal states (crdt_lwwreg_equal)
+ * have equal fingerprints however they were reached; different states
+ * differ but with probability about 2^-64.  A pass over the state. */
+uint64_t crdt_lwwreg_fingerprint(const struct crdt_lwwreg *r);
 struct crdt_lwwreg *crdt_lwwreg_copy(const struct crdt_lwwreg *r);
 int crdt_lwwreg_encode(const struct crdt_lwwreg *r, struct crdt_buf *b);
 int crdt_lwwreg_decode(const uint8_t *buf, size_t len, struct crdt_lwwreg **ret);

@@ -40,6 +40,11 @@ struct crdt_type_ops {
 	int (*encode)(const void *s, struct crdt_buf *b);
 	int (*decode)(const uint8_t *buf, size_t len, void **ret);
 	int (*split)(const void *s, size_t max, crdt_piece_cb cb, void *ctx);
+	/* A 64-bit fingerprint of the state, never 0, that depends only on
+	 * the state: the wrapping sum of a hash of each of its parts (counter
+	 * entries, elements, dots, context intervals), so neither arrival
+	 * order, nor splits, nor merge order change it (src/crdt/fp.h). */
+	uint64_t (*fingerprint)(const void *s);
 	/* Whether @remote holds writes made under @rid that @local (same
 	 * type, or NULL for none) lacks: a counter entry of @rid above ours, a
 	 * causal context reaching past ours for @rid, a register written by
@@ -71,6 +76,9 @@ int crdt_obj_encode(const struct crdt_obj *o, struct crdt_buf *b);
 /** The type comes from the encoding's tag. */
 int crdt_obj_decode(const uint8_t *buf, size_t len, struct crdt_obj *ret);
 int crdt_obj_split(const struct crdt_obj *o, size_t max, crdt_piece_cb cb, void *ctx);
+/** crdt_type_ops.fingerprint, mixed with the type: states of different
+ * types differ.  0 only for an obj of no type. */
+uint64_t crdt_obj_fingerprint(const struct crdt_obj *o);
 /** crdt_type_ops.knows_more_of; false when the types differ. */
 bool crdt_obj_knows_more_of(const struct crdt_obj *remote, const struct crdt_obj *local,
 			    const struct crdt_rid *rid);

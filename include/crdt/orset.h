@@ -37,6 +37,10 @@ int crdt_orset_foreach(const struct crdt_orset *s, crdt_elem_cb cb, void *ctx);
 /** dst ⊔= src.  On -ENOMEM dst is unchanged. */
 int crdt_orset_merge(struct crdt_orset *dst, const struct crdt_orset *src);
 bool crdt_orset_equal(const struct crdt_orset *a, const struct crdt_orset *b);
+/** A 64-bit fingerprint of the state, never 0: equal states (crdt_orset_equal)
+ * have equal fingerprints however they were reached; different states
+ * differ but with probability about 2^-64.  A pass over the state. */
+uint64_t crdt_orset_fingerprint(const struct crdt_orset *s);
 struct crdt_orset *crdt_orset_copy(const struct crdt_orset *s);
 int crdt_orset_encode(const struct crdt_orset *s, struct crdt_buf *b);
 int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret);

@@ -27,6 +27,10 @@ int crdt_pncounter_merge(struct crdt_pncounter *dst, const struct crdt_pncounter
 bool crdt_pncounter_knows_more_of(const struct crdt_pncounter *remote,
 				  const struct crdt_pncounter *local, const struct crdt_rid *rid);
 bool crdt_pncounter_equal(const struct crdt_pncounter *a, const struct crdt_pncounter *b);
+/** A 64-bit fingerprint of the state, never 0: equal states (crdt_pncounter_equal)
+ * have equal fingerprints however they were reached; different states
+ * differ but with probability about 2^-64.  A pass over the state. */
+uint64_t crdt_pncounter_fingerprint(const struct crdt_pncounter *c);
 struct crdt_pncounter *crdt_pncounter_copy(const struct crdt_pncounter *c);
 int crdt_pncounter_encode(const struct crdt_pncounter *c, struct crdt_buf *b);
 int crdt_pncounter_decode(const uint8_t *buf, size_t len, struct crdt_pncounter **ret);

@@ -5,6 +5,7 @@
 
 #include "crdt/error.h"
 #include "crdt/gcounter.h"
+#include "fp.h"
 
 struct crdt_gcounter *crdt_gcounter_new(void)
 {
@@ -67,6 +68,15 @@ int crdt_gcounter_merge(struct crdt_gcounter *dst, const struct crdt_gcounter *s
 bool crdt_gcounter_equal(const struct crdt_gcounter *a, const struct crdt_gcounter *b)
 {
 	return crdt_vv_equal(&a->vv, &b->vv);
+}
+
+uint64_t crdt_gcounter_fingerprint(const struct crdt_gcounter *g)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < g->vv.len; i++)
+		sum += fp_pair(fp_rid(&g->vv.e[i].rid) ^ FP_GC_ENTRY, g->vv.e[i].n);
+	return fp_finish(CRDT_GCOUNTER, sum);
 }
 
 struct crdt_gcounter *crdt_gcounter_copy(const struct crdt_gcounter *g)

@@ -5,6 +5,7 @@
 
 #include "crdt/error.h"
 #include "crdt/gset.h"
+#include "fp.h"
 #include "elemtab.h"
 
 struct crdt_gset {
@@ -129,6 +130,18 @@ bool crdt_gset_equal(const struct crdt_gset *a, const struct crdt_gset *b)
 			return false;
 	}
 	return true;
+}
+
+uint64_t crdt_gset_fingerprint(const struct crdt_gset *s)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < et_cap(&s->tab); i++) {
+		const struct et_slot *e = &s->tab.s[i];
+		if (et_used(e))
+			sum += fp_bytes(FP_ELEM, et_key(e), et_len(e));
+	}
+	return fp_finish(CRDT_GSET, sum);
 }
 
 struct crdt_gset *crdt_gset_copy(const struct crdt_gset *s)

@@ -5,6 +5,7 @@
 
 #include "crdt/error.h"
 #include "crdt/lwwreg.h"
+#include "fp.h"
 
 struct crdt_lwwreg *crdt_lwwreg_new(void)
 {
@@ -118,6 +119,19 @@ bool crdt_lwwreg_equal(const struct crdt_lwwreg *a, const struct crdt_lwwreg *b)
 	if (!a->set || !b->set)
 		return a->set == b->set;
 	return order(a, b) == 0;
+}
+
+/* The register is one part: writer, stamp and value together. */
+uint64_t crdt_lwwreg_fingerprint(const struct crdt_lwwreg *r)
+{
+	uint64_t h = 0;
+
+	if (r->set) {
+		h = fp_pair(fp_rid(&r->rid) ^ FP_REG, r->ts.ms);
+		h = fp_pair(h, r->ts.lc);
+		h = fp_pair(h, fp_bytes(FP_REG, r->val, r->len));
+	}
+	return fp_finish(CRDT_LWWREG, h);
 }
 
 struct crdt_lwwreg *crdt_lwwreg_copy(const struct crdt_lwwreg *r)

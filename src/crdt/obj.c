@@ -27,7 +27,8 @@
 	static int NAME##_split_(const void *s, size_t max, crdt_piece_cb cb, void *ctx)             \
 	{                                                                                            \
 		return crdt_##NAME##_split(s, max, cb, ctx);                                         \
-	}
+	}                                                                                            \
+	static uint64_t NAME##_fp_(const void *s) { return crdt_##NAME##_fingerprint(s); }
 #define ADAPT_IDS(NAME)                                                                             \
 	static bool NAME##_knows_(const void *r, const void *l, const struct crdt_rid *rid)          \
 	{                                                                                            \
@@ -49,7 +50,7 @@
 #define ROW(NAME, TAG)                                                                              \
 	.type = TAG, .new = NAME##_new_, .free = NAME##_free_, .copy = NAME##_copy_,                 \
 	.merge = NAME##_merge_, .equal = NAME##_equal_, .encode = NAME##_encode_,                    \
-	.decode = NAME##_decode_, .split = NAME##_split_
+	.decode = NAME##_decode_, .split = NAME##_split_, .fingerprint = NAME##_fp_
 #define ROW_IDS(NAME) .knows_more_of = NAME##_knows_
 #define ROW_COUNTER(NAME) .value = NAME##_value_
 #define ROW_SET(NAME) .card = NAME##_card_, .contains = NAME##_contains_, .foreach = NAME##_foreach_
@@ -167,6 +168,13 @@ int crdt_obj_split(const struct crdt_obj *o, size_t max, crdt_piece_cb cb, void 
 	const struct crdt_type_ops *ops = crdt_type_ops(o->type);
 
 	return ops ? ops->split(o->p, max, cb, ctx) : CRDT_EINVAL;
+}
+
+uint64_t crdt_obj_fingerprint(const struct crdt_obj *o)
+{
+	const struct crdt_type_ops *ops = crdt_type_ops(o->type);
+
+	return ops ? ops->fingerprint(o->p) : 0;
 }
 
 bool crdt_obj_knows_more_of(const struct crdt_obj *remote, const struct crdt_obj *local,

@@ -5,6 +5,7 @@
 
 #include "crdt/error.h"
 #include "crdt/pncounter.h"
+#include "fp.h"
 
 struct crdt_pncounter *crdt_pncounter_new(void)
 {
@@ -91,6 +92,17 @@ int crdt_pncounter_merge(struct crdt_pncounter *dst, const struct crdt_pncounter
 bool crdt_pncounter_equal(const struct crdt_pncounter *a, const struct crdt_pncounter *b)
 {
 	return crdt_vv_equal(&a->p, &b->p) && crdt_vv_equal(&a->n, &b->n);
+}
+
+uint64_t crdt_pncounter_fingerprint(const struct crdt_pncounter *c)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < c->p.len; i++)
+		sum += fp_pair(fp_rid(&c->p.e[i].rid) ^ FP_PN_P, c->p.e[i].n);
+	for (size_t i = 0; i < c->n.len; i++)
+		sum += fp_pair(fp_rid(&c->n.e[i].rid) ^ FP_PN_N, c->n.e[i].n);
+	return fp_finish(CRDT_PNCOUNTER, sum);
 }
 
 struct crdt_pncounter *crdt_pncounter_copy(const struct crdt_pncounter *c)

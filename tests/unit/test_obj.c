@@ -181,6 +181,138 @@ static void test_split(void **state)
 	}
 }
 
+/* ---- fingerprints: equal states, equal fingerprints ------------------ */
+
+#define FP_REPLICAS 3
+
+/* A random local operation of replica @n on @o, over a small element pool
+ * so that adds, removes and concurrent writes meet. */
+static void random_op(struct crdt_obj *o, uint8_t n, struct crdt_hlc *h, struct rng *r)
+{
+	struct crdt_rid id;
+	char e[3] = { 'e', (char)('a' + rng_below(r, 12)), (char)('0' + rng_below(r, 3)) };
+	size_t len = 2 + rng_below(r, 2);
+
+	rid_n(&id, n);
+	switch (o->type) {
+	case CRDT_GCOUNTER:
+		assert_int_equal(crdt_gcounter_inc(o->gc, &id, 1 + rng_below(r, 5)), 0);
+		break;
+	case CRDT_PNCOUNTER:
+		if (rng_below(r, 2))
+			assert_int_equal(crdt_pncounter_inc(o->pn, &id, 1 + rng_below(r, 5)), 0);
+		else
+			assert_int_equal(crdt_pncounter_dec(o->pn, &id, 1 + rng_below(r, 5)), 0);
+		break;
+	case CRDT_GSET: assert_true(crdt_gset_add(o->gs, e, len) >= 0); break;
+	case CRDT_ORSET:
+		if (rng_below(r, 3))
+			assert_int_equal(crdt_orset_add(o->os, &id, e, len), 0);
+		else
+			assert_true(crdt_orset_remove(o->os, e, len) >= 0);
+		break;
+	case CRDT_LWWREG: assert_int_equal(crdt_lwwreg_set(o->lww, h, &id, e, len), 0); break;
+	}
+}
+
+/* Merge @src into @dst whole, or as the pieces of a split of random size. */
+static void deliver(struct crdt_obj *dst, const struct crdt_obj *src, struct rng *r)
+{
+	struct merge_ctx m = { dst, 64 + rng_below(r, 200), 0 };
+
+	if (rng_below(r, 2))
+		assert_int_equal(crdt_obj_merge(dst, src), 0);
+	else
+		assert_int_equal(crdt_obj_split(src, m.max, merge_piece_cb, &m), 0);
+}
+
+static uint64_t clock_step(void *ctx)
+{
+	return (*(uint64_t *)ctx)++;
+}
+
+/* Replicas write and exchange states (whole or split) at random; at every
+ * step, any two replicas hold equal fingerprints exactly when their states
+ * are equal, and a write that changes a state changes its fingerprint.  At
+ * the end every replica's state is merged into fresh states in two
+ * different orders, and a round trip through the codec: equal states all,
+ * reached by different paths, with one fingerprint. */
+static void test_fingerprint_laws(void **state)
+{
+	struct rng r = { test_seed("fingerprint laws") };
+	int scenarios = test_scenarios(200);
+
+	for (int sc = 0; sc < scenarios; sc++) {
+		enum crdt_type t = (enum crdt_type)(CRDT_TYPE_MIN + sc % (CRDT_TYPE_MAX - CRDT_TYPE_MIN + 1));
+		struct crdt_obj rep[FP_REPLICAS], a, b, c, before;
+		struct crdt_buf buf;
+		struct crdt_hlc h;
+		uint64_t ms = 1000;
+
+		crdt_hlc_init(&h, clock_step, &ms);
+		for (int i = 0; i < FP_REPLICAS; i++)
+			assert_int_equal(crdt_obj_new(t, &rep[i]), 0);
+		for (int step = 0; step < 60; step++) {
+			int i = (int)rng_below(&r, FP_REPLICAS), j = (int)rng_below(&r, FP_REPLICAS);
+
+			if (rng_below(&r, 3)) {
+				assert_int_equal(crdt_obj_copy(&rep[i], &before), 0);
+				random_op(&rep[i], (uint8_t)(i + 1), &h, &r);
+				/* an OR-Set remove of an absent element changes nothing */
+				if (!crdt_obj_equal(&before, &rep[i]))
+					assert_int_not_equal(crdt_obj_fingerprint(&before),
+							     crdt_obj_fingerprint(&rep[i]));
+				else
+					assert_int_equal(crdt_obj_fingerprint(&before),
+							 crdt_obj_fingerprint(&rep[i]));
+				crdt_obj_done(&before);
+			} else if (i != j) {
+				deliver(&rep[i], &rep[j], &r);
+			}
+			for (int x = 0; x < FP_REPLICAS; x++)
+				for (int y = x + 1; y < FP_REPLICAS; y++)
+					assert_int_equal(crdt_obj_equal(&rep[x], &rep[y]),
+							 crdt_obj_fingerprint(&rep[x]) ==
+								 crdt_obj_fingerprint(&rep[y]));
+		}
+		assert_int_equal(crdt_obj_new(t, &a), 0);
+		assert_int_equal(crdt_obj_new(t, &b), 0);
+		for (int i = 0; i < FP_REPLICAS; i++) {
+			deliver(&a, &rep[i], &r);
+			deliver(&b, &rep[FP_REPLICAS - 1 - i], &r);
+		}
+		deliver(&b, &rep[1], &r); /* a duplicate changes nothing */
+		assert_true(crdt_obj_equal(&a, &b));
+		assert_int_equal(crdt_obj_fingerprint(&a), crdt_obj_fingerprint(&b));
+		crdt_buf_init(&buf, 0);
+		assert_int_equal(crdt_obj_encode(&a, &buf), 0);
+		assert_int_equal(crdt_obj_decode(buf.data, buf.len, &c), 0);
+		assert_int_equal(crdt_obj_fingerprint(&a), crdt_obj_fingerprint(&c));
+		crdt_buf_done(&buf);
+		crdt_obj_done(&c);
+		crdt_obj_done(&a);
+		crdt_obj_done(&b);
+		for (int i = 0; i < FP_REPLICAS; i++)
+			crdt_obj_done(&rep[i]);
+	}
+}
+
+/* States of different types, even empty ones, fingerprint apart. */
+static void test_fingerprint_types(void **state)
+{
+	uint64_t fp[CRDT_TYPE_MAX + 1];
+
+	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++) {
+		struct crdt_obj o;
+		assert_int_equal(crdt_obj_new((enum crdt_type)t, &o), 0);
+		fp[t] = crdt_obj_fingerprint(&o);
+		assert_int_not_equal(fp[t], 0);
+		for (int u = CRDT_TYPE_MIN; u < t; u++)
+			assert_int_not_equal(fp[u], fp[t]);
+		crdt_obj_done(&o);
+	}
+}
+
 /* Every tag in range has a full row; sets, and only sets, have set calls. */
 static void test_type_table(void **state)
 {
@@ -192,7 +324,7 @@ static void test_type_table(void **state)
 		assert_non_null(ops);
 		assert_int_equal(ops->type, t);
 		assert_true(ops->new && ops->free && ops->copy && ops->merge && ops->equal &&
-			    ops->encode && ops->decode && ops->split);
+			    ops->encode && ops->decode && ops->split && ops->fingerprint);
 		assert_int_equal(ops->knows_more_of != NULL, t != CRDT_GSET);
 		assert_int_equal(ops->card != NULL, set);
 		assert_int_equal(ops->contains != NULL, set);
@@ -239,6 +371,8 @@ int main(void)
 		cmocka_unit_test(test_decode_dispatch),
 		cmocka_unit_test(test_split),
 		cmocka_unit_test(test_type_table),
+		cmocka_unit_test(test_fingerprint_laws),
+		cmocka_unit_test(test_fingerprint_types),
 		cmocka_unit_test(test_set_calls),
 	};
 

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "crdt/error.h"
+#include "../fp.h"
 #include "internal.h"
 
 struct crdt_orset *crdt_orset_new(void)
@@ -161,6 +162,41 @@ bool crdt_orset_equal(const struct crdt_orset *a, const struct crdt_orset *b)
 out:
 	free(map);
 	return eq;
+}
+
+/* Parts: each (element, dot) pair and each context interval, the dots'
+ * and intervals' replicas by id (never by the set's own numbering, which
+ * follows arrival order). */
+uint64_t crdt_orset_fingerprint(const struct crdt_orset *s)
+{
+	uint64_t ridh[64], sum = 0;
+
+	for (uint32_t i = 0; i < s->nreps && i < 64; i++)
+		ridh[i] = fp_rid(&s->reps[i].rid);
+	for (uint32_t i = 0; i < s->nreps; i++) {
+		const struct rep *r = &s->reps[i];
+		uint64_t h = (i < 64 ? ridh[i] : fp_rid(&r->rid)) ^ FP_CTX;
+		for (uint32_t k = 0; k < r->n; k++)
+			sum += fp_pair(fp_pair(h, r->iv[k].lo), r->iv[k].hi);
+	}
+	for (size_t i = 0; i < et_cap(&s->tab); i++) {
+		const struct et_slot *e = &s->tab.s[i];
+		const struct dot *d;
+		struct dot tmp;
+		uint64_t eh;
+		size_t n;
+
+		if (!et_used(e))
+			continue;
+		eh = fp_bytes(FP_ELEM, et_key(e), et_len(e)) ^ FP_DOT;
+		n = get_dots(s, e->pay, &tmp, &d);
+		for (size_t k = 0; k < n; k++) {
+			uint32_t ri = d[k].ri;
+			uint64_t rh = ri < 64 ? ridh[ri] : fp_rid(&s->reps[ri].rid);
+			sum += fp_pair(fp_pair(eh, rh), d[k].ctr);
+		}
+	}
+	return fp_finish(CRDT_ORSET, sum);
 }
 
 struct crdt_orset *crdt_orset_copy(const struct crdt_orset *s)

@@ -1,0 +1,85 @@
+/* fp: the pieces of a state fingerprint (internal to libcrdt).
+ *
+ * A state's fingerprint is the wrapping sum of a 64-bit hash of each of its
+ * parts (a counter entry, an element, an element's dot, a context
+ * interval), each hashed with a domain constant of its kind.  The parts of
+ * a state are a set (each type keeps them canonical: vectors without zero
+ * entries, coalesced intervals, duplicate-free dots), and a sum over a set
+ * does not depend on the order in which the parts arrived, on how the
+ * state was split or merged, or on the layout of the table that holds
+ * them.  Being a sum, it can also follow a change by subtracting the parts
+ * that left and adding those that came.
+ *
+ * Not keyed and not cryptographic: a peer that forges a collision only
+ * keeps its own difference from being noticed, as with the record
+ * fingerprints of the receive path.
+ */
+#ifndef CRDT_FP_H
+#define CRDT_FP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "crdt/rid.h"
+
+/* Domain constants: one per kind of part, so that, say, a G-Counter entry
+ * and an OR-Set context interval with the same numbers hash apart. */
+#define FP_GC_ENTRY 0x6763656e74727931ULL
+#define FP_PN_P 0x706e2d7020202031ULL
+#define FP_PN_N 0x706e2d6e20202031ULL
+#define FP_ELEM 0x656c656d656e7431ULL
+#define FP_DOT 0x646f742020202031ULL
+#define FP_CTX 0x636f6e7465787431ULL
+#define FP_REG 0x7265676973746531ULL
+#define FP_RID 0x7269642020202031ULL
+
+/* The splitmix64 finaliser: a bijection on 64 bits, well spread. */
+static inline uint64_t fp_mix(uint64_t h)
+{
+	h ^= h >> 30;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 27;
+	h *= 0x94d049bb133111ebULL;
+	h ^= h >> 31;
+	return h;
+}
+
+/* Two words, in order, into one: the part (a, b). */
+static inline uint64_t fp_pair(uint64_t a, uint64_t b)
+{
+	return fp_mix(fp_mix(a + 0x9e3779b97f4a7c15ULL) ^ b);
+}
+
+/* A byte string under @seed, 8 bytes a step. */
+static inline uint64_t fp_bytes(uint64_t seed, const uint8_t *p, size_t len)
+{
+	uint64_t h = fp_mix(seed ^ len);
+
+	for (; len >= 8; p += 8, len -= 8) {
+		uint64_t w;
+		memcpy(&w, p, 8);
+		h = fp_mix(h ^ w);
+	}
+	if (len) {
+		uint64_t w = 0;
+		memcpy(&w, p, len);
+		h = fp_mix(h ^ w ^ (uint64_t)len << 56);
+	}
+	return h;
+}
+
+static inline uint64_t fp_rid(const struct crdt_rid *r)
+{
+	return fp_bytes(FP_RID, r->b, CRDT_RID_LEN);
+}
+
+/* The fingerprint of a state of type tag @type from the sum of its parts:
+ * never 0, so that callers may keep 0 for "no state". */
+static inline uint64_t fp_finish(unsigned type, uint64_t sum)
+{
+	uint64_t h = fp_pair(type, sum);
+	return h ? h : 1;
+}
+
+#endif
