@@ -46,6 +46,9 @@ struct store_inst {
 	 * fingerprint is the state we hold, and need not be decoded or
 	 * merged. */
 	uint64_t fp;
+	/* gossip's digest (gossip/digest.c): the state fingerprint this
+	 * instance is counted with in its bucket, 0 = not counted. */
+	uint64_t dfp;
 	/* the journal (state/journal.c): the instance's id in the durable
 	 * store (0 = not stored yet) and the journal bytes since its last
 	 * snapshot. */
@@ -66,6 +69,8 @@ struct store_entry {
 	/* gossip's, as the fields after store_inst.obj: the entry is in its
 	 * push list.  The store never reads it. */
 	bool queued;
+	/* the digest's: the entry changed since the digest last counted it */
+	bool dstale;
 	uint8_t name[];          /* binary-safe, NUL-terminated for convenience */
 };
 

@@ -1,0 +1,160 @@
+/* The digest: per-bucket sums of instance fingerprints, kept up to date
+ * from the store's change stream (digest.h). */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "gossip/digest.h"
+
+static uint64_t mix(uint64_t h)
+{
+	h ^= h >> 30;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 27;
+	h *= 0x94d049bb133111ebULL;
+	h ^= h >> 31;
+	return h;
+}
+
+uint64_t digest_name_key(const uint8_t *name, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= name[i];
+		h *= 0x100000001b3ULL;
+	}
+	return mix(h);
+}
+
+uint64_t digest_contrib(uint64_t key, uint64_t fp)
+{
+	return mix(key ^ fp);
+}
+
+uint64_t digest_root(const struct digest *d)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < DIGEST_BUCKETS; i++)
+		sum += d->bucket[i];
+	return sum;
+}
+
+/* Mark @e stale, listing it unless it already is. */
+static void mark(struct digest *d, struct store_entry *e)
+{
+	if (e->dstale)
+		return;
+	if (d->nstale == d->stale_cap) {
+		size_t cap = d->stale_cap ? d->stale_cap * 2 : 64;
+		struct store_entry **v = realloc(d->stale, cap * sizeof(*v));
+		if (!v) {
+			d->overflow = true;
+			return;
+		}
+		d->stale = v;
+		d->stale_cap = cap;
+	}
+	d->stale[d->nstale++] = e;
+	e->dstale = true;
+}
+
+static void changed(void *ctx, struct store_entry *e, enum crdt_type t,
+		    const struct store_change *c)
+{
+	(void)t;
+	(void)c;
+	mark(ctx, e);
+}
+
+/* Bring every instance of @e into its bucket at its current state. */
+static size_t refresh_entry(struct digest *d, struct store_entry *e)
+{
+	uint64_t key = digest_name_key(e->name, e->name_len);
+	uint64_t *b = &d->bucket[digest_bucket_of(key)];
+	size_t n = 0;
+
+	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++) {
+		struct store_inst *in = store_entry_inst(e, (enum crdt_type)t);
+		uint64_t fp;
+
+		if (!in)
+			continue;
+		fp = crdt_obj_fingerprint(&in->obj);
+		n++;
+		if (fp == in->dfp)
+			continue;
+		if (in->dfp)
+			*b -= digest_contrib(key, in->dfp);
+		*b += digest_contrib(key, fp);
+		in->dfp = fp;
+	}
+	e->dstale = false;
+	return n;
+}
+
+static int refresh_cb(struct store_entry *e, void *ctx)
+{
+	struct digest *d = ctx;
+
+	d->stats.refreshed += refresh_entry(d, e);
+	return 0;
+}
+
+size_t digest_refresh(struct digest *d)
+{
+	uint64_t before = d->stats.refreshed;
+
+	if (d->overflow) {
+		/* an entry missed the list: every entry, listed or not */
+		store_foreach(d->store, refresh_cb, d);
+		d->overflow = false;
+	} else {
+		for (size_t i = 0; i < d->nstale; i++)
+			d->stats.refreshed += refresh_entry(d, d->stale[i]);
+	}
+	d->nstale = 0;
+	return (size_t)(d->stats.refreshed - before);
+}
+
+/* Forget what an earlier digest of the store counted, and list @e. */
+static int mark_cb(struct store_entry *e, void *ctx)
+{
+	struct store_inst *in;
+
+	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++)
+		if ((in = store_entry_inst(e, (enum crdt_type)t)))
+			in->dfp = 0;
+	e->dstale = false;
+	mark(ctx, e);
+	return 0;
+}
+
+int digest_new(struct store *store, struct digest **ret)
+{
+	struct digest *d = calloc(1, sizeof(*d));
+	int r;
+
+	if (!d)
+		return -ENOMEM;
+	d->store = store;
+	/* what the store already holds (the journal's load) counts from the
+	 * first refresh */
+	store_foreach(store, mark_cb, d);
+	if ((r = store_subscribe(store, &(struct store_sub){ changed, d })) < 0) {
+		free(d->stale);
+		free(d);
+		return r;
+	}
+	*ret = d;
+	return 0;
+}
+
+void digest_free(struct digest *d)
+{
+	if (!d)
+		return;
+	store_unsubscribe(d->store, d);
+	free(d->stale);
+	free(d);
+}

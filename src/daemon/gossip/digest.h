@@ -1,0 +1,80 @@
+/* The digest: a fingerprint of the whole store, bucketed by name hash, for
+ * anti-entropy rounds that compare before they send (docs/protocol.md).
+ *
+ * Each instance (a name's state of one type) contributes
+ *
+ *     contrib = mix(key ^ crdt_obj_fingerprint(state))
+ *
+ * to bucket key >> (64 - DIGEST_BITS), where key = digest_name_key(name);
+ * a bucket is the wrapping sum of its instances' contributions.  A sum over
+ * a set depends only on the set: two stores that hold equal states under
+ * equal names have equal buckets, whatever order their instances came in,
+ * and a bucket follows a change of one instance by subtracting its old
+ * contribution and adding its new one, whatever the number of instances.
+ *
+ * The digest subscribes to the store's change stream.  A change only marks
+ * its entry stale (O(1)); digest_refresh() recomputes the stale entries'
+ * fingerprints, each once however many writes it took since, and moves
+ * their buckets.  crdt_obj_fingerprint is a pass over the state, so that
+ * is the cost of a refresh: one pass per changed instance, paid at the
+ * round, never on the write path.
+ *
+ * Pure: no libuv, no I/O.  The per-instance and per-entry fields it keeps
+ * (store_inst.dfp, store_entry.dstale) live in the store's entries.
+ */
+#ifndef CRDTD_DIGEST_H
+#define CRDTD_DIGEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "state/store.h"
+
+#define DIGEST_BITS 10
+#define DIGEST_BUCKETS (1u << DIGEST_BITS)
+
+struct digest_stats {
+	uint64_t refreshed; /* instance fingerprints recomputed */
+};
+
+struct digest {
+	struct store *store;
+	uint64_t bucket[DIGEST_BUCKETS];
+	struct store_entry **stale; /* entries whose dstale is set */
+	size_t nstale, stale_cap;
+	/* a stale entry could not be listed (no memory): the next refresh
+	 * walks the whole store */
+	bool overflow;
+	struct digest_stats stats;
+};
+
+/** The digest of @store's current contents, subscribed to its change
+ * stream: every instance is stale until the first digest_refresh().
+ * Allocated here, freed (and unsubscribed) by digest_free.  0, -ENOMEM, or
+ * -ENOSPC when the store has no room for another subscriber. */
+int digest_new(struct store *store, struct digest **ret);
+/** Unsubscribe and free; accepts NULL. */
+void digest_free(struct digest *d);
+
+/** Recompute the fingerprints of the instances changed since the last
+ * refresh and bring their buckets up to date.  Returns how many instances
+ * it recomputed. */
+size_t digest_refresh(struct digest *d);
+
+/** The key an instance is bucketed and listed by: a 64-bit hash of its
+ * name (FNV-1a 64, then the splitmix64 finaliser), the same on every
+ * replica. */
+uint64_t digest_name_key(const uint8_t *name, size_t len);
+/** The bucket of @key. */
+static inline uint32_t digest_bucket_of(uint64_t key)
+{
+	return (uint32_t)(key >> (64 - DIGEST_BITS));
+}
+/** An instance's share of its bucket: its name key and state fingerprint
+ * mixed (never computed by this function from a state). */
+uint64_t digest_contrib(uint64_t key, uint64_t fp);
+/** The sum of every bucket: one word that tells whether two stores
+ * differ at all.  Call after digest_refresh(). */
+uint64_t digest_root(const struct digest *d);
+
+#endif

@@ -1,0 +1,231 @@
+/* The digest: per-bucket sums of instance fingerprints, kept from the
+ * store's change stream.  Equal stores, equal buckets, whatever path they
+ * took; one changed instance, one changed bucket. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "crdt/error.h"
+#include "gossip/digest.h"
+#include "state/store.h"
+
+static void rid_n(struct crdt_rid *id, uint8_t n)
+{
+	memset(id->b, 0, sizeof(id->b));
+	id->b[0] = n;
+}
+
+static uint64_t clock_1000(void *ctx)
+{
+	(void)ctx;
+	return 1000;
+}
+
+static int name_of(char *buf, size_t size, int i)
+{
+	return snprintf(buf, size, "key:%d", i);
+}
+
+/* Type of the i-th name: every type in turn. */
+static enum crdt_type type_of(int i)
+{
+	return (enum crdt_type)(CRDT_TYPE_MIN + i % (CRDT_TYPE_MAX - CRDT_TYPE_MIN + 1));
+}
+
+/* A local write of replica @n to name @i, announced as a command does. */
+static void local_write(struct store *s, int i, uint8_t n, int v)
+{
+	struct crdt_rid id;
+	struct crdt_hlc h;
+	struct crdt_obj *o;
+	char name[32], e[16];
+	int len = name_of(name, sizeof(name), i);
+	int elen = snprintf(e, sizeof(e), "e%d", v);
+
+	rid_n(&id, n);
+	crdt_hlc_init(&h, clock_1000, NULL);
+	assert_int_equal(store_get(s, name, (size_t)len, type_of(i), true, &o), 0);
+	switch (o->type) {
+	case CRDT_GCOUNTER: assert_int_equal(crdt_gcounter_inc(o->gc, &id, (uint64_t)v + 1), 0); break;
+	case CRDT_PNCOUNTER: assert_int_equal(crdt_pncounter_dec(o->pn, &id, v + 1), 0); break;
+	case CRDT_GSET: assert_true(crdt_gset_add(o->gs, e, (size_t)elen) >= 0); break;
+	case CRDT_ORSET: assert_int_equal(crdt_orset_add(o->os, &id, e, (size_t)elen), 0); break;
+	case CRDT_LWWREG: assert_int_equal(crdt_lwwreg_set(o->lww, &h, &id, e, (size_t)elen), 0); break;
+	}
+	store_changed(s, store_find(s, name, (size_t)len), o->type,
+		      &(struct store_change){ .op = STORE_OP_STATE, .state = o });
+}
+
+/* Merge every instance of @from into @into, as gossip would: through
+ * store_merge, which announces each as a remote change. */
+static int copy_cb(struct store_entry *e, void *ctx)
+{
+	struct store *into = ctx;
+
+	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++) {
+		struct crdt_obj *o = store_entry_slot(e, (enum crdt_type)t);
+		if (o)
+			assert_int_equal(store_merge(into, e->name, e->name_len, o), 0);
+	}
+	return 0;
+}
+
+static int differing(const struct digest *a, const struct digest *b, uint32_t *ret_last)
+{
+	int n = 0;
+
+	for (uint32_t i = 0; i < DIGEST_BUCKETS; i++)
+		if (a->bucket[i] != b->bucket[i]) {
+			n++;
+			*ret_last = i;
+		}
+	return n;
+}
+
+#define NAMES 3000
+
+/* Replicas 1 and 2 write every name, each in a store of its own; store a
+ * merges 1's states then 2's, store b 2's then 1's, store c a's: all three
+ * digests agree bucket for bucket.  One more write to one instance of a
+ * moves exactly that instance's bucket, and its merge into b brings the two
+ * back level. */
+static void test_equal_stores_equal_digests(void **state)
+{
+	struct store r1, r2, a, b, c;
+	struct digest *da, *db, *dc;
+	uint32_t last = 0;
+	char name[32];
+	int len;
+
+	store_init(&r1);
+	store_init(&r2);
+	store_init(&a);
+	store_init(&b);
+	store_init(&c);
+	assert_int_equal(digest_new(&a, &da), 0);
+	assert_int_equal(digest_new(&b, &db), 0);
+	assert_int_equal(digest_new(&c, &dc), 0);
+	for (int i = 0; i < NAMES; i++) {
+		local_write(&r1, i, 1, i);
+		local_write(&r2, NAMES - 1 - i, 2, i * 7);
+	}
+	store_foreach(&r1, copy_cb, &a);
+	store_foreach(&r2, copy_cb, &a);
+	store_foreach(&r2, copy_cb, &b);
+	store_foreach(&r1, copy_cb, &b);
+	store_foreach(&a, copy_cb, &c);
+	assert_int_equal(digest_refresh(da), NAMES);
+	assert_int_equal(digest_refresh(db), NAMES);
+	assert_int_equal(digest_refresh(dc), NAMES);
+	assert_int_equal(differing(da, db, &last), 0);
+	assert_int_equal(differing(da, dc, &last), 0);
+	assert_int_equal(digest_root(da), digest_root(db));
+	assert_int_not_equal(digest_root(da), 0);
+
+	/* nothing changed: a refresh costs nothing and moves nothing */
+	assert_int_equal(digest_refresh(da), 0);
+
+	local_write(&a, 42, 3, 1);
+	local_write(&a, 42, 3, 2); /* twice: still one instance to refresh */
+	assert_int_equal(digest_refresh(da), 1);
+	assert_int_equal(differing(da, db, &last), 1);
+	len = name_of(name, sizeof(name), 42);
+	assert_int_equal(last, digest_bucket_of(digest_name_key((const uint8_t *)name, (size_t)len)));
+	assert_int_not_equal(digest_root(da), digest_root(db));
+	assert_int_equal(store_merge(&b, name, (size_t)len,
+				     store_entry_slot(store_find(&a, name, (size_t)len), type_of(42))),
+			 0);
+	assert_int_equal(digest_refresh(db), 1);
+	assert_int_equal(differing(da, db, &last), 0);
+
+	digest_free(da);
+	digest_free(db);
+	digest_free(dc);
+	store_done(&r1);
+	store_done(&r2);
+	store_done(&a);
+	store_done(&b);
+	store_done(&c);
+}
+
+/* A digest made over a store that already holds instances (the journal's
+ * load) counts them all at its first refresh, exactly as a digest that
+ * watched them arrive; a second digest of the same store starts afresh. */
+static void test_existing_contents(void **state)
+{
+	struct store a, b;
+	struct digest *da, *db, *db2;
+	uint32_t last;
+
+	store_init(&a);
+	store_init(&b);
+	assert_int_equal(digest_new(&a, &da), 0);
+	for (int i = 0; i < 500; i++) {
+		local_write(&a, i, 1, i);
+		local_write(&b, i, 1, i);
+	}
+	assert_int_equal(digest_new(&b, &db), 0);
+	assert_int_equal(digest_refresh(da), 500);
+	assert_int_equal(digest_refresh(db), 500);
+	assert_int_equal(differing(da, db, &last), 0);
+	digest_free(db);
+	local_write(&b, 7, 2, 1); /* seen by no digest */
+	assert_int_equal(digest_new(&b, &db2), 0);
+	assert_int_equal(digest_refresh(db2), 500);
+	assert_int_equal(differing(da, db2, &last), 1);
+	digest_free(da);
+	digest_free(db2);
+	store_done(&a);
+	store_done(&b);
+}
+
+/* A name that holds two types (a type conflict) counts both states. */
+static void test_type_conflict_counts_both(void **state)
+{
+	struct store a, b;
+	struct digest *da, *db;
+	struct crdt_obj *o, reg;
+	struct crdt_rid r1;
+	struct crdt_hlc h;
+	uint32_t last;
+
+	rid_n(&r1, 1);
+	store_init(&a);
+	store_init(&b);
+	assert_int_equal(digest_new(&a, &da), 0);
+	assert_int_equal(digest_new(&b, &db), 0);
+	local_write(&a, 0, 1, 0); /* key:0, the first type */
+	local_write(&b, 0, 1, 0);
+	crdt_hlc_init(&h, clock_1000, NULL);
+	assert_int_equal(crdt_obj_new(CRDT_LWWREG, &reg), 0);
+	assert_int_equal(crdt_lwwreg_set(reg.lww, &h, &r1, "v", 1), 0);
+	assert_int_equal(store_merge(&a, "key:0", 5, &reg), 0);
+	crdt_obj_done(&reg);
+	assert_int_equal(digest_refresh(da), 2);
+	assert_int_equal(digest_refresh(db), 1);
+	assert_int_equal(differing(da, db, &last), 1);
+	o = store_entry_slot(store_find(&a, "key:0", 5), CRDT_LWWREG);
+	assert_non_null(o);
+	assert_int_equal(store_merge(&b, "key:0", 5, o), 0);
+	assert_int_equal(digest_refresh(db), 2);
+	assert_int_equal(differing(da, db, &last), 0);
+	digest_free(da);
+	digest_free(db);
+	store_done(&a);
+	store_done(&b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_equal_stores_equal_digests),
+		cmocka_unit_test(test_existing_contents),
+		cmocka_unit_test(test_type_conflict_counts_both),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
