@@ -87,6 +87,7 @@ struct config {
 		unsigned mtu;
 		unsigned fanout; /* 0 = all peers */
 		unsigned push_delay_ms;
+		bool digests; /* rounds compare digests first */
 		size_t rcvbuf; /* 0 = leave the kernel default */
 		size_t sndbuf;
 		unsigned max_clock_lead_ms;

@@ -112,6 +112,10 @@ class TestConvergence(ClusterTest):
             n.proc.send_signal(signal.SIGHUP)
         self.converge(lambda x: x.type("thing"), "pncounter", what="visible type")
         self.converge(lambda x: x.get("thing"), "3", what="counter value")
+        # a digest round pulls what its node lacks: each side holds both
+        # states once each has had a round
+        self.converge(lambda x: json.loads(x.execute_command("CRDT.INFO", "thing"))["conflict"],
+                      True, what="both states on both nodes")
         for x in (a, b):
             info = json.loads(x.execute_command("CRDT.INFO", "thing"))
             self.assertTrue(info["conflict"])
@@ -131,7 +135,7 @@ class TestConvergence(ClusterTest):
                 n = rnd.randrange(0, 2000)
                 payload = bytes(rnd.randrange(256) for _ in range(n))
                 if i % 2:
-                    payload = b"CRDT\x02" + payload  # past the magic, into the parser
+                    payload = b"CRDT\x03" + payload  # past the magic, into the parser
                 s.sendto(payload, ("127.0.0.1", c[1].udp))
         b = c[1].client(decode_responses=True)
         wait_until(lambda: int(b.info("gossip")["dropped_malformed"]) + int(b.info("gossip")["dropped_bad_magic"])

@@ -71,6 +71,8 @@ struct net {
 	struct ftransport *nodes[MAXN];
 	int n;
 	uint64_t sent[MAXN][MAXN];      /* accepted by the transport */
+	/* by message type (the header's byte 5; plain datagrams only) */
+	uint64_t sent_type[MAXN][MAXN][WIRE_TYPE_MAX + 1];
 	uint64_t delivered[MAXN][MAXN]; /* handed to the receiver */
 	uint64_t delivered_bytes[MAXN][MAXN];
 };
@@ -126,6 +128,8 @@ static int f_send(struct transport *t, const void *buf, size_t len, const struct
 	if (dst < 0)
 		return 0; /* nobody there: gone, like UDP */
 	net->sent[f->idx][dst]++;
+	if (len > WIRE_MAGIC_LEN + 1 && ((const uint8_t *)buf)[WIRE_MAGIC_LEN + 1] <= WIRE_TYPE_MAX)
+		net->sent_type[f->idx][dst][((const uint8_t *)buf)[WIRE_MAGIC_LEN + 1]]++;
 	if (net->record && !shim_core_blocked(&f->shim, to, fake_ms))
 		pktq_push(net, &net->hist, buf, len, f->idx, dst, fake_ms);
 	shim_core_send(&f->shim, to, fake_ms, &plan);
@@ -264,6 +268,9 @@ struct node {
 	int64_t clock_lead_ms; /* < 0: behind */
 };
 
+/* What cluster_init gives every node's [gossip] digests. */
+static bool cluster_digests;
+
 struct cluster {
 	struct net net;
 	struct node node[MAXN];
@@ -329,6 +336,7 @@ static void cluster_init(struct cluster *c, int n, uint32_t mtu, unsigned hide,
 			.interval_ms = 3600 * 1000, /* rounds are driven by hand */
 			.mtu = mtu,
 			.push_delay_ms = 1,
+			.digests = cluster_digests,
 			.max_clock_lead_ms = max_lead_ms,
 			.seed = 42 + (uint64_t)i,
 			.peers = pc,
@@ -902,9 +910,9 @@ static void test_bad_and_unknown(void **state)
 	fa->t.recv_cb(fa->t.recv_ctx, (const uint8_t *)(buf), (len),                               \
 		      (const struct sockaddr *)&from, (trunc))
 	FEED("GET / HTTP/1.0\r\n", 16, false);
-	FEED("CRDT\x03\x01", 6, false);
-	FEED("CRDT\x02\x09\x00", 7, false);
-	FEED("CRDT\x02\x01\x00", 7, false);
+	FEED("CRDT\x09\x01", 6, false); /* a version nobody speaks */
+	FEED("CRDT\x03\x09\x00", 7, false);
+	FEED("CRDT\x03\x01\x00", 7, false);
 	FEED("CRDT", 4, true);
 
 	/* two good records and one bad: nothing of it is merged */
@@ -1072,7 +1080,7 @@ static void test_keys_garbage(void **state)
 			for (size_t j = 0; j < len; j++)
 				buf[j] = (uint8_t)rng_next(&rng);
 			if (i % 2 && len >= 7)
-				memcpy(buf, "CRDT\x02\x01\x01", 7); /* looks sealed */
+				memcpy(buf, "CRDT\x03\x01\x01", 7); /* looks sealed */
 		} else { /* a real sealed datagram, truncated or with a bit flipped */
 			const struct pkt *pk = &c.net.hist.v[rng_next(&rng) % c.net.hist.n];
 			len = pk->len;
@@ -1215,7 +1223,7 @@ static void test_rate(void **state)
 	fa = c.net.nodes[1];
 	uv_ip4_addr("10.0.0.1", PORT, &from);
 	for (int i = 0; i < 250; i++)
-		fa->t.recv_cb(fa->t.recv_ctx, (const uint8_t *)"CRDT\x02\x01\x00", 7,
+		fa->t.recv_cb(fa->t.recv_ctx, (const uint8_t *)"CRDT\x03\x01\x00", 7,
 			      (const struct sockaddr *)&from, false);
 	gossip_core_get_stats(c.node[1].g, &st);
 	assert_int_equal(st.drops[GOSSIP_DROP_RATE], 150);
@@ -1360,6 +1368,130 @@ struct udp_node {
 	uint16_t port;
 };
 
+/* ---- digest rounds ----------------------------------------------------- */
+
+#define DIGEST_NAMES 10000
+
+static void sent_reset(struct net *net)
+{
+	memset(net->sent, 0, sizeof(net->sent));
+	memset(net->sent_type, 0, sizeof(net->sent_type));
+}
+
+/* Two peers in sync holding 10,000 instances: a digest round costs a PING
+ * and one DIGEST datagram out and a PONG back, nothing else.  One instance
+ * changed on the other side costs one BUCKETS, one KEYS and one STATE
+ * datagram carrying that instance alone; the round after, they are back to
+ * the digest alone. */
+static void test_digest_round(void **state)
+{
+	struct cluster c;
+	struct gossip_stats sa, sb;
+	char key[32];
+
+	cluster_digests = true;
+	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_digests = false;
+	for (int i = 0; i < DIGEST_NAMES; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		incr(&c.node[i % 2], key, i + 1);
+	}
+	round_all(&c); /* CRDT.SYNC: the full state, both ways */
+	for (int i = 0; i < DIGEST_NAMES; i += 997) {
+		snprintf(key, sizeof(key), "k%d", i);
+		assert_int_equal(counter(&c.node[0], key), i + 1);
+		assert_int_equal(counter(&c.node[1], key), i + 1);
+	}
+
+	sent_reset(&c.net);
+	gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
+	net_run(&c.net);
+	assert_int_equal(c.net.sent[0][1], 2);
+	assert_int_equal(c.net.sent_type[0][1][WIRE_PING], 1);
+	assert_int_equal(c.net.sent_type[0][1][WIRE_DIGEST], 1);
+	assert_int_equal(c.net.sent[1][0], 1);
+	assert_int_equal(c.net.sent_type[1][0][WIRE_PONG], 1);
+	gossip_core_get_stats(c.node[0].g, &sa);
+	gossip_core_get_stats(c.node[1].g, &sb);
+	assert_int_equal(sa.digest_dgrams_out, 1);
+	assert_int_equal(sb.digest_dgrams_in, 1);
+	assert_int_equal(sa.digest_buckets_differing + sb.digest_buckets_differing, 0);
+
+	incr(&c.node[1], "k4242", 5);
+	sent_reset(&c.net);
+	gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
+	net_run(&c.net);
+	assert_int_equal(c.net.sent[0][1], 3);
+	assert_int_equal(c.net.sent_type[0][1][WIRE_DIGEST], 1);
+	assert_int_equal(c.net.sent_type[0][1][WIRE_KEYS], 1);
+	assert_int_equal(c.net.sent[1][0], 3);
+	assert_int_equal(c.net.sent_type[1][0][WIRE_BUCKETS], 1);
+	assert_int_equal(c.net.sent_type[1][0][WIRE_STATE], 1);
+	gossip_core_get_stats(c.node[0].g, &sa);
+	gossip_core_get_stats(c.node[1].g, &sb);
+	assert_int_equal(sa.digest_buckets_differing, 1);
+	assert_int_equal(sb.digest_instances_sent, 1);
+	assert_int_equal(sa.records_in, DIGEST_NAMES / 2 + 1); /* the sync's, and this one */
+	assert_int_equal(counter(&c.node[0], "k4242"), 4243 + 5);
+
+	sent_reset(&c.net);
+	gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
+	gossip_core_round(c.node[1].g, fake_ms, fake_ms * 1000);
+	net_run(&c.net);
+	assert_int_equal(c.net.sent[0][1], 3); /* PING, DIGEST, PONG */
+	assert_int_equal(c.net.sent[1][0], 3);
+	cluster_done(&c);
+}
+
+/* Digest rounds alone (no sync, no push) bring three replicas that wrote
+ * apart to one state, as full-state rounds do: each round pulls what the
+ * node lacks from its peers. */
+static void test_digest_converge(void **state)
+{
+	struct cluster c;
+	char key[32], m[16];
+
+	cluster_digests = true;
+	cluster_init(&c, 3, 1400, 0, 0);
+	cluster_digests = false;
+	for (int i = 0; i < 3000; i++) {
+		snprintf(key, sizeof(key), "k%d", i % 700);
+		snprintf(m, sizeof(m), "m%d", i);
+		if (i % 3 == 0)
+			incr(&c.node[i % 3], key, 1);
+		else
+			sadd(&c.node[i % 3], key, m); /* type conflicts too */
+	}
+	set(&c.node[2], "reg", "v");
+	for (int r = 0; r < 2; r++)
+		for (int i = 0; i < 3; i++) {
+			gossip_core_round(c.node[i].g, fake_ms, fake_ms * 1000);
+			net_run(&c.net);
+		}
+	for (int i = 0; i < 3000; i++) {
+		snprintf(key, sizeof(key), "k%d", i % 700);
+		struct store_entry *e0 = store_find(&c.node[0].store, key, strlen(key));
+		for (int n = 1; n < 3; n++) {
+			struct store_entry *e = store_find(&c.node[n].store, key, strlen(key));
+			assert_non_null(e);
+			for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++) {
+				struct crdt_obj *a = store_entry_slot(e0, t), *b = store_entry_slot(e, t);
+				assert_int_equal(a != NULL, b != NULL);
+				if (a)
+					assert_true(crdt_obj_equal(a, b));
+			}
+		}
+	}
+	assert_non_null(store_find(&c.node[0].store, "reg", 3));
+	/* in sync now: a round is its digests */
+	sent_reset(&c.net);
+	gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
+	net_run(&c.net);
+	assert_int_equal(c.net.sent[0][1] + c.net.sent[0][2], 4);
+	assert_int_equal(c.net.sent[1][0] + c.net.sent[2][0], 2);
+	cluster_done(&c);
+}
+
 static void test_udp_loopback(void **state)
 {
 	uv_loop_t loop;
@@ -1450,6 +1582,8 @@ int main(void)
 		cmocka_unit_test(test_element_bound),
 		cmocka_unit_test(test_rate),
 		cmocka_unit_test(test_push),
+		cmocka_unit_test(test_digest_round),
+		cmocka_unit_test(test_digest_converge),
 		cmocka_unit_test(test_udp_loopback),
 	};
 	log_set_level(LOG_LEVEL_ERROR);

@@ -163,7 +163,7 @@ static void test_header_roundtrip(void **state)
 
 	memset(node, 'n', sizeof(node));
 	for (size_t nl = 0; nl <= WIRE_NODE_MAX; nl += 85) {
-		for (int t = WIRE_STATE; t <= WIRE_PONG; t++) {
+		for (int t = WIRE_STATE; t <= WIRE_TYPE_MAX; t++) {
 			crdt_buf_init(&b, 0);
 			assert_int_equal(wire_put_header(&b, (enum wire_type)t, &r, node, nl), 0);
 			assert_int_equal(b.len, wire_header_len(nl));
@@ -385,6 +385,8 @@ static void test_reject_header(void **state)
 	assert_int_equal(wire_decode_header(b.data, 0, &h, &off), -EBADMSG);
 	b.data[4] = WIRE_VERSION + 1;
 	assert_int_equal(wire_decode_header(b.data, b.len, &h, &off), -EPROTONOSUPPORT);
+	b.data[4] = 2; /* before digest rounds */
+	assert_int_equal(wire_decode_header(b.data, b.len, &h, &off), -EPROTONOSUPPORT);
 	b.data[4] = 1; /* before PING/PONG carried the wall clock */
 	assert_int_equal(wire_decode_header(b.data, b.len, &h, &off), -EPROTONOSUPPORT);
 	b.data[4] = 0;
@@ -392,7 +394,7 @@ static void test_reject_header(void **state)
 	b.data[4] = WIRE_VERSION;
 	for (int t = 0; t < 256; t++) {
 		b.data[5] = (uint8_t)t;
-		int want = t >= WIRE_STATE && t <= WIRE_PONG ? 0 : -EBADMSG;
+		int want = t >= WIRE_STATE && t <= WIRE_TYPE_MAX ? 0 : -EBADMSG;
 		assert_int_equal(wire_decode_header(b.data, b.len, &h, &off), want);
 	}
 	b.data[5] = WIRE_PING;
@@ -407,7 +409,7 @@ static void test_reject_header(void **state)
 
 	/* a node name over the limit */
 	{
-		uint8_t d[WIRE_HEADER_FIXED + 2 + 300] = "CRDT\x02\x02";
+		uint8_t d[WIRE_HEADER_FIXED + 2 + 300] = "CRDT\x03\x02";
 		d[WIRE_HEADER_FIXED] = 0x80 | (256 & 0x7f);
 		d[WIRE_HEADER_FIXED + 1] = 256 >> 7;
 		assert_int_equal(wire_decode_header(d, WIRE_HEADER_FIXED + 2 + 256, &h, &off),
@@ -584,6 +586,103 @@ static void test_bit_flips(void **state)
 	fixture_done(&f);
 }
 
+static void sum_cb(uint32_t idx, uint64_t sum, void *ctx)
+{
+	uint64_t *got = ctx;
+
+	got[idx] += sum;
+}
+
+/* DIGEST/BUCKETS bodies: ranges round-trip; another geometry, an index out
+ * of range, an empty range or body, a truncation: -EBADMSG and no call. */
+static void test_digest_sums(void **state)
+{
+	struct crdt_buf b;
+	uint64_t sums[64], got[4096];
+
+	for (int i = 0; i < 64; i++)
+		sums[i] = 0x0102030405060708ULL * (uint64_t)(i + 1);
+	crdt_buf_init(&b, 0);
+	crdt_buf_put_u8(&b, 12);
+	crdt_buf_put_u8(&b, 6);
+	assert_int_equal(wire_put_sums_range(&b, 0, 10, sums), 0);
+	assert_int_equal(wire_put_sums_range(&b, 60, 4, sums + 60), 0);
+	assert_int_equal(b.len, 2 + wire_sums_range_len(0, 10) + wire_sums_range_len(60, 4));
+	memset(got, 0, sizeof(got));
+	assert_int_equal(wire_decode_sums(b.data, b.len, 12, 6, false, sum_cb, got), 0);
+	for (int i = 0; i < 64; i++)
+		assert_true(got[i] == (i < 10 || i >= 60 ? sums[i] : 0));
+	/* every truncation is malformed, and calls nothing */
+	for (size_t len = 0; len < b.len; len++) {
+		memset(got, 0, sizeof(got));
+		int r = wire_decode_sums(b.data, len, 12, 6, false, sum_cb, got);
+		if (len != 2 + wire_sums_range_len(0, 10)) { /* a whole first range is a body */
+			assert_int_equal(r, -EBADMSG);
+			for (int i = 0; i < 64; i++)
+				assert_true(got[i] == 0);
+		}
+	}
+	assert_int_equal(wire_decode_sums(b.data, b.len, 12, 5, false, sum_cb, got), -EBADMSG);
+	assert_int_equal(wire_decode_sums(b.data, b.len, 11, 6, false, sum_cb, got), -EBADMSG);
+	/* group 60 + 4 is the end of 64 groups; one more is out */
+	crdt_buf_reset(&b);
+	crdt_buf_put_u8(&b, 12);
+	crdt_buf_put_u8(&b, 6);
+	wire_put_sums_range(&b, 61, 4, sums);
+	assert_int_equal(wire_decode_sums(b.data, b.len, 12, 6, false, sum_cb, got), -EBADMSG);
+	/* as BUCKETS, 4096 buckets: in range */
+	assert_int_equal(wire_decode_sums(b.data, b.len, 12, 6, true, sum_cb, got), 0);
+	crdt_buf_reset(&b);
+	crdt_buf_put_u8(&b, 12);
+	crdt_buf_put_u8(&b, 6);
+	crdt_buf_put_varint(&b, 3);
+	crdt_buf_put_varint(&b, 0); /* an empty range */
+	assert_int_equal(wire_decode_sums(b.data, b.len, 12, 6, true, sum_cb, got), -EBADMSG);
+	b.len = 2; /* no range at all */
+	assert_int_equal(wire_decode_sums(b.data, b.len, 12, 6, true, sum_cb, got), -EBADMSG);
+	crdt_buf_done(&b);
+}
+
+/* KEYS bodies: pairs round-trip; a key outside the range or the bucket, a
+ * range backwards, a bucket out of range, a partial pair: -EBADMSG. */
+static void test_digest_keys(void **state)
+{
+	struct crdt_buf b;
+	struct wire_keys k;
+	uint64_t key, fp, base = (uint64_t)5 << 52; /* bucket 5 of 4096 */
+
+	crdt_buf_init(&b, 0);
+	assert_int_equal(wire_put_keys_head(&b, 5, base, base + 100), 0);
+	assert_int_equal(b.len, wire_keys_head_len(5));
+	for (uint64_t i = 0; i < 3; i++)
+		assert_int_equal(wire_put_key(&b, base + 10 * i, 77 + i), 0);
+	assert_int_equal(wire_decode_keys(b.data, b.len, 12, &k), 0);
+	assert_int_equal(k.bucket, 5);
+	assert_true(k.from == base && k.to == base + 100);
+	assert_int_equal(k.n, 3);
+	wire_keys_get(&k, 2, &key, &fp);
+	assert_true(key == base + 20 && fp == 79);
+	for (size_t len = 0; len < b.len; len++)
+		if ((len - wire_keys_head_len(5)) % 16 || len < wire_keys_head_len(5))
+			assert_int_equal(wire_decode_keys(b.data, len, 12, &k), -EBADMSG);
+	/* no pairs: an empty bucket */
+	assert_int_equal(wire_decode_keys(b.data, wire_keys_head_len(5), 12, &k), 0);
+	assert_int_equal(k.n, 0);
+	wire_put_key(&b, base + 101, 1); /* past the range */
+	assert_int_equal(wire_decode_keys(b.data, b.len, 12, &k), -EBADMSG);
+	crdt_buf_reset(&b);
+	wire_put_keys_head(&b, 5, 0, UINT64_MAX);
+	wire_put_key(&b, (uint64_t)6 << 52, 1); /* another bucket's key */
+	assert_int_equal(wire_decode_keys(b.data, b.len, 12, &k), -EBADMSG);
+	crdt_buf_reset(&b);
+	wire_put_keys_head(&b, 5, 10, 9); /* backwards */
+	assert_int_equal(wire_decode_keys(b.data, b.len, 12, &k), -EBADMSG);
+	crdt_buf_reset(&b);
+	wire_put_keys_head(&b, 4096, 0, UINT64_MAX); /* no such bucket */
+	assert_int_equal(wire_decode_keys(b.data, b.len, 12, &k), -EBADMSG);
+	crdt_buf_done(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -597,6 +696,8 @@ int main(void)
 		cmocka_unit_test(test_reject_body),
 		cmocka_unit_test(test_truncations),
 		cmocka_unit_test(test_bit_flips),
+		cmocka_unit_test(test_digest_sums),
+		cmocka_unit_test(test_digest_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

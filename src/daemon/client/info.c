@@ -130,6 +130,11 @@ static void section_gossip(struct daemon *d, struct crdt_buf *b)
 	line(b, "records_in:%" PRIu64, s.records_in);
 	line(b, "merges:%" PRIu64, s.merges);
 	line(b, "records_unchanged:%" PRIu64, s.unchanged);
+	line(b, "gossip_digests:%s", d->cfg.gossip.digests ? "yes" : "no");
+	line(b, "digest_datagrams_out:%" PRIu64, s.digest_dgrams_out);
+	line(b, "digest_datagrams_in:%" PRIu64, s.digest_dgrams_in);
+	line(b, "digest_buckets_differing:%" PRIu64, s.digest_buckets_differing);
+	line(b, "digest_instances_sent:%" PRIu64, s.digest_instances_sent);
 	line(b, "type_conflicts:%" PRIu64, d->store.stats.conflicts);
 	line(b, "unknown_sender:%" PRIu64, s.unknown_sender);
 	line(b, "large_push_deferred:%" PRIu64, s.large_deferred);

@@ -15,6 +15,7 @@
 
 #include "crdt/error.h"
 #include "gossip/core.h"
+#include "gossip/digest.h"
 #include "log.h"
 #include "gossip/wire.h"
 
@@ -118,6 +119,14 @@ struct gossip_core {
 	 * flag set), from the store's change stream. */
 	struct store_entry **queue;
 	size_t nqueue, queue_cap;
+
+	/* digest rounds: the digest (always kept, so that a peer's digest
+	 * datagrams are answered whatever our own rounds do) */
+	bool digests;
+	struct digest *dg;
+	struct crdt_buf dbuf; /* DIGEST, BUCKETS, KEYS encoding */
+	uint32_t ddiff[DIGEST_BUCKETS]; /* scratch: indexes that differ */
+	size_t nddiff;
 
 	uint64_t rng;
 	uint64_t ping_seq;
@@ -576,6 +585,280 @@ static void ping_peer(struct gossip_core *g, struct peer *p)
 	send_ping(g, p, WIRE_PING, &ping, NULL);
 }
 
+/* ---- digest rounds (docs/protocol.md, "Digest rounds") ---------------- */
+
+/* The plain datagram budget: a sealed one must still fit the mtu. */
+static size_t dgram_budget(const struct gossip_core *g)
+{
+	return g->kr ? g->mtu - AUTH_OVERHEAD : g->mtu;
+}
+
+/* Start a DIGEST, BUCKETS or KEYS datagram in g->dbuf. */
+static void dgram_start(struct gossip_core *g, enum wire_type type)
+{
+	crdt_buf_reset(&g->dbuf);
+	wire_put_header(&g->dbuf, type, g->self, g->node, g->node_len);
+	if (type != WIRE_KEYS) {
+		crdt_buf_put_u8(&g->dbuf, DIGEST_BITS);
+		crdt_buf_put_u8(&g->dbuf, DIGEST_GROUP_BITS);
+	}
+}
+
+/* Seal g->dbuf and send it to @to[@n]. */
+static void dgram_send(struct gossip_core *g, struct peer **to, size_t n)
+{
+	size_t len = g->dbuf.len;
+	const uint8_t *d;
+
+	if (g->dbuf.err || !(d = seal(g, g->dbuf.data, &len)))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		send_to(g, to[i], d, len);
+		g->st.digest_dgrams_out++;
+	}
+}
+
+/* Sums @sums[@idx[0..n)] (indexes ascending) as DIGEST or BUCKETS
+ * datagrams to @to: runs of consecutive indexes as ranges, as many ranges
+ * a datagram as fit. */
+static void send_sums(struct gossip_core *g, struct peer **to, size_t nto, enum wire_type type,
+		      const uint64_t *sums, const uint32_t *idx, size_t n)
+{
+	size_t budget = dgram_budget(g);
+	size_t hdr = wire_header_len(g->node_len) + WIRE_SUMS_HEAD;
+	bool open = false;
+
+	for (size_t i = 0; i < n;) {
+		uint32_t first = idx[i], count = 1;
+		size_t room;
+
+		while (i + count < n && idx[i + count] == first + count)
+			count++;
+		if (!open) {
+			dgram_start(g, type);
+			open = true;
+		}
+		room = budget - g->dbuf.len;
+		if (wire_sums_range_len(first, count) > room) {
+			/* what fits of the run here, the rest in the next one */
+			uint32_t fit = 0;
+			while (fit < count && wire_sums_range_len(first, fit + 1) <= room)
+				fit++;
+			if (fit == 0) {
+				if (g->dbuf.len == hdr) /* not even one: cannot happen at mtu >= 512 */
+					return;
+				dgram_send(g, to, nto);
+				open = false;
+				continue;
+			}
+			count = fit;
+		}
+		wire_put_sums_range(&g->dbuf, first, count, sums + first);
+		i += count;
+		if (budget - g->dbuf.len < wire_sums_range_len(DIGEST_BUCKETS, 1)) {
+			dgram_send(g, to, nto);
+			open = false;
+		}
+	}
+	if (open && g->dbuf.len > hdr)
+		dgram_send(g, to, nto);
+}
+
+/* The timer round with digests: the group sums of our digest to every
+ * target.  A peer whose groups differ answers with its bucket sums. */
+static void send_digest(struct gossip_core *g, struct peer **to, size_t n)
+{
+	uint64_t groups[DIGEST_GROUPS];
+	uint32_t idx[DIGEST_GROUPS];
+
+	if (n == 0)
+		return;
+	digest_refresh(g->dg);
+	for (uint32_t i = 0; i < DIGEST_GROUPS; i++) {
+		groups[i] = digest_group(g->dg, i);
+		idx[i] = i;
+	}
+	send_sums(g, to, n, WIRE_DIGEST, groups, idx, DIGEST_GROUPS);
+}
+
+struct sums_cmp {
+	struct gossip_core *g;
+	const uint64_t *ours;
+};
+
+static void sums_cmp_cb(uint32_t i, uint64_t sum, void *ctx)
+{
+	struct sums_cmp *c = ctx;
+
+	/* a peer may repeat an index; it cannot make us list more than all */
+	if (c->ours[i] != sum && c->g->nddiff < DIGEST_BUCKETS)
+		c->g->ddiff[c->g->nddiff++] = i;
+}
+
+/* A peer's group sums: ours for every group that differs, as BUCKETS. */
+static int on_digest(struct gossip_core *g, struct peer *p, const uint8_t *body, size_t len)
+{
+	uint64_t groups[DIGEST_GROUPS];
+	uint32_t idx[DIGEST_BUCKETS];
+	struct sums_cmp c = { g, groups };
+	size_t n = 0;
+	int r;
+
+	digest_refresh(g->dg);
+	for (uint32_t i = 0; i < DIGEST_GROUPS; i++)
+		groups[i] = digest_group(g->dg, i);
+	g->nddiff = 0;
+	r = wire_decode_sums(body, len, DIGEST_BITS, DIGEST_GROUP_BITS, false, sums_cmp_cb, &c);
+	if (r < 0)
+		return r;
+	/* a range may repeat a group: each once, in order */
+	for (size_t i = 0; i < g->nddiff && n < DIGEST_BUCKETS; i++) {
+		uint32_t grp = g->ddiff[i];
+		if (i && grp <= g->ddiff[i - 1])
+			continue;
+		for (uint32_t k = 0; k < (1u << DIGEST_GROUP_BITS); k++)
+			idx[n++] = (grp << DIGEST_GROUP_BITS) + k;
+	}
+	if (n && p)
+		send_sums(g, &p, 1, WIRE_BUCKETS, g->dg->bucket, idx, n);
+	return 0;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+	const uint64_t *x = a, *y = b;
+
+	if (x[0] != y[0])
+		return x[0] < y[0] ? -1 : 1;
+	return x[1] < y[1] ? -1 : x[1] > y[1];
+}
+
+/* Our (key, fingerprint) pairs of bucket @b, as KEYS datagrams to @p:
+ * sorted by key, cut where a datagram is full but never between equal
+ * keys, each covering the key range up to where the next one starts. */
+static void send_keys(struct gossip_core *g, struct peer *p, uint32_t b)
+{
+	const struct digest_members *m = &g->dg->members[b];
+	size_t budget = dgram_budget(g), hdr, per, n = 0;
+	uint64_t (*pairs)[2] = NULL;
+
+	for (uint32_t i = 0; i < m->n; i++)
+		for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++)
+			n += store_entry_inst(m->v[i], (enum crdt_type)t) != NULL;
+	if (n && !(pairs = malloc(n * sizeof(*pairs))))
+		return; /* the next round asks again */
+	n = 0;
+	for (uint32_t i = 0; i < m->n; i++) {
+		uint64_t key = digest_name_key(m->v[i]->name, m->v[i]->name_len);
+		for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++) {
+			const struct store_inst *in = store_entry_inst(m->v[i], (enum crdt_type)t);
+			if (in && in->dfp) {
+				pairs[n][0] = key;
+				pairs[n][1] = in->dfp;
+				n++;
+			}
+		}
+	}
+	if (n) /* qsort's base must not be NULL, even for no items */
+		qsort(pairs, n, sizeof(*pairs), key_cmp);
+	hdr = wire_header_len(g->node_len) + wire_keys_head_len(b);
+	per = (budget - hdr) / 16;
+	for (size_t i = 0;;) {
+		size_t end = i + per < n ? i + per : n;
+		uint64_t from = i ? pairs[i][0] : 0, to;
+
+		/* equal keys (one name, two types) stay in one datagram */
+		while (end < n && end > i + 1 && pairs[end][0] == pairs[end - 1][0])
+			end--;
+		to = end < n ? pairs[end][0] - 1 : UINT64_MAX;
+		dgram_start(g, WIRE_KEYS);
+		wire_put_keys_head(&g->dbuf, b, from, to);
+		for (size_t k = i; k < end; k++)
+			wire_put_key(&g->dbuf, pairs[k][0], pairs[k][1]);
+		dgram_send(g, &p, 1);
+		if (end >= n)
+			break;
+		i = end;
+	}
+	free(pairs);
+}
+
+/* A peer's bucket sums: our keys for every bucket that differs. */
+static int on_buckets(struct gossip_core *g, struct peer *p, const uint8_t *body, size_t len)
+{
+	struct sums_cmp c = { g, g->dg->bucket };
+	int r;
+
+	digest_refresh(g->dg);
+	g->nddiff = 0;
+	r = wire_decode_sums(body, len, DIGEST_BITS, DIGEST_GROUP_BITS, true, sums_cmp_cb, &c);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < g->nddiff; i++) {
+		if (i && g->ddiff[i] <= g->ddiff[i - 1])
+			continue;
+		g->st.digest_buckets_differing++;
+		if (p)
+			send_keys(g, p, g->ddiff[i]);
+	}
+	return 0;
+}
+
+/* A peer's keys for part of a bucket: every instance of ours in that part
+ * whose (key, fingerprint) it lacks goes to it whole, as STATE. */
+static int on_keys(struct gossip_core *g, struct peer *p, const uint8_t *body, size_t len)
+{
+	const struct digest_members *m;
+	struct wire_keys k;
+	uint64_t (*pairs)[2] = NULL;
+	struct batch b;
+	bool open = false;
+	int r;
+
+	if ((r = wire_decode_keys(body, len, DIGEST_BITS, &k)) < 0)
+		return r;
+	if (!p)
+		return 0;
+	digest_refresh(g->dg);
+	/* sorted, to look ours up; the count is bounded by the datagram */
+	if (k.n && !(pairs = malloc(k.n * sizeof(*pairs))))
+		return -ENOMEM;
+	for (size_t i = 0; i < k.n; i++)
+		wire_keys_get(&k, i, &pairs[i][0], &pairs[i][1]);
+	if (k.n)
+		qsort(pairs, k.n, sizeof(*pairs), key_cmp);
+	m = &g->dg->members[k.bucket];
+	for (uint32_t i = 0; i < m->n; i++) {
+		struct store_entry *e = m->v[i];
+		uint64_t key = digest_name_key(e->name, e->name_len);
+		bool differs = false;
+
+		if (key < k.from || key > k.to)
+			continue;
+		for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX && !differs; t++) {
+			const struct store_inst *in = store_entry_inst(e, (enum crdt_type)t);
+			uint64_t want[2] = { key, in ? in->dfp : 0 };
+			differs = in && in->dfp &&
+				  (!k.n || !bsearch(want, pairs, k.n, sizeof(*pairs), key_cmp));
+		}
+		if (!differs)
+			continue;
+		if (!open) {
+			if (batch_begin(g, &b, &p, 1) < 0)
+				break;
+			open = true;
+		}
+		g->st.digest_instances_sent++;
+		batch_add_entry(&b, e);
+		if (b.err)
+			break;
+	}
+	if (open && batch_end(&b) < 0)
+		log_error("gossip", "digest: encoding the state failed");
+	free(pairs);
+	return 0;
+}
+
 void gossip_core_round(struct gossip_core *g, uint64_t now_ms, uint64_t now_us)
 {
 	size_t n;
@@ -594,7 +877,10 @@ void gossip_core_round(struct gossip_core *g, uint64_t now_ms, uint64_t now_us)
 					 p->name, PEER_DOWN_ROUNDS);
 		}
 	}
-	(void)send_full(g, g->targets, n);
+	if (g->digests)
+		send_digest(g, g->targets, n);
+	else
+		(void)send_full(g, g->targets, n);
 }
 
 int gossip_core_sync(struct gossip_core *g, const char *name, uint64_t now_ms, uint64_t now_us)
@@ -1126,6 +1412,20 @@ void gossip_core_recv(struct gossip_core *g, const uint8_t *buf, size_t len,
 		merge_states(g, p, from, s, n);
 		wire_states_free(s, n);
 		break;
+	case WIRE_DIGEST:
+	case WIRE_BUCKETS:
+	case WIRE_KEYS:
+		g->st.digest_dgrams_in++;
+		was_down = p && peer_down(p);
+		r = h.type == WIRE_DIGEST    ? on_digest(g, p, buf + off, len - off)
+		    : h.type == WIRE_BUCKETS ? on_buckets(g, p, buf + off, len - off)
+					     : on_keys(g, p, buf + off, len - off);
+		if (r < 0) {
+			drop(g, p, r == -ENOMEM ? GOSSIP_DROP_NOMEM : GOSSIP_DROP_MALFORMED);
+			return;
+		}
+		seen(g, p, &h);
+		break;
 	}
 	/* Back from down (restarted, or the partition healed): catch it up
 	 * now rather than at the next round. */
@@ -1160,6 +1460,7 @@ int gossip_core_new(const struct gossip_config *cfg, struct store *store, struct
 	g->mtu = cfg->mtu;
 	g->fanout = cfg->fanout;
 	g->push_delay_ms = cfg->push_delay_ms;
+	g->digests = cfg->digests;
 	g->large_gap_ms = cfg->interval_ms / 2;
 	g->max_clock_lead_ms = cfg->max_clock_lead_ms;
 	if (io)
@@ -1178,7 +1479,9 @@ int gossip_core_new(const struct gossip_config *cfg, struct store *store, struct
 		free(g);
 		return r;
 	}
-	if ((r = store_subscribe(store, &(struct store_sub){ changed, g })) < 0) {
+	crdt_buf_init(&g->dbuf, WIRE_DATAGRAM_MAX);
+	if ((r = store_subscribe(store, &(struct store_sub){ changed, g })) < 0 ||
+	    (r = digest_new(store, &g->dg)) < 0) {
 		gossip_core_free(g);
 		return r;
 	}
@@ -1208,6 +1511,8 @@ void gossip_core_free(struct gossip_core *g)
 	for (size_t i = 0; i < g->nlarge; i++)
 		free(g->large[i].name);
 	free(g->large);
+	digest_free(g->dg);
+	crdt_buf_done(&g->dbuf);
 	crdt_buf_done(&g->pbuf);
 	gossip_core_set_keys(g, NULL);
 	free(g);

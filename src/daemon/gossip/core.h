@@ -93,6 +93,10 @@ struct gossip_config {
 	uint32_t mtu;            /* datagram payload, [WIRE_MTU_MIN, WIRE_DATAGRAM_MAX] */
 	uint32_t fanout;         /* peers per round; 0 = all */
 	uint32_t push_delay_ms;  /* after a local write */
+	/* rounds compare digests first and send only the instances that
+	 * differ (DIGEST, BUCKETS, KEYS); else every round sends the full
+	 * state.  Digest datagrams are answered either way. */
+	bool digests;
 	int rcvbuf;              /* SO_RCVBUF to ask for; 0 = system default */
 	int sndbuf;              /* SO_SNDBUF to ask for; 0 = system default */
 	/* How far a remote timestamp may drag our HLC past our wall clock, and
@@ -150,6 +154,12 @@ struct gossip_stats {
 	 * merged, our clock moved only to the bound */
 	uint64_t clock_capped;
 	uint64_t resolve_errors;
+	/* digest rounds: DIGEST, BUCKETS and KEYS datagrams sent and
+	 * received; buckets found differing (a BUCKETS sum unlike ours);
+	 * instances sent whole because a KEYS list lacked their fingerprint */
+	uint64_t digest_dgrams_out, digest_dgrams_in;
+	uint64_t digest_buckets_differing;
+	uint64_t digest_instances_sent;
 	uint64_t drops[GOSSIP_DROP_MAX];
 	/* from the transport */
 	int rcvbuf, sndbuf;

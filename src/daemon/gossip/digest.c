@@ -31,6 +31,15 @@ uint64_t digest_contrib(uint64_t key, uint64_t fp)
 	return mix(key ^ fp);
 }
 
+uint64_t digest_group(const struct digest *d, uint32_t i)
+{
+	uint64_t sum = 0;
+
+	for (uint32_t k = 0; k < (1u << DIGEST_GROUP_BITS); k++)
+		sum += d->bucket[(i << DIGEST_GROUP_BITS) + k];
+	return sum;
+}
+
 uint64_t digest_root(const struct digest *d)
 {
 	uint64_t sum = 0;
@@ -72,6 +81,8 @@ static size_t refresh_entry(struct digest *d, struct store_entry *e)
 {
 	uint64_t key = digest_name_key(e->name, e->name_len);
 	uint64_t *b = &d->bucket[digest_bucket_of(key)];
+	struct digest_members *m = &d->members[digest_bucket_of(key)];
+	bool counted = false;
 	size_t n = 0;
 
 	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++) {
@@ -80,6 +91,7 @@ static size_t refresh_entry(struct digest *d, struct store_entry *e)
 
 		if (!in)
 			continue;
+		counted |= in->dfp != 0;
 		fp = crdt_obj_fingerprint(&in->obj);
 		n++;
 		if (fp == in->dfp)
@@ -88,6 +100,30 @@ static size_t refresh_entry(struct digest *d, struct store_entry *e)
 			*b -= digest_contrib(key, in->dfp);
 		*b += digest_contrib(key, fp);
 		in->dfp = fp;
+	}
+	/* first counted: a member of its bucket from now on (entries are
+	 * never removed from the store) */
+	if (!counted && n) {
+		if (m->n == m->cap) {
+			uint32_t cap = m->cap ? 2 * m->cap : 4;
+			struct store_entry **v = realloc(m->v, cap * sizeof(*v));
+			if (!v) {
+				/* counted in no list: uncount it, retry later */
+				for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++) {
+					struct store_inst *in = store_entry_inst(e, (enum crdt_type)t);
+					if (in && in->dfp) {
+						*b -= digest_contrib(key, in->dfp);
+						in->dfp = 0;
+					}
+				}
+				d->overflow = true;
+				e->dstale = false;
+				return n;
+			}
+			m->v = v;
+			m->cap = cap;
+		}
+		m->v[m->n++] = e;
 	}
 	e->dstale = false;
 	return n;
@@ -106,9 +142,9 @@ size_t digest_refresh(struct digest *d)
 	uint64_t before = d->stats.refreshed;
 
 	if (d->overflow) {
-		/* an entry missed the list: every entry, listed or not */
-		store_foreach(d->store, refresh_cb, d);
+		/* an entry missed a list: every entry, listed or not */
 		d->overflow = false;
+		store_foreach(d->store, refresh_cb, d);
 	} else {
 		for (size_t i = 0; i < d->nstale; i++)
 			d->stats.refreshed += refresh_entry(d, d->stale[i]);
@@ -155,6 +191,8 @@ void digest_free(struct digest *d)
 	if (!d)
 		return;
 	store_unsubscribe(d->store, d);
+	for (size_t i = 0; i < DIGEST_BUCKETS; i++)
+		free(d->members[i].v);
 	free(d->stale);
 	free(d);
 }

@@ -30,16 +30,30 @@
 
 #include "state/store.h"
 
-#define DIGEST_BITS 10
+/* 4096 buckets in 64 groups of 64: a round between peers in sync sends
+ * the 64 group sums (512 bytes, one datagram at the default mtu); a group
+ * that differs costs its 64 bucket sums; a bucket that differs, its
+ * instances' keys and fingerprints (about 25 a bucket at 100,000
+ * instances). */
+#define DIGEST_BITS 12
 #define DIGEST_BUCKETS (1u << DIGEST_BITS)
+#define DIGEST_GROUP_BITS 6
+#define DIGEST_GROUPS (DIGEST_BUCKETS >> DIGEST_GROUP_BITS)
 
 struct digest_stats {
 	uint64_t refreshed; /* instance fingerprints recomputed */
 };
 
+/* The entries counted in one bucket, in the order they came. */
+struct digest_members {
+	struct store_entry **v;
+	uint32_t n, cap;
+};
+
 struct digest {
 	struct store *store;
 	uint64_t bucket[DIGEST_BUCKETS];
+	struct digest_members members[DIGEST_BUCKETS];
 	struct store_entry **stale; /* entries whose dstale is set */
 	size_t nstale, stale_cap;
 	/* a stale entry could not be listed (no memory): the next refresh
@@ -73,6 +87,8 @@ static inline uint32_t digest_bucket_of(uint64_t key)
 /** An instance's share of its bucket: its name key and state fingerprint
  * mixed (never computed by this function from a state). */
 uint64_t digest_contrib(uint64_t key, uint64_t fp);
+/** The sum of group @i's buckets (i < DIGEST_GROUPS). */
+uint64_t digest_group(const struct digest *d, uint32_t i);
 /** The sum of every bucket: one word that tells whether two stores
  * differ at all.  Call after digest_refresh(). */
 uint64_t digest_root(const struct digest *d);

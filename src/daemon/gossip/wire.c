@@ -13,6 +13,9 @@ const char *wire_type_name(int type)
 	case WIRE_STATE: return "STATE";
 	case WIRE_PING: return "PING";
 	case WIRE_PONG: return "PONG";
+	case WIRE_DIGEST: return "DIGEST";
+	case WIRE_BUCKETS: return "BUCKETS";
+	case WIRE_KEYS: return "KEYS";
 	}
 	return "?";
 }
@@ -98,7 +101,7 @@ int wire_decode_fixed(const uint8_t *buf, size_t len, uint8_t *ret_flags)
 		return -EPROTONOSUPPORT;
 	if (len < WIRE_FIXED_LEN)
 		return -EBADMSG;
-	if (buf[WIRE_MAGIC_LEN + 1] < WIRE_STATE || buf[WIRE_MAGIC_LEN + 1] > WIRE_PONG)
+	if (buf[WIRE_MAGIC_LEN + 1] < WIRE_STATE || buf[WIRE_MAGIC_LEN + 1] > WIRE_TYPE_MAX)
 		return -EBADMSG;
 	*ret_flags = buf[WIRE_MAGIC_LEN + 2];
 	return 0;
@@ -239,6 +242,122 @@ static uint64_t get_be64(const uint8_t in[8])
 	for (int i = 0; i < 8; i++)
 		v = v << 8 | in[i];
 	return v;
+}
+
+/* ---- digest rounds ----------------------------------------------------- */
+
+size_t wire_sums_range_len(uint32_t first, uint32_t count)
+{
+	return crdt_varint_len(first) + crdt_varint_len(count) + 8 * (size_t)count;
+}
+
+int wire_put_sums_range(struct crdt_buf *b, uint32_t first, uint32_t count, const uint64_t *sums)
+{
+	uint8_t w[8];
+
+	crdt_buf_put_varint(b, first);
+	crdt_buf_put_varint(b, count);
+	for (uint32_t i = 0; i < count; i++) {
+		put_be64(w, sums[i]);
+		crdt_buf_put(b, w, 8);
+	}
+	return b->err;
+}
+
+/* One pass checks (cb NULL), the next calls: a bad range anywhere costs
+ * the whole datagram before anything acts on it. */
+static int sums_pass(const uint8_t *body, size_t len, uint64_t space,
+		     void (*cb)(uint32_t idx, uint64_t sum, void *ctx), void *ctx)
+{
+	struct crdt_cur c;
+	size_t ranges = 0;
+
+	crdt_cur_init(&c, body + WIRE_SUMS_HEAD, len - WIRE_SUMS_HEAD);
+	while (c.left) {
+		uint64_t first, count;
+		const uint8_t *p;
+
+		if (crdt_cur_varint(&c, &first) < 0 || crdt_cur_varint(&c, &count) < 0 ||
+		    count == 0 || first >= space || count > space - first ||
+		    crdt_cur_take(&c, 8 * (size_t)count, &p) < 0)
+			return -EBADMSG;
+		for (uint64_t i = 0; cb && i < count; i++)
+			cb((uint32_t)(first + i), get_be64(p + 8 * i), ctx);
+		ranges++;
+	}
+	return ranges ? 0 : -EBADMSG;
+}
+
+int wire_decode_sums(const uint8_t *body, size_t len, unsigned bits, unsigned gbits, bool buckets,
+		     void (*cb)(uint32_t idx, uint64_t sum, void *ctx), void *ctx)
+{
+	uint64_t space = buckets ? 1ull << bits : 1ull << (bits - gbits);
+	int r;
+
+	if (len < WIRE_SUMS_HEAD || body[0] != bits || body[1] != gbits)
+		return -EBADMSG;
+	if ((r = sums_pass(body, len, space, NULL, NULL)) < 0)
+		return r;
+	return sums_pass(body, len, space, cb, ctx);
+}
+
+size_t wire_keys_head_len(uint32_t bucket)
+{
+	return crdt_varint_len(bucket) + 16;
+}
+
+int wire_put_keys_head(struct crdt_buf *b, uint32_t bucket, uint64_t from, uint64_t to)
+{
+	uint8_t w[8];
+
+	crdt_buf_put_varint(b, bucket);
+	put_be64(w, from);
+	crdt_buf_put(b, w, 8);
+	put_be64(w, to);
+	return crdt_buf_put(b, w, 8);
+}
+
+int wire_put_key(struct crdt_buf *b, uint64_t key, uint64_t fp)
+{
+	uint8_t w[16];
+
+	put_be64(w, key);
+	put_be64(w + 8, fp);
+	return crdt_buf_put(b, w, 16);
+}
+
+void wire_keys_get(const struct wire_keys *k, size_t i, uint64_t *ret_key, uint64_t *ret_fp)
+{
+	*ret_key = get_be64(k->pairs + 16 * i);
+	*ret_fp = get_be64(k->pairs + 16 * i + 8);
+}
+
+int wire_decode_keys(const uint8_t *body, size_t len, unsigned bits, struct wire_keys *ret)
+{
+	struct crdt_cur c;
+	struct wire_keys k = { 0 };
+	const uint8_t *p;
+	uint64_t bucket;
+
+	crdt_cur_init(&c, body, len);
+	if (crdt_cur_varint(&c, &bucket) < 0 || bucket >= 1ull << bits ||
+	    crdt_cur_take(&c, 16, &p) < 0)
+		return -EBADMSG;
+	k.bucket = (uint32_t)bucket;
+	k.from = get_be64(p);
+	k.to = get_be64(p + 8);
+	if (k.from > k.to || c.left % 16)
+		return -EBADMSG;
+	k.n = c.left / 16;
+	k.pairs = c.p;
+	for (size_t i = 0; i < k.n; i++) {
+		uint64_t key, fp;
+		wire_keys_get(&k, i, &key, &fp);
+		if (key < k.from || key > k.to || key >> (64 - bits) != bucket)
+			return -EBADMSG;
+	}
+	*ret = k;
+	return 0;
 }
 
 int wire_encode_ping(struct crdt_buf *b, enum wire_type type, const struct crdt_rid *rid,

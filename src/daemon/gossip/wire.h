@@ -33,14 +33,19 @@
 
 #define WIRE_MAGIC "CRDT"
 #define WIRE_MAGIC_LEN 4
-/* 2: PING and PONG carry the sender's wall clock */
-#define WIRE_VERSION 2
+/* 2: PING and PONG carry the sender's wall clock; 3: DIGEST, BUCKETS and
+ * KEYS (digest rounds) */
+#define WIRE_VERSION 3
 
 enum wire_type {
 	WIRE_STATE = 1,
 	WIRE_PING = 2,
 	WIRE_PONG = 3,
+	WIRE_DIGEST = 4,  /* group sums of the sender's digest */
+	WIRE_BUCKETS = 5, /* bucket sums, for the groups that differed */
+	WIRE_KEYS = 6,    /* (name key, fingerprint) of a bucket's instances */
 };
+#define WIRE_TYPE_MAX WIRE_KEYS
 
 /* A sealed datagram (auth.h): key id and nonce follow the fixed header, an
  * authentication tag ends it; with WIRE_FLAG_ENCRYPTED the rest is
@@ -154,6 +159,47 @@ int wire_encode_ping(struct crdt_buf *b, enum wire_type type, const struct crdt_
 		     const void *node, size_t node_len, const struct wire_ping *p);
 /** Decode a PING/PONG body.  -EBADMSG when truncated or followed by more. */
 int wire_decode_ping(const uint8_t *body, size_t len, struct wire_ping *ret);
+
+/* ---- digest rounds (docs/protocol.md, "Digest rounds") ----------------- */
+
+/* DIGEST and BUCKETS bodies: the digest's geometry (@bits: 2^bits buckets;
+ * @gbits: 2^gbits buckets a group), then ranges until the end: first index
+ * (varint), count (varint, >= 1), count 8-byte big-endian sums.  In a
+ * DIGEST the indexes are groups' (< 2^(bits - gbits)), in BUCKETS
+ * buckets' (< 2^bits). */
+#define WIRE_SUMS_HEAD 2
+/** Bytes a range of @count sums starting at @first takes. */
+size_t wire_sums_range_len(uint32_t first, uint32_t count);
+/** Append a range to a DIGEST or BUCKETS body being built in @b. */
+int wire_put_sums_range(struct crdt_buf *b, uint32_t first, uint32_t count, const uint64_t *sums);
+/** Check a whole DIGEST (@buckets false) or BUCKETS body against our
+ * geometry, then call @cb for each (index, sum) in order.  Nothing is
+ * called for a malformed body: -EBADMSG for framing, an index out of
+ * range, no range at all, or a geometry other than (@bits, @gbits). */
+int wire_decode_sums(const uint8_t *body, size_t len, unsigned bits, unsigned gbits, bool buckets,
+		     void (*cb)(uint32_t idx, uint64_t sum, void *ctx), void *ctx);
+
+/* KEYS body: bucket (varint), from and to (8-byte big-endian each, the
+ * range of name keys it covers, inclusive), then (key, fingerprint) pairs
+ * of 8-byte big-endian words until the end: every instance of the sender's
+ * in that bucket whose key lies in [from, to]. */
+struct wire_keys {
+	uint32_t bucket;
+	uint64_t from, to;
+	const uint8_t *pairs; /* into the datagram; 16 bytes each */
+	size_t n;
+};
+/** Bytes of a KEYS body's fixed part for bucket @bucket. */
+size_t wire_keys_head_len(uint32_t bucket);
+/** Append a KEYS body's fixed part, then wire_put_key for each pair. */
+int wire_put_keys_head(struct crdt_buf *b, uint32_t bucket, uint64_t from, uint64_t to);
+int wire_put_key(struct crdt_buf *b, uint64_t key, uint64_t fp);
+/** Check a whole KEYS body: the bucket below 2^@bits, from <= to, and each
+ * pair's key in the range and in the bucket (its top @bits bits).
+ * -EBADMSG otherwise. */
+int wire_decode_keys(const uint8_t *body, size_t len, unsigned bits, struct wire_keys *ret);
+/** Pair @i of a decoded KEYS body. */
+void wire_keys_get(const struct wire_keys *k, size_t i, uint64_t *ret_key, uint64_t *ret_fp);
 
 /* ---- packing instances into datagrams ---------------------------------- */
 
