@@ -4,6 +4,8 @@
  * state decoded.  Properties checked on what decodes:
  *  - every decoded state re-encodes to something that decodes to an equal
  *    state, and merging it into a copy of itself changes nothing;
+ *  - a DIGEST or BUCKETS body calls back only indexes in range, a KEYS
+ *    body gives only pairs in its range and bucket;
  *  - with the first input byte odd, the rest is first sealed (with and
  *    without encryption) and opened again, which must give it back exactly:
  *    so arbitrary plain datagrams go through auth_seal/auth_open too.
@@ -58,6 +60,12 @@ static void check_state(const struct crdt_obj *o)
 	crdt_buf_done(&b);
 }
 
+static void sum_cb(uint32_t idx, uint64_t sum, void *ctx)
+{
+	(void)sum;
+	CHECK(idx < *(uint32_t *)ctx);
+}
+
 /* The receive path of gossip.c, less the store. */
 static void receive(const uint8_t *d, size_t len)
 {
@@ -88,6 +96,20 @@ static void receive(const uint8_t *d, size_t len)
 			check_state(&st[i].obj);
 		}
 		wire_states_free(st, n);
+	} else if (h.type == WIRE_DIGEST || h.type == WIRE_BUCKETS) {
+		uint32_t space = h.type == WIRE_DIGEST ? 64 : 4096;
+		(void)wire_decode_sums(d + off, len - off, 12, 6, h.type == WIRE_BUCKETS, sum_cb,
+				       &space);
+	} else if (h.type == WIRE_KEYS) {
+		struct wire_keys k;
+		if (wire_decode_keys(d + off, len - off, 12, &k) < 0)
+			return;
+		CHECK(k.bucket < 4096 && k.from <= k.to && 16 * k.n <= len - off);
+		for (size_t i = 0; i < k.n; i++) {
+			uint64_t key, fp;
+			wire_keys_get(&k, i, &key, &fp);
+			CHECK(key >= k.from && key <= k.to && key >> 52 == k.bucket);
+		}
 	} else {
 		(void)wire_decode_ping(d + off, len - off, &ping);
 	}

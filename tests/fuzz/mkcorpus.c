@@ -3,7 +3,8 @@
  *   build/tests/fuzz/fuzz_mkcorpus tests/fuzz/corpus
  *
  * state/    libcrdt encodings of every type, empty to a few hundred elements
- * wire/     datagrams as the packer builds them (STATE, PING, PONG), plain
+ * wire/     datagrams as the packer builds them (STATE, PING, PONG) and as
+ *           digest rounds do (DIGEST, BUCKETS, KEYS), plain
  *           and sealed with the fuzz key, each after fuzz_wire's mode byte
  * storage/  journal values as state/journal.c writes them, after the mode byte
  * resp/     client requests (arrays, inline, pipelines), after two bytes
@@ -180,6 +181,29 @@ static void make_wire(void)
 		CHECK(wire_encode_ping(&b, (enum wire_type)t, &self, "n", 1, &ping) == 0);
 		emit_cb(b.data, b.len, &c);
 		crdt_buf_done(&b);
+	}
+	{ /* digest rounds: group sums, bucket sums, a bucket's keys */
+		uint64_t sums[64];
+		for (int i = 0; i < 64; i++)
+			sums[i] = 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1);
+		for (int t = WIRE_DIGEST; t <= WIRE_KEYS; t++) {
+			struct emit_ctx c = { .tag = wire_type_name(t) };
+			crdt_buf_init(&b, 0);
+			CHECK(wire_put_header(&b, (enum wire_type)t, &self, "n", 1) == 0);
+			if (t == WIRE_KEYS) {
+				uint64_t base = (uint64_t)77 << 52;
+				CHECK(wire_put_keys_head(&b, 77, base, base + 1000) == 0);
+				for (uint64_t k = 0; k < 5; k++)
+					CHECK(wire_put_key(&b, base + 100 * k, sums[k]) == 0);
+			} else {
+				crdt_buf_put_u8(&b, 12);
+				crdt_buf_put_u8(&b, 6);
+				CHECK(wire_put_sums_range(&b, t == WIRE_DIGEST ? 0 : 640, 64, sums) == 0);
+				CHECK(wire_put_sums_range(&b, t == WIRE_DIGEST ? 3 : 100, 2, sums) == 0);
+			}
+			emit_cb(b.data, b.len, &c);
+			crdt_buf_done(&b);
+		}
 	}
 }
 
