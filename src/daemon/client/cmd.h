@@ -34,4 +34,10 @@ void cmd_crdt_sync(struct daemon *d, struct cmd_session *s, const struct cmd_arg
 void cmd_info(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 	      struct crdt_buf *out);
 
+/* client/cmd_keys.c */
+void cmd_del(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+	     struct crdt_buf *out);
+void cmd_getdel(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+		struct crdt_buf *out);
+
 #endif

@@ -706,8 +706,8 @@ static int put_key(struct store_entry *e, void *ctx)
 	struct keys_ctx *k = ctx;
 	if (k->pat && !glob_match(k->a->argv[k->pat], k->a->argl[k->pat], e->name, e->name_len))
 		return 0;
-	if (k->type && store_entry_type(e) != k->type)
-		return 0;
+	if (!store_entry_type(e) || (k->type && store_entry_type(e) != k->type))
+		return 0; /* deleted, or another type */
 	resp_bulk(k->out, e->name, e->name_len);
 	k->n++;
 	return 0;
@@ -786,7 +786,7 @@ static void cmd_scan(struct daemon *d, struct cmd_session *s, const struct cmd_a
 
 static int count_key(struct store_entry *e, void *ctx)
 {
-	(*(int64_t *)ctx)++;
+	(*(int64_t *)ctx) += store_entry_type(e) != 0; /* not the deleted */
 	return 0;
 }
 
@@ -827,9 +827,11 @@ static const struct cmd commands[] = {
 	{ "dbsize", 1, cmd_dbsize, "readonly" },
 	{ "decr", 2, cmd_decr, "write" },
 	{ "decrby", 3, cmd_decrby, "write" },
+	{ "del", -2, cmd_del, "write" },
 	{ "echo", 2, cmd_echo, "fast" },
 	{ "exists", -2, cmd_exists, "readonly" },
 	{ "get", 2, cmd_get, "readonly" },
+	{ "getdel", 2, cmd_getdel, "write" },
 	{ "hello", -1, cmd_hello, "fast" },
 	{ "incr", 2, cmd_incr, "write" },
 	{ "incrby", 3, cmd_incrby, "write" },
@@ -846,6 +848,7 @@ static const struct cmd commands[] = {
 	{ "smembers", 2, cmd_smembers, "readonly" },
 	{ "srem", -3, cmd_srem, "write" },
 	{ "type", 2, cmd_type, "readonly" },
+	{ "unlink", -2, cmd_del, "write" },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -884,7 +887,7 @@ static void put_command_info(struct crdt_buf *out, const struct cmd *c)
 	resp_array(out, 1);
 	resp_simple(out, c->flags);
 	resp_int(out, keyed);
-	resp_int(out, keyed ? (c->fn == cmd_exists ? -1 : 1) : 0);
+	resp_int(out, keyed ? (c->fn == cmd_exists || c->fn == cmd_del ? -1 : 1) : 0);
 	resp_int(out, keyed);
 }
 
