@@ -507,6 +507,7 @@ static void cmd_crdt_info(struct daemon *d, struct cmd_session *s, const struct 
 	struct store_entry *e = store_find(&d->store, a->argv[1], a->argl[1]);
 	enum crdt_type vis = e ? store_entry_type(e) : 0;
 	cJSON *root, *states;
+	int live = 0;
 	char *txt = NULL;
 
 	if (!vis) {
@@ -518,9 +519,12 @@ static void cmd_crdt_info(struct daemon *d, struct cmd_session *s, const struct 
 	cJSON_AddStringToObject(root, "name", (const char *)e->name);
 	cJSON_AddStringToObject(root, "type", crdt_type_name(vis));
 	for (int t = CRDT_TYPE_MIN; states && t <= CRDT_TYPE_MAX; t++)
-		if (store_entry_slot(e, t))
+		if (store_entry_slot(e, t)) {
 			cJSON_AddItemToArray(states, crdt_obj_to_json(store_entry_slot(e, t)));
-	cJSON_AddBoolToObject(root, "conflict", cJSON_GetArraySize(states) > 1);
+			live += crdt_obj_live(store_entry_slot(e, t));
+		}
+	/* a deleted type is listed, but conflicts with nothing */
+	cJSON_AddBoolToObject(root, "conflict", live > 1);
 	if (root)
 		txt = cJSON_PrintUnformatted(root);
 	if (txt)
