@@ -398,6 +398,7 @@ static void test_del(void **state)
 	assert_int_equal(store_entry_type(e), CRDT_ORSET);
 	assert_int_equal(store_del(&s, "k", 1), 1);
 	assert_int_equal(store_entry_type(e), 0);
+	assert_int_equal(s.stats.conflicts, 1);
 	assert_int_equal(store_get(&s, "k", 1, CRDT_PNCOUNTER, true, &o2), 0);
 	assert_int_equal(crdt_pncounter_inc(o2->pn, &s.self, 4), 0);
 	assert_int_equal(store_entry_type(e), CRDT_PNCOUNTER);
@@ -405,6 +406,13 @@ static void test_del(void **state)
 	assert_int_equal(store_del(&s, "k", 1), 1);
 	assert_int_equal(store_get(&s, "k", 1, CRDT_ORSET, true, &o2), 0);
 	assert_ptr_equal(o2, o);
+	/* a type arriving beside deleted ones is no conflict */
+	live_state(CRDT_LWWREG, &r2, "w", &later);
+	later.lww->ts.ms += 1000; /* after the tombstone of "v", made in the same ms maybe */
+	assert_int_equal(store_merge(&s, "k", 1, &later), 0);
+	crdt_obj_done(&later);
+	assert_int_equal(store_entry_type(e), CRDT_LWWREG);
+	assert_int_equal(s.stats.conflicts, 1);
 
 	/* grow-only: refused, nothing changed */
 	assert_int_equal(store_get(&s, "g", 1, CRDT_GSET, true, &o), 0);

@@ -174,14 +174,14 @@ struct crdt_obj *store_entry_slot(struct store_entry *e, enum crdt_type t)
 	return in ? &in->obj : NULL;
 }
 
-/* Count the instances in use, to notice a name that has come to hold two
- * types. */
-static int insts_used(const struct store_entry *e)
+/* Count the live instances, to notice a name that has come to hold two
+ * types (a deleted one conflicts with nothing). */
+static int insts_live(const struct store_entry *e)
 {
-	int n = e->one.obj.p != NULL;
+	int n = e->one.obj.p && crdt_obj_live(&e->one.obj);
 
 	for (int i = 0; e->more && i < STORE_MORE; i++)
-		n += e->more[i].obj.p != NULL;
+		n += e->more[i].obj.p && crdt_obj_live(&e->more[i].obj);
 	return n;
 }
 
@@ -313,13 +313,14 @@ int store_merge(struct store *s, const void *name, size_t len, const struct crdt
 	struct store_entry *e;
 	struct store_inst *in;
 	enum crdt_type t = remote->type;
-	int r;
+	int r, live;
 
 	if (t < CRDT_TYPE_MIN || t > CRDT_TYPE_MAX)
 		return CRDT_EINVAL;
 	if ((r = find_or_add(s, name, len, &e)) < 0)
 		return r;
 	in = store_entry_inst(e, t);
+	live = e->more ? insts_live(e) : 0; /* no conflict without a second instance */
 	if (crdt_obj_knows_more_of(remote, in ? &in->obj : NULL, &s->self))
 		change_rid(s, name, len);
 	if (!in) {
@@ -328,11 +329,11 @@ int store_merge(struct store *s, const void *name, size_t len, const struct crdt
 		if ((r = crdt_obj_copy(remote, &in->obj)) < 0)
 			return r;
 		s->stats.by_type[t]++;
-		if (insts_used(e) == 2)
-			s->stats.conflicts++;
 	} else if ((r = crdt_obj_merge(&in->obj, remote)) < 0) {
 		return r;
 	}
+	if (live < 2 && e->more && insts_live(e) >= 2)
+		s->stats.conflicts++;
 	s->stats.merges++;
 	store_changed(s, e, t,
 		      &(struct store_change){ .remote = true, .op = STORE_OP_STATE, .state = remote });
