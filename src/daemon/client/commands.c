@@ -848,6 +848,32 @@ static const struct cmd commands[] = {
 	{ "type", 2, cmd_type, "readonly" },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+_Static_assert(NCOMMANDS <= COMMANDS_MAX, "struct daemon has a cmd_stat per command");
+
+size_t commands_count(void)
+{
+	return NCOMMANDS;
+}
+
+const char *commands_name(size_t i)
+{
+	return i < NCOMMANDS ? commands[i].name : "?";
+}
+
+/* One call of @c that took @us microseconds into its row of d->cmd_stats. */
+static void count_call(struct daemon *d, const struct cmd *c, uint64_t us, bool error)
+{
+	static const uint32_t bounds[CMD_LATENCY_BUCKETS] = CMD_LATENCY_BOUNDS_US;
+	struct cmd_stat *st = &d->cmd_stats[c - commands];
+	size_t i = 0;
+
+	while (i < CMD_LATENCY_BUCKETS && us > bounds[i])
+		i++;
+	st->le[i]++;
+	st->calls++;
+	st->errors += error;
+	st->usec_sum += us;
+}
 
 static const struct cmd *find_command(const uint8_t *name, size_t len)
 {
@@ -929,6 +955,7 @@ void commands_exec(struct daemon *d, struct cmd_session *sess, const struct cmd_
 {
 	const struct cmd *c = find_command(a->argv[0], a->argl[0]);
 	size_t before = out->len;
+	uint64_t t0 = uv_hrtime();
 	char why[200];
 
 	d->stats.commands++;
@@ -950,6 +977,9 @@ void commands_exec(struct daemon *d, struct cmd_session *sess, const struct cmd_
 	} else {
 		c->fn(d, sess, a, out);
 	}
-	if (out->len > before && out->data[before] == '-')
+	bool error = out->len > before && out->data[before] == '-';
+	if (error)
 		d->stats.errors_replied++;
+	if (c)
+		count_call(d, c, (uv_hrtime() - t0) / 1000, error);
 }
