@@ -124,7 +124,8 @@ int http_request_feed(struct http_request *r, const char *buf, size_t len)
 	 * before the headers ended, this chunk's included up to that point */
 	if (!r->headers_done && r->header_bytes + len > r->max_header_bytes) {
 		size_t room = r->max_header_bytes - r->header_bytes;
-		n = http_parser_execute(&r->p, &settings, buf, room);
+		/* (0 bytes would read as the end of the stream) */
+		n = room ? http_parser_execute(&r->p, &settings, buf, room) : 0;
 		r->header_bytes += n;
 		if (!r->headers_done && !r->error && HTTP_PARSER_ERRNO(&r->p) == HPE_OK)
 			r->error = HTTP_REQ_HEADERS_TOO_LARGE;
