@@ -277,6 +277,23 @@ class HttpTest(unittest.TestCase):
         # the daemon serves on
         self.assertTrue(n.client().ping())
 
+    def test_healthz_503_when_the_store_refuses_writes(self):
+        self.cluster = c = with_http(Cluster(1, conf={"storage": {"map_size": "1m"}})).start()
+        n = c[0]
+        self.assertEqual(get(n, "/healthz")[:3:2], (200, "ok\n"))
+        cl = n.client()
+        # fill the 1 MiB store until a commit fails: the client waiting
+        # for it is closed unanswered (nothing unstored is acknowledged)
+        with self.assertRaises(redis.exceptions.ConnectionError):
+            for i in range(5000):
+                cl.sadd("s%d" % (i % 50), "%05d-%s" % (i, "x" * 900))
+        status, _, body = get(n, "/healthz")
+        self.assertEqual(status, 503)
+        self.assertIn("store not writable: the last commit failed", body)
+        self.assertEqual(metric(n, "crdtd_healthy"), 0)
+        self.assertGreater(metric(n, "crdtd_storage_errors_total"), 0)
+        self.assertEqual(metric(n, "crdtd_http_responses_total", code="503"), 1)
+
     def test_prometheus_rules_are_valid(self):
         rules = os.path.join(ROOT, "conf/prometheus/crdtd-rules.yml")
         p = subprocess.run([PROMTOOL, "check", "rules", rules], capture_output=True, timeout=60)
