@@ -250,8 +250,14 @@ int collect_take(struct daemon *d, const struct http_stats *http, struct collect
 	rows_memory_sim(d, c);
 	c->s.rows = c->rows;
 	c->s.peers = c->peers;
-	if (d->gossip)
+	if (d->gossip) {
+		size_t skewed = 0;
 		gossip_foreach_peer(d->gossip, copy_peer, c);
+		for (size_t i = 0; i < c->s.npeers; i++)
+			skewed += c->peers[i].info.clock_skewed;
+		G("gossip_clock_skewed_peers", "peers whose clock is off by more than max_clock_lead_ms",
+		  skewed);
+	}
 	walk_store(d, c);
 	c->s.types = c->types;
 	c->s.largest = c->largest;
