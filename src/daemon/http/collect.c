@@ -232,6 +232,26 @@ static void walk_store(struct daemon *d, struct collected *c)
 	}
 }
 
+/* The command table's counters (commands_exec) as snapshot rows. */
+static void take_commands(struct daemon *d, struct collected *c)
+{
+	static const uint32_t bounds[CMD_LATENCY_BUCKETS] = CMD_LATENCY_BOUNDS_US;
+
+	for (size_t k = 0; k < CMD_LATENCY_BUCKETS; k++)
+		c->bounds_us[k] = bounds[k];
+	c->s.bounds_us = c->bounds_us;
+	c->s.nbounds = CMD_LATENCY_BUCKETS;
+	c->s.ncmds = commands_count();
+	for (size_t i = 0; i < c->s.ncmds; i++) {
+		const struct cmd_stat *st = &d->cmd_stats[i];
+		c->cmds[i] = (struct snapshot_command){ .name = commands_name(i), .calls = st->calls,
+							.errors = st->errors,
+							.usec_sum = st->usec_sum,
+							.buckets = st->le };
+	}
+	c->s.cmds = c->cmds;
+}
+
 int collect_take(struct daemon *d, const struct http_stats *http, struct collected *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -262,11 +282,7 @@ int collect_take(struct daemon *d, const struct http_stats *http, struct collect
 	c->s.types = c->types;
 	c->s.largest = c->largest;
 	c->s.drops = c->drops;
-	c->s.ncmds = commands_count();
-	for (size_t i = 0; i < c->s.ncmds; i++)
-		c->cmd_names[i] = commands_name(i);
-	c->s.cmds = d->cmd_stats;
-	c->s.cmd_names = c->cmd_names;
+	take_commands(d, c);
 	c->s.http = http;
 	c->s.nwarnings = log_recent(c->warnings);
 	c->s.warnings = c->warnings;

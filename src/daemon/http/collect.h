@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "client/commands.h"
 #include "crdt/rid.h"
 #include "http/snapshot.h"
 #include "log.h"
@@ -26,7 +27,8 @@ struct collected {
 	struct snapshot_type types[8];
 	struct snapshot_instance largest[COLLECT_LARGEST];
 	const char *warnings[LOG_RECENT_MAX];
-	const char *cmd_names[COMMANDS_MAX];
+	struct snapshot_command cmds[COMMANDS_MAX];
+	uint64_t bounds_us[CMD_LATENCY_BUCKETS];
 	uint64_t drops[GOSSIP_DROP_MAX];
 	char rid[CRDT_RID_STRLEN];
 	char unhealthy[256];

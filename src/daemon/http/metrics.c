@@ -191,42 +191,41 @@ static void render_drops(const struct snapshot *s, struct crdt_buf *b)
 
 static void render_commands(const struct snapshot *s, struct crdt_buf *b)
 {
-	static const uint32_t bounds[CMD_LATENCY_BUCKETS] = CMD_LATENCY_BOUNDS_US;
 	const char *h = "crdtd_command_duration_seconds";
 
 	family(b, "crdtd_commands_total", "counter", "commands run, by command");
 	for (size_t i = 0; i < s->ncmds; i++)
-		sample1(b, "crdtd_commands_total", "command", s->cmd_names[i],
+		sample1(b, "crdtd_commands_total", "command", s->cmds[i].name,
 			(double)s->cmds[i].calls);
 	family(b, "crdtd_command_errors_total", "counter",
 	       "commands answered with an error, by command");
 	for (size_t i = 0; i < s->ncmds; i++)
-		sample1(b, "crdtd_command_errors_total", "command", s->cmd_names[i],
+		sample1(b, "crdtd_command_errors_total", "command", s->cmds[i].name,
 			(double)s->cmds[i].errors);
 	family(b, h, "histogram",
 	       "time a command took to run, by command (replies held for the storage commit "
 	       "wait outside it)");
 	for (size_t i = 0; i < s->ncmds; i++) {
-		const struct cmd_stat *c = &s->cmds[i];
+		const struct snapshot_command *c = &s->cmds[i];
 		uint64_t cum = 0;
-		for (int k = 0; k <= CMD_LATENCY_BUCKETS; k++) {
+		for (size_t k = 0; k <= s->nbounds; k++) {
 			char le[32];
-			cum += c->le[k];
-			if (k < CMD_LATENCY_BUCKETS)
-				snprintf(le, sizeof(le), "%g", bounds[k] / 1e6);
+			cum += c->buckets[k];
+			if (k < s->nbounds)
+				snprintf(le, sizeof(le), "%g", (double)s->bounds_us[k] / 1e6);
 			else
 				snprintf(le, sizeof(le), "+Inf");
 			put(b, "%s_bucket{", h);
-			put_label(b, "command", s->cmd_names[i], true);
+			put_label(b, "command", c->name, true);
 			put_label(b, "le", le, false);
 			put(b, "} %" PRIu64 "\n", cum);
 		}
 		put(b, "%s_sum{", h);
-		put_label(b, "command", s->cmd_names[i], true);
+		put_label(b, "command", c->name, true);
 		crdt_buf_put(b, "}", 1);
 		put_value(b, (double)c->usec_sum / 1e6);
 		put(b, "%s_count{", h);
-		put_label(b, "command", s->cmd_names[i], true);
+		put_label(b, "command", c->name, true);
 		put(b, "} %" PRIu64 "\n", cum);
 	}
 }

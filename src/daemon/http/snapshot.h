@@ -10,7 +10,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "client/commands.h"
 #include "gossip/core.h"
 
 enum metric_type { METRIC_COUNTER, METRIC_GAUGE };
@@ -44,6 +43,16 @@ struct snapshot_instance {
 	uint64_t stored_bytes; /* journal bytes: last snapshot and records since */
 };
 
+/* One command of the table: its calls, error replies, time in its handler
+ * and the latency histogram (not cumulative: bucket i counts the calls
+ * above bound i - 1 and at most bound i). */
+struct snapshot_command {
+	const char *name;
+	uint64_t calls, errors;
+	uint64_t usec_sum;
+	const uint64_t *buckets; /* snapshot.nbounds + 1 */
+};
+
 /* The HTTP listener's own counters.  Responses by status: the statuses the
  * listener answers, in http_status_codes order. */
 #define HTTP_NSTATUS 10
@@ -70,9 +79,12 @@ struct snapshot {
 	const struct snapshot_type *types;
 	size_t ntypes;
 	const uint64_t *drops; /* GOSSIP_DROP_MAX, by enum gossip_drop */
-	const struct cmd_stat *cmds; /* ncmds rows, named by cmd_names */
-	const char *const *cmd_names;
+	const struct snapshot_command *cmds;
 	size_t ncmds;
+	/* the latency histogram's bucket bounds, microseconds, ascending;
+	 * each command has nbounds + 1 buckets, the last one unbounded */
+	const uint64_t *bounds_us;
+	size_t nbounds;
 	const struct http_stats *http;
 	/* /status only */
 	const struct snapshot_instance *largest; /* largest first */
