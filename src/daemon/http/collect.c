@@ -212,22 +212,31 @@ static void keep_largest(struct collected *c, const struct store_entry *e, enum 
 	c->s.nlargest = n;
 }
 
-static void walk_store(struct daemon *d, struct collected *c)
+/* Instances by type come from the store's counts; members and the largest
+ * instances from a walk of the store (about 0.8 us an instance on the test
+ * machine: the cost of a scrape, in the loop, at 100 000 instances is
+ * about 80 ms).  Without a type conflict every name holds one type, its
+ * visible one, and the others need not be asked for. */
+static void walk_store(struct daemon *d, struct collected *c, bool largest)
 {
+	int last = d->store.stats.conflicts ? CRDT_TYPE_MAX : CRDT_TYPE_MIN;
+
 	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++)
-		c->types[c->s.ntypes++] = (struct snapshot_type){ .name = type_names[t] };
+		c->types[c->s.ntypes++] = (struct snapshot_type){
+			.name = type_names[t], .instances = d->store.stats.by_type[t] };
 	for (size_t i = 0; i < d->store.cap; i++) {
 		struct store_entry *e = d->store.table[i].e;
-		if (!e)
+		enum crdt_type first = e ? store_entry_type(e) : 0;
+		if (!first)
 			continue;
-		for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++) {
+		for (int t = first; t <= (last > (int)first ? last : (int)first); t++) {
 			struct store_inst *in = store_entry_inst(e, (enum crdt_type)t);
 			if (!in || !in->obj.p)
 				continue;
 			uint64_t n = crdt_obj_card(&in->obj);
-			c->types[t - CRDT_TYPE_MIN].instances++;
 			c->types[t - CRDT_TYPE_MIN].elements += n;
-			keep_largest(c, e, (enum crdt_type)t, in, n);
+			if (largest)
+				keep_largest(c, e, (enum crdt_type)t, in, n);
 		}
 	}
 }
@@ -252,7 +261,8 @@ static void take_commands(struct daemon *d, struct collected *c)
 	c->s.cmds = c->cmds;
 }
 
-int collect_take(struct daemon *d, const struct http_stats *http, struct collected *c)
+int collect_take(struct daemon *d, const struct http_stats *http, bool largest,
+		 struct collected *c)
 {
 	memset(c, 0, sizeof(*c));
 	if (d->gossip && (c->peers_cap = gossip_npeers(d->gossip)) &&
@@ -278,7 +288,7 @@ int collect_take(struct daemon *d, const struct http_stats *http, struct collect
 		G("gossip_clock_skewed_peers", "peers whose clock is off by more than max_clock_lead_ms",
 		  skewed);
 	}
-	walk_store(d, c);
+	walk_store(d, c, largest);
 	c->s.types = c->types;
 	c->s.largest = c->largest;
 	c->s.drops = c->drops;

@@ -34,9 +34,11 @@ struct collected {
 	char unhealthy[256];
 };
 
-/** Fill @ret from @d now (@http: the listener's counters).  0, or -ENOMEM
- * (nothing to release then).  Release with collect_done. */
-int collect_take(struct daemon *d, const struct http_stats *http, struct collected *ret);
+/** Fill @ret from @d now (@http: the listener's counters; the largest
+ * instances only if @largest).  It walks the store: O(instances).  0, or
+ * -ENOMEM (nothing to release then).  Release with collect_done. */
+int collect_take(struct daemon *d, const struct http_stats *http, bool largest,
+		 struct collected *ret);
 void collect_done(struct collected *c);
 
 /** Whether the daemon serves and its store takes writes: true, or false

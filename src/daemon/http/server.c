@@ -127,7 +127,7 @@ static void answer_text(struct http_conn *c, int status, const char *text)
 }
 
 /* A rendered page into the answer; 500 if the page did not fit in memory. */
-static void answer_page(struct http_conn *c, int status, const char *type,
+static void answer_page(struct http_conn *c, int status, const char *type, bool largest,
 			void (*render)(const struct snapshot *, struct crdt_buf *))
 {
 	struct http_server *s = c->srv;
@@ -135,7 +135,7 @@ static void answer_page(struct http_conn *c, int status, const char *type,
 	struct crdt_buf page;
 
 	crdt_buf_init(&page, HTTP_REPLY_MAX);
-	if (collect_take(s->d, &s->stats, &col) < 0) {
+	if (collect_take(s->d, &s->stats, largest, &col) < 0) {
 		answer_text(c, 500, "out of memory\n");
 		crdt_buf_done(&page);
 		return;
@@ -162,9 +162,10 @@ static void route(struct http_conn *c)
 		return;
 	}
 	if (!strcmp(path, "/metrics")) {
-		answer_page(c, 200, "text/plain; version=0.0.4; charset=utf-8", metrics_render);
+		answer_page(c, 200, "text/plain; version=0.0.4; charset=utf-8", false,
+			    metrics_render);
 	} else if (!strcmp(path, "/status") || !strcmp(path, "/")) {
-		answer_page(c, 200, "text/html; charset=utf-8", status_render);
+		answer_page(c, 200, "text/html; charset=utf-8", true, status_render);
 	} else if (!strcmp(path, "/healthz")) {
 		if (collect_health(d, why, sizeof(why))) {
 			answer_text(c, 200, "ok\n");
