@@ -82,6 +82,11 @@ static int on_headers_complete(http_parser *p)
 		return -1;
 	}
 	r->head = p->method == HTTP_HEAD;
+	char *q = memchr(r->path, '?', r->path_len); /* the query string means nothing here */
+	if (q) {
+		*q = 0;
+		r->path_len = (size_t)(q - r->path);
+	}
 	return 0;
 }
 
@@ -157,8 +162,7 @@ int http_request_feed(struct http_request *r, const char *buf, size_t len)
 
 const char *http_request_path(const struct http_request *r)
 {
-	const char *q = memchr(r->path, '?', r->path_len);
-	return q ? (((struct http_request *)r)->path[q - r->path] = 0, r->path) : r->path;
+	return r->path;
 }
 
 bool http_request_bearer_is(const struct http_request *r, const char *token)
