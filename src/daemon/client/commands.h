@@ -10,6 +10,7 @@
 #include "crdt/buf.h"
 
 struct daemon;
+struct cmd_multi;
 
 /* One command's arguments; argv[0] is the command name.  The bytes belong
  * to the connection's input buffer and live for the call only. */
@@ -25,11 +26,16 @@ struct cmd_session {
 	int authenticated;     /* AUTH succeeded (matters with requirepass) */
 	int proto;             /* RESP_PROTO2 (the default) or RESP_PROTO3, set by HELLO */
 	uint64_t id;           /* the connection's number, from 1 (HELLO's id) */
+	struct cmd_multi *multi; /* between MULTI and EXEC/DISCARD: the queue; else NULL */
 };
 
 /** Run one command, appending its reply to @out.  Never fails: errors are
  * replies.  (Allocation failures inside show as -ERR replies.) */
 void commands_exec(struct daemon *d, struct cmd_session *sess, const struct cmd_args *a,
 		   struct crdt_buf *out);
+
+/** Free what the session holds (a transaction's queue); the connection
+ * ends.  Accepts a session that holds nothing. */
+void commands_session_done(struct cmd_session *sess);
 
 #endif
