@@ -138,6 +138,12 @@ static void test_mget_mset(void **state)
 	assert_int_equal(f->d.stats.errors_replied, errs + 5);
 	EXPECT(f, ":0\r\n", "EXISTS", "new");
 	EXPECT(f, "$3\r\ntwo\r\n", "GET", "b");
+	/* key positions for clients that route by COMMAND INFO: every second
+	 * argument from the first to the last */
+	EXPECT(f, "*1\r\n*6\r\n$4\r\nmset\r\n:-3\r\n*1\r\n+write\r\n:1\r\n:-1\r\n:2\r\n",
+	       "COMMAND", "INFO", "mset");
+	EXPECT(f, "*1\r\n*6\r\n$4\r\nmget\r\n:-2\r\n*1\r\n+readonly\r\n:1\r\n:-1\r\n:1\r\n",
+	       "COMMAND", "INFO", "mget");
 }
 
 static void test_getset(void **state)

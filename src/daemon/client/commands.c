@@ -957,9 +957,13 @@ static void put_command_info(struct crdt_buf *out, const struct cmd *c)
 	resp_int(out, c->arity);
 	resp_array(out, 1);
 	resp_simple(out, c->flags);
+	bool many = c->fn == cmd_exists || c->fn == cmd_mget || c->fn == cmd_mset ||
+		    c->fn == cmd_sunion || c->fn == cmd_sinter || c->fn == cmd_sdiff ||
+		    c->fn == cmd_sunionstore || c->fn == cmd_sinterstore || c->fn == cmd_sdiffstore ||
+		    c->fn == cmd_watch;
 	resp_int(out, keyed);
-	resp_int(out, keyed ? (c->fn == cmd_exists ? -1 : 1) : 0);
-	resp_int(out, keyed);
+	resp_int(out, keyed ? (many ? -1 : 1) : 0);
+	resp_int(out, keyed ? (c->fn == cmd_mset ? 2 : 1) : 0);
 }
 
 static void cmd_command(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
