@@ -210,6 +210,8 @@ static void test_type_names(void **state)
 			strstr(f->reply, "*2\r\n$1\r\ns\r\n$2\r\ngs\r\n"));
 	RUN(f, "SCAN", "0", "TYPE", "string");
 	assert_memory_equal(f->reply, "*2\r\n$1\r\n0\r\n*3\r\n", 14);
+	EXPECT(f, "*2\r\n$1\r\n0\r\n*0\r\n", "SCAN", "0", "TYPE", "list");
+	EXPECT(f, "*2\r\n$1\r\n0\r\n*1\r\n$1\r\nr\r\n", "SCAN", "0", "TYPE", "lwwreg");
 }
 
 /* ---- sets ------------------------------------------------------------------ */

@@ -328,7 +328,7 @@ static void cmd_get(struct daemon *d, struct cmd_session *s, const struct cmd_ar
 }
 
 void cmd_set(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
-		    struct crdt_buf *out)
+	     struct crdt_buf *out)
 {
 	int err;
 	struct crdt_obj *o;
@@ -820,14 +820,9 @@ static void cmd_scan(struct daemon *d, struct cmd_session *s, const struct cmd_a
 			size_t n = a->argl[i + 1] < sizeof(tname) - 1 ? a->argl[i + 1] : sizeof(tname) - 1;
 			memcpy(tname, a->argv[i + 1], n);
 			tname[n] = 0;
-			if (strcmp(tname, "string") == 0 || strcmp(tname, "set") == 0)
-				k.rtype = strcmp(tname, "set") == 0 ? "set" : "string";
-			else if (crdt_type_parse(tname, &k.type) < 0) {
-				resp_array(out, 2);
-				resp_bulk(out, "0", 1);
-				resp_array(out, 0);
-				return;
-			}
+			/* a CRDT name, else a TYPE name (one no key has matches none) */
+			if (crdt_type_parse(tname, &k.type) < 0)
+				k.rtype = tname;
 		} else {
 			resp_error(out, "ERR syntax error");
 			return;
