@@ -1976,6 +1976,57 @@ static void test_delta_cost(void **state)
 	}
 }
 
+/* The sync status each node keeps of a peer (CRDT.PEERS): unknown until
+ * its first DIGEST, in sync while our digests agree, since when they
+ * differ, how many instances its last exchange found differing, and the
+ * bytes sent it between the last two rounds. */
+static void test_sync_status(void **state)
+{
+	struct cluster c;
+	struct gossip_peer_info pi;
+	uint64_t t1, b0, b1;
+
+	cluster_digests = true;
+	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_digests = false;
+	incr(&c.node[0], "a", 1);
+	incr(&c.node[0], "b", 2);
+	round_all(&c);
+	assert_false(probe(&c.node[1], 0).has_sync);
+	gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
+	net_run(&c.net);
+	pi = probe(&c.node[1], 0);
+	assert_true(pi.has_sync && pi.in_sync);
+	assert_int_equal(pi.instances_differing, 0);
+	/* node 1 writes two keys node 0 lacks: its next DIGEST differs */
+	incr(&c.node[1], "c", 3);
+	incr(&c.node[1], "d", 4);
+	fake_ms += 1000;
+	t1 = fake_ms;
+	b0 = c.net.delivered_bytes[0][1];
+	gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
+	net_run(&c.net);
+	pi = probe(&c.node[1], 0);
+	assert_true(pi.has_sync);
+	assert_false(pi.in_sync);
+	assert_int_equal(pi.differs_since_ms, t1);
+	/* that exchange sent both whole; the next DIGEST agrees, and reports
+	 * what the one before found */
+	fake_ms += 1000;
+	b1 = c.net.delivered_bytes[0][1];
+	gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
+	net_run(&c.net);
+	pi = probe(&c.node[1], 0);
+	assert_true(pi.in_sync);
+	assert_int_equal(pi.instances_differing, 2);
+	assert_int_equal(counter(&c.node[0], "d"), 4);
+	/* node 0 sent node 1 a PING, a DIGEST and a KEYS in the round
+	 * between: what bytes_last_round says */
+	assert_int_equal(probe(&c.node[0], 1).bytes_last_round, b1 - b0);
+	assert_true(b1 - b0 > 0);
+	cluster_done(&c);
+}
+
 static void test_udp_loopback(void **state)
 {
 	uv_loop_t loop;
@@ -2075,6 +2126,7 @@ int main(void)
 		cmocka_unit_test(test_delta_join_late),
 		cmocka_unit_test(test_delta_overflow),
 		cmocka_unit_test(test_delta_cost),
+		cmocka_unit_test(test_sync_status),
 		cmocka_unit_test(test_udp_loopback),
 	};
 	log_set_level(LOG_LEVEL_ERROR);
