@@ -1976,6 +1976,47 @@ static void test_delta_cost(void **state)
 	}
 }
 
+/* A digest exchange that finds an instance differing only because its
+ * delta was lost does not send it whole: the delta goes again at the next
+ * round, a few bytes for a large set. */
+static void test_delta_in_flight(void **state)
+{
+	struct cluster c;
+	struct gossip_stats st;
+
+	cluster_deltas = true;
+	cluster_digests = true;
+	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_deltas = false;
+	cluster_digests = false;
+	add_many(&c.node[0], "big", 0, 5000);
+	round_all(&c);
+	assert_converged(&c);
+	dsadd(&c.node[0], "big", "new");
+	net_down(&c.net, 1, true); /* the DELTA is lost */
+	push_all(&c);
+	net_down(&c.net, 1, false);
+	sent_reset(&c.net);
+	/* node 1's round: its DIGEST differs from node 0's; node 0 answers
+	 * BUCKETS, node 1 lists its KEYS, and node 0 finds "big" differing */
+	gossip_core_round(c.node[1].g, fake_ms, fake_ms * 1000);
+	net_run(&c.net);
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.digest_in_flight, 1);
+	assert_int_equal(st.digest_instances_sent, 0);
+	assert_int_equal(c.net.sent_type[0][1][WIRE_STATE], 0);
+	assert_int_equal(c.net.sent_type[1][0][WIRE_KEYS], 1);
+	/* node 0's round sends the lost interval again: one DELTA */
+	gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
+	net_run(&c.net);
+	assert_int_equal(c.net.sent_type[0][1][WIRE_DELTA], 1);
+	assert_int_equal(c.net.sent_type[0][1][WIRE_STATE], 0);
+	assert_converged(&c);
+	/* acknowledged now: a difference found later goes whole again */
+	assert_int_equal(probe(&c.node[0], 1).deltas_pending, 0);
+	cluster_done(&c);
+}
+
 /* The sync status each node keeps of a peer (CRDT.PEERS): unknown until
  * its first DIGEST, in sync while our digests agree, since when they
  * differ, how many instances its last exchange found differing, and the
@@ -2127,6 +2168,7 @@ int main(void)
 		cmocka_unit_test(test_delta_overflow),
 		cmocka_unit_test(test_delta_cost),
 		cmocka_unit_test(test_sync_status),
+		cmocka_unit_test(test_delta_in_flight),
 		cmocka_unit_test(test_udp_loopback),
 	};
 	log_set_level(LOG_LEVEL_ERROR);

@@ -872,13 +872,22 @@ static int on_keys(struct gossip_core *g, struct peer *p, const uint8_t *body, s
 		}
 		if (!differs)
 			continue;
+		p->differing_acc++;
+		/* A delta of it is on its way to the peer and not acknowledged
+		 * yet: the difference may be just that, and that delta, sent
+		 * again until acknowledged, settles it for a few bytes where
+		 * the whole instance may be megabytes.  The next exchange
+		 * compares again. */
+		if (g->deltas && e->dseq && !dlog_peer_has(&p->dl, e->dseq)) {
+			g->st.digest_in_flight++;
+			continue;
+		}
 		if (!open) {
 			if (batch_begin(g, &b, &p, 1) < 0)
 				break;
 			open = true;
 		}
 		g->st.digest_instances_sent++;
-		p->differing_acc++;
 		batch_add_entry(&b, e);
 		if (b.err)
 			break;
@@ -1038,7 +1047,10 @@ static void push_deltas(struct gossip_core *g, struct store_entry **ents, size_t
 			q->whole = true;
 			if (r < 0 && r != -EMSGSIZE) /* the emit failed: start again */
 				pk.seq = g->dlog.last;
+			continue;
 		}
+		/* its last record is in the datagram being filled */
+		ents[i]->dseq = pk.seq + 1;
 	}
 	if (wire_packer_flush(&pk) < 0) /* no memory for the log: whole, all */
 		for (size_t i = 0; i < n; i++)

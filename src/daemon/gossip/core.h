@@ -172,6 +172,9 @@ struct gossip_stats {
 	uint64_t digest_dgrams_out, digest_dgrams_in;
 	uint64_t digest_buckets_differing;
 	uint64_t digest_instances_sent;
+	/* instances a KEYS list found differing but not sent whole: a delta
+	 * of theirs was on its way to that peer, unacknowledged */
+	uint64_t digest_in_flight;
 	/* delta intervals: numbered (one DELTA datagram each), DELTA
 	 * datagrams sent (first sends and resends) and received, ACKs sent
 	 * and received; writes pushed whole because they had no delta; full

@@ -69,8 +69,10 @@ struct store_entry {
 	/* gossip's, as the fields after store_inst.obj: the entry is in its
 	 * push list.  The store never reads it. */
 	bool queued;
-	/* gossip's: while queued, its place in the push list */
+	/* gossip's: while queued, its place in the push list; the last delta
+	 * interval that carried a write of it (0: none) */
 	uint32_t qpos;
+	uint64_t dseq;
 	/* the digest's: the entry changed since the digest last counted it */
 	bool dstale;
 	uint8_t name[];          /* binary-safe, NUL-terminated for convenience */
