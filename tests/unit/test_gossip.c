@@ -1976,6 +1976,52 @@ static void test_delta_cost(void **state)
 	}
 }
 
+/* A push whose joined delta is larger than a datagram is split into
+ * pieces, each an interval of its own (dot ranges with exactly their
+ * context, as a split state): under loss, duplicates and reordering every
+ * piece merges on its own, the lost ones go again, and a remove of most of
+ * the elements (a delta of context alone) splits the same way. */
+static void test_delta_split(void **state)
+{
+	struct cluster c;
+	struct gossip_stats st;
+	struct crdt_obj *o;
+	char m[32];
+
+	cluster_deltas = true;
+	cluster_init(&c, 2, 512, 0, 0);
+	cluster_deltas = false;
+	net_faults(&c.net, 0.3, 0.2, true);
+	for (int i = 0; i < 600; i++) {
+		snprintf(m, sizeof(m), "element-%04d", i);
+		dsadd(&c.node[0], "s", m);
+	}
+	push_all(&c);
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_true(st.delta_intervals > 10); /* one push, cut in many */
+	for (int i = 0; i < 600; i++)
+		if (i % 7) {
+			snprintf(m, sizeof(m), "element-%04d", i);
+			dsrem(&c.node[0], "s", m);
+		}
+	push_all(&c);
+	for (int r = 0; r < 40 && probe(&c.node[0], 1).deltas_pending; r++)
+		rounds_all(&c, 1);
+	assert_int_equal(probe(&c.node[0], 1).deltas_pending, 0);
+	assert_int_equal(store_get(&c.node[1].store, "s", 1, CRDT_ORSET, false, &o), 0);
+	assert_int_equal(crdt_orset_card(o->os), 86); /* 0, 7, ..., 595 */
+	for (int i = 0; i < 600; i += 7) {
+		snprintf(m, sizeof(m), "element-%04d", i);
+		assert_true(crdt_orset_contains(o->os, m, strlen(m)));
+	}
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.delta_fallbacks, 0); /* the log never overflowed */
+	net_faults(&c.net, 0, 0, false);
+	rounds_all(&c, 1);
+	assert_converged(&c);
+	cluster_done(&c);
+}
+
 /* A digest exchange that finds an instance differing only because its
  * delta was lost does not send it whole: the delta goes again at the next
  * round, a few bytes for a large set. */
@@ -2169,6 +2215,7 @@ int main(void)
 		cmocka_unit_test(test_delta_cost),
 		cmocka_unit_test(test_sync_status),
 		cmocka_unit_test(test_delta_in_flight),
+		cmocka_unit_test(test_delta_split),
 		cmocka_unit_test(test_udp_loopback),
 	};
 	log_set_level(LOG_LEVEL_ERROR);
