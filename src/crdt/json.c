@@ -90,7 +90,7 @@ cJSON *crdt_vv_to_json(const struct crdt_vv *vv)
 
 	for (size_t i = 0; o && i < vv->len; i++) {
 		char id[CRDT_RID_STRLEN];
-		crdt_rid_format(&vv->e[i].rid, id);
+		crdt_rid_format(crdt_vv_entry_rid(&vv->e[i]), id);
 		/* JSON numbers are doubles; counters beyond 2^53 would lose digits */
 		if (!cJSON_AddNumberToObject(o, id, (double)vv->e[i].n)) {
 			cJSON_Delete(o);

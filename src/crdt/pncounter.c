@@ -99,9 +99,9 @@ uint64_t crdt_pncounter_fingerprint(const struct crdt_pncounter *c)
 	uint64_t sum = 0;
 
 	for (size_t i = 0; i < c->p.len; i++)
-		sum += fp_pair(fp_rid(&c->p.e[i].rid) ^ FP_PN_P, c->p.e[i].n);
+		sum += fp_pair(fp_rid(crdt_vv_entry_rid(&c->p.e[i])) ^ FP_PN_P, c->p.e[i].n);
 	for (size_t i = 0; i < c->n.len; i++)
-		sum += fp_pair(fp_rid(&c->n.e[i].rid) ^ FP_PN_N, c->n.e[i].n);
+		sum += fp_pair(fp_rid(crdt_vv_entry_rid(&c->n.e[i])) ^ FP_PN_N, c->n.e[i].n);
 	return fp_finish(CRDT_PNCOUNTER, sum);
 }
 
@@ -134,11 +134,13 @@ static int union_rows(const struct crdt_pncounter *c, struct row **ret_rows, siz
 			return CRDT_ENOMEM;
 	}
 	while (i < c->p.len || j < c->n.len) {
-		int cmp = i == c->p.len ? 1 : j == c->n.len ? -1
-							      : crdt_rid_cmp(&c->p.e[i].rid, &c->n.e[j].rid);
+		int cmp = i == c->p.len ? 1 : j == c->n.len ? -1 : 0;
+
+		if (cmp == 0 && c->p.e[i].rix != c->n.e[j].rix)
+			cmp = crdt_rid_cmp(crdt_vv_entry_rid(&c->p.e[i]), crdt_vv_entry_rid(&c->n.e[j]));
 		struct row *w = &rows[k++];
 
-		w->rid = cmp <= 0 ? &c->p.e[i].rid : &c->n.e[j].rid;
+		w->rid = crdt_vv_entry_rid(cmp <= 0 ? &c->p.e[i] : &c->n.e[j]);
 		w->p = cmp <= 0 ? c->p.e[i++].n : 0;
 		w->n = cmp >= 0 ? c->n.e[j++].n : 0;
 	}
@@ -215,7 +217,13 @@ static int get_side(struct crdt_cur *c, const uint8_t *rids, size_t n, uint8_t *
 		 * vector sorted and unique. */
 		if (crdt_cur_varint(c, &idx) < 0 || idx >= n || (i > 0 && idx <= prev))
 			return CRDT_EBADMSG;
-		memcpy(e->rid.b, rids + idx * CRDT_RID_LEN, CRDT_RID_LEN);
+		struct crdt_rid rid;
+		int r;
+
+		memcpy(rid.b, rids + idx * CRDT_RID_LEN, CRDT_RID_LEN);
+		r = crdt_rid_intern(&rid, &e->rix);
+		if (r < 0)
+			return r;
 		if (crdt_cur_varint(c, &e->n) < 0 || e->n == 0)
 			return CRDT_EBADMSG;
 		used[idx] = 1;
