@@ -262,13 +262,15 @@ static cJSON *value_json(const struct crdt_lwwreg *r, bool *ret_b64)
 	cJSON *v;
 	char *s;
 
-	*ret_b64 = !is_text(r->val, r->len);
-	s = *ret_b64 ? base64(r->val, r->len) : malloc(r->len + 1);
+	const uint8_t *val = crdt_lwwreg_value(r);
+
+	*ret_b64 = !is_text(val, r->len);
+	s = *ret_b64 ? base64(val, r->len) : malloc(r->len + 1);
 	if (!s)
 		return NULL;
 	if (!*ret_b64) {
 		if (r->len)
-			memcpy(s, r->val, r->len);
+			memcpy(s, val, r->len);
 		s[r->len] = '\0';
 	}
 	v = cJSON_CreateString(s);
@@ -301,7 +303,7 @@ cJSON *crdt_lwwreg_to_json(const struct crdt_lwwreg *r)
 	    !cJSON_AddItemToObject(j, "ts", ts))
 		goto fail;
 	ts = NULL;
-	crdt_rid_format(&r->rid, id);
+	crdt_rid_format(crdt_rid_at(r->rix), id);
 	if (!cJSON_AddStringToObject(j, "replica", id))
 		goto fail;
 	return j;

@@ -16,7 +16,7 @@ void crdt_lwwreg_free(struct crdt_lwwreg *r)
 {
 	if (!r)
 		return;
-	if (r->val != r->small)
+	if (r->len > CRDT_LWWREG_INLINE)
 		free(r->val);
 	free(r);
 }
@@ -26,6 +26,7 @@ void crdt_lwwreg_free(struct crdt_lwwreg *r)
  * short values.  On -ENOMEM the register is unchanged. */
 static int put_value(struct crdt_lwwreg *r, const void *p, size_t len)
 {
+	uint8_t small[CRDT_LWWREG_INLINE];
 	uint8_t *d = NULL;
 
 	if (len > CRDT_LWWREG_INLINE) {
@@ -33,12 +34,14 @@ static int put_value(struct crdt_lwwreg *r, const void *p, size_t len)
 			return CRDT_ENOMEM;
 		memcpy(d, p, len);
 	} else if (len > 0) {
-		memmove(r->small, p, len);
-		d = r->small;
+		memcpy(small, p, len); /* before the old value goes */
 	}
-	if (r->val != r->small)
+	if (r->len > CRDT_LWWREG_INLINE)
 		free(r->val);
-	r->val = d;
+	if (d)
+		r->val = d;
+	else if (len > 0)
+		memcpy(r->small, small, len);
 	r->len = len;
 	return 0;
 }
@@ -46,8 +49,11 @@ static int put_value(struct crdt_lwwreg *r, const void *p, size_t len)
 int crdt_lwwreg_set(struct crdt_lwwreg *r, struct crdt_hlc *hlc, const struct crdt_rid *self,
 		    const void *val, size_t len)
 {
-	int ret = put_value(r, val, len);
+	uint32_t rix;
+	int ret = crdt_rid_intern(self, &rix);
 
+	if (ret == 0)
+		ret = put_value(r, val, len);
 	if (ret < 0)
 		return ret;
 	/* The register may hold a stamp from a clock ahead of ours: the new
@@ -55,7 +61,7 @@ int crdt_lwwreg_set(struct crdt_lwwreg *r, struct crdt_hlc *hlc, const struct cr
 	 * just read, on every replica.  Only this register's stamp moves past
 	 * it; our clock is not dragged along (hlc.h). */
 	r->ts = r->set ? crdt_hlc_after(hlc, &r->ts) : crdt_hlc_now(hlc);
-	r->rid = *self;
+	r->rix = rix;
 	r->set = true;
 	return 0;
 }
@@ -64,7 +70,7 @@ bool crdt_lwwreg_get(const struct crdt_lwwreg *r, const uint8_t **ret_val, size_
 {
 	if (!r->set)
 		return false;
-	*ret_val = r->val;
+	*ret_val = crdt_lwwreg_value(r);
 	*ret_len = r->len;
 	return true;
 }
@@ -77,10 +83,10 @@ static int order(const struct crdt_lwwreg *a, const struct crdt_lwwreg *b)
 	int c = crdt_hlc_cmp(&a->ts, &b->ts);
 	size_t min = a->len < b->len ? a->len : b->len;
 
-	if (c == 0)
-		c = crdt_rid_cmp(&a->rid, &b->rid);
+	if (c == 0 && a->rix != b->rix)
+		c = crdt_rid_cmp(crdt_rid_at(a->rix), crdt_rid_at(b->rix));
 	if (c == 0 && min > 0)
-		c = memcmp(a->val, b->val, min);
+		c = memcmp(crdt_lwwreg_value(a), crdt_lwwreg_value(b), min);
 	if (c == 0)
 		c = (a->len > b->len) - (a->len < b->len);
 	return c;
@@ -91,12 +97,12 @@ bool crdt_lwwreg_knows_more_of(const struct crdt_lwwreg *remote, const struct cr
 {
 	int c;
 
-	if (!remote->set || crdt_rid_cmp(&remote->rid, rid) != 0)
+	if (!remote->set || crdt_rid_cmp(crdt_rid_at(remote->rix), rid) != 0)
 		return false;
 	if (!local || !local->set)
 		return true;
 	c = crdt_hlc_cmp(&remote->ts, &local->ts);
-	return c > 0 || (c == 0 && crdt_rid_cmp(&local->rid, rid) != 0);
+	return c > 0 || (c == 0 && local->rix != remote->rix);
 }
 
 int crdt_lwwreg_merge(struct crdt_lwwreg *dst, const struct crdt_lwwreg *src)
@@ -105,11 +111,11 @@ int crdt_lwwreg_merge(struct crdt_lwwreg *dst, const struct crdt_lwwreg *src)
 
 	if (!src->set || (dst->set && order(src, dst) <= 0))
 		return 0;
-	r = put_value(dst, src->val, src->len);
+	r = put_value(dst, crdt_lwwreg_value(src), src->len);
 	if (r < 0)
 		return r;
 	dst->ts = src->ts;
-	dst->rid = src->rid;
+	dst->rix = src->rix;
 	dst->set = true;
 	return 0;
 }
@@ -127,9 +133,9 @@ uint64_t crdt_lwwreg_fingerprint(const struct crdt_lwwreg *r)
 	uint64_t h = 0;
 
 	if (r->set) {
-		h = fp_pair(fp_rid(&r->rid) ^ FP_REG, r->ts.ms);
+		h = fp_pair(fp_rid(crdt_rid_at(r->rix)) ^ FP_REG, r->ts.ms);
 		h = fp_pair(h, r->ts.lc);
-		h = fp_pair(h, fp_bytes(FP_REG, r->val, r->len));
+		h = fp_pair(h, fp_bytes(FP_REG, crdt_lwwreg_value(r), r->len));
 	}
 	return fp_finish(CRDT_LWWREG, h);
 }
@@ -152,10 +158,10 @@ int crdt_lwwreg_encode(const struct crdt_lwwreg *r, struct crdt_buf *b)
 	crdt_codec_put_header(b, CRDT_LWWREG);
 	crdt_buf_put_u8(b, r->set ? LWW_SET : 0);
 	if (r->set) {
-		crdt_buf_put(b, r->rid.b, CRDT_RID_LEN);
+		crdt_buf_put(b, crdt_rid_at(r->rix)->b, CRDT_RID_LEN);
 		crdt_buf_put_varint(b, r->ts.ms);
 		crdt_buf_put_varint(b, r->ts.lc);
-		crdt_buf_put_bytes(b, r->val, r->len);
+		crdt_buf_put_bytes(b, crdt_lwwreg_value(r), r->len);
 	}
 	return b->err;
 }
@@ -166,6 +172,7 @@ int crdt_lwwreg_decode(const uint8_t *buf, size_t len, struct crdt_lwwreg **ret)
 	size_t vlen = 0;
 	struct crdt_cur c;
 	const uint8_t *rid, *val = NULL;
+	struct crdt_rid id;
 	uint64_t lc;
 	uint8_t flags;
 	int e;
@@ -181,19 +188,21 @@ int crdt_lwwreg_decode(const uint8_t *buf, size_t len, struct crdt_lwwreg **ret)
 		    crdt_cur_varint(&c, &tmp.ts.ms) < 0 || crdt_cur_varint(&c, &lc) < 0 ||
 		    lc > UINT32_MAX || crdt_cur_bytes(&c, &val, &vlen) < 0)
 			return CRDT_EBADMSG;
-		memcpy(tmp.rid.b, rid, CRDT_RID_LEN);
+		memcpy(id.b, rid, CRDT_RID_LEN);
 		tmp.ts.lc = (uint32_t)lc;
 		tmp.set = true;
 	}
 	if (c.left != 0)
 		return CRDT_EBADMSG;
+	if (tmp.set && (e = crdt_rid_intern(&id, &tmp.rix)) < 0)
+		return e;
 	r = crdt_lwwreg_new();
 	if (!r || put_value(r, val, vlen) < 0) {
 		free(r);
 		return CRDT_ENOMEM;
 	}
 	r->ts = tmp.ts;
-	r->rid = tmp.rid;
+	r->rix = tmp.rix;
 	r->set = tmp.set;
 	*ret = r;
 	return 0;
