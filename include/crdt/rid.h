@@ -3,6 +3,7 @@
 #define CRDT_RID_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define CRDT_RID_LEN 16
@@ -42,6 +43,11 @@ bool crdt_rid_is_nil(const struct crdt_rid *id);
  * the table holds CRDT_RID_INTERN_MAX ids already, -ENOMEM; *ret_ix is
  * written only on success. */
 int crdt_rid_intern(const struct crdt_rid *id, uint32_t *ret_ix);
+/** crdt_rid_intern of @n ids stored one after the other at @ids (16 bytes
+ * each, any alignment), under one lock: what a decoder of a replica table
+ * calls.  On success ret_ix[i] is the index of the i-th id; on error
+ * ret_ix is undefined (the ids before the failing one stay interned). */
+int crdt_rid_intern_many(const uint8_t *ids, size_t n, uint32_t *ret_ix);
 /** The index of @id if it was interned, without adding it: 0, or -ENOENT. */
 int crdt_rid_lookup(const struct crdt_rid *id, uint32_t *ret_ix);
 /** The id at index @ix, which must come from crdt_rid_intern or

@@ -6,6 +6,7 @@
 #include "crdt/error.h"
 #include "crdt/lwwreg.h"
 #include "fp.h"
+#include "rid_order.h"
 
 struct crdt_lwwreg *crdt_lwwreg_new(void)
 {
@@ -84,7 +85,7 @@ static int order(const struct crdt_lwwreg *a, const struct crdt_lwwreg *b)
 	size_t min = a->len < b->len ? a->len : b->len;
 
 	if (c == 0 && a->rix != b->rix)
-		c = crdt_rid_cmp(crdt_rid_at(a->rix), crdt_rid_at(b->rix));
+		c = crdt_rid_cmp(rid_at(a->rix), rid_at(b->rix));
 	if (c == 0 && min > 0)
 		c = memcmp(crdt_lwwreg_value(a), crdt_lwwreg_value(b), min);
 	if (c == 0)
@@ -97,7 +98,7 @@ bool crdt_lwwreg_knows_more_of(const struct crdt_lwwreg *remote, const struct cr
 {
 	int c;
 
-	if (!remote->set || crdt_rid_cmp(crdt_rid_at(remote->rix), rid) != 0)
+	if (!remote->set || crdt_rid_cmp(rid_at(remote->rix), rid) != 0)
 		return false;
 	if (!local || !local->set)
 		return true;
@@ -133,7 +134,7 @@ uint64_t crdt_lwwreg_fingerprint(const struct crdt_lwwreg *r)
 	uint64_t h = 0;
 
 	if (r->set) {
-		h = fp_pair(fp_rid(crdt_rid_at(r->rix)) ^ FP_REG, r->ts.ms);
+		h = fp_pair(fp_rid(rid_at(r->rix)) ^ FP_REG, r->ts.ms);
 		h = fp_pair(h, r->ts.lc);
 		h = fp_pair(h, fp_bytes(FP_REG, crdt_lwwreg_value(r), r->len));
 	}
@@ -158,7 +159,7 @@ int crdt_lwwreg_encode(const struct crdt_lwwreg *r, struct crdt_buf *b)
 	crdt_codec_put_header(b, CRDT_LWWREG);
 	crdt_buf_put_u8(b, r->set ? LWW_SET : 0);
 	if (r->set) {
-		crdt_buf_put(b, crdt_rid_at(r->rix)->b, CRDT_RID_LEN);
+		crdt_buf_put(b, rid_at(r->rix)->b, CRDT_RID_LEN);
 		crdt_buf_put_varint(b, r->ts.ms);
 		crdt_buf_put_varint(b, r->ts.lc);
 		crdt_buf_put_bytes(b, crdt_lwwreg_value(r), r->len);

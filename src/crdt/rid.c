@@ -9,6 +9,7 @@
 
 #include "crdt/error.h"
 #include "crdt/rid.h"
+#include "rid_order.h"
 
 void crdt_rid_generate(struct crdt_rid *ret)
 {
@@ -49,10 +50,8 @@ bool crdt_rid_is_nil(const struct crdt_rid *id)
  * from id to index is an open-addressed hash of indices plus one (0 is
  * empty), at most half full, kept under the lock; its hash is seeded per
  * process so that a peer cannot choose ids that collide. */
-#define CHUNK0_SHIFT 6
-#define NCHUNKS 27
-
-static _Atomic(struct crdt_rid *) chunks[NCHUNKS];
+/* declared in rid_order.h, for its inline rid_at() */
+_Atomic(struct crdt_rid *) crdt_rid_chunks_[RID_NCHUNKS];
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic uint32_t count;
 static uint32_t *slots; /* under lock */
@@ -69,20 +68,16 @@ static _Thread_local struct {
 
 static void locate(uint32_t ix, unsigned *ret_k, size_t *ret_off)
 {
-	uint64_t v = (uint64_t)ix + (1u << CHUNK0_SHIFT);
-	unsigned k = 63 - (unsigned)__builtin_clzll(v) - CHUNK0_SHIFT;
+	uint64_t v = (uint64_t)ix + (1u << RID_CHUNK0_SHIFT);
+	unsigned k = 63 - (unsigned)__builtin_clzll(v) - RID_CHUNK0_SHIFT;
 
 	*ret_k = k;
-	*ret_off = (size_t)(v - ((uint64_t)1 << (k + CHUNK0_SHIFT)));
+	*ret_off = (size_t)(v - ((uint64_t)1 << (k + RID_CHUNK0_SHIFT)));
 }
 
 const struct crdt_rid *crdt_rid_at(uint32_t ix)
 {
-	unsigned k;
-	size_t off;
-
-	locate(ix, &k, &off);
-	return atomic_load_explicit(&chunks[k], memory_order_acquire) + off;
+	return rid_at(ix);
 }
 
 uint32_t crdt_rid_interned(void)
@@ -108,7 +103,7 @@ static uint32_t *find_slot(const struct crdt_rid *id)
 
 	for (size_t i = hash(id) & mask;; i = (i + 1) & mask) {
 		uint32_t s = slots[i];
-		if (s == 0 || memcmp(crdt_rid_at(s - 1)->b, id->b, CRDT_RID_LEN) == 0)
+		if (s == 0 || memcmp(rid_at(s - 1)->b, id->b, CRDT_RID_LEN) == 0)
 			return &slots[i];
 	}
 }
@@ -135,7 +130,7 @@ static int grow_slots(void)
 	nslots = want;
 	for (size_t i = 0; i < old; i++)
 		if (prev[i])
-			*find_slot(crdt_rid_at(prev[i] - 1)) = prev[i];
+			*find_slot(rid_at(prev[i] - 1)) = prev[i];
 	free(prev);
 	return 0;
 }
@@ -153,12 +148,12 @@ static int append(const struct crdt_rid *id, uint32_t *ret_ix)
 	if (grow_slots() < 0)
 		return CRDT_ENOMEM;
 	locate(ix, &k, &off);
-	chunk = atomic_load_explicit(&chunks[k], memory_order_relaxed);
+	chunk = atomic_load_explicit(&crdt_rid_chunks_[k], memory_order_relaxed);
 	if (!chunk) {
-		chunk = malloc(((size_t)1 << (k + CHUNK0_SHIFT)) * sizeof(*chunk));
+		chunk = malloc(((size_t)1 << (k + RID_CHUNK0_SHIFT)) * sizeof(*chunk));
 		if (!chunk)
 			return CRDT_ENOMEM;
-		atomic_store_explicit(&chunks[k], chunk, memory_order_release);
+		atomic_store_explicit(&crdt_rid_chunks_[k], chunk, memory_order_release);
 	}
 	chunk[off] = *id;
 	*find_slot(id) = ix + 1;
@@ -195,6 +190,26 @@ static int intern(const struct crdt_rid *id, bool add, uint32_t *ret_ix)
 int crdt_rid_intern(const struct crdt_rid *id, uint32_t *ret_ix)
 {
 	return intern(id, true, ret_ix);
+}
+
+int crdt_rid_intern_many(const uint8_t *ids, size_t n, uint32_t *ret_ix)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&lock);
+	for (size_t i = 0; i < n && r == 0; i++) {
+		struct crdt_rid id;
+		uint32_t *s;
+
+		memcpy(id.b, ids + i * CRDT_RID_LEN, CRDT_RID_LEN);
+		s = nslots ? find_slot(&id) : NULL;
+		if (s && *s)
+			ret_ix[i] = *s - 1;
+		else
+			r = append(&id, &ret_ix[i]);
+	}
+	pthread_mutex_unlock(&lock);
+	return r;
 }
 
 int crdt_rid_lookup(const struct crdt_rid *id, uint32_t *ret_ix)

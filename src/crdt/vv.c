@@ -23,7 +23,7 @@ void crdt_vv_done(struct crdt_vv *vv)
 /* Order of two entries by their ids' bytes; equal indices, equal ids. */
 static inline int ent_order(const struct crdt_vv_entry *a, const struct crdt_vv_entry *b)
 {
-	return a->rix == b->rix ? 0 : rid_order(crdt_rid_at(a->rix), crdt_rid_at(b->rix));
+	return a->rix == b->rix ? 0 : rid_order(rid_at(a->rix), rid_at(b->rix));
 }
 
 /* Index of the entry of @rid (interned as @rix), or of where it would go,
@@ -35,7 +35,7 @@ static bool vv_find(const struct crdt_vv *vv, const struct crdt_rid *rid, uint32
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = vv->e[mid].rix == rix ? 0 : rid_order(crdt_rid_at(vv->e[mid].rix), rid);
+		int c = vv->e[mid].rix == rix ? 0 : rid_order(rid_at(vv->e[mid].rix), rid);
 		if (c == 0) {
 			*ret_pos = mid;
 			return true;
@@ -251,7 +251,7 @@ int crdt_vv_encode_body(const struct crdt_vv *vv, struct crdt_buf *b)
 {
 	crdt_buf_put_varint(b, vv->len);
 	for (size_t i = 0; i < vv->len; i++) {
-		crdt_buf_put(b, crdt_vv_entry_rid(&vv->e[i])->b, CRDT_RID_LEN);
+		crdt_buf_put(b, rid_at(vv->e[i].rix)->b, CRDT_RID_LEN);
 		crdt_buf_put_varint(b, vv->e[i].n);
 	}
 	return b->err;

@@ -94,6 +94,42 @@ static void test_many(void **state)
 	free(at);
 }
 
+/* A table of ids at once: the same indices as one by one, new ones in
+ * order, a repeated id once. */
+static void test_many_at_once(void **state)
+{
+	struct rng r = { seed + 3 };
+	uint8_t ids[5 * CRDT_RID_LEN];
+	struct crdt_rid known, id;
+	uint32_t ix[5], kix, first;
+
+	(void)state;
+	rid_rand(&r, &known);
+	assert_int_equal(crdt_rid_intern(&known, &kix), 0);
+	first = crdt_rid_interned();
+	for (int i = 0; i < 5; i++) {
+		rid_rand(&r, &id);
+		memcpy(ids + i * CRDT_RID_LEN, (i == 1 ? &known : &id)->b, CRDT_RID_LEN);
+	}
+	memcpy(ids + 4 * CRDT_RID_LEN, ids, CRDT_RID_LEN); /* the first again */
+	assert_int_equal(crdt_rid_intern_many(ids + CRDT_RID_LEN, 3, ix + 1), 0);
+	assert_int_equal(crdt_rid_interned(), first + 2);
+	assert_int_equal(ix[1], kix);
+	assert_int_equal(ix[2], first);
+	assert_int_equal(ix[3], first + 1);
+	assert_int_equal(crdt_rid_intern_many(ids, 5, ix), 0);
+	assert_int_equal(crdt_rid_interned(), first + 3);
+	assert_int_equal(ix[0], first + 2);
+	assert_int_equal(ix[4], first + 2);
+	assert_int_equal(ix[1], kix);
+	assert_int_equal(ix[3], first + 1);
+	for (int i = 0; i < 5; i++) {
+		memcpy(id.b, ids + i * CRDT_RID_LEN, CRDT_RID_LEN);
+		assert_int_equal(crdt_rid_lookup(&id, &kix), 0);
+		assert_int_equal(kix, ix[i]);
+	}
+}
+
 enum { TN = 20000, THREADS = 4 };
 
 struct worker {
@@ -174,6 +210,7 @@ static void test_cap(void **state)
 	assert_int_equal(crdt_rid_interned(), CRDT_RID_INTERN_MAX);
 	assert_int_equal(crdt_rid_intern(&known, &ix), 0);
 	assert_int_equal(ix, kix);
+	assert_int_equal(crdt_rid_intern_many(id.b, 1, &ix), CRDT_EMSGSIZE);
 
 	crdt_vv_init(&vv);
 	assert_int_equal(crdt_vv_add(&vv, &known, 3, NULL), 0);
@@ -201,6 +238,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_basics),
 		cmocka_unit_test(test_many),
+		cmocka_unit_test(test_many_at_once),
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_cap),
 	};
