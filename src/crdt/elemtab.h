@@ -2,8 +2,8 @@
  *
  * A hash table keyed by binary-safe byte strings: open addressing, linear
  * probing, backward-shift deletion (so no tombstones pile up), capacities
- * 2^k and, up to 3072 slots, 3 * 2^(k-1) in between (the home slot is the
- * hash scaled to the capacity), load at most 13/16.  Each slot is 32 bytes:
+ * 2^k and 3 * 2^(k-1) in turn (the home slot is the hash scaled to the
+ * capacity), load at most 13/16.  Each slot is 32 bytes:
  * the key's hash and length, the key itself when it fits in 16 bytes (else
  * a pointer to a heap copy the table owns) and a 64-bit payload the owner
  * interprets.  With short keys that is the whole memory cost of an element

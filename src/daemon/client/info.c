@@ -244,7 +244,7 @@ static void section_keyspace(struct daemon *d, struct crdt_buf *b)
 	uint64_t n[STORE_NTYPES] = { 0 }, total = 0;
 
 	for (size_t i = 0; i < d->store.cap; i++) {
-		struct store_entry *e = d->store.table[i].e;
+		struct store_entry *e = store_slot_entry(&d->store.table[i]);
 		enum crdt_type t = e ? store_entry_type(e) : 0;
 		if (t) {
 			n[t]++;

@@ -94,12 +94,22 @@ struct store_stats {
 	uint64_t by_type[STORE_NTYPES];
 };
 
-/* A table slot keeps the hash next to the pointer, so a probe that meets
- * another name costs no cache miss on that entry. */
+/* A table slot: the entry's address in the low STORE_SLOT_PTR_BITS bits and
+ * the top 16 bits of its name's hash above them, so a probe that meets
+ * another name rarely costs a cache miss on that entry; 0 = empty.  8 bytes
+ * a slot (user-space addresses fit in 48 bits on x86-64 and arm64; the store
+ * refuses an entry allocated above). */
 struct store_slot {
-	uint64_t hash;
-	struct store_entry *e; /* NULL = empty */
+	uint64_t v;
 };
+
+#define STORE_SLOT_PTR_BITS 48
+
+/** The entry in a slot, NULL if empty. */
+static inline struct store_entry *store_slot_entry(const struct store_slot *sl)
+{
+	return (struct store_entry *)(uintptr_t)(sl->v & (((uint64_t)1 << STORE_SLOT_PTR_BITS) - 1));
+}
 
 /* What a local write did: enough for a journal to replay it. */
 enum store_op {
