@@ -172,19 +172,62 @@ static size_t cap_after(size_t cap)
 	return (cap & (cap - 1)) == 0 ? cap + cap / 2 : cap / 3 * 4;
 }
 
+bool et_needs_growth(const struct elemtab *t, size_t n)
+{
+	return n * ET_LOAD_DEN > et_cap(t) * ET_LOAD_NUM;
+}
+
+/* The capacity a table holding @n elements is given; 0 past 2^31 slots. */
+static size_t cap_for(size_t n)
+{
+	size_t ncap = ET_MIN_CAP;
+
+	while (n * ET_LOAD_DEN > ncap * ET_LOAD_NUM) {
+		if (ncap >= (size_t)1 << 31)
+			return 0;
+		ncap = cap_after(ncap);
+	}
+	return ncap;
+}
+
+int et_init_for(struct elemtab *nt, size_t n)
+{
+	size_t ncap;
+
+	et_init(nt);
+	if (n == 0)
+		return 0;
+	if (!(ncap = cap_for(n)))
+		return CRDT_EMSGSIZE;
+	if (!(nt->s = tab_alloc(ncap, &nt->mapped)))
+		return CRDT_ENOMEM;
+	nt->cap = (uint32_t)ncap;
+	return 0;
+}
+
+void et_adopt(struct elemtab *t, struct elemtab *nt)
+{
+	if (t->s)
+		tab_free(t->s, et_cap(t), t->mapped);
+	t->s = nt->s;
+	t->cap = nt->cap;
+	t->count = nt->count;
+	t->mapped = nt->mapped;
+	t->ord_ok = false;
+	free(nt->ord);
+	et_init(nt);
+}
+
 int et_reserve_remap(struct elemtab *t, size_t n, uint32_t *idx, size_t nidx)
 {
-	size_t cap = et_cap(t), ncap = ET_MIN_CAP;
+	size_t cap = et_cap(t), ncap;
 	struct et_slot *os = t->s, *ns;
 	bool mapped;
 
 	if (n * ET_LOAD_DEN <= cap * ET_LOAD_NUM)
 		return 0;
-	while (n * ET_LOAD_DEN > ncap * ET_LOAD_NUM) {
-		if (ncap >= (size_t)1 << 31)
-			return CRDT_EMSGSIZE;
-		ncap = cap_after(ncap);
-	}
+	if (!(ncap = cap_for(n)))
+		return CRDT_EMSGSIZE;
 	ns = tab_alloc(ncap, &mapped);
 	if (!ns)
 		return CRDT_ENOMEM;

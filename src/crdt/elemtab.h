@@ -126,6 +126,31 @@ static inline uint32_t et_find_slot(const struct elemtab *t, const struct et_slo
 			return i;
 	}
 }
+/** Would a table of @t's capacity need to grow to hold @n elements? */
+bool et_needs_growth(const struct elemtab *t, size_t n);
+/** A new, empty table @nt with room for @n elements, to be filled with
+ * et_put() and then made @t's by et_adopt(); @nt has no order cache.
+ * -ENOMEM, -EMSGSIZE past 2^31 slots. */
+int et_init_for(struct elemtab *nt, size_t n);
+/** Copy slot @from (of another table, or of this one's former array) into
+ * free room of @t, whose key it must not hold: its index.  A long key's
+ * pointer comes along, so exactly one of the two tables may keep it.
+ * Clears the order cache.  Inline, as the merge calls it per element. */
+static inline uint32_t et_put(struct elemtab *t, const struct et_slot *from)
+{
+	uint32_t i = et_home(t, from->hash);
+
+	while (et_used(&t->s[i]))
+		i = et_next(t, i);
+	t->s[i] = *from;
+	t->count++;
+	t->ord_ok = false;
+	return i;
+}
+/** Give @t the slots of @nt (filled by et_put()): @t's old slot array is
+ * freed but not the long keys in it, which et_put() moved; @t keeps its
+ * order cache array, invalid.  @nt is left empty. */
+void et_adopt(struct elemtab *t, struct elemtab *nt);
 /** Make room for @n elements in total, so that inserts up to that count
  * cannot fail.  -ENOMEM (table unchanged), -EMSGSIZE past 2^31 slots. */
 int et_reserve(struct elemtab *t, size_t n);
