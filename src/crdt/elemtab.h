@@ -51,6 +51,7 @@ struct elemtab {
 	 * kept through inserts in ascending key order and growth; any other
 	 * insert or a remove only clears ord_ok (the array stays for reuse). */
 	bool ord_ok;
+	bool ord_own; /* ord malloc'd apart, else in the table's block */
 	uint32_t *ord;
 	size_t ordcap;
 };
@@ -147,10 +148,17 @@ static inline uint32_t et_put(struct elemtab *t, const struct et_slot *from)
 	t->ord_ok = false;
 	return i;
 }
-/** Give @t the slots of @nt (filled by et_put()): @t's old slot array is
- * freed but not the long keys in it, which et_put() moved; @t keeps its
- * order cache array, invalid.  @nt is left empty. */
+/** Give @t the slots of @nt (filled by et_put()) and its order cache:
+ * @t's old slot array is freed but not the long keys in it, which et_put()
+ * moved.  @nt is left empty. */
 void et_adopt(struct elemtab *t, struct elemtab *nt);
+/** Make sure @t (with slots) has an order array (t->ord, t->ordcap
+ * entries, room for every element the table can hold): -ENOMEM. */
+int et_ord_room(struct elemtab *t);
+/** Set @t's cached order (valid from now on) to the merge of two lists
+ * of its slot indices, each in key order, no key in both: the first
+ * @na entries of t->ord and @b[@nb]; na + nb == t->count. */
+void et_order_merged(struct elemtab *t, size_t na, const uint32_t *b, size_t nb);
 /** Make room for @n elements in total, so that inserts up to that count
  * cannot fail.  -ENOMEM (table unchanged), -EMSGSIZE past 2^31 slots. */
 int et_reserve(struct elemtab *t, size_t n);

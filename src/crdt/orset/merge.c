@@ -361,9 +361,11 @@ settled:
 /* Pass three's general case: src element @se's dots that survive in dst's
  * numbering, joined with those of its slot @de in the target table, or, for
  * an element dst lacks (@de NULL), inserted with them into @t. */
-static void bulk_join_elem(struct join *j, struct elemtab *t, const struct et_slot *se,
-			   struct et_slot *de, uint8_t *owned)
+static uint32_t bulk_join_elem(struct join *j, struct elemtab *t, const struct et_slot *se,
+			       struct et_slot *de, uint8_t *owned)
 {
+	uint32_t at;
+
 	struct crdt_orset *dst = j->dst;
 	struct dot t1, t2, *out = dst->pool + dst->plen;
 	const struct dot *sd, *dd = NULL;
@@ -378,20 +380,21 @@ static void bulk_join_elem(struct join *j, struct elemtab *t, const struct et_sl
 	}
 	if (!keep) {
 		free(owned);
-		return; /* with dn == 0, swept below */
+		return NONE; /* with dn == 0, swept below */
 	}
 	sort_dots(j->scratch, keep);
 	if (!de) {
-		de = &t->s[et_put(t, se)];
+		de = &t->s[at = et_put(t, se)];
 		if (owned)
 			de->k.ptr = owned;
 		de->pay = PAY_NONE;
 		set_dots(dst, de, j->scratch, keep);
-		return;
+		return at;
 	}
 	n = dots_union(dd, dn, j->scratch, keep, out);
 	if (n != dn)
 		set_dots(dst, de, out, n);
+	return NONE;
 }
 
 static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
@@ -400,8 +403,9 @@ static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
 	struct ivl **niv = NULL; /* per dst replica: the joined context */
 	uint32_t *nivn = NULL;
 	struct elemtab nt, *t = &dst->tab;
-	uint32_t nold;
-	bool sweep = false, move;
+	uint32_t nold, *put = NULL; /* per src slot: where a new element went */
+	size_t nd = dst->tab.count;
+	bool sweep = false, move, ordered;
 	int r;
 
 	et_init(&nt);
@@ -433,6 +437,10 @@ static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
 	}
 	if ((r = pool_reserve(dst, j.pool_need)) < 0)
 		goto out;
+	/* Both sides in cached key order: the union's is kept by merging the
+	 * two (best effort: without the memory, the next encode sorts). */
+	ordered = dst->tab.ord_ok && src->tab.ord_ok && (!move || et_ord_room(&nt) == 0) &&
+		  (put = malloc((et_cap(&src->tab) + src->tab.count + 1) * sizeof(*put)));
 	ix_drop(dst);
 
 	/* The commit.  Nothing is removed from a table until the end, so the
@@ -442,6 +450,9 @@ static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
 	if (move)
 		t = &nt;
 	sweep = bulk_settle_dst(&j, move ? &nt : NULL);
+	if (ordered && move) /* dst's order, in the new table */
+		for (size_t k = 0; k < nd; k++)
+			nt.ord[k] = dst->tab.s[dst->tab.ord[k]].hash;
 	{
 		const struct et_slot *ss = src->tab.s, *os = dst->tab.s;
 		const uint32_t *hit = j.hit;
@@ -455,6 +466,8 @@ static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
 
 			if (!et_used(se))
 				continue;
+			if (put)
+				put[i] = NONE;
 			f = hit[u++];
 			if (f == NONE) {
 				uint8_t *owned = et_len(se) > ET_INLINE ? j.keys[k] : NULL;
@@ -468,13 +481,17 @@ static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
 						free(owned);
 						continue;
 					}
-					struct et_slot *de = &t->s[et_put(t, se)];
+					uint32_t at = et_put(t, se);
 					if (owned)
-						de->k.ptr = owned;
-					de->pay = pay_inline(ri, ctr);
+						t->s[at].k.ptr = owned;
+					t->s[at].pay = pay_inline(ri, ctr);
+					if (put)
+						put[i] = at;
 					continue;
 				}
-				bulk_join_elem(&j, t, se, NULL, owned);
+				f = bulk_join_elem(&j, t, se, NULL, owned);
+				if (put)
+					put[i] = f;
 				continue;
 			}
 			struct et_slot *de = &t->s[move ? os[f].hash : f];
@@ -512,6 +529,15 @@ static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
 		else
 			i++;
 	}
+	if (ordered && !sweep) {
+		/* src's new elements in its key order, merged into dst's */
+		uint32_t *b = put + et_cap(&src->tab);
+		size_t nb = 0;
+		for (size_t k = 0; k < src->tab.count; k++)
+			if (put[src->tab.ord[k]] != NONE)
+				b[nb++] = put[src->tab.ord[k]];
+		et_order_merged(t, nd, b, nb);
+	}
 	if (move)
 		et_adopt(&dst->tab, &nt);
 
@@ -530,6 +556,7 @@ static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
 	pool_compact(dst);
 	r = 0;
 out:
+	free(put);
 	et_done(&nt);
 	for (uint32_t i = 0; niv && i < j.nr; i++)
 		free(niv[i]);
