@@ -6,8 +6,9 @@
  * hash scaled to the capacity), load at most 13/16.  Each slot is 32 bytes:
  * the key's hash and length, the key itself when it fits in 16 bytes (else
  * a pointer to a heap copy the table owns) and a 64-bit payload the owner
- * interprets.  With short keys that is the whole memory cost of an element
- * (and 4 bytes more once its key order is cached, see et_order()).
+ * interprets.  With short keys that is the whole memory cost of an element,
+ * with the key-order array: 4 bytes for each element the table can hold
+ * (13/16 of its slots), see et_order().
  *
  * Slot pointers stay valid until the next insert, remove or reserve.
  *
@@ -47,9 +48,11 @@ struct elemtab {
 	uint32_t count;
 	bool mapped; /* s came from et_map(), not calloc */
 	/* A cache, not part of the value: the used slots' indices in key
-	 * order, valid while ord_ok.  Built by the first et_order(), then
-	 * kept through inserts in ascending key order and growth; any other
-	 * insert or a remove only clears ord_ok (the array stays for reuse). */
+	 * order, valid while ord_ok.  Valid for the empty table, kept through
+	 * inserts in ascending key order, growth and et_order_merged(); any
+	 * other insert, et_put() or a remove only clears ord_ok (the array
+	 * stays), and the next et_order() sorts.  A heap table's array is in
+	 * the table's block (ord_own false), a mapped one's apart. */
 	bool ord_ok;
 	bool ord_own; /* ord malloc'd apart, else in the table's block */
 	uint32_t *ord;
