@@ -734,17 +734,9 @@ int et_order(const struct elemtab *ct, const uint32_t **ret)
 	return 0;
 }
 
-void et_order_merged(struct elemtab *t, size_t na, const uint32_t *b, size_t nb)
+void et_order_set(struct elemtab *t, const uint32_t *o, size_t n)
 {
-	uint32_t *o = t->ord;
-	size_t x = na, y = nb, k = na + nb;
-
-	/* From the back, so @a's entries are read before they are written. */
-	while (y > 0) {
-		if (x > 0 && slot_before(&t->s[b[y - 1]], &t->s[o[x - 1]]))
-			o[--k] = o[--x];
-		else
-			o[--k] = b[--y];
-	}
+	if (n)
+		memcpy(t->ord, o, n * sizeof(*o));
 	t->ord_ok = true;
 }

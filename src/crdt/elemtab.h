@@ -49,7 +49,7 @@ struct elemtab {
 	bool mapped; /* s came from et_map(), not calloc */
 	/* A cache, not part of the value: the used slots' indices in key
 	 * order, valid while ord_ok.  Valid for the empty table, kept through
-	 * inserts in ascending key order, growth and et_order_merged(); any
+	 * inserts in ascending key order, growth and et_order_set(); any
 	 * other insert, et_put() or a remove only clears ord_ok (the array
 	 * stays), and the next et_order() sorts.  A heap table's array is in
 	 * the table's block (ord_own false), a mapped one's apart. */
@@ -158,10 +158,9 @@ void et_adopt(struct elemtab *t, struct elemtab *nt);
 /** Make sure @t (with slots) has an order array (t->ord, t->ordcap
  * entries, room for every element the table can hold): -ENOMEM. */
 int et_ord_room(struct elemtab *t);
-/** Set @t's cached order (valid from now on) to the merge of two lists
- * of its slot indices, each in key order, no key in both: the first
- * @na entries of t->ord and @b[@nb]; na + nb == t->count. */
-void et_order_merged(struct elemtab *t, size_t na, const uint32_t *b, size_t nb);
+/** Set @t's cached order (valid from now on) to @o[@n], its used slots'
+ * indices in key order (n == t->count; the order array has room). */
+void et_order_set(struct elemtab *t, const uint32_t *o, size_t n);
 /** Make room for @n elements in total, so that inserts up to that count
  * cannot fail.  -ENOMEM (table unchanged), -EMSGSIZE past 2^31 slots. */
 int et_reserve(struct elemtab *t, size_t n);
