@@ -62,6 +62,13 @@ bool crdt_orset_equal(const struct crdt_orset *a, const struct crdt_orset *b);
  * differ but with probability about 2^-64.  A pass over the state. */
 uint64_t crdt_orset_fingerprint(const struct crdt_orset *s);
 struct crdt_orset *crdt_orset_copy(const struct crdt_orset *s);
+/** Elements go out in key order, which the set caches (4 bytes an element
+ * of table room).  The cache is kept through adds in key order, decodes
+ * and merges of two sets that both have it; a remove, an out-of-order add
+ * or a merge of a source without it clears it, and then encode (and
+ * foreach) rebuild it by sorting: a write to a const set.  So
+ * two threads may encode one set at once only if nothing changed it since
+ * its last encode; else they must hold a lock, as for any write. */
 int crdt_orset_encode(const struct crdt_orset *s, struct crdt_buf *b);
 int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret);
 /** Cut into pieces of at most @max bytes, each covering some dot ranges with

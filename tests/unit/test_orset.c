@@ -663,21 +663,24 @@ static void run_small_scenario(void)
 }
 
 /* The key order the encoder caches follows adds in ascending order, table
- * growth, removes and out-of-order adds: every encode matches that of a
- * fresh copy, which sorts from scratch.  Keys long and short, with zero
- * bytes and prefixes of each other. */
+ * growth, removes, out-of-order adds and merges (of a source whose order
+ * is cached or not): every encode decodes (the decoder rejects keys out of
+ * order) to an equal set, and matches that of a fresh copy.  Keys long and
+ * short, with zero bytes and prefixes of each other. */
 static void test_order_cache(void **state)
 {
 	static const uint8_t abc[] = { 0, 'a', 'b', 0xff };
-	struct crdt_orset *s = crdt_orset_new();
-	struct crdt_rid r1, r2;
+	struct crdt_orset *s = crdt_orset_new(), *o = crdt_orset_new(), *d;
+	struct crdt_rid r1, r2, r3;
 	uint64_t seed = test_seed("order_cache"), next = 0;
 
 	(void)state;
 	rng.s = seed;
 	rid_of(1, &r1);
 	rid_of(2, &r2);
+	rid_of(3, &r3);
 	assert_non_null(s);
+	assert_non_null(o);
 	for (int step = 0; step < 3000; step++) {
 		uint8_t k[24];
 		size_t len = 0;
@@ -696,20 +699,30 @@ static void test_order_cache(void **state)
 			for (size_t i = 0; i < len; i++)
 				k[i] = abc[rng_below(&rng, 4)];
 		}
-		if (op < 75)
+		if (op < 65)
 			assert_int_equal(crdt_orset_add(s, op % 2 ? &r1 : &r2, k, len), 0);
-		else if (op < 90)
+		else if (op < 75)
+			assert_int_equal(crdt_orset_add(o, &r3, k, len), 0);
+		else if (op < 85)
 			crdt_orset_remove(s, k, len);
-		else {
+		else if (op < 90) {
+			if (op % 2) /* o's order cached, or not */
+				crdt_orset_free(roundtrip(o));
+			assert_int_equal(crdt_orset_merge(s, o), 0);
+		} else {
 			struct crdt_orset *c = crdt_orset_copy(s);
 			assert_non_null(c);
-			if (!same_encoding(s, c))
+			d = roundtrip(s);
+			if (!same_encoding(s, c) || !same_encoding(s, d))
 				fail_msg("encodings differ at step %d, seed %llu", step,
 					 (unsigned long long)seed);
 			crdt_orset_free(c);
+			crdt_orset_free(d);
 		}
 	}
+	crdt_orset_free(roundtrip(s));
 	crdt_orset_free(s);
+	crdt_orset_free(o);
 }
 
 static void test_small_merge(void **state)
