@@ -33,6 +33,10 @@
 #define FP_CTX 0x636f6e7465787431ULL
 #define FP_REG 0x7265676973746531ULL
 #define FP_RID 0x7269642020202031ULL
+#define FP_MAP_CTX 0x6d61702d63747831ULL
+#define FP_MAP_KEY 0x6d61702d6b657931ULL
+#define FP_MAP_VAL 0x6d61702d76616c31ULL
+#define FP_MAP_ROW 0x6d61702d726f7731ULL
 
 /* The splitmix64 finaliser: a bijection on 64 bits, well spread. */
 static inline uint64_t fp_mix(uint64_t h)

@@ -68,6 +68,8 @@ ADAPT_IDS(orset)
 ADAPT_SET(orset)
 ADAPT(lwwreg, struct crdt_lwwreg)
 ADAPT_IDS(lwwreg)
+ADAPT(ormap, struct crdt_ormap)
+ADAPT_IDS(ormap)
 
 static const struct crdt_type_ops types[CRDT_TYPE_MAX + 1] = {
 	[CRDT_GCOUNTER] = { ROW(gcounter, CRDT_GCOUNTER), ROW_IDS(gcounter), ROW_COUNTER(gcounter) },
@@ -76,6 +78,7 @@ static const struct crdt_type_ops types[CRDT_TYPE_MAX + 1] = {
 	[CRDT_GSET] = { ROW(gset, CRDT_GSET), ROW_SET(gset) }, /* carries no replica ids */
 	[CRDT_ORSET] = { ROW(orset, CRDT_ORSET), ROW_IDS(orset), ROW_SET(orset) },
 	[CRDT_LWWREG] = { ROW(lwwreg, CRDT_LWWREG), ROW_IDS(lwwreg) },
+	[CRDT_ORMAP] = { ROW(ormap, CRDT_ORMAP), ROW_IDS(ormap) },
 };
 
 const struct crdt_type_ops *crdt_type_ops(enum crdt_type t)
