@@ -616,7 +616,7 @@ int crdt_ormap_split(const struct crdt_ormap *m, size_t max, crdt_piece_cb cb, v
 	struct ldot *live = NULL;
 	uint32_t *seen = NULL;
 	const uint32_t *ord;
-	size_t nlive = 0, nent = 0, skipped = 0, seencap = 0;
+	size_t nlive = 0, nent = 0, skipped = 0;
 	int r = CRDT_ENOMEM;
 
 	crdt_buf_init(&pc.b, max);
@@ -628,7 +628,9 @@ int crdt_ormap_split(const struct crdt_ormap *m, size_t max, crdt_piece_cb cb, v
 		nent += fld_ents(m->tab.s[ord[i]].pay, &one, &v);
 	}
 	r = CRDT_ENOMEM;
-	if (!(live = malloc((nent ? nent : 1) * sizeof(*live))))
+	/* seen: the replicas new to the piece, each once */
+	if (!(live = malloc((nent ? nent : 1) * sizeof(*live))) ||
+	    !(seen = malloc(((size_t)m->nreps + 1) * sizeof(*seen))))
 		goto out;
 	for (uint32_t i = 0; i < m->tab.count; i++) {
 		const struct et_slot *s = &m->tab.s[ord[i]];
@@ -637,14 +639,6 @@ int crdt_ormap_split(const struct crdt_ormap *m, size_t max, crdt_piece_cb cb, v
 		size_t cost = crdt_varint_len(et_len(s)) + et_len(s) + crdt_varint_len(n), nnew = 0;
 
 		for (uint32_t x = 0; x < n; x++) {
-			size_t need = nnew + 1 + (v[x]->kind == ENT_CTR ? v[x]->len : 0);
-			if (need > seencap) {
-				uint32_t *ns = realloc(seen, need * 2 * sizeof(*ns));
-				if (!ns)
-					goto out;
-				seen = ns;
-				seencap = need * 2;
-			}
 			cost += ent_cost(v[x], pc.ri_len);
 			nnew += new_reps(&pc, v[x], seen, nnew);
 		}

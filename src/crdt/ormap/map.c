@@ -60,10 +60,11 @@ int ctx_add_ivs(struct crdt_ormap *m, uint32_t ri, const struct ivl *iv, uint32_
 	struct mrep *r = &m->reps[ri];
 	struct ivl *out;
 	uint32_t i = 0, j = 0, k = 0;
+	size_t room = (size_t)r->n + n;
 
 	if (n == 1 && iv[0].lo == iv[0].hi)
 		return ctx_add(m, ri, iv[0].lo);
-	if (!(out = malloc(((size_t)r->n + n) * sizeof(*out))))
+	if (room > UINT32_MAX || !(out = malloc(room * sizeof(*out))))
 		return CRDT_ENOMEM;
 	while (i < r->n || j < n) {
 		struct ivl x = (j >= n || (i < r->n && r->iv[i].lo <= iv[j].lo)) ? r->iv[i++] : iv[j++];
@@ -77,7 +78,7 @@ int ctx_add_ivs(struct crdt_ormap *m, uint32_t ri, const struct ivl *iv, uint32_
 	free(r->iv);
 	r->iv = out;
 	r->n = k;
-	r->cap = (uint32_t)((size_t)r->n + n);
+	r->cap = (uint32_t)room;
 	return 0;
 }
 
