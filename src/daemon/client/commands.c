@@ -679,7 +679,8 @@ static void cmd_type(struct daemon *d, struct cmd_session *s, const struct cmd_a
 {
 	struct store_entry *e = store_find(&d->store, a->argv[1], a->argl[1]);
 	enum crdt_type t = e ? store_entry_type(e) : 0;
-	resp_simple(out, t ? crdt_type_name(t) : "none");
+	/* a hash is Redis' "hash", whatever CRDT it is */
+	resp_simple(out, t == CRDT_ORMAP ? "hash" : t ? crdt_type_name(t) : "none");
 }
 
 static void cmd_exists(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
@@ -830,7 +831,20 @@ static const struct cmd commands[] = {
 	{ "echo", 2, cmd_echo, "fast" },
 	{ "exists", -2, cmd_exists, "readonly" },
 	{ "get", 2, cmd_get, "readonly" },
+	{ "hdel", -3, cmd_hdel, "write" },
 	{ "hello", -1, cmd_hello, "fast" },
+	{ "hexists", 3, cmd_hexists, "readonly" },
+	{ "hget", 3, cmd_hget, "readonly" },
+	{ "hgetall", 2, cmd_hgetall, "readonly" },
+	{ "hincrby", 4, cmd_hincrby, "write" },
+	{ "hkeys", 2, cmd_hkeys, "readonly" },
+	{ "hlen", 2, cmd_hlen, "readonly" },
+	{ "hmget", -3, cmd_hmget, "readonly" },
+	{ "hmset", -4, cmd_hmset, "write" },
+	{ "hset", -4, cmd_hset, "write" },
+	{ "hsetnx", 4, cmd_hsetnx, "write" },
+	{ "hstrlen", 3, cmd_hstrlen, "readonly" },
+	{ "hvals", 2, cmd_hvals, "readonly" },
 	{ "incr", 2, cmd_incr, "write" },
 	{ "incrby", 3, cmd_incrby, "write" },
 	{ "info", -1, cmd_info, "loading" },

@@ -1157,6 +1157,8 @@ static int state_limits(struct gossip_core *g, const struct wire_state *w, char 
 		return r;
 	if (o->type == CRDT_LWWREG && crdt_lwwreg_get(o->lww, &val, &len))
 		return gossip_limit_element(lim, o->type, w->name_len, len, why, why_size);
+	if (o->type == CRDT_ORMAP && lim->max_fields && crdt_ormap_len(o->om) > lim->max_fields)
+		return why_not(why, why_size, "hash would pass max_hash_fields (%zu)", lim->max_fields);
 	if (crdt_obj_is_set(o)) {
 		struct elem_check c = { .lim = lim, .t = o->type, .name_len = w->name_len,
 					.why = why, .why_size = why_size };
