@@ -273,6 +273,52 @@ static int get_ent(struct crdt_cur *c, struct crdt_ormap *m, uint8_t *used, stru
 	return 0;
 }
 
+struct ldot {
+	uint32_t ri;
+	uint64_t ctr;
+};
+
+static int ldot_cmp(const void *x, const void *y)
+{
+	const struct ldot *a = x, *b = y;
+	if (a->ri != b->ri)
+		return a->ri < b->ri ? -1 : 1;
+	return (a->ctr > b->ctr) - (a->ctr < b->ctr);
+}
+
+/* No replica makes one dot twice: two entries with one dot (in two fields)
+ * would merge as one write, and a split would lose one of them. */
+static int dots_unique(const struct crdt_ormap *m)
+{
+	struct ldot *d;
+	size_t n = 0;
+
+	for (uint32_t i = 0; m->tab.s && i < m->tab.cap; i++) {
+		struct ment *one, *const *v;
+		n += et_used(&m->tab.s[i]) ? fld_ents(m->tab.s[i].pay, &one, &v) : 0;
+	}
+	if (n < 2)
+		return 0;
+	if (!(d = malloc(n * sizeof(*d))))
+		return CRDT_ENOMEM;
+	n = 0;
+	for (uint32_t i = 0; m->tab.s && i < m->tab.cap; i++) {
+		struct ment *one, *const *v;
+		uint32_t k = et_used(&m->tab.s[i]) ? fld_ents(m->tab.s[i].pay, &one, &v) : 0;
+		for (uint32_t x = 0; x < k; x++)
+			d[n++] = (struct ldot){ v[x]->ri, v[x]->ctr };
+	}
+	qsort(d, n, sizeof(*d), ldot_cmp);
+	for (size_t i = 1; i < n; i++) {
+		if (ldot_cmp(&d[i - 1], &d[i]) == 0) {
+			free(d);
+			return CRDT_EBADMSG;
+		}
+	}
+	free(d);
+	return 0;
+}
+
 int crdt_ormap_decode(const uint8_t *buf, size_t len, struct crdt_ormap **ret)
 {
 	struct crdt_cur c;
@@ -343,6 +389,8 @@ int crdt_ormap_decode(const uint8_t *buf, size_t len, struct crdt_ormap **ret)
 	for (size_t i = 0; r == 0 && i < nr; i++)
 		if (!used[i])
 			r = CRDT_EBADMSG;
+	if (r == 0)
+		r = dots_unique(m);
 out:
 	free(ents);
 	free(used);
@@ -546,19 +594,6 @@ fail:
 		free(cp[k]);
 	free(cp);
 	return r;
-}
-
-struct ldot {
-	uint32_t ri;
-	uint64_t ctr;
-};
-
-static int ldot_cmp(const void *x, const void *y)
-{
-	const struct ldot *a = x, *b = y;
-	if (a->ri != b->ri)
-		return a->ri < b->ri ? -1 : 1;
-	return (a->ctr > b->ctr) - (a->ctr < b->ctr);
 }
 
 /* The context less the live dots: intervals that only removed entries
