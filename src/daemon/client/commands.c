@@ -456,13 +456,13 @@ static void cmd_crdt_create(struct daemon *d, struct cmd_session *s, const struc
 	int err;
 
 	if (a->argl[2] >= sizeof(name)) {
-		resp_error(out, "ERR unknown type; use gcounter, pncounter, gset, orset or lwwreg");
+		resp_error(out, "ERR unknown type; use gcounter, pncounter, gset, orset, lwwreg or ormap");
 		return;
 	}
 	memcpy(name, a->argv[2], a->argl[2]);
 	name[a->argl[2]] = 0;
 	if (crdt_type_parse(name, &t) < 0) {
-		resp_error(out, "ERR unknown type '%s'; use gcounter, pncounter, gset, orset or lwwreg",
+		resp_error(out, "ERR unknown type '%s'; use gcounter, pncounter, gset, orset, lwwreg or ormap",
 			   name);
 		return;
 	}
