@@ -494,6 +494,69 @@ static void test_split_large(void **state)
 	crdt_ormap_free(one);
 }
 
+/* Small merges into a large map go through the dot index and visit only the
+ * fields they touch: a large map that receives another's deltas and split
+ * pieces one by one ends equal to what the whole-state merge (which visits
+ * every field) gives, after random writes, overwrites and deletes on both. */
+static void test_small_merges(void **state)
+{
+	struct rng r = { test_seed("ormap small merges") };
+	struct crdt_rid ia = { { 1 } }, ib = { { 2 } };
+	struct crdt_hlc h;
+	char f[32];
+	int64_t n;
+
+	now_ms = 1;
+	crdt_hlc_init(&h, clock_global, NULL);
+	for (int round = 0; round < 20; round++) {
+		struct crdt_ormap *a = crdt_ormap_new(), *b, *whole, *deltas = crdt_ormap_new();
+		struct pieces pc;
+		int nf = 300 + (int)rng_below(&r, 3000);
+
+		for (int i = 0; i < nf; i++) {
+			int len = snprintf(f, sizeof(f), "f%d", i);
+			now_ms++;
+			assert_int_equal(crdt_ormap_set(a, &h, &ia, f, (size_t)len, "x", 1, NULL), 0);
+		}
+		b = crdt_ormap_copy(a);
+		for (int i = 0; i < 200; i++) {
+			int len = snprintf(f, sizeof(f), "f%d", (int)rng_below(&r, (uint64_t)nf + 50));
+			struct crdt_ormap *m = rng_below(&r, 2) ? a : b, *d = crdt_ormap_new();
+			const struct crdt_rid *id = m == a ? &ia : &ib;
+			now_ms++;
+			switch (rng_below(&r, 3)) {
+			case 0:
+				assert_int_equal(crdt_ormap_set(m, &h, id, f, (size_t)len, f, (size_t)len, d), 0);
+				break;
+			case 1:
+				assert_true(crdt_ormap_incr(m, id, f, (size_t)len, 1, d, &n) >= CRDT_EINVAL);
+				break;
+			default:
+				assert_true(crdt_ormap_del(m, f, (size_t)len, d) >= 0);
+				break;
+			}
+			if (m == a)
+				assert_int_equal(crdt_ormap_merge(deltas, d), 0);
+			/* now and then a's delta reaches b at once */
+			if (m == a && rng_below(&r, 3) == 0)
+				assert_int_equal(crdt_ormap_merge(b, d), 0);
+			crdt_ormap_free(d);
+		}
+		whole = crdt_ormap_copy(b);
+		assert_int_equal(crdt_ormap_merge(whole, a), 0);
+		/* b learns a's state piece by piece, and the joined deltas */
+		pc = (struct pieces){ b, 200 + rng_below(&r, 1200), 0 };
+		assert_int_equal(crdt_ormap_split(a, pc.max, merge_piece, &pc), 0);
+		assert_int_equal(crdt_ormap_merge(b, deltas), 0);
+		assert_true(crdt_ormap_equal(b, whole));
+		assert_int_equal(crdt_ormap_fingerprint(b), crdt_ormap_fingerprint(whole));
+		crdt_ormap_free(a);
+		crdt_ormap_free(b);
+		crdt_ormap_free(whole);
+		crdt_ormap_free(deltas);
+	}
+}
+
 /* Decoders take only canonical encodings: every truncation and random bit
  * flips of a valid one either fail or decode to a state that encodes back
  * to the same bytes. */
@@ -564,6 +627,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_documented_rules), cmocka_unit_test(test_against_model),
 		cmocka_unit_test(test_merge_laws),       cmocka_unit_test(test_split_large),
+		cmocka_unit_test(test_small_merges),
 		cmocka_unit_test(test_decode_hardened),  cmocka_unit_test(test_json),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

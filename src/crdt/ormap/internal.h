@@ -2,6 +2,9 @@
  * share (internal to libcrdt): map.c (lifecycle, local operations, queries,
  * merge) and codec.c (encoding, decoding, split, fingerprint).
  *
+ * The parts: map.c (lifecycle, operations, queries, merge), codec.c,
+ * index.c (the dot index that small merges use).
+ *
  * Memory: a field is one element-table slot (32 bytes, the field name
  * inline up to 16 bytes) whose payload points at its entry, one malloc of
  * 29 bytes plus the value; a field with several entries (concurrent
@@ -61,10 +64,24 @@ struct mrep {
 	uint32_t n, cap;
 };
 
+/* The dot index (index.c): per entry its dot and its field's hash. */
+struct dslot {
+	uint64_t ctr; /* 0: empty */
+	uint32_t ri;
+	uint32_t h;
+};
+
+struct dix {
+	struct dslot *s; /* open addressing, power-of-two capacity */
+	uint32_t cap, n;
+	bool ok; /* built and current */
+};
+
 struct crdt_ormap {
 	struct elemtab tab;
 	struct mrep *reps;
 	uint32_t nreps, capreps;
+	struct dix dix;
 };
 
 #pragma GCC visibility push(hidden)
@@ -103,6 +120,17 @@ int fld_put(struct crdt_ormap *m, struct et_slot *slot, struct ment **e, uint32_
 /* Add field @key with entries @e[@n] (n >= 1) to a map that lacks it. */
 int fld_insert(struct crdt_ormap *m, const uint8_t *key, size_t len, struct ment **e,
 	       uint32_t n);
+
+/* ---- dot index (index.c) ---- */
+void dix_drop(struct crdt_ormap *m);
+/* Build from the table: -ENOMEM (then not built). */
+int dix_build(struct crdt_ormap *m);
+/* Follow a change of entries while built (a failure drops the index). */
+void dix_put(struct crdt_ormap *m, uint32_t ri, uint64_t ctr, uint32_t h);
+void dix_del(struct crdt_ormap *m, uint32_t ri, uint64_t ctr);
+const struct dslot *dix_find(const struct crdt_ormap *m, uint32_t ri, uint64_t ctr);
+/* The slot of the field holding dot (@ri, @ctr), NULL if none. */
+struct et_slot *dix_slot(const struct crdt_ormap *m, uint32_t ri, uint64_t ctr);
 
 #pragma GCC visibility pop
 

@@ -266,6 +266,7 @@ void crdt_ormap_free(struct crdt_ormap *m)
 		if (et_used(&m->tab.s[i]))
 			free_pay(m->tab.s[i].pay, true);
 	et_done(&m->tab);
+	dix_drop(m);
 	for (uint32_t i = 0; i < m->nreps; i++)
 		free(m->reps[i].iv);
 	free(m->reps);
@@ -523,15 +524,21 @@ static int commit(struct crdt_ormap *m, const void *f, size_t flen, struct ment 
 		n = fld_ents(slot->pay, &one, &v);
 	if (delta && (r = join_delta(delta, m, f, flen, v, n, e)) < 0)
 		goto fail;
+	if (e)
+		dix_put(m, e->ri, e->ctr, et_hash(f, flen));
 	if (slot) {
-		for (uint32_t x = 0; x < n; x++)
+		for (uint32_t x = 0; x < n; x++) {
+			dix_del(m, v[x]->ri, v[x]->ctr);
 			free(v[x]);
+		}
 		/* one entry or none: no allocation, cannot fail */
 		fld_put(m, slot, e ? &e : NULL, e ? 1 : 0);
 		return 0;
 	}
-	if (e && (r = fld_insert(m, f, flen, &e, 1)) < 0)
+	if (e && (r = fld_insert(m, f, flen, &e, 1)) < 0) {
+		dix_del(m, e->ri, e->ctr);
 		goto fail;
+	}
 	return 0;
 fail:
 	free(e);
@@ -709,12 +716,131 @@ static void free_ents(struct ment **add, uint32_t n)
 		free(add[i]);
 }
 
+struct mctx {
+	struct crdt_ormap *dst;
+	const struct crdt_ormap *src;
+	const uint32_t *map, *inv; /* src replica -> dst's, and back */
+	struct ment **keep;
+	size_t keepcap;
+	uint32_t *emptied; /* hashes of the fields left empty, or NULL */
+	size_t nempty;
+};
+
+/* Merge src's entries of the field in dst's slot @s into it: keep each dst
+ * entry that src holds too or has not seen, add src's entries that dst has
+ * not seen, each with its dot.  -ENOMEM leaves the field as it was. */
+static int merge_field(struct mctx *c, struct et_slot *s)
+{
+	struct crdt_ormap *dst = c->dst;
+	struct ment *one, *sone, *const *v, *const *sv;
+	uint32_t n, sn, k = 0, kold;
+	uint64_t pay, old;
+	bool changed = false;
+
+	n = fld_ents(s->pay, &one, &v);
+	sn = ents_of(c->src, et_key(s), et_len(s), &sone, &sv);
+	if (c->keepcap < (size_t)n + sn) {
+		struct ment **nk = realloc(c->keep, ((size_t)n + sn) * sizeof(*nk));
+		if (!nk)
+			return CRDT_ENOMEM;
+		c->keep = nk;
+		c->keepcap = (size_t)n + sn;
+	}
+	for (uint32_t x = 0; x < n; x++) {
+		uint32_t j = c->inv[v[x]->ri];
+		if (j != NO_REP && ctx_has(c->src, j, v[x]->ctr) && !has_dot(sv, sn, j, v[x]->ctr))
+			changed = true; /* src saw it and dropped it */
+		else
+			c->keep[k++] = v[x];
+	}
+	kold = k;
+	for (uint32_t y = 0; y < sn; y++) {
+		uint32_t ri = c->map[sv[y]->ri];
+		if (has_dot(v, n, ri, sv[y]->ctr) || ctx_has(dst, ri, sv[y]->ctr))
+			continue;
+		if (!(c->keep[k] = ent_copy(sv[y], c->map))) {
+			free_ents(c->keep + kold, k - kold);
+			return CRDT_ENOMEM;
+		}
+		k++;
+		changed = true;
+	}
+	if (!changed)
+		return 0;
+	if (make_pay(c->keep, k, &pay) < 0) {
+		free_ents(c->keep + kold, k - kold);
+		return CRDT_ENOMEM;
+	}
+	/* the dropped entries are freed, the kept ones move */
+	for (uint32_t x = 0; x < n; x++) {
+		if (!has_dot(c->keep, kold, v[x]->ri, v[x]->ctr)) {
+			dix_del(dst, v[x]->ri, v[x]->ctr);
+			free(v[x]);
+		}
+	}
+	old = s->pay;
+	s->pay = pay; /* 0 for a field left empty: removed by the caller */
+	free_pay(old, false);
+	for (uint32_t z = kold; z < k; z++) {
+		ctx_add(dst, c->keep[z]->ri, c->keep[z]->ctr); /* reserved */
+		dix_put(dst, c->keep[z]->ri, c->keep[z]->ctr, s->hash);
+	}
+	if (k == 0 && c->emptied)
+		c->emptied[c->nempty++] = s->hash;
+	return 0;
+}
+
+static int u32_cmp(const void *x, const void *y)
+{
+	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+	return (a > b) - (a < b);
+}
+
+/* The dst slots a small src touches: its fields, and the fields holding
+ * dots its context covers (found through the dot index).  Sorted, unique,
+ * in a malloc'd *ret; -ENOMEM. */
+static int touched(const struct mctx *c, uint64_t sdots, uint32_t **ret, size_t *ret_n)
+{
+	const struct crdt_ormap *dst = c->dst, *src = c->src;
+	size_t cap = src->tab.count + sdots + 1, n = 0;
+	uint32_t *ix = malloc(cap * sizeof(*ix));
+
+	if (!ix)
+		return CRDT_ENOMEM;
+	for (uint32_t i = 0; src->tab.s && i < src->tab.cap; i++) {
+		const struct et_slot *d;
+		if (et_used(&src->tab.s[i]) &&
+		    (d = find(dst, et_key(&src->tab.s[i]), et_len(&src->tab.s[i]))))
+			ix[n++] = (uint32_t)(d - dst->tab.s);
+	}
+	for (uint32_t j = 0; j < src->nreps; j++) {
+		for (uint32_t k = 0; k < src->reps[j].n; k++) {
+			for (uint64_t ctr = src->reps[j].iv[k].lo;; ctr++) {
+				const struct et_slot *d = dix_slot(dst, c->map[j], ctr);
+				if (d)
+					ix[n++] = (uint32_t)(d - dst->tab.s);
+				if (ctr == src->reps[j].iv[k].hi)
+					break;
+			}
+		}
+	}
+	qsort(ix, n, sizeof(*ix), u32_cmp);
+	size_t u = 0;
+	for (size_t i = 0; i < n; i++)
+		if (u == 0 || ix[u - 1] != ix[i])
+			ix[u++] = ix[i];
+	*ret = ix;
+	*ret_n = u;
+	return 0;
+}
+
 int crdt_ormap_merge(struct crdt_ormap *dst, const struct crdt_ormap *src)
 {
-	uint32_t *map = NULL, *inv = NULL, nnew = 0;
-	size_t *cnt = NULL;
-	struct ment **keep = NULL;
-	size_t keepcap = 0;
+	struct mctx c = { .dst = dst, .src = src };
+	uint32_t *map = NULL, *inv = NULL, *ix = NULL, nnew = 0;
+	size_t *cnt = NULL, nix = 0;
+	uint64_t sdots = 0;
+	bool small;
 	int r = CRDT_ENOMEM;
 
 	if (dst == src)
@@ -729,8 +855,15 @@ int crdt_ormap_merge(struct crdt_ormap *dst, const struct crdt_ormap *src)
 		goto out;
 	for (uint32_t i = 0; i < dst->nreps; i++)
 		inv[i] = NO_REP;
-	for (uint32_t j = 0; j < src->nreps; j++)
+	for (uint32_t j = 0; j < src->nreps; j++) {
 		inv[map[j]] = j;
+		for (uint32_t k = 0; k < src->reps[j].n; k++) {
+			uint64_t w = src->reps[j].iv[k].hi - src->reps[j].iv[k].lo + 1;
+			sdots = w == 0 || sdots + w < sdots ? UINT64_MAX : sdots + w;
+		}
+	}
+	c.map = map;
+	c.inv = inv;
 	for (uint32_t i = 0; src->tab.s && i < src->tab.cap; i++) {
 		const struct et_slot *s = &src->tab.s[i];
 		struct ment *one, *const *v;
@@ -751,62 +884,23 @@ int crdt_ormap_merge(struct crdt_ormap *dst, const struct crdt_ormap *src)
 			goto out;
 	r = CRDT_ENOMEM; /* until the end is reached */
 
-	/* Fields dst holds: keep each entry that src holds too or has not
-	 * seen; add src's entries that dst has not seen, each with its dot.
+	/* A small src (a gossiped piece) into a large dst visits only the
+	 * fields it touches, through the dot index; otherwise every field.
 	 * A merge cut short by -ENOMEM leaves dst joined with sound pieces of
 	 * src only (entries with their dots, removals src made). */
-	for (uint32_t i = 0; dst->tab.s && i < dst->tab.cap; i++) {
-		struct et_slot *s = &dst->tab.s[i];
-		struct ment *one, *sone, *const *v, *const *sv;
-		uint32_t n, sn, k = 0, kold;
-		uint64_t pay, old;
-		bool changed = false;
-
-		if (!et_used(s))
-			continue;
-		n = fld_ents(s->pay, &one, &v);
-		sn = ents_of(src, et_key(s), et_len(s), &sone, &sv);
-		if (keepcap < (size_t)n + sn) {
-			struct ment **nk = realloc(keep, ((size_t)n + sn) * sizeof(*nk));
-			if (!nk)
-				goto sweep;
-			keep = nk;
-			keepcap = (size_t)n + sn;
-		}
-		for (uint32_t x = 0; x < n; x++) {
-			uint32_t j = inv[v[x]->ri];
-			if (j != NO_REP && ctx_has(src, j, v[x]->ctr) && !has_dot(sv, sn, j, v[x]->ctr))
-				changed = true; /* src saw it and dropped it */
-			else
-				keep[k++] = v[x];
-		}
-		kold = k;
-		for (uint32_t y = 0; y < sn; y++) {
-			if (has_dot(v, n, map[sv[y]->ri], sv[y]->ctr) ||
-			    ctx_has(dst, map[sv[y]->ri], sv[y]->ctr))
-				continue;
-			if (!(keep[k] = ent_copy(sv[y], map))) {
-				free_ents(keep + kold, k - kold);
-				goto sweep;
-			}
-			k++;
-			changed = true;
-		}
-		if (!changed)
-			continue;
-		if (make_pay(keep, k, &pay) < 0) {
-			free_ents(keep + kold, k - kold);
+	small = dst->tab.count >= 256 && sdots <= dst->tab.count / 4 &&
+		src->tab.count <= dst->tab.count / 4 &&
+		(dst->dix.ok || dix_build(dst) == 0) && touched(&c, sdots, &ix, &nix) == 0;
+	if (small) {
+		if (!(c.emptied = malloc((nix ? nix : 1) * sizeof(*c.emptied))))
 			goto sweep;
-		}
-		/* the dropped entries are freed, the kept ones move */
-		for (uint32_t x = 0; x < n; x++)
-			if (!has_dot(keep, kold, v[x]->ri, v[x]->ctr))
-				free(v[x]);
-		old = s->pay;
-		s->pay = pay; /* 0 for a field left empty: removed below */
-		free_pay(old, false);
-		for (uint32_t z = kold; z < k; z++)
-			ctx_add(dst, keep[z]->ri, keep[z]->ctr); /* reserved */
+		for (size_t i = 0; i < nix; i++)
+			if (merge_field(&c, &dst->tab.s[ix[i]]) < 0)
+				goto sweep;
+	} else {
+		for (uint32_t i = 0; dst->tab.s && i < dst->tab.cap; i++)
+			if (et_used(&dst->tab.s[i]) && merge_field(&c, &dst->tab.s[i]) < 0)
+				goto sweep;
 	}
 	/* Fields only src holds: the entries dst has not seen. */
 	for (uint32_t i = 0; src->tab.s && i < src->tab.cap; i++) {
@@ -817,28 +911,30 @@ int crdt_ormap_merge(struct crdt_ormap *dst, const struct crdt_ormap *src)
 		if (!et_used(s) || find(dst, et_key(s), et_len(s)))
 			continue;
 		n = fld_ents(s->pay, &one, &v);
-		if (keepcap < n) {
-			struct ment **nk = realloc(keep, n * sizeof(*nk));
+		if (c.keepcap < n) {
+			struct ment **nk = realloc(c.keep, n * sizeof(*nk));
 			if (!nk)
 				goto sweep;
-			keep = nk;
-			keepcap = n;
+			c.keep = nk;
+			c.keepcap = n;
 		}
 		for (uint32_t x = 0; x < n; x++) {
 			if (ctx_has(dst, map[v[x]->ri], v[x]->ctr))
 				continue;
-			if (!(keep[k] = ent_copy(v[x], map))) {
-				free_ents(keep, k);
+			if (!(c.keep[k] = ent_copy(v[x], map))) {
+				free_ents(c.keep, k);
 				goto sweep;
 			}
 			k++;
 		}
-		if (k > 0 && fld_insert(dst, et_key(s), et_len(s), keep, k) < 0) {
-			free_ents(keep, k);
+		if (k > 0 && fld_insert(dst, et_key(s), et_len(s), c.keep, k) < 0) {
+			free_ents(c.keep, k);
 			goto sweep;
 		}
-		for (uint32_t x = 0; x < k; x++)
-			ctx_add(dst, keep[x]->ri, keep[x]->ctr); /* reserved */
+		for (uint32_t x = 0; x < k; x++) {
+			ctx_add(dst, c.keep[x]->ri, c.keep[x]->ctr); /* reserved */
+			dix_put(dst, c.keep[x]->ri, c.keep[x]->ctr, s->hash);
+		}
 	}
 	/* Last, the contexts: src's knowledge joins dst's. */
 	for (uint32_t j = 0; j < src->nreps; j++)
@@ -848,12 +944,27 @@ int crdt_ormap_merge(struct crdt_ormap *dst, const struct crdt_ormap *src)
 sweep:
 	/* Remove the fields the merge left without entries.  Backward-shift
 	 * deletion only moves entries from after the hole into it, so a scan
-	 * that re-checks the current slot sees every one. */
-	for (uint32_t i = 0; dst->tab.s && i < dst->tab.cap; i++)
-		while (et_used(&dst->tab.s[i]) && dst->tab.s[i].pay == 0)
-			et_remove(&dst->tab, &dst->tab.s[i]);
+	 * that re-checks the current slot sees every one; a small merge looks
+	 * for each emptied field along its hash's probe run instead. */
+	if (small) {
+		for (size_t e = 0; c.emptied && e < c.nempty; e++) {
+			const struct elemtab *t = &dst->tab;
+			for (uint32_t i = et_home(t, c.emptied[e]); et_used(&t->s[i]); i = et_next(t, i)) {
+				if (t->s[i].hash == c.emptied[e] && t->s[i].pay == 0) {
+					et_remove(&dst->tab, &dst->tab.s[i]);
+					break;
+				}
+			}
+		}
+	} else {
+		for (uint32_t i = 0; dst->tab.s && i < dst->tab.cap; i++)
+			while (et_used(&dst->tab.s[i]) && dst->tab.s[i].pay == 0)
+				et_remove(&dst->tab, &dst->tab.s[i]);
+	}
 out:
-	free(keep);
+	free(c.keep);
+	free(c.emptied);
+	free(ix);
 	free(map);
 	free(cnt);
 	free(inv);
