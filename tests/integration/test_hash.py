@@ -83,6 +83,29 @@ class HashTest(unittest.TestCase):
         self.assertEqual(r.hset("h", "d", "4"), 1)
         self.assertEqual(r.hset("h", "a", "8"), 0)
 
+    def test_a_peer_past_max_hash_fields_is_merged_and_counted(self):
+        self.cluster = c = Cluster(2, conf=SIM).start()
+        a, b = (n.client(decode_responses=True) for n in c.nodes)
+        c[1].extra["limits"] = {"max_hash_fields": "3"}
+        c[1].stop()
+        c[1].start()
+        b = c[1].client(decode_responses=True)
+        self.assertTrue(a.execute_command("CRDT.SIM", "ISOLATE"))
+        a.hset("h", mapping={"a": "1", "b": "2"})
+        b.hset("h", "c", "3")
+        self.assertEqual(int(b.info("gossip")["limit_exceeded"]), 0)
+        self.assertTrue(a.execute_command("CRDT.SIM", "HEAL"))
+        # the union has 3 fields: within; then a brings it to 4
+        wait_until(lambda: b.hlen("h") == 3, what="the union on b")
+        self.assertEqual(int(b.info("gossip")["limit_exceeded"]), 0)
+        a.hset("h", "e", "5")
+        # merged all the same (or replicas would diverge), and counted
+        wait_until(lambda: b.hlen("h") == 4, what="a's fourth field on b")
+        self.assertGreaterEqual(int(b.info("gossip")["limit_exceeded"]), 1)
+        with self.assertRaisesRegex(redis.ResponseError, r"^hash would pass max_hash_fields \(3\)$"):
+            b.hset("h", "f", "6")
+        self.assertEqual(b.hset("h", "a", "7"), 0)
+
     def test_writes_survive_kill_9(self):
         self.cluster = c = Cluster(1).start()
         r = c[0].client(decode_responses=True)

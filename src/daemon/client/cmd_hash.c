@@ -64,8 +64,9 @@ static void reply_err(struct crdt_buf *out, int err)
 /* Fields argv[2..end) (with their values after each when @pairs; else one
  * field, a counter) within [limits]: the name within max_element_bytes,
  * the value within max_value_bytes, both together in one datagram beside
- * the key; the hash, with the new fields, within max_hash_fields.  False
- * with the error replied. */
+ * the key; the hash, with the new fields, within max_hash_fields (a write
+ * of fields it holds only is never refused for that).  False with the
+ * error replied. */
 static bool within_limits(struct daemon *d, const struct cmd_args *a, const struct crdt_ormap *h,
 			  bool pairs, size_t end, struct crdt_buf *out)
 {
@@ -106,7 +107,9 @@ static bool within_limits(struct daemon *d, const struct cmd_args *a, const stru
 		/* a field given twice counts twice: errs on the safe side */
 		fresh += !h || !crdt_ormap_get(h, a->argv[i], a->argl[i], &v);
 	}
-	if (lim->max_fields && (h ? crdt_ormap_len(h) : 0) + fresh > lim->max_fields) {
+	/* updates of fields a hash holds pass, even past the limit (a peer's
+	 * state may have brought it there) */
+	if (lim->max_fields && fresh && (h ? crdt_ormap_len(h) : 0) + fresh > lim->max_fields) {
 		resp_error(out, "ERR hash would pass max_hash_fields (%zu)", lim->max_fields);
 		return false;
 	}
