@@ -28,7 +28,10 @@ increments; gs (G-Set) the union of the added elements; os (OR-Set) gets each
 element added once, on one node, so an SREM that answers 1 removed that
 element's only add (it stays removed) and one that answers 0 changed
 nothing; reg (LWW-Register) holds the last SET, the writes being at least a
-few ms apart on one host's clock.
+few ms apart on one host's clock; hc (a hash of counters) holds per field
+the sum of its HINCRBYs (never deleted); hs (a hash) gets each field set
+once, on one node, so an HDEL that answers 1 removed that field's only
+write (it stays removed), as for os.
 EOF
 }
 
@@ -102,7 +105,7 @@ sim() {
 
 # ---- the model ----
 pn=0 g=0 reg="" seq=0
-declare -A os gs
+declare -A os gs hc hs
 
 heal_all() { local i; for ((i = 0; i < n; i++)); do sim "$i" HEAL; done; }
 
@@ -141,7 +144,7 @@ nemesis() {
 random_write() {
 	local i=$((RANDOM % n)) d e keys
 	seq=$((seq + 1))
-	case $((RANDOM % 6)) in
+	case $((RANDOM % 9)) in
 	0) d=$((RANDOM % 11 - 5)); write "$i" INCRBY pn "$d"; pn=$((pn + d)) ;;
 	1) d=$((1 + RANDOM % 5)); write "$i" INCRBY g "$d"; g=$((g + d)) ;;
 	2) e=e$seq; write "$i" SADD os "$e"; os[$e]=1 ;;
@@ -153,6 +156,15 @@ random_write() {
 		true ;;
 	4) e=x$seq; write "$i" SADD gs "$e"; gs[$e]=1 ;;
 	5) sleep 0.003; write "$i" SET reg "v$seq"; reg=v$seq ;;
+	6) e=f$((RANDOM % 3)); d=$((RANDOM % 11 - 5)); write "$i" HINCRBY hc "$e" "$d"
+	   hc[$e]=$(( ${hc[$e]:-0} + d )) ;;
+	7) e=h$seq; write "$i" HSET hs "$e" "v$seq"; hs[$e]=v$seq ;;
+	8)	keys=(${!hs[@]})
+		[ ${#keys[@]} -gt 0 ] || return 0
+		e=${keys[RANDOM % ${#keys[@]}]}
+		write "$i" HDEL hs "$e"
+		[ "$reply" = 1 ] && hs[$e]=""
+		true ;;
 	esac
 }
 
@@ -164,9 +176,13 @@ write 0 SADD os e0
 os[e0]=1
 write 0 SET reg v0
 reg=v0
+write 0 HINCRBY hc f0 0
+hc[f0]=0
+write 0 HSET hs h0 v0
+hs[h0]=v0
 for ((i = 1; i < n; i++)); do
 	for ((t = 0; t < 100; t++)); do
-		[ "$(cli "$i" DBSIZE)" = 5 ] && break
+		[ "$(cli "$i" DBSIZE)" = 7 ] && break
 		sleep 0.1
 	done
 done
@@ -183,11 +199,15 @@ for ((i = 0; i < n; i++)); do sim "$i" LOSS 0; done
 
 want_os=$(for e in "${!os[@]}"; do [ "${os[$e]}" = 1 ] && echo "$e"; done | sort | tr '\n' ' ')
 want_gs=$(for e in "${!gs[@]}"; do echo "$e"; done | sort | tr '\n' ' ')
-want="pn=$pn g=$g reg=$reg os=[$want_os] gs=[$want_gs]"
+want_hc=$(for e in "${!hc[@]}"; do echo "$e ${hc[$e]}"; done | sort | tr '\n' ' ')
+want_hs=$(for e in "${!hs[@]}"; do [ -n "${hs[$e]}" ] && echo "$e ${hs[$e]}"; done | sort | tr '\n' ' ')
+want="pn=$pn g=$g reg=$reg os=[$want_os] gs=[$want_gs] hc=[$want_hc] hs=[$want_hs]"
 state() {
-	printf 'pn=%s g=%s reg=%s os=[%s] gs=[%s]' "$(cli "$1" GET pn)" "$(cli "$1" GET g)" \
+	printf 'pn=%s g=%s reg=%s os=[%s] gs=[%s] hc=[%s] hs=[%s]' "$(cli "$1" GET pn)" "$(cli "$1" GET g)" \
 		"$(cli "$1" GET reg)" "$(cli "$1" SMEMBERS os | sort | tr '\n' ' ')" \
-		"$(cli "$1" SMEMBERS gs | sort | tr '\n' ' ')"
+		"$(cli "$1" SMEMBERS gs | sort | tr '\n' ' ')" \
+		"$(cli "$1" HGETALL hc | paste - - -d ' ' | sort | tr '\n' ' ')" \
+		"$(cli "$1" HGETALL hs | paste - - -d ' ' | sort | tr '\n' ' ')"
 }
 all_equal() {
 	local i bad=0
@@ -211,4 +231,5 @@ until all_equal; do
 	sleep 0.1
 done
 echo "PASS: all $n replicas equal the model $((SECONDS - t0)) s after heal:" \
-	"pn=$pn g=$g reg=$reg, os ${#os[@]} added / $(echo "$want_os" | wc -w) present, gs $(echo "$want_gs" | wc -w)"
+	"pn=$pn g=$g reg=$reg, os ${#os[@]} added / $(echo "$want_os" | wc -w) present, gs $(echo "$want_gs" | wc -w)," \
+	"hc [$want_hc], hs ${#hs[@]} set / $(( $(echo "$want_hs" | wc -w) / 2 )) present"
