@@ -8,11 +8,13 @@
 #include <uv.h>
 
 #include "config.h"
+#include "client/commands.h"
 #include "crdt/hlc.h"
 #include "crdt/rid.h"
 #include "state/store.h"
 
 struct gossip;
+struct http_server;
 struct journal;
 struct listener;
 struct shim;
@@ -40,6 +42,9 @@ struct daemon {
 	struct shim *shim; /* NULL unless [simulation] enabled; owned by gossip */
 	uint64_t start_ms; /* uv_now at start */
 	struct daemon_stats stats;
+	struct cmd_stat cmd_stats[COMMANDS_MAX]; /* by row of the command table */
+	struct http_server *http; /* NULL unless [http] listen is set */
+	int commit_error; /* the last storage commit: 0 or -errno (/healthz) */
 	int clients; /* connected now */
 };
 

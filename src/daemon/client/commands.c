@@ -194,6 +194,29 @@ static bool set_within_limits(struct daemon *d, const struct cmd_args *a, const 
 	return true;
 }
 
+/* What the other command files share (client/cmd.h). */
+void cmd_reply_crdt_error(struct crdt_buf *out, int err)
+{
+	reply_crdt_error(out, err);
+}
+
+bool cmd_may_write(struct daemon *d, const struct cmd_args *a, enum crdt_type t,
+		   struct crdt_buf *out)
+{
+	return may_write(d, a, t, out);
+}
+
+void cmd_wrote_state(struct daemon *d, const struct cmd_args *a, enum crdt_type t,
+		     const struct crdt_obj *state)
+{
+	wrote(d, a, t, STORE_OP_STATE, state, 0, 0);
+}
+
+const struct gossip_limits *cmd_limits(struct daemon *d)
+{
+	return limits(d);
+}
+
 /* ---- counters ---------------------------------------------------------- */
 
 static void counter_add(struct daemon *d, const struct cmd_args *a, int64_t by,
@@ -260,8 +283,10 @@ static void cmd_decrby(struct daemon *d, struct cmd_session *s, const struct cmd
 		       struct crdt_buf *out)
 {
 	int64_t n;
-	if (!cmd_arg_int64(a, 2, &n) || n == INT64_MIN)
+	if (!cmd_arg_int64(a, 2, &n))
 		resp_error(out, "ERR value is not an integer or out of range");
+	else if (n == INT64_MIN) /* its negation is no int64: Redis 7's words */
+		resp_error(out, "ERR decrement would overflow");
 	else
 		counter_add(d, a, -n, out);
 }
@@ -302,8 +327,8 @@ static void cmd_get(struct daemon *d, struct cmd_session *s, const struct cmd_ar
 	}
 }
 
-static void cmd_set(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
-		    struct crdt_buf *out)
+void cmd_set(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+	     struct crdt_buf *out)
 {
 	int err;
 	struct crdt_obj *o;
@@ -674,13 +699,38 @@ static void cmd_quit(struct daemon *d, struct cmd_session *s, const struct cmd_a
 	resp_simple(out, "OK");
 }
 
+/* Redis' name for a type, so that clients which switch on TYPE work: a
+ * register and a counter are both what Redis calls a string. */
+const char *cmd_redis_type_name(enum crdt_type t)
+{
+	switch ((int)t) {
+	case 0:
+		return "none";
+	case CRDT_GSET:
+	case CRDT_ORSET:
+		return "set";
+	case CRDT_ORMAP:
+		return "hash";
+	default:
+		return "string";
+	}
+}
+
 static void cmd_type(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 		     struct crdt_buf *out)
 {
 	struct store_entry *e = store_find(&d->store, a->argv[1], a->argl[1]);
 	enum crdt_type t = e ? store_entry_type(e) : 0;
-	/* a hash is Redis' "hash", whatever CRDT it is */
-	resp_simple(out, t == CRDT_ORMAP ? "hash" : t ? crdt_type_name(t) : "none");
+	resp_simple(out, cmd_redis_type_name(t));
+}
+
+/* CRDT.TYPE k: the exact CRDT behind TYPE's Redis name. */
+static void cmd_crdt_type(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+			  struct crdt_buf *out)
+{
+	struct store_entry *e = store_find(&d->store, a->argv[1], a->argl[1]);
+	enum crdt_type t = e ? store_entry_type(e) : 0;
+	resp_simple(out, t ? crdt_type_name(t) : "none");
 }
 
 static void cmd_exists(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
@@ -698,6 +748,7 @@ struct keys_ctx {
 	const struct cmd_args *a;
 	size_t pat; /* argument index of the pattern, 0 for none */
 	enum crdt_type type; /* 0 for any */
+	const char *rtype;   /* a Redis type name (TYPE), NULL for any */
 	struct crdt_buf *out;
 	int64_t n;
 };
@@ -708,6 +759,8 @@ static int put_key(struct store_entry *e, void *ctx)
 	if (k->pat && !glob_match(k->a->argv[k->pat], k->a->argl[k->pat], e->name, e->name_len))
 		return 0;
 	if (k->type && store_entry_type(e) != k->type)
+		return 0;
+	if (k->rtype && strcmp(cmd_redis_type_name(store_entry_type(e)), k->rtype) != 0)
 		return 0;
 	resp_bulk(k->out, e->name, e->name_len);
 	k->n++;
@@ -769,12 +822,9 @@ static void cmd_scan(struct daemon *d, struct cmd_session *s, const struct cmd_a
 			size_t n = a->argl[i + 1] < sizeof(tname) - 1 ? a->argl[i + 1] : sizeof(tname) - 1;
 			memcpy(tname, a->argv[i + 1], n);
 			tname[n] = 0;
-			if (crdt_type_parse(tname, &k.type) < 0) {
-				resp_array(out, 2);
-				resp_bulk(out, "0", 1);
-				resp_array(out, 0);
-				return;
-			}
+			/* a CRDT name, else a TYPE name (one no key has matches none) */
+			if (crdt_type_parse(tname, &k.type) < 0)
+				k.rtype = tname;
 		} else {
 			resp_error(out, "ERR syntax error");
 			return;
@@ -825,12 +875,16 @@ static const struct cmd commands[] = {
 	{ "crdt.peers", 1, cmd_crdt_peers, "readonly" },
 	{ "crdt.sim", -2, cmd_crdt_sim, "admin" },
 	{ "crdt.sync", -1, cmd_crdt_sync, "admin" },
+	{ "crdt.type", 2, cmd_crdt_type, "readonly" },
 	{ "dbsize", 1, cmd_dbsize, "readonly" },
 	{ "decr", 2, cmd_decr, "write" },
 	{ "decrby", 3, cmd_decrby, "write" },
+	{ "discard", 1, cmd_discard, "fast" },
 	{ "echo", 2, cmd_echo, "fast" },
+	{ "exec", 1, cmd_exec, "slow" },
 	{ "exists", -2, cmd_exists, "readonly" },
 	{ "get", 2, cmd_get, "readonly" },
+	{ "getset", 3, cmd_getset, "write" },
 	{ "hdel", -3, cmd_hdel, "write" },
 	{ "hello", -1, cmd_hello, "fast" },
 	{ "hexists", 3, cmd_hexists, "readonly" },
@@ -849,19 +903,60 @@ static const struct cmd commands[] = {
 	{ "incrby", 3, cmd_incrby, "write" },
 	{ "info", -1, cmd_info, "loading" },
 	{ "keys", 2, cmd_keys, "readonly" },
+	{ "mget", -2, cmd_mget, "readonly" },
+	{ "mset", -3, cmd_mset, "write" },
+	{ "multi", 1, cmd_multi, "fast" },
 	{ "ping", -1, cmd_ping, "fast" },
 	{ "quit", -1, cmd_quit, "fast" },
 	{ "sadd", -3, cmd_sadd, "write" },
 	{ "scan", -2, cmd_scan, "readonly" },
 	{ "scard", 2, cmd_scard, "readonly" },
+	{ "sdiff", -2, cmd_sdiff, "readonly" },
+	{ "sdiffstore", -3, cmd_sdiffstore, "write" },
 	{ "select", 2, cmd_select, "fast" },
 	{ "set", -3, cmd_set, "write" },
+	{ "sinter", -2, cmd_sinter, "readonly" },
+	{ "sinterstore", -3, cmd_sinterstore, "write" },
 	{ "sismember", 3, cmd_sismember, "readonly" },
 	{ "smembers", 2, cmd_smembers, "readonly" },
+	{ "smismember", -3, cmd_smismember, "readonly" },
+	{ "smove", 4, cmd_set_diverging, "write" },
+	{ "spop", -2, cmd_set_diverging, "write" },
+	{ "srandmember", -2, cmd_srandmember, "readonly" },
 	{ "srem", -3, cmd_srem, "write" },
+	{ "sunion", -2, cmd_sunion, "readonly" },
+	{ "sunionstore", -3, cmd_sunionstore, "write" },
 	{ "type", 2, cmd_type, "readonly" },
+	{ "unwatch", 1, cmd_unwatch, "fast" },
+	{ "watch", -2, cmd_watch, "fast" },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+_Static_assert(NCOMMANDS <= COMMANDS_MAX, "struct daemon has a cmd_stat per command");
+
+size_t commands_count(void)
+{
+	return NCOMMANDS;
+}
+
+const char *commands_name(size_t i)
+{
+	return i < NCOMMANDS ? commands[i].name : "?";
+}
+
+/* One call of @c that took @us microseconds into its row of d->cmd_stats. */
+static void count_call(struct daemon *d, const struct cmd *c, uint64_t us, bool error)
+{
+	static const uint32_t bounds[CMD_LATENCY_BUCKETS] = CMD_LATENCY_BOUNDS_US;
+	struct cmd_stat *st = &d->cmd_stats[c - commands];
+	size_t i = 0;
+
+	while (i < CMD_LATENCY_BUCKETS && us > bounds[i])
+		i++;
+	st->le[i]++;
+	st->calls++;
+	st->errors += error;
+	st->usec_sum += us;
+}
 
 static const struct cmd *find_command(const uint8_t *name, size_t len)
 {
@@ -891,15 +986,20 @@ static void put_command_info(struct crdt_buf *out, const struct cmd *c)
 		     c->fn != cmd_keys && c->fn != cmd_scan && c->fn != cmd_select &&
 		     c->fn != cmd_config && c->fn != cmd_client && c->fn != cmd_crdt_peers &&
 		     c->fn != cmd_crdt_sync && c->fn != cmd_crdt_sim && c->fn != cmd_auth &&
-		     c->fn != cmd_hello;
+		     c->fn != cmd_hello && c->fn != cmd_multi && c->fn != cmd_exec &&
+		     c->fn != cmd_discard && c->fn != cmd_unwatch;
 	resp_array(out, 6);
 	resp_bulk(out, c->name, strlen(c->name));
 	resp_int(out, c->arity);
 	resp_array(out, 1);
 	resp_simple(out, c->flags);
+	bool many = c->fn == cmd_exists || c->fn == cmd_mget || c->fn == cmd_mset ||
+		    c->fn == cmd_sunion || c->fn == cmd_sinter || c->fn == cmd_sdiff ||
+		    c->fn == cmd_sunionstore || c->fn == cmd_sinterstore || c->fn == cmd_sdiffstore ||
+		    c->fn == cmd_watch;
 	resp_int(out, keyed);
-	resp_int(out, keyed ? (c->fn == cmd_exists ? -1 : 1) : 0);
-	resp_int(out, keyed);
+	resp_int(out, keyed ? (many ? -1 : 1) : 0);
+	resp_int(out, keyed ? (c->fn == cmd_mset ? 2 : 1) : 0);
 }
 
 static void cmd_command(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
@@ -943,6 +1043,8 @@ void commands_exec(struct daemon *d, struct cmd_session *sess, const struct cmd_
 {
 	const struct cmd *c = find_command(a->argv[0], a->argl[0]);
 	size_t before = out->len;
+	uint64_t t0 = uv_hrtime();
+	bool refused = true; /* before it could run or be queued */
 	char why[200];
 
 	d->stats.commands++;
@@ -962,8 +1064,16 @@ void commands_exec(struct daemon *d, struct cmd_session *sess, const struct cmd_
 		   gossip_limit_name(limits(d), 0, a->argl[1], why, sizeof(why)) < 0) {
 		resp_error(out, "ERR %s", why);
 	} else {
-		c->fn(d, sess, a, out);
+		refused = false;
+		if (!cmd_multi_queue(d, sess, a, out))
+			c->fn(d, sess, a, out);
 	}
-	if (out->len > before && out->data[before] == '-')
+	bool error = out->len > before && out->data[before] == '-';
+	if (error) {
 		d->stats.errors_replied++;
+		if (refused)
+			cmd_multi_flag_error(sess); /* inside MULTI: EXEC aborts, as Redis */
+	}
+	if (c)
+		count_call(d, c, (uv_hrtime() - t0) / 1000, error);
 }

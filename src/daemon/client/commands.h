@@ -10,6 +10,7 @@
 #include "crdt/buf.h"
 
 struct daemon;
+struct cmd_multi;
 
 /* One command's arguments; argv[0] is the command name.  The bytes belong
  * to the connection's input buffer and live for the call only. */
@@ -25,11 +26,35 @@ struct cmd_session {
 	int authenticated;     /* AUTH succeeded (matters with requirepass) */
 	int proto;             /* RESP_PROTO2 (the default) or RESP_PROTO3, set by HELLO */
 	uint64_t id;           /* the connection's number, from 1 (HELLO's id) */
+	struct cmd_multi *multi; /* between MULTI and EXEC/DISCARD: the queue; else NULL */
 };
+
+/* Per command of the table, for /metrics (http/metrics.h): calls, error
+ * replies and a histogram of the time commands_exec took (the handler; a
+ * reply held for the storage commit waits outside it).  le[i] counts calls
+ * of at most CMD_LATENCY_BOUNDS_US[i] microseconds and not of the bound
+ * before; le[CMD_LATENCY_BUCKETS] the slower ones. */
+#define CMD_LATENCY_BUCKETS 12
+#define CMD_LATENCY_BOUNDS_US { 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 100000, 1000000 }
+#define COMMANDS_MAX 128 /* room in struct daemon for the table's rows */
+struct cmd_stat {
+	uint64_t calls, errors;
+	uint64_t usec_sum;
+	uint64_t le[CMD_LATENCY_BUCKETS + 1];
+};
+
+/** Rows of the command table (at most COMMANDS_MAX), and the name of row
+ * @i (lower case, static). */
+size_t commands_count(void);
+const char *commands_name(size_t i);
 
 /** Run one command, appending its reply to @out.  Never fails: errors are
  * replies.  (Allocation failures inside show as -ERR replies.) */
 void commands_exec(struct daemon *d, struct cmd_session *sess, const struct cmd_args *a,
 		   struct crdt_buf *out);
+
+/** Free what the session holds (a transaction's queue); the connection
+ * ends.  Accepts a session that holds nothing. */
+void commands_session_done(struct cmd_session *sess);
 
 #endif
