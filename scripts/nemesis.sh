@@ -28,10 +28,13 @@ increments; gs (G-Set) the union of the added elements; os (OR-Set) gets each
 element added once, on one node, so an SREM that answers 1 removed that
 element's only add (it stays removed) and one that answers 0 changed
 nothing; reg (LWW-Register) holds the last SET, the writes being at least a
-few ms apart on one host's clock; hc (a hash of counters) holds per field
-the sum of its HINCRBYs (never deleted); hs (a hash) gets each field set
-once, on one node, so an HDEL that answers 1 removed that field's only
-write (it stays removed), as for os.
+few ms apart on one host's clock; dk (OR-Set) and dc (PN-Counter) are written
+and deleted (DEL) on the first node only, which has seen every write to them,
+so each DEL empties them exactly, and the older states the other replicas
+hold while partitioned must not bring anything back.  hc (a hash of counters)
+holds per field the sum of its HINCRBYs (never deleted); hs (a hash) gets
+each field set once, on one node, so an HDEL that answers 1 removed that
+field's only write (it stays removed), as for os.
 EOF
 }
 
@@ -104,8 +107,8 @@ sim() {
 }
 
 # ---- the model ----
-pn=0 g=0 reg="" seq=0
-declare -A os gs hc hs
+pn=0 g=0 reg="" seq=0 dc="" dels=0
+declare -A os gs dk hc hs
 
 heal_all() { local i; for ((i = 0; i < n; i++)); do sim "$i" HEAL; done; }
 
@@ -144,7 +147,7 @@ nemesis() {
 random_write() {
 	local i=$((RANDOM % n)) d e keys
 	seq=$((seq + 1))
-	case $((RANDOM % 9)) in
+	case $((RANDOM % 12)) in
 	0) d=$((RANDOM % 11 - 5)); write "$i" INCRBY pn "$d"; pn=$((pn + d)) ;;
 	1) d=$((1 + RANDOM % 5)); write "$i" INCRBY g "$d"; g=$((g + d)) ;;
 	2) e=e$seq; write "$i" SADD os "$e"; os[$e]=1 ;;
@@ -156,10 +159,13 @@ random_write() {
 		true ;;
 	4) e=x$seq; write "$i" SADD gs "$e"; gs[$e]=1 ;;
 	5) sleep 0.003; write "$i" SET reg "v$seq"; reg=v$seq ;;
-	6) e=f$((RANDOM % 3)); d=$((RANDOM % 11 - 5)); write "$i" HINCRBY hc "$e" "$d"
+	6) e=d$seq; write 0 SADD dk "$e"; dk[$e]=1 ;;
+	7) d=$((1 + RANDOM % 5)); write 0 INCRBY dc "$d"; dc=$((${dc:-0} + d)) ;;
+	8) write 0 DEL dk dc; dk=(); dc=""; dels=$((dels + 1)) ;;
+	9) e=f$((RANDOM % 3)); d=$((RANDOM % 11 - 5)); write "$i" HINCRBY hc "$e" "$d"
 	   hc[$e]=$(( ${hc[$e]:-0} + d )) ;;
-	7) e=h$seq; write "$i" HSET hs "$e" "v$seq"; hs[$e]=v$seq ;;
-	8)	keys=(${!hs[@]})
+	10) e=h$seq; write "$i" HSET hs "$e" "v$seq"; hs[$e]=v$seq ;;
+	11)	keys=(${!hs[@]})
 		[ ${#keys[@]} -gt 0 ] || return 0
 		e=${keys[RANDOM % ${#keys[@]}]}
 		write "$i" HDEL hs "$e"
@@ -171,7 +177,8 @@ random_write() {
 # every type exists everywhere before the faults start
 write 0 CRDT.CREATE g gcounter
 write 0 CRDT.CREATE gs gset
-write 0 INCRBY pn 0
+write 0 INCRBY pn 1
+pn=1
 write 0 SADD os e0
 os[e0]=1
 write 0 SET reg v0
@@ -199,13 +206,15 @@ for ((i = 0; i < n; i++)); do sim "$i" LOSS 0; done
 
 want_os=$(for e in "${!os[@]}"; do [ "${os[$e]}" = 1 ] && echo "$e"; done | sort | tr '\n' ' ')
 want_gs=$(for e in "${!gs[@]}"; do echo "$e"; done | sort | tr '\n' ' ')
+want_dk=$(for e in "${!dk[@]}"; do echo "$e"; done | sort | tr '\n' ' ')
 want_hc=$(for e in "${!hc[@]}"; do echo "$e ${hc[$e]}"; done | sort | tr '\n' ' ')
 want_hs=$(for e in "${!hs[@]}"; do [ -n "${hs[$e]}" ] && echo "$e ${hs[$e]}"; done | sort | tr '\n' ' ')
-want="pn=$pn g=$g reg=$reg os=[$want_os] gs=[$want_gs] hc=[$want_hc] hs=[$want_hs]"
+want="pn=$pn g=$g reg=$reg os=[$want_os] gs=[$want_gs] dk=[$want_dk] dc=$dc hc=[$want_hc] hs=[$want_hs]"
 state() {
-	printf 'pn=%s g=%s reg=%s os=[%s] gs=[%s] hc=[%s] hs=[%s]' "$(cli "$1" GET pn)" "$(cli "$1" GET g)" \
-		"$(cli "$1" GET reg)" "$(cli "$1" SMEMBERS os | sort | tr '\n' ' ')" \
+	printf 'pn=%s g=%s reg=%s os=[%s] gs=[%s] dk=[%s] dc=%s hc=[%s] hs=[%s]' "$(cli "$1" GET pn)" \
+		"$(cli "$1" GET g)" "$(cli "$1" GET reg)" "$(cli "$1" SMEMBERS os | sort | tr '\n' ' ')" \
 		"$(cli "$1" SMEMBERS gs | sort | tr '\n' ' ')" \
+		"$(cli "$1" SMEMBERS dk | sed "/^$/d" | sort | tr '\n' ' ')" "$(cli "$1" GET dc)" \
 		"$(cli "$1" HGETALL hc | paste - - -d ' ' | sort | tr '\n' ' ')" \
 		"$(cli "$1" HGETALL hs | paste - - -d ' ' | sort | tr '\n' ' ')"
 }
@@ -232,4 +241,4 @@ until all_equal; do
 done
 echo "PASS: all $n replicas equal the model $((SECONDS - t0)) s after heal:" \
 	"pn=$pn g=$g reg=$reg, os ${#os[@]} added / $(echo "$want_os" | wc -w) present, gs $(echo "$want_gs" | wc -w)," \
-	"hc [$want_hc], hs ${#hs[@]} set / $(( $(echo "$want_hs" | wc -w) / 2 )) present"
+	"dk [$want_dk] dc=$dc (after $dels DEL), hc [$want_hc], hs ${#hs[@]} set / $(( $(echo "$want_hs" | wc -w) / 2 )) present"

@@ -67,6 +67,12 @@ int crdt_ormap_del(struct crdt_ormap *m, const void *f, size_t flen, struct crdt
  * until the map or @ret changes. */
 bool crdt_ormap_get(const struct crdt_ormap *m, const void *f, size_t flen,
 		    struct crdt_ormap_val *ret);
+/** DEL: drop every field (their dots stay known, so a write the map has
+ * not seen survives a merge and a later write starts afresh).  1 if a
+ * field was present, 0 if none. */
+int crdt_ormap_clear(struct crdt_ormap *m);
+/** Whether a field is present (an empty map is no key). */
+bool crdt_ormap_live(const struct crdt_ormap *m);
 /** Number of present fields. */
 size_t crdt_ormap_len(const struct crdt_ormap *m);
 /** Each present field and its value, ascending by field bytes.  -ENOMEM. */

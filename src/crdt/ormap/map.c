@@ -451,6 +451,25 @@ bool crdt_ormap_get(const struct crdt_ormap *m, const void *f, size_t flen,
 	return s && value_of(m, s->pay, ret);
 }
 
+int crdt_ormap_clear(struct crdt_ormap *m)
+{
+	if (m->tab.count == 0)
+		return 0;
+	/* the fields and the index go; the context stays */
+	for (uint32_t i = 0; m->tab.s && i < m->tab.cap; i++)
+		if (et_used(&m->tab.s[i]))
+			free_pay(m->tab.s[i].pay, true);
+	et_done(&m->tab);
+	et_init(&m->tab);
+	dix_drop(m);
+	return 1;
+}
+
+bool crdt_ormap_live(const struct crdt_ormap *m)
+{
+	return m->tab.count > 0;
+}
+
 size_t crdt_ormap_len(const struct crdt_ormap *m)
 {
 	return m->tab.count;

@@ -131,4 +131,10 @@ void cmd_hstrlen(struct daemon *d, struct cmd_session *s, const struct cmd_args 
 void cmd_hvals(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 	       struct crdt_buf *out);
 
+/* client/cmd_keys.c */
+void cmd_del(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+	     struct crdt_buf *out);
+void cmd_getdel(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+		struct crdt_buf *out);
+
 #endif
