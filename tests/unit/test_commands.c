@@ -296,6 +296,17 @@ static void test_hashes(void **state)
 	EXPECT(f, ":1\r\n", "HDEL", "h", "n");
 	EXPECT(f, "%2\r\n$1\r\na\r\n$1\r\nx\r\n$1\r\nb\r\n$1\r\n2\r\n", "HGETALL", "h");
 	EXPECT(f, "*2\r\n$1\r\nx\r\n_\r\n", "HMGET", "h", "a", "zz");
+	/* DEL removes every field; the next write starts afresh */
+	EXPECT(f, ":7\r\n", "HINCRBY", "h", "q", "7");
+	EXPECT(f, ":1\r\n", "DEL", "h");
+	EXPECT(f, ":0\r\n", "EXISTS", "h");
+	EXPECT(f, "+none\r\n", "TYPE", "h");
+	EXPECT(f, "%0\r\n", "HGETALL", "h");
+	EXPECT(f, ":1\r\n", "HINCRBY", "h", "q", "1");
+	/* a hash whose last field is deleted is no key, as in Redis */
+	EXPECT(f, ":1\r\n", "HDEL", "h", "q");
+	EXPECT(f, ":0\r\n", "EXISTS", "h");
+	EXPECT(f, ":0\r\n", "HLEN", "h");
 }
 
 static void test_sets(void **state)

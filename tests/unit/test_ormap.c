@@ -435,6 +435,22 @@ static void test_documented_rules(void **state)
 	/* and HINCRBY counts on from a register's integer */
 	assert_int_equal(crdt_ormap_incr(b, &ib, "q", 1, 3, NULL, &n), 0);
 	assert_int_equal(n, 10);
+	/* DEL (clear) is an HDEL of every field: a concurrent write survives,
+	 * a later one starts afresh */
+	crdt_ormap_free(base);
+	assert_non_null(base = crdt_ormap_copy(b));
+	assert_int_equal(crdt_ormap_clear(base), 1);
+	assert_false(crdt_ormap_live(base));
+	assert_int_equal(crdt_ormap_clear(base), 0);
+	assert_int_equal(crdt_ormap_incr(b, &ib, "q", 1, 1, NULL, &n), 0);
+	assert_int_equal(crdt_ormap_merge(base, b), 0);
+	assert_true(crdt_ormap_get(base, "q", 1, &v));
+	assert_int_equal(v.n, 11);
+	assert_int_equal(crdt_ormap_len(base), 1);
+	assert_int_equal(crdt_ormap_clear(base), 1);
+	assert_int_equal(crdt_ormap_incr(base, &ia, "q", 1, 1, NULL, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(crdt_ormap_incr(b, &ib, "q", 1, -1, NULL, &n), 0);
 	/* errors change nothing */
 	assert_int_equal(crdt_ormap_set(b, &h, &ib, "s", 1, "x", 1, NULL), 0);
 	assert_int_equal(crdt_ormap_incr(b, &ib, "s", 1, 1, NULL, &n), CRDT_EINVAL);
