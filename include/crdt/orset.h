@@ -36,6 +36,20 @@ int crdt_orset_remove(struct crdt_orset *s, const void *e, size_t len);
 int crdt_orset_clear(struct crdt_orset *s);
 /** Whether the set holds an element (card > 0). */
 bool crdt_orset_live(const struct crdt_orset *s);
+/* Delta mutators (Almeida, Shoker, Baquero, "Delta state replicated data
+ * types", 2018): the operation on @s, and what it changed joined into
+ * @delta as a small state that any replica merges with crdt_orset_merge.
+ * An add's delta is the element under its new dot, with a context of that
+ * dot and the dots the element had (which the add replaced); a remove's is
+ * no element and a context of exactly the dots it removed.  Neither claims
+ * any other dot, so a delta merged late, twice, or before an older one
+ * removes nothing it did not see.  Returns as crdt_orset_add / _remove,
+ * except: 1 (add) or 2 (remove of a present element) when @s changed but
+ * @delta could not take it (no memory): @delta then misses this write. */
+int crdt_orset_add_delta(struct crdt_orset *s, const struct crdt_rid *self, const void *e,
+			 size_t len, struct crdt_orset *delta);
+int crdt_orset_remove_delta(struct crdt_orset *s, const void *e, size_t len,
+			    struct crdt_orset *delta);
 bool crdt_orset_contains(const struct crdt_orset *s, const void *e, size_t len);
 size_t crdt_orset_card(const struct crdt_orset *s);
 /** Present elements in ascending byte order (shorter prefix first). */

@@ -139,8 +139,9 @@ static struct crdt_ormap *write_hash(struct daemon *d, const struct cmd_args *a,
 	return h ? h : o->om;
 }
 
-/* Announce a local write with its delta: the journal stores the delta
- * (replayed by merge), gossip queues the key. */
+/* Announce a local write with its delta: the journal stores it (replayed
+ * by merge), gossip pushes it (its context is exactly the dots the write
+ * added and replaced, so it removes nothing else where it lands). */
 static void wrote(struct daemon *d, const struct cmd_args *a, struct crdt_ormap *delta)
 {
 	struct store_entry *e = store_find(&d->store, a->argv[1], a->argl[1]);
@@ -148,7 +149,8 @@ static void wrote(struct daemon *d, const struct cmd_args *a, struct crdt_ormap 
 
 	if (e)
 		store_changed(&d->store, e, CRDT_ORMAP,
-			      &(struct store_change){ .op = STORE_OP_STATE, .state = &st });
+			      &(struct store_change){ .op = STORE_OP_STATE, .state = &st,
+						      .delta = &st });
 }
 
 /* HSET, HMSET and HSETNX: set pairs argv[2..]; *ret_new counts fields

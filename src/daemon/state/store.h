@@ -76,6 +76,10 @@ struct store_entry {
 	/* gossip's, as the fields after store_inst.obj: the entry is in its
 	 * push list.  The store never reads it. */
 	bool queued;
+	/* gossip's: while queued, its place in the push list; the last delta
+	 * interval that carried a write of it (0: none) */
+	uint32_t qpos;
+	uint64_t dseq;
 	/* the digest's: the entry changed since the digest last counted it */
 	bool dstale;
 	uint8_t name[];          /* binary-safe, NUL-terminated for convenience */
@@ -117,6 +121,10 @@ struct store_change {
 	size_t n;
 	const uint8_t *const *elems;
 	const size_t *lens;
+	/* local: what the write changed as a small state of the same type
+	 * that merges to the result (a delta, crdt_orset_add_delta), when the
+	 * command made one; NULL otherwise.  Remote: NULL. */
+	const struct crdt_obj *delta;
 };
 
 /* A subscriber to the change stream.  @changed runs after the change, once
