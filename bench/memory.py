@@ -12,7 +12,10 @@ by this script and stopped by PID):
     counters incremented 100 times each.  One counter alone is below what
     RSS can resolve (a page), hence 1,000 of them; "per element" is per
     counter;
-  - 100,000 small registers: SET reg:%06d v%06d, against the same SETs.
+  - 100,000 small registers: SET reg:%06d v%06d, against the same SETs;
+  - a hash of 100,000 small fields: HSET h field:%06d v%06d, 1,000 fields
+    a command, pipelined, against the same HSETs (redis keeps a hash that
+    large as a hash table, not a listpack).
 
 crdtd runs with durability = none and no peers (the helpers aside).
 Measured: the growth of VmRSS and RssAnon (/proc/PID/status) of both
@@ -22,8 +25,8 @@ libcrdt's own 2 MiB-and-larger mappings; redis: its allocator's count).
 "Bytes per element" divides by the elements (set members, replica entries,
 registers).  Prints a markdown table; --data FILE writes the figures.
 
-    bench/memory.py [--elements 1000000] [--crdtd PATH] [--data FILE]
-                    [--cases orset,counter,registers]
+    bench/memory.py [--elements 1000000] [--fields 100000]
+                    [--cases orset,counter,registers,hash] [--crdtd PATH] [--data FILE]
 """
 import argparse
 import os
@@ -104,6 +107,16 @@ def load_regs(cl, n):
     pipe.execute()
 
 
+def load_hash(cl, n):
+    pipe = cl.pipeline(transaction=False)
+    for i in range(0, n, 1000):
+        pipe.hset("h", mapping={"field:%06d" % j: "v%06d" % j for j in range(i, min(n, i + 1000))})
+        if (i // 1000) % 10 == 9:
+            pipe.execute()
+    pipe.execute()
+    assert cl.hlen("h") == n
+
+
 def incr_all(cl, counters):
     pipe = cl.pipeline(transaction=False)
     for k in range(counters):
@@ -147,16 +160,18 @@ def main():
     ap.add_argument("--registers", type=int, default=100000)
     ap.add_argument("--replicas", type=int, default=100)
     ap.add_argument("--counters", type=int, default=1000)
+    ap.add_argument("--fields", type=int, default=100000)
     ap.add_argument("--crdtd")
     ap.add_argument("--data")
-    ap.add_argument("--cases", default="orset,counter,registers",
+    ap.add_argument("--cases", default="orset,counter,registers,hash",
                     help="which cases to run, comma-separated")
     a = ap.parse_args()
     if a.crdtd:
         harness.CRDTD = os.path.abspath(a.crdtd)
     cases = [("OR-Set of %d elements" % a.elements, "orset", a.elements),
              ("%d counters, each touched by %d replicas" % (a.counters, a.replicas), "counter", a.counters),
-             ("%d small registers" % a.registers, "registers", a.registers)]
+             ("%d small registers" % a.registers, "registers", a.registers),
+             ("a hash of %d small fields" % a.fields, "hash", a.fields)]
     wanted = a.cases.split(",")
     unknown = set(wanted) - {kind for _, kind, _ in cases}
     if unknown:
@@ -180,6 +195,9 @@ def main():
             elif kind == "registers":
                 load_regs(cl, n)
                 load_regs(r.cl, n)
+            elif kind == "hash":
+                load_hash(cl, n)
+                load_hash(r.cl, n)
             else:
                 counter_crdtd(node, n, a.replicas)
                 for _ in range(a.replicas):

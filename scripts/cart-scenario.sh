@@ -12,22 +12,29 @@
 #   cart          OR-Set (add-wins) of item names
 #   cart:total    G-Counter of the value added to the cart, in dollars
 #   qty:ITEM      PN-Counter of each item's quantity
+#   cart:qty      the same quantities as a user writes them: a hash of
+#                 item -> quantity (HINCRBY, HDEL when the item leaves)
 #
 # The story, and what CRDT semantics predict for it:
 #   1. mobile adds laptop ($1000) and mouse ($25); web adds keyboard ($75)
 #      and a second laptop ($1000).  After sync every node has
 #      cart = {keyboard, laptop, mouse}, total 2100, laptop 2, mouse 1,
-#      keyboard 1.
+#      keyboard 1; cart:qty = {keyboard 1, laptop 2, mouse 1}.
 #   2. mobile is partitioned off.  mobile removes the mouse (qty -1) and the
 #      keyboard (qty -1); web adds a monitor ($300) and adds the keyboard
 #      again (a new add, concurrent with mobile's remove); backend adds a
-#      third laptop (qty only).  During the partition mobile must not see the
-#      monitor and web must still see the mouse.
+#      third laptop (qty only).  In cart:qty mobile HDELs mouse and keyboard,
+#      web HINCRBYs keyboard and monitor, backend laptop.  During the
+#      partition mobile must not see the monitor and web must still see the
+#      mouse.
 #   3. heal.  Every node must then hold exactly:
 #      cart = {keyboard, laptop, monitor}   mouse removed; keyboard's
 #                                           concurrent re-add wins
 #      cart:total = 2400                    a G-Counter never goes down
 #      qty:laptop = 3, qty:mouse = 0, qty:keyboard = 1, qty:monitor = 1
+#      cart:qty = {keyboard 2, laptop 3, monitor 1}: mouse deleted; web's
+#                 keyboard increment, concurrent with mobile's HDEL, wins
+#                 with the count web saw (1 + 1; docs/types.md, OR-Map)
 
 CART_NODES="mobile web backend"
 cart_fail=0
@@ -68,6 +75,7 @@ node_state() {
 	for k in laptop mouse keyboard monitor; do
 		printf ' %s=%s' "$k" "$(cli "$n" GET "qty:$k")"
 	done
+	printf ' hash=%s' "$(cli "$n" HGETALL cart:qty | paste -d : - - | sort | tr '\n' ',' | sed 's/,$//')"
 	echo
 }
 
@@ -85,20 +93,23 @@ check_all() {
 	return $ok
 }
 
-want_synced="cart=keyboard,laptop,mouse total=2100 laptop=2 mouse=1 keyboard=1 monitor="
-want_final="cart=keyboard,laptop,monitor total=2400 laptop=3 mouse=0 keyboard=1 monitor=1"
+want_synced="cart=keyboard,laptop,mouse total=2100 laptop=2 mouse=1 keyboard=1 monitor= hash=keyboard:1,laptop:2,mouse:1"
+want_final="cart=keyboard,laptop,monitor total=2400 laptop=3 mouse=0 keyboard=1 monitor=1 hash=keyboard:2,laptop:3,monitor:1"
 check_synced() { check_all "$want_synced" "${1:-}"; }
 check_final() { check_all "$want_final" "${1:-}"; }
 
 # the partition holds: mobile has no monitor, web still has the mouse
 check_partition_holds() {
-	local m w
+	local m w hm hw
 	m=$(cli mobile SISMEMBER cart monitor)
 	w=$(cli web SISMEMBER cart mouse)
-	if [ "$m" = 0 ] && [ "$w" = 1 ]; then
+	hm=$(cli mobile HEXISTS cart:qty monitor)
+	hw=$(cli web HGET cart:qty mouse)
+	if [ "$m" = 0 ] && [ "$w" = 1 ] && [ "$hm" = 0 ] && [ "$hw" = 1 ]; then
 		return 0
 	fi
-	[ -n "${1:-}" ] && echo "  mobile SISMEMBER monitor = $m (want 0), web SISMEMBER mouse = $w (want 1)" >&2
+	[ -n "${1:-}" ] && echo "  mobile SISMEMBER monitor = $m (want 0), web SISMEMBER mouse = $w (want 1)," \
+		"mobile HEXISTS cart:qty monitor = $hm (want 0), web HGET cart:qty mouse = $hw (want 1)" >&2
 	return 1
 }
 
@@ -116,6 +127,10 @@ cart_scenario() {
 	cli web INCRBY cart:total 1075 >/dev/null
 	cli web INCRBY qty:keyboard 1 >/dev/null
 	cli web INCRBY qty:laptop 1 >/dev/null
+	cli mobile HINCRBY cart:qty laptop 1 >/dev/null
+	cli mobile HINCRBY cart:qty mouse 1 >/dev/null
+	cli web HINCRBY cart:qty keyboard 1 >/dev/null
+	cli web HINCRBY cart:qty laptop 1 >/dev/null
 	wait_for "sync after the first adds" "$wait_s" check_synced || return 1
 	node_state mobile | sed 's/^/   every node: /'
 
@@ -131,6 +146,10 @@ cart_scenario() {
 	cli web SADD cart keyboard >/dev/null
 	cli web INCRBY qty:keyboard 1 >/dev/null
 	cli backend INCRBY qty:laptop 1 >/dev/null
+	cli mobile HDEL cart:qty mouse keyboard >/dev/null
+	cli web HINCRBY cart:qty keyboard 1 >/dev/null
+	cli web HINCRBY cart:qty monitor 1 >/dev/null
+	cli backend HINCRBY cart:qty laptop 1 >/dev/null
 	# Not a sleep: every node has gossiped CART_PARTITION_ROUNDS more rounds
 	# since the writes (its own count, in INFO), so each side sent its
 	# state across the partition that many times; then the partition must

@@ -33,7 +33,10 @@ nothing; reg (LWW-Register) holds the last SET, the writes being at least a
 few ms apart on one host's clock; dk (OR-Set) and dc (PN-Counter) are written
 and deleted (DEL) on the first node only, which has seen every write to them,
 so each DEL empties them exactly, and the older states the other replicas
-hold while partitioned must not bring anything back.
+hold while partitioned must not bring anything back.  hc (a hash of counters)
+holds per field the sum of its HINCRBYs (never deleted); hs (a hash) gets
+each field set once, on one node, so an HDEL that answers 1 removed that
+field's only write (it stays removed), as for os.
 EOF
 }
 
@@ -109,7 +112,7 @@ sim() {
 
 # ---- the model ----
 pn=0 g=0 reg="" seq=0 dc="" dels=0
-declare -A os gs dk
+declare -A os gs dk hc hs
 
 heal_all() { local i; for ((i = 0; i < n; i++)); do sim "$i" HEAL; done; }
 
@@ -148,7 +151,7 @@ nemesis() {
 random_write() {
 	local i=$((RANDOM % n)) d e keys
 	seq=$((seq + 1))
-	case $((RANDOM % 9)) in
+	case $((RANDOM % 12)) in
 	0) d=$((RANDOM % 11 - 5)); write "$i" INCRBY pn "$d"; pn=$((pn + d)) ;;
 	1) d=$((1 + RANDOM % 5)); write "$i" INCRBY g "$d"; g=$((g + d)) ;;
 	2) e=e$seq; write "$i" SADD os "$e"; os[$e]=1 ;;
@@ -163,6 +166,15 @@ random_write() {
 	6) e=d$seq; write 0 SADD dk "$e"; dk[$e]=1 ;;
 	7) d=$((1 + RANDOM % 5)); write 0 INCRBY dc "$d"; dc=$((${dc:-0} + d)) ;;
 	8) write 0 DEL dk dc; dk=(); dc=""; dels=$((dels + 1)) ;;
+	9) e=f$((RANDOM % 3)); d=$((RANDOM % 11 - 5)); write "$i" HINCRBY hc "$e" "$d"
+	   hc[$e]=$(( ${hc[$e]:-0} + d )) ;;
+	10) e=h$seq; write "$i" HSET hs "$e" "v$seq"; hs[$e]=v$seq ;;
+	11)	keys=(${!hs[@]})
+		[ ${#keys[@]} -gt 0 ] || return 0
+		e=${keys[RANDOM % ${#keys[@]}]}
+		write "$i" HDEL hs "$e"
+		[ "$reply" = 1 ] && hs[$e]=""
+		true ;;
 	esac
 }
 
@@ -175,9 +187,13 @@ write 0 SADD os e0
 os[e0]=1
 write 0 SET reg v0
 reg=v0
+write 0 HINCRBY hc f0 0
+hc[f0]=0
+write 0 HSET hs h0 v0
+hs[h0]=v0
 for ((i = 1; i < n; i++)); do
 	for ((t = 0; t < 100; t++)); do
-		[ "$(cli "$i" DBSIZE)" = 5 ] && break
+		[ "$(cli "$i" DBSIZE)" = 7 ] && break
 		sleep 0.1
 	done
 done
@@ -195,12 +211,16 @@ for ((i = 0; i < n; i++)); do sim "$i" LOSS 0; done
 want_os=$(for e in "${!os[@]}"; do [ "${os[$e]}" = 1 ] && echo "$e"; done | sort | tr '\n' ' ')
 want_gs=$(for e in "${!gs[@]}"; do echo "$e"; done | sort | tr '\n' ' ')
 want_dk=$(for e in "${!dk[@]}"; do echo "$e"; done | sort | tr '\n' ' ')
-want="pn=$pn g=$g reg=$reg os=[$want_os] gs=[$want_gs] dk=[$want_dk] dc=$dc"
+want_hc=$(for e in "${!hc[@]}"; do echo "$e ${hc[$e]}"; done | sort | tr '\n' ' ')
+want_hs=$(for e in "${!hs[@]}"; do [ -n "${hs[$e]}" ] && echo "$e ${hs[$e]}"; done | sort | tr '\n' ' ')
+want="pn=$pn g=$g reg=$reg os=[$want_os] gs=[$want_gs] dk=[$want_dk] dc=$dc hc=[$want_hc] hs=[$want_hs]"
 state() {
-	printf 'pn=%s g=%s reg=%s os=[%s] gs=[%s] dk=[%s] dc=%s' "$(cli "$1" GET pn)" \
+	printf 'pn=%s g=%s reg=%s os=[%s] gs=[%s] dk=[%s] dc=%s hc=[%s] hs=[%s]' "$(cli "$1" GET pn)" \
 		"$(cli "$1" GET g)" "$(cli "$1" GET reg)" "$(cli "$1" SMEMBERS os | sort | tr '\n' ' ')" \
 		"$(cli "$1" SMEMBERS gs | sort | tr '\n' ' ')" \
-		"$(cli "$1" SMEMBERS dk | sed "/^$/d" | sort | tr '\n' ' ')" "$(cli "$1" GET dc)"
+		"$(cli "$1" SMEMBERS dk | sed "/^$/d" | sort | tr '\n' ' ')" "$(cli "$1" GET dc)" \
+		"$(cli "$1" HGETALL hc | paste - - -d ' ' | sort | tr '\n' ' ')" \
+		"$(cli "$1" HGETALL hs | paste - - -d ' ' | sort | tr '\n' ' ')"
 }
 all_equal() {
 	local i bad=0
@@ -225,4 +245,4 @@ until all_equal; do
 done
 echo "PASS: all $n replicas equal the model $((SECONDS - t0)) s after heal:" \
 	"pn=$pn g=$g reg=$reg, os ${#os[@]} added / $(echo "$want_os" | wc -w) present, gs $(echo "$want_gs" | wc -w)," \
-	"dk [$want_dk] dc=$dc (after $dels DEL)"
+	"dk [$want_dk] dc=$dc (after $dels DEL), hc [$want_hc], hs ${#hs[@]} set / $(( $(echo "$want_hs" | wc -w) / 2 )) present"

@@ -22,9 +22,10 @@ enum crdt_type {
 	CRDT_GSET = 3,
 	CRDT_ORSET = 4,
 	CRDT_LWWREG = 5,
+	CRDT_ORMAP = 6,
 };
 #define CRDT_TYPE_MIN CRDT_GCOUNTER
-#define CRDT_TYPE_MAX CRDT_LWWREG
+#define CRDT_TYPE_MAX CRDT_ORMAP
 
 #define CRDT_FORMAT_VERSION 1
 
@@ -39,7 +40,7 @@ enum crdt_type {
  * out (a register, one counter entry, a set's header). */
 typedef int (*crdt_piece_cb)(const uint8_t *piece, size_t len, void *ctx);
 
-/** "gcounter", "pncounter", "gset", "orset", "lwwreg"; NULL if unknown. */
+/** "gcounter", "pncounter", "gset", "orset", "lwwreg", "ormap"; NULL if unknown. */
 const char *crdt_type_name(enum crdt_type t);
 /** Inverse of crdt_type_name; -EINVAL if unknown. */
 int crdt_type_parse(const char *name, enum crdt_type *ret);

@@ -22,6 +22,9 @@ cJSON *crdt_pncounter_to_json(const struct crdt_pncounter *c);
 cJSON *crdt_gset_to_json(const struct crdt_gset *s);
 cJSON *crdt_orset_to_json(const struct crdt_orset *s);
 cJSON *crdt_lwwreg_to_json(const struct crdt_lwwreg *r);
+/** {"type":"ormap","len":n,"fields":[{"field":f,"value":v}|{"field":f,"counter":n},...]},
+ * fields in ascending byte order; f and v shown as set elements are. */
+cJSON *crdt_ormap_to_json(const struct crdt_ormap *m);
 /** The view of @o's type; NULL for an unknown type too. */
 cJSON *crdt_obj_to_json(const struct crdt_obj *o);
 

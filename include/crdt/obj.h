@@ -11,6 +11,7 @@
 #include "crdt/gcounter.h"
 #include "crdt/gset.h"
 #include "crdt/lwwreg.h"
+#include "crdt/ormap.h"
 #include "crdt/orset.h"
 #include "crdt/pncounter.h"
 
@@ -23,6 +24,7 @@ struct crdt_obj {
 		struct crdt_gset *gs;
 		struct crdt_orset *os;
 		struct crdt_lwwreg *lww;
+		struct crdt_ormap *om;
 	};
 };
 

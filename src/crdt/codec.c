@@ -7,7 +7,7 @@
 
 static const char *const type_names[] = {
 	[CRDT_GCOUNTER] = "gcounter", [CRDT_PNCOUNTER] = "pncounter", [CRDT_GSET] = "gset",
-	[CRDT_ORSET] = "orset",       [CRDT_LWWREG] = "lwwreg",
+	[CRDT_ORSET] = "orset",       [CRDT_LWWREG] = "lwwreg",       [CRDT_ORMAP] = "ormap",
 };
 
 const char *crdt_type_name(enum crdt_type t)

@@ -36,6 +36,10 @@
 #define FP_PN_BP 0x706e2d6270202031ULL
 #define FP_PN_BN 0x706e2d626e202031ULL
 #define FP_RID 0x7269642020202031ULL
+#define FP_MAP_CTX 0x6d61702d63747831ULL
+#define FP_MAP_KEY 0x6d61702d6b657931ULL
+#define FP_MAP_VAL 0x6d61702d76616c31ULL
+#define FP_MAP_ROW 0x6d61702d726f7731ULL
 
 /* The splitmix64 finaliser: a bijection on 64 bits, well spread. */
 static inline uint64_t fp_mix(uint64_t h)

@@ -322,6 +322,38 @@ fail:
 	return NULL;
 }
 
+static int add_field_cb(const uint8_t *f, size_t flen, const struct crdt_ormap_val *v, void *ctx)
+{
+	cJSON *o = cJSON_CreateObject(), *k = elem_json(f, flen), *x;
+
+	x = v->counter ? cJSON_CreateNumber((double)v->n) : elem_json(v->p, v->len);
+	if (!o || !k || !x || !cJSON_AddItemToObject(o, "field", k)) {
+		cJSON_Delete(o);
+		cJSON_Delete(k);
+		cJSON_Delete(x);
+		return CRDT_ENOMEM;
+	}
+	if (!cJSON_AddItemToObject(o, v->counter ? "counter" : "value", x) ||
+	    !cJSON_AddItemToArray(ctx, o)) {
+		cJSON_Delete(o);
+		return CRDT_ENOMEM;
+	}
+	return 0;
+}
+
+cJSON *crdt_ormap_to_json(const struct crdt_ormap *m)
+{
+	cJSON *j = cJSON_CreateObject(), *a;
+
+	if (!j || !cJSON_AddStringToObject(j, "type", "ormap") ||
+	    !cJSON_AddNumberToObject(j, "len", (double)crdt_ormap_len(m)) ||
+	    !(a = cJSON_AddArrayToObject(j, "fields")) || crdt_ormap_foreach(m, add_field_cb, a) != 0) {
+		cJSON_Delete(j);
+		return NULL;
+	}
+	return j;
+}
+
 cJSON *crdt_obj_to_json(const struct crdt_obj *o)
 {
 	switch (o->type) {
@@ -330,6 +362,7 @@ cJSON *crdt_obj_to_json(const struct crdt_obj *o)
 	case CRDT_GSET: return crdt_gset_to_json(o->gs);
 	case CRDT_ORSET: return crdt_orset_to_json(o->os);
 	case CRDT_LWWREG: return crdt_lwwreg_to_json(o->lww);
+	case CRDT_ORMAP: return crdt_ormap_to_json(o->om);
 	}
 	return NULL;
 }

@@ -75,6 +75,9 @@ ADAPT_DEL(orset)
 ADAPT(lwwreg, struct crdt_lwwreg)
 ADAPT_IDS(lwwreg)
 ADAPT_DEL(lwwreg)
+ADAPT(ormap, struct crdt_ormap)
+ADAPT_IDS(ormap)
+ADAPT_DEL(ormap)
 
 static const struct crdt_type_ops types[CRDT_TYPE_MAX + 1] = {
 	[CRDT_GCOUNTER] = { ROW(gcounter, CRDT_GCOUNTER), ROW_IDS(gcounter), ROW_COUNTER(gcounter) },
@@ -83,6 +86,7 @@ static const struct crdt_type_ops types[CRDT_TYPE_MAX + 1] = {
 	[CRDT_GSET] = { ROW(gset, CRDT_GSET), ROW_SET(gset) }, /* carries no replica ids */
 	[CRDT_ORSET] = { ROW(orset, CRDT_ORSET), ROW_IDS(orset), ROW_SET(orset), ROW_DEL(orset) },
 	[CRDT_LWWREG] = { ROW(lwwreg, CRDT_LWWREG), ROW_IDS(lwwreg), ROW_DEL(lwwreg) },
+	[CRDT_ORMAP] = { ROW(ormap, CRDT_ORMAP), ROW_IDS(ormap), ROW_DEL(ormap) },
 };
 
 const struct crdt_type_ops *crdt_type_ops(enum crdt_type t)

@@ -120,6 +120,7 @@ struct config {
 		unsigned max_element_bytes;
 		unsigned max_value_bytes;
 		unsigned max_elements;
+		unsigned max_hash_fields;
 		unsigned max_instances;
 		unsigned max_peer_datagrams_per_sec; /* 0 = no limit */
 	} limits;

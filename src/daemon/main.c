@@ -69,6 +69,7 @@ static struct gossip_limits gossip_limits_from(const struct config *c)
 		.max_element = c->limits.max_element_bytes,
 		.max_value = c->limits.max_value_bytes,
 		.max_elements = c->limits.max_elements,
+		.max_fields = c->limits.max_hash_fields,
 		.max_instances = c->limits.max_instances,
 	};
 }

@@ -9,6 +9,9 @@
  * storage/  journal values as state/journal.c writes them, after the mode byte
  * resp/     client requests (arrays, inline, pipelines), after two bytes
  * config/   is copied from conf/ by hand (cp conf/crdtd.ini conf/cluster/...)
+ * Hashes (OR-Maps) came later: their entries are numbered from 100 (wire/:
+ * 900) in each directory, so that the files before them kept their names
+ * (copy only those in: sealed datagrams differ every run).
  * Deterministic: the same files every run. */
 #include <errno.h>
 #include <stdio.h>
@@ -314,6 +317,88 @@ static void make_resp(void)
 	}
 }
 
+/* OR-Map states, a write's delta as the journal stores it, a datagram,
+ * and hash requests. */
+static void make_hashes(void)
+{
+	struct crdt_obj om[3], delta = { .type = CRDT_ORMAP };
+	struct crdt_rid r[3];
+	struct crdt_hlc hlc;
+	struct crdt_buf b;
+	struct wire_packer p;
+	char f[32];
+	int64_t v;
+	static const char *const tags[3] = { "om0", "om-mix", "om300" };
+	static const char *const reqs[] = {
+		"*6\r\n$4\r\nHSET\r\n$4\r\ncart\r\n$5\r\napple\r\n$1\r\n1\r\n$1\r\nb\r\n$0\r\n\r\n",
+		"HINCRBY cart apple -3\r\nHDEL cart apple pear\r\nHGETALL cart\r\n",
+		"HMGET cart a b c\r\nHSETNX cart a 1\r\nHSTRLEN cart a\r\nHKEYS cart\r\n",
+	};
+
+	for (int k = 0; k < 3; k++) {
+		memset(r[k].b, 0x10 * (k + 1), sizeof(r[k].b));
+		CHECK(crdt_obj_new(CRDT_ORMAP, &om[k]) == 0);
+	}
+	crdt_hlc_init(&hlc, fixed_clock, NULL);
+	CHECK((delta.om = crdt_ormap_new()));
+	for (int k = 0; k < 12; k++) {
+		snprintf(f, sizeof(f), "f%d", k % 5);
+		if (k % 3 == 0)
+			CHECK(crdt_ormap_incr(om[1].om, &r[k % 3], f, strlen(f), k - 4, NULL, &v) >= -EINVAL);
+		else
+			CHECK(crdt_ormap_set(om[1].om, &hlc, &r[k % 3], f, strlen(f), "val\x00ue", 6,
+					     k == 11 ? delta.om : NULL) == 0);
+		if (k % 4 == 3)
+			CHECK(crdt_ormap_del(om[1].om, f, strlen(f), NULL) >= 0);
+	}
+	for (int k = 0; k < 300; k++) {
+		snprintf(f, sizeof(f), "sku:%05d", k);
+		CHECK(crdt_ormap_incr(om[2].om, &r[k % 3], f, strlen(f), k + 1, NULL, &v) == 0);
+	}
+	crdt_buf_init(&b, 0);
+	dir("state");
+	seq = 100;
+	for (int k = 0; k < 3; k++) {
+		crdt_buf_reset(&b);
+		CHECK(crdt_obj_encode(&om[k], &b) == 0);
+		put(tags[k], 0, false, b.data, b.len);
+	}
+	dir("storage");
+	seq = 100;
+	for (int k = 0; k < 2; k++) {
+		crdt_buf_reset(&b);
+		crdt_buf_put_u8(&b, JOURNAL_OP_STATE);
+		CHECK(crdt_obj_encode(k ? &om[1] : &delta, &b) == 0);
+		put_value(k ? "om-mix" : "om-delta", CRDT_ORMAP, &b);
+	}
+	dir("wire");
+	seq = 900; /* wire/ holds more than 100 */
+	{
+		struct crdt_rid self;
+		struct emit_ctx c = { .tag = "om-mix" };
+		memset(self.b, 0x77, sizeof(self.b));
+		CHECK(wire_packer_init(&p, 512, &self, "node-a", 6, emit_cb, &c) == 0);
+		CHECK(wire_packer_add(&p, "cart", 4, &om[1], NULL) == 0);
+		CHECK(wire_packer_add(&p, "stock", 5, &om[2], NULL) == 0);
+		CHECK(wire_packer_flush(&p) == 0);
+		wire_packer_done(&p);
+	}
+	dir("resp");
+	seq = 100;
+	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+		size_t len = strlen(reqs[i]);
+		uint8_t buf[256];
+		buf[0] = (uint8_t)(i % 4);
+		buf[1] = (uint8_t)(i * 41);
+		memcpy(buf + 2, reqs[i], len);
+		put("hash", buf[0], true, buf + 1, len + 1);
+	}
+	crdt_buf_done(&b);
+	for (int k = 0; k < 3; k++)
+		crdt_obj_done(&om[k]);
+	crdt_obj_done(&delta);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -331,6 +416,7 @@ int main(int argc, char **argv)
 	make_storage();
 	dir("resp");
 	make_resp();
+	make_hashes();
 	for (int i = 0; i < NSTATES; i++)
 		crdt_obj_done(&states[i]);
 	return 0;

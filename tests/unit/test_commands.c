@@ -165,9 +165,9 @@ static void test_gcounter_only_grows(void **state)
 	/* creating what is there is a no-op; another type is WRONGTYPE */
 	EXPECT(f, "+OK\r\n", "CRDT.CREATE", "g", "gcounter");
 	EXPECT(f, WRONGTYPE, "CRDT.CREATE", "g", "orset");
-	EXPECT(f, "-ERR unknown type 'hash'; use gcounter, pncounter, gset, orset or lwwreg\r\n",
+	EXPECT(f, "-ERR unknown type 'hash'; use gcounter, pncounter, gset, orset, lwwreg or ormap\r\n",
 	       "CRDT.CREATE", "h", "hash");
-	EXPECT(f, "-ERR unknown type; use gcounter, pncounter, gset, orset or lwwreg\r\n",
+	EXPECT(f, "-ERR unknown type; use gcounter, pncounter, gset, orset, lwwreg or ormap\r\n",
 	       "CRDT.CREATE", "h", "averyveryverylongtypename");
 	EXPECT(f, ":0\r\n", "EXISTS", "h");
 }
@@ -255,6 +255,59 @@ static void test_resp3_nulls(void **state)
 }
 
 /* ---- sets ------------------------------------------------------------------- */
+
+/* The hash commands' exact bytes in both protocols (the behaviour under
+ * concurrency is tests/unit/test_ormap.c's, the errors and limits
+ * tests/integration/test_hash.py's). */
+static void test_hashes(void **state)
+{
+	struct fx *f = *state;
+
+	EXPECT(f, ":2\r\n", "HSET", "h", "b", "2", "a", "1");
+	EXPECT(f, ":0\r\n", "HSET", "h", "a", "x");
+	EXPECT(f, "+OK\r\n", "HMSET", "h", "c", "");
+	EXPECT(f, ":0\r\n", "HSETNX", "h", "c", "y");
+	EXPECT(f, "$1\r\nx\r\n", "HGET", "h", "a");
+	EXPECT(f, "$0\r\n\r\n", "HGET", "h", "c");
+	EXPECT(f, "$-1\r\n", "HGET", "h", "zz");
+	EXPECT(f, "*3\r\n$1\r\nx\r\n$-1\r\n$1\r\n2\r\n", "HMGET", "h", "a", "zz", "b");
+	EXPECT(f, ":7\r\n", "HINCRBY", "h", "n", "7");
+	EXPECT(f, "$1\r\n7\r\n", "HGET", "h", "n");
+	EXPECT(f, "*8\r\n$1\r\na\r\n$1\r\nx\r\n$1\r\nb\r\n$1\r\n2\r\n$1\r\nc\r\n$0\r\n\r\n"
+		  "$1\r\nn\r\n$1\r\n7\r\n",
+	       "HGETALL", "h");
+	EXPECT(f, "*4\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\nn\r\n", "HKEYS", "h");
+	EXPECT(f, "*4\r\n$1\r\nx\r\n$1\r\n2\r\n$0\r\n\r\n$1\r\n7\r\n", "HVALS", "h");
+	EXPECT(f, ":4\r\n", "HLEN", "h");
+	EXPECT(f, ":1\r\n", "HSTRLEN", "h", "n");
+	EXPECT(f, ":2\r\n", "HDEL", "h", "n", "c", "zz");
+	EXPECT(f, ":0\r\n", "HEXISTS", "h", "n");
+	EXPECT(f, ":-1\r\n", "HINCRBY", "h", "n", "-1");
+	EXPECT(f, "-ERR hash value is not an integer\r\n", "HINCRBY", "h", "a", "1");
+	EXPECT(f, "+hash\r\n", "TYPE", "h");
+	EXPECT(f, "*0\r\n", "HGETALL", "nokey");
+	EXPECT(f, ":0\r\n", "HLEN", "nokey");
+	EXPECT(f, ":0\r\n", "HDEL", "nokey", "a");
+	EXPECT(f, ":1\r\n", "SADD", "s", "m");
+	EXPECT(f, WRONGTYPE, "HGET", "s", "a");
+	EXPECT(f, WRONGTYPE, "HSET", "s", "a", "b");
+	EXPECT(f, WRONGTYPE, "GET", "h");
+	f->s.proto = RESP_PROTO3;
+	EXPECT(f, ":1\r\n", "HDEL", "h", "n");
+	EXPECT(f, "%2\r\n$1\r\na\r\n$1\r\nx\r\n$1\r\nb\r\n$1\r\n2\r\n", "HGETALL", "h");
+	EXPECT(f, "*2\r\n$1\r\nx\r\n_\r\n", "HMGET", "h", "a", "zz");
+	/* DEL removes every field; the next write starts afresh */
+	EXPECT(f, ":7\r\n", "HINCRBY", "h", "q", "7");
+	EXPECT(f, ":1\r\n", "DEL", "h");
+	EXPECT(f, ":0\r\n", "EXISTS", "h");
+	EXPECT(f, "+none\r\n", "TYPE", "h");
+	EXPECT(f, "%0\r\n", "HGETALL", "h");
+	EXPECT(f, ":1\r\n", "HINCRBY", "h", "q", "1");
+	/* a hash whose last field is deleted is no key, as in Redis */
+	EXPECT(f, ":1\r\n", "HDEL", "h", "q");
+	EXPECT(f, ":0\r\n", "EXISTS", "h");
+	EXPECT(f, ":0\r\n", "HLEN", "h");
+}
 
 static void test_sets(void **state)
 {
@@ -497,7 +550,7 @@ static void test_admin(void **state)
 	EXPECT(f, "%1\r\n$9\r\ndatabases\r\n$1\r\n1\r\n", "CONFIG", "GET", "databases");
 	EXPECT(f, "%0\r\n", "CONFIG", "GET", "nothing");
 	EXPECT(f, "-ERR syntax error\r\n", "INFO", "a", "b");
-	EXPECT(f, ":54\r\n", "COMMAND", "COUNT");
+	EXPECT(f, ":67\r\n", "COMMAND", "COUNT");
 	EXPECT(f, "*2\r\n*6\r\n$3\r\nget\r\n:2\r\n*1\r\n+readonly\r\n:1\r\n:1\r\n:1\r\n_\r\n",
 	       "COMMAND", "INFO", "get", "nosuch");
 }
@@ -531,6 +584,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_set_get, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resp3_nulls, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hashes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_type_conflict_visibility, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_arity_and_unknown, setup, teardown),

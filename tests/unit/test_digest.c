@@ -56,6 +56,9 @@ static void local_write(struct store *s, int i, uint8_t n, int v)
 	case CRDT_GSET: assert_true(crdt_gset_add(o->gs, e, (size_t)elen) >= 0); break;
 	case CRDT_ORSET: assert_int_equal(crdt_orset_add(o->os, &id, e, (size_t)elen), 0); break;
 	case CRDT_LWWREG: assert_int_equal(crdt_lwwreg_set(o->lww, &h, &id, e, (size_t)elen), 0); break;
+	case CRDT_ORMAP:
+		assert_int_equal(crdt_ormap_set(o->om, &h, &id, e, (size_t)elen, e, 1, NULL), 0);
+		break;
 	}
 	store_changed(s, store_find(s, name, (size_t)len), o->type,
 		      &(struct store_change){ .op = STORE_OP_STATE, .state = o });

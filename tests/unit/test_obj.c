@@ -38,6 +38,9 @@ static void touch(struct crdt_obj *o, uint8_t n)
 	case CRDT_GSET: assert_true(crdt_gset_add(o->gs, e, sizeof(e)) >= 0); break;
 	case CRDT_ORSET: assert_int_equal(crdt_orset_add(o->os, &id, e, sizeof(e)), 0); break;
 	case CRDT_LWWREG: assert_int_equal(crdt_lwwreg_set(o->lww, &h, &id, e, sizeof(e)), 0); break;
+	case CRDT_ORMAP:
+		assert_int_equal(crdt_ormap_set(o->om, &h, &id, e, sizeof(e), "v", 1, NULL), 0);
+		break;
 	}
 }
 
@@ -212,13 +215,26 @@ static void random_op(struct crdt_obj *o, uint8_t n, struct crdt_hlc *h, struct 
 			assert_true(crdt_orset_remove(o->os, e, len) >= 0);
 		break;
 	case CRDT_LWWREG: assert_int_equal(crdt_lwwreg_set(o->lww, h, &id, e, len), 0); break;
+	case CRDT_ORMAP: {
+		int64_t v;
+		unsigned k = rng_below(r, 3);
+		if (k == 0)
+			assert_int_equal(crdt_ormap_set(o->om, h, &id, e, 2, e, len, NULL), 0);
+		else if (k == 1)
+			assert_true(crdt_ormap_incr(o->om, &id, e, len, 1, NULL, &v) >= CRDT_EINVAL);
+		else
+			assert_true(crdt_ormap_del(o->om, e, len, NULL) >= 0);
+		break;
+	}
 	}
 }
 
 /* Merge @src into @dst whole, or as the pieces of a split of random size. */
 static void deliver(struct crdt_obj *dst, const struct crdt_obj *src, struct rng *r)
 {
-	struct merge_ctx m = { dst, 64 + rng_below(r, 200), 0 };
+	/* a counter field with a row per replica needs room for their ids */
+	size_t min = dst->type == CRDT_ORMAP ? 64 + FP_REPLICAS * CRDT_RID_LEN : 64;
+	struct merge_ctx m = { dst, min + rng_below(r, 200), 0 };
 
 	if (rng_below(r, 2))
 		assert_int_equal(crdt_obj_merge(dst, src), 0);

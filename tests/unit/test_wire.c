@@ -61,8 +61,8 @@ static struct crdt_rid rid_n(uint8_t n)
 
 /* A few instances of every type. */
 struct fixture {
-	struct crdt_obj o[5];
-	char name[5][16];
+	struct crdt_obj o[CRDT_TYPE_MAX];
+	char name[CRDT_TYPE_MAX][16];
 };
 
 static void fixture_init(struct fixture *f, int gset_elems)
@@ -84,14 +84,18 @@ static void fixture_init(struct fixture *f, int gset_elems)
 		snprintf(e, sizeof(e), "element-%d", i);
 		assert_true(crdt_gset_add(f->o[2].gs, e, strlen(e)) >= 0);
 		assert_int_equal(crdt_orset_add(f->o[3].os, i % 2 ? &a : &b, e, strlen(e)), 0);
+		assert_int_equal(crdt_ormap_set(f->o[5].om, &hlc, i % 2 ? &a : &b, e, strlen(e), "v",
+						1, NULL), 0);
 	}
+	/* a removed field: its dot goes in a piece of its own */
+	assert_int_equal(crdt_ormap_del(f->o[5].om, "element-1", 9, NULL), gset_elems > 1);
 	assert_int_equal(crdt_orset_remove(f->o[3].os, "element-0", 9), gset_elems > 0);
 	assert_int_equal(crdt_lwwreg_set(f->o[4].lww, &hlc, &a, "value", 5), 0);
 }
 
 static void fixture_done(struct fixture *f)
 {
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < CRDT_TYPE_MAX; i++)
 		crdt_obj_done(&f->o[i]);
 }
 
@@ -104,7 +108,7 @@ static void pack(struct fixture *f, size_t mtu, struct dgrams *out)
 
 	out->mtu = mtu;
 	assert_int_equal(wire_packer_init(&p, mtu, &self, "node-a", 6, collect, out), 0);
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < CRDT_TYPE_MAX; i++) {
 		assert_int_equal(wire_packer_add(&p, f->name[i], strlen(f->name[i]), &f->o[i], &size), 0);
 		assert_true(size > 0);
 	}
@@ -132,11 +136,11 @@ static void unpack_merge(const struct dgrams *in, struct fixture *got)
 		assert_int_equal(wire_state_decode(in->d[i] + off, in->len[i] - off, &s, &n), 0);
 		for (size_t k = 0; k < n; k++) {
 			int j;
-			for (j = 0; j < 5; j++)
+			for (j = 0; j < CRDT_TYPE_MAX; j++)
 				if (s[k].name_len == strlen(got->name[j]) &&
 				    !memcmp(s[k].name, got->name[j], s[k].name_len))
 					break;
-			assert_true(j < 5);
+			assert_true(j < CRDT_TYPE_MAX);
 			assert_int_equal(crdt_obj_merge(&got->o[j], &s[k].obj), 0);
 		}
 		wire_states_free(s, n);
@@ -229,7 +233,7 @@ static void test_records_roundtrip(void **state)
 	assert_int_equal(d.n, 1); /* small instances share one datagram */
 	empty_fixture(&got, &f);
 	unpack_merge(&d, &got);
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < CRDT_TYPE_MAX; i++)
 		assert_true(crdt_obj_equal(&f.o[i], &got.o[i]));
 	fixture_done(&got);
 	fixture_done(&f);
@@ -250,7 +254,7 @@ static void test_split_large(void **state)
 		assert_true(d.len[i] <= 1400);
 	empty_fixture(&got, &f);
 	unpack_merge(&d, &got);
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < CRDT_TYPE_MAX; i++)
 		assert_true(crdt_obj_equal(&f.o[i], &got.o[i]));
 	fixture_done(&got);
 	fixture_done(&f);
@@ -261,7 +265,7 @@ static void test_split_large(void **state)
 	pack(&f, WIRE_MTU_MIN, &d);
 	empty_fixture(&got, &f);
 	unpack_merge(&d, &got);
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < CRDT_TYPE_MAX; i++)
 		assert_true(crdt_obj_equal(&f.o[i], &got.o[i]));
 	fixture_done(&got);
 	fixture_done(&f);

@@ -103,6 +103,33 @@ void cmd_watch(struct daemon *d, struct cmd_session *s, const struct cmd_args *a
 	       struct crdt_buf *out);
 void cmd_unwatch(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 		 struct crdt_buf *out);
+/* client/cmd_hash.c */
+void cmd_hdel(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+	      struct crdt_buf *out);
+void cmd_hexists(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+		 struct crdt_buf *out);
+void cmd_hget(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+	      struct crdt_buf *out);
+void cmd_hgetall(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+		 struct crdt_buf *out);
+void cmd_hincrby(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+		 struct crdt_buf *out);
+void cmd_hkeys(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+	       struct crdt_buf *out);
+void cmd_hlen(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+	      struct crdt_buf *out);
+void cmd_hmget(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+	       struct crdt_buf *out);
+void cmd_hmset(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+	       struct crdt_buf *out);
+void cmd_hset(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+	      struct crdt_buf *out);
+void cmd_hsetnx(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+		struct crdt_buf *out);
+void cmd_hstrlen(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+		 struct crdt_buf *out);
+void cmd_hvals(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+	       struct crdt_buf *out);
 
 /* client/cmd_keys.c */
 void cmd_del(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,

@@ -511,13 +511,13 @@ static void cmd_crdt_create(struct daemon *d, struct cmd_session *s, const struc
 	int err;
 
 	if (a->argl[2] >= sizeof(name)) {
-		resp_error(out, "ERR unknown type; use gcounter, pncounter, gset, orset or lwwreg");
+		resp_error(out, "ERR unknown type; use gcounter, pncounter, gset, orset, lwwreg or ormap");
 		return;
 	}
 	memcpy(name, a->argv[2], a->argl[2]);
 	name[a->argl[2]] = 0;
 	if (crdt_type_parse(name, &t) < 0) {
-		resp_error(out, "ERR unknown type '%s'; use gcounter, pncounter, gset, orset or lwwreg",
+		resp_error(out, "ERR unknown type '%s'; use gcounter, pncounter, gset, orset, lwwreg or ormap",
 			   name);
 		return;
 	}
@@ -743,6 +743,8 @@ const char *cmd_redis_type_name(enum crdt_type t)
 	case CRDT_GSET:
 	case CRDT_ORSET:
 		return "set";
+	case CRDT_ORMAP:
+		return "hash";
 	default:
 		return "string";
 	}
@@ -919,7 +921,20 @@ static const struct cmd commands[] = {
 	{ "get", 2, cmd_get, "readonly" },
 	{ "getdel", 2, cmd_getdel, "write" },
 	{ "getset", 3, cmd_getset, "write" },
+	{ "hdel", -3, cmd_hdel, "write" },
 	{ "hello", -1, cmd_hello, "fast" },
+	{ "hexists", 3, cmd_hexists, "readonly" },
+	{ "hget", 3, cmd_hget, "readonly" },
+	{ "hgetall", 2, cmd_hgetall, "readonly" },
+	{ "hincrby", 4, cmd_hincrby, "write" },
+	{ "hkeys", 2, cmd_hkeys, "readonly" },
+	{ "hlen", 2, cmd_hlen, "readonly" },
+	{ "hmget", -3, cmd_hmget, "readonly" },
+	{ "hmset", -4, cmd_hmset, "write" },
+	{ "hset", -4, cmd_hset, "write" },
+	{ "hsetnx", 4, cmd_hsetnx, "write" },
+	{ "hstrlen", 3, cmd_hstrlen, "readonly" },
+	{ "hvals", 2, cmd_hvals, "readonly" },
 	{ "incr", 2, cmd_incr, "write" },
 	{ "incrby", 3, cmd_incrby, "write" },
 	{ "info", -1, cmd_info, "loading" },

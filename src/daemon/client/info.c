@@ -240,7 +240,7 @@ static void section_memory(struct daemon *d, struct crdt_buf *b)
 
 static void section_keyspace(struct daemon *d, struct crdt_buf *b)
 {
-	static const char *const names[] = { NULL, "gcounter", "pncounter", "gset", "orset", "lwwreg" };
+	static const char *const names[] = { NULL, "gcounter", "pncounter", "gset", "orset", "lwwreg", "ormap" };
 	uint64_t n[STORE_NTYPES] = { 0 }, total = 0;
 
 	for (size_t i = 0; i < d->store.cap; i++) {

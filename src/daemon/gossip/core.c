@@ -1452,6 +1452,20 @@ static int elem_check_cb(const uint8_t *e, size_t len, void *ctx)
 	return 0;
 }
 
+struct field_check {
+	const struct crdt_ormap *local; /* or NULL */
+	size_t fresh;                   /* fields the local hash lacks */
+};
+
+static int field_check_cb(const uint8_t *f, size_t flen, const struct crdt_ormap_val *v, void *ctx)
+{
+	struct field_check *c = ctx;
+	struct crdt_ormap_val x;
+
+	c->fresh += !c->local || !crdt_ormap_get(c->local, f, flen, &x);
+	return 0;
+}
+
 /* Whether a remote record stays within [limits], by the rules the client
  * door uses; on -EMSGSIZE @why says which.  Costs one pass over the record's
  * elements, as the merge does. */
@@ -1471,6 +1485,15 @@ static int state_limits(struct gossip_core *g, const struct wire_state *w, char 
 		return r;
 	if (o->type == CRDT_LWWREG && crdt_lwwreg_get(o->lww, &val, &len))
 		return gossip_limit_element(lim, o->type, w->name_len, len, why, why_size);
+	if (o->type == CRDT_ORMAP && lim->max_fields) {
+		struct field_check c = { .local = NULL };
+		struct crdt_obj *l = e ? store_entry_slot(e, CRDT_ORMAP) : NULL;
+		c.local = l ? l->om : NULL;
+		crdt_ormap_foreach(o->om, field_check_cb, &c);
+		if ((c.local ? crdt_ormap_len(c.local) : 0) + c.fresh > lim->max_fields)
+			return why_not(why, why_size, "hash would pass max_hash_fields (%zu)",
+				       lim->max_fields);
+	}
 	if (crdt_obj_is_set(o)) {
 		struct elem_check c = { .lim = lim, .t = o->type, .name_len = w->name_len,
 					.why = why, .why_size = why_size };

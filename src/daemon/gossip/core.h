@@ -56,6 +56,7 @@ struct gossip_limits {
 	size_t max_element;  /* one set element, bytes */
 	size_t max_value;    /* a register's value, bytes */
 	size_t max_elements; /* elements of one set */
+	size_t max_fields;   /* fields of one hash */
 	size_t max_instances; /* names in the store */
 	/* For wire_max_element, set by the gossip: the plain datagram budget
 	 * (its mtu less a seal's overhead, whether or not a key is set, so

@@ -40,6 +40,11 @@ static size_t piece_overhead(enum crdt_type t)
 	case CRDT_GSET: return 2 + 10;
 	case CRDT_ORSET: return (2 + 5 + 10) + (CRDT_RID_LEN + 10) + (10 + 10) + (5 + 10);
 	case CRDT_LWWREG: return 2 + 1 + CRDT_RID_LEN + 10 + 5;
+	/* ormap/codec.c's split bounds for a piece of one register field
+	 * (header, one replica, the entry and its dot, two length varints);
+	 * the element is the field name and the value together */
+	case CRDT_ORMAP: return (2 + 3 * 5) + (CRDT_RID_LEN + 5 + 5) + 5 + 5 + 5 +
+				(5 + 10 + 1) + (10 + 1) + 10 + 5 + 5;
 	}
 	return 0;
 }

@@ -15,7 +15,7 @@
 #include "client/listener.h"
 #include "state/journal.h"
 
-static const char *const type_names[] = { NULL, "gcounter", "pncounter", "gset", "orset", "lwwreg" };
+static const char *const type_names[] = { NULL, "gcounter", "pncounter", "gset", "orset", "lwwreg", "ormap" };
 _Static_assert(sizeof(type_names) / sizeof(type_names[0]) == CRDT_TYPE_MAX + 1,
 	       "a name for every CRDT type");
 

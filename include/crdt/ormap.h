@@ -1,0 +1,102 @@
+/* OR-Map: a hash of fields, add-wins, whose values are LWW registers or
+ * PN-counters (docs/types.md, "OR-Map").
+ *
+ * Each field holds one or more entries; an entry is the dot (replica,
+ * counter) of the write that made it and the value that write left: a
+ * register (HLC stamp, bytes; the writer is the dot's replica) or a
+ * PN-counter.  A local write replaces every entry of its field by one new
+ * entry (it has observed them); HDEL drops them.  The causal context
+ * records every dot the state has seen, so an entry that is missing
+ * although its dot is known was removed, and a concurrent write, whose dot
+ * the remover never saw, survives (add-wins).  When several entries
+ * survive (concurrent writes), the field's value is their join: the
+ * greatest register if any entry is a register, else the per-replica
+ * maximum of the counters.  A write that follows an HDEL starts from
+ * nothing: HINCRBY after HDEL counts from 0.
+ */
+#ifndef CRDT_ORMAP_H
+#define CRDT_ORMAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crdt/codec.h"
+#include "crdt/hlc.h"
+
+struct crdt_ormap; /* opaque */
+
+/** A field's value as read: the register's bytes, or a counter's value
+ * written in decimal into @num (the bytes then point there). */
+struct crdt_ormap_val {
+	bool counter;
+	int64_t n;           /* counter: the value (clamped to int64) */
+	const uint8_t *p;    /* the bytes: into the map or into num */
+	size_t len;
+	char num[48];
+};
+
+/** Called per field in ascending byte order; a non-zero return stops. */
+typedef int (*crdt_ormap_cb)(const uint8_t *f, size_t flen, const struct crdt_ormap_val *v,
+			     void *ctx);
+
+struct crdt_ormap *crdt_ormap_new(void);
+void crdt_ormap_free(struct crdt_ormap *m);
+struct crdt_ormap *crdt_ormap_copy(const struct crdt_ormap *m);
+
+/** HSET: field @f (copied) gets the register value @v (copied), stamped
+ * after every register the field holds, as replica @self.  When @delta is
+ * not NULL, the change is also joined into it (a small state that merges
+ * to the same result: the new entry and the dots it replaced).  0,
+ * -ENOMEM, -EOVERFLOW (dot counter exhausted), -EMSGSIZE (field or value
+ * past 2^31 bytes); the map is unchanged on error. */
+int crdt_ormap_set(struct crdt_ormap *m, struct crdt_hlc *hlc, const struct crdt_rid *self,
+		   const void *f, size_t flen, const void *v, size_t vlen,
+		   struct crdt_ormap *delta);
+/** HINCRBY: add @by (any sign, 0 too) to field @f's counter; a field that
+ * holds a register that reads as a Redis integer counts on from it.  The
+ * new value in *ret_value.  -EINVAL when the field holds a register that is
+ * not an integer, -EOVERFLOW when the value would leave int64; the map is
+ * unchanged on error.  @delta as for crdt_ormap_set. */
+int crdt_ormap_incr(struct crdt_ormap *m, const struct crdt_rid *self, const void *f,
+		    size_t flen, int64_t by, struct crdt_ormap *delta, int64_t *ret_value);
+/** HDEL: drop field @f's entries (their dots stay known).  1 if the field
+ * was present, 0 if not, -ENOMEM (only with @delta). */
+int crdt_ormap_del(struct crdt_ormap *m, const void *f, size_t flen, struct crdt_ormap *delta);
+/** True and *ret filled when field @f is present; the bytes are valid
+ * until the map or @ret changes. */
+bool crdt_ormap_get(const struct crdt_ormap *m, const void *f, size_t flen,
+		    struct crdt_ormap_val *ret);
+/** DEL: drop every field (their dots stay known, so a write the map has
+ * not seen survives a merge and a later write starts afresh).  1 if a
+ * field was present, 0 if none. */
+int crdt_ormap_clear(struct crdt_ormap *m);
+/** Whether a field is present (an empty map is no key). */
+bool crdt_ormap_live(const struct crdt_ormap *m);
+/** Number of present fields. */
+size_t crdt_ormap_len(const struct crdt_ormap *m);
+/** Each present field and its value, ascending by field bytes.  -ENOMEM. */
+int crdt_ormap_foreach(const struct crdt_ormap *m, crdt_ormap_cb cb, void *ctx);
+
+/** dst ⊔= src.  On -ENOMEM dst is unchanged (it may know more replica ids,
+ * which are not part of the state). */
+int crdt_ormap_merge(struct crdt_ormap *dst, const struct crdt_ormap *src);
+bool crdt_ormap_equal(const struct crdt_ormap *a, const struct crdt_ormap *b);
+/** See crdt_type_ops.fingerprint. */
+uint64_t crdt_ormap_fingerprint(const struct crdt_ormap *m);
+/** See crdt_type_ops.knows_more_of: @remote's context reaches past
+ * @local's (NULL: empty) for @rid. */
+bool crdt_ormap_knows_more_of(const struct crdt_ormap *remote, const struct crdt_ormap *local,
+			      const struct crdt_rid *rid);
+/** Canonical encoding (docs/encoding.md): equal states, equal bytes. */
+int crdt_ormap_encode(const struct crdt_ormap *m, struct crdt_buf *b);
+/** -EBADMSG / -EPROTO for any input that is not a canonical encoding. */
+int crdt_ormap_decode(const uint8_t *buf, size_t len, struct crdt_ormap **ret);
+/** Pieces of at most @max bytes: groups of fields with a context of
+ * exactly their entries' dots, then the rest of the context (dots of
+ * removed entries) in pieces without fields, so that no piece removes
+ * an entry another piece carries.  A field too large for any piece is
+ * left out, its dots in no piece; the return counts those (codec.h). */
+int crdt_ormap_split(const struct crdt_ormap *m, size_t max, crdt_piece_cb cb, void *ctx);
+
+#endif

@@ -1,0 +1,715 @@
+/* The OR-Map's canonical encoding, its decoder (which accepts nothing
+ * else), the split into datagram-sized pieces, equality and fingerprint. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "crdt/error.h"
+#include "../fp.h"
+#include "internal.h"
+
+/* ---- the replica numbering of the wire --------------------------------------- */
+
+struct wmap {
+	uint32_t *wire;  /* map index -> wire index, NO_REP if unused */
+	uint32_t *order; /* wire index -> map index */
+	uint32_t n;
+};
+
+static int rid_qcmp_ctx(const struct crdt_ormap *m, uint32_t a, uint32_t b)
+{
+	return memcmp(m->reps[a].rid.b, m->reps[b].rid.b, CRDT_RID_LEN);
+}
+
+/* The replicas the encoding names (a context, a dot, a counter row), in
+ * ascending id order. */
+static int wmap_build(const struct crdt_ormap *m, struct wmap *w)
+{
+	size_t nr = m->nreps ? m->nreps : 1;
+
+	w->n = 0;
+	w->wire = malloc(nr * sizeof(*w->wire));
+	w->order = malloc(nr * sizeof(*w->order));
+	if (!w->wire || !w->order) {
+		free(w->wire);
+		free(w->order);
+		return CRDT_ENOMEM;
+	}
+	for (uint32_t i = 0; i < m->nreps; i++)
+		w->wire[i] = m->reps[i].n ? 0 : NO_REP;
+	for (uint32_t i = 0; m->tab.s && i < m->tab.cap; i++) {
+		struct ment *one, *const *v;
+		uint32_t n;
+		if (!et_used(&m->tab.s[i]))
+			continue;
+		n = fld_ents(m->tab.s[i].pay, &one, &v);
+		for (uint32_t x = 0; x < n; x++) {
+			w->wire[v[x]->ri] = 0;
+			for (uint32_t y = 0; v[x]->kind == ENT_CTR && y < v[x]->len; y++)
+				w->wire[ent_rows(v[x])[y].ri] = 0;
+		}
+	}
+	for (uint32_t i = 0; i < m->nreps; i++) {
+		if (w->wire[i] == NO_REP)
+			continue;
+		/* insertion into the sorted order: replicas are few */
+		uint32_t k = w->n++;
+		while (k > 0 && rid_qcmp_ctx(m, w->order[k - 1], i) > 0) {
+			w->order[k] = w->order[k - 1];
+			k--;
+		}
+		w->order[k] = i;
+	}
+	for (uint32_t k = 0; k < w->n; k++)
+		w->wire[w->order[k]] = k;
+	return 0;
+}
+
+static void wmap_done(struct wmap *w)
+{
+	free(w->wire);
+	free(w->order);
+}
+
+/* ---- encode ------------------------------------------------------------------ */
+
+static void sort_ents(struct ment **v, uint32_t n, const uint32_t *wire)
+{
+	for (uint32_t i = 1; i < n; i++) {
+		struct ment *t = v[i];
+		uint32_t j = i;
+		while (j > 0 && (wire[v[j - 1]->ri] > wire[t->ri] ||
+				 (wire[v[j - 1]->ri] == wire[t->ri] && v[j - 1]->ctr > t->ctr))) {
+			v[j] = v[j - 1];
+			j--;
+		}
+		v[j] = t;
+	}
+}
+
+static void put_ent(struct crdt_buf *b, const struct ment *e, const uint32_t *wire)
+{
+	crdt_buf_put_varint(b, wire[e->ri]);
+	crdt_buf_put_varint(b, e->ctr);
+	crdt_buf_put_u8(b, e->kind);
+	if (e->kind == ENT_REG) {
+		crdt_buf_put_varint(b, e->ms);
+		crdt_buf_put_varint(b, e->lc);
+		crdt_buf_put_bytes(b, e->val, e->len);
+		return;
+	}
+	crdt_buf_put_varint(b, e->len);
+	/* rows in wire order: pick the next smallest each time (rows are few) */
+	for (uint32_t k = 0, last = 0; k < e->len; k++) {
+		const struct mrow *best = NULL;
+		for (uint32_t y = 0; y < e->len; y++) {
+			const struct mrow *r = &ent_rows(e)[y];
+			if ((k == 0 || wire[r->ri] > last) && (!best || wire[r->ri] < wire[best->ri]))
+				best = r;
+		}
+		last = wire[best->ri];
+		crdt_buf_put_varint(b, last);
+		crdt_buf_put_varint(b, best->p);
+		crdt_buf_put_varint(b, best->n);
+	}
+}
+
+int crdt_ormap_encode(const struct crdt_ormap *m, struct crdt_buf *b)
+{
+	struct wmap w;
+	const uint32_t *ord;
+	struct ment **tmp = NULL;
+	size_t tcap = 0;
+	uint32_t nctx = 0;
+	int r;
+
+	if ((r = wmap_build(m, &w)) < 0)
+		return r;
+	if ((r = et_order(&m->tab, &ord)) < 0)
+		goto out;
+	crdt_codec_put_header(b, CRDT_ORMAP);
+	crdt_buf_put_varint(b, w.n);
+	for (uint32_t k = 0; k < w.n; k++)
+		crdt_buf_put(b, m->reps[w.order[k]].rid.b, CRDT_RID_LEN);
+	for (uint32_t k = 0; k < w.n; k++)
+		nctx += m->reps[w.order[k]].n > 0;
+	crdt_buf_put_varint(b, nctx);
+	for (uint32_t k = 0; k < w.n; k++) {
+		const struct mrep *p = &m->reps[w.order[k]];
+		if (!p->n)
+			continue;
+		crdt_buf_put_varint(b, k);
+		crdt_buf_put_varint(b, p->n);
+		for (uint32_t i = 0; i < p->n; i++) {
+			crdt_buf_put_varint(b, i == 0 ? p->iv[0].lo : p->iv[i].lo - p->iv[i - 1].hi - 2);
+			crdt_buf_put_varint(b, p->iv[i].hi - p->iv[i].lo);
+		}
+	}
+	crdt_buf_put_varint(b, m->tab.count);
+	for (uint32_t i = 0; i < m->tab.count; i++) {
+		const struct et_slot *s = &m->tab.s[ord[i]];
+		struct ment *one, *const *v;
+		uint32_t n = fld_ents(s->pay, &one, &v);
+
+		if (tcap < n) {
+			struct ment **t = realloc(tmp, n * sizeof(*t));
+			if (!t) {
+				r = CRDT_ENOMEM;
+				goto out;
+			}
+			tmp = t;
+			tcap = n;
+		}
+		memcpy(tmp, v, n * sizeof(*tmp));
+		sort_ents(tmp, n, w.wire);
+		crdt_buf_put_bytes(b, et_key(s), et_len(s));
+		crdt_buf_put_varint(b, n);
+		for (uint32_t x = 0; x < n; x++)
+			put_ent(b, tmp[x], w.wire);
+	}
+	r = b->err;
+out:
+	free(tmp);
+	wmap_done(&w);
+	return r;
+}
+
+/* ---- decode ------------------------------------------------------------------ */
+
+static int get_ctx(struct crdt_cur *c, struct crdt_ormap *m, uint8_t *used)
+{
+	size_t nctx;
+
+	if (crdt_cur_count(c, 3, &nctx) < 0 || nctx > m->nreps)
+		return CRDT_EBADMSG;
+	for (size_t k = 0; k < nctx; k++) {
+		uint64_t idx, lo, d, prev = 0;
+		size_t n;
+		struct mrep *p;
+
+		if (crdt_cur_varint(c, &idx) < 0 || idx >= m->nreps ||
+		    (k > 0 && idx <= prev) || crdt_cur_count(c, 2, &n) < 0 || n == 0)
+			return CRDT_EBADMSG;
+		prev = idx;
+		p = &m->reps[idx];
+		if (p->n || !(p->iv = malloc(n * sizeof(*p->iv))))
+			return p->n ? CRDT_EBADMSG : CRDT_ENOMEM;
+		p->cap = (uint32_t)n;
+		for (size_t i = 0; i < n; i++) {
+			if (crdt_cur_varint(c, &lo) < 0 || crdt_cur_varint(c, &d) < 0)
+				return CRDT_EBADMSG;
+			if (i == 0) {
+				if (lo == 0)
+					return CRDT_EBADMSG;
+			} else {
+				uint64_t ph = p->iv[i - 1].hi;
+				/* non-adjacent: at least one counter between */
+				if (ph > UINT64_MAX - 2 || lo > UINT64_MAX - 2 - ph)
+					return CRDT_EBADMSG;
+				lo += ph + 2;
+			}
+			if (d > UINT64_MAX - lo)
+				return CRDT_EBADMSG;
+			p->iv[i] = (struct ivl){ lo, lo + d };
+			p->n++;
+		}
+		used[idx] = 1;
+	}
+	return 0;
+}
+
+static int get_ent(struct crdt_cur *c, struct crdt_ormap *m, uint8_t *used, struct ment **ret)
+{
+	uint64_t ri, ctr, a, bb;
+	uint8_t kind;
+	const uint8_t *val;
+	size_t len;
+	struct ment *e;
+
+	if (crdt_cur_varint(c, &ri) < 0 || ri >= m->nreps || crdt_cur_varint(c, &ctr) < 0 ||
+	    ctr == 0 || !ctx_has(m, (uint32_t)ri, ctr) || crdt_cur_u8(c, &kind) < 0)
+		return CRDT_EBADMSG;
+	if (kind == ENT_REG) {
+		if (crdt_cur_varint(c, &a) < 0 || crdt_cur_varint(c, &bb) < 0 || bb > UINT32_MAX ||
+		    crdt_cur_bytes(c, &val, &len) < 0 || len > ET_MAX_LEN)
+			return CRDT_EBADMSG;
+		if (!(e = malloc(offsetof(struct ment, val) + len < sizeof(struct ment)
+					 ? sizeof(struct ment)
+					 : offsetof(struct ment, val) + len)))
+			return CRDT_ENOMEM;
+		memset(e, 0, sizeof(*e));
+		e->ms = a;
+		e->lc = (uint32_t)bb;
+		e->len = (uint32_t)len;
+		if (len)
+			memcpy(e->val, val, len);
+	} else if (kind == ENT_CTR) {
+		size_t n;
+		if (crdt_cur_count(c, 3, &n) < 0 || n > m->nreps)
+			return CRDT_EBADMSG;
+		if (!(e = malloc(sizeof(struct ment) + n * sizeof(struct mrow))))
+			return CRDT_ENOMEM;
+		memset(e, 0, sizeof(*e));
+		for (size_t y = 0; y < n; y++) {
+			struct mrow *r = &ent_rows(e)[y];
+			uint64_t x;
+			if (crdt_cur_varint(c, &x) < 0 || x >= m->nreps ||
+			    (y > 0 && x <= ent_rows(e)[y - 1].ri) || crdt_cur_varint(c, &r->p) < 0 ||
+			    crdt_cur_varint(c, &r->n) < 0 || (r->p == 0 && r->n == 0)) {
+				free(e);
+				return CRDT_EBADMSG;
+			}
+			r->ri = (uint32_t)x;
+			used[x] = 1;
+		}
+		e->len = (uint32_t)n;
+	} else {
+		return CRDT_EBADMSG;
+	}
+	e->kind = kind;
+	e->ri = (uint32_t)ri;
+	e->ctr = ctr;
+	used[ri] = 1;
+	*ret = e;
+	return 0;
+}
+
+struct ldot {
+	uint32_t ri;
+	uint64_t ctr;
+};
+
+static int ldot_cmp(const void *x, const void *y)
+{
+	const struct ldot *a = x, *b = y;
+	if (a->ri != b->ri)
+		return a->ri < b->ri ? -1 : 1;
+	return (a->ctr > b->ctr) - (a->ctr < b->ctr);
+}
+
+/* No replica makes one dot twice: two entries with one dot (in two fields)
+ * would merge as one write, and a split would lose one of them. */
+static int dots_unique(const struct crdt_ormap *m)
+{
+	struct ldot *d;
+	size_t n = 0;
+
+	for (uint32_t i = 0; m->tab.s && i < m->tab.cap; i++) {
+		struct ment *one, *const *v;
+		n += et_used(&m->tab.s[i]) ? fld_ents(m->tab.s[i].pay, &one, &v) : 0;
+	}
+	if (n < 2)
+		return 0;
+	if (!(d = malloc(n * sizeof(*d))))
+		return CRDT_ENOMEM;
+	n = 0;
+	for (uint32_t i = 0; m->tab.s && i < m->tab.cap; i++) {
+		struct ment *one, *const *v;
+		uint32_t k = et_used(&m->tab.s[i]) ? fld_ents(m->tab.s[i].pay, &one, &v) : 0;
+		for (uint32_t x = 0; x < k; x++)
+			d[n++] = (struct ldot){ v[x]->ri, v[x]->ctr };
+	}
+	qsort(d, n, sizeof(*d), ldot_cmp);
+	for (size_t i = 1; i < n; i++) {
+		if (ldot_cmp(&d[i - 1], &d[i]) == 0) {
+			free(d);
+			return CRDT_EBADMSG;
+		}
+	}
+	free(d);
+	return 0;
+}
+
+int crdt_ormap_decode(const uint8_t *buf, size_t len, struct crdt_ormap **ret)
+{
+	struct crdt_cur c;
+	struct crdt_ormap *m = NULL;
+	const uint8_t *rids, *key, *pkey = NULL;
+	uint8_t *used = NULL;
+	struct ment **ents = NULL;
+	size_t nr, nf, klen, pklen = 0;
+	int r;
+
+	crdt_cur_init(&c, buf, len);
+	if ((r = crdt_codec_get_header(&c, CRDT_ORMAP)) < 0)
+		return r;
+	if (crdt_codec_get_rids(&c, &rids, &nr) < 0)
+		return CRDT_EBADMSG;
+	r = CRDT_ENOMEM;
+	if (!(m = crdt_ormap_new()) || !(used = calloc(nr + 1, 1)))
+		goto out;
+	for (size_t i = 0; i < nr; i++) {
+		struct crdt_rid id;
+		memcpy(id.b, rids + i * CRDT_RID_LEN, CRDT_RID_LEN);
+		/* ascending and unique (get_rids), so each is new: index i */
+		if (rep_get(m, &id) == NO_REP)
+			goto out;
+	}
+	if ((r = get_ctx(&c, m, used)) < 0)
+		goto out;
+	r = CRDT_EBADMSG;
+	if (crdt_cur_count(&c, 5, &nf) < 0)
+		goto out;
+	for (size_t f = 0; f < nf; f++) {
+		size_t ne, k = 0;
+
+		r = CRDT_EBADMSG;
+		if (crdt_cur_bytes(&c, &key, &klen) < 0 || klen > ET_MAX_LEN ||
+		    (f > 0 && et_keycmp(pkey, pklen, key, klen) >= 0) ||
+		    crdt_cur_count(&c, 3, &ne) < 0 || ne == 0)
+			goto out;
+		if (!(ents = malloc(ne * sizeof(*ents)))) {
+			r = CRDT_ENOMEM;
+			goto out;
+		}
+		for (; k < ne; k++) {
+			if ((r = get_ent(&c, m, used, &ents[k])) < 0)
+				break;
+			/* strictly ascending dots: unique, one order */
+			if (k > 0 && (ents[k - 1]->ri > ents[k]->ri ||
+				      (ents[k - 1]->ri == ents[k]->ri && ents[k - 1]->ctr >= ents[k]->ctr))) {
+				free(ents[k]);
+				r = CRDT_EBADMSG;
+				break;
+			}
+		}
+		if (k == ne)
+			r = fld_insert(m, key, klen, ents, (uint32_t)ne);
+		if (r < 0) {
+			while (k-- > 0)
+				free(ents[k]);
+			goto out;
+		}
+		free(ents);
+		ents = NULL;
+		pkey = key;
+		pklen = klen;
+	}
+	r = c.left ? CRDT_EBADMSG : 0;
+	/* a replica nothing names would give the state a second encoding */
+	for (size_t i = 0; r == 0 && i < nr; i++)
+		if (!used[i])
+			r = CRDT_EBADMSG;
+	if (r == 0)
+		r = dots_unique(m);
+out:
+	free(ents);
+	free(used);
+	if (r < 0) {
+		crdt_ormap_free(m);
+		return r;
+	}
+	*ret = m;
+	return 0;
+}
+
+/* ---- equality, fingerprint, knowledge ------------------------------------------ */
+
+bool crdt_ormap_equal(const struct crdt_ormap *a, const struct crdt_ormap *b)
+{
+	struct crdt_buf x, y;
+	bool eq;
+
+	if (a == b)
+		return true;
+	if (a->tab.count != b->tab.count)
+		return false;
+	crdt_buf_init(&x, 0);
+	crdt_buf_init(&y, 0);
+	/* the encoding is canonical; without memory, never claim equality */
+	eq = crdt_ormap_encode(a, &x) == 0 && crdt_ormap_encode(b, &y) == 0 && x.len == y.len &&
+	     memcmp(x.data, y.data, x.len) == 0;
+	crdt_buf_done(&x);
+	crdt_buf_done(&y);
+	return eq;
+}
+
+/* Parts: each context interval, each entry (with its field and value). */
+uint64_t crdt_ormap_fingerprint(const struct crdt_ormap *m)
+{
+	uint64_t sum = 0, stack[16], *fr = stack;
+
+	if (m->nreps > 16 && !(fr = malloc(m->nreps * sizeof(*fr))))
+		return 1; /* not 0; equal states still differ from it */
+	for (uint32_t i = 0; i < m->nreps; i++) {
+		fr[i] = fp_rid(&m->reps[i].rid);
+		for (uint32_t k = 0; k < m->reps[i].n; k++)
+			sum += fp_pair(fp_pair(fr[i] ^ FP_MAP_CTX, m->reps[i].iv[k].lo),
+				       m->reps[i].iv[k].hi);
+	}
+	for (uint32_t i = 0; m->tab.s && i < m->tab.cap; i++) {
+		const struct et_slot *s = &m->tab.s[i];
+		struct ment *one, *const *v;
+		uint32_t n;
+		uint64_t key;
+
+		if (!et_used(s))
+			continue;
+		key = fp_bytes(FP_MAP_KEY, et_key(s), et_len(s));
+		n = fld_ents(s->pay, &one, &v);
+		for (uint32_t x = 0; x < n; x++) {
+			const struct ment *e = v[x];
+			uint64_t h = fp_pair(fp_pair(key ^ fr[e->ri], e->ctr), e->kind), rows = 0;
+			if (e->kind == ENT_REG) {
+				h = fp_pair(fp_pair(h, e->ms), e->lc);
+				h = fp_pair(h, fp_bytes(FP_MAP_VAL, e->val, e->len));
+			} else {
+				for (uint32_t y = 0; y < e->len; y++) {
+					const struct mrow *r = &ent_rows(e)[y];
+					rows += fp_pair(fp_pair(fr[r->ri] ^ FP_MAP_ROW, r->p), r->n);
+				}
+				h = fp_pair(h, rows);
+			}
+			sum += h;
+		}
+	}
+	if (fr != stack)
+		free(fr);
+	return fp_finish(CRDT_ORMAP, sum);
+}
+
+static uint64_t ctx_top(const struct crdt_ormap *m, const struct crdt_rid *rid)
+{
+	uint32_t ri = m ? rep_find(m, rid) : NO_REP;
+	return ri == NO_REP || !m->reps[ri].n ? 0 : m->reps[ri].iv[m->reps[ri].n - 1].hi;
+}
+
+bool crdt_ormap_knows_more_of(const struct crdt_ormap *remote, const struct crdt_ormap *local,
+			      const struct crdt_rid *rid)
+{
+	return ctx_top(remote, rid) > ctx_top(local, rid);
+}
+
+/* ---- split -------------------------------------------------------------------- */
+
+/* Upper bounds of what a piece costs: its header and three counts (of
+ * replicas, contexts and fields: below 2^21 each); a replica (id, wire
+ * index, interval count). */
+#define PIECE_FIXED (2 + 3 * 3)
+#define PIECE_REP(ri_len) (CRDT_RID_LEN + (ri_len) + 3)
+
+struct piece {
+	struct crdt_ormap *p;
+	uint32_t *pmap; /* source replica -> piece replica, NO_REP */
+	const struct crdt_ormap *m;
+	size_t est;
+	bool any;
+	struct crdt_buf b;
+	crdt_piece_cb cb;
+	void *ctx;
+	size_t max;
+	bool sent;
+	size_t ri_len; /* bytes of the largest replica index */
+};
+
+static int piece_reset(struct piece *pc)
+{
+	crdt_ormap_free(pc->p);
+	if (!(pc->p = crdt_ormap_new()))
+		return CRDT_ENOMEM;
+	for (uint32_t i = 0; i < pc->m->nreps; i++)
+		pc->pmap[i] = NO_REP;
+	pc->est = PIECE_FIXED;
+	pc->any = false;
+	return 0;
+}
+
+static int piece_flush(struct piece *pc)
+{
+	int r;
+
+	crdt_buf_reset(&pc->b);
+	if ((r = crdt_ormap_encode(pc->p, &pc->b)) < 0)
+		return r;
+	if ((r = pc->cb(pc->b.data, pc->b.len, pc->ctx)) < 0)
+		return r;
+	pc->sent = true;
+	return piece_reset(pc);
+}
+
+/* An entry's bytes and its dot's in the context (an interval of its own
+ * at worst: the gap from the previous one, then 0). */
+static size_t ent_cost(const struct ment *e, size_t ri_len)
+{
+	size_t c = ri_len + 2 * crdt_varint_len(e->ctr) + 1 + 1;
+
+	if (e->kind == ENT_REG)
+		return c + crdt_varint_len(e->ms) + crdt_varint_len(e->lc) +
+		       crdt_varint_len(e->len) + e->len;
+	c += crdt_varint_len(e->len);
+	for (uint32_t y = 0; y < e->len; y++)
+		c += ri_len + crdt_varint_len(ent_rows(e)[y].p) + crdt_varint_len(ent_rows(e)[y].n);
+	return c;
+}
+
+/* Replicas of @e not yet in the piece, each counted once via @seen. */
+static size_t new_reps(const struct piece *pc, const struct ment *e, uint32_t *seen, size_t ns)
+{
+	size_t k = 0;
+
+	for (uint32_t y = 0; y <= (e->kind == ENT_CTR ? e->len : 0); y++) {
+		uint32_t ri = y == 0 ? e->ri : ent_rows(e)[y - 1].ri;
+		bool dup = pc->pmap[ri] != NO_REP;
+		for (size_t z = 0; z < ns + k && !dup; z++)
+			dup = seen[z] == ri;
+		if (!dup)
+			seen[ns + k++] = ri;
+	}
+	return k;
+}
+
+static int piece_map(struct piece *pc, uint32_t ri)
+{
+	if (pc->pmap[ri] == NO_REP && (pc->pmap[ri] = rep_get(pc->p, &pc->m->reps[ri].rid)) == NO_REP)
+		return CRDT_ENOMEM;
+	return 0;
+}
+
+static int add_field(struct piece *pc, const struct et_slot *s, struct ment *const *v, uint32_t n)
+{
+	struct ment **cp = malloc(n * sizeof(*cp));
+	uint32_t k = 0;
+	int r = CRDT_ENOMEM;
+
+	if (!cp)
+		return r;
+	for (; k < n; k++) {
+		for (uint32_t y = 0; y <= (v[k]->kind == ENT_CTR ? v[k]->len : 0); y++)
+			if ((r = piece_map(pc, y == 0 ? v[k]->ri : ent_rows(v[k])[y - 1].ri)) < 0)
+				goto fail;
+		r = CRDT_ENOMEM;
+		if (!(cp[k] = ent_copy(v[k], pc->pmap)))
+			goto fail;
+		if ((r = ctx_add(pc->p, cp[k]->ri, cp[k]->ctr)) < 0) {
+			free(cp[k]);
+			goto fail;
+		}
+	}
+	if ((r = fld_insert(pc->p, et_key(s), et_len(s), cp, n)) < 0)
+		goto fail;
+	free(cp);
+	pc->any = true;
+	return 0;
+fail:
+	while (k-- > 0)
+		free(cp[k]);
+	free(cp);
+	return r;
+}
+
+/* The context less the live dots: intervals that only removed entries
+ * had.  Every piece may carry them, as no entry anywhere in @m is under
+ * them. */
+static int put_gaps(struct piece *pc, const struct ldot *live, size_t nlive)
+{
+	const struct crdt_ormap *m = pc->m;
+	size_t li = 0;
+	int r;
+
+	for (uint32_t ri = 0; ri < m->nreps; ri++) {
+		for (uint32_t k = 0; k < m->reps[ri].n; k++) {
+			uint64_t lo = m->reps[ri].iv[k].lo, hi = m->reps[ri].iv[k].hi;
+			while (lo <= hi) {
+				uint64_t end = hi;
+				size_t cost;
+				while (li < nlive && (live[li].ri < ri || (live[li].ri == ri && live[li].ctr < lo)))
+					li++;
+				if (li < nlive && live[li].ri == ri && live[li].ctr <= hi) {
+					if (live[li].ctr == lo) {
+						if (lo == hi)
+							break;
+						lo++;
+						continue;
+					}
+					end = live[li].ctr - 1;
+				}
+				cost = 20 + (pc->pmap[ri] == NO_REP ? PIECE_REP(pc->ri_len) : 0);
+				if (pc->est + cost > pc->max && pc->any) {
+					if ((r = piece_flush(pc)) < 0)
+						return r;
+					cost = 20 + PIECE_REP(pc->ri_len);
+				}
+				if (pc->est + cost > pc->max)
+					return CRDT_EMSGSIZE;
+				if ((r = piece_map(pc, ri)) < 0 ||
+				    (r = ctx_add_ivs(pc->p, pc->pmap[ri], &(struct ivl){ lo, end }, 1)) < 0)
+					return r;
+				pc->est += cost;
+				pc->any = true;
+				if (end == hi)
+					break;
+				lo = end + 1;
+			}
+		}
+	}
+	return 0;
+}
+
+int crdt_ormap_split(const struct crdt_ormap *m, size_t max, crdt_piece_cb cb, void *ctx)
+{
+	struct piece pc = { .m = m, .cb = cb, .ctx = ctx, .max = max,
+			    .ri_len = crdt_varint_len(m->nreps) };
+	struct ldot *live = NULL;
+	uint32_t *seen = NULL;
+	const uint32_t *ord;
+	size_t nlive = 0, nent = 0, skipped = 0;
+	int r = CRDT_ENOMEM;
+
+	crdt_buf_init(&pc.b, max);
+	if (!(pc.pmap = malloc((m->nreps ? m->nreps : 1) * sizeof(*pc.pmap))) ||
+	    (r = piece_reset(&pc)) < 0 || (r = et_order(&m->tab, &ord)) < 0)
+		goto out;
+	for (uint32_t i = 0; i < m->tab.count; i++) {
+		struct ment *one, *const *v;
+		nent += fld_ents(m->tab.s[ord[i]].pay, &one, &v);
+	}
+	r = CRDT_ENOMEM;
+	/* seen: the replicas new to the piece, each once */
+	if (!(live = malloc((nent ? nent : 1) * sizeof(*live))) ||
+	    !(seen = malloc(((size_t)m->nreps + 1) * sizeof(*seen))))
+		goto out;
+	for (uint32_t i = 0; i < m->tab.count; i++) {
+		const struct et_slot *s = &m->tab.s[ord[i]];
+		struct ment *one, *const *v;
+		uint32_t n = fld_ents(s->pay, &one, &v);
+		size_t cost = crdt_varint_len(et_len(s)) + et_len(s) + crdt_varint_len(n), nnew = 0;
+
+		for (uint32_t x = 0; x < n; x++) {
+			cost += ent_cost(v[x], pc.ri_len);
+			nnew += new_reps(&pc, v[x], seen, nnew);
+		}
+		if (pc.any && pc.est + cost + nnew * PIECE_REP(pc.ri_len) > max) {
+			if ((r = piece_flush(&pc)) < 0)
+				goto out;
+			/* every replica is new to an empty piece */
+			nnew = 0;
+			for (uint32_t x = 0; x < n; x++)
+				nnew += new_reps(&pc, v[x], seen, nnew);
+		}
+		if (pc.est + cost + nnew * PIECE_REP(pc.ri_len) > max) {
+			skipped++; /* its dots stay out of every piece */
+			for (uint32_t x = 0; x < n; x++)
+				live[nlive++] = (struct ldot){ v[x]->ri, v[x]->ctr };
+			continue;
+		}
+		if ((r = add_field(&pc, s, v, n)) < 0)
+			goto out;
+		pc.est += cost + nnew * PIECE_REP(pc.ri_len);
+		for (uint32_t x = 0; x < n; x++)
+			live[nlive++] = (struct ldot){ v[x]->ri, v[x]->ctr };
+	}
+	qsort(live, nlive, sizeof(*live), ldot_cmp);
+	if ((r = put_gaps(&pc, live, nlive)) < 0)
+		goto out;
+	/* the last piece; an empty map still goes out as one piece, so a
+	 * peer learns the instance exists */
+	if ((pc.any || !pc.sent) && (r = piece_flush(&pc)) < 0)
+		goto out;
+	r = (int)(skipped > INT32_MAX ? INT32_MAX : skipped);
+out:
+	crdt_ormap_free(pc.p);
+	free(pc.pmap);
+	free(live);
+	free(seen);
+	crdt_buf_done(&pc.b);
+	return r;
+}

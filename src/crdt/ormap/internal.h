@@ -1,0 +1,137 @@
+/* The OR-Map's private header: its layout and the helpers its two parts
+ * share (internal to libcrdt): map.c (lifecycle, local operations, queries,
+ * merge) and codec.c (encoding, decoding, split, fingerprint).
+ *
+ * The parts: map.c (lifecycle, operations, queries, merge), codec.c,
+ * index.c (the dot index that small merges use).
+ *
+ * Memory: a field is one element-table slot (32 bytes, the field name
+ * inline up to 16 bytes) whose payload points at its entry, one malloc of
+ * 29 bytes plus the value; a field with several entries (concurrent
+ * writes) points at a small array of them instead (low bit of the payload
+ * set).  Replicas are numbered in arrival order and never renumbered; the
+ * encoder maps them to the sorted order the wire wants.
+ */
+#ifndef CRDT_ORMAP_INTERNAL_H
+#define CRDT_ORMAP_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crdt/ormap.h"
+#include "../elemtab.h"
+
+#define ENT_REG 0
+#define ENT_CTR 1
+#define NO_REP UINT32_MAX
+
+/* One entry: the dot of the write that made it and the value it left. */
+struct ment {
+	uint64_t ctr;  /* dot counter */
+	uint64_t ms;   /* register: HLC stamp */
+	uint32_t ri;   /* dot replica (and a register's writer) */
+	uint32_t lc;   /* register: HLC logical part */
+	uint32_t len;  /* register: value bytes; counter: rows */
+	uint8_t kind;  /* ENT_REG or ENT_CTR */
+	uint8_t val[]; /* register: the value bytes */
+};
+
+/* A counter entry's rows follow the struct, aligned. */
+struct mrow {
+	uint64_t p, n; /* increments and decrements of replica ri; not both 0 */
+	uint32_t ri;
+};
+
+static inline struct mrow *ent_rows(const struct ment *e)
+{
+	return (struct mrow *)((uint8_t *)e + sizeof(struct ment));
+}
+
+/* Several entries: the payload is this pointer with its low bit set. */
+struct mmulti {
+	uint32_t n;
+	struct ment *e[];
+};
+
+struct ivl {
+	uint64_t lo, hi;
+};
+
+struct mrep {
+	struct crdt_rid rid;
+	struct ivl *iv; /* the context: sorted, disjoint, non-adjacent */
+	uint32_t n, cap;
+};
+
+/* The dot index (index.c): per entry its dot and its field's hash. */
+struct dslot {
+	uint64_t ctr; /* 0: empty */
+	uint32_t ri;
+	uint32_t h;
+};
+
+struct dix {
+	struct dslot *s; /* open addressing, power-of-two capacity */
+	uint32_t cap, n;
+	bool ok; /* built and current */
+};
+
+struct crdt_ormap {
+	struct elemtab tab;
+	struct mrep *reps;
+	uint32_t nreps, capreps;
+	struct dix dix;
+};
+
+#pragma GCC visibility push(hidden)
+
+/* The entries of a slot's payload: *ret points at them (at @one for one). */
+static inline uint32_t fld_ents(uint64_t pay, struct ment **one, struct ment *const **ret)
+{
+	if (pay & 1) {
+		const struct mmulti *mm = (const struct mmulti *)(uintptr_t)(pay & ~(uint64_t)1);
+		*ret = mm->e;
+		return mm->n;
+	}
+	*one = (struct ment *)(uintptr_t)pay;
+	*ret = one;
+	return pay ? 1 : 0;
+}
+
+uint32_t rep_find(const struct crdt_ormap *m, const struct crdt_rid *rid);
+/* The index of @rid, appended if new.  NO_REP on -ENOMEM. */
+uint32_t rep_get(struct crdt_ormap *m, const struct crdt_rid *rid);
+bool ctx_has(const struct crdt_ormap *m, uint32_t ri, uint64_t c);
+/* Add the intervals @iv[@n] (sorted) to replica @ri's context. */
+int ctx_add_ivs(struct crdt_ormap *m, uint32_t ri, const struct ivl *iv, uint32_t n);
+/* Add dot counter @c; allocates only when room runs out. */
+int ctx_add(struct crdt_ormap *m, uint32_t ri, uint64_t c);
+/* Room for @extra more intervals, so that as many ctx_add cannot fail. */
+int ctx_reserve(struct crdt_ormap *m, uint32_t ri, size_t extra);
+/* A new entry of @m2's... copies: @e with its replica numbers mapped
+ * through @map (NULL: unchanged).  NULL on -ENOMEM. */
+struct ment *ent_copy(const struct ment *e, const uint32_t *map);
+bool ent_same(const struct ment *a, const struct ment *b, const struct crdt_ormap *ma,
+	      const struct crdt_ormap *mb);
+/* Replace the entries of @slot by @e[@n] (n == 0: remove the slot); the old
+ * array, not the entries, is freed.  -ENOMEM (slot unchanged). */
+int fld_put(struct crdt_ormap *m, struct et_slot *slot, struct ment **e, uint32_t n);
+/* Add field @key with entries @e[@n] (n >= 1) to a map that lacks it. */
+int fld_insert(struct crdt_ormap *m, const uint8_t *key, size_t len, struct ment **e,
+	       uint32_t n);
+
+/* ---- dot index (index.c) ---- */
+void dix_drop(struct crdt_ormap *m);
+/* Build from the table: -ENOMEM (then not built). */
+int dix_build(struct crdt_ormap *m);
+/* Follow a change of entries while built (a failure drops the index). */
+void dix_put(struct crdt_ormap *m, uint32_t ri, uint64_t ctr, uint32_t h);
+void dix_del(struct crdt_ormap *m, uint32_t ri, uint64_t ctr);
+const struct dslot *dix_find(const struct crdt_ormap *m, uint32_t ri, uint64_t ctr);
+/* The slot of the field holding dot (@ri, @ctr), NULL if none. */
+struct et_slot *dix_slot(const struct crdt_ormap *m, uint32_t ri, uint64_t ctr);
+
+#pragma GCC visibility pop
+
+#endif

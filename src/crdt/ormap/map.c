@@ -1,0 +1,991 @@
+/* The OR-Map's lifecycle, local operations (HSET, HINCRBY, HDEL), queries
+ * and merge. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "crdt/error.h"
+#include "internal.h"
+
+/* ---- replicas and the causal context -------------------------------------- */
+
+uint32_t rep_find(const struct crdt_ormap *m, const struct crdt_rid *rid)
+{
+	for (uint32_t i = 0; i < m->nreps; i++)
+		if (memcmp(m->reps[i].rid.b, rid->b, CRDT_RID_LEN) == 0)
+			return i;
+	return NO_REP;
+}
+
+uint32_t rep_get(struct crdt_ormap *m, const struct crdt_rid *rid)
+{
+	uint32_t i = rep_find(m, rid);
+
+	if (i != NO_REP)
+		return i;
+	if (m->nreps == m->capreps) {
+		uint32_t cap = m->capreps ? m->capreps * 2 : 2;
+		struct mrep *r = realloc(m->reps, cap * sizeof(*r));
+		if (!r)
+			return NO_REP;
+		m->reps = r;
+		m->capreps = cap;
+	}
+	m->reps[m->nreps] = (struct mrep){ .rid = *rid };
+	return m->nreps++;
+}
+
+bool ctx_has(const struct crdt_ormap *m, uint32_t ri, uint64_t c)
+{
+	const struct mrep *r;
+	uint32_t lo = 0, hi;
+
+	if (ri >= m->nreps)
+		return false;
+	r = &m->reps[ri];
+	hi = r->n;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (c < r->iv[mid].lo)
+			hi = mid;
+		else if (c > r->iv[mid].hi)
+			lo = mid + 1;
+		else
+			return true;
+	}
+	return false;
+}
+
+int ctx_add_ivs(struct crdt_ormap *m, uint32_t ri, const struct ivl *iv, uint32_t n)
+{
+	struct mrep *r = &m->reps[ri];
+	struct ivl *out;
+	uint32_t i = 0, j = 0, k = 0;
+	size_t room = (size_t)r->n + n;
+
+	if (n == 1 && iv[0].lo == iv[0].hi)
+		return ctx_add(m, ri, iv[0].lo);
+	if (room > UINT32_MAX || !(out = malloc(room * sizeof(*out))))
+		return CRDT_ENOMEM;
+	while (i < r->n || j < n) {
+		struct ivl x = (j >= n || (i < r->n && r->iv[i].lo <= iv[j].lo)) ? r->iv[i++] : iv[j++];
+		if (k > 0 && (out[k - 1].hi == UINT64_MAX || x.lo <= out[k - 1].hi + 1)) {
+			if (x.hi > out[k - 1].hi)
+				out[k - 1].hi = x.hi;
+		} else {
+			out[k++] = x;
+		}
+	}
+	free(r->iv);
+	r->iv = out;
+	r->n = k;
+	r->cap = (uint32_t)room;
+	return 0;
+}
+
+int ctx_reserve(struct crdt_ormap *m, uint32_t ri, size_t extra)
+{
+	struct mrep *r = &m->reps[ri];
+	struct ivl *iv;
+
+	if ((size_t)r->n + extra <= r->cap)
+		return 0;
+	if ((size_t)r->n + extra > UINT32_MAX ||
+	    !(iv = realloc(r->iv, ((size_t)r->n + extra) * sizeof(*iv))))
+		return CRDT_ENOMEM;
+	r->iv = iv;
+	r->cap = (uint32_t)(r->n + extra);
+	return 0;
+}
+
+int ctx_add(struct crdt_ormap *m, uint32_t ri, uint64_t c)
+{
+	struct mrep *r = &m->reps[ri];
+	uint32_t lo = 0, hi = r->n;
+	bool left, right;
+
+	/* the first interval whose hi >= c */
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (r->iv[mid].hi < c)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < r->n && r->iv[lo].lo <= c)
+		return 0; /* known */
+	left = lo > 0 && r->iv[lo - 1].hi + 1 == c;
+	right = lo < r->n && r->iv[lo].lo - 1 == c;
+	if (left && right) {
+		r->iv[lo - 1].hi = r->iv[lo].hi;
+		memmove(&r->iv[lo], &r->iv[lo + 1], (r->n - lo - 1) * sizeof(r->iv[0]));
+		r->n--;
+	} else if (left) {
+		r->iv[lo - 1].hi = c;
+	} else if (right) {
+		r->iv[lo].lo = c;
+	} else {
+		if (r->n == r->cap && ctx_reserve(m, ri, r->n < 4 ? 1 : r->n / 2) < 0)
+			return CRDT_ENOMEM;
+		memmove(&r->iv[lo + 1], &r->iv[lo], (r->n - lo) * sizeof(r->iv[0]));
+		r->iv[lo] = (struct ivl){ c, c };
+		r->n++;
+	}
+	return 0;
+}
+
+/* The next dot counter of replica @ri: past everything its context holds. */
+static uint64_t next_ctr(const struct crdt_ormap *m, uint32_t ri)
+{
+	const struct mrep *r = &m->reps[ri];
+	uint64_t top = r->n ? r->iv[r->n - 1].hi : 0;
+	return top == UINT64_MAX ? 0 : top + 1;
+}
+
+/* ---- entries and fields ----------------------------------------------------- */
+
+static size_t ent_size(uint8_t kind, uint32_t len)
+{
+	return kind == ENT_REG ? offsetof(struct ment, val) + len
+			       : sizeof(struct ment) + (size_t)len * sizeof(struct mrow);
+}
+
+static struct ment *ent_alloc(uint8_t kind, uint32_t len)
+{
+	size_t sz = ent_size(kind, len);
+	struct ment *e = malloc(sz < sizeof(struct ment) ? sizeof(struct ment) : sz);
+
+	if (e) {
+		memset(e, 0, sizeof(*e));
+		e->kind = kind;
+		e->len = len;
+	}
+	return e;
+}
+
+struct ment *ent_copy(const struct ment *e, const uint32_t *map)
+{
+	struct ment *c = ent_alloc(e->kind, e->len);
+
+	if (!c)
+		return NULL;
+	memcpy(c, e, ent_size(e->kind, e->len));
+	if (map) {
+		c->ri = map[e->ri];
+		for (uint32_t i = 0; c->kind == ENT_CTR && i < c->len; i++)
+			ent_rows(c)[i].ri = map[ent_rows(e)[i].ri];
+	}
+	return c;
+}
+
+static void free_pay(uint64_t pay, bool entries)
+{
+	struct ment *one;
+	struct ment *const *v;
+	uint32_t n = fld_ents(pay, &one, &v);
+
+	for (uint32_t i = 0; entries && i < n; i++)
+		free(v[i]);
+	if (pay & 1)
+		free((void *)(uintptr_t)(pay & ~(uint64_t)1));
+}
+
+static int make_pay(struct ment **e, uint32_t n, uint64_t *ret)
+{
+	struct mmulti *mm;
+
+	if (n <= 1) {
+		*ret = n ? (uint64_t)(uintptr_t)e[0] : 0;
+		return 0;
+	}
+	if (!(mm = malloc(sizeof(*mm) + n * sizeof(mm->e[0]))))
+		return CRDT_ENOMEM;
+	mm->n = n;
+	memcpy(mm->e, e, n * sizeof(e[0]));
+	*ret = (uint64_t)(uintptr_t)mm | 1;
+	return 0;
+}
+
+int fld_put(struct crdt_ormap *m, struct et_slot *slot, struct ment **e, uint32_t n)
+{
+	uint64_t pay;
+	int r = make_pay(e, n, &pay);
+
+	if (r < 0)
+		return r;
+	free_pay(slot->pay, false);
+	slot->pay = pay;
+	if (n == 0)
+		et_remove(&m->tab, slot);
+	return 0;
+}
+
+int fld_insert(struct crdt_ormap *m, const uint8_t *key, size_t len, struct ment **e, uint32_t n)
+{
+	uint32_t h = et_hash(key, len);
+	uint8_t *owned = NULL;
+	uint64_t pay;
+	int r;
+
+	if ((r = et_reserve(&m->tab, (size_t)m->tab.count + 1)) < 0)
+		return r;
+	owned = et_key_dup(key, len, &r);
+	if (r < 0)
+		return r;
+	if ((r = make_pay(e, n, &pay)) < 0) {
+		free(owned);
+		return r;
+	}
+	et_insert(&m->tab, key, len, h, owned)->pay = pay;
+	return 0;
+}
+
+/* Whether two entries of maps @ma and @mb are the same write: one dot. */
+bool ent_same(const struct ment *a, const struct ment *b, const struct crdt_ormap *ma,
+	      const struct crdt_ormap *mb)
+{
+	return a->ctr == b->ctr &&
+	       memcmp(ma->reps[a->ri].rid.b, mb->reps[b->ri].rid.b, CRDT_RID_LEN) == 0;
+}
+
+/* ---- lifecycle --------------------------------------------------------------- */
+
+struct crdt_ormap *crdt_ormap_new(void)
+{
+	struct crdt_ormap *m = calloc(1, sizeof(*m));
+
+	if (m)
+		et_init(&m->tab);
+	return m;
+}
+
+void crdt_ormap_free(struct crdt_ormap *m)
+{
+	if (!m)
+		return;
+	for (uint32_t i = 0; m->tab.s && i < m->tab.cap; i++)
+		if (et_used(&m->tab.s[i]))
+			free_pay(m->tab.s[i].pay, true);
+	et_done(&m->tab);
+	dix_drop(m);
+	for (uint32_t i = 0; i < m->nreps; i++)
+		free(m->reps[i].iv);
+	free(m->reps);
+	free(m);
+}
+
+struct crdt_ormap *crdt_ormap_copy(const struct crdt_ormap *m)
+{
+	struct crdt_ormap *c = crdt_ormap_new();
+
+	if (!c)
+		return NULL;
+	for (uint32_t i = 0; i < m->nreps; i++) {
+		if (rep_get(c, &m->reps[i].rid) == NO_REP ||
+		    (m->reps[i].n && ctx_add_ivs(c, i, m->reps[i].iv, m->reps[i].n) < 0))
+			goto fail;
+	}
+	if (et_reserve(&c->tab, m->tab.count) < 0)
+		goto fail;
+	for (uint32_t i = 0; m->tab.s && i < m->tab.cap; i++) {
+		const struct et_slot *s = &m->tab.s[i];
+		struct ment *one, *const *v, *cp[64], **e = cp;
+		uint32_t n;
+
+		if (!et_used(s))
+			continue;
+		n = fld_ents(s->pay, &one, &v);
+		if (n > 64 && !(e = malloc(n * sizeof(*e))))
+			goto fail;
+		for (uint32_t k = 0; k < n; k++) {
+			if (!(e[k] = ent_copy(v[k], NULL))) {
+				while (k-- > 0)
+					free(e[k]);
+				if (e != cp)
+					free(e);
+				goto fail;
+			}
+		}
+		if (fld_insert(c, et_key(s), et_len(s), e, n) < 0) {
+			for (uint32_t k = 0; k < n; k++)
+				free(e[k]);
+			if (e != cp)
+				free(e);
+			goto fail;
+		}
+		if (e != cp)
+			free(e);
+	}
+	return c;
+fail:
+	crdt_ormap_free(c);
+	return NULL;
+}
+
+/* ---- values ------------------------------------------------------------------- */
+
+/* Order of two register entries: stamp, writer, then the bytes (equal
+ * stamps from one writer only come from misuse; still deterministic). */
+static int reg_cmp(const struct crdt_ormap *m, const struct ment *a, const struct ment *b)
+{
+	int c;
+	uint32_t min = a->len < b->len ? a->len : b->len;
+
+	if (a->ms != b->ms)
+		return a->ms < b->ms ? -1 : 1;
+	if (a->lc != b->lc)
+		return a->lc < b->lc ? -1 : 1;
+	if ((c = memcmp(m->reps[a->ri].rid.b, m->reps[b->ri].rid.b, CRDT_RID_LEN)) != 0)
+		return c;
+	if (min && (c = memcmp(a->val, b->val, min)) != 0)
+		return c;
+	return (a->len > b->len) - (a->len < b->len);
+}
+
+static const struct ment *top_reg(const struct crdt_ormap *m, struct ment *const *v, uint32_t n)
+{
+	const struct ment *best = NULL;
+
+	for (uint32_t i = 0; i < n; i++)
+		if (v[i]->kind == ENT_REG && (!best || reg_cmp(m, v[i], best) > 0))
+			best = v[i];
+	return best;
+}
+
+/* The join of the counter entries' rows (per replica the maximum), into
+ * a malloc'd *ret (room for one more row).  The number of rows. */
+static int join_rows(struct ment *const *v, uint32_t n, struct mrow **ret, uint32_t *ret_n)
+{
+	size_t cap = 1;
+	uint32_t k = 0;
+	struct mrow *out;
+
+	for (uint32_t i = 0; i < n; i++)
+		cap += v[i]->kind == ENT_CTR ? v[i]->len : 0;
+	if (!(out = malloc(cap * sizeof(*out))))
+		return CRDT_ENOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		for (uint32_t j = 0; v[i]->kind == ENT_CTR && j < v[i]->len; j++) {
+			const struct mrow *r = &ent_rows(v[i])[j];
+			uint32_t x = 0;
+			while (x < k && out[x].ri != r->ri)
+				x++;
+			if (x == k)
+				out[k++] = *r;
+			if (r->p > out[x].p)
+				out[x].p = r->p;
+			if (r->n > out[x].n)
+				out[x].n = r->n;
+		}
+	}
+	*ret = out;
+	*ret_n = k;
+	return 0;
+}
+
+static __int128 rows_value(const struct mrow *r, uint32_t n)
+{
+	__int128 v = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		v += (__int128)r[i].p - (__int128)r[i].n;
+	return v;
+}
+
+static void fmt128(__int128 v, char *out)
+{
+	char tmp[48];
+	size_t k = 0;
+	unsigned __int128 u = v < 0 ? -(unsigned __int128)v : (unsigned __int128)v;
+
+	do {
+		tmp[k++] = (char)('0' + (int)(u % 10));
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*out++ = '-';
+	while (k)
+		*out++ = tmp[--k];
+	*out = 0;
+}
+
+static bool value_of(const struct crdt_ormap *m, uint64_t pay, struct crdt_ormap_val *ret)
+{
+	struct ment *one, *const *v;
+	uint32_t n = fld_ents(pay, &one, &v), nr;
+	const struct ment *r = top_reg(m, v, n);
+	struct mrow *rows;
+	__int128 x = 0;
+
+	if (n == 0)
+		return false;
+	if (r) {
+		ret->counter = false;
+		ret->p = r->len ? r->val : (const uint8_t *)"";
+		ret->len = r->len;
+		return true;
+	}
+	/* without memory for the join, the first entry alone: a lower bound */
+	if (join_rows(v, n, &rows, &nr) == 0) {
+		x = rows_value(rows, nr);
+		free(rows);
+	} else {
+		x = rows_value(ent_rows(v[0]), v[0]->len);
+	}
+	ret->counter = true;
+	ret->n = x > INT64_MAX ? INT64_MAX : x < INT64_MIN ? INT64_MIN : (int64_t)x;
+	fmt128(x, ret->num);
+	ret->p = (const uint8_t *)ret->num;
+	ret->len = strlen(ret->num);
+	return true;
+}
+
+static struct et_slot *find(const struct crdt_ormap *m, const void *f, size_t flen)
+{
+	return flen > ET_MAX_LEN ? NULL : et_find(&m->tab, f, flen, et_hash(f, flen));
+}
+
+bool crdt_ormap_get(const struct crdt_ormap *m, const void *f, size_t flen,
+		    struct crdt_ormap_val *ret)
+{
+	const struct et_slot *s = find(m, f, flen);
+	return s && value_of(m, s->pay, ret);
+}
+
+int crdt_ormap_clear(struct crdt_ormap *m)
+{
+	if (m->tab.count == 0)
+		return 0;
+	/* the fields and the index go; the context stays */
+	for (uint32_t i = 0; m->tab.s && i < m->tab.cap; i++)
+		if (et_used(&m->tab.s[i]))
+			free_pay(m->tab.s[i].pay, true);
+	et_done(&m->tab);
+	et_init(&m->tab);
+	dix_drop(m);
+	return 1;
+}
+
+bool crdt_ormap_live(const struct crdt_ormap *m)
+{
+	return m->tab.count > 0;
+}
+
+size_t crdt_ormap_len(const struct crdt_ormap *m)
+{
+	return m->tab.count;
+}
+
+int crdt_ormap_foreach(const struct crdt_ormap *m, crdt_ormap_cb cb, void *ctx)
+{
+	const uint32_t *ord;
+	struct crdt_ormap_val v;
+	int r = et_order(&m->tab, &ord);
+
+	for (uint32_t i = 0; r == 0 && i < m->tab.count; i++) {
+		const struct et_slot *s = &m->tab.s[ord[i]];
+		if (value_of(m, s->pay, &v))
+			r = cb(et_key(s), et_len(s), &v, ctx);
+	}
+	return r;
+}
+
+/* ---- local operations ---------------------------------------------------------- */
+
+/* The delta of one write: the new entry @e (or none, HDEL) and the dots of
+ * the entries @old it replaces, joined into @delta. */
+static int join_delta(struct crdt_ormap *delta, const struct crdt_ormap *m, const void *f,
+		      size_t flen, struct ment *const *old, uint32_t nold, const struct ment *e)
+{
+	struct crdt_ormap *d = crdt_ormap_new();
+	uint32_t *map = NULL;
+	struct ment *c = NULL;
+	int r = CRDT_ENOMEM;
+
+	if (!d || !(map = malloc((m->nreps ? m->nreps : 1) * sizeof(*map))))
+		goto out;
+	for (uint32_t i = 0; i < m->nreps; i++)
+		if ((map[i] = rep_get(d, &m->reps[i].rid)) == NO_REP)
+			goto out;
+	for (uint32_t i = 0; i < nold; i++)
+		if ((r = ctx_add(d, map[old[i]->ri], old[i]->ctr)) < 0)
+			goto out;
+	if (e) {
+		r = CRDT_ENOMEM;
+		if (!(c = ent_copy(e, map)))
+			goto out;
+		if ((r = ctx_add(d, c->ri, c->ctr)) < 0 || (r = fld_insert(d, f, flen, &c, 1)) < 0) {
+			free(c);
+			goto out;
+		}
+	}
+	r = crdt_ormap_merge(delta, d);
+out:
+	free(map);
+	crdt_ormap_free(d);
+	return r;
+}
+
+/* Replace field @f's entries by @e (NULL: none), the dot of @e taken from
+ * the context's next counter.  @e is taken on success, freed on error. */
+static int commit(struct crdt_ormap *m, const void *f, size_t flen, struct ment *e,
+		  struct crdt_ormap *delta)
+{
+	struct et_slot *slot;
+	struct ment *one, *const *v = NULL;
+	uint32_t n = 0;
+	int r;
+
+	if (e && !find(m, f, flen) && (r = et_reserve(&m->tab, (size_t)m->tab.count + 1)) < 0)
+		goto fail;
+	if (e && (r = ctx_add(m, e->ri, e->ctr)) < 0)
+		goto fail;
+	if ((slot = find(m, f, flen)))
+		n = fld_ents(slot->pay, &one, &v);
+	if (delta && (r = join_delta(delta, m, f, flen, v, n, e)) < 0)
+		goto fail;
+	if (e)
+		dix_put(m, e->ri, e->ctr, et_hash(f, flen));
+	if (slot) {
+		for (uint32_t x = 0; x < n; x++) {
+			dix_del(m, v[x]->ri, v[x]->ctr);
+			free(v[x]);
+		}
+		/* one entry or none: no allocation, cannot fail */
+		fld_put(m, slot, e ? &e : NULL, e ? 1 : 0);
+		return 0;
+	}
+	if (e && (r = fld_insert(m, f, flen, &e, 1)) < 0) {
+		dix_del(m, e->ri, e->ctr);
+		goto fail;
+	}
+	return 0;
+fail:
+	free(e);
+	return r;
+}
+
+/* The replica index of @self and the counter of its next dot. */
+static int next_dot(struct crdt_ormap *m, const struct crdt_rid *self, uint32_t *ret_ri,
+		    uint64_t *ret_ctr)
+{
+	uint32_t ri = rep_get(m, self);
+
+	if (ri == NO_REP)
+		return CRDT_ENOMEM;
+	if (!(*ret_ctr = next_ctr(m, ri)))
+		return CRDT_EOVERFLOW;
+	*ret_ri = ri;
+	return 0;
+}
+
+int crdt_ormap_set(struct crdt_ormap *m, struct crdt_hlc *hlc, const struct crdt_rid *self,
+		   const void *f, size_t flen, const void *v, size_t vlen, struct crdt_ormap *delta)
+{
+	const struct et_slot *s;
+	const struct ment *top = NULL;
+	struct crdt_hlc_ts ts;
+	struct ment *e, *one, *const *ents;
+	uint32_t ri;
+	uint64_t ctr;
+	int r;
+
+	if (flen > ET_MAX_LEN || vlen > ET_MAX_LEN)
+		return CRDT_EMSGSIZE;
+	if ((r = next_dot(m, self, &ri, &ctr)) < 0)
+		return r;
+	if ((s = find(m, f, flen)))
+		top = top_reg(m, ents, fld_ents(s->pay, &one, &ents));
+	/* after every register the field holds, so the write replaces what
+	 * the caller read, even one stamped by a clock ahead (lwwreg.h) */
+	ts = top ? crdt_hlc_after(hlc, &(struct crdt_hlc_ts){ top->ms, top->lc })
+		 : crdt_hlc_now(hlc);
+	if (!(e = ent_alloc(ENT_REG, (uint32_t)vlen)))
+		return CRDT_ENOMEM;
+	e->ri = ri;
+	e->ctr = ctr;
+	e->ms = ts.ms;
+	e->lc = ts.lc;
+	if (vlen)
+		memcpy(e->val, v, vlen);
+	return commit(m, f, flen, e, delta);
+}
+
+/* Redis' integers: optional '-', digits without leading zeros, int64. */
+static bool parse_int(const uint8_t *p, size_t n, int64_t *ret)
+{
+	size_t k = 0;
+	bool neg = false;
+	unsigned __int128 v = 0;
+
+	if (n == 0 || n > 20)
+		return false;
+	if (p[0] == '-') {
+		neg = true;
+		if (++k == n)
+			return false;
+	}
+	if (p[k] == '0' && (n > k + 1 || neg))
+		return false;
+	for (; k < n; k++) {
+		if (p[k] < '0' || p[k] > '9')
+			return false;
+		v = v * 10 + (unsigned)(p[k] - '0');
+	}
+	if (v > (unsigned __int128)INT64_MAX + neg)
+		return false;
+	*ret = neg ? (int64_t)(0 - (uint64_t)v) : (int64_t)v;
+	return true;
+}
+
+int crdt_ormap_incr(struct crdt_ormap *m, const struct crdt_rid *self, const void *f,
+		    size_t flen, int64_t by, struct crdt_ormap *delta, int64_t *ret_value)
+{
+	const struct et_slot *s;
+	struct ment *e, *one, *const *ents = NULL;
+	const struct ment *top = NULL;
+	struct mrow *rows = NULL, *mine;
+	uint32_t ri, nr = 0, n = 0, x;
+	uint64_t ctr;
+	__int128 val;
+	int64_t base;
+	int r;
+
+	if (flen > ET_MAX_LEN)
+		return CRDT_EMSGSIZE;
+	if ((s = find(m, f, flen))) {
+		n = fld_ents(s->pay, &one, &ents);
+		top = top_reg(m, ents, n);
+	}
+	if (top && !parse_int(top->val, top->len, &base))
+		return CRDT_EINVAL;
+	if ((r = next_dot(m, self, &ri, &ctr)) < 0)
+		return r;
+	/* a register counts on from its integer as this replica's row */
+	if ((r = join_rows(top ? NULL : ents, top ? 0 : n, &rows, &nr)) < 0)
+		return r;
+	if (top && base != 0)
+		rows[nr++] = (struct mrow){ .ri = ri, .p = base > 0 ? (uint64_t)base : 0,
+					    .n = base < 0 ? 0 - (uint64_t)base : 0 };
+	val = rows_value(rows, nr) + by;
+	if (val > INT64_MAX || val < INT64_MIN) {
+		free(rows);
+		return CRDT_EOVERFLOW;
+	}
+	for (x = 0; x < nr && rows[x].ri != ri; x++)
+		;
+	if (x == nr && by != 0)
+		rows[nr++] = (struct mrow){ .ri = ri };
+	mine = &rows[x];
+	if ((by > 0 && mine->p > UINT64_MAX - (uint64_t)by) ||
+	    (by < 0 && mine->n > UINT64_MAX - (0 - (uint64_t)by))) {
+		free(rows);
+		return CRDT_EOVERFLOW;
+	}
+	if (by > 0)
+		mine->p += (uint64_t)by;
+	else if (by < 0)
+		mine->n += 0 - (uint64_t)by;
+	if (!(e = ent_alloc(ENT_CTR, nr))) {
+		free(rows);
+		return CRDT_ENOMEM;
+	}
+	e->ri = ri;
+	e->ctr = ctr;
+	memcpy(ent_rows(e), rows, nr * sizeof(*rows));
+	free(rows);
+	if ((r = commit(m, f, flen, e, delta)) < 0)
+		return r;
+	*ret_value = (int64_t)val;
+	return 0;
+}
+
+int crdt_ormap_del(struct crdt_ormap *m, const void *f, size_t flen, struct crdt_ormap *delta)
+{
+	int r;
+
+	if (!find(m, f, flen))
+		return 0;
+	r = commit(m, f, flen, NULL, delta);
+	return r < 0 ? r : 1;
+}
+
+/* ---- merge ---------------------------------------------------------------------- */
+
+static bool has_dot(struct ment *const *v, uint32_t n, uint32_t ri, uint64_t ctr)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (v[i]->ri == ri && v[i]->ctr == ctr)
+			return true;
+	return false;
+}
+
+/* The entries of field @key in @m, none if absent. */
+static uint32_t ents_of(const struct crdt_ormap *m, const uint8_t *key, size_t len,
+			struct ment **one, struct ment *const **ret)
+{
+	const struct et_slot *s = find(m, key, len);
+	*ret = NULL;
+	return s ? fld_ents(s->pay, one, ret) : 0;
+}
+
+/* Free the entries of @add[@n]. */
+static void free_ents(struct ment **add, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		free(add[i]);
+}
+
+struct mctx {
+	struct crdt_ormap *dst;
+	const struct crdt_ormap *src;
+	const uint32_t *map, *inv; /* src replica -> dst's, and back */
+	struct ment **keep;
+	size_t keepcap;
+	uint32_t *emptied; /* hashes of the fields left empty, or NULL */
+	size_t nempty;
+};
+
+/* Merge src's entries of the field in dst's slot @s into it: keep each dst
+ * entry that src holds too or has not seen, add src's entries that dst has
+ * not seen, each with its dot.  -ENOMEM leaves the field as it was. */
+static int merge_field(struct mctx *c, struct et_slot *s)
+{
+	struct crdt_ormap *dst = c->dst;
+	struct ment *one, *sone, *const *v, *const *sv;
+	uint32_t n, sn, k = 0, kold;
+	uint64_t pay, old;
+	bool changed = false;
+
+	n = fld_ents(s->pay, &one, &v);
+	sn = ents_of(c->src, et_key(s), et_len(s), &sone, &sv);
+	if (c->keepcap < (size_t)n + sn) {
+		struct ment **nk = realloc(c->keep, ((size_t)n + sn) * sizeof(*nk));
+		if (!nk)
+			return CRDT_ENOMEM;
+		c->keep = nk;
+		c->keepcap = (size_t)n + sn;
+	}
+	for (uint32_t x = 0; x < n; x++) {
+		uint32_t j = c->inv[v[x]->ri];
+		if (j != NO_REP && ctx_has(c->src, j, v[x]->ctr) && !has_dot(sv, sn, j, v[x]->ctr))
+			changed = true; /* src saw it and dropped it */
+		else
+			c->keep[k++] = v[x];
+	}
+	kold = k;
+	for (uint32_t y = 0; y < sn; y++) {
+		uint32_t ri = c->map[sv[y]->ri];
+		if (has_dot(v, n, ri, sv[y]->ctr) || ctx_has(dst, ri, sv[y]->ctr))
+			continue;
+		if (!(c->keep[k] = ent_copy(sv[y], c->map))) {
+			free_ents(c->keep + kold, k - kold);
+			return CRDT_ENOMEM;
+		}
+		k++;
+		changed = true;
+	}
+	if (!changed)
+		return 0;
+	if (make_pay(c->keep, k, &pay) < 0) {
+		free_ents(c->keep + kold, k - kold);
+		return CRDT_ENOMEM;
+	}
+	/* the dropped entries are freed, the kept ones move */
+	for (uint32_t x = 0; x < n; x++) {
+		if (!has_dot(c->keep, kold, v[x]->ri, v[x]->ctr)) {
+			dix_del(dst, v[x]->ri, v[x]->ctr);
+			free(v[x]);
+		}
+	}
+	old = s->pay;
+	s->pay = pay; /* 0 for a field left empty: removed by the caller */
+	free_pay(old, false);
+	for (uint32_t z = kold; z < k; z++) {
+		ctx_add(dst, c->keep[z]->ri, c->keep[z]->ctr); /* reserved */
+		dix_put(dst, c->keep[z]->ri, c->keep[z]->ctr, s->hash);
+	}
+	if (k == 0 && c->emptied)
+		c->emptied[c->nempty++] = s->hash;
+	return 0;
+}
+
+static int u32_cmp(const void *x, const void *y)
+{
+	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+	return (a > b) - (a < b);
+}
+
+/* The dst slots a small src touches: its fields, and the fields holding
+ * dots its context covers (found through the dot index).  Sorted, unique,
+ * in a malloc'd *ret; -ENOMEM. */
+static int touched(const struct mctx *c, uint64_t sdots, uint32_t **ret, size_t *ret_n)
+{
+	const struct crdt_ormap *dst = c->dst, *src = c->src;
+	size_t cap = src->tab.count + sdots + 1, n = 0;
+	uint32_t *ix = malloc(cap * sizeof(*ix));
+
+	if (!ix)
+		return CRDT_ENOMEM;
+	for (uint32_t i = 0; src->tab.s && i < src->tab.cap; i++) {
+		const struct et_slot *d;
+		if (et_used(&src->tab.s[i]) &&
+		    (d = find(dst, et_key(&src->tab.s[i]), et_len(&src->tab.s[i]))))
+			ix[n++] = (uint32_t)(d - dst->tab.s);
+	}
+	for (uint32_t j = 0; j < src->nreps; j++) {
+		for (uint32_t k = 0; k < src->reps[j].n; k++) {
+			for (uint64_t ctr = src->reps[j].iv[k].lo;; ctr++) {
+				const struct et_slot *d = dix_slot(dst, c->map[j], ctr);
+				if (d)
+					ix[n++] = (uint32_t)(d - dst->tab.s);
+				if (ctr == src->reps[j].iv[k].hi)
+					break;
+			}
+		}
+	}
+	qsort(ix, n, sizeof(*ix), u32_cmp);
+	size_t u = 0;
+	for (size_t i = 0; i < n; i++)
+		if (u == 0 || ix[u - 1] != ix[i])
+			ix[u++] = ix[i];
+	*ret = ix;
+	*ret_n = u;
+	return 0;
+}
+
+int crdt_ormap_merge(struct crdt_ormap *dst, const struct crdt_ormap *src)
+{
+	struct mctx c = { .dst = dst, .src = src };
+	uint32_t *map = NULL, *inv = NULL, *ix = NULL, nnew = 0;
+	size_t *cnt = NULL, nix = 0;
+	uint64_t sdots = 0;
+	bool small;
+	int r = CRDT_ENOMEM;
+
+	if (dst == src)
+		return 0;
+	if (!(map = malloc((src->nreps ? src->nreps : 1) * sizeof(*map))) ||
+	    !(cnt = calloc(src->nreps ? src->nreps : 1, sizeof(*cnt))))
+		goto out;
+	for (uint32_t j = 0; j < src->nreps; j++)
+		if ((map[j] = rep_get(dst, &src->reps[j].rid)) == NO_REP)
+			goto out;
+	if (!(inv = malloc((dst->nreps ? dst->nreps : 1) * sizeof(*inv))))
+		goto out;
+	for (uint32_t i = 0; i < dst->nreps; i++)
+		inv[i] = NO_REP;
+	for (uint32_t j = 0; j < src->nreps; j++) {
+		inv[map[j]] = j;
+		for (uint32_t k = 0; k < src->reps[j].n; k++) {
+			uint64_t w = src->reps[j].iv[k].hi - src->reps[j].iv[k].lo + 1;
+			sdots = w == 0 || sdots + w < sdots ? UINT64_MAX : sdots + w;
+		}
+	}
+	c.map = map;
+	c.inv = inv;
+	for (uint32_t i = 0; src->tab.s && i < src->tab.cap; i++) {
+		const struct et_slot *s = &src->tab.s[i];
+		struct ment *one, *const *v;
+		uint32_t n;
+		if (!et_used(s))
+			continue;
+		nnew += !find(dst, et_key(s), et_len(s));
+		n = fld_ents(s->pay, &one, &v);
+		for (uint32_t x = 0; x < n; x++)
+			cnt[v[x]->ri]++;
+	}
+	/* Room first, so that adding an entry's dot to the context below
+	 * cannot fail once the entry is in. */
+	if ((r = et_reserve(&dst->tab, (size_t)dst->tab.count + nnew)) < 0)
+		goto out;
+	for (uint32_t j = 0; j < src->nreps; j++)
+		if ((r = ctx_reserve(dst, map[j], cnt[j])) < 0)
+			goto out;
+	r = CRDT_ENOMEM; /* until the end is reached */
+
+	/* A small src (a gossiped piece) into a large dst visits only the
+	 * fields it touches, through the dot index; otherwise every field.
+	 * A merge cut short by -ENOMEM leaves dst joined with sound pieces of
+	 * src only (entries with their dots, removals src made). */
+	small = dst->tab.count >= 256 && sdots <= dst->tab.count / 4 &&
+		src->tab.count <= dst->tab.count / 4 &&
+		(dst->dix.ok || dix_build(dst) == 0) && touched(&c, sdots, &ix, &nix) == 0;
+	if (small) {
+		if (!(c.emptied = malloc((nix ? nix : 1) * sizeof(*c.emptied))))
+			goto sweep;
+		for (size_t i = 0; i < nix; i++)
+			if (merge_field(&c, &dst->tab.s[ix[i]]) < 0)
+				goto sweep;
+	} else {
+		for (uint32_t i = 0; dst->tab.s && i < dst->tab.cap; i++)
+			if (et_used(&dst->tab.s[i]) && merge_field(&c, &dst->tab.s[i]) < 0)
+				goto sweep;
+	}
+	/* Fields only src holds: the entries dst has not seen. */
+	for (uint32_t i = 0; src->tab.s && i < src->tab.cap; i++) {
+		const struct et_slot *s = &src->tab.s[i];
+		struct ment *one, *const *v;
+		uint32_t n, k = 0;
+
+		if (!et_used(s) || find(dst, et_key(s), et_len(s)))
+			continue;
+		n = fld_ents(s->pay, &one, &v);
+		if (c.keepcap < n) {
+			struct ment **nk = realloc(c.keep, n * sizeof(*nk));
+			if (!nk)
+				goto sweep;
+			c.keep = nk;
+			c.keepcap = n;
+		}
+		for (uint32_t x = 0; x < n; x++) {
+			if (ctx_has(dst, map[v[x]->ri], v[x]->ctr))
+				continue;
+			if (!(c.keep[k] = ent_copy(v[x], map))) {
+				free_ents(c.keep, k);
+				goto sweep;
+			}
+			k++;
+		}
+		if (k > 0 && fld_insert(dst, et_key(s), et_len(s), c.keep, k) < 0) {
+			free_ents(c.keep, k);
+			goto sweep;
+		}
+		for (uint32_t x = 0; x < k; x++) {
+			ctx_add(dst, c.keep[x]->ri, c.keep[x]->ctr); /* reserved */
+			dix_put(dst, c.keep[x]->ri, c.keep[x]->ctr, s->hash);
+		}
+	}
+	/* Last, the contexts: src's knowledge joins dst's. */
+	for (uint32_t j = 0; j < src->nreps; j++)
+		if (src->reps[j].n && ctx_add_ivs(dst, map[j], src->reps[j].iv, src->reps[j].n) < 0)
+			goto sweep;
+	r = 0;
+sweep:
+	/* Remove the fields the merge left without entries.  Backward-shift
+	 * deletion only moves entries from after the hole into it, so a scan
+	 * that re-checks the current slot sees every one; a small merge looks
+	 * for each emptied field along its hash's probe run instead. */
+	if (small) {
+		for (size_t e = 0; c.emptied && e < c.nempty; e++) {
+			const struct elemtab *t = &dst->tab;
+			for (uint32_t i = et_home(t, c.emptied[e]); et_used(&t->s[i]); i = et_next(t, i)) {
+				if (t->s[i].hash == c.emptied[e] && t->s[i].pay == 0) {
+					et_remove(&dst->tab, &dst->tab.s[i]);
+					break;
+				}
+			}
+		}
+	} else {
+		for (uint32_t i = 0; dst->tab.s && i < dst->tab.cap; i++)
+			while (et_used(&dst->tab.s[i]) && dst->tab.s[i].pay == 0)
+				et_remove(&dst->tab, &dst->tab.s[i]);
+	}
+out:
+	free(c.keep);
+	free(c.emptied);
+	free(ix);
+	free(map);
+	free(cnt);
+	free(inv);
+	return r;
+}

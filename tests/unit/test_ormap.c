@@ -1,0 +1,650 @@
+/* The OR-Map against a reference model of causal histories: HSET, HINCRBY
+ * and HDEL on a few replicas, delivered as whole states, as split pieces,
+ * as deltas, or through the codec; merge laws; the codec's canonical
+ * form; decoders fed truncations and bit flips. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "crdt/error.h"
+#include "crdt/json.h"
+#include "crdt/ormap.h"
+#include "testutil.h"
+
+#define NREP 3
+#define NFIELD 4
+#define MAXEV 96
+
+/* ---- the model ------------------------------------------------------------
+ *
+ * Every operation is an event; a replica's state is the set of events it
+ * has seen.  A write of field f observes the writes of f live at its
+ * replica, and HDEL observes them too; a write is live where it is seen
+ * and no seen event of its field observed it.  A field is present when a
+ * write of it is live; its value is the greatest live register if there is
+ * one, else the per-replica join of the live counters' rows.  Nothing here
+ * knows of dots or contexts. */
+
+enum { EV_SET, EV_INCR, EV_DEL };
+
+struct event {
+	int kind, rep, field;
+	uint64_t obs[2]; /* bitset of event ids */
+	uint64_t ts;     /* register stamp */
+	char val[24];
+	int64_t p[NREP], n[NREP]; /* counter rows */
+};
+
+struct model {
+	struct event ev[MAXEV];
+	int nev;
+	uint64_t seen[NREP][2];
+};
+
+static bool bit(const uint64_t *b, int i)
+{
+	return b[i / 64] >> (i % 64) & 1;
+}
+
+static void setbit(uint64_t *b, int i)
+{
+	b[i / 64] |= 1ULL << (i % 64);
+}
+
+static bool live(const struct model *m, const uint64_t *seen, int e)
+{
+	if (!bit(seen, e) || m->ev[e].kind == EV_DEL)
+		return false;
+	for (int x = 0; x < m->nev; x++)
+		if (bit(seen, x) && m->ev[x].field == m->ev[e].field && bit(m->ev[x].obs, e))
+			return false;
+	return true;
+}
+
+/* The model's value of field @f under @seen: false if absent. */
+static bool model_get(const struct model *m, const uint64_t *seen, int f, char *out, size_t size)
+{
+	int top = -1;
+	int64_t p[NREP] = { 0 }, n[NREP] = { 0 }, v = 0;
+	bool any = false;
+
+	for (int e = 0; e < m->nev; e++) {
+		if (m->ev[e].field != f || !live(m, seen, e))
+			continue;
+		any = true;
+		if (m->ev[e].kind == EV_SET && (top < 0 || m->ev[e].ts > m->ev[top].ts))
+			top = e;
+		for (int r = 0; m->ev[e].kind == EV_INCR && r < NREP; r++) {
+			if (m->ev[e].p[r] > p[r])
+				p[r] = m->ev[e].p[r];
+			if (m->ev[e].n[r] > n[r])
+				n[r] = m->ev[e].n[r];
+		}
+	}
+	if (!any)
+		return false;
+	if (top >= 0) {
+		snprintf(out, size, "%s", m->ev[top].val);
+		return true;
+	}
+	for (int r = 0; r < NREP; r++)
+		v += p[r] - n[r];
+	snprintf(out, size, "%lld", (long long)v);
+	return true;
+}
+
+/* ---- the replicas ------------------------------------------------------- */
+
+static uint64_t now_ms;
+
+static uint64_t clock_global(void *ctx)
+{
+	return now_ms;
+}
+
+struct world {
+	struct model m;
+	struct crdt_ormap *s[NREP];
+	struct crdt_hlc hlc[NREP];
+	struct crdt_rid id[NREP];
+	struct rng *r;
+};
+
+static void fname(int f, char out[4])
+{
+	out[0] = 'f';
+	out[1] = (char)('0' + f);
+	out[2] = 0;
+}
+
+/* A random operation at replica @k; its delta in *ret_delta. */
+static void op(struct world *w, int k, struct crdt_ormap **ret_delta)
+{
+	struct model *m = &w->m;
+	struct event *e = &m->ev[m->nev];
+	struct crdt_ormap *delta = crdt_ormap_new();
+	char f[4], cur[48];
+	int kind = (int)rng_below(w->r, 3), rc;
+	int64_t by = (int64_t)rng_below(w->r, 7) - 3, v;
+
+	assert_non_null(delta);
+	memset(e, 0, sizeof(*e));
+	e->kind = kind;
+	e->rep = k;
+	e->field = (int)rng_below(w->r, NFIELD);
+	fname(e->field, f);
+	now_ms++;
+	e->ts = now_ms;
+	for (int x = 0; x < m->nev; x++)
+		if (m->ev[x].field == e->field && live(m, m->seen[k], x))
+			setbit(e->obs, x);
+	if (kind == EV_SET) {
+		/* sometimes an integer, so HINCRBY counts on from it */
+		if (rng_below(w->r, 2))
+			snprintf(e->val, sizeof(e->val), "%d", (int)rng_below(w->r, 50) - 20);
+		else
+			snprintf(e->val, sizeof(e->val), "v%d", m->nev);
+		assert_int_equal(crdt_ormap_set(w->s[k], &w->hlc[k], &w->id[k], f, 2, e->val,
+						strlen(e->val), delta),
+				 0);
+	} else if (kind == EV_INCR) {
+		bool has = model_get(m, m->seen[k], e->field, cur, sizeof(cur));
+		bool reg = false;
+		int64_t base = 0;
+		for (int x = 0; x < m->nev; x++) {
+			if (!bit(e->obs, x))
+				continue;
+			if (m->ev[x].kind == EV_SET)
+				reg = true;
+			for (int r = 0; m->ev[x].kind == EV_INCR && r < NREP; r++) {
+				if (m->ev[x].p[r] > e->p[r])
+					e->p[r] = m->ev[x].p[r];
+				if (m->ev[x].n[r] > e->n[r])
+					e->n[r] = m->ev[x].n[r];
+			}
+		}
+		if (reg) {
+			char *end;
+			memset(e->p, 0, sizeof(e->p));
+			memset(e->n, 0, sizeof(e->n));
+			base = strtoll(cur, &end, 10);
+			if (*end || cur[0] == 0 || (cur[0] == '0' && cur[1]) ||
+			    (cur[0] == '-' && cur[1] == '0')) {
+				assert_int_equal(crdt_ormap_incr(w->s[k], &w->id[k], f, 2, by, delta, &v),
+						 CRDT_EINVAL);
+				crdt_ormap_free(delta);
+				*ret_delta = NULL;
+				return; /* not an event: nothing changed */
+			}
+			if (base > 0)
+				e->p[k] = base;
+			else
+				e->n[k] = -base;
+		}
+		if (by > 0)
+			e->p[k] += by;
+		else
+			e->n[k] -= by;
+		rc = crdt_ormap_incr(w->s[k], &w->id[k], f, 2, by, delta, &v);
+		assert_int_equal(rc, 0);
+		(void)has;
+	} else {
+		rc = crdt_ormap_del(w->s[k], f, 2, delta);
+		assert_true(rc >= 0);
+		if (rc == 0) {
+			crdt_ormap_free(delta);
+			*ret_delta = NULL;
+			return;
+		}
+	}
+	setbit(m->seen[k], m->nev);
+	m->nev++;
+	*ret_delta = delta;
+}
+
+static void check(struct world *w, int k)
+{
+	size_t n = 0;
+
+	for (int f = 0; f < NFIELD; f++) {
+		char name[4], want[48];
+		struct crdt_ormap_val got;
+		bool mh = model_get(&w->m, w->m.seen[k], f, want, sizeof(want));
+		fname(f, name);
+		bool gh = crdt_ormap_get(w->s[k], name, 2, &got);
+		if (mh != gh)
+			fail_msg("replica %d field %s: model %s, map %s", k, name,
+				 mh ? "present" : "absent", gh ? "present" : "absent");
+		if (mh) {
+			if (got.len != strlen(want) || memcmp(got.p, want, got.len) != 0)
+				fail_msg("replica %d field %s: model %s, map %.*s", k, name, want,
+					 (int)got.len, got.p);
+			n++;
+		}
+	}
+	assert_int_equal(crdt_ormap_len(w->s[k]), n);
+}
+
+struct pieces {
+	struct crdt_ormap *dst;
+	size_t max, n;
+};
+
+static int merge_piece(const uint8_t *p, size_t len, void *ctx)
+{
+	struct pieces *pc = ctx;
+	struct crdt_ormap *x;
+
+	assert_true(len <= pc->max);
+	assert_int_equal(crdt_ormap_decode(p, len, &x), 0);
+	assert_int_equal(crdt_ormap_merge(pc->dst, x), 0);
+	crdt_ormap_free(x);
+	pc->n++;
+	return 0;
+}
+
+/* Replica @to learns what @from knows: whole, in pieces, or re-decoded. */
+static void deliver(struct world *w, int from, int to)
+{
+	struct crdt_buf b;
+	struct crdt_ormap *x;
+	struct pieces pc = { w->s[to], 130 + rng_below(w->r, 300), 0 };
+
+	switch (rng_below(w->r, 3)) {
+	case 0:
+		assert_int_equal(crdt_ormap_merge(w->s[to], w->s[from]), 0);
+		break;
+	case 1:
+		assert_int_equal(crdt_ormap_split(w->s[from], pc.max, merge_piece, &pc), 0);
+		assert_true(pc.n >= 1);
+		break;
+	default:
+		crdt_buf_init(&b, 0);
+		assert_int_equal(crdt_ormap_encode(w->s[from], &b), 0);
+		assert_int_equal(crdt_ormap_decode(b.data, b.len, &x), 0);
+		assert_true(crdt_ormap_equal(x, w->s[from]));
+		assert_int_equal(crdt_ormap_fingerprint(x), crdt_ormap_fingerprint(w->s[from]));
+		assert_int_equal(crdt_ormap_merge(w->s[to], x), 0);
+		crdt_ormap_free(x);
+		crdt_buf_done(&b);
+		break;
+	}
+	w->m.seen[to][0] |= w->m.seen[from][0];
+	w->m.seen[to][1] |= w->m.seen[from][1];
+}
+
+static void world_init(struct world *w, struct rng *r)
+{
+	memset(w, 0, sizeof(*w));
+	w->r = r;
+	for (int k = 0; k < NREP; k++) {
+		assert_non_null(w->s[k] = crdt_ormap_new());
+		crdt_hlc_init(&w->hlc[k], clock_global, NULL);
+		memset(w->id[k].b, 0, CRDT_RID_LEN);
+		w->id[k].b[0] = (uint8_t)(0x30 - k); /* ids not in arrival order */
+	}
+}
+
+static void world_done(struct world *w)
+{
+	for (int k = 0; k < NREP; k++)
+		crdt_ormap_free(w->s[k]);
+}
+
+/* Random operations and deliveries; after every step each replica holds
+ * exactly what the model says it has seen.  Deltas are delivered alone
+ * too, out of order, to any replica.  At the end all meet and agree. */
+static void test_against_model(void **state)
+{
+	struct rng r = { test_seed("ormap model") };
+	int scenarios = test_scenarios(10000);
+
+	for (int sc = 0; sc < scenarios; sc++) {
+		struct world w;
+		struct crdt_ormap *x;
+
+		world_init(&w, &r);
+		while (w.m.nev < 40) {
+			int k = (int)rng_below(&r, NREP), to = (int)rng_below(&r, NREP);
+			unsigned what = (unsigned)rng_below(&r, 4);
+			if (what < 2) {
+				struct crdt_ormap *delta;
+				op(&w, k, &delta);
+				if (delta && to != k && rng_below(&r, 2)) {
+					/* the delta alone: exactly that event */
+					assert_int_equal(crdt_ormap_merge(w.s[to], delta), 0);
+					setbit(w.m.seen[to], w.m.nev - 1);
+				}
+				crdt_ormap_free(delta);
+			} else if (k != to) {
+				deliver(&w, k, to);
+			}
+			check(&w, k);
+			check(&w, to);
+		}
+		for (int k = 1; k < NREP; k++)
+			deliver(&w, k, 0);
+		for (int k = 1; k < NREP; k++)
+			deliver(&w, 0, k);
+		for (int k = 0; k < NREP; k++) {
+			check(&w, k);
+			assert_true(crdt_ormap_equal(w.s[0], w.s[k]));
+			assert_int_equal(crdt_ormap_fingerprint(w.s[0]), crdt_ormap_fingerprint(w.s[k]));
+		}
+		/* idempotent: merging what is already known changes nothing */
+		assert_non_null(x = crdt_ormap_copy(w.s[0]));
+		assert_int_equal(crdt_ormap_merge(x, w.s[1]), 0);
+		assert_true(crdt_ormap_equal(x, w.s[0]));
+		crdt_ormap_free(x);
+		world_done(&w);
+	}
+}
+
+/* Commutative, associative, idempotent, on states that diverged. */
+static void test_merge_laws(void **state)
+{
+	struct rng r = { test_seed("ormap laws") };
+	int scenarios = test_scenarios(10000) / 4;
+
+	for (int sc = 0; sc < scenarios; sc++) {
+		struct world w;
+		struct crdt_ormap *ab, *ba, *ab_c, *bc, *a_bc, *aa;
+
+		world_init(&w, &r);
+		for (int i = 0; i < 30; i++) {
+			struct crdt_ormap *d;
+			int k = (int)rng_below(&r, NREP), to = (int)rng_below(&r, NREP);
+			if (rng_below(&r, 4)) {
+				op(&w, k, &d);
+				crdt_ormap_free(d);
+			} else if (k != to) {
+				deliver(&w, k, to);
+			}
+		}
+		ab = crdt_ormap_copy(w.s[0]);
+		ba = crdt_ormap_copy(w.s[1]);
+		bc = crdt_ormap_copy(w.s[1]);
+		aa = crdt_ormap_copy(w.s[0]);
+		assert_true(ab && ba && bc && aa);
+		assert_int_equal(crdt_ormap_merge(ab, w.s[1]), 0);
+		assert_int_equal(crdt_ormap_merge(ba, w.s[0]), 0);
+		assert_true(crdt_ormap_equal(ab, ba));
+		assert_int_equal(crdt_ormap_fingerprint(ab), crdt_ormap_fingerprint(ba));
+		ab_c = crdt_ormap_copy(ab);
+		assert_int_equal(crdt_ormap_merge(ab_c, w.s[2]), 0);
+		assert_int_equal(crdt_ormap_merge(bc, w.s[2]), 0);
+		a_bc = crdt_ormap_copy(w.s[0]);
+		assert_int_equal(crdt_ormap_merge(a_bc, bc), 0);
+		assert_true(crdt_ormap_equal(ab_c, a_bc));
+		assert_int_equal(crdt_ormap_merge(aa, w.s[0]), 0);
+		assert_true(crdt_ormap_equal(aa, w.s[0]));
+		crdt_ormap_free(ab);
+		crdt_ormap_free(ba);
+		crdt_ormap_free(ab_c);
+		crdt_ormap_free(bc);
+		crdt_ormap_free(a_bc);
+		crdt_ormap_free(aa);
+		world_done(&w);
+	}
+}
+
+static uint64_t clock_0(void *ctx)
+{
+	return 1000;
+}
+
+/* The rules docs/types.md states, one scenario each. */
+static void test_documented_rules(void **state)
+{
+	struct crdt_ormap *a = crdt_ormap_new(), *b = crdt_ormap_new(), *base;
+	struct crdt_rid ia = { { 1 } }, ib = { { 2 } };
+	struct crdt_hlc h;
+	struct crdt_ormap_val v;
+	int64_t n;
+
+	crdt_hlc_init(&h, clock_0, NULL);
+	/* HINCRBY after HDEL starts from 0 */
+	assert_int_equal(crdt_ormap_incr(a, &ia, "q", 1, 5, NULL, &n), 0);
+	assert_int_equal(crdt_ormap_del(a, "q", 1, NULL), 1);
+	assert_int_equal(crdt_ormap_del(a, "q", 1, NULL), 0);
+	assert_int_equal(crdt_ormap_incr(a, &ia, "q", 1, 2, NULL, &n), 0);
+	assert_int_equal(n, 2);
+	/* concurrent HINCRBY on two replicas add up; a concurrent HDEL loses */
+	assert_int_equal(crdt_ormap_merge(b, a), 0);
+	base = crdt_ormap_copy(a);
+	assert_int_equal(crdt_ormap_incr(a, &ia, "q", 1, 10, NULL, &n), 0);
+	assert_int_equal(crdt_ormap_incr(b, &ib, "q", 1, 100, NULL, &n), 0);
+	assert_int_equal(crdt_ormap_del(base, "q", 1, NULL), 1);
+	assert_int_equal(crdt_ormap_merge(a, b), 0);
+	assert_int_equal(crdt_ormap_merge(a, base), 0);
+	assert_true(crdt_ormap_get(a, "q", 1, &v));
+	assert_true(v.counter);
+	assert_int_equal(v.n, 112);
+	/* HSET concurrent with HINCRBY: the register is the value */
+	assert_int_equal(crdt_ormap_merge(b, a), 0);
+	assert_int_equal(crdt_ormap_set(a, &h, &ia, "q", 1, "7", 1, NULL), 0);
+	assert_int_equal(crdt_ormap_incr(b, &ib, "q", 1, 1, NULL, &n), 0);
+	assert_int_equal(crdt_ormap_merge(b, a), 0);
+	assert_true(crdt_ormap_get(b, "q", 1, &v));
+	assert_false(v.counter);
+	assert_memory_equal(v.p, "7", 1);
+	/* and HINCRBY counts on from a register's integer */
+	assert_int_equal(crdt_ormap_incr(b, &ib, "q", 1, 3, NULL, &n), 0);
+	assert_int_equal(n, 10);
+	/* DEL (clear) is an HDEL of every field: a concurrent write survives,
+	 * a later one starts afresh */
+	crdt_ormap_free(base);
+	assert_non_null(base = crdt_ormap_copy(b));
+	assert_int_equal(crdt_ormap_clear(base), 1);
+	assert_false(crdt_ormap_live(base));
+	assert_int_equal(crdt_ormap_clear(base), 0);
+	assert_int_equal(crdt_ormap_incr(b, &ib, "q", 1, 1, NULL, &n), 0);
+	assert_int_equal(crdt_ormap_merge(base, b), 0);
+	assert_true(crdt_ormap_get(base, "q", 1, &v));
+	assert_int_equal(v.n, 11);
+	assert_int_equal(crdt_ormap_len(base), 1);
+	assert_int_equal(crdt_ormap_clear(base), 1);
+	assert_int_equal(crdt_ormap_incr(base, &ia, "q", 1, 1, NULL, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(crdt_ormap_incr(b, &ib, "q", 1, -1, NULL, &n), 0);
+	/* errors change nothing */
+	assert_int_equal(crdt_ormap_set(b, &h, &ib, "s", 1, "x", 1, NULL), 0);
+	assert_int_equal(crdt_ormap_incr(b, &ib, "s", 1, 1, NULL, &n), CRDT_EINVAL);
+	assert_int_equal(crdt_ormap_incr(b, &ib, "q", 1, INT64_MAX, NULL, &n), CRDT_EOVERFLOW);
+	assert_true(crdt_ormap_get(b, "q", 1, &v));
+	assert_int_equal(v.n, 10);
+	crdt_ormap_free(a);
+	crdt_ormap_free(b);
+	crdt_ormap_free(base);
+}
+
+/* A large map cut into small pieces: every piece fits, any order gives it
+ * back, and a piece alone never removes what another piece carries. */
+static void test_split_large(void **state)
+{
+	struct crdt_ormap *m = crdt_ormap_new(), *got = crdt_ormap_new(), *one;
+	struct crdt_rid id = { { 7 } };
+	struct crdt_hlc h;
+	struct pieces pc = { got, 300, 0 };
+	char f[32];
+	int64_t n;
+
+	crdt_hlc_init(&h, clock_0, NULL);
+	for (int i = 0; i < 3000; i++) {
+		int len = snprintf(f, sizeof(f), "field-%d", i);
+		if (i % 3)
+			assert_int_equal(crdt_ormap_set(m, &h, &id, f, (size_t)len, f, (size_t)len, NULL), 0);
+		else
+			assert_int_equal(crdt_ormap_incr(m, &id, f, (size_t)len, i, NULL, &n), 0);
+		if (i % 7 == 0)
+			assert_int_equal(crdt_ormap_del(m, f, (size_t)len, NULL), 1);
+	}
+	assert_int_equal(crdt_ormap_split(m, pc.max, merge_piece, &pc), 0);
+	assert_true(pc.n > 20);
+	assert_true(crdt_ormap_equal(m, got));
+	/* a replica that has every field merges one piece: nothing lost */
+	one = crdt_ormap_copy(m);
+	pc.dst = one;
+	pc.n = 0;
+	assert_int_equal(crdt_ormap_split(m, pc.max, merge_piece, &pc), 0);
+	assert_true(crdt_ormap_equal(m, one));
+	/* one field too large for the pieces is left out and counted */
+	assert_int_equal(crdt_ormap_set(m, &h, &id, "big", 3, f, 0, NULL), 0);
+	{
+		char big[400];
+		memset(big, 'x', sizeof(big));
+		assert_int_equal(crdt_ormap_set(m, &h, &id, "big", 3, big, sizeof(big), NULL), 0);
+	}
+	crdt_ormap_free(got);
+	got = crdt_ormap_new();
+	pc.dst = got;
+	assert_int_equal(crdt_ormap_split(m, pc.max, merge_piece, &pc), 1);
+	assert_false(crdt_ormap_get(got, "big", 3, &(struct crdt_ormap_val){ 0 }));
+	assert_int_equal(crdt_ormap_len(got), crdt_ormap_len(m) - 1);
+	crdt_ormap_free(m);
+	crdt_ormap_free(got);
+	crdt_ormap_free(one);
+}
+
+/* Small merges into a large map go through the dot index and visit only the
+ * fields they touch: a large map that receives another's deltas and split
+ * pieces one by one ends equal to what the whole-state merge (which visits
+ * every field) gives, after random writes, overwrites and deletes on both. */
+static void test_small_merges(void **state)
+{
+	struct rng r = { test_seed("ormap small merges") };
+	struct crdt_rid ia = { { 1 } }, ib = { { 2 } };
+	struct crdt_hlc h;
+	char f[32];
+	int64_t n;
+
+	now_ms = 1;
+	crdt_hlc_init(&h, clock_global, NULL);
+	for (int round = 0; round < 20; round++) {
+		struct crdt_ormap *a = crdt_ormap_new(), *b, *whole, *deltas = crdt_ormap_new();
+		struct pieces pc;
+		int nf = 300 + (int)rng_below(&r, 3000);
+
+		for (int i = 0; i < nf; i++) {
+			int len = snprintf(f, sizeof(f), "f%d", i);
+			now_ms++;
+			assert_int_equal(crdt_ormap_set(a, &h, &ia, f, (size_t)len, "x", 1, NULL), 0);
+		}
+		b = crdt_ormap_copy(a);
+		for (int i = 0; i < 200; i++) {
+			int len = snprintf(f, sizeof(f), "f%d", (int)rng_below(&r, (uint64_t)nf + 50));
+			struct crdt_ormap *m = rng_below(&r, 2) ? a : b, *d = crdt_ormap_new();
+			const struct crdt_rid *id = m == a ? &ia : &ib;
+			now_ms++;
+			switch (rng_below(&r, 3)) {
+			case 0:
+				assert_int_equal(crdt_ormap_set(m, &h, id, f, (size_t)len, f, (size_t)len, d), 0);
+				break;
+			case 1:
+				assert_true(crdt_ormap_incr(m, id, f, (size_t)len, 1, d, &n) >= CRDT_EINVAL);
+				break;
+			default:
+				assert_true(crdt_ormap_del(m, f, (size_t)len, d) >= 0);
+				break;
+			}
+			if (m == a)
+				assert_int_equal(crdt_ormap_merge(deltas, d), 0);
+			/* now and then a's delta reaches b at once */
+			if (m == a && rng_below(&r, 3) == 0)
+				assert_int_equal(crdt_ormap_merge(b, d), 0);
+			crdt_ormap_free(d);
+		}
+		whole = crdt_ormap_copy(b);
+		assert_int_equal(crdt_ormap_merge(whole, a), 0);
+		/* b learns a's state piece by piece, and the joined deltas */
+		pc = (struct pieces){ b, 200 + rng_below(&r, 1200), 0 };
+		assert_int_equal(crdt_ormap_split(a, pc.max, merge_piece, &pc), 0);
+		assert_int_equal(crdt_ormap_merge(b, deltas), 0);
+		assert_true(crdt_ormap_equal(b, whole));
+		assert_int_equal(crdt_ormap_fingerprint(b), crdt_ormap_fingerprint(whole));
+		crdt_ormap_free(a);
+		crdt_ormap_free(b);
+		crdt_ormap_free(whole);
+		crdt_ormap_free(deltas);
+	}
+}
+
+/* Decoders take only canonical encodings: every truncation and random bit
+ * flips of a valid one either fail or decode to a state that encodes back
+ * to the same bytes. */
+static void test_decode_hardened(void **state)
+{
+	struct rng r = { test_seed("ormap decode") };
+	struct world w;
+	struct crdt_buf b, c;
+	struct crdt_ormap *x;
+	int64_t n;
+
+	world_init(&w, &r);
+	for (int i = 0; i < 40; i++) {
+		struct crdt_ormap *d;
+		op(&w, i % NREP, &d);
+		crdt_ormap_free(d);
+		if (i % 5 == 0)
+			deliver(&w, i % NREP, (i + 1) % NREP);
+	}
+	assert_int_equal(crdt_ormap_incr(w.s[0], &w.id[0], "c", 1, -5, NULL, &n), 0);
+	crdt_buf_init(&b, 0);
+	assert_int_equal(crdt_ormap_encode(w.s[0], &b), 0);
+	for (size_t l = 0; l < b.len; l++)
+		assert_true(crdt_ormap_decode(b.data, l, &x) < 0);
+	for (int i = 0; i < 20000; i++) {
+		uint8_t *p = malloc(b.len);
+		assert_non_null(p);
+		memcpy(p, b.data, b.len);
+		for (int k = 0; k < 1 + (int)rng_below(&r, 3); k++)
+			p[rng_below(&r, b.len)] ^= (uint8_t)(1u << rng_below(&r, 8));
+		if (crdt_ormap_decode(p, b.len, &x) == 0) {
+			crdt_buf_init(&c, 0);
+			assert_int_equal(crdt_ormap_encode(x, &c), 0);
+			assert_int_equal(c.len, b.len);
+			assert_memory_equal(c.data, p, b.len);
+			crdt_buf_done(&c);
+			crdt_ormap_free(x);
+		}
+		free(p);
+	}
+	crdt_buf_done(&b);
+	world_done(&w);
+}
+
+static void test_json(void **state)
+{
+	struct crdt_ormap *m = crdt_ormap_new();
+	struct crdt_rid id = { { 7 } };
+	struct crdt_hlc h;
+	int64_t n;
+	char *s;
+	cJSON *j;
+
+	crdt_hlc_init(&h, clock_0, NULL);
+	assert_int_equal(crdt_ormap_set(m, &h, &id, "name", 4, "ann", 3, NULL), 0);
+	assert_int_equal(crdt_ormap_incr(m, &id, "qty", 3, -4, NULL, &n), 0);
+	assert_non_null(j = crdt_ormap_to_json(m));
+	s = cJSON_PrintUnformatted(j);
+	assert_string_equal(s, "{\"type\":\"ormap\",\"len\":2,\"fields\":[{\"field\":\"name\","
+			       "\"value\":\"ann\"},{\"field\":\"qty\",\"counter\":-4}]}");
+	free(s);
+	cJSON_Delete(j);
+	crdt_ormap_free(m);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_documented_rules), cmocka_unit_test(test_against_model),
+		cmocka_unit_test(test_merge_laws),       cmocka_unit_test(test_split_large),
+		cmocka_unit_test(test_small_merges),
+		cmocka_unit_test(test_decode_hardened),  cmocka_unit_test(test_json),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
