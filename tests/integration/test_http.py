@@ -158,8 +158,11 @@ class HttpTest(unittest.TestCase):
         self.assertEqual(metric(c[0], "crdtd_peer_up", peer="n2"), 1)
         self.assertLess(metric(c[0], "crdtd_peer_last_seen_seconds", peer="n2"), 0.5)
         self.assertGreater(metric(c[0], "crdtd_sim_dropped_partition_total"), 0)
-        # a write n1 cannot see yet
+        # a write n1 cannot see yet: its delta stays unacknowledged
         a.sadd("cart", "z")
+        wait_until(lambda: metric(c[0], "crdtd_peer_delta_intervals_pending", peer="n1") >= 1,
+                   timeout=15, what="the delta to n1 pending during the partition")
+        self.assertEqual(metric(c[0], "crdtd_peer_delta_intervals_pending", peer="n2") or 0, 0)
 
         a.execute_command("CRDT.SIM", "HEAL")
         wait_until(lambda: metric(c[0], "crdtd_peer_up", peer="n1") == 1, timeout=15,
@@ -168,6 +171,11 @@ class HttpTest(unittest.TestCase):
                    timeout=15, what="n1's last-seen age back to a round")
         b = c[1].client(decode_responses=True)
         wait_until(lambda: b.smembers("cart") == {"x", "y", "z"}, what="n1 converged")
+        # the digests compared after the heal agree again: in sync, 0 s out of it
+        wait_until(lambda: metric(c[0], "crdtd_peer_in_sync", peer="n1") == 1 and
+                   metric(c[0], "crdtd_peer_out_of_sync_seconds", peer="n1") == 0,
+                   timeout=15, what="n1 in sync on n0 after heal")
+        self.assertEqual(metric(c[0], "crdtd_peer_delta_intervals_pending", peer="n1"), 0)
 
     def test_prometheus_scrapes_the_cluster(self):
         self.cluster = c = with_http(Cluster(3)).start()

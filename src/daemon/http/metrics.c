@@ -110,6 +110,38 @@ static bool peer_skewed(const struct gossip_peer_info *p, double *ret)
 	*ret = p->clock_skewed;
 	return true;
 }
+static bool peer_in_sync(const struct gossip_peer_info *p, double *ret)
+{
+	*ret = p->in_sync;
+	return p->has_sync;
+}
+static bool peer_out_of_sync(const struct gossip_peer_info *p, double *ret)
+{
+	uint64_t ms = p->in_sync || p->now_ms < p->differs_since_ms ? 0
+								  : p->now_ms - p->differs_since_ms;
+	*ret = (double)ms / 1000.0;
+	return p->has_sync;
+}
+static bool peer_differing(const struct gossip_peer_info *p, double *ret)
+{
+	*ret = (double)p->instances_differing;
+	return p->has_sync;
+}
+static bool peer_deltas_pending(const struct gossip_peer_info *p, double *ret)
+{
+	*ret = (double)p->deltas_pending;
+	return true;
+}
+static bool peer_deltas_acked(const struct gossip_peer_info *p, double *ret)
+{
+	*ret = (double)p->deltas_acked;
+	return true;
+}
+static bool peer_bytes_round(const struct gossip_peer_info *p, double *ret)
+{
+	*ret = (double)p->bytes_last_round;
+	return true;
+}
 #define PEER_STAT(field)                                                                           \
 	static bool peer_##field(const struct gossip_peer_info *p, double *ret)                    \
 	{                                                                                          \
@@ -151,6 +183,20 @@ static const struct peer_metric peer_metrics[] = {
 	  "the peer's wall clock minus ours, from the last PONG", peer_offset },
 	{ "crdtd_peer_clock_skewed", METRIC_GAUGE,
 	  "1 when the peer's clock offset passes max_clock_lead_ms", peer_skewed },
+	{ "crdtd_peer_in_sync", METRIC_GAUGE,
+	  "1 when the peer's last DIGEST agreed with ours, 0 when it differed (absent until one came)",
+	  peer_in_sync },
+	{ "crdtd_peer_out_of_sync_seconds", METRIC_GAUGE,
+	  "seconds since the peer's digests began to differ from ours (0 while in sync)",
+	  peer_out_of_sync },
+	{ "crdtd_peer_instances_differing", METRIC_GAUGE,
+	  "instances found differing in the last digest exchange with the peer", peer_differing },
+	{ "crdtd_peer_delta_intervals_pending", METRIC_GAUGE,
+	  "delta intervals sent to the peer and not acknowledged yet", peer_deltas_pending },
+	{ "crdtd_peer_delta_interval_acked", METRIC_GAUGE,
+	  "the highest delta interval the peer acknowledged (all before it too)", peer_deltas_acked },
+	{ "crdtd_peer_sent_bytes_last_round", METRIC_GAUGE,
+	  "bytes sent to the peer between the last two gossip rounds", peer_bytes_round },
 	{ "crdtd_peer_clock_lead_capped_total", METRIC_COUNTER,
 	  "register states from the peer stamped past max_clock_lead_ms ahead of our clock",
 	  peer_clock_capped },
