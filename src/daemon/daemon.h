@@ -7,6 +7,8 @@
 
 #include <uv.h>
 
+#include "client/cmdstats.h"
+#include "client/slowlog.h"
 #include "config.h"
 #include "crdt/hlc.h"
 #include "crdt/rid.h"
@@ -41,6 +43,8 @@ struct daemon {
 	uint64_t start_ms; /* uv_now at start */
 	struct daemon_stats stats;
 	int clients; /* connected now */
+	struct cmdstats cmdstats; /* per command, recorded by commands_exec */
+	struct slowlog slowlog;   /* SLOWLOG; slowlog_done at exit */
 };
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -835,6 +836,8 @@ static const struct cmd commands[] = {
 	{ "incrby", 3, cmd_incrby, "write" },
 	{ "info", -1, cmd_info, "loading" },
 	{ "keys", 2, cmd_keys, "readonly" },
+	{ "latency", -2, cmd_latency, "admin" },
+	{ "memory", -2, cmd_memory, "readonly" },
 	{ "ping", -1, cmd_ping, "fast" },
 	{ "quit", -1, cmd_quit, "fast" },
 	{ "sadd", -3, cmd_sadd, "write" },
@@ -843,11 +846,14 @@ static const struct cmd commands[] = {
 	{ "select", 2, cmd_select, "fast" },
 	{ "set", -3, cmd_set, "write" },
 	{ "sismember", 3, cmd_sismember, "readonly" },
+	{ "slowlog", -2, cmd_slowlog, "admin" },
 	{ "smembers", 2, cmd_smembers, "readonly" },
 	{ "srem", -3, cmd_srem, "write" },
+	{ "time", 1, cmd_time, "fast" },
 	{ "type", 2, cmd_type, "readonly" },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+_Static_assert(NCOMMANDS <= CMDSTATS_MAX, "client/cmdstats.h has a slot per command");
 
 static const struct cmd *find_command(const uint8_t *name, size_t len)
 {
@@ -877,7 +883,8 @@ static void put_command_info(struct crdt_buf *out, const struct cmd *c)
 		     c->fn != cmd_keys && c->fn != cmd_scan && c->fn != cmd_select &&
 		     c->fn != cmd_config && c->fn != cmd_client && c->fn != cmd_crdt_peers &&
 		     c->fn != cmd_crdt_sync && c->fn != cmd_crdt_sim && c->fn != cmd_auth &&
-		     c->fn != cmd_hello;
+		     c->fn != cmd_hello && c->fn != cmd_latency && c->fn != cmd_memory &&
+		     c->fn != cmd_slowlog && c->fn != cmd_time;
 	resp_array(out, 6);
 	resp_bulk(out, c->name, strlen(c->name));
 	resp_int(out, c->arity);
@@ -924,11 +931,25 @@ static void quote_arg(const uint8_t *p, size_t len, char *out, size_t size)
 	out[j] = 0;
 }
 
+/* A command that ran at least [slowlog] log_slower_than_us goes to the slow
+ * log; AUTH and HELLO never (their arguments may be the password). */
+static void maybe_slowlog(struct daemon *d, const struct cmd_session *sess, const struct cmd *c,
+			  const struct cmd_args *a, uint64_t usec)
+{
+	if (usec < d->cfg.slowlog.log_slower_than_us || c->fn == cmd_auth || c->fn == cmd_hello)
+		return;
+	/* out of memory: the entry is lost, the command's reply is not */
+	(void)slowlog_push(&d->slowlog, d->cfg.slowlog.max_len, (int64_t)time(NULL), usec, a->argc,
+			   a->argv, a->argl, sess->addr, sess->name);
+}
+
 void commands_exec(struct daemon *d, struct cmd_session *sess, const struct cmd_args *a,
 		   struct crdt_buf *out)
 {
 	const struct cmd *c = find_command(a->argv[0], a->argl[0]);
 	size_t before = out->len;
+	uint64_t usec = 0;
+	bool ran = false, failed;
 	char why[200];
 
 	d->stats.commands++;
@@ -939,6 +960,7 @@ void commands_exec(struct daemon *d, struct cmd_session *sess, const struct cmd_
 		resp_error(out, "NOAUTH Authentication required.");
 	} else if (!c) {
 		char name[128];
+		d->cmdstats.unknown++;
 		quote_arg(a->argv[0], a->argl[0], name, sizeof(name));
 		resp_error(out, "ERR unknown command '%s', with args beginning with: ", name);
 	} else if ((c->arity > 0 && a->argc != (size_t)c->arity) ||
@@ -948,8 +970,19 @@ void commands_exec(struct daemon *d, struct cmd_session *sess, const struct cmd_
 		   gossip_limit_name(limits(d), 0, a->argl[1], why, sizeof(why)) < 0) {
 		resp_error(out, "ERR %s", why);
 	} else {
+		uint64_t t0 = uv_hrtime();
 		c->fn(d, sess, a, out);
+		usec = (uv_hrtime() - t0) / 1000;
+		ran = true;
 	}
-	if (out->len > before && out->data[before] == '-')
+	failed = out->len > before && out->data[before] == '-';
+	if (failed)
 		d->stats.errors_replied++;
+	if (c) {
+		cmdstats_record(&d->cmdstats, (size_t)(c - commands), c->name, usec,
+				!ran ? CMDSTATS_REJECTED : failed ? CMDSTATS_FAILED : CMDSTATS_OK);
+		sess->last_cmd = c->name;
+		if (ran)
+			maybe_slowlog(d, sess, c, a, usec);
+	}
 }
