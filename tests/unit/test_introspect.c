@@ -311,12 +311,18 @@ static void test_client(void **state)
 	EXPECT(f, "+OK\r\n", "CLIENT", "SETNAME", "");
 	EXPECT(f, "$-1\r\n", "CLIENT", "GETNAME");
 	EXPECT(f, "+OK\r\n", "CLIENT", "SETINFO", "lib-name", "redis-py");
+	/* HELLO SETNAME keeps the name too, once every check passed */
+	RUN(f, "HELLO", "2", "SETNAME", "via-hello");
+	EXPECT(f, "$9\r\nvia-hello\r\n", "CLIENT", "GETNAME");
+	RUN(f, "HELLO", "2", "SETNAME", "other", "bogus");
+	EXPECT(f, "$9\r\nvia-hello\r\n", "CLIENT", "GETNAME");
+	EXPECT(f, "+OK\r\n", "CLIENT", "SETNAME", "");
 	/* no listener here: no connection to list or kill */
 	EXPECT(f, "$0\r\n\r\n", "CLIENT", "LIST");
 	EXPECT(f, "$0\r\n\r\n", "CLIENT", "LIST", "TYPE", "normal", "ID", "7", "8");
 	EXPECT(f, ":0\r\n", "CLIENT", "KILL", "ID", "8");
 	EXPECT(f, ":0\r\n", "CLIENT", "KILL", "ADDR", "127.0.0.1:1", "SKIPME", "no");
-	assert_int_equal(f->d.stats.errors_replied, errs + 1);
+	assert_int_equal(f->d.stats.errors_replied, errs + 2);
 
 	errs = f->d.stats.errors_replied;
 	EXPECT(f, "-ERR No such client\r\n", "CLIENT", "KILL", "127.0.0.1:1");

@@ -595,13 +595,13 @@ static void cmd_auth(struct daemon *d, struct cmd_session *s, const struct cmd_a
 
 /* HELLO [protover [AUTH username password] [SETNAME clientname]], as Redis 7:
  * the same checks in the same order, the same errors, and the same map,
- * which in RESP2 is a flat array.  The client name is checked and, as with
- * CLIENT SETNAME, not kept. */
+ * which in RESP2 is a flat array.  The client name, as CLIENT SETNAME's, is
+ * kept once every check passed. */
 static void cmd_hello(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 		      struct crdt_buf *out)
 {
 	int64_t ver = 0;
-	size_t i = 1, user = 0;
+	size_t i = 1, user = 0, name = 0;
 
 	if (a->argc >= 2) {
 		if (!cmd_arg_int64(a, 1, &ver)) {
@@ -627,7 +627,12 @@ static void cmd_hello(struct daemon *d, struct cmd_session *s, const struct cmd_
 					return;
 				}
 			}
-			i++;
+			if (a->argl[i + 1] > CMD_CLIENT_NAME_MAX) {
+				resp_error(out, "ERR Client names are at most %d bytes in crdtd",
+					   CMD_CLIENT_NAME_MAX);
+				return;
+			}
+			name = ++i;
 		} else {
 			char opt[128];
 			quote_arg(a->argv[i], a->argl[i], opt, sizeof(opt));
@@ -651,6 +656,10 @@ static void cmd_hello(struct daemon *d, struct cmd_session *s, const struct cmd_
 	}
 	if (ver)
 		s->proto = (int)ver;
+	if (name) {
+		memcpy(s->name, a->argv[name], a->argl[name]);
+		s->name[a->argl[name]] = 0;
+	}
 	resp_map(out, 7, s->proto);
 	resp_bulk_str(out, "server");
 	resp_bulk_str(out, "crdtd");
