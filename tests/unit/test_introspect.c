@@ -356,6 +356,13 @@ static void test_config_get(void **state)
 	/* patterns ignore case, as Redis' */
 	EXPECT(f, "*2\r\n$10\r\nmaxclients\r\n$5\r\n10000\r\n", "CONFIG", "GET", "MAXCLIENTS");
 	EXPECT(f, "*2\r\n$11\r\nrequirepass\r\n$0\r\n\r\n", "CONFIG", "GET", "requirepass");
+	{
+		/* a pattern of any length: 300 stars, then the name */
+		char pat[320];
+		memset(pat, '*', 300);
+		snprintf(pat + 300, sizeof(pat) - 300, "MAXCLIENTS");
+		EXPECT(f, "*2\r\n$10\r\nmaxclients\r\n$5\r\n10000\r\n", "CONFIG", "GET", pat);
+	}
 	EXPECT(f, "*4\r\n$4\r\nport\r\n$4\r\n6380\r\n$4\r\nbind\r\n$9\r\n127.0.0.1\r\n", "CONFIG",
 	       "GET", "port", "bind");
 	EXPECT(f, "*4\r\n$23\r\nslowlog-log-slower-than\r\n$5\r\n10000\r\n$15\r\nslowlog-max-len\r\n"

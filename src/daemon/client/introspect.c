@@ -3,6 +3,7 @@
  * errors.  They read the daemon (its connections, config, counters), never
  * the data; client/commands.c lists them in the command table. */
 #include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <malloc.h>
 #include <stdbool.h>
@@ -371,7 +372,7 @@ void cmd_client(struct daemon *d, struct cmd_session *s, const struct cmd_args *
 
 struct config_reply {
 	const struct cmd_args *a;
-	char pats[8][128]; /* the patterns, lowercased: Redis matches them ignoring case */
+	char *pats[8]; /* the patterns, lowercased: Redis matches them ignoring case */
 	size_t plen[8], npats;
 	struct crdt_buf body;
 	size_t n;
@@ -380,7 +381,7 @@ struct config_reply {
 static void config_param(struct config_reply *x, const char *name, const char *value)
 {
 	for (size_t i = 0; i < x->npats; i++) {
-		if (glob_match((const uint8_t *)x->pats[i], x->plen[i], (const uint8_t *)name,
+		if (x->pats[i] && glob_match((const uint8_t *)x->pats[i], x->plen[i], (const uint8_t *)name,
 			       strlen(name))) {
 			resp_bulk_str(&x->body, name);
 			resp_bulk_str(&x->body, value);
@@ -424,13 +425,16 @@ static void config_get(struct daemon *d, struct cmd_session *s, const struct cmd
 			   sizeof(x.pats) / sizeof(x.pats[0]));
 		return;
 	}
-	for (size_t i = 2; i < a->argc; i++) {
-		size_t n = a->argl[i] < sizeof(x.pats[0]) ? a->argl[i] : sizeof(x.pats[0]);
-		for (size_t k = 0; k < n; k++)
-			x.pats[x.npats][k] = (char)tolower(a->argv[i][k]);
-		x.plen[x.npats++] = n;
-	}
 	crdt_buf_init(&x.body, 0);
+	for (size_t i = 2; i < a->argc; i++) {
+		char *p = malloc(a->argl[i] + 1);
+		if (!p)
+			x.body.err = -ENOMEM;
+		for (size_t k = 0; p && k < a->argl[i]; k++)
+			p[k] = (char)tolower(a->argv[i][k]);
+		x.pats[x.npats] = p;
+		x.plen[x.npats++] = a->argl[i];
+	}
 	snprintf(num, sizeof(num), "%u", c->node.max_clients);
 	config_param(&x, "maxclients", num);
 	config_param(&x, "requirepass", c->node.requirepass[0] ? "********" : "");
@@ -472,6 +476,8 @@ static void config_get(struct daemon *d, struct cmd_session *s, const struct cmd
 		crdt_buf_put(out, x.body.data, x.body.len);
 	}
 	crdt_buf_done(&x.body);
+	for (size_t i = 0; i < x.npats; i++)
+		free(x.pats[i]);
 }
 
 void cmd_config(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
