@@ -297,6 +297,8 @@ static void test_client(void **state)
 	struct fx *f = *state;
 	uint64_t errs = f->d.stats.errors_replied;
 
+	RUN(f, "CLIENT", "INFO");
+	HAS(f, " cmd=client "); /* the running command, as Redis */
 	EXPECT(f, ":7\r\n", "CLIENT", "ID");
 	EXPECT(f, "$-1\r\n", "CLIENT", "GETNAME");
 	EXPECT(f, "+OK\r\n", "CLIENT", "SETNAME", "worker-1");

@@ -962,6 +962,8 @@ void commands_exec(struct daemon *d, struct cmd_session *sess, const struct cmd_
 	char why[200];
 
 	d->stats.commands++;
+	if (c)
+		sess->last_cmd = c->name; /* CLIENT LIST's cmd=, the running one included */
 	if (d->cfg.node.requirepass[0] && !sess->authenticated &&
 	    (!c || (c->fn != cmd_auth && c->fn != cmd_hello && c->fn != cmd_quit))) {
 		/* before AUTH, nothing else: not even whether a command exists
@@ -990,7 +992,6 @@ void commands_exec(struct daemon *d, struct cmd_session *sess, const struct cmd_
 	if (c) {
 		cmdstats_record(&d->cmdstats, (size_t)(c - commands), c->name, usec,
 				!ran ? CMDSTATS_REJECTED : failed ? CMDSTATS_FAILED : CMDSTATS_OK);
-		sess->last_cmd = c->name;
 		if (ran)
 			maybe_slowlog(d, sess, c, a, usec);
 	}
