@@ -45,6 +45,7 @@ struct daemon {
 	int clients; /* connected now */
 	struct cmdstats cmdstats; /* per command, recorded by commands_exec */
 	struct slowlog slowlog;   /* SLOWLOG; slowlog_done at exit */
+	uint64_t exec_end_ns;     /* uv_hrtime when commands_exec last returned */
 };
 
 #endif

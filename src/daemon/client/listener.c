@@ -274,7 +274,9 @@ static bool process_input(struct client *c)
 			c->paused = true;
 			break;
 		}
-		if (off && uv_hrtime() - start > CLIENT_SLICE_NS) {
+		/* the time commands_exec read as the last command ended; an
+		 * empty inline line runs none, hence the first test */
+		if (off && d->exec_end_ns > start && d->exec_end_ns - start > CLIENT_SLICE_NS) {
 			c->yielded = true;
 			break;
 		}
