@@ -440,6 +440,87 @@ static void test_time_memory(void **state)
 	assert_int_equal(f->d.stats.errors_replied, errs + 5);
 }
 
+/* ---- random arguments ------------------------------------------------------ */
+
+/* Length of the one RESP value at @p (of @len bytes), or 0 if it is not
+ * exactly one well-formed value.  @depth bounds the nesting. */
+static size_t resp_value_len(const char *p, size_t len, int depth)
+{
+	const char *end = memchr(p, '\n', len);
+	size_t line, n = 0;
+	long long v;
+
+	if (!len || !end || end == p || end[-1] != '\r' || depth > 8)
+		return 0;
+	line = (size_t)(end - p) + 1;
+	switch (p[0]) {
+	case '+': case '-': case ':': case '_':
+		return line;
+	case '$':
+		v = strtoll(p + 1, NULL, 10);
+		if (v == -1)
+			return line;
+		if (v < 0 || line + (size_t)v + 2 > len || memcmp(p + line + v, "\r\n", 2))
+			return 0;
+		return line + (size_t)v + 2;
+	case '*': case '%': case '~':
+		v = strtoll(p + 1, NULL, 10);
+		if (v == -1 && p[0] == '*')
+			return line;
+		n = line;
+		for (long long i = 0; i < (p[0] == '%' ? 2 * v : v); i++) {
+			size_t k = resp_value_len(p + n, len - n, depth + 1);
+			if (!k)
+				return 0;
+			n += k;
+		}
+		return n;
+	default:
+		return 0;
+	}
+}
+
+/* Thousands of seeded random argument vectors for the introspection
+ * commands: each gets exactly one well-formed reply, an error reply is
+ * counted, and nothing in the store changes. */
+static void test_random_arguments(void **state)
+{
+	static const char *const cmds[] = { "CLIENT", "CONFIG", "SLOWLOG", "LATENCY", "MEMORY",
+					    "TIME" };
+	static const char *const words[] = {
+		"LIST", "INFO", "KILL", "ID", "SETNAME", "GETNAME", "SETINFO", "GET", "SET",
+		"RESETSTAT", "LEN", "RESET", "LATEST", "HISTORY", "HISTOGRAM", "DOCTOR", "GRAPH",
+		"USAGE", "SAMPLES", "HELP", "TYPE", "ADDR", "LADDR", "SKIPME", "USER", "MAXAGE",
+		"normal", "pubsub", "yes", "no", "default", "*", "slowlog-*", "[", "\\", "k",
+		"0", "1", "-1", "-2", "7", "99999999999999999999", "9223372036854775807", "",
+		"127.0.0.1:5555", "a b", "\x01\xff", "incr",
+	};
+	struct fx *f = *state;
+	unsigned seed = 20261201;
+	size_t keys;
+
+	f->d.cfg.slowlog.log_slower_than_us = 0;
+	RUN(f, "SADD", "s", "a", "b");
+	keys = f->d.store.len;
+	srand(seed);
+	for (int iter = 0; iter < 20000; iter++) {
+		const char *argv[8];
+		size_t argc = 1 + (size_t)(rand() % 6);
+		uint64_t errs = f->d.stats.errors_replied;
+
+		argv[0] = cmds[rand() % (int)(sizeof(cmds) / sizeof(cmds[0]))];
+		for (size_t i = 1; i < argc; i++)
+			argv[i] = words[rand() % (int)(sizeof(words) / sizeof(words[0]))];
+		run_v(f, argc, argv);
+		if (resp_value_len(f->reply, f->out.len, 0) != f->out.len)
+			fail_msg("seed %u iteration %d: not one RESP value: %s", seed, iter, f->reply);
+		assert_int_equal(f->d.stats.errors_replied, errs + (f->reply[0] == '-'));
+		assert_int_equal(f->d.store.len, keys);
+		f->s.close_after_reply = 0; /* CLIENT KILL ... SKIPME no */
+	}
+	EXPECT(f, ":1\r\n", "SISMEMBER", "s", "a");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -450,6 +531,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_client, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_get, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_time_memory, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_random_arguments, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
