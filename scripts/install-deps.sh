@@ -14,7 +14,7 @@ libuv1-dev libcjson-dev uuid-dev libcmocka-dev libinih-dev liblmdb-dev
 libsodium-dev clang-14 libclang-rt-14-dev
 redis-server redis-tools python3 python3-redis netcat-openbsd
 nftables iproute2 gnuplot-nox serf faketime
-prometheus-redis-exporter"
+libhttp-parser-dev prometheus chromium prometheus-redis-exporter"
 
 missing=""
 for p in $pkgs; do

@@ -190,6 +190,20 @@ static const struct config_key config_table[] = {
 	{ .section = "clients", .name = "output_buffer_soft_seconds", .type = CONFIG_UINT, .min = 0,
 	  .max = 86400, .def = "60", FIELD(clients.output_soft_seconds),
 	  .help = "how long a client may stay above output_buffer_soft_limit" },
+
+	/* [http]: metrics, status page and health check (src/daemon/http/) */
+	{ .section = "http", .name = "listen", .type = CONFIG_ADDR, .flags = CONFIG_F_EMPTY,
+	  .def = "", FIELD(http.listen),
+	  .help = "HTTP address for /metrics, /status and /healthz, host:port; empty = off" },
+	{ .section = "http", .name = "max_connections", .type = CONFIG_UINT, .min = 1, .max = 10000,
+	  .def = "64", FIELD(http.max_connections),
+	  .help = "HTTP connections open at once; more are closed at once" },
+	{ .section = "http", .name = "max_header_bytes", .type = CONFIG_SIZE, .min = 1 * KIB,
+	  .max = 1 * MIB, .def = "8192", FIELD(http.max_header_bytes),
+	  .help = "request line and headers, bytes; more are answered 431" },
+	{ .section = "http", .name = "header_timeout_ms", .type = CONFIG_UINT, .min = 100,
+	  .max = 600000, .def = "5000", FIELD(http.header_timeout_ms),
+	  .help = "a connection whose request is not complete this long after it opened is closed" },
 };
 
 #define N_KEYS (sizeof config_table / sizeof config_table[0])
@@ -530,6 +544,10 @@ static int set_value(struct config *c, const struct config_key *k, const char *v
 	}
 	case CONFIG_ADDR:
 		assert(k->size == sizeof(struct config_addr));
+		if (!*value && (k->flags & CONFIG_F_EMPTY)) {
+			memset(field, 0, sizeof(struct config_addr));
+			return 0;
+		}
 		return parse_addr(value, field, why, why_size);
 	case CONFIG_PROB:
 		assert(k->size == sizeof(double));

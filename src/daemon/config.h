@@ -144,6 +144,14 @@ struct config {
 		unsigned output_soft_seconds;
 	} clients;
 
+	/* [http]: the metrics and status listener (http/server.h) */
+	struct {
+		struct config_addr listen; /* host[0] == 0: off */
+		unsigned max_connections;
+		size_t max_header_bytes;
+		unsigned header_timeout_ms;
+	} http;
+
 	/* [peers], in file order; never contains node.name. */
 	struct config_peer *peers; /* owned; NULL when n_peers == 0 */
 	size_t n_peers;
@@ -163,6 +171,7 @@ enum config_type {
 #define CONFIG_F_REQUIRED  (1u << 0) /* no default: the file must set it */
 #define CONFIG_F_NAME      (1u << 1) /* string restricted to [A-Za-z0-9_.-] */
 #define CONFIG_F_RELOAD    (1u << 2) /* SIGHUP applies it (config_reload); others need a restart */
+#define CONFIG_F_EMPTY     (1u << 3) /* CONFIG_ADDR: may be empty (host[0] == 0: off) */
 
 /* One entry of the key table. */
 struct config_key {

@@ -10,11 +10,13 @@
 #include "client/cmdstats.h"
 #include "client/slowlog.h"
 #include "config.h"
+#include "client/commands.h"
 #include "crdt/hlc.h"
 #include "crdt/rid.h"
 #include "state/store.h"
 
 struct gossip;
+struct http_server;
 struct journal;
 struct listener;
 struct shim;
@@ -42,6 +44,9 @@ struct daemon {
 	struct shim *shim; /* NULL unless [simulation] enabled; owned by gossip */
 	uint64_t start_ms; /* uv_now at start */
 	struct daemon_stats stats;
+	struct cmd_stat cmd_stats[COMMANDS_MAX]; /* by row of the command table */
+	struct http_server *http; /* NULL unless [http] listen is set */
+	int commit_error; /* the last storage commit: 0 or -errno (/healthz) */
 	int clients; /* connected now */
 	struct cmdstats cmdstats; /* per command, recorded by commands_exec */
 	struct slowlog slowlog;   /* SLOWLOG; slowlog_done at exit */

@@ -11,6 +11,8 @@
 enum log_level log_current_level = LOG_LEVEL_INFO;
 
 static int log_fd = 2;
+static char recent[LOG_RECENT_MAX][LOG_RECENT_LINE + 1];
+static size_t recent_next, recent_n; /* the slot written next; lines held */
 static char log_prefix[65];
 
 /* Padded to the width of "error" so subsystems line up. */
@@ -104,6 +106,13 @@ void log_writev(enum log_level lvl, const char *subsys, const char *fmt, va_list
 		memcpy(line + n, "...", 3);
 		n += 3;
 	}
+	if (lvl <= LOG_LEVEL_WARN) {
+		size_t k = n < LOG_RECENT_LINE ? n : LOG_RECENT_LINE;
+		memcpy(recent[recent_next], line, k);
+		recent[recent_next][k] = 0;
+		recent_next = (recent_next + 1) % LOG_RECENT_MAX;
+		recent_n += recent_n < LOG_RECENT_MAX;
+	}
 	line[n++] = '\n';
 
 	/* Best effort: a log line that cannot be written is dropped. */
@@ -125,4 +134,13 @@ void log_write(enum log_level lvl, const char *subsys, const char *fmt, ...)
 	va_start(ap, fmt);
 	log_writev(lvl, subsys, fmt, ap);
 	va_end(ap);
+}
+
+size_t log_recent(const char *ret[LOG_RECENT_MAX])
+{
+	size_t first = (recent_next + LOG_RECENT_MAX - recent_n) % LOG_RECENT_MAX;
+
+	for (size_t i = 0; i < recent_n; i++)
+		ret[i] = recent[(first + i) % LOG_RECENT_MAX];
+	return recent_n;
 }

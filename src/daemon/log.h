@@ -12,6 +12,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 /* Ordered by verbosity: a message is written when its level <= the current
  * level.  (Not LOG_INFO/LOG_DEBUG: those are <syslog.h> macros.) */
@@ -77,6 +78,15 @@ void log_write(enum log_level lvl, const char *subsys, const char *fmt, ...)
 /** va_list form of log_write(). */
 void log_writev(enum log_level lvl, const char *subsys, const char *fmt, va_list ap)
 	__attribute__((format(printf, 3, 0)));
+
+/* The last warn and error lines written, for the status page (http/status.h):
+ * a ring of LOG_RECENT_MAX, each cut to LOG_RECENT_LINE bytes. */
+#define LOG_RECENT_MAX 16
+#define LOG_RECENT_LINE 240
+
+/** Point @ret at the recent warn and error lines, oldest first; returns how
+ * many.  The strings stay valid until the next log_write. */
+size_t log_recent(const char *ret[LOG_RECENT_MAX]);
 
 #define log_at(lvl, subsys, ...)                                                                   \
 	do {                                                                                       \

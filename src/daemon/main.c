@@ -15,6 +15,7 @@
 #include "state/datadir.h"
 #include "client/listener.h"
 #include "gossip/shim.h"
+#include "http/server.h"
 #include "state/journal.h"
 
 #ifndef CRDTD_VERSION
@@ -164,6 +165,8 @@ static void shutdown_daemon(struct runtime *rt, const char *why)
 	log_info("main", "%s: shutting down", why);
 	listener_close(rt->d.listener);
 	rt->d.listener = NULL;
+	http_server_close(rt->d.http);
+	rt->d.http = NULL;
 	gossip_close(rt->d.gossip); /* closes the shim too */
 	rt->d.gossip = NULL;
 	rt->d.shim = NULL;
@@ -184,6 +187,7 @@ static void commit_cb(uv_check_t *h)
 	if (!journal_pending(d->journal))
 		return;
 	r = journal_commit(d->journal);
+	d->commit_error = r;
 	if (d->listener)
 		listener_release(d->listener, r == 0);
 }
@@ -357,6 +361,16 @@ keys_failed:
 		r = gossip_start(d->gossip);
 	if (r == 0)
 		r = listener_start(d->loop, d, &sc, &d->listener);
+	if (r == 0 && c->http.listen.host[0]) {
+		struct http_server_config hc = {
+			.host = c->http.listen.host,
+			.port = c->http.listen.port,
+			.max_connections = c->http.max_connections,
+			.max_header_bytes = c->http.max_header_bytes,
+			.header_timeout_ms = c->http.header_timeout_ms,
+		};
+		r = http_server_start(d->loop, d, &hc, &d->http);
+	}
 	if (r == 0)
 		r = start_signals(rt);
 	if (r < 0) {

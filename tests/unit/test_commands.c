@@ -317,6 +317,40 @@ static void test_arity_and_unknown(void **state)
 	EXPECT(f, "*0\r\n", "KEYS", "*");
 }
 
+/* The per-command counters /metrics shows: calls, error replies and the
+ * latency histogram, in the row of the command's name; unknown commands in
+ * none. */
+static void test_command_stats(void **state)
+{
+	struct fx *f = *state;
+	size_t sadd = SIZE_MAX, get = SIZE_MAX;
+	uint64_t in_buckets = 0;
+
+	for (size_t i = 0; i < commands_count(); i++) {
+		if (!strcmp(commands_name(i), "sadd"))
+			sadd = i;
+		if (!strcmp(commands_name(i), "get"))
+			get = i;
+	}
+	assert_true(sadd < COMMANDS_MAX && get < COMMANDS_MAX);
+	RUN(f, "SADD", "s", "a");
+	RUN(f, "sadd", "s", "b");
+	EXPECT(f, WRONGTYPE, "GET", "s");
+	EXPECT(f, "-ERR wrong number of arguments for 'sadd' command\r\n", "SADD", "s");
+	RUN(f, "NOSUCH");
+	assert_int_equal(f->d.cmd_stats[sadd].calls, 3);
+	assert_int_equal(f->d.cmd_stats[sadd].errors, 1);
+	assert_int_equal(f->d.cmd_stats[get].calls, 1);
+	assert_int_equal(f->d.cmd_stats[get].errors, 1);
+	for (int k = 0; k <= CMD_LATENCY_BUCKETS; k++)
+		in_buckets += f->d.cmd_stats[sadd].le[k];
+	assert_int_equal(in_buckets, 3);
+	uint64_t total = 0;
+	for (size_t i = 0; i < commands_count(); i++)
+		total += f->d.cmd_stats[i].calls;
+	assert_int_equal(total, 4); /* NOSUCH has no row */
+}
+
 static void test_ping_echo_select_quit(void **state)
 {
 	struct fx *f = *state;
@@ -457,6 +491,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_gset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_type_conflict_visibility, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_arity_and_unknown, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_command_stats, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ping_echo_select_quit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keys_scan, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hello, setup, teardown),

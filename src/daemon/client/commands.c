@@ -863,6 +863,32 @@ static const struct cmd commands[] = {
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 _Static_assert(NCOMMANDS <= CMDSTATS_MAX, "client/cmdstats.h has a slot per command");
+_Static_assert(NCOMMANDS <= COMMANDS_MAX, "struct daemon has a cmd_stat per command");
+
+size_t commands_count(void)
+{
+	return NCOMMANDS;
+}
+
+const char *commands_name(size_t i)
+{
+	return i < NCOMMANDS ? commands[i].name : "?";
+}
+
+/* One call of @c that took @us microseconds into its row of d->cmd_stats. */
+static void count_call(struct daemon *d, const struct cmd *c, uint64_t us, bool error)
+{
+	static const uint32_t bounds[CMD_LATENCY_BUCKETS] = CMD_LATENCY_BOUNDS_US;
+	struct cmd_stat *st = &d->cmd_stats[c - commands];
+	size_t i = 0;
+
+	while (i < CMD_LATENCY_BUCKETS && us > bounds[i])
+		i++;
+	st->le[i]++;
+	st->calls++;
+	st->errors += error;
+	st->usec_sum += us;
+}
 
 static const struct cmd *find_command(const uint8_t *name, size_t len)
 {
@@ -984,7 +1010,7 @@ void commands_exec(struct daemon *d, struct cmd_session *sess, const struct cmd_
 		c->fn(d, sess, a, out);
 		ran = true;
 	}
-	/* one clock read serves the stats and the listener's time slice */
+	/* one clock read serves both counters and the listener's time slice */
 	d->exec_end_ns = uv_hrtime();
 	if (ran)
 		usec = (d->exec_end_ns - t0) / 1000;
@@ -992,6 +1018,9 @@ void commands_exec(struct daemon *d, struct cmd_session *sess, const struct cmd_
 	if (failed)
 		d->stats.errors_replied++;
 	if (c) {
+		/* /metrics' histogram (commands.h) counts every call, refused ones
+		 * too; Redis' commandstats (cmdstats.h) tell them apart */
+		count_call(d, c, (d->exec_end_ns - t0) / 1000, failed);
 		cmdstats_record(&d->cmdstats, (size_t)(c - commands), c->name, usec,
 				!ran ? CMDSTATS_REJECTED : failed ? CMDSTATS_FAILED : CMDSTATS_OK);
 		if (ran)

@@ -1,0 +1,329 @@
+/* Reading the running daemon into a snapshot for the HTTP endpoints: the
+ * INFO counters under their metric names, and what only /status shows. */
+#include "http/collect.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "gossip/gossip.h"
+#include "gossip/shim.h"
+#include "client/listener.h"
+#include "state/journal.h"
+
+static const char *const type_names[] = { NULL, "gcounter", "pncounter", "gset", "orset", "lwwreg" };
+_Static_assert(sizeof(type_names) / sizeof(type_names[0]) == CRDT_TYPE_MAX + 1,
+	       "a name for every CRDT type");
+
+static void row(struct collected *c, const char *name, enum metric_type t, const char *help,
+		double v)
+{
+	assert(c->s.nrows < COLLECT_ROWS_MAX && "COLLECT_ROWS_MAX holds every row");
+	c->rows[c->s.nrows++] = (struct metric_row){ name, t, help, v };
+}
+
+#define C(name, help, v) row(c, "crdtd_" name, METRIC_COUNTER, help, (double)(v))
+#define G(name, help, v) row(c, "crdtd_" name, METRIC_GAUGE, help, (double)(v))
+
+static void rows_clients(struct daemon *d, struct collected *c)
+{
+	struct server_stats ss = { 0 };
+
+	if (d->listener)
+		server_get_stats(d->listener, &ss);
+	G("connected_clients", "client connections open", d->clients);
+	G("maxclients", "[node] max_clients", d->cfg.node.max_clients);
+	G("clients_paused_on_output", "clients whose commands wait for their replies to drain",
+	  ss.paused);
+	G("output_buffer_bytes", "reply bytes not yet taken by the kernel, all clients",
+	  ss.unsent_bytes);
+	G("output_buffer_max_client_bytes", "the largest unsent reply bytes of one client",
+	  ss.max_unsent);
+	C("connections_received_total", "client connections accepted", d->stats.connections);
+	C("commands_processed_total", "commands run", d->stats.commands);
+	C("rejected_connections_total", "client connections refused: max_clients",
+	  d->stats.rejected_clients);
+	C("error_replies_total", "commands answered with an error", d->stats.errors_replied);
+	C("protocol_errors_total", "malformed RESP frames (each closed its connection)",
+	  d->stats.protocol_errors);
+	C("auth_failures_total", "AUTH with a wrong password", d->stats.auth_failures);
+	C("client_output_buffer_limit_disconnections_total",
+	  "clients disconnected past an output buffer limit", d->stats.output_limit_disconnections);
+	C("reply_buffer_errors_total", "replies that could not be built (no memory)",
+	  d->stats.reply_buffer_errors);
+	C("replica_id_changes_total", "new replica ids taken after a clash",
+	  d->store.stats.rid_changes);
+	C("type_conflicts_total", "names that came to hold two types", d->store.stats.conflicts);
+	C("store_merges_total", "remote states merged into the store", d->store.stats.merges);
+}
+
+static void rows_gossip(struct daemon *d, struct collected *c)
+{
+	struct gossip_stats s;
+
+	if (!d->gossip)
+		return;
+	gossip_get_stats(d->gossip, &s);
+	memcpy(c->drops, s.drops, sizeof(c->drops));
+	G("gossip_interval_seconds", "[gossip] interval_ms, in seconds",
+	  d->cfg.gossip.interval_ms / 1000.0);
+	G("gossip_mtu_bytes", "[gossip] mtu", d->cfg.gossip.mtu);
+	G("gossip_peers", "configured peers", gossip_npeers(d->gossip));
+	G("gossip_digests_enabled", "1 when rounds compare digests first", d->cfg.gossip.digests);
+	C("gossip_rounds_total", "gossip rounds", s.rounds);
+	C("gossip_pushes_total", "pushes after local writes", s.pushes);
+	C("gossip_syncs_total", "CRDT.SYNC full-state sends", s.syncs);
+	C("gossip_datagrams_sent_total", "datagrams sent", s.dgrams_out);
+	C("gossip_sent_bytes_total", "datagram bytes sent", s.bytes_out);
+	G("gossip_max_datagram_bytes", "largest datagram sent", s.max_dgram_out);
+	C("gossip_datagrams_received_total", "datagrams received", s.dgrams_in);
+	C("gossip_received_bytes_total", "datagram bytes received", s.bytes_in);
+	C("gossip_pings_sent_total", "PINGs sent", s.pings_out);
+	C("gossip_pongs_received_total", "PONGs received", s.pongs_in);
+	C("gossip_records_received_total", "state records accepted", s.records_in);
+	C("gossip_merges_total", "records merged into the store", s.merges);
+	C("gossip_records_unchanged_total", "records equal to what we hold: not decoded",
+	  s.unchanged);
+	C("gossip_digest_datagrams_sent_total", "DIGEST, BUCKETS and KEYS datagrams sent",
+	  s.digest_dgrams_out);
+	C("gossip_digest_datagrams_received_total", "DIGEST, BUCKETS and KEYS datagrams received",
+	  s.digest_dgrams_in);
+	C("gossip_digest_buckets_differing_total", "digest buckets found differing from a peer's",
+	  s.digest_buckets_differing);
+	C("gossip_digest_instances_sent_total", "instances sent because a peer's KEYS lacked them",
+	  s.digest_instances_sent);
+	C("gossip_unknown_sender_total", "datagrams from an address no peer has", s.unknown_sender);
+	C("gossip_large_push_deferred_total", "large instances whose push waited", s.large_deferred);
+	C("gossip_instances_too_large_total", "instances not sent: they fit no datagram", s.skipped);
+	C("gossip_elements_too_large_total", "set elements left out: alone too long for a datagram",
+	  s.pieces_skipped);
+	C("gossip_limit_exceeded_total", "remote records past a [limits] bound (merged all the same)",
+	  s.limit_exceeded);
+	C("gossip_resolve_errors_total", "peer names that failed to resolve", s.resolve_errors);
+	G("gossip_max_clock_lead_seconds", "[gossip] max_clock_lead_ms, in seconds",
+	  d->cfg.gossip.max_clock_lead_ms / 1000.0);
+	C("gossip_clock_lead_capped_total", "register states stamped past max_clock_lead_ms ahead",
+	  s.clock_capped);
+	G("gossip_rcvbuf_bytes", "SO_RCVBUF of the gossip socket", s.rcvbuf);
+	G("gossip_sndbuf_bytes", "SO_SNDBUF of the gossip socket", s.sndbuf);
+}
+
+static void rows_storage(struct daemon *d, struct collected *c)
+{
+	struct journal_stats s;
+
+	if (!d->journal)
+		return;
+	journal_get_stats(d->journal, &s);
+	G("store_file_bytes", "bytes of the store file", journal_file_bytes(d->journal));
+	G("store_map_bytes", "[storage] map_size: the largest the store file may grow",
+	  d->cfg.storage.map_size);
+	G("storage_pending_writes", "1 while records wait for the commit",
+	  journal_pending(d->journal));
+	G("storage_last_sync_timestamp_seconds", "wall clock of the last sync (0: never)",
+	  s.last_sync_ms / 1000.0);
+	C("journal_records_total", "journal records written", s.records);
+	C("storage_commits_total", "storage commits", s.commits);
+	C("storage_syncs_total", "storage commits that synced, and batch syncs", s.syncs);
+	C("storage_compactions_total", "snapshots written", s.compactions);
+	C("storage_errors_total", "failed journal puts or commits", s.errors);
+	G("storage_loaded_instances", "instances loaded at start", s.loaded_instances);
+	G("storage_loaded_records", "journal records replayed at start", s.loaded_records);
+}
+
+static void rows_memory_sim(struct daemon *d, struct collected *c)
+{
+	struct mallinfo2 mi = mallinfo2();
+
+	G("used_memory_bytes", "heap bytes in use (malloc)", mi.uordblks + mi.hblkhd);
+	G("heap_bytes", "heap bytes taken from the system (malloc)", mi.arena + mi.hblkhd);
+	G("sim_enabled", "1 when the simulation shim is on", d->shim != NULL);
+	if (!d->shim)
+		return;
+	const struct shim_core *k = shim_core(d->shim);
+	G("sim_isolated", "1 while CRDT.SIM isolates this node", k->isolated);
+	G("sim_partitioned_peers", "peers CRDT.SIM PARTITION blocks", k->nblocks);
+	G("sim_links_down", "links down by partition_probability now", shim_links_down(d->shim));
+	G("sim_held", "datagrams the shim holds (latency, reorder)", k->stats.held);
+	G("sim_held_bytes", "bytes the shim holds", k->stats.held_bytes);
+	C("sim_passed_total", "datagrams the shim let through", k->stats.passed);
+	C("sim_dropped_loss_total", "datagrams the shim lost (loss)", k->stats.dropped_loss);
+	C("sim_dropped_partition_total", "datagrams the shim dropped (partition)",
+	  k->stats.dropped_partition);
+	C("sim_delayed_total", "datagrams the shim delayed", k->stats.delayed);
+	C("sim_duplicated_total", "datagrams the shim duplicated", k->stats.duplicated);
+	C("sim_reordered_total", "datagrams the shim reordered", k->stats.reordered);
+	C("sim_links_downed_total", "links taken down by partition_probability",
+	  k->stats.links_downed);
+}
+
+static int copy_peer(const struct gossip_peer_info *p, void *ctx)
+{
+	struct collected *c = ctx;
+	struct snapshot_peer *sp;
+
+	if (c->s.npeers == c->peers_cap)
+		return 0; /* the list grew since it was counted: next scrape */
+	sp = &c->peers[c->s.npeers++];
+	sp->info = *p;
+	snprintf(sp->name, sizeof(sp->name), "%s", p->name);
+	snprintf(sp->node, sizeof(sp->node), "%s", p->node ? p->node : "");
+	sp->info.name = sp->name;
+	sp->info.node = sp->node;
+	sp->info.addr = NULL;
+	sp->info.rid = NULL;
+	return 0;
+}
+
+/* Whether @a ranks above @b among the largest: more elements, then more
+ * stored bytes. */
+static bool larger(const struct snapshot_instance *a, const struct snapshot_instance *b)
+{
+	return a->elements != b->elements ? a->elements > b->elements
+					  : a->stored_bytes > b->stored_bytes;
+}
+
+static void keep_largest(struct collected *c, const struct store_entry *e, enum crdt_type t,
+			 const struct store_inst *in, uint64_t elements)
+{
+	struct snapshot_instance x = { .type = type_names[t], .elements = elements,
+				       .stored_bytes = in->log_bytes + in->snap_bytes };
+	size_t n = c->s.nlargest, i;
+
+	if (n == COLLECT_LARGEST && !larger(&x, &c->largest[n - 1]))
+		return;
+	if (e->name_len < sizeof(x.name))
+		memcpy(x.name, e->name, e->name_len);
+	else
+		snprintf(x.name, sizeof(x.name), "%.*s...", (int)sizeof(x.name) - 4,
+			 (const char *)e->name);
+	for (size_t k = 0; k < sizeof(x.name) && x.name[k]; k++) /* binary-safe names */
+		if ((unsigned char)x.name[k] < 0x20)
+			x.name[k] = '?';
+	if (n < COLLECT_LARGEST)
+		n++;
+	for (i = n - 1; i > 0 && larger(&x, &c->largest[i - 1]); i--)
+		c->largest[i] = c->largest[i - 1];
+	c->largest[i] = x;
+	c->s.nlargest = n;
+}
+
+/* Instances and members by type, and the largest instances, from a walk
+ * of the store, as INFO keyspace counts them (about 0.8 us an instance on the test
+ * machine: the cost of a scrape, in the loop, at 100 000 instances is
+ * about 80 ms).  Without a type conflict every name holds one type, its
+ * visible one, and the others need not be asked for. */
+static void walk_store(struct daemon *d, struct collected *c, bool largest)
+{
+	int last = d->store.stats.conflicts ? CRDT_TYPE_MAX : CRDT_TYPE_MIN;
+
+	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++)
+		c->types[c->s.ntypes++] = (struct snapshot_type){ .name = type_names[t] };
+	for (size_t i = 0; i < d->store.cap; i++) {
+		struct store_entry *e = d->store.table[i].e;
+		enum crdt_type first = e ? store_entry_type(e) : 0;
+		if (!first)
+			continue;
+		for (int t = first; t <= (last > (int)first ? last : (int)first); t++) {
+			struct store_inst *in = store_entry_inst(e, (enum crdt_type)t);
+			if (!in || !in->obj.p)
+				continue;
+			uint64_t n = crdt_obj_card(&in->obj);
+			c->types[t - CRDT_TYPE_MIN].instances++;
+			c->types[t - CRDT_TYPE_MIN].elements += n;
+			if (largest)
+				keep_largest(c, e, (enum crdt_type)t, in, n);
+		}
+	}
+}
+
+/* The command table's counters (commands_exec) as snapshot rows. */
+static void take_commands(struct daemon *d, struct collected *c)
+{
+	static const uint32_t bounds[CMD_LATENCY_BUCKETS] = CMD_LATENCY_BOUNDS_US;
+
+	for (size_t k = 0; k < CMD_LATENCY_BUCKETS; k++)
+		c->bounds_us[k] = bounds[k];
+	c->s.bounds_us = c->bounds_us;
+	c->s.nbounds = CMD_LATENCY_BUCKETS;
+	c->s.ncmds = commands_count();
+	for (size_t i = 0; i < c->s.ncmds; i++) {
+		const struct cmd_stat *st = &d->cmd_stats[i];
+		c->cmds[i] = (struct snapshot_command){ .name = commands_name(i), .calls = st->calls,
+							.errors = st->errors,
+							.usec_sum = st->usec_sum,
+							.buckets = st->le };
+	}
+	c->s.cmds = c->cmds;
+}
+
+int collect_take(struct daemon *d, const struct http_stats *http, bool largest,
+		 struct collected *c)
+{
+	memset(c, 0, sizeof(*c));
+	if (d->gossip && (c->peers_cap = gossip_npeers(d->gossip)) &&
+	    !(c->peers = calloc(c->peers_cap, sizeof(*c->peers))))
+		return -ENOMEM;
+	crdt_rid_format(&d->store.self, c->rid);
+	c->s.node = d->cfg.node.name;
+	c->s.version = CRDTD_VERSION;
+	c->s.replica_id = c->rid;
+	c->s.uptime_ms = uv_now(d->loop) - d->start_ms;
+	c->s.gossip_interval_ms = d->cfg.gossip.interval_ms;
+	rows_clients(d, c);
+	rows_gossip(d, c);
+	rows_storage(d, c);
+	rows_memory_sim(d, c);
+	c->s.rows = c->rows;
+	c->s.peers = c->peers;
+	if (d->gossip) {
+		size_t skewed = 0;
+		gossip_foreach_peer(d->gossip, copy_peer, c);
+		for (size_t i = 0; i < c->s.npeers; i++)
+			skewed += c->peers[i].info.clock_skewed;
+		G("gossip_clock_skewed_peers", "peers whose clock is off by more than max_clock_lead_ms",
+		  skewed);
+	}
+	walk_store(d, c, largest);
+	c->s.types = c->types;
+	c->s.largest = c->largest;
+	c->s.drops = c->drops;
+	take_commands(d, c);
+	c->s.http = http;
+	c->s.nwarnings = log_recent(c->warnings);
+	c->s.warnings = c->warnings;
+	if (!collect_health(d, c->unhealthy, sizeof(c->unhealthy)))
+		c->s.unhealthy = c->unhealthy;
+	return 0;
+}
+
+void collect_done(struct collected *c)
+{
+	free(c->peers);
+	c->peers = NULL;
+}
+
+bool collect_health(struct daemon *d, char *why, size_t size)
+{
+	if (!d->journal || !d->gossip) {
+		snprintf(why, size, "not serving: starting or shutting down");
+		return false;
+	}
+	if (d->commit_error < 0) {
+		snprintf(why, size, "store not writable: the last commit failed: %s",
+			 strerror(-d->commit_error));
+		return false;
+	}
+	/* LMDB refuses writes once the file reaches map_size: say so a little
+	 * before, while a reload or a restart with a larger map can help */
+	if (journal_file_bytes(d->journal) >= d->cfg.storage.map_size / 100 * 98) {
+		snprintf(why, size, "store nearly full: %llu of map_size %zu bytes",
+			 (unsigned long long)journal_file_bytes(d->journal), d->cfg.storage.map_size);
+		return false;
+	}
+	return true;
+}

@@ -1,0 +1,48 @@
+/* The snapshot the HTTP endpoints render (http/snapshot.h), taken from the
+ * running daemon: its INFO counters as metric rows, the peers, the types,
+ * the commands, the largest instances, the recent warnings; and the health
+ * verdict of /healthz. */
+#ifndef CRDTD_HTTP_COLLECT_H
+#define CRDTD_HTTP_COLLECT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "client/commands.h"
+#include "crdt/rid.h"
+#include "http/snapshot.h"
+#include "log.h"
+
+struct daemon;
+
+#define COLLECT_ROWS_MAX 128
+#define COLLECT_LARGEST 10
+
+/* A snapshot and the storage it points into. */
+struct collected {
+	struct snapshot s;
+	struct metric_row rows[COLLECT_ROWS_MAX];
+	struct snapshot_peer *peers; /* owned */
+	size_t peers_cap;
+	struct snapshot_type types[8];
+	struct snapshot_instance largest[COLLECT_LARGEST];
+	const char *warnings[LOG_RECENT_MAX];
+	struct snapshot_command cmds[COMMANDS_MAX];
+	uint64_t bounds_us[CMD_LATENCY_BUCKETS];
+	uint64_t drops[GOSSIP_DROP_MAX];
+	char rid[CRDT_RID_STRLEN];
+	char unhealthy[256];
+};
+
+/** Fill @ret from @d now (@http: the listener's counters; the largest
+ * instances only if @largest).  It walks the store: O(instances).  0, or
+ * -ENOMEM (nothing to release then).  Release with collect_done. */
+int collect_take(struct daemon *d, const struct http_stats *http, bool largest,
+		 struct collected *ret);
+void collect_done(struct collected *c);
+
+/** Whether the daemon serves and its store takes writes: true, or false
+ * with the reason in @why (NUL-terminated, at most @size bytes). */
+bool collect_health(struct daemon *d, char *why, size_t size);
+
+#endif
