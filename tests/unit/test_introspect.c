@@ -270,11 +270,36 @@ static void test_latency(void **state)
 	/* unknown commands have no line, and a count of their own */
 	RUN(f, "NOSUCH");
 	assert_int_equal(f->d.cmdstats.unknown, 1);
+	/* error replies by their first word, as Redis' errorstats: ERR for
+	 * GRAPH, the three bad subcommands, the bare LATENCY, INCR's arity and
+	 * NOSUCH */
+	RUN(f, "SADD", "set", "a");
+	RUN(f, "INCR", "set");
+	RUN(f, "INFO", "errorstats");
+	HAS(f, "# Errorstats\r\nerrorstat_ERR:count=7\r\nerrorstat_WRONGTYPE:count=1\r\n");
+	{
+		struct cmdstats st = { 0 };
+		cmdstats_error(&st, (const uint8_t *)"ERR x", 5);
+		cmdstats_error(&st, (const uint8_t *)"ERR", 3);
+		cmdstats_error(&st, (const uint8_t *)"lower case", 10);
+		cmdstats_error(&st, (const uint8_t *)"ERRx", 4);
+		cmdstats_error(&st, (const uint8_t *)"", 0);
+		assert_string_equal(st.errors[0].code, "ERR");
+		assert_int_equal(st.errors[0].count, 2);
+		assert_int_equal(st.errors_other, 3);
+		for (int i = 0; i < CMDSTATS_ERROR_KINDS + 3; i++) {
+			char code[8];
+			snprintf(code, sizeof(code), "E%c", 'A' + i);
+			cmdstats_error(&st, (const uint8_t *)code, 2);
+		}
+		assert_int_equal(st.errors_other, 3 + 4); /* the table holds 16 kinds */
+	}
 	/* CONFIG RESETSTAT starts the counts again */
 	EXPECT(f, "+OK\r\n", "CONFIG", "RESETSTAT");
 	RUN(f, "INFO", "commandstats");
 	assert_null(strstr(f->reply, "cmdstat_incr:"));
 	HAS(f, "cmdstat_config:calls=1,"); /* RESETSTAT itself, counted after it ran */
+	assert_null(strstr(f->reply, "errorstat_"));
 }
 
 static void test_cmdstats_buckets(void **state)

@@ -36,6 +36,29 @@ void cmdstats_record(struct cmdstats *st, size_t idx, const char *name, uint64_t
 	c->hist[cmdstats_bucket(usec)]++;
 }
 
+void cmdstats_error(struct cmdstats *st, const uint8_t *msg, size_t len)
+{
+	char code[CMDSTATS_ERROR_CODE_MAX + 1];
+	size_t n = 0;
+
+	while (n < len && n < CMDSTATS_ERROR_CODE_MAX && msg[n] >= 'A' && msg[n] <= 'Z')
+		code[n] = (char)msg[n], n++;
+	if (n == 0 || (n < len && msg[n] != ' ' && msg[n] != '\r')) {
+		st->errors_other++;
+		return;
+	}
+	code[n] = 0;
+	for (size_t i = 0; i < CMDSTATS_ERROR_KINDS; i++) {
+		if (!st->errors[i].code[0])
+			memcpy(st->errors[i].code, code, n + 1);
+		if (strcmp(st->errors[i].code, code) == 0) {
+			st->errors[i].count++;
+			return;
+		}
+	}
+	st->errors_other++;
+}
+
 void cmdstats_reset(struct cmdstats *st)
 {
 	for (size_t i = 0; i < CMDSTATS_MAX; i++) {
@@ -44,4 +67,6 @@ void cmdstats_reset(struct cmdstats *st)
 		st->cmd[i].name = name;
 	}
 	st->unknown = 0;
+	memset(st->errors, 0, sizeof(st->errors));
+	st->errors_other = 0;
 }

@@ -24,9 +24,20 @@ struct cmdstat {
 	uint64_t hist[CMDSTATS_BUCKETS];
 };
 
+/* Error replies by their first word, as Redis' errorstats: "ERR",
+ * "WRONGTYPE", "NOAUTH"...; one past CMDSTATS_ERROR_KINDS kinds, or not a
+ * word of capitals, counts as "OTHER". */
+#define CMDSTATS_ERROR_KINDS 16
+#define CMDSTATS_ERROR_CODE_MAX 23
+
 struct cmdstats {
 	struct cmdstat cmd[CMDSTATS_MAX]; /* indexed by the command table */
 	uint64_t unknown;                 /* commands not in the table */
+	struct {
+		char code[CMDSTATS_ERROR_CODE_MAX + 1]; /* "" while unused */
+		uint64_t count;
+	} errors[CMDSTATS_ERROR_KINDS];
+	uint64_t errors_other;
 };
 
 enum cmdstats_outcome {
@@ -40,13 +51,16 @@ enum cmdstats_outcome {
 void cmdstats_record(struct cmdstats *st, size_t idx, const char *name, uint64_t usec,
 		     enum cmdstats_outcome outcome);
 
+/** Count one error reply; @msg is its text after the '-' (@len bytes). */
+void cmdstats_error(struct cmdstats *st, const uint8_t *msg, size_t len);
+
 /** The bucket a call of @usec falls in. */
 size_t cmdstats_bucket(uint64_t usec);
 
 /** The upper bound, in us, of bucket @i (2^i). */
 uint64_t cmdstats_bucket_usec(size_t i);
 
-/** Zero every counter (the names stay). */
+/** Zero every counter (the command names stay; the error kinds go). */
 void cmdstats_reset(struct cmdstats *st);
 
 #endif

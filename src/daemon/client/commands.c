@@ -1015,8 +1015,10 @@ void commands_exec(struct daemon *d, struct cmd_session *sess, const struct cmd_
 	if (ran)
 		usec = (d->exec_end_ns - t0) / 1000;
 	failed = out->len > before && out->data[before] == '-';
-	if (failed)
+	if (failed) {
 		d->stats.errors_replied++;
+		cmdstats_error(&d->cmdstats, out->data + before + 1, out->len - before - 1);
+	}
 	if (c) {
 		/* /metrics' histogram (commands.h) counts every call, refused ones
 		 * too; Redis' commandstats (cmdstats.h) tell them apart */

@@ -230,6 +230,17 @@ static void section_commandstats(struct daemon *d, struct crdt_buf *b)
 	}
 }
 
+/* Redis' errorstats lines: error replies by their first word. */
+static void section_errorstats(struct daemon *d, struct crdt_buf *b)
+{
+	line(b, "# Errorstats");
+	for (size_t i = 0; i < CMDSTATS_ERROR_KINDS && d->cmdstats.errors[i].code[0]; i++)
+		line(b, "errorstat_%s:count=%" PRIu64, d->cmdstats.errors[i].code,
+		     d->cmdstats.errors[i].count);
+	if (d->cmdstats.errors_other)
+		line(b, "errorstat_OTHER:count=%" PRIu64, d->cmdstats.errors_other);
+}
+
 static void section_keyspace(struct daemon *d, struct crdt_buf *b)
 {
 	static const char *const names[] = { NULL, "gcounter", "pncounter", "gset", "orset", "lwwreg" };
@@ -261,6 +272,7 @@ static const struct {
 	{ "memory", section_memory },   { "keyspace", section_keyspace },
 	{ "simulation", section_simulation },
 	{ "commandstats", section_commandstats },
+	{ "errorstats", section_errorstats },
 };
 
 void info_render(struct daemon *d, const char *section, struct crdt_buf *out)
