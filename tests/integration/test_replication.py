@@ -45,7 +45,7 @@ class TestConvergence(ClusterTest):
         b.sadd("cart", "keyboard", "laptop")
         # G-Set
         a.execute_command("CRDT.CREATE", "seen", "gset")
-        self.converge(lambda x: x.type("seen"), "gset", what="gset created everywhere")
+        self.converge(lambda x: x.execute_command("CRDT.TYPE", "seen"), "gset", what="gset created everywhere")
         d.sadd("seen", "x", "y")
         # LWW register: the last write wins
         a.set("color", "red")
@@ -110,7 +110,7 @@ class TestConvergence(ClusterTest):
         for n in c.nodes:
             n.write_config()
             n.proc.send_signal(signal.SIGHUP)
-        self.converge(lambda x: x.type("thing"), "pncounter", what="visible type")
+        self.converge(lambda x: x.execute_command("CRDT.TYPE", "thing"), "pncounter", what="visible type")
         self.converge(lambda x: x.get("thing"), "3", what="counter value")
         # a digest round pulls what its node lacks: each side holds both
         # states once each has had a round

@@ -465,6 +465,48 @@ static void test_time_memory(void **state)
 	assert_int_equal(f->d.stats.errors_replied, errs + 5);
 }
 
+/* Inside MULTI a command is counted, and logged, when EXEC runs it, not
+ * when it is queued; EXEC itself is not logged (Redis' rules). */
+static void test_multi_counts(void **state)
+{
+	struct fx *f = *state;
+
+	f->d.cfg.slowlog.log_slower_than_us = 0;
+	EXPECT(f, "+OK\r\n", "MULTI");
+	EXPECT(f, "+QUEUED\r\n", "INCR", "c");
+	EXPECT(f, "+QUEUED\r\n", "INCR", "c");
+	for (size_t i = 0; i < CMDSTATS_MAX; i++)
+		if (f->d.cmdstats.cmd[i].name && !strcmp(f->d.cmdstats.cmd[i].name, "incr"))
+			fail_msg("a queued INCR was counted");
+	EXPECT(f, "*2\r\n:1\r\n:2\r\n", "EXEC");
+	RUN(f, "INFO", "commandstats");
+	HAS(f, "cmdstat_incr:calls=2,");
+	HAS(f, "cmdstat_exec:calls=1,");
+	RUN(f, "SLOWLOG", "GET", "3");
+	assert_memory_equal(f->reply, "*3\r\n", 4);
+	HAS(f, "$4\r\nINCR\r\n");
+	assert_null(strstr(f->reply, "EXEC"));
+}
+
+/* The table is searched by bisection: every row must be found by its name
+ * (a row out of order is not), and each has its stats slot. */
+static void test_table_sorted(void **state)
+{
+	struct fx *f = *state;
+
+	assert_true(commands_count() <= CMDSTATS_MAX);
+	for (size_t i = 0; i < commands_count(); i++) {
+		const char *name = commands_name(i);
+		char want[64];
+		if (i)
+			assert_true(strcmp(commands_name(i - 1), name) < 0);
+		RUN(f, "COMMAND", "INFO", name);
+		snprintf(want, sizeof(want), "*1\r\n*6\r\n$%zu\r\n%s\r\n", strlen(name), name);
+		if (strncmp(f->reply, want, strlen(want)) != 0)
+			fail_msg("COMMAND INFO %s: %s", name, f->reply);
+	}
+}
+
 /* ---- random arguments ------------------------------------------------------ */
 
 /* Length of the one RESP value at @p (of @len bytes), or 0 if it is not
@@ -557,6 +599,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_config_get, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_time_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_arguments, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_table_sorted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_multi_counts, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "client/commands.h"
+#include "crdt/obj.h"
 
 /* Run one command: check its arguments, act, append exactly one reply. */
 typedef void (*cmd_fn)(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
@@ -29,6 +30,75 @@ void cmd_crdt_sync(struct daemon *d, struct cmd_session *s, const struct cmd_arg
 		   struct crdt_buf *out);
 void cmd_info(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 	      struct crdt_buf *out);
+
+/* client/commands.c, for the other command files */
+struct gossip_limits;
+/** The error reply for a libcrdt error (WRONGTYPE, overflow, OOM...). */
+void cmd_reply_crdt_error(struct crdt_buf *out, int err);
+/** Whether a write of type @t to key a->argv[1] is within [limits] (name,
+ * max_instances); false with the error replied. */
+bool cmd_may_write(struct daemon *d, const struct cmd_args *a, enum crdt_type t,
+		   struct crdt_buf *out);
+/** Announce a local write of slot @t of key a->argv[1] as a state change
+ * (@state the new state; NULL for a counter). */
+void cmd_wrote_state(struct daemon *d, const struct cmd_args *a, enum crdt_type t,
+		     const struct crdt_obj *state);
+/** The [limits] in force (all zero without gossip). */
+const struct gossip_limits *cmd_limits(struct daemon *d);
+/** Redis' name of a type for TYPE: "string", "set", "none" for 0. */
+const char *cmd_redis_type_name(enum crdt_type t);
+/** SET k v (a->argc 3): checks, writes, replies. */
+void cmd_set(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+	     struct crdt_buf *out);
+
+/* client/cmd_strings.c */
+void cmd_getset(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+		struct crdt_buf *out);
+void cmd_mget(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+	      struct crdt_buf *out);
+void cmd_mset(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+	      struct crdt_buf *out);
+
+/* client/cmd_sets.c */
+void cmd_smismember(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+		    struct crdt_buf *out);
+void cmd_srandmember(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+		     struct crdt_buf *out);
+void cmd_sunion(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+		struct crdt_buf *out);
+void cmd_sinter(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+		struct crdt_buf *out);
+void cmd_sdiff(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+	       struct crdt_buf *out);
+void cmd_sunionstore(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+		     struct crdt_buf *out);
+void cmd_sinterstore(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+		     struct crdt_buf *out);
+void cmd_sdiffstore(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+		    struct crdt_buf *out);
+/** SPOP and SMOVE, refused: the error says why they cannot converge. */
+void cmd_set_diverging(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+		       struct crdt_buf *out);
+
+/* client/cmd_multi.c */
+/** Inside MULTI, queue the checked command @a (replies QUEUED, or an error
+ * that makes EXEC abort).  False when the session is not in MULTI or @a is
+ * a command that runs at once (EXEC, DISCARD, MULTI, WATCH, QUIT...). */
+bool cmd_multi_queue(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+		     struct crdt_buf *out);
+/** Inside MULTI, a command refused at queue time (unknown, arity): EXEC
+ * will answer EXECABORT. */
+void cmd_multi_flag_error(struct cmd_session *s);
+void cmd_multi(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+	       struct crdt_buf *out);
+void cmd_exec(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+	      struct crdt_buf *out);
+void cmd_discard(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+		 struct crdt_buf *out);
+void cmd_watch(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+	       struct crdt_buf *out);
+void cmd_unwatch(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+		 struct crdt_buf *out);
 
 /* client/introspect.c */
 void cmd_client(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,

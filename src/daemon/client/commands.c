@@ -195,6 +195,29 @@ static bool set_within_limits(struct daemon *d, const struct cmd_args *a, const 
 	return true;
 }
 
+/* What the other command files share (client/cmd.h). */
+void cmd_reply_crdt_error(struct crdt_buf *out, int err)
+{
+	reply_crdt_error(out, err);
+}
+
+bool cmd_may_write(struct daemon *d, const struct cmd_args *a, enum crdt_type t,
+		   struct crdt_buf *out)
+{
+	return may_write(d, a, t, out);
+}
+
+void cmd_wrote_state(struct daemon *d, const struct cmd_args *a, enum crdt_type t,
+		     const struct crdt_obj *state)
+{
+	wrote(d, a, t, STORE_OP_STATE, state, 0, 0);
+}
+
+const struct gossip_limits *cmd_limits(struct daemon *d)
+{
+	return limits(d);
+}
+
 /* ---- counters ---------------------------------------------------------- */
 
 static void counter_add(struct daemon *d, const struct cmd_args *a, int64_t by,
@@ -261,8 +284,10 @@ static void cmd_decrby(struct daemon *d, struct cmd_session *s, const struct cmd
 		       struct crdt_buf *out)
 {
 	int64_t n;
-	if (!cmd_arg_int64(a, 2, &n) || n == INT64_MIN)
+	if (!cmd_arg_int64(a, 2, &n))
 		resp_error(out, "ERR value is not an integer or out of range");
+	else if (n == INT64_MIN) /* its negation is no int64: Redis 7's words */
+		resp_error(out, "ERR decrement would overflow");
 	else
 		counter_add(d, a, -n, out);
 }
@@ -303,8 +328,8 @@ static void cmd_get(struct daemon *d, struct cmd_session *s, const struct cmd_ar
 	}
 }
 
-static void cmd_set(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
-		    struct crdt_buf *out)
+void cmd_set(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+	     struct crdt_buf *out)
 {
 	int err;
 	struct crdt_obj *o;
@@ -684,8 +709,32 @@ static void cmd_quit(struct daemon *d, struct cmd_session *s, const struct cmd_a
 	resp_simple(out, "OK");
 }
 
+/* Redis' name for a type, so that clients which switch on TYPE work: a
+ * register and a counter are both what Redis calls a string. */
+const char *cmd_redis_type_name(enum crdt_type t)
+{
+	switch ((int)t) {
+	case 0:
+		return "none";
+	case CRDT_GSET:
+	case CRDT_ORSET:
+		return "set";
+	default:
+		return "string";
+	}
+}
+
 static void cmd_type(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 		     struct crdt_buf *out)
+{
+	struct store_entry *e = store_find(&d->store, a->argv[1], a->argl[1]);
+	enum crdt_type t = e ? store_entry_type(e) : 0;
+	resp_simple(out, cmd_redis_type_name(t));
+}
+
+/* CRDT.TYPE k: the exact CRDT behind TYPE's Redis name. */
+static void cmd_crdt_type(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+			  struct crdt_buf *out)
 {
 	struct store_entry *e = store_find(&d->store, a->argv[1], a->argl[1]);
 	enum crdt_type t = e ? store_entry_type(e) : 0;
@@ -707,6 +756,7 @@ struct keys_ctx {
 	const struct cmd_args *a;
 	size_t pat; /* argument index of the pattern, 0 for none */
 	enum crdt_type type; /* 0 for any */
+	const char *rtype;   /* a Redis type name (TYPE), NULL for any */
 	struct crdt_buf *out;
 	int64_t n;
 };
@@ -717,6 +767,8 @@ static int put_key(struct store_entry *e, void *ctx)
 	if (k->pat && !glob_match(k->a->argv[k->pat], k->a->argl[k->pat], e->name, e->name_len))
 		return 0;
 	if (k->type && store_entry_type(e) != k->type)
+		return 0;
+	if (k->rtype && strcmp(cmd_redis_type_name(store_entry_type(e)), k->rtype) != 0)
 		return 0;
 	resp_bulk(k->out, e->name, e->name_len);
 	k->n++;
@@ -778,12 +830,9 @@ static void cmd_scan(struct daemon *d, struct cmd_session *s, const struct cmd_a
 			size_t n = a->argl[i + 1] < sizeof(tname) - 1 ? a->argl[i + 1] : sizeof(tname) - 1;
 			memcpy(tname, a->argv[i + 1], n);
 			tname[n] = 0;
-			if (crdt_type_parse(tname, &k.type) < 0) {
-				resp_array(out, 2);
-				resp_bulk(out, "0", 1);
-				resp_array(out, 0);
-				return;
-			}
+			/* a CRDT name, else a TYPE name (one no key has matches none) */
+			if (crdt_type_parse(tname, &k.type) < 0)
+				k.rtype = tname;
 		} else {
 			resp_error(out, "ERR syntax error");
 			return;
@@ -834,12 +883,16 @@ static const struct cmd commands[] = {
 	{ "crdt.peers", 1, cmd_crdt_peers, "readonly" },
 	{ "crdt.sim", -2, cmd_crdt_sim, "admin" },
 	{ "crdt.sync", -1, cmd_crdt_sync, "admin" },
+	{ "crdt.type", 2, cmd_crdt_type, "readonly" },
 	{ "dbsize", 1, cmd_dbsize, "readonly" },
 	{ "decr", 2, cmd_decr, "write" },
 	{ "decrby", 3, cmd_decrby, "write" },
+	{ "discard", 1, cmd_discard, "fast" },
 	{ "echo", 2, cmd_echo, "fast" },
+	{ "exec", 1, cmd_exec, "slow" },
 	{ "exists", -2, cmd_exists, "readonly" },
 	{ "get", 2, cmd_get, "readonly" },
+	{ "getset", 3, cmd_getset, "write" },
 	{ "hello", -1, cmd_hello, "fast" },
 	{ "incr", 2, cmd_incr, "write" },
 	{ "incrby", 3, cmd_incrby, "write" },
@@ -847,19 +900,34 @@ static const struct cmd commands[] = {
 	{ "keys", 2, cmd_keys, "readonly" },
 	{ "latency", -2, cmd_latency, "admin" },
 	{ "memory", -2, cmd_memory, "readonly" },
+	{ "mget", -2, cmd_mget, "readonly" },
+	{ "mset", -3, cmd_mset, "write" },
+	{ "multi", 1, cmd_multi, "fast" },
 	{ "ping", -1, cmd_ping, "fast" },
 	{ "quit", -1, cmd_quit, "fast" },
 	{ "sadd", -3, cmd_sadd, "write" },
 	{ "scan", -2, cmd_scan, "readonly" },
 	{ "scard", 2, cmd_scard, "readonly" },
+	{ "sdiff", -2, cmd_sdiff, "readonly" },
+	{ "sdiffstore", -3, cmd_sdiffstore, "write" },
 	{ "select", 2, cmd_select, "fast" },
 	{ "set", -3, cmd_set, "write" },
+	{ "sinter", -2, cmd_sinter, "readonly" },
+	{ "sinterstore", -3, cmd_sinterstore, "write" },
 	{ "sismember", 3, cmd_sismember, "readonly" },
 	{ "slowlog", -2, cmd_slowlog, "admin" },
 	{ "smembers", 2, cmd_smembers, "readonly" },
+	{ "smismember", -3, cmd_smismember, "readonly" },
+	{ "smove", 4, cmd_set_diverging, "write" },
+	{ "spop", -2, cmd_set_diverging, "write" },
+	{ "srandmember", -2, cmd_srandmember, "readonly" },
 	{ "srem", -3, cmd_srem, "write" },
+	{ "sunion", -2, cmd_sunion, "readonly" },
+	{ "sunionstore", -3, cmd_sunionstore, "write" },
 	{ "time", 1, cmd_time, "fast" },
 	{ "type", 2, cmd_type, "readonly" },
+	{ "unwatch", 1, cmd_unwatch, "fast" },
+	{ "watch", -2, cmd_watch, "fast" },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 _Static_assert(NCOMMANDS <= CMDSTATS_MAX, "client/cmdstats.h has a slot per command");
@@ -918,16 +986,21 @@ static void put_command_info(struct crdt_buf *out, const struct cmd *c)
 		     c->fn != cmd_keys && c->fn != cmd_scan && c->fn != cmd_select &&
 		     c->fn != cmd_config && c->fn != cmd_client && c->fn != cmd_crdt_peers &&
 		     c->fn != cmd_crdt_sync && c->fn != cmd_crdt_sim && c->fn != cmd_auth &&
-		     c->fn != cmd_hello && c->fn != cmd_latency && c->fn != cmd_memory &&
-		     c->fn != cmd_slowlog && c->fn != cmd_time;
+		     c->fn != cmd_hello && c->fn != cmd_multi && c->fn != cmd_exec &&
+		     c->fn != cmd_discard && c->fn != cmd_unwatch && c->fn != cmd_latency &&
+		     c->fn != cmd_memory && c->fn != cmd_slowlog && c->fn != cmd_time;
 	resp_array(out, 6);
 	resp_bulk(out, c->name, strlen(c->name));
 	resp_int(out, c->arity);
 	resp_array(out, 1);
 	resp_simple(out, c->flags);
+	bool many = c->fn == cmd_exists || c->fn == cmd_mget || c->fn == cmd_mset ||
+		    c->fn == cmd_sunion || c->fn == cmd_sinter || c->fn == cmd_sdiff ||
+		    c->fn == cmd_sunionstore || c->fn == cmd_sinterstore || c->fn == cmd_sdiffstore ||
+		    c->fn == cmd_watch;
 	resp_int(out, keyed);
-	resp_int(out, keyed ? (c->fn == cmd_exists ? -1 : 1) : 0);
-	resp_int(out, keyed);
+	resp_int(out, keyed ? (many ? -1 : 1) : 0);
+	resp_int(out, keyed ? (c->fn == cmd_mset ? 2 : 1) : 0);
 }
 
 static void cmd_command(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
@@ -967,11 +1040,13 @@ static void quote_arg(const uint8_t *p, size_t len, char *out, size_t size)
 }
 
 /* A command that ran at least [slowlog] log_slower_than_us goes to the slow
- * log; AUTH and HELLO never (their arguments may be the password). */
+ * log; AUTH and HELLO never (their arguments may be the password), nor EXEC:
+ * the commands it runs are logged one by one, as Redis does. */
 static void maybe_slowlog(struct daemon *d, const struct cmd_session *sess, const struct cmd *c,
 			  const struct cmd_args *a, uint64_t usec)
 {
-	if (usec < d->cfg.slowlog.log_slower_than_us || c->fn == cmd_auth || c->fn == cmd_hello)
+	if (usec < d->cfg.slowlog.log_slower_than_us || c->fn == cmd_auth || c->fn == cmd_hello ||
+	    c->fn == cmd_exec)
 		return;
 	/* out of memory: the entry is lost, the command's reply is not */
 	(void)slowlog_push(&d->slowlog, d->cfg.slowlog.max_len, (int64_t)time(NULL), usec, a->argc,
@@ -984,7 +1059,8 @@ void commands_exec(struct daemon *d, struct cmd_session *sess, const struct cmd_
 	const struct cmd *c = find_command(a->argv[0], a->argl[0]);
 	size_t before = out->len;
 	uint64_t t0 = uv_hrtime(), usec = 0;
-	bool ran = false, failed;
+	bool refused = true; /* before it could run or be queued */
+	bool ran = false, queued = false, failed;
 	char why[200];
 
 	d->stats.commands++;
@@ -1007,8 +1083,13 @@ void commands_exec(struct daemon *d, struct cmd_session *sess, const struct cmd_
 		   gossip_limit_name(limits(d), 0, a->argl[1], why, sizeof(why)) < 0) {
 		resp_error(out, "ERR %s", why);
 	} else {
-		c->fn(d, sess, a, out);
-		ran = true;
+		refused = false;
+		if (cmd_multi_queue(d, sess, a, out)) {
+			queued = true;
+		} else {
+			c->fn(d, sess, a, out);
+			ran = true;
+		}
 	}
 	/* one clock read serves both counters and the listener's time slice */
 	d->exec_end_ns = uv_hrtime();
@@ -1018,13 +1099,18 @@ void commands_exec(struct daemon *d, struct cmd_session *sess, const struct cmd_
 	if (failed) {
 		d->stats.errors_replied++;
 		cmdstats_error(&d->cmdstats, out->data + before + 1, out->len - before - 1);
+		if (refused)
+			cmd_multi_flag_error(sess); /* inside MULTI: EXEC aborts, as Redis */
 	}
 	if (c) {
-		/* /metrics' histogram (commands.h) counts every call, refused ones
-		 * too; Redis' commandstats (cmdstats.h) tell them apart */
+		/* /metrics' histogram (commands.h) counts every call, refused and
+		 * queued ones too; Redis' commandstats (cmdstats.h) tell refused
+		 * from failed, and count a queued command when EXEC runs it */
 		count_call(d, c, (d->exec_end_ns - t0) / 1000, failed);
-		cmdstats_record(&d->cmdstats, (size_t)(c - commands), c->name, usec,
-				!ran ? CMDSTATS_REJECTED : failed ? CMDSTATS_FAILED : CMDSTATS_OK);
+		if (!queued || failed)
+			cmdstats_record(&d->cmdstats, (size_t)(c - commands), c->name, usec,
+					!ran ? CMDSTATS_REJECTED
+					     : failed ? CMDSTATS_FAILED : CMDSTATS_OK);
 		if (ran)
 			maybe_slowlog(d, sess, c, a, usec);
 	}

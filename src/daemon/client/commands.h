@@ -10,6 +10,7 @@
 #include "crdt/buf.h"
 
 struct daemon;
+struct cmd_multi;
 
 /* One command's arguments; argv[0] is the command name.  The bytes belong
  * to the connection's input buffer and live for the call only. */
@@ -28,6 +29,7 @@ struct cmd_session {
 	int authenticated;     /* AUTH succeeded (matters with requirepass) */
 	int proto;             /* RESP_PROTO2 (the default) or RESP_PROTO3, set by HELLO */
 	uint64_t id;           /* the connection's number, from 1 (HELLO's id) */
+	struct cmd_multi *multi; /* between MULTI and EXEC/DISCARD: the queue; else NULL */
 	/* CLIENT LIST, SLOWLOG: set by the listener at accept, "" without one */
 	char addr[64];         /* the peer: "ip:port", "[v6]:port", "/path:0" */
 	char laddr[64];        /* the local end, the same way */
@@ -42,7 +44,7 @@ struct cmd_session {
  * before; le[CMD_LATENCY_BUCKETS] the slower ones. */
 #define CMD_LATENCY_BUCKETS 12
 #define CMD_LATENCY_BOUNDS_US { 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 100000, 1000000 }
-#define COMMANDS_MAX 64 /* room in struct daemon for the table's rows */
+#define COMMANDS_MAX 128 /* room in struct daemon for the table's rows */
 struct cmd_stat {
 	uint64_t calls, errors;
 	uint64_t usec_sum;
@@ -58,5 +60,9 @@ const char *commands_name(size_t i);
  * replies.  (Allocation failures inside show as -ERR replies.) */
 void commands_exec(struct daemon *d, struct cmd_session *sess, const struct cmd_args *a,
 		   struct crdt_buf *out);
+
+/** Free what the session holds (a transaction's queue); the connection
+ * ends.  Accepts a session that holds nothing. */
+void commands_session_done(struct cmd_session *sess);
 
 #endif

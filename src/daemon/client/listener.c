@@ -105,6 +105,7 @@ static void client_close_cb(uv_handle_t *h)
 	if (c->next)
 		c->next->prev = c->prev;
 	s->d->clients--;
+	commands_session_done(&c->sess);
 	resp_parser_done(&c->parser);
 	crdt_buf_done(&c->in);
 	crdt_buf_done(&c->out);

@@ -1,0 +1,476 @@
+/* The commands applications reach for (client/cmd_strings.c, cmd_sets.c,
+ * cmd_multi.c): MGET/MSET/GETSET, the set algebra and its STORE forms,
+ * SMISMEMBER, SRANDMEMBER, MULTI/EXEC, TYPE's Redis names, and the
+ * refusals of what cannot converge.  As tests/unit/test_commands.c:
+ * commands_exec on a daemon with a store and no sockets, exact replies. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "client/commands.h"
+#include "client/resp.h"
+#include "config.h"
+#include "crdt/error.h"
+#include "daemon.h"
+#include "state/store.h"
+
+struct fx {
+	uv_loop_t loop;
+	struct daemon d;
+	struct cmd_session s;
+	struct crdt_buf out;
+	char reply[8192];
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	assert_int_equal(uv_loop_init(&f->loop), 0);
+	f->d.loop = &f->loop;
+	assert_int_equal(config_defaults(&f->d.cfg), 0);
+	crdt_hlc_init(&f->d.hlc, NULL, NULL);
+	store_init(&f->d.store);
+	f->s.proto = RESP_PROTO2;
+	f->s.id = 1;
+	crdt_buf_init(&f->out, 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	commands_session_done(&f->s); /* a transaction left open is freed */
+	crdt_buf_done(&f->out);
+	store_done(&f->d.store);
+	config_done(&f->d.cfg);
+	assert_int_equal(uv_loop_close(&f->loop), 0);
+	free(f);
+	return 0;
+}
+
+static const char *run_s(struct fx *f, struct cmd_session *s, size_t argc,
+			 const char *const *argv)
+{
+	size_t argl[32];
+	struct cmd_args a = { .argc = argc, .argv = (const uint8_t *const *)argv, .argl = argl };
+
+	assert_true(argc <= 32);
+	for (size_t i = 0; i < argc; i++)
+		argl[i] = strlen(argv[i]);
+	crdt_buf_reset(&f->out);
+	commands_exec(&f->d, s, &a, &f->out);
+	assert_int_equal(f->out.err, 0);
+	assert_true(f->out.len < sizeof(f->reply));
+	memcpy(f->reply, f->out.data, f->out.len);
+	f->reply[f->out.len] = 0;
+	return f->reply;
+}
+
+#define ARGS(...) (const char *const[]){ __VA_ARGS__ }
+#define NARGS(...) (sizeof(ARGS(__VA_ARGS__)) / sizeof(const char *))
+#define RUN(f, ...) run_s((f), &(f)->s, NARGS(__VA_ARGS__), ARGS(__VA_ARGS__))
+#define EXPECT(f, reply, ...) assert_string_equal(RUN(f, __VA_ARGS__), (reply))
+/* the same on another connection */
+#define EXPECT_ON(f, sess, reply, ...)                                                            \
+	assert_string_equal(run_s((f), (sess), NARGS(__VA_ARGS__), ARGS(__VA_ARGS__)), (reply))
+
+#define NOTINT "-ERR value is not an integer or out of range\r\n"
+#define WRONGTYPE "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
+
+/* The bulk strings of an array reply "*n\r\n$l\r\nx\r\n...", NUL-terminated
+ * in place in f->reply; returns n. */
+static size_t bulks(struct fx *f, const char **ret, size_t max)
+{
+	char *p = f->reply, *end;
+	size_t n;
+
+	assert_true(*p == '*' || *p == '~');
+	n = strtoul(p + 1, &end, 10);
+	assert_true(n <= max);
+	p = end + 2;
+	for (size_t i = 0; i < n; i++) {
+		size_t len;
+		assert_int_equal(*p, '$');
+		len = strtoul(p + 1, &end, 10);
+		ret[i] = end + 2;
+		end[2 + len] = 0;
+		p = end + 2 + len + 2;
+	}
+	return n;
+}
+
+/* ---- strings --------------------------------------------------------------- */
+
+static void test_mget_mset(void **state)
+{
+	struct fx *f = *state;
+
+	EXPECT(f, "+OK\r\n", "MSET", "a", "1", "b", "two");
+	EXPECT(f, ":5\r\n", "INCRBY", "c", "5");
+	EXPECT(f, ":1\r\n", "SADD", "s", "x");
+	/* a counter reads as its digits; a set and a missing key as nil */
+	EXPECT(f, "*5\r\n$1\r\n1\r\n$3\r\ntwo\r\n$1\r\n5\r\n$-1\r\n$-1\r\n", "MGET", "a", "b", "c",
+	       "s", "nokey");
+	f->s.proto = RESP_PROTO3;
+	EXPECT(f, "*2\r\n$1\r\n1\r\n_\r\n", "MGET", "a", "nokey");
+	f->s.proto = RESP_PROTO2;
+	/* the later of a name given twice wins, as SET after SET */
+	EXPECT(f, "+OK\r\n", "MSET", "a", "x", "a", "y");
+	EXPECT(f, "$1\r\ny\r\n", "GET", "a");
+
+	/* refused whole: nothing written, not even the pairs before the bad one */
+	uint64_t errs = f->d.stats.errors_replied;
+	EXPECT(f, WRONGTYPE, "MSET", "new", "1", "s", "2");
+	EXPECT(f, WRONGTYPE, "MSET", "new", "1", "c", "2");
+	EXPECT(f, "-ERR wrong number of arguments for 'mset' command\r\n", "MSET", "new", "1", "b");
+	EXPECT(f, "-ERR wrong number of arguments for 'mset' command\r\n", "MSET", "new");
+	EXPECT(f, "-ERR wrong number of arguments for 'mget' command\r\n", "MGET");
+	assert_int_equal(f->d.stats.errors_replied, errs + 5);
+	EXPECT(f, ":0\r\n", "EXISTS", "new");
+	EXPECT(f, "$3\r\ntwo\r\n", "GET", "b");
+	/* key positions for clients that route by COMMAND INFO: every second
+	 * argument from the first to the last */
+	EXPECT(f, "*1\r\n*6\r\n$4\r\nmset\r\n:-3\r\n*1\r\n+write\r\n:1\r\n:-1\r\n:2\r\n",
+	       "COMMAND", "INFO", "mset");
+	EXPECT(f, "*1\r\n*6\r\n$4\r\nmget\r\n:-2\r\n*1\r\n+readonly\r\n:1\r\n:-1\r\n:1\r\n",
+	       "COMMAND", "INFO", "mget");
+}
+
+static void test_getset(void **state)
+{
+	struct fx *f = *state;
+
+	EXPECT(f, "$-1\r\n", "GETSET", "r", "v1");
+	EXPECT(f, "$2\r\nv1\r\n", "GETSET", "r", "v2");
+	EXPECT(f, "$2\r\nv2\r\n", "GET", "r");
+	EXPECT(f, ":3\r\n", "INCRBY", "c", "3");
+	EXPECT(f, "-ERR GETSET on a counter cannot converge: replacing its value would lose "
+		  "increments made concurrently on other replicas; use INCRBY\r\n",
+	       "GETSET", "c", "0");
+	EXPECT(f, "$1\r\n3\r\n", "GET", "c");
+	EXPECT(f, ":1\r\n", "SADD", "s", "x");
+	EXPECT(f, WRONGTYPE, "GETSET", "s", "v");
+	EXPECT(f, "+set\r\n", "TYPE", "s");
+}
+
+/* INCRBY/DECRBY errors in Redis 7's words. */
+static void test_counter_range_errors(void **state)
+{
+	struct fx *f = *state;
+
+	EXPECT(f, ":9223372036854775806\r\n", "INCRBY", "c", "9223372036854775806");
+	EXPECT(f, ":9223372036854775807\r\n", "INCR", "c");
+	EXPECT(f, "-ERR increment or decrement would overflow\r\n", "INCR", "c");
+	EXPECT(f, "-ERR increment or decrement would overflow\r\n", "INCRBY", "c", "1");
+	EXPECT(f, "-ERR increment or decrement would overflow\r\n", "DECRBY", "c", "-1");
+	EXPECT(f, "-ERR decrement would overflow\r\n", "DECRBY", "c", "-9223372036854775808");
+	EXPECT(f, NOTINT, "INCRBY", "c", "1x");
+	EXPECT(f, NOTINT, "DECRBY", "c", "9223372036854775808");
+	EXPECT(f, "$19\r\n9223372036854775807\r\n", "GET", "c");
+	EXPECT(f, ":-9223372036854775807\r\n", "DECRBY", "d", "9223372036854775807");
+	EXPECT(f, "-ERR increment or decrement would overflow\r\n", "DECRBY", "d", "2");
+	EXPECT(f, ":-9223372036854775808\r\n", "DECR", "d");
+	EXPECT(f, "-ERR increment or decrement would overflow\r\n", "DECR", "d");
+}
+
+static void test_type_names(void **state)
+{
+	struct fx *f = *state;
+
+	EXPECT(f, "+OK\r\n", "SET", "r", "v");
+	EXPECT(f, ":1\r\n", "INCR", "c");
+	EXPECT(f, "+OK\r\n", "CRDT.CREATE", "g", "gcounter");
+	EXPECT(f, "+OK\r\n", "CRDT.CREATE", "gs", "gset");
+	EXPECT(f, ":1\r\n", "SADD", "s", "x");
+	EXPECT(f, "+string\r\n", "TYPE", "r");
+	EXPECT(f, "+string\r\n", "TYPE", "c");
+	EXPECT(f, "+string\r\n", "TYPE", "g");
+	EXPECT(f, "+set\r\n", "TYPE", "gs");
+	EXPECT(f, "+set\r\n", "TYPE", "s");
+	EXPECT(f, "+none\r\n", "TYPE", "nokey");
+	EXPECT(f, "+lwwreg\r\n", "CRDT.TYPE", "r");
+	EXPECT(f, "+pncounter\r\n", "CRDT.TYPE", "c");
+	EXPECT(f, "+gcounter\r\n", "CRDT.TYPE", "g");
+	EXPECT(f, "+gset\r\n", "CRDT.TYPE", "gs");
+	EXPECT(f, "+orset\r\n", "CRDT.TYPE", "s");
+	EXPECT(f, "+none\r\n", "CRDT.TYPE", "nokey");
+	/* SCAN TYPE takes the Redis names too */
+	RUN(f, "SCAN", "0", "TYPE", "set");
+	assert_non_null(strstr(f->reply, "*2\r\n$2\r\ngs\r\n$1\r\ns\r\n") ||
+			strstr(f->reply, "*2\r\n$1\r\ns\r\n$2\r\ngs\r\n"));
+	RUN(f, "SCAN", "0", "TYPE", "string");
+	assert_memory_equal(f->reply, "*2\r\n$1\r\n0\r\n*3\r\n", 14);
+	EXPECT(f, "*2\r\n$1\r\n0\r\n*0\r\n", "SCAN", "0", "TYPE", "list");
+	EXPECT(f, "*2\r\n$1\r\n0\r\n*1\r\n$1\r\nr\r\n", "SCAN", "0", "TYPE", "lwwreg");
+}
+
+/* ---- sets ------------------------------------------------------------------ */
+
+static void test_smismember(void **state)
+{
+	struct fx *f = *state;
+
+	EXPECT(f, ":2\r\n", "SADD", "s", "a", "b");
+	EXPECT(f, "*3\r\n:1\r\n:0\r\n:1\r\n", "SMISMEMBER", "s", "a", "z", "b");
+	EXPECT(f, "*1\r\n:0\r\n", "SMISMEMBER", "nokey", "a");
+	EXPECT(f, "+OK\r\n", "SET", "r", "v");
+	EXPECT(f, WRONGTYPE, "SMISMEMBER", "r", "a");
+	EXPECT(f, "-ERR wrong number of arguments for 'smismember' command\r\n", "SMISMEMBER", "s");
+}
+
+static bool in_abc(const char *m)
+{
+	return !strcmp(m, "a") || !strcmp(m, "b") || !strcmp(m, "c");
+}
+
+static void test_srandmember(void **state)
+{
+	struct fx *f = *state;
+	const char *m[64];
+
+	EXPECT(f, "$-1\r\n", "SRANDMEMBER", "nokey");
+	EXPECT(f, "*0\r\n", "SRANDMEMBER", "nokey", "3");
+	EXPECT(f, ":3\r\n", "SADD", "s", "a", "b", "c");
+	for (int i = 0; i < 20; i++) {
+		RUN(f, "SRANDMEMBER", "s");
+		assert_memory_equal(f->reply, "$1\r\n", 4);
+		f->reply[5] = 0;
+		assert_true(in_abc(f->reply + 4));
+	}
+	EXPECT(f, "*0\r\n", "SRANDMEMBER", "s", "0");
+	/* positive: distinct members, at most the whole set */
+	for (int i = 0; i < 20; i++) {
+		RUN(f, "SRANDMEMBER", "s", "2");
+		assert_int_equal(bulks(f, m, 64), 2);
+		assert_true(in_abc(m[0]) && in_abc(m[1]) && strcmp(m[0], m[1]) != 0);
+	}
+	RUN(f, "SRANDMEMBER", "s", "10");
+	assert_int_equal(bulks(f, m, 64), 3);
+	assert_true(strcmp(m[0], m[1]) && strcmp(m[1], m[2]) && strcmp(m[0], m[2]));
+	/* negative: exactly |count|, repeats allowed */
+	RUN(f, "SRANDMEMBER", "s", "-40");
+	assert_int_equal(bulks(f, m, 64), 40);
+	for (int i = 0; i < 40; i++)
+		assert_true(in_abc(m[i]));
+	/* bad input: an error, counted, the set unchanged */
+	uint64_t errs = f->d.stats.errors_replied;
+	EXPECT(f, NOTINT, "SRANDMEMBER", "s", "x");
+	EXPECT(f, "-ERR value is out of range\r\n", "SRANDMEMBER", "s", "-9223372036854775807");
+	EXPECT(f, "-ERR syntax error\r\n", "SRANDMEMBER", "s", "1", "2");
+	EXPECT(f, ":1\r\n", "INCR", "c");
+	EXPECT(f, WRONGTYPE, "SRANDMEMBER", "c");
+	assert_int_equal(f->d.stats.errors_replied, errs + 4);
+	EXPECT(f, ":3\r\n", "SCARD", "s");
+}
+
+static void test_set_algebra(void **state)
+{
+	struct fx *f = *state;
+
+	EXPECT(f, ":3\r\n", "SADD", "s1", "a", "b", "c");
+	EXPECT(f, ":3\r\n", "SADD", "s2", "d", "c", "b");
+	EXPECT(f, "+OK\r\n", "CRDT.CREATE", "g", "gset");
+	EXPECT(f, ":2\r\n", "SADD", "g", "e", "c");
+	/* ascending byte order, each member once */
+	EXPECT(f, "*5\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\nd\r\n$1\r\ne\r\n", "SUNION", "s1",
+	       "s2", "g", "nokey");
+	EXPECT(f, "*1\r\n$1\r\nc\r\n", "SINTER", "s1", "s2", "g");
+	EXPECT(f, "*2\r\n$1\r\nb\r\n$1\r\nc\r\n", "SINTER", "s2", "s1");
+	EXPECT(f, "*0\r\n", "SINTER", "s1", "nokey");
+	EXPECT(f, "*1\r\n$1\r\na\r\n", "SDIFF", "s1", "s2");
+	EXPECT(f, "*1\r\n$1\r\na\r\n", "SDIFF", "s1", "s2", "g");
+	EXPECT(f, "*0\r\n", "SDIFF", "nokey", "s1");
+	EXPECT(f, "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n", "SDIFF", "s1");
+	f->s.proto = RESP_PROTO3;
+	EXPECT(f, "~1\r\n$1\r\nc\r\n", "SINTER", "s1", "s2", "g");
+	f->s.proto = RESP_PROTO2;
+	EXPECT(f, ":1\r\n", "INCR", "c");
+	EXPECT(f, WRONGTYPE, "SUNION", "s1", "c");
+	EXPECT(f, WRONGTYPE, "SINTER", "nokey", "c"); /* as Redis: every key is checked */
+	EXPECT(f, WRONGTYPE, "SDIFF", "s1", "c");
+	EXPECT(f, "-ERR wrong number of arguments for 'sunion' command\r\n", "SUNION");
+}
+
+static void test_store_forms(void **state)
+{
+	struct fx *f = *state;
+
+	EXPECT(f, ":3\r\n", "SADD", "s1", "a", "b", "c");
+	EXPECT(f, ":3\r\n", "SADD", "s2", "b", "c", "d");
+	EXPECT(f, ":4\r\n", "SUNIONSTORE", "dst", "s1", "s2");
+	EXPECT(f, "*4\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\nd\r\n", "SMEMBERS", "dst");
+	EXPECT(f, "+orset\r\n", "CRDT.TYPE", "dst");
+	/* a STORE replaces: what dst held outside the result goes */
+	EXPECT(f, ":2\r\n", "SINTERSTORE", "dst", "s1", "s2");
+	EXPECT(f, "*2\r\n$1\r\nb\r\n$1\r\nc\r\n", "SMEMBERS", "dst");
+	/* the destination may be a source */
+	EXPECT(f, ":1\r\n", "SDIFFSTORE", "s1", "s1", "s2");
+	EXPECT(f, "*1\r\n$1\r\na\r\n", "SMEMBERS", "s1");
+	/* an empty result: no new key; an existing one left empty */
+	EXPECT(f, ":0\r\n", "SINTERSTORE", "new", "s1", "s2");
+	EXPECT(f, ":0\r\n", "EXISTS", "new");
+	EXPECT(f, ":0\r\n", "SINTERSTORE", "dst", "s1", "s2");
+	EXPECT(f, ":0\r\n", "SCARD", "dst");
+
+	/* refused, dst unchanged */
+	uint64_t errs = f->d.stats.errors_replied;
+	EXPECT(f, ":1\r\n", "SADD", "dst", "keep");
+	EXPECT(f, ":1\r\n", "INCR", "c");
+	EXPECT(f, WRONGTYPE, "SUNIONSTORE", "dst", "s2", "c");
+	EXPECT(f, WRONGTYPE, "SUNIONSTORE", "c", "s2");
+	EXPECT(f, "+OK\r\n", "CRDT.CREATE", "g", "gset");
+	EXPECT(f, "-ERR a gset can only grow; replacing it needs an orset\r\n", "SUNIONSTORE", "g",
+	       "s2");
+	EXPECT(f, "-ERR wrong number of arguments for 'sdiffstore' command\r\n", "SDIFFSTORE", "d");
+	assert_int_equal(f->d.stats.errors_replied, errs + 4);
+	EXPECT(f, "*1\r\n$4\r\nkeep\r\n", "SMEMBERS", "dst");
+	EXPECT(f, "*0\r\n", "SMEMBERS", "g");
+}
+
+/* The STORE's meaning under concurrency (cmd_sets.c): "dst is now exactly
+ * the result, as far as this replica has seen".  A replica that had the same
+ * dst and, concurrently, added a member and removed a member of the result
+ * is merged in afterwards. */
+static void test_store_concurrent(void **state)
+{
+	struct fx *f = *state;
+	static const struct crdt_rid peer = { { 7 } };
+	struct store_entry *e;
+	struct crdt_obj other;
+
+	EXPECT(f, ":3\r\n", "SADD", "dst", "old", "b", "c");
+	EXPECT(f, ":2\r\n", "SADD", "src", "b", "c");
+	e = store_find(&f->d.store, "dst", 3);
+	assert_non_null(e);
+	/* the other replica starts from the same dst */
+	assert_int_equal(crdt_obj_copy(store_entry_slot(e, CRDT_ORSET), &other), 0);
+	assert_int_equal(crdt_orset_add(other.os, &peer, "new", 3), 0);
+	assert_int_equal(crdt_orset_remove(other.os, "b", 1), 1);
+
+	EXPECT(f, ":2\r\n", "SUNIONSTORE", "dst", "src");
+	assert_int_equal(store_merge(&f->d.store, "dst", 3, &other), 0);
+	crdt_obj_done(&other);
+	/* "old": removed by the STORE, stays removed; "new": added concurrently,
+	 * survives; "b": removed concurrently, but re-added by the STORE */
+	EXPECT(f, "*3\r\n$1\r\nb\r\n$1\r\nc\r\n$3\r\nnew\r\n", "SMEMBERS", "dst");
+}
+
+/* SPOP and SMOVE cannot converge: refused, nothing changed. */
+static void test_diverging(void **state)
+{
+	struct fx *f = *state;
+
+	EXPECT(f, ":2\r\n", "SADD", "s", "a", "b");
+	EXPECT(f, "-ERR SPOP cannot converge: two replicas could pop the same member "
+		  "concurrently; use SRANDMEMBER and SREM\r\n",
+	       "SPOP", "s");
+	EXPECT(f, "-ERR SMOVE cannot converge: concurrent moves of a member on two replicas "
+		  "would leave it in both destinations; use SREM and SADD\r\n",
+	       "smove", "s", "t", "a");
+	EXPECT(f, ":2\r\n", "SCARD", "s");
+	EXPECT(f, ":0\r\n", "EXISTS", "t");
+	assert_int_equal(f->d.stats.errors_replied, 2);
+}
+
+/* ---- transactions ---------------------------------------------------------- */
+
+static void test_multi_exec(void **state)
+{
+	struct fx *f = *state;
+	struct cmd_session other = { .proto = RESP_PROTO2, .id = 2 };
+
+	EXPECT(f, "+OK\r\n", "MULTI");
+	EXPECT(f, "+QUEUED\r\n", "INCR", "c");
+	EXPECT(f, "+QUEUED\r\n", "SADD", "s", "x", "y");
+	EXPECT(f, "+QUEUED\r\n", "SET", "r", "v");
+	EXPECT(f, "+QUEUED\r\n", "GET", "r");
+	/* nothing applied before EXEC: another connection sees none of it */
+	EXPECT_ON(f, &other, ":0\r\n", "EXISTS", "c", "s", "r");
+	EXPECT(f, "-ERR MULTI calls can not be nested\r\n", "MULTI"); /* and does not abort */
+	EXPECT(f, "*4\r\n:1\r\n:2\r\n+OK\r\n$1\r\nv\r\n", "EXEC");
+	EXPECT_ON(f, &other, ":3\r\n", "EXISTS", "c", "s", "r");
+	EXPECT(f, "-ERR EXEC without MULTI\r\n", "EXEC");
+	EXPECT(f, "-ERR DISCARD without MULTI\r\n", "DISCARD");
+
+	/* an error at run time is that command's element; the rest apply */
+	EXPECT(f, "+OK\r\n", "MULTI");
+	EXPECT(f, "+QUEUED\r\n", "INCR", "s");
+	EXPECT(f, "+QUEUED\r\n", "INCR", "c");
+	EXPECT(f, "*2\r\n" WRONGTYPE ":2\r\n", "EXEC");
+
+	/* an empty transaction */
+	EXPECT(f, "+OK\r\n", "MULTI");
+	EXPECT(f, "*0\r\n", "EXEC");
+
+	/* DISCARD drops the queue */
+	EXPECT(f, "+OK\r\n", "MULTI");
+	EXPECT(f, "+QUEUED\r\n", "INCR", "c");
+	EXPECT(f, "+OK\r\n", "DISCARD");
+	EXPECT(f, "$1\r\n2\r\n", "GET", "c");
+}
+
+/* A command refused while queued (unknown, wrong arity) aborts the
+ * transaction at EXEC, as Redis: nothing of it applies. */
+static void test_multi_abort(void **state)
+{
+	struct fx *f = *state;
+
+	EXPECT(f, "+OK\r\n", "MULTI");
+	EXPECT(f, "+QUEUED\r\n", "INCR", "c");
+	EXPECT(f, "-ERR unknown command 'NOSUCH', with args beginning with: \r\n", "NOSUCH");
+	EXPECT(f, "+QUEUED\r\n", "SADD", "s", "x");
+	EXPECT(f, "-EXECABORT Transaction discarded because of previous errors.\r\n", "EXEC");
+	EXPECT(f, ":0\r\n", "EXISTS", "c", "s");
+
+	EXPECT(f, "+OK\r\n", "MULTI");
+	EXPECT(f, "+QUEUED\r\n", "INCR", "c");
+	EXPECT(f, "-ERR wrong number of arguments for 'get' command\r\n", "GET");
+	EXPECT(f, "-EXECABORT Transaction discarded because of previous errors.\r\n", "EXEC");
+	EXPECT(f, ":0\r\n", "EXISTS", "c");
+	/* the session is out of the transaction again */
+	EXPECT(f, ":1\r\n", "INCR", "c");
+	assert_int_equal(f->d.stats.errors_replied, 4);
+
+	/* WATCH is refused, in or out of MULTI, without aborting */
+	EXPECT(f, "-ERR WATCH is not supported: replicas accept writes concurrently, so no replica "
+		  "can tell whether a watched key was changed elsewhere before EXEC\r\n",
+	       "WATCH", "c");
+	EXPECT(f, "+OK\r\n", "UNWATCH");
+	EXPECT(f, "+OK\r\n", "MULTI");
+	RUN(f, "WATCH", "c");
+	assert_memory_equal(f->reply, "-ERR WATCH", 10);
+	EXPECT(f, "+QUEUED\r\n", "INCR", "c");
+	EXPECT(f, "*1\r\n:2\r\n", "EXEC");
+	/* left open: teardown frees the queue (ASan would see a leak) */
+	EXPECT(f, "+OK\r\n", "MULTI");
+	EXPECT(f, "+QUEUED\r\n", "INCR", "c");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_mget_mset, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_getset, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_counter_range_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_type_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_smismember, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_srandmember, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_set_algebra, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_forms, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_concurrent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_diverging, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_multi_exec, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_multi_abort, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
