@@ -1,6 +1,7 @@
 """Debian's prometheus-redis-exporter against a real crdtd on loopback (issue
 14, part 4): the exporter, started here on a loopback port of its own, scrapes
-the node (with a password, the client list and the config metrics), its
+the node (with a password, the client list, the config metrics, one key
+checked), its
 /metrics says redis_up 1 and carries the key metrics, its log holds no error
 or warning, and crdtd answered none of the exporter's commands with an
 error.  Exits 77 (a skip) where the exporter is not installed
@@ -60,7 +61,8 @@ class RedisExporterTest(unittest.TestCase):
             cls.proc = subprocess.Popen(
                 [EXPORTER, "--redis.addr", "redis://127.0.0.1:%d" % cls.node.port,
                  "--web.listen-address", "127.0.0.1:%d" % cls.web,
-                 "--export-client-list", "--include-config-metrics", "--ping-on-connect"],
+                 "--export-client-list", "--include-config-metrics", "--ping-on-connect",
+                 "--check-keys", "cart"],
                 stdout=logf, stderr=logf, stdin=subprocess.DEVNULL,
                 env=dict(os.environ, REDIS_PASSWORD=PASSWORD))
             logf.close()
@@ -115,6 +117,8 @@ class RedisExporterTest(unittest.TestCase):
         self.assertIsNotNone(metric(text, "redis_commands_duration_seconds_total", {"cmd": "config"}))
         # from INFO errorstats: the one error reply made before the exporter started
         self.assertEqual(metric(text, "redis_errors_total", {"err": "WRONGTYPE"}), 1.0)
+        # --check-keys: TYPE answers "set", so the exporter asks SCARD
+        self.assertEqual(metric(text, "redis_key_size", {"db": "db0", "key": "cart"}), 2.0)
         # from SLOWLOG LEN and SLOWLOG GET 1
         self.assertGreater(metric(text, "redis_slowlog_length"), 0)
         self.assertGreater(metric(text, "redis_slowlog_last_id"), 0)
