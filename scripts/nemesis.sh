@@ -28,7 +28,10 @@ increments; gs (G-Set) the union of the added elements; os (OR-Set) gets each
 element added once, on one node, so an SREM that answers 1 removed that
 element's only add (it stays removed) and one that answers 0 changed
 nothing; reg (LWW-Register) holds the last SET, the writes being at least a
-few ms apart on one host's clock.
+few ms apart on one host's clock; dk (OR-Set) and dc (PN-Counter) are written
+and deleted (DEL) on the first node only, which has seen every write to them,
+so each DEL empties them exactly, and the older states the other replicas
+hold while partitioned must not bring anything back.
 EOF
 }
 
@@ -101,8 +104,8 @@ sim() {
 }
 
 # ---- the model ----
-pn=0 g=0 reg="" seq=0
-declare -A os gs
+pn=0 g=0 reg="" seq=0 dc="" dels=0
+declare -A os gs dk
 
 heal_all() { local i; for ((i = 0; i < n; i++)); do sim "$i" HEAL; done; }
 
@@ -141,7 +144,7 @@ nemesis() {
 random_write() {
 	local i=$((RANDOM % n)) d e keys
 	seq=$((seq + 1))
-	case $((RANDOM % 6)) in
+	case $((RANDOM % 9)) in
 	0) d=$((RANDOM % 11 - 5)); write "$i" INCRBY pn "$d"; pn=$((pn + d)) ;;
 	1) d=$((1 + RANDOM % 5)); write "$i" INCRBY g "$d"; g=$((g + d)) ;;
 	2) e=e$seq; write "$i" SADD os "$e"; os[$e]=1 ;;
@@ -153,13 +156,17 @@ random_write() {
 		true ;;
 	4) e=x$seq; write "$i" SADD gs "$e"; gs[$e]=1 ;;
 	5) sleep 0.003; write "$i" SET reg "v$seq"; reg=v$seq ;;
+	6) e=d$seq; write 0 SADD dk "$e"; dk[$e]=1 ;;
+	7) d=$((1 + RANDOM % 5)); write 0 INCRBY dc "$d"; dc=$((${dc:-0} + d)) ;;
+	8) write 0 DEL dk dc; dk=(); dc=""; dels=$((dels + 1)) ;;
 	esac
 }
 
 # every type exists everywhere before the faults start
 write 0 CRDT.CREATE g gcounter
 write 0 CRDT.CREATE gs gset
-write 0 INCRBY pn 0
+write 0 INCRBY pn 1
+pn=1
 write 0 SADD os e0
 os[e0]=1
 write 0 SET reg v0
@@ -183,11 +190,13 @@ for ((i = 0; i < n; i++)); do sim "$i" LOSS 0; done
 
 want_os=$(for e in "${!os[@]}"; do [ "${os[$e]}" = 1 ] && echo "$e"; done | sort | tr '\n' ' ')
 want_gs=$(for e in "${!gs[@]}"; do echo "$e"; done | sort | tr '\n' ' ')
-want="pn=$pn g=$g reg=$reg os=[$want_os] gs=[$want_gs]"
+want_dk=$(for e in "${!dk[@]}"; do echo "$e"; done | sort | tr '\n' ' ')
+want="pn=$pn g=$g reg=$reg os=[$want_os] gs=[$want_gs] dk=[$want_dk] dc=$dc"
 state() {
-	printf 'pn=%s g=%s reg=%s os=[%s] gs=[%s]' "$(cli "$1" GET pn)" "$(cli "$1" GET g)" \
-		"$(cli "$1" GET reg)" "$(cli "$1" SMEMBERS os | sort | tr '\n' ' ')" \
-		"$(cli "$1" SMEMBERS gs | sort | tr '\n' ' ')"
+	printf 'pn=%s g=%s reg=%s os=[%s] gs=[%s] dk=[%s] dc=%s' "$(cli "$1" GET pn)" \
+		"$(cli "$1" GET g)" "$(cli "$1" GET reg)" "$(cli "$1" SMEMBERS os | sort | tr '\n' ' ')" \
+		"$(cli "$1" SMEMBERS gs | sort | tr '\n' ' ')" \
+		"$(cli "$1" SMEMBERS dk | sed "/^$/d" | sort | tr '\n' ' ')" "$(cli "$1" GET dc)"
 }
 all_equal() {
 	local i bad=0
@@ -211,4 +220,5 @@ until all_equal; do
 	sleep 0.1
 done
 echo "PASS: all $n replicas equal the model $((SECONDS - t0)) s after heal:" \
-	"pn=$pn g=$g reg=$reg, os ${#os[@]} added / $(echo "$want_os" | wc -w) present, gs $(echo "$want_gs" | wc -w)"
+	"pn=$pn g=$g reg=$reg, os ${#os[@]} added / $(echo "$want_os" | wc -w) present, gs $(echo "$want_gs" | wc -w)," \
+	"dk [$want_dk] dc=$dc (after $dels DEL)"

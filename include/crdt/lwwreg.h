@@ -1,4 +1,13 @@
-/* LWW-Register of a byte string, ordered by (HLC timestamp, replica id). */
+/* LWW-Register of a byte string, ordered by (HLC timestamp, replica id).
+ *
+ * A delete (crdt_lwwreg_clear) leaves a tombstone: the stamp of the value it
+ * removed, without the value.  A value survives a tombstone only when it is
+ * stamped after it, so a SET concurrent with the delete that was stamped
+ * after the removed value survives, and so does any SET that follows the
+ * delete (it is stamped after the tombstone); a value the removed one had
+ * already beaten stays beaten (docs/types.md, "DEL").  A register is empty,
+ * a value, or a tombstone, never two of them: that keeps one state per
+ * meaning, so equal registers encode and fingerprint the same. */
 #ifndef CRDT_LWWREG_H
 #define CRDT_LWWREG_H
 
@@ -10,14 +19,15 @@
 #include "crdt/hlc.h"
 
 /* Values this short live in the struct, in what would be its padding. */
-#define CRDT_LWWREG_INLINE 7
+#define CRDT_LWWREG_INLINE 6
 
 struct crdt_lwwreg {
 	struct crdt_hlc_ts ts;
 	struct crdt_rid rid;   /* writer */
 	uint8_t *val;          /* NULL when len == 0; else small, or owned */
 	size_t len;
-	bool set;              /* false until the first write */
+	bool set;              /* holds a value */
+	bool del;              /* a tombstone: ts and rid are the removed value's */
 	uint8_t small[CRDT_LWWREG_INLINE];
 };
 
@@ -31,7 +41,13 @@ int crdt_lwwreg_set(struct crdt_lwwreg *r, struct crdt_hlc *hlc, const struct cr
 		    const void *val, size_t len);
 /** False if never written; else points *ret_val and *ret_len at the value. */
 bool crdt_lwwreg_get(const struct crdt_lwwreg *r, const uint8_t **ret_val, size_t *ret_len);
-/** Keep the greater (ts, rid); equal stamps with different values (only from
+/** Observed-remove delete: a register holding a value becomes the tombstone
+ * of its stamp; 1, or 0 (nothing changed) when it holds no value. */
+int crdt_lwwreg_clear(struct crdt_lwwreg *r);
+/** Whether the register holds a value (not empty, not a tombstone). */
+bool crdt_lwwreg_live(const struct crdt_lwwreg *r);
+/** Keep the greater (ts, rid), a tombstone winning over a value of the same
+ * stamp; equal stamps with different values (only from
  * misuse) are ordered by the bytes, so merge stays commutative. */
 int crdt_lwwreg_merge(struct crdt_lwwreg *dst, const struct crdt_lwwreg *src);
 /** Whether @remote holds writes of replica @rid that @local (NULL: an

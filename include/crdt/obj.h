@@ -55,6 +55,20 @@ struct crdt_type_ops {
 	/* Counters (G-Counter, PN-Counter) only: the value, or -EOVERFLOW
 	 * when it leaves int64.  NULL for the other types. */
 	int (*value)(const void *s, int64_t *ret);
+	/* The observed-remove delete (DEL): remove what the state holds and
+	 * keep what tells a merge that it was removed (an OR-Set's dots stay
+	 * in its context, a PN-Counter's totals become its baselines, a
+	 * register keeps the removed value's stamp), so that a write the
+	 * state has not seen survives the merge and a later local write
+	 * starts afresh.  1 if something was removed, 0 if the state was not
+	 * live, -ENOMEM with the state unchanged.  NULL for the grow-only
+	 * types, which cannot forget (G-Counter, G-Set). */
+	int (*clear)(void *s);
+	/* Whether the state holds anything no delete has removed; a name
+	 * whose states are all not live is absent (the store's visibility
+	 * rule).  An empty state is not live.  NULL: always live (the
+	 * grow-only types, whose empty state a client created on purpose). */
+	bool (*live)(const void *s);
 	/* Sets (G-Set, OR-Set) only; NULL for the other types. */
 	size_t (*card)(const void *s);
 	bool (*contains)(const void *s, const void *e, size_t len);
@@ -84,6 +98,13 @@ bool crdt_obj_knows_more_of(const struct crdt_obj *remote, const struct crdt_obj
 			    const struct crdt_rid *rid);
 /** A counter's value (crdt_type_ops.value); -EINVAL for any other state. */
 int crdt_obj_value(const struct crdt_obj *o, int64_t *ret);
+/** Whether the type has a delete (crdt_type_ops.clear). */
+bool crdt_obj_can_clear(const struct crdt_obj *o);
+/** crdt_type_ops.clear: 1, 0, -ENOMEM, or -EOPNOTSUPP for a grow-only type
+ * (nothing changed). */
+int crdt_obj_clear(struct crdt_obj *o);
+/** crdt_type_ops.live (true when the type has none). */
+bool crdt_obj_live(const struct crdt_obj *o);
 /** Whether the state is a set: a G-Set or an OR-Set. */
 bool crdt_obj_is_set(const struct crdt_obj *o);
 /** Members of a set (crdt_obj_is_set), 0 for any other state. */

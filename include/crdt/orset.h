@@ -30,6 +30,12 @@ void crdt_orset_free(struct crdt_orset *s);
 int crdt_orset_add(struct crdt_orset *s, const struct crdt_rid *self, const void *e, size_t len);
 /** Remove @e: 1 if it was present, 0 if not. */
 int crdt_orset_remove(struct crdt_orset *s, const void *e, size_t len);
+/** Observed-remove delete: remove every element; their dots stay in the
+ * context, so a merge removes them wherever they are, and an add this state
+ * has not seen survives.  1 if the set held elements, else 0. */
+int crdt_orset_clear(struct crdt_orset *s);
+/** Whether the set holds an element (card > 0). */
+bool crdt_orset_live(const struct crdt_orset *s);
 bool crdt_orset_contains(const struct crdt_orset *s, const void *e, size_t len);
 size_t crdt_orset_card(const struct crdt_orset *s);
 /** Present elements in ascending byte order (shorter prefix first). */

@@ -32,6 +32,9 @@
 #define FP_DOT 0x646f742020202031ULL
 #define FP_CTX 0x636f6e7465787431ULL
 #define FP_REG 0x7265676973746531ULL
+#define FP_REG_DEL 0x7265672d64656c31ULL
+#define FP_PN_BP 0x706e2d6270202031ULL
+#define FP_PN_BN 0x706e2d626e202031ULL
 #define FP_RID 0x7269642020202031ULL
 
 /* The splitmix64 finaliser: a bijection on 64 bits, well spread. */

@@ -143,6 +143,11 @@ cJSON *crdt_pncounter_to_json(const struct crdt_pncounter *c)
 	p = NULL;
 	if (!cJSON_AddItemToObject(j, "n", n))
 		goto fail;
+	n = NULL;
+	/* what deletes saw, only once there was one */
+	if ((c->bp.len && !cJSON_AddItemToObject(j, "base_p", crdt_vv_to_json(&c->bp))) ||
+	    (c->bn.len && !cJSON_AddItemToObject(j, "base_n", crdt_vv_to_json(&c->bn))))
+		goto fail;
 	return j;
 fail:
 	cJSON_Delete(p);
@@ -284,15 +289,18 @@ cJSON *crdt_lwwreg_to_json(const struct crdt_lwwreg *r)
 
 	if (!j || !cJSON_AddStringToObject(j, "type", "lwwreg"))
 		goto fail;
-	if (!r->set) {
+	if (!r->set && !r->del) {
 		if (!cJSON_AddNullToObject(j, "value"))
 			goto fail;
 		return j;
 	}
-	v = value_json(r, &b64);
+	/* a tombstone: no value, and the stamp of the value it removed */
+	v = r->del ? cJSON_CreateNull() : value_json(r, &b64);
 	if (!v || !cJSON_AddItemToObject(j, "value", v))
 		goto fail;
 	v = NULL;
+	if (r->del && !cJSON_AddTrueToObject(j, "deleted"))
+		goto fail;
 	if (b64 && !cJSON_AddStringToObject(j, "encoding", "base64"))
 		goto fail;
 	ts = cJSON_CreateArray();

@@ -1,5 +1,5 @@
 /* LWW-Register: a byte string ordered by (HLC timestamp, replica id); set,
- * merge, codec. */
+ * delete (a tombstone of the removed value's stamp), merge, codec. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,10 +54,26 @@ int crdt_lwwreg_set(struct crdt_lwwreg *r, struct crdt_hlc *hlc, const struct cr
 	 * stamp orders after it, so a write always replaces what the caller
 	 * just read, on every replica.  Only this register's stamp moves past
 	 * it; our clock is not dragged along (hlc.h). */
-	r->ts = r->set ? crdt_hlc_after(hlc, &r->ts) : crdt_hlc_now(hlc);
+	r->ts = r->set || r->del ? crdt_hlc_after(hlc, &r->ts) : crdt_hlc_now(hlc);
 	r->rid = *self;
 	r->set = true;
+	r->del = false;
 	return 0;
+}
+
+int crdt_lwwreg_clear(struct crdt_lwwreg *r)
+{
+	if (!r->set)
+		return 0;
+	put_value(r, NULL, 0); /* cannot fail: frees only */
+	r->set = false;
+	r->del = true;
+	return 1;
+}
+
+bool crdt_lwwreg_live(const struct crdt_lwwreg *r)
+{
+	return r->set;
 }
 
 bool crdt_lwwreg_get(const struct crdt_lwwreg *r, const uint8_t **ret_val, size_t *ret_len)
@@ -69,9 +85,10 @@ bool crdt_lwwreg_get(const struct crdt_lwwreg *r, const uint8_t **ret_val, size_
 	return true;
 }
 
-/* Total order on set registers: (ts, rid), then the value bytes (shorter
- * prefix first) so that equal stamps, which only misuse produces, still
- * merge the same way in either order. */
+/* Total order on non-empty registers: (ts, rid), then a tombstone above a
+ * value of the same stamp (it removed that value), then the value bytes
+ * (shorter prefix first) so that equal stamps, which only misuse produces,
+ * still merge the same way in either order.  Merge keeps the greater. */
 static int order(const struct crdt_lwwreg *a, const struct crdt_lwwreg *b)
 {
 	int c = crdt_hlc_cmp(&a->ts, &b->ts);
@@ -79,6 +96,8 @@ static int order(const struct crdt_lwwreg *a, const struct crdt_lwwreg *b)
 
 	if (c == 0)
 		c = crdt_rid_cmp(&a->rid, &b->rid);
+	if (c == 0)
+		c = (int)a->del - (int)b->del;
 	if (c == 0 && min > 0)
 		c = memcmp(a->val, b->val, min);
 	if (c == 0)
@@ -91,9 +110,9 @@ bool crdt_lwwreg_knows_more_of(const struct crdt_lwwreg *remote, const struct cr
 {
 	int c;
 
-	if (!remote->set || crdt_rid_cmp(&remote->rid, rid) != 0)
+	if (!(remote->set || remote->del) || crdt_rid_cmp(&remote->rid, rid) != 0)
 		return false;
-	if (!local || !local->set)
+	if (!local || !(local->set || local->del))
 		return true;
 	c = crdt_hlc_cmp(&remote->ts, &local->ts);
 	return c > 0 || (c == 0 && crdt_rid_cmp(&local->rid, rid) != 0);
@@ -103,21 +122,22 @@ int crdt_lwwreg_merge(struct crdt_lwwreg *dst, const struct crdt_lwwreg *src)
 {
 	int r;
 
-	if (!src->set || (dst->set && order(src, dst) <= 0))
+	if (!(src->set || src->del) || ((dst->set || dst->del) && order(src, dst) <= 0))
 		return 0;
 	r = put_value(dst, src->val, src->len);
 	if (r < 0)
 		return r;
 	dst->ts = src->ts;
 	dst->rid = src->rid;
-	dst->set = true;
+	dst->set = src->set;
+	dst->del = src->del;
 	return 0;
 }
 
 bool crdt_lwwreg_equal(const struct crdt_lwwreg *a, const struct crdt_lwwreg *b)
 {
-	if (!a->set || !b->set)
-		return a->set == b->set;
+	if (!(a->set || a->del) || !(b->set || b->del))
+		return a->set == b->set && a->del == b->del;
 	return order(a, b) == 0;
 }
 
@@ -130,6 +150,9 @@ uint64_t crdt_lwwreg_fingerprint(const struct crdt_lwwreg *r)
 		h = fp_pair(fp_rid(&r->rid) ^ FP_REG, r->ts.ms);
 		h = fp_pair(h, r->ts.lc);
 		h = fp_pair(h, fp_bytes(FP_REG, r->val, r->len));
+	} else if (r->del) {
+		h = fp_pair(fp_rid(&r->rid) ^ FP_REG_DEL, r->ts.ms);
+		h = fp_pair(h, r->ts.lc);
 	}
 	return fp_finish(CRDT_LWWREG, h);
 }
@@ -146,17 +169,20 @@ struct crdt_lwwreg *crdt_lwwreg_copy(const struct crdt_lwwreg *r)
 }
 
 #define LWW_SET 0x01
+#define LWW_DEL 0x02 /* a tombstone: writer and stamp, no value (format 1 all the same:
+		      * older encodings never set it) */
 
 int crdt_lwwreg_encode(const struct crdt_lwwreg *r, struct crdt_buf *b)
 {
 	crdt_codec_put_header(b, CRDT_LWWREG);
-	crdt_buf_put_u8(b, r->set ? LWW_SET : 0);
-	if (r->set) {
+	crdt_buf_put_u8(b, r->set ? LWW_SET : r->del ? LWW_DEL : 0);
+	if (r->set || r->del) {
 		crdt_buf_put(b, r->rid.b, CRDT_RID_LEN);
 		crdt_buf_put_varint(b, r->ts.ms);
 		crdt_buf_put_varint(b, r->ts.lc);
-		crdt_buf_put_bytes(b, r->val, r->len);
 	}
+	if (r->set)
+		crdt_buf_put_bytes(b, r->val, r->len);
 	return b->err;
 }
 
@@ -174,16 +200,18 @@ int crdt_lwwreg_decode(const uint8_t *buf, size_t len, struct crdt_lwwreg **ret)
 	e = crdt_codec_get_header(&c, CRDT_LWWREG);
 	if (e < 0)
 		return e;
-	if (crdt_cur_u8(&c, &flags) < 0 || (flags & ~LWW_SET))
+	if (crdt_cur_u8(&c, &flags) < 0 || (flags & ~(LWW_SET | LWW_DEL)) ||
+	    flags == (LWW_SET | LWW_DEL))
 		return CRDT_EBADMSG;
-	if (flags & LWW_SET) {
+	if (flags) {
 		if (crdt_cur_take(&c, CRDT_RID_LEN, &rid) < 0 ||
 		    crdt_cur_varint(&c, &tmp.ts.ms) < 0 || crdt_cur_varint(&c, &lc) < 0 ||
-		    lc > UINT32_MAX || crdt_cur_bytes(&c, &val, &vlen) < 0)
+		    lc > UINT32_MAX || ((flags & LWW_SET) && crdt_cur_bytes(&c, &val, &vlen) < 0))
 			return CRDT_EBADMSG;
 		memcpy(tmp.rid.b, rid, CRDT_RID_LEN);
 		tmp.ts.lc = (uint32_t)lc;
-		tmp.set = true;
+		tmp.set = flags & LWW_SET;
+		tmp.del = flags & LWW_DEL;
 	}
 	if (c.left != 0)
 		return CRDT_EBADMSG;
@@ -195,6 +223,7 @@ int crdt_lwwreg_decode(const uint8_t *buf, size_t len, struct crdt_lwwreg **ret)
 	r->ts = tmp.ts;
 	r->rid = tmp.rid;
 	r->set = tmp.set;
+	r->del = tmp.del;
 	*ret = r;
 	return 0;
 }

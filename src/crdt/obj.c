@@ -34,6 +34,9 @@
 	{                                                                                            \
 		return crdt_##NAME##_knows_more_of(r, l, rid);                                       \
 	}
+#define ADAPT_DEL(NAME)                                                                             \
+	static int NAME##_clear_(void *s) { return crdt_##NAME##_clear(s); }                        \
+	static bool NAME##_live_(const void *s) { return crdt_##NAME##_live(s); }
 #define ADAPT_COUNTER(NAME)                                                                         \
 	static int NAME##_value_(const void *s, int64_t *ret) { return crdt_##NAME##_value(s, ret); }
 #define ADAPT_SET(NAME)                                                                             \
@@ -52,6 +55,7 @@
 	.merge = NAME##_merge_, .equal = NAME##_equal_, .encode = NAME##_encode_,                    \
 	.decode = NAME##_decode_, .split = NAME##_split_, .fingerprint = NAME##_fp_
 #define ROW_IDS(NAME) .knows_more_of = NAME##_knows_
+#define ROW_DEL(NAME) .clear = NAME##_clear_, .live = NAME##_live_
 #define ROW_COUNTER(NAME) .value = NAME##_value_
 #define ROW_SET(NAME) .card = NAME##_card_, .contains = NAME##_contains_, .foreach = NAME##_foreach_
 
@@ -61,21 +65,24 @@ ADAPT_COUNTER(gcounter)
 ADAPT(pncounter, struct crdt_pncounter)
 ADAPT_IDS(pncounter)
 ADAPT_COUNTER(pncounter)
+ADAPT_DEL(pncounter)
 ADAPT(gset, struct crdt_gset)
 ADAPT_SET(gset)
 ADAPT(orset, struct crdt_orset)
 ADAPT_IDS(orset)
 ADAPT_SET(orset)
+ADAPT_DEL(orset)
 ADAPT(lwwreg, struct crdt_lwwreg)
 ADAPT_IDS(lwwreg)
+ADAPT_DEL(lwwreg)
 
 static const struct crdt_type_ops types[CRDT_TYPE_MAX + 1] = {
 	[CRDT_GCOUNTER] = { ROW(gcounter, CRDT_GCOUNTER), ROW_IDS(gcounter), ROW_COUNTER(gcounter) },
 	[CRDT_PNCOUNTER] = { ROW(pncounter, CRDT_PNCOUNTER), ROW_IDS(pncounter),
-			     ROW_COUNTER(pncounter) },
+			     ROW_COUNTER(pncounter), ROW_DEL(pncounter) },
 	[CRDT_GSET] = { ROW(gset, CRDT_GSET), ROW_SET(gset) }, /* carries no replica ids */
-	[CRDT_ORSET] = { ROW(orset, CRDT_ORSET), ROW_IDS(orset), ROW_SET(orset) },
-	[CRDT_LWWREG] = { ROW(lwwreg, CRDT_LWWREG), ROW_IDS(lwwreg) },
+	[CRDT_ORSET] = { ROW(orset, CRDT_ORSET), ROW_IDS(orset), ROW_SET(orset), ROW_DEL(orset) },
+	[CRDT_LWWREG] = { ROW(lwwreg, CRDT_LWWREG), ROW_IDS(lwwreg), ROW_DEL(lwwreg) },
 };
 
 const struct crdt_type_ops *crdt_type_ops(enum crdt_type t)
@@ -214,4 +221,25 @@ bool crdt_obj_contains(const struct crdt_obj *o, const void *e, size_t len)
 int crdt_obj_foreach(const struct crdt_obj *o, crdt_elem_cb cb, void *ctx)
 {
 	return crdt_obj_is_set(o) ? crdt_type_ops(o->type)->foreach(o->p, cb, ctx) : 0;
+}
+
+bool crdt_obj_can_clear(const struct crdt_obj *o)
+{
+	const struct crdt_type_ops *ops = crdt_type_ops(o->type);
+
+	return ops && ops->clear;
+}
+
+int crdt_obj_clear(struct crdt_obj *o)
+{
+	const struct crdt_type_ops *ops = crdt_type_ops(o->type);
+
+	return ops && ops->clear ? ops->clear(o->p) : -EOPNOTSUPP;
+}
+
+bool crdt_obj_live(const struct crdt_obj *o)
+{
+	const struct crdt_type_ops *ops = crdt_type_ops(o->type);
+
+	return ops && (!ops->live || ops->live(o->p));
 }

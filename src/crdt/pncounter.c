@@ -1,5 +1,5 @@
 /* PN-Counter: two version vectors, increments and decrements, int64 range
- * checked; merge, codec, split. */
+ * checked, and the baselines a delete leaves; merge, codec, split. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +14,8 @@ struct crdt_pncounter *crdt_pncounter_new(void)
 	if (c) {
 		crdt_vv_init(&c->p);
 		crdt_vv_init(&c->n);
+		crdt_vv_init(&c->bp);
+		crdt_vv_init(&c->bn);
 	}
 	return c;
 }
@@ -24,21 +26,54 @@ void crdt_pncounter_free(struct crdt_pncounter *c)
 		return;
 	crdt_vv_done(&c->p);
 	crdt_vv_done(&c->n);
+	crdt_vv_done(&c->bp);
+	crdt_vv_done(&c->bn);
 	free(c);
 }
 
-/* Each side is a sum of fewer than 2^64 uint64 totals, below 2^128; their
- * difference can still leave __int128 only in theory (2^63 replicas), so
- * P - N is exact. */
+static unsigned __int128 sum(const struct crdt_vv *vv)
+{
+	unsigned __int128 s = 0;
+
+	for (size_t i = 0; i < vv->len; i++)
+		s += vv->e[i].n;
+	return s;
+}
+
+/* Each side is a sum of fewer than 2^64 uint64 totals, below 2^128, and a
+ * baseline is at most its side; the difference can still leave __int128
+ * only in theory (2^63 replicas), so (P - BP) - (N - BN) is exact. */
 static __int128 value(const struct crdt_pncounter *c)
 {
-	unsigned __int128 p = 0, n = 0;
+	return (__int128)(sum(&c->p) - sum(&c->bp)) - (__int128)(sum(&c->n) - sum(&c->bn));
+}
 
-	for (size_t i = 0; i < c->p.len; i++)
-		p += c->p.e[i].n;
-	for (size_t i = 0; i < c->n.len; i++)
-		n += c->n.e[i].n;
-	return (__int128)p - (__int128)n;
+bool crdt_pncounter_live(const struct crdt_pncounter *c)
+{
+	/* a baseline entry never passes its total (merge keeps that, decode
+	 * checks it): equal sums mean equal entries */
+	return sum(&c->p) != sum(&c->bp) || sum(&c->n) != sum(&c->bn);
+}
+
+int crdt_pncounter_clear(struct crdt_pncounter *c)
+{
+	struct crdt_vv bp, bn;
+	int r;
+
+	if (!crdt_pncounter_live(c))
+		return 0;
+	crdt_vv_init(&bp);
+	crdt_vv_init(&bn);
+	if ((r = crdt_vv_copy(&bp, &c->p)) < 0 || (r = crdt_vv_copy(&bn, &c->n)) < 0) {
+		crdt_vv_done(&bp);
+		crdt_vv_done(&bn);
+		return r;
+	}
+	crdt_vv_done(&c->bp);
+	crdt_vv_done(&c->bn);
+	c->bp = bp;
+	c->bn = bn;
+	return 1;
 }
 
 int crdt_pncounter_inc(struct crdt_pncounter *c, const struct crdt_rid *self, int64_t n)
@@ -72,9 +107,7 @@ int crdt_pncounter_value(const struct crdt_pncounter *c, int64_t *ret)
 	return 0;
 }
 
-/* If N fails to merge after P did, dst holds the join of itself with (P of
- * src, nothing of N): still a state every replica could reach, so nothing is
- * lost and a retry completes the merge. */
+
 bool crdt_pncounter_knows_more_of(const struct crdt_pncounter *remote,
 				  const struct crdt_pncounter *local, const struct crdt_rid *rid)
 {
@@ -82,16 +115,24 @@ bool crdt_pncounter_knows_more_of(const struct crdt_pncounter *remote,
 	       crdt_vv_get(&remote->n, rid) > (local ? crdt_vv_get(&local->n, rid) : 0);
 }
 
+/* If a part fails to merge after others did, dst holds the join of itself
+ * with those parts of src: totals first, then baselines, so a baseline never
+ * passes its total, and a retry completes the merge. */
 int crdt_pncounter_merge(struct crdt_pncounter *dst, const struct crdt_pncounter *src)
 {
 	int r = crdt_vv_merge(&dst->p, &src->p);
 
-	return r < 0 ? r : crdt_vv_merge(&dst->n, &src->n);
+	if (r == 0)
+		r = crdt_vv_merge(&dst->n, &src->n);
+	if (r == 0)
+		r = crdt_vv_merge(&dst->bp, &src->bp);
+	return r < 0 ? r : crdt_vv_merge(&dst->bn, &src->bn);
 }
 
 bool crdt_pncounter_equal(const struct crdt_pncounter *a, const struct crdt_pncounter *b)
 {
-	return crdt_vv_equal(&a->p, &b->p) && crdt_vv_equal(&a->n, &b->n);
+	return crdt_vv_equal(&a->p, &b->p) && crdt_vv_equal(&a->n, &b->n) &&
+	       crdt_vv_equal(&a->bp, &b->bp) && crdt_vv_equal(&a->bn, &b->bn);
 }
 
 uint64_t crdt_pncounter_fingerprint(const struct crdt_pncounter *c)
@@ -102,6 +143,10 @@ uint64_t crdt_pncounter_fingerprint(const struct crdt_pncounter *c)
 		sum += fp_pair(fp_rid(&c->p.e[i].rid) ^ FP_PN_P, c->p.e[i].n);
 	for (size_t i = 0; i < c->n.len; i++)
 		sum += fp_pair(fp_rid(&c->n.e[i].rid) ^ FP_PN_N, c->n.e[i].n);
+	for (size_t i = 0; i < c->bp.len; i++)
+		sum += fp_pair(fp_rid(&c->bp.e[i].rid) ^ FP_PN_BP, c->bp.e[i].n);
+	for (size_t i = 0; i < c->bn.len; i++)
+		sum += fp_pair(fp_rid(&c->bn.e[i].rid) ^ FP_PN_BN, c->bn.e[i].n);
 	return fp_finish(CRDT_PNCOUNTER, sum);
 }
 
@@ -109,17 +154,21 @@ struct crdt_pncounter *crdt_pncounter_copy(const struct crdt_pncounter *c)
 {
 	struct crdt_pncounter *d = crdt_pncounter_new();
 
-	if (d && (crdt_vv_copy(&d->p, &c->p) < 0 || crdt_vv_copy(&d->n, &c->n) < 0)) {
+	if (d && (crdt_vv_copy(&d->p, &c->p) < 0 || crdt_vv_copy(&d->n, &c->n) < 0 ||
+		  crdt_vv_copy(&d->bp, &c->bp) < 0 || crdt_vv_copy(&d->bn, &c->bn) < 0)) {
 		crdt_pncounter_free(d);
 		return NULL;
 	}
 	return d;
 }
 
-/* One replica of the union of P and N: its totals, 0 where absent. */
+/* One replica of the union of P and N: its totals and baselines (v[SIDE_*]),
+ * 0 where absent.  A baseline entry implies a total entry, so the union of
+ * P and N holds every replica. */
+enum side { SIDE_P, SIDE_N, SIDE_BP, SIDE_BN, SIDES };
 struct row {
 	const struct crdt_rid *rid;
-	uint64_t p, n;
+	uint64_t v[SIDES];
 };
 
 /* The union of P and N replicas in rid order; *ret_rows is NULL when empty. */
@@ -139,8 +188,10 @@ static int union_rows(const struct crdt_pncounter *c, struct row **ret_rows, siz
 		struct row *w = &rows[k++];
 
 		w->rid = cmp <= 0 ? &c->p.e[i].rid : &c->n.e[j].rid;
-		w->p = cmp <= 0 ? c->p.e[i++].n : 0;
-		w->n = cmp >= 0 ? c->n.e[j++].n : 0;
+		w->v[SIDE_P] = cmp <= 0 ? c->p.e[i++].n : 0;
+		w->v[SIDE_N] = cmp >= 0 ? c->n.e[j++].n : 0;
+		w->v[SIDE_BP] = crdt_vv_get(&c->bp, w->rid);
+		w->v[SIDE_BN] = crdt_vv_get(&c->bn, w->rid);
 	}
 	*ret_rows = rows;
 	*ret_len = k;
@@ -148,15 +199,15 @@ static int union_rows(const struct crdt_pncounter *c, struct row **ret_rows, siz
 }
 
 /* One side's entries: count, then (index, total) for non-zero totals. */
-static void put_side(const struct row *rows, size_t k, bool neg, struct crdt_buf *b)
+static void put_side(const struct row *rows, size_t k, enum side sd, struct crdt_buf *b)
 {
 	size_t cnt = 0;
 
 	for (size_t i = 0; i < k; i++)
-		cnt += (neg ? rows[i].n : rows[i].p) != 0;
+		cnt += rows[i].v[sd] != 0;
 	crdt_buf_put_varint(b, cnt);
 	for (size_t i = 0; i < k; i++) {
-		uint64_t v = neg ? rows[i].n : rows[i].p;
+		uint64_t v = rows[i].v[sd];
 
 		if (v) {
 			crdt_buf_put_varint(b, i);
@@ -166,15 +217,21 @@ static void put_side(const struct row *rows, size_t k, bool neg, struct crdt_buf
 }
 
 /* Rows [0, k) as a complete encoding.  The table is written in place (same
- * bytes as crdt_codec_put_rids) since the ids are not in one array. */
+ * bytes as crdt_codec_put_rids) since the ids are not in one array.  The
+ * baseline sides follow only when a row has a baseline: a counter never
+ * deleted encodes as before deletes existed. */
 static int encode_rows(const struct row *rows, size_t k, struct crdt_buf *b)
 {
+	bool base = false;
+
 	crdt_codec_put_header(b, CRDT_PNCOUNTER);
 	crdt_buf_put_varint(b, k);
-	for (size_t i = 0; i < k; i++)
+	for (size_t i = 0; i < k; i++) {
 		crdt_buf_put(b, rows[i].rid->b, CRDT_RID_LEN);
-	put_side(rows, k, false, b);
-	put_side(rows, k, true, b);
+		base = base || rows[i].v[SIDE_BP] || rows[i].v[SIDE_BN];
+	}
+	for (enum side sd = SIDE_P; sd < (base ? SIDES : SIDE_BP); sd++)
+		put_side(rows, k, sd, b);
 	return b->err;
 }
 
@@ -250,8 +307,21 @@ int crdt_pncounter_decode(const uint8_t *buf, size_t len, struct crdt_pncounter 
 	r = get_side(&c, rids, n, used, &pn->p);
 	if (r == 0)
 		r = get_side(&c, rids, n, used, &pn->n);
-	if (r == 0 && c.left != 0)
-		r = CRDT_EBADMSG;
+	if (r == 0 && c.left != 0) {
+		/* baselines: present only when one is not empty, each entry at
+		 * most its replica's total */
+		r = get_side(&c, rids, n, used, &pn->bp);
+		if (r == 0)
+			r = get_side(&c, rids, n, used, &pn->bn);
+		if (r == 0 && (c.left != 0 || pn->bp.len + pn->bn.len == 0))
+			r = CRDT_EBADMSG;
+		for (size_t i = 0; r == 0 && i < pn->bp.len; i++)
+			if (pn->bp.e[i].n > crdt_vv_get(&pn->p, &pn->bp.e[i].rid))
+				r = CRDT_EBADMSG;
+		for (size_t i = 0; r == 0 && i < pn->bn.len; i++)
+			if (pn->bn.e[i].n > crdt_vv_get(&pn->n, &pn->bn.e[i].rid))
+				r = CRDT_EBADMSG;
+	}
 	/* A row no entry uses would give the state a second encoding. */
 	for (size_t i = 0; r == 0 && i < n; i++)
 		if (!used[i])
@@ -264,6 +334,18 @@ out:
 	}
 	*ret = pn;
 	return 0;
+}
+
+/* Bytes of a piece of @k rows with @cnt entries per side and @body bytes of
+ * ids and entries. */
+static size_t piece_size(size_t k, const size_t cnt[SIDES], size_t body)
+{
+	size_t n = 2 + crdt_varint_len(k) + crdt_varint_len(cnt[SIDE_P]) +
+		   crdt_varint_len(cnt[SIDE_N]) + body;
+
+	if (cnt[SIDE_BP] || cnt[SIDE_BN])
+		n += crdt_varint_len(cnt[SIDE_BP]) + crdt_varint_len(cnt[SIDE_BN]);
+	return n;
 }
 
 int crdt_pncounter_split(const struct crdt_pncounter *c, size_t max, crdt_piece_cb cb, void *ctx)
@@ -281,27 +363,26 @@ int crdt_pncounter_split(const struct crdt_pncounter *c, size_t max, crdt_piece_
 	do {
 		/* Greedy over rows; the size of a piece is exact arithmetic:
 		 * header, table, then per side a count and (index, total) pairs
-		 * where the index is the row's place within the piece. */
-		size_t k = 0, body = 0, np = 0, nn = 0;
+		 * where the index is the row's place within the piece.  A row
+		 * carries its baselines with it. */
+		size_t k = 0, body = 0, cnt[SIDES] = { 0 };
 
 		while (from + k < len) {
 			const struct row *w = &rows[from + k];
-			size_t add = CRDT_RID_LEN, pp = np + (w->p != 0), qq = nn + (w->n != 0);
+			size_t add = CRDT_RID_LEN, nc[SIDES];
 
-			if (w->p)
-				add += crdt_varint_len(k) + crdt_varint_len(w->p);
-			if (w->n)
-				add += crdt_varint_len(k) + crdt_varint_len(w->n);
-			if (2 + crdt_varint_len(k + 1) + crdt_varint_len(pp) + crdt_varint_len(qq) +
-				    body + add >
-			    max)
+			for (enum side sd = SIDE_P; sd < SIDES; sd++) {
+				nc[sd] = cnt[sd] + (w->v[sd] != 0);
+				if (w->v[sd])
+					add += crdt_varint_len(k) + crdt_varint_len(w->v[sd]);
+			}
+			if (piece_size(k + 1, nc, body + add) > max)
 				break;
 			body += add;
-			np = pp;
-			nn = qq;
+			memcpy(cnt, nc, sizeof(cnt));
 			k++;
 		}
-		if (k == 0 && (from < len || 2 + 3 > max)) {
+		if (k == 0 && (from < len || piece_size(0, cnt, 0) > max)) {
 			r = CRDT_EMSGSIZE;
 			break;
 		}

@@ -55,10 +55,11 @@ static uint64_t fixed_clock(void *ctx)
 	return fixed_ms++;
 }
 
-#define NSTATES 14
+#define NSTATES 16
 static struct crdt_obj states[NSTATES];
 static const char *names[NSTATES] = { "gc0", "gc3", "pn0", "pn3", "gs0", "gs5", "gs300", "os0",
-				      "os5", "os-rem", "os300", "lww0", "lww", "lwwbin" };
+				      "os5", "os-rem", "os300", "lww0", "lww", "lwwbin",
+				      "pn-del", "lww-del" };
 
 static void make_states(void)
 {
@@ -118,6 +119,15 @@ static void make_states(void)
 	i++;
 	CHECK(crdt_obj_new(CRDT_LWWREG, &states[i]) == 0);
 	CHECK(crdt_lwwreg_set(states[i].lww, &hlc, &r[1], "\x00\xff\r\n", 4) == 0);
+	i++;
+	/* deleted (DEL): a counter with baselines and a later increment, a
+	 * register's tombstone */
+	CHECK(crdt_obj_copy(&states[3], &states[i]) == 0);
+	CHECK(crdt_obj_clear(&states[i]) == 1);
+	CHECK(crdt_pncounter_inc(states[i].pn, &r[1], 9) == 0);
+	i++;
+	CHECK(crdt_obj_copy(&states[12], &states[i]) == 0);
+	CHECK(crdt_obj_clear(&states[i]) == 1);
 	i++;
 	CHECK(i == NSTATES);
 }

@@ -130,8 +130,9 @@ static void test_integer_arguments(void **state)
 	EXPECT(f, NOTINT, "INCRBY", "c", "9223372036854775808");
 	EXPECT(f, NOTINT, "INCRBY", "c", "-9223372036854775809");
 	EXPECT(f, NOTINT, "INCRBY", "c", "99999999999999999999");
-	/* the counter is still 0: no refused argument touched it */
-	EXPECT(f, "$1\r\n0\r\n", "GET", "c");
+	/* no refused argument touched it: the counter never counted, and a
+	 * counter that counted nothing is no key (docs/types.md, "DEL") */
+	EXPECT(f, "$-1\r\n", "GET", "c");
 	EXPECT(f, ":9223372036854775807\r\n", "INCRBY", "c", "9223372036854775807");
 	EXPECT(f, "-ERR increment or decrement would overflow\r\n", "INCR", "c");
 	EXPECT(f, "$19\r\n9223372036854775807\r\n", "GET", "c");
@@ -173,6 +174,46 @@ static void test_gcounter_only_grows(void **state)
 }
 
 /* ---- registers -------------------------------------------------------------- */
+
+/* DEL, UNLINK, GETDEL on every type (the semantics are test_del's and
+ * test_store's; here the replies, the errors and their count). */
+static void test_del_commands(void **state)
+{
+	struct fx *f = *state;
+	const char *gonly = "-ERR DEL on a gset: a grow-only type keeps no record of what was "
+			    "removed, so a delete could not converge; use an orset for a key that "
+			    "must be deleted\r\n";
+
+	EXPECT(f, ":1\r\n", "SADD", "s", "a");
+	EXPECT(f, ":5\r\n", "INCRBY", "c", "5");
+	EXPECT(f, "+OK\r\n", "SET", "r", "v");
+	EXPECT(f, "+OK\r\n", "CRDT.CREATE", "g", "gset");
+	EXPECT(f, ":4\r\n", "DBSIZE");
+	EXPECT(f, "-ERR wrong number of arguments for 'del' command\r\n", "DEL");
+	EXPECT(f, "-ERR wrong number of arguments for 'getdel' command\r\n", "GETDEL", "r", "x");
+	/* all or nothing: the grow-only key refuses, and s stays */
+	EXPECT(f, gonly, "DEL", "s", "g");
+	EXPECT(f, ":1\r\n", "EXISTS", "s");
+	EXPECT(f, ":2\r\n", "DEL", "s", "nosuch", "c");
+	EXPECT(f, ":0\r\n", "EXISTS", "s", "c");
+	EXPECT(f, "+none\r\n", "TYPE", "s");
+	EXPECT(f, "*0\r\n", "SMEMBERS", "s");
+	EXPECT(f, "$-1\r\n", "GET", "c");
+	EXPECT(f, ":2\r\n", "DBSIZE");
+	EXPECT(f, "*1\r\n$1\r\ng\r\n", "KEYS", "[gs]");
+	EXPECT(f, "*1\r\n$1\r\nr\r\n", "KEYS", "[rsc]");
+	EXPECT(f, WRONGTYPE, "GETDEL", "g");
+	EXPECT(f, "$1\r\nv\r\n", "GETDEL", "r");
+	EXPECT(f, "$-1\r\n", "GETDEL", "r");
+	EXPECT(f, ":0\r\n", "UNLINK", "r");
+	/* a write after the delete starts the key afresh, as any type */
+	EXPECT(f, ":1\r\n", "INCR", "s");
+	EXPECT(f, "+OK\r\n", "SET", "c", "now a string");
+	EXPECT(f, "$1\r\n1\r\n", "GETDEL", "s");
+	EXPECT(f, ":1\r\n", "UNLINK", "c");
+	EXPECT(f, ":1\r\n", "DBSIZE");
+	assert_int_equal(f->d.stats.errors_replied, 4);
+}
 
 static void test_set_get(void **state)
 {
@@ -456,7 +497,7 @@ static void test_admin(void **state)
 	EXPECT(f, "%1\r\n$9\r\ndatabases\r\n$1\r\n1\r\n", "CONFIG", "GET", "databases");
 	EXPECT(f, "%0\r\n", "CONFIG", "GET", "nothing");
 	EXPECT(f, "-ERR syntax error\r\n", "INFO", "a", "b");
-	EXPECT(f, ":55\r\n", "COMMAND", "COUNT");
+	EXPECT(f, ":58\r\n", "COMMAND", "COUNT");
 	EXPECT(f, "*2\r\n*6\r\n$3\r\nget\r\n:2\r\n*1\r\n+readonly\r\n:1\r\n:1\r\n:1\r\n_\r\n",
 	       "COMMAND", "INFO", "get", "nosuch");
 }
@@ -484,6 +525,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_incr_decr, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_integer_arguments, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_del_commands, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_int64_min, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gcounter_only_grows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_get, setup, teardown),

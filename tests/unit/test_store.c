@@ -15,6 +15,26 @@
 
 static const struct crdt_rid r1 = { { 1 } }, r2 = { { 2 } };
 
+/* A state of type @t with one write of @rid in it: live. */
+static void live_state(enum crdt_type t, const struct crdt_rid *rid, const char *e,
+		       struct crdt_obj *ret)
+{
+	struct crdt_hlc h;
+
+	crdt_hlc_init(&h, NULL, NULL);
+	assert_int_equal(crdt_obj_new(t, ret), 0);
+	switch (t) {
+	case CRDT_GCOUNTER: assert_int_equal(crdt_gcounter_inc(ret->gc, rid, 1), 0); break;
+	case CRDT_PNCOUNTER: assert_int_equal(crdt_pncounter_inc(ret->pn, rid, 1), 0); break;
+	case CRDT_GSET: assert_int_equal(crdt_gset_add(ret->gs, e, strlen(e)), 1); break;
+	case CRDT_ORSET: assert_int_equal(crdt_orset_add(ret->os, rid, e, strlen(e)), 0); break;
+	case CRDT_LWWREG:
+		assert_int_equal(crdt_lwwreg_set(ret->lww, &h, rid, e, strlen(e)), 0);
+		break;
+	}
+	assert_true(crdt_obj_live(ret));
+}
+
 static void test_get_creates_and_checks_type(void **state)
 {
 	struct store s;
@@ -284,11 +304,14 @@ static void test_every_type_under_one_name(void **state)
 
 	store_init(&s);
 	assert_int_equal(store_get(&s, "n", 1, CRDT_LWWREG, true, &first), 0);
+	live_state(CRDT_LWWREG, &r1, "v", &remote);
+	assert_int_equal(crdt_obj_merge(first, &remote), 0);
+	crdt_obj_done(&remote);
 	e = store_find(&s, "n", 1);
 	store_entry_inst(e, CRDT_LWWREG)->sid = 7;
 	store_entry_inst(e, CRDT_LWWREG)->fp = 9;
 	for (int t = CRDT_TYPE_MAX - 1; t >= CRDT_TYPE_MIN; t--) {
-		assert_int_equal(crdt_obj_new((enum crdt_type)t, &remote), 0);
+		live_state((enum crdt_type)t, &r2, "x", &remote);
 		assert_int_equal(store_merge(&s, "n", 1, &remote), 0);
 		crdt_obj_done(&remote);
 		assert_int_equal(store_entry_type(e), t);
@@ -305,6 +328,100 @@ static void test_every_type_under_one_name(void **state)
 	store_done(&s);
 }
 
+/* What the change stream saw: local changes and whether they carried a
+ * state that is no longer live (a delete's). */
+struct seen {
+	int local, dead;
+};
+
+static void seen_cb(void *ctx, struct store_entry *e, enum crdt_type t,
+		    const struct store_change *c)
+{
+	struct seen *n = ctx;
+
+	if (!c->remote) {
+		n->local++;
+		n->dead += c->op == STORE_OP_STATE && c->state && !crdt_obj_live(c->state);
+	}
+}
+
+static int count_cb(struct store_entry *e, void *ctx)
+{
+	(*(int *)ctx)++;
+	return 0;
+}
+
+/* DEL: one path for every type; the deleted instance stays, invisible, and
+ * replicates; a concurrent write survives; a later write starts afresh,
+ * as any type, ending a type conflict; grow-only types refuse. */
+static void test_del(void **state)
+{
+	struct store s;
+	struct seen seen = { 0 };
+	struct crdt_obj *o, *o2, before, later;
+	struct store_entry *e;
+	int n = 0;
+
+	store_init(&s);
+	assert_int_equal(store_subscribe(&s, &(struct store_sub){ seen_cb, &seen }), 0);
+	assert_int_equal(store_del(&s, "k", 1), 0);
+	assert_int_equal(store_get(&s, "k", 1, CRDT_ORSET, true, &o), 0);
+	assert_int_equal(crdt_orset_add(o->os, &s.self, "x", 1), 0);
+	assert_int_equal(crdt_obj_copy(o, &before), 0);
+	assert_int_equal(store_del(&s, "k", 1), 1);
+	assert_int_equal(seen.local, 1);
+	assert_int_equal(seen.dead, 1);
+	e = store_find(&s, "k", 1);
+	assert_non_null(e);
+	assert_int_equal(store_entry_type(e), 0);
+	assert_int_equal(store_get(&s, "k", 1, CRDT_ORSET, false, &o2), -ENOENT);
+	assert_int_equal(store_del(&s, "k", 1), 0); /* absent: nothing announced */
+	assert_int_equal(seen.local, 1);
+	store_foreach(&s, count_cb, &n);
+	assert_int_equal(n, 1); /* still stored and replicated */
+
+	/* the state the delete saw, merged again, stays deleted; an add it
+	 * did not see survives */
+	assert_int_equal(store_merge(&s, "k", 1, &before), 0);
+	assert_int_equal(store_entry_type(e), 0);
+	assert_int_equal(crdt_orset_add(before.os, &r2, "y", 1), 0);
+	assert_int_equal(store_merge(&s, "k", 1, &before), 0);
+	assert_int_equal(store_entry_type(e), CRDT_ORSET);
+	assert_false(crdt_orset_contains(o->os, "x", 1));
+	assert_true(crdt_orset_contains(o->os, "y", 1));
+	crdt_obj_done(&before);
+
+	/* a type conflict: both types go, and the next write picks the type */
+	live_state(CRDT_LWWREG, &r2, "v", &later);
+	assert_int_equal(store_merge(&s, "k", 1, &later), 0);
+	crdt_obj_done(&later);
+	assert_int_equal(store_entry_type(e), CRDT_ORSET);
+	assert_int_equal(store_del(&s, "k", 1), 1);
+	assert_int_equal(store_entry_type(e), 0);
+	assert_int_equal(s.stats.conflicts, 1);
+	assert_int_equal(store_get(&s, "k", 1, CRDT_PNCOUNTER, true, &o2), 0);
+	assert_int_equal(crdt_pncounter_inc(o2->pn, &s.self, 4), 0);
+	assert_int_equal(store_entry_type(e), CRDT_PNCOUNTER);
+	/* the same type again after a delete: the same instance, written on */
+	assert_int_equal(store_del(&s, "k", 1), 1);
+	assert_int_equal(store_get(&s, "k", 1, CRDT_ORSET, true, &o2), 0);
+	assert_ptr_equal(o2, o);
+	/* a type arriving beside deleted ones is no conflict */
+	live_state(CRDT_LWWREG, &r2, "w", &later);
+	later.lww->ts.ms += 1000; /* after the tombstone of "v", made in the same ms maybe */
+	assert_int_equal(store_merge(&s, "k", 1, &later), 0);
+	crdt_obj_done(&later);
+	assert_int_equal(store_entry_type(e), CRDT_LWWREG);
+	assert_int_equal(s.stats.conflicts, 1);
+
+	/* grow-only: refused, nothing changed */
+	assert_int_equal(store_get(&s, "g", 1, CRDT_GSET, true, &o), 0);
+	assert_int_equal(store_del(&s, "g", 1), -EOPNOTSUPP);
+	assert_int_equal(store_entry_undeletable(store_find(&s, "g", 1)), CRDT_GSET);
+	assert_int_equal(store_entry_type(store_find(&s, "g", 1)), CRDT_GSET);
+	store_done(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -316,6 +433,7 @@ int main(void)
 		cmocka_unit_test(test_glob),
 		cmocka_unit_test(test_new_store_new_id),
 		cmocka_unit_test(test_clash_takes_a_new_id),
+		cmocka_unit_test(test_del),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

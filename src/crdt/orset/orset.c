@@ -102,6 +102,26 @@ int crdt_orset_remove(struct crdt_orset *s, const void *e, size_t len)
 	return 1;
 }
 
+int crdt_orset_clear(struct crdt_orset *s)
+{
+	if (s->tab.count == 0)
+		return 0;
+	/* the table, the dots and the index go; the context stays */
+	et_done(&s->tab);
+	et_init(&s->tab);
+	ix_drop(s);
+	s->ix_ok = true; /* empty, as the table */
+	free(s->pool);
+	s->pool = NULL;
+	s->plen = s->pcap = s->pfree = 0;
+	return 1;
+}
+
+bool crdt_orset_live(const struct crdt_orset *s)
+{
+	return s->tab.count > 0;
+}
+
 bool crdt_orset_contains(const struct crdt_orset *s, const void *e, size_t len)
 {
 	return et_contains(&s->tab, e, len);

@@ -100,6 +100,12 @@ void cmd_watch(struct daemon *d, struct cmd_session *s, const struct cmd_args *a
 void cmd_unwatch(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 		 struct crdt_buf *out);
 
+/* client/cmd_keys.c */
+void cmd_del(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+	     struct crdt_buf *out);
+void cmd_getdel(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+		struct crdt_buf *out);
+
 /* client/introspect.c */
 void cmd_client(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 		struct crdt_buf *out);

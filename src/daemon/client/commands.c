@@ -533,6 +533,7 @@ static void cmd_crdt_info(struct daemon *d, struct cmd_session *s, const struct 
 	struct store_entry *e = store_find(&d->store, a->argv[1], a->argl[1]);
 	enum crdt_type vis = e ? store_entry_type(e) : 0;
 	cJSON *root, *states;
+	int live = 0;
 	char *txt = NULL;
 
 	if (!vis) {
@@ -544,9 +545,12 @@ static void cmd_crdt_info(struct daemon *d, struct cmd_session *s, const struct 
 	cJSON_AddStringToObject(root, "name", (const char *)e->name);
 	cJSON_AddStringToObject(root, "type", crdt_type_name(vis));
 	for (int t = CRDT_TYPE_MIN; states && t <= CRDT_TYPE_MAX; t++)
-		if (store_entry_slot(e, t))
+		if (store_entry_slot(e, t)) {
 			cJSON_AddItemToArray(states, crdt_obj_to_json(store_entry_slot(e, t)));
-	cJSON_AddBoolToObject(root, "conflict", cJSON_GetArraySize(states) > 1);
+			live += crdt_obj_live(store_entry_slot(e, t));
+		}
+	/* a deleted type is listed, but conflicts with nothing */
+	cJSON_AddBoolToObject(root, "conflict", live > 1);
 	if (root)
 		txt = cJSON_PrintUnformatted(root);
 	if (txt)
@@ -766,8 +770,8 @@ static int put_key(struct store_entry *e, void *ctx)
 	struct keys_ctx *k = ctx;
 	if (k->pat && !glob_match(k->a->argv[k->pat], k->a->argl[k->pat], e->name, e->name_len))
 		return 0;
-	if (k->type && store_entry_type(e) != k->type)
-		return 0;
+	if (!store_entry_type(e) || (k->type && store_entry_type(e) != k->type))
+		return 0; /* deleted, or another type */
 	if (k->rtype && strcmp(cmd_redis_type_name(store_entry_type(e)), k->rtype) != 0)
 		return 0;
 	resp_bulk(k->out, e->name, e->name_len);
@@ -845,7 +849,7 @@ static void cmd_scan(struct daemon *d, struct cmd_session *s, const struct cmd_a
 
 static int count_key(struct store_entry *e, void *ctx)
 {
-	(*(int64_t *)ctx)++;
+	(*(int64_t *)ctx) += store_entry_type(e) != 0; /* not the deleted */
 	return 0;
 }
 
@@ -887,11 +891,13 @@ static const struct cmd commands[] = {
 	{ "dbsize", 1, cmd_dbsize, "readonly" },
 	{ "decr", 2, cmd_decr, "write" },
 	{ "decrby", 3, cmd_decrby, "write" },
+	{ "del", -2, cmd_del, "write" },
 	{ "discard", 1, cmd_discard, "fast" },
 	{ "echo", 2, cmd_echo, "fast" },
 	{ "exec", 1, cmd_exec, "slow" },
 	{ "exists", -2, cmd_exists, "readonly" },
 	{ "get", 2, cmd_get, "readonly" },
+	{ "getdel", 2, cmd_getdel, "write" },
 	{ "getset", 3, cmd_getset, "write" },
 	{ "hello", -1, cmd_hello, "fast" },
 	{ "incr", 2, cmd_incr, "write" },
@@ -926,6 +932,7 @@ static const struct cmd commands[] = {
 	{ "sunionstore", -3, cmd_sunionstore, "write" },
 	{ "time", 1, cmd_time, "fast" },
 	{ "type", 2, cmd_type, "readonly" },
+	{ "unlink", -2, cmd_del, "write" },
 	{ "unwatch", 1, cmd_unwatch, "fast" },
 	{ "watch", -2, cmd_watch, "fast" },
 };
@@ -997,7 +1004,7 @@ static void put_command_info(struct crdt_buf *out, const struct cmd *c)
 	bool many = c->fn == cmd_exists || c->fn == cmd_mget || c->fn == cmd_mset ||
 		    c->fn == cmd_sunion || c->fn == cmd_sinter || c->fn == cmd_sdiff ||
 		    c->fn == cmd_sunionstore || c->fn == cmd_sinterstore || c->fn == cmd_sdiffstore ||
-		    c->fn == cmd_watch;
+		    c->fn == cmd_watch || c->fn == cmd_del;
 	resp_int(out, keyed);
 	resp_int(out, keyed ? (many ? -1 : 1) : 0);
 	resp_int(out, keyed ? (c->fn == cmd_mset ? 2 : 1) : 0);

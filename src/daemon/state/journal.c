@@ -388,7 +388,9 @@ static void changed(void *ctx, struct store_entry *e, enum crdt_type t,
 		journal(st, e, t, JOURNAL_OP_STATE, c->state, 0, NULL, NULL);
 		return;
 	}
-	if (c->op == STORE_OP_STATE && (t == CRDT_GCOUNTER || t == CRDT_PNCOUNTER))
+	/* a counter's increment changes only our own entries; a state given
+	 * with it (a delete's baselines) is journaled whole */
+	if (c->op == STORE_OP_STATE && !c->state && (t == CRDT_GCOUNTER || t == CRDT_PNCOUNTER))
 		journal_log_counter(st, e, t);
 	else
 		journal_log(st, e, t, (enum journal_op)c->op, c->state, c->n, c->elems, c->lens);

@@ -137,12 +137,24 @@ static int find_or_add(struct store *s, const void *name, size_t len, struct sto
 
 enum crdt_type store_entry_type(const struct store_entry *e)
 {
-	enum crdt_type t = e->one.obj.p ? e->one.obj.type : 0;
+	enum crdt_type t = e->one.obj.p && crdt_obj_live(&e->one.obj) ? e->one.obj.type : 0;
 
 	for (int i = 0; e->more && i < STORE_MORE; i++)
-		if (e->more[i].obj.p && (!t || e->more[i].obj.type < t))
+		if (e->more[i].obj.p && (!t || e->more[i].obj.type < t) &&
+		    crdt_obj_live(&e->more[i].obj))
 			t = e->more[i].obj.type;
 	return t;
+}
+
+/* Whether the entry holds any instance, live or deleted. */
+static bool entry_used(const struct store_entry *e)
+{
+	if (e->one.obj.p)
+		return true;
+	for (int i = 0; e->more && i < STORE_MORE; i++)
+		if (e->more[i].obj.p)
+			return true;
+	return false;
 }
 
 struct store_inst *store_entry_inst(struct store_entry *e, enum crdt_type t)
@@ -162,14 +174,14 @@ struct crdt_obj *store_entry_slot(struct store_entry *e, enum crdt_type t)
 	return in ? &in->obj : NULL;
 }
 
-/* Count the instances in use, to notice a name that has come to hold two
- * types. */
-static int insts_used(const struct store_entry *e)
+/* Count the live instances, to notice a name that has come to hold two
+ * types (a deleted one conflicts with nothing). */
+static int insts_live(const struct store_entry *e)
 {
-	int n = e->one.obj.p != NULL;
+	int n = e->one.obj.p && crdt_obj_live(&e->one.obj);
 
 	for (int i = 0; e->more && i < STORE_MORE; i++)
-		n += e->more[i].obj.p != NULL;
+		n += e->more[i].obj.p && crdt_obj_live(&e->more[i].obj);
 	return n;
 }
 
@@ -190,23 +202,68 @@ int store_get(struct store *s, const void *name, size_t len, enum crdt_type t, b
 	      struct crdt_obj **ret)
 {
 	struct store_entry *e = store_find(s, name, len);
+	struct store_inst *in;
+	enum crdt_type vis = e ? store_entry_type(e) : 0;
 	int r;
 
-	if (e) {
-		if (store_entry_type(e) != t)
+	if (vis) {
+		if (vis != t)
 			return CRDT_ETYPE;
 		*ret = store_entry_slot(e, t);
 		return 0;
 	}
 	if (!create)
 		return -ENOENT;
-	if ((r = find_or_add(s, name, len, &e)) < 0)
+	if (!e && (r = find_or_add(s, name, len, &e)) < 0)
 		return r;
-	if ((r = crdt_obj_new(t, &e->one.obj)) < 0)
+	/* absent: a deleted instance of @t is written on after its delete */
+	if ((in = store_entry_inst(e, t))) {
+		*ret = &in->obj;
+		return 0;
+	}
+	if (!(in = inst_free(e)))
+		return -ENOMEM;
+	if ((r = crdt_obj_new(t, &in->obj)) < 0)
 		return r; /* the empty entry stays; it holds no type and is skipped */
 	s->stats.by_type[t]++;
-	*ret = &e->one.obj;
+	*ret = &in->obj;
 	return 0;
+}
+
+enum crdt_type store_entry_undeletable(struct store_entry *e)
+{
+	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++) {
+		struct store_inst *in = store_entry_inst(e, t);
+		if (in && !crdt_obj_can_clear(&in->obj))
+			return t;
+	}
+	return 0;
+}
+
+int store_del(struct store *s, const void *name, size_t len)
+{
+	struct store_entry *e = store_find(s, name, len);
+	bool was;
+	int r;
+
+	if (!e)
+		return 0;
+	if (store_entry_undeletable(e))
+		return -EOPNOTSUPP;
+	was = store_entry_type(e) != 0;
+	/* every type the name holds: a type conflict ends with the delete */
+	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++) {
+		struct store_inst *in = store_entry_inst(e, t);
+
+		if (!in)
+			continue;
+		if ((r = crdt_obj_clear(&in->obj)) < 0)
+			return r;
+		if (r > 0)
+			store_changed(s, e, t,
+				      &(struct store_change){ .op = STORE_OP_STATE, .state = &in->obj });
+	}
+	return was;
 }
 
 void store_changed(struct store *s, struct store_entry *e, enum crdt_type t,
@@ -256,13 +313,14 @@ int store_merge(struct store *s, const void *name, size_t len, const struct crdt
 	struct store_entry *e;
 	struct store_inst *in;
 	enum crdt_type t = remote->type;
-	int r;
+	int r, live;
 
 	if (t < CRDT_TYPE_MIN || t > CRDT_TYPE_MAX)
 		return CRDT_EINVAL;
 	if ((r = find_or_add(s, name, len, &e)) < 0)
 		return r;
 	in = store_entry_inst(e, t);
+	live = e->more ? insts_live(e) : 0; /* no conflict without a second instance */
 	if (crdt_obj_knows_more_of(remote, in ? &in->obj : NULL, &s->self))
 		change_rid(s, name, len);
 	if (!in) {
@@ -271,11 +329,11 @@ int store_merge(struct store *s, const void *name, size_t len, const struct crdt
 		if ((r = crdt_obj_copy(remote, &in->obj)) < 0)
 			return r;
 		s->stats.by_type[t]++;
-		if (insts_used(e) == 2)
-			s->stats.conflicts++;
 	} else if ((r = crdt_obj_merge(&in->obj, remote)) < 0) {
 		return r;
 	}
+	if (live < 2 && e->more && insts_live(e) >= 2)
+		s->stats.conflicts++;
 	s->stats.merges++;
 	store_changed(s, e, t,
 		      &(struct store_change){ .remote = true, .op = STORE_OP_STATE, .state = remote });
@@ -286,7 +344,7 @@ int store_foreach(const struct store *s, int (*cb)(struct store_entry *e, void *
 {
 	for (size_t i = 0; i < s->cap; i++) {
 		struct store_entry *e = s->table[i].e;
-		if (e && store_entry_type(e)) {
+		if (e && entry_used(e)) {
 			int r = cb(e, ctx);
 			if (r)
 				return r;

@@ -6,6 +6,13 @@
  * visible one that commands act on (docs/commands.md, "Type conflicts").  No
  * replica ever drops either side, so every replica resolves it the same way.
  *
+ * DEL is one path, store_del: the observed-remove delete (crdt_obj_clear) of
+ * every instance under the name.  A deleted instance stays in the store and
+ * replicates like any state (it carries the removal), but only live ones
+ * (crdt_obj_live) are visible: a name whose instances are all not live is
+ * absent to every command, and the next write starts it afresh, as any type
+ * (store_get), which also ends a type conflict.
+ *
  * Every change to an instance is announced once, by the store, to its
  * subscribers (struct store_sub): a local write when the command that made
  * it calls store_changed, a remote state from inside store_merge.  The
@@ -138,7 +145,8 @@ void store_done(struct store *s);
 
 /** The entry for @name, or NULL. */
 struct store_entry *store_find(const struct store *s, const void *name, size_t len);
-/** The visible type of an entry: the lowest type tag present, 0 if none. */
+/** The visible type of an entry: the lowest type tag among its live
+ * instances, 0 if none (the name is absent). */
 enum crdt_type store_entry_type(const struct store_entry *e);
 /** The instance of type @t under @e, NULL when the name holds no @t.  Owned
  * by the store; valid until store_done. */
@@ -146,7 +154,9 @@ struct store_inst *store_entry_inst(struct store_entry *e, enum crdt_type t);
 /** The state of type @t under @e (&store_entry_inst(e, t)->obj), or NULL. */
 struct crdt_obj *store_entry_slot(struct store_entry *e, enum crdt_type t);
 /** The visible instance of @name for a command that implies type @t.
- * Creates the instance when the name is new (and @create).  Returns 0 and
+ * Creates the instance when the name is absent (and @create): new, or all
+ * its instances deleted; then an instance of @t the name already holds is
+ * reused, so the write lands after the delete.  Returns 0 and
  * *ret, -ENOENT when absent and !create, -EMEDIUMTYPE (CRDT_ETYPE) when the
  * name holds another type, -ENOMEM. */
 int store_get(struct store *s, const void *name, size_t len, enum crdt_type t, bool create,
@@ -170,7 +180,18 @@ void store_unsubscribe(struct store *s, void *ctx);
  * merge is then announced to the subscribers (remote).  The caller keeps
  * @remote.  0, or -ENOMEM with the store unchanged. */
 int store_merge(struct store *s, const void *name, size_t len, const struct crdt_obj *remote);
-/** Visit every entry; order is the table's. A non-zero return stops. */
+/** DEL of @name: clear every instance under it (crdt_obj_clear) and
+ * announce each one that changed (a local STORE_OP_STATE with its new
+ * state).  1 if the name was visible, 0 if it was absent; -EOPNOTSUPP with
+ * nothing changed when an instance is of a grow-only type; -ENOMEM (the
+ * instances cleared before it stay cleared, and are announced). */
+int store_del(struct store *s, const void *name, size_t len);
+/** Whether some instance of the name has type @t without delete
+ * (crdt_obj_can_clear): DEL would answer -EOPNOTSUPP.  0, or that type. */
+enum crdt_type store_entry_undeletable(struct store_entry *e);
+/** Visit every entry that holds an instance, visible or not (the deleted
+ * ones replicate and are stored too); order is the table's.  A non-zero
+ * return stops. */
 int store_foreach(const struct store *s, int (*cb)(struct store_entry *e, void *ctx), void *ctx);
 
 #endif
