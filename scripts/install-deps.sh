@@ -14,7 +14,7 @@ libuv1-dev libcjson-dev uuid-dev libcmocka-dev libinih-dev liblmdb-dev
 libsodium-dev clang-14 libclang-rt-14-dev
 redis-server redis-tools python3 python3-redis netcat-openbsd
 nftables iproute2 gnuplot-nox serf faketime
-libhttp-parser-dev prometheus chromium nodejs"
+libhttp-parser-dev prometheus chromium nodejs prometheus-redis-exporter"
 # npm installs the Node.js client of tests/integration/node; a nodejs from
 # elsewhere (NodeSource) brings its own npm, which Debian's would conflict with
 command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"

@@ -107,6 +107,15 @@ static const struct config_key config_table[] = {
 	  .enum_names = log_level_names, FIELD(log.level),
 	  .help = "error, warn, info or debug" },
 
+	/* [slowlog]: commands slower than the threshold, for SLOWLOG GET */
+	{ .section = "slowlog", .name = "log_slower_than_us", .flags = CONFIG_F_RELOAD,
+	  .type = CONFIG_UINT, .min = 0, .max = UINT32_MAX, .def = "10000",
+	  FIELD(slowlog.log_slower_than_us),
+	  .help = "a command that runs at least this many microseconds is logged; 0 = every command" },
+	{ .section = "slowlog", .name = "max_len", .flags = CONFIG_F_RELOAD, .type = CONFIG_UINT,
+	  .min = 0, .max = 1000000, .def = "128", FIELD(slowlog.max_len),
+	  .help = "entries SLOWLOG keeps, the oldest dropped first; 0 = none (the slow log is off)" },
+
 	/* [simulation]: the network simulation shim (src/daemon/gossip/shim.h) */
 	{ .section = "simulation", .name = "enabled", .type = CONFIG_BOOL, .def = "no",
 	  FIELD(simulation.enabled),

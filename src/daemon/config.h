@@ -98,6 +98,12 @@ struct config {
 		enum log_level level;
 	} log;
 
+	/* [slowlog]: SLOWLOG's threshold and length (client/slowlog.h) */
+	struct {
+		unsigned log_slower_than_us; /* Redis' slowlog-log-slower-than */
+		unsigned max_len;            /* Redis' slowlog-max-len; 0 = keep none */
+	} slowlog;
+
 	struct {
 		bool enabled;
 		double loss;                  /* 0..1 */

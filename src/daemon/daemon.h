@@ -7,6 +7,8 @@
 
 #include <uv.h>
 
+#include "client/cmdstats.h"
+#include "client/slowlog.h"
 #include "config.h"
 #include "client/commands.h"
 #include "crdt/hlc.h"
@@ -46,6 +48,9 @@ struct daemon {
 	struct http_server *http; /* NULL unless [http] listen is set */
 	int commit_error; /* the last storage commit: 0 or -errno (/healthz) */
 	int clients; /* connected now */
+	struct cmdstats cmdstats; /* per command, recorded by commands_exec */
+	struct slowlog slowlog;   /* SLOWLOG; slowlog_done at exit */
+	uint64_t exec_end_ns;     /* uv_hrtime when commands_exec last returned */
 };
 
 #endif

@@ -390,6 +390,7 @@ keys_failed:
 		log_error("main", "event loop closed with handles still open: %s", uv_strerror(closed));
 	free(d->loop);
 	store_done(&d->store);
+	slowlog_done(&d->slowlog);
 	close(rt->lock_fd);
 	if (r == 0)
 		log_info("main", "stopped");

@@ -1,7 +1,7 @@
-/* Administration commands: INFO, CONFIG, CLIENT, and crdtd's own
- * CRDT.PEERS, CRDT.SYNC and CRDT.SIM (the simulation shim).  They read and
- * steer the daemon, never the data; client/commands.c lists them in the
- * command table. */
+/* Administration commands: INFO, and crdtd's own CRDT.PEERS, CRDT.SYNC and
+ * CRDT.SIM (the simulation shim); CONFIG and CLIENT are client/introspect.c's.
+ * They read and steer the daemon, never the data; client/commands.c lists
+ * them in the command table. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "client/cmd.h"
-#include "client/glob.h"
 #include "client/info.h"
 #include "client/resp.h"
 #include "crdt/error.h"
@@ -274,49 +273,4 @@ void cmd_info(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 		section[n] = 0;
 	}
 	info_render(d, section, out);
-}
-
-/* CONFIG GET answers the few parameters clients ask about at start-up
- * (redis-benchmark asks for save and appendonly) with what is true of crdtd;
- * settings live in the ini file, so CONFIG SET is refused. */
-void cmd_config(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
-		       struct crdt_buf *out)
-{
-	char maxclients[24];
-	const char *params[][2] = {
-		{ "save", "" },
-		{ "appendonly", "no" },
-		{ "databases", "1" },
-		{ "maxclients", maxclients },
-	};
-	size_t n = 0;
-
-	if (!cmd_arg_is(a, 1, "get") || a->argc != 3) {
-		resp_error(out, "ERR CONFIG %s is not supported; edit the ini file and send SIGHUP",
-			   cmd_arg_is(a, 1, "set") ? "SET" : "subcommand");
-		return;
-	}
-	snprintf(maxclients, sizeof(maxclients), "%u", d->cfg.node.max_clients);
-	for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++)
-		n += glob_match(a->argv[2], a->argl[2], (const uint8_t *)params[i][0],
-				strlen(params[i][0]));
-	resp_map(out, n, s->proto);
-	for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
-		if (glob_match(a->argv[2], a->argl[2], (const uint8_t *)params[i][0],
-			       strlen(params[i][0]))) {
-			resp_bulk_str(out, params[i][0]);
-			resp_bulk_str(out, params[i][1]);
-		}
-	}
-}
-
-void cmd_client(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
-		       struct crdt_buf *out)
-{
-	if (cmd_arg_is(a, 1, "setname") || cmd_arg_is(a, 1, "setinfo"))
-		resp_simple(out, "OK");
-	else if (cmd_arg_is(a, 1, "getname"))
-		resp_nil(out, s->proto);
-	else
-		resp_error(out, "ERR unknown subcommand for 'client'");
 }

@@ -22,10 +22,6 @@ bool cmd_arg_is(const struct cmd_args *a, size_t i, const char *s);
 bool cmd_arg_int64(const struct cmd_args *a, size_t i, int64_t *ret);
 
 /* client/admin.c */
-void cmd_client(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
-		struct crdt_buf *out);
-void cmd_config(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
-		struct crdt_buf *out);
 void cmd_crdt_peers(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 		    struct crdt_buf *out);
 void cmd_crdt_sim(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
@@ -136,5 +132,19 @@ void cmd_del(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 	     struct crdt_buf *out);
 void cmd_getdel(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 		struct crdt_buf *out);
+
+/* client/introspect.c */
+void cmd_client(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+		struct crdt_buf *out);
+void cmd_config(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+		struct crdt_buf *out);
+void cmd_latency(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+		 struct crdt_buf *out);
+void cmd_memory(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+		struct crdt_buf *out);
+void cmd_slowlog(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+		 struct crdt_buf *out);
+void cmd_time(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+	      struct crdt_buf *out);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -653,13 +654,13 @@ static void cmd_auth(struct daemon *d, struct cmd_session *s, const struct cmd_a
 
 /* HELLO [protover [AUTH username password] [SETNAME clientname]], as Redis 7:
  * the same checks in the same order, the same errors, and the same map,
- * which in RESP2 is a flat array.  The client name is checked and, as with
- * CLIENT SETNAME, not kept. */
+ * which in RESP2 is a flat array.  The client name, as CLIENT SETNAME's, is
+ * kept once every check passed. */
 static void cmd_hello(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 		      struct crdt_buf *out)
 {
 	int64_t ver = 0;
-	size_t i = 1, user = 0;
+	size_t i = 1, user = 0, name = 0;
 
 	if (a->argc >= 2) {
 		if (!cmd_arg_int64(a, 1, &ver)) {
@@ -685,7 +686,12 @@ static void cmd_hello(struct daemon *d, struct cmd_session *s, const struct cmd_
 					return;
 				}
 			}
-			i++;
+			if (a->argl[i + 1] > CMD_CLIENT_NAME_MAX) {
+				resp_error(out, "ERR Client names are at most %d bytes in crdtd",
+					   CMD_CLIENT_NAME_MAX);
+				return;
+			}
+			name = ++i;
 		} else {
 			char opt[128];
 			quote_arg(a->argv[i], a->argl[i], opt, sizeof(opt));
@@ -709,6 +715,10 @@ static void cmd_hello(struct daemon *d, struct cmd_session *s, const struct cmd_
 	}
 	if (ver)
 		s->proto = (int)ver;
+	if (name) {
+		memcpy(s->name, a->argv[name], a->argl[name]);
+		s->name[a->argl[name]] = 0;
+	}
 	resp_map(out, 7, s->proto);
 	resp_bulk_str(out, "server");
 	resp_bulk_str(out, "crdtd");
@@ -939,6 +949,8 @@ static const struct cmd commands[] = {
 	{ "incrby", 3, cmd_incrby, "write" },
 	{ "info", -1, cmd_info, "loading" },
 	{ "keys", 2, cmd_keys, "readonly" },
+	{ "latency", -2, cmd_latency, "admin" },
+	{ "memory", -2, cmd_memory, "readonly" },
 	{ "mget", -2, cmd_mget, "readonly" },
 	{ "mset", -3, cmd_mset, "write" },
 	{ "multi", 1, cmd_multi, "fast" },
@@ -954,6 +966,7 @@ static const struct cmd commands[] = {
 	{ "sinter", -2, cmd_sinter, "readonly" },
 	{ "sinterstore", -3, cmd_sinterstore, "write" },
 	{ "sismember", 3, cmd_sismember, "readonly" },
+	{ "slowlog", -2, cmd_slowlog, "admin" },
 	{ "smembers", 2, cmd_smembers, "readonly" },
 	{ "smismember", -3, cmd_smismember, "readonly" },
 	{ "smove", 4, cmd_set_diverging, "write" },
@@ -962,12 +975,14 @@ static const struct cmd commands[] = {
 	{ "srem", -3, cmd_srem, "write" },
 	{ "sunion", -2, cmd_sunion, "readonly" },
 	{ "sunionstore", -3, cmd_sunionstore, "write" },
+	{ "time", 1, cmd_time, "fast" },
 	{ "type", 2, cmd_type, "readonly" },
 	{ "unlink", -2, cmd_del, "write" },
 	{ "unwatch", 1, cmd_unwatch, "fast" },
 	{ "watch", -2, cmd_watch, "fast" },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+_Static_assert(NCOMMANDS <= CMDSTATS_MAX, "client/cmdstats.h has a slot per command");
 _Static_assert(NCOMMANDS <= COMMANDS_MAX, "struct daemon has a cmd_stat per command");
 
 size_t commands_count(void)
@@ -1024,7 +1039,8 @@ static void put_command_info(struct crdt_buf *out, const struct cmd *c)
 		     c->fn != cmd_config && c->fn != cmd_client && c->fn != cmd_crdt_peers &&
 		     c->fn != cmd_crdt_sync && c->fn != cmd_crdt_sim && c->fn != cmd_auth &&
 		     c->fn != cmd_hello && c->fn != cmd_multi && c->fn != cmd_exec &&
-		     c->fn != cmd_discard && c->fn != cmd_unwatch;
+		     c->fn != cmd_discard && c->fn != cmd_unwatch && c->fn != cmd_latency &&
+		     c->fn != cmd_memory && c->fn != cmd_slowlog && c->fn != cmd_time;
 	resp_array(out, 6);
 	resp_bulk(out, c->name, strlen(c->name));
 	resp_int(out, c->arity);
@@ -1075,16 +1091,33 @@ static void quote_arg(const uint8_t *p, size_t len, char *out, size_t size)
 	out[j] = 0;
 }
 
+/* A command that ran at least [slowlog] log_slower_than_us goes to the slow
+ * log; AUTH and HELLO never (their arguments may be the password), nor EXEC:
+ * the commands it runs are logged one by one, as Redis does. */
+static void maybe_slowlog(struct daemon *d, const struct cmd_session *sess, const struct cmd *c,
+			  const struct cmd_args *a, uint64_t usec)
+{
+	if (usec < d->cfg.slowlog.log_slower_than_us || c->fn == cmd_auth || c->fn == cmd_hello ||
+	    c->fn == cmd_exec)
+		return;
+	/* out of memory: the entry is lost, the command's reply is not */
+	(void)slowlog_push(&d->slowlog, d->cfg.slowlog.max_len, (int64_t)time(NULL), usec, a->argc,
+			   a->argv, a->argl, sess->addr, sess->name);
+}
+
 void commands_exec(struct daemon *d, struct cmd_session *sess, const struct cmd_args *a,
 		   struct crdt_buf *out)
 {
 	const struct cmd *c = find_command(a->argv[0], a->argl[0]);
 	size_t before = out->len;
-	uint64_t t0 = uv_hrtime();
+	uint64_t t0 = uv_hrtime(), usec = 0;
 	bool refused = true; /* before it could run or be queued */
+	bool ran = false, queued = false, failed;
 	char why[200];
 
 	d->stats.commands++;
+	if (c)
+		sess->last_cmd = c->name; /* CLIENT LIST's cmd=, the running one included */
 	if (d->cfg.node.requirepass[0] && !sess->authenticated &&
 	    (!c || (c->fn != cmd_auth && c->fn != cmd_hello && c->fn != cmd_quit))) {
 		/* before AUTH, nothing else: not even whether a command exists
@@ -1092,6 +1125,7 @@ void commands_exec(struct daemon *d, struct cmd_session *sess, const struct cmd_
 		resp_error(out, "NOAUTH Authentication required.");
 	} else if (!c) {
 		char name[128];
+		d->cmdstats.unknown++;
 		quote_arg(a->argv[0], a->argl[0], name, sizeof(name));
 		resp_error(out, "ERR unknown command '%s', with args beginning with: ", name);
 	} else if ((c->arity > 0 && a->argc != (size_t)c->arity) ||
@@ -1102,15 +1136,34 @@ void commands_exec(struct daemon *d, struct cmd_session *sess, const struct cmd_
 		resp_error(out, "ERR %s", why);
 	} else {
 		refused = false;
-		if (!cmd_multi_queue(d, sess, a, out))
+		if (cmd_multi_queue(d, sess, a, out)) {
+			queued = true;
+		} else {
 			c->fn(d, sess, a, out);
+			ran = true;
+		}
 	}
-	bool error = out->len > before && out->data[before] == '-';
-	if (error) {
+	/* one clock read serves both counters and the listener's time slice */
+	d->exec_end_ns = uv_hrtime();
+	if (ran)
+		usec = (d->exec_end_ns - t0) / 1000;
+	failed = out->len > before && out->data[before] == '-';
+	if (failed) {
 		d->stats.errors_replied++;
+		cmdstats_error(&d->cmdstats, out->data + before + 1, out->len - before - 1);
 		if (refused)
 			cmd_multi_flag_error(sess); /* inside MULTI: EXEC aborts, as Redis */
 	}
-	if (c)
-		count_call(d, c, (uv_hrtime() - t0) / 1000, error);
+	if (c) {
+		/* /metrics' histogram (commands.h) counts every call, refused and
+		 * queued ones too; Redis' commandstats (cmdstats.h) tell refused
+		 * from failed, and count a queued command when EXEC runs it */
+		count_call(d, c, (d->exec_end_ns - t0) / 1000, failed);
+		if (!queued || failed)
+			cmdstats_record(&d->cmdstats, (size_t)(c - commands), c->name, usec,
+					!ran ? CMDSTATS_REJECTED
+					     : failed ? CMDSTATS_FAILED : CMDSTATS_OK);
+		if (ran)
+			maybe_slowlog(d, sess, c, a, usec);
+	}
 }

@@ -20,6 +20,9 @@ struct cmd_args {
 	const size_t *argl;
 };
 
+/* The longest name CLIENT SETNAME keeps. */
+#define CMD_CLIENT_NAME_MAX 128
+
 /* Per-connection state a command may read or change. */
 struct cmd_session {
 	int close_after_reply; /* QUIT */
@@ -27,6 +30,11 @@ struct cmd_session {
 	int proto;             /* RESP_PROTO2 (the default) or RESP_PROTO3, set by HELLO */
 	uint64_t id;           /* the connection's number, from 1 (HELLO's id) */
 	struct cmd_multi *multi; /* between MULTI and EXEC/DISCARD: the queue; else NULL */
+	/* CLIENT LIST, SLOWLOG: set by the listener at accept, "" without one */
+	char addr[64];         /* the peer: "ip:port", "[v6]:port", "/path:0" */
+	char laddr[64];        /* the local end, the same way */
+	char name[CMD_CLIENT_NAME_MAX + 1]; /* CLIENT SETNAME; "" = none */
+	const char *last_cmd;  /* the table's name of the last command, NULL before one */
 };
 
 /* Per command of the table, for /metrics (http/metrics.h): calls, error

@@ -238,6 +238,33 @@ static void section_memory(struct daemon *d, struct crdt_buf *b)
 	line(b, "used_memory_heap_total:%zu", mi.arena + mi.hblkhd);
 }
 
+/* Redis' commandstats lines, from client/cmdstats.h: every command called
+ * or refused since the start (or CONFIG RESETSTAT). */
+static void section_commandstats(struct daemon *d, struct crdt_buf *b)
+{
+	line(b, "# Commandstats");
+	for (size_t i = 0; i < CMDSTATS_MAX; i++) {
+		const struct cmdstat *c = &d->cmdstats.cmd[i];
+		if (!c->name || (!c->calls && !c->rejected))
+			continue;
+		line(b, "cmdstat_%s:calls=%" PRIu64 ",usec=%" PRIu64 ",usec_per_call=%.2f"
+			",rejected_calls=%" PRIu64 ",failed_calls=%" PRIu64,
+		     c->name, c->calls, c->usec, c->calls ? (double)c->usec / (double)c->calls : 0.0,
+		     c->rejected, c->failed);
+	}
+}
+
+/* Redis' errorstats lines: error replies by their first word. */
+static void section_errorstats(struct daemon *d, struct crdt_buf *b)
+{
+	line(b, "# Errorstats");
+	for (size_t i = 0; i < CMDSTATS_ERROR_KINDS && d->cmdstats.errors[i].code[0]; i++)
+		line(b, "errorstat_%s:count=%" PRIu64, d->cmdstats.errors[i].code,
+		     d->cmdstats.errors[i].count);
+	if (d->cmdstats.errors_other)
+		line(b, "errorstat_OTHER:count=%" PRIu64, d->cmdstats.errors_other);
+}
+
 static void section_keyspace(struct daemon *d, struct crdt_buf *b)
 {
 	static const char *const names[] = { NULL, "gcounter", "pncounter", "gset", "orset", "lwwreg", "ormap" };
@@ -268,6 +295,8 @@ static const struct {
 	{ "gossip", section_gossip }, { "persistence", section_persistence },
 	{ "memory", section_memory },   { "keyspace", section_keyspace },
 	{ "simulation", section_simulation },
+	{ "commandstats", section_commandstats },
+	{ "errorstats", section_errorstats },
 };
 
 void info_render(struct daemon *d, const char *section, struct crdt_buf *out)

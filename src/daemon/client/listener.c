@@ -3,6 +3,7 @@
  * output limits and backpressure (client/listener.h). */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -40,6 +41,7 @@ struct client {
 	uv_write_t wreq;
 	struct cmd_session sess;
 	uint64_t soft_since; /* uv_now when unsent replies passed the soft limit; 0 = below */
+	uint64_t created_ms, active_ms; /* uv_now at accept, at its last command (CLIENT LIST) */
 	bool writing;
 	bool reading;
 	bool closing;
@@ -137,6 +139,26 @@ static void client_describe(struct client *c, char *buf, size_t size)
 		transport_addr_format((struct sockaddr *)&ss, buf, size);
 	else
 		snprintf(buf, size, "unix socket");
+}
+
+/* The session's addr and laddr, as Redis writes them: "ip:port", "[v6]:port",
+ * and "path:0" for the unix socket. */
+static void client_addrs(struct client *c)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+
+	if (c->h.handle.type != UV_TCP) {
+		const char *path = c->srv->unix_path ? c->srv->unix_path : "";
+		snprintf(c->sess.addr, sizeof(c->sess.addr), "%s:0", path);
+		snprintf(c->sess.laddr, sizeof(c->sess.laddr), "%s:0", path);
+		return;
+	}
+	if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0)
+		transport_addr_format((struct sockaddr *)&ss, c->sess.addr, sizeof(c->sess.addr));
+	len = sizeof(ss);
+	if (uv_tcp_getsockname(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0)
+		transport_addr_format((struct sockaddr *)&ss, c->sess.laddr, sizeof(c->sess.laddr));
 }
 
 /* Close now, dropping every unsent reply: the client is over an output
@@ -253,7 +275,9 @@ static bool process_input(struct client *c)
 			c->paused = true;
 			break;
 		}
-		if (off && uv_hrtime() - start > CLIENT_SLICE_NS) {
+		/* the time commands_exec read as the last command ended; an
+		 * empty inline line runs none, hence the first test */
+		if (off && d->exec_end_ns > start && d->exec_end_ns - start > CLIENT_SLICE_NS) {
 			c->yielded = true;
 			break;
 		}
@@ -275,6 +299,7 @@ static bool process_input(struct client *c)
 			.argv = (const uint8_t *const *)c->parser.argv,
 			.argl = c->parser.argvlen,
 		};
+		c->active_ms = uv_now(s->loop);
 		commands_exec(d, &c->sess, &a, &c->out);
 		if (c->out.err) {
 			/* The reply could not be built whole, and the replies after it
@@ -513,6 +538,8 @@ static void on_connection(uv_stream_t *listener, int status)
 	d->stats.connections++;
 	c->sess.id = d->stats.connections;
 	c->sess.proto = RESP_PROTO2;
+	c->created_ms = c->active_ms = uv_now(s->loop);
+	client_addrs(c);
 	if ((size_t)d->clients > s->cfg.max_clients) {
 		d->stats.rejected_clients++;
 		resp_error(&c->out, "ERR max number of clients reached");
@@ -658,4 +685,45 @@ void server_get_stats(const struct listener *s, struct server_stats *ret)
 			st.max_unsent = n;
 	}
 	*ret = st;
+}
+
+int listener_foreach_client(struct listener *s, listener_client_cb fn, void *ctx)
+{
+	uint64_t now = s ? uv_now(s->loop) : 0;
+
+	for (struct client *c = s ? s->clients : NULL; c; c = c->next) {
+		struct listener_client_info ci = { .sess = &c->sess };
+		uv_os_fd_t fd;
+		int r;
+
+		if (c->closing)
+			continue;
+		ci.fd = uv_fileno(&c->h.handle, &fd) == 0 ? (int)fd : -1;
+		ci.age_s = (now - c->created_ms) / 1000;
+		ci.idle_s = (now - c->active_ms) / 1000;
+		ci.qbuf = c->in.len;
+		ci.qbuf_free = c->in.cap - c->in.len;
+		ci.out_bytes = c->out.len;
+		ci.unsent = client_unsent(c);
+		ci.mem = sizeof(*c) + c->in.cap + c->out.cap + c->inflight.cap;
+		ci.unix_socket = c->h.handle.type != UV_TCP;
+		ci.reading = c->reading;
+		ci.writing = c->writing;
+		if ((r = fn(&ci, ctx)) != 0)
+			return r;
+	}
+	return 0;
+}
+
+int listener_kill_client(struct listener *s, uint64_t id)
+{
+	for (struct client *c = s ? s->clients : NULL; c; c = c->next) {
+		if (c->sess.id == id && !c->closing) {
+			log_info("client", "client %s (id %llu): CLIENT KILL, closing the connection",
+				 c->sess.addr, (unsigned long long)id);
+			client_close(c);
+			return 0;
+		}
+	}
+	return -ENOENT;
 }

@@ -18,6 +18,7 @@
 
 #include <uv.h>
 
+#include "client/commands.h"
 #include "client/resp.h"
 
 struct daemon;
@@ -51,6 +52,30 @@ int listener_port(const struct listener *s);
 void listener_release(struct listener *s, bool ok);
 /** Fill *ret from the connections now open (walks them: for INFO). */
 void server_get_stats(const struct listener *s, struct server_stats *ret);
+/* One open connection, as CLIENT LIST shows it. */
+struct listener_client_info {
+	const struct cmd_session *sess; /* id, addr, laddr, name, last command, proto */
+	int fd;                /* -1 when unknown */
+	uint64_t age_s, idle_s; /* since accept, since its last command */
+	size_t qbuf, qbuf_free; /* received bytes not yet run; room left before a read grows it */
+	size_t out_bytes;      /* replies built, not yet handed to the kernel */
+	size_t unsent;         /* ... plus those being written */
+	size_t mem;            /* its struct and buffers, allocated */
+	bool unix_socket;
+	bool reading, writing;
+};
+
+typedef int (*listener_client_cb)(const struct listener_client_info *ci, void *ctx);
+
+/** Call @fn for each open connection (newest first; none when @s is NULL)
+ * until it returns non-zero, which is returned; 0 otherwise.  @ci lives for
+ * the call. */
+int listener_foreach_client(struct listener *s, listener_client_cb fn, void *ctx);
+/** Close connection @id now (CLIENT KILL), dropping its unsent replies.
+ * Never for the caller's own connection: that one closes after its reply
+ * (cmd_session.close_after_reply).  0, or -ENOENT when no open connection
+ * has that id. */
+int listener_kill_client(struct listener *s, uint64_t id);
 /** Stop listening, close every connection; memory goes in close callbacks. */
 void listener_close(struct listener *s);
 
