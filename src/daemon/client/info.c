@@ -217,7 +217,7 @@ static void section_memory(struct daemon *d, struct crdt_buf *b)
 static void section_keyspace(struct daemon *d, struct crdt_buf *b)
 {
 	static const char *const names[] = { NULL, "gcounter", "pncounter", "gset", "orset", "lwwreg" };
-	uint64_t n[STORE_NTYPES] = { 0 }, total = 0;
+	uint64_t n[STORE_NTYPES] = { 0 }, total = 0, expires = 0;
 
 	for (size_t i = 0; i < d->store.cap; i++) {
 		struct store_entry *e = d->store.table[i].e;
@@ -225,6 +225,7 @@ static void section_keyspace(struct daemon *d, struct crdt_buf *b)
 		if (t) {
 			n[t]++;
 			total++;
+			expires += store_entry_deadline(e) != 0;
 		}
 	}
 	line(b, "# Keyspace");
@@ -233,7 +234,7 @@ static void section_keyspace(struct daemon *d, struct crdt_buf *b)
 		line(b, "instances_%s:%" PRIu64, names[t], n[t]);
 	line(b, "type_conflicts:%" PRIu64, d->store.stats.conflicts);
 	/* redis-cli and client libraries parse this line */
-	line(b, "db0:keys=%" PRIu64 ",expires=0,avg_ttl=0", total);
+	line(b, "db0:keys=%" PRIu64 ",expires=%" PRIu64 ",avg_ttl=0", total, expires);
 }
 
 static const struct {
