@@ -76,6 +76,7 @@ static void section_stats(struct daemon *d, struct crdt_buf *b)
 	line(b, "total_commands_processed:%" PRIu64, d->stats.commands);
 	line(b, "rejected_connections:%" PRIu64, d->stats.rejected_clients);
 	line(b, "total_error_replies:%" PRIu64, d->stats.errors_replied);
+	line(b, "expired_keys:%" PRIu64, d->store.stats.expired);
 	line(b, "protocol_errors:%" PRIu64, d->stats.protocol_errors);
 	line(b, "auth_failures:%" PRIu64, d->stats.auth_failures);
 	line(b, "client_output_buffer_limit_disconnections:%" PRIu64,
