@@ -117,6 +117,11 @@ class ExpireTest(unittest.TestCase):
         self.assertEqual(r.ttl("k"), 100)
         r.set("k", "w", pxat=int(time.time()) * 1000 + 50_000)
         self.assertTrue(45 <= r.ttl("k") <= 50)
+        self.assertTrue(r.setex("sx", 100, "v"))
+        self.assertEqual((r.get("sx"), r.ttl("sx")), ("v", 100))
+        self.assertTrue(r.psetex("sx", 100_000, "w"))
+        self.assertEqual((r.get("sx"), r.ttl("sx")), ("w", 100))
+        self.assertTrue(r.delete("sx"))
         r.incr("n")
         r.expire("n", 100)
         r.incr("n")  # other writes keep the deadline
@@ -127,6 +132,7 @@ class ExpireTest(unittest.TestCase):
         self.assertEqual(r.exists("gone"), 0)
 
         errors = stat(r, "total_error_replies")
+        pttl = r.pttl("k")
         bad = [
             (("SET", "k", "x", "EX", "0"), "invalid expire time in 'set' command"),
             (("SET", "k", "x", "PX", "-5"), "invalid expire time in 'set' command"),
@@ -141,6 +147,8 @@ class ExpireTest(unittest.TestCase):
             (("EXPIRE", "k", "10", "NX", "XX"), "NX and XX, GT or LT options"),
             (("EXPIRE", "k", "10", "GT", "LT"), "GT and LT options"),
             (("EXPIRE", "k", "10", "SOON"), "Unsupported option SOON"),
+            (("SETEX", "k", "0", "x"), "invalid expire time in 'setex' command"),
+            (("PSETEX", "k", "-1", "x"), "invalid expire time in 'psetex' command"),
             (("EXPIRE", "k"), "wrong number of arguments for 'expire'"),
             (("TTL",), "wrong number of arguments for 'ttl'"),
         ]
@@ -148,7 +156,9 @@ class ExpireTest(unittest.TestCase):
             with self.assertRaisesRegex(redis.ResponseError, msg):
                 r.execute_command(*args)
         self.assertEqual(stat(r, "total_error_replies"), errors + len(bad))
-        self.assertEqual((r.get("k"), r.ttl("k")), ("w", 50))  # unchanged
+        # unchanged: the same value, and the same deadline
+        self.assertEqual(r.get("k"), "w")
+        self.assertTrue(pttl - 10_000 < r.pttl("k") <= pttl)
         # the deadlines' own names are no client's
         with self.assertRaisesRegex(redis.ResponseError, "reserved"):
             r.execute_command("SET", b"\xffttl:k", "1")

@@ -117,6 +117,11 @@ void cmd_ttl(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 	     struct crdt_buf *out);
 void cmd_persist(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 		 struct crdt_buf *out);
+void cmd_setex(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+	       struct crdt_buf *out);
+/** Whether key a->argv[1]'s deadline name is within [limits]; false with
+ * the error replied. */
+bool cmd_may_expire(struct daemon *d, const struct cmd_args *a, struct crdt_buf *out);
 /* SET's expiry options: a deadline in ms (0: none given), or KEEPTTL. */
 struct cmd_set_expiry {
 	int64_t deadline;

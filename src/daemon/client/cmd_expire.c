@@ -10,6 +10,7 @@
 #include "crdt/error.h"
 #include "crdt/obj.h"
 #include "daemon.h"
+#include "gossip/core.h"
 
 static int64_t now_ms(void)
 {
@@ -41,6 +42,22 @@ static void lower_name(const struct cmd_args *a, char *buf, size_t size)
 		buf[i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
 	}
 	buf[n] = 0;
+}
+
+/* The deadline of key a->argv[1] is replicated under a name
+ * STORE_TTL_PREFIX_LEN bytes longer: it must be within [limits] too, or
+ * peers would refuse it.  False with the error replied. */
+bool cmd_may_expire(struct daemon *d, const struct cmd_args *a, struct crdt_buf *out)
+{
+	char why[200];
+
+	if (gossip_limit_name(cmd_limits(d), CRDT_LWWREG, a->argl[1] + STORE_TTL_PREFIX_LEN, why,
+			      sizeof(why)) < 0) {
+		resp_error(out, "ERR the key's deadline is kept under a name %d bytes longer: %s",
+			   STORE_TTL_PREFIX_LEN, why);
+		return false;
+	}
+	return true;
 }
 
 static void reply_write_error(struct crdt_buf *out, int r)
@@ -110,6 +127,8 @@ void cmd_expire(struct daemon *d, struct cmd_session *s, const struct cmd_args *
 			   name, crdt_type_name(t), t == CRDT_GCOUNTER ? "a pncounter" : "an orset");
 		return;
 	}
+	if (!cmd_may_expire(d, a, out))
+		return;
 	cur = store_entry_deadline(e); /* 0: none, which counts as infinite */
 	if ((nx && cur) || (xx && !cur) || (gt && (!cur || deadline <= cur)) ||
 	    (lt && cur && deadline >= cur)) {
@@ -209,4 +228,28 @@ int cmd_set_apply_expiry(struct daemon *d, const struct cmd_args *a,
 	    !store_entry_deadline(e))
 		return 0;
 	return store_set_deadline(&d->store, &d->hlc, a->argv[1], a->argl[1], 0);
+}
+
+/* SETEX key seconds value and PSETEX: SET key value EX|PX, with their own
+ * name in the error for a bad time. */
+void cmd_setex(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+	       struct crdt_buf *out)
+{
+	bool ms = a->argv[0][0] == 'p' || a->argv[0][0] == 'P';
+	const uint8_t *argv[5] = { (const uint8_t *)"set", a->argv[1], a->argv[3],
+				   (const uint8_t *)(ms ? "px" : "ex"), a->argv[2] };
+	size_t argl[5] = { 3, a->argl[1], a->argl[3], 2, a->argl[2] };
+	int64_t v, dl;
+	char name[16];
+
+	lower_name(a, name, sizeof(name));
+	if (!cmd_arg_int64(a, 2, &v)) {
+		resp_error(out, "ERR value is not an integer or out of range");
+		return;
+	}
+	if (v <= 0 || !to_deadline(v, ms ? 1 : 1000, false, &dl)) {
+		resp_error(out, "ERR invalid expire time in '%s' command", name);
+		return;
+	}
+	cmd_set(d, s, &(struct cmd_args){ .argc = 5, .argv = argv, .argl = argl }, out);
 }

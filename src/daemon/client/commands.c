@@ -343,7 +343,7 @@ void cmd_set(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 
 	/* EX, PX, EXAT, PXAT, KEEPTTL; NX, XX, GET...: no conditions in a
 	 * CRDT register (syntax error) */
-	if (cmd_set_parse_expiry(a, 3, &x, out) < 0)
+	if (cmd_set_parse_expiry(a, 3, &x, out) < 0 || (x.deadline && !cmd_may_expire(d, a, out)))
 		return;
 	if (gossip_limit_element(limits(d), CRDT_LWWREG, a->argl[1], a->argl[2], why,
 				 sizeof(why)) < 0) {
@@ -913,6 +913,7 @@ static const struct cmd commands[] = {
 	{ "pexpire", -3, cmd_expire, "write" },
 	{ "pexpireat", -3, cmd_expire, "write" },
 	{ "ping", -1, cmd_ping, "fast" },
+	{ "psetex", 4, cmd_setex, "write" },
 	{ "pttl", 2, cmd_ttl, "readonly" },
 	{ "quit", -1, cmd_quit, "fast" },
 	{ "sadd", -3, cmd_sadd, "write" },
@@ -922,6 +923,7 @@ static const struct cmd commands[] = {
 	{ "sdiffstore", -3, cmd_sdiffstore, "write" },
 	{ "select", 2, cmd_select, "fast" },
 	{ "set", -3, cmd_set, "write" },
+	{ "setex", 4, cmd_setex, "write" },
 	{ "sinter", -2, cmd_sinter, "readonly" },
 	{ "sinterstore", -3, cmd_sinterstore, "write" },
 	{ "sismember", 3, cmd_sismember, "readonly" },
