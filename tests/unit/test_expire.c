@@ -13,6 +13,7 @@
 
 #include "crdt/obj.h"
 #include "state/store.h"
+#include "testutil.h"
 
 static uint64_t now; /* the fake wall clock, in ms */
 
@@ -267,6 +268,94 @@ static void test_reserved_hidden(void **state)
 	store_done(&r.s);
 }
 
+/* What a replica answers about "k": visible type, value, deadline. */
+struct view {
+	enum crdt_type t;
+	char val[8];
+	int64_t dl;
+};
+
+static struct view view_of(struct rep *r)
+{
+	struct store_entry *e = store_find(&r->s, "k", 1);
+	struct view v = { 0 };
+	const uint8_t *p;
+	size_t len;
+
+	if (!e || !(v.t = store_entry_type(e)))
+		return v;
+	crdt_lwwreg_get(store_entry_slot(e, CRDT_LWWREG)->lww, &p, &len);
+	assert_true(len < sizeof(v.val));
+	memcpy(v.val, p, len);
+	v.dl = store_entry_deadline(e);
+	return v;
+}
+
+/* Seeded scenarios: three replicas SET, EXPIRE (future or past), PERSIST,
+ * sweep and merge pairwise at random while the clock moves; once every
+ * replica has everything (and has swept what that made due), all three
+ * answer the same about the key. */
+static void test_converges(void **state)
+{
+	uint64_t seed = test_seed("expiry convergence");
+	struct rng g = { seed };
+	int n = test_scenarios(10000);
+
+	for (int sc = 0; sc < n; sc++) {
+		struct rep r[3];
+
+		now = 1000;
+		for (int i = 0; i < 3; i++)
+			rep_init(&r[i]);
+		for (int ev = 0; ev < 24; ev++) {
+			int i = (int)rng_below(&g, 3), j = (int)rng_below(&g, 3);
+			struct store_entry *e = store_find(&r[i].s, "k", 1);
+			char v[4];
+
+			now += rng_below(&g, 40);
+			switch (rng_below(&g, 5)) {
+			case 0:
+				snprintf(v, sizeof(v), "%c%d", 'a' + i, ev);
+				set_key(&r[i], "k", v);
+				break;
+			case 1:
+				if (e && store_entry_type(e))
+					assert_int_equal(store_set_deadline(&r[i].s, &r[i].hlc, "k", 1,
+						(int64_t)now - 20 + (int64_t)rng_below(&g, 100)), 0);
+				break;
+			case 2:
+				if (e && store_entry_deadline(e))
+					assert_int_equal(store_set_deadline(&r[i].s, &r[i].hlc, "k", 1, 0), 0);
+				break;
+			case 3:
+				store_expire(&r[i].s, 1);
+				break;
+			default:
+				if (i != j)
+					send_key(&r[i], &r[j], "k");
+			}
+		}
+		now += 1000; /* every deadline passed */
+		for (int round = 0; round < 4; round++)
+			for (int i = 0; i < 3; i++) {
+				store_expire(&r[i].s, 10);
+				for (int j = 0; j < 3; j++)
+					if (i != j)
+						send_key(&r[i], &r[j], "k");
+			}
+		for (int i = 1; i < 3; i++) {
+			struct view a = view_of(&r[0]), b = view_of(&r[i]);
+
+			if (a.t != b.t || strcmp(a.val, b.val) || a.dl != b.dl)
+				fail_msg("scenario %d (seed %" PRIu64 "): replica 0 and %d differ", sc,
+					 seed, i);
+			assert_int_equal(b.dl, 0); /* past deadlines are gone */
+		}
+		for (int i = 0; i < 3; i++)
+			store_done(&r[i].s);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -276,6 +365,7 @@ int main(void)
 		cmocka_unit_test(test_write_after_expiry),
 		cmocka_unit_test(test_deadline_before_state),
 		cmocka_unit_test(test_reserved_hidden),
+		cmocka_unit_test(test_converges),
 	};
 
 	store_set_clock(fake_clock, NULL);
