@@ -23,6 +23,7 @@ libcrdt's own 2 MiB-and-larger mappings; redis: its allocator's count).
 registers).  Prints a markdown table; --data FILE writes the figures.
 
     bench/memory.py [--elements 1000000] [--crdtd PATH] [--data FILE]
+                    [--cases orset,counter,registers]
 """
 import argparse
 import os
@@ -148,12 +149,19 @@ def main():
     ap.add_argument("--counters", type=int, default=1000)
     ap.add_argument("--crdtd")
     ap.add_argument("--data")
+    ap.add_argument("--cases", default="orset,counter,registers",
+                    help="which cases to run, comma-separated")
     a = ap.parse_args()
     if a.crdtd:
         harness.CRDTD = os.path.abspath(a.crdtd)
     cases = [("OR-Set of %d elements" % a.elements, "orset", a.elements),
              ("%d counters, each touched by %d replicas" % (a.counters, a.replicas), "counter", a.counters),
              ("%d small registers" % a.registers, "registers", a.registers)]
+    wanted = a.cases.split(",")
+    unknown = set(wanted) - {kind for _, kind, _ in cases}
+    if unknown:
+        ap.error("unknown case(s): %s" % ", ".join(sorted(unknown)))
+    cases = [c for c in cases if c[1] in wanted]
     rows = []
     for label, kind, n in cases:
         extra = {"security": {"accept_unknown_peers": "yes"}} if kind == "counter" else {}

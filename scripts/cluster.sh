@@ -18,6 +18,7 @@ options (start):
                      (default 21000); "auto": a block found free now, below
                      the kernel's ephemeral range
   --interval MS      [gossip] interval_ms (default 200)
+  --deltas yes|no    [gossip] deltas (default yes: local writes go as deltas)
   --sim              enable the simulation shim ([simulation] enabled = yes)
   --loss P           [simulation] loss (implies --sim)
   --latency MIN-MAX  [simulation] latency_ms (implies --sim)
@@ -33,6 +34,7 @@ dir=./run/cluster
 names=""
 base=21000
 interval=200
+deltas=yes
 sim=no
 loss=0
 latency=0-0
@@ -60,6 +62,7 @@ while [ $# -gt 0 ]; do
 	--names) names=$2; shift ;;
 	--base-port) base=$2; shift ;;
 	--interval) interval=$2; shift ;;
+	--deltas) deltas=$2; shift ;;
 	--sim) sim=yes ;;
 	--loss) loss=$2; sim=yes; shift ;;
 	--latency) latency=$2; sim=yes; shift ;;
@@ -167,6 +170,7 @@ do_start() {
 			echo "[gossip]"
 			echo "interval_ms = $interval"
 			echo "push_delay_ms = 1"
+			echo "deltas = $deltas"
 			echo "[log]"
 			echo "level = $level"
 			echo "[simulation]"

@@ -11,7 +11,8 @@ set -eu
 usage() {
 	cat <<'EOF'
 usage: nemesis.sh [--nodes N] [--rounds R] [--seed S] [--crdtd PATH | --build DIR]
-                  [--pause SECONDS] [--timeout SECONDS] [--base-port P] [--keep]
+                  [--pause SECONDS] [--timeout SECONDS] [--base-port P] [--deltas yes|no]
+                  [--keep]
 
   --nodes N          cluster size (default 5)
   --rounds R         fault rounds (default 30)
@@ -21,6 +22,7 @@ usage: nemesis.sh [--nodes N] [--rounds R] [--seed S] [--crdtd PATH | --build DI
   --crdtd PATH       the daemon (default: $CRDTD, else build/src/daemon/crdtd)
   --build DIR        take the daemon from DIR/src/daemon/crdtd
   --base-port P      UDP ports P.., client ports P+1000.. (default: auto, a free block)
+  --deltas yes|no    [gossip] deltas on every node (default yes; no: full state only)
   --keep             keep the run directory (configs, logs) afterwards
 
 The model: pn (PN-Counter) and g (G-Counter) are the sums of the acknowledged
@@ -43,6 +45,7 @@ seed=$(( ($(date +%s%N) / 1000) % 1000000000 ))
 pause=0.3
 timeout=30
 base=auto
+deltas=yes
 keep=no
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -54,6 +57,7 @@ while [ $# -gt 0 ]; do
 	--crdtd) crdtd=$2; shift ;;
 	--build) crdtd=$2/src/daemon/crdtd; shift ;;
 	--base-port) base=$2; shift ;;
+	--deltas) deltas=$2; shift ;;
 	--keep) keep=yes ;;
 	-h|--help) usage; exit 0 ;;
 	*) echo "nemesis.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
@@ -77,7 +81,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 "$here/cluster.sh" start "$n" --dir "$run" --base-port "$base" --interval 100 --sim \
-	--seed "$seed" --log-level warn --crdtd "$crdtd"
+	--seed "$seed" --deltas "$deltas" --log-level warn --crdtd "$crdtd"
 
 declare -a name port
 i=0

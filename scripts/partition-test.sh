@@ -9,7 +9,7 @@ set -eu
 usage() {
 	cat <<'EOF'
 usage: partition-test.sh [--crdtd PATH | --build DIR] [--loss P] [--latency MIN-MAX]
-                         [--seed S] [--base-port P] [--keep]
+                         [--seed S] [--base-port P] [--deltas yes|no] [--keep]
 
   --crdtd PATH       the daemon (default: $CRDTD, else build/src/daemon/crdtd)
   --build DIR        take the daemon from DIR/src/daemon/crdtd
@@ -17,6 +17,7 @@ usage: partition-test.sh [--crdtd PATH | --build DIR] [--loss P] [--latency MIN-
   --latency MIN-MAX  shim latency in ms (default 20-80)
   --seed S           shim seed (default 1)
   --base-port P      UDP ports P.., client ports P+1000.. (default: auto, a free block)
+  --deltas yes|no    [gossip] deltas on every node (default yes; no: full state only)
   --keep             keep the run directory (configs, logs) afterwards
 EOF
 }
@@ -27,6 +28,7 @@ loss=0.1
 latency=20-80
 seed=1
 base=auto
+deltas=yes
 keep=no
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -36,6 +38,7 @@ while [ $# -gt 0 ]; do
 	--latency) latency=$2; shift ;;
 	--seed) seed=$2; shift ;;
 	--base-port) base=$2; shift ;;
+	--deltas) deltas=$2; shift ;;
 	--keep) keep=yes ;;
 	-h|--help) usage; exit 0 ;;
 	*) echo "partition-test.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
@@ -60,7 +63,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 "$here/cluster.sh" start 3 --dir "$run" --names mobile,web,backend --base-port "$base" \
-	--interval 100 --loss "$loss" --latency "$latency" --seed "$seed" --crdtd "$crdtd"
+	--interval 100 --loss "$loss" --latency "$latency" --seed "$seed" --deltas "$deltas" \
+	--crdtd "$crdtd"
 
 declare -A port
 while read -r name cport _; do port[$name]=$cport; done <"$run/nodes.txt"

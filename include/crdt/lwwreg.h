@@ -17,19 +17,30 @@
 
 #include "crdt/codec.h"
 #include "crdt/hlc.h"
+#include "crdt/rid.h"
 
-/* Values this short live in the struct, in what would be its padding. */
-#define CRDT_LWWREG_INLINE 6
+/* Values this short live in the struct, in place of the pointer. */
+#define CRDT_LWWREG_INLINE 8
 
+/* 40 bytes: the writer is an interned replica id (crdt/rid.h).  Read the
+ * value with crdt_lwwreg_get or crdt_lwwreg_value, not through the union. */
 struct crdt_lwwreg {
 	struct crdt_hlc_ts ts;
-	struct crdt_rid rid;   /* writer */
-	uint8_t *val;          /* NULL when len == 0; else small, or owned */
-	size_t len;
+	uint32_t rix;          /* writer: crdt_rid_at(rix), when set or del */
 	bool set;              /* holds a value */
-	bool del;              /* a tombstone: ts and rid are the removed value's */
-	uint8_t small[CRDT_LWWREG_INLINE];
+	bool del;              /* a tombstone: ts and rix are the removed value's */
+	size_t len;
+	union {
+		uint8_t *val;  /* len > CRDT_LWWREG_INLINE: owned */
+		uint8_t small[CRDT_LWWREG_INLINE]; /* else: the value */
+	};
 };
+
+/** The value's bytes (r->len of them). */
+static inline const uint8_t *crdt_lwwreg_value(const struct crdt_lwwreg *r)
+{
+	return r->len > CRDT_LWWREG_INLINE ? r->val : r->small;
+}
 
 struct crdt_lwwreg *crdt_lwwreg_new(void);
 void crdt_lwwreg_free(struct crdt_lwwreg *r);

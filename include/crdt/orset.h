@@ -36,6 +36,20 @@ int crdt_orset_remove(struct crdt_orset *s, const void *e, size_t len);
 int crdt_orset_clear(struct crdt_orset *s);
 /** Whether the set holds an element (card > 0). */
 bool crdt_orset_live(const struct crdt_orset *s);
+/* Delta mutators (Almeida, Shoker, Baquero, "Delta state replicated data
+ * types", 2018): the operation on @s, and what it changed joined into
+ * @delta as a small state that any replica merges with crdt_orset_merge.
+ * An add's delta is the element under its new dot, with a context of that
+ * dot and the dots the element had (which the add replaced); a remove's is
+ * no element and a context of exactly the dots it removed.  Neither claims
+ * any other dot, so a delta merged late, twice, or before an older one
+ * removes nothing it did not see.  Returns as crdt_orset_add / _remove,
+ * except: 1 (add) or 2 (remove of a present element) when @s changed but
+ * @delta could not take it (no memory): @delta then misses this write. */
+int crdt_orset_add_delta(struct crdt_orset *s, const struct crdt_rid *self, const void *e,
+			 size_t len, struct crdt_orset *delta);
+int crdt_orset_remove_delta(struct crdt_orset *s, const void *e, size_t len,
+			    struct crdt_orset *delta);
 bool crdt_orset_contains(const struct crdt_orset *s, const void *e, size_t len);
 size_t crdt_orset_card(const struct crdt_orset *s);
 /** Present elements in ascending byte order (shorter prefix first). */
@@ -48,6 +62,13 @@ bool crdt_orset_equal(const struct crdt_orset *a, const struct crdt_orset *b);
  * differ but with probability about 2^-64.  A pass over the state. */
 uint64_t crdt_orset_fingerprint(const struct crdt_orset *s);
 struct crdt_orset *crdt_orset_copy(const struct crdt_orset *s);
+/** Elements go out in key order, which the set caches (4 bytes an element
+ * of table room).  The cache is kept through adds in key order, decodes
+ * and merges of two sets that both have it; a remove, an out-of-order add
+ * or a merge of a source without it clears it, and then encode (and
+ * foreach) rebuild it by sorting: a write to a const set.  So
+ * two threads may encode one set at once only if nothing changed it since
+ * its last encode; else they must hold a lock, as for any write. */
 int crdt_orset_encode(const struct crdt_orset *s, struct crdt_buf *b);
 int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret);
 /** Cut into pieces of at most @max bytes, each covering some dot ranges with

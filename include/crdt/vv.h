@@ -1,5 +1,8 @@
 /* Version vectors: replica id -> counter, kept sorted by replica id with no
- * zero entries, so two equal vectors have identical arrays.
+ * zero entries, so two equal vectors have identical entries.  An entry
+ * names its replica by the id's interned index (crdt/rid.h): 16 bytes an
+ * entry, not 24.  The order is still that of the ids' bytes, and the
+ * encodings carry the full ids; decoding interns them.
  *
  * The G-Counter is a version vector whose counters are the per-replica
  * totals; the same code serves both.
@@ -15,8 +18,8 @@
 #include "crdt/rid.h"
 
 struct crdt_vv_entry {
-	struct crdt_rid rid;
-	uint64_t n; /* never 0 */
+	uint32_t rix; /* the replica: crdt_rid_at(rix) */
+	uint64_t n;   /* never 0 */
 };
 
 struct crdt_vv {
@@ -32,6 +35,12 @@ enum crdt_order {
 	CRDT_CONCURRENT,
 };
 
+/** The replica id of an entry. */
+static inline const struct crdt_rid *crdt_vv_entry_rid(const struct crdt_vv_entry *e)
+{
+	return crdt_rid_at(e->rix);
+}
+
 /** Embedded lifecycle: init allocates nothing; done frees and accepts NULL. */
 void crdt_vv_init(struct crdt_vv *vv);
 void crdt_vv_done(struct crdt_vv *vv);
@@ -39,12 +48,14 @@ void crdt_vv_done(struct crdt_vv *vv);
 /** Counter of @rid, 0 if absent. */
 uint64_t crdt_vv_get(const struct crdt_vv *vv, const struct crdt_rid *rid);
 /** Add @n (> 0) to the counter of @rid.  -EOVERFLOW if it would pass
- * UINT64_MAX, -EINVAL if n == 0, -ENOMEM; the vector is unchanged on error.
+ * UINT64_MAX, -EINVAL if n == 0, -ENOMEM, -EMSGSIZE if @rid is new and the
+ * process's table of ids is full; the vector is unchanged on error.
  * On success *ret_n (if not NULL) is the new counter. */
 int crdt_vv_add(struct crdt_vv *vv, const struct crdt_rid *rid, uint64_t n, uint64_t *ret_n);
 /** crdt_vv_add(vv, rid, 1, ret_n). */
 int crdt_vv_inc(struct crdt_vv *vv, const struct crdt_rid *rid, uint64_t *ret_n);
-/** Raise the counter of @rid to at least @n (no-op when already >= n or n == 0). */
+/** Raise the counter of @rid to at least @n (no-op when already >= n or n == 0).
+ * Errors as crdt_vv_add's. */
 int crdt_vv_raise(struct crdt_vv *vv, const struct crdt_rid *rid, uint64_t n);
 /** dst = pointwise max(dst, src).  On -ENOMEM dst is unchanged. */
 int crdt_vv_merge(struct crdt_vv *dst, const struct crdt_vv *src);
@@ -60,7 +71,8 @@ int crdt_vv_copy(struct crdt_vv *dst, const struct crdt_vv *src);
 int crdt_vv_encode_body(const struct crdt_vv *vv, struct crdt_buf *b);
 /** Decode a body into a fresh @ret (initialised here, owned by the caller on
  * success, untouched on error).  -EBADMSG for truncated, unsorted, duplicate
- * or zero entries. */
+ * or zero entries; -ENOMEM or -EMSGSIZE if its ids cannot be interned
+ * (the ones interned before stay in the table). */
 int crdt_vv_decode_body(struct crdt_cur *c, struct crdt_vv *ret);
 
 #endif

@@ -20,7 +20,17 @@
  * by slot would cost more than filling it. */
 #define ET_HUGE ((size_t)2 << 20)
 
-/* Zeroed room for @cap slots; *ret_mapped says how to give it back. */
+/* Entries of the key-order array of a table of @cap slots: its most
+ * elements, and one. */
+static size_t ord_room(size_t cap)
+{
+	return cap * ET_LOAD_NUM / ET_LOAD_DEN + 1;
+}
+
+/* Zeroed room for @cap slots; *ret_mapped says how to give it back.  A
+ * table from the heap has the room for its key order after the slots
+ * (one block, so growing a small table frees no extra chunk per step);
+ * a mapped one gets a separate array when it needs one. */
 static struct et_slot *tab_alloc(size_t cap, bool *ret_mapped)
 {
 	size_t sz = cap * sizeof(struct et_slot);
@@ -43,7 +53,32 @@ static struct et_slot *tab_alloc(size_t cap, bool *ret_mapped)
 		}
 	}
 #endif
-	return calloc(cap, sizeof(struct et_slot));
+	return calloc(1, sz + ord_room(cap) * sizeof(uint32_t));
+}
+
+/* Point @t's order array at its table's block, or leave it to be
+ * allocated apart (mapped tables); false when apart and none yet. */
+static bool ord_attach(struct elemtab *t)
+{
+	if (t->mapped) {
+		t->ord = NULL;
+		t->ordcap = 0;
+		t->ord_own = true;
+		return false;
+	}
+	t->ord = (uint32_t *)(t->s + t->cap);
+	t->ordcap = ord_room(t->cap);
+	t->ord_own = false;
+	return true;
+}
+
+static void ord_release(struct elemtab *t)
+{
+	if (t->ord_own)
+		free(t->ord);
+	t->ord = NULL;
+	t->ordcap = 0;
+	t->ord_own = false;
 }
 
 static void tab_free(struct et_slot *s, size_t cap, bool mapped)
@@ -66,9 +101,10 @@ void et_init(struct elemtab *t)
 	t->cap = 0;
 	t->count = 0;
 	t->mapped = false;
-	t->ord_ok = false;
+	t->ord_ok = true; /* an empty table is in key order */
 	t->ord = NULL;
 	t->ordcap = 0;
+	t->ord_own = false;
 }
 
 void et_done(struct elemtab *t)
@@ -76,15 +112,15 @@ void et_done(struct elemtab *t)
 	if (!t)
 		return;
 	if (!t->s) {
-		free(t->ord);
+		ord_release(t);
 		et_init(t);
 		return;
 	}
 	for (size_t i = 0; i < et_cap(t); i++)
 		if (et_used(&t->s[i]) && et_len(&t->s[i]) > ET_INLINE)
 			free(t->s[i].k.ptr);
+	ord_release(t);
 	tab_free(t->s, et_cap(t), t->mapped);
-	free(t->ord);
 	et_init(t);
 }
 
@@ -160,31 +196,80 @@ static inline uint32_t cdist(const struct elemtab *t, uint32_t a, uint32_t b)
 	return b >= a ? b - a : b + t->cap - a;
 }
 
-/* The capacities: 8, 12, 16, 24, ... 3072, 4096, then doubling.  Small
- * tables are where a half-empty table costs the most per element; in large
- * ones a lower load keeps probes short, which the merges feel. */
-#define ET_FINE_CAP 4096
-
+/* The capacities: 8, 12, 16, 24, 32, 48, ...: 2^k and 3 * 2^(k-1) in
+ * turn, at every size.  A table is then at least 13/24 full after it grows
+ * (13/32 with doubling alone): a million short elements take 1.5 M slots
+ * (48 MiB) instead of 2 M (64 MiB). */
 static size_t cap_after(size_t cap)
 {
-	if (cap >= ET_FINE_CAP)
-		return 2 * cap;
 	return (cap & (cap - 1)) == 0 ? cap + cap / 2 : cap / 3 * 4;
 }
 
+bool et_needs_growth(const struct elemtab *t, size_t n)
+{
+	return n * ET_LOAD_DEN > et_cap(t) * ET_LOAD_NUM;
+}
+
+/* The capacity a table holding @n elements is given; 0 past 2^31 slots. */
+static size_t cap_for(size_t n)
+{
+	size_t ncap = ET_MIN_CAP;
+
+	while (n * ET_LOAD_DEN > ncap * ET_LOAD_NUM) {
+		if (ncap >= (size_t)1 << 31)
+			return 0;
+		ncap = cap_after(ncap);
+	}
+	return ncap;
+}
+
+int et_init_for(struct elemtab *nt, size_t n)
+{
+	size_t ncap;
+
+	et_init(nt);
+	if (n == 0)
+		return 0;
+	if (!(ncap = cap_for(n)))
+		return CRDT_EMSGSIZE;
+	if (!(nt->s = tab_alloc(ncap, &nt->mapped)))
+		return CRDT_ENOMEM;
+	nt->cap = (uint32_t)ncap;
+	ord_attach(nt);
+	return 0;
+}
+
+void et_adopt(struct elemtab *t, struct elemtab *nt)
+{
+	ord_release(t);
+	if (t->s)
+		tab_free(t->s, et_cap(t), t->mapped);
+	*t = *nt;
+	et_init(nt);
+}
+
+int et_ord_room(struct elemtab *t)
+{
+	if (t->ord || !t->s)
+		return 0;
+	if (!(t->ord = malloc(ord_room(t->cap) * sizeof(*t->ord))))
+		return CRDT_ENOMEM;
+	t->ordcap = ord_room(t->cap);
+	t->ord_own = true;
+	return 0;
+}
+
+
 int et_reserve_remap(struct elemtab *t, size_t n, uint32_t *idx, size_t nidx)
 {
-	size_t cap = et_cap(t), ncap = ET_MIN_CAP;
+	size_t cap = et_cap(t), ncap;
 	struct et_slot *os = t->s, *ns;
 	bool mapped;
 
 	if (n * ET_LOAD_DEN <= cap * ET_LOAD_NUM)
 		return 0;
-	while (n * ET_LOAD_DEN > ncap * ET_LOAD_NUM) {
-		if (ncap >= (size_t)1 << 31)
-			return CRDT_EMSGSIZE;
-		ncap = cap_after(ncap);
-	}
+	if (!(ncap = cap_for(n)))
+		return CRDT_EMSGSIZE;
 	ns = tab_alloc(ncap, &mapped);
 	if (!ns)
 		return CRDT_ENOMEM;
@@ -197,24 +282,23 @@ int et_reserve_remap(struct elemtab *t, size_t n, uint32_t *idx, size_t nidx)
 	for (size_t k = 0; k < nidx; k++)
 		if (idx[k] != UINT32_MAX)
 			idx[k] = os[idx[k]].hash;
-	if (t->ord_ok) {
-		/* The cache follows; if it cannot grow it is simply dropped. */
-		size_t need = ncap * ET_LOAD_NUM / ET_LOAD_DEN + 1;
-		uint32_t *o = realloc(t->ord, need * sizeof(*o));
-		if (o) {
-			for (size_t k = 0; k < t->count; k++)
-				o[k] = os[o[k]].hash;
-			t->ord = o;
-			t->ordcap = need;
-		} else {
-			t->ord_ok = false;
+	{
+		/* The cache follows; if it cannot have room it is dropped. */
+		struct elemtab o = *t;
+		t->s = ns;
+		t->cap = (uint32_t)ncap;
+		t->mapped = mapped;
+		if (!ord_attach(t) && o.ord_ok) {
+			t->ord = malloc(ord_room(ncap) * sizeof(*t->ord));
+			t->ordcap = t->ord ? ord_room(ncap) : 0;
 		}
+		t->ord_ok = o.ord_ok && t->ord;
+		for (size_t k = 0; t->ord_ok && k < o.count; k++)
+			t->ord[k] = os[o.ord[k]].hash;
+		ord_release(&o);
+		if (os)
+			tab_free(os, cap, o.mapped);
 	}
-	if (os)
-		tab_free(os, cap, t->mapped);
-	t->s = ns;
-	t->cap = (uint32_t)ncap;
-	t->mapped = mapped;
 	return 0;
 }
 
@@ -239,30 +323,50 @@ uint8_t *et_key_dup(const void *key, size_t len, int *ret_err)
 	return p;
 }
 
-/* The free slot for @hash, and the cached order kept if @key goes last. */
-static inline struct et_slot *insert_at(struct elemtab *t, const void *key, size_t len,
-					uint32_t hash)
+/* Is slot @a's key before slot @b's?  Short keys compare as two
+ * big-endian words (zero padded) and then their lengths. */
+static inline bool slot_before(const struct et_slot *a, const struct et_slot *b)
+{
+	if (et_len(a) <= ET_INLINE && et_len(b) <= ET_INLINE) {
+		uint64_t x = __builtin_bswap64(rd64(a->k.in)), y = __builtin_bswap64(rd64(b->k.in));
+		if (x == y) {
+			x = __builtin_bswap64(rd64(a->k.in + 8));
+			y = __builtin_bswap64(rd64(b->k.in + 8));
+		}
+		return x != y ? x < y : et_len(a) < et_len(b);
+	}
+	return et_keycmp(et_key(a), et_len(a), et_key(b), et_len(b)) < 0;
+}
+
+/* The free slot for @hash, counted in. */
+static inline uint32_t insert_at(struct elemtab *t, uint32_t hash)
 {
 	uint32_t i = et_home(t, hash);
 
-	if (t->ord_ok) {
-		/* Keys inserted in ascending order keep the cached order. */
-		const struct et_slot *l = t->count ? &t->s[t->ord[t->count - 1]] : NULL;
-		t->ord_ok = t->count < t->ordcap &&
-			    (!l || et_keycmp(et_key(l), et_len(l), key, len) < 0);
-	}
 	while (et_used(&t->s[i]))
 		i = et_next(t, i);
-	if (t->ord_ok)
-		t->ord[t->count] = i;
 	t->count++;
-	return &t->s[i];
+	return i;
+}
+
+/* The cached order kept if the key just written to slot @i goes last:
+ * keys inserted in ascending order (adds in order, the decoder). */
+static inline void ord_note(struct elemtab *t, uint32_t i)
+{
+	size_t k = t->count - 1;
+
+	if (!t->ord_ok)
+		return;
+	t->ord_ok = k < t->ordcap && (k == 0 || slot_before(&t->s[t->ord[k - 1]], &t->s[i]));
+	if (t->ord_ok)
+		t->ord[k] = i;
 }
 
 struct et_slot *et_insert(struct elemtab *t, const void *key, size_t len, uint32_t hash,
 			  uint8_t *owned)
 {
-	struct et_slot *s = insert_at(t, key, len, hash);
+	uint32_t i = insert_at(t, hash);
+	struct et_slot *s = &t->s[i];
 
 	s->hash = hash;
 	s->meta = ET_USED | (uint32_t)len;
@@ -283,17 +387,20 @@ struct et_slot *et_insert(struct elemtab *t, const void *key, size_t len, uint32
 	} else {
 		s->k.ptr = owned;
 	}
+	ord_note(t, i);
 	return s;
 }
 
 struct et_slot *et_insert_slot(struct elemtab *t, const struct et_slot *from, uint8_t *owned)
 {
-	struct et_slot *s = insert_at(t, et_key(from), et_len(from), from->hash);
+	uint32_t i = insert_at(t, from->hash);
+	struct et_slot *s = &t->s[i];
 
 	*s = *from; /* hash, length and a short key, zero padded */
 	if (et_len(from) > ET_INLINE)
 		s->k.ptr = owned;
 	s->pay = 0;
+	ord_note(t, i);
 	return s;
 }
 
@@ -610,13 +717,11 @@ int et_order(const struct elemtab *ct, const uint32_t **ret)
 	int r;
 
 	if (!t->ord_ok) {
-		size_t need = et_cap(t) * ET_LOAD_NUM / ET_LOAD_DEN + 1;
-		if (t->ordcap < need) {
-			uint32_t *o = realloc(t->ord, need * sizeof(*o));
-			if (!o)
+		if (!t->ord && t->count) { /* a mapped table's, apart */
+			if (!(t->ord = malloc(ord_room(t->cap) * sizeof(*t->ord))))
 				return CRDT_ENOMEM;
-			t->ord = o;
-			t->ordcap = need;
+			t->ordcap = ord_room(t->cap);
+			t->ord_own = true;
 		}
 		if ((r = order_build(t)) < 0)
 			return r;
@@ -624,4 +729,11 @@ int et_order(const struct elemtab *ct, const uint32_t **ret)
 	}
 	*ret = t->ord;
 	return 0;
+}
+
+void et_order_set(struct elemtab *t, const uint32_t *o, size_t n)
+{
+	if (n)
+		memcpy(t->ord, o, n * sizeof(*o));
+	t->ord_ok = true;
 }

@@ -2,12 +2,13 @@
  *
  * A hash table keyed by binary-safe byte strings: open addressing, linear
  * probing, backward-shift deletion (so no tombstones pile up), capacities
- * 2^k and, up to 3072 slots, 3 * 2^(k-1) in between (the home slot is the
- * hash scaled to the capacity), load at most 13/16.  Each slot is 32 bytes:
+ * 2^k and 3 * 2^(k-1) in turn (the home slot is the hash scaled to the
+ * capacity), load at most 13/16.  Each slot is 32 bytes:
  * the key's hash and length, the key itself when it fits in 16 bytes (else
  * a pointer to a heap copy the table owns) and a 64-bit payload the owner
- * interprets.  With short keys that is the whole memory cost of an element
- * (and 4 bytes more once its key order is cached, see et_order()).
+ * interprets.  With short keys that is the whole memory cost of an element,
+ * with the key-order array: 4 bytes for each element the table can hold
+ * (13/16 of its slots), see et_order().
  *
  * Slot pointers stay valid until the next insert, remove or reserve.
  *
@@ -47,10 +48,13 @@ struct elemtab {
 	uint32_t count;
 	bool mapped; /* s came from et_map(), not calloc */
 	/* A cache, not part of the value: the used slots' indices in key
-	 * order, valid while ord_ok.  Built by the first et_order(), then
-	 * kept through inserts in ascending key order and growth; any other
-	 * insert or a remove only clears ord_ok (the array stays for reuse). */
+	 * order, valid while ord_ok.  Valid for the empty table, kept through
+	 * inserts in ascending key order, growth and et_order_set(); any
+	 * other insert, et_put() or a remove only clears ord_ok (the array
+	 * stays), and the next et_order() sorts.  A heap table's array is in
+	 * the table's block (ord_own false), a mapped one's apart. */
 	bool ord_ok;
+	bool ord_own; /* ord malloc'd apart, else in the table's block */
 	uint32_t *ord;
 	size_t ordcap;
 };
@@ -126,6 +130,37 @@ static inline uint32_t et_find_slot(const struct elemtab *t, const struct et_slo
 			return i;
 	}
 }
+/** Would a table of @t's capacity need to grow to hold @n elements? */
+bool et_needs_growth(const struct elemtab *t, size_t n);
+/** A new, empty table @nt with room for @n elements, to be filled with
+ * et_put() and then made @t's by et_adopt(); @nt has no order cache.
+ * -ENOMEM, -EMSGSIZE past 2^31 slots. */
+int et_init_for(struct elemtab *nt, size_t n);
+/** Copy slot @from (of another table, or of this one's former array) into
+ * free room of @t, whose key it must not hold: its index.  A long key's
+ * pointer comes along, so exactly one of the two tables may keep it.
+ * Clears the order cache.  Inline, as the merge calls it per element. */
+static inline uint32_t et_put(struct elemtab *t, const struct et_slot *from)
+{
+	uint32_t i = et_home(t, from->hash);
+
+	while (et_used(&t->s[i]))
+		i = et_next(t, i);
+	t->s[i] = *from;
+	t->count++;
+	t->ord_ok = false;
+	return i;
+}
+/** Give @t the slots of @nt (filled by et_put()) and its order cache:
+ * @t's old slot array is freed but not the long keys in it, which et_put()
+ * moved.  @nt is left empty. */
+void et_adopt(struct elemtab *t, struct elemtab *nt);
+/** Make sure @t (with slots) has an order array (t->ord, t->ordcap
+ * entries, room for every element the table can hold): -ENOMEM. */
+int et_ord_room(struct elemtab *t);
+/** Set @t's cached order (valid from now on) to @o[@n], its used slots'
+ * indices in key order (n == t->count; the order array has room). */
+void et_order_set(struct elemtab *t, const uint32_t *o, size_t n);
 /** Make room for @n elements in total, so that inserts up to that count
  * cannot fail.  -ENOMEM (table unchanged), -EMSGSIZE past 2^31 slots. */
 int et_reserve(struct elemtab *t, size_t n);

@@ -6,6 +6,7 @@
 #include "crdt/error.h"
 #include "crdt/gcounter.h"
 #include "fp.h"
+#include "rid_order.h"
 
 struct crdt_gcounter *crdt_gcounter_new(void)
 {
@@ -75,7 +76,7 @@ uint64_t crdt_gcounter_fingerprint(const struct crdt_gcounter *g)
 	uint64_t sum = 0;
 
 	for (size_t i = 0; i < g->vv.len; i++)
-		sum += fp_pair(fp_rid(&g->vv.e[i].rid) ^ FP_GC_ENTRY, g->vv.e[i].n);
+		sum += fp_pair(fp_rid(rid_at(g->vv.e[i].rix)) ^ FP_GC_ENTRY, g->vv.e[i].n);
 	return fp_finish(CRDT_GCOUNTER, sum);
 }
 
@@ -104,7 +105,7 @@ static int encode_range(const struct crdt_vv *vv, size_t from, size_t k, struct 
 	crdt_codec_put_header(b, CRDT_GCOUNTER);
 	crdt_buf_put_varint(b, k);
 	for (size_t i = 0; i < k; i++)
-		crdt_buf_put(b, e[from + i].rid.b, CRDT_RID_LEN);
+		crdt_buf_put(b, rid_at(e[from + i].rix)->b, CRDT_RID_LEN);
 	for (size_t i = 0; i < k; i++)
 		crdt_buf_put_varint(b, e[from + i].n);
 	return b->err;
@@ -147,18 +148,30 @@ int crdt_gcounter_decode(const uint8_t *buf, size_t len, struct crdt_gcounter **
 	for (size_t i = 0; i < n; i++) {
 		struct crdt_vv_entry *e = &g->vv.e[i];
 
-		memcpy(e->rid.b, rids + i * CRDT_RID_LEN, CRDT_RID_LEN);
 		if (crdt_cur_varint(&c, &e->n) < 0 || e->n == 0)
 			goto bad;
 		g->vv.len++;
 	}
 	if (c.left != 0)
 		goto bad;
+	if (n > 0) {
+		/* the ids last, once the counts are known good: one lock */
+		uint32_t *ix = malloc(n * sizeof(*ix));
+
+		r = ix ? crdt_rid_intern_many(rids, n, ix) : CRDT_ENOMEM;
+		for (size_t i = 0; r == 0 && i < n; i++)
+			g->vv.e[i].rix = ix[i];
+		free(ix);
+		if (r < 0)
+			goto out;
+	}
 	*ret = g;
 	return 0;
 bad:
+	r = CRDT_EBADMSG;
+out:
 	crdt_gcounter_free(g);
-	return CRDT_EBADMSG;
+	return r;
 }
 
 /* Header, table count, and the counts' contribution for k entries. */

@@ -90,7 +90,7 @@ cJSON *crdt_vv_to_json(const struct crdt_vv *vv)
 
 	for (size_t i = 0; o && i < vv->len; i++) {
 		char id[CRDT_RID_STRLEN];
-		crdt_rid_format(&vv->e[i].rid, id);
+		crdt_rid_format(crdt_vv_entry_rid(&vv->e[i]), id);
 		/* JSON numbers are doubles; counters beyond 2^53 would lose digits */
 		if (!cJSON_AddNumberToObject(o, id, (double)vv->e[i].n)) {
 			cJSON_Delete(o);
@@ -267,13 +267,15 @@ static cJSON *value_json(const struct crdt_lwwreg *r, bool *ret_b64)
 	cJSON *v;
 	char *s;
 
-	*ret_b64 = !is_text(r->val, r->len);
-	s = *ret_b64 ? base64(r->val, r->len) : malloc(r->len + 1);
+	const uint8_t *val = crdt_lwwreg_value(r);
+
+	*ret_b64 = !is_text(val, r->len);
+	s = *ret_b64 ? base64(val, r->len) : malloc(r->len + 1);
 	if (!s)
 		return NULL;
 	if (!*ret_b64) {
 		if (r->len)
-			memcpy(s, r->val, r->len);
+			memcpy(s, val, r->len);
 		s[r->len] = '\0';
 	}
 	v = cJSON_CreateString(s);
@@ -309,7 +311,7 @@ cJSON *crdt_lwwreg_to_json(const struct crdt_lwwreg *r)
 	    !cJSON_AddItemToObject(j, "ts", ts))
 		goto fail;
 	ts = NULL;
-	crdt_rid_format(&r->rid, id);
+	crdt_rid_format(crdt_rid_at(r->rix), id);
 	if (!cJSON_AddStringToObject(j, "replica", id))
 		goto fail;
 	return j;

@@ -6,6 +6,7 @@
 #include "crdt/error.h"
 #include "crdt/lwwreg.h"
 #include "fp.h"
+#include "rid_order.h"
 
 struct crdt_lwwreg *crdt_lwwreg_new(void)
 {
@@ -16,7 +17,7 @@ void crdt_lwwreg_free(struct crdt_lwwreg *r)
 {
 	if (!r)
 		return;
-	if (r->val != r->small)
+	if (r->len > CRDT_LWWREG_INLINE)
 		free(r->val);
 	free(r);
 }
@@ -26,6 +27,7 @@ void crdt_lwwreg_free(struct crdt_lwwreg *r)
  * short values.  On -ENOMEM the register is unchanged. */
 static int put_value(struct crdt_lwwreg *r, const void *p, size_t len)
 {
+	uint8_t small[CRDT_LWWREG_INLINE];
 	uint8_t *d = NULL;
 
 	if (len > CRDT_LWWREG_INLINE) {
@@ -33,12 +35,14 @@ static int put_value(struct crdt_lwwreg *r, const void *p, size_t len)
 			return CRDT_ENOMEM;
 		memcpy(d, p, len);
 	} else if (len > 0) {
-		memmove(r->small, p, len);
-		d = r->small;
+		memcpy(small, p, len); /* before the old value goes */
 	}
-	if (r->val != r->small)
+	if (r->len > CRDT_LWWREG_INLINE)
 		free(r->val);
-	r->val = d;
+	if (d)
+		r->val = d;
+	else if (len > 0)
+		memcpy(r->small, small, len);
 	r->len = len;
 	return 0;
 }
@@ -46,8 +50,11 @@ static int put_value(struct crdt_lwwreg *r, const void *p, size_t len)
 int crdt_lwwreg_set(struct crdt_lwwreg *r, struct crdt_hlc *hlc, const struct crdt_rid *self,
 		    const void *val, size_t len)
 {
-	int ret = put_value(r, val, len);
+	uint32_t rix;
+	int ret = crdt_rid_intern(self, &rix);
 
+	if (ret == 0)
+		ret = put_value(r, val, len);
 	if (ret < 0)
 		return ret;
 	/* The register may hold a stamp from a clock ahead of ours: the new
@@ -55,7 +62,7 @@ int crdt_lwwreg_set(struct crdt_lwwreg *r, struct crdt_hlc *hlc, const struct cr
 	 * just read, on every replica.  Only this register's stamp moves past
 	 * it; our clock is not dragged along (hlc.h). */
 	r->ts = r->set || r->del ? crdt_hlc_after(hlc, &r->ts) : crdt_hlc_now(hlc);
-	r->rid = *self;
+	r->rix = rix;
 	r->set = true;
 	r->del = false;
 	return 0;
@@ -80,7 +87,7 @@ bool crdt_lwwreg_get(const struct crdt_lwwreg *r, const uint8_t **ret_val, size_
 {
 	if (!r->set)
 		return false;
-	*ret_val = r->val;
+	*ret_val = crdt_lwwreg_value(r);
 	*ret_len = r->len;
 	return true;
 }
@@ -94,12 +101,12 @@ static int order(const struct crdt_lwwreg *a, const struct crdt_lwwreg *b)
 	int c = crdt_hlc_cmp(&a->ts, &b->ts);
 	size_t min = a->len < b->len ? a->len : b->len;
 
-	if (c == 0)
-		c = crdt_rid_cmp(&a->rid, &b->rid);
+	if (c == 0 && a->rix != b->rix)
+		c = crdt_rid_cmp(rid_at(a->rix), rid_at(b->rix));
 	if (c == 0)
 		c = (int)a->del - (int)b->del;
 	if (c == 0 && min > 0)
-		c = memcmp(a->val, b->val, min);
+		c = memcmp(crdt_lwwreg_value(a), crdt_lwwreg_value(b), min);
 	if (c == 0)
 		c = (a->len > b->len) - (a->len < b->len);
 	return c;
@@ -110,12 +117,12 @@ bool crdt_lwwreg_knows_more_of(const struct crdt_lwwreg *remote, const struct cr
 {
 	int c;
 
-	if (!(remote->set || remote->del) || crdt_rid_cmp(&remote->rid, rid) != 0)
+	if (!(remote->set || remote->del) || crdt_rid_cmp(rid_at(remote->rix), rid) != 0)
 		return false;
 	if (!local || !(local->set || local->del))
 		return true;
 	c = crdt_hlc_cmp(&remote->ts, &local->ts);
-	return c > 0 || (c == 0 && crdt_rid_cmp(&local->rid, rid) != 0);
+	return c > 0 || (c == 0 && local->rix != remote->rix);
 }
 
 int crdt_lwwreg_merge(struct crdt_lwwreg *dst, const struct crdt_lwwreg *src)
@@ -124,11 +131,11 @@ int crdt_lwwreg_merge(struct crdt_lwwreg *dst, const struct crdt_lwwreg *src)
 
 	if (!(src->set || src->del) || ((dst->set || dst->del) && order(src, dst) <= 0))
 		return 0;
-	r = put_value(dst, src->val, src->len);
+	r = put_value(dst, crdt_lwwreg_value(src), src->len);
 	if (r < 0)
 		return r;
 	dst->ts = src->ts;
-	dst->rid = src->rid;
+	dst->rix = src->rix;
 	dst->set = src->set;
 	dst->del = src->del;
 	return 0;
@@ -147,11 +154,11 @@ uint64_t crdt_lwwreg_fingerprint(const struct crdt_lwwreg *r)
 	uint64_t h = 0;
 
 	if (r->set) {
-		h = fp_pair(fp_rid(&r->rid) ^ FP_REG, r->ts.ms);
+		h = fp_pair(fp_rid(rid_at(r->rix)) ^ FP_REG, r->ts.ms);
 		h = fp_pair(h, r->ts.lc);
-		h = fp_pair(h, fp_bytes(FP_REG, r->val, r->len));
+		h = fp_pair(h, fp_bytes(FP_REG, crdt_lwwreg_value(r), r->len));
 	} else if (r->del) {
-		h = fp_pair(fp_rid(&r->rid) ^ FP_REG_DEL, r->ts.ms);
+		h = fp_pair(fp_rid(rid_at(r->rix)) ^ FP_REG_DEL, r->ts.ms);
 		h = fp_pair(h, r->ts.lc);
 	}
 	return fp_finish(CRDT_LWWREG, h);
@@ -177,12 +184,12 @@ int crdt_lwwreg_encode(const struct crdt_lwwreg *r, struct crdt_buf *b)
 	crdt_codec_put_header(b, CRDT_LWWREG);
 	crdt_buf_put_u8(b, r->set ? LWW_SET : r->del ? LWW_DEL : 0);
 	if (r->set || r->del) {
-		crdt_buf_put(b, r->rid.b, CRDT_RID_LEN);
+		crdt_buf_put(b, rid_at(r->rix)->b, CRDT_RID_LEN);
 		crdt_buf_put_varint(b, r->ts.ms);
 		crdt_buf_put_varint(b, r->ts.lc);
 	}
 	if (r->set)
-		crdt_buf_put_bytes(b, r->val, r->len);
+		crdt_buf_put_bytes(b, crdt_lwwreg_value(r), r->len);
 	return b->err;
 }
 
@@ -192,6 +199,7 @@ int crdt_lwwreg_decode(const uint8_t *buf, size_t len, struct crdt_lwwreg **ret)
 	size_t vlen = 0;
 	struct crdt_cur c;
 	const uint8_t *rid, *val = NULL;
+	struct crdt_rid id;
 	uint64_t lc;
 	uint8_t flags;
 	int e;
@@ -208,20 +216,22 @@ int crdt_lwwreg_decode(const uint8_t *buf, size_t len, struct crdt_lwwreg **ret)
 		    crdt_cur_varint(&c, &tmp.ts.ms) < 0 || crdt_cur_varint(&c, &lc) < 0 ||
 		    lc > UINT32_MAX || ((flags & LWW_SET) && crdt_cur_bytes(&c, &val, &vlen) < 0))
 			return CRDT_EBADMSG;
-		memcpy(tmp.rid.b, rid, CRDT_RID_LEN);
+		memcpy(id.b, rid, CRDT_RID_LEN);
 		tmp.ts.lc = (uint32_t)lc;
 		tmp.set = flags & LWW_SET;
 		tmp.del = flags & LWW_DEL;
 	}
 	if (c.left != 0)
 		return CRDT_EBADMSG;
+	if ((tmp.set || tmp.del) && (e = crdt_rid_intern(&id, &tmp.rix)) < 0)
+		return e;
 	r = crdt_lwwreg_new();
 	if (!r || put_value(r, val, vlen) < 0) {
 		free(r);
 		return CRDT_ENOMEM;
 	}
 	r->ts = tmp.ts;
-	r->rid = tmp.rid;
+	r->rix = tmp.rix;
 	r->set = tmp.set;
 	r->del = tmp.del;
 	*ret = r;

@@ -6,6 +6,7 @@
 #include "crdt/error.h"
 #include "crdt/pncounter.h"
 #include "fp.h"
+#include "rid_order.h"
 
 struct crdt_pncounter *crdt_pncounter_new(void)
 {
@@ -140,13 +141,13 @@ uint64_t crdt_pncounter_fingerprint(const struct crdt_pncounter *c)
 	uint64_t sum = 0;
 
 	for (size_t i = 0; i < c->p.len; i++)
-		sum += fp_pair(fp_rid(&c->p.e[i].rid) ^ FP_PN_P, c->p.e[i].n);
+		sum += fp_pair(fp_rid(rid_at(c->p.e[i].rix)) ^ FP_PN_P, c->p.e[i].n);
 	for (size_t i = 0; i < c->n.len; i++)
-		sum += fp_pair(fp_rid(&c->n.e[i].rid) ^ FP_PN_N, c->n.e[i].n);
+		sum += fp_pair(fp_rid(rid_at(c->n.e[i].rix)) ^ FP_PN_N, c->n.e[i].n);
 	for (size_t i = 0; i < c->bp.len; i++)
-		sum += fp_pair(fp_rid(&c->bp.e[i].rid) ^ FP_PN_BP, c->bp.e[i].n);
+		sum += fp_pair(fp_rid(rid_at(c->bp.e[i].rix)) ^ FP_PN_BP, c->bp.e[i].n);
 	for (size_t i = 0; i < c->bn.len; i++)
-		sum += fp_pair(fp_rid(&c->bn.e[i].rid) ^ FP_PN_BN, c->bn.e[i].n);
+		sum += fp_pair(fp_rid(rid_at(c->bn.e[i].rix)) ^ FP_PN_BN, c->bn.e[i].n);
 	return fp_finish(CRDT_PNCOUNTER, sum);
 }
 
@@ -183,11 +184,13 @@ static int union_rows(const struct crdt_pncounter *c, struct row **ret_rows, siz
 			return CRDT_ENOMEM;
 	}
 	while (i < c->p.len || j < c->n.len) {
-		int cmp = i == c->p.len ? 1 : j == c->n.len ? -1
-							      : crdt_rid_cmp(&c->p.e[i].rid, &c->n.e[j].rid);
+		int cmp = i == c->p.len ? 1 : j == c->n.len ? -1 : 0;
+
+		if (cmp == 0 && c->p.e[i].rix != c->n.e[j].rix)
+			cmp = crdt_rid_cmp(rid_at(c->p.e[i].rix), rid_at(c->n.e[j].rix));
 		struct row *w = &rows[k++];
 
-		w->rid = cmp <= 0 ? &c->p.e[i].rid : &c->n.e[j].rid;
+		w->rid = rid_at(cmp <= 0 ? c->p.e[i].rix : c->n.e[j].rix);
 		w->v[SIDE_P] = cmp <= 0 ? c->p.e[i++].n : 0;
 		w->v[SIDE_N] = cmp >= 0 ? c->n.e[j++].n : 0;
 		w->v[SIDE_BP] = crdt_vv_get(&c->bp, w->rid);
@@ -248,10 +251,11 @@ int crdt_pncounter_encode(const struct crdt_pncounter *c, struct crdt_buf *b)
 	return r;
 }
 
-/* Read one side into @vv (initialised, empty; ids from the table) and mark
- * the table rows it uses.  On error @vv may hold entries: the caller frees. */
-static int get_side(struct crdt_cur *c, const uint8_t *rids, size_t n, uint8_t *used,
-		    struct crdt_vv *vv)
+/* Read one side into @vv (initialised, empty) and mark the table rows it
+ * uses.  Each entry's rix is its row in the table, for the caller to
+ * replace with the interned id.  On error @vv may hold entries: the caller
+ * frees. */
+static int get_side(struct crdt_cur *c, size_t n, uint8_t *used, struct crdt_vv *vv)
 {
 	size_t cnt;
 
@@ -272,7 +276,8 @@ static int get_side(struct crdt_cur *c, const uint8_t *rids, size_t n, uint8_t *
 		 * vector sorted and unique. */
 		if (crdt_cur_varint(c, &idx) < 0 || idx >= n || (i > 0 && idx <= prev))
 			return CRDT_EBADMSG;
-		memcpy(e->rid.b, rids + idx * CRDT_RID_LEN, CRDT_RID_LEN);
+		/* the table row for now; the caller interns the ids */
+		e->rix = (uint32_t)idx;
 		if (crdt_cur_varint(c, &e->n) < 0 || e->n == 0)
 			return CRDT_EBADMSG;
 		used[idx] = 1;
@@ -280,6 +285,21 @@ static int get_side(struct crdt_cur *c, const uint8_t *rids, size_t n, uint8_t *
 		vv->len++;
 	}
 	return 0;
+}
+
+/* Whether each entry of baseline @b is at most the entry of the same table
+ * row in total @t (both as get_side leaves them: rix is the row, ascending). */
+static bool under(const struct crdt_vv *b, const struct crdt_vv *t)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < b->len; i++) {
+		while (j < t->len && t->e[j].rix < b->e[i].rix)
+			j++;
+		if (j == t->len || t->e[j].rix != b->e[i].rix || b->e[i].n > t->e[j].n)
+			return false;
+	}
+	return true;
 }
 
 int crdt_pncounter_decode(const uint8_t *buf, size_t len, struct crdt_pncounter **ret)
@@ -295,7 +315,7 @@ int crdt_pncounter_decode(const uint8_t *buf, size_t len, struct crdt_pncounter 
 	r = crdt_codec_get_header(&c, CRDT_PNCOUNTER);
 	if (r < 0)
 		return r;
-	if (crdt_codec_get_rids(&c, &rids, &n) < 0)
+	if (crdt_codec_get_rids(&c, &rids, &n) < 0 || n > UINT32_MAX)
 		return CRDT_EBADMSG;
 	pn = crdt_pncounter_new();
 	/* n is bounded by the input (16 bytes a row). */
@@ -304,28 +324,39 @@ int crdt_pncounter_decode(const uint8_t *buf, size_t len, struct crdt_pncounter 
 		r = CRDT_ENOMEM;
 		goto out;
 	}
-	r = get_side(&c, rids, n, used, &pn->p);
+	r = get_side(&c, n, used, &pn->p);
 	if (r == 0)
-		r = get_side(&c, rids, n, used, &pn->n);
+		r = get_side(&c, n, used, &pn->n);
 	if (r == 0 && c.left != 0) {
 		/* baselines: present only when one is not empty, each entry at
 		 * most its replica's total */
-		r = get_side(&c, rids, n, used, &pn->bp);
+		r = get_side(&c, n, used, &pn->bp);
 		if (r == 0)
-			r = get_side(&c, rids, n, used, &pn->bn);
+			r = get_side(&c, n, used, &pn->bn);
 		if (r == 0 && (c.left != 0 || pn->bp.len + pn->bn.len == 0))
 			r = CRDT_EBADMSG;
-		for (size_t i = 0; r == 0 && i < pn->bp.len; i++)
-			if (pn->bp.e[i].n > crdt_vv_get(&pn->p, &pn->bp.e[i].rid))
-				r = CRDT_EBADMSG;
-		for (size_t i = 0; r == 0 && i < pn->bn.len; i++)
-			if (pn->bn.e[i].n > crdt_vv_get(&pn->n, &pn->bn.e[i].rid))
-				r = CRDT_EBADMSG;
+		if (r == 0 && (!under(&pn->bp, &pn->p) || !under(&pn->bn, &pn->n)))
+			r = CRDT_EBADMSG;
 	}
 	/* A row no entry uses would give the state a second encoding. */
 	for (size_t i = 0; r == 0 && i < n; i++)
 		if (!used[i])
 			r = CRDT_EBADMSG;
+	if (r == 0 && n > 0) {
+		/* the ids last, once the rest is known good: one lock */
+		uint32_t *ix = malloc(n * sizeof(*ix));
+
+		r = ix ? crdt_rid_intern_many(rids, n, ix) : CRDT_ENOMEM;
+		for (size_t i = 0; r == 0 && i < pn->p.len; i++)
+			pn->p.e[i].rix = ix[pn->p.e[i].rix];
+		for (size_t i = 0; r == 0 && i < pn->n.len; i++)
+			pn->n.e[i].rix = ix[pn->n.e[i].rix];
+		for (size_t i = 0; r == 0 && i < pn->bp.len; i++)
+			pn->bp.e[i].rix = ix[pn->bp.e[i].rix];
+		for (size_t i = 0; r == 0 && i < pn->bn.len; i++)
+			pn->bn.e[i].rix = ix[pn->bn.e[i].rix];
+		free(ix);
+	}
 out:
 	free(used);
 	if (r < 0) {

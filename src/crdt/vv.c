@@ -20,14 +20,22 @@ void crdt_vv_done(struct crdt_vv *vv)
 	crdt_vv_init(vv);
 }
 
-/* Index of @rid, or of where it would go, in *ret_pos; true if found. */
-static bool vv_find(const struct crdt_vv *vv, const struct crdt_rid *rid, size_t *ret_pos)
+/* Order of two entries by their ids' bytes; equal indices, equal ids. */
+static inline int ent_order(const struct crdt_vv_entry *a, const struct crdt_vv_entry *b)
+{
+	return a->rix == b->rix ? 0 : rid_order(rid_at(a->rix), rid_at(b->rix));
+}
+
+/* Index of the entry of @rid (interned as @rix), or of where it would go,
+ * in *ret_pos; true if found. */
+static bool vv_find(const struct crdt_vv *vv, const struct crdt_rid *rid, uint32_t rix,
+		    size_t *ret_pos)
 {
 	size_t lo = 0, hi = vv->len;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = rid_order(&vv->e[mid].rid, rid);
+		int c = vv->e[mid].rix == rix ? 0 : rid_order(rid_at(vv->e[mid].rix), rid);
 		if (c == 0) {
 			*ret_pos = mid;
 			return true;
@@ -61,20 +69,29 @@ static int vv_grow(struct crdt_vv *vv, size_t need)
 
 uint64_t crdt_vv_get(const struct crdt_vv *vv, const struct crdt_rid *rid)
 {
+	uint32_t rix;
 	size_t pos;
-	return vv_find(vv, rid, &pos) ? vv->e[pos].n : 0;
+
+	/* an id never interned is in no vector */
+	if (vv->len == 0 || crdt_rid_lookup(rid, &rix) < 0)
+		return 0;
+	return vv_find(vv, rid, rix, &pos) ? vv->e[pos].n : 0;
 }
 
 /* Slot for @rid, inserted with counter 0 if absent (the caller sets it). */
 static int vv_slot(struct crdt_vv *vv, const struct crdt_rid *rid, struct crdt_vv_entry **ret)
 {
+	uint32_t rix;
 	size_t pos;
+	int r = crdt_rid_intern(rid, &rix);
 
-	if (!vv_find(vv, rid, &pos)) {
+	if (r < 0)
+		return r;
+	if (!vv_find(vv, rid, rix, &pos)) {
 		if (vv_grow(vv, vv->len + 1) < 0)
 			return CRDT_ENOMEM;
 		memmove(&vv->e[pos + 1], &vv->e[pos], (vv->len - pos) * sizeof(vv->e[0]));
-		vv->e[pos] = (struct crdt_vv_entry){ .rid = *rid, .n = 0 };
+		vv->e[pos] = (struct crdt_vv_entry){ .rix = rix, .n = 0 };
 		vv->len++;
 	}
 	*ret = &vv->e[pos];
@@ -84,14 +101,15 @@ static int vv_slot(struct crdt_vv *vv, const struct crdt_rid *rid, struct crdt_v
 int crdt_vv_add(struct crdt_vv *vv, const struct crdt_rid *rid, uint64_t n, uint64_t *ret_n)
 {
 	struct crdt_vv_entry *e;
-	size_t pos;
+	int r;
 
 	if (n == 0)
 		return CRDT_EINVAL;
-	if (vv_find(vv, rid, &pos) && vv->e[pos].n > UINT64_MAX - n)
+	if (crdt_vv_get(vv, rid) > UINT64_MAX - n)
 		return CRDT_EOVERFLOW;
-	if (vv_slot(vv, rid, &e) < 0)
-		return CRDT_ENOMEM;
+	r = vv_slot(vv, rid, &e);
+	if (r < 0)
+		return r;
 	e->n += n;
 	if (ret_n)
 		*ret_n = e->n;
@@ -106,11 +124,13 @@ int crdt_vv_inc(struct crdt_vv *vv, const struct crdt_rid *rid, uint64_t *ret_n)
 int crdt_vv_raise(struct crdt_vv *vv, const struct crdt_rid *rid, uint64_t n)
 {
 	struct crdt_vv_entry *e;
+	int r;
 
 	if (n == 0)
 		return 0;
-	if (vv_slot(vv, rid, &e) < 0)
-		return CRDT_ENOMEM;
+	r = vv_slot(vv, rid, &e);
+	if (r < 0)
+		return r;
 	if (e->n < n)
 		e->n = n;
 	return 0;
@@ -124,7 +144,7 @@ int crdt_vv_merge(struct crdt_vv *dst, const struct crdt_vv *src)
 	 * allocation, one pass. */
 	if (dst->len == src->len) {
 		for (i = 0; i < dst->len; i++)
-			if (!rid_equal(&dst->e[i].rid, &src->e[i].rid))
+			if (dst->e[i].rix != src->e[i].rix)
 				break;
 		if (i == dst->len) {
 			for (i = 0; i < dst->len; i++)
@@ -137,7 +157,7 @@ int crdt_vv_merge(struct crdt_vv *dst, const struct crdt_vv *src)
 	/* Count the union, make room, then merge from the back so that dst can
 	 * be merged in place without a second array. */
 	for (i = j = total = 0; i < dst->len || j < src->len; total++) {
-		int c = i == dst->len ? 1 : j == src->len ? -1 : rid_order(&dst->e[i].rid, &src->e[j].rid);
+		int c = i == dst->len ? 1 : j == src->len ? -1 : ent_order(&dst->e[i], &src->e[j]);
 		i += c <= 0;
 		j += c >= 0;
 	}
@@ -148,7 +168,7 @@ int crdt_vv_merge(struct crdt_vv *dst, const struct crdt_vv *src)
 	j = src->len;
 	k = total;
 	while (j > 0) {
-		int c = i == 0 ? -1 : rid_order(&dst->e[i - 1].rid, &src->e[j - 1].rid);
+		int c = i == 0 ? -1 : ent_order(&dst->e[i - 1], &src->e[j - 1]);
 		if (c > 0) {
 			dst->e[--k] = dst->e[--i];
 		} else if (c < 0) {
@@ -171,7 +191,7 @@ enum crdt_order crdt_vv_compare(const struct crdt_vv *a, const struct crdt_vv *b
 	size_t i = 0, j = 0;
 
 	while ((i < a->len || j < b->len) && !(a_more && b_more)) {
-		int c = i == a->len ? 1 : j == b->len ? -1 : rid_order(&a->e[i].rid, &b->e[j].rid);
+		int c = i == a->len ? 1 : j == b->len ? -1 : ent_order(&a->e[i], &b->e[j]);
 		if (c < 0) {
 			a_more = true; /* counters are never 0, so a has more */
 			i++;
@@ -202,7 +222,13 @@ bool crdt_vv_dominates(const struct crdt_vv *a, const struct crdt_vv *b)
 
 bool crdt_vv_equal(const struct crdt_vv *a, const struct crdt_vv *b)
 {
-	return a->len == b->len && (a->len == 0 || memcmp(a->e, b->e, a->len * sizeof(a->e[0])) == 0);
+	/* field by field: an entry has 4 bytes of padding */
+	if (a->len != b->len)
+		return false;
+	for (size_t i = 0; i < a->len; i++)
+		if (a->e[i].rix != b->e[i].rix || a->e[i].n != b->e[i].n)
+			return false;
+	return true;
 }
 
 int crdt_vv_copy(struct crdt_vv *dst, const struct crdt_vv *src)
@@ -225,7 +251,7 @@ int crdt_vv_encode_body(const struct crdt_vv *vv, struct crdt_buf *b)
 {
 	crdt_buf_put_varint(b, vv->len);
 	for (size_t i = 0; i < vv->len; i++) {
-		crdt_buf_put(b, vv->e[i].rid.b, CRDT_RID_LEN);
+		crdt_buf_put(b, rid_at(vv->e[i].rix)->b, CRDT_RID_LEN);
 		crdt_buf_put_varint(b, vv->e[i].n);
 	}
 	return b->err;
@@ -234,8 +260,10 @@ int crdt_vv_encode_body(const struct crdt_vv *vv, struct crdt_buf *b)
 int crdt_vv_decode_body(struct crdt_cur *c, struct crdt_vv *ret)
 {
 	struct crdt_cur cur = *c;
+	struct crdt_rid prev, rid;
 	struct crdt_vv vv;
 	size_t n;
+	int r = CRDT_EBADMSG;
 
 	crdt_vv_init(&vv);
 	if (crdt_cur_count(&cur, CRDT_RID_LEN + 1, &n) < 0)
@@ -248,9 +276,15 @@ int crdt_vv_decode_body(struct crdt_cur *c, struct crdt_vv *ret)
 		if (crdt_cur_take(&cur, CRDT_RID_LEN, &p) < 0 || crdt_cur_varint(&cur, &e->n) < 0 ||
 		    e->n == 0)
 			goto bad;
-		memcpy(e->rid.b, p, CRDT_RID_LEN);
-		if (i > 0 && rid_order(&vv.e[i - 1].rid, &e->rid) >= 0)
+		memcpy(rid.b, p, CRDT_RID_LEN);
+		if (i > 0 && rid_order(&prev, &rid) >= 0)
 			goto bad;
+		int ir = crdt_rid_intern(&rid, &e->rix);
+		if (ir < 0) {
+			r = ir;
+			goto bad;
+		}
+		prev = rid;
 		vv.len++;
 	}
 	*c = cur;
@@ -258,5 +292,5 @@ int crdt_vv_decode_body(struct crdt_cur *c, struct crdt_vv *ret)
 	return 0;
 bad:
 	crdt_vv_done(&vv);
-	return CRDT_EBADMSG;
+	return r;
 }

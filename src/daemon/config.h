@@ -88,6 +88,7 @@ struct config {
 		unsigned fanout; /* 0 = all peers */
 		unsigned push_delay_ms;
 		bool digests; /* rounds compare digests first */
+		bool deltas;  /* local writes go as delta intervals */
 		size_t rcvbuf; /* 0 = leave the kernel default */
 		size_t sndbuf;
 		unsigned max_clock_lead_ms;

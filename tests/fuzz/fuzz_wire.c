@@ -6,6 +6,8 @@
  *    state, and merging it into a copy of itself changes nothing;
  *  - a DIGEST or BUCKETS body calls back only indexes in range, a KEYS
  *    body gives only pairs in its range and bucket;
+ *  - a DELTA's records decode and check as a STATE's, under a seq >= 1; an
+ *    ACK calls back only numbers >= 1, and nothing when it is malformed;
  *  - with the first input byte odd, the rest is first sealed (with and
  *    without encryption) and opened again, which must give it back exactly:
  *    so arbitrary plain datagrams go through auth_seal/auth_open too.
@@ -60,6 +62,28 @@ static void check_state(const struct crdt_obj *o)
 	crdt_buf_done(&b);
 }
 
+static void ack_cb(uint64_t seq, void *ctx)
+{
+	CHECK(seq >= 1);
+	(*(size_t *)ctx)++;
+}
+
+/* A STATE body (or a DELTA's records): every state checked. */
+static void records(const uint8_t *body, size_t len)
+{
+	struct wire_state *st;
+	size_t n;
+
+	if (wire_state_decode(body, len, &st, &n) < 0)
+		return;
+	CHECK(n >= 1);
+	for (size_t i = 0; i < n; i++) {
+		CHECK(st[i].name_len <= WIRE_NAME_MAX);
+		check_state(&st[i].obj);
+	}
+	wire_states_free(st, n);
+}
+
 static void sum_cb(uint32_t idx, uint64_t sum, void *ctx)
 {
 	(void)sum;
@@ -71,7 +95,6 @@ static void receive(const uint8_t *d, size_t len)
 {
 	static uint8_t plain[WIRE_DATAGRAM_MAX + AUTH_OVERHEAD];
 	struct wire_header h;
-	struct wire_state *st;
 	struct wire_ping ping;
 	size_t off, n;
 	uint8_t flags;
@@ -88,14 +111,20 @@ static void receive(const uint8_t *d, size_t len)
 		return;
 	CHECK(off <= len && h.node_len <= WIRE_NODE_MAX);
 	if (h.type == WIRE_STATE) {
-		if (wire_state_decode(d + off, len - off, &st, &n) < 0)
+		records(d + off, len - off);
+	} else if (h.type == WIRE_DELTA) {
+		struct wire_delta wd;
+		if (wire_decode_delta(d + off, len - off, &wd) < 0)
 			return;
-		CHECK(n >= 1);
-		for (size_t i = 0; i < n; i++) {
-			CHECK(st[i].name_len <= WIRE_NAME_MAX);
-			check_state(&st[i].obj);
-		}
-		wire_states_free(st, n);
+		CHECK(wd.seq >= 1 && wd.records + wd.len == d + len && wd.len >= 1);
+		records(wd.records, wd.len);
+	} else if (h.type == WIRE_ACK) {
+		uint64_t epoch;
+		size_t calls = 0;
+		if (wire_decode_ack(d + off, len - off, &epoch, ack_cb, &calls) < 0)
+			CHECK(calls == 0);
+		else
+			CHECK(calls >= 1);
 	} else if (h.type == WIRE_DIGEST || h.type == WIRE_BUCKETS) {
 		uint32_t space = h.type == WIRE_DIGEST ? 64 : 4096;
 		(void)wire_decode_sums(d + off, len - off, 12, 6, h.type == WIRE_BUCKETS, sum_cb,

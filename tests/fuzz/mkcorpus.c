@@ -3,8 +3,8 @@
  *   build/tests/fuzz/fuzz_mkcorpus tests/fuzz/corpus
  *
  * state/    libcrdt encodings of every type, empty to a few hundred elements
- * wire/     datagrams as the packer builds them (STATE, PING, PONG) and as
- *           digest rounds do (DIGEST, BUCKETS, KEYS), plain
+ * wire/     datagrams as the packer builds them (STATE, PING, PONG, DELTA) and
+ *           as digest rounds do (DIGEST, BUCKETS, KEYS), ACKs, plain
  *           and sealed with the fuzz key, each after fuzz_wire's mode byte
  * storage/  journal values as state/journal.c writes them, after the mode byte
  * resp/     client requests (arrays, inline, pipelines), after two bytes
@@ -174,6 +174,25 @@ static void make_wire(void)
 			CHECK(wire_packer_add(&p, names[i], strlen(names[i]), &states[i], NULL) == 0);
 			CHECK(wire_packer_flush(&p) == 0);
 			wire_packer_done(&p);
+		}
+	}
+	for (int i = 0; i < NSTATES; i += 3) { /* states as delta intervals */
+		struct emit_ctx c = { .tag = "delta" };
+		CHECK(wire_packer_init_delta(&p, 1400, &self, "node-a", 6, 0x1122334455667788ull,
+					     emit_cb, &c) == 0);
+		p.seq = (uint64_t)i;
+		CHECK(wire_packer_add(&p, names[i], strlen(names[i]), &states[i], NULL) == 0);
+		CHECK(wire_packer_flush(&p) == 0);
+		wire_packer_done(&p);
+	}
+	{ /* acknowledgements: one interval, and several */
+		static const uint64_t seqs[] = { 1, 2, 300, 1u << 20 };
+		for (size_t n = 1; n <= 4; n += 3) {
+			struct emit_ctx c = { .tag = "ack" };
+			crdt_buf_init(&b, 0);
+			CHECK(wire_encode_ack(&b, &self, "n", 1, 0x1122334455667788ull, seqs, n) == 0);
+			emit_cb(b.data, b.len, &c);
+			crdt_buf_done(&b);
 		}
 	}
 	{ /* many instances in one datagram */

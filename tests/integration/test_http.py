@@ -120,6 +120,9 @@ class HttpTest(unittest.TestCase):
             a.sadd("hits", "x")  # WRONGTYPE: an error reply
         wait_until(lambda: metric(c[0], "crdtd_peer_up", peer="n1") == 1 and
                    metric(c[0], "crdtd_peer_up", peer="n2") == 1, what="both peers up")
+        # a peer is up from its first datagram; its RTT from its first PONG
+        wait_until(lambda: metric(c[0], "crdtd_peer_rtt_seconds", peer="n1") is not None,
+                   what="n1 answered a ping")
 
         info = a.info("gossip")
         status, headers, text = get(c[0], "/metrics")

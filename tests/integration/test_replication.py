@@ -135,7 +135,7 @@ class TestConvergence(ClusterTest):
                 n = rnd.randrange(0, 2000)
                 payload = bytes(rnd.randrange(256) for _ in range(n))
                 if i % 2:
-                    payload = b"CRDT\x03" + payload  # past the magic, into the parser
+                    payload = b"CRDT\x04" + payload  # past the magic, into the parser
                 s.sendto(payload, ("127.0.0.1", c[1].udp))
         b = c[1].client(decode_responses=True)
         wait_until(lambda: int(b.info("gossip")["dropped_malformed"]) + int(b.info("gossip")["dropped_bad_magic"])
@@ -145,6 +145,50 @@ class TestConvergence(ClusterTest):
         self.assertEqual(b.smembers("s"), {"one"})
         self.assertEqual(b.dbsize(), 1)
         self.assertTrue(b.ping())
+
+
+class TestDeltas(ClusterTest):
+    def peers(self, client):
+        """CRDT.PEERS as {peer name: {field: value}}."""
+        out = {}
+        for p in client.execute_command("CRDT.PEERS"):
+            f = dict(zip(p[::2], p[1::2]))
+            out[f["name"]] = f
+        return out
+
+    def test_writes_travel_as_acknowledged_deltas_and_peers_report_sync(self):
+        """With deltas (the default) each write reaches the peer in DELTA
+        intervals it acknowledges; CRDT.PEERS and INFO show it in sync with
+        nothing pending.  With deltas = no the same writes go whole."""
+        for mode in ("yes", "no"):
+            self.cluster = c = Cluster(2, conf={"gossip": {"deltas": mode}}).start()
+            a, b = (n.client(decode_responses=True) for n in c.nodes)
+            a.sadd("cart", "apple", "pear")
+            a.srem("cart", "pear")
+            a.incrby("n", 5)
+            a.set("r", "v1")
+            self.converge(lambda cl: (sorted(cl.smembers("cart")), cl.get("n"), cl.get("r")),
+                          (["apple"], "5", "v1"), what="deltas = %s" % mode)
+            info = a.info("gossip")
+            self.assertEqual(info["gossip_deltas"], mode)
+            if mode == "yes":
+                self.assertGreaterEqual(info["delta_intervals"], 1)
+                wait_until(lambda: a.info("gossip")["acks_in"] >= a.info("gossip")["delta_intervals"],
+                           what="every interval acknowledged")
+                # digests agree, nothing pending (after a round of each)
+                wait_until(lambda: self.peers(a)[c.nodes[1].name]["deltas_pending"] == 0 and
+                           self.peers(a)[c.nodes[1].name]["in_sync"] == 1, timeout=10,
+                           what="the peer in sync with nothing pending: %r" % self.peers(a))
+                p = self.peers(a)[c.nodes[1].name]
+                self.assertEqual(p["deltas_acked"], info["delta_intervals"])
+                self.assertEqual(p["differs_since_ms_ago"], -1)
+                self.assertGreaterEqual(p["bytes_last_round"], 0)
+                self.assertEqual(a.info("gossip")["peer0"]["in_sync"], 1)
+            else:
+                self.assertEqual(info["delta_intervals"], 0)
+                self.assertEqual(info["acks_in"], 0)
+            self.cluster.cleanup()
+            self.cluster = None
 
 
 class TestRedisCli(ClusterTest):

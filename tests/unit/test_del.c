@@ -194,7 +194,7 @@ static void local_op(struct scen *sc, int r)
 		if (o->type == CRDT_LWWREG && o->lww->set) {
 			e->tomb = true;
 			e->ts = o->lww->ts;
-			e->rid = o->lww->rid;
+			e->rid = *crdt_rid_at(o->lww->rix);
 		}
 		assert_true(crdt_obj_clear(o) >= 0);
 		assert_false(crdt_obj_live(o));
@@ -215,7 +215,7 @@ static void local_op(struct scen *sc, int r)
 		assert_int_equal(crdt_lwwreg_set(o->lww, &sc->hlc[r], &sc->rid[r], names[e->elem], 1),
 				 0);
 		e->ts = o->lww->ts;
-		e->rid = o->lww->rid;
+		e->rid = *crdt_rid_at(o->lww->rix);
 	}
 	sc->known[r] |= 1ULL << sc->nev;
 	sc->nev++;
@@ -387,7 +387,7 @@ static void test_concurrent_writes_survive(void **state)
 	assert_int_equal(crdt_lwwreg_set(rb, &hb, &b, "y", 1), 0);
 	assert_int_equal(crdt_lwwreg_merge(ra, rb), 0);
 	assert_true(crdt_lwwreg_live(ra));
-	assert_int_equal(ra->val[0], 'y');
+	assert_int_equal(crdt_lwwreg_value(ra)[0], 'y');
 	/* the deleted value itself, merged again, stays deleted */
 	assert_int_equal(crdt_lwwreg_clear(ra), 1);
 	assert_int_equal(crdt_lwwreg_merge(ra, old), 0);

@@ -268,8 +268,11 @@ struct node {
 	int64_t clock_lead_ms; /* < 0: behind */
 };
 
-/* What cluster_init gives every node's [gossip] digests. */
+/* What cluster_init gives every node's [gossip] digests and deltas, and
+ * its delta log bound (0: the default). */
 static bool cluster_digests;
+static bool cluster_deltas;
+static uint32_t cluster_delta_log;
 
 struct cluster {
 	struct net net;
@@ -337,6 +340,8 @@ static void cluster_init(struct cluster *c, int n, uint32_t mtu, unsigned hide,
 			.mtu = mtu,
 			.push_delay_ms = 1,
 			.digests = cluster_digests,
+			.deltas = cluster_deltas,
+			.delta_log = cluster_delta_log,
 			.max_clock_lead_ms = max_lead_ms,
 			.seed = 42 + (uint64_t)i,
 			.peers = pc,
@@ -911,8 +916,8 @@ static void test_bad_and_unknown(void **state)
 		      (const struct sockaddr *)&from, (trunc))
 	FEED("GET / HTTP/1.0\r\n", 16, false);
 	FEED("CRDT\x09\x01", 6, false); /* a version nobody speaks */
-	FEED("CRDT\x03\x09\x00", 7, false);
-	FEED("CRDT\x03\x01\x00", 7, false);
+	FEED("CRDT\x04\x09\x00", 7, false);
+	FEED("CRDT\x04\x01\x00", 7, false);
 	FEED("CRDT", 4, true);
 
 	/* two good records and one bad: nothing of it is merged */
@@ -1080,7 +1085,7 @@ static void test_keys_garbage(void **state)
 			for (size_t j = 0; j < len; j++)
 				buf[j] = (uint8_t)rng_next(&rng);
 			if (i % 2 && len >= 7)
-				memcpy(buf, "CRDT\x03\x01\x01", 7); /* looks sealed */
+				memcpy(buf, "CRDT\x04\x01\x01", 7); /* looks sealed */
 		} else { /* a real sealed datagram, truncated or with a bit flipped */
 			const struct pkt *pk = &c.net.hist.v[rng_next(&rng) % c.net.hist.n];
 			len = pk->len;
@@ -1223,7 +1228,7 @@ static void test_rate(void **state)
 	fa = c.net.nodes[1];
 	uv_ip4_addr("10.0.0.1", PORT, &from);
 	for (int i = 0; i < 250; i++)
-		fa->t.recv_cb(fa->t.recv_ctx, (const uint8_t *)"CRDT\x03\x01\x00", 7,
+		fa->t.recv_cb(fa->t.recv_ctx, (const uint8_t *)"CRDT\x04\x01\x00", 7,
 			      (const struct sockaddr *)&from, false);
 	gossip_core_get_stats(c.node[1].g, &st);
 	assert_int_equal(st.drops[GOSSIP_DROP_RATE], 150);
@@ -1492,6 +1497,623 @@ static void test_digest_converge(void **state)
 	cluster_done(&c);
 }
 
+/* ---- delta intervals ----------------------------------------------------- */
+
+/* Writes as the command path makes them: the write, then its announcement
+ * with the delta it yielded (docs/protocol.md, "Delta intervals"). */
+static struct crdt_obj *dget(struct node *n, const char *key, enum crdt_type t)
+{
+	struct crdt_obj *o;
+	assert_int_equal(store_get(&n->store, key, strlen(key), t, true, &o), 0);
+	return o;
+}
+
+static void announce(struct node *n, const char *key, enum crdt_type t, enum store_op op,
+		     const struct crdt_obj *state, const struct crdt_obj *delta)
+{
+	store_changed(&n->store, store_find(&n->store, key, strlen(key)), t,
+		      &(struct store_change){ .op = op, .state = state, .delta = delta });
+}
+
+static void dsadd(struct node *n, const char *key, const char *m)
+{
+	struct crdt_obj *o = dget(n, key, CRDT_ORSET), d;
+	assert_int_equal(crdt_obj_new(CRDT_ORSET, &d), 0);
+	assert_int_equal(crdt_orset_add_delta(o->os, &n->rid, m, strlen(m), d.os), 0);
+	announce(n, key, CRDT_ORSET, STORE_OP_ORSET_ADD, NULL, &d);
+	crdt_obj_done(&d);
+}
+
+static void dsrem(struct node *n, const char *key, const char *m)
+{
+	struct crdt_obj *o = dget(n, key, CRDT_ORSET), d;
+	assert_int_equal(crdt_obj_new(CRDT_ORSET, &d), 0);
+	assert_int_equal(crdt_orset_remove_delta(o->os, m, strlen(m), d.os), 1);
+	announce(n, key, CRDT_ORSET, STORE_OP_ORSET_REM, NULL, &d);
+	crdt_obj_done(&d);
+}
+
+static void dincr(struct node *n, const char *key, int64_t by)
+{
+	struct crdt_obj *o = dget(n, key, CRDT_PNCOUNTER);
+	assert_int_equal(crdt_pncounter_inc(o->pn, &n->rid, by), 0);
+	announce(n, key, CRDT_PNCOUNTER, STORE_OP_STATE, NULL, NULL);
+}
+
+static void dset(struct node *n, const char *key, const char *v)
+{
+	struct crdt_obj *o = dget(n, key, CRDT_LWWREG);
+	assert_int_equal(crdt_lwwreg_set(o->lww, &n->hlc, &n->rid, v, strlen(v)), 0);
+	announce(n, key, CRDT_LWWREG, STORE_OP_STATE, o, NULL);
+}
+
+/* The reference model of a scenario.  Each node writes keys of its own
+ * ("s<node>", "r<node>"), so their values follow from its writes in order
+ * whatever the network does; all add distinct members to the shared "all"
+ * (removing only their own) and count on the shared "hits". */
+#define DM_ELEMS 24
+struct dmodel {
+	bool own[MAXN][DM_ELEMS];   /* s<node> holds e<k> */
+	bool all[MAXN][DM_ELEMS];   /* "all" holds n<node>-<k> */
+	int64_t hits;
+	int reg[MAXN];              /* r<node>: v<reg>, -1 unset */
+};
+
+static void dm_init(struct dmodel *m)
+{
+	memset(m, 0, sizeof(*m));
+	for (int i = 0; i < MAXN; i++)
+		m->reg[i] = -1;
+}
+
+/* One random write by node @i, to the cluster and the model. */
+static void dm_write(struct cluster *c, struct dmodel *m, struct rng *r, int i)
+{
+	struct node *n = &c->node[i];
+	char key[16], el[32];
+	int k = (int)rng_below(r, DM_ELEMS);
+
+	switch (rng_below(r, 4)) {
+	case 0:
+		snprintf(key, sizeof(key), "s%d", i);
+		snprintf(el, sizeof(el), "e%d", k);
+		if (m->own[i][k] && rng_below(r, 2)) {
+			dsrem(n, key, el);
+			m->own[i][k] = false;
+		} else {
+			dsadd(n, key, el);
+			m->own[i][k] = true;
+		}
+		break;
+	case 1:
+		snprintf(el, sizeof(el), "n%d-%d", i, k);
+		if (m->all[i][k] && rng_below(r, 2)) {
+			dsrem(n, "all", el);
+			m->all[i][k] = false;
+		} else {
+			dsadd(n, "all", el);
+			m->all[i][k] = true;
+		}
+		break;
+	case 2:
+		dincr(n, "hits", k + 1);
+		m->hits += k + 1;
+		break;
+	default:
+		snprintf(key, sizeof(key), "r%d", i);
+		snprintf(el, sizeof(el), "v%d", k);
+		dset(n, key, el);
+		m->reg[i] = k;
+		break;
+	}
+}
+
+/* Node @n holds exactly what the model says. */
+static void dm_check(struct node *n, const struct dmodel *m, int nodes)
+{
+	struct crdt_obj *o;
+	char key[16], el[32];
+	size_t card;
+
+	for (int i = 0; i < nodes; i++) {
+		snprintf(key, sizeof(key), "s%d", i);
+		card = 0;
+		if (store_get(&n->store, key, strlen(key), CRDT_ORSET, false, &o) == 0) {
+			for (int k = 0; k < DM_ELEMS; k++) {
+				snprintf(el, sizeof(el), "e%d", k);
+				if (crdt_orset_contains(o->os, el, strlen(el)) != m->own[i][k])
+					fail_msg("%s: %s holds e%d: %d, model %d", n->name, key, k,
+						 !m->own[i][k], m->own[i][k]);
+				card += m->own[i][k];
+			}
+			assert_int_equal(crdt_orset_card(o->os), card);
+		} else {
+			for (int k = 0; k < DM_ELEMS; k++)
+				assert_false(m->own[i][k]);
+		}
+		snprintf(key, sizeof(key), "r%d", i);
+		if (m->reg[i] >= 0) {
+			snprintf(el, sizeof(el), "v%d", m->reg[i]);
+			assert_reg(n, key, el);
+		}
+	}
+	card = 0;
+	if (store_get(&n->store, "all", 3, CRDT_ORSET, false, &o) == 0)
+		for (int i = 0; i < nodes; i++)
+			for (int k = 0; k < DM_ELEMS; k++) {
+				snprintf(el, sizeof(el), "n%d-%d", i, k);
+				assert_int_equal(crdt_orset_contains(o->os, el, strlen(el)), m->all[i][k]);
+				card += m->all[i][k];
+			}
+	if (card)
+		assert_int_equal(crdt_orset_card(o->os), card);
+	if (m->hits)
+		assert_int_equal(counter(n, "hits"), m->hits);
+}
+
+/* The values of @a and @b agree key by key (sets, counters, register
+ * values): what two clusters reached, each by its own replication. */
+static int same_values_cb(struct store_entry *e, void *ctx)
+{
+	struct node *other = ctx;
+	struct store_entry *f = store_find(&other->store, e->name, e->name_len);
+	enum crdt_type t = store_entry_type(e);
+	const struct crdt_obj *x = store_entry_slot(e, t), *y;
+
+	assert_non_null(f);
+	assert_int_equal(store_entry_type(f), t);
+	y = store_entry_slot(f, t);
+	if (t == CRDT_LWWREG) {
+		const uint8_t *v1, *v2;
+		size_t l1, l2;
+		assert_true(crdt_lwwreg_get(x->lww, &v1, &l1));
+		assert_true(crdt_lwwreg_get(y->lww, &v2, &l2));
+		assert_int_equal(l1, l2);
+		assert_memory_equal(v1, v2, l1);
+	} else {
+		/* the same writes under the same ids: the same state */
+		assert_true(crdt_obj_equal(x, y));
+	}
+	return 0;
+}
+
+static void assert_same_values(struct node *a, struct node *b)
+{
+	assert_int_equal(a->store.len, b->store.len);
+	store_foreach(&a->store, same_values_cb, b);
+}
+
+/* Every node pushes what its writes queued; the network runs. */
+static void push_all(struct cluster *c)
+{
+	for (int i = 0; i < c->n; i++)
+		gossip_core_push(c->node[i].g, fake_ms);
+	net_run(&c->net);
+}
+
+static void rounds_all(struct cluster *c, int n)
+{
+	for (int r = 0; r < n; r++) {
+		fake_ms += 1000;
+		for (int i = 0; i < c->n; i++)
+			gossip_core_round(c->node[i].g, fake_ms, fake_ms * 1000);
+		net_run(&c->net);
+	}
+}
+
+enum dfault { DF_LOSS, DF_DUP_REORDER, DF_RESTART };
+
+/* Node @idx of @c restarts: its store is gone (durability none) and it
+ * comes back under a new replica id, while intervals to it are in flight. */
+static void node_restart(struct cluster *c, int idx)
+{
+	struct node *nd = &c->node[idx];
+	struct gossip_config cfg = { .interval_ms = 3600 * 1000, .mtu = 1400, .push_delay_ms = 1,
+				     .digests = true, .deltas = true, .seed = 77 };
+	char pname[MAXN][32], phost[MAXN][32];
+	struct gossip_peer_config pc[MAXN];
+	size_t np = 0;
+
+	for (int j = 0; j < c->n; j++) {
+		if (j == idx)
+			continue;
+		peer_name(j, pname[np], sizeof(pname[0]), phost[np], sizeof(phost[0]));
+		pc[np] = (struct gossip_peer_config){ pname[np], phost[np], PORT };
+		np++;
+	}
+	cfg.peers = pc;
+	cfg.npeers = np;
+	gossip_core_free(nd->g);
+	store_done(&nd->store);
+	store_init(&nd->store);
+	memset(nd->rid.b, 0x77, sizeof(nd->rid.b));
+	assert_int_equal(gossip_core_new(&cfg, &nd->store, &nd->hlc, &nd->rid, nd->name,
+					 &c->net.nodes[idx]->t, NULL, &nd->g),
+			 0);
+	gossip_core_start(nd->g);
+}
+
+/* One seeded scenario: 3 nodes write at random between pushes under fault
+ * @f, then the faults stop and a few rounds run.  Every node ends equal to
+ * the model, and to what the same writes reach by full state alone
+ * (deltas = no, a fault-free network). */
+static void delta_scenario(enum dfault f, uint64_t seed)
+{
+	struct cluster c, ref;
+	struct dmodel m, mr;
+	struct rng sched = { seed }, r = { seed * 31 + 7 };
+	uint64_t resent = 0, resyncs = 0, intervals = 0;
+	struct gossip_stats st;
+
+	dm_init(&m);
+	dm_init(&mr);
+	cluster_deltas = true;
+	cluster_digests = true;
+	cluster_init(&c, 3, 1400, 0, 0);
+	cluster_deltas = false;
+	cluster_digests = false;
+	cluster_init(&ref, 3, 1400, 0, 0);
+	if (f == DF_LOSS)
+		net_faults(&c.net, 0.25, 0.05, true);
+	else
+		net_faults(&c.net, 0, 0.5, true);
+	for (int step = 0; step < 60; step++) {
+		int w = 1 + (int)rng_below(&sched, 6);
+		for (int k = 0; k < w; k++) {
+			int i = (int)rng_below(&sched, 3);
+			struct rng rr = r;
+			if (f == DF_RESTART && i == 1)
+				i = 2; /* the node that restarts writes nothing */
+			dm_write(&c, &m, &r, i);
+			dm_write(&ref, &mr, &rr, i);
+		}
+		push_all(&c);
+		push_all(&ref);
+		if (f == DF_RESTART && step == 30)
+			node_restart(&c, 1);
+		if (step % 10 == 9) {
+			rounds_all(&c, 1);
+			rounds_all(&ref, 1);
+		}
+	}
+	net_faults(&c.net, 0, 0, false);
+	rounds_all(&c, 4);
+	rounds_all(&ref, 2);
+	for (int i = 0; i < 3; i++) {
+		gossip_core_get_stats(c.node[i].g, &st);
+		resent += st.delta_resent;
+		resyncs += st.delta_resyncs;
+		intervals += st.delta_intervals;
+		dm_check(&c.node[i], &m, 3);
+		dm_check(&ref.node[i], &mr, 3);
+		assert_same_values(&c.node[i], &ref.node[i]);
+	}
+	assert_converged(&c);
+	assert_true(intervals > 0);
+	if (f == DF_LOSS)
+		assert_true(resent > 0); /* lost intervals went again */
+	if (f == DF_RESTART)
+		assert_true(resyncs > 0); /* the restarted node got the full state */
+	cluster_done(&ref);
+	cluster_done(&c);
+}
+
+static void test_delta_loss(void **state)
+{
+	for (int s = 0; s < test_scenarios(5); s++)
+		delta_scenario(DF_LOSS, test_seed("delta loss") + (uint64_t)s);
+}
+
+static void test_delta_dup_reorder(void **state)
+{
+	for (int s = 0; s < test_scenarios(5); s++)
+		delta_scenario(DF_DUP_REORDER, test_seed("delta dup") + (uint64_t)s);
+}
+
+static void test_delta_restart(void **state)
+{
+	for (int s = 0; s < test_scenarios(3); s++)
+		delta_scenario(DF_RESTART, test_seed("delta restart") + (uint64_t)s);
+}
+
+/* A gap: intervals 2 and 4 of 5 are lost.  The receiver acknowledges what
+ * came, the sender's window says exactly what is missing, and the next
+ * round sends just those. */
+static void test_delta_gap(void **state)
+{
+	struct cluster c;
+	struct gossip_peer_info pi;
+	struct gossip_stats st;
+	char m[16];
+
+	cluster_deltas = true;
+	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_deltas = false;
+	for (int i = 1; i <= 5; i++) {
+		snprintf(m, sizeof(m), "m%d", i);
+		dsadd(&c.node[0], "s", m);
+		net_down(&c.net, 1, i == 2 || i == 4);
+		gossip_core_push(c.node[0].g, fake_ms);
+		net_run(&c.net);
+	}
+	net_down(&c.net, 1, false);
+	assert_int_equal(c.net.sent_type[0][1][WIRE_DELTA], 5);
+	assert_int_equal(c.net.sent_type[0][1][WIRE_STATE], 0);
+	assert_int_equal(c.net.sent_type[1][0][WIRE_ACK], 3);
+	pi = probe(&c.node[0], 1);
+	assert_int_equal(pi.deltas_acked, 1);
+	assert_int_equal(pi.deltas_pending, 2);
+	assert_set(&c.node[1], "s", (const char *const[]){ "m1", "m3", "m5", NULL });
+	/* merged across the gap: nothing waits for the missing ones */
+	gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
+	net_run(&c.net);
+	assert_int_equal(c.net.sent_type[0][1][WIRE_DELTA], 5 + 2);
+	pi = probe(&c.node[0], 1);
+	assert_int_equal(pi.deltas_acked, 5);
+	assert_int_equal(pi.deltas_pending, 0);
+	assert_set(&c.node[1], "s", (const char *const[]){ "m1", "m2", "m3", "m4", "m5", NULL });
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.delta_intervals, 5);
+	assert_int_equal(st.delta_resent, 2); /* 2 and 4, once more each */
+	assert_converged(&c);
+	cluster_done(&c);
+}
+
+/* A peer that is away for 10,000 writes (down by the time it is back, the
+ * log long past its bound) gets the full state, and ends exactly equal. */
+static void test_delta_join_late(void **state)
+{
+	struct cluster c;
+	struct gossip_stats st;
+	struct crdt_obj *o;
+	char m[32];
+
+	cluster_deltas = true;
+	cluster_digests = true;
+	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_deltas = false;
+	cluster_digests = false;
+	net_down(&c.net, 1, true);
+	for (int i = 0; i < 10000; i++) {
+		snprintf(m, sizeof(m), "member-%05d", i);
+		dsadd(&c.node[0], "big", m);
+		if (i % 7 == 0)
+			dincr(&c.node[0], "n", 1);
+		if (i % 5 == 4) {
+			gossip_core_push(c.node[0].g, fake_ms);
+			net_run(&c.net);
+		}
+		if (i % 1000 == 999)
+			rounds_all(&c, 1);
+	}
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.delta_intervals, 2000);
+	assert_true(probe(&c.node[0], 1).down);
+	net_down(&c.net, 1, false);
+	rounds_all(&c, 2);
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_true(st.delta_resyncs >= 1);
+	assert_int_equal(store_get(&c.node[1].store, "big", 3, CRDT_ORSET, false, &o), 0);
+	assert_int_equal(crdt_orset_card(o->os), 10000);
+	assert_int_equal(counter(&c.node[1], "n"), 1429);
+	assert_converged(&c);
+	/* and the deltas flow again */
+	dsadd(&c.node[0], "big", "one-more");
+	push_all(&c);
+	assert_int_equal(crdt_orset_card(o->os), 10001);
+	assert_int_equal(probe(&c.node[0], 1).deltas_pending, 0);
+	cluster_done(&c);
+}
+
+/* The delta log holds 8 intervals; the receiver's ACKs are all lost, so
+ * the sender cannot drop any and overflows: the receiver gets the
+ * instances of each interval pushed out whole instead, and nothing is
+ * lost. */
+static void test_delta_overflow(void **state)
+{
+	struct cluster c;
+	struct gossip_stats st;
+	char m[16];
+
+	cluster_deltas = true;
+	cluster_delta_log = 8;
+	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_deltas = false;
+	cluster_delta_log = 0;
+	/* node 1 cannot answer: everything it sends is lost */
+	assert_int_equal(shim_core_set(&c.net.nodes[1]->shim, &(struct shim_settings){ .loss = 1 }),
+			 0);
+	for (int i = 0; i < 20; i++) {
+		snprintf(m, sizeof(m), "m%02d", i);
+		dsadd(&c.node[0], i % 2 ? "odd" : "even", m);
+		dincr(&c.node[0], "n", 1);
+		gossip_core_push(c.node[0].g, fake_ms);
+		net_run(&c.net);
+	}
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.delta_intervals, 20);
+	assert_int_equal(st.acks_in, 0);
+	/* each of the 12 intervals pushed out carried two instances */
+	assert_int_equal(st.delta_fallbacks, 12 * 2);
+	assert_int_equal(c.net.sent_type[0][1][WIRE_STATE], 12);
+	assert_int_equal(probe(&c.node[0], 1).deltas_acked, 12);
+	assert_int_equal(counter(&c.node[1], "n"), 20);
+	net_faults(&c.net, 0, 0, false);
+	rounds_all(&c, 1);
+	assert_int_equal(probe(&c.node[0], 1).deltas_pending, 0);
+	assert_converged(&c);
+	cluster_done(&c);
+}
+
+/* One SADD into a large set costs each peer one DELTA datagram of a few
+ * dozen bytes and one ACK back; with deltas = no, the whole set. */
+static void test_delta_cost(void **state)
+{
+	for (int deltas = 1; deltas >= 0; deltas--) {
+		struct cluster c;
+		uint64_t before, bytes;
+
+		cluster_deltas = deltas;
+		cluster_init(&c, 2, 1400, 0, 0);
+		cluster_deltas = false;
+		add_many(&c.node[0], "big", 0, 20000);
+		round_all(&c);
+		assert_converged(&c);
+		before = c.net.sent[0][1];
+		bytes = c.net.delivered_bytes[0][1];
+		dsadd(&c.node[0], "big", "new");
+		fake_ms += 3600 * 1000; /* past the large-instance gap: the push is due */
+		push_all(&c);
+		assert_converged(&c);
+		if (deltas) {
+			assert_int_equal(c.net.sent[0][1] - before, 1);
+			assert_int_equal(c.net.sent_type[1][0][WIRE_ACK], 1);
+			assert_true(c.net.delivered_bytes[0][1] - bytes <= 150);
+		} else {
+			assert_true(c.net.sent[0][1] - before > 100);
+		}
+		cluster_done(&c);
+	}
+}
+
+/* A push whose joined delta is larger than a datagram is split into
+ * pieces, each an interval of its own (dot ranges with exactly their
+ * context, as a split state): under loss, duplicates and reordering every
+ * piece merges on its own, the lost ones go again, and a remove of most of
+ * the elements (a delta of context alone) splits the same way. */
+static void test_delta_split(void **state)
+{
+	struct cluster c;
+	struct gossip_stats st;
+	struct crdt_obj *o;
+	char m[32];
+
+	cluster_deltas = true;
+	cluster_init(&c, 2, 512, 0, 0);
+	cluster_deltas = false;
+	net_faults(&c.net, 0.3, 0.2, true);
+	for (int i = 0; i < 600; i++) {
+		snprintf(m, sizeof(m), "element-%04d", i);
+		dsadd(&c.node[0], "s", m);
+	}
+	push_all(&c);
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_true(st.delta_intervals > 10); /* one push, cut in many */
+	for (int i = 0; i < 600; i++)
+		if (i % 7) {
+			snprintf(m, sizeof(m), "element-%04d", i);
+			dsrem(&c.node[0], "s", m);
+		}
+	push_all(&c);
+	for (int r = 0; r < 40 && probe(&c.node[0], 1).deltas_pending; r++)
+		rounds_all(&c, 1);
+	assert_int_equal(probe(&c.node[0], 1).deltas_pending, 0);
+	assert_int_equal(store_get(&c.node[1].store, "s", 1, CRDT_ORSET, false, &o), 0);
+	assert_int_equal(crdt_orset_card(o->os), 86); /* 0, 7, ..., 595 */
+	for (int i = 0; i < 600; i += 7) {
+		snprintf(m, sizeof(m), "element-%04d", i);
+		assert_true(crdt_orset_contains(o->os, m, strlen(m)));
+	}
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.delta_fallbacks, 0); /* the log never overflowed */
+	net_faults(&c.net, 0, 0, false);
+	rounds_all(&c, 1);
+	assert_converged(&c);
+	cluster_done(&c);
+}
+
+/* A digest exchange that finds an instance differing only because its
+ * delta was lost does not send it whole: the delta goes again at the next
+ * round, a few bytes for a large set. */
+static void test_delta_in_flight(void **state)
+{
+	struct cluster c;
+	struct gossip_stats st;
+
+	cluster_deltas = true;
+	cluster_digests = true;
+	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_deltas = false;
+	cluster_digests = false;
+	add_many(&c.node[0], "big", 0, 5000);
+	round_all(&c);
+	assert_converged(&c);
+	dsadd(&c.node[0], "big", "new");
+	net_down(&c.net, 1, true); /* the DELTA is lost */
+	push_all(&c);
+	net_down(&c.net, 1, false);
+	sent_reset(&c.net);
+	/* node 1's round: its DIGEST differs from node 0's; node 0 answers
+	 * BUCKETS, node 1 lists its KEYS, and node 0 finds "big" differing */
+	gossip_core_round(c.node[1].g, fake_ms, fake_ms * 1000);
+	net_run(&c.net);
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.digest_in_flight, 1);
+	assert_int_equal(st.digest_instances_sent, 0);
+	assert_int_equal(c.net.sent_type[0][1][WIRE_STATE], 0);
+	assert_int_equal(c.net.sent_type[1][0][WIRE_KEYS], 1);
+	/* node 0's round sends the lost interval again: one DELTA */
+	gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
+	net_run(&c.net);
+	assert_int_equal(c.net.sent_type[0][1][WIRE_DELTA], 1);
+	assert_int_equal(c.net.sent_type[0][1][WIRE_STATE], 0);
+	assert_converged(&c);
+	/* acknowledged now: a difference found later goes whole again */
+	assert_int_equal(probe(&c.node[0], 1).deltas_pending, 0);
+	cluster_done(&c);
+}
+
+/* The sync status each node keeps of a peer (CRDT.PEERS): unknown until
+ * its first DIGEST, in sync while our digests agree, since when they
+ * differ, how many instances its last exchange found differing, and the
+ * bytes sent it between the last two rounds. */
+static void test_sync_status(void **state)
+{
+	struct cluster c;
+	struct gossip_peer_info pi;
+	uint64_t t1, b0, b1;
+
+	cluster_digests = true;
+	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_digests = false;
+	incr(&c.node[0], "a", 1);
+	incr(&c.node[0], "b", 2);
+	round_all(&c);
+	assert_false(probe(&c.node[1], 0).has_sync);
+	gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
+	net_run(&c.net);
+	pi = probe(&c.node[1], 0);
+	assert_true(pi.has_sync && pi.in_sync);
+	assert_int_equal(pi.instances_differing, 0);
+	/* node 1 writes two keys node 0 lacks: its next DIGEST differs */
+	incr(&c.node[1], "c", 3);
+	incr(&c.node[1], "d", 4);
+	fake_ms += 1000;
+	t1 = fake_ms;
+	b0 = c.net.delivered_bytes[0][1];
+	gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
+	net_run(&c.net);
+	pi = probe(&c.node[1], 0);
+	assert_true(pi.has_sync);
+	assert_false(pi.in_sync);
+	assert_int_equal(pi.differs_since_ms, t1);
+	/* that exchange sent both whole; the next DIGEST agrees, and reports
+	 * what the one before found */
+	fake_ms += 1000;
+	b1 = c.net.delivered_bytes[0][1];
+	gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
+	net_run(&c.net);
+	pi = probe(&c.node[1], 0);
+	assert_true(pi.in_sync);
+	assert_int_equal(pi.instances_differing, 2);
+	assert_int_equal(counter(&c.node[0], "d"), 4);
+	/* node 0 sent node 1 a PING, a DIGEST and a KEYS in the round
+	 * between: what bytes_last_round says */
+	assert_int_equal(probe(&c.node[0], 1).bytes_last_round, b1 - b0);
+	assert_true(b1 - b0 > 0);
+	cluster_done(&c);
+}
+
 static void test_udp_loopback(void **state)
 {
 	uv_loop_t loop;
@@ -1584,6 +2206,16 @@ int main(void)
 		cmocka_unit_test(test_push),
 		cmocka_unit_test(test_digest_round),
 		cmocka_unit_test(test_digest_converge),
+		cmocka_unit_test(test_delta_loss),
+		cmocka_unit_test(test_delta_dup_reorder),
+		cmocka_unit_test(test_delta_restart),
+		cmocka_unit_test(test_delta_gap),
+		cmocka_unit_test(test_delta_join_late),
+		cmocka_unit_test(test_delta_overflow),
+		cmocka_unit_test(test_delta_cost),
+		cmocka_unit_test(test_sync_status),
+		cmocka_unit_test(test_delta_in_flight),
+		cmocka_unit_test(test_delta_split),
 		cmocka_unit_test(test_udp_loopback),
 	};
 	log_set_level(LOG_LEVEL_ERROR);

@@ -97,8 +97,8 @@ static void test_basics(void **state)
  * write of the register's own value) keeps the bytes. */
 static void test_inline_and_heap_values(void **state)
 {
-	static const char *const vals[] = { "1234567", "12345678", "abc", "a longer value here", "",
-					    "xyz" };
+	static const char *const vals[] = { "1234567", "12345678", "123456789", "abc",
+					    "a longer value here", "", "xyz" };
 	struct fake_clock fc = { 1000 };
 	struct crdt_hlc h;
 	struct crdt_lwwreg *r = crdt_lwwreg_new(), *m = crdt_lwwreg_new(), *c, *d;
@@ -111,7 +111,7 @@ static void test_inline_and_heap_values(void **state)
 		set_str(r, &h, &a, vals[i]);
 		assert_value(r, vals[i]);
 		/* its own bytes as the new value */
-		assert_int_equal(crdt_lwwreg_set(r, &h, &a, r->val, r->len), 0);
+		assert_int_equal(crdt_lwwreg_set(r, &h, &a, crdt_lwwreg_value(r), r->len), 0);
 		assert_value(r, vals[i]);
 		assert_int_equal(crdt_lwwreg_merge(m, r), 0);
 		assert_value(m, vals[i]);
@@ -225,10 +225,29 @@ static void test_ties(void **state)
 	crdt_lwwreg_free(y);
 }
 
+/* Set @g's fields directly: a state no sequence of writes need reach. */
+static void fill(struct crdt_lwwreg *g, uint64_t ms, uint32_t lc, const struct crdt_rid *id,
+		 const uint8_t *v, size_t len)
+{
+	g->set = true;
+	g->ts.ms = ms;
+	g->ts.lc = lc;
+	assert_int_equal(crdt_rid_intern(id, &g->rix), 0);
+	if (len > CRDT_LWWREG_INLINE) {
+		g->val = malloc(len);
+		assert_non_null(g->val);
+		memcpy(g->val, v, len);
+	} else if (len) {
+		memcpy(g->small, v, len);
+	}
+	g->len = len;
+}
+
 /* A register with a random stamp from a small space, so ties happen. */
 static struct crdt_lwwreg *rand_reg(struct rng *r)
 {
 	struct crdt_lwwreg *g = crdt_lwwreg_new();
+	struct crdt_rid id;
 	uint8_t v[8];
 	size_t len = rng_below(r, 3);
 
@@ -236,15 +255,8 @@ static struct crdt_lwwreg *rand_reg(struct rng *r)
 		return g;
 	for (size_t i = 0; i < len; i++)
 		v[i] = (uint8_t)rng_below(r, 3);
-	g->set = true;
-	g->ts.ms = rng_below(r, 3);
-	g->ts.lc = (uint32_t)rng_below(r, 2);
-	rid_n(&g->rid, (uint8_t)rng_below(r, 2));
-	if (len) {
-		g->val = malloc(len);
-		memcpy(g->val, v, len);
-	}
-	g->len = len;
+	rid_n(&id, (uint8_t)rng_below(r, 2));
+	fill(g, rng_below(r, 3), (uint32_t)rng_below(r, 2), &id, v, len);
 	return g;
 }
 
@@ -299,15 +311,13 @@ static void test_codec(void **state)
 		if (rng_below(&r, 8)) {
 			for (size_t i = 0; i < len; i++)
 				v[i] = (uint8_t)rng_next(&r);
-			g->set = true;
-			g->ts.ms = rng_next(&r) >> rng_below(&r, 64);
-			g->ts.lc = (uint32_t)(rng_next(&r) >> rng_below(&r, 64));
+			struct crdt_rid id;
+			uint64_t ms = rng_next(&r) >> rng_below(&r, 64);
+			uint32_t lc = (uint32_t)(rng_next(&r) >> rng_below(&r, 64));
+
 			for (int i = 0; i < CRDT_RID_LEN; i++)
-				g->rid.b[i] = (uint8_t)rng_next(&r);
-			g->val = len ? malloc(len) : NULL;
-			if (len)
-				memcpy(g->val, v, len);
-			g->len = len;
+				id.b[i] = (uint8_t)rng_next(&r);
+			fill(g, ms, lc, &id, v, len);
 		}
 		crdt_buf_reset(&b);
 		assert_int_equal(crdt_lwwreg_encode(g, &b), 0);
@@ -367,7 +377,8 @@ static void test_crafted(void **state)
 	assert_false(g->set);
 	crdt_lwwreg_free(g);
 	assert_int_equal(crdt_lwwreg_decode(ok, sizeof(ok), &g), 0);
-	assert_true(g->set && g->ts.ms == 1000 && g->ts.lc == 3 && g->rid.b[0] == 1);
+	assert_true(g->set && g->ts.ms == 1000 && g->ts.lc == 3 &&
+		    crdt_rid_at(g->rix)->b[0] == 1);
 	assert_value(g, "hi");
 	crdt_lwwreg_free(g);
 	assert_int_equal(crdt_lwwreg_decode(lc_max, sizeof(lc_max), &g), 0);
@@ -587,7 +598,7 @@ static void simulate(uint64_t sd)
 		assert_int_equal(crdt_lwwreg_get(rep[i], &v, &len), any);
 		if (any) {
 			assert_int_equal(crdt_hlc_cmp(&rep[i]->ts, &best.ts), 0);
-			assert_memory_equal(rep[i]->rid.b, best.rid.b, CRDT_RID_LEN);
+			assert_memory_equal(crdt_rid_at(rep[i]->rix)->b, best.rid.b, CRDT_RID_LEN);
 			assert_int_equal(len, best.len);
 			if (len)
 				assert_memory_equal(v, best.v, len);

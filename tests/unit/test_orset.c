@@ -472,6 +472,117 @@ static void merge_both_ways(struct crdt_orset *dst, const struct crdt_orset *pie
 	crdt_orset_free(ref);
 }
 
+
+/* ---- delta mutators ---- */
+
+/* Three replicas write at random with the delta mutators; each write's
+ * delta goes to the others late, twice or never, in any order.  Checked:
+ * the state before a write joined with its delta is the state after it;
+ * whatever subset of deltas arrives, nothing the sender's full state would
+ * not also give is lost (a replica that got every delta equals one that got
+ * the full states); and deltas joined into intervals behave as one. */
+#define DR 3
+#define DOPS 300
+static void run_delta_scenario(void)
+{
+	struct crdt_rid rid[DR];
+	struct crdt_orset *s[DR], *viad[DR], *viaf[DR];
+	struct crdt_orset *log[DR][DOPS];
+	struct crdt_orset *ivl[DR];
+	char k[48];
+	size_t len;
+
+	for (int i = 0; i < DR; i++) {
+		rid_of(i + 1, &rid[i]);
+		assert_non_null(s[i] = crdt_orset_new());
+		assert_non_null(viad[i] = crdt_orset_new());
+		assert_non_null(ivl[i] = crdt_orset_new());
+	}
+	for (int op = 0; op < DOPS; op++) {
+		for (int i = 0; i < DR; i++) {
+			struct crdt_orset *before = crdt_orset_copy(s[i]), *d = crdt_orset_new();
+			int r;
+
+			assert_non_null(before);
+			assert_non_null(d);
+			small_key(k, sizeof(k), (int)rng_below(&rng, 40), &len);
+			if (rng_below(&rng, 3)) {
+				assert_int_equal(crdt_orset_add_delta(s[i], &rid[i], k, len, d), 0);
+			} else {
+				r = crdt_orset_remove_delta(s[i], k, len, d);
+				assert_int_equal(r, crdt_orset_contains(before, k, len) ? 1 : 0);
+				assert_false(crdt_orset_contains(s[i], k, len));
+			}
+			/* before ⊔ delta = after */
+			assert_int_equal(crdt_orset_merge(before, d), 0);
+			if (!crdt_orset_equal(before, s[i]))
+				fail_msg("state before a write joined with its delta is not the state after");
+			assert_int_equal(crdt_orset_merge(ivl[i], d), 0);
+			log[i][op] = d;
+			crdt_orset_free(before);
+			/* now and then a replica merges another's full state,
+			 * so deltas meet states that saw more or less */
+			if (!rng_below(&rng, 25)) {
+				int j = (int)rng_below(&rng, DR);
+				assert_int_equal(crdt_orset_merge(s[i], s[j]), 0);
+				/* what that merge brought is no delta of ours:
+				 * the interval stays the write's alone */
+			}
+		}
+	}
+	/* every delta of every replica, shuffled, some twice, into viad */
+	for (int i = 0; i < DR; i++) {
+		int idx[DR * DOPS], n = 0;
+		for (int j = 0; j < DR; j++)
+			for (int op = 0; op < DOPS; op++)
+				idx[n++] = j * DOPS + op;
+		for (int x = n - 1; x > 0; x--) {
+			int y = (int)rng_below(&rng, (uint64_t)x + 1), t = idx[x];
+			idx[x] = idx[y];
+			idx[y] = t;
+		}
+		for (int x = 0; x < n; x++) {
+			struct crdt_orset *d = log[idx[x] / DOPS][idx[x] % DOPS];
+			assert_int_equal(crdt_orset_merge(viad[i], d), 0);
+			if (!rng_below(&rng, 5))
+				assert_int_equal(crdt_orset_merge(viad[i], d), 0);
+		}
+	}
+	/* the full-state reference: every replica's state joined */
+	for (int i = 0; i < DR; i++) {
+		assert_non_null(viaf[i] = crdt_orset_copy(s[i]));
+		for (int j = 0; j < DR; j++)
+			assert_int_equal(crdt_orset_merge(viaf[i], s[j]), 0);
+	}
+	for (int i = 0; i < DR; i++) {
+		if (!crdt_orset_equal(viad[i], viaf[0]) || !crdt_orset_equal(viaf[i], viaf[0]))
+			fail_msg("deltas in any order do not reach the full-state join");
+		/* the intervals alone reach it too */
+		struct crdt_orset *x = crdt_orset_new();
+		assert_non_null(x);
+		for (int j = 0; j < DR; j++)
+			assert_int_equal(crdt_orset_merge(x, ivl[(i + j) % DR]), 0);
+		if (!crdt_orset_equal(x, viaf[0]))
+			fail_msg("joined intervals do not reach the full-state join");
+		crdt_orset_free(x);
+	}
+	for (int i = 0; i < DR; i++) {
+		for (int op = 0; op < DOPS; op++)
+			crdt_orset_free(log[i][op]);
+		crdt_orset_free(s[i]);
+		crdt_orset_free(viad[i]);
+		crdt_orset_free(viaf[i]);
+		crdt_orset_free(ivl[i]);
+	}
+}
+
+static void test_delta_mutators(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 20; i++)
+		run_delta_scenario();
+}
+
 static void run_small_scenario(void)
 {
 	struct crdt_rid rids[3];
@@ -552,21 +663,24 @@ static void run_small_scenario(void)
 }
 
 /* The key order the encoder caches follows adds in ascending order, table
- * growth, removes and out-of-order adds: every encode matches that of a
- * fresh copy, which sorts from scratch.  Keys long and short, with zero
- * bytes and prefixes of each other. */
+ * growth, removes, out-of-order adds and merges (of a source whose order
+ * is cached or not): every encode decodes (the decoder rejects keys out of
+ * order) to an equal set, and matches that of a fresh copy.  Keys long and
+ * short, with zero bytes and prefixes of each other. */
 static void test_order_cache(void **state)
 {
 	static const uint8_t abc[] = { 0, 'a', 'b', 0xff };
-	struct crdt_orset *s = crdt_orset_new();
-	struct crdt_rid r1, r2;
+	struct crdt_orset *s = crdt_orset_new(), *o = crdt_orset_new(), *d;
+	struct crdt_rid r1, r2, r3;
 	uint64_t seed = test_seed("order_cache"), next = 0;
 
 	(void)state;
 	rng.s = seed;
 	rid_of(1, &r1);
 	rid_of(2, &r2);
+	rid_of(3, &r3);
 	assert_non_null(s);
+	assert_non_null(o);
 	for (int step = 0; step < 3000; step++) {
 		uint8_t k[24];
 		size_t len = 0;
@@ -585,20 +699,30 @@ static void test_order_cache(void **state)
 			for (size_t i = 0; i < len; i++)
 				k[i] = abc[rng_below(&rng, 4)];
 		}
-		if (op < 75)
+		if (op < 65)
 			assert_int_equal(crdt_orset_add(s, op % 2 ? &r1 : &r2, k, len), 0);
-		else if (op < 90)
+		else if (op < 75)
+			assert_int_equal(crdt_orset_add(o, &r3, k, len), 0);
+		else if (op < 85)
 			crdt_orset_remove(s, k, len);
-		else {
+		else if (op < 90) {
+			if (op % 2) /* o's order cached, or not */
+				crdt_orset_free(roundtrip(o));
+			assert_int_equal(crdt_orset_merge(s, o), 0);
+		} else {
 			struct crdt_orset *c = crdt_orset_copy(s);
 			assert_non_null(c);
-			if (!same_encoding(s, c))
+			d = roundtrip(s);
+			if (!same_encoding(s, c) || !same_encoding(s, d))
 				fail_msg("encodings differ at step %d, seed %llu", step,
 					 (unsigned long long)seed);
 			crdt_orset_free(c);
+			crdt_orset_free(d);
 		}
 	}
+	crdt_orset_free(roundtrip(s));
 	crdt_orset_free(s);
+	crdt_orset_free(o);
 }
 
 static void test_small_merge(void **state)
@@ -1028,6 +1152,7 @@ int main(void)
 		cmocka_unit_test(test_model),
 		cmocka_unit_test(test_order_cache),
 		cmocka_unit_test(test_small_merge),
+		cmocka_unit_test(test_delta_mutators),
 		cmocka_unit_test(test_small_merge_removals),
 		cmocka_unit_test(test_split_large),
 		cmocka_unit_test(test_split_limits),

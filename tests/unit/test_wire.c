@@ -409,7 +409,7 @@ static void test_reject_header(void **state)
 
 	/* a node name over the limit */
 	{
-		uint8_t d[WIRE_HEADER_FIXED + 2 + 300] = "CRDT\x03\x02";
+		uint8_t d[WIRE_HEADER_FIXED + 2 + 300] = "CRDT\x04\x02";
 		d[WIRE_HEADER_FIXED] = 0x80 | (256 & 0x7f);
 		d[WIRE_HEADER_FIXED + 1] = 256 >> 7;
 		assert_int_equal(wire_decode_header(d, WIRE_HEADER_FIXED + 2 + 256, &h, &off),

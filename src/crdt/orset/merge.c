@@ -234,19 +234,87 @@ static inline void shrink_run(struct crdt_orset *s, struct et_slot *e, const str
 		e->pay = PAY_SPILL | (uint64_t)kept << 32 | (uint32_t)e->pay;
 }
 
-/* The bulk join's pass over dst's elements: a dot src's context covers
- * survives only if src still has it.  An element left without dots
- * (PAY_NONE) is settled by the src pass if src has it, else swept out at
- * the end; true if there are any. */
-static bool bulk_settle_dst(struct join *j)
+/* ---- the bulk join ----
+ *
+ * Every element of both sides is visited, O(|dst| + |src|), for two
+ * states of like size, in three passes: src's elements looked up in dst
+ * (which sizes everything, so that nothing fails after it), dst's elements
+ * settled and, if the union needs a bigger table, moved into a new one
+ * sized for it, and src's elements joined into that table.  The common
+ * element, one inline dot, takes no detour through dot arrays. */
+
+/* The run length or 1 of a payload that holds dots. */
+static inline size_t pay_ndots(uint64_t pay)
+{
+	return pay_spilled(pay) ? (size_t)(pay >> 32) & 0x7fffffff : pay != PAY_NONE;
+}
+
+/* Pass one: where each src element sits in dst (hit[], in src slot order),
+ * how many dst lacks (j->nnew, an upper bound of the inserts), room in the
+ * pool for every run the join could write (j->pool_need) and copies of
+ * the new long keys (j->keys, in src slot order, all of them). */
+static int bulk_look(struct join *j)
+{
+	const struct elemtab *st = &j->src->tab;
+	const struct elemtab dt = j->dst->tab; /* in registers: no call changes it */
+	const struct et_slot *ss = st->s;
+	const size_t cap = et_cap(st);
+	uint32_t *hit = malloc((st->count ? st->count : 1) * sizeof(*hit));
+	size_t maxs = 1, nnew = 0, need = 0;
+	int r = 0;
+
+	if (!(j->hit = hit))
+		return CRDT_ENOMEM;
+	for (size_t i = 0, u = 0; i < cap; i++) {
+		const struct et_slot *e = &ss[i];
+		size_t sn;
+		uint32_t f;
+
+		if (!et_used(e))
+			continue;
+		if (i + 8 < cap)
+			et_prefetch(&dt, ss[i + 8].hash);
+		sn = pay_ndots(e->pay);
+		if (sn > maxs)
+			maxs = sn;
+		hit[u++] = f = et_find_slot(&dt, e);
+		if (f != NONE) {
+			need += sn + pay_ndots(dt.s[f].pay); /* a union, at most */
+			continue;
+		}
+		nnew++;
+		if (pay_spilled(e->pay))
+			need += sn; /* an inline dot stays inline */
+		if (et_len(e) > ET_INLINE) {
+			if (!j->keys && !(j->keys = calloc(st->count, sizeof(*j->keys)))) {
+				r = CRDT_ENOMEM;
+				break;
+			}
+			j->keys[j->nkeys] = et_key_dup(et_key(e), et_len(e), &r);
+			if (!j->keys[j->nkeys++])
+				break;
+		}
+	}
+	j->maxs = maxs;
+	j->nnew = nnew;
+	j->pool_need = need;
+	return r;
+}
+
+/* Pass two, over dst's elements: a dot src's context covers survives only
+ * if src still has it.  Each element then goes to @nt (if not NULL; its old
+ * slot's hash word then holds its new index, for hit[]).  An element left
+ * without dots (PAY_NONE) is settled by the src pass if src has it, else
+ * swept out at the end; true if there are any. */
+static bool bulk_settle_dst(struct join *j, struct elemtab *nt)
 {
 	struct crdt_orset *dst = j->dst;
 	const struct crdt_orset *src = j->src;
-	struct dot t1, t2;
-	bool sweep = false;
-
+	const uint32_t *inv = j->inv;
 	struct et_slot *ds = dst->tab.s;
 	const size_t cap = et_cap(&dst->tab);
+	struct dot t1, t2;
+	bool sweep = false;
 
 	for (size_t i = 0; i < cap; i++) {
 		struct et_slot *e = &ds[i];
@@ -256,9 +324,11 @@ static bool bulk_settle_dst(struct join *j)
 
 		if (!et_used(e))
 			continue;
+		if (!pay_spilled(e->pay) && inv[e->pay >> IN_CTR_BITS] == NONE)
+			goto settled; /* one dot, of a replica src has not seen */
 		dn = get_dots(dst, e->pay, &t1, &dd);
 		for (size_t x = 0; x < dn; x++) {
-			uint32_t s = j->inv[dd[x].ri];
+			uint32_t s = inv[dd[x].ri];
 			bool keep = s == NONE || !ivs_have(src->reps[s].iv, src->reps[s].n, dd[x].ctr);
 			if (!keep) {
 				if (!looked) {
@@ -274,29 +344,70 @@ static bool bulk_settle_dst(struct join *j)
 			kept += keep;
 		}
 		if (kept == dn)
-			continue;
+			goto settled;
 		if (kept == 0) {
 			release_dots(dst, e);
 			sweep = true;
 		} else if (pay_spilled(e->pay)) {
 			shrink_run(dst, e, dd, dn, kept);
 		} /* else an inline dot is all or nothing */
+settled:
+		if (nt)
+			e->hash = et_put(nt, e);
 	}
 	return sweep;
 }
 
-/* The bulk join: every element of both sides is visited, O(|dst| + |src|).
- * For two states of like size. */
+/* Pass three's general case: src element @se's dots that survive in dst's
+ * numbering, joined with those of its slot @de in the target table, or, for
+ * an element dst lacks (@de NULL), inserted with them into @t. */
+static uint32_t bulk_join_elem(struct join *j, struct elemtab *t, const struct et_slot *se,
+			       struct et_slot *de, uint8_t *owned)
+{
+	uint32_t at;
+
+	struct crdt_orset *dst = j->dst;
+	struct dot t1, t2, *out = dst->pool + dst->plen;
+	const struct dot *sd, *dd = NULL;
+	size_t sn = get_dots(j->src, se->pay, &t1, &sd), dn = 0, keep = 0, n;
+
+	if (de)
+		dn = get_dots(dst, de->pay, &t2, &dd);
+	for (size_t x = 0; x < sn; x++) {
+		uint32_t ri = j->ms[sd[x].ri];
+		if (!ctx_has(dst, ri, sd[x].ctr) || dots_have(dd, dn, ri, sd[x].ctr))
+			j->scratch[keep++] = (struct dot){ .ri = ri, .ctr = sd[x].ctr };
+	}
+	if (!keep) {
+		free(owned);
+		return NONE; /* with dn == 0, swept below */
+	}
+	sort_dots(j->scratch, keep);
+	if (!de) {
+		de = &t->s[at = et_put(t, se)];
+		if (owned)
+			de->k.ptr = owned;
+		de->pay = PAY_NONE;
+		set_dots(dst, de, j->scratch, keep);
+		return at;
+	}
+	n = dots_union(dd, dn, j->scratch, keep, out);
+	if (n != dn)
+		set_dots(dst, de, out, n);
+	return NONE;
+}
+
 static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
 {
 	struct join j = { .dst = dst, .src = src };
 	struct ivl **niv = NULL; /* per dst replica: the joined context */
 	uint32_t *nivn = NULL;
-	struct pairing p;
-	uint32_t nold;
-	bool sweep = false;
+	struct elemtab nt, *t = &dst->tab;
+	uint32_t nold, *put = NULL; /* per src slot: where a new element went */
+	bool sweep = false, move, ordered;
 	int r;
 
+	et_init(&nt);
 	if ((r = join_reps(&j)) < 0)
 		goto out;
 	r = CRDT_ENOMEM;
@@ -314,41 +425,120 @@ static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
 			goto out;
 		nivn[i] = ivs_union(a ? a->iv : NULL, an, b->iv, b->n, niv[i]);
 	}
-	if ((r = join_count(&j, false)) < 0 || (r = join_reserve(&j)) < 0)
+	if ((r = bulk_look(&j)) < 0)
 		goto out;
+	move = et_needs_growth(&dst->tab, (size_t)dst->tab.count + j.nnew);
+	if (move && (r = et_init_for(&nt, (size_t)dst->tab.count + j.nnew)) < 0)
+		goto out;
+	if (!(j.scratch = malloc(j.maxs * sizeof(*j.scratch)))) {
+		r = CRDT_ENOMEM;
+		goto out;
+	}
+	if ((r = pool_reserve(dst, j.pool_need)) < 0)
+		goto out;
+	/* A copy (dst empty) of a source in cached key order takes that order
+	 * (best effort: without the memory, the next encode sorts).  A merge
+	 * that inserts nothing keeps dst's; any other clears it: merging two
+	 * orders costs a key comparison at a random slot an element, more
+	 * than a quarter of the merge itself. */
+	ordered = dst->tab.count == 0 && src->tab.ord_ok && et_ord_room(move ? &nt : &dst->tab) == 0 &&
+		  (put = malloc((et_cap(&src->tab) + src->tab.count + 1) * sizeof(*put)));
 	ix_drop(dst);
 
-	/* The commit.  Nothing is removed from the table until the end, so
-	 * the indices in hit[] stay good.  The dot index is not kept up to
-	 * date here: it would cost more than this whole pass, and is rebuilt
-	 * in one go if a small merge needs it. */
-	sweep = bulk_settle_dst(&j);
+	/* The commit.  Nothing is removed from a table until the end, so the
+	 * indices in hit[] stay good.  The dot index is not kept up to date
+	 * here: it would cost more than this whole pass, and is rebuilt in one
+	 * go if a small merge needs it. */
+	if (move)
+		t = &nt;
+	sweep = bulk_settle_dst(&j, move ? &nt : NULL);
+	{
+		const struct et_slot *ss = src->tab.s, *os = dst->tab.s;
+		const uint32_t *hit = j.hit;
+		const uint32_t *ms = j.ms;
+		const size_t cap = et_cap(&src->tab);
 
-	/* Then src's elements: keep what dst has not seen or also has. */
-	for (size_t i = 0, u = 0; join_next(&j, &i, &u, &p);) {
-		struct dot *out = dst->pool + dst->plen;
-		size_t n;
+		for (size_t i = 0, u = 0, k = 0; i < cap; i++) {
+			const struct et_slot *se = &ss[i];
+			uint64_t sp = se->pay;
+			uint32_t f;
 
-		if (!p.de) {
-			join_insert(&j, &p);
-			continue;
+			if (!et_used(se))
+				continue;
+			if (put)
+				put[i] = NONE;
+			f = hit[u++];
+			if (f == NONE) {
+				uint8_t *owned = et_len(se) > ET_INLINE ? j.keys[k] : NULL;
+				if (owned)
+					j.keys[k++] = NULL;
+				if (!pay_spilled(sp) && sp != PAY_NONE) {
+					/* one dot: it survives unless dst has seen it */
+					uint32_t ri = ms[sp >> IN_CTR_BITS];
+					uint64_t ctr = sp & IN_CTR_MAX;
+					if (ctx_has(dst, ri, ctr)) {
+						free(owned);
+						continue;
+					}
+					uint32_t at = et_put(t, se);
+					if (owned)
+						t->s[at].k.ptr = owned;
+					t->s[at].pay = pay_inline(ri, ctr);
+					if (put)
+						put[i] = at;
+					continue;
+				}
+				f = bulk_join_elem(&j, t, se, NULL, owned);
+				if (put)
+					put[i] = f;
+				continue;
+			}
+			struct et_slot *de = &t->s[move ? os[f].hash : f];
+			uint64_t dp = de->pay;
+			if (!pay_spilled(sp) && sp != PAY_NONE && !pay_spilled(dp)) {
+				/* one dot each (or none left in dst) */
+				uint32_t ri = ms[sp >> IN_CTR_BITS];
+				uint64_t ctr = sp & IN_CTR_MAX, mine = pay_inline(ri, ctr);
+				if (dp == mine || ctx_has(dst, ri, ctr))
+					continue; /* dst has it, or has seen it go */
+				if (dp == PAY_NONE) {
+					de->pay = mine;
+					continue;
+				}
+				/* both dots: a sorted run of two, room reserved */
+				struct dot *o = dst->pool + dst->plen, a = { .ri = ri, .ctr = ctr },
+					   b = { .ri = (uint32_t)(dp >> IN_CTR_BITS), .ctr = dp & IN_CTR_MAX };
+				bool lt = dot_cmp(a.ri, a.ctr, b.ri, b.ctr) < 0;
+				o[0] = lt ? a : b;
+				o[1] = lt ? b : a;
+				de->pay = PAY_SPILL | 2ULL << 32 | dst->plen;
+				dst->plen += 2;
+				continue;
+			}
+			bulk_join_elem(&j, t, se, de, NULL);
 		}
-		if (!p.keep)
-			continue; /* with dn == 0, swept below */
-		n = dots_union(p.dd, p.dn, j.scratch, p.keep, out);
-		if (n != p.dn)
-			set_dots(dst, p.de, out, n);
 	}
 
 	/* Elements left without dots go.  Backward shift refills slot i, so it
 	 * is looked at again; a wrapped entry may be seen twice, harmlessly. */
-	for (size_t i = 0; sweep && i < et_cap(&dst->tab);) {
-		struct et_slot *e = &dst->tab.s[i];
+	for (size_t i = 0; sweep && i < et_cap(t);) {
+		struct et_slot *e = &t->s[i];
 		if (et_used(e) && e->pay == PAY_NONE)
-			et_remove(&dst->tab, e);
+			et_remove(t, e);
 		else
 			i++;
 	}
+	if (ordered && !sweep) {
+		/* src's elements that were kept, in src's key order */
+		uint32_t *b = put + et_cap(&src->tab);
+		size_t nb = 0;
+		for (size_t k = 0; k < src->tab.count; k++)
+			if (put[src->tab.ord[k]] != NONE)
+				b[nb++] = put[src->tab.ord[k]];
+		et_order_set(t, b, nb);
+	}
+	if (move)
+		et_adopt(&dst->tab, &nt);
 
 	/* Finally the context: new replicas are appended in dst's numbering. */
 	nold = dst->nreps;
@@ -365,6 +555,8 @@ static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
 	pool_compact(dst);
 	r = 0;
 out:
+	free(put);
+	et_done(&nt);
 	for (uint32_t i = 0; niv && i < j.nr; i++)
 		free(niv[i]);
 	free(niv);

@@ -124,8 +124,9 @@ static struct crdt_obj *lookup_or_create(struct daemon *d, const struct cmd_args
  * store's change stream (state/store.h), which journals it and queues it for
  * the push: @op with the elements argv[first, first + n), or a small state
  * that merges to the result. */
-static void wrote(struct daemon *d, const struct cmd_args *a, enum crdt_type t, enum store_op op,
-		  const struct crdt_obj *state, size_t first, size_t n)
+static void wrote_delta(struct daemon *d, const struct cmd_args *a, enum crdt_type t,
+			enum store_op op, const struct crdt_obj *state, size_t first, size_t n,
+			const struct crdt_obj *delta)
 {
 	struct store_entry *e = store_find(&d->store, a->argv[1], a->argl[1]);
 
@@ -133,7 +134,13 @@ static void wrote(struct daemon *d, const struct cmd_args *a, enum crdt_type t, 
 		store_changed(&d->store, e, t,
 			      &(struct store_change){ .op = op, .state = state, .n = n,
 						      .elems = a->argv + first,
-						      .lens = a->argl + first });
+						      .lens = a->argl + first, .delta = delta });
+}
+
+static void wrote(struct daemon *d, const struct cmd_args *a, enum crdt_type t, enum store_op op,
+		  const struct crdt_obj *state, size_t first, size_t n)
+{
+	wrote_delta(d, a, t, op, state, first, n, NULL);
 }
 
 /* ---- limits ([limits], docs/configuration.md) ------------------------------ */
@@ -384,13 +391,26 @@ static void cmd_sadd(struct daemon *d, struct cmd_session *s, const struct cmd_a
 		reply_crdt_error(out, err);
 		return;
 	}
+	/* an OR-Set write also yields its delta (crdt_orset_add_delta), for
+	 * gossip; without memory for it the write goes whole */
+	struct crdt_obj delta = { 0 };
+	bool has_delta = o->type == CRDT_ORSET && crdt_obj_new(CRDT_ORSET, &delta) == 0;
 	for (i = 2; i < a->argc; i++) {
 		if (o->type == CRDT_GSET) {
 			err = crdt_gset_add(o->gs, a->argv[i], a->argl[i]);
 			added += err > 0;
 		} else {
 			bool had = crdt_orset_contains(o->os, a->argv[i], a->argl[i]);
-			err = crdt_orset_add(o->os, &d->store.self, a->argv[i], a->argl[i]);
+			if (has_delta) {
+				err = crdt_orset_add_delta(o->os, &d->store.self, a->argv[i],
+							   a->argl[i], delta.os);
+				if (err > 0) { /* added, but the delta missed it */
+					has_delta = false;
+					err = 0;
+				}
+			} else {
+				err = crdt_orset_add(o->os, &d->store.self, a->argv[i], a->argl[i]);
+			}
 			added += !had && err == 0;
 		}
 		if (err < 0)
@@ -398,8 +418,9 @@ static void cmd_sadd(struct daemon *d, struct cmd_session *s, const struct cmd_a
 	}
 	/* the elements added before a failure stay added: store them, tell
 	 * the peers */
-	wrote(d, a, o->type, o->type == CRDT_GSET ? STORE_OP_GSET_ADD : STORE_OP_ORSET_ADD,
-		NULL, 2, i - 2);
+	wrote_delta(d, a, o->type, o->type == CRDT_GSET ? STORE_OP_GSET_ADD : STORE_OP_ORSET_ADD,
+		    NULL, 2, i - 2, has_delta ? &delta : NULL);
+	crdt_obj_done(&delta);
 	if (err < 0)
 		reply_crdt_error(out, err);
 	else
@@ -421,12 +442,21 @@ static void cmd_srem(struct daemon *d, struct cmd_session *s, const struct cmd_a
 		resp_error(out, "ERR a gset can only grow; removing needs an orset");
 		return;
 	}
-	for (size_t i = 2; o && i < a->argc; i++)
-		removed += crdt_orset_remove(o->os, a->argv[i], a->argl[i]) > 0;
+	struct crdt_obj delta = { 0 };
+	bool has_delta = o && crdt_obj_new(CRDT_ORSET, &delta) == 0;
+	for (size_t i = 2; o && i < a->argc; i++) {
+		int r = has_delta ? crdt_orset_remove_delta(o->os, a->argv[i], a->argl[i], delta.os)
+				  : crdt_orset_remove(o->os, a->argv[i], a->argl[i]);
+		if (r == 2)
+			has_delta = false; /* removed, but the delta missed it */
+		removed += r > 0;
+	}
 	if (removed) {
 		/* replaying a remove of an absent element is a no-op: log them all */
-		wrote(d, a, CRDT_ORSET, STORE_OP_ORSET_REM, NULL, 2, a->argc - 2);
+		wrote_delta(d, a, CRDT_ORSET, STORE_OP_ORSET_REM, NULL, 2, a->argc - 2,
+			    has_delta ? &delta : NULL);
 	}
+	crdt_obj_done(&delta);
 	resp_int(out, removed);
 }
 

@@ -84,6 +84,14 @@ static void section_stats(struct daemon *d, struct crdt_buf *b)
 	line(b, "reply_buffer_errors:%" PRIu64, d->stats.reply_buffer_errors);
 }
 
+/* ms since @p's digests began to differ from ours; -1 in sync or unknown */
+static int64_t differs_ago(const struct gossip_peer_info *p)
+{
+	if (!p->has_sync || p->in_sync)
+		return -1;
+	return p->now_ms > p->differs_since_ms ? (int64_t)(p->now_ms - p->differs_since_ms) : 0;
+}
+
 struct peer_lines {
 	struct crdt_buf *b;
 	size_t i, skewed;
@@ -93,14 +101,19 @@ struct peer_lines {
 static int put_peer_line(const struct gossip_peer_info *p, void *ctx)
 {
 	struct peer_lines *pl = ctx;
-	char off[32] = "unknown";
+	char off[32] = "unknown", sync[8] = "unknown";
 
 	if (p->has_clock_offset)
 		snprintf(off, sizeof(off), "%" PRId64, p->clock_offset_ms);
+	if (p->has_sync)
+		snprintf(sync, sizeof(sync), "%d", p->in_sync);
 	line(pl->b, "peer%zu:name=%s,node=%s,up=%d,clock_offset_ms=%s,clock_skewed=%d,"
-		    "clock_lead_capped=%" PRIu64,
+		    "clock_lead_capped=%" PRIu64 ",in_sync=%s,differs_since_ms_ago=%" PRId64
+		    ",instances_differing=%" PRIu64 ",deltas_acked=%" PRIu64
+		    ",deltas_pending=%" PRIu64 ",bytes_last_round=%" PRIu64,
 	     pl->i++, p->name, p->node ? p->node : "", p->seen && !p->down, off, p->clock_skewed,
-	     p->stats.clock_capped);
+	     p->stats.clock_capped, sync, differs_ago(p), p->instances_differing, p->deltas_acked,
+	     p->deltas_pending, p->bytes_last_round);
 	pl->skewed += p->clock_skewed;
 	return 0;
 }
@@ -132,10 +145,21 @@ static void section_gossip(struct daemon *d, struct crdt_buf *b)
 	line(b, "merges:%" PRIu64, s.merges);
 	line(b, "records_unchanged:%" PRIu64, s.unchanged);
 	line(b, "gossip_digests:%s", d->cfg.gossip.digests ? "yes" : "no");
+	line(b, "gossip_deltas:%s", d->cfg.gossip.deltas ? "yes" : "no");
 	line(b, "digest_datagrams_out:%" PRIu64, s.digest_dgrams_out);
 	line(b, "digest_datagrams_in:%" PRIu64, s.digest_dgrams_in);
 	line(b, "digest_buckets_differing:%" PRIu64, s.digest_buckets_differing);
 	line(b, "digest_instances_sent:%" PRIu64, s.digest_instances_sent);
+	line(b, "digest_instances_in_flight:%" PRIu64, s.digest_in_flight);
+	line(b, "delta_intervals:%" PRIu64, s.delta_intervals);
+	line(b, "delta_datagrams_out:%" PRIu64, s.delta_dgrams_out);
+	line(b, "delta_resent:%" PRIu64, s.delta_resent);
+	line(b, "delta_datagrams_in:%" PRIu64, s.delta_dgrams_in);
+	line(b, "acks_out:%" PRIu64, s.acks_out);
+	line(b, "acks_in:%" PRIu64, s.acks_in);
+	line(b, "delta_whole_writes:%" PRIu64, s.delta_whole_writes);
+	line(b, "delta_fallbacks:%" PRIu64, s.delta_fallbacks);
+	line(b, "delta_resyncs:%" PRIu64, s.delta_resyncs);
 	line(b, "type_conflicts:%" PRIu64, d->store.stats.conflicts);
 	line(b, "unknown_sender:%" PRIu64, s.unknown_sender);
 	line(b, "large_push_deferred:%" PRIu64, s.large_deferred);
@@ -221,7 +245,7 @@ static void section_keyspace(struct daemon *d, struct crdt_buf *b)
 	uint64_t n[STORE_NTYPES] = { 0 }, total = 0, expires = 0;
 
 	for (size_t i = 0; i < d->store.cap; i++) {
-		struct store_entry *e = d->store.table[i].e;
+		struct store_entry *e = store_slot_entry(&d->store.table[i]);
 		enum crdt_type t = e ? store_entry_type(e) : 0;
 		if (t) {
 			n[t]++;
@@ -282,7 +306,7 @@ static int put_peer(const struct gossip_peer_info *p, void *ctx)
 
 	if (p->addr)
 		transport_addr_format(p->addr, addr, sizeof(addr));
-	resp_map(out, 12, pc->proto);
+	resp_map(out, 18, pc->proto);
 	resp_bulk_str(out, "name");
 	resp_bulk_str(out, p->name);
 	resp_bulk_str(out, "address");
@@ -311,6 +335,19 @@ static int put_peer(const struct gossip_peer_info *p, void *ctx)
 	resp_int(out, p->clock_skewed);
 	resp_bulk_str(out, "clock_lead_capped");
 	resp_int(out, (int64_t)p->stats.clock_capped);
+	/* sync status (docs/protocol.md, "Sync status per peer") */
+	resp_bulk_str(out, "in_sync");
+	resp_int(out, p->has_sync ? p->in_sync : -1);
+	resp_bulk_str(out, "differs_since_ms_ago");
+	resp_int(out, differs_ago(p));
+	resp_bulk_str(out, "instances_differing");
+	resp_int(out, (int64_t)p->instances_differing);
+	resp_bulk_str(out, "deltas_acked");
+	resp_int(out, (int64_t)p->deltas_acked);
+	resp_bulk_str(out, "deltas_pending");
+	resp_int(out, (int64_t)p->deltas_pending);
+	resp_bulk_str(out, "bytes_last_round");
+	resp_int(out, (int64_t)p->bytes_last_round);
 	return 0;
 }
 

@@ -16,6 +16,7 @@
 #include "crdt/error.h"
 #include "gossip/core.h"
 #include "gossip/digest.h"
+#include "gossip/dlog.h"
 #include "log.h"
 #include "gossip/wire.h"
 
@@ -60,6 +61,15 @@ struct peer {
 	struct bucket bucket;
 	struct ratelimit rl_skew; /* its clock offset warning */
 	struct gossip_peer_stats st;
+	/* delta intervals: what it acknowledged; whether its replica id just
+	 * changed (it restarted: it gets the full state) */
+	struct dlog_peer dl;
+	bool restarted;
+	/* sync status (gossip_peer_info) */
+	bool has_sync, in_sync;
+	uint64_t differs_since;
+	uint64_t differing, differing_acc;
+	uint64_t bytes_at_round, bytes_last_round;
 };
 
 /* A peer silent for this many rounds is down: it gets a PING a round and
@@ -119,6 +129,17 @@ struct gossip_core {
 	 * flag set), from the store's change stream. */
 	struct store_entry **queue;
 	size_t nqueue, queue_cap;
+	/* beside each queued entry: the join of its writes' deltas, or whole
+	 * when one had none (it is then pushed whole) */
+	struct pend {
+		struct crdt_obj d; /* d.p NULL: none yet */
+		bool whole;
+	} *pend;
+
+	/* delta intervals (docs/protocol.md, "Delta intervals") */
+	bool deltas;
+	uint64_t epoch; /* ours, for this start: acks of another are ignored */
+	struct dlog dlog;
 
 	/* digest rounds: the digest (always kept, so that a peer's digest
 	 * datagrams are answered whatever our own rounds do) */
@@ -711,6 +732,14 @@ static int on_digest(struct gossip_core *g, struct peer *p, const uint8_t *body,
 	r = wire_decode_sums(body, len, DIGEST_BITS, DIGEST_GROUP_BITS, false, sums_cmp_cb, &c);
 	if (r < 0)
 		return r;
+	if (p) { /* its sync status: the last exchange's count, then afresh */
+		if (g->nddiff && (p->in_sync || !p->has_sync))
+			p->differs_since = g->now_ms;
+		p->in_sync = !g->nddiff;
+		p->has_sync = true;
+		p->differing = p->differing_acc;
+		p->differing_acc = 0;
+	}
 	/* a range may repeat a group: each once, in order */
 	for (size_t i = 0; i < g->nddiff && n < DIGEST_BUCKETS; i++) {
 		uint32_t grp = g->ddiff[i];
@@ -843,6 +872,16 @@ static int on_keys(struct gossip_core *g, struct peer *p, const uint8_t *body, s
 		}
 		if (!differs)
 			continue;
+		p->differing_acc++;
+		/* A delta of it is on its way to the peer and not acknowledged
+		 * yet: the difference may be just that, and that delta, sent
+		 * again until acknowledged, settles it for a few bytes where
+		 * the whole instance may be megabytes.  The next exchange
+		 * compares again. */
+		if (g->deltas && e->dseq && !dlog_peer_has(&p->dl, e->dseq)) {
+			g->st.digest_in_flight++;
+			continue;
+		}
 		if (!open) {
 			if (batch_begin(g, &b, &p, 1) < 0)
 				break;
@@ -859,6 +898,249 @@ static int on_keys(struct gossip_core *g, struct peer *p, const uint8_t *body, s
 	return 0;
 }
 
+/* ---- delta intervals (docs/protocol.md, "Delta intervals") ------------- */
+
+/* Seal interval @it and send it to @p. */
+static void send_interval(struct gossip_core *g, struct peer *p, const struct dlog_int *it)
+{
+	size_t len = it->len;
+	const uint8_t *d = seal(g, it->d, &len);
+
+	if (!d)
+		return;
+	send_to(g, p, d, len);
+	g->st.delta_dgrams_out++;
+	if (it->seq <= p->dl.sent)
+		g->st.delta_resent++;
+	else
+		p->dl.sent = it->seq;
+}
+
+/* The full state to @p, in place of every interval so far: it restarted,
+ * came back, or lags past the log. */
+static void resync(struct gossip_core *g, struct peer *p)
+{
+	g->st.delta_resyncs++;
+	(void)send_full(g, &p, 1);
+	dlog_peer_upto(&p->dl, g->dlog.last);
+}
+
+/* Intervals @p may take now: those past what it acknowledged, within the
+ * window; with @resend also those sent before and not acknowledged yet. */
+static void peer_deltas(struct gossip_core *g, struct peer *p, bool resend)
+{
+	uint64_t hi, seq;
+
+	if (!p->resolved || peer_down(p) || !g->dlog.last)
+		return;
+	if (p->dl.acked + 1 < dlog_first(&g->dlog)) {
+		resync(g, p); /* it lacks intervals the log no longer holds */
+		return;
+	}
+	hi = p->dl.acked + DLOG_WINDOW < g->dlog.last ? p->dl.acked + DLOG_WINDOW : g->dlog.last;
+	seq = resend ? p->dl.acked + 1 : (p->dl.sent > p->dl.acked ? p->dl.sent : p->dl.acked) + 1;
+	for (; seq <= hi; seq++)
+		if (!dlog_peer_has(&p->dl, seq))
+			send_interval(g, p, dlog_get(&g->dlog, seq));
+}
+
+/* The instances interval @it carried, whole, to @p: it lags past the log
+ * and the interval is about to be dropped. */
+static void fallback_full(struct gossip_core *g, struct peer *p, const struct dlog_int *it)
+{
+	struct wire_header h;
+	struct wire_delta wd;
+	struct wire_record *rec;
+	struct store_entry *e, *last = NULL;
+	struct batch b;
+	size_t off, n;
+
+	if (wire_decode_header(it->d, it->len, &h, &off) < 0 ||
+	    wire_decode_delta(it->d + off, it->len - off, &wd) < 0 ||
+	    wire_parse_records(wd.records, wd.len, &rec, &n) < 0)
+		return; /* cannot happen: we built it */
+	if (batch_begin(g, &b, &p, 1) == 0) {
+		for (size_t i = 0; i < n && !b.err; i++) {
+			if (!(e = store_find(g->store, rec[i].name, rec[i].name_len)) || e == last)
+				continue;
+			last = e;
+			g->st.delta_fallbacks++;
+			batch_add_entry(&b, e);
+		}
+		batch_end(&b);
+	}
+	free(rec);
+}
+
+/* Make room for an interval of @len bytes: the oldest ones go, and a peer
+ * that lacks one gets the instances it carried whole. */
+static void make_room(struct gossip_core *g, size_t len)
+{
+	while (dlog_full(&g->dlog, len)) {
+		uint64_t seq = dlog_first(&g->dlog);
+		const struct dlog_int *it = dlog_get(&g->dlog, seq);
+		for (size_t i = 0; i < g->npeers; i++) {
+			struct peer *p = g->peers[i];
+			/* a peer down or unresolved is resynced when it is back */
+			if (dlog_peer_has(&p->dl, seq) || !p->resolved || peer_down(p))
+				continue;
+			fallback_full(g, p, it);
+			dlog_peer_upto(&p->dl, seq);
+		}
+		dlog_drop_oldest(&g->dlog);
+	}
+}
+
+/* Drop the intervals every peer that is up has acknowledged. */
+static void trim(struct gossip_core *g)
+{
+	while (g->dlog.n) {
+		uint64_t seq = dlog_first(&g->dlog);
+		for (size_t i = 0; i < g->npeers; i++) {
+			struct peer *p = g->peers[i];
+			if (p->resolved && !peer_down(p) && !dlog_peer_has(&p->dl, seq))
+				return;
+		}
+		dlog_drop_oldest(&g->dlog);
+	}
+}
+
+/* Each DELTA datagram the packer finishes is a new interval: logged, then
+ * sent to every peer whose window has room for it. */
+static int delta_emit(const uint8_t *d, size_t len, void *ctx)
+{
+	struct gossip_core *g = ctx;
+	const struct dlog_int *it;
+
+	make_room(g, len);
+	if (dlog_append(&g->dlog, d, len) < 0)
+		return -ENOMEM; /* the packer's number is taken again next time */
+	g->st.delta_intervals++;
+	it = dlog_get(&g->dlog, g->dlog.last);
+	for (size_t i = 0; i < g->npeers; i++) {
+		struct peer *p = g->peers[i];
+		if (p->resolved && !peer_down(p) && it->seq <= p->dl.acked + DLOG_WINDOW)
+			send_interval(g, p, it);
+	}
+	return 0;
+}
+
+/* The queued deltas as new intervals; those that cannot go (no memory, a
+ * piece too large for a datagram) are marked whole, for the full push. */
+static void push_deltas(struct gossip_core *g, struct store_entry **ents, size_t n)
+{
+	struct wire_packer pk;
+	int r;
+
+	if (wire_packer_init_delta(&pk, g->kr ? g->mtu - AUTH_OVERHEAD : g->mtu, g->self, g->node,
+				   g->node_len, g->epoch, delta_emit, g) < 0) {
+		for (size_t i = 0; i < n; i++)
+			g->pend[i].whole = true;
+		return;
+	}
+	pk.seq = g->dlog.last;
+	for (size_t i = 0; i < n; i++) {
+		struct pend *q = &g->pend[i];
+		if (q->whole || !q->d.p)
+			continue;
+		if ((r = wire_packer_add(&pk, ents[i]->name, ents[i]->name_len, &q->d, NULL)) != 0) {
+			q->whole = true;
+			if (r < 0 && r != -EMSGSIZE) /* the emit failed: start again */
+				pk.seq = g->dlog.last;
+			continue;
+		}
+		/* its last record is in the datagram being filled */
+		ents[i]->dseq = pk.seq + 1;
+	}
+	if (wire_packer_flush(&pk) < 0) /* no memory for the log: whole, all */
+		for (size_t i = 0; i < n; i++)
+			g->pend[i].whole = true;
+	wire_packer_done(&pk);
+}
+
+/* This replica's entries of counter @o: they alone change on a local write,
+ * and merge to the new value. */
+static int counter_delta(struct gossip_core *g, const struct crdt_obj *o, struct crdt_obj *ret)
+{
+	uint64_t v;
+	int r;
+
+	if ((r = crdt_obj_new(o->type, ret)) < 0)
+		return r;
+	if (o->type == CRDT_GCOUNTER) {
+		if ((v = crdt_vv_get(&o->gc->vv, g->self)))
+			r = crdt_vv_raise(&ret->gc->vv, g->self, v);
+	} else {
+		if ((v = crdt_vv_get(&o->pn->p, g->self)))
+			r = crdt_vv_raise(&ret->pn->p, g->self, v);
+		if (r >= 0 && (v = crdt_vv_get(&o->pn->n, g->self)))
+			r = crdt_vv_raise(&ret->pn->n, g->self, v);
+	}
+	if (r < 0)
+		crdt_obj_done(ret);
+	return r < 0 ? r : 0;
+}
+
+/* The delta of local write @c to @e's instance of type @t into *ret (the
+ * caller frees it): what the command made, or built here; -1 when there is
+ * none to be had (the instance then goes whole). */
+static int make_delta(struct gossip_core *g, struct store_entry *e, enum crdt_type t,
+		      const struct store_change *c, struct crdt_obj *ret)
+{
+	const struct crdt_obj *o = store_entry_slot(e, t);
+	int r;
+
+	if (c->delta)
+		return crdt_obj_copy(c->delta, ret);
+	switch (c->op) {
+	case STORE_OP_STATE:
+		if (!c->state)
+			return o && (t == CRDT_GCOUNTER || t == CRDT_PNCOUNTER) ? counter_delta(g, o, ret)
+										: -1;
+		/* a register is its own delta; a new set is empty */
+		if (c->state->type == CRDT_LWWREG || !crdt_obj_is_set(c->state) ||
+		    crdt_obj_card(c->state) == 0)
+			return crdt_obj_copy(c->state, ret);
+		return -1;
+	case STORE_OP_GSET_ADD:
+		if ((r = crdt_obj_new(CRDT_GSET, ret)) < 0)
+			return r;
+		for (size_t i = 0; i < c->n; i++)
+			if ((r = crdt_gset_add(ret->gs, c->elems[i], c->lens[i])) < 0) {
+				crdt_obj_done(ret);
+				return r;
+			}
+		return 0;
+	default: /* an OR-Set write without its delta */
+		return -1;
+	}
+}
+
+/* Join local write @c's delta into the queued entry @e's. */
+static void pend_join(struct gossip_core *g, struct store_entry *e, enum crdt_type t,
+		      const struct store_change *c)
+{
+	struct pend *q = &g->pend[e->qpos];
+	struct crdt_obj d = { 0 };
+
+	if (q->whole)
+		return;
+	if (make_delta(g, e, t, c, &d) < 0) {
+		g->st.delta_whole_writes++;
+		q->whole = true;
+		return;
+	}
+	if (!q->d.p) {
+		q->d = d;
+		return;
+	}
+	if (q->d.type != d.type || crdt_obj_merge(&q->d, &d) < 0) {
+		g->st.delta_whole_writes++;
+		q->whole = true; /* two types written under one name, or no memory */
+	}
+	crdt_obj_done(&d);
+}
+
 void gossip_core_round(struct gossip_core *g, uint64_t now_ms, uint64_t now_us)
 {
 	size_t n;
@@ -870,6 +1152,8 @@ void gossip_core_round(struct gossip_core *g, uint64_t now_ms, uint64_t now_us)
 	n = choose_targets(g, g->fanout);
 	for (size_t i = 0; i < g->npeers; i++) {
 		struct peer *p = g->peers[i];
+		p->bytes_last_round = p->st.bytes_out - p->bytes_at_round;
+		p->bytes_at_round = p->st.bytes_out;
 		if (p->resolved) {
 			ping_peer(g, p);
 			if (p->unanswered++ == PEER_DOWN_ROUNDS)
@@ -881,6 +1165,10 @@ void gossip_core_round(struct gossip_core *g, uint64_t now_ms, uint64_t now_us)
 		send_digest(g, g->targets, n);
 	else
 		(void)send_full(g, g->targets, n);
+	/* intervals not acknowledged yet go again */
+	for (size_t i = 0; i < g->npeers; i++)
+		peer_deltas(g, g->peers[i], true);
+	trim(g);
 }
 
 int gossip_core_sync(struct gossip_core *g, const char *name, uint64_t now_ms, uint64_t now_us)
@@ -905,6 +1193,13 @@ int gossip_core_sync(struct gossip_core *g, const char *name, uint64_t now_ms, u
 	return send_full(g, g->targets, n);
 }
 
+/* The queued deltas are spent. */
+static void pend_clear(struct gossip_core *g, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		crdt_obj_done(&g->pend[i].d);
+}
+
 /* Push the dirty instances, and the large ones whose turn has come. */
 uint64_t gossip_core_push(struct gossip_core *g, uint64_t now_ms)
 {
@@ -919,16 +1214,22 @@ uint64_t gossip_core_push(struct gossip_core *g, uint64_t now_ms)
 	for (size_t i = 0; i < nents; i++)
 		ents[i]->queued = false;
 	g->nqueue = 0;
+	/* deltas go to every peer (each acknowledges them), whatever the
+	 * fanout; what has none goes whole below */
+	if (g->deltas)
+		push_deltas(g, ents, nents);
 	n = choose_targets(g, g->fanout);
-	if (n == 0)
+	if (n == 0 || batch_begin(g, &b, g->targets, n) < 0) {
+		pend_clear(g, nents);
 		return 0; /* the next round carries it when peers appear */
-	if (batch_begin(g, &b, g->targets, n) < 0)
-		return 0;
+	}
 	g->st.pushes++;
 	for (size_t i = 0; i < nents && !b.err; i++) {
 		struct store_entry *e = ents[i];
 		struct large *l = large_find(g, e->name, e->name_len);
 		size_t size;
+		if (g->deltas && !g->pend[i].whole)
+			continue; /* gone as a delta */
 		if (l && now < l->last_push + g->large_gap_ms) {
 			if (!l->pending)
 				g->st.large_deferred++;
@@ -956,6 +1257,7 @@ uint64_t gossip_core_push(struct gossip_core *g, uint64_t now_ms)
 	}
 	if (batch_end(&b) < 0)
 		log_error("gossip", "push: encoding failed");
+	pend_clear(g, nents);
 	return due != UINT64_MAX ? due - now : 0;
 }
 
@@ -989,16 +1291,24 @@ static void changed(void *ctx, struct store_entry *e, enum crdt_type t,
 		if (g->nqueue == g->queue_cap) {
 			size_t cap = g->queue_cap ? g->queue_cap * 2 : 64;
 			struct store_entry **q = realloc(g->queue, cap * sizeof(*q));
+			struct pend *pd;
 			/* Without memory for the list the write still stands; it
 			 * travels with the next full round instead of the push. */
 			if (!q)
 				return;
 			g->queue = q;
+			if (!(pd = realloc(g->pend, cap * sizeof(*pd))))
+				return;
+			g->pend = pd;
 			g->queue_cap = cap;
 		}
+		g->pend[g->nqueue] = (struct pend){ .whole = !g->deltas };
+		e->qpos = (uint32_t)g->nqueue;
 		g->queue[g->nqueue++] = e;
 		e->queued = true;
 	}
+	if (g->deltas)
+		pend_join(g, e, t, c);
 	if (g->io.push_wanted)
 		g->io.push_wanted(g->io.ctx);
 }
@@ -1019,6 +1329,10 @@ static void seen(struct gossip_core *g, struct peer *p, const struct wire_header
 	p->seen = true;
 	p->unanswered = 0;
 	p->last_seen = g->now_ms;
+	/* a new replica id is a new start: whatever it merged of ours
+	 * before, it may have lost */
+	if (p->has_rid && crdt_rid_cmp(&p->rid, &h->rid))
+		p->restarted = true;
 	p->has_rid = true;
 	p->rid = h->rid;
 	memcpy(p->node, h->node, h->node_len);
@@ -1171,9 +1485,12 @@ static int state_limits(struct gossip_core *g, const struct wire_state *w, char 
 	return 0;
 }
 
-static void merge_states(struct gossip_core *g, struct peer *p, const struct sockaddr *from,
-			 struct wire_state *s, size_t n)
+/* Returns how many records could not be merged (no memory). */
+static size_t merge_states(struct gossip_core *g, struct peer *p, const struct sockaddr *from,
+			   struct wire_state *s, size_t n)
 {
+	size_t failed = 0;
+
 	for (size_t i = 0; i < n; i++) {
 		struct crdt_obj *o = &s[i].obj;
 		int r;
@@ -1224,10 +1541,52 @@ static void merge_states(struct gossip_core *g, struct peer *p, const struct soc
 		g->st.records_in++;
 		if ((r = store_merge(g->store, s[i].name, s[i].name_len, o)) < 0) {
 			drop(g, p, GOSSIP_DROP_NOMEM);
+			failed++;
 			continue;
 		}
 		g->st.merges++;
 	}
+	return failed;
+}
+
+/* Acknowledge interval @seq of epoch @epoch to its sender. */
+static void send_ack(struct gossip_core *g, struct peer *p, const struct sockaddr *to,
+		     uint64_t epoch, uint64_t seq)
+{
+	const uint8_t *d;
+	size_t len;
+
+	crdt_buf_reset(&g->pbuf);
+	if (wire_encode_ack(&g->pbuf, g->self, g->node, g->node_len, epoch, &seq, 1) < 0 ||
+	    g->pbuf.err)
+		return;
+	len = g->pbuf.len;
+	if (!(d = seal(g, g->pbuf.data, &len)))
+		return;
+	g->st.acks_out++;
+	if (p) {
+		send_to(g, p, d, len);
+	} else if (g->t->ops->send(g->t, d, len, to) < 0) {
+		g->st.drops[GOSSIP_DROP_SEND_ERROR]++;
+	} else {
+		g->st.dgrams_out++;
+		g->st.bytes_out += len;
+	}
+}
+
+struct ack_ctx {
+	struct gossip_core *g;
+	struct peer *p;
+	const uint64_t *epoch;
+};
+
+static void ack_cb(uint64_t seq, void *ctx)
+{
+	struct ack_ctx *a = ctx;
+
+	/* an ACK of another epoch (ours before a restart) is stale */
+	if (a->p && *a->epoch == a->g->epoch)
+		(void)dlog_peer_ack(&a->p->dl, seq, a->g->dlog.last);
 }
 
 static void on_pong(struct gossip_core *g, struct peer *p, const struct wire_ping *pong)
@@ -1412,6 +1771,45 @@ void gossip_core_recv(struct gossip_core *g, const uint8_t *buf, size_t len,
 		merge_states(g, p, from, s, n);
 		wire_states_free(s, n);
 		break;
+	case WIRE_DELTA: {
+		struct wire_delta wd;
+		if (wire_decode_delta(buf + off, len - off, &wd) < 0) {
+			drop(g, p, GOSSIP_DROP_MALFORMED);
+			return;
+		}
+		r = wire_state_decode(wd.records, wd.len, &s, &n);
+		if (r < 0) {
+			drop(g, p,
+			     r == -ENOMEM ? GOSSIP_DROP_NOMEM
+			     : r == -EPROTO ? GOSSIP_DROP_BAD_STATE
+					    : GOSSIP_DROP_MALFORMED);
+			return;
+		}
+		g->st.delta_dgrams_in++;
+		was_down = p && peer_down(p);
+		seen(g, p, &h);
+		/* merged whole, or not acknowledged: it comes again */
+		if (merge_states(g, p, from, s, n) == 0)
+			send_ack(g, p, from, wd.epoch, wd.seq);
+		wire_states_free(s, n);
+		break;
+	}
+	case WIRE_ACK: {
+		uint64_t epoch = 0;
+		struct ack_ctx a = { g, p, &epoch };
+		if (wire_decode_ack(buf + off, len - off, &epoch, ack_cb, &a) < 0) {
+			drop(g, p, GOSSIP_DROP_MALFORMED);
+			return;
+		}
+		g->st.acks_in++;
+		was_down = p && peer_down(p);
+		seen(g, p, &h);
+		if (p && !was_down && !p->restarted) {
+			trim(g);
+			peer_deltas(g, p, false); /* the window moved */
+		}
+		break;
+	}
 	case WIRE_DIGEST:
 	case WIRE_BUCKETS:
 	case WIRE_KEYS:
@@ -1431,8 +1829,15 @@ void gossip_core_recv(struct gossip_core *g, const uint8_t *buf, size_t len,
 	 * now rather than at the next round. */
 	if (was_down) {
 		log_info("gossip", "peer %s: up again, sending the full state", p->name);
-		g->targets[0] = p;
-		(void)send_full(g, g->targets, 1);
+		p->restarted = false;
+		resync(g, p);
+	} else if (p && p->restarted) {
+		/* Restarted between rounds: what it held of our intervals
+		 * may be gone with its memory. */
+		log_info("gossip", "peer %s: restarted (new replica id), sending the full state",
+			 p->name);
+		p->restarted = false;
+		resync(g, p);
 	}
 }
 
@@ -1461,6 +1866,7 @@ int gossip_core_new(const struct gossip_config *cfg, struct store *store, struct
 	g->fanout = cfg->fanout;
 	g->push_delay_ms = cfg->push_delay_ms;
 	g->digests = cfg->digests;
+	g->deltas = cfg->deltas;
 	g->large_gap_ms = cfg->interval_ms / 2;
 	g->max_clock_lead_ms = cfg->max_clock_lead_ms;
 	if (io)
@@ -1472,9 +1878,18 @@ int gossip_core_new(const struct gossip_config *cfg, struct store *store, struct
 		return -ENOMEM;
 	}
 	g->rng = cfg->seed; /* the shell picks one when the config says 0 */
+	/* an epoch of our own: the seed and this start's replica id */
+	g->epoch = rng_next(g) ^ store_fingerprint(self->b, CRDT_RID_LEN);
+	if (dlog_init(&g->dlog, cfg->delta_log ? cfg->delta_log : GOSSIP_DELTA_LOG,
+		      cfg->delta_log_bytes ? cfg->delta_log_bytes : GOSSIP_DELTA_LOG_BYTES) < 0) {
+		gossip_core_set_keys(g, NULL);
+		free(g);
+		return -ENOMEM;
+	}
 	crdt_buf_init(&g->pbuf, 128);
 	if ((r = gossip_core_set_peers(g, cfg->peers, cfg->npeers)) < 0) {
 		crdt_buf_done(&g->pbuf);
+		dlog_done(&g->dlog);
 		gossip_core_set_keys(g, NULL);
 		free(g);
 		return r;
@@ -1503,7 +1918,10 @@ void gossip_core_free(struct gossip_core *g)
 	store_unsubscribe(g->store, g);
 	for (size_t i = 0; i < g->nqueue; i++)
 		g->queue[i]->queued = false;
+	pend_clear(g, g->nqueue);
 	free(g->queue);
+	free(g->pend);
+	dlog_done(&g->dlog);
 	for (size_t i = 0; i < g->npeers; i++)
 		peer_free(g->peers[i]);
 	free(g->peers);
@@ -1597,6 +2015,14 @@ int gossip_core_foreach_peer(const struct gossip_core *g, uint64_t now_ms,
 			.clock_skewed = clock_skewed(g, p),
 			.rid = p->has_rid ? &p->rid : NULL,
 			.node = p->node,
+			.has_sync = p->has_sync,
+			.in_sync = p->in_sync,
+			.differs_since_ms = p->differs_since,
+			.instances_differing = p->differing,
+			.deltas_acked = p->dl.acked,
+			.deltas_pending = dlog_peer_pending(&p->dl, g->dlog.last),
+			.bytes_last_round = p->bytes_last_round,
+			.now_ms = now,
 			.stats = p->st,
 		};
 		int r = cb(&info, ctx);

@@ -34,6 +34,8 @@
 /* Encoded size past which an instance's push is rate-limited. */
 #define GOSSIP_LARGE_BYTES (64u << 10)
 #define GOSSIP_PEER_NAME_MAX 300 /* "host:port" */
+#define GOSSIP_DELTA_LOG 1024
+#define GOSSIP_DELTA_LOG_BYTES (4u << 20)
 
 struct gossip_core;
 
@@ -97,6 +99,16 @@ struct gossip_config {
 	 * differ (DIGEST, BUCKETS, KEYS); else every round sends the full
 	 * state.  Digest datagrams are answered either way. */
 	bool digests;
+	/* local writes are pushed as deltas in numbered, acknowledged DELTA
+	 * intervals (docs/protocol.md, "Delta intervals"); else a push sends
+	 * the whole instances.  DELTA datagrams are merged and acknowledged
+	 * either way.  The log of intervals not yet acknowledged by every
+	 * peer holds at most delta_log intervals and delta_log_bytes bytes
+	 * (0: GOSSIP_DELTA_LOG, GOSSIP_DELTA_LOG_BYTES); a peer that lags past
+	 * it gets the full state of what it missed. */
+	bool deltas;
+	uint32_t delta_log;
+	size_t delta_log_bytes;
 	int rcvbuf;              /* SO_RCVBUF to ask for; 0 = system default */
 	int sndbuf;              /* SO_SNDBUF to ask for; 0 = system default */
 	/* How far a remote timestamp may drag our HLC past our wall clock, and
@@ -160,6 +172,18 @@ struct gossip_stats {
 	uint64_t digest_dgrams_out, digest_dgrams_in;
 	uint64_t digest_buckets_differing;
 	uint64_t digest_instances_sent;
+	/* instances a KEYS list found differing but not sent whole: a delta
+	 * of theirs was on its way to that peer, unacknowledged */
+	uint64_t digest_in_flight;
+	/* delta intervals: numbered (one DELTA datagram each), DELTA
+	 * datagrams sent (first sends and resends) and received, ACKs sent
+	 * and received; writes pushed whole because they had no delta; full
+	 * state sent to a peer in place of intervals it lagged past
+	 * (fallbacks: instances) or because it restarted or came back
+	 * (resyncs: peers) */
+	uint64_t delta_intervals, delta_dgrams_out, delta_resent, delta_dgrams_in;
+	uint64_t acks_out, acks_in;
+	uint64_t delta_whole_writes, delta_fallbacks, delta_resyncs;
 	uint64_t drops[GOSSIP_DROP_MAX];
 	/* from the transport */
 	int rcvbuf, sndbuf;
@@ -191,6 +215,18 @@ struct gossip_peer_info {
 	bool clock_skewed; /* |clock_offset_ms| > max_clock_lead_ms (when set) */
 	const struct crdt_rid *rid; /* from its last datagram; NULL if none yet */
 	const char *node;      /* its node name, NUL-terminated; "" if unknown */
+	/* sync status: from its last DIGEST, whether our digests agreed
+	 * (has_sync false until one came); since when they have differed
+	 * (now_ms); instances found differing in the exchange its last
+	 * DIGEST before that started */
+	bool has_sync, in_sync;
+	uint64_t differs_since_ms;
+	uint64_t instances_differing;
+	/* delta intervals: acknowledged by it (every one up to
+	 * deltas_acked), pending (numbered and not acknowledged) */
+	uint64_t deltas_acked, deltas_pending;
+	uint64_t bytes_last_round; /* sent to it between the last two rounds */
+	uint64_t now_ms;           /* the now_ms given to foreach_peer */
 	struct gossip_peer_stats stats;
 };
 

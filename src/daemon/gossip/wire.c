@@ -16,6 +16,8 @@ const char *wire_type_name(int type)
 	case WIRE_DIGEST: return "DIGEST";
 	case WIRE_BUCKETS: return "BUCKETS";
 	case WIRE_KEYS: return "KEYS";
+	case WIRE_DELTA: return "DELTA";
+	case WIRE_ACK: return "ACK";
 	}
 	return "?";
 }
@@ -393,6 +395,63 @@ int wire_decode_ping(const uint8_t *body, size_t len, struct wire_ping *ret)
 	return 0;
 }
 
+/* ---- delta intervals --------------------------------------------------- */
+
+int wire_decode_delta(const uint8_t *body, size_t len, struct wire_delta *ret)
+{
+	struct wire_delta d;
+
+	if (len <= WIRE_DELTA_HEAD)
+		return -EBADMSG;
+	d.epoch = get_be64(body);
+	d.seq = get_be64(body + 8);
+	if (d.seq == 0)
+		return -EBADMSG;
+	d.records = body + WIRE_DELTA_HEAD;
+	d.len = len - WIRE_DELTA_HEAD;
+	*ret = d;
+	return 0;
+}
+
+int wire_encode_ack(struct crdt_buf *b, const struct crdt_rid *rid, const void *node,
+		    size_t node_len, uint64_t epoch, const uint64_t *seq, size_t n)
+{
+	uint8_t e[8];
+	int r;
+
+	if (n == 0)
+		return -EINVAL;
+	if ((r = wire_put_header(b, WIRE_ACK, rid, node, node_len)) < 0)
+		return r;
+	put_be64(e, epoch);
+	crdt_buf_put(b, e, sizeof(e));
+	for (size_t i = 0; i < n; i++)
+		if ((r = crdt_buf_put_varint(b, seq[i])) < 0)
+			return r;
+	return 0;
+}
+
+int wire_decode_ack(const uint8_t *body, size_t len, uint64_t *ret_epoch,
+		    void (*cb)(uint64_t seq, void *ctx), void *ctx)
+{
+	struct crdt_cur c;
+	uint64_t seq;
+
+	if (len <= 8)
+		return -EBADMSG;
+	crdt_cur_init(&c, body + 8, len - 8);
+	while (c.left) /* check all first: nothing is acted on for a bad one */
+		if (crdt_cur_varint(&c, &seq) < 0 || seq == 0)
+			return -EBADMSG;
+	*ret_epoch = get_be64(body);
+	crdt_cur_init(&c, body + 8, len - 8);
+	while (c.left) {
+		(void)crdt_cur_varint(&c, &seq);
+		cb(seq, ctx);
+	}
+	return 0;
+}
+
 /* ---- packer ------------------------------------------------------------ */
 
 int wire_packer_init(struct wire_packer *p, size_t mtu, const struct crdt_rid *rid,
@@ -416,6 +475,23 @@ int wire_packer_init(struct wire_packer *p, size_t mtu, const struct crdt_rid *r
 	return 0;
 }
 
+int wire_packer_init_delta(struct wire_packer *p, size_t mtu, const struct crdt_rid *rid,
+			   const void *node, size_t node_len, uint64_t epoch, wire_emit_cb emit,
+			   void *ctx)
+{
+	uint8_t head[WIRE_DELTA_HEAD] = { 0 };
+	int r;
+
+	if ((r = wire_packer_init(p, mtu, rid, node, node_len, emit, ctx)) < 0)
+		return r;
+	p->dgram.data[WIRE_MAGIC_LEN + 1] = WIRE_DELTA; /* the header's type byte */
+	put_be64(head, epoch);
+	crdt_buf_put(&p->dgram, head, sizeof(head)); /* seq filled in at each flush */
+	p->hdr_len = p->dgram.len;
+	p->delta = true;
+	return 0;
+}
+
 void wire_packer_done(struct wire_packer *p)
 {
 	if (!p)
@@ -430,6 +506,8 @@ int wire_packer_flush(struct wire_packer *p)
 
 	if (!p->nrec)
 		return 0;
+	if (p->delta)
+		put_be64(p->dgram.data + p->hdr_len - 8, ++p->seq);
 	r = p->emit(p->dgram.data, p->dgram.len, p->ctx);
 	p->datagrams++;
 	p->records += p->nrec;

@@ -34,8 +34,8 @@
 #define WIRE_MAGIC "CRDT"
 #define WIRE_MAGIC_LEN 4
 /* 2: PING and PONG carry the sender's wall clock; 3: DIGEST, BUCKETS and
- * KEYS (digest rounds) */
-#define WIRE_VERSION 3
+ * KEYS (digest rounds); 4: DELTA and ACK (delta-state replication) */
+#define WIRE_VERSION 4
 
 enum wire_type {
 	WIRE_STATE = 1,
@@ -44,8 +44,10 @@ enum wire_type {
 	WIRE_DIGEST = 4,  /* group sums of the sender's digest */
 	WIRE_BUCKETS = 5, /* bucket sums, for the groups that differed */
 	WIRE_KEYS = 6,    /* (name key, fingerprint) of a bucket's instances */
+	WIRE_DELTA = 7,   /* one numbered delta interval: records as STATE's */
+	WIRE_ACK = 8,     /* the delta intervals a receiver has merged */
 };
-#define WIRE_TYPE_MAX WIRE_KEYS
+#define WIRE_TYPE_MAX WIRE_ACK
 
 /* A sealed datagram (auth.h): key id and nonce follow the fixed header, an
  * authentication tag ends it; with WIRE_FLAG_ENCRYPTED the rest is
@@ -201,6 +203,31 @@ int wire_decode_keys(const uint8_t *body, size_t len, unsigned bits, struct wire
 /** Pair @i of a decoded KEYS body. */
 void wire_keys_get(const struct wire_keys *k, size_t i, uint64_t *ret_key, uint64_t *ret_fp);
 
+/* ---- delta intervals (docs/protocol.md, "Delta intervals") ------------- */
+
+/* DELTA body: the sender's epoch (8 bytes big-endian: one per start of the
+ * sender), the interval's sequence number (8 bytes big-endian, >= 1), then
+ * records as in STATE (at least one).  ACK body: the epoch being
+ * acknowledged, then sequence numbers (varint, >= 1 each, at least one)
+ * until the end. */
+#define WIRE_DELTA_HEAD 16
+struct wire_delta {
+	uint64_t epoch, seq;
+	const uint8_t *records; /* into the datagram: a STATE body */
+	size_t len;
+};
+/** Check a DELTA body's fixed part (the records are checked when they are
+ * decoded, as STATE's).  -EBADMSG when truncated, seq 0 or no record
+ * bytes. */
+int wire_decode_delta(const uint8_t *body, size_t len, struct wire_delta *ret);
+/** A whole ACK datagram of @n sequence numbers into @b. */
+int wire_encode_ack(struct crdt_buf *b, const struct crdt_rid *rid, const void *node,
+		    size_t node_len, uint64_t epoch, const uint64_t *seq, size_t n);
+/** Check a whole ACK body, then call @cb for each sequence number.  Nothing
+ * is called for a malformed one (-EBADMSG: truncated, no number, a 0). */
+int wire_decode_ack(const uint8_t *body, size_t len, uint64_t *ret_epoch,
+		    void (*cb)(uint64_t seq, void *ctx), void *ctx);
+
 /* ---- packing instances into datagrams ---------------------------------- */
 
 /** Receives each finished datagram; it is valid only during the call.  A
@@ -223,6 +250,10 @@ struct wire_packer {
 	size_t name_len;
 	wire_emit_cb emit;
 	void *ctx;
+	/* a DELTA packer (wire_packer_init_delta): each datagram is numbered
+	 * with ++seq as it is emitted */
+	bool delta;
+	uint64_t seq;
 	uint64_t datagrams; /* emitted */
 	uint64_t records;   /* emitted */
 	uint64_t splits;    /* instances that needed crdt_obj_split */
@@ -233,6 +264,11 @@ struct wire_packer {
  * with wire_packer_done. */
 int wire_packer_init(struct wire_packer *p, size_t mtu, const struct crdt_rid *rid,
 		     const void *node, size_t node_len, wire_emit_cb emit, void *ctx);
+/** The same, for DELTA datagrams of epoch @epoch: each one emitted is
+ * numbered p->seq + 1 and p->seq moves on (set p->seq first). */
+int wire_packer_init_delta(struct wire_packer *p, size_t mtu, const struct crdt_rid *rid,
+			   const void *node, size_t node_len, uint64_t epoch, wire_emit_cb emit,
+			   void *ctx);
 void wire_packer_done(struct wire_packer *p);
 /** Add the state @o of instance @name.  On success *ret_size (if not NULL)
  * is the size of its whole encoding, and the return is the number of pieces

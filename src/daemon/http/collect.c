@@ -224,7 +224,7 @@ static void walk_store(struct daemon *d, struct collected *c, bool largest)
 	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++)
 		c->types[c->s.ntypes++] = (struct snapshot_type){ .name = type_names[t] };
 	for (size_t i = 0; i < d->store.cap; i++) {
-		struct store_entry *e = d->store.table[i].e;
+		struct store_entry *e = store_slot_entry(&d->store.table[i]);
 		enum crdt_type first = e ? store_entry_type(e) : 0;
 		if (!first)
 			continue;

@@ -65,20 +65,29 @@ void store_done(struct store *s)
 	if (!s)
 		return;
 	for (size_t i = 0; i < s->cap; i++)
-		entry_free(s->table[i].e);
+		entry_free(store_slot_entry(&s->table[i]));
 	free(s->table);
 	free(s->heap);
 	*s = (struct store){ 0 };
+}
+
+/* The bits of @h a slot keeps (the slot's index uses the low ones). */
+static uint64_t slot_tag(uint64_t h)
+{
+	return h >> STORE_SLOT_PTR_BITS << STORE_SLOT_PTR_BITS;
 }
 
 /* Slot index of @name, or of the empty slot where it would go. */
 static size_t find_slot(const struct store *s, const void *name, size_t len, uint64_t h)
 {
 	size_t mask = s->cap - 1;
+	uint64_t tag = slot_tag(h);
+
 	for (size_t i = h & mask;; i = (i + 1) & mask) {
 		const struct store_slot *sl = &s->table[i];
-		if (!sl->e || (sl->hash == h && sl->e->name_len == len &&
-			       memcmp(sl->e->name, name, len) == 0))
+		const struct store_entry *e = store_slot_entry(sl);
+		if (!e || (slot_tag(sl->v) == tag && e->name_len == len &&
+			   memcmp(e->name, name, len) == 0))
 			return i;
 	}
 }
@@ -87,7 +96,7 @@ struct store_entry *store_find(const struct store *s, const void *name, size_t l
 {
 	if (!s->cap)
 		return NULL;
-	return s->table[find_slot(s, name, len, name_hash(name, len))].e;
+	return store_slot_entry(&s->table[find_slot(s, name, len, name_hash(name, len))]);
 }
 
 static int grow(struct store *s)
@@ -101,9 +110,10 @@ static int grow(struct store *s)
 	s->table = t;
 	s->cap = cap;
 	for (size_t i = 0; i < old.cap; i++) {
-		struct store_entry *e = old.table[i].e;
+		struct store_entry *e = store_slot_entry(&old.table[i]);
 		if (e)
-			s->table[find_slot(s, e->name, e->name_len, old.table[i].hash)] = old.table[i];
+			s->table[find_slot(s, e->name, e->name_len, name_hash(e->name, e->name_len))] =
+				old.table[i];
 	}
 	free(old.table);
 	return 0;
@@ -121,19 +131,23 @@ static int find_or_add(struct store *s, const void *name, size_t len, struct sto
 	if ((s->len + 1) * 8 > s->cap * 5 && grow(s) < 0)
 		return -ENOMEM;
 	i = find_slot(s, name, len, h);
-	if (!s->table[i].e) {
+	if (!s->table[i].v) {
 		/* the name starts in the struct's tail padding */
 		size_t size = offsetof(struct store_entry, name) + len + 1;
 		struct store_entry *e = calloc(1, size > sizeof(*e) ? size : sizeof(*e));
 		if (!e)
 			return -ENOMEM;
+		if ((uint64_t)(uintptr_t)e >> STORE_SLOT_PTR_BITS) {
+			free(e); /* an address the slot cannot hold */
+			return -ENOMEM;
+		}
 		memcpy(e->name, name, len);
 		e->name[len] = 0;
 		e->name_len = (uint32_t)len;
-		s->table[i] = (struct store_slot){ .hash = h, .e = e };
+		s->table[i] = (struct store_slot){ .v = slot_tag(h) | (uint64_t)(uintptr_t)e };
 		s->len++;
 	}
-	*ret = s->table[i].e;
+	*ret = store_slot_entry(&s->table[i]);
 	return 0;
 }
 
@@ -402,7 +416,7 @@ int store_merge(struct store *s, const void *name, size_t len, const struct crdt
 int store_foreach(const struct store *s, int (*cb)(struct store_entry *e, void *ctx), void *ctx)
 {
 	for (size_t i = 0; i < s->cap; i++) {
-		struct store_entry *e = s->table[i].e;
+		struct store_entry *e = store_slot_entry(&s->table[i]);
 		if (e && entry_used(e)) {
 			int r = cb(e, ctx);
 			if (r)
@@ -643,7 +657,7 @@ void store_deadlines_load(struct store *s)
 
 	for (int pass = 0; pass < 2; pass++) {
 		for (size_t i = 0, k = 0; i < s->cap; i++) {
-			struct store_entry *e = s->table[i].e;
+			struct store_entry *e = store_slot_entry(&s->table[i]);
 
 			if (e && store_name_reserved(e->name, e->name_len)) {
 				if (pass)

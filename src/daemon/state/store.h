@@ -86,6 +86,10 @@ struct store_entry {
 	/* gossip's, as the fields after store_inst.obj: the entry is in its
 	 * push list.  The store never reads it. */
 	bool queued;
+	/* gossip's: while queued, its place in the push list; the last delta
+	 * interval that carried a write of it (0: none) */
+	uint32_t qpos;
+	uint64_t dseq;
 	/* the digest's: the entry changed since the digest last counted it */
 	bool dstale;
 	/* the store's: 1 + the entry's index in the deadline heap, 0 = none */
@@ -106,12 +110,22 @@ struct store_stats {
 	uint64_t by_type[STORE_NTYPES];
 };
 
-/* A table slot keeps the hash next to the pointer, so a probe that meets
- * another name costs no cache miss on that entry. */
+/* A table slot: the entry's address in the low STORE_SLOT_PTR_BITS bits and
+ * the top 16 bits of its name's hash above them, so a probe that meets
+ * another name rarely costs a cache miss on that entry; 0 = empty.  8 bytes
+ * a slot (user-space addresses fit in 48 bits on x86-64 and arm64; the store
+ * refuses an entry allocated above). */
 struct store_slot {
-	uint64_t hash;
-	struct store_entry *e; /* NULL = empty */
+	uint64_t v;
 };
+
+#define STORE_SLOT_PTR_BITS 48
+
+/** The entry in a slot, NULL if empty. */
+static inline struct store_entry *store_slot_entry(const struct store_slot *sl)
+{
+	return (struct store_entry *)(uintptr_t)(sl->v & (((uint64_t)1 << STORE_SLOT_PTR_BITS) - 1));
+}
 
 /* What a local write did: enough for a journal to replay it. */
 enum store_op {
@@ -133,6 +147,10 @@ struct store_change {
 	size_t n;
 	const uint8_t *const *elems;
 	const size_t *lens;
+	/* local: what the write changed as a small state of the same type
+	 * that merges to the result (a delta, crdt_orset_add_delta), when the
+	 * command made one; NULL otherwise.  Remote: NULL. */
+	const struct crdt_obj *delta;
 };
 
 /* A subscriber to the change stream.  @changed runs after the change, once
