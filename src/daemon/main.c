@@ -47,6 +47,7 @@ struct runtime {
 	struct daemon d;
 	uv_signal_t sig_int, sig_term, sig_hup;
 	uv_check_t commit; /* ends each loop pass: storage commit, held replies */
+	uv_timer_t expire; /* deletes names past their deadline (store_expire) */
 	bool log_level_forced; /* --log-level: [log] level does not apply */
 	int lock_fd;
 };
@@ -194,6 +195,20 @@ static void commit_cb(uv_check_t *h)
 		listener_release(d->listener, r == 0);
 }
 
+/* Expiry in the background: at most EXPIRE_PER_PASS names a loop pass, so
+ * a burst of deadlines never stalls clients; while names are left over it
+ * runs again in the next pass, else every EXPIRE_EVERY_MS. */
+#define EXPIRE_PER_PASS 128
+#define EXPIRE_EVERY_MS 100
+
+static void expire_cb(uv_timer_t *h)
+{
+	struct runtime *rt = h->data;
+
+	if (store_expire(&rt->d.store, EXPIRE_PER_PASS) == EXPIRE_PER_PASS)
+		uv_timer_start(h, expire_cb, 0, EXPIRE_EVERY_MS);
+}
+
 static void restart_only_cb(const struct config_key *k, void *ctx)
 {
 	log_warn("main", "reload: [%s] %s changed; it takes effect at the next start", k->section,
@@ -325,6 +340,10 @@ static int run(struct runtime *rt)
 	uv_check_init(d->loop, &rt->commit);
 	rt->commit.data = rt;
 	uv_check_start(&rt->commit, commit_cb);
+	store_deadlines_load(&d->store);
+	uv_timer_init(d->loop, &rt->expire);
+	rt->expire.data = rt;
+	uv_timer_start(&rt->expire, expire_cb, EXPIRE_EVERY_MS, EXPIRE_EVERY_MS);
 
 	struct listener_config sc = {
 		.host = c->node.client.host,

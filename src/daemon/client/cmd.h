@@ -147,4 +147,30 @@ void cmd_slowlog(struct daemon *d, struct cmd_session *s, const struct cmd_args 
 void cmd_time(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 	      struct crdt_buf *out);
 
+/* client/cmd_expire.c */
+void cmd_expire(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+		struct crdt_buf *out);
+void cmd_ttl(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+	     struct crdt_buf *out);
+void cmd_persist(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+		 struct crdt_buf *out);
+void cmd_setex(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+	       struct crdt_buf *out);
+/** Whether key a->argv[1]'s deadline name is within [limits]; false with
+ * the error replied. */
+bool cmd_may_expire(struct daemon *d, const struct cmd_args *a, struct crdt_buf *out);
+/* SET's expiry options: a deadline in ms (0: none given), or KEEPTTL. */
+struct cmd_set_expiry {
+	int64_t deadline;
+	bool keep;
+};
+/** Parse SET's options a->argv[first..] (EX, PX, EXAT, PXAT, KEEPTTL); 0,
+ * or -1 with the error replied. */
+int cmd_set_parse_expiry(const struct cmd_args *a, size_t first, struct cmd_set_expiry *ret,
+			 struct crdt_buf *out);
+/** After SET wrote key a->argv[1]: its new deadline, or none unless
+ * KEEPTTL.  0, or a negative errno / CRDT error. */
+int cmd_set_apply_expiry(struct daemon *d, const struct cmd_args *a,
+			 const struct cmd_set_expiry *x);
+
 #endif

@@ -1,6 +1,7 @@
 /* Command handlers.  Each checks its arguments, acts on the store and writes
  * exactly one reply.  Replies and errors follow Redis wording wherever the
  * semantics match, so Redis clients and their error handling just work. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -162,6 +163,11 @@ static bool may_write(struct daemon *d, const struct cmd_args *a, enum crdt_type
 {
 	char why[200];
 
+	if (store_name_reserved(a->argv[1], a->argl[1])) {
+		resp_error(out, "ERR key names starting with the bytes 0xff 'ttl:' are reserved "
+				"for the deadlines of keys");
+		return false;
+	}
 	if (gossip_limit_name(limits(d), t, a->argl[1], why, sizeof(why)) < 0 ||
 	    (!store_find(&d->store, a->argv[1], a->argl[1]) &&
 	     gossip_limit_instances(limits(d), d->store.len, why, sizeof(why)) < 0)) {
@@ -341,12 +347,12 @@ void cmd_set(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 	int err;
 	struct crdt_obj *o;
 	char why[200];
+	struct cmd_set_expiry x;
 
-	if (a->argc != 3) {
-		/* EX, NX, KEEPTTL...: no expiry or conditions in a CRDT register */
-		resp_error(out, "ERR syntax error");
+	/* EX, PX, EXAT, PXAT, KEEPTTL; NX, XX, GET...: no conditions in a
+	 * CRDT register (syntax error) */
+	if (cmd_set_parse_expiry(a, 3, &x, out) < 0 || (x.deadline && !cmd_may_expire(d, a, out)))
 		return;
-	}
 	if (gossip_limit_element(limits(d), CRDT_LWWREG, a->argl[1], a->argl[2], why,
 				 sizeof(why)) < 0) {
 		resp_error(out, "ERR %s", why);
@@ -360,6 +366,10 @@ void cmd_set(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 		return;
 	}
 	wrote(d, a, CRDT_LWWREG, STORE_OP_STATE, o, 0, 0);
+	if ((err = cmd_set_apply_expiry(d, a, &x)) < 0) {
+		reply_crdt_error(out, err == -ENOMEM ? CRDT_ENOMEM : err);
+		return;
+	}
 	resp_simple(out, "OK");
 }
 
@@ -928,6 +938,8 @@ static const struct cmd commands[] = {
 	{ "echo", 2, cmd_echo, "fast" },
 	{ "exec", 1, cmd_exec, "slow" },
 	{ "exists", -2, cmd_exists, "readonly" },
+	{ "expire", -3, cmd_expire, "write" },
+	{ "expireat", -3, cmd_expire, "write" },
 	{ "get", 2, cmd_get, "readonly" },
 	{ "getdel", 2, cmd_getdel, "write" },
 	{ "getset", 3, cmd_getset, "write" },
@@ -954,7 +966,12 @@ static const struct cmd commands[] = {
 	{ "mget", -2, cmd_mget, "readonly" },
 	{ "mset", -3, cmd_mset, "write" },
 	{ "multi", 1, cmd_multi, "fast" },
+	{ "persist", 2, cmd_persist, "write" },
+	{ "pexpire", -3, cmd_expire, "write" },
+	{ "pexpireat", -3, cmd_expire, "write" },
 	{ "ping", -1, cmd_ping, "fast" },
+	{ "psetex", 4, cmd_setex, "write" },
+	{ "pttl", 2, cmd_ttl, "readonly" },
 	{ "quit", -1, cmd_quit, "fast" },
 	{ "sadd", -3, cmd_sadd, "write" },
 	{ "scan", -2, cmd_scan, "readonly" },
@@ -963,6 +980,7 @@ static const struct cmd commands[] = {
 	{ "sdiffstore", -3, cmd_sdiffstore, "write" },
 	{ "select", 2, cmd_select, "fast" },
 	{ "set", -3, cmd_set, "write" },
+	{ "setex", 4, cmd_setex, "write" },
 	{ "sinter", -2, cmd_sinter, "readonly" },
 	{ "sinterstore", -3, cmd_sinterstore, "write" },
 	{ "sismember", 3, cmd_sismember, "readonly" },
@@ -976,6 +994,7 @@ static const struct cmd commands[] = {
 	{ "sunion", -2, cmd_sunion, "readonly" },
 	{ "sunionstore", -3, cmd_sunionstore, "write" },
 	{ "time", 1, cmd_time, "fast" },
+	{ "ttl", 2, cmd_ttl, "readonly" },
 	{ "type", 2, cmd_type, "readonly" },
 	{ "unlink", -2, cmd_del, "write" },
 	{ "unwatch", 1, cmd_unwatch, "fast" },

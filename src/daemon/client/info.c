@@ -76,6 +76,7 @@ static void section_stats(struct daemon *d, struct crdt_buf *b)
 	line(b, "total_commands_processed:%" PRIu64, d->stats.commands);
 	line(b, "rejected_connections:%" PRIu64, d->stats.rejected_clients);
 	line(b, "total_error_replies:%" PRIu64, d->stats.errors_replied);
+	line(b, "expired_keys:%" PRIu64, d->store.stats.expired);
 	line(b, "protocol_errors:%" PRIu64, d->stats.protocol_errors);
 	line(b, "auth_failures:%" PRIu64, d->stats.auth_failures);
 	line(b, "client_output_buffer_limit_disconnections:%" PRIu64,
@@ -268,7 +269,7 @@ static void section_errorstats(struct daemon *d, struct crdt_buf *b)
 static void section_keyspace(struct daemon *d, struct crdt_buf *b)
 {
 	static const char *const names[] = { NULL, "gcounter", "pncounter", "gset", "orset", "lwwreg", "ormap" };
-	uint64_t n[STORE_NTYPES] = { 0 }, total = 0;
+	uint64_t n[STORE_NTYPES] = { 0 }, total = 0, expires = 0;
 
 	for (size_t i = 0; i < d->store.cap; i++) {
 		struct store_entry *e = store_slot_entry(&d->store.table[i]);
@@ -276,6 +277,7 @@ static void section_keyspace(struct daemon *d, struct crdt_buf *b)
 		if (t) {
 			n[t]++;
 			total++;
+			expires += store_entry_deadline(e) != 0;
 		}
 	}
 	line(b, "# Keyspace");
@@ -284,7 +286,7 @@ static void section_keyspace(struct daemon *d, struct crdt_buf *b)
 		line(b, "instances_%s:%" PRIu64, names[t], n[t]);
 	line(b, "type_conflicts:%" PRIu64, d->store.stats.conflicts);
 	/* redis-cli and client libraries parse this line */
-	line(b, "db0:keys=%" PRIu64 ",expires=0,avg_ttl=0", total);
+	line(b, "db0:keys=%" PRIu64 ",expires=%" PRIu64 ",avg_ttl=0", total, expires);
 }
 
 static const struct {

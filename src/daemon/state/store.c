@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "crdt/error.h"
+#include "crdt/hlc.h"
 #include "log.h"
 #include "state/store.h"
 
@@ -66,6 +67,7 @@ void store_done(struct store *s)
 	for (size_t i = 0; i < s->cap; i++)
 		entry_free(store_slot_entry(&s->table[i]));
 	free(s->table);
+	free(s->heap);
 	*s = (struct store){ 0 };
 }
 
@@ -149,7 +151,35 @@ static int find_or_add(struct store *s, const void *name, size_t len, struct sto
 	return 0;
 }
 
-enum crdt_type store_entry_type(const struct store_entry *e)
+/* Process-wide, as the wall clock is: store_entry_type has no store. */
+static crdt_clock_fn clock_fn = crdt_clock_realtime;
+static void *clock_ctx;
+
+void store_set_clock(crdt_clock_fn clock, void *ctx)
+{
+	clock_fn = clock ? clock : crdt_clock_realtime;
+	clock_ctx = ctx;
+}
+
+static int64_t now_ms(void)
+{
+	uint64_t ms = clock_fn(clock_ctx);
+	return ms > INT64_MAX ? INT64_MAX : (int64_t)ms;
+}
+
+bool store_name_reserved(const void *name, size_t len)
+{
+	return len >= STORE_TTL_PREFIX_LEN && memcmp(name, STORE_TTL_PREFIX, STORE_TTL_PREFIX_LEN) == 0;
+}
+
+/* Whether @e's deadline has passed: it is absent, whatever it holds. */
+static bool entry_expired(const struct store_entry *e)
+{
+	return e->deadline && e->deadline <= now_ms();
+}
+
+/* The visible type, before the deadline is considered. */
+static enum crdt_type live_type(const struct store_entry *e)
 {
 	enum crdt_type t = e->one.obj.p && crdt_obj_live(&e->one.obj) ? e->one.obj.type : 0;
 
@@ -158,6 +188,15 @@ enum crdt_type store_entry_type(const struct store_entry *e)
 		    crdt_obj_live(&e->more[i].obj))
 			t = e->more[i].obj.type;
 	return t;
+}
+
+enum crdt_type store_entry_type(const struct store_entry *e)
+{
+	if (e->name[0] == 0xff && store_name_reserved(e->name, e->name_len))
+		return 0;
+	if (entry_expired(e))
+		return 0;
+	return live_type(e);
 }
 
 /* Whether the entry holds any instance, live or deleted. */
@@ -212,14 +251,20 @@ static struct store_inst *inst_free(struct store_entry *e)
 	return NULL; /* not reached: a name holds each type at most once */
 }
 
+static int expire_entry(struct store *s, struct store_entry *e, bool always);
+
 int store_get(struct store *s, const void *name, size_t len, enum crdt_type t, bool create,
 	      struct crdt_obj **ret)
 {
 	struct store_entry *e = store_find(s, name, len);
 	struct store_inst *in;
-	enum crdt_type vis = e ? store_entry_type(e) : 0;
+	enum crdt_type vis;
 	int r;
 
+	/* a write on a name past its deadline follows its expiry */
+	if (e && create && entry_expired(e) && (r = expire_entry(s, e, true)) < 0)
+		return r;
+	vis = e ? store_entry_type(e) : 0;
 	if (vis) {
 		if (vis != t)
 			return CRDT_ETYPE;
@@ -254,14 +299,12 @@ enum crdt_type store_entry_undeletable(struct store_entry *e)
 	return 0;
 }
 
-int store_del(struct store *s, const void *name, size_t len)
+/* store_del of @e, which may be a hidden one (expiry's). */
+static int del_entry(struct store *s, struct store_entry *e)
 {
-	struct store_entry *e = store_find(s, name, len);
 	bool was;
 	int r;
 
-	if (!e)
-		return 0;
 	if (store_entry_undeletable(e))
 		return -EOPNOTSUPP;
 	was = store_entry_type(e) != 0;
@@ -280,9 +323,25 @@ int store_del(struct store *s, const void *name, size_t len)
 	return was;
 }
 
+int store_del(struct store *s, const void *name, size_t len)
+{
+	struct store_entry *e = store_find(s, name, len);
+
+	if (!e || store_name_reserved(name, len))
+		return 0;
+	return del_entry(s, e);
+}
+
+static void deadline_changed(struct store *s, struct store_entry *comp);
+static void heap_push(struct store *s, struct store_entry *e);
+
 void store_changed(struct store *s, struct store_entry *e, enum crdt_type t,
 		   const struct store_change *c)
 {
+	if (e->name[0] == 0xff && store_name_reserved(e->name, e->name_len))
+		deadline_changed(s, e);
+	else if (e->deadline && !e->hpos)
+		heap_push(s, e); /* state for a name already past its deadline */
 	for (size_t i = 0; i < s->nsubs; i++)
 		s->subs[i].changed(s->subs[i].ctx, e, t, c);
 }
@@ -365,4 +424,255 @@ int store_foreach(const struct store *s, int (*cb)(struct store_entry *e, void *
 		}
 	}
 	return 0;
+}
+
+/* ---- expiry (store.h) ------------------------------------------------------ */
+
+static bool heap_less(const struct store *s, size_t i, size_t j)
+{
+	return s->heap[i]->deadline < s->heap[j]->deadline;
+}
+
+static void heap_put(struct store *s, size_t i, struct store_entry *e)
+{
+	s->heap[i] = e;
+	e->hpos = (uint32_t)i + 1;
+}
+
+static void heap_swap(struct store *s, size_t i, size_t j)
+{
+	struct store_entry *t = s->heap[i];
+
+	heap_put(s, i, s->heap[j]);
+	heap_put(s, j, t);
+}
+
+/* Restore the heap order around index @i after its key changed. */
+static void heap_fix(struct store *s, size_t i)
+{
+	while (i > 0 && heap_less(s, i, (i - 1) / 2)) {
+		heap_swap(s, i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+	for (;;) {
+		size_t l = 2 * i + 1, m = i;
+
+		if (l < s->hlen && heap_less(s, l, m))
+			m = l;
+		if (l + 1 < s->hlen && heap_less(s, l + 1, m))
+			m = l + 1;
+		if (m == i)
+			return;
+		heap_swap(s, i, m);
+		i = m;
+	}
+}
+
+/* Without memory the name is not swept, but still hidden at its deadline
+ * and expired by the next write to it. */
+static void heap_push(struct store *s, struct store_entry *e)
+{
+	if (s->hlen == s->hcap) {
+		size_t cap = s->hcap ? 2 * s->hcap : 64;
+		struct store_entry **h = cap <= UINT32_MAX ? realloc(s->heap, cap * sizeof(*h)) : NULL;
+
+		if (!h) {
+			log_error("store", "out of memory: \"%.*s\" expires on its next write only",
+				  (int)(e->name_len > 64 ? 64 : e->name_len), (const char *)e->name);
+			return;
+		}
+		s->heap = h;
+		s->hcap = cap;
+	}
+	heap_put(s, s->hlen++, e);
+	heap_fix(s, s->hlen - 1);
+}
+
+static void heap_remove(struct store *s, struct store_entry *e)
+{
+	size_t i = e->hpos - 1;
+
+	e->hpos = 0;
+	if (i != --s->hlen) {
+		heap_put(s, i, s->heap[s->hlen]);
+		heap_fix(s, i);
+	}
+}
+
+/* The deadline a companion register holds: 0 when none, deleted or not
+ * 8 bytes (a forged or damaged one means no deadline). */
+static int64_t companion_deadline(struct store_entry *comp)
+{
+	struct crdt_obj *o = store_entry_slot(comp, CRDT_LWWREG);
+	const uint8_t *v;
+	size_t len;
+	uint64_t d = 0;
+
+	if (!o || !crdt_obj_live(o) || !crdt_lwwreg_get(o->lww, &v, &len) || len != 8)
+		return 0;
+	for (int i = 0; i < 8; i++)
+		d = d << 8 | v[i];
+	return d > INT64_MAX ? 0 : (int64_t)d;
+}
+
+/* The companion of @name, NULL if it has none (or no memory for @add). */
+static struct store_entry *companion(struct store *s, const void *name, size_t len, bool add)
+{
+	uint8_t stack[256], *n = len + STORE_TTL_PREFIX_LEN <= sizeof(stack) ? stack : NULL;
+	struct store_entry *e = NULL;
+
+	if (!n && !(n = malloc(len + STORE_TTL_PREFIX_LEN)))
+		return NULL;
+	memcpy(n, STORE_TTL_PREFIX, STORE_TTL_PREFIX_LEN);
+	memcpy(n + STORE_TTL_PREFIX_LEN, name, len);
+	if (add)
+		find_or_add(s, n, len + STORE_TTL_PREFIX_LEN, &e);
+	else
+		e = store_find(s, n, len + STORE_TTL_PREFIX_LEN);
+	if (n != stack)
+		free(n);
+	return e;
+}
+
+/* Mirror companion @comp into its name's entry and the heap. */
+static void deadline_changed(struct store *s, struct store_entry *comp)
+{
+	const uint8_t *name = comp->name + STORE_TTL_PREFIX_LEN;
+	size_t len = comp->name_len - STORE_TTL_PREFIX_LEN;
+	int64_t d = companion_deadline(comp);
+	struct store_entry *e = store_find(s, name, len);
+
+	if (!e && d && find_or_add(s, name, len, &e) < 0)
+		e = NULL; /* no memory: the deadline waits for the name's state */
+	if (!e || e->deadline == d)
+		return;
+	e->deadline = d;
+	if (!d && e->hpos)
+		heap_remove(s, e);
+	else if (d && e->hpos)
+		heap_fix(s, e->hpos - 1);
+	else if (d)
+		heap_push(s, e);
+}
+
+int64_t store_entry_deadline(const struct store_entry *e)
+{
+	return store_entry_type(e) ? e->deadline : 0;
+}
+
+/* Delete the companion's deadline (observed-remove, announced). */
+static int clear_deadline(struct store *s, struct store_entry *e)
+{
+	struct store_entry *comp = companion(s, e->name, e->name_len, false);
+	struct crdt_obj *o = comp ? store_entry_slot(comp, CRDT_LWWREG) : NULL;
+	int r;
+
+	if (!o || (r = crdt_obj_clear(o)) == 0) {
+		if (e->hpos)
+			heap_remove(s, e); /* no companion: nothing to mirror */
+		e->deadline = 0;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	store_changed(s, comp, CRDT_LWWREG,
+		      &(struct store_change){ .op = STORE_OP_STATE, .state = o });
+	return 0;
+}
+
+/* The expiry of @e: delete what this replica holds of it, then its
+ * deadline.  A deadline whose name holds nothing live here yet is kept
+ * (unless @always: a write follows): the name's state may still be on its
+ * way, and deleting the deadline first would let it live on. */
+static int expire_entry(struct store *s, struct store_entry *e, bool always)
+{
+	bool live = live_type(e) != 0;
+	int r;
+
+	if (e->hpos)
+		heap_remove(s, e);
+	if (live) {
+		if (store_entry_undeletable(e))
+			return clear_deadline(s, e); /* grow-only: cannot go, so it stays */
+		if ((r = del_entry(s, e)) < 0)
+			return r;
+		s->stats.expired++;
+	}
+	return live || always ? clear_deadline(s, e) : 0;
+}
+
+int store_set_deadline(struct store *s, struct crdt_hlc *hlc, const void *name, size_t len,
+		       int64_t deadline_ms)
+{
+	struct store_entry *comp, *e = store_find(s, name, len);
+	struct store_inst *in;
+	uint8_t v[8];
+	int r;
+
+	if (!e || store_name_reserved(name, len))
+		return -ENOENT;
+	if (!(comp = companion(s, name, len, true)))
+		return -ENOMEM;
+	if (!(in = store_entry_inst(comp, CRDT_LWWREG))) {
+		if (!(in = inst_free(comp)))
+			return -ENOMEM;
+		if ((r = crdt_obj_new(CRDT_LWWREG, &in->obj)) < 0)
+			return r;
+		s->stats.by_type[CRDT_LWWREG]++;
+	}
+	for (int i = 0; i < 8; i++)
+		v[i] = (uint8_t)((uint64_t)deadline_ms >> (56 - 8 * i));
+	if ((r = crdt_lwwreg_set(in->obj.lww, hlc, &s->self, v, deadline_ms > 0 ? 8 : 0)) < 0)
+		return r;
+	store_changed(s, comp, CRDT_LWWREG,
+		      &(struct store_change){ .op = STORE_OP_STATE, .state = &in->obj });
+	if (deadline_ms > 0 && deadline_ms <= now_ms())
+		return expire_entry(s, e, true);
+	return 0;
+}
+
+size_t store_expire(struct store *s, size_t max)
+{
+	size_t n = 0;
+	int64_t now = now_ms();
+
+	while (n < max && s->hlen && s->heap[0]->deadline <= now) {
+		if (expire_entry(s, s->heap[0], false) < 0)
+			break; /* no memory: hidden, and expired by its next write */
+		n++;
+	}
+	return n;
+}
+
+int64_t store_next_deadline(const struct store *s)
+{
+	return s->hlen ? s->heap[0]->deadline : 0;
+}
+
+void store_deadlines_load(struct store *s)
+{
+	/* first collect: mirroring may add entries, which moves the table */
+	struct store_entry **c = NULL;
+	size_t n = 0;
+
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0, k = 0; i < s->cap; i++) {
+			struct store_entry *e = store_slot_entry(&s->table[i]);
+
+			if (e && store_name_reserved(e->name, e->name_len)) {
+				if (pass)
+					c[k++] = e;
+				else
+					n++;
+			}
+		}
+		if (!pass && (!n || !(c = malloc(n * sizeof(*c))))) {
+			if (n)
+				log_error("store", "out of memory: deadlines apply on writes only");
+			return;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		deadline_changed(s, c[i]);
+	free(c);
 }

@@ -13,6 +13,16 @@
  * absent to every command, and the next write starts it afresh, as any type
  * (store_get), which also ends a type conflict.
  *
+ * Expiry (docs/types.md, "Expiry"): a name's deadline is an LWW register of
+ * its own under the reserved companion name STORE_TTL_PREFIX + name (never
+ * visible, refused to clients), holding the absolute deadline in wall-clock
+ * ms as 8 big-endian bytes, or an empty value for "none" (PERSIST).  It
+ * replicates, journals and digests like any instance.  The store mirrors
+ * each companion into its name's entry (store_entry.deadline) and keeps the
+ * names with a deadline in a heap: once the clock passes a deadline the name
+ * is absent at once, and store_expire deletes it (store_del's observed
+ * remove) and the deadline, a bounded number of names per call.
+ *
  * Every change to an instance is announced once, by the store, to its
  * subscribers (struct store_sub): a local write when the command that made
  * it calls store_changed, a remote state from inside store_merge.  The
@@ -82,6 +92,11 @@ struct store_entry {
 	uint64_t dseq;
 	/* the digest's: the entry changed since the digest last counted it */
 	bool dstale;
+	/* the store's: 1 + the entry's index in the deadline heap, 0 = none */
+	uint32_t hpos;
+	/* the store's: the deadline in wall-clock ms from the companion, 0 =
+	 * none */
+	int64_t deadline;
 	uint8_t name[];          /* binary-safe, NUL-terminated for convenience */
 };
 
@@ -91,6 +106,7 @@ struct store_stats {
 	uint64_t merges;     /* remote states merged in */
 	uint64_t rid_changes; /* new replica ids taken after a clash */
 	uint64_t conflicts;  /* names that came to hold two types */
+	uint64_t expired;    /* names deleted at their deadline */
 	uint64_t by_type[STORE_NTYPES];
 };
 
@@ -155,7 +171,15 @@ struct store {
 	struct store_sub subs[STORE_SUBS_MAX];
 	size_t nsubs;
 	struct store_stats stats;
+	/* names with a deadline, soonest first (a binary min-heap) */
+	struct store_entry **heap;
+	size_t hlen, hcap;
 };
+
+/* The companion names that hold deadlines start with these bytes (0xff
+ * never occurs in UTF-8 text). */
+#define STORE_TTL_PREFIX "\xff" "ttl:"
+#define STORE_TTL_PREFIX_LEN 5
 
 /** An empty store with a new replica id. */
 void store_init(struct store *s);
@@ -207,6 +231,28 @@ int store_del(struct store *s, const void *name, size_t len);
 /** Whether some instance of the name has type @t without delete
  * (crdt_obj_can_clear): DEL would answer -EOPNOTSUPP.  0, or that type. */
 enum crdt_type store_entry_undeletable(struct store_entry *e);
+/** The wall clock deadlines are compared with, for every store of the
+ * process (NULL: crdt_clock_realtime); tests move time with their own. */
+void store_set_clock(crdt_clock_fn clock, void *ctx);
+/** Whether @name is reserved to the store (a deadline's companion): never
+ * visible, and not a name clients may write. */
+bool store_name_reserved(const void *name, size_t len);
+/** The deadline of a visible @e in wall-clock ms, 0 if none. */
+int64_t store_entry_deadline(const struct store_entry *e);
+/** Set (@deadline_ms > 0) or remove (0, PERSIST) the deadline of @name: a
+ * write of its companion register stamped by @hlc, announced as a local
+ * change.  A deadline already past deletes the name at once, as expiry
+ * does.  0, or a negative errno / CRDT error. */
+int store_set_deadline(struct store *s, struct crdt_hlc *hlc, const void *name, size_t len,
+		       int64_t deadline_ms);
+/** Delete up to @max names whose deadline is at or before the store's clock
+ * (store_del, then the deadline's own delete).  The number handled. */
+size_t store_expire(struct store *s, size_t max);
+/** The soonest deadline in the heap (wall-clock ms), 0 if none. */
+int64_t store_next_deadline(const struct store *s);
+/** Mirror every companion into its name's entry: after a load that filled
+ * instances without store_merge (the journal). */
+void store_deadlines_load(struct store *s);
 /** Visit every entry that holds an instance, visible or not (the deleted
  * ones replicate and are stored too); order is the table's.  A non-zero
  * return stops. */

@@ -1,0 +1,373 @@
+/* Expiry in the store (state/store.h): concurrent EXPIRE/PERSIST resolve to
+ * the same deadline in every merge order, the sweep's bound per call, the
+ * hiding at the deadline, and writes that follow an expiry. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "crdt/obj.h"
+#include "state/store.h"
+#include "testutil.h"
+
+static uint64_t now; /* the fake wall clock, in ms */
+
+static uint64_t fake_clock(void *ctx)
+{
+	return now;
+}
+
+/* A replica: a store and its clock; "k" holds a register. */
+struct rep {
+	struct store s;
+	struct crdt_hlc hlc;
+};
+
+static void rep_init(struct rep *r)
+{
+	store_init(&r->s);
+	crdt_hlc_init(&r->hlc, fake_clock, NULL);
+}
+
+static void set_key(struct rep *r, const char *k, const char *v)
+{
+	struct crdt_obj *o;
+
+	assert_int_equal(store_get(&r->s, k, strlen(k), CRDT_LWWREG, true, &o), 0);
+	assert_int_equal(crdt_lwwreg_set(o->lww, &r->hlc, &r->s.self, v, strlen(v)), 0);
+}
+
+/* Merge every instance under @name (as raw bytes) from @from into @to,
+ * none if @from has no such name. */
+static void send(struct rep *from, struct rep *to, const void *name, size_t len)
+{
+	struct store_entry *e = store_find(&from->s, name, len);
+
+	for (int t = CRDT_TYPE_MIN; e && t <= CRDT_TYPE_MAX; t++)
+		if (store_entry_slot(e, t))
+			assert_int_equal(store_merge(&to->s, name, len, store_entry_slot(e, t)), 0);
+}
+
+/* The key and its deadline's companion. */
+static void send_key(struct rep *from, struct rep *to, const char *k)
+{
+	char c[64];
+
+	send(from, to, k, strlen(k));
+	memcpy(c, STORE_TTL_PREFIX, STORE_TTL_PREFIX_LEN);
+	memcpy(c + STORE_TTL_PREFIX_LEN, k, strlen(k));
+	send(from, to, c, STORE_TTL_PREFIX_LEN + strlen(k));
+}
+
+static int64_t deadline(struct rep *r, const char *k)
+{
+	struct store_entry *e = store_find(&r->s, k, strlen(k));
+
+	return e ? store_entry_deadline(e) : -1;
+}
+
+/* Three replicas set the deadline concurrently (EXPIRE at two times, one
+ * PERSIST; ops[] says which runs at which clock); every order of merging
+ * the three into a fourth replica, and into each other, ends at the
+ * latest-stamped command's deadline. */
+static void resolve(const int64_t ops[3], const uint64_t at[3], int64_t want)
+{
+	static const int perms[6][3] = { { 0, 1, 2 }, { 0, 2, 1 }, { 1, 0, 2 },
+					 { 1, 2, 0 }, { 2, 0, 1 }, { 2, 1, 0 } };
+	struct rep r[3];
+
+	now = 1000;
+	rep_init(&r[0]);
+	set_key(&r[0], "k", "v");
+	for (int i = 1; i < 3; i++) {
+		rep_init(&r[i]);
+		send_key(&r[0], &r[i], "k");
+	}
+	if (want < 0) { /* a tie: the greatest replica id's */
+		int w = 0;
+
+		for (int i = 1; i < 3; i++)
+			if (crdt_rid_cmp(&r[i].s.self, &r[w].s.self) > 0)
+				w = i;
+		want = ops[w];
+	}
+	for (int i = 0; i < 3; i++) {
+		now = at[i];
+		assert_int_equal(store_set_deadline(&r[i].s, &r[i].hlc, "k", 1, ops[i]), 0);
+		assert_int_equal(deadline(&r[i], "k"), ops[i]);
+	}
+	for (int p = 0; p < 6; p++) {
+		struct rep x;
+
+		rep_init(&x);
+		for (int i = 0; i < 3; i++)
+			send_key(&r[perms[p][i]], &x, "k");
+		assert_int_equal(deadline(&x, "k"), want);
+		store_done(&x.s);
+	}
+	/* pairwise, both ways, then all three agree */
+	for (int i = 0; i < 3; i++)
+		for (int j = 0; j < 3; j++)
+			if (i != j)
+				send_key(&r[i], &r[j], "k");
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(deadline(&r[i], "k"), want);
+		store_done(&r[i].s);
+	}
+}
+
+static void test_concurrent_expire_persist(void **state)
+{
+	now = 1000;
+	/* the PERSIST is the latest: no deadline */
+	resolve((const int64_t[]){ 50000, 60000, 0 }, (const uint64_t[]){ 1010, 1020, 1030 }, 0);
+	/* an EXPIRE is the latest: its deadline, whatever came before */
+	resolve((const int64_t[]){ 0, 70000, 50000 }, (const uint64_t[]){ 1010, 1030, 1020 }, 70000);
+	resolve((const int64_t[]){ 70000, 0, 50000 }, (const uint64_t[]){ 1030, 1010, 1020 }, 70000);
+}
+
+/* Same millisecond on every replica: the tie goes to the replica id, as in
+ * any LWW register, so the result is still one value in every order. */
+static void test_tie_by_replica_id(void **state)
+{
+	for (int k = 0; k < 8; k++) /* new replica ids each time */
+		resolve((const int64_t[]){ 50000, 0, 60000 }, (const uint64_t[]){ 1030, 1030, 1030 },
+			-1);
+}
+
+/* Ten keys past their deadline: hidden at once, then deleted at most @max
+ * a call, soonest first; the deadline goes with them. */
+static void test_sweep_bound(void **state)
+{
+	struct rep r;
+	char k[8];
+
+	now = 1000;
+	rep_init(&r);
+	for (int i = 0; i < 10; i++) {
+		snprintf(k, sizeof(k), "k%d", i);
+		set_key(&r, k, "v");
+		assert_int_equal(store_set_deadline(&r.s, &r.hlc, k, strlen(k), 2000 + 10 * (9 - i)), 0);
+	}
+	set_key(&r, "stays", "v");
+	assert_int_equal(store_set_deadline(&r.s, &r.hlc, "stays", 5, 9000), 0);
+	assert_int_equal(store_next_deadline(&r.s), 2000);
+	assert_int_equal(store_expire(&r.s, 3), 0); /* nothing due */
+	assert_int_equal(store_entry_type(store_find(&r.s, "k0", 2)), CRDT_LWWREG);
+
+	now = 2045; /* k9..k5 are due (2000..2040) */
+	assert_int_equal(store_entry_type(store_find(&r.s, "k9", 2)), 0); /* hidden at once */
+	assert_int_equal(store_entry_type(store_find(&r.s, "k4", 2)), CRDT_LWWREG);
+	assert_int_equal(store_expire(&r.s, 3), 3);
+	assert_int_equal(r.s.stats.expired, 3);
+	assert_int_equal(store_expire(&r.s, 3), 2);
+	assert_int_equal(store_expire(&r.s, 3), 0);
+	now = 5000;
+	assert_int_equal(store_expire(&r.s, 3), 3);
+	assert_int_equal(store_expire(&r.s, 3), 2);
+	assert_int_equal(store_expire(&r.s, 3), 0);
+	assert_int_equal(r.s.stats.expired, 10);
+	assert_int_equal(store_next_deadline(&r.s), 9000);
+	for (int i = 0; i < 10; i++) {
+		struct store_entry *e;
+
+		snprintf(k, sizeof(k), "k%d", i);
+		e = store_find(&r.s, k, strlen(k));
+		/* deleted, not only hidden: its register is a tombstone */
+		assert_false(crdt_obj_live(store_entry_slot(e, CRDT_LWWREG)));
+		assert_int_equal(e->deadline, 0);
+		assert_int_equal(e->hpos, 0);
+	}
+	assert_int_equal(store_entry_type(store_find(&r.s, "stays", 5)), CRDT_LWWREG);
+	store_done(&r.s);
+}
+
+/* A write to a key past its deadline, before the sweep: the expiry comes
+ * first, so the write starts the key afresh, without a deadline. */
+static void test_write_after_expiry(void **state)
+{
+	struct rep r;
+	struct crdt_obj *o;
+
+	now = 1000;
+	rep_init(&r);
+	assert_int_equal(store_get(&r.s, "s", 1, CRDT_ORSET, true, &o), 0);
+	assert_int_equal(crdt_orset_add(o->os, &r.s.self, "old", 3), 0);
+	assert_int_equal(store_set_deadline(&r.s, &r.hlc, "s", 1, 1500), 0);
+	assert_int_equal(deadline(&r, "s"), 1500);
+	now = 1500;
+	assert_int_equal(store_get(&r.s, "s", 1, CRDT_ORSET, false, &o), -ENOENT);
+	assert_int_equal(store_get(&r.s, "s", 1, CRDT_ORSET, true, &o), 0);
+	assert_int_equal(crdt_orset_add(o->os, &r.s.self, "new", 3), 0);
+	assert_int_equal(deadline(&r, "s"), 0);
+	assert_int_equal(crdt_obj_card(o), 1);
+	assert_true(crdt_obj_contains(o, "new", 3));
+	assert_int_equal(store_expire(&r.s, 10), 0);
+	/* a deadline already past deletes at once; PERSIST removes one */
+	assert_int_equal(store_set_deadline(&r.s, &r.hlc, "s", 1, 1200), 0);
+	assert_int_equal(store_entry_type(store_find(&r.s, "s", 1)), 0);
+	assert_false(crdt_obj_live(o));
+	store_done(&r.s);
+}
+
+/* A deadline that arrives before the key's state, and is past: kept until
+ * the state comes, which then expires in the next sweep (deleting the
+ * deadline first would let that state live on, without one). */
+static void test_deadline_before_state(void **state)
+{
+	struct rep a, b;
+	char c[8];
+
+	now = 1000;
+	rep_init(&a);
+	rep_init(&b);
+	set_key(&a, "k", "v");
+	assert_int_equal(store_set_deadline(&a.s, &a.hlc, "k", 1, 1100), 0);
+	memcpy(c, STORE_TTL_PREFIX, STORE_TTL_PREFIX_LEN);
+	c[STORE_TTL_PREFIX_LEN] = 'k';
+	send(&a, &b, c, STORE_TTL_PREFIX_LEN + 1);
+	now = 1200;
+	assert_int_equal(store_expire(&b.s, 10), 1);
+	assert_int_equal(store_find(&b.s, "k", 1)->deadline, 1100);
+	send(&a, &b, "k", 1);
+	assert_int_equal(store_entry_type(store_find(&b.s, "k", 1)), 0);
+	assert_int_equal(store_expire(&b.s, 10), 1);
+	assert_false(crdt_obj_live(store_entry_slot(store_find(&b.s, "k", 1), CRDT_LWWREG)));
+	assert_int_equal(store_find(&b.s, "k", 1)->deadline, 0);
+	/* b's delete reaches a: the same keyspace on both */
+	send_key(&b, &a, "k");
+	assert_int_equal(store_expire(&a.s, 10), 0);
+	assert_int_equal(store_entry_type(store_find(&a.s, "k", 1)), 0);
+	assert_int_equal(store_find(&a.s, "k", 1)->deadline, 0);
+	store_done(&a.s);
+	store_done(&b.s);
+}
+
+/* The companion is never visible and the store refuses to delete it. */
+static void test_reserved_hidden(void **state)
+{
+	struct rep r;
+	struct crdt_obj *o;
+
+	now = 1000;
+	rep_init(&r);
+	set_key(&r, "k", "v");
+	assert_int_equal(store_set_deadline(&r.s, &r.hlc, "k", 1, 5000), 0);
+	assert_int_equal(store_get(&r.s, STORE_TTL_PREFIX "k", STORE_TTL_PREFIX_LEN + 1, CRDT_LWWREG,
+				   false, &o), -ENOENT);
+	assert_int_equal(store_del(&r.s, STORE_TTL_PREFIX "k", STORE_TTL_PREFIX_LEN + 1), 0);
+	assert_int_equal(deadline(&r, "k"), 5000);
+	assert_true(store_name_reserved(STORE_TTL_PREFIX "k", STORE_TTL_PREFIX_LEN + 1));
+	assert_false(store_name_reserved("k", 1));
+	assert_int_equal(store_set_deadline(&r.s, &r.hlc, "absent", 6, 5000), -ENOENT);
+	store_done(&r.s);
+}
+
+/* What a replica answers about "k": visible type, value, deadline. */
+struct view {
+	enum crdt_type t;
+	char val[8];
+	int64_t dl;
+};
+
+static struct view view_of(struct rep *r)
+{
+	struct store_entry *e = store_find(&r->s, "k", 1);
+	struct view v = { 0 };
+	const uint8_t *p;
+	size_t len;
+
+	if (!e || !(v.t = store_entry_type(e)))
+		return v;
+	crdt_lwwreg_get(store_entry_slot(e, CRDT_LWWREG)->lww, &p, &len);
+	assert_true(len < sizeof(v.val));
+	memcpy(v.val, p, len);
+	v.dl = store_entry_deadline(e);
+	return v;
+}
+
+/* Seeded scenarios: three replicas SET, EXPIRE (future or past), PERSIST,
+ * sweep and merge pairwise at random while the clock moves; once every
+ * replica has everything (and has swept what that made due), all three
+ * answer the same about the key. */
+static void test_converges(void **state)
+{
+	uint64_t seed = test_seed("expiry convergence");
+	struct rng g = { seed };
+	int n = test_scenarios(10000);
+
+	for (int sc = 0; sc < n; sc++) {
+		struct rep r[3];
+
+		now = 1000;
+		for (int i = 0; i < 3; i++)
+			rep_init(&r[i]);
+		for (int ev = 0; ev < 24; ev++) {
+			int i = (int)rng_below(&g, 3), j = (int)rng_below(&g, 3);
+			struct store_entry *e = store_find(&r[i].s, "k", 1);
+			char v[4];
+
+			now += rng_below(&g, 40);
+			switch (rng_below(&g, 5)) {
+			case 0:
+				snprintf(v, sizeof(v), "%c%d", 'a' + i, ev);
+				set_key(&r[i], "k", v);
+				break;
+			case 1:
+				if (e && store_entry_type(e))
+					assert_int_equal(store_set_deadline(&r[i].s, &r[i].hlc, "k", 1,
+						(int64_t)now - 20 + (int64_t)rng_below(&g, 100)), 0);
+				break;
+			case 2:
+				if (e && store_entry_deadline(e))
+					assert_int_equal(store_set_deadline(&r[i].s, &r[i].hlc, "k", 1, 0), 0);
+				break;
+			case 3:
+				store_expire(&r[i].s, 1);
+				break;
+			default:
+				if (i != j)
+					send_key(&r[i], &r[j], "k");
+			}
+		}
+		now += 1000; /* every deadline passed */
+		for (int round = 0; round < 4; round++)
+			for (int i = 0; i < 3; i++) {
+				store_expire(&r[i].s, 10);
+				for (int j = 0; j < 3; j++)
+					if (i != j)
+						send_key(&r[i], &r[j], "k");
+			}
+		for (int i = 1; i < 3; i++) {
+			struct view a = view_of(&r[0]), b = view_of(&r[i]);
+
+			if (a.t != b.t || strcmp(a.val, b.val) || a.dl != b.dl)
+				fail_msg("scenario %d (seed %" PRIu64 "): replica 0 and %d differ", sc,
+					 seed, i);
+			assert_int_equal(b.dl, 0); /* past deadlines are gone */
+		}
+		for (int i = 0; i < 3; i++)
+			store_done(&r[i].s);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_concurrent_expire_persist),
+		cmocka_unit_test(test_tie_by_replica_id),
+		cmocka_unit_test(test_sweep_bound),
+		cmocka_unit_test(test_write_after_expiry),
+		cmocka_unit_test(test_deadline_before_state),
+		cmocka_unit_test(test_reserved_hidden),
+		cmocka_unit_test(test_converges),
+	};
+
+	store_set_clock(fake_clock, NULL);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
