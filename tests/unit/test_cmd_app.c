@@ -20,72 +20,7 @@
 #include "daemon.h"
 #include "state/store.h"
 
-struct fx {
-	uv_loop_t loop;
-	struct daemon d;
-	struct cmd_session s;
-	struct crdt_buf out;
-	char reply[8192];
-};
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	assert_int_equal(uv_loop_init(&f->loop), 0);
-	f->d.loop = &f->loop;
-	assert_int_equal(config_defaults(&f->d.cfg), 0);
-	crdt_hlc_init(&f->d.hlc, NULL, NULL);
-	store_init(&f->d.store);
-	f->s.proto = RESP_PROTO2;
-	f->s.id = 1;
-	crdt_buf_init(&f->out, 0);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	commands_session_done(&f->s); /* a transaction left open is freed */
-	crdt_buf_done(&f->out);
-	store_done(&f->d.store);
-	config_done(&f->d.cfg);
-	assert_int_equal(uv_loop_close(&f->loop), 0);
-	free(f);
-	return 0;
-}
-
-static const char *run_s(struct fx *f, struct cmd_session *s, size_t argc,
-			 const char *const *argv)
-{
-	size_t argl[32];
-	struct cmd_args a = { .argc = argc, .argv = (const uint8_t *const *)argv, .argl = argl };
-
-	assert_true(argc <= 32);
-	for (size_t i = 0; i < argc; i++)
-		argl[i] = strlen(argv[i]);
-	crdt_buf_reset(&f->out);
-	commands_exec(&f->d, s, &a, &f->out);
-	assert_int_equal(f->out.err, 0);
-	assert_true(f->out.len < sizeof(f->reply));
-	memcpy(f->reply, f->out.data, f->out.len);
-	f->reply[f->out.len] = 0;
-	return f->reply;
-}
-
-#define ARGS(...) (const char *const[]){ __VA_ARGS__ }
-#define NARGS(...) (sizeof(ARGS(__VA_ARGS__)) / sizeof(const char *))
-#define RUN(f, ...) run_s((f), &(f)->s, NARGS(__VA_ARGS__), ARGS(__VA_ARGS__))
-#define EXPECT(f, reply, ...) assert_string_equal(RUN(f, __VA_ARGS__), (reply))
-/* the same on another connection */
-#define EXPECT_ON(f, sess, reply, ...)                                                            \
-	assert_string_equal(run_s((f), (sess), NARGS(__VA_ARGS__), ARGS(__VA_ARGS__)), (reply))
-
-#define NOTINT "-ERR value is not an integer or out of range\r\n"
-#define WRONGTYPE "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
+#include "cmdfx.h"
 
 /* The bulk strings of an array reply "*n\r\n$l\r\nx\r\n...", NUL-terminated
  * in place in f->reply; returns n. */

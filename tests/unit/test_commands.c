@@ -19,78 +19,7 @@
 #include "daemon.h"
 #include "state/store.h"
 
-struct fx {
-	uv_loop_t loop;
-	struct daemon d;
-	struct cmd_session s;
-	struct crdt_buf out;
-	char reply[8192];
-};
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	assert_int_equal(uv_loop_init(&f->loop), 0);
-	f->d.loop = &f->loop;
-	assert_int_equal(config_defaults(&f->d.cfg), 0);
-	crdt_hlc_init(&f->d.hlc, NULL, NULL);
-	store_init(&f->d.store);
-	f->s.proto = RESP_PROTO2;
-	f->s.id = 1;
-	crdt_buf_init(&f->out, 0);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	crdt_buf_done(&f->out);
-	slowlog_done(&f->d.slowlog);
-	store_done(&f->d.store);
-	config_done(&f->d.cfg);
-	/* nothing the commands did may leave a handle on the loop */
-	assert_int_equal(uv_loop_close(&f->loop), 0);
-	free(f);
-	return 0;
-}
-
-/* Run one command given as argc byte strings with lengths; the reply,
- * NUL-terminated, in f->reply (replies here never hold a NUL themselves
- * unless a test says so and compares with memcmp). */
-static const char *run_l(struct fx *f, size_t argc, const char *const *argv, const size_t *argl)
-{
-	struct cmd_args a = { .argc = argc, .argv = (const uint8_t *const *)argv, .argl = argl };
-
-	crdt_buf_reset(&f->out);
-	commands_exec(&f->d, &f->s, &a, &f->out);
-	assert_int_equal(f->out.err, 0);
-	assert_true(f->out.len < sizeof(f->reply));
-	memcpy(f->reply, f->out.data, f->out.len);
-	f->reply[f->out.len] = 0;
-	return f->reply;
-}
-
-static const char *run_v(struct fx *f, size_t argc, const char *const *argv)
-{
-	size_t argl[32];
-
-	assert_true(argc <= 32);
-	for (size_t i = 0; i < argc; i++)
-		argl[i] = strlen(argv[i]);
-	return run_l(f, argc, argv, argl);
-}
-
-#define ARGS(...) (const char *const[]){ __VA_ARGS__ }
-#define NARGS(...) (sizeof(ARGS(__VA_ARGS__)) / sizeof(const char *))
-#define RUN(f, ...) run_v((f), NARGS(__VA_ARGS__), ARGS(__VA_ARGS__))
-#define EXPECT(f, reply, ...) assert_string_equal(RUN(f, __VA_ARGS__), (reply))
-
-#define NOTINT "-ERR value is not an integer or out of range\r\n"
-#define WRONGTYPE "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
+#include "cmdfx.h"
 
 /* ---- counters and integer arguments --------------------------------------- */
 

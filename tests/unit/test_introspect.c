@@ -21,74 +21,16 @@
 #include "daemon.h"
 #include "state/store.h"
 
-struct fx {
-	uv_loop_t loop;
-	struct daemon d;
-	struct cmd_session s;
-	struct crdt_buf out;
-	char reply[65536];
-};
+#include "cmdfx.h"
 
-static int setup(void **state)
+/* connection 7, so that its id is not every other number in a reply */
+static int setup7(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
+	int r = setup(state);
 
-	assert_non_null(f);
-	assert_int_equal(uv_loop_init(&f->loop), 0);
-	f->d.loop = &f->loop;
-	assert_int_equal(config_defaults(&f->d.cfg), 0);
-	crdt_hlc_init(&f->d.hlc, NULL, NULL);
-	store_init(&f->d.store);
-	f->s.proto = RESP_PROTO2;
-	f->s.id = 7;
-	snprintf(f->s.addr, sizeof(f->s.addr), "127.0.0.1:5555");
-	snprintf(f->s.laddr, sizeof(f->s.laddr), "127.0.0.1:6380");
-	crdt_buf_init(&f->out, 0);
-	*state = f;
-	return 0;
+	((struct fx *)*state)->s.id = 7;
+	return r;
 }
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	crdt_buf_done(&f->out);
-	slowlog_done(&f->d.slowlog);
-	store_done(&f->d.store);
-	config_done(&f->d.cfg);
-	assert_int_equal(uv_loop_close(&f->loop), 0);
-	free(f);
-	return 0;
-}
-
-static const char *run_l(struct fx *f, size_t argc, const char *const *argv, const size_t *argl)
-{
-	struct cmd_args a = { .argc = argc, .argv = (const uint8_t *const *)argv, .argl = argl };
-
-	crdt_buf_reset(&f->out);
-	commands_exec(&f->d, &f->s, &a, &f->out);
-	assert_int_equal(f->out.err, 0);
-	assert_true(f->out.len < sizeof(f->reply));
-	memcpy(f->reply, f->out.data, f->out.len);
-	f->reply[f->out.len] = 0;
-	return f->reply;
-}
-
-static const char *run_v(struct fx *f, size_t argc, const char *const *argv)
-{
-	size_t argl[64];
-
-	assert_true(argc <= 64);
-	for (size_t i = 0; i < argc; i++)
-		argl[i] = strlen(argv[i]);
-	return run_l(f, argc, argv, argl);
-}
-
-#define ARGS(...) (const char *const[]){ __VA_ARGS__ }
-#define NARGS(...) (sizeof(ARGS(__VA_ARGS__)) / sizeof(const char *))
-#define RUN(f, ...) run_v((f), NARGS(__VA_ARGS__), ARGS(__VA_ARGS__))
-#define EXPECT(f, reply, ...) assert_string_equal(RUN(f, __VA_ARGS__), (reply))
-#define HAS(f, s) assert_non_null(strstr((f)->reply, (s)))
 
 /* ---- SLOWLOG --------------------------------------------------------------- */
 
@@ -591,16 +533,16 @@ static void test_random_arguments(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_slowlog, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slowlog, setup7, teardown),
 		cmocka_unit_test(test_slowlog_ring),
-		cmocka_unit_test_setup_teardown(test_latency, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_latency, setup7, teardown),
 		cmocka_unit_test(test_cmdstats_buckets),
-		cmocka_unit_test_setup_teardown(test_client, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_config_get, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_time_memory, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_random_arguments, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_table_sorted, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_multi_counts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client, setup7, teardown),
+		cmocka_unit_test_setup_teardown(test_config_get, setup7, teardown),
+		cmocka_unit_test_setup_teardown(test_time_memory, setup7, teardown),
+		cmocka_unit_test_setup_teardown(test_random_arguments, setup7, teardown),
+		cmocka_unit_test_setup_teardown(test_table_sorted, setup7, teardown),
+		cmocka_unit_test_setup_teardown(test_multi_counts, setup7, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
