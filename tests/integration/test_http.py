@@ -158,8 +158,15 @@ class HttpTest(unittest.TestCase):
         self.assertEqual(metric(c[0], "crdtd_peer_up", peer="n2"), 1)
         self.assertLess(metric(c[0], "crdtd_peer_last_seen_seconds", peer="n2"), 0.5)
         self.assertGreater(metric(c[0], "crdtd_sim_dropped_partition_total"), 0)
-        # a write n1 cannot see yet: its delta stays unacknowledged
+        # a write n1 cannot see yet: its delta stays unacknowledged; n2
+        # acknowledges it, one more convergence-lag sample
+        lag_n2 = metric(c[0], "crdtd_peer_convergence_lag_seconds_count", peer="n2")
         a.sadd("cart", "z")
+        wait_until(lambda: metric(c[0], "crdtd_peer_convergence_lag_seconds_count", peer="n2") >
+                   lag_n2, timeout=15, what="n2's acknowledgement of the write as a lag sample")
+        self.assertEqual(metric(c[0], "crdtd_peer_convergence_lag_seconds_bucket", peer="n2",
+                                le="+Inf"),
+                         metric(c[0], "crdtd_peer_convergence_lag_seconds_count", peer="n2"))
         wait_until(lambda: metric(c[0], "crdtd_peer_delta_intervals_pending", peer="n1") >= 1,
                    timeout=15, what="the delta to n1 pending during the partition")
         self.assertEqual(metric(c[0], "crdtd_peer_delta_intervals_pending", peer="n2") or 0, 0)

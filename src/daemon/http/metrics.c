@@ -202,6 +202,42 @@ static const struct peer_metric peer_metrics[] = {
 	  peer_clock_capped },
 };
 
+/* One histogram bucket (or _sum or _count with @le NULL) of label @key. */
+static void put_bucket(struct crdt_buf *b, const char *h, const char *suffix, const char *key,
+		       const char *val, const char *le, double v)
+{
+	put(b, "%s%s{", h, suffix);
+	put_label(b, key, val, true);
+	if (le)
+		put_label(b, "le", le, false);
+	crdt_buf_put(b, "}", 1);
+	put_value(b, v);
+}
+
+static void render_peer_lag(const struct snapshot *s, struct crdt_buf *b)
+{
+	const char *h = "crdtd_peer_convergence_lag_seconds";
+
+	family(b, h, "histogram",
+	       "time from a local write's delta interval to its acknowledgement by the peer");
+	for (size_t i = 0; i < s->npeers; i++) {
+		const struct gossip_lag *l = &s->peers[i].info.stats.lag;
+		const char *peer = s->peers[i].name;
+		uint64_t cum = 0;
+		for (size_t k = 0; k <= GOSSIP_LAG_BUCKETS; k++) {
+			char le[32];
+			cum += l->buckets[k];
+			if (k < GOSSIP_LAG_BUCKETS)
+				snprintf(le, sizeof(le), "%g", (double)gossip_lag_bounds_ms[k] / 1e3);
+			else
+				snprintf(le, sizeof(le), "+Inf");
+			put_bucket(b, h, "_bucket", "peer", peer, le, (double)cum);
+		}
+		put_bucket(b, h, "_sum", "peer", peer, NULL, (double)l->sum_ms / 1e3);
+		put_bucket(b, h, "_count", "peer", peer, NULL, (double)l->count);
+	}
+}
+
 static void render_peers(const struct snapshot *s, struct crdt_buf *b)
 {
 	for (size_t m = 0; m < sizeof(peer_metrics) / sizeof(peer_metrics[0]); m++) {
@@ -213,6 +249,7 @@ static void render_peers(const struct snapshot *s, struct crdt_buf *b)
 				sample1(b, pm->name, "peer", s->peers[i].name, v);
 		}
 	}
+	render_peer_lag(s, b);
 }
 
 static void render_types(const struct snapshot *s, struct crdt_buf *b)
