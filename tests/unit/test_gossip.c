@@ -964,6 +964,12 @@ static void test_bad_and_unknown(void **state)
 	assert_int_equal(st.drops[GOSSIP_DROP_BAD_STATE], 1);
 	assert_int_equal(st.drops[GOSSIP_DROP_SELF], 1);
 	assert_int_equal(probe(&c.node[0], 1).stats.dropped_in, 7);
+	/* all but the stranger's came from peer 1's address: its own drops
+	 * by reason */
+	for (int k = 0; k < GOSSIP_DROP_MAX; k++)
+		assert_int_equal(probe(&c.node[0], 1).stats.drops[k],
+				 k == GOSSIP_DROP_UNKNOWN_PEER ? 0 : st.drops[k]);
+	assert_int_equal(probe(&c.node[0], 1).stats.drops[GOSSIP_DROP_MALFORMED], 2);
 	cluster_done(&c);
 }
 

@@ -128,6 +128,7 @@ static struct snapshot make_snapshot(void)
 						   .last_seen_ago_ms = 1500, .has_rtt = true,
 						   .srtt_us = 250 };
 	peers[0].info.stats.dgrams_in = 9;
+	peers[0].info.stats.drops[GOSSIP_DROP_RATE] = 6;
 	peers[0].info.stats.lag.buckets[0] = 2;  /* <= 1 ms */
 	peers[0].info.stats.lag.buckets[10] = 1; /* <= 5 s */
 	peers[0].info.stats.lag.count = 3;
@@ -190,6 +191,10 @@ static void test_metrics(void **state)
 	has(m, "crdtd_peer_rtt_seconds{peer=\"b\"} 0.00025\n");
 	assert_null(strstr(m, "crdtd_peer_rtt_seconds{peer=\"we"));
 	has(m, "crdtd_peer_datagrams_received_total{peer=\"b\"} 9\n");
+	/* drops by peer and reason; none a peer cannot cause */
+	has(m, "crdtd_peer_datagrams_dropped_total{peer=\"b\",reason=\"rate\"} 6\n");
+	has(m, "crdtd_peer_datagrams_dropped_total{peer=\"b\",reason=\"bad_auth\"} 0\n");
+	assert_null(strstr(m, "{peer=\"b\",reason=\"unknown_peer\"}"));
 	/* the convergence lag, a histogram per peer */
 	has(m, "# TYPE crdtd_peer_convergence_lag_seconds histogram\n");
 	has(m, "crdtd_peer_convergence_lag_seconds_bucket{peer=\"b\",le=\"0.001\"} 2\n");

@@ -1318,8 +1318,10 @@ static void changed(void *ctx, struct store_entry *e, enum crdt_type t,
 static void drop(struct gossip_core *g, struct peer *p, enum gossip_drop why)
 {
 	g->st.drops[why]++;
-	if (p)
+	if (p) {
 		p->st.dropped_in++;
+		p->st.drops[why]++;
+	}
 }
 
 static void seen(struct gossip_core *g, struct peer *p, const struct wire_header *h)

@@ -205,6 +205,7 @@ struct gossip_peer_stats {
 	uint64_t dgrams_out, bytes_out;
 	uint64_t dgrams_in, bytes_in; /* every datagram from its address */
 	uint64_t dropped_in;          /* of those, dropped as invalid */
+	uint64_t drops[GOSSIP_DROP_MAX]; /* dropped_in by reason */
 	struct gossip_lag lag;
 	uint64_t pings_out, pongs_in;
 	uint64_t clock_capped; /* as gossip_stats.clock_capped, from it */
