@@ -3,7 +3,8 @@ through a partition made by the shim (the partitioned peer's gauges move and
 come back after heal), validated by promtool and scraped by a real
 Prometheus server; the status page in headless Chromium; /healthz; bearer
 authentication; and bad HTTP input (oversized headers, garbage, bodies,
-slow clients, too many connections), each answered or closed and counted.
+slow clients, too many connections), each answered or closed and counted;
+and the Grafana dashboard's queries against a real scrape.
 
 Needs Debian's prometheus (promtool, prometheus) and chromium
 (scripts/install-deps.sh); exits 77, a skip, when one is missing."""
@@ -158,8 +159,15 @@ class HttpTest(unittest.TestCase):
         self.assertEqual(metric(c[0], "crdtd_peer_up", peer="n2"), 1)
         self.assertLess(metric(c[0], "crdtd_peer_last_seen_seconds", peer="n2"), 0.5)
         self.assertGreater(metric(c[0], "crdtd_sim_dropped_partition_total"), 0)
-        # a write n1 cannot see yet: its delta stays unacknowledged
+        # a write n1 cannot see yet: its delta stays unacknowledged; n2
+        # acknowledges it, one more convergence-lag sample
+        lag_n2 = metric(c[0], "crdtd_peer_convergence_lag_seconds_count", peer="n2")
         a.sadd("cart", "z")
+        wait_until(lambda: metric(c[0], "crdtd_peer_convergence_lag_seconds_count", peer="n2") >
+                   lag_n2, timeout=15, what="n2's acknowledgement of the write as a lag sample")
+        self.assertEqual(metric(c[0], "crdtd_peer_convergence_lag_seconds_bucket", peer="n2",
+                                le="+Inf"),
+                         metric(c[0], "crdtd_peer_convergence_lag_seconds_count", peer="n2"))
         wait_until(lambda: metric(c[0], "crdtd_peer_delta_intervals_pending", peer="n1") >= 1,
                    timeout=15, what="the delta to n1 pending during the partition")
         self.assertEqual(metric(c[0], "crdtd_peer_delta_intervals_pending", peer="n2") or 0, 0)
@@ -318,6 +326,61 @@ class HttpTest(unittest.TestCase):
         p = subprocess.run([PROMTOOL, "test", "rules", "crdtd-rules.test.yml"],
                            cwd=os.path.dirname(rules), capture_output=True, timeout=60)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
+    def test_grafana_dashboard_reads_real_metrics(self):
+        """conf/grafana/crdtd.json: valid JSON with a Prometheus datasource
+        variable; every query parses (promtool, as a recording rule) and
+        names only metrics a running node's /metrics has."""
+        with open(os.path.join(ROOT, "conf/grafana/crdtd.json")) as f:
+            dash = json.load(f)
+        variables = {v["name"]: v for v in dash["templating"]["list"]}
+        self.assertEqual(variables["datasource"]["type"], "datasource")
+        self.assertEqual(variables["datasource"]["query"], "prometheus")
+        panels = [p for p in dash["panels"] if p["type"] != "row"]
+        ids = [p["id"] for p in dash["panels"]]
+        self.assertEqual(len(ids), len(set(ids)))
+        exprs = []
+        for p in panels:
+            self.assertEqual(p["datasource"]["uid"], "${datasource}", p["title"])
+            self.assertTrue(p["targets"], p["title"])
+            exprs += [t["expr"] for t in p["targets"]]
+        exprs.append(variables["instance"]["query"]["query"].replace("label_values(", "group by (")
+                     .replace(", instance)", ") (crdtd_info)"))
+
+        self.cluster = c = with_http(Cluster(2)).start()
+        wait_until(lambda: metric(c[0], "crdtd_peer_up", peer="n1") == 1, what="n1 up")
+        status, _, text = get(c[0], "/metrics")
+        self.assertEqual(status, 200)
+        have = set()
+        for m in re.finditer(r"^# TYPE (\S+) (\S+)$", text, re.M):
+            have.add(m.group(1))
+            if m.group(2) == "histogram":
+                have.update(m.group(1) + s for s in ("_bucket", "_sum", "_count"))
+        used = set()
+        for e in exprs:
+            names = set(re.findall(r"\bcrdtd_[a-zA-Z0-9_]*", e))
+            self.assertTrue(names, e)
+            self.assertEqual(names - have, set(), e)
+            used |= names
+        # the figures the dashboard is for
+        for name in ("crdtd_healthy", "crdtd_peer_up", "crdtd_peer_in_sync",
+                     "crdtd_peer_out_of_sync_seconds", "crdtd_peer_convergence_lag_seconds_bucket",
+                     "crdtd_peer_datagrams_sent_total", "crdtd_peer_received_bytes_total",
+                     "crdtd_gossip_dropped_total", "crdtd_peer_datagrams_dropped_total",
+                     "crdtd_commands_total", "crdtd_command_errors_total",
+                     "crdtd_command_duration_seconds_bucket", "crdtd_instances", "crdtd_elements"):
+            self.assertIn(name, used)
+
+        # each query parses: Grafana's variables replaced by what they stand for
+        rules = os.path.join(self.tmp, "dashboard-rules.yml")
+        with open(rules, "w") as f:
+            f.write("groups:\n  - name: dashboard\n    rules:\n")
+            for i, e in enumerate(exprs):
+                e = e.replace("$__rate_interval", "1m").replace("$instance", ".*")
+                f.write("      - record: dashboard:q%d\n        expr: %s\n" % (i, json.dumps(e)))
+        p = subprocess.run([PROMTOOL, "check", "rules", rules], capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn(b"SUCCESS: %d rules found" % len(exprs), p.stdout)
 
 
 if __name__ == "__main__":

@@ -964,6 +964,12 @@ static void test_bad_and_unknown(void **state)
 	assert_int_equal(st.drops[GOSSIP_DROP_BAD_STATE], 1);
 	assert_int_equal(st.drops[GOSSIP_DROP_SELF], 1);
 	assert_int_equal(probe(&c.node[0], 1).stats.dropped_in, 7);
+	/* all but the stranger's came from peer 1's address: its own drops
+	 * by reason */
+	for (int k = 0; k < GOSSIP_DROP_MAX; k++)
+		assert_int_equal(probe(&c.node[0], 1).stats.drops[k],
+				 k == GOSSIP_DROP_UNKNOWN_PEER ? 0 : st.drops[k]);
+	assert_int_equal(probe(&c.node[0], 1).stats.drops[GOSSIP_DROP_MALFORMED], 2);
 	cluster_done(&c);
 }
 
@@ -1859,6 +1865,59 @@ static void test_delta_gap(void **state)
 	cluster_done(&c);
 }
 
+/* The convergence lag: an interval acknowledged at once is a sample in the
+ * first bucket; one the peer could not take for a 5 s partition is a
+ * sample of exactly 5 s once it heals and the round resends it.  Resends
+ * and duplicate ACKs add no sample. */
+static void test_delta_lag(void **state)
+{
+	struct cluster c;
+	struct gossip_peer_info pi;
+	uint64_t t0;
+
+	cluster_deltas = true;
+	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_deltas = false;
+	dsadd(&c.node[0], "s", "a");
+	push_all(&c);
+	pi = probe(&c.node[0], 1);
+	assert_int_equal(pi.stats.lag.count, 1);
+	assert_int_equal(pi.stats.lag.buckets[0], 1); /* <= 1 ms */
+	assert_int_equal(pi.stats.lag.sum_ms, 0);
+	/* node 1 wrote nothing: no interval of its was acknowledged */
+	assert_int_equal(probe(&c.node[1], 0).stats.lag.count, 0);
+
+	net_down(&c.net, 1, true);
+	t0 = fake_ms;
+	dsadd(&c.node[0], "s", "b");
+	gossip_core_push(c.node[0].g, fake_ms);
+	net_run(&c.net);
+	assert_int_equal(probe(&c.node[0], 1).deltas_pending, 1);
+	fake_ms = t0 + 5000;
+	net_down(&c.net, 1, false);
+	gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
+	net_run(&c.net);
+	assert_int_equal(fake_ms, t0 + 5000);
+	pi = probe(&c.node[0], 1);
+	assert_int_equal(pi.deltas_pending, 0);
+	assert_int_equal(pi.stats.lag.count, 2);
+	assert_int_equal(pi.stats.lag.sum_ms, 5000);
+	for (int k = 0; k <= GOSSIP_LAG_BUCKETS; k++)
+		if (k == 10) /* le 5 s: 2.5 s < 5000 ms <= 5 s */
+			assert_int_equal(pi.stats.lag.buckets[k], 1);
+		else
+			assert_int_equal(pi.stats.lag.buckets[k], k == 0);
+	assert_int_equal(gossip_lag_bounds_ms[10], 5000);
+
+	/* another round resends nothing and observes nothing more */
+	fake_ms += 1000;
+	gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
+	net_run(&c.net);
+	assert_int_equal(probe(&c.node[0], 1).stats.lag.count, 2);
+	assert_set(&c.node[1], "s", (const char *const[]){ "a", "b", NULL });
+	cluster_done(&c);
+}
+
 /* A peer that is away for 10,000 writes (down by the time it is back, the
  * log long past its bound) gets the full state, and ends exactly equal. */
 static void test_delta_join_late(void **state)
@@ -2210,6 +2269,7 @@ int main(void)
 		cmocka_unit_test(test_delta_dup_reorder),
 		cmocka_unit_test(test_delta_restart),
 		cmocka_unit_test(test_delta_gap),
+		cmocka_unit_test(test_delta_lag),
 		cmocka_unit_test(test_delta_join_late),
 		cmocka_unit_test(test_delta_overflow),
 		cmocka_unit_test(test_delta_cost),

@@ -128,6 +128,11 @@ static struct snapshot make_snapshot(void)
 						   .last_seen_ago_ms = 1500, .has_rtt = true,
 						   .srtt_us = 250 };
 	peers[0].info.stats.dgrams_in = 9;
+	peers[0].info.stats.drops[GOSSIP_DROP_RATE] = 6;
+	peers[0].info.stats.lag.buckets[0] = 2;  /* <= 1 ms */
+	peers[0].info.stats.lag.buckets[10] = 1; /* <= 5 s */
+	peers[0].info.stats.lag.count = 3;
+	peers[0].info.stats.lag.sum_ms = 5000;
 	snprintf(peers[1].name, sizeof(peers[1].name), "we\"ird\\");
 	peers[1].info.name = peers[1].name;
 	memset(buckets, 0, sizeof(buckets));
@@ -186,6 +191,19 @@ static void test_metrics(void **state)
 	has(m, "crdtd_peer_rtt_seconds{peer=\"b\"} 0.00025\n");
 	assert_null(strstr(m, "crdtd_peer_rtt_seconds{peer=\"we"));
 	has(m, "crdtd_peer_datagrams_received_total{peer=\"b\"} 9\n");
+	/* drops by peer and reason; none a peer cannot cause */
+	has(m, "crdtd_peer_datagrams_dropped_total{peer=\"b\",reason=\"rate\"} 6\n");
+	has(m, "crdtd_peer_datagrams_dropped_total{peer=\"b\",reason=\"bad_auth\"} 0\n");
+	assert_null(strstr(m, "{peer=\"b\",reason=\"unknown_peer\"}"));
+	/* the convergence lag, a histogram per peer */
+	has(m, "# TYPE crdtd_peer_convergence_lag_seconds histogram\n");
+	has(m, "crdtd_peer_convergence_lag_seconds_bucket{peer=\"b\",le=\"0.001\"} 2\n");
+	has(m, "crdtd_peer_convergence_lag_seconds_bucket{peer=\"b\",le=\"2.5\"} 2\n");
+	has(m, "crdtd_peer_convergence_lag_seconds_bucket{peer=\"b\",le=\"5\"} 3\n");
+	has(m, "crdtd_peer_convergence_lag_seconds_bucket{peer=\"b\",le=\"+Inf\"} 3\n");
+	has(m, "crdtd_peer_convergence_lag_seconds_sum{peer=\"b\"} 5\n");
+	has(m, "crdtd_peer_convergence_lag_seconds_count{peer=\"b\"} 3\n");
+	has(m, "crdtd_peer_convergence_lag_seconds_count{peer=\"we\\\"ird\\\\\"} 0\n");
 	has(m, "crdtd_instances{type=\"orset\"} 2\n");
 	has(m, "crdtd_elements{type=\"orset\"} 7\n");
 	has(m, "crdtd_gossip_dropped_total{reason=\"bad_auth\"} 4\n");

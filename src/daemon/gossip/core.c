@@ -1013,7 +1013,7 @@ static int delta_emit(const uint8_t *d, size_t len, void *ctx)
 	const struct dlog_int *it;
 
 	make_room(g, len);
-	if (dlog_append(&g->dlog, d, len) < 0)
+	if (dlog_append(&g->dlog, d, len, g->now_ms) < 0)
 		return -ENOMEM; /* the packer's number is taken again next time */
 	g->st.delta_intervals++;
 	it = dlog_get(&g->dlog, g->dlog.last);
@@ -1318,8 +1318,10 @@ static void changed(void *ctx, struct store_entry *e, enum crdt_type t,
 static void drop(struct gossip_core *g, struct peer *p, enum gossip_drop why)
 {
 	g->st.drops[why]++;
-	if (p)
+	if (p) {
 		p->st.dropped_in++;
+		p->st.drops[why]++;
+	}
 }
 
 static void seen(struct gossip_core *g, struct peer *p, const struct wire_header *h)
@@ -1603,13 +1605,37 @@ struct ack_ctx {
 	const uint64_t *epoch;
 };
 
+const uint32_t gossip_lag_bounds_ms[GOSSIP_LAG_BUCKETS] = {
+	1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000,
+};
+
+static void lag_observe(struct gossip_lag *h, uint64_t ms)
+{
+	size_t k = 0;
+
+	while (k < GOSSIP_LAG_BUCKETS && ms > gossip_lag_bounds_ms[k])
+		k++;
+	h->buckets[k]++;
+	h->count++;
+	h->sum_ms += ms;
+}
+
 static void ack_cb(uint64_t seq, void *ctx)
 {
 	struct ack_ctx *a = ctx;
+	struct gossip_core *g = a->g;
+	const struct dlog_int *it;
+	bool news;
 
 	/* an ACK of another epoch (ours before a restart) is stale */
-	if (a->p && *a->epoch == a->g->epoch)
-		(void)dlog_peer_ack(&a->p->dl, seq, a->g->dlog.last);
+	if (!a->p || *a->epoch != g->epoch)
+		return;
+	/* the first ACK of an interval still held is one convergence-lag
+	 * sample: from its making to now */
+	news = !dlog_peer_has(&a->p->dl, seq);
+	if (dlog_peer_ack(&a->p->dl, seq, g->dlog.last) == 0 && news &&
+	    (it = dlog_get(&g->dlog, seq)))
+		lag_observe(&a->p->st.lag, g->now_ms > it->made_ms ? g->now_ms - it->made_ms : 0);
 }
 
 static void on_pong(struct gossip_core *g, struct peer *p, const struct wire_ping *pong)

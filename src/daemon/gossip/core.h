@@ -190,10 +190,23 @@ struct gossip_stats {
 	int rcvbuf, sndbuf;
 };
 
+/* The convergence lag to one peer: for each delta interval it acknowledged,
+ * the ms from when the interval was numbered (the local write's push) to
+ * the ACK, counted in the first bucket whose bound it does not pass
+ * (buckets[GOSSIP_LAG_BUCKETS]: past the last bound). */
+#define GOSSIP_LAG_BUCKETS 14
+extern const uint32_t gossip_lag_bounds_ms[GOSSIP_LAG_BUCKETS];
+struct gossip_lag {
+	uint64_t buckets[GOSSIP_LAG_BUCKETS + 1];
+	uint64_t count, sum_ms;
+};
+
 struct gossip_peer_stats {
 	uint64_t dgrams_out, bytes_out;
 	uint64_t dgrams_in, bytes_in; /* every datagram from its address */
 	uint64_t dropped_in;          /* of those, dropped as invalid */
+	uint64_t drops[GOSSIP_DROP_MAX]; /* dropped_in by reason */
+	struct gossip_lag lag;
 	uint64_t pings_out, pongs_in;
 	uint64_t clock_capped; /* as gossip_stats.clock_capped, from it */
 };

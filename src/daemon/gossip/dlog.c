@@ -51,7 +51,7 @@ void dlog_drop_oldest(struct dlog *l)
 	l->n--;
 }
 
-int dlog_append(struct dlog *l, const uint8_t *d, size_t len)
+int dlog_append(struct dlog *l, const uint8_t *d, size_t len, uint64_t now_ms)
 {
 	struct dlog_int *i = &l->v[(l->head + l->n) % l->cap];
 	uint8_t *c = malloc(len ? len : 1);
@@ -61,7 +61,7 @@ int dlog_append(struct dlog *l, const uint8_t *d, size_t len)
 		return -ENOMEM;
 	}
 	memcpy(c, d, len);
-	*i = (struct dlog_int){ .seq = ++l->last, .d = c, .len = len };
+	*i = (struct dlog_int){ .seq = ++l->last, .d = c, .len = len, .made_ms = now_ms };
 	l->bytes += len;
 	l->n++;
 	return 0;

@@ -20,6 +20,7 @@ struct dlog_int {
 	uint64_t seq;
 	uint8_t *d; /* the plain DELTA datagram */
 	size_t len;
+	uint64_t made_ms; /* the core's now_ms when it was numbered */
 };
 
 struct dlog {
@@ -47,9 +48,10 @@ const struct dlog_int *dlog_get(const struct dlog *l, uint64_t seq);
 bool dlog_full(const struct dlog *l, size_t len);
 /** Forget the oldest interval (there must be one). */
 void dlog_drop_oldest(struct dlog *l);
-/** Keep a copy of datagram @d (@len bytes) as interval last + 1; room must
- * have been made (dlog_full false).  0 or -ENOMEM (the log unchanged). */
-int dlog_append(struct dlog *l, const uint8_t *d, size_t len);
+/** Keep a copy of datagram @d (@len bytes) as interval last + 1, made at
+ * @now_ms; room must have been made (dlog_full false).  0 or -ENOMEM (the
+ * log unchanged). */
+int dlog_append(struct dlog *l, const uint8_t *d, size_t len, uint64_t now_ms);
 
 /** The peer has (or no longer needs) every interval up to @seq. */
 void dlog_peer_upto(struct dlog_peer *p, uint64_t seq);

@@ -152,7 +152,6 @@ PEER_STAT(dgrams_out)
 PEER_STAT(bytes_out)
 PEER_STAT(dgrams_in)
 PEER_STAT(bytes_in)
-PEER_STAT(dropped_in)
 PEER_STAT(pings_out)
 PEER_STAT(pongs_in)
 PEER_STAT(clock_capped)
@@ -173,9 +172,6 @@ static const struct peer_metric peer_metrics[] = {
 	  "datagrams from the peer's address, valid or not", peer_dgrams_in },
 	{ "crdtd_peer_received_bytes_total", METRIC_COUNTER, "bytes from the peer's address",
 	  peer_bytes_in },
-	{ "crdtd_peer_datagrams_dropped_total", METRIC_COUNTER,
-	  "datagrams from the peer's address dropped as invalid (reasons: crdtd_gossip_dropped_total)",
-	  peer_dropped_in },
 	{ "crdtd_peer_pings_sent_total", METRIC_COUNTER, "PINGs sent to the peer", peer_pings_out },
 	{ "crdtd_peer_pongs_received_total", METRIC_COUNTER, "PONGs received from the peer",
 	  peer_pongs_in },
@@ -202,6 +198,62 @@ static const struct peer_metric peer_metrics[] = {
 	  peer_clock_capped },
 };
 
+/* One histogram bucket (or _sum or _count with @le NULL) of label @key. */
+static void put_bucket(struct crdt_buf *b, const char *h, const char *suffix, const char *key,
+		       const char *val, const char *le, double v)
+{
+	put(b, "%s%s{", h, suffix);
+	put_label(b, key, val, true);
+	if (le)
+		put_label(b, "le", le, false);
+	crdt_buf_put(b, "}", 1);
+	put_value(b, v);
+}
+
+/* Per peer, by reason: the drops a known peer's address can cause (never
+ * unknown_peer, which is no peer's; send errors are ours, not its). */
+static void render_peer_drops(const struct snapshot *s, struct crdt_buf *b)
+{
+	const char *name = "crdtd_peer_datagrams_dropped_total";
+
+	family(b, name, "counter",
+	       "datagrams from the peer's address dropped as invalid, by reason (docs/protocol.md)");
+	for (size_t i = 0; i < s->npeers; i++)
+		for (int k = 0; k < GOSSIP_DROP_MAX; k++) {
+			if (k == GOSSIP_DROP_UNKNOWN_PEER || k == GOSSIP_DROP_SEND_ERROR)
+				continue;
+			put(b, "%s{", name);
+			put_label(b, "peer", s->peers[i].name, true);
+			put_label(b, "reason", gossip_drop_name((enum gossip_drop)k), false);
+			crdt_buf_put(b, "}", 1);
+			put_value(b, (double)s->peers[i].info.stats.drops[k]);
+		}
+}
+
+static void render_peer_lag(const struct snapshot *s, struct crdt_buf *b)
+{
+	const char *h = "crdtd_peer_convergence_lag_seconds";
+
+	family(b, h, "histogram",
+	       "time from a local write's delta interval to its acknowledgement by the peer");
+	for (size_t i = 0; i < s->npeers; i++) {
+		const struct gossip_lag *l = &s->peers[i].info.stats.lag;
+		const char *peer = s->peers[i].name;
+		uint64_t cum = 0;
+		for (size_t k = 0; k <= GOSSIP_LAG_BUCKETS; k++) {
+			char le[32];
+			cum += l->buckets[k];
+			if (k < GOSSIP_LAG_BUCKETS)
+				snprintf(le, sizeof(le), "%g", (double)gossip_lag_bounds_ms[k] / 1e3);
+			else
+				snprintf(le, sizeof(le), "+Inf");
+			put_bucket(b, h, "_bucket", "peer", peer, le, (double)cum);
+		}
+		put_bucket(b, h, "_sum", "peer", peer, NULL, (double)l->sum_ms / 1e3);
+		put_bucket(b, h, "_count", "peer", peer, NULL, (double)l->count);
+	}
+}
+
 static void render_peers(const struct snapshot *s, struct crdt_buf *b)
 {
 	for (size_t m = 0; m < sizeof(peer_metrics) / sizeof(peer_metrics[0]); m++) {
@@ -213,6 +265,8 @@ static void render_peers(const struct snapshot *s, struct crdt_buf *b)
 				sample1(b, pm->name, "peer", s->peers[i].name, v);
 		}
 	}
+	render_peer_drops(s, b);
+	render_peer_lag(s, b);
 }
 
 static void render_types(const struct snapshot *s, struct crdt_buf *b)
