@@ -32,17 +32,19 @@
 #                                           concurrent re-add wins
 #      cart:total = 2400                    a G-Counter never goes down
 #      qty:laptop = 3, qty:mouse = 0, qty:keyboard = 1, qty:monitor = 1
-#      cart:qty = {keyboard 2, laptop 3, monitor 1}: mouse deleted; web's
-#                 keyboard increment, concurrent with mobile's HDEL, wins
-#                 with the count web saw (1 + 1; docs/types.md, OR-Map)
+#      cart:qty = {keyboard 1, laptop 3, monitor 1}: mouse deleted; web's
+#                 keyboard increment, concurrent with mobile's HDEL, survives
+#                 with only what the HDEL did not see (web's +1, not the 1
+#                 mobile deleted; docs/types.md, OR-Map)
 #   4. mobile is partitioned off again.  mobile empties the hash cart with
 #      DEL cart:qty; web, which has not seen that DEL, adds a laptop
 #      (HINCRBY cart:qty laptop 1).  During the partition mobile has no
 #      cart:qty and web has laptop 4.
-#   5. heal.  Every node must then hold cart:qty = {laptop 4} (the other
+#   5. heal.  Every node must then hold cart:qty = {laptop 1} (the other
 #      stores are untouched): the DEL removed every field write mobile had
 #      seen (keyboard and monitor are gone); web's increment, concurrent
-#      with it, survives with the count web saw (3 + 1), as after an HDEL.
+#      with it, survives with only what the DEL did not see (web's +1, not
+#      the 3 laptops mobile deleted), as after an HDEL.
 
 CART_NODES="mobile web backend"
 cart_fail=0
@@ -102,10 +104,10 @@ check_all() {
 }
 
 want_synced="cart=keyboard,laptop,mouse total=2100 laptop=2 mouse=1 keyboard=1 monitor= hash=keyboard:1,laptop:2,mouse:1"
-want_final="cart=keyboard,laptop,monitor total=2400 laptop=3 mouse=0 keyboard=1 monitor=1 hash=keyboard:2,laptop:3,monitor:1"
+want_final="cart=keyboard,laptop,monitor total=2400 laptop=3 mouse=0 keyboard=1 monitor=1 hash=keyboard:1,laptop:3,monitor:1"
 check_synced() { check_all "$want_synced" "${1:-}"; }
 check_final() { check_all "$want_final" "${1:-}"; }
-want_deleted="${want_final% hash=*} hash=laptop:4"
+want_deleted="${want_final% hash=*} hash=laptop:1"
 check_deleted() { check_all "$want_deleted" "${1:-}"; }
 
 # the partition holds: mobile has no monitor, web still has the mouse
@@ -128,11 +130,11 @@ check_del_partition_holds() {
 	local m w
 	m=$(cli mobile EXISTS cart:qty)
 	w=$(cli web HGETALL cart:qty | paste -d : - - | sort | tr '\n' ',' | sed 's/,$//')
-	if [ "$m" = 0 ] && [ "$w" = "keyboard:2,laptop:4,monitor:1" ]; then
+	if [ "$m" = 0 ] && [ "$w" = "keyboard:1,laptop:4,monitor:1" ]; then
 		return 0
 	fi
 	[ -n "${1:-}" ] && echo "  mobile EXISTS cart:qty = $m (want 0)," \
-		"web HGETALL cart:qty = $w (want keyboard:2,laptop:4,monitor:1)" >&2
+		"web HGETALL cart:qty = $w (want keyboard:1,laptop:4,monitor:1)" >&2
 	return 1
 }
 
