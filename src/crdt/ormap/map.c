@@ -432,6 +432,7 @@ const struct ment *base_of(const struct crdt_ormap *m, const uint8_t *key, size_
 struct bprep {
 	struct ment *e;
 	uint8_t *owned;
+	bool fresh; /* a field without a baseline yet: needs a slot */
 };
 
 /* Field @key's baseline joined with @r[@n], not yet installed.  -ENOMEM. */
@@ -474,8 +475,10 @@ static int base_prep(const struct crdt_ormap *m, const uint8_t *key, size_t len,
 	}
 	memcpy(ent_rows(p->e), rows, nr * sizeof(*rows));
 	free(rows);
-	if (!old)
+	if (!old) {
+		p->fresh = true;
 		p->owned = et_key_dup(key, len, &rc);
+	}
 	if (rc < 0) {
 		free(p->e);
 		p->e = NULL;
@@ -513,9 +516,12 @@ int base_join(struct crdt_ormap *m, const uint8_t *key, size_t len, const struct
 	struct bprep p;
 	int rc;
 
-	if ((rc = et_reserve(&m->base, (size_t)m->base.count + 1)) < 0 ||
-	    (rc = base_prep(m, key, len, r, n, &p)) < 0)
+	if ((rc = base_prep(m, key, len, r, n, &p)) < 0)
 		return rc;
+	if (p.fresh && (rc = et_reserve(&m->base, (size_t)m->base.count + 1)) < 0) {
+		base_unprep(&p);
+		return rc;
+	}
 	base_put(m, key, len, &p);
 	return 0;
 }
@@ -585,14 +591,12 @@ bool crdt_ormap_get(const struct crdt_ormap *m, const void *f, size_t flen,
 int crdt_ormap_clear(struct crdt_ormap *m)
 {
 	struct bprep *p;
-	uint32_t k = 0;
+	uint32_t k = 0, fresh = 0;
 	int r;
 
 	if (m->tab.count == 0)
 		return 0;
 	/* each counter's rows join its field's baseline: all or none */
-	if ((r = et_reserve(&m->base, (size_t)m->base.count + m->tab.count)) < 0)
-		return r;
 	if (!(p = calloc(m->tab.count, sizeof(*p))))
 		return CRDT_ENOMEM;
 	for (uint32_t i = 0; m->tab.s && i < m->tab.cap; i++) {
@@ -607,14 +611,12 @@ int crdt_ormap_clear(struct crdt_ormap *m)
 			r = base_prep(m, et_key(s), et_len(s), rows, nr, &p[k]);
 			free(rows);
 		}
-		if (r < 0) {
-			while (k-- > 0)
-				base_unprep(&p[k]);
-			free(p);
-			return r;
-		}
-		k++;
+		if (r < 0)
+			goto fail;
+		fresh += p[k++].fresh;
 	}
+	if (fresh && (r = et_reserve(&m->base, (size_t)m->base.count + fresh)) < 0)
+		goto fail;
 	k = 0;
 	for (uint32_t i = 0; m->tab.s && i < m->tab.cap; i++)
 		if (et_used(&m->tab.s[i]))
@@ -628,6 +630,11 @@ int crdt_ormap_clear(struct crdt_ormap *m)
 	et_init(&m->tab);
 	dix_drop(m);
 	return 1;
+fail:
+	while (k-- > 0)
+		base_unprep(&p[k]);
+	free(p);
+	return r;
 }
 
 bool crdt_ormap_live(const struct crdt_ormap *m)
@@ -928,12 +935,15 @@ int crdt_ormap_del(struct crdt_ormap *m, const void *f, size_t flen, struct crdt
 	if ((r = join_rows(v, n, &rows, &nr)) < 0)
 		return r;
 	if ((delta && (r = delta_base(delta, m, f, flen, rows, nr)) < 0) ||
-	    (r = et_reserve(&m->base, (size_t)m->base.count + 1)) < 0 ||
 	    (r = base_prep(m, f, flen, rows, nr, &p)) < 0) {
 		free(rows);
 		return r;
 	}
 	free(rows);
+	if (p.fresh && (r = et_reserve(&m->base, (size_t)m->base.count + 1)) < 0) {
+		base_unprep(&p);
+		return r;
+	}
 	if ((r = commit(m, f, flen, NULL, delta)) < 0) {
 		base_unprep(&p);
 		return r;
