@@ -32,9 +32,19 @@
 #                                           concurrent re-add wins
 #      cart:total = 2400                    a G-Counter never goes down
 #      qty:laptop = 3, qty:mouse = 0, qty:keyboard = 1, qty:monitor = 1
-#      cart:qty = {keyboard 2, laptop 3, monitor 1}: mouse deleted; web's
-#                 keyboard increment, concurrent with mobile's HDEL, wins
-#                 with the count web saw (1 + 1; docs/types.md, OR-Map)
+#      cart:qty = {keyboard 1, laptop 3, monitor 1}: mouse deleted; web's
+#                 keyboard increment, concurrent with mobile's HDEL, survives
+#                 with only what the HDEL did not see (web's +1, not the 1
+#                 mobile deleted; docs/types.md, OR-Map)
+#   4. mobile is partitioned off again.  mobile empties the hash cart with
+#      DEL cart:qty; web, which has not seen that DEL, adds a laptop
+#      (HINCRBY cart:qty laptop 1).  During the partition mobile has no
+#      cart:qty and web has laptop 4.
+#   5. heal.  Every node must then hold cart:qty = {laptop 1} (the other
+#      stores are untouched): the DEL removed every field write mobile had
+#      seen (keyboard and monitor are gone); web's increment, concurrent
+#      with it, survives with only what the DEL did not see (web's +1, not
+#      the 3 laptops mobile deleted), as after an HDEL.
 
 CART_NODES="mobile web backend"
 cart_fail=0
@@ -94,9 +104,11 @@ check_all() {
 }
 
 want_synced="cart=keyboard,laptop,mouse total=2100 laptop=2 mouse=1 keyboard=1 monitor= hash=keyboard:1,laptop:2,mouse:1"
-want_final="cart=keyboard,laptop,monitor total=2400 laptop=3 mouse=0 keyboard=1 monitor=1 hash=keyboard:2,laptop:3,monitor:1"
+want_final="cart=keyboard,laptop,monitor total=2400 laptop=3 mouse=0 keyboard=1 monitor=1 hash=keyboard:1,laptop:3,monitor:1"
 check_synced() { check_all "$want_synced" "${1:-}"; }
 check_final() { check_all "$want_final" "${1:-}"; }
+want_deleted="${want_final% hash=*} hash=laptop:1"
+check_deleted() { check_all "$want_deleted" "${1:-}"; }
 
 # the partition holds: mobile has no monitor, web still has the mouse
 check_partition_holds() {
@@ -111,6 +123,28 @@ check_partition_holds() {
 	[ -n "${1:-}" ] && echo "  mobile SISMEMBER monitor = $m (want 0), web SISMEMBER mouse = $w (want 1)," \
 		"mobile HEXISTS cart:qty monitor = $hm (want 0), web HGET cart:qty mouse = $hw (want 1)" >&2
 	return 1
+}
+
+# the second partition holds: mobile has no cart:qty, web has laptop 4
+check_del_partition_holds() {
+	local m w
+	m=$(cli mobile EXISTS cart:qty)
+	w=$(cli web HGETALL cart:qty | paste -d : - - | sort | tr '\n' ',' | sed 's/,$//')
+	if [ "$m" = 0 ] && [ "$w" = "keyboard:1,laptop:4,monitor:1" ]; then
+		return 0
+	fi
+	[ -n "${1:-}" ] && echo "  mobile EXISTS cart:qty = $m (want 0)," \
+		"web HGETALL cart:qty = $w (want keyboard:1,laptop:4,monitor:1)" >&2
+	return 1
+}
+
+# Let every node gossip CART_PARTITION_ROUNDS more rounds (its own count,
+# in INFO): not a sleep.  Each side sent its state across the partition
+# that many times; the caller then checks that the partition still holds.
+partition_rounds() {
+	local n
+	for n in $CART_NODES; do rounds0[$n]=$(gossip_rounds "$n"); done
+	wait_for "${CART_PARTITION_ROUNDS:-5} gossip rounds on every node" "$1" rounds_done
 }
 
 # Run the story; returns non-zero (after printing what differed) on failure.
@@ -150,13 +184,7 @@ cart_scenario() {
 	cli web HINCRBY cart:qty keyboard 1 >/dev/null
 	cli web HINCRBY cart:qty monitor 1 >/dev/null
 	cli backend HINCRBY cart:qty laptop 1 >/dev/null
-	# Not a sleep: every node has gossiped CART_PARTITION_ROUNDS more rounds
-	# since the writes (its own count, in INFO), so each side sent its
-	# state across the partition that many times; then the partition must
-	# still hold.
-	for n in $CART_NODES; do rounds0[$n]=$(gossip_rounds "$n"); done
-	wait_for "${CART_PARTITION_ROUNDS:-5} gossip rounds on every node" "$wait_s" \
-		rounds_done || return 1
+	partition_rounds "$wait_s" || return 1
 	if ! check_partition_holds; then
 		check_partition_holds verbose || true
 		echo "FAIL: the partition did not hold" >&2
@@ -168,5 +196,21 @@ cart_scenario() {
 	heal
 	wait_for "convergence after heal" "$wait_s" check_final || return 1
 	for n in $CART_NODES; do node_state "$n" | sed "s/^/   $n: /"; done
-	echo "PASS: every node holds $want_final"
+
+	echo "== 4. mobile partitioned off again; DEL of the hash cart on mobile, HINCRBY on web"
+	partition_mobile
+	[ "$(cli mobile DEL cart:qty)" = 1 ] || { echo "FAIL: mobile DEL cart:qty did not delete" >&2; return 1; }
+	[ "$(cli web HINCRBY cart:qty laptop 1)" = 4 ] || { echo "FAIL: web HINCRBY laptop is not 4" >&2; return 1; }
+	partition_rounds "$wait_s" || return 1
+	if ! check_del_partition_holds; then
+		check_del_partition_holds verbose || true
+		echo "FAIL: the second partition did not hold" >&2
+		return 1
+	fi
+
+	echo "== 5. heal"
+	heal
+	wait_for "convergence after the second heal" "$wait_s" check_deleted || return 1
+	for n in $CART_NODES; do node_state "$n" | sed "s/^/   $n: /"; done
+	echo "PASS: every node holds $want_final, then $want_deleted"
 }

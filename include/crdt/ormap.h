@@ -11,8 +11,11 @@
  * the remover never saw, survives (add-wins).  When several entries
  * survive (concurrent writes), the field's value is their join: the
  * greatest register if any entry is a register, else the per-replica
- * maximum of the counters.  A write that follows an HDEL starts from
- * nothing: HINCRBY after HDEL counts from 0.
+ * maximum of the counters.  A delete joins the counter rows it removes
+ * into the field's baseline (kept after the field is gone, merged by
+ * maximum); a counter shows per replica only what passed the baseline, so
+ * an increment concurrent with a delete keeps only what the delete did not
+ * see, and one that follows it starts from 0.
  */
 #ifndef CRDT_ORMAP_H
 #define CRDT_ORMAP_H
@@ -60,16 +63,18 @@ int crdt_ormap_set(struct crdt_ormap *m, struct crdt_hlc *hlc, const struct crdt
  * unchanged on error.  @delta as for crdt_ormap_set. */
 int crdt_ormap_incr(struct crdt_ormap *m, const struct crdt_rid *self, const void *f,
 		    size_t flen, int64_t by, struct crdt_ormap *delta, int64_t *ret_value);
-/** HDEL: drop field @f's entries (their dots stay known).  1 if the field
- * was present, 0 if not, -ENOMEM (only with @delta). */
+/** HDEL: drop field @f's entries (their dots stay known, their counter
+ * rows join the field's baseline).  1 if the field was present, 0 if not,
+ * -ENOMEM (the map unchanged). */
 int crdt_ormap_del(struct crdt_ormap *m, const void *f, size_t flen, struct crdt_ormap *delta);
 /** True and *ret filled when field @f is present; the bytes are valid
  * until the map or @ret changes. */
 bool crdt_ormap_get(const struct crdt_ormap *m, const void *f, size_t flen,
 		    struct crdt_ormap_val *ret);
-/** DEL: drop every field (their dots stay known, so a write the map has
- * not seen survives a merge and a later write starts afresh).  1 if a
- * field was present, 0 if none. */
+/** DEL: drop every field (their dots stay known and their counter rows
+ * join the baselines, so a write the map has not seen survives a merge
+ * with only what the DEL did not see, and a later write starts afresh).
+ * 1 if a field was present, 0 if none, -ENOMEM (the map unchanged). */
 int crdt_ormap_clear(struct crdt_ormap *m);
 /** Whether a field is present (an empty map is no key). */
 bool crdt_ormap_live(const struct crdt_ormap *m);

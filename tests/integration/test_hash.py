@@ -148,10 +148,11 @@ class HashTest(unittest.TestCase):
                                               "note": "from-a"})
         self.assertTrue(a.execute_command("CRDT.SIM", "HEAL"))
 
-        # apple: a's increment survives b's concurrent HDEL (add-wins) with
-        # the count a saw; pear: b's HDEL then HINCRBY 5; qty: a's HSET wins
-        # over b's concurrent HINCRBY; note: a's; plum: d's
-        want = {"apple": "3", "pear": "5", "qty": "10", "note": "from-a", "plum": "3"}
+        # apple: a's increment survives b's concurrent HDEL (add-wins), with
+        # only what the HDEL did not see (a's +2, not the 1 b deleted); pear:
+        # b's HDEL then HINCRBY 5; qty: a's HSET wins over b's concurrent
+        # HINCRBY; note: a's; plum: d's
+        want = {"apple": "2", "pear": "5", "qty": "10", "note": "from-a", "plum": "3"}
         for x in (a, b, d):
             wait_until(lambda x=x: x.hgetall("cart") == want, what="the predicted cart")
         fps = {x.execute_command("CRDT.JSON", "cart") for x in (a, b, d)}

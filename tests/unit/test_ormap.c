@@ -26,8 +26,10 @@
  * replica, and HDEL observes them too; a write is live where it is seen
  * and no seen event of its field observed it.  A field is present when a
  * write of it is live; its value is the greatest live register if there is
- * one, else the per-replica join of the live counters' rows.  Nothing here
- * knows of dots or contexts. */
+ * one, else the per-replica join of the live counters' rows less the
+ * baseline: per replica the join of the rows the seen HDELs of the field
+ * observed (an HINCRBY starts its rows there, so that only increments no
+ * HDEL saw count).  Nothing here knows of dots or contexts. */
 
 enum { EV_SET, EV_INCR, EV_DEL };
 
@@ -36,7 +38,7 @@ struct event {
 	uint64_t obs[2]; /* bitset of event ids */
 	uint64_t ts;     /* register stamp */
 	char val[24];
-	int64_t p[NREP], n[NREP]; /* counter rows */
+	int64_t p[NREP], n[NREP]; /* counter rows; an HDEL's: its baseline */
 };
 
 struct model {
@@ -65,6 +67,21 @@ static bool live(const struct model *m, const uint64_t *seen, int e)
 	return true;
 }
 
+/* The baseline of field @f under @seen into @p, @n. */
+static void model_base(const struct model *m, const uint64_t *seen, int f, int64_t *p, int64_t *n)
+{
+	for (int e = 0; e < m->nev; e++) {
+		if (m->ev[e].field != f || m->ev[e].kind != EV_DEL || !bit(seen, e))
+			continue;
+		for (int r = 0; r < NREP; r++) {
+			if (m->ev[e].p[r] > p[r])
+				p[r] = m->ev[e].p[r];
+			if (m->ev[e].n[r] > n[r])
+				n[r] = m->ev[e].n[r];
+		}
+	}
+}
+
 /* The model's value of field @f under @seen: false if absent. */
 static bool model_get(const struct model *m, const uint64_t *seen, int f, char *out, size_t size)
 {
@@ -91,8 +108,10 @@ static bool model_get(const struct model *m, const uint64_t *seen, int f, char *
 		snprintf(out, size, "%s", m->ev[top].val);
 		return true;
 	}
+	int64_t bp[NREP] = { 0 }, bn[NREP] = { 0 };
+	model_base(m, seen, f, bp, bn);
 	for (int r = 0; r < NREP; r++)
-		v += p[r] - n[r];
+		v += (p[r] > bp[r] ? p[r] - bp[r] : 0) - (n[r] > bn[r] ? n[r] - bn[r] : 0);
 	snprintf(out, size, "%lld", (long long)v);
 	return true;
 }
@@ -180,11 +199,13 @@ static void op(struct world *w, int k, struct crdt_ormap **ret_delta)
 				*ret_delta = NULL;
 				return; /* not an event: nothing changed */
 			}
-			if (base > 0)
-				e->p[k] = base;
-			else
-				e->n[k] = -base;
 		}
+		/* the rows start from the baseline */
+		model_base(m, m->seen[k], e->field, e->p, e->n);
+		if (base > 0)
+			e->p[k] += base;
+		else
+			e->n[k] -= base;
 		if (by > 0)
 			e->p[k] += by;
 		else
@@ -193,6 +214,15 @@ static void op(struct world *w, int k, struct crdt_ormap **ret_delta)
 		assert_int_equal(rc, 0);
 		(void)has;
 	} else {
+		/* the baseline it leaves: the rows it removes */
+		for (int x = 0; x < m->nev; x++) {
+			for (int r = 0; bit(e->obs, x) && m->ev[x].kind == EV_INCR && r < NREP; r++) {
+				if (m->ev[x].p[r] > e->p[r])
+					e->p[r] = m->ev[x].p[r];
+				if (m->ev[x].n[r] > e->n[r])
+					e->n[r] = m->ev[x].n[r];
+			}
+		}
 		rc = crdt_ormap_del(w->s[k], f, 2, delta);
 		assert_true(rc >= 0);
 		if (rc == 0) {
@@ -252,7 +282,9 @@ static void deliver(struct world *w, int from, int to)
 {
 	struct crdt_buf b;
 	struct crdt_ormap *x;
-	struct pieces pc = { w->s[to], 130 + rng_below(w->r, 300), 0 };
+	/* room for a field of several concurrent counters with every replica's
+	 * row (their rows start from the baseline, so they name more replicas) */
+	struct pieces pc = { w->s[to], 200 + rng_below(w->r, 300), 0 };
 
 	switch (rng_below(w->r, 3)) {
 	case 0:
@@ -413,7 +445,8 @@ static void test_documented_rules(void **state)
 	assert_int_equal(crdt_ormap_del(a, "q", 1, NULL), 0);
 	assert_int_equal(crdt_ormap_incr(a, &ia, "q", 1, 2, NULL, &n), 0);
 	assert_int_equal(n, 2);
-	/* concurrent HINCRBY on two replicas add up; a concurrent HDEL loses */
+	/* concurrent HINCRBY on two replicas add up; a concurrent HDEL removes
+	 * the 2 it saw and nothing else: 2 + 10 + 100 - 2 (issue 13) */
 	assert_int_equal(crdt_ormap_merge(b, a), 0);
 	base = crdt_ormap_copy(a);
 	assert_int_equal(crdt_ormap_incr(a, &ia, "q", 1, 10, NULL, &n), 0);
@@ -423,7 +456,7 @@ static void test_documented_rules(void **state)
 	assert_int_equal(crdt_ormap_merge(a, base), 0);
 	assert_true(crdt_ormap_get(a, "q", 1, &v));
 	assert_true(v.counter);
-	assert_int_equal(v.n, 112);
+	assert_int_equal(v.n, 110);
 	/* HSET concurrent with HINCRBY: the register is the value */
 	assert_int_equal(crdt_ormap_merge(b, a), 0);
 	assert_int_equal(crdt_ormap_set(a, &h, &ia, "q", 1, "7", 1, NULL), 0);
@@ -435,8 +468,8 @@ static void test_documented_rules(void **state)
 	/* and HINCRBY counts on from a register's integer */
 	assert_int_equal(crdt_ormap_incr(b, &ib, "q", 1, 3, NULL, &n), 0);
 	assert_int_equal(n, 10);
-	/* DEL (clear) is an HDEL of every field: a concurrent write survives,
-	 * a later one starts afresh */
+	/* DEL (clear) is an HDEL of every field: a concurrent write survives
+	 * with only what the DEL did not see, a later one starts afresh */
 	crdt_ormap_free(base);
 	assert_non_null(base = crdt_ormap_copy(b));
 	assert_int_equal(crdt_ormap_clear(base), 1);
@@ -445,7 +478,7 @@ static void test_documented_rules(void **state)
 	assert_int_equal(crdt_ormap_incr(b, &ib, "q", 1, 1, NULL, &n), 0);
 	assert_int_equal(crdt_ormap_merge(base, b), 0);
 	assert_true(crdt_ormap_get(base, "q", 1, &v));
-	assert_int_equal(v.n, 11);
+	assert_int_equal(v.n, 1);
 	assert_int_equal(crdt_ormap_len(base), 1);
 	assert_int_equal(crdt_ormap_clear(base), 1);
 	assert_int_equal(crdt_ormap_incr(base, &ia, "q", 1, 1, NULL, &n), 0);
@@ -460,6 +493,45 @@ static void test_documented_rules(void **state)
 	crdt_ormap_free(a);
 	crdt_ormap_free(b);
 	crdt_ormap_free(base);
+}
+
+/* Issue 13's example: HINCRBY 1 racing HDEL of a field at 1 leaves 1 (the
+ * increment the HDEL did not see), after the codec too; the baseline the
+ * HDEL left is no field. */
+static void test_del_keeps_unseen(void **state)
+{
+	struct crdt_ormap *a = crdt_ormap_new(), *b = crdt_ormap_new(), *x;
+	struct crdt_rid ia = { { 1 } }, ib = { { 2 } };
+	struct crdt_ormap_val v;
+	struct crdt_buf buf;
+	int64_t n;
+
+	assert_int_equal(crdt_ormap_incr(a, &ia, "k", 1, 1, NULL, &n), 0);
+	assert_int_equal(crdt_ormap_merge(b, a), 0);
+	assert_int_equal(crdt_ormap_del(a, "k", 1, NULL), 1);
+	assert_int_equal(crdt_ormap_incr(b, &ib, "k", 1, 1, NULL, &n), 0);
+	assert_int_equal(n, 2);
+	assert_false(crdt_ormap_live(a));
+	assert_int_equal(crdt_ormap_len(a), 0);
+	assert_false(crdt_ormap_get(a, "k", 1, &v));
+	crdt_buf_init(&buf, 0);
+	assert_int_equal(crdt_ormap_encode(a, &buf), 0);
+	assert_int_equal(crdt_ormap_decode(buf.data, buf.len, &x), 0);
+	assert_true(crdt_ormap_equal(x, a));
+	assert_int_equal(crdt_ormap_merge(b, x), 0);
+	assert_true(crdt_ormap_get(b, "k", 1, &v));
+	assert_int_equal(v.n, 1);
+	assert_int_equal(crdt_ormap_merge(a, b), 0);
+	assert_true(crdt_ormap_get(a, "k", 1, &v));
+	assert_int_equal(v.n, 1);
+	assert_true(crdt_ormap_equal(a, b));
+	/* and counting on: the next HINCRBY adds to what shows */
+	assert_int_equal(crdt_ormap_incr(a, &ia, "k", 1, 5, NULL, &n), 0);
+	assert_int_equal(n, 6);
+	crdt_buf_done(&buf);
+	crdt_ormap_free(x);
+	crdt_ormap_free(a);
+	crdt_ormap_free(b);
 }
 
 /* A large map cut into small pieces: every piece fits, any order gives it
@@ -641,7 +713,8 @@ static void test_json(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_documented_rules), cmocka_unit_test(test_against_model),
+		cmocka_unit_test(test_documented_rules),
+		cmocka_unit_test(test_del_keeps_unseen), cmocka_unit_test(test_against_model),
 		cmocka_unit_test(test_merge_laws),       cmocka_unit_test(test_split_large),
 		cmocka_unit_test(test_small_merges),
 		cmocka_unit_test(test_decode_hardened),  cmocka_unit_test(test_json),

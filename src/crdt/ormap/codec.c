@@ -48,6 +48,11 @@ static int wmap_build(const struct crdt_ormap *m, struct wmap *w)
 				w->wire[ent_rows(v[x])[y].ri] = 0;
 		}
 	}
+	for (uint32_t i = 0; m->base.s && i < m->base.cap; i++) {
+		const struct ment *b = (const struct ment *)(uintptr_t)m->base.s[i].pay;
+		for (uint32_t y = 0; et_used(&m->base.s[i]) && y < b->len; y++)
+			w->wire[ent_rows(b)[y].ri] = 0;
+	}
 	for (uint32_t i = 0; i < m->nreps; i++) {
 		if (w->wire[i] == NO_REP)
 			continue;
@@ -86,6 +91,8 @@ static void sort_ents(struct ment **v, uint32_t n, const uint32_t *wire)
 	}
 }
 
+static void put_rows(struct crdt_buf *b, const struct ment *e, const uint32_t *wire);
+
 static void put_ent(struct crdt_buf *b, const struct ment *e, const uint32_t *wire)
 {
 	crdt_buf_put_varint(b, wire[e->ri]);
@@ -97,6 +104,12 @@ static void put_ent(struct crdt_buf *b, const struct ment *e, const uint32_t *wi
 		crdt_buf_put_bytes(b, e->val, e->len);
 		return;
 	}
+	put_rows(b, e, wire);
+}
+
+/* A counter's (or a baseline's) rows: their count, then each in wire order. */
+static void put_rows(struct crdt_buf *b, const struct ment *e, const uint32_t *wire)
+{
 	crdt_buf_put_varint(b, e->len);
 	/* rows in wire order: pick the next smallest each time (rows are few) */
 	for (uint32_t k = 0, last = 0; k < e->len; k++) {
@@ -166,6 +179,17 @@ int crdt_ormap_encode(const struct crdt_ormap *m, struct crdt_buf *b)
 		for (uint32_t x = 0; x < n; x++)
 			put_ent(b, tmp[x], w.wire);
 	}
+	/* the baselines */
+	crdt_buf_put_varint(b, m->base.count);
+	if (m->base.count) {
+		if ((r = et_order(&m->base, &ord)) < 0)
+			goto out;
+		for (uint32_t i = 0; i < m->base.count; i++) {
+			const struct et_slot *s = &m->base.s[ord[i]];
+			crdt_buf_put_bytes(b, et_key(s), et_len(s));
+			put_rows(b, (const struct ment *)(uintptr_t)s->pay, w.wire);
+		}
+	}
 	r = b->err;
 out:
 	free(tmp);
@@ -217,6 +241,36 @@ static int get_ctx(struct crdt_cur *c, struct crdt_ormap *m, uint8_t *used)
 	return 0;
 }
 
+/* A counter's rows (put_rows): ascending replicas, none all 0. */
+static int get_rows(struct crdt_cur *c, const struct crdt_ormap *m, uint8_t *used,
+		    struct ment **ret)
+{
+	struct ment *e;
+	size_t n;
+
+	if (crdt_cur_count(c, 3, &n) < 0 || n > m->nreps)
+		return CRDT_EBADMSG;
+	if (!(e = malloc(sizeof(struct ment) + n * sizeof(struct mrow))))
+		return CRDT_ENOMEM;
+	memset(e, 0, sizeof(*e));
+	e->kind = ENT_CTR;
+	for (size_t y = 0; y < n; y++) {
+		struct mrow *r = &ent_rows(e)[y];
+		uint64_t x;
+		if (crdt_cur_varint(c, &x) < 0 || x >= m->nreps ||
+		    (y > 0 && x <= ent_rows(e)[y - 1].ri) || crdt_cur_varint(c, &r->p) < 0 ||
+		    crdt_cur_varint(c, &r->n) < 0 || (r->p == 0 && r->n == 0)) {
+			free(e);
+			return CRDT_EBADMSG;
+		}
+		r->ri = (uint32_t)x;
+		used[x] = 1;
+	}
+	e->len = (uint32_t)n;
+	*ret = e;
+	return 0;
+}
+
 static int get_ent(struct crdt_cur *c, struct crdt_ormap *m, uint8_t *used, struct ment **ret)
 {
 	uint64_t ri, ctr, a, bb;
@@ -243,25 +297,9 @@ static int get_ent(struct crdt_cur *c, struct crdt_ormap *m, uint8_t *used, stru
 		if (len)
 			memcpy(e->val, val, len);
 	} else if (kind == ENT_CTR) {
-		size_t n;
-		if (crdt_cur_count(c, 3, &n) < 0 || n > m->nreps)
-			return CRDT_EBADMSG;
-		if (!(e = malloc(sizeof(struct ment) + n * sizeof(struct mrow))))
-			return CRDT_ENOMEM;
-		memset(e, 0, sizeof(*e));
-		for (size_t y = 0; y < n; y++) {
-			struct mrow *r = &ent_rows(e)[y];
-			uint64_t x;
-			if (crdt_cur_varint(c, &x) < 0 || x >= m->nreps ||
-			    (y > 0 && x <= ent_rows(e)[y - 1].ri) || crdt_cur_varint(c, &r->p) < 0 ||
-			    crdt_cur_varint(c, &r->n) < 0 || (r->p == 0 && r->n == 0)) {
-				free(e);
-				return CRDT_EBADMSG;
-			}
-			r->ri = (uint32_t)x;
-			used[x] = 1;
-		}
-		e->len = (uint32_t)n;
+		int r = get_rows(c, m, used, &e);
+		if (r < 0)
+			return r;
 	} else {
 		return CRDT_EBADMSG;
 	}
@@ -384,6 +422,27 @@ int crdt_ormap_decode(const uint8_t *buf, size_t len, struct crdt_ormap **ret)
 		pkey = key;
 		pklen = klen;
 	}
+	/* the baselines: ascending fields, at least one row each */
+	{
+		r = CRDT_EBADMSG;
+		if (crdt_cur_count(&c, 2, &nf) < 0)
+			goto out;
+		for (size_t f = 0; f < nf; f++) {
+			struct ment *b;
+			r = CRDT_EBADMSG;
+			if (crdt_cur_bytes(&c, &key, &klen) < 0 || klen > ET_MAX_LEN ||
+			    (f > 0 && et_keycmp(pkey, pklen, key, klen) >= 0))
+				goto out;
+			if ((r = get_rows(&c, m, used, &b)) < 0)
+				goto out;
+			r = b->len ? base_join(m, key, klen, ent_rows(b), b->len) : CRDT_EBADMSG;
+			free(b);
+			if (r < 0)
+				goto out;
+			pkey = key;
+			pklen = klen;
+		}
+	}
 	r = c.left ? CRDT_EBADMSG : 0;
 	/* a replica nothing names would give the state a second encoding */
 	for (size_t i = 0; r == 0 && i < nr; i++)
@@ -461,6 +520,18 @@ uint64_t crdt_ormap_fingerprint(const struct crdt_ormap *m)
 			}
 			sum += h;
 		}
+	}
+	for (uint32_t i = 0; m->base.s && i < m->base.cap; i++) {
+		const struct et_slot *s = &m->base.s[i];
+		const struct ment *b = (const struct ment *)(uintptr_t)s->pay;
+		uint64_t rows = 0;
+		if (!et_used(s))
+			continue;
+		for (uint32_t y = 0; y < b->len; y++) {
+			const struct mrow *r = &ent_rows(b)[y];
+			rows += fp_pair(fp_pair(fr[r->ri] ^ FP_MAP_ROW, r->p), r->n);
+		}
+		sum += fp_pair(fp_bytes(FP_MAP_KEY, et_key(s), et_len(s)) ^ FP_MAP_CTX, rows);
 	}
 	if (fr != stack)
 		free(fr);
@@ -644,6 +715,49 @@ static int put_gaps(struct piece *pc, const struct ldot *live, size_t nlive)
 	return 0;
 }
 
+/* The baselines, each whole in some piece (any piece may carry one: it
+ * only lowers counters, and merges as a join).  One too large for any
+ * piece is counted in *skipped. */
+static int put_bases(struct piece *pc, size_t *skipped)
+{
+	const struct crdt_ormap *m = pc->m;
+	const uint32_t *ord;
+	int r;
+
+	if (m->base.count == 0)
+		return 0;
+	if ((r = et_order(&m->base, &ord)) < 0)
+		return r;
+	for (uint32_t i = 0; i < m->base.count; i++) {
+		const struct et_slot *s = &m->base.s[ord[i]];
+		const struct ment *b = (const struct ment *)(uintptr_t)s->pay;
+		size_t cost = 3 + crdt_varint_len(et_len(s)) + et_len(s) + crdt_varint_len(b->len);
+		struct ment *cp;
+
+		for (uint32_t y = 0; y < b->len; y++)
+			cost += PIECE_REP(pc->ri_len) + pc->ri_len +
+				crdt_varint_len(ent_rows(b)[y].p) + crdt_varint_len(ent_rows(b)[y].n);
+		if (pc->est + cost > pc->max && pc->any && (r = piece_flush(pc)) < 0)
+			return r;
+		if (pc->est + cost > pc->max) {
+			(*skipped)++;
+			continue;
+		}
+		for (uint32_t y = 0; y < b->len; y++)
+			if ((r = piece_map(pc, ent_rows(b)[y].ri)) < 0)
+				return r;
+		if (!(cp = ent_copy(b, pc->pmap)))
+			return CRDT_ENOMEM;
+		r = base_join(pc->p, et_key(s), et_len(s), ent_rows(cp), cp->len);
+		free(cp);
+		if (r < 0)
+			return r;
+		pc->est += cost;
+		pc->any = true;
+	}
+	return 0;
+}
+
 int crdt_ormap_split(const struct crdt_ormap *m, size_t max, crdt_piece_cb cb, void *ctx)
 {
 	struct piece pc = { .m = m, .cb = cb, .ctx = ctx, .max = max,
@@ -699,6 +813,8 @@ int crdt_ormap_split(const struct crdt_ormap *m, size_t max, crdt_piece_cb cb, v
 	}
 	qsort(live, nlive, sizeof(*live), ldot_cmp);
 	if ((r = put_gaps(&pc, live, nlive)) < 0)
+		goto out;
+	if ((r = put_bases(&pc, &skipped)) < 0)
 		goto out;
 	/* the last piece; an empty map still goes out as one piece, so a
 	 * peer learns the instance exists */

@@ -79,6 +79,12 @@ struct dix {
 
 struct crdt_ormap {
 	struct elemtab tab;
+	/* Baselines: per field, the join of the counter rows its deletes
+	 * (HDEL, DEL) removed; a counter shows only what passed them.  The
+	 * payload is a struct ment (ENT_CTR, no dot: ctr 0) of those rows.
+	 * Kept after the field is gone (a concurrent increment may still
+	 * arrive), joined by merge (per replica the greatest p and n). */
+	struct elemtab base;
 	struct mrep *reps;
 	uint32_t nreps, capreps;
 	struct dix dix;
@@ -120,6 +126,13 @@ int fld_put(struct crdt_ormap *m, struct et_slot *slot, struct ment **e, uint32_
 /* Add field @key with entries @e[@n] (n >= 1) to a map that lacks it. */
 int fld_insert(struct crdt_ormap *m, const uint8_t *key, size_t len, struct ment **e,
 	       uint32_t n);
+
+/* Field @key's baseline, NULL if none. */
+const struct ment *base_of(const struct crdt_ormap *m, const uint8_t *key, size_t len);
+/* The rows @r[@n] (replica numbers of @m) joined into field @key's
+ * baseline.  0 or -ENOMEM (unchanged). */
+int base_join(struct crdt_ormap *m, const uint8_t *key, size_t len, const struct mrow *r,
+	      uint32_t n);
 
 /* ---- dot index (index.c) ---- */
 void dix_drop(struct crdt_ormap *m);

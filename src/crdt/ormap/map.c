@@ -253,8 +253,10 @@ struct crdt_ormap *crdt_ormap_new(void)
 {
 	struct crdt_ormap *m = calloc(1, sizeof(*m));
 
-	if (m)
+	if (m) {
 		et_init(&m->tab);
+		et_init(&m->base);
+	}
 	return m;
 }
 
@@ -266,6 +268,10 @@ void crdt_ormap_free(struct crdt_ormap *m)
 		if (et_used(&m->tab.s[i]))
 			free_pay(m->tab.s[i].pay, true);
 	et_done(&m->tab);
+	for (uint32_t i = 0; m->base.s && i < m->base.cap; i++)
+		if (et_used(&m->base.s[i]))
+			free((void *)(uintptr_t)m->base.s[i].pay);
+	et_done(&m->base);
 	dix_drop(m);
 	for (uint32_t i = 0; i < m->nreps; i++)
 		free(m->reps[i].iv);
@@ -314,6 +320,13 @@ struct crdt_ormap *crdt_ormap_copy(const struct crdt_ormap *m)
 		}
 		if (e != cp)
 			free(e);
+	}
+	for (uint32_t i = 0; m->base.s && i < m->base.cap; i++) {
+		const struct et_slot *s = &m->base.s[i];
+		const struct ment *b = (const struct ment *)(uintptr_t)s->pay;
+		/* the replicas are numbered alike */
+		if (et_used(s) && base_join(c, et_key(s), et_len(s), ent_rows(b), b->len) < 0)
+			goto fail;
 	}
 	return c;
 fail:
@@ -382,13 +395,135 @@ static int join_rows(struct ment *const *v, uint32_t n, struct mrow **ret, uint3
 	return 0;
 }
 
-static __int128 rows_value(const struct mrow *r, uint32_t n)
+/* The counter @r[@n] over baseline @b (NULL: none): per replica only what
+ * passed the baseline. */
+static __int128 rel_value(const struct mrow *r, uint32_t n, const struct ment *b)
 {
 	__int128 v = 0;
 
-	for (uint32_t i = 0; i < n; i++)
-		v += (__int128)r[i].p - (__int128)r[i].n;
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t bp = 0, bn = 0;
+		for (uint32_t j = 0; b && j < b->len; j++) {
+			if (ent_rows(b)[j].ri == r[i].ri) {
+				bp = ent_rows(b)[j].p;
+				bn = ent_rows(b)[j].n;
+			}
+		}
+		v += (__int128)(r[i].p > bp ? r[i].p - bp : 0);
+		v -= (__int128)(r[i].n > bn ? r[i].n - bn : 0);
+	}
 	return v;
+}
+
+/* ---- baselines ------------------------------------------------------------------ */
+
+const struct ment *base_of(const struct crdt_ormap *m, const uint8_t *key, size_t len)
+{
+	const struct et_slot *s;
+
+	if (m->base.count == 0 || len > ET_MAX_LEN)
+		return NULL;
+	s = et_find(&m->base, key, len, et_hash(key, len));
+	return s ? (const struct ment *)(uintptr_t)s->pay : NULL;
+}
+
+/* A baseline change made ready: the new record (NULL: no change) and the
+ * key's copy for a new long key. */
+struct bprep {
+	struct ment *e;
+	uint8_t *owned;
+	bool fresh; /* a field without a baseline yet: needs a slot */
+};
+
+/* Field @key's baseline joined with @r[@n], not yet installed.  -ENOMEM. */
+static int base_prep(const struct crdt_ormap *m, const uint8_t *key, size_t len,
+		     const struct mrow *r, uint32_t n, struct bprep *p)
+{
+	const struct ment *old = base_of(m, key, len);
+	struct ment *add, *v[2];
+	struct mrow *rows;
+	uint32_t nr;
+	__int128 a = 0, b = 0;
+	int rc;
+
+	*p = (struct bprep){ 0 };
+	if (n == 0)
+		return 0;
+	if (!(add = ent_alloc(ENT_CTR, n)))
+		return CRDT_ENOMEM;
+	memcpy(ent_rows(add), r, n * sizeof(*r));
+	v[0] = add;
+	v[1] = (struct ment *)(uintptr_t)old;
+	rc = join_rows(v, old ? 2 : 1, &rows, &nr);
+	free(add);
+	if (rc < 0)
+		return rc;
+	if (old && nr == old->len) {
+		/* the join is at least the old rows: equal sums, equal rows */
+		for (uint32_t i = 0; i < nr; i++) {
+			a += (__int128)rows[i].p + rows[i].n;
+			b += (__int128)ent_rows(old)[i].p + ent_rows(old)[i].n;
+		}
+		if (a == b) {
+			free(rows);
+			return 0;
+		}
+	}
+	if (!(p->e = ent_alloc(ENT_CTR, nr))) {
+		free(rows);
+		return CRDT_ENOMEM;
+	}
+	memcpy(ent_rows(p->e), rows, nr * sizeof(*rows));
+	free(rows);
+	if (!old) {
+		p->fresh = true;
+		p->owned = et_key_dup(key, len, &rc);
+	}
+	if (rc < 0) {
+		free(p->e);
+		p->e = NULL;
+	}
+	return rc;
+}
+
+/* Install a prepared change; room in the table is reserved. */
+static void base_put(struct crdt_ormap *m, const uint8_t *key, size_t len, struct bprep *p)
+{
+	uint32_t h = et_hash(key, len);
+	struct et_slot *s;
+
+	if (!p->e)
+		return;
+	if ((s = et_find(&m->base, key, len, h))) {
+		free((void *)(uintptr_t)s->pay);
+		s->pay = (uint64_t)(uintptr_t)p->e;
+	} else {
+		et_insert(&m->base, key, len, h, p->owned)->pay = (uint64_t)(uintptr_t)p->e;
+	}
+	*p = (struct bprep){ 0 };
+}
+
+static void base_unprep(struct bprep *p)
+{
+	free(p->e);
+	free(p->owned);
+	*p = (struct bprep){ 0 };
+}
+
+int base_join(struct crdt_ormap *m, const uint8_t *key, size_t len, const struct mrow *r,
+	      uint32_t n)
+{
+	struct bprep p;
+	int rc;
+
+	if ((rc = base_prep(m, key, len, r, n, &p)) < 0)
+		return rc;
+	if (p.fresh && (rc = et_reserve(&m->base, (size_t)m->base.count + 1)) < 0) {
+		base_unprep(&p);
+		return rc;
+	}
+	base_put(m, key, len, &p);
+	return 0;
 }
 
 static void fmt128(__int128 v, char *out)
@@ -408,11 +543,12 @@ static void fmt128(__int128 v, char *out)
 	*out = 0;
 }
 
-static bool value_of(const struct crdt_ormap *m, uint64_t pay, struct crdt_ormap_val *ret)
+static bool value_of(const struct crdt_ormap *m, const struct et_slot *s,
+		     struct crdt_ormap_val *ret)
 {
 	struct ment *one, *const *v;
-	uint32_t n = fld_ents(pay, &one, &v), nr;
-	const struct ment *r = top_reg(m, v, n);
+	uint32_t n = fld_ents(s->pay, &one, &v), nr;
+	const struct ment *r = top_reg(m, v, n), *b;
 	struct mrow *rows;
 	__int128 x = 0;
 
@@ -424,12 +560,13 @@ static bool value_of(const struct crdt_ormap *m, uint64_t pay, struct crdt_ormap
 		ret->len = r->len;
 		return true;
 	}
-	/* without memory for the join, the first entry alone: a lower bound */
+	/* without memory for the join, the first entry alone */
+	b = base_of(m, et_key(s), et_len(s));
 	if (join_rows(v, n, &rows, &nr) == 0) {
-		x = rows_value(rows, nr);
+		x = rel_value(rows, nr, b);
 		free(rows);
 	} else {
-		x = rows_value(ent_rows(v[0]), v[0]->len);
+		x = rel_value(ent_rows(v[0]), v[0]->len, b);
 	}
 	ret->counter = true;
 	ret->n = x > INT64_MAX ? INT64_MAX : x < INT64_MIN ? INT64_MIN : (int64_t)x;
@@ -448,13 +585,43 @@ bool crdt_ormap_get(const struct crdt_ormap *m, const void *f, size_t flen,
 		    struct crdt_ormap_val *ret)
 {
 	const struct et_slot *s = find(m, f, flen);
-	return s && value_of(m, s->pay, ret);
+	return s && value_of(m, s, ret);
 }
 
 int crdt_ormap_clear(struct crdt_ormap *m)
 {
+	struct bprep *p;
+	uint32_t k = 0, fresh = 0;
+	int r;
+
 	if (m->tab.count == 0)
 		return 0;
+	/* each counter's rows join its field's baseline: all or none */
+	if (!(p = calloc(m->tab.count, sizeof(*p))))
+		return CRDT_ENOMEM;
+	for (uint32_t i = 0; m->tab.s && i < m->tab.cap; i++) {
+		const struct et_slot *s = &m->tab.s[i];
+		struct ment *one, *const *v;
+		struct mrow *rows;
+		uint32_t nr;
+		if (!et_used(s))
+			continue;
+		uint32_t n = fld_ents(s->pay, &one, &v);
+		if ((r = join_rows(v, n, &rows, &nr)) == 0) {
+			r = base_prep(m, et_key(s), et_len(s), rows, nr, &p[k]);
+			free(rows);
+		}
+		if (r < 0)
+			goto fail;
+		fresh += p[k++].fresh;
+	}
+	if (fresh && (r = et_reserve(&m->base, (size_t)m->base.count + fresh)) < 0)
+		goto fail;
+	k = 0;
+	for (uint32_t i = 0; m->tab.s && i < m->tab.cap; i++)
+		if (et_used(&m->tab.s[i]))
+			base_put(m, et_key(&m->tab.s[i]), et_len(&m->tab.s[i]), &p[k++]);
+	free(p);
 	/* the fields and the index go; the context stays */
 	for (uint32_t i = 0; m->tab.s && i < m->tab.cap; i++)
 		if (et_used(&m->tab.s[i]))
@@ -463,6 +630,11 @@ int crdt_ormap_clear(struct crdt_ormap *m)
 	et_init(&m->tab);
 	dix_drop(m);
 	return 1;
+fail:
+	while (k-- > 0)
+		base_unprep(&p[k]);
+	free(p);
+	return r;
 }
 
 bool crdt_ormap_live(const struct crdt_ormap *m)
@@ -483,7 +655,7 @@ int crdt_ormap_foreach(const struct crdt_ormap *m, crdt_ormap_cb cb, void *ctx)
 
 	for (uint32_t i = 0; r == 0 && i < m->tab.count; i++) {
 		const struct et_slot *s = &m->tab.s[ord[i]];
-		if (value_of(m, s->pay, &v))
+		if (value_of(m, s, &v))
 			r = cb(et_key(s), et_len(s), &v, ctx);
 	}
 	return r;
@@ -642,12 +814,13 @@ int crdt_ormap_incr(struct crdt_ormap *m, const struct crdt_rid *self, const voi
 {
 	const struct et_slot *s;
 	struct ment *e, *one, *const *ents = NULL;
-	const struct ment *top = NULL;
+	const struct ment *top = NULL, *b;
+	struct ment **all;
 	struct mrow *rows = NULL, *mine;
 	uint32_t ri, nr = 0, n = 0, x;
 	uint64_t ctr;
 	__int128 val;
-	int64_t base;
+	int64_t base = 0;
 	int r;
 
 	if (flen > ET_MAX_LEN)
@@ -660,13 +833,38 @@ int crdt_ormap_incr(struct crdt_ormap *m, const struct crdt_rid *self, const voi
 		return CRDT_EINVAL;
 	if ((r = next_dot(m, self, &ri, &ctr)) < 0)
 		return r;
-	/* a register counts on from its integer as this replica's row */
-	if ((r = join_rows(top ? NULL : ents, top ? 0 : n, &rows, &nr)) < 0)
+	/* The rows start from the counters joined with the baseline, so that
+	 * they pass it only by what is new; a register counts on from its
+	 * integer, added to this replica's row above the baseline. */
+	b = base_of(m, f, flen);
+	if (top)
+		n = 0;
+	if (!(all = malloc(((size_t)n + 1) * sizeof(*all))))
+		return CRDT_ENOMEM;
+	if (n)
+		memcpy(all, ents, n * sizeof(*all));
+	if (b)
+		all[n++] = (struct ment *)(uintptr_t)b;
+	r = join_rows(all, n, &rows, &nr);
+	free(all);
+	if (r < 0)
 		return r;
-	if (top && base != 0)
-		rows[nr++] = (struct mrow){ .ri = ri, .p = base > 0 ? (uint64_t)base : 0,
-					    .n = base < 0 ? 0 - (uint64_t)base : 0 };
-	val = rows_value(rows, nr) + by;
+	if (top && base != 0) {
+		for (x = 0; x < nr && rows[x].ri != ri; x++)
+			;
+		if (x == nr)
+			rows[nr++] = (struct mrow){ .ri = ri };
+		if ((base > 0 && rows[x].p > UINT64_MAX - (uint64_t)base) ||
+		    (base < 0 && rows[x].n > UINT64_MAX - (0 - (uint64_t)base))) {
+			free(rows);
+			return CRDT_EOVERFLOW;
+		}
+		if (base > 0)
+			rows[x].p += (uint64_t)base;
+		else
+			rows[x].n += 0 - (uint64_t)base;
+	}
+	val = rel_value(rows, nr, b) + by;
 	if (val > INT64_MAX || val < INT64_MIN) {
 		free(rows);
 		return CRDT_EOVERFLOW;
@@ -699,14 +897,59 @@ int crdt_ormap_incr(struct crdt_ormap *m, const struct crdt_rid *self, const voi
 	return 0;
 }
 
+/* @rows[@n] (replica numbers of @m) joined into @delta's baseline of @f. */
+static int delta_base(struct crdt_ormap *delta, const struct crdt_ormap *m, const void *f,
+		      size_t flen, const struct mrow *rows, uint32_t n)
+{
+	struct mrow *d;
+	int r = CRDT_ENOMEM;
+
+	if (n == 0)
+		return 0;
+	if (!(d = malloc(n * sizeof(*d))))
+		return r;
+	for (uint32_t i = 0; i < n; i++) {
+		d[i] = rows[i];
+		if ((d[i].ri = rep_get(delta, &m->reps[rows[i].ri].rid)) == NO_REP)
+			goto out;
+	}
+	r = base_join(delta, f, flen, d, n);
+out:
+	free(d);
+	return r;
+}
+
 int crdt_ormap_del(struct crdt_ormap *m, const void *f, size_t flen, struct crdt_ormap *delta)
 {
+	const struct et_slot *s = find(m, f, flen);
+	struct ment *one, *const *v;
+	struct mrow *rows;
+	struct bprep p = { 0 };
+	uint32_t n, nr;
 	int r;
 
-	if (!find(m, f, flen))
+	if (!s)
 		return 0;
-	r = commit(m, f, flen, NULL, delta);
-	return r < 0 ? r : 1;
+	/* the counter rows it removes join the field's baseline */
+	n = fld_ents(s->pay, &one, &v);
+	if ((r = join_rows(v, n, &rows, &nr)) < 0)
+		return r;
+	if ((delta && (r = delta_base(delta, m, f, flen, rows, nr)) < 0) ||
+	    (r = base_prep(m, f, flen, rows, nr, &p)) < 0) {
+		free(rows);
+		return r;
+	}
+	free(rows);
+	if (p.fresh && (r = et_reserve(&m->base, (size_t)m->base.count + 1)) < 0) {
+		base_unprep(&p);
+		return r;
+	}
+	if ((r = commit(m, f, flen, NULL, delta)) < 0) {
+		base_unprep(&p);
+		return r;
+	}
+	base_put(m, f, flen, &p);
+	return 1;
 }
 
 /* ---- merge ---------------------------------------------------------------------- */
@@ -955,10 +1198,24 @@ int crdt_ormap_merge(struct crdt_ormap *dst, const struct crdt_ormap *src)
 			dix_put(dst, c.keep[x]->ri, c.keep[x]->ctr, s->hash);
 		}
 	}
-	/* Last, the contexts: src's knowledge joins dst's. */
+	/* Then the contexts: src's knowledge joins dst's. */
 	for (uint32_t j = 0; j < src->nreps; j++)
 		if (src->reps[j].n && ctx_add_ivs(dst, map[j], src->reps[j].iv, src->reps[j].n) < 0)
 			goto sweep;
+	/* Last, the baselines: per replica the greater rows. */
+	for (uint32_t i = 0; src->base.s && i < src->base.cap; i++) {
+		const struct et_slot *s = &src->base.s[i];
+		struct ment *b;
+		if (!et_used(s))
+			continue;
+		if (!(b = ent_copy((const struct ment *)(uintptr_t)s->pay, map)))
+			goto sweep;
+		if (base_join(dst, et_key(s), et_len(s), ent_rows(b), b->len) < 0) {
+			free(b);
+			goto sweep;
+		}
+		free(b);
+	}
 	r = 0;
 sweep:
 	/* Remove the fields the merge left without entries.  Backward-shift

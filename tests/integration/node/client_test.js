@@ -1,6 +1,6 @@
 // crdtd driven by ioredis, a Node.js Redis client nobody here wrote, through
-// its ordinary API: strings, counters, sets, pipelines and MULTI, on two
-// replicas.  Run by tests/integration/test_node_client.py, which starts the
+// its ordinary API: strings, counters, sets, hashes, expiry, pipelines and
+// MULTI, on two replicas.  Run by tests/integration/test_node_client.py, which starts the
 // daemons and passes their client ports in CRDTD_PORTS ("portA,portB").
 'use strict';
 
@@ -89,6 +89,66 @@ async function sets(a, b) {
   await eventually(() => sorted(b.smembers('n:set')), ['y', 'z'], 'the remove on b');
 }
 
+async function hashes(a, b) {
+  assert.strictEqual(await a.hset('n:h', { name: 'ann', city: 'oslo' }), 2);
+  assert.strictEqual(await a.hset('n:h', 'city', 'rome', 'zip', '00100'), 1);
+  assert.deepStrictEqual(await a.hgetall('n:h'), { city: 'rome', name: 'ann', zip: '00100' });
+  assert.strictEqual(await a.hget('n:h', 'name'), 'ann');
+  assert.strictEqual(await a.hget('n:h', 'nope'), null);
+  assert.deepStrictEqual(await a.hmget('n:h', 'zip', 'nope'), ['00100', null]);
+  assert.strictEqual(await a.hlen('n:h'), 3);
+  assert.strictEqual(await a.hexists('n:h', 'city'), 1);
+  assert.strictEqual(await a.type('n:h'), 'hash');
+  assert.deepStrictEqual(await a.hgetall('n:missing'), {});
+  // a cart of quantities, counted on both replicas
+  assert.strictEqual(await a.hincrby('n:cart', 'laptop', 2), 2);
+  assert.strictEqual(typeof (await b.hincrby('n:cart', 'laptop', 1)), 'number');
+  assert.strictEqual(typeof (await b.hincrby('n:cart', 'mouse', 1)), 'number');
+  await eventually(() => a.hgetall('n:cart'), { laptop: '3', mouse: '1' }, 'the cart on a');
+  await eventually(() => b.hgetall('n:cart'), { laptop: '3', mouse: '1' }, 'the cart on b');
+  assert.strictEqual(await a.hdel('n:cart', 'mouse', 'nope'), 1);
+  assert.strictEqual(await a.hexists('n:cart', 'mouse'), 0);
+  // after the HDEL (causally), a field counts from 0
+  assert.strictEqual(await a.hincrby('n:cart', 'mouse', 5), 5);
+  await eventually(() => b.hgetall('n:cart'), { laptop: '3', mouse: '5' }, 'the HDEL and HINCRBY on b');
+  await assert.rejects(a.hincrby('n:h', 'name', 1), /ERR hash value is not an integer/);
+  await assert.rejects(a.hincrby('n:h', 'zip', 'x'), /ERR value is not an integer or out of range/);
+  await assert.rejects(a.hset('n:c', 'f', 'v'), /^ReplyError: WRONGTYPE/);
+  assert.deepStrictEqual(await a.hgetall('n:h'), { city: 'rome', name: 'ann', zip: '00100' });
+  assert.strictEqual(await a.del('n:h'), 1);
+  await eventually(() => b.exists('n:h'), 0, 'the deleted hash on b');
+}
+
+async function expiry(a, b) {
+  assert.strictEqual(await a.set('n:e', 'v', 'EX', 1000), 'OK');
+  const ttl = await a.ttl('n:e');
+  assert.ok(ttl > 0 && ttl <= 1000, `ttl ${ttl}`);
+  await eventually(async () => (await b.ttl('n:e')) > 0, true, 'the deadline on b');
+  assert.strictEqual(await a.persist('n:e'), 1);
+  assert.strictEqual(await a.ttl('n:e'), -1);
+  assert.strictEqual(await a.persist('n:e'), 0);
+  await eventually(() => b.ttl('n:e'), -1, 'the PERSIST on b');
+  assert.strictEqual(await a.ttl('n:missing'), -2);
+  assert.strictEqual(await a.expire('n:missing', 10), 0);
+  // every type takes a deadline: a hash and a counter
+  assert.strictEqual(await a.hset('n:eh', 'f', 'v'), 1);
+  assert.strictEqual(await a.expire('n:eh', 500), 1);
+  const pttl = await a.pttl('n:eh');
+  assert.ok(pttl > 0 && pttl <= 500000, `pttl ${pttl}`);
+  assert.strictEqual(await a.incr('n:ec'), 1);
+  assert.strictEqual(await a.pexpire('n:ec', 1), 1);
+  // past its deadline a key is gone on both replicas
+  await eventually(() => a.exists('n:ec'), 0, 'the expired counter on a');
+  await eventually(() => b.exists('n:ec'), 0, 'the expired counter on b');
+  assert.strictEqual(await a.get('n:ec'), null);
+  // a write after the expiry starts the key afresh
+  assert.strictEqual(await a.incr('n:ec'), 1);
+  assert.strictEqual(await a.ttl('n:ec'), -1);
+  await assert.rejects(a.set('n:e', 'v', 'EX', 0), /ERR invalid expire time in 'set' command/);
+  await assert.rejects(a.expire('n:e', 'soon'), /ERR value is not an integer or out of range/);
+  assert.strictEqual(await a.get('n:e'), 'v');
+}
+
 async function pipelines(a) {
   const res = await a.pipeline().incr('n:p').incr('n:p').sadd('n:ps', 'a', 'b').get('n:p')
     .incr('n:ps').exec();
@@ -126,9 +186,10 @@ async function main() {
     await strings(a, b);
     await counters(a, b);
     await sets(a, b);
+    await hashes(a, b);
+    await expiry(a, b);
     await pipelines(a);
     await transactions(a, b);
-    // hashes and expiry: not in crdtd yet when this test was written
   } finally {
     a.disconnect();
     b.disconnect();
