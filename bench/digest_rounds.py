@@ -23,6 +23,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
 import harness  # noqa: E402
+import redis  # noqa: E402
 
 
 def gossip(cl):
@@ -41,11 +42,13 @@ def run(keys, members, seconds, digests):
     c = harness.Cluster(3, conf=conf)
     try:
         c.start()
-        cls = [n.client() for n in c.nodes]
+        # a long timeout: loading a large set may keep a daemon busy for
+        # seconds while it replicates (issue 12, "a loop that stays free")
+        cls = [redis.Redis(host="127.0.0.1", port=n.port, socket_timeout=300) for n in c.nodes]
         p = cls[0].pipeline(transaction=False)
         for i in range(0, members, 1000):
             p.sadd("big", *["m%07d" % j for j in range(i, min(i + 1000, members))])
-            if i % 100000 == 99000:
+            if i % 10000 == 9000:
                 p.execute()
         p.execute()
         for i in range(keys):
