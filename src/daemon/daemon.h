@@ -44,7 +44,6 @@ struct daemon {
 	struct shim *shim; /* NULL unless [simulation] enabled; owned by gossip */
 	uint64_t start_ms; /* uv_now at start */
 	struct daemon_stats stats;
-	struct cmd_stat cmd_stats[COMMANDS_MAX]; /* by row of the command table */
 	struct http_server *http; /* NULL unless [http] listen is set */
 	int commit_error; /* the last storage commit: 0 or -errno (/healthz) */
 	int clients; /* connected now */

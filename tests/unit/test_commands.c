@@ -19,7 +19,9 @@
 #include "daemon.h"
 #include "state/store.h"
 
+#include "client/cmdstats.h"
 #include "cmdfx.h"
+#include "http/collect.h"
 
 /* ---- counters and integer arguments --------------------------------------- */
 
@@ -341,38 +343,43 @@ static void test_arity_and_unknown(void **state)
 	EXPECT(f, "*0\r\n", "KEYS", "*");
 }
 
-/* The per-command counters /metrics shows: calls, error replies and the
- * latency histogram, in the row of the command's name; unknown commands in
- * none. */
+/* The per-command counters /metrics shows (http/collect.c from
+ * client/cmdstats.h): calls, error replies and the latency histogram, in the
+ * row of the command's name; unknown commands in none. */
 static void test_command_stats(void **state)
 {
 	struct fx *f = *state;
+	struct collected *c = calloc(1, sizeof(*c));
 	size_t sadd = SIZE_MAX, get = SIZE_MAX;
 	uint64_t in_buckets = 0;
 
+	assert_non_null(c);
 	for (size_t i = 0; i < commands_count(); i++) {
 		if (!strcmp(commands_name(i), "sadd"))
 			sadd = i;
 		if (!strcmp(commands_name(i), "get"))
 			get = i;
 	}
-	assert_true(sadd < COMMANDS_MAX && get < COMMANDS_MAX);
+	assert_true(sadd < CMDSTATS_MAX && get < CMDSTATS_MAX);
 	RUN(f, "SADD", "s", "a");
 	RUN(f, "sadd", "s", "b");
 	EXPECT(f, WRONGTYPE, "GET", "s");
 	EXPECT(f, "-ERR wrong number of arguments for 'sadd' command\r\n", "SADD", "s");
 	RUN(f, "NOSUCH");
-	assert_int_equal(f->d.cmd_stats[sadd].calls, 3);
-	assert_int_equal(f->d.cmd_stats[sadd].errors, 1);
-	assert_int_equal(f->d.cmd_stats[get].calls, 1);
-	assert_int_equal(f->d.cmd_stats[get].errors, 1);
-	for (int k = 0; k <= CMD_LATENCY_BUCKETS; k++)
-		in_buckets += f->d.cmd_stats[sadd].le[k];
+	collect_commands(&f->d, c);
+	assert_int_equal(c->s.ncmds, commands_count());
+	assert_int_equal(c->s.cmds[sadd].calls, 3);
+	assert_int_equal(c->s.cmds[sadd].errors, 1);
+	assert_int_equal(c->s.cmds[get].calls, 1);
+	assert_int_equal(c->s.cmds[get].errors, 1);
+	for (size_t k = 0; k <= c->s.nbounds; k++)
+		in_buckets += c->s.cmds[sadd].buckets[k];
 	assert_int_equal(in_buckets, 3);
 	uint64_t total = 0;
 	for (size_t i = 0; i < commands_count(); i++)
-		total += f->d.cmd_stats[i].calls;
+		total += c->s.cmds[i].calls;
 	assert_int_equal(total, 4); /* NOSUCH has no row */
+	free(c);
 }
 
 static void test_ping_echo_select_quit(void **state)

@@ -1002,7 +1002,6 @@ static const struct cmd commands[] = {
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 _Static_assert(NCOMMANDS <= CMDSTATS_MAX, "client/cmdstats.h has a slot per command");
-_Static_assert(NCOMMANDS <= COMMANDS_MAX, "struct daemon has a cmd_stat per command");
 
 size_t commands_count(void)
 {
@@ -1012,21 +1011,6 @@ size_t commands_count(void)
 const char *commands_name(size_t i)
 {
 	return i < NCOMMANDS ? commands[i].name : "?";
-}
-
-/* One call of @c that took @us microseconds into its row of d->cmd_stats. */
-static void count_call(struct daemon *d, const struct cmd *c, uint64_t us, bool error)
-{
-	static const uint32_t bounds[CMD_LATENCY_BUCKETS] = CMD_LATENCY_BOUNDS_US;
-	struct cmd_stat *st = &d->cmd_stats[c - commands];
-	size_t i = 0;
-
-	while (i < CMD_LATENCY_BUCKETS && us > bounds[i])
-		i++;
-	st->le[i]++;
-	st->calls++;
-	st->errors += error;
-	st->usec_sum += us;
 }
 
 static const struct cmd *find_command(const uint8_t *name, size_t len)
@@ -1174,10 +1158,8 @@ void commands_exec(struct daemon *d, struct cmd_session *sess, const struct cmd_
 			cmd_multi_flag_error(sess); /* inside MULTI: EXEC aborts, as Redis */
 	}
 	if (c) {
-		/* /metrics' histogram (commands.h) counts every call, refused and
-		 * queued ones too; Redis' commandstats (cmdstats.h) tell refused
-		 * from failed, and count a queued command when EXEC runs it */
-		count_call(d, c, (d->exec_end_ns - t0) / 1000, failed);
+		/* refused and failed apart; a queued command counts when EXEC
+		 * runs it (cmdstats.h) */
 		if (!queued || failed)
 			cmdstats_record(&d->cmdstats, (size_t)(c - commands), c->name, usec,
 					!ran ? CMDSTATS_REJECTED

@@ -37,21 +37,7 @@ struct cmd_session {
 	const char *last_cmd;  /* the table's name of the last command, NULL before one */
 };
 
-/* Per command of the table, for /metrics (http/metrics.h): calls, error
- * replies and a histogram of the time commands_exec took (the handler; a
- * reply held for the storage commit waits outside it).  le[i] counts calls
- * of at most CMD_LATENCY_BOUNDS_US[i] microseconds and not of the bound
- * before; le[CMD_LATENCY_BUCKETS] the slower ones. */
-#define CMD_LATENCY_BUCKETS 12
-#define CMD_LATENCY_BOUNDS_US { 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 100000, 1000000 }
-#define COMMANDS_MAX 128 /* room in struct daemon for the table's rows */
-struct cmd_stat {
-	uint64_t calls, errors;
-	uint64_t usec_sum;
-	uint64_t le[CMD_LATENCY_BUCKETS + 1];
-};
-
-/** Rows of the command table (at most COMMANDS_MAX), and the name of row
+/** Rows of the command table (at most CMDSTATS_MAX), and the name of row
  * @i (lower case, static). */
 size_t commands_count(void);
 const char *commands_name(size_t i);

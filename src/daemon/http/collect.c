@@ -241,22 +241,34 @@ static void walk_store(struct daemon *d, struct collected *c, bool largest)
 	}
 }
 
-/* The command table's counters (commands_exec) as snapshot rows. */
-static void take_commands(struct daemon *d, struct collected *c)
+/* The per-command counters (client/cmdstats.h, kept by commands_exec) as
+ * snapshot rows: every call, refused ones too (a refusal takes no handler
+ * time: the lowest bucket); errors are failed and refused calls. */
+void collect_commands(const struct daemon *d, struct collected *c)
 {
-	static const uint32_t bounds[CMD_LATENCY_BUCKETS] = CMD_LATENCY_BOUNDS_US;
+	static const unsigned pow2[COLLECT_CMD_BOUNDS] = { 3, 5, 7, 9, 11, 13, 15, 17, 20 };
 
-	for (size_t k = 0; k < CMD_LATENCY_BUCKETS; k++)
-		c->bounds_us[k] = bounds[k];
+	for (size_t k = 0; k < COLLECT_CMD_BOUNDS; k++)
+		c->bounds_us[k] = cmdstats_bucket_usec(pow2[k]);
 	c->s.bounds_us = c->bounds_us;
-	c->s.nbounds = CMD_LATENCY_BUCKETS;
+	c->s.nbounds = COLLECT_CMD_BOUNDS;
 	c->s.ncmds = commands_count();
 	for (size_t i = 0; i < c->s.ncmds; i++) {
-		const struct cmd_stat *st = &d->cmd_stats[i];
-		c->cmds[i] = (struct snapshot_command){ .name = commands_name(i), .calls = st->calls,
-							.errors = st->errors,
-							.usec_sum = st->usec_sum,
-							.buckets = st->le };
+		const struct cmdstat *st = &d->cmdstats.cmd[i];
+		uint64_t *b = c->cmd_buckets[i];
+
+		/* bucket h holds calls of at most 2^h us (cmdstats.h) */
+		for (size_t h = 0, k = 0; h < CMDSTATS_BUCKETS; h++) {
+			while (k < COLLECT_CMD_BOUNDS && h > pow2[k])
+				k++;
+			b[k] += st->hist[h];
+		}
+		b[0] += st->rejected;
+		c->cmds[i] = (struct snapshot_command){ .name = commands_name(i),
+							.calls = st->calls + st->rejected,
+							.errors = st->failed + st->rejected,
+							.usec_sum = st->usec,
+							.buckets = b };
 	}
 	c->s.cmds = c->cmds;
 }
@@ -292,7 +304,7 @@ int collect_take(struct daemon *d, const struct http_stats *http, bool largest,
 	c->s.types = c->types;
 	c->s.largest = c->largest;
 	c->s.drops = c->drops;
-	take_commands(d, c);
+	collect_commands(d, c);
 	c->s.http = http;
 	c->s.nwarnings = log_recent(c->warnings);
 	c->s.warnings = c->warnings;

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "client/cmdstats.h"
 #include "client/commands.h"
 #include "crdt/rid.h"
 #include "http/snapshot.h"
@@ -18,6 +19,8 @@ struct daemon;
 #define COLLECT_ROWS_MAX 128
 #define COLLECT_LARGEST 10
 
+#define COLLECT_CMD_BOUNDS 9 /* 8 us .. 1 s, every other power of two */
+
 /* A snapshot and the storage it points into. */
 struct collected {
 	struct snapshot s;
@@ -27,8 +30,11 @@ struct collected {
 	struct snapshot_type types[8];
 	struct snapshot_instance largest[COLLECT_LARGEST];
 	const char *warnings[LOG_RECENT_MAX];
-	struct snapshot_command cmds[COMMANDS_MAX];
-	uint64_t bounds_us[CMD_LATENCY_BUCKETS];
+	struct snapshot_command cmds[CMDSTATS_MAX];
+	/* client/cmdstats.h's power-of-two buckets, coarsened to the bounds
+	 * 2^COLLECT_CMD_POW2[k] us */
+	uint64_t bounds_us[COLLECT_CMD_BOUNDS];
+	uint64_t cmd_buckets[CMDSTATS_MAX][COLLECT_CMD_BOUNDS + 1];
 	uint64_t drops[GOSSIP_DROP_MAX];
 	char rid[CRDT_RID_STRLEN];
 	char unhealthy[256];
@@ -40,6 +46,9 @@ struct collected {
 int collect_take(struct daemon *d, const struct http_stats *http, bool largest,
 		 struct collected *ret);
 void collect_done(struct collected *c);
+/** The per-command rows of @c (zeroed) from @d's command counters; part of
+ * collect_take. */
+void collect_commands(const struct daemon *d, struct collected *c);
 
 /** Whether the daemon serves and its store takes writes: true, or false
  * with the reason in @why (NUL-terminated, at most @size bytes). */
