@@ -24,6 +24,7 @@
 #include "testutil.h"
 #include "gossip/transport.h"
 #include "gossip/wire.h"
+#include "gossip/xfer.h"
 
 #define MAXN 4
 #define PORT 7000
@@ -75,6 +76,10 @@ struct net {
 	uint64_t sent_type[MAXN][MAXN][WIRE_TYPE_MAX + 1];
 	uint64_t delivered[MAXN][MAXN]; /* handed to the receiver */
 	uint64_t delivered_bytes[MAXN][MAXN];
+	/* with track: the most datagrams ever in flight from one node to
+	 * another at once */
+	bool track;
+	size_t inflight_max[MAXN][MAXN];
 };
 
 static void pktq_push(struct net *net, struct pktq *q, const uint8_t *d, size_t len, int from,
@@ -94,6 +99,13 @@ static void pktq_push(struct net *net, struct pktq *q, const uint8_t *d, size_t 
 	q->v[q->n].at = at;
 	q->v[q->n].seq = net->seq++;
 	q->n++;
+	if (net->track && q == &net->q) {
+		size_t k = 0;
+		for (size_t i = 0; i < q->n; i++)
+			k += q->v[i].from == from && q->v[i].to == to;
+		if (k > net->inflight_max[from][to])
+			net->inflight_max[from][to] = k;
+	}
 }
 
 static void pktq_free(struct pktq *q)
@@ -1432,16 +1444,23 @@ static void test_digest_round(void **state)
 	sent_reset(&c.net);
 	gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
 	net_run(&c.net);
-	assert_int_equal(c.net.sent[0][1], 3);
+	/* the instance goes by node 1's catch-up to node 0: one DELTA of
+	 * its own epoch, and node 0's ACK of it */
+	assert_int_equal(c.net.sent[0][1], 4);
 	assert_int_equal(c.net.sent_type[0][1][WIRE_DIGEST], 1);
 	assert_int_equal(c.net.sent_type[0][1][WIRE_KEYS], 1);
+	assert_int_equal(c.net.sent_type[0][1][WIRE_ACK], 1);
 	assert_int_equal(c.net.sent[1][0], 3);
 	assert_int_equal(c.net.sent_type[1][0][WIRE_BUCKETS], 1);
-	assert_int_equal(c.net.sent_type[1][0][WIRE_STATE], 1);
+	assert_int_equal(c.net.sent_type[1][0][WIRE_DELTA], 1);
+	assert_int_equal(c.net.sent_type[1][0][WIRE_STATE], 0);
 	gossip_core_get_stats(c.node[0].g, &sa);
 	gossip_core_get_stats(c.node[1].g, &sb);
 	assert_int_equal(sa.digest_buckets_differing, 1);
 	assert_int_equal(sb.digest_instances_sent, 1);
+	assert_int_equal(sb.catchup_instances, 1);
+	assert_int_equal(sb.catchup_dgrams_out, 1);
+	assert_false(probe(&c.node[1], 0).catching_up); /* acknowledged */
 	assert_int_equal(sa.records_in, DIGEST_NAMES / 2 + 1); /* the sync's, and this one */
 	assert_int_equal(counter(&c.node[0], "k4242"), 4243 + 5);
 
@@ -1994,14 +2013,90 @@ static void test_delta_overflow(void **state)
 	assert_int_equal(st.acks_in, 0);
 	/* each of the 12 intervals pushed out carried two instances */
 	assert_int_equal(st.delta_fallbacks, 12 * 2);
-	assert_int_equal(c.net.sent_type[0][1][WIRE_STATE], 12);
+	/* ... by the catch-up: one DELTA of its epoch for each, beside the
+	 * 20 intervals; none acknowledged, so all still held */
+	assert_int_equal(st.catchup_instances, 12 * 2);
+	assert_int_equal(st.catchup_dgrams_out, 12);
+	assert_int_equal(c.net.sent_type[0][1][WIRE_DELTA], 20 + 12);
+	assert_int_equal(c.net.sent_type[0][1][WIRE_STATE], 0);
 	assert_int_equal(probe(&c.node[0], 1).deltas_acked, 12);
+	assert_int_equal(probe(&c.node[0], 1).catchup_pending, 12);
 	assert_int_equal(counter(&c.node[1], "n"), 20);
 	net_faults(&c.net, 0, 0, false);
 	rounds_all(&c, 1);
 	assert_int_equal(probe(&c.node[0], 1).deltas_pending, 0);
+	/* the round sent the catch-up again (past its timeout): acknowledged */
+	assert_false(probe(&c.node[0], 1).catching_up);
+	assert_int_equal(probe(&c.node[0], 1).catchup_pending, 0);
 	assert_converged(&c);
 	cluster_done(&c);
+}
+
+/* A restarted, empty peer gets a large set by the catch-up: in pieces,
+ * never more than the window in flight at once, and with 30 % loss each way
+ * only the lost pieces go again (each piece is sent once, plus once for
+ * each time it was found lost); the peer ends equal to the sender. */
+static void test_catchup(void **state)
+{
+	uint64_t pieces = 0;
+
+	for (int lossy = 0; lossy <= 1; lossy++) {
+		struct cluster c;
+		struct gossip_stats st;
+		int r;
+
+		cluster_deltas = true;
+		cluster_digests = true;
+		cluster_init(&c, 2, 1400, 0, 0);
+		cluster_deltas = false;
+		cluster_digests = false;
+		add_many(&c.node[0], "big", 0, 40000);
+		round_all(&c); /* CRDT.SYNC: the whole set, unpaced */
+		assert_converged(&c);
+		gossip_core_get_stats(c.node[0].g, &st);
+		assert_int_equal(st.catchup_dgrams_out, 0);
+
+		node_restart(&c, 1);
+		c.net.track = true;
+		if (lossy)
+			net_faults(&c.net, 0.3, 0, false);
+		for (r = 0; r < 60; r++) {
+			struct store_entry *e;
+			struct crdt_obj *o;
+			rounds_all(&c, 1);
+			e = store_find(&c.node[1].store, "big", 3);
+			o = e ? store_entry_slot(e, CRDT_ORSET) : NULL;
+			if (o && o->p && crdt_orset_card(o->os) == 40000)
+				break;
+		}
+		assert_true(r < 60);
+		net_faults(&c.net, 0, 0, false);
+		rounds_all(&c, 2);
+		assert_converged(&c);
+		assert_false(probe(&c.node[0], 1).catching_up);
+		gossip_core_get_stats(c.node[0].g, &st);
+		assert_true(st.delta_resyncs >= 1);
+		/* far more pieces than a window, yet never more in flight than
+		 * a window (and the odd PING or digest beside it) */
+		assert_true(st.catchup_dgrams_out > 2 * XFER_WINDOW_MAX);
+		assert_true(c.net.inflight_max[0][1] <= XFER_WINDOW_MAX + 4);
+		if (!lossy) {
+			pieces = st.catchup_dgrams_out;
+			assert_int_equal(st.catchup_resent, 0);
+			assert_int_equal(st.catchup_lost, 0);
+		} else {
+			/* one resync, so each piece went once, and only the lost
+			 * ones again */
+			assert_int_equal(st.delta_resyncs, 1);
+			assert_int_equal(st.catchup_dgrams_out, pieces);
+			assert_true(st.catchup_resent > 0);
+			assert_true(st.catchup_resent <= st.catchup_lost);
+			/* a piece and its ACK each cross a 30 % loss: about one
+			 * send in two is answered, so about 2 sends a piece */
+			assert_true(st.catchup_resent < 2 * pieces);
+		}
+		cluster_done(&c);
+	}
 }
 
 /* One SADD into a large set costs each peer one DELTA datagram of a few
@@ -2273,6 +2368,7 @@ int main(void)
 		cmocka_unit_test(test_delta_join_late),
 		cmocka_unit_test(test_delta_overflow),
 		cmocka_unit_test(test_delta_cost),
+		cmocka_unit_test(test_catchup),
 		cmocka_unit_test(test_sync_status),
 		cmocka_unit_test(test_delta_in_flight),
 		cmocka_unit_test(test_delta_split),

@@ -110,10 +110,12 @@ static int put_peer_line(const struct gossip_peer_info *p, void *ctx)
 	line(pl->b, "peer%zu:name=%s,node=%s,up=%d,clock_offset_ms=%s,clock_skewed=%d,"
 		    "clock_lead_capped=%" PRIu64 ",in_sync=%s,differs_since_ms_ago=%" PRId64
 		    ",instances_differing=%" PRIu64 ",deltas_acked=%" PRIu64
-		    ",deltas_pending=%" PRIu64 ",bytes_last_round=%" PRIu64,
+		    ",deltas_pending=%" PRIu64 ",bytes_last_round=%" PRIu64
+		    ",catching_up=%d,catchup_pending=%" PRIu64 ",catchup_window=%" PRIu64,
 	     pl->i++, p->name, p->node ? p->node : "", p->seen && !p->down, off, p->clock_skewed,
 	     p->stats.clock_capped, sync, differs_ago(p), p->instances_differing, p->deltas_acked,
-	     p->deltas_pending, p->bytes_last_round);
+	     p->deltas_pending, p->bytes_last_round, p->catching_up, p->catchup_pending,
+	     p->catchup_window);
 	pl->skewed += p->clock_skewed;
 	return 0;
 }
@@ -160,6 +162,12 @@ static void section_gossip(struct daemon *d, struct crdt_buf *b)
 	line(b, "delta_whole_writes:%" PRIu64, s.delta_whole_writes);
 	line(b, "delta_fallbacks:%" PRIu64, s.delta_fallbacks);
 	line(b, "delta_resyncs:%" PRIu64, s.delta_resyncs);
+	line(b, "catchup_instances:%" PRIu64, s.catchup_instances);
+	line(b, "catchup_datagrams_out:%" PRIu64, s.catchup_dgrams_out);
+	line(b, "catchup_resent:%" PRIu64, s.catchup_resent);
+	line(b, "catchup_lost:%" PRIu64, s.catchup_lost);
+	line(b, "catchup_timeouts:%" PRIu64, s.catchup_timeouts);
+	line(b, "catchup_window_decreases:%" PRIu64, s.catchup_decreases);
 	line(b, "type_conflicts:%" PRIu64, d->store.stats.conflicts);
 	line(b, "unknown_sender:%" PRIu64, s.unknown_sender);
 	line(b, "large_push_deferred:%" PRIu64, s.large_deferred);
@@ -335,7 +343,7 @@ static int put_peer(const struct gossip_peer_info *p, void *ctx)
 
 	if (p->addr)
 		transport_addr_format(p->addr, addr, sizeof(addr));
-	resp_map(out, 18, pc->proto);
+	resp_map(out, 21, pc->proto);
 	resp_bulk_str(out, "name");
 	resp_bulk_str(out, p->name);
 	resp_bulk_str(out, "address");
@@ -377,6 +385,13 @@ static int put_peer(const struct gossip_peer_info *p, void *ctx)
 	resp_int(out, (int64_t)p->deltas_pending);
 	resp_bulk_str(out, "bytes_last_round");
 	resp_int(out, (int64_t)p->bytes_last_round);
+	/* catch-up (docs/protocol.md, "Catch-up") */
+	resp_bulk_str(out, "catching_up");
+	resp_int(out, p->catching_up);
+	resp_bulk_str(out, "catchup_pending");
+	resp_int(out, (int64_t)p->catchup_pending);
+	resp_bulk_str(out, "catchup_window");
+	resp_int(out, (int64_t)p->catchup_window);
 	return 0;
 }
 

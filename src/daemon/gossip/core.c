@@ -17,8 +17,9 @@
 #include "gossip/core.h"
 #include "gossip/digest.h"
 #include "gossip/dlog.h"
-#include "log.h"
 #include "gossip/wire.h"
+#include "gossip/xfer.h"
+#include "log.h"
 
 /* Warnings about what the network sends are limited to one per this many
  * milliseconds and kind, so a misbehaving peer cannot flood the log. */
@@ -70,6 +71,22 @@ struct peer {
 	uint64_t differs_since;
 	uint64_t differing, differing_acc;
 	uint64_t bytes_at_round, bytes_last_round;
+	/* catch-up (docs/protocol.md, "Catch-up"): the whole instances it
+	 * needs, paced by its ACKs: every name in the store from slot
+	 * cu_pos of a table of cu_cap slots (a resync), then the names
+	 * queued in cu_names */
+	struct xfer xf;
+	bool cu_busy; /* one was under way when its last DIGEST came, or began since */
+	/* the last piece of a large instance its catch-up sent us: 1 +
+	 * now_ms (0: none) and the name's digest key */
+	uint64_t cu_in_ms, cu_in_key;
+	bool cu_scan;
+	size_t cu_pos, cu_cap;
+	struct cu_name {
+		uint8_t *name;
+		size_t len;
+	} *cu_names;
+	size_t cu_n, cu_alloc;
 };
 
 /* A peer silent for this many rounds is down: it gets a PING a round and
@@ -139,6 +156,9 @@ struct gossip_core {
 	/* delta intervals (docs/protocol.md, "Delta intervals") */
 	bool deltas;
 	uint64_t epoch; /* ours, for this start: acks of another are ignored */
+	/* the last catch-up stream's epoch: epoch + 1, + 2, ... with
+	 * GOSSIP_CATCHUP_EPOCH set (and in ours clear) */
+	uint64_t xepoch;
 	struct dlog dlog;
 
 	/* digest rounds: the digest (always kept, so that a peer's digest
@@ -216,10 +236,20 @@ static uint64_t wall_ms(struct gossip_core *g)
 
 /* ---- peers ------------------------------------------------------------- */
 
+static void cu_names_clear(struct peer *p)
+{
+	for (size_t i = 0; i < p->cu_n; i++)
+		free(p->cu_names[i].name);
+	p->cu_n = 0;
+}
+
 static void peer_free(struct peer *p)
 {
 	if (!p)
 		return;
+	xfer_done(&p->xf);
+	cu_names_clear(p);
+	free(p->cu_names);
 	free(p->name);
 	free(p->host);
 	free(p);
@@ -333,6 +363,7 @@ int gossip_core_set_peers(struct gossip_core *g, const struct gossip_peer_config
 		    !(np[i]->host = strdup(cfg[i].host)))
 			goto nomem;
 		np[i]->port = cfg[i].port;
+		xfer_init(&np[i]->xf, ++g->xepoch);
 		if (old) /* same name, new address: keep the counters */
 			np[i]->st = old->st;
 	}
@@ -500,23 +531,23 @@ static void large_note(struct gossip_core *g, const struct store_entry *e, size_
 	l->pending = false;
 }
 
-/* Every type slot of @e into the batch; the encoded size, summed.  The
- * fingerprint of each encoding is kept for the receive fast path. */
-static size_t batch_add_entry(struct batch *b, struct store_entry *e)
+/* Every type slot of @e into packer @pk; the encoded size, summed, or a
+ * negative error.  The fingerprint of each encoding is kept for the receive
+ * fast path. */
+static long pack_entry(struct gossip_core *g, struct wire_packer *pk, struct store_entry *e)
 {
-	struct gossip_core *g = b->g;
 	size_t total = 0, size;
 	int r;
 
-	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX && !b->err; t++) {
+	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++) {
 		struct store_inst *in = store_entry_inst(e, t);
 		if (!in)
 			continue;
-		r = wire_packer_add(&b->pk, e->name, e->name_len, &in->obj, &size);
+		r = wire_packer_add(pk, e->name, e->name_len, &in->obj, &size);
 		if (r > 0) {
 			/* the rest of it went; only these elements did not */
 			g->st.pieces_skipped += (uint64_t)r;
-			if (ratelimit_ok(&g->rl_skip, b->now))
+			if (ratelimit_ok(&g->rl_skip, g->now_ms))
 				log_warn("gossip",
 					 "instance \"%.*s\" (%s): %d element(s) too long for a datagram "
 					 "of mtu %u, not replicated; the rest is",
@@ -526,7 +557,7 @@ static size_t batch_add_entry(struct batch *b, struct store_entry *e)
 		}
 		if (r == -EMSGSIZE) {
 			g->st.skipped++;
-			if (ratelimit_ok(&g->rl_skip, b->now))
+			if (ratelimit_ok(&g->rl_skip, g->now_ms))
 				log_warn("gossip",
 					 "instance \"%.*s\" (%s) does not fit a datagram of mtu %u; "
 					 "not replicated",
@@ -534,14 +565,25 @@ static size_t batch_add_entry(struct batch *b, struct store_entry *e)
 					 crdt_type_name((enum crdt_type)t), g->mtu);
 			continue;
 		}
-		if (r < 0) {
-			b->err = r;
-			break;
-		}
-		in->fp = store_fingerprint(b->pk.scratch.data, b->pk.scratch.len);
+		if (r < 0)
+			return r;
+		in->fp = store_fingerprint(pk->scratch.data, pk->scratch.len);
 		total += size;
 	}
-	return total;
+	return (long)total;
+}
+
+static size_t batch_add_entry(struct batch *b, struct store_entry *e)
+{
+	long r;
+
+	if (b->err)
+		return 0;
+	if ((r = pack_entry(b->g, &b->pk, e)) < 0) {
+		b->err = (int)r;
+		return 0;
+	}
+	return (size_t)r;
 }
 
 static int full_cb(struct store_entry *e, void *ctx)
@@ -606,13 +648,186 @@ static void ping_peer(struct gossip_core *g, struct peer *p)
 	send_ping(g, p, WIRE_PING, &ping, NULL);
 }
 
-/* ---- digest rounds (docs/protocol.md, "Digest rounds") ---------------- */
-
 /* The plain datagram budget: a sealed one must still fit the mtu. */
 static size_t dgram_budget(const struct gossip_core *g)
 {
 	return g->kr ? g->mtu - AUTH_OVERHEAD : g->mtu;
 }
+
+/* ---- catch-up (docs/protocol.md, "Catch-up") -------------------------- */
+
+/* Datagrams packed ahead of what the window sends (a large instance packs
+ * all its pieces at once). */
+#define CU_AHEAD 64
+/* Past this many names queued, a catch-up walks the whole store instead. */
+#define CU_NAMES_MAX 4096
+
+static bool cu_more(const struct peer *p)
+{
+	return p->cu_scan || p->cu_n;
+}
+
+static bool cu_idle(const struct peer *p)
+{
+	return !cu_more(p) && xfer_idle(&p->xf);
+}
+
+/* @p's catch-up sent us a piece of the instance of digest key @key within
+ * the last round: it is sending it to us now. */
+static bool receiving_catchup(const struct gossip_core *g, const struct peer *p, uint64_t key)
+{
+	return p->cu_in_ms && p->cu_in_key == key && g->now_ms < p->cu_in_ms + g->interval_ms;
+}
+
+/* The next instance of @p's catch-up, or NULL when none is left. */
+static struct store_entry *cu_next(struct gossip_core *g, struct peer *p)
+{
+	struct store_entry *e;
+
+	if (p->cu_scan) {
+		if (p->cu_cap != g->store->cap) { /* the table grew: entries moved */
+			p->cu_cap = g->store->cap;
+			p->cu_pos = 0;
+		}
+		if ((e = store_next(g->store, &p->cu_pos)))
+			return e;
+		p->cu_scan = false;
+	}
+	while (p->cu_n) {
+		struct cu_name *q = &p->cu_names[--p->cu_n];
+		e = store_find(g->store, q->name, q->len);
+		free(q->name);
+		if (e)
+			return e;
+	}
+	return NULL;
+}
+
+static int cu_emit(const uint8_t *d, size_t len, void *ctx)
+{
+	struct peer *p = ctx;
+
+	return xfer_queue(&p->xf, d, len);
+}
+
+/* Pack what comes next into the stream, CU_AHEAD datagrams ahead. */
+static void cu_fill(struct gossip_core *g, struct peer *p)
+{
+	struct wire_packer pk;
+	struct store_entry *e;
+
+	if (!cu_more(p) || xfer_unsent(&p->xf) >= CU_AHEAD ||
+	    wire_packer_init_delta(&pk, dgram_budget(g), g->self, g->node, g->node_len,
+				   p->xf.epoch, cu_emit, p) < 0)
+		return;
+	pk.seq = xfer_next_seq(&p->xf) - 1;
+	while (xfer_unsent(&p->xf) < CU_AHEAD && (e = cu_next(g, p))) {
+		g->st.catchup_instances++;
+		if (pack_entry(g, &pk, e) < 0)
+			break; /* no memory: the digest rounds find it again */
+	}
+	if (wire_packer_flush(&pk) < 0 && ratelimit_ok(&g->rl_send, g->now_ms))
+		log_error("gossip", "peer %s: catch-up: out of memory", p->name);
+	wire_packer_done(&pk);
+}
+
+struct cu_send {
+	struct gossip_core *g;
+	struct peer *p;
+};
+
+static int cu_send(const uint8_t *d, size_t len, void *ctx)
+{
+	struct cu_send *c = ctx;
+	uint64_t before = c->p->st.dgrams_out;
+
+	if (!(d = seal(c->g, d, &len)))
+		return -EIO;
+	send_to(c->g, c->p, d, len);
+	return c->p->st.dgrams_out == before ? -EIO : 0;
+}
+
+/* Send what @p's window allows, and ask for a tick when the next is due. */
+static void cu_pump(struct gossip_core *g, struct peer *p)
+{
+	struct cu_send c = { g, p };
+	uint64_t due;
+
+	if (!p->resolved || peer_down(p) || cu_idle(p))
+		return;
+	do {
+		uint64_t before = xfer_unsent(&p->xf);
+		cu_fill(g, p);
+		/* a large instance takes a while to pack: its sends are timed
+		 * from when they go, not from when the entry point began */
+		if (xfer_unsent(&p->xf) > before + CU_AHEAD && g->io.now_ms)
+			g->now_ms = g->io.now_ms(g->io.ctx);
+	} while (xfer_send(&p->xf, g->now_ms, cu_send, &c) && !xfer_unsent(&p->xf) && cu_more(p));
+	if ((due = xfer_due(&p->xf, g->now_ms)) != UINT64_MAX && g->io.tick_wanted)
+		g->io.tick_wanted(g->io.ctx, due > g->now_ms ? due - g->now_ms : 1);
+}
+
+/* @p gets the whole store: a walk of the table replaces what was queued
+ * and what is in flight (ACKs of the old stream are ignored from now on). */
+static void cu_resync(struct gossip_core *g, struct peer *p)
+{
+	xfer_reset(&p->xf, ++g->xepoch); /* what was queued is in the walk */
+	cu_names_clear(p);
+	p->cu_busy = true; /* a digest exchange under way sends nothing more */
+	p->cu_scan = true;
+	p->cu_pos = 0;
+	p->cu_cap = g->store->cap;
+}
+
+/* @p gets instance @name whole.  Once queued it is not queued twice. */
+static void cu_add(struct gossip_core *g, struct peer *p, const uint8_t *name, size_t len)
+{
+	struct cu_name *q;
+
+	if (p->cu_scan && p->cu_pos == 0)
+		return; /* the walk has not started: it sends this one */
+	for (size_t i = 0; i < p->cu_n; i++)
+		if (p->cu_names[i].len == len && !memcmp(p->cu_names[i].name, name, len))
+			return;
+	if (p->cu_n == CU_NAMES_MAX) {
+		cu_resync(g, p);
+		return;
+	}
+	if (p->cu_n == p->cu_alloc) {
+		size_t cap = p->cu_alloc ? 2 * p->cu_alloc : 16;
+		if (!(q = realloc(p->cu_names, cap * sizeof(*q)))) {
+			cu_resync(g, p); /* costs no memory */
+			return;
+		}
+		p->cu_names = q;
+		p->cu_alloc = cap;
+	}
+	q = &p->cu_names[p->cu_n];
+	if (!(q->name = malloc(len ? len : 1))) {
+		cu_resync(g, p);
+		return;
+	}
+	memcpy(q->name, name, len);
+	q->len = len;
+	p->cu_n++; /* a stack: cu_next takes the newest (order does not matter) */
+}
+
+uint64_t gossip_core_tick(struct gossip_core *g, uint64_t now_ms)
+{
+	uint64_t due = UINT64_MAX;
+
+	g->now_ms = now_ms;
+	for (size_t i = 0; i < g->npeers; i++) {
+		struct peer *p = g->peers[i];
+		uint64_t d;
+		cu_pump(g, p);
+		if (p->resolved && !peer_down(p) && (d = xfer_due(&p->xf, now_ms)) < due)
+			due = d;
+	}
+	return due == UINT64_MAX ? 0 : due > now_ms ? due - now_ms : 1;
+}
+
+/* ---- digest rounds (docs/protocol.md, "Digest rounds") ---------------- */
 
 /* Start a DIGEST, BUCKETS or KEYS datagram in g->dbuf. */
 static void dgram_start(struct gossip_core *g, enum wire_type type)
@@ -733,6 +948,7 @@ static int on_digest(struct gossip_core *g, struct peer *p, const uint8_t *body,
 	if (r < 0)
 		return r;
 	if (p) { /* its sync status: the last exchange's count, then afresh */
+		p->cu_busy = !cu_idle(p);
 		if (g->nddiff && (p->in_sync || !p->has_sync))
 			p->differs_since = g->now_ms;
 		p->in_sync = !g->nddiff;
@@ -834,14 +1050,12 @@ static int on_buckets(struct gossip_core *g, struct peer *p, const uint8_t *body
 }
 
 /* A peer's keys for part of a bucket: every instance of ours in that part
- * whose (key, fingerprint) it lacks goes to it whole, as STATE. */
+ * whose (key, fingerprint) it lacks goes to it whole, by its catch-up. */
 static int on_keys(struct gossip_core *g, struct peer *p, const uint8_t *body, size_t len)
 {
 	const struct digest_members *m;
 	struct wire_keys k;
 	uint64_t (*pairs)[2] = NULL;
-	struct batch b;
-	bool open = false;
 	int r;
 
 	if ((r = wire_decode_keys(body, len, DIGEST_BITS, &k)) < 0)
@@ -882,19 +1096,18 @@ static int on_keys(struct gossip_core *g, struct peer *p, const uint8_t *body, s
 			g->st.digest_in_flight++;
 			continue;
 		}
-		if (!open) {
-			if (batch_begin(g, &b, &p, 1) < 0)
-				break;
-			open = true;
+		/* The same for a catch-up that was under way when this
+		 * exchange began, to it or from it: what it sends, or what we
+		 * have not finished sending, may be the difference. */
+		if (p->cu_busy || receiving_catchup(g, p, key)) {
+			g->st.digest_in_flight++;
+			continue;
 		}
 		g->st.digest_instances_sent++;
-		batch_add_entry(&b, e);
-		if (b.err)
-			break;
+		cu_add(g, p, e->name, e->name_len);
 	}
-	if (open && batch_end(&b) < 0)
-		log_error("gossip", "digest: encoding the state failed");
 	free(pairs);
+	cu_pump(g, p);
 	return 0;
 }
 
@@ -921,8 +1134,9 @@ static void send_interval(struct gossip_core *g, struct peer *p, const struct dl
 static void resync(struct gossip_core *g, struct peer *p)
 {
 	g->st.delta_resyncs++;
-	(void)send_full(g, &p, 1);
+	cu_resync(g, p);
 	dlog_peer_upto(&p->dl, g->dlog.last);
+	cu_pump(g, p);
 }
 
 /* Intervals @p may take now: those past what it acknowledged, within the
@@ -951,25 +1165,21 @@ static void fallback_full(struct gossip_core *g, struct peer *p, const struct dl
 	struct wire_header h;
 	struct wire_delta wd;
 	struct wire_record *rec;
-	struct store_entry *e, *last = NULL;
-	struct batch b;
 	size_t off, n;
 
 	if (wire_decode_header(it->d, it->len, &h, &off) < 0 ||
 	    wire_decode_delta(it->d + off, it->len - off, &wd) < 0 ||
 	    wire_parse_records(wd.records, wd.len, &rec, &n) < 0)
 		return; /* cannot happen: we built it */
-	if (batch_begin(g, &b, &p, 1) == 0) {
-		for (size_t i = 0; i < n && !b.err; i++) {
-			if (!(e = store_find(g->store, rec[i].name, rec[i].name_len)) || e == last)
-				continue;
-			last = e;
-			g->st.delta_fallbacks++;
-			batch_add_entry(&b, e);
-		}
-		batch_end(&b);
+	for (size_t i = 0; i < n; i++) {
+		if (i && rec[i].name_len == rec[i - 1].name_len &&
+		    !memcmp(rec[i].name, rec[i - 1].name, rec[i].name_len))
+			continue;
+		g->st.delta_fallbacks++;
+		cu_add(g, p, rec[i].name, rec[i].name_len);
 	}
 	free(rec);
+	cu_pump(g, p);
 }
 
 /* Make room for an interval of @len bytes: the oldest ones go, and a peer
@@ -1165,9 +1375,11 @@ void gossip_core_round(struct gossip_core *g, uint64_t now_ms, uint64_t now_us)
 		send_digest(g, g->targets, n);
 	else
 		(void)send_full(g, g->targets, n);
-	/* intervals not acknowledged yet go again */
-	for (size_t i = 0; i < g->npeers; i++)
+	/* intervals not acknowledged yet go again; catch-ups go on */
+	for (size_t i = 0; i < g->npeers; i++) {
 		peer_deltas(g, g->peers[i], true);
+		cu_pump(g, g->peers[i]);
+	}
 	trim(g);
 }
 
@@ -1603,6 +1815,7 @@ struct ack_ctx {
 	struct gossip_core *g;
 	struct peer *p;
 	const uint64_t *epoch;
+	bool catchup; /* it acknowledged catch-up datagrams */
 };
 
 const uint32_t gossip_lag_bounds_ms[GOSSIP_LAG_BUCKETS] = {
@@ -1627,8 +1840,14 @@ static void ack_cb(uint64_t seq, void *ctx)
 	const struct dlog_int *it;
 	bool news;
 
+	if (!a->p)
+		return;
+	if (*a->epoch == a->p->xf.epoch) {
+		a->catchup |= xfer_ack(&a->p->xf, seq, g->now_ms) == 0;
+		return;
+	}
 	/* an ACK of another epoch (ours before a restart) is stale */
-	if (!a->p || *a->epoch != g->epoch)
+	if (*a->epoch != g->epoch)
 		return;
 	/* the first ACK of an interval still held is one convergence-lag
 	 * sample: from its making to now */
@@ -1777,8 +1996,10 @@ void gossip_core_recv(struct gossip_core *g, const uint8_t *buf, size_t len,
 	}
 	if (!crdt_rid_cmp(&h.rid, g->self)) {
 		/* Ourselves listed as a peer, or a clone of this running
-		 * process.  Its states still merge: if they hold writes we lack,
-		 * the store takes a new id (store.h), and so will the clone. */
+		 * process.  Its states still merge (STATE, and DELTA, which a
+		 * catch-up sends, with their ACKs): if they hold writes we
+		 * lack, the store takes a new id (store.h), and so will the
+		 * clone. */
 		if (ratelimit_ok(&g->rl_self, g->now_ms)) {
 			char a[INET6_ADDRSTRLEN + 8];
 			transport_addr_format(from, a, sizeof(a));
@@ -1786,7 +2007,7 @@ void gossip_core_recv(struct gossip_core *g, const uint8_t *buf, size_t len,
 				 "is listed as its own peer, or a clone of this process runs there",
 				 a);
 		}
-		if (h.type != WIRE_STATE) {
+		if (h.type != WIRE_STATE && h.type != WIRE_DELTA && h.type != WIRE_ACK) {
 			drop(g, p, GOSSIP_DROP_SELF);
 			return;
 		}
@@ -1826,7 +2047,7 @@ void gossip_core_recv(struct gossip_core *g, const uint8_t *buf, size_t len,
 			drop(g, p, GOSSIP_DROP_MALFORMED);
 			return;
 		}
-		r = wire_state_decode(wd.records, wd.len, &s, &n);
+		r = wire_state_decode_filtered(wd.records, wd.len, record_unchanged, g, &s, &n);
 		if (r < 0) {
 			drop(g, p,
 			     r == -ENOMEM ? GOSSIP_DROP_NOMEM
@@ -1835,6 +2056,11 @@ void gossip_core_recv(struct gossip_core *g, const uint8_t *buf, size_t len,
 			return;
 		}
 		g->st.delta_dgrams_in++;
+		/* a piece of a large instance (alone in a datagram) */
+		if (p && (wd.epoch & GOSSIP_CATCHUP_EPOCH) && n == 1 && 2 * len > g->mtu) {
+			p->cu_in_ms = g->now_ms + 1; /* 0: never */
+			p->cu_in_key = digest_name_key(s[0].name, s[0].name_len);
+		}
 		was_down = p && peer_down(p);
 		seen(g, p, &h);
 		/* merged whole, or not acknowledged: it comes again */
@@ -1845,7 +2071,7 @@ void gossip_core_recv(struct gossip_core *g, const uint8_t *buf, size_t len,
 	}
 	case WIRE_ACK: {
 		uint64_t epoch = 0;
-		struct ack_ctx a = { g, p, &epoch };
+		struct ack_ctx a = { g, p, &epoch, false };
 		if (wire_decode_ack(buf + off, len - off, &epoch, ack_cb, &a) < 0) {
 			drop(g, p, GOSSIP_DROP_MALFORMED);
 			return;
@@ -1856,6 +2082,8 @@ void gossip_core_recv(struct gossip_core *g, const uint8_t *buf, size_t len,
 		if (p && !was_down && !p->restarted) {
 			trim(g);
 			peer_deltas(g, p, false); /* the window moved */
+			if (a.catchup)
+				cu_pump(g, p);
 		}
 		break;
 	}
@@ -1876,7 +2104,15 @@ void gossip_core_recv(struct gossip_core *g, const uint8_t *buf, size_t len,
 	}
 	/* Back from down (restarted, or the partition healed): catch it up
 	 * now rather than at the next round. */
-	if (was_down) {
+	if (was_down && !p->restarted && g->deltas && !cu_idle(p) &&
+	    p->dl.acked + 1 >= dlog_first(&g->dlog)) {
+		/* Silent a while (its loop was busy merging what we send, or
+		 * ours packing it), same start: the catch-up goes on, and the
+		 * log still holds every interval it lacks. */
+		log_info("gossip", "peer %s: up again, its catch-up goes on", p->name);
+		peer_deltas(g, p, true);
+		cu_pump(g, p);
+	} else if (was_down) {
 		log_info("gossip", "peer %s: up again, sending the full state", p->name);
 		p->restarted = false;
 		resync(g, p);
@@ -1928,7 +2164,8 @@ int gossip_core_new(const struct gossip_config *cfg, struct store *store, struct
 	}
 	g->rng = cfg->seed; /* the shell picks one when the config says 0 */
 	/* an epoch of our own: the seed and this start's replica id */
-	g->epoch = rng_next(g) ^ store_fingerprint(self->b, CRDT_RID_LEN);
+	g->epoch = (rng_next(g) ^ store_fingerprint(self->b, CRDT_RID_LEN)) & ~GOSSIP_CATCHUP_EPOCH;
+	g->xepoch = g->epoch | GOSSIP_CATCHUP_EPOCH;
 	if (dlog_init(&g->dlog, cfg->delta_log ? cfg->delta_log : GOSSIP_DELTA_LOG,
 		      cfg->delta_log_bytes ? cfg->delta_log_bytes : GOSSIP_DELTA_LOG_BYTES) < 0) {
 		gossip_core_set_keys(g, NULL);
@@ -2034,6 +2271,14 @@ void gossip_core_set_policy(struct gossip_core *g, bool accept_unknown_peers, ui
 void gossip_core_get_stats(const struct gossip_core *g, struct gossip_stats *ret)
 {
 	*ret = g->st;
+	for (size_t i = 0; i < g->npeers; i++) {
+		const struct xfer_stats *x = &g->peers[i]->xf.st;
+		ret->catchup_dgrams_out += x->sent;
+		ret->catchup_resent += x->resent;
+		ret->catchup_lost += x->lost;
+		ret->catchup_timeouts += x->timeouts;
+		ret->catchup_decreases += x->decreases;
+	}
 	if (g->t) {
 		ret->drops[GOSSIP_DROP_SEND_ERROR] += g->t->stats.send_errors;
 		ret->rcvbuf = g->t->stats.rcvbuf;
@@ -2071,6 +2316,9 @@ int gossip_core_foreach_peer(const struct gossip_core *g, uint64_t now_ms,
 			.deltas_acked = p->dl.acked,
 			.deltas_pending = dlog_peer_pending(&p->dl, g->dlog.last),
 			.bytes_last_round = p->bytes_last_round,
+			.catching_up = !cu_idle(p),
+			.catchup_pending = p->xf.n,
+			.catchup_window = p->xf.cwnd,
 			.now_ms = now,
 			.stats = p->st,
 		};

@@ -36,6 +36,9 @@
 #define GOSSIP_PEER_NAME_MAX 300 /* "host:port" */
 #define GOSSIP_DELTA_LOG 1024
 #define GOSSIP_DELTA_LOG_BYTES (4u << 20)
+/* The bit of a DELTA's epoch that marks a catch-up stream (docs/protocol.md,
+ * "Catch-up"); a sender's interval epoch has it clear. */
+#define GOSSIP_CATCHUP_EPOCH (UINT64_C(1) << 63)
 
 struct gossip_core;
 
@@ -185,6 +188,11 @@ struct gossip_stats {
 	uint64_t delta_intervals, delta_dgrams_out, delta_resent, delta_dgrams_in;
 	uint64_t acks_out, acks_in;
 	uint64_t delta_whole_writes, delta_fallbacks, delta_resyncs;
+	/* catch-up (docs/protocol.md, "Catch-up"), summed over the peers:
+	 * instances packed, datagrams sent once and again, found lost (by
+	 * the timeout: timeouts), halvings of a window */
+	uint64_t catchup_instances, catchup_dgrams_out, catchup_resent;
+	uint64_t catchup_lost, catchup_timeouts, catchup_decreases;
 	uint64_t drops[GOSSIP_DROP_MAX];
 	/* from the transport */
 	int rcvbuf, sndbuf;
@@ -240,6 +248,10 @@ struct gossip_peer_info {
 	 * deltas_acked), pending (numbered and not acknowledged) */
 	uint64_t deltas_acked, deltas_pending;
 	uint64_t bytes_last_round; /* sent to it between the last two rounds */
+	/* its catch-up: under way (instances left, or datagrams not
+	 * acknowledged), datagrams held (queued and in flight), the window */
+	bool catching_up;
+	uint64_t catchup_pending, catchup_window;
 	uint64_t now_ms;           /* the now_ms given to foreach_peer */
 	struct gossip_peer_stats stats;
 };
@@ -255,6 +267,13 @@ struct gossip_core_io {
 	 * runs it push_delay_ms later, once for every write until then).
 	 * NULL: the caller pushes when it likes. */
 	void (*push_wanted)(void *ctx);
+	/** A catch-up has work due in @ms: call gossip_core_tick then (or
+	 * sooner).  NULL: only rounds move catch-ups on. */
+	void (*tick_wanted)(void *ctx, uint64_t ms);
+	/** The monotonic ms clock now, read afresh: after work long enough
+	 * to make the entry point's now_ms stale (packing a large instance),
+	 * the catch-up stamps its sends with it.  NULL: now_ms is kept. */
+	uint64_t (*now_ms)(void *ctx);
 	void *ctx;
 };
 
@@ -280,6 +299,9 @@ int gossip_core_sync(struct gossip_core *g, const char *peer, uint64_t now_ms, u
  * to the chosen peers.  Returns 0, or the ms after which a large instance's
  * deferred push is due: call again then. */
 uint64_t gossip_core_push(struct gossip_core *g, uint64_t now_ms);
+/** Move every catch-up on: send what the windows allow, and again what was
+ * lost.  Returns the ms after which the next is due, 0 for none. */
+uint64_t gossip_core_tick(struct gossip_core *g, uint64_t now_ms);
 /** One received datagram (as transport_recv_cb). */
 void gossip_core_recv(struct gossip_core *g, const uint8_t *buf, size_t len,
 		      const struct sockaddr *from, bool truncated, uint64_t now_ms,

@@ -1,5 +1,5 @@
 /* The gossip shell: the libuv half of gossip (gossip/gossip.h).  It owns the
- * round and push timers, the transport and the uv_getaddrinfo requests, and
+ * round, push and catch-up timers, the transport and the uv_getaddrinfo requests, and
  * calls the core (gossip/core.h) with the loop's time; it decides nothing. */
 #include <errno.h>
 #include <stdlib.h>
@@ -18,7 +18,7 @@ struct gossip {
 	uv_loop_t *loop;
 	struct gossip_core *core;
 	struct transport *t;
-	uv_timer_t round_timer, push_timer;
+	uv_timer_t round_timer, push_timer, tick_timer;
 	struct resolve_req *reqs;
 	int open; /* handles and requests whose callback is still to come */
 	bool started, closing;
@@ -58,6 +58,33 @@ static void resolve_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 static void push_wanted(void *ctx)
 {
 	gossip_notify_write(ctx);
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+	struct gossip *g = t->data;
+	uint64_t due = gossip_core_tick(g->core, uv_now(g->loop));
+
+	if (due)
+		uv_timer_start(&g->tick_timer, tick_cb, due, 0);
+}
+
+static void tick_wanted(void *ctx, uint64_t ms)
+{
+	struct gossip *g = ctx;
+
+	if (g->closing || (uv_is_active((uv_handle_t *)&g->tick_timer) &&
+			   uv_timer_get_due_in(&g->tick_timer) <= ms))
+		return;
+	uv_timer_start(&g->tick_timer, tick_cb, ms, 0);
+}
+
+static uint64_t now_ms(void *ctx)
+{
+	struct gossip *g = ctx;
+
+	uv_update_time(g->loop);
+	return uv_now(g->loop);
 }
 
 static int resolve(void *ctx, const char *name, const char *host, uint16_t port)
@@ -158,7 +185,8 @@ int gossip_new_with_transport(uv_loop_t *loop, const struct gossip_config *cfg,
 	c = *cfg;
 	if (!c.seed && self)
 		c.seed = uv_hrtime() ^ ((uint64_t)self->b[0] << 56 | self->b[15]);
-	io = (struct gossip_core_io){ .resolve = resolve, .push_wanted = push_wanted, .ctx = g };
+	io = (struct gossip_core_io){ .resolve = resolve, .push_wanted = push_wanted,
+				      .tick_wanted = tick_wanted, .now_ms = now_ms, .ctx = g };
 	if ((r = gossip_core_new(&c, store, hlc, self, node_name, t, &io, &g->core)) < 0) {
 		free(g);
 		return r;
@@ -170,9 +198,11 @@ int gossip_new_with_transport(uv_loop_t *loop, const struct gossip_config *cfg,
 	t->recv_ctx = g;
 	uv_timer_init(loop, &g->round_timer);
 	uv_timer_init(loop, &g->push_timer);
+	uv_timer_init(loop, &g->tick_timer);
 	g->round_timer.data = g;
 	g->push_timer.data = g;
-	g->open = 2;
+	g->tick_timer.data = g;
+	g->open = 3;
 	*ret = g;
 	return 0;
 }
@@ -230,6 +260,7 @@ void gossip_close(struct gossip *g)
 	g->t = NULL;
 	uv_close((uv_handle_t *)&g->round_timer, close_cb);
 	uv_close((uv_handle_t *)&g->push_timer, close_cb);
+	uv_close((uv_handle_t *)&g->tick_timer, close_cb);
 }
 
 /* ---- the rest goes straight to the core -------------------------------- */

@@ -142,6 +142,16 @@ static bool peer_bytes_round(const struct gossip_peer_info *p, double *ret)
 	*ret = (double)p->bytes_last_round;
 	return true;
 }
+static bool peer_catchup_pending(const struct gossip_peer_info *p, double *ret)
+{
+	*ret = (double)p->catchup_pending;
+	return true;
+}
+static bool peer_catchup_window(const struct gossip_peer_info *p, double *ret)
+{
+	*ret = (double)p->catchup_window;
+	return true;
+}
 #define PEER_STAT(field)                                                                           \
 	static bool peer_##field(const struct gossip_peer_info *p, double *ret)                    \
 	{                                                                                          \
@@ -193,6 +203,11 @@ static const struct peer_metric peer_metrics[] = {
 	  "the highest delta interval the peer acknowledged (all before it too)", peer_deltas_acked },
 	{ "crdtd_peer_sent_bytes_last_round", METRIC_GAUGE,
 	  "bytes sent to the peer between the last two gossip rounds", peer_bytes_round },
+	{ "crdtd_peer_catchup_pending_datagrams", METRIC_GAUGE,
+	  "catch-up datagrams to the peer queued or not acknowledged yet", peer_catchup_pending },
+	{ "crdtd_peer_catchup_window_datagrams", METRIC_GAUGE,
+	  "catch-up datagrams that may be in flight to the peer at once (the paced window)",
+	  peer_catchup_window },
 	{ "crdtd_peer_clock_lead_capped_total", METRIC_COUNTER,
 	  "register states from the peer stamped past max_clock_lead_ms ahead of our clock",
 	  peer_clock_capped },

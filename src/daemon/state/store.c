@@ -413,6 +413,16 @@ int store_merge(struct store *s, const void *name, size_t len, const struct crdt
 	return 0;
 }
 
+struct store_entry *store_next(const struct store *s, size_t *pos)
+{
+	while (*pos < s->cap) {
+		struct store_entry *e = store_slot_entry(&s->table[(*pos)++]);
+		if (e && entry_used(e))
+			return e;
+	}
+	return NULL;
+}
+
 int store_foreach(const struct store *s, int (*cb)(struct store_entry *e, void *ctx), void *ctx)
 {
 	for (size_t i = 0; i < s->cap; i++) {

@@ -184,7 +184,6 @@ struct store {
 /** An empty store with a new replica id. */
 void store_init(struct store *s);
 void store_done(struct store *s);
-
 /** The entry for @name, or NULL. */
 struct store_entry *store_find(const struct store *s, const void *name, size_t len);
 /** The visible type of an entry: the lowest type tag among its live
@@ -253,6 +252,11 @@ int64_t store_next_deadline(const struct store *s);
 /** Mirror every companion into its name's entry: after a load that filled
  * instances without store_merge (the journal). */
 void store_deadlines_load(struct store *s);
+/** A walk that may pause between entries: the first entry with an instance
+ * at table slot *@pos or after, *@pos moved past it; NULL at the end.  An
+ * entry keeps its slot until the table grows (s->cap changes: walk again
+ * from 0 to see every entry). */
+struct store_entry *store_next(const struct store *s, size_t *pos);
 /** Visit every entry that holds an instance, visible or not (the deleted
  * ones replicate and are stored too); order is the table's.  A non-zero
  * return stops. */

@@ -1,0 +1,140 @@
+#!/usr/bin/python3
+"""Catch-up of a large set to an empty peer, against the raw loopback UDP
+rate measured in the same run (build/bench/udp_ceiling: sendmmsg in
+batches of 64, 1,400-byte datagrams).
+
+Daemon A holds one OR-Set of N elements (default 1,000,000), loaded through
+its client port with no peer up.  B then starts empty; A sends it the set by
+its paced catch-up (docs/protocol.md, "Catch-up").  The clock runs from B's
+start until B's SCARD is N, and then until A's CRDT.PEERS says B is in sync
+(their digests agree: B holds exactly A's state).  Rate = catch-up
+datagrams A sent first (INFO catchup_datagrams_out) / the time to SCARD N.
+
+With --loss P, A's simulation shim (CRDT.SIM LOSS) loses each datagram it
+sends with probability P during the catch-up; the ratio to the lossless
+run of the same command is the figure to read.
+
+Default [gossip] settings (interval_ms 1000, deltas and digests on) and the
+default max_peer_datagrams_per_sec (100,000) at B; durability none.
+
+    bench/catchup.py [--elements 1000000] [--loss 0.3] [--runs 3] [--crdtd PATH]
+"""
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
+import harness  # noqa: E402
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / HZ
+
+
+def gossip(cl):
+    return {k: int(v) for k, v in cl.info("gossip").items() if isinstance(v, int)}
+
+
+def raw_rate(path, seconds):
+    out = subprocess.run([path, "-t", str(seconds), "-r", "1"], capture_output=True, text=True,
+                         check=True).stdout
+    m = dict(re.findall(r"(\w+)=([0-9.]+)", out.strip().splitlines()[-1]))
+    return float(m["recv_per_s"])
+
+
+def in_sync(ca):
+    for p in ca.execute_command("CRDT.PEERS"):
+        d = dict(zip(p[::2], p[1::2]))
+        if d.get(b"in_sync") == 1 and d.get(b"catching_up") == 0:
+            return True
+    return False
+
+
+def one(n, loss):
+    conf = {"storage": {"durability": "none"}, "log": {"level": "warn"}, "gossip": {"interval_ms": "1000"},
+            "simulation": {"enabled": "yes"}}
+    c = harness.Cluster(2, conf=conf)
+    try:
+        A, B = c[0], c[1]
+        A.start()
+        ca = A.client()
+        pipe = ca.pipeline(transaction=False)
+        for i in range(0, n, 10000):
+            pipe.sadd("s", *["e%07d" % j for j in range(i, min(n, i + 10000))])
+        pipe.execute()
+        assert ca.scard("s") == n
+        if loss:
+            ca.execute_command("CRDT.SIM", "LOSS", str(loss))
+        g0 = gossip(ca)
+        ua0 = cpu_s(A.proc.pid)
+        t0 = time.monotonic()
+        B.start()
+        cb = B.client()
+        ub0 = cpu_s(B.proc.pid)
+        harness.wait_until(lambda: cb.scard("s") == n, timeout=600, step=0.005, what="B to hold the set")
+        t1 = time.monotonic()
+        ua1, ub1 = cpu_s(A.proc.pid), cpu_s(B.proc.pid)
+        g1 = gossip(ca)
+        gb = gossip(cb)
+        if loss:
+            ca.execute_command("CRDT.SIM", "LOSS", "0")
+        harness.wait_until(lambda: in_sync(ca), timeout=120, step=0.05, what="A to find B in sync")
+        t2 = time.monotonic()
+    finally:
+        c.cleanup()
+    d = lambda k: g1.get(k, 0) - g0.get(k, 0)
+    return {"s": t1 - t0, "sync_s": t2 - t0, "dgrams": d("catchup_datagrams_out"),
+            "resent": d("catchup_resent"), "lost": d("catchup_lost"), "timeouts": d("catchup_timeouts"),
+            "decreases": d("catchup_window_decreases"), "state_dgrams": d("datagrams_out"),
+            "cpu_a": ua1 - ua0, "cpu_b": ub1 - ub0,
+            "drops_b": sum(v for k, v in gb.items() if k.startswith("dropped_"))}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--elements", type=int, default=1000000)
+    ap.add_argument("--loss", type=float, default=0.3)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--crdtd")
+    ap.add_argument("--ceiling", default=os.path.join(TOP, "build/bench/udp_ceiling"))
+    a = ap.parse_args()
+    if a.crdtd:
+        harness.CRDTD = os.path.abspath(a.crdtd)
+    rows = {0.0: [], a.loss: []}
+    raws = []
+    for _ in range(a.runs):  # alternated, so that load on the machine hits each alike
+        raws.append(raw_rate(a.ceiling, 1.0))
+        for loss in rows:
+            rows[loss].append(one(a.elements, loss))
+    raw = statistics.median(raws)
+    print("Raw loopback rate (udp_ceiling, sendmmsg, 1,400-byte datagrams), median of %d: %.0f datagrams/s" %
+          (a.runs, raw))
+    print()
+    print("Catch-up of an OR-Set of %d elements from A to an empty B (medians of %d runs):" % (a.elements, a.runs))
+    print()
+    print("| loss at A | time to B's SCARD = N | until in sync | pieces | datagrams/s | vs raw | "
+          "resent | lost (timeouts) | window halvings | dropped at B | CPU A / B |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    med = lambda rs, k: statistics.median(r[k] for r in rs)
+    for loss, rs in rows.items():
+        rate = statistics.median(r["dgrams"] / r["s"] for r in rs)
+        print("| %.0f %% | %.2f s | %.2f s | %d | %.0f | %.2f | %d | %d (%d) | %d | %d | %.2f / %.2f s |" %
+              (100 * loss, med(rs, "s"), med(rs, "sync_s"), med(rs, "dgrams"), rate, rate / raw,
+               med(rs, "resent"), med(rs, "lost"), med(rs, "timeouts"), med(rs, "decreases"),
+               med(rs, "drops_b"), med(rs, "cpu_a"), med(rs, "cpu_b")))
+    lossless, lossy = med(rows[0.0], "s"), med(rows[a.loss], "s")
+    print()
+    print("Time at %.0f %% loss / lossless: %.2f" % (100 * a.loss, lossy / lossless))
+
+
+if __name__ == "__main__":
+    main()
