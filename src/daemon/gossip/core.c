@@ -77,9 +77,15 @@ struct peer {
 	 * queued in cu_names */
 	struct xfer xf;
 	bool cu_busy; /* one was under way when its last DIGEST came, or began since */
-	/* the last piece of a large instance its catch-up sent us: 1 +
-	 * now_ms (0: none) and the name's digest key */
-	uint64_t cu_in_ms, cu_in_key;
+	/* the instances its DELTA datagrams (intervals and catch-up) carried
+	 * to us last: digest key and 1 + now_ms (0: none), a ring */
+	struct {
+		uint64_t key, ms;
+	} recent[GOSSIP_RECENT];
+	unsigned recent_i;
+	/* the interval up to which it had acknowledged every one when its
+	 * last DIGEST came: what its digest can be expected to hold */
+	uint64_t acked_at_digest;
 	bool cu_scan;
 	size_t cu_pos, cu_cap;
 	struct cu_name {
@@ -672,11 +678,31 @@ static bool cu_idle(const struct peer *p)
 	return !cu_more(p) && xfer_idle(&p->xf);
 }
 
-/* @p's catch-up sent us a piece of the instance of digest key @key within
- * the last round: it is sending it to us now. */
-static bool receiving_catchup(const struct gossip_core *g, const struct peer *p, uint64_t key)
+/* @p sent us the instance of digest key @key, or a change to it, within
+ * the last round: it is sending it, or writing it, now. */
+static bool receiving(const struct gossip_core *g, const struct peer *p, uint64_t key)
 {
-	return p->cu_in_ms && p->cu_in_key == key && g->now_ms < p->cu_in_ms + g->interval_ms;
+	for (size_t i = 0; i < GOSSIP_RECENT; i++)
+		if (p->recent[i].ms && p->recent[i].key == key &&
+		    g->now_ms < p->recent[i].ms + g->interval_ms)
+			return true;
+	return false;
+}
+
+/* Remember that @p's DELTA carried instance @name (consecutive records of
+ * one instance, a large one's pieces, take one slot). */
+static void note_received(struct gossip_core *g, struct peer *p, const uint8_t *name, size_t len)
+{
+	uint64_t key = digest_name_key(name, len);
+	unsigned last = (p->recent_i + GOSSIP_RECENT - 1) % GOSSIP_RECENT;
+
+	if (p->recent[last].ms && p->recent[last].key == key) {
+		p->recent[last].ms = g->now_ms + 1;
+		return;
+	}
+	p->recent[p->recent_i].key = key;
+	p->recent[p->recent_i].ms = g->now_ms + 1;
+	p->recent_i = (p->recent_i + 1) % GOSSIP_RECENT;
 }
 
 /* The next instance of @p's catch-up, or NULL when none is left. */
@@ -949,6 +975,7 @@ static int on_digest(struct gossip_core *g, struct peer *p, const uint8_t *body,
 		return r;
 	if (p) { /* its sync status: the last exchange's count, then afresh */
 		p->cu_busy = !cu_idle(p);
+		p->acked_at_digest = p->dl.acked;
 		if (g->nddiff && (p->in_sync || !p->has_sync))
 			p->differs_since = g->now_ms;
 		p->in_sync = !g->nddiff;
@@ -1034,7 +1061,9 @@ static int on_buckets(struct gossip_core *g, struct peer *p, const uint8_t *body
 	struct sums_cmp c = { g, g->dg->bucket };
 	int r;
 
-	digest_refresh(g->dg);
+	/* our sums as our DIGEST that began this exchange sent them: a
+	 * refresh here would fingerprint again every instance changed since,
+	 * once for each BUCKETS datagram */
 	g->nddiff = 0;
 	r = wire_decode_sums(body, len, DIGEST_BITS, DIGEST_GROUP_BITS, true, sums_cmp_cb, &c);
 	if (r < 0)
@@ -1062,7 +1091,9 @@ static int on_keys(struct gossip_core *g, struct peer *p, const uint8_t *body, s
 		return r;
 	if (!p)
 		return 0;
-	digest_refresh(g->dg);
+	/* our fingerprints as the DIGEST from it that began this exchange
+	 * found them (on_digest refreshed them); an instance changed since is
+	 * compared again at the next exchange */
 	/* sorted, to look ours up; the count is bounded by the datagram */
 	if (k.n && !(pairs = malloc(k.n * sizeof(*pairs))))
 		return -ENOMEM;
@@ -1087,19 +1118,21 @@ static int on_keys(struct gossip_core *g, struct peer *p, const uint8_t *body, s
 		if (!differs)
 			continue;
 		p->differing_acc++;
-		/* A delta of it is on its way to the peer and not acknowledged
-		 * yet: the difference may be just that, and that delta, sent
-		 * again until acknowledged, settles it for a few bytes where
-		 * the whole instance may be megabytes.  The next exchange
-		 * compares again. */
-		if (g->deltas && e->dseq && !dlog_peer_has(&p->dl, e->dseq)) {
+		/* A delta of it was on its way to the peer, not acknowledged
+		 * when its DIGEST came (so its digest may lack it): the
+		 * difference may be just that, and that delta, sent again until
+		 * acknowledged, settles it for a few bytes where the whole
+		 * instance may be megabytes.  The next exchange compares
+		 * again. */
+		if (g->deltas && e->dseq && e->dseq > p->acked_at_digest) {
 			g->st.digest_in_flight++;
 			continue;
 		}
-		/* The same for a catch-up that was under way when this
-		 * exchange began, to it or from it: what it sends, or what we
-		 * have not finished sending, may be the difference. */
-		if (p->cu_busy || receiving_catchup(g, p, key)) {
+		/* The same for a catch-up to it that was under way when this
+		 * exchange began, and for an instance it sent us deltas or
+		 * pieces of within the last round: it is writing it or sending
+		 * it to us now, and what we hold is older. */
+		if (p->cu_busy || receiving(g, p, key)) {
 			g->st.digest_in_flight++;
 			continue;
 		}
@@ -1428,7 +1461,7 @@ uint64_t gossip_core_push(struct gossip_core *g, uint64_t now_ms)
 	g->nqueue = 0;
 	/* deltas go to every peer (each acknowledges them), whatever the
 	 * fanout; what has none goes whole below */
-	if (g->deltas)
+	if (g->deltas && g->npeers)
 		push_deltas(g, ents, nents);
 	n = choose_targets(g, g->fanout);
 	if (n == 0 || batch_begin(g, &b, g->targets, n) < 0) {
@@ -1519,7 +1552,7 @@ static void changed(void *ctx, struct store_entry *e, enum crdt_type t,
 		g->queue[g->nqueue++] = e;
 		e->queued = true;
 	}
-	if (g->deltas)
+	if (g->deltas && g->npeers) /* with no peer, nobody to send it to */
 		pend_join(g, e, t, c);
 	if (g->io.push_wanted)
 		g->io.push_wanted(g->io.ctx);
@@ -2056,11 +2089,12 @@ void gossip_core_recv(struct gossip_core *g, const uint8_t *buf, size_t len,
 			return;
 		}
 		g->st.delta_dgrams_in++;
-		/* a piece of a large instance (alone in a datagram) */
-		if (p && (wd.epoch & GOSSIP_CATCHUP_EPOCH) && n == 1 && 2 * len > g->mtu) {
-			p->cu_in_ms = g->now_ms + 1; /* 0: never */
-			p->cu_in_key = digest_name_key(s[0].name, s[0].name_len);
-		}
+		/* what it writes (an interval), or a piece of a large instance
+		 * it sends us (alone in its datagram): not sent back whole by
+		 * our digest exchange with it within a round */
+		if (p && (!(wd.epoch & GOSSIP_CATCHUP_EPOCH) || (n == 1 && 2 * len > g->mtu)))
+			for (size_t i = 0; i < n; i++)
+				note_received(g, p, s[i].name, s[i].name_len);
 		was_down = p && peer_down(p);
 		seen(g, p, &h);
 		/* merged whole, or not acknowledged: it comes again */

@@ -39,6 +39,10 @@
 /* The bit of a DELTA's epoch that marks a catch-up stream (docs/protocol.md,
  * "Catch-up"); a sender's interval epoch has it clear. */
 #define GOSSIP_CATCHUP_EPOCH (UINT64_C(1) << 63)
+/* Instances a peer's DELTA datagrams carried to us last, remembered per
+ * peer: a digest exchange does not send them back to it whole within a
+ * round (it is writing them, or sending them to us, now). */
+#define GOSSIP_RECENT 16
 
 struct gossip_core;
 

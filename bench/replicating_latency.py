@@ -1,0 +1,145 @@
+#!/usr/bin/python3
+"""Client latency while a large set replicates: issue 12's aim, measured
+against redis-server taking the same load in the same run.
+
+crdtd: three daemons on loopback (A and two peers, interval_ms 1000,
+deltas and digests on).  A holds --keys keys (SET k:%06d, default 100,000)
+and an OR-Set of --set members (default 1,000,000), loaded through its
+client port; the peers catch up.  Then, while a writer thread adds --rate
+new members a second to the set on A (one SADD each, its own connection),
+build/bench/latency sends 1,000 GETs a second on one connection to A,
+open-loop (each latency counted from when the request was due), for
+--seconds.  redis-server (no replicas) holds the same data, takes the same
+writer and the same GETs.  Durability modes: crdtd none / batch / always
+against redis appendfsync no / everysec / always (appendonly yes for the
+last two).  Prints a markdown table of p50 and p99 and their ratios.
+
+    bench/replicating_latency.py [--set 1000000] [--keys 100000] [--seconds 20]
+                                 [--modes none,batch,always] [--crdtd PATH]
+"""
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
+import harness  # noqa: E402
+import redis  # noqa: E402
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+REDIS_FSYNC = {"none": "no", "batch": "everysec", "always": "always"}
+
+
+def load(cl, keys, members):
+    pipe = cl.pipeline(transaction=False)
+    for i in range(0, keys, 10000):
+        pipe.mset({"k:%06d" % j: "v%d" % j for j in range(i, min(keys, i + 10000))})
+    pipe.execute()
+    for i in range(0, members, 10000):
+        pipe.sadd("big", *["e%07d" % j for j in range(i, min(members, i + 10000))])
+        if i % 100000 == 0:
+            pipe.execute()
+    pipe.execute()
+
+
+class Writer(threading.Thread):
+    """SADD of a new member every 1/rate s, open loop, until stopped."""
+
+    def __init__(self, port, rate):
+        super().__init__(daemon=True)
+        self.cl = redis.Redis(host="127.0.0.1", port=port, socket_timeout=60)
+        self.rate = rate
+        self.stop = threading.Event()
+        self.done = 0
+
+    def run(self):
+        t0 = time.monotonic()
+        while not self.stop.is_set():
+            due = t0 + self.done / self.rate
+            d = due - time.monotonic()
+            if d > 0:
+                time.sleep(d)
+            self.cl.sadd("big", "w%09d" % self.done)
+            self.done += 1
+
+
+def measure(latency, port, seconds, rate):
+    w = Writer(port, rate)
+    w.start()
+    out = subprocess.run([latency, "-p", str(port), "-r", "1000", "-t", str(seconds), "-w", "2",
+                          "-R", "100000", "GET", "k:__rand_int__"],
+                         capture_output=True, text=True, check=True).stdout
+    w.stop.set()
+    w.join()
+    m = dict(re.findall(r"(\w+)=([0-9.]+)", out.strip().splitlines()[-1]))
+    return float(m["p50_us"]), float(m["p99_us"]), w.done
+
+
+def crdtd_run(a, mode):
+    conf = {"gossip": {"interval_ms": "1000", "push_delay_ms": "2"},
+            "storage": {"durability": mode}, "log": {"level": "warn"}}
+    c = harness.Cluster(3, conf=conf)
+    try:
+        c.start()
+        cls = [redis.Redis(host="127.0.0.1", port=n.port, socket_timeout=300) for n in c.nodes]
+        load(cls[0], a.keys, a.set)
+        want = a.keys + 1
+        harness.wait_until(lambda: all(cl.dbsize() == want and cl.scard("big") == a.set for cl in cls),
+                           timeout=900, step=0.5, what="every replica to hold everything")
+        return measure(a.latency, c[0].port, a.seconds, a.rate)
+    finally:
+        c.cleanup()
+
+
+def redis_run(a, mode):
+    d = tempfile.mkdtemp(prefix="crdtd-bench-redis-")
+    port = harness.free_port()
+    args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", d, "--save", "",
+            "--appendonly", "no" if mode == "none" else "yes", "--appendfsync", REDIS_FSYNC[mode]]
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        cl = redis.Redis(host="127.0.0.1", port=port, socket_timeout=300)
+        harness.wait_until(lambda: _ping(cl), timeout=10, what="redis-server")
+        load(cl, a.keys, a.set)
+        return measure(a.latency, port, a.seconds, a.rate)
+    finally:
+        p.terminate()
+        p.wait(10)
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _ping(cl):
+    try:
+        return cl.ping()
+    except redis.ConnectionError:
+        return False
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--set", type=int, default=1000000)
+    ap.add_argument("--keys", type=int, default=100000)
+    ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--rate", type=float, default=1000, help="SADD/s into the set during the measure")
+    ap.add_argument("--modes", default="none,batch,always")
+    ap.add_argument("--crdtd")
+    ap.add_argument("--latency", default=os.path.join(TOP, "build/bench/latency"))
+    a = ap.parse_args()
+    if a.crdtd:
+        harness.CRDTD = os.path.abspath(a.crdtd)
+    print("| durability (redis appendfsync) | redis p50 / p99 µs | crdtd p50 / p99 µs | p50 ratio | p99 ratio | SADDs during (redis / crdtd) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for mode in a.modes.split(","):
+        r50, r99, rn = redis_run(a, mode)
+        c50, c99, cn = crdtd_run(a, mode)
+        print("| %s (%s) | %.0f / %.0f | %.0f / %.0f | %.2f | %.2f | %d / %d |" %
+              (mode, REDIS_FSYNC[mode], r50, r99, c50, c99, c50 / r50, c99 / r99, rn, cn), flush=True)
+
+
+if __name__ == "__main__":
+    main()
