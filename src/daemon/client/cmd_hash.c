@@ -497,7 +497,12 @@ void cmd_hrandfield(struct daemon *d, struct cmd_session *s, const struct cmd_ar
 		return;
 	}
 	/* Redis' bounds, Redis' words: |count| (twice it with values) fits */
-	if (count < -INT64_MAX || (values && count < -INT64_MAX / 2)) {
+	if (count < -INT64_MAX) {
+		resp_error(out, "ERR value is out of range, value must between "
+				"-9223372036854775807 and 9223372036854775807");
+		return;
+	}
+	if (values && count < -INT64_MAX / 2) {
 		resp_error(out, "ERR value is out of range");
 		return;
 	}

@@ -893,8 +893,12 @@ int cmd_scan_parse(const struct cmd_args *a, size_t cur, bool hash, struct cmd_s
 		if (cmd_arg_is(a, i, "match")) {
 			sc.pat = i + 1;
 		} else if (cmd_arg_is(a, i, "count")) {
-			if (!cmd_arg_int64(a, i + 1, &count) || count < 1) {
+			if (!cmd_arg_int64(a, i + 1, &count)) {
 				resp_error(out, "ERR value is not an integer or out of range");
+				return -1;
+			}
+			if (count < 1) {
+				resp_error(out, "ERR syntax error"); /* as Redis */
 				return -1;
 			}
 		} else if (!hash && cmd_arg_is(a, i, "type")) {
