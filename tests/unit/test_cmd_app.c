@@ -171,7 +171,7 @@ static bool in_abc(const char *m)
 static void test_srandmember(void **state)
 {
 	struct fx *f = *state;
-	const char *m[64];
+	const char *m[128];
 
 	EXPECT(f, "$-1\r\n", "SRANDMEMBER", "nokey");
 	EXPECT(f, "*0\r\n", "SRANDMEMBER", "nokey", "3");
