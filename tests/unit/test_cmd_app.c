@@ -399,6 +399,11 @@ static void test_getex(void **state)
 	EXPECT(f, "-ERR wrong number of arguments for 'getex' command\r\n", "GETEX");
 	EXPECT(f, ":1\r\n", "SADD", "s", "m");
 	EXPECT(f, WRONGTYPE, "GETEX", "s", "EX", "10");
+	/* Redis' order: the words, then the key, then the time */
+	EXPECT(f, WRONGTYPE, "GETEX", "s", "EX", "0");
+	EXPECT(f, "-ERR syntax error\r\n", "GETEX", "s", "EX");
+	EXPECT(f, "$-1\r\n", "GETEX", "nokey", "EX", "x");
+	EXPECT(f, "-ERR syntax error\r\n", "GETEX", "nokey", "PX", "1", "PERSIST");
 	EXPECT(f, "+OK\r\n", "CRDT.CREATE", "g", "gcounter");
 	EXPECT(f, ":1\r\n", "INCR", "g");
 	changes = 0;
@@ -411,7 +416,7 @@ static void test_getex(void **state)
 	       "SET", "\xffttl:k", "v");
 	EXPECT(f, "$-1\r\n", "GETEX", "\xffttl:k", "PERSIST"); /* never visible */
 	assert_int_equal(changes, 0);
-	assert_int_equal(f->d.stats.errors_replied, errs + 14);
+	assert_int_equal(f->d.stats.errors_replied, errs + 17);
 	EXPECT(f, "$1\r\nv\r\n", "GET", "k");
 	RUN(f, "PTTL", "k");
 	assert_true(f->reply[0] == ':' && atoll(f->reply + 1) > 99000);

@@ -203,9 +203,12 @@ void cmd_persist(struct daemon *d, struct cmd_session *s, const struct cmd_args 
 
 /* The options a->argv[first..] of SET (EX, PX, EXAT, PXAT, or @keep_word
  * KEEPTTL) or GETEX (the same, or PERSIST): a deadline, or ret->keep for
- * the keep word.  @name is the command in the error for a bad time. */
+ * the keep word.  @name is the command in the error for a bad time.
+ * Without @values only the words are checked (ret->deadline is then 1 for
+ * any time): GETEX, as Redis, checks the time after the key. */
 static int parse_expiry(const struct cmd_args *a, size_t first, const char *name,
-			const char *keep_word, struct cmd_set_expiry *ret, struct crdt_buf *out)
+			const char *keep_word, bool values, struct cmd_set_expiry *ret,
+			struct crdt_buf *out)
 {
 	*ret = (struct cmd_set_expiry){ 0 };
 	for (size_t i = first; i < a->argc; i++) {
@@ -224,6 +227,11 @@ static int parse_expiry(const struct cmd_args *a, size_t first, const char *name
 			resp_error(out, "ERR syntax error");
 			return -1;
 		}
+		if (!values) {
+			ret->deadline = 1;
+			i++;
+			continue;
+		}
 		if (!cmd_arg_int64(a, ++i, &v)) {
 			resp_error(out, "ERR value is not an integer or out of range");
 			return -1;
@@ -240,7 +248,7 @@ static int parse_expiry(const struct cmd_args *a, size_t first, const char *name
 int cmd_set_parse_expiry(const struct cmd_args *a, size_t first, struct cmd_set_expiry *ret,
 			 struct crdt_buf *out)
 {
-	return parse_expiry(a, first, "set", "keepttl", ret, out);
+	return parse_expiry(a, first, "set", "keepttl", true, ret, out);
 }
 
 int cmd_set_apply_expiry(struct daemon *d, const struct cmd_args *a,
@@ -283,7 +291,9 @@ void cmd_setex(struct daemon *d, struct cmd_session *s, const struct cmd_args *a
 /* GETEX key [EX s|PX ms|EXAT t|PXAT t|PERSIST]: GET, then the deadline as
  * EXPIRE (or PERSIST) would set it; a time already past deletes the key
  * after its value is read, as Redis.  The options are checked before
- * anything changes; a missing key answers nil and gets no deadline. */
+ * anything changes, in Redis' order: the words, then the key (a missing
+ * one answers nil and gets no deadline; another type WRONGTYPE), then the
+ * time. */
 void cmd_getex(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 	       struct crdt_buf *out)
 {
@@ -295,7 +305,7 @@ void cmd_getex(struct daemon *d, struct cmd_session *s, const struct cmd_args *a
 	int64_t v;
 	int r;
 
-	if (parse_expiry(a, 2, "getex", "persist", &x, out) < 0)
+	if (parse_expiry(a, 2, "getex", "persist", false, &x, out) < 0)
 		return;
 	e = store_find(&d->store, a->argv[1], a->argl[1]);
 	if (!e || !(t = store_entry_type(e))) {
@@ -306,6 +316,8 @@ void cmd_getex(struct daemon *d, struct cmd_session *s, const struct cmd_args *a
 		resp_error(out, "WRONGTYPE Operation against a key holding the wrong kind of value");
 		return;
 	}
+	if (parse_expiry(a, 2, "getex", "persist", true, &x, out) < 0)
+		return;
 	if (x.deadline && (g = store_entry_undeletable(e))) {
 		resp_error(out,
 			   "ERR getex on a %s: a grow-only type cannot be deleted, so it cannot "
