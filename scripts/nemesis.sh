@@ -247,10 +247,10 @@ want_dk=$(for e in "${!dk[@]}"; do echo "$e"; done | sort | tr '\n' ' ')
 want_hc=$(for e in "${!hc[@]}"; do echo "$e ${hc[$e]}"; done | sort | tr '\n' ' ')
 want_hs=$(for e in "${!hs[@]}"; do [ -n "${hs[$e]}" ] && echo "$e ${hs[$e]}"; done | sort | tr '\n' ' ')
 want_tk=$(for e in "${!tk[@]}"; do echo "$e ${tk[$e]}"; done | sort | tr '\n' ' ')
-# DBSIZE: the seven keys made first, dk and dc while not deleted, the tN keys
-nkeys=$((7 + ${#tk[@]}))
-[ ${#dk[@]} -gt 0 ] && nkeys=$((nkeys + 1))
-[ -n "$dc" ] && nkeys=$((nkeys + 1))
+# DBSIZE: pn, g, gs, reg, hc; os, hs, dk and dc while they hold something
+# (an empty set or hash is no key); the tN keys
+nkeys=$((5 + ${#tk[@]}))
+for v in "$want_os" "$want_hs" "$want_dk" "$dc"; do [ -n "$v" ] && nkeys=$((nkeys + 1)); done
 want="pn=$pn g=$g reg=$reg os=[$want_os] gs=[$want_gs] dk=[$want_dk] dc=$dc hc=[$want_hc] hs=[$want_hs] x=0 t=[$want_tk] keys=$nkeys"
 # TTL as the model names it: none (-1), ttl (1..3600 s), or the number
 ttl_of() {
@@ -261,11 +261,11 @@ ttl_of() {
 state() {
 	local e
 	printf 'pn=%s g=%s reg=%s os=[%s] gs=[%s] dk=[%s] dc=%s hc=[%s] hs=[%s] x=%s t=[%s] keys=%s' "$(cli "$1" GET pn)" \
-		"$(cli "$1" GET g)" "$(cli "$1" GET reg)" "$(cli "$1" SMEMBERS os | sort | tr '\n' ' ')" \
+		"$(cli "$1" GET g)" "$(cli "$1" GET reg)" "$(cli "$1" SMEMBERS os | sed "/^$/d" | sort | tr '\n' ' ')" \
 		"$(cli "$1" SMEMBERS gs | sort | tr '\n' ' ')" \
 		"$(cli "$1" SMEMBERS dk | sed "/^$/d" | sort | tr '\n' ' ')" "$(cli "$1" GET dc)" \
-		"$(cli "$1" HGETALL hc | paste - - -d ' ' | sort | tr '\n' ' ')" \
-		"$(cli "$1" HGETALL hs | paste - - -d ' ' | sort | tr '\n' ' ')" \
+		"$(cli "$1" HGETALL hc | sed "/^$/d" | paste - - -d ' ' | sort | tr '\n' ' ')" \
+		"$(cli "$1" HGETALL hs | sed "/^$/d" | paste - - -d ' ' | sort | tr '\n' ' ')" \
 		"$( ((${#xk[@]})) && cli "$1" EXISTS "${xk[@]}" || echo 0)" \
 		"$(for e in "${!tk[@]}"; do echo "$e $(ttl_of "$1" "$e")"; done | sort | tr '\n' ' ')" \
 		"$(cli "$1" DBSIZE)"
