@@ -37,6 +37,15 @@ hold while partitioned must not bring anything back.  hc (a hash of counters)
 holds per field the sum of its HINCRBYs (never deleted); hs (a hash) gets
 each field set once, on one node, so an HDEL that answers 1 removed that
 field's only write (it stays removed), as for os.
+Expiry: each xN key (a register, a set or a hash) is written on the first
+node only and given there a TTL of 100-300 ms, far shorter than the run (SET
+PX, PEXPIRE or EXPIRE's ms twin): no other node writes it, so it must be
+absent on every node at the end whatever the faults.  Each tN register is
+made on the first node with EX 3600, then PERSISTed or EXPIREd again on
+random nodes; writes are a few ms apart on one host's clock, so the latest
+acknowledged one wins (an EXPIRE that answers 0 found no key and a PERSIST
+that answers 0 no deadline: neither wrote), and every node must end with
+TTL -1 (persisted) or a live TTL of at most 3600 s as the model says.
 EOF
 }
 
@@ -112,7 +121,8 @@ sim() {
 
 # ---- the model ----
 pn=0 g=0 reg="" seq=0 dc="" dels=0
-declare -A os gs dk hc hs
+declare -A os gs dk hc hs tk
+declare -a xk
 
 heal_all() { local i; for ((i = 0; i < n; i++)); do sim "$i" HEAL; done; }
 
@@ -151,7 +161,7 @@ nemesis() {
 random_write() {
 	local i=$((RANDOM % n)) d e keys
 	seq=$((seq + 1))
-	case $((RANDOM % 12)) in
+	case $((RANDOM % 15)) in
 	0) d=$((RANDOM % 11 - 5)); write "$i" INCRBY pn "$d"; pn=$((pn + d)) ;;
 	1) d=$((1 + RANDOM % 5)); write "$i" INCRBY g "$d"; g=$((g + d)) ;;
 	2) e=e$seq; write "$i" SADD os "$e"; os[$e]=1 ;;
@@ -175,6 +185,26 @@ random_write() {
 		write "$i" HDEL hs "$e"
 		[ "$reply" = 1 ] && hs[$e]=""
 		true ;;
+	12)	e=x$seq; d=$((100 + RANDOM % 201))
+		case $((seq % 3)) in
+		0) write 0 SET "$e" v PX "$d" ;;
+		1) write 0 SADD "$e" a b; write 0 PEXPIRE "$e" "$d" ;;
+		2) write 0 HSET "$e" f v; write 0 PEXPIREAT "$e" $(( $(date +%s%3N) + d )) ;;
+		esac
+		xk+=("$e") ;;
+	13) e=t$seq; write 0 SET "$e" v EX 3600; tk[$e]=ttl ;;
+	14)	keys=(${!tk[@]})
+		[ ${#keys[@]} -gt 0 ] || return 0
+		e=${keys[RANDOM % ${#keys[@]}]}
+		sleep 0.003
+		if ((RANDOM % 2)); then
+			write "$i" PERSIST "$e"
+			[ "$reply" = 1 ] && tk[$e]=none
+		else
+			write "$i" EXPIRE "$e" 3600
+			[ "$reply" = 1 ] && tk[$e]=ttl
+		fi
+		true ;;
 	esac
 }
 
@@ -191,9 +221,12 @@ write 0 HINCRBY hc f0 0
 hc[f0]=0
 write 0 HSET hs h0 v0
 hs[h0]=v0
+write 0 SET t0 v EX 3600
+write 0 PERSIST t0
+tk[t0]=none
 for ((i = 1; i < n; i++)); do
 	for ((t = 0; t < 100; t++)); do
-		[ "$(cli "$i" DBSIZE)" = 7 ] && break
+		[ "$(cli "$i" DBSIZE)" = 8 ] && break
 		sleep 0.1
 	done
 done
@@ -213,14 +246,29 @@ want_gs=$(for e in "${!gs[@]}"; do echo "$e"; done | sort | tr '\n' ' ')
 want_dk=$(for e in "${!dk[@]}"; do echo "$e"; done | sort | tr '\n' ' ')
 want_hc=$(for e in "${!hc[@]}"; do echo "$e ${hc[$e]}"; done | sort | tr '\n' ' ')
 want_hs=$(for e in "${!hs[@]}"; do [ -n "${hs[$e]}" ] && echo "$e ${hs[$e]}"; done | sort | tr '\n' ' ')
-want="pn=$pn g=$g reg=$reg os=[$want_os] gs=[$want_gs] dk=[$want_dk] dc=$dc hc=[$want_hc] hs=[$want_hs]"
+want_tk=$(for e in "${!tk[@]}"; do echo "$e ${tk[$e]}"; done | sort | tr '\n' ' ')
+# DBSIZE: pn, g, gs, reg, hc; os, hs, dk and dc while they hold something
+# (an empty set or hash is no key); the tN keys
+nkeys=$((5 + ${#tk[@]}))
+for v in "$want_os" "$want_hs" "$want_dk" "$dc"; do [ -n "$v" ] && nkeys=$((nkeys + 1)); done
+want="pn=$pn g=$g reg=$reg os=[$want_os] gs=[$want_gs] dk=[$want_dk] dc=$dc hc=[$want_hc] hs=[$want_hs] x=0 t=[$want_tk] keys=$nkeys"
+# TTL as the model names it: none (-1), ttl (1..3600 s), or the number
+ttl_of() {
+	local t
+	t=$(cli "$1" TTL "$2")
+	if [ "$t" = -1 ]; then echo none; elif [ "$t" -ge 1 ] && [ "$t" -le 3600 ]; then echo ttl; else echo "$t"; fi
+}
 state() {
-	printf 'pn=%s g=%s reg=%s os=[%s] gs=[%s] dk=[%s] dc=%s hc=[%s] hs=[%s]' "$(cli "$1" GET pn)" \
-		"$(cli "$1" GET g)" "$(cli "$1" GET reg)" "$(cli "$1" SMEMBERS os | sort | tr '\n' ' ')" \
+	local e
+	printf 'pn=%s g=%s reg=%s os=[%s] gs=[%s] dk=[%s] dc=%s hc=[%s] hs=[%s] x=%s t=[%s] keys=%s' "$(cli "$1" GET pn)" \
+		"$(cli "$1" GET g)" "$(cli "$1" GET reg)" "$(cli "$1" SMEMBERS os | sed "/^$/d" | sort | tr '\n' ' ')" \
 		"$(cli "$1" SMEMBERS gs | sort | tr '\n' ' ')" \
 		"$(cli "$1" SMEMBERS dk | sed "/^$/d" | sort | tr '\n' ' ')" "$(cli "$1" GET dc)" \
-		"$(cli "$1" HGETALL hc | paste - - -d ' ' | sort | tr '\n' ' ')" \
-		"$(cli "$1" HGETALL hs | paste - - -d ' ' | sort | tr '\n' ' ')"
+		"$(cli "$1" HGETALL hc | sed "/^$/d" | paste - - -d ' ' | sort | tr '\n' ' ')" \
+		"$(cli "$1" HGETALL hs | sed "/^$/d" | paste - - -d ' ' | sort | tr '\n' ' ')" \
+		"$( ((${#xk[@]})) && cli "$1" EXISTS "${xk[@]}" || echo 0)" \
+		"$(for e in "${!tk[@]}"; do echo "$e $(ttl_of "$1" "$e")"; done | sort | tr '\n' ' ')" \
+		"$(cli "$1" DBSIZE)"
 }
 all_equal() {
 	local i bad=0
@@ -245,4 +293,5 @@ until all_equal; do
 done
 echo "PASS: all $n replicas equal the model $((SECONDS - t0)) s after heal:" \
 	"pn=$pn g=$g reg=$reg, os ${#os[@]} added / $(echo "$want_os" | wc -w) present, gs $(echo "$want_gs" | wc -w)," \
-	"dk [$want_dk] dc=$dc (after $dels DEL), hc [$want_hc], hs ${#hs[@]} set / $(( $(echo "$want_hs" | wc -w) / 2 )) present"
+	"dk [$want_dk] dc=$dc (after $dels DEL), hc [$want_hc], hs ${#hs[@]} set / $(( $(echo "$want_hs" | wc -w) / 2 )) present," \
+	"${#xk[@]} keys expired, ${#tk[@]} with a TTL [$want_tk]"

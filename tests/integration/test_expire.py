@@ -3,8 +3,8 @@ key disappears on every node at its deadline and is deleted in the
 background (no access needed), TTL/PTTL/PERSIST/SET EX answer as Redis, a
 write after the expiry starts the key live without a deadline, a
 partitioned node expires on its own and converges after the heal, a
-deadline survives kill -9, and bad TTLs are counted errors that change
-nothing."""
+deadline survives kill -9, bad TTLs are counted errors that change
+nothing, and GETEX/EXPIRETIME/PEXPIRETIME answer as Redis across two nodes."""
 import os
 import signal
 import sys
@@ -178,6 +178,73 @@ class ExpireTest(unittest.TestCase):
         wait_until(lambda: stat(r, "expired_keys") == 1, what="soon's expiry after the restart")
         self.assertEqual(sorted(r.keys("*")), ["g", "k", "n"])
         self.assertEqual(r.ttl("soon"), -2)
+
+    def test_getex_and_expiretime_over_two_nodes(self):
+        self.cluster = c = Cluster(2, conf=SIM).start()
+        a, b = (n.client(decode_responses=True) for n in c.nodes)
+        a.set("k", "v")
+        a.incrby("n", 5)
+        a.sadd("s", "m")
+        for r in (a, b):
+            wait_until(lambda r=r: r.exists("k", "n", "s") == 3, what="the keys")
+            self.assertEqual((r.expiretime("k"), r.pexpiretime("k")), (-1, -1))
+            self.assertEqual((r.expiretime("nosuch"), r.pexpiretime("nosuch")), (-2, -2))
+        # GETEX on a: the value, and a deadline that replicates to b
+        at = int(time.time() * 1000) + 300_000
+        self.assertEqual(a.getex("k", pxat=at), "v")
+        self.assertEqual(a.getex("n", exat=at // 1000), "5")
+        for r in (a, b):
+            wait_until(lambda r=r: r.pexpiretime("k") == at, what="k's deadline everywhere")
+            wait_until(lambda r=r: r.expiretime("n") == at // 1000, what="n's deadline")
+            self.assertEqual(r.expiretime("k"), at // 1000)
+        self.assertIsNone(b.getex("nosuch", ex=10))
+        self.assertEqual(b.pexpiretime("nosuch"), -2)
+        self.assertEqual(b.getex("k"), "v")  # no option: GET, the deadline kept
+        self.assertEqual(b.pexpiretime("k"), at)
+        # GETEX PERSIST on b removes a's deadline everywhere
+        self.assertEqual(b.getex("k", persist=True), "v")
+        for r in (a, b):
+            wait_until(lambda r=r: r.ttl("k") == -1, what="the PERSIST everywhere")
+        self.assertEqual(b.getex("k", ex=100), "v")
+        self.assertTrue(95 <= b.ttl("k") <= 100)
+
+        # bad input: counted errors that change nothing on either node
+        errors = stat(b, "total_error_replies")
+        pttl = b.pttl("k")
+        bad = [
+            (("GETEX",), "^wrong number of arguments for 'getex' command$"),
+            (("EXPIRETIME",), "^wrong number of arguments for 'expiretime' command$"),
+            (("PEXPIRETIME", "k", "k"), "^wrong number of arguments for 'pexpiretime'"),
+            (("GETEX", "s"), "^WRONGTYPE"),
+            (("GETEX", "s", "EX", "10"), "^WRONGTYPE"),
+            (("GETEX", "k", "EX", "0"), "^invalid expire time in 'getex' command$"),
+            (("GETEX", "k", "EX", "-5"), "^invalid expire time in 'getex' command$"),
+            (("GETEX", "k", "PXAT", "-1"), "^invalid expire time in 'getex' command$"),
+            (("GETEX", "k", "EX", "9223372036854775807"), "^invalid expire time in 'getex'"),
+            (("GETEX", "k", "EXAT", "9223372036854776"), "^invalid expire time in 'getex'"),
+            (("GETEX", "k", "PX", "99999999999999999999"), "^value is not an integer or out"),
+            (("GETEX", "k", "EX", "1.5"), "^value is not an integer or out of range$"),
+            (("GETEX", "k", "EX"), "^syntax error$"),
+            (("GETEX", "k", "PERSIST", "EX", "10"), "^syntax error$"),
+            (("GETEX", "k", "KEEPTTL"), "^syntax error$"),
+        ]
+        for args, msg in bad:
+            with self.assertRaisesRegex(redis.ResponseError, msg, msg=str(args)):
+                b.execute_command(*args)
+        self.assertEqual(stat(b, "total_error_replies"), errors + len(bad))
+        self.assertEqual(b.get("k"), "v")
+        self.assertTrue(pttl - 10_000 < b.pttl("k") <= pttl)
+        self.assertEqual((b.ttl("s"), b.smembers("s")), (-1, {"m"}))
+        b.execute_command("CRDT.CREATE", "g", "gcounter")
+        with self.assertRaisesRegex(redis.ResponseError, "grow-only type cannot be deleted"):
+            b.getex("g", ex=10)
+        self.assertEqual(b.ttl("g"), -1)
+        # a time already past: the value, then the key is gone everywhere
+        self.assertEqual(b.getex("k", pxat=1), "v")
+        for r in (a, b):
+            wait_until(lambda r=r: r.exists("k") == 0, what="k deleted everywhere")
+            self.assertEqual(r.pexpiretime("k"), -2)
+            self.assertEqual(r.expiretime("n"), at // 1000)
 
 
 if __name__ == "__main__":

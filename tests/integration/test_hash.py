@@ -1,6 +1,7 @@
 """Hashes (OR-Maps) in real daemons: Redis' replies and errors, [limits],
-writes that survive kill -9, and HSET/HINCRBY/HDEL on nodes cut apart by
-the simulation shim, converging to the exact predicted hash on every node."""
+writes that survive kill -9, HSET/HINCRBY/HDEL on nodes cut apart by the
+simulation shim, converging to the exact predicted hash on every node, and
+HRANDFIELD/HSCAN/HINCRBYFLOAT (with SRANDMEMBER's bound) on a replica."""
 import os
 import signal
 import sys
@@ -161,6 +162,80 @@ class HashTest(unittest.TestCase):
         self.assertEqual(d.hincrby("cart", "qty", 1), 11)
         for x in (a, b):
             wait_until(lambda x=x: x.hget("cart", "qty") == "11", what="qty 11 everywhere")
+
+    def test_hrandfield_hscan_and_hincrbyfloat_over_two_nodes(self):
+        conf = dict(SIM, limits={"max_hash_fields": "8", "max_elements": "8"})
+        self.cluster = c = Cluster(2, conf=conf).start()
+        a, b = (n.client(decode_responses=True) for n in c.nodes)
+        want = {"f%d" % i: str(i) for i in range(5)}
+        a.hset("h", mapping=want)
+        self.assertEqual(a.hincrby("h", "n", 7), 7)
+        want["n"] = "7"
+        wait_until(lambda: b.hgetall("h") == want, what="the hash on b")
+        # HRANDFIELD on the replica that did not write it, as Redis
+        self.assertIn(b.hrandfield("h"), want)
+        self.assertIsNone(b.hrandfield("nokey"))
+        self.assertEqual(b.hrandfield("nokey", 3), [])
+        self.assertEqual(b.hrandfield("h", 0), [])
+        three = b.hrandfield("h", 3)
+        self.assertEqual(len(set(three)), 3)
+        self.assertTrue(set(three) <= set(want))
+        self.assertEqual(sorted(b.hrandfield("h", 100)), sorted(want))
+        pairs = b.hrandfield("h", -8, withvalues=True)
+        self.assertEqual(len(pairs), 16)
+        for f, v in zip(pairs[0::2], pairs[1::2]):
+            self.assertEqual(want[f], v)
+        # HSCAN: the whole hash in one step, cursor 0, MATCH as KEYS
+        self.assertEqual(b.hscan("h", 0), (0, want))
+        self.assertEqual(b.hscan("h", 5, match="f[13]", count=1), (0, {"f1": "1", "f3": "3"}))
+        self.assertEqual(dict(b.hscan_iter("h", match="n")), {"n": "7"})
+        # NOVALUES, read raw (redis-py 4.3 would pair the fields up)
+        conn = b.connection_pool.get_connection("HSCAN")
+        try:
+            conn.send_command("HSCAN", "h", "0", "MATCH", "f?", "NOVALUES")
+            self.assertEqual(conn.read_response(), ["0", ["f0", "f1", "f2", "f3", "f4"]])
+        finally:
+            b.connection_pool.release(conn)
+        self.assertEqual(b.hscan("nokey", 0), (0, {}))
+
+        # errors: counted, worded as Redis, and nothing changes on either node
+        b.sadd("s", "m", "n")
+        errors = int(b.info("stats")["total_error_replies"])
+        bad = [
+            (("HRANDFIELD",), "^wrong number of arguments for 'hrandfield' command$"),
+            (("HSCAN", "h"), "^wrong number of arguments for 'hscan' command$"),
+            (("HINCRBYFLOAT", "h", "n"), "^wrong number of arguments for 'hincrbyfloat'"),
+            (("HRANDFIELD", "s"), "^WRONGTYPE"),
+            (("HSCAN", "s", "0"), "^WRONGTYPE"),
+            (("HRANDFIELD", "h", "x"), "^value is not an integer or out of range$"),
+            (("HRANDFIELD", "h", "1", "VALUES"), "^syntax error$"),
+            (("HRANDFIELD", "h", "-4611686018427387904", "WITHVALUES"), "^value is out of range$"),
+            (("HSCAN", "h", "x"), "^invalid cursor$"),
+            (("HSCAN", "h", "0", "COUNT", "0"), "^syntax error$"),
+            (("HSCAN", "h", "0", "TYPE", "hash"), "^syntax error$"),
+            # a huge negative count is refused before anything is built
+            (("HRANDFIELD", "h", "-9"), r"^count is larger than max_hash_fields \(8\)"),
+            (("HRANDFIELD", "h", "-4611686018427387903", "WITHVALUES"),
+             r"^count is larger than max_hash_fields \(8\)"),
+            (("SRANDMEMBER", "s", "-9"), r"^count is larger than max_elements \(8\)"),
+            (("SRANDMEMBER", "s", "-4611686018427387903"), r"^count is larger than max_elements"),
+            (("HINCRBYFLOAT", "h", "n", "1.5"),
+             "^HINCRBYFLOAT cannot converge: there is no convergent float counter"),
+        ]
+        for args, msg in bad:
+            with self.assertRaisesRegex(redis.ResponseError, msg, msg=str(args)):
+                b.execute_command(*args)
+        self.assertEqual(int(b.info("stats")["total_error_replies"]), errors + len(bad))
+        stats = b.info("commandstats")
+        self.assertEqual(stats["cmdstat_hincrbyfloat"]["failed_calls"], 1)
+        self.assertEqual(stats["cmdstat_hincrbyfloat"]["rejected_calls"], 1)  # the arity
+        self.assertEqual(len(b.srandmember("s", -8)), 8)
+        # the connection is still usable, and both nodes hold the same hash
+        b.hset("h", "last", "x")
+        want["last"] = "x"
+        for r in (a, b):
+            wait_until(lambda r=r: r.hgetall("h") == want, what="the same hash on both nodes")
+        self.assertEqual(sorted(b.smembers("s")), ["m", "n"])
 
 
 if __name__ == "__main__":

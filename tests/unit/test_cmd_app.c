@@ -1,7 +1,7 @@
 /* The commands applications reach for (client/cmd_strings.c, cmd_sets.c,
  * cmd_multi.c): MGET/MSET/GETSET, the set algebra and its STORE forms,
- * SMISMEMBER, SRANDMEMBER, MULTI/EXEC, TYPE's Redis names, and the
- * refusals of what cannot converge.  As tests/unit/test_commands.c:
+ * SMISMEMBER, SRANDMEMBER, GETEX, EXPIRETIME, HRANDFIELD, HSCAN, MULTI/EXEC,
+ * TYPE's Redis names, and the refusals of what cannot converge.  As tests/unit/test_commands.c:
  * commands_exec on a daemon with a store and no sockets, exact replies. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -171,7 +171,7 @@ static bool in_abc(const char *m)
 static void test_srandmember(void **state)
 {
 	struct fx *f = *state;
-	const char *m[64];
+	const char *m[128];
 
 	EXPECT(f, "$-1\r\n", "SRANDMEMBER", "nokey");
 	EXPECT(f, "*0\r\n", "SRANDMEMBER", "nokey", "3");
@@ -205,6 +205,26 @@ static void test_srandmember(void **state)
 	EXPECT(f, ":1\r\n", "INCR", "c");
 	EXPECT(f, WRONGTYPE, "SRANDMEMBER", "c");
 	assert_int_equal(f->d.stats.errors_replied, errs + 4);
+	EXPECT(f, ":3\r\n", "SCARD", "s");
+	/* a negative count repeats: the reply is bounded by max_elements and by
+	 * the output limit, with an error before anything is built */
+	f->d.cfg.limits.max_elements = 100;
+	RUN(f, "SRANDMEMBER", "s", "-100");
+	assert_int_equal(bulks(f, m, 128), 100);
+	EXPECT(f, "-ERR count is larger than max_elements (100): a reply holds at most as many "
+		  "members as a set may hold\r\n",
+	       "SRANDMEMBER", "s", "-101");
+	EXPECT(f, "-ERR count is larger than max_elements (100): a reply holds at most as many "
+		  "members as a set may hold\r\n",
+	       "SRANDMEMBER", "s", "-4611686018427387903");
+	RUN(f, "SRANDMEMBER", "s", "1000"); /* distinct: at most the set, never refused */
+	assert_int_equal(bulks(f, m, 64), 3);
+	crdt_buf_done(&f->out);
+	crdt_buf_init(&f->out, 512); /* the client's output hard limit */
+	EXPECT(f, "-ERR count is too large: the reply would pass the client output buffer hard "
+		  "limit (512 bytes)\r\n",
+	       "SRANDMEMBER", "s", "-90");
+	assert_int_equal(f->d.stats.errors_replied, errs + 7);
 	EXPECT(f, ":3\r\n", "SCARD", "s");
 }
 
@@ -317,6 +337,276 @@ static void test_diverging(void **state)
 	assert_int_equal(f->d.stats.errors_replied, 2);
 }
 
+/* ---- expiry: GETEX, EXPIRETIME, PEXPIRETIME ----------------------------------- */
+
+/* Counts the store's change announcements: a refused command makes none. */
+static void count_change(void *ctx, struct store_entry *e, enum crdt_type t,
+			 const struct store_change *c)
+{
+	(*(int *)ctx)++;
+}
+
+/* 2100-01-01 in seconds and ms: a deadline no test run reaches */
+#define T2100 "4102444800"
+#define T2100MS "4102444800000"
+
+static void test_getex(void **state)
+{
+	struct fx *f = *state;
+	int changes = 0;
+	uint64_t errs;
+
+	assert_int_equal(store_subscribe(&f->d.store,
+					 &(struct store_sub){ .changed = count_change, .ctx = &changes }),
+			 0);
+	EXPECT(f, "$-1\r\n", "GETEX", "nokey", "EX", "10");
+	EXPECT(f, ":-2\r\n", "PTTL", "nokey"); /* a missing key gets no deadline */
+	assert_int_equal(changes, 0);
+	EXPECT(f, "+OK\r\n", "SET", "k", "v");
+	EXPECT(f, "$1\r\nv\r\n", "GETEX", "k"); /* no option: GET */
+	EXPECT(f, ":-1\r\n", "PEXPIRETIME", "k");
+	EXPECT(f, "$1\r\nv\r\n", "GETEX", "k", "PXAT", T2100MS);
+	EXPECT(f, ":" T2100MS "\r\n", "PEXPIRETIME", "k");
+	EXPECT(f, ":" T2100 "\r\n", "EXPIRETIME", "k");
+	EXPECT(f, "$1\r\nv\r\n", "getex", "k", "exat", "4102444801");
+	EXPECT(f, ":4102444801000\r\n", "PEXPIRETIME", "k");
+	EXPECT(f, "$1\r\nv\r\n", "GETEX", "k", "PERSIST");
+	EXPECT(f, ":-1\r\n", "TTL", "k");
+	EXPECT(f, "$1\r\nv\r\n", "GETEX", "k", "EX", "100");
+	RUN(f, "TTL", "k");
+	assert_true(!strcmp(f->reply, ":100\r\n") || !strcmp(f->reply, ":99\r\n"));
+	EXPECT(f, "$1\r\nv\r\n", "GETEX", "k", "PX", "100000");
+	/* counters: GET's bulk of digits, then the deadline */
+	EXPECT(f, ":7\r\n", "INCRBY", "c", "7");
+	EXPECT(f, "$1\r\n7\r\n", "GETEX", "c", "PXAT", T2100MS);
+	EXPECT(f, ":" T2100MS "\r\n", "PEXPIRETIME", "c");
+
+	/* bad input: an error, counted, and no change announced */
+	changes = 0;
+	errs = f->d.stats.errors_replied;
+	EXPECT(f, "-ERR invalid expire time in 'getex' command\r\n", "GETEX", "k", "EX", "0");
+	EXPECT(f, "-ERR invalid expire time in 'getex' command\r\n", "GETEX", "k", "PX", "-5");
+	EXPECT(f, "-ERR invalid expire time in 'getex' command\r\n", "GETEX", "k", "EX",
+	       "9223372036854775807");
+	EXPECT(f, "-ERR invalid expire time in 'getex' command\r\n", "GETEX", "k", "EXAT",
+	       "9223372036854776");
+	EXPECT(f, NOTINT, "GETEX", "k", "EX", "ten");
+	EXPECT(f, NOTINT, "GETEX", "k", "PX", "99999999999999999999");
+	EXPECT(f, "-ERR syntax error\r\n", "GETEX", "k", "EX");
+	EXPECT(f, "-ERR syntax error\r\n", "GETEX", "k", "EX", "1", "PX", "1");
+	EXPECT(f, "-ERR syntax error\r\n", "GETEX", "k", "PERSIST", "EX", "1");
+	EXPECT(f, "-ERR syntax error\r\n", "GETEX", "k", "KEEPTTL");
+	EXPECT(f, "-ERR wrong number of arguments for 'getex' command\r\n", "GETEX");
+	EXPECT(f, ":1\r\n", "SADD", "s", "m");
+	EXPECT(f, WRONGTYPE, "GETEX", "s", "EX", "10");
+	/* Redis' order: the words, then the key, then the time */
+	EXPECT(f, WRONGTYPE, "GETEX", "s", "EX", "0");
+	EXPECT(f, "-ERR syntax error\r\n", "GETEX", "s", "EX");
+	EXPECT(f, "$-1\r\n", "GETEX", "nokey", "EX", "x");
+	EXPECT(f, "-ERR syntax error\r\n", "GETEX", "nokey", "PX", "1", "PERSIST");
+	EXPECT(f, "+OK\r\n", "CRDT.CREATE", "g", "gcounter");
+	EXPECT(f, ":1\r\n", "INCR", "g");
+	changes = 0;
+	EXPECT(f, "-ERR getex on a gcounter: a grow-only type cannot be deleted, so it cannot "
+		  "expire; use a pncounter for a key that must expire\r\n",
+	       "GETEX", "g", "EX", "10");
+	EXPECT(f, "$1\r\n1\r\n", "GETEX", "g");
+	EXPECT(f, "-ERR key names starting with the bytes 0xff 'ttl:' are reserved for the "
+		  "deadlines of keys\r\n",
+	       "SET", "\xffttl:k", "v");
+	EXPECT(f, "$-1\r\n", "GETEX", "\xffttl:k", "PERSIST"); /* never visible */
+	assert_int_equal(changes, 0);
+	assert_int_equal(f->d.stats.errors_replied, errs + 17);
+	EXPECT(f, "$1\r\nv\r\n", "GET", "k");
+	RUN(f, "PTTL", "k");
+	assert_true(f->reply[0] == ':' && atoll(f->reply + 1) > 99000);
+	EXPECT(f, ":-1\r\n", "TTL", "g");
+	EXPECT(f, ":-1\r\n", "TTL", "s");
+
+	/* a time already past: the value, then the key is gone (as Redis) */
+	EXPECT(f, "$1\r\nv\r\n", "GETEX", "k", "PXAT", "1");
+	EXPECT(f, ":0\r\n", "EXISTS", "k");
+	EXPECT(f, "$-1\r\n", "GETEX", "k");
+	f->s.proto = RESP_PROTO3;
+	EXPECT(f, "_\r\n", "GETEX", "k", "PERSIST");
+	f->s.proto = RESP_PROTO2;
+	store_unsubscribe(&f->d.store, &changes);
+}
+
+static void test_expiretime(void **state)
+{
+	struct fx *f = *state;
+
+	EXPECT(f, ":-2\r\n", "EXPIRETIME", "k");
+	EXPECT(f, ":-2\r\n", "PEXPIRETIME", "k");
+	EXPECT(f, ":2\r\n", "HSET", "k", "f", "v", "g", "w");
+	EXPECT(f, ":-1\r\n", "EXPIRETIME", "k");
+	EXPECT(f, ":-1\r\n", "PEXPIRETIME", "k");
+	EXPECT(f, ":1\r\n", "PEXPIREAT", "k", "4102444800999");
+	EXPECT(f, ":" T2100 "\r\n", "EXPIRETIME", "k"); /* seconds, rounded down */
+	EXPECT(f, ":4102444800999\r\n", "PEXPIRETIME", "k");
+	EXPECT(f, ":1\r\n", "PERSIST", "k");
+	EXPECT(f, ":-1\r\n", "EXPIRETIME", "k");
+	EXPECT(f, "-ERR wrong number of arguments for 'expiretime' command\r\n", "EXPIRETIME");
+	EXPECT(f, "-ERR wrong number of arguments for 'pexpiretime' command\r\n", "PEXPIRETIME",
+	       "k", "x");
+	EXPECT(f, ":1\r\n", "PEXPIREAT", "k", "1"); /* past: deleted */
+	EXPECT(f, ":-2\r\n", "PEXPIRETIME", "k");
+}
+
+/* ---- hashes: HRANDFIELD, HSCAN, HINCRBYFLOAT --------------------------------- */
+
+static bool in_fgh(const char *m)
+{
+	return !strcmp(m, "f") || !strcmp(m, "g") || !strcmp(m, "h");
+}
+
+static void test_hrandfield(void **state)
+{
+	struct fx *f = *state;
+	const char *m[256];
+	uint64_t errs;
+
+	EXPECT(f, "$-1\r\n", "HRANDFIELD", "nokey");
+	EXPECT(f, "*0\r\n", "HRANDFIELD", "nokey", "3");
+	EXPECT(f, "*0\r\n", "HRANDFIELD", "nokey", "-3", "WITHVALUES");
+	EXPECT(f, ":3\r\n", "HSET", "h", "f", "1", "g", "2", "h", "3");
+	for (int i = 0; i < 20; i++) {
+		RUN(f, "HRANDFIELD", "h");
+		assert_memory_equal(f->reply, "$1\r\n", 4);
+		f->reply[5] = 0;
+		assert_true(in_fgh(f->reply + 4));
+	}
+	EXPECT(f, "*0\r\n", "HRANDFIELD", "h", "0");
+	/* positive: distinct fields, at most all of them */
+	for (int i = 0; i < 20; i++) {
+		RUN(f, "HRANDFIELD", "h", "2");
+		assert_int_equal(bulks(f, m, 256), 2);
+		assert_true(in_fgh(m[0]) && in_fgh(m[1]) && strcmp(m[0], m[1]) != 0);
+	}
+	RUN(f, "HRANDFIELD", "h", "10");
+	assert_int_equal(bulks(f, m, 256), 3);
+	assert_true(strcmp(m[0], m[1]) && strcmp(m[1], m[2]) && strcmp(m[0], m[2]));
+	/* WITHVALUES: each field then its own value (RESP2: flat) */
+	RUN(f, "HRANDFIELD", "h", "3", "withvalues");
+	assert_int_equal(bulks(f, m, 256), 6);
+	for (int i = 0; i < 6; i += 2)
+		assert_int_equal(m[i + 1][0] - '1', m[i][0] - 'f');
+	/* negative: exactly |count|, repeats allowed */
+	RUN(f, "HRANDFIELD", "h", "-40", "WITHVALUES");
+	assert_int_equal(bulks(f, m, 256), 80);
+	for (int i = 0; i < 80; i += 2)
+		assert_true(in_fgh(m[i]) && m[i + 1][0] - '1' == m[i][0] - 'f');
+	EXPECT(f, ":2\r\n", "HDEL", "h", "g", "h");
+	EXPECT(f, "*2\r\n$1\r\nf\r\n$1\r\nf\r\n", "HRANDFIELD", "h", "-2");
+	EXPECT(f, "*4\r\n$1\r\nf\r\n$1\r\n1\r\n$1\r\nf\r\n$1\r\n1\r\n", "HRANDFIELD", "h", "-2",
+	       "WITHVALUES");
+	EXPECT(f, ":4\r\n", "HINCRBY", "h", "n", "4"); /* a counter field's value is its digits */
+	EXPECT(f, ":1\r\n", "HDEL", "h", "f");
+	EXPECT(f, "*2\r\n$1\r\nn\r\n$1\r\n4\r\n", "HRANDFIELD", "h", "1", "WITHVALUES");
+	f->s.proto = RESP_PROTO3; /* pairs, as Redis 7 */
+	EXPECT(f, "*2\r\n*2\r\n$1\r\nn\r\n$1\r\n4\r\n*2\r\n$1\r\nn\r\n$1\r\n4\r\n", "HRANDFIELD",
+	       "h", "-2", "WITHVALUES");
+	EXPECT(f, "*1\r\n$1\r\nn\r\n", "HRANDFIELD", "h", "-1");
+	EXPECT(f, "_\r\n", "HRANDFIELD", "nokey");
+	f->s.proto = RESP_PROTO2;
+
+	/* bad input: an error, counted, nothing changed */
+	errs = f->d.stats.errors_replied;
+	EXPECT(f, NOTINT, "HRANDFIELD", "h", "x");
+	EXPECT(f, NOTINT, "HRANDFIELD", "h", "1.5", "WITHVALUES");
+	EXPECT(f, "-ERR syntax error\r\n", "HRANDFIELD", "h", "1", "WITHVALUE");
+	EXPECT(f, "-ERR syntax error\r\n", "HRANDFIELD", "h", "1", "WITHVALUES", "x");
+	EXPECT(f, "-ERR value is out of range, value must between -9223372036854775807 and "
+		  "9223372036854775807\r\n",
+	       "HRANDFIELD", "h", "-9223372036854775808");
+	EXPECT(f, "-ERR value is out of range\r\n", "HRANDFIELD", "h", "-4611686018427387904",
+	       "WITHVALUES");
+	EXPECT(f, "-ERR wrong number of arguments for 'hrandfield' command\r\n", "HRANDFIELD");
+	EXPECT(f, ":1\r\n", "SADD", "s", "m");
+	EXPECT(f, WRONGTYPE, "HRANDFIELD", "s");
+	EXPECT(f, WRONGTYPE, "HRANDFIELD", "s", "-5", "WITHVALUES");
+	/* a huge negative count: refused before anything is built */
+	f->d.cfg.limits.max_hash_fields = 50;
+	EXPECT(f, "-ERR count is larger than max_hash_fields (50): a reply holds at most as many "
+		  "fields as a hash may hold\r\n",
+	       "HRANDFIELD", "h", "-51");
+	EXPECT(f, "-ERR count is larger than max_hash_fields (50): a reply holds at most as many "
+		  "fields as a hash may hold\r\n",
+	       "HRANDFIELD", "h", "-4611686018427387903", "WITHVALUES");
+	RUN(f, "HRANDFIELD", "h", "-50");
+	assert_int_equal(bulks(f, m, 256), 50);
+	crdt_buf_done(&f->out);
+	crdt_buf_init(&f->out, 400); /* the client's output hard limit */
+	EXPECT(f, "-ERR count is too large: the reply would pass the client output buffer hard "
+		  "limit (400 bytes)\r\n",
+	       "HRANDFIELD", "h", "-40", "WITHVALUES");
+	assert_int_equal(f->d.stats.errors_replied, errs + 12);
+	EXPECT(f, "*2\r\n$1\r\nn\r\n$1\r\n4\r\n", "HGETALL", "h");
+}
+
+static void test_hscan(void **state)
+{
+	struct fx *f = *state;
+	uint64_t errs;
+
+	EXPECT(f, "*2\r\n$1\r\n0\r\n*0\r\n", "HSCAN", "nokey", "0");
+	EXPECT(f, ":3\r\n", "HSET", "h", "b", "2", "a", "1", "ab", "3");
+	EXPECT(f, ":5\r\n", "HINCRBY", "h", "n", "5");
+	/* the whole hash in one step, ascending, cursor 0 */
+	EXPECT(f,
+	       "*2\r\n$1\r\n0\r\n*8\r\n$1\r\na\r\n$1\r\n1\r\n$2\r\nab\r\n$1\r\n3\r\n$1\r\nb\r\n$1\r\n2\r\n"
+	       "$1\r\nn\r\n$1\r\n5\r\n",
+	       "HSCAN", "h", "0");
+	EXPECT(f, "*2\r\n$1\r\n0\r\n*4\r\n$1\r\na\r\n$1\r\n1\r\n$2\r\nab\r\n$1\r\n3\r\n", "HSCAN",
+	       "h", "17", "MATCH", "a*", "COUNT", "1");
+	EXPECT(f, "*2\r\n$1\r\n0\r\n*1\r\n$2\r\nab\r\n", "hscan", "h", "0", "novalues", "match",
+	       "?b");
+	EXPECT(f, "*2\r\n$1\r\n0\r\n*2\r\n$2\r\nab\r\n$1\r\nb\r\n", "HSCAN", "h", "0", "MATCH",
+	       "*b", "NOVALUES");
+	EXPECT(f, "*2\r\n$1\r\n0\r\n*0\r\n", "HSCAN", "h", "0", "MATCH", "z*");
+	f->s.proto = RESP_PROTO3; /* flat in RESP3 too, as Redis */
+	EXPECT(f, "*2\r\n$1\r\n0\r\n*2\r\n$1\r\nn\r\n$1\r\n5\r\n", "HSCAN", "h", "0", "MATCH", "n");
+	f->s.proto = RESP_PROTO2;
+
+	errs = f->d.stats.errors_replied;
+	EXPECT(f, "-ERR invalid cursor\r\n", "HSCAN", "h", "x");
+	EXPECT(f, "-ERR invalid cursor\r\n", "HSCAN", "h", "-1");
+	EXPECT(f, "-ERR syntax error\r\n", "HSCAN", "h", "0", "COUNT", "0");
+	EXPECT(f, NOTINT, "HSCAN", "h", "0", "COUNT", "many");
+	EXPECT(f, "-ERR syntax error\r\n", "HSCAN", "h", "0", "MATCH");
+	EXPECT(f, "-ERR syntax error\r\n", "HSCAN", "h", "0", "TYPE", "hash");
+	EXPECT(f, "-ERR wrong number of arguments for 'hscan' command\r\n", "HSCAN", "h");
+	EXPECT(f, ":1\r\n", "SADD", "s", "m");
+	EXPECT(f, WRONGTYPE, "HSCAN", "s", "0");
+	assert_int_equal(f->d.stats.errors_replied, errs + 8);
+	/* SCAN's parsing is the same code: NOVALUES is HSCAN's alone */
+	EXPECT(f, "-ERR syntax error\r\n", "SCAN", "0", "NOVALUES");
+	EXPECT(f, "*2\r\n$1\r\n0\r\n*1\r\n$1\r\nh\r\n", "SCAN", "0", "MATCH", "h", "COUNT", "5");
+	EXPECT(f, ":4\r\n", "HLEN", "h");
+}
+
+static void test_hincrbyfloat(void **state)
+{
+	struct fx *f = *state;
+
+	EXPECT(f, ":1\r\n", "HSET", "h", "f", "1");
+	EXPECT(f, "-ERR HINCRBYFLOAT cannot converge: there is no convergent float counter (float "
+		  "increments merged in different orders round differently); use HINCRBY with "
+		  "integer units\r\n",
+	       "HINCRBYFLOAT", "h", "f", "1.5");
+	EXPECT(f, "-ERR wrong number of arguments for 'hincrbyfloat' command\r\n", "HINCRBYFLOAT",
+	       "h", "f");
+	EXPECT(f, "$1\r\n1\r\n", "HGET", "h", "f");
+	assert_int_equal(f->d.stats.errors_replied, 2);
+	/* counted as the other refusals: a failed call of its own command */
+	RUN(f, "INFO", "commandstats");
+	HAS(f, "cmdstat_hincrbyfloat:calls=1,");
+	HAS(f, "failed_calls=1");
+	RUN(f, "INFO", "errorstats");
+	HAS(f, "errorstat_ERR:count=2");
+}
+
 /* ---- transactions ---------------------------------------------------------- */
 
 static void test_multi_exec(void **state)
@@ -404,6 +694,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_store_forms, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_concurrent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_diverging, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_getex, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expiretime, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hrandfield, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hscan, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hincrbyfloat, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_multi_exec, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_multi_abort, setup, teardown),
 	};

@@ -291,57 +291,261 @@ static struct view view_of(struct rep *r)
 	return v;
 }
 
+/* ---- the reference model ---------------------------------------------------
+ *
+ * docs/types.md's expiry rules, written without the store or any CRDT
+ * merge: a replica is the set of operations it has seen (a merge is their
+ * union), and what it answers is computed from that set alone.
+ * - A key's value is the latest-stamped SET seen, unless a delete seen was
+ *   stamped at or after it (an observed delete: its stamp is that of the
+ *   value the deleting replica saw).
+ * - The deadline likewise: the latest-stamped EXPIRE/PERSIST seen (ties by
+ *   replica id, as every stamp), unless a deadline delete seen covers it.
+ * - The key is visible while it has a value and no deadline at or before
+ *   now.  At the deadline a replica that holds a value deletes the value it
+ *   saw and the deadline (the sweep; one that holds no value keeps the
+ *   deadline for the state still on its way).  A SET on a replica that sees
+ *   the key past its deadline runs that expiry first and starts the key
+ *   afresh, with no deadline.
+ * The stamps are the ones the writes got (read back from the register each
+ * write made); which stamp wins, and everything else, is the model's. */
+enum mop_kind { M_SET, M_KDEL, M_DL, M_DDEL };
+
+struct mstamp {
+	struct crdt_hlc_ts ts;
+	struct crdt_rid rid;
+};
+
+struct mop {
+	enum mop_kind kind;
+	struct mstamp st;
+	char val[8];  /* M_SET */
+	int64_t dl;   /* M_DL: the deadline, 0 for PERSIST */
+};
+
+#define MODEL_OPS 128
+
+struct model {
+	struct mop ops[MODEL_OPS];
+	int n;
+	bool seen[3][MODEL_OPS];
+};
+
+static int mstamp_cmp(const struct mstamp *a, const struct mstamp *b)
+{
+	int c = crdt_hlc_cmp(&a->ts, &b->ts);
+
+	return c ? c : crdt_rid_cmp(&a->rid, &b->rid);
+}
+
+/* The latest @kind op replica @i has seen, or NULL. */
+static const struct mop *m_latest(const struct model *m, int i, enum mop_kind kind)
+{
+	const struct mop *best = NULL;
+
+	for (int k = 0; k < m->n; k++)
+		if (m->seen[i][k] && m->ops[k].kind == kind &&
+		    (!best || mstamp_cmp(&m->ops[k].st, &best->st) > 0))
+			best = &m->ops[k];
+	return best;
+}
+
+/* The live value (@kind M_SET) or deadline (M_DL) replica @i sees: the
+ * latest write, unless a delete at or after its stamp was seen. */
+static const struct mop *m_live(const struct model *m, int i, enum mop_kind kind)
+{
+	const struct mop *w = m_latest(m, i, kind);
+	const struct mop *del = m_latest(m, i, kind == M_SET ? M_KDEL : M_DDEL);
+
+	return w && (!del || mstamp_cmp(&w->st, &del->st) > 0) ? w : NULL;
+}
+
+static int64_t m_deadline(const struct model *m, int i)
+{
+	const struct mop *d = m_live(m, i, M_DL);
+
+	return d ? d->dl : 0;
+}
+
+static bool m_due(const struct model *m, int i)
+{
+	int64_t dl = m_deadline(m, i);
+
+	return dl && dl <= (int64_t)now;
+}
+
+static void m_add(struct model *m, int i, enum mop_kind kind, const struct mstamp *st,
+		  const char *val, int64_t dl)
+{
+	struct mop *o;
+
+	assert_true(m->n < MODEL_OPS);
+	o = &m->ops[m->n];
+	*o = (struct mop){ .kind = kind, .st = *st, .dl = dl };
+	if (val)
+		snprintf(o->val, sizeof(o->val), "%s", val);
+	m->seen[i][m->n++] = true;
+}
+
+/* Replica @i's expiry: delete the value it sees, then the deadline; with a
+ * value, or @always (a write follows). */
+static void m_expire(struct model *m, int i, bool always)
+{
+	const struct mop *w = m_live(m, i, M_SET), *d = m_live(m, i, M_DL);
+
+	if (!w && !always)
+		return;
+	if (w)
+		m_add(m, i, M_KDEL, &w->st, NULL, 0);
+	if (d)
+		m_add(m, i, M_DDEL, &d->st, NULL, 0);
+}
+
+static struct mstamp stamp_of(const struct crdt_lwwreg *r)
+{
+	return (struct mstamp){ .ts = r->ts, .rid = *crdt_rid_at(r->rix) };
+}
+
+/* What the model says replica @i answers about "k". */
+static struct view m_view(const struct model *m, int i)
+{
+	const struct mop *w = m_live(m, i, M_SET);
+	struct view v = { 0 };
+
+	if (!w || m_due(m, i))
+		return v;
+	v.t = CRDT_LWWREG;
+	snprintf(v.val, sizeof(v.val), "%s", w->val);
+	v.dl = m_deadline(m, i);
+	return v;
+}
+
+static void check_model(const struct model *m, struct rep r[3], int sc, uint64_t seed,
+			int ev)
+{
+	for (int i = 0; i < 3; i++) {
+		struct view a = view_of(&r[i]), b = m_view(m, i);
+
+		if (a.t != b.t || strcmp(a.val, b.val) || a.dl != b.dl)
+			fail_msg("scenario %d (seed %" PRIu64 "), after event %d: replica %d "
+				 "answers (type %d, \"%s\", deadline %" PRId64 "), the model "
+				 "(type %d, \"%s\", deadline %" PRId64 ")",
+				 sc, seed, ev, i, a.t, a.val, a.dl, b.t, b.val, b.dl);
+	}
+}
+
+/* The register and the deadline register a replica holds for "k". */
+static const struct crdt_lwwreg *key_reg(struct rep *r)
+{
+	return store_entry_slot(store_find(&r->s, "k", 1), CRDT_LWWREG)->lww;
+}
+
+static const struct crdt_lwwreg *deadline_reg(struct rep *r)
+{
+	char c[8];
+
+	memcpy(c, STORE_TTL_PREFIX, STORE_TTL_PREFIX_LEN);
+	c[STORE_TTL_PREFIX_LEN] = 'k';
+	return store_entry_slot(store_find(&r->s, c, STORE_TTL_PREFIX_LEN + 1), CRDT_LWWREG)->lww;
+}
+
 /* Seeded scenarios: three replicas SET, EXPIRE (future or past), PERSIST,
- * sweep and merge pairwise at random while the clock moves; once every
- * replica has everything (and has swept what that made due), all three
- * answer the same about the key. */
+ * sweep and merge pairwise at random (the key and its deadline together, or
+ * only one of them) while the clock moves.  After every
+ * event each replica answers about the key what the reference model says;
+ * once every replica has everything (and has swept what that made due),
+ * all three answer the same, without a deadline. */
 static void test_converges(void **state)
 {
 	uint64_t seed = test_seed("expiry convergence");
 	struct rng g = { seed };
 	int n = test_scenarios(10000);
+	static struct model m;
 
 	for (int sc = 0; sc < n; sc++) {
 		struct rep r[3];
+		int ev = 0;
 
 		now = 1000;
+		memset(&m, 0, sizeof(m));
 		for (int i = 0; i < 3; i++)
 			rep_init(&r[i]);
-		for (int ev = 0; ev < 24; ev++) {
+		for (; ev < 24; ev++) {
 			int i = (int)rng_below(&g, 3), j = (int)rng_below(&g, 3);
 			struct store_entry *e = store_find(&r[i].s, "k", 1);
+			struct mstamp st;
+			int64_t dl;
 			char v[4];
 
 			now += rng_below(&g, 40);
-			switch (rng_below(&g, 5)) {
+			switch (rng_below(&g, 6)) {
+			case 5: /* one of the two states only: another datagram was lost */
+				if (i != j) {
+					bool key = rng_below(&g, 2);
+
+					if (key)
+						send(&r[i], &r[j], "k", 1);
+					else
+						send(&r[i], &r[j], STORE_TTL_PREFIX "k",
+						     STORE_TTL_PREFIX_LEN + 1);
+					for (int k = 0; k < m.n; k++)
+						if ((m.ops[k].kind == M_SET || m.ops[k].kind == M_KDEL) == key)
+							m.seen[j][k] |= m.seen[i][k];
+				}
+				break;
 			case 0:
 				snprintf(v, sizeof(v), "%c%d", 'a' + i, ev);
+				if (m_due(&m, i))
+					m_expire(&m, i, true);
 				set_key(&r[i], "k", v);
+				st = stamp_of(key_reg(&r[i]));
+				m_add(&m, i, M_SET, &st, v, 0);
 				break;
 			case 1:
-				if (e && store_entry_type(e))
-					assert_int_equal(store_set_deadline(&r[i].s, &r[i].hlc, "k", 1,
-						(int64_t)now - 20 + (int64_t)rng_below(&g, 100)), 0);
+				if (e && store_entry_type(e)) {
+					dl = (int64_t)now - 20 + (int64_t)rng_below(&g, 100);
+					assert_int_equal(store_set_deadline(&r[i].s, &r[i].hlc, "k", 1, dl),
+							 0);
+					st = stamp_of(deadline_reg(&r[i]));
+					m_add(&m, i, M_DL, &st, NULL, dl);
+					if (dl <= (int64_t)now)
+						m_expire(&m, i, true);
+				}
 				break;
 			case 2:
-				if (e && store_entry_deadline(e))
+				if (e && store_entry_deadline(e)) {
 					assert_int_equal(store_set_deadline(&r[i].s, &r[i].hlc, "k", 1, 0), 0);
+					st = stamp_of(deadline_reg(&r[i]));
+					m_add(&m, i, M_DL, &st, NULL, 0);
+				}
 				break;
 			case 3:
 				store_expire(&r[i].s, 1);
+				if (m_due(&m, i))
+					m_expire(&m, i, false);
 				break;
 			default:
-				if (i != j)
+				if (i != j) {
 					send_key(&r[i], &r[j], "k");
+					for (int k = 0; k < m.n; k++)
+						m.seen[j][k] |= m.seen[i][k];
+				}
 			}
+			check_model(&m, r, sc, seed, ev);
 		}
 		now += 1000; /* every deadline passed */
 		for (int round = 0; round < 4; round++)
 			for (int i = 0; i < 3; i++) {
 				store_expire(&r[i].s, 10);
+				if (m_due(&m, i))
+					m_expire(&m, i, false);
 				for (int j = 0; j < 3; j++)
-					if (i != j)
+					if (i != j) {
 						send_key(&r[i], &r[j], "k");
+						for (int k = 0; k < m.n; k++)
+							m.seen[j][k] |= m.seen[i][k];
+					}
+				check_model(&m, r, sc, seed, ev++);
 			}
 		for (int i = 1; i < 3; i++) {
 			struct view a = view_of(&r[0]), b = view_of(&r[i]);

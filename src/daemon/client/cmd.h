@@ -47,6 +47,25 @@ void cmd_wrote_state(struct daemon *d, const struct cmd_args *a, enum crdt_type 
 const struct gossip_limits *cmd_limits(struct daemon *d);
 /** Redis' name of a type for TYPE: "string", "set", "none" for 0. */
 const char *cmd_redis_type_name(enum crdt_type t);
+/** A reply of @count elements (SRANDMEMBER, HRANDFIELD with a negative
+ * count, which repeats): within [limits] max_elements (max_hash_fields
+ * when @hash), the most a set (hash) may hold, and, at @min_bytes an
+ * element at least, within what @out may still take (the client's output
+ * hard limit).  False with the error replied. */
+bool cmd_may_reply_count(struct daemon *d, uint64_t count, size_t min_bytes, bool hash,
+			 struct crdt_buf *out);
+/* The arguments of SCAN and HSCAN: argument indices, 0 for none. */
+struct cmd_scan {
+	size_t pat;    /* MATCH's pattern */
+	size_t type;   /* SCAN's TYPE */
+	bool novalues; /* HSCAN's NOVALUES */
+};
+/** Parse the cursor a->argv[@cur] (an integer >= 0: every scan here
+ * answers in one step, with cursor 0) and the options after it: MATCH p,
+ * COUNT n (a hint, >= 1), and TYPE t, or NOVALUES when @hash.  0, or -1 with
+ * the error replied. */
+int cmd_scan_parse(const struct cmd_args *a, size_t cur, bool hash, struct cmd_scan *ret,
+		   struct crdt_buf *out);
 /** SET k v (a->argc 3): checks, writes, replies. */
 void cmd_set(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 	     struct crdt_buf *out);
@@ -110,11 +129,18 @@ void cmd_hgetall(struct daemon *d, struct cmd_session *s, const struct cmd_args 
 		 struct crdt_buf *out);
 void cmd_hincrby(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 		 struct crdt_buf *out);
+/** HINCRBYFLOAT, refused: the error says why it cannot converge. */
+void cmd_hincrbyfloat(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+		      struct crdt_buf *out);
 void cmd_hkeys(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 	       struct crdt_buf *out);
 void cmd_hlen(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 	      struct crdt_buf *out);
 void cmd_hmget(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+	       struct crdt_buf *out);
+void cmd_hrandfield(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+		    struct crdt_buf *out);
+void cmd_hscan(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 	       struct crdt_buf *out);
 void cmd_hmset(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 	       struct crdt_buf *out);
@@ -152,6 +178,10 @@ void cmd_expire(struct daemon *d, struct cmd_session *s, const struct cmd_args *
 		struct crdt_buf *out);
 void cmd_ttl(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 	     struct crdt_buf *out);
+void cmd_expiretime(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+		    struct crdt_buf *out);
+void cmd_getex(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+	       struct crdt_buf *out);
 void cmd_persist(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 		 struct crdt_buf *out);
 void cmd_setex(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,

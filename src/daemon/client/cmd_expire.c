@@ -1,6 +1,6 @@
-/* Expiry commands: EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT, TTL, PTTL, PERSIST
- * and SET's EX/PX/EXAT/PXAT/KEEPTTL, over the store's deadlines (state/store.h,
- * docs/types.md "Expiry"). */
+/* Expiry commands: EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT, TTL, PTTL,
+ * EXPIRETIME, PEXPIRETIME, PERSIST, GETEX and SET's EX/PX/EXAT/PXAT/KEEPTTL,
+ * over the store's deadlines (state/store.h, docs/types.md "Expiry"). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -166,6 +166,23 @@ void cmd_ttl(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 	resp_int(out, ms ? left : (left + 500) / 1000);
 }
 
+/* EXPIRETIME key and PEXPIRETIME key: -2 absent, -1 no deadline, else the
+ * deadline as a unix time (seconds, rounded down, or ms). */
+void cmd_expiretime(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+		    struct crdt_buf *out)
+{
+	struct store_entry *e = store_find(&d->store, a->argv[1], a->argl[1]);
+	bool ms = a->argv[0][0] == 'p' || a->argv[0][0] == 'P';
+	int64_t dl;
+
+	if (!e || !store_entry_type(e))
+		resp_int(out, -2);
+	else if (!(dl = store_entry_deadline(e)))
+		resp_int(out, -1);
+	else
+		resp_int(out, ms ? dl : dl / 1000);
+}
+
 /* PERSIST key: 1 if a deadline was removed, else 0. */
 void cmd_persist(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 		 struct crdt_buf *out)
@@ -184,8 +201,14 @@ void cmd_persist(struct daemon *d, struct cmd_session *s, const struct cmd_args 
 	resp_int(out, 1);
 }
 
-int cmd_set_parse_expiry(const struct cmd_args *a, size_t first, struct cmd_set_expiry *ret,
-			 struct crdt_buf *out)
+/* The options a->argv[first..] of SET (EX, PX, EXAT, PXAT, or @keep_word
+ * KEEPTTL) or GETEX (the same, or PERSIST): a deadline, or ret->keep for
+ * the keep word.  @name is the command in the error for a bad time.
+ * Without @values only the words are checked (ret->deadline is then 1 for
+ * any time): GETEX, as Redis, checks the time after the key. */
+static int parse_expiry(const struct cmd_args *a, size_t first, const char *name,
+			const char *keep_word, bool values, struct cmd_set_expiry *ret,
+			struct crdt_buf *out)
 {
 	*ret = (struct cmd_set_expiry){ 0 };
 	for (size_t i = first; i < a->argc; i++) {
@@ -196,7 +219,7 @@ int cmd_set_parse_expiry(const struct cmd_args *a, size_t first, struct cmd_set_
 		for (int k = 0; k < 4; k++)
 			if (cmd_arg_is(a, i, units[k]))
 				u = k;
-		if (cmd_arg_is(a, i, "keepttl") && !ret->keep && !ret->deadline) {
+		if (cmd_arg_is(a, i, keep_word) && !ret->keep && !ret->deadline) {
 			ret->keep = true;
 			continue;
 		}
@@ -204,17 +227,28 @@ int cmd_set_parse_expiry(const struct cmd_args *a, size_t first, struct cmd_set_
 			resp_error(out, "ERR syntax error");
 			return -1;
 		}
+		if (!values) {
+			ret->deadline = 1;
+			i++;
+			continue;
+		}
 		if (!cmd_arg_int64(a, ++i, &v)) {
 			resp_error(out, "ERR value is not an integer or out of range");
 			return -1;
 		}
 		if (v <= 0 || !to_deadline(v, u == 0 || u == 2 ? 1000 : 1, u >= 2, &ret->deadline) ||
 		    ret->deadline <= 0) {
-			resp_error(out, "ERR invalid expire time in 'set' command");
+			resp_error(out, "ERR invalid expire time in '%s' command", name);
 			return -1;
 		}
 	}
 	return 0;
+}
+
+int cmd_set_parse_expiry(const struct cmd_args *a, size_t first, struct cmd_set_expiry *ret,
+			 struct crdt_buf *out)
+{
+	return parse_expiry(a, first, "set", "keepttl", true, ret, out);
 }
 
 int cmd_set_apply_expiry(struct daemon *d, const struct cmd_args *a,
@@ -252,4 +286,64 @@ void cmd_setex(struct daemon *d, struct cmd_session *s, const struct cmd_args *a
 		return;
 	}
 	cmd_set(d, s, &(struct cmd_args){ .argc = 5, .argv = argv, .argl = argl }, out);
+}
+
+/* GETEX key [EX s|PX ms|EXAT t|PXAT t|PERSIST]: GET, then the deadline as
+ * EXPIRE (or PERSIST) would set it; a time already past deletes the key
+ * after its value is read, as Redis.  The options are checked before
+ * anything changes, in Redis' order: the words, then the key (a missing
+ * one answers nil and gets no deadline; another type WRONGTYPE), then the
+ * time. */
+void cmd_getex(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+	       struct crdt_buf *out)
+{
+	struct cmd_set_expiry x;
+	struct store_entry *e;
+	enum crdt_type t, g;
+	const uint8_t *val;
+	size_t len, before = out->len;
+	int64_t v;
+	int r;
+
+	if (parse_expiry(a, 2, "getex", "persist", false, &x, out) < 0)
+		return;
+	e = store_find(&d->store, a->argv[1], a->argl[1]);
+	if (!e || !(t = store_entry_type(e))) {
+		resp_nil(out, s->proto);
+		return;
+	}
+	if (t != CRDT_LWWREG && t != CRDT_PNCOUNTER && t != CRDT_GCOUNTER) {
+		resp_error(out, "WRONGTYPE Operation against a key holding the wrong kind of value");
+		return;
+	}
+	if (parse_expiry(a, 2, "getex", "persist", true, &x, out) < 0)
+		return;
+	if (x.deadline && (g = store_entry_undeletable(e))) {
+		resp_error(out,
+			   "ERR getex on a %s: a grow-only type cannot be deleted, so it cannot "
+			   "expire; use %s for a key that must expire",
+			   crdt_type_name(g), g == CRDT_GCOUNTER ? "a pncounter" : "an orset");
+		return;
+	}
+	if (x.deadline && !cmd_may_expire(d, a, out))
+		return;
+	if (t == CRDT_LWWREG) {
+		/* the reply copies the value before an expiry could free it */
+		crdt_lwwreg_get(store_entry_slot(e, t)->lww, &val, &len);
+		resp_bulk(out, val, len);
+	} else if ((r = crdt_obj_value(store_entry_slot(e, t), &v)) < 0) {
+		cmd_reply_crdt_error(out, r);
+		return;
+	} else {
+		resp_bulk_int(out, v);
+	}
+	r = 0;
+	if (x.deadline)
+		r = store_set_deadline(&d->store, &d->hlc, a->argv[1], a->argl[1], x.deadline);
+	else if (x.keep && store_entry_deadline(e))
+		r = store_set_deadline(&d->store, &d->hlc, a->argv[1], a->argl[1], 0);
+	if (r < 0) {
+		out->len = before; /* the error replaces the value */
+		reply_write_error(out, r);
+	}
 }

@@ -1,11 +1,16 @@
-/* The hash commands (HSET ... HDEL) on OR-Maps (include/crdt/ormap.h):
- * Redis' replies and errors, [limits], and one change announced per write
- * carrying its delta, which the journal stores and replays. */
+/* The hash commands (HSET ... HDEL, HRANDFIELD, HSCAN) on OR-Maps
+ * (include/crdt/ormap.h): Redis' replies and errors, [limits], and one
+ * change announced per write carrying its delta, which the journal stores
+ * and replays. */
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "client/cmd.h"
+#include "client/glob.h"
 #include "client/resp.h"
 #include "crdt/error.h"
 #include "crdt/obj.h"
@@ -404,4 +409,176 @@ void cmd_hvals(struct daemon *d, struct cmd_session *s, const struct cmd_args *a
 	       struct crdt_buf *out)
 {
 	put_all(d, s, a, PUT_VALS, out);
+}
+
+/* ---- HRANDFIELD, HSCAN ----------------------------------------------------- */
+
+struct field {
+	const uint8_t *p;
+	size_t len;
+};
+
+struct fields {
+	struct field *v;
+	size_t n;
+	const struct cmd_args *a;
+	size_t pat; /* HSCAN's MATCH argument, 0 for none */
+};
+
+static int collect_field(const uint8_t *f, size_t flen, const struct crdt_ormap_val *v, void *ctx)
+{
+	struct fields *fs = ctx;
+
+	if (!fs->pat || glob_match(fs->a->argv[fs->pat], fs->a->argl[fs->pat], f, flen))
+		fs->v[fs->n++] = (struct field){ f, flen };
+	return 0;
+}
+
+/* Every field of @h (matching argument @pat when not 0), ascending; the
+ * names point into the map, which nothing changes during the command.
+ * 0, or CRDT_ENOMEM. */
+static int collect_fields(const struct crdt_ormap *h, const struct cmd_args *a, size_t pat,
+			  struct fields *ret)
+{
+	size_t n = crdt_ormap_len(h);
+
+	*ret = (struct fields){ .a = a, .pat = pat };
+	if (n && !(ret->v = malloc(n * sizeof(*ret->v))))
+		return CRDT_ENOMEM;
+	if (crdt_ormap_foreach(h, collect_field, ret) != 0) {
+		free(ret->v);
+		return CRDT_ENOMEM;
+	}
+	return 0;
+}
+
+/* One field, with its value after it when @values (RESP3: the pair as an
+ * array of two, as Redis answers HRANDFIELD WITHVALUES). */
+static void put_pick(const struct crdt_ormap *h, const struct field *f, bool values, int proto,
+		     struct crdt_buf *out)
+{
+	struct crdt_ormap_val v;
+
+	if (values && proto == RESP_PROTO3)
+		resp_array(out, 2);
+	resp_bulk(out, f->p, f->len);
+	if (values) {
+		if (!crdt_ormap_get(h, f->p, f->len, &v))
+			v = (struct crdt_ormap_val){ .p = (const uint8_t *)"", .len = 0 };
+		resp_bulk(out, v.p, v.len);
+	}
+}
+
+static size_t pick(size_t n)
+{
+	return randombytes_uniform((uint32_t)(n < UINT32_MAX ? n : UINT32_MAX));
+}
+
+/* HRANDFIELD key [count [WITHVALUES]], as Redis: without count one field
+ * (nil for a missing key); count > 0 that many distinct fields (all when
+ * fewer); count < 0 |count| fields, repeats allowed, at most
+ * max_hash_fields (and what the output limit lets through). */
+void cmd_hrandfield(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+		    struct crdt_buf *out)
+{
+	struct crdt_ormap *h;
+	struct fields fs;
+	int64_t count = 1;
+	bool values = a->argc == 4;
+	size_t card, k;
+	int err;
+
+	if (a->argc >= 3 && !cmd_arg_int64(a, 2, &count)) {
+		resp_error(out, "ERR value is not an integer or out of range");
+		return;
+	}
+	if (a->argc > 4 || (values && !cmd_arg_is(a, 3, "withvalues"))) {
+		resp_error(out, "ERR syntax error");
+		return;
+	}
+	/* Redis' bounds, Redis' words: |count| (twice it with values) fits */
+	if (count < -INT64_MAX) {
+		resp_error(out, "ERR value is out of range, value must between "
+				"-9223372036854775807 and 9223372036854775807");
+		return;
+	}
+	if (values && count < -INT64_MAX / 2) {
+		resp_error(out, "ERR value is out of range");
+		return;
+	}
+	if (!read_hash(d, a, out, &h))
+		return;
+	card = h ? crdt_ormap_len(h) : 0;
+	if (a->argc == 2 && card == 0) {
+		resp_nil(out, s->proto);
+		return;
+	}
+	if (card == 0 || count == 0) {
+		resp_array(out, 0);
+		return;
+	}
+	/* a bulk is at least 6 bytes, "$0\r\n\r\n" */
+	if (count < 0 && !cmd_may_reply_count(d, (uint64_t)-count, values ? 12 : 6, true, out))
+		return;
+	if ((err = collect_fields(h, a, 0, &fs)) < 0) {
+		reply_err(out, err);
+		return;
+	}
+	if (a->argc == 2) {
+		put_pick(h, &fs.v[pick(fs.n)], false, s->proto, out);
+	} else if (count > 0) {
+		/* the first k of a partial Fisher-Yates shuffle */
+		k = (uint64_t)count < fs.n ? (size_t)count : fs.n;
+		resp_array(out, values && s->proto != RESP_PROTO3 ? 2 * k : k);
+		for (size_t i = 0; i < k; i++) {
+			size_t j = i + pick(fs.n - i);
+			struct field t = fs.v[i];
+
+			fs.v[i] = fs.v[j];
+			fs.v[j] = t;
+			put_pick(h, &fs.v[i], values, s->proto, out);
+		}
+	} else {
+		k = (size_t)-count;
+		resp_array(out, values && s->proto != RESP_PROTO3 ? 2 * k : k);
+		/* past the output limits the buffer's error closes the connection */
+		for (size_t i = 0; i < k && !out->err; i++)
+			put_pick(h, &fs.v[pick(fs.n)], values, s->proto, out);
+	}
+	free(fs.v);
+}
+
+/* HSCAN key cursor [MATCH p] [COUNT n] [NOVALUES]: as SCAN, the whole hash
+ * in one step with cursor 0 (Redis' contract allows it; a hash is bounded
+ * by max_hash_fields): fields in ascending byte order, each followed by its
+ * value unless NOVALUES. */
+void cmd_hscan(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+	       struct crdt_buf *out)
+{
+	struct crdt_ormap *h;
+	struct cmd_scan sc;
+	struct fields fs = { 0 };
+	int err;
+
+	if (cmd_scan_parse(a, 2, true, &sc, out) < 0 || !read_hash(d, a, out, &h))
+		return;
+	if (h && (err = collect_fields(h, a, sc.pat, &fs)) < 0) {
+		reply_err(out, err);
+		return;
+	}
+	resp_array(out, 2);
+	resp_bulk(out, "0", 1);
+	resp_array(out, sc.novalues ? fs.n : 2 * fs.n);
+	for (size_t i = 0; i < fs.n; i++)
+		put_pick(h, &fs.v[i], !sc.novalues, RESP_PROTO2, out);
+	free(fs.v);
+}
+
+/* HINCRBYFLOAT: refused, saying why. */
+void cmd_hincrbyfloat(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+		      struct crdt_buf *out)
+{
+	resp_error(out, "ERR HINCRBYFLOAT cannot converge: there is no convergent float counter "
+			"(float increments merged in different orders round differently); use "
+			"HINCRBY with integer units");
 }

@@ -64,8 +64,9 @@ static int collect(const uint8_t *e, size_t len, void *ctx)
 
 /* SRANDMEMBER k [count], as Redis: without count one member (nil for an
  * empty set); count > 0 that many distinct members (all when fewer);
- * count < 0 |count| members, repeats allowed.  The members are pointers
- * into the set, which nothing changes during the call. */
+ * count < 0 |count| members, repeats allowed, at most max_elements (and
+ * what the output limit lets through).  The members are pointers into the
+ * set, which nothing changes during the call. */
 void cmd_srandmember(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 		     struct crdt_buf *out)
 {
@@ -99,6 +100,10 @@ void cmd_srandmember(struct daemon *d, struct cmd_session *s, const struct cmd_a
 		resp_array(out, 0);
 		return;
 	}
+	/* repeats: the reply's size comes from the client, not from the set
+	 * (a bulk is at least 6 bytes, "$0\r\n\r\n") */
+	if (count < 0 && !cmd_may_reply_count(d, (uint64_t)-count, 6, false, out))
+		return;
 	if (!(m.v = malloc(card * sizeof(*m.v)))) {
 		resp_error(out, "OOM command not allowed when used memory > 'maxmemory'");
 		return;

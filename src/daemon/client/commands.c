@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,6 +173,26 @@ static bool may_write(struct daemon *d, const struct cmd_args *a, enum crdt_type
 	    (!store_find(&d->store, a->argv[1], a->argl[1]) &&
 	     gossip_limit_instances(limits(d), d->store.len, why, sizeof(why)) < 0)) {
 		resp_error(out, "ERR %s", why);
+		return false;
+	}
+	return true;
+}
+
+bool cmd_may_reply_count(struct daemon *d, uint64_t count, size_t min_bytes, bool hash,
+			 struct crdt_buf *out)
+{
+	size_t max = hash ? d->cfg.limits.max_hash_fields : d->cfg.limits.max_elements;
+
+	if (max && count > max) {
+		resp_error(out, "ERR count is larger than %s (%zu): a reply holds at most as many %s "
+				"as a %s may hold",
+			   hash ? "max_hash_fields" : "max_elements", max, hash ? "fields" : "members",
+			   hash ? "hash" : "set");
+		return false;
+	}
+	if (out->max != SIZE_MAX && count > (out->max - out->len) / min_bytes) {
+		resp_error(out, "ERR count is too large: the reply would pass the client output "
+				"buffer hard limit (%zu bytes)", out->max);
 		return false;
 	}
 	return true;
@@ -849,40 +870,65 @@ static void cmd_keys(struct daemon *d, struct cmd_session *s, const struct cmd_a
 /* SCAN answers the whole keyspace in one reply with cursor 0: a valid SCAN
  * by Redis' contract (COUNT is a hint), and the keyspace of a CRDT daemon is
  * bounded by max_instances. */
+int cmd_scan_parse(const struct cmd_args *a, size_t cur, bool hash, struct cmd_scan *ret,
+		   struct crdt_buf *out)
+{
+	struct cmd_scan sc = { 0 };
+	int64_t cursor, count;
+
+	if (!cmd_arg_int64(a, cur, &cursor) || cursor < 0) {
+		resp_error(out, "ERR invalid cursor");
+		return -1;
+	}
+	for (size_t i = cur + 1; i < a->argc; i += 2) {
+		if (hash && cmd_arg_is(a, i, "novalues")) {
+			sc.novalues = true;
+			i--; /* a flag, without a value */
+			continue;
+		}
+		if (i + 1 >= a->argc) {
+			resp_error(out, "ERR syntax error");
+			return -1;
+		}
+		if (cmd_arg_is(a, i, "match")) {
+			sc.pat = i + 1;
+		} else if (cmd_arg_is(a, i, "count")) {
+			if (!cmd_arg_int64(a, i + 1, &count)) {
+				resp_error(out, "ERR value is not an integer or out of range");
+				return -1;
+			}
+			if (count < 1) {
+				resp_error(out, "ERR syntax error"); /* as Redis */
+				return -1;
+			}
+		} else if (!hash && cmd_arg_is(a, i, "type")) {
+			sc.type = i + 1;
+		} else {
+			resp_error(out, "ERR syntax error");
+			return -1;
+		}
+	}
+	*ret = sc;
+	return 0;
+}
+
 static void cmd_scan(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 		     struct crdt_buf *out)
 {
 	struct keys_ctx k = { .a = a };
-	int64_t cursor, count;
+	struct cmd_scan sc;
 	char tname[16];
 
-	if (!cmd_arg_int64(a, 1, &cursor) || cursor < 0) {
-		resp_error(out, "ERR invalid cursor");
+	if (cmd_scan_parse(a, 1, false, &sc, out) < 0)
 		return;
-	}
-	for (size_t i = 2; i < a->argc; i += 2) {
-		if (i + 1 >= a->argc) {
-			resp_error(out, "ERR syntax error");
-			return;
-		}
-		if (cmd_arg_is(a, i, "match")) {
-			k.pat = i + 1;
-		} else if (cmd_arg_is(a, i, "count")) {
-			if (!cmd_arg_int64(a, i + 1, &count) || count < 1) {
-				resp_error(out, "ERR value is not an integer or out of range");
-				return;
-			}
-		} else if (cmd_arg_is(a, i, "type")) {
-			size_t n = a->argl[i + 1] < sizeof(tname) - 1 ? a->argl[i + 1] : sizeof(tname) - 1;
-			memcpy(tname, a->argv[i + 1], n);
-			tname[n] = 0;
-			/* a CRDT name, else a TYPE name (one no key has matches none) */
-			if (crdt_type_parse(tname, &k.type) < 0)
-				k.rtype = tname;
-		} else {
-			resp_error(out, "ERR syntax error");
-			return;
-		}
+	k.pat = sc.pat;
+	if (sc.type) {
+		size_t n = a->argl[sc.type] < sizeof(tname) - 1 ? a->argl[sc.type] : sizeof(tname) - 1;
+		memcpy(tname, a->argv[sc.type], n);
+		tname[n] = 0;
+		/* a CRDT name, else a TYPE name (one no key has matches none) */
+		if (crdt_type_parse(tname, &k.type) < 0)
+			k.rtype = tname;
 	}
 	resp_array(out, 2);
 	resp_bulk(out, "0", 1);
@@ -940,8 +986,10 @@ static const struct cmd commands[] = {
 	{ "exists", -2, cmd_exists, "readonly" },
 	{ "expire", -3, cmd_expire, "write" },
 	{ "expireat", -3, cmd_expire, "write" },
+	{ "expiretime", 2, cmd_expiretime, "readonly" },
 	{ "get", 2, cmd_get, "readonly" },
 	{ "getdel", 2, cmd_getdel, "write" },
+	{ "getex", -2, cmd_getex, "write" },
 	{ "getset", 3, cmd_getset, "write" },
 	{ "hdel", -3, cmd_hdel, "write" },
 	{ "hello", -1, cmd_hello, "fast" },
@@ -949,10 +997,13 @@ static const struct cmd commands[] = {
 	{ "hget", 3, cmd_hget, "readonly" },
 	{ "hgetall", 2, cmd_hgetall, "readonly" },
 	{ "hincrby", 4, cmd_hincrby, "write" },
+	{ "hincrbyfloat", 4, cmd_hincrbyfloat, "write" },
 	{ "hkeys", 2, cmd_hkeys, "readonly" },
 	{ "hlen", 2, cmd_hlen, "readonly" },
 	{ "hmget", -3, cmd_hmget, "readonly" },
 	{ "hmset", -4, cmd_hmset, "write" },
+	{ "hrandfield", -2, cmd_hrandfield, "readonly" },
+	{ "hscan", -3, cmd_hscan, "readonly" },
 	{ "hset", -4, cmd_hset, "write" },
 	{ "hsetnx", 4, cmd_hsetnx, "write" },
 	{ "hstrlen", 3, cmd_hstrlen, "readonly" },
@@ -969,6 +1020,7 @@ static const struct cmd commands[] = {
 	{ "persist", 2, cmd_persist, "write" },
 	{ "pexpire", -3, cmd_expire, "write" },
 	{ "pexpireat", -3, cmd_expire, "write" },
+	{ "pexpiretime", 2, cmd_expiretime, "readonly" },
 	{ "ping", -1, cmd_ping, "fast" },
 	{ "psetex", 4, cmd_setex, "write" },
 	{ "pttl", 2, cmd_ttl, "readonly" },
