@@ -282,9 +282,15 @@ static void compact(struct journal *st, struct store_entry *e, enum crdt_type t,
 		fail(st, rc, "dropping the journal");
 		return;
 	}
-	in->snap_bytes = st->buf.len;
+	in->snap_bytes = st->buf.len < UINT32_MAX ? (uint32_t)st->buf.len : UINT32_MAX;
 	in->log_bytes = 0;
 	st->st.compactions++;
+}
+
+/* *@n += @len, saturating: a count only compared with a floor. */
+static void add_bytes(uint32_t *n, size_t len)
+{
+	*n = len < UINT32_MAX - *n ? *n + (uint32_t)len : UINT32_MAX;
 }
 
 /* Append the value in st->buf to the slot's journal. */
@@ -308,7 +314,7 @@ static void append(struct journal *st, struct store_entry *e, enum crdt_type t)
 		return;
 	st->st.records++;
 	in = store_entry_inst(e, t);
-	in->log_bytes += len;
+	add_bytes(&in->log_bytes, len);
 	floor = in->snap_bytes > COMPACT_MIN_BYTES ? in->snap_bytes : COMPACT_MIN_BYTES;
 	if (in->log_bytes > floor)
 		compact(st, e, t, sid);
@@ -673,12 +679,13 @@ int journal_load(struct journal *st, struct store *s, char *err, size_t errlen)
 				}
 				r = crdt_obj_merge(store_entry_slot(sl->e, sl->t), &o);
 				crdt_obj_done(&o);
-				store_entry_inst(sl->e, sl->t)->snap_bytes = v.mv_size;
+				store_entry_inst(sl->e, sl->t)->snap_bytes =
+					v.mv_size < UINT32_MAX ? (uint32_t)v.mv_size : UINT32_MAX;
 			} else {
 				r = journal_apply_record(v.mv_data, v.mv_size,
 							 st->has_legacy ? &st->legacy : NULL,
 							 store_entry_slot(sl->e, sl->t));
-				store_entry_inst(sl->e, sl->t)->log_bytes += v.mv_size;
+				add_bytes(&store_entry_inst(sl->e, sl->t)->log_bytes, v.mv_size);
 				uint64_t seq = get_be64((uint8_t *)k.mv_data + 8);
 				if (seq >= st->next_seq)
 					st->next_seq = seq + 1;

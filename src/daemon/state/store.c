@@ -119,6 +119,11 @@ static int grow(struct store *s)
 	return 0;
 }
 
+/* A register's entry with a 10-byte name ("reg:000001") is one 96-byte
+ * malloc request: keep it so (docs/benchmarks.md, memory per key). */
+_Static_assert(offsetof(struct store_entry, name) + 11 <= 96,
+	       "struct store_entry grew: a 10-byte name no longer fits 96 bytes");
+
 /* The entry for @name, created empty when absent. */
 static int find_or_add(struct store *s, const void *name, size_t len, struct store_entry **ret)
 {

@@ -67,10 +67,11 @@ struct store_inst {
 	 * instance is counted with in its bucket, 0 = not counted. */
 	uint64_t dfp;
 	/* the journal (state/journal.c): the instance's id in the durable
-	 * store (0 = not stored yet) and the journal bytes since its last
-	 * snapshot. */
+	 * store (0 = not stored yet), the journal bytes since its last
+	 * snapshot and the snapshot's size (both saturate at UINT32_MAX; they
+	 * only decide when to compact). */
 	uint64_t sid;
-	uint64_t log_bytes, snap_bytes;
+	uint32_t log_bytes, snap_bytes;
 };
 
 /* A name nearly always holds one type, so one instance is inline and the
@@ -82,22 +83,25 @@ struct store_inst {
 struct store_entry {
 	struct store_inst one;   /* the first type the name held */
 	struct store_inst *more; /* NULL, or STORE_MORE instances of other types */
-	uint32_t name_len;
-	/* gossip's, as the fields after store_inst.obj: the entry is in its
-	 * push list.  The store never reads it. */
-	bool queued;
-	/* gossip's: while queued, its place in the push list; the last delta
+	/* gossip's, as the fields after store_inst.obj: the last delta
 	 * interval that carried a write of it (0: none) */
-	uint32_t qpos;
 	uint64_t dseq;
-	/* the digest's: the entry changed since the digest last counted it */
-	bool dstale;
-	/* the store's: 1 + the entry's index in the deadline heap, 0 = none */
-	uint32_t hpos;
 	/* the store's: the deadline in wall-clock ms from the companion, 0 =
 	 * none */
 	int64_t deadline;
-	uint8_t name[];          /* binary-safe, NUL-terminated for convenience */
+	uint32_t name_len;
+	/* gossip's: while queued, its place in the push list */
+	uint32_t qpos;
+	/* the store's: 1 + the entry's index in the deadline heap, 0 = none */
+	uint32_t hpos;
+	/* gossip's: the entry is in its push list.  The store never reads it. */
+	bool queued : 1;
+	/* the digest's: the entry changed since the digest last counted it */
+	bool dstale : 1;
+	/* binary-safe, NUL-terminated for convenience; it starts right after
+	 * the flags (offset 85), so a name of up to 10 bytes and its NUL fit a
+	 * 96-byte malloc request (a 112-byte chunk) */
+	uint8_t name[];
 };
 
 #define STORE_MORE (CRDT_TYPE_MAX - CRDT_TYPE_MIN)
