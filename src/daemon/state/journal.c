@@ -52,6 +52,7 @@ struct journal {
 	bool timer_on;
 	uv_timer_t release; /* one-shot, RELEASE_MS after a commit: release_map */
 	bool release_on;
+	int open_timers;    /* of timer and release, until journal_close's closes */
 	uint8_t *map;       /* LMDB's map of the file (NULL: not found), */
 	size_t map_len;     /* and its length */
 	bool unsynced;    /* committed without sync since the last sync */
@@ -616,6 +617,7 @@ int journal_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *l
 	st->timer.data = st;
 	uv_timer_init(loop, &st->release);
 	st->release.data = st;
+	st->open_timers = 2;
 	/* batch syncs every batch_ms; always does too, for state merged from
 	 * peers, which its commits do not sync */
 	if (mode != CONFIG_DURABILITY_NONE) {
@@ -795,14 +797,13 @@ out:
 	return r;
 }
 
+/* Both timers closed: the journal goes. */
 static void timer_close_cb(uv_handle_t *h)
 {
 	struct journal *st = h->data;
 
-	if (!uv_is_closing((uv_handle_t *)&st->release)) {
-		uv_close((uv_handle_t *)&st->release, timer_close_cb);
+	if (--st->open_timers)
 		return;
-	}
 	mdb_env_close(st->env);
 	crdt_buf_done(&st->buf);
 	crdt_buf_done(&st->namebuf);
@@ -821,6 +822,7 @@ void journal_close(struct journal *st)
 		store_unsubscribe(st->store, st);
 		st->store = NULL;
 	}
+	uv_close((uv_handle_t *)&st->release, timer_close_cb);
 	uv_close((uv_handle_t *)&st->timer, timer_close_cb);
 }
 
