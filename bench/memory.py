@@ -19,13 +19,15 @@ by this script and stopped by PID):
 
 crdtd runs with durability = none and no peers (the helpers aside).
 Measured: the growth of VmRSS and RssAnon (/proc/PID/status) of both
-processes from just after start to after the load, and the growth of
+processes from just after start to after the load (--settle seconds after
+it, 0.3 by default: a longer wait shows what each keeps once idle), and the
+growth of
 INFO memory used_memory (crdtd: malloc's heap in use, which does not see
 libcrdt's own 2 MiB-and-larger mappings; redis: its allocator's count).
 "Bytes per element" divides by the elements (set members, replica entries,
 registers).  Prints a markdown table; --data FILE writes the figures.
 
-    bench/memory.py [--elements 1000000] [--fields 100000]
+    bench/memory.py [--elements 1000000] [--fields 100000] [--settle 0.3]
                     [--cases orset,counter,registers,hash] [--crdtd PATH] [--data FILE]
 """
 import argparse
@@ -81,8 +83,11 @@ class Redis:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+SETTLE = 0.3
+
+
 def measure(pid, cl):
-    time.sleep(0.3)
+    time.sleep(SETTLE)
     s = status(pid)
     s["used"] = used_memory(cl)
     return s
@@ -163,9 +168,13 @@ def main():
     ap.add_argument("--fields", type=int, default=100000)
     ap.add_argument("--crdtd")
     ap.add_argument("--data")
+    ap.add_argument("--settle", type=float, default=0.3,
+                    help="seconds to wait after start and after the load before measuring")
     ap.add_argument("--cases", default="orset,counter,registers,hash",
                     help="which cases to run, comma-separated")
     a = ap.parse_args()
+    global SETTLE
+    SETTLE = a.settle
     if a.crdtd:
         harness.CRDTD = os.path.abspath(a.crdtd)
     cases = [("OR-Set of %d elements" % a.elements, "orset", a.elements),

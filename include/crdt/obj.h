@@ -75,6 +75,18 @@ struct crdt_type_ops {
 	size_t (*card)(const void *s);
 	bool (*contains)(const void *s, const void *e, size_t len);
 	int (*foreach)(const void *s, crdt_elem_cb cb, void *ctx);
+	/* The most bytes split adds to one element's bytes and length in a
+	 * piece that holds that element alone (docs/encoding.md, each type's
+	 * "Split"): for the counters a whole one-replica piece; for the
+	 * OR-Set its splitter's upper bound (header and counts, one replica's
+	 * id and interval count, one interval, a dot's head and counter
+	 * difference at their largest); for the OR-Map a piece of one
+	 * register field, the element being the field's name and value.  A
+	 * sender sizes its largest element by it. */
+	size_t piece_overhead;
+	/* What Redis's TYPE calls the nearest Redis value: "string" (a
+	 * counter or a register), "set" or "hash". */
+	const char *redis_type;
 };
 
 /** The row of type @t, NULL for a tag that is no type. */

@@ -80,13 +80,25 @@ ADAPT_IDS(ormap)
 ADAPT_DEL(ormap)
 
 static const struct crdt_type_ops types[CRDT_TYPE_MAX + 1] = {
-	[CRDT_GCOUNTER] = { ROW(gcounter, CRDT_GCOUNTER), ROW_IDS(gcounter), ROW_COUNTER(gcounter) },
+	[CRDT_GCOUNTER] = { ROW(gcounter, CRDT_GCOUNTER), ROW_IDS(gcounter), ROW_COUNTER(gcounter),
+			    .piece_overhead = 2 + 1 + CRDT_RID_LEN + 10, .redis_type = "string" },
 	[CRDT_PNCOUNTER] = { ROW(pncounter, CRDT_PNCOUNTER), ROW_IDS(pncounter),
-			     ROW_COUNTER(pncounter), ROW_DEL(pncounter) },
-	[CRDT_GSET] = { ROW(gset, CRDT_GSET), ROW_SET(gset) }, /* carries no replica ids */
-	[CRDT_ORSET] = { ROW(orset, CRDT_ORSET), ROW_IDS(orset), ROW_SET(orset), ROW_DEL(orset) },
-	[CRDT_LWWREG] = { ROW(lwwreg, CRDT_LWWREG), ROW_IDS(lwwreg), ROW_DEL(lwwreg) },
-	[CRDT_ORMAP] = { ROW(ormap, CRDT_ORMAP), ROW_IDS(ormap), ROW_DEL(ormap) },
+			     ROW_COUNTER(pncounter), ROW_DEL(pncounter),
+			     .piece_overhead = 2 + 1 + CRDT_RID_LEN + 3 * 1 + 2 * 10,
+			     .redis_type = "string" },
+	[CRDT_GSET] = { ROW(gset, CRDT_GSET), ROW_SET(gset), /* carries no replica ids */
+			.piece_overhead = 2 + 10, .redis_type = "set" },
+	[CRDT_ORSET] = { ROW(orset, CRDT_ORSET), ROW_IDS(orset), ROW_SET(orset), ROW_DEL(orset),
+			 .piece_overhead = (2 + 5 + 10) + (CRDT_RID_LEN + 10) + (10 + 10) + (5 + 10),
+			 .redis_type = "set" },
+	[CRDT_LWWREG] = { ROW(lwwreg, CRDT_LWWREG), ROW_IDS(lwwreg), ROW_DEL(lwwreg),
+			  .piece_overhead = 2 + 1 + CRDT_RID_LEN + 10 + 5, .redis_type = "string" },
+	/* ormap/codec.c's split bounds for a piece of one register field
+	 * (header, one replica, the entry and its dot, two length varints) */
+	[CRDT_ORMAP] = { ROW(ormap, CRDT_ORMAP), ROW_IDS(ormap), ROW_DEL(ormap),
+			 .piece_overhead = (2 + 3 * 5) + (CRDT_RID_LEN + 5 + 5) + 5 + 5 + 5 +
+					   (5 + 10 + 1) + (10 + 1) + 10 + 5 + 5,
+			 .redis_type = "hash" },
 };
 
 const struct crdt_type_ops *crdt_type_ops(enum crdt_type t)

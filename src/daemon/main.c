@@ -1,6 +1,9 @@
 /* crdtd: command line, start-up, signals, shutdown.  Everything else lives in
  * the modules; this file only wires them together. */
 #include <getopt.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +51,9 @@ struct runtime {
 	uv_signal_t sig_int, sig_term, sig_hup;
 	uv_check_t commit; /* ends each loop pass: storage commit, held replies */
 	uv_timer_t expire; /* deletes names past their deadline (store_expire) */
+	uv_timer_t trim;   /* returns freed heap to the OS after writes (trim_cb) */
+	uint64_t trim_commits; /* the journal's commits at the last trim tick */
+	int trim_left;         /* ticks that still trim since commits stopped */
 	bool log_level_forced; /* --log-level: [log] level does not apply */
 	int lock_fd;
 };
@@ -209,6 +215,33 @@ static void expire_cb(uv_timer_t *h)
 		uv_timer_start(h, expire_cb, 0, EXPIRE_EVERY_MS);
 }
 
+/* The heap's free pages back to the OS: once a second while the journal
+ * commits, and once more after (gossip frees what a burst queued at its
+ * next round).  A write burst's temporaries (command buffers, deltas, the
+ * delta log) leave free chunks among the keys' chunks that glibc's malloc
+ * does not return by itself; an idle daemon never trims. */
+#define TRIM_EVERY_MS 1000
+
+static void trim_cb(uv_timer_t *h)
+{
+	struct runtime *rt = h->data;
+	struct journal_stats s;
+
+	if (!rt->d.journal)
+		return;
+	journal_get_stats(rt->d.journal, &s);
+	if (s.commits != rt->trim_commits) {
+		rt->trim_commits = s.commits;
+		rt->trim_left = 2;
+	}
+	if (rt->trim_left) {
+		rt->trim_left--;
+#ifdef __GLIBC__
+		malloc_trim(0);
+#endif
+	}
+}
+
 static void restart_only_cb(const struct config_key *k, void *ctx)
 {
 	log_warn("main", "reload: [%s] %s changed; it takes effect at the next start", k->section,
@@ -344,6 +377,9 @@ static int run(struct runtime *rt)
 	uv_timer_init(d->loop, &rt->expire);
 	rt->expire.data = rt;
 	uv_timer_start(&rt->expire, expire_cb, EXPIRE_EVERY_MS, EXPIRE_EVERY_MS);
+	uv_timer_init(d->loop, &rt->trim);
+	rt->trim.data = rt;
+	uv_timer_start(&rt->trim, trim_cb, TRIM_EVERY_MS, TRIM_EVERY_MS);
 
 	struct listener_config sc = {
 		.host = c->node.client.host,

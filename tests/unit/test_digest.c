@@ -223,9 +223,49 @@ static void test_type_conflict_counts_both(void **state)
 	store_done(&b);
 }
 
+/* A store written without refreshes (a daemon with no peers) lists at most
+ * DIGEST_STALE_MIN or a 1/DIGEST_STALE_FRACTION of its names as stale:
+ * past that the list is dropped, and the next refresh walks the store and
+ * counts exactly what a digest refreshed after every write counts. */
+static void test_stale_list_bounded(void **state)
+{
+	struct store a, b;
+	struct digest *da, *db;
+	const int n = 4 * DIGEST_STALE_MIN;
+	uint32_t last;
+
+	store_init(&a);
+	store_init(&b);
+	assert_int_equal(digest_new(&a, &da), 0);
+	assert_int_equal(digest_new(&b, &db), 0);
+	for (int i = 0; i < n; i++) {
+		local_write(&a, i, 1, i);
+		local_write(&b, i, 1, i);
+		if (i < DIGEST_STALE_MIN)
+			assert_int_equal(da->nstale, (size_t)i + 1);
+		assert_true(da->nstale <= DIGEST_STALE_MIN);
+		assert_int_equal(digest_refresh(db), 1);
+	}
+	assert_null(da->stale);
+	assert_int_equal(da->stale_cap, 0);
+	assert_int_equal(digest_refresh(da), (size_t)n);
+	assert_int_equal(differing(da, db, &last), 0);
+	assert_int_equal(digest_root(da), digest_root(db));
+	/* listed again from the next change on */
+	local_write(&a, 3, 2, 1);
+	assert_int_equal(da->nstale, 1);
+	assert_int_equal(digest_refresh(da), 1);
+	assert_int_not_equal(digest_root(da), digest_root(db));
+	digest_free(da);
+	digest_free(db);
+	store_done(&a);
+	store_done(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_stale_list_bounded),
 		cmocka_unit_test(test_equal_stores_equal_digests),
 		cmocka_unit_test(test_existing_contents),
 		cmocka_unit_test(test_type_conflict_counts_both),

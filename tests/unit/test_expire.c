@@ -180,8 +180,7 @@ static void test_sweep_bound(void **state)
 		e = store_find(&r.s, k, strlen(k));
 		/* deleted, not only hidden: its register is a tombstone */
 		assert_false(crdt_obj_live(store_entry_slot(e, CRDT_LWWREG)));
-		assert_int_equal(e->deadline, 0);
-		assert_int_equal(e->hpos, 0);
+		assert_true(!e->x || (e->x->deadline == 0 && e->x->hpos == 0));
 	}
 	assert_int_equal(store_entry_type(store_find(&r.s, "stays", 5)), CRDT_LWWREG);
 	store_done(&r.s);
@@ -233,17 +232,17 @@ static void test_deadline_before_state(void **state)
 	send(&a, &b, c, STORE_TTL_PREFIX_LEN + 1);
 	now = 1200;
 	assert_int_equal(store_expire(&b.s, 10), 1);
-	assert_int_equal(store_find(&b.s, "k", 1)->deadline, 1100);
+	assert_int_equal(store_find(&b.s, "k", 1)->x->deadline, 1100);
 	send(&a, &b, "k", 1);
 	assert_int_equal(store_entry_type(store_find(&b.s, "k", 1)), 0);
 	assert_int_equal(store_expire(&b.s, 10), 1);
 	assert_false(crdt_obj_live(store_entry_slot(store_find(&b.s, "k", 1), CRDT_LWWREG)));
-	assert_int_equal(store_find(&b.s, "k", 1)->deadline, 0);
+	assert_int_equal(store_find(&b.s, "k", 1)->x->deadline, 0);
 	/* b's delete reaches a: the same keyspace on both */
 	send_key(&b, &a, "k");
 	assert_int_equal(store_expire(&a.s, 10), 0);
 	assert_int_equal(store_entry_type(store_find(&a.s, "k", 1)), 0);
-	assert_int_equal(store_find(&a.s, "k", 1)->deadline, 0);
+	assert_int_equal(store_find(&a.s, "k", 1)->x->deadline, 0);
 	store_done(&a.s);
 	store_done(&b.s);
 }

@@ -189,6 +189,83 @@ static void test_compaction_keeps_everything(void **state)
 	store_done(&b);
 }
 
+/* Resident KiB of the mapping of @path in /proc/self/smaps, -1 if none. */
+static long map_rss_kib(const char *path)
+{
+	char line[1024];
+	long rss = -1;
+	bool in = false;
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		size_t n = strlen(line);
+		if (n && line[n - 1] == '\n')
+			line[--n] = 0;
+		unsigned long lo, hi;
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
+			/* a mapping's first line: its path is the last field */
+			in = n >= strlen(path) && strcmp(line + n - strlen(path), path) == 0;
+			continue;
+		}
+		if (in && strncmp(line, "Rss:", 4) == 0) {
+			rss = (rss < 0 ? 0 : rss) + strtol(line + 4, NULL, 10);
+			in = false;
+		}
+	}
+	fclose(f);
+	return rss;
+}
+
+/* A commit hands the map's pages back to the kernel soon after (one timer,
+ * RELEASE_MS): what the journal wrote stops counting in the process's RSS,
+ * and is all there at the next load. */
+static void test_map_released_after_commit(void **state)
+{
+	struct fixture *f = *state;
+	struct journal_stats stats;
+	struct store a, b;
+	char name[32];
+	long before, after;
+
+	store_init(&a);
+	struct journal *st = open_load(f, &a, CONFIG_DURABILITY_NONE, NULL, 0);
+	uint64_t loaded;
+
+	journal_get_stats(st, &stats);
+	loaded = stats.map_releases; /* the load hands back what it read */
+	for (int i = 0; i < 5000; i++) {
+		snprintf(name, sizeof(name), "key:%06d", i);
+		sadd(&a, st, name, "element-with-some-bytes");
+		if (i % 500 == 499)
+			assert_int_equal(journal_commit(st), 0);
+	}
+	journal_get_stats(st, &stats);
+	assert_int_equal(stats.map_releases, loaded);
+	before = map_rss_kib(journal_path(st));
+	assert_true(before >= 256); /* 5,000 names and records: pages of them */
+	/* the release timer is the only handle that is due */
+	while (stats.map_releases == loaded) {
+		uv_run(&f->loop, UV_RUN_ONCE);
+		journal_get_stats(st, &stats);
+	}
+	assert_int_equal(stats.map_releases, loaded + 1);
+	after = map_rss_kib(journal_path(st));
+	assert_true(after >= 0 && after < 16);
+	close_run(f, st);
+
+	store_init(&b);
+	st = open_load(f, &b, CONFIG_DURABILITY_NONE, NULL, 0);
+	assert_in_range(map_rss_kib(journal_path(st)), 0, 15); /* the load's pages too */
+	for (int i = 0; i < 5000; i += 499) {
+		snprintf(name, sizeof(name), "key:%06d", i);
+		assert_true(crdt_obj_equal(slot(&a, name, CRDT_ORSET), slot(&b, name, CRDT_ORSET)));
+	}
+	close_run(f, st);
+	store_done(&a);
+	store_done(&b);
+}
+
 /* A value with its checksum, as state/journal.c writes it. */
 static size_t make_value(uint8_t *out, const uint8_t *payload, size_t len)
 {
@@ -251,6 +328,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_replies_wait_for_the_commit_in_every_mode, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_restart_keeps_state_and_ids, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_map_released_after_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compaction_keeps_everything, setup, teardown),
 		cmocka_unit_test(test_record_kinds),
 	};

@@ -329,7 +329,8 @@ static void test_fingerprint_types(void **state)
 	}
 }
 
-/* Every tag in range has a full row; sets, and only sets, have set calls. */
+/* Every tag in range has a full row; sets, and only sets, have set calls;
+ * every row sizes its one-element pieces and names its Redis type. */
 static void test_type_table(void **state)
 {
 	assert_null(crdt_type_ops(0));
@@ -346,6 +347,10 @@ static void test_type_table(void **state)
 		assert_int_equal(ops->contains != NULL, set);
 		assert_int_equal(ops->foreach != NULL, set);
 		assert_int_equal(ops->value != NULL, t == CRDT_GCOUNTER || t == CRDT_PNCOUNTER);
+		assert_true(ops->piece_overhead > CRDT_RID_LEN || t == CRDT_GSET);
+		assert_true(ops->piece_overhead > 0);
+		assert_string_equal(ops->redis_type,
+				    set ? "set" : t == CRDT_ORMAP ? "hash" : "string");
 	}
 }
 

@@ -778,17 +778,9 @@ static void cmd_quit(struct daemon *d, struct cmd_session *s, const struct cmd_a
  * register and a counter are both what Redis calls a string. */
 const char *cmd_redis_type_name(enum crdt_type t)
 {
-	switch ((int)t) {
-	case 0:
-		return "none";
-	case CRDT_GSET:
-	case CRDT_ORSET:
-		return "set";
-	case CRDT_ORMAP:
-		return "hash";
-	default:
-		return "string";
-	}
+	const struct crdt_type_ops *ops = crdt_type_ops(t);
+
+	return ops ? ops->redis_type : "none";
 }
 
 static void cmd_type(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,

@@ -233,6 +233,7 @@ static void section_persistence(struct daemon *d, struct crdt_buf *b)
 	line(b, "commits:%" PRIu64, s.commits);
 	line(b, "syncs:%" PRIu64, s.syncs);
 	line(b, "compactions:%" PRIu64, s.compactions);
+	line(b, "map_releases:%" PRIu64, s.map_releases);
 	line(b, "storage_errors:%" PRIu64, s.errors);
 	line(b, "loaded_instances:%" PRIu64, s.loaded_instances);
 	line(b, "loaded_records:%" PRIu64, s.loaded_records);

@@ -767,7 +767,8 @@ void cmd_memory(struct daemon *d, struct cmd_session *s, const struct cmd_args *
 		resp_nil(out, s->proto);
 		return;
 	}
-	bytes = sizeof(*e) + e->name_len + 1 + (e->more ? STORE_MORE * sizeof(*e->more) : 0);
+	bytes = sizeof(*e) + e->name_len + 1 +
+		(e->x ? sizeof(*e->x) + (e->x->more ? STORE_MORE * sizeof(*e->x->more) : 0) : 0);
 	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++) {
 		const struct crdt_obj *o = store_entry_slot(e, (enum crdt_type)t);
 		if (o)

@@ -49,11 +49,27 @@ uint64_t digest_root(const struct digest *d)
 	return sum;
 }
 
+/* The longest the stale list gets: past it the list is dropped and the
+ * next refresh walks the whole store (as after a failed allocation). */
+static size_t stale_max(const struct digest *d)
+{
+	size_t m = d->store->len / DIGEST_STALE_FRACTION;
+
+	return m > DIGEST_STALE_MIN ? m : DIGEST_STALE_MIN;
+}
+
 /* Mark @e stale, listing it unless it already is. */
 static void mark(struct digest *d, struct store_entry *e)
 {
-	if (e->dstale)
+	if (e->dstale || d->overflow)
 		return;
+	if (d->nstale == stale_max(d)) {
+		free(d->stale);
+		d->stale = NULL;
+		d->nstale = d->stale_cap = 0;
+		d->overflow = true;
+		return;
+	}
 	if (d->nstale == d->stale_cap) {
 		size_t cap = d->stale_cap ? d->stale_cap * 2 : 64;
 		struct store_entry **v = realloc(d->stale, cap * sizeof(*v));

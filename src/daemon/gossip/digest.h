@@ -40,6 +40,15 @@
 #define DIGEST_GROUP_BITS 6
 #define DIGEST_GROUPS (DIGEST_BUCKETS >> DIGEST_GROUP_BITS)
 
+/* The stale list holds at most a 1/DIGEST_STALE_FRACTION of the store's
+ * entries (and at least DIGEST_STALE_MIN): when more changed since the last
+ * refresh, listing them would cost more memory than walking the store
+ * costs time, so the list is dropped and the next refresh walks every
+ * entry.  This also bounds the list of a daemon with no peers, where no
+ * round ever refreshes: it would otherwise grow by a pointer per name. */
+#define DIGEST_STALE_FRACTION 16
+#define DIGEST_STALE_MIN 1024
+
 struct digest_stats {
 	uint64_t refreshed; /* instance fingerprints recomputed */
 };
@@ -56,8 +65,8 @@ struct digest {
 	struct digest_members members[DIGEST_BUCKETS];
 	struct store_entry **stale; /* entries whose dstale is set */
 	size_t nstale, stale_cap;
-	/* a stale entry could not be listed (no memory): the next refresh
-	 * walks the whole store */
+	/* a stale entry could not be listed (no memory, or the list reached
+	 * its bound): the next refresh walks the whole store */
 	bool overflow;
 	struct digest_stats stats;
 };

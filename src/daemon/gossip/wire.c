@@ -27,33 +27,13 @@ size_t wire_header_len(size_t node_len)
 	return WIRE_HEADER_FIXED + crdt_varint_len(node_len) + node_len;
 }
 
-/* The most bytes a piece holding one element adds to the element's bytes
- * and length, by type (docs/encoding.md, each type's "Split"): for the
- * counters a whole one-replica piece; for the OR-Set the splitter's own
- * upper bound (header and counts, one replica's id and interval count, one
- * interval, a dot's head and counter difference at their largest). */
-static size_t piece_overhead(enum crdt_type t)
-{
-	switch (t) {
-	case CRDT_GCOUNTER: return 2 + 1 + CRDT_RID_LEN + 10;
-	case CRDT_PNCOUNTER: return 2 + 1 + CRDT_RID_LEN + 3 * 1 + 2 * 10;
-	case CRDT_GSET: return 2 + 10;
-	case CRDT_ORSET: return (2 + 5 + 10) + (CRDT_RID_LEN + 10) + (10 + 10) + (5 + 10);
-	case CRDT_LWWREG: return 2 + 1 + CRDT_RID_LEN + 10 + 5;
-	/* ormap/codec.c's split bounds for a piece of one register field
-	 * (header, one replica, the entry and its dot, two length varints);
-	 * the element is the field name and the value together */
-	case CRDT_ORMAP: return (2 + 3 * 5) + (CRDT_RID_LEN + 5 + 5) + 5 + 5 + 5 +
-				(5 + 10 + 1) + (10 + 1) + 10 + 5 + 5;
-	}
-	return 0;
-}
-
 int wire_max_element(size_t mtu, size_t node_len, size_t name_len, enum crdt_type t,
 		     size_t *ret)
 {
 	size_t fixed = wire_header_len(node_len) + crdt_varint_len(name_len) + name_len +
-		       crdt_varint_len(mtu), over = piece_overhead(t), room, best = 0;
+		       crdt_varint_len(mtu), room, best = 0;
+	const struct crdt_type_ops *ops = crdt_type_ops(t);
+	size_t over = ops ? ops->piece_overhead : 0;
 	bool fits = false;
 
 	if (!over)
@@ -61,7 +41,7 @@ int wire_max_element(size_t mtu, size_t node_len, size_t name_len, enum crdt_typ
 	if (name_len > WIRE_NAME_MAX || fixed + over > mtu)
 		return -EMSGSIZE;
 	room = mtu - fixed - over;
-	if (t == CRDT_GCOUNTER || t == CRDT_PNCOUNTER) {
+	if (ops->value) { /* a counter: its pieces hold no element */
 		*ret = 0;
 		return 0;
 	}

@@ -191,7 +191,7 @@ static void keep_largest(struct collected *c, const struct store_entry *e, enum 
 			 const struct store_inst *in, uint64_t elements)
 {
 	struct snapshot_instance x = { .type = type_names[t], .elements = elements,
-				       .stored_bytes = in->log_bytes + in->snap_bytes };
+				       .stored_bytes = (uint64_t)in->log_bytes + in->snap_bytes };
 	size_t n = c->s.nlargest, i;
 
 	if (n == COLLECT_LARGEST && !larger(&x, &c->largest[n - 1]))

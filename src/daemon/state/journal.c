@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 
 #include <lmdb.h>
@@ -20,10 +22,12 @@
  * last snapshot and this floor: snapshot cost stays O(1) per write.  The
  * floor only spaces out the snapshots of tiny states (every record is
  * deleted once either way); it is also what each small instance may keep
- * in the file, and with WRITEMAP in the process's RSS: 64 KiB made that
- * 64 MB for 1,000 counters. */
+ * in the file (and, until release_map, in the process's RSS): 64 KiB made
+ * that 64 MB for 1,000 counters. */
 #define COMPACT_MIN_BYTES (4u * 1024)
 #define FP_LEN 8
+/* How long after a commit the map's pages are handed back (release_map). */
+#define RELEASE_MS 100
 
 struct sid_slot {
 	uint64_t sid;
@@ -46,6 +50,11 @@ struct journal {
 	char path[PATH_MAX];
 	uv_timer_t timer; /* batch syncs */
 	bool timer_on;
+	uv_timer_t release; /* one-shot, RELEASE_MS after a commit: release_map */
+	bool release_on;
+	int open_timers;    /* of timer and release, until journal_close's closes */
+	uint8_t *map;       /* LMDB's map of the file (NULL: not found), */
+	size_t map_len;     /* and its length */
 	bool unsynced;    /* committed without sync since the last sync */
 	struct store *store;
 	struct journal_stats st;
@@ -282,9 +291,15 @@ static void compact(struct journal *st, struct store_entry *e, enum crdt_type t,
 		fail(st, rc, "dropping the journal");
 		return;
 	}
-	in->snap_bytes = st->buf.len;
+	in->snap_bytes = st->buf.len < UINT32_MAX ? (uint32_t)st->buf.len : UINT32_MAX;
 	in->log_bytes = 0;
 	st->st.compactions++;
+}
+
+/* *@n += @len, saturating: a count only compared with a floor. */
+static void add_bytes(uint32_t *n, size_t len)
+{
+	*n = len < UINT32_MAX - *n ? *n + (uint32_t)len : UINT32_MAX;
 }
 
 /* Append the value in st->buf to the slot's journal. */
@@ -308,7 +323,7 @@ static void append(struct journal *st, struct store_entry *e, enum crdt_type t)
 		return;
 	st->st.records++;
 	in = store_entry_inst(e, t);
-	in->log_bytes += len;
+	add_bytes(&in->log_bytes, len);
 	floor = in->snap_bytes > COMPACT_MIN_BYTES ? in->snap_bytes : COMPACT_MIN_BYTES;
 	if (in->log_bytes > floor)
 		compact(st, e, t, sid);
@@ -406,6 +421,61 @@ bool journal_holds_replies(const struct journal *st)
 	return st && st->txn && st->local;
 }
 
+/* Unmap the store file's pages from this process: madvise(MADV_DONTNEED)
+ * on LMDB's shared map of the file.  The pages stay in the page cache
+ * (a written page keeps its dirty bit and reaches the disk as before; LMDB's
+ * next touch maps it again from there), so nothing of the file is lost; they
+ * just stop counting in crdtd's RSS, as the pages of a file written with
+ * write() never do.  Without it every page the journal ever wrote or read
+ * stays mapped: ~110 B a small register. */
+static void release_map(struct journal *st)
+{
+	/* the whole map: pages past the last used one may be resident too
+	 * (freed pages LMDB wrote before), and a walk of page tables with
+	 * nothing in them costs next to nothing */
+	if (st->txn || !st->map)
+		return;
+	if (madvise(st->map, st->map_len, MADV_DONTNEED) == 0)
+		st->st.map_releases++;
+}
+
+/* Where LMDB mapped the file: its mapping in /proc/self/maps, found by the
+ * file's device and inode (LMDB does not say, unless the map is fixed). */
+static void find_map(struct journal *st)
+{
+	struct stat sb;
+	char line[512];
+	FILE *f;
+	int fd;
+
+	if (mdb_env_get_fd(st->env, &fd) != 0 || fstat(fd, &sb) != 0 ||
+	    !(f = fopen("/proc/self/maps", "re")))
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi, ino;
+		unsigned maj, min;
+		if (sscanf(line, "%lx-%lx %*s %*s %x:%x %lu", &lo, &hi, &maj, &min, &ino) == 5 &&
+		    ino == sb.st_ino && makedev(maj, min) == sb.st_dev && hi - lo > st->map_len) {
+			st->map = (uint8_t *)lo;
+			st->map_len = hi - lo;
+		}
+	}
+	fclose(f);
+}
+
+static void release_cb(uv_timer_t *t)
+{
+	struct journal *st = t->data;
+
+	st->release_on = false;
+	if (st->txn) { /* a pass's writes are under way: after their commit */
+		uv_timer_start(&st->release, release_cb, RELEASE_MS, 0);
+		st->release_on = true;
+		return;
+	}
+	release_map(st);
+}
+
 int journal_commit(struct journal *st)
 {
 	int rc, r;
@@ -437,6 +507,10 @@ int journal_commit(struct journal *st)
 		return lmdb_err(rc);
 	}
 	st->st.commits++;
+	if (!st->release_on) {
+		uv_timer_start(&st->release, release_cb, RELEASE_MS, 0);
+		st->release_on = true;
+	}
 	if (sync) {
 		st->st.syncs++;
 		st->st.last_sync_ms = wall_ms();
@@ -507,6 +581,7 @@ int journal_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *l
 				 : "");
 		goto fail;
 	}
+	find_map(st);
 	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->meta)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "inst", MDB_CREATE, &st->inst)) != 0 ||
@@ -540,6 +615,9 @@ int journal_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *l
 	txn = NULL;
 	uv_timer_init(loop, &st->timer);
 	st->timer.data = st;
+	uv_timer_init(loop, &st->release);
+	st->release.data = st;
+	st->open_timers = 2;
 	/* batch syncs every batch_ms; always does too, for state merged from
 	 * peers, which its commits do not sync */
 	if (mode != CONFIG_DURABILITY_NONE) {
@@ -673,12 +751,13 @@ int journal_load(struct journal *st, struct store *s, char *err, size_t errlen)
 				}
 				r = crdt_obj_merge(store_entry_slot(sl->e, sl->t), &o);
 				crdt_obj_done(&o);
-				store_entry_inst(sl->e, sl->t)->snap_bytes = v.mv_size;
+				store_entry_inst(sl->e, sl->t)->snap_bytes =
+					v.mv_size < UINT32_MAX ? (uint32_t)v.mv_size : UINT32_MAX;
 			} else {
 				r = journal_apply_record(v.mv_data, v.mv_size,
 							 st->has_legacy ? &st->legacy : NULL,
 							 store_entry_slot(sl->e, sl->t));
-				store_entry_inst(sl->e, sl->t)->log_bytes += v.mv_size;
+				add_bytes(&store_entry_inst(sl->e, sl->t)->log_bytes, v.mv_size);
 				uint64_t seq = get_be64((uint8_t *)k.mv_data + 8);
 				if (seq >= st->next_seq)
 					st->next_seq = seq + 1;
@@ -701,6 +780,7 @@ int journal_load(struct journal *st, struct store *s, char *err, size_t errlen)
 		goto out;
 	}
 	st->store = s;
+	release_map(st); /* the load read every page */
 	/* loading counted as merges; the stats are about the network */
 	s->stats.merges = 0;
 	r = 0;
@@ -717,9 +797,13 @@ out:
 	return r;
 }
 
+/* Both timers closed: the journal goes. */
 static void timer_close_cb(uv_handle_t *h)
 {
 	struct journal *st = h->data;
+
+	if (--st->open_timers)
+		return;
 	mdb_env_close(st->env);
 	crdt_buf_done(&st->buf);
 	crdt_buf_done(&st->namebuf);
@@ -738,6 +822,7 @@ void journal_close(struct journal *st)
 		store_unsubscribe(st->store, st);
 		st->store = NULL;
 	}
+	uv_close((uv_handle_t *)&st->release, timer_close_cb);
 	uv_close((uv_handle_t *)&st->timer, timer_close_cb);
 }
 

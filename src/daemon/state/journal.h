@@ -43,6 +43,7 @@ struct journal_stats {
 	uint64_t errors;      /* failed puts or commits */
 	uint64_t last_sync_ms; /* wall clock of the last sync, 0 never */
 	uint64_t loaded_instances, loaded_records;
+	uint64_t map_releases; /* the map's pages handed back (after commits) */
 };
 
 struct journal;

@@ -49,14 +49,43 @@ void store_init(struct store *s)
 	crdt_rid_generate(&s->self);
 }
 
+/* The instances of other types under @e, NULL when it has none. */
+static struct store_inst *more_of(const struct store_entry *e)
+{
+	return e->x ? e->x->more : NULL;
+}
+
+/* The name's deadline (0: none) and heap position (0: none). */
+static int64_t deadline_of(const struct store_entry *e)
+{
+	return e->x ? e->x->deadline : 0;
+}
+
+static uint32_t hpos_of(const struct store_entry *e)
+{
+	return e->x ? e->x->hpos : 0;
+}
+
+/* @e's store_extra, allocated on first use; NULL on -ENOMEM. */
+static struct store_extra *extra(struct store_entry *e)
+{
+	if (!e->x)
+		e->x = calloc(1, sizeof(*e->x));
+	return e->x;
+}
+
 static void entry_free(struct store_entry *e)
 {
+	struct store_inst *more;
+
 	if (!e)
 		return;
+	more = more_of(e);
 	crdt_obj_done(&e->one.obj);
-	for (int i = 0; e->more && i < STORE_MORE; i++)
-		crdt_obj_done(&e->more[i].obj);
-	free(e->more);
+	for (int i = 0; more && i < STORE_MORE; i++)
+		crdt_obj_done(&more[i].obj);
+	free(more);
+	free(e->x);
 	free(e);
 }
 
@@ -119,6 +148,12 @@ static int grow(struct store *s)
 	return 0;
 }
 
+/* A register's entry with a 10-byte name ("reg:000001") is one 88-byte
+ * malloc request, a 96-byte chunk: keep it so (docs/benchmarks.md, memory
+ * per key). */
+_Static_assert(offsetof(struct store_entry, name) + 11 <= 88,
+	       "struct store_entry grew: a 10-byte name no longer fits a 96-byte chunk");
+
 /* The entry for @name, created empty when absent. */
 static int find_or_add(struct store *s, const void *name, size_t len, struct store_entry **ret)
 {
@@ -175,18 +210,20 @@ bool store_name_reserved(const void *name, size_t len)
 /* Whether @e's deadline has passed: it is absent, whatever it holds. */
 static bool entry_expired(const struct store_entry *e)
 {
-	return e->deadline && e->deadline <= now_ms();
+	int64_t d = deadline_of(e);
+
+	return d && d <= now_ms();
 }
 
 /* The visible type, before the deadline is considered. */
 static enum crdt_type live_type(const struct store_entry *e)
 {
 	enum crdt_type t = e->one.obj.p && crdt_obj_live(&e->one.obj) ? e->one.obj.type : 0;
+	const struct store_inst *more = more_of(e);
 
-	for (int i = 0; e->more && i < STORE_MORE; i++)
-		if (e->more[i].obj.p && (!t || e->more[i].obj.type < t) &&
-		    crdt_obj_live(&e->more[i].obj))
-			t = e->more[i].obj.type;
+	for (int i = 0; more && i < STORE_MORE; i++)
+		if (more[i].obj.p && (!t || more[i].obj.type < t) && crdt_obj_live(&more[i].obj))
+			t = more[i].obj.type;
 	return t;
 }
 
@@ -202,21 +239,26 @@ enum crdt_type store_entry_type(const struct store_entry *e)
 /* Whether the entry holds any instance, live or deleted. */
 static bool entry_used(const struct store_entry *e)
 {
+	const struct store_inst *more = more_of(e);
+
 	if (e->one.obj.p)
 		return true;
-	for (int i = 0; e->more && i < STORE_MORE; i++)
-		if (e->more[i].obj.p)
+	for (int i = 0; more && i < STORE_MORE; i++)
+		if (more[i].obj.p)
 			return true;
 	return false;
 }
 
 struct store_inst *store_entry_inst(struct store_entry *e, enum crdt_type t)
 {
+	struct store_inst *more;
+
 	if (e->one.obj.p && e->one.obj.type == t)
 		return &e->one;
-	for (int i = 0; e->more && i < STORE_MORE; i++)
-		if (e->more[i].obj.p && e->more[i].obj.type == t)
-			return &e->more[i];
+	more = more_of(e);
+	for (int i = 0; more && i < STORE_MORE; i++)
+		if (more[i].obj.p && more[i].obj.type == t)
+			return &more[i];
 	return NULL;
 }
 
@@ -231,23 +273,26 @@ struct crdt_obj *store_entry_slot(struct store_entry *e, enum crdt_type t)
  * types (a deleted one conflicts with nothing). */
 static int insts_live(const struct store_entry *e)
 {
+	const struct store_inst *more = more_of(e);
 	int n = e->one.obj.p && crdt_obj_live(&e->one.obj);
 
-	for (int i = 0; e->more && i < STORE_MORE; i++)
-		n += e->more[i].obj.p && crdt_obj_live(&e->more[i].obj);
+	for (int i = 0; more && i < STORE_MORE; i++)
+		n += more[i].obj.p && crdt_obj_live(&more[i].obj);
 	return n;
 }
 
 /* An unused instance of @e to fill with a new type, NULL on -ENOMEM. */
 static struct store_inst *inst_free(struct store_entry *e)
 {
+	struct store_extra *x;
+
 	if (!e->one.obj.p)
 		return &e->one;
-	if (!e->more && !(e->more = calloc(STORE_MORE, sizeof(*e->more))))
+	if (!(x = extra(e)) || (!x->more && !(x->more = calloc(STORE_MORE, sizeof(*x->more)))))
 		return NULL;
 	for (int i = 0; i < STORE_MORE; i++)
-		if (!e->more[i].obj.p)
-			return &e->more[i];
+		if (!x->more[i].obj.p)
+			return &x->more[i];
 	return NULL; /* not reached: a name holds each type at most once */
 }
 
@@ -340,7 +385,7 @@ void store_changed(struct store *s, struct store_entry *e, enum crdt_type t,
 {
 	if (e->name[0] == 0xff && store_name_reserved(e->name, e->name_len))
 		deadline_changed(s, e);
-	else if (e->deadline && !e->hpos)
+	else if (deadline_of(e) && !hpos_of(e))
 		heap_push(s, e); /* state for a name already past its deadline */
 	for (size_t i = 0; i < s->nsubs; i++)
 		s->subs[i].changed(s->subs[i].ctx, e, t, c);
@@ -393,7 +438,7 @@ int store_merge(struct store *s, const void *name, size_t len, const struct crdt
 	if ((r = find_or_add(s, name, len, &e)) < 0)
 		return r;
 	in = store_entry_inst(e, t);
-	live = e->more ? insts_live(e) : 0; /* no conflict without a second instance */
+	live = more_of(e) ? insts_live(e) : 0; /* no conflict without a second instance */
 	if (crdt_obj_knows_more_of(remote, in ? &in->obj : NULL, &s->self))
 		change_rid(s, name, len);
 	if (!in) {
@@ -405,7 +450,7 @@ int store_merge(struct store *s, const void *name, size_t len, const struct crdt
 	} else if ((r = crdt_obj_merge(&in->obj, remote)) < 0) {
 		return r;
 	}
-	if (live < 2 && e->more && insts_live(e) >= 2)
+	if (live < 2 && more_of(e) && insts_live(e) >= 2)
 		s->stats.conflicts++;
 	s->stats.merges++;
 	store_changed(s, e, t,
@@ -440,13 +485,13 @@ int store_foreach(const struct store *s, int (*cb)(struct store_entry *e, void *
 
 static bool heap_less(const struct store *s, size_t i, size_t j)
 {
-	return s->heap[i]->deadline < s->heap[j]->deadline;
+	return s->heap[i]->x->deadline < s->heap[j]->x->deadline;
 }
 
 static void heap_put(struct store *s, size_t i, struct store_entry *e)
 {
 	s->heap[i] = e;
-	e->hpos = (uint32_t)i + 1;
+	e->x->hpos = (uint32_t)i + 1;
 }
 
 static void heap_swap(struct store *s, size_t i, size_t j)
@@ -500,9 +545,9 @@ static void heap_push(struct store *s, struct store_entry *e)
 
 static void heap_remove(struct store *s, struct store_entry *e)
 {
-	size_t i = e->hpos - 1;
+	size_t i = e->x->hpos - 1;
 
-	e->hpos = 0;
+	e->x->hpos = 0;
 	if (i != --s->hlen) {
 		heap_put(s, i, s->heap[s->hlen]);
 		heap_fix(s, i);
@@ -554,20 +599,25 @@ static void deadline_changed(struct store *s, struct store_entry *comp)
 
 	if (!e && d && find_or_add(s, name, len, &e) < 0)
 		e = NULL; /* no memory: the deadline waits for the name's state */
-	if (!e || e->deadline == d)
+	if (!e || deadline_of(e) == d)
 		return;
-	e->deadline = d;
-	if (!d && e->hpos)
+	if (!extra(e)) {
+		log_error("store", "out of memory: \"%.*s\" keeps its deadline only in its companion",
+			  (int)(e->name_len > 64 ? 64 : e->name_len), (const char *)e->name);
+		return;
+	}
+	e->x->deadline = d;
+	if (!d && e->x->hpos)
 		heap_remove(s, e);
-	else if (d && e->hpos)
-		heap_fix(s, e->hpos - 1);
+	else if (d && e->x->hpos)
+		heap_fix(s, e->x->hpos - 1);
 	else if (d)
 		heap_push(s, e);
 }
 
 int64_t store_entry_deadline(const struct store_entry *e)
 {
-	return store_entry_type(e) ? e->deadline : 0;
+	return store_entry_type(e) ? deadline_of(e) : 0;
 }
 
 /* Delete the companion's deadline (observed-remove, announced). */
@@ -578,9 +628,10 @@ static int clear_deadline(struct store *s, struct store_entry *e)
 	int r;
 
 	if (!o || (r = crdt_obj_clear(o)) == 0) {
-		if (e->hpos)
+		if (hpos_of(e))
 			heap_remove(s, e); /* no companion: nothing to mirror */
-		e->deadline = 0;
+		if (e->x)
+			e->x->deadline = 0;
 		return 0;
 	}
 	if (r < 0)
@@ -599,7 +650,7 @@ static int expire_entry(struct store *s, struct store_entry *e, bool always)
 	bool live = live_type(e) != 0;
 	int r;
 
-	if (e->hpos)
+	if (hpos_of(e))
 		heap_remove(s, e);
 	if (live) {
 		if (store_entry_undeletable(e))
@@ -646,7 +697,7 @@ size_t store_expire(struct store *s, size_t max)
 	size_t n = 0;
 	int64_t now = now_ms();
 
-	while (n < max && s->hlen && s->heap[0]->deadline <= now) {
+	while (n < max && s->hlen && s->heap[0]->x->deadline <= now) {
 		if (expire_entry(s, s->heap[0], false) < 0)
 			break; /* no memory: hidden, and expired by its next write */
 		n++;
@@ -656,7 +707,7 @@ size_t store_expire(struct store *s, size_t max)
 
 int64_t store_next_deadline(const struct store *s)
 {
-	return s->hlen ? s->heap[0]->deadline : 0;
+	return s->hlen ? s->heap[0]->x->deadline : 0;
 }
 
 void store_deadlines_load(struct store *s)

@@ -18,7 +18,7 @@
  * visible, refused to clients), holding the absolute deadline in wall-clock
  * ms as 8 big-endian bytes, or an empty value for "none" (PERSIST).  It
  * replicates, journals and digests like any instance.  The store mirrors
- * each companion into its name's entry (store_entry.deadline) and keeps the
+ * each companion into its name's entry (store_extra.deadline) and keeps the
  * names with a deadline in a heap: once the clock passes a deadline the name
  * is absent at once, and store_expire deletes it (store_del's observed
  * remove) and the deadline, a bounded number of names per call.
@@ -67,37 +67,47 @@ struct store_inst {
 	 * instance is counted with in its bucket, 0 = not counted. */
 	uint64_t dfp;
 	/* the journal (state/journal.c): the instance's id in the durable
-	 * store (0 = not stored yet) and the journal bytes since its last
-	 * snapshot. */
+	 * store (0 = not stored yet), the journal bytes since its last
+	 * snapshot and the snapshot's size (both saturate at UINT32_MAX; they
+	 * only decide when to compact). */
 	uint64_t sid;
-	uint64_t log_bytes, snap_bytes;
+	uint32_t log_bytes, snap_bytes;
 };
 
-/* A name nearly always holds one type, so one instance is inline and the
- * others of a type conflict get an array of their own, allocated on the
- * first conflict and never moved: a struct crdt_obj * handed out stays valid
- * as long as the store.  The name follows the struct in the same
- * allocation.  Reach the instances through store_entry_inst/_slot, never
- * by these fields. */
+/* What few names need: the instances of other types in a type conflict, a
+ * deadline.  Allocated for the name's first conflict or deadline and kept
+ * until store_done. */
+struct store_extra {
+	struct store_inst *more; /* NULL, or STORE_MORE instances of other types */
+	/* the deadline in wall-clock ms from the companion, 0 = none */
+	int64_t deadline;
+	/* 1 + the entry's index in the deadline heap, 0 = none */
+	uint32_t hpos;
+};
+
+/* A name nearly always holds one type and no deadline, so one instance is
+ * inline and the rest is in store_extra.  The other instances of a type
+ * conflict get an array of their own, allocated on the first conflict and
+ * never moved: a struct crdt_obj * handed out stays valid as long as the
+ * store.  The name follows the struct in the same allocation.  Reach the
+ * instances through store_entry_inst/_slot, never by these fields. */
 struct store_entry {
 	struct store_inst one;   /* the first type the name held */
-	struct store_inst *more; /* NULL, or STORE_MORE instances of other types */
-	uint32_t name_len;
-	/* gossip's, as the fields after store_inst.obj: the entry is in its
-	 * push list.  The store never reads it. */
-	bool queued;
-	/* gossip's: while queued, its place in the push list; the last delta
+	struct store_extra *x;   /* the store's: NULL, or the conflict's and the deadline's */
+	/* gossip's, as the fields after store_inst.obj: the last delta
 	 * interval that carried a write of it (0: none) */
-	uint32_t qpos;
 	uint64_t dseq;
+	uint32_t name_len;
+	/* gossip's: while queued, its place in the push list */
+	uint32_t qpos;
+	/* gossip's: the entry is in its push list.  The store never reads it. */
+	bool queued : 1;
 	/* the digest's: the entry changed since the digest last counted it */
-	bool dstale;
-	/* the store's: 1 + the entry's index in the deadline heap, 0 = none */
-	uint32_t hpos;
-	/* the store's: the deadline in wall-clock ms from the companion, 0 =
-	 * none */
-	int64_t deadline;
-	uint8_t name[];          /* binary-safe, NUL-terminated for convenience */
+	bool dstale : 1;
+	/* binary-safe, NUL-terminated for convenience; it starts right after
+	 * the flags (offset 73), so a name of up to 14 bytes and its NUL fit an
+	 * 88-byte malloc request (a 96-byte chunk) */
+	uint8_t name[];
 };
 
 #define STORE_MORE (CRDT_TYPE_MAX - CRDT_TYPE_MIN)
