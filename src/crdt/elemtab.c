@@ -102,6 +102,7 @@ void et_init(struct elemtab *t)
 	t->count = 0;
 	t->mapped = false;
 	t->ord_ok = true; /* an empty table is in key order */
+	t->ord_mid = 0;
 	t->ord = NULL;
 	t->ordcap = 0;
 	t->ord_own = false;
@@ -404,13 +405,15 @@ struct et_slot *et_insert_slot(struct elemtab *t, const struct et_slot *from, ui
 	return s;
 }
 
-void et_remove(struct elemtab *t, struct et_slot *slot)
+/* Remove the entry in slot @hole.  With @inv (slot -> its place in the
+ * order array), the order follows: the entry's place is marked UINT32_MAX
+ * and each entry the backward shift moves gets its new slot. */
+static void remove_at(struct elemtab *t, uint32_t hole, uint32_t *inv)
 {
-	uint32_t hole = (uint32_t)(slot - t->s);
-
-	t->ord_ok = false;
-	if (et_len(slot) > ET_INLINE)
-		free(slot->k.ptr);
+	if (et_len(&t->s[hole]) > ET_INLINE)
+		free(t->s[hole].k.ptr);
+	if (inv)
+		t->ord[inv[hole]] = UINT32_MAX;
 	/* Backward shift: pull every later entry of the cluster that may live
 	 * at the hole (its home is not cyclically inside (hole, j]). */
 	for (uint32_t j = et_next(t, hole);; j = et_next(t, j)) {
@@ -420,11 +423,50 @@ void et_remove(struct elemtab *t, struct et_slot *slot)
 		uint32_t home = et_home(t, s->hash);
 		if (cdist(t, home, j) >= cdist(t, hole, j)) {
 			t->s[hole] = *s;
+			if (inv) {
+				t->ord[inv[j]] = hole;
+				inv[hole] = inv[j];
+			}
 			hole = j;
 		}
 	}
 	memset(&t->s[hole], 0, sizeof(t->s[hole]));
 	t->count--;
+}
+
+void et_remove(struct elemtab *t, struct et_slot *slot)
+{
+	t->ord_ok = false;
+	remove_at(t, (uint32_t)(slot - t->s), NULL);
+}
+
+void et_sweep_zero(struct elemtab *t)
+{
+	size_t n = t->count, m = 0, mid = 0;
+	uint32_t *inv = NULL;
+
+	if (t->ord_ok && n && !(inv = malloc(et_cap(t) * sizeof(*inv))))
+		t->ord_ok = false;
+	for (size_t k = 0; inv && k < n; k++)
+		inv[t->ord[k]] = (uint32_t)k;
+	/* Backward shift refills slot i, so it is looked at again; a wrapped
+	 * entry may be seen twice, harmlessly. */
+	for (uint32_t i = 0; i < et_cap(t);) {
+		if (et_used(&t->s[i]) && t->s[i].pay == 0)
+			remove_at(t, i, inv);
+		else
+			i++;
+	}
+	if (!inv)
+		return;
+	for (size_t k = 0; k < n; k++) {
+		if (k == t->ord_mid)
+			mid = m;
+		if (t->ord[k] != UINT32_MAX)
+			t->ord[m++] = t->ord[k];
+	}
+	t->ord_mid = mid < m ? (uint32_t)mid : 0;
+	free(inv);
 }
 
 int et_keycmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
@@ -711,11 +753,43 @@ long_keys:
 	return 0;
 }
 
+/* Merge the order's two runs into one: a key comparison an element, the
+ * slots loaded ahead (they are in random places).  -ENOMEM. */
+#define MERGE_AHEAD 16
+static int ord_merge(struct elemtab *t)
+{
+	size_t na = t->ord_mid, n = t->count, i = 0, j = na, o = 0;
+	uint32_t *a = malloc(na * sizeof(*a)), *ord = t->ord;
+	const struct et_slot *s = t->s;
+
+	if (!a)
+		return CRDT_ENOMEM;
+	memcpy(a, ord, na * sizeof(*a));
+	/* o == i + (j - na) <= j: the output never overtakes the second run */
+	while (i < na && j < n) {
+		if (i + MERGE_AHEAD < na)
+			__builtin_prefetch(&s[a[i + MERGE_AHEAD]]);
+		if (j + MERGE_AHEAD < n)
+			__builtin_prefetch(&s[ord[j + MERGE_AHEAD]]);
+		if (slot_before(&s[ord[j]], &s[a[i]]))
+			ord[o++] = ord[j++];
+		else
+			ord[o++] = a[i++];
+	}
+	if (i < na)
+		memcpy(ord + o, a + i, (na - i) * sizeof(*a));
+	free(a);
+	t->ord_mid = 0;
+	return 0;
+}
+
 int et_order(const struct elemtab *ct, const uint32_t **ret)
 {
 	struct elemtab *t = (struct elemtab *)ct; /* only the cache changes */
 	int r;
 
+	if (t->ord_ok && t->ord_mid && ord_merge(t) < 0)
+		t->ord_ok = false; /* no room to merge: sort */
 	if (!t->ord_ok) {
 		if (!t->ord && t->count) { /* a mapped table's, apart */
 			if (!(t->ord = malloc(ord_room(t->cap) * sizeof(*t->ord))))
@@ -726,14 +800,14 @@ int et_order(const struct elemtab *ct, const uint32_t **ret)
 		if ((r = order_build(t)) < 0)
 			return r;
 		t->ord_ok = true;
+		t->ord_mid = 0;
 	}
 	*ret = t->ord;
 	return 0;
 }
 
-void et_order_set(struct elemtab *t, const uint32_t *o, size_t n)
+void et_order_runs(struct elemtab *t, size_t mid)
 {
-	if (n)
-		memcpy(t->ord, o, n * sizeof(*o));
 	t->ord_ok = true;
+	t->ord_mid = mid < t->count ? (uint32_t)mid : 0;
 }

@@ -49,12 +49,16 @@ struct elemtab {
 	bool mapped; /* s came from et_map(), not calloc */
 	/* A cache, not part of the value: the used slots' indices in key
 	 * order, valid while ord_ok.  Valid for the empty table, kept through
-	 * inserts in ascending key order, growth and et_order_set(); any
-	 * other insert, et_put() or a remove only clears ord_ok (the array
-	 * stays), and the next et_order() sorts.  A heap table's array is in
+	 * inserts in ascending key order, growth, et_sweep_zero() and
+	 * et_order_set(); any other insert, et_put() or a remove only clears
+	 * ord_ok (the array stays), and the next et_order() sorts.  With
+	 * ord_mid nonzero the array holds two runs, [0, ord_mid) and
+	 * [ord_mid, count), each in key order (as a merge leaves them), which
+	 * et_order() merges in one linear pass.  A heap table's array is in
 	 * the table's block (ord_own false), a mapped one's apart. */
 	bool ord_ok;
 	bool ord_own; /* ord malloc'd apart, else in the table's block */
+	uint32_t ord_mid;
 	uint32_t *ord;
 	size_t ordcap;
 };
@@ -158,9 +162,13 @@ void et_adopt(struct elemtab *t, struct elemtab *nt);
 /** Make sure @t (with slots) has an order array (t->ord, t->ordcap
  * entries, room for every element the table can hold): -ENOMEM. */
 int et_ord_room(struct elemtab *t);
-/** Set @t's cached order (valid from now on) to @o[@n], its used slots'
- * indices in key order (n == t->count; the order array has room). */
-void et_order_set(struct elemtab *t, const uint32_t *o, size_t n);
+/** Declare t->ord[0, t->count), written by the caller, valid from now on:
+ * the used slots' indices as one run in key order (@mid 0), or as two,
+ * [0, @mid) and [@mid, count), each in key order. */
+void et_order_runs(struct elemtab *t, size_t mid);
+/** Remove every entry whose payload is 0 (frees long keys), keeping the
+ * order cache valid if it is (else, without memory for it, dropped). */
+void et_sweep_zero(struct elemtab *t);
 /** Make room for @n elements in total, so that inserts up to that count
  * cannot fail.  -ENOMEM (table unchanged), -EMSGSIZE past 2^31 slots. */
 int et_reserve(struct elemtab *t, size_t n);
