@@ -69,12 +69,18 @@ static inline uint8_t *varint_to(uint8_t *p, uint64_t v)
 	return p;
 }
 
-/* Room for one element of a short key and one dot written straight into
- * the buffer: length, 16 key bytes (copied whole), head and counter. */
-#define FAST_ROOM (1 + ET_INLINE + 3 + 10)
-/* How many elements ahead the encoder loads a slot: a few hundred ns of
- * memory latency at a few ns an element. */
+/* Room for one element of a short key and @n dots written straight into
+ * the buffer: length, 16 key bytes (copied whole), and per dot a head
+ * (2 * replica + 1 < 2^17: 3 bytes) and a counter (10). */
+#define FAST_ROOM(n) (1 + ET_INLINE + (n) * (3 + 10))
+/* How many elements ahead the encoder loads a slot, and a spilled
+ * element's dots: a few hundred ns of memory latency at a few ns an
+ * element (the dots' place is known once the slot is in). */
 #define ENC_AHEAD 32
+#define ENC_AHEAD_DOTS 16
+/* Dots per element the fast path takes (the pool run is sorted in wire
+ * order when replica numbering follows rid order). */
+#define FAST_DOTS 8
 
 int crdt_orset_encode(const struct crdt_orset *s, struct crdt_buf *b)
 {
@@ -83,6 +89,8 @@ int crdt_orset_encode(const struct crdt_orset *s, struct crdt_buf *b)
 	struct dot *scratch = NULL;
 	uint64_t *last = NULL;
 	size_t cap = 0;
+	bool mono = true; /* arrival numbering in rid order: dot runs are in wire order */
+	bool pooled = s->plen != 0;
 	int r;
 
 	if ((r = wire_reps_init(s, &w)) < 0)
@@ -90,6 +98,8 @@ int crdt_orset_encode(const struct crdt_orset *s, struct crdt_buf *b)
 	r = CRDT_ENOMEM;
 	if (!(last = calloc(s->nreps ? s->nreps : 1, sizeof(*last))))
 		goto out;
+	for (uint32_t k = 0; k < s->nreps; k++)
+		mono &= w.pos[k] == k;
 	/* The key order is cached in the table: every gossip round encodes
 	 * the set, and most rounds find it unchanged or only appended to. */
 	if ((r = et_order(&s->tab, &ord)) < 0)
@@ -107,23 +117,48 @@ int crdt_orset_encode(const struct crdt_orset *s, struct crdt_buf *b)
 
 		if (i + ENC_AHEAD < s->tab.count) /* key order is random in the table */
 			__builtin_prefetch(&s->tab.s[ord[i + ENC_AHEAD]]);
-
-		if (!pay_spilled(e->pay) && et_len(e) <= ET_INLINE &&
-		    (b->cap - b->len >= FAST_ROOM ||
-		     (b->max - b->len >= 64 * FAST_ROOM && crdt_buf_reserve(b, 64 * FAST_ROOM) == 0))) {
-			/* The common element: a short key and one inline dot. */
+		if (pooled && i + ENC_AHEAD_DOTS < s->tab.count) { /* and so is the pool */
+			uint64_t ap = s->tab.s[ord[i + ENC_AHEAD_DOTS]].pay;
+			if (pay_spilled(ap))
+				__builtin_prefetch(s->pool + (uint32_t)ap);
+		}
+		if (et_len(e) <= ET_INLINE &&
+		    (b->cap - b->len >= FAST_ROOM(FAST_DOTS) ||
+		     (b->max - b->len >= 64 * FAST_ROOM(FAST_DOTS) &&
+		      crdt_buf_reserve(b, 64 * FAST_ROOM(FAST_DOTS)) == 0))) {
 			uint8_t *p = b->data + b->len;
-			uint32_t ri = w.pos[e->pay >> IN_CTR_BITS];
-			uint64_t ctr = e->pay & IN_CTR_MAX;
 			size_t len = et_len(e);
 
-			p[0] = (uint8_t)len;
-			memcpy(p + 1, e->k.in, ET_INLINE);
-			p = varint_to(p + 1 + len, (uint64_t)ri << 1);
-			p = varint_to(p, ctr_zz(ctr, last[ri]));
-			last[ri] = ctr;
-			b->len = (size_t)(p - b->data);
-			continue;
+			if (!pay_spilled(e->pay)) {
+				/* The common element: a short key and one inline dot. */
+				uint32_t ri = w.pos[e->pay >> IN_CTR_BITS];
+				uint64_t ctr = e->pay & IN_CTR_MAX;
+
+				p[0] = (uint8_t)len;
+				memcpy(p + 1, e->k.in, ET_INLINE);
+				p = varint_to(p + 1 + len, (uint64_t)ri << 1);
+				p = varint_to(p, ctr_zz(ctr, last[ri]));
+				last[ri] = ctr;
+				b->len = (size_t)(p - b->data);
+				continue;
+			}
+			n = (size_t)(e->pay >> 32) & 0x7fffffff;
+			if (mono && n <= FAST_DOTS) {
+				/* A few dots (concurrent adds), already in wire order. */
+				d = s->pool + (uint32_t)e->pay;
+				p[0] = (uint8_t)len;
+				memcpy(p + 1, e->k.in, ET_INLINE);
+				p += 1 + len;
+				for (size_t x = 0; x < n; x++) {
+					uint32_t ri = w.pos[d[x].ri];
+					uint64_t ctr = d[x].ctr;
+					p = varint_to(p, (uint64_t)ri << 1 | (x + 1 < n));
+					p = varint_to(p, ctr_zz(ctr, last[ri]));
+					last[ri] = ctr;
+				}
+				b->len = (size_t)(p - b->data);
+				continue;
+			}
 		}
 		n = get_dots(s, e->pay, &t, &d);
 		if (n > 1) {
