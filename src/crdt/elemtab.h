@@ -155,6 +155,23 @@ static inline uint32_t et_put(struct elemtab *t, const struct et_slot *from)
 	t->ord_ok = false;
 	return i;
 }
+/** et_put() of a key after every key in @t (the caller has checked, as
+ * the decoder does): the order cache, if valid and one run, takes it as
+ * the last.  Room must be reserved. */
+static inline uint32_t et_put_last(struct elemtab *t, const struct et_slot *from)
+{
+	uint32_t i = et_home(t, from->hash);
+
+	while (et_used(&t->s[i]))
+		i = et_next(t, i);
+	t->s[i] = *from;
+	if (t->ord_ok && !t->ord_mid && t->count < t->ordcap)
+		t->ord[t->count] = i;
+	else
+		t->ord_ok = false;
+	t->count++;
+	return i;
+}
 /** Give @t the slots of @nt (filled by et_put()) and its order cache:
  * @t's old slot array is freed but not the long keys in it, which et_put()
  * moved.  @nt is left empty. */

@@ -242,20 +242,50 @@ static inline int cur_bytes(struct crdt_cur *c, const uint8_t **ret, size_t *ret
 	return crdt_cur_bytes(c, ret, ret_len);
 }
 
-/* A decoded element waiting for its insert. */
+/* Decoded elements wait this many elements for their insert, the home
+ * slot loading meanwhile: in key order the slots are visited at random. */
 #define PEND 16
 
-struct pend {
-	const uint8_t *key;
-	size_t len;
-	uint8_t *owned;
-	uint64_t pay;
-	uint32_t hash;
-};
-
-static inline void pend_insert(struct crdt_orset *s, const struct pend *q)
+static inline uint64_t rd64(const uint8_t *p)
 {
-	et_insert(&s->tab, q->key, q->len, q->hash, q->owned)->pay = q->pay;
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+/* @e's slot image, @pay aside: hash, length and the key, inline and zero
+ * padded (two loads within the key, the second shifted) or in @owned. */
+static inline void slot_image(struct et_slot *q, const uint8_t *e, size_t len, uint8_t *owned)
+{
+	q->hash = et_hash(e, len);
+	q->meta = ET_USED | (uint32_t)len;
+	if (len > ET_INLINE) {
+		q->k.ptr = owned;
+		return;
+	}
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	if (len >= 8) {
+		uint64_t w[2] = { rd64(e), len > 8 ? rd64(e + len - 8) >> (8 * (16 - len)) : 0 };
+		memcpy(q->k.in, w, sizeof(w));
+		return;
+	}
+#endif
+	memset(q->k.in, 0, sizeof(q->k.in));
+	if (len)
+		memcpy(q->k.in, e, len);
+}
+
+/* Is short key @q after the short key whose slot image is @p?  As two
+ * big-endian words and then the length, which is key order. */
+static inline bool short_after(const struct et_slot *p, const struct et_slot *q)
+{
+	uint64_t x = __builtin_bswap64(rd64(p->k.in)), y = __builtin_bswap64(rd64(q->k.in));
+
+	if (x == y) {
+		x = __builtin_bswap64(rd64(p->k.in + 8));
+		y = __builtin_bswap64(rd64(q->k.in + 8));
+	}
+	return x != y ? x < y : et_len(p) < et_len(q);
 }
 
 int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
@@ -265,7 +295,7 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 	const uint8_t *rids, *prev = NULL, *e;
 	size_t nr, n, plen = 0, elen;
 	uint64_t *last = NULL; /* per replica, the previous dot's counter */
-	struct pend pend[PEND];
+	struct et_slot pend[PEND], prevs = { 0 };
 	size_t ipend = 0, npend = 0; /* the oldest pending, and how many */
 	int r;
 
@@ -306,15 +336,23 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
 		struct dot one = { 0 };
-		struct pend *q;
+		struct et_slot *q;
 		size_t nd = 0, start = s->plen;
 		uint64_t head, z;
 
 		r = CRDT_EBADMSG;
 		if (cur_bytes(&c, &e, &elen) < 0 || elen > ET_MAX_LEN)
 			goto fail;
-		if (i > 0 && et_keycmp(prev, plen, e, elen) >= 0)
+		q = &pend[(ipend + npend) % PEND];
+		if (elen <= ET_INLINE) {
+			slot_image(q, e, elen, NULL);
+			if (i > 0 && !(plen <= ET_INLINE ? short_after(&prevs, q)
+							 : et_keycmp(prev, plen, e, elen) < 0))
+				goto fail;
+			prevs = *q;
+		} else if (i > 0 && et_keycmp(prev, plen, e, elen) >= 0) {
 			goto fail;
+		}
 		do {
 			uint64_t ri, ctr;
 
@@ -346,22 +384,14 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 			nd++;
 		} while (head & 1);
 
-		/* Inserted PEND elements later, its home slot loading meanwhile:
-		 * in key order the slots are visited at random. */
-		if (npend == PEND) {
-			pend_insert(s, &pend[ipend]);
-			ipend = (ipend + 1) % PEND;
-			npend--;
+		if (elen > ET_INLINE) {
+			uint8_t *owned = et_key_dup(e, elen, &r);
+			if (r < 0)
+				goto fail;
+			slot_image(q, e, elen, owned);
 		}
-		q = &pend[(ipend + npend) % PEND];
-		q->key = e;
-		q->len = elen;
-		q->owned = et_key_dup(e, elen, &r);
-		if (r < 0)
-			goto fail;
-		npend++;
-		q->hash = et_hash(e, elen);
 		et_prefetch(&s->tab, q->hash);
+		npend++;
 		if (nd > 1) {
 			q->pay = PAY_SPILL | (uint64_t)nd << 32 | start;
 			s->plen += nd;
@@ -376,9 +406,14 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 		}
 		prev = e;
 		plen = elen;
+		if (npend == PEND) { /* keys ascend: each goes last in the order */
+			et_put_last(&s->tab, &pend[ipend]);
+			ipend = (ipend + 1) % PEND;
+			npend--;
+		}
 	}
 	for (; npend; npend--, ipend = (ipend + 1) % PEND)
-		pend_insert(s, &pend[ipend]);
+		et_put_last(&s->tab, &pend[ipend]);
 	if (c.left) {
 		r = CRDT_EBADMSG;
 		goto fail;
@@ -388,7 +423,8 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 	return 0;
 fail:
 	for (; npend; npend--, ipend = (ipend + 1) % PEND)
-		free(pend[ipend].owned);
+		if (et_len(&pend[ipend]) > ET_INLINE)
+			free(pend[ipend].k.ptr);
 	free(last);
 	crdt_orset_free(s);
 	return r;
