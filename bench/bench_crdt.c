@@ -6,7 +6,7 @@
  *
  *   bench_crdt [runs] [largest set for the piece merge]   (default 5, 1000000)
  *   bench_crdt scale [runs] [largest n]   ns/element from 1k to 1M only, tab-separated
- *   bench_crdt op merge|encmerged|encode|decode [n] [reps]   one OR-Set operation
+ *   bench_crdt op merge|encmerged|encremoved|encode|decode [n] [reps]   one OR-Set operation
  *       repeated on the scale table's sets, for callgrind (--toggle-collect=
  *       crdt_orset_merge / _encode / _decode: the set-up is made by adds, not
  *       copies, so only the operation itself runs inside those functions)
@@ -492,8 +492,9 @@ static void run_scale(int n, int reps, double out[NSC])
 
 /* One operation @reps times on the scale table's sets (a: [0, n) on replica
  * A, c: [n/2, 3n/2) on B): merge c into a fresh a; encode a merged with c
- * (the first encode after a merge); encode a; decode a's encoding.  Prints
- * the median ns per element (of a, but 1.5 n for encmerged). */
+ * (the first encode after a merge); encode a fresh a after removing every
+ * tenth element; encode a; decode a's encoding.  Prints the median ns per
+ * element (of the set encoded). */
 static int run_op(const char *op, int n, int reps)
 {
 	struct crdt_orset *a = crdt_orset_new(), *c = crdt_orset_new(), *x;
@@ -502,7 +503,8 @@ static int run_op(const char *op, int n, int reps)
 	struct crdt_buf b;
 	char k[12];
 	int w = strcmp(op, "merge") == 0 ? 0 : strcmp(op, "encmerged") == 0 ? 1
-		: strcmp(op, "encode") == 0 ? 2 : strcmp(op, "decode") == 0 ? 3 : -1;
+		: strcmp(op, "encode") == 0 ? 2 : strcmp(op, "decode") == 0 ? 3
+		: strcmp(op, "encremoved") == 0 ? 4 : -1;
 
 	if (w < 0 || n < 2 || reps < 1 || !a || !c || !t)
 		return 2;
@@ -521,7 +523,7 @@ static int run_op(const char *op, int n, int reps)
 		die("encode");
 	for (int r = 0; r < reps; r++) {
 		x = NULL;
-		if (w <= 1) {
+		if (w <= 1 || w == 4) {
 			if (!(x = crdt_orset_new()))
 				die("new");
 			for (int i = 0; i < n; i++) {
@@ -532,7 +534,12 @@ static int run_op(const char *op, int n, int reps)
 		}
 		if (w == 1 && crdt_orset_merge(x, c) < 0)
 			die("merge");
-		if (w >= 1 && w <= 2)
+		for (int i = 0; w == 4 && i < n; i += 10) {
+			key(k, i);
+			if (crdt_orset_remove(x, k, 11) != 1)
+				die("remove");
+		}
+		if (w != 3)
 			crdt_buf_reset(&b);
 		t0 = now();
 		if (w == 0 && crdt_orset_merge(x, c) < 0)
@@ -543,6 +550,8 @@ static int run_op(const char *op, int n, int reps)
 			die("encode");
 		if (w == 3 && crdt_orset_decode(b.data, b.len, &x) < 0)
 			die("decode");
+		if (w == 4 && crdt_orset_encode(x, &b) < 0)
+			die("encode");
 		t[r] = now() - t0;
 		if (w <= 1 && crdt_orset_card(x) != (size_t)(n + n / 2))
 			die("merge result");
@@ -550,6 +559,8 @@ static int run_op(const char *op, int n, int reps)
 	}
 	if (w == 1)
 		per = n + n / 2;
+	if (w == 4)
+		per = n - (n + 9) / 10;
 	printf("%s\t%d\t%.1f ns/element\t%.1f M el/s\t%.4f ms\n", op, n, median(t, reps) / per * 1e9,
 	       per / median(t, reps) * 1e-6, median(t, reps) * 1e3);
 	crdt_buf_done(&b);

@@ -49,9 +49,10 @@ struct elemtab {
 	bool mapped; /* s came from et_map(), not calloc */
 	/* A cache, not part of the value: the used slots' indices in key
 	 * order, valid while ord_ok.  Valid for the empty table, kept through
-	 * inserts in ascending key order, growth, et_sweep_zero() and
-	 * et_order_set(); any other insert, et_put() or a remove only clears
-	 * ord_ok (the array stays), and the next et_order() sorts.  With
+	 * inserts in ascending key order, growth, removes (rlog below),
+	 * et_sweep_zero() and et_order_runs(); any other insert or et_put()
+	 * only clears ord_ok (the array stays), and the next et_order()
+	 * sorts.  With
 	 * ord_mid nonzero the array holds two runs, [0, ord_mid) and
 	 * [ord_mid, count), each in key order (as a merge leaves them), which
 	 * et_order() merges in one linear pass.  A heap table's array is in
@@ -61,6 +62,13 @@ struct elemtab {
 	uint32_t ord_mid;
 	uint32_t *ord;
 	size_t ordcap;
+	/* Removes the order has not followed yet: per remove, (slot, ~0u)
+	 * and (from, to) for each entry its backward shift moved, replayed
+	 * by the next et_order(), growth or merge (O(n) once, no sort); the
+	 * array then holds count + rlog_gone entries.  An insert meanwhile,
+	 * or more than count / 2 + 64 events, drops the order instead. */
+	uint32_t (*rlog)[2];
+	uint32_t rlog_n, rlog_cap, rlog_gone;
 };
 
 static inline bool et_used(const struct et_slot *s)
@@ -152,7 +160,7 @@ static inline uint32_t et_put(struct elemtab *t, const struct et_slot *from)
 		i = et_next(t, i);
 	t->s[i] = *from;
 	t->count++;
-	t->ord_ok = false;
+	t->ord_ok = false; /* a log of removes, if any, goes with it */
 	return i;
 }
 /** et_put() of a key after every key in @t (the caller has checked, as
@@ -165,7 +173,7 @@ static inline uint32_t et_put_last(struct elemtab *t, const struct et_slot *from
 	while (et_used(&t->s[i]))
 		i = et_next(t, i);
 	t->s[i] = *from;
-	if (t->ord_ok && !t->ord_mid && t->count < t->ordcap)
+	if (t->ord_ok && !t->ord_mid && !t->rlog_n && t->count < t->ordcap)
 		t->ord[t->count] = i;
 	else
 		t->ord_ok = false;
@@ -183,6 +191,10 @@ int et_ord_room(struct elemtab *t);
  * the used slots' indices as one run in key order (@mid 0), or as two,
  * [0, @mid) and [@mid, count), each in key order. */
 void et_order_runs(struct elemtab *t, size_t mid);
+/** Replay the removes the order has not followed (see struct elemtab),
+ * so that t->ord[0, count) is valid again if ord_ok; without the memory
+ * for it the order is dropped. */
+void et_order_settle(struct elemtab *t);
 /** Remove every entry whose payload is 0 (frees long keys), keeping the
  * order cache valid if it is (else, without memory for it, dropped). */
 void et_sweep_zero(struct elemtab *t);

@@ -796,6 +796,63 @@ static void test_order_bulk_merge(void **state)
 	}
 }
 
+/* The key order through removes: each remove logs what its backward
+ * shift moved, and the next encode, merge or growth replays the log.  Sets
+ * in cached order (decoded) lose many elements, no insert between, and
+ * are then encoded, merged with a set of like size or grown; each encode
+ * is checked by decoding it and against a copy's (a copy of a set with a
+ * log sorts). */
+static void test_order_removes(void **state)
+{
+	struct crdt_rid r[2];
+
+	(void)state;
+	rid_of(1, &r[0]);
+	rid_of(2, &r[1]);
+	for (int sc = 0; sc < 60; sc++) {
+		struct crdt_orset *a = crdt_orset_new(), *b, *c;
+		int n = 20 + (int)rng_below(&rng, 1500), gone = 0;
+		static uint8_t ak[1520][24];
+		static size_t alen[1520];
+		uint8_t k[24];
+
+		assert_non_null(a);
+		for (int i = 0; i < n; i++) {
+			alen[i] = rand_key(ak[i]);
+			assert_int_equal(crdt_orset_add(a, &r[0], ak[i], alen[i]), 0);
+		}
+		c = roundtrip(a); /* in cached order */
+		crdt_orset_free(a);
+		a = c;
+		assert_non_null(b = crdt_orset_copy(a));
+		for (int i = 0; i < n; i++) {
+			if (rng_below(&rng, 100) < (uint64_t)(10 + sc))
+				gone += crdt_orset_remove(a, ak[i], alen[i]);
+		}
+		if (sc % 3 == 1) { /* a bulk merge replays the log */
+			for (int i = 0; i < n / 2; i++) {
+				size_t len = rand_key(k);
+				assert_int_equal(crdt_orset_add(b, &r[1], k, len), 0);
+			}
+			assert_int_equal(crdt_orset_merge(a, b), 0);
+		} else if (sc % 3 == 2) { /* growth replays it (long keys: no order kept) */
+			for (int i = 0; i < 2 * n; i++) {
+				memset(k, 0xff, sizeof(k));
+				k[23] = (uint8_t)i, k[22] = (uint8_t)(i >> 8);
+				assert_int_equal(crdt_orset_add(a, &r[1], k, sizeof(k)), 0);
+			}
+		}
+		assert_true(gone > 0 || sc % 3 != 0 || n < 30);
+		assert_non_null(c = crdt_orset_copy(a));
+		crdt_orset_free(roundtrip(a));
+		if (!same_encoding(a, c))
+			fail_msg("scenario %d: encodings differ after %d removes", sc, gone);
+		crdt_orset_free(a);
+		crdt_orset_free(b);
+		crdt_orset_free(c);
+	}
+}
+
 static void test_small_merge(void **state)
 {
 	int n = test_scenarios(10000);
@@ -1223,6 +1280,7 @@ int main(void)
 		cmocka_unit_test(test_model),
 		cmocka_unit_test(test_order_cache),
 		cmocka_unit_test(test_order_bulk_merge),
+		cmocka_unit_test(test_order_removes),
 		cmocka_unit_test(test_small_merge),
 		cmocka_unit_test(test_delta_mutators),
 		cmocka_unit_test(test_small_merge_removals),

@@ -443,12 +443,14 @@ static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
 	 * order; the first encode merges the two in one linear pass (no
 	 * comparisons here, and none at all if no encode follows).  A copy
 	 * (dst empty) takes src's runs as they are. */
-	if (dst->tab.count && dst->tab.ord_ok && dst->tab.ord_mid && src->tab.ord_ok &&
-	    src->tab.ord_mid == 0)
-		et_order(&dst->tab, &(const uint32_t *){ NULL }); /* one run, or none */
-	ordered = src->tab.ord_ok &&
-		  (dst->tab.count == 0 || (dst->tab.ord_ok && dst->tab.ord_mid == 0 &&
-					   src->tab.ord_mid == 0)) &&
+	if (dst->tab.count && src->tab.ord_ok && !src->tab.rlog_n && src->tab.ord_mid == 0) {
+		et_order_settle(&dst->tab); /* removes logged, not yet followed */
+		if (dst->tab.ord_ok && dst->tab.ord_mid) /* one run, or none */
+			et_order(&dst->tab, &(const uint32_t *){ NULL });
+	}
+	ordered = src->tab.ord_ok && !src->tab.rlog_n &&
+		  (dst->tab.count == 0 || (dst->tab.ord_ok && !dst->tab.rlog_n &&
+					   dst->tab.ord_mid == 0 && src->tab.ord_mid == 0)) &&
 		  et_ord_room(move ? &nt : &dst->tab) == 0 &&
 		  (put = malloc((et_cap(&src->tab) + 1) * sizeof(*put)));
 	nold = dst->tab.count;
