@@ -537,10 +537,19 @@ static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
 		 * (a copy), the second from src's place @smid on */
 		uint32_t *o = t->ord, smid = src->tab.ord_mid;
 		size_t nb = nold, mid = nold;
-		for (size_t k = 0; move && k < nold; k++)
-			o[k] = dst->tab.s[dst->tab.ord[k]].hash;
-		for (size_t k = 0; k < src->tab.count; k++) {
-			uint32_t at = put[src->tab.ord[k]];
+		const uint32_t *dord = dst->tab.ord, *sord = src->tab.ord;
+		const size_t ns = src->tab.count;
+		/* key order is random in the tables: load ahead */
+		for (size_t k = 0; move && k < nold; k++) {
+			if (k + 16 < nold)
+				__builtin_prefetch(&dst->tab.s[dord[k + 16]]);
+			o[k] = dst->tab.s[dord[k]].hash;
+		}
+		for (size_t k = 0; k < ns; k++) {
+			uint32_t at;
+			if (k + 16 < ns)
+				__builtin_prefetch(&put[sord[k + 16]]);
+			at = put[sord[k]];
 			if (k == smid && smid)
 				mid = nb;
 			if (at != NONE)
