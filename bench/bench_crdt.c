@@ -6,6 +6,10 @@
  *
  *   bench_crdt [runs] [largest set for the piece merge]   (default 5, 1000000)
  *   bench_crdt scale [runs] [largest n]   ns/element from 1k to 1M only, tab-separated
+ *   bench_crdt op merge|encmerged|encremoved|encode|decode [n] [reps]   one OR-Set operation
+ *       repeated on the scale table's sets, for callgrind (--toggle-collect=
+ *       crdt_orset_merge / _encode / _decode: the set-up is made by adds, not
+ *       copies, so only the operation itself runs inside those functions)
  * The ns/element table stops at the largest set for the piece merge.
  */
 #include <malloc.h>
@@ -486,6 +490,86 @@ static void run_scale(int n, int reps, double out[NSC])
 	free(t);
 }
 
+/* One operation @reps times on the scale table's sets (a: [0, n) on replica
+ * A, c: [n/2, 3n/2) on B): merge c into a fresh a; encode a merged with c
+ * (the first encode after a merge); encode a fresh a after removing every
+ * tenth element; encode a; decode a's encoding.  Prints the median ns per
+ * element (of the set encoded). */
+static int run_op(const char *op, int n, int reps)
+{
+	struct crdt_orset *a = crdt_orset_new(), *c = crdt_orset_new(), *x;
+	double *t = malloc((size_t)reps * sizeof(*t)), t0, per = n;
+	struct crdt_rid ra, rb;
+	struct crdt_buf b;
+	char k[12];
+	int w = strcmp(op, "merge") == 0 ? 0 : strcmp(op, "encmerged") == 0 ? 1
+		: strcmp(op, "encode") == 0 ? 2 : strcmp(op, "decode") == 0 ? 3
+		: strcmp(op, "encremoved") == 0 ? 4 : -1;
+
+	if (w < 0 || n < 2 || reps < 1 || !a || !c || !t)
+		return 2;
+	rid(&ra, 1);
+	rid(&rb, 2);
+	for (int i = 0; i < n; i++) {
+		key(k, i);
+		if (crdt_orset_add(a, &ra, k, 11) < 0)
+			die("add");
+		key(k, i + n / 2);
+		if (crdt_orset_add(c, &rb, k, 11) < 0)
+			die("add");
+	}
+	crdt_buf_init(&b, 0);
+	if (crdt_orset_encode(a, &b) < 0)
+		die("encode");
+	for (int r = 0; r < reps; r++) {
+		x = NULL;
+		if (w <= 1 || w == 4) {
+			if (!(x = crdt_orset_new()))
+				die("new");
+			for (int i = 0; i < n; i++) {
+				key(k, i);
+				if (crdt_orset_add(x, &ra, k, 11) < 0)
+					die("add");
+			}
+		}
+		if (w == 1 && crdt_orset_merge(x, c) < 0)
+			die("merge");
+		for (int i = 0; w == 4 && i < n; i += 10) {
+			key(k, i);
+			if (crdt_orset_remove(x, k, 11) != 1)
+				die("remove");
+		}
+		if (w != 3)
+			crdt_buf_reset(&b);
+		t0 = now();
+		if (w == 0 && crdt_orset_merge(x, c) < 0)
+			die("merge");
+		if (w == 1 && crdt_orset_encode(x, &b) < 0)
+			die("encode");
+		if (w == 2 && crdt_orset_encode(a, &b) < 0)
+			die("encode");
+		if (w == 3 && crdt_orset_decode(b.data, b.len, &x) < 0)
+			die("decode");
+		if (w == 4 && crdt_orset_encode(x, &b) < 0)
+			die("encode");
+		t[r] = now() - t0;
+		if (w <= 1 && crdt_orset_card(x) != (size_t)(n + n / 2))
+			die("merge result");
+		crdt_orset_free(x);
+	}
+	if (w == 1)
+		per = n + n / 2;
+	if (w == 4)
+		per = n - (n + 9) / 10;
+	printf("%s\t%d\t%.1f ns/element\t%.1f M el/s\t%.4f ms\n", op, n, median(t, reps) / per * 1e9,
+	       per / median(t, reps) * 1e-6, median(t, reps) * 1e3);
+	crdt_buf_done(&b);
+	crdt_orset_free(a);
+	crdt_orset_free(c);
+	free(t);
+	return 0;
+}
+
 /* The table, and with @tsv the same figures as tab-separated lines for
  * gnuplot (docs/orset-scale.gp). */
 static void print_scale(int runs, int nmax, bool tsv)
@@ -533,7 +617,9 @@ int main(int argc, char **argv)
 	};
 	double res[3][NMETRIC], *v = malloc(sizeof(double) * (size_t)(runs > 0 ? runs : 1));
 
-	if (runs < 1 || !v)
+	bool op = argc > 2 && strcmp(argv[1], "op") == 0;
+
+	if ((runs < 1 && !op) || !v)
 		return 2;
 	/* Fixed malloc thresholds: with glibc's moving ones, whether a
 	 * table of a few hundred KiB comes back from the heap or from fresh,
@@ -543,6 +629,10 @@ int main(int argc, char **argv)
 	 * 2 MiB and more are libcrdt's own mappings either way. */
 	mallopt(M_MMAP_THRESHOLD, 32 << 20);
 	mallopt(M_TRIM_THRESHOLD, 64 << 20);
+	if (op) {
+		free(v);
+		return run_op(argv[2], argc > 3 ? atoi(argv[3]) : 10000, argc > 4 ? atoi(argv[4]) : 5);
+	}
 	if (scale) {
 		print_scale(runs, argc > 3 ? atoi(argv[3]) : 1000000, true);
 		free(v);

@@ -63,10 +63,13 @@ bool crdt_orset_equal(const struct crdt_orset *a, const struct crdt_orset *b);
 uint64_t crdt_orset_fingerprint(const struct crdt_orset *s);
 struct crdt_orset *crdt_orset_copy(const struct crdt_orset *s);
 /** Elements go out in key order, which the set caches (4 bytes an element
- * of table room).  The cache is kept through adds in key order, decodes
- * and merges of two sets that both have it; a remove, an out-of-order add
- * or a merge of a source without it clears it, and then encode (and
- * foreach) rebuild it by sorting: a write to a const set.  So
+ * of table room).  The cache is kept through adds in key order, decodes,
+ * removes (replayed in one linear pass by the next encode) and bulk merges
+ * of two sets that both have it (the next encode merges the two orders in
+ * one linear pass); an out-of-order add, an add after removes not yet
+ * replayed, a small merge that adds elements or a merge of a source
+ * without it clears it, and then encode (and foreach) rebuild it by
+ * sorting.  Either is a write to a const set.  So
  * two threads may encode one set at once only if nothing changed it since
  * its last encode; else they must hold a lock, as for any write. */
 int crdt_orset_encode(const struct crdt_orset *s, struct crdt_buf *b);

@@ -72,8 +72,33 @@ static bool ord_attach(struct elemtab *t)
 	return true;
 }
 
+static void rlog_drop(struct elemtab *t)
+{
+	free(t->rlog);
+	t->rlog = NULL;
+	t->rlog_n = t->rlog_cap = t->rlog_gone = 0;
+}
+
+/* Log one event of a remove; false (nothing logged) past the bound or
+ * without memory. */
+static bool rlog_add(struct elemtab *t, uint32_t from, uint32_t to)
+{
+	if (t->rlog_n == t->rlog_cap) {
+		size_t cap = t->rlog_cap ? 2 * (size_t)t->rlog_cap : 16;
+		uint32_t(*v)[2];
+		if (cap > (size_t)t->count / 2 + 64 || !(v = realloc(t->rlog, cap * sizeof(*v))))
+			return false;
+		t->rlog = v;
+		t->rlog_cap = (uint32_t)cap;
+	}
+	t->rlog[t->rlog_n][0] = from;
+	t->rlog[t->rlog_n++][1] = to;
+	return true;
+}
+
 static void ord_release(struct elemtab *t)
 {
+	rlog_drop(t);
 	if (t->ord_own)
 		free(t->ord);
 	t->ord = NULL;
@@ -102,6 +127,9 @@ void et_init(struct elemtab *t)
 	t->count = 0;
 	t->mapped = false;
 	t->ord_ok = true; /* an empty table is in key order */
+	t->ord_mid = 0;
+	t->rlog = NULL;
+	t->rlog_n = t->rlog_cap = t->rlog_gone = 0;
 	t->ord = NULL;
 	t->ordcap = 0;
 	t->ord_own = false;
@@ -270,6 +298,7 @@ int et_reserve_remap(struct elemtab *t, size_t n, uint32_t *idx, size_t nidx)
 		return 0;
 	if (!(ncap = cap_for(n)))
 		return CRDT_EMSGSIZE;
+	et_order_settle(t);
 	ns = tab_alloc(ncap, &mapped);
 	if (!ns)
 		return CRDT_ENOMEM;
@@ -357,6 +386,11 @@ static inline void ord_note(struct elemtab *t, uint32_t i)
 
 	if (!t->ord_ok)
 		return;
+	if (t->rlog_n) { /* replaying it here would cost O(n) an insert */
+		t->ord_ok = false;
+		rlog_drop(t);
+		return;
+	}
 	t->ord_ok = k < t->ordcap && (k == 0 || slot_before(&t->s[t->ord[k - 1]], &t->s[i]));
 	if (t->ord_ok)
 		t->ord[k] = i;
@@ -404,13 +438,15 @@ struct et_slot *et_insert_slot(struct elemtab *t, const struct et_slot *from, ui
 	return s;
 }
 
-void et_remove(struct elemtab *t, struct et_slot *slot)
+/* Remove the entry in slot @hole.  With @inv (slot -> its place in the
+ * order array), the order follows: the entry's place is marked UINT32_MAX
+ * and each entry the backward shift moves gets its new slot. */
+static void remove_at(struct elemtab *t, uint32_t hole, uint32_t *inv, bool log)
 {
-	uint32_t hole = (uint32_t)(slot - t->s);
-
-	t->ord_ok = false;
-	if (et_len(slot) > ET_INLINE)
-		free(slot->k.ptr);
+	if (et_len(&t->s[hole]) > ET_INLINE)
+		free(t->s[hole].k.ptr);
+	if (inv)
+		t->ord[inv[hole]] = UINT32_MAX;
 	/* Backward shift: pull every later entry of the cluster that may live
 	 * at the hole (its home is not cyclically inside (hole, j]). */
 	for (uint32_t j = et_next(t, hole);; j = et_next(t, j)) {
@@ -420,11 +456,98 @@ void et_remove(struct elemtab *t, struct et_slot *slot)
 		uint32_t home = et_home(t, s->hash);
 		if (cdist(t, home, j) >= cdist(t, hole, j)) {
 			t->s[hole] = *s;
+			if (inv) {
+				t->ord[inv[j]] = hole;
+				inv[hole] = inv[j];
+			}
+			if (log && !rlog_add(t, j, hole)) {
+				log = false;
+				t->ord_ok = false;
+			}
 			hole = j;
 		}
 	}
 	memset(&t->s[hole], 0, sizeof(t->s[hole]));
 	t->count--;
+}
+
+void et_remove(struct elemtab *t, struct et_slot *slot)
+{
+	uint32_t i = (uint32_t)(slot - t->s);
+
+	if (t->ord_ok && rlog_add(t, i, UINT32_MAX))
+		t->rlog_gone++;
+	else
+		t->ord_ok = false;
+	remove_at(t, i, NULL, t->ord_ok);
+	if (!t->ord_ok)
+		rlog_drop(t);
+}
+
+/* Drop the entries marked UINT32_MAX from the first @n of the order,
+ * keeping the two runs' boundary. */
+static void ord_compact(struct elemtab *t, size_t n)
+{
+	size_t m = 0, mid = 0;
+
+	for (size_t k = 0; k < n; k++) {
+		if (k == t->ord_mid)
+			mid = m;
+		if (t->ord[k] != UINT32_MAX)
+			t->ord[m++] = t->ord[k];
+	}
+	t->ord_mid = mid < m ? (uint32_t)mid : 0;
+}
+
+void et_order_settle(struct elemtab *t)
+{
+	size_t n = (size_t)t->count + t->rlog_gone;
+	uint32_t *inv;
+
+	if (!t->rlog_n)
+		return;
+	if (!t->ord_ok || !(inv = malloc(et_cap(t) * sizeof(*inv)))) {
+		t->ord_ok = false;
+		rlog_drop(t);
+		return;
+	}
+	for (size_t k = 0; k < n; k++)
+		inv[t->ord[k]] = (uint32_t)k;
+	/* inv follows each slot's current entry, as the removes moved them */
+	for (uint32_t x = 0; x < t->rlog_n; x++) {
+		uint32_t k = inv[t->rlog[x][0]], to = t->rlog[x][1];
+		t->ord[k] = to;
+		if (to != UINT32_MAX)
+			inv[to] = k;
+	}
+	free(inv);
+	rlog_drop(t);
+	ord_compact(t, n);
+}
+
+void et_sweep_zero(struct elemtab *t)
+{
+	size_t n;
+	uint32_t *inv = NULL;
+
+	et_order_settle(t);
+	n = t->count;
+	if (t->ord_ok && n && !(inv = malloc(et_cap(t) * sizeof(*inv))))
+		t->ord_ok = false;
+	for (size_t k = 0; inv && k < n; k++)
+		inv[t->ord[k]] = (uint32_t)k;
+	/* Backward shift refills slot i, so it is looked at again; a wrapped
+	 * entry may be seen twice, harmlessly. */
+	for (uint32_t i = 0; i < et_cap(t);) {
+		if (et_used(&t->s[i]) && t->s[i].pay == 0)
+			remove_at(t, i, inv, false);
+		else
+			i++;
+	}
+	if (!inv)
+		return;
+	ord_compact(t, n);
+	free(inv);
 }
 
 int et_keycmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
@@ -711,11 +834,44 @@ long_keys:
 	return 0;
 }
 
+/* Merge the order's two runs into one: a key comparison an element, the
+ * slots loaded ahead (they are in random places).  -ENOMEM. */
+#define MERGE_AHEAD 16
+static int ord_merge(struct elemtab *t)
+{
+	size_t na = t->ord_mid, n = t->count, i = 0, j = na, o = 0;
+	uint32_t *a = malloc(na * sizeof(*a)), *ord = t->ord;
+	const struct et_slot *s = t->s;
+
+	if (!a)
+		return CRDT_ENOMEM;
+	memcpy(a, ord, na * sizeof(*a));
+	/* o == i + (j - na) <= j: the output never overtakes the second run */
+	while (i < na && j < n) {
+		if (i + MERGE_AHEAD < na)
+			__builtin_prefetch(&s[a[i + MERGE_AHEAD]]);
+		if (j + MERGE_AHEAD < n)
+			__builtin_prefetch(&s[ord[j + MERGE_AHEAD]]);
+		if (slot_before(&s[ord[j]], &s[a[i]]))
+			ord[o++] = ord[j++];
+		else
+			ord[o++] = a[i++];
+	}
+	if (i < na)
+		memcpy(ord + o, a + i, (na - i) * sizeof(*a));
+	free(a);
+	t->ord_mid = 0;
+	return 0;
+}
+
 int et_order(const struct elemtab *ct, const uint32_t **ret)
 {
 	struct elemtab *t = (struct elemtab *)ct; /* only the cache changes */
 	int r;
 
+	et_order_settle(t);
+	if (t->ord_ok && t->ord_mid && ord_merge(t) < 0)
+		t->ord_ok = false; /* no room to merge: sort */
 	if (!t->ord_ok) {
 		if (!t->ord && t->count) { /* a mapped table's, apart */
 			if (!(t->ord = malloc(ord_room(t->cap) * sizeof(*t->ord))))
@@ -726,14 +882,15 @@ int et_order(const struct elemtab *ct, const uint32_t **ret)
 		if ((r = order_build(t)) < 0)
 			return r;
 		t->ord_ok = true;
+		t->ord_mid = 0;
 	}
 	*ret = t->ord;
 	return 0;
 }
 
-void et_order_set(struct elemtab *t, const uint32_t *o, size_t n)
+void et_order_runs(struct elemtab *t, size_t mid)
 {
-	if (n)
-		memcpy(t->ord, o, n * sizeof(*o));
+	rlog_drop(t);
 	t->ord_ok = true;
+	t->ord_mid = mid < t->count ? (uint32_t)mid : 0;
 }

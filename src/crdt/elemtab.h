@@ -49,14 +49,26 @@ struct elemtab {
 	bool mapped; /* s came from et_map(), not calloc */
 	/* A cache, not part of the value: the used slots' indices in key
 	 * order, valid while ord_ok.  Valid for the empty table, kept through
-	 * inserts in ascending key order, growth and et_order_set(); any
-	 * other insert, et_put() or a remove only clears ord_ok (the array
-	 * stays), and the next et_order() sorts.  A heap table's array is in
+	 * inserts in ascending key order, growth, removes (rlog below),
+	 * et_sweep_zero() and et_order_runs(); any other insert or et_put()
+	 * only clears ord_ok (the array stays), and the next et_order()
+	 * sorts.  With
+	 * ord_mid nonzero the array holds two runs, [0, ord_mid) and
+	 * [ord_mid, count), each in key order (as a merge leaves them), which
+	 * et_order() merges in one linear pass.  A heap table's array is in
 	 * the table's block (ord_own false), a mapped one's apart. */
 	bool ord_ok;
 	bool ord_own; /* ord malloc'd apart, else in the table's block */
+	uint32_t ord_mid;
 	uint32_t *ord;
 	size_t ordcap;
+	/* Removes the order has not followed yet: per remove, (slot, ~0u)
+	 * and (from, to) for each entry its backward shift moved, replayed
+	 * by the next et_order(), growth or merge (O(n) once, no sort); the
+	 * array then holds count + rlog_gone entries.  An insert meanwhile,
+	 * or more than count / 2 + 64 events, drops the order instead. */
+	uint32_t (*rlog)[2];
+	uint32_t rlog_n, rlog_cap, rlog_gone;
 };
 
 static inline bool et_used(const struct et_slot *s)
@@ -148,7 +160,24 @@ static inline uint32_t et_put(struct elemtab *t, const struct et_slot *from)
 		i = et_next(t, i);
 	t->s[i] = *from;
 	t->count++;
-	t->ord_ok = false;
+	t->ord_ok = false; /* a log of removes, if any, goes with it */
+	return i;
+}
+/** et_put() of a key after every key in @t (the caller has checked, as
+ * the decoder does): the order cache, if valid and one run, takes it as
+ * the last.  Room must be reserved. */
+static inline uint32_t et_put_last(struct elemtab *t, const struct et_slot *from)
+{
+	uint32_t i = et_home(t, from->hash);
+
+	while (et_used(&t->s[i]))
+		i = et_next(t, i);
+	t->s[i] = *from;
+	if (t->ord_ok && !t->ord_mid && !t->rlog_n && t->count < t->ordcap)
+		t->ord[t->count] = i;
+	else
+		t->ord_ok = false;
+	t->count++;
 	return i;
 }
 /** Give @t the slots of @nt (filled by et_put()) and its order cache:
@@ -158,9 +187,17 @@ void et_adopt(struct elemtab *t, struct elemtab *nt);
 /** Make sure @t (with slots) has an order array (t->ord, t->ordcap
  * entries, room for every element the table can hold): -ENOMEM. */
 int et_ord_room(struct elemtab *t);
-/** Set @t's cached order (valid from now on) to @o[@n], its used slots'
- * indices in key order (n == t->count; the order array has room). */
-void et_order_set(struct elemtab *t, const uint32_t *o, size_t n);
+/** Declare t->ord[0, t->count), written by the caller, valid from now on:
+ * the used slots' indices as one run in key order (@mid 0), or as two,
+ * [0, @mid) and [@mid, count), each in key order. */
+void et_order_runs(struct elemtab *t, size_t mid);
+/** Replay the removes the order has not followed (see struct elemtab),
+ * so that t->ord[0, count) is valid again if ord_ok; without the memory
+ * for it the order is dropped. */
+void et_order_settle(struct elemtab *t);
+/** Remove every entry whose payload is 0 (frees long keys), keeping the
+ * order cache valid if it is (else, without memory for it, dropped). */
+void et_sweep_zero(struct elemtab *t);
 /** Make room for @n elements in total, so that inserts up to that count
  * cannot fail.  -ENOMEM (table unchanged), -EMSGSIZE past 2^31 slots. */
 int et_reserve(struct elemtab *t, size_t n);

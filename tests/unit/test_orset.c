@@ -725,6 +725,134 @@ static void test_order_cache(void **state)
 	crdt_orset_free(o);
 }
 
+/* A random key of 0..24 bytes over four byte values: prefixes of one
+ * another, zero bytes, short and long keys mixed. */
+static size_t rand_key(uint8_t *k)
+{
+	static const uint8_t abc[] = { 0, 'a', 'b', 0xff };
+	size_t len = rng_below(&rng, 25);
+
+	for (size_t i = 0; i < len; i++)
+		k[i] = abc[rng_below(&rng, 4)];
+	return len;
+}
+
+/* The key order through bulk merges (sets of like size): dst's elements
+ * and src's new ones are kept as two runs, which the first encode merges;
+ * a merge that removes some of dst's elements keeps it as well, and a copy
+ * takes the two runs.  Every encode is checked by decoding it (the decoder
+ * rejects keys out of order) and against the copy's. */
+static void test_order_bulk_merge(void **state)
+{
+	struct crdt_rid r[3];
+
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		rid_of(i + 1, &r[i]);
+	for (int sc = 0; sc < 300; sc++) {
+		struct crdt_orset *a = crdt_orset_new(), *b, *c;
+		int n = 1 + (int)rng_below(&rng, 200);
+		uint8_t k[24], ak[200][24];
+		size_t len, alen[200];
+
+		assert_non_null(a);
+		for (int i = 0; i < n; i++) {
+			alen[i] = rand_key(ak[i]);
+			assert_int_equal(crdt_orset_add(a, &r[rng_below(&rng, 2)], ak[i], alen[i]), 0);
+		}
+		assert_non_null(b = crdt_orset_copy(a));
+		for (int i = 0; i < n; i++) { /* b removes and adds, a adds */
+			len = rand_key(k);
+			if (rng_below(&rng, 3) == 0) /* mostly one of a's: a loses it */
+				crdt_orset_remove(b, ak[i], alen[i]);
+			else if (rng_below(&rng, 2))
+				assert_int_equal(crdt_orset_add(b, &r[2], k, len), 0);
+			else
+				assert_int_equal(crdt_orset_add(a, &r[0], k, len), 0);
+		}
+		if (sc % 3) { /* a's order by decoding, or as its writes left it */
+			c = roundtrip(a);
+			crdt_orset_free(a);
+			a = c;
+		}
+		if (sc % 2) { /* b's likewise */
+			c = roundtrip(b);
+			crdt_orset_free(b);
+			b = c;
+		}
+		if (sc % 5 == 0) { /* a merge into a state that holds two runs */
+			assert_int_equal(crdt_orset_merge(b, a), 0);
+			assert_int_equal(crdt_orset_add(b, &r[2], S("\xff\xff\xff\xff\xff\xff\xff\xff\xff")), 0);
+		}
+		assert_int_equal(crdt_orset_merge(a, b), 0);
+		assert_non_null(c = crdt_orset_copy(a));
+		crdt_orset_free(roundtrip(c));
+		crdt_orset_free(roundtrip(a));
+		if (!same_encoding(a, c))
+			fail_msg("scenario %d: a merged set and its copy encode differently", sc);
+		crdt_orset_free(a);
+		crdt_orset_free(b);
+		crdt_orset_free(c);
+	}
+}
+
+/* The key order through removes: each remove logs what its backward
+ * shift moved, and the next encode, merge or growth replays the log.  Sets
+ * in cached order (decoded) lose many elements, no insert between, and
+ * are then encoded, merged with a set of like size or grown; each encode
+ * is checked by decoding it and against a copy's (a copy of a set with a
+ * log sorts). */
+static void test_order_removes(void **state)
+{
+	struct crdt_rid r[2];
+
+	(void)state;
+	rid_of(1, &r[0]);
+	rid_of(2, &r[1]);
+	for (int sc = 0; sc < 60; sc++) {
+		struct crdt_orset *a = crdt_orset_new(), *b, *c;
+		int n = 20 + (int)rng_below(&rng, 1500), gone = 0;
+		static uint8_t ak[1520][24];
+		static size_t alen[1520];
+		uint8_t k[24];
+
+		assert_non_null(a);
+		for (int i = 0; i < n; i++) {
+			alen[i] = rand_key(ak[i]);
+			assert_int_equal(crdt_orset_add(a, &r[0], ak[i], alen[i]), 0);
+		}
+		c = roundtrip(a); /* in cached order */
+		crdt_orset_free(a);
+		a = c;
+		assert_non_null(b = crdt_orset_copy(a));
+		for (int i = 0; i < n; i++) {
+			if (rng_below(&rng, 100) < (uint64_t)(10 + sc))
+				gone += crdt_orset_remove(a, ak[i], alen[i]);
+		}
+		if (sc % 3 == 1) { /* a bulk merge replays the log */
+			for (int i = 0; i < n / 2; i++) {
+				size_t len = rand_key(k);
+				assert_int_equal(crdt_orset_add(b, &r[1], k, len), 0);
+			}
+			assert_int_equal(crdt_orset_merge(a, b), 0);
+		} else if (sc % 3 == 2) { /* growth replays it (long keys: no order kept) */
+			for (int i = 0; i < 2 * n; i++) {
+				memset(k, 0xff, sizeof(k));
+				k[23] = (uint8_t)i, k[22] = (uint8_t)(i >> 8);
+				assert_int_equal(crdt_orset_add(a, &r[1], k, sizeof(k)), 0);
+			}
+		}
+		assert_true(gone > 0 || sc % 3 != 0 || n < 30);
+		assert_non_null(c = crdt_orset_copy(a));
+		crdt_orset_free(roundtrip(a));
+		if (!same_encoding(a, c))
+			fail_msg("scenario %d: encodings differ after %d removes", sc, gone);
+		crdt_orset_free(a);
+		crdt_orset_free(b);
+		crdt_orset_free(c);
+	}
+}
+
 static void test_small_merge(void **state)
 {
 	int n = test_scenarios(10000);
@@ -1151,6 +1279,8 @@ int main(void)
 		cmocka_unit_test(test_binary_safe),
 		cmocka_unit_test(test_model),
 		cmocka_unit_test(test_order_cache),
+		cmocka_unit_test(test_order_bulk_merge),
+		cmocka_unit_test(test_order_removes),
 		cmocka_unit_test(test_small_merge),
 		cmocka_unit_test(test_delta_mutators),
 		cmocka_unit_test(test_small_merge_removals),

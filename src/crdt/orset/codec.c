@@ -69,12 +69,18 @@ static inline uint8_t *varint_to(uint8_t *p, uint64_t v)
 	return p;
 }
 
-/* Room for one element of a short key and one dot written straight into
- * the buffer: length, 16 key bytes (copied whole), head and counter. */
-#define FAST_ROOM (1 + ET_INLINE + 3 + 10)
-/* How many elements ahead the encoder loads a slot: a few hundred ns of
- * memory latency at a few ns an element. */
+/* Room for one element of a short key and @n dots written straight into
+ * the buffer: length, 16 key bytes (copied whole), and per dot a head
+ * (2 * replica + 1 < 2^17: 3 bytes) and a counter (10). */
+#define FAST_ROOM(n) (1 + ET_INLINE + (n) * (3 + 10))
+/* How many elements ahead the encoder loads a slot, and a spilled
+ * element's dots: a few hundred ns of memory latency at a few ns an
+ * element (the dots' place is known once the slot is in). */
 #define ENC_AHEAD 32
+#define ENC_AHEAD_DOTS 16
+/* Dots per element the fast path takes (the pool run is sorted in wire
+ * order when replica numbering follows rid order). */
+#define FAST_DOTS 8
 
 int crdt_orset_encode(const struct crdt_orset *s, struct crdt_buf *b)
 {
@@ -83,6 +89,8 @@ int crdt_orset_encode(const struct crdt_orset *s, struct crdt_buf *b)
 	struct dot *scratch = NULL;
 	uint64_t *last = NULL;
 	size_t cap = 0;
+	bool mono = true; /* arrival numbering in rid order: dot runs are in wire order */
+	bool pooled = s->plen != 0;
 	int r;
 
 	if ((r = wire_reps_init(s, &w)) < 0)
@@ -90,6 +98,8 @@ int crdt_orset_encode(const struct crdt_orset *s, struct crdt_buf *b)
 	r = CRDT_ENOMEM;
 	if (!(last = calloc(s->nreps ? s->nreps : 1, sizeof(*last))))
 		goto out;
+	for (uint32_t k = 0; k < s->nreps; k++)
+		mono &= w.pos[k] == k;
 	/* The key order is cached in the table: every gossip round encodes
 	 * the set, and most rounds find it unchanged or only appended to. */
 	if ((r = et_order(&s->tab, &ord)) < 0)
@@ -107,23 +117,48 @@ int crdt_orset_encode(const struct crdt_orset *s, struct crdt_buf *b)
 
 		if (i + ENC_AHEAD < s->tab.count) /* key order is random in the table */
 			__builtin_prefetch(&s->tab.s[ord[i + ENC_AHEAD]]);
-
-		if (!pay_spilled(e->pay) && et_len(e) <= ET_INLINE &&
-		    (b->cap - b->len >= FAST_ROOM ||
-		     (b->max - b->len >= 64 * FAST_ROOM && crdt_buf_reserve(b, 64 * FAST_ROOM) == 0))) {
-			/* The common element: a short key and one inline dot. */
+		if (pooled && i + ENC_AHEAD_DOTS < s->tab.count) { /* and so is the pool */
+			uint64_t ap = s->tab.s[ord[i + ENC_AHEAD_DOTS]].pay;
+			if (pay_spilled(ap))
+				__builtin_prefetch(s->pool + (uint32_t)ap);
+		}
+		if (et_len(e) <= ET_INLINE &&
+		    (b->cap - b->len >= FAST_ROOM(FAST_DOTS) ||
+		     (b->max - b->len >= 64 * FAST_ROOM(FAST_DOTS) &&
+		      crdt_buf_reserve(b, 64 * FAST_ROOM(FAST_DOTS)) == 0))) {
 			uint8_t *p = b->data + b->len;
-			uint32_t ri = w.pos[e->pay >> IN_CTR_BITS];
-			uint64_t ctr = e->pay & IN_CTR_MAX;
 			size_t len = et_len(e);
 
-			p[0] = (uint8_t)len;
-			memcpy(p + 1, e->k.in, ET_INLINE);
-			p = varint_to(p + 1 + len, (uint64_t)ri << 1);
-			p = varint_to(p, ctr_zz(ctr, last[ri]));
-			last[ri] = ctr;
-			b->len = (size_t)(p - b->data);
-			continue;
+			if (!pay_spilled(e->pay)) {
+				/* The common element: a short key and one inline dot. */
+				uint32_t ri = w.pos[e->pay >> IN_CTR_BITS];
+				uint64_t ctr = e->pay & IN_CTR_MAX;
+
+				p[0] = (uint8_t)len;
+				memcpy(p + 1, e->k.in, ET_INLINE);
+				p = varint_to(p + 1 + len, (uint64_t)ri << 1);
+				p = varint_to(p, ctr_zz(ctr, last[ri]));
+				last[ri] = ctr;
+				b->len = (size_t)(p - b->data);
+				continue;
+			}
+			n = (size_t)(e->pay >> 32) & 0x7fffffff;
+			if (mono && n <= FAST_DOTS) {
+				/* A few dots (concurrent adds), already in wire order. */
+				d = s->pool + (uint32_t)e->pay;
+				p[0] = (uint8_t)len;
+				memcpy(p + 1, e->k.in, ET_INLINE);
+				p += 1 + len;
+				for (size_t x = 0; x < n; x++) {
+					uint32_t ri = w.pos[d[x].ri];
+					uint64_t ctr = d[x].ctr;
+					p = varint_to(p, (uint64_t)ri << 1 | (x + 1 < n));
+					p = varint_to(p, ctr_zz(ctr, last[ri]));
+					last[ri] = ctr;
+				}
+				b->len = (size_t)(p - b->data);
+				continue;
+			}
 		}
 		n = get_dots(s, e->pay, &t, &d);
 		if (n > 1) {
@@ -207,20 +242,50 @@ static inline int cur_bytes(struct crdt_cur *c, const uint8_t **ret, size_t *ret
 	return crdt_cur_bytes(c, ret, ret_len);
 }
 
-/* A decoded element waiting for its insert. */
+/* Decoded elements wait this many elements for their insert, the home
+ * slot loading meanwhile: in key order the slots are visited at random. */
 #define PEND 16
 
-struct pend {
-	const uint8_t *key;
-	size_t len;
-	uint8_t *owned;
-	uint64_t pay;
-	uint32_t hash;
-};
-
-static inline void pend_insert(struct crdt_orset *s, const struct pend *q)
+static inline uint64_t rd64(const uint8_t *p)
 {
-	et_insert(&s->tab, q->key, q->len, q->hash, q->owned)->pay = q->pay;
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+/* @e's slot image, @pay aside: hash, length and the key, inline and zero
+ * padded (two loads within the key, the second shifted) or in @owned. */
+static inline void slot_image(struct et_slot *q, const uint8_t *e, size_t len, uint8_t *owned)
+{
+	q->hash = et_hash(e, len);
+	q->meta = ET_USED | (uint32_t)len;
+	if (len > ET_INLINE) {
+		q->k.ptr = owned;
+		return;
+	}
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	if (len >= 8) {
+		uint64_t w[2] = { rd64(e), len > 8 ? rd64(e + len - 8) >> (8 * (16 - len)) : 0 };
+		memcpy(q->k.in, w, sizeof(w));
+		return;
+	}
+#endif
+	memset(q->k.in, 0, sizeof(q->k.in));
+	if (len)
+		memcpy(q->k.in, e, len);
+}
+
+/* Is short key @q after the short key whose slot image is @p?  As two
+ * big-endian words and then the length, which is key order. */
+static inline bool short_after(const struct et_slot *p, const struct et_slot *q)
+{
+	uint64_t x = __builtin_bswap64(rd64(p->k.in)), y = __builtin_bswap64(rd64(q->k.in));
+
+	if (x == y) {
+		x = __builtin_bswap64(rd64(p->k.in + 8));
+		y = __builtin_bswap64(rd64(q->k.in + 8));
+	}
+	return x != y ? x < y : et_len(p) < et_len(q);
 }
 
 int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
@@ -230,7 +295,7 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 	const uint8_t *rids, *prev = NULL, *e;
 	size_t nr, n, plen = 0, elen;
 	uint64_t *last = NULL; /* per replica, the previous dot's counter */
-	struct pend pend[PEND];
+	struct et_slot pend[PEND], prevs = { 0 };
 	size_t ipend = 0, npend = 0; /* the oldest pending, and how many */
 	int r;
 
@@ -271,15 +336,23 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
 		struct dot one = { 0 };
-		struct pend *q;
+		struct et_slot *q;
 		size_t nd = 0, start = s->plen;
 		uint64_t head, z;
 
 		r = CRDT_EBADMSG;
 		if (cur_bytes(&c, &e, &elen) < 0 || elen > ET_MAX_LEN)
 			goto fail;
-		if (i > 0 && et_keycmp(prev, plen, e, elen) >= 0)
+		q = &pend[(ipend + npend) % PEND];
+		if (elen <= ET_INLINE) {
+			slot_image(q, e, elen, NULL);
+			if (i > 0 && !(plen <= ET_INLINE ? short_after(&prevs, q)
+							 : et_keycmp(prev, plen, e, elen) < 0))
+				goto fail;
+			prevs = *q;
+		} else if (i > 0 && et_keycmp(prev, plen, e, elen) >= 0) {
 			goto fail;
+		}
 		do {
 			uint64_t ri, ctr;
 
@@ -311,22 +384,14 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 			nd++;
 		} while (head & 1);
 
-		/* Inserted PEND elements later, its home slot loading meanwhile:
-		 * in key order the slots are visited at random. */
-		if (npend == PEND) {
-			pend_insert(s, &pend[ipend]);
-			ipend = (ipend + 1) % PEND;
-			npend--;
+		if (elen > ET_INLINE) {
+			uint8_t *owned = et_key_dup(e, elen, &r);
+			if (r < 0)
+				goto fail;
+			slot_image(q, e, elen, owned);
 		}
-		q = &pend[(ipend + npend) % PEND];
-		q->key = e;
-		q->len = elen;
-		q->owned = et_key_dup(e, elen, &r);
-		if (r < 0)
-			goto fail;
-		npend++;
-		q->hash = et_hash(e, elen);
 		et_prefetch(&s->tab, q->hash);
+		npend++;
 		if (nd > 1) {
 			q->pay = PAY_SPILL | (uint64_t)nd << 32 | start;
 			s->plen += nd;
@@ -341,9 +406,14 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 		}
 		prev = e;
 		plen = elen;
+		if (npend == PEND) { /* keys ascend: each goes last in the order */
+			et_put_last(&s->tab, &pend[ipend]);
+			ipend = (ipend + 1) % PEND;
+			npend--;
+		}
 	}
 	for (; npend; npend--, ipend = (ipend + 1) % PEND)
-		pend_insert(s, &pend[ipend]);
+		et_put_last(&s->tab, &pend[ipend]);
 	if (c.left) {
 		r = CRDT_EBADMSG;
 		goto fail;
@@ -353,7 +423,8 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 	return 0;
 fail:
 	for (; npend; npend--, ipend = (ipend + 1) % PEND)
-		free(pend[ipend].owned);
+		if (et_len(&pend[ipend]) > ET_INLINE)
+			free(pend[ipend].k.ptr);
 	free(last);
 	crdt_orset_free(s);
 	return r;

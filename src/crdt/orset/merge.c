@@ -403,7 +403,8 @@ static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
 	struct ivl **niv = NULL; /* per dst replica: the joined context */
 	uint32_t *nivn = NULL;
 	struct elemtab nt, *t = &dst->tab;
-	uint32_t nold, *put = NULL; /* per src slot: where a new element went */
+	uint32_t *put = NULL; /* per src slot: where a new element went */
+	size_t nold;          /* dst's elements before */
 	bool sweep = false, move, ordered;
 	int r;
 
@@ -436,13 +437,23 @@ static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
 	}
 	if ((r = pool_reserve(dst, j.pool_need)) < 0)
 		goto out;
-	/* A copy (dst empty) of a source in cached key order takes that order
-	 * (best effort: without the memory, the next encode sorts).  A merge
-	 * that inserts nothing keeps dst's; any other clears it: merging two
-	 * orders costs a key comparison at a random slot an element, more
-	 * than a quarter of the merge itself. */
-	ordered = dst->tab.count == 0 && src->tab.ord_ok && et_ord_room(move ? &nt : &dst->tab) == 0 &&
-		  (put = malloc((et_cap(&src->tab) + src->tab.count + 1) * sizeof(*put)));
+	/* The key order, when both sides have it (best effort: without the
+	 * memory, the next encode sorts).  dst's old elements keep their
+	 * order as one run, src's new ones follow as a second, in src's
+	 * order; the first encode merges the two in one linear pass (no
+	 * comparisons here, and none at all if no encode follows).  A copy
+	 * (dst empty) takes src's runs as they are. */
+	if (dst->tab.count && src->tab.ord_ok && !src->tab.rlog_n && src->tab.ord_mid == 0) {
+		et_order_settle(&dst->tab); /* removes logged, not yet followed */
+		if (dst->tab.ord_ok && dst->tab.ord_mid) /* one run, or none */
+			et_order(&dst->tab, &(const uint32_t *){ NULL });
+	}
+	ordered = src->tab.ord_ok && !src->tab.rlog_n &&
+		  (dst->tab.count == 0 || (dst->tab.ord_ok && !dst->tab.rlog_n &&
+					   dst->tab.ord_mid == 0 && src->tab.ord_mid == 0)) &&
+		  et_ord_room(move ? &nt : &dst->tab) == 0 &&
+		  (put = malloc((et_cap(&src->tab) + 1) * sizeof(*put)));
+	nold = dst->tab.count;
 	ix_drop(dst);
 
 	/* The commit.  Nothing is removed from a table until the end, so the
@@ -519,31 +530,42 @@ static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
 		}
 	}
 
-	/* Elements left without dots go.  Backward shift refills slot i, so it
-	 * is looked at again; a wrapped entry may be seen twice, harmlessly. */
-	for (size_t i = 0; sweep && i < et_cap(t);) {
-		struct et_slot *e = &t->s[i];
-		if (et_used(e) && e->pay == PAY_NONE)
-			et_remove(t, e);
-		else
-			i++;
+	if (ordered) {
+		/* dst's elements, all still there, in their old order (in the
+		 * new table, the old slot's hash word holds the new index); then
+		 * src's new ones in src's order, which may itself be two runs
+		 * (a copy), the second from src's place @smid on */
+		uint32_t *o = t->ord, smid = src->tab.ord_mid;
+		size_t nb = nold, mid = nold;
+		const uint32_t *dord = dst->tab.ord, *sord = src->tab.ord;
+		const size_t ns = src->tab.count;
+		/* key order is random in the tables: load ahead */
+		for (size_t k = 0; move && k < nold; k++) {
+			if (k + 16 < nold)
+				__builtin_prefetch(&dst->tab.s[dord[k + 16]]);
+			o[k] = dst->tab.s[dord[k]].hash;
+		}
+		for (size_t k = 0; k < ns; k++) {
+			uint32_t at;
+			if (k + 16 < ns)
+				__builtin_prefetch(&put[sord[k + 16]]);
+			at = put[sord[k]];
+			if (k == smid && smid)
+				mid = nb;
+			if (at != NONE)
+				o[nb++] = at;
+		}
+		et_order_runs(t, mid);
 	}
-	if (ordered && !sweep) {
-		/* src's elements that were kept, in src's key order */
-		uint32_t *b = put + et_cap(&src->tab);
-		size_t nb = 0;
-		for (size_t k = 0; k < src->tab.count; k++)
-			if (put[src->tab.ord[k]] != NONE)
-				b[nb++] = put[src->tab.ord[k]];
-		et_order_set(t, b, nb);
-	}
+	/* Elements left without dots go (the order follows). */
+	if (sweep)
+		et_sweep_zero(t);
 	if (move)
 		et_adopt(&dst->tab, &nt);
 
 	/* Finally the context: new replicas are appended in dst's numbering. */
-	nold = dst->nreps;
-	for (uint32_t i = 0; i < j.nr; i++) {
-		if (i >= nold) {
+	for (uint32_t i = 0, nr = dst->nreps; i < j.nr; i++) {
+		if (i >= nr) {
 			rep_append(dst, &src->reps[j.inv[i]].rid, niv[i], nivn[i]);
 		} else if (niv[i]) {
 			free(dst->reps[i].iv);
