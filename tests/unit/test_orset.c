@@ -1270,11 +1270,49 @@ static void test_codec_crafted(void **state)
 	}
 }
 
+/* The fingerprint a set keeps up to date through local adds, removes and
+ * clears (and computes again after a merge) is the one computed afresh:
+ * a copy's, whose cache starts empty, after every step of a seeded run of
+ * adds by three replicas, re-adds, removes, merges and a clear. */
+static void test_fingerprint_kept(void **state)
+{
+	struct crdt_orset *s = crdt_orset_new(), *o = crdt_orset_new();
+	struct crdt_rid r[3];
+	char e[16];
+
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		rid_of(i, &r[i]);
+	for (int step = 0; step < 3000; step++) {
+		struct crdt_orset *c;
+		int n = snprintf(e, sizeof(e), "e%u", (unsigned)rng_below(&rng, 300));
+		uint32_t op = (uint32_t)rng_below(&rng, 100);
+
+		if (op < 60)
+			assert_int_equal(crdt_orset_add(s, &r[rng_below(&rng, 3)], e, (size_t)n), 0);
+		else if (op < 90)
+			(void)crdt_orset_remove(s, e, (size_t)n);
+		else if (op < 98) {
+			assert_int_equal(crdt_orset_add(o, &r[2], e, (size_t)n), 0);
+			assert_int_equal(crdt_orset_merge(s, o), 0);
+		} else
+			(void)crdt_orset_clear(s);
+		if (step % 7 == 0 || op >= 90) {
+			assert_non_null(c = crdt_orset_copy(s));
+			assert_true(crdt_orset_fingerprint(s) == crdt_orset_fingerprint(c));
+			crdt_orset_free(c);
+		}
+	}
+	crdt_orset_free(s);
+	crdt_orset_free(o);
+}
+
 int main(void)
 {
 	rng.s = test_seed("orset");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_concurrent_add_wins),
+		cmocka_unit_test(test_fingerprint_kept),
 		cmocka_unit_test(test_removed_leave_only_context),
 		cmocka_unit_test(test_binary_safe),
 		cmocka_unit_test(test_model),

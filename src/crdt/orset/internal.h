@@ -77,6 +77,13 @@ struct crdt_orset {
 	struct dot *pool;
 	size_t plen, pcap, pfree; /* pfree: dots in dead runs */
 	bool ix_ok;               /* the dot index matches the table */
+	/* The element-dot part of the fingerprint (fp.h), a sum, kept up to
+	 * date by add, remove and clear while fp_ok; a merge or a decode
+	 * clears fp_ok and the next crdt_orset_fingerprint computes it again
+	 * (a pass over every element), so that a set taking local writes is
+	 * fingerprinted at the cost of its context, not of its size. */
+	uint64_t fp_dots;
+	bool fp_ok;
 };
 
 /* Not exported from the shared library: these names are libcrdt's own. */

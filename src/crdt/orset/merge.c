@@ -818,6 +818,7 @@ int crdt_orset_merge(struct crdt_orset *dst, const struct crdt_orset *src)
 
 	if (dst == src)
 		return 0;
+	dst->fp_ok = false; /* the fingerprint's dots part is computed again */
 	/* The small path wins while src is well below dst; the bulk one has
 	 * the better constant.  Its index is built here if a bulk merge or
 	 * the decoder left it unbuilt: O(|dst|) once, and every bulk merge

@@ -30,6 +30,19 @@ void crdt_orset_free(struct crdt_orset *s)
 	free(s);
 }
 
+/* The fingerprint parts of element @e's dots (crdt_orset_fingerprint). */
+static uint64_t dots_part(const struct crdt_orset *s, const struct et_slot *e)
+{
+	uint64_t eh = fp_bytes(FP_ELEM, et_key(e), et_len(e)) ^ FP_DOT, sum = 0;
+	const struct dot *d;
+	struct dot tmp;
+	size_t n = get_dots(s, e->pay, &tmp, &d);
+
+	for (size_t k = 0; k < n; k++)
+		sum += fp_pair(fp_pair(eh, fp_rid(&s->reps[d[k].ri].rid)), d[k].ctr);
+	return sum;
+}
+
 int crdt_orset_add(struct crdt_orset *s, const struct crdt_rid *self, const void *e, size_t len)
 {
 	uint32_t ri = find_rep(s, self), h;
@@ -72,11 +85,16 @@ int crdt_orset_add(struct crdt_orset *s, const struct crdt_rid *self, const void
 		/* The new counter is adjacent to the last interval. */
 		s->reps[ri].iv[s->reps[ri].n - 1].hi = ctr;
 	}
-	if (!slot)
+	if (!slot) {
 		slot = et_insert(&s->tab, e, len, h, owned);
-	else
+	} else {
+		if (s->fp_ok)
+			s->fp_dots -= dots_part(s, slot);
 		ix_del_dots(s, slot);
+	}
 	set_dots(s, slot, &(struct dot){ .ri = ri, .ctr = ctr }, 1);
+	if (s->fp_ok)
+		s->fp_dots += dots_part(s, slot);
 	ix_add(s, ri, ctr, h);
 	pool_compact(s);
 	return 0;
@@ -95,6 +113,8 @@ int crdt_orset_remove(struct crdt_orset *s, const void *e, size_t len)
 	slot = et_find(&s->tab, e, len, et_hash(e, len));
 	if (!slot)
 		return 0;
+	if (s->fp_ok)
+		s->fp_dots -= dots_part(s, slot);
 	ix_del_dots(s, slot);
 	release_dots(s, slot);
 	et_remove(&s->tab, slot);
@@ -114,6 +134,8 @@ int crdt_orset_clear(struct crdt_orset *s)
 	free(s->pool);
 	s->pool = NULL;
 	s->plen = s->pcap = s->pfree = 0;
+	s->fp_dots = 0; /* no element, no dot */
+	s->fp_ok = true;
 	return 1;
 }
 
@@ -187,9 +209,11 @@ out:
 /* Parts: each (element, dot) pair and each context interval, the dots'
  * and intervals' replicas by id (never by the set's own numbering, which
  * follows arrival order). */
-uint64_t crdt_orset_fingerprint(const struct crdt_orset *s)
+uint64_t crdt_orset_fingerprint(const struct crdt_orset *cs)
 {
-	uint64_t ridh[64], sum = 0;
+	/* the set itself is not changed: only its cache of the dots' part */
+	struct crdt_orset *s = (struct crdt_orset *)cs;
+	uint64_t ridh[64], sum = 0, dots = 0;
 
 	for (uint32_t i = 0; i < s->nreps && i < 64; i++)
 		ridh[i] = fp_rid(&s->reps[i].rid);
@@ -199,6 +223,8 @@ uint64_t crdt_orset_fingerprint(const struct crdt_orset *s)
 		for (uint32_t k = 0; k < r->n; k++)
 			sum += fp_pair(fp_pair(h, r->iv[k].lo), r->iv[k].hi);
 	}
+	if (s->fp_ok)
+		return fp_finish(CRDT_ORSET, sum + s->fp_dots);
 	for (size_t i = 0; i < et_cap(&s->tab); i++) {
 		const struct et_slot *e = &s->tab.s[i];
 		const struct dot *d;
@@ -213,10 +239,12 @@ uint64_t crdt_orset_fingerprint(const struct crdt_orset *s)
 		for (size_t k = 0; k < n; k++) {
 			uint32_t ri = d[k].ri;
 			uint64_t rh = ri < 64 ? ridh[ri] : fp_rid(&s->reps[ri].rid);
-			sum += fp_pair(fp_pair(eh, rh), d[k].ctr);
+			dots += fp_pair(fp_pair(eh, rh), d[k].ctr);
 		}
 	}
-	return fp_finish(CRDT_ORSET, sum);
+	s->fp_dots = dots;
+	s->fp_ok = true;
+	return fp_finish(CRDT_ORSET, sum + dots);
 }
 
 struct crdt_orset *crdt_orset_copy(const struct crdt_orset *s)
