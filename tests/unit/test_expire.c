@@ -290,6 +290,44 @@ static struct view view_of(struct rep *r)
 	return v;
 }
 
+/* A write made after the expiry on one replica reaches another that has
+ * not swept yet, before the deletion of the deadline does: that replica
+ * expires what it held first, and the write survives everywhere (it used
+ * to be swept with the old state, and that delete then removed it on every
+ * replica). */
+static void test_write_after_expiry_elsewhere(void **state)
+{
+	struct rep a, b;
+	struct view va, vb;
+
+	(void)state;
+	now = 1000;
+	rep_init(&a);
+	rep_init(&b);
+	set_key(&a, "k", "v1");
+	assert_int_equal(store_set_deadline(&a.s, &a.hlc, "k", 1, 1500), 0);
+	send_key(&a, &b, "k");
+	now = 1600;
+	assert_int_equal(store_expire(&a.s, 10), 1);
+	set_key(&a, "k", "v2");
+	send(&a, &b, "k", 1); /* the key's state only: the deadline's delete is late */
+	vb = view_of(&b);
+	assert_int_equal(vb.t, CRDT_LWWREG);
+	assert_string_equal(vb.val, "v2");
+	assert_int_equal(vb.dl, 0);
+	assert_int_equal(store_expire(&b.s, 10), 0);
+	send_key(&b, &a, "k");
+	send_key(&a, &b, "k");
+	va = view_of(&a);
+	vb = view_of(&b);
+	assert_string_equal(va.val, "v2");
+	assert_string_equal(vb.val, "v2");
+	assert_int_equal(va.dl, 0);
+	assert_int_equal(vb.dl, 0);
+	store_done(&a.s);
+	store_done(&b.s);
+}
+
 /* ---- the reference model ---------------------------------------------------
  *
  * docs/types.md's expiry rules, written without the store or any CRDT
@@ -305,7 +343,8 @@ static struct view view_of(struct rep *r)
  *   saw and the deadline (the sweep; one that holds no value keeps the
  *   deadline for the state still on its way).  A SET on a replica that sees
  *   the key past its deadline runs that expiry first and starts the key
- *   afresh, with no deadline.
+ *   afresh, with no deadline; so does the key's state arriving from a peer
+ *   (what the replica held goes, what arrives is merged after).
  * The stamps are the ones the writes got (read back from the register each
  * write made); which stamp wins, and everything else, is the model's. */
 enum mop_kind { M_SET, M_KDEL, M_DL, M_DDEL };
@@ -405,6 +444,25 @@ static struct mstamp stamp_of(const struct crdt_lwwreg *r)
 	return (struct mstamp){ .ts = r->ts, .rid = *crdt_rid_at(r->rix) };
 }
 
+/* Replica @j takes what @i has seen: the key's state (@key), its deadline
+ * (@comp), or both, the key first (as send_key); the key's state arriving
+ * past @j's deadline runs @j's expiry first (store_merge), when @i has one
+ * to send. */
+static void m_merge(struct model *m, int i, int j, bool key, bool comp)
+{
+	bool has_key = false; /* @i holds a state of the key: it has seen a write */
+
+	for (int k = 0; k < m->n; k++)
+		has_key |= m->seen[i][k] && (m->ops[k].kind == M_SET || m->ops[k].kind == M_KDEL);
+	if (key && has_key && m_due(m, j))
+		m_expire(m, j, false);
+	for (int k = 0; k < m->n; k++) {
+		bool of_key = m->ops[k].kind == M_SET || m->ops[k].kind == M_KDEL;
+		if (of_key ? key : comp)
+			m->seen[j][k] |= m->seen[i][k];
+	}
+}
+
 /* What the model says replica @i answers about "k". */
 static struct view m_view(const struct model *m, int i)
 {
@@ -487,9 +545,7 @@ static void test_converges(void **state)
 					else
 						send(&r[i], &r[j], STORE_TTL_PREFIX "k",
 						     STORE_TTL_PREFIX_LEN + 1);
-					for (int k = 0; k < m.n; k++)
-						if ((m.ops[k].kind == M_SET || m.ops[k].kind == M_KDEL) == key)
-							m.seen[j][k] |= m.seen[i][k];
+					m_merge(&m, i, j, key, !key);
 				}
 				break;
 			case 0:
@@ -526,8 +582,7 @@ static void test_converges(void **state)
 			default:
 				if (i != j) {
 					send_key(&r[i], &r[j], "k");
-					for (int k = 0; k < m.n; k++)
-						m.seen[j][k] |= m.seen[i][k];
+					m_merge(&m, i, j, true, true);
 				}
 			}
 			check_model(&m, r, sc, seed, ev);
@@ -541,8 +596,7 @@ static void test_converges(void **state)
 				for (int j = 0; j < 3; j++)
 					if (i != j) {
 						send_key(&r[i], &r[j], "k");
-						for (int k = 0; k < m.n; k++)
-							m.seen[j][k] |= m.seen[i][k];
+						m_merge(&m, i, j, true, true);
 					}
 				check_model(&m, r, sc, seed, ev++);
 			}
@@ -565,6 +619,7 @@ int main(void)
 		cmocka_unit_test(test_concurrent_expire_persist),
 		cmocka_unit_test(test_tie_by_replica_id),
 		cmocka_unit_test(test_sweep_bound),
+		cmocka_unit_test(test_write_after_expiry_elsewhere),
 		cmocka_unit_test(test_write_after_expiry),
 		cmocka_unit_test(test_deadline_before_state),
 		cmocka_unit_test(test_reserved_hidden),

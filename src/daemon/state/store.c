@@ -437,6 +437,13 @@ int store_merge(struct store *s, const void *name, size_t len, const struct crdt
 		return CRDT_EINVAL;
 	if ((r = find_or_add(s, name, len, &e)) < 0)
 		return r;
+	/* State for a name past its deadline here, not swept yet: the expiry
+	 * comes first, as before a local write.  What we held goes; what
+	 * arrives may be a write made after the deadline where it was written
+	 * (its writer expired the name first), and must not go with it. */
+	if (entry_expired(e) && live_type(e) && !store_name_reserved(name, len) &&
+	    (r = expire_entry(s, e, false)) < 0)
+		return r;
 	in = store_entry_inst(e, t);
 	live = more_of(e) ? insts_live(e) : 0; /* no conflict without a second instance */
 	if (crdt_obj_knows_more_of(remote, in ? &in->obj : NULL, &s->self))
