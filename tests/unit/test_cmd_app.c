@@ -586,6 +586,22 @@ static void test_hscan(void **state)
 	EXPECT(f, ":4\r\n", "HLEN", "h");
 }
 
+static void test_incrbyfloat(void **state)
+{
+	struct fx *f = *state;
+
+	EXPECT(f, ":5\r\n", "INCRBY", "n", "5");
+	EXPECT(f, "-ERR INCRBYFLOAT cannot converge: there is no convergent float counter (float "
+		  "increments merged in different orders round differently); use INCRBY with "
+		  "integer units\r\n",
+	       "INCRBYFLOAT", "n", "1.5");
+	EXPECT(f, "-ERR wrong number of arguments for 'incrbyfloat' command\r\n", "INCRBYFLOAT",
+	       "n");
+	EXPECT(f, "$1\r\n5\r\n", "GET", "n");
+	RUN(f, "INFO", "commandstats");
+	HAS(f, "cmdstat_incrbyfloat:calls=1,");
+}
+
 static void test_hincrbyfloat(void **state)
 {
 	struct fx *f = *state;
@@ -698,6 +714,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_expiretime, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hrandfield, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hscan, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_incrbyfloat, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hincrbyfloat, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_multi_exec, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_multi_abort, setup, teardown),

@@ -486,7 +486,7 @@ static void test_admin(void **state)
 	EXPECT(f, "%1\r\n$9\r\ndatabases\r\n$1\r\n1\r\n", "CONFIG", "GET", "databases");
 	EXPECT(f, "%0\r\n", "CONFIG", "GET", "nothing");
 	EXPECT(f, "-ERR syntax error\r\n", "INFO", "a", "b");
-	EXPECT(f, ":86\r\n", "COMMAND", "COUNT");
+	EXPECT(f, ":87\r\n", "COMMAND", "COUNT");
 	EXPECT(f, "*2\r\n*6\r\n$3\r\nget\r\n:2\r\n*1\r\n+readonly\r\n:1\r\n:1\r\n:1\r\n_\r\n",
 	       "COMMAND", "INFO", "get", "nosuch");
 }

@@ -314,6 +314,15 @@ static void cmd_incrby(struct daemon *d, struct cmd_session *s, const struct cmd
 		counter_add(d, a, n, out);
 }
 
+/* INCRBYFLOAT: refused, saying why (as HINCRBYFLOAT). */
+static void cmd_incrbyfloat(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+			    struct crdt_buf *out)
+{
+	resp_error(out, "ERR INCRBYFLOAT cannot converge: there is no convergent float counter "
+			"(float increments merged in different orders round differently); use "
+			"INCRBY with integer units");
+}
+
 static void cmd_decrby(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 		       struct crdt_buf *out)
 {
@@ -1002,6 +1011,7 @@ static const struct cmd commands[] = {
 	{ "hvals", 2, cmd_hvals, "readonly" },
 	{ "incr", 2, cmd_incr, "write" },
 	{ "incrby", 3, cmd_incrby, "write" },
+	{ "incrbyfloat", 3, cmd_incrbyfloat, "write" },
 	{ "info", -1, cmd_info, "loading" },
 	{ "keys", 2, cmd_keys, "readonly" },
 	{ "latency", -2, cmd_latency, "admin" },
