@@ -254,6 +254,31 @@ static void test_random_loss(void **state)
 	xfer_done(&x);
 }
 
+/* A receiver that never acknowledges the oldest datagram (but every other)
+ * holds the stream at XFER_SPAN sent: what is held, and what each ACK
+ * scans, stays bounded. */
+static void test_span(void **state)
+{
+	struct xfer x;
+	struct wire w = { 0 };
+
+	(void)state;
+	xfer_init(&x, 7);
+	queue(&x, 2000);
+	for (uint64_t t = 0; t < 2000; t++) {
+		w.n = 0;
+		xfer_send(&x, t, send_cb, &w);
+		for (size_t i = 0; i < w.n; i++)
+			if (w.seq[i] != 1)
+				(void)xfer_ack(&x, w.seq[i], t);
+		assert_true(x.nsent <= XFER_SPAN);
+	}
+	assert_int_equal(x.st.sent, XFER_SPAN);
+	assert_int_equal(x.base, 1);
+	assert_int_equal(xfer_unsent(&x), 2000 - XFER_SPAN);
+	xfer_done(&x);
+}
+
 /* A reset forgets the datagrams and starts another epoch from 1. */
 static void test_reset(void **state)
 {
@@ -282,6 +307,7 @@ int main(void)
 		cmocka_unit_test(test_rtt),
 		cmocka_unit_test(test_send_fails),
 		cmocka_unit_test(test_random_loss),
+		cmocka_unit_test(test_span),
 		cmocka_unit_test(test_reset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

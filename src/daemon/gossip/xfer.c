@@ -91,7 +91,6 @@ int xfer_queue(struct xfer *x, const uint8_t *d, size_t len)
 	s = at(x, x->n++);
 	*s = (struct xfer_dgram){ .d = copy, .len = len };
 	x->bytes += len;
-	x->st.queued++;
 	return 0;
 }
 
@@ -184,6 +183,15 @@ static bool may_send(const struct xfer *x)
 	return x->inflight < x->cwnd;
 }
 
+/* A new datagram may go: the window has room, and the sent ones still held
+ * (acknowledged ones wait behind an unacknowledged oldest) stay within
+ * XFER_SPAN, which bounds every scan of them (xfer_ack, xfer_send,
+ * xfer_due) whatever the receiver does. */
+static bool may_send_new(const struct xfer *x)
+{
+	return may_send(x) && x->nsent < x->n && x->nsent < XFER_SPAN;
+}
+
 size_t xfer_send(struct xfer *x, uint64_t now_ms, xfer_send_cb cb, void *ctx)
 {
 	bool timed_out = false;
@@ -213,7 +221,7 @@ size_t xfer_send(struct xfer *x, uint64_t now_ms, xfer_send_cb cb, void *ctx)
 		x->st.resent++;
 		sent++;
 	}
-	while (x->nsent < x->n && may_send(x)) {
+	while (may_send_new(x)) {
 		struct xfer_dgram *s = at(x, x->nsent);
 		if (cb(s->d, s->len, ctx) < 0)
 			return sent;
@@ -232,7 +240,7 @@ uint64_t xfer_due(const struct xfer *x, uint64_t now_ms)
 {
 	uint64_t due = UINT64_MAX;
 
-	if (may_send(x) && x->nsent < x->n)
+	if (may_send_new(x))
 		return now_ms;
 	for (size_t i = 0; i < x->nsent; i++) {
 		const struct xfer_dgram *s = at(x, i);

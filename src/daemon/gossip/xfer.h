@@ -13,7 +13,9 @@
  * coarse for a loopback round trip), is, or not within the
  * retransmission timeout (RFC 6298's estimator; the timeout doubles while
  * nothing is acknowledged).  A lost datagram is sent again, alone: a loss
- * costs that datagram, never the transfer.
+ * costs that datagram, never the transfer.  At most XFER_SPAN datagrams from
+ * the oldest unacknowledged one on are sent and held, so one lost again and
+ * again holds back the stream, and bounds the work each ACK costs.
  *
  * The floor matters: a window that collapsed to one datagram under random
  * loss (a lossy link, not a full buffer) would make a 30 % loss cost 30 times
@@ -30,6 +32,8 @@
 #define XFER_WINDOW_MIN 32
 #define XFER_WINDOW_INIT 32
 #define XFER_WINDOW_MAX 256
+/* Datagrams sent and held at most, from the oldest unacknowledged one on. */
+#define XFER_SPAN (2 * XFER_WINDOW_MAX)
 #define XFER_REORDER 3
 #define XFER_RTO_INIT_MS 200
 #define XFER_RTO_MIN_MS 100
@@ -45,7 +49,7 @@ struct xfer_dgram {
 };
 
 struct xfer_stats {
-	uint64_t queued, sent, resent, acked;
+	uint64_t sent, resent, acked;
 	uint64_t lost;     /* found lost (each loss once) */
 	uint64_t timeouts; /* of those, by the timeout */
 	uint64_t decreases; /* halvings of the window */
