@@ -26,8 +26,12 @@
  * that 64 MB for 1,000 counters. */
 #define COMPACT_MIN_BYTES (4u * 1024)
 #define FP_LEN 8
-/* How long after a commit the map's pages are handed back (release_map). */
+/* The map's pages are handed back (release_map) once no commit came for
+ * RELEASE_MS, and at least every RELEASE_MAX_MS while commits go on: a
+ * release every 100 ms under a write storm made each pass fault the pages
+ * it writes in again (13 % of a SET-storm writer's CPU in page faults). */
 #define RELEASE_MS 100
+#define RELEASE_MAX_MS 1000
 
 struct sid_slot {
 	uint64_t sid;
@@ -52,6 +56,7 @@ struct journal {
 	bool timer_on;
 	uv_timer_t release; /* one-shot, RELEASE_MS after a commit: release_map */
 	bool release_on;
+	uint64_t release_first; /* uv_now of the first commit it waits out */
 	int open_timers;    /* of timer and release, until journal_close's closes */
 	uint8_t *map;       /* LMDB's map of the file (NULL: not found), */
 	size_t map_len;     /* and its length */
@@ -507,7 +512,9 @@ int journal_commit(struct journal *st)
 		return lmdb_err(rc);
 	}
 	st->st.commits++;
-	if (!st->release_on) {
+	if (!st->release_on)
+		st->release_first = uv_now(st->release.loop);
+	if (uv_now(st->release.loop) < st->release_first + RELEASE_MAX_MS - RELEASE_MS) {
 		uv_timer_start(&st->release, release_cb, RELEASE_MS, 0);
 		st->release_on = true;
 	}
