@@ -192,6 +192,8 @@ struct gossip_stats {
 	uint64_t delta_intervals, delta_dgrams_out, delta_resent, delta_dgrams_in;
 	uint64_t acks_out, acks_in;
 	uint64_t delta_whole_writes, delta_fallbacks, delta_resyncs;
+	/* pushes that left writes queued because no window had room */
+	uint64_t delta_held;
 	/* catch-up (docs/protocol.md, "Catch-up"), summed over the peers:
 	 * instances packed, datagrams sent once and again, found lost (by
 	 * the timeout: timeouts), halvings of a window */
