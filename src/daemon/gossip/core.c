@@ -1459,6 +1459,13 @@ static void pend_join(struct gossip_core *g, struct store_entry *e, enum crdt_ty
 
 	if (q->whole)
 		return;
+	if (q->d.p && c->delta) { /* the command's own delta joins, no copy */
+		if (q->d.type != c->delta->type || crdt_obj_merge(&q->d, c->delta) < 0) {
+			g->st.delta_whole_writes++;
+			q->whole = true;
+		}
+		return;
+	}
 	if (make_delta(g, e, t, c, &d) < 0) {
 		g->st.delta_whole_writes++;
 		q->whole = true;
