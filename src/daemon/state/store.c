@@ -306,8 +306,10 @@ int store_get(struct store *s, const void *name, size_t len, enum crdt_type t, b
 	enum crdt_type vis;
 	int r;
 
-	/* a write on a name past its deadline follows its expiry */
-	if (e && create && entry_expired(e) && (r = expire_entry(s, e, true)) < 0)
+	/* a write on a name past its deadline follows its expiry (also one
+	 * spent with nothing live: the write deletes the deadline it follows) */
+	if (e && create && (entry_expired(e) || (e->x && e->x->spent)) &&
+	    (r = expire_entry(s, e, true)) < 0)
 		return r;
 	vis = e ? store_entry_type(e) : 0;
 	if (vis) {
@@ -438,10 +440,11 @@ int store_merge(struct store *s, const void *name, size_t len, const struct crdt
 	if ((r = find_or_add(s, name, len, &e)) < 0)
 		return r;
 	/* State for a name past its deadline here, not swept yet: the expiry
-	 * comes first, as before a local write.  What we held goes; what
-	 * arrives may be a write made after the deadline where it was written
-	 * (its writer expired the name first), and must not go with it. */
-	if (entry_expired(e) && live_type(e) && !store_name_reserved(name, len) &&
+	 * comes first, as before a local write.  What we held goes (or, with
+	 * nothing live, the deadline is spent); what arrives may be a write
+	 * made after the deadline where it was written (its writer expired the
+	 * name first), and must not go with it. */
+	if (entry_expired(e) && !store_name_reserved(name, len) &&
 	    (r = expire_entry(s, e, false)) < 0)
 		return r;
 	in = store_entry_inst(e, t);
@@ -606,6 +609,11 @@ static void deadline_changed(struct store *s, struct store_entry *comp)
 
 	if (!e && d && find_or_add(s, name, len, &e) < 0)
 		e = NULL; /* no memory: the deadline waits for the name's state */
+	if (e && e->x && e->x->spent) {
+		if (d == e->x->spent)
+			return; /* the spent deadline again: it stays spent */
+		e->x->spent = 0;
+	}
 	if (!e || deadline_of(e) == d)
 		return;
 	if (!extra(e)) {
@@ -638,7 +646,7 @@ static int clear_deadline(struct store *s, struct store_entry *e)
 		if (hpos_of(e))
 			heap_remove(s, e); /* no companion: nothing to mirror */
 		if (e->x)
-			e->x->deadline = 0;
+			e->x->deadline = e->x->spent = 0;
 		return 0;
 	}
 	if (r < 0)
@@ -649,9 +657,13 @@ static int clear_deadline(struct store *s, struct store_entry *e)
 }
 
 /* The expiry of @e: delete what this replica holds of it, then its
- * deadline.  A deadline whose name holds nothing live here yet is kept
- * (unless @always: a write follows): the name's state may still be on its
- * way, and deleting the deadline first would let it live on. */
+ * deadline.  With nothing live here (and no write following, !@always),
+ * there is nothing to delete: the deadline is spent, not deleted.  Its
+ * companion stays as it is, since deleting it would tell the replicas that
+ * still hold the name's old state "no deadline" and let that state live on;
+ * but a spent deadline hides and deletes nothing that arrives after it:
+ * that may be a write made after the expiry where it was made, whose
+ * deletion of the deadline is still on its way. */
 static int expire_entry(struct store *s, struct store_entry *e, bool always)
 {
 	bool live = live_type(e) != 0;
@@ -659,6 +671,13 @@ static int expire_entry(struct store *s, struct store_entry *e, bool always)
 
 	if (hpos_of(e))
 		heap_remove(s, e);
+	if (!live && !always) {
+		if (e->x && e->x->deadline) {
+			e->x->spent = e->x->deadline;
+			e->x->deadline = 0;
+		}
+		return 0;
+	}
 	if (live) {
 		if (store_entry_undeletable(e))
 			return clear_deadline(s, e); /* grow-only: cannot go, so it stays */
@@ -666,7 +685,7 @@ static int expire_entry(struct store *s, struct store_entry *e, bool always)
 			return r;
 		s->stats.expired++;
 	}
-	return live || always ? clear_deadline(s, e) : 0;
+	return clear_deadline(s, e);
 }
 
 int store_set_deadline(struct store *s, struct crdt_hlc *hlc, const void *name, size_t len,

@@ -81,6 +81,12 @@ struct store_extra {
 	struct store_inst *more; /* NULL, or STORE_MORE instances of other types */
 	/* the deadline in wall-clock ms from the companion, 0 = none */
 	int64_t deadline;
+	/* a deadline that passed while the name held nothing live here, so
+	 * there was nothing to delete (0 = none): it no longer hides or
+	 * deletes what arrives after, and its companion is kept as it is
+	 * (docs/types.md, "Expiry"); the same value mirrored again (a digest
+	 * round resending the companion) leaves it spent */
+	int64_t spent;
 	/* 1 + the entry's index in the deadline heap, 0 = none */
 	uint32_t hpos;
 };
