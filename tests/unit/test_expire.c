@@ -246,7 +246,9 @@ static void test_deadline_before_state(void **state)
 	assert_int_equal(store_expire(&a.s, 10), 1);
 	send_key(&a, &b, "k");
 	send_key(&b, &a, "k");
-	for (struct rep *r = &a; r <= &b; r += 1) {
+	for (struct rep *const *rp = (struct rep *const[]){ &a, &b, NULL }; *rp; rp++) {
+		struct rep *r = *rp;
+
 		assert_int_equal(store_expire(&r->s, 10), 0);
 		assert_int_equal(store_entry_type(store_find(&r->s, "k", 1)), 0);
 		assert_int_equal(store_find(&r->s, "k", 1)->x->deadline, 0);
@@ -349,6 +351,7 @@ static void test_write_after_expiry_elsewhere(void **state)
 static void test_write_after_spent_deadline(void **state)
 {
 	struct rep a, b, c, d;
+	struct rep *all[4] = { &a, &b, &c, &d };
 	struct view v;
 
 	(void)state;
@@ -372,7 +375,9 @@ static void test_write_after_spent_deadline(void **state)
 	send(&a, &b, "k", 1);
 	send(&a, &c, "k", 1);
 	send(&a, &d, "k", 1);
-	for (struct rep *r = &b; r <= &d; r++) {
+	for (int i = 1; i < 4; i++) {
+		struct rep *r = all[i];
+
 		v = view_of(r);
 		assert_int_equal(v.t, CRDT_LWWREG);
 		assert_string_equal(v.val, "v2");
@@ -383,16 +388,18 @@ static void test_write_after_spent_deadline(void **state)
 	send(&d, &b, COMP_K);
 	send(&c, &d, COMP_K);
 	send(&b, &c, COMP_K);
-	for (struct rep *r = &b; r <= &d; r++) {
-		assert_int_equal(store_expire(&r->s, 10), 0);
-		assert_string_equal(view_of(r).val, "v2");
+	for (int i = 1; i < 4; i++) {
+		assert_int_equal(store_expire(&all[i]->s, 10), 0);
+		assert_string_equal(view_of(all[i]).val, "v2");
 	}
 	/* everyone gets everything: v2 everywhere, without a deadline */
-	for (struct rep *r = &a; r <= &d; r++)
-		for (struct rep *q = &a; q <= &d; q++)
-			if (r != q)
-				send_key(r, q, "k");
-	for (struct rep *r = &a; r <= &d; r++) {
+	for (int i = 0; i < 4; i++)
+		for (int j = 0; j < 4; j++)
+			if (i != j)
+				send_key(all[i], all[j], "k");
+	for (int i = 0; i < 4; i++) {
+		struct rep *r = all[i];
+
 		assert_int_equal(store_expire(&r->s, 10), 0);
 		v = view_of(r);
 		assert_string_equal(v.val, "v2");
@@ -403,8 +410,8 @@ static void test_write_after_spent_deadline(void **state)
 	assert_int_equal(deadline(&b, "k"), 1700);
 	now = 1700;
 	assert_int_equal(store_entry_type(store_find(&b.s, "k", 1)), 0);
-	for (struct rep *r = &a; r <= &d; r++)
-		store_done(&r->s);
+	for (int i = 0; i < 4; i++)
+		store_done(&all[i]->s);
 }
 
 /* ---- the reference model ---------------------------------------------------

@@ -184,6 +184,13 @@ static int find_or_add(struct store *s, const void *name, size_t len, struct sto
 		return -ENOMEM;
 	i = find_slot(s, name, len, h);
 	if (!s->table[i].v) {
+		/* a new name takes the first tombstone on its probe, if any,
+		 * so that churn does not fill the table with them */
+		for (size_t j = h & (s->cap - 1); j != i; j = (j + 1) & (s->cap - 1))
+			if (s->table[j].v == SLOT_TOMB) {
+				i = j;
+				break;
+			}
 		/* the name starts in the struct's tail padding */
 		size_t size = offsetof(struct store_entry, name) + len + 1;
 		struct store_entry *e = calloc(1, size > sizeof(*e) ? size : sizeof(*e));
@@ -196,6 +203,7 @@ static int find_or_add(struct store *s, const void *name, size_t len, struct sto
 		memcpy(e->name, name, len);
 		e->name[len] = 0;
 		e->name_len = (uint32_t)len;
+		s->tombs -= s->table[i].v == SLOT_TOMB;
 		s->table[i] = (struct store_slot){ .v = slot_tag(h) | (uint64_t)(uintptr_t)e };
 		s->len++;
 	}
