@@ -336,6 +336,41 @@ static void test_held_and_off(void **state)
 	store_done(&a.s);
 }
 
+/* Turned on after a load (what main does after the journal): every name
+ * that holds nothing live is noted as deleted now, and a deadline's
+ * companion whose name never came here is anchored on an entry of that
+ * name and goes with it. */
+static void test_on_after_load(void **state)
+{
+	struct rep a, b;
+
+	now = 1000;
+	rep_init(&a);
+	store_init(&b.s); /* b: reclaiming off, as during a load */
+	crdt_hlc_init(&b.hlc, fake_clock, NULL);
+	set_key(&a, "k", "v");
+	assert_int_equal(store_set_deadline(&a.s, &a.hlc, "k", 1, 1500), 0);
+	set_key(&a, "d", "v");
+	assert_int_equal(store_del(&a.s, "d", 1), 1);
+	now = 1500;
+	assert_int_equal(store_expire(&a.s, 10), 1); /* a deletes k and its deadline */
+	send(&a, &b, STORE_TTL_PREFIX "k", STORE_TTL_PREFIX_LEN + 1); /* b: the deadline's delete only */
+	send(&a, &b, "d", 1);
+	assert_null(store_find(&b.s, "k", 1));
+	now = 5000;
+	store_set_reclaim(&b.s, GRACE);
+	assert_non_null(store_find(&b.s, "k", 1));
+	now = 5000 + GRACE - 1;
+	store_reclaim(&b.s, 100);
+	assert_int_equal(b.s.stats.reclaimed, 0);
+	now = 5000 + GRACE;
+	store_reclaim(&b.s, 100);
+	assert_int_equal(b.s.stats.reclaimed, 2);
+	assert_int_equal(b.s.len, 0);
+	store_done(&a.s);
+	store_done(&b.s);
+}
+
 /* Churn: names written and deleted for ever, a few live; the table stays
  * bounded (tombstones are dropped when it is rebuilt), every live name is
  * found, and each pass does at most its bound of work. */
@@ -426,6 +461,7 @@ int main(void)
 		cmocka_unit_test(test_resent_record_dropped),
 		cmocka_unit_test(test_expired_and_deadlines),
 		cmocka_unit_test(test_held_and_off),
+		cmocka_unit_test(test_on_after_load),
 		cmocka_unit_test(test_churn_bounded),
 		cmocka_unit_test(test_forget_model),
 	};

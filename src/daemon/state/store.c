@@ -900,30 +900,50 @@ static int note_cb(struct store_entry *e, void *ctx)
 	return 0;
 }
 
+/* A companion whose name has no entry (its state never came here): the
+ * name gets one, which holds the pair's time. */
+static bool unanchored(const struct store *s, const struct store_entry *e)
+{
+	return store_name_reserved(e->name, e->name_len) &&
+	       !store_find(s, e->name + STORE_TTL_PREFIX_LEN, e->name_len - STORE_TTL_PREFIX_LEN);
+}
+
 void store_set_reclaim(struct store *s, int64_t after_ms)
 {
 	bool was = s->reclaim_ms != 0;
+	struct store_entry **c = NULL;
+	size_t n = 0, k = 0;
 
 	s->reclaim_ms = after_ms > 0 ? after_ms : 0;
-	if (!was && s->reclaim_ms) {
-		/* a companion whose key has no entry: anchor it on one */
-		for (size_t i = 0; i < s->cap; i++) {
-			struct store_entry *e = store_slot_entry(&s->table[i]), *k;
+	if (was || !s->reclaim_ms)
+		return;
+	/* collected first: adding entries may rebuild the table (entries
+	 * themselves never move) */
+	for (size_t i = 0; i < s->cap; i++) {
+		struct store_entry *e = store_slot_entry(&s->table[i]);
 
-			if (e && store_name_reserved(e->name, e->name_len) &&
-			    !store_find(s, e->name + STORE_TTL_PREFIX_LEN,
-					e->name_len - STORE_TTL_PREFIX_LEN)) {
-				find_or_add(s, e->name + STORE_TTL_PREFIX_LEN,
-					    e->name_len - STORE_TTL_PREFIX_LEN, &k);
-				i = (size_t)-1; /* the table may have been rebuilt */
-			}
-		}
-		for (size_t i = 0; i < s->cap; i++) {
-			struct store_entry *e = store_slot_entry(&s->table[i]);
+		n += e && unanchored(s, e);
+	}
+	if (n && !(c = malloc(n * sizeof(*c))))
+		log_error("store", "out of memory: deadlines of names never held are not reclaimed");
+	for (size_t i = 0; c && i < s->cap; i++) {
+		struct store_entry *e = store_slot_entry(&s->table[i]);
 
-			if (e)
-				note_cb(e, s);
-		}
+		if (e && unanchored(s, e))
+			c[k++] = e;
+	}
+	for (size_t i = 0; i < k; i++) {
+		struct store_entry *e;
+
+		find_or_add(s, c[i]->name + STORE_TTL_PREFIX_LEN,
+			    c[i]->name_len - STORE_TTL_PREFIX_LEN, &e);
+	}
+	free(c);
+	for (size_t i = 0; i < s->cap; i++) {
+		struct store_entry *e = store_slot_entry(&s->table[i]);
+
+		if (e)
+			note_cb(e, s);
 	}
 }
 
