@@ -100,7 +100,6 @@ static void removed(void *ctx, struct store_entry *e)
 	uint64_t key = digest_name_key(e->name, e->name_len);
 	uint32_t bi = digest_bucket_of(key);
 	struct digest_members *m = &d->members[bi];
-	bool counted = false;
 
 	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++) {
 		struct store_inst *in = store_entry_inst(e, (enum crdt_type)t);
@@ -108,10 +107,10 @@ static void removed(void *ctx, struct store_entry *e)
 		if (in && in->dfp) {
 			d->bucket[bi] -= digest_contrib(key, in->dfp);
 			in->dfp = 0;
-			counted = true;
 		}
 	}
-	for (uint32_t i = 0; counted && i < m->n; i++)
+	/* a member whatever its fingerprints (a state's may be 0) */
+	for (uint32_t i = 0; i < m->n; i++)
 		if (m->v[i] == e) {
 			memmove(&m->v[i], &m->v[i + 1], (m->n - i - 1) * sizeof(*m->v));
 			m->n--;
