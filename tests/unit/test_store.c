@@ -153,8 +153,8 @@ static void test_change_stream(void **state)
 
 	store_init(&s);
 	sub_calls = 0;
-	assert_int_equal(store_subscribe(&s, &(struct store_sub){ sub_changed, &a }), 0);
-	assert_int_equal(store_subscribe(&s, &(struct store_sub){ sub_changed, &b }), 0);
+	assert_int_equal(store_subscribe(&s, &(struct store_sub){ .changed = sub_changed, .ctx = &a }), 0);
+	assert_int_equal(store_subscribe(&s, &(struct store_sub){ .changed = sub_changed, .ctx = &b }), 0);
 	assert_int_equal(store_get(&s, "a", 1, CRDT_GSET, true, &o), 0);
 	e = store_find(&s, "a", 1);
 	store_entry_inst(e, CRDT_GSET)->fp = 5;
@@ -193,8 +193,8 @@ static void test_change_stream(void **state)
 	assert_int_equal(b.calls, 3);
 	/* a full table says so */
 	for (int i = 1; i < STORE_SUBS_MAX; i++)
-		assert_int_equal(store_subscribe(&s, &(struct store_sub){ sub_changed, &a }), 0);
-	assert_int_equal(store_subscribe(&s, &(struct store_sub){ sub_changed, &a }), -ENOSPC);
+		assert_int_equal(store_subscribe(&s, &(struct store_sub){ .changed = sub_changed, .ctx = &a }), 0);
+	assert_int_equal(store_subscribe(&s, &(struct store_sub){ .changed = sub_changed, .ctx = &a }), -ENOSPC);
 	store_done(&s);
 }
 
@@ -368,7 +368,7 @@ static void test_del(void **state)
 	int n = 0;
 
 	store_init(&s);
-	assert_int_equal(store_subscribe(&s, &(struct store_sub){ seen_cb, &seen }), 0);
+	assert_int_equal(store_subscribe(&s, &(struct store_sub){ .changed = seen_cb, .ctx = &seen }), 0);
 	assert_int_equal(store_del(&s, "k", 1), 0);
 	assert_int_equal(store_get(&s, "k", 1, CRDT_ORSET, true, &o), 0);
 	assert_int_equal(crdt_orset_add(o->os, &s.self, "x", 1), 0);

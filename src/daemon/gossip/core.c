@@ -1685,6 +1685,12 @@ static void changed(void *ctx, struct store_entry *e, enum crdt_type t,
 		g->io.push_wanted(g->io.ctx);
 }
 
+/* The store may not reclaim an entry still in the push list. */
+static bool holds_entry(void *ctx, const struct store_entry *e)
+{
+	return e->queued;
+}
+
 /* ---- receiving --------------------------------------------------------- */
 
 static void drop(struct gossip_core *g, struct peer *p, enum gossip_drop why)
@@ -2378,7 +2384,8 @@ int gossip_core_new(const struct gossip_config *cfg, struct store *store, struct
 		return r;
 	}
 	crdt_buf_init(&g->dbuf, WIRE_DATAGRAM_MAX);
-	if ((r = store_subscribe(store, &(struct store_sub){ changed, g })) < 0 ||
+	if ((r = store_subscribe(store, &(struct store_sub){ .changed = changed, .ctx = g,
+							     .holds = holds_entry })) < 0 ||
 	    (r = digest_new(store, &g->dg)) < 0) {
 		gossip_core_free(g);
 		return r;
