@@ -219,8 +219,12 @@ static int find_or_add(struct store *s, const void *name, size_t len, enum crdt_
 
 	if (len > UINT32_MAX)
 		return -EINVAL;
-	/* keep the load under 5/8 so linear probes stay short */
-	if ((s->len + 1) * 8 > s->cap * 5 && grow(s) < 0)
+	/* keep the load under 13/16: a probe reads 8-byte slots in a row and
+	 * their hash tags spare it the other names' entries, so the longer
+	 * runs of a fuller table cost little (docs/benchmarks.md, memory per
+	 * key part 6), and the table is 10 to 20 bytes a name instead of 13 to
+	 * 26 */
+	if ((s->len + 1) * 16 > s->cap * 13 && grow(s) < 0)
 		return -ENOMEM;
 	i = find_slot(s, name, len, h);
 	if (!s->table[i].v) {
