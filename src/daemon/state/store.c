@@ -74,6 +74,55 @@ static struct store_extra *extra(struct store_entry *e)
 	return e->x;
 }
 
+/* Where the register inside an entry's allocation goes: after the name
+ * and its NUL, aligned.  Only there when e->reg_room. */
+#define REG_ALIGN _Alignof(struct crdt_lwwreg)
+#define REG_OFFSET(name_len) \
+	((offsetof(struct store_entry, name) + (name_len) + 1 + REG_ALIGN - 1) & ~(REG_ALIGN - 1))
+
+static struct crdt_lwwreg *entry_reg(struct store_entry *e)
+{
+	return (struct crdt_lwwreg *)((uint8_t *)e + REG_OFFSET(e->name_len));
+}
+
+/* Whether @in is the register inside @e's allocation. */
+static bool inst_inside(struct store_entry *e, const struct store_inst *in)
+{
+	return in == &e->one && e->reg_room && in->obj.p == entry_reg(e);
+}
+
+/* Whether a new instance of @t in the unused @in of @e goes inside @e. */
+static bool goes_inside(struct store_entry *e, const struct store_inst *in, enum crdt_type t)
+{
+	return t == CRDT_LWWREG && in == &e->one && e->reg_room;
+}
+
+/* A new empty instance of @t in the unused @in of @e: the register inside
+ * the entry when there is room for it, else crdt_obj_new's. */
+static int inst_new(struct store_entry *e, struct store_inst *in, enum crdt_type t)
+{
+	if (!goes_inside(e, in, t))
+		return crdt_obj_new(t, &in->obj);
+	crdt_lwwreg_init(entry_reg(e));
+	in->obj = (struct crdt_obj){ .type = t, .lww = entry_reg(e) };
+	return 0;
+}
+
+/* A copy of @src in the unused @in of @e, as inst_new places it. */
+static int inst_copy(struct store_entry *e, struct store_inst *in, const struct crdt_obj *src)
+{
+	int r;
+
+	if (!goes_inside(e, in, src->type))
+		return crdt_obj_copy(src, &in->obj);
+	inst_new(e, in, src->type); /* cannot fail: in place */
+	if ((r = crdt_obj_merge(&in->obj, src)) < 0) {
+		crdt_lwwreg_done(in->obj.lww);
+		in->obj = (struct crdt_obj){ 0 };
+	}
+	return r;
+}
+
 static void entry_free(struct store_entry *e)
 {
 	struct store_inst *more;
@@ -81,7 +130,10 @@ static void entry_free(struct store_entry *e)
 	if (!e)
 		return;
 	more = more_of(e);
-	crdt_obj_done(&e->one.obj);
+	if (inst_inside(e, &e->one))
+		crdt_lwwreg_done(e->one.obj.lww);
+	else
+		crdt_obj_done(&e->one.obj);
 	for (int i = 0; more && i < STORE_MORE; i++)
 		crdt_obj_done(&more[i].obj);
 	free(more);
@@ -165,22 +217,31 @@ static int grow(struct store *s)
 	return 0;
 }
 
-/* A register's entry with a 10-byte name ("reg:000001") is one 88-byte
- * malloc request, a 96-byte chunk: keep it so (docs/benchmarks.md, memory
- * per key). */
-_Static_assert(offsetof(struct store_entry, name) + 11 <= 88,
-	       "struct store_entry grew: a 10-byte name no longer fits a 96-byte chunk");
+/* A register's entry with a 10-byte name ("reg:000001") and the register
+ * inside is one 120-byte malloc request, a 128-byte chunk: keep it so
+ * (docs/benchmarks.md, memory per key). */
+_Static_assert(offsetof(struct store_entry, name) + 11 <= 88 &&
+		       REG_OFFSET(10) + sizeof(struct crdt_lwwreg) <= 120,
+	       "struct store_entry grew: a 10-byte name and its register no longer fit a "
+	       "128-byte chunk");
 
-/* The entry for @name, created empty when absent. */
-static int find_or_add(struct store *s, const void *name, size_t len, struct store_entry **ret)
+/* The entry for @name, created empty when absent, with room for a register
+ * after the name when @t (the type about to be created in it, 0 if not
+ * known) is CRDT_LWWREG. */
+static int find_or_add(struct store *s, const void *name, size_t len, enum crdt_type t,
+		       struct store_entry **ret)
 {
 	uint64_t h = name_hash(name, len);
 	size_t i;
 
 	if (len > UINT32_MAX)
 		return -EINVAL;
-	/* keep the load (tombstones too) under 5/8 so linear probes stay short */
-	if ((s->len + s->tombs + 1) * 8 > s->cap * 5 && grow(s) < 0)
+	/* keep the load (tombstones too) under 13/16: a probe reads 8-byte
+	 * slots in a row and their hash tags spare it the other names'
+	 * entries, so the longer runs of a fuller table cost little
+	 * (docs/benchmarks.md, memory per key part 6), and the table is 10 to
+	 * 20 bytes a name instead of 13 to 26 */
+	if ((s->len + s->tombs + 1) * 16 > s->cap * 13 && grow(s) < 0)
 		return -ENOMEM;
 	i = find_slot(s, name, len, h);
 	if (!s->table[i].v) {
@@ -192,10 +253,12 @@ static int find_or_add(struct store *s, const void *name, size_t len, struct sto
 				break;
 			}
 		/* the name starts in the struct's tail padding */
-		size_t size = offsetof(struct store_entry, name) + len + 1;
+		size_t size = t == CRDT_LWWREG ? REG_OFFSET(len) + sizeof(struct crdt_lwwreg)
+					       : offsetof(struct store_entry, name) + len + 1;
 		struct store_entry *e = calloc(1, size > sizeof(*e) ? size : sizeof(*e));
 		if (!e)
 			return -ENOMEM;
+		e->reg_room = t == CRDT_LWWREG;
 		if ((uint64_t)(uintptr_t)e >> STORE_SLOT_PTR_BITS) {
 			free(e); /* an address the slot cannot hold */
 			return -ENOMEM;
@@ -348,7 +411,7 @@ int store_get(struct store *s, const void *name, size_t len, enum crdt_type t, b
 	}
 	if (!create)
 		return -ENOENT;
-	if (!e && (r = find_or_add(s, name, len, &e)) < 0)
+	if (!e && (r = find_or_add(s, name, len, t, &e)) < 0)
 		return r;
 	/* absent: a deleted instance of @t is written on after its delete */
 	if ((in = store_entry_inst(e, t))) {
@@ -357,7 +420,7 @@ int store_get(struct store *s, const void *name, size_t len, enum crdt_type t, b
 	}
 	if (!(in = inst_free(e)))
 		return -ENOMEM;
-	if ((r = crdt_obj_new(t, &in->obj)) < 0)
+	if ((r = inst_new(e, in, t)) < 0)
 		return r; /* the empty entry stays; it holds no type and is skipped */
 	s->stats.by_type[t]++;
 	*ret = &in->obj;
@@ -477,7 +540,7 @@ int store_merge(struct store *s, const void *name, size_t len, const struct crdt
 		s->stats.reclaim_dropped++;
 		return 0;
 	}
-	if ((r = find_or_add(s, name, len, &e)) < 0)
+	if ((r = find_or_add(s, name, len, t, &e)) < 0)
 		return r;
 	/* State for a name past its deadline here, not swept yet: the expiry
 	 * comes first, as before a local write.  What we held goes (or, with
@@ -494,7 +557,7 @@ int store_merge(struct store *s, const void *name, size_t len, const struct crdt
 	if (!in) {
 		if (!(in = inst_free(e)))
 			return -ENOMEM;
-		if ((r = crdt_obj_copy(remote, &in->obj)) < 0)
+		if ((r = inst_copy(e, in, remote)) < 0)
 			return r;
 		s->stats.by_type[t]++;
 	} else if ((r = crdt_obj_merge(&in->obj, remote)) < 0) {
@@ -631,7 +694,7 @@ static struct store_entry *companion(struct store *s, const void *name, size_t l
 	memcpy(n, STORE_TTL_PREFIX, STORE_TTL_PREFIX_LEN);
 	memcpy(n + STORE_TTL_PREFIX_LEN, name, len);
 	if (add)
-		find_or_add(s, n, len + STORE_TTL_PREFIX_LEN, &e);
+		find_or_add(s, n, len + STORE_TTL_PREFIX_LEN, CRDT_LWWREG, &e);
 	else
 		e = store_find(s, n, len + STORE_TTL_PREFIX_LEN);
 	if (n != stack)
@@ -648,7 +711,7 @@ static void deadline_changed(struct store *s, struct store_entry *comp)
 	struct store_entry *e = store_find(s, name, len);
 
 	/* reclaiming keeps a name's time on its entry, deadline or not */
-	if (!e && (d || s->reclaim_ms) && find_or_add(s, name, len, &e) < 0)
+	if (!e && (d || s->reclaim_ms) && find_or_add(s, name, len, 0, &e) < 0)
 		e = NULL; /* no memory: the deadline waits for the name's state */
 	if (e && e->x && e->x->spent) {
 		if (d == e->x->spent)
@@ -746,7 +809,7 @@ int store_set_deadline(struct store *s, struct crdt_hlc *hlc, const void *name, 
 	if (!(in = store_entry_inst(comp, CRDT_LWWREG))) {
 		if (!(in = inst_free(comp)))
 			return -ENOMEM;
-		if ((r = crdt_obj_new(CRDT_LWWREG, &in->obj)) < 0)
+		if ((r = inst_new(comp, in, CRDT_LWWREG)) < 0)
 			return r;
 		s->stats.by_type[CRDT_LWWREG]++;
 	}
@@ -936,7 +999,7 @@ void store_set_reclaim(struct store *s, int64_t after_ms)
 		struct store_entry *e;
 
 		find_or_add(s, c[i]->name + STORE_TTL_PREFIX_LEN,
-			    c[i]->name_len - STORE_TTL_PREFIX_LEN, &e);
+			    c[i]->name_len - STORE_TTL_PREFIX_LEN, 0, &e);
 	}
 	free(c);
 	for (size_t i = 0; i < s->cap; i++) {

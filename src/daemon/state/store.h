@@ -113,8 +113,13 @@ struct store_extra {
  * inline and the rest is in store_extra.  The other instances of a type
  * conflict get an array of their own, allocated on the first conflict and
  * never moved: a struct crdt_obj * handed out stays valid until the name is
- * reclaimed (store_reclaim, from its own timer: never during a command).  The name follows the struct in the same allocation.  Reach the
- * instances through store_entry_inst/_slot, never by these fields. */
+ * reclaimed (store_reclaim, from its own timer: never during a command).
+ * The name follows the struct in the same allocation, and when the name was
+ * created for an LWW register (the common small key) that register follows
+ * the name there too: one.obj.lww points into the entry, no malloc of its
+ * own (the store makes and frees it; to everyone else it is any register).
+ * Reach the instances through store_entry_inst/_slot, never by these
+ * fields. */
 struct store_entry {
 	struct store_inst one;   /* the first type the name held */
 	struct store_extra *x;   /* the store's: NULL, or the conflict's and the deadline's */
@@ -128,6 +133,8 @@ struct store_entry {
 	bool queued : 1;
 	/* the digest's: the entry changed since the digest last counted it */
 	bool dstale : 1;
+	/* the store's: room for a register after the name (store.c, entry_reg) */
+	bool reg_room : 1;
 	/* binary-safe, NUL-terminated for convenience; it starts right after
 	 * the flags (offset 73), so a name of up to 14 bytes and its NUL fit an
 	 * 88-byte malloc request (a 96-byte chunk) */
