@@ -414,6 +414,46 @@ static void test_write_after_spent_deadline(void **state)
 		store_done(&all[i]->s);
 }
 
+/* A local write on a name whose deadline was spent, after a write made
+ * after the expiry elsewhere has arrived: it adds to that write and deletes
+ * nothing (a local write runs the expiry first only while the name holds
+ * nothing live). */
+static void test_local_write_after_spent(void **state)
+{
+	struct rep a, b;
+	struct crdt_obj *o;
+
+	(void)state;
+	now = 1000;
+	rep_init(&a);
+	rep_init(&b);
+	assert_int_equal(store_get(&a.s, "s", 1, CRDT_ORSET, true, &o), 0);
+	assert_int_equal(crdt_orset_add(o->os, &a.s.self, "old", 3), 0);
+	assert_int_equal(store_set_deadline(&a.s, &a.hlc, "s", 1, 1500), 0);
+	send(&a, &b, STORE_TTL_PREFIX "s", STORE_TTL_PREFIX_LEN + 1);
+	now = 1600;
+	assert_int_equal(store_expire(&b.s, 10), 1); /* spent */
+	assert_int_equal(store_expire(&a.s, 10), 1);
+	assert_int_equal(store_get(&a.s, "s", 1, CRDT_ORSET, true, &o), 0);
+	assert_int_equal(crdt_orset_add(o->os, &a.s.self, "y", 1), 0);
+	send(&a, &b, "s", 1); /* the deadline's delete is late */
+	assert_int_equal(store_get(&b.s, "s", 1, CRDT_ORSET, true, &o), 0);
+	assert_int_equal(crdt_orset_add(o->os, &b.s.self, "z", 1), 0);
+	assert_true(crdt_obj_contains(o, "y", 1));
+	send_key(&b, &a, "s");
+	send_key(&a, &b, "s");
+	for (struct rep *const *rp = (struct rep *const[]){ &a, &b, NULL }; *rp; rp++) {
+		struct crdt_obj *x = store_entry_slot(store_find(&(*rp)->s, "s", 1), CRDT_ORSET);
+
+		assert_int_equal(store_expire(&(*rp)->s, 10), 0);
+		assert_int_equal(store_entry_type(store_find(&(*rp)->s, "s", 1)), CRDT_ORSET);
+		assert_int_equal(crdt_obj_card(x), 2);
+		assert_true(crdt_obj_contains(x, "y", 1) && crdt_obj_contains(x, "z", 1));
+	}
+	store_done(&a.s);
+	store_done(&b.s);
+}
+
 /* ---- the reference model ---------------------------------------------------
  *
  * docs/types.md's expiry rules, written without the store or any CRDT
@@ -429,8 +469,8 @@ static void test_write_after_spent_deadline(void **state)
  *   saw and the deadline (the sweep); one that holds no value spends the
  *   deadline: it keeps it, but it no longer hides anything, until the
  *   deadline's value changes.  A SET on a replica that sees the key past
- *   its deadline (or holds it spent) runs that expiry first and starts the
- *   key afresh, with no deadline; the key's state arriving from a peer runs
+ *   its deadline (or holds it spent, and no value) runs that expiry first
+ *   and starts the key afresh, with no deadline; the key's state arriving from a peer runs
  *   it too (what the replica held goes, or the deadline is spent; what
  *   arrives is merged after).
  * The stamps are the ones the writes got (read back from the register each
@@ -650,7 +690,7 @@ static void test_converges(void **state)
 				break;
 			case 0:
 				snprintf(v, sizeof(v), "%c%d", 'a' + i, ev);
-				if (m_due(&m, i) || m.spent[i])
+				if (m_due(&m, i) || (m.spent[i] && !m_live(&m, i, M_SET)))
 					m_expire(&m, i, true);
 				set_key(&r[i], "k", v);
 				st = stamp_of(key_reg(&r[i]));
@@ -723,6 +763,7 @@ int main(void)
 		cmocka_unit_test(test_sweep_bound),
 		cmocka_unit_test(test_write_after_expiry_elsewhere),
 		cmocka_unit_test(test_write_after_spent_deadline),
+		cmocka_unit_test(test_local_write_after_spent),
 		cmocka_unit_test(test_write_after_expiry),
 		cmocka_unit_test(test_deadline_before_state),
 		cmocka_unit_test(test_reserved_hidden),

@@ -398,8 +398,9 @@ int store_get(struct store *s, const void *name, size_t len, enum crdt_type t, b
 	int r;
 
 	/* a write on a name past its deadline follows its expiry (also one
-	 * spent with nothing live: the write deletes the deadline it follows) */
-	if (e && create && (entry_expired(e) || (e->x && e->x->spent)) &&
+	 * spent while it still holds nothing live: the write deletes the
+	 * deadline it follows; a write that arrived since is kept) */
+	if (e && create && (entry_expired(e) || (e->x && e->x->spent && !live_type(e))) &&
 	    (r = expire_entry(s, e, true)) < 0)
 		return r;
 	vis = e ? store_entry_type(e) : 0;
