@@ -213,10 +213,10 @@ static const struct config_key config_table[] = {
 
 	/* [keyspace]: reclaiming deleted names (state/store.h, store_reclaim) */
 	{ .section = "keyspace", .name = "reclaim_after", .flags = CONFIG_F_RELOAD,
-	  .type = CONFIG_UINT, .min = 0, .max = 315360000, .def = "86400",
+	  .type = CONFIG_UINT, .min = 0, .max = 315360000, .def = "0",
 	  FIELD(keyspace.reclaim_after),
 	  .help = "seconds a deleted or expired name keeps its removal record before it is "
-		  "dropped; a peer cut off longer can bring its value back; 0 = keep for ever" },
+		  "dropped; a peer cut off longer can bring its value back; 0 (default) = keep for ever" },
 };
 
 #define N_KEYS (sizeof config_table / sizeof config_table[0])
