@@ -79,6 +79,32 @@ static void test_many_names_survive_growth(void **state)
 	store_done(&s);
 }
 
+/* The table keeps its load under 13/16 and grows by doubling, never more
+ * (docs/benchmarks.md, memory per key part 6). */
+static void test_table_doubles(void **state)
+{
+	struct store s;
+	struct crdt_obj *o;
+	char name[32];
+	size_t cap = 0, grew = 0;
+
+	store_init(&s);
+	for (int i = 0; i < 20000; i++) {
+		int n = snprintf(name, sizeof(name), "k%d", i);
+		assert_int_equal(store_get(&s, name, (size_t)n, CRDT_LWWREG, true, &o), 0);
+		assert_true(s.len * 16 <= s.cap * 13);
+		if (s.cap != cap) {
+			assert_true(cap == 0 ? s.cap == 64 : s.cap == 2 * cap);
+			cap = s.cap;
+			grew++;
+		}
+	}
+	/* 64 up to 32,768: 20,000 names are past 13/16 of 16,384 */
+	assert_int_equal(s.cap, 32768);
+	assert_int_equal(grew, 10);
+	store_done(&s);
+}
+
 /* The value of the register @name holds. */
 static void assert_reg(struct store *s, const char *name, const char *want)
 {
@@ -504,6 +530,7 @@ int main(void)
 		cmocka_unit_test(test_get_creates_and_checks_type),
 		cmocka_unit_test(test_many_names_survive_growth),
 		cmocka_unit_test(test_registers_every_way),
+		cmocka_unit_test(test_table_doubles),
 		cmocka_unit_test(test_type_conflict_resolves_the_same_everywhere),
 		cmocka_unit_test(test_every_type_under_one_name),
 		cmocka_unit_test(test_change_stream),

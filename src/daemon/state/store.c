@@ -186,15 +186,17 @@ struct store_entry *store_find(const struct store *s, const void *name, size_t l
 	return store_slot_entry(&s->table[find_slot(s, name, len, name_hash(name, len))]);
 }
 
-/* Rebuild the table without its tombstones, at a load of at most 5/16; its
- * size always changes (walkers see s->cap change and start again): twice
- * as large when the entries alone would fill the same size past that. */
+/* Rebuild the table without its tombstones, at the smallest size the
+ * entries fill to at most 13/32, half the load that rebuilds it (so a table
+ * that grew past 13/16 doubles; before, 5/16 made it four times larger or
+ * more); its size always changes (walkers see s->cap change and start
+ * again): twice as large when that is the same size. */
 static int grow(struct store *s)
 {
 	size_t cap = 64;
 	struct store_slot *t;
 
-	while ((s->len + 1) * 16 > cap * 5)
+	while (s->len * 32 > cap * 13)
 		cap *= 2;
 	if (cap == s->cap)
 		cap *= 2;
