@@ -1552,12 +1552,23 @@ static void pend_clear(struct pend *pend, size_t n)
 		crdt_obj_done(&pend[i].d);
 }
 
+/* The push queue's capacity kept once it empties; more is freed. */
+#define QUEUE_KEEP 1024
+
 /* Take the first @n queued entries off the queue. */
 static void unqueue(struct gossip_core *g, size_t n)
 {
 	g->qhead += n;
-	if (g->qhead == g->nqueue)
-		g->qhead = g->nqueue = 0;
+	if (g->qhead < g->nqueue)
+		return;
+	g->qhead = g->nqueue = 0;
+	if (g->queue_cap > QUEUE_KEEP) { /* a burst's peak is not kept */
+		free(g->queue);
+		free(g->pend);
+		g->queue = NULL;
+		g->pend = NULL;
+		g->queue_cap = 0;
+	}
 }
 
 /* Push the dirty instances, and the large ones whose turn has come. */
