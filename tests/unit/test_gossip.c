@@ -2099,6 +2099,80 @@ static void test_catchup(void **state)
 	}
 }
 
+/* The large set changes while its catch-up is under way: between the
+ * pieces (cut from the set as it is when the window opens), the sender
+ * adds and removes, each write pushed as a delta.  With no digest round to
+ * repair anything, the pieces and the deltas alone leave the peer exactly
+ * equal; and the sender never holds more than the window's span of
+ * datagrams plus what it cut ahead (before, the whole set's pieces). */
+static void test_catchup_mutated(void **state)
+{
+	struct cluster c;
+	struct gossip_stats st;
+	struct store_entry *e0, *e1;
+	size_t steps = 0, held = 0;
+	int rm = 0;
+	char m[32];
+
+	cluster_deltas = true;
+	cluster_digests = true;
+	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_deltas = false;
+	cluster_digests = false;
+	add_many(&c.node[0], "big", 0, 40000);
+	round_all(&c);
+	assert_converged(&c);
+	node_restart(&c, 1);
+	/* node 1's round tells node 0 it restarted: its catch-up begins, and
+	 * goes on from the ACKs alone */
+	fake_ms += 1000;
+	gossip_core_round(c.node[1].g, fake_ms, fake_ms * 1000);
+	for (; c.net.q.n; steps++) {
+		size_t k = 0;
+		struct pkt p;
+		assert_true(steps < 1000000);
+		for (size_t i = 1; i < c.net.q.n; i++)
+			if (c.net.q.v[i].at < c.net.q.v[k].at ||
+			    (c.net.q.v[i].at == c.net.q.v[k].at && c.net.q.v[i].seq < c.net.q.v[k].seq))
+				k = i;
+		p = c.net.q.v[k];
+		c.net.q.v[k] = c.net.q.v[--c.net.q.n];
+		if (p.at > fake_ms)
+			fake_ms = p.at;
+		deliver_one(&c.net, &p);
+		free(p.d);
+		if (steps % 5 == 4) {
+			/* removes spread over the whole set: behind the
+			 * cursor, ahead of it, in the piece being cut */
+			snprintf(m, sizeof(m), "element-%06d", rm);
+			rm = (rm + 7919) % 40000;
+			if (crdt_orset_contains(dget(&c.node[0], "big", CRDT_ORSET)->os, m, strlen(m)))
+				dsrem(&c.node[0], "big", m);
+			snprintf(m, sizeof(m), "fresh-%06zu", steps);
+			dsadd(&c.node[0], "big", m);
+			/* and a re-add: a new dot replacing an old one */
+			snprintf(m, sizeof(m), "element-%06zu", (steps * 13) % 40000);
+			dsadd(&c.node[0], "big", m);
+			gossip_core_push(c.node[0].g, fake_ms);
+		}
+		if (probe(&c.node[0], 1).catchup_pending > held)
+			held = probe(&c.node[0], 1).catchup_pending;
+	}
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.delta_resyncs, 1);
+	assert_true(st.catchup_dgrams_out > 2 * XFER_WINDOW_MAX);
+	assert_int_equal(st.catchup_resent, 0);
+	assert_false(probe(&c.node[0], 1).catching_up);
+	assert_true(held <= XFER_SPAN + 64 + 1);
+	e0 = store_find(&c.node[0].store, "big", 3);
+	e1 = store_find(&c.node[1].store, "big", 3);
+	assert_non_null(e1);
+	assert_true(crdt_orset_card(store_entry_slot(e0, CRDT_ORSET)->os) > 40000);
+	assert_true(crdt_orset_equal(store_entry_slot(e0, CRDT_ORSET)->os,
+				     store_entry_slot(e1, CRDT_ORSET)->os));
+	cluster_done(&c);
+}
+
 /* One SADD into a large set costs each peer one DELTA datagram of a few
  * dozen bytes and one ACK back; with deltas = no, the whole set. */
 static void test_delta_cost(void **state)
@@ -2369,6 +2443,7 @@ int main(void)
 		cmocka_unit_test(test_delta_overflow),
 		cmocka_unit_test(test_delta_cost),
 		cmocka_unit_test(test_catchup),
+		cmocka_unit_test(test_catchup_mutated),
 		cmocka_unit_test(test_sync_status),
 		cmocka_unit_test(test_delta_in_flight),
 		cmocka_unit_test(test_delta_split),
