@@ -198,6 +198,9 @@ struct gossip_stats {
 	uint64_t catchup_instances, catchup_dgrams_out, catchup_resent;
 	uint64_t catchup_lost, catchup_timeouts, catchup_decreases;
 	uint64_t drops[GOSSIP_DROP_MAX];
+	/* from the shell: the longest call into the core (a datagram
+	 * received, a round, a push, a tick) since start, in us */
+	uint64_t longest_call_us;
 	/* from the transport */
 	int rcvbuf, sndbuf;
 };

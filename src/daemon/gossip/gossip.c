@@ -22,11 +22,21 @@ struct gossip {
 	struct resolve_req *reqs;
 	int open; /* handles and requests whose callback is still to come */
 	bool started, closing;
+	uint64_t longest_us; /* the longest call into the core (a receive, a round, a push, a tick) */
 };
 
 static uint64_t now_us(void)
 {
 	return uv_hrtime() / 1000;
+}
+
+/* A call into the core that began at @t0 just ended. */
+static void timed(struct gossip *g, uint64_t t0)
+{
+	uint64_t d = now_us() - t0;
+
+	if (d > g->longest_us)
+		g->longest_us = d;
 }
 
 /* ---- name resolution --------------------------------------------------- */
@@ -63,8 +73,9 @@ static void push_wanted(void *ctx)
 static void tick_cb(uv_timer_t *t)
 {
 	struct gossip *g = t->data;
-	uint64_t due = gossip_core_tick(g->core, uv_now(g->loop));
+	uint64_t t0 = now_us(), due = gossip_core_tick(g->core, uv_now(g->loop));
 
+	timed(g, t0);
 	if (due)
 		uv_timer_start(&g->tick_timer, tick_cb, due, 0);
 }
@@ -126,8 +137,9 @@ static void round_cb(uv_timer_t *t)
 static void push_cb(uv_timer_t *t)
 {
 	struct gossip *g = t->data;
-	uint64_t due = gossip_core_push(g->core, uv_now(g->loop));
+	uint64_t t0 = now_us(), due = gossip_core_push(g->core, uv_now(g->loop));
 
+	timed(g, t0);
 	if (due)
 		uv_timer_start(&g->push_timer, push_cb, due, 0);
 }
@@ -136,14 +148,20 @@ static void recv_cb(void *ctx, const uint8_t *buf, size_t len, const struct sock
 		    bool truncated)
 {
 	struct gossip *g = ctx;
+	uint64_t t0 = now_us();
 
-	if (!g->closing)
-		gossip_core_recv(g->core, buf, len, from, truncated, uv_now(g->loop), now_us());
+	if (!g->closing) {
+		gossip_core_recv(g->core, buf, len, from, truncated, uv_now(g->loop), t0);
+		timed(g, t0);
+	}
 }
 
 void gossip_round(struct gossip *g)
 {
-	gossip_core_round(g->core, uv_now(g->loop), now_us());
+	uint64_t t0 = now_us();
+
+	gossip_core_round(g->core, uv_now(g->loop), t0);
+	timed(g, t0);
 }
 
 int gossip_sync(struct gossip *g, const char *peer)
@@ -286,9 +304,16 @@ const struct gossip_limits *gossip_get_limits(const struct gossip *g)
 	return gossip_core_get_limits(g->core);
 }
 
+void gossip_reset_longest(struct gossip *g)
+{
+	if (g)
+		g->longest_us = 0;
+}
+
 void gossip_get_stats(const struct gossip *g, struct gossip_stats *ret)
 {
 	gossip_core_get_stats(g->core, ret);
+	ret->longest_call_us = g->longest_us;
 }
 
 int gossip_foreach_peer(const struct gossip *g,
