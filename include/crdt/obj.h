@@ -113,7 +113,9 @@ int crdt_obj_split(const struct crdt_obj *o, size_t max, crdt_piece_cb cb, void 
  * so that a large state is cut a little at a time and may change between
  * calls; cur->done once the last went, cur->skipped counts what a split's
  * return counts.  A type with no pieces row sends everything at the first
- * call, as crdt_obj_split.  0 or a negative error as crdt_obj_split. */
+ * call, as crdt_obj_split.  0, 1 when the call only prepared (built part of
+ * an index) and cut nothing: call again, or a negative error as
+ * crdt_obj_split. */
 int crdt_obj_pieces(struct crdt_obj *o, struct crdt_cursor *cur, size_t max, size_t n,
 		    crdt_piece_cb cb, void *ctx);
 /** Whether crdt_obj_pieces cuts @o a little at a time. */

@@ -47,7 +47,6 @@ struct flat {
 static void flatten(const struct crdt_orset *s, struct flat *f)
 {
 	cJSON *j = crdt_orset_to_json(s), *ctx, *els, *dots, *a;
-	size_t nel;
 
 	assert_non_null(j);
 	*f = (struct flat){ 0 };
@@ -57,26 +56,27 @@ static void flatten(const struct crdt_orset *s, struct flat *f)
 	cJSON_ArrayForEach(a, ctx) {
 		cJSON *pr;
 		cJSON_ArrayForEach(pr, a) {
-			f->iv = realloc(f->iv, (f->niv + 1) * sizeof(*f->iv));
+			if ((f->niv & (f->niv - 1)) == 0) /* 0, 1, 2, 4, ...: doubled */
+				f->iv = realloc(f->iv, (2 * f->niv + 1) * sizeof(*f->iv));
 			snprintf(f->iv[f->niv].rid, sizeof(f->iv[0].rid), "%s", a->string);
-			f->iv[f->niv].lo = (uint64_t)cJSON_GetArrayItem(pr, 0)->valuedouble;
-			f->iv[f->niv].hi = (uint64_t)cJSON_GetArrayItem(pr, 1)->valuedouble;
+			f->iv[f->niv].lo = (uint64_t)pr->child->valuedouble;
+			f->iv[f->niv].hi = (uint64_t)pr->child->next->valuedouble;
 			f->niv++;
 		}
 	}
-	nel = (size_t)cJSON_GetArraySize(els);
-	for (size_t i = 0; i < nel; i++) {
-		cJSON *dl = cJSON_GetArrayItem(dots, (int)i), *d;
-		char *el = cJSON_PrintUnformatted(cJSON_GetArrayItem(els, (int)i));
+	/* elements and their dot lists side by side (cJSON arrays are lists) */
+	for (cJSON *el = els->child, *dl = dots->child; el && dl; el = el->next, dl = dl->next) {
+		cJSON *d;
+		char *ej = cJSON_PrintUnformatted(el);
 		cJSON_ArrayForEach(d, dl) {
-			f->p = realloc(f->p, (f->np + 1) * sizeof(*f->p));
-			snprintf(f->p[f->np].rid, sizeof(f->p[0].rid), "%s",
-				 cJSON_GetArrayItem(d, 0)->valuestring);
-			f->p[f->np].ctr = (uint64_t)cJSON_GetArrayItem(d, 1)->valuedouble;
-			f->p[f->np].elem = strdup(el);
+			if ((f->np & (f->np - 1)) == 0)
+				f->p = realloc(f->p, (2 * f->np + 1) * sizeof(*f->p));
+			snprintf(f->p[f->np].rid, sizeof(f->p[0].rid), "%s", d->child->valuestring);
+			f->p[f->np].ctr = (uint64_t)d->child->next->valuedouble;
+			f->p[f->np].elem = strdup(ej);
 			f->np++;
 		}
-		cJSON_free(el);
+		cJSON_free(ej);
 	}
 	cJSON_Delete(j);
 }
@@ -378,6 +378,15 @@ static void test_pieces_skip(void **state)
 		if (i == 7)
 			assert_int_equal(crdt_orset_add(s, &ra, big, sizeof(big)), 0);
 	}
+	{ /* a small merge builds the dot index (a set this small is cut
+	   * whole without one) */
+		struct crdt_orset *o = crdt_orset_new();
+		struct crdt_rid rc;
+		rid_of(3, &rc);
+		assert_int_equal(crdt_orset_add(o, &rc, "z", 1), 0);
+		assert_int_equal(crdt_orset_merge(s, o), 0);
+		crdt_orset_free(o);
+	}
 	holder = crdt_orset_copy(s);
 	assert_int_equal(crdt_orset_remove(holder, "m03", 3), 1); /* not in s: s's pieces re-add nothing */
 	while (!cur.done) {
@@ -390,11 +399,12 @@ static void test_pieces_skip(void **state)
 		}
 	}
 	assert_int_equal(cur.skipped, 1);
-	assert_int_equal(crdt_orset_card(fresh), 20);
+	assert_true(cur.pieces > 1);
+	assert_int_equal(crdt_orset_card(fresh), 21);
 	assert_false(crdt_orset_contains(fresh, big, sizeof(big)));
 	assert_true(crdt_orset_contains(holder, big, sizeof(big)));
 	assert_false(crdt_orset_contains(holder, "m03", 3));
-	assert_int_equal(crdt_orset_card(holder), 20);
+	assert_int_equal(crdt_orset_card(holder), 21);
 	/* too small for one interval */
 	cur = CRDT_CURSOR_INIT;
 	assert_int_equal(crdt_orset_pieces(s, &cur, 20, 1, got_cb, &g), CRDT_EMSGSIZE);
@@ -429,7 +439,8 @@ static void test_pieces_mutated(void **state)
 
 		while (!cur.done) {
 			size_t n = 1 + rng_below(&rng, 3);
-			assert_int_equal(crdt_orset_pieces(s, &cur, t.max, n, into_cb, &t), 0);
+			int r = crdt_orset_pieces(s, &cur, t.max, n, into_cb, &t);
+			assert_true(r == 0 || r == 1);
 			assert_true(below(rp, s));
 			assert_true(below(rx, s));
 			for (int m = (int)rng_below(&rng, 6); m > 0; m--) {
@@ -481,6 +492,75 @@ static void test_pieces_mutated(void **state)
 	}
 }
 
+/* A large set with no dot index gets it a slice per call, and changes
+ * between the slices (adds, removes, re-adds, growth of its table); the
+ * index then agrees with the set: the pieces cut from it are exact, and
+ * pieces plus deltas end equal to the source. */
+static void test_pieces_index_slices(void **state)
+{
+	struct crdt_rid ra, rb;
+	struct crdt_orset *s = crdt_orset_new(), *rp = crdt_orset_new(), *rx = crdt_orset_new();
+	struct into t = { .a = rp, .b = rx, .max = 1200 };
+	struct crdt_cursor cur = CRDT_CURSOR_INIT;
+	int slices = 0, calls = 0;
+	char k[24];
+
+	rid_of(1, &ra);
+	rid_of(2, &rb);
+	for (int i = 0; i < 30000; i++) {
+		int len = snprintf(k, sizeof(k), "k%d", i);
+		assert_int_equal(crdt_orset_add(s, i % 5 ? &ra : &rb, k, (size_t)len), 0);
+	}
+	while (!cur.done) {
+		int r = crdt_orset_pieces(s, &cur, t.max, 4, into_cb, &t);
+		assert_true(r == 0 || r == 1);
+		slices += r;
+		assert_true(++calls < 100000);
+		for (int m = 0; m < 40; m++) { /* 40 writes a call: the table grows */
+			struct crdt_orset *d = crdt_orset_new();
+			int op = (int)rng_below(&rng, 3), len;
+			len = snprintf(k, sizeof(k), "%s%d", op == 0 ? "new" : "k",
+				       (int)rng_below(&rng, op == 0 ? 1000000 : 30000));
+			if (op < 2)
+				assert_int_equal(crdt_orset_add_delta(s, m % 2 ? &ra : &rb, k, (size_t)len, d),
+						 0);
+			else
+				crdt_orset_remove_delta(s, k, (size_t)len, d);
+			assert_int_equal(crdt_orset_merge(rx, d), 0);
+			crdt_orset_free(d);
+		}
+		if (calls % 64 == 0)
+			assert_true(below(rp, s));
+	}
+	assert_true(slices > 3);
+	assert_true(crdt_orset_equal(rx, s));
+	/* still; cut again from the index the slices built and kept */
+	crdt_orset_free(rp);
+	rp = crdt_orset_new();
+	t.a = t.b = rp;
+	cur = CRDT_CURSOR_INIT;
+	assert_int_equal(crdt_orset_pieces(s, &cur, t.max, SIZE_MAX, into_cb, &t), 0);
+	assert_true(cur.done);
+	assert_true(crdt_orset_equal(rp, s));
+	{ /* exact, for the first pieces */
+		struct got g = { .max = 300 };
+		cur = CRDT_CURSOR_INIT;
+		for (int i = 0; i < 5; i++) {
+			struct crdt_cursor before = cur;
+			struct range r;
+			assert_int_equal(crdt_orset_pieces(s, &cur, g.max, 1, got_cb, &g), 0);
+			assert_non_null(g.last);
+			cursor_range(&before, &cur, &r);
+			check_exact(s, g.last, &r);
+			crdt_orset_free(g.last);
+			g.last = NULL;
+		}
+	}
+	crdt_orset_free(s);
+	crdt_orset_free(rp);
+	crdt_orset_free(rx);
+}
+
 int main(void)
 {
 	rng.s = test_seed("pieces");
@@ -489,6 +569,7 @@ int main(void)
 		cmocka_unit_test(test_pieces_whole),
 		cmocka_unit_test(test_pieces_skip),
 		cmocka_unit_test(test_pieces_mutated),
+		cmocka_unit_test(test_pieces_index_slices),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -604,8 +604,8 @@ int wire_packer_add_pieces(struct wire_packer *p, const void *name, size_t name_
 	p->name_len = name_len;
 	r = crdt_obj_pieces(o, cur, max, n, cursor_piece_cb, p);
 	p->name = NULL;
-	if (r < 0)
-		return r;
+	if (r != 0)
+		return r; /* an error, or 1: it only prepared, call again */
 	if (fresh && cur->done && cur->pieces == 1 && cur->skipped == 0)
 		*ret_whole = true; /* one piece covering every dot: the encoding */
 	else if (fresh && cur->pieces > before)
