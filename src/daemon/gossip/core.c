@@ -686,7 +686,7 @@ static size_t dgram_budget(const struct gossip_core *g)
  * one slice of a large OR-Set's dot index, if it has none yet): a piece of
  * a 1,000,000-element set costs about 30 us to cut, a slice about 0.3 ms
  * (docs/benchmarks.md), so a loop pass spends at most about half a
- * millisecond on it; what is left goes on a tick 1 ms later. */
+ * millisecond on it; what is left goes on at a tick in the next pass. */
 #define CU_CUT_PASS 16
 /* Past this many names queued, a catch-up walks the whole store instead. */
 #define CU_NAMES_MAX 4096
@@ -804,7 +804,8 @@ static int cu_cut_some(struct gossip_core *g, struct peer *p, struct wire_packer
 	*budget -= p->cu_cur.pieces > before + 1 ? p->cu_cur.pieces - before : 1;
 	if (r > 0) {
 		/* a slice of the set's dot index was built instead (about
-		 * 0.3 ms): this pass has done its share, if a tick can go on */
+		 * 0.3 ms): this pass has done its share, if a tick can go on
+		 * in the next one */
 		if (g->io.tick_wanted)
 			*budget = 0;
 		return 0;
@@ -855,13 +856,11 @@ static void cu_fill(struct gossip_core *g, struct peer *p, size_t *budget)
 	wire_packer_done(&pk);
 }
 
-/* When @p's catch-up has work next: xfer_due, or at once when pieces are
- * left to cut that the window could take. */
-static uint64_t cu_due(const struct gossip_core *g, const struct peer *p)
+/* Pieces are left to cut that the window could take: the next loop pass
+ * should go on (after the clients' I/O of this one). */
+static bool cu_cut_wanted(const struct peer *p)
 {
-	if (cu_more(p) && xfer_unsent(&p->xf) < CU_AHEAD)
-		return g->now_ms;
-	return xfer_due(&p->xf, g->now_ms);
+	return cu_more(p) && xfer_unsent(&p->xf) < CU_AHEAD;
 }
 
 struct cu_send {
@@ -894,7 +893,11 @@ static void cu_pump(struct gossip_core *g, struct peer *p)
 		cu_fill(g, p, &budget);
 	while (xfer_send(&p->xf, g->now_ms, cu_send, &c) && !xfer_unsent(&p->xf) && cu_more(p) &&
 	       budget);
-	if ((due = cu_due(g, p)) != UINT64_MAX && g->io.tick_wanted)
+	if (!g->io.tick_wanted)
+		return;
+	if (cu_cut_wanted(p))
+		g->io.tick_wanted(g->io.ctx, 0);
+	else if ((due = xfer_due(&p->xf, g->now_ms)) != UINT64_MAX)
 		g->io.tick_wanted(g->io.ctx, due > g->now_ms ? due - g->now_ms : 1);
 }
 
@@ -954,7 +957,7 @@ uint64_t gossip_core_tick(struct gossip_core *g, uint64_t now_ms)
 		struct peer *p = g->peers[i];
 		uint64_t d;
 		cu_pump(g, p);
-		if (p->resolved && !peer_down(p) && (d = cu_due(g, p)) < due)
+		if (p->resolved && !peer_down(p) && (d = xfer_due(&p->xf, now_ms)) < due)
 			due = d;
 	}
 	return due == UINT64_MAX ? 0 : due > now_ms ? due - now_ms : 1;

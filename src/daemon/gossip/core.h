@@ -274,8 +274,8 @@ struct gossip_core_io {
 	 * runs it push_delay_ms later, once for every write until then).
 	 * NULL: the caller pushes when it likes. */
 	void (*push_wanted)(void *ctx);
-	/** A catch-up has work due in @ms: call gossip_core_tick then (or
-	 * sooner).  With it a large instance is cut a few pieces a call and
+	/** A catch-up has work due in @ms (0: in the next loop pass, after
+	 * its I/O): call gossip_core_tick then (or sooner).  With it a large instance is cut a few pieces a call and
 	 * the rest left to the tick; NULL: only rounds and ACKs move
 	 * catch-ups on, and each call cuts all the window can take. */
 	void (*tick_wanted)(void *ctx, uint64_t ms);

@@ -19,6 +19,10 @@ struct gossip {
 	struct gossip_core *core;
 	struct transport *t;
 	uv_timer_t round_timer, push_timer, tick_timer;
+	/* a tick in the next loop pass: a timer of 0 ms started from a timer
+	 * callback would run again in the same pass (libuv 1.44), before any
+	 * client's I/O */
+	uv_idle_t tick_soon;
 	struct resolve_req *reqs;
 	int open; /* handles and requests whose callback is still to come */
 	bool started, closing;
@@ -70,22 +74,40 @@ static void push_wanted(void *ctx)
 	gossip_notify_write(ctx);
 }
 
-static void tick_cb(uv_timer_t *t)
+static void tick_wanted(void *ctx, uint64_t ms);
+
+static void tick(struct gossip *g)
 {
-	struct gossip *g = t->data;
 	uint64_t t0 = now_us(), due = gossip_core_tick(g->core, uv_now(g->loop));
 
 	timed(g, t0);
 	if (due)
-		uv_timer_start(&g->tick_timer, tick_cb, due, 0);
+		tick_wanted(g, due); /* unless the core asked for one sooner */
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+	tick(t->data);
+}
+
+static void tick_soon_cb(uv_idle_t *h)
+{
+	uv_idle_stop(h);
+	tick(h->data);
 }
 
 static void tick_wanted(void *ctx, uint64_t ms)
 {
 	struct gossip *g = ctx;
 
-	if (g->closing || (uv_is_active((uv_handle_t *)&g->tick_timer) &&
-			   uv_timer_get_due_in(&g->tick_timer) <= ms))
+	if (g->closing)
+		return;
+	if (ms == 0) {
+		uv_idle_start(&g->tick_soon, tick_soon_cb); /* once, whatever the calls */
+		return;
+	}
+	if (uv_is_active((uv_handle_t *)&g->tick_timer) &&
+	    uv_timer_get_due_in(&g->tick_timer) <= ms)
 		return;
 	uv_timer_start(&g->tick_timer, tick_cb, ms, 0);
 }
@@ -217,10 +239,12 @@ int gossip_new_with_transport(uv_loop_t *loop, const struct gossip_config *cfg,
 	uv_timer_init(loop, &g->round_timer);
 	uv_timer_init(loop, &g->push_timer);
 	uv_timer_init(loop, &g->tick_timer);
+	uv_idle_init(loop, &g->tick_soon);
 	g->round_timer.data = g;
 	g->push_timer.data = g;
 	g->tick_timer.data = g;
-	g->open = 3;
+	g->tick_soon.data = g;
+	g->open = 4;
 	*ret = g;
 	return 0;
 }
@@ -279,6 +303,7 @@ void gossip_close(struct gossip *g)
 	uv_close((uv_handle_t *)&g->round_timer, close_cb);
 	uv_close((uv_handle_t *)&g->push_timer, close_cb);
 	uv_close((uv_handle_t *)&g->tick_timer, close_cb);
+	uv_close((uv_handle_t *)&g->tick_soon, close_cb);
 }
 
 /* ---- the rest goes straight to the core -------------------------------- */
