@@ -682,12 +682,14 @@ static size_t dgram_budget(const struct gossip_core *g)
 
 /* Datagrams packed ahead of what the window sends. */
 #define CU_AHEAD 64
-/* Pieces cut at most in one call of cu_pump, however wide the window (or
- * one slice of a large OR-Set's dot index, if it has none yet): a piece of
- * a 1,000,000-element set costs about 30 us to cut, a slice about 0.3 ms
- * (docs/benchmarks.md), so a loop pass spends at most about half a
- * millisecond on it; what is left goes on at a tick in the next pass. */
+/* Pieces cut at most in one call of cu_pump, however wide the window: a
+ * piece of a 1,000,000-element set costs about 30 us to cut, so a loop pass
+ * spends at most about half a millisecond on it; what is left goes on at a
+ * tick in the next pass.  A slice of a large OR-Set's dot index (when it
+ * has none yet) costs about 0.3 ms: it counts as CU_SLICE pieces, so that
+ * a pass builds at most three (docs/benchmarks.md). */
 #define CU_CUT_PASS 16
+#define CU_SLICE 6
 /* Past this many names queued, a catch-up walks the whole store instead. */
 #define CU_NAMES_MAX 4096
 
@@ -804,10 +806,9 @@ static int cu_cut_some(struct gossip_core *g, struct peer *p, struct wire_packer
 	*budget -= p->cu_cur.pieces > before + 1 ? p->cu_cur.pieces - before : 1;
 	if (r > 0) {
 		/* a slice of the set's dot index was built instead (about
-		 * 0.3 ms): this pass has done its share, if a tick can go on
-		 * in the next one */
+		 * 0.3 ms, the cost of CU_SLICE pieces) */
 		if (g->io.tick_wanted)
-			*budget = 0;
+			*budget = *budget > CU_SLICE ? *budget - CU_SLICE : 0;
 		return 0;
 	}
 	if (r == -EMSGSIZE) {
