@@ -14,7 +14,9 @@ While B catches up, a thread PINGs A on a connection of its own, one
 after the other: the longest answer is the longest A's loop kept a client
 waiting.  INFO gossip_longest_call_us (where the daemon has it) is the
 longest single call into A's gossip core from just before B starts
-(CONFIG RESETSTAT) on.
+(CONFIG RESETSTAT) on, in wall time and in A's CPU time
+(gossip_longest_call_cpu_us: without what other processes of a busy
+machine took meanwhile).
 
 With --loss P, A's simulation shim (CRDT.SIM LOSS) loses each datagram it
 sends with probability P during the catch-up; the ratio to the lossless
@@ -113,6 +115,7 @@ def one(n, loss):
             "ping_max_ms": 1000 * max(pings or [0]),
             "ping_p99_ms": 1000 * sorted(pings)[int(0.99 * (len(pings) - 1))] if pings else 0,
             "longest_ms": g1.get("gossip_longest_call_us", -1000) / 1000,
+            "longest_cpu_ms": g1.get("gossip_longest_call_cpu_us", -1000) / 1000,
             "drops_b": sum(v for k, v in gb.items() if k.startswith("dropped_"))}
 
 
@@ -140,7 +143,7 @@ def main():
     print()
     print("| loss at A | time to B's SCARD = N | until in sync | pieces | datagrams/s | vs raw | "
           "resent | lost (timeouts) | window halvings | dropped at B | CPU A / B | "
-          "PING A p99 / max | longest gossip call at A |")
+          "PING A p99 / max | longest gossip call at A (CPU) |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     med = lambda rs, k: statistics.median(r[k] for r in rs)
     for loss, rs in rows.items():
@@ -151,7 +154,8 @@ def main():
                med(rs, "resent"), med(rs, "lost"), med(rs, "timeouts"), med(rs, "decreases"),
                med(rs, "drops_b"), med(rs, "cpu_a"), med(rs, "cpu_b"), med(rs, "ping_p99_ms"),
                med(rs, "ping_max_ms"),
-               "%.1f ms" % med(rs, "longest_ms") if med(rs, "longest_ms") >= 0 else "-"))
+               "%.1f ms (%.1f ms)" % (med(rs, "longest_ms"), med(rs, "longest_cpu_ms"))
+               if med(rs, "longest_cpu_ms") >= 0 else "-"))
     lossless, lossy = med(rows[0.0], "s"), med(rows[a.loss], "s")
     print()
     print("Time at %.0f %% loss / lossless: %.2f" % (100 * a.loss, lossy / lossless))

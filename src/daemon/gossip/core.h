@@ -199,8 +199,9 @@ struct gossip_stats {
 	uint64_t catchup_lost, catchup_timeouts, catchup_decreases;
 	uint64_t drops[GOSSIP_DROP_MAX];
 	/* from the shell: the longest call into the core (a datagram
-	 * received, a round, a push, a tick) since start, in us */
-	uint64_t longest_call_us;
+	 * received, a round, a push, a tick) since start, in us: wall time
+	 * and the thread's CPU time */
+	uint64_t longest_call_us, longest_call_cpu_us;
 	/* from the transport */
 	int rcvbuf, sndbuf;
 };
