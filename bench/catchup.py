@@ -10,6 +10,14 @@ start until B's SCARD is N, and then until A's CRDT.PEERS says B is in sync
 (their digests agree: B holds exactly A's state).  Rate = catch-up
 datagrams A sent first (INFO catchup_datagrams_out) / the time to SCARD N.
 
+While B catches up, a thread PINGs A on a connection of its own, one
+after the other: the longest answer is the longest A's loop kept a client
+waiting.  INFO gossip_longest_call_us (where the daemon has it) is the
+longest single call into A's gossip core from just before B starts
+(CONFIG RESETSTAT) on, in wall time and in A's CPU time
+(gossip_longest_call_cpu_us: without what other processes of a busy
+machine took meanwhile).
+
 With --loss P, A's simulation shim (CRDT.SIM LOSS) loses each datagram it
 sends with probability P during the catch-up; the ratio to the lossless
 run of the same command is the figure to read.
@@ -25,6 +33,7 @@ import re
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
@@ -64,13 +73,30 @@ def one(n, loss):
         assert ca.scard("s") == n
         if loss:
             ca.execute_command("CRDT.SIM", "LOSS", str(loss))
+        ca.execute_command("CONFIG", "RESETSTAT")  # gossip_longest_call_us from here on
         g0 = gossip(ca)
         ua0 = cpu_s(A.proc.pid)
+        pings, stop = [], threading.Event()
+
+        def pinger():
+            cp = A.client()
+            while not stop.is_set():
+                t = time.monotonic()
+                cp.ping()
+                pings.append(time.monotonic() - t)
+                time.sleep(0.001)
+
+        th = threading.Thread(target=pinger)
         t0 = time.monotonic()
         B.start()
+        th.start()
         cb = B.client()
         ub0 = cpu_s(B.proc.pid)
-        harness.wait_until(lambda: cb.scard("s") == n, timeout=600, step=0.005, what="B to hold the set")
+        try:
+            harness.wait_until(lambda: cb.scard("s") == n, timeout=600, step=0.005, what="B to hold the set")
+        finally:
+            stop.set()
+            th.join()
         t1 = time.monotonic()
         ua1, ub1 = cpu_s(A.proc.pid), cpu_s(B.proc.pid)
         g1 = gossip(ca)
@@ -86,6 +112,10 @@ def one(n, loss):
             "resent": d("catchup_resent"), "lost": d("catchup_lost"), "timeouts": d("catchup_timeouts"),
             "decreases": d("catchup_window_decreases"), "state_dgrams": d("datagrams_out"),
             "cpu_a": ua1 - ua0, "cpu_b": ub1 - ub0,
+            "ping_max_ms": 1000 * max(pings or [0]),
+            "ping_p99_ms": 1000 * sorted(pings)[int(0.99 * (len(pings) - 1))] if pings else 0,
+            "longest_ms": g1.get("gossip_longest_call_us", -1000) / 1000,
+            "longest_cpu_ms": g1.get("gossip_longest_call_cpu_us", -1000) / 1000,
             "drops_b": sum(v for k, v in gb.items() if k.startswith("dropped_"))}
 
 
@@ -112,15 +142,20 @@ def main():
     print("Catch-up of an OR-Set of %d elements from A to an empty B (medians of %d runs):" % (a.elements, a.runs))
     print()
     print("| loss at A | time to B's SCARD = N | until in sync | pieces | datagrams/s | vs raw | "
-          "resent | lost (timeouts) | window halvings | dropped at B | CPU A / B |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "resent | lost (timeouts) | window halvings | dropped at B | CPU A / B | "
+          "PING A p99 / max | longest gossip call at A (CPU) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     med = lambda rs, k: statistics.median(r[k] for r in rs)
     for loss, rs in rows.items():
         rate = statistics.median(r["dgrams"] / r["s"] for r in rs)
-        print("| %.0f %% | %.2f s | %.2f s | %d | %.0f | %.2f | %d | %d (%d) | %d | %d | %.2f / %.2f s |" %
+        print("| %.0f %% | %.2f s | %.2f s | %d | %.0f | %.2f | %d | %d (%d) | %d | %d | %.2f / %.2f s | "
+              "%.1f / %.1f ms | %s |" %
               (100 * loss, med(rs, "s"), med(rs, "sync_s"), med(rs, "dgrams"), rate, rate / raw,
                med(rs, "resent"), med(rs, "lost"), med(rs, "timeouts"), med(rs, "decreases"),
-               med(rs, "drops_b"), med(rs, "cpu_a"), med(rs, "cpu_b")))
+               med(rs, "drops_b"), med(rs, "cpu_a"), med(rs, "cpu_b"), med(rs, "ping_p99_ms"),
+               med(rs, "ping_max_ms"),
+               "%.1f ms (%.1f ms)" % (med(rs, "longest_ms"), med(rs, "longest_cpu_ms"))
+               if med(rs, "longest_cpu_ms") >= 0 else "-"))
     lossless, lossy = med(rows[0.0], "s"), med(rows[a.loss], "s")
     print()
     print("Time at %.0f %% loss / lossless: %.2f" % (100 * a.loss, lossy / lossless))

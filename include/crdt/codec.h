@@ -40,6 +40,19 @@ enum crdt_type {
  * out (a register, one counter entry, a set's header). */
 typedef int (*crdt_piece_cb)(const uint8_t *piece, size_t len, void *ctx);
 
+/** Where a split cut one piece at a time (crdt_obj_pieces) goes on: the
+ * pieces cut so far covered every dot below (rid, ctr) in (replica id,
+ * counter) order, so the next piece starts there.  Start from all zeros
+ * (CRDT_CURSOR_INIT); the state may change between two calls. */
+struct crdt_cursor {
+	struct crdt_rid rid;
+	uint64_t ctr;
+	uint64_t pieces;  /* emitted so far */
+	uint64_t skipped; /* elements left out so far, as a split's return */
+	int done;         /* nonzero once the last piece went */
+};
+#define CRDT_CURSOR_INIT ((struct crdt_cursor){ 0 })
+
 /** "gcounter", "pncounter", "gset", "orset", "lwwreg", "ormap"; NULL if unknown. */
 const char *crdt_type_name(enum crdt_type t);
 /** Inverse of crdt_type_name; -EINVAL if unknown. */

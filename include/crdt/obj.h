@@ -42,6 +42,11 @@ struct crdt_type_ops {
 	int (*encode)(const void *s, struct crdt_buf *b);
 	int (*decode)(const uint8_t *buf, size_t len, void **ret);
 	int (*split)(const void *s, size_t max, crdt_piece_cb cb, void *ctx);
+	/* The split one piece at a time from a cursor (crdt_obj_pieces), for
+	 * a type whose states can be large (the OR-Set); NULL for the others,
+	 * which go whole.  The state is not const: it may build a cache. */
+	int (*pieces)(void *s, struct crdt_cursor *cur, size_t max, size_t n, crdt_piece_cb cb,
+		      void *ctx);
 	/* A 64-bit fingerprint of the state, never 0, that depends only on
 	 * the state: the wrapping sum of a hash of each of its parts (counter
 	 * entries, elements, dots, context intervals), so neither arrival
@@ -104,6 +109,17 @@ int crdt_obj_encode(const struct crdt_obj *o, struct crdt_buf *b);
 /** The type comes from the encoding's tag. */
 int crdt_obj_decode(const uint8_t *buf, size_t len, struct crdt_obj *ret);
 int crdt_obj_split(const struct crdt_obj *o, size_t max, crdt_piece_cb cb, void *ctx);
+/** Up to @n pieces of at most @max bytes from @cur on (crdt_orset_pieces),
+ * so that a large state is cut a little at a time and may change between
+ * calls; cur->done once the last went, cur->skipped counts what a split's
+ * return counts.  A type with no pieces row sends everything at the first
+ * call, as crdt_obj_split.  0, 1 when the call only prepared (built part of
+ * an index) and cut nothing: call again, or a negative error as
+ * crdt_obj_split. */
+int crdt_obj_pieces(struct crdt_obj *o, struct crdt_cursor *cur, size_t max, size_t n,
+		    crdt_piece_cb cb, void *ctx);
+/** Whether crdt_obj_pieces cuts @o a little at a time. */
+bool crdt_obj_has_pieces(const struct crdt_obj *o);
 /** crdt_type_ops.fingerprint, mixed with the type: states of different
  * types differ.  0 only for an obj of no type. */
 uint64_t crdt_obj_fingerprint(const struct crdt_obj *o);

@@ -79,6 +79,24 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret);
  * too large for any piece is left out, its dot outside every range; the
  * return counts those (codec.h). */
 int crdt_orset_split(const struct crdt_orset *s, size_t max, crdt_piece_cb cb, void *ctx);
+/** The split one piece at a time: up to @n pieces (of at most @max bytes)
+ * from @cur on, through @cb, @cur moved past them; cur->done once the last
+ * went.  Each piece is the state, as it is at this call, clipped to a range
+ * of (replica id, counter) dots, and the ranges of one cursor's pieces tile
+ * the whole dot space, so the set may change between calls
+ * (docs/encoding.md, "Split one piece at a time").  Costs the pieces' size
+ * (their elements sorted, a few hundred), never the set's, once the dot
+ * index is built.  A set of more than 1,024 elements whose index is not
+ * built gets it a slice per call first (about 2,048 table slots a call,
+ * the set may change between them): such a call cuts nothing and returns
+ * 1; a smaller one goes as the whole split at once.  A set that fits one
+ * piece goes as exactly its encoding.  A pair too large for any piece is
+ * left out, its dot outside every range, and counted in cur->skipped.  0,
+ * 1 (only the index grew: call again), -EMSGSIZE when @max cannot hold one
+ * interval, or -ENOMEM, or @cb's negative return (the cursor then stays
+ * before the piece that failed). */
+int crdt_orset_pieces(struct crdt_orset *s, struct crdt_cursor *cur, size_t max, size_t n,
+		      crdt_piece_cb cb, void *ctx);
 /** Highest contiguous counter seen per replica (the context as a version
  * vector, gaps left out), into a fresh @ret. */
 int crdt_orset_context_vv(const struct crdt_orset *s, struct crdt_vv *ret);

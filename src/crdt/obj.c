@@ -69,6 +69,11 @@ ADAPT_DEL(pncounter)
 ADAPT(gset, struct crdt_gset)
 ADAPT_SET(gset)
 ADAPT(orset, struct crdt_orset)
+static int orset_pieces_(void *s, struct crdt_cursor *cur, size_t max, size_t n, crdt_piece_cb cb,
+			 void *ctx)
+{
+	return crdt_orset_pieces(s, cur, max, n, cb, ctx);
+}
 ADAPT_IDS(orset)
 ADAPT_SET(orset)
 ADAPT_DEL(orset)
@@ -89,6 +94,7 @@ static const struct crdt_type_ops types[CRDT_TYPE_MAX + 1] = {
 	[CRDT_GSET] = { ROW(gset, CRDT_GSET), ROW_SET(gset), /* carries no replica ids */
 			.piece_overhead = 2 + 10, .redis_type = "set" },
 	[CRDT_ORSET] = { ROW(orset, CRDT_ORSET), ROW_IDS(orset), ROW_SET(orset), ROW_DEL(orset),
+			 .pieces = orset_pieces_,
 			 .piece_overhead = (2 + 5 + 10) + (CRDT_RID_LEN + 10) + (10 + 10) + (5 + 10),
 			 .redis_type = "set" },
 	[CRDT_LWWREG] = { ROW(lwwreg, CRDT_LWWREG), ROW_IDS(lwwreg), ROW_DEL(lwwreg),
@@ -191,6 +197,33 @@ int crdt_obj_split(const struct crdt_obj *o, size_t max, crdt_piece_cb cb, void 
 	const struct crdt_type_ops *ops = crdt_type_ops(o->type);
 
 	return ops ? ops->split(o->p, max, cb, ctx) : CRDT_EINVAL;
+}
+
+int crdt_obj_pieces(struct crdt_obj *o, struct crdt_cursor *cur, size_t max, size_t n,
+		    crdt_piece_cb cb, void *ctx)
+{
+	const struct crdt_type_ops *ops = crdt_type_ops(o->type);
+	int r;
+
+	if (!ops)
+		return CRDT_EINVAL;
+	if (ops->pieces)
+		return ops->pieces(o->p, cur, max, n, cb, ctx);
+	if (cur->done || n == 0)
+		return 0;
+	if ((r = ops->split(o->p, max, cb, ctx)) < 0)
+		return r;
+	cur->skipped += (uint64_t)r;
+	cur->pieces++;
+	cur->done = 1;
+	return 0;
+}
+
+bool crdt_obj_has_pieces(const struct crdt_obj *o)
+{
+	const struct crdt_type_ops *ops = crdt_type_ops(o->type);
+
+	return ops && ops->pieces;
 }
 
 uint64_t crdt_obj_fingerprint(const struct crdt_obj *o)

@@ -279,6 +279,7 @@ struct node {
 	struct gossip_core *g;
 	char name[16];
 	int64_t clock_lead_ms; /* < 0: behind */
+	uint64_t tick_due; /* when its core asked for a tick (cluster_ticks), 0: none */
 };
 
 /* What cluster_init gives every node's [gossip] digests and deltas, and
@@ -286,6 +287,17 @@ struct node {
 static bool cluster_digests;
 static bool cluster_deltas;
 static uint32_t cluster_delta_log;
+/* Whether the cores get a tick_wanted hook (recorded in node.tick_due,
+ * run by the test): a catch-up then cuts a few pieces a call, as crdtd's. */
+static bool cluster_ticks;
+
+static void node_tick_wanted(void *ctx, uint64_t ms)
+{
+	struct node *nd = ctx;
+
+	if (!nd->tick_due || fake_ms + ms < nd->tick_due)
+		nd->tick_due = fake_ms + ms;
+}
 
 struct cluster {
 	struct net net;
@@ -365,8 +377,14 @@ static void cluster_init(struct cluster *c, int n, uint32_t mtu, unsigned hide,
 		crdt_hlc_init(&nd->hlc, node_clock, nd);
 		memset(nd->rid.b, 0x10 * (i + 1), sizeof(nd->rid.b));
 		snprintf(nd->name, sizeof(nd->name), "node%c", 'a' + i);
+		nd->tick_due = 0;
 		assert_int_equal(gossip_core_new(&cfg, &nd->store, &nd->hlc, &nd->rid, nd->name,
-						 &f->t, NULL, &nd->g),
+						 &f->t,
+						 cluster_ticks ? &(struct gossip_core_io){
+									 .tick_wanted = node_tick_wanted,
+									 .ctx = nd }
+							       : NULL,
+						 &nd->g),
 				 0);
 		f->t.recv_cb = node_recv;
 		f->t.recv_ctx = nd;
@@ -2108,6 +2126,98 @@ static void test_catchup(void **state)
 	}
 }
 
+/* The large set changes while its catch-up is under way: between the
+ * pieces (cut from the set as it is when the window opens), the sender
+ * adds and removes, each write pushed as a delta.  With no digest round to
+ * repair anything, the pieces and the deltas alone leave the peer exactly
+ * equal; and the sender never holds more than the window's span of
+ * datagrams plus what it cut ahead (before, the whole set's pieces). */
+static void test_catchup_mutated(void **state)
+{
+	struct cluster c;
+	struct gossip_stats st;
+	struct store_entry *e0, *e1;
+	size_t steps = 0, held = 0, ticks = 0;
+	int rm = 0;
+	char m[32];
+
+	cluster_deltas = true;
+	cluster_digests = true;
+	cluster_ticks = true;
+	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_deltas = false;
+	cluster_digests = false;
+	cluster_ticks = false;
+	add_many(&c.node[0], "big", 0, 40000);
+	round_all(&c);
+	assert_converged(&c);
+	node_restart(&c, 1);
+	/* node 1's round tells node 0 it restarted: its catch-up begins, and
+	 * goes on from the ACKs alone */
+	fake_ms += 1000;
+	gossip_core_round(c.node[1].g, fake_ms, fake_ms * 1000);
+	for (;; steps++) {
+		size_t k = 0;
+		struct pkt p;
+		assert_true(steps < 1000000);
+		if (!c.net.q.n) { /* quiet: node 0's tick, as its shell's timer */
+			uint64_t due;
+			if (!c.node[0].tick_due)
+				break;
+			if (c.node[0].tick_due > fake_ms)
+				fake_ms = c.node[0].tick_due;
+			c.node[0].tick_due = 0;
+			if ((due = gossip_core_tick(c.node[0].g, fake_ms)) != 0)
+				node_tick_wanted(&c.node[0], due);
+			ticks++;
+			continue;
+		}
+		for (size_t i = 1; i < c.net.q.n; i++)
+			if (c.net.q.v[i].at < c.net.q.v[k].at ||
+			    (c.net.q.v[i].at == c.net.q.v[k].at && c.net.q.v[i].seq < c.net.q.v[k].seq))
+				k = i;
+		p = c.net.q.v[k];
+		c.net.q.v[k] = c.net.q.v[--c.net.q.n];
+		if (p.at > fake_ms)
+			fake_ms = p.at;
+		deliver_one(&c.net, &p);
+		free(p.d);
+		if (steps % 5 == 4) {
+			/* removes spread over the whole set: behind the
+			 * cursor, ahead of it, in the piece being cut */
+			snprintf(m, sizeof(m), "element-%06d", rm);
+			rm = (rm + 7919) % 40000;
+			if (crdt_orset_contains(dget(&c.node[0], "big", CRDT_ORSET)->os, m, strlen(m)))
+				dsrem(&c.node[0], "big", m);
+			snprintf(m, sizeof(m), "fresh-%06zu", steps);
+			dsadd(&c.node[0], "big", m);
+			/* and a re-add: a new dot replacing an old one */
+			snprintf(m, sizeof(m), "element-%06zu", (steps * 13) % 40000);
+			dsadd(&c.node[0], "big", m);
+			gossip_core_push(c.node[0].g, fake_ms);
+		}
+		if (probe(&c.node[0], 1).catchup_pending > held)
+			held = probe(&c.node[0], 1).catchup_pending;
+	}
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.delta_resyncs, 1);
+	assert_true(st.catchup_dgrams_out > 2 * XFER_WINDOW_MAX);
+	assert_int_equal(st.catchup_resent, 0);
+	assert_false(probe(&c.node[0], 1).catching_up);
+	assert_true(held <= XFER_SPAN + 64 + 1);
+	/* its dot index was built a few slices a call, each call going on at
+	 * a tick (40,000 elements: at least 24 slices of 2,048 slots, at most
+	 * three a call) */
+	assert_true(ticks >= 8);
+	e0 = store_find(&c.node[0].store, "big", 3);
+	e1 = store_find(&c.node[1].store, "big", 3);
+	assert_non_null(e1);
+	assert_true(crdt_orset_card(store_entry_slot(e0, CRDT_ORSET)->os) > 40000);
+	assert_true(crdt_orset_equal(store_entry_slot(e0, CRDT_ORSET)->os,
+				     store_entry_slot(e1, CRDT_ORSET)->os));
+	cluster_done(&c);
+}
+
 /* One SADD into a large set costs each peer one DELTA datagram of a few
  * dozen bytes and one ACK back; with deltas = no, the whole set. */
 static void test_delta_cost(void **state)
@@ -2378,6 +2488,7 @@ int main(void)
 		cmocka_unit_test(test_delta_overflow),
 		cmocka_unit_test(test_delta_cost),
 		cmocka_unit_test(test_catchup),
+		cmocka_unit_test(test_catchup_mutated),
 		cmocka_unit_test(test_sync_status),
 		cmocka_unit_test(test_delta_in_flight),
 		cmocka_unit_test(test_delta_split),

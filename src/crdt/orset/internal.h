@@ -77,6 +77,11 @@ struct crdt_orset {
 	struct dot *pool;
 	size_t plen, pcap, pfree; /* pfree: dots in dead runs */
 	bool ix_ok;               /* the dot index matches the table */
+	/* The index is being built a slice at a time (ix_build_some): it
+	 * holds every dot of the elements whose hash is below ix_next, and
+	 * follows every change meanwhile. */
+	bool ix_part;
+	uint64_t ix_next;
 	/* The element-dot part of the fingerprint (fp.h), a sum, kept up to
 	 * date by add, remove and clear while fp_ok; a merge or a decode
 	 * clears fp_ok and the next crdt_orset_fingerprint computes it again
@@ -238,8 +243,14 @@ void ix_drop(struct crdt_orset *s);
 /* Build the index from the table.  -ENOMEM, or -EBADMSG if two elements
  * share a dot; the index stays unbuilt on failure. */
 int ix_build(struct crdt_orset *s);
-/* The index follows every change of the table's dots while it is built;
- * if it cannot, it is dropped (the set itself is unaffected). */
+/* Build a slice of the index: the elements whose hash is in the next
+ * range, about IX_SLICE slots of the table.  1 once the index is built, 0
+ * while it is not yet, -ENOMEM or -EBADMSG (two elements share a dot) with
+ * the index dropped.  The set may change between two calls. */
+int ix_build_some(struct crdt_orset *s);
+/* The index follows every change of the table's dots while it is built
+ * (or being built); if it cannot, it is dropped (the set itself is
+ * unaffected). */
 void ix_add(struct crdt_orset *s, uint32_t ri, uint64_t ctr, uint32_t h);
 void ix_del(struct crdt_orset *s, uint32_t ri, uint64_t ctr);
 void ix_del_dots(struct crdt_orset *s, const struct et_slot *e);

@@ -29,6 +29,12 @@ struct cut {
 	size_t p;   /* first pair index */
 };
 
+/* Scratch for put_piece: one element's dots, as put_elem() wants them. */
+struct dotbuf {
+	struct dot *d;
+	size_t cap;
+};
+
 struct splitter {
 	const struct crdt_orset *s;
 	size_t max;
@@ -39,8 +45,8 @@ struct splitter {
 	uint32_t *local; /* replica index -> piece table index */
 	uint32_t *incl;  /* replicas of the piece, then sorted by rid */
 	uint64_t *last;  /* per piece replica, the previous counter */
-	struct dot *dots; /* one element's dots */
-	size_t cap;
+	uint64_t *rlo, *rhi; /* per piece replica, the counters it covers */
+	struct dotbuf db;
 	struct crdt_buf b;
 };
 
@@ -59,34 +65,101 @@ static int pair_elem_cmp(const void *x, const void *y)
 
 
 /* Intervals of replica @r clipped to [lo, hi]; first index and count. */
-static size_t clip(const struct rep *p, uint64_t lo, uint64_t hi, size_t *ret_first)
+/* The first interval of replica @p with hi >= @lo. */
+static size_t iv_first(const struct rep *p, uint64_t lo)
 {
-	size_t a = 0, b = p->n, i;
+	size_t a = 0, b = p->n;
 
-	while (a < b) { /* first interval with hi >= lo */
+	while (a < b) {
 		size_t mid = a + (b - a) / 2;
 		if (p->iv[mid].hi < lo)
 			a = mid + 1;
 		else
 			b = mid;
 	}
+	return a;
+}
+
+static size_t clip(const struct rep *p, uint64_t lo, uint64_t hi, size_t *ret_first)
+{
+	size_t a = iv_first(p, lo), i;
+
 	*ret_first = a;
 	for (i = a; i < p->n && p->iv[i].lo <= hi && lo <= hi; i++)
 		;
 	return i - a;
 }
 
+/* Write one piece into @b: the replicas @inc[0..ninc) (ascending rid),
+ * replica k covering the counters [lo[k], hi[k]] (which clip its context
+ * to at least one interval), and the pairs @pr[0..np) whose ri are
+ * positions in @inc (sorted here into the encoding's order). */
+static int put_piece(struct crdt_buf *b, const struct crdt_orset *s, const uint32_t *inc,
+		     const uint64_t *lo, const uint64_t *hi, size_t ninc, struct pair *pr, size_t np,
+		     struct dotbuf *db, uint64_t *last)
+{
+	size_t nelem = 0;
+
+	crdt_buf_reset(b);
+	crdt_codec_put_header(b, CRDT_ORSET);
+	crdt_buf_put_varint(b, ninc);
+	for (size_t k = 0; k < ninc; k++)
+		crdt_buf_put(b, s->reps[inc[k]].rid.b, CRDT_RID_LEN);
+	for (size_t k = 0; k < ninc; k++) {
+		const struct rep *p = &s->reps[inc[k]];
+		uint64_t prev = 0;
+		size_t first, n = clip(p, lo[k], hi[k], &first);
+
+		crdt_buf_put_varint(b, n);
+		for (size_t i = first; i < first + n; i++) {
+			uint64_t a = p->iv[i].lo > lo[k] ? p->iv[i].lo : lo[k];
+			uint64_t z = p->iv[i].hi < hi[k] ? p->iv[i].hi : hi[k];
+			crdt_buf_put_varint(b, a - prev - 1);
+			crdt_buf_put_varint(b, z - a);
+			prev = z;
+		}
+	}
+	for (size_t i = 1; i < np; i++)
+		if (pair_elem_cmp(&pr[i - 1], &pr[i]) > 0) { /* else in order already */
+			qsort(pr, np, sizeof(*pr), pair_elem_cmp);
+			break;
+		}
+	for (size_t i = 0; i < np; i++)
+		nelem += i == 0 || pr[i].e != pr[i - 1].e;
+	crdt_buf_put_varint(b, nelem);
+	for (size_t k = 0; k < ninc; k++)
+		last[k] = 0;
+	for (size_t i = 0, j; i < np; i = j) {
+		const struct et_slot *e = pr[i].e;
+		size_t nd;
+		for (j = i; j < np && pr[j].e == e; j++)
+			;
+		nd = j - i;
+		if (nd > db->cap) {
+			struct dot *p = realloc(db->d, nd * sizeof(*p));
+			if (!p)
+				return CRDT_ENOMEM;
+			db->d = p;
+			db->cap = nd;
+		}
+		for (size_t x = 0; x < nd; x++)
+			db->d[x] = (struct dot){ .ri = pr[i + x].ri, .ctr = pr[i + x].ctr };
+		put_elem(b, et_key(e), et_len(e), db->d, nd, last);
+	}
+	return b->err;
+}
+
 static int emit(struct splitter *sp, const struct cut *from, const struct cut *to)
 {
 	const struct crdt_orset *s = sp->s;
-	struct crdt_buf *b = &sp->b;
-	size_t ninc = 0, np = to->p - from->p, nelem = 0;
+	size_t ninc = 0, np = to->p - from->p;
+	int r;
 
-	for (uint32_t r = from->r; r <= to->r && r < s->nreps; r++) {
-		uint64_t lo = r == from->r ? from->c : 0, hi = r == to->r ? to->c : UINT64_MAX;
+	for (uint32_t ri = from->r; ri <= to->r && ri < s->nreps; ri++) {
+		uint64_t lo = ri == from->r ? from->c : 0, hi = ri == to->r ? to->c : UINT64_MAX;
 		size_t first;
-		if (clip(&s->reps[r], lo, hi, &first))
-			sp->incl[ninc++] = r;
+		if (clip(&s->reps[ri], lo, hi, &first))
+			sp->incl[ninc++] = ri;
 	}
 	/* Already in arrival order; rid order wants a (short) insertion sort. */
 	for (size_t i = 1; i < ninc; i++) {
@@ -97,61 +170,20 @@ static int emit(struct splitter *sp, const struct cut *from, const struct cut *t
 			sp->incl[j] = sp->incl[j - 1];
 		sp->incl[j] = t;
 	}
-	for (size_t k = 0; k < ninc; k++)
-		sp->local[sp->incl[k]] = (uint32_t)k;
-
-	crdt_buf_reset(b);
-	crdt_codec_put_header(b, CRDT_ORSET);
-	crdt_buf_put_varint(b, ninc);
-	for (size_t k = 0; k < ninc; k++)
-		crdt_buf_put(b, s->reps[sp->incl[k]].rid.b, CRDT_RID_LEN);
 	for (size_t k = 0; k < ninc; k++) {
-		uint32_t r = sp->incl[k];
-		const struct rep *p = &s->reps[r];
-		uint64_t lo = r == from->r ? from->c : 0, hi = r == to->r ? to->c : UINT64_MAX;
-		uint64_t prev = 0;
-		size_t first, n = clip(p, lo, hi, &first);
-
-		crdt_buf_put_varint(b, n);
-		for (size_t i = first; i < first + n; i++) {
-			uint64_t a = p->iv[i].lo > lo ? p->iv[i].lo : lo;
-			uint64_t z = p->iv[i].hi < hi ? p->iv[i].hi : hi;
-			crdt_buf_put_varint(b, a - prev - 1);
-			crdt_buf_put_varint(b, z - a);
-			prev = z;
-		}
+		uint32_t ri = sp->incl[k];
+		sp->local[ri] = (uint32_t)k;
+		sp->rlo[k] = ri == from->r ? from->c : 0;
+		sp->rhi[k] = ri == to->r ? to->c : UINT64_MAX;
 	}
 	for (size_t i = 0; i < np; i++) {
 		sp->tmp[i] = sp->pairs[from->p + i];
 		sp->tmp[i].ri = sp->local[sp->tmp[i].ri];
 	}
-	qsort(sp->tmp, np, sizeof(*sp->tmp), pair_elem_cmp);
-	for (size_t i = 0; i < np; i++)
-		nelem += i == 0 || sp->tmp[i].e != sp->tmp[i - 1].e;
-	crdt_buf_put_varint(b, nelem);
-	for (size_t k = 0; k < ninc; k++)
-		sp->last[k] = 0;
-	for (size_t i = 0, j; i < np; i = j) {
-		const struct et_slot *e = sp->tmp[i].e;
-		size_t nd;
-		for (j = i; j < np && sp->tmp[j].e == e; j++)
-			;
-		/* put_elem() wants the element's dots as an array. */
-		nd = j - i;
-		if (nd > sp->cap) {
-			struct dot *p = realloc(sp->dots, nd * sizeof(*p));
-			if (!p)
-				return CRDT_ENOMEM;
-			sp->dots = p;
-			sp->cap = nd;
-		}
-		for (size_t x = 0; x < nd; x++)
-			sp->dots[x] = (struct dot){ .ri = sp->tmp[i + x].ri, .ctr = sp->tmp[i + x].ctr };
-		put_elem(b, et_key(e), et_len(e), sp->dots, nd, sp->last);
-	}
-	if (b->err)
-		return b->err;
-	return sp->cb(b->data, b->len, sp->ctx);
+	if ((r = put_piece(&sp->b, s, sp->incl, sp->rlo, sp->rhi, ninc, sp->tmp, np, &sp->db,
+			   sp->last)) != 0)
+		return r;
+	return sp->cb(sp->b.data, sp->b.len, sp->ctx);
 }
 
 int crdt_orset_split(const struct crdt_orset *s, size_t max, crdt_piece_cb cb, void *ctx)
@@ -174,7 +206,9 @@ int crdt_orset_split(const struct crdt_orset *s, size_t max, crdt_piece_cb cb, v
 	sp.local = malloc((s->nreps ? s->nreps : 1) * sizeof(*sp.local));
 	sp.incl = malloc((s->nreps ? s->nreps : 1) * sizeof(*sp.incl));
 	sp.last = malloc((s->nreps ? s->nreps : 1) * sizeof(*sp.last));
-	if (!sp.pairs || !sp.tmp || !sp.local || !sp.incl || !sp.last)
+	sp.rlo = malloc((s->nreps ? s->nreps : 1) * sizeof(*sp.rlo));
+	sp.rhi = malloc((s->nreps ? s->nreps : 1) * sizeof(*sp.rhi));
+	if (!sp.pairs || !sp.tmp || !sp.local || !sp.incl || !sp.last || !sp.rlo || !sp.rhi)
 		goto out;
 	for (size_t i = 0; i < et_cap(&s->tab); i++) {
 		const struct et_slot *e = &s->tab.s[i];
@@ -268,6 +302,227 @@ out:
 	free(sp.local);
 	free(sp.incl);
 	free(sp.last);
-	free(sp.dots);
+	free(sp.rlo);
+	free(sp.rhi);
+	free(sp.db.d);
+	return r;
+}
+
+/* ---- one piece at a time, from a cursor ------------------------------
+ *
+ * The same cut as above, in (replica id, counter) order instead of arrival
+ * order, so that a cursor, (rid, counter), names where the next piece
+ * starts whatever the set became meanwhile.  Each piece walks the context's
+ * intervals from the cursor and the live dots in each through the dot
+ * index, so it costs its own size; its pairs are sorted into the encoding's
+ * order only among themselves.
+ */
+
+/* Up to this many elements, a set with no dot index is cut whole (a
+ * fraction of a millisecond) rather than given one (4.25 bytes a dot). */
+#define PIECES_UNINDEXED 1024
+
+struct cutter {
+	struct crdt_orset *s;
+	size_t max, fixed, vidx;
+	/* the piece: its replicas in rid order, each covering [lo, hi] */
+	uint32_t *inc;
+	uint64_t *lo, *hi, *last;
+	size_t ninc;
+	struct pair *pairs;
+	size_t np, cap;
+	struct dotbuf db;
+	struct crdt_buf b;
+	/* the interval being walked: its replica, its end, the costs */
+	uint32_t ri;
+	uint64_t z;
+	size_t size, repcost, zmax;
+	uint64_t stop; /* where ix_range stopped */
+};
+
+#define CUT_FULL 1 /* the next pair starts the next piece */
+#define CUT_SKIP 2 /* the next pair fits no piece */
+
+static int cut_dot(uint64_t ctr, uint32_t h, void *ctx)
+{
+	struct cutter *c = ctx;
+	const struct et_slot *e = slot_of_dot(c->s, h, c->ri, ctr);
+	size_t pc;
+
+	if (!e)
+		return CRDT_EBADMSG; /* an index that disagrees with the table */
+	pc = crdt_varint_len(et_len(e)) + et_len(e) + c->vidx + c->zmax;
+	c->stop = ctr;
+	/* what a piece starting at this dot would cost with it */
+	if (c->fixed + c->repcost + crdt_varint_len(ctr) + crdt_varint_len(c->z - ctr) + pc > c->max)
+		return CUT_SKIP;
+	if (c->size + pc > c->max || c->np == c->cap)
+		return CUT_FULL;
+	c->size += pc;
+	c->pairs[c->np++] = (struct pair){ .ctr = ctr, .ri = (uint32_t)(c->ninc - 1), .e = e };
+	return 0;
+}
+
+/* First position in s->order whose rid is >= @rid. */
+static uint32_t order_from(const struct crdt_orset *s, const struct crdt_rid *rid)
+{
+	uint32_t lo = 0, hi = s->nreps;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (memcmp(s->reps[s->order[mid]].rid.b, rid->b, CRDT_RID_LEN) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The id right after @rid; false past the last. */
+static bool rid_succ(struct crdt_rid *rid)
+{
+	for (int i = CRDT_RID_LEN - 1; i >= 0; i--)
+		if (++rid->b[i])
+			return true;
+	return false;
+}
+
+/* Cut the piece that starts at @cur, emit it if it covers anything, and
+ * move @cur past it. */
+static int cut_one(struct cutter *c, struct crdt_cursor *cur, crdt_piece_cb cb, void *ctx)
+{
+	struct crdt_orset *s = c->s;
+	uint32_t k0 = order_from(s, &cur->rid);
+	bool same = k0 < s->nreps && !memcmp(s->reps[s->order[k0]].rid.b, cur->rid.b, CRDT_RID_LEN);
+	struct crdt_cursor next = *cur;
+	int stop = 0, r;
+
+	c->ninc = c->np = 0;
+	c->size = c->fixed;
+	for (uint32_t k = k0; k < s->nreps && !stop; k++) {
+		const struct rep *rp = &s->reps[s->order[k]];
+		uint64_t lo = same && k == k0 ? cur->ctr : 0;
+		size_t j = iv_first(rp, lo);
+		bool in = false;
+
+		c->ri = s->order[k];
+		c->repcost = CRDT_RID_LEN + crdt_varint_len(rp->n);
+		c->zmax = ctr_zz_max_len(rp->iv[rp->n - 1].hi);
+		for (; j < rp->n && !stop; j++) {
+			uint64_t a = rp->iv[j].lo > lo ? rp->iv[j].lo : lo;
+			size_t fc = crdt_varint_len(a) + crdt_varint_len(rp->iv[j].hi - a);
+
+			if (c->size + fc + (in ? 0 : c->repcost) > c->max) {
+				if (c->ninc == 0)
+					return CRDT_EMSGSIZE; /* not even one interval */
+				next.ctr = a;
+				stop = CUT_FULL;
+				break;
+			}
+			if (!in) {
+				c->inc[c->ninc] = c->ri;
+				c->lo[c->ninc] = lo;
+				c->hi[c->ninc++] = UINT64_MAX;
+				c->size += c->repcost;
+				in = true;
+			}
+			c->size += fc;
+			c->z = rp->iv[j].hi;
+			if ((r = ix_range(s, c->ri, a, c->z, cut_dot, c)) < 0)
+				return r;
+			if (r > 0) {
+				next.ctr = c->stop;
+				stop = r;
+			}
+		}
+		if (stop) {
+			next.rid = rp->rid;
+			if (in)
+				c->hi[c->ninc - 1] = next.ctr - 1; /* next.ctr >= 1: counters are */
+		}
+	}
+	/* A cut at the first counter of a replica's first interval leaves it
+	 * nothing; only the last replica can be cut so. */
+	if (c->ninc) {
+		size_t first;
+		uint32_t l = (uint32_t)c->ninc - 1;
+		if (!clip(&s->reps[c->inc[l]], c->lo[l], c->hi[l], &first))
+			c->ninc--;
+	}
+	if (c->ninc || (!stop && cur->pieces == 0)) { /* an empty set is one piece */
+		if ((r = put_piece(&c->b, s, c->inc, c->lo, c->hi, c->ninc, c->pairs, c->np, &c->db,
+				   c->last)) != 0 ||
+		    (r = cb(c->b.data, c->b.len, ctx)) != 0)
+			return r;
+		next.pieces++;
+	}
+	if (!stop) {
+		next.done = 1;
+	} else if (stop == CUT_SKIP) {
+		/* Leave the pair's dot out of every piece: one whose context
+		 * held it without the pair would remove it at the receiver. */
+		next.skipped++;
+		if (next.ctr == UINT64_MAX) {
+			next.ctr = 0;
+			next.done = !rid_succ(&next.rid);
+		} else {
+			next.ctr++;
+		}
+	}
+	*cur = next;
+	return 0;
+}
+
+int crdt_orset_pieces(struct crdt_orset *s, struct crdt_cursor *cur, size_t max, size_t n,
+		      crdt_piece_cb cb, void *ctx)
+{
+	struct cutter c = { .s = s, .max = max };
+	size_t nr = s->nreps ? s->nreps : 1, emitted = 0;
+	int r = CRDT_ENOMEM;
+
+	if (cur->done || n == 0)
+		return 0;
+	if (!s->ix_ok && s->tab.count > PIECES_UNINDEXED && (r = ix_build_some(s)) == 0)
+		return 1; /* a slice of the index: call again */
+	if (!s->ix_ok) {
+		/* A small set is not worth an index; a large one whose index
+		 * could not be built (no memory, a dot held twice) goes so
+		 * too.  The rest as the whole split: sound whatever went
+		 * before, each piece below the state. */
+		if ((r = crdt_orset_split(s, max, cb, ctx)) < 0)
+			return r;
+		cur->skipped += (uint64_t)r;
+		cur->pieces++;
+		cur->done = 1;
+		return 0;
+	}
+	c.fixed = 2 + crdt_varint_len(s->nreps) + crdt_varint_len(max);
+	c.vidx = crdt_varint_len(2 * (uint64_t)s->nreps);
+	c.cap = max / 3 + 1; /* a pair costs at least 3 bytes */
+	crdt_buf_init(&c.b, max);
+	c.inc = malloc(nr * sizeof(*c.inc));
+	c.lo = malloc(nr * sizeof(*c.lo));
+	c.hi = malloc(nr * sizeof(*c.hi));
+	c.last = malloc(nr * sizeof(*c.last));
+	c.pairs = malloc(c.cap * sizeof(*c.pairs));
+	if (!c.inc || !c.lo || !c.hi || !c.last || !c.pairs)
+		goto out;
+	r = CRDT_EMSGSIZE;
+	if (c.fixed > max)
+		goto out;
+	r = 0;
+	while (!cur->done && emitted < n && r == 0) {
+		uint64_t before = cur->pieces;
+		r = cut_one(&c, cur, cb, ctx);
+		emitted += cur->pieces - before;
+	}
+out:
+	crdt_buf_done(&c.b);
+	free(c.inc);
+	free(c.lo);
+	free(c.hi);
+	free(c.last);
+	free(c.pairs);
+	free(c.db.d);
 	return r;
 }

@@ -20,6 +20,7 @@
 #include "client/slowlog.h"
 #include "crdt/obj.h"
 #include "daemon.h"
+#include "gossip/gossip.h"
 
 /* Printable, bounded copy of a client-sent word for an error message. */
 static void word(const struct cmd_args *a, size_t i, char *out, size_t size)
@@ -487,7 +488,7 @@ void cmd_config(struct daemon *d, struct cmd_session *s, const struct cmd_args *
 		"CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
 		"GET <pattern> [<pattern> ...]",
 		"    Return parameters matching the glob-like <pattern> and their values.",
-		"RESETSTAT", "    Reset the per-command statistics and the slow log.",
+		"RESETSTAT", "    Reset the per-command statistics, the slow log and INFO gossip_longest_call_us.",
 		"SET, REWRITE", "    Refused: edit the ini file and send SIGHUP.",
 		"HELP", "    Print this help.",
 	};
@@ -503,6 +504,7 @@ void cmd_config(struct daemon *d, struct cmd_session *s, const struct cmd_args *
 	} else if (cmd_arg_is(a, 1, "resetstat") && a->argc == 2) {
 		cmdstats_reset(&d->cmdstats);
 		slowlog_reset(&d->slowlog);
+		gossip_reset_longest(d->gossip);
 		resp_simple(out, "OK");
 	} else if (cmd_arg_is(a, 1, "help") && a->argc == 2) {
 		help(out, lines, sizeof(lines) / sizeof(lines[0]));

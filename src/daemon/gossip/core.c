@@ -107,6 +107,12 @@ struct peer {
 	uint64_t ack_epoch;
 	uint64_t acks[ACK_MAX];
 	unsigned nacks;
+	/* the instance being cut into pieces, a few at a time (NULL: none):
+	 * its name, its type slot, where its next piece starts */
+	uint8_t *cu_cut;
+	size_t cu_cut_len;
+	int cu_cut_type;
+	struct crdt_cursor cu_cur;
 };
 
 /* A peer silent for this many rounds is down: it gets a PING a round and
@@ -280,6 +286,7 @@ static void peer_free(struct peer *p)
 	cu_names_clear(p);
 	free(p->cu_names);
 	free(p->cu_ix);
+	free(p->cu_cut);
 	free(p->name);
 	free(p->host);
 	free(p);
@@ -561,6 +568,30 @@ static void large_note(struct gossip_core *g, const struct store_entry *e, size_
 	l->pending = false;
 }
 
+/* Instance (@e, @t) went without @r elements too long for a datagram
+ * (r > 0), or not at all (-EMSGSIZE): counted, and logged now and then. */
+static void note_left_out(struct gossip_core *g, const struct store_entry *e, int t, long r)
+{
+	if (r > 0) {
+		/* the rest of it went; only these elements did not */
+		g->st.pieces_skipped += (uint64_t)r;
+		if (ratelimit_ok(&g->rl_skip, g->now_ms))
+			log_warn("gossip",
+				 "instance \"%.*s\" (%s): %ld element(s) too long for a datagram "
+				 "of mtu %u, not replicated; the rest is",
+				 (int)(e->name_len > 64 ? 64 : e->name_len), e->name,
+				 crdt_type_name((enum crdt_type)t), r, g->mtu);
+	} else if (r == -EMSGSIZE) {
+		g->st.skipped++;
+		if (ratelimit_ok(&g->rl_skip, g->now_ms))
+			log_warn("gossip",
+				 "instance \"%.*s\" (%s) does not fit a datagram of mtu %u; "
+				 "not replicated",
+				 (int)(e->name_len > 64 ? 64 : e->name_len), e->name,
+				 crdt_type_name((enum crdt_type)t), g->mtu);
+	}
+}
+
 /* Every type slot of @e into packer @pk; the encoded size, summed, or a
  * negative error.  The fingerprint of each encoding is kept for the receive
  * fast path. */
@@ -575,24 +606,11 @@ static long pack_entry(struct gossip_core *g, struct wire_packer *pk, struct sto
 			continue;
 		r = wire_packer_add(pk, e->name, e->name_len, &in->obj, &size);
 		if (r > 0) {
-			/* the rest of it went; only these elements did not */
-			g->st.pieces_skipped += (uint64_t)r;
-			if (ratelimit_ok(&g->rl_skip, g->now_ms))
-				log_warn("gossip",
-					 "instance \"%.*s\" (%s): %d element(s) too long for a datagram "
-					 "of mtu %u, not replicated; the rest is",
-					 (int)(e->name_len > 64 ? 64 : e->name_len), e->name,
-					 crdt_type_name((enum crdt_type)t), r, g->mtu);
+			note_left_out(g, e, t, r);
 			r = 0;
 		}
 		if (r == -EMSGSIZE) {
-			g->st.skipped++;
-			if (ratelimit_ok(&g->rl_skip, g->now_ms))
-				log_warn("gossip",
-					 "instance \"%.*s\" (%s) does not fit a datagram of mtu %u; "
-					 "not replicated",
-					 (int)(e->name_len > 64 ? 64 : e->name_len), e->name,
-					 crdt_type_name((enum crdt_type)t), g->mtu);
+			note_left_out(g, e, t, r);
 			continue;
 		}
 		if (r < 0)
@@ -686,8 +704,7 @@ static size_t dgram_budget(const struct gossip_core *g)
 
 /* ---- catch-up (docs/protocol.md, "Catch-up") -------------------------- */
 
-/* Datagrams packed ahead of what the window sends (a large instance packs
- * all its pieces at once). */
+/* Datagrams packed ahead of what the window sends. */
 #define CU_AHEAD 64
 
 /* The index slot holding place @pos (1-based) of key @key, or NULL. */
@@ -700,10 +717,18 @@ static uint32_t *cu_ix_slot(struct peer *p, uint64_t key, uint32_t pos)
 			return &p->cu_ix[i];
 	return NULL;
 }
+/* Pieces cut at most in one call of cu_pump, however wide the window: a
+ * piece of a 1,000,000-element set costs about 30 us to cut, so a loop pass
+ * spends at most about half a millisecond on it; what is left goes on at a
+ * tick in the next pass.  A slice of a large OR-Set's dot index (when it
+ * has none yet) costs about 0.3 ms: it counts as CU_SLICE pieces, so that
+ * a pass builds at most three (docs/benchmarks.md). */
+#define CU_CUT_PASS 16
+#define CU_SLICE 6
 
 static bool cu_more(const struct peer *p)
 {
-	return p->cu_scan || p->cu_n;
+	return p->cu_scan || p->cu_n || p->cu_cut;
 }
 
 static bool cu_idle(const struct peer *p)
@@ -773,25 +798,107 @@ static int cu_emit(const uint8_t *d, size_t len, void *ctx)
 	return xfer_queue(&p->xf, d, len);
 }
 
-/* Pack what comes next into the stream, CU_AHEAD datagrams ahead. */
-static void cu_fill(struct gossip_core *g, struct peer *p)
+/* Cut @e's type slots from @t on, the first one found starting now; the
+ * cut ends when none is left.  -ENOMEM. */
+static int cu_cut_from(struct peer *p, const struct store_entry *e, int t)
+{
+	for (; t <= CRDT_TYPE_MAX; t++)
+		if (store_entry_inst((struct store_entry *)e, t))
+			break;
+	if (t > CRDT_TYPE_MAX) {
+		free(p->cu_cut);
+		p->cu_cut = NULL;
+		return 0;
+	}
+	if (!p->cu_cut) { /* else it is @e's name already */
+		if (!(p->cu_cut = malloc(e->name_len ? e->name_len : 1)))
+			return -ENOMEM;
+		memcpy(p->cu_cut, e->name, e->name_len);
+		p->cu_cut_len = e->name_len;
+	}
+	p->cu_cut_type = t;
+	p->cu_cur = CRDT_CURSOR_INIT;
+	return 0;
+}
+
+/* The next pieces of the instance being cut, at most *@budget, as its state
+ * is now (each piece is sound on its own, whatever the instance was when
+ * the one before was cut: docs/encoding.md). */
+static int cu_cut_some(struct gossip_core *g, struct peer *p, struct wire_packer *pk,
+		       size_t *budget)
+{
+	struct store_entry *e = store_find(g->store, p->cu_cut, p->cu_cut_len);
+	struct store_inst *in = e ? store_entry_inst(e, p->cu_cut_type) : NULL;
+	size_t ahead = CU_AHEAD - xfer_unsent(&p->xf), n = *budget < ahead ? *budget : ahead;
+	uint64_t before = p->cu_cur.pieces;
+	bool whole;
+	int r;
+
+	if (!in) { /* gone meanwhile; what replaced it goes by the digest rounds */
+		free(p->cu_cut);
+		p->cu_cut = NULL;
+		return 0;
+	}
+	r = wire_packer_add_pieces(pk, e->name, e->name_len, &in->obj, &p->cu_cur, n, &whole);
+	*budget -= p->cu_cur.pieces > before + 1 ? p->cu_cur.pieces - before : 1;
+	if (r > 0) {
+		/* a slice of the set's dot index was built instead (about
+		 * 0.3 ms, the cost of CU_SLICE pieces) */
+		if (g->io.tick_wanted)
+			*budget = *budget > CU_SLICE ? *budget - CU_SLICE : 0;
+		return 0;
+	}
+	if (r == -EMSGSIZE) {
+		note_left_out(g, e, p->cu_cut_type, r);
+		p->cu_cur.done = 1;
+	} else if (r < 0) {
+		return r;
+	}
+	if (whole)
+		in->fp = store_fingerprint(pk->scratch.data, pk->scratch.len);
+	if (!p->cu_cur.done)
+		return 0;
+	if (p->cu_cur.skipped)
+		note_left_out(g, e, p->cu_cut_type,
+			      (long)(p->cu_cur.skipped > INT32_MAX ? INT32_MAX : p->cu_cur.skipped));
+	return cu_cut_from(p, e, p->cu_cut_type + 1);
+}
+
+/* Pack what comes next into the stream, CU_AHEAD datagrams ahead and at
+ * most *@budget pieces. */
+static void cu_fill(struct gossip_core *g, struct peer *p, size_t *budget)
 {
 	struct wire_packer pk;
 	struct store_entry *e;
 
-	if (!cu_more(p) || xfer_unsent(&p->xf) >= CU_AHEAD ||
+	if (!cu_more(p) || xfer_unsent(&p->xf) >= CU_AHEAD || !*budget ||
 	    wire_packer_init_delta(&pk, dgram_budget(g), g->self, g->node, g->node_len,
 				   p->xf.epoch, cu_emit, p) < 0)
 		return;
 	pk.seq = xfer_next_seq(&p->xf) - 1;
-	while (xfer_unsent(&p->xf) < CU_AHEAD && (e = cu_next(g, p))) {
-		g->st.catchup_instances++;
-		if (pack_entry(g, &pk, e) < 0)
-			break; /* no memory: the digest rounds find it again */
+	while (xfer_unsent(&p->xf) < CU_AHEAD && *budget) {
+		if (!p->cu_cut) {
+			if (!(e = cu_next(g, p)))
+				break;
+			g->st.catchup_instances++;
+			if (cu_cut_from(p, e, CRDT_TYPE_MIN) < 0)
+				break; /* no memory: the digest rounds find it again */
+			if (!p->cu_cut)
+				continue;
+		}
+		if (cu_cut_some(g, p, &pk, budget) < 0)
+			break; /* no memory: the cut goes on at the next call */
 	}
 	if (wire_packer_flush(&pk) < 0 && ratelimit_ok(&g->rl_send, g->now_ms))
 		log_error("gossip", "peer %s: catch-up: out of memory", p->name);
 	wire_packer_done(&pk);
+}
+
+/* Pieces are left to cut that the window could take: the next loop pass
+ * should go on (after the clients' I/O of this one). */
+static bool cu_cut_wanted(const struct peer *p)
+{
+	return cu_more(p) && xfer_unsent(&p->xf) < CU_AHEAD;
 }
 
 struct cu_send {
@@ -814,19 +921,21 @@ static int cu_send(const uint8_t *d, size_t len, void *ctx)
 static void cu_pump(struct gossip_core *g, struct peer *p)
 {
 	struct cu_send c = { g, p };
+	/* with no tick to go on later, only rounds and ACKs: all it can now */
+	size_t budget = g->io.tick_wanted ? CU_CUT_PASS : SIZE_MAX;
 	uint64_t due;
 
 	if (!p->resolved || peer_down(p) || cu_idle(p))
 		return;
-	do {
-		uint64_t before = xfer_unsent(&p->xf);
-		cu_fill(g, p);
-		/* a large instance takes a while to pack: its sends are timed
-		 * from when they go, not from when the entry point began */
-		if (xfer_unsent(&p->xf) > before + CU_AHEAD && g->io.now_ms)
-			g->now_ms = g->io.now_ms(g->io.ctx);
-	} while (xfer_send(&p->xf, g->now_ms, cu_send, &c) && !xfer_unsent(&p->xf) && cu_more(p));
-	if ((due = xfer_due(&p->xf, g->now_ms)) != UINT64_MAX && g->io.tick_wanted)
+	do
+		cu_fill(g, p, &budget);
+	while (xfer_send(&p->xf, g->now_ms, cu_send, &c) && !xfer_unsent(&p->xf) && cu_more(p) &&
+	       budget);
+	if (!g->io.tick_wanted)
+		return;
+	if (cu_cut_wanted(p))
+		g->io.tick_wanted(g->io.ctx, 0);
+	else if ((due = xfer_due(&p->xf, g->now_ms)) != UINT64_MAX)
 		g->io.tick_wanted(g->io.ctx, due > g->now_ms ? due - g->now_ms : 1);
 }
 
@@ -836,6 +945,8 @@ static void cu_resync(struct gossip_core *g, struct peer *p)
 {
 	xfer_reset(&p->xf, ++g->xepoch); /* what was queued is in the walk */
 	cu_names_clear(p);
+	free(p->cu_cut); /* the walk sends it again, whole */
+	p->cu_cut = NULL;
 	p->cu_busy = true; /* a digest exchange under way sends nothing more */
 	p->cu_scan = true;
 	p->cu_pos = 0;

@@ -200,6 +200,10 @@ struct gossip_stats {
 	uint64_t catchup_instances, catchup_dgrams_out, catchup_resent;
 	uint64_t catchup_lost, catchup_timeouts, catchup_decreases;
 	uint64_t drops[GOSSIP_DROP_MAX];
+	/* from the shell: the longest call into the core (a datagram
+	 * received, a round, a push, a tick) since start, in us: wall time
+	 * and the thread's CPU time */
+	uint64_t longest_call_us, longest_call_cpu_us;
 	/* from the transport */
 	int rcvbuf, sndbuf;
 };
@@ -273,12 +277,14 @@ struct gossip_core_io {
 	 * runs it push_delay_ms later, once for every write until then).
 	 * NULL: the caller pushes when it likes. */
 	void (*push_wanted)(void *ctx);
-	/** A catch-up has work due in @ms: call gossip_core_tick then (or
-	 * sooner).  NULL: only rounds move catch-ups on. */
+	/** A catch-up has work due in @ms (0: in the next loop pass, after
+	 * its I/O): call gossip_core_tick then (or sooner).  With it a large instance is cut a few pieces a call and
+	 * the rest left to the tick; NULL: only rounds and ACKs move
+	 * catch-ups on, and each call cuts all the window can take. */
 	void (*tick_wanted)(void *ctx, uint64_t ms);
-	/** The monotonic ms clock now, read afresh: after work long enough
-	 * to make the entry point's now_ms stale (packing a large instance),
-	 * the catch-up stamps its sends with it.  NULL: now_ms is kept. */
+	/** The monotonic ms clock now, read afresh.  Unused since the
+	 * catch-up cuts a large instance a few pieces at a time (no call is
+	 * long enough to make its now_ms stale); NULL is fine. */
 	uint64_t (*now_ms)(void *ctx);
 	void *ctx;
 };

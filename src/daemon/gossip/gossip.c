@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "gossip/gossip.h"
 
@@ -20,14 +21,49 @@ struct gossip {
 	struct transport *t;
 	uv_timer_t round_timer, push_timer, tick_timer;
 	uv_check_t flush; /* after each loop pass's I/O: the gathered ACKs */
+	/* a tick in the next loop pass: a timer of 0 ms started from a timer
+	 * callback would run again in the same pass (libuv 1.44), before any
+	 * client's I/O */
+	uv_idle_t tick_soon;
 	struct resolve_req *reqs;
 	int open; /* handles and requests whose callback is still to come */
 	bool started, closing;
+	/* the longest call into the core (a receive, a round, a push, a
+	 * tick): wall time, and this thread's CPU time (without what other
+	 * processes took of the core meanwhile) */
+	uint64_t longest_us, longest_cpu_us, cpu0;
 };
 
 static uint64_t now_us(void)
 {
 	return uv_hrtime() / 1000;
+}
+
+static uint64_t cpu_us(void)
+{
+	struct timespec t;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t) < 0)
+		return 0;
+	return (uint64_t)t.tv_sec * 1000000 + (uint64_t)t.tv_nsec / 1000;
+}
+
+/* A call into the core begins: returns its wall start. */
+static uint64_t timing(struct gossip *g)
+{
+	g->cpu0 = cpu_us();
+	return now_us();
+}
+
+/* A call into the core that began at @t0 (timing()) just ended. */
+static void timed(struct gossip *g, uint64_t t0)
+{
+	uint64_t d = now_us() - t0, c = cpu_us() - g->cpu0;
+
+	if (d > g->longest_us)
+		g->longest_us = d;
+	if (c > g->longest_cpu_us)
+		g->longest_cpu_us = c;
 }
 
 /* ---- name resolution --------------------------------------------------- */
@@ -61,21 +97,40 @@ static void push_wanted(void *ctx)
 	gossip_notify_write(ctx);
 }
 
+static void tick_wanted(void *ctx, uint64_t ms);
+
+static void tick(struct gossip *g)
+{
+	uint64_t t0 = timing(g), due = gossip_core_tick(g->core, uv_now(g->loop));
+
+	timed(g, t0);
+	if (due)
+		tick_wanted(g, due); /* unless the core asked for one sooner */
+}
+
 static void tick_cb(uv_timer_t *t)
 {
-	struct gossip *g = t->data;
-	uint64_t due = gossip_core_tick(g->core, uv_now(g->loop));
+	tick(t->data);
+}
 
-	if (due)
-		uv_timer_start(&g->tick_timer, tick_cb, due, 0);
+static void tick_soon_cb(uv_idle_t *h)
+{
+	uv_idle_stop(h);
+	tick(h->data);
 }
 
 static void tick_wanted(void *ctx, uint64_t ms)
 {
 	struct gossip *g = ctx;
 
-	if (g->closing || (uv_is_active((uv_handle_t *)&g->tick_timer) &&
-			   uv_timer_get_due_in(&g->tick_timer) <= ms))
+	if (g->closing)
+		return;
+	if (ms == 0) {
+		uv_idle_start(&g->tick_soon, tick_soon_cb); /* once, whatever the calls */
+		return;
+	}
+	if (uv_is_active((uv_handle_t *)&g->tick_timer) &&
+	    uv_timer_get_due_in(&g->tick_timer) <= ms)
 		return;
 	uv_timer_start(&g->tick_timer, tick_cb, ms, 0);
 }
@@ -127,8 +182,9 @@ static void round_cb(uv_timer_t *t)
 static void push_cb(uv_timer_t *t)
 {
 	struct gossip *g = t->data;
-	uint64_t due = gossip_core_push(g->core, uv_now(g->loop));
+	uint64_t t0 = timing(g), due = gossip_core_push(g->core, uv_now(g->loop));
 
+	timed(g, t0);
 	if (due)
 		uv_timer_start(&g->push_timer, push_cb, due, 0);
 }
@@ -137,9 +193,12 @@ static void recv_cb(void *ctx, const uint8_t *buf, size_t len, const struct sock
 		    bool truncated)
 {
 	struct gossip *g = ctx;
+	uint64_t t0 = timing(g);
 
-	if (!g->closing)
-		gossip_core_recv(g->core, buf, len, from, truncated, uv_now(g->loop), now_us());
+	if (!g->closing) {
+		gossip_core_recv(g->core, buf, len, from, truncated, uv_now(g->loop), t0);
+		timed(g, t0);
+	}
 }
 
 static void flush_cb(uv_check_t *h)
@@ -152,7 +211,10 @@ static void flush_cb(uv_check_t *h)
 
 void gossip_round(struct gossip *g)
 {
-	gossip_core_round(g->core, uv_now(g->loop), now_us());
+	uint64_t t0 = timing(g);
+
+	gossip_core_round(g->core, uv_now(g->loop), t0);
+	timed(g, t0);
 }
 
 int gossip_sync(struct gossip *g, const char *peer)
@@ -208,12 +270,14 @@ int gossip_new_with_transport(uv_loop_t *loop, const struct gossip_config *cfg,
 	uv_timer_init(loop, &g->round_timer);
 	uv_timer_init(loop, &g->push_timer);
 	uv_timer_init(loop, &g->tick_timer);
+	uv_idle_init(loop, &g->tick_soon);
 	g->round_timer.data = g;
 	g->push_timer.data = g;
 	g->tick_timer.data = g;
 	uv_check_init(loop, &g->flush);
 	g->flush.data = g;
-	g->open = 4;
+	g->tick_soon.data = g;
+	g->open = 5;
 	*ret = g;
 	return 0;
 }
@@ -274,6 +338,7 @@ void gossip_close(struct gossip *g)
 	uv_close((uv_handle_t *)&g->push_timer, close_cb);
 	uv_close((uv_handle_t *)&g->tick_timer, close_cb);
 	uv_close((uv_handle_t *)&g->flush, close_cb);
+	uv_close((uv_handle_t *)&g->tick_soon, close_cb);
 }
 
 /* ---- the rest goes straight to the core -------------------------------- */
@@ -299,9 +364,17 @@ const struct gossip_limits *gossip_get_limits(const struct gossip *g)
 	return gossip_core_get_limits(g->core);
 }
 
+void gossip_reset_longest(struct gossip *g)
+{
+	if (g)
+		g->longest_us = g->longest_cpu_us = 0;
+}
+
 void gossip_get_stats(const struct gossip *g, struct gossip_stats *ret)
 {
 	gossip_core_get_stats(g->core, ret);
+	ret->longest_call_us = g->longest_us;
+	ret->longest_call_cpu_us = g->longest_cpu_us;
 }
 
 int gossip_foreach_peer(const struct gossip *g,

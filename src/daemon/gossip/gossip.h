@@ -80,6 +80,9 @@ void gossip_close(struct gossip *g);
 
 /** Counters for INFO (a snapshot, transport counters folded in). */
 void gossip_get_stats(const struct gossip *g, struct gossip_stats *ret);
+/** Start INFO gossip_longest_call_us (the longest call into the core) afresh
+ * (CONFIG RESETSTAT); accepts NULL. */
+void gossip_reset_longest(struct gossip *g);
 /** Visit every peer in configuration order; a non-zero return stops and is
  * returned. */
 int gossip_foreach_peer(const struct gossip *g,

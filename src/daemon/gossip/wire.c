@@ -563,3 +563,52 @@ int wire_packer_add(struct wire_packer *p, const void *name, size_t name_len,
 		*ret_size = p->scratch.len;
 	return r;
 }
+
+/* A piece cut from a cursor: kept in scratch as well, for the caller to
+ * fingerprint when it was the whole instance. */
+static int cursor_piece_cb(const uint8_t *piece, size_t len, void *ctx)
+{
+	struct wire_packer *p = ctx;
+
+	crdt_buf_reset(&p->scratch);
+	crdt_buf_put(&p->scratch, piece, len);
+	return piece_cb(piece, len, ctx);
+}
+
+int wire_packer_add_pieces(struct wire_packer *p, const void *name, size_t name_len,
+			   struct crdt_obj *o, struct crdt_cursor *cur, size_t n, bool *ret_whole)
+{
+	size_t room = p->mtu - p->hdr_len, avail, max;
+	uint64_t before = cur->pieces;
+	bool fresh = before == 0 && !cur->done;
+	int r;
+
+	*ret_whole = false;
+	if (!crdt_obj_has_pieces(o)) {
+		if (cur->done || n == 0)
+			return 0;
+		r = wire_packer_add(p, name, name_len, o, NULL);
+		if (r < 0)
+			return r;
+		cur->skipped += (uint64_t)r;
+		cur->pieces++;
+		cur->done = 1;
+		*ret_whole = true; /* wire_packer_add encoded it whole first */
+		return 0;
+	}
+	if (name_len > WIRE_NAME_MAX || crdt_varint_len(name_len) + name_len + 2 >= room)
+		return -EMSGSIZE;
+	avail = room - crdt_varint_len(name_len) - name_len;
+	max = avail - crdt_varint_len(avail);
+	p->name = name;
+	p->name_len = name_len;
+	r = crdt_obj_pieces(o, cur, max, n, cursor_piece_cb, p);
+	p->name = NULL;
+	if (r != 0)
+		return r; /* an error, or 1: it only prepared, call again */
+	if (fresh && cur->done && cur->pieces == 1 && cur->skipped == 0)
+		*ret_whole = true; /* one piece covering every dot: the encoding */
+	else if (fresh && cur->pieces > before)
+		p->splits++;
+	return 0;
+}

@@ -279,6 +279,16 @@ void wire_packer_done(struct wire_packer *p);
  * already packed kept); -ENOMEM; or the emit callback's negative return. */
 int wire_packer_add(struct wire_packer *p, const void *name, size_t name_len,
 		    const struct crdt_obj *o, size_t *ret_size);
+/** Add up to @n pieces of @o from @cur on, each a record filling at most a
+ * datagram of its own (crdt_obj_pieces): a large OR-Set is cut a little at
+ * a time and may change between calls.  A type with no pieces row goes
+ * whole at the first call (wire_packer_add).  *ret_whole: what went is the
+ * instance's whole encoding, still in p->scratch.  0 (cur->done once all
+ * went, cur->skipped counting what was left out), 1 when the call only
+ * built part of the set's dot index (call again later), -EMSGSIZE,
+ * -ENOMEM, or the emit callback's negative return. */
+int wire_packer_add_pieces(struct wire_packer *p, const void *name, size_t name_len,
+			   struct crdt_obj *o, struct crdt_cursor *cur, size_t n, bool *ret_whole);
 /** Emit the datagram being filled, if it holds a record. */
 int wire_packer_flush(struct wire_packer *p);
 
