@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #include "log.h"
@@ -347,6 +348,7 @@ static void thread_main(void *arg)
 {
 	struct jwriter *w = arg;
 
+	prctl(PR_SET_NAME, "crdtd-journal"); /* as top -H and ps -L show it */
 	uv_mutex_lock(&w->mu);
 	for (;;) {
 		struct jwriter_counts c = { 0 };
