@@ -46,20 +46,27 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Open and load the store into the empty @s. */
-static struct journal *open_load(struct fixture *f, struct store *s, enum config_durability mode,
-				 const struct crdt_rid *legacy, int want)
+/* Open, with a map of @map_size bytes, and load the store into the empty @s. */
+static struct journal *open_load_sized(struct fixture *f, struct store *s,
+				       enum config_durability mode, const struct crdt_rid *legacy,
+				       int want, size_t map_size)
 {
 	struct journal *st = NULL;
 	char err[512];
 
-	assert_int_equal(journal_open(&f->loop, f->dir, legacy, mode, 1000, 16u << 20, &st, err,
+	assert_int_equal(journal_open(&f->loop, f->dir, legacy, mode, 1000, map_size, &st, err,
 				      sizeof(err)), 0);
 	int r = journal_load(st, s, err, sizeof(err));
 	if (want == 0 && r != 0)
 		fail_msg("load: %s", err);
 	assert_int_equal(r, want);
 	return st;
+}
+
+static struct journal *open_load(struct fixture *f, struct store *s, enum config_durability mode,
+				 const struct crdt_rid *legacy, int want)
+{
+	return open_load_sized(f, s, mode, legacy, want, 16u << 20);
 }
 
 static void close_run(struct fixture *f, struct journal *st)
@@ -217,6 +224,43 @@ static void test_restart_keeps_state_and_ids(void **state)
 	store_done(&a);
 	store_done(&b);
 	store_done(&c);
+}
+
+/* A transaction the store refuses (a full map) fails exactly its batch;
+ * the next one stores, and carries the name records of the failed one, which
+ * later records of the same slot need: the store loads. */
+static void test_failed_batch_keeps_names(void **state)
+{
+	struct fixture *f = *state;
+	struct reports rep = { 0 };
+	struct store a, b;
+	static char huge[2u << 20];
+
+	memset(huge, 'h', sizeof(huge) - 1);
+	store_init(&a);
+	struct journal *st = open_load_sized(f, &a, CONFIG_DURABILITY_NONE, NULL, 0, 1u << 20);
+	rep.st = st;
+	journal_set_report(st, report_cb, &rep);
+	sadd(&a, st, "small", "x");  /* a new slot: its name record is in this batch */
+	sadd(&a, st, "big", huge);   /* more than the map holds */
+	uint64_t failed = journal_batch_gen(st);
+	assert_int_equal(journal_flush(st), -ENOSPC);
+	sadd(&a, st, "small", "y");  /* the slot's id is known: no name record now */
+	assert_int_equal(journal_flush(st), 0);
+	assert_int_equal(rep.n, 2);
+	assert_int_equal(rep.gens[0], failed);
+	assert_int_equal(rep.rcs[0], -ENOSPC);
+	assert_int_equal(rep.rcs[1], 0);
+	close_run(f, st);
+
+	store_init(&b);
+	st = open_load_sized(f, &b, CONFIG_DURABILITY_NONE, NULL, 0, 1u << 20);
+	const struct crdt_obj *o = slot(&b, "small", CRDT_ORSET);
+	assert_true(crdt_orset_contains(o->os, "y", 1));
+	assert_false(crdt_orset_contains(o->os, "x", 1)); /* its batch failed */
+	close_run(f, st);
+	store_done(&a);
+	store_done(&b);
 }
 
 /* Enough journal to be folded into snapshots several times over. */
@@ -387,6 +431,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_batches_reported_when_stored, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_keeps_state_and_ids, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_batch_keeps_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_map_released_after_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compaction_keeps_everything, setup, teardown),
 		cmocka_unit_test(test_record_kinds),
