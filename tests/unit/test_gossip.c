@@ -304,6 +304,7 @@ static void node_recv(void *ctx, const uint8_t *buf, size_t len, const struct so
 {
 	struct node *n = ctx;
 	gossip_core_recv(n->g, buf, len, from, truncated, fake_ms, fake_ms * 1000);
+	gossip_core_flush(n->g);
 }
 
 static void peer_name(int i, char *name, size_t nsize, char *host, size_t hsize)

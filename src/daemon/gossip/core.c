@@ -40,6 +40,9 @@ struct ratelimit {
 	uint64_t suppressed;
 };
 
+/* The most interval numbers one ACK carries. */
+#define ACK_MAX 64
+
 struct peer {
 	char *name;
 	char *host;
@@ -99,6 +102,11 @@ struct peer {
 	 * counts the slots not empty (NULL until the first name) */
 	uint32_t *cu_ix;
 	size_t cu_ix_used;
+	/* the intervals of epoch ack_epoch it sent that we merged and have not
+	 * acknowledged yet: one ACK takes them all (ack_flush) */
+	uint64_t ack_epoch;
+	uint64_t acks[ACK_MAX];
+	unsigned nacks;
 };
 
 /* A peer silent for this many rounds is down: it gets a PING a round and
@@ -163,6 +171,7 @@ struct gossip_core {
 	 * flag set), from the store's change stream. */
 	struct store_entry **queue;
 	size_t qhead, nqueue, queue_cap; /* queued: queue[qhead, nqueue) */
+	bool acks_waiting; /* a peer has nacks (send_ack) */
 	/* beside each queued entry: the join of its writes' deltas, or whole
 	 * when one had none (it is then pushed whole) */
 	struct pend {
@@ -1676,6 +1685,12 @@ static void changed(void *ctx, struct store_entry *e, enum crdt_type t,
 		g->io.push_wanted(g->io.ctx);
 }
 
+/* The store may not reclaim an entry still in the push list. */
+static bool holds_entry(void *ctx, const struct store_entry *e)
+{
+	return e->queued;
+}
+
 /* ---- receiving --------------------------------------------------------- */
 
 static void drop(struct gossip_core *g, struct peer *p, enum gossip_drop why)
@@ -1937,15 +1952,15 @@ static size_t merge_states(struct gossip_core *g, struct peer *p, const struct s
 	return failed;
 }
 
-/* Acknowledge interval @seq of epoch @epoch to its sender. */
-static void send_ack(struct gossip_core *g, struct peer *p, const struct sockaddr *to,
-		     uint64_t epoch, uint64_t seq)
+/* One ACK of the @n intervals @seq of epoch @epoch, to @p or else to @to. */
+static void ack_send(struct gossip_core *g, struct peer *p, const struct sockaddr *to,
+		     uint64_t epoch, const uint64_t *seq, size_t n)
 {
 	const uint8_t *d;
 	size_t len;
 
 	crdt_buf_reset(&g->pbuf);
-	if (wire_encode_ack(&g->pbuf, g->self, g->node, g->node_len, epoch, &seq, 1) < 0 ||
+	if (wire_encode_ack(&g->pbuf, g->self, g->node, g->node_len, epoch, seq, n) < 0 ||
 	    g->pbuf.err)
 		return;
 	len = g->pbuf.len;
@@ -1960,6 +1975,40 @@ static void send_ack(struct gossip_core *g, struct peer *p, const struct sockadd
 		g->st.dgrams_out++;
 		g->st.bytes_out += len;
 	}
+}
+
+static void ack_flush(struct gossip_core *g, struct peer *p)
+{
+	if (p->nacks)
+		ack_send(g, p, NULL, p->ack_epoch, p->acks, p->nacks);
+	p->nacks = 0;
+}
+
+/* Acknowledge interval @seq of epoch @epoch to its sender: a known peer's
+ * waits for gossip_core_flush (the end of the loop pass's reads), so that a
+ * burst of DELTA datagrams costs one ACK, not one each; an unknown sender's
+ * goes now. */
+static void send_ack(struct gossip_core *g, struct peer *p, const struct sockaddr *to,
+		     uint64_t epoch, uint64_t seq)
+{
+	if (!p) {
+		ack_send(g, NULL, to, epoch, &seq, 1);
+		return;
+	}
+	if (p->nacks && (p->ack_epoch != epoch || p->nacks == ACK_MAX))
+		ack_flush(g, p);
+	p->ack_epoch = epoch;
+	p->acks[p->nacks++] = seq;
+	g->acks_waiting = true;
+}
+
+void gossip_core_flush(struct gossip_core *g)
+{
+	if (!g->acks_waiting)
+		return;
+	g->acks_waiting = false;
+	for (size_t i = 0; i < g->npeers; i++)
+		ack_flush(g, g->peers[i]);
 }
 
 struct ack_ctx {
@@ -2335,7 +2384,8 @@ int gossip_core_new(const struct gossip_config *cfg, struct store *store, struct
 		return r;
 	}
 	crdt_buf_init(&g->dbuf, WIRE_DATAGRAM_MAX);
-	if ((r = store_subscribe(store, &(struct store_sub){ changed, g })) < 0 ||
+	if ((r = store_subscribe(store, &(struct store_sub){ .changed = changed, .ctx = g,
+							     .holds = holds_entry })) < 0 ||
 	    (r = digest_new(store, &g->dg)) < 0) {
 		gossip_core_free(g);
 		return r;

@@ -312,6 +312,9 @@ uint64_t gossip_core_tick(struct gossip_core *g, uint64_t now_ms);
 void gossip_core_recv(struct gossip_core *g, const uint8_t *buf, size_t len,
 		      const struct sockaddr *from, bool truncated, uint64_t now_ms,
 		      uint64_t now_us);
+/** Send the ACKs gossip_core_recv gathered (call once the datagrams that
+ * have arrived are read: at the end of each loop pass's I/O). */
+void gossip_core_flush(struct gossip_core *g);
 /** The answer to io.resolve for the peer named @name: @addr (@addrlen
  * bytes), or NULL and @err saying why.  Ignored if the peer is gone. */
 void gossip_core_resolved(struct gossip_core *g, const char *name, const struct sockaddr *addr,

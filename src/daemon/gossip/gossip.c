@@ -19,6 +19,7 @@ struct gossip {
 	struct gossip_core *core;
 	struct transport *t;
 	uv_timer_t round_timer, push_timer, tick_timer;
+	uv_check_t flush; /* after each loop pass's I/O: the gathered ACKs */
 	struct resolve_req *reqs;
 	int open; /* handles and requests whose callback is still to come */
 	bool started, closing;
@@ -141,6 +142,14 @@ static void recv_cb(void *ctx, const uint8_t *buf, size_t len, const struct sock
 		gossip_core_recv(g->core, buf, len, from, truncated, uv_now(g->loop), now_us());
 }
 
+static void flush_cb(uv_check_t *h)
+{
+	struct gossip *g = h->data;
+
+	if (!g->closing)
+		gossip_core_flush(g->core);
+}
+
 void gossip_round(struct gossip *g)
 {
 	gossip_core_round(g->core, uv_now(g->loop), now_us());
@@ -202,7 +211,9 @@ int gossip_new_with_transport(uv_loop_t *loop, const struct gossip_config *cfg,
 	g->round_timer.data = g;
 	g->push_timer.data = g;
 	g->tick_timer.data = g;
-	g->open = 3;
+	uv_check_init(loop, &g->flush);
+	g->flush.data = g;
+	g->open = 4;
 	*ret = g;
 	return 0;
 }
@@ -234,6 +245,7 @@ int gossip_start(struct gossip *g)
 		return r;
 	g->started = true;
 	gossip_core_start(g->core);
+	uv_check_start(&g->flush, flush_cb);
 	uv_timer_start(&g->round_timer, round_cb, 0, gossip_core_interval_ms(g->core));
 	return 0;
 }
@@ -261,6 +273,7 @@ void gossip_close(struct gossip *g)
 	uv_close((uv_handle_t *)&g->round_timer, close_cb);
 	uv_close((uv_handle_t *)&g->push_timer, close_cb);
 	uv_close((uv_handle_t *)&g->tick_timer, close_cb);
+	uv_close((uv_handle_t *)&g->flush, close_cb);
 }
 
 /* ---- the rest goes straight to the core -------------------------------- */

@@ -19,7 +19,7 @@
 #define SPARE_MAX 8
 #define SPARE_BYTES ((size_t)1 << 20)
 
-enum { OP_PUT = 1, OP_DROP_LOG };
+enum { OP_PUT = 1, OP_DEL, OP_DROP_LOG };
 
 /* Before each op's key and value in a batch's buffers. */
 struct op_head {
@@ -112,6 +112,11 @@ int jwriter_put_name(struct jwriter_batch *b, const void *k, size_t klen, const 
 		     size_t vlen)
 {
 	return append_op(b, &b->names, OP_PUT, JWRITER_INST, k, klen, v, vlen);
+}
+
+int jwriter_del(struct jwriter_batch *b, enum jwriter_table t, const void *k, size_t klen)
+{
+	return append_op(b, &b->ops, OP_DEL, (uint8_t)t, k, klen, NULL, 0);
 }
 
 static void put_be64(uint8_t *p, uint64_t v)
@@ -232,6 +237,12 @@ static int apply(const struct jwriter *w, MDB_txn *txn, const struct crdt_buf *o
 		if (h.kind == OP_DROP_LOG) {
 			*what = "dropping the journal";
 			rc = drop_log(txn, w->cfg.dbi[JWRITER_LOG], k);
+		} else if (h.kind == OP_DEL) {
+			MDB_val key = { h.klen, (void *)k };
+			*what = "deleting a record";
+			rc = mdb_del(txn, w->cfg.dbi[h.table], &key, NULL);
+			if (rc == MDB_NOTFOUND)
+				rc = 0;
 		} else {
 			MDB_val key = { h.klen, (void *)k }, val = { h.vlen, (void *)(k + h.klen) };
 			*what = op_what[h.table];

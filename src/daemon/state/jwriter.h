@@ -82,7 +82,10 @@ int jwriter_put(struct jwriter_batch *b, enum jwriter_table t, const void *k, si
  * slot name it by its id. */
 int jwriter_put_name(struct jwriter_batch *b, const void *k, size_t klen, const void *v,
 		     size_t vlen);
-/** Drop slot @sid's journal records below sequence @below (a compaction). */
+/** Delete the value under @k in table @t, if there is one. */
+int jwriter_del(struct jwriter_batch *b, enum jwriter_table t, const void *k, size_t klen);
+/** Drop slot @sid's journal records below sequence @below (a compaction;
+ * UINT64_MAX: all of them). */
 int jwriter_drop_log(struct jwriter_batch *b, uint64_t sid, uint64_t below);
 /** Hand @b over (ownership passes).  Waits while the queue holds more than
  * JWRITER_QUEUE_MAX bytes (the disk cannot keep up). */
