@@ -49,7 +49,7 @@ static void usage(FILE *f)
 struct runtime {
 	struct daemon d;
 	uv_signal_t sig_int, sig_term, sig_hup;
-	uv_check_t commit; /* ends each loop pass: storage commit, held replies */
+	uv_check_t commit; /* ends each loop pass: its writes to the journal's writer */
 	uv_timer_t expire; /* deletes names past their deadline (store_expire) */
 	uv_timer_t trim;   /* returns freed heap to the OS after writes (trim_cb) */
 	uint64_t trim_commits; /* the journal's commits at the last trim tick */
@@ -179,26 +179,30 @@ static void shutdown_daemon(struct runtime *rt, const char *why)
 	gossip_close(rt->d.gossip); /* closes the shim too */
 	rt->d.gossip = NULL;
 	rt->d.shim = NULL;
-	journal_close(rt->d.journal); /* commits what the last pass wrote */
+	journal_close(rt->d.journal); /* stores what was written, joins its thread */
 	rt->d.journal = NULL;
 	uv_walk(rt->d.loop, close_walk_cb, NULL);
 }
 
-/* After the I/O of each loop pass: one commit for every write of the pass,
- * then the replies that waited for it (group commit, in every durability
- * mode: nothing is acknowledged before the store has it). */
+/* After the I/O of each loop pass: the pass's writes go to the journal's
+ * writer thread as one batch; the clients that wrote wait for its report. */
 static void commit_cb(uv_check_t *h)
 {
 	struct runtime *rt = h->data;
-	struct daemon *d = &rt->d;
-	int r;
 
-	if (!journal_pending(d->journal))
-		return;
-	r = journal_commit(d->journal);
-	d->commit_error = r;
+	journal_commit(rt->d.journal);
+}
+
+/* A batch is stored (and synced, under always) or failed: the replies that
+ * waited for it go, or their clients are closed (group commit, in every
+ * durability mode: nothing is acknowledged before the store has it). */
+static void journal_report_cb(void *ctx, uint64_t gen, int rc)
+{
+	struct daemon *d = ctx;
+
+	d->commit_error = rc;
 	if (d->listener)
-		listener_release(d->listener, r == 0);
+		listener_release(d->listener, gen, rc == 0);
 }
 
 /* Expiry in the background: at most EXPIRE_PER_PASS names a loop pass, so
@@ -374,6 +378,7 @@ static int run(struct runtime *rt)
 		return 1;
 	}
 	log_info("main", "loaded %zu instances from %s", d->store.len, journal_path(d->journal));
+	journal_set_report(d->journal, journal_report_cb, d);
 	uv_check_init(d->loop, &rt->commit);
 	rt->commit.data = rt;
 	uv_check_start(&rt->commit, commit_cb);

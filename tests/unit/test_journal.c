@@ -1,6 +1,7 @@
 /* The durable store's journal (state/journal.c): what is logged comes back after a
  * restart, under the replica ids it was written with, through compactions;
- * replies wait for the commit in every durability mode; a record that does
+ * the writer thread reports each pass's batch, stored (and synced under
+ * always) before the report, in every durability mode; a record that does
  * not check out stops the load. */
 #include <limits.h>
 #include <setjmp.h>
@@ -45,20 +46,27 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Open and load the store into the empty @s. */
-static struct journal *open_load(struct fixture *f, struct store *s, enum config_durability mode,
-				 const struct crdt_rid *legacy, int want)
+/* Open, with a map of @map_size bytes, and load the store into the empty @s. */
+static struct journal *open_load_sized(struct fixture *f, struct store *s,
+				       enum config_durability mode, const struct crdt_rid *legacy,
+				       int want, size_t map_size)
 {
 	struct journal *st = NULL;
 	char err[512];
 
-	assert_int_equal(journal_open(&f->loop, f->dir, legacy, mode, 1000, 16u << 20, &st, err,
+	assert_int_equal(journal_open(&f->loop, f->dir, legacy, mode, 1000, map_size, &st, err,
 				      sizeof(err)), 0);
 	int r = journal_load(st, s, err, sizeof(err));
 	if (want == 0 && r != 0)
 		fail_msg("load: %s", err);
 	assert_int_equal(r, want);
 	return st;
+}
+
+static struct journal *open_load(struct fixture *f, struct store *s, enum config_durability mode,
+				 const struct crdt_rid *legacy, int want)
+{
+	return open_load_sized(f, s, mode, legacy, want, 16u << 20);
 }
 
 static void close_run(struct fixture *f, struct journal *st)
@@ -98,22 +106,80 @@ static const struct crdt_obj *slot(struct store *s, const char *name, enum crdt_
 	return store_entry_slot(e, t);
 }
 
-static void test_replies_wait_for_the_commit_in_every_mode(void **state)
+/* What the report callback saw: the batches, and the syncs at that moment. */
+struct reports {
+	struct journal *st;
+	uint64_t gens[8];
+	int rcs[8];
+	uint64_t syncs[8];
+	int n;
+};
+
+static void report_cb(void *ctx, uint64_t gen, int rc)
+{
+	struct reports *r = ctx;
+	struct journal_stats s;
+
+	assert_true(r->n < 8);
+	journal_get_stats(r->st, &s);
+	r->gens[r->n] = gen;
+	r->rcs[r->n] = rc;
+	r->syncs[r->n++] = s.syncs;
+}
+
+/* A local write is counted (its client waits) and its pass's batch is
+ * reported once stored: with always, after a sync; a merge from a peer is
+ * stored but waits for no sync and holds no client; batches are reported
+ * in order. */
+static void test_batches_reported_when_stored(void **state)
 {
 	struct fixture *f = *state;
 
 	for (int mode = CONFIG_DURABILITY_ALWAYS; mode <= CONFIG_DURABILITY_NONE; mode++) {
-		struct store s;
+		struct reports rep = { 0 };
+		struct store s, peer;
+		struct crdt_obj *o;
 		store_init(&s);
+		store_init(&peer);
 		struct journal *st = open_load(f, &s, (enum config_durability)mode, NULL, 0);
-		assert_false(journal_holds_replies(st));
+		rep.st = st;
+		journal_set_report(st, report_cb, &rep);
+		assert_false(journal_pending(st));
+
+		uint64_t w0 = journal_local_writes(st), g0 = journal_batch_gen(st);
 		sadd(&s, st, "k", "x");
+		assert_int_equal(journal_local_writes(st), w0 + 1);
+		assert_int_equal(journal_batch_gen(st), g0);
 		assert_true(journal_pending(st));
-		assert_true(journal_holds_replies(st));
 		assert_int_equal(journal_commit(st), 0);
-		assert_false(journal_holds_replies(st));
+		assert_int_equal(journal_batch_gen(st), g0 + 1);
+
+		/* a peer's state, merged: journaled, but no local write */
+		assert_int_equal(store_get(&peer, "m", 1, CRDT_ORSET, true, &o), 0);
+		assert_true(crdt_orset_add(o->os, &peer.self, "y", 1) >= 0);
+		assert_true(store_merge(&s, "m", 1, o) >= 0);
+		assert_int_equal(journal_local_writes(st), w0 + 1);
+		assert_true(journal_pending(st));
+
+		assert_int_equal(journal_flush(st), 0);
+		assert_false(journal_pending(st));
+		assert_int_equal(rep.n, 2);
+		assert_int_equal(rep.gens[0], g0);
+		assert_int_equal(rep.gens[1], g0 + 1);
+		assert_int_equal(rep.rcs[0], 0);
+		assert_int_equal(rep.rcs[1], 0);
+		/* under always the write's batch was synced before its report;
+		 * the merge's needs no sync of its own */
+		if (mode == CONFIG_DURABILITY_ALWAYS)
+			assert_true(rep.syncs[0] >= 1);
+		else
+			assert_int_equal(rep.syncs[1], 0);
+		/* a pass with nothing journaled hands nothing over */
+		assert_int_equal(journal_flush(st), 0);
+		assert_int_equal(rep.n, 2);
 		close_run(f, st);
 		store_done(&s);
+		store_done(&peer);
 	}
 }
 
@@ -158,6 +224,43 @@ static void test_restart_keeps_state_and_ids(void **state)
 	store_done(&a);
 	store_done(&b);
 	store_done(&c);
+}
+
+/* A transaction the store refuses (a full map) fails exactly its batch;
+ * the next one stores, and carries the name records of the failed one, which
+ * later records of the same slot need: the store loads. */
+static void test_failed_batch_keeps_names(void **state)
+{
+	struct fixture *f = *state;
+	struct reports rep = { 0 };
+	struct store a, b;
+	static char huge[2u << 20];
+
+	memset(huge, 'h', sizeof(huge) - 1);
+	store_init(&a);
+	struct journal *st = open_load_sized(f, &a, CONFIG_DURABILITY_NONE, NULL, 0, 1u << 20);
+	rep.st = st;
+	journal_set_report(st, report_cb, &rep);
+	sadd(&a, st, "small", "x");  /* a new slot: its name record is in this batch */
+	sadd(&a, st, "big", huge);   /* more than the map holds */
+	uint64_t failed = journal_batch_gen(st);
+	assert_int_equal(journal_flush(st), -ENOSPC);
+	sadd(&a, st, "small", "y");  /* the slot's id is known: no name record now */
+	assert_int_equal(journal_flush(st), 0);
+	assert_int_equal(rep.n, 2);
+	assert_int_equal(rep.gens[0], failed);
+	assert_int_equal(rep.rcs[0], -ENOSPC);
+	assert_int_equal(rep.rcs[1], 0);
+	close_run(f, st);
+
+	store_init(&b);
+	st = open_load_sized(f, &b, CONFIG_DURABILITY_NONE, NULL, 0, 1u << 20);
+	const struct crdt_obj *o = slot(&b, "small", CRDT_ORSET);
+	assert_true(crdt_orset_contains(o->os, "y", 1));
+	assert_false(crdt_orset_contains(o->os, "x", 1)); /* its batch failed */
+	close_run(f, st);
+	store_done(&a);
+	store_done(&b);
 }
 
 /* Enough journal to be folded into snapshots several times over. */
@@ -240,6 +343,7 @@ static void test_map_released_after_commit(void **state)
 		if (i % 500 == 499)
 			assert_int_equal(journal_commit(st), 0);
 	}
+	assert_int_equal(journal_flush(st), 0); /* the writer thread wrote them all */
 	journal_get_stats(st, &stats);
 	assert_int_equal(stats.map_releases, loaded);
 	before = map_rss_kib(journal_path(st));
@@ -325,9 +429,9 @@ static void test_record_kinds(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_replies_wait_for_the_commit_in_every_mode, setup,
-						teardown),
+		cmocka_unit_test_setup_teardown(test_batches_reported_when_stored, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_keeps_state_and_ids, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_batch_keeps_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_map_released_after_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compaction_keeps_everything, setup, teardown),
 		cmocka_unit_test(test_record_kinds),

@@ -1,6 +1,6 @@
 /* MULTI/EXEC/DISCARD: a connection's queued commands, run together by EXEC
- * within one call, so in one loop pass: one journal transaction (the
- * journal commits once per pass) and one gossip push.  WATCH is refused. */
+ * within one call, so in one loop pass: one journal transaction (a
+ * pass's batch is committed whole) and one gossip push.  WATCH is refused. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>

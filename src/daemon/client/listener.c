@@ -45,11 +45,12 @@ struct client {
 	bool writing;
 	bool reading;
 	bool closing;
-	bool held; /* replies wait for the storage commit (durability = always) */
+	bool held; /* replies wait for the journal's batch held_gen (its writes) */
 	bool paused; /* commands wait in ->in: unsent replies above the high-water mark */
 	bool yielded; /* commands wait in ->in: its time slice of the loop pass ran out */
 	struct client *prev, *next;
 	struct client *next_held;
+	uint64_t held_gen;
 };
 
 struct listener {
@@ -71,7 +72,7 @@ struct listener {
 	uint64_t soft_ms;
 	bool closing;
 	struct client *clients;
-	struct client *held; /* replies waiting for the storage commit */
+	struct client *held; /* replies waiting for their writes to be stored */
 };
 
 static void client_flush(struct client *c);
@@ -329,21 +330,33 @@ static bool process_input(struct client *c)
 	return !c->closing;
 }
 
-/* Run what arrived and send the replies, or hold them for the storage
- * commit: writes must be on disk before any reply of this batch goes out,
- * and the commit at the end of this loop pass is shared by every client
- * served in it (group commit). */
+/* Run what arrived and send the replies, or, when its commands wrote, hold
+ * them until the journal reports this pass's batch stored (and synced under
+ * always): no reply goes out before the writes it acknowledges, and every
+ * client that wrote in the pass shares the batch's commit (group commit).
+ * A client that only read is answered at once.  A held client runs nothing
+ * more, and reads nothing more, until it is released. */
 static void client_serve(struct client *c)
 {
+	struct journal *j = c->srv->d->journal;
+	uint64_t writes = journal_local_writes(j);
+
+	if (c->held) {
+		c->yielded = true; /* its input waits for the release */
+		return;
+	}
 	if (!process_input(c))
 		return;
 	if (c->yielded)
 		uv_idle_start(&c->srv->resume, resume_cb);
-	if (journal_holds_replies(c->srv->d->journal)) {
-		if (!c->held) {
-			c->held = true;
-			c->next_held = c->srv->held;
-			c->srv->held = c;
+	if (journal_local_writes(j) != writes) {
+		c->held = true;
+		c->held_gen = journal_batch_gen(j);
+		c->next_held = c->srv->held;
+		c->srv->held = c;
+		if (c->reading) {
+			uv_read_stop(&c->h.stream);
+			c->reading = false;
 		}
 		return;
 	}
@@ -408,13 +421,17 @@ static void resume_cb(uv_idle_t *h)
 			client_continue(c);
 }
 
-void listener_release(struct listener *s, bool ok)
+void listener_release(struct listener *s, uint64_t gen, bool ok)
 {
-	struct client *c = s->held;
+	struct client **pp = &s->held;
 
-	s->held = NULL;
-	while (c) {
-		struct client *next = c->next_held;
+	while (*pp) {
+		struct client *c = *pp;
+		if (c->held_gen > gen) { /* a later batch's */
+			pp = &c->next_held;
+			continue;
+		}
+		*pp = c->next_held;
 		c->held = false;
 		c->next_held = NULL;
 		if (!ok) {
@@ -424,7 +441,6 @@ void listener_release(struct listener *s, bool ok)
 			if ((c->paused || c->yielded) && !c->closing)
 				uv_idle_start(&s->resume, resume_cb);
 		}
-		c = next;
 	}
 }
 

@@ -46,10 +46,11 @@ int listener_start(uv_loop_t *loop, struct daemon *d, const struct listener_conf
 		 struct listener **ret);
 /** The TCP port actually bound. */
 int listener_port(const struct listener *s);
-/** The storage commit that the held replies waited for is done: send them
- * (@ok) or, when the writes did not reach the disk, close those clients
- * without a reply, so nothing is acknowledged that was not stored. */
-void listener_release(struct listener *s, bool ok);
+/** The journal's batches up to generation @gen are done: send the replies
+ * of the clients whose writes they carry (@ok) or, when the writes did not
+ * reach the store, close those clients without a reply, so nothing is
+ * acknowledged that was not stored (journal_set_report). */
+void listener_release(struct listener *s, uint64_t gen, bool ok);
 /** Fill *ret from the connections now open (walks them: for INFO). */
 void server_get_stats(const struct listener *s, struct server_stats *ret);
 /* One open connection, as CLIENT LIST shows it. */

@@ -16,6 +16,7 @@
 #include "crdt/error.h"
 #include "log.h"
 #include "state/journal.h"
+#include "state/jwriter.h"
 
 #define FORMAT_VERSION 1
 /* An instance's journal is folded into a snapshot once it outweighs the
@@ -44,9 +45,14 @@ struct sid_slot {
 struct journal {
 	MDB_env *env;
 	MDB_dbi meta, inst, snap, jlog;
-	MDB_txn *txn;    /* the write transaction of this loop pass, or NULL */
-	int failed;      /* first error inside txn: it is aborted, not committed */
-	bool local;      /* txn holds a local write (not only merges from peers) */
+	struct jwriter *w;          /* LMDB's writes, from journal_load on */
+	struct jwriter_batch *cur;  /* this loop pass's writes, or NULL */
+	bool pass_lost;             /* this pass wrote, and had no batch (memory) */
+	uint64_t pass_gen;          /* the generation this pass's batch gets */
+	uint64_t local_writes;      /* local writes journaled since the start */
+	journal_report_fn report;   /* batches done, for the held replies */
+	void *report_ctx;
+	int flush_rc;               /* first failure journal_flush saw */
 	enum config_durability mode;
 	struct crdt_rid legacy; /* data_dir/replica_id of crdtd 0.1 */
 	bool has_legacy;
@@ -56,23 +62,15 @@ struct journal {
 	char path[PATH_MAX];
 	uv_timer_t timer; /* batch syncs */
 	bool timer_on;
-	uv_timer_t release; /* one-shot, RELEASE_MS after a commit: release_map */
+	uv_timer_t release; /* one-shot, RELEASE_MS after a commit: the map release */
 	bool release_on;
 	uint64_t release_first; /* uv_now of the first commit it waits out */
 	int open_timers;    /* of timer and release, until journal_close's closes */
 	uint8_t *map;       /* LMDB's map of the file (NULL: not found), */
 	size_t map_len;     /* and its length */
-	bool unsynced;    /* committed without sync since the last sync */
 	struct store *store;
 	struct journal_stats st;
 };
-
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void put_be64(uint8_t *p, uint64_t v)
 {
@@ -91,17 +89,7 @@ static uint64_t get_be64(const uint8_t *p)
 /* LMDB errors are positive codes or errno values; ours are -errno. */
 static int lmdb_err(int rc)
 {
-	switch (rc) {
-	case MDB_MAP_FULL:
-		return -ENOSPC;
-	case MDB_CORRUPTED:
-	case MDB_PAGE_NOTFOUND:
-	case MDB_INVALID:
-	case MDB_VERSION_MISMATCH:
-		return -EBADMSG;
-	default:
-		return rc > 0 && rc < 200 ? -rc : -EIO;
-	}
+	return jwriter_errno(rc);
 }
 
 /* ---- the journal value: fingerprint, then payload ---------------------- */
@@ -195,41 +183,40 @@ int journal_apply_record(const uint8_t *val, size_t len, const struct crdt_rid *
 	return 0;
 }
 
-/* ---- writing ------------------------------------------------------------ */
+/* ---- writing: records into this pass's batch ---------------------------- */
 
-static void fail(struct journal *st, int rc, const char *what)
+/* An encoding failed: the batch fails, and with it the replies that wait
+ * for it. */
+static void fail(struct journal *st, int r, const char *what)
 {
 	st->st.errors++;
-	if (!st->failed) {
-		st->failed = lmdb_err(rc);
-		log_error("storage", "%s: %s: %s%s", st->path, what, mdb_strerror(rc),
-			  rc == MDB_MAP_FULL ? " (raise [storage] map_size)" : "");
-	}
+	if (st->cur && !st->cur->rc)
+		st->cur->rc = r;
+	log_error("storage", "%s: %s: %s", st->path, what, strerror(-r));
 }
 
-static bool txn_open(struct journal *st)
+/* This pass's batch, made on its first record. */
+static bool batch_open(struct journal *st)
 {
-	int rc;
-
-	if (st->txn)
-		return !st->failed;
-	if ((rc = mdb_txn_begin(st->env, NULL, 0, &st->txn)) != 0) {
-		st->txn = NULL;
-		fail(st, rc, "begin");
+	if (st->cur)
+		return !st->cur->rc;
+	if (!(st->cur = jwriter_batch_get(st->w))) {
+		if (!st->pass_lost)
+			fail(st, -ENOMEM, "a batch of writes");
+		st->pass_lost = true;
 		return false;
 	}
 	return true;
 }
 
-static int put(struct journal *st, MDB_dbi dbi, const void *k, size_t klen, const void *v,
-	       size_t vlen, const char *what)
+static int put(struct journal *st, enum jwriter_table t, const void *k, size_t klen,
+	       const void *v, size_t vlen, const char *what)
 {
-	MDB_val key = { klen, (void *)k }, val = { vlen, (void *)v };
-	int rc = mdb_put(st->txn, dbi, &key, &val, 0);
+	int r = jwriter_put(st->cur, t, k, klen, v, vlen);
 
-	if (rc != 0)
-		fail(st, rc, what);
-	return rc;
+	if (r < 0)
+		fail(st, r, what);
+	return r;
 }
 
 /* The slot's id in the store, made (with its name record) on first use. */
@@ -240,6 +227,7 @@ static uint64_t slot_sid(struct journal *st, struct store_entry *e, enum crdt_ty
 	struct crdt_buf *b = &st->namebuf;
 
 	struct store_inst *in = store_entry_inst(e, t);
+	int r;
 
 	if (!in)
 		return 0; /* not reached: callers log a type the name holds */
@@ -253,8 +241,10 @@ static uint64_t slot_sid(struct journal *st, struct store_entry *e, enum crdt_ty
 		return 0;
 	put_be64(b->data, store_fingerprint(b->data + FP_LEN, b->len - FP_LEN));
 	put_be64(key, st->next_sid);
-	if (put(st, st->inst, key, 8, b->data, b->len, "name record") != 0)
+	if ((r = jwriter_put_name(st->cur, key, 8, b->data, b->len)) < 0) {
+		fail(st, r, "name record");
 		return 0;
+	}
 	in->sid = st->next_sid++;
 	return in->sid;
 }
@@ -262,10 +252,8 @@ static uint64_t slot_sid(struct journal *st, struct store_entry *e, enum crdt_ty
 /* Fold the slot's journal into a snapshot and drop the journal. */
 static void compact(struct journal *st, struct store_entry *e, enum crdt_type t, uint64_t sid)
 {
-	uint8_t key[16];
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc;
+	uint8_t key[8];
+	int r;
 
 	value_begin(st);
 	struct store_inst *in = store_entry_inst(e, t);
@@ -274,28 +262,11 @@ static void compact(struct journal *st, struct store_entry *e, enum crdt_type t,
 	if (value_end(st) < 0)
 		return;
 	put_be64(key, sid);
-	if (put(st, st->snap, key, 8, st->buf.data, st->buf.len, "snapshot") != 0)
+	if (put(st, JWRITER_SNAP, key, 8, st->buf.data, st->buf.len, "snapshot") != 0)
 		return;
-	if ((rc = mdb_cursor_open(st->txn, st->jlog, &cur)) != 0) {
-		fail(st, rc, "cursor");
-		return;
-	}
-	put_be64(key + 8, 0);
-	k = (MDB_val){ 16, key };
-	/* after a delete the cursor already sits on the next record, and
-	 * LMDB's MDB_NEXT returns that one */
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size != 16 || get_be64(k.mv_data) != sid) {
-			rc = MDB_NOTFOUND; /* past this slot's records */
-			break;
-		}
-		if ((rc = mdb_cursor_del(cur, 0)) != 0)
-			break;
-	}
-	mdb_cursor_close(cur);
-	if (rc != MDB_NOTFOUND) {
-		fail(st, rc, "dropping the journal");
+	/* every record of the slot so far: the snapshot holds them */
+	if ((r = jwriter_drop_log(st->cur, sid, st->next_seq)) < 0) {
+		fail(st, r, "dropping the journal");
 		return;
 	}
 	in->snap_bytes = st->buf.len < UINT32_MAX ? (uint32_t)st->buf.len : UINT32_MAX;
@@ -318,7 +289,7 @@ static void append(struct journal *st, struct store_entry *e, enum crdt_type t)
 	size_t len;
 
 	if (value_end(st) < 0) {
-		fail(st, ENOMEM, "encoding a record");
+		fail(st, -ENOMEM, "encoding a record");
 		return;
 	}
 	len = st->buf.len;
@@ -326,7 +297,7 @@ static void append(struct journal *st, struct store_entry *e, enum crdt_type t)
 		return;
 	put_be64(key, sid);
 	put_be64(key + 8, st->next_seq++);
-	if (put(st, st->jlog, key, 16, st->buf.data, len, "journal record") != 0)
+	if (put(st, JWRITER_LOG, key, 16, st->buf.data, len, "journal record") != 0)
 		return;
 	st->st.records++;
 	in = store_entry_inst(e, t);
@@ -340,7 +311,7 @@ static void journal(struct journal *st, struct store_entry *e, enum crdt_type t,
 		    enum journal_op op, const struct crdt_obj *state, size_t n,
 		    const uint8_t *const *elems, const size_t *lens)
 {
-	if (!st || !txn_open(st))
+	if (!st || !st->w || !batch_open(st))
 		return;
 	value_begin(st);
 	crdt_buf_put_u8(&st->buf, (uint8_t)(op == JOURNAL_OP_ORSET_ADD ? JOURNAL_OP_ORSET_ADD_AS : op));
@@ -361,9 +332,13 @@ void journal_log(struct journal *st, struct store_entry *e, enum crdt_type t,
 		 enum journal_op op, const struct crdt_obj *state, size_t n,
 		 const uint8_t *const *elems, const size_t *lens)
 {
+	if (!st || !st->w)
+		return;
+	/* counted even when it fails: the writer's reply waits, and fails */
+	st->local_writes++;
 	journal(st, e, t, op, state, n, elems, lens);
-	if (st && st->txn)
-		st->local = true;
+	if (st->cur)
+		st->cur->local = true;
 }
 
 void journal_log_counter(struct journal *st, struct store_entry *e, enum crdt_type t)
@@ -419,60 +394,45 @@ static void changed(void *ctx, struct store_entry *e, enum crdt_type t,
 }
 
 /* The store reclaimed @e (store.h): delete every record of its instances,
- * their name records, snapshots and journals, in this pass's transaction. */
+ * their name records, snapshots and journals, in this pass's batch. */
 static void removed(void *ctx, struct store_entry *e)
 {
 	struct journal *st = ctx;
 
 	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++) {
 		struct store_inst *in = store_entry_inst(e, (enum crdt_type)t);
-		uint8_t key[16];
-		MDB_cursor *cur;
-		MDB_val k, v;
-		int rc;
+		uint8_t key[8];
+		int r;
 
-		if (!in || !in->sid || !txn_open(st))
+		if (!in || !in->sid || !st->w || !batch_open(st))
 			continue;
 		put_be64(key, in->sid);
-		put_be64(key + 8, 0);
-		k = (MDB_val){ 8, key };
-		if ((rc = mdb_del(st->txn, st->inst, &k, NULL)) != 0 && rc != MDB_NOTFOUND) {
-			fail(st, rc, "deleting a name record");
-			continue;
-		}
-		k = (MDB_val){ 8, key };
-		if ((rc = mdb_del(st->txn, st->snap, &k, NULL)) != 0 && rc != MDB_NOTFOUND) {
-			fail(st, rc, "deleting a snapshot");
-			continue;
-		}
-		if ((rc = mdb_cursor_open(st->txn, st->jlog, &cur)) != 0) {
-			fail(st, rc, "cursor");
-			continue;
-		}
-		k = (MDB_val){ 16, key };
-		for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-			if (k.mv_size != 16 || get_be64(k.mv_data) != in->sid) {
-				rc = MDB_NOTFOUND;
-				break;
-			}
-			if ((rc = mdb_cursor_del(cur, 0)) != 0)
-				break;
-		}
-		mdb_cursor_close(cur);
-		if (rc != MDB_NOTFOUND)
-			fail(st, rc, "deleting a journal");
+		if ((r = jwriter_del(st->cur, JWRITER_INST, key, 8)) < 0 ||
+		    (r = jwriter_del(st->cur, JWRITER_SNAP, key, 8)) < 0 ||
+		    (r = jwriter_drop_log(st->cur, in->sid, UINT64_MAX)) < 0)
+			fail(st, r, "deleting a reclaimed name's records");
 	}
 }
 
 bool journal_pending(const struct journal *st)
 {
-	return st && st->txn;
+	return st && (st->cur || st->pass_lost || jwriter_busy(st->w));
 }
 
-bool journal_holds_replies(const struct journal *st)
+uint64_t journal_local_writes(const struct journal *st)
 {
-	return st && st->txn && st->local;
+	return st ? st->local_writes : 0;
+}
+
+uint64_t journal_batch_gen(const struct journal *st)
+{
+	return st ? st->pass_gen : 0;
+}
+
+void journal_set_report(struct journal *st, journal_report_fn fn, void *ctx)
+{
+	st->report = fn;
+	st->report_ctx = ctx;
 }
 
 /* Unmap the store file's pages from this process: madvise(MADV_DONTNEED)
@@ -481,13 +441,14 @@ bool journal_holds_replies(const struct journal *st)
  * next touch maps it again from there), so nothing of the file is lost; they
  * just stop counting in crdtd's RSS, as the pages of a file written with
  * write() never do.  Without it every page the journal ever wrote or read
- * stays mapped: ~110 B a small register. */
+ * stays mapped: ~110 B a small register.  Here once after the load; then the
+ * writer thread does it between its transactions (jwriter_release). */
 static void release_map(struct journal *st)
 {
 	/* the whole map: pages past the last used one may be resident too
 	 * (freed pages LMDB wrote before), and a walk of page tables with
 	 * nothing in them costs next to nothing */
-	if (st->txn || !st->map)
+	if (!st->map)
 		return;
 	if (madvise(st->map, st->map_len, MADV_DONTNEED) == 0)
 		st->st.map_releases++;
@@ -522,75 +483,88 @@ static void release_cb(uv_timer_t *t)
 	struct journal *st = t->data;
 
 	st->release_on = false;
-	if (st->txn) { /* a pass's writes are under way: after their commit */
+	if (st->w)
+		jwriter_release(st->w);
+}
+
+/* The writer's counts since its last report, into the stats; a commit
+ * (re)arms the map release. */
+static void writer_counts(void *ctx, const struct jwriter_counts *c)
+{
+	struct journal *st = ctx;
+	uint64_t now = uv_now(st->release.loop);
+
+	st->st.commits += c->commits;
+	st->st.syncs += c->syncs;
+	st->st.errors += c->errors;
+	st->st.map_releases += c->releases;
+	if (c->last_sync_ms)
+		st->st.last_sync_ms = c->last_sync_ms;
+	if (!c->commits)
+		return;
+	if (!st->release_on)
+		st->release_first = now;
+	if (now < st->release_first + RELEASE_MAX_MS - RELEASE_MS) {
 		uv_timer_start(&st->release, release_cb, RELEASE_MS, 0);
 		st->release_on = true;
-		return;
 	}
-	release_map(st);
+}
+
+static void writer_batch_done(void *ctx, uint64_t gen, int rc)
+{
+	struct journal *st = ctx;
+
+	if (rc < 0 && !st->flush_rc)
+		st->flush_rc = rc;
+	if (st->report)
+		st->report(st->report_ctx, gen, rc);
 }
 
 int journal_commit(struct journal *st)
 {
-	int rc, r;
+	struct jwriter_batch *b;
 
-	bool sync;
-
-	if (!st || !st->txn)
+	if (!st || !st->w)
 		return 0;
-	sync = st->mode == CONFIG_DURABILITY_ALWAYS && st->local;
-	st->local = false;
-	if (st->failed) {
-		mdb_txn_abort(st->txn);
-		st->txn = NULL;
-		r = st->failed;
-		st->failed = 0;
-		return r;
+	if (st->pass_lost && !st->cur) {
+		/* no batch to carry the failure: report it after the earlier
+		 * ones, which then are all done */
+		st->pass_lost = false;
+		jwriter_flush(st->w);
+		writer_batch_done(st, st->pass_gen++, -ENOMEM);
+		return -ENOMEM;
 	}
-	/* With always, only a pass with local writes pays for a sync; merges
-	 * alone are committed unsynced and the batch timer syncs them. */
-	if (st->mode == CONFIG_DURABILITY_ALWAYS && !sync)
-		mdb_env_set_flags(st->env, MDB_NOSYNC, 1);
-	rc = mdb_txn_commit(st->txn);
-	if (st->mode == CONFIG_DURABILITY_ALWAYS && !sync)
-		mdb_env_set_flags(st->env, MDB_NOSYNC, 0);
-	st->txn = NULL;
-	if (rc != 0) {
-		st->st.errors++;
-		log_error("storage", "%s: commit: %s", st->path, mdb_strerror(rc));
-		return lmdb_err(rc);
-	}
-	st->st.commits++;
-	if (!st->release_on)
-		st->release_first = uv_now(st->release.loop);
-	if (uv_now(st->release.loop) < st->release_first + RELEASE_MAX_MS - RELEASE_MS) {
-		uv_timer_start(&st->release, release_cb, RELEASE_MS, 0);
-		st->release_on = true;
-	}
-	if (sync) {
-		st->st.syncs++;
-		st->st.last_sync_ms = wall_ms();
-	} else {
-		st->unsynced = true;
-	}
+	if (!(b = st->cur))
+		return 0;
+	if (st->pass_lost && !b->rc)
+		b->rc = -ENOMEM; /* some of the pass's records are not in it */
+	st->pass_lost = false;
+	st->cur = NULL;
+	b->gen = st->pass_gen++;
+	jwriter_submit(st->w, b);
 	return 0;
+}
+
+int journal_flush(struct journal *st)
+{
+	int r;
+
+	if (!st || !st->w)
+		return 0;
+	st->flush_rc = 0;
+	journal_commit(st);
+	jwriter_flush(st->w);
+	r = st->flush_rc;
+	st->flush_rc = 0;
+	return r;
 }
 
 static void batch_cb(uv_timer_t *t)
 {
 	struct journal *st = t->data;
-	int rc;
 
-	if (!st->unsynced)
-		return;
-	if ((rc = mdb_env_sync(st->env, 1)) != 0) {
-		st->st.errors++;
-		log_error("storage", "%s: sync: %s", st->path, mdb_strerror(rc));
-		return;
-	}
-	st->unsynced = false;
-	st->st.syncs++;
-	st->st.last_sync_ms = wall_ms();
+	if (st->w)
+		jwriter_sync(st->w);
 }
 
 /* ---- opening and loading ------------------------------------------------ */
@@ -614,6 +588,7 @@ int journal_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *l
 		st->has_legacy = true;
 	}
 	st->next_sid = st->next_seq = 1;
+	st->pass_gen = 1;
 	crdt_buf_init(&st->buf, 0);
 	crdt_buf_init(&st->namebuf, 0);
 	snprintf(st->path, sizeof(st->path), "%s/store.lmdb", data_dir);
@@ -838,6 +813,24 @@ int journal_load(struct journal *st, struct store *s, char *err, size_t errlen)
 	}
 	st->store = s;
 	release_map(st); /* the load read every page */
+	/* from here on LMDB is the writer thread's */
+	struct jwriter_config wc = {
+		.env = st->env,
+		.dbi = { [JWRITER_META] = st->meta, [JWRITER_INST] = st->inst,
+			 [JWRITER_SNAP] = st->snap, [JWRITER_LOG] = st->jlog },
+		.always = st->mode == CONFIG_DURABILITY_ALWAYS,
+		.map = st->map,
+		.map_len = st->map_len,
+		.path = st->path,
+	};
+	struct jwriter_events ev = { writer_batch_done, writer_counts, st };
+	if ((r = jwriter_start(st->release.loop, &wc, &ev, &st->w)) < 0) {
+		store_unsubscribe(s, st);
+		st->store = NULL;
+		snprintf(err, errlen, "%s: cannot start the writer thread: %s", st->path,
+			 uv_strerror(r));
+		goto out;
+	}
 	/* loading counted as merges; the stats are about the network */
 	s->stats.merges = 0;
 	r = 0;
@@ -871,10 +864,12 @@ void journal_close(struct journal *st)
 {
 	if (!st)
 		return;
-	if (journal_commit(st) < 0)
-		log_error("storage", "%s: the last writes could not be stored", st->path);
-	if (st->unsynced)
-		mdb_env_sync(st->env, 1);
+	if (st->w) {
+		/* what the last pass wrote, then everything queued, synced */
+		journal_commit(st);
+		jwriter_close(st->w);
+		st->w = NULL;
+	}
 	if (st->store) {
 		store_unsubscribe(st->store, st);
 		st->store = NULL;

@@ -8,11 +8,16 @@
  * are folded into a snapshot of it only once they outweigh the last
  * snapshot, so the snapshot costs O(1) per write amortised.
  *
- * Records are appended to one write transaction per pass of the event loop;
- * journal_commit ends it, and the client replies of the pass wait for it in
- * every mode (group commit), so a crash of crdtd loses nothing acknowledged.
- * With durability = always the commit also syncs; with batch a timer syncs
- * every batch_ms; with none the OS decides when the pages reach the disk.
+ * The loop only encodes: a pass's records go into one batch in memory, and
+ * journal_commit hands it to the writer thread (state/jwriter.h), which
+ * stores every batch queued meanwhile in one LMDB transaction and reports
+ * each back.  A client whose own commands wrote waits for its pass's batch
+ * (journal_local_writes, journal_batch_gen, the report callback): stored in
+ * every mode (so a crash of crdtd loses nothing acknowledged), and synced
+ * first with durability = always.  With batch a timer syncs every
+ * batch_ms; with none the OS decides when the pages reach the disk.  A
+ * client that only read is not held: it can see a write that is not yet
+ * durable.
  */
 #ifndef CRDTD_JOURNAL_H
 #define CRDTD_JOURNAL_H
@@ -37,10 +42,10 @@ enum journal_op {
 
 struct journal_stats {
 	uint64_t records;     /* journal records written */
-	uint64_t commits;
+	uint64_t commits;     /* LMDB transactions: one carries every batch queued */
 	uint64_t syncs;       /* commits that synced, and batch syncs */
 	uint64_t compactions; /* snapshots written */
-	uint64_t errors;      /* failed puts or commits */
+	uint64_t errors;      /* failed encodings, puts, commits or syncs */
 	uint64_t last_sync_ms; /* wall clock of the last sync, 0 never */
 	uint64_t loaded_instances, loaded_records;
 	uint64_t map_releases; /* the map's pages handed back (after commits) */
@@ -62,13 +67,14 @@ int journal_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *l
  * checksum or does not decode stops the load with a message in @err: never a
  * silent partial start. */
 int journal_load(struct journal *st, struct store *s, char *err, size_t errlen);
-/** Commit what is pending and close.  Accepts NULL. */
+/** Hand over what is pending, wait for the writer thread to store (and
+ * sync) everything, report it, join the thread and close.  Accepts NULL. */
 void journal_close(struct journal *st);
 
 /** Journal a local write to slot @t of @e (what the change stream does for
  * one; exposed for the tests): @op with the given elements, or
  * for JOURNAL_OP_STATE the state to merge on replay.  Errors are counted
- * and logged; the caller's reply path learns of them from journal_commit. */
+ * and logged; they fail the pass's batch, which the report says. */
 void journal_log(struct journal *st, struct store_entry *e, enum crdt_type t,
 		 enum journal_op op, const struct crdt_obj *state, size_t n,
 		 const uint8_t *const *elems, const size_t *lens);
@@ -76,16 +82,26 @@ void journal_log(struct journal *st, struct store_entry *e, enum crdt_type t,
  * to the counter's new value). */
 void journal_log_counter(struct journal *st, struct store_entry *e, enum crdt_type t);
 
-/** Records are waiting for journal_commit. */
+/** Records are not yet stored: in this pass's batch, or handed over and
+ * not yet reported. */
 bool journal_pending(const struct journal *st);
-/** Replies must wait for journal_commit: local writes are pending.  Every
- * mode hands them to the store before they are acknowledged (a crash of
- * crdtd then loses nothing acknowledged); only always also waits for a
- * sync. */
-bool journal_holds_replies(const struct journal *st);
-/** End the write transaction: 0, or -errno when the records did not reach
- * the store (the held replies must then not be sent). */
+/** Local writes journaled since the start: a client whose commands moved
+ * it wrote, and its replies wait for the report of journal_batch_gen. */
+uint64_t journal_local_writes(const struct journal *st);
+/** The generation of this loop pass's batch (from 1, growing). */
+uint64_t journal_batch_gen(const struct journal *st);
+/** Called on the loop thread for each batch, in generation order: @rc 0
+ * when it is stored (and, with always, synced if it holds a local write),
+ * or -errno when it is not (its writers' replies must then not be sent).
+ * Generations without records are skipped. */
+typedef void (*journal_report_fn)(void *ctx, uint64_t gen, int rc);
+void journal_set_report(struct journal *st, journal_report_fn fn, void *ctx);
+/** End the loop pass: hand its batch to the writer thread.  0, or -ENOMEM
+ * when the pass's records could not be kept (reported as failed). */
 int journal_commit(struct journal *st);
+/** journal_commit, then wait until everything handed over is stored and
+ * reported (tests, shutdown).  0, or the first -errno reported meanwhile. */
+int journal_flush(struct journal *st);
 void journal_get_stats(const struct journal *st, struct journal_stats *ret);
 /** Bytes of the store file. */
 uint64_t journal_file_bytes(const struct journal *st);

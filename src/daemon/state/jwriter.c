@@ -1,0 +1,570 @@
+/* The journal's writer thread: the loop's batches of LMDB ops applied,
+ * committed and synced off the event loop (state/jwriter.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <time.h>
+
+#include "log.h"
+#include "state/jwriter.h"
+
+/* Submitted bytes not yet committed past which jwriter_submit waits: only
+ * state merged from peers can pile up (a client's writes wait for their
+ * batch), so this bounds memory when the disk falls behind gossip. */
+#define JWRITER_QUEUE_MAX ((size_t)64 << 20)
+/* Reported batches kept for reuse, and the buffer size kept with them. */
+#define SPARE_MAX 8
+#define SPARE_BYTES ((size_t)1 << 20)
+
+enum { OP_PUT = 1, OP_DEL, OP_DROP_LOG };
+
+/* Before each op's key and value in a batch's buffers. */
+struct op_head {
+	uint8_t kind, table;
+	uint16_t pad;
+	uint32_t klen, vlen;
+};
+
+struct jwriter {
+	uv_async_t async; /* the thread's reports */
+	uv_thread_t thread;
+	uv_mutex_t mu;
+	uv_cond_t work; /* the thread waits for batches, requests, stop */
+	uv_cond_t idle; /* the loop waits for batches to finish */
+	struct jwriter_config cfg;
+	struct jwriter_events ev;
+
+	/* under mu */
+	struct jwriter_batch *queue, **queue_tail; /* submitted, not taken */
+	struct jwriter_batch *done, **done_tail;   /* finished, not reported */
+	size_t queued_bytes;
+	uint64_t finished; /* batches finished */
+	bool want_sync, want_release, stop;
+	struct jwriter_counts counts; /* since the last report */
+	char msg[320];                /* the last error since the last report */
+
+	/* the thread only (the loop after the join) */
+	bool unsynced;         /* committed without sync since the last sync */
+	struct crdt_buf retry; /* name records of transactions that failed */
+
+	/* the loop only */
+	struct jwriter_batch *spare;
+	size_t nspare;
+	uint64_t submitted, reported;
+};
+
+int jwriter_errno(int rc)
+{
+	switch (rc) {
+	case MDB_MAP_FULL:
+		return -ENOSPC;
+	case MDB_CORRUPTED:
+	case MDB_PAGE_NOTFOUND:
+	case MDB_INVALID:
+	case MDB_VERSION_MISMATCH:
+		return -EBADMSG;
+	default:
+		return rc > 0 && rc < 200 ? -rc : -EIO;
+	}
+}
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- filling a batch (loop) --------------------------------------------- */
+
+static int append_op(struct jwriter_batch *b, struct crdt_buf *to, uint8_t kind, uint8_t table,
+		     const void *k, size_t klen, const void *v, size_t vlen)
+{
+	struct op_head h = { .kind = kind, .table = table };
+	int r;
+
+	if (b->rc)
+		return b->rc;
+	if (klen > UINT32_MAX || vlen > UINT32_MAX)
+		return b->rc = -EMSGSIZE;
+	h.klen = (uint32_t)klen;
+	h.vlen = (uint32_t)vlen;
+	/* all of it or nothing: the buffer never ends inside an op */
+	if ((r = crdt_buf_reserve(to, sizeof(h) + klen + vlen)) < 0)
+		return b->rc = r;
+	crdt_buf_put(to, &h, sizeof(h));
+	crdt_buf_put(to, k, klen);
+	if (vlen)
+		crdt_buf_put(to, v, vlen);
+	return 0;
+}
+
+int jwriter_put(struct jwriter_batch *b, enum jwriter_table t, const void *k, size_t klen,
+		const void *v, size_t vlen)
+{
+	return append_op(b, &b->ops, OP_PUT, (uint8_t)t, k, klen, v, vlen);
+}
+
+int jwriter_put_name(struct jwriter_batch *b, const void *k, size_t klen, const void *v,
+		     size_t vlen)
+{
+	return append_op(b, &b->names, OP_PUT, JWRITER_INST, k, klen, v, vlen);
+}
+
+int jwriter_del(struct jwriter_batch *b, enum jwriter_table t, const void *k, size_t klen)
+{
+	return append_op(b, &b->ops, OP_DEL, (uint8_t)t, k, klen, NULL, 0);
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+int jwriter_drop_log(struct jwriter_batch *b, uint64_t sid, uint64_t below)
+{
+	uint8_t k[16];
+
+	put_be64(k, sid);
+	put_be64(k + 8, below);
+	return append_op(b, &b->ops, OP_DROP_LOG, JWRITER_LOG, k, sizeof(k), NULL, 0);
+}
+
+struct jwriter_batch *jwriter_batch_get(struct jwriter *w)
+{
+	struct jwriter_batch *b = w->spare;
+
+	if (b) {
+		w->spare = b->next;
+		w->nspare--;
+	} else if ((b = calloc(1, sizeof(*b)))) {
+		crdt_buf_init(&b->ops, 0);
+		crdt_buf_init(&b->names, 0);
+	} else {
+		return NULL;
+	}
+	b->next = NULL;
+	b->gen = 0;
+	b->local = false;
+	b->rc = 0;
+	crdt_buf_reset(&b->ops);
+	crdt_buf_reset(&b->names);
+	return b;
+}
+
+static void batch_free(struct jwriter_batch *b)
+{
+	crdt_buf_done(&b->ops);
+	crdt_buf_done(&b->names);
+	free(b);
+}
+
+/* Keep a few reported batches, without the memory of a large one. */
+static void recycle(struct jwriter *w, struct jwriter_batch *b)
+{
+	if (w->nspare >= SPARE_MAX) {
+		batch_free(b);
+		return;
+	}
+	if (b->ops.cap > SPARE_BYTES)
+		crdt_buf_done(&b->ops);
+	if (b->names.cap > SPARE_BYTES)
+		crdt_buf_done(&b->names);
+	b->next = w->spare;
+	w->spare = b;
+	w->nspare++;
+}
+
+/* ---- the thread --------------------------------------------------------- */
+
+/* Delete slot k[0..8)'s journal records below sequence k[8..16). */
+static int drop_log(MDB_txn *txn, MDB_dbi dbi, const uint8_t *k)
+{
+	uint64_t sid = get_be64(k), below = get_be64(k + 8);
+	uint8_t first[16];
+	MDB_cursor *cur;
+	MDB_val key, val;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0)
+		return rc;
+	put_be64(first, sid);
+	put_be64(first + 8, 0);
+	key = (MDB_val){ sizeof(first), first };
+	/* after a delete the cursor already sits on the next record, and
+	 * LMDB's MDB_NEXT returns that one */
+	for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+		if (key.mv_size != 16 || get_be64(key.mv_data) != sid ||
+		    get_be64((uint8_t *)key.mv_data + 8) >= below) {
+			rc = MDB_NOTFOUND; /* past this slot's records */
+			break;
+		}
+		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static const char *const op_what[JWRITER_TABLES] = { "meta", "name record", "snapshot",
+						     "journal record" };
+
+/* Apply the ops in @ops; on failure *what says which. */
+static int apply(const struct jwriter *w, MDB_txn *txn, const struct crdt_buf *ops,
+		 const char **what)
+{
+	size_t off = 0;
+	int rc = 0;
+
+	while (rc == 0 && off < ops->len) {
+		struct op_head h;
+		memcpy(&h, ops->data + off, sizeof(h));
+		const uint8_t *k = ops->data + off + sizeof(h);
+		off += sizeof(h) + h.klen + h.vlen;
+		if (h.kind == OP_DROP_LOG) {
+			*what = "dropping the journal";
+			rc = drop_log(txn, w->cfg.dbi[JWRITER_LOG], k);
+		} else if (h.kind == OP_DEL) {
+			MDB_val key = { h.klen, (void *)k };
+			*what = "deleting a record";
+			rc = mdb_del(txn, w->cfg.dbi[h.table], &key, NULL);
+			if (rc == MDB_NOTFOUND)
+				rc = 0;
+		} else {
+			MDB_val key = { h.klen, (void *)k }, val = { h.vlen, (void *)(k + h.klen) };
+			*what = op_what[h.table];
+			rc = mdb_put(txn, w->cfg.dbi[h.table], &key, &val, 0);
+		}
+	}
+	return rc;
+}
+
+/* One transaction for every batch of @g: the retried name records, then
+ * each batch's name records, then its ops unless it failed on the loop. */
+static void run_group(struct jwriter *w, struct jwriter_batch *g, struct jwriter_counts *c,
+		      char *msg, size_t msglen)
+{
+	MDB_env *env = w->cfg.env;
+	MDB_txn *txn = NULL;
+	const char *what = "begin";
+	bool sync = false;
+	int rc;
+
+	if ((rc = mdb_txn_begin(env, NULL, 0, &txn)) != 0)
+		txn = NULL;
+	if (rc == 0)
+		rc = apply(w, txn, &w->retry, &what);
+	for (struct jwriter_batch *b = g; b && rc == 0; b = b->next) {
+		if ((rc = apply(w, txn, &b->names, &what)) != 0 || b->rc)
+			continue;
+		rc = apply(w, txn, &b->ops, &what);
+		sync |= b->local;
+	}
+	/* Under always, only a group with a client's write pays for a sync;
+	 * merges alone are committed unsynced and the batch timer syncs them. */
+	sync = sync && w->cfg.always;
+	if (rc == 0) {
+		what = "commit";
+		if (w->cfg.always && !sync)
+			mdb_env_set_flags(env, MDB_NOSYNC, 1);
+		rc = mdb_txn_commit(txn);
+		txn = NULL;
+		if (w->cfg.always && !sync)
+			mdb_env_set_flags(env, MDB_NOSYNC, 0);
+	}
+	if (txn)
+		mdb_txn_abort(txn);
+	if (rc != 0) {
+		c->errors++;
+		snprintf(msg, msglen, "%s: %s: %s%s", w->cfg.path, what, mdb_strerror(rc),
+			 rc == MDB_MAP_FULL ? " (raise [storage] map_size)" : "");
+		for (struct jwriter_batch *b = g; b; b = b->next) {
+			if (!b->rc)
+				b->rc = jwriter_errno(rc);
+			/* later records of these slots name them by id */
+			crdt_buf_put(&w->retry, b->names.data, b->names.len);
+		}
+		return;
+	}
+	crdt_buf_reset(&w->retry);
+	c->commits++;
+	if (sync) {
+		/* fdatasync flushes the whole file: earlier unsynced commits too */
+		c->syncs++;
+		c->last_sync_ms = wall_ms();
+		w->unsynced = false;
+	} else {
+		w->unsynced = true;
+	}
+}
+
+static void sync_now(struct jwriter *w, struct jwriter_counts *c, char *msg, size_t msglen)
+{
+	int rc;
+
+	if (!w->unsynced)
+		return;
+	if ((rc = mdb_env_sync(w->cfg.env, 1)) != 0) {
+		c->errors++;
+		snprintf(msg, msglen, "%s: sync: %s", w->cfg.path, mdb_strerror(rc));
+		return;
+	}
+	w->unsynced = false;
+	c->syncs++;
+	c->last_sync_ms = wall_ms();
+}
+
+/* Unmap the store file's pages from this process (docs/storage.md): they
+ * stay in the page cache, dirty ones with their dirty bit.  Between
+ * transactions, so no pass's writes fault them straight back in. */
+static void release_now(struct jwriter *w, struct jwriter_counts *c)
+{
+	if (w->cfg.map && madvise(w->cfg.map, w->cfg.map_len, MADV_DONTNEED) == 0)
+		c->releases++;
+}
+
+static void add_counts(struct jwriter_counts *to, const struct jwriter_counts *c)
+{
+	to->commits += c->commits;
+	to->syncs += c->syncs;
+	to->errors += c->errors;
+	to->releases += c->releases;
+	if (c->last_sync_ms)
+		to->last_sync_ms = c->last_sync_ms;
+}
+
+/* Under mu: hand what the thread did to the loop. */
+static void post(struct jwriter *w, const struct jwriter_counts *c, const char *msg)
+{
+	add_counts(&w->counts, c);
+	if (msg[0])
+		snprintf(w->msg, sizeof(w->msg), "%s", msg);
+	uv_async_send(&w->async);
+}
+
+static void thread_main(void *arg)
+{
+	struct jwriter *w = arg;
+
+	prctl(PR_SET_NAME, "crdtd-journal"); /* as top -H and ps -L show it */
+	uv_mutex_lock(&w->mu);
+	for (;;) {
+		struct jwriter_counts c = { 0 };
+		char msg[sizeof(w->msg)] = "";
+
+		if (w->queue) {
+			struct jwriter_batch *g = w->queue, *last = g;
+			uint64_t n = 1;
+			size_t bytes = g->ops.len + g->names.len;
+			for (; last->next; last = last->next, n++)
+				bytes += last->next->ops.len + last->next->names.len;
+			w->queue = NULL;
+			w->queue_tail = &w->queue;
+			uv_mutex_unlock(&w->mu);
+			run_group(w, g, &c, msg, sizeof(msg));
+			uv_mutex_lock(&w->mu);
+			*w->done_tail = g;
+			w->done_tail = &last->next;
+			w->queued_bytes -= bytes;
+			w->finished += n;
+			post(w, &c, msg);
+			uv_cond_broadcast(&w->idle);
+			continue;
+		}
+		if (w->want_sync || w->want_release) {
+			bool s = w->want_sync, r = w->want_release;
+			w->want_sync = w->want_release = false;
+			uv_mutex_unlock(&w->mu);
+			if (s)
+				sync_now(w, &c, msg, sizeof(msg));
+			if (r)
+				release_now(w, &c);
+			uv_mutex_lock(&w->mu);
+			post(w, &c, msg);
+			continue;
+		}
+		if (w->stop)
+			break;
+		uv_cond_wait(&w->work, &w->mu);
+	}
+	uv_mutex_unlock(&w->mu);
+}
+
+/* ---- reports (loop) ----------------------------------------------------- */
+
+static void report(struct jwriter *w)
+{
+	struct jwriter_batch *d;
+	struct jwriter_counts c;
+	char msg[sizeof(w->msg)];
+
+	uv_mutex_lock(&w->mu);
+	d = w->done;
+	w->done = NULL;
+	w->done_tail = &w->done;
+	c = w->counts;
+	memset(&w->counts, 0, sizeof(w->counts));
+	memcpy(msg, w->msg, sizeof(msg));
+	w->msg[0] = 0;
+	uv_mutex_unlock(&w->mu);
+
+	if (msg[0])
+		log_error("storage", "%s", msg);
+	/* the counts first: a client released below sees them in INFO */
+	if (c.commits || c.syncs || c.errors || c.releases)
+		w->ev.counts(w->ev.ctx, &c);
+	while (d) {
+		struct jwriter_batch *next = d->next;
+		w->reported++;
+		w->ev.batch_done(w->ev.ctx, d->gen, d->rc);
+		recycle(w, d);
+		d = next;
+	}
+}
+
+static void async_cb(uv_async_t *h)
+{
+	report(h->data);
+}
+
+void jwriter_submit(struct jwriter *w, struct jwriter_batch *b)
+{
+	uv_mutex_lock(&w->mu);
+	while (w->queued_bytes > JWRITER_QUEUE_MAX && w->finished < w->submitted)
+		uv_cond_wait(&w->idle, &w->mu);
+	b->next = NULL;
+	*w->queue_tail = b;
+	w->queue_tail = &b->next;
+	w->queued_bytes += b->ops.len + b->names.len;
+	w->submitted++;
+	uv_cond_signal(&w->work);
+	uv_mutex_unlock(&w->mu);
+}
+
+void jwriter_flush(struct jwriter *w)
+{
+	uv_mutex_lock(&w->mu);
+	while (w->finished < w->submitted)
+		uv_cond_wait(&w->idle, &w->mu);
+	uv_mutex_unlock(&w->mu);
+	report(w);
+}
+
+static void request(struct jwriter *w, bool *flag)
+{
+	uv_mutex_lock(&w->mu);
+	*flag = true;
+	uv_cond_signal(&w->work);
+	uv_mutex_unlock(&w->mu);
+}
+
+void jwriter_sync(struct jwriter *w)
+{
+	request(w, &w->want_sync);
+}
+
+void jwriter_release(struct jwriter *w)
+{
+	request(w, &w->want_release);
+}
+
+bool jwriter_busy(const struct jwriter *w)
+{
+	return w && w->reported < w->submitted;
+}
+
+/* ---- life --------------------------------------------------------------- */
+
+int jwriter_start(uv_loop_t *loop, const struct jwriter_config *cfg,
+		  const struct jwriter_events *ev, struct jwriter **ret)
+{
+	struct jwriter *w = calloc(1, sizeof(*w));
+	int r;
+
+	if (!w)
+		return -ENOMEM;
+	w->cfg = *cfg;
+	w->ev = *ev;
+	w->queue_tail = &w->queue;
+	w->done_tail = &w->done;
+	crdt_buf_init(&w->retry, 0);
+	if ((r = uv_mutex_init(&w->mu)) < 0)
+		goto fail_mutex;
+	if ((r = uv_cond_init(&w->work)) < 0)
+		goto fail_work;
+	if ((r = uv_cond_init(&w->idle)) < 0)
+		goto fail_idle;
+	if ((r = uv_async_init(loop, &w->async, async_cb)) < 0)
+		goto fail_async;
+	w->async.data = w;
+	if ((r = uv_thread_create(&w->thread, thread_main, w)) < 0) {
+		/* the handle is freed by its close callback */
+		w->stop = true;
+		jwriter_close(w);
+		return r;
+	}
+	*ret = w;
+	return 0;
+fail_async:
+	uv_cond_destroy(&w->idle);
+fail_idle:
+	uv_cond_destroy(&w->work);
+fail_work:
+	uv_mutex_destroy(&w->mu);
+fail_mutex:
+	free(w);
+	return r;
+}
+
+static void close_cb(uv_handle_t *h)
+{
+	struct jwriter *w = h->data;
+
+	while (w->spare) {
+		struct jwriter_batch *b = w->spare;
+		w->spare = b->next;
+		batch_free(b);
+	}
+	crdt_buf_done(&w->retry);
+	uv_cond_destroy(&w->idle);
+	uv_cond_destroy(&w->work);
+	uv_mutex_destroy(&w->mu);
+	free(w);
+}
+
+void jwriter_close(struct jwriter *w)
+{
+	struct jwriter_counts c = { 0 };
+	char msg[sizeof(w->msg)] = "";
+
+	if (!w)
+		return;
+	if (!w->stop) { /* a running thread: drain and join it */
+		uv_mutex_lock(&w->mu);
+		w->stop = true;
+		uv_cond_signal(&w->work);
+		uv_mutex_unlock(&w->mu);
+		uv_thread_join(&w->thread);
+		sync_now(w, &c, msg, sizeof(msg));
+		uv_mutex_lock(&w->mu);
+		add_counts(&w->counts, &c);
+		if (msg[0])
+			snprintf(w->msg, sizeof(w->msg), "%s", msg);
+		uv_mutex_unlock(&w->mu);
+		report(w);
+	}
+	uv_close((uv_handle_t *)&w->async, close_cb);
+}

@@ -1,0 +1,104 @@
+/* The journal's writer thread: LMDB's write transactions, commits and syncs
+ * run on a thread of their own, so the event loop never waits for the disk
+ * (state/journal.h owns what is written; docs/storage.md).
+ *
+ * The loop fills one batch per pass with small ops (put a value, drop a
+ * slot's journal records, a name record) and submits it; the thread takes
+ * every batch queued meanwhile into ONE transaction (group commit across
+ * passes), commits it, syncs it first under durability = always when a batch
+ * holds a local write, and reports each batch back to the loop, in order,
+ * through a uv_async handle: stored (and synced as asked) or failed.
+ *
+ * Threads: every function here runs on the loop thread; the thread only
+ * touches LMDB, the queue and the counters under the mutex.  The map release
+ * (madvise) and the batch timer's sync are requests the thread serves
+ * between transactions. */
+#ifndef CRDTD_JWRITER_H
+#define CRDTD_JWRITER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lmdb.h>
+#include <uv.h>
+
+#include "crdt/buf.h"
+
+enum jwriter_table { JWRITER_META, JWRITER_INST, JWRITER_SNAP, JWRITER_LOG, JWRITER_TABLES };
+
+/* One pass's writes.  Filled by the loop (jwriter_put and friends), owned by
+ * the writer from jwriter_submit until its report, then reused. */
+struct jwriter_batch {
+	struct jwriter_batch *next;
+	uint64_t gen;          /* set by the caller before jwriter_submit */
+	bool local;            /* a client waits for it: under always, synced first */
+	int rc;                /* 0, or the first -errno (sticky) */
+	struct crdt_buf ops;   /* puts and drops, applied in order */
+	struct crdt_buf names; /* name records: stored even when the batch fails */
+};
+
+/* What the thread did since the last report (added to the journal's stats). */
+struct jwriter_counts {
+	uint64_t commits, syncs, errors, releases;
+	uint64_t last_sync_ms; /* wall clock of the last sync, 0 none since */
+};
+
+struct jwriter_events {
+	/* each submitted batch, in submission order: rc 0 stored, or -errno */
+	void (*batch_done)(void *ctx, uint64_t gen, int rc);
+	/* after the batches of one report */
+	void (*counts)(void *ctx, const struct jwriter_counts *since);
+	void *ctx;
+};
+
+struct jwriter_config {
+	MDB_env *env;
+	MDB_dbi dbi[JWRITER_TABLES];
+	bool always;           /* durability = always: the env syncs its commits */
+	uint8_t *map;          /* LMDB's map of the file (NULL: no release) */
+	size_t map_len;
+	const char *path;      /* for log lines */
+};
+
+struct jwriter;
+
+/** Start the thread.  The env must not be used by the caller from now on
+ * until jwriter_close returns.  -errno (thread, handle or memory). */
+int jwriter_start(uv_loop_t *loop, const struct jwriter_config *cfg,
+		  const struct jwriter_events *ev, struct jwriter **ret);
+/** Stop taking batches once the queue is drained, sync what is unsynced,
+ * join the thread, report what was left, and close the handle (the writer
+ * is freed in its close callback).  Accepts NULL. */
+void jwriter_close(struct jwriter *w);
+
+/** An empty batch (reused memory), NULL without memory. */
+struct jwriter_batch *jwriter_batch_get(struct jwriter *w);
+/** Append a put of @v under @k in table @t.  0, or the batch's -errno. */
+int jwriter_put(struct jwriter_batch *b, enum jwriter_table t, const void *k, size_t klen,
+		const void *v, size_t vlen);
+/** A slot's name record (table inst): kept and stored again in the next
+ * transaction when the one carrying it fails, since later records of the
+ * slot name it by its id. */
+int jwriter_put_name(struct jwriter_batch *b, const void *k, size_t klen, const void *v,
+		     size_t vlen);
+/** Delete the value under @k in table @t, if there is one. */
+int jwriter_del(struct jwriter_batch *b, enum jwriter_table t, const void *k, size_t klen);
+/** Drop slot @sid's journal records below sequence @below (a compaction;
+ * UINT64_MAX: all of them). */
+int jwriter_drop_log(struct jwriter_batch *b, uint64_t sid, uint64_t below);
+/** Hand @b over (ownership passes).  Waits while the queue holds more than
+ * JWRITER_QUEUE_MAX bytes (the disk cannot keep up). */
+void jwriter_submit(struct jwriter *w, struct jwriter_batch *b);
+/** Wait until every submitted batch is reported, and report them. */
+void jwriter_flush(struct jwriter *w);
+/** Ask the thread to sync what was committed unsynced (the batch timer). */
+void jwriter_sync(struct jwriter *w);
+/** Ask the thread to hand the map's pages back (madvise). */
+void jwriter_release(struct jwriter *w);
+/** Batches submitted and not yet reported. */
+bool jwriter_busy(const struct jwriter *w);
+/** An LMDB return code as -errno. */
+int jwriter_errno(int rc);
+
+#endif
