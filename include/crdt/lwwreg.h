@@ -22,14 +22,19 @@
 /* Values this short live in the struct, in place of the pointer. */
 #define CRDT_LWWREG_INLINE 8
 
-/* 40 bytes: the writer is an interned replica id (crdt/rid.h).  Read the
- * value with crdt_lwwreg_get or crdt_lwwreg_value, not through the union. */
+/* 32 bytes: the writer is an interned replica id (crdt/rid.h), whose
+ * indexes stay below 2^30 (CRDT_RID_INTERN_MAX), and the flags share its
+ * word; a value is at most UINT32_MAX bytes (a longer one is refused,
+ * -EMSGSIZE).  Read the value with crdt_lwwreg_get or crdt_lwwreg_value,
+ * not through the union.  A register may live inside another allocation
+ * (crdt_lwwreg_init/_done): the daemon's store keeps small ones in their
+ * name's entry. */
 struct crdt_lwwreg {
 	struct crdt_hlc_ts ts;
-	uint32_t rix;          /* writer: crdt_rid_at(rix), when set or del */
-	bool set;              /* holds a value */
-	bool del;              /* a tombstone: ts and rix are the removed value's */
-	size_t len;
+	uint32_t rix : 30;     /* writer: crdt_rid_at(rix), when set or del */
+	bool set : 1;          /* holds a value */
+	bool del : 1;          /* a tombstone: ts and rix are the removed value's */
+	uint32_t len;
 	union {
 		uint8_t *val;  /* len > CRDT_LWWREG_INLINE: owned */
 		uint8_t small[CRDT_LWWREG_INLINE]; /* else: the value */
@@ -44,6 +49,12 @@ static inline const uint8_t *crdt_lwwreg_value(const struct crdt_lwwreg *r)
 
 struct crdt_lwwreg *crdt_lwwreg_new(void);
 void crdt_lwwreg_free(struct crdt_lwwreg *r);
+/** An empty register in memory the caller owns (crdt_lwwreg_new without
+ * the malloc). */
+void crdt_lwwreg_init(struct crdt_lwwreg *r);
+/** Free what @r owns (its value), not @r itself: the end of a register
+ * made by crdt_lwwreg_init.  @r is left empty. */
+void crdt_lwwreg_done(struct crdt_lwwreg *r);
 /** Write @val (binary-safe, copied) stamped by @hlc as replica @self.  The
  * stamp is crdt_hlc_after() the register's current one, so a write always
  * beats what this replica has already seen, even a value stamped by a clock

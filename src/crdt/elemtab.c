@@ -159,22 +159,15 @@ static inline uint64_t rd64(const uint8_t *p)
 	return v;
 }
 
-static inline uint64_t mix(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
 /* Unkeyed: the library has no globals to hold a secret.  Word at a time with
  * a full avalanche at the end, since the index takes the low bits. */
 uint32_t et_hash(const void *key, size_t len)
 {
 	const uint8_t *p = key;
-	uint64_t h = 0x243f6a8885a308d3ULL ^ (len * 0x9e3779b97f4a7c15ULL);
+	uint64_t h = 0x243f6a8885a308d3ULL ^ (len * ET_HASH_MUL);
 
 	while (len >= 8) {
-		h = (h ^ mix(rd64(p))) * 0x9e3779b97f4a7c15ULL;
+		h = (h ^ et_mix(rd64(p))) * ET_HASH_MUL;
 		p += 8;
 		len -= 8;
 	}
@@ -186,9 +179,9 @@ uint32_t et_hash(const void *key, size_t len)
 		else
 #endif
 			memcpy(&tail, p, len);
-		h = (h ^ mix(tail ^ ((uint64_t)len << 59))) * 0x9e3779b97f4a7c15ULL;
+		h = (h ^ et_mix(tail ^ ((uint64_t)len << 59))) * ET_HASH_MUL;
 	}
-	return (uint32_t)mix(h);
+	return (uint32_t)et_mix(h);
 }
 
 static inline bool slot_is(const struct et_slot *s, const void *key, size_t len, uint32_t hash)

@@ -115,6 +115,33 @@ static inline void et_prefetch(const struct elemtab *t, uint32_t hash)
 void et_init(struct elemtab *t);
 void et_done(struct elemtab *t);
 uint32_t et_hash(const void *key, size_t len);
+
+/* et_hash()'s finaliser and multiplier, for et_hash_short(). */
+static inline uint64_t et_mix(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+#define ET_HASH_MUL 0x9e3779b97f4a7c15ULL
+
+/** et_hash() of a key of @len <= ET_INLINE bytes given as a slot holds
+ * it: two little-endian words, zero padded (@w0 bytes 0-7, @w1 bytes
+ * 8-15).  The same value, inline and without reading the key again: the
+ * decoder hashes every element it reads. */
+static inline uint32_t et_hash_short(uint64_t w0, uint64_t w1, size_t len)
+{
+	uint64_t h = 0x243f6a8885a308d3ULL ^ (len * ET_HASH_MUL);
+
+	if (len >= 8) {
+		h = (h ^ et_mix(w0)) * ET_HASH_MUL;
+		if (len > 8)
+			h = (h ^ et_mix(w1 ^ (len < 16 ? (uint64_t)(len - 8) << 59 : 0))) * ET_HASH_MUL;
+	} else if (len) {
+		h = (h ^ et_mix(w0 ^ (uint64_t)len << 59)) * ET_HASH_MUL;
+	}
+	return (uint32_t)et_mix(h);
+}
 struct et_slot *et_find(const struct elemtab *t, const void *key, size_t len, uint32_t hash);
 /* Short keys are zero-padded in their slot, so equal keys of equal length
  * have equal inline words. */

@@ -8,28 +8,45 @@
 #include "fp.h"
 #include "rid_order.h"
 
+_Static_assert(sizeof(struct crdt_lwwreg) == 32, "struct crdt_lwwreg grew (lwwreg.h)");
+_Static_assert(CRDT_RID_INTERN_MAX <= (1u << 30), "an interned index no longer fits rix");
+
 struct crdt_lwwreg *crdt_lwwreg_new(void)
 {
 	return calloc(1, sizeof(struct crdt_lwwreg));
+}
+
+void crdt_lwwreg_init(struct crdt_lwwreg *r)
+{
+	*r = (struct crdt_lwwreg){ 0 };
+}
+
+void crdt_lwwreg_done(struct crdt_lwwreg *r)
+{
+	if (r->len > CRDT_LWWREG_INLINE)
+		free(r->val);
+	crdt_lwwreg_init(r);
 }
 
 void crdt_lwwreg_free(struct crdt_lwwreg *r)
 {
 	if (!r)
 		return;
-	if (r->len > CRDT_LWWREG_INLINE)
-		free(r->val);
+	crdt_lwwreg_done(r);
 	free(r);
 }
 
 /* Replace the value with a copy of @len bytes at @p (which may be the
  * current value): in r->small when it fits, saving a malloc for the many
- * short values.  On -ENOMEM the register is unchanged. */
+ * short values.  On -ENOMEM, or -EMSGSIZE past UINT32_MAX bytes, the
+ * register is unchanged. */
 static int put_value(struct crdt_lwwreg *r, const void *p, size_t len)
 {
 	uint8_t small[CRDT_LWWREG_INLINE];
 	uint8_t *d = NULL;
 
+	if (len > UINT32_MAX)
+		return CRDT_EMSGSIZE;
 	if (len > CRDT_LWWREG_INLINE) {
 		if (!(d = malloc(len)))
 			return CRDT_ENOMEM;
@@ -43,7 +60,7 @@ static int put_value(struct crdt_lwwreg *r, const void *p, size_t len)
 		r->val = d;
 	else if (len > 0)
 		memcpy(r->small, small, len);
-	r->len = len;
+	r->len = (uint32_t)len;
 	return 0;
 }
 
@@ -201,6 +218,7 @@ int crdt_lwwreg_decode(const uint8_t *buf, size_t len, struct crdt_lwwreg **ret)
 	const uint8_t *rid, *val = NULL;
 	struct crdt_rid id;
 	uint64_t lc;
+	uint32_t rix = 0;
 	uint8_t flags;
 	int e;
 
@@ -218,20 +236,21 @@ int crdt_lwwreg_decode(const uint8_t *buf, size_t len, struct crdt_lwwreg **ret)
 			return CRDT_EBADMSG;
 		memcpy(id.b, rid, CRDT_RID_LEN);
 		tmp.ts.lc = (uint32_t)lc;
-		tmp.set = flags & LWW_SET;
-		tmp.del = flags & LWW_DEL;
+		tmp.set = (flags & LWW_SET) != 0;
+		tmp.del = (flags & LWW_DEL) != 0;
 	}
 	if (c.left != 0)
 		return CRDT_EBADMSG;
-	if ((tmp.set || tmp.del) && (e = crdt_rid_intern(&id, &tmp.rix)) < 0)
+	if ((tmp.set || tmp.del) && (e = crdt_rid_intern(&id, &rix)) < 0)
 		return e;
-	r = crdt_lwwreg_new();
-	if (!r || put_value(r, val, vlen) < 0) {
-		free(r);
+	if (!(r = crdt_lwwreg_new()))
 		return CRDT_ENOMEM;
+	if ((e = put_value(r, val, vlen)) < 0) {
+		free(r);
+		return e;
 	}
 	r->ts = tmp.ts;
-	r->rix = tmp.rix;
+	r->rix = rix;
 	r->set = tmp.set;
 	r->del = tmp.del;
 	*ret = r;

@@ -210,6 +210,13 @@ static const struct config_key config_table[] = {
 	{ .section = "http", .name = "header_timeout_ms", .type = CONFIG_UINT, .min = 100,
 	  .max = 600000, .def = "5000", FIELD(http.header_timeout_ms),
 	  .help = "a connection whose request is not complete this long after it opened is closed" },
+
+	/* [keyspace]: reclaiming deleted names (state/store.h, store_reclaim) */
+	{ .section = "keyspace", .name = "reclaim_after", .flags = CONFIG_F_RELOAD,
+	  .type = CONFIG_UINT, .min = 0, .max = 315360000, .def = "0",
+	  FIELD(keyspace.reclaim_after),
+	  .help = "seconds a deleted or expired name keeps its removal record before it is "
+		  "dropped; a peer cut off longer can bring its value back; 0 (default) = keep for ever" },
 };
 
 #define N_KEYS (sizeof config_table / sizeof config_table[0])

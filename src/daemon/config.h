@@ -154,6 +154,11 @@ struct config {
 		unsigned header_timeout_ms;
 	} http;
 
+	/* [keyspace]: deleted names (state/store.h, store_reclaim) */
+	struct {
+		unsigned reclaim_after; /* seconds; 0 = never reclaim */
+	} keyspace;
+
 	/* [peers], in file order; never contains node.name. */
 	struct config_peer *peers; /* owned; NULL when n_peers == 0 */
 	size_t n_peers;

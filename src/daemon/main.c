@@ -210,8 +210,11 @@ static void commit_cb(uv_check_t *h)
 static void expire_cb(uv_timer_t *h)
 {
 	struct runtime *rt = h->data;
+	size_t expired = store_expire(&rt->d.store, EXPIRE_PER_PASS);
 
-	if (store_expire(&rt->d.store, EXPIRE_PER_PASS) == EXPIRE_PER_PASS)
+	/* deleted names past [keyspace] reclaim_after, with the same bound */
+	if (store_reclaim(&rt->d.store, EXPIRE_PER_PASS) == EXPIRE_PER_PASS ||
+	    expired == EXPIRE_PER_PASS)
 		uv_timer_start(h, expire_cb, 0, EXPIRE_EVERY_MS);
 }
 
@@ -287,6 +290,7 @@ static void reload(struct runtime *rt)
 	}
 	free(peers);
 	config_reload(&d->cfg, &fresh, restart_only_cb, NULL);
+	store_set_reclaim(&d->store, (int64_t)d->cfg.keyspace.reclaim_after * 1000);
 	struct gossip_limits lim = gossip_limits_from(&d->cfg);
 	gossip_set_policy(d->gossip, d->cfg.security.accept_unknown_peers,
 			  d->cfg.limits.max_peer_datagrams_per_sec, &lim);
@@ -374,6 +378,7 @@ static int run(struct runtime *rt)
 	rt->commit.data = rt;
 	uv_check_start(&rt->commit, commit_cb);
 	store_deadlines_load(&d->store);
+	store_set_reclaim(&d->store, (int64_t)c->keyspace.reclaim_after * 1000);
 	uv_timer_init(d->loop, &rt->expire);
 	rt->expire.data = rt;
 	uv_timer_start(&rt->expire, expire_cb, EXPIRE_EVERY_MS, EXPIRE_EVERY_MS);

@@ -571,7 +571,7 @@ static void test_hscan(void **state)
 
 	errs = f->d.stats.errors_replied;
 	EXPECT(f, "-ERR invalid cursor\r\n", "HSCAN", "h", "x");
-	EXPECT(f, "-ERR invalid cursor\r\n", "HSCAN", "h", "-1");
+	EXPECT(f, "-ERR invalid cursor\r\n", "HSCAN", "h", " 1");
 	EXPECT(f, "-ERR syntax error\r\n", "HSCAN", "h", "0", "COUNT", "0");
 	EXPECT(f, NOTINT, "HSCAN", "h", "0", "COUNT", "many");
 	EXPECT(f, "-ERR syntax error\r\n", "HSCAN", "h", "0", "MATCH");
@@ -579,11 +579,88 @@ static void test_hscan(void **state)
 	EXPECT(f, "-ERR wrong number of arguments for 'hscan' command\r\n", "HSCAN", "h");
 	EXPECT(f, ":1\r\n", "SADD", "s", "m");
 	EXPECT(f, WRONGTYPE, "HSCAN", "s", "0");
-	assert_int_equal(f->d.stats.errors_replied, errs + 8);
+	/* the type before the options, as Redis */
+	EXPECT(f, WRONGTYPE, "HSCAN", "s", "0", "COUNT", "0");
+	EXPECT(f, WRONGTYPE, "HSCAN", "s", "0", "BOGUS");
+	assert_int_equal(f->d.stats.errors_replied, errs + 10);
 	/* SCAN's parsing is the same code: NOVALUES is HSCAN's alone */
 	EXPECT(f, "-ERR syntax error\r\n", "SCAN", "0", "NOVALUES");
 	EXPECT(f, "*2\r\n$1\r\n0\r\n*1\r\n$1\r\nh\r\n", "SCAN", "0", "MATCH", "h", "COUNT", "5");
 	EXPECT(f, ":4\r\n", "HLEN", "h");
+}
+
+/* Cursors as redis-server 7.0.15 parses them (strtoul in base 10, no
+ * leading space, nothing after the digits, within 64 bits; a minus wraps),
+ * and its order of checks: the cursor, then the key (a missing key is an
+ * empty scan whatever the options), its type, then the options.  The
+ * errors, the empty scans and HSCAN's replies are redis-server 7.0.15's,
+ * byte for byte, with the same keys; where Redis reads a non-zero cursor
+ * as a place in its hash table (SCAN, SSCAN), every valid cursor answers
+ * the whole here, in one step with cursor 0. */
+static void test_scan_cursor(void **state)
+{
+	struct fx *f = *state;
+	static const char *const ok[] = { "0", "1", "-1", "-0", "+5", "007", "",
+					  "18446744073709551615", "-18446744073709551615",
+					  "9223372036854775808", "-9223372036854775808" };
+	static const char *const bad[] = { " 5", "5 ", "\t1", "abc", "-", "+", "+-1", "- 1",
+					   "18446744073709551616", "-18446744073709551616",
+					   "99999999999999999999999", "1e3", "0x10" };
+	const char *const emp = "*2\r\n$1\r\n0\r\n*0\r\n";
+	const char *const inv = "-ERR invalid cursor\r\n";
+	uint64_t errs;
+
+	EXPECT(f, ":1\r\n", "HSET", "h", "a", "1");
+	EXPECT(f, ":1\r\n", "SADD", "st", "x");
+	EXPECT(f, "+OK\r\n", "SET", "str", "v");
+	for (size_t i = 0; i < sizeof(ok) / sizeof(*ok); i++) {
+		EXPECT(f, "*2\r\n$1\r\n0\r\n*2\r\n$1\r\na\r\n$1\r\n1\r\n", "HSCAN", "h", ok[i]);
+		EXPECT(f, "*2\r\n$1\r\n0\r\n*1\r\n$1\r\nx\r\n", "SSCAN", "st", ok[i]);
+		EXPECT(f, "*2\r\n$1\r\n0\r\n*1\r\n$3\r\nstr\r\n", "SCAN", ok[i], "TYPE", "string");
+		EXPECT(f, WRONGTYPE, "HSCAN", "str", ok[i]);
+		EXPECT(f, WRONGTYPE, "SSCAN", "str", ok[i]);
+		EXPECT(f, emp, "HSCAN", "nokey", ok[i]);
+		EXPECT(f, emp, "SSCAN", "nokey", ok[i]);
+	}
+	errs = f->d.stats.errors_replied;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		EXPECT(f, inv, "SCAN", bad[i]);
+		EXPECT(f, inv, "HSCAN", "h", bad[i]);
+		EXPECT(f, inv, "HSCAN", "str", bad[i], "COUNT", "0");
+		EXPECT(f, inv, "SSCAN", "nokey", bad[i]);
+	}
+	assert_int_equal(f->d.stats.errors_replied, errs + 4 * sizeof(bad) / sizeof(*bad));
+	/* the argument ends at its first NUL, as a C string does */
+	assert_string_equal(run_l(f, 2, ARGS("SCAN", "1\0x"), (size_t[]){ 4, 3 }),
+			    "*2\r\n$1\r\n0\r\n*3\r\n$1\r\nh\r\n$2\r\nst\r\n$3\r\nstr\r\n");
+	assert_string_equal(run_l(f, 3, ARGS("SSCAN", "st", "\0 x"), (size_t[]){ 5, 2, 3 }),
+			    "*2\r\n$1\r\n0\r\n*1\r\n$1\r\nx\r\n");
+	assert_string_equal(run_l(f, 2, ARGS("SCAN", "x\0"), (size_t[]){ 4, 2 }), inv);
+
+	/* a missing key: an empty scan, the options unread */
+	EXPECT(f, emp, "HSCAN", "nokey", "0", "COUNT", "0");
+	EXPECT(f, emp, "SSCAN", "nokey", "0", "BOGUS");
+	EXPECT(f, emp, "SSCAN", "nokey", "0", "COUNT");
+	/* a key of another type: WRONGTYPE, the options unread */
+	EXPECT(f, WRONGTYPE, "SSCAN", "str", "0", "COUNT", "x");
+	EXPECT(f, WRONGTYPE, "SSCAN", "h", "0", "MATCH");
+	/* the set's own options: MATCH and COUNT, no TYPE, no NOVALUES */
+	EXPECT(f, "-ERR syntax error\r\n", "SSCAN", "st", "0", "COUNT", "0");
+	EXPECT(f, "-ERR syntax error\r\n", "SSCAN", "st", "0", "COUNT", "-1");
+	EXPECT(f, NOTINT, "SSCAN", "st", "0", "COUNT", "x");
+	EXPECT(f, NOTINT, "SSCAN", "st", "0", "MATCH", "*", "COUNT", "99999999999999999999");
+	EXPECT(f, "-ERR syntax error\r\n", "SSCAN", "st", "0", "MATCH");
+	EXPECT(f, "-ERR syntax error\r\n", "SSCAN", "st", "0", "TYPE", "string");
+	EXPECT(f, "-ERR syntax error\r\n", "SSCAN", "st", "0", "NOVALUES");
+	EXPECT(f, "-ERR syntax error\r\n", "SCAN", "0", "COUNT", "1", "NOVALUES");
+	EXPECT(f, "-ERR wrong number of arguments for 'sscan' command\r\n", "SSCAN", "st");
+	EXPECT(f, ":2\r\n", "SADD", "st", "yy", "z");
+	EXPECT(f, "*2\r\n$1\r\n0\r\n*1\r\n$2\r\nyy\r\n", "SSCAN", "st", "0", "MATCH", "y*",
+	       "COUNT", "1");
+	EXPECT(f, emp, "SSCAN", "st", "0", "MATCH", "q");
+	/* a deleted set is a missing key */
+	EXPECT(f, ":1\r\n", "DEL", "st");
+	EXPECT(f, emp, "SSCAN", "st", "0", "COUNT", "0");
 }
 
 static void test_incrbyfloat(void **state)
@@ -714,6 +791,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_expiretime, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hrandfield, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hscan, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_scan_cursor, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_incrbyfloat, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hincrbyfloat, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_multi_exec, setup, teardown),

@@ -262,6 +262,57 @@ static void test_stale_list_bounded(void **state)
 	store_done(&b);
 }
 
+static uint64_t fake_now;
+
+static uint64_t fake_clock(void *ctx)
+{
+	(void)ctx;
+	return fake_now;
+}
+
+/* Names the store reclaims (store_reclaim) leave the digest as if they had
+ * never been there: its buckets and members equal a fresh digest's of what
+ * is left, whether the entries were counted (refreshed) or still stale. */
+static void test_reclaimed_uncounted(void **state)
+{
+	struct store a;
+	struct digest *da, *fresh;
+	char name[32];
+
+	(void)state;
+	fake_now = 1000;
+	store_set_clock(fake_clock, NULL);
+	store_init(&a);
+	store_set_reclaim(&a, 1000);
+	assert_int_equal(digest_new(&a, &da), 0);
+	for (int i = 0; i < 300; i++)
+		local_write(&a, i, 1, i);
+	digest_refresh(da);
+	/* every deletable name: half deleted before the refresh, half after */
+	for (int i = 0; i < 300; i++) {
+		int len = name_of(name, sizeof(name), i);
+
+		if (i == 150)
+			digest_refresh(da);
+		if (type_of(i) != CRDT_GCOUNTER && type_of(i) != CRDT_GSET)
+			assert_int_equal(store_del(&a, name, (size_t)len), 1);
+	}
+	fake_now = 2000;
+	store_reclaim(&a, 1000);
+	assert_int_equal(a.stats.reclaimed, 200);
+	digest_refresh(da);
+	assert_int_equal(digest_new(&a, &fresh), 0);
+	digest_refresh(fresh);
+	for (uint32_t b = 0; b < DIGEST_BUCKETS; b++) {
+		assert_int_equal(da->bucket[b], fresh->bucket[b]);
+		assert_int_equal(da->members[b].n, fresh->members[b].n);
+	}
+	digest_free(fresh);
+	digest_free(da);
+	store_done(&a);
+	store_set_clock(NULL, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -269,6 +320,7 @@ int main(void)
 		cmocka_unit_test(test_equal_stores_equal_digests),
 		cmocka_unit_test(test_existing_contents),
 		cmocka_unit_test(test_type_conflict_counts_both),
+		cmocka_unit_test(test_reclaimed_uncounted),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -214,9 +214,12 @@ static void test_write_after_expiry(void **state)
 	store_done(&r.s);
 }
 
-/* A deadline that arrives before the key's state, and is past: kept until
- * the state comes, which then expires in the next sweep (deleting the
- * deadline first would let that state live on, without one). */
+/* A deadline that arrives before the key's state, and is past: with
+ * nothing live, b spends it and keeps its companion as it is (deleting it
+ * would tell the replicas that still hold the state "no deadline", and let
+ * it live on there).  The state arriving after is not hidden at b, which
+ * cannot tell it from a write made after the expiry elsewhere; the replica
+ * that held it expires it, and that delete removes it at b too. */
 static void test_deadline_before_state(void **state)
 {
 	struct rep a, b;
@@ -232,17 +235,24 @@ static void test_deadline_before_state(void **state)
 	send(&a, &b, c, STORE_TTL_PREFIX_LEN + 1);
 	now = 1200;
 	assert_int_equal(store_expire(&b.s, 10), 1);
-	assert_int_equal(store_find(&b.s, "k", 1)->x->deadline, 1100);
-	send(&a, &b, "k", 1);
-	assert_int_equal(store_entry_type(store_find(&b.s, "k", 1)), 0);
-	assert_int_equal(store_expire(&b.s, 10), 1);
-	assert_false(crdt_obj_live(store_entry_slot(store_find(&b.s, "k", 1), CRDT_LWWREG)));
 	assert_int_equal(store_find(&b.s, "k", 1)->x->deadline, 0);
-	/* b's delete reaches a: the same keyspace on both */
+	assert_int_equal(store_find(&b.s, "k", 1)->x->spent, 1100);
+	assert_true(crdt_obj_live(store_entry_slot(store_find(&b.s, c, STORE_TTL_PREFIX_LEN + 1),
+						   CRDT_LWWREG)));
+	send(&a, &b, "k", 1);
+	assert_int_equal(store_entry_type(store_find(&b.s, "k", 1)), CRDT_LWWREG);
+	assert_int_equal(store_expire(&b.s, 10), 0);
+	/* a expires what it holds; its delete reaches b: the same keyspace */
+	assert_int_equal(store_expire(&a.s, 10), 1);
+	send_key(&a, &b, "k");
 	send_key(&b, &a, "k");
-	assert_int_equal(store_expire(&a.s, 10), 0);
-	assert_int_equal(store_entry_type(store_find(&a.s, "k", 1)), 0);
-	assert_int_equal(store_find(&a.s, "k", 1)->x->deadline, 0);
+	for (struct rep *const *rp = (struct rep *const[]){ &a, &b, NULL }; *rp; rp++) {
+		struct rep *r = *rp;
+
+		assert_int_equal(store_expire(&r->s, 10), 0);
+		assert_int_equal(store_entry_type(store_find(&r->s, "k", 1)), 0);
+		assert_int_equal(store_find(&r->s, "k", 1)->x->deadline, 0);
+	}
 	store_done(&a.s);
 	store_done(&b.s);
 }
@@ -328,6 +338,122 @@ static void test_write_after_expiry_elsewhere(void **state)
 	store_done(&b.s);
 }
 
+/* The companion of "k", as a name. */
+#define COMP_K STORE_TTL_PREFIX "k", STORE_TTL_PREFIX_LEN + 1
+
+/* A replica that holds "k"'s deadline but nothing live of it (only its
+ * companion, or a deleted state) when the deadline passes spends the
+ * deadline: a write made after the expiry elsewhere that reaches it before
+ * the deadline's deletion survives there, and so everywhere (it used to be
+ * hidden, then swept, and that delete removed it on every replica).  With
+ * the sweep before the write's arrival (b) or after it (c), and with the
+ * old deadline resent afterwards, as a digest round does (d). */
+static void test_write_after_spent_deadline(void **state)
+{
+	struct rep a, b, c, d;
+	struct rep *all[4] = { &a, &b, &c, &d };
+	struct view v;
+
+	(void)state;
+	now = 1000;
+	rep_init(&a);
+	rep_init(&b);
+	rep_init(&c);
+	rep_init(&d);
+	set_key(&a, "k", "v1");
+	assert_int_equal(store_set_deadline(&a.s, &a.hlc, "k", 1, 1500), 0);
+	send(&a, &b, COMP_K); /* b and c: the deadline only */
+	send(&a, &c, COMP_K);
+	send_key(&a, &d, "k"); /* d: the key, then a DEL of it */
+	assert_int_equal(store_del(&d.s, "k", 1), 1);
+	now = 1600;
+	assert_int_equal(store_expire(&b.s, 10), 1); /* nothing live: spent */
+	assert_int_equal(store_expire(&d.s, 10), 1);
+	assert_int_equal(store_expire(&a.s, 10), 1); /* v1 deleted, and the deadline */
+	set_key(&a, "k", "v2");
+	/* the key's state only: the deadline's delete is late */
+	send(&a, &b, "k", 1);
+	send(&a, &c, "k", 1);
+	send(&a, &d, "k", 1);
+	for (int i = 1; i < 4; i++) {
+		struct rep *r = all[i];
+
+		v = view_of(r);
+		assert_int_equal(v.t, CRDT_LWWREG);
+		assert_string_equal(v.val, "v2");
+		assert_int_equal(v.dl, 0);
+		assert_int_equal(store_expire(&r->s, 10), 0);
+	}
+	/* the old deadline, resent, stays spent */
+	send(&d, &b, COMP_K);
+	send(&c, &d, COMP_K);
+	send(&b, &c, COMP_K);
+	for (int i = 1; i < 4; i++) {
+		assert_int_equal(store_expire(&all[i]->s, 10), 0);
+		assert_string_equal(view_of(all[i]).val, "v2");
+	}
+	/* everyone gets everything: v2 everywhere, without a deadline */
+	for (int i = 0; i < 4; i++)
+		for (int j = 0; j < 4; j++)
+			if (i != j)
+				send_key(all[i], all[j], "k");
+	for (int i = 0; i < 4; i++) {
+		struct rep *r = all[i];
+
+		assert_int_equal(store_expire(&r->s, 10), 0);
+		v = view_of(r);
+		assert_string_equal(v.val, "v2");
+		assert_int_equal(v.dl, 0);
+	}
+	/* a new deadline on a spent name applies as any */
+	assert_int_equal(store_set_deadline(&b.s, &b.hlc, "k", 1, 1700), 0);
+	assert_int_equal(deadline(&b, "k"), 1700);
+	now = 1700;
+	assert_int_equal(store_entry_type(store_find(&b.s, "k", 1)), 0);
+	for (int i = 0; i < 4; i++)
+		store_done(&all[i]->s);
+}
+
+/* A local write on a name whose deadline was spent, after a write made
+ * after the expiry elsewhere has arrived: it adds to that write and deletes
+ * nothing (a local write runs the expiry first only while the name holds
+ * nothing live). */
+static void test_local_write_after_spent(void **state)
+{
+	struct rep a, b;
+	struct crdt_obj *o;
+
+	(void)state;
+	now = 1000;
+	rep_init(&a);
+	rep_init(&b);
+	assert_int_equal(store_get(&a.s, "s", 1, CRDT_ORSET, true, &o), 0);
+	assert_int_equal(crdt_orset_add(o->os, &a.s.self, "old", 3), 0);
+	assert_int_equal(store_set_deadline(&a.s, &a.hlc, "s", 1, 1500), 0);
+	send(&a, &b, STORE_TTL_PREFIX "s", STORE_TTL_PREFIX_LEN + 1);
+	now = 1600;
+	assert_int_equal(store_expire(&b.s, 10), 1); /* spent */
+	assert_int_equal(store_expire(&a.s, 10), 1);
+	assert_int_equal(store_get(&a.s, "s", 1, CRDT_ORSET, true, &o), 0);
+	assert_int_equal(crdt_orset_add(o->os, &a.s.self, "y", 1), 0);
+	send(&a, &b, "s", 1); /* the deadline's delete is late */
+	assert_int_equal(store_get(&b.s, "s", 1, CRDT_ORSET, true, &o), 0);
+	assert_int_equal(crdt_orset_add(o->os, &b.s.self, "z", 1), 0);
+	assert_true(crdt_obj_contains(o, "y", 1));
+	send_key(&b, &a, "s");
+	send_key(&a, &b, "s");
+	for (struct rep *const *rp = (struct rep *const[]){ &a, &b, NULL }; *rp; rp++) {
+		struct crdt_obj *x = store_entry_slot(store_find(&(*rp)->s, "s", 1), CRDT_ORSET);
+
+		assert_int_equal(store_expire(&(*rp)->s, 10), 0);
+		assert_int_equal(store_entry_type(store_find(&(*rp)->s, "s", 1)), CRDT_ORSET);
+		assert_int_equal(crdt_obj_card(x), 2);
+		assert_true(crdt_obj_contains(x, "y", 1) && crdt_obj_contains(x, "z", 1));
+	}
+	store_done(&a.s);
+	store_done(&b.s);
+}
+
 /* ---- the reference model ---------------------------------------------------
  *
  * docs/types.md's expiry rules, written without the store or any CRDT
@@ -340,11 +466,13 @@ static void test_write_after_expiry_elsewhere(void **state)
  *   replica id, as every stamp), unless a deadline delete seen covers it.
  * - The key is visible while it has a value and no deadline at or before
  *   now.  At the deadline a replica that holds a value deletes the value it
- *   saw and the deadline (the sweep; one that holds no value keeps the
- *   deadline for the state still on its way).  A SET on a replica that sees
- *   the key past its deadline runs that expiry first and starts the key
- *   afresh, with no deadline; so does the key's state arriving from a peer
- *   (what the replica held goes, what arrives is merged after).
+ *   saw and the deadline (the sweep); one that holds no value spends the
+ *   deadline: it keeps it, but it no longer hides anything, until the
+ *   deadline's value changes.  A SET on a replica that sees the key past
+ *   its deadline (or holds it spent, and no value) runs that expiry first
+ *   and starts the key afresh, with no deadline; the key's state arriving from a peer runs
+ *   it too (what the replica held goes, or the deadline is spent; what
+ *   arrives is merged after).
  * The stamps are the ones the writes got (read back from the register each
  * write made); which stamp wins, and everything else, is the model's. */
 enum mop_kind { M_SET, M_KDEL, M_DL, M_DDEL };
@@ -367,6 +495,7 @@ struct model {
 	struct mop ops[MODEL_OPS];
 	int n;
 	bool seen[3][MODEL_OPS];
+	int64_t spent[3]; /* the deadline replica i spent, 0 = none */
 };
 
 static int mstamp_cmp(const struct mstamp *a, const struct mstamp *b)
@@ -409,7 +538,15 @@ static bool m_due(const struct model *m, int i)
 {
 	int64_t dl = m_deadline(m, i);
 
-	return dl && dl <= (int64_t)now;
+	return dl && dl <= (int64_t)now && dl != m->spent[i];
+}
+
+/* A spent deadline lasts until the deadline's value changes. */
+static void m_settle(struct model *m)
+{
+	for (int i = 0; i < 3; i++)
+		if (m->spent[i] && m_deadline(m, i) != m->spent[i])
+			m->spent[i] = 0;
 }
 
 static void m_add(struct model *m, int i, enum mop_kind kind, const struct mstamp *st,
@@ -426,13 +563,16 @@ static void m_add(struct model *m, int i, enum mop_kind kind, const struct mstam
 }
 
 /* Replica @i's expiry: delete the value it sees, then the deadline; with a
- * value, or @always (a write follows). */
+ * value, or @always (a write follows); else spend the deadline. */
 static void m_expire(struct model *m, int i, bool always)
 {
 	const struct mop *w = m_live(m, i, M_SET), *d = m_live(m, i, M_DL);
 
-	if (!w && !always)
+	if (!w && !always) {
+		m->spent[i] = m_deadline(m, i);
 		return;
+	}
+	m->spent[i] = 0;
 	if (w)
 		m_add(m, i, M_KDEL, &w->st, NULL, 0);
 	if (d)
@@ -473,7 +613,7 @@ static struct view m_view(const struct model *m, int i)
 		return v;
 	v.t = CRDT_LWWREG;
 	snprintf(v.val, sizeof(v.val), "%s", w->val);
-	v.dl = m_deadline(m, i);
+	v.dl = m_deadline(m, i) == m->spent[i] ? 0 : m_deadline(m, i);
 	return v;
 }
 
@@ -550,7 +690,7 @@ static void test_converges(void **state)
 				break;
 			case 0:
 				snprintf(v, sizeof(v), "%c%d", 'a' + i, ev);
-				if (m_due(&m, i))
+				if (m_due(&m, i) || (m.spent[i] && !m_live(&m, i, M_SET)))
 					m_expire(&m, i, true);
 				set_key(&r[i], "k", v);
 				st = stamp_of(key_reg(&r[i]));
@@ -585,6 +725,7 @@ static void test_converges(void **state)
 					m_merge(&m, i, j, true, true);
 				}
 			}
+			m_settle(&m);
 			check_model(&m, r, sc, seed, ev);
 		}
 		now += 1000; /* every deadline passed */
@@ -598,6 +739,7 @@ static void test_converges(void **state)
 						send_key(&r[i], &r[j], "k");
 						m_merge(&m, i, j, true, true);
 					}
+				m_settle(&m);
 				check_model(&m, r, sc, seed, ev++);
 			}
 		for (int i = 1; i < 3; i++) {
@@ -620,6 +762,8 @@ int main(void)
 		cmocka_unit_test(test_tie_by_replica_id),
 		cmocka_unit_test(test_sweep_bound),
 		cmocka_unit_test(test_write_after_expiry_elsewhere),
+		cmocka_unit_test(test_write_after_spent_deadline),
+		cmocka_unit_test(test_local_write_after_spent),
 		cmocka_unit_test(test_write_after_expiry),
 		cmocka_unit_test(test_deadline_before_state),
 		cmocka_unit_test(test_reserved_hidden),

@@ -79,6 +79,103 @@ static void test_many_names_survive_growth(void **state)
 	store_done(&s);
 }
 
+/* The table keeps its load under 13/16 and grows by doubling, never more
+ * (docs/benchmarks.md, memory per key part 6). */
+static void test_table_doubles(void **state)
+{
+	struct store s;
+	struct crdt_obj *o;
+	char name[32];
+	size_t cap = 0, grew = 0;
+
+	store_init(&s);
+	for (int i = 0; i < 20000; i++) {
+		int n = snprintf(name, sizeof(name), "k%d", i);
+		assert_int_equal(store_get(&s, name, (size_t)n, CRDT_LWWREG, true, &o), 0);
+		assert_true(s.len * 16 <= s.cap * 13);
+		if (s.cap != cap) {
+			assert_true(cap == 0 ? s.cap == 64 : s.cap == 2 * cap);
+			cap = s.cap;
+			grew++;
+		}
+	}
+	/* 64 up to 32,768: 20,000 names are past 13/16 of 16,384 */
+	assert_int_equal(s.cap, 32768);
+	assert_int_equal(grew, 10);
+	store_done(&s);
+}
+
+/* The value of the register @name holds. */
+static void assert_reg(struct store *s, const char *name, const char *want)
+{
+	struct crdt_obj *o;
+	const uint8_t *v;
+	size_t len;
+
+	assert_int_equal(store_get(s, name, strlen(name), CRDT_LWWREG, false, &o), 0);
+	assert_true(crdt_lwwreg_get(o->lww, &v, &len));
+	assert_int_equal(len, strlen(want));
+	assert_memory_equal(v, want, len);
+}
+
+/* A name made for a register keeps it inside its entry (store.h): made by
+ * a write or by a merge, with a value inline or on the heap, written on
+ * after a delete, its handle kept through the table's growth, beside a set
+ * that came first or second; all of it freed by store_done (ASan). */
+static void test_registers_every_way(void **state)
+{
+	struct store s;
+	struct crdt_hlc h;
+	struct crdt_obj *o, *kept, remote;
+	char name[32], val[64];
+
+	crdt_hlc_init(&h, NULL, NULL);
+	store_init(&s);
+	assert_int_equal(store_get(&s, "w", 1, CRDT_LWWREG, true, &kept), 0);
+	assert_int_equal(crdt_lwwreg_set(kept->lww, &h, &s.self, "a heap value, not inline", 24), 0);
+	live_state(CRDT_LWWREG, &r1, "short", &remote);
+	assert_int_equal(store_merge(&s, "m", 1, &remote), 0);
+	crdt_obj_done(&remote);
+	live_state(CRDT_LWWREG, &r1, "a merged value on the heap", &remote);
+	assert_int_equal(store_merge(&s, "mh", 2, &remote), 0);
+	crdt_obj_done(&remote);
+	/* a set first, a register second: the register is not inside */
+	live_state(CRDT_ORSET, &r1, "x", &remote);
+	assert_int_equal(store_merge(&s, "c", 1, &remote), 0);
+	crdt_obj_done(&remote);
+	live_state(CRDT_LWWREG, &r2, "conflict", &remote);
+	assert_int_equal(store_merge(&s, "c", 1, &remote), 0);
+	crdt_obj_done(&remote);
+	assert_int_equal(store_entry_type(store_find(&s, "c", 1)), CRDT_ORSET);
+	/* a register first, a set second */
+	live_state(CRDT_ORSET, &r1, "y", &remote);
+	assert_int_equal(store_merge(&s, "m", 1, &remote), 0);
+	crdt_obj_done(&remote);
+	assert_int_equal(store_entry_type(store_find(&s, "m", 1)), CRDT_ORSET);
+	assert_true(crdt_lwwreg_live(store_entry_slot(store_find(&s, "m", 1), CRDT_LWWREG)->lww));
+	/* deleted, then written on again */
+	assert_int_equal(store_del(&s, "mh", 2), 1);
+	assert_int_equal(store_get(&s, "mh", 2, CRDT_LWWREG, false, &o), -ENOENT);
+	assert_int_equal(store_get(&s, "mh", 2, CRDT_LWWREG, true, &o), 0);
+	assert_int_equal(crdt_lwwreg_set(o->lww, &h, &s.self, "again", 5), 0);
+	/* the table grows many times; handles stay valid */
+	for (int i = 0; i < 3000; i++) {
+		int n = snprintf(name, sizeof(name), "reg:%06d", i);
+		int vn = snprintf(val, sizeof(val), i % 2 ? "v%06d" : "a longer value %06d", i);
+		assert_int_equal(store_get(&s, name, (size_t)n, CRDT_LWWREG, true, &o), 0);
+		assert_int_equal(crdt_lwwreg_set(o->lww, &h, &s.self, val, (size_t)vn), 0);
+	}
+	assert_int_equal(crdt_lwwreg_set(kept->lww, &h, &s.self, "w2", 2), 0);
+	assert_reg(&s, "w", "w2");
+	assert_reg(&s, "mh", "again");
+	for (int i = 0; i < 3000; i++) {
+		snprintf(name, sizeof(name), "reg:%06d", i);
+		snprintf(val, sizeof(val), i % 2 ? "v%06d" : "a longer value %06d", i);
+		assert_reg(&s, name, val);
+	}
+	store_done(&s);
+}
+
 /* Two replicas create one name as two types: both states are kept on both
  * sides and the visible type is the lowest tag, whatever the merge order. */
 static void test_type_conflict_resolves_the_same_everywhere(void **state)
@@ -153,8 +250,8 @@ static void test_change_stream(void **state)
 
 	store_init(&s);
 	sub_calls = 0;
-	assert_int_equal(store_subscribe(&s, &(struct store_sub){ sub_changed, &a }), 0);
-	assert_int_equal(store_subscribe(&s, &(struct store_sub){ sub_changed, &b }), 0);
+	assert_int_equal(store_subscribe(&s, &(struct store_sub){ .changed = sub_changed, .ctx = &a }), 0);
+	assert_int_equal(store_subscribe(&s, &(struct store_sub){ .changed = sub_changed, .ctx = &b }), 0);
 	assert_int_equal(store_get(&s, "a", 1, CRDT_GSET, true, &o), 0);
 	e = store_find(&s, "a", 1);
 	store_entry_inst(e, CRDT_GSET)->fp = 5;
@@ -193,8 +290,8 @@ static void test_change_stream(void **state)
 	assert_int_equal(b.calls, 3);
 	/* a full table says so */
 	for (int i = 1; i < STORE_SUBS_MAX; i++)
-		assert_int_equal(store_subscribe(&s, &(struct store_sub){ sub_changed, &a }), 0);
-	assert_int_equal(store_subscribe(&s, &(struct store_sub){ sub_changed, &a }), -ENOSPC);
+		assert_int_equal(store_subscribe(&s, &(struct store_sub){ .changed = sub_changed, .ctx = &a }), 0);
+	assert_int_equal(store_subscribe(&s, &(struct store_sub){ .changed = sub_changed, .ctx = &a }), -ENOSPC);
 	store_done(&s);
 }
 
@@ -368,7 +465,7 @@ static void test_del(void **state)
 	int n = 0;
 
 	store_init(&s);
-	assert_int_equal(store_subscribe(&s, &(struct store_sub){ seen_cb, &seen }), 0);
+	assert_int_equal(store_subscribe(&s, &(struct store_sub){ .changed = seen_cb, .ctx = &seen }), 0);
 	assert_int_equal(store_del(&s, "k", 1), 0);
 	assert_int_equal(store_get(&s, "k", 1, CRDT_ORSET, true, &o), 0);
 	assert_int_equal(crdt_orset_add(o->os, &s.self, "x", 1), 0);
@@ -432,6 +529,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_get_creates_and_checks_type),
 		cmocka_unit_test(test_many_names_survive_growth),
+		cmocka_unit_test(test_registers_every_way),
+		cmocka_unit_test(test_table_doubles),
 		cmocka_unit_test(test_type_conflict_resolves_the_same_everywhere),
 		cmocka_unit_test(test_every_type_under_one_name),
 		cmocka_unit_test(test_change_stream),

@@ -257,9 +257,9 @@ static inline uint64_t rd64(const uint8_t *p)
  * padded (two loads within the key, the second shifted) or in @owned. */
 static inline void slot_image(struct et_slot *q, const uint8_t *e, size_t len, uint8_t *owned)
 {
-	q->hash = et_hash(e, len);
 	q->meta = ET_USED | (uint32_t)len;
 	if (len > ET_INLINE) {
+		q->hash = et_hash(e, len);
 		q->k.ptr = owned;
 		return;
 	}
@@ -267,12 +267,14 @@ static inline void slot_image(struct et_slot *q, const uint8_t *e, size_t len, u
 	if (len >= 8) {
 		uint64_t w[2] = { rd64(e), len > 8 ? rd64(e + len - 8) >> (8 * (16 - len)) : 0 };
 		memcpy(q->k.in, w, sizeof(w));
+		q->hash = et_hash_short(w[0], w[1], len);
 		return;
 	}
 #endif
 	memset(q->k.in, 0, sizeof(q->k.in));
 	if (len)
 		memcpy(q->k.in, e, len);
+	q->hash = et_hash_short(rd64(q->k.in), rd64(q->k.in + 8), len);
 }
 
 /* Is short key @q after the short key whose slot image is @p?  As two

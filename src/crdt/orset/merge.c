@@ -249,8 +249,8 @@ static inline size_t pay_ndots(uint64_t pay)
 	return pay_spilled(pay) ? (size_t)(pay >> 32) & 0x7fffffff : pay != PAY_NONE;
 }
 
-/* Pass one: where each src element sits in dst (hit[], in src slot order),
- * how many dst lacks (j->nnew, an upper bound of the inserts), room in the
+/* Pass one: where each src element sits in dst (hit[], indexed by src
+ * slot, NONE if dst lacks it), how many dst lacks (j->nnew, an upper bound of the inserts), room in the
  * pool for every run the join could write (j->pool_need) and copies of
  * the new long keys (j->keys, in src slot order, all of them). */
 static int bulk_look(struct join *j)
@@ -259,13 +259,13 @@ static int bulk_look(struct join *j)
 	const struct elemtab dt = j->dst->tab; /* in registers: no call changes it */
 	const struct et_slot *ss = st->s;
 	const size_t cap = et_cap(st);
-	uint32_t *hit = malloc((st->count ? st->count : 1) * sizeof(*hit));
+	uint32_t *hit = malloc((cap ? cap : 1) * sizeof(*hit));
 	size_t maxs = 1, nnew = 0, need = 0;
 	int r = 0;
 
 	if (!(j->hit = hit))
 		return CRDT_ENOMEM;
-	for (size_t i = 0, u = 0; i < cap; i++) {
+	for (size_t i = 0; i < cap; i++) {
 		const struct et_slot *e = &ss[i];
 		size_t sn;
 		uint32_t f;
@@ -277,7 +277,7 @@ static int bulk_look(struct join *j)
 		sn = pay_ndots(e->pay);
 		if (sn > maxs)
 			maxs = sn;
-		hit[u++] = f = et_find_slot(&dt, e);
+		hit[i] = f = et_find_slot(&dt, e);
 		if (f != NONE) {
 			need += sn + pay_ndots(dt.s[f].pay); /* a union, at most */
 			continue;
@@ -397,13 +397,17 @@ static uint32_t bulk_join_elem(struct join *j, struct elemtab *t, const struct e
 	return NONE;
 }
 
+/* In hit[], after the commit: a new element's index in the target table,
+ * as against its counterpart's in dst.  The order is kept only for tables
+ * of fewer than 2^31 - 1 slots, so that no index with it reads as NONE. */
+#define PUT_NEW 0x80000000u
+
 static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
 {
 	struct join j = { .dst = dst, .src = src };
 	struct ivl **niv = NULL; /* per dst replica: the joined context */
 	uint32_t *nivn = NULL;
 	struct elemtab nt, *t = &dst->tab;
-	uint32_t *put = NULL; /* per src slot: where a new element went */
 	size_t nold;          /* dst's elements before */
 	bool sweep = false, move, ordered;
 	int r;
@@ -451,34 +455,33 @@ static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
 	ordered = src->tab.ord_ok && !src->tab.rlog_n &&
 		  (dst->tab.count == 0 || (dst->tab.ord_ok && !dst->tab.rlog_n &&
 					   dst->tab.ord_mid == 0 && src->tab.ord_mid == 0)) &&
-		  et_ord_room(move ? &nt : &dst->tab) == 0 &&
-		  (put = malloc((et_cap(&src->tab) + 1) * sizeof(*put)));
+		  et_cap(move ? &nt : &dst->tab) <= PUT_NEW - 1 && /* see PUT_NEW */
+		  et_ord_room(move ? &nt : &dst->tab) == 0;
 	nold = dst->tab.count;
 	ix_drop(dst);
 
 	/* The commit.  Nothing is removed from a table until the end, so the
-	 * indices in hit[] stay good.  The dot index is not kept up to date
-	 * here: it would cost more than this whole pass, and is rebuilt in one
-	 * go if a small merge needs it. */
+	 * indices in hit[] stay good.  For the order, a new element's hit[]
+	 * becomes its index in the target table, with PUT_NEW set.  The dot
+	 * index is not kept up to date here: it would cost more than this
+	 * whole pass, and is rebuilt in one go if a small merge needs it. */
 	if (move)
 		t = &nt;
 	sweep = bulk_settle_dst(&j, move ? &nt : NULL);
 	{
 		const struct et_slot *ss = src->tab.s, *os = dst->tab.s;
-		const uint32_t *hit = j.hit;
+		uint32_t *hit = j.hit;
 		const uint32_t *ms = j.ms;
 		const size_t cap = et_cap(&src->tab);
 
-		for (size_t i = 0, u = 0, k = 0; i < cap; i++) {
+		for (size_t i = 0, k = 0; i < cap; i++) {
 			const struct et_slot *se = &ss[i];
 			uint64_t sp = se->pay;
 			uint32_t f;
 
 			if (!et_used(se))
 				continue;
-			if (put)
-				put[i] = NONE;
-			f = hit[u++];
+			f = hit[i];
 			if (f == NONE) {
 				uint8_t *owned = et_len(se) > ET_INLINE ? j.keys[k] : NULL;
 				if (owned)
@@ -495,13 +498,12 @@ static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
 					if (owned)
 						t->s[at].k.ptr = owned;
 					t->s[at].pay = pay_inline(ri, ctr);
-					if (put)
-						put[i] = at;
+					hit[i] = at | PUT_NEW;
 					continue;
 				}
 				f = bulk_join_elem(&j, t, se, NULL, owned);
-				if (put)
-					put[i] = f;
+				if (f != NONE)
+					hit[i] = f | PUT_NEW;
 				continue;
 			}
 			struct et_slot *de = &t->s[move ? os[f].hash : f];
@@ -548,12 +550,12 @@ static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
 		for (size_t k = 0; k < ns; k++) {
 			uint32_t at;
 			if (k + 16 < ns)
-				__builtin_prefetch(&put[sord[k + 16]]);
-			at = put[sord[k]];
+				__builtin_prefetch(&j.hit[sord[k + 16]]);
+			at = j.hit[sord[k]];
 			if (k == smid && smid)
 				mid = nb;
-			if (at != NONE)
-				o[nb++] = at;
+			if (at != NONE && (at & PUT_NEW))
+				o[nb++] = at & ~PUT_NEW;
 		}
 		et_order_runs(t, mid);
 	}
@@ -577,7 +579,6 @@ static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
 	pool_compact(dst);
 	r = 0;
 out:
-	free(put);
 	et_done(&nt);
 	for (uint32_t i = 0; niv && i < j.nr; i++)
 		free(niv[i]);

@@ -54,18 +54,24 @@ const char *cmd_redis_type_name(enum crdt_type t);
  * hard limit).  False with the error replied. */
 bool cmd_may_reply_count(struct daemon *d, uint64_t count, size_t min_bytes, bool hash,
 			 struct crdt_buf *out);
-/* The arguments of SCAN and HSCAN: argument indices, 0 for none. */
+/* The arguments of SCAN, HSCAN and SSCAN: argument indices, 0 for none. */
 struct cmd_scan {
 	size_t pat;    /* MATCH's pattern */
 	size_t type;   /* SCAN's TYPE */
 	bool novalues; /* HSCAN's NOVALUES */
 };
-/** Parse the cursor a->argv[@cur] (an integer >= 0: every scan here
- * answers in one step, with cursor 0) and the options after it: MATCH p,
- * COUNT n (a hint, >= 1), and TYPE t, or NOVALUES when @hash.  0, or -1 with
- * the error replied. */
-int cmd_scan_parse(const struct cmd_args *a, size_t cur, bool hash, struct cmd_scan *ret,
-		   struct crdt_buf *out);
+enum cmd_scan_kind { CMD_SCAN_KEYS, CMD_SCAN_HASH, CMD_SCAN_SET };
+/** Check the cursor a->argv[@i] as redis-server 7.0 does (every scan here
+ * answers in one step, with cursor 0, so its value is not kept).  0, or
+ * -1 with "ERR invalid cursor" replied.  Redis checks it first, before
+ * the key and the options. */
+int cmd_scan_cursor(const struct cmd_args *a, size_t i, struct crdt_buf *out);
+/** Parse the options after the cursor a->argv[@cur]: MATCH p, COUNT n (a
+ * hint, >= 1), and TYPE t for SCAN (@kind CMD_SCAN_KEYS) or NOVALUES for
+ * HSCAN.  HSCAN and SSCAN parse them only for a key of their type, as
+ * Redis.  0, or -1 with the error replied. */
+int cmd_scan_parse(const struct cmd_args *a, size_t cur, enum cmd_scan_kind kind,
+		   struct cmd_scan *ret, struct crdt_buf *out);
 /** SET k v (a->argc 3): checks, writes, replies. */
 void cmd_set(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 	     struct crdt_buf *out);
@@ -79,6 +85,8 @@ void cmd_mset(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 	      struct crdt_buf *out);
 
 /* client/cmd_sets.c */
+void cmd_sscan(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+	       struct crdt_buf *out);
 void cmd_smismember(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 		    struct crdt_buf *out);
 void cmd_srandmember(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,

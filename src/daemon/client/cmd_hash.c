@@ -556,11 +556,15 @@ void cmd_hscan(struct daemon *d, struct cmd_session *s, const struct cmd_args *a
 	       struct crdt_buf *out)
 {
 	struct crdt_ormap *h;
-	struct cmd_scan sc;
+	struct cmd_scan sc = { 0 };
 	struct fields fs = { 0 };
 	int err;
 
-	if (cmd_scan_parse(a, 2, true, &sc, out) < 0 || !read_hash(d, a, out, &h))
+	/* Redis' order: the cursor, the key (a missing one answers an empty
+	 * scan whatever the options), its type, then the options */
+	if (cmd_scan_cursor(a, 2, out) < 0 || !read_hash(d, a, out, &h))
+		return;
+	if (h && cmd_scan_parse(a, 2, CMD_SCAN_HASH, &sc, out) < 0)
 		return;
 	if (h && (err = collect_fields(h, a, sc.pat, &fs)) < 0) {
 		reply_err(out, err);

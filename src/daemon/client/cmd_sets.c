@@ -1,4 +1,4 @@
-/* The set commands beyond SADD/SREM/SMEMBERS: SMISMEMBER, SRANDMEMBER, and
+/* The set commands beyond SADD/SREM/SMEMBERS: SMISMEMBER, SRANDMEMBER, SSCAN and
  * the set algebra SUNION/SINTER/SDIFF with their STORE forms. */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -7,6 +7,7 @@
 #include <sodium.h>
 
 #include "client/cmd.h"
+#include "client/glob.h"
 #include "client/resp.h"
 #include "crdt/error.h"
 #include "daemon.h"
@@ -133,6 +134,60 @@ void cmd_srandmember(struct daemon *d, struct cmd_session *s, const struct cmd_a
 		}
 	}
 	free(m.v);
+}
+
+/* ---- SSCAN ----------------------------------------------------------------- */
+
+struct scan_ctx {
+	const struct cmd_args *a;
+	size_t pat;
+	struct crdt_buf *body;
+	size_t n;
+};
+
+static int put_match(const uint8_t *e, size_t len, void *ctx)
+{
+	struct scan_ctx *c = ctx;
+
+	if (!c->pat || glob_match(c->a->argv[c->pat], c->a->argl[c->pat], e, len)) {
+		resp_bulk(c->body, e, len);
+		c->n++;
+	}
+	return 0;
+}
+
+/* SSCAN key cursor [MATCH p] [COUNT n]: as HSCAN, the whole set in one
+ * step with cursor 0, in SMEMBERS' order; checked in Redis' order (the
+ * cursor, the key, its type, the options). */
+void cmd_sscan(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
+	       struct crdt_buf *out)
+{
+	const struct crdt_obj *o;
+	struct cmd_scan sc = { 0 };
+	struct crdt_buf body;
+	struct scan_ctx c = { .a = a, .body = &body };
+
+	if (cmd_scan_cursor(a, 2, out) < 0)
+		return;
+	if (set_at(d, a, 1, &o) < 0) {
+		resp_error(out, WRONGTYPE);
+		return;
+	}
+	if (o && cmd_scan_parse(a, 2, CMD_SCAN_SET, &sc, out) < 0)
+		return;
+	c.pat = sc.pat;
+	crdt_buf_init(&body, 0);
+	if (o)
+		crdt_obj_foreach(o, put_match, &c);
+	if (body.err) {
+		resp_error(out, "OOM command not allowed when used memory > 'maxmemory'");
+	} else {
+		resp_array(out, 2);
+		resp_bulk(out, "0", 1);
+		resp_array(out, c.n);
+		crdt_buf_put(out, body.data, body.len);
+	}
+	crdt_buf_done(&body);
 }
 
 /* ---- set algebra ----------------------------------------------------------- */

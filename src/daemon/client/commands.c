@@ -868,21 +868,51 @@ static void cmd_keys(struct daemon *d, struct cmd_session *s, const struct cmd_a
 	reply_keys(d, &k, out);
 }
 
-/* SCAN answers the whole keyspace in one reply with cursor 0: a valid SCAN
- * by Redis' contract (COUNT is a hint), and the keyspace of a CRDT daemon is
- * bounded by max_instances. */
-int cmd_scan_parse(const struct cmd_args *a, size_t cur, bool hash, struct cmd_scan *ret,
-		   struct crdt_buf *out)
+/* A cursor as redis-server 7.0 reads one (strtoul in base 10 on the
+ * argument as a C string): an optional sign and decimal digits, the digits
+ * within 64 bits, a minus negating modulo 2^64 ("-1" is a valid cursor, as
+ * in Redis); no leading space; the argument ends at its first NUL, so ""
+ * and "1\0x" are cursors too.  Every scan here answers in one step with
+ * cursor 0, so the value itself is not needed. */
+int cmd_scan_cursor(const struct cmd_args *a, size_t i, struct crdt_buf *out)
 {
-	struct cmd_scan sc = { 0 };
-	int64_t cursor, count;
+	const uint8_t *p = a->argv[i];
+	size_t n = a->argl[i], k = 0, digits = 0;
+	uint64_t v = 0;
+	bool ok = true;
 
-	if (!cmd_arg_int64(a, cur, &cursor) || cursor < 0) {
+	for (size_t j = 0; j < n; j++)
+		if (!p[j]) {
+			n = j;
+			break;
+		}
+	if (n && (p[0] == '+' || p[0] == '-'))
+		k = 1;
+	for (; ok && k < n && p[k] >= '0' && p[k] <= '9'; k++, digits++) {
+		unsigned dgt = (unsigned)(p[k] - '0');
+
+		ok = v <= (UINT64_MAX - dgt) / 10;
+		v = v * 10 + dgt;
+	}
+	/* "" is strtoul's 0 with nothing left; a lone sign is no number */
+	if (!ok || k != n || (n && !digits)) {
 		resp_error(out, "ERR invalid cursor");
 		return -1;
 	}
+	return 0;
+}
+
+/* SCAN answers the whole keyspace in one reply with cursor 0: a valid SCAN
+ * by Redis' contract (COUNT is a hint), and the keyspace of a CRDT daemon is
+ * bounded by max_instances. */
+int cmd_scan_parse(const struct cmd_args *a, size_t cur, enum cmd_scan_kind kind,
+		   struct cmd_scan *ret, struct crdt_buf *out)
+{
+	struct cmd_scan sc = { 0 };
+	int64_t count;
+
 	for (size_t i = cur + 1; i < a->argc; i += 2) {
-		if (hash && cmd_arg_is(a, i, "novalues")) {
+		if (kind == CMD_SCAN_HASH && cmd_arg_is(a, i, "novalues")) {
 			sc.novalues = true;
 			i--; /* a flag, without a value */
 			continue;
@@ -902,7 +932,7 @@ int cmd_scan_parse(const struct cmd_args *a, size_t cur, bool hash, struct cmd_s
 				resp_error(out, "ERR syntax error"); /* as Redis */
 				return -1;
 			}
-		} else if (!hash && cmd_arg_is(a, i, "type")) {
+		} else if (kind == CMD_SCAN_KEYS && cmd_arg_is(a, i, "type")) {
 			sc.type = i + 1;
 		} else {
 			resp_error(out, "ERR syntax error");
@@ -920,7 +950,7 @@ static void cmd_scan(struct daemon *d, struct cmd_session *s, const struct cmd_a
 	struct cmd_scan sc;
 	char tname[16];
 
-	if (cmd_scan_parse(a, 1, false, &sc, out) < 0)
+	if (cmd_scan_cursor(a, 1, out) < 0 || cmd_scan_parse(a, 1, CMD_SCAN_KEYS, &sc, out) < 0)
 		return;
 	k.pat = sc.pat;
 	if (sc.type) {
@@ -1045,6 +1075,7 @@ static const struct cmd commands[] = {
 	{ "spop", -2, cmd_set_diverging, "write" },
 	{ "srandmember", -2, cmd_srandmember, "readonly" },
 	{ "srem", -3, cmd_srem, "write" },
+	{ "sscan", -3, cmd_sscan, "readonly" },
 	{ "sunion", -2, cmd_sunion, "readonly" },
 	{ "sunionstore", -3, cmd_sunionstore, "write" },
 	{ "time", 1, cmd_time, "fast" },

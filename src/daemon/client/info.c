@@ -77,6 +77,8 @@ static void section_stats(struct daemon *d, struct crdt_buf *b)
 	line(b, "rejected_connections:%" PRIu64, d->stats.rejected_clients);
 	line(b, "total_error_replies:%" PRIu64, d->stats.errors_replied);
 	line(b, "expired_keys:%" PRIu64, d->store.stats.expired);
+	line(b, "names_reclaimed:%" PRIu64, d->store.stats.reclaimed);
+	line(b, "reclaimed_records_dropped:%" PRIu64, d->store.stats.reclaim_dropped);
 	line(b, "protocol_errors:%" PRIu64, d->stats.protocol_errors);
 	line(b, "auth_failures:%" PRIu64, d->stats.auth_failures);
 	line(b, "client_output_buffer_limit_disconnections:%" PRIu64,
@@ -160,6 +162,7 @@ static void section_gossip(struct daemon *d, struct crdt_buf *b)
 	line(b, "acks_out:%" PRIu64, s.acks_out);
 	line(b, "acks_in:%" PRIu64, s.acks_in);
 	line(b, "delta_whole_writes:%" PRIu64, s.delta_whole_writes);
+	line(b, "delta_held:%" PRIu64, s.delta_held);
 	line(b, "delta_fallbacks:%" PRIu64, s.delta_fallbacks);
 	line(b, "delta_resyncs:%" PRIu64, s.delta_resyncs);
 	line(b, "catchup_instances:%" PRIu64, s.catchup_instances);
@@ -296,6 +299,8 @@ static void section_keyspace(struct daemon *d, struct crdt_buf *b)
 	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++)
 		line(b, "instances_%s:%" PRIu64, names[t], n[t]);
 	line(b, "type_conflicts:%" PRIu64, d->store.stats.conflicts);
+	/* every name held: keys, deleted ones not reclaimed yet, deadlines */
+	line(b, "names_held:%zu", d->store.len);
 	/* redis-cli and client libraries parse this line */
 	line(b, "db0:keys=%" PRIu64 ",expires=%" PRIu64 ",avg_ttl=0", total, expires);
 }

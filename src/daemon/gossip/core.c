@@ -40,6 +40,9 @@ struct ratelimit {
 	uint64_t suppressed;
 };
 
+/* The most interval numbers one ACK carries. */
+#define ACK_MAX 64
+
 struct peer {
 	char *name;
 	char *host;
@@ -91,6 +94,7 @@ struct peer {
 	struct cu_name {
 		uint8_t *name;
 		size_t len;
+		uint64_t key; /* digest_name_key */
 	} *cu_names;
 	size_t cu_n, cu_alloc;
 	/* the instance being cut into pieces, a few at a time (NULL: none):
@@ -99,12 +103,27 @@ struct peer {
 	size_t cu_cut_len;
 	int cu_cut_type;
 	struct crdt_cursor cu_cur;
+	/* cu_names by key, so that a name is queued once at O(1): CU_IX_SLOTS
+	 * slots of 1 + its place, 0 empty, CU_IX_GONE taken off; ix_used
+	 * counts the slots not empty (NULL until the first name) */
+	uint32_t *cu_ix;
+	size_t cu_ix_used;
+	/* the intervals of epoch ack_epoch it sent that we merged and have not
+	 * acknowledged yet: one ACK takes them all (ack_flush) */
+	uint64_t ack_epoch;
+	uint64_t acks[ACK_MAX];
+	unsigned nacks;
 };
 
 /* A peer silent for this many rounds is down: it gets a PING a round and
  * nothing else (a down peer costs one datagram a round), until it answers
  * and gets the full state at once. */
 #define PEER_DOWN_ROUNDS 3
+
+/* Past this many names queued, a catch-up walks the whole store instead. */
+#define CU_NAMES_MAX 4096
+#define CU_IX_SLOTS (4 * CU_NAMES_MAX) /* a power of two */
+#define CU_IX_GONE UINT32_MAX
 
 static bool peer_down(const struct peer *p)
 {
@@ -157,7 +176,8 @@ struct gossip_core {
 	/* Entries a local write changed since the last push (their queued
 	 * flag set), from the store's change stream. */
 	struct store_entry **queue;
-	size_t nqueue, queue_cap;
+	size_t qhead, nqueue, queue_cap; /* queued: queue[qhead, nqueue) */
+	bool acks_waiting; /* a peer has nacks (send_ack) */
 	/* beside each queued entry: the join of its writes' deltas, or whole
 	 * when one had none (it is then pushed whole) */
 	struct pend {
@@ -253,6 +273,9 @@ static void cu_names_clear(struct peer *p)
 	for (size_t i = 0; i < p->cu_n; i++)
 		free(p->cu_names[i].name);
 	p->cu_n = 0;
+	if (p->cu_ix)
+		memset(p->cu_ix, 0, CU_IX_SLOTS * sizeof(*p->cu_ix));
+	p->cu_ix_used = 0;
 }
 
 static void peer_free(struct peer *p)
@@ -263,6 +286,7 @@ static void peer_free(struct peer *p)
 	cu_names_clear(p);
 	free(p->cu_names);
 	free(p->cu_cut);
+	free(p->cu_ix);
 	free(p->name);
 	free(p->host);
 	free(p);
@@ -690,8 +714,17 @@ static size_t dgram_budget(const struct gossip_core *g)
  * a pass builds at most three (docs/benchmarks.md). */
 #define CU_CUT_PASS 16
 #define CU_SLICE 6
-/* Past this many names queued, a catch-up walks the whole store instead. */
-#define CU_NAMES_MAX 4096
+
+/* The index slot holding place @pos (1-based) of key @key, or NULL. */
+static uint32_t *cu_ix_slot(struct peer *p, uint64_t key, uint32_t pos)
+{
+	if (!p->cu_ix)
+		return NULL;
+	for (size_t i = key & (CU_IX_SLOTS - 1); p->cu_ix[i]; i = (i + 1) & (CU_IX_SLOTS - 1))
+		if (p->cu_ix[i] == pos)
+			return &p->cu_ix[i];
+	return NULL;
+}
 
 static bool cu_more(const struct peer *p)
 {
@@ -745,7 +778,11 @@ static struct store_entry *cu_next(struct gossip_core *g, struct peer *p)
 		p->cu_scan = false;
 	}
 	while (p->cu_n) {
-		struct cu_name *q = &p->cu_names[--p->cu_n];
+		struct cu_name *q = &p->cu_names[p->cu_n - 1];
+		uint32_t *sl = cu_ix_slot(p, q->key, (uint32_t)p->cu_n);
+		if (sl)
+			*sl = CU_IX_GONE;
+		p->cu_n--;
 		e = store_find(g->store, q->name, q->len);
 		free(q->name);
 		if (e)
@@ -916,16 +953,36 @@ static void cu_resync(struct gossip_core *g, struct peer *p)
 	p->cu_cap = g->store->cap;
 }
 
+/* Put cu_names[pos - 1] in the index: its first empty slot from its key. */
+static void cu_ix_put(struct peer *p, uint32_t pos)
+{
+	size_t i = p->cu_names[pos - 1].key & (CU_IX_SLOTS - 1);
+
+	while (p->cu_ix[i])
+		i = (i + 1) & (CU_IX_SLOTS - 1);
+	p->cu_ix[i] = pos;
+	p->cu_ix_used++;
+}
+
 /* @p gets instance @name whole.  Once queued it is not queued twice. */
 static void cu_add(struct gossip_core *g, struct peer *p, const uint8_t *name, size_t len)
 {
 	struct cu_name *q;
+	uint64_t key = digest_name_key(name, len);
 
 	if (p->cu_scan && p->cu_pos == 0)
 		return; /* the walk has not started: it sends this one */
-	for (size_t i = 0; i < p->cu_n; i++)
-		if (p->cu_names[i].len == len && !memcmp(p->cu_names[i].name, name, len))
+	if (!p->cu_ix && !(p->cu_ix = calloc(CU_IX_SLOTS, sizeof(*p->cu_ix)))) {
+		cu_resync(g, p); /* costs no memory */
+		return;
+	}
+	for (size_t i = key & (CU_IX_SLOTS - 1); p->cu_ix[i]; i = (i + 1) & (CU_IX_SLOTS - 1)) {
+		if (p->cu_ix[i] == CU_IX_GONE)
+			continue;
+		q = &p->cu_names[p->cu_ix[i] - 1];
+		if (q->key == key && q->len == len && !memcmp(q->name, name, len))
 			return;
+	}
 	if (p->cu_n == CU_NAMES_MAX) {
 		cu_resync(g, p);
 		return;
@@ -946,7 +1003,15 @@ static void cu_add(struct gossip_core *g, struct peer *p, const uint8_t *name, s
 	}
 	memcpy(q->name, name, len);
 	q->len = len;
+	q->key = key;
 	p->cu_n++; /* a stack: cu_next takes the newest (order does not matter) */
+	if (p->cu_ix_used >= CU_IX_SLOTS / 2) { /* mostly taken-off slots: anew */
+		memset(p->cu_ix, 0, CU_IX_SLOTS * sizeof(*p->cu_ix));
+		p->cu_ix_used = 0;
+		for (uint32_t i = 1; i < p->cu_n; i++)
+			cu_ix_put(p, i);
+	}
+	cu_ix_put(p, (uint32_t)p->cu_n);
 }
 
 uint64_t gossip_core_tick(struct gossip_core *g, uint64_t now_ms)
@@ -1379,24 +1444,58 @@ static int delta_emit(const uint8_t *d, size_t len, void *ctx)
 	return 0;
 }
 
-/* The queued deltas as new intervals; those that cannot go (no memory, a
- * piece too large for a datagram) are marked whole, for the full push. */
-static void push_deltas(struct gossip_core *g, struct store_entry **ents, size_t n)
+/* The highest interval a peer can be sent now: the furthest any window
+ * that answers reaches (UINT64_MAX when no peer answers: nothing waits). */
+static uint64_t window_end(const struct gossip_core *g)
+{
+	uint64_t end = 0;
+	bool any = false;
+
+	for (size_t i = 0; i < g->npeers; i++) {
+		const struct peer *p = g->peers[i];
+		if (!p->resolved || peer_down(p) || p->restarted)
+			continue;
+		any = true;
+		if (p->dl.acked + DLOG_WINDOW > end)
+			end = p->dl.acked + DLOG_WINDOW;
+	}
+	return any ? end : UINT64_MAX;
+}
+
+/* The first queued deltas as new intervals, as many as the furthest window
+ * takes; those that cannot go (no memory, a piece too large for a
+ * datagram) are marked whole, for the full push.  How many entries it took:
+ * the others stay queued, their writes joining, until an ACK opens a
+ * window.  Numbering intervals no peer can be sent yet would only fill
+ * the log, whose bound then sends the instances they carried whole
+ * (delta_fallbacks): under a write storm that was most of them. */
+static size_t push_deltas(struct gossip_core *g, struct store_entry **ents, struct pend *pend,
+			  size_t n)
 {
 	struct wire_packer pk;
+	uint64_t end = window_end(g);
+	size_t i;
 	int r;
 
+	if (g->dlog.last >= end) {
+		g->st.delta_held++;
+		return 0;
+	}
 	if (wire_packer_init_delta(&pk, g->kr ? g->mtu - AUTH_OVERHEAD : g->mtu, g->self, g->node,
 				   g->node_len, g->epoch, delta_emit, g) < 0) {
-		for (size_t i = 0; i < n; i++)
-			g->pend[i].whole = true;
-		return;
+		for (i = 0; i < n; i++)
+			pend[i].whole = true;
+		return n;
 	}
 	pk.seq = g->dlog.last;
-	for (size_t i = 0; i < n; i++) {
-		struct pend *q = &g->pend[i];
+	for (i = 0; i < n; i++) {
+		struct pend *q = &pend[i];
 		if (q->whole || !q->d.p)
 			continue;
+		if (pk.seq >= end) { /* the datagram being filled is past it */
+			g->st.delta_held++;
+			break;
+		}
 		if ((r = wire_packer_add(&pk, ents[i]->name, ents[i]->name_len, &q->d, NULL)) != 0) {
 			q->whole = true;
 			if (r < 0 && r != -EMSGSIZE) /* the emit failed: start again */
@@ -1407,9 +1506,10 @@ static void push_deltas(struct gossip_core *g, struct store_entry **ents, size_t
 		ents[i]->dseq = pk.seq + 1;
 	}
 	if (wire_packer_flush(&pk) < 0) /* no memory for the log: whole, all */
-		for (size_t i = 0; i < n; i++)
-			g->pend[i].whole = true;
+		for (size_t k = 0; k < i; k++)
+			pend[k].whole = true;
 	wire_packer_done(&pk);
+	return i;
 }
 
 /* This replica's entries of counter @o: they alone change on a local write,
@@ -1479,6 +1579,13 @@ static void pend_join(struct gossip_core *g, struct store_entry *e, enum crdt_ty
 
 	if (q->whole)
 		return;
+	if (q->d.p && c->delta) { /* the command's own delta joins, no copy */
+		if (q->d.type != c->delta->type || crdt_obj_merge(&q->d, c->delta) < 0) {
+			g->st.delta_whole_writes++;
+			q->whole = true;
+		}
+		return;
+	}
 	if (make_delta(g, e, t, c, &d) < 0) {
 		g->st.delta_whole_writes++;
 		q->whole = true;
@@ -1550,33 +1657,55 @@ int gossip_core_sync(struct gossip_core *g, const char *name, uint64_t now_ms, u
 }
 
 /* The queued deltas are spent. */
-static void pend_clear(struct gossip_core *g, size_t n)
+static void pend_clear(struct pend *pend, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		crdt_obj_done(&g->pend[i].d);
+		crdt_obj_done(&pend[i].d);
+}
+
+/* The push queue's capacity kept once it empties; more is freed. */
+#define QUEUE_KEEP 1024
+
+/* Take the first @n queued entries off the queue. */
+static void unqueue(struct gossip_core *g, size_t n)
+{
+	g->qhead += n;
+	if (g->qhead < g->nqueue)
+		return;
+	g->qhead = g->nqueue = 0;
+	if (g->queue_cap > QUEUE_KEEP) { /* a burst's peak is not kept */
+		free(g->queue);
+		free(g->pend);
+		g->queue = NULL;
+		g->pend = NULL;
+		g->queue_cap = 0;
+	}
 }
 
 /* Push the dirty instances, and the large ones whose turn has come. */
 uint64_t gossip_core_push(struct gossip_core *g, uint64_t now_ms)
 {
 	struct store_entry **ents;
+	struct pend *pend;
 	struct batch b;
 	size_t nents, n;
 	uint64_t now = now_ms, due = UINT64_MAX;
 
 	g->now_ms = now_ms;
-	ents = g->queue;
-	nents = g->nqueue;
+	ents = g->queue + g->qhead;
+	pend = g->pend + g->qhead;
+	nents = g->nqueue - g->qhead;
+	/* deltas go to every peer (each acknowledges them), whatever the
+	 * fanout; what has none goes whole below.  What the windows cannot
+	 * take yet stays queued, after the rest. */
+	if (g->deltas && g->npeers)
+		nents = push_deltas(g, ents, pend, nents);
 	for (size_t i = 0; i < nents; i++)
 		ents[i]->queued = false;
-	g->nqueue = 0;
-	/* deltas go to every peer (each acknowledges them), whatever the
-	 * fanout; what has none goes whole below */
-	if (g->deltas && g->npeers)
-		push_deltas(g, ents, nents);
 	n = choose_targets(g, g->fanout);
 	if (n == 0 || batch_begin(g, &b, g->targets, n) < 0) {
-		pend_clear(g, nents);
+		pend_clear(pend, nents);
+		unqueue(g, nents);
 		return 0; /* the next round carries it when peers appear */
 	}
 	g->st.pushes++;
@@ -1584,7 +1713,7 @@ uint64_t gossip_core_push(struct gossip_core *g, uint64_t now_ms)
 		struct store_entry *e = ents[i];
 		struct large *l = large_find(g, e->name, e->name_len);
 		size_t size;
-		if (g->deltas && !g->pend[i].whole)
+		if (g->deltas && !pend[i].whole)
 			continue; /* gone as a delta */
 		if (l && now < l->last_push + g->large_gap_ms) {
 			if (!l->pending)
@@ -1613,7 +1742,8 @@ uint64_t gossip_core_push(struct gossip_core *g, uint64_t now_ms)
 	}
 	if (batch_end(&b) < 0)
 		log_error("gossip", "push: encoding failed");
-	pend_clear(g, nents);
+	pend_clear(pend, nents);
+	unqueue(g, nents);
 	return due != UINT64_MAX ? due - now : 0;
 }
 
@@ -1644,6 +1774,14 @@ static void changed(void *ctx, struct store_entry *e, enum crdt_type t,
 		if ((in = store_entry_inst(e, (enum crdt_type)i)))
 			in->fp = 0;
 	if (!e->queued) {
+		if (g->nqueue == g->queue_cap && g->qhead) { /* move up */
+			g->nqueue -= g->qhead;
+			memmove(g->queue, g->queue + g->qhead, g->nqueue * sizeof(*g->queue));
+			memmove(g->pend, g->pend + g->qhead, g->nqueue * sizeof(*g->pend));
+			for (size_t i = 0; i < g->nqueue; i++)
+				g->queue[i]->qpos = (uint32_t)i;
+			g->qhead = 0;
+		}
 		if (g->nqueue == g->queue_cap) {
 			size_t cap = g->queue_cap ? g->queue_cap * 2 : 64;
 			struct store_entry **q = realloc(g->queue, cap * sizeof(*q));
@@ -1667,6 +1805,12 @@ static void changed(void *ctx, struct store_entry *e, enum crdt_type t,
 		pend_join(g, e, t, c);
 	if (g->io.push_wanted)
 		g->io.push_wanted(g->io.ctx);
+}
+
+/* The store may not reclaim an entry still in the push list. */
+static bool holds_entry(void *ctx, const struct store_entry *e)
+{
+	return e->queued;
 }
 
 /* ---- receiving --------------------------------------------------------- */
@@ -1930,15 +2074,15 @@ static size_t merge_states(struct gossip_core *g, struct peer *p, const struct s
 	return failed;
 }
 
-/* Acknowledge interval @seq of epoch @epoch to its sender. */
-static void send_ack(struct gossip_core *g, struct peer *p, const struct sockaddr *to,
-		     uint64_t epoch, uint64_t seq)
+/* One ACK of the @n intervals @seq of epoch @epoch, to @p or else to @to. */
+static void ack_send(struct gossip_core *g, struct peer *p, const struct sockaddr *to,
+		     uint64_t epoch, const uint64_t *seq, size_t n)
 {
 	const uint8_t *d;
 	size_t len;
 
 	crdt_buf_reset(&g->pbuf);
-	if (wire_encode_ack(&g->pbuf, g->self, g->node, g->node_len, epoch, &seq, 1) < 0 ||
+	if (wire_encode_ack(&g->pbuf, g->self, g->node, g->node_len, epoch, seq, n) < 0 ||
 	    g->pbuf.err)
 		return;
 	len = g->pbuf.len;
@@ -1953,6 +2097,40 @@ static void send_ack(struct gossip_core *g, struct peer *p, const struct sockadd
 		g->st.dgrams_out++;
 		g->st.bytes_out += len;
 	}
+}
+
+static void ack_flush(struct gossip_core *g, struct peer *p)
+{
+	if (p->nacks)
+		ack_send(g, p, NULL, p->ack_epoch, p->acks, p->nacks);
+	p->nacks = 0;
+}
+
+/* Acknowledge interval @seq of epoch @epoch to its sender: a known peer's
+ * waits for gossip_core_flush (the end of the loop pass's reads), so that a
+ * burst of DELTA datagrams costs one ACK, not one each; an unknown sender's
+ * goes now. */
+static void send_ack(struct gossip_core *g, struct peer *p, const struct sockaddr *to,
+		     uint64_t epoch, uint64_t seq)
+{
+	if (!p) {
+		ack_send(g, NULL, to, epoch, &seq, 1);
+		return;
+	}
+	if (p->nacks && (p->ack_epoch != epoch || p->nacks == ACK_MAX))
+		ack_flush(g, p);
+	p->ack_epoch = epoch;
+	p->acks[p->nacks++] = seq;
+	g->acks_waiting = true;
+}
+
+void gossip_core_flush(struct gossip_core *g)
+{
+	if (!g->acks_waiting)
+		return;
+	g->acks_waiting = false;
+	for (size_t i = 0; i < g->npeers; i++)
+		ack_flush(g, g->peers[i]);
 }
 
 struct ack_ctx {
@@ -2227,6 +2405,8 @@ void gossip_core_recv(struct gossip_core *g, const uint8_t *buf, size_t len,
 		if (p && !was_down && !p->restarted) {
 			trim(g);
 			peer_deltas(g, p, false); /* the window moved */
+			if (g->nqueue && g->io.push_wanted) /* writes wait for it */
+				g->io.push_wanted(g->io.ctx);
 			if (a.catchup)
 				cu_pump(g, p);
 		}
@@ -2326,7 +2506,8 @@ int gossip_core_new(const struct gossip_config *cfg, struct store *store, struct
 		return r;
 	}
 	crdt_buf_init(&g->dbuf, WIRE_DATAGRAM_MAX);
-	if ((r = store_subscribe(store, &(struct store_sub){ changed, g })) < 0 ||
+	if ((r = store_subscribe(store, &(struct store_sub){ .changed = changed, .ctx = g,
+							     .holds = holds_entry })) < 0 ||
 	    (r = digest_new(store, &g->dg)) < 0) {
 		gossip_core_free(g);
 		return r;
@@ -2347,9 +2528,9 @@ void gossip_core_free(struct gossip_core *g)
 	if (!g)
 		return;
 	store_unsubscribe(g->store, g);
-	for (size_t i = 0; i < g->nqueue; i++)
+	for (size_t i = g->qhead; i < g->nqueue; i++)
 		g->queue[i]->queued = false;
-	pend_clear(g, g->nqueue);
+	pend_clear(g->pend + g->qhead, g->nqueue - g->qhead);
 	free(g->queue);
 	free(g->pend);
 	dlog_done(&g->dlog);

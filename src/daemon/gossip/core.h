@@ -192,6 +192,8 @@ struct gossip_stats {
 	uint64_t delta_intervals, delta_dgrams_out, delta_resent, delta_dgrams_in;
 	uint64_t acks_out, acks_in;
 	uint64_t delta_whole_writes, delta_fallbacks, delta_resyncs;
+	/* pushes that left writes queued because no window had room */
+	uint64_t delta_held;
 	/* catch-up (docs/protocol.md, "Catch-up"), summed over the peers:
 	 * instances packed, datagrams sent once and again, found lost (by
 	 * the timeout: timeouts), halvings of a window */
@@ -316,6 +318,9 @@ uint64_t gossip_core_tick(struct gossip_core *g, uint64_t now_ms);
 void gossip_core_recv(struct gossip_core *g, const uint8_t *buf, size_t len,
 		      const struct sockaddr *from, bool truncated, uint64_t now_ms,
 		      uint64_t now_us);
+/** Send the ACKs gossip_core_recv gathered (call once the datagrams that
+ * have arrived are read: at the end of each loop pass's I/O). */
+void gossip_core_flush(struct gossip_core *g);
 /** The answer to io.resolve for the peer named @name: @addr (@addrlen
  * bytes), or NULL and @err saying why.  Ignored if the peer is gone. */
 void gossip_core_resolved(struct gossip_core *g, const char *name, const struct sockaddr *addr,

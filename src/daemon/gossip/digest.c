@@ -2,6 +2,7 @@
  * from the store's change stream (digest.h). */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "gossip/digest.h"
 
@@ -92,6 +93,47 @@ static void changed(void *ctx, struct store_entry *e, enum crdt_type t,
 	mark(ctx, e);
 }
 
+/* @e is reclaimed (store.h): uncount it and forget it. */
+static void removed(void *ctx, struct store_entry *e)
+{
+	struct digest *d = ctx;
+	uint64_t key = digest_name_key(e->name, e->name_len);
+	uint32_t bi = digest_bucket_of(key);
+	struct digest_members *m = &d->members[bi];
+
+	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++) {
+		struct store_inst *in = store_entry_inst(e, (enum crdt_type)t);
+
+		if (in && in->dfp) {
+			d->bucket[bi] -= digest_contrib(key, in->dfp);
+			in->dfp = 0;
+		}
+	}
+	/* a member whatever its fingerprints (a state's may be 0) */
+	for (uint32_t i = 0; i < m->n; i++)
+		if (m->v[i] == e) {
+			memmove(&m->v[i], &m->v[i + 1], (m->n - i - 1) * sizeof(*m->v));
+			m->n--;
+			break;
+		}
+	if (!e->dstale)
+		return;
+	/* a refresh follows each change within a round, so the list is short
+	 * while peers are there; a long one is dropped (the next refresh, if
+	 * any, walks the store) rather than searched */
+	if (d->nstale > 256) {
+		d->nstale = 0;
+		d->overflow = true;
+		return;
+	}
+	for (size_t i = 0; i < d->nstale; i++)
+		if (d->stale[i] == e) {
+			memmove(&d->stale[i], &d->stale[i + 1], (d->nstale - i - 1) * sizeof(*d->stale));
+			d->nstale--;
+			break;
+		}
+}
+
 /* Bring every instance of @e into its bucket at its current state. */
 static size_t refresh_entry(struct digest *d, struct store_entry *e)
 {
@@ -117,8 +159,8 @@ static size_t refresh_entry(struct digest *d, struct store_entry *e)
 		*b += digest_contrib(key, fp);
 		in->dfp = fp;
 	}
-	/* first counted: a member of its bucket from now on (entries are
-	 * never removed from the store) */
+	/* first counted: a member of its bucket until the store reclaims it
+	 * (removed) */
 	if (!counted && n) {
 		if (m->n == m->cap) {
 			uint32_t cap = m->cap ? 2 * m->cap : 4;
@@ -193,7 +235,8 @@ int digest_new(struct store *store, struct digest **ret)
 	/* what the store already holds (the journal's load) counts from the
 	 * first refresh */
 	store_foreach(store, mark_cb, d);
-	if ((r = store_subscribe(store, &(struct store_sub){ changed, d })) < 0) {
+	if ((r = store_subscribe(store, &(struct store_sub){ .changed = changed, .ctx = d,
+							     .removed = removed })) < 0) {
 		free(d->stale);
 		free(d);
 		return r;

@@ -24,6 +24,7 @@ struct gossip {
 	 * callback would run again in the same pass (libuv 1.44), before any
 	 * client's I/O */
 	uv_idle_t tick_soon;
+	uv_check_t flush; /* after each loop pass's I/O: the gathered ACKs */
 	struct resolve_req *reqs;
 	int open; /* handles and requests whose callback is still to come */
 	bool started, closing;
@@ -200,6 +201,14 @@ static void recv_cb(void *ctx, const uint8_t *buf, size_t len, const struct sock
 	}
 }
 
+static void flush_cb(uv_check_t *h)
+{
+	struct gossip *g = h->data;
+
+	if (!g->closing)
+		gossip_core_flush(g->core);
+}
+
 void gossip_round(struct gossip *g)
 {
 	uint64_t t0 = timing(g);
@@ -266,7 +275,9 @@ int gossip_new_with_transport(uv_loop_t *loop, const struct gossip_config *cfg,
 	g->push_timer.data = g;
 	g->tick_timer.data = g;
 	g->tick_soon.data = g;
-	g->open = 4;
+	uv_check_init(loop, &g->flush);
+	g->flush.data = g;
+	g->open = 5;
 	*ret = g;
 	return 0;
 }
@@ -298,6 +309,7 @@ int gossip_start(struct gossip *g)
 		return r;
 	g->started = true;
 	gossip_core_start(g->core);
+	uv_check_start(&g->flush, flush_cb);
 	uv_timer_start(&g->round_timer, round_cb, 0, gossip_core_interval_ms(g->core));
 	return 0;
 }
@@ -326,6 +338,7 @@ void gossip_close(struct gossip *g)
 	uv_close((uv_handle_t *)&g->push_timer, close_cb);
 	uv_close((uv_handle_t *)&g->tick_timer, close_cb);
 	uv_close((uv_handle_t *)&g->tick_soon, close_cb);
+	uv_close((uv_handle_t *)&g->flush, close_cb);
 }
 
 /* ---- the rest goes straight to the core -------------------------------- */

@@ -74,6 +74,55 @@ static struct store_extra *extra(struct store_entry *e)
 	return e->x;
 }
 
+/* Where the register inside an entry's allocation goes: after the name
+ * and its NUL, aligned.  Only there when e->reg_room. */
+#define REG_ALIGN _Alignof(struct crdt_lwwreg)
+#define REG_OFFSET(name_len) \
+	((offsetof(struct store_entry, name) + (name_len) + 1 + REG_ALIGN - 1) & ~(REG_ALIGN - 1))
+
+static struct crdt_lwwreg *entry_reg(struct store_entry *e)
+{
+	return (struct crdt_lwwreg *)((uint8_t *)e + REG_OFFSET(e->name_len));
+}
+
+/* Whether @in is the register inside @e's allocation. */
+static bool inst_inside(struct store_entry *e, const struct store_inst *in)
+{
+	return in == &e->one && e->reg_room && in->obj.p == entry_reg(e);
+}
+
+/* Whether a new instance of @t in the unused @in of @e goes inside @e. */
+static bool goes_inside(struct store_entry *e, const struct store_inst *in, enum crdt_type t)
+{
+	return t == CRDT_LWWREG && in == &e->one && e->reg_room;
+}
+
+/* A new empty instance of @t in the unused @in of @e: the register inside
+ * the entry when there is room for it, else crdt_obj_new's. */
+static int inst_new(struct store_entry *e, struct store_inst *in, enum crdt_type t)
+{
+	if (!goes_inside(e, in, t))
+		return crdt_obj_new(t, &in->obj);
+	crdt_lwwreg_init(entry_reg(e));
+	in->obj = (struct crdt_obj){ .type = t, .lww = entry_reg(e) };
+	return 0;
+}
+
+/* A copy of @src in the unused @in of @e, as inst_new places it. */
+static int inst_copy(struct store_entry *e, struct store_inst *in, const struct crdt_obj *src)
+{
+	int r;
+
+	if (!goes_inside(e, in, src->type))
+		return crdt_obj_copy(src, &in->obj);
+	inst_new(e, in, src->type); /* cannot fail: in place */
+	if ((r = crdt_obj_merge(&in->obj, src)) < 0) {
+		crdt_lwwreg_done(in->obj.lww);
+		in->obj = (struct crdt_obj){ 0 };
+	}
+	return r;
+}
+
 static void entry_free(struct store_entry *e)
 {
 	struct store_inst *more;
@@ -81,7 +130,10 @@ static void entry_free(struct store_entry *e)
 	if (!e)
 		return;
 	more = more_of(e);
-	crdt_obj_done(&e->one.obj);
+	if (inst_inside(e, &e->one))
+		crdt_lwwreg_done(e->one.obj.lww);
+	else
+		crdt_obj_done(&e->one.obj);
 	for (int i = 0; more && i < STORE_MORE; i++)
 		crdt_obj_done(&more[i].obj);
 	free(more);
@@ -97,6 +149,8 @@ void store_done(struct store *s)
 		entry_free(store_slot_entry(&s->table[i]));
 	free(s->table);
 	free(s->heap);
+	free(s->rq);
+	forget_done(&s->forgot);
 	*s = (struct store){ 0 };
 }
 
@@ -105,6 +159,10 @@ static uint64_t slot_tag(uint64_t h)
 {
 	return h >> STORE_SLOT_PTR_BITS << STORE_SLOT_PTR_BITS;
 }
+
+/* The slot of a reclaimed entry: a tag and no entry, so probes go on past
+ * it and walks skip it; it stays until the table is rebuilt. */
+#define SLOT_TOMB ((uint64_t)1 << STORE_SLOT_PTR_BITS)
 
 /* Slot index of @name, or of the empty slot where it would go. */
 static size_t find_slot(const struct store *s, const void *name, size_t len, uint64_t h)
@@ -115,8 +173,8 @@ static size_t find_slot(const struct store *s, const void *name, size_t len, uin
 	for (size_t i = h & mask;; i = (i + 1) & mask) {
 		const struct store_slot *sl = &s->table[i];
 		const struct store_entry *e = store_slot_entry(sl);
-		if (!e || (slot_tag(sl->v) == tag && e->name_len == len &&
-			   memcmp(e->name, name, len) == 0))
+		if (!sl->v || (e && slot_tag(sl->v) == tag && e->name_len == len &&
+			       memcmp(e->name, name, len) == 0))
 			return i;
 	}
 }
@@ -128,10 +186,22 @@ struct store_entry *store_find(const struct store *s, const void *name, size_t l
 	return store_slot_entry(&s->table[find_slot(s, name, len, name_hash(name, len))]);
 }
 
+/* Rebuild the table without its tombstones, at the smallest size the
+ * entries fill to at most 13/32, half the load that rebuilds it (so a table
+ * that grew past 13/16 doubles; before, 5/16 made it four times larger or
+ * more); its size always changes (walkers see s->cap change and start
+ * again): twice as large when that is the same size. */
 static int grow(struct store *s)
 {
-	size_t cap = s->cap ? s->cap * 2 : 64;
-	struct store_slot *t = calloc(cap, sizeof(*t));
+	size_t cap = 64;
+	struct store_slot *t;
+
+	while (s->len * 32 > cap * 13)
+		cap *= 2;
+	if (cap == s->cap)
+		cap *= 2;
+	if (!(t = calloc(cap, sizeof(*t))))
+		return -ENOMEM;
 	if (!t)
 		return -ENOMEM;
 
@@ -145,33 +215,52 @@ static int grow(struct store *s)
 				old.table[i];
 	}
 	free(old.table);
+	s->tombs = 0;
 	return 0;
 }
 
-/* A register's entry with a 10-byte name ("reg:000001") is one 88-byte
- * malloc request, a 96-byte chunk: keep it so (docs/benchmarks.md, memory
- * per key). */
-_Static_assert(offsetof(struct store_entry, name) + 11 <= 88,
-	       "struct store_entry grew: a 10-byte name no longer fits a 96-byte chunk");
+/* A register's entry with a 10-byte name ("reg:000001") and the register
+ * inside is one 120-byte malloc request, a 128-byte chunk: keep it so
+ * (docs/benchmarks.md, memory per key). */
+_Static_assert(offsetof(struct store_entry, name) + 11 <= 88 &&
+		       REG_OFFSET(10) + sizeof(struct crdt_lwwreg) <= 120,
+	       "struct store_entry grew: a 10-byte name and its register no longer fit a "
+	       "128-byte chunk");
 
-/* The entry for @name, created empty when absent. */
-static int find_or_add(struct store *s, const void *name, size_t len, struct store_entry **ret)
+/* The entry for @name, created empty when absent, with room for a register
+ * after the name when @t (the type about to be created in it, 0 if not
+ * known) is CRDT_LWWREG. */
+static int find_or_add(struct store *s, const void *name, size_t len, enum crdt_type t,
+		       struct store_entry **ret)
 {
 	uint64_t h = name_hash(name, len);
 	size_t i;
 
 	if (len > UINT32_MAX)
 		return -EINVAL;
-	/* keep the load under 5/8 so linear probes stay short */
-	if ((s->len + 1) * 8 > s->cap * 5 && grow(s) < 0)
+	/* keep the load (tombstones too) under 13/16: a probe reads 8-byte
+	 * slots in a row and their hash tags spare it the other names'
+	 * entries, so the longer runs of a fuller table cost little
+	 * (docs/benchmarks.md, memory per key part 6), and the table is 10 to
+	 * 20 bytes a name instead of 13 to 26 */
+	if ((s->len + s->tombs + 1) * 16 > s->cap * 13 && grow(s) < 0)
 		return -ENOMEM;
 	i = find_slot(s, name, len, h);
 	if (!s->table[i].v) {
+		/* a new name takes the first tombstone on its probe, if any,
+		 * so that churn does not fill the table with them */
+		for (size_t j = h & (s->cap - 1); j != i; j = (j + 1) & (s->cap - 1))
+			if (s->table[j].v == SLOT_TOMB) {
+				i = j;
+				break;
+			}
 		/* the name starts in the struct's tail padding */
-		size_t size = offsetof(struct store_entry, name) + len + 1;
+		size_t size = t == CRDT_LWWREG ? REG_OFFSET(len) + sizeof(struct crdt_lwwreg)
+					       : offsetof(struct store_entry, name) + len + 1;
 		struct store_entry *e = calloc(1, size > sizeof(*e) ? size : sizeof(*e));
 		if (!e)
 			return -ENOMEM;
+		e->reg_room = t == CRDT_LWWREG;
 		if ((uint64_t)(uintptr_t)e >> STORE_SLOT_PTR_BITS) {
 			free(e); /* an address the slot cannot hold */
 			return -ENOMEM;
@@ -179,6 +268,7 @@ static int find_or_add(struct store *s, const void *name, size_t len, struct sto
 		memcpy(e->name, name, len);
 		e->name[len] = 0;
 		e->name_len = (uint32_t)len;
+		s->tombs -= s->table[i].v == SLOT_TOMB;
 		s->table[i] = (struct store_slot){ .v = slot_tag(h) | (uint64_t)(uintptr_t)e };
 		s->len++;
 	}
@@ -297,6 +387,9 @@ static struct store_inst *inst_free(struct store_entry *e)
 }
 
 static int expire_entry(struct store *s, struct store_entry *e, bool always);
+static bool reclaimed_record(struct store *s, const void *name, size_t len,
+			     const struct crdt_obj *remote);
+static void reclaim_note(struct store *s, struct store_entry *e);
 
 int store_get(struct store *s, const void *name, size_t len, enum crdt_type t, bool create,
 	      struct crdt_obj **ret)
@@ -306,8 +399,11 @@ int store_get(struct store *s, const void *name, size_t len, enum crdt_type t, b
 	enum crdt_type vis;
 	int r;
 
-	/* a write on a name past its deadline follows its expiry */
-	if (e && create && entry_expired(e) && (r = expire_entry(s, e, true)) < 0)
+	/* a write on a name past its deadline follows its expiry (also one
+	 * spent while it still holds nothing live: the write deletes the
+	 * deadline it follows; a write that arrived since is kept) */
+	if (e && create && (entry_expired(e) || (e->x && e->x->spent && !live_type(e))) &&
+	    (r = expire_entry(s, e, true)) < 0)
 		return r;
 	vis = e ? store_entry_type(e) : 0;
 	if (vis) {
@@ -318,7 +414,7 @@ int store_get(struct store *s, const void *name, size_t len, enum crdt_type t, b
 	}
 	if (!create)
 		return -ENOENT;
-	if (!e && (r = find_or_add(s, name, len, &e)) < 0)
+	if (!e && (r = find_or_add(s, name, len, t, &e)) < 0)
 		return r;
 	/* absent: a deleted instance of @t is written on after its delete */
 	if ((in = store_entry_inst(e, t))) {
@@ -327,7 +423,7 @@ int store_get(struct store *s, const void *name, size_t len, enum crdt_type t, b
 	}
 	if (!(in = inst_free(e)))
 		return -ENOMEM;
-	if ((r = crdt_obj_new(t, &in->obj)) < 0)
+	if ((r = inst_new(e, in, t)) < 0)
 		return r; /* the empty entry stays; it holds no type and is skipped */
 	s->stats.by_type[t]++;
 	*ret = &in->obj;
@@ -379,14 +475,22 @@ int store_del(struct store *s, const void *name, size_t len)
 
 static void deadline_changed(struct store *s, struct store_entry *comp);
 static void heap_push(struct store *s, struct store_entry *e);
+static void reclaim_note(struct store *s, struct store_entry *e);
 
 void store_changed(struct store *s, struct store_entry *e, enum crdt_type t,
 		   const struct store_change *c)
 {
-	if (e->name[0] == 0xff && store_name_reserved(e->name, e->name_len))
+	if (e->name[0] == 0xff && store_name_reserved(e->name, e->name_len)) {
 		deadline_changed(s, e);
-	else if (deadline_of(e) && !hpos_of(e))
-		heap_push(s, e); /* state for a name already past its deadline */
+		if (s->reclaim_ms)
+			reclaim_note(s, store_find(s, e->name + STORE_TTL_PREFIX_LEN,
+						   e->name_len - STORE_TTL_PREFIX_LEN));
+	} else {
+		if (deadline_of(e) && !hpos_of(e))
+			heap_push(s, e); /* state for a name already past its deadline */
+		if (s->reclaim_ms)
+			reclaim_note(s, e);
+	}
 	for (size_t i = 0; i < s->nsubs; i++)
 		s->subs[i].changed(s->subs[i].ctx, e, t, c);
 }
@@ -435,13 +539,18 @@ int store_merge(struct store *s, const void *name, size_t len, const struct crdt
 
 	if (t < CRDT_TYPE_MIN || t > CRDT_TYPE_MAX)
 		return CRDT_EINVAL;
-	if ((r = find_or_add(s, name, len, &e)) < 0)
+	if (s->reclaim_ms && reclaimed_record(s, name, len, remote)) {
+		s->stats.reclaim_dropped++;
+		return 0;
+	}
+	if ((r = find_or_add(s, name, len, t, &e)) < 0)
 		return r;
 	/* State for a name past its deadline here, not swept yet: the expiry
-	 * comes first, as before a local write.  What we held goes; what
-	 * arrives may be a write made after the deadline where it was written
-	 * (its writer expired the name first), and must not go with it. */
-	if (entry_expired(e) && live_type(e) && !store_name_reserved(name, len) &&
+	 * comes first, as before a local write.  What we held goes (or, with
+	 * nothing live, the deadline is spent); what arrives may be a write
+	 * made after the deadline where it was written (its writer expired the
+	 * name first), and must not go with it. */
+	if (entry_expired(e) && !store_name_reserved(name, len) &&
 	    (r = expire_entry(s, e, false)) < 0)
 		return r;
 	in = store_entry_inst(e, t);
@@ -451,7 +560,7 @@ int store_merge(struct store *s, const void *name, size_t len, const struct crdt
 	if (!in) {
 		if (!(in = inst_free(e)))
 			return -ENOMEM;
-		if ((r = crdt_obj_copy(remote, &in->obj)) < 0)
+		if ((r = inst_copy(e, in, remote)) < 0)
 			return r;
 		s->stats.by_type[t]++;
 	} else if ((r = crdt_obj_merge(&in->obj, remote)) < 0) {
@@ -588,7 +697,7 @@ static struct store_entry *companion(struct store *s, const void *name, size_t l
 	memcpy(n, STORE_TTL_PREFIX, STORE_TTL_PREFIX_LEN);
 	memcpy(n + STORE_TTL_PREFIX_LEN, name, len);
 	if (add)
-		find_or_add(s, n, len + STORE_TTL_PREFIX_LEN, &e);
+		find_or_add(s, n, len + STORE_TTL_PREFIX_LEN, CRDT_LWWREG, &e);
 	else
 		e = store_find(s, n, len + STORE_TTL_PREFIX_LEN);
 	if (n != stack)
@@ -604,8 +713,14 @@ static void deadline_changed(struct store *s, struct store_entry *comp)
 	int64_t d = companion_deadline(comp);
 	struct store_entry *e = store_find(s, name, len);
 
-	if (!e && d && find_or_add(s, name, len, &e) < 0)
+	/* reclaiming keeps a name's time on its entry, deadline or not */
+	if (!e && (d || s->reclaim_ms) && find_or_add(s, name, len, 0, &e) < 0)
 		e = NULL; /* no memory: the deadline waits for the name's state */
+	if (e && e->x && e->x->spent) {
+		if (d == e->x->spent)
+			return; /* the spent deadline again: it stays spent */
+		e->x->spent = 0;
+	}
 	if (!e || deadline_of(e) == d)
 		return;
 	if (!extra(e)) {
@@ -638,7 +753,7 @@ static int clear_deadline(struct store *s, struct store_entry *e)
 		if (hpos_of(e))
 			heap_remove(s, e); /* no companion: nothing to mirror */
 		if (e->x)
-			e->x->deadline = 0;
+			e->x->deadline = e->x->spent = 0;
 		return 0;
 	}
 	if (r < 0)
@@ -649,9 +764,13 @@ static int clear_deadline(struct store *s, struct store_entry *e)
 }
 
 /* The expiry of @e: delete what this replica holds of it, then its
- * deadline.  A deadline whose name holds nothing live here yet is kept
- * (unless @always: a write follows): the name's state may still be on its
- * way, and deleting the deadline first would let it live on. */
+ * deadline.  With nothing live here (and no write following, !@always),
+ * there is nothing to delete: the deadline is spent, not deleted.  Its
+ * companion stays as it is, since deleting it would tell the replicas that
+ * still hold the name's old state "no deadline" and let that state live on;
+ * but a spent deadline hides and deletes nothing that arrives after it:
+ * that may be a write made after the expiry where it was made, whose
+ * deletion of the deadline is still on its way. */
 static int expire_entry(struct store *s, struct store_entry *e, bool always)
 {
 	bool live = live_type(e) != 0;
@@ -659,6 +778,15 @@ static int expire_entry(struct store *s, struct store_entry *e, bool always)
 
 	if (hpos_of(e))
 		heap_remove(s, e);
+	if (!live && !always) {
+		if (e->x && e->x->deadline) {
+			e->x->spent = e->x->deadline;
+			e->x->deadline = 0;
+			if (s->reclaim_ms)
+				reclaim_note(s, e); /* its grace starts at the deadline */
+		}
+		return 0;
+	}
 	if (live) {
 		if (store_entry_undeletable(e))
 			return clear_deadline(s, e); /* grow-only: cannot go, so it stays */
@@ -666,7 +794,7 @@ static int expire_entry(struct store *s, struct store_entry *e, bool always)
 			return r;
 		s->stats.expired++;
 	}
-	return live || always ? clear_deadline(s, e) : 0;
+	return clear_deadline(s, e);
 }
 
 int store_set_deadline(struct store *s, struct crdt_hlc *hlc, const void *name, size_t len,
@@ -684,7 +812,7 @@ int store_set_deadline(struct store *s, struct crdt_hlc *hlc, const void *name, 
 	if (!(in = store_entry_inst(comp, CRDT_LWWREG))) {
 		if (!(in = inst_free(comp)))
 			return -ENOMEM;
-		if ((r = crdt_obj_new(CRDT_LWWREG, &in->obj)) < 0)
+		if ((r = inst_new(comp, in, CRDT_LWWREG)) < 0)
 			return r;
 		s->stats.by_type[CRDT_LWWREG]++;
 	}
@@ -743,4 +871,225 @@ void store_deadlines_load(struct store *s)
 	for (size_t i = 0; i < n; i++)
 		deadline_changed(s, c[i]);
 	free(c);
+}
+
+/* ---- reclaiming deletes (store.h) ------------------------------------------ */
+
+/* A name a subscriber still holds is looked at again this much later. */
+#define RECLAIM_RETRY_MS 1000
+
+/* The deadline a companion holds, from its register (0: none). */
+static int64_t companion_deadline(struct store_entry *comp);
+
+/* The hash a name and its companion are remembered by: the key's name. */
+static uint64_t forget_key(const uint8_t *name, size_t len)
+{
+	if (store_name_reserved(name, len))
+		return name_hash(name + STORE_TTL_PREFIX_LEN, len - STORE_TTL_PREFIX_LEN);
+	return name_hash(name, len);
+}
+
+/* A state that would be reclaimable at once: nothing live, or (a companion)
+ * no deadline in the future. */
+static bool state_spent(const void *name, size_t len, const struct crdt_obj *o)
+{
+	const uint8_t *v;
+	size_t vlen;
+	uint64_t d = 0;
+
+	if (!crdt_obj_live(o))
+		return true;
+	if (!store_name_reserved(name, len) || o->type != CRDT_LWWREG)
+		return false;
+	if (!crdt_lwwreg_get(o->lww, &v, &vlen) || vlen != 8)
+		return true; /* PERSIST: no deadline */
+	for (int i = 0; i < 8; i++)
+		d = d << 8 | v[i];
+	return d <= (uint64_t)now_ms();
+}
+
+/* A record resent by a peer for a name reclaimed here, that holds nothing
+ * this replica would keep: storing it again would start its grace afresh
+ * and send it back to the replicas that reclaimed it too. */
+static bool reclaimed_record(struct store *s, const void *name, size_t len,
+			     const struct crdt_obj *remote)
+{
+	struct store_entry *e = store_find(s, name, len);
+
+	return (!e || !entry_used(e)) && forget_has(&s->forgot, forget_key(name, len)) &&
+	       state_spent(name, len, remote);
+}
+
+static int rq_push(struct store *s, struct store_entry *e, int64_t ms)
+{
+	if (s->rqn == s->rqcap) {
+		size_t cap = s->rqcap ? 2 * s->rqcap : 64;
+		struct store_rq *v = malloc(cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		for (size_t i = 0; i < s->rqn; i++)
+			v[i] = s->rq[(s->rqhead + i) % s->rqcap];
+		free(s->rq);
+		s->rq = v;
+		s->rqcap = cap;
+		s->rqhead = 0;
+	}
+	s->rq[(s->rqhead + s->rqn++) % s->rqcap] = (struct store_rq){ e, ms };
+	e->x->rq = true;
+	return 0;
+}
+
+/* A change to key entry @e or its deadline: when the name now holds
+ * nothing live, its grace starts (again) now. */
+static void reclaim_note(struct store *s, struct store_entry *e)
+{
+	int64_t now = now_ms();
+
+	if (!e || live_type(e))
+		return;
+	if (!extra(e)) {
+		log_error("store", "out of memory: \"%.*s\" will not be reclaimed",
+			  (int)(e->name_len > 64 ? 64 : e->name_len), (const char *)e->name);
+		return;
+	}
+	e->x->chg_ms = now;
+	if (!e->x->rq && rq_push(s, e, now) < 0)
+		log_error("store", "out of memory: \"%.*s\" will not be reclaimed",
+			  (int)(e->name_len > 64 ? 64 : e->name_len), (const char *)e->name);
+}
+
+static int note_cb(struct store_entry *e, void *ctx)
+{
+	if (!store_name_reserved(e->name, e->name_len))
+		reclaim_note(ctx, e);
+	return 0;
+}
+
+/* A companion whose name has no entry (its state never came here): the
+ * name gets one, which holds the pair's time. */
+static bool unanchored(const struct store *s, const struct store_entry *e)
+{
+	return store_name_reserved(e->name, e->name_len) &&
+	       !store_find(s, e->name + STORE_TTL_PREFIX_LEN, e->name_len - STORE_TTL_PREFIX_LEN);
+}
+
+void store_set_reclaim(struct store *s, int64_t after_ms)
+{
+	bool was = s->reclaim_ms != 0;
+	struct store_entry **c = NULL;
+	size_t n = 0, k = 0;
+
+	s->reclaim_ms = after_ms > 0 ? after_ms : 0;
+	if (was || !s->reclaim_ms)
+		return;
+	/* collected first: adding entries may rebuild the table (entries
+	 * themselves never move) */
+	for (size_t i = 0; i < s->cap; i++) {
+		struct store_entry *e = store_slot_entry(&s->table[i]);
+
+		n += e && unanchored(s, e);
+	}
+	if (n && !(c = malloc(n * sizeof(*c))))
+		log_error("store", "out of memory: deadlines of names never held are not reclaimed");
+	for (size_t i = 0; c && i < s->cap; i++) {
+		struct store_entry *e = store_slot_entry(&s->table[i]);
+
+		if (e && unanchored(s, e))
+			c[k++] = e;
+	}
+	for (size_t i = 0; i < k; i++) {
+		struct store_entry *e;
+
+		find_or_add(s, c[i]->name + STORE_TTL_PREFIX_LEN,
+			    c[i]->name_len - STORE_TTL_PREFIX_LEN, 0, &e);
+	}
+	free(c);
+	for (size_t i = 0; i < s->cap; i++) {
+		struct store_entry *e = store_slot_entry(&s->table[i]);
+
+		if (e)
+			note_cb(e, s);
+	}
+}
+
+/* Whether a subscriber still holds @e. */
+static bool held(const struct store *s, const struct store_entry *e)
+{
+	for (size_t i = 0; i < s->nsubs; i++)
+		if (s->subs[i].holds && s->subs[i].holds(s->subs[i].ctx, e))
+			return true;
+	return false;
+}
+
+/* Tell the subscribers, empty @e's slot and free it. */
+static void remove_entry(struct store *s, struct store_entry *e)
+{
+	size_t i = find_slot(s, e->name, e->name_len, name_hash(e->name, e->name_len));
+
+	for (size_t k = 0; k < s->nsubs; k++)
+		if (s->subs[k].removed)
+			s->subs[k].removed(s->subs[k].ctx, e);
+	s->table[i].v = SLOT_TOMB;
+	s->len--;
+	s->tombs++;
+	entry_free(e);
+}
+
+size_t store_reclaim(struct store *s, size_t max)
+{
+	int64_t now = now_ms(), grace = s->reclaim_ms;
+	size_t n = 0;
+
+	if (!grace)
+		return 0;
+	/* a peer's copy outlives ours by its own grace at most */
+	n += forget_expire(&s->forgot, now - 2 * grace, max);
+	while (n < max && s->rqn) {
+		struct store_rq q = s->rq[s->rqhead];
+		struct store_entry *e = q.e, *comp;
+		int64_t at, d;
+
+		if (q.ms > now - grace)
+			break; /* the ring is in time order: nothing after is due */
+		s->rqhead = (s->rqhead + 1) % s->rqcap;
+		s->rqn--;
+		n++;
+		e->x->rq = false;
+		if (live_type(e))
+			continue; /* written again: noted again at its next delete */
+		/* its last change, or the deadline that is still to come or
+		 * passed since (a spent one hides nothing, but the name's state
+		 * may still be on its way to a replica that held it) */
+		comp = companion(s, e->name, e->name_len, false);
+		d = comp ? companion_deadline(comp) : 0;
+		at = e->x->chg_ms;
+		if (d > at)
+			at = d;
+		if (deadline_of(e) > at)
+			at = deadline_of(e);
+		if (at > now)
+			continue; /* noted again when the deadline is spent or changes */
+		if (at > now - grace || held(s, e) || (comp && held(s, comp))) {
+			/* never later than now in the ring, so that it cannot hold
+			 * back the names behind it for long */
+			int64_t again = at > now - grace ? at : now - grace + RECLAIM_RETRY_MS;
+
+			if (rq_push(s, e, again < now ? again : now) < 0)
+				log_error("store", "out of memory: \"%.*s\" will not be reclaimed",
+					  (int)(e->name_len > 64 ? 64 : e->name_len),
+					  (const char *)e->name);
+			continue;
+		}
+		if (hpos_of(e))
+			heap_remove(s, e);
+		if (forget_add(&s->forgot, name_hash(e->name, e->name_len), now) < 0)
+			log_warn("store", "out of memory: a peer may send \"%.*s\" back once",
+				 (int)(e->name_len > 64 ? 64 : e->name_len), (const char *)e->name);
+		if (comp)
+			remove_entry(s, comp);
+		remove_entry(s, e);
+		s->stats.reclaimed++;
+	}
+	return n;
 }

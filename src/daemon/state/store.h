@@ -23,6 +23,18 @@
  * is absent at once, and store_expire deletes it (store_del's observed
  * remove) and the deadline, a bounded number of names per call.
  *
+ * Reclaiming deletes (docs/types.md, "Reclaiming deletes"): a name whose
+ * instances hold nothing live, and whose deadline (if any) is not in the
+ * future, keeps its removal record (context, baselines, tombstone) so that
+ * a peer that has not seen the delete cannot send the old value back.  With
+ * [keyspace] reclaim_after > 0 (store_set_reclaim), once nothing has
+ * changed the name or its deadline for that long, store_reclaim drops both
+ * from the table: each subscriber is told (store_sub.removed: the journal
+ * deletes its records, the digest uncounts it) and the entry is freed.
+ * The names reclaimed are remembered (state/forget.h) for twice the grace:
+ * a record a peer resends for one of them, holding nothing live, is
+ * dropped instead of stored again.
+ *
  * Every change to an instance is announced once, by the store, to its
  * subscribers (struct store_sub): a local write when the command that made
  * it calls store_changed, a remote state from inside store_merge.  The
@@ -46,6 +58,7 @@
 #include <stdint.h>
 
 #include "crdt/obj.h"
+#include "state/forget.h"
 
 #define STORE_NTYPES (CRDT_TYPE_MAX + 1)
 
@@ -81,16 +94,32 @@ struct store_extra {
 	struct store_inst *more; /* NULL, or STORE_MORE instances of other types */
 	/* the deadline in wall-clock ms from the companion, 0 = none */
 	int64_t deadline;
+	/* a deadline that passed while the name held nothing live here, so
+	 * there was nothing to delete (0 = none): it no longer hides or
+	 * deletes what arrives after, and its companion is kept as it is
+	 * (docs/types.md, "Expiry"); the same value mirrored again (a digest
+	 * round resending the companion) leaves it spent */
+	int64_t spent;
 	/* 1 + the entry's index in the deadline heap, 0 = none */
 	uint32_t hpos;
+	/* reclaiming: the entry is in the store's reclaim ring */
+	bool rq;
+	/* the last change to the name or its deadline that left it holding
+	 * nothing live (wall-clock ms) */
+	int64_t chg_ms;
 };
 
 /* A name nearly always holds one type and no deadline, so one instance is
  * inline and the rest is in store_extra.  The other instances of a type
  * conflict get an array of their own, allocated on the first conflict and
- * never moved: a struct crdt_obj * handed out stays valid as long as the
- * store.  The name follows the struct in the same allocation.  Reach the
- * instances through store_entry_inst/_slot, never by these fields. */
+ * never moved: a struct crdt_obj * handed out stays valid until the name is
+ * reclaimed (store_reclaim, from its own timer: never during a command).
+ * The name follows the struct in the same allocation, and when the name was
+ * created for an LWW register (the common small key) that register follows
+ * the name there too: one.obj.lww points into the entry, no malloc of its
+ * own (the store makes and frees it; to everyone else it is any register).
+ * Reach the instances through store_entry_inst/_slot, never by these
+ * fields. */
 struct store_entry {
 	struct store_inst one;   /* the first type the name held */
 	struct store_extra *x;   /* the store's: NULL, or the conflict's and the deadline's */
@@ -104,6 +133,8 @@ struct store_entry {
 	bool queued : 1;
 	/* the digest's: the entry changed since the digest last counted it */
 	bool dstale : 1;
+	/* the store's: room for a register after the name (store.c, entry_reg) */
+	bool reg_room : 1;
 	/* binary-safe, NUL-terminated for convenience; it starts right after
 	 * the flags (offset 73), so a name of up to 14 bytes and its NUL fit an
 	 * 88-byte malloc request (a 96-byte chunk) */
@@ -117,6 +148,8 @@ struct store_stats {
 	uint64_t rid_changes; /* new replica ids taken after a clash */
 	uint64_t conflicts;  /* names that came to hold two types */
 	uint64_t expired;    /* names deleted at their deadline */
+	uint64_t reclaimed;  /* names dropped after reclaim_after (store_reclaim) */
+	uint64_t reclaim_dropped; /* records resent for names reclaimed here, not stored */
 	uint64_t by_type[STORE_NTYPES];
 };
 
@@ -164,11 +197,16 @@ struct store_change {
 };
 
 /* A subscriber to the change stream.  @changed runs after the change, once
- * per change, in subscription order; it must not change the store. */
+ * per change, in subscription order; it must not change the store.
+ * @removed (NULL: none) runs before a reclaimed entry is freed: drop every
+ * reference to it.  @holds (NULL: never) says the subscriber cannot let
+ * @e go now (store_reclaim tries again later). */
 struct store_sub {
 	void (*changed)(void *ctx, struct store_entry *e, enum crdt_type t,
 			const struct store_change *c);
 	void *ctx;
+	void (*removed)(void *ctx, struct store_entry *e);
+	bool (*holds)(void *ctx, const struct store_entry *e);
 };
 
 #define STORE_SUBS_MAX 4
@@ -184,6 +222,17 @@ struct store {
 	/* names with a deadline, soonest first (a binary min-heap) */
 	struct store_entry **heap;
 	size_t hlen, hcap;
+	/* reclaiming: table slots of removed entries (until the table is
+	 * rebuilt), the grace in ms (0: off), the names that may be due in
+	 * the order they became so (a ring), the names reclaimed recently */
+	size_t tombs;
+	int64_t reclaim_ms;
+	struct store_rq {
+		struct store_entry *e;
+		int64_t ms;
+	} *rq;
+	size_t rqcap, rqhead, rqn;
+	struct forget forgot;
 };
 
 /* The companion names that hold deadlines start with these bytes (0xff
@@ -262,10 +311,19 @@ int64_t store_next_deadline(const struct store *s);
 /** Mirror every companion into its name's entry: after a load that filled
  * instances without store_merge (the journal). */
 void store_deadlines_load(struct store *s);
+/** The grace of reclaiming, [keyspace] reclaim_after in ms (0: never
+ * reclaim).  Turning it on notes every name that holds nothing live now,
+ * as deleted now (a walk of the table). */
+void store_set_reclaim(struct store *s, int64_t after_ms);
+/** Drop up to @max names that have held nothing live, with no deadline in
+ * the future, and had no change for the grace (store.h above), with their
+ * deadline's companion; forget expired reclaims.  The names looked at (a
+ * bound on the work). */
+size_t store_reclaim(struct store *s, size_t max);
 /** A walk that may pause between entries: the first entry with an instance
  * at table slot *@pos or after, *@pos moved past it; NULL at the end.  An
- * entry keeps its slot until the table grows (s->cap changes: walk again
- * from 0 to see every entry). */
+ * entry keeps its slot until the table is rebuilt (s->cap changes: walk
+ * again from 0 to see every entry); a reclaimed entry's slot is skipped. */
 struct store_entry *store_next(const struct store *s, size_t *pos);
 /** Visit every entry that holds an instance, visible or not (the deleted
  * ones replicate and are stored too); order is the table's.  A non-zero
