@@ -72,20 +72,6 @@ struct journal {
 	struct journal_stats st;
 };
 
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 /* LMDB errors are positive codes or errno values; ours are -errno. */
 static int lmdb_err(int rc)
 {

@@ -119,20 +119,6 @@ int jwriter_del(struct jwriter_batch *b, enum jwriter_table t, const void *k, si
 	return append_op(b, &b->ops, OP_DEL, (uint8_t)t, k, klen, NULL, 0);
 }
 
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 int jwriter_drop_log(struct jwriter_batch *b, uint64_t sid, uint64_t below)
 {
 	uint8_t k[16];
