@@ -107,6 +107,9 @@ struct peer {
 	uint64_t ack_epoch;
 	uint64_t acks[ACK_MAX];
 	unsigned nacks;
+	/* the intervals up to this one that were not acknowledged when three
+	 * later ones were have been sent again once already (peer_deltas) */
+	uint64_t fast_upto;
 	/* the instance being cut into pieces, a few at a time (NULL: none):
 	 * its name, its type slot, where its next piece starts */
 	uint8_t *cu_cut;
@@ -1361,6 +1364,21 @@ static void peer_deltas(struct gossip_core *g, struct peer *p, bool resend)
 		return;
 	}
 	hi = p->dl.acked + DLOG_WINDOW < g->dlog.last ? p->dl.acked + DLOG_WINDOW : g->dlog.last;
+	if (!resend && p->dl.bits) {
+		/* fast retransmit, as TCP's: an interval not acknowledged while
+		 * one three past it is was most likely lost; it goes again now,
+		 * once, instead of waiting for the round (the round sends again
+		 * whatever is still missing then) */
+		uint64_t top = p->dl.acked + 64 - (uint64_t)__builtin_clzll(p->dl.bits);
+		seq = p->fast_upto > p->dl.acked ? p->fast_upto + 1 : p->dl.acked + 1;
+		for (; seq + 3 <= top; seq++) {
+			if (!dlog_peer_has(&p->dl, seq)) {
+				g->st.delta_fast_resent++;
+				send_interval(g, p, dlog_get(&g->dlog, seq));
+			}
+			p->fast_upto = seq;
+		}
+	}
 	seq = resend ? p->dl.acked + 1 : (p->dl.sent > p->dl.acked ? p->dl.sent : p->dl.acked) + 1;
 	for (; seq <= hi; seq++)
 		if (!dlog_peer_has(&p->dl, seq))

@@ -194,6 +194,9 @@ struct gossip_stats {
 	uint64_t delta_whole_writes, delta_fallbacks, delta_resyncs;
 	/* pushes that left writes queued because no window had room */
 	uint64_t delta_held;
+	/* intervals sent again at once because three later ones were
+	 * acknowledged before them (fast retransmit; also in delta_resent) */
+	uint64_t delta_fast_resent;
 	/* catch-up (docs/protocol.md, "Catch-up"), summed over the peers:
 	 * instances packed, datagrams sent once and again, found lost (by
 	 * the timeout: timeouts), halvings of a window */
