@@ -1364,12 +1364,12 @@ static void peer_deltas(struct gossip_core *g, struct peer *p, bool resend)
 		return;
 	}
 	hi = p->dl.acked + DLOG_WINDOW < g->dlog.last ? p->dl.acked + DLOG_WINDOW : g->dlog.last;
-	if (!resend && p->dl.bits) {
+	if (!resend) {
 		/* fast retransmit, as TCP's: an interval not acknowledged while
 		 * one three past it is was most likely lost; it goes again now,
 		 * once, instead of waiting for the round (the round sends again
 		 * whatever is still missing then) */
-		uint64_t top = p->dl.acked + 64 - (uint64_t)__builtin_clzll(p->dl.bits);
+		uint64_t top = dlog_peer_top(&p->dl);
 		seq = p->fast_upto > p->dl.acked ? p->fast_upto + 1 : p->dl.acked + 1;
 		for (; seq + 3 <= top; seq++) {
 			if (!dlog_peer_has(&p->dl, seq)) {

@@ -67,23 +67,43 @@ int dlog_append(struct dlog *l, const uint8_t *d, size_t len, uint64_t now_ms)
 	return 0;
 }
 
+#define WORDS (DLOG_WINDOW / 64)
+
+/* The window's bits shifted down by @k: bit i becomes bit i - k. */
+static void shift_down(struct dlog_peer *p, uint64_t k)
+{
+	size_t w = k / 64;
+	unsigned r = (unsigned)(k % 64);
+
+	if (k >= DLOG_WINDOW) {
+		memset(p->bits, 0, sizeof(p->bits));
+		return;
+	}
+	for (size_t i = 0; i < WORDS; i++) {
+		uint64_t lo = i + w < WORDS ? p->bits[i + w] : 0;
+		uint64_t hi = i + w + 1 < WORDS ? p->bits[i + w + 1] : 0;
+		p->bits[i] = r ? lo >> r | hi << (64 - r) : lo;
+	}
+}
+
 /* Fold the bits that follow acked into it. */
 static void settle(struct dlog_peer *p)
 {
-	while (p->bits & 1) {
-		p->bits >>= 1;
-		p->acked++;
+	uint64_t k = 0;
+
+	while (k < DLOG_WINDOW && (p->bits[k / 64] >> (k % 64) & 1))
+		k++;
+	if (k) {
+		shift_down(p, k);
+		p->acked += k;
 	}
 }
 
 void dlog_peer_upto(struct dlog_peer *p, uint64_t seq)
 {
-	uint64_t shift;
-
 	if (seq <= p->acked)
 		return;
-	shift = seq - p->acked;
-	p->bits = shift >= 64 ? 0 : p->bits >> shift;
+	shift_down(p, seq - p->acked);
 	p->acked = seq;
 	if (p->sent < seq)
 		p->sent = seq;
@@ -101,21 +121,36 @@ int dlog_peer_ack(struct dlog_peer *p, uint64_t seq, uint64_t last)
 	off = seq - p->acked - 1;
 	if (off >= DLOG_WINDOW)
 		return -ERANGE;
-	p->bits |= 1ull << off;
+	p->bits[off / 64] |= 1ull << (off % 64);
 	settle(p);
 	return 0;
 }
 
 bool dlog_peer_has(const struct dlog_peer *p, uint64_t seq)
 {
+	uint64_t off;
+
 	if (seq <= p->acked)
 		return true;
-	return seq - p->acked - 1 < DLOG_WINDOW && (p->bits >> (seq - p->acked - 1) & 1);
+	off = seq - p->acked - 1;
+	return off < DLOG_WINDOW && (p->bits[off / 64] >> (off % 64) & 1);
+}
+
+uint64_t dlog_peer_top(const struct dlog_peer *p)
+{
+	for (size_t i = WORDS; i-- > 0;)
+		if (p->bits[i])
+			return p->acked + 64 * i + 64 - (uint64_t)__builtin_clzll(p->bits[i]);
+	return p->acked;
 }
 
 uint64_t dlog_peer_pending(const struct dlog_peer *p, uint64_t last)
 {
 	if (last <= p->acked)
 		return 0;
-	return last - p->acked - (uint64_t)__builtin_popcountll(p->bits);
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < WORDS; i++)
+		n += (uint64_t)__builtin_popcountll(p->bits[i]);
+	return last - p->acked - n;
 }

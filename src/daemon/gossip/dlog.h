@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DLOG_WINDOW 64
+#define DLOG_WINDOW 256 /* a multiple of 64 */
 
 struct dlog_int {
 	uint64_t seq;
@@ -32,7 +32,7 @@ struct dlog {
 
 struct dlog_peer {
 	uint64_t acked; /* every interval up to this one it has */
-	uint64_t bits;  /* bit i: it has acked + 1 + i */
+	uint64_t bits[DLOG_WINDOW / 64]; /* bit i: it has acked + 1 + i */
 	uint64_t sent;  /* the highest interval sent to it */
 };
 
@@ -60,6 +60,8 @@ void dlog_peer_upto(struct dlog_peer *p, uint64_t seq);
 int dlog_peer_ack(struct dlog_peer *p, uint64_t seq, uint64_t last);
 /** Whether it has acknowledged @seq. */
 bool dlog_peer_has(const struct dlog_peer *p, uint64_t seq);
+/** The highest interval it has acknowledged (acked when none past it). */
+uint64_t dlog_peer_top(const struct dlog_peer *p);
 /** Intervals up to @last it has not acknowledged. */
 uint64_t dlog_peer_pending(const struct dlog_peer *p, uint64_t last);
 
