@@ -1954,6 +1954,8 @@ struct elem_check {
 	const struct gossip_limits *lim;
 	enum crdt_type t;
 	size_t name_len;
+	size_t longest;               /* what gossip_limit_element lets through */
+	bool count;                   /* count fresh */
 	const struct crdt_obj *local; /* same type, or NULL */
 	size_t fresh;                 /* elements the local state lacks */
 	char *why;
@@ -1965,9 +1967,10 @@ static int elem_check_cb(const uint8_t *e, size_t len, void *ctx)
 {
 	struct elem_check *c = ctx;
 
-	if ((c->err = gossip_limit_element(c->lim, c->t, c->name_len, len, c->why, c->why_size)))
+	if (len > c->longest &&
+	    (c->err = gossip_limit_element(c->lim, c->t, c->name_len, len, c->why, c->why_size)))
 		return 1;
-	if (!c->local || !crdt_obj_contains(c->local, e, len))
+	if (c->count && (!c->local || !crdt_obj_contains(c->local, e, len)))
 		c->fresh++;
 	return 0;
 }
@@ -2017,12 +2020,27 @@ static int state_limits(struct gossip_core *g, const struct wire_state *w, char 
 	if (crdt_obj_is_set(o)) {
 		struct elem_check c = { .lim = lim, .t = o->type, .name_len = w->name_len,
 					.why = why, .why_size = why_size };
-		if (e)
-			c.local = store_entry_slot(e, o->type);
+		const struct crdt_obj *local = e ? store_entry_slot(e, o->type) : NULL;
+		size_t room;
+
+		/* the element bound, once for the record, not once an element */
+		c.longest = lim->max_element ? lim->max_element : SIZE_MAX;
+		if (lim->dgram) {
+			if (wire_max_element(lim->dgram, lim->node_len, w->name_len, o->type, &room) < 0)
+				room = 0;
+			if (room < c.longest)
+				c.longest = room;
+		}
+		/* the elements the local state lacks are counted (a lookup each
+		 * in a set that may be large) only when the record could pass
+		 * max_elements: a catch-up piece into a set far below it costs
+		 * no lookup */
+		card = local ? crdt_obj_card(local) : 0;
+		c.count = lim->max_elements && card + crdt_obj_card(o) > lim->max_elements;
+		c.local = local;
 		crdt_obj_foreach(o, elem_check_cb, &c);
-		if (c.err)
+		if (c.err || !c.count)
 			return c.err;
-		card = c.local ? crdt_obj_card(c.local) : 0;
 		return gossip_limit_card(lim, card + c.fresh, why, why_size);
 	}
 	return 0;
