@@ -160,6 +160,8 @@ def main():
             f.write('"raw sendmmsg" %.0f %.1f\n' % (raw["recv_per_s"], raw["recv_mb_per_s"]))
             f.write('"raw send()" %.0f %.1f\n' % (raw1["recv_per_s"], raw1["recv_mb_per_s"]))
             f.write('"gossip A->B" %.0f %.1f\n' % (in_dps, in_mbps))
+            f.write('"first transfer A->B" %.0f %.1f\n' % (gb.get("datagrams_in", first_merges) / first_s,
+                                                        gb.get("bytes_in", 0) / first_s / 1e6))
     for name, log in (("A", A_log), ("B", B_log)):
         if re.search(r" (error|warn) ", log.replace("no [security] key_file", "")):
             bad = [l for l in log.splitlines() if (" error " in l or " warn " in l) and "key_file" not in l]
