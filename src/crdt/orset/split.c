@@ -46,6 +46,7 @@ struct splitter {
 	uint32_t *incl;  /* replicas of the piece, then sorted by rid */
 	uint64_t *last;  /* per piece replica, the previous counter */
 	uint64_t *rlo, *rhi; /* per piece replica, the counters it covers */
+	size_t dropped;      /* pairs left out by emit */
 	struct dotbuf db;
 	struct crdt_buf b;
 };
@@ -176,10 +177,23 @@ static int emit(struct splitter *sp, const struct cut *from, const struct cut *t
 		sp->rlo[k] = ri == from->r ? from->c : 0;
 		sp->rhi[k] = ri == to->r ? to->c : UINT64_MAX;
 	}
+	size_t m = 0;
+
 	for (size_t i = 0; i < np; i++) {
-		sp->tmp[i] = sp->pairs[from->p + i];
-		sp->tmp[i].ri = sp->local[sp->tmp[i].ri];
+		struct pair q = sp->pairs[from->p + i];
+		uint64_t lo = q.ri == from->r ? from->c : 0, hi = q.ri == to->r ? to->c : UINT64_MAX;
+		/* A dot two elements hold (no replica makes such a state, but
+		 * the decoder takes one) can have the cut fall between its
+		 * pairs: the one left outside the piece's context would make
+		 * the piece undecodable, so it is left out, and counted. */
+		if (q.ri < from->r || q.ri > to->r || q.ctr < lo || q.ctr > hi) {
+			sp->dropped++;
+		} else {
+			q.ri = sp->local[q.ri];
+			sp->tmp[m++] = q;
+		}
 	}
+	np = m;
 	if ((r = put_piece(&sp->b, s, sp->incl, sp->rlo, sp->rhi, ninc, sp->tmp, np, &sp->db,
 			   sp->last)) != 0)
 		return r;
@@ -292,6 +306,7 @@ int crdt_orset_split(const struct crdt_orset *s, size_t max, crdt_piece_cb cb, v
 		const struct rep *last = &s->reps[s->nreps - 1];
 		r = emit(&sp, &from,
 			 &(struct cut){ s->nreps - 1, last->iv[last->n - 1].hi, sp.npairs });
+		skipped += sp.dropped;
 		if (r == 0)
 			r = (int)(skipped > INT32_MAX ? INT32_MAX : skipped);
 	}
