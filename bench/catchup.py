@@ -38,7 +38,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
 import harness  # noqa: E402
-from gossip_rate import cpu_s, gossip  # noqa: E402
+from gossip_rate import cpu_s, gossip, start_loaded  # noqa: E402
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -64,13 +64,7 @@ def one(n, loss):
     c = harness.Cluster(2, conf=conf)
     try:
         A, B = c[0], c[1]
-        A.start()
-        ca = A.client()
-        pipe = ca.pipeline(transaction=False)
-        for i in range(0, n, 10000):
-            pipe.sadd("s", *["e%07d" % j for j in range(i, min(n, i + 10000))])
-        pipe.execute()
-        assert ca.scard("s") == n
+        ca = start_loaded(A, n)
         if loss:
             ca.execute_command("CRDT.SIM", "LOSS", str(loss))
         ca.execute_command("CONFIG", "RESETSTAT")  # gossip_longest_call_us from here on

@@ -49,6 +49,19 @@ def gossip(cl):
     return {k: int(v) for k, v in cl.info("gossip").items() if isinstance(v, int)}
 
 
+def start_loaded(node, n):
+    """Start @node and load its set "s" with n elements e0000000..;
+    return its client."""
+    node.start()
+    cl = node.client()
+    pipe = cl.pipeline(transaction=False)
+    for i in range(0, n, 10000):
+        pipe.sadd("s", *["e%07d" % j for j in range(i, min(n, i + 10000))])
+    pipe.execute()
+    assert cl.scard("s") == n
+    return cl
+
+
 def ceiling(path, seconds, runs):
     out = subprocess.run([path, "-t", str(seconds), "-r", str(runs)], capture_output=True, text=True,
                          check=True).stdout
@@ -80,13 +93,7 @@ def main():
     c = harness.Cluster(2, conf=conf)
     try:
         A, B = c[0], c[1]
-        A.start()
-        ca = A.client()
-        pipe = ca.pipeline(transaction=False)
-        for i in range(0, n, 10000):
-            pipe.sadd("s", *["e%07d" % j for j in range(i, min(n, i + 10000))])
-        pipe.execute()
-        assert ca.scard("s") == n
+        ca = start_loaded(A, n)
         # phase 1: B starts empty
         t0 = time.monotonic()
         B.start()
