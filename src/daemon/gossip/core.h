@@ -285,10 +285,6 @@ struct gossip_core_io {
 	 * the rest left to the tick; NULL: only rounds and ACKs move
 	 * catch-ups on, and each call cuts all the window can take. */
 	void (*tick_wanted)(void *ctx, uint64_t ms);
-	/** The monotonic ms clock now, read afresh.  Unused since the
-	 * catch-up cuts a large instance a few pieces at a time (no call is
-	 * long enough to make its now_ms stale); NULL is fine. */
-	uint64_t (*now_ms)(void *ctx);
 	void *ctx;
 };
 

@@ -135,14 +135,6 @@ static void tick_wanted(void *ctx, uint64_t ms)
 	uv_timer_start(&g->tick_timer, tick_cb, ms, 0);
 }
 
-static uint64_t now_ms(void *ctx)
-{
-	struct gossip *g = ctx;
-
-	uv_update_time(g->loop);
-	return uv_now(g->loop);
-}
-
 static int resolve(void *ctx, const char *name, const char *host, uint16_t port)
 {
 	struct gossip *g = ctx;
@@ -257,7 +249,7 @@ int gossip_new_with_transport(uv_loop_t *loop, const struct gossip_config *cfg,
 	if (!c.seed && self)
 		c.seed = uv_hrtime() ^ ((uint64_t)self->b[0] << 56 | self->b[15]);
 	io = (struct gossip_core_io){ .resolve = resolve, .push_wanted = push_wanted,
-				      .tick_wanted = tick_wanted, .now_ms = now_ms, .ctx = g };
+				      .tick_wanted = tick_wanted, .ctx = g };
 	if ((r = gossip_core_new(&c, store, hlc, self, node_name, t, &io, &g->core)) < 0) {
 		free(g);
 		return r;
