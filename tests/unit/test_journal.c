@@ -183,6 +183,71 @@ static void test_batches_reported_when_stored(void **state)
 	}
 }
 
+/* Who commits: while the writer thread is idle, a small batch that needs no
+ * sync is committed by the loop and reported before journal_commit returns;
+ * a write under always (it needs a sync) and a large batch go to the thread,
+ * and are reported only through the loop's async handle. */
+static void test_small_batches_commit_on_loop(void **state)
+{
+	struct fixture *f = *state;
+	static char big[1024];
+
+	memset(big, 'b', sizeof(big) - 1);
+	for (int mode = CONFIG_DURABILITY_ALWAYS; mode <= CONFIG_DURABILITY_NONE; mode++) {
+		struct reports rep = { 0 };
+		struct journal_stats js;
+		struct store s;
+		store_init(&s);
+		struct journal *st = open_load(f, &s, (enum config_durability)mode, NULL, 0);
+		rep.st = st;
+		journal_set_report(st, report_cb, &rep);
+
+		sadd(&s, st, "k", "x");
+		assert_int_equal(journal_commit(st), 0);
+		journal_get_stats(st, &js);
+		if (mode == CONFIG_DURABILITY_ALWAYS) {
+			assert_int_equal(rep.n, 0); /* the thread syncs it */
+			assert_int_equal(js.loop_commits, 0);
+			assert_int_equal(journal_flush(st), 0);
+			assert_int_equal(rep.n, 1);
+			assert_true(rep.syncs[0] >= 1);
+		} else {
+			assert_int_equal(rep.n, 1); /* stored and reported at once */
+			assert_int_equal(rep.rcs[0], 0);
+			assert_int_equal(js.loop_commits, 1);
+			assert_int_equal(js.commits, 1);
+		}
+
+		/* over 64 KiB in one pass: the thread's */
+		journal_get_stats(st, &js);
+		uint64_t before = js.loop_commits;
+		int n = rep.n;
+		for (int i = 0; i < 80; i++) {
+			big[0] = (char)('A' + i % 26);
+			big[1] = (char)('A' + i / 26);
+			sadd(&s, st, "big", big);
+		}
+		assert_int_equal(journal_commit(st), 0);
+		assert_int_equal(rep.n, n);
+		assert_int_equal(journal_flush(st), 0);
+		assert_int_equal(rep.n, n + 1);
+		assert_int_equal(rep.rcs[n], 0);
+		journal_get_stats(st, &js);
+		assert_int_equal(js.loop_commits, before);
+		close_run(f, st);
+
+		/* both are there after a restart */
+		struct store s2;
+		store_init(&s2);
+		st = open_load(f, &s2, (enum config_durability)mode, NULL, 0);
+		assert_true(crdt_orset_contains(slot(&s2, "k", CRDT_ORSET)->os, "x", 1));
+		assert_int_equal(crdt_orset_card(slot(&s2, "big", CRDT_ORSET)->os), 80);
+		close_run(f, st);
+		store_done(&s2);
+		store_done(&s);
+	}
+}
+
 /* What was journaled comes back equal after a restart, and the adds keep
  * the id they were made under, though the new store has another id. */
 static void test_restart_keeps_state_and_ids(void **state)
@@ -430,6 +495,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_batches_reported_when_stored, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_small_batches_commit_on_loop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_keeps_state_and_ids, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_batch_keeps_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_map_released_after_commit, setup, teardown),

@@ -237,6 +237,7 @@ static void section_persistence(struct daemon *d, struct crdt_buf *b)
 	line(b, "last_sync_unix_ms:%" PRIu64, s.last_sync_ms);
 	line(b, "journal_records:%" PRIu64, s.records);
 	line(b, "commits:%" PRIu64, s.commits);
+	line(b, "loop_commits:%" PRIu64, s.loop_commits);
 	line(b, "syncs:%" PRIu64, s.syncs);
 	line(b, "compactions:%" PRIu64, s.compactions);
 	line(b, "map_releases:%" PRIu64, s.map_releases);

@@ -481,6 +481,7 @@ static void writer_counts(void *ctx, const struct jwriter_counts *c)
 	uint64_t now = uv_now(st->release.loop);
 
 	st->st.commits += c->commits;
+	st->st.loop_commits += c->inline_commits;
 	st->st.syncs += c->syncs;
 	st->st.errors += c->errors;
 	st->st.map_releases += c->releases;
