@@ -163,6 +163,7 @@ static void section_gossip(struct daemon *d, struct crdt_buf *b)
 	line(b, "acks_in:%" PRIu64, s.acks_in);
 	line(b, "delta_whole_writes:%" PRIu64, s.delta_whole_writes);
 	line(b, "delta_held:%" PRIu64, s.delta_held);
+	line(b, "delta_to_catchup:%" PRIu64, s.delta_to_catchup);
 	line(b, "delta_fast_resent:%" PRIu64, s.delta_fast_resent);
 	line(b, "delta_fallbacks:%" PRIu64, s.delta_fallbacks);
 	line(b, "delta_resyncs:%" PRIu64, s.delta_resyncs);
