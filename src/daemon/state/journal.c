@@ -34,9 +34,9 @@
  * against the last snapshot alone, a set filled by news (each piece
  * elements it lacked: a journal as large as what it gained) was encoded
  * whole at every doubling: 12 snapshots, 16 MB encoded on the loop for a
- * 1,000,000-element catch-up (docs/benchmarks.md).  The journal stays
- * within twice the state it describes, so a snapshot is still O(1) per
- * byte journaled. */
+ * 1,000,000-element catch-up (docs/benchmarks.md); now the next record
+ * that is not a piece folds it, once.  The journal stays within twice the
+ * state it describes, so a snapshot is still O(1) per byte journaled. */
 #define COMPACT_PIECE_MIN 16
 #define COMPACT_GROWTH_MAX 64u
 #define FP_LEN 8
