@@ -357,6 +357,63 @@ static void test_compaction_keeps_everything(void **state)
 	store_done(&b);
 }
 
+/* A set filled by a peer's pieces (a catch-up: every piece news) is
+ * weighed at its size now, not against its last snapshot: it is not
+ * encoded whole at each doubling (that made 8 snapshots here), and loads
+ * back equal from a journal of pieces. */
+struct pieces_in {
+	struct store *s;
+	struct journal *st;
+	int n;
+};
+
+static int piece_in_cb(const uint8_t *piece, size_t len, void *ctx)
+{
+	struct pieces_in *pi = ctx;
+	struct crdt_obj o;
+
+	assert_int_equal(crdt_obj_decode(piece, len, &o), 0);
+	assert_true(store_merge(pi->s, "big", 3, &o) >= 0);
+	crdt_obj_done(&o);
+	if (++pi->n % 50 == 0)
+		assert_int_equal(journal_commit(pi->st), 0);
+	return 0;
+}
+
+static void test_pieces_not_compacted_at_each_doubling(void **state)
+{
+	struct fixture *f = *state;
+	struct store a, b, peer;
+	struct journal_stats stats;
+	struct crdt_obj *o;
+	char elem[64];
+
+	store_init(&a);
+	store_init(&peer);
+	struct journal *st = open_load(f, &a, CONFIG_DURABILITY_NONE, NULL, 0);
+	assert_int_equal(store_get(&peer, "big", 3, CRDT_ORSET, true, &o), 0);
+	for (int i = 0; i < 40000; i++) {
+		int n = snprintf(elem, sizeof(elem), "element-%06d", i);
+		assert_true(crdt_orset_add(o->os, &peer.self, elem, (size_t)n) >= 0);
+	}
+	struct pieces_in pi = { .s = &a, .st = st };
+	assert_int_equal(crdt_obj_split(o, 1330, piece_in_cb, &pi), 0);
+	assert_true(pi.n > 300);
+	assert_int_equal(journal_commit(st), 0);
+	journal_get_stats(st, &stats);
+	assert_true(stats.compactions <= 2);
+	close_run(f, st);
+
+	store_init(&b);
+	st = open_load(f, &b, CONFIG_DURABILITY_NONE, NULL, 0);
+	assert_true(crdt_obj_equal(slot(&a, "big", CRDT_ORSET), o));
+	assert_true(crdt_obj_equal(slot(&b, "big", CRDT_ORSET), o));
+	close_run(f, st);
+	store_done(&a);
+	store_done(&b);
+	store_done(&peer);
+}
+
 /* Resident KiB of the mapping of @path in /proc/self/smaps, -1 if none. */
 static long map_rss_kib(const char *path)
 {
@@ -500,6 +557,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failed_batch_keeps_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_map_released_after_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compaction_keeps_everything, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pieces_not_compacted_at_each_doubling, setup,
+						teardown),
 		cmocka_unit_test(test_record_kinds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
