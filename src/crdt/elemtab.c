@@ -15,10 +15,6 @@
 #define ET_LOAD_DEN 16
 #define ET_MIN_CAP 8
 
-/* Tables from this size on are mapped on their own in huge pages: on a VM
- * a 4 KiB page fault can cost 10 µs, so faulting 8 MiB of fresh table slot
- * by slot would cost more than filling it. */
-#define ET_HUGE ((size_t)2 << 20)
 
 /* Entries of the key-order array of a table of @cap slots: its most
  * elements, and one. */
@@ -27,18 +23,12 @@ static size_t ord_room(size_t cap)
 	return cap * ET_LOAD_NUM / ET_LOAD_DEN + 1;
 }
 
-/* Zeroed room for @cap slots; *ret_mapped says how to give it back.  A
- * table from the heap has the room for its key order after the slots
- * (one block, so growing a small table frees no extra chunk per step);
- * a mapped one gets a separate array when it needs one. */
-static struct et_slot *tab_alloc(size_t cap, bool *ret_mapped)
+/* @sz bytes mapped in huge pages, 2 MiB aligned, or NULL. */
+static void *map_huge(size_t sz)
 {
-	size_t sz = cap * sizeof(struct et_slot);
-
-	*ret_mapped = false;
 #if defined(__linux__) && defined(MADV_HUGEPAGE) && defined(MAP_ANONYMOUS)
 	if (sz >= ET_HUGE && sz % ET_HUGE == 0) {
-		/* Map one huge page more and trim, so the table is aligned. */
+		/* Map one huge page more and trim, so the block is aligned. */
 		uint8_t *p = mmap(NULL, sz + ET_HUGE, PROT_READ | PROT_WRITE,
 				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (p != MAP_FAILED) {
@@ -48,12 +38,47 @@ static struct et_slot *tab_alloc(size_t cap, bool *ret_mapped)
 				munmap(p, head);
 			munmap((uint8_t *)a + sz, ET_HUGE - head);
 			madvise((void *)a, sz, MADV_HUGEPAGE); /* advice only */
-			*ret_mapped = true;
-			return (struct et_slot *)a;
+			return (void *)a;
 		}
 	}
 #endif
-	return calloc(1, sz + ord_room(cap) * sizeof(uint32_t));
+	return NULL;
+}
+
+void *et_mem_alloc(size_t sz, bool *ret_mapped)
+{
+	void *p = map_huge(sz);
+
+	*ret_mapped = p != NULL;
+	return p ? p : calloc(1, sz);
+}
+
+void et_mem_free(void *p, size_t sz, bool mapped)
+{
+#if defined(__linux__) && defined(MADV_HUGEPAGE) && defined(MAP_ANONYMOUS)
+	if (mapped) {
+		munmap(p, sz);
+		return;
+	}
+#else
+	(void)sz;
+	(void)mapped;
+#endif
+	free(p);
+}
+
+/* Zeroed room for @cap slots; *ret_mapped says how to give it back.  A
+ * table from the heap has the room for its key order after the slots
+ * (one block, so growing a small table frees no extra chunk per step);
+ * a mapped one gets a separate array when it needs one. */
+static struct et_slot *tab_alloc(size_t cap, bool *ret_mapped)
+{
+	void *p = map_huge(cap * sizeof(struct et_slot));
+
+	*ret_mapped = p != NULL;
+	if (p)
+		return p;
+	return calloc(1, cap * sizeof(struct et_slot) + ord_room(cap) * sizeof(uint32_t));
 }
 
 /* Point @t's order array at its table's block, or leave it to be
@@ -108,16 +133,7 @@ static void ord_release(struct elemtab *t)
 
 static void tab_free(struct et_slot *s, size_t cap, bool mapped)
 {
-#if defined(__linux__) && defined(MADV_HUGEPAGE) && defined(MAP_ANONYMOUS)
-	if (mapped) {
-		munmap(s, cap * sizeof(*s));
-		return;
-	}
-#else
-	(void)cap;
-	(void)mapped;
-#endif
-	free(s);
+	et_mem_free(s, cap * sizeof(*s), mapped);
 }
 
 void et_init(struct elemtab *t)

@@ -112,6 +112,17 @@ static inline void et_prefetch(const struct elemtab *t, uint32_t hash)
 		__builtin_prefetch(&t->s[et_home(t, hash)]);
 }
 
+/* Tables (and the OR-Set's dot pool) from this size on are mapped on
+ * their own in huge pages: on a VM a 4 KiB page fault can cost 10 µs, so
+ * faulting 8 MiB of fresh table slot by slot would cost more than filling
+ * it, and a table read in key order (at random) misses the TLB less. */
+#define ET_HUGE ((size_t)2 << 20)
+/** Zeroed memory of @sz bytes, NULL without: mapped in huge pages, 2 MiB
+ * aligned, for a multiple of ET_HUGE (Linux), else calloc'd; *@ret_mapped
+ * says which, for et_mem_free(). */
+void *et_mem_alloc(size_t sz, bool *ret_mapped);
+void et_mem_free(void *p, size_t sz, bool mapped);
+
 void et_init(struct elemtab *t);
 void et_done(struct elemtab *t);
 uint32_t et_hash(const void *key, size_t len);
