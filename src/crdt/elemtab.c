@@ -361,21 +361,6 @@ uint8_t *et_key_dup(const void *key, size_t len, int *ret_err)
 	return p;
 }
 
-/* Is slot @a's key before slot @b's?  Short keys compare as two
- * big-endian words (zero padded) and then their lengths. */
-static inline bool slot_before(const struct et_slot *a, const struct et_slot *b)
-{
-	if (et_len(a) <= ET_INLINE && et_len(b) <= ET_INLINE) {
-		uint64_t x = __builtin_bswap64(rd64(a->k.in)), y = __builtin_bswap64(rd64(b->k.in));
-		if (x == y) {
-			x = __builtin_bswap64(rd64(a->k.in + 8));
-			y = __builtin_bswap64(rd64(b->k.in + 8));
-		}
-		return x != y ? x < y : et_len(a) < et_len(b);
-	}
-	return et_keycmp(et_key(a), et_len(a), et_key(b), et_len(b)) < 0;
-}
-
 /* The free slot for @hash, counted in. */
 static inline uint32_t insert_at(struct elemtab *t, uint32_t hash)
 {
@@ -400,7 +385,7 @@ static inline void ord_note(struct elemtab *t, uint32_t i)
 		rlog_drop(t);
 		return;
 	}
-	t->ord_ok = k < t->ordcap && (k == 0 || slot_before(&t->s[t->ord[k - 1]], &t->s[i]));
+	t->ord_ok = k < t->ordcap && (k == 0 || et_before(&t->s[t->ord[k - 1]], &t->s[i]));
 	if (t->ord_ok)
 		t->ord[k] = i;
 }
@@ -861,7 +846,7 @@ static int ord_merge(struct elemtab *t)
 			__builtin_prefetch(&s[a[i + MERGE_AHEAD]]);
 		if (j + MERGE_AHEAD < n)
 			__builtin_prefetch(&s[ord[j + MERGE_AHEAD]]);
-		if (slot_before(&s[ord[j]], &s[a[i]]))
+		if (et_before(&s[ord[j]], &s[a[i]]))
 			ord[o++] = ord[j++];
 		else
 			ord[o++] = a[i++];
@@ -895,6 +880,42 @@ int et_order(const struct elemtab *ct, const uint32_t **ret)
 	}
 	*ret = t->ord;
 	return 0;
+}
+
+int et_walk_begin(const struct elemtab *ct, struct et_walk *w)
+{
+	struct elemtab *t = (struct elemtab *)ct; /* only the cache changes */
+	const uint32_t *o;
+	size_t na;
+
+	et_order_settle(t);
+	na = t->ord_mid;
+	*w = (struct et_walk){ .t = t, .n = t->count };
+	if (t->ord_ok && na && w->n >= ET_WALK_MIN && (w->a = malloc(na * sizeof(*w->a)))) {
+		/* the first run aside: the merged order is written over it */
+		memcpy(w->a, t->ord, na * sizeof(*w->a));
+		w->na = na;
+		w->j = na;
+		for (size_t k = 0; k < ET_WALK_AHEAD && k < na; k++)
+			__builtin_prefetch(&t->s[w->a[k]]);
+		for (size_t k = na; k < na + ET_WALK_AHEAD && k < w->n; k++)
+			__builtin_prefetch(&t->s[t->ord[k]]);
+		return 0;
+	}
+	for (size_t k = 0; k < ET_WALK_AHEAD && k < w->n && t->ord_ok; k++)
+		__builtin_prefetch(&t->s[t->ord[k]]);
+	return et_order(t, &o); /* one run, or none the walk could merge */
+}
+
+void et_walk_end(struct et_walk *w)
+{
+	if (!w->a)
+		return;
+	while (w->o < w->n)
+		et_walk_next(w);
+	free(w->a);
+	w->a = NULL;
+	w->t->ord_mid = 0;
 }
 
 void et_order_runs(struct elemtab *t, size_t mid)
