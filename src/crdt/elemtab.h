@@ -201,21 +201,23 @@ static inline uint32_t et_put(struct elemtab *t, const struct et_slot *from)
 	t->ord_ok = false; /* a log of removes, if any, goes with it */
 	return i;
 }
+/** Can @t take @n keys by et_put_append()?  Its order must be one valid
+ * run, with no removes pending, and have room for them. */
+static inline bool et_can_append(const struct elemtab *t, size_t n)
+{
+	return t->ord_ok && !t->ord_mid && !t->rlog_n && t->ord && t->count + n <= t->ordcap;
+}
 /** et_put() of a key after every key in @t (the caller has checked, as
- * the decoder does): the order cache, if valid and one run, takes it as
- * the last.  Room must be reserved. */
-static inline uint32_t et_put_last(struct elemtab *t, const struct et_slot *from)
+ * the decoder does), which the order takes as the last; the caller has
+ * checked et_can_append() for all its keys, so no test per key. */
+static inline uint32_t et_put_append(struct elemtab *t, const struct et_slot *from)
 {
 	uint32_t i = et_home(t, from->hash);
 
 	while (et_used(&t->s[i]))
 		i = et_next(t, i);
 	t->s[i] = *from;
-	if (t->ord_ok && !t->ord_mid && !t->rlog_n && t->count < t->ordcap)
-		t->ord[t->count] = i;
-	else
-		t->ord_ok = false;
-	t->count++;
+	t->ord[t->count++] = i;
 	return i;
 }
 /** Give @t the slots of @nt (filled by et_put()) and its order cache:

@@ -313,7 +313,7 @@ static inline uint64_t rd64(const uint8_t *p)
 
 /* @e's slot image, @pay aside: hash, length and the key, inline and zero
  * padded (two loads within the key, the second shifted) or in @owned. */
-static inline void slot_image(struct et_slot *q, const uint8_t *e, size_t len, uint8_t *owned)
+static inline __attribute__((always_inline)) void slot_image(struct et_slot *q, const uint8_t *e, size_t len, uint8_t *owned)
 {
 	q->meta = ET_USED | (uint32_t)len;
 	if (len > ET_INLINE) {
@@ -335,19 +335,6 @@ static inline void slot_image(struct et_slot *q, const uint8_t *e, size_t len, u
 	q->hash = et_hash_short(rd64(q->k.in), rd64(q->k.in + 8), len);
 }
 
-/* Is short key @q after the short key whose slot image is @p?  As two
- * big-endian words and then the length, which is key order. */
-static inline bool short_after(const struct et_slot *p, const struct et_slot *q)
-{
-	uint64_t x = __builtin_bswap64(rd64(p->k.in)), y = __builtin_bswap64(rd64(q->k.in));
-
-	if (x == y) {
-		x = __builtin_bswap64(rd64(p->k.in + 8));
-		y = __builtin_bswap64(rd64(q->k.in + 8));
-	}
-	return x != y ? x < y : et_len(p) < et_len(q);
-}
-
 int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 {
 	struct crdt_cur c;
@@ -355,7 +342,9 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 	const uint8_t *rids, *prev = NULL, *e;
 	size_t nr, n, plen = 0, elen;
 	uint64_t *last = NULL; /* per replica, the previous dot's counter */
-	struct et_slot pend[PEND], prevs = { 0 };
+	struct et_slot pend[PEND];
+	uint64_t pw0 = 0, pw1 = 0; /* the previous short key, big-endian */
+	bool append;
 	size_t ipend = 0, npend = 0; /* the oldest pending, and how many */
 	int r;
 
@@ -394,6 +383,7 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 		goto fail;
 	if ((r = et_reserve(&s->tab, n)) < 0)
 		goto fail;
+	append = et_can_append(&s->tab, n);
 	for (size_t i = 0; i < n; i++) {
 		struct dot one = { 0 };
 		struct et_slot *q;
@@ -405,15 +395,35 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 			goto fail;
 		q = &pend[(ipend + npend) % PEND];
 		if (elen <= ET_INLINE) {
+			/* key order on the slot image: two big-endian words, then
+			 * the length; the previous key's kept in registers */
+			uint64_t y0, y1;
 			slot_image(q, e, elen, NULL);
-			if (i > 0 && !(plen <= ET_INLINE ? short_after(&prevs, q)
+			y0 = __builtin_bswap64(rd64(q->k.in));
+			y1 = __builtin_bswap64(rd64(q->k.in + 8));
+			if (i > 0 && !(plen <= ET_INLINE ? y0 != pw0 ? y0 > pw0
+							   : y1 != pw1 ? y1 > pw1 : elen > plen
 							 : et_keycmp(prev, plen, e, elen) < 0))
 				goto fail;
-			prevs = *q;
+			pw0 = y0;
+			pw1 = y1;
 		} else if (i > 0 && et_keycmp(prev, plen, e, elen) >= 0) {
 			goto fail;
 		}
-		do {
+		if (c.left >= 2 && c.p[0] < 0x80 && !(c.p[0] & 1) && c.p[1] < 0x80) {
+			/* one dot, head and counter a byte each: the common case */
+			uint64_t ri = c.p[0] >> 1, ctr;
+			if (ri >= nr)
+				goto fail;
+			ctr = ctr_unzz(c.p[1], last[ri]);
+			if (ctr == 0 || !ctx_has(s, (uint32_t)ri, ctr))
+				goto fail;
+			last[ri] = ctr;
+			one = (struct dot){ .ri = (uint32_t)ri, .ctr = ctr };
+			nd = 1;
+			c.p += 2;
+			c.left -= 2;
+		} else do {
 			uint64_t ri, ctr;
 
 			r = CRDT_EBADMSG;
@@ -473,13 +483,19 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 		prev = e;
 		plen = elen;
 		if (npend == PEND) { /* keys ascend: each goes last in the order */
-			et_put_last(&s->tab, &pend[ipend]);
+			if (append)
+				et_put_append(&s->tab, &pend[ipend]);
+			else
+				et_put(&s->tab, &pend[ipend]);
 			ipend = (ipend + 1) % PEND;
 			npend--;
 		}
 	}
 	for (; npend; npend--, ipend = (ipend + 1) % PEND)
-		et_put_last(&s->tab, &pend[ipend]);
+		if (append)
+			et_put_append(&s->tab, &pend[ipend]);
+		else
+			et_put(&s->tab, &pend[ipend]);
 	if (c.left) {
 		r = CRDT_EBADMSG;
 		goto fail;
