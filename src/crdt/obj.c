@@ -268,6 +268,11 @@ size_t crdt_obj_card(const struct crdt_obj *o)
 	return crdt_obj_is_set(o) ? crdt_type_ops(o->type)->card(o->p) : 0;
 }
 
+size_t crdt_obj_parts(const struct crdt_obj *o)
+{
+	return o->type == CRDT_ORMAP ? crdt_ormap_len(o->om) : crdt_obj_card(o);
+}
+
 bool crdt_obj_contains(const struct crdt_obj *o, const void *e, size_t len)
 {
 	return crdt_obj_is_set(o) && crdt_type_ops(o->type)->contains(o->p, e, len);

@@ -1481,12 +1481,6 @@ static uint64_t window_end(const struct gossip_core *g)
 	return any ? end : UINT64_MAX;
 }
 
-/* Members (a set's) or fields (a map's) of @o; 0 for the other types. */
-static size_t obj_parts(const struct crdt_obj *o)
-{
-	return o->type == CRDT_ORMAP ? crdt_ormap_len(o->om) : crdt_obj_card(o);
-}
-
 /* A queued delta this large, and at least a quarter of its instance, goes
  * as the instance by every peer's catch-up instead: cut a few pieces a
  * loop pass and paced by each peer's window, where encoding the delta
@@ -1500,10 +1494,10 @@ static bool pend_too_large(const struct pend *q, const struct store_entry *e)
 	const struct store_inst *in;
 	size_t n;
 
-	if (!q->d.p || (n = obj_parts(&q->d)) <= PEND_CATCHUP_PARTS)
+	if (!q->d.p || (n = crdt_obj_parts(&q->d)) <= PEND_CATCHUP_PARTS)
 		return false;
 	in = store_entry_inst((struct store_entry *)e, q->d.type);
-	return in && n >= obj_parts(&in->obj) / 4;
+	return in && n >= crdt_obj_parts(&in->obj) / 4;
 }
 
 /* The first queued deltas as new intervals, as many as the furthest window

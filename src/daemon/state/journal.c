@@ -280,7 +280,7 @@ static void add_bytes(uint32_t *n, size_t len)
 }
 
 /* The journal bytes past which @in is folded into a snapshot, after a
- * record of @len bytes that holds a state of @card elements (0: not a
+ * record of @len bytes that holds a state of @card elements or fields (0: not a
  * set's state). */
 static uint64_t compact_floor(const struct store_inst *in, size_t len, size_t card)
 {
@@ -289,7 +289,7 @@ static uint64_t compact_floor(const struct store_inst *in, size_t len, size_t ca
 
 	if (card < COMPACT_PIECE_MIN)
 		return floor;
-	est = (uint64_t)crdt_obj_card(&in->obj) * len / card * 2;
+	est = (uint64_t)crdt_obj_parts(&in->obj) * len / card * 2;
 	if (est > floor * COMPACT_GROWTH_MAX)
 		est = floor * COMPACT_GROWTH_MAX;
 	return est > floor ? est : floor;
@@ -334,7 +334,7 @@ static void journal(struct journal *st, struct store_entry *e, enum crdt_type t,
 	crdt_buf_put_u8(&st->buf, (uint8_t)(op == JOURNAL_OP_ORSET_ADD ? JOURNAL_OP_ORSET_ADD_AS : op));
 	if (op == JOURNAL_OP_STATE) {
 		crdt_obj_encode(state, &st->buf);
-		card = crdt_obj_card(state);
+		card = crdt_obj_parts(state);
 	} else {
 		/* the id the adds were made under: it changes at every start */
 		if (op == JOURNAL_OP_ORSET_ADD)
