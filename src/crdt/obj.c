@@ -83,6 +83,11 @@ ADAPT_DEL(lwwreg)
 ADAPT(ormap, struct crdt_ormap)
 ADAPT_IDS(ormap)
 ADAPT_DEL(ormap)
+static int ormap_pieces_(void *s, struct crdt_cursor *cur, size_t max, size_t n, crdt_piece_cb cb,
+			 void *ctx)
+{
+	return crdt_ormap_pieces(s, cur, max, n, cb, ctx);
+}
 
 static const struct crdt_type_ops types[CRDT_TYPE_MAX + 1] = {
 	[CRDT_GCOUNTER] = { ROW(gcounter, CRDT_GCOUNTER), ROW_IDS(gcounter), ROW_COUNTER(gcounter),
@@ -102,6 +107,7 @@ static const struct crdt_type_ops types[CRDT_TYPE_MAX + 1] = {
 	/* ormap/codec.c's split bounds for a piece of one register field
 	 * (header, one replica, the entry and its dot, two length varints) */
 	[CRDT_ORMAP] = { ROW(ormap, CRDT_ORMAP), ROW_IDS(ormap), ROW_DEL(ormap),
+			 .pieces = ormap_pieces_,
 			 .piece_overhead = (2 + 3 * 5) + (CRDT_RID_LEN + 5 + 5) + 5 + 5 + 5 +
 					   (5 + 10 + 1) + (10 + 1) + 10 + 5 + 5,
 			 .redis_type = "hash" },

@@ -2,8 +2,8 @@
  * first byte is the type tag, so one target covers every type).  What
  * decodes must re-encode to an equal state, merge into a copy of itself
  * without change, and render as JSON; an OR-Map's split pieces must merge
- * back into it, and so must an OR-Set's pieces cut from a cursor (each at
- * most the size asked). */
+ * back into it, and so must an OR-Set's and an OR-Map's pieces cut from a
+ * cursor (each at most the size asked). */
 #include <errno.h>
 #include <string.h>
 
@@ -39,9 +39,9 @@ static int merge_small_piece(const uint8_t *p, size_t len, void *ctx)
 	return merge_piece(p, len, ctx);
 }
 
-/* An OR-Set cut two pieces a call from a cursor merges back into the
- * whole state; with its dot index built first (merging an empty set into
- * it does), so that the cut walks the index. */
+/* An OR-Set or an OR-Map cut two pieces a call from a cursor merges back
+ * into the whole state; a set with its dot index built first (merging an
+ * empty set into it does), so that the cut walks the index. */
 static void pieces_back(const struct crdt_obj *o)
 {
 	struct crdt_obj set, empty, got;
@@ -50,11 +50,11 @@ static void pieces_back(const struct crdt_obj *o)
 
 	if (crdt_obj_copy(o, &set) < 0)
 		return;
-	if (crdt_obj_new(CRDT_ORSET, &empty) == 0) {
+	if (crdt_obj_new(o->type, &empty) == 0) {
 		crdt_obj_merge(&set, &empty);
 		crdt_obj_done(&empty);
 	}
-	if (crdt_obj_new(CRDT_ORSET, &got) == 0) {
+	if (crdt_obj_new(o->type, &got) == 0) {
 		for (int i = 0; i < 100000 && !cur.done && r >= 0; i++)
 			r = crdt_obj_pieces(&set, &cur, 200, 2, merge_small_piece, &got);
 		if (r >= 0 && cur.done && cur.skipped == 0)
@@ -86,7 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (o.type == CRDT_ORMAP)
 		split_back(&o);
-	if (o.type == CRDT_ORSET)
+	if (o.type == CRDT_ORSET || o.type == CRDT_ORMAP)
 		pieces_back(&o);
 	if ((j = crdt_obj_to_json(&o)))
 		cJSON_Delete(j);

@@ -1991,11 +1991,14 @@ static void test_delta_join_late(void **state)
 	/* 2,000 pushes of one interval each, but for those made while the
 	 * silent peer was not yet down (the first 600, until the third
 	 * round) and its window of DLOG_WINDOW intervals was full: they are
-	 * held, and what they carried goes in the first push after it is
-	 * down, joined: 1,720 adds (about 16 bytes each) and a counter, in
-	 * 22 intervals of 1,400 bytes */
+	 * held, and what they carried joins until the first push after it is
+	 * down: 1,720 adds, over 1,024 and over a quarter of the set, so the
+	 * set goes by the catch-ups of the peers that are up (none) instead of
+	 * being encoded whole on the loop; the counter's joined delta is that
+	 * push's one interval */
 	assert_int_equal(st.delta_held, 600 - DLOG_WINDOW);
-	assert_int_equal(st.delta_intervals, 2000 - st.delta_held + 21);
+	assert_int_equal(st.delta_to_catchup, 1);
+	assert_int_equal(st.delta_intervals, 2000 - st.delta_held);
 	assert_true(probe(&c.node[0], 1).down);
 	net_down(&c.net, 1, false);
 	rounds_all(&c, 2);
@@ -2010,6 +2013,52 @@ static void test_delta_join_late(void **state)
 	push_all(&c);
 	assert_int_equal(crdt_orset_card(o->os), 10001);
 	assert_int_equal(probe(&c.node[0], 1).deltas_pending, 0);
+	cluster_done(&c);
+}
+
+/* A queued delta over 1,024 members that is at least a quarter of its set
+ * is not encoded: the set goes by the peer's catch-up, a few pieces a call;
+ * a smaller share of a larger set goes as a delta, as any write. */
+static void test_delta_large_by_catchup(void **state)
+{
+	struct cluster c;
+	struct gossip_stats st;
+	struct crdt_obj *o;
+	uint64_t intervals;
+	char m[32];
+
+	cluster_deltas = true;
+	cluster_digests = true;
+	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_deltas = false;
+	cluster_digests = false;
+	rounds_all(&c, 1);
+	for (int i = 0; i < 8000; i++) { /* one push: the whole set */
+		snprintf(m, sizeof(m), "member-%05d", i);
+		dsadd(&c.node[0], "big", m);
+	}
+	gossip_core_push(c.node[0].g, fake_ms);
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.delta_to_catchup, 1);
+	assert_int_equal(st.delta_intervals, 0);
+	assert_int_equal(st.catchup_instances, 1);
+	net_run(&c.net);
+	rounds_all(&c, 3);
+	assert_int_equal(store_get(&c.node[1].store, "big", 3, CRDT_ORSET, false, &o), 0);
+	assert_int_equal(crdt_orset_card(o->os), 8000);
+	assert_converged(&c);
+	/* 1,500 more: over 1,024 but under a quarter of 9,500, a delta */
+	intervals = st.delta_intervals;
+	for (int i = 8000; i < 9500; i++) {
+		snprintf(m, sizeof(m), "member-%05d", i);
+		dsadd(&c.node[0], "big", m);
+	}
+	push_all(&c);
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.delta_to_catchup, 1);
+	assert_true(st.delta_intervals > intervals);
+	assert_int_equal(crdt_orset_card(o->os), 9500);
+	assert_converged(&c);
 	cluster_done(&c);
 }
 
@@ -2530,6 +2579,7 @@ int main(void)
 		cmocka_unit_test(test_delta_gap),
 		cmocka_unit_test(test_delta_lag),
 		cmocka_unit_test(test_delta_join_late),
+		cmocka_unit_test(test_delta_large_by_catchup),
 		cmocka_unit_test(test_delta_overflow),
 		cmocka_unit_test(test_delta_cost),
 		cmocka_unit_test(test_catchup),

@@ -183,6 +183,71 @@ static void test_batches_reported_when_stored(void **state)
 	}
 }
 
+/* Who commits: while the writer thread is idle, a small batch that needs no
+ * sync is committed by the loop and reported before journal_commit returns;
+ * a write under always (it needs a sync) and a large batch go to the thread,
+ * and are reported only through the loop's async handle. */
+static void test_small_batches_commit_on_loop(void **state)
+{
+	struct fixture *f = *state;
+	static char big[1024];
+
+	memset(big, 'b', sizeof(big) - 1);
+	for (int mode = CONFIG_DURABILITY_ALWAYS; mode <= CONFIG_DURABILITY_NONE; mode++) {
+		struct reports rep = { 0 };
+		struct journal_stats js;
+		struct store s;
+		store_init(&s);
+		struct journal *st = open_load(f, &s, (enum config_durability)mode, NULL, 0);
+		rep.st = st;
+		journal_set_report(st, report_cb, &rep);
+
+		sadd(&s, st, "k", "x");
+		assert_int_equal(journal_commit(st), 0);
+		journal_get_stats(st, &js);
+		if (mode == CONFIG_DURABILITY_ALWAYS) {
+			assert_int_equal(rep.n, 0); /* the thread syncs it */
+			assert_int_equal(js.loop_commits, 0);
+			assert_int_equal(journal_flush(st), 0);
+			assert_int_equal(rep.n, 1);
+			assert_true(rep.syncs[0] >= 1);
+		} else {
+			assert_int_equal(rep.n, 1); /* stored and reported at once */
+			assert_int_equal(rep.rcs[0], 0);
+			assert_int_equal(js.loop_commits, 1);
+			assert_int_equal(js.commits, 1);
+		}
+
+		/* over 64 KiB in one pass: the thread's */
+		journal_get_stats(st, &js);
+		uint64_t before = js.loop_commits;
+		int n = rep.n;
+		for (int i = 0; i < 80; i++) {
+			big[0] = (char)('A' + i % 26);
+			big[1] = (char)('A' + i / 26);
+			sadd(&s, st, "big", big);
+		}
+		assert_int_equal(journal_commit(st), 0);
+		assert_int_equal(rep.n, n);
+		assert_int_equal(journal_flush(st), 0);
+		assert_int_equal(rep.n, n + 1);
+		assert_int_equal(rep.rcs[n], 0);
+		journal_get_stats(st, &js);
+		assert_int_equal(js.loop_commits, before);
+		close_run(f, st);
+
+		/* both are there after a restart */
+		struct store s2;
+		store_init(&s2);
+		st = open_load(f, &s2, (enum config_durability)mode, NULL, 0);
+		assert_true(crdt_orset_contains(slot(&s2, "k", CRDT_ORSET)->os, "x", 1));
+		assert_int_equal(crdt_orset_card(slot(&s2, "big", CRDT_ORSET)->os), 80);
+		close_run(f, st);
+		store_done(&s2);
+		store_done(&s);
+	}
+}
+
 /* What was journaled comes back equal after a restart, and the adds keep
  * the id they were made under, though the new store has another id. */
 static void test_restart_keeps_state_and_ids(void **state)
@@ -290,6 +355,63 @@ static void test_compaction_keeps_everything(void **state)
 	close_run(f, st);
 	store_done(&a);
 	store_done(&b);
+}
+
+/* A set filled by a peer's pieces (a catch-up: every piece news) is
+ * weighed at its size now, not against its last snapshot: it is not
+ * encoded whole at each doubling (that made 8 snapshots here), and loads
+ * back equal from a journal of pieces. */
+struct pieces_in {
+	struct store *s;
+	struct journal *st;
+	int n;
+};
+
+static int piece_in_cb(const uint8_t *piece, size_t len, void *ctx)
+{
+	struct pieces_in *pi = ctx;
+	struct crdt_obj o;
+
+	assert_int_equal(crdt_obj_decode(piece, len, &o), 0);
+	assert_true(store_merge(pi->s, "big", 3, &o) >= 0);
+	crdt_obj_done(&o);
+	if (++pi->n % 50 == 0)
+		assert_int_equal(journal_commit(pi->st), 0);
+	return 0;
+}
+
+static void test_pieces_not_compacted_at_each_doubling(void **state)
+{
+	struct fixture *f = *state;
+	struct store a, b, peer;
+	struct journal_stats stats;
+	struct crdt_obj *o;
+	char elem[64];
+
+	store_init(&a);
+	store_init(&peer);
+	struct journal *st = open_load(f, &a, CONFIG_DURABILITY_NONE, NULL, 0);
+	assert_int_equal(store_get(&peer, "big", 3, CRDT_ORSET, true, &o), 0);
+	for (int i = 0; i < 40000; i++) {
+		int n = snprintf(elem, sizeof(elem), "element-%06d", i);
+		assert_true(crdt_orset_add(o->os, &peer.self, elem, (size_t)n) >= 0);
+	}
+	struct pieces_in pi = { .s = &a, .st = st };
+	assert_int_equal(crdt_obj_split(o, 1330, piece_in_cb, &pi), 0);
+	assert_true(pi.n > 300);
+	assert_int_equal(journal_commit(st), 0);
+	journal_get_stats(st, &stats);
+	assert_true(stats.compactions <= 2);
+	close_run(f, st);
+
+	store_init(&b);
+	st = open_load(f, &b, CONFIG_DURABILITY_NONE, NULL, 0);
+	assert_true(crdt_obj_equal(slot(&a, "big", CRDT_ORSET), o));
+	assert_true(crdt_obj_equal(slot(&b, "big", CRDT_ORSET), o));
+	close_run(f, st);
+	store_done(&a);
+	store_done(&b);
+	store_done(&peer);
 }
 
 /* Resident KiB of the mapping of @path in /proc/self/smaps, -1 if none. */
@@ -430,10 +552,13 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_batches_reported_when_stored, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_small_batches_commit_on_loop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_keeps_state_and_ids, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_batch_keeps_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_map_released_after_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compaction_keeps_everything, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pieces_not_compacted_at_each_doubling, setup,
+						teardown),
 		cmocka_unit_test(test_record_kinds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

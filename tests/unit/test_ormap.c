@@ -582,6 +582,88 @@ static void test_split_large(void **state)
 	crdt_ormap_free(one);
 }
 
+/* Pieces from a cursor, a few a call (crdt_ormap_pieces), of a map that
+ * changes between calls (new fields, overwrites, increments, deletes, each
+ * with its delta): the pieces alone end at least the map as it was when the
+ * first was cut and at most the map at the end; with the deltas of the
+ * changes they end exactly equal.  And a map still in the table's hash
+ * order, unchanged, comes back whole from its pieces. */
+static void test_pieces_from_cursor(void **state)
+{
+	struct rng r = { test_seed("ormap pieces from cursor") };
+	struct crdt_rid id = { { 7 } }, other = { { 9 } };
+	struct crdt_hlc h;
+	char f[32];
+	int64_t n;
+
+	now_ms = 1;
+	crdt_hlc_init(&h, clock_global, NULL);
+	for (int round = 0; round < 4; round++) {
+		struct crdt_ormap *m = crdt_ormap_new(), *got = crdt_ormap_new(), *start, *deltas = crdt_ormap_new(), *x;
+		struct crdt_cursor cur = CRDT_CURSOR_INIT;
+		struct pieces pc = { got, 250 + rng_below(&r, 400), 0 };
+		int fields = 1500 + (int)rng_below(&r, 1500), calls = 0, rc;
+		bool mutate = round % 2;
+
+		for (int i = 0; i < fields; i++) {
+			int len = snprintf(f, sizeof(f), "field-%d", i);
+			if (i % 3)
+				assert_int_equal(crdt_ormap_set(m, &h, &id, f, (size_t)len, f, (size_t)len, NULL), 0);
+			else
+				assert_int_equal(crdt_ormap_incr(m, i % 2 ? &id : &other, f, (size_t)len, i, NULL, &n), 0);
+			if (i % 7 == 0)
+				assert_int_equal(crdt_ormap_del(m, f, (size_t)len, NULL), 1);
+		}
+		start = crdt_ormap_copy(m);
+		while (!cur.done) {
+			uint64_t before = cur.pieces;
+			assert_int_equal(crdt_ormap_pieces(m, &cur, pc.max, 1 + rng_below(&r, 4), merge_piece, &pc), 0);
+			assert_int_equal(cur.pieces - before, pc.n - before);
+			assert_true(++calls < 100000);
+			for (int k = 0; mutate && k < 3; k++) {
+				int i = (int)rng_below(&r, (uint64_t)fields * 2);
+				int len = snprintf(f, sizeof(f), "field-%d", i);
+				switch (rng_below(&r, 3)) {
+				case 0:
+					assert_int_equal(crdt_ormap_set(m, &h, &id, f, (size_t)len, "v", 1, deltas), 0);
+					break;
+				case 1:
+					/* -EINVAL: the field holds a register "v" */
+					rc = crdt_ormap_incr(m, &other, f, (size_t)len, 1, deltas, &n);
+					assert_true(rc == 0 || rc == -EINVAL);
+					break;
+				default:
+					assert_true(crdt_ormap_del(m, f, (size_t)len, deltas) >= 0);
+				}
+			}
+		}
+		assert_int_equal(cur.skipped, 0);
+		assert_int_equal(cur.pieces, pc.n);
+		assert_true(calls > 10); /* it was cut a few pieces at a time */
+		if (!mutate) {
+			assert_true(crdt_ormap_equal(m, got));
+		} else {
+			/* start <= got: merging start changes nothing */
+			x = crdt_ormap_copy(got);
+			assert_int_equal(crdt_ormap_merge(x, start), 0);
+			assert_true(crdt_ormap_equal(x, got));
+			crdt_ormap_free(x);
+			/* got <= m */
+			x = crdt_ormap_copy(m);
+			assert_int_equal(crdt_ormap_merge(x, got), 0);
+			assert_true(crdt_ormap_equal(x, m));
+			crdt_ormap_free(x);
+			/* with the changes' deltas: exactly m */
+			assert_int_equal(crdt_ormap_merge(got, deltas), 0);
+			assert_true(crdt_ormap_equal(got, m));
+		}
+		crdt_ormap_free(m);
+		crdt_ormap_free(got);
+		crdt_ormap_free(start);
+		crdt_ormap_free(deltas);
+	}
+}
+
 /* Small merges into a large map go through the dot index and visit only the
  * fields they touch: a large map that receives another's deltas and split
  * pieces one by one ends equal to what the whole-state merge (which visits
@@ -716,7 +798,7 @@ int main(void)
 		cmocka_unit_test(test_documented_rules),
 		cmocka_unit_test(test_del_keeps_unseen), cmocka_unit_test(test_against_model),
 		cmocka_unit_test(test_merge_laws),       cmocka_unit_test(test_split_large),
-		cmocka_unit_test(test_small_merges),
+		cmocka_unit_test(test_pieces_from_cursor), cmocka_unit_test(test_small_merges),
 		cmocka_unit_test(test_decode_hardened),  cmocka_unit_test(test_json),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1344,12 +1344,87 @@ static void test_fingerprint_kept(void **state)
 	crdt_orset_free(o);
 }
 
+/* The same through merges into a large set, which join it element by
+ * element (merge_small) and keep its cached fingerprint dot by dot: pieces
+ * of a diverged replica's split (its removes drop dots of elements the
+ * piece lacks), deltas of adds and removes by replicas the set has never
+ * seen, and concurrent local adds (elements with several dots). */
+struct fp_pieces {
+	struct crdt_orset *dst;
+};
+
+static void fp_merge(struct crdt_orset *dst, const struct crdt_orset *p)
+{
+	struct crdt_orset *c;
+
+	(void)crdt_orset_fingerprint(dst); /* the cache is up to date */
+	assert_int_equal(crdt_orset_merge(dst, p), 0);
+	assert_non_null(c = crdt_orset_copy(dst));
+	assert_true(crdt_orset_fingerprint(dst) == crdt_orset_fingerprint(c));
+	crdt_orset_free(c);
+}
+
+static int fp_piece_cb(const uint8_t *piece, size_t len, void *ctx)
+{
+	struct fp_pieces *fp = ctx;
+	struct crdt_orset *p;
+
+	assert_int_equal(crdt_orset_decode(piece, len, &p), 0);
+	fp_merge(fp->dst, p);
+	crdt_orset_free(p);
+	return 0;
+}
+
+static void test_fingerprint_kept_small_merge(void **state)
+{
+	struct crdt_orset *s = crdt_orset_new(), *t, *c;
+	struct crdt_rid r[6];
+	struct fp_pieces fp = { .dst = s };
+	char e[16];
+
+	(void)state;
+	for (int i = 0; i < 6; i++)
+		rid_of(i, &r[i]);
+	for (int i = 0; i < 3000; i++) {
+		int n = snprintf(e, sizeof(e), "e%u", (unsigned)i);
+		assert_int_equal(crdt_orset_add(s, &r[i % 2], e, (size_t)n), 0);
+	}
+	assert_non_null(t = crdt_orset_copy(s));
+	for (int step = 0; step < 600; step++) {
+		struct crdt_orset *d = crdt_orset_new();
+		int n = snprintf(e, sizeof(e), "e%u", (unsigned)rng_below(&rng, 4000));
+		uint32_t op = (uint32_t)rng_below(&rng, 100);
+		const struct crdt_rid *who = &r[2 + rng_below(&rng, 4)];
+
+		assert_non_null(d);
+		if (op < 40)
+			assert_true(crdt_orset_add_delta(t, who, e, (size_t)n, d) >= 0);
+		else if (op < 70)
+			assert_true(crdt_orset_remove_delta(t, e, (size_t)n, d) >= 0);
+		else
+			assert_int_equal(crdt_orset_add(s, &r[step % 2], e, (size_t)n), 0);
+		if (op < 70 && rng_below(&rng, 2))
+			fp_merge(s, d);
+		crdt_orset_free(d);
+	}
+	/* t has removed and re-added some of s's elements: its pieces */
+	assert_int_equal(crdt_orset_split(t, 300, fp_piece_cb, &fp), 0);
+	assert_int_equal(crdt_orset_merge(t, s), 0);
+	assert_true(crdt_orset_equal(s, t));
+	assert_non_null(c = crdt_orset_copy(s));
+	assert_true(crdt_orset_fingerprint(s) == crdt_orset_fingerprint(c));
+	crdt_orset_free(c);
+	crdt_orset_free(t);
+	crdt_orset_free(s);
+}
+
 int main(void)
 {
 	rng.s = test_seed("orset");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_concurrent_add_wins),
 		cmocka_unit_test(test_fingerprint_kept),
+		cmocka_unit_test(test_fingerprint_kept_small_merge),
 		cmocka_unit_test(test_removed_leave_only_context),
 		cmocka_unit_test(test_binary_safe),
 		cmocka_unit_test(test_decode_every_length),

@@ -758,74 +758,296 @@ static int put_bases(struct piece *pc, size_t *skipped)
 	return 0;
 }
 
+/* Every live entry's dot, sorted by (replica, counter), into *@ret (NULL
+ * when there are none).  A walk of the table marking a bitmap per
+ * replica over its context's span, read back in order: O(entries + span /
+ * 64), no sort, when the spans are not much larger than the map (dots are
+ * numbered 1, 2, 3... by each replica, so they are not); else a sort. */
+static int live_dots(const struct crdt_ormap *m, struct ldot **ret, size_t *ret_n)
+{
+	size_t n = 0, k = 0, words = 0;
+	uint64_t *bits = NULL, *off = NULL;
+	struct ldot *live;
+	bool sorted = true;
+
+	*ret = NULL;
+	*ret_n = 0;
+	for (uint32_t i = 0; m->tab.s && i < m->tab.cap; i++) {
+		struct ment *one, *const *v;
+		n += et_used(&m->tab.s[i]) ? fld_ents(m->tab.s[i].pay, &one, &v) : 0;
+	}
+	if (n == 0)
+		return 0;
+	if (!(live = malloc(n * sizeof(*live))))
+		return CRDT_ENOMEM;
+	/* off[ri]: the replica's first bit; its span is [iv[0].lo, iv[n-1].hi] */
+	if ((off = malloc(((size_t)m->nreps + 1) * sizeof(*off)))) {
+		for (uint32_t ri = 0; ri < m->nreps; ri++) {
+			const struct mrep *rp = &m->reps[ri];
+			off[ri] = words * 64;
+			if (rp->n)
+				words += (size_t)((rp->iv[rp->n - 1].hi - rp->iv[0].lo) / 64 + 1);
+			if (words > 8 * n + 4096) /* a sparse numbering: sort */
+				break;
+		}
+		if (words <= 8 * n + 4096)
+			bits = calloc(words ? words : 1, sizeof(*bits));
+	}
+	for (uint32_t i = 0; m->tab.s && i < m->tab.cap; i++) {
+		struct ment *one, *const *v;
+		uint32_t c;
+		if (!et_used(&m->tab.s[i]))
+			continue;
+		c = fld_ents(m->tab.s[i].pay, &one, &v);
+		for (uint32_t x = 0; x < c; x++) {
+			const struct mrep *rp = &m->reps[v[x]->ri];
+			live[k++] = (struct ldot){ v[x]->ri, v[x]->ctr };
+			if (!bits)
+				continue;
+			if (!rp->n || v[x]->ctr < rp->iv[0].lo || v[x]->ctr > rp->iv[rp->n - 1].hi) {
+				free(bits); /* outside its context: not ours to order */
+				bits = NULL;
+				continue;
+			}
+			uint64_t b = off[v[x]->ri] + (v[x]->ctr - rp->iv[0].lo);
+			bits[b / 64] |= (uint64_t)1 << (b % 64);
+		}
+	}
+	if (bits) {
+		k = 0;
+		for (uint32_t ri = 0; ri < m->nreps; ri++) {
+			const struct mrep *rp = &m->reps[ri];
+			uint64_t end = ri + 1 < m->nreps ? off[ri + 1] : (uint64_t)words * 64;
+			for (uint64_t w = off[ri] / 64; w < end / 64; w++)
+				for (uint64_t b = bits[w]; b; b &= b - 1)
+					live[k++] = (struct ldot){ ri, rp->iv[0].lo + w * 64 +
+							       (uint64_t)__builtin_ctzll(b) - off[ri] };
+		}
+		sorted = k == n; /* two entries with one dot: sort instead */
+	}
+	if (!bits || !sorted) {
+		k = 0;
+		for (uint32_t i = 0; m->tab.s && i < m->tab.cap; i++) {
+			struct ment *one, *const *v;
+			uint32_t c = et_used(&m->tab.s[i]) ? fld_ents(m->tab.s[i].pay, &one, &v) : 0;
+			for (uint32_t x = 0; x < c; x++)
+				live[k++] = (struct ldot){ v[x]->ri, v[x]->ctr };
+		}
+		qsort(live, n, sizeof(*live), ldot_cmp);
+	}
+	free(bits);
+	free(off);
+	*ret = live;
+	*ret_n = n;
+	return 0;
+}
+
+/* Field @s into the piece, after flushing a full one; a field that fits no
+ * piece is left out and counted in *@skipped (its dots in no piece's
+ * context, since the gaps skip every live dot). */
+static int put_field(struct piece *pc, const struct et_slot *s, uint32_t *seen, size_t *skipped)
+{
+	struct ment *one, *const *v;
+	uint32_t n = fld_ents(s->pay, &one, &v);
+	size_t cost = crdt_varint_len(et_len(s)) + et_len(s) + crdt_varint_len(n), nnew = 0;
+	int r;
+
+	for (uint32_t x = 0; x < n; x++) {
+		cost += ent_cost(v[x], pc->ri_len);
+		nnew += new_reps(pc, v[x], seen, nnew);
+	}
+	if (pc->any && pc->est + cost + nnew * PIECE_REP(pc->ri_len) > pc->max) {
+		if ((r = piece_flush(pc)) < 0)
+			return r;
+		/* every replica is new to an empty piece */
+		nnew = 0;
+		for (uint32_t x = 0; x < n; x++)
+			nnew += new_reps(pc, v[x], seen, nnew);
+	}
+	if (pc->est + cost + nnew * PIECE_REP(pc->ri_len) > pc->max) {
+		(*skipped)++;
+		return 0;
+	}
+	if ((r = add_field(pc, s, v, n)) < 0)
+		return r;
+	pc->est += cost + nnew * PIECE_REP(pc->ri_len);
+	return 0;
+}
+
+/* What every split holds: the piece being filled and the replicas new to it. */
+static int piece_begin(struct piece *pc, uint32_t **seen)
+{
+	crdt_buf_init(&pc->b, pc->max);
+	*seen = NULL;
+	if (!(pc->pmap = malloc((pc->m->nreps ? pc->m->nreps : 1) * sizeof(*pc->pmap))) ||
+	    !(*seen = malloc(((size_t)pc->m->nreps + 1) * sizeof(**seen))))
+		return CRDT_ENOMEM;
+	return piece_reset(pc);
+}
+
+static void piece_end(struct piece *pc, uint32_t *seen)
+{
+	crdt_ormap_free(pc->p);
+	free(pc->pmap);
+	free(seen);
+	crdt_buf_done(&pc->b);
+}
+
+/* The pieces after the fields: the context less the live dots, then the
+ * baselines, then the last piece (with @one, even empty: an empty map
+ * still goes out as one piece, so a peer learns the instance exists). */
+static int put_rest(struct piece *pc, size_t *skipped, bool one)
+{
+	struct ldot *live;
+	size_t nlive;
+	int r;
+
+	if ((r = live_dots(pc->m, &live, &nlive)) < 0)
+		return r;
+	r = put_gaps(pc, live, nlive);
+	free(live);
+	if (r < 0 || (r = put_bases(pc, skipped)) < 0)
+		return r;
+	if (pc->any || (one && !pc->sent))
+		return piece_flush(pc);
+	return 0;
+}
+
 int crdt_ormap_split(const struct crdt_ormap *m, size_t max, crdt_piece_cb cb, void *ctx)
 {
 	struct piece pc = { .m = m, .cb = cb, .ctx = ctx, .max = max,
 			    .ri_len = crdt_varint_len(m->nreps) };
-	struct ldot *live = NULL;
-	uint32_t *seen = NULL;
+	uint32_t *seen;
 	const uint32_t *ord;
-	size_t nlive = 0, nent = 0, skipped = 0;
-	int r = CRDT_ENOMEM;
+	size_t skipped = 0;
+	int r;
 
-	crdt_buf_init(&pc.b, max);
-	if (!(pc.pmap = malloc((m->nreps ? m->nreps : 1) * sizeof(*pc.pmap))) ||
-	    (r = piece_reset(&pc)) < 0 || (r = et_order(&m->tab, &ord)) < 0)
+	if ((r = piece_begin(&pc, &seen)) < 0 || (r = et_order(&m->tab, &ord)) < 0)
 		goto out;
-	for (uint32_t i = 0; i < m->tab.count; i++) {
-		struct ment *one, *const *v;
-		nent += fld_ents(m->tab.s[ord[i]].pay, &one, &v);
-	}
-	r = CRDT_ENOMEM;
-	/* seen: the replicas new to the piece, each once */
-	if (!(live = malloc((nent ? nent : 1) * sizeof(*live))) ||
-	    !(seen = malloc(((size_t)m->nreps + 1) * sizeof(*seen))))
-		goto out;
-	for (uint32_t i = 0; i < m->tab.count; i++) {
-		const struct et_slot *s = &m->tab.s[ord[i]];
-		struct ment *one, *const *v;
-		uint32_t n = fld_ents(s->pay, &one, &v);
-		size_t cost = crdt_varint_len(et_len(s)) + et_len(s) + crdt_varint_len(n), nnew = 0;
-
-		for (uint32_t x = 0; x < n; x++) {
-			cost += ent_cost(v[x], pc.ri_len);
-			nnew += new_reps(&pc, v[x], seen, nnew);
-		}
-		if (pc.any && pc.est + cost + nnew * PIECE_REP(pc.ri_len) > max) {
-			if ((r = piece_flush(&pc)) < 0)
-				goto out;
-			/* every replica is new to an empty piece */
-			nnew = 0;
-			for (uint32_t x = 0; x < n; x++)
-				nnew += new_reps(&pc, v[x], seen, nnew);
-		}
-		if (pc.est + cost + nnew * PIECE_REP(pc.ri_len) > max) {
-			skipped++; /* its dots stay out of every piece */
-			for (uint32_t x = 0; x < n; x++)
-				live[nlive++] = (struct ldot){ v[x]->ri, v[x]->ctr };
-			continue;
-		}
-		if ((r = add_field(&pc, s, v, n)) < 0)
-			goto out;
-		pc.est += cost + nnew * PIECE_REP(pc.ri_len);
-		for (uint32_t x = 0; x < n; x++)
-			live[nlive++] = (struct ldot){ v[x]->ri, v[x]->ctr };
-	}
-	qsort(live, nlive, sizeof(*live), ldot_cmp);
-	if ((r = put_gaps(&pc, live, nlive)) < 0)
-		goto out;
-	if ((r = put_bases(&pc, &skipped)) < 0)
-		goto out;
-	/* the last piece; an empty map still goes out as one piece, so a
-	 * peer learns the instance exists */
-	if ((pc.any || !pc.sent) && (r = piece_flush(&pc)) < 0)
-		goto out;
-	r = (int)(skipped > INT32_MAX ? INT32_MAX : skipped);
+	for (uint32_t i = 0; i < m->tab.count && r == 0; i++)
+		r = put_field(&pc, &m->tab.s[ord[i]], seen, &skipped);
+	if (r == 0 && (r = put_rest(&pc, &skipped, true)) == 0)
+		r = (int)(skipped > INT32_MAX ? INT32_MAX : skipped);
 out:
-	crdt_ormap_free(pc.p);
-	free(pc.pmap);
-	free(live);
-	free(seen);
-	crdt_buf_done(&pc.b);
+	piece_end(&pc, seen);
+	return r;
+}
+
+/* ---- pieces from a cursor ------------------------------------------------------ */
+
+/* A map of at most this many fields goes as the whole split at once. */
+#define PIECES_WHOLE 1024
+/* Fields a hash range of the cursor holds, on average. */
+#define CHUNK_FIELDS 8
+/* The cursor's counter: the number of ranges cut so far in its low 40
+ * bits, and log2 of the number of ranges (fixed by the first call) above. */
+#define CHUNK_SHIFT 48
+#define CHUNK_DONE(ctr) ((ctr) & (((uint64_t)1 << 40) - 1))
+
+/* Counts the pieces a call emits. */
+struct counted {
+	crdt_piece_cb cb;
+	void *ctx;
+	uint64_t n;
+};
+
+static int counted_cb(const uint8_t *piece, size_t len, void *ctx)
+{
+	struct counted *c = ctx;
+
+	c->n++;
+	return c->cb(piece, len, c->ctx);
+}
+
+static uint32_t bit_reverse(uint32_t v, unsigned bits)
+{
+	uint32_t r = 0;
+
+	for (unsigned i = 0; i < bits; i++, v >>= 1)
+		r = r << 1 | (v & 1);
+	return r;
+}
+
+/* The fields whose 32-bit hash lies in [lo, hi) into the piece.  The table
+ * keeps them between the home slot of lo and the first empty slot at or
+ * after the home slot of hi - 1 (wrapping round), whatever moved since. */
+static int put_range(struct piece *pc, uint64_t lo, uint64_t hi, uint32_t *seen, size_t *skipped,
+		     size_t *taken)
+{
+	const struct elemtab *t = &pc->m->tab;
+	uint32_t last, i;
+	bool passed = false;
+	int r = 0;
+
+	if (!t->cap)
+		return 0;
+	last = et_home(t, (uint32_t)(hi - 1));
+	i = et_home(t, (uint32_t)lo);
+	for (uint32_t k = 0; k < t->cap && r == 0; k++, i = et_next(t, i)) {
+		const struct et_slot *s = &t->s[i];
+		if (et_used(s) && s->hash >= lo && s->hash < hi) {
+			r = put_field(pc, s, seen, skipped);
+			(*taken)++;
+		}
+		passed |= i == last;
+		if (passed && !et_used(s))
+			break;
+	}
+	return r;
+}
+
+int crdt_ormap_pieces(const struct crdt_ormap *m, struct crdt_cursor *cur, size_t max, size_t n,
+		      crdt_piece_cb cb, void *ctx)
+{
+	struct counted cnt = { cb, ctx, 0 };
+	struct piece pc = { .m = m, .cb = counted_cb, .ctx = &cnt, .max = max,
+			    .ri_len = crdt_varint_len(m->nreps) };
+	size_t skipped = 0;
+	uint32_t *seen;
+	int r;
+
+	if (cur->done || n == 0)
+		return 0;
+	if (cur->pieces == 0 && cur->ctr == 0 && m->tab.count <= PIECES_WHOLE) {
+		if ((r = crdt_ormap_split(m, max, counted_cb, &cnt)) < 0)
+			return r;
+		cur->skipped += (uint64_t)r;
+		cur->pieces += cnt.n;
+		cur->done = 1;
+		return 0;
+	}
+	if ((r = piece_begin(&pc, &seen)) < 0)
+		goto out;
+	if (cur->ctr == 0) { /* about CHUNK_FIELDS fields a range */
+		unsigned bits = 0;
+		while (bits < 32 && ((uint64_t)CHUNK_FIELDS << bits) < m->tab.count)
+			bits++;
+		cur->ctr = (uint64_t)bits << CHUNK_SHIFT;
+	}
+	unsigned bits = (unsigned)(cur->ctr >> CHUNK_SHIFT);
+	uint64_t done = CHUNK_DONE(cur->ctr), want = (uint64_t)n * (max / 32 + 1);
+	if (done < (uint64_t)1 << bits) {
+		/* Small ranges of the hash in bit-reversed order, about n
+		 * pieces' worth of small fields a call: a receiver inserting
+		 * them sees hashes spread over the whole space at every
+		 * moment.  In increasing order its table (which places by the
+		 * hash's top bits) would take them crowded into the part the
+		 * hashes so far fall in, and probe ever longer runs. */
+		size_t taken = 0;
+		for (; r == 0 && taken < want && done < (uint64_t)1 << bits; done++) {
+			uint64_t lo = (uint64_t)bit_reverse((uint32_t)done, bits) << (32 - bits);
+			r = put_range(&pc, lo, lo + ((uint64_t)1 << (32 - bits)), seen, &skipped, &taken);
+		}
+		if (r == 0 && pc.any)
+			r = piece_flush(&pc);
+		cur->ctr = (uint64_t)bits << CHUNK_SHIFT | done;
+	} else {
+		r = put_rest(&pc, &skipped, cur->pieces == 0);
+		cur->done = 1;
+	}
+	cur->pieces += cnt.n;
+	cur->skipped += skipped;
+out:
+	piece_end(&pc, seen);
 	return r;
 }

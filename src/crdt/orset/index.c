@@ -32,10 +32,19 @@ static inline bool leaf_has(const struct ixleaf *l, unsigned p)
 	return l->bits[p / 64] >> (p % 64) & 1;
 }
 
-/* First leaf of @d with base >= @b. */
+/* First leaf of @d with base >= @b.  A directory with a leaf for every
+ * base from its first to its last (a replica's dense counters: a set
+ * loaded by one replica, or caught up from it) is indexed directly: the
+ * binary search cost a cache miss a step, most of building a
+ * 1,000,000-element set's index (docs/benchmarks.md). */
 static uint32_t ix_lower(const struct ixdir *d, uint64_t b)
 {
 	uint32_t lo = 0, hi = d->n;
+
+	if (d->n && d->v[d->n - 1]->base - d->v[0]->base == d->n - 1) {
+		uint64_t b0 = d->v[0]->base;
+		return b <= b0 ? 0 : b - b0 >= d->n ? d->n : (uint32_t)(b - b0);
+	}
 
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "crdt/error.h"
+#include "../fp.h"
 #include "internal.h"
 
 /* What both joins share.  Every allocation is made, and every lookup in
@@ -598,6 +599,29 @@ out:
  * cover, so only the covered ones, found in the index, are looked at.
  */
 
+/* The fingerprint's part (crdt_orset_fingerprint) of element @key's dots
+ * @d, their replicas hashed in @rh (by dst's numbering). */
+static uint64_t fp_part(const uint8_t *key, size_t len, const struct dot *d, size_t n,
+			const uint64_t *rh)
+{
+	uint64_t eh = fp_bytes(FP_ELEM, key, len) ^ FP_DOT, sum = 0;
+
+	for (size_t k = 0; k < n; k++)
+		sum += fp_pair(fp_pair(eh, rh[d[k].ri]), d[k].ctr);
+	return sum;
+}
+
+/* dst's replicas after the join hashed for fp_part, the new ones by src's
+ * ids; NULL without memory (the fingerprint is then computed again). */
+static uint64_t *fp_reps(const struct join *j)
+{
+	uint64_t *rh = malloc((j->nr ? j->nr : 1) * sizeof(*rh));
+
+	for (uint32_t i = 0; rh && i < j->nr; i++)
+		rh[i] = fp_rid(i < j->dst->nreps ? &j->dst->reps[i].rid : &j->src->reps[j->inv[i]].rid);
+	return rh;
+}
+
 /* A dst dot under src's context, of an element src lacks: it goes. */
 struct drop {
 	uint64_t ctr;
@@ -680,6 +704,20 @@ static void apply_drops(struct crdt_orset *dst, const struct dropper *dp)
 	}
 }
 
+/* The fingerprint's part of the dots find_drops() found. */
+static uint64_t drops_part(const struct crdt_orset *dst, const struct dropper *dp, const uint64_t *rh)
+{
+	uint64_t sum = 0;
+
+	for (size_t x = 0; x < dp->n; x++) {
+		const struct drop *q = &dp->v[x];
+		const struct et_slot *e = slot_of_dot(dst, q->h, q->ri, q->ctr);
+		if (e)
+			sum += fp_part(et_key(e), et_len(e), &(struct dot){ .ri = q->ri, .ctr = q->ctr }, 1, rh);
+	}
+	return sum;
+}
+
 /* The context's join, aside: per src replica only the window [wfirst,
  * wlast) of dst's intervals that src's overlap or touch is joined into
  * niv; dst's array gets the room for the splice now, its content
@@ -716,8 +754,11 @@ static int join_windows(struct join *j, struct ivl **niv, uint32_t *nivn, uint32
 }
 
 /* 0 merged, < 0 error (dst unchanged), 1 if the index turned out not to
- * match the table (dst unchanged; the caller drops it and merges in bulk). */
-static int merge_small(struct crdt_orset *dst, const struct crdt_orset *src)
+ * match the table (dst unchanged; the caller drops it and merges in bulk).
+ * With @fp, dst->fp_dots is kept up to date dot by dot (the join touches
+ * only src's elements and the dropped dots), so that a large set's
+ * fingerprint after the merge costs its context, not its elements. */
+static int merge_small(struct crdt_orset *dst, const struct crdt_orset *src, bool fp)
 {
 	struct join j = { .dst = dst, .src = src };
 	size_t nsr = src->nreps ? src->nreps : 1, nempty = 0;
@@ -726,6 +767,7 @@ static int merge_small(struct crdt_orset *dst, const struct crdt_orset *src)
 	uint32_t *wfirst = calloc(nsr, sizeof(*wfirst)), *wlast = calloc(nsr, sizeof(*wlast));
 	struct dropper dp = { .dst = dst, .src = src };
 	struct dot *kd = NULL;
+	uint64_t *rh = NULL, fpd = dst->fp_dots;
 	struct pairing p;
 	int r = CRDT_ENOMEM;
 
@@ -740,6 +782,8 @@ static int merge_small(struct crdt_orset *dst, const struct crdt_orset *src)
 	}
 	if ((r = join_reserve(&j)) < 0)
 		goto out;
+	if (fp && !(rh = fp_reps(&j)))
+		fp = false;
 
 	/* The commit; nothing below can fail (the index may be dropped). */
 	for (size_t i = 0, u = 0; join_next(&j, &i, &u, &p);) {
@@ -747,9 +791,12 @@ static int merge_small(struct crdt_orset *dst, const struct crdt_orset *src)
 		size_t nk = 0, n;
 
 		if (!p.de) {
-			if (join_insert(&j, &p))
+			if (join_insert(&j, &p)) {
 				for (size_t x = 0; x < p.keep; x++)
 					ix_add(dst, j.scratch[x].ri, j.scratch[x].ctr, p.se->hash);
+				if (fp)
+					fpd += fp_part(et_key(p.se), et_len(p.se), j.scratch, p.keep, rh);
+			}
 			continue;
 		}
 		/* dst's dots: src's context covers it and src lacks it, it goes */
@@ -768,6 +815,9 @@ static int merge_small(struct crdt_orset *dst, const struct crdt_orset *src)
 				ix_add(dst, j.scratch[x].ri, j.scratch[x].ctr, p.de->hash);
 		if (nk == p.dn && n == nk)
 			continue;
+		if (fp)
+			fpd += fp_part(et_key(p.se), et_len(p.se), o, n, rh) -
+			       fp_part(et_key(p.se), et_len(p.se), p.dd, p.dn, rh);
 		set_dots(dst, p.de, o, n);
 		nempty += n == 0; /* removed below, once no slot index is needed */
 	}
@@ -782,6 +832,8 @@ static int merge_small(struct crdt_orset *dst, const struct crdt_orset *src)
 		}
 	}
 
+	if (fp)
+		fpd -= drops_part(dst, &dp, rh);
 	apply_drops(dst, &dp);
 
 	/* Finally the context: each window spliced in, new replicas added. */
@@ -799,8 +851,11 @@ static int merge_small(struct crdt_orset *dst, const struct crdt_orset *src)
 		}
 	}
 	pool_compact(dst);
+	dst->fp_dots = fpd;
+	dst->fp_ok = fp;
 	r = 0;
 out:
+	free(rh);
 	for (uint32_t x = 0; niv && x < src->nreps; x++)
 		free(niv[x]);
 	free(niv);
@@ -816,10 +871,13 @@ out:
 int crdt_orset_merge(struct crdt_orset *dst, const struct crdt_orset *src)
 {
 	size_t work = src->tab.count;
+	bool fp = dst->fp_ok;
 
 	if (dst == src)
 		return 0;
-	dst->fp_ok = false; /* the fingerprint's dots part is computed again */
+	/* the fingerprint's dots part is computed again, unless the small
+	 * join keeps it */
+	dst->fp_ok = false;
 	/* The small path wins while src is well below dst; the bulk one has
 	 * the better constant.  Its index is built here if a bulk merge or
 	 * the decoder left it unbuilt: O(|dst|) once, and every bulk merge
@@ -827,7 +885,7 @@ int crdt_orset_merge(struct crdt_orset *dst, const struct crdt_orset *src)
 	for (uint32_t j = 0; j < src->nreps; j++)
 		work += src->reps[j].n;
 	if (work * 4 <= dst->tab.count && ix_build(dst) == 0) {
-		int r = merge_small(dst, src);
+		int r = merge_small(dst, src, fp);
 		if (r <= 0)
 			return r;
 		ix_drop(dst);

@@ -164,6 +164,7 @@ static void section_gossip(struct daemon *d, struct crdt_buf *b)
 	line(b, "acks_in:%" PRIu64, s.acks_in);
 	line(b, "delta_whole_writes:%" PRIu64, s.delta_whole_writes);
 	line(b, "delta_held:%" PRIu64, s.delta_held);
+	line(b, "delta_to_catchup:%" PRIu64, s.delta_to_catchup);
 	line(b, "delta_fast_resent:%" PRIu64, s.delta_fast_resent);
 	line(b, "delta_fallbacks:%" PRIu64, s.delta_fallbacks);
 	line(b, "delta_resyncs:%" PRIu64, s.delta_resyncs);
@@ -238,6 +239,7 @@ static void section_persistence(struct daemon *d, struct crdt_buf *b)
 	line(b, "last_sync_unix_ms:%" PRIu64, s.last_sync_ms);
 	line(b, "journal_records:%" PRIu64, s.records);
 	line(b, "commits:%" PRIu64, s.commits);
+	line(b, "loop_commits:%" PRIu64, s.loop_commits);
 	line(b, "syncs:%" PRIu64, s.syncs);
 	line(b, "compactions:%" PRIu64, s.compactions);
 	line(b, "map_releases:%" PRIu64, s.map_releases);

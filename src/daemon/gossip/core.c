@@ -186,6 +186,7 @@ struct gossip_core {
 	struct pend {
 		struct crdt_obj d; /* d.p NULL: none yet */
 		bool whole;
+		bool by_catchup; /* whole, to every peer by its catch-up */
 	} *pend;
 
 	/* delta intervals (docs/protocol.md, "Delta intervals") */
@@ -1484,6 +1485,31 @@ static uint64_t window_end(const struct gossip_core *g)
 	return any ? end : UINT64_MAX;
 }
 
+/* Members (a set's) or fields (a map's) of @o; 0 for the other types. */
+static size_t obj_parts(const struct crdt_obj *o)
+{
+	return o->type == CRDT_ORMAP ? crdt_ormap_len(o->om) : crdt_obj_card(o);
+}
+
+/* A queued delta this large, and at least a quarter of its instance, goes
+ * as the instance by every peer's catch-up instead: cut a few pieces a
+ * loop pass and paced by each peer's window, where encoding the delta
+ * would take the loop for as long as the instance's own split (writes
+ * joined while every window was shut, a peer down through a bulk load).
+ * A smaller share is encoded as it is: it costs what changed. */
+#define PEND_CATCHUP_PARTS 1024
+
+static bool pend_too_large(const struct pend *q, const struct store_entry *e)
+{
+	const struct store_inst *in;
+	size_t n;
+
+	if (!q->d.p || (n = obj_parts(&q->d)) <= PEND_CATCHUP_PARTS)
+		return false;
+	in = store_entry_inst((struct store_entry *)e, q->d.type);
+	return in && n >= obj_parts(&in->obj) / 4;
+}
+
 /* The first queued deltas as new intervals, as many as the furthest window
  * takes; those that cannot go (no memory, a piece too large for a
  * datagram) are marked whole, for the full push.  How many entries it took:
@@ -1514,6 +1540,10 @@ static size_t push_deltas(struct gossip_core *g, struct store_entry **ents, stru
 		struct pend *q = &pend[i];
 		if (q->whole || !q->d.p)
 			continue;
+		if (pend_too_large(q, ents[i])) {
+			q->whole = q->by_catchup = true;
+			continue;
+		}
 		if (pk.seq >= end) { /* the datagram being filled is past it */
 			g->st.delta_held++;
 			break;
@@ -1706,8 +1736,10 @@ int gossip_core_sync(struct gossip_core *g, const char *name, uint64_t now_ms, u
 /* The queued deltas are spent. */
 static void pend_clear(struct pend *pend, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		crdt_obj_done(&pend[i].d);
+		pend[i].by_catchup = false;
+	}
 }
 
 /* The push queue's capacity kept once it empties; more is freed. */
@@ -1747,8 +1779,19 @@ uint64_t gossip_core_push(struct gossip_core *g, uint64_t now_ms)
 	 * take yet stays queued, after the rest. */
 	if (g->deltas && g->npeers)
 		nents = push_deltas(g, ents, pend, nents);
-	for (size_t i = 0; i < nents; i++)
+	for (size_t i = 0; i < nents; i++) {
 		ents[i]->queued = false;
+		if (!pend[i].by_catchup)
+			continue;
+		g->st.delta_to_catchup++;
+		for (size_t k = 0; k < g->npeers; k++) {
+			struct peer *p = g->peers[k];
+			if (p->resolved && !peer_down(p)) {
+				cu_add(g, p, ents[i]->name, ents[i]->name_len);
+				cu_pump(g, p);
+			}
+		}
+	}
 	n = choose_targets(g, g->fanout);
 	if (n == 0 || batch_begin(g, &b, g->targets, n) < 0) {
 		pend_clear(pend, nents);
@@ -1762,6 +1805,8 @@ uint64_t gossip_core_push(struct gossip_core *g, uint64_t now_ms)
 		size_t size;
 		if (g->deltas && !pend[i].whole)
 			continue; /* gone as a delta */
+		if (pend[i].by_catchup)
+			continue; /* gone to the catch-ups */
 		if (l && now < l->last_push + g->large_gap_ms) {
 			if (!l->pending)
 				g->st.large_deferred++;

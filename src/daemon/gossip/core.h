@@ -197,6 +197,10 @@ struct gossip_stats {
 	uint64_t delta_whole_writes, delta_fallbacks, delta_resyncs;
 	/* pushes that left writes queued because no window had room */
 	uint64_t delta_held;
+	/* queued deltas so large (over 1,024 members or fields, and a
+	 * quarter of their instance) that the instance went by the peers'
+	 * catch-ups instead */
+	uint64_t delta_to_catchup;
 	/* intervals sent again at once because three later ones were
 	 * acknowledged before them (fast retransmit; also in delta_resent) */
 	uint64_t delta_fast_resent;

@@ -128,6 +128,8 @@ static void rows_storage(struct daemon *d, struct collected *c)
 	  s.last_sync_ms / 1000.0);
 	C("journal_records_total", "journal records written", s.records);
 	C("storage_commits_total", "storage commits", s.commits);
+	C("storage_loop_commits_total", "storage commits run on the event loop (small, unsynced)",
+	  s.loop_commits);
 	C("storage_syncs_total", "storage commits that synced, and batch syncs", s.syncs);
 	C("storage_compactions_total", "snapshots written", s.compactions);
 	C("storage_errors_total", "failed journal puts or commits", s.errors);

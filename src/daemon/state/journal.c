@@ -26,6 +26,19 @@
  * in the file (and, until release_map, in the process's RSS): 64 KiB made
  * that 64 MB for 1,000 counters. */
 #define COMPACT_MIN_BYTES (4u * 1024)
+/* A set that grew since its snapshot is weighed at its size now, estimated
+ * from a record of at least COMPACT_PIECE_MIN elements (a piece of a
+ * catch-up or of a full-state round: its bytes per element are the
+ * state's), with a margin of 2 for pieces that pack fewer elements than
+ * the average, and at most COMPACT_GROWTH_MAX times the snapshot.  Weighed
+ * against the last snapshot alone, a set filled by news (each piece
+ * elements it lacked: a journal as large as what it gained) was encoded
+ * whole at every doubling: 12 snapshots, 16 MB encoded on the loop for a
+ * 1,000,000-element catch-up (docs/benchmarks.md); now the next record
+ * that is not a piece folds it, once.  The journal stays within twice the
+ * state it describes, so a snapshot is still O(1) per byte journaled. */
+#define COMPACT_PIECE_MIN 16
+#define COMPACT_GROWTH_MAX 64u
 #define FP_LEN 8
 /* The map's pages are handed back (release_map) once no commit came for
  * RELEASE_MS, and at least every RELEASE_MAX_MS while commits go on: each
@@ -266,12 +279,29 @@ static void add_bytes(uint32_t *n, size_t len)
 	*n = len < UINT32_MAX - *n ? *n + (uint32_t)len : UINT32_MAX;
 }
 
-/* Append the value in st->buf to the slot's journal. */
-static void append(struct journal *st, struct store_entry *e, enum crdt_type t)
+/* The journal bytes past which @in is folded into a snapshot, after a
+ * record of @len bytes that holds a state of @card elements (0: not a
+ * set's state). */
+static uint64_t compact_floor(const struct store_inst *in, size_t len, size_t card)
+{
+	uint64_t floor = in->snap_bytes > COMPACT_MIN_BYTES ? in->snap_bytes : COMPACT_MIN_BYTES;
+	uint64_t est;
+
+	if (card < COMPACT_PIECE_MIN)
+		return floor;
+	est = (uint64_t)crdt_obj_card(&in->obj) * len / card * 2;
+	if (est > floor * COMPACT_GROWTH_MAX)
+		est = floor * COMPACT_GROWTH_MAX;
+	return est > floor ? est : floor;
+}
+
+/* Append the value in st->buf, a record holding a state of @card elements
+ * (0: none, or not a set's), to the slot's journal. */
+static void append(struct journal *st, struct store_entry *e, enum crdt_type t, size_t card)
 {
 	struct store_inst *in;
 	uint8_t key[16];
-	uint64_t sid, floor;
+	uint64_t sid;
 	size_t len;
 
 	if (value_end(st) < 0) {
@@ -288,8 +318,7 @@ static void append(struct journal *st, struct store_entry *e, enum crdt_type t)
 	st->st.records++;
 	in = store_entry_inst(e, t);
 	add_bytes(&in->log_bytes, len);
-	floor = in->snap_bytes > COMPACT_MIN_BYTES ? in->snap_bytes : COMPACT_MIN_BYTES;
-	if (in->log_bytes > floor)
+	if (in->log_bytes > compact_floor(in, len, card))
 		compact(st, e, t, sid);
 }
 
@@ -297,12 +326,15 @@ static void journal(struct journal *st, struct store_entry *e, enum crdt_type t,
 		    enum journal_op op, const struct crdt_obj *state, size_t n,
 		    const uint8_t *const *elems, const size_t *lens)
 {
+	size_t card = 0;
+
 	if (!st || !st->w || !batch_open(st))
 		return;
 	value_begin(st);
 	crdt_buf_put_u8(&st->buf, (uint8_t)(op == JOURNAL_OP_ORSET_ADD ? JOURNAL_OP_ORSET_ADD_AS : op));
 	if (op == JOURNAL_OP_STATE) {
 		crdt_obj_encode(state, &st->buf);
+		card = crdt_obj_card(state);
 	} else {
 		/* the id the adds were made under: it changes at every start */
 		if (op == JOURNAL_OP_ORSET_ADD)
@@ -311,7 +343,7 @@ static void journal(struct journal *st, struct store_entry *e, enum crdt_type t,
 		for (size_t i = 0; i < n; i++)
 			crdt_buf_put_bytes(&st->buf, elems[i], lens[i]);
 	}
-	append(st, e, t);
+	append(st, e, t, card);
 }
 
 void journal_log(struct journal *st, struct store_entry *e, enum crdt_type t,
@@ -481,6 +513,7 @@ static void writer_counts(void *ctx, const struct jwriter_counts *c)
 	uint64_t now = uv_now(st->release.loop);
 
 	st->st.commits += c->commits;
+	st->st.loop_commits += c->inline_commits;
 	st->st.syncs += c->syncs;
 	st->st.errors += c->errors;
 	st->st.map_releases += c->releases;

@@ -43,6 +43,7 @@ enum journal_op {
 struct journal_stats {
 	uint64_t records;     /* journal records written */
 	uint64_t commits;     /* LMDB transactions: one carries every batch queued */
+	uint64_t loop_commits; /* of those, small unsynced ones the loop ran itself */
 	uint64_t syncs;       /* commits that synced, and batch syncs */
 	uint64_t compactions; /* snapshots written */
 	uint64_t errors;      /* failed encodings, puts, commits or syncs */

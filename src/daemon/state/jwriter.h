@@ -8,6 +8,9 @@
  * passes), commits it, syncs it first under durability = always when a batch
  * holds a local write, and reports each batch back to the loop, in order,
  * through a uv_async handle: stored (and synced as asked) or failed.
+ * While the thread is idle, a small batch that needs no sync is committed on
+ * the loop itself and reported before jwriter_submit returns: one write's
+ * reply then does not wait for two thread wake-ups.
  *
  * Threads: every function here runs on the loop thread; the thread only
  * touches LMDB, the queue and the counters under the mutex.  The map release
@@ -41,6 +44,7 @@ struct jwriter_batch {
 /* What the thread did since the last report (added to the journal's stats). */
 struct jwriter_counts {
 	uint64_t commits, syncs, errors, releases;
+	uint64_t inline_commits; /* of the commits, those the loop ran itself */
 	uint64_t last_sync_ms; /* wall clock of the last sync, 0 none since */
 };
 
@@ -88,7 +92,8 @@ int jwriter_del(struct jwriter_batch *b, enum jwriter_table t, const void *k, si
  * UINT64_MAX: all of them). */
 int jwriter_drop_log(struct jwriter_batch *b, uint64_t sid, uint64_t below);
 /** Hand @b over (ownership passes).  Waits while the queue holds more than
- * JWRITER_QUEUE_MAX bytes (the disk cannot keep up). */
+ * JWRITER_QUEUE_MAX bytes (the disk cannot keep up).  May commit @b on the
+ * calling thread and call batch_done (and counts) before returning. */
 void jwriter_submit(struct jwriter *w, struct jwriter_batch *b);
 /** Wait until every submitted batch is reported, and report them. */
 void jwriter_flush(struct jwriter *w);
