@@ -103,13 +103,16 @@ int crdt_ormap_decode(const uint8_t *buf, size_t len, struct crdt_ormap **ret);
  * an entry another piece carries.  A field too large for any piece is
  * left out, its dots in no piece; the return counts those (codec.h). */
 int crdt_ormap_split(const struct crdt_ormap *m, size_t max, crdt_piece_cb cb, void *ctx);
-/** The same pieces a few at a time from @cur (codec.h; start from
- * CRDT_CURSOR_INIT): the fields by ranges of their hash, about @n pieces'
- * worth a call, then the rest of the context and the baselines in the last
- * call.  The map may change between calls (docs/encoding.md says why that
- * is sound).  A map of up to 1,024 fields goes whole in the first call.
- * 0, or an error as crdt_ormap_split's. */
-int crdt_ormap_pieces(const struct crdt_ormap *m, struct crdt_cursor *cur, size_t max, size_t n,
+/** Pieces a few at a time from @cur (codec.h; start from
+ * CRDT_CURSOR_INIT), as crdt_orset_pieces cuts an OR-Set: each covers the
+ * dots from the cursor on, in (replica id, counter) order, as far as it
+ * has room: the context clipped to them and the live entries whose dots
+ * they are, each in its field; the baselines after the last.  About @n
+ * pieces a call; the map may change between calls (docs/encoding.md says
+ * why that is sound).  A map of up to 1,024 fields goes as the whole split
+ * in the first call; a larger one gets its dot index first.  0, or an
+ * error as crdt_ormap_split's. */
+int crdt_ormap_pieces(struct crdt_ormap *m, struct crdt_cursor *cur, size_t max, size_t n,
 		      crdt_piece_cb cb, void *ctx);
 
 #endif

@@ -937,12 +937,9 @@ out:
 
 /* A map of at most this many fields goes as the whole split at once. */
 #define PIECES_WHOLE 1024
-/* Fields a hash range of the cursor holds, on average. */
-#define CHUNK_FIELDS 8
-/* The cursor's counter: the number of ranges cut so far in its low 40
- * bits, and log2 of the number of ranges (fixed by the first call) above. */
-#define CHUNK_SHIFT 48
-#define CHUNK_DONE(ctr) ((ctr) & (((uint64_t)1 << 40) - 1))
+/* Dots a piece looks up at most (a long run of removed ones costs its
+ * interval's few bytes, but a lookup each): the piece ends there. */
+#define PIECE_PROBES 65536
 
 /* Counts the pieces a call emits. */
 struct counted {
@@ -959,51 +956,127 @@ static int counted_cb(const uint8_t *piece, size_t len, void *ctx)
 	return c->cb(piece, len, c->ctx);
 }
 
-static uint32_t bit_reverse(uint32_t v, unsigned bits)
+/* Replica indices of @m in ascending id order, into @ord (an insertion
+ * sort: a map names a few replicas). */
+static void rid_order(const struct crdt_ormap *m, uint32_t *ord)
 {
-	uint32_t r = 0;
-
-	for (unsigned i = 0; i < bits; i++, v >>= 1)
-		r = r << 1 | (v & 1);
-	return r;
+	for (uint32_t i = 0; i < m->nreps; i++) {
+		uint32_t k = i;
+		for (; k > 0 && memcmp(m->reps[ord[k - 1]].rid.b, m->reps[i].rid.b, CRDT_RID_LEN) > 0; k--)
+			ord[k] = ord[k - 1];
+		ord[k] = i;
+	}
 }
 
-/* The fields whose 32-bit hash lies in [lo, hi) into the piece.  The table
- * keeps them between the home slot of lo and the first empty slot at or
- * after the home slot of hi - 1 (wrapping round), whatever moved since. */
-static int put_range(struct piece *pc, uint64_t lo, uint64_t hi, uint32_t *seen, size_t *skipped,
-		     size_t *taken)
+/* Entry @e of field @s, alone, into the piece.  0, CUT_NEXT when the piece
+ * has no room left for it (or already holds the field: one of its other
+ * entries), or an error. */
+#define CUT_NEXT 1
+static int put_entry(struct piece *pc, const struct et_slot *s, struct ment *e, uint32_t *seen)
 {
-	const struct elemtab *t = &pc->m->tab;
-	uint32_t last, i;
-	bool passed = false;
+	size_t cost = crdt_varint_len(et_len(s)) + et_len(s) + 1 + ent_cost(e, pc->ri_len);
+	size_t nnew = new_reps(pc, e, seen, 0);
+	struct ment *const one[1] = { e };
+	int r;
+
+	if (pc->est + cost + nnew * PIECE_REP(pc->ri_len) > pc->max ||
+	    et_find(&pc->p->tab, et_key(s), et_len(s), s->hash))
+		return CUT_NEXT;
+	if ((r = add_field(pc, s, one, 1)) < 0)
+		return r;
+	pc->est += cost + nnew * PIECE_REP(pc->ri_len);
+	return 0;
+}
+
+/* Context interval [lo, hi] of source replica @ri into the piece. */
+static int put_ctx(struct piece *pc, uint32_t ri, uint64_t lo, uint64_t hi)
+{
+	int r;
+
+	if ((r = piece_map(pc, ri)) < 0)
+		return r;
+	pc->any = true;
+	return ctx_add_ivs(pc->p, pc->pmap[ri], &(struct ivl){ lo, hi }, 1);
+}
+
+/* One piece from @cur: the dots from (cur->rid, cur->ctr) on, in (replica
+ * id, counter) order, as far as it has room: the context clipped to them
+ * and the live entries whose dots they are, each in its field.  Moves
+ * @cur to the first dot it did not cover; *@end once it covered the last. */
+static int cut_piece(struct piece *pc, const uint32_t *ord, struct crdt_cursor *cur,
+		     uint32_t *seen, bool *end)
+{
+	const struct crdt_ormap *m = pc->m;
+	uint32_t k = 0, probes = 0;
 	int r = 0;
 
-	if (!t->cap)
-		return 0;
-	last = et_home(t, (uint32_t)(hi - 1));
-	i = et_home(t, (uint32_t)lo);
-	for (uint32_t k = 0; k < t->cap && r == 0; k++, i = et_next(t, i)) {
-		const struct et_slot *s = &t->s[i];
-		if (et_used(s) && s->hash >= lo && s->hash < hi) {
-			r = put_field(pc, s, seen, skipped);
-			(*taken)++;
+	while (k < m->nreps && memcmp(m->reps[ord[k]].rid.b, cur->rid.b, CRDT_RID_LEN) < 0)
+		k++;
+	for (; k < m->nreps; k++) {
+		const struct mrep *rp = &m->reps[ord[k]];
+		uint64_t from = memcmp(rp->rid.b, cur->rid.b, CRDT_RID_LEN) ? 0 : cur->ctr;
+		for (uint32_t j = 0; j < rp->n; j++) {
+			uint64_t a = rp->iv[j].lo > from ? rp->iv[j].lo : from, d;
+			if (rp->iv[j].hi < a)
+				continue;
+			if (pc->est + 20 + (pc->pmap[ord[k]] == NO_REP ? PIECE_REP(pc->ri_len) : 0) >
+			    pc->max) {
+				if (!pc->any)
+					return CRDT_EMSGSIZE; /* not even one interval */
+				d = a;
+				goto stop;
+			}
+			pc->est += 20;
+			for (d = a;; d++) {
+				struct et_slot *s;
+				if (++probes > PIECE_PROBES)
+					break;
+				if ((s = dix_slot(m, ord[k], d))) {
+					struct ment *one, *const *v;
+					uint32_t n = fld_ents(s->pay, &one, &v), x = 0;
+					while (x < n && !(v[x]->ri == ord[k] && v[x]->ctr == d))
+						x++;
+					if (x < n && (r = put_entry(pc, s, v[x], seen)) != 0)
+						break;
+				}
+				if (d == rp->iv[j].hi)
+					break;
+			}
+			if (r < 0)
+				return r;
+			if (r == 0 && probes <= PIECE_PROBES) {
+				if ((r = put_ctx(pc, ord[k], a, rp->iv[j].hi)) < 0)
+					return r;
+				continue;
+			}
+			/* stopped at dot d, which it does not cover */
+			if (d > a && (r = put_ctx(pc, ord[k], a, d - 1)) < 0)
+				return r;
+			if (!pc->any) {
+				/* one entry too large for any piece: its dot
+				 * in no piece's context, the next starts after */
+				cur->skipped++;
+				d++;
+			}
+		stop:
+			cur->rid = rp->rid;
+			cur->ctr = d;
+			return 0;
 		}
-		passed |= i == last;
-		if (passed && !et_used(s))
-			break;
 	}
-	return r;
+	*end = true;
+	return 0;
 }
 
-int crdt_ormap_pieces(const struct crdt_ormap *m, struct crdt_cursor *cur, size_t max, size_t n,
+int crdt_ormap_pieces(struct crdt_ormap *m, struct crdt_cursor *cur, size_t max, size_t n,
 		      crdt_piece_cb cb, void *ctx)
 {
 	struct counted cnt = { cb, ctx, 0 };
 	struct piece pc = { .m = m, .cb = counted_cb, .ctx = &cnt, .max = max,
 			    .ri_len = crdt_varint_len(m->nreps) };
 	size_t skipped = 0;
-	uint32_t *seen;
+	uint32_t *seen = NULL, *ord = NULL;
+	bool end = false;
 	int r;
 
 	if (cur->done || n == 0)
@@ -1016,38 +1089,28 @@ int crdt_ormap_pieces(const struct crdt_ormap *m, struct crdt_cursor *cur, size_
 		cur->done = 1;
 		return 0;
 	}
-	if ((r = piece_begin(&pc, &seen)) < 0)
+	if (!m->dix.ok && (r = dix_build(m)) < 0)
+		return r;
+	if ((r = piece_begin(&pc, &seen)) < 0 ||
+	    !(ord = malloc((m->nreps ? m->nreps : 1) * sizeof(*ord)))) {
+		r = r < 0 ? r : CRDT_ENOMEM;
 		goto out;
-	if (cur->ctr == 0) { /* about CHUNK_FIELDS fields a range */
-		unsigned bits = 0;
-		while (bits < 32 && ((uint64_t)CHUNK_FIELDS << bits) < m->tab.count)
-			bits++;
-		cur->ctr = (uint64_t)bits << CHUNK_SHIFT;
 	}
-	unsigned bits = (unsigned)(cur->ctr >> CHUNK_SHIFT);
-	uint64_t done = CHUNK_DONE(cur->ctr), want = (uint64_t)n * (max / 32 + 1);
-	if (done < (uint64_t)1 << bits) {
-		/* Small ranges of the hash in bit-reversed order, about n
-		 * pieces' worth of small fields a call: a receiver inserting
-		 * them sees hashes spread over the whole space at every
-		 * moment.  In increasing order its table (which places by the
-		 * hash's top bits) would take them crowded into the part the
-		 * hashes so far fall in, and probe ever longer runs. */
-		size_t taken = 0;
-		for (; r == 0 && taken < want && done < (uint64_t)1 << bits; done++) {
-			uint64_t lo = (uint64_t)bit_reverse((uint32_t)done, bits) << (32 - bits);
-			r = put_range(&pc, lo, lo + ((uint64_t)1 << (32 - bits)), seen, &skipped, &taken);
-		}
-		if (r == 0 && pc.any)
+	rid_order(m, ord);
+	while (!end && cnt.n < n && r == 0) {
+		if ((r = cut_piece(&pc, ord, cur, seen, &end)) == 0 && pc.any)
 			r = piece_flush(&pc);
-		cur->ctr = (uint64_t)bits << CHUNK_SHIFT | done;
-	} else {
-		r = put_rest(&pc, &skipped, cur->pieces == 0);
+	}
+	if (r == 0 && end) {
+		r = put_bases(&pc, &skipped);
+		if (r == 0 && (pc.any || (cur->pieces == 0 && cnt.n == 0)))
+			r = piece_flush(&pc);
 		cur->done = 1;
 	}
 	cur->pieces += cnt.n;
 	cur->skipped += skipped;
 out:
 	piece_end(&pc, seen);
+	free(ord);
 	return r;
 }

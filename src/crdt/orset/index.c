@@ -396,6 +396,9 @@ int ix_build_some(struct crdt_orset *s)
 	return 1;
 }
 
+/* How many dots ahead ix_range prefetches the element's home slot. */
+#define IX_AHEAD 8
+
 int ix_range(const struct crdt_orset *s, uint32_t ri, uint64_t lo, uint64_t hi, ix_cb cb,
 		    void *ctx)
 {
@@ -416,6 +419,11 @@ int ix_range(const struct crdt_orset *s, uint32_t ri, uint64_t lo, uint64_t hi, 
 				m &= (1ULL << (p1 % 64 + 1)) - 1;
 			while (m) {
 				unsigned b = (unsigned)__builtin_ctzll(m);
+				/* the element of a dot a few ahead: its slot is
+				 * a cache miss in a large table, and the callback
+				 * (a cut, a merge) looks each one up in turn */
+				if (r + IX_AHEAD < l->n)
+					et_prefetch(&s->tab, l->h[r + IX_AHEAD]);
 				int rc = cb(first + w * 64 + b, l->h[r++], ctx);
 				if (rc)
 					return rc;
