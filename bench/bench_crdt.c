@@ -408,7 +408,8 @@ static void run_types(struct pt_result res[5])
  *   first enc.  the first encode of a fresh copy (a copy takes its source's
  *               cached order; a was built by adds in key order, which keep it)
  *   after merge the first encode of a merged with c, whose order the merge
- *               cleared, so it is sorted (per element of the 1.5 n it holds)
+ *               left as two runs, merged by that encode (per element of
+ *               the 1.5 n it holds)
  *   decode      the encoding of a into a new set
  * All per element of one input set (n), but "after merge". */
 enum { SC_MERGE, SC_ENC, SC_ENC_COLD, SC_DEC, SC_ENC_MERGED, NSC };

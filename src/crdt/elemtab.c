@@ -15,10 +15,6 @@
 #define ET_LOAD_DEN 16
 #define ET_MIN_CAP 8
 
-/* Tables from this size on are mapped on their own in huge pages: on a VM
- * a 4 KiB page fault can cost 10 µs, so faulting 8 MiB of fresh table slot
- * by slot would cost more than filling it. */
-#define ET_HUGE ((size_t)2 << 20)
 
 /* Entries of the key-order array of a table of @cap slots: its most
  * elements, and one. */
@@ -27,18 +23,12 @@ static size_t ord_room(size_t cap)
 	return cap * ET_LOAD_NUM / ET_LOAD_DEN + 1;
 }
 
-/* Zeroed room for @cap slots; *ret_mapped says how to give it back.  A
- * table from the heap has the room for its key order after the slots
- * (one block, so growing a small table frees no extra chunk per step);
- * a mapped one gets a separate array when it needs one. */
-static struct et_slot *tab_alloc(size_t cap, bool *ret_mapped)
+/* @sz bytes mapped in huge pages, 2 MiB aligned, or NULL. */
+static void *map_huge(size_t sz)
 {
-	size_t sz = cap * sizeof(struct et_slot);
-
-	*ret_mapped = false;
 #if defined(__linux__) && defined(MADV_HUGEPAGE) && defined(MAP_ANONYMOUS)
 	if (sz >= ET_HUGE && sz % ET_HUGE == 0) {
-		/* Map one huge page more and trim, so the table is aligned. */
+		/* Map one huge page more and trim, so the block is aligned. */
 		uint8_t *p = mmap(NULL, sz + ET_HUGE, PROT_READ | PROT_WRITE,
 				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (p != MAP_FAILED) {
@@ -48,12 +38,47 @@ static struct et_slot *tab_alloc(size_t cap, bool *ret_mapped)
 				munmap(p, head);
 			munmap((uint8_t *)a + sz, ET_HUGE - head);
 			madvise((void *)a, sz, MADV_HUGEPAGE); /* advice only */
-			*ret_mapped = true;
-			return (struct et_slot *)a;
+			return (void *)a;
 		}
 	}
 #endif
-	return calloc(1, sz + ord_room(cap) * sizeof(uint32_t));
+	return NULL;
+}
+
+void *et_mem_alloc(size_t sz, bool *ret_mapped)
+{
+	void *p = map_huge(sz);
+
+	*ret_mapped = p != NULL;
+	return p ? p : calloc(1, sz);
+}
+
+void et_mem_free(void *p, size_t sz, bool mapped)
+{
+#if defined(__linux__) && defined(MADV_HUGEPAGE) && defined(MAP_ANONYMOUS)
+	if (mapped) {
+		munmap(p, sz);
+		return;
+	}
+#else
+	(void)sz;
+	(void)mapped;
+#endif
+	free(p);
+}
+
+/* Zeroed room for @cap slots; *ret_mapped says how to give it back.  A
+ * table from the heap has the room for its key order after the slots
+ * (one block, so growing a small table frees no extra chunk per step);
+ * a mapped one gets a separate array when it needs one. */
+static struct et_slot *tab_alloc(size_t cap, bool *ret_mapped)
+{
+	void *p = map_huge(cap * sizeof(struct et_slot));
+
+	*ret_mapped = p != NULL;
+	if (p)
+		return p;
+	return calloc(1, cap * sizeof(struct et_slot) + ord_room(cap) * sizeof(uint32_t));
 }
 
 /* Point @t's order array at its table's block, or leave it to be
@@ -108,16 +133,7 @@ static void ord_release(struct elemtab *t)
 
 static void tab_free(struct et_slot *s, size_t cap, bool mapped)
 {
-#if defined(__linux__) && defined(MADV_HUGEPAGE) && defined(MAP_ANONYMOUS)
-	if (mapped) {
-		munmap(s, cap * sizeof(*s));
-		return;
-	}
-#else
-	(void)cap;
-	(void)mapped;
-#endif
-	free(s);
+	et_mem_free(s, cap * sizeof(*s), mapped);
 }
 
 void et_init(struct elemtab *t)
@@ -345,21 +361,6 @@ uint8_t *et_key_dup(const void *key, size_t len, int *ret_err)
 	return p;
 }
 
-/* Is slot @a's key before slot @b's?  Short keys compare as two
- * big-endian words (zero padded) and then their lengths. */
-static inline bool slot_before(const struct et_slot *a, const struct et_slot *b)
-{
-	if (et_len(a) <= ET_INLINE && et_len(b) <= ET_INLINE) {
-		uint64_t x = __builtin_bswap64(rd64(a->k.in)), y = __builtin_bswap64(rd64(b->k.in));
-		if (x == y) {
-			x = __builtin_bswap64(rd64(a->k.in + 8));
-			y = __builtin_bswap64(rd64(b->k.in + 8));
-		}
-		return x != y ? x < y : et_len(a) < et_len(b);
-	}
-	return et_keycmp(et_key(a), et_len(a), et_key(b), et_len(b)) < 0;
-}
-
 /* The free slot for @hash, counted in. */
 static inline uint32_t insert_at(struct elemtab *t, uint32_t hash)
 {
@@ -384,7 +385,7 @@ static inline void ord_note(struct elemtab *t, uint32_t i)
 		rlog_drop(t);
 		return;
 	}
-	t->ord_ok = k < t->ordcap && (k == 0 || slot_before(&t->s[t->ord[k - 1]], &t->s[i]));
+	t->ord_ok = k < t->ordcap && (k == 0 || et_before(&t->s[t->ord[k - 1]], &t->s[i]));
 	if (t->ord_ok)
 		t->ord[k] = i;
 }
@@ -845,7 +846,7 @@ static int ord_merge(struct elemtab *t)
 			__builtin_prefetch(&s[a[i + MERGE_AHEAD]]);
 		if (j + MERGE_AHEAD < n)
 			__builtin_prefetch(&s[ord[j + MERGE_AHEAD]]);
-		if (slot_before(&s[ord[j]], &s[a[i]]))
+		if (et_before(&s[ord[j]], &s[a[i]]))
 			ord[o++] = ord[j++];
 		else
 			ord[o++] = a[i++];
@@ -879,6 +880,42 @@ int et_order(const struct elemtab *ct, const uint32_t **ret)
 	}
 	*ret = t->ord;
 	return 0;
+}
+
+int et_walk_begin(const struct elemtab *ct, struct et_walk *w)
+{
+	struct elemtab *t = (struct elemtab *)ct; /* only the cache changes */
+	const uint32_t *o;
+	size_t na;
+
+	et_order_settle(t);
+	na = t->ord_mid;
+	*w = (struct et_walk){ .t = t, .n = t->count };
+	if (t->ord_ok && na && w->n >= ET_WALK_MIN && (w->a = malloc(na * sizeof(*w->a)))) {
+		/* the first run aside: the merged order is written over it */
+		memcpy(w->a, t->ord, na * sizeof(*w->a));
+		w->na = na;
+		w->j = na;
+		for (size_t k = 0; k < ET_WALK_AHEAD && k < na; k++)
+			__builtin_prefetch(&t->s[w->a[k]]);
+		for (size_t k = na; k < na + ET_WALK_AHEAD && k < w->n; k++)
+			__builtin_prefetch(&t->s[t->ord[k]]);
+		return 0;
+	}
+	for (size_t k = 0; k < ET_WALK_AHEAD && k < w->n && t->ord_ok; k++)
+		__builtin_prefetch(&t->s[t->ord[k]]);
+	return et_order(t, &o); /* one run, or none the walk could merge */
+}
+
+void et_walk_end(struct et_walk *w)
+{
+	if (!w->a)
+		return;
+	while (w->o < w->n)
+		et_walk_next(w);
+	free(w->a);
+	w->a = NULL;
+	w->t->ord_mid = 0;
 }
 
 void et_order_runs(struct elemtab *t, size_t mid)

@@ -112,6 +112,17 @@ static inline void et_prefetch(const struct elemtab *t, uint32_t hash)
 		__builtin_prefetch(&t->s[et_home(t, hash)]);
 }
 
+/* Tables (and the OR-Set's dot pool) from this size on are mapped on
+ * their own in huge pages: on a VM a 4 KiB page fault can cost 10 µs, so
+ * faulting 8 MiB of fresh table slot by slot would cost more than filling
+ * it, and a table read in key order (at random) misses the TLB less. */
+#define ET_HUGE ((size_t)2 << 20)
+/** Zeroed memory of @sz bytes, NULL without: mapped in huge pages, 2 MiB
+ * aligned, for a multiple of ET_HUGE (Linux), else calloc'd; *@ret_mapped
+ * says which, for et_mem_free(). */
+void *et_mem_alloc(size_t sz, bool *ret_mapped);
+void et_mem_free(void *p, size_t sz, bool mapped);
+
 void et_init(struct elemtab *t);
 void et_done(struct elemtab *t);
 uint32_t et_hash(const void *key, size_t len);
@@ -190,21 +201,23 @@ static inline uint32_t et_put(struct elemtab *t, const struct et_slot *from)
 	t->ord_ok = false; /* a log of removes, if any, goes with it */
 	return i;
 }
+/** Can @t take @n keys by et_put_append()?  Its order must be one valid
+ * run, with no removes pending, and have room for them. */
+static inline bool et_can_append(const struct elemtab *t, size_t n)
+{
+	return t->ord_ok && !t->ord_mid && !t->rlog_n && t->ord && t->count + n <= t->ordcap;
+}
 /** et_put() of a key after every key in @t (the caller has checked, as
- * the decoder does): the order cache, if valid and one run, takes it as
- * the last.  Room must be reserved. */
-static inline uint32_t et_put_last(struct elemtab *t, const struct et_slot *from)
+ * the decoder does), which the order takes as the last; the caller has
+ * checked et_can_append() for all its keys, so no test per key. */
+static inline uint32_t et_put_append(struct elemtab *t, const struct et_slot *from)
 {
 	uint32_t i = et_home(t, from->hash);
 
 	while (et_used(&t->s[i]))
 		i = et_next(t, i);
 	t->s[i] = *from;
-	if (t->ord_ok && !t->ord_mid && !t->rlog_n && t->count < t->ordcap)
-		t->ord[t->count] = i;
-	else
-		t->ord_ok = false;
-	t->count++;
+	t->ord[t->count++] = i;
 	return i;
 }
 /** Give @t the slots of @nt (filled by et_put()) and its order cache:
@@ -252,6 +265,83 @@ int et_sorted(const struct elemtab *t, struct et_slot ***ret);
  * next change.  -ENOMEM.  The table is logically const: only the cache is
  * written, so two threads must not call this on one table at once. */
 int et_order(const struct elemtab *t, const uint32_t **ret);
+/** Is slot @a's key before slot @b's?  Short keys compare as two
+ * big-endian words (zero padded) and then their lengths. */
+static inline bool et_before(const struct et_slot *a, const struct et_slot *b)
+{
+	if (et_len(a) <= ET_INLINE && et_len(b) <= ET_INLINE) {
+		uint64_t x, y;
+		memcpy(&x, a->k.in, 8);
+		memcpy(&y, b->k.in, 8);
+		if (x == y) {
+			memcpy(&x, a->k.in + 8, 8);
+			memcpy(&y, b->k.in + 8, 8);
+		}
+		x = __builtin_bswap64(x);
+		y = __builtin_bswap64(y);
+		return x != y ? x < y : et_len(a) < et_len(b);
+	}
+	return et_keycmp(et_key(a), et_len(a), et_key(b), et_len(b)) < 0;
+}
+
+/* The key order walked by a caller that visits every element in that
+ * order anyway (the encoder): when a bulk merge left it as two runs, the
+ * walk merges them as it goes, each slot loaded once for the comparison
+ * and the caller's work together, and writes the merged order back, so
+ * that the table is left with one run (from ET_WALK_MIN elements on;
+ * below, et_walk_begin() merges them first).  Slots are loaded ET_WALK_AHEAD
+ * places ahead in each run; @ahead is the slot ET_WALK_AHEAD / 2 places
+ * further in the run the last element came from (UINT32_MAX near its end),
+ * for the caller's own loads. */
+#define ET_WALK_AHEAD 32
+/* Below this many elements (1 MiB of slots, past the second-level cache)
+ * the slots are cheap to load twice, and merging the runs first, in a
+ * loop of its own, costs less than merging them inside the caller's. */
+#define ET_WALK_MIN (1u << 15)
+struct et_walk {
+	struct elemtab *t;
+	uint32_t *a; /* a copy of the first run; NULL: one run, t->ord */
+	size_t i, na, j, n, o;
+	uint32_t ahead;
+};
+/** Start a walk of @t in key order (the order built or settled first, as
+ * et_order() does): -ENOMEM.  Each et_walk_next() gives the next slot
+ * index, t->count of them; et_walk_end() must follow, however far the
+ * walk went.  The table is logically const, as for et_order(). */
+int et_walk_begin(const struct elemtab *t, struct et_walk *w);
+/** Finish the merged order if the walk stopped early, and free the walk. */
+void et_walk_end(struct et_walk *w);
+
+static inline __attribute__((always_inline)) uint32_t et_walk_next(struct et_walk *w)
+{
+	const struct et_slot *s = w->t->s;
+	uint32_t *ord = w->t->ord, x;
+
+	if (!w->a) {
+		x = ord[w->o];
+		w->ahead = w->o + ET_WALK_AHEAD / 2 < w->n ? ord[w->o + ET_WALK_AHEAD / 2] : UINT32_MAX;
+		if (w->o + ET_WALK_AHEAD < w->n)
+			__builtin_prefetch(&s[ord[w->o + ET_WALK_AHEAD]]);
+		w->o++;
+		return x;
+	}
+	/* w->o == w->i + (w->j - w->na) <= w->j: the output never overtakes
+	 * the second run */
+	if (w->j == w->n || (w->i < w->na && !et_before(&s[ord[w->j]], &s[w->a[w->i]]))) {
+		x = w->a[w->i++];
+		w->ahead = w->i + ET_WALK_AHEAD / 2 < w->na ? w->a[w->i + ET_WALK_AHEAD / 2] : UINT32_MAX;
+		if (w->i + ET_WALK_AHEAD < w->na)
+			__builtin_prefetch(&s[w->a[w->i + ET_WALK_AHEAD]]);
+	} else {
+		x = ord[w->j++];
+		w->ahead = w->j + ET_WALK_AHEAD / 2 < w->n ? ord[w->j + ET_WALK_AHEAD / 2] : UINT32_MAX;
+		if (w->j + ET_WALK_AHEAD < w->n)
+			__builtin_prefetch(&s[ord[w->j + ET_WALK_AHEAD]]);
+	}
+	ord[w->o++] = x;
+	return x;
+}
+
 /** Sort an array of slot pointers by key. */
 void et_sort(struct et_slot **v, size_t n);
 /* Is @e (any length, checked against ET_MAX_LEN) in the table? */

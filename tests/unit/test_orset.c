@@ -823,6 +823,14 @@ static void test_order_bulk_merge(void **state)
 		}
 		assert_int_equal(crdt_orset_merge(a, b), 0);
 		assert_non_null(c = crdt_orset_copy(a));
+		if (sc % 4 == 1) {
+			/* an encode that runs out of room part way through the
+			 * two runs still leaves the order whole */
+			struct crdt_buf x;
+			crdt_buf_init(&x, 40 + rng_below(&rng, 400));
+			(void)crdt_orset_encode(a, &x);
+			crdt_buf_done(&x);
+		}
 		crdt_orset_free(roundtrip(c));
 		crdt_orset_free(roundtrip(a));
 		if (!same_encoding(a, c))
@@ -1065,6 +1073,47 @@ static void test_large_tables(void **state)
 		crdt_orset_remove(a, k, strlen(k));
 	}
 	assert_int_equal(crdt_orset_card(a), 0);
+	crdt_orset_free(d);
+	crdt_orset_free(a);
+	crdt_orset_free(b);
+}
+
+/* A dot pool past 2 MiB (mapped apart, in huge pages where there are
+ * some): two dots on each of 70,000 elements, grown into, copied,
+ * encoded, then mostly removed so that it is compacted. */
+static void test_large_pool(void **state)
+{
+	enum { N = 70000 };
+	struct crdt_rid ra, rb;
+	struct crdt_orset *a = crdt_orset_new(), *b = crdt_orset_new(), *d;
+	char k[16];
+
+	(void)state;
+	rid_of(1, &ra);
+	rid_of(2, &rb);
+	for (int i = 0; i < N; i++) {
+		snprintf(k, sizeof(k), "p%08d", i);
+		assert_int_equal(crdt_orset_add(a, &ra, k, strlen(k)), 0);
+		assert_int_equal(crdt_orset_add(b, &rb, k, strlen(k)), 0);
+	}
+	assert_int_equal(crdt_orset_merge(a, b), 0);
+	assert_int_equal(crdt_orset_card(a), N);
+	d = roundtrip(a);
+	crdt_orset_free(d);
+	assert_non_null(d = crdt_orset_copy(a));
+	for (int i = 0; i < N; i++) {
+		if (i % 4 == 0)
+			continue;
+		snprintf(k, sizeof(k), "p%08d", i);
+		assert_int_equal(crdt_orset_remove(a, k, strlen(k)), 1);
+	}
+	assert_int_equal(crdt_orset_card(a), N / 4);
+	crdt_orset_free(roundtrip(a));
+	/* the removes reach the copy, which keeps the rest with both dots */
+	assert_int_equal(crdt_orset_merge(d, a), 0);
+	assert_true(crdt_orset_equal(a, d));
+	snprintf(k, sizeof(k), "p%08d", 4);
+	assert_true(crdt_orset_contains(d, k, strlen(k)));
 	crdt_orset_free(d);
 	crdt_orset_free(a);
 	crdt_orset_free(b);
@@ -1438,6 +1487,7 @@ int main(void)
 		cmocka_unit_test(test_split_large),
 		cmocka_unit_test(test_split_limits),
 		cmocka_unit_test(test_large_tables),
+		cmocka_unit_test(test_large_pool),
 		cmocka_unit_test(test_codec_corrupt),
 		cmocka_unit_test(test_codec_crafted),
 	};

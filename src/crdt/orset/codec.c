@@ -82,110 +82,168 @@ static inline uint8_t *varint_to(uint8_t *p, uint64_t v)
  * order when replica numbering follows rid order). */
 #define FAST_DOTS 8
 
+/* What the encoding of one element needs besides the element. */
+struct enc {
+	const struct crdt_orset *s;
+	struct crdt_buf *b;
+	const uint32_t *pos; /* replica index -> wire index */
+	uint64_t *last;      /* per wire replica, the previous counter */
+	struct dot *scratch;
+	size_t cap;
+	bool mono; /* arrival numbering in rid order: dot runs are in wire order */
+};
+
+/* An element the fast path does not take: a long key, many dots, dots to
+ * reorder, or a buffer that needs to grow by little.  -ENOMEM. */
+static int enc_slow(struct enc *x, const struct et_slot *e)
+{
+	const struct dot *d;
+	struct dot t = { 0 }, one;
+	size_t n = get_dots(x->s, e->pay, &t, &d);
+
+	if (n > 1) {
+		/* Arrival numbering to wire numbering changes the order. */
+		if (n > x->cap) {
+			struct dot *q = realloc(x->scratch, n * sizeof(*q));
+			if (!q)
+				return CRDT_ENOMEM;
+			x->scratch = q;
+			x->cap = n;
+		}
+		for (size_t k = 0; k < n; k++)
+			x->scratch[k] = (struct dot){ .ri = x->pos[d[k].ri], .ctr = d[k].ctr };
+		sort_dots(x->scratch, n);
+		d = x->scratch;
+	} else {
+		one = (struct dot){ .ri = x->pos[d[0].ri], .ctr = d[0].ctr };
+		d = &one;
+	}
+	put_elem(x->b, et_key(e), et_len(e), d, n, x->last);
+	return 0;
+}
+
+/* One element, written straight into the buffer in the common cases.
+ * @x's fields come as arguments too: kept in registers, not reloaded
+ * after every byte stored. */
+static inline __attribute__((always_inline)) int enc_elem(struct enc *x, const struct et_slot *e, struct crdt_buf *b,
+			   const uint32_t *pos, uint64_t *last, const struct dot *pool, bool mono)
+{
+	if (et_len(e) <= ET_INLINE &&
+	    (b->cap - b->len >= FAST_ROOM(FAST_DOTS) ||
+	     (b->max - b->len >= 64 * FAST_ROOM(FAST_DOTS) &&
+	      crdt_buf_reserve(b, 64 * FAST_ROOM(FAST_DOTS)) == 0))) {
+		uint8_t *p = b->data + b->len;
+		size_t len = et_len(e), n;
+
+		if (!pay_spilled(e->pay)) {
+			/* The common element: a short key and one inline dot. */
+			uint32_t ri = pos[e->pay >> IN_CTR_BITS];
+			uint64_t ctr = e->pay & IN_CTR_MAX;
+
+			p[0] = (uint8_t)len;
+			memcpy(p + 1, e->k.in, ET_INLINE);
+			p = varint_to(p + 1 + len, (uint64_t)ri << 1);
+			p = varint_to(p, ctr_zz(ctr, last[ri]));
+			last[ri] = ctr;
+			b->len = (size_t)(p - b->data);
+			return 0;
+		}
+		n = (size_t)(e->pay >> 32) & 0x7fffffff;
+		if (mono && n <= FAST_DOTS) {
+			/* A few dots (concurrent adds), already in wire order. */
+			const struct dot *d = pool + (uint32_t)e->pay;
+			p[0] = (uint8_t)len;
+			memcpy(p + 1, e->k.in, ET_INLINE);
+			p += 1 + len;
+			for (size_t k = 0; k < n; k++) {
+				uint32_t ri = pos[d[k].ri];
+				uint64_t ctr = d[k].ctr;
+				p = varint_to(p, (uint64_t)ri << 1 | (k + 1 < n));
+				p = varint_to(p, ctr_zz(ctr, last[ri]));
+				last[ri] = ctr;
+			}
+			b->len = (size_t)(p - b->data);
+			return 0;
+		}
+	}
+	return enc_slow(x, e);
+}
+
 int crdt_orset_encode(const struct crdt_orset *s, struct crdt_buf *b)
 {
 	struct wire_reps w;
-	const uint32_t *ord;
-	struct dot *scratch = NULL;
-	uint64_t *last = NULL;
-	size_t cap = 0;
-	bool mono = true; /* arrival numbering in rid order: dot runs are in wire order */
-	bool pooled = s->plen != 0;
+	struct et_walk walk = { 0 };
+	struct enc x = { .s = s, .b = b, .mono = true };
+	const struct et_slot *ts = s->tab.s;
+	const size_t count = s->tab.count;
+	const struct dot *pool = s->pool;
+	const uint32_t *pos;
+	uint64_t *last;
+	bool pooled = s->plen != 0, walking = false, mono;
 	int r;
 
 	if ((r = wire_reps_init(s, &w)) < 0)
 		return r;
+	x.pos = w.pos;
 	r = CRDT_ENOMEM;
-	if (!(last = calloc(s->nreps ? s->nreps : 1, sizeof(*last))))
+	if (!(x.last = calloc(s->nreps ? s->nreps : 1, sizeof(*x.last))))
 		goto out;
 	for (uint32_t k = 0; k < s->nreps; k++)
-		mono &= w.pos[k] == k;
+		x.mono &= w.pos[k] == k;
+	pos = x.pos;
+	last = x.last;
+	mono = x.mono;
 	/* The key order is cached in the table: every gossip round encodes
-	 * the set, and most rounds find it unchanged or only appended to. */
-	if ((r = et_order(&s->tab, &ord)) < 0)
+	 * the set, and most rounds find it unchanged or only appended to.
+	 * After a bulk merge it is two runs, merged here as the elements are
+	 * written (and kept so), each slot loaded once for both. */
+	if ((r = et_walk_begin(&s->tab, &walk)) < 0)
 		goto out;
+	walking = true;
 	crdt_codec_put_header(b, CRDT_ORSET);
 	crdt_codec_put_rids(b, w.rids, s->nreps);
 	for (uint32_t k = 0; k < s->nreps; k++)
 		put_ivs(b, s->reps[s->order[k]].iv, s->reps[s->order[k]].n);
-	crdt_buf_put_varint(b, s->tab.count);
-	for (size_t i = 0; i < s->tab.count && !b->err; i++) {
-		const struct et_slot *e = &s->tab.s[ord[i]];
-		const struct dot *d;
-		struct dot t = { 0 }, one;
-		size_t n;
+	crdt_buf_put_varint(b, count);
+	if (walk.a) {
+		/* a copy whose address is not taken: in registers, not reloaded
+		 * after every byte stored */
+		struct et_walk wk = walk;
+		for (size_t i = 0; i < count && !b->err; i++) {
+			const struct et_slot *e = &ts[et_walk_next(&wk)];
+			if (pooled && wk.ahead != UINT32_MAX) { /* the pool is random too */
+				uint64_t ap = ts[wk.ahead].pay;
+				if (pay_spilled(ap))
+					__builtin_prefetch(pool + (uint32_t)ap);
+			}
+			if ((r = enc_elem(&x, e, b, pos, last, pool, mono)) < 0)
+				break;
+		}
+		walk = wk;
+		if (r == 0)
+			r = b->err;
+		goto out;
+	}
+	const uint32_t *ord = s->tab.ord;
+	for (size_t i = 0; i < count && !b->err; i++) {
+		const struct et_slot *e = &ts[ord[i]];
 
-		if (i + ENC_AHEAD < s->tab.count) /* key order is random in the table */
-			__builtin_prefetch(&s->tab.s[ord[i + ENC_AHEAD]]);
-		if (pooled && i + ENC_AHEAD_DOTS < s->tab.count) { /* and so is the pool */
-			uint64_t ap = s->tab.s[ord[i + ENC_AHEAD_DOTS]].pay;
+		if (i + ENC_AHEAD < count) /* key order is random in the table */
+			__builtin_prefetch(&ts[ord[i + ENC_AHEAD]]);
+		if (pooled && i + ENC_AHEAD_DOTS < count) { /* and so is the pool */
+			uint64_t ap = ts[ord[i + ENC_AHEAD_DOTS]].pay;
 			if (pay_spilled(ap))
 				__builtin_prefetch(s->pool + (uint32_t)ap);
 		}
-		if (et_len(e) <= ET_INLINE &&
-		    (b->cap - b->len >= FAST_ROOM(FAST_DOTS) ||
-		     (b->max - b->len >= 64 * FAST_ROOM(FAST_DOTS) &&
-		      crdt_buf_reserve(b, 64 * FAST_ROOM(FAST_DOTS)) == 0))) {
-			uint8_t *p = b->data + b->len;
-			size_t len = et_len(e);
-
-			if (!pay_spilled(e->pay)) {
-				/* The common element: a short key and one inline dot. */
-				uint32_t ri = w.pos[e->pay >> IN_CTR_BITS];
-				uint64_t ctr = e->pay & IN_CTR_MAX;
-
-				p[0] = (uint8_t)len;
-				memcpy(p + 1, e->k.in, ET_INLINE);
-				p = varint_to(p + 1 + len, (uint64_t)ri << 1);
-				p = varint_to(p, ctr_zz(ctr, last[ri]));
-				last[ri] = ctr;
-				b->len = (size_t)(p - b->data);
-				continue;
-			}
-			n = (size_t)(e->pay >> 32) & 0x7fffffff;
-			if (mono && n <= FAST_DOTS) {
-				/* A few dots (concurrent adds), already in wire order. */
-				d = s->pool + (uint32_t)e->pay;
-				p[0] = (uint8_t)len;
-				memcpy(p + 1, e->k.in, ET_INLINE);
-				p += 1 + len;
-				for (size_t x = 0; x < n; x++) {
-					uint32_t ri = w.pos[d[x].ri];
-					uint64_t ctr = d[x].ctr;
-					p = varint_to(p, (uint64_t)ri << 1 | (x + 1 < n));
-					p = varint_to(p, ctr_zz(ctr, last[ri]));
-					last[ri] = ctr;
-				}
-				b->len = (size_t)(p - b->data);
-				continue;
-			}
-		}
-		n = get_dots(s, e->pay, &t, &d);
-		if (n > 1) {
-			/* Arrival numbering to wire numbering changes the order. */
-			if (n > cap) {
-				struct dot *q = realloc(scratch, n * sizeof(*q));
-				if (!q) {
-					r = CRDT_ENOMEM;
-					goto out;
-				}
-				scratch = q;
-				cap = n;
-			}
-			for (size_t x = 0; x < n; x++)
-				scratch[x] = (struct dot){ .ri = w.pos[d[x].ri], .ctr = d[x].ctr };
-			sort_dots(scratch, n);
-			d = scratch;
-		} else {
-			one = (struct dot){ .ri = w.pos[d[0].ri], .ctr = d[0].ctr };
-			d = &one;
-		}
-		put_elem(b, et_key(e), et_len(e), d, n, last);
+		if ((r = enc_elem(&x, e, b, pos, last, pool, mono)) < 0)
+			goto out;
 	}
 	r = b->err;
 out:
-	free(last);
-	free(scratch);
+	if (walking)
+		et_walk_end(&walk);
+	free(x.last);
+	free(x.scratch);
 	wire_reps_done(&w);
 	return r;
 }
@@ -255,7 +313,7 @@ static inline uint64_t rd64(const uint8_t *p)
 
 /* @e's slot image, @pay aside: hash, length and the key, inline and zero
  * padded (two loads within the key, the second shifted) or in @owned. */
-static inline void slot_image(struct et_slot *q, const uint8_t *e, size_t len, uint8_t *owned)
+static inline __attribute__((always_inline)) void slot_image(struct et_slot *q, const uint8_t *e, size_t len, uint8_t *owned)
 {
 	q->meta = ET_USED | (uint32_t)len;
 	if (len > ET_INLINE) {
@@ -277,19 +335,6 @@ static inline void slot_image(struct et_slot *q, const uint8_t *e, size_t len, u
 	q->hash = et_hash_short(rd64(q->k.in), rd64(q->k.in + 8), len);
 }
 
-/* Is short key @q after the short key whose slot image is @p?  As two
- * big-endian words and then the length, which is key order. */
-static inline bool short_after(const struct et_slot *p, const struct et_slot *q)
-{
-	uint64_t x = __builtin_bswap64(rd64(p->k.in)), y = __builtin_bswap64(rd64(q->k.in));
-
-	if (x == y) {
-		x = __builtin_bswap64(rd64(p->k.in + 8));
-		y = __builtin_bswap64(rd64(q->k.in + 8));
-	}
-	return x != y ? x < y : et_len(p) < et_len(q);
-}
-
 int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 {
 	struct crdt_cur c;
@@ -297,7 +342,9 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 	const uint8_t *rids, *prev = NULL, *e;
 	size_t nr, n, plen = 0, elen;
 	uint64_t *last = NULL; /* per replica, the previous dot's counter */
-	struct et_slot pend[PEND], prevs = { 0 };
+	struct et_slot pend[PEND];
+	uint64_t pw0 = 0, pw1 = 0; /* the previous short key, big-endian */
+	bool append;
 	size_t ipend = 0, npend = 0; /* the oldest pending, and how many */
 	int r;
 
@@ -336,6 +383,7 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 		goto fail;
 	if ((r = et_reserve(&s->tab, n)) < 0)
 		goto fail;
+	append = et_can_append(&s->tab, n);
 	for (size_t i = 0; i < n; i++) {
 		struct dot one = { 0 };
 		struct et_slot *q;
@@ -347,15 +395,35 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 			goto fail;
 		q = &pend[(ipend + npend) % PEND];
 		if (elen <= ET_INLINE) {
+			/* key order on the slot image: two big-endian words, then
+			 * the length; the previous key's kept in registers */
+			uint64_t y0, y1;
 			slot_image(q, e, elen, NULL);
-			if (i > 0 && !(plen <= ET_INLINE ? short_after(&prevs, q)
+			y0 = __builtin_bswap64(rd64(q->k.in));
+			y1 = __builtin_bswap64(rd64(q->k.in + 8));
+			if (i > 0 && !(plen <= ET_INLINE ? y0 != pw0 ? y0 > pw0
+							   : y1 != pw1 ? y1 > pw1 : elen > plen
 							 : et_keycmp(prev, plen, e, elen) < 0))
 				goto fail;
-			prevs = *q;
+			pw0 = y0;
+			pw1 = y1;
 		} else if (i > 0 && et_keycmp(prev, plen, e, elen) >= 0) {
 			goto fail;
 		}
-		do {
+		if (c.left >= 2 && c.p[0] < 0x80 && !(c.p[0] & 1) && c.p[1] < 0x80) {
+			/* one dot, head and counter a byte each: the common case */
+			uint64_t ri = c.p[0] >> 1, ctr;
+			if (ri >= nr)
+				goto fail;
+			ctr = ctr_unzz(c.p[1], last[ri]);
+			if (ctr == 0 || !ctx_has(s, (uint32_t)ri, ctr))
+				goto fail;
+			last[ri] = ctr;
+			one = (struct dot){ .ri = (uint32_t)ri, .ctr = ctr };
+			nd = 1;
+			c.p += 2;
+			c.left -= 2;
+		} else do {
 			uint64_t ri, ctr;
 
 			r = CRDT_EBADMSG;
@@ -392,7 +460,13 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 				goto fail;
 			slot_image(q, e, elen, owned);
 		}
-		et_prefetch(&s->tab, q->hash);
+		{
+			/* the home slot's line and the next: an insert probes
+			 * past its home, at this load about two slots on average */
+			uint32_t h = et_home(&s->tab, q->hash);
+			__builtin_prefetch(&s->tab.s[h]);
+			__builtin_prefetch(&s->tab.s[h + 2 < s->tab.cap ? h + 2 : h]);
+		}
 		npend++;
 		if (nd > 1) {
 			q->pay = PAY_SPILL | (uint64_t)nd << 32 | start;
@@ -409,13 +483,19 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 		prev = e;
 		plen = elen;
 		if (npend == PEND) { /* keys ascend: each goes last in the order */
-			et_put_last(&s->tab, &pend[ipend]);
+			if (append)
+				et_put_append(&s->tab, &pend[ipend]);
+			else
+				et_put(&s->tab, &pend[ipend]);
 			ipend = (ipend + 1) % PEND;
 			npend--;
 		}
 	}
 	for (; npend; npend--, ipend = (ipend + 1) % PEND)
-		et_put_last(&s->tab, &pend[ipend]);
+		if (append)
+			et_put_append(&s->tab, &pend[ipend]);
+		else
+			et_put(&s->tab, &pend[ipend]);
 	if (c.left) {
 		r = CRDT_EBADMSG;
 		goto fail;

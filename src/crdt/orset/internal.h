@@ -76,6 +76,7 @@ struct crdt_orset {
 	uint32_t nreps, capreps;
 	struct dot *pool;
 	size_t plen, pcap, pfree; /* pfree: dots in dead runs */
+	bool pmapped;             /* pool from et_mem_alloc()'s mapping */
 	bool ix_ok;               /* the dot index matches the table */
 	/* The index is being built a slice at a time (ix_build_some): it
 	 * holds every dot of the elements whose hash is below ix_next, and
@@ -180,6 +181,8 @@ static inline void sort_dots(struct dot *d, size_t n)
 }
 
 int pool_reserve(struct crdt_orset *s, size_t n);
+/* Free the pool (not its counts). */
+void pool_free(struct crdt_orset *s);
 /* Store @n sorted dots for @e; room in the pool must be reserved. */
 static inline void set_dots(struct crdt_orset *s, struct et_slot *e, const struct dot *d, size_t n)
 {

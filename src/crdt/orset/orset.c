@@ -26,7 +26,7 @@ void crdt_orset_free(struct crdt_orset *s)
 		free(s->reps[i].iv);
 	free(s->reps);
 	free(s->order);
-	free(s->pool);
+	pool_free(s);
 	free(s);
 }
 
@@ -131,8 +131,7 @@ int crdt_orset_clear(struct crdt_orset *s)
 	et_init(&s->tab);
 	ix_drop(s);
 	s->ix_ok = true; /* empty, as the table */
-	free(s->pool);
-	s->pool = NULL;
+	pool_free(s);
 	s->plen = s->pcap = s->pfree = 0;
 	s->fp_dots = 0; /* no element, no dot */
 	s->fp_ok = true;
