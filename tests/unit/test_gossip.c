@@ -2347,6 +2347,48 @@ static void test_delta_split(void **state)
 	cluster_done(&c);
 }
 
+/* While DELTA intervals stream (64 or more since the last round), a round
+ * leaves its DIGEST out, both at the writer and at the peer that receives
+ * them, but never more than 7 rounds in a row; a quiet round sends it. */
+static void test_digest_deferred(void **state)
+{
+	struct cluster c;
+	struct gossip_stats st;
+	char m[32];
+	int w = 0;
+
+	cluster_deltas = true;
+	cluster_digests = true;
+	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_deltas = false;
+	cluster_digests = false;
+	for (int r = 0; r < 9; r++) {
+		for (int i = 0; i < 70; i++, w++) { /* 70 intervals a round */
+			snprintf(m, sizeof(m), "m%d", w);
+			dsadd(&c.node[0], "s", m);
+			push_all(&c);
+		}
+		sent_reset(&c.net);
+		rounds_all(&c, 1);
+		/* rounds 1 to 7 are deferred, the 8th compares, the 9th defers */
+		assert_int_equal(c.net.sent_type[0][1][WIRE_DIGEST], r == 7);
+		assert_int_equal(c.net.sent_type[1][0][WIRE_DIGEST], r == 7);
+	}
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.digest_rounds_deferred, 8);
+	gossip_core_get_stats(c.node[1].g, &st);
+	assert_int_equal(st.digest_rounds_deferred, 8);
+	/* a round with fewer intervals since the last one compares again */
+	dsadd(&c.node[0], "s", "last");
+	push_all(&c);
+	sent_reset(&c.net);
+	rounds_all(&c, 1);
+	assert_int_equal(c.net.sent_type[0][1][WIRE_DIGEST], 1);
+	assert_int_equal(c.net.sent_type[1][0][WIRE_DIGEST], 1);
+	assert_converged(&c);
+	cluster_done(&c);
+}
+
 /* A digest exchange that finds an instance differing only because its
  * delta was lost does not send it whole: the delta goes again at the next
  * round, a few bytes for a large set. */
@@ -2544,6 +2586,7 @@ int main(void)
 		cmocka_unit_test(test_catchup_mutated),
 		cmocka_unit_test(test_sync_status),
 		cmocka_unit_test(test_delta_in_flight),
+		cmocka_unit_test(test_digest_deferred),
 		cmocka_unit_test(test_delta_split),
 		cmocka_unit_test(test_udp_loopback),
 	};

@@ -204,6 +204,10 @@ struct gossip_core {
 	struct crdt_buf dbuf; /* DIGEST, BUCKETS, KEYS encoding */
 	uint32_t ddiff[DIGEST_BUCKETS]; /* scratch: indexes that differ */
 	size_t nddiff;
+	/* delta_intervals + delta_dgrams_in at the last round, and the
+	 * rounds in a row that left out their DIGEST (digest_due) */
+	uint64_t deltas_at_round;
+	unsigned digests_deferred;
 
 	uint64_t rng;
 	uint64_t ping_seq;
@@ -1644,6 +1648,30 @@ static void pend_join(struct gossip_core *g, struct store_entry *e, enum crdt_ty
 	crdt_obj_done(&d);
 }
 
+/* Whether this round sends its DIGEST.  While DELTA intervals stream (at
+ * least DIGEST_BUSY_DELTAS sent or received since the last round), every
+ * bucket differs by writes still on their way, and an exchange would list
+ * every key of the store both ways only to leave the differences to those
+ * deltas (digest_in_flight): such a round leaves its DIGEST out, at most
+ * DIGEST_DEFER_MAX rounds in a row.  A quiet node compares every round. */
+#define DIGEST_BUSY_DELTAS 64
+#define DIGEST_DEFER_MAX 7
+
+static bool digest_due(struct gossip_core *g)
+{
+	uint64_t d = g->st.delta_intervals + g->st.delta_dgrams_in;
+	bool busy = d - g->deltas_at_round >= DIGEST_BUSY_DELTAS;
+
+	g->deltas_at_round = d;
+	if (busy && g->digests_deferred < DIGEST_DEFER_MAX) {
+		g->digests_deferred++;
+		g->st.digest_rounds_deferred++;
+		return false;
+	}
+	g->digests_deferred = 0;
+	return true;
+}
+
 void gossip_core_round(struct gossip_core *g, uint64_t now_ms, uint64_t now_us)
 {
 	size_t n;
@@ -1664,9 +1692,10 @@ void gossip_core_round(struct gossip_core *g, uint64_t now_ms, uint64_t now_us)
 					 p->name, PEER_DOWN_ROUNDS);
 		}
 	}
-	if (g->digests)
-		send_digest(g, g->targets, n);
-	else
+	if (g->digests) {
+		if (digest_due(g))
+			send_digest(g, g->targets, n);
+	} else
 		(void)send_full(g, g->targets, n);
 	/* intervals not acknowledged yet go again; catch-ups go on */
 	for (size_t i = 0; i < g->npeers; i++) {

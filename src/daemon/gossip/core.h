@@ -183,6 +183,9 @@ struct gossip_stats {
 	/* instances a KEYS list found differing but not sent whole: a delta
 	 * of theirs was on its way to that peer, unacknowledged */
 	uint64_t digest_in_flight;
+	/* rounds that left their DIGEST out while DELTA intervals streamed
+	 * (docs/protocol.md, "Digest rounds") */
+	uint64_t digest_rounds_deferred;
 	/* delta intervals: numbered (one DELTA datagram each), DELTA
 	 * datagrams sent (first sends and resends) and received, ACKs sent
 	 * and received; writes pushed whole because they had no delta; full
