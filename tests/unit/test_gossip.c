@@ -287,6 +287,7 @@ struct node {
 static bool cluster_digests;
 static bool cluster_deltas;
 static uint32_t cluster_delta_log;
+static size_t cluster_catchup_parts;
 /* Whether the cores get a tick_wanted hook (recorded in node.tick_due,
  * run by the test): a catch-up then cuts a few pieces a call, as crdtd's. */
 static bool cluster_ticks;
@@ -368,6 +369,7 @@ static void cluster_init(struct cluster *c, int n, uint32_t mtu, unsigned hide,
 			.digests = cluster_digests,
 			.deltas = cluster_deltas,
 			.delta_log = cluster_delta_log,
+			.delta_catchup_parts = cluster_catchup_parts,
 			.max_clock_lead_ms = max_lead_ms,
 			.seed = 42 + (uint64_t)i,
 			.peers = pc,
@@ -1991,14 +1993,12 @@ static void test_delta_join_late(void **state)
 	/* 2,000 pushes of one interval each, but for those made while the
 	 * silent peer was not yet down (the first 600, until the third
 	 * round) and its window of DLOG_WINDOW intervals was full: they are
-	 * held, and what they carried joins until the first push after it is
-	 * down: 1,720 adds, over 1,024 and over a quarter of the set, so the
-	 * set goes by the catch-ups of the peers that are up (none) instead of
-	 * being encoded whole on the loop; the counter's joined delta is that
-	 * push's one interval */
+	 * held, and what they carried goes in the first push after it is
+	 * down, joined: 1,720 adds (about 16 bytes each) and a counter, in
+	 * 22 intervals of 1,400 bytes (under GOSSIP_DELTA_CATCHUP_PARTS) */
 	assert_int_equal(st.delta_held, 600 - DLOG_WINDOW);
-	assert_int_equal(st.delta_to_catchup, 1);
-	assert_int_equal(st.delta_intervals, 2000 - st.delta_held);
+	assert_int_equal(st.delta_to_catchup, 0);
+	assert_int_equal(st.delta_intervals, 2000 - st.delta_held + 21);
 	assert_true(probe(&c.node[0], 1).down);
 	net_down(&c.net, 1, false);
 	rounds_all(&c, 2);
@@ -2016,9 +2016,10 @@ static void test_delta_join_late(void **state)
 	cluster_done(&c);
 }
 
-/* A queued delta over 1,024 members that is at least a quarter of its set
- * is not encoded: the set goes by the peer's catch-up, a few pieces a call;
- * a smaller share of a larger set goes as a delta, as any write. */
+/* A queued delta over delta_catchup_parts members (1,024 here) that is at
+ * least a quarter of its set is not encoded: the set goes by the peer's
+ * catch-up, a few pieces a call; a smaller share of a larger set goes as a
+ * delta, as any write. */
 static void test_delta_large_by_catchup(void **state)
 {
 	struct cluster c;
@@ -2029,9 +2030,11 @@ static void test_delta_large_by_catchup(void **state)
 
 	cluster_deltas = true;
 	cluster_digests = true;
+	cluster_catchup_parts = 1024;
 	cluster_init(&c, 2, 1400, 0, 0);
 	cluster_deltas = false;
 	cluster_digests = false;
+	cluster_catchup_parts = 0;
 	rounds_all(&c, 1);
 	for (int i = 0; i < 8000; i++) { /* one push: the whole set */
 		snprintf(m, sizeof(m), "member-%05d", i);

@@ -208,6 +208,7 @@ struct gossip_core {
 	 * rounds in a row that left out their DIGEST (digest_due) */
 	uint64_t deltas_at_round;
 	unsigned digests_deferred;
+	size_t catchup_parts; /* pend_too_large */
 
 	uint64_t rng;
 	uint64_t ping_seq;
@@ -1485,20 +1486,22 @@ static uint64_t window_end(const struct gossip_core *g)
 	return any ? end : UINT64_MAX;
 }
 
-/* A queued delta this large, and at least a quarter of its instance, goes
- * as the instance by every peer's catch-up instead: cut a few pieces a
- * loop pass and paced by each peer's window, where encoding the delta
- * would take the loop for as long as the instance's own split (writes
- * joined while every window was shut, a peer down through a bulk load).
- * A smaller share is encoded as it is: it costs what changed. */
-#define PEND_CATCHUP_PARTS 1024
-
-static bool pend_too_large(const struct pend *q, const struct store_entry *e)
+/* A queued delta of more than g->catchup_parts members or fields that is
+ * at least a quarter of its instance goes as the instance by every peer's
+ * catch-up instead: cut a few pieces a loop pass and paced by each peer's
+ * window, where encoding the delta would hold the loop for as long as the
+ * instance's own split (writes joined while every window was shut, a peer
+ * down through a bulk load: 270 ms for 200,000 fields).  Not lower: under
+ * loss a catch-up recovers slower than the intervals' fast retransmit
+ * (at 1,024 the 50,000-element convergence at 30 % loss went 0.6-0.9 s ->
+ * 3-3.8 s), and a delta of 65,536 members encodes in a few ms. */
+static bool pend_too_large(const struct gossip_core *g, const struct pend *q,
+			   const struct store_entry *e)
 {
 	const struct store_inst *in;
 	size_t n;
 
-	if (!q->d.p || (n = crdt_obj_parts(&q->d)) <= PEND_CATCHUP_PARTS)
+	if (!q->d.p || (n = crdt_obj_parts(&q->d)) <= g->catchup_parts)
 		return false;
 	in = store_entry_inst((struct store_entry *)e, q->d.type);
 	return in && n >= crdt_obj_parts(&in->obj) / 4;
@@ -1534,7 +1537,7 @@ static size_t push_deltas(struct gossip_core *g, struct store_entry **ents, stru
 		struct pend *q = &pend[i];
 		if (q->whole || !q->d.p)
 			continue;
-		if (pend_too_large(q, ents[i])) {
+		if (pend_too_large(g, q, ents[i])) {
 			q->whole = q->by_catchup = true;
 			continue;
 		}
@@ -1692,11 +1695,10 @@ void gossip_core_round(struct gossip_core *g, uint64_t now_ms, uint64_t now_us)
 					 p->name, PEER_DOWN_ROUNDS);
 		}
 	}
-	if (g->digests) {
-		if (digest_due(g))
-			send_digest(g, g->targets, n);
-	} else
+	if (!g->digests)
 		(void)send_full(g, g->targets, n);
+	else if (digest_due(g))
+		send_digest(g, g->targets, n);
 	/* intervals not acknowledged yet go again; catch-ups go on */
 	for (size_t i = 0; i < g->npeers; i++) {
 		peer_deltas(g, g->peers[i], true);
@@ -2595,6 +2597,8 @@ int gossip_core_new(const struct gossip_config *cfg, struct store *store, struct
 	/* an epoch of our own: the seed and this start's replica id */
 	g->epoch = (rng_next(g) ^ store_fingerprint(self->b, CRDT_RID_LEN)) & ~GOSSIP_CATCHUP_EPOCH;
 	g->xepoch = g->epoch | GOSSIP_CATCHUP_EPOCH;
+	g->catchup_parts = cfg->delta_catchup_parts ? cfg->delta_catchup_parts
+						    : GOSSIP_DELTA_CATCHUP_PARTS;
 	if (dlog_init(&g->dlog, cfg->delta_log ? cfg->delta_log : GOSSIP_DELTA_LOG,
 		      cfg->delta_log_bytes ? cfg->delta_log_bytes : GOSSIP_DELTA_LOG_BYTES) < 0) {
 		gossip_core_set_keys(g, NULL);

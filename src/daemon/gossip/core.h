@@ -36,6 +36,9 @@
 #define GOSSIP_PEER_NAME_MAX 300 /* "host:port" */
 #define GOSSIP_DELTA_LOG 1024
 #define GOSSIP_DELTA_LOG_BYTES (4u << 20)
+/* A queued delta of more members or fields than this, and at least a
+ * quarter of its instance, goes as the instance by the catch-ups. */
+#define GOSSIP_DELTA_CATCHUP_PARTS 65536
 /* The bit of a DELTA's epoch that marks a catch-up stream (docs/protocol.md,
  * "Catch-up"); a sender's interval epoch has it clear. */
 #define GOSSIP_CATCHUP_EPOCH (UINT64_C(1) << 63)
@@ -117,6 +120,8 @@ struct gossip_config {
 	bool deltas;
 	uint32_t delta_log;
 	size_t delta_log_bytes;
+	/* 0: GOSSIP_DELTA_CATCHUP_PARTS (docs/protocol.md, "Delta intervals") */
+	size_t delta_catchup_parts;
 	int rcvbuf;              /* SO_RCVBUF to ask for; 0 = system default */
 	int sndbuf;              /* SO_SNDBUF to ask for; 0 = system default */
 	/* How far a remote timestamp may drag our HLC past our wall clock, and
@@ -197,7 +202,7 @@ struct gossip_stats {
 	uint64_t delta_whole_writes, delta_fallbacks, delta_resyncs;
 	/* pushes that left writes queued because no window had room */
 	uint64_t delta_held;
-	/* queued deltas so large (over 1,024 members or fields, and a
+	/* queued deltas so large (over 65,536 members or fields, and a
 	 * quarter of their instance) that the instance went by the peers'
 	 * catch-ups instead */
 	uint64_t delta_to_catchup;
