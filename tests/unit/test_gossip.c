@@ -2433,6 +2433,43 @@ static void test_delta_in_flight(void **state)
 	cluster_done(&c);
 }
 
+/* Two replicas that only receive a third's writes find the instance
+ * differing while a DELTA is on its way to one of them: neither sends it
+ * whole to the other, since the writer's stream brings it to both. */
+static void test_third_party_in_flight(void **state)
+{
+	struct cluster c;
+	struct gossip_stats st;
+
+	cluster_deltas = true;
+	cluster_digests = true;
+	cluster_init(&c, 3, 1400, 0, 0);
+	cluster_deltas = false;
+	cluster_digests = false;
+	add_many(&c.node[0], "big", 0, 5000);
+	round_all(&c);
+	round_all(&c);
+	assert_converged(&c);
+	dsadd(&c.node[0], "big", "new");
+	net_down(&c.net, 2, true); /* node 2 misses the DELTA, node 1 has it */
+	push_all(&c);
+	net_down(&c.net, 2, false);
+	sent_reset(&c.net);
+	/* node 2's round: node 1 finds "big" differing in node 2's KEYS */
+	gossip_core_round(c.node[2].g, fake_ms, fake_ms * 1000);
+	net_run(&c.net);
+	gossip_core_get_stats(c.node[1].g, &st);
+	assert_true(st.digest_in_flight >= 1);
+	assert_int_equal(st.digest_instances_sent, 0);
+	assert_int_equal(st.catchup_instances, 0);
+	assert_int_equal(c.net.sent_type[1][2][WIRE_STATE], 0);
+	/* the writer's round sends the interval again; all three agree */
+	gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
+	net_run(&c.net);
+	assert_converged(&c);
+	cluster_done(&c);
+}
+
 /* The sync status each node keeps of a peer (CRDT.PEERS): unknown until
  * its first DIGEST, in sync while our digests agree, since when they
  * differ, how many instances its last exchange found differing, and the
@@ -2589,6 +2626,7 @@ int main(void)
 		cmocka_unit_test(test_catchup_mutated),
 		cmocka_unit_test(test_sync_status),
 		cmocka_unit_test(test_delta_in_flight),
+		cmocka_unit_test(test_third_party_in_flight),
 		cmocka_unit_test(test_digest_deferred),
 		cmocka_unit_test(test_delta_split),
 		cmocka_unit_test(test_udp_loopback),

@@ -756,6 +756,16 @@ static bool receiving(const struct gossip_core *g, const struct peer *p, uint64_
 	return false;
 }
 
+/* Some peer sent us the instance of digest key @key, or a change to it,
+ * within the last round. */
+static bool receiving_any(const struct gossip_core *g, uint64_t key)
+{
+	for (size_t i = 0; i < g->npeers; i++)
+		if (receiving(g, g->peers[i], key))
+			return true;
+	return false;
+}
+
 /* Remember that @p's DELTA carried instance @name (consecutive records of
  * one instance, a large one's pieces, take one slot). */
 static void note_received(struct gossip_core *g, struct peer *p, const uint8_t *name, size_t len)
@@ -1307,17 +1317,25 @@ static int on_keys(struct gossip_core *g, struct peer *p, const uint8_t *body, s
 		 * when its DIGEST came (so its digest may lack it): the
 		 * difference may be just that, and that delta, sent again until
 		 * acknowledged, settles it for a few bytes where the whole
-		 * instance may be megabytes.  The next exchange compares
-		 * again. */
-		if (g->deltas && e->dseq && e->dseq > p->acked_at_digest) {
+		 * instance may be megabytes.  Likewise a write of it still in
+		 * the push queue (joined there while the windows were shut, or
+		 * waiting for push_delay_ms), in no interval yet.  The next
+		 * exchange compares again. */
+		if (g->deltas && ((e->dseq && e->dseq > p->acked_at_digest) || e->queued)) {
 			g->st.digest_in_flight++;
 			continue;
 		}
 		/* The same for a catch-up to it that was under way when this
-		 * exchange began, and for an instance it sent us deltas or
-		 * pieces of within the last round: it is writing it or sending
-		 * it to us now, and what we hold is older. */
-		if (p->cu_busy || receiving(g, p, key)) {
+		 * exchange began, and for an instance any peer sent us deltas
+		 * or pieces of within the last round: that one is writing it
+		 * (or sending it) now, to this peer as to us, and the two
+		 * copies differ by what is on its way.  Two replicas that only
+		 * receive a third's writes to a 1,000,000-element set otherwise
+		 * found it differing at every exchange and sent it whole to
+		 * each other (10,000 datagrams each way, while 1,000 SADDs a
+		 * second went on).  What one of them holds and the writer's
+		 * stream will not bring is sent once the stream stops. */
+		if (p->cu_busy || receiving_any(g, key)) {
 			g->st.digest_in_flight++;
 			continue;
 		}
