@@ -1200,6 +1200,8 @@ static int key_cmp(const void *a, const void *b)
 	return x[1] < y[1] ? -1 : x[1] > y[1];
 }
 
+static uint64_t window_end(const struct gossip_core *g);
+
 /* Our (key, fingerprint) pairs of bucket @b, as KEYS datagrams to @p:
  * sorted by key, cut where a datagram is full but never between equal
  * keys, each covering the key range up to where the next one starts. */
@@ -1317,11 +1319,15 @@ static int on_keys(struct gossip_core *g, struct peer *p, const uint8_t *body, s
 		 * when its DIGEST came (so its digest may lack it): the
 		 * difference may be just that, and that delta, sent again until
 		 * acknowledged, settles it for a few bytes where the whole
-		 * instance may be megabytes.  Likewise a write of it still in
-		 * the push queue (joined there while the windows were shut, or
-		 * waiting for push_delay_ms), in no interval yet.  The next
+		 * instance may be megabytes.  Likewise a write of it waiting in
+		 * the push queue for push_delay_ms, in no interval yet, while a
+		 * window has room for it; not one held there because every
+		 * window is shut (loss, a slow peer): the whole instance is the
+		 * way round that (at 50 % loss, leaving it to the deltas took
+		 * a 50,000-element convergence from 2.3 s to 29.5 s).  The next
 		 * exchange compares again. */
-		if (g->deltas && ((e->dseq && e->dseq > p->acked_at_digest) || e->queued)) {
+		if (g->deltas && ((e->dseq && e->dseq > p->acked_at_digest) ||
+				  (e->queued && g->dlog.last < window_end(g)))) {
 			g->st.digest_in_flight++;
 			continue;
 		}
