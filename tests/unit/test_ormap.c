@@ -730,6 +730,26 @@ static void test_small_merges(void **state)
 /* Decoders take only canonical encodings: every truncation and random bit
  * flips of a valid one either fail or decode to a state that encodes back
  * to the same bytes. */
+/* Two fields whose entries share one dot do not decode; the same map with
+ * the second entry under its own dot does. */
+static void test_decode_dot_twice(void **state)
+{
+	uint8_t twice[] = { 0x06, 0x01, 0x01, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+			    0x01, 0x00, 0x01, 0x01, 0x00, /* context: replica 0, [1, 1] */
+			    0x02, /* two fields */
+			    0x01, 'a', 0x01, 0x00, 0x01, 0x00, 0x05, 0x00, 0x01, 'x',
+			    0x01, 'b', 0x01, 0x00, 0x01, 0x00, 0x05, 0x00, 0x01, 'x',
+			    0x00 };
+	struct crdt_ormap *m;
+
+	assert_int_equal(crdt_ormap_decode(twice, sizeof(twice), &m), CRDT_EBADMSG);
+	twice[23] = 0x01; /* context [1, 2] */
+	twice[39] = 0x02; /* field b's entry under dot 2 */
+	assert_int_equal(crdt_ormap_decode(twice, sizeof(twice), &m), 0);
+	assert_int_equal(crdt_ormap_len(m), 2);
+	crdt_ormap_free(m);
+}
+
 static void test_decode_hardened(void **state)
 {
 	struct rng r = { test_seed("ormap decode") };
@@ -799,7 +819,7 @@ int main(void)
 		cmocka_unit_test(test_del_keeps_unseen), cmocka_unit_test(test_against_model),
 		cmocka_unit_test(test_merge_laws),       cmocka_unit_test(test_split_large),
 		cmocka_unit_test(test_pieces_from_cursor), cmocka_unit_test(test_small_merges),
-		cmocka_unit_test(test_decode_hardened),  cmocka_unit_test(test_json),
+		cmocka_unit_test(test_decode_dot_twice), cmocka_unit_test(test_decode_hardened),  cmocka_unit_test(test_json),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -324,37 +324,23 @@ static int ldot_cmp(const void *x, const void *y)
 	return (a->ctr > b->ctr) - (a->ctr < b->ctr);
 }
 
+static int live_dots(const struct crdt_ormap *m, struct ldot **ret, size_t *ret_n);
+
 /* No replica makes one dot twice: two entries with one dot (in two fields)
  * would merge as one write, and a split would lose one of them. */
 static int dots_unique(const struct crdt_ormap *m)
 {
 	struct ldot *d;
-	size_t n = 0;
+	size_t n;
+	int r;
 
-	for (uint32_t i = 0; m->tab.s && i < m->tab.cap; i++) {
-		struct ment *one, *const *v;
-		n += et_used(&m->tab.s[i]) ? fld_ents(m->tab.s[i].pay, &one, &v) : 0;
-	}
-	if (n < 2)
-		return 0;
-	if (!(d = malloc(n * sizeof(*d))))
-		return CRDT_ENOMEM;
-	n = 0;
-	for (uint32_t i = 0; m->tab.s && i < m->tab.cap; i++) {
-		struct ment *one, *const *v;
-		uint32_t k = et_used(&m->tab.s[i]) ? fld_ents(m->tab.s[i].pay, &one, &v) : 0;
-		for (uint32_t x = 0; x < k; x++)
-			d[n++] = (struct ldot){ v[x]->ri, v[x]->ctr };
-	}
-	qsort(d, n, sizeof(*d), ldot_cmp);
-	for (size_t i = 1; i < n; i++) {
-		if (ldot_cmp(&d[i - 1], &d[i]) == 0) {
-			free(d);
-			return CRDT_EBADMSG;
-		}
-	}
+	if ((r = live_dots(m, &d, &n)) < 0)
+		return r;
+	for (size_t i = 1; i < n && r == 0; i++)
+		if (ldot_cmp(&d[i - 1], &d[i]) == 0)
+			r = CRDT_EBADMSG;
 	free(d);
-	return 0;
+	return r;
 }
 
 int crdt_ormap_decode(const uint8_t *buf, size_t len, struct crdt_ormap **ret)
