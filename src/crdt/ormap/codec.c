@@ -1001,10 +1001,9 @@ static int cut_piece(struct piece *pc, const uint32_t *ord, struct crdt_cursor *
 	for (; k < m->nreps; k++) {
 		const struct mrep *rp = &m->reps[ord[k]];
 		uint64_t from = memcmp(rp->rid.b, cur->rid.b, CRDT_RID_LEN) ? 0 : cur->ctr;
-		for (uint32_t j = 0; j < rp->n; j++) {
+		/* a binary search: a fragmented context has many intervals */
+		for (uint32_t j = ctx_first(rp, from); j < rp->n; j++) {
 			uint64_t a = rp->iv[j].lo > from ? rp->iv[j].lo : from, d;
-			if (rp->iv[j].hi < a)
-				continue;
 			if (pc->est + 20 + (pc->pmap[ord[k]] == NO_REP ? PIECE_REP(pc->ri_len) : 0) >
 			    pc->max) {
 				if (!pc->any)

@@ -109,6 +109,8 @@ uint32_t rep_find(const struct crdt_ormap *m, const struct crdt_rid *rid);
 /* The index of @rid, appended if new.  NO_REP on -ENOMEM. */
 uint32_t rep_get(struct crdt_ormap *m, const struct crdt_rid *rid);
 bool ctx_has(const struct crdt_ormap *m, uint32_t ri, uint64_t c);
+/* The first of @r's intervals whose hi >= @c (r->n: none). */
+uint32_t ctx_first(const struct mrep *r, uint64_t c);
 /* Add the intervals @iv[@n] (sorted) to replica @ri's context. */
 int ctx_add_ivs(struct crdt_ormap *m, uint32_t ri, const struct ivl *iv, uint32_t n);
 /* Add dot counter @c; allocates only when room runs out. */

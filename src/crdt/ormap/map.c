@@ -97,13 +97,10 @@ int ctx_reserve(struct crdt_ormap *m, uint32_t ri, size_t extra)
 	return 0;
 }
 
-int ctx_add(struct crdt_ormap *m, uint32_t ri, uint64_t c)
+uint32_t ctx_first(const struct mrep *r, uint64_t c)
 {
-	struct mrep *r = &m->reps[ri];
 	uint32_t lo = 0, hi = r->n;
-	bool left, right;
 
-	/* the first interval whose hi >= c */
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
 		if (r->iv[mid].hi < c)
@@ -111,6 +108,15 @@ int ctx_add(struct crdt_ormap *m, uint32_t ri, uint64_t c)
 		else
 			hi = mid;
 	}
+	return lo;
+}
+
+int ctx_add(struct crdt_ormap *m, uint32_t ri, uint64_t c)
+{
+	struct mrep *r = &m->reps[ri];
+	uint32_t lo = ctx_first(r, c);
+	bool left, right;
+
 	if (lo < r->n && r->iv[lo].lo <= c)
 		return 0; /* known */
 	left = lo > 0 && r->iv[lo - 1].hi + 1 == c;
