@@ -1282,12 +1282,14 @@ static int on_keys(struct gossip_core *g, struct peer *p, const uint8_t *body, s
 	const struct digest_members *m;
 	struct wire_keys k;
 	uint64_t (*pairs)[2] = NULL;
+	bool room; /* a window has room: a queued write goes at the next push */
 	int r;
 
 	if ((r = wire_decode_keys(body, len, DIGEST_BITS, &k)) < 0)
 		return r;
 	if (!p)
 		return 0;
+	room = g->dlog.last < window_end(g);
 	/* our fingerprints as the DIGEST from it that began this exchange
 	 * found them (on_digest refreshed them); an instance changed since is
 	 * compared again at the next exchange */
@@ -1327,7 +1329,7 @@ static int on_keys(struct gossip_core *g, struct peer *p, const uint8_t *body, s
 		 * a 50,000-element convergence from 2.3 s to 29.5 s).  The next
 		 * exchange compares again. */
 		if (g->deltas && ((e->dseq && e->dseq > p->acked_at_digest) ||
-				  (e->queued && g->dlog.last < window_end(g)))) {
+				  (e->queued && room))) {
 			g->st.digest_in_flight++;
 			continue;
 		}
@@ -1520,14 +1522,14 @@ static uint64_t window_end(const struct gossip_core *g)
  * (at 1,024 the 50,000-element convergence at 30 % loss went 0.6-0.9 s ->
  * 3-3.8 s), and a delta of 65,536 members encodes in a few ms. */
 static bool pend_too_large(const struct gossip_core *g, const struct pend *q,
-			   const struct store_entry *e)
+			   struct store_entry *e)
 {
 	const struct store_inst *in;
 	size_t n;
 
 	if (!q->d.p || (n = crdt_obj_parts(&q->d)) <= g->catchup_parts)
 		return false;
-	in = store_entry_inst((struct store_entry *)e, q->d.type);
+	in = store_entry_inst(e, q->d.type);
 	return in && n >= crdt_obj_parts(&in->obj) / 4;
 }
 
@@ -1823,10 +1825,8 @@ uint64_t gossip_core_push(struct gossip_core *g, uint64_t now_ms)
 		struct store_entry *e = ents[i];
 		struct large *l = large_find(g, e->name, e->name_len);
 		size_t size;
-		if (g->deltas && !pend[i].whole)
-			continue; /* gone as a delta */
-		if (pend[i].by_catchup)
-			continue; /* gone to the catch-ups */
+		if (g->deltas && (!pend[i].whole || pend[i].by_catchup))
+			continue; /* gone as a delta, or to the catch-ups */
 		if (l && now < l->last_push + g->large_gap_ms) {
 			if (!l->pending)
 				g->st.large_deferred++;
