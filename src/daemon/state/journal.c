@@ -26,8 +26,8 @@
  * in the file (and, until release_map, in the process's RSS): 64 KiB made
  * that 64 MB for 1,000 counters. */
 #define COMPACT_MIN_BYTES (4u * 1024)
-/* A set that grew since its snapshot is weighed at its size now, estimated
- * from a record of at least COMPACT_PIECE_MIN elements (a piece of a
+/* A set or hash that grew since its snapshot is weighed at its size now,
+ * estimated from a record of at least COMPACT_PIECE_MIN members or fields (a piece of a
  * catch-up or of a full-state round: its bytes per element are the
  * state's), with a margin of 2 for pieces that pack fewer elements than
  * the average, and at most COMPACT_GROWTH_MAX times the snapshot.  Weighed
@@ -280,8 +280,8 @@ static void add_bytes(uint32_t *n, size_t len)
 }
 
 /* The journal bytes past which @in is folded into a snapshot, after a
- * record of @len bytes that holds a state of @card elements or fields (0: not a
- * set's state). */
+ * record of @len bytes that holds a state of @card members or fields
+ * (crdt_obj_parts; 0: no state, or a small type's). */
 static uint64_t compact_floor(const struct store_inst *in, size_t len, size_t card)
 {
 	uint64_t floor = in->snap_bytes > COMPACT_MIN_BYTES ? in->snap_bytes : COMPACT_MIN_BYTES;
@@ -295,8 +295,8 @@ static uint64_t compact_floor(const struct store_inst *in, size_t len, size_t ca
 	return est > floor ? est : floor;
 }
 
-/* Append the value in st->buf, a record holding a state of @card elements
- * (0: none, or not a set's), to the slot's journal. */
+/* Append the value in st->buf, a record holding a state of @card members
+ * or fields (as compact_floor's), to the slot's journal. */
 static void append(struct journal *st, struct store_entry *e, enum crdt_type t, size_t card)
 {
 	struct store_inst *in;
@@ -513,7 +513,7 @@ static void writer_counts(void *ctx, const struct jwriter_counts *c)
 	uint64_t now = uv_now(st->release.loop);
 
 	st->st.commits += c->commits;
-	st->st.loop_commits += c->inline_commits;
+	st->st.loop_commits += c->loop_commits;
 	st->st.syncs += c->syncs;
 	st->st.errors += c->errors;
 	st->st.map_releases += c->releases;

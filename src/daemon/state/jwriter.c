@@ -334,7 +334,7 @@ static void add_counts(struct jwriter_counts *to, const struct jwriter_counts *c
 	to->syncs += c->syncs;
 	to->errors += c->errors;
 	to->releases += c->releases;
-	to->inline_commits += c->inline_commits;
+	to->loop_commits += c->loop_commits;
 	if (c->last_sync_ms)
 		to->last_sync_ms = c->last_sync_ms;
 }
@@ -421,7 +421,7 @@ static void report(struct jwriter *w)
 	if (msg[0])
 		log_error("storage", "%s", msg);
 	/* the counts first: a client released below sees them in INFO */
-	if (c.commits || c.syncs || c.errors || c.releases || c.inline_commits)
+	if (c.commits || c.syncs || c.errors || c.releases)
 		w->ev.counts(w->ev.ctx, &c);
 	while (d) {
 		struct jwriter_batch *next = d->next;
@@ -459,7 +459,7 @@ static void run_inline(struct jwriter *w, struct jwriter_batch *b)
 	w->submitted++;
 	uv_mutex_unlock(&w->mu);
 	run_group(w, b, &c, msg, sizeof(msg));
-	c.inline_commits = c.commits;
+	c.loop_commits = c.commits;
 	uv_mutex_lock(&w->mu);
 	w->running = false;
 	*w->done_tail = b;

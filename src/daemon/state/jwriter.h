@@ -44,7 +44,7 @@ struct jwriter_batch {
 /* What the thread did since the last report (added to the journal's stats). */
 struct jwriter_counts {
 	uint64_t commits, syncs, errors, releases;
-	uint64_t inline_commits; /* of the commits, those the loop ran itself */
+	uint64_t loop_commits; /* of the commits, those the loop ran itself */
 	uint64_t last_sync_ms; /* wall clock of the last sync, 0 none since */
 };
 
