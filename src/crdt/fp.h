@@ -89,4 +89,16 @@ static inline uint64_t fp_finish(unsigned type, uint64_t sum)
 	return h ? h : 1;
 }
 
+/* An OR-Set element's part of its dots' sum: @eh = fp_elem(key) once an
+ * element, then fp_elem_dot for each dot, its replica hashed by fp_rid. */
+static inline uint64_t fp_elem(const void *key, size_t len)
+{
+	return fp_bytes(FP_ELEM, key, len) ^ FP_DOT;
+}
+
+static inline uint64_t fp_elem_dot(uint64_t eh, uint64_t rid_hash, uint64_t ctr)
+{
+	return fp_pair(fp_pair(eh, rid_hash), ctr);
+}
+
 #endif

@@ -604,10 +604,10 @@ out:
 static uint64_t fp_part(const uint8_t *key, size_t len, const struct dot *d, size_t n,
 			const uint64_t *rh)
 {
-	uint64_t eh = fp_bytes(FP_ELEM, key, len) ^ FP_DOT, sum = 0;
+	uint64_t eh = fp_elem(key, len), sum = 0;
 
 	for (size_t k = 0; k < n; k++)
-		sum += fp_pair(fp_pair(eh, rh[d[k].ri]), d[k].ctr);
+		sum += fp_elem_dot(eh, rh[d[k].ri], d[k].ctr);
 	return sum;
 }
 

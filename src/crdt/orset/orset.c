@@ -33,13 +33,13 @@ void crdt_orset_free(struct crdt_orset *s)
 /* The fingerprint parts of element @e's dots (crdt_orset_fingerprint). */
 static uint64_t dots_part(const struct crdt_orset *s, const struct et_slot *e)
 {
-	uint64_t eh = fp_bytes(FP_ELEM, et_key(e), et_len(e)) ^ FP_DOT, sum = 0;
+	uint64_t eh = fp_elem(et_key(e), et_len(e)), sum = 0;
 	const struct dot *d;
 	struct dot tmp;
 	size_t n = get_dots(s, e->pay, &tmp, &d);
 
 	for (size_t k = 0; k < n; k++)
-		sum += fp_pair(fp_pair(eh, fp_rid(&s->reps[d[k].ri].rid)), d[k].ctr);
+		sum += fp_elem_dot(eh, fp_rid(&s->reps[d[k].ri].rid), d[k].ctr);
 	return sum;
 }
 
@@ -233,12 +233,12 @@ uint64_t crdt_orset_fingerprint(const struct crdt_orset *cs)
 
 		if (!et_used(e))
 			continue;
-		eh = fp_bytes(FP_ELEM, et_key(e), et_len(e)) ^ FP_DOT;
+		eh = fp_elem(et_key(e), et_len(e));
 		n = get_dots(s, e->pay, &tmp, &d);
 		for (size_t k = 0; k < n; k++) {
 			uint32_t ri = d[k].ri;
 			uint64_t rh = ri < 64 ? ridh[ri] : fp_rid(&s->reps[ri].rid);
-			dots += fp_pair(fp_pair(eh, rh), d[k].ctr);
+			dots += fp_elem_dot(eh, rh, d[k].ctr);
 		}
 	}
 	s->fp_dots = dots;
