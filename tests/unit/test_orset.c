@@ -620,6 +620,65 @@ static void test_delta_mutators(void **state)
 		run_delta_scenario();
 }
 
+/* Several writes into one delta (a command with many members, MULTI): the
+ * mutators join each write's small state into the delta in place; the
+ * result must be exactly the ordinary join of the writes' own deltas, and
+ * the state before joined with it the state after.  Keys repeat, so writes
+ * meet elements the delta already holds, removes meet absent ones, and a
+ * merge from another replica now and then gives elements several dots. */
+static void test_delta_joined_in_place(void **state)
+{
+	struct crdt_rid rid[2];
+	struct crdt_orset *s[2];
+	char k[48];
+	size_t len;
+
+	(void)state;
+	for (int i = 0; i < 2; i++) {
+		rid_of(i + 1, &rid[i]);
+		assert_non_null(s[i] = crdt_orset_new());
+	}
+	for (int round = 0; round < 400; round++) {
+		int i = (int)rng_below(&rng, 2), nops = 1 + (int)rng_below(&rng, 8);
+		struct crdt_orset *before = crdt_orset_copy(s[i]), *d = crdt_orset_new(),
+				  *ref = crdt_orset_new();
+		assert_non_null(before);
+		assert_non_null(d);
+		assert_non_null(ref);
+		for (int op = 0; op < nops; op++) {
+			struct crdt_orset *one = crdt_orset_new(), *copy = crdt_orset_copy(s[i]);
+			assert_non_null(one);
+			assert_non_null(copy);
+			small_key(k, sizeof(k), (int)rng_below(&rng, 12), &len);
+			if (rng_below(&rng, 3)) {
+				assert_int_equal(crdt_orset_add_delta(s[i], &rid[i], k, len, d), 0);
+				assert_int_equal(crdt_orset_add_delta(copy, &rid[i], k, len, one), 0);
+			} else {
+				int r = crdt_orset_remove_delta(s[i], k, len, d);
+				assert_int_equal(crdt_orset_remove_delta(copy, k, len, one), r);
+			}
+			assert_true(crdt_orset_equal(copy, s[i]));
+			assert_int_equal(crdt_orset_merge(ref, one), 0);
+			crdt_orset_free(one);
+			crdt_orset_free(copy);
+		}
+		if (!crdt_orset_equal(d, ref))
+			fail_msg("round %d: a delta joined in place differs from the join of its writes",
+				 round);
+		assert_int_equal(crdt_orset_merge(before, d), 0);
+		if (!crdt_orset_equal(before, s[i]))
+			fail_msg("round %d: the state before joined with the delta is not the state after",
+				 round);
+		if (!rng_below(&rng, 6))
+			assert_int_equal(crdt_orset_merge(s[i], s[1 - i]), 0);
+		crdt_orset_free(before);
+		crdt_orset_free(d);
+		crdt_orset_free(ref);
+	}
+	crdt_orset_free(s[0]);
+	crdt_orset_free(s[1]);
+}
+
 static void run_small_scenario(void)
 {
 	struct crdt_rid rids[3];
@@ -1483,6 +1542,7 @@ int main(void)
 		cmocka_unit_test(test_order_removes),
 		cmocka_unit_test(test_small_merge),
 		cmocka_unit_test(test_delta_mutators),
+		cmocka_unit_test(test_delta_joined_in_place),
 		cmocka_unit_test(test_small_merge_removals),
 		cmocka_unit_test(test_split_large),
 		cmocka_unit_test(test_split_limits),

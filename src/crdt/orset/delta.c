@@ -39,38 +39,79 @@ static int ctx_put(struct crdt_orset *d, const struct crdt_rid *rid, uint64_t ct
 }
 
 /* The small state (element @e under dot (@self, @ctr) if @self, none
- * otherwise; a context of exactly that dot and @old) joined into @delta. */
+ * otherwise; a context of exactly that dot and @old) joined into @delta,
+ * in place.  The join's rule, for this small state: @e's dots in @delta lose
+ * those of @old (the small state's context covers them, it lacks them) and
+ * gain the new one (no context of @delta holds a dot not yet minted); the
+ * context gains @old and the new dot; no other element changes, since a dot
+ * names one element.  On failure @delta is left part-joined: the callers
+ * then drop it (the write goes whole). */
 static int join_small(struct crdt_orset *delta, const void *e, size_t len,
 		      const struct crdt_rid *self, uint64_t ctr, const struct rdot *old, size_t nold)
 {
-	struct crdt_orset *d = crdt_orset_new();
-	uint32_t ri = 0, h;
+	struct crdt_orset *d = delta;
+	uint32_t ri = 0, h = et_hash(e, len);
 	struct et_slot *slot;
-	uint8_t *owned;
-	int r = CRDT_ENOMEM;
+	struct dot stack[8], *nd = stack, tmp;
+	const struct dot *cur;
+	size_t n = 0, ncur;
+	int r = 0;
 
-	if (!d)
-		return r;
+	d->fp_ok = false; /* computed again if it is ever asked for */
 	for (size_t i = 0; i < nold; i++)
 		if ((r = ctx_put(d, &old[i].rid, old[i].ctr, &ri)) < 0)
-			goto out;
-	if (self) {
-		if ((r = ctx_put(d, self, ctr, &ri)) < 0)
-			goto out;
-		h = et_hash(e, len);
-		owned = et_key_dup(e, len, &r);
-		if (r < 0 || (r = et_reserve(&d->tab, 1)) < 0 ||
-		    (!dot_inlinable(ri, ctr) && (r = pool_reserve(d, 1)) < 0)) {
+			return r;
+	if (self && (r = ctx_put(d, self, ctr, &ri)) < 0)
+		return r;
+
+	slot = et_find(&d->tab, e, len, h);
+	ncur = slot ? get_dots(d, slot->pay, &tmp, &cur) : 0;
+	if (ncur + 1 > sizeof(stack) / sizeof(stack[0]) && !(nd = malloc((ncur + 1) * sizeof(*nd))))
+		return CRDT_ENOMEM;
+	for (size_t k = 0; k < ncur; k++) {
+		bool gone = false;
+		for (size_t i = 0; i < nold && !gone; i++)
+			gone = cur[k].ctr == old[i].ctr &&
+			       crdt_rid_cmp(&d->reps[cur[k].ri].rid, &old[i].rid) == 0;
+		if (!gone)
+			nd[n++] = cur[k];
+	}
+	if (self)
+		nd[n++] = (struct dot){ .ri = ri, .ctr = ctr };
+	sort_dots(nd, n);
+
+	if (n == 0) {
+		if (slot) {
+			ix_del_dots(d, slot);
+			release_dots(d, slot);
+			et_remove(&d->tab, slot);
+		}
+		goto out;
+	}
+	if (!slot) {
+		uint8_t *owned = et_key_dup(e, len, &r);
+		if (r < 0 || (r = et_reserve(&d->tab, (size_t)d->tab.count + 1)) < 0) {
 			free(owned);
 			goto out;
 		}
 		slot = et_insert(&d->tab, e, len, h, owned);
-		set_dots(d, slot, &(struct dot){ .ri = ri, .ctr = ctr }, 1);
-		ix_add(d, ri, ctr, h);
+	} else {
+		ix_del_dots(d, slot);
 	}
-	r = crdt_orset_merge(delta, d);
+	if ((n > 1 || !dot_inlinable(nd[0].ri, nd[0].ctr)) && (r = pool_reserve(d, n)) < 0) {
+		/* the slot keeps its old dots: re-index them, then fail */
+		ncur = get_dots(d, slot->pay, &tmp, &cur);
+		for (size_t k = 0; k < ncur; k++)
+			ix_add(d, cur[k].ri, cur[k].ctr, h);
+		goto out;
+	}
+	set_dots(d, slot, nd, n);
+	for (size_t k = 0; k < n; k++)
+		ix_add(d, nd[k].ri, nd[k].ctr, h);
 out:
-	crdt_orset_free(d);
+	pool_compact(d);
+	if (nd != stack)
+		free(nd);
 	return r;
 }
 
