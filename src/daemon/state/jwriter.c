@@ -447,6 +447,10 @@ static void run_group_wal(struct jwriter *w, struct jwriter_batch *g, struct jwr
 		return;
 	}
 	crdt_buf_reset(&w->retry);
+	if (p->cap > SPARE_BYTES) { /* not the memory of one large group for ever */
+		crdt_buf_done(p);
+		crdt_buf_init(p, 0);
+	}
 	w->seq++;
 	w->unsynced = true; /* LMDB's side, until wal_commit */
 	c->commits++;
