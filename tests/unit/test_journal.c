@@ -338,6 +338,7 @@ static void test_log_applied_after_crash(void **state)
 	journal_get_stats(st, &js);
 	assert_true(js.syncs >= 2);
 	assert_true(file_size(f, "store.wal") > 0);
+	assert_int_equal(js.wal_bytes, file_size(f, "store.wal"));
 	copy_file(f, "store.wal", "wal.at-crash");
 	close_run(f, st);
 	/* a clean close: LMDB took the log, which is empty */

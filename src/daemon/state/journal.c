@@ -524,6 +524,8 @@ static void writer_counts(void *ctx, const struct jwriter_counts *c)
 	st->st.map_releases += c->releases;
 	if (c->last_sync_ms)
 		st->st.last_sync_ms = c->last_sync_ms;
+	if (c->has_wal)
+		st->st.wal_bytes = c->wal_bytes;
 	if (!c->commits)
 		return;
 	if (!st->release_on)

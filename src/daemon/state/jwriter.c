@@ -352,6 +352,8 @@ static void wal_commit(struct jwriter *w, struct jwriter_counts *c, char *msg, s
 		c->errors++;
 		snprintf(msg, msglen, "%s: emptying store.wal: %s", w->cfg.path, strerror(-rc));
 	}
+	c->wal_bytes = wal_size(w->cfg.wal);
+	c->has_wal = true;
 }
 
 /* The open transaction, begun if there is none (after a failed commit of
@@ -458,7 +460,9 @@ static void run_group_wal(struct jwriter *w, struct jwriter_batch *g, struct jwr
 		c->syncs++;
 		c->last_sync_ms = wall_ms();
 	}
-	if (wal_size(w->cfg.wal) > WAL_MAX_BYTES)
+	c->wal_bytes = wal_size(w->cfg.wal);
+	c->has_wal = true;
+	if (c->wal_bytes > WAL_MAX_BYTES)
 		wal_commit(w, c, msg, msglen);
 }
 
@@ -605,6 +609,10 @@ static void add_counts(struct jwriter_counts *to, const struct jwriter_counts *c
 	to->loop_commits += c->loop_commits;
 	if (c->last_sync_ms)
 		to->last_sync_ms = c->last_sync_ms;
+	if (c->has_wal) {
+		to->wal_bytes = c->wal_bytes;
+		to->has_wal = true;
+	}
 }
 
 /* Under mu: hand what the thread did to the loop. */
