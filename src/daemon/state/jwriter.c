@@ -68,6 +68,7 @@ struct jwriter {
 	 * log record; the number of the last record appended */
 	MDB_txn *parent;
 	bool reapply;          /* a commit of parent failed: the log goes in again */
+	bool commit_failed;    /* the last commit of parent failed: only the timer retries */
 	struct crdt_buf payload;
 	uint64_t seq;
 
@@ -339,7 +340,7 @@ static void wal_commit(struct jwriter *w, struct jwriter_counts *c, char *msg, s
 	w->parent = NULL;
 	if (rc != 0) {
 		/* the log still holds every record: the next group applies it again */
-		w->reapply = true;
+		w->reapply = w->commit_failed = true;
 		c->errors++;
 		snprintf(msg, msglen, "%s: commit of the log into the store: %s (the writes stay "
 			 "in store.wal)", w->cfg.path, mdb_strerror(rc));
@@ -347,7 +348,7 @@ static void wal_commit(struct jwriter *w, struct jwriter_counts *c, char *msg, s
 	}
 	c->syncs++;
 	c->last_sync_ms = wall_ms();
-	w->unsynced = false;
+	w->unsynced = w->commit_failed = false;
 	if ((rc = wal_reset(w->cfg.wal)) < 0) {
 		c->errors++;
 		snprintf(msg, msglen, "%s: emptying store.wal: %s", w->cfg.path, strerror(-rc));
@@ -462,7 +463,7 @@ static void run_group_wal(struct jwriter *w, struct jwriter_batch *g, struct jwr
 	}
 	c->wal_bytes = wal_size(w->cfg.wal);
 	c->has_wal = true;
-	if (c->wal_bytes > WAL_MAX_BYTES)
+	if (c->wal_bytes > WAL_MAX_BYTES && !w->commit_failed)
 		wal_commit(w, c, msg, msglen);
 }
 
