@@ -870,7 +870,6 @@ int journal_load(struct journal *st, struct store *s, char *err, size_t errlen)
 		.env = st->env,
 		.dbi = { [JWRITER_META] = st->meta, [JWRITER_INST] = st->inst,
 			 [JWRITER_SNAP] = st->snap, [JWRITER_LOG] = st->jlog },
-		.always = st->mode == CONFIG_DURABILITY_ALWAYS,
 		.map = st->map,
 		.map_len = st->map_len,
 		.path = st->path,

@@ -260,6 +260,22 @@ static int apply(const struct jwriter *w, MDB_txn *txn, const struct crdt_buf *o
 	return rc;
 }
 
+/* A group's transaction failed (@what, LMDB's @rc): every batch in it
+ * fails, and their name records go again in the next transaction, since
+ * later records of these slots name them by id. */
+static void group_failed(struct jwriter *w, struct jwriter_batch *g, struct jwriter_counts *c,
+			 char *msg, size_t msglen, const char *what, int rc)
+{
+	c->errors++;
+	snprintf(msg, msglen, "%s: %s: %s%s", w->cfg.path, what, mdb_strerror(rc),
+		 rc == MDB_MAP_FULL ? " (raise [storage] map_size)" : "");
+	for (struct jwriter_batch *b = g; b; b = b->next) {
+		if (!b->rc)
+			b->rc = jwriter_errno(rc);
+		crdt_buf_put(&w->retry, b->names.data, b->names.len);
+	}
+}
+
 /* ---- durability = always: the log first (state/wal.h) -------------------- */
 
 int jwriter_ops_check(const uint8_t *p, size_t n)
@@ -439,14 +455,7 @@ static void run_group_wal(struct jwriter *w, struct jwriter_batch *g, struct jwr
 	if (rc != 0) {
 		if (logged)
 			(void)wal_undo(w->cfg.wal);
-		c->errors++;
-		snprintf(msg, msglen, "%s: %s: %s%s", w->cfg.path, what, mdb_strerror(rc),
-			 rc == MDB_MAP_FULL ? " (raise [storage] map_size)" : "");
-		for (struct jwriter_batch *b = g; b; b = b->next) {
-			if (!b->rc)
-				b->rc = jwriter_errno(rc);
-			crdt_buf_put(&w->retry, b->names.data, b->names.len);
-		}
+		group_failed(w, g, c, msg, msglen, what, rc);
 		return;
 	}
 	crdt_buf_reset(&w->retry);
@@ -510,66 +519,41 @@ fail:
 }
 
 /* One transaction for every batch of @g: the retried name records, then
- * each batch's name records, then its ops unless it failed on the loop. */
+ * each batch's name records, then its ops unless it failed on the loop.
+ * Unsynced (batch, none: the timer or the OS syncs); under always, the
+ * log's path. */
 static void run_group(struct jwriter *w, struct jwriter_batch *g, struct jwriter_counts *c,
 		      char *msg, size_t msglen)
 {
-	MDB_env *env = w->cfg.env;
 	MDB_txn *txn = NULL;
 	const char *what = "begin";
-	bool sync = false;
 	int rc;
 
 	if (w->cfg.wal) {
 		run_group_wal(w, g, c, msg, msglen);
 		return;
 	}
-	if ((rc = mdb_txn_begin(env, NULL, 0, &txn)) != 0)
+	if ((rc = mdb_txn_begin(w->cfg.env, NULL, 0, &txn)) != 0)
 		txn = NULL;
 	if (rc == 0)
 		rc = apply(w, txn, &w->retry, &what);
-	for (struct jwriter_batch *b = g; b && rc == 0; b = b->next) {
-		if ((rc = apply(w, txn, &b->names, &what)) != 0 || b->rc)
-			continue;
-		rc = apply(w, txn, &b->ops, &what);
-		sync |= b->local;
-	}
-	/* Under always, only a group with a client's write pays for a sync;
-	 * merges alone are committed unsynced and the batch timer syncs them. */
-	sync = sync && w->cfg.always;
+	for (struct jwriter_batch *b = g; b && rc == 0; b = b->next)
+		if ((rc = apply(w, txn, &b->names, &what)) == 0 && !b->rc)
+			rc = apply(w, txn, &b->ops, &what);
 	if (rc == 0) {
 		what = "commit";
-		if (w->cfg.always && !sync)
-			mdb_env_set_flags(env, MDB_NOSYNC, 1);
 		rc = mdb_txn_commit(txn);
 		txn = NULL;
-		if (w->cfg.always && !sync)
-			mdb_env_set_flags(env, MDB_NOSYNC, 0);
 	}
 	if (txn)
 		mdb_txn_abort(txn);
 	if (rc != 0) {
-		c->errors++;
-		snprintf(msg, msglen, "%s: %s: %s%s", w->cfg.path, what, mdb_strerror(rc),
-			 rc == MDB_MAP_FULL ? " (raise [storage] map_size)" : "");
-		for (struct jwriter_batch *b = g; b; b = b->next) {
-			if (!b->rc)
-				b->rc = jwriter_errno(rc);
-			/* later records of these slots name them by id */
-			crdt_buf_put(&w->retry, b->names.data, b->names.len);
-		}
+		group_failed(w, g, c, msg, msglen, what, rc);
 		return;
 	}
 	crdt_buf_reset(&w->retry);
 	c->commits++;
-	if (sync) {
-		/* fdatasync flushes the whole file: earlier unsynced commits too */
-		c->syncs++;
-		c->last_sync_ms = wall_ms();
-		w->unsynced = false;
-	} else {
-		w->unsynced = true;
-	}
+	w->unsynced = true;
 }
 
 static void sync_now(struct jwriter *w, struct jwriter_counts *c, char *msg, size_t msglen)
@@ -727,11 +711,12 @@ static void async_cb(uv_async_t *h)
 
 /* Under mu: may @b be committed on the loop, now?  Only while the thread
  * has nothing queued or under way (so order and LMDB's one writer hold),
- * and only when it needs no sync and is small. */
+ * never under always (LMDB's open transaction is the thread's), and only
+ * when it is small. */
 static bool inline_ok(const struct jwriter *w, const struct jwriter_batch *b)
 {
 	return !w->queue && !w->running && !w->want_sync && !w->want_release && !w->stop &&
-	       !w->cfg.wal && !(b->local && w->cfg.always) &&
+	       !w->cfg.wal &&
 	       b->ops.len + b->names.len + w->retry.len <= INLINE_MAX_BYTES;
 }
 

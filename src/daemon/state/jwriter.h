@@ -5,12 +5,12 @@
  * The loop fills one batch per pass with small ops (put a value, drop a
  * slot's journal records, a name record) and submits it; the thread takes
  * every batch queued meanwhile into ONE transaction (group commit across
- * passes), commits it, syncs it first under durability = always when a batch
- * holds a local write (there, the group is a record of the write-ahead log,
- * state/wal.h, synced, and a child of a transaction LMDB commits every
- * batch_ms), and reports each batch back to the loop, in order,
- * through a uv_async handle: stored (and synced as asked) or failed.
- * While the thread is idle, a small batch that needs no sync is committed on
+ * passes), commits it unsynced, and reports each batch back to the loop, in
+ * order, through a uv_async handle: stored or failed.  Under durability =
+ * always the group is instead a record of the write-ahead log (state/wal.h),
+ * synced first when a batch holds a local write, and a child of a
+ * transaction LMDB keeps open and commits, synced, every batch_ms.
+ * While the thread is idle, a small batch (not under always) is committed on
  * the loop itself and reported before jwriter_submit returns: one write's
  * reply then does not wait for two thread wake-ups.
  *
@@ -63,7 +63,6 @@ struct jwriter_events {
 struct jwriter_config {
 	MDB_env *env;
 	MDB_dbi dbi[JWRITER_TABLES];
-	bool always;           /* durability = always: the env syncs its commits */
 	uint8_t *map;          /* LMDB's map of the file (NULL: no release) */
 	size_t map_len;
 	const char *path;      /* for log lines */
