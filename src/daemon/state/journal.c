@@ -618,12 +618,13 @@ int journal_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *l
 	crdt_buf_init(&st->buf, 0);
 	crdt_buf_init(&st->namebuf, 0);
 	snprintf(st->path, sizeof(st->path), "%s/store.lmdb", data_dir);
-	/* Without NOSYNC every commit syncs (write + fdatasync): what
-	 * durability = always needs.  Otherwise pages are written in place
-	 * through the map (WRITEMAP), so a commit costs no write() of every
-	 * page it touched, and MAPASYNC leaves the flush to the batch timer or
-	 * the OS.  Either way a commit is in the page cache: it survives
-	 * kill -9. */
+	/* Without NOSYNC every commit syncs (pages, then the meta page): under
+	 * always that is LMDB's commit of the write-ahead log, after which the
+	 * log is emptied; its nested transactions need the env without
+	 * WRITEMAP.  Otherwise pages are written in place through the map
+	 * (WRITEMAP), so a commit costs no write() of every page it touched,
+	 * and MAPASYNC leaves the flush to the batch timer or the OS.  Either
+	 * way a commit is in the page cache: it survives kill -9. */
 	if (mode != CONFIG_DURABILITY_ALWAYS)
 		flags |= MDB_WRITEMAP | MDB_NOSYNC | MDB_MAPASYNC;
 	if ((rc = mdb_env_create(&st->env)) != 0 || (rc = mdb_env_set_maxdbs(st->env, 4)) != 0 ||
@@ -695,8 +696,9 @@ int journal_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *l
 	uv_timer_init(loop, &st->release);
 	st->release.data = st;
 	st->open_timers = 2;
-	/* batch syncs every batch_ms; always does too, for state merged from
-	 * peers, which its commits do not sync */
+	/* batch syncs every batch_ms; under always the timer has LMDB take
+	 * the write-ahead log (which also makes state merged from peers
+	 * durable when no client's write synced the log) */
 	if (mode != CONFIG_DURABILITY_NONE) {
 		uv_timer_start(&st->timer, batch_cb, batch_ms, batch_ms);
 		st->timer_on = true;
