@@ -16,20 +16,51 @@ struct wal {
 	uint64_t size, last; /* bytes appended; where the last append began */
 };
 
+/* fsync the directory holding @path: a file just created is found after a
+ * power loss only once its directory entry is on the disk too (fdatasync
+ * of the file does not write it). */
+static int sync_dir(const char *path)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	size_t n = slash ? (size_t)(slash - path) : 0;
+	int fd, r = 0;
+
+	if (n >= sizeof(dir))
+		return -ENAMETOOLONG;
+	if (!slash || n == 0) {
+		strcpy(dir, slash ? "/" : ".");
+	} else {
+		memcpy(dir, path, n);
+		dir[n] = 0;
+	}
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
 int wal_open(const char *path, struct wal **ret)
 {
 	struct wal *w = calloc(1, sizeof(*w));
+	int e;
 
 	if (!w)
 		return -ENOMEM;
 	w->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (w->fd < 0) {
-		int e = -errno;
+		e = -errno;
 		free(w);
 		return e;
 	}
-	if (ftruncate(w->fd, 0) < 0) {
-		int e = -errno;
+	if (ftruncate(w->fd, 0) < 0 || fsync(w->fd) < 0) {
+		e = -errno;
+		wal_close(w);
+		return e;
+	}
+	if ((e = sync_dir(path)) < 0) {
 		wal_close(w);
 		return e;
 	}

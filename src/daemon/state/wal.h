@@ -26,7 +26,8 @@
 struct wal;
 
 /** Open (creating) the log at @path for appending; it starts empty (call
- * wal_read and replay what it holds first).  -errno. */
+ * wal_read and replay what it holds first), and its directory entry is
+ * synced.  -errno. */
 int wal_open(const char *path, struct wal **ret);
 /** Close it.  Accepts NULL. */
 void wal_close(struct wal *w);
