@@ -169,6 +169,37 @@ static void test_timeout(void **state)
 	xfer_done(&x);
 }
 
+/* After a timeout, any ACK that is news ends the backoff, though one of a
+ * datagram sent again times no round trip (Karn): at a transfer's tail,
+ * where nothing is sent once any more, the doubled timeout would otherwise
+ * stay, and double again with each further loss there. */
+static void test_backoff_ends_on_any_ack(void **state)
+{
+	struct xfer x;
+	struct wire w = { 0 };
+
+	(void)state;
+	xfer_init(&x, 7);
+	queue(&x, 10);
+	assert_int_equal(xfer_send(&x, 0, send_cb, &w), 10);
+	assert_int_equal(xfer_ack(&x, 1, 10), 0); /* SRTT 10: the timeout is the minimum */
+	assert_int_equal(x.rto_ms, XFER_RTO_MIN_MS);
+	/* 2..10 time out and go again; the timeout doubles */
+	assert_int_equal(xfer_send(&x, XFER_RTO_MIN_MS, send_cb, &w), 9);
+	assert_int_equal(x.st.timeouts, 9);
+	assert_int_equal(x.rto_ms, 2 * XFER_RTO_MIN_MS);
+	/* the ACK of one sent twice: no sample, but the backoff ends */
+	assert_int_equal(xfer_ack(&x, 2, XFER_RTO_MIN_MS + 5), 0);
+	assert_int_equal(x.srtt8 / 8, 10);
+	assert_int_equal(x.rto_ms, XFER_RTO_MIN_MS);
+	/* the others, sent again at XFER_RTO_MIN_MS, are due one timeout later */
+	assert_int_equal(xfer_due(&x, XFER_RTO_MIN_MS + 5), 2 * XFER_RTO_MIN_MS);
+	assert_int_equal(xfer_send(&x, 2 * XFER_RTO_MIN_MS - 1, send_cb, &w), 0);
+	assert_int_equal(xfer_send(&x, 2 * XFER_RTO_MIN_MS, send_cb, &w), 8);
+	assert_int_equal(x.st.timeouts, 17);
+	xfer_done(&x);
+}
+
 /* RFC 6298: the first sample R gives SRTT R, RTTVAR R/2, RTO SRTT + 4
  * RTTVAR, never below the minimum. */
 static void test_rtt(void **state)
@@ -305,6 +336,7 @@ int main(void)
 		cmocka_unit_test(test_loss_by_later_acks),
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_rtt),
+		cmocka_unit_test(test_backoff_ends_on_any_ack),
 		cmocka_unit_test(test_send_fails),
 		cmocka_unit_test(test_random_loss),
 		cmocka_unit_test(test_span),

@@ -116,10 +116,16 @@ static void mark_lost(struct xfer *x, size_t i)
 	congestion(x, x->base + i);
 }
 
+/* The timeout from the estimator (RFC 6298): SRTT + 4 RTTVAR, bounded. */
+static void rto_estimate(struct xfer *x)
+{
+	uint64_t rto = x->srtt8 / 8 + (x->rttvar4 ? x->rttvar4 : 1);
+
+	x->rto_ms = rto < XFER_RTO_MIN_MS ? XFER_RTO_MIN_MS : rto > XFER_RTO_MAX_MS ? XFER_RTO_MAX_MS : rto;
+}
+
 static void rtt_sample(struct xfer *x, uint64_t r)
 {
-	uint64_t rto;
-
 	if (!x->has_rtt) {
 		x->srtt8 = r * 8;
 		x->rttvar4 = r * 2;
@@ -129,8 +135,7 @@ static void rtt_sample(struct xfer *x, uint64_t r)
 		x->srtt8 = x->srtt8 - x->srtt8 / 8 + r;
 		x->rttvar4 = x->rttvar4 - x->rttvar4 / 4 + err;
 	}
-	rto = x->srtt8 / 8 + (x->rttvar4 ? x->rttvar4 : 1);
-	x->rto_ms = rto < XFER_RTO_MIN_MS ? XFER_RTO_MIN_MS : rto > XFER_RTO_MAX_MS ? XFER_RTO_MAX_MS : rto;
+	rto_estimate(x);
 }
 
 int xfer_ack(struct xfer *x, uint64_t seq, uint64_t now_ms)
@@ -146,9 +151,15 @@ int xfer_ack(struct xfer *x, uint64_t seq, uint64_t now_ms)
 		return -ERANGE;
 	if (!s->lost)
 		x->inflight--;
-	/* Karn: only a datagram sent once times the round trip */
+	/* Karn: only a datagram sent once times the round trip.  Any ACK
+	 * that is news ends the backoff all the same (as QUIC's does): the
+	 * peer is there and merging, and at a transfer's tail, where nothing
+	 * is sent once any more, a backoff kept until a round trip is timed
+	 * again would double with each further loss there. */
 	if (s->tries == 1 && now_ms >= s->sent_ms)
 		rtt_sample(x, now_ms - s->sent_ms);
+	else if (x->has_rtt)
+		rto_estimate(x);
 	free(s->d);
 	s->d = NULL;
 	s->lost = false;
