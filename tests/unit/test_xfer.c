@@ -200,6 +200,53 @@ static void test_backoff_ends_on_any_ack(void **state)
 	xfer_done(&x);
 }
 
+/* A receiver that stalls past the timeout (it faulted in a large table)
+ * makes the oldest datagrams in flight time out, and the window halves;
+ * when every one of them is then acknowledged from its first send, none
+ * was lost, and the window goes back to where it was.  If one had to go
+ * again, its ACK proves nothing, and the halving stays. */
+static void test_spurious_timeout_undone(void **state)
+{
+	for (int resend = 0; resend <= 1; resend++) {
+		struct xfer x;
+		struct wire w = { 0 };
+		uint64_t rto;
+
+		(void)state;
+		xfer_init(&x, 7);
+		queue(&x, 100);
+		assert_int_equal(xfer_send(&x, 0, send_cb, &w), 32);
+		for (uint64_t q = 1; q <= 16; q++) /* RTT 50 */
+			assert_int_equal(xfer_ack(&x, q, 50), 0);
+		rto = x.rto_ms;
+		assert_true(rto > 50 && rto < 150);
+		assert_int_equal(x.cwnd, 48);
+		assert_int_equal(xfer_send(&x, 50, send_cb, &w), 32); /* 33..64 */
+		/* the stall: 17..32, sent at 0, time out; the window halves
+		 * (to its floor), 48 are still counted in flight less 16 */
+		assert_int_equal(xfer_send(&x, rto, send_cb, &w), 0);
+		assert_int_equal(x.st.timeouts, 16);
+		assert_int_equal(x.st.decreases, 1);
+		assert_int_equal(x.cwnd, XFER_WINDOW_MIN);
+		if (resend) { /* one ACK opens the window: 17 goes again */
+			assert_int_equal(xfer_ack(&x, 33, rto + 1), 0);
+			assert_int_equal(xfer_send(&x, rto + 1, send_cb, &w), 1);
+			assert_int_equal(x.st.resent, 1);
+		}
+		for (uint64_t q = 17; q <= 32; q++)
+			assert_int_equal(xfer_ack(&x, q, rto + 10), 0);
+		if (!resend) {
+			assert_int_equal(x.st.undone, 1);
+			assert_true(x.cwnd >= 48);
+			assert_int_equal(x.ssthresh, XFER_WINDOW_MAX);
+		} else {
+			assert_int_equal(x.st.undone, 0);
+			assert_true(x.cwnd <= XFER_WINDOW_MIN + 1);
+		}
+		xfer_done(&x);
+	}
+}
+
 /* RFC 6298: the first sample R gives SRTT R, RTTVAR R/2, RTO SRTT + 4
  * RTTVAR, never below the minimum. */
 static void test_rtt(void **state)
@@ -337,6 +384,7 @@ int main(void)
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_rtt),
 		cmocka_unit_test(test_backoff_ends_on_any_ack),
+		cmocka_unit_test(test_spurious_timeout_undone),
 		cmocka_unit_test(test_send_fails),
 		cmocka_unit_test(test_random_loss),
 		cmocka_unit_test(test_span),

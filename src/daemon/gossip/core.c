@@ -2759,6 +2759,7 @@ void gossip_core_get_stats(const struct gossip_core *g, struct gossip_stats *ret
 		ret->catchup_lost += x->lost;
 		ret->catchup_timeouts += x->timeouts;
 		ret->catchup_decreases += x->decreases;
+		ret->catchup_undone += x->undone;
 	}
 	if (g->t) {
 		ret->drops[GOSSIP_DROP_SEND_ERROR] += g->t->stats.send_errors;
