@@ -12,7 +12,9 @@
  * after it (RACK's rule, with sends ordered by count, not by a clock too
  * coarse for a loopback round trip), is, or not within the
  * retransmission timeout (RFC 6298's estimator; the timeout doubles while
- * nothing is acknowledged).  A lost datagram is sent again, alone: a loss
+ * nothing is acknowledged).  A halving is undone when every datagram found
+ * lost since is acknowledged from its first send: they were late, not lost
+ * (a receiver that stalled).  A lost datagram is sent again, alone: a loss
  * costs that datagram, never the transfer.  At most XFER_SPAN datagrams from
  * the oldest unacknowledged one on are sent and held, so one lost again and
  * again holds back the stream, and bounds the work each ACK costs.
