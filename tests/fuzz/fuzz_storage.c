@@ -3,14 +3,20 @@
  * slot.  Byte 0 picks the slot's type (low 3 bits) and whether the target
  * fixes the checksum (bit 3), so the fuzzer gets past it half the time; the
  * rest is the value (with the fix: the value after its checksum).  A record
- * that fails must leave the slot valid: it is encoded and decoded again. */
+ * that fails must leave the slot valid: it is encoded and decoded again.
+ * With bit 4 set the rest is a write-ahead log instead (state/wal.h): its
+ * records are read as the start-up reads them, each payload's ops checked;
+ * neither may read past the buffer. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "crdt/obj.h"
 #include "fuzz.h"
 #include "state/journal.h"
+#include "state/jwriter.h"
 #include "state/store.h"
+#include "state/wal.h"
 
 #define FP 8
 
@@ -26,6 +32,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1 || size > sizeof(val) - FP)
 		return 0;
+	if (data[0] & 16) {
+		struct wal_rec r;
+		size_t off = 0, n = size - 1;
+		uint8_t *log = malloc(n ? n : 1); /* exactly the log: overreads show */
+		CHECK(log != NULL);
+		memcpy(log, data + 1, n);
+		while (wal_next(log, n, &off, &r) > 0) {
+			CHECK(r.p >= log && r.p + r.n <= log + n && off <= n);
+			(void)jwriter_ops_check(r.p, r.n);
+		}
+		CHECK(off <= n);
+		free(log);
+		return 0;
+	}
 	t = (enum crdt_type)(CRDT_TYPE_MIN + (data[0] & 7) % (CRDT_TYPE_MAX - CRDT_TYPE_MIN + 1));
 	if (data[0] & 8) {
 		fp = store_fingerprint(data + 1, size - 1);

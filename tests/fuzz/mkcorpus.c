@@ -15,13 +15,17 @@
  * Deterministic: the same files every run. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "gossip/auth.h"
 #include "crdt/obj.h"
 #include "fuzz.h"
 #include "state/journal.h"
+#include "state/jwriter.h"
+#include "state/wal.h"
 #include "state/store.h"
 #include "gossip/wire.h"
 
@@ -245,6 +249,35 @@ static void put_value(const char *tag, enum crdt_type t, const struct crdt_buf *
 	put(tag, (uint8_t)(8 | (t - CRDT_TYPE_MIN)), true, body->data, body->len);
 }
 
+/* A write-ahead log of two records, as the writer thread appends them
+ * (mode byte 16: the target reads a log). */
+static void make_wal(void)
+{
+	struct jwriter_batch b = { 0 };
+	char path[] = "/tmp/crdtd-mkcorpus-wal-XXXXXX";
+	uint8_t k8[8] = { 0, 0, 0, 0, 0, 0, 0, 3 }, *log;
+	size_t len;
+	struct wal *w;
+	int fd = mkstemp(path);
+
+	CHECK(fd >= 0);
+	close(fd);
+	crdt_buf_init(&b.ops, 0);
+	CHECK(wal_open(path, &w) == 0);
+	CHECK(jwriter_put(&b, JWRITER_SNAP, k8, 8, "snapshot", 8) == 0);
+	CHECK(jwriter_drop_log(&b, 3, 17) == 0);
+	CHECK(wal_append(w, 1, b.ops.data, b.ops.len) == 0);
+	crdt_buf_reset(&b.ops);
+	CHECK(jwriter_del(&b, JWRITER_INST, k8, 8) == 0);
+	CHECK(wal_append(w, 2, b.ops.data, b.ops.len) == 0);
+	wal_close(w);
+	CHECK(wal_read(path, &log, &len) == 0);
+	put("wal", 16, true, log, len);
+	free(log);
+	unlink(path);
+	crdt_buf_done(&b.ops);
+}
+
 static void make_storage(void)
 {
 	struct crdt_buf b;
@@ -274,6 +307,7 @@ static void make_storage(void)
 		put_value(op_names[op], op == JOURNAL_OP_GSET_ADD ? CRDT_GSET : CRDT_ORSET, &b);
 	}
 	crdt_buf_done(&b);
+	make_wal();
 }
 
 static void make_states_dir(void)

@@ -19,6 +19,7 @@
 #include "crdt/error.h"
 #include "state/journal.h"
 #include "state/store.h"
+#include "state/wal.h"
 
 struct fixture {
 	char dir[PATH_MAX];
@@ -291,19 +292,156 @@ static void test_restart_keeps_state_and_ids(void **state)
 	store_done(&c);
 }
 
+/* Copy @from to @to inside the fixture's directory (cp, as an operator's
+ * or a crash's view of the files). */
+static void copy_file(struct fixture *f, const char *from, const char *to)
+{
+	char cmd[3 * PATH_MAX];
+	snprintf(cmd, sizeof(cmd), "cp '%s/%s' '%s/%s'", f->dir, from, f->dir, to);
+	assert_int_equal(system(cmd), 0);
+}
+
+static long file_size(struct fixture *f, const char *name)
+{
+	char path[PATH_MAX + 32];
+	FILE *fp;
+	long n;
+	snprintf(path, sizeof(path), "%s/%s", f->dir, name);
+	if (!(fp = fopen(path, "rb")))
+		return -1;
+	fseek(fp, 0, SEEK_END);
+	n = ftell(fp);
+	fclose(fp);
+	return n;
+}
+
+/* Under always a write is acknowledged once its log record is synced; LMDB
+ * takes the log every batch_ms.  A crash in between (here: store.lmdb as it
+ * was before the writes, store.wal as it was at their report) loses none of
+ * them: the next start applies the log, in any mode, skips the records LMDB
+ * already holds, and stops at a record a crash cut short. */
+static void test_log_applied_after_crash(void **state)
+{
+	struct fixture *f = *state;
+	struct journal_stats js;
+	struct store a, b, c, d;
+
+	store_init(&a);
+	struct journal *st = open_load(f, &a, CONFIG_DURABILITY_ALWAYS, NULL, 0);
+	copy_file(f, "store.lmdb", "lmdb.before");
+	sadd(&a, st, "cart", "laptop");
+	incr(&a, st, "hits", 5);
+	assert_int_equal(journal_flush(st), 0);
+	sadd(&a, st, "cart", "mouse");
+	incr(&a, st, "hits", -2);
+	assert_int_equal(journal_flush(st), 0);
+	journal_get_stats(st, &js);
+	assert_true(js.syncs >= 2);
+	assert_true(file_size(f, "store.wal") > 0);
+	copy_file(f, "store.wal", "wal.at-crash");
+	close_run(f, st);
+	/* a clean close: LMDB took the log, which is empty */
+	assert_int_equal(file_size(f, "store.wal"), 0);
+
+	/* the crash: LMDB without the writes, the log with them, and half an
+	 * append after them */
+	copy_file(f, "lmdb.before", "store.lmdb");
+	copy_file(f, "wal.at-crash", "store.wal");
+	char cmd[PATH_MAX + 64];
+	snprintf(cmd, sizeof(cmd), "printf '\\000\\000\\001' >> '%s/store.wal'", f->dir);
+	assert_int_equal(system(cmd), 0);
+	store_init(&b);
+	st = open_load(f, &b, CONFIG_DURABILITY_ALWAYS, NULL, 0);
+	journal_get_stats(st, &js);
+	assert_int_equal(js.wal_applied, 2);
+	assert_true(crdt_obj_equal(slot(&a, "cart", CRDT_ORSET), slot(&b, "cart", CRDT_ORSET)));
+	assert_true(crdt_obj_equal(slot(&a, "hits", CRDT_PNCOUNTER),
+				   slot(&b, "hits", CRDT_PNCOUNTER)));
+	close_run(f, st);
+
+	/* the same log again: LMDB holds its records now, none is applied */
+	copy_file(f, "wal.at-crash", "store.wal");
+	store_init(&c);
+	st = open_load(f, &c, CONFIG_DURABILITY_ALWAYS, NULL, 0);
+	journal_get_stats(st, &js);
+	assert_int_equal(js.wal_applied, 0);
+	assert_true(crdt_obj_equal(slot(&a, "cart", CRDT_ORSET), slot(&c, "cart", CRDT_ORSET)));
+	close_run(f, st);
+
+	/* a restart under batch applies it too, and removes the file */
+	copy_file(f, "lmdb.before", "store.lmdb");
+	copy_file(f, "wal.at-crash", "store.wal");
+	store_init(&d);
+	st = open_load(f, &d, CONFIG_DURABILITY_BATCH, NULL, 0);
+	journal_get_stats(st, &js);
+	assert_int_equal(js.wal_applied, 2);
+	assert_int_equal(file_size(f, "store.wal"), -1);
+	assert_true(crdt_obj_equal(slot(&a, "hits", CRDT_PNCOUNTER),
+				   slot(&d, "hits", CRDT_PNCOUNTER)));
+	close_run(f, st);
+	store_done(&a);
+	store_done(&b);
+	store_done(&c);
+	store_done(&d);
+}
+
+/* A log record that checks out but whose ops are malformed, or a log that
+ * does not continue the store (a gap in its numbers: store.lmdb restored
+ * without its log), stops the start with a message that names store.wal. */
+static void test_malformed_log_stops_start(void **state)
+{
+	struct fixture *f = *state;
+	struct journal *st = NULL;
+	struct store a;
+	struct wal *w;
+	char err[512], path[PATH_MAX + 16];
+
+	store_init(&a);
+	st = open_load(f, &a, CONFIG_DURABILITY_ALWAYS, NULL, 0);
+	close_run(f, st);
+	snprintf(path, sizeof(path), "%s/store.wal", f->dir);
+	assert_int_equal(wal_open(path, &w), 0);
+	assert_int_equal(wal_append(w, 1, "\x01\x01\0\0\xff\0\0\0", 8), 0);
+	wal_close(w);
+	int r = journal_open(&f->loop, f->dir, NULL, CONFIG_DURABILITY_ALWAYS, 1000, 16u << 20,
+			     &st, err, sizeof(err));
+	assert_int_equal(r, -EBADMSG);
+	assert_non_null(strstr(err, "store.wal: a record is malformed"));
+
+	assert_int_equal(wal_open(path, &w), 0);
+	assert_int_equal(wal_append(w, 2, "", 0), 0); /* the store holds none: 1 is missing */
+	wal_close(w);
+	r = journal_open(&f->loop, f->dir, NULL, CONFIG_DURABILITY_BATCH, 1000, 16u << 20, &st,
+			 err, sizeof(err));
+	assert_int_equal(r, -EXDEV);
+	assert_non_null(strstr(err, "continues a later state of the store"));
+
+	assert_int_equal(wal_open(path, &w), 0);
+	assert_int_equal(wal_append(w, 1, "", 0), 0); /* continues it: applies */
+	wal_close(w);
+	st = open_load(f, &a, CONFIG_DURABILITY_BATCH, NULL, 0);
+	close_run(f, st);
+	store_done(&a);
+}
+
 /* A transaction the store refuses (a full map) fails exactly its batch;
  * the next one stores, and carries the name records of the failed one, which
  * later records of the same slot need: the store loads. */
-static void test_failed_batch_keeps_names(void **state)
+/* Under always, the group that fails is a child of the open transaction:
+ * what the parent holds stays. */
+static void failed_batch_keeps_names(struct fixture *f, enum config_durability mode)
 {
-	struct fixture *f = *state;
 	struct reports rep = { 0 };
 	struct store a, b;
 	static char huge[2u << 20];
+	char cmd[PATH_MAX + 32];
 
 	memset(huge, 'h', sizeof(huge) - 1);
 	store_init(&a);
-	struct journal *st = open_load_sized(f, &a, CONFIG_DURABILITY_NONE, NULL, 0, 1u << 20);
+	struct journal *st = open_load_sized(f, &a, mode, NULL, 0, 1u << 20);
+	sadd(&a, st, "before", "z"); /* stored before the failure */
+	assert_int_equal(journal_flush(st), 0);
+	rep.n = 0;
 	rep.st = st;
 	journal_set_report(st, report_cb, &rep);
 	sadd(&a, st, "small", "x");  /* a new slot: its name record is in this batch */
@@ -319,13 +457,24 @@ static void test_failed_batch_keeps_names(void **state)
 	close_run(f, st);
 
 	store_init(&b);
-	st = open_load_sized(f, &b, CONFIG_DURABILITY_NONE, NULL, 0, 1u << 20);
+	st = open_load_sized(f, &b, mode, NULL, 0, 1u << 20);
 	const struct crdt_obj *o = slot(&b, "small", CRDT_ORSET);
 	assert_true(crdt_orset_contains(o->os, "y", 1));
 	assert_false(crdt_orset_contains(o->os, "x", 1)); /* its batch failed */
+	assert_true(crdt_orset_contains(slot(&b, "before", CRDT_ORSET)->os, "z", 1));
 	close_run(f, st);
 	store_done(&a);
 	store_done(&b);
+	snprintf(cmd, sizeof(cmd), "rm -f '%s'/store.*", f->dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+
+static void test_failed_batch_keeps_names(void **state)
+{
+	struct fixture *f = *state;
+	for (int mode = CONFIG_DURABILITY_ALWAYS; mode <= CONFIG_DURABILITY_NONE; mode += 2)
+		failed_batch_keeps_names(f, (enum config_durability)mode);
 }
 
 /* Enough journal to be folded into snapshots several times over. */
@@ -555,6 +704,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_small_batches_commit_on_loop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_keeps_state_and_ids, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_batch_keeps_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_log_applied_after_crash, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_malformed_log_stops_start, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_map_released_after_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compaction_keeps_everything, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pieces_not_compacted_at_each_doubling, setup,

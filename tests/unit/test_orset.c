@@ -620,6 +620,134 @@ static void test_delta_mutators(void **state)
 		run_delta_scenario();
 }
 
+/* Several writes into one delta (a command with many members, MULTI): the
+ * mutators join each write's small state into the delta in place; the
+ * result must be exactly the ordinary join of the writes' own deltas, and
+ * the state before joined with it the state after.  Keys repeat, so writes
+ * meet elements the delta already holds, removes meet absent ones, and a
+ * merge from another replica now and then gives elements several dots. */
+static void test_delta_joined_in_place(void **state)
+{
+	struct crdt_rid rid[2];
+	struct crdt_orset *s[2];
+	char k[48];
+	size_t len;
+
+	(void)state;
+	for (int i = 0; i < 2; i++) {
+		rid_of(i + 1, &rid[i]);
+		assert_non_null(s[i] = crdt_orset_new());
+	}
+	for (int round = 0; round < 400; round++) {
+		int i = (int)rng_below(&rng, 2), nops = 1 + (int)rng_below(&rng, 8);
+		struct crdt_orset *before = crdt_orset_copy(s[i]), *d = crdt_orset_new(),
+				  *ref = crdt_orset_new();
+		assert_non_null(before);
+		assert_non_null(d);
+		assert_non_null(ref);
+		for (int op = 0; op < nops; op++) {
+			struct crdt_orset *one = crdt_orset_new(), *copy = crdt_orset_copy(s[i]);
+			assert_non_null(one);
+			assert_non_null(copy);
+			small_key(k, sizeof(k), (int)rng_below(&rng, 12), &len);
+			if (rng_below(&rng, 3)) {
+				assert_int_equal(crdt_orset_add_delta(s[i], &rid[i], k, len, d), 0);
+				assert_int_equal(crdt_orset_add_delta(copy, &rid[i], k, len, one), 0);
+			} else {
+				int r = crdt_orset_remove_delta(s[i], k, len, d);
+				assert_int_equal(crdt_orset_remove_delta(copy, k, len, one), r);
+			}
+			assert_true(crdt_orset_equal(copy, s[i]));
+			assert_int_equal(crdt_orset_merge(ref, one), 0);
+			crdt_orset_free(one);
+			crdt_orset_free(copy);
+		}
+		if (!crdt_orset_equal(d, ref))
+			fail_msg("round %d: a delta joined in place differs from the join of its writes",
+				 round);
+		assert_int_equal(crdt_orset_merge(before, d), 0);
+		if (!crdt_orset_equal(before, s[i]))
+			fail_msg("round %d: the state before joined with the delta is not the state after",
+				 round);
+		if (!rng_below(&rng, 6))
+			assert_int_equal(crdt_orset_merge(s[i], s[1 - i]), 0);
+		crdt_orset_free(before);
+		crdt_orset_free(d);
+		crdt_orset_free(ref);
+	}
+	crdt_orset_free(s[0]);
+	crdt_orset_free(s[1]);
+}
+
+/* A small state (a delta of a few writes) joined into a set takes the
+ * in-place path (orset_merge_few); joined the other way round, the set
+ * into the small state, it takes the general one.  Both must give the same
+ * state, the kept fingerprint must be the one computed afresh, and the dot
+ * index must still find every dot (a later remove through it, and an
+ * encode/decode round trip, agree). */
+static void test_merge_few_matches_general(void **state)
+{
+	struct crdt_rid rid[3];
+	struct crdt_orset *s[3];
+	char k[48];
+	size_t len;
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		rid_of(i + 1, &rid[i]);
+		assert_non_null(s[i] = crdt_orset_new());
+	}
+	for (int round = 0; round < 1500; round++) {
+		int i = (int)rng_below(&rng, 3), j = (int)((i + 1 + rng_below(&rng, 2)) % 3);
+		int nops = 1 + (int)rng_below(&rng, 4);
+		struct crdt_orset *d = crdt_orset_new(), *a, *b;
+		assert_non_null(d);
+		for (int op = 0; op < nops; op++) {
+			small_key(k, sizeof(k), (int)rng_below(&rng, 60), &len);
+			if (rng_below(&rng, 3))
+				assert_int_equal(crdt_orset_add_delta(s[i], &rid[i], k, len, d), 0);
+			else
+				(void)crdt_orset_remove_delta(s[i], k, len, d);
+		}
+		/* j's fingerprint kept up to date from here (fp_ok) */
+		(void)crdt_orset_fingerprint(s[j]);
+		assert_non_null(b = crdt_orset_copy(d));
+		assert_int_equal(crdt_orset_merge(b, s[j]), 0); /* general: src is large */
+		assert_int_equal(crdt_orset_merge(s[j], d), 0);  /* in place */
+		if (!crdt_orset_equal(s[j], b))
+			fail_msg("round %d: the in-place join differs from the general one", round);
+		assert_non_null(a = crdt_orset_copy(s[j]));
+		assert_true(crdt_orset_fingerprint(s[j]) == crdt_orset_fingerprint(b));
+		assert_true(crdt_orset_fingerprint(a) == crdt_orset_fingerprint(b));
+		crdt_orset_free(a);
+		crdt_orset_free(b);
+		crdt_orset_free(d);
+		/* now and then a full merge, so elements gather several dots */
+		if (!rng_below(&rng, 40))
+			assert_int_equal(crdt_orset_merge(s[j], s[i]), 0);
+	}
+	/* every dot still found through the index: remove every element by
+	 * deltas joined into the others, then all three must agree */
+	for (int i = 0; i < 3; i++)
+		for (int j = 0; j < 3; j++)
+			if (i != j)
+				assert_int_equal(crdt_orset_merge(s[i], s[j]), 0);
+	for (int e = 0; e < 60; e++) {
+		struct crdt_orset *d = crdt_orset_new();
+		assert_non_null(d);
+		small_key(k, sizeof(k), e, &len);
+		(void)crdt_orset_remove_delta(s[0], k, len, d);
+		assert_int_equal(crdt_orset_merge(s[1], d), 0);
+		assert_int_equal(crdt_orset_merge(s[2], d), 0);
+		crdt_orset_free(d);
+	}
+	assert_int_equal(crdt_orset_card(s[1]), 0);
+	assert_true(crdt_orset_equal(s[0], s[1]));
+	assert_true(crdt_orset_equal(s[0], s[2]));
+	for (int i = 0; i < 3; i++)
+		crdt_orset_free(s[i]);
+}
+
 static void run_small_scenario(void)
 {
 	struct crdt_rid rids[3];
@@ -1532,6 +1660,8 @@ int main(void)
 		cmocka_unit_test(test_order_removes),
 		cmocka_unit_test(test_small_merge),
 		cmocka_unit_test(test_delta_mutators),
+		cmocka_unit_test(test_delta_joined_in_place),
+		cmocka_unit_test(test_merge_few_matches_general),
 		cmocka_unit_test(test_small_merge_removals),
 		cmocka_unit_test(test_split_large),
 		cmocka_unit_test(test_split_limits),

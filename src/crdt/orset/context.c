@@ -114,6 +114,42 @@ uint32_t ivs_after(const struct ivl *a, uint32_t n, uint64_t hi)
 	return l;
 }
 
+int ivs_reserve(struct rep *a, uint32_t extra)
+{
+	size_t need = (size_t)a->n + extra, cap = a->cap ? a->cap : 4;
+	struct ivl *iv;
+
+	if (need <= a->cap)
+		return 0;
+	while (cap < need)
+		cap *= 2;
+	if (cap > UINT32_MAX || !(iv = realloc(a->iv, cap * sizeof(*iv))))
+		return CRDT_ENOMEM;
+	a->iv = iv;
+	a->cap = (uint32_t)cap;
+	return 0;
+}
+
+void ivs_add(struct rep *a, uint64_t lo, uint64_t hi)
+{
+	uint32_t f = ivs_from(a->iv, a->n, lo), l = ivs_after(a->iv, a->n, hi);
+
+	if (f >= l) { /* touches none: a new interval at f */
+		memmove(a->iv + f + 1, a->iv + f, (size_t)(a->n - f) * sizeof(*a->iv));
+		a->iv[f] = (struct ivl){ lo, hi };
+		a->n++;
+		return;
+	}
+	/* [f, l) overlap or touch it: one interval now */
+	if (a->iv[f].lo < lo)
+		lo = a->iv[f].lo;
+	if (a->iv[l - 1].hi > hi)
+		hi = a->iv[l - 1].hi;
+	a->iv[f] = (struct ivl){ lo, hi };
+	memmove(a->iv + f + 1, a->iv + l, (size_t)(a->n - l) * sizeof(*a->iv));
+	a->n -= l - f - 1;
+}
+
 int crdt_orset_context_vv(const struct crdt_orset *s, struct crdt_vv *ret)
 {
 	struct crdt_vv vv;

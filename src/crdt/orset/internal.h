@@ -181,6 +181,10 @@ static inline void sort_dots(struct dot *d, size_t n)
 }
 
 int pool_reserve(struct crdt_orset *s, size_t n);
+/* The join of a small @src (a delta: a few elements, a few dots of
+ * context) into @dst, in place (delta.c): 0, -errno with @dst unchanged,
+ * or 1 when @src is not small and merge.c must join it. */
+int orset_merge_few(struct crdt_orset *dst, const struct crdt_orset *src);
 /* Free the pool (not its counts). */
 void pool_free(struct crdt_orset *s);
 /* Store @n sorted dots for @e; room in the pool must be reserved. */
@@ -238,6 +242,12 @@ uint32_t ivs_union(const struct ivl *a, uint32_t an, const struct ivl *b, uint32
 uint32_t ivs_from(const struct ivl *a, uint32_t n, uint64_t lo);
 /* First interval of @a[@n] wholly after @hi + 1. */
 uint32_t ivs_after(const struct ivl *a, uint32_t n, uint64_t hi);
+/* Room for @extra more intervals in @a's list. */
+int ivs_reserve(struct rep *a, uint32_t extra);
+/* [@lo, @hi] into @a's list, in place (room reserved), merged with the
+ * intervals it overlaps or touches: O(log n) and a memmove, where
+ * ivs_union copies the whole list. */
+void ivs_add(struct rep *a, uint64_t lo, uint64_t hi);
 
 /* ---- dot index (index.c) ---- */
 

@@ -875,6 +875,11 @@ int crdt_orset_merge(struct crdt_orset *dst, const struct crdt_orset *src)
 
 	if (dst == src)
 		return 0;
+	if (src->tab.count <= 4) { /* a delta: joined in place (delta.c) */
+		int r = orset_merge_few(dst, src);
+		if (r <= 0)
+			return r;
+	}
 	/* the fingerprint's dots part is computed again, unless the small
 	 * join keeps it */
 	dst->fp_ok = false;

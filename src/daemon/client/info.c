@@ -247,6 +247,7 @@ static void section_persistence(struct daemon *d, struct crdt_buf *b)
 	line(b, "storage_errors:%" PRIu64, s.errors);
 	line(b, "loaded_instances:%" PRIu64, s.loaded_instances);
 	line(b, "loaded_records:%" PRIu64, s.loaded_records);
+	line(b, "wal_applied_records:%" PRIu64, s.wal_applied);
 }
 
 static void section_memory(struct daemon *d, struct crdt_buf *b)

@@ -135,6 +135,8 @@ static void rows_storage(struct daemon *d, struct collected *c)
 	C("storage_errors_total", "failed journal puts or commits", s.errors);
 	G("storage_loaded_instances", "instances loaded at start", s.loaded_instances);
 	G("storage_loaded_records", "journal records replayed at start", s.loaded_records);
+	G("storage_wal_applied_records", "store.wal records applied to the store at start",
+	  s.wal_applied);
 }
 
 static void rows_memory_sim(struct daemon *d, struct collected *c)

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <lmdb.h>
 
@@ -17,6 +18,7 @@
 #include "log.h"
 #include "state/journal.h"
 #include "state/jwriter.h"
+#include "state/wal.h"
 
 #define FORMAT_VERSION 1
 /* An instance's journal is folded into a snapshot once it outweighs the
@@ -73,6 +75,9 @@ struct journal {
 	struct crdt_buf buf;
 	struct crdt_buf namebuf; /* a slot's name record, while buf holds its first record */
 	char path[PATH_MAX];
+	char wal_path[PATH_MAX]; /* data_dir/store.wal */
+	struct wal *wal;         /* under always, from journal_load on */
+	uint64_t wal_seq;        /* the last log record LMDB holds */
 	uv_timer_t timer; /* batch syncs */
 	bool timer_on;
 	uv_timer_t release; /* one-shot, RELEASE_MS after a commit: the map release */
@@ -663,6 +668,26 @@ int journal_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *l
 		goto fail;
 	}
 	txn = NULL;
+	/* what a crash under always left in the log, whatever the mode now */
+	struct jwriter_recovery rec;
+	MDB_dbi dbi[JWRITER_TABLES] = { [JWRITER_META] = st->meta, [JWRITER_INST] = st->inst,
+					[JWRITER_SNAP] = st->snap, [JWRITER_LOG] = st->jlog };
+	snprintf(st->wal_path, sizeof(st->wal_path), "%s/store.wal", data_dir);
+	if ((rc = jwriter_recover(st->env, dbi, st->wal_path, &rec, err, errlen)) < 0)
+		goto fail_recover;
+	st->wal_seq = rec.seq;
+	st->st.wal_applied = rec.records;
+	if (rec.records || rec.dropped)
+		log_info("storage", "%s: applied %llu records (%llu bytes) to the store%s",
+			 st->wal_path, (unsigned long long)rec.records,
+			 (unsigned long long)rec.bytes,
+			 rec.dropped ? "; its last bytes were no whole record (an append a crash "
+				       "cut short, never acknowledged)" : "");
+	if (mode != CONFIG_DURABILITY_ALWAYS && unlink(st->wal_path) < 0 && errno != ENOENT) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: %s", st->wal_path, strerror(errno));
+		goto fail_recover;
+	}
 	uv_timer_init(loop, &st->timer);
 	st->timer.data = st;
 	uv_timer_init(loop, &st->release);
@@ -676,6 +701,12 @@ int journal_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *l
 	}
 	*ret = st;
 	return 0;
+fail_recover:
+	mdb_env_close(st->env);
+	crdt_buf_done(&st->buf);
+	crdt_buf_done(&st->namebuf);
+	free(st);
+	return rc;
 fail:
 	if (txn)
 		mdb_txn_abort(txn);
@@ -843,6 +874,17 @@ int journal_load(struct journal *st, struct store *s, char *err, size_t errlen)
 		.path = st->path,
 	};
 	struct jwriter_events ev = { writer_batch_done, writer_counts, st };
+	if (st->mode == CONFIG_DURABILITY_ALWAYS) {
+		if ((r = wal_open(st->wal_path, &st->wal)) < 0) {
+			store_unsubscribe(s, st);
+			st->store = NULL;
+			snprintf(err, errlen, "%s: cannot open it: %s", st->wal_path, strerror(-r));
+			goto out;
+		}
+		wc.wal = st->wal;
+		wc.wal_path = st->wal_path;
+		wc.wal_seq = st->wal_seq;
+	}
 	if ((r = jwriter_start(st->release.loop, &wc, &ev, &st->w)) < 0) {
 		store_unsubscribe(s, st);
 		st->store = NULL;
@@ -889,6 +931,8 @@ void journal_close(struct journal *st)
 		jwriter_close(st->w);
 		st->w = NULL;
 	}
+	wal_close(st->wal); /* emptied by the writer's last commit */
+	st->wal = NULL;
 	if (st->store) {
 		store_unsubscribe(st->store, st);
 		st->store = NULL;

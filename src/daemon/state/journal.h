@@ -49,6 +49,7 @@ struct journal_stats {
 	uint64_t errors;      /* failed encodings, puts, commits or syncs */
 	uint64_t last_sync_ms; /* wall clock of the last sync, 0 never */
 	uint64_t loaded_instances, loaded_records;
+	uint64_t wal_applied; /* records of store.wal applied at the start */
 	uint64_t map_releases; /* the map's pages handed back (after commits) */
 };
 

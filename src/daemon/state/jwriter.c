@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "state/jwriter.h"
+#include "state/wal.h"
 
 /* Submitted bytes not yet committed past which jwriter_submit waits: only
  * state merged from peers can pile up (a client's writes wait for their
@@ -23,6 +24,13 @@
  * waking the thread and waiting for its report (about 3 x a write's reply
  * time on a 2-core machine).  Syncs and large batches go to the thread. */
 #define INLINE_MAX_BYTES ((size_t)64 << 10)
+/* Under always, past this many bytes of log LMDB takes them at once (the
+ * open transaction's pages are in memory until then). */
+#define WAL_MAX_BYTES ((uint64_t)64 << 20)
+/* wal_apply: the log does not continue the store (a gap in the numbers). */
+#define WAL_GAP (-1)
+/* LMDB's meta key of the last log record it holds (8 bytes, big-endian). */
+static const char WALSEQ_KEY[] = "walseq";
 
 enum { OP_PUT = 1, OP_DEL, OP_DROP_LOG };
 
@@ -55,6 +63,13 @@ struct jwriter {
 	/* whoever runs (the thread, or the loop while running is its own) */
 	bool unsynced;         /* committed without sync since the last sync */
 	struct crdt_buf retry; /* name records of transactions that failed */
+	/* under always (cfg.wal): the transaction LMDB keeps open between its
+	 * synced commits, each group a child of it; the payload of the group's
+	 * log record; the number of the last record appended */
+	MDB_txn *parent;
+	bool reapply;          /* a commit of parent failed: the log goes in again */
+	struct crdt_buf payload;
+	uint64_t seq;
 
 	/* the loop only */
 	struct jwriter_batch *spare;
@@ -244,6 +259,247 @@ static int apply(const struct jwriter *w, MDB_txn *txn, const struct crdt_buf *o
 	return rc;
 }
 
+/* ---- durability = always: the log first (state/wal.h) -------------------- */
+
+int jwriter_ops_check(const uint8_t *p, size_t n)
+{
+	size_t off = 0;
+
+	while (off < n) {
+		struct op_head h;
+		if (n - off < sizeof(h))
+			return -EBADMSG;
+		memcpy(&h, p + off, sizeof(h));
+		off += sizeof(h);
+		if (h.kind < OP_PUT || h.kind > OP_DROP_LOG || h.table >= JWRITER_TABLES ||
+		    h.klen > n - off || h.vlen > n - off - h.klen ||
+		    (h.kind == OP_DROP_LOG && (h.klen != 16 || h.table != JWRITER_LOG)) ||
+		    (h.kind != OP_PUT && h.vlen) || h.klen == 0)
+			return -EBADMSG;
+		off += (size_t)h.klen + h.vlen;
+	}
+	return 0;
+}
+
+static int put_walseq(const struct jwriter *w, MDB_txn *txn, uint64_t seq)
+{
+	uint8_t v[8];
+	MDB_val key = { sizeof(WALSEQ_KEY) - 1, (void *)WALSEQ_KEY }, val = { 8, v };
+
+	put_be64(v, seq);
+	return mdb_put(txn, w->cfg.dbi[JWRITER_META], &key, &val, 0);
+}
+
+/* Apply to @txn the records of @buf[0..len) numbered above what @txn holds,
+ * and note the last one there; *@last and *@used say what was read.  An
+ * LMDB code, or MDB_SUCCESS; a record that does not check out ends the log
+ * (a crash's leftover). */
+static int wal_apply(const struct jwriter *w, MDB_txn *txn, const uint8_t *buf, size_t len,
+		     uint64_t *last, size_t *used, uint64_t *applied)
+{
+	MDB_val key = { sizeof(WALSEQ_KEY) - 1, (void *)WALSEQ_KEY }, val;
+	struct wal_rec r;
+	uint64_t held = 0;
+	size_t off = 0;
+	const char *what;
+	int rc, more;
+
+	if ((rc = mdb_get(txn, w->cfg.dbi[JWRITER_META], &key, &val)) == 0 && val.mv_size == 8)
+		held = get_be64(val.mv_data);
+	else if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	*last = held;
+	*applied = 0;
+	while ((more = wal_next(buf, len, &off, &r)) > 0) {
+		if (r.seq <= held)
+			continue; /* LMDB has it (a log emptied, not yet cut, at a crash) */
+		if (r.seq != *last + 1)
+			return WAL_GAP;
+		if (jwriter_ops_check(r.p, r.n) < 0)
+			return MDB_CORRUPTED; /* it checked out: not a torn append */
+		struct crdt_buf ops = { .data = (uint8_t *)r.p, .len = r.n, .cap = r.n };
+		if ((rc = apply(w, txn, &ops, &what)) != 0)
+			return rc;
+		*last = r.seq;
+		(*applied)++;
+	}
+	*used = off;
+	return *applied ? put_walseq(w, txn, *last) : 0;
+}
+
+/* LMDB takes what the log holds: the open transaction is committed, synced
+ * (the env syncs its commits), and the log emptied. */
+static void wal_commit(struct jwriter *w, struct jwriter_counts *c, char *msg, size_t msglen)
+{
+	int rc;
+
+	if (!w->parent)
+		return;
+	rc = mdb_txn_commit(w->parent);
+	w->parent = NULL;
+	if (rc != 0) {
+		/* the log still holds every record: the next group applies it again */
+		w->reapply = true;
+		c->errors++;
+		snprintf(msg, msglen, "%s: commit of the log into the store: %s (the writes stay "
+			 "in store.wal)", w->cfg.path, mdb_strerror(rc));
+		return;
+	}
+	c->syncs++;
+	c->last_sync_ms = wall_ms();
+	w->unsynced = false;
+	if ((rc = wal_reset(w->cfg.wal)) < 0) {
+		c->errors++;
+		snprintf(msg, msglen, "%s: emptying store.wal: %s", w->cfg.path, strerror(-rc));
+	}
+}
+
+/* The open transaction, begun if there is none (after a failed commit of
+ * it, with the log applied again from the file). */
+static int wal_parent(struct jwriter *w, const char **what)
+{
+	uint8_t *buf;
+	size_t len, used;
+	uint64_t last, n;
+	int rc;
+
+	if (w->parent)
+		return 0;
+	*what = "begin";
+	if ((rc = mdb_txn_begin(w->cfg.env, NULL, 0, &w->parent)) != 0) {
+		w->parent = NULL;
+		return rc;
+	}
+	if (!w->reapply)
+		return 0;
+	*what = "applying store.wal again";
+	if ((rc = wal_read(w->cfg.wal_path, &buf, &len)) < 0) {
+		mdb_txn_abort(w->parent);
+		w->parent = NULL;
+		return -rc;
+	}
+	rc = wal_apply(w, w->parent, buf, len, &last, &used, &n);
+	free(buf);
+	if (rc != 0) {
+		mdb_txn_abort(w->parent);
+		w->parent = NULL;
+		return rc;
+	}
+	w->reapply = false;
+	return 0;
+}
+
+/* Under always: the group's ops go into a child of the open transaction and
+ * into one log record; a group with a client's write syncs the log before
+ * its report (one fdatasync, which also covers the records before it). */
+static void run_group_wal(struct jwriter *w, struct jwriter_batch *g, struct jwriter_counts *c,
+			  char *msg, size_t msglen)
+{
+	struct crdt_buf *p = &w->payload;
+	MDB_txn *txn = NULL;
+	const char *what = "memory";
+	bool sync = false, logged = false;
+	int rc = 0, r;
+
+	crdt_buf_reset(p);
+	crdt_buf_put(p, w->retry.data, w->retry.len);
+	for (struct jwriter_batch *b = g; b; b = b->next) {
+		crdt_buf_put(p, b->names.data, b->names.len);
+		if (!b->rc)
+			crdt_buf_put(p, b->ops.data, b->ops.len);
+		sync |= b->local;
+	}
+	if (p->err)
+		rc = -p->err;
+	if (rc == 0 && (rc = wal_parent(w, &what)) == 0) {
+		what = "begin";
+		if ((rc = mdb_txn_begin(w->cfg.env, w->parent, 0, &txn)) != 0)
+			txn = NULL;
+	}
+	if (rc == 0 && (rc = apply(w, txn, p, &what)) == 0 &&
+	    (rc = put_walseq(w, txn, w->seq + 1)) != 0)
+		what = "meta";
+	if (rc == 0) {
+		what = "store.wal";
+		if ((r = wal_append(w->cfg.wal, w->seq + 1, p->data, p->len)) < 0)
+			rc = -r;
+		else if ((logged = true) && sync && (r = wal_sync(w->cfg.wal)) < 0)
+			rc = -r;
+	}
+	if (rc == 0) {
+		what = "commit";
+		rc = mdb_txn_commit(txn);
+		txn = NULL;
+	}
+	if (txn)
+		mdb_txn_abort(txn);
+	if (rc != 0) {
+		if (logged)
+			(void)wal_undo(w->cfg.wal);
+		c->errors++;
+		snprintf(msg, msglen, "%s: %s: %s%s", w->cfg.path, what, mdb_strerror(rc),
+			 rc == MDB_MAP_FULL ? " (raise [storage] map_size)" : "");
+		for (struct jwriter_batch *b = g; b; b = b->next) {
+			if (!b->rc)
+				b->rc = jwriter_errno(rc);
+			crdt_buf_put(&w->retry, b->names.data, b->names.len);
+		}
+		return;
+	}
+	crdt_buf_reset(&w->retry);
+	w->seq++;
+	w->unsynced = true; /* LMDB's side, until wal_commit */
+	c->commits++;
+	if (sync) {
+		c->syncs++;
+		c->last_sync_ms = wall_ms();
+	}
+	if (wal_size(w->cfg.wal) > WAL_MAX_BYTES)
+		wal_commit(w, c, msg, msglen);
+}
+
+int jwriter_recover(MDB_env *env, const MDB_dbi dbi[JWRITER_TABLES], const char *wal_path,
+		    struct jwriter_recovery *out, char *err, size_t errlen)
+{
+	struct jwriter w = { .cfg = { .env = env } };
+	uint8_t *buf;
+	size_t len, used = 0;
+	MDB_txn *txn;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	memcpy(w.cfg.dbi, dbi, sizeof(w.cfg.dbi));
+	if ((rc = wal_read(wal_path, &buf, &len)) < 0) {
+		snprintf(err, errlen, "%s: cannot read it: %s", wal_path, strerror(-rc));
+		return rc;
+	}
+	if ((rc = mdb_txn_begin(env, NULL, 0, &txn)) != 0)
+		goto fail;
+	if ((rc = wal_apply(&w, txn, buf, len, &out->seq, &used, &out->records)) != 0) {
+		mdb_txn_abort(txn);
+		goto fail;
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0 || (rc = mdb_env_sync(env, 1)) != 0)
+		goto fail;
+	out->bytes = len;
+	out->dropped = len - used;
+	free(buf);
+	return 0;
+fail:
+	free(buf);
+	if (rc == MDB_CORRUPTED)
+		snprintf(err, errlen, "%s: a record is malformed; restore data_dir from a backup, "
+			 "or move store.wal away to start without the writes it holds", wal_path);
+	else if (rc == WAL_GAP)
+		snprintf(err, errlen, "%s: it continues a later state of the store than store.lmdb "
+			 "holds (store.lmdb restored or copied without its store.wal?); move store.wal "
+			 "away to start from store.lmdb as it is", wal_path);
+	else
+		snprintf(err, errlen, "%s: applying it to the store: %s%s", wal_path,
+			 mdb_strerror(rc), rc == MDB_MAP_FULL ? " (raise [storage] map_size)" : "");
+	return rc == WAL_GAP ? -EXDEV : jwriter_errno(rc);
+}
+
 /* One transaction for every batch of @g: the retried name records, then
  * each batch's name records, then its ops unless it failed on the loop. */
 static void run_group(struct jwriter *w, struct jwriter_batch *g, struct jwriter_counts *c,
@@ -255,6 +511,10 @@ static void run_group(struct jwriter *w, struct jwriter_batch *g, struct jwriter
 	bool sync = false;
 	int rc;
 
+	if (w->cfg.wal) {
+		run_group_wal(w, g, c, msg, msglen);
+		return;
+	}
 	if ((rc = mdb_txn_begin(env, NULL, 0, &txn)) != 0)
 		txn = NULL;
 	if (rc == 0)
@@ -307,6 +567,10 @@ static void sync_now(struct jwriter *w, struct jwriter_counts *c, char *msg, siz
 {
 	int rc;
 
+	if (w->cfg.wal) {
+		wal_commit(w, c, msg, msglen);
+		return;
+	}
 	if (!w->unsynced)
 		return;
 	if ((rc = mdb_env_sync(w->cfg.env, 1)) != 0) {
@@ -393,8 +657,19 @@ static void thread_main(void *arg)
 			post(w, &c, msg);
 			continue;
 		}
-		if (w->stop)
+		if (w->stop) {
+			/* LMDB's open transaction (always) ends on the thread that
+			 * began it: LMDB's writer lock is that thread's */
+			if (w->parent) {
+				w->running = true;
+				uv_mutex_unlock(&w->mu);
+				sync_now(w, &c, msg, sizeof(msg));
+				uv_mutex_lock(&w->mu);
+				w->running = false;
+				post(w, &c, msg);
+			}
 			break;
+		}
 		uv_cond_wait(&w->work, &w->mu);
 	}
 	uv_mutex_unlock(&w->mu);
@@ -443,7 +718,7 @@ static void async_cb(uv_async_t *h)
 static bool inline_ok(const struct jwriter *w, const struct jwriter_batch *b)
 {
 	return !w->queue && !w->running && !w->want_sync && !w->want_release && !w->stop &&
-	       !(b->local && w->cfg.always) &&
+	       !w->cfg.wal && !(b->local && w->cfg.always) &&
 	       b->ops.len + b->names.len + w->retry.len <= INLINE_MAX_BYTES;
 }
 
@@ -537,6 +812,8 @@ int jwriter_start(uv_loop_t *loop, const struct jwriter_config *cfg,
 	w->queue_tail = &w->queue;
 	w->done_tail = &w->done;
 	crdt_buf_init(&w->retry, 0);
+	crdt_buf_init(&w->payload, 0);
+	w->seq = cfg->wal_seq;
 	if ((r = uv_mutex_init(&w->mu)) < 0)
 		goto fail_mutex;
 	if ((r = uv_cond_init(&w->work)) < 0)
@@ -575,6 +852,7 @@ static void close_cb(uv_handle_t *h)
 		batch_free(b);
 	}
 	crdt_buf_done(&w->retry);
+	crdt_buf_done(&w->payload);
 	uv_cond_destroy(&w->idle);
 	uv_cond_destroy(&w->work);
 	uv_mutex_destroy(&w->mu);

@@ -6,7 +6,9 @@
  * slot's journal records, a name record) and submits it; the thread takes
  * every batch queued meanwhile into ONE transaction (group commit across
  * passes), commits it, syncs it first under durability = always when a batch
- * holds a local write, and reports each batch back to the loop, in order,
+ * holds a local write (there, the group is a record of the write-ahead log,
+ * state/wal.h, synced, and a child of a transaction LMDB commits every
+ * batch_ms), and reports each batch back to the loop, in order,
  * through a uv_async handle: stored (and synced as asked) or failed.
  * While the thread is idle, a small batch that needs no sync is committed on
  * the loop itself and reported before jwriter_submit returns: one write's
@@ -63,6 +65,20 @@ struct jwriter_config {
 	uint8_t *map;          /* LMDB's map of the file (NULL: no release) */
 	size_t map_len;
 	const char *path;      /* for log lines */
+	/* under always: the write-ahead log (state/wal.h, the caller's to open
+	 * and close), its path, and the number of its last record that LMDB
+	 * holds (jwriter_recover) */
+	struct wal *wal;
+	const char *wal_path;
+	uint64_t wal_seq;
+};
+
+/* What jwriter_recover applied. */
+struct jwriter_recovery {
+	uint64_t seq;     /* the last record LMDB now holds */
+	uint64_t records; /* records applied (numbered above what LMDB held) */
+	uint64_t bytes;   /* the log's size */
+	uint64_t dropped; /* bytes at its end that were no whole record */
 };
 
 struct jwriter;
@@ -75,6 +91,17 @@ int jwriter_start(uv_loop_t *loop, const struct jwriter_config *cfg,
  * join the thread, report what was left, and close the handle (the writer
  * is freed in its close callback).  Accepts NULL. */
 void jwriter_close(struct jwriter *w);
+
+/** Before jwriter_start: apply to LMDB (one synced commit) the records of
+ * the log at @wal_path that it does not hold yet, which a crash under
+ * durability = always left there.  A missing log is an empty one.  -errno,
+ * with a message in @err. */
+int jwriter_recover(MDB_env *env, const MDB_dbi dbi[JWRITER_TABLES], const char *wal_path,
+		    struct jwriter_recovery *out, char *err, size_t errlen);
+
+/** 0 when @p[0..n) is a well-formed run of ops (as a log record's payload
+ * holds), -EBADMSG otherwise.  Never reads past @n. */
+int jwriter_ops_check(const uint8_t *p, size_t n);
 
 /** An empty batch (reused memory), NULL without memory. */
 struct jwriter_batch *jwriter_batch_get(struct jwriter *w);

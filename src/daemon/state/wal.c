@@ -1,0 +1,182 @@
+/* The write-ahead log of durability = always: append, sync, empty, and read
+ * back at start-up (state/wal.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "state/jwriter.h" /* put_be64, get_be64 */
+#include "state/store.h"   /* store_fingerprint */
+#include "state/wal.h"
+
+struct wal {
+	int fd;
+	uint64_t size, last; /* bytes appended; where the last append began */
+};
+
+int wal_open(const char *path, struct wal **ret)
+{
+	struct wal *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return -ENOMEM;
+	w->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (w->fd < 0) {
+		int e = -errno;
+		free(w);
+		return e;
+	}
+	if (ftruncate(w->fd, 0) < 0) {
+		int e = -errno;
+		wal_close(w);
+		return e;
+	}
+	*ret = w;
+	return 0;
+}
+
+void wal_close(struct wal *w)
+{
+	if (!w)
+		return;
+	close(w->fd);
+	free(w);
+}
+
+static uint64_t checksum(const uint8_t *head, const void *p, size_t n)
+{
+	/* the length and number, then the payload: one fingerprint each, mixed */
+	uint64_t h = store_fingerprint(head, 12);
+	return h ^ (store_fingerprint(p, n) * 0x9e3779b97f4a7c15ull + (h >> 29));
+}
+
+static int write_all(int fd, const void *p, size_t n, uint64_t at)
+{
+	const uint8_t *b = p;
+
+	while (n) {
+		ssize_t r = pwrite(fd, b, n, (off_t)at);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		b += r;
+		at += (uint64_t)r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+int wal_append(struct wal *w, uint64_t seq, const void *p, size_t n)
+{
+	uint8_t head[WAL_HEAD];
+	int r;
+
+	if (n > UINT32_MAX)
+		return -EMSGSIZE;
+	head[0] = (uint8_t)(n >> 24);
+	head[1] = (uint8_t)(n >> 16);
+	head[2] = (uint8_t)(n >> 8);
+	head[3] = (uint8_t)n;
+	put_be64(head + 4, seq);
+	put_be64(head + 12, checksum(head, p, n));
+	if ((r = write_all(w->fd, head, sizeof(head), w->size)) < 0 ||
+	    (r = write_all(w->fd, p, n, w->size + sizeof(head))) < 0) {
+		/* no part of it stays to be read back (should this fail too,
+		 * the next append overwrites it, and a reader stops at it) */
+		int cut = ftruncate(w->fd, (off_t)w->size);
+		(void)cut;
+		return r;
+	}
+	w->last = w->size;
+	w->size += sizeof(head) + n;
+	return 0;
+}
+
+int wal_undo(struct wal *w)
+{
+	if (ftruncate(w->fd, (off_t)w->last) < 0)
+		return -errno;
+	w->size = w->last;
+	return 0;
+}
+
+int wal_sync(struct wal *w)
+{
+	return fdatasync(w->fd) < 0 ? -errno : 0;
+}
+
+int wal_reset(struct wal *w)
+{
+	if (ftruncate(w->fd, 0) < 0)
+		return -errno;
+	w->size = w->last = 0;
+	return 0;
+}
+
+uint64_t wal_size(const struct wal *w)
+{
+	return w->size;
+}
+
+int wal_next(const uint8_t *buf, size_t len, size_t *off, struct wal_rec *r)
+{
+	size_t at = *off, n;
+
+	if (at >= len)
+		return 0;
+	if (len - at < WAL_HEAD)
+		return -EBADMSG;
+	const uint8_t *head = buf + at;
+	n = (size_t)head[0] << 24 | (size_t)head[1] << 16 | (size_t)head[2] << 8 | head[3];
+	if (n > len - at - WAL_HEAD)
+		return -EBADMSG;
+	if (get_be64(head + 12) != checksum(head, head + WAL_HEAD, n))
+		return -EBADMSG;
+	r->seq = get_be64(head + 4);
+	r->p = head + WAL_HEAD;
+	r->n = n;
+	*off = at + WAL_HEAD + n;
+	return 1;
+}
+
+int wal_read(const char *path, uint8_t **buf, size_t *len)
+{
+	struct stat sb;
+	uint8_t *b = NULL;
+	size_t got = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	*buf = NULL;
+	*len = 0;
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (fstat(fd, &sb) < 0)
+		goto fail;
+	if (sb.st_size > 0 && !(b = malloc((size_t)sb.st_size))) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (got < (size_t)sb.st_size) {
+		ssize_t r = read(fd, b + got, (size_t)sb.st_size - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			goto fail;
+		if (r == 0)
+			break; /* shorter than it said: read what is there */
+		got += (size_t)r;
+	}
+	close(fd);
+	*buf = b;
+	*len = got;
+	return 0;
+fail:;
+	int e = -errno;
+	free(b);
+	close(fd);
+	return e;
+}
