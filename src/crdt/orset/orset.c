@@ -180,7 +180,9 @@ int crdt_orset_reserve_for(struct crdt_orset *s, size_t incoming, uint64_t total
 	int r;
 
 	if (et_needs_growth(&s->tab, need) && total > need) {
-		cap = need * RESERVE_FACTOR + RESERVE_SLACK;
+		cap = need < (SIZE_MAX - RESERVE_SLACK) / RESERVE_FACTOR
+			      ? need * RESERVE_FACTOR + RESERVE_SLACK
+			      : SIZE_MAX;
 		if ((r = et_reserve(&s->tab, total < cap ? (size_t)total : cap)) < 0)
 			return r;
 	}
