@@ -52,6 +52,17 @@ int crdt_orset_remove_delta(struct crdt_orset *s, const void *e, size_t len,
 			    struct crdt_orset *delta);
 bool crdt_orset_contains(const struct crdt_orset *s, const void *e, size_t len);
 size_t crdt_orset_card(const struct crdt_orset *s);
+/** Size the element table once for a state filled piece by piece (a
+ * catch-up): about to merge a state of @incoming elements, from a sender
+ * that says the whole holds @total.  Only when the table must grow anyway
+ * for @incoming does it grow, and then to hold @total at once (never more
+ * than 16 times what it would hold, plus 65,536: a count that lies costs
+ * that at most), instead of by a half or a third at each growth, each a
+ * new table faulted in and every element placed again.  Nothing else
+ * changes.  The elements the table now holds without growing (at most
+ * INT32_MAX), or -ENOMEM / -EMSGSIZE (the table unchanged: the merge grows
+ * it as usual). */
+int crdt_orset_reserve_for(struct crdt_orset *s, size_t incoming, uint64_t total);
 /** Present elements in ascending byte order (shorter prefix first). */
 int crdt_orset_foreach(const struct crdt_orset *s, crdt_elem_cb cb, void *ctx);
 /** dst ⊔= src.  On -ENOMEM dst is unchanged. */

@@ -1595,6 +1595,55 @@ static void test_fingerprint_kept_small_merge(void **state)
 	crdt_orset_free(s);
 }
 
+/* A set filled piece by piece from a sender that announced its size
+ * (crdt_orset_reserve_for, a catch-up's) sizes its table at the first piece
+ * and never grows it again; a count that lies sizes it at most 16 times
+ * what it holds, plus 65,536; a table with room is left alone. */
+static void test_reserve_for(void **state)
+{
+	struct crdt_orset *src = crdt_orset_new(), *dst = crdt_orset_new(), *p;
+	struct pieces ps = { .n = 0, .max = 1330 };
+	struct crdt_rid ra;
+	char e[16];
+	int room = -1, r;
+
+	(void)state;
+	rid_of(1, &ra);
+	for (int i = 0; i < 20000; i++)
+		assert_int_equal(crdt_orset_add(src, &ra, e, (size_t)snprintf(e, sizeof(e), "e%07d", i)), 0);
+	assert_int_equal(crdt_orset_split(src, ps.max, piece_cb, &ps), 0);
+	assert_true(ps.n > 100);
+	assert_int_equal(crdt_orset_reserve_for(dst, 0, 0), 0);
+	for (int i = 0; i < ps.n; i++) {
+		assert_int_equal(crdt_orset_decode(ps.p[i], ps.len[i], &p), 0);
+		r = crdt_orset_reserve_for(dst, crdt_orset_card(p), 20000);
+		if (i == 0)
+			assert_true(r >= 20000);
+		else
+			assert_int_equal(r, room); /* no growth after the first */
+		room = r;
+		assert_int_equal(crdt_orset_merge(dst, p), 0);
+		crdt_orset_free(p);
+	}
+	assert_true(crdt_orset_equal(src, dst));
+	/* the table has room: nothing changes, whatever the count says */
+	assert_int_equal(crdt_orset_reserve_for(dst, 10, UINT64_MAX), room);
+	/* a count that lies: bounded by what the set would hold */
+	crdt_orset_free(dst);
+	dst = crdt_orset_new();
+	r = crdt_orset_reserve_for(dst, 100, UINT64_MAX);
+	assert_true(r >= 100 * 16 + 65536);
+	assert_true(r < 2 * (100 * 16 + 65536));
+	/* a count below what comes: the ordinary growth */
+	crdt_orset_free(dst);
+	dst = crdt_orset_new();
+	r = crdt_orset_reserve_for(dst, 100, 50);
+	assert_true(r < 200);
+	crdt_orset_free(dst);
+	crdt_orset_free(src);
+	pieces_done(&ps);
+}
+
 int main(void)
 {
 	rng.s = test_seed("orset");
@@ -1620,6 +1669,7 @@ int main(void)
 		cmocka_unit_test(test_large_pool),
 		cmocka_unit_test(test_codec_corrupt),
 		cmocka_unit_test(test_codec_crafted),
+		cmocka_unit_test(test_reserve_for),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

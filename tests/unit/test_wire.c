@@ -371,6 +371,68 @@ static void test_max_element(void **state)
 	free(big);
 }
 
+/* A DELTA datagram carries the size the caller set (crdt_obj_parts of a
+ * set it cuts) when every record in it is a piece of that instance, added
+ * under that size; a datagram shared with another instance's record
+ * carries 0. */
+static void test_delta_size(void **state)
+{
+	struct crdt_rid a = rid_n(1);
+	struct dgrams out = { .mtu = 1400 };
+	struct crdt_obj big = { .type = CRDT_ORSET, .os = crdt_orset_new() };
+	struct crdt_obj small = { .type = CRDT_ORSET, .os = crdt_orset_new() };
+	struct crdt_cursor cur = CRDT_CURSOR_INIT;
+	struct wire_packer p;
+	size_t sized = 0, shared = 0;
+	bool whole;
+	char e[16];
+
+	(void)state;
+	for (int i = 0; i < 3000; i++)
+		assert_int_equal(crdt_orset_add(big.os, &a, e, (size_t)snprintf(e, sizeof(e), "e%07d", i)), 0);
+	assert_int_equal(crdt_orset_add(small.os, &a, "x", 1), 0);
+	assert_int_equal(wire_packer_init_delta(&p, 1400, &a, "n", 1, 9, collect, &out), 0);
+	assert_int_equal(wire_packer_add(&p, "s", 1, &small, NULL), 0);
+	p.size = 3000;
+	while (!cur.done)
+		assert_true(wire_packer_add_pieces(&p, "big", 3, &big, &cur, 8, &whole) >= 0);
+	p.size = 0;
+	assert_int_equal(wire_packer_add(&p, "t", 1, &small, NULL), 0);
+	assert_int_equal(wire_packer_flush(&p), 0);
+	assert_true(cur.pieces > 10);
+	for (size_t i = 0; i < out.n; i++) {
+		struct wire_header h;
+		struct wire_delta wd;
+		struct wire_record *rec;
+		size_t off, n;
+		assert_int_equal(wire_decode_header(out.d[i], out.len[i], &h, &off), 0);
+		assert_int_equal(h.type, WIRE_DELTA);
+		assert_int_equal(wire_decode_delta(out.d[i] + off, out.len[i] - off, &wd), 0);
+		assert_int_equal(wd.seq, i + 1);
+		assert_int_equal(wire_parse_records(wd.records, wd.len, &rec, &n), 0);
+		bool all_big = true;
+		for (size_t k = 0; k < n; k++)
+			all_big &= rec[k].name_len == 3 && !memcmp(rec[k].name, "big", 3);
+		if (wd.size) {
+			assert_int_equal(wd.size, 3000);
+			assert_true(all_big);
+			sized++;
+		} else {
+			assert_false(all_big); /* shared with "s" or "t" */
+			shared++;
+		}
+		free(rec);
+	}
+	/* every piece in a datagram of its own but the first and last,
+	 * which may share one with "s" and "t" */
+	assert_true(sized + 2 >= cur.pieces);
+	assert_true(shared >= 1 && shared <= 2);
+	wire_packer_done(&p);
+	dgrams_free(&out);
+	crdt_orset_free(big.os);
+	crdt_orset_free(small.os);
+}
+
 static void test_reject_header(void **state)
 {
 	struct crdt_buf b;
@@ -413,7 +475,7 @@ static void test_reject_header(void **state)
 
 	/* a node name over the limit */
 	{
-		uint8_t d[WIRE_HEADER_FIXED + 2 + 300] = "CRDT\x04\x02";
+		uint8_t d[WIRE_HEADER_FIXED + 2 + 300] = "CRDT\x05\x02";
 		d[WIRE_HEADER_FIXED] = 0x80 | (256 & 0x7f);
 		d[WIRE_HEADER_FIXED + 1] = 256 >> 7;
 		assert_int_equal(wire_decode_header(d, WIRE_HEADER_FIXED + 2 + 256, &h, &off),
@@ -695,6 +757,7 @@ int main(void)
 		cmocka_unit_test(test_records_roundtrip),
 		cmocka_unit_test(test_split_large),
 		cmocka_unit_test(test_packer_limits),
+		cmocka_unit_test(test_delta_size),
 		cmocka_unit_test(test_max_element),
 		cmocka_unit_test(test_reject_header),
 		cmocka_unit_test(test_reject_body),

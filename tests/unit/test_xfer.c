@@ -169,6 +169,84 @@ static void test_timeout(void **state)
 	xfer_done(&x);
 }
 
+/* After a timeout, any ACK that is news ends the backoff, though one of a
+ * datagram sent again times no round trip (Karn): at a transfer's tail,
+ * where nothing is sent once any more, the doubled timeout would otherwise
+ * stay, and double again with each further loss there. */
+static void test_backoff_ends_on_any_ack(void **state)
+{
+	struct xfer x;
+	struct wire w = { 0 };
+
+	(void)state;
+	xfer_init(&x, 7);
+	queue(&x, 10);
+	assert_int_equal(xfer_send(&x, 0, send_cb, &w), 10);
+	assert_int_equal(xfer_ack(&x, 1, 10), 0); /* SRTT 10: the timeout is the minimum */
+	assert_int_equal(x.rto_ms, XFER_RTO_MIN_MS);
+	/* 2..10 time out and go again; the timeout doubles */
+	assert_int_equal(xfer_send(&x, XFER_RTO_MIN_MS, send_cb, &w), 9);
+	assert_int_equal(x.st.timeouts, 9);
+	assert_int_equal(x.rto_ms, 2 * XFER_RTO_MIN_MS);
+	/* the ACK of one sent twice: no sample, but the backoff ends */
+	assert_int_equal(xfer_ack(&x, 2, XFER_RTO_MIN_MS + 5), 0);
+	assert_int_equal(x.srtt8 / 8, 10);
+	assert_int_equal(x.rto_ms, XFER_RTO_MIN_MS);
+	/* the others, sent again at XFER_RTO_MIN_MS, are due one timeout later */
+	assert_int_equal(xfer_due(&x, XFER_RTO_MIN_MS + 5), 2 * XFER_RTO_MIN_MS);
+	assert_int_equal(xfer_send(&x, 2 * XFER_RTO_MIN_MS - 1, send_cb, &w), 0);
+	assert_int_equal(xfer_send(&x, 2 * XFER_RTO_MIN_MS, send_cb, &w), 8);
+	assert_int_equal(x.st.timeouts, 17);
+	xfer_done(&x);
+}
+
+/* A receiver that stalls past the timeout (it faulted in a large table)
+ * makes the oldest datagrams in flight time out, and the window halves;
+ * when every one of them is then acknowledged from its first send, none
+ * was lost, and the window goes back to where it was.  If one had to go
+ * again, its ACK proves nothing, and the halving stays. */
+static void test_spurious_timeout_undone(void **state)
+{
+	for (int resend = 0; resend <= 1; resend++) {
+		struct xfer x;
+		struct wire w = { 0 };
+		uint64_t rto;
+
+		(void)state;
+		xfer_init(&x, 7);
+		queue(&x, 100);
+		assert_int_equal(xfer_send(&x, 0, send_cb, &w), 32);
+		for (uint64_t q = 1; q <= 16; q++) /* RTT 50 */
+			assert_int_equal(xfer_ack(&x, q, 50), 0);
+		rto = x.rto_ms;
+		assert_true(rto > 50 && rto < 150);
+		assert_int_equal(x.cwnd, 48);
+		assert_int_equal(xfer_send(&x, 50, send_cb, &w), 32); /* 33..64 */
+		/* the stall: 17..32, sent at 0, time out; the window halves
+		 * (to its floor), 48 are still counted in flight less 16 */
+		assert_int_equal(xfer_send(&x, rto, send_cb, &w), 0);
+		assert_int_equal(x.st.timeouts, 16);
+		assert_int_equal(x.st.decreases, 1);
+		assert_int_equal(x.cwnd, XFER_WINDOW_MIN);
+		if (resend) { /* one ACK opens the window: 17 goes again */
+			assert_int_equal(xfer_ack(&x, 33, rto + 1), 0);
+			assert_int_equal(xfer_send(&x, rto + 1, send_cb, &w), 1);
+			assert_int_equal(x.st.resent, 1);
+		}
+		for (uint64_t q = 17; q <= 32; q++)
+			assert_int_equal(xfer_ack(&x, q, rto + 10), 0);
+		if (!resend) {
+			assert_int_equal(x.st.undone, 1);
+			assert_true(x.cwnd >= 48);
+			assert_int_equal(x.ssthresh, XFER_WINDOW_MAX);
+		} else {
+			assert_int_equal(x.st.undone, 0);
+			assert_true(x.cwnd <= XFER_WINDOW_MIN + 1);
+		}
+		xfer_done(&x);
+	}
+}
+
 /* RFC 6298: the first sample R gives SRTT R, RTTVAR R/2, RTO SRTT + 4
  * RTTVAR, never below the minimum. */
 static void test_rtt(void **state)
@@ -305,6 +383,8 @@ int main(void)
 		cmocka_unit_test(test_loss_by_later_acks),
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_rtt),
+		cmocka_unit_test(test_backoff_ends_on_any_ack),
+		cmocka_unit_test(test_spurious_timeout_undone),
 		cmocka_unit_test(test_send_fails),
 		cmocka_unit_test(test_random_loss),
 		cmocka_unit_test(test_span),

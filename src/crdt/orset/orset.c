@@ -153,6 +153,42 @@ size_t crdt_orset_card(const struct crdt_orset *s)
 	return s->tab.count;
 }
 
+/* The most a sender's announced count may size the table beyond what it
+ * holds and receives now: a count that lies costs at most this. */
+#define RESERVE_FACTOR 16
+#define RESERVE_SLACK 65536
+
+static size_t room_of(const struct crdt_orset *s)
+{
+	size_t lo = s->tab.count, hi = (size_t)1 << 32;
+
+	/* the largest n the table holds without growing: et_needs_growth is
+	 * monotone in n */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo + 1) / 2;
+		if (et_needs_growth(&s->tab, mid))
+			hi = mid - 1;
+		else
+			lo = mid;
+	}
+	return lo;
+}
+
+int crdt_orset_reserve_for(struct crdt_orset *s, size_t incoming, uint64_t total)
+{
+	size_t need = (size_t)s->tab.count + incoming, cap;
+	int r;
+
+	if (et_needs_growth(&s->tab, need) && total > need) {
+		cap = need < (SIZE_MAX - RESERVE_SLACK) / RESERVE_FACTOR
+			      ? need * RESERVE_FACTOR + RESERVE_SLACK
+			      : SIZE_MAX;
+		if ((r = et_reserve(&s->tab, total < cap ? (size_t)total : cap)) < 0)
+			return r;
+	}
+	return room_of(s) > INT32_MAX ? INT32_MAX : (int)room_of(s);
+}
+
 int crdt_orset_foreach(const struct crdt_orset *s, crdt_elem_cb cb, void *ctx)
 {
 	return et_foreach_sorted(&s->tab, cb, ctx);

@@ -174,6 +174,7 @@ static void section_gossip(struct daemon *d, struct crdt_buf *b)
 	line(b, "catchup_lost:%" PRIu64, s.catchup_lost);
 	line(b, "catchup_timeouts:%" PRIu64, s.catchup_timeouts);
 	line(b, "catchup_window_decreases:%" PRIu64, s.catchup_decreases);
+	line(b, "catchup_window_undone:%" PRIu64, s.catchup_undone);
 	line(b, "gossip_longest_call_us:%" PRIu64, s.longest_call_us);
 	line(b, "gossip_longest_call_cpu_us:%" PRIu64, s.longest_call_cpu_us);
 	line(b, "type_conflicts:%" PRIu64, d->store.stats.conflicts);

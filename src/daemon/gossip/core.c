@@ -850,6 +850,7 @@ static int cu_cut_some(struct gossip_core *g, struct peer *p, struct wire_packer
 	struct store_inst *in = e ? store_entry_inst(e, p->cu_cut_type) : NULL;
 	size_t ahead = CU_AHEAD - xfer_unsent(&p->xf), n = *budget < ahead ? *budget : ahead;
 	uint64_t before = p->cu_cur.pieces;
+	size_t parts;
 	bool whole;
 	int r;
 
@@ -858,7 +859,12 @@ static int cu_cut_some(struct gossip_core *g, struct peer *p, struct wire_packer
 		p->cu_cut = NULL;
 		return 0;
 	}
+	/* the instance's size goes with its pieces: the receiver sizes its
+	 * table once (protocol.md, "Catch-up") */
+	parts = crdt_obj_parts(&in->obj);
+	pk->size = parts < UINT32_MAX ? (uint32_t)parts : UINT32_MAX;
 	r = wire_packer_add_pieces(pk, e->name, e->name_len, &in->obj, &p->cu_cur, n, &whole);
+	pk->size = 0;
 	*budget -= p->cu_cur.pieces > before + 1 ? p->cu_cur.pieces - before : 1;
 	if (r > 0) {
 		/* a slice of the set's dot index was built instead (about
@@ -2140,6 +2146,22 @@ static int state_limits(struct gossip_core *g, const struct wire_state *w, char 
 	return 0;
 }
 
+/* A DELTA whose records are pieces of one instance of @size members at
+ * its sender: an OR-Set we hold grows its table once to that size, bounded
+ * (crdt_orset_reserve_for), instead of at every few pieces.  Only capacity
+ * changes, so failing is harmless: the merge grows it as usual. */
+static void presize(struct gossip_core *g, const struct wire_state *s, size_t n, uint32_t size)
+{
+	struct store_entry *e;
+	struct store_inst *in;
+
+	if (!size || !n || s[0].obj.type != CRDT_ORSET ||
+	    !(e = store_find(g->store, s[0].name, s[0].name_len)) ||
+	    !(in = store_entry_inst(e, CRDT_ORSET)))
+		return;
+	(void)crdt_orset_reserve_for(in->obj.os, crdt_orset_card(s[0].obj.os), size);
+}
+
 /* Returns how many records could not be merged (no memory). */
 static size_t merge_states(struct gossip_core *g, struct peer *p, const struct sockaddr *from,
 			   struct wire_state *s, size_t n)
@@ -2516,6 +2538,7 @@ void gossip_core_recv(struct gossip_core *g, const uint8_t *buf, size_t len,
 				note_received(g, p, s[i].name, s[i].name_len);
 		was_down = p && peer_down(p);
 		seen(g, p, &h);
+		presize(g, s, n, wd.size);
 		/* merged whole, or not acknowledged: it comes again */
 		if (merge_states(g, p, from, s, n) == 0)
 			send_ack(g, p, from, wd.epoch, wd.seq);
@@ -2736,6 +2759,7 @@ void gossip_core_get_stats(const struct gossip_core *g, struct gossip_stats *ret
 		ret->catchup_lost += x->lost;
 		ret->catchup_timeouts += x->timeouts;
 		ret->catchup_decreases += x->decreases;
+		ret->catchup_undone += x->undone;
 	}
 	if (g->t) {
 		ret->drops[GOSSIP_DROP_SEND_ERROR] += g->t->stats.send_errors;

@@ -213,7 +213,7 @@ struct gossip_stats {
 	 * instances packed, datagrams sent once and again, found lost (by
 	 * the timeout: timeouts), halvings of a window */
 	uint64_t catchup_instances, catchup_dgrams_out, catchup_resent;
-	uint64_t catchup_lost, catchup_timeouts, catchup_decreases;
+	uint64_t catchup_lost, catchup_timeouts, catchup_decreases, catchup_undone;
 	uint64_t drops[GOSSIP_DROP_MAX];
 	/* from the shell: the longest call into the core (a datagram
 	 * received, a round, a push, a tick) since start, in us: wall time

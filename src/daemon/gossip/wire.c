@@ -223,6 +223,17 @@ static void put_be64(uint8_t out[8], uint64_t v)
 		out[i] = (uint8_t)v;
 }
 
+static void put_be32(uint8_t out[4], uint32_t v)
+{
+	for (int i = 3; i >= 0; i--, v >>= 8)
+		out[i] = (uint8_t)v;
+}
+
+static uint32_t get_be32(const uint8_t in[4])
+{
+	return (uint32_t)in[0] << 24 | (uint32_t)in[1] << 16 | (uint32_t)in[2] << 8 | in[3];
+}
+
 static uint64_t get_be64(const uint8_t in[8])
 {
 	uint64_t v = 0;
@@ -392,6 +403,7 @@ int wire_decode_delta(const uint8_t *body, size_t len, struct wire_delta *ret)
 	d.seq = get_be64(body + 8);
 	if (d.seq == 0)
 		return -EBADMSG;
+	d.size = get_be32(body + 16);
 	d.records = body + WIRE_DELTA_HEAD;
 	d.len = len - WIRE_DELTA_HEAD;
 	*ret = d;
@@ -491,8 +503,10 @@ int wire_packer_flush(struct wire_packer *p)
 
 	if (!p->nrec)
 		return 0;
-	if (p->delta)
-		put_be64(p->dgram.data + p->hdr_len - 8, ++p->seq);
+	if (p->delta) {
+		put_be64(p->dgram.data + p->hdr_len - 12, ++p->seq);
+		put_be32(p->dgram.data + p->hdr_len - 4, p->dgram_size);
+	}
 	r = p->emit(p->dgram.data, p->dgram.len, p->ctx);
 	p->datagrams++;
 	p->records += p->nrec;
@@ -516,6 +530,14 @@ static int pack_record(struct wire_packer *p, const uint8_t *name, size_t name_l
 	if (record_len(name_len, state_len) > p->mtu - p->dgram.len &&
 	    (r = wire_packer_flush(p)) != 0)
 		return r;
+	if (!p->nrec) {
+		p->dgram_size = p->size;
+		p->dgram_name_len = name_len;
+	} else if (p->dgram_size &&
+		   (p->size != p->dgram_size || name_len != p->dgram_name_len ||
+		    memcmp(p->dgram.data + p->hdr_len + crdt_varint_len(name_len), name, name_len))) {
+		p->dgram_size = 0; /* another instance's record, or another size */
+	}
 	crdt_buf_put_bytes(&p->dgram, name, name_len);
 	if ((r = crdt_buf_put_bytes(&p->dgram, state, state_len)) < 0)
 		return r; /* cannot happen: checked against mtu == dgram.max */

@@ -34,8 +34,9 @@
 #define WIRE_MAGIC "CRDT"
 #define WIRE_MAGIC_LEN 4
 /* 2: PING and PONG carry the sender's wall clock; 3: DIGEST, BUCKETS and
- * KEYS (digest rounds); 4: DELTA and ACK (delta-state replication) */
-#define WIRE_VERSION 4
+ * KEYS (digest rounds); 4: DELTA and ACK (delta-state replication); 5: a
+ * DELTA carries the size of the instance its pieces were cut from */
+#define WIRE_VERSION 5
 
 enum wire_type {
 	WIRE_STATE = 1,
@@ -206,13 +207,16 @@ void wire_keys_get(const struct wire_keys *k, size_t i, uint64_t *ret_key, uint6
 /* ---- delta intervals (docs/protocol.md, "Delta intervals") ------------- */
 
 /* DELTA body: the sender's epoch (8 bytes big-endian: one per start of the
- * sender), the interval's sequence number (8 bytes big-endian, >= 1), then
- * records as in STATE (at least one).  ACK body: the epoch being
+ * sender), the interval's sequence number (8 bytes big-endian, >= 1), the
+ * size (4 bytes big-endian: 0, or every record is a piece of one instance
+ * that held that many members or fields at the sender, up to 2^32 - 1),
+ * then records as in STATE (at least one).  ACK body: the epoch being
  * acknowledged, then sequence numbers (varint, >= 1 each, at least one)
  * until the end. */
-#define WIRE_DELTA_HEAD 16
+#define WIRE_DELTA_HEAD 20
 struct wire_delta {
 	uint64_t epoch, seq;
+	uint32_t size; /* of the instance cut, 0 for none */
 	const uint8_t *records; /* into the datagram: a STATE body */
 	size_t len;
 };
@@ -254,6 +258,12 @@ struct wire_packer {
 	 * with ++seq as it is emitted */
 	bool delta;
 	uint64_t seq;
+	/* The size a DELTA datagram carries: set by the caller to the size of
+	 * the instance whose pieces it adds next (0 for none); a datagram gets
+	 * it if every record in it is of that instance and added under it. */
+	uint32_t size;
+	uint32_t dgram_size;
+	size_t dgram_name_len; /* of the datagram's first record */
 	uint64_t datagrams; /* emitted */
 	uint64_t records;   /* emitted */
 	uint64_t splits;    /* instances that needed crdt_obj_split */

@@ -99,6 +99,9 @@ static void congestion(struct xfer *x, uint64_t seq)
 {
 	if (seq <= x->recover)
 		return;
+	x->undo_cwnd = x->cwnd;
+	x->undo_ssthresh = x->ssthresh;
+	x->undo_left = 0;
 	x->ssthresh = x->cwnd / 2 > XFER_WINDOW_MIN ? x->cwnd / 2 : XFER_WINDOW_MIN;
 	x->cwnd = x->ssthresh;
 	x->grow = 0;
@@ -114,12 +117,40 @@ static void mark_lost(struct xfer *x, size_t i)
 	x->inflight--;
 	x->st.lost++;
 	congestion(x, x->base + i);
+	s->event = x->st.decreases;
+	x->undo_left++;
+}
+
+/* Datagram @s, found lost but never sent again, is acknowledged: it was
+ * not lost, only late (a receiver that stalled past the timeout, as one
+ * does while it faults in a large table).  Once that holds for every
+ * datagram found lost since the last halving, nothing was lost: the window
+ * goes back to where it was (as TCP's undo after a spurious timeout, RFC
+ * 5682's aim), instead of growing back by one a window for the rest of
+ * the transfer. */
+static void not_lost(struct xfer *x, const struct xfer_dgram *s)
+{
+	if (s->event != x->st.decreases || !x->undo_left || --x->undo_left || !x->undo_cwnd)
+		return;
+	if (x->cwnd < x->undo_cwnd)
+		x->cwnd = x->undo_cwnd;
+	if (x->ssthresh < x->undo_ssthresh)
+		x->ssthresh = x->undo_ssthresh;
+	x->undo_cwnd = 0;
+	x->grow = 0;
+	x->st.undone++;
+}
+
+/* The timeout from the estimator (RFC 6298): SRTT + 4 RTTVAR, bounded. */
+static void rto_estimate(struct xfer *x)
+{
+	uint64_t rto = x->srtt8 / 8 + (x->rttvar4 ? x->rttvar4 : 1);
+
+	x->rto_ms = rto < XFER_RTO_MIN_MS ? XFER_RTO_MIN_MS : rto > XFER_RTO_MAX_MS ? XFER_RTO_MAX_MS : rto;
 }
 
 static void rtt_sample(struct xfer *x, uint64_t r)
 {
-	uint64_t rto;
-
 	if (!x->has_rtt) {
 		x->srtt8 = r * 8;
 		x->rttvar4 = r * 2;
@@ -129,8 +160,7 @@ static void rtt_sample(struct xfer *x, uint64_t r)
 		x->srtt8 = x->srtt8 - x->srtt8 / 8 + r;
 		x->rttvar4 = x->rttvar4 - x->rttvar4 / 4 + err;
 	}
-	rto = x->srtt8 / 8 + (x->rttvar4 ? x->rttvar4 : 1);
-	x->rto_ms = rto < XFER_RTO_MIN_MS ? XFER_RTO_MIN_MS : rto > XFER_RTO_MAX_MS ? XFER_RTO_MAX_MS : rto;
+	rto_estimate(x);
 }
 
 int xfer_ack(struct xfer *x, uint64_t seq, uint64_t now_ms)
@@ -146,9 +176,17 @@ int xfer_ack(struct xfer *x, uint64_t seq, uint64_t now_ms)
 		return -ERANGE;
 	if (!s->lost)
 		x->inflight--;
-	/* Karn: only a datagram sent once times the round trip */
+	else if (s->tries == 1)
+		not_lost(x, s);
+	/* Karn: only a datagram sent once times the round trip.  Any ACK
+	 * that is news ends the backoff all the same (as QUIC's does): the
+	 * peer is there and merging, and at a transfer's tail, where nothing
+	 * is sent once any more, a backoff kept until a round trip is timed
+	 * again would double with each further loss there. */
 	if (s->tries == 1 && now_ms >= s->sent_ms)
 		rtt_sample(x, now_ms - s->sent_ms);
+	else if (x->has_rtt)
+		rto_estimate(x);
 	free(s->d);
 	s->d = NULL;
 	s->lost = false;

@@ -12,7 +12,9 @@
  * after it (RACK's rule, with sends ordered by count, not by a clock too
  * coarse for a loopback round trip), is, or not within the
  * retransmission timeout (RFC 6298's estimator; the timeout doubles while
- * nothing is acknowledged).  A lost datagram is sent again, alone: a loss
+ * nothing is acknowledged).  A halving is undone when every datagram found
+ * lost since is acknowledged from its first send: they were late, not lost
+ * (a receiver that stalled).  A lost datagram is sent again, alone: a loss
  * costs that datagram, never the transfer.  At most XFER_SPAN datagrams from
  * the oldest unacknowledged one on are sent and held, so one lost again and
  * again holds back the stream, and bounds the work each ACK costs.
@@ -45,6 +47,7 @@ struct xfer_dgram {
 	uint64_t sent_ms; /* last sent */
 	uint64_t xmit;    /* the stream's send count at its last send: orders sends within a ms */
 	uint32_t tries;   /* sends so far; 0 = queued */
+	uint64_t event;   /* the window's halving its loss belonged to (st.decreases then) */
 	bool lost;        /* found lost, not yet sent again */
 };
 
@@ -53,6 +56,7 @@ struct xfer_stats {
 	uint64_t lost;     /* found lost (each loss once) */
 	uint64_t timeouts; /* of those, by the timeout */
 	uint64_t decreases; /* halvings of the window */
+	uint64_t undone;    /* of those, undone: every loss behind it was not one */
 };
 
 struct xfer {
@@ -68,6 +72,10 @@ struct xfer {
 	uint32_t inflight; /* sent, neither acknowledged nor lost */
 	uint32_t cwnd, ssthresh, grow;
 	uint64_t recover; /* losses of datagrams up to this one cost no more halving */
+	/* The window before the last halving, and how many of the datagrams
+	 * found lost since have not yet been acknowledged from their first
+	 * send (which proves them not lost): at 0 the halving is undone. */
+	uint32_t undo_cwnd, undo_ssthresh, undo_left;
 	/* RTT (RFC 6298) in ms scaled by 8 and 4, and the timeout */
 	bool has_rtt;
 	uint64_t srtt8, rttvar4, rto_ms;
