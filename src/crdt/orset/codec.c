@@ -344,7 +344,7 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 	uint64_t *last = NULL; /* per replica, the previous dot's counter */
 	struct et_slot pend[PEND];
 	uint64_t pw0 = 0, pw1 = 0; /* the previous short key, big-endian */
-	bool append;
+	bool append, far;
 	size_t ipend = 0, npend = 0; /* the oldest pending, and how many */
 	int r;
 
@@ -384,6 +384,7 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 	if ((r = et_reserve(&s->tab, n)) < 0)
 		goto fail;
 	append = et_can_append(&s->tab, n);
+	far = s->tab.mapped; /* 2 MiB of slots or more (elemtab.h) */
 	for (size_t i = 0; i < n; i++) {
 		struct dot one = { 0 };
 		struct et_slot *q;
@@ -462,10 +463,17 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 		}
 		{
 			/* the home slot's line and the next: an insert probes
-			 * past its home, at this load about two slots on average */
+			 * past its home, at this load about two slots on average;
+			 * in a table past the caches into a third or fourth line
+			 * often enough that loading them too pays (at 1M, two
+			 * lines against four: 62 against 57 ns an element) */
 			uint32_t h = et_home(&s->tab, q->hash);
 			__builtin_prefetch(&s->tab.s[h]);
 			__builtin_prefetch(&s->tab.s[h + 2 < s->tab.cap ? h + 2 : h]);
+			if (far) {
+				__builtin_prefetch(&s->tab.s[h + 4 < s->tab.cap ? h + 4 : h]);
+				__builtin_prefetch(&s->tab.s[h + 6 < s->tab.cap ? h + 6 : h]);
+			}
 		}
 		npend++;
 		if (nd > 1) {
