@@ -300,6 +300,22 @@ static inline int cur_bytes(struct crdt_cur *c, const uint8_t **ret, size_t *ret
 	return crdt_cur_bytes(c, ret, ret_len);
 }
 
+/* The decoder's view of one replica (crdt_orset_decode()). */
+struct dec_rep {
+	uint64_t last;   /* the previous dot's counter */
+	uint64_t lo, hi; /* the context's only interval, or [1, 0] */
+};
+
+/* Is dot (@ri, @ctr) in the context?  Most replicas' contexts are one
+ * interval, checked here without ctx_has()'s search. */
+static inline bool dec_has(const struct crdt_orset *s, const struct dec_rep *d, uint32_t ri,
+			   uint64_t ctr)
+{
+	if (ctr >= d->lo && ctr <= d->hi)
+		return true;
+	return ctr != 0 && ctx_has(s, ri, ctr);
+}
+
 /* Decoded elements wait this many elements for their insert, the home
  * slot loading meanwhile: in key order the slots are visited at random. */
 #define PEND 16
@@ -341,7 +357,9 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 	struct crdt_orset *s;
 	const uint8_t *rids, *prev = NULL, *e;
 	size_t nr, n, plen = 0, elen;
-	uint64_t *last = NULL; /* per replica, the previous dot's counter */
+	/* per replica: the previous dot's counter, and the context's one
+	 * interval if it has only one (else [1, 0]: ctx_has() decides) */
+	struct dec_rep *dr = NULL;
 	struct et_slot pend[PEND];
 	uint64_t pw0 = 0, pw1 = 0; /* the previous short key, big-endian */
 	bool append, far;
@@ -375,8 +393,13 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 		p->cap = p->n;
 	}
 	r = CRDT_ENOMEM;
-	if (!(last = calloc(nr ? nr : 1, sizeof(*last))))
+	if (!(dr = calloc(nr ? nr : 1, sizeof(*dr))))
 		goto fail;
+	for (size_t i = 0; i < nr; i++) {
+		bool one = s->reps[i].n == 1;
+		dr[i].lo = one ? s->reps[i].iv[0].lo : 1;
+		dr[i].hi = one ? s->reps[i].iv[0].hi : 0;
+	}
 	r = CRDT_EBADMSG;
 	/* bytes, and one dot of head and counter: at least three bytes */
 	if (crdt_cur_count(&c, 3, &n) < 0)
@@ -416,10 +439,10 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 			uint64_t ri = c.p[0] >> 1, ctr;
 			if (ri >= nr)
 				goto fail;
-			ctr = ctr_unzz(c.p[1], last[ri]);
-			if (ctr == 0 || !ctx_has(s, (uint32_t)ri, ctr))
+			ctr = ctr_unzz(c.p[1], dr[ri].last);
+			if (!dec_has(s, &dr[ri], (uint32_t)ri, ctr))
 				goto fail;
-			last[ri] = ctr;
+			dr[ri].last = ctr;
 			one = (struct dot){ .ri = (uint32_t)ri, .ctr = ctr };
 			nd = 1;
 			c.p += 2;
@@ -433,14 +456,14 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 			ri = head >> 1;
 			if (ri >= nr)
 				goto fail;
-			ctr = ctr_unzz(z, last[ri]);
-			if (ctr == 0 || !ctx_has(s, (uint32_t)ri, ctr))
+			ctr = ctr_unzz(z, dr[ri].last);
+			if (!dec_has(s, &dr[ri], (uint32_t)ri, ctr))
 				goto fail;
 			if (nd > 0 && dot_cmp(one.ri, one.ctr, (uint32_t)ri, ctr) >= 0)
 				goto fail;
 			if (nd >= 0x7fffffff)
 				goto fail;
-			last[ri] = ctr;
+			dr[ri].last = ctr;
 			if (nd == 1) { /* a second dot: the run moves to the pool */
 				if ((r = pool_reserve(s, 2)) < 0)
 					goto fail;
@@ -508,14 +531,14 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 		r = CRDT_EBADMSG;
 		goto fail;
 	}
-	free(last);
+	free(dr);
 	*ret = s;
 	return 0;
 fail:
 	for (; npend; npend--, ipend = (ipend + 1) % PEND)
 		if (et_len(&pend[ipend]) > ET_INLINE)
 			free(pend[ipend].k.ptr);
-	free(last);
+	free(dr);
 	crdt_orset_free(s);
 	return r;
 }
