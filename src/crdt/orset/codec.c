@@ -363,7 +363,7 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 	struct et_slot pend[PEND];
 	uint64_t pw0 = 0, pw1 = 0; /* the previous short key, big-endian */
 	bool append, far;
-	size_t ipend = 0, npend = 0; /* the oldest pending, and how many */
+	size_t done = 0, made = 0; /* elements inserted, and with an image */
 	int r;
 
 	crdt_cur_init(&c, buf, len);
@@ -417,7 +417,7 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 		r = CRDT_EBADMSG;
 		if (cur_bytes(&c, &e, &elen) < 0 || elen > ET_MAX_LEN)
 			goto fail;
-		q = &pend[(ipend + npend) % PEND];
+		q = &pend[i % PEND]; /* element i's, as made == i here */
 		if (elen <= ET_INLINE) {
 			/* key order on the slot image: two big-endian words, then
 			 * the length; the previous key's kept in registers */
@@ -498,7 +498,7 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 				__builtin_prefetch(&s->tab.s[h + 6 < s->tab.cap ? h + 6 : h]);
 			}
 		}
-		npend++;
+		made++;
 		if (nd > 1) {
 			q->pay = PAY_SPILL | (uint64_t)nd << 32 | start;
 			s->plen += nd;
@@ -513,20 +513,19 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 		}
 		prev = e;
 		plen = elen;
-		if (npend == PEND) { /* keys ascend: each goes last in the order */
+		if (made - done == PEND) { /* keys ascend: each goes last in the order */
 			if (append)
-				et_put_append(&s->tab, &pend[ipend]);
+				et_put_append(&s->tab, &pend[done % PEND]);
 			else
-				et_put(&s->tab, &pend[ipend]);
-			ipend = (ipend + 1) % PEND;
-			npend--;
+				et_put(&s->tab, &pend[done % PEND]);
+			done++;
 		}
 	}
-	for (; npend; npend--, ipend = (ipend + 1) % PEND)
+	for (; done < made; done++)
 		if (append)
-			et_put_append(&s->tab, &pend[ipend]);
+			et_put_append(&s->tab, &pend[done % PEND]);
 		else
-			et_put(&s->tab, &pend[ipend]);
+			et_put(&s->tab, &pend[done % PEND]);
 	if (c.left) {
 		r = CRDT_EBADMSG;
 		goto fail;
@@ -535,9 +534,9 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 	*ret = s;
 	return 0;
 fail:
-	for (; npend; npend--, ipend = (ipend + 1) % PEND)
-		if (et_len(&pend[ipend]) > ET_INLINE)
-			free(pend[ipend].k.ptr);
+	for (; done < made; done++)
+		if (et_len(&pend[done % PEND]) > ET_INLINE)
+			free(pend[done % PEND].k.ptr);
 	free(dr);
 	crdt_orset_free(s);
 	return r;
