@@ -1477,6 +1477,11 @@ static void test_codec_crafted(void **state)
 		crdt_vv_done(&vv);
 		crdt_orset_free(d);
 	}
+	{ /* but a dot in the gap is not covered: [1,1] [3,3], dot 2 (the
+	   * decoder's one-interval shortcut does not apply, the search refuses) */
+		const uint8_t p[] = { 4, 1, 1, R1, 2, 0, 0, 1, 0, 1, 1, 'a', 0, 4 };
+		expect_bad(p, sizeof(p));
+	}
 	{ /* wrong type and version */
 		const uint8_t p[] = { 3, 1, 0 }, q[] = { 4, 2, 0, 0 };
 		assert_int_equal(crdt_orset_decode(p, sizeof(p), &d), CRDT_EPROTO);
