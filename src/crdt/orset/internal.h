@@ -14,7 +14,8 @@
  *
  * The parts: dots.c (the dot pool), context.c (the causal context),
  * index.c (the dot index), orset.c (lifecycle, local operations, queries),
- * merge.c, codec.c, split.c.  The JSON view, in libcrdt_json, reads it
+ * merge.c, codec.c, split.c, news.c (whether a piece brings anything).
+ * The JSON view, in libcrdt_json, reads it
  * from src/crdt/json.c.
  */
 #ifndef CRDT_ORSET_INTERNAL_H
