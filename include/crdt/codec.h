@@ -50,6 +50,12 @@ struct crdt_cursor {
 	uint64_t pieces;  /* emitted so far */
 	uint64_t skipped; /* elements left out so far, as a split's return */
 	int done;         /* nonzero once the last piece went */
+	/* The summary of the piece being emitted, valid only during its
+	 * callback: has_sum is nonzero when the cut gave one (an OR-Set piece
+	 * cut through its dot index), sum_dots its live dots and sum_hash
+	 * their sum hash, what crdt_orset_piece_is_news compares. */
+	int has_sum;
+	uint64_t sum_dots, sum_hash;
 };
 #define CRDT_CURSOR_INIT ((struct crdt_cursor){ 0 })
 

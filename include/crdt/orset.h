@@ -108,6 +108,18 @@ int crdt_orset_split(const struct crdt_orset *s, size_t max, crdt_piece_cb cb, v
  * before the piece that failed). */
 int crdt_orset_pieces(struct crdt_orset *s, struct crdt_cursor *cur, size_t max, size_t n,
 		      crdt_piece_cb cb, void *ctx);
+/** Whether merging the piece @enc (@len bytes, an OR-Set encoding cut by
+ * crdt_orset_pieces, whose cursor gave its summary: @dots live dots of sum
+ * hash @hash) into @s could change @s.  0, "no news", when every dot of
+ * the piece's context is in @s's and @s's live dots inside that context
+ * are exactly @dots of sum @hash: then the merge changes nothing (64-bit
+ * sum: a collision, by chance or forged by the sender, leaves the piece
+ * unmerged).  1 otherwise, also for an encoding that does not parse (the
+ * merge reports it) or an index that cannot be built.  Reads the context
+ * only, never the elements; builds @s's dot index if it is not built (as
+ * a merge of a piece would).  Ownership: nothing taken. */
+int crdt_orset_piece_is_news(struct crdt_orset *s, const uint8_t *enc, size_t len,
+			     uint64_t dots, uint64_t hash);
 /** Highest contiguous counter seen per replica (the context as a version
  * vector, gaps left out), into a fresh @ret. */
 int crdt_orset_context_vv(const struct crdt_orset *s, struct crdt_vv *ret);

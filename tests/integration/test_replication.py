@@ -135,7 +135,7 @@ class TestConvergence(ClusterTest):
                 n = rnd.randrange(0, 2000)
                 payload = bytes(rnd.randrange(256) for _ in range(n))
                 if i % 2:
-                    payload = b"CRDT\x05" + payload  # past the magic, into the parser
+                    payload = b"CRDT\x06" + payload  # past the magic, into the parser
                 s.sendto(payload, ("127.0.0.1", c[1].udp))
         b = c[1].client(decode_responses=True)
         wait_until(lambda: int(b.info("gossip")["dropped_malformed"]) + int(b.info("gossip")["dropped_bad_magic"])

@@ -174,7 +174,7 @@ class SecurityTest(unittest.TestCase):
             if kind == 0:
                 d = rnd.randbytes(rnd.randrange(0, 65507))
                 if i % 8 == 0 and len(d) > 7:
-                    d = b"CRDT\x05\x01\x01" + d[7:]
+                    d = b"CRDT\x06\x01\x01" + d[7:]
             else:
                 src = rnd.choice(real)
                 if kind == 1:
@@ -218,7 +218,7 @@ class SecurityTest(unittest.TestCase):
         r = c[0].client(decode_responses=True)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             for _ in range(50):
-                s.sendto(b"CRDT\x05\x02\x00" + b"\x00" * 40, ("127.0.0.1", c[0].udp))
+                s.sendto(b"CRDT\x06\x02\x00" + b"\x00" * 40, ("127.0.0.1", c[0].udp))
         wait_until(lambda: int(r.info("gossip")["dropped_unknown_peer"]) >= 50, what="unknown_peer drops")
 
     # ---- client port ------------------------------------------------------

@@ -950,8 +950,8 @@ static void test_bad_and_unknown(void **state)
 		      (const struct sockaddr *)&from, (trunc))
 	FEED("GET / HTTP/1.0\r\n", 16, false);
 	FEED("CRDT\x09\x01", 6, false); /* a version nobody speaks */
-	FEED("CRDT\x05\x09\x00", 7, false);
-	FEED("CRDT\x05\x01\x00", 7, false);
+	FEED("CRDT\x06\x09\x00", 7, false);
+	FEED("CRDT\x06\x01\x00", 7, false);
 	FEED("CRDT", 4, true);
 
 	/* two good records and one bad: nothing of it is merged */
@@ -1125,7 +1125,7 @@ static void test_keys_garbage(void **state)
 			for (size_t j = 0; j < len; j++)
 				buf[j] = (uint8_t)rng_next(&rng);
 			if (i % 2 && len >= 7)
-				memcpy(buf, "CRDT\x05\x01\x01", 7); /* looks sealed */
+				memcpy(buf, "CRDT\x06\x01\x01", 7); /* looks sealed */
 		} else { /* a real sealed datagram, truncated or with a bit flipped */
 			const struct pkt *pk = &c.net.hist.v[rng_next(&rng) % c.net.hist.n];
 			len = pk->len;
@@ -1268,7 +1268,7 @@ static void test_rate(void **state)
 	fa = c.net.nodes[1];
 	uv_ip4_addr("10.0.0.1", PORT, &from);
 	for (int i = 0; i < 250; i++)
-		fa->t.recv_cb(fa->t.recv_ctx, (const uint8_t *)"CRDT\x05\x01\x00", 7,
+		fa->t.recv_cb(fa->t.recv_ctx, (const uint8_t *)"CRDT\x06\x01\x00", 7,
 			      (const struct sockaddr *)&from, false);
 	gossip_core_get_stats(c.node[1].g, &st);
 	assert_int_equal(st.drops[GOSSIP_DROP_RATE], 150);
@@ -1780,6 +1780,34 @@ static void node_restart(struct cluster *c, int idx)
 	gossip_core_start(nd->g);
 }
 
+/* Node @idx restarts with its store kept (a restart that loaded its state
+ * back), under a new replica id as node_restart. */
+static void node_restart_keep(struct cluster *c, int idx)
+{
+	struct node *nd = &c->node[idx];
+	struct gossip_config cfg = { .interval_ms = 3600 * 1000, .mtu = 1400, .push_delay_ms = 1,
+				     .digests = true, .deltas = true, .seed = 78 };
+	char pname[MAXN][32], phost[MAXN][32];
+	struct gossip_peer_config pc[MAXN];
+	size_t np = 0;
+
+	gossip_core_free(nd->g);
+	memset(nd->rid.b, 0x78, sizeof(nd->rid.b)); /* a new id: how peers see a restart */
+	for (int j = 0; j < c->n; j++) {
+		if (j == idx)
+			continue;
+		peer_name(j, pname[np], sizeof(pname[0]), phost[np], sizeof(phost[0]));
+		pc[np] = (struct gossip_peer_config){ pname[np], phost[np], PORT };
+		np++;
+	}
+	cfg.peers = pc;
+	cfg.npeers = np;
+	assert_int_equal(gossip_core_new(&cfg, &nd->store, &nd->hlc, &nd->rid, nd->name,
+					 &c->net.nodes[idx]->t, NULL, &nd->g),
+			 0);
+	gossip_core_start(nd->g);
+}
+
 /* One seeded scenario: 3 nodes write at random between pushes under fault
  * @f, then the faults stop and a few rounds run.  Every node ends equal to
  * the model, and to what the same writes reach by full state alone
@@ -2284,6 +2312,65 @@ static void test_catchup_mutated(void **state)
 	cluster_done(&c);
 }
 
+/* A second catch-up of a set the peer already holds: its gossip restarts
+ * with its store kept, so the sender cuts the whole set again.  Every
+ * piece's summary says it brings nothing: none is decoded or merged, and
+ * the set stays equal.  A first catch-up into an empty store skips none,
+ * and one whose set lacks an element merges the piece that carries it. */
+static void test_catchup_no_news(void **state)
+{
+	for (int variant = 0; variant < 3; variant++) {
+		struct cluster c;
+		struct gossip_stats s0, s1;
+		struct store_entry *e;
+		struct crdt_obj *o;
+		int r;
+
+		cluster_deltas = true;
+		cluster_digests = true;
+		cluster_init(&c, 2, 1400, 0, 0);
+		cluster_deltas = false;
+		cluster_digests = false;
+		add_many(&c.node[0], "big", 0, 40000);
+		round_all(&c); /* CRDT.SYNC: the whole set */
+		assert_converged(&c);
+		if (variant == 2) /* the peer lacks one element, not pushed yet */
+			dsadd(&c.node[0], "big", "while-away");
+		if (variant == 0)
+			node_restart(&c, 1); /* its store empty */
+		else
+			node_restart_keep(&c, 1);
+		for (r = 0; r < 60; r++) {
+			rounds_all(&c, 1);
+			if (!probe(&c.node[0], 1).catching_up &&
+			    (e = store_find(&c.node[1].store, "big", 3)) &&
+			    (o = store_entry_slot(e, CRDT_ORSET)) && o->p &&
+			    crdt_orset_card(o->os) == 40000 + (variant == 2))
+				break;
+		}
+		assert_true(r < 60);
+		rounds_all(&c, 2);
+		assert_converged(&c);
+		gossip_core_get_stats(c.node[0].g, &s0);
+		gossip_core_get_stats(c.node[1].g, &s1);
+		assert_true(s0.delta_resyncs >= 1);
+		assert_true(s0.catchup_dgrams_out > 2 * XFER_WINDOW_MAX);
+		if (variant == 0) {
+			assert_int_equal(s1.pieces_no_news, 0);
+		} else {
+			/* each piece alone in its datagram, with its summary:
+			 * every one skipped, but the one with the new element */
+			assert_true(s1.pieces_no_news + (variant == 2) >= s0.catchup_dgrams_out);
+			assert_true(s1.pieces_no_news <= s0.catchup_dgrams_out);
+			if (variant == 1)
+				assert_int_equal(s1.merges, 0);
+			else
+				assert_true(s1.merges >= 1);
+		}
+		cluster_done(&c);
+	}
+}
+
 /* One SADD into a large set costs each peer one DELTA datagram of a few
  * dozen bytes and one ACK back; with deltas = no, the whole set. */
 static void test_delta_cost(void **state)
@@ -2635,6 +2722,7 @@ int main(void)
 		cmocka_unit_test(test_delta_cost),
 		cmocka_unit_test(test_catchup),
 		cmocka_unit_test(test_catchup_mutated),
+		cmocka_unit_test(test_catchup_no_news),
 		cmocka_unit_test(test_sync_status),
 		cmocka_unit_test(test_delta_in_flight),
 		cmocka_unit_test(test_third_party_in_flight),

@@ -561,6 +561,115 @@ static void test_pieces_index_slices(void **state)
 	crdt_orset_free(rx);
 }
 
+/* ---- a receiver that pays for news only (crdt_orset_piece_is_news) ---- */
+
+struct newsx {
+	const struct crdt_cursor *cur;
+	struct crdt_orset *const *recv; /* the receivers, each checked */
+	size_t nrecv;
+	const bool *exact; /* per receiver: "no news" exactly when nothing changes */
+	size_t *no_news, *changed;
+};
+
+static int news_cb(const uint8_t *p, size_t len, void *ctx)
+{
+	struct newsx *x = ctx;
+	struct crdt_orset *d;
+
+	assert_true(x->cur->has_sum);
+	assert_int_equal(crdt_orset_decode(p, len, &d), 0);
+	for (size_t i = 0; i < x->nrecv; i++) {
+		struct crdt_orset *c = crdt_orset_copy(x->recv[i]);
+		int news = crdt_orset_piece_is_news(x->recv[i], p, len, x->cur->sum_dots,
+						    x->cur->sum_hash);
+		bool same;
+		assert_true(news == 0 || news == 1);
+		assert_int_equal(crdt_orset_merge(c, d), 0);
+		same = crdt_orset_equal(c, x->recv[i]);
+		/* sound always: a piece said to bring nothing changes nothing */
+		if (!news)
+			assert_true(same);
+		if (x->exact[i])
+			assert_int_equal(news, !same);
+		x->no_news[i] += !news;
+		x->changed[i] += !same;
+		/* a wrong summary is news */
+		assert_int_equal(crdt_orset_piece_is_news(x->recv[i], p, len, x->cur->sum_dots + 1,
+							  x->cur->sum_hash), 1);
+		assert_int_equal(crdt_orset_piece_is_news(x->recv[i], p, len, x->cur->sum_dots,
+							  x->cur->sum_hash ^ 1), 1);
+		/* a truncated piece is news: the merge reports it */
+		assert_int_equal(crdt_orset_piece_is_news(x->recv[i], p, len / 2, 0, 0), 1);
+		crdt_orset_free(c);
+	}
+	crdt_orset_free(d);
+	return 0;
+}
+
+/* Random sets cut from a cursor, against receivers that hold the same set,
+ * miss one element (its dot unseen), miss a removed one too, removed one element (its dot seen and
+ * dead), and hold one live dot the sender removed: each piece's verdict
+ * against a real merge on a copy. */
+static void test_pieces_news(void **state)
+{
+	struct crdt_rid rids[3];
+	static const bool exact[5] = { true, true, false, true, true };
+
+	for (int i = 0; i < 3; i++)
+		rid_of(i + 1, &rids[i]);
+	for (int iter = 0; iter < 6; iter++) {
+		/* past PIECES_UNINDEXED, so the pieces go through the index */
+		struct crdt_orset *s0 = big_state(2000 + (int)rng_below(&rng, 600), 3, rids);
+		struct crdt_orset *s = crdt_orset_copy(s0), *recv[5];
+		struct crdt_cursor cur = CRDT_CURSOR_INIT;
+		size_t no_news[5] = { 0 }, changed[5] = { 0 };
+		struct newsx x = { .cur = &cur, .recv = recv, .nrecv = 5, .exact = exact,
+				   .no_news = no_news, .changed = changed };
+		int w = (int)rng_below(&rng, 3);
+		const struct crdt_rid *who = &rids[w], *other = &rids[(w + 1) % 3];
+		char k[40];
+		int len, guard = 0;
+
+		/* The sender adds "gone" at one replica and removes it, then
+		 * adds "news" at another (one dot each, the same at every
+		 * copy). */
+		char g[40];
+		int glen = snprintf(g, sizeof(g), "gone-%d", iter);
+		len = snprintf(k, sizeof(k), "news-%d", iter);
+		recv[4] = crdt_orset_copy(s); /* missing only the dead dot of "gone" */
+		assert_int_equal(crdt_orset_add(recv[4], who, k, (size_t)len), 0);
+		assert_int_equal(crdt_orset_add(s, other, g, (size_t)glen), 0);
+		recv[3] = crdt_orset_copy(s); /* an extra live dot: "gone"'s */
+		assert_int_equal(crdt_orset_add(recv[3], who, k, (size_t)len), 0);
+		assert_int_equal(crdt_orset_remove(s, g, (size_t)glen), 1);
+		recv[1] = crdt_orset_copy(s); /* missing "news" */
+		assert_int_equal(crdt_orset_add(s, who, k, (size_t)len), 0);
+		recv[2] = crdt_orset_copy(s);
+		assert_int_equal(crdt_orset_remove(recv[2], k, (size_t)len), 1); /* removed it */
+		recv[0] = crdt_orset_copy(s); /* the same */
+		while (!cur.done) {
+			int r = crdt_orset_pieces(s, &cur, 100 + rng_below(&rng, 400), 1, news_cb, &x);
+			assert_true(r == 0 || r == 1); /* 1: a slice of the index */
+			assert_true(++guard < 100000);
+		}
+		assert_true(cur.pieces > 2);
+		assert_int_equal(no_news[0], cur.pieces);   /* nothing new: every piece skipped */
+		assert_int_equal(changed[0], 0);
+		assert_int_equal(changed[1], 1);            /* the one piece with the new dot */
+		assert_int_equal(no_news[1], cur.pieces - 1);
+		assert_int_equal(changed[2], 0);            /* nothing to change ... */
+		assert_int_equal(no_news[2], cur.pieces - 1); /* ... but one piece merged all the same */
+		assert_int_equal(changed[3], 1);            /* the removal reaches it */
+		assert_int_equal(no_news[3], cur.pieces - 1);
+		assert_int_equal(changed[4], 1); /* the context alone is news */
+		assert_int_equal(no_news[4], cur.pieces - 1);
+		for (int i = 0; i < 5; i++)
+			crdt_orset_free(recv[i]);
+		crdt_orset_free(s);
+		crdt_orset_free(s0);
+	}
+}
+
 int main(void)
 {
 	rng.s = test_seed("pieces");
@@ -570,6 +679,7 @@ int main(void)
 		cmocka_unit_test(test_pieces_skip),
 		cmocka_unit_test(test_pieces_mutated),
 		cmocka_unit_test(test_pieces_index_slices),
+		cmocka_unit_test(test_pieces_news),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

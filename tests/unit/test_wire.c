@@ -374,7 +374,7 @@ static void test_max_element(void **state)
 /* A DELTA datagram carries the size the caller set (crdt_obj_parts of a
  * set it cuts) when every record in it is a piece of that instance, added
  * under that size; a datagram shared with another instance's record
- * carries 0. */
+ * carries 0.  One that holds one piece alone carries its summary. */
 static void test_delta_size(void **state)
 {
 	struct crdt_rid a = rid_n(1);
@@ -383,7 +383,7 @@ static void test_delta_size(void **state)
 	struct crdt_obj small = { .type = CRDT_ORSET, .os = crdt_orset_new() };
 	struct crdt_cursor cur = CRDT_CURSOR_INIT;
 	struct wire_packer p;
-	size_t sized = 0, shared = 0;
+	size_t sized = 0, shared = 0, summed = 0;
 	bool whole;
 	char e[16];
 
@@ -413,6 +413,22 @@ static void test_delta_size(void **state)
 		bool all_big = true;
 		for (size_t k = 0; k < n; k++)
 			all_big &= rec[k].name_len == 3 && !memcmp(rec[k].name, "big", 3);
+		/* the summary: only on a datagram of one piece, and it is the
+		 * piece's (the set it was cut from holds it: no news) */
+		if (n == 1 && all_big) {
+			struct crdt_orset *pc;
+			assert_true(wd.has_sum);
+			assert_int_equal(crdt_orset_decode(rec[0].state, rec[0].state_len, &pc), 0);
+			assert_int_equal(wd.sum_dots, crdt_orset_card(pc));
+			crdt_orset_free(pc);
+			assert_int_equal(crdt_orset_piece_is_news(big.os, rec[0].state,
+								  rec[0].state_len, wd.sum_dots,
+								  wd.sum_hash),
+					 0);
+			summed++;
+		} else {
+			assert_false(wd.has_sum);
+		}
 		if (wd.size) {
 			assert_int_equal(wd.size, 3000);
 			assert_true(all_big);
@@ -427,6 +443,7 @@ static void test_delta_size(void **state)
 	 * which may share one with "s" and "t" */
 	assert_true(sized + 2 >= cur.pieces);
 	assert_true(shared >= 1 && shared <= 2);
+	assert_true(summed + 2 >= cur.pieces);
 	wire_packer_done(&p);
 	dgrams_free(&out);
 	crdt_orset_free(big.os);
@@ -475,7 +492,7 @@ static void test_reject_header(void **state)
 
 	/* a node name over the limit */
 	{
-		uint8_t d[WIRE_HEADER_FIXED + 2 + 300] = "CRDT\x05\x02";
+		uint8_t d[WIRE_HEADER_FIXED + 2 + 300] = "CRDT\x06\x02";
 		d[WIRE_HEADER_FIXED] = 0x80 | (256 & 0x7f);
 		d[WIRE_HEADER_FIXED + 1] = 256 >> 7;
 		assert_int_equal(wire_decode_header(d, WIRE_HEADER_FIXED + 2 + 256, &h, &off),

@@ -433,3 +433,27 @@ int ix_range(const struct crdt_orset *s, uint32_t ri, uint64_t lo, uint64_t hi, 
 	}
 	return 0;
 }
+
+void ix_sum(const struct crdt_orset *s, uint32_t ri, uint64_t lo, uint64_t hi, uint64_t rh,
+	    uint64_t *n, uint64_t *sum)
+{
+	const struct ixdir *d = &s->reps[ri].ix;
+
+	for (uint32_t k = ix_lower(d, lo >> IX_SHIFT); k < d->n && d->v[k]->base <= hi >> IX_SHIFT;
+	     k++) {
+		const struct ixleaf *l = d->v[k];
+		uint64_t first = l->base << IX_SHIFT;
+		unsigned p0 = lo > first ? (unsigned)(lo - first) : 0;
+		unsigned p1 = hi - first < IX_SPAN ? (unsigned)(hi - first) : IX_SPAN - 1;
+		for (unsigned w = p0 / 64; w <= p1 / 64; w++) {
+			uint64_t m = l->bits[w];
+			if (w == p0 / 64)
+				m &= ~0ULL << (p0 % 64);
+			if (w == p1 / 64 && p1 % 64 != 63)
+				m &= (1ULL << (p1 % 64 + 1)) - 1;
+			*n += (uint64_t)__builtin_popcountll(m);
+			for (; m; m &= m - 1)
+				*sum += piece_dot_hash(rh, first + w * 64 + (unsigned)__builtin_ctzll(m));
+		}
+	}
+}

@@ -14,7 +14,8 @@
  *
  * The parts: dots.c (the dot pool), context.c (the causal context),
  * index.c (the dot index), orset.c (lifecycle, local operations, queries),
- * merge.c, codec.c, split.c.  The JSON view, in libcrdt_json, reads it
+ * merge.c, codec.c, split.c, news.c (whether a piece brings anything).
+ * The JSON view, in libcrdt_json, reads it
  * from src/crdt/json.c.
  */
 #ifndef CRDT_ORSET_INTERNAL_H
@@ -28,6 +29,7 @@
 
 #include "crdt/orset.h"
 #include "../elemtab.h"
+#include "../fp.h"
 
 #define PAY_SPILL (1ULL << 63)
 #define IN_CTR_BITS 47
@@ -275,6 +277,21 @@ struct et_slot *slot_of_dot(const struct crdt_orset *s, uint32_t h, uint32_t ri,
 typedef int (*ix_cb)(uint64_t ctr, uint32_t h, void *ctx);
 int ix_range(const struct crdt_orset *s, uint32_t ri, uint64_t lo, uint64_t hi, ix_cb cb,
 	     void *ctx);
+/* The indexed dots of replica @ri in [@lo, @hi], counted into *@n and
+ * summed into *@sum by piece_dot_hash under the replica's fp_rid @rh,
+ * without touching their elements (news.c). */
+void ix_sum(const struct crdt_orset *s, uint32_t ri, uint64_t lo, uint64_t hi, uint64_t rh,
+	    uint64_t *n, uint64_t *sum);
+
+/* ---- a piece's summary (split.c, news.c) ---- */
+
+/* One live dot's part of a piece's summary: its replica's fp_rid @rh and
+ * its counter, with no element key, so that a receiver can compute it
+ * from its dot index alone. */
+static inline uint64_t piece_dot_hash(uint64_t rh, uint64_t ctr)
+{
+	return fp_pair(rh ^ FP_DOT, ctr);
+}
 
 /* ---- wire (codec.c) ---- */
 

@@ -465,6 +465,17 @@ static int cut_one(struct cutter *c, struct crdt_cursor *cur, crdt_piece_cb cb, 
 			c->ninc--;
 	}
 	if (c->ninc || (!stop && cur->pieces == 0)) { /* an empty set is one piece */
+		/* the summary, before put_piece sorts the pairs by element:
+		 * they come in walk order, one replica after another */
+		uint64_t sum = 0, rh = 0;
+		for (size_t i = 0; i < c->np; i++) {
+			if (i == 0 || c->pairs[i].ri != c->pairs[i - 1].ri)
+				rh = fp_rid(&s->reps[c->inc[c->pairs[i].ri]].rid);
+			sum += piece_dot_hash(rh, c->pairs[i].ctr);
+		}
+		cur->has_sum = 1;
+		cur->sum_dots = c->np;
+		cur->sum_hash = sum;
 		if ((r = put_piece(&c->b, s, c->inc, c->lo, c->hi, c->ninc, c->pairs, c->np, &c->db,
 				   c->last)) != 0 ||
 		    (r = cb(c->b.data, c->b.len, ctx)) != 0)
@@ -503,7 +514,8 @@ int crdt_orset_pieces(struct crdt_orset *s, struct crdt_cursor *cur, size_t max,
 		/* A small set is not worth an index; a large one whose index
 		 * could not be built (no memory, a dot held twice) goes so
 		 * too.  The rest as the whole split: sound whatever went
-		 * before, each piece below the state. */
+		 * before, each piece below the state, with no summary. */
+		cur->has_sum = 0;
 		if ((r = crdt_orset_split(s, max, cb, ctx)) < 0)
 			return r;
 		cur->skipped += (uint64_t)r;

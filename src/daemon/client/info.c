@@ -148,6 +148,7 @@ static void section_gossip(struct daemon *d, struct crdt_buf *b)
 	line(b, "records_in:%" PRIu64, s.records_in);
 	line(b, "merges:%" PRIu64, s.merges);
 	line(b, "records_unchanged:%" PRIu64, s.unchanged);
+	line(b, "pieces_no_news:%" PRIu64, s.pieces_no_news);
 	line(b, "gossip_digests:%s", d->cfg.gossip.digests ? "yes" : "no");
 	line(b, "gossip_deltas:%s", d->cfg.gossip.deltas ? "yes" : "no");
 	line(b, "digest_datagrams_out:%" PRIu64, s.digest_dgrams_out);

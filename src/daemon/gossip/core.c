@@ -1975,6 +1975,36 @@ static bool record_unchanged(const struct wire_record *rec, void *ctx)
 	return true;
 }
 
+/* A DELTA's record: skipped as record_unchanged does, or, when it is the
+ * datagram's one record and a catch-up piece with a summary, when the
+ * summary says merging it into the OR-Set we hold would change nothing
+ * (protocol.md, "Catch-up"): its context and our dot index are read, its
+ * elements never. */
+struct news_ctx {
+	struct gossip_core *g;
+	const struct wire_delta *wd;
+};
+
+static bool record_no_news(const struct wire_record *rec, void *ctx)
+{
+	struct news_ctx *x = ctx;
+	struct store_entry *e;
+	struct store_inst *in;
+
+	if (record_unchanged(rec, x->g))
+		return true;
+	if (!x->wd->has_sum || rec->state[0] != CRDT_ORSET ||
+	    rec->name != x->wd->records + crdt_varint_len(rec->name_len) ||
+	    (size_t)(rec->state + rec->state_len - x->wd->records) != x->wd->len ||
+	    !(e = store_find(x->g->store, rec->name, rec->name_len)) ||
+	    !(in = store_entry_inst(e, CRDT_ORSET)) ||
+	    crdt_orset_piece_is_news(in->obj.os, rec->state, rec->state_len, x->wd->sum_dots,
+				     x->wd->sum_hash))
+		return false;
+	x->g->st.pieces_no_news++;
+	return true;
+}
+
 /* ---- [limits]: the rules, once ----------------------------------------- */
 
 static int why_not(char *why, size_t why_size, const char *fmt, ...)
@@ -2521,7 +2551,8 @@ void gossip_core_recv(struct gossip_core *g, const uint8_t *buf, size_t len,
 			drop(g, p, GOSSIP_DROP_MALFORMED);
 			return;
 		}
-		r = wire_state_decode_filtered(wd.records, wd.len, record_unchanged, g, &s, &n);
+		r = wire_state_decode_filtered(wd.records, wd.len, record_no_news,
+					       &(struct news_ctx){ g, &wd }, &s, &n);
 		if (r < 0) {
 			drop(g, p,
 			     r == -ENOMEM ? GOSSIP_DROP_NOMEM

@@ -174,6 +174,9 @@ struct gossip_stats {
 	uint64_t records_in;      /* state records accepted */
 	uint64_t merges;          /* records merged into the store */
 	uint64_t unchanged;       /* records equal to what we hold: not decoded */
+	/* catch-up pieces whose summary says they bring nothing we hold
+	 * not: neither decoded nor merged (crdt_orset_piece_is_news) */
+	uint64_t pieces_no_news;
 	uint64_t unknown_sender;  /* datagrams from an address no peer has */
 	/* register records stamped past max_clock_lead_ms ahead of our clock:
 	 * merged, our clock moved only to the bound */

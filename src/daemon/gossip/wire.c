@@ -404,6 +404,10 @@ int wire_decode_delta(const uint8_t *body, size_t len, struct wire_delta *ret)
 	if (d.seq == 0)
 		return -EBADMSG;
 	d.size = get_be32(body + 16);
+	d.sum_dots = get_be32(body + 20);
+	d.has_sum = d.sum_dots != 0;
+	d.sum_dots -= d.has_sum;
+	d.sum_hash = get_be64(body + 24);
 	d.records = body + WIRE_DELTA_HEAD;
 	d.len = len - WIRE_DELTA_HEAD;
 	*ret = d;
@@ -504,8 +508,11 @@ int wire_packer_flush(struct wire_packer *p)
 	if (!p->nrec)
 		return 0;
 	if (p->delta) {
-		put_be64(p->dgram.data + p->hdr_len - 12, ++p->seq);
-		put_be32(p->dgram.data + p->hdr_len - 4, p->dgram_size);
+		bool sum = p->dgram_sum && p->nrec == 1;
+		put_be64(p->dgram.data + p->hdr_len - 24, ++p->seq);
+		put_be32(p->dgram.data + p->hdr_len - 16, p->dgram_size);
+		put_be32(p->dgram.data + p->hdr_len - 12, sum ? p->dgram_sum_dots + 1 : 0);
+		put_be64(p->dgram.data + p->hdr_len - 8, sum ? p->dgram_sum_hash : 0);
 	}
 	r = p->emit(p->dgram.data, p->dgram.len, p->ctx);
 	p->datagrams++;
@@ -533,6 +540,9 @@ static int pack_record(struct wire_packer *p, const uint8_t *name, size_t name_l
 	if (!p->nrec) {
 		p->dgram_size = p->size;
 		p->dgram_name_len = name_len;
+		p->dgram_sum = p->sum;
+		p->dgram_sum_dots = p->sum_dots;
+		p->dgram_sum_hash = p->sum_hash;
 	} else if (p->dgram_size &&
 		   (p->size != p->dgram_size || name_len != p->dgram_name_len ||
 		    memcmp(p->dgram.data + p->hdr_len + crdt_varint_len(name_len), name, name_len))) {
@@ -591,10 +601,19 @@ int wire_packer_add(struct wire_packer *p, const void *name, size_t name_len,
 static int cursor_piece_cb(const uint8_t *piece, size_t len, void *ctx)
 {
 	struct wire_packer *p = ctx;
+	const struct crdt_cursor *cur = p->cur;
+	int r;
 
 	crdt_buf_reset(&p->scratch);
 	crdt_buf_put(&p->scratch, piece, len);
-	return piece_cb(piece, len, ctx);
+	/* its summary, for the receiver to skip a piece that brings nothing
+	 * (protocol.md, "Catch-up") */
+	p->sum = cur->has_sum && cur->sum_dots < UINT32_MAX;
+	p->sum_dots = p->sum ? (uint32_t)cur->sum_dots : 0;
+	p->sum_hash = cur->sum_hash;
+	r = piece_cb(piece, len, ctx);
+	p->sum = false;
+	return r;
 }
 
 int wire_packer_add_pieces(struct wire_packer *p, const void *name, size_t name_len,
@@ -624,8 +643,11 @@ int wire_packer_add_pieces(struct wire_packer *p, const void *name, size_t name_
 	max = avail - crdt_varint_len(avail);
 	p->name = name;
 	p->name_len = name_len;
+	p->cur = cur;
+	cur->has_sum = 0; /* a type whose cut gives none */
 	r = crdt_obj_pieces(o, cur, max, n, cursor_piece_cb, p);
 	p->name = NULL;
+	p->cur = NULL;
 	if (r != 0)
 		return r; /* an error, or 1: it only prepared, call again */
 	if (fresh && cur->done && cur->pieces == 1 && cur->skipped == 0)

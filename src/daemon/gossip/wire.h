@@ -35,8 +35,9 @@
 #define WIRE_MAGIC_LEN 4
 /* 2: PING and PONG carry the sender's wall clock; 3: DIGEST, BUCKETS and
  * KEYS (digest rounds); 4: DELTA and ACK (delta-state replication); 5: a
- * DELTA carries the size of the instance its pieces were cut from */
-#define WIRE_VERSION 5
+ * DELTA carries the size of the instance its pieces were cut from; 6: and
+ * the summary of its one piece's live dots */
+#define WIRE_VERSION 6
 
 enum wire_type {
 	WIRE_STATE = 1,
@@ -210,13 +211,18 @@ void wire_keys_get(const struct wire_keys *k, size_t i, uint64_t *ret_key, uint6
  * sender), the interval's sequence number (8 bytes big-endian, >= 1), the
  * size (4 bytes big-endian: 0, or every record is a piece of one instance
  * that held that many members or fields at the sender, up to 2^32 - 1),
- * then records as in STATE (at least one).  ACK body: the epoch being
+ * the summary of its one piece (4 bytes big-endian: 0 for none, else 1 +
+ * the piece's live dots; then 8 bytes big-endian: their sum hash,
+ * crdt_orset_piece_is_news), then records as in STATE (at least one).  ACK body: the epoch being
  * acknowledged, then sequence numbers (varint, >= 1 each, at least one)
  * until the end. */
-#define WIRE_DELTA_HEAD 20
+#define WIRE_DELTA_HEAD 32
 struct wire_delta {
 	uint64_t epoch, seq;
 	uint32_t size; /* of the instance cut, 0 for none */
+	bool has_sum;  /* the datagram's one record is a piece with a summary */
+	uint32_t sum_dots;
+	uint64_t sum_hash;
 	const uint8_t *records; /* into the datagram: a STATE body */
 	size_t len;
 };
@@ -252,6 +258,7 @@ struct wire_packer {
 	size_t nrec;             /* records in dgram */
 	const uint8_t *name;     /* of the instance being split */
 	size_t name_len;
+	struct crdt_cursor *cur; /* of the instance being cut, during the call */
 	wire_emit_cb emit;
 	void *ctx;
 	/* a DELTA packer (wire_packer_init_delta): each datagram is numbered
@@ -263,6 +270,12 @@ struct wire_packer {
 	 * it if every record in it is of that instance and added under it. */
 	uint32_t size;
 	uint32_t dgram_size;
+	/* The summary of the datagram's record (crdt_cursor's has_sum,
+	 * sum_dots, sum_hash), sent only when it is the datagram's one
+	 * record: set for the record being added (cursor_piece_cb). */
+	bool sum, dgram_sum;
+	uint32_t sum_dots, dgram_sum_dots;
+	uint64_t sum_hash, dgram_sum_hash;
 	size_t dgram_name_len; /* of the datagram's first record */
 	uint64_t datagrams; /* emitted */
 	uint64_t records;   /* emitted */

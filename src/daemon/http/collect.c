@@ -88,6 +88,9 @@ static void rows_gossip(struct daemon *d, struct collected *c)
 	C("gossip_merges_total", "records merged into the store", s.merges);
 	C("gossip_records_unchanged_total", "records equal to what we hold: not decoded",
 	  s.unchanged);
+	C("gossip_pieces_no_news_total",
+	  "catch-up pieces that brought nothing new: neither decoded nor merged",
+	  s.pieces_no_news);
 	C("gossip_digest_datagrams_sent_total", "DIGEST, BUCKETS and KEYS datagrams sent",
 	  s.digest_dgrams_out);
 	C("gossip_digest_datagrams_received_total", "DIGEST, BUCKETS and KEYS datagrams received",
