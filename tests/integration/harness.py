@@ -17,11 +17,22 @@ import redis
 CRDTD = os.environ.get("CRDTD", os.path.join(os.path.dirname(__file__), "../../build/src/daemon/crdtd"))
 
 
+_given_ports = set()
+
+
 def free_port(kind=socket.SOCK_STREAM):
-    """A port the kernel says is free now, for TCP or UDP on 127.0.0.1."""
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port the kernel says is free now, for TCP or UDP on 127.0.0.1, and
+    not one this process was given before: a port released after the bind
+    can come back at the next call, and two nodes of one cluster would then
+    share an address (the daemon refuses a peer list naming it twice)."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, kind) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if (kind, port) not in _given_ports:
+            _given_ports.add((kind, port))
+            return port
+    raise RuntimeError("no fresh port in 100 tries")
 
 
 def wait_until(pred, timeout=10.0, step=0.02, what="condition"):
