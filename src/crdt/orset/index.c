@@ -396,6 +396,29 @@ int ix_build_some(struct crdt_orset *s)
 	return 1;
 }
 
+/* The positions [*p0, *p1] of leaf @l that counters [@lo, @hi] cover (the
+ * leaf overlaps the range). */
+static inline void leaf_span(const struct ixleaf *l, uint64_t lo, uint64_t hi, unsigned *p0,
+			     unsigned *p1)
+{
+	uint64_t first = l->base << IX_SHIFT;
+
+	*p0 = lo > first ? (unsigned)(lo - first) : 0;
+	*p1 = hi - first < IX_SPAN ? (unsigned)(hi - first) : IX_SPAN - 1;
+}
+
+/* The bits of word @w of leaf @l at positions [@p0, @p1]. */
+static inline uint64_t word_in(const struct ixleaf *l, unsigned w, unsigned p0, unsigned p1)
+{
+	uint64_t m = l->bits[w];
+
+	if (w == p0 / 64)
+		m &= ~0ULL << (p0 % 64);
+	if (w == p1 / 64 && p1 % 64 != 63)
+		m &= (1ULL << (p1 % 64 + 1)) - 1;
+	return m;
+}
+
 /* How many dots ahead ix_range prefetches the element's home slot. */
 #define IX_AHEAD 8
 
@@ -408,15 +431,11 @@ int ix_range(const struct crdt_orset *s, uint32_t ri, uint64_t lo, uint64_t hi, 
 	     k++) {
 		const struct ixleaf *l = d->v[k];
 		uint64_t first = l->base << IX_SHIFT;
-		unsigned p0 = lo > first ? (unsigned)(lo - first) : 0;
-		unsigned p1 = hi - first < IX_SPAN ? (unsigned)(hi - first) : IX_SPAN - 1;
-		unsigned r = leaf_rank(l, p0);
+		unsigned p0, p1, r;
+		leaf_span(l, lo, hi, &p0, &p1);
+		r = leaf_rank(l, p0);
 		for (unsigned w = p0 / 64; w <= p1 / 64; w++) {
-			uint64_t m = l->bits[w];
-			if (w == p0 / 64)
-				m &= ~0ULL << (p0 % 64);
-			if (w == p1 / 64 && p1 % 64 != 63)
-				m &= (1ULL << (p1 % 64 + 1)) - 1;
+			uint64_t m = word_in(l, w, p0, p1);
 			while (m) {
 				unsigned b = (unsigned)__builtin_ctzll(m);
 				/* the element of a dot a few ahead: its slot is
@@ -443,14 +462,10 @@ void ix_sum(const struct crdt_orset *s, uint32_t ri, uint64_t lo, uint64_t hi, u
 	     k++) {
 		const struct ixleaf *l = d->v[k];
 		uint64_t first = l->base << IX_SHIFT;
-		unsigned p0 = lo > first ? (unsigned)(lo - first) : 0;
-		unsigned p1 = hi - first < IX_SPAN ? (unsigned)(hi - first) : IX_SPAN - 1;
+		unsigned p0, p1;
+		leaf_span(l, lo, hi, &p0, &p1);
 		for (unsigned w = p0 / 64; w <= p1 / 64; w++) {
-			uint64_t m = l->bits[w];
-			if (w == p0 / 64)
-				m &= ~0ULL << (p0 % 64);
-			if (w == p1 / 64 && p1 % 64 != 63)
-				m &= (1ULL << (p1 % 64 + 1)) - 1;
+			uint64_t m = word_in(l, w, p0, p1);
 			*n += (uint64_t)__builtin_popcountll(m);
 			for (; m; m &= m - 1)
 				*sum += piece_dot_hash(rh, first + w * 64 + (unsigned)__builtin_ctzll(m));
