@@ -14,18 +14,13 @@
  * dropped.  So S u P = S.  A dot names one element, so equal dot sets are
  * equal (element, dot) pairs. */
 
-/* Whether [lo, hi] lies within one interval of @p's context. */
+/* Whether [lo, hi] (lo >= 1) lies within one interval of @p's context:
+ * the first interval that reaches lo - 1 or further (ivs_from) holds it,
+ * or none does (intervals are disjoint and never adjacent). */
 static bool ivs_cover(const struct rep *p, uint64_t lo, uint64_t hi)
 {
-	uint32_t a = 0, b = p->n;
+	uint32_t a = ivs_from(p->iv, p->n, lo);
 
-	while (a < b) { /* the first interval with hi >= lo */
-		uint32_t mid = a + (b - a) / 2;
-		if (p->iv[mid].hi < lo)
-			a = mid + 1;
-		else
-			b = mid;
-	}
 	return a < p->n && p->iv[a].lo <= lo && hi <= p->iv[a].hi;
 }
 

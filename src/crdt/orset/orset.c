@@ -186,7 +186,8 @@ int crdt_orset_reserve_for(struct crdt_orset *s, size_t incoming, uint64_t total
 		if ((r = et_reserve(&s->tab, total < cap ? (size_t)total : cap)) < 0)
 			return r;
 	}
-	return room_of(s) > INT32_MAX ? INT32_MAX : (int)room_of(s);
+	cap = room_of(s);
+	return cap > INT32_MAX ? INT32_MAX : (int)cap;
 }
 
 int crdt_orset_foreach(const struct crdt_orset *s, crdt_elem_cb cb, void *ctx)

@@ -276,6 +276,19 @@ static void group_failed(struct jwriter *w, struct jwriter_batch *g, struct jwri
 	}
 }
 
+/* End @txn (NULL: none was begun): committed when @rc is 0, else aborted.
+ * The commit's code, or @rc. */
+static int end_txn(MDB_txn *txn, int rc, const char **what)
+{
+	if (rc == 0) {
+		*what = "commit";
+		return mdb_txn_commit(txn);
+	}
+	if (txn)
+		mdb_txn_abort(txn);
+	return rc;
+}
+
 /* ---- durability = always: the log first (state/wal.h) -------------------- */
 
 int jwriter_ops_check(const uint8_t *p, size_t n)
@@ -445,14 +458,7 @@ static void run_group_wal(struct jwriter *w, struct jwriter_batch *g, struct jwr
 		else if ((logged = true) && sync && (r = wal_sync(w->cfg.wal)) < 0)
 			rc = -r;
 	}
-	if (rc == 0) {
-		what = "commit";
-		rc = mdb_txn_commit(txn);
-		txn = NULL;
-	}
-	if (txn)
-		mdb_txn_abort(txn);
-	if (rc != 0) {
+	if ((rc = end_txn(txn, rc, &what)) != 0) {
 		if (logged)
 			(void)wal_undo(w->cfg.wal);
 		group_failed(w, g, c, msg, msglen, what, rc);
@@ -540,14 +546,7 @@ static void run_group(struct jwriter *w, struct jwriter_batch *g, struct jwriter
 	for (struct jwriter_batch *b = g; b && rc == 0; b = b->next)
 		if ((rc = apply(w, txn, &b->names, &what)) == 0 && !b->rc)
 			rc = apply(w, txn, &b->ops, &what);
-	if (rc == 0) {
-		what = "commit";
-		rc = mdb_txn_commit(txn);
-		txn = NULL;
-	}
-	if (txn)
-		mdb_txn_abort(txn);
-	if (rc != 0) {
+	if ((rc = end_txn(txn, rc, &what)) != 0) {
 		group_failed(w, g, c, msg, msglen, what, rc);
 		return;
 	}

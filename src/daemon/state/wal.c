@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "state/jwriter.h" /* put_be64, get_be64 */
+#include "state/jwriter.h" /* put_be32 .. get_be64 */
 #include "state/store.h"   /* store_fingerprint */
 #include "state/wal.h"
 
@@ -108,10 +108,7 @@ int wal_append(struct wal *w, uint64_t seq, const void *p, size_t n)
 
 	if (n > UINT32_MAX)
 		return -EMSGSIZE;
-	head[0] = (uint8_t)(n >> 24);
-	head[1] = (uint8_t)(n >> 16);
-	head[2] = (uint8_t)(n >> 8);
-	head[3] = (uint8_t)n;
+	put_be32(head, (uint32_t)n);
 	put_be64(head + 4, seq);
 	put_be64(head + 12, checksum(head, p, n));
 	if ((r = write_all(w->fd, head, sizeof(head), w->size)) < 0 ||
@@ -162,7 +159,7 @@ int wal_next(const uint8_t *buf, size_t len, size_t *off, struct wal_rec *r)
 	if (len - at < WAL_HEAD)
 		return -EBADMSG;
 	const uint8_t *head = buf + at;
-	n = (size_t)head[0] << 24 | (size_t)head[1] << 16 | (size_t)head[2] << 8 | head[3];
+	n = get_be32(head);
 	if (n > len - at - WAL_HEAD)
 		return -EBADMSG;
 	if (get_be64(head + 12) != checksum(head, head + WAL_HEAD, n))
