@@ -241,8 +241,10 @@ static uint64_t slot_sid(struct journal *st, struct store_entry *e, enum crdt_ty
 	crdt_buf_put(b, (uint8_t[FP_LEN]){ 0 }, FP_LEN);
 	crdt_buf_put_u8(b, (uint8_t)t);
 	crdt_buf_put(b, e->name, e->name_len);
-	if (b->err)
+	if (b->err) {
+		fail(st, b->err, "encoding a name record");
 		return 0;
+	}
 	put_be64(b->data, store_fingerprint(b->data + FP_LEN, b->len - FP_LEN));
 	put_be64(key, st->next_sid);
 	if ((r = jwriter_put_name(st->cur, key, 8, b->data, b->len)) < 0) {
@@ -253,8 +255,10 @@ static uint64_t slot_sid(struct journal *st, struct store_entry *e, enum crdt_ty
 	return in->sid;
 }
 
-/* Fold the slot's journal into a snapshot and drop the journal. */
-static void compact(struct journal *st, struct store_entry *e, enum crdt_type t, uint64_t sid)
+/* Fold the slot's journal into a snapshot and drop the journal.  0, or
+ * -errno when the snapshot could not be encoded (nothing is put; the
+ * caller says whether that fails the batch) or not be put (it fails). */
+static int compact(struct journal *st, struct store_entry *e, enum crdt_type t, uint64_t sid)
 {
 	uint8_t key[8];
 	int r;
@@ -263,19 +267,20 @@ static void compact(struct journal *st, struct store_entry *e, enum crdt_type t,
 	struct store_inst *in = store_entry_inst(e, t);
 
 	crdt_obj_encode(&in->obj, &st->buf);
-	if (value_end(st) < 0)
-		return;
+	if ((r = value_end(st)) < 0)
+		return r;
 	put_be64(key, sid);
-	if (put(st, JWRITER_SNAP, key, 8, st->buf.data, st->buf.len, "snapshot") != 0)
-		return;
-	/* every record of the slot so far: the snapshot holds them */
-	if ((r = jwriter_drop_log(st->cur, sid, st->next_seq)) < 0) {
+	if ((r = put(st, JWRITER_SNAP, key, 8, st->buf.data, st->buf.len, "snapshot")) != 0)
+		return r;
+	/* every record of the slot so far: the snapshot holds them (none
+	 * since the last snapshot: nothing to look for in the log) */
+	if (in->log_bytes && (r = jwriter_drop_log(st->cur, sid, st->next_seq)) < 0) {
 		fail(st, r, "dropping the journal");
-		return;
+		return r;
 	}
 	in->snap_bytes = st->buf.len < UINT32_MAX ? (uint32_t)st->buf.len : UINT32_MAX;
 	in->log_bytes = 0;
-	st->st.compactions++;
+	return 0;
 }
 
 /* *@n += @len, saturating: a count only compared with a floor. */
@@ -323,8 +328,9 @@ static void append(struct journal *st, struct store_entry *e, enum crdt_type t, 
 	st->st.records++;
 	in = store_entry_inst(e, t);
 	add_bytes(&in->log_bytes, len);
-	if (in->log_bytes > compact_floor(in, len, card))
-		compact(st, e, t, sid);
+	/* a snapshot that cannot be encoded now is tried at the next record */
+	if (in->log_bytes > compact_floor(in, len, card) && compact(st, e, t, sid) == 0)
+		st->st.compactions++;
 }
 
 static void journal(struct journal *st, struct store_entry *e, enum crdt_type t,
@@ -335,6 +341,23 @@ static void journal(struct journal *st, struct store_entry *e, enum crdt_type t,
 
 	if (!st || !st->w || !batch_open(st))
 		return;
+	if (t == CRDT_LWWREG) {
+		/* A register's record would be its whole state (the new value, or
+		 * the one merged in): stored as the slot's snapshot instead, in
+		 * place of the last one.  A record would add a key to the log at
+		 * a random place per write and stay there until 4 KiB of them
+		 * (70-odd writes) made a snapshot; the snapshot is one value per
+		 * register, overwritten (docs/storage.md, "Cost per write"). */
+		uint64_t sid = slot_sid(st, e, t);
+		int r;
+		if (!sid)
+			return;
+		if ((r = compact(st, e, t, sid)) == 0)
+			st->st.records++;
+		else if (!st->cur->rc) /* a put that failed said so */
+			fail(st, r, "encoding a register");
+		return;
+	}
 	value_begin(st);
 	crdt_buf_put_u8(&st->buf, (uint8_t)(op == JOURNAL_OP_ORSET_ADD ? JOURNAL_OP_ORSET_ADD_AS : op));
 	if (op == JOURNAL_OP_STATE) {

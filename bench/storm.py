@@ -1,0 +1,147 @@
+#!/usr/bin/python3
+"""A write storm against one of three replicas: ops/s against redis-server,
+and the CPU each node spends.
+
+Three crdtd daemons on loopback (full mesh, default [gossip], the given
+durability), started by this script and stopped by PID, and one
+redis-server with the matching persistence (none: appendfsync no; batch:
+appendfsync everysec; always: appendfsync always).  Each run: a warm-up of
+20,000 requests to each server, then `redis-benchmark -c 50 -P P -n N
+-r 100000` with the command given (default SET key:__rand_int__ ...)
+against redis-server and against the first crdtd, then a wait (at most
+30 s) until the three replicas hold the same number of keys.  The first
+peer's journal counters (INFO persistence) follow each run.  CPU seconds
+per node (utime + stime from /proc/PID/stat) are counted from the start of
+crdtd's benchmark until the replicas agree, so a peer's merging and storing
+after the client is done counts too.
+
+With --crdtd A --crdtd B the builds alternate run by run (A B A B ...) on
+fresh clusters; the summary gives, per build, the medians of ops/s, of the
+ratio to redis-server measured in the same run, and of each node's CPU.
+
+    bench/storm.py [--crdtd PATH]... [--durability none|batch|always]
+                   [-n 300000] [-P 16] [--runs 3] [--perf PREFIX] [CMD ARGS...]
+
+--perf PREFIX records `perf record -g` on the writer and the first peer
+during crdtd's benchmark (PREFIX.a, PREFIX.b; first build, first run only).
+"""
+import argparse
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
+import harness  # noqa: E402
+
+PERSIST = {
+    "none": ["--appendonly", "yes", "--appendfsync", "no"],
+    "batch": ["--appendonly", "yes", "--appendfsync", "everysec"],
+    "always": ["--appendonly", "yes", "--appendfsync", "always"],
+}
+
+
+def cpu(pid):
+    f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench(port, args, cmd, n):
+    out = subprocess.run(["redis-benchmark", "-p", str(port), "-c", "50", "-P", str(args.P),
+                          "-n", str(n), "-r", "100000", "--csv"] + cmd,
+                         capture_output=True, text=True, check=True).stdout
+    return float(out.strip().splitlines()[-1].split('","')[1].strip('"'))
+
+
+def redis_start(d, mode):
+    port = harness.free_port()
+    p = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                          "--dir", d, "--logfile", os.path.join(d, "redis.log")] + PERSIST[mode],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    harness.wait_until(lambda: subprocess.run(["redis-cli", "-p", str(port), "PING"],
+                                              capture_output=True).returncode == 0,
+                       what="redis-server")
+    return p, port
+
+
+def one_run(args, crdtd, cmd, perf):
+    harness.CRDTD = crdtd
+    conf = {"storage": {"durability": args.durability, "batch_ms": "1000"},
+            "gossip": {"interval_ms": "1000", "push_delay_ms": "2"},
+            "log": {"level": "warn"}}
+    c = harness.Cluster(3, conf=conf)
+    rdir = tempfile.mkdtemp(prefix="storm-redis-")
+    rproc = None
+    try:
+        c.start()
+        rproc, rport = redis_start(rdir, args.durability)
+        for port in (rport, c.nodes[0].port):
+            bench(port, args, cmd, 20000)
+        harness.wait_until(lambda: len({n.client().dbsize() for n in c.nodes}) == 1, timeout=30,
+                           what="warm-up replicated")
+        r = bench(rport, args, cmd, args.n)
+        ps = []
+        if perf:
+            for i, x in ((0, "a"), (1, "b")):
+                ps.append(subprocess.Popen(["perf", "record", "-F", "999", "-g", "-o",
+                                            perf + "." + x, "-p", str(c.nodes[i].proc.pid)],
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            time.sleep(0.5)
+        before = [cpu(nd.proc.pid) for nd in c.nodes]
+        t0 = time.monotonic()
+        x = bench(c.nodes[0].port, args, cmd, args.n)
+        harness.wait_until(lambda: len({nd.client().dbsize() for nd in c.nodes}) == 1,
+                           timeout=30, step=0.05, what="replicas to agree")
+        settle = time.monotonic() - t0
+        used = [cpu(nd.proc.pid) - b for nd, b in zip(c.nodes, before)]
+        info = c.nodes[1].client().info()
+        peer = {k: info.get(k) for k in ("journal_records", "commits", "loop_commits",
+                                          "compactions", "store_bytes")}
+        for p in ps:
+            p.send_signal(signal.SIGINT)
+            p.wait()
+        return {"redis": r, "crdtd": x, "ratio": x / r, "cpu": used, "secs": settle, "peer": peer}
+    finally:
+        if rproc:
+            rproc.terminate()
+            rproc.wait()
+        shutil.rmtree(rdir, ignore_errors=True)
+        c.cleanup()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--crdtd", action="append")
+    ap.add_argument("--durability", default="none", choices=sorted(PERSIST))
+    ap.add_argument("-n", type=int, default=300000)
+    ap.add_argument("-P", type=int, default=16)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--perf")
+    ap.add_argument("cmd", nargs="*")
+    args = ap.parse_args()
+    builds = args.crdtd or [harness.CRDTD]
+    cmd = args.cmd or ["SET", "key:__rand_int__", "v__rand_int__"]
+    res = {b: [] for b in builds}
+    for i in range(args.runs):
+        for j, b in enumerate(builds):
+            r = one_run(args, b, cmd, args.perf if i == 0 and j == 0 else None)
+            res[b].append(r)
+            print("run %d %s: redis %.0f crdtd %.0f ratio %.2f cpu %s (%.1f s to agree)" %
+                  (i + 1, b, r["redis"], r["crdtd"], r["ratio"],
+                   " ".join("%.2f" % u for u in r["cpu"]), r["secs"]), flush=True)
+            print("  first peer's journal:", " ".join("%s=%s" % kv for kv in r["peer"].items()))
+    print("| build | crdtd ops/s | redis ops/s | ratio | CPU s writer | CPU s peers |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for b in builds:
+        m = lambda k: statistics.median(r[k] for r in res[b])  # noqa: E731
+        mc = [statistics.median(r["cpu"][k] for r in res[b]) for k in range(3)]
+        print("| %s | %.0f | %.0f | %.2f | %.2f | %.2f / %.2f |" %
+              (b, m("crdtd"), m("redis"), m("ratio"), mc[0], mc[1], mc[2]))
+
+
+if __name__ == "__main__":
+    main()
