@@ -393,6 +393,95 @@ static void test_register_stored_as_snapshot(void **state)
 	store_done(&peer);
 }
 
+/* A peer's @elem for set @name, merged into @s (what the receive path does). */
+static void merge_elem(struct store *s, struct store *peer, const char *name, const char *elem)
+{
+	struct crdt_obj *o;
+
+	assert_int_equal(store_get(peer, name, strlen(name), CRDT_ORSET, true, &o), 0);
+	assert_true(crdt_orset_add(o->os, &peer->self, elem, strlen(elem)) >= 0);
+	assert_true(store_merge(s, name, strlen(name), o) >= 0);
+}
+
+/* A pass's batch of merges only is held for the next passes (one LMDB
+ * transaction for several passes' merges): not handed over at the end of
+ * its pass, but by its timer, by a pass with a local write (which then
+ * carries it, in order), past its size bound, or at close; every merge and
+ * write of every pass loads back.  A held batch dropped on any of these
+ * paths would lose a member. */
+static void test_merges_held_then_stored(void **state)
+{
+	struct fixture *f = *state;
+	static char big[1024];
+	struct reports rep = { 0 };
+	struct store s, peer, s2;
+	char elem[32];
+
+	memset(big, 'b', sizeof(big) - 1);
+	store_init(&s);
+	store_init(&peer);
+	struct journal *st = open_load(f, &s, CONFIG_DURABILITY_NONE, NULL, 0);
+	rep.st = st;
+	journal_set_report(st, report_cb, &rep);
+	uint64_t g0 = journal_batch_gen(st);
+
+	/* two passes of merges: one batch, held */
+	merge_elem(&s, &peer, "m", "p1");
+	assert_int_equal(journal_commit(st), 0);
+	merge_elem(&s, &peer, "m", "p2");
+	assert_int_equal(journal_commit(st), 0);
+	assert_int_equal(journal_batch_gen(st), g0);
+	assert_true(journal_pending(st));
+	assert_int_equal(rep.n, 0);
+	/* its timer hands it over (the only handle due) */
+	for (int i = 0; i < 1000 && rep.n == 0; i++)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	assert_int_equal(rep.n, 1);
+	assert_int_equal(rep.gens[0], g0);
+	assert_int_equal(rep.rcs[0], 0);
+	assert_false(journal_pending(st));
+
+	/* a merge held, then a local write: one batch, handed over at once */
+	merge_elem(&s, &peer, "m", "p3");
+	assert_int_equal(journal_commit(st), 0);
+	assert_int_equal(rep.n, 1);
+	sadd(&s, st, "k", "x");
+	assert_int_equal(journal_commit(st), 0);
+	assert_int_equal(journal_batch_gen(st), g0 + 2);
+	assert_int_equal(journal_flush(st), 0);
+	assert_int_equal(rep.n, 2);
+	assert_int_equal(rep.gens[1], g0 + 1);
+
+	/* past the size bound in one pass: handed over at the pass's end */
+	for (int i = 0; i < 300; i++) {
+		big[0] = (char)('A' + i % 26);
+		big[1] = (char)('A' + i / 26);
+		merge_elem(&s, &peer, "big", big);
+	}
+	assert_int_equal(journal_commit(st), 0);
+	assert_int_equal(journal_batch_gen(st), g0 + 3);
+
+	/* held at close: stored by it */
+	for (int i = 0; i < 20; i++) {
+		snprintf(elem, sizeof(elem), "last-%d", i);
+		merge_elem(&s, &peer, "m", elem);
+		assert_int_equal(journal_commit(st), 0);
+	}
+	assert_int_equal(journal_batch_gen(st), g0 + 3);
+	close_run(f, st);
+
+	store_init(&s2);
+	st = open_load(f, &s2, CONFIG_DURABILITY_NONE, NULL, 0);
+	assert_int_equal(crdt_orset_card(slot(&s2, "m", CRDT_ORSET)->os), 23);
+	assert_true(crdt_obj_equal(slot(&s, "m", CRDT_ORSET), slot(&s2, "m", CRDT_ORSET)));
+	assert_true(crdt_obj_equal(slot(&s, "big", CRDT_ORSET), slot(&s2, "big", CRDT_ORSET)));
+	assert_true(crdt_orset_contains(slot(&s2, "k", CRDT_ORSET)->os, "x", 1));
+	close_run(f, st);
+	store_done(&s);
+	store_done(&s2);
+	store_done(&peer);
+}
+
 /* Copy @from to @to inside the fixture's directory (cp, as an operator's
  * or a crash's view of the files). */
 static void copy_file(struct fixture *f, const char *from, const char *to)
@@ -811,6 +900,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_map_released_after_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compaction_keeps_everything, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_register_stored_as_snapshot, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_merges_held_then_stored, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pieces_not_compacted_at_each_doubling, setup,
 						teardown),
 		cmocka_unit_test(test_record_kinds),

@@ -50,6 +50,16 @@
  * rest the pages leave the RSS 100 ms after the last commit, as before. */
 #define RELEASE_MS 100
 #define RELEASE_MAX_MS 10000
+/* A pass's batch that holds only state merged from peers (no client waits
+ * for it) is kept open for the next passes, up to HOLD_MS after its first
+ * record or HOLD_BYTES: one LMDB transaction then carries the merges of
+ * several passes, and LMDB copies each page it touches once a transaction,
+ * so random keys (a write storm) cost fewer page copies a record, and
+ * fewer commits.  The state is in memory meanwhile, as while a batch waits
+ * for the writer thread; a crash loses what a peer's restart resends
+ * anyway (docs/storage.md). */
+#define HOLD_MS 20
+#define HOLD_BYTES ((size_t)256 << 10)
 
 struct sid_slot {
 	uint64_t sid;
@@ -82,8 +92,10 @@ struct journal {
 	bool timer_on;
 	uv_timer_t release; /* one-shot, RELEASE_MS after a commit: the map release */
 	bool release_on;
+	uv_timer_t hold;    /* one-shot: the end of a held batch (HOLD_MS) */
+	bool hold_on;
 	uint64_t release_first; /* uv_now of the first commit it waits out */
-	int open_timers;    /* of timer and release, until journal_close's closes */
+	int open_timers;    /* of timer, release and hold, until journal_close's closes */
 	uint8_t *map;       /* LMDB's map of the file (NULL: not found), */
 	size_t map_len;     /* and its length */
 	struct store *store;
@@ -569,7 +581,11 @@ static void writer_batch_done(void *ctx, uint64_t gen, int rc)
 		st->report(st->report_ctx, gen, rc);
 }
 
-int journal_commit(struct journal *st)
+static void hold_cb(uv_timer_t *t);
+
+/* Hand this pass's batch over; a batch of merges only, while small and
+ * young, is held (HOLD_MS) unless @now. */
+static int commit(struct journal *st, bool now)
 {
 	struct jwriter_batch *b;
 
@@ -585,6 +601,18 @@ int journal_commit(struct journal *st)
 	}
 	if (!(b = st->cur))
 		return 0;
+	if (!now && !b->local && !b->rc && !st->pass_lost &&
+	    b->ops.len + b->names.len < HOLD_BYTES) {
+		if (!st->hold_on) {
+			uv_timer_start(&st->hold, hold_cb, HOLD_MS, 0);
+			st->hold_on = true;
+		}
+		return 0;
+	}
+	if (st->hold_on) {
+		uv_timer_stop(&st->hold);
+		st->hold_on = false;
+	}
 	if (st->pass_lost && !b->rc)
 		b->rc = -ENOMEM; /* some of the pass's records are not in it */
 	st->pass_lost = false;
@@ -594,6 +622,19 @@ int journal_commit(struct journal *st)
 	return 0;
 }
 
+int journal_commit(struct journal *st)
+{
+	return commit(st, false);
+}
+
+static void hold_cb(uv_timer_t *t)
+{
+	struct journal *st = t->data;
+
+	st->hold_on = false;
+	commit(st, true);
+}
+
 int journal_flush(struct journal *st)
 {
 	int r;
@@ -601,7 +642,7 @@ int journal_flush(struct journal *st)
 	if (!st || !st->w)
 		return 0;
 	st->flush_rc = 0;
-	journal_commit(st);
+	commit(st, true);
 	jwriter_flush(st->w);
 	r = st->flush_rc;
 	st->flush_rc = 0;
@@ -718,7 +759,9 @@ int journal_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *l
 	st->timer.data = st;
 	uv_timer_init(loop, &st->release);
 	st->release.data = st;
-	st->open_timers = 2;
+	uv_timer_init(loop, &st->hold);
+	st->hold.data = st;
+	st->open_timers = 3;
 	/* batch syncs every batch_ms; under always the timer has LMDB take
 	 * the write-ahead log (which also makes state merged from peers
 	 * durable when no client's write synced the log) */
@@ -953,7 +996,7 @@ void journal_close(struct journal *st)
 		return;
 	if (st->w) {
 		/* what the last pass wrote, then everything queued, synced */
-		journal_commit(st);
+		commit(st, true);
 		jwriter_close(st->w);
 		st->w = NULL;
 	}
@@ -964,6 +1007,7 @@ void journal_close(struct journal *st)
 		st->store = NULL;
 	}
 	uv_close((uv_handle_t *)&st->release, timer_close_cb);
+	uv_close((uv_handle_t *)&st->hold, timer_close_cb);
 	uv_close((uv_handle_t *)&st->timer, timer_close_cb);
 }
 
