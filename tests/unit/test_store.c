@@ -456,6 +456,27 @@ static int count_cb(struct store_entry *e, void *ctx)
 /* DEL: one path for every type; the deleted instance stays, invisible, and
  * replicates; a concurrent write survives; a later write starts afresh,
  * as any type, ending a type conflict; grow-only types refuse. */
+/* store_prefetch (the receiver's look-ahead) reads only: on an empty
+ * store, an absent name and a present one, nothing changes. */
+static void test_prefetch_reads_only(void **state)
+{
+	struct store s;
+	struct crdt_obj *o;
+
+	store_init(&s);
+	store_prefetch(&s, "a", 1, false);
+	store_prefetch(&s, "a", 1, true);
+	assert_int_equal(s.len, 0);
+	assert_int_equal(store_get(&s, "a", 1, CRDT_GCOUNTER, true, &o), 0);
+	store_prefetch(&s, "a", 1, false);
+	store_prefetch(&s, "a", 1, true);
+	store_prefetch(&s, "zz", 2, true);
+	assert_int_equal(s.len, 1);
+	assert_non_null(store_find(&s, "a", 1));
+	assert_null(store_find(&s, "zz", 2));
+	store_done(&s);
+}
+
 static void test_del(void **state)
 {
 	struct store s;
@@ -538,6 +559,7 @@ int main(void)
 		cmocka_unit_test(test_new_store_new_id),
 		cmocka_unit_test(test_clash_takes_a_new_id),
 		cmocka_unit_test(test_del),
+		cmocka_unit_test(test_prefetch_reads_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -165,6 +165,17 @@ int wire_parse_records(const uint8_t *body, size_t len, struct wire_record **ret
 	return 0;
 }
 
+void wire_records_names(const uint8_t *body, size_t len,
+			void (*cb)(const uint8_t *name, size_t name_len, void *ctx), void *ctx)
+{
+	struct crdt_cur c;
+	struct wire_record r;
+
+	crdt_cur_init(&c, body, len);
+	while (c.left && next_record(&c, &r) == 0)
+		cb(r.name, r.name_len, ctx);
+}
+
 void wire_states_free(struct wire_state *s, size_t n)
 {
 	if (!s)

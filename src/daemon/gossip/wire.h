@@ -155,6 +155,11 @@ int wire_state_decode(const uint8_t *body, size_t len, struct wire_state **ret, 
 int wire_state_decode_filtered(const uint8_t *body, size_t len,
 			       bool (*skip)(const struct wire_record *r, void *ctx), void *ctx,
 			       struct wire_state **ret, size_t *ret_n);
+/** Call @cb with each record's name in @body[0..len), in order, until the
+ * end or a record whose framing is bad (no error: the decode that follows
+ * reports it).  Allocates nothing. */
+void wire_records_names(const uint8_t *body, size_t len,
+			void (*cb)(const uint8_t *name, size_t name_len, void *ctx), void *ctx);
 /** Free what wire_state_decode returned.  Accepts NULL. */
 void wire_states_free(struct wire_state *s, size_t n);
 

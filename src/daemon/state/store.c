@@ -179,6 +179,25 @@ static size_t find_slot(const struct store *s, const void *name, size_t len, uin
 	}
 }
 
+void store_prefetch(const struct store *s, const void *name, size_t len, bool entry)
+{
+	uint64_t h;
+	const struct store_slot *sl;
+
+	if (!s->cap)
+		return;
+	h = name_hash(name, len);
+	sl = &s->table[h & (s->cap - 1)];
+	if (!entry) {
+		__builtin_prefetch(sl);
+	} else if (sl->v && slot_tag(sl->v) == slot_tag(h)) {
+		/* the instance, then the name (offset 73) */
+		const uint8_t *e = (const uint8_t *)store_slot_entry(sl);
+		__builtin_prefetch(e);
+		__builtin_prefetch(e + 64);
+	}
+}
+
 struct store_entry *store_find(const struct store *s, const void *name, size_t len)
 {
 	if (!s->cap)

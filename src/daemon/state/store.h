@@ -245,6 +245,11 @@ void store_init(struct store *s);
 void store_done(struct store *s);
 /** The entry for @name, or NULL. */
 struct store_entry *store_find(const struct store *s, const void *name, size_t len);
+/** Start bringing @name's lookup into the CPU's cache, ahead of a
+ * store_find of it: its table slot (@entry false), or, once that slot is
+ * in the cache, the entry it holds when the hash's tag matches (@entry
+ * true).  Changes nothing, reads no entry; a name absent is harmless. */
+void store_prefetch(const struct store *s, const void *name, size_t len, bool entry);
 /** The visible type of an entry: the lowest type tag among its live
  * instances, 0 if none (the name is absent). */
 enum crdt_type store_entry_type(const struct store_entry *e);
