@@ -1226,6 +1226,25 @@ static void test_element_bound(void **state)
 	assert_int_equal(gossip_limit_element(lim, CRDT_ORSET, 100, room, why, sizeof(why)), 0);
 	assert_int_equal(gossip_limit_element(lim, CRDT_ORSET, 100, room + 1, why, sizeof(why)),
 			 -EMSGSIZE);
+	/* the checks' shortcut for what surely fits agrees with the exact
+	 * bound everywhere: every type with elements, names and elements of
+	 * every length up to past the datagram (the [limits] byte bounds
+	 * off; a name that leaves no room, rm 0, takes only an empty one) */
+	struct gossip_limits open = *lim;
+	open.max_name = open.max_element = open.max_value = 0;
+	static const enum crdt_type types[] = { CRDT_GSET, CRDT_ORSET, CRDT_LWWREG, CRDT_ORMAP };
+	for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ti++)
+		for (size_t nl = 0; nl <= 1030; nl += nl < 40 ? 1 : 13) {
+			size_t rm = 0;
+			int rc = wire_max_element(open.dgram, open.node_len, nl, types[ti], &rm);
+			assert_int_equal(gossip_limit_name(&open, types[ti], nl, why, sizeof(why)),
+					 rc < 0 ? -EMSGSIZE : 0);
+			/* every length near the bound, every 7th elsewhere */
+			for (size_t el = 0; el <= 1400; el += el < 40 || el + 40 > rm ? 1 : 7)
+				assert_int_equal(gossip_limit_element(&open, types[ti], nl, el, why,
+								      sizeof(why)),
+						 el > rm ? -EMSGSIZE : 0);
+		}
 	big = malloc(1400);
 	assert_non_null(big);
 	memset(big, 'b', 1399);

@@ -2046,6 +2046,22 @@ static int why_not(char *why, size_t why_size, const char *fmt, ...)
 	return -EMSGSIZE;
 }
 
+/* Whether a name of @name_len bytes and an element (or value) of @len
+ * bytes of type @t surely fit one datagram, without wire_max_element's
+ * exact room: that room is never less than the budget less the header, the
+ * name, the type's piece overhead and three varints of at most 10 bytes
+ * (the name's length, the budget's, the element's).  Nearly every write,
+ * and every record merged from a peer, takes this path. */
+static bool surely_fits(const struct gossip_limits *lim, enum crdt_type t, size_t name_len,
+			size_t len)
+{
+	const struct crdt_type_ops *ops = crdt_type_ops(t);
+
+	return ops && ops->piece_overhead && !ops->value && name_len <= WIRE_NAME_MAX &&
+	       wire_header_len(lim->node_len) + name_len + ops->piece_overhead + 30 + len <=
+		       lim->dgram;
+}
+
 int gossip_limit_name(const struct gossip_limits *lim, enum crdt_type t, size_t name_len,
 		      char *why, size_t why_size)
 {
@@ -2053,7 +2069,8 @@ int gossip_limit_name(const struct gossip_limits *lim, enum crdt_type t, size_t 
 
 	if (lim->max_name && name_len > lim->max_name)
 		return why_not(why, why_size, "key longer than max_name_bytes (%zu)", lim->max_name);
-	if (t && lim->dgram && wire_max_element(lim->dgram, lim->node_len, name_len, t, &room) < 0)
+	if (t && lim->dgram && !surely_fits(lim, t, name_len, 0) &&
+	    wire_max_element(lim->dgram, lim->node_len, name_len, t, &room) < 0)
 		return why_not(why, why_size,
 			       "key too long to replicate: a %s named by its %zu bytes does not fit "
 			       "one datagram (gossip mtu %zu, less the header)",
@@ -2079,7 +2096,7 @@ int gossip_limit_element(const struct gossip_limits *lim, enum crdt_type t, size
 	if (max && len > max)
 		return why_not(why, why_size, "%s longer than %s (%zu)", reg ? "value" : "element",
 			       reg ? "max_value_bytes" : "max_element_bytes", max);
-	if (lim->dgram) {
+	if (lim->dgram && !surely_fits(lim, t, name_len, len)) {
 		if (wire_max_element(lim->dgram, lim->node_len, name_len, t, &room) < 0)
 			room = 0;
 		if (len > room)
@@ -2157,11 +2174,19 @@ static int state_limits(struct gossip_core *g, const struct wire_state *w, char 
 
 	if ((r = gossip_limit_name(lim, o->type, w->name_len, why, why_size)))
 		return r;
-	e = store_find(g->store, w->name, w->name_len);
-	if (!e && (r = gossip_limit_instances(lim, g->store->len, why, why_size)))
+	/* a new name can pass max_instances only once the store is full: a
+	 * lookup only then (or for a set's or hash's own state, below) */
+	if (lim->max_instances && g->store->len >= lim->max_instances &&
+	    !store_find(g->store, w->name, w->name_len) &&
+	    (r = gossip_limit_instances(lim, g->store->len, why, why_size)))
 		return r;
-	if (o->type == CRDT_LWWREG && crdt_lwwreg_get(o->lww, &val, &len))
-		return gossip_limit_element(lim, o->type, w->name_len, len, why, why_size);
+	if (o->type == CRDT_LWWREG) {
+		if (crdt_lwwreg_get(o->lww, &val, &len))
+			return gossip_limit_element(lim, o->type, w->name_len, len, why, why_size);
+		return 0;
+	}
+	e = o->type == CRDT_ORMAP || crdt_obj_is_set(o) ? store_find(g->store, w->name, w->name_len)
+							 : NULL;
 	if (o->type == CRDT_ORMAP && lim->max_fields) {
 		struct field_check c = { .local = NULL };
 		struct crdt_obj *l = e ? store_entry_slot(e, CRDT_ORMAP) : NULL;
