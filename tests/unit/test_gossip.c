@@ -2421,6 +2421,43 @@ static void test_delta_cost(void **state)
 	}
 }
 
+/* A register queued for the push goes as it is at the push, however many
+ * writes it took meanwhile (a register is its own delta; nothing is
+ * copied per write): one record with the last value, or the tombstone of
+ * a DEL; a name written as a register and then as another type goes whole.
+ * Every peer ends with what the writer holds. */
+static void test_delta_register_at_push(void **state)
+{
+	struct cluster c;
+	struct gossip_stats st;
+	char v[16];
+
+	cluster_deltas = true;
+	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_deltas = false;
+	for (int i = 0; i < 50; i++) {
+		snprintf(v, sizeof(v), "v%d", i);
+		dset(&c.node[0], "r", v);
+	}
+	dset(&c.node[0], "gone", "x");
+	assert_int_equal(store_del(&c.node[0].store, "gone", 4), 1);
+	push_all(&c);
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.delta_intervals, 1);
+	assert_int_equal(st.delta_whole_writes, 0);
+	assert_reg(&c.node[1], "r", "v49");
+	assert_false(crdt_lwwreg_live(get(&c.node[1], "gone", CRDT_LWWREG)->lww));
+	/* a register, deleted, then a set under the same queued name */
+	dset(&c.node[0], "t", "x");
+	assert_int_equal(store_del(&c.node[0].store, "t", 1), 1);
+	dsadd(&c.node[0], "t", "m");
+	push_all(&c);
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.delta_whole_writes, 1);
+	assert_converged(&c);
+	cluster_done(&c);
+}
+
 /* A push whose joined delta is larger than a datagram is split into
  * pieces, each an interval of its own (dot ranges with exactly their
  * context, as a split state): under loss, duplicates and reordering every
@@ -2739,6 +2776,7 @@ int main(void)
 		cmocka_unit_test(test_delta_large_by_catchup),
 		cmocka_unit_test(test_delta_overflow),
 		cmocka_unit_test(test_delta_cost),
+		cmocka_unit_test(test_delta_register_at_push),
 		cmocka_unit_test(test_catchup),
 		cmocka_unit_test(test_catchup_mutated),
 		cmocka_unit_test(test_catchup_no_news),

@@ -185,6 +185,10 @@ struct gossip_core {
 	 * when one had none (it is then pushed whole) */
 	struct pend {
 		struct crdt_obj d; /* d.p NULL: none yet */
+		/* the delta is the entry's register as the push finds it (a
+		 * register is its own delta): nothing copied or joined per
+		 * write */
+		bool reg;
 		bool whole;
 		bool by_catchup; /* whole, to every peer by its catch-up */
 	} *pend;
@@ -1567,7 +1571,10 @@ static size_t push_deltas(struct gossip_core *g, struct store_entry **ents, stru
 	pk.seq = g->dlog.last;
 	for (i = 0; i < n; i++) {
 		struct pend *q = &pend[i];
-		if (q->whole || !q->d.p)
+		const struct crdt_obj *d = &q->d;
+		if (q->reg && !(d = store_entry_slot(ents[i], CRDT_LWWREG)))
+			q->whole = true; /* not reached: the write made it */
+		if (q->whole || !d->p)
 			continue;
 		if (pend_too_large(g, q, ents[i])) {
 			q->whole = q->by_catchup = true;
@@ -1577,7 +1584,7 @@ static size_t push_deltas(struct gossip_core *g, struct store_entry **ents, stru
 			g->st.delta_held++;
 			break;
 		}
-		if ((r = wire_packer_add(&pk, ents[i]->name, ents[i]->name_len, &q->d, NULL)) != 0) {
+		if ((r = wire_packer_add(&pk, ents[i]->name, ents[i]->name_len, d, NULL)) != 0) {
 			q->whole = true;
 			if (r < 0 && r != -EMSGSIZE) /* the emit failed: start again */
 				pk.seq = g->dlog.last;
@@ -1660,6 +1667,16 @@ static void pend_join(struct gossip_core *g, struct store_entry *e, enum crdt_ty
 
 	if (q->whole)
 		return;
+	if (q->reg || (t == CRDT_LWWREG && !q->d.p && !c->delta)) {
+		/* a register's write: the register itself goes at the push; a
+		 * write of another type under the name as well goes whole */
+		if (t != CRDT_LWWREG) {
+			g->st.delta_whole_writes++;
+			q->whole = true;
+		}
+		q->reg = true;
+		return;
+	}
 	if (q->d.p && c->delta) { /* the command's own delta joins, no copy */
 		if (q->d.type != c->delta->type || crdt_obj_merge(&q->d, c->delta) < 0) {
 			g->st.delta_whole_writes++;
@@ -1766,7 +1783,7 @@ static void pend_clear(struct pend *pend, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		crdt_obj_done(&pend[i].d);
-		pend[i].by_catchup = false;
+		pend[i].reg = pend[i].by_catchup = false;
 	}
 }
 
