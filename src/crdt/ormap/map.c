@@ -733,9 +733,13 @@ static int commit(struct crdt_ormap *m, const void *f, size_t flen, struct ment 
 		dix_put(m, e->ri, e->ctr, et_hash(f, flen));
 	if (slot) {
 		/* the fingerprint's parts: the old entries' out, the new one's in */
-		if (m->fp_ok)
-			m->fp_ents += (e ? fp_ents_of(m, f, flen, &e, 1) : 0) -
-				      fp_ents_of(m, f, flen, v, n);
+		if (m->fp_ok) {
+			uint64_t kh = fp_field(f, flen);
+			for (uint32_t x = 0; x < n; x++)
+				m->fp_ents -= fp_ent(m, NULL, kh, v[x]);
+			if (e)
+				m->fp_ents += fp_ent(m, NULL, kh, e);
+		}
 		for (uint32_t x = 0; x < n; x++) {
 			dix_del(m, v[x]->ri, v[x]->ctr);
 			free(v[x]);
