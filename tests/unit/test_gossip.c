@@ -288,6 +288,8 @@ static bool cluster_digests;
 static bool cluster_deltas;
 static uint32_t cluster_delta_log;
 static size_t cluster_catchup_parts;
+/* Every node's [gossip] piece_cache_bytes: on, as crdtd's default. */
+static size_t cluster_piece_cache = 64u << 20;
 /* Whether the cores get a tick_wanted hook (recorded in node.tick_due,
  * run by the test): a catch-up then cuts a few pieces a call, as crdtd's. */
 static bool cluster_ticks;
@@ -370,6 +372,7 @@ static void cluster_init(struct cluster *c, int n, uint32_t mtu, unsigned hide,
 			.deltas = cluster_deltas,
 			.delta_log = cluster_delta_log,
 			.delta_catchup_parts = cluster_catchup_parts,
+			.piece_cache_bytes = cluster_piece_cache,
 			.max_clock_lead_ms = max_lead_ms,
 			.seed = 42 + (uint64_t)i,
 			.peers = pc,
@@ -2371,6 +2374,114 @@ static void test_catchup_no_news(void **state)
 	}
 }
 
+/* Run node 0's catch-up to node @to, which restarted empty: node @to's
+ * round tells node 0, then only ACKs move it on (no other round, no push:
+ * nothing but the catch-up can bring node @to the set). */
+static void catchup_to(struct cluster *c, int to)
+{
+	node_restart(c, to);
+	fake_ms += 1000;
+	gossip_core_round(c->node[to].g, fake_ms, fake_ms * 1000);
+	net_run(&c->net);
+	assert_false(probe(&c->node[0], to).catching_up);
+}
+
+/* The set node 0 holds under @key equals node @i's, exactly. */
+static void assert_set_equal(struct cluster *c, int i, const char *key)
+{
+	struct store_entry *e0 = store_find(&c->node[0].store, key, strlen(key));
+	struct store_entry *ei = store_find(&c->node[i].store, key, strlen(key));
+
+	assert_non_null(e0);
+	assert_non_null(ei);
+	assert_non_null(store_entry_slot(ei, CRDT_ORSET));
+	assert_true(crdt_orset_equal(store_entry_slot(e0, CRDT_ORSET)->os,
+				     store_entry_slot(ei, CRDT_ORSET)->os));
+}
+
+/* The piece cache (gossip/pcache.h).  Node 0 catches node 1 up on a large
+ * set, cutting every piece; then node 2, another empty peer: every piece
+ * comes from the cache and none is cut.  When the set changes between the
+ * two catch-ups (adds, removes, a re-add: deltas announced, never pushed),
+ * the pieces whose dot ranges the changes reach are cut again and the rest
+ * sent from the cache, and node 2 ends exactly equal to node 0: a stale
+ * piece would leave it a removed element or without an added one, which
+ * nothing else repairs here (no interval is pushed, no round runs).  A
+ * change with no delta drops the instance's pieces. */
+static void test_piece_cache(void **state)
+{
+	for (int variant = 0; variant < 3; variant++) {
+		struct cluster c;
+		struct gossip_stats s1, s2;
+		char m[32];
+
+		cluster_deltas = true;
+		cluster_digests = true;
+		cluster_init(&c, 3, 1400, 0, 0);
+		cluster_deltas = false;
+		cluster_digests = false;
+		add_many(&c.node[0], "big", 0, 40000);
+		set(&c.node[0], "small", "v1");
+		round_all(&c); /* CRDT.SYNC: the whole set, not by catch-up */
+		assert_converged(&c);
+
+		catchup_to(&c, 1);
+		assert_set_equal(&c, 1, "big");
+		gossip_core_get_stats(c.node[0].g, &s1);
+		assert_true(s1.pcache_misses > 2 * XFER_WINDOW_MAX);
+		assert_int_equal(s1.pcache_hits, 0);
+		assert_int_equal(s1.pcache_drops, 0);
+		assert_true(s1.pcache_bytes > 40000 * 13);
+		assert_int_equal(s1.pcache_instances, 2);
+
+		if (variant == 1) {
+			for (int i = 0; i < 40; i++) {
+				/* removes spread over the set, adds at its end, and
+				 * re-adds (a new dot replacing an old one) */
+				snprintf(m, sizeof(m), "element-%06d", (i * 7919) % 40000);
+				if (crdt_orset_contains(dget(&c.node[0], "big", CRDT_ORSET)->os, m,
+							strlen(m)))
+					dsrem(&c.node[0], "big", m);
+				snprintf(m, sizeof(m), "fresh-%02d", i);
+				dsadd(&c.node[0], "big", m);
+				snprintf(m, sizeof(m), "element-%06d", (i * 4099 + 11) % 40000);
+				dsadd(&c.node[0], "big", m);
+			}
+			dset(&c.node[0], "small", "v2");
+		} else if (variant == 2) {
+			sadd(&c.node[0], "big", "no-delta"); /* announced whole */
+		}
+
+		catchup_to(&c, 2);
+		assert_set_equal(&c, 2, "big");
+		gossip_core_get_stats(c.node[0].g, &s2);
+		/* nothing reached node 2 but the catch-up */
+		assert_int_equal(s2.delta_intervals, 0);
+		if (variant == 0) {
+			/* the second catch-up cut nothing */
+			assert_int_equal(s2.pcache_misses, s1.pcache_misses);
+			assert_int_equal(s2.pcache_hits, s1.pcache_misses);
+			assert_int_equal(s2.pcache_drops, 0);
+		} else if (variant == 1) {
+			/* 120 writes reach at most 120 pieces and the register:
+			 * most still come from the cache */
+			assert_true(s2.pcache_drops > 0);
+			assert_true(s2.pcache_drops <= 120 + 1);
+			assert_true(s2.pcache_misses > s1.pcache_misses);
+			assert_true(s2.pcache_misses - s1.pcache_misses <= 2 * s2.pcache_drops + 2);
+			assert_true(s2.pcache_hits > s1.pcache_misses / 2);
+			assert_reg(&c.node[2], "small", "v2");
+		} else {
+			/* a change without its delta: the set's pieces all go */
+			assert_true(s2.pcache_drops >= s1.pcache_misses - 1);
+			assert_true(s2.pcache_misses >= 2 * s1.pcache_misses - 1);
+		}
+		if (variant != 1)
+			assert_reg(&c.node[2], "small", "v1");
+		cluster_done(&c);
+	}
+}
+
 /* One SADD into a large set costs each peer one DELTA datagram of a few
  * dozen bytes and one ACK back; with deltas = no, the whole set. */
 static void test_delta_cost(void **state)
@@ -2723,6 +2834,7 @@ int main(void)
 		cmocka_unit_test(test_catchup),
 		cmocka_unit_test(test_catchup_mutated),
 		cmocka_unit_test(test_catchup_no_news),
+		cmocka_unit_test(test_piece_cache),
 		cmocka_unit_test(test_sync_status),
 		cmocka_unit_test(test_delta_in_flight),
 		cmocka_unit_test(test_third_party_in_flight),
