@@ -2407,17 +2407,22 @@ static void assert_set_equal(struct cluster *c, int i, const char *key)
  * sent from the cache, and node 2 ends exactly equal to node 0: a stale
  * piece would leave it a removed element or without an added one, which
  * nothing else repairs here (no interval is pushed, no round runs).  A
- * change with no delta drops the instance's pieces. */
+ * change with no delta drops the instance's pieces.  A cache bounded below
+ * the set's size holds no more than its bound, keeps what fits, and the
+ * second catch-up cuts the rest. */
 static void test_piece_cache(void **state)
 {
-	for (int variant = 0; variant < 3; variant++) {
+	for (int variant = 0; variant < 4; variant++) {
 		struct cluster c;
 		struct gossip_stats s1, s2;
 		char m[32];
 
 		cluster_deltas = true;
 		cluster_digests = true;
+		if (variant == 3)
+			cluster_piece_cache = 200000;
 		cluster_init(&c, 3, 1400, 0, 0);
+		cluster_piece_cache = 64u << 20;
 		cluster_deltas = false;
 		cluster_digests = false;
 		add_many(&c.node[0], "big", 0, 40000);
@@ -2431,8 +2436,15 @@ static void test_piece_cache(void **state)
 		assert_true(s1.pcache_misses > 2 * XFER_WINDOW_MAX);
 		assert_int_equal(s1.pcache_hits, 0);
 		assert_int_equal(s1.pcache_drops, 0);
-		assert_true(s1.pcache_bytes > 40000 * 13);
-		assert_int_equal(s1.pcache_instances, 2);
+		if (variant == 3) {
+			assert_true(s1.pcache_bytes <= 200000);
+			assert_true(s1.pcache_bytes > 150000);
+			assert_true(s1.pcache_evictions > 0);
+		} else {
+			assert_true(s1.pcache_bytes > 40000 * 13);
+			assert_int_equal(s1.pcache_instances, 2);
+			assert_int_equal(s1.pcache_evictions, 0);
+		}
 
 		if (variant == 1) {
 			for (int i = 0; i < 40; i++) {
@@ -2471,10 +2483,18 @@ static void test_piece_cache(void **state)
 			assert_true(s2.pcache_misses - s1.pcache_misses <= 2 * s2.pcache_drops + 2);
 			assert_true(s2.pcache_hits > s1.pcache_misses / 2);
 			assert_reg(&c.node[2], "small", "v2");
-		} else {
+		} else if (variant == 2) {
 			/* a change without its delta: the set's pieces all go */
 			assert_true(s2.pcache_drops >= s1.pcache_misses - 1);
 			assert_true(s2.pcache_misses >= 2 * s1.pcache_misses - 1);
+		} else {
+			/* what the bound held went from the cache, the rest was
+			 * cut: every piece once */
+			assert_true(s2.pcache_hits > 0);
+			assert_true(s2.pcache_misses > s1.pcache_misses);
+			assert_true(s2.pcache_hits + s2.pcache_misses - s1.pcache_misses >=
+				    s1.pcache_misses);
+			assert_true(s2.pcache_bytes <= 200000);
 		}
 		if (variant != 1)
 			assert_reg(&c.node[2], "small", "v1");
