@@ -259,7 +259,7 @@ static void run_insert(struct pcache *c, struct inst *in, struct pcache_run *r)
 	}
 	runs_drop(c, in, i, j, &superseded); /* r holds their range, as it is now */
 	if (in->n == in->cap) {
-		size_t ncap = in->cap ? 2 * in->cap : 4;
+		size_t ncap = in->cap ? 2 * in->cap : 1; /* most hold one run */
 		struct pcache_run *v = realloc(in->runs, ncap * sizeof(*v));
 		if (!v) {
 			c->st.evictions += r->n;
