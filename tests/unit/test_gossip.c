@@ -2409,12 +2409,16 @@ static void assert_set_equal(struct cluster *c, int i, const char *key)
  * nothing else repairs here (no interval is pushed, no round runs).  A
  * change with no delta drops the instance's pieces.  A cache bounded below
  * the set's size holds no more than its bound, keeps what fits, and the
- * second catch-up cuts the rest. */
+ * second catch-up cuts the rest.  Changes merged from a peer (node 1's
+ * adds and removes, pushed to node 0) drop the pieces their ranges reach,
+ * as local ones do.  Node 1 is cut off before node 2 starts, so only node
+ * 0 can bring node 2 anything. */
 static void test_piece_cache(void **state)
 {
-	for (int variant = 0; variant < 4; variant++) {
+	for (int variant = 0; variant < 5; variant++) {
 		struct cluster c;
 		struct gossip_stats s1, s2;
+		uint64_t from1;
 		char m[32];
 
 		cluster_deltas = true;
@@ -2462,13 +2466,28 @@ static void test_piece_cache(void **state)
 			dset(&c.node[0], "small", "v2");
 		} else if (variant == 2) {
 			sadd(&c.node[0], "big", "no-delta"); /* announced whole */
+		} else if (variant == 4) {
+			for (int i = 0; i < 20; i++) {
+				snprintf(m, sizeof(m), "element-%06d", (i * 7919 + 5) % 40000);
+				dsrem(&c.node[1], "big", m);
+				snprintf(m, sizeof(m), "from-1-%02d", i);
+				dsadd(&c.node[1], "big", m);
+			}
+			fake_ms += 3600 * 1000; /* past the large-instance gap */
+			gossip_core_push(c.node[1].g, fake_ms); /* node 1's only */
+			net_run(&c.net);
+			assert_set_equal(&c, 1, "big"); /* node 0 merged them */
 		}
+		/* node 1 cut off: it cannot catch node 2 up itself */
+		net_down(&c.net, 1, true);
+		from1 = c.net.delivered[1][2];
 
 		catchup_to(&c, 2);
 		assert_set_equal(&c, 2, "big");
 		gossip_core_get_stats(c.node[0].g, &s2);
 		/* nothing reached node 2 but the catch-up */
 		assert_int_equal(s2.delta_intervals, 0);
+		assert_int_equal(c.net.delivered[1][2], from1);
 		if (variant == 0) {
 			/* the second catch-up cut nothing */
 			assert_int_equal(s2.pcache_misses, s1.pcache_misses);
@@ -2487,6 +2506,14 @@ static void test_piece_cache(void **state)
 			/* a change without its delta: the set's pieces all go */
 			assert_true(s2.pcache_drops >= s1.pcache_misses - 1);
 			assert_true(s2.pcache_misses >= 2 * s1.pcache_misses - 1);
+		} else if (variant == 4) {
+			/* 20 removes of node 0's dots and 20 adds under node
+			 * 1's id, merged here: a piece each at most, and the
+			 * last */
+			assert_true(s2.pcache_drops > 0);
+			assert_true(s2.pcache_drops <= 20 + 1);
+			assert_true(s2.pcache_hits > s1.pcache_misses / 2);
+			assert_true(s2.merges > s1.merges);
 		} else {
 			/* what the bound held went from the cache, the rest was
 			 * cut: every piece once */
