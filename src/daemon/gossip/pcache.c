@@ -189,6 +189,7 @@ static int tab_grow(struct pcache *c)
 		return -ENOMEM;
 	c->tab = nt;
 	c->tcap = ncap;
+	c->st.bytes += (ncap - ocap) * sizeof(*nt);
 	for (size_t i = 0; i < ocap; i++)
 		for (struct inst *in = old[i], *nx; in; in = nx) {
 			size_t s = slot_of(c, in->key, in->t);
@@ -293,6 +294,7 @@ int pcache_new(size_t max_bytes, struct pcache **ret)
 	}
 	c->max = max_bytes;
 	c->st.max_bytes = max_bytes;
+	c->st.bytes = c->tcap * sizeof(*c->tab);
 	crdt_buf_init(&c->cut.data, 0);
 	crdt_buf_init(&c->enc, 0);
 	*ret = c;

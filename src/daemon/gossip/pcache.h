@@ -21,7 +21,8 @@
  * (a range cut again runs on into the next run's), which only sends a few
  * dots twice.
  *
- * The cache holds at most max_bytes (piece bytes and their bookkeeping):
+ * The cache holds at most max_bytes (piece bytes and their bookkeeping,
+ * its table included):
  * past it, whole instances go, least recently used first; a run that does
  * not fit even then is not kept.  Instances are keyed by an address the
  * caller chooses (the store entry) and a type; pcache_forget drops a key
