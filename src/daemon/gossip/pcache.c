@@ -12,7 +12,9 @@ struct inst {
 	const void *key;
 	enum crdt_type t;
 	size_t room;
-	struct pcache_run *runs; /* sorted by lo; none inside another */
+	/* sorted by lo, none inside another; each run one allocation with
+	 * its pieces, so that dropping one moves pointers only */
+	struct pcache_run **runs;
 	size_t n, cap;
 	struct inst *hnext, *prev, *next;
 };
@@ -80,7 +82,7 @@ static size_t lo_upto(const struct inst *in, const struct crdt_rid *rid, uint64_
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (lo_cmp(&in->runs[mid], rid, ctr) <= 0)
+		if (lo_cmp(in->runs[mid], rid, ctr) <= 0)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -95,7 +97,7 @@ static size_t hi_from(const struct inst *in, const struct crdt_rid *rid, uint64_
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (hi_after(&in->runs[mid], rid, ctr))
+		if (hi_after(in->runs[mid], rid, ctr))
 			hi = mid;
 		else
 			lo = mid + 1;
@@ -154,9 +156,9 @@ static void runs_drop(struct pcache *c, struct inst *in, size_t i, size_t j, uin
 	if (i >= j)
 		return;
 	for (size_t k = i; k < j; k++) {
-		*count += in->runs[k].n;
-		c->st.bytes -= in->runs[k].bytes;
-		free(in->runs[k].pieces);
+		*count += in->runs[k]->n;
+		c->st.bytes -= in->runs[k]->bytes;
+		free(in->runs[k]);
 	}
 	memmove(in->runs + i, in->runs + j, (in->n - j) * sizeof(*in->runs));
 	in->n -= j - i;
@@ -233,7 +235,7 @@ static bool make_room(struct pcache *c, size_t need, const struct inst *keep)
 	return c->st.bytes + need <= c->max;
 }
 
-/* Insert @r (its pieces owned by @in from now on, or freed) keeping the
+/* Insert @r (owned by @in from now on, or freed) keeping the
  * runs sorted by lo with none inside another: runs inside @r go, and @r
  * is not kept when one holds it already. */
 static void run_insert(struct pcache *c, struct inst *in, struct pcache_run *r)
@@ -243,28 +245,28 @@ static void run_insert(struct pcache *c, struct inst *in, struct pcache_run *r)
 
 	/* the run before (lo <= r's lo) holds r if its hi reaches r's hi */
 	if (i > 0) {
-		const struct pcache_run *p = &in->runs[i - 1];
+		const struct pcache_run *p = in->runs[i - 1];
 		if (p->hi_end || (!r->hi_end && pt_cmp(&p->hi_rid, p->hi_ctr, &r->hi_rid,
 							r->hi_ctr) >= 0)) {
 			c->st.evictions += r->n;
-			free(r->pieces);
+			free(r);
 			return;
 		}
 		if (lo_cmp(p, &r->lo_rid, r->lo_ctr) == 0)
 			i--; /* same lo, shorter: inside r */
 	}
 	for (j = i; j < in->n; j++) {
-		const struct pcache_run *q = &in->runs[j];
+		const struct pcache_run *q = in->runs[j];
 		if (!r->hi_end && (q->hi_end || pt_cmp(&q->hi_rid, q->hi_ctr, &r->hi_rid, r->hi_ctr) > 0))
 			break;
 	}
 	runs_drop(c, in, i, j, &superseded); /* r holds their range, as it is now */
 	if (in->n == in->cap) {
 		size_t ncap = in->cap ? 2 * in->cap : 1; /* most hold one run */
-		struct pcache_run *v = realloc(in->runs, ncap * sizeof(*v));
+		struct pcache_run **v = realloc(in->runs, ncap * sizeof(*v));
 		if (!v) {
 			c->st.evictions += r->n;
-			free(r->pieces);
+			free(r);
 			return;
 		}
 		c->st.bytes += (ncap - in->cap) * sizeof(*v);
@@ -272,7 +274,7 @@ static void run_insert(struct pcache *c, struct inst *in, struct pcache_run *r)
 		in->cap = ncap;
 	}
 	memmove(in->runs + i + 1, in->runs + i, (in->n - i) * sizeof(*in->runs));
-	in->runs[i] = *r;
+	in->runs[i] = r;
 	in->n++;
 	c->st.bytes += r->bytes;
 }
@@ -327,10 +329,10 @@ const struct pcache_run *pcache_find(struct pcache *c, const void *key, enum crd
 		return NULL;
 	i = lo_upto(in, &at->rid, at->ctr);
 	*ret_ahead = i < in->n;
-	if (i == 0 || !hi_after(&in->runs[i - 1], &at->rid, at->ctr))
+	if (i == 0 || !hi_after(in->runs[i - 1], &at->rid, at->ctr))
 		return NULL;
 	lru_front(c, in);
-	return &in->runs[i - 1];
+	return in->runs[i - 1];
 }
 
 void pcache_hit(struct pcache *c, size_t n)
@@ -402,33 +404,35 @@ static void keep_run(struct pcache *c, struct inst *in, size_t i, size_t j,
 		     const struct crdt_rid *lo_rid, uint64_t lo_ctr, const struct crdt_rid *hi_rid,
 		     uint64_t hi_ctr, bool hi_end, uint64_t skipped, uint64_t fp)
 {
-	struct pcache_run r = { .lo_rid = *lo_rid, .lo_ctr = lo_ctr, .hi_end = hi_end,
-				.skipped = skipped, .fp = fp, .n = j - i };
-	size_t data = 0;
+	struct pcache_run *r;
+	size_t data = 0, bytes, n = j - i;
 	uint8_t *d;
 
-	if (!hi_end) {
-		if (pt_cmp(lo_rid, lo_ctr, hi_rid, hi_ctr) >= 0)
-			return; /* covers nothing */
-		r.hi_rid = *hi_rid;
-		r.hi_ctr = hi_ctr;
-	}
+	if (!hi_end && pt_cmp(lo_rid, lo_ctr, hi_rid, hi_ctr) >= 0)
+		return; /* covers nothing */
 	for (size_t k = i; k < j; k++)
 		data += c->cut.v[k].len;
-	r.bytes = r.n * sizeof(*r.pieces) + data + sizeof(r);
-	if (!make_room(c, r.bytes, in) || !(r.pieces = malloc(r.bytes - sizeof(r)))) {
-		c->st.evictions += r.n;
+	bytes = sizeof(*r) + n * sizeof(*r->pieces) + data;
+	if (!make_room(c, bytes, in) || !(r = malloc(bytes))) {
+		c->st.evictions += n;
 		return;
 	}
-	d = (uint8_t *)(r.pieces + r.n);
+	*r = (struct pcache_run){ .lo_rid = *lo_rid, .lo_ctr = lo_ctr, .hi_end = hi_end,
+				  .skipped = skipped, .fp = fp, .n = n, .bytes = bytes,
+				  .pieces = (struct pcache_piece *)(r + 1) };
+	if (!hi_end) {
+		r->hi_rid = *hi_rid;
+		r->hi_ctr = hi_ctr;
+	}
+	d = (uint8_t *)(r->pieces + n);
 	for (size_t k = i; k < j; k++) {
 		const struct cut_piece *p = &c->cut.v[k];
 		memcpy(d, c->cut.data.data + p->off, p->len);
-		r.pieces[k - i] = (struct pcache_piece){ .data = d, .len = p->len, .sum = p->sum,
-							 .sum_dots = p->dots, .sum_hash = p->hash };
+		r->pieces[k - i] = (struct pcache_piece){ .data = d, .len = p->len, .sum = p->sum,
+							  .sum_dots = p->dots, .sum_hash = p->hash };
 		d += p->len;
 	}
-	run_insert(c, in, &r);
+	run_insert(c, in, r);
 }
 
 void pcache_cut_end(struct pcache *c, const struct crdt_cursor *after, uint64_t fp)
