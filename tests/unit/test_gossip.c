@@ -1753,6 +1753,9 @@ static void rounds_all(struct cluster *c, int n)
 
 enum dfault { DF_LOSS, DF_DUP_REORDER, DF_RESTART };
 
+/* The byte node_restart fills a restarted node's replica id with. */
+static uint8_t restart_rid = 0x77;
+
 /* Node @idx of @c restarts: its store is gone (durability none) and it
  * comes back under a new replica id, while intervals to it are in flight. */
 static void node_restart(struct cluster *c, int idx)
@@ -1776,7 +1779,7 @@ static void node_restart(struct cluster *c, int idx)
 	gossip_core_free(nd->g);
 	store_done(&nd->store);
 	store_init(&nd->store);
-	memset(nd->rid.b, 0x77, sizeof(nd->rid.b));
+	memset(nd->rid.b, restart_rid, sizeof(nd->rid.b));
 	assert_int_equal(gossip_core_new(&cfg, &nd->store, &nd->hlc, &nd->rid, nd->name,
 					 &c->net.nodes[idx]->t, NULL, &nd->g),
 			 0);
@@ -2529,6 +2532,66 @@ static void test_piece_cache(void **state)
 	}
 }
 
+/* Seeded rounds of writes between catch-ups to a fresh node 2: node 0's
+ * own adds, removes and re-adds (deltas, never pushed), and node 1's,
+ * pushed to node 0 and merged there, then node 1 cut off.  The kept pieces
+ * are dropped, cut again (running into the next kept ones), kept and
+ * dropped again over the rounds; after every catch-up node 2 holds exactly
+ * node 0's set. */
+static void test_piece_cache_random(void **state)
+{
+	struct rng rng = { .s = test_seed("piece cache") };
+	struct cluster c;
+	struct gossip_stats st;
+	char m[32];
+	int fresh = 0;
+
+	cluster_deltas = true;
+	cluster_digests = true;
+	cluster_init(&c, 3, 1400, 0, 0);
+	cluster_deltas = false;
+	cluster_digests = false;
+	add_many(&c.node[0], "big", 0, 20000);
+	round_all(&c);
+	assert_converged(&c);
+	for (int round = 0; round < 8; round++) {
+		int writes = (int)rng_below(&rng, 60);
+		net_down(&c.net, 1, false);
+		for (int w = 0; w < writes; w++) {
+			int who = rng_below(&rng, 3) == 0; /* node 1 a third of the time */
+			struct node *n = &c.node[who];
+			struct crdt_obj *o = dget(n, "big", CRDT_ORSET);
+			unsigned k = (unsigned)rng_below(&rng, 20000);
+			snprintf(m, sizeof(m), "element-%06u", k);
+			switch (rng_below(&rng, 3)) {
+			case 0:
+				if (crdt_orset_contains(o->os, m, strlen(m)))
+					dsrem(n, "big", m);
+				break;
+			case 1: /* a re-add, or the add back of a removed one */
+				dsadd(n, "big", m);
+				break;
+			default:
+				snprintf(m, sizeof(m), "fresh-%d", fresh++);
+				dsadd(n, "big", m);
+			}
+		}
+		fake_ms += 3600 * 1000; /* past the large-instance gap */
+		gossip_core_push(c.node[1].g, fake_ms);
+		net_run(&c.net);
+		net_down(&c.net, 1, true);
+		restart_rid = (uint8_t)(0x80 + round); /* a restart node 0 sees */
+		catchup_to(&c, 2);
+		restart_rid = 0x77;
+		assert_set_equal(&c, 2, "big");
+	}
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.delta_intervals, 0);
+	assert_true(st.pcache_hits > 0);
+	assert_true(st.pcache_drops > 0);
+	cluster_done(&c);
+}
+
 /* One SADD into a large set costs each peer one DELTA datagram of a few
  * dozen bytes and one ACK back; with deltas = no, the whole set. */
 static void test_delta_cost(void **state)
@@ -2882,6 +2945,7 @@ int main(void)
 		cmocka_unit_test(test_catchup_mutated),
 		cmocka_unit_test(test_catchup_no_news),
 		cmocka_unit_test(test_piece_cache),
+		cmocka_unit_test(test_piece_cache_random),
 		cmocka_unit_test(test_sync_status),
 		cmocka_unit_test(test_delta_in_flight),
 		cmocka_unit_test(test_third_party_in_flight),
