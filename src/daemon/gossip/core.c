@@ -607,16 +607,29 @@ static void note_left_out(struct gossip_core *g, const struct store_entry *e, in
 
 /* Every type slot of @e into packer @pk; the encoded size, summed, or a
  * negative error.  The fingerprint of each encoding is kept for the receive
- * fast path. */
+ * fast path.  An encoding that fits one record comes from the piece cache
+ * when it holds it, and goes there when it did not. */
 static long pack_entry(struct gossip_core *g, struct wire_packer *pk, struct store_entry *e)
 {
-	size_t total = 0, size;
+	size_t total = 0, size, room = wire_packer_room(pk, e->name_len);
 	int r;
 
 	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++) {
 		struct store_inst *in = store_entry_inst(e, t);
+		const struct pcache_run *w;
+		uint64_t splits = pk->splits;
 		if (!in)
 			continue;
+		if (g->pc && (w = pcache_whole(g->pc, e, (enum crdt_type)t)) &&
+		    crdt_varint_len(w->pieces[0].len) + w->pieces[0].len <= room) {
+			if ((r = wire_packer_add_piece(pk, e->name, e->name_len, w->pieces[0].data,
+						       w->pieces[0].len, false, 0, 0)) < 0)
+				return r;
+			pcache_hit(g->pc, 1);
+			in->fp = w->fp;
+			total += w->pieces[0].len;
+			continue;
+		}
 		r = wire_packer_add(pk, e->name, e->name_len, &in->obj, &size);
 		if (r > 0) {
 			note_left_out(g, e, t, r);
@@ -629,6 +642,9 @@ static long pack_entry(struct gossip_core *g, struct wire_packer *pk, struct sto
 		if (r < 0)
 			return r;
 		in->fp = store_fingerprint(pk->scratch.data, pk->scratch.len);
+		if (g->pc && pk->splits == splits && r == 0) /* went as one record */
+			pcache_put_whole(g->pc, e, (enum crdt_type)t, room, pk->scratch.data,
+					 pk->scratch.len, in->fp);
 		total += size;
 	}
 	return (long)total;
@@ -863,6 +879,9 @@ static int cu_send_cached(struct gossip_core *g, struct peer *p, struct wire_pac
 	if (!g->pc ||
 	    !(run = pcache_find(g->pc, e, p->cu_cut_type, room, &p->cu_cur, ret_ahead)))
 		return 0;
+	for (size_t i = 0; i < run->n; i++) /* a whole encoding kept for a larger room */
+		if (crdt_varint_len(run->pieces[i].len) + run->pieces[i].len > room)
+			return 0;
 	for (size_t i = 0; i < run->n; i++) {
 		const struct pcache_piece *pc = &run->pieces[i];
 		if ((r = wire_packer_add_piece(pk, e->name, e->name_len, pc->data, pc->len, pc->sum,

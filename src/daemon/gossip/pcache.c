@@ -318,6 +318,34 @@ void pcache_free(struct pcache *c)
 	free(c);
 }
 
+static bool run_whole(const struct pcache_run *r)
+{
+	static const struct crdt_rid zero;
+
+	return r->fp && r->n == 1 && r->hi_end && r->lo_ctr == 0 && !memcmp(&r->lo_rid, &zero, sizeof(zero));
+}
+
+const struct pcache_run *pcache_whole(struct pcache *c, const void *key, enum crdt_type t)
+{
+	struct inst *in = inst_find(c, key, t);
+
+	if (!in || in->n != 1 || !run_whole(in->runs[0]))
+		return NULL;
+	lru_front(c, in);
+	return in->runs[0];
+}
+
+void pcache_put_whole(struct pcache *c, const void *key, enum crdt_type t, size_t room,
+		      const uint8_t *enc, size_t len, uint64_t fp)
+{
+	struct crdt_cursor done = CRDT_CURSOR_INIT;
+
+	pcache_cut_start(c, key, t, room, &done);
+	pcache_cut_piece(c, enc, len, NULL, false, 0, 0);
+	done.done = 1;
+	pcache_cut_end(c, &done, fp);
+}
+
 const struct pcache_run *pcache_find(struct pcache *c, const void *key, enum crdt_type t,
 				     size_t room, const struct crdt_cursor *at, bool *ret_ahead)
 {
@@ -325,8 +353,10 @@ const struct pcache_run *pcache_find(struct pcache *c, const void *key, enum crd
 	size_t i;
 
 	*ret_ahead = false;
-	if (!in || in->room != room || at->done)
+	if (!in || at->done)
 		return NULL;
+	if (in->room != room) /* a whole encoding serves any room it fits */
+		return in->n == 1 && run_whole(in->runs[0]) ? pcache_whole(c, key, t) : NULL;
 	i = lo_upto(in, &at->rid, at->ctr);
 	*ret_ahead = i < in->n;
 	if (i == 0 || !hi_after(in->runs[i - 1], &at->rid, at->ctr))

@@ -17,6 +17,9 @@
  *    context, and keeps the others (docs/protocol.md says why that is
  *    sound);
  *  - any other change drops every run of the instance.
+ * A run that is an instance's whole encoding in one piece (fp set) serves
+ * any datagram size it fits, and the full-state sends of rounds and
+ * CRDT.SYNC use it too (pcache_whole, pcache_put_whole).
  * Runs are sorted by lo and none lies inside another; two may overlap
  * (a range cut again runs on into the next run's), which only sends a few
  * dots twice.
@@ -86,6 +89,15 @@ void pcache_free(struct pcache *c);
  * next call that changes the cache. */
 const struct pcache_run *pcache_find(struct pcache *c, const void *key, enum crdt_type t,
 				     size_t room, const struct crdt_cursor *at, bool *ret_ahead);
+/** The run of (@key, @t) that is its whole encoding in one piece (fp set,
+ * over the whole dot space), whatever record size it was kept for; NULL
+ * for none.  Counts as used; valid as pcache_find's. */
+const struct pcache_run *pcache_whole(struct pcache *c, const void *key, enum crdt_type t);
+/** Keep @enc (@len bytes), the whole encoding of (@key, @t), of
+ * store_fingerprint @fp (not 0), just sent as one record of @room bytes at
+ * most (counted as a miss). */
+void pcache_put_whole(struct pcache *c, const void *key, enum crdt_type t, size_t room,
+		      const uint8_t *enc, size_t len, uint64_t fp);
 /** Count @n pieces sent from a run found. */
 void pcache_hit(struct pcache *c, size_t n);
 
