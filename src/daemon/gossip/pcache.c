@@ -340,6 +340,8 @@ void pcache_put_whole(struct pcache *c, const void *key, enum crdt_type t, size_
 {
 	struct crdt_cursor done = CRDT_CURSOR_INIT;
 
+	if (len < PCACHE_WHOLE_MIN)
+		return;
 	pcache_cut_start(c, key, t, room, &done);
 	pcache_cut_piece(c, enc, len, NULL, false, 0, 0);
 	done.done = 1;
@@ -475,8 +477,8 @@ void pcache_cut_end(struct pcache *c, const struct crdt_cursor *after, uint64_t 
 	if (!c->cut.on)
 		return;
 	c->cut.on = false;
-	if (!n)
-		return;
+	if (!n || (n == 1 && fp && c->cut.v[0].len < PCACHE_WHOLE_MIN))
+		return; /* nothing, or a small whole encoding */
 	c->st.misses += n;
 	for (size_t k = 0; k < n && ranged; k++)
 		ranged = c->cut.v[k].ranged &&

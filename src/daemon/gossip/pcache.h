@@ -44,6 +44,9 @@
  * context (encoding it would cost what the cache saves): it drops every
  * run of its instance. */
 #define PCACHE_PARSE_PARTS 4096
+/* A whole encoding shorter than this is not kept: encoding it again costs
+ * less than finding it (docs/benchmarks.md, "The sender's piece cache"). */
+#define PCACHE_WHOLE_MIN 512
 
 struct pcache_piece {
 	const uint8_t *data;
