@@ -1,21 +1,22 @@
 /* The piece cache: what a catch-up cut (crdt_obj_pieces through the
  * packer) made of an instance, kept encoded so that the next catch-up, to
- * any peer, and every resend sends it again without cutting or encoding
- * anything (docs/protocol.md, "Catch-up: the piece cache").  Pure: no I/O,
- * no libuv; it reads the store's change announcements, never the store.
+ * any peer, and every resync sends it again without cutting or encoding
+ * anything (docs/protocol.md, "The piece cache").  Pure: no I/O, no libuv;
+ * it reads the store's change announcements, never the store.
  *
  * An instance's cache is a list of runs, each the records one cut emitted
  * for a range [lo, hi) of the dot space in (replica id, counter) order (the
  * cursor's, crdt/codec.h): the pieces of a large OR-Set one run each, any
- * other cut one run for all it emitted (a small instance whole is one run
- * over the whole space).  A run holds exactly the instance's state
- * restricted to its range, as it was when cut; it stays while no change
- * could have changed that restriction:
+ * other cut one run for all it emitted (an instance sent whole is one run
+ * over the whole space; under PCACHE_WHOLE_MIN bytes it is not kept).  A
+ * run holds exactly the instance's state restricted to its range, as it
+ * was when cut; it stays while no change could have changed that
+ * restriction:
  *  - a change to an OR-Set that carries its delta (a local write) or the
  *    state merged in (a remote one, up to PCACHE_PARSE_PARTS elements)
  *    drops the runs whose range meets an interval of that state's causal
- *    context, and keeps the others (docs/protocol.md says why that is
- *    sound);
+ *    context, and keeps the others (docs/encoding.md, "Pieces kept across
+ *    changes", says why that is sound);
  *  - any other change drops every run of the instance.
  * A run that is an instance's whole encoding in one piece (fp set) serves
  * any datagram size it fits, and the full-state sends of rounds and
@@ -25,11 +26,12 @@
  * dots twice.
  *
  * The cache holds at most max_bytes (piece bytes and their bookkeeping,
- * its table included):
- * past it, whole instances go, least recently used first; a run that does
- * not fit even then is not kept.  Instances are keyed by an address the
- * caller chooses (the store entry) and a type; pcache_forget drops a key
- * that is going away. */
+ * its table included): past it, whole instances go, least recently used
+ * first; a run that does not fit even then is not kept.  Instances are
+ * keyed by an address the caller chooses (the store entry) and a type;
+ * pcache_forget drops a key that is going away.  Who frees what: the
+ * cache owns every run; a run pcache_find or pcache_whole returns is the
+ * cache's, valid until the next call that changes the cache. */
 #ifndef CRDTD_GOSSIP_PCACHE_H
 #define CRDTD_GOSSIP_PCACHE_H
 
