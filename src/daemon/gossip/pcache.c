@@ -257,7 +257,8 @@ static void run_insert(struct pcache *c, struct inst *in, struct pcache_run *r)
 	}
 	for (j = i; j < in->n; j++) {
 		const struct pcache_run *q = in->runs[j];
-		if (!r->hi_end && (q->hi_end || pt_cmp(&q->hi_rid, q->hi_ctr, &r->hi_rid, r->hi_ctr) > 0))
+		if (!r->hi_end &&
+		    (q->hi_end || pt_cmp(&q->hi_rid, q->hi_ctr, &r->hi_rid, r->hi_ctr) > 0))
 			break;
 	}
 	runs_drop(c, in, i, j, &superseded); /* r holds their range, as it is now */
@@ -297,8 +298,9 @@ int pcache_new(size_t max_bytes, struct pcache **ret)
 	c->max = max_bytes;
 	c->st.max_bytes = max_bytes;
 	c->st.bytes = c->tcap * sizeof(*c->tab);
-	crdt_buf_init(&c->cut.data, 0);
-	crdt_buf_init(&c->enc, 0);
+	/* a cut or a change larger than the whole cache is not kept or read */
+	crdt_buf_init(&c->cut.data, max_bytes);
+	crdt_buf_init(&c->enc, max_bytes);
 	*ret = c;
 	return 0;
 }
@@ -322,7 +324,8 @@ static bool run_whole(const struct pcache_run *r)
 {
 	static const struct crdt_rid zero;
 
-	return r->fp && r->n == 1 && r->hi_end && r->lo_ctr == 0 && !memcmp(&r->lo_rid, &zero, sizeof(zero));
+	return r->fp && r->n == 1 && r->hi_end && r->lo_ctr == 0 &&
+	       !memcmp(&r->lo_rid, &zero, sizeof(zero));
 }
 
 const struct pcache_run *pcache_whole(struct pcache *c, const void *key, enum crdt_type t)
@@ -460,8 +463,9 @@ static void keep_run(struct pcache *c, struct inst *in, size_t i, size_t j,
 	for (size_t k = i; k < j; k++) {
 		const struct cut_piece *p = &c->cut.v[k];
 		memcpy(d, c->cut.data.data + p->off, p->len);
-		r->pieces[k - i] = (struct pcache_piece){ .data = d, .len = p->len, .sum = p->sum,
-							  .sum_dots = p->dots, .sum_hash = p->hash };
+		r->pieces[k - i] = (struct pcache_piece){
+			.data = d, .len = p->len, .sum = p->sum, .sum_dots = p->dots,
+			.sum_hash = p->hash };
 		d += p->len;
 	}
 	run_insert(c, in, r);
@@ -482,8 +486,8 @@ void pcache_cut_end(struct pcache *c, const struct crdt_cursor *after, uint64_t 
 	c->st.misses += n;
 	for (size_t k = 0; k < n && ranged; k++)
 		ranged = c->cut.v[k].ranged &&
-			 (k == 0 || pt_cmp(&c->cut.v[k - 1].rid, c->cut.v[k - 1].ctr, &c->cut.v[k].rid,
-					   c->cut.v[k].ctr) < 0);
+			 (k == 0 || pt_cmp(&c->cut.v[k - 1].rid, c->cut.v[k - 1].ctr,
+					   &c->cut.v[k].rid, c->cut.v[k].ctr) < 0);
 	if (!(in = inst_get(c, c->cut.key, c->cut.t))) {
 		c->st.evictions += n;
 		return;
