@@ -375,9 +375,17 @@ void pcache_hit(struct pcache *c, size_t n)
 	c->st.hits += n;
 }
 
+/* What one cut's scratch may keep between cuts: a larger one (a G-Set
+ * split whole) is given back. */
+#define CUT_KEEP_BYTES (1u << 20)
+
 void pcache_cut_start(struct pcache *c, const void *key, enum crdt_type t, size_t room,
 		      const struct crdt_cursor *at)
 {
+	if (c->cut.data.cap > CUT_KEEP_BYTES) {
+		crdt_buf_done(&c->cut.data);
+		crdt_buf_init(&c->cut.data, c->max);
+	}
 	c->cut.on = true;
 	c->cut.key = key;
 	c->cut.t = t;
