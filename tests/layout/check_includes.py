@@ -82,6 +82,7 @@ RULES = [
          "src/daemon/client/resp.c", "src/daemon/client/glob.c", "src/daemon/gossip/core.c",
          "src/daemon/client/cmdstats.c", "src/daemon/client/slowlog.c",
          "src/daemon/gossip/digest.c", "src/daemon/gossip/wire.c",
+         "src/daemon/gossip/pcache.c",
          "src/daemon/gossip/auth.c", "src/daemon/state/store.c", "src/daemon/state/datadir.c",
          "src/daemon/config.c", "src/daemon/log.c", "src/daemon/http/request.c",
          "src/daemon/http/metrics.c", "src/daemon/http/status.c")],

@@ -288,6 +288,8 @@ static bool cluster_digests;
 static bool cluster_deltas;
 static uint32_t cluster_delta_log;
 static size_t cluster_catchup_parts;
+/* Every node's [gossip] piece_cache_bytes: on, as crdtd's default. */
+static size_t cluster_piece_cache = 64u << 20;
 /* Whether the cores get a tick_wanted hook (recorded in node.tick_due,
  * run by the test): a catch-up then cuts a few pieces a call, as crdtd's. */
 static bool cluster_ticks;
@@ -370,6 +372,7 @@ static void cluster_init(struct cluster *c, int n, uint32_t mtu, unsigned hide,
 			.deltas = cluster_deltas,
 			.delta_log = cluster_delta_log,
 			.delta_catchup_parts = cluster_catchup_parts,
+			.piece_cache_bytes = cluster_piece_cache,
 			.max_clock_lead_ms = max_lead_ms,
 			.seed = 42 + (uint64_t)i,
 			.peers = pc,
@@ -1769,6 +1772,9 @@ static void rounds_all(struct cluster *c, int n)
 
 enum dfault { DF_LOSS, DF_DUP_REORDER, DF_RESTART };
 
+/* The byte node_restart fills a restarted node's replica id with. */
+static uint8_t restart_rid = 0x77;
+
 /* Node @idx of @c restarts: its store is gone (durability none) and it
  * comes back under a new replica id, while intervals to it are in flight. */
 static void node_restart(struct cluster *c, int idx)
@@ -1792,7 +1798,7 @@ static void node_restart(struct cluster *c, int idx)
 	gossip_core_free(nd->g);
 	store_done(&nd->store);
 	store_init(&nd->store);
-	memset(nd->rid.b, 0x77, sizeof(nd->rid.b));
+	memset(nd->rid.b, restart_rid, sizeof(nd->rid.b));
 	assert_int_equal(gossip_core_new(&cfg, &nd->store, &nd->hlc, &nd->rid, nd->name,
 					 &c->net.nodes[idx]->t, NULL, &nd->g),
 			 0);
@@ -2390,6 +2396,271 @@ static void test_catchup_no_news(void **state)
 	}
 }
 
+/* Run node 0's catch-up to node @to, which restarted empty: node @to's
+ * round tells node 0, then only ACKs move it on (no other round, no push:
+ * nothing but the catch-up can bring node @to the set). */
+static void catchup_to(struct cluster *c, int to)
+{
+	node_restart(c, to);
+	fake_ms += 1000;
+	gossip_core_round(c->node[to].g, fake_ms, fake_ms * 1000);
+	net_run(&c->net);
+	assert_false(probe(&c->node[0], to).catching_up);
+}
+
+/* The set node 0 holds under @key equals node @i's, exactly. */
+static void assert_set_equal(struct cluster *c, int i, const char *key)
+{
+	struct store_entry *e0 = store_find(&c->node[0].store, key, strlen(key));
+	struct store_entry *ei = store_find(&c->node[i].store, key, strlen(key));
+
+	assert_non_null(e0);
+	assert_non_null(ei);
+	assert_non_null(store_entry_slot(ei, CRDT_ORSET));
+	assert_true(crdt_orset_equal(store_entry_slot(e0, CRDT_ORSET)->os,
+				     store_entry_slot(ei, CRDT_ORSET)->os));
+}
+
+/* The piece cache (gossip/pcache.h).  Node 0 catches node 1 up on a large
+ * set, cutting every piece; then node 2, another empty peer: every piece
+ * comes from the cache and none is cut.  When the set changes between the
+ * two catch-ups (adds, removes, a re-add: deltas announced, never pushed),
+ * the pieces whose dot ranges the changes reach are cut again and the rest
+ * sent from the cache, and node 2 ends exactly equal to node 0: a stale
+ * piece would leave it a removed element or without an added one, which
+ * nothing else repairs here (no interval is pushed, no round runs).  A
+ * change with no delta drops the instance's pieces.  A cache bounded below
+ * the set's size holds no more than its bound, keeps what fits, and the
+ * second catch-up cuts the rest.  Changes merged from a peer (node 1's
+ * adds and removes, pushed to node 0) drop the pieces their ranges reach,
+ * as local ones do.  Node 1 is cut off before node 2 starts, so only node
+ * 0 can bring node 2 anything. */
+static void test_piece_cache(void **state)
+{
+	for (int variant = 0; variant < 5; variant++) {
+		struct cluster c;
+		struct gossip_stats s1, s2;
+		uint64_t from1;
+		char m[32];
+
+		cluster_deltas = true;
+		cluster_digests = true;
+		if (variant == 3)
+			cluster_piece_cache = 200000;
+		cluster_init(&c, 3, 1400, 0, 0);
+		cluster_piece_cache = 64u << 20;
+		cluster_deltas = false;
+		cluster_digests = false;
+		add_many(&c.node[0], "big", 0, 40000);
+		set(&c.node[0], "small", "v1");
+		round_all(&c); /* CRDT.SYNC: the whole set, not by catch-up */
+		assert_converged(&c);
+
+		catchup_to(&c, 1);
+		assert_set_equal(&c, 1, "big");
+		gossip_core_get_stats(c.node[0].g, &s1);
+		assert_true(s1.pcache_misses > 2 * XFER_WINDOW_MAX);
+		assert_int_equal(s1.pcache_hits, 0);
+		assert_int_equal(s1.pcache_drops, 0);
+		if (variant == 3) {
+			assert_true(s1.pcache_bytes <= 200000);
+			assert_true(s1.pcache_bytes > 150000);
+			assert_true(s1.pcache_evictions > 0);
+		} else {
+			assert_true(s1.pcache_bytes > 40000 * 13);
+			/* the set; the register is too small to keep */
+			assert_int_equal(s1.pcache_instances, 1);
+			assert_int_equal(s1.pcache_evictions, 0);
+		}
+
+		if (variant == 1) {
+			for (int i = 0; i < 40; i++) {
+				/* removes spread over the set, adds at its end, and
+				 * re-adds (a new dot replacing an old one) */
+				snprintf(m, sizeof(m), "element-%06d", (i * 7919) % 40000);
+				if (crdt_orset_contains(dget(&c.node[0], "big", CRDT_ORSET)->os, m,
+							strlen(m)))
+					dsrem(&c.node[0], "big", m);
+				snprintf(m, sizeof(m), "fresh-%02d", i);
+				dsadd(&c.node[0], "big", m);
+				snprintf(m, sizeof(m), "element-%06d", (i * 4099 + 11) % 40000);
+				dsadd(&c.node[0], "big", m);
+			}
+			dset(&c.node[0], "small", "v2");
+		} else if (variant == 2) {
+			sadd(&c.node[0], "big", "no-delta"); /* announced whole */
+		} else if (variant == 4) {
+			for (int i = 0; i < 20; i++) {
+				snprintf(m, sizeof(m), "element-%06d", (i * 7919 + 5) % 40000);
+				dsrem(&c.node[1], "big", m);
+				snprintf(m, sizeof(m), "from-1-%02d", i);
+				dsadd(&c.node[1], "big", m);
+			}
+			fake_ms += 3600 * 1000; /* past the large-instance gap */
+			gossip_core_push(c.node[1].g, fake_ms); /* node 1's only */
+			net_run(&c.net);
+			assert_set_equal(&c, 1, "big"); /* node 0 merged them */
+		}
+		/* node 1 cut off: it cannot catch node 2 up itself */
+		net_down(&c.net, 1, true);
+		from1 = c.net.delivered[1][2];
+
+		catchup_to(&c, 2);
+		assert_set_equal(&c, 2, "big");
+		gossip_core_get_stats(c.node[0].g, &s2);
+		/* nothing reached node 2 but the catch-up */
+		assert_int_equal(s2.delta_intervals, 0);
+		assert_int_equal(c.net.delivered[1][2], from1);
+		if (variant == 0) {
+			/* the second catch-up cut nothing */
+			assert_int_equal(s2.pcache_misses, s1.pcache_misses);
+			assert_int_equal(s2.pcache_hits - s1.pcache_hits, s1.pcache_misses);
+			assert_int_equal(s2.pcache_drops, 0);
+		} else if (variant == 1) {
+			/* 120 writes reach at most 120 pieces and the register:
+			 * most still come from the cache */
+			assert_true(s2.pcache_drops > 0);
+			assert_true(s2.pcache_drops <= 120 + 1);
+			assert_true(s2.pcache_misses > s1.pcache_misses);
+			assert_true(s2.pcache_misses - s1.pcache_misses <= 2 * s2.pcache_drops + 2);
+			assert_true(s2.pcache_hits > s1.pcache_misses / 2);
+			assert_reg(&c.node[2], "small", "v2");
+		} else if (variant == 2) {
+			/* a change without its delta: the set's pieces all go */
+			assert_true(s2.pcache_drops >= s1.pcache_misses - 1);
+			assert_true(s2.pcache_misses >= 2 * s1.pcache_misses - 1);
+		} else if (variant == 4) {
+			/* 20 removes of node 0's dots and 20 adds under node
+			 * 1's id, merged here: a piece each at most, and the
+			 * last */
+			assert_true(s2.pcache_drops > 0);
+			assert_true(s2.pcache_drops <= 20 + 1);
+			assert_true(s2.pcache_hits > s1.pcache_misses / 2);
+			assert_true(s2.merges > s1.merges);
+		} else {
+			/* what the bound held went from the cache, the rest was
+			 * cut: every piece once */
+			assert_true(s2.pcache_hits > 0);
+			assert_true(s2.pcache_misses > s1.pcache_misses);
+			assert_true(s2.pcache_hits + s2.pcache_misses - s1.pcache_misses >=
+				    s1.pcache_misses);
+			assert_true(s2.pcache_bytes <= 200000);
+		}
+		if (variant != 1)
+			assert_reg(&c.node[2], "small", "v1");
+		cluster_done(&c);
+	}
+}
+
+/* Full-state rounds ([gossip] digests = no, deltas = no) send every
+ * instance whole each round: the second round encodes none of the sets
+ * again (each from the cache), and a write drops only its instance's
+ * encoding, so the next round sends the new state, not the kept one.
+ * Encodings under PCACHE_WHOLE_MIN bytes (the counter) are not kept. */
+static void test_piece_cache_whole(void **state)
+{
+	struct cluster c;
+	struct gossip_stats s1, s2, s3;
+	char k[16], m[16];
+	const char *want[] = { "member-00", "member-01", "member-02", NULL };
+
+	cluster_init(&c, 2, 1400, 0, 0);
+	for (int i = 0; i < 20; i++) {
+		snprintf(k, sizeof(k), "set%02d", i);
+		for (int j = 0; j < 60; j++) { /* about 750 bytes encoded */
+			snprintf(m, sizeof(m), "member-%02d", j);
+			dsadd(&c.node[0], k, m);
+		}
+	}
+	dincr(&c.node[0], "hits", 5);
+	rounds_all(&c, 1);
+	assert_converged(&c);
+	gossip_core_get_stats(c.node[0].g, &s1);
+	assert_int_equal(s1.pcache_misses, 20);
+	assert_int_equal(s1.pcache_hits, 0);
+	assert_int_equal(s1.pcache_instances, 20);
+	rounds_all(&c, 1);
+	gossip_core_get_stats(c.node[0].g, &s2);
+	assert_int_equal(s2.pcache_misses, 20);
+	assert_int_equal(s2.pcache_hits, 20);
+	for (int j = 3; j < 60; j++) {
+		snprintf(m, sizeof(m), "member-%02d", j);
+		dsrem(&c.node[0], "set07", m);
+	}
+	dincr(&c.node[0], "hits", 1);
+	rounds_all(&c, 1);
+	gossip_core_get_stats(c.node[0].g, &s3);
+	/* set07's encoding, dropped by the first remove; small now, it is
+	 * not kept again (no miss); the counter never was */
+	assert_int_equal(s3.pcache_drops, 1);
+	assert_int_equal(s3.pcache_misses, 20);
+	assert_int_equal(s3.pcache_hits, 20 + 19);
+	assert_set(&c.node[1], "set07", want);
+	assert_int_equal(counter(&c.node[1], "hits"), 6);
+	assert_converged(&c);
+	cluster_done(&c);
+}
+
+/* Seeded rounds of writes between catch-ups to a fresh node 2: node 0's
+ * own adds, removes and re-adds (deltas, never pushed), and node 1's,
+ * pushed to node 0 and merged there, then node 1 cut off.  The kept pieces
+ * are dropped, cut again (running into the next kept ones), kept and
+ * dropped again over the rounds; after every catch-up node 2 holds exactly
+ * node 0's set. */
+static void test_piece_cache_random(void **state)
+{
+	struct rng rng = { .s = test_seed("piece cache") };
+	struct cluster c;
+	struct gossip_stats st;
+	char m[32];
+	int fresh = 0;
+
+	cluster_deltas = true;
+	cluster_digests = true;
+	cluster_init(&c, 3, 1400, 0, 0);
+	cluster_deltas = false;
+	cluster_digests = false;
+	add_many(&c.node[0], "big", 0, 20000);
+	round_all(&c);
+	assert_converged(&c);
+	for (int round = 0; round < 8; round++) {
+		int writes = (int)rng_below(&rng, 60);
+		net_down(&c.net, 1, false);
+		for (int w = 0; w < writes; w++) {
+			int who = rng_below(&rng, 3) == 0; /* node 1 a third of the time */
+			struct node *n = &c.node[who];
+			struct crdt_obj *o = dget(n, "big", CRDT_ORSET);
+			unsigned k = (unsigned)rng_below(&rng, 20000);
+			snprintf(m, sizeof(m), "element-%06u", k);
+			switch (rng_below(&rng, 3)) {
+			case 0:
+				if (crdt_orset_contains(o->os, m, strlen(m)))
+					dsrem(n, "big", m);
+				break;
+			case 1: /* a re-add, or the add back of a removed one */
+				dsadd(n, "big", m);
+				break;
+			default:
+				snprintf(m, sizeof(m), "fresh-%d", fresh++);
+				dsadd(n, "big", m);
+			}
+		}
+		fake_ms += 3600 * 1000; /* past the large-instance gap */
+		gossip_core_push(c.node[1].g, fake_ms);
+		net_run(&c.net);
+		net_down(&c.net, 1, true);
+		restart_rid = (uint8_t)(0x80 + round); /* a restart node 0 sees */
+		catchup_to(&c, 2);
+		restart_rid = 0x77;
+		assert_set_equal(&c, 2, "big");
+	}
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.delta_intervals, 0);
+	assert_true(st.pcache_hits > 0);
+	assert_true(st.pcache_drops > 0);
+	cluster_done(&c);
+}
+
 /* One SADD into a large set costs each peer one DELTA datagram of a few
  * dozen bytes and one ACK back; with deltas = no, the whole set. */
 static void test_delta_cost(void **state)
@@ -2780,6 +3051,9 @@ int main(void)
 		cmocka_unit_test(test_catchup),
 		cmocka_unit_test(test_catchup_mutated),
 		cmocka_unit_test(test_catchup_no_news),
+		cmocka_unit_test(test_piece_cache),
+		cmocka_unit_test(test_piece_cache_random),
+		cmocka_unit_test(test_piece_cache_whole),
 		cmocka_unit_test(test_sync_status),
 		cmocka_unit_test(test_delta_in_flight),
 		cmocka_unit_test(test_third_party_in_flight),

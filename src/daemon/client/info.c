@@ -176,6 +176,13 @@ static void section_gossip(struct daemon *d, struct crdt_buf *b)
 	line(b, "catchup_timeouts:%" PRIu64, s.catchup_timeouts);
 	line(b, "catchup_window_decreases:%" PRIu64, s.catchup_decreases);
 	line(b, "catchup_window_undone:%" PRIu64, s.catchup_undone);
+	line(b, "piece_cache_hits:%" PRIu64, s.pcache_hits);
+	line(b, "piece_cache_misses:%" PRIu64, s.pcache_misses);
+	line(b, "piece_cache_drops:%" PRIu64, s.pcache_drops);
+	line(b, "piece_cache_evictions:%" PRIu64, s.pcache_evictions);
+	line(b, "piece_cache_bytes:%" PRIu64, s.pcache_bytes);
+	line(b, "piece_cache_instances:%" PRIu64, s.pcache_instances);
+	line(b, "piece_cache_max_bytes:%" PRIu64, s.pcache_max_bytes);
 	line(b, "gossip_longest_call_us:%" PRIu64, s.longest_call_us);
 	line(b, "gossip_longest_call_cpu_us:%" PRIu64, s.longest_call_cpu_us);
 	line(b, "type_conflicts:%" PRIu64, d->store.stats.conflicts);

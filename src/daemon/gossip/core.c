@@ -17,6 +17,7 @@
 #include "gossip/core.h"
 #include "gossip/digest.h"
 #include "gossip/dlog.h"
+#include "gossip/pcache.h"
 #include "gossip/wire.h"
 #include "gossip/xfer.h"
 #include "log.h"
@@ -116,6 +117,7 @@ struct peer {
 	size_t cu_cut_len;
 	int cu_cut_type;
 	struct crdt_cursor cu_cur;
+	unsigned cu_hit_acc; /* pieces sent from the piece cache, not yet charged */
 };
 
 /* A peer silent for this many rounds is down: it gets a PING a round and
@@ -213,6 +215,8 @@ struct gossip_core {
 	uint64_t deltas_at_round;
 	unsigned digests_deferred;
 	size_t catchup_parts; /* pend_too_large */
+	/* what catch-ups cut, for the next ones (NULL: off) */
+	struct pcache *pc;
 
 	uint64_t rng;
 	uint64_t ping_seq;
@@ -607,16 +611,29 @@ static void note_left_out(struct gossip_core *g, const struct store_entry *e, in
 
 /* Every type slot of @e into packer @pk; the encoded size, summed, or a
  * negative error.  The fingerprint of each encoding is kept for the receive
- * fast path. */
+ * fast path.  An encoding that fits one record comes from the piece cache
+ * when it holds it, and goes there when it did not. */
 static long pack_entry(struct gossip_core *g, struct wire_packer *pk, struct store_entry *e)
 {
-	size_t total = 0, size;
+	size_t total = 0, size, room = wire_packer_room(pk, e->name_len);
 	int r;
 
 	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++) {
 		struct store_inst *in = store_entry_inst(e, t);
+		const struct pcache_run *w;
+		uint64_t splits = pk->splits;
 		if (!in)
 			continue;
+		if (g->pc && (w = pcache_whole(g->pc, e, (enum crdt_type)t)) &&
+		    crdt_varint_len(w->pieces[0].len) + w->pieces[0].len <= room) {
+			if ((r = wire_packer_add_piece(pk, e->name, e->name_len, w->pieces[0].data,
+						       w->pieces[0].len, false, 0, 0)) < 0)
+				return r;
+			pcache_hit(g->pc, 1);
+			in->fp = w->fp;
+			total += w->pieces[0].len;
+			continue;
+		}
 		r = wire_packer_add(pk, e->name, e->name_len, &in->obj, &size);
 		if (r > 0) {
 			note_left_out(g, e, t, r);
@@ -629,6 +646,9 @@ static long pack_entry(struct gossip_core *g, struct wire_packer *pk, struct sto
 		if (r < 0)
 			return r;
 		in->fp = store_fingerprint(pk->scratch.data, pk->scratch.len);
+		if (g->pc && pk->splits == splits && r == 0) /* went as one record */
+			pcache_put_whole(g->pc, e, (enum crdt_type)t, room, pk->scratch.data,
+					 pk->scratch.len, in->fp);
 		total += size;
 	}
 	return (long)total;
@@ -844,9 +864,64 @@ static int cu_cut_from(struct peer *p, const struct store_entry *e, int t)
 	return 0;
 }
 
+/* Pieces sent from the piece cache cost this many fewer than cut ones
+ * against a pass's budget (a copy, not a cut). */
+#define CU_HITS_PER_CUT 8
+
+/* The run of the piece cache that holds @p's cursor, sent as it is: its
+ * records packed, the cursor moved past its range.  1 if one was sent, 0
+ * if the cache has none (*@ret_ahead: one starts further on), or the
+ * packer's error. */
+static int cu_send_cached(struct gossip_core *g, struct peer *p, struct wire_packer *pk,
+			  struct store_entry *e, struct store_inst *in, size_t room, size_t *budget,
+			  bool *ret_ahead)
+{
+	const struct pcache_run *run;
+	bool fresh = p->cu_cur.pieces == 0;
+	int r;
+
+	if (!g->pc ||
+	    !(run = pcache_find(g->pc, e, p->cu_cut_type, room, &p->cu_cur, ret_ahead)))
+		return 0;
+	for (size_t i = 0; i < run->n; i++) /* a whole encoding kept for a larger room */
+		if (crdt_varint_len(run->pieces[i].len) + run->pieces[i].len > room)
+			return 0;
+	for (size_t i = 0; i < run->n; i++) {
+		const struct pcache_piece *pc = &run->pieces[i];
+		if ((r = wire_packer_add_piece(pk, e->name, e->name_len, pc->data, pc->len, pc->sum,
+					       pc->sum_dots, pc->sum_hash)) < 0)
+			return r;
+	}
+	pcache_hit(g->pc, run->n);
+	if (fresh && run->fp)
+		in->fp = run->fp;
+	p->cu_cur.pieces += run->n;
+	p->cu_cur.skipped += run->skipped;
+	if (run->hi_end) {
+		p->cu_cur.done = 1;
+	} else {
+		p->cu_cur.rid = run->hi_rid;
+		p->cu_cur.ctr = run->hi_ctr;
+	}
+	p->cu_hit_acc += (unsigned)(run->n < CU_HITS_PER_CUT ? run->n : CU_HITS_PER_CUT);
+	if (p->cu_hit_acc >= CU_HITS_PER_CUT) {
+		p->cu_hit_acc -= CU_HITS_PER_CUT;
+		if (*budget)
+			(*budget)--;
+	}
+	return 1;
+}
+
+static void cu_tap(const uint8_t *state, size_t len, const struct crdt_cursor *cur, bool sum,
+		   uint32_t sum_dots, uint64_t sum_hash, void *ctx)
+{
+	pcache_cut_piece(ctx, state, len, cur, sum, sum_dots, sum_hash);
+}
+
 /* The next pieces of the instance being cut, at most *@budget, as its state
  * is now (each piece is sound on its own, whatever the instance was when
- * the one before was cut: docs/encoding.md). */
+ * the one before was cut: docs/encoding.md).  What the piece cache holds
+ * for the cursor goes from there; what it lacks is cut, and kept. */
 static int cu_cut_some(struct gossip_core *g, struct peer *p, struct wire_packer *pk,
 		       size_t *budget)
 {
@@ -854,8 +929,8 @@ static int cu_cut_some(struct gossip_core *g, struct peer *p, struct wire_packer
 	struct store_inst *in = e ? store_entry_inst(e, p->cu_cut_type) : NULL;
 	size_t ahead = CU_AHEAD - xfer_unsent(&p->xf), n = *budget < ahead ? *budget : ahead;
 	uint64_t before = p->cu_cur.pieces;
-	size_t parts;
-	bool whole;
+	size_t parts, room;
+	bool whole, more = false;
 	int r;
 
 	if (!in) { /* gone meanwhile; what replaced it goes by the digest rounds */
@@ -867,9 +942,35 @@ static int cu_cut_some(struct gossip_core *g, struct peer *p, struct wire_packer
 	 * table once (protocol.md, "Catch-up") */
 	parts = crdt_obj_parts(&in->obj);
 	pk->size = parts < UINT32_MAX ? (uint32_t)parts : UINT32_MAX;
-	r = wire_packer_add_pieces(pk, e->name, e->name_len, &in->obj, &p->cu_cur, n, &whole);
+	room = wire_packer_room(pk, e->name_len);
+	r = cu_send_cached(g, p, pk, e, in, room, budget, &more);
+	if (r == 0) {
+		/* a run of the cache further on: cut only up to it */
+		if (more)
+			n = 1;
+		if (g->pc) {
+			pcache_cut_start(g->pc, e, p->cu_cut_type, room, &p->cu_cur);
+			pk->tap = cu_tap;
+			pk->tap_ctx = g->pc;
+		}
+		r = wire_packer_add_pieces(pk, e->name, e->name_len, &in->obj, &p->cu_cur, n,
+					   &whole);
+		pk->tap = NULL;
+		if (g->pc) {
+			if (r == 0)
+				pcache_cut_end(g->pc, &p->cu_cur,
+					       whole ? store_fingerprint(pk->scratch.data,
+									 pk->scratch.len)
+						     : 0);
+			else
+				pcache_cut_abort(g->pc);
+		}
+		*budget -= p->cu_cur.pieces > before + 1 ? p->cu_cur.pieces - before : 1;
+	} else {
+		whole = false;
+		r = r > 0 ? 0 : r;
+	}
 	pk->size = 0;
-	*budget -= p->cu_cur.pieces > before + 1 ? p->cu_cur.pieces - before : 1;
 	if (r > 0) {
 		/* a slice of the set's dot index was built instead (about
 		 * 0.3 ms, the cost of CU_SLICE pieces) */
@@ -1900,6 +2001,8 @@ static void changed(void *ctx, struct store_entry *e, enum crdt_type t,
 	struct gossip_core *g = ctx;
 	struct store_inst *in;
 
+	if (g->pc)
+		pcache_changed(g->pc, e, t, c);
 	if (c->remote) {
 		if ((in = store_entry_inst(e, t)))
 			in->fp = 0;
@@ -1940,6 +2043,15 @@ static void changed(void *ctx, struct store_entry *e, enum crdt_type t,
 		pend_join(g, e, t, c);
 	if (g->io.push_wanted)
 		g->io.push_wanted(g->io.ctx);
+}
+
+/* A reclaimed entry: its pieces go (the cache knows it by its address). */
+static void removed_entry(void *ctx, struct store_entry *e)
+{
+	struct gossip_core *g = ctx;
+
+	if (g->pc)
+		pcache_forget(g->pc, e);
 }
 
 /* The store may not reclaim an entry still in the push list. */
@@ -2760,7 +2872,12 @@ int gossip_core_new(const struct gossip_config *cfg, struct store *store, struct
 		return r;
 	}
 	crdt_buf_init(&g->dbuf, WIRE_DATAGRAM_MAX);
+	if (cfg->piece_cache_bytes && (r = pcache_new(cfg->piece_cache_bytes, &g->pc)) < 0) {
+		gossip_core_free(g);
+		return r;
+	}
 	if ((r = store_subscribe(store, &(struct store_sub){ .changed = changed, .ctx = g,
+							     .removed = removed_entry,
 							     .holds = holds_entry })) < 0 ||
 	    (r = digest_new(store, &g->dg)) < 0) {
 		gossip_core_free(g);
@@ -2796,6 +2913,7 @@ void gossip_core_free(struct gossip_core *g)
 		free(g->large[i].name);
 	free(g->large);
 	digest_free(g->dg);
+	pcache_free(g->pc);
 	crdt_buf_done(&g->dbuf);
 	crdt_buf_done(&g->pbuf);
 	gossip_core_set_keys(g, NULL);
@@ -2859,6 +2977,17 @@ void gossip_core_get_stats(const struct gossip_core *g, struct gossip_stats *ret
 		ret->catchup_timeouts += x->timeouts;
 		ret->catchup_decreases += x->decreases;
 		ret->catchup_undone += x->undone;
+	}
+	if (g->pc) {
+		struct pcache_stats ps;
+		pcache_get_stats(g->pc, &ps);
+		ret->pcache_hits = ps.hits;
+		ret->pcache_misses = ps.misses;
+		ret->pcache_drops = ps.drops;
+		ret->pcache_evictions = ps.evictions;
+		ret->pcache_bytes = ps.bytes;
+		ret->pcache_instances = ps.instances;
+		ret->pcache_max_bytes = ps.max_bytes;
 	}
 	if (g->t) {
 		ret->drops[GOSSIP_DROP_SEND_ERROR] += g->t->stats.send_errors;

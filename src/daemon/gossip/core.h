@@ -122,6 +122,9 @@ struct gossip_config {
 	size_t delta_log_bytes;
 	/* 0: GOSSIP_DELTA_CATCHUP_PARTS (docs/protocol.md, "Delta intervals") */
 	size_t delta_catchup_parts;
+	/* the piece cache's bound, bytes (gossip/pcache.h): what catch-ups
+	 * cut is kept for the next ones; 0: no cache, every catch-up cuts */
+	size_t piece_cache_bytes;
 	int rcvbuf;              /* SO_RCVBUF to ask for; 0 = system default */
 	int sndbuf;              /* SO_SNDBUF to ask for; 0 = system default */
 	/* How far a remote timestamp may drag our HLC past our wall clock, and
@@ -217,6 +220,11 @@ struct gossip_stats {
 	 * the timeout: timeouts), halvings of a window */
 	uint64_t catchup_instances, catchup_dgrams_out, catchup_resent;
 	uint64_t catchup_lost, catchup_timeouts, catchup_decreases, catchup_undone;
+	/* the piece cache (pcache_stats): pieces sent from it, cut for want
+	 * of one, dropped by a change in their range, dropped or not kept for
+	 * its bound; bytes and instances it holds, its bound (0: off) */
+	uint64_t pcache_hits, pcache_misses, pcache_drops, pcache_evictions;
+	uint64_t pcache_bytes, pcache_instances, pcache_max_bytes;
 	uint64_t drops[GOSSIP_DROP_MAX];
 	/* from the shell: the longest call into the core (a datagram
 	 * received, a round, a push, a tick) since start, in us: wall time

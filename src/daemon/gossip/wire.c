@@ -563,6 +563,8 @@ static int pack_record(struct wire_packer *p, const uint8_t *name, size_t name_l
 	if ((r = crdt_buf_put_bytes(&p->dgram, state, state_len)) < 0)
 		return r; /* cannot happen: checked against mtu == dgram.max */
 	p->nrec++;
+	if (p->tap)
+		p->tap(state, state_len, p->cur, p->sum, p->sum_dots, p->sum_hash, p->tap_ctx);
 	return 0;
 }
 
@@ -623,6 +625,31 @@ static int cursor_piece_cb(const uint8_t *piece, size_t len, void *ctx)
 	p->sum_dots = p->sum ? (uint32_t)cur->sum_dots : 0;
 	p->sum_hash = cur->sum_hash;
 	r = piece_cb(piece, len, ctx);
+	p->sum = false;
+	return r;
+}
+
+size_t wire_packer_room(const struct wire_packer *p, size_t name_len)
+{
+	size_t room = p->mtu - p->hdr_len;
+
+	if (crdt_varint_len(name_len) + name_len + 2 >= room)
+		return 0;
+	return room - crdt_varint_len(name_len) - name_len;
+}
+
+int wire_packer_add_piece(struct wire_packer *p, const void *name, size_t name_len,
+			  const uint8_t *piece, size_t len, bool sum, uint32_t sum_dots,
+			  uint64_t sum_hash)
+{
+	int r;
+
+	if (name_len > WIRE_NAME_MAX || record_len(name_len, len) > p->mtu - p->hdr_len)
+		return -EMSGSIZE;
+	p->sum = sum;
+	p->sum_dots = sum_dots;
+	p->sum_hash = sum_hash;
+	r = pack_record(p, name, name_len, piece, len);
 	p->sum = false;
 	return r;
 }

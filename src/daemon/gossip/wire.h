@@ -282,6 +282,12 @@ struct wire_packer {
 	uint32_t sum_dots, dgram_sum_dots;
 	uint64_t sum_hash, dgram_sum_hash;
 	size_t dgram_name_len; /* of the datagram's first record */
+	/* NULL, or called with each record's state as it is packed, with the
+	 * cursor of the cut it came from (NULL for none) and the summary it
+	 * goes with: the piece cache records a cut through it */
+	void (*tap)(const uint8_t *state, size_t len, const struct crdt_cursor *cur, bool sum,
+		    uint32_t sum_dots, uint64_t sum_hash, void *ctx);
+	void *tap_ctx;
 	uint64_t datagrams; /* emitted */
 	uint64_t records;   /* emitted */
 	uint64_t splits;    /* instances that needed crdt_obj_split */
@@ -317,6 +323,16 @@ int wire_packer_add(struct wire_packer *p, const void *name, size_t name_len,
  * -ENOMEM, or the emit callback's negative return. */
 int wire_packer_add_pieces(struct wire_packer *p, const void *name, size_t name_len,
 			   struct crdt_obj *o, struct crdt_cursor *cur, size_t n, bool *ret_whole);
+/** Bytes of a record's state (a piece) in an empty datagram of @p under a
+ * name of @name_len bytes: the room wire_packer_add_pieces cuts for. */
+size_t wire_packer_room(const struct wire_packer *p, size_t name_len);
+/** Add one piece encoded already (one that wire_packer_add_pieces packed
+ * before, as the tap saw it) as a record of its own, with its summary
+ * (@sum false: none).  0, -EMSGSIZE when it does not fit an empty
+ * datagram, -ENOMEM, or the emit callback's negative return. */
+int wire_packer_add_piece(struct wire_packer *p, const void *name, size_t name_len,
+			  const uint8_t *piece, size_t len, bool sum, uint32_t sum_dots,
+			  uint64_t sum_hash);
 /** Emit the datagram being filled, if it holds a record. */
 int wire_packer_flush(struct wire_packer *p);
 

@@ -91,6 +91,16 @@ static void rows_gossip(struct daemon *d, struct collected *c)
 	C("gossip_pieces_no_news_total",
 	  "catch-up pieces that brought nothing new: neither decoded nor merged",
 	  s.pieces_no_news);
+	C("gossip_piece_cache_hits_total", "catch-up pieces sent from the piece cache",
+	  s.pcache_hits);
+	C("gossip_piece_cache_misses_total", "catch-up pieces cut: the piece cache had none",
+	  s.pcache_misses);
+	C("gossip_piece_cache_drops_total", "cached pieces dropped: a change reached their range",
+	  s.pcache_drops);
+	C("gossip_piece_cache_evictions_total", "cached pieces dropped or not kept for its bound",
+	  s.pcache_evictions);
+	G("gossip_piece_cache_bytes", "bytes the piece cache holds", s.pcache_bytes);
+	G("gossip_piece_cache_max_bytes", "[gossip] piece_cache_bytes", s.pcache_max_bytes);
 	C("gossip_digest_datagrams_sent_total", "DIGEST, BUCKETS and KEYS datagrams sent",
 	  s.digest_dgrams_out);
 	C("gossip_digest_datagrams_received_total", "DIGEST, BUCKETS and KEYS datagrams received",
