@@ -727,6 +727,117 @@ static void test_small_merges(void **state)
 	}
 }
 
+/* A map's fingerprint equals the one computed afresh (a copy's, which
+ * starts without the parts the map keeps) after every step of a seeded run
+ * on a large map @a and a diverging replica @b, both fingerprinted first so
+ * that they keep it: HSET, HINCRBY (counters with rows of both replicas),
+ * HDEL (baselines), a rare clear; b's deltas, split pieces and whole state
+ * into a (small merges through the dot index, and bulk ones), a's into b. */
+static void fp_check(const struct crdt_ormap *m)
+{
+	struct crdt_ormap *c = crdt_ormap_copy(m);
+
+	assert_non_null(c);
+	assert_int_equal(crdt_ormap_fingerprint(m), crdt_ormap_fingerprint(c));
+	crdt_ormap_free(c);
+}
+
+static void fp_write(struct crdt_ormap *m, struct rng *r, struct crdt_hlc *h,
+		     const struct crdt_rid *id, int nf, struct crdt_ormap *delta)
+{
+	char f[16], v[16];
+	int fl = snprintf(f, sizeof(f), "f%d", (int)rng_below(r, (uint64_t)nf)), vl;
+	int64_t n;
+
+	now_ms++;
+	switch (rng_below(r, 10)) {
+	case 0: case 1: case 2: case 3:
+		vl = snprintf(v, sizeof(v), "v%d", (int)rng_below(r, 1000));
+		assert_int_equal(crdt_ormap_set(m, h, id, f, (size_t)fl, v, (size_t)vl, delta), 0);
+		break;
+	case 4: case 5: case 6:
+		/* -EINVAL on a register that holds no integer */
+		assert_true(crdt_ormap_incr(m, id, f, (size_t)fl, (int64_t)rng_below(r, 9) - 4, delta,
+					    &n) >= CRDT_EINVAL);
+		break;
+	default:
+		assert_true(crdt_ormap_del(m, f, (size_t)fl, delta) >= 0);
+		break;
+	}
+}
+
+static void test_fingerprint_kept(void **state)
+{
+	struct rng r = { test_seed("ormap fingerprint kept") };
+	struct crdt_rid ia = { { 1 } }, ib = { { 2 } };
+	struct crdt_hlc h;
+	struct crdt_buf buf;
+
+	(void)state;
+	now_ms = 1;
+	crdt_hlc_init(&h, clock_global, NULL);
+	for (int round = 0; round < 6; round++) {
+		struct crdt_ormap *a = crdt_ormap_new(), *b, *x;
+		int nf = 400 + (int)rng_below(&r, 800);
+		char f[16];
+
+		assert_non_null(a);
+		for (int i = 0; i < nf; i++) {
+			int len = snprintf(f, sizeof(f), "f%d", i);
+			now_ms++;
+			assert_int_equal(crdt_ormap_set(a, &h, &ia, f, (size_t)len, "x", 1, NULL), 0);
+		}
+		assert_non_null(b = crdt_ormap_copy(a));
+		(void)crdt_ormap_fingerprint(a); /* both keep it from here */
+		(void)crdt_ormap_fingerprint(b);
+		for (int step = 0; step < 400; step++) {
+			struct crdt_ormap *d = crdt_ormap_new();
+			struct pieces pc;
+			uint64_t what = rng_below(&r, 100);
+
+			assert_non_null(d);
+			if (what < 35) {
+				fp_write(a, &r, &h, &ia, nf + 20, NULL);
+			} else if (what < 75) {
+				/* b writes; its delta reaches a now or never */
+				fp_write(b, &r, &h, &ib, nf + 20, d);
+				if (rng_below(&r, 3))
+					assert_int_equal(crdt_ormap_merge(a, d), 0);
+			} else if (what < 85) {
+				/* a's write reaches b as a delta */
+				fp_write(a, &r, &h, &ia, nf + 20, d);
+				assert_int_equal(crdt_ormap_merge(b, d), 0);
+				fp_check(b);
+			} else if (what < 93) {
+				pc = (struct pieces){ a, 200 + rng_below(&r, 800), 0 };
+				assert_int_equal(crdt_ormap_split(b, pc.max, merge_piece, &pc), 0);
+			} else if (what < 98) {
+				assert_int_equal(crdt_ormap_merge(a, b), 0);
+				assert_int_equal(crdt_ormap_merge(b, a), 0);
+				assert_true(crdt_ormap_equal(a, b));
+				assert_int_equal(crdt_ormap_fingerprint(a), crdt_ormap_fingerprint(b));
+				fp_check(b);
+			} else {
+				assert_true(crdt_ormap_clear(b) >= 0);
+				fp_check(b);
+			}
+			crdt_ormap_free(d);
+			fp_check(a);
+			if (step % 16 == 0)
+				fp_check(b);
+		}
+		/* and the codec's round trip agrees */
+		crdt_buf_init(&buf, 0);
+		assert_int_equal(crdt_ormap_encode(a, &buf), 0);
+		assert_int_equal(crdt_ormap_decode(buf.data, buf.len, &x), 0);
+		assert_int_equal(crdt_ormap_fingerprint(a), crdt_ormap_fingerprint(x));
+		crdt_buf_done(&buf);
+		crdt_ormap_free(x);
+		crdt_ormap_free(a);
+		crdt_ormap_free(b);
+	}
+}
+
 /* Decoders take only canonical encodings: every truncation and random bit
  * flips of a valid one either fail or decode to a state that encodes back
  * to the same bytes. */
@@ -832,6 +943,7 @@ int main(void)
 		cmocka_unit_test(test_merge_laws),       cmocka_unit_test(test_split_large),
 		cmocka_unit_test(test_pieces_from_cursor), cmocka_unit_test(test_small_merges),
 		cmocka_unit_test(test_decode_dot_twice), cmocka_unit_test(test_decode_hardened),  cmocka_unit_test(test_json),
+		cmocka_unit_test(test_fingerprint_kept),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

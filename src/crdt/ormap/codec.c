@@ -463,10 +463,15 @@ bool crdt_ormap_equal(const struct crdt_ormap *a, const struct crdt_ormap *b)
 	return eq;
 }
 
-/* Parts: each context interval, each entry (with its field and value). */
-uint64_t crdt_ormap_fingerprint(const struct crdt_ormap *m)
+/* Parts: each context interval, each entry (with its field and value),
+ * each baseline.  The entries' and baselines' sums are kept by the map
+ * (internal.h: fp_ok) and computed here only when it has none; the
+ * context's are summed at every call. */
+uint64_t crdt_ormap_fingerprint(const struct crdt_ormap *cm)
 {
-	uint64_t sum = 0, stack[16], *fr = stack;
+	/* the map itself is not changed: only its cache of the fields' parts */
+	struct crdt_ormap *m = (struct crdt_ormap *)cm;
+	uint64_t sum = 0, ents = 0, base = 0, stack[16], *fr = stack;
 
 	if (m->nreps > 16 && !(fr = malloc(m->nreps * sizeof(*fr))))
 		return 1; /* not 0; equal states still differ from it */
@@ -476,47 +481,34 @@ uint64_t crdt_ormap_fingerprint(const struct crdt_ormap *m)
 			sum += fp_pair(fp_pair(fr[i] ^ FP_MAP_CTX, m->reps[i].iv[k].lo),
 				       m->reps[i].iv[k].hi);
 	}
+	if (m->fp_ok)
+		goto out;
 	for (uint32_t i = 0; m->tab.s && i < m->tab.cap; i++) {
 		const struct et_slot *s = &m->tab.s[i];
 		struct ment *one, *const *v;
 		uint32_t n;
-		uint64_t key;
+		uint64_t kh;
 
 		if (!et_used(s))
 			continue;
-		key = fp_bytes(FP_MAP_KEY, et_key(s), et_len(s));
+		kh = fp_field(et_key(s), et_len(s));
 		n = fld_ents(s->pay, &one, &v);
-		for (uint32_t x = 0; x < n; x++) {
-			const struct ment *e = v[x];
-			uint64_t h = fp_pair(fp_pair(key ^ fr[e->ri], e->ctr), e->kind), rows = 0;
-			if (e->kind == ENT_REG) {
-				h = fp_pair(fp_pair(h, e->ms), e->lc);
-				h = fp_pair(h, fp_bytes(FP_MAP_VAL, e->val, e->len));
-			} else {
-				for (uint32_t y = 0; y < e->len; y++) {
-					const struct mrow *r = &ent_rows(e)[y];
-					rows += fp_pair(fp_pair(fr[r->ri] ^ FP_MAP_ROW, r->p), r->n);
-				}
-				h = fp_pair(h, rows);
-			}
-			sum += h;
-		}
+		for (uint32_t x = 0; x < n; x++)
+			ents += fp_ent(m, fr, kh, v[x]);
 	}
 	for (uint32_t i = 0; m->base.s && i < m->base.cap; i++) {
 		const struct et_slot *s = &m->base.s[i];
-		const struct ment *b = (const struct ment *)(uintptr_t)s->pay;
-		uint64_t rows = 0;
-		if (!et_used(s))
-			continue;
-		for (uint32_t y = 0; y < b->len; y++) {
-			const struct mrow *r = &ent_rows(b)[y];
-			rows += fp_pair(fp_pair(fr[r->ri] ^ FP_MAP_ROW, r->p), r->n);
-		}
-		sum += fp_pair(fp_bytes(FP_MAP_KEY, et_key(s), et_len(s)) ^ FP_MAP_CTX, rows);
+		if (et_used(s))
+			base += fp_baseline(m, fr, fp_field(et_key(s), et_len(s)),
+					    (const struct ment *)(uintptr_t)s->pay);
 	}
+	m->fp_ents = ents;
+	m->fp_base = base;
+	m->fp_ok = true;
+out:
 	if (fr != stack)
 		free(fr);
-	return fp_finish(CRDT_ORMAP, sum);
+	return fp_finish(CRDT_ORMAP, sum + m->fp_ents + m->fp_base);
 }
 
 static uint64_t ctx_top(const struct crdt_ormap *m, const struct crdt_rid *rid)

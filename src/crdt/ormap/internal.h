@@ -21,6 +21,7 @@
 
 #include "crdt/ormap.h"
 #include "../elemtab.h"
+#include "../fp.h"
 
 #define ENT_REG 0
 #define ENT_CTR 1
@@ -88,6 +89,15 @@ struct crdt_ormap {
 	struct mrep *reps;
 	uint32_t nreps, capreps;
 	struct dix dix;
+	/* The fingerprint's parts (fp.h) that depend on the fields: the sum
+	 * of every entry's part and the sum of every baseline's.  Kept up to
+	 * date by every change of entries or baselines while fp_ok (local
+	 * operations, merges of either size, clear); a new map, and so a
+	 * decoded one or a copy, starts without them, and the next
+	 * crdt_ormap_fingerprint computes them in a pass over the fields.
+	 * The context's part is summed at each call: a few intervals. */
+	uint64_t fp_ents, fp_base;
+	bool fp_ok;
 };
 
 #pragma GCC visibility push(hidden)
@@ -103,6 +113,62 @@ static inline uint32_t fld_ents(uint64_t pay, struct ment **one, struct ment *co
 	*one = (struct ment *)(uintptr_t)pay;
 	*ret = one;
 	return pay ? 1 : 0;
+}
+
+/* ---- the fingerprint's parts (codec.c sums them, map.c keeps them) ---- */
+
+/* The fp_rid of replica @ri: from @fr (by index) if given, else hashed. */
+static inline uint64_t fp_rep(const struct crdt_ormap *m, const uint64_t *fr, uint32_t ri)
+{
+	return fr ? fr[ri] : fp_rid(&m->reps[ri].rid);
+}
+
+/* A field's key, hashed once for the parts of its entries and baseline. */
+static inline uint64_t fp_field(const uint8_t *key, size_t len)
+{
+	return fp_bytes(FP_MAP_KEY, key, len);
+}
+
+static inline uint64_t fp_rows(const struct crdt_ormap *m, const uint64_t *fr, const struct ment *e)
+{
+	uint64_t rows = 0;
+
+	for (uint32_t y = 0; y < e->len; y++) {
+		const struct mrow *r = &ent_rows(e)[y];
+		rows += fp_pair(fp_pair(fp_rep(m, fr, r->ri) ^ FP_MAP_ROW, r->p), r->n);
+	}
+	return rows;
+}
+
+/* One entry @e of the field whose fp_field is @kh: its dot, kind and value. */
+static inline uint64_t fp_ent(const struct crdt_ormap *m, const uint64_t *fr, uint64_t kh,
+			      const struct ment *e)
+{
+	uint64_t h = fp_pair(fp_pair(kh ^ fp_rep(m, fr, e->ri), e->ctr), e->kind);
+
+	if (e->kind == ENT_REG) {
+		h = fp_pair(fp_pair(h, e->ms), e->lc);
+		return fp_pair(h, fp_bytes(FP_MAP_VAL, e->val, e->len));
+	}
+	return fp_pair(h, fp_rows(m, fr, e));
+}
+
+/* The baseline @b of the field whose fp_field is @kh. */
+static inline uint64_t fp_baseline(const struct crdt_ormap *m, const uint64_t *fr, uint64_t kh,
+				   const struct ment *b)
+{
+	return fp_pair(kh ^ FP_MAP_CTX, fp_rows(m, fr, b));
+}
+
+/* The sum of the parts of @e[@n], entries of field @key. */
+static inline uint64_t fp_ents_of(const struct crdt_ormap *m, const uint8_t *key, size_t len,
+				  struct ment *const *e, uint32_t n)
+{
+	uint64_t kh = fp_field(key, len), sum = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		sum += fp_ent(m, NULL, kh, e[i]);
+	return sum;
 }
 
 uint32_t rep_find(const struct crdt_ormap *m, const struct crdt_rid *rid);
@@ -123,9 +189,11 @@ struct ment *ent_copy(const struct ment *e, const uint32_t *map);
 bool ent_same(const struct ment *a, const struct ment *b, const struct crdt_ormap *ma,
 	      const struct crdt_ormap *mb);
 /* Replace the entries of @slot by @e[@n] (n == 0: remove the slot); the old
- * array, not the entries, is freed.  -ENOMEM (slot unchanged). */
+ * array, not the entries, is freed.  -ENOMEM (slot unchanged).  The
+ * fingerprint's parts (fp_ents) are the caller's to follow. */
 int fld_put(struct crdt_ormap *m, struct et_slot *slot, struct ment **e, uint32_t n);
-/* Add field @key with entries @e[@n] (n >= 1) to a map that lacks it. */
+/* Add field @key with entries @e[@n] (n >= 1) to a map that lacks it;
+ * their parts join fp_ents. */
 int fld_insert(struct crdt_ormap *m, const uint8_t *key, size_t len, struct ment **e,
 	       uint32_t n);
 

@@ -242,6 +242,8 @@ int fld_insert(struct crdt_ormap *m, const uint8_t *key, size_t len, struct ment
 		return r;
 	}
 	et_insert(&m->tab, key, len, h, owned)->pay = pay;
+	if (m->fp_ok)
+		m->fp_ents += fp_ents_of(m, key, len, e, n);
 	return 0;
 }
 
@@ -501,11 +503,16 @@ static void base_put(struct crdt_ormap *m, const uint8_t *key, size_t len, struc
 	if (!p->e)
 		return;
 	if ((s = et_find(&m->base, key, len, h))) {
+		if (m->fp_ok)
+			m->fp_base -= fp_baseline(m, NULL, fp_field(key, len),
+						  (const struct ment *)(uintptr_t)s->pay);
 		free((void *)(uintptr_t)s->pay);
 		s->pay = (uint64_t)(uintptr_t)p->e;
 	} else {
 		et_insert(&m->base, key, len, h, p->owned)->pay = (uint64_t)(uintptr_t)p->e;
 	}
+	if (m->fp_ok)
+		m->fp_base += fp_baseline(m, NULL, fp_field(key, len), p->e);
 	*p = (struct bprep){ 0 };
 }
 
@@ -635,6 +642,7 @@ int crdt_ormap_clear(struct crdt_ormap *m)
 	et_done(&m->tab);
 	et_init(&m->tab);
 	dix_drop(m);
+	m->fp_ents = 0; /* no entry left; the baselines' part followed base_put */
 	return 1;
 fail:
 	while (k-- > 0)
@@ -723,6 +731,14 @@ static int commit(struct crdt_ormap *m, const void *f, size_t flen, struct ment 
 	if (e)
 		dix_put(m, e->ri, e->ctr, et_hash(f, flen));
 	if (slot) {
+		/* the fingerprint's parts: the old entries' out, the new one's in */
+		if (m->fp_ok) {
+			uint64_t kh = fp_field(f, flen);
+			for (uint32_t x = 0; x < n; x++)
+				m->fp_ents -= fp_ent(m, NULL, kh, v[x]);
+			if (e)
+				m->fp_ents += fp_ent(m, NULL, kh, e);
+		}
 		for (uint32_t x = 0; x < n; x++) {
 			dix_del(m, v[x]->ri, v[x]->ctr);
 			free(v[x]);
@@ -1001,7 +1017,7 @@ static int merge_field(struct mctx *c, struct et_slot *s)
 	struct crdt_ormap *dst = c->dst;
 	struct ment *one, *sone, *const *v, *const *sv;
 	uint32_t n, sn, k = 0, kold;
-	uint64_t pay, old;
+	uint64_t pay, old, kh;
 	bool changed = false;
 
 	n = fld_ents(s->pay, &one, &v);
@@ -1038,9 +1054,13 @@ static int merge_field(struct mctx *c, struct et_slot *s)
 		free_ents(c->keep + kold, k - kold);
 		return CRDT_ENOMEM;
 	}
-	/* the dropped entries are freed, the kept ones move */
+	/* the dropped entries are freed, the kept ones move; the fingerprint
+	 * loses the parts of the first and gains those of the new ones */
+	kh = dst->fp_ok ? fp_field(et_key(s), et_len(s)) : 0;
 	for (uint32_t x = 0; x < n; x++) {
 		if (!has_dot(c->keep, kold, v[x]->ri, v[x]->ctr)) {
+			if (dst->fp_ok)
+				dst->fp_ents -= fp_ent(dst, NULL, kh, v[x]);
 			dix_del(dst, v[x]->ri, v[x]->ctr);
 			free(v[x]);
 		}
@@ -1051,6 +1071,8 @@ static int merge_field(struct mctx *c, struct et_slot *s)
 	for (uint32_t z = kold; z < k; z++) {
 		ctx_add(dst, c->keep[z]->ri, c->keep[z]->ctr); /* reserved */
 		dix_put(dst, c->keep[z]->ri, c->keep[z]->ctr, s->hash);
+		if (dst->fp_ok)
+			dst->fp_ents += fp_ent(dst, NULL, kh, c->keep[z]);
 	}
 	if (k == 0 && c->emptied)
 		c->emptied[c->nempty++] = s->hash;

@@ -15,9 +15,12 @@
  * The digest subscribes to the store's change stream.  A change only marks
  * its entry stale (O(1)); digest_refresh() recomputes the stale entries'
  * fingerprints, each once however many writes it took since, and moves
- * their buckets.  crdt_obj_fingerprint is a pass over the state, so that
- * is the cost of a refresh: one pass per changed instance, paid at the
- * round, never on the write path.
+ * their buckets, paid at the round, never on the write path.  An OR-Set
+ * and an OR-Map keep the parts of their fingerprint that follow their
+ * elements or fields up to date as they change (orset/internal.h,
+ * ormap/internal.h), so refreshing one costs its causal context (a few
+ * intervals), not its size, except after a decode or (for a set) a bulk
+ * merge; the other types' fingerprints are a pass over their state.
  *
  * Pure: no libuv, no I/O.  The per-instance and per-entry fields it keeps
  * (store_inst.dfp, store_entry.dstale) live in the store's entries.
