@@ -1,5 +1,6 @@
 /* The element table the sets share: byte-string elements interned once,
- * membership by hash, and iteration in the canonical sorted order. */
+ * membership by hash, kept in elemtab order (by hash, then key), which is
+ * also the order the encodings write. */
 #include <stdlib.h>
 #include <string.h>
 #ifdef __linux__
@@ -16,11 +17,11 @@
 #define ET_MIN_CAP 8
 
 
-/* Entries of the key-order array of a table of @cap slots: its most
- * elements, and one. */
-static size_t ord_room(size_t cap)
+/* The tail past a home range of @hcap slots: room for the last clusters
+ * to run on, and the empty slot that ends every probe. */
+static size_t tail_for(size_t hcap)
 {
-	return cap * ET_LOAD_NUM / ET_LOAD_DEN + 1;
+	return hcap / 32 + 2;
 }
 
 /* @sz bytes mapped in huge pages, 2 MiB aligned, or NULL. */
@@ -67,68 +68,26 @@ void et_mem_free(void *p, size_t sz, bool mapped)
 	free(p);
 }
 
-/* Zeroed room for @cap slots; *ret_mapped says how to give it back.  A
- * table from the heap has the room for its key order after the slots
- * (one block, so growing a small table frees no extra chunk per step);
- * a mapped one gets a separate array when it needs one. */
-static struct et_slot *tab_alloc(size_t cap, bool *ret_mapped)
+/* Slots to allocate for at least @cap: a large array is rounded up to
+ * whole huge pages (the tail gets the rest), so that it can be mapped. */
+static size_t cap_round(size_t cap)
+{
+	size_t sz = cap * sizeof(struct et_slot);
+
+	if (sz >= ET_HUGE)
+		sz = (sz + ET_HUGE - 1) / ET_HUGE * ET_HUGE;
+	return sz / sizeof(struct et_slot);
+}
+
+/* Room for @cap slots, zeroed if @zero (a mapped block always is). */
+static struct et_slot *tab_alloc(size_t cap, bool zero, bool *ret_mapped)
 {
 	void *p = map_huge(cap * sizeof(struct et_slot));
 
 	*ret_mapped = p != NULL;
 	if (p)
 		return p;
-	return calloc(1, cap * sizeof(struct et_slot) + ord_room(cap) * sizeof(uint32_t));
-}
-
-/* Point @t's order array at its table's block, or leave it to be
- * allocated apart (mapped tables); false when apart and none yet. */
-static bool ord_attach(struct elemtab *t)
-{
-	if (t->mapped) {
-		t->ord = NULL;
-		t->ordcap = 0;
-		t->ord_own = true;
-		return false;
-	}
-	t->ord = (uint32_t *)(t->s + t->cap);
-	t->ordcap = ord_room(t->cap);
-	t->ord_own = false;
-	return true;
-}
-
-static void rlog_drop(struct elemtab *t)
-{
-	free(t->rlog);
-	t->rlog = NULL;
-	t->rlog_n = t->rlog_cap = t->rlog_gone = 0;
-}
-
-/* Log one event of a remove; false (nothing logged) past the bound or
- * without memory. */
-static bool rlog_add(struct elemtab *t, uint32_t from, uint32_t to)
-{
-	if (t->rlog_n == t->rlog_cap) {
-		size_t cap = t->rlog_cap ? 2 * (size_t)t->rlog_cap : 16;
-		uint32_t(*v)[2];
-		if (cap > (size_t)t->count / 2 + 64 || !(v = realloc(t->rlog, cap * sizeof(*v))))
-			return false;
-		t->rlog = v;
-		t->rlog_cap = (uint32_t)cap;
-	}
-	t->rlog[t->rlog_n][0] = from;
-	t->rlog[t->rlog_n++][1] = to;
-	return true;
-}
-
-static void ord_release(struct elemtab *t)
-{
-	rlog_drop(t);
-	if (t->ord_own)
-		free(t->ord);
-	t->ord = NULL;
-	t->ordcap = 0;
-	t->ord_own = false;
+	return zero ? calloc(cap, sizeof(struct et_slot)) : malloc(cap * sizeof(struct et_slot));
 }
 
 static void tab_free(struct et_slot *s, size_t cap, bool mapped)
@@ -138,33 +97,18 @@ static void tab_free(struct et_slot *s, size_t cap, bool mapped)
 
 void et_init(struct elemtab *t)
 {
-	t->s = NULL;
-	t->cap = 0;
-	t->count = 0;
-	t->mapped = false;
-	t->ord_ok = true; /* an empty table is in key order */
-	t->ord_mid = 0;
-	t->rlog = NULL;
-	t->rlog_n = t->rlog_cap = t->rlog_gone = 0;
-	t->ord = NULL;
-	t->ordcap = 0;
-	t->ord_own = false;
+	*t = (struct elemtab){ 0 };
 }
 
 void et_done(struct elemtab *t)
 {
 	if (!t)
 		return;
-	if (!t->s) {
-		ord_release(t);
-		et_init(t);
-		return;
-	}
-	for (size_t i = 0; i < et_cap(t); i++)
+	for (size_t i = 0; i < t->end; i++) /* past it, empty, or not yet written */
 		if (et_used(&t->s[i]) && et_len(&t->s[i]) > ET_INLINE)
 			free(t->s[i].k.ptr);
-	ord_release(t);
-	tab_free(t->s, et_cap(t), t->mapped);
+	if (t->s)
+		tab_free(t->s, et_cap(t), t->mapped);
 	et_init(t);
 }
 
@@ -209,31 +153,16 @@ struct et_slot *et_find(const struct elemtab *t, const void *key, size_t len, ui
 {
 	if (!t->s)
 		return NULL;
-	for (uint32_t i = et_home(t, hash);; i = et_next(t, i)) {
+	for (uint32_t i = et_home(t, hash);; i++) {
 		struct et_slot *s = &t->s[i];
-		if (!et_used(s))
+		if (!et_used(s) || s->hash > hash)
 			return NULL;
 		if (slot_is(s, key, len, hash))
 			return s;
 	}
 }
 
-static uint32_t place(const struct elemtab *t, const struct et_slot *from)
-{
-	uint32_t i = et_home(t, from->hash);
-	while (et_used(&t->s[i]))
-		i = et_next(t, i);
-	t->s[i] = *from;
-	return i;
-}
-
-/* Cyclic distance from slot @a forward to slot @b. */
-static inline uint32_t cdist(const struct elemtab *t, uint32_t a, uint32_t b)
-{
-	return b >= a ? b - a : b + t->cap - a;
-}
-
-/* The capacities: 8, 12, 16, 24, 32, 48, ...: 2^k and 3 * 2^(k-1) in
+/* The home ranges: 8, 12, 16, 24, 32, 48, ...: 2^k and 3 * 2^(k-1) in
  * turn, at every size.  A table is then at least 13/24 full after it grows
  * (13/32 with doubling alone): a million short elements take 1.5 M slots
  * (48 MiB) instead of 2 M (64 MiB). */
@@ -244,105 +173,118 @@ static size_t cap_after(size_t cap)
 
 bool et_needs_growth(const struct elemtab *t, size_t n)
 {
-	return n * ET_LOAD_DEN > et_cap(t) * ET_LOAD_NUM;
+	return n * ET_LOAD_DEN > (size_t)t->hcap * ET_LOAD_NUM;
 }
 
-/* The capacity a table holding @n elements is given; 0 past 2^31 slots. */
-static size_t cap_for(size_t n)
+size_t et_hcap_next(size_t hcap)
+{
+	return cap_after(hcap);
+}
+
+/* The home range a table holding @n elements is given; 0 past 2^30 slots. */
+size_t et_hcap_for(size_t n)
 {
 	size_t ncap = ET_MIN_CAP;
 
 	while (n * ET_LOAD_DEN > ncap * ET_LOAD_NUM) {
-		if (ncap >= (size_t)1 << 31)
+		if (ncap >= (size_t)1 << 30)
 			return 0;
 		ncap = cap_after(ncap);
 	}
 	return ncap;
 }
 
+/* An empty table of home range @hcap in @nt, its slots not written
+ * (et_append(), then et_append_end()). */
+static int tab_make(struct elemtab *nt, size_t hcap)
+{
+	size_t cap = cap_round(hcap + tail_for(hcap));
+
+	et_init(nt);
+	if (!(nt->s = tab_alloc(cap, false, &nt->mapped)))
+		return CRDT_ENOMEM;
+	nt->cap = (uint32_t)cap;
+	nt->hcap = (uint32_t)hcap;
+	return 0;
+}
+
 int et_init_for(struct elemtab *nt, size_t n)
 {
-	size_t ncap;
+	size_t hcap;
 
 	et_init(nt);
 	if (n == 0)
 		return 0;
-	if (!(ncap = cap_for(n)))
+	if (!(hcap = et_hcap_for(n)))
 		return CRDT_EMSGSIZE;
-	if (!(nt->s = tab_alloc(ncap, &nt->mapped)))
-		return CRDT_ENOMEM;
-	nt->cap = (uint32_t)ncap;
-	ord_attach(nt);
-	return 0;
+	return tab_make(nt, hcap);
 }
 
 void et_adopt(struct elemtab *t, struct elemtab *nt)
 {
-	ord_release(t);
 	if (t->s)
 		tab_free(t->s, et_cap(t), t->mapped);
 	*t = *nt;
 	et_init(nt);
 }
 
-int et_ord_room(struct elemtab *t)
+void et_append_end(struct elemtab *t, uint32_t fill)
 {
-	if (t->ord || !t->s)
-		return 0;
-	if (!(t->ord = malloc(ord_room(t->cap) * sizeof(*t->ord))))
-		return CRDT_ENOMEM;
-	t->ordcap = ord_room(t->cap);
-	t->ord_own = true;
-	return 0;
+	if (t->s)
+		memset(t->s + fill, 0, (et_cap(t) - fill) * sizeof(*t->s));
 }
 
-
-int et_reserve_remap(struct elemtab *t, size_t n, uint32_t *idx, size_t nidx)
+int et_tail_room(struct elemtab *t, size_t i)
 {
-	size_t cap = et_cap(t), ncap;
-	struct et_slot *os = t->s, *ns;
+	size_t cap = et_cap(t), ncap = cap;
+	struct et_slot *ns;
 	bool mapped;
 
-	if (n * ET_LOAD_DEN <= cap * ET_LOAD_NUM)
+	if (i + 1 < cap || !t->s)
 		return 0;
-	if (!(ncap = cap_for(n)))
+	while (i + 1 >= ncap)
+		ncap += ncap - t->hcap; /* the tail doubles */
+	ncap = cap_round(ncap);
+	if (ncap > (size_t)1 << 31)
 		return CRDT_EMSGSIZE;
-	et_order_settle(t);
-	ns = tab_alloc(ncap, &mapped);
-	if (!ns)
+	if (!(ns = tab_alloc(ncap, true, &mapped)))
 		return CRDT_ENOMEM;
-	const struct elemtab nt = { .s = ns, .cap = (uint32_t)ncap };
-	/* The old table is garbage once copied: its hash words can hold the
-	 * new indices for the remap. */
-	for (size_t i = 0; i < cap; i++)
-		if (et_used(&os[i]))
-			os[i].hash = place(&nt, &os[i]);
-	for (size_t k = 0; k < nidx; k++)
-		if (idx[k] != UINT32_MAX)
-			idx[k] = os[idx[k]].hash;
-	{
-		/* The cache follows; if it cannot have room it is dropped. */
-		struct elemtab o = *t;
-		t->s = ns;
-		t->cap = (uint32_t)ncap;
-		t->mapped = mapped;
-		if (!ord_attach(t) && o.ord_ok) {
-			t->ord = malloc(ord_room(ncap) * sizeof(*t->ord));
-			t->ordcap = t->ord ? ord_room(ncap) : 0;
-		}
-		t->ord_ok = o.ord_ok && t->ord;
-		for (size_t k = 0; t->ord_ok && k < o.count; k++)
-			t->ord[k] = os[o.ord[k]].hash;
-		ord_release(&o);
-		if (os)
-			tab_free(os, cap, o.mapped);
-	}
+	memcpy(ns, t->s, t->end * sizeof(*ns)); /* the rest is empty */
+	tab_free(t->s, cap, t->mapped);
+	t->s = ns;
+	t->cap = (uint32_t)ncap;
+	t->mapped = mapped;
 	return 0;
 }
 
 int et_reserve(struct elemtab *t, size_t n)
 {
-	return et_reserve_remap(t, n, NULL, 0);
+	struct elemtab nt;
+	size_t hcap;
+	uint32_t fill = 0;
+	int r;
+
+	if (!t->s && n == 0)
+		return 0;
+	if (t->s && !et_needs_growth(t, n)) {
+		size_t more = n > t->count ? n - t->count : 0;
+		return (size_t)t->end + more + 1 < et_cap(t) ? 0 : et_tail_room(t, t->end + more);
+	}
+	if (!(hcap = et_hcap_for(n)))
+		return CRDT_EMSGSIZE;
+	if ((r = tab_make(&nt, hcap)) < 0)
+		return r;
+	/* in elemtab order already: each goes at its home or after the last */
+	for (size_t i = et_walk(t, 0); i < et_cap(t); i = et_walk(t, i + 1))
+		if ((r = et_append(&nt, &t->s[i], &fill)) < 0) {
+			tab_free(nt.s, et_cap(&nt), nt.mapped);
+			return r;
+		}
+	et_append_end(&nt, fill);
+	et_adopt(t, &nt);
+	if (n > t->count && (size_t)t->end + (n - t->count) + 1 >= et_cap(t))
+		return et_tail_room(t, t->end + (n - t->count)); /* the table is good either way */
+	return 0;
 }
 
 uint8_t *et_key_dup(const void *key, size_t len, int *ret_err)
@@ -361,187 +303,108 @@ uint8_t *et_key_dup(const void *key, size_t len, int *ret_err)
 	return p;
 }
 
-/* The free slot for @hash, counted in. */
-static inline uint32_t insert_at(struct elemtab *t, uint32_t hash)
+/* Where the key of slot image @k goes: the first slot from its home that
+ * is empty or holds a later key. */
+static inline uint32_t insert_pos(const struct elemtab *t, const struct et_slot *k)
 {
-	uint32_t i = et_home(t, hash);
+	uint32_t i = et_home(t, k->hash);
 
-	while (et_used(&t->s[i]))
-		i = et_next(t, i);
-	t->count++;
+	while (et_used(&t->s[i]) && et_hk_before(&t->s[i], k))
+		i++;
 	return i;
 }
 
-/* The cached order kept if the key just written to slot @i goes last:
- * keys inserted in ascending order (adds in order, the decoder). */
-static inline void ord_note(struct elemtab *t, uint32_t i)
+/* Slot image @k in at its place, the rest of its cluster shifted on. */
+static struct et_slot *put(struct elemtab *t, const struct et_slot *k)
 {
-	size_t k = t->count - 1;
+	uint32_t i = insert_pos(t, k), e = i;
 
-	if (!t->ord_ok)
-		return;
-	if (t->rlog_n) { /* replaying it here would cost O(n) an insert */
-		t->ord_ok = false;
-		rlog_drop(t);
-		return;
-	}
-	t->ord_ok = k < t->ordcap && (k == 0 || et_before(&t->s[t->ord[k - 1]], &t->s[i]));
-	if (t->ord_ok)
-		t->ord[k] = i;
+	while (et_used(&t->s[e]))
+		e++;
+	/* et_reserve() made room for every insert in the tail; a caller
+	 * that did not is a bug, and writing past the array is worse */
+	if (e + 1 >= t->cap && et_tail_room(t, e) < 0)
+		abort();
+	memmove(&t->s[i + 1], &t->s[i], (size_t)(e - i) * sizeof(*t->s));
+	t->s[i] = *k;
+	t->count++;
+	if (t->end <= e)
+		t->end = e + 1;
+	return &t->s[i];
 }
 
 struct et_slot *et_insert(struct elemtab *t, const void *key, size_t len, uint32_t hash,
 			  uint8_t *owned)
 {
-	uint32_t i = insert_at(t, hash);
-	struct et_slot *s = &t->s[i];
+	struct et_slot s;
 
-	s->hash = hash;
-	s->meta = ET_USED | (uint32_t)len;
-	s->pay = 0;
+	s.hash = hash;
+	s.meta = ET_USED | (uint32_t)len;
+	s.pay = 0;
 	if (len <= ET_INLINE) {
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-		if (len >= 8) { /* two loads within the key, the second shifted */
-			const uint8_t *k = key;
-			uint64_t w[2] = { rd64(k), len > 8 ? rd64(k + len - 8) >> (8 * (16 - len)) : 0 };
-			memcpy(s->k.in, w, sizeof(w));
-		} else
-#endif
-		{
-			memset(s->k.in, 0, sizeof(s->k.in));
-			if (len)
-				memcpy(s->k.in, key, len);
-		}
+		memset(s.k.in, 0, sizeof(s.k.in));
+		if (len)
+			memcpy(s.k.in, key, len);
 	} else {
-		s->k.ptr = owned;
+		s.k.ptr = owned;
 	}
-	ord_note(t, i);
-	return s;
+	return put(t, &s);
 }
 
 struct et_slot *et_insert_slot(struct elemtab *t, const struct et_slot *from, uint8_t *owned)
 {
-	uint32_t i = insert_at(t, from->hash);
-	struct et_slot *s = &t->s[i];
+	struct et_slot s = *from; /* hash, length and a short key, zero padded */
 
-	*s = *from; /* hash, length and a short key, zero padded */
 	if (et_len(from) > ET_INLINE)
-		s->k.ptr = owned;
-	s->pay = 0;
-	ord_note(t, i);
-	return s;
-}
-
-/* Remove the entry in slot @hole.  With @inv (slot -> its place in the
- * order array), the order follows: the entry's place is marked UINT32_MAX
- * and each entry the backward shift moves gets its new slot. */
-static void remove_at(struct elemtab *t, uint32_t hole, uint32_t *inv, bool log)
-{
-	if (et_len(&t->s[hole]) > ET_INLINE)
-		free(t->s[hole].k.ptr);
-	if (inv)
-		t->ord[inv[hole]] = UINT32_MAX;
-	/* Backward shift: pull every later entry of the cluster that may live
-	 * at the hole (its home is not cyclically inside (hole, j]). */
-	for (uint32_t j = et_next(t, hole);; j = et_next(t, j)) {
-		struct et_slot *s = &t->s[j];
-		if (!et_used(s))
-			break;
-		uint32_t home = et_home(t, s->hash);
-		if (cdist(t, home, j) >= cdist(t, hole, j)) {
-			t->s[hole] = *s;
-			if (inv) {
-				t->ord[inv[j]] = hole;
-				inv[hole] = inv[j];
-			}
-			if (log && !rlog_add(t, j, hole)) {
-				log = false;
-				t->ord_ok = false;
-			}
-			hole = j;
-		}
-	}
-	memset(&t->s[hole], 0, sizeof(t->s[hole]));
-	t->count--;
+		s.k.ptr = owned;
+	s.pay = 0;
+	return put(t, &s);
 }
 
 void et_remove(struct elemtab *t, struct et_slot *slot)
 {
-	uint32_t i = (uint32_t)(slot - t->s);
+	uint32_t hole = (uint32_t)(slot - t->s), e = hole + 1;
 
-	if (t->ord_ok && rlog_add(t, i, UINT32_MAX))
-		t->rlog_gone++;
-	else
-		t->ord_ok = false;
-	remove_at(t, i, NULL, t->ord_ok);
-	if (!t->ord_ok)
-		rlog_drop(t);
-}
-
-/* Drop the entries marked UINT32_MAX from the first @n of the order,
- * keeping the two runs' boundary. */
-static void ord_compact(struct elemtab *t, size_t n)
-{
-	size_t m = 0, mid = 0;
-
-	for (size_t k = 0; k < n; k++) {
-		if (k == t->ord_mid)
-			mid = m;
-		if (t->ord[k] != UINT32_MAX)
-			t->ord[m++] = t->ord[k];
-	}
-	t->ord_mid = mid < m ? (uint32_t)mid : 0;
-}
-
-void et_order_settle(struct elemtab *t)
-{
-	size_t n = (size_t)t->count + t->rlog_gone;
-	uint32_t *inv;
-
-	if (!t->rlog_n)
-		return;
-	if (!t->ord_ok || !(inv = malloc(et_cap(t) * sizeof(*inv)))) {
-		t->ord_ok = false;
-		rlog_drop(t);
-		return;
-	}
-	for (size_t k = 0; k < n; k++)
-		inv[t->ord[k]] = (uint32_t)k;
-	/* inv follows each slot's current entry, as the removes moved them */
-	for (uint32_t x = 0; x < t->rlog_n; x++) {
-		uint32_t k = inv[t->rlog[x][0]], to = t->rlog[x][1];
-		t->ord[k] = to;
-		if (to != UINT32_MAX)
-			inv[to] = k;
-	}
-	free(inv);
-	rlog_drop(t);
-	ord_compact(t, n);
+	if (et_len(slot) > ET_INLINE)
+		free(slot->k.ptr);
+	/* Backward shift: the entries after the hole that are not at home
+	 * move back one, in order; the first at home (or an empty slot)
+	 * ends the run. */
+	while (et_used(&t->s[e]) && et_home(t, t->s[e].hash) < e)
+		e++;
+	memmove(&t->s[hole], &t->s[hole + 1], (size_t)(e - hole - 1) * sizeof(*t->s));
+	memset(&t->s[e - 1], 0, sizeof(*t->s));
+	t->count--;
 }
 
 void et_sweep_zero(struct elemtab *t)
 {
-	size_t n;
-	uint32_t *inv = NULL;
+	uint32_t fill = 0;
 
-	et_order_settle(t);
-	n = t->count;
-	if (t->ord_ok && n && !(inv = malloc(et_cap(t) * sizeof(*inv))))
-		t->ord_ok = false;
-	for (size_t k = 0; inv && k < n; k++)
-		inv[t->ord[k]] = (uint32_t)k;
-	/* Backward shift refills slot i, so it is looked at again; a wrapped
-	 * entry may be seen twice, harmlessly. */
-	for (uint32_t i = 0; i < et_cap(t);) {
-		if (et_used(&t->s[i]) && t->s[i].pay == 0)
-			remove_at(t, i, inv, false);
-		else
-			i++;
+	/* One pass: every kept entry goes at its home or after the last kept
+	 * one, never after where it was, so the table is refilled in place. */
+	for (size_t i = 0; i < et_cap(t); i++) {
+		struct et_slot *s = &t->s[i];
+		uint32_t at;
+		if (!et_used(s))
+			continue;
+		if (s->pay == 0) {
+			if (et_len(s) > ET_INLINE)
+				free(s->k.ptr);
+			memset(s, 0, sizeof(*s));
+			t->count--;
+			continue;
+		}
+		at = et_home(t, s->hash);
+		if (at < fill)
+			at = fill;
+		if (at != i) {
+			t->s[at] = *s;
+			memset(s, 0, sizeof(*s));
+		}
+		fill = at + 1;
 	}
-	if (!inv)
-		return;
-	ord_compact(t, n);
-	free(inv);
+	t->end = fill;
 }
 
 int et_keycmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
@@ -703,224 +566,41 @@ int et_foreach_sorted(const struct elemtab *t, crdt_elem_cb cb, void *ctx)
 	return r;
 }
 
-int et_sorted(const struct elemtab *t, struct et_slot ***ret)
+int et_list(const struct elemtab *t, struct et_slot ***ret)
 {
 	struct et_slot **v = NULL;
-	const uint32_t *o;
-	int r;
+	size_t n = 0;
 
 	if (t->count) {
-		if ((r = et_order(t, &o)) < 0)
-			return r;
-		v = malloc(t->count * sizeof(*v));
-		if (!v)
+		if (!(v = malloc(t->count * sizeof(*v))))
 			return CRDT_ENOMEM;
-		for (size_t i = 0; i < t->count; i++)
-			v[i] = &t->s[o[i]];
+		for (size_t i = et_walk(t, 0); i < et_cap(t); i = et_walk(t, i + 1))
+			v[n++] = &t->s[i];
 	}
 	*ret = v;
 	return 0;
 }
 
-/* Keys of at most 16 bytes, as two big-endian words (zero padded, as in
- * the slot) and the length: in that lexicographic order, key order. */
-struct rk {
-	uint64_t w[2];
-	uint32_t len, idx;
-};
-
-static inline unsigned rk_digit(const struct rk *k, unsigned d)
+int et_sorted(const struct elemtab *t, struct et_slot ***ret)
 {
-	/* d 0: the length, least significant; 1..16: key bytes 15..0 */
-	return d == 0 ? k->len : (unsigned)(k->w[(16 - d) / 8] >> (8 * ((d - 1) % 8))) & 0xff;
+	int r = et_list(t, ret);
+
+	if (r == 0)
+		et_sort(*ret, t->count);
+	return r;
 }
 
-/* Byte @sh / 8 of word @w: 0 and 1 the key's, 2 the length. */
-static inline unsigned rk_get(const struct rk *k, unsigned w, unsigned sh)
+bool et_seq_next(struct et_seq *q, const struct elemtab *t, const uint8_t *key, size_t klen,
+		 uint32_t h)
 {
-	return (unsigned)((w == 2 ? k->len : k->w[w & 1]) >> sh) & 0xff;
-}
-
-/* LSD radix sort, one byte a pass, skipping the bytes all keys share (as
- * the common prefixes of real keys): no comparisons at all. */
-static int order_radix(struct elemtab *t)
-{
-	size_t n = t->count, m = 0;
-	struct rk *a = malloc(2 * (n ? n : 1) * sizeof(*a)), *b;
-	uint32_t(*cnt)[256] = calloc(17, sizeof(*cnt));
-	uint64_t and0 = ~0ULL, and1 = ~0ULL, or0 = 0, or1 = 0;
-	uint32_t andl = ~0u, orl = 0;
-	unsigned dw[17], ds[17], nd = 0; /* per digit sorted on: word and shift */
-
-	if (!a || !cnt) {
-		free(a);
-		free(cnt);
-		return CRDT_ENOMEM;
+	if (q->n++ > 0 && q->ordered) {
+		int c = h != q->ph ? (q->ph < h ? -1 : 1) : et_keycmp(q->pkey, q->pklen, key, klen);
+		if (c == 0)
+			return false;
+		q->ordered = c < 0;
 	}
-	b = a + n;
-	for (size_t i = 0; i < et_cap(t); i++) {
-		const struct et_slot *s = &t->s[i];
-		if (!et_used(s))
-			continue;
-		a[m] = (struct rk){ { __builtin_bswap64(rd64(s->k.in)),
-				      __builtin_bswap64(rd64(s->k.in + 8)) },
-				    (uint32_t)et_len(s), (uint32_t)i };
-		and0 &= a[m].w[0], or0 |= a[m].w[0];
-		and1 &= a[m].w[1], or1 |= a[m].w[1];
-		andl &= a[m].len, orl |= a[m].len;
-		m++;
-	}
-	/* Only the digits that differ somewhere are counted and sorted on. */
-	{
-		struct rk x = { { and0 ^ or0, and1 ^ or1 }, andl ^ orl, 0 };
-		for (unsigned d = 0; d < 17; d++) {
-			if (!rk_digit(&x, d))
-				continue;
-			dw[nd] = d == 0 ? 2 : (16 - d) / 8;
-			ds[nd++] = d == 0 ? 0 : 8 * ((d - 1) % 8);
-		}
-	}
-	for (size_t i = 0; i < n; i++)
-		for (unsigned k = 0; k < nd; k++)
-			cnt[k][rk_get(&a[i], dw[k], ds[k])]++;
-	for (unsigned k = 0; k < nd; k++) {
-		unsigned d = k;
-		size_t sum = 0;
-		for (unsigned x = 0; x < 256; x++) {
-			size_t c = cnt[d][x];
-			cnt[d][x] = (uint32_t)sum;
-			sum += c;
-		}
-		for (size_t i = 0; i < n; i++)
-			b[cnt[d][rk_get(&a[i], dw[k], ds[k])]++] = a[i];
-		struct rk *x = a;
-		a = b;
-		b = x;
-	}
-	for (size_t i = 0; i < n; i++)
-		t->ord[i] = a[i].idx;
-	free(a < b ? a : b);
-	free(cnt);
-	return 0;
-}
-
-static int order_build(struct elemtab *t)
-{
-	struct et_slot **v;
-	size_t n = 0;
-
-	if (t->count == 0)
-		return 0;
-	for (size_t i = 0; i < et_cap(t); i++)
-		if (et_used(&t->s[i]) && et_len(&t->s[i]) > ET_INLINE)
-			goto long_keys;
-	return order_radix(t);
-long_keys:
-	if (!(v = malloc(t->count * sizeof(*v))))
-		return CRDT_ENOMEM;
-	for (size_t i = 0; i < et_cap(t); i++)
-		if (et_used(&t->s[i]))
-			v[n++] = &t->s[i];
-	et_sort(v, n);
-	for (size_t i = 0; i < n; i++)
-		t->ord[i] = (uint32_t)(v[i] - t->s);
-	free(v);
-	return 0;
-}
-
-/* Merge the order's two runs into one: a key comparison an element, the
- * slots loaded ahead (they are in random places).  -ENOMEM. */
-#define MERGE_AHEAD 16
-static int ord_merge(struct elemtab *t)
-{
-	size_t na = t->ord_mid, n = t->count, i = 0, j = na, o = 0;
-	uint32_t *a = malloc(na * sizeof(*a)), *ord = t->ord;
-	const struct et_slot *s = t->s;
-
-	if (!a)
-		return CRDT_ENOMEM;
-	memcpy(a, ord, na * sizeof(*a));
-	/* o == i + (j - na) <= j: the output never overtakes the second run */
-	while (i < na && j < n) {
-		if (i + MERGE_AHEAD < na)
-			__builtin_prefetch(&s[a[i + MERGE_AHEAD]]);
-		if (j + MERGE_AHEAD < n)
-			__builtin_prefetch(&s[ord[j + MERGE_AHEAD]]);
-		if (et_before(&s[ord[j]], &s[a[i]]))
-			ord[o++] = ord[j++];
-		else
-			ord[o++] = a[i++];
-	}
-	if (i < na)
-		memcpy(ord + o, a + i, (na - i) * sizeof(*a));
-	free(a);
-	t->ord_mid = 0;
-	return 0;
-}
-
-int et_order(const struct elemtab *ct, const uint32_t **ret)
-{
-	struct elemtab *t = (struct elemtab *)ct; /* only the cache changes */
-	int r;
-
-	et_order_settle(t);
-	if (t->ord_ok && t->ord_mid && ord_merge(t) < 0)
-		t->ord_ok = false; /* no room to merge: sort */
-	if (!t->ord_ok) {
-		if (!t->ord && t->count) { /* a mapped table's, apart */
-			if (!(t->ord = malloc(ord_room(t->cap) * sizeof(*t->ord))))
-				return CRDT_ENOMEM;
-			t->ordcap = ord_room(t->cap);
-			t->ord_own = true;
-		}
-		if ((r = order_build(t)) < 0)
-			return r;
-		t->ord_ok = true;
-		t->ord_mid = 0;
-	}
-	*ret = t->ord;
-	return 0;
-}
-
-int et_walk_begin(const struct elemtab *ct, struct et_walk *w)
-{
-	struct elemtab *t = (struct elemtab *)ct; /* only the cache changes */
-	const uint32_t *o;
-	size_t na;
-
-	et_order_settle(t);
-	na = t->ord_mid;
-	*w = (struct et_walk){ .t = t, .n = t->count };
-	if (t->ord_ok && na && w->n >= ET_WALK_MIN && (w->a = malloc(na * sizeof(*w->a)))) {
-		/* the first run aside: the merged order is written over it */
-		memcpy(w->a, t->ord, na * sizeof(*w->a));
-		w->na = na;
-		w->j = na;
-		for (size_t k = 0; k < ET_WALK_AHEAD && k < na; k++)
-			__builtin_prefetch(&t->s[w->a[k]]);
-		for (size_t k = na; k < na + ET_WALK_AHEAD && k < w->n; k++)
-			__builtin_prefetch(&t->s[t->ord[k]]);
-		return 0;
-	}
-	for (size_t k = 0; k < ET_WALK_AHEAD && k < w->n && t->ord_ok; k++)
-		__builtin_prefetch(&t->s[t->ord[k]]);
-	return et_order(t, &o); /* one run, or none the walk could merge */
-}
-
-void et_walk_end(struct et_walk *w)
-{
-	if (!w->a)
-		return;
-	while (w->o < w->n)
-		et_walk_next(w);
-	free(w->a);
-	w->a = NULL;
-	w->t->ord_mid = 0;
-}
-
-void et_order_runs(struct elemtab *t, size_t mid)
-{
-	rlog_drop(t);
-	t->ord_ok = true;
-	t->ord_mid = mid < t->count ? (uint32_t)mid : 0;
+	q->ph = h;
+	q->pkey = key;
+	q->pklen = klen;
+	return q->ordered || !et_find(t, key, klen, h);
 }

@@ -1,16 +1,27 @@
-/* elemtab: the element table behind the G-Set and the OR-Set (internal).
+/* elemtab: the element table behind the G-Set, the OR-Set and the OR-Map
+ * (internal).
  *
  * A hash table keyed by binary-safe byte strings: open addressing, linear
- * probing, backward-shift deletion (so no tombstones pile up), capacities
- * 2^k and 3 * 2^(k-1) in turn (the home slot is the hash scaled to the
- * capacity), load at most 13/16.  Each slot is 32 bytes:
- * the key's hash and length, the key itself when it fits in 16 bytes (else
- * a pointer to a heap copy the table owns) and a 64-bit payload the owner
- * interprets.  With short keys that is the whole memory cost of an element,
- * with the key-order array: 4 bytes for each element the table can hold
- * (13/16 of its slots), see et_order().
+ * probing, kept in Robin Hood order with no wrap-around, so that its used
+ * slots, read from first to last, are in (hash, key) order (elemtab order,
+ * et_hk_before()).  That is the encodings' canonical element order: an
+ * encode is one pass over the slots, a decode fills a fresh table front to
+ * back, a bulk merge joins two tables in one pass over each, and no sort or
+ * cached order exists.
  *
- * Slot pointers stay valid until the next insert, remove or reserve.
+ * An element's home slot is its hash scaled to the home range (hcap
+ * slots, capacities 2^k and 3 * 2^(k-1) in turn, load at most 13/16); the
+ * slot array has a tail of hcap / 32 + 2 slots past the home range, grown
+ * if ever a cluster runs into its last slot, which is always empty, so
+ * every probe ends inside the array.  Each element sits at or after its
+ * home.  Inserting shifts the rest of its cluster one slot on; removing
+ * shifts it back (no tombstones).  Each slot is 32 bytes: the key's hash and
+ * length, the key itself when it fits in 16 bytes (else a pointer to a
+ * heap copy the table owns) and a 64-bit payload the owner interprets.
+ * With short keys that is the whole memory cost of an element.
+ *
+ * Slot pointers and indices stay valid until the next insert, remove,
+ * reserve or append.
  *
  * Tables of 2 MiB and more are mapped directly (Linux: anonymous mmap,
  * 2 MiB aligned, MADV_HUGEPAGE), so a large table is faulted in a few huge
@@ -44,31 +55,11 @@ struct et_slot {
 
 struct elemtab {
 	struct et_slot *s;
-	uint32_t cap; /* slots; 0 when s == NULL */
+	uint32_t cap;  /* slots in s: the home range and the tail; 0 when s == NULL */
+	uint32_t hcap; /* the home range */
 	uint32_t count;
-	bool mapped; /* s came from et_map(), not calloc */
-	/* A cache, not part of the value: the used slots' indices in key
-	 * order, valid while ord_ok.  Valid for the empty table, kept through
-	 * inserts in ascending key order, growth, removes (rlog below),
-	 * et_sweep_zero() and et_order_runs(); any other insert or et_put()
-	 * only clears ord_ok (the array stays), and the next et_order()
-	 * sorts.  With
-	 * ord_mid nonzero the array holds two runs, [0, ord_mid) and
-	 * [ord_mid, count), each in key order (as a merge leaves them), which
-	 * et_order() merges in one linear pass.  A heap table's array is in
-	 * the table's block (ord_own false), a mapped one's apart. */
-	bool ord_ok;
-	bool ord_own; /* ord malloc'd apart, else in the table's block */
-	uint32_t ord_mid;
-	uint32_t *ord;
-	size_t ordcap;
-	/* Removes the order has not followed yet: per remove, (slot, ~0u)
-	 * and (from, to) for each entry its backward shift moved, replayed
-	 * by the next et_order(), growth or merge (O(n) once, no sort); the
-	 * array then holds count + rlog_gone entries.  An insert meanwhile,
-	 * or more than count / 2 + 64 events, drops the order instead. */
-	uint32_t (*rlog)[2];
-	uint32_t rlog_n, rlog_cap, rlog_gone;
+	uint32_t end; /* every slot from here on is empty (a bound, not exact) */
+	bool mapped;  /* s came from et_mem_alloc()'s mapping, not calloc */
 };
 
 static inline bool et_used(const struct et_slot *s)
@@ -96,13 +87,14 @@ static inline size_t et_cap(const struct elemtab *t)
  * two, to waste less room). */
 static inline uint32_t et_home(const struct elemtab *t, uint32_t hash)
 {
-	return (uint32_t)(((uint64_t)hash * t->cap) >> 32);
+	return (uint32_t)(((uint64_t)hash * t->hcap) >> 32);
 }
 
-/* The slot after @i, wrapping round. */
+/* The slot after @i: a probe never wraps, it ends at an empty slot. */
 static inline uint32_t et_next(const struct elemtab *t, uint32_t i)
 {
-	return i + 1 == t->cap ? 0 : i + 1;
+	(void)t;
+	return i + 1;
 }
 
 /* Start loading the home slot of @hash, to be probed a little later. */
@@ -165,106 +157,8 @@ static inline bool et_same_key(const struct et_slot *a, const struct et_slot *b)
 	return memcmp(a->k.ptr, b->k.ptr, et_len(a)) == 0;
 }
 
-/** Index in @t of the entry with the same key as @k (a slot of any
- * table), or UINT32_MAX.  Compares short keys a word at a time; inline,
- * as the merges call it for every element. */
-static inline uint32_t et_find_slot(const struct elemtab *t, const struct et_slot *k)
-{
-	if (!t->s)
-		return UINT32_MAX;
-	for (uint32_t i = et_home(t, k->hash);; i = et_next(t, i)) {
-		const struct et_slot *s = &t->s[i];
-		if (!et_used(s))
-			return UINT32_MAX;
-		if (et_same_key(s, k))
-			return i;
-	}
-}
-/** Would a table of @t's capacity need to grow to hold @n elements? */
-bool et_needs_growth(const struct elemtab *t, size_t n);
-/** A new, empty table @nt with room for @n elements, to be filled with
- * et_put() and then made @t's by et_adopt(); @nt has no order cache.
- * -ENOMEM, -EMSGSIZE past 2^31 slots. */
-int et_init_for(struct elemtab *nt, size_t n);
-/** Copy slot @from (of another table, or of this one's former array) into
- * free room of @t, whose key it must not hold: its index.  A long key's
- * pointer comes along, so exactly one of the two tables may keep it.
- * Clears the order cache.  Inline, as the merge calls it per element. */
-static inline uint32_t et_put(struct elemtab *t, const struct et_slot *from)
-{
-	uint32_t i = et_home(t, from->hash);
-
-	while (et_used(&t->s[i]))
-		i = et_next(t, i);
-	t->s[i] = *from;
-	t->count++;
-	t->ord_ok = false; /* a log of removes, if any, goes with it */
-	return i;
-}
-/** Can @t take @n keys by et_put_append()?  Its order must be one valid
- * run, with no removes pending, and have room for them. */
-static inline bool et_can_append(const struct elemtab *t, size_t n)
-{
-	return t->ord_ok && !t->ord_mid && !t->rlog_n && t->ord && t->count + n <= t->ordcap;
-}
-/** et_put() of a key after every key in @t (the caller has checked, as
- * the decoder does), which the order takes as the last; the caller has
- * checked et_can_append() for all its keys, so no test per key. */
-static inline uint32_t et_put_append(struct elemtab *t, const struct et_slot *from)
-{
-	uint32_t i = et_home(t, from->hash);
-
-	while (et_used(&t->s[i]))
-		i = et_next(t, i);
-	t->s[i] = *from;
-	t->ord[t->count++] = i;
-	return i;
-}
-/** Give @t the slots of @nt (filled by et_put()) and its order cache:
- * @t's old slot array is freed but not the long keys in it, which et_put()
- * moved.  @nt is left empty. */
-void et_adopt(struct elemtab *t, struct elemtab *nt);
-/** Make sure @t (with slots) has an order array (t->ord, t->ordcap
- * entries, room for every element the table can hold): -ENOMEM. */
-int et_ord_room(struct elemtab *t);
-/** Declare t->ord[0, t->count), written by the caller, valid from now on:
- * the used slots' indices as one run in key order (@mid 0), or as two,
- * [0, @mid) and [@mid, count), each in key order. */
-void et_order_runs(struct elemtab *t, size_t mid);
-/** Replay the removes the order has not followed (see struct elemtab),
- * so that t->ord[0, count) is valid again if ord_ok; without the memory
- * for it the order is dropped. */
-void et_order_settle(struct elemtab *t);
-/** Remove every entry whose payload is 0 (frees long keys), keeping the
- * order cache valid if it is (else, without memory for it, dropped). */
-void et_sweep_zero(struct elemtab *t);
-/** Make room for @n elements in total, so that inserts up to that count
- * cannot fail.  -ENOMEM (table unchanged), -EMSGSIZE past 2^31 slots. */
-int et_reserve(struct elemtab *t, size_t n);
-/** et_reserve(), and if the table moved, rewrite each slot index in
- * @idx[@nidx] (UINT32_MAX entries left alone) to where that entry went. */
-int et_reserve_remap(struct elemtab *t, size_t n, uint32_t *idx, size_t nidx);
-/** Heap copy of a key too long to sit in a slot, NULL if it fits inline
- * (and in *ret_err 0) or on -ENOMEM (*ret_err set). */
-uint8_t *et_key_dup(const void *key, size_t len, int *ret_err);
-/** Insert a key known to be absent into reserved room.  @owned is the
- * et_key_dup() copy for a long key (the table takes it), NULL otherwise. */
-struct et_slot *et_insert(struct elemtab *t, const void *key, size_t len, uint32_t hash,
-			  uint8_t *owned);
-/** et_insert() of the key in @from, a slot of another table. */
-struct et_slot *et_insert_slot(struct elemtab *t, const struct et_slot *from, uint8_t *owned);
-/** Remove the entry at @slot (frees a long key). */
-void et_remove(struct elemtab *t, struct et_slot *slot);
 /** Order of keys: memcmp on the common length, then shorter first. */
 int et_keycmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
-/** A malloc'd array of the used slots sorted by key (NULL with 0 entries).
- * -ENOMEM. */
-int et_sorted(const struct elemtab *t, struct et_slot ***ret);
-/** The used slots' indices in key order (t->count of them), from the
- * cache, built first if need be: a pointer into the table, valid until its
- * next change.  -ENOMEM.  The table is logically const: only the cache is
- * written, so two threads must not call this on one table at once. */
-int et_order(const struct elemtab *t, const uint32_t **ret);
 /** Is slot @a's key before slot @b's?  Short keys compare as two
  * big-endian words (zero padded) and then their lengths. */
 static inline bool et_before(const struct et_slot *a, const struct et_slot *b)
@@ -283,65 +177,179 @@ static inline bool et_before(const struct et_slot *a, const struct et_slot *b)
 	}
 	return et_keycmp(et_key(a), et_len(a), et_key(b), et_len(b)) < 0;
 }
-
-/* The key order walked by a caller that visits every element in that
- * order anyway (the encoder): when a bulk merge left it as two runs, the
- * walk merges them as it goes, each slot loaded once for the comparison
- * and the caller's work together, and writes the merged order back, so
- * that the table is left with one run (from ET_WALK_MIN elements on;
- * below, et_walk_begin() merges them first).  Slots are loaded ET_WALK_AHEAD
- * places ahead in each run; @ahead is the slot ET_WALK_AHEAD / 2 places
- * further in the run the last element came from (UINT32_MAX near its end),
- * for the caller's own loads. */
-#define ET_WALK_AHEAD 32
-/* Below this many elements (1 MiB of slots, past the second-level cache)
- * the slots are cheap to load twice, and merging the runs first, in a
- * loop of its own, costs less than merging them inside the caller's. */
-#define ET_WALK_MIN (1u << 15)
-struct et_walk {
-	struct elemtab *t;
-	uint32_t *a; /* a copy of the first run; NULL: one run, t->ord */
-	size_t i, na, j, n, o;
-	uint32_t ahead;
-};
-/** Start a walk of @t in key order (the order built or settled first, as
- * et_order() does): -ENOMEM.  Each et_walk_next() gives the next slot
- * index, t->count of them; et_walk_end() must follow, however far the
- * walk went.  The table is logically const, as for et_order(). */
-int et_walk_begin(const struct elemtab *t, struct et_walk *w);
-/** Finish the merged order if the walk stopped early, and free the walk. */
-void et_walk_end(struct et_walk *w);
-
-static inline __attribute__((always_inline)) uint32_t et_walk_next(struct et_walk *w)
+/** Elemtab order, the table's and the encodings': by hash, then by key.
+ * Is @a before @b? */
+static inline bool et_hk_before(const struct et_slot *a, const struct et_slot *b)
 {
-	const struct et_slot *s = w->t->s;
-	uint32_t *ord = w->t->ord, x;
-
-	if (!w->a) {
-		x = ord[w->o];
-		w->ahead = w->o + ET_WALK_AHEAD / 2 < w->n ? ord[w->o + ET_WALK_AHEAD / 2] : UINT32_MAX;
-		if (w->o + ET_WALK_AHEAD < w->n)
-			__builtin_prefetch(&s[ord[w->o + ET_WALK_AHEAD]]);
-		w->o++;
-		return x;
-	}
-	/* w->o == w->i + (w->j - w->na) <= w->j: the output never overtakes
-	 * the second run */
-	if (w->j == w->n || (w->i < w->na && !et_before(&s[ord[w->j]], &s[w->a[w->i]]))) {
-		x = w->a[w->i++];
-		w->ahead = w->i + ET_WALK_AHEAD / 2 < w->na ? w->a[w->i + ET_WALK_AHEAD / 2] : UINT32_MAX;
-		if (w->i + ET_WALK_AHEAD < w->na)
-			__builtin_prefetch(&s[w->a[w->i + ET_WALK_AHEAD]]);
-	} else {
-		x = ord[w->j++];
-		w->ahead = w->j + ET_WALK_AHEAD / 2 < w->n ? ord[w->j + ET_WALK_AHEAD / 2] : UINT32_MAX;
-		if (w->j + ET_WALK_AHEAD < w->n)
-			__builtin_prefetch(&s[ord[w->j + ET_WALK_AHEAD]]);
-	}
-	ord[w->o++] = x;
-	return x;
+	return a->hash != b->hash ? a->hash < b->hash : et_before(a, b);
+}
+/** -1, 0 or 1 as @a is before, the same key as, or after @b in elemtab
+ * order: the step of a merge-join of two tables. */
+static inline int et_hk_cmp(const struct et_slot *a, const struct et_slot *b)
+{
+	if (a->hash != b->hash)
+		return a->hash < b->hash ? -1 : 1;
+	if (et_same_key(a, b))
+		return 0;
+	return et_before(a, b) ? -1 : 1;
 }
 
+/** Index in @t of the entry with the same key as @k (a slot of any
+ * table), or UINT32_MAX.  The probe stops at the first greater hash;
+ * inline, as the merges call it for every element. */
+static inline uint32_t et_find_slot(const struct elemtab *t, const struct et_slot *k)
+{
+	if (!t->s)
+		return UINT32_MAX;
+	for (uint32_t i = et_home(t, k->hash);; i++) {
+		const struct et_slot *s = &t->s[i];
+		if (!et_used(s) || s->hash > k->hash)
+			return UINT32_MAX;
+		if (et_same_key(s, k))
+			return i;
+	}
+}
+/** The first used slot at or after @i, or et_cap(@t): the walk of a table
+ * in elemtab order. */
+static inline size_t et_walk(const struct elemtab *t, size_t i)
+{
+	while (i < et_cap(t) && !et_used(&t->s[i]))
+		i++;
+	return i;
+}
+/* The used slots in order, 64 slots' worth at a time: a mask of which are
+ * used is made without a branch per slot, and each next slot found by a
+ * bit scan, so that a walk over a table about 60 % full does not take a
+ * mispredicted branch at every step (et_walk() does). */
+struct et_iter {
+	const struct et_slot *s;
+	size_t cap, base;
+	uint64_t mask; /* used slots of [base, base + 64) not yet given */
+};
+
+static inline uint64_t et_used_mask(const struct et_slot *s, size_t n)
+{
+	uint64_t m = 0;
+
+	for (size_t k = 0; k < n; k++)
+		m |= (uint64_t)(s[k].meta != 0) << k;
+	return m;
+}
+
+/** Start walking the slots of array @s of @cap slots. */
+static inline void et_iter_init(struct et_iter *it, const struct et_slot *s, size_t cap)
+{
+	it->s = s;
+	it->cap = cap;
+	it->base = 0;
+	it->mask = cap ? et_used_mask(s, cap < 64 ? cap : 64) : 0;
+}
+
+/** The next used slot's index, or the array's size at the end. */
+static inline size_t et_iter_next(struct et_iter *it)
+{
+	size_t i;
+
+	while (!it->mask) {
+		if (it->base + 64 >= it->cap)
+			return it->cap;
+		it->base += 64;
+		it->mask = et_used_mask(it->s + it->base,
+					it->cap - it->base < 64 ? it->cap - it->base : 64);
+	}
+	i = it->base + (size_t)__builtin_ctzll(it->mask);
+	it->mask &= it->mask - 1;
+	return i;
+}
+/** Would a table of @t's capacity need to grow to hold @n elements? */
+bool et_needs_growth(const struct elemtab *t, size_t n);
+/** The home range a table of @n elements gets (0: too many), and the
+ * class after @hcap. */
+size_t et_hcap_for(size_t n);
+size_t et_hcap_next(size_t hcap);
+/** A new, empty table @nt with room for @n elements, to be filled with
+ * et_append(), finished by et_append_end() (its slots are not written
+ * before: each is once, by the two) and then made @t's by et_adopt().
+ * Until et_append_end() only et_append(), et_tail_room() and et_done() may
+ * touch it.  -ENOMEM, -EMSGSIZE past 2^31 slots. */
+int et_init_for(struct elemtab *nt, size_t n);
+/* The tail grown so that slot @i is not the last: -ENOMEM (table
+ * unchanged).  et_append()'s and the insert's rare case. */
+int et_tail_room(struct elemtab *t, size_t i);
+/** Copy slot @from into @t, with room for it, after every key @t holds
+ * (in elemtab order; the caller has checked, as the decoder and the merge
+ * do).  *@fill is where the last append ended (0 for an empty table), and
+ * moves past this one.  A long key's pointer comes along, so exactly one
+ * of the two tables may keep it.  -ENOMEM only if the tail must grow,
+ * which a table sized by et_init_for() or et_reserve() for its count
+ * almost never needs.  Inline: the decoder and the merge call it per
+ * element. */
+static inline int et_append(struct elemtab *t, const struct et_slot *from, uint32_t *fill)
+{
+	uint32_t i = et_home(t, from->hash);
+
+	if (i < *fill)
+		i = *fill;
+	if (__builtin_expect(i + 1 >= t->cap, 0)) {
+		int r = et_tail_room(t, i);
+		if (r < 0)
+			return r;
+	}
+	for (uint32_t k = *fill; k < i; k++) /* the gap, empty */
+		t->s[k] = (struct et_slot){ 0 };
+	t->s[i] = *from;
+	t->count++;
+	*fill = i + 1;
+	if (t->end < *fill)
+		t->end = *fill;
+	return 0;
+}
+/** The slots after the last et_append() (which ended at @fill) emptied:
+ * the table is complete. */
+void et_append_end(struct elemtab *t, uint32_t fill);
+/** Give @t the slots of @nt: @t's old slot array is freed but not the
+ * long keys in it, which et_append() moved.  @nt is left empty. */
+void et_adopt(struct elemtab *t, struct elemtab *nt);
+/** Remove every entry whose payload is 0 (frees long keys): one pass. */
+void et_sweep_zero(struct elemtab *t);
+/** Make room for @n elements in total, so that inserts up to that count
+ * cannot fail (the table's load, and its tail: each insert moves the end of
+ * the last cluster one slot at most).  -ENOMEM (table unchanged), -EMSGSIZE past 2^31 slots. */
+int et_reserve(struct elemtab *t, size_t n);
+/** Heap copy of a key too long to sit in a slot, NULL if it fits inline
+ * (and in *ret_err 0) or on -ENOMEM (*ret_err set). */
+uint8_t *et_key_dup(const void *key, size_t len, int *ret_err);
+/** Insert a key known to be absent into reserved room (the table keeps a
+ * free slot after each cluster, so the insert cannot fail).  @owned is the
+ * et_key_dup() copy for a long key (the table takes it), NULL otherwise. */
+struct et_slot *et_insert(struct elemtab *t, const void *key, size_t len, uint32_t hash,
+			  uint8_t *owned);
+/** et_insert() of the key in @from, a slot of another table. */
+struct et_slot *et_insert_slot(struct elemtab *t, const struct et_slot *from, uint8_t *owned);
+/** Remove the entry at @slot (frees a long key). */
+void et_remove(struct elemtab *t, struct et_slot *slot);
+/** A malloc'd array of the used slots in elemtab order (NULL with 0
+ * entries): -ENOMEM. */
+int et_list(const struct elemtab *t, struct et_slot ***ret);
+/* A decoder's check of the keys it reads, one after another.  Encoders
+ * write elemtab order, and a decoder then needs no lookup to rule out a
+ * duplicate; any other order of distinct keys is taken too (versions
+ * before this one wrote key order), each key then looked up in the table
+ * being filled. */
+struct et_seq {
+	const uint8_t *pkey; /* the previous key, while in order */
+	size_t pklen, n;
+	uint32_t ph;
+	bool ordered; /* every key so far after the one before */
+};
+#define ET_SEQ_INIT { .ordered = true }
+/** May a decoder take @key (hash @h) into @t, which holds the keys read so
+ * far?  False for a key read before. */
+bool et_seq_next(struct et_seq *q, const struct elemtab *t, const uint8_t *key, size_t klen,
+		 uint32_t h);
+/** A malloc'd array of the used slots sorted by key (NULL with 0 entries),
+ * for views that want key order (JSON, SMEMBERS).  -ENOMEM. */
+int et_sorted(const struct elemtab *t, struct et_slot ***ret);
 /** Sort an array of slot pointers by key. */
 void et_sort(struct et_slot **v, size_t n);
 /* Is @e (any length, checked against ET_MAX_LEN) in the table? */

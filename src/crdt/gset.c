@@ -167,7 +167,7 @@ static int put_elems(struct crdt_buf *b, struct et_slot **v, size_t n)
 int crdt_gset_encode(const struct crdt_gset *s, struct crdt_buf *b)
 {
 	struct et_slot **v;
-	int r = et_sorted(&s->tab, &v);
+	int r = et_list(&s->tab, &v); /* elemtab order, the encoding's */
 
 	if (r < 0)
 		return r;
@@ -180,8 +180,9 @@ int crdt_gset_decode(const uint8_t *buf, size_t len, struct crdt_gset **ret)
 {
 	struct crdt_cur c;
 	struct crdt_gset *s;
-	const uint8_t *prev = NULL, *e;
-	size_t n, plen = 0, elen;
+	const uint8_t *e;
+	size_t n, elen;
+	struct et_seq seq = ET_SEQ_INIT;
 	int r;
 
 	crdt_cur_init(&c, buf, len);
@@ -198,18 +199,17 @@ int crdt_gset_decode(const uint8_t *buf, size_t len, struct crdt_gset **ret)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
 		uint8_t *owned;
+		uint32_t h;
 		r = CRDT_EBADMSG;
 		if (crdt_cur_bytes(&c, &e, &elen) < 0 || elen > ET_MAX_LEN)
 			goto fail;
-		/* Strictly ascending also rules out duplicates. */
-		if (i > 0 && et_keycmp(prev, plen, e, elen) >= 0)
-			goto fail;
+		h = et_hash(e, elen);
+		if (!et_seq_next(&seq, &s->tab, e, elen, h))
+			goto fail; /* a duplicate */
 		owned = et_key_dup(e, elen, &r);
 		if (r < 0)
 			goto fail;
-		et_insert(&s->tab, e, elen, et_hash(e, elen), owned);
-		prev = e;
-		plen = elen;
+		et_insert(&s->tab, e, elen, h, owned);
 	}
 	if (c.left) {
 		r = CRDT_EBADMSG;
@@ -227,7 +227,7 @@ int crdt_gset_split(const struct crdt_gset *s, size_t max, crdt_piece_cb cb, voi
 	struct et_slot **v;
 	struct crdt_buf b;
 	size_t n = s->tab.count, i = 0, fixed, skipped = 0;
-	int r = et_sorted(&s->tab, &v);
+	int r = et_list(&s->tab, &v);
 
 	if (r < 0)
 		return r;

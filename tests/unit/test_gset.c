@@ -133,12 +133,95 @@ static void test_laws_and_codec(void **state)
 	}
 }
 
+/* The hash of docs/encoding.md's elemtab order, written from the text. */
+static uint64_t doc_mix(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static uint32_t doc_hash(const uint8_t *p, size_t n)
+{
+	const uint64_t m = 0x9e3779b97f4a7c15ULL;
+	uint64_t h = 0x243f6a8885a308d3ULL ^ (n * m), w;
+	size_t r = n % 8;
+
+	for (size_t i = 0; i + 8 <= n; i += 8) {
+		w = 0;
+		for (int b = 7; b >= 0; b--)
+			w = w << 8 | p[i + (size_t)b];
+		h = (h ^ doc_mix(w)) * m;
+	}
+	if (r) {
+		w = 0;
+		for (size_t b = r; b-- > 0;)
+			w = w << 8 | p[n - r + b];
+		h = (h ^ doc_mix(w ^ ((uint64_t)r << 59))) * m;
+	}
+	return (uint32_t)doc_mix(h);
+}
+
+/* The encoder writes elemtab order as docs/encoding.md defines it: by that
+ * hash, then by bytes; keys of every length from 0 to 40. */
+static void test_elemtab_order(void **state)
+{
+	struct crdt_gset *s = crdt_gset_new();
+	struct crdt_buf b;
+	uint8_t key[40];
+	const uint8_t *p;
+	size_t left, n, plen = 0;
+	const uint8_t *prev = NULL;
+	uint32_t ph = 0;
+
+	(void)state;
+	for (int i = 0; i < 2000; i++) {
+		for (size_t k = 0; k < sizeof(key); k++)
+			key[k] = (uint8_t)(i * 31 + k * 7);
+		assert_true(crdt_gset_add(s, key, (size_t)i % (sizeof(key) + 1)) >= 0);
+	}
+	crdt_buf_init(&b, 0);
+	assert_int_equal(crdt_gset_encode(s, &b), 0);
+	p = b.data + 2;
+	left = b.len - 2;
+	n = p[0] & 0x7f; /* the count: a varint of one or two bytes here */
+	if (p[0] & 0x80) {
+		n |= (size_t)p[1] << 7;
+		p++;
+		left--;
+	}
+	p++;
+	left--;
+	assert_int_equal(n, crdt_gset_card(s));
+	assert_true(n > 1000);
+	for (size_t i = 0; i < n; i++) {
+		size_t len = p[0]; /* lengths below 128: one byte */
+		uint32_t h = doc_hash(p + 1, len);
+		assert_true(left >= 1 + len);
+		if (i > 0) {
+			int c = memcmp(prev, p + 1, plen < len ? plen : len);
+			assert_true(ph < h || (ph == h && (c < 0 || (c == 0 && plen < len))));
+		}
+		prev = p + 1;
+		plen = len;
+		ph = h;
+		p += 1 + len;
+		left -= 1 + len;
+	}
+	assert_int_equal(left, 0);
+	crdt_buf_done(&b);
+	crdt_gset_free(s);
+}
+
 static void test_crafted(void **state)
 {
 	struct crdt_gset *d = NULL;
 	const uint8_t ok[] = { 3, 1, 2, 1, 'a', 1, 'b' };
 	const uint8_t unsorted[] = { 3, 1, 2, 1, 'b', 1, 'a' };
 	const uint8_t dup[] = { 3, 1, 2, 1, 'a', 1, 'a' };
+	/* a duplicate after the order broke: one of the two breaks it */
+	const uint8_t dup_late[] = { 3, 1, 3, 1, 'a', 1, 'b', 1, 'a' };
+	const uint8_t dup_late2[] = { 3, 1, 3, 1, 'b', 1, 'a', 1, 'b' };
 	const uint8_t prefix_order[] = { 3, 1, 2, 2, 'a', 'a', 1, 'a' };
 	const uint8_t trailing[] = { 3, 1, 1, 1, 'a', 0 };
 	const uint8_t huge[] = { 3, 1, 0xff, 0xff, 0xff, 0xff, 0x0f };
@@ -147,9 +230,16 @@ static void test_crafted(void **state)
 	assert_int_equal(crdt_gset_decode(ok, sizeof(ok), &d), 0);
 	assert_int_equal(crdt_gset_card(d), 2);
 	crdt_gset_free(d);
-	assert_int_equal(crdt_gset_decode(unsorted, sizeof(unsorted), &d), CRDT_EBADMSG);
+	/* any order of distinct elements (older versions wrote key order) */
+	assert_int_equal(crdt_gset_decode(unsorted, sizeof(unsorted), &d), 0);
+	assert_int_equal(crdt_gset_card(d), 2);
+	crdt_gset_free(d);
+	assert_int_equal(crdt_gset_decode(prefix_order, sizeof(prefix_order), &d), 0);
+	assert_int_equal(crdt_gset_card(d), 2);
+	crdt_gset_free(d);
 	assert_int_equal(crdt_gset_decode(dup, sizeof(dup), &d), CRDT_EBADMSG);
-	assert_int_equal(crdt_gset_decode(prefix_order, sizeof(prefix_order), &d), CRDT_EBADMSG);
+	assert_int_equal(crdt_gset_decode(dup_late, sizeof(dup_late), &d), CRDT_EBADMSG);
+	assert_int_equal(crdt_gset_decode(dup_late2, sizeof(dup_late2), &d), CRDT_EBADMSG);
 	assert_int_equal(crdt_gset_decode(trailing, sizeof(trailing), &d), CRDT_EBADMSG);
 	assert_int_equal(crdt_gset_decode(huge, sizeof(huge), &d), CRDT_EBADMSG);
 	assert_int_equal(crdt_gset_decode(other, sizeof(other), &d), CRDT_EPROTO);
@@ -208,6 +298,7 @@ int main(void)
 		cmocka_unit_test(test_basic),
 		cmocka_unit_test(test_laws_and_codec),
 		cmocka_unit_test(test_crafted),
+		cmocka_unit_test(test_elemtab_order),
 		cmocka_unit_test(test_split),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,6 +18,7 @@
 
 #include "crdt/error.h"
 #include "state/journal.h"
+#include "state/jwriter.h"
 #include "state/store.h"
 #include "state/wal.h"
 
@@ -576,6 +577,45 @@ static void test_log_applied_after_crash(void **state)
 	store_done(&d);
 }
 
+/* A log whose acknowledged records need more room than the store's map
+ * has (the map filled up, the commit that would have taken them failed):
+ * the start grows the map for them and applies them, it does not fail. */
+static void test_log_larger_than_map(void **state)
+{
+	struct fixture *f = *state;
+	struct journal_stats js;
+	struct jwriter_batch b = { 0 };
+	struct store a, c;
+	struct wal *w;
+	struct journal *st;
+	char path[PATH_MAX + 16], key[8];
+	uint8_t *big = calloc(1, 1u << 20);
+
+	assert_non_null(big);
+	store_init(&a);
+	st = open_load_sized(f, &a, CONFIG_DURABILITY_ALWAYS, NULL, 0, 1u << 20);
+	close_run(f, st);
+	crdt_buf_init(&b.ops, 0);
+	for (int i = 0; i < 6; i++) { /* 6 MiB of meta records no load reads */
+		snprintf(key, sizeof(key), "pad-%d", i);
+		big[0] = (uint8_t)i;
+		assert_int_equal(jwriter_put(&b, JWRITER_META, key, 8, big, 1u << 20), 0);
+	}
+	snprintf(path, sizeof(path), "%s/store.wal", f->dir);
+	assert_int_equal(wal_open(path, &w), 0);
+	assert_int_equal(wal_append(w, 1, b.ops.data, b.ops.len), 0);
+	wal_close(w);
+	store_init(&c);
+	st = open_load_sized(f, &c, CONFIG_DURABILITY_ALWAYS, NULL, 0, 1u << 20);
+	journal_get_stats(st, &js);
+	assert_int_equal(js.wal_applied, 1);
+	close_run(f, st);
+	crdt_buf_done(&b.ops);
+	free(big);
+	store_done(&a);
+	store_done(&c);
+}
+
 /* A log record that checks out but whose ops are malformed, or a log that
  * does not continue the store (a gap in its numbers: store.lmdb restored
  * without its log), stops the start with a message that names store.wal. */
@@ -897,6 +937,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failed_batch_keeps_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_applied_after_crash, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_log_stops_start, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_log_larger_than_map, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_map_released_after_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compaction_keeps_everything, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_register_stored_as_snapshot, setup, teardown),

@@ -129,7 +129,6 @@ static void put_rows(struct crdt_buf *b, const struct ment *e, const uint32_t *w
 int crdt_ormap_encode(const struct crdt_ormap *m, struct crdt_buf *b)
 {
 	struct wmap w;
-	const uint32_t *ord;
 	struct ment **tmp = NULL;
 	size_t tcap = 0;
 	uint32_t nctx = 0;
@@ -137,8 +136,6 @@ int crdt_ormap_encode(const struct crdt_ormap *m, struct crdt_buf *b)
 
 	if ((r = wmap_build(m, &w)) < 0)
 		return r;
-	if ((r = et_order(&m->tab, &ord)) < 0)
-		goto out;
 	crdt_codec_put_header(b, CRDT_ORMAP);
 	crdt_buf_put_varint(b, w.n);
 	for (uint32_t k = 0; k < w.n; k++)
@@ -158,8 +155,9 @@ int crdt_ormap_encode(const struct crdt_ormap *m, struct crdt_buf *b)
 		}
 	}
 	crdt_buf_put_varint(b, m->tab.count);
-	for (uint32_t i = 0; i < m->tab.count; i++) {
-		const struct et_slot *s = &m->tab.s[ord[i]];
+	/* fields and baselines in elemtab order: each table's own */
+	for (size_t i = et_walk(&m->tab, 0); i < et_cap(&m->tab); i = et_walk(&m->tab, i + 1)) {
+		const struct et_slot *s = &m->tab.s[i];
 		struct ment *one, *const *v;
 		uint32_t n = fld_ents(s->pay, &one, &v);
 
@@ -182,10 +180,9 @@ int crdt_ormap_encode(const struct crdt_ormap *m, struct crdt_buf *b)
 	/* the baselines */
 	crdt_buf_put_varint(b, m->base.count);
 	if (m->base.count) {
-		if ((r = et_order(&m->base, &ord)) < 0)
-			goto out;
-		for (uint32_t i = 0; i < m->base.count; i++) {
-			const struct et_slot *s = &m->base.s[ord[i]];
+		for (size_t i = et_walk(&m->base, 0); i < et_cap(&m->base);
+		     i = et_walk(&m->base, i + 1)) {
+			const struct et_slot *s = &m->base.s[i];
 			crdt_buf_put_bytes(b, et_key(s), et_len(s));
 			put_rows(b, (const struct ment *)(uintptr_t)s->pay, w.wire);
 		}
@@ -347,10 +344,11 @@ int crdt_ormap_decode(const uint8_t *buf, size_t len, struct crdt_ormap **ret)
 {
 	struct crdt_cur c;
 	struct crdt_ormap *m = NULL;
-	const uint8_t *rids, *key, *pkey = NULL;
+	const uint8_t *rids, *key;
 	uint8_t *used = NULL;
 	struct ment **ents = NULL;
-	size_t nr, nf, klen, pklen = 0;
+	size_t nr, nf, klen;
+	struct et_seq seq = ET_SEQ_INIT;
 	int r;
 
 	crdt_cur_init(&c, buf, len);
@@ -378,7 +376,7 @@ int crdt_ormap_decode(const uint8_t *buf, size_t len, struct crdt_ormap **ret)
 
 		r = CRDT_EBADMSG;
 		if (crdt_cur_bytes(&c, &key, &klen) < 0 || klen > ET_MAX_LEN ||
-		    (f > 0 && et_keycmp(pkey, pklen, key, klen) >= 0) ||
+		    !et_seq_next(&seq, &m->tab, key, klen, et_hash(key, klen)) ||
 		    crdt_cur_count(&c, 3, &ne) < 0 || ne == 0)
 			goto out;
 		if (!(ents = malloc(ne * sizeof(*ents)))) {
@@ -405,11 +403,10 @@ int crdt_ormap_decode(const uint8_t *buf, size_t len, struct crdt_ormap **ret)
 		}
 		free(ents);
 		ents = NULL;
-		pkey = key;
-		pklen = klen;
 	}
-	/* the baselines: ascending fields, at least one row each */
+	/* the baselines: distinct fields, at least one row each */
 	{
+		seq = (struct et_seq)ET_SEQ_INIT;
 		r = CRDT_EBADMSG;
 		if (crdt_cur_count(&c, 2, &nf) < 0)
 			goto out;
@@ -417,7 +414,7 @@ int crdt_ormap_decode(const uint8_t *buf, size_t len, struct crdt_ormap **ret)
 			struct ment *b;
 			r = CRDT_EBADMSG;
 			if (crdt_cur_bytes(&c, &key, &klen) < 0 || klen > ET_MAX_LEN ||
-			    (f > 0 && et_keycmp(pkey, pklen, key, klen) >= 0))
+			    !et_seq_next(&seq, &m->base, key, klen, et_hash(key, klen)))
 				goto out;
 			if ((r = get_rows(&c, m, used, &b)) < 0)
 				goto out;
@@ -425,8 +422,6 @@ int crdt_ormap_decode(const uint8_t *buf, size_t len, struct crdt_ormap **ret)
 			free(b);
 			if (r < 0)
 				goto out;
-			pkey = key;
-			pklen = klen;
 		}
 	}
 	r = c.left ? CRDT_EBADMSG : 0;
@@ -699,15 +694,10 @@ static int put_gaps(struct piece *pc, const struct ldot *live, size_t nlive)
 static int put_bases(struct piece *pc, size_t *skipped)
 {
 	const struct crdt_ormap *m = pc->m;
-	const uint32_t *ord;
 	int r;
 
-	if (m->base.count == 0)
-		return 0;
-	if ((r = et_order(&m->base, &ord)) < 0)
-		return r;
-	for (uint32_t i = 0; i < m->base.count; i++) {
-		const struct et_slot *s = &m->base.s[ord[i]];
+	for (size_t i = et_walk(&m->base, 0); i < et_cap(&m->base); i = et_walk(&m->base, i + 1)) {
+		const struct et_slot *s = &m->base.s[i];
 		const struct ment *b = (const struct ment *)(uintptr_t)s->pay;
 		size_t cost = 3 + crdt_varint_len(et_len(s)) + et_len(s) + crdt_varint_len(b->len);
 		struct ment *cp;
@@ -896,14 +886,13 @@ int crdt_ormap_split(const struct crdt_ormap *m, size_t max, crdt_piece_cb cb, v
 	struct piece pc = { .m = m, .cb = cb, .ctx = ctx, .max = max,
 			    .ri_len = crdt_varint_len(m->nreps) };
 	uint32_t *seen;
-	const uint32_t *ord;
 	size_t skipped = 0;
 	int r;
 
-	if ((r = piece_begin(&pc, &seen)) < 0 || (r = et_order(&m->tab, &ord)) < 0)
+	if ((r = piece_begin(&pc, &seen)) < 0)
 		goto out;
-	for (uint32_t i = 0; i < m->tab.count && r == 0; i++)
-		r = put_field(&pc, &m->tab.s[ord[i]], seen, &skipped);
+	for (size_t i = et_walk(&m->tab, 0); i < et_cap(&m->tab) && r == 0; i = et_walk(&m->tab, i + 1))
+		r = put_field(&pc, &m->tab.s[i], seen, &skipped);
 	if (r == 0 && (r = put_rest(&pc, &skipped, true)) == 0)
 		r = (int)(skipped > INT32_MAX ? INT32_MAX : skipped);
 out:

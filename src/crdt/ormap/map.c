@@ -663,15 +663,14 @@ size_t crdt_ormap_len(const struct crdt_ormap *m)
 
 int crdt_ormap_foreach(const struct crdt_ormap *m, crdt_ormap_cb cb, void *ctx)
 {
-	const uint32_t *ord;
-	struct crdt_ormap_val v;
-	int r = et_order(&m->tab, &ord);
+	struct et_slot **v;
+	struct crdt_ormap_val val;
+	int r = et_sorted(&m->tab, &v);
 
-	for (uint32_t i = 0; r == 0 && i < m->tab.count; i++) {
-		const struct et_slot *s = &m->tab.s[ord[i]];
-		if (value_of(m, s, &v))
-			r = cb(et_key(s), et_len(s), &v, ctx);
-	}
+	for (uint32_t i = 0; r == 0 && i < m->tab.count; i++)
+		if (value_of(m, v[i], &val))
+			r = cb(et_key(v[i]), et_len(v[i]), &val, ctx);
+	free(v);
 	return r;
 }
 

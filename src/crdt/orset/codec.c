@@ -73,10 +73,8 @@ static inline uint8_t *varint_to(uint8_t *p, uint64_t v)
  * the buffer: length, 16 key bytes (copied whole), and per dot a head
  * (2 * replica + 1 < 2^17: 3 bytes) and a counter (10). */
 #define FAST_ROOM(n) (1 + ET_INLINE + (n) * (3 + 10))
-/* How many elements ahead the encoder loads a slot, and a spilled
- * element's dots: a few hundred ns of memory latency at a few ns an
- * element (the dots' place is known once the slot is in). */
-#define ENC_AHEAD 32
+/* How many slots ahead the encoder loads a spilled element's dots: a few
+ * hundred ns of memory latency at a few ns an element. */
 #define ENC_AHEAD_DOTS 16
 /* Dots per element the fast path takes (the pool run is sorted in wire
  * order when replica numbering follows rid order). */
@@ -172,14 +170,13 @@ static inline __attribute__((always_inline)) int enc_elem(struct enc *x, const s
 int crdt_orset_encode(const struct crdt_orset *s, struct crdt_buf *b)
 {
 	struct wire_reps w;
-	struct et_walk walk = { 0 };
 	struct enc x = { .s = s, .b = b, .mono = true };
 	const struct et_slot *ts = s->tab.s;
-	const size_t count = s->tab.count;
+	const size_t count = s->tab.count, cap = et_cap(&s->tab);
 	const struct dot *pool = s->pool;
 	const uint32_t *pos;
 	uint64_t *last;
-	bool pooled = s->plen != 0, walking = false, mono;
+	bool pooled = s->plen != 0, mono;
 	int r;
 
 	if ((r = wire_reps_init(s, &w)) < 0)
@@ -193,55 +190,23 @@ int crdt_orset_encode(const struct crdt_orset *s, struct crdt_buf *b)
 	pos = x.pos;
 	last = x.last;
 	mono = x.mono;
-	/* The key order is cached in the table: every gossip round encodes
-	 * the set, and most rounds find it unchanged or only appended to.
-	 * After a bulk merge it is two runs, merged here as the elements are
-	 * written (and kept so), each slot loaded once for both. */
-	if ((r = et_walk_begin(&s->tab, &walk)) < 0)
-		goto out;
-	walking = true;
 	crdt_codec_put_header(b, CRDT_ORSET);
 	crdt_codec_put_rids(b, w.rids, s->nreps);
 	for (uint32_t k = 0; k < s->nreps; k++)
 		put_ivs(b, s->reps[s->order[k]].iv, s->reps[s->order[k]].n);
 	crdt_buf_put_varint(b, count);
-	if (walk.a) {
-		/* a copy whose address is not taken: in registers, not reloaded
-		 * after every byte stored */
-		struct et_walk wk = walk;
-		for (size_t i = 0; i < count && !b->err; i++) {
-			const struct et_slot *e = &ts[et_walk_next(&wk)];
-			if (pooled && wk.ahead != UINT32_MAX) { /* the pool is random too */
-				uint64_t ap = ts[wk.ahead].pay;
-				if (pay_spilled(ap))
-					__builtin_prefetch(pool + (uint32_t)ap);
-			}
-			if ((r = enc_elem(&x, e, b, pos, last, pool, mono)) < 0)
-				break;
-		}
-		walk = wk;
-		if (r == 0)
-			r = b->err;
-		goto out;
-	}
-	const uint32_t *ord = s->tab.ord;
-	for (size_t i = 0; i < count && !b->err; i++) {
-		const struct et_slot *e = &ts[ord[i]];
-
-		if (i + ENC_AHEAD < count) /* key order is random in the table */
-			__builtin_prefetch(&ts[ord[i + ENC_AHEAD]]);
-		if (pooled && i + ENC_AHEAD_DOTS < count) { /* and so is the pool */
-			uint64_t ap = ts[ord[i + ENC_AHEAD_DOTS]].pay;
+	/* The table's order is the encoding's: one pass over the slots. */
+	for (size_t i = et_walk(&s->tab, 0); i < cap && !b->err; i = et_walk(&s->tab, i + 1)) {
+		if (pooled && i + ENC_AHEAD_DOTS < cap) { /* the pool is in random order */
+			uint64_t ap = ts[i + ENC_AHEAD_DOTS].pay;
 			if (pay_spilled(ap))
-				__builtin_prefetch(s->pool + (uint32_t)ap);
+				__builtin_prefetch(pool + (uint32_t)ap);
 		}
-		if ((r = enc_elem(&x, e, b, pos, last, pool, mono)) < 0)
+		if ((r = enc_elem(&x, &ts[i], b, pos, last, pool, mono)) < 0)
 			goto out;
 	}
 	r = b->err;
 out:
-	if (walking)
-		et_walk_end(&walk);
 	free(x.last);
 	free(x.scratch);
 	wire_reps_done(&w);
@@ -316,10 +281,6 @@ static inline bool dec_has(const struct crdt_orset *s, const struct dec_rep *d, 
 	return ctr != 0 && ctx_has(s, ri, ctr);
 }
 
-/* Decoded elements wait this many elements for their insert, the home
- * slot loading meanwhile: in key order the slots are visited at random. */
-#define PEND 16
-
 static inline uint64_t rd64(const uint8_t *p)
 {
 	uint64_t v;
@@ -355,15 +316,14 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 {
 	struct crdt_cur c;
 	struct crdt_orset *s;
-	const uint8_t *rids, *prev = NULL, *e;
-	size_t nr, n, plen = 0, elen;
+	const uint8_t *rids, *e;
+	size_t nr, n, elen;
 	/* per replica: the previous dot's counter, and the context's one
 	 * interval if it has only one (else [1, 0]: ctx_has() decides) */
 	struct dec_rep *dr = NULL;
-	struct et_slot pend[PEND];
-	uint64_t pw0 = 0, pw1 = 0; /* the previous short key, big-endian */
-	bool append, far;
-	size_t done = 0, made = 0; /* elements inserted, and with an image */
+	struct et_slot prev = { 0 };
+	uint32_t fill = 0;
+	bool ordered = true; /* every element so far after the one before */
 	int r;
 
 	crdt_cur_init(&c, buf, len);
@@ -404,36 +364,21 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 	/* bytes, and one dot of head and counter: at least three bytes */
 	if (crdt_cur_count(&c, 3, &n) < 0)
 		goto fail;
-	if ((r = et_reserve(&s->tab, n)) < 0)
+	/* filled front to back, each slot written once (et_init_for()) */
+	if ((r = et_init_for(&s->tab, n)) < 0)
 		goto fail;
-	append = et_can_append(&s->tab, n);
-	far = s->tab.mapped; /* 2 MiB of slots or more (elemtab.h) */
 	for (size_t i = 0; i < n; i++) {
 		struct dot one = { 0 };
-		struct et_slot *q;
+		struct et_slot q;
+		uint8_t *owned = NULL;
 		size_t nd = 0, start = s->plen;
 		uint64_t head, z;
 
 		r = CRDT_EBADMSG;
 		if (cur_bytes(&c, &e, &elen) < 0 || elen > ET_MAX_LEN)
 			goto fail;
-		q = &pend[i % PEND]; /* element i's, as made == i here */
-		if (elen <= ET_INLINE) {
-			/* key order on the slot image: two big-endian words, then
-			 * the length; the previous key's kept in registers */
-			uint64_t y0, y1;
-			slot_image(q, e, elen, NULL);
-			y0 = __builtin_bswap64(rd64(q->k.in));
-			y1 = __builtin_bswap64(rd64(q->k.in + 8));
-			if (i > 0 && !(plen <= ET_INLINE ? y0 != pw0 ? y0 > pw0
-							   : y1 != pw1 ? y1 > pw1 : elen > plen
-							 : et_keycmp(prev, plen, e, elen) < 0))
-				goto fail;
-			pw0 = y0;
-			pw1 = y1;
-		} else if (i > 0 && et_keycmp(prev, plen, e, elen) >= 0) {
-			goto fail;
-		}
+		if (elen <= ET_INLINE)
+			slot_image(&q, e, elen, NULL);
 		if (c.left >= 2 && c.p[0] < 0x80 && !(c.p[0] & 1) && c.p[1] < 0x80) {
 			/* one dot, head and counter a byte each: the common case */
 			uint64_t ri = c.p[0] >> 1, ctr;
@@ -479,53 +424,55 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 		} while (head & 1);
 
 		if (elen > ET_INLINE) {
-			uint8_t *owned = et_key_dup(e, elen, &r);
-			if (r < 0)
+			if (!(owned = et_key_dup(e, elen, &r)))
 				goto fail;
-			slot_image(q, e, elen, owned);
+			slot_image(&q, e, elen, owned);
 		}
-		{
-			/* the home slot's line and the next: an insert probes
-			 * past its home, at this load about two slots on average;
-			 * in a table past the caches into a third or fourth line
-			 * often enough that loading them too pays (at 1M, two
-			 * lines against four: 62 against 57 ns an element) */
-			uint32_t h = et_home(&s->tab, q->hash);
-			__builtin_prefetch(&s->tab.s[h]);
-			__builtin_prefetch(&s->tab.s[h + 2 < s->tab.cap ? h + 2 : h]);
-			if (far) {
-				__builtin_prefetch(&s->tab.s[h + 4 < s->tab.cap ? h + 4 : h]);
-				__builtin_prefetch(&s->tab.s[h + 6 < s->tab.cap ? h + 6 : h]);
+		/* Encoders write elemtab order, and the decoder then fills the
+		 * table front to back.  Any other order of distinct elements
+		 * is taken too (as older versions wrote, by key), each one
+		 * looked up and inserted. */
+		r = CRDT_EBADMSG;
+		if (i > 0 && ordered) {
+			int cmp = et_hk_cmp(&prev, &q);
+			if (cmp == 0)
+				goto fail_key;
+			if (cmp > 0) { /* the table complete, for lookups */
+				ordered = false;
+				et_append_end(&s->tab, fill);
+				if ((r = et_reserve(&s->tab, n)) < 0)
+					goto fail_key;
+				r = CRDT_EBADMSG;
 			}
 		}
-		made++;
+		if (!ordered && et_find(&s->tab, e, elen, q.hash))
+			goto fail_key;
 		if (nd > 1) {
-			q->pay = PAY_SPILL | (uint64_t)nd << 32 | start;
+			q.pay = PAY_SPILL | (uint64_t)nd << 32 | start;
 			s->plen += nd;
 		} else if (dot_inlinable(one.ri, one.ctr)) {
-			q->pay = pay_inline(one.ri, one.ctr);
+			q.pay = pay_inline(one.ri, one.ctr);
 		} else {
 			if ((r = pool_reserve(s, 1)) < 0)
-				goto fail;
+				goto fail_key;
 			s->pool[s->plen] = one;
-			q->pay = PAY_SPILL | (uint64_t)1 << 32 | s->plen;
+			q.pay = PAY_SPILL | (uint64_t)1 << 32 | s->plen;
 			s->plen++;
 		}
-		prev = e;
-		plen = elen;
-		if (made - done == PEND) { /* keys ascend: each goes last in the order */
-			if (append)
-				et_put_append(&s->tab, &pend[done % PEND]);
-			else
-				et_put(&s->tab, &pend[done % PEND]);
-			done++;
+		if (ordered) {
+			if ((r = et_append(&s->tab, &q, &fill)) < 0)
+				goto fail_key;
+			prev = q;
+		} else {
+			et_insert_slot(&s->tab, &q, owned)->pay = q.pay;
 		}
+		continue;
+fail_key:
+		free(owned);
+		goto fail;
 	}
-	for (; done < made; done++)
-		if (append)
-			et_put_append(&s->tab, &pend[done % PEND]);
-		else
-			et_put(&s->tab, &pend[done % PEND]);
+	if (ordered)
+		et_append_end(&s->tab, fill);
 	if (c.left) {
 		r = CRDT_EBADMSG;
 		goto fail;
@@ -534,9 +481,8 @@ int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret)
 	*ret = s;
 	return 0;
 fail:
-	for (; done < made; done++)
-		if (et_len(&pend[done % PEND]) > ET_INLINE)
-			free(pend[done % PEND].k.ptr);
+	if (ordered) /* crdt_orset_free() reads the slots */
+		et_append_end(&s->tab, fill);
 	free(dr);
 	crdt_orset_free(s);
 	return r;

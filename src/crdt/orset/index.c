@@ -212,9 +212,9 @@ struct et_slot *slot_of_dot(const struct crdt_orset *s, uint32_t h, uint32_t ri,
 
 	if (!t->s)
 		return NULL;
-	for (uint32_t i = et_home(t, h);; i = et_next(t, i)) {
+	for (uint32_t i = et_home(t, h);; i++) {
 		struct et_slot *e = &t->s[i];
-		if (!et_used(e))
+		if (!et_used(e) || e->hash > h)
 			return NULL;
 		if (e->hash == h && slot_has_dot(s, e, ri, ctr))
 			return e;
@@ -333,16 +333,15 @@ static uint32_t ix_hash_at(const struct crdt_orset *s, uint32_t ri, uint64_t ctr
  * 1,000,000 elements (docs/benchmarks.md). */
 #define IX_SLICE 2048
 
-/* A slice takes the elements by hash, not by slot: an element's home slot
- * grows with its hash, and it lies from its home to the first empty slot
- * after it, so the elements whose hash is in [h0, h1) are found from
- * home(h0) to the first empty slot past home(h1), whatever moved (a
- * removal's backward shift, a growth's rehash) between two slices. */
+/* A slice takes the elements by hash, not by slot: the table is in hash
+ * order and an element lies at or after its home, so the elements whose
+ * hash is in [h0, h1) are the run of them from home(h0) on, whatever moved
+ * (an insert's or a removal's shift, a growth) between two slices. */
 int ix_build_some(struct crdt_orset *s)
 {
 	const struct elemtab *t = &s->tab;
-	uint64_t h0, h1, span;
-	uint32_t a, i;
+	uint64_t h0, h1;
+	uint32_t i;
 
 	if (s->ix_ok)
 		return 1;
@@ -357,24 +356,19 @@ int ix_build_some(struct crdt_orset *s)
 		return 1;
 	}
 	h0 = s->ix_next;
-	h1 = h0 + (((uint64_t)IX_SLICE << 32) + t->cap - 1) / t->cap;
+	h1 = h0 + (((uint64_t)IX_SLICE << 32) + t->hcap - 1) / t->hcap;
 	if (h1 > 1ULL << 32)
 		h1 = 1ULL << 32;
-	a = et_home(t, (uint32_t)h0);
-	span = (h1 == 1ULL << 32 ? t->cap : et_home(t, (uint32_t)h1)) - a;
-	i = a;
-	for (uint64_t k = 0; k < t->cap; k++, i = et_next(t, i)) {
+	/* the slice's elements, a run in elemtab order from h0's home on */
+	for (i = et_home(t, (uint32_t)h0); i < t->cap; i++) {
 		const struct et_slot *e = &t->s[i];
 		const struct dot *d;
 		struct dot tmp;
 		size_t n;
-		if (!et_used(e)) {
-			if (k >= span)
-				break;
+		if (!et_used(e) || e->hash < h0)
 			continue;
-		}
-		if (e->hash < h0 || e->hash >= h1)
-			continue;
+		if (e->hash >= h1)
+			break;
 		n = get_dots(s, e->pay, &tmp, &d);
 		for (size_t x = 0; x < n; x++) {
 			int r = ix_add_raw(s, d[x].ri, d[x].ctr, e->hash);

@@ -149,8 +149,8 @@ static int join_count(struct join *j, bool all_shared)
 	return r;
 }
 
-/* The room the commit writes into: the table sized once for the union
- * (hit[] rewritten if it moves) and the pool. */
+/* The room the commit writes into: the table sized once for the union,
+ * and the pool. */
 static int join_reserve(struct join *j)
 {
 	int r;
@@ -158,8 +158,7 @@ static int join_reserve(struct join *j)
 	j->scratch = malloc(j->maxs * sizeof(*j->scratch));
 	if (!j->scratch)
 		return CRDT_ENOMEM;
-	r = et_reserve_remap(&j->dst->tab, (size_t)j->dst->tab.count + j->nnew, j->hit,
-			     j->src->tab.count);
+	r = et_reserve(&j->dst->tab, (size_t)j->dst->tab.count + j->nnew);
 	return r < 0 ? r : pool_reserve(j->dst, j->pool_need);
 }
 
@@ -174,7 +173,8 @@ static inline bool join_next(struct join *j, size_t *i, size_t *u, struct pairin
 	if (*i == et_cap(st))
 		return false;
 	p->se = &st->s[(*i)++];
-	p->de = j->hit[*u] != NONE ? &j->dst->tab.s[j->hit[*u]] : NULL;
+	/* looked up again: the inserts before this one moved slots */
+	p->de = j->hit[*u] != NONE ? &j->dst->tab.s[et_find_slot(&j->dst->tab, p->se)] : NULL;
 	(*u)++;
 	p->sn = get_dots(j->src, p->se->pay, &p->t1, &p->sd);
 	p->dd = NULL;
@@ -238,11 +238,14 @@ static inline void shrink_run(struct crdt_orset *s, struct et_slot *e, const str
 /* ---- the bulk join ----
  *
  * Every element of both sides is visited, O(|dst| + |src|), for two
- * states of like size, in three passes: src's elements looked up in dst
- * (which sizes everything, so that nothing fails after it), dst's elements
- * settled and, if the union needs a bigger table, moved into a new one
- * sized for it, and src's elements joined into that table.  The common
- * element, one inline dot, takes no detour through dot arrays. */
+ * states of like size.  Both tables are in elemtab order, so the join
+ * walks them side by side, as a merge of two sorted lists: no element is
+ * looked up, and every table is read and written in address order.  The
+ * common element, one inline dot, takes no detour through dot arrays.
+ * Most bulk joins go into a new table: through a dense array for unions
+ * that fit the caches (merge_dense()), else straight, in two passes; a
+ * table with room for all of src takes a few new elements in place
+ * (merge_bulk()). */
 
 /* The run length or 1 of a payload that holds dots. */
 static inline size_t pay_ndots(uint64_t pay)
@@ -250,37 +253,65 @@ static inline size_t pay_ndots(uint64_t pay)
 	return pay_spilled(pay) ? (size_t)(pay >> 32) & 0x7fffffff : pay != PAY_NONE;
 }
 
-/* Pass one: where each src element sits in dst (hit[], indexed by src
- * slot, NONE if dst lacks it), how many dst lacks (j->nnew, an upper bound of the inserts), room in the
- * pool for every run the join could write (j->pool_need) and copies of
- * the new long keys (j->keys, in src slot order, all of them). */
-static int bulk_look(struct join *j)
+/* Where the front-to-back fill of a new table can end, so that it is
+ * sized before anything that must not fail.  The walk counts the union's
+ * elements by the top six bits of their hash.  An element's place is its
+ * home or the place after the one before, so the last place is, for some
+ * element j, home(j) plus the number of elements after j; for j in bucket
+ * b that is at most the home of b's last hash plus the elements from
+ * bucket b on, less one. */
+#define FILL_SHIFT 26
+#define FILL_BUCKETS (1u << (32 - FILL_SHIFT))
+
+static size_t fill_end(const uint32_t *cnt, uint32_t hcap)
 {
-	const struct elemtab *st = &j->src->tab;
-	const struct elemtab dt = j->dst->tab; /* in registers: no call changes it */
-	const struct et_slot *ss = st->s;
-	const size_t cap = et_cap(st);
-	uint32_t *hit = malloc((cap ? cap : 1) * sizeof(*hit));
-	size_t maxs = 1, nnew = 0, need = 0;
+	const struct elemtab t = { .hcap = hcap }; /* for et_home() */
+	size_t end = 0, after = 0;
+
+	for (uint32_t b = FILL_BUCKETS; b-- > 0;) {
+		uint32_t last = (uint32_t)((((uint64_t)b + 1) << FILL_SHIFT) - 1);
+		after += cnt[b];
+		if (after && et_home(&t, last) + after - 1 > end)
+			end = et_home(&t, last) + after - 1;
+	}
+	return end;
+}
+
+/* Pass one of merge_bulk(), over the union in elemtab order: how many
+ * src elements dst lacks (j->nnew), room in the pool for every run the
+ * join could write (j->pool_need), copies of the new long keys (j->keys,
+ * in src order), and the union counted by hash for fill_end(). */
+static int bulk_count(struct join *j, uint32_t *cnt)
+{
+	const struct elemtab *st = &j->src->tab, *dt = &j->dst->tab;
+	const struct et_slot *ss = st->s, *ds = dt->s;
+	struct et_iter si, di;
+	size_t i, k, maxs = 1, nnew = 0, need = 0;
+	const size_t scap = et_cap(st), dcap = et_cap(dt);
 	int r = 0;
 
-	if (!(j->hit = hit))
-		return CRDT_ENOMEM;
-	for (size_t i = 0; i < cap; i++) {
+	et_iter_init(&si, ss, scap);
+	et_iter_init(&di, ds, dcap);
+	i = et_iter_next(&si);
+	k = et_iter_next(&di);
+	while (i < scap) {
 		const struct et_slot *e = &ss[i];
+		int c = k < dcap ? et_hk_cmp(&ds[k], e) : 1;
 		size_t sn;
-		uint32_t f;
 
-		if (!et_used(e))
+		if (c < 0) { /* dst's alone */
+			cnt[ds[k].hash >> FILL_SHIFT]++;
+			k = et_iter_next(&di);
 			continue;
-		if (i + 8 < cap)
-			et_prefetch(&dt, ss[i + 8].hash);
+		}
+		cnt[e->hash >> FILL_SHIFT]++;
 		sn = pay_ndots(e->pay);
 		if (sn > maxs)
 			maxs = sn;
-		hit[i] = f = et_find_slot(&dt, e);
-		if (f != NONE) {
-			need += sn + pay_ndots(dt.s[f].pay); /* a union, at most */
+		i = et_iter_next(&si);
+		if (c == 0) {
+			need += sn + pay_ndots(ds[k].pay); /* a union, at most */
+			k = et_iter_next(&di);
 			continue;
 		}
 		nnew++;
@@ -296,121 +327,303 @@ static int bulk_look(struct join *j)
 				break;
 		}
 	}
+	for (; r == 0 && k < dcap; k = et_iter_next(&di))
+		cnt[ds[k].hash >> FILL_SHIFT]++;
 	j->maxs = maxs;
 	j->nnew = nnew;
 	j->pool_need = need;
 	return r;
 }
 
-/* Pass two, over dst's elements: a dot src's context covers survives only
- * if src still has it.  Each element then goes to @nt (if not NULL; its old
- * slot's hash word then holds its new index, for hit[]).  An element left
- * without dots (PAY_NONE) is settled by the src pass if src has it, else
- * swept out at the end; true if there are any. */
-static bool bulk_settle_dst(struct join *j, struct elemtab *nt)
+/* dst element @e: a dot src's context covers survives only if src's
+ * element (dots @sd, @sn, in src's numbering; none if src lacks it) has
+ * it.  An element left without dots is PAY_NONE.  @fresh: a shrunk run
+ * is written anew at the pool's end instead of in place, so that dst's
+ * runs are as they were (the dense join's, which may still fail). */
+static inline __attribute__((always_inline)) void settle_dst(struct join *j, struct et_slot *e,
+							   const struct dot *sd, size_t sn,
+							   bool fresh)
 {
 	struct crdt_orset *dst = j->dst;
 	const struct crdt_orset *src = j->src;
 	const uint32_t *inv = j->inv;
-	struct et_slot *ds = dst->tab.s;
-	const size_t cap = et_cap(&dst->tab);
-	struct dot t1, t2;
-	bool sweep = false;
+	const struct dot *dd;
+	struct dot t1, *o;
+	size_t dn, kept = 0;
 
-	for (size_t i = 0; i < cap; i++) {
-		struct et_slot *e = &ds[i];
-		const struct dot *dd, *sd = NULL;
-		size_t dn, sn = 0, kept = 0;
-		bool looked = false;
-
-		if (!et_used(e))
-			continue;
-		if (!pay_spilled(e->pay) && inv[e->pay >> IN_CTR_BITS] == NONE)
-			goto settled; /* one dot, of a replica src has not seen */
-		dn = get_dots(dst, e->pay, &t1, &dd);
-		for (size_t x = 0; x < dn; x++) {
-			uint32_t s = inv[dd[x].ri];
-			bool keep = s == NONE || !ivs_have(src->reps[s].iv, src->reps[s].n, dd[x].ctr);
-			if (!keep) {
-				if (!looked) {
-					uint32_t si = et_find_slot(&src->tab, e);
-					looked = true;
-					if (si != NONE)
-						sn = get_dots(src, src->tab.s[si].pay, &t2, &sd);
-				}
-				keep = dots_have(sd, sn, s, dd[x].ctr);
-			}
-			if (keep && pay_spilled(e->pay))
-				((struct dot *)dd)[kept] = dd[x];
-			kept += keep;
-		}
-		if (kept == dn)
-			goto settled;
-		if (kept == 0) {
-			release_dots(dst, e);
-			sweep = true;
-		} else if (pay_spilled(e->pay)) {
-			shrink_run(dst, e, dd, dn, kept);
-		} /* else an inline dot is all or nothing */
-settled:
-		if (nt)
-			e->hash = et_put(nt, e);
+	if (!pay_spilled(e->pay)) { /* one dot, inline: it stays or goes */
+		uint32_t s = inv[e->pay >> IN_CTR_BITS];
+		uint64_t ctr = e->pay & IN_CTR_MAX;
+		if (s != NONE && ivs_have(src->reps[s].iv, src->reps[s].n, ctr) &&
+		    !dots_have(sd, sn, s, ctr))
+			e->pay = PAY_NONE;
+		return;
 	}
-	return sweep;
+	dn = get_dots(dst, e->pay, &t1, &dd);
+	o = fresh ? dst->pool + dst->plen : (struct dot *)dd;
+	for (size_t x = 0; x < dn; x++) {
+		uint32_t s = inv[dd[x].ri];
+		if (s == NONE || !ivs_have(src->reps[s].iv, src->reps[s].n, dd[x].ctr) ||
+		    dots_have(sd, sn, s, dd[x].ctr))
+			o[kept++] = dd[x];
+	}
+	if (kept == dn)
+		return;
+	if (kept == 0)
+		release_dots(dst, e);
+	else if (o == dd)
+		shrink_run(dst, e, dd, dn, kept);
+	else
+		set_dots(dst, e, o, kept);
 }
 
-/* Pass three's general case: src element @se's dots that survive in dst's
- * numbering, joined with those of its slot @de in the target table, or, for
- * an element dst lacks (@de NULL), inserted with them into @t. */
-static uint32_t bulk_join_elem(struct join *j, struct elemtab *t, const struct et_slot *se,
-			       struct et_slot *de, uint8_t *owned)
+/* src element @se's dots that survive, in dst's numbering, into
+ * j->scratch, sorted: their count.  @dd, @dn: the dots dst holds for it. */
+static inline size_t src_keep(struct join *j, const struct et_slot *se, const struct dot *dd,
+			      size_t dn)
 {
-	uint32_t at;
+	struct dot t1;
+	const struct dot *sd;
+	size_t sn = get_dots(j->src, se->pay, &t1, &sd), keep = 0;
 
-	struct crdt_orset *dst = j->dst;
-	struct dot t1, t2, *out = dst->pool + dst->plen;
-	const struct dot *sd, *dd = NULL;
-	size_t sn = get_dots(j->src, se->pay, &t1, &sd), dn = 0, keep = 0, n;
-
-	if (de)
-		dn = get_dots(dst, de->pay, &t2, &dd);
 	for (size_t x = 0; x < sn; x++) {
 		uint32_t ri = j->ms[sd[x].ri];
-		if (!ctx_has(dst, ri, sd[x].ctr) || dots_have(dd, dn, ri, sd[x].ctr))
+		if (!ctx_has(j->dst, ri, sd[x].ctr) || dots_have(dd, dn, ri, sd[x].ctr))
 			j->scratch[keep++] = (struct dot){ .ri = ri, .ctr = sd[x].ctr };
 	}
-	if (!keep) {
-		free(owned);
-		return NONE; /* with dn == 0, swept below */
-	}
 	sort_dots(j->scratch, keep);
-	if (!de) {
-		de = &t->s[at = et_put(t, se)];
-		if (owned)
-			de->k.ptr = owned;
-		de->pay = PAY_NONE;
-		set_dots(dst, de, j->scratch, keep);
-		return at;
+	return keep;
+}
+
+/* src element @se joined into dst's @de, which holds it (its dst dots
+ * settled); new runs go at the pool's end. */
+static inline void join_shared(struct join *j, const struct et_slot *se, struct et_slot *de)
+{
+	struct crdt_orset *dst = j->dst;
+	uint64_t sp = se->pay, dp = de->pay;
+
+	if (!pay_spilled(sp) && sp != PAY_NONE && !pay_spilled(dp)) {
+		/* one dot each (or none left in dst) */
+		uint32_t ri = j->ms[sp >> IN_CTR_BITS];
+		uint64_t ctr = sp & IN_CTR_MAX, mine = pay_inline(ri, ctr);
+		if (dp == mine || ctx_has(dst, ri, ctr))
+			return; /* dst has it, or has seen it go */
+		if (dp == PAY_NONE) {
+			de->pay = mine;
+			return;
+		}
+		/* both dots: a sorted run of two, room reserved */
+		struct dot *o = dst->pool + dst->plen, a = { .ri = ri, .ctr = ctr },
+			   b = { .ri = (uint32_t)(dp >> IN_CTR_BITS), .ctr = dp & IN_CTR_MAX };
+		bool lt = dot_cmp(a.ri, a.ctr, b.ri, b.ctr) < 0;
+		o[0] = lt ? a : b;
+		o[1] = lt ? b : a;
+		de->pay = PAY_SPILL | 2ULL << 32 | dst->plen;
+		dst->plen += 2;
+		return;
 	}
+	struct dot t2, *out = dst->pool + dst->plen;
+	const struct dot *dd;
+	size_t dn = get_dots(dst, dp, &t2, &dd), keep = src_keep(j, se, dd, dn), n;
+
+	if (!keep)
+		return;
 	n = dots_union(dd, dn, j->scratch, keep, out);
 	if (n != dn)
 		set_dots(dst, de, out, n);
-	return NONE;
 }
 
-/* In hit[], after the commit: a new element's index in the target table,
- * as against its counterpart's in dst.  The order is kept only for tables
- * of fewer than 2^31 - 1 slots, so that no index with it reads as NONE. */
-#define PUT_NEW 0x80000000u
+/* src element @se, which dst lacks, as it goes into dst: false if none of
+ * its dots survive.  @owned, its key's copy (NULL: the image borrows
+ * src's), is freed then. */
+static inline bool join_new(struct join *j, const struct et_slot *se, uint8_t *owned,
+			    struct et_slot *img)
+{
+	uint64_t sp = se->pay;
+	size_t keep;
+
+	*img = *se;
+	if (owned)
+		img->k.ptr = owned;
+	if (!pay_spilled(sp) && sp != PAY_NONE) {
+		/* one dot: it survives unless dst has seen it */
+		uint32_t ri = j->ms[sp >> IN_CTR_BITS];
+		uint64_t ctr = sp & IN_CTR_MAX;
+		if (!ctx_has(j->dst, ri, ctr)) {
+			img->pay = pay_inline(ri, ctr);
+			return true;
+		}
+		free(owned);
+		return false;
+	}
+	if (!(keep = src_keep(j, se, NULL, 0))) {
+		free(owned);
+		return false;
+	}
+	img->pay = PAY_NONE;
+	set_dots(j->dst, img, j->scratch, keep);
+	return true;
+}
+
+/* The context's join, once the elements' is done: new replicas are
+ * appended in dst's numbering. */
+static void join_contexts(struct join *j, struct ivl **niv, uint32_t *nivn)
+{
+	struct crdt_orset *dst = j->dst;
+
+	for (uint32_t x = 0, nr = dst->nreps; x < j->nr; x++) {
+		if (x >= nr) {
+			rep_append(dst, &j->src->reps[j->inv[x]].rid, niv[x], nivn[x]);
+		} else if (niv[x]) {
+			free(dst->reps[x].iv);
+			dst->reps[x].iv = niv[x];
+			dst->reps[x].n = dst->reps[x].cap = nivn[x];
+		}
+		niv[x] = NULL;
+	}
+	pool_compact(dst);
+}
+
+/* The bulk join into a new table: one walk of both tables writes every
+ * element of the union, settled and joined, in order, into a dense array,
+ * without changing dst (new runs go after the pool's end); the table is
+ * then sized for what the array holds and filled from it front to back,
+ * a pass with no comparison.  On error dst is as it was.  A walk that found
+ * nothing new and dropped nothing writes the payloads back in place. */
+static int merge_dense(struct join *j, struct ivl **niv, uint32_t *nivn)
+{
+	struct crdt_orset *dst = j->dst;
+	const struct crdt_orset *src = j->src;
+	const struct elemtab *st = &src->tab;
+	const struct et_slot *ss = st->s, *ds = dst->tab.s;
+	const size_t scap = et_cap(st), dcap = et_cap(&dst->tab);
+	struct et_iter si, di;
+	size_t i, k, n = 0, nnew = 0, ndrop = 0;
+	size_t plen = dst->plen, pfree = dst->pfree; /* as they were, for an error */
+	size_t *lk = NULL, nlk = 0;                  /* v's borrowed long keys */
+	uint8_t **dk = NULL;                         /* dst's keys of dropped elements */
+	size_t ndk = 0;
+	uint32_t cnt[FILL_BUCKETS] = { 0 }, fill = 0;
+	/* the array: a large one in huge pages (4 KiB faults cost more than
+	 * the join), rounded to whole ones */
+	size_t vsz = ((size_t)dst->tab.count + st->count + 1) * sizeof(struct et_slot);
+	bool vmapped = false;
+	struct et_slot *v = vsz < ET_HUGE ? malloc(vsz)
+					  : et_mem_alloc(vsz = (vsz + ET_HUGE - 1) / ET_HUGE * ET_HUGE,
+							 &vmapped);
+	struct elemtab nt;
+	int r = CRDT_ENOMEM;
+
+	et_init(&nt);
+	/* every run the walk can write: a union for each element both hold
+	 * (two inline dots make a run of two), a shrunk or new run for each
+	 * of the others; and src's longest run, in scratch */
+	if (!v || !(j->scratch = malloc((src->plen + 1) * sizeof(*j->scratch))) ||
+	    (r = pool_reserve(dst, (dst->plen - dst->pfree) + (src->plen - src->pfree) +
+					   2 * (size_t)st->count)) < 0)
+		goto fail;
+	r = CRDT_ENOMEM;
+	if (!(lk = malloc((st->count + 1) * sizeof(*lk))) ||
+	    !(dk = malloc(((size_t)dst->tab.count + 1) * sizeof(*dk))))
+		goto fail;
+	et_iter_init(&si, ss, scap);
+	et_iter_init(&di, ds, dcap);
+	i = et_iter_next(&si);
+	k = et_iter_next(&di);
+	while (i < scap || k < dcap) {
+		int c = k >= dcap ? 1 : i >= scap ? -1 : et_hk_cmp(&ds[k], &ss[i]);
+		struct et_slot *img = &v[n];
+
+		if (c > 0) { /* src's alone: its key borrowed until the end */
+			const struct et_slot *se = &ss[i];
+			i = et_iter_next(&si);
+			nnew++;
+			if (!join_new(j, se, NULL, img))
+				continue;
+			if (et_len(img) > ET_INLINE)
+				lk[nlk++] = n;
+		} else {
+			*img = ds[k];
+			k = et_iter_next(&di);
+			if (c == 0) {
+				const struct et_slot *se = &ss[i];
+				struct dot t2;
+				const struct dot *sd;
+				size_t sn = get_dots(src, se->pay, &t2, &sd);
+				settle_dst(j, img, sd, sn, true);
+				join_shared(j, se, img);
+				i = et_iter_next(&si);
+			} else {
+				settle_dst(j, img, NULL, 0, true);
+			}
+			if (img->pay == PAY_NONE) {
+				ndrop++;
+				if (et_len(img) > ET_INLINE)
+					dk[ndk++] = img->k.ptr;
+				continue;
+			}
+		}
+		cnt[img->hash >> FILL_SHIFT]++;
+		n++;
+	}
+	if (!nnew && !ndrop) {
+		/* the same elements: each payload goes back to its slot */
+		struct et_slot *w = dst->tab.s;
+		et_iter_init(&di, w, dcap);
+		for (size_t x = 0; x < n; x++)
+			w[et_iter_next(&di)].pay = v[x].pay;
+		goto done;
+	}
+	/* the table, sized for n; the fill never needs its tail to grow */
+	if ((r = et_init_for(&nt, n)) < 0 || (n && (r = et_tail_room(&nt, fill_end(cnt, nt.hcap))) < 0))
+		goto fail;
+	for (size_t x = 0; x < nlk; x++) {
+		struct et_slot *e = &v[lk[x]];
+		uint8_t *owned = et_key_dup(et_key(e), et_len(e), &r);
+		if (!owned) {
+			while (x-- > 0)
+				free(v[lk[x]].k.ptr);
+			goto fail;
+		}
+		e->k.ptr = owned;
+	}
+	for (size_t x = 0; x < n; x++)
+		et_append(&nt, &v[x], &fill);
+	et_append_end(&nt, fill);
+	for (size_t x = 0; x < ndk; x++)
+		free(dk[x]);
+	et_adopt(&dst->tab, &nt);
+done:
+	ix_drop(dst);
+	join_contexts(j, niv, nivn);
+	r = 0;
+	goto out;
+fail:
+	dst->plen = plen;
+	dst->pfree = pfree;
+	et_done(&nt);
+out:
+	if (v)
+		et_mem_free(v, vsz, vmapped);
+	free(lk);
+	free(dk);
+	return r;
+}
+
+/* Unions of more elements than this go straight into the new table, in
+ * two passes (merge_bulk()): the dense array of merge_dense() would be one
+ * more large block to fault in and write, which costs more than the walk
+ * it saves once the tables are past the caches. */
+#define DENSE_MAX (1u << 16)
 
 static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
 {
 	struct join j = { .dst = dst, .src = src };
 	struct ivl **niv = NULL; /* per dst replica: the joined context */
-	uint32_t *nivn = NULL;
-	struct elemtab nt, *t = &dst->tab;
-	size_t nold;          /* dst's elements before */
-	bool sweep = false, move, ordered;
+	uint32_t *nivn = NULL, cnt[FILL_BUCKETS] = { 0 }, fill = 0;
+	size_t nins = 0, kk = 0; /* in place: src's new elements, inserted after the walk */
+	struct elemtab nt;
+	bool sweep = false, move;
 	int r;
 
 	et_init(&nt);
@@ -431,10 +644,17 @@ static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
 			goto out;
 		nivn[i] = ivs_union(a ? a->iv : NULL, an, b->iv, b->n, niv[i]);
 	}
-	if ((r = bulk_look(&j)) < 0)
+	/* A table with room for all of src takes a few new elements in place
+	 * (each insert shifts the rest of its cluster): the first pieces of
+	 * a catch-up into a table sized for all of it.  Otherwise a new one,
+	 * through a dense array for unions that fit the caches. */
+	move = et_needs_growth(&dst->tab, (size_t)dst->tab.count + src->tab.count) ||
+	       (size_t)src->tab.count * 16 > et_cap(&dst->tab);
+	if (move && (size_t)dst->tab.count + src->tab.count <= DENSE_MAX) {
+		r = merge_dense(&j, niv, nivn);
 		goto out;
-	move = et_needs_growth(&dst->tab, (size_t)dst->tab.count + j.nnew);
-	if (move && (r = et_init_for(&nt, (size_t)dst->tab.count + j.nnew)) < 0)
+	}
+	if ((r = bulk_count(&j, cnt)) < 0)
 		goto out;
 	if (!(j.scratch = malloc(j.maxs * sizeof(*j.scratch)))) {
 		r = CRDT_ENOMEM;
@@ -442,142 +662,91 @@ static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
 	}
 	if ((r = pool_reserve(dst, j.pool_need)) < 0)
 		goto out;
-	/* The key order, when both sides have it (best effort: without the
-	 * memory, the next encode sorts).  dst's old elements keep their
-	 * order as one run, src's new ones follow as a second, in src's
-	 * order; the first encode merges the two in one linear pass (no
-	 * comparisons here, and none at all if no encode follows).  A copy
-	 * (dst empty) takes src's runs as they are. */
-	if (dst->tab.count && src->tab.ord_ok && !src->tab.rlog_n && src->tab.ord_mid == 0) {
-		et_order_settle(&dst->tab); /* removes logged, not yet followed */
-		if (dst->tab.ord_ok && dst->tab.ord_mid) /* one run, or none */
-			et_order(&dst->tab, &(const uint32_t *){ NULL });
+	if (move) {
+		/* sized for the union; the fill never needs the tail to grow */
+		if ((r = et_init_for(&nt, (size_t)dst->tab.count + j.nnew)) < 0 ||
+		    (r = et_tail_room(&nt, fill_end(cnt, nt.hcap))) < 0)
+			goto out;
+	} else if (j.nnew && ((r = et_reserve(&dst->tab, (size_t)dst->tab.count + j.nnew)) < 0 ||
+			      !(j.hit = malloc(j.nnew * sizeof(*j.hit))))) {
+		r = r < 0 ? r : CRDT_ENOMEM;
+		goto out;
 	}
-	ordered = src->tab.ord_ok && !src->tab.rlog_n &&
-		  (dst->tab.count == 0 || (dst->tab.ord_ok && !dst->tab.rlog_n &&
-					   dst->tab.ord_mid == 0 && src->tab.ord_mid == 0)) &&
-		  et_cap(move ? &nt : &dst->tab) <= PUT_NEW - 1 && /* see PUT_NEW */
-		  et_ord_room(move ? &nt : &dst->tab) == 0;
-	nold = dst->tab.count;
 	ix_drop(dst);
 
-	/* The commit.  Nothing is removed from a table until the end, so the
-	 * indices in hit[] stay good.  For the order, a new element's hit[]
-	 * becomes its index in the target table, with PUT_NEW set.  The dot
-	 * index is not kept up to date here: it would cost more than this
-	 * whole pass, and is rebuilt in one go if a small merge needs it. */
-	if (move)
-		t = &nt;
-	sweep = bulk_settle_dst(&j, move ? &nt : NULL);
+	/* The commit, in place or into the new table: nothing below fails. */
 	{
-		const struct et_slot *ss = src->tab.s, *os = dst->tab.s;
-		uint32_t *hit = j.hit;
-		const uint32_t *ms = j.ms;
-		const size_t cap = et_cap(&src->tab);
+		const struct elemtab *st = &src->tab;
+		struct elemtab *dt = &dst->tab;
+		const struct et_slot *ss = st->s;
+		struct et_slot *ds = dt->s;
+		const size_t scap = et_cap(st), dcap = et_cap(dt);
+		struct et_iter si, di;
+		size_t i, k;
 
-		for (size_t i = 0, k = 0; i < cap; i++) {
-			const struct et_slot *se = &ss[i];
-			uint64_t sp = se->pay;
-			uint32_t f;
+		et_iter_init(&si, ss, scap);
+		et_iter_init(&di, ds, dcap);
+		i = et_iter_next(&si);
+		k = et_iter_next(&di);
+		while (i < scap || k < dcap) {
+			int c = k >= dcap ? 1 : i >= scap ? -1 : et_hk_cmp(&ds[k], &ss[i]);
+			struct et_slot *de;
 
-			if (!et_used(se))
+			if (c > 0 && !move) { /* src's alone: inserted after the walk */
+				j.hit[nins++] = (uint32_t)i;
+				i = et_iter_next(&si);
 				continue;
-			f = hit[i];
-			if (f == NONE) {
-				uint8_t *owned = et_len(se) > ET_INLINE ? j.keys[k] : NULL;
+			}
+			if (c > 0) { /* src's alone, into the new table */
+				const struct et_slot *se = &ss[i];
+				uint8_t *owned = et_len(se) > ET_INLINE ? j.keys[kk] : NULL;
+				struct et_slot img;
 				if (owned)
-					j.keys[k++] = NULL;
-				if (!pay_spilled(sp) && sp != PAY_NONE) {
-					/* one dot: it survives unless dst has seen it */
-					uint32_t ri = ms[sp >> IN_CTR_BITS];
-					uint64_t ctr = sp & IN_CTR_MAX;
-					if (ctx_has(dst, ri, ctr)) {
-						free(owned);
-						continue;
-					}
-					uint32_t at = et_put(t, se);
-					if (owned)
-						t->s[at].k.ptr = owned;
-					t->s[at].pay = pay_inline(ri, ctr);
-					hit[i] = at | PUT_NEW;
-					continue;
-				}
-				f = bulk_join_elem(&j, t, se, NULL, owned);
-				if (f != NONE)
-					hit[i] = f | PUT_NEW;
+					j.keys[kk++] = NULL;
+				if (join_new(&j, se, owned, &img))
+					et_append(&nt, &img, &fill);
+				i = et_iter_next(&si);
 				continue;
 			}
-			struct et_slot *de = &t->s[move ? os[f].hash : f];
-			uint64_t dp = de->pay;
-			if (!pay_spilled(sp) && sp != PAY_NONE && !pay_spilled(dp)) {
-				/* one dot each (or none left in dst) */
-				uint32_t ri = ms[sp >> IN_CTR_BITS];
-				uint64_t ctr = sp & IN_CTR_MAX, mine = pay_inline(ri, ctr);
-				if (dp == mine || ctx_has(dst, ri, ctr))
-					continue; /* dst has it, or has seen it go */
-				if (dp == PAY_NONE) {
-					de->pay = mine;
-					continue;
-				}
-				/* both dots: a sorted run of two, room reserved */
-				struct dot *o = dst->pool + dst->plen, a = { .ri = ri, .ctr = ctr },
-					   b = { .ri = (uint32_t)(dp >> IN_CTR_BITS), .ctr = dp & IN_CTR_MAX };
-				bool lt = dot_cmp(a.ri, a.ctr, b.ri, b.ctr) < 0;
-				o[0] = lt ? a : b;
-				o[1] = lt ? b : a;
-				de->pay = PAY_SPILL | 2ULL << 32 | dst->plen;
-				dst->plen += 2;
-				continue;
+			de = &ds[k];
+			if (c == 0) {
+				const struct et_slot *se = &ss[i];
+				struct dot t2;
+				const struct dot *sd;
+				size_t sn = get_dots(src, se->pay, &t2, &sd);
+				settle_dst(&j, de, sd, sn, false);
+				join_shared(&j, se, de);
+				i = et_iter_next(&si);
+			} else {
+				settle_dst(&j, de, NULL, 0, false);
 			}
-			bulk_join_elem(&j, t, se, de, NULL);
+			k = et_iter_next(&di);
+			if (!move) {
+				sweep |= de->pay == PAY_NONE;
+			} else if (de->pay != PAY_NONE) {
+				et_append(&nt, de, &fill);
+			} else if (et_len(de) > ET_INLINE) {
+				free(de->k.ptr); /* stays behind, in the old array */
+			}
 		}
 	}
-
-	if (ordered) {
-		/* dst's elements, all still there, in their old order (in the
-		 * new table, the old slot's hash word holds the new index); then
-		 * src's new ones in src's order, which may itself be two runs
-		 * (a copy), the second from src's place @smid on */
-		uint32_t *o = t->ord, smid = src->tab.ord_mid;
-		size_t nb = nold, mid = nold;
-		const uint32_t *dord = dst->tab.ord, *sord = src->tab.ord;
-		const size_t ns = src->tab.count;
-		/* key order is random in the tables: load ahead */
-		for (size_t k = 0; move && k < nold; k++) {
-			if (k + 16 < nold)
-				__builtin_prefetch(&dst->tab.s[dord[k + 16]]);
-			o[k] = dst->tab.s[dord[k]].hash;
-		}
-		for (size_t k = 0; k < ns; k++) {
-			uint32_t at;
-			if (k + 16 < ns)
-				__builtin_prefetch(&j.hit[sord[k + 16]]);
-			at = j.hit[sord[k]];
-			if (k == smid && smid)
-				mid = nb;
-			if (at != NONE && (at & PUT_NEW))
-				o[nb++] = at & ~PUT_NEW;
-		}
-		et_order_runs(t, mid);
+	/* src's new elements; then those left without dots go */
+	for (size_t x = 0; x < nins; x++) {
+		const struct et_slot *se = &src->tab.s[j.hit[x]];
+		uint8_t *owned = et_len(se) > ET_INLINE ? j.keys[kk] : NULL;
+		struct et_slot img;
+		if (owned)
+			j.keys[kk++] = NULL;
+		if (join_new(&j, se, owned, &img))
+			et_insert_slot(&dst->tab, &img, owned)->pay = img.pay;
 	}
-	/* Elements left without dots go (the order follows). */
-	if (sweep)
-		et_sweep_zero(t);
-	if (move)
+	if (move) {
+		et_append_end(&nt, fill);
 		et_adopt(&dst->tab, &nt);
-
-	/* Finally the context: new replicas are appended in dst's numbering. */
-	for (uint32_t i = 0, nr = dst->nreps; i < j.nr; i++) {
-		if (i >= nr) {
-			rep_append(dst, &src->reps[j.inv[i]].rid, niv[i], nivn[i]);
-		} else if (niv[i]) {
-			free(dst->reps[i].iv);
-			dst->reps[i].iv = niv[i];
-			dst->reps[i].n = dst->reps[i].cap = nivn[i];
-		}
-		niv[i] = NULL;
+	} else if (sweep) {
+		et_sweep_zero(&dst->tab);
 	}
-	pool_compact(dst);
+	join_contexts(&j, niv, nivn);
 	r = 0;
 out:
 	et_done(&nt);

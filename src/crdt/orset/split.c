@@ -60,7 +60,7 @@ static int pair_walk_cmp(const void *x, const void *y)
 static int pair_elem_cmp(const void *x, const void *y)
 {
 	const struct pair *a = x, *b = y;
-	int c = et_keycmp(et_key(a->e), et_len(a->e), et_key(b->e), et_len(b->e));
+	int c = a->e == b->e ? 0 : et_hk_cmp(a->e, b->e); /* the encoding's order */
 	return c ? c : dot_cmp(a->ri, a->ctr, b->ri, b->ctr);
 }
 

@@ -744,6 +744,11 @@ int journal_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *l
 		goto fail_recover;
 	st->wal_seq = rec.seq;
 	st->st.wal_applied = rec.records;
+	if (rec.map_now)
+		log_warn("storage", "%s: its acknowledged writes needed more room than the store's "
+			 "map had: the map grew from %llu to %llu bytes for them; raise [storage] "
+			 "map_size", st->wal_path, (unsigned long long)rec.map_was,
+			 (unsigned long long)rec.map_now);
 	if (rec.records || rec.dropped)
 		log_info("storage", "%s: applied %llu records (%llu bytes) to the store%s",
 			 st->wal_path, (unsigned long long)rec.records,

@@ -497,13 +497,26 @@ int jwriter_recover(MDB_env *env, const MDB_dbi dbi[JWRITER_TABLES], const char 
 		snprintf(err, errlen, "%s: cannot read it: %s", wal_path, strerror(-rc));
 		return rc;
 	}
-	if ((rc = mdb_txn_begin(env, NULL, 0, &txn)) != 0)
-		goto fail;
-	if ((rc = wal_apply(&w, txn, buf, len, &out->seq, &used, &out->records)) != 0) {
-		mdb_txn_abort(txn);
-		goto fail;
+	for (int grow = 0;; grow++) {
+		MDB_envinfo info;
+		if ((rc = mdb_txn_begin(env, NULL, 0, &txn)) != 0)
+			goto fail;
+		if ((rc = wal_apply(&w, txn, buf, len, &out->seq, &used, &out->records)) != 0)
+			mdb_txn_abort(txn);
+		else
+			rc = mdb_txn_commit(txn);
+		if (rc != MDB_MAP_FULL || grow == 6)
+			break;
+		/* Every record was acknowledged: the map grows for them (no
+		 * transaction is open, as mdb_env_set_mapsize() wants). */
+		if ((rc = mdb_env_info(env, &info)) != 0 ||
+		    (rc = mdb_env_set_mapsize(env, info.me_mapsize * 2)) != 0)
+			break;
+		if (!out->map_was)
+			out->map_was = info.me_mapsize;
+		out->map_now = info.me_mapsize * 2;
 	}
-	if ((rc = mdb_txn_commit(txn)) != 0 || (rc = mdb_env_sync(env, 1)) != 0)
+	if (rc != 0 || (rc = mdb_env_sync(env, 1)) != 0)
 		goto fail;
 	out->bytes = len;
 	out->dropped = len - used;

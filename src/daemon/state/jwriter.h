@@ -80,6 +80,10 @@ struct jwriter_recovery {
 	uint64_t records; /* records applied (numbered above what LMDB held) */
 	uint64_t bytes;   /* the log's size */
 	uint64_t dropped; /* bytes at its end that were no whole record */
+	/* The map's size before and after, when the records needed more
+	 * room than it had: they were acknowledged, so the map grows for
+	 * them (doubling, up to 64 times) rather than the start failing. */
+	uint64_t map_was, map_now;
 };
 
 struct jwriter;
