@@ -176,17 +176,25 @@ bool et_needs_growth(const struct elemtab *t, size_t n)
 	return n * ET_LOAD_DEN > (size_t)t->hcap * ET_LOAD_NUM;
 }
 
-size_t et_hcap_next(size_t hcap)
+/* A class whose slots fill whole huge pages keeps that size, its tail
+ * carved out of it (the home range a few percent shorter), so that it can
+ * be mapped with nothing wasted; any other gets its tail on top. */
+static bool carved(size_t c)
 {
-	return cap_after(hcap);
+	return c * sizeof(struct et_slot) >= ET_HUGE && c * sizeof(struct et_slot) % ET_HUGE == 0;
 }
 
-/* The home range a table holding @n elements is given; 0 past 2^30 slots. */
+static size_t home_of(size_t c)
+{
+	return carved(c) ? c - tail_for(c) : c;
+}
+
+/* The class a table holding @n elements is given; 0 past 2^30 slots. */
 size_t et_hcap_for(size_t n)
 {
 	size_t ncap = ET_MIN_CAP;
 
-	while (n * ET_LOAD_DEN > ncap * ET_LOAD_NUM) {
+	while (n * ET_LOAD_DEN > home_of(ncap) * ET_LOAD_NUM) {
 		if (ncap >= (size_t)1 << 30)
 			return 0;
 		ncap = cap_after(ncap);
@@ -194,11 +202,11 @@ size_t et_hcap_for(size_t n)
 	return ncap;
 }
 
-/* An empty table of home range @hcap in @nt, its slots not written
- * (et_append(), then et_append_end()). */
-static int tab_make(struct elemtab *nt, size_t hcap)
+/* An empty table of class @c (et_hcap_for()) in @nt, its slots not
+ * written (et_append(), then et_append_end()). */
+static int tab_make(struct elemtab *nt, size_t c)
 {
-	size_t cap = cap_round(hcap + tail_for(hcap));
+	size_t cap = carved(c) ? c : c + tail_for(c), hcap = home_of(c);
 
 	et_init(nt);
 	if (!(nt->s = tab_alloc(cap, false, &nt->mapped)))

@@ -10,8 +10,10 @@
  * cached order exists.
  *
  * An element's home slot is its hash scaled to the home range (hcap
- * slots, capacities 2^k and 3 * 2^(k-1) in turn, load at most 13/16); the
- * slot array has a tail of hcap / 32 + 2 slots past the home range, grown
+ * slots, classes of 2^k and 3 * 2^(k-1) slots in turn, load at most 13/16);
+ * the slot array has a tail of about 1/32 of it past the home range (carved
+ * out of a class that fills whole huge pages, which then maps with nothing
+ * wasted; on top of any other), grown
  * if ever a cluster runs into its last slot, which is always empty, so
  * every probe ends inside the array.  Each element sits at or after its
  * home.  Inserting shifts the rest of its cluster one slot on; removing
@@ -263,10 +265,9 @@ static inline size_t et_iter_next(struct et_iter *it)
 }
 /** Would a table of @t's capacity need to grow to hold @n elements? */
 bool et_needs_growth(const struct elemtab *t, size_t n);
-/** The home range a table of @n elements gets (0: too many), and the
- * class after @hcap. */
+/** The class (slots before the tail) a table of @n elements gets; 0: too
+ * many. */
 size_t et_hcap_for(size_t n);
-size_t et_hcap_next(size_t hcap);
 /** A new, empty table @nt with room for @n elements, to be filled with
  * et_append(), finished by et_append_end() (its slots are not written
  * before: each is once, by the two) and then made @t's by et_adopt().
