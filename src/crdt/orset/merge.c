@@ -242,10 +242,9 @@ static inline void shrink_run(struct crdt_orset *s, struct et_slot *e, const str
  * walks them side by side, as a merge of two sorted lists: no element is
  * looked up, and every table is read and written in address order.  The
  * common element, one inline dot, takes no detour through dot arrays.
- * Most bulk joins go into a new table: through a dense array for unions
- * that fit the caches (merge_dense()), else straight, in two passes; a
- * table with room for all of src takes a few new elements in place
- * (merge_bulk()). */
+ * Most bulk joins go into a new table, through a dense array
+ * (merge_dense()); a table with room for all of src takes a few new
+ * elements in place (merge_bulk()). */
 
 /* The run length or 1 of a payload that holds dots. */
 static inline size_t pay_ndots(uint64_t pay)
@@ -279,9 +278,9 @@ static size_t fill_end(const uint32_t *cnt, uint32_t hcap)
 
 /* Pass one of merge_bulk(), over the union in elemtab order: how many
  * src elements dst lacks (j->nnew), room in the pool for every run the
- * join could write (j->pool_need), copies of the new long keys (j->keys,
- * in src order), and the union counted by hash for fill_end(). */
-static int bulk_count(struct join *j, uint32_t *cnt)
+ * join could write (j->pool_need), and copies of the new long keys
+ * (j->keys, in src order). */
+static int bulk_count(struct join *j)
 {
 	const struct elemtab *st = &j->src->tab, *dt = &j->dst->tab;
 	const struct et_slot *ss = st->s, *ds = dt->s;
@@ -300,11 +299,9 @@ static int bulk_count(struct join *j, uint32_t *cnt)
 		size_t sn;
 
 		if (c < 0) { /* dst's alone */
-			cnt[ds[k].hash >> FILL_SHIFT]++;
 			k = et_iter_next(&di);
 			continue;
 		}
-		cnt[e->hash >> FILL_SHIFT]++;
 		sn = pay_ndots(e->pay);
 		if (sn > maxs)
 			maxs = sn;
@@ -327,8 +324,6 @@ static int bulk_count(struct join *j, uint32_t *cnt)
 				break;
 		}
 	}
-	for (; r == 0 && k < dcap; k = et_iter_next(&di))
-		cnt[ds[k].hash >> FILL_SHIFT]++;
 	j->maxs = maxs;
 	j->nnew = nnew;
 	j->pool_need = need;
@@ -627,23 +622,15 @@ out:
 	return r;
 }
 
-/* Unions of more elements than this go straight into the new table, in
- * two passes (merge_bulk()): the dense array of merge_dense() would be one
- * more large block to fault in and write, which costs more than the walk
- * it saves once the tables are past the caches. */
-#define DENSE_MAX (1u << 16)
-
 static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
 {
 	struct join j = { .dst = dst, .src = src };
 	struct ivl **niv = NULL; /* per dst replica: the joined context */
-	uint32_t *nivn = NULL, cnt[FILL_BUCKETS] = { 0 }, fill = 0;
-	size_t nins = 0, kk = 0; /* in place: src's new elements, inserted after the walk */
-	struct elemtab nt;
-	bool sweep = false, move;
+	uint32_t *nivn = NULL;
+	size_t nins = 0, kk = 0; /* src's new elements, inserted after the walk */
+	bool sweep = false;
 	int r;
 
-	et_init(&nt);
 	if ((r = join_reps(&j)) < 0)
 		goto out;
 	r = CRDT_ENOMEM;
@@ -663,15 +650,13 @@ static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
 	}
 	/* A table with room for all of src takes a few new elements in place
 	 * (each insert shifts the rest of its cluster): the first pieces of
-	 * a catch-up into a table sized for all of it.  Otherwise a new one,
-	 * through a dense array for unions that fit the caches. */
-	move = et_needs_growth(&dst->tab, (size_t)dst->tab.count + src->tab.count) ||
-	       (size_t)src->tab.count * 16 > et_cap(&dst->tab);
-	if (move && (size_t)dst->tab.count + src->tab.count <= DENSE_MAX) {
+	 * a catch-up into a table sized for all of it.  Otherwise a new one. */
+	if (et_needs_growth(&dst->tab, (size_t)dst->tab.count + src->tab.count) ||
+	    (size_t)src->tab.count * 16 > et_cap(&dst->tab)) {
 		r = merge_dense(&j, niv, nivn);
 		goto out;
 	}
-	if ((r = bulk_count(&j, cnt)) < 0)
+	if ((r = bulk_count(&j)) < 0)
 		goto out;
 	if (!(j.scratch = malloc(j.maxs * sizeof(*j.scratch)))) {
 		r = CRDT_ENOMEM;
@@ -679,19 +664,14 @@ static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
 	}
 	if ((r = pool_reserve(dst, j.pool_need)) < 0)
 		goto out;
-	if (move) {
-		/* sized for the union; the fill never needs the tail to grow */
-		if ((r = et_init_for(&nt, (size_t)dst->tab.count + j.nnew)) < 0 ||
-		    (r = et_tail_room(&nt, fill_end(cnt, nt.hcap))) < 0)
-			goto out;
-	} else if (j.nnew && ((r = et_reserve(&dst->tab, (size_t)dst->tab.count + j.nnew)) < 0 ||
-			      !(j.hit = malloc(j.nnew * sizeof(*j.hit))))) {
+	if (j.nnew && ((r = et_reserve(&dst->tab, (size_t)dst->tab.count + j.nnew)) < 0 ||
+		       !(j.hit = malloc(j.nnew * sizeof(*j.hit))))) {
 		r = r < 0 ? r : CRDT_ENOMEM;
 		goto out;
 	}
 	ix_drop(dst);
 
-	/* The commit, in place or into the new table: nothing below fails. */
+	/* The commit, in place: nothing below fails. */
 	{
 		const struct elemtab *st = &src->tab;
 		struct elemtab *dt = &dst->tab;
@@ -709,19 +689,8 @@ static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
 			int c = k >= dcap ? 1 : i >= scap ? -1 : et_hk_cmp(&ds[k], &ss[i]);
 			struct et_slot *de;
 
-			if (c > 0 && !move) { /* src's alone: inserted after the walk */
+			if (c > 0) { /* src's alone: inserted after the walk */
 				j.hit[nins++] = (uint32_t)i;
-				i = et_iter_next(&si);
-				continue;
-			}
-			if (c > 0) { /* src's alone, into the new table */
-				const struct et_slot *se = &ss[i];
-				uint8_t *owned = et_len(se) > ET_INLINE ? j.keys[kk] : NULL;
-				struct et_slot img;
-				if (owned)
-					j.keys[kk++] = NULL;
-				if (join_new(&j, se, owned, &img))
-					et_append(&nt, &img, &fill);
 				i = et_iter_next(&si);
 				continue;
 			}
@@ -738,13 +707,7 @@ static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
 				settle_dst(&j, de, NULL, 0, false);
 			}
 			k = et_iter_next(&di);
-			if (!move) {
-				sweep |= de->pay == PAY_NONE;
-			} else if (de->pay != PAY_NONE) {
-				et_append(&nt, de, &fill);
-			} else if (et_len(de) > ET_INLINE) {
-				free(de->k.ptr); /* stays behind, in the old array */
-			}
+			sweep |= de->pay == PAY_NONE;
 		}
 	}
 	/* src's new elements; then those left without dots go */
@@ -757,16 +720,11 @@ static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
 		if (join_new(&j, se, owned, &img))
 			et_insert_slot(&dst->tab, &img, owned)->pay = img.pay;
 	}
-	if (move) {
-		et_append_end(&nt, fill);
-		et_adopt(&dst->tab, &nt);
-	} else if (sweep) {
+	if (sweep)
 		et_sweep_zero(&dst->tab);
-	}
 	join_contexts(&j, niv, nivn);
 	r = 0;
 out:
-	et_done(&nt);
 	for (uint32_t i = 0; niv && i < j.nr; i++)
 		free(niv[i]);
 	free(niv);
