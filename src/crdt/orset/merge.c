@@ -592,7 +592,7 @@ static int merge_dense(struct join *j, struct ivl **niv, uint32_t *nivn)
 	}
 	/* the fill: zeroed first in one streak (a mapped table is zeroed
 	 * already), then each element at its home or after the one before */
-	if (!nt.mapped)
+	if (nt.s && !nt.mapped) /* none for an empty union */
 		memset(nt.s, 0, et_cap(&nt) * sizeof(*nt.s));
 	for (size_t x = 0; x < n; x++) {
 		uint32_t at = et_home(&nt, v[x].hash);
