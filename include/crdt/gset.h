@@ -21,6 +21,8 @@ bool crdt_gset_contains(const struct crdt_gset *s, const void *e, size_t len);
 size_t crdt_gset_card(const struct crdt_gset *s);
 /** Every element in ascending byte order (shorter prefix first). */
 int crdt_gset_foreach(const struct crdt_gset *s, crdt_elem_cb cb, void *ctx);
+/** Every element in elemtab order (docs/encoding.md): no sort. */
+int crdt_gset_each(const struct crdt_gset *s, crdt_elem_cb cb, void *ctx);
 int crdt_gset_merge(struct crdt_gset *dst, const struct crdt_gset *src);
 bool crdt_gset_equal(const struct crdt_gset *a, const struct crdt_gset *b);
 /** A 64-bit fingerprint of the state, never 0: equal states (crdt_gset_equal)

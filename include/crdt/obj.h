@@ -80,6 +80,7 @@ struct crdt_type_ops {
 	size_t (*card)(const void *s);
 	bool (*contains)(const void *s, const void *e, size_t len);
 	int (*foreach)(const void *s, crdt_elem_cb cb, void *ctx);
+	int (*each)(const void *s, crdt_elem_cb cb, void *ctx); /* any order */
 	/* The most bytes split adds to one element's bytes and length in a
 	 * piece that holds that element alone (docs/encoding.md, each type's
 	 * "Split"): for the counters a whole one-replica piece; for the
@@ -147,5 +148,9 @@ bool crdt_obj_contains(const struct crdt_obj *o, const void *e, size_t len);
 /** Each member of a set, in ascending byte order; 0 and no call for any
  * other state.  A non-zero return of @cb stops and is returned. */
 int crdt_obj_foreach(const struct crdt_obj *o, crdt_elem_cb cb, void *ctx);
+/** Each member of a set in the table's own order (elemtab order,
+ * docs/encoding.md): no sort and no allocation, for callers to whom the
+ * order does not matter. */
+int crdt_obj_each(const struct crdt_obj *o, crdt_elem_cb cb, void *ctx);
 
 #endif

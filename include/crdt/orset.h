@@ -65,6 +65,8 @@ size_t crdt_orset_card(const struct crdt_orset *s);
 int crdt_orset_reserve_for(struct crdt_orset *s, size_t incoming, uint64_t total);
 /** Present elements in ascending byte order (shorter prefix first). */
 int crdt_orset_foreach(const struct crdt_orset *s, crdt_elem_cb cb, void *ctx);
+/** Present elements in elemtab order (docs/encoding.md): no sort. */
+int crdt_orset_each(const struct crdt_orset *s, crdt_elem_cb cb, void *ctx);
 /** dst ⊔= src.  On -ENOMEM dst is unchanged. */
 int crdt_orset_merge(struct crdt_orset *dst, const struct crdt_orset *src);
 bool crdt_orset_equal(const struct crdt_orset *a, const struct crdt_orset *b);
@@ -73,16 +75,11 @@ bool crdt_orset_equal(const struct crdt_orset *a, const struct crdt_orset *b);
  * differ but with probability about 2^-64.  A pass over the state. */
 uint64_t crdt_orset_fingerprint(const struct crdt_orset *s);
 struct crdt_orset *crdt_orset_copy(const struct crdt_orset *s);
-/** Elements go out in key order, which the set caches (4 bytes an element
- * of table room).  The cache is kept through adds in key order, decodes,
- * removes (replayed in one linear pass by the next encode) and bulk merges
- * of two sets that both have it (the next encode merges the two orders in
- * one linear pass); an out-of-order add, an add after removes not yet
- * replayed, a small merge that adds elements or a merge of a source
- * without it clears it, and then encode (and foreach) rebuild it by
- * sorting.  Either is a write to a const set.  So
- * two threads may encode one set at once only if nothing changed it since
- * its last encode; else they must hold a lock, as for any write. */
+/** Elements go out in elemtab order, the table's own (docs/encoding.md):
+ * one pass over the table, no sort, nothing written to the set.  The
+ * fingerprint's cache is the only write a const call makes
+ * (crdt_orset_fingerprint), so two threads may encode one set at once
+ * while nothing changes it. */
 int crdt_orset_encode(const struct crdt_orset *s, struct crdt_buf *b);
 int crdt_orset_decode(const uint8_t *buf, size_t len, struct crdt_orset **ret);
 /** Cut into pieces of at most @max bytes, each covering some dot ranges with

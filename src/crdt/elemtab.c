@@ -238,7 +238,7 @@ void et_adopt(struct elemtab *t, struct elemtab *nt)
 
 void et_append_end(struct elemtab *t, uint32_t fill)
 {
-	if (t->s)
+	if (t->s && !t->mapped) /* a mapped block is fresh from mmap: zero */
 		memset(t->s + fill, 0, (et_cap(t) - fill) * sizeof(*t->s));
 }
 
@@ -265,6 +265,21 @@ int et_tail_room(struct elemtab *t, size_t i)
 	return 0;
 }
 
+/* Room in the tail for the inserts up to @n elements: each moves the end
+ * of the last cluster one slot at most.  For at most the tail's own size
+ * of them: a count far above it (a catch-up sizing its table for a
+ * million elements to come) would double the table for a case random
+ * hashes never come near; inserts past it grow the tail when they reach
+ * it (put()). */
+static int tail_reserve(struct elemtab *t, size_t n)
+{
+	size_t more = n > t->count ? n - t->count : 0, tail = et_cap(t) - t->hcap;
+
+	if (more > tail)
+		more = tail;
+	return (size_t)t->end + more + 1 < et_cap(t) ? 0 : et_tail_room(t, t->end + more);
+}
+
 int et_reserve(struct elemtab *t, size_t n)
 {
 	struct elemtab nt;
@@ -274,10 +289,8 @@ int et_reserve(struct elemtab *t, size_t n)
 
 	if (!t->s && n == 0)
 		return 0;
-	if (t->s && !et_needs_growth(t, n)) {
-		size_t more = n > t->count ? n - t->count : 0;
-		return (size_t)t->end + more + 1 < et_cap(t) ? 0 : et_tail_room(t, t->end + more);
-	}
+	if (t->s && !et_needs_growth(t, n))
+		return tail_reserve(t, n);
 	if (!(hcap = et_hcap_for(n)))
 		return CRDT_EMSGSIZE;
 	if ((r = tab_make(&nt, hcap)) < 0)
@@ -290,9 +303,7 @@ int et_reserve(struct elemtab *t, size_t n)
 		}
 	et_append_end(&nt, fill);
 	et_adopt(t, &nt);
-	if (n > t->count && (size_t)t->end + (n - t->count) + 1 >= et_cap(t))
-		return et_tail_room(t, t->end + (n - t->count)); /* the table is good either way */
-	return 0;
+	return tail_reserve(t, n); /* the table is good either way */
 }
 
 uint8_t *et_key_dup(const void *key, size_t len, int *ret_err)
@@ -329,8 +340,11 @@ static struct et_slot *put(struct elemtab *t, const struct et_slot *k)
 
 	while (et_used(&t->s[e]))
 		e++;
-	/* et_reserve() made room for every insert in the tail; a caller
-	 * that did not is a bug, and writing past the array is worse */
+	/* et_reserve() made room in the tail for as many inserts as the
+	 * tail holds; past that (a cluster at the top of the hash range that
+	 * outgrew the tail: crafted keys, or a reservation far ahead) it grows
+	 * here, and only a failed allocation of it, which leaves nowhere to
+	 * put the element, stops the process */
 	if (e + 1 >= t->cap && et_tail_room(t, e) < 0)
 		abort();
 	memmove(&t->s[i + 1], &t->s[i], (size_t)(e - i) * sizeof(*t->s));
@@ -559,6 +573,15 @@ void et_sort(struct et_slot **v, size_t n)
 bool et_contains(const struct elemtab *t, const void *e, size_t len)
 {
 	return len <= ET_MAX_LEN && et_find(t, e, len, et_hash(e, len)) != NULL;
+}
+
+int et_foreach(const struct elemtab *t, crdt_elem_cb cb, void *ctx)
+{
+	int r = 0;
+
+	for (size_t i = et_walk(t, 0); i < et_cap(t) && r == 0; i = et_walk(t, i + 1))
+		r = cb(et_key(&t->s[i]), et_len(&t->s[i]), ctx);
+	return r;
 }
 
 int et_foreach_sorted(const struct elemtab *t, crdt_elem_cb cb, void *ctx)

@@ -314,14 +314,14 @@ void et_adopt(struct elemtab *t, struct elemtab *nt);
 /** Remove every entry whose payload is 0 (frees long keys): one pass. */
 void et_sweep_zero(struct elemtab *t);
 /** Make room for @n elements in total, so that inserts up to that count
- * cannot fail (the table's load, and its tail: each insert moves the end of
- * the last cluster one slot at most).  -ENOMEM (table unchanged), -EMSGSIZE past 2^31 slots. */
+ * cannot fail for want of room (the table's load; and its tail, for as
+ * many inserts as it holds: past that an insert that reaches its end grows
+ * it, which only a failed allocation stops).  -ENOMEM (table unchanged), -EMSGSIZE past 2^31 slots. */
 int et_reserve(struct elemtab *t, size_t n);
 /** Heap copy of a key too long to sit in a slot, NULL if it fits inline
  * (and in *ret_err 0) or on -ENOMEM (*ret_err set). */
 uint8_t *et_key_dup(const void *key, size_t len, int *ret_err);
-/** Insert a key known to be absent into reserved room (the table keeps a
- * free slot after each cluster, so the insert cannot fail).  @owned is the
+/** Insert a key known to be absent into reserved room (et_reserve()).  @owned is the
  * et_key_dup() copy for a long key (the table takes it), NULL otherwise. */
 struct et_slot *et_insert(struct elemtab *t, const void *key, size_t len, uint32_t hash,
 			  uint8_t *owned);
@@ -358,5 +358,7 @@ bool et_contains(const struct elemtab *t, const void *e, size_t len);
 /* Every key in ascending order: the sets' foreach.  A non-zero return of
  * @cb stops and is returned; -ENOMEM if the order cannot be built. */
 int et_foreach_sorted(const struct elemtab *t, crdt_elem_cb cb, void *ctx);
+/* Every key in elemtab order: the sets' each. */
+int et_foreach(const struct elemtab *t, crdt_elem_cb cb, void *ctx);
 
 #endif

@@ -66,6 +66,11 @@ int crdt_gset_foreach(const struct crdt_gset *s, crdt_elem_cb cb, void *ctx)
 	return et_foreach_sorted(&s->tab, cb, ctx);
 }
 
+int crdt_gset_each(const struct crdt_gset *s, crdt_elem_cb cb, void *ctx)
+{
+	return et_foreach(&s->tab, cb, ctx);
+}
+
 int crdt_gset_merge(struct crdt_gset *dst, const struct crdt_gset *src)
 {
 	const struct elemtab *st = &src->tab;

@@ -48,6 +48,10 @@
 	static int NAME##_foreach_(const void *s, crdt_elem_cb cb, void *ctx)                        \
 	{                                                                                            \
 		return crdt_##NAME##_foreach(s, cb, ctx);                                            \
+	}                                                                                            \
+	static int NAME##_each_(const void *s, crdt_elem_cb cb, void *ctx)                           \
+	{                                                                                            \
+		return crdt_##NAME##_each(s, cb, ctx);                                               \
 	}
 
 #define ROW(NAME, TAG)                                                                              \
@@ -57,7 +61,8 @@
 #define ROW_IDS(NAME) .knows_more_of = NAME##_knows_
 #define ROW_DEL(NAME) .clear = NAME##_clear_, .live = NAME##_live_
 #define ROW_COUNTER(NAME) .value = NAME##_value_
-#define ROW_SET(NAME) .card = NAME##_card_, .contains = NAME##_contains_, .foreach = NAME##_foreach_
+#define ROW_SET(NAME) .card = NAME##_card_, .contains = NAME##_contains_, .foreach = NAME##_foreach_, \
+		      .each = NAME##_each_
 
 ADAPT(gcounter, struct crdt_gcounter)
 ADAPT_IDS(gcounter)
@@ -281,6 +286,11 @@ bool crdt_obj_contains(const struct crdt_obj *o, const void *e, size_t len)
 int crdt_obj_foreach(const struct crdt_obj *o, crdt_elem_cb cb, void *ctx)
 {
 	return crdt_obj_is_set(o) ? crdt_type_ops(o->type)->foreach(o->p, cb, ctx) : 0;
+}
+
+int crdt_obj_each(const struct crdt_obj *o, crdt_elem_cb cb, void *ctx)
+{
+	return crdt_obj_is_set(o) ? crdt_type_ops(o->type)->each(o->p, cb, ctx) : 0;
 }
 
 bool crdt_obj_can_clear(const struct crdt_obj *o)

@@ -195,6 +195,11 @@ int crdt_orset_foreach(const struct crdt_orset *s, crdt_elem_cb cb, void *ctx)
 	return et_foreach_sorted(&s->tab, cb, ctx);
 }
 
+int crdt_orset_each(const struct crdt_orset *s, crdt_elem_cb cb, void *ctx)
+{
+	return et_foreach(&s->tab, cb, ctx);
+}
+
 bool crdt_orset_equal(const struct crdt_orset *a, const struct crdt_orset *b)
 {
 	uint32_t *map;

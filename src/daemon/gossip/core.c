@@ -2346,7 +2346,7 @@ static int state_limits(struct gossip_core *g, const struct wire_state *w, char 
 		card = local ? crdt_obj_card(local) : 0;
 		c.count = lim->max_elements && card + crdt_obj_card(o) > lim->max_elements;
 		c.local = local;
-		crdt_obj_foreach(o, elem_check_cb, &c);
+		crdt_obj_each(o, elem_check_cb, &c); /* any order: no sort */
 		if (c.err || !c.count)
 			return c.err;
 		return gossip_limit_card(lim, card + c.fresh, why, why_size);
