@@ -109,7 +109,8 @@ static inline void et_prefetch(const struct elemtab *t, uint32_t hash)
 /* Tables (and the OR-Set's dot pool) from this size on are mapped on
  * their own in huge pages: on a VM a 4 KiB page fault can cost 10 µs, so
  * faulting 8 MiB of fresh table slot by slot would cost more than filling
- * it, and a table read in key order (at random) misses the TLB less. */
+ * it, and a table read at random (lookups, a merge's pieces) misses the
+ * TLB less. */
 #define ET_HUGE ((size_t)2 << 20)
 /** Zeroed memory of @sz bytes, NULL without: mapped in huge pages, 2 MiB
  * aligned, for a multiple of ET_HUGE (Linux), else calloc'd; *@ret_mapped

@@ -7,7 +7,7 @@
 #include "internal.h"
 
 /* Room for *@cap dots, no copy: from ET_HUGE bytes on in huge pages (the
- * encoder reads the runs in key order, at random, and 4 KiB pages would
+ * encoder reads the runs in the table's order, at random, and 4 KiB pages would
  * miss the TLB on most of them), *@cap rounded up to fill them. */
 static struct dot *pool_alloc(size_t *cap, bool *ret_mapped)
 {

@@ -298,7 +298,8 @@ static inline uint64_t piece_dot_hash(uint64_t rh, uint64_t ctr)
 /* A dot's counter goes on the wire as the difference from the previous
  * counter of the same replica in the element list (0 before the first),
  * taken mod 2^64 as a signed number and zigzagged: 0, -1, 1, -2 -> 0, 1, 2,
- * 3.  Elements added in key order cost one byte a counter. */
+ * 3.  Elements are in elemtab order, not the order of the adds, so a
+ * replica's counters come shuffled: two or three bytes a counter. */
 static inline uint64_t ctr_zz(uint64_t ctr, uint64_t last)
 {
 	uint64_t d = ctr - last;
