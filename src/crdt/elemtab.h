@@ -212,57 +212,19 @@ static inline uint32_t et_find_slot(const struct elemtab *t, const struct et_slo
 			return i;
 	}
 }
-/** The first used slot at or after @i, or et_cap(@t): the walk of a table
- * in elemtab order. */
-static inline size_t et_walk(const struct elemtab *t, size_t i)
+/** The first used slot of the array @s of @cap slots at or after @i, or
+ * @cap: the walk of a table in elemtab order, the array and its size in the
+ * caller's registers. */
+static inline size_t et_next_used(const struct et_slot *s, size_t cap, size_t i)
 {
-	while (i < et_cap(t) && !et_used(&t->s[i]))
+	while (i < cap && !et_used(&s[i]))
 		i++;
 	return i;
 }
-/* The used slots in order, 64 slots' worth at a time: a mask of which are
- * used is made without a branch per slot, and each next slot found by a
- * bit scan, so that a walk over a table about 60 % full does not take a
- * mispredicted branch at every step (et_walk() does). */
-struct et_iter {
-	const struct et_slot *s;
-	size_t cap, base;
-	uint64_t mask; /* used slots of [base, base + 64) not yet given */
-};
-
-static inline uint64_t et_used_mask(const struct et_slot *s, size_t n)
+/** The same for table @t. */
+static inline size_t et_walk(const struct elemtab *t, size_t i)
 {
-	uint64_t m = 0;
-
-	for (size_t k = 0; k < n; k++)
-		m |= (uint64_t)(s[k].meta != 0) << k;
-	return m;
-}
-
-/** Start walking the slots of array @s of @cap slots. */
-static inline void et_iter_init(struct et_iter *it, const struct et_slot *s, size_t cap)
-{
-	it->s = s;
-	it->cap = cap;
-	it->base = 0;
-	it->mask = cap ? et_used_mask(s, cap < 64 ? cap : 64) : 0;
-}
-
-/** The next used slot's index, or the array's size at the end. */
-static inline size_t et_iter_next(struct et_iter *it)
-{
-	size_t i;
-
-	while (!it->mask) {
-		if (it->base + 64 >= it->cap)
-			return it->cap;
-		it->base += 64;
-		it->mask = et_used_mask(it->s + it->base,
-					it->cap - it->base < 64 ? it->cap - it->base : 64);
-	}
-	i = it->base + (size_t)__builtin_ctzll(it->mask);
-	it->mask &= it->mask - 1;
-	return i;
+	return et_next_used(t->s, et_cap(t), i);
 }
 /** Would a table of @t's capacity need to grow to hold @n elements? */
 bool et_needs_growth(const struct elemtab *t, size_t n);

@@ -284,31 +284,28 @@ static int bulk_count(struct join *j)
 {
 	const struct elemtab *st = &j->src->tab, *dt = &j->dst->tab;
 	const struct et_slot *ss = st->s, *ds = dt->s;
-	struct et_iter si, di;
 	size_t i, k, maxs = 1, nnew = 0, need = 0;
 	const size_t scap = et_cap(st), dcap = et_cap(dt);
 	int r = 0;
 
-	et_iter_init(&si, ss, scap);
-	et_iter_init(&di, ds, dcap);
-	i = et_iter_next(&si);
-	k = et_iter_next(&di);
+	i = et_next_used(ss, scap, 0);
+	k = et_next_used(ds, dcap, 0);
 	while (i < scap) {
 		const struct et_slot *e = &ss[i];
 		int c = k < dcap ? et_hk_cmp(&ds[k], e) : 1;
 		size_t sn;
 
 		if (c < 0) { /* dst's alone */
-			k = et_iter_next(&di);
+			k = et_next_used(ds, dcap, k + 1);
 			continue;
 		}
 		sn = pay_ndots(e->pay);
 		if (sn > maxs)
 			maxs = sn;
-		i = et_iter_next(&si);
+		i = et_next_used(ss, scap, i + 1);
 		if (c == 0) {
 			need += sn + pay_ndots(ds[k].pay); /* a union, at most */
-			k = et_iter_next(&di);
+			k = et_next_used(ds, dcap, k + 1);
 			continue;
 		}
 		nnew++;
@@ -485,16 +482,6 @@ static void join_contexts(struct join *j, struct ivl **niv, uint32_t *nivn)
  * then sized for what the array holds and filled from it front to back,
  * a pass with no comparison.  On error dst is as it was.  A walk that found
  * nothing new and dropped nothing writes the payloads back in place. */
-/* The first used slot of @s (@cap slots) at or after @i, or @cap: et_walk()
- * with the table in registers.  For the dense join, whose tables fit the
- * caches, this plain walk costs less than et_iter's masks (measured). */
-static inline size_t walk(const struct et_slot *s, size_t cap, size_t i)
-{
-	while (i < cap && !et_used(&s[i]))
-		i++;
-	return i;
-}
-
 static int merge_dense(struct join *j, struct ivl **niv, uint32_t *nivn)
 {
 	struct crdt_orset *dst = j->dst;
@@ -502,7 +489,6 @@ static int merge_dense(struct join *j, struct ivl **niv, uint32_t *nivn)
 	const struct elemtab *st = &src->tab;
 	const struct et_slot *ss = st->s, *ds = dst->tab.s;
 	const size_t scap = et_cap(st), dcap = et_cap(&dst->tab);
-	struct et_iter di;
 	size_t i, k, n = 0, nnew = 0, ndrop = 0;
 	size_t plen = dst->plen, pfree = dst->pfree; /* as they were, for an error */
 	size_t *lk = NULL, nlk = 0;                  /* v's borrowed long keys */
@@ -531,15 +517,15 @@ static int merge_dense(struct join *j, struct ivl **niv, uint32_t *nivn)
 	if (!(lk = malloc((st->count + 1) * sizeof(*lk))) ||
 	    !(dk = malloc(((size_t)dst->tab.count + 1) * sizeof(*dk))))
 		goto fail;
-	i = walk(ss, scap, 0);
-	k = walk(ds, dcap, 0);
+	i = et_next_used(ss, scap, 0);
+	k = et_next_used(ds, dcap, 0);
 	while (i < scap || k < dcap) {
 		int c = k >= dcap ? 1 : i >= scap ? -1 : et_hk_cmp(&ds[k], &ss[i]);
 		struct et_slot *img = &v[n];
 
 		if (c > 0) { /* src's alone: its key borrowed until the end */
 			const struct et_slot *se = &ss[i];
-			i = walk(ss, scap, i + 1);
+			i = et_next_used(ss, scap, i + 1);
 			nnew++;
 			if (!join_new(j, se, NULL, img))
 				continue;
@@ -547,7 +533,7 @@ static int merge_dense(struct join *j, struct ivl **niv, uint32_t *nivn)
 				lk[nlk++] = n;
 		} else {
 			*img = ds[k];
-			k = walk(ds, dcap, k + 1);
+			k = et_next_used(ds, dcap, k + 1);
 			if (c == 0) {
 				const struct et_slot *se = &ss[i];
 				struct dot t2;
@@ -555,7 +541,7 @@ static int merge_dense(struct join *j, struct ivl **niv, uint32_t *nivn)
 				size_t sn = get_dots(src, se->pay, &t2, &sd);
 				settle_dst(j, img, sd, sn, true);
 				join_shared(j, se, img);
-				i = walk(ss, scap, i + 1);
+				i = et_next_used(ss, scap, i + 1);
 			} else {
 				settle_dst(j, img, NULL, 0, true);
 			}
@@ -572,9 +558,8 @@ static int merge_dense(struct join *j, struct ivl **niv, uint32_t *nivn)
 	if (!nnew && !ndrop) {
 		/* the same elements: each payload goes back to its slot */
 		struct et_slot *w = dst->tab.s;
-		et_iter_init(&di, w, dcap);
-		for (size_t x = 0; x < n; x++)
-			w[et_iter_next(&di)].pay = v[x].pay;
+		for (size_t x = 0, y = et_next_used(w, dcap, 0); x < n; x++, y = et_next_used(w, dcap, y + 1))
+			w[y].pay = v[x].pay;
 		goto done;
 	}
 	/* the table, sized for n; the fill never needs its tail to grow */
@@ -678,20 +663,17 @@ static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
 		const struct et_slot *ss = st->s;
 		struct et_slot *ds = dt->s;
 		const size_t scap = et_cap(st), dcap = et_cap(dt);
-		struct et_iter si, di;
-		size_t i, k;
+			size_t i, k;
 
-		et_iter_init(&si, ss, scap);
-		et_iter_init(&di, ds, dcap);
-		i = et_iter_next(&si);
-		k = et_iter_next(&di);
+		i = et_next_used(ss, scap, 0);
+		k = et_next_used(ds, dcap, 0);
 		while (i < scap || k < dcap) {
 			int c = k >= dcap ? 1 : i >= scap ? -1 : et_hk_cmp(&ds[k], &ss[i]);
 			struct et_slot *de;
 
 			if (c > 0) { /* src's alone: inserted after the walk */
 				j.hit[nins++] = (uint32_t)i;
-				i = et_iter_next(&si);
+				i = et_next_used(ss, scap, i + 1);
 				continue;
 			}
 			de = &ds[k];
@@ -702,11 +684,11 @@ static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
 				size_t sn = get_dots(src, se->pay, &t2, &sd);
 				settle_dst(&j, de, sd, sn, false);
 				join_shared(&j, se, de);
-				i = et_iter_next(&si);
+				i = et_next_used(ss, scap, i + 1);
 			} else {
 				settle_dst(&j, de, NULL, 0, false);
 			}
-			k = et_iter_next(&di);
+			k = et_next_used(ds, dcap, k + 1);
 			sweep |= de->pay == PAY_NONE;
 		}
 	}
