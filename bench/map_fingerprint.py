@@ -31,13 +31,9 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
 import harness  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gossip_rate import cpu_s  # noqa: E402
 import redis  # noqa: E402
-
-
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Probe:
@@ -105,7 +101,7 @@ def run(binary, probe, fields, rate, seconds):
         pids = [n.proc.pid for n in c.nodes]
         if probe:
             probe.start(pids)
-        cpu0 = [cpu_seconds(pid) for pid in pids]
+        cpu0 = [cpu_s(pid) for pid in pids]
         t0 = time.monotonic()
         rnd = random.Random(12)
         k = 0
@@ -119,7 +115,7 @@ def run(binary, probe, fields, rate, seconds):
             cls[0].hset("big", "f%06d" % rnd.randrange(fields), "w%d" % k)
             k += 1
         wall = time.monotonic() - t0
-        cpu1 = [cpu_seconds(pid) for pid in pids]
+        cpu1 = [cpu_s(pid) for pid in pids]
         refresh = probe.stop() if probe else {}
         rows = []
         for i, pid in enumerate(pids):
