@@ -373,10 +373,11 @@ int crdt_ormap_decode(const uint8_t *buf, size_t len, struct crdt_ormap **ret)
 		goto out;
 	for (size_t f = 0; f < nf; f++) {
 		size_t ne, k = 0;
+		uint32_t h = 0;
 
 		r = CRDT_EBADMSG;
 		if (crdt_cur_bytes(&c, &key, &klen) < 0 || klen > ET_MAX_LEN ||
-		    !et_seq_next(&seq, &m->tab, key, klen, et_hash(key, klen)) ||
+		    !et_seq_next(&seq, &m->tab, key, klen, h = et_hash(key, klen)) ||
 		    crdt_cur_count(&c, 3, &ne) < 0 || ne == 0)
 			goto out;
 		if (!(ents = malloc(ne * sizeof(*ents)))) {
@@ -395,7 +396,7 @@ int crdt_ormap_decode(const uint8_t *buf, size_t len, struct crdt_ormap **ret)
 			}
 		}
 		if (k == ne)
-			r = fld_insert(m, key, klen, ents, (uint32_t)ne);
+			r = fld_insert(m, key, klen, h, ents, (uint32_t)ne);
 		if (r < 0) {
 			while (k-- > 0)
 				free(ents[k]);
@@ -628,7 +629,7 @@ static int add_field(struct piece *pc, const struct et_slot *s, struct ment *con
 			goto fail;
 		}
 	}
-	if ((r = fld_insert(pc->p, et_key(s), et_len(s), cp, n)) < 0)
+	if ((r = fld_insert(pc->p, et_key(s), et_len(s), s->hash, cp, n)) < 0)
 		goto fail;
 	free(cp);
 	pc->any = true;

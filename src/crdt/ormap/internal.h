@@ -192,9 +192,9 @@ bool ent_same(const struct ment *a, const struct ment *b, const struct crdt_orma
  * array, not the entries, is freed.  -ENOMEM (slot unchanged).  The
  * fingerprint's parts (fp_ents) are the caller's to follow. */
 int fld_put(struct crdt_ormap *m, struct et_slot *slot, struct ment **e, uint32_t n);
-/* Add field @key with entries @e[@n] (n >= 1) to a map that lacks it;
- * their parts join fp_ents. */
-int fld_insert(struct crdt_ormap *m, const uint8_t *key, size_t len, struct ment **e,
+/* Add field @key (et_hash() @h) with entries @e[@n] (n >= 1) to a map
+ * that lacks it; their parts join fp_ents. */
+int fld_insert(struct crdt_ormap *m, const uint8_t *key, size_t len, uint32_t h, struct ment **e,
 	       uint32_t n);
 
 /* Field @key's baseline, NULL if none. */

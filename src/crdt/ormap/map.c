@@ -225,9 +225,9 @@ int fld_put(struct crdt_ormap *m, struct et_slot *slot, struct ment **e, uint32_
 	return 0;
 }
 
-int fld_insert(struct crdt_ormap *m, const uint8_t *key, size_t len, struct ment **e, uint32_t n)
+int fld_insert(struct crdt_ormap *m, const uint8_t *key, size_t len, uint32_t h, struct ment **e,
+	       uint32_t n)
 {
-	uint32_t h = et_hash(key, len);
 	uint8_t *owned = NULL;
 	uint64_t pay;
 	int r;
@@ -319,7 +319,7 @@ struct crdt_ormap *crdt_ormap_copy(const struct crdt_ormap *m)
 				goto fail;
 			}
 		}
-		if (fld_insert(c, et_key(s), et_len(s), e, n) < 0) {
+		if (fld_insert(c, et_key(s), et_len(s), s->hash, e, n) < 0) {
 			for (uint32_t k = 0; k < n; k++)
 				free(e[k]);
 			if (e != cp)
@@ -698,7 +698,8 @@ static int join_delta(struct crdt_ormap *delta, const struct crdt_ormap *m, cons
 		r = CRDT_ENOMEM;
 		if (!(c = ent_copy(e, map)))
 			goto out;
-		if ((r = ctx_add(d, c->ri, c->ctr)) < 0 || (r = fld_insert(d, f, flen, &c, 1)) < 0) {
+		if ((r = ctx_add(d, c->ri, c->ctr)) < 0 ||
+		    (r = fld_insert(d, f, flen, et_hash(f, flen), &c, 1)) < 0) {
 			free(c);
 			goto out;
 		}
@@ -747,7 +748,7 @@ static int commit(struct crdt_ormap *m, const void *f, size_t flen, struct ment 
 		fld_put(m, slot, e ? &e : NULL, e ? 1 : 0);
 		return 0;
 	}
-	if (e && (r = fld_insert(m, f, flen, &e, 1)) < 0) {
+	if (e && (r = fld_insert(m, f, flen, et_hash(f, flen), &e, 1)) < 0) {
 		dix_del(m, e->ri, e->ctr);
 		goto fail;
 	}
@@ -1216,7 +1217,7 @@ int crdt_ormap_merge(struct crdt_ormap *dst, const struct crdt_ormap *src)
 			}
 			k++;
 		}
-		if (k > 0 && fld_insert(dst, et_key(s), et_len(s), c.keep, k) < 0) {
+		if (k > 0 && fld_insert(dst, et_key(s), et_len(s), s->hash, c.keep, k) < 0) {
 			free_ents(c.keep, k);
 			goto sweep;
 		}
