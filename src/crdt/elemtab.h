@@ -279,7 +279,8 @@ void et_sweep_zero(struct elemtab *t);
 /** Make room for @n elements in total, so that inserts up to that count
  * cannot fail for want of room (the table's load; and its tail, for as
  * many inserts as it holds: past that an insert that reaches its end grows
- * it, which only a failed allocation stops).  -ENOMEM (table unchanged), -EMSGSIZE past 2^31 slots. */
+ * it, which only a failed allocation stops).  -ENOMEM (table unchanged),
+ * -EMSGSIZE past 2^31 slots. */
 int et_reserve(struct elemtab *t, size_t n);
 /** Heap copy of a key too long to sit in a slot, NULL if it fits inline
  * (and in *ret_err 0) or on -ENOMEM (*ret_err set). */

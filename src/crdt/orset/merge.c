@@ -389,7 +389,9 @@ static inline size_t src_keep(struct join *j, const struct et_slot *se, const st
 
 /* src element @se joined into dst's @de, which holds it (its dst dots
  * settled); new runs go at the pool's end. */
-static inline __attribute__((always_inline)) void join_shared(struct join *j, const struct et_slot *se, struct et_slot *de)
+static inline __attribute__((always_inline)) void join_shared(struct join *j,
+								    const struct et_slot *se,
+								    struct et_slot *de)
 {
 	struct crdt_orset *dst = j->dst;
 	uint64_t sp = se->pay, dp = de->pay;
@@ -428,8 +430,9 @@ static inline __attribute__((always_inline)) void join_shared(struct join *j, co
 /* src element @se, which dst lacks, as it goes into dst: false if none of
  * its dots survive.  @owned, its key's copy (NULL: the image borrows
  * src's), is freed then. */
-static inline __attribute__((always_inline)) bool join_new(struct join *j, const struct et_slot *se, uint8_t *owned,
-			    struct et_slot *img)
+static inline __attribute__((always_inline)) bool join_new(struct join *j,
+							  const struct et_slot *se,
+							  uint8_t *owned, struct et_slot *img)
 {
 	uint64_t sp = se->pay;
 	size_t keep;
