@@ -22,8 +22,8 @@ set key below
 set xrange [700:1400000]
 set xtics ("1k" 1000, "2k" 2000, "5k" 5000, "10k" 10000, "20k" 20000, "50k" 50000, "100k" 100000, "200k" 200000, "500k" 500000, "1M" 1000000)
 plot data using 1:2 with linespoints lw 2 title "merge", \
-     data using 1:3 with linespoints lw 2 title "encode (key order cached)", \
+     data using 1:3 with linespoints lw 2 title "encode (again)", \
      data using 1:4 with linespoints lw 2 title "first encode of a fresh copy", \
      data using 1:5 with linespoints lw 2 title "decode", \
-     data using 1:6 with linespoints lw 2 title "first encode after a merge (order sorted)", \
+     data using 1:6 with linespoints lw 2 title "first encode after a merge", \
      (exists("before") ? before : data) using 1:(exists("before") ? $2 : 1/0) with linespoints dt 2 lc rgb "gray40" title (exists("before") ? "merge before (bf98916)" : "")

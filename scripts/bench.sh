@@ -60,7 +60,7 @@ else
 	gossip_args=(--elements 200000 --seconds 5 --runs 3)
 	spread_args=(--nodes 3,10 --trials 50 --serf-trials 10)
 	conv_args=()
-	crdt_args=(5 1000000)
+	crdt_args=(9 1000000)
 fi
 step() { echo "bench.sh: $* ($(($(date +%s) - t_start)) s)" >&2; }
 
