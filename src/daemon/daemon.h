@@ -10,6 +10,7 @@
 #include "client/cmdstats.h"
 #include "client/slowlog.h"
 #include "config.h"
+#include "passes.h"
 #include "client/commands.h"
 #include "crdt/hlc.h"
 #include "crdt/rid.h"
@@ -50,6 +51,7 @@ struct daemon {
 	struct cmdstats cmdstats; /* per command, recorded by commands_exec */
 	struct slowlog slowlog;   /* SLOWLOG; slowlog_done at exit */
 	uint64_t exec_end_ns;     /* uv_hrtime when commands_exec last returned */
+	struct passes passes;     /* the loop's passes (INFO loop_*), by main.c's prepare */
 };
 
 #endif

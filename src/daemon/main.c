@@ -50,6 +50,7 @@ struct runtime {
 	struct daemon d;
 	uv_signal_t sig_int, sig_term, sig_hup;
 	uv_check_t commit; /* ends each loop pass: its writes to the journal's writer */
+	uv_prepare_t meter; /* before each poll: the pass that ends (passes.h) */
 	uv_timer_t expire; /* deletes names past their deadline (store_expire) */
 	uv_timer_t trim;   /* returns freed heap to the OS after writes (trim_cb) */
 	uint64_t trim_commits; /* the journal's commits at the last trim tick */
@@ -192,6 +193,14 @@ static void commit_cb(uv_check_t *h)
 	struct runtime *rt = h->data;
 
 	journal_commit(rt->d.journal);
+}
+
+/* Before each poll: the pass since the last one is measured. */
+static void meter_cb(uv_prepare_t *h)
+{
+	struct runtime *rt = h->data;
+
+	passes_tick(&rt->d.passes, uv_hrtime(), uv_metrics_idle_time(rt->d.loop));
 }
 
 /* A batch is stored (and synced, under always) or failed: the replies that
@@ -338,6 +347,7 @@ static int run(struct runtime *rt)
 	struct gossip_config gc;
 	struct gossip_peer_config *peers = NULL;
 	char err[512];
+	bool meter;
 	int r;
 
 	struct crdt_rid legacy;
@@ -360,6 +370,9 @@ static int run(struct runtime *rt)
 		return 1;
 	}
 	d->start_ms = uv_now(d->loop);
+	passes_init(&d->passes);
+	/* the loop counts its time in the poll, for the pass meter below */
+	meter = uv_loop_configure(d->loop, UV_METRICS_IDLE_TIME) == 0;
 
 	/* the durable store: a damaged one stops us here, with the reason */
 	if (journal_open(d->loop, c->node.data_dir, has_legacy ? &legacy : NULL, c->storage.durability,
@@ -383,6 +396,13 @@ static int run(struct runtime *rt)
 	uv_check_init(d->loop, &rt->commit);
 	rt->commit.data = rt;
 	uv_check_start(&rt->commit, commit_cb);
+	if (meter) {
+		uv_prepare_init(d->loop, &rt->meter);
+		rt->meter.data = rt;
+		uv_prepare_start(&rt->meter, meter_cb);
+	} else {
+		log_warn("main", "this libuv counts no idle time: INFO loop_* stay 0");
+	}
 	store_deadlines_load(&d->store);
 	store_set_reclaim(&d->store, (int64_t)c->keyspace.reclaim_after * 1000);
 	uv_timer_init(d->loop, &rt->expire);

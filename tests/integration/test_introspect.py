@@ -175,6 +175,33 @@ class IntrospectTest(unittest.TestCase):
         self.assertIsNone(c.memory_usage("absent"))
         self.assertEqual(c.execute_command("LATENCY", "LATEST"), [])
 
+    def test_loop_passes(self):
+        """INFO loop_*: a command's pass counts at least the command's own
+        time (its SLOWLOG duration), and CONFIG RESETSTAT zeroes them."""
+        c = self.client()
+        pipe = c.pipeline(transaction=False)
+        for i in range(0, 200000, 10000):
+            pipe.sadd("passes", *["m%07d" % j for j in range(i, i + 10000)])
+        pipe.execute()
+        c.slowlog_reset()
+        self.assertEqual(len(c.smembers("passes")), 200000)
+        took = [e["duration"] for e in c.slowlog_get(64)
+                if e["command"][:8] in (b"SMEMBERS", "SMEMBERS")]
+        self.assertEqual(len(took), 1)
+        st = c.info("stats")
+        self.assertGreaterEqual(st["loop_longest_pass_us"], took[0] - 1)
+        self.assertGreaterEqual(st["loop_passes_over_1ms"], 1 if took[0] > 1000 else 0)
+        self.assertGreaterEqual(st["loop_busy_us"], st["loop_longest_pass_us"])
+        self.assertGreaterEqual(st["loop_passes"], st["loop_passes_over_1ms"])
+        self.assertGreaterEqual(st["loop_passes_over_1ms"], st["loop_passes_over_10ms"])
+        self.assertGreaterEqual(st["loop_passes_over_10ms"], st["loop_passes_over_100ms"])
+        self.assertGreater(st["loop_passes"], 20)  # one pipeline's 20 SADDs at least
+        c.config_resetstat()
+        after = c.info("stats")
+        self.assertLess(after["loop_passes"], st["loop_passes"])
+        self.assertLess(after["loop_busy_us"], st["loop_busy_us"])
+        c.delete("passes")
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -84,6 +84,12 @@ static void section_stats(struct daemon *d, struct crdt_buf *b)
 	line(b, "client_output_buffer_limit_disconnections:%" PRIu64,
 	     d->stats.output_limit_disconnections);
 	line(b, "reply_buffer_errors:%" PRIu64, d->stats.reply_buffer_errors);
+	line(b, "loop_passes:%" PRIu64, d->passes.s.passes);
+	line(b, "loop_busy_us:%" PRIu64, d->passes.s.busy_us);
+	line(b, "loop_longest_pass_us:%" PRIu64, d->passes.s.longest_us);
+	line(b, "loop_passes_over_1ms:%" PRIu64, d->passes.s.over[0]);
+	line(b, "loop_passes_over_10ms:%" PRIu64, d->passes.s.over[1]);
+	line(b, "loop_passes_over_100ms:%" PRIu64, d->passes.s.over[2]);
 }
 
 /* ms since @p's digests began to differ from ours; -1 in sync or unknown */

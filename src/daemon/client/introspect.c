@@ -488,7 +488,7 @@ void cmd_config(struct daemon *d, struct cmd_session *s, const struct cmd_args *
 		"CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
 		"GET <pattern> [<pattern> ...]",
 		"    Return parameters matching the glob-like <pattern> and their values.",
-		"RESETSTAT", "    Reset the per-command statistics, the slow log and INFO gossip_longest_call_us.",
+		"RESETSTAT", "    Reset the per-command statistics, the slow log, INFO gossip_longest_call_us and loop_*.",
 		"SET, REWRITE", "    Refused: edit the ini file and send SIGHUP.",
 		"HELP", "    Print this help.",
 	};
@@ -505,6 +505,7 @@ void cmd_config(struct daemon *d, struct cmd_session *s, const struct cmd_args *
 		cmdstats_reset(&d->cmdstats);
 		slowlog_reset(&d->slowlog);
 		gossip_reset_longest(d->gossip);
+		passes_reset(&d->passes);
 		resp_simple(out, "OK");
 	} else if (cmd_arg_is(a, 1, "help") && a->argc == 2) {
 		help(out, lines, sizeof(lines) / sizeof(lines[0]));

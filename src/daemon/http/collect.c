@@ -59,6 +59,17 @@ static void rows_clients(struct daemon *d, struct collected *c)
 	  d->store.stats.rid_changes);
 	C("type_conflicts_total", "names that came to hold two types", d->store.stats.conflicts);
 	C("store_merges_total", "remote states merged into the store", d->store.stats.merges);
+	C("loop_passes_total", "event loop passes measured", d->passes.s.passes);
+	C("loop_busy_seconds_total", "time the event loop worked, not waiting for I/O",
+	  (double)d->passes.s.busy_us / 1e6);
+	G("loop_longest_pass_seconds", "the longest event loop pass (a request waits for it)",
+	  (double)d->passes.s.longest_us / 1e6);
+	C("loop_passes_over_1ms_total", "event loop passes that worked more than 1 ms",
+	  d->passes.s.over[0]);
+	C("loop_passes_over_10ms_total", "event loop passes that worked more than 10 ms",
+	  d->passes.s.over[1]);
+	C("loop_passes_over_100ms_total", "event loop passes that worked more than 100 ms",
+	  d->passes.s.over[2]);
 }
 
 static void rows_gossip(struct daemon *d, struct collected *c)

@@ -1,0 +1,39 @@
+/* The event loop's passes, measured and counted (passes.h). */
+#include "passes.h"
+
+#include <string.h>
+
+const uint64_t passes_over_us[PASSES_NOVER] = { 1000, 10000, 100000 };
+
+void passes_init(struct passes *p)
+{
+	memset(p, 0, sizeof(*p));
+}
+
+void passes_tick(struct passes *p, uint64_t now_ns, uint64_t idle_ns)
+{
+	uint64_t wall, idle, busy_us;
+
+	if (!p->primed || now_ns < p->last_ns || idle_ns < p->last_idle_ns) {
+		p->primed = true; /* the first tick, or clocks that went back */
+		p->last_ns = now_ns;
+		p->last_idle_ns = idle_ns;
+		return;
+	}
+	wall = now_ns - p->last_ns;
+	idle = idle_ns - p->last_idle_ns;
+	busy_us = (wall > idle ? wall - idle : 0) / 1000;
+	p->last_ns = now_ns;
+	p->last_idle_ns = idle_ns;
+	p->s.passes++;
+	p->s.busy_us += busy_us;
+	if (busy_us > p->s.longest_us)
+		p->s.longest_us = busy_us;
+	for (int i = 0; i < PASSES_NOVER && busy_us > passes_over_us[i]; i++)
+		p->s.over[i]++;
+}
+
+void passes_reset(struct passes *p)
+{
+	memset(&p->s, 0, sizeof(p->s));
+}
