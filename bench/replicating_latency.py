@@ -12,7 +12,10 @@ open-loop (each latency counted from when the request was due), for
 --seconds.  redis-server (no replicas) holds the same data, takes the same
 writer and the same GETs.  Durability modes: crdtd none / batch / always
 against redis appendfsync no / everysec / always (appendonly yes for the
-last two).  Prints a markdown table of p50 and p99 and their ratios.
+last two).  Prints a markdown table of p50 and p99 and their ratios, and
+from A's INFO over the measure (CONFIG RESETSTAT just before it): its
+longest event loop pass, the passes that worked more than 1 and 10 ms, and
+the longest single call into its gossip core.
 
     bench/replicating_latency.py [--set 1000000] [--keys 100000] [--seconds 20]
                                  [--modes none,batch,always] [--crdtd PATH]
@@ -91,7 +94,11 @@ def crdtd_run(a, mode):
         want = a.keys + 1
         harness.wait_until(lambda: all(cl.dbsize() == want and cl.scard("big") == a.set for cl in cls),
                            timeout=900, step=0.5, what="every replica to hold everything")
-        return measure(a.latency, c[0].port, a.seconds, a.rate)
+        cls[0].config_resetstat()
+        r = measure(a.latency, c[0].port, a.seconds, a.rate)
+        st = cls[0].info("all")
+        return r + ((st["loop_longest_pass_us"], st["loop_passes_over_1ms"],
+                     st["loop_passes_over_10ms"], st["gossip_longest_call_us"]),)
     finally:
         c.cleanup()
 
@@ -132,13 +139,14 @@ def main():
     a = ap.parse_args()
     if a.crdtd:
         harness.CRDTD = os.path.abspath(a.crdtd)
-    print("| durability (redis appendfsync) | redis p50 / p99 µs | crdtd p50 / p99 µs | p50 ratio | p99 ratio | SADDs during (redis / crdtd) |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| durability (redis appendfsync) | redis p50 / p99 µs | crdtd p50 / p99 µs | p50 ratio | p99 ratio | SADDs during (redis / crdtd) | A's longest pass µs | passes > 1 / > 10 ms | longest gossip call µs |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for mode in a.modes.split(","):
         r50, r99, rn = redis_run(a, mode)
-        c50, c99, cn = crdtd_run(a, mode)
-        print("| %s (%s) | %.0f / %.0f | %.0f / %.0f | %.2f | %.2f | %d / %d |" %
-              (mode, REDIS_FSYNC[mode], r50, r99, c50, c99, c50 / r50, c99 / r99, rn, cn), flush=True)
+        c50, c99, cn, (longest, over1, over10, gcall) = crdtd_run(a, mode)
+        print("| %s (%s) | %.0f / %.0f | %.0f / %.0f | %.2f | %.2f | %d / %d | %d | %d / %d | %d |" %
+              (mode, REDIS_FSYNC[mode], r50, r99, c50, c99, c50 / r50, c99 / r99, rn, cn,
+               longest, over1, over10, gcall), flush=True)
 
 
 if __name__ == "__main__":
