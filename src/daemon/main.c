@@ -1,6 +1,7 @@
 /* crdtd: command line, start-up, signals, shutdown.  Everything else lives in
  * the modules; this file only wires them together. */
 #include <getopt.h>
+#include <inttypes.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -51,6 +52,7 @@ struct runtime {
 	uv_signal_t sig_int, sig_term, sig_hup;
 	uv_check_t commit; /* ends each loop pass: its writes to the journal's writer */
 	uv_prepare_t meter; /* before each poll: the pass that ends (passes.h) */
+	uint64_t gossip_us;  /* gossip_calls_us at the last meter tick */
 	uv_timer_t expire; /* deletes names past their deadline (store_expire) */
 	uv_timer_t trim;   /* returns freed heap to the OS after writes (trim_cb) */
 	uint64_t trim_commits; /* the journal's commits at the last trim tick */
@@ -191,16 +193,42 @@ static void shutdown_daemon(struct runtime *rt, const char *why)
 static void commit_cb(uv_check_t *h)
 {
 	struct runtime *rt = h->data;
+	uint64_t t0 = uv_hrtime();
 
 	journal_commit(rt->d.journal);
+	passes_add(&rt->d.passes, PASSES_STORAGE, uv_hrtime() - t0);
 }
 
-/* Before each poll: the pass since the last one is measured. */
+/* A pass's time not in its counted parts, ms. */
+static uint64_t rest_ms(const struct passes_pass *x)
+{
+	uint64_t parts = 0;
+
+	for (int k = 0; k < PASSES_NPARTS; k++)
+		parts += x->part_us[k];
+	return x->busy_us > parts ? (x->busy_us - parts) / 1000 : 0;
+}
+
+/* Before each poll: the pass since the last one is measured, and a long
+ * one logged with its parts. */
 static void meter_cb(uv_prepare_t *h)
 {
 	struct runtime *rt = h->data;
+	struct passes *p = &rt->d.passes;
+	uint64_t gu = gossip_calls_us(rt->d.gossip);
 
-	passes_tick(&rt->d.passes, uv_hrtime(), uv_metrics_idle_time(rt->d.loop));
+	passes_add(p, PASSES_GOSSIP, (gu - rt->gossip_us) * 1000);
+	rt->gossip_us = gu;
+	if (!passes_tick(p, uv_hrtime(), uv_metrics_idle_time(rt->d.loop)))
+		return;
+	log_warn("main", "the event loop worked %" PRIu64 " ms in one pass, clients waiting: "
+		 "commands %" PRIu64 " ms, gossip %" PRIu64 " ms, storage %" PRIu64 " ms, the rest "
+		 "(replies, timers, other processes on this CPU) %" PRIu64 " ms; %" PRIu64
+		 " more such passes since the last line (INFO stats loop_*)",
+		 p->last.busy_us / 1000, p->last.part_us[PASSES_COMMANDS] / 1000,
+		 p->last.part_us[PASSES_GOSSIP] / 1000, p->last.part_us[PASSES_STORAGE] / 1000,
+		 rest_ms(&p->last), p->unlogged);
+	p->unlogged = 0;
 }
 
 /* A batch is stored (and synced, under always) or failed: the replies that

@@ -196,6 +196,9 @@ class IntrospectTest(unittest.TestCase):
         self.assertGreaterEqual(st["loop_passes_over_1ms"], st["loop_passes_over_10ms"])
         self.assertGreaterEqual(st["loop_passes_over_10ms"], st["loop_passes_over_100ms"])
         self.assertGreater(st["loop_passes"], 20)  # one pipeline's 20 SADDs at least
+        # the longest pass's parts are inside it; a lone node's gossip is idle
+        parts = sum(st["loop_longest_pass_%s_us" % k] for k in ("commands", "gossip", "storage"))
+        self.assertLessEqual(parts, st["loop_longest_pass_us"] + 3)
         c.config_resetstat()
         after = c.info("stats")
         self.assertLess(after["loop_passes"], st["loop_passes"])

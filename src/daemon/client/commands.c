@@ -1233,6 +1233,7 @@ void commands_exec(struct daemon *d, struct cmd_session *sess, const struct cmd_
 	}
 	/* one clock read serves both counters and the listener's time slice */
 	d->exec_end_ns = uv_hrtime();
+	passes_add(&d->passes, PASSES_COMMANDS, d->exec_end_ns - t0);
 	if (ran)
 		usec = (d->exec_end_ns - t0) / 1000;
 	failed = out->len > before && out->data[before] == '-';

@@ -86,7 +86,10 @@ static void section_stats(struct daemon *d, struct crdt_buf *b)
 	line(b, "reply_buffer_errors:%" PRIu64, d->stats.reply_buffer_errors);
 	line(b, "loop_passes:%" PRIu64, d->passes.s.passes);
 	line(b, "loop_busy_us:%" PRIu64, d->passes.s.busy_us);
-	line(b, "loop_longest_pass_us:%" PRIu64, d->passes.s.longest_us);
+	line(b, "loop_longest_pass_us:%" PRIu64, d->passes.s.longest.busy_us);
+	for (int k = 0; k < PASSES_NPARTS; k++)
+		line(b, "loop_longest_pass_%s_us:%" PRIu64, passes_part_names[k],
+		     d->passes.s.longest.part_us[k]);
 	line(b, "loop_passes_over_1ms:%" PRIu64, d->passes.s.over[0]);
 	line(b, "loop_passes_over_10ms:%" PRIu64, d->passes.s.over[1]);
 	line(b, "loop_passes_over_100ms:%" PRIu64, d->passes.s.over[2]);

@@ -32,6 +32,7 @@ struct gossip {
 	 * tick): wall time, and this thread's CPU time (without what other
 	 * processes took of the core meanwhile) */
 	uint64_t longest_us, longest_cpu_us, cpu0;
+	uint64_t calls_us; /* every call's wall time, in all (gossip_calls_us) */
 };
 
 static uint64_t now_us(void)
@@ -64,6 +65,7 @@ static void timed(struct gossip *g, uint64_t t0)
 {
 	uint64_t d = now_us() - t0, c;
 
+	g->calls_us += d;
 	if (d > g->longest_us)
 		g->longest_us = d;
 	if (d >= g->longest_cpu_us && (c = cpu_us() - g->cpu0) > g->longest_cpu_us)
@@ -358,6 +360,11 @@ void gossip_set_policy(struct gossip *g, bool accept_unknown_peers, uint32_t max
 const struct gossip_limits *gossip_get_limits(const struct gossip *g)
 {
 	return gossip_core_get_limits(g->core);
+}
+
+uint64_t gossip_calls_us(const struct gossip *g)
+{
+	return g ? g->calls_us : 0;
 }
 
 void gossip_reset_longest(struct gossip *g)

@@ -83,6 +83,8 @@ void gossip_get_stats(const struct gossip *g, struct gossip_stats *ret);
 /** Start INFO gossip_longest_call_us (the longest call into the core) afresh
  * (CONFIG RESETSTAT); accepts NULL. */
 void gossip_reset_longest(struct gossip *g);
+/** The wall time of every call into the core so far, µs (0 for NULL). */
+uint64_t gossip_calls_us(const struct gossip *g);
 /** Visit every peer in configuration order; a non-zero return stops and is
  * returned. */
 int gossip_foreach_peer(const struct gossip *g,

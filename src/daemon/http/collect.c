@@ -63,7 +63,7 @@ static void rows_clients(struct daemon *d, struct collected *c)
 	C("loop_busy_seconds_total", "time the event loop worked, not waiting for I/O",
 	  (double)d->passes.s.busy_us / 1e6);
 	G("loop_longest_pass_seconds", "the longest event loop pass (a request waits for it)",
-	  (double)d->passes.s.longest_us / 1e6);
+	  (double)d->passes.s.longest.busy_us / 1e6);
 	C("loop_passes_over_1ms_total", "event loop passes that worked more than 1 ms",
 	  d->passes.s.over[0]);
 	C("loop_passes_over_10ms_total", "event loop passes that worked more than 10 ms",
