@@ -23,6 +23,13 @@ size_t crdt_gset_card(const struct crdt_gset *s);
 int crdt_gset_foreach(const struct crdt_gset *s, crdt_elem_cb cb, void *ctx);
 /** Every element in elemtab order (docs/encoding.md): no sort. */
 int crdt_gset_each(const struct crdt_gset *s, crdt_elem_cb cb, void *ctx);
+/** One step of a scan (SSCAN): about @count members (every member of the
+ * last one's hash) from @cursor on, in the table's order, to @cb; *@next
+ * the cursor of the next step, 0 when this one reached the end.  A scan
+ * from cursor 0 to 0 visits every member held throughout it exactly once,
+ * whatever was added, removed or merged between its steps. */
+int crdt_gset_scan(const struct crdt_gset *s, uint64_t cursor, size_t count, crdt_elem_cb cb,
+		void *ctx, uint64_t *next);
 int crdt_gset_merge(struct crdt_gset *dst, const struct crdt_gset *src);
 bool crdt_gset_equal(const struct crdt_gset *a, const struct crdt_gset *b);
 /** A 64-bit fingerprint of the state, never 0: equal states (crdt_gset_equal)

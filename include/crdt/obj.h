@@ -81,6 +81,8 @@ struct crdt_type_ops {
 	bool (*contains)(const void *s, const void *e, size_t len);
 	int (*foreach)(const void *s, crdt_elem_cb cb, void *ctx);
 	int (*each)(const void *s, crdt_elem_cb cb, void *ctx); /* any order */
+	int (*scan)(const void *s, uint64_t cursor, size_t count, crdt_elem_cb cb, void *ctx,
+		    uint64_t *next);
 	/* The most bytes split adds to one element's bytes and length in a
 	 * piece that holds that element alone (docs/encoding.md, each type's
 	 * "Split"): for the counters a whole one-replica piece; for the
@@ -152,5 +154,9 @@ int crdt_obj_foreach(const struct crdt_obj *o, crdt_elem_cb cb, void *ctx);
  * docs/encoding.md): no sort and no allocation, for callers to whom the
  * order does not matter. */
 int crdt_obj_each(const struct crdt_obj *o, crdt_elem_cb cb, void *ctx);
+/** One step of a scan of a set (crdt_orset_scan); for any other state no
+ * call, and *@next 0. */
+int crdt_obj_scan(const struct crdt_obj *o, uint64_t cursor, size_t count, crdt_elem_cb cb,
+		  void *ctx, uint64_t *next);
 
 #endif

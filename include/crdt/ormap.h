@@ -82,6 +82,11 @@ bool crdt_ormap_live(const struct crdt_ormap *m);
 size_t crdt_ormap_len(const struct crdt_ormap *m);
 /** Each present field and its value, ascending by field bytes.  -ENOMEM. */
 int crdt_ormap_foreach(const struct crdt_ormap *m, crdt_ormap_cb cb, void *ctx);
+/** One step of a scan (HSCAN): the present fields among about @count from
+ * @cursor on, in the table's order; *@next as crdt_orset_scan's.  A scan
+ * from cursor 0 to 0 visits every field present throughout exactly once. */
+int crdt_ormap_scan(const struct crdt_ormap *m, uint64_t cursor, size_t count, crdt_ormap_cb cb,
+		    void *ctx, uint64_t *next);
 
 /** dst ⊔= src.  On -ENOMEM dst is unchanged (it may know more replica ids,
  * which are not part of the state). */

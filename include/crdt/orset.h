@@ -67,6 +67,13 @@ int crdt_orset_reserve_for(struct crdt_orset *s, size_t incoming, uint64_t total
 int crdt_orset_foreach(const struct crdt_orset *s, crdt_elem_cb cb, void *ctx);
 /** Present elements in elemtab order (docs/encoding.md): no sort. */
 int crdt_orset_each(const struct crdt_orset *s, crdt_elem_cb cb, void *ctx);
+/** One step of a scan (SSCAN): about @count members (every member of the
+ * last one's hash) from @cursor on, in the table's order, to @cb; *@next
+ * the cursor of the next step, 0 when this one reached the end.  A scan
+ * from cursor 0 to 0 visits every member held throughout it exactly once,
+ * whatever was added, removed or merged between its steps. */
+int crdt_orset_scan(const struct crdt_orset *s, uint64_t cursor, size_t count, crdt_elem_cb cb,
+		void *ctx, uint64_t *next);
 /** dst ⊔= src.  On -ENOMEM dst is unchanged. */
 int crdt_orset_merge(struct crdt_orset *dst, const struct crdt_orset *src);
 bool crdt_orset_equal(const struct crdt_orset *a, const struct crdt_orset *b);

@@ -584,6 +584,54 @@ int et_foreach(const struct elemtab *t, crdt_elem_cb cb, void *ctx)
 	return r;
 }
 
+int et_scan(const struct elemtab *t, uint64_t from, size_t count,
+	    int (*fn)(const struct et_slot *e, void *ctx), void *ctx, uint64_t *next)
+{
+	const size_t cap = et_cap(t);
+	size_t n = 0;
+	uint32_t last = 0;
+	int r = 0;
+
+	*next = 0;
+	if (!t->s || from > UINT32_MAX)
+		return 0;
+	if (!count)
+		count = 1; /* a step always moves on */
+	/* every slot before the home of @from holds a smaller hash */
+	for (size_t i = et_walk(t, et_home(t, (uint32_t)from)); i < cap && r == 0;
+	     i = et_walk(t, i + 1)) {
+		const struct et_slot *e = &t->s[i];
+		if (e->hash < from)
+			continue;
+		if (n >= count && e->hash != last) {
+			*next = e->hash; /* above last, so never 0 */
+			break;
+		}
+		last = e->hash;
+		n++;
+		r = fn(e, ctx);
+	}
+	return r;
+}
+
+struct scan_key {
+	crdt_elem_cb cb;
+	void *ctx;
+};
+
+static int scan_key(const struct et_slot *e, void *ctx)
+{
+	const struct scan_key *k = ctx;
+
+	return k->cb(et_key(e), et_len(e), k->ctx);
+}
+
+int et_scan_keys(const struct elemtab *t, uint64_t from, size_t count, crdt_elem_cb cb,
+		 void *ctx, uint64_t *next)
+{
+	return et_scan(t, from, count, scan_key, &(struct scan_key){ cb, ctx }, next);
+}
+
 int et_foreach_sorted(const struct elemtab *t, crdt_elem_cb cb, void *ctx)
 {
 	struct et_slot **v;

@@ -324,5 +324,17 @@ bool et_contains(const struct elemtab *t, const void *e, size_t len);
 int et_foreach_sorted(const struct elemtab *t, crdt_elem_cb cb, void *ctx);
 /* Every key in elemtab order: the sets' each. */
 int et_foreach(const struct elemtab *t, crdt_elem_cb cb, void *ctx);
+/* A step of a scan (SSCAN, HSCAN): the slots whose hash is @from or more,
+ * in elemtab order, to @fn until about @count are visited (the rest of the
+ * last one's hash too), and *@next the hash to go on from, or 0 at the end.
+ * A table keeps its elements in hash order as it grows, shrinks or takes
+ * inserts, so a scan from 0 to the end visits every element held
+ * throughout exactly once.  A @from past every 32-bit hash visits none.  A
+ * non-zero return of @fn stops and is returned. */
+int et_scan(const struct elemtab *t, uint64_t from, size_t count,
+	    int (*fn)(const struct et_slot *e, void *ctx), void *ctx, uint64_t *next);
+/* The same, each key to @cb: the sets' scan. */
+int et_scan_keys(const struct elemtab *t, uint64_t from, size_t count, crdt_elem_cb cb,
+		 void *ctx, uint64_t *next);
 
 #endif

@@ -66,6 +66,12 @@ int crdt_gset_foreach(const struct crdt_gset *s, crdt_elem_cb cb, void *ctx)
 	return et_foreach_sorted(&s->tab, cb, ctx);
 }
 
+int crdt_gset_scan(const struct crdt_gset *s, uint64_t cursor, size_t count, crdt_elem_cb cb,
+		   void *ctx, uint64_t *next)
+{
+	return et_scan_keys(&s->tab, cursor, count, cb, ctx, next);
+}
+
 int crdt_gset_each(const struct crdt_gset *s, crdt_elem_cb cb, void *ctx)
 {
 	return et_foreach(&s->tab, cb, ctx);

@@ -52,6 +52,11 @@
 	static int NAME##_each_(const void *s, crdt_elem_cb cb, void *ctx)                           \
 	{                                                                                            \
 		return crdt_##NAME##_each(s, cb, ctx);                                               \
+	}                                                                                            \
+	static int NAME##_scan_(const void *s, uint64_t cur, size_t count, crdt_elem_cb cb,          \
+				void *ctx, uint64_t *next)                                           \
+	{                                                                                            \
+		return crdt_##NAME##_scan(s, cur, count, cb, ctx, next);                             \
 	}
 
 #define ROW(NAME, TAG)                                                                              \
@@ -62,7 +67,7 @@
 #define ROW_DEL(NAME) .clear = NAME##_clear_, .live = NAME##_live_
 #define ROW_COUNTER(NAME) .value = NAME##_value_
 #define ROW_SET(NAME) .card = NAME##_card_, .contains = NAME##_contains_, .foreach = NAME##_foreach_, \
-		      .each = NAME##_each_
+		      .each = NAME##_each_, .scan = NAME##_scan_
 
 ADAPT(gcounter, struct crdt_gcounter)
 ADAPT_IDS(gcounter)
@@ -291,6 +296,14 @@ int crdt_obj_foreach(const struct crdt_obj *o, crdt_elem_cb cb, void *ctx)
 int crdt_obj_each(const struct crdt_obj *o, crdt_elem_cb cb, void *ctx)
 {
 	return crdt_obj_is_set(o) ? crdt_type_ops(o->type)->each(o->p, cb, ctx) : 0;
+}
+
+int crdt_obj_scan(const struct crdt_obj *o, uint64_t cursor, size_t count, crdt_elem_cb cb,
+		  void *ctx, uint64_t *next)
+{
+	*next = 0;
+	return crdt_obj_is_set(o) ? crdt_type_ops(o->type)->scan(o->p, cursor, count, cb, ctx, next)
+				  : 0;
 }
 
 bool crdt_obj_can_clear(const struct crdt_obj *o)

@@ -117,9 +117,16 @@ class DurabilityTest(unittest.TestCase):
         total_incr, members = 0, set()
         for round_ in range(rounds):
             writers = [writer(node.port, "r%dw%d" % (round_, w)) for w in range(4)]
+            probe = node.client()
+            before = probe.info("stats")["total_commands_processed"]
             for w in writers:
                 w.start()
-            time.sleep(rnd.uniform(0.2, 0.8))
+            # the kill lands while they write, however slowly a loaded
+            # machine starts the writer processes
+            wait_until(lambda: probe.info("stats")["total_commands_processed"] > before + 40,
+                       timeout=30, step=0.01, what="the writers to be writing")
+            probe.close()
+            time.sleep(rnd.uniform(0.05, 0.6))
             node.proc.send_signal(signal.SIGKILL)
             node.proc.wait(timeout=10)
             node.proc = None

@@ -140,6 +140,49 @@ class ScanCompatTest(unittest.TestCase):
         self.same("SSCAN", "st", "0")
         self.same("SCAN", "0", "MATCH", "s*", "TYPE", "set")
 
+    def scan_all(self, conn, cmd, key, count, *opts):
+        """Every step of a scan from cursor 0 to 0: (steps, items)."""
+        cur, steps, items = b"0", [], []
+        while True:
+            raw = conn(cmd, key, cur, "COUNT", str(count), *opts)
+            # *2 $n cursor *m then m bulk strings
+            parts = raw.split(b"\r\n")
+            cur = parts[2]
+            m = int(parts[3][1:])
+            step = [parts[5 + 2 * i] for i in range(m)]
+            steps.append(step)
+            items += step
+            if cur == b"0":
+                return steps, items
+            self.assertLess(len(steps), 100000)
+
+    def test_large_collections_paged(self):
+        """A set or hash past 128 members goes a step at a time, about COUNT
+        members a step, and a scan to cursor 0 gives each member once: the
+        same members as redis-server's scan of the same data."""
+        members = ["m%05d" % i for i in range(3000)]
+        for i in range(0, len(members), 500):
+            self.both("SADD", "big", *members[i:i + 500])
+            self.both("HSET", "bigh", *[x for m in members[i:i + 500] for x in (m, m + "v")])
+        for conn in (self.r, self.c):
+            steps, items = self.scan_all(conn, "SSCAN", "big", 20)
+            self.assertEqual(sorted(set(items)), sorted(m.encode() for m in members))
+            if conn is self.c:
+                self.assertEqual(len(items), len(members))  # no member twice
+                self.assertGreater(len(steps), 3000 // 40)
+                self.assertTrue(all(len(s) <= 24 for s in steps), max(map(len, steps)))
+            steps, items = self.scan_all(conn, "HSCAN", "bigh", 15)
+            pairs = dict(zip(items[::2], items[1::2]))
+            self.assertEqual(pairs, {m.encode(): (m + "v").encode() for m in members})
+            if conn is self.c:
+                self.assertEqual(len(items), 2 * len(members))
+                self.assertTrue(all(len(s) <= 2 * 19 for s in steps))
+        # MATCH filters what a step visited; NOVALUES leaves the values out
+        _, items = self.scan_all(self.c, "SSCAN", "big", 50, "MATCH", "m00*")
+        self.assertEqual(sorted(items), [m.encode() for m in members if m.startswith("m00")])
+        _, items = self.scan_all(self.c, "HSCAN", "bigh", 50, "NOVALUES")
+        self.assertEqual(sorted(items), [m.encode() for m in members])
+
 
 if __name__ == "__main__":
     unittest.main()

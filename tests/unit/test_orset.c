@@ -1206,6 +1206,114 @@ static void test_large_tables(void **state)
 	crdt_orset_free(b);
 }
 
+/* A scan (SSCAN's crdt_orset_scan) from cursor 0 to 0 with steps of random
+ * COUNT, while adds, removes and merges between the steps grow and shrink
+ * the table: every element held throughout is visited exactly once, and
+ * nothing is visited that was never held.  Elements "u" are held
+ * throughout; "v" come and go. */
+struct scan_seen {
+	uint8_t *u, *v; /* visits per element */
+	int nu, nv;
+	size_t step;    /* visits in this step */
+};
+
+static int scan_visit(const uint8_t *e, size_t len, void *ctx)
+{
+	struct scan_seen *c = ctx;
+	char k[16];
+	int i;
+
+	assert_true(len < sizeof(k));
+	memcpy(k, e, len);
+	k[len] = 0;
+	assert_true(k[0] == 'u' || k[0] == 'v');
+	i = atoi(k + 1);
+	if (k[0] == 'u') {
+		assert_true(i >= 0 && i < c->nu);
+		c->u[i]++;
+	} else {
+		assert_true(i >= 0 && i < c->nv);
+		c->v[i]++;
+	}
+	c->step++;
+	return 0;
+}
+
+static void test_scan(void **state)
+{
+	enum { NU = 3000, NV = 40000 };
+	struct crdt_rid ra, rb;
+	struct scan_seen c = { .nu = NU, .nv = NV };
+	int scenarios = test_scenarios(6);
+	char k[16];
+
+	rng.s = test_seed("orset scan");
+	rid_of(1, &ra);
+	rid_of(2, &rb);
+	c.u = calloc(NU, 1);
+	c.v = calloc(NV, 1);
+	assert_non_null(c.u);
+	assert_non_null(c.v);
+	for (int sc = 0; sc < scenarios; sc++) {
+		struct crdt_orset *s = crdt_orset_new(), *o = crdt_orset_new();
+		uint64_t cur = 0, next;
+		size_t steps = 0;
+		memset(c.u, 0, NU);
+		memset(c.v, 0, NV);
+		for (int i = 0; i < NU; i++) {
+			snprintf(k, sizeof(k), "u%d", i);
+			assert_int_equal(crdt_orset_add(s, &ra, k, strlen(k)), 0);
+		}
+		do {
+			size_t count = 1 + rng_below(&rng, 40);
+			c.step = 0;
+			assert_int_equal(crdt_orset_scan(s, cur, count, scan_visit, &c, &next), 0);
+			/* a step visits about count: more only for equal hashes */
+			assert_true(c.step <= count + 4);
+			assert_true(next == 0 || next > cur || cur == 0);
+			cur = next;
+			steps++;
+			switch (rng_below(&rng, 8)) {
+			case 0: /* many adds: the table grows */
+				for (int n = (int)rng_below(&rng, 4000); n-- > 0;) {
+					snprintf(k, sizeof(k), "v%d", (int)rng_below(&rng, NV));
+					assert_true(crdt_orset_add(s, &ra, k, strlen(k)) >= 0);
+				}
+				break;
+			case 1: /* many removes */
+				for (int n = (int)rng_below(&rng, 4000); n-- > 0;) {
+					snprintf(k, sizeof(k), "v%d", (int)rng_below(&rng, NV));
+					assert_true(crdt_orset_remove(s, k, strlen(k)) >= 0);
+				}
+				break;
+			case 2: /* another replica's adds, merged in bulk */
+				for (int n = (int)rng_below(&rng, 8000); n-- > 0;) {
+					snprintf(k, sizeof(k), "v%d", (int)rng_below(&rng, NV));
+					assert_true(crdt_orset_add(o, &rb, k, strlen(k)) >= 0);
+				}
+				assert_int_equal(crdt_orset_merge(s, o), 0);
+				break;
+			default:
+				break;
+			}
+			assert_true(steps < 1000000);
+		} while (cur != 0);
+		for (int i = 0; i < NU; i++)
+			assert_int_equal(c.u[i], 1);
+		for (int i = 0; i < NV; i++)
+			assert_true(c.v[i] <= 1);
+		/* a cursor past every hash ends the scan at once */
+		c.step = 0;
+		assert_int_equal(crdt_orset_scan(s, (uint64_t)1 << 32, 10, scan_visit, &c, &next), 0);
+		assert_int_equal(c.step, 0);
+		assert_int_equal(next, 0);
+		crdt_orset_free(s);
+		crdt_orset_free(o);
+	}
+	free(c.u);
+	free(c.v);
+}
+
 /* A dot pool past 2 MiB (mapped apart, in huge pages where there are
  * some): two dots on each of 70,000 elements, grown into, copied,
  * encoded, then mostly removed so that it is compacted. */
@@ -1691,6 +1799,7 @@ int main(void)
 		cmocka_unit_test(test_split_limits),
 		cmocka_unit_test(test_large_tables),
 		cmocka_unit_test(test_large_pool),
+		cmocka_unit_test(test_scan),
 		cmocka_unit_test(test_codec_corrupt),
 		cmocka_unit_test(test_codec_crafted),
 		cmocka_unit_test(test_reserve_for),

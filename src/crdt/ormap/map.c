@@ -674,6 +674,26 @@ int crdt_ormap_foreach(const struct crdt_ormap *m, crdt_ormap_cb cb, void *ctx)
 	return r;
 }
 
+struct scan_field {
+	const struct crdt_ormap *m;
+	crdt_ormap_cb cb;
+	void *ctx;
+};
+
+static int scan_field(const struct et_slot *e, void *ctx)
+{
+	const struct scan_field *f = ctx;
+	struct crdt_ormap_val val;
+
+	return value_of(f->m, e, &val) ? f->cb(et_key(e), et_len(e), &val, f->ctx) : 0;
+}
+
+int crdt_ormap_scan(const struct crdt_ormap *m, uint64_t cursor, size_t count, crdt_ormap_cb cb,
+		    void *ctx, uint64_t *next)
+{
+	return et_scan(&m->tab, cursor, count, scan_field, &(struct scan_field){ m, cb, ctx }, next);
+}
+
 /* ---- local operations ---------------------------------------------------------- */
 
 /* The delta of one write: the new entry @e (or none, HDEL) and the dots of

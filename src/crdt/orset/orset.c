@@ -195,6 +195,12 @@ int crdt_orset_foreach(const struct crdt_orset *s, crdt_elem_cb cb, void *ctx)
 	return et_foreach_sorted(&s->tab, cb, ctx);
 }
 
+int crdt_orset_scan(const struct crdt_orset *s, uint64_t cursor, size_t count, crdt_elem_cb cb,
+		    void *ctx, uint64_t *next)
+{
+	return et_scan_keys(&s->tab, cursor, count, cb, ctx, next);
+}
+
 int crdt_orset_each(const struct crdt_orset *s, crdt_elem_cb cb, void *ctx)
 {
 	return et_foreach(&s->tab, cb, ctx);

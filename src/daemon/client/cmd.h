@@ -56,16 +56,22 @@ bool cmd_may_reply_count(struct daemon *d, uint64_t count, size_t min_bytes, boo
 			 struct crdt_buf *out);
 /* The arguments of SCAN, HSCAN and SSCAN: argument indices, 0 for none. */
 struct cmd_scan {
-	size_t pat;    /* MATCH's pattern */
-	size_t type;   /* SCAN's TYPE */
-	bool novalues; /* HSCAN's NOVALUES */
+	size_t pat;     /* MATCH's pattern */
+	size_t type;    /* SCAN's TYPE */
+	bool novalues;  /* HSCAN's NOVALUES */
+	uint64_t count; /* COUNT, CMD_SCAN_COUNT without it */
 };
+/* COUNT's default, as Redis's */
+#define CMD_SCAN_COUNT 10
+/* A set or hash of up to this many members answers SSCAN and HSCAN whole,
+ * in one step with cursor 0, sorted, as Redis answers its small encodings;
+ * a larger one a step at a time by its hash cursor (crdt_orset_scan). */
+#define CMD_SCAN_WHOLE 128
 enum cmd_scan_kind { CMD_SCAN_KEYS, CMD_SCAN_HASH, CMD_SCAN_SET };
-/** Check the cursor a->argv[@i] as redis-server 7.0 does (every scan here
- * answers in one step, with cursor 0, so its value is not kept).  0, or
- * -1 with "ERR invalid cursor" replied.  Redis checks it first, before
- * the key and the options. */
-int cmd_scan_cursor(const struct cmd_args *a, size_t i, struct crdt_buf *out);
+/** Check the cursor a->argv[@i] as redis-server 7.0 does, its value into
+ * *@ret.  0, or -1 with "ERR invalid cursor" replied.  Redis checks it
+ * first, before the key and the options. */
+int cmd_scan_cursor(const struct cmd_args *a, size_t i, uint64_t *ret, struct crdt_buf *out);
 /** Parse the options after the cursor a->argv[@cur]: MATCH p, COUNT n (a
  * hint, >= 1), and TYPE t for SCAN (@kind CMD_SCAN_KEYS) or NOVALUES for
  * HSCAN.  HSCAN and SSCAN parse them only for a key of their type, as

@@ -2,8 +2,10 @@
  * (include/crdt/ormap.h): Redis' replies and errors, [limits], and one
  * change announced per write carrying its delta, which the journal stores
  * and replays. */
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -552,20 +554,68 @@ void cmd_hrandfield(struct daemon *d, struct cmd_session *s, const struct cmd_ar
  * in one step with cursor 0 (Redis' contract allows it; a hash is bounded
  * by max_hash_fields): fields in ascending byte order, each followed by its
  * value unless NOVALUES. */
+struct hscan_ctx {
+	const struct cmd_args *a;
+	const struct cmd_scan *sc;
+	struct crdt_buf body;
+	size_t n;
+};
+
+static int hscan_field(const uint8_t *f, size_t flen, const struct crdt_ormap_val *v, void *ctx)
+{
+	struct hscan_ctx *c = ctx;
+	const struct cmd_args *a = c->a;
+
+	if (c->sc->pat && !glob_match(a->argv[c->sc->pat], a->argl[c->sc->pat], f, flen))
+		return 0;
+	resp_bulk(&c->body, f, flen);
+	if (!c->sc->novalues)
+		resp_bulk(&c->body, v->p, v->len);
+	c->n++;
+	return 0;
+}
+
+/* One step of HSCAN over a hash past CMD_SCAN_WHOLE fields, by its hash
+ * cursor (crdt_ormap_scan): about COUNT fields visited, MATCH filtering
+ * them. */
+static void hscan_step(const struct crdt_ormap *h, const struct cmd_args *a,
+		       const struct cmd_scan *sc, uint64_t cursor, struct crdt_buf *out)
+{
+	struct hscan_ctx c = { .a = a, .sc = sc };
+	uint64_t next;
+	char nb[24];
+
+	crdt_buf_init(&c.body, 0);
+	if (crdt_ormap_scan(h, cursor, sc->count, hscan_field, &c, &next) < 0 || c.body.err) {
+		resp_error(out, "OOM command not allowed when used memory > 'maxmemory'");
+	} else {
+		resp_array(out, 2);
+		resp_bulk(out, nb, (size_t)snprintf(nb, sizeof(nb), "%" PRIu64, next));
+		resp_array(out, sc->novalues ? c.n : 2 * c.n);
+		crdt_buf_put(out, c.body.data, c.body.len);
+	}
+	crdt_buf_done(&c.body);
+}
+
 void cmd_hscan(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 	       struct crdt_buf *out)
 {
 	struct crdt_ormap *h;
 	struct cmd_scan sc = { 0 };
 	struct fields fs = { 0 };
+	uint64_t cursor;
 	int err;
 
 	/* Redis' order: the cursor, the key (a missing one answers an empty
 	 * scan whatever the options), its type, then the options */
-	if (cmd_scan_cursor(a, 2, out) < 0 || !read_hash(d, a, out, &h))
+	if (cmd_scan_cursor(a, 2, &cursor, out) < 0 || !read_hash(d, a, out, &h))
 		return;
 	if (h && cmd_scan_parse(a, 2, CMD_SCAN_HASH, &sc, out) < 0)
 		return;
+	if (h && crdt_ormap_len(h) > CMD_SCAN_WHOLE) {
+		hscan_step(h, a, &sc, cursor, out);
+		return;
+	}
 	if (h && (err = collect_fields(h, a, sc.pat, &fs)) < 0) {
 		reply_err(out, err);
 		return;

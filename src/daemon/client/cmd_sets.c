@@ -1,6 +1,8 @@
 /* The set commands beyond SADD/SREM/SMEMBERS: SMISMEMBER, SRANDMEMBER, SSCAN and
  * the set algebra SUNION/SINTER/SDIFF with their STORE forms. */
+#include <inttypes.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -156,9 +158,11 @@ static int put_match(const uint8_t *e, size_t len, void *ctx)
 	return 0;
 }
 
-/* SSCAN key cursor [MATCH p] [COUNT n]: as HSCAN, the whole set in one
- * step with cursor 0, in SMEMBERS' order; checked in Redis' order (the
- * cursor, the key, its type, the options). */
+/* SSCAN key cursor [MATCH p] [COUNT n]: a set of up to CMD_SCAN_WHOLE
+ * members whole in one step with cursor 0, in SMEMBERS' order; a larger
+ * one about COUNT members a step, by its hash cursor (crdt_orset_scan),
+ * MATCH filtering what the step visited, as Redis.  Checked in Redis'
+ * order (the cursor, the key, its type, the options). */
 void cmd_sscan(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 	       struct crdt_buf *out)
 {
@@ -166,8 +170,11 @@ void cmd_sscan(struct daemon *d, struct cmd_session *s, const struct cmd_args *a
 	struct cmd_scan sc = { 0 };
 	struct crdt_buf body;
 	struct scan_ctx c = { .a = a, .body = &body };
+	uint64_t cursor, next = 0;
+	char nb[24];
+	int r = 0;
 
-	if (cmd_scan_cursor(a, 2, out) < 0)
+	if (cmd_scan_cursor(a, 2, &cursor, out) < 0)
 		return;
 	if (set_at(d, a, 1, &o) < 0) {
 		resp_error(out, WRONGTYPE);
@@ -177,13 +184,15 @@ void cmd_sscan(struct daemon *d, struct cmd_session *s, const struct cmd_args *a
 		return;
 	c.pat = sc.pat;
 	crdt_buf_init(&body, 0);
-	if (o)
-		crdt_obj_foreach(o, put_match, &c);
-	if (body.err) {
+	if (o && crdt_obj_card(o) <= CMD_SCAN_WHOLE)
+		r = crdt_obj_foreach(o, put_match, &c);
+	else if (o)
+		r = crdt_obj_scan(o, cursor, sc.count, put_match, &c, &next);
+	if (body.err || r < 0) {
 		resp_error(out, "OOM command not allowed when used memory > 'maxmemory'");
 	} else {
 		resp_array(out, 2);
-		resp_bulk(out, "0", 1);
+		resp_bulk(out, nb, (size_t)snprintf(nb, sizeof(nb), "%" PRIu64, next));
 		resp_array(out, c.n);
 		crdt_buf_put(out, body.data, body.len);
 	}

@@ -872,9 +872,8 @@ static void cmd_keys(struct daemon *d, struct cmd_session *s, const struct cmd_a
  * argument as a C string): an optional sign and decimal digits, the digits
  * within 64 bits, a minus negating modulo 2^64 ("-1" is a valid cursor, as
  * in Redis); no leading space; the argument ends at its first NUL, so ""
- * and "1\0x" are cursors too.  Every scan here answers in one step with
- * cursor 0, so the value itself is not needed. */
-int cmd_scan_cursor(const struct cmd_args *a, size_t i, struct crdt_buf *out)
+ * and "1\0x" are cursors too. */
+int cmd_scan_cursor(const struct cmd_args *a, size_t i, uint64_t *ret, struct crdt_buf *out)
 {
 	const uint8_t *p = a->argv[i];
 	size_t n = a->argl[i], k = 0, digits = 0;
@@ -899,6 +898,7 @@ int cmd_scan_cursor(const struct cmd_args *a, size_t i, struct crdt_buf *out)
 		resp_error(out, "ERR invalid cursor");
 		return -1;
 	}
+	*ret = n && p[0] == '-' ? 0 - v : v;
 	return 0;
 }
 
@@ -908,7 +908,7 @@ int cmd_scan_cursor(const struct cmd_args *a, size_t i, struct crdt_buf *out)
 int cmd_scan_parse(const struct cmd_args *a, size_t cur, enum cmd_scan_kind kind,
 		   struct cmd_scan *ret, struct crdt_buf *out)
 {
-	struct cmd_scan sc = { 0 };
+	struct cmd_scan sc = { .count = CMD_SCAN_COUNT };
 	int64_t count;
 
 	for (size_t i = cur + 1; i < a->argc; i += 2) {
@@ -932,6 +932,7 @@ int cmd_scan_parse(const struct cmd_args *a, size_t cur, enum cmd_scan_kind kind
 				resp_error(out, "ERR syntax error"); /* as Redis */
 				return -1;
 			}
+			sc.count = (uint64_t)count;
 		} else if (kind == CMD_SCAN_KEYS && cmd_arg_is(a, i, "type")) {
 			sc.type = i + 1;
 		} else {
@@ -948,9 +949,11 @@ static void cmd_scan(struct daemon *d, struct cmd_session *s, const struct cmd_a
 {
 	struct keys_ctx k = { .a = a };
 	struct cmd_scan sc;
+	uint64_t cursor;
 	char tname[16];
 
-	if (cmd_scan_cursor(a, 1, out) < 0 || cmd_scan_parse(a, 1, CMD_SCAN_KEYS, &sc, out) < 0)
+	if (cmd_scan_cursor(a, 1, &cursor, out) < 0 ||
+	    cmd_scan_parse(a, 1, CMD_SCAN_KEYS, &sc, out) < 0)
 		return;
 	k.pat = sc.pat;
 	if (sc.type) {
