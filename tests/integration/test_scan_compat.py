@@ -144,7 +144,7 @@ class ScanCompatTest(unittest.TestCase):
         """Every step of a scan from cursor 0 to 0: (steps, items)."""
         cur, steps, items = b"0", [], []
         while True:
-            raw = conn(cmd, key, cur, "COUNT", str(count), *opts)
+            raw = conn(*([cmd] + ([key] if key else []) + [cur, "COUNT", str(count)] + list(opts)))
             # *2 $n cursor *m then m bulk strings
             parts = raw.split(b"\r\n")
             cur = parts[2]
@@ -157,9 +157,10 @@ class ScanCompatTest(unittest.TestCase):
             self.assertLess(len(steps), 100000)
 
     def test_large_collections_paged(self):
-        """A set or hash past 128 members goes a step at a time, about COUNT
-        members a step, and a scan to cursor 0 gives each member once: the
-        same members as redis-server's scan of the same data."""
+        """A set or hash past 128 members, and a keyspace past 128 names, go
+        a step at a time, about COUNT a step, and a scan to cursor 0 gives
+        each once: the same members as redis-server's scan of the same
+        data."""
         members = ["m%05d" % i for i in range(3000)]
         for i in range(0, len(members), 500):
             self.both("SADD", "big", *members[i:i + 500])
@@ -177,6 +178,16 @@ class ScanCompatTest(unittest.TestCase):
             if conn is self.c:
                 self.assertEqual(len(items), 2 * len(members))
                 self.assertTrue(all(len(s) <= 2 * 19 for s in steps))
+        # SCAN of a keyspace past 128 names: steps, every key once
+        keys = ["key:%05d" % i for i in range(3000)]
+        for i in range(0, len(keys), 500):
+            self.both("MSET", *[x for k in keys[i:i + 500] for x in (k, "v")])
+        for conn in (self.r, self.c):
+            steps, items = self.scan_all(conn, "SCAN", None, 20, "MATCH", "key:*")
+            self.assertEqual(sorted(set(items)), [k.encode() for k in keys])
+            if conn is self.c:
+                self.assertEqual(len(items), len(keys))
+                self.assertGreater(len(steps), 3000 // 40)
         # MATCH filters what a step visited; NOVALUES leaves the values out
         _, items = self.scan_all(self.c, "SSCAN", "big", 50, "MATCH", "m00*")
         self.assertEqual(sorted(items), [m.encode() for m in members if m.startswith("m00")])

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -545,6 +546,66 @@ static void test_del(void **state)
 	store_done(&s);
 }
 
+/* SCAN's walk (store_scan): about COUNT entries a step; from cursor 0 to 0
+ * every entry once while the table stands still, and every entry held
+ * throughout at least once while it doubles between steps. */
+static int scan_count(struct store_entry *e, void *ctx)
+{
+	uint8_t *seen = ctx;
+	int i;
+
+	assert_true(e->name[0] == 'o' || e->name[0] == 'n');
+	if (e->name[0] == 'o') {
+		i = atoi((const char *)e->name + 1);
+		assert_true(i >= 0 && i < 3000);
+		if (seen[i] < 255)
+			seen[i]++;
+	}
+	return 0;
+}
+
+static void test_scan(void **state)
+{
+	struct store s;
+	struct crdt_obj *o;
+	uint8_t seen[3000];
+	char name[32];
+	int added = 0;
+
+	store_init(&s);
+	assert_int_equal(store_scan(&s, 0, 10, scan_count, seen), 0); /* empty */
+	for (int i = 0; i < 3000; i++) {
+		int n = snprintf(name, sizeof(name), "o%d", i);
+		assert_int_equal(store_get(&s, name, (size_t)n, CRDT_GCOUNTER, true, &o), 0);
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		uint64_t cur = 0;
+		size_t steps = 0, cap0 = s.cap;
+		memset(seen, 0, sizeof(seen));
+		do {
+			cur = store_scan(&s, cur, 1 + (steps * 7) % 30, scan_count, seen);
+			steps++;
+			if (pass == 1 && steps % 3 == 0 && added < 24000) /* it doubles under the scan */
+				for (int k = 0; k < 400; k++, added++) {
+					int n = snprintf(name, sizeof(name), "n%d", added);
+					assert_int_equal(store_get(&s, name, (size_t)n, CRDT_GCOUNTER,
+								   true, &o), 0);
+				}
+			assert_true(steps < 100000);
+		} while (cur);
+		for (int i = 0; i < 3000; i++)
+			if (pass == 0)
+				assert_int_equal(seen[i], 1);
+			else
+				assert_true(seen[i] >= 1);
+		if (pass == 0)
+			assert_true(steps > 3000 / 30); /* steps, not the whole table at once */
+		else
+			assert_true(s.cap >= 4 * cap0);
+	}
+	store_done(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -560,6 +621,7 @@ int main(void)
 		cmocka_unit_test(test_clash_takes_a_new_id),
 		cmocka_unit_test(test_del),
 		cmocka_unit_test(test_prefetch_reads_only),
+		cmocka_unit_test(test_scan),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -844,14 +844,19 @@ static int put_key(struct store_entry *e, void *ctx)
 }
 
 /* The matching keys as an array; the count is known only at the end, so
- * the elements go to a side buffer first. */
-static void reply_keys(struct daemon *d, struct keys_ctx *k, struct crdt_buf *out)
+ * the elements go to a side buffer first.  With @count, one step of a scan
+ * from @cursor: *@next its next cursor. */
+static void reply_keys(struct daemon *d, struct keys_ctx *k, uint64_t cursor, size_t count,
+		       uint64_t *next, struct crdt_buf *out)
 {
 	struct crdt_buf body;
 
 	crdt_buf_init(&body, 0);
 	k->out = &body;
-	store_foreach(&d->store, put_key, k);
+	if (count)
+		*next = store_scan(&d->store, cursor, count, put_key, k);
+	else
+		store_foreach(&d->store, put_key, k);
 	if (body.err) {
 		resp_error(out, "ERR out of memory");
 	} else {
@@ -865,7 +870,7 @@ static void cmd_keys(struct daemon *d, struct cmd_session *s, const struct cmd_a
 		     struct crdt_buf *out)
 {
 	struct keys_ctx k = { .a = a, .pat = 1 };
-	reply_keys(d, &k, out);
+	reply_keys(d, &k, 0, 0, NULL, out);
 }
 
 /* A cursor as redis-server 7.0 reads one (strtoul in base 10 on the
@@ -902,9 +907,7 @@ int cmd_scan_cursor(const struct cmd_args *a, size_t i, uint64_t *ret, struct cr
 	return 0;
 }
 
-/* SCAN answers the whole keyspace in one reply with cursor 0: a valid SCAN
- * by Redis' contract (COUNT is a hint), and the keyspace of a CRDT daemon is
- * bounded by max_instances. */
+/* The options of SCAN, SSCAN and HSCAN, in Redis' order of checks. */
 int cmd_scan_parse(const struct cmd_args *a, size_t cur, enum cmd_scan_kind kind,
 		   struct cmd_scan *ret, struct crdt_buf *out)
 {
@@ -949,8 +952,10 @@ static void cmd_scan(struct daemon *d, struct cmd_session *s, const struct cmd_a
 {
 	struct keys_ctx k = { .a = a };
 	struct cmd_scan sc;
-	uint64_t cursor;
-	char tname[16];
+	struct crdt_buf keys;
+	uint64_t cursor, next = 0;
+	size_t count = 0;
+	char tname[16], nb[24];
 
 	if (cmd_scan_cursor(a, 1, &cursor, out) < 0 ||
 	    cmd_scan_parse(a, 1, CMD_SCAN_KEYS, &sc, out) < 0)
@@ -964,9 +969,19 @@ static void cmd_scan(struct daemon *d, struct cmd_session *s, const struct cmd_a
 		if (crdt_type_parse(tname, &k.type) < 0)
 			k.rtype = tname;
 	}
-	resp_array(out, 2);
-	resp_bulk(out, "0", 1);
-	reply_keys(d, &k, out);
+	/* a small keyspace whole, as Redis's small table answers; else a step */
+	if (d->store.len > CMD_SCAN_WHOLE)
+		count = sc.count;
+	crdt_buf_init(&keys, 0);
+	reply_keys(d, &k, cursor, count, &next, &keys);
+	if (keys.err || (keys.len && keys.data[0] == '-')) {
+		resp_error(out, "ERR out of memory");
+	} else {
+		resp_array(out, 2);
+		resp_bulk(out, nb, (size_t)snprintf(nb, sizeof(nb), "%" PRIu64, next));
+		crdt_buf_put(out, keys.data, keys.len);
+	}
+	crdt_buf_done(&keys);
 }
 
 static int count_key(struct store_entry *e, void *ctx)

@@ -616,6 +616,45 @@ int store_foreach(const struct store *s, int (*cb)(struct store_entry *e, void *
 	return 0;
 }
 
+static uint64_t bits_reversed(uint64_t v)
+{
+	v = (v >> 1 & 0x5555555555555555ULL) | (v & 0x5555555555555555ULL) << 1;
+	v = (v >> 2 & 0x3333333333333333ULL) | (v & 0x3333333333333333ULL) << 2;
+	v = (v >> 4 & 0x0f0f0f0f0f0f0f0fULL) | (v & 0x0f0f0f0f0f0f0f0fULL) << 4;
+	return __builtin_bswap64(v);
+}
+
+uint64_t store_scan(const struct store *s, uint64_t cursor, size_t count,
+		    int (*cb)(struct store_entry *e, void *ctx), void *ctx)
+{
+	const size_t mask = s->cap - 1;
+	uint64_t v = cursor;
+	size_t seen = 0, buckets = 0;
+
+	if (!s->cap)
+		return 0;
+	do {
+		size_t b = v & mask, n = 0;
+		/* a bucket's entries lie from its index to the next empty slot
+		 * (the table keeps one: its load stays under 13/16) */
+		for (size_t i = b; s->table[i].v && n++ < s->cap; i = (i + 1) & mask) {
+			struct store_entry *e = store_slot_entry(&s->table[i]);
+			if (!e || !entry_used(e) || (name_hash(e->name, e->name_len) & mask) != b)
+				continue;
+			seen++;
+			if (cb(e, ctx))
+				return 0;
+		}
+		/* the next index with its bits reversed, counting from the top:
+		 * a table twice or half as large splits or joins buckets that
+		 * this order visits together */
+		v |= ~(uint64_t)mask;
+		v = bits_reversed(bits_reversed(v) + 1);
+		/* about @count entries, or ten times as many buckets, as Redis */
+	} while (v && seen < count && ++buckets < 10 * count);
+	return v;
+}
+
 /* ---- expiry (store.h) ------------------------------------------------------ */
 
 static bool heap_less(const struct store *s, size_t i, size_t j)

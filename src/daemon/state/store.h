@@ -334,5 +334,15 @@ struct store_entry *store_next(const struct store *s, size_t *pos);
  * ones replicate and are stored too); order is the table's.  A non-zero
  * return stops. */
 int store_foreach(const struct store *s, int (*cb)(struct store_entry *e, void *ctx), void *ctx);
+/** One step of a scan (SCAN): the entries of the table buckets from
+ * @cursor on, as store_foreach visits them, to @cb, until about @count of
+ * them (or ten times as many buckets) are visited; the cursor of the
+ * next step, 0 after the last.  Buckets go in Redis's reverse-binary order
+ * of their index, and a bucket is every entry whose hash's low bits are its
+ * index, so a scan from cursor 0 to 0 visits every entry held throughout
+ * at least once however the table was rebuilt between steps (exactly once
+ * if it was not). */
+uint64_t store_scan(const struct store *s, uint64_t cursor, size_t count,
+		    int (*cb)(struct store_entry *e, void *ctx), void *ctx);
 
 #endif
