@@ -27,6 +27,15 @@ static inline unsigned leaf_rank(const struct ixleaf *l, unsigned p)
 	return r;
 }
 
+/* The position of @l's last dot; -1 in none. */
+static inline int leaf_last(const struct ixleaf *l)
+{
+	for (unsigned w = IX_WORDS; w-- > 0;)
+		if (l->bits[w])
+			return (int)(w * 64 + 63) - __builtin_clzll(l->bits[w]);
+	return -1;
+}
+
 static inline bool leaf_has(const struct ixleaf *l, unsigned p)
 {
 	return l->bits[p / 64] >> (p % 64) & 1;
@@ -135,7 +144,7 @@ static int ix_add_raw(struct crdt_orset *s, uint32_t ri, uint64_t ctr, uint32_t 
 			return CRDT_ENOMEM;
 		}
 	}
-	r = leaf_rank(l, p);
+	r = (int)p > leaf_last(l) ? l->n : leaf_rank(l, p);
 	memmove(l->h + r + 1, l->h + r, (l->n - r) * sizeof(l->h[0]));
 	l->h[r] = h;
 	l->bits[p / 64] |= 1ULL << (p % 64);
@@ -147,6 +156,63 @@ void ix_add(struct crdt_orset *s, uint32_t ri, uint64_t ctr, uint32_t h)
 {
 	if ((s->ix_ok || s->ix_part) && ix_add_raw(s, ri, ctr, h) < 0)
 		ix_drop(s);
+}
+
+static inline bool ixent_lt(const struct ixent *a, const struct ixent *b)
+{
+	return a->ri != b->ri ? a->ri < b->ri : a->ctr < b->ctr;
+}
+
+/* @v by dot: a quicksort (median of three, the smaller side first) with
+ * an insertion sort below 16, the compare inline. */
+static void ixent_qsort(struct ixent *v, size_t n)
+{
+	while (n > 16) {
+		struct ixent a = v[0], b = v[n / 2], c = v[n - 1], piv, t;
+		if (ixent_lt(&a, &b))
+			piv = ixent_lt(&b, &c) ? b : ixent_lt(&a, &c) ? c : a;
+		else
+			piv = ixent_lt(&a, &c) ? a : ixent_lt(&b, &c) ? c : b;
+		size_t i = 0, j = n - 1;
+		for (;;) {
+			while (ixent_lt(&v[i], &piv))
+				i++;
+			while (ixent_lt(&piv, &v[j]))
+				j--;
+			if (i >= j)
+				break;
+			t = v[i];
+			v[i++] = v[j];
+			v[j--] = t;
+		}
+		if (j + 1 < n - j - 1) {
+			ixent_qsort(v, j + 1);
+			v += j + 1;
+			n -= j + 1;
+		} else {
+			ixent_qsort(v + j + 1, n - j - 1);
+			n = j + 1;
+		}
+	}
+	for (size_t i = 1; i < n; i++) {
+		struct ixent t = v[i];
+		size_t j = i;
+		for (; j > 0 && ixent_lt(&t, &v[j - 1]); j--)
+			v[j] = v[j - 1];
+		v[j] = t;
+	}
+}
+
+void ix_add_all(struct crdt_orset *s, struct ixent *v, size_t n)
+{
+	size_t i = 1;
+
+	while (i < n && ixent_lt(&v[i - 1], &v[i]))
+		i++;
+	if (i < n)
+		ixent_qsort(v, n);
+	for (i = 0; i < n && (s->ix_ok || s->ix_part); i++)
+		ix_add(s, v[i].ri, v[i].ctr, v[i].h);
 }
 
 void ix_del(struct crdt_orset *s, uint32_t ri, uint64_t ctr)
@@ -220,11 +286,6 @@ struct et_slot *slot_of_dot(const struct crdt_orset *s, uint32_t h, uint32_t ri,
 			return e;
 	}
 }
-
-struct ixent {
-	uint64_t ctr;
-	uint32_t ri, h;
-};
 
 /* LSD radix sort of @v by (ri, ctr), bytes that are the same in every
  * entry skipped (counters rarely use more than three).  @tmp as large. */

@@ -267,6 +267,14 @@ int ix_build_some(struct crdt_orset *s);
  * (or being built); if it cannot, it is dropped (the set itself is
  * unaffected). */
 void ix_add(struct crdt_orset *s, uint32_t ri, uint64_t ctr, uint32_t h);
+/* One dot for ix_add_all(). */
+struct ixent {
+	uint64_t ctr;
+	uint32_t ri, h;
+};
+/* ix_add() of each of @v[0..n), which it sorts (by dot, so that each
+ * lands after its leaf's others and costs no move). */
+void ix_add_all(struct crdt_orset *s, struct ixent *v, size_t n);
 void ix_del(struct crdt_orset *s, uint32_t ri, uint64_t ctr);
 void ix_del_dots(struct crdt_orset *s, const struct et_slot *e);
 /* The slot of the element hashed @h that holds dot (@ri, @ctr), or NULL. */
