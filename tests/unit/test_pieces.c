@@ -392,6 +392,38 @@ static void test_pieces_recut(void **state)
 	}
 }
 
+/* A set that local adds grow past 1,024 elements keeps its dot index up
+ * from then on: its first cut cuts at once, with no slice of an index to
+ * build first (crdt_orset_pieces returning 1), and its pieces are exact;
+ * the same set merged in bulk into an empty one has none. */
+static void test_pieces_adds_keep_index(void **state)
+{
+	struct crdt_rid ra;
+	struct crdt_orset *s = crdt_orset_new(), *b = crdt_orset_new(), *e = crdt_orset_new();
+	struct crdt_cursor cur = CRDT_CURSOR_INIT;
+	struct into t = { .a = e, .b = e, .max = 1000 };
+	char k[24];
+
+	rid_of(1, &ra);
+	for (int i = 0; i < 20000; i++) {
+		int len = snprintf(k, sizeof(k), "k%d", i);
+		assert_int_equal(crdt_orset_add(s, &ra, k, (size_t)len), 0);
+		if (i % 7 == 0) /* removes keep it too */
+			assert_int_equal(crdt_orset_remove(s, k, (size_t)len), 1);
+	}
+	assert_int_equal(crdt_orset_pieces(s, &cur, t.max, 1, into_cb, &t), 0);
+	assert_int_equal(cur.pieces, 1);
+	assert_int_equal(crdt_orset_pieces(s, &cur, t.max, SIZE_MAX, into_cb, &t), 0);
+	assert_true(cur.done);
+	assert_true(crdt_orset_equal(e, s));
+	assert_int_equal(crdt_orset_merge(b, s), 0);
+	cur = CRDT_CURSOR_INIT;
+	assert_int_equal(crdt_orset_pieces(b, &cur, t.max, 1, into_cb, &t), 1);
+	crdt_orset_free(s);
+	crdt_orset_free(b);
+	crdt_orset_free(e);
+}
+
 /* A set that fits one piece goes as exactly its encoding; an empty one as
  * the empty set's; a type with no pieces row through crdt_obj_pieces as
  * its split, at once. */
@@ -597,9 +629,15 @@ static void test_pieces_index_slices(void **state)
 
 	rid_of(1, &ra);
 	rid_of(2, &rb);
-	for (int i = 0; i < 30000; i++) {
-		int len = snprintf(k, sizeof(k), "k%d", i);
-		assert_int_equal(crdt_orset_add(s, i % 5 ? &ra : &rb, k, (size_t)len), 0);
+	{ /* added elsewhere and merged in bulk: no index (adds past 1,024
+	   * elements would build one) */
+		struct crdt_orset *w = crdt_orset_new();
+		for (int i = 0; i < 30000; i++) {
+			int len = snprintf(k, sizeof(k), "k%d", i);
+			assert_int_equal(crdt_orset_add(w, i % 5 ? &ra : &rb, k, (size_t)len), 0);
+		}
+		assert_int_equal(crdt_orset_merge(s, w), 0);
+		crdt_orset_free(w);
 	}
 	while (!cur.done) {
 		int r = crdt_orset_pieces(s, &cur, t.max, 4, into_cb, &t);
@@ -771,6 +809,7 @@ int main(void)
 		cmocka_unit_test(test_pieces_index_slices),
 		cmocka_unit_test(test_pieces_news),
 		cmocka_unit_test(test_pieces_recut),
+		cmocka_unit_test(test_pieces_adds_keep_index),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -267,6 +267,11 @@ int ix_build_some(struct crdt_orset *s);
  * (or being built); if it cannot, it is dropped (the set itself is
  * unaffected). */
 void ix_add(struct crdt_orset *s, uint32_t ri, uint64_t ctr, uint32_t h);
+/* Up to this many elements, a set with no dot index is cut whole (a
+ * fraction of a millisecond) rather than given one (4.25 bytes a dot);
+ * local adds that grow a set past it build its index (crdt_orset_add). */
+#define PIECES_UNINDEXED 1024
+
 /* One dot for ix_add_all(). */
 struct ixent {
 	uint64_t ctr;

@@ -417,9 +417,6 @@ out:
  * order only among themselves.
  */
 
-/* Up to this many elements, a set with no dot index is cut whole (a
- * fraction of a millisecond) rather than given one (4.25 bytes a dot). */
-#define PIECES_UNINDEXED 1024
 
 struct cutter {
 	struct crdt_orset *s;
