@@ -8,7 +8,8 @@
  * backward shifts untouched.  Dense counters cost 4.25 bytes a dot.  The
  * index is a cache: the bulk merge path and the decoder leave it unbuilt
  * (ix_ok false), a failed allocation drops it, and the next small merge
- * rebuilds it in one pass.
+ * rebuilds it in one pass (a cut, in slices).  Local adds build it when a
+ * set reaches PIECES_UNINDEXED + 1 elements (crdt_orset_add).
  */
 #include <stdlib.h>
 #include <string.h>

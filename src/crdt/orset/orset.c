@@ -11,7 +11,7 @@ struct crdt_orset *crdt_orset_new(void)
 	struct crdt_orset *s = calloc(1, sizeof(*s));
 	if (s) {
 		et_init(&s->tab);
-		s->ix_ok = false; /* built by the first small merge */
+		s->ix_ok = false; /* built by the first small merge, or past 1,024 adds */
 	}
 	return s;
 }
