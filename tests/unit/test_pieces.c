@@ -302,6 +302,128 @@ static void test_pieces_exact(void **state)
 	}
 }
 
+/* Every piece of a cut, kept. */
+struct all {
+	uint8_t **p;
+	size_t *len, n;
+};
+
+static int all_cb(const uint8_t *p, size_t len, void *ctx)
+{
+	struct all *a = ctx;
+
+	a->p = realloc(a->p, (a->n + 1) * sizeof(*a->p));
+	a->len = realloc(a->len, (a->n + 1) * sizeof(*a->len));
+	assert_non_null(a->p);
+	assert_non_null(a->len);
+	assert_non_null(a->p[a->n] = malloc(len));
+	memcpy(a->p[a->n], p, len);
+	a->len[a->n++] = len;
+	return 0;
+}
+
+static void cut_all(struct crdt_orset *s, size_t max, struct all *a)
+{
+	struct crdt_cursor cur = CRDT_CURSOR_INIT;
+	int guard = 0;
+
+	*a = (struct all){ 0 };
+	while (!cur.done) {
+		assert_true(crdt_orset_pieces(s, &cur, max, 16, all_cb, a) >= 0);
+		assert_true(++guard < 100000);
+	}
+}
+
+static void all_done(struct all *a)
+{
+	for (size_t i = 0; i < a->n; i++)
+		free(a->p[i]);
+	free(a->p);
+	free(a->len);
+}
+
+/* A set caught up piece by piece, in order or shuffled, holds a dot index
+ * that the small merges kept up (new dots added a leaf's run at once, or
+ * one by one where a leaf already holds later ones): cut again, it gives
+ * exactly the pieces of the set it copies. */
+static void test_pieces_recut(void **state)
+{
+	struct crdt_rid rids[3];
+
+	for (int i = 0; i < 3; i++)
+		rid_of(i + 1, &rids[i]);
+	for (int iter = 0; iter < 6; iter++) {
+		int nrep = 1 + iter % 3;
+		struct crdt_orset *s = big_state(3000 + (int)rng_below(&rng, 3000), nrep, rids);
+		struct crdt_orset *e = crdt_orset_new();
+		size_t max = 200 + rng_below(&rng, 1200);
+		struct all a, b;
+
+		cut_all(s, max, &a);
+		assert_true(a.n > 4);
+		for (size_t i = iter < 3 ? 0 : a.n; i > 1; i--) { /* shuffled half the time */
+			size_t k = rng_below(&rng, i);
+			uint8_t *t = a.p[i - 1];
+			size_t tl = a.len[i - 1];
+			a.p[i - 1] = a.p[k];
+			a.len[i - 1] = a.len[k];
+			a.p[k] = t;
+			a.len[k] = tl;
+		}
+		for (size_t i = 0; i < a.n; i++) {
+			struct crdt_orset *d;
+			assert_int_equal(crdt_orset_decode(a.p[i], a.len[i], &d), 0);
+			assert_int_equal(crdt_orset_merge(e, d), 0);
+			crdt_orset_free(d);
+		}
+		assert_true(crdt_orset_equal(e, s));
+		all_done(&a);
+		cut_all(s, max, &a);
+		cut_all(e, max, &b);
+		assert_int_equal(a.n, b.n);
+		for (size_t i = 0; i < a.n; i++) {
+			assert_int_equal(a.len[i], b.len[i]);
+			assert_memory_equal(a.p[i], b.p[i], a.len[i]);
+		}
+		all_done(&a);
+		all_done(&b);
+		crdt_orset_free(e);
+		crdt_orset_free(s);
+	}
+}
+
+/* A set that local adds grow past 1,024 elements keeps its dot index up
+ * from then on: its first cut cuts at once, with no slice of an index to
+ * build first (crdt_orset_pieces returning 1), and its pieces are exact;
+ * the same set merged in bulk into an empty one has none. */
+static void test_pieces_adds_keep_index(void **state)
+{
+	struct crdt_rid ra;
+	struct crdt_orset *s = crdt_orset_new(), *b = crdt_orset_new(), *e = crdt_orset_new();
+	struct crdt_cursor cur = CRDT_CURSOR_INIT;
+	struct into t = { .a = e, .b = e, .max = 1000 };
+	char k[24];
+
+	rid_of(1, &ra);
+	for (int i = 0; i < 20000; i++) {
+		int len = snprintf(k, sizeof(k), "k%d", i);
+		assert_int_equal(crdt_orset_add(s, &ra, k, (size_t)len), 0);
+		if (i % 7 == 0) /* removes keep it too */
+			assert_int_equal(crdt_orset_remove(s, k, (size_t)len), 1);
+	}
+	assert_int_equal(crdt_orset_pieces(s, &cur, t.max, 1, into_cb, &t), 0);
+	assert_int_equal(cur.pieces, 1);
+	assert_int_equal(crdt_orset_pieces(s, &cur, t.max, SIZE_MAX, into_cb, &t), 0);
+	assert_true(cur.done);
+	assert_true(crdt_orset_equal(e, s));
+	assert_int_equal(crdt_orset_merge(b, s), 0);
+	cur = CRDT_CURSOR_INIT;
+	assert_int_equal(crdt_orset_pieces(b, &cur, t.max, 1, into_cb, &t), 1);
+	crdt_orset_free(s);
+	crdt_orset_free(b);
+	crdt_orset_free(e);
+}
+
 /* A set that fits one piece goes as exactly its encoding; an empty one as
  * the empty set's; a type with no pieces row through crdt_obj_pieces as
  * its split, at once. */
@@ -507,9 +629,15 @@ static void test_pieces_index_slices(void **state)
 
 	rid_of(1, &ra);
 	rid_of(2, &rb);
-	for (int i = 0; i < 30000; i++) {
-		int len = snprintf(k, sizeof(k), "k%d", i);
-		assert_int_equal(crdt_orset_add(s, i % 5 ? &ra : &rb, k, (size_t)len), 0);
+	{ /* added elsewhere and merged in bulk: no index (adds past 1,024
+	   * elements would build one) */
+		struct crdt_orset *w = crdt_orset_new();
+		for (int i = 0; i < 30000; i++) {
+			int len = snprintf(k, sizeof(k), "k%d", i);
+			assert_int_equal(crdt_orset_add(w, i % 5 ? &ra : &rb, k, (size_t)len), 0);
+		}
+		assert_int_equal(crdt_orset_merge(s, w), 0);
+		crdt_orset_free(w);
 	}
 	while (!cur.done) {
 		int r = crdt_orset_pieces(s, &cur, t.max, 4, into_cb, &t);
@@ -680,6 +808,8 @@ int main(void)
 		cmocka_unit_test(test_pieces_mutated),
 		cmocka_unit_test(test_pieces_index_slices),
 		cmocka_unit_test(test_pieces_news),
+		cmocka_unit_test(test_pieces_recut),
+		cmocka_unit_test(test_pieces_adds_keep_index),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

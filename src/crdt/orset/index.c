@@ -8,7 +8,8 @@
  * backward shifts untouched.  Dense counters cost 4.25 bytes a dot.  The
  * index is a cache: the bulk merge path and the decoder leave it unbuilt
  * (ix_ok false), a failed allocation drops it, and the next small merge
- * rebuilds it in one pass.
+ * rebuilds it in one pass (a cut, in slices).  Local adds build it when a
+ * set reaches PIECES_UNINDEXED + 1 elements (crdt_orset_add).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,15 @@ static inline unsigned leaf_rank(const struct ixleaf *l, unsigned p)
 	if (p % 64)
 		r += (unsigned)__builtin_popcountll(l->bits[w] & ((1ULL << (p % 64)) - 1));
 	return r;
+}
+
+/* The position of @l's last dot; -1 in none. */
+static inline int leaf_last(const struct ixleaf *l)
+{
+	for (unsigned w = IX_WORDS; w-- > 0;)
+		if (l->bits[w])
+			return (int)(w * 64 + 63) - __builtin_clzll(l->bits[w]);
+	return -1;
 }
 
 static inline bool leaf_has(const struct ixleaf *l, unsigned p)
@@ -135,7 +145,7 @@ static int ix_add_raw(struct crdt_orset *s, uint32_t ri, uint64_t ctr, uint32_t 
 			return CRDT_ENOMEM;
 		}
 	}
-	r = leaf_rank(l, p);
+	r = (int)p > leaf_last(l) ? l->n : leaf_rank(l, p);
 	memmove(l->h + r + 1, l->h + r, (l->n - r) * sizeof(l->h[0]));
 	l->h[r] = h;
 	l->bits[p / 64] |= 1ULL << (p % 64);
@@ -147,6 +157,145 @@ void ix_add(struct crdt_orset *s, uint32_t ri, uint64_t ctr, uint32_t h)
 {
 	if ((s->ix_ok || s->ix_part) && ix_add_raw(s, ri, ctr, h) < 0)
 		ix_drop(s);
+}
+
+static inline bool ixent_lt(const struct ixent *a, const struct ixent *b)
+{
+	return a->ri != b->ri ? a->ri < b->ri : a->ctr < b->ctr;
+}
+
+/* @v by dot: a quicksort (median of three, the smaller side first) with
+ * an insertion sort below 16, the compare inline. */
+static void ixent_qsort(struct ixent *v, size_t n)
+{
+	while (n > 16) {
+		struct ixent a = v[0], b = v[n / 2], c = v[n - 1], piv, t;
+		if (ixent_lt(&a, &b))
+			piv = ixent_lt(&b, &c) ? b : ixent_lt(&a, &c) ? c : a;
+		else
+			piv = ixent_lt(&a, &c) ? a : ixent_lt(&b, &c) ? c : b;
+		size_t i = 0, j = n - 1;
+		for (;;) {
+			while (ixent_lt(&v[i], &piv))
+				i++;
+			while (ixent_lt(&piv, &v[j]))
+				j--;
+			if (i >= j)
+				break;
+			t = v[i];
+			v[i++] = v[j];
+			v[j--] = t;
+		}
+		if (j + 1 < n - j - 1) {
+			ixent_qsort(v, j + 1);
+			v += j + 1;
+			n -= j + 1;
+		} else {
+			ixent_qsort(v + j + 1, n - j - 1);
+			n = j + 1;
+		}
+	}
+	for (size_t i = 1; i < n; i++) {
+		struct ixent t = v[i];
+		size_t j = i;
+		for (; j > 0 && ixent_lt(&t, &v[j - 1]); j--)
+			v[j] = v[j - 1];
+		v[j] = t;
+	}
+}
+
+/* Dots @v[0..n), ascending, of one replica and one leaf's span, added at
+ * once when they all come after the leaf's last: 0, 1 if some do not (the
+ * caller adds them one by one), -ENOMEM, -EBADMSG for a dot twice. */
+static int ix_append(struct crdt_orset *s, const struct ixent *v, size_t n)
+{
+	struct ixdir *d = &s->reps[v[0].ri].ix;
+	uint64_t b = v[0].ctr >> IX_SHIFT;
+	uint32_t k, cap = 4;
+	struct ixleaf *l;
+
+	if (d->n && d->v[d->n - 1]->base <= b)
+		k = d->v[d->n - 1]->base == b ? d->n - 1 : d->n;
+	else
+		k = ix_lower(d, b);
+	l = k < d->n && d->v[k]->base == b ? d->v[k] : NULL;
+	if (l && (int)(v[0].ctr & (IX_SPAN - 1)) <= leaf_last(l))
+		return 1;
+	while (cap < (l ? l->n : 0) + n && cap < IX_SPAN)
+		cap *= 2;
+	if (!l) {
+		if (!(l = leaf_new(b, cap)))
+			return CRDT_ENOMEM;
+		if (dir_insert(d, k, l) < 0) {
+			free(l);
+			return CRDT_ENOMEM;
+		}
+	} else if (cap > l->cap) {
+		if (!(l = realloc(l, sizeof(*l) + cap * sizeof(l->h[0]))))
+			return CRDT_ENOMEM;
+		l->cap = cap;
+		d->v[k] = l;
+	}
+	for (size_t x = 0; x < n; x++) {
+		unsigned p = (unsigned)(v[x].ctr & (IX_SPAN - 1));
+		if (x && v[x].ctr == v[x - 1].ctr)
+			return CRDT_EBADMSG;
+		l->h[l->n++] = v[x].h;
+		l->bits[p / 64] |= 1ULL << (p % 64);
+	}
+	return 0;
+}
+
+void ix_add_all(struct crdt_orset *s, struct ixent *v, size_t n)
+{
+	uint64_t lo = n ? v[0].ctr : 0, hi = lo;
+	size_t i = 1;
+	bool one = true;
+
+	if (!s->ix_ok && !s->ix_part)
+		return;
+	while (i < n && ixent_lt(&v[i - 1], &v[i]))
+		i++;
+	for (size_t k = 0; i < n && k < n; k++) {
+		one = one && v[k].ri == v[0].ri;
+		lo = v[k].ctr < lo ? v[k].ctr : lo;
+		hi = v[k].ctr > hi ? v[k].ctr : hi;
+	}
+	if (i < n && one && hi - lo < 4 * (uint64_t)n && n <= 512) {
+		/* One replica's counters close together (a piece's): placed
+		 * by counter, no compares (32 KiB of stack at most).  A dot
+		 * held twice (no replica makes that) drops the index, as
+		 * ix_add does. */
+		struct ixent w[4 * 512];
+		uint64_t seen[4 * 512 / 64] = { 0 };
+		size_t m = 0;
+		for (size_t k = 0; k < n; k++) {
+			size_t at = (size_t)(v[k].ctr - lo);
+			if (seen[at / 64] >> (at % 64) & 1) {
+				ix_drop(s);
+				return;
+			}
+			seen[at / 64] |= 1ULL << (at % 64);
+			w[at] = v[k];
+		}
+		for (size_t at = 0; at <= hi - lo; at++)
+			if (seen[at / 64] >> (at % 64) & 1)
+				v[m++] = w[at];
+	} else if (i < n) {
+		ixent_qsort(v, n);
+	}
+	/* then each leaf's run at once */
+	i = 0;
+	for (size_t j; i < n && (s->ix_ok || s->ix_part); i = j) {
+		uint64_t b = v[i].ctr >> IX_SHIFT;
+		int r;
+		for (j = i + 1; j < n && v[j].ri == v[i].ri && v[j].ctr >> IX_SHIFT == b; j++)
+			;
+		if ((r = ix_append(s, v + i, j - i)) < 0)
+			ix_drop(s);
+		for (size_t k = i; r > 0 && k < j; k++)
+			ix_add(s, v[k].ri, v[k].ctr, v[k].h);
+	}
 }
 
 void ix_del(struct crdt_orset *s, uint32_t ri, uint64_t ctr)
@@ -220,11 +369,6 @@ struct et_slot *slot_of_dot(const struct crdt_orset *s, uint32_t h, uint32_t ri,
 			return e;
 	}
 }
-
-struct ixent {
-	uint64_t ctr;
-	uint32_t ri, h;
-};
 
 /* LSD radix sort of @v by (ri, ctr), bytes that are the same in every
  * entry skipped (counters rarely use more than three).  @tmp as large. */

@@ -267,6 +267,19 @@ int ix_build_some(struct crdt_orset *s);
  * (or being built); if it cannot, it is dropped (the set itself is
  * unaffected). */
 void ix_add(struct crdt_orset *s, uint32_t ri, uint64_t ctr, uint32_t h);
+/* Up to this many elements, a set with no dot index is cut whole (a
+ * fraction of a millisecond) rather than given one (4.25 bytes a dot);
+ * local adds that grow a set past it build its index (crdt_orset_add). */
+#define PIECES_UNINDEXED 1024
+
+/* One dot for ix_add_all(). */
+struct ixent {
+	uint64_t ctr;
+	uint32_t ri, h;
+};
+/* ix_add() of each of @v[0..n), which it sorts (by dot, so that each
+ * lands after its leaf's others and costs no move). */
+void ix_add_all(struct crdt_orset *s, struct ixent *v, size_t n);
 void ix_del(struct crdt_orset *s, uint32_t ri, uint64_t ctr);
 void ix_del_dots(struct crdt_orset *s, const struct et_slot *e);
 /* The slot of the element hashed @h that holds dot (@ri, @ctr), or NULL. */
@@ -309,6 +322,12 @@ static inline uint64_t ctr_zz(uint64_t ctr, uint64_t last)
 static inline uint64_t ctr_unzz(uint64_t z, uint64_t last)
 {
 	return last + ((z >> 1) ^ (0 - (z & 1)));
+}
+
+/* crdt_varint_len() inline, for the cut's per-pair costs. */
+static inline size_t vlen(uint64_t v)
+{
+	return 1 + (size_t)(63 - __builtin_clzll(v | 1)) / 7;
 }
 
 /* Upper bound on the varint of ctr_zz() between two counters <= @hi. */

@@ -896,6 +896,8 @@ static int merge_small(struct crdt_orset *dst, const struct crdt_orset *src, boo
 	uint32_t *wfirst = calloc(nsr, sizeof(*wfirst)), *wlast = calloc(nsr, sizeof(*wlast));
 	struct dropper dp = { .dst = dst, .src = src };
 	struct dot *kd = NULL;
+	struct ixent *ia = NULL; /* new dots for the index */
+	size_t nia = 0;
 	uint64_t *rh = NULL, fpd = dst->fp_dots;
 	struct pairing p;
 	int r = CRDT_ENOMEM;
@@ -911,6 +913,14 @@ static int merge_small(struct crdt_orset *dst, const struct crdt_orset *src, boo
 	}
 	if ((r = join_reserve(&j)) < 0)
 		goto out;
+	/* the new dots' index entries, added after the commit in dot order
+	 * (each then lands at its leaf's end: src's elements come in hash
+	 * order, which moved half a leaf a dot); every kept dot counts in
+	 * pool_need */
+	if (!(ia = malloc((j.pool_need ? j.pool_need : 1) * sizeof(*ia)))) {
+		r = CRDT_ENOMEM;
+		goto out;
+	}
 	if (fp && !(rh = fp_reps(&j)))
 		fp = false;
 
@@ -922,7 +932,9 @@ static int merge_small(struct crdt_orset *dst, const struct crdt_orset *src, boo
 		if (!p.de) {
 			if (join_insert(&j, &p)) {
 				for (size_t x = 0; x < p.keep; x++)
-					ix_add(dst, j.scratch[x].ri, j.scratch[x].ctr, p.se->hash);
+					ia[nia++] = (struct ixent){ .ri = j.scratch[x].ri,
+								    .ctr = j.scratch[x].ctr,
+								    .h = p.se->hash };
 				if (fp)
 					fpd += fp_part(et_key(p.se), et_len(p.se), j.scratch, p.keep, rh);
 			}
@@ -941,7 +953,9 @@ static int merge_small(struct crdt_orset *dst, const struct crdt_orset *src, boo
 		n = dots_union(kd, nk, j.scratch, p.keep, o);
 		for (size_t x = 0; n > nk && x < p.keep; x++)
 			if (!dots_have(kd, nk, j.scratch[x].ri, j.scratch[x].ctr))
-				ix_add(dst, j.scratch[x].ri, j.scratch[x].ctr, p.de->hash);
+				ia[nia++] = (struct ixent){ .ri = j.scratch[x].ri,
+							    .ctr = j.scratch[x].ctr,
+							    .h = p.de->hash };
 		if (nk == p.dn && n == nk)
 			continue;
 		if (fp)
@@ -950,6 +964,7 @@ static int merge_small(struct crdt_orset *dst, const struct crdt_orset *src, boo
 		set_dots(dst, p.de, o, n);
 		nempty += n == 0; /* removed below, once no slot index is needed */
 	}
+	ix_add_all(dst, ia, nia);
 	for (size_t i = 0; nempty && i < et_cap(&src->tab); i++) {
 		const struct et_slot *e = &src->tab.s[i];
 		uint32_t f;
@@ -992,6 +1007,7 @@ out:
 	free(wfirst);
 	free(wlast);
 	free(kd);
+	free(ia);
 	free(dp.v);
 	join_done(&j);
 	return r;

@@ -29,10 +29,14 @@ struct cut {
 	size_t p;   /* first pair index */
 };
 
-/* Scratch for put_piece: one element's dots, as put_elem() wants them. */
+/* Scratch for put_piece: one element's dots, as put_elem() wants them;
+ * the pairs' sort keys and a copy of the pairs. */
 struct dotbuf {
 	struct dot *d;
 	size_t cap;
+	uint64_t *key;
+	struct pair *pr;
+	size_t kcap;
 };
 
 struct splitter {
@@ -64,6 +68,82 @@ static int pair_elem_cmp(const void *x, const void *y)
 	return c ? c : dot_cmp(a->ri, a->ctr, b->ri, b->ctr);
 }
 
+
+/* Integers in ascending order: a quicksort (median of three, the smaller
+ * side first) with an insertion sort below 16. */
+static void sort_u64(uint64_t *v, size_t n)
+{
+	while (n > 16) {
+		uint64_t a = v[0], b = v[n / 2], c = v[n - 1], t;
+		uint64_t piv = a < b ? (b < c ? b : a < c ? c : a) : (a < c ? a : b < c ? c : b);
+		size_t i = 0, j = n - 1;
+		for (;;) {
+			while (v[i] < piv)
+				i++;
+			while (v[j] > piv)
+				j--;
+			if (i >= j)
+				break;
+			t = v[i];
+			v[i++] = v[j];
+			v[j--] = t;
+		}
+		/* [0, j] <= piv <= [j + 1, n) */
+		if (j + 1 < n - j - 1) {
+			sort_u64(v, j + 1);
+			v += j + 1;
+			n -= j + 1;
+		} else {
+			sort_u64(v + j + 1, n - j - 1);
+			n = j + 1;
+		}
+	}
+	for (size_t i = 1; i < n; i++) {
+		uint64_t t = v[i];
+		size_t j = i;
+		for (; j > 0 && v[j - 1] > t; j--)
+			v[j] = v[j - 1];
+		v[j] = t;
+	}
+}
+
+/* Sort @pr[0..np) into the encoding's order (pair_elem_cmp).  The table
+ * is in (hash, key) order, so an element's slot index is its place: the
+ * pairs go by (slot index, position) as plain 64-bit keys, and the few of
+ * one element by dot after.  qsort's calls of pair_elem_cmp were a fifth
+ * of a catch-up sender's CPU (docs/benchmarks.md). */
+static int sort_pairs(const struct crdt_orset *s, struct pair *pr, size_t np, struct dotbuf *db)
+{
+	if (np >= 1u << 24) {
+		qsort(pr, np, sizeof(*pr), pair_elem_cmp);
+		return 0;
+	}
+	if (np > db->kcap) {
+		uint64_t *k = realloc(db->key, np * sizeof(*k));
+		struct pair *p = k ? realloc(db->pr, np * sizeof(*p)) : NULL;
+		if (k)
+			db->key = k;
+		if (!p)
+			return CRDT_ENOMEM;
+		db->pr = p;
+		db->kcap = np;
+	}
+	for (size_t i = 0; i < np; i++)
+		db->key[i] = (uint64_t)(pr[i].e - s->tab.s) << 24 | i;
+	sort_u64(db->key, np);
+	for (size_t i = 0; i < np; i++)
+		db->pr[i] = pr[db->key[i] & ((1u << 24) - 1)];
+	for (size_t i = 0; i < np; i++) {
+		struct pair t = db->pr[i];
+		size_t j = i;
+		for (; j > 0 && db->pr[j - 1].e == t.e &&
+		       dot_cmp(db->pr[j - 1].ri, db->pr[j - 1].ctr, t.ri, t.ctr) > 0; j--)
+			db->pr[j] = db->pr[j - 1];
+		db->pr[j] = t;
+	}
+	memcpy(pr, db->pr, np * sizeof(*pr));
+	return 0;
+}
 
 /* Intervals of replica @r clipped to [lo, hi]; first index and count. */
 /* The first interval of replica @p with hi >= @lo. */
@@ -122,7 +202,9 @@ static int put_piece(struct crdt_buf *b, const struct crdt_orset *s, const uint3
 	}
 	for (size_t i = 1; i < np; i++)
 		if (pair_elem_cmp(&pr[i - 1], &pr[i]) > 0) { /* else in order already */
-			qsort(pr, np, sizeof(*pr), pair_elem_cmp);
+			int r = sort_pairs(s, pr, np, db);
+			if (r < 0)
+				return r;
 			break;
 		}
 	for (size_t i = 0; i < np; i++)
@@ -320,6 +402,8 @@ out:
 	free(sp.rlo);
 	free(sp.rhi);
 	free(sp.db.d);
+	free(sp.db.key);
+	free(sp.db.pr);
 	return r;
 }
 
@@ -333,9 +417,6 @@ out:
  * order only among themselves.
  */
 
-/* Up to this many elements, a set with no dot index is cut whole (a
- * fraction of a millisecond) rather than given one (4.25 bytes a dot). */
-#define PIECES_UNINDEXED 1024
 
 struct cutter {
 	struct crdt_orset *s;
@@ -366,10 +447,10 @@ static int cut_dot(uint64_t ctr, uint32_t h, void *ctx)
 
 	if (!e)
 		return CRDT_EBADMSG; /* an index that disagrees with the table */
-	pc = crdt_varint_len(et_len(e)) + et_len(e) + c->vidx + c->zmax;
+	pc = vlen(et_len(e)) + et_len(e) + c->vidx + c->zmax;
 	c->stop = ctr;
 	/* what a piece starting at this dot would cost with it */
-	if (c->fixed + c->repcost + crdt_varint_len(ctr) + crdt_varint_len(c->z - ctr) + pc > c->max)
+	if (c->fixed + c->repcost + vlen(ctr) + vlen(c->z - ctr) + pc > c->max)
 		return CUT_SKIP;
 	if (c->size + pc > c->max || c->np == c->cap)
 		return CUT_FULL;
@@ -551,5 +632,7 @@ out:
 	free(c.last);
 	free(c.pairs);
 	free(c.db.d);
+	free(c.db.key);
+	free(c.db.pr);
 	return r;
 }
