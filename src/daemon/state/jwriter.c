@@ -660,6 +660,10 @@ static void thread_main(void *arg)
 		struct jwriter_counts c = { 0 };
 		char msg[sizeof(w->msg)] = "";
 
+		if (w->running) { /* the loop runs a group (run_inline) */
+			uv_cond_wait(&w->work, &w->mu);
+			continue;
+		}
 		if (w->queue) {
 			struct jwriter_batch *g = w->queue, *last = g;
 			uint64_t n = 1;
