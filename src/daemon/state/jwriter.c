@@ -494,17 +494,19 @@ retry:
 		    (rc = put_walseq(w, w->parent, w->seq + 1)) != 0)
 			what = "meta";
 	}
-	if (rc == MDB_MAP_FULL && !again) {
+	if (rc == MDB_MAP_FULL && !again && !w->commit_failed) {
 		drop_parent(w, on_loop);
 		if (on_loop)
 			return false;
 		/* the groups before it, then one small commit more: LMDB reuses
 		 * pages a transaction frees (here: replaced large values) only
 		 * once its free list has a record two commits old */
-		for (int i = 0; i < 2 && (rc = wal_parent(w, &what)) == 0; i++) {
-			if (i && (rc = put_walseq(w, w->parent, w->seq)) != 0)
+		for (int i = 0; i < 2 && !w->commit_failed && wal_parent(w, &what) == 0; i++) {
+			if (i && put_walseq(w, w->parent, w->seq) != 0) {
+				drop_parent(w, false);
 				break;
-			w->groups += i;
+			}
+			w->groups += (uint64_t)i;
 			wal_commit(w, false, c, msg, msglen);
 		}
 		again = true;
