@@ -735,7 +735,7 @@ int journal_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *l
 		goto fail;
 	}
 	txn = NULL;
-	/* what a crash under always left in the log, whatever the mode now */
+	/* what a crash (kill -9 included, in any mode) left in the log */
 	struct jwriter_recovery rec;
 	MDB_dbi dbi[JWRITER_TABLES] = { [JWRITER_META] = st->meta, [JWRITER_INST] = st->inst,
 					[JWRITER_SNAP] = st->snap, [JWRITER_LOG] = st->jlog };
