@@ -95,7 +95,8 @@ static struct result one_run(unsigned keys, unsigned merges, unsigned per_pass,
 	store_init(&s);
 	crdt_rid_generate(&peer);
 	crdt_hlc_init(&hlc, NULL, NULL);
-	if (journal_open(&loop, dir, NULL, mode, batch_ms, (size_t)1 << 30, &st, err, sizeof(err)) < 0 ||
+	if (journal_open(&loop, dir, NULL, mode, batch_ms, (size_t)1 << 30, &st, err,
+			 sizeof(err)) < 0 ||
 	    journal_load(st, &s, err, sizeof(err)) < 0)
 		die(err);
 	/* every key once, as the storm's first writes make them */

@@ -623,7 +623,8 @@ static void test_kill9_before_commit_keeps_log_writes(void **state)
 		st = open_load(f, &c, m, NULL, 0);
 		journal_get_stats(st, &js);
 		assert_int_equal(js.wal_applied, 2);
-		assert_true(crdt_obj_equal(slot(&a, "cart", CRDT_ORSET), slot(&c, "cart", CRDT_ORSET)));
+		assert_true(crdt_obj_equal(slot(&a, "cart", CRDT_ORSET),
+					   slot(&c, "cart", CRDT_ORSET)));
 		assert_true(crdt_orset_contains(slot(&c, "cart", CRDT_ORSET)->os, "mouse", 5));
 		assert_true(crdt_obj_equal(slot(&a, "hits", CRDT_PNCOUNTER),
 					   slot(&c, "hits", CRDT_PNCOUNTER)));
