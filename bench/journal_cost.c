@@ -3,12 +3,14 @@
  * receive path feeds them (store_merge), a loop pass's worth at a time.
  *
  *   journal_cost [-k KEYS] [-n MERGES] [-p PER_PASS] [-d none|batch|always] [-r RUNS]
+ *                [-b BATCH_MS]
  *
  * Each run: a fresh data directory under /tmp; KEYS registers merged once
  * (not timed), then MERGES merges of random keys among them (a peer's new
  * value each, decoded beforehand, as a datagram's records are), with
  * journal_commit and one non-blocking loop run after every PER_PASS of
- * them (the end of a loop pass), and journal_flush at the end.  Prints the
+ * them (the end of a loop pass), and journal_flush at the end; the journal's
+ * batch_ms is the daemon's default (100) unless -b says otherwise.  Prints the
  * CPU time of the process (loop and writer thread, getrusage) and the wall
  * time per merge, LMDB commits and the file's size; with -r, each run and
  * the medians.  The CPU a peer spends decoding datagrams, looking names up
@@ -27,6 +29,8 @@
 #include "crdt/rid.h"
 #include "state/journal.h"
 #include "state/store.h"
+
+static unsigned batch_ms = 100;
 
 static double cpu_s(void)
 {
@@ -91,7 +95,8 @@ static struct result one_run(unsigned keys, unsigned merges, unsigned per_pass,
 	store_init(&s);
 	crdt_rid_generate(&peer);
 	crdt_hlc_init(&hlc, NULL, NULL);
-	if (journal_open(&loop, dir, NULL, mode, 1000, (size_t)1 << 30, &st, err, sizeof(err)) < 0 ||
+	if (journal_open(&loop, dir, NULL, mode, batch_ms, (size_t)1 << 30, &st, err,
+			 sizeof(err)) < 0 ||
 	    journal_load(st, &s, err, sizeof(err)) < 0)
 		die(err);
 	/* every key once, as the storm's first writes make them */
@@ -155,12 +160,13 @@ int main(int argc, char **argv)
 	enum config_durability mode = CONFIG_DURABILITY_NONE;
 	int c;
 
-	while ((c = getopt(argc, argv, "k:n:p:d:r:")) != -1) {
+	while ((c = getopt(argc, argv, "k:n:p:d:r:b:")) != -1) {
 		switch (c) {
 		case 'k': keys = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'n': merges = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'p': per_pass = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'r': runs = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'b': batch_ms = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'd':
 			mode = !strcmp(optarg, "always") ? CONFIG_DURABILITY_ALWAYS
 			       : !strcmp(optarg, "batch") ? CONFIG_DURABILITY_BATCH
@@ -168,11 +174,11 @@ int main(int argc, char **argv)
 			break;
 		default:
 			fprintf(stderr, "usage: journal_cost [-k KEYS] [-n MERGES] [-p PER_PASS] "
-					"[-d none|batch|always] [-r RUNS]\n");
+					"[-d none|batch|always] [-r RUNS] [-b BATCH_MS]\n");
 			return 2;
 		}
 	}
-	if (!keys || !merges || !per_pass || !runs || runs > 64)
+	if (!keys || !merges || !per_pass || !runs || runs > 64 || !batch_ms)
 		die("every count must be at least 1 (runs at most 64)");
 	double cpu[64], wall[64];
 	for (unsigned r = 0; r < runs; r++) {

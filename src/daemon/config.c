@@ -180,7 +180,9 @@ static const struct config_key config_table[] = {
 	  .help = "always: a write is on disk before its reply (group commit); batch: synced "
 		  "every batch_ms; none: left to the OS" },
 	{ .section = "storage", .name = "batch_ms", .type = CONFIG_UINT, .min = 1, .max = 60000,
-	  .def = "100", FIELD(storage.batch_ms), .help = "durability = batch: sync this often" },
+	  .def = "100", FIELD(storage.batch_ms),
+	  .help = "how often LMDB takes the write-ahead log in one commit (synced under batch and "
+		  "always)" },
 	{ .section = "storage", .name = "map_size", .type = CONFIG_SIZE, .min = 1 * MIB,
 	  .max = 1024 * GIB, .def = "4294967296", FIELD(storage.map_size),
 	  .help = "largest size of the store file data_dir/store.lmdb" },

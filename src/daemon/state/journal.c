@@ -86,7 +86,7 @@ struct journal {
 	struct crdt_buf namebuf; /* a slot's name record, while buf holds its first record */
 	char path[PATH_MAX];
 	char wal_path[PATH_MAX]; /* data_dir/store.wal */
-	struct wal *wal;         /* under always, from journal_load on */
+	struct wal *wal;         /* from journal_load on */
 	uint64_t wal_seq;        /* the last log record LMDB holds */
 	uv_timer_t timer; /* batch syncs */
 	bool timer_on;
@@ -683,12 +683,12 @@ int journal_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *l
 	crdt_buf_init(&st->namebuf, 0);
 	snprintf(st->path, sizeof(st->path), "%s/store.lmdb", data_dir);
 	/* Without NOSYNC every commit syncs (pages, then the meta page): under
-	 * always that is LMDB's commit of the write-ahead log, after which the
-	 * log is emptied; its nested transactions need the env without
-	 * WRITEMAP.  Otherwise pages are written in place through the map
-	 * (WRITEMAP), so a commit costs no write() of every page it touched,
-	 * and MAPASYNC leaves the flush to the batch timer or the OS.  Either
-	 * way a commit is in the page cache: it survives kill -9. */
+	 * always that is LMDB's commit of the write-ahead log every batch_ms,
+	 * after which the log is emptied.  Otherwise pages are written in place
+	 * through the map (WRITEMAP), so a commit costs no write() of every
+	 * page it touched, and MAPASYNC leaves the flush to the batch timer's
+	 * sync or the OS.  Either way a commit, and a record of the log, is in
+	 * the page cache: it survives kill -9. */
 	if (mode != CONFIG_DURABILITY_ALWAYS)
 		flags |= MDB_WRITEMAP | MDB_NOSYNC | MDB_MAPASYNC;
 	if ((rc = mdb_env_create(&st->env)) != 0 || (rc = mdb_env_set_maxdbs(st->env, 4)) != 0 ||
@@ -735,7 +735,7 @@ int journal_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *l
 		goto fail;
 	}
 	txn = NULL;
-	/* what a crash under always left in the log, whatever the mode now */
+	/* what a crash (kill -9 included, in any mode) left in the log */
 	struct jwriter_recovery rec;
 	MDB_dbi dbi[JWRITER_TABLES] = { [JWRITER_META] = st->meta, [JWRITER_INST] = st->inst,
 					[JWRITER_SNAP] = st->snap, [JWRITER_LOG] = st->jlog };
@@ -755,11 +755,6 @@ int journal_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *l
 			 (unsigned long long)rec.bytes,
 			 rec.dropped ? "; its last bytes were no whole record (an append a crash "
 				       "cut short, never acknowledged)" : "");
-	if (mode != CONFIG_DURABILITY_ALWAYS && unlink(st->wal_path) < 0 && errno != ENOENT) {
-		rc = -errno;
-		snprintf(err, errlen, "%s: %s", st->wal_path, strerror(errno));
-		goto fail_recover;
-	}
 	uv_timer_init(loop, &st->timer);
 	st->timer.data = st;
 	uv_timer_init(loop, &st->release);
@@ -767,13 +762,11 @@ int journal_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *l
 	uv_timer_init(loop, &st->hold);
 	st->hold.data = st;
 	st->open_timers = 3;
-	/* batch syncs every batch_ms; under always the timer has LMDB take
-	 * the write-ahead log (which also makes state merged from peers
-	 * durable when no client's write synced the log) */
-	if (mode != CONFIG_DURABILITY_NONE) {
-		uv_timer_start(&st->timer, batch_cb, batch_ms, batch_ms);
-		st->timer_on = true;
-	}
+	/* every batch_ms LMDB takes the write-ahead log in one commit (synced
+	 * under batch and always; under always this also makes state merged
+	 * from peers durable when no client's write synced the log) */
+	uv_timer_start(&st->timer, batch_cb, batch_ms, batch_ms);
+	st->timer_on = true;
 	*ret = st;
 	return 0;
 fail_recover:
@@ -937,7 +930,6 @@ int journal_load(struct journal *st, struct store *s, char *err, size_t errlen)
 		goto out;
 	}
 	st->store = s;
-	release_map(st); /* the load read every page */
 	/* from here on LMDB is the writer thread's */
 	struct jwriter_config wc = {
 		.env = st->env,
@@ -948,17 +940,17 @@ int journal_load(struct journal *st, struct store *s, char *err, size_t errlen)
 		.path = st->path,
 	};
 	struct jwriter_events ev = { writer_batch_done, writer_counts, st };
-	if (st->mode == CONFIG_DURABILITY_ALWAYS) {
-		if ((r = wal_open(st->wal_path, &st->wal)) < 0) {
-			store_unsubscribe(s, st);
-			st->store = NULL;
-			snprintf(err, errlen, "%s: cannot open it: %s", st->wal_path, strerror(-r));
-			goto out;
-		}
-		wc.wal = st->wal;
-		wc.wal_path = st->wal_path;
-		wc.wal_seq = st->wal_seq;
+	if ((r = wal_open(st->wal_path, &st->wal)) < 0) {
+		store_unsubscribe(s, st);
+		st->store = NULL;
+		snprintf(err, errlen, "%s: cannot open it: %s", st->wal_path, strerror(-r));
+		goto out;
 	}
+	wc.wal = st->wal;
+	wc.wal_path = st->wal_path;
+	wc.wal_seq = st->wal_seq;
+	wc.sync_groups = st->mode == CONFIG_DURABILITY_ALWAYS;
+	wc.sync_interval = st->mode == CONFIG_DURABILITY_BATCH;
 	if ((r = jwriter_start(st->release.loop, &wc, &ev, &st->w)) < 0) {
 		store_unsubscribe(s, st);
 		st->store = NULL;
@@ -966,6 +958,7 @@ int journal_load(struct journal *st, struct store *s, char *err, size_t errlen)
 			 uv_strerror(r));
 		goto out;
 	}
+	release_map(st); /* the load read every page, the writer's first begin the meta pages */
 	/* loading counted as merges; the stats are about the network */
 	s->stats.merges = 0;
 	r = 0;

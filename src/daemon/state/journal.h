@@ -10,12 +10,14 @@
  *
  * The loop only encodes: a pass's records go into one batch in memory, and
  * journal_commit hands it to the writer thread (state/jwriter.h), which
- * stores every batch queued meanwhile in one LMDB transaction and reports
+ * stores every batch queued meanwhile as one group (applied to the LMDB
+ * transaction it keeps open, appended to the write-ahead log) and reports
  * each back.  A client whose own commands wrote waits for its pass's batch
  * (journal_local_writes, journal_batch_gen, the report callback): stored in
- * every mode (so a crash of crdtd loses nothing acknowledged), and synced
- * first with durability = always.  With batch a timer syncs every
- * batch_ms; with none the OS decides when the pages reach the disk.  A
+ * every mode (so a crash of crdtd loses nothing acknowledged: a start
+ * applies the log), and synced first with durability = always.  Every
+ * batch_ms a timer has LMDB commit (synced with batch and always); with
+ * none the OS decides when the pages reach the disk.  A
  * client that only read is not held: it can see a write that is not yet
  * durable.
  */
@@ -42,16 +44,16 @@ enum journal_op {
 
 struct journal_stats {
 	uint64_t records;     /* journal records written */
-	uint64_t commits;     /* LMDB transactions: one carries every batch queued */
+	uint64_t commits;     /* groups stored: one carries every batch queued */
 	uint64_t loop_commits; /* of those, small unsynced ones the loop ran itself */
-	uint64_t syncs;       /* commits that synced, and batch syncs */
+	uint64_t syncs;       /* log syncs (always) and synced LMDB commits */
 	uint64_t compactions; /* snapshots written */
 	uint64_t errors;      /* failed encodings, puts, commits or syncs */
 	uint64_t last_sync_ms; /* wall clock of the last sync, 0 never */
 	uint64_t loaded_instances, loaded_records;
 	uint64_t wal_applied; /* records of store.wal applied at the start */
-	uint64_t wal_bytes;   /* store.wal's size now (always), as last reported */
-	uint64_t map_releases; /* the map's pages handed back (after commits) */
+	uint64_t wal_bytes;   /* store.wal's size now, as last reported */
+	uint64_t map_releases; /* the map's pages handed back (after groups) */
 };
 
 struct journal;

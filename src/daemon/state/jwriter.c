@@ -19,13 +19,14 @@
 /* Reported batches kept for reuse, and the buffer size kept with them. */
 #define SPARE_MAX 8
 #define SPARE_BYTES ((size_t)1 << 20)
-/* A batch up to this size that needs no sync is committed on the loop when
- * the thread is idle: an unsynced commit of a few pages costs less than
- * waking the thread and waiting for its report (about 3 x a write's reply
- * time on a 2-core machine).  Syncs and large batches go to the thread. */
+/* A batch up to this size that needs no sync goes into the open transaction
+ * and the log on the loop when the thread is idle: a few puts and a write()
+ * cost less than waking the thread and waiting for its report (about 3 x a
+ * write's reply time on a 2-core machine).  Syncs and large batches go to
+ * the thread. */
 #define INLINE_MAX_BYTES ((size_t)64 << 10)
-/* Under always, past this many bytes of log LMDB takes them at once (the
- * open transaction's pages are in memory until then). */
+/* Past this many bytes of log LMDB takes them at once, before batch_ms (the
+ * open transaction's pages are in memory, or dirty in the map, until then). */
 #define WAL_MAX_BYTES ((uint64_t)64 << 20)
 /* wal_apply: the log does not continue the store (a gap in the numbers). */
 #define WAL_GAP (-1)
@@ -56,18 +57,21 @@ struct jwriter {
 	size_t queued_bytes;
 	uint64_t finished; /* batches finished */
 	bool want_sync, want_release, stop;
+	bool ready; /* the thread began its first open transaction */
 	bool running; /* a transaction, sync or release is under way (either thread) */
 	struct jwriter_counts counts; /* since the last report */
 	char msg[320];                /* the last error since the last report */
 
 	/* whoever runs (the thread, or the loop while running is its own) */
-	bool unsynced;         /* committed without sync since the last sync */
 	struct crdt_buf retry; /* name records of transactions that failed */
-	/* under always (cfg.wal): the transaction LMDB keeps open between its
-	 * synced commits, each group a child of it; the payload of the group's
-	 * log record; the number of the last record appended */
+	/* the transaction LMDB keeps open between its commits (every batch_ms),
+	 * which every group goes into, begun and ended by the thread; the
+	 * payload of the group's log record; the number of the last record
+	 * appended */
 	MDB_txn *parent;
-	bool reapply;          /* a commit of parent failed: the log goes in again */
+	uint64_t groups;       /* groups parent holds */
+	bool parent_bad;       /* a group failed in parent on the loop: the thread aborts it */
+	bool reapply;          /* parent was aborted or its commit failed: the log goes in again */
 	bool commit_failed;    /* the last commit of parent failed: only the timer retries */
 	struct crdt_buf payload;
 	uint64_t seq;
@@ -276,20 +280,7 @@ static void group_failed(struct jwriter *w, struct jwriter_batch *g, struct jwri
 	}
 }
 
-/* End @txn (NULL: none was begun): committed when @rc is 0, else aborted.
- * The commit's code, or @rc. */
-static int end_txn(MDB_txn *txn, int rc, const char **what)
-{
-	if (rc == 0) {
-		*what = "commit";
-		return mdb_txn_commit(txn);
-	}
-	if (txn)
-		mdb_txn_abort(txn);
-	return rc;
-}
-
-/* ---- durability = always: the log first (state/wal.h) -------------------- */
+/* ---- the log first (state/wal.h) ---------------------------------------- */
 
 int jwriter_ops_check(const uint8_t *p, size_t n)
 {
@@ -357,16 +348,41 @@ static int wal_apply(const struct jwriter *w, MDB_txn *txn, const uint8_t *buf, 
 	return *applied ? put_walseq(w, txn, *last) : 0;
 }
 
-/* LMDB takes what the log holds: the open transaction is committed, synced
- * (the env syncs its commits), and the log emptied. */
-static void wal_commit(struct jwriter *w, struct jwriter_counts *c, char *msg, size_t msglen)
+/* The open transaction is unusable (a put or an append of the group failed
+ * in it, LMDB's rule after a failed put): the thread, which began it, aborts
+ * it; the next one takes the log in again, so only the group that failed is
+ * lost (its clients disconnected).  On the loop it is only marked. */
+static void drop_parent(struct jwriter *w, bool on_loop)
 {
+	if (on_loop) {
+		w->parent_bad = true;
+		return;
+	}
+	if (w->parent)
+		mdb_txn_abort(w->parent);
+	w->parent = NULL;
+	w->parent_bad = false;
+	w->groups = 0;
+	w->reapply = true;
+}
+
+/* LMDB takes what the log holds: the open transaction is committed (synced
+ * under always by the env itself, under batch by a sync after it, under none
+ * only when @final, at shutdown), and the log emptied.  Nothing to do when
+ * no group went into it since the last commit. */
+static void wal_commit(struct jwriter *w, bool final, struct jwriter_counts *c, char *msg,
+		       size_t msglen)
+{
+	bool synced = w->cfg.sync_groups;
 	int rc;
 
-	if (!w->parent)
+	if (w->parent_bad)
+		drop_parent(w, false);
+	if (!w->parent || (!w->groups && !final))
 		return;
 	rc = mdb_txn_commit(w->parent);
 	w->parent = NULL;
+	w->groups = 0;
 	if (rc != 0) {
 		/* the log still holds every record: the next group applies it again */
 		w->reapply = w->commit_failed = true;
@@ -375,9 +391,21 @@ static void wal_commit(struct jwriter *w, struct jwriter_counts *c, char *msg, s
 			 "in store.wal)", w->cfg.path, mdb_strerror(rc));
 		return;
 	}
-	c->syncs++;
-	c->last_sync_ms = wall_ms();
-	w->unsynced = w->commit_failed = false;
+	w->commit_failed = false;
+	if (!synced && (w->cfg.sync_interval || final)) {
+		if ((rc = mdb_env_sync(w->cfg.env, 1)) != 0) {
+			/* the log keeps its records (LMDB holds them: skipped at a
+			 * start), until a sync empties it */
+			c->errors++;
+			snprintf(msg, msglen, "%s: sync: %s", w->cfg.path, mdb_strerror(rc));
+			return;
+		}
+		synced = true;
+	}
+	if (synced) {
+		c->syncs++;
+		c->last_sync_ms = wall_ms();
+	}
 	if ((rc = wal_reset(w->cfg.wal)) < 0) {
 		c->errors++;
 		snprintf(msg, msglen, "%s: emptying store.wal: %s", w->cfg.path, strerror(-rc));
@@ -386,8 +414,9 @@ static void wal_commit(struct jwriter *w, struct jwriter_counts *c, char *msg, s
 	c->has_wal = true;
 }
 
-/* The open transaction, begun if there is none (after a failed commit of
- * it, with the log applied again from the file). */
+/* The open transaction, begun if there is none (after a commit, or a failure,
+ * with the log applied again from the file).  The thread's only: LMDB's
+ * writer lock is the thread's that begins and ends a transaction. */
 static int wal_parent(struct jwriter *w, const char **what)
 {
 	uint8_t *buf;
@@ -395,6 +424,8 @@ static int wal_parent(struct jwriter *w, const char **what)
 	uint64_t last, n;
 	int rc;
 
+	if (w->parent_bad)
+		drop_parent(w, false);
 	if (w->parent)
 		return 0;
 	*what = "begin";
@@ -417,20 +448,31 @@ static int wal_parent(struct jwriter *w, const char **what)
 		w->parent = NULL;
 		return rc;
 	}
+	w->groups = n;
 	w->reapply = false;
 	return 0;
 }
 
-/* Under always: the group's ops go into a child of the open transaction and
- * into one log record; a group with a client's write syncs the log before
- * its report (one fdatasync, which also covers the records before it). */
-static void run_group_wal(struct jwriter *w, struct jwriter_batch *g, struct jwriter_counts *c,
-			  char *msg, size_t msglen)
+/* One group (every batch of @g, in order: the retried name records, then
+ * each batch's name records, then its ops unless it failed on the loop):
+ * applied to the open transaction, then appended to the log as one record,
+ * which is synced first under always when a batch holds a client's write
+ * (one fdatasync, which also covers the records before it).  Once appended
+ * (a write() into the page cache, which kill -9 does not lose) the group is
+ * stored: a start applies the log.  On the loop (@on_loop) the open
+ * transaction is there (inline_ok).
+ *
+ * A group the map has no room for fails only when it fails alone: a long
+ * transaction cannot reuse the pages it freed (LMDB reuses them once a
+ * commit took them), so the groups before it are committed first and it
+ * is tried again in a transaction of its own.  On the loop that is the
+ * thread's to do: false, and nothing reported (the caller queues @g). */
+static bool run_group(struct jwriter *w, struct jwriter_batch *g, bool on_loop,
+		      struct jwriter_counts *c, char *msg, size_t msglen)
 {
 	struct crdt_buf *p = &w->payload;
-	MDB_txn *txn = NULL;
 	const char *what = "memory";
-	bool sync = false, logged = false;
+	bool sync = false, touched = false, logged = false, again = false;
 	int rc = 0, r;
 
 	crdt_buf_reset(p);
@@ -439,18 +481,39 @@ static void run_group_wal(struct jwriter *w, struct jwriter_batch *g, struct jwr
 		crdt_buf_put(p, b->names.data, b->names.len);
 		if (!b->rc)
 			crdt_buf_put(p, b->ops.data, b->ops.len);
-		sync |= b->local;
+		sync |= b->local && w->cfg.sync_groups;
 	}
 	if (p->err)
 		rc = -p->err;
-	if (rc == 0 && (rc = wal_parent(w, &what)) == 0) {
-		what = "begin";
-		if ((rc = mdb_txn_begin(w->cfg.env, w->parent, 0, &txn)) != 0)
-			txn = NULL;
+retry:
+	if (rc == 0 && !on_loop)
+		rc = wal_parent(w, &what);
+	if (rc == 0) {
+		touched = true;
+		if ((rc = apply(w, w->parent, p, &what)) == 0 &&
+		    (rc = put_walseq(w, w->parent, w->seq + 1)) != 0)
+			what = "meta";
 	}
-	if (rc == 0 && (rc = apply(w, txn, p, &what)) == 0 &&
-	    (rc = put_walseq(w, txn, w->seq + 1)) != 0)
-		what = "meta";
+	if (rc == MDB_MAP_FULL && !again && !w->commit_failed) {
+		drop_parent(w, on_loop);
+		if (on_loop)
+			return false;
+		/* the groups before it, then one small commit more: LMDB reuses
+		 * pages a transaction frees (here: replaced large values) only
+		 * once its free list has a record two commits old */
+		for (int i = 0; i < 2 && !w->commit_failed && wal_parent(w, &what) == 0; i++) {
+			if (i && put_walseq(w, w->parent, w->seq) != 0) {
+				drop_parent(w, false);
+				break;
+			}
+			w->groups += (uint64_t)i;
+			wal_commit(w, false, c, msg, msglen);
+		}
+		again = true;
+		touched = false;
+		rc = 0;
+		goto retry;
+	}
 	if (rc == 0) {
 		what = "store.wal";
 		if ((r = wal_append(w->cfg.wal, w->seq + 1, p->data, p->len)) < 0)
@@ -458,11 +521,13 @@ static void run_group_wal(struct jwriter *w, struct jwriter_batch *g, struct jwr
 		else if ((logged = true) && sync && (r = wal_sync(w->cfg.wal)) < 0)
 			rc = -r;
 	}
-	if ((rc = end_txn(txn, rc, &what)) != 0) {
+	if (rc != 0) {
 		if (logged)
 			(void)wal_undo(w->cfg.wal);
+		if (touched)
+			drop_parent(w, on_loop);
 		group_failed(w, g, c, msg, msglen, what, rc);
-		return;
+		return true;
 	}
 	crdt_buf_reset(&w->retry);
 	if (p->cap > SPARE_BYTES) { /* not the memory of one large group for ever */
@@ -470,7 +535,7 @@ static void run_group_wal(struct jwriter *w, struct jwriter_batch *g, struct jwr
 		crdt_buf_init(p, 0);
 	}
 	w->seq++;
-	w->unsynced = true; /* LMDB's side, until wal_commit */
+	w->groups++;
 	c->commits++;
 	if (sync) {
 		c->syncs++;
@@ -478,8 +543,9 @@ static void run_group_wal(struct jwriter *w, struct jwriter_batch *g, struct jwr
 	}
 	c->wal_bytes = wal_size(w->cfg.wal);
 	c->has_wal = true;
-	if (c->wal_bytes > WAL_MAX_BYTES && !w->commit_failed)
-		wal_commit(w, c, msg, msglen);
+	if (c->wal_bytes > WAL_MAX_BYTES && !w->commit_failed && !on_loop)
+		wal_commit(w, false, c, msg, msglen);
+	return true;
 }
 
 int jwriter_recover(MDB_env *env, const MDB_dbi dbi[JWRITER_TABLES], const char *wal_path,
@@ -537,57 +603,6 @@ fail:
 	return rc == WAL_GAP ? -EXDEV : jwriter_errno(rc);
 }
 
-/* One transaction for every batch of @g: the retried name records, then
- * each batch's name records, then its ops unless it failed on the loop.
- * Unsynced (batch, none: the timer or the OS syncs); under always, the
- * log's path. */
-static void run_group(struct jwriter *w, struct jwriter_batch *g, struct jwriter_counts *c,
-		      char *msg, size_t msglen)
-{
-	MDB_txn *txn = NULL;
-	const char *what = "begin";
-	int rc;
-
-	if (w->cfg.wal) {
-		run_group_wal(w, g, c, msg, msglen);
-		return;
-	}
-	if ((rc = mdb_txn_begin(w->cfg.env, NULL, 0, &txn)) != 0)
-		txn = NULL;
-	if (rc == 0)
-		rc = apply(w, txn, &w->retry, &what);
-	for (struct jwriter_batch *b = g; b && rc == 0; b = b->next)
-		if ((rc = apply(w, txn, &b->names, &what)) == 0 && !b->rc)
-			rc = apply(w, txn, &b->ops, &what);
-	if ((rc = end_txn(txn, rc, &what)) != 0) {
-		group_failed(w, g, c, msg, msglen, what, rc);
-		return;
-	}
-	crdt_buf_reset(&w->retry);
-	c->commits++;
-	w->unsynced = true;
-}
-
-static void sync_now(struct jwriter *w, struct jwriter_counts *c, char *msg, size_t msglen)
-{
-	int rc;
-
-	if (w->cfg.wal) {
-		wal_commit(w, c, msg, msglen);
-		return;
-	}
-	if (!w->unsynced)
-		return;
-	if ((rc = mdb_env_sync(w->cfg.env, 1)) != 0) {
-		c->errors++;
-		snprintf(msg, msglen, "%s: sync: %s", w->cfg.path, mdb_strerror(rc));
-		return;
-	}
-	w->unsynced = false;
-	c->syncs++;
-	c->last_sync_ms = wall_ms();
-}
-
 /* Unmap the store file's pages from this process (docs/storage.md): they
  * stay in the page cache, dirty ones with their dirty bit.  Between
  * transactions, so no pass's writes fault them straight back in. */
@@ -621,6 +636,22 @@ static void post(struct jwriter *w, const struct jwriter_counts *c, const char *
 	uv_async_send(&w->async);
 }
 
+/* On the thread, once a group, sync or release is done: the open
+ * transaction again, so that the loop can commit a small batch into it. */
+static void ensure_parent(struct jwriter *w, struct jwriter_counts *c, char *msg,
+			  size_t msglen)
+{
+	const char *what = "begin";
+	int rc;
+
+	if (!w->parent_bad && w->parent)
+		return;
+	if ((rc = wal_parent(w, &what)) != 0) {
+		c->errors++;
+		snprintf(msg, msglen, "%s: %s: %s", w->cfg.path, what, mdb_strerror(rc));
+	}
+}
+
 static void thread_main(void *arg)
 {
 	struct jwriter *w = arg;
@@ -631,6 +662,10 @@ static void thread_main(void *arg)
 		struct jwriter_counts c = { 0 };
 		char msg[sizeof(w->msg)] = "";
 
+		if (w->running) { /* the loop runs a group (run_inline) */
+			uv_cond_wait(&w->work, &w->mu);
+			continue;
+		}
 		if (w->queue) {
 			struct jwriter_batch *g = w->queue, *last = g;
 			uint64_t n = 1;
@@ -641,7 +676,8 @@ static void thread_main(void *arg)
 			w->queue_tail = &w->queue;
 			w->running = true;
 			uv_mutex_unlock(&w->mu);
-			run_group(w, g, &c, msg, sizeof(msg));
+			run_group(w, g, false, &c, msg, sizeof(msg));
+			ensure_parent(w, &c, msg, sizeof(msg));
 			uv_mutex_lock(&w->mu);
 			w->running = false;
 			*w->done_tail = g;
@@ -658,26 +694,39 @@ static void thread_main(void *arg)
 			w->running = true;
 			uv_mutex_unlock(&w->mu);
 			if (s)
-				sync_now(w, &c, msg, sizeof(msg));
+				wal_commit(w, false, &c, msg, sizeof(msg));
 			if (r)
 				release_now(w, &c);
+			ensure_parent(w, &c, msg, sizeof(msg));
 			uv_mutex_lock(&w->mu);
 			w->running = false;
 			post(w, &c, msg);
 			continue;
 		}
 		if (w->stop) {
-			/* LMDB's open transaction (always) ends on the thread that
-			 * began it: LMDB's writer lock is that thread's */
-			if (w->parent) {
-				w->running = true;
-				uv_mutex_unlock(&w->mu);
-				sync_now(w, &c, msg, sizeof(msg));
-				uv_mutex_lock(&w->mu);
-				w->running = false;
-				post(w, &c, msg);
-			}
+			/* LMDB's open transaction ends on the thread that began
+			 * it: LMDB's writer lock is that thread's */
+			w->running = true;
+			uv_mutex_unlock(&w->mu);
+			ensure_parent(w, &c, msg, sizeof(msg)); /* a failed one: the log again */
+			wal_commit(w, true, &c, msg, sizeof(msg));
+			uv_mutex_lock(&w->mu);
+			w->running = false;
+			post(w, &c, msg);
 			break;
+		}
+		if (!w->ready || w->parent_bad) {
+			/* at start, or a group the loop ran failed */
+			w->running = true;
+			uv_mutex_unlock(&w->mu);
+			ensure_parent(w, &c, msg, sizeof(msg));
+			uv_mutex_lock(&w->mu);
+			w->running = false;
+			w->ready = true;
+			if (c.errors)
+				post(w, &c, msg);
+			uv_cond_broadcast(&w->idle);
+			continue;
 		}
 		uv_cond_wait(&w->work, &w->mu);
 	}
@@ -705,7 +754,7 @@ static void report(struct jwriter *w)
 	if (msg[0])
 		log_error("storage", "%s", msg);
 	/* the counts first: a client released below sees them in INFO */
-	if (c.commits || c.syncs || c.errors || c.releases)
+	if (c.commits || c.syncs || c.errors || c.releases || c.has_wal)
 		w->ev.counts(w->ev.ctx, &c);
 	while (d) {
 		struct jwriter_batch *next = d->next;
@@ -722,39 +771,54 @@ static void async_cb(uv_async_t *h)
 }
 
 /* Under mu: may @b be committed on the loop, now?  Only while the thread
- * has nothing queued or under way (so order and LMDB's one writer hold),
- * never under always (LMDB's open transaction is the thread's), and only
- * when it is small. */
+ * has nothing queued or under way (so order and LMDB's one writer hold) and
+ * the open transaction is there to take it (the thread begins and ends it),
+ * when it needs no sync (under always, a client's write does) and is small. */
 static bool inline_ok(const struct jwriter *w, const struct jwriter_batch *b)
 {
 	return !w->queue && !w->running && !w->want_sync && !w->want_release && !w->stop &&
-	       !w->cfg.wal &&
+	       w->parent && !w->parent_bad && !(b->local && w->cfg.sync_groups) &&
 	       b->ops.len + b->names.len + w->retry.len <= INLINE_MAX_BYTES;
 }
 
 /* Commit @b on the loop (inline_ok held, mu held on entry and released),
- * then report it at once, as the thread's report would. */
+ * then report it at once, as the thread's report would; or hand it to the
+ * thread after all (run_group). */
 static void run_inline(struct jwriter *w, struct jwriter_batch *b)
 {
 	struct jwriter_counts c = { 0 };
 	char msg[sizeof(w->msg)] = "";
+	bool done;
 
 	b->next = NULL;
 	w->running = true;
 	w->submitted++;
 	uv_mutex_unlock(&w->mu);
-	run_group(w, b, &c, msg, sizeof(msg));
+	done = run_group(w, b, true, &c, msg, sizeof(msg));
 	c.loop_commits = c.commits;
 	uv_mutex_lock(&w->mu);
 	w->running = false;
-	*w->done_tail = b;
-	w->done_tail = &b->next;
-	w->finished++;
 	add_counts(&w->counts, &c);
 	if (msg[0])
 		snprintf(w->msg, sizeof(w->msg), "%s", msg);
+	if (!done) {
+		*w->queue_tail = b;
+		w->queue_tail = &b->next;
+		w->queued_bytes += b->ops.len + b->names.len;
+	} else {
+		*w->done_tail = b;
+		w->done_tail = &b->next;
+		w->finished++;
+	}
+	/* what only the thread may do: abort a failed transaction, run a
+	 * group again, commit a long log */
+	if (!done || w->parent_bad || (c.wal_bytes > WAL_MAX_BYTES && !w->commit_failed)) {
+		w->want_sync |= done && !w->parent_bad;
+		uv_cond_signal(&w->work);
+	}
 	uv_mutex_unlock(&w->mu);
-	report(w);
+	if (done)
+		report(w);
 }
 
 void jwriter_submit(struct jwriter *w, struct jwriter_batch *b)
@@ -839,6 +903,11 @@ int jwriter_start(uv_loop_t *loop, const struct jwriter_config *cfg,
 		jwriter_close(w);
 		return r;
 	}
+	/* the open transaction first, so the loop can commit into it at once */
+	uv_mutex_lock(&w->mu);
+	while (!w->ready)
+		uv_cond_wait(&w->idle, &w->mu);
+	uv_mutex_unlock(&w->mu);
 	*ret = w;
 	return 0;
 fail_async:
@@ -871,23 +940,14 @@ static void close_cb(uv_handle_t *h)
 
 void jwriter_close(struct jwriter *w)
 {
-	struct jwriter_counts c = { 0 };
-	char msg[sizeof(w->msg)] = "";
-
 	if (!w)
 		return;
-	if (!w->stop) { /* a running thread: drain and join it */
+	if (!w->stop) { /* a running thread: drain, commit, sync and join it */
 		uv_mutex_lock(&w->mu);
 		w->stop = true;
 		uv_cond_signal(&w->work);
 		uv_mutex_unlock(&w->mu);
 		uv_thread_join(&w->thread);
-		sync_now(w, &c, msg, sizeof(msg));
-		uv_mutex_lock(&w->mu);
-		add_counts(&w->counts, &c);
-		if (msg[0])
-			snprintf(w->msg, sizeof(w->msg), "%s", msg);
-		uv_mutex_unlock(&w->mu);
 		report(w);
 	}
 	uv_close((uv_handle_t *)&w->async, close_cb);

@@ -4,20 +4,22 @@
  *
  * The loop fills one batch per pass with small ops (put a value, drop a
  * slot's journal records, a name record) and submits it; the thread takes
- * every batch queued meanwhile into ONE transaction (group commit across
- * passes), commits it unsynced, and reports each batch back to the loop, in
- * order, through a uv_async handle: stored or failed.  Under durability =
- * always the group is instead a record of the write-ahead log (state/wal.h),
- * synced first when a batch holds a local write, and a child of a
- * transaction LMDB keeps open and commits, synced, every batch_ms.
- * While the thread is idle, a small batch (not under always) is committed on
- * the loop itself and reported before jwriter_submit returns: one write's
- * reply then does not wait for two thread wake-ups.
+ * every batch queued meanwhile into one group, applies it to a transaction
+ * LMDB keeps open, appends it to the write-ahead log (state/wal.h) as one
+ * record, synced first under durability = always when a batch holds a
+ * client's write, and reports each batch back to the loop, in order, through
+ * a uv_async handle: stored or failed.  The open transaction is committed
+ * every batch_ms (jwriter_sync; synced under always and batch) and the log
+ * emptied: LMDB copies each page it touches once an interval, not once a
+ * group.  While the thread is idle, a small batch that needs no sync is
+ * applied and logged on the loop itself and reported before jwriter_submit
+ * returns: one write's reply then does not wait for two thread wake-ups.
  *
  * Threads: every function here runs on the loop thread; the thread only
- * touches LMDB, the queue and the counters under the mutex.  The map release
- * (madvise) and the batch timer's sync are requests the thread serves
- * between transactions. */
+ * touches LMDB, the log, the queue and the counters under the mutex, and it
+ * alone begins, commits and aborts the open transaction (LMDB's writer lock
+ * is the thread's).  The map release (madvise) and the batch timer's commit
+ * are requests the thread serves between groups. */
 #ifndef CRDTD_JWRITER_H
 #define CRDTD_JWRITER_H
 
@@ -48,7 +50,7 @@ struct jwriter_counts {
 	uint64_t commits, syncs, errors, releases;
 	uint64_t loop_commits; /* of the commits, those the loop ran itself */
 	uint64_t last_sync_ms; /* wall clock of the last sync, 0 none since */
-	uint64_t wal_bytes;    /* under always: the log's size, when has_wal */
+	uint64_t wal_bytes;    /* the log's size, when has_wal */
 	bool has_wal;
 };
 
@@ -66,12 +68,15 @@ struct jwriter_config {
 	uint8_t *map;          /* LMDB's map of the file (NULL: no release) */
 	size_t map_len;
 	const char *path;      /* for log lines */
-	/* under always: the write-ahead log (state/wal.h, the caller's to open
-	 * and close), its path, and the number of its last record that LMDB
-	 * holds (jwriter_recover) */
+	/* the write-ahead log (state/wal.h, the caller's to open and close),
+	 * its path, and the number of its last record that LMDB holds
+	 * (jwriter_recover) */
 	struct wal *wal;
 	const char *wal_path;
 	uint64_t wal_seq;
+	/* always: a group with a client's write syncs the log (the env syncs
+	 * LMDB's commits); batch: LMDB's commit every batch_ms is synced */
+	bool sync_groups, sync_interval;
 };
 
 /* What jwriter_recover applied. */
@@ -98,8 +103,8 @@ int jwriter_start(uv_loop_t *loop, const struct jwriter_config *cfg,
 void jwriter_close(struct jwriter *w);
 
 /** Before jwriter_start: apply to LMDB (one synced commit) the records of
- * the log at @wal_path that it does not hold yet, which a crash under
- * durability = always left there.  A missing log is an empty one.  -errno,
+ * the log at @wal_path that it does not hold yet, which a crash (kill -9
+ * included, in every mode) left there.  A missing log is an empty one.  -errno,
  * with a message in @err. */
 int jwriter_recover(MDB_env *env, const MDB_dbi dbi[JWRITER_TABLES], const char *wal_path,
 		    struct jwriter_recovery *out, char *err, size_t errlen);
@@ -129,7 +134,8 @@ int jwriter_drop_log(struct jwriter_batch *b, uint64_t sid, uint64_t below);
 void jwriter_submit(struct jwriter *w, struct jwriter_batch *b);
 /** Wait until every submitted batch is reported, and report them. */
 void jwriter_flush(struct jwriter *w);
-/** Ask the thread to sync what was committed unsynced (the batch timer). */
+/** Ask the thread to commit the open transaction (synced under always and
+ * batch) and empty the log: the batch timer. */
 void jwriter_sync(struct jwriter *w);
 /** Ask the thread to hand the map's pages back (madvise). */
 void jwriter_release(struct jwriter *w);

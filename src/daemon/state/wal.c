@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "state/jwriter.h" /* put_be32 .. get_be64 */
@@ -111,8 +112,15 @@ int wal_append(struct wal *w, uint64_t seq, const void *p, size_t n)
 	put_be32(head, (uint32_t)n);
 	put_be64(head + 4, seq);
 	put_be64(head + 12, checksum(head, p, n));
-	if ((r = write_all(w->fd, head, sizeof(head), w->size)) < 0 ||
-	    (r = write_all(w->fd, p, n, w->size + sizeof(head))) < 0) {
+	/* one pwritev for both (a write storm appends a record a loop pass);
+	 * what a short write left, the loop below */
+	struct iovec iov[2] = { { head, sizeof(head) }, { (void *)p, n } };
+	ssize_t done = pwritev(w->fd, iov, n ? 2 : 1, (off_t)w->size);
+	size_t hd = done < 0 ? 0 : (size_t)done < sizeof(head) ? (size_t)done : sizeof(head);
+	size_t pd = done < 0 ? 0 : (size_t)done - hd;
+	if ((r = write_all(w->fd, head + hd, sizeof(head) - hd, w->size + hd)) == 0 && pd < n)
+		r = write_all(w->fd, (const uint8_t *)p + pd, n - pd, w->size + sizeof(head) + pd);
+	if (r < 0) {
 		/* no part of it stays to be read back (should this fail too,
 		 * the next append overwrites it, and a reader stops at it) */
 		int cut = ftruncate(w->fd, (off_t)w->size);

@@ -1,16 +1,18 @@
-/* The write-ahead log of durability = always: data_dir/store.wal, an
- * append-only file of records, each one writer-thread transaction's LMDB
- * ops, numbered (docs/storage.md).  A client's write is acknowledged once its
- * record is appended and synced: one fdatasync of a sequential append, where
- * an LMDB commit syncs twice (its pages, then its meta page).  LMDB itself
- * takes the same ops in a transaction that stays open and is committed
- * (synced) every batch_ms; then the log is emptied.  At start-up the records
- * numbered above what LMDB holds are applied again.
+/* The write-ahead log: data_dir/store.wal, an append-only file of records,
+ * each one group of the writer thread's LMDB ops, numbered (docs/storage.md).
+ * A write is stored once its record is appended (a write() into the page
+ * cache, which kill -9 does not lose); under durability = always it is
+ * acknowledged once the record is also synced: one fdatasync of a sequential
+ * append, where an LMDB commit syncs twice (its pages, then its meta page).
+ * LMDB itself takes the same ops in a transaction that stays open and is
+ * committed every batch_ms; then the log is emptied.  At start-up the
+ * records numbered above what LMDB holds are applied again.
  *
  * A record: its payload's length (4 bytes, big-endian), its number (8), a
  * checksum of both and the payload (8: store_fingerprint), the payload.  A
  * record that is cut short or does not check out ends the log: it is what a
- * crash left of an append whose sync never returned, so no reply waited on it.
+ * crash left of an append that never finished (or, after a crash of the
+ * machine, whose sync never returned), so no reply waited on it.
  *
  * This module owns the file and its format; what a payload means is the
  * writer's (state/jwriter.c).  Not thread-safe: one thread uses a wal at a
