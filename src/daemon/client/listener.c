@@ -335,7 +335,7 @@ static bool process_input(struct client *c)
  * always): no reply goes out before the writes it acknowledges, and every
  * client that wrote in the pass shares the batch's commit (group commit).
  * A client that only read is answered at once.  A held client runs nothing
- * more, and reads nothing more, until it is released. */
+ * more, and reads at most one more chunk, until it is released. */
 static void client_serve(struct client *c)
 {
 	struct journal *j = c->srv->d->journal;
@@ -343,6 +343,10 @@ static void client_serve(struct client *c)
 
 	if (c->held) {
 		c->yielded = true; /* its input waits for the release */
+		if (c->reading) {
+			uv_read_stop(&c->h.stream);
+			c->reading = false;
+		}
 		return;
 	}
 	if (!process_input(c))
@@ -354,7 +358,12 @@ static void client_serve(struct client *c)
 		c->held_gen = journal_batch_gen(j);
 		c->next_held = c->srv->held;
 		c->srv->held = c;
-		if (c->reading) {
+		/* A client that waits for its replies sends nothing meanwhile, and
+		 * its reads stay on: stopping and starting them again costs two
+		 * epoll_ctl calls a pass.  One that sends on is stopped by its next
+		 * read (above); one with input left, or little room, stops now. */
+		if (c->reading && (c->paused || c->yielded || c->in.len >= READ_CHUNK ||
+				   c->in.max - c->in.len <= READ_CHUNK)) {
 			uv_read_stop(&c->h.stream);
 			c->reading = false;
 		}
