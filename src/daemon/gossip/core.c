@@ -1644,6 +1644,9 @@ static bool pend_too_large(const struct gossip_core *g, const struct pend *q,
 	return in && n >= crdt_obj_parts(&in->obj) / 4;
 }
 
+/* Entries push_deltas brings into the cache ahead of the one it packs. */
+#define PUSH_AHEAD 8
+
 /* The first queued deltas as new intervals, as many as the furthest window
  * takes; those that cannot go (no memory, a piece too large for a
  * datagram) are marked whole, for the full push.  How many entries it took:
@@ -1673,6 +1676,15 @@ static size_t push_deltas(struct gossip_core *g, struct store_entry **ents, stru
 	for (i = 0; i < n; i++) {
 		struct pend *q = &pend[i];
 		const struct crdt_obj *d = &q->d;
+		if (i + PUSH_AHEAD < n) {
+			/* the entries written since the last push left the cache:
+			 * one a few ahead is on its way while this one is packed
+			 * (its instance, name and a register kept after it) */
+			const uint8_t *e = (const uint8_t *)ents[i + PUSH_AHEAD];
+			__builtin_prefetch(e);
+			__builtin_prefetch(e + 64);
+			__builtin_prefetch(e + 128);
+		}
 		if (q->reg && !(d = store_entry_slot(ents[i], CRDT_LWWREG)))
 			q->whole = true; /* not reached: the write made it */
 		if (q->whole || !d->p)
