@@ -867,6 +867,48 @@ static void test_writer_parser_roundtrip(void **state)
 	crdt_buf_done(&b);
 }
 
+/* The look-ahead finds each complete command's key and length, and at
+ * every cut of the input stops at the last complete one, reading nothing
+ * past what it is given (ASan: each cut is a buffer of its own). */
+static void test_peek_key(void **state)
+{
+	const char *in = "*3\r\n$3\r\nSET\r\n$5\r\nkey:1\r\n$2\r\nv1\r\n"
+			 "*1\r\n$4\r\nPING\r\n"
+			 "*2\r\n$3\r\nGET\r\n$0\r\n\r\n";
+	size_t len = strlen(in), first = 32, second = 14;
+	const char *k;
+	size_t kl;
+
+	for (size_t cut = 0; cut <= len; cut++) {
+		char *b = malloc(cut ? cut : 1);
+		assert_non_null(b);
+		memcpy(b, in, cut);
+		size_t n = resp_peek_key(b, cut, &k, &kl);
+		if (cut < first) {
+			assert_int_equal(n, 0);
+		} else {
+			assert_int_equal(n, first);
+			assert_int_equal(kl, 5);
+			assert_memory_equal(k, "key:1", 5);
+			n = resp_peek_key(b + first, cut - first, &k, &kl);
+			assert_int_equal(n, cut < first + second ? 0 : second);
+			assert_null(k);
+			if (cut >= first + second) {
+				n = resp_peek_key(b + first + second, cut - first - second, &k, &kl);
+				assert_int_equal(n, cut == len ? len - first - second : 0);
+				if (n)
+					assert_int_equal(kl, 0);
+			}
+		}
+		free(b);
+	}
+	/* what it does not read: inline commands, a bad terminator, a lying count */
+	assert_int_equal(resp_peek_key("GET k\r\n", 7, &k, &kl), 0);
+	assert_int_equal(resp_peek_key("*2\r\n$3\r\nGET\r\n$1\r\nkXY", 20, &k, &kl), 0);
+	assert_int_equal(resp_peek_key("*9999\r\n$1\r\nk\r\n", 14, &k, &kl), 0);
+	assert_int_equal(resp_peek_key("*2\r\n$-1\r\n", 9, &k, &kl), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -886,6 +928,7 @@ int main(void)
 		cmocka_unit_test(test_replies_long_formats),
 		cmocka_unit_test(test_replies_respect_max),
 		cmocka_unit_test(test_writer_parser_roundtrip),
+		cmocka_unit_test(test_peek_key),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -243,7 +243,8 @@ static void fake_close(struct transport *t)
 	((struct fake *)t)->closed++;
 }
 
-static const struct transport_ops fake_ops = { fake_send, fake_start, fake_local_addr, fake_close };
+static const struct transport_ops fake_ops = { fake_send, fake_start, fake_local_addr, fake_close,
+						 NULL };
 
 struct upper {
 	unsigned got;

@@ -256,6 +256,32 @@ static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 	*buf = uv_buf_init((char *)c->in.data + c->in.len, (unsigned)(c->in.cap - c->in.len));
 }
 
+/* Pipelined commands: the store lookups of the next few commands' keys are
+ * brought into the cache together, their table slots, then their entries
+ * (store_prefetch), so that their cache misses overlap instead of each
+ * command waiting for its own.  Nothing changes; a key that is not one is
+ * harmless. */
+#define PREFETCH_AHEAD 32
+
+static void prefetch_keys(struct daemon *d, const uint8_t *buf, size_t len)
+{
+	const char *key[PREFETCH_AHEAD];
+	size_t klen[PREFETCH_AHEAD], n = 0, off = 0, used;
+
+	for (size_t k = 0; k < PREFETCH_AHEAD; k++) {
+		if (!(used = resp_peek_key((const char *)buf + off, len - off, &key[n], &klen[n])))
+			break;
+		off += used;
+		n += key[n] != NULL;
+	}
+	if (n < 2)
+		return; /* one command waits for its miss either way */
+	for (size_t i = 0; i < n; i++)
+		store_prefetch(&d->store, key[i], klen[i], false);
+	for (size_t i = 0; i < n; i++)
+		store_prefetch(&d->store, key[i], klen[i], true);
+}
+
 /* Run the complete commands in c->in, in order, until the input runs out,
  * the unsent replies pass the high-water mark (then c->paused: the rest
  * waits for write_cb), or its time slice runs out (then c->yielded: the
@@ -270,6 +296,7 @@ static bool process_input(struct client *c)
 
 	c->paused = false;
 	c->yielded = false;
+	prefetch_keys(d, c->in.data, c->in.len);
 	while (!c->sess.close_after_reply && off < c->in.len) {
 		size_t used;
 		if (client_unsent(c) >= s->high_water) {
@@ -335,7 +362,7 @@ static bool process_input(struct client *c)
  * always): no reply goes out before the writes it acknowledges, and every
  * client that wrote in the pass shares the batch's commit (group commit).
  * A client that only read is answered at once.  A held client runs nothing
- * more, and reads nothing more, until it is released. */
+ * more, and reads at most one more chunk, until it is released. */
 static void client_serve(struct client *c)
 {
 	struct journal *j = c->srv->d->journal;
@@ -343,6 +370,10 @@ static void client_serve(struct client *c)
 
 	if (c->held) {
 		c->yielded = true; /* its input waits for the release */
+		if (c->reading) {
+			uv_read_stop(&c->h.stream);
+			c->reading = false;
+		}
 		return;
 	}
 	if (!process_input(c))
@@ -354,7 +385,12 @@ static void client_serve(struct client *c)
 		c->held_gen = journal_batch_gen(j);
 		c->next_held = c->srv->held;
 		c->srv->held = c;
-		if (c->reading) {
+		/* A client that waits for its replies sends nothing meanwhile, and
+		 * its reads stay on: stopping and starting them again costs two
+		 * epoll_ctl calls a pass.  One that sends on is stopped by its next
+		 * read (above); one with input left, or little room, stops now. */
+		if (c->reading && (c->paused || c->yielded || c->in.len >= READ_CHUNK ||
+				   c->in.max - c->in.len <= READ_CHUNK)) {
 			uv_read_stop(&c->h.stream);
 			c->reading = false;
 		}

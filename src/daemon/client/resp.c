@@ -183,6 +183,34 @@ static int parse_count_line(const char *s, size_t n, int64_t *ret, size_t *ret_l
 	return COMPLETE;
 }
 
+size_t resp_peek_key(const char *buf, size_t len, const char **ret_key, size_t *ret_len)
+{
+	int64_t argc, blen;
+	size_t pos, ll;
+
+	*ret_key = NULL;
+	*ret_len = 0;
+	if (len < 4 || buf[0] != '*' || parse_count_line(buf, len, &argc, &ll) != COMPLETE ||
+	    argc < 1 || (uint64_t)argc > len)
+		return 0;
+	pos = ll;
+	for (int64_t i = 0; i < argc; i++) {
+		if (pos >= len || buf[pos] != '$' ||
+		    parse_count_line(buf + pos, len - pos, &blen, &ll) != COMPLETE || blen < 0 ||
+		    (uint64_t)blen > len - pos - ll || len - pos - ll - (size_t)blen < 2)
+			return 0;
+		pos += ll;
+		if (buf[pos + (size_t)blen] != '\r' || buf[pos + (size_t)blen + 1] != '\n')
+			return 0;
+		if (i == 1) {
+			*ret_key = buf + pos;
+			*ret_len = (size_t)blen;
+		}
+		pos += (size_t)blen + 2;
+	}
+	return pos;
+}
+
 /* A byte for an error message: itself if printable, else \xHH. */
 static const char *show_byte(char *out, unsigned char c)
 {

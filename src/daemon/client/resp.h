@@ -107,6 +107,13 @@ void resp_parser_done(struct resp_parser *p);
  */
 int resp_parse(struct resp_parser *p, const char *buf, size_t len, size_t *ret_consumed);
 
+/** A look-ahead, outside any parser's state: when @buf's @len bytes start
+ * with a complete array command of bulk strings, its length, and its second
+ * argument (the key of most commands) in *ret_key / *ret_len (NULL / 0 when
+ * it has one argument); else 0.  Reads nothing past @len; what it accepts
+ * or refuses decides nothing (resp_parse does). */
+size_t resp_peek_key(const char *buf, size_t len, const char **ret_key, size_t *ret_len);
+
 /** Message for the parser's error ("Protocol error: ..."), "" if none.
  * Contains no CR or LF.  Owned by @p. */
 const char *resp_parser_error(const struct resp_parser *p);

@@ -455,10 +455,9 @@ nomem:
 
 /* ---- sending ----------------------------------------------------------- */
 
-static void send_to(struct gossip_core *g, struct peer *p, const uint8_t *d, size_t len)
+/* What sending @len bytes to @p returned (@r), counted. */
+static void sent(struct gossip_core *g, struct peer *p, size_t len, int r)
 {
-	int r = g->t->ops->send(g->t, d, len, (const struct sockaddr *)&p->addr);
-
 	if (r < 0) {
 		g->st.drops[GOSSIP_DROP_SEND_ERROR]++;
 		if (ratelimit_ok(&g->rl_send, g->now_ms))
@@ -471,6 +470,34 @@ static void send_to(struct gossip_core *g, struct peer *p, const uint8_t *d, siz
 		g->st.max_dgram_out = len;
 	p->st.dgrams_out++;
 	p->st.bytes_out += len;
+}
+
+static void send_to(struct gossip_core *g, struct peer *p, const uint8_t *d, size_t len)
+{
+	sent(g, p, len, g->t->ops->send(g->t, d, len, (const struct sockaddr *)&p->addr));
+}
+
+/* Peers send_each hands the transport in one call. */
+#define SEND_EACH 16
+
+/* The same datagram to each of the @n (at most SEND_EACH) peers @ps: in one
+ * call of the transport where it can (sendmmsg), else one each. */
+static void send_each(struct gossip_core *g, struct peer *const *ps, size_t n, const uint8_t *d,
+		      size_t len)
+{
+	const struct sockaddr *to[SEND_EACH];
+	int ret[SEND_EACH];
+
+	if (!g->t->ops->send_each || n < 2) {
+		for (size_t i = 0; i < n; i++)
+			send_to(g, ps[i], d, len);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		to[i] = (const struct sockaddr *)&ps[i]->addr;
+	g->t->ops->send_each(g->t, d, len, to, n, ret);
+	for (size_t i = 0; i < n; i++)
+		sent(g, ps[i], len, ret[i]);
 }
 
 /* With a key, the sealed copy of plain datagram (@d, @len) in g->sealbuf;
@@ -1468,6 +1495,16 @@ static int on_keys(struct gossip_core *g, struct peer *p, const uint8_t *body, s
 
 /* ---- delta intervals (docs/protocol.md, "Delta intervals") ------------- */
 
+/* Interval @it went to @p. */
+static void interval_sent(struct gossip_core *g, struct peer *p, const struct dlog_int *it)
+{
+	g->st.delta_dgrams_out++;
+	if (it->seq <= p->dl.sent)
+		g->st.delta_resent++;
+	else
+		p->dl.sent = it->seq;
+}
+
 /* Seal interval @it and send it to @p. */
 static void send_interval(struct gossip_core *g, struct peer *p, const struct dlog_int *it)
 {
@@ -1477,11 +1514,7 @@ static void send_interval(struct gossip_core *g, struct peer *p, const struct dl
 	if (!d)
 		return;
 	send_to(g, p, d, len);
-	g->st.delta_dgrams_out++;
-	if (it->seq <= p->dl.sent)
-		g->st.delta_resent++;
-	else
-		p->dl.sent = it->seq;
+	interval_sent(g, p, it);
 }
 
 /* The full state to @p, in place of every interval so far: it restarted,
@@ -1591,16 +1624,28 @@ static int delta_emit(const uint8_t *d, size_t len, void *ctx)
 {
 	struct gossip_core *g = ctx;
 	const struct dlog_int *it;
+	struct peer *to[SEND_EACH];
+	const uint8_t *sd = NULL;
+	size_t n = 0, slen = len;
 
 	make_room(g, len);
 	if (dlog_append(&g->dlog, d, len, g->now_ms) < 0)
 		return -ENOMEM; /* the packer's number is taken again next time */
 	g->st.delta_intervals++;
 	it = dlog_get(&g->dlog, g->dlog.last);
+	/* one datagram, sealed once, to every peer whose window takes it */
 	for (size_t i = 0; i < g->npeers; i++) {
 		struct peer *p = g->peers[i];
 		if (p->resolved && !peer_down(p) && it->seq <= p->dl.acked + DLOG_WINDOW)
-			send_interval(g, p, it);
+			to[n++] = p;
+		if (n == 1 && !sd && !(sd = seal(g, it->d, &slen)))
+			return 0;
+		if (n && (n == SEND_EACH || i + 1 == g->npeers)) {
+			send_each(g, to, n, sd, slen);
+			for (size_t k = 0; k < n; k++)
+				interval_sent(g, to[k], it);
+			n = 0;
+		}
 	}
 	return 0;
 }
@@ -1644,6 +1689,9 @@ static bool pend_too_large(const struct gossip_core *g, const struct pend *q,
 	return in && n >= crdt_obj_parts(&in->obj) / 4;
 }
 
+/* Entries push_deltas brings into the cache ahead of the one it packs. */
+#define PUSH_AHEAD 8
+
 /* The first queued deltas as new intervals, as many as the furthest window
  * takes; those that cannot go (no memory, a piece too large for a
  * datagram) are marked whole, for the full push.  How many entries it took:
@@ -1673,6 +1721,15 @@ static size_t push_deltas(struct gossip_core *g, struct store_entry **ents, stru
 	for (i = 0; i < n; i++) {
 		struct pend *q = &pend[i];
 		const struct crdt_obj *d = &q->d;
+		if (i + PUSH_AHEAD < n) {
+			/* the entries written since the last push left the cache:
+			 * one a few ahead is on its way while this one is packed
+			 * (its instance, name and a register kept after it) */
+			const uint8_t *e = (const uint8_t *)ents[i + PUSH_AHEAD];
+			__builtin_prefetch(e);
+			__builtin_prefetch(e + 64);
+			__builtin_prefetch(e + 128);
+		}
 		if (q->reg && !(d = store_entry_slot(ents[i], CRDT_LWWREG)))
 			q->whole = true; /* not reached: the write made it */
 		if (q->whole || !d->p)

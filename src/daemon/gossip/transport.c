@@ -1,5 +1,6 @@
 /* The UDP transport: one libuv socket behind the transport interface that
  * gossip sends through (the shim is another implementation of it). */
+#define _GNU_SOURCE /* sendmmsg */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -168,6 +169,60 @@ static int udp_send(struct transport *t, const void *buf, size_t len, const stru
 	return 0;
 }
 
+/* Most datagrams a call of udp_send_each hands to one sendmmsg. */
+#define SEND_EACH_MAX 16
+
+static void udp_send_each(struct transport *t, const void *buf, size_t len,
+			  const struct sockaddr *const *to, size_t n, int *ret)
+{
+	struct udp *u = udp_of(t);
+	struct sockaddr_storage dst[SEND_EACH_MAX];
+	struct mmsghdr m[SEND_EACH_MAX];
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	uv_os_fd_t fd;
+	size_t i = 0;
+
+	while (i < n) {
+		size_t k = 0;
+		int r;
+		/* while older datagrams wait in libuv's queue, these queue
+		 * behind them (udp_send), keeping the order */
+		if (t->stats.queued_bytes || uv_fileno((const uv_handle_t *)&u->handle, &fd) < 0) {
+			ret[i] = udp_send(t, buf, len, to[i]);
+			i++;
+			continue;
+		}
+		for (; k < SEND_EACH_MAX && i + k < n; k++) {
+			if ((ret[i + k] = udp_dest(u, to[i + k], &dst[k])) < 0)
+				break;
+			m[k] = (struct mmsghdr){
+				.msg_hdr = { .msg_name = &dst[k],
+					     .msg_namelen = dst[k].ss_family == AF_INET
+								    ? sizeof(struct sockaddr_in)
+								    : sizeof(struct sockaddr_in6),
+					     .msg_iov = &iov,
+					     .msg_iovlen = 1 } };
+		}
+		if (k == 0) { /* ret[i] holds udp_dest's error */
+			i++;
+			continue;
+		}
+		do
+			r = sendmmsg(fd, m, (unsigned)k, 0);
+		while (r < 0 && errno == EINTR);
+		if (r <= 0) {
+			/* the first could not go now: as one send, which queues
+			 * it on EAGAIN or says the error */
+			ret[i] = udp_send(t, buf, len, to[i]);
+			i++;
+			continue;
+		}
+		for (int j = 0; j < r; j++)
+			ret[i + (size_t)j] = 0;
+		i += (size_t)r;
+	}
+}
+
 static void udp_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct udp *u = h->data;
@@ -250,6 +305,7 @@ static const struct transport_ops udp_ops = {
 	.start = udp_start,
 	.local_addr = udp_local_addr,
 	.close = udp_close,
+	.send_each = udp_send_each,
 };
 
 /* Ask for @want bytes of socket buffer, by force first (past the sysctl cap,

@@ -42,6 +42,12 @@ struct transport_ops {
 	/** Stop receiving and release everything; @t is freed (possibly later,
 	 * from a close callback).  No callback is made after this returns. */
 	void (*close)(struct transport *t);
+	/** Optional (NULL: the caller sends to each): the same datagram to each
+	 * of @n addresses @to, in as few calls as the implementation can make
+	 * (sendmmsg), in that order, as send would each; ret[i] is what send
+	 * would have returned for to[i]. */
+	void (*send_each)(struct transport *t, const void *buf, size_t len,
+			  const struct sockaddr *const *to, size_t n, int *ret);
 };
 
 /** Counted by the implementation, read by gossip for INFO. */

@@ -1,0 +1,85 @@
+/* The UDP transport on loopback: send_each hands one datagram to several
+ * addresses (sendmmsg) and each gets it whole; an address it cannot send
+ * to is refused alone, the others still go. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <uv.h>
+
+#include "gossip/transport.h"
+
+/* A plain UDP socket on 127.0.0.1, its address in *ret. */
+static int receiver(struct sockaddr_in *ret)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	socklen_t sl = sizeof(*ret);
+
+	assert_true(fd >= 0);
+	memset(ret, 0, sizeof(*ret));
+	ret->sin_family = AF_INET;
+	ret->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)ret, sizeof(*ret)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)ret, &sl), 0);
+	return fd;
+}
+
+/* The next datagram on @fd within 2 s (a bound, not a timing assertion). */
+static ssize_t recv_one(int fd, uint8_t *buf, size_t size)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	if (poll(&p, 1, 2000) != 1)
+		return -1;
+	return recv(fd, buf, size, MSG_DONTWAIT);
+}
+
+static void test_send_each(void **state)
+{
+	uv_loop_t loop;
+	struct transport *t;
+	struct sockaddr_in a[3];
+	struct sockaddr_in6 v6 = { .sin6_family = AF_INET6, .sin6_port = htons(9) };
+	int fd[3], ret[4] = { 1, 1, 1, 1 };
+	uint8_t msg[1200], got[2048];
+
+	for (size_t i = 0; i < sizeof(msg); i++)
+		msg[i] = (uint8_t)(i * 7);
+	assert_int_equal(uv_loop_init(&loop), 0);
+	assert_int_equal(transport_udp_new(&loop, "127.0.0.1", 0, 0, 0, &t), 0);
+	assert_non_null(t->ops->send_each);
+	for (int i = 0; i < 3; i++)
+		fd[i] = receiver(&a[i]);
+	/* an IPv6 address on an IPv4 socket: refused, alone */
+	const struct sockaddr *to[4] = { (struct sockaddr *)&a[0], (struct sockaddr *)&v6,
+					 (struct sockaddr *)&a[1], (struct sockaddr *)&a[2] };
+	t->ops->send_each(t, msg, sizeof(msg), to, 4, ret);
+	assert_int_equal(ret[0], 0);
+	assert_int_equal(ret[1], -EAFNOSUPPORT);
+	assert_int_equal(ret[2], 0);
+	assert_int_equal(ret[3], 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(recv_one(fd[i], got, sizeof(got)), sizeof(msg));
+		assert_memory_equal(got, msg, sizeof(msg));
+		close(fd[i]);
+	}
+	t->ops->close(t);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_send_each),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
