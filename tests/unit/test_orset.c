@@ -1653,6 +1653,55 @@ static void test_fingerprint_kept(void **state)
 	crdt_orset_free(o);
 }
 
+/* The same through bulk merges (merge_bulk: a new table, or a few elements
+ * in place): two replicas write concurrently (adds by two replicas each,
+ * re-adds, removes), then one merges the other, in turn, with the
+ * fingerprint cached on both; each kept fingerprint is the one computed
+ * afresh. */
+static void test_fingerprint_kept_bulk_merge(void **state)
+{
+	struct crdt_rid r[4];
+	char e[16];
+
+	(void)state;
+	for (int i = 0; i < 4; i++)
+		rid_of(i, &r[i]);
+	for (int round = 0; round < 40; round++) {
+		struct crdt_orset *a = crdt_orset_new(), *b = crdt_orset_new(), *c;
+		int universe = 50 + (int)rng_below(&rng, 3000);
+		for (int step = 0; step < 6; step++) {
+			struct crdt_orset *x = step % 2 ? a : b;
+			/* both write between merges: concurrent adds leave
+			 * elements with several dots */
+			for (int side = 0; side < 2; side++) {
+				struct crdt_orset *w = side ? a : b;
+				int ops = (int)rng_below(&rng, universe);
+				for (int k = 0; k < ops; k++) {
+					int n = snprintf(e, sizeof(e), "e%u",
+							 (unsigned)rng_below(&rng, universe));
+					if (rng_below(&rng, 4))
+						assert_int_equal(crdt_orset_add(w, &r[side * 2 +
+										     rng_below(&rng, 2)],
+										e, (size_t)n), 0);
+					else
+						(void)crdt_orset_remove(w, e, (size_t)n);
+				}
+			}
+			(void)crdt_orset_fingerprint(a);
+			(void)crdt_orset_fingerprint(b);
+			assert_int_equal(crdt_orset_merge(x == a ? b : a, x), 0); /* x's news to the other */
+			for (int k = 0; k < 2; k++) {
+				struct crdt_orset *y = k ? a : b;
+				assert_non_null(c = crdt_orset_copy(y));
+				assert_true(crdt_orset_fingerprint(y) == crdt_orset_fingerprint(c));
+				crdt_orset_free(c);
+			}
+		}
+		crdt_orset_free(a);
+		crdt_orset_free(b);
+	}
+}
+
 /* The same through merges into a large set, which join it element by
  * element (merge_small) and keep its cached fingerprint dot by dot: pieces
  * of a diverged replica's split (its removes drop dots of elements the
@@ -1783,6 +1832,7 @@ int main(void)
 		cmocka_unit_test(test_concurrent_add_wins),
 		cmocka_unit_test(test_fingerprint_kept),
 		cmocka_unit_test(test_fingerprint_kept_small_merge),
+		cmocka_unit_test(test_fingerprint_kept_bulk_merge),
 		cmocka_unit_test(test_removed_leave_only_context),
 		cmocka_unit_test(test_binary_safe),
 		cmocka_unit_test(test_decode_every_length),

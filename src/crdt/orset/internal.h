@@ -86,9 +86,11 @@ struct crdt_orset {
 	bool ix_part;
 	uint64_t ix_next;
 	/* The element-dot part of the fingerprint (fp.h), a sum, kept up to
-	 * date by add, remove and clear while fp_ok; a merge or a decode
-	 * clears fp_ok and the next crdt_orset_fingerprint computes it again
-	 * (a pass over every element), so that a set taking local writes is
+	 * date while fp_ok by add, remove and clear, and by merges, which
+	 * count each (element, dot) pair they add or drop (merge_small and
+	 * the bulk join alike); a decode leaves fp_ok clear and the next
+	 * crdt_orset_fingerprint computes it again (a pass over every
+	 * element), so that a set taking local writes or merges is
 	 * fingerprinted at the cost of its context, not of its size. */
 	uint64_t fp_dots;
 	bool fp_ok;

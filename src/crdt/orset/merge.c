@@ -23,6 +23,11 @@ struct join {
 	size_t nkeys, k;
 	size_t nnew, pool_need, maxs, maxd;
 	struct dot *scratch; /* one src element's surviving dots */
+	/* the bulk join's fingerprint kept (NULL: not kept): dst's replicas
+	 * after the join hashed (fp_reps), and the change to dst->fp_dots,
+	 * counted dot by dot as the join adds and drops them */
+	uint64_t *rh;
+	uint64_t fpd;
 };
 
 /* One src element in the commit, against its dst slot (if any). */
@@ -37,6 +42,7 @@ struct pairing {
 
 static void join_done(struct join *j)
 {
+	free(j->rh);
 	for (size_t i = 0; i < j->nkeys; i++)
 		free(j->keys[i]);
 	free(j->keys);
@@ -235,6 +241,22 @@ static inline void shrink_run(struct crdt_orset *s, struct et_slot *e, const str
 		e->pay = PAY_SPILL | (uint64_t)kept << 32 | (uint32_t)e->pay;
 }
 
+/* With the fingerprint kept (j->rh), the pair (element @e, dot @ri/@ctr
+ * in dst's numbering) counted in, or out; *@eh caches the element's hash
+ * (0: not yet). */
+static inline void fp_dot(struct join *j, const struct et_slot *e, uint64_t *eh, uint32_t ri,
+			  uint64_t ctr, bool in)
+{
+	uint64_t v;
+
+	if (!j->rh)
+		return;
+	if (!*eh)
+		*eh = fp_elem(et_key(e), et_len(e));
+	v = fp_elem_dot(*eh, j->rh[ri], ctr);
+	j->fpd += in ? v : 0 - v;
+}
+
 /* ---- the bulk join ----
  *
  * Every element of both sides is visited, O(|dst| + |src|), for two
@@ -342,13 +364,16 @@ static inline __attribute__((always_inline)) void settle_dst(struct join *j, str
 	const struct dot *dd;
 	struct dot t1, *o;
 	size_t dn, kept = 0;
+	uint64_t eh = 0;
 
 	if (!pay_spilled(e->pay)) { /* one dot, inline: it stays or goes */
-		uint32_t s = inv[e->pay >> IN_CTR_BITS];
+		uint32_t ri = (uint32_t)(e->pay >> IN_CTR_BITS), s = inv[ri];
 		uint64_t ctr = e->pay & IN_CTR_MAX;
 		if (s != NONE && ivs_have(src->reps[s].iv, src->reps[s].n, ctr) &&
-		    !dots_have(sd, sn, s, ctr))
+		    !dots_have(sd, sn, s, ctr)) {
+			fp_dot(j, e, &eh, ri, ctr, false);
 			e->pay = PAY_NONE;
+		}
 		return;
 	}
 	dn = get_dots(dst, e->pay, &t1, &dd);
@@ -358,6 +383,8 @@ static inline __attribute__((always_inline)) void settle_dst(struct join *j, str
 		if (s == NONE || !ivs_have(src->reps[s].iv, src->reps[s].n, dd[x].ctr) ||
 		    dots_have(sd, sn, s, dd[x].ctr))
 			o[kept++] = dd[x];
+		else
+			fp_dot(j, e, &eh, dd[x].ri, dd[x].ctr, false);
 	}
 	if (kept == dn)
 		return;
@@ -394,7 +421,7 @@ static inline __attribute__((always_inline)) void join_shared(struct join *j,
 								    struct et_slot *de)
 {
 	struct crdt_orset *dst = j->dst;
-	uint64_t sp = se->pay, dp = de->pay;
+	uint64_t sp = se->pay, dp = de->pay, eh = 0;
 
 	if (!pay_spilled(sp) && sp != PAY_NONE && !pay_spilled(dp)) {
 		/* one dot each (or none left in dst) */
@@ -402,6 +429,7 @@ static inline __attribute__((always_inline)) void join_shared(struct join *j,
 		uint64_t ctr = sp & IN_CTR_MAX, mine = pay_inline(ri, ctr);
 		if (dp == mine || ctx_has(dst, ri, ctr))
 			return; /* dst has it, or has seen it go */
+		fp_dot(j, se, &eh, ri, ctr, true);
 		if (dp == PAY_NONE) {
 			de->pay = mine;
 			return;
@@ -423,6 +451,9 @@ static inline __attribute__((always_inline)) void join_shared(struct join *j,
 	if (!keep)
 		return;
 	n = dots_union(dd, dn, j->scratch, keep, out);
+	for (size_t x = 0; j->rh && n != dn && x < keep; x++)
+		if (!dots_have(dd, dn, j->scratch[x].ri, j->scratch[x].ctr))
+			fp_dot(j, se, &eh, j->scratch[x].ri, j->scratch[x].ctr, true);
 	if (n != dn)
 		set_dots(dst, de, out, n);
 }
@@ -434,7 +465,7 @@ static inline __attribute__((always_inline)) bool join_new(struct join *j,
 							  const struct et_slot *se,
 							  uint8_t *owned, struct et_slot *img)
 {
-	uint64_t sp = se->pay;
+	uint64_t sp = se->pay, eh = 0;
 	size_t keep;
 
 	*img = *se;
@@ -445,6 +476,7 @@ static inline __attribute__((always_inline)) bool join_new(struct join *j,
 		uint32_t ri = j->ms[sp >> IN_CTR_BITS];
 		uint64_t ctr = sp & IN_CTR_MAX;
 		if (!ctx_has(j->dst, ri, ctr)) {
+			fp_dot(j, se, &eh, ri, ctr, true);
 			img->pay = pay_inline(ri, ctr);
 			return true;
 		}
@@ -455,6 +487,8 @@ static inline __attribute__((always_inline)) bool join_new(struct join *j,
 		free(owned);
 		return false;
 	}
+	for (size_t x = 0; j->rh && x < keep; x++)
+		fp_dot(j, se, &eh, j->scratch[x].ri, j->scratch[x].ctr, true);
 	img->pay = PAY_NONE;
 	set_dots(j->dst, img, j->scratch, keep);
 	return true;
@@ -610,7 +644,20 @@ out:
 	return r;
 }
 
-static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
+/* dst's replicas after the join hashed for fp_part, the new ones by src's
+ * ids; NULL without memory (the fingerprint is then computed again). */
+static uint64_t *fp_reps(const struct join *j)
+{
+	uint64_t *rh = malloc((j->nr ? j->nr : 1) * sizeof(*rh));
+
+	for (uint32_t i = 0; rh && i < j->nr; i++)
+		rh[i] = fp_rid(i < j->dst->nreps ? &j->dst->reps[i].rid : &j->src->reps[j->inv[i]].rid);
+	return rh;
+}
+
+/* With @fp, dst->fp_dots is kept up to date dot by dot as the join adds
+ * and drops them (fp_dot()), as merge_small() keeps it. */
+static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src, bool fp)
 {
 	struct join j = { .dst = dst, .src = src };
 	struct ivl **niv = NULL; /* per dst replica: the joined context */
@@ -621,6 +668,8 @@ static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
 
 	if ((r = join_reps(&j)) < 0)
 		goto out;
+	if (fp)
+		j.rh = fp_reps(&j); /* NULL: computed again when asked for */
 	r = CRDT_ENOMEM;
 	niv = calloc(j.nr ? j.nr : 1, sizeof(*niv));
 	nivn = calloc(j.nr ? j.nr : 1, sizeof(*nivn));
@@ -642,7 +691,7 @@ static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
 	if (et_needs_growth(&dst->tab, (size_t)dst->tab.count + src->tab.count) ||
 	    (size_t)src->tab.count * 16 > et_cap(&dst->tab)) {
 		r = merge_dense(&j, niv, nivn);
-		goto out;
+		goto fingerprint;
 	}
 	if ((r = bulk_count(&j)) < 0)
 		goto out;
@@ -709,7 +758,14 @@ static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src)
 		et_sweep_zero(&dst->tab);
 	join_contexts(&j, niv, nivn);
 	r = 0;
+fingerprint:
+	if (r == 0 && j.rh) {
+		dst->fp_dots += j.fpd;
+		dst->fp_ok = true;
+	}
 out:
+	if (r < 0)
+		dst->fp_ok = fp; /* dst is as it was */
 	for (uint32_t i = 0; niv && i < j.nr; i++)
 		free(niv[i]);
 	free(niv);
@@ -740,16 +796,6 @@ static uint64_t fp_part(const uint8_t *key, size_t len, const struct dot *d, siz
 	return sum;
 }
 
-/* dst's replicas after the join hashed for fp_part, the new ones by src's
- * ids; NULL without memory (the fingerprint is then computed again). */
-static uint64_t *fp_reps(const struct join *j)
-{
-	uint64_t *rh = malloc((j->nr ? j->nr : 1) * sizeof(*rh));
-
-	for (uint32_t i = 0; rh && i < j->nr; i++)
-		rh[i] = fp_rid(i < j->dst->nreps ? &j->dst->reps[i].rid : &j->src->reps[j->inv[i]].rid);
-	return rh;
-}
 
 /* A dst dot under src's context, of an element src lacks: it goes. */
 struct drop {
@@ -1040,5 +1086,5 @@ int crdt_orset_merge(struct crdt_orset *dst, const struct crdt_orset *src)
 			return r;
 		ix_drop(dst);
 	}
-	return merge_bulk(dst, src);
+	return merge_bulk(dst, src, fp);
 }
