@@ -9,6 +9,7 @@
 
 #include "crdt/error.h"
 #include "elemtab.h"
+#include "sort.h"
 
 /* Load limit 13/16: linear probing stays short, and a 100k-element table
  * still fits in 2^17 slots (4 MiB). */
@@ -469,46 +470,13 @@ static void sk_swap(struct sk *a, struct sk *b)
 	*b = t;
 }
 
-/* Quicksort on w: median of three, insertion sort for short runs, the
- * smaller side recursed so the stack stays O(log n). */
-static void sk_qsort(struct sk *v, size_t n)
+static inline bool sk_lt(const struct sk *a, const struct sk *b)
 {
-	while (n > 16) {
-		size_t m = n / 2, i = 0, j = n - 1;
-		if (v[m].w < v[0].w)
-			sk_swap(&v[m], &v[0]);
-		if (v[n - 1].w < v[0].w)
-			sk_swap(&v[n - 1], &v[0]);
-		if (v[n - 1].w < v[m].w)
-			sk_swap(&v[n - 1], &v[m]);
-		uint64_t p = v[m].w;
-		for (;;) {
-			while (v[i].w < p)
-				i++;
-			while (v[j].w > p)
-				j--;
-			if (i >= j)
-				break;
-			sk_swap(&v[i++], &v[j--]);
-		}
-		/* [0, j] <= p <= [j + 1, n) */
-		if (j + 1 < n - j - 1) {
-			sk_qsort(v, j + 1);
-			v += j + 1;
-			n -= j + 1;
-		} else {
-			sk_qsort(v + j + 1, n - j - 1);
-			n = j + 1;
-		}
-	}
-	for (size_t i = 1; i < n; i++) {
-		struct sk x = v[i];
-		size_t k = i;
-		for (; k > 0 && v[k - 1].w > x.w; k--)
-			v[k] = v[k - 1];
-		v[k] = x;
-	}
+	return a->w < b->w;
 }
+
+/* By w */
+SORT_DEFINE(sk_qsort, struct sk, sk_lt)
 
 /* Sort v by the key bytes from @off on, all keys equal before @off. */
 static void sk_sort(struct sk *v, size_t n, size_t off)

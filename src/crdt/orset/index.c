@@ -16,6 +16,7 @@
 
 #include "crdt/error.h"
 #include "internal.h"
+#include "../sort.h"
 
 static inline unsigned leaf_rank(const struct ixleaf *l, unsigned p)
 {
@@ -164,45 +165,8 @@ static inline bool ixent_lt(const struct ixent *a, const struct ixent *b)
 	return a->ri != b->ri ? a->ri < b->ri : a->ctr < b->ctr;
 }
 
-/* @v by dot: a quicksort (median of three, the smaller side first) with
- * an insertion sort below 16, the compare inline. */
-static void ixent_qsort(struct ixent *v, size_t n)
-{
-	while (n > 16) {
-		struct ixent a = v[0], b = v[n / 2], c = v[n - 1], piv, t;
-		if (ixent_lt(&a, &b))
-			piv = ixent_lt(&b, &c) ? b : ixent_lt(&a, &c) ? c : a;
-		else
-			piv = ixent_lt(&a, &c) ? a : ixent_lt(&b, &c) ? c : b;
-		size_t i = 0, j = n - 1;
-		for (;;) {
-			while (ixent_lt(&v[i], &piv))
-				i++;
-			while (ixent_lt(&piv, &v[j]))
-				j--;
-			if (i >= j)
-				break;
-			t = v[i];
-			v[i++] = v[j];
-			v[j--] = t;
-		}
-		if (j + 1 < n - j - 1) {
-			ixent_qsort(v, j + 1);
-			v += j + 1;
-			n -= j + 1;
-		} else {
-			ixent_qsort(v + j + 1, n - j - 1);
-			n = j + 1;
-		}
-	}
-	for (size_t i = 1; i < n; i++) {
-		struct ixent t = v[i];
-		size_t j = i;
-		for (; j > 0 && ixent_lt(&t, &v[j - 1]); j--)
-			v[j] = v[j - 1];
-		v[j] = t;
-	}
-}
+/* @v by dot */
+SORT_DEFINE(ixent_qsort, struct ixent, ixent_lt)
 
 /* Dots @v[0..n), ascending, of one replica and one leaf's span, added at
  * once when they all come after the leaf's last: 0, 1 if some do not (the

@@ -15,6 +15,7 @@
 
 #include "crdt/error.h"
 #include "internal.h"
+#include "../sort.h"
 
 struct pair {
 	uint64_t ctr;
@@ -69,43 +70,13 @@ static int pair_elem_cmp(const void *x, const void *y)
 }
 
 
-/* Integers in ascending order: a quicksort (median of three, the smaller
- * side first) with an insertion sort below 16. */
-static void sort_u64(uint64_t *v, size_t n)
+static inline bool u64_lt(const uint64_t *a, const uint64_t *b)
 {
-	while (n > 16) {
-		uint64_t a = v[0], b = v[n / 2], c = v[n - 1], t;
-		uint64_t piv = a < b ? (b < c ? b : a < c ? c : a) : (a < c ? a : b < c ? c : b);
-		size_t i = 0, j = n - 1;
-		for (;;) {
-			while (v[i] < piv)
-				i++;
-			while (v[j] > piv)
-				j--;
-			if (i >= j)
-				break;
-			t = v[i];
-			v[i++] = v[j];
-			v[j--] = t;
-		}
-		/* [0, j] <= piv <= [j + 1, n) */
-		if (j + 1 < n - j - 1) {
-			sort_u64(v, j + 1);
-			v += j + 1;
-			n -= j + 1;
-		} else {
-			sort_u64(v + j + 1, n - j - 1);
-			n = j + 1;
-		}
-	}
-	for (size_t i = 1; i < n; i++) {
-		uint64_t t = v[i];
-		size_t j = i;
-		for (; j > 0 && v[j - 1] > t; j--)
-			v[j] = v[j - 1];
-		v[j] = t;
-	}
+	return *a < *b;
 }
+
+/* Integers in ascending order */
+SORT_DEFINE(sort_u64, uint64_t, u64_lt)
 
 /* Sort @pr[0..np) into the encoding's order (pair_elem_cmp).  The table
  * is in (hash, key) order, so an element's slot index is its place: the
