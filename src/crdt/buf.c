@@ -67,16 +67,6 @@ int crdt_buf_put_u8(struct crdt_buf *b, uint8_t v)
 	return crdt_buf_put(b, &v, 1);
 }
 
-size_t crdt_varint_len(uint64_t v)
-{
-	size_t n = 1;
-	while (v >= 0x80) {
-		v >>= 7;
-		n++;
-	}
-	return n;
-}
-
 int crdt_buf_put_varint(struct crdt_buf *b, uint64_t v)
 {
 	/* Reserve the exact length, not 10: a varint that fits the last bytes

@@ -326,12 +326,6 @@ static inline uint64_t ctr_unzz(uint64_t z, uint64_t last)
 	return last + ((z >> 1) ^ (0 - (z & 1)));
 }
 
-/* crdt_varint_len() inline, for the cut's per-pair costs. */
-static inline size_t vlen(uint64_t v)
-{
-	return 1 + (size_t)(63 - __builtin_clzll(v | 1)) / 7;
-}
-
 /* Upper bound on the varint of ctr_zz() between two counters <= @hi. */
 static inline size_t ctr_zz_max_len(uint64_t hi)
 {

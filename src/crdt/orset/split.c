@@ -418,10 +418,10 @@ static int cut_dot(uint64_t ctr, uint32_t h, void *ctx)
 
 	if (!e)
 		return CRDT_EBADMSG; /* an index that disagrees with the table */
-	pc = vlen(et_len(e)) + et_len(e) + c->vidx + c->zmax;
+	pc = crdt_varint_len(et_len(e)) + et_len(e) + c->vidx + c->zmax;
 	c->stop = ctr;
 	/* what a piece starting at this dot would cost with it */
-	if (c->fixed + c->repcost + vlen(ctr) + vlen(c->z - ctr) + pc > c->max)
+	if (c->fixed + c->repcost + crdt_varint_len(ctr) + crdt_varint_len(c->z - ctr) + pc > c->max)
 		return CUT_SKIP;
 	if (c->size + pc > c->max || c->np == c->cap)
 		return CUT_FULL;
