@@ -633,6 +633,8 @@ uint64_t store_scan(const struct store *s, uint64_t cursor, size_t count,
 
 	if (!s->cap)
 		return 0;
+	if (count > s->cap)
+		count = s->cap; /* a client's COUNT: no step needs more buckets */
 	do {
 		size_t b = v & mask, n = 0;
 		/* a bucket's entries lie from its index to the next empty slot
