@@ -398,6 +398,16 @@ static void cluster_init(struct cluster *c, int n, uint32_t mtu, unsigned hide,
 	}
 }
 
+/* The nodes meet before anything is written: a round in which each hears
+ * from each other, the first contact (a peer first heard from gets the full
+ * state: nothing yet).  For the tests of what comes after. */
+static void cluster_meet(struct cluster *c)
+{
+	for (int i = 0; i < c->n; i++)
+		gossip_core_round(c->node[i].g, fake_ms, fake_ms * 1000);
+	net_run(&c->net);
+}
+
 static void cluster_done(struct cluster *c)
 {
 	for (int i = 0; i < c->n; i++) {
@@ -529,6 +539,7 @@ static void test_converge(void **state)
 	struct node *a = &c.node[0], *b = &c.node[1], *d = &c.node[2];
 
 	cluster_init(&c, 3, 1400, 0, 0);
+	cluster_meet(&c);
 	incr(a, "hits", 5);
 	incr(b, "hits", 7);
 	incr(d, "hits", -2);
@@ -617,9 +628,15 @@ static void test_peer_stats(void **state)
 			pi = probe(&c.node[i], j);
 			assert_int_equal(pi.stats.dgrams_out, c.net.sent[i][j]);
 			assert_int_equal(pi.stats.dgrams_in, c.net.delivered[j][i]);
-			/* two rounds of a PING and the state: node 0 holds the one
-			 * key, so its state is one datagram more */
-			assert_int_equal(pi.stats.dgrams_in, j == 0 ? 6 : 5);
+			/* two rounds of a PING, a PONG and the state (node 0 holds
+			 * the one key, so its first state is one datagram more),
+			 * and the full state to a peer first heard from: node 0's
+			 * key as one catch-up DELTA to each, which each
+			 * acknowledges; nodes 1 and 2 first hear from each other
+			 * after node 0's STATE came, so they send it too */
+			assert_int_equal(pi.stats.dgrams_in, j == 0 || i != 0 ? 7 : 6);
+			assert_int_equal(c.net.sent_type[j][i][WIRE_DELTA], j == 0 || i != 0);
+			assert_int_equal(c.net.sent_type[j][i][WIRE_ACK], j != 0);
 			assert_int_equal(pi.stats.bytes_in, c.net.delivered_bytes[j][i]);
 			assert_int_equal(pi.stats.pings_out, 2);
 			assert_int_equal(pi.stats.pongs_in, 2);
@@ -964,7 +981,9 @@ static void test_bad_and_unknown(void **state)
 	net_run(&c.net);
 	assert_int_equal(counter(&c.node[0], "k"), 4);
 	gossip_core_get_stats(c.node[0].g, &st);
-	assert_int_equal(st.unknown_sender, 4); /* the two dropped before and these two */
+	/* the two dropped before, these two, and node 2's catch-up of its
+	 * state to node 0, first heard from (node 0's PONG) */
+	assert_int_equal(st.unknown_sender, 5);
 
 	fa = c.net.nodes[0];
 	uv_ip4_addr("10.0.0.2", PORT, &from);
@@ -1133,6 +1152,7 @@ static void test_keys_garbage(void **state)
 	assert_non_null(buf);
 	keyring(&k, 7, false);
 	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_meet(&c);
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(gossip_core_set_keys(c.node[i].g, &k), 0);
 	incr(&c.node[0], "n", 3);
@@ -1185,6 +1205,7 @@ static void test_limits(void **state)
 				     .max_elements = 3, .max_instances = 4 };
 
 	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_meet(&c);
 	gossip_core_set_policy(c.node[1].g, false, 0, &lim);
 	incr(&c.node[0], "ok", 1);
 	incr(&c.node[0], "a-long-name", 1);
@@ -1235,6 +1256,7 @@ static void test_element_bound(void **state)
 	size_t room;
 
 	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_meet(&c);
 	lim = gossip_core_get_limits(c.node[0].g);
 	memset(name, 'n', sizeof(name));
 	/* a 1,024-byte name with a 1,024-byte member never fits; with a short
@@ -1479,6 +1501,7 @@ static void test_digest_round(void **state)
 	cluster_digests = true;
 	cluster_init(&c, 2, 1400, 0, 0);
 	cluster_digests = false;
+	cluster_meet(&c);
 	for (int i = 0; i < DIGEST_NAMES; i++) {
 		snprintf(key, sizeof(key), "k%d", i);
 		incr(&c.node[i % 2], key, i + 1);
@@ -1500,8 +1523,8 @@ static void test_digest_round(void **state)
 	assert_int_equal(c.net.sent_type[1][0][WIRE_PONG], 1);
 	gossip_core_get_stats(c.node[0].g, &sa);
 	gossip_core_get_stats(c.node[1].g, &sb);
-	assert_int_equal(sa.digest_dgrams_out, 1);
-	assert_int_equal(sb.digest_dgrams_in, 1);
+	assert_int_equal(sa.digest_dgrams_out, 2); /* the meeting's round's, and this one */
+	assert_int_equal(sb.digest_dgrams_in, 2);
 	assert_int_equal(sa.digest_buckets_differing + sb.digest_buckets_differing, 0);
 
 	incr(&c.node[1], "k4242", 5);
@@ -1948,6 +1971,7 @@ static void test_delta_gap(void **state)
 
 	cluster_deltas = true;
 	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_meet(&c);
 	cluster_deltas = false;
 	for (int i = 1; i <= 5; i++) {
 		snprintf(m, sizeof(m), "m%d", i);
@@ -1994,6 +2018,7 @@ static void test_delta_lag(void **state)
 
 	cluster_deltas = true;
 	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_meet(&c);
 	cluster_deltas = false;
 	dsadd(&c.node[0], "s", "a");
 	push_all(&c);
@@ -2203,6 +2228,7 @@ static void test_catchup(void **state)
 		cluster_deltas = true;
 		cluster_digests = true;
 		cluster_init(&c, 2, 1400, 0, 0);
+		cluster_meet(&c);
 		cluster_deltas = false;
 		cluster_digests = false;
 		add_many(&c.node[0], "big", 0, 40000);
@@ -2240,9 +2266,9 @@ static void test_catchup(void **state)
 			assert_int_equal(st.catchup_resent, 0);
 			assert_int_equal(st.catchup_lost, 0);
 		} else {
-			/* one resync, so each piece went once, and only the lost
-			 * ones again */
-			assert_int_equal(st.delta_resyncs, 1);
+			/* one resync since the meeting's, so each piece went
+			 * once, and only the lost ones again */
+			assert_int_equal(st.delta_resyncs, 2);
 			assert_int_equal(st.catchup_dgrams_out, pieces);
 			assert_true(st.catchup_resent > 0);
 			assert_true(st.catchup_resent <= st.catchup_lost);
@@ -2250,6 +2276,84 @@ static void test_catchup(void **state)
 			 * send in two is answered, so about 2 sends a piece */
 			assert_true(st.catchup_resent < 2 * pieces);
 		}
+		cluster_done(&c);
+	}
+}
+
+/* Deliver everything in flight, and each node's tick when its core asked
+ * for one (as its shell's timer would), until nothing is left. */
+static void net_run_ticks(struct cluster *c)
+{
+	for (size_t steps = 0;; steps++) {
+		int k = -1;
+		assert_true(steps < 100000);
+		net_run(&c->net);
+		for (int i = 0; i < c->n; i++)
+			if (c->node[i].tick_due && (k < 0 || c->node[i].tick_due < c->node[k].tick_due))
+				k = i;
+		if (k < 0)
+			return;
+		if (c->node[k].tick_due > fake_ms)
+			fake_ms = c->node[k].tick_due;
+		c->node[k].tick_due = 0;
+		uint64_t due = gossip_core_tick(c->node[k].g, fake_ms);
+		if (due)
+			node_tick_wanted(&c->node[k], due);
+	}
+}
+
+/* A peer first heard from gets the full state at once, by the catch-up,
+ * whether or not our rounds had counted it down meanwhile: every start
+ * takes a new replica id, so what it holds is unknown.  Here node 1 sends
+ * one round of its own; node 0 sends no round and no push, and answers the
+ * DIGEST, yet node 1 ends with node 0's whole store, under 30 % loss too. */
+static void test_first_contact(void **state)
+{
+	for (int v = 0; v < 4; v++) {
+		bool counted_down = v & 1, lossy = v & 2;
+		struct cluster c;
+		struct gossip_stats st;
+		struct store_entry *e;
+		struct crdt_obj *o;
+
+		cluster_deltas = true;
+		cluster_digests = true;
+		cluster_ticks = true;
+		cluster_init(&c, 2, 1400, 0, 0);
+		cluster_deltas = false;
+		cluster_digests = false;
+		cluster_ticks = false;
+		add_many(&c.node[0], "big", 0, 20000);
+		incr(&c.node[0], "n", 3);
+		if (counted_down) { /* node 1 silent for a few of node 0's rounds */
+			net_down(&c.net, 1, true);
+			for (int r = 0; r < 5; r++) {
+				fake_ms += 1000;
+				gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
+				net_run(&c.net);
+			}
+			net_down(&c.net, 1, false);
+			assert_true(probe(&c.node[0], 1).down);
+		}
+		if (lossy)
+			net_faults(&c.net, 0.3, 0, false);
+		sent_reset(&c.net);
+		for (int r = 0; r < 10 && !probe(&c.node[0], 1).seen; r++) { /* its PING lost */
+			fake_ms += 1000;
+			gossip_core_round(c.node[1].g, fake_ms, fake_ms * 1000);
+			net_run_ticks(&c);
+		}
+		e = store_find(&c.node[1].store, "big", 3);
+		o = e ? store_entry_slot(e, CRDT_ORSET) : NULL;
+		assert_non_null(o);
+		assert_int_equal(crdt_orset_card(o->os), 20000);
+		assert_int_equal(counter(&c.node[1], "n"), 3);
+		gossip_core_get_stats(c.node[0].g, &st);
+		assert_int_equal(st.delta_resyncs, 1);
+		/* node 1's DIGEST found it differing; the catch-up sends it */
+		assert_int_equal(st.digest_instances_sent, 0);
+		assert_int_equal(c.net.sent_type[0][1][WIRE_STATE], 0);
+		assert_false(probe(&c.node[0], 1).catching_up);
 		cluster_done(&c);
 	}
 }
@@ -2274,6 +2378,7 @@ static void test_catchup_mutated(void **state)
 	cluster_digests = true;
 	cluster_ticks = true;
 	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_meet(&c);
 	cluster_deltas = false;
 	cluster_digests = false;
 	cluster_ticks = false;
@@ -2339,7 +2444,7 @@ static void test_catchup_mutated(void **state)
 	}
 	assert_true(sized > 0);
 	gossip_core_get_stats(c.node[0].g, &st);
-	assert_int_equal(st.delta_resyncs, 1);
+	assert_int_equal(st.delta_resyncs, 2); /* the meeting's, and the restart's */
 	assert_true(st.catchup_dgrams_out > 2 * XFER_WINDOW_MAX);
 	assert_int_equal(st.catchup_resent, 0);
 	assert_false(probe(&c.node[0], 1).catching_up);
@@ -2374,6 +2479,7 @@ static void test_catchup_no_news(void **state)
 		cluster_deltas = true;
 		cluster_digests = true;
 		cluster_init(&c, 2, 1400, 0, 0);
+		cluster_meet(&c);
 		cluster_deltas = false;
 		cluster_digests = false;
 		add_many(&c.node[0], "big", 0, 40000);
@@ -2468,6 +2574,7 @@ static void test_piece_cache(void **state)
 		if (variant == 3)
 			cluster_piece_cache = 200000;
 		cluster_init(&c, 3, 1400, 0, 0);
+		cluster_meet(&c);
 		cluster_piece_cache = 64u << 20;
 		cluster_deltas = false;
 		cluster_digests = false;
@@ -2585,6 +2692,7 @@ static void test_piece_cache_whole(void **state)
 	const char *want[] = { "member-00", "member-01", "member-02", NULL };
 
 	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_meet(&c);
 	for (int i = 0; i < 20; i++) {
 		snprintf(k, sizeof(k), "set%02d", i);
 		for (int j = 0; j < 60; j++) { /* about 750 bytes encoded */
@@ -2691,6 +2799,7 @@ static void test_delta_cost(void **state)
 
 		cluster_deltas = deltas;
 		cluster_init(&c, 2, 1400, 0, 0);
+		cluster_meet(&c);
 		cluster_deltas = false;
 		add_many(&c.node[0], "big", 0, 20000);
 		round_all(&c);
@@ -2778,7 +2887,9 @@ static void test_delta_split(void **state)
 			dsrem(&c.node[0], "s", m);
 		}
 	push_all(&c);
-	for (int r = 0; r < 40 && probe(&c.node[0], 1).deltas_pending; r++)
+	/* (node 1, first heard from, also gets the set whole by a catch-up) */
+	for (int r = 0; r < 40 && (probe(&c.node[0], 1).deltas_pending ||
+				   probe(&c.node[0], 1).catching_up); r++)
 		rounds_all(&c, 1);
 	assert_int_equal(probe(&c.node[0], 1).deltas_pending, 0);
 	assert_int_equal(store_get(&c.node[1].store, "s", 1, CRDT_ORSET, false, &o), 0);
@@ -2848,6 +2959,7 @@ static void test_delta_in_flight(void **state)
 	cluster_deltas = true;
 	cluster_digests = true;
 	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_meet(&c);
 	cluster_deltas = false;
 	cluster_digests = false;
 	add_many(&c.node[0], "big", 0, 5000);
@@ -2889,6 +3001,7 @@ static void test_third_party_in_flight(void **state)
 	cluster_deltas = true;
 	cluster_digests = true;
 	cluster_init(&c, 3, 1400, 0, 0);
+	cluster_meet(&c);
 	cluster_deltas = false;
 	cluster_digests = false;
 	add_many(&c.node[0], "big", 0, 5000);
@@ -3069,6 +3182,7 @@ int main(void)
 		cmocka_unit_test(test_delta_cost),
 		cmocka_unit_test(test_delta_register_at_push),
 		cmocka_unit_test(test_catchup),
+		cmocka_unit_test(test_first_contact),
 		cmocka_unit_test(test_catchup_mutated),
 		cmocka_unit_test(test_catchup_no_news),
 		cmocka_unit_test(test_piece_cache),

@@ -2135,9 +2135,14 @@ static void seen(struct gossip_core *g, struct peer *p, const struct wire_header
 	p->seen = true;
 	p->unanswered = 0;
 	p->last_seen = g->now_ms;
-	/* a new replica id is a new start: whatever it merged of ours
-	 * before, it may have lost */
-	if (p->has_rid && crdt_rid_cmp(&p->rid, &h->rid))
+	/* A new replica id is a new start: whatever it merged of ours
+	 * before, it may have lost.  So is the first we hear of it: every
+	 * start takes a new id, so we never synced with this one, and what
+	 * it holds is unknown (empty, a copy restored from a backup, another
+	 * cluster's).  It gets the full state either way, and does not hang
+	 * on whether our rounds had already counted it down: a piece that
+	 * brings it nothing costs it a summary's check. */
+	if (!p->has_rid || crdt_rid_cmp(&p->rid, &h->rid))
 		p->restarted = true;
 	p->has_rid = true;
 	p->rid = h->rid;
@@ -2669,14 +2674,15 @@ void gossip_core_recv(struct gossip_core *g, const uint8_t *buf, size_t len,
 	struct wire_state *s;
 	size_t off, n;
 	uint8_t flags;
-	bool was_down = false;
+	bool was_down = false, first;
 	int r;
 
 	g->now_ms = now_ms;
 	g->now_us = now_us;
 	g->st.dgrams_in++;
 	g->st.bytes_in += len;
-	if ((p = peer_by_addr(g, from))) {
+	first = (p = peer_by_addr(g, from)) && !p->has_rid;
+	if (p) {
 		p->st.dgrams_in++;
 		p->st.bytes_in += len;
 	} else {
@@ -2865,8 +2871,8 @@ void gossip_core_recv(struct gossip_core *g, const uint8_t *buf, size_t len,
 	} else if (p && p->restarted) {
 		/* Restarted between rounds: what it held of our intervals
 		 * may be gone with its memory. */
-		log_info("gossip", "peer %s: restarted (new replica id), sending the full state",
-			 p->name);
+		log_info("gossip", "peer %s: %s, sending the full state", p->name,
+			 first ? "first heard from" : "restarted (new replica id)");
 		p->restarted = false;
 		resync(g, p);
 	}
