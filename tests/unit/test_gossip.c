@@ -2789,6 +2789,118 @@ static void test_piece_cache_random(void **state)
 	cluster_done(&c);
 }
 
+/* Deliver in time order until nothing is in flight, as net_run, except the
+ * first @drop datagrams of type @type from node @from to node @to: lost. */
+static void net_run_drop(struct net *net, int from, int to, uint8_t type, int drop)
+{
+	for (size_t done = 0; net->q.n; done++) {
+		size_t k = 0;
+		struct pkt p;
+
+		assert_true(done < 1000000);
+		for (size_t i = 1; i < net->q.n; i++)
+			if (net->q.v[i].at < net->q.v[k].at ||
+			    (net->q.v[i].at == net->q.v[k].at && net->q.v[i].seq < net->q.v[k].seq))
+				k = i;
+		p = net->q.v[k];
+		net->q.v[k] = net->q.v[--net->q.n];
+		if (p.at > fake_ms)
+			fake_ms = p.at;
+		if (drop && p.from == from && p.to == to && p.len > 5 && p.d[5] == type)
+			drop--;
+		else
+			deliver_one(net, &p);
+		free(p.d);
+	}
+}
+
+/* Every datagram in flight now reaches its node in one loop pass: read
+ * one after the other, and only then the pass's ACKs flushed. */
+static void net_deliver_pass(struct cluster *c)
+{
+	struct pktq q = c->net.q;
+
+	c->net.q = (struct pktq){ 0 };
+	for (size_t i = 0; i < q.n; i++) {
+		struct ftransport *dst = c->net.nodes[q.v[i].to], *src = c->net.nodes[q.v[i].from];
+		c->net.delivered[q.v[i].from][q.v[i].to]++;
+		gossip_core_recv(c->node[q.v[i].to].g, q.v[i].d, q.v[i].len,
+				 (const struct sockaddr *)&src->addr, false, fake_ms, fake_ms * 1000);
+		(void)dst;
+	}
+	pktq_free(&q);
+	for (int i = 0; i < c->n; i++)
+		gossip_core_flush(c->node[i].g);
+}
+
+/* A burst of intervals read in one loop pass is acknowledged whatever their
+ * numbers: the pass's ACKs are cut by the datagram's room.  Before, one ACK
+ * of 64 numbers past 127 (two bytes each) overflowed a 128-byte buffer and
+ * was silently not sent, so every interval in it went again; a catch-up whose
+ * lost datagrams went again in such bursts never ended. */
+static void test_ack_burst(void **state)
+{
+	struct cluster c;
+	struct gossip_stats st;
+	char m[32];
+
+	cluster_deltas = true;
+	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_deltas = false;
+	cluster_meet(&c);
+	for (int i = 0; i < 250; i++) {
+		snprintf(m, sizeof(m), "m%d", i);
+		dsadd(&c.node[0], "s", m);
+		gossip_core_push(c.node[0].g, fake_ms);
+	}
+	net_deliver_pass(&c); /* 250 DELTAs, one pass */
+	net_run(&c.net);      /* the ACKs */
+	assert_int_equal(probe(&c.node[0], 1).deltas_pending, 0);
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.delta_intervals, 250);
+	assert_int_equal(st.delta_resent, 0);
+	gossip_core_get_stats(c.node[1].g, &st);
+	assert_true(st.acks_out >= 4); /* 250 numbers, up to 64 an ACK */
+	assert_int_equal(st.drops[GOSSIP_DROP_SEND_ERROR], 0);
+	assert_converged(&c);
+	cluster_done(&c);
+}
+
+/* A lost ACK costs its intervals nothing while one of the next two ACKs
+ * arrives: each carries the numbers of the two before it again.  Here the
+ * ACKs of intervals 1 and 2 are lost; the ACK of 3 acknowledges all three,
+ * with no round, no resend and no fast retransmit. */
+static void test_ack_again(void **state)
+{
+	struct cluster c;
+	struct gossip_stats st;
+
+	cluster_deltas = true;
+	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_deltas = false;
+	cluster_meet(&c);
+	dsadd(&c.node[0], "s", "a");
+	gossip_core_push(c.node[0].g, fake_ms);
+	net_run_drop(&c.net, 1, 0, WIRE_ACK, 1);
+	assert_int_equal(probe(&c.node[0], 1).deltas_pending, 1);
+	dsadd(&c.node[0], "s", "b");
+	gossip_core_push(c.node[0].g, fake_ms);
+	net_run_drop(&c.net, 1, 0, WIRE_ACK, 1);
+	assert_int_equal(probe(&c.node[0], 1).deltas_pending, 2);
+	dsadd(&c.node[0], "s", "c");
+	gossip_core_push(c.node[0].g, fake_ms);
+	net_run(&c.net);
+	assert_int_equal(probe(&c.node[0], 1).deltas_pending, 0);
+	assert_int_equal(probe(&c.node[0], 1).deltas_acked, 3);
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.delta_intervals, 3);
+	assert_int_equal(st.delta_resent, 0);
+	assert_int_equal(st.delta_fast_resent, 0);
+	assert_int_equal(st.acks_in, 1);
+	assert_converged(&c);
+	cluster_done(&c);
+}
+
 /* One SADD into a large set costs each peer one DELTA datagram of a few
  * dozen bytes and one ACK back; with deltas = no, the whole set. */
 static void test_delta_cost(void **state)
@@ -3180,6 +3292,8 @@ int main(void)
 		cmocka_unit_test(test_delta_large_by_catchup),
 		cmocka_unit_test(test_delta_overflow),
 		cmocka_unit_test(test_delta_cost),
+		cmocka_unit_test(test_ack_again),
+		cmocka_unit_test(test_ack_burst),
 		cmocka_unit_test(test_delta_register_at_push),
 		cmocka_unit_test(test_catchup),
 		cmocka_unit_test(test_first_contact),
