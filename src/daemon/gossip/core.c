@@ -2547,22 +2547,22 @@ static void ack_send(struct gossip_core *g, struct peer *p, const struct sockadd
 static void ack_flush(struct gossip_core *g, struct peer *p)
 {
 	uint64_t seq[ACK_MAX * (ACK_AGAIN + 1)];
-	size_t n, k = 0, room = ack_room(g), used = p->ack_bytes;
+	size_t n = 0, k = 0, from = p->nagain, room = ack_room(g), used = p->ack_bytes;
 
 	if (!p->nacks)
 		return;
 	if (p->again_epoch != p->ack_epoch)
-		p->nagain = 0;
+		p->nagain = from = 0;
 	p->again_epoch = p->ack_epoch;
-	for (n = 0; n < p->nacks; n++)
-		seq[n] = p->acks[n];
-	for (size_t i = p->nagain; i-- > 0;) { /* the newest first */
-		size_t len = crdt_varint_len(p->again[i]);
-		if (used + len > room)
-			break;
-		used += len;
+	/* the newest of the numbers again that fit, in the order they came
+	 * (before the new ones: an older one acknowledged after a newer would
+	 * look lost to a sender that counts the order, xfer.h) */
+	while (from && used + crdt_varint_len(p->again[from - 1]) <= room)
+		used += crdt_varint_len(p->again[--from]);
+	for (size_t i = from; i < p->nagain; i++)
 		seq[n++] = p->again[i];
-	}
+	for (size_t i = 0; i < p->nacks; i++)
+		seq[n++] = p->acks[i];
 	for (size_t i = 0; i < p->nagain; i++)
 		if (--p->again_left[i]) {
 			p->again[k] = p->again[i];
