@@ -62,6 +62,11 @@ struct elemtab {
 	uint32_t count;
 	uint32_t end; /* every slot from here on is empty (a bound, not exact) */
 	bool mapped;  /* s came from et_mem_alloc()'s mapping, not calloc */
+	/* The next class's slots, mapped and faulted in ahead (elemtab.c,
+	 * prepare()) while the table nears its load limit; NULL if none. */
+	struct et_slot *nx;
+	uint32_t nxcap;  /* its slots */
+	uint32_t nxdone; /* the slots before this are faulted in */
 };
 
 static inline bool et_used(const struct et_slot *s)
