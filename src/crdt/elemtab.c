@@ -249,13 +249,15 @@ static int tab_make_from(struct elemtab *nt, size_t c, struct elemtab *t)
  * of it (four parts in five on a VM, more under load) the faults that
  * bring in the new slot array; placing the elements is the rest, about
  * 10 ns each.  So over its last sixteenth before the load limit, a table
- * whose next class is mapped (2 MiB and more) maps that class's slots and
- * faults them in a huge page at a time (0.1 to 4 ms on a VM; in 4 KiB
- * pages the whole costs several times more), paced by its count so that
- * all are in by the limit; the growth then takes them and is only the
- * placement.  Best effort: without the mapping the growth maps its own.
- * @n: the count et_reserve() makes room for.  Removes that bring the
- * count back down keep what was made ready (until the table is freed). */
+ * whose next class is mapped (a multiple of 2 MiB: 65,536 slots, 131,072,
+ * 196,608 and every class above) maps that class's slots and faults them
+ * in a huge page at a time (0.1 to 4 ms on a VM; in 4 KiB pages the whole
+ * costs several times more), paced by its count so that all are in by the
+ * limit; the growth (et_reserve(), or a merge's et_init_next()) then takes
+ * them and is only the placement.  Best effort: without the mapping the
+ * growth maps its own.  @n: the count et_reserve() makes room for.
+ * Removes that bring the count back down keep what was made ready (until
+ * the table grows or is freed). */
 #define ET_PREP_DEN 16
 
 static void prepare(struct elemtab *t, size_t n)
@@ -295,6 +297,15 @@ int et_init_for(struct elemtab *nt, size_t n)
 	if (!(hcap = et_hcap_for(n)))
 		return CRDT_EMSGSIZE;
 	return tab_make(nt, hcap);
+}
+
+int et_init_next(struct elemtab *nt, struct elemtab *t, size_t n)
+{
+	size_t hcap = et_hcap_for(n);
+
+	if (n == 0 || !hcap || !t->nx || t->nxcap != hcap)
+		return et_init_for(nt, n);
+	return tab_make_from(nt, hcap, t);
 }
 
 void et_adopt(struct elemtab *t, struct elemtab *nt)
