@@ -252,8 +252,9 @@ static int tab_make_from(struct elemtab *nt, size_t c, struct elemtab *t)
  * whose next class is mapped (a multiple of 2 MiB: 65,536 slots, 131,072,
  * 196,608 and every class above) maps that class's slots and faults them
  * in a huge page at a time (0.1 to 4 ms on a VM; in 4 KiB pages the whole
- * costs several times more), paced by its count so that all are in by the
- * limit; the growth (et_reserve(), or a merge's et_init_next()) then takes
+ * costs several times more), at most one a call, paced by its count so
+ * that all are in by the limit (one huge page per hundreds of inserts);
+ * the growth (et_reserve(), or a merge's et_init_next()) then takes
  * them and is only the placement.  Best effort: without the mapping the
  * growth maps its own.  @n: the count et_reserve() makes room for.
  * Removes that bring the count back down keep what was made ready (until
@@ -275,9 +276,10 @@ static void prepare(struct elemtab *t, size_t n)
 		t->nxcap = (uint32_t)c;
 		t->nxdone = 0;
 	}
-	/* the share due by now, in whole huge pages */
+	/* the share due by now, in whole huge pages; one a call, so that a
+	 * merge that jumps the count into the window does not fault it all */
 	want = (size_t)t->nxcap * ((n < lim ? n : lim) - start) / (lim - start);
-	while (t->nxdone < want && t->nxdone < t->nxcap) {
+	if (t->nxdone < want && t->nxdone < t->nxcap) {
 		size_t end = t->nxdone + step < t->nxcap ? t->nxdone + step : t->nxcap;
 		/* a write in each 4 KiB page: all of the huge page, or of the
 		 * small ones if none was to be had */

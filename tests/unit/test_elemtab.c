@@ -142,6 +142,40 @@ static void test_growth_after_removes_and_jumps(void **state)
 	free(have);
 }
 
+/* A reserve that jumps the count from below the window to the limit (a
+ * merge of many new elements) faults one huge page of the next table in
+ * that call, not all of it; the inserts after it fault the rest, and the
+ * growth takes it whole. */
+static void test_jump_into_window(void **state)
+{
+	struct elemtab t;
+	uint32_t lim = 206334; /* the 262,144-slot class's; the next is 12 MiB */
+	struct et_slot *nx;
+	uint32_t hcap;
+
+	(void)state;
+	et_init(&t);
+	for (uint32_t i = 0; i < 190000; i++)
+		add(&t, i);
+	hcap = t.hcap;
+	assert_int_equal(hcap * 13 / 16, lim);
+	assert_null(t.nx);
+	assert_int_equal(et_reserve(&t, lim), 0);
+#ifdef __linux__
+	assert_non_null(t.nx);
+	assert_int_equal(t.nxdone, ET_HUGE / sizeof(struct et_slot));
+	assert_true(t.nxcap > 4 * ET_HUGE / sizeof(struct et_slot));
+#endif
+	for (uint32_t i = 190000; i < lim; i++)
+		add(&t, i);
+	assert_int_equal(t.hcap, hcap); /* no growth yet */
+	nx = t.nx;
+	add(&t, lim);
+	assert_ptr_equal(t.s, nx);
+	check(&t, lim + 1, NULL);
+	et_done(&t);
+}
+
 struct seen {
 	uint8_t *count; /* per key index: times visited */
 	uint32_t n;
@@ -191,6 +225,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_growth_takes_prepared),
 		cmocka_unit_test(test_growth_after_removes_and_jumps),
+		cmocka_unit_test(test_jump_into_window),
 		cmocka_unit_test(test_scan_across_growths),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
