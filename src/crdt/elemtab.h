@@ -37,8 +37,10 @@
  * cost several times that on a VM, so they are paid ahead: over the last
  * sixteenth of the inserts before the limit, a table whose next class is
  * mapped maps it and faults it in a huge page at a time, each et_reserve()
- * its share (elemtab.c, prepare()); the growth takes those slots.  That
- * holds the next class's memory (1.33-1.5 times the table's) from then on.
+ * its share and at most one page (elemtab.c, prepare()); the growth, or a
+ * merge that builds the grown table whole (et_init_next()), takes those
+ * slots.  That holds the next class's memory (1.33-1.5 times the table's)
+ * from then on.
  */
 #ifndef CRDT_ELEMTAB_H
 #define CRDT_ELEMTAB_H
