@@ -1206,6 +1206,59 @@ static void test_large_tables(void **state)
 	crdt_orset_free(b);
 }
 
+/* Growth past a table made ready ahead (elemtab.c, prepare()), by each
+ * path that grows an OR-Set's table: a peer taking one delta per add
+ * (orset_merge_few) across the 77,374-element limit of the class whose
+ * next is mapped (131,072 slots, 4 MiB), and a bulk merge that builds the grown table whole (merge_dense)
+ * into a set past the start of that window.  Nothing lost or duplicated:
+ * the counts, every element, and equal to the same join made the other
+ * way round. */
+static void test_growth_by_merges(void **state)
+{
+	enum { N = 77000, M = 20000, TOP = 78000 };
+	struct crdt_rid ra, rb;
+	struct crdt_orset *a = crdt_orset_new(), *b = crdt_orset_new(), *peer = crdt_orset_new(),
+			  *d = crdt_orset_new();
+	char k[16];
+
+	(void)state;
+	rid_of(1, &ra);
+	rid_of(2, &rb);
+	for (int i = 0; i < TOP; i++) {
+		struct crdt_orset *delta = crdt_orset_new();
+		int len = snprintf(k, sizeof(k), "k%08d", i);
+		assert_int_equal(crdt_orset_add_delta(a, &ra, k, (size_t)len, delta), 0);
+		assert_int_equal(crdt_orset_merge(peer, delta), 0);
+		crdt_orset_free(delta);
+		if (i < N) /* a as it was at N, grown by adds (a copy is not) */
+			assert_int_equal(crdt_orset_add(d, &ra, k, (size_t)len), 0);
+	}
+	assert_int_equal(crdt_orset_card(peer), TOP);
+	assert_true(crdt_orset_equal(a, peer));
+	for (int i = 0; i < M; i++)
+		assert_int_equal(crdt_orset_add(b, &rb, k, (size_t)snprintf(k, sizeof(k), "n%08d", i)), 0);
+	assert_int_equal(crdt_orset_merge(d, b), 0);
+	assert_int_equal(crdt_orset_card(d), N + M);
+	for (int i = 0; i < N; i++)
+		assert_true(crdt_orset_contains(d, k, (size_t)snprintf(k, sizeof(k), "k%08d", i)));
+	for (int i = 0; i < M; i++)
+		assert_true(crdt_orset_contains(d, k, (size_t)snprintf(k, sizeof(k), "n%08d", i)));
+	crdt_orset_free(peer);
+	peer = roundtrip(d);
+	crdt_orset_free(peer);
+	/* b ⊔ a(N) built the other way round */
+	for (int i = TOP - 1; i >= N; i--)
+		assert_int_equal(crdt_orset_remove(a, k, (size_t)snprintf(k, sizeof(k), "k%08d", i)), 1);
+	assert_int_equal(crdt_orset_merge(b, a), 0);
+	for (int i = N; i < TOP; i++) /* a's removes: dots in a's context, gone from d */
+		assert_int_equal(crdt_orset_remove(d, k, (size_t)snprintf(k, sizeof(k), "k%08d", i)), 0);
+	assert_int_equal(crdt_orset_merge(d, a), 0);
+	assert_true(crdt_orset_equal(b, d));
+	crdt_orset_free(d);
+	crdt_orset_free(a);
+	crdt_orset_free(b);
+}
+
 /* A scan (SSCAN's crdt_orset_scan) from cursor 0 to 0 with steps of random
  * COUNT, while adds, removes and merges between the steps grow and shrink
  * the table: every element held throughout is visited exactly once, and
@@ -1830,6 +1883,7 @@ int main(void)
 	rng.s = test_seed("orset");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_concurrent_add_wins),
+		cmocka_unit_test(test_growth_by_merges),
 		cmocka_unit_test(test_fingerprint_kept),
 		cmocka_unit_test(test_fingerprint_kept_small_merge),
 		cmocka_unit_test(test_fingerprint_kept_bulk_merge),

@@ -600,7 +600,8 @@ static int merge_dense(struct join *j, struct ivl **niv, uint32_t *nivn)
 		goto done;
 	}
 	/* the table, sized for n; the fill never needs its tail to grow */
-	if ((r = et_init_for(&nt, n)) < 0 || (n && (r = et_tail_room(&nt, fill_end(cnt, nt.hcap))) < 0))
+	if ((r = et_init_next(&nt, &dst->tab, n)) < 0 ||
+	    (n && (r = et_tail_room(&nt, fill_end(cnt, nt.hcap))) < 0))
 		goto fail;
 	for (size_t x = 0; x < nlk; x++) {
 		struct et_slot *e = &v[lk[x]];

@@ -1,0 +1,232 @@
+/* The element table's growth (src/crdt/elemtab.c), built in: each growth
+ * past a mapped class takes the slots made ready ahead (prepare()), and
+ * neither loses nor duplicates an element, keeps elemtab order, and a scan
+ * whose steps straddle growths visits every element held throughout
+ * exactly once. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../src/crdt/elemtab.h"
+#include "testutil.h"
+
+static size_t key_of(char *buf, uint32_t i)
+{
+	return (size_t)snprintf(buf, 32, "%s%07u", i % 3 ? "k" : "a-longer-key-", i);
+}
+
+static void add(struct elemtab *t, uint32_t i)
+{
+	char k[32];
+	size_t len = key_of(k, i);
+	uint32_t h = et_hash(k, len);
+	uint8_t *owned;
+	int r;
+
+	assert_null(et_find(t, k, len, h));
+	owned = et_key_dup(k, len, &r);
+	assert_int_equal(r, 0);
+	assert_int_equal(et_reserve(t, (size_t)t->count + 1), 0);
+	et_insert(t, k, len, h, owned)->pay = i + 1;
+}
+
+/* Every used slot in elemtab order, each key once with its payload: as
+ * many as the count, and every key of [0, n) with @have set found. */
+static void check(const struct elemtab *t, uint32_t n, const uint8_t *have)
+{
+	const struct et_slot *prev = NULL;
+	size_t used = 0;
+	char k[32];
+
+	for (size_t i = et_walk(t, 0); i < et_cap(t); i = et_walk(t, i + 1)) {
+		const struct et_slot *s = &t->s[i];
+		assert_true(et_home(t, s->hash) <= i);
+		if (prev)
+			assert_true(et_hk_before(prev, s));
+		prev = s;
+		used++;
+	}
+	assert_int_equal(used, t->count);
+	for (uint32_t i = 0; i < n; i++) {
+		size_t len = key_of(k, i);
+		struct et_slot *s = et_find(t, k, len, et_hash(k, len));
+		if (have && !have[i]) {
+			assert_null(s);
+			continue;
+		}
+		assert_non_null(s);
+		assert_int_equal(s->pay, i + 1);
+	}
+}
+
+/* Adds one by one to 200,000: the growths to mapped classes (from 51,582
+ * on) each take the prepared slots, and lose nothing. */
+static void test_growth_takes_prepared(void **state)
+{
+	struct elemtab t;
+	uint32_t n = 200000, taken = 0, grown = 0;
+
+	(void)state;
+	et_init(&t);
+	for (uint32_t i = 0; i < n; i++) {
+		struct et_slot *nx = t.nx, *old = t.s;
+		uint32_t done = t.nxdone, nxcap = t.nxcap;
+		add(&t, i);
+		if (t.s == old)
+			continue;
+		grown++;
+		/* a table made ready ahead is whole by the growth, and used */
+		if (nx) {
+			assert_int_equal(done, nxcap);
+			assert_ptr_equal(t.s, nx);
+			assert_null(t.nx);
+			taken++;
+		}
+		check(&t, i + 1, NULL);
+	}
+	check(&t, n, NULL);
+	assert_true(grown > 10);
+	/* into the 65,536-, 131,072- and 196,608-slot classes (Linux:
+	 * mapped; 98,304 slots, 3 MiB, is not) */
+#ifdef __linux__
+	assert_true(taken >= 3);
+#endif
+	et_done(&t);
+	assert_null(t.nx);
+}
+
+/* Removes after the next table was made ready, adds past the limit again,
+ * and a reserve that jumps past the prepared class: the table stays right. */
+static void test_growth_after_removes_and_jumps(void **state)
+{
+	struct elemtab t;
+	uint32_t n = 60000, m = 200000;
+	uint8_t *have = calloc(m, 1);
+	char k[32];
+
+	(void)state;
+	assert_non_null(have);
+	et_init(&t);
+	for (uint32_t i = 0; i < n; i++) {
+		add(&t, i);
+		have[i] = 1;
+		if (i == 51000) { /* past the start of the window: ready in part */
+			for (uint32_t j = 0; j < 5000; j++) {
+				size_t len = key_of(k, j * 7);
+				struct et_slot *s = et_find(&t, k, len, et_hash(k, len));
+				if (s) {
+					et_remove(&t, s);
+					have[j * 7] = 0;
+				}
+			}
+			check(&t, i + 1, have);
+		}
+	}
+	check(&t, n, have);
+	/* a catch-up sizing for far more than the next class */
+	assert_int_equal(et_reserve(&t, m), 0);
+	assert_null(t.nx);
+	check(&t, n, have);
+	for (uint32_t i = n; i < m; i++) {
+		add(&t, i);
+		have[i] = 1;
+	}
+	check(&t, m, have);
+	et_done(&t);
+	free(have);
+}
+
+/* A reserve that jumps the count from below the window to the limit (a
+ * merge of many new elements) faults one huge page of the next table in
+ * that call, not all of it; the inserts after it fault the rest, and the
+ * growth takes it whole. */
+static void test_jump_into_window(void **state)
+{
+	struct elemtab t;
+	uint32_t lim = 206334; /* the 262,144-slot class's; the next is 12 MiB */
+	struct et_slot *nx;
+	uint32_t hcap;
+
+	(void)state;
+	et_init(&t);
+	for (uint32_t i = 0; i < 190000; i++)
+		add(&t, i);
+	hcap = t.hcap;
+	assert_int_equal(hcap * 13 / 16, lim);
+	assert_null(t.nx);
+	assert_int_equal(et_reserve(&t, lim), 0);
+#ifdef __linux__
+	assert_non_null(t.nx);
+	assert_int_equal(t.nxdone, ET_HUGE / sizeof(struct et_slot));
+	assert_true(t.nxcap > 4 * ET_HUGE / sizeof(struct et_slot));
+#endif
+	for (uint32_t i = 190000; i < lim; i++)
+		add(&t, i);
+	assert_int_equal(t.hcap, hcap); /* no growth yet */
+	nx = t.nx;
+	add(&t, lim);
+	assert_ptr_equal(t.s, nx);
+	check(&t, lim + 1, NULL);
+	et_done(&t);
+}
+
+struct seen {
+	uint8_t *count; /* per key index: times visited */
+	uint32_t n;
+};
+
+static int visit(const struct et_slot *e, void *ctx)
+{
+	struct seen *s = ctx;
+	uint32_t i = (uint32_t)e->pay - 1;
+
+	assert_true(i < s->n);
+	s->count[i]++;
+	return 0;
+}
+
+/* A scan in steps of 97 with 100 adds between steps, from 40,000 to
+ * 200,000 elements: it straddles every growth, made ready or not, and
+ * sees each of the first 40,000 exactly once, any later one at most once. */
+static void test_scan_across_growths(void **state)
+{
+	struct elemtab t;
+	uint32_t first = 40000, n = first;
+	struct seen s = { calloc(200000, 1), 200000 };
+	uint64_t cur = 0;
+	int steps = 0;
+
+	(void)state;
+	assert_non_null(s.count);
+	et_init(&t);
+	for (uint32_t i = 0; i < first; i++)
+		add(&t, i);
+	do {
+		assert_int_equal(et_scan(&t, cur, 97, visit, &s, &cur), 0);
+		for (int j = 0; j < 100 && n < s.n; j++)
+			add(&t, n++);
+		assert_true(++steps < 1000000);
+	} while (cur != 0);
+	for (uint32_t i = 0; i < n; i++)
+		assert_true(i < first ? s.count[i] == 1 : s.count[i] <= 1);
+	check(&t, n, NULL);
+	et_done(&t);
+	free(s.count);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_growth_takes_prepared),
+		cmocka_unit_test(test_growth_after_removes_and_jumps),
+		cmocka_unit_test(test_jump_into_window),
+		cmocka_unit_test(test_scan_across_growths),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
