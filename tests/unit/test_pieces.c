@@ -392,6 +392,69 @@ static void test_pieces_recut(void **state)
 	}
 }
 
+/* Pieces merged into a set that already holds some of their elements, with
+ * dots of another replica and removes of its own: the small merges settle
+ * the shared elements (dots kept, dropped and gained) beside the new ones,
+ * and the set equals the bulk join and cuts into the same bytes (its dot
+ * index, kept by those merges, is exact). */
+static void test_pieces_into_shared(void **state)
+{
+	struct crdt_rid rids[4];
+
+	for (int i = 0; i < 4; i++)
+		rid_of(i + 1, &rids[i]);
+	for (int iter = 0; iter < 6; iter++) {
+		int n = 3000 + (int)rng_below(&rng, 3000), nrep = 1 + iter % 3;
+		struct crdt_orset *s = big_state(n, nrep, rids);
+		struct crdt_orset *e = crdt_orset_new(), *x = crdt_orset_new();
+		size_t max = 200 + rng_below(&rng, 1200);
+		struct all a, b;
+		char k[40];
+
+		for (int i = 0; i < n; i++) { /* half of s's names, some removed again */
+			int len;
+			if (rng_below(&rng, 2))
+				continue;
+			len = snprintf(k, sizeof(k), "%s%d", rng_below(&rng, 2) ? "k" : "long-element-", i);
+			assert_int_equal(crdt_orset_add(e, &rids[3], k, (size_t)len), 0);
+			if (rng_below(&rng, 5) == 0)
+				assert_int_equal(crdt_orset_remove(e, k, (size_t)len), 1);
+		}
+		assert_int_equal(crdt_orset_merge(x, e), 0);
+		assert_int_equal(crdt_orset_merge(x, s), 0); /* the join, in bulk */
+		cut_all(s, max, &a);
+		for (size_t i = iter < 3 ? 0 : a.n; i > 1; i--) { /* shuffled half the time */
+			size_t j = rng_below(&rng, i);
+			uint8_t *t = a.p[i - 1];
+			size_t tl = a.len[i - 1];
+			a.p[i - 1] = a.p[j];
+			a.len[i - 1] = a.len[j];
+			a.p[j] = t;
+			a.len[j] = tl;
+		}
+		for (size_t i = 0; i < a.n; i++) {
+			struct crdt_orset *d;
+			assert_int_equal(crdt_orset_decode(a.p[i], a.len[i], &d), 0);
+			assert_int_equal(crdt_orset_merge(e, d), 0);
+			crdt_orset_free(d);
+		}
+		assert_true(crdt_orset_equal(e, x));
+		all_done(&a);
+		cut_all(x, max, &a);
+		cut_all(e, max, &b);
+		assert_int_equal(a.n, b.n);
+		for (size_t i = 0; i < a.n; i++) {
+			assert_int_equal(a.len[i], b.len[i]);
+			assert_memory_equal(a.p[i], b.p[i], a.len[i]);
+		}
+		all_done(&a);
+		all_done(&b);
+		crdt_orset_free(x);
+		crdt_orset_free(e);
+		crdt_orset_free(s);
+	}
+}
+
 /* A set that local adds grow past 1,024 elements keeps its dot index up
  * from then on: its first cut cuts at once, with no slice of an index to
  * build first (crdt_orset_pieces returning 1), and its pieces are exact;
@@ -809,6 +872,7 @@ int main(void)
 		cmocka_unit_test(test_pieces_index_slices),
 		cmocka_unit_test(test_pieces_news),
 		cmocka_unit_test(test_pieces_recut),
+		cmocka_unit_test(test_pieces_into_shared),
 		cmocka_unit_test(test_pieces_adds_keep_index),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
