@@ -97,6 +97,61 @@ static int differing(const struct digest *a, const struct digest *b, uint32_t *r
  * digests agree bucket for bucket.  One more write to one instance of a
  * moves exactly that instance's bucket, and its merge into b brings the two
  * back level. */
+/* The refresh a slice at a time: a store written past the list's bound is
+ * walked a few entries a call, while writes go on ahead of the walk and
+ * behind it (and new names make the table grow, moving every entry: the
+ * walk starts again); when digest_refresh_some says it is done, the digest
+ * equals one refreshed after every write.  No call refreshes more than its
+ * slice. */
+static void test_refresh_in_slices(void **state)
+{
+	struct store a, b;
+	struct digest *da, *db;
+	const int n = 4 * DIGEST_STALE_MIN;
+	uint32_t last;
+	int calls = 0, extra = n;
+
+	store_init(&a);
+	store_init(&b);
+	assert_int_equal(digest_new(&a, &da), 0);
+	assert_int_equal(digest_new(&b, &db), 0);
+	for (int i = 0; i < n; i++) {
+		local_write(&a, i, 1, i);
+		local_write(&b, i, 1, i);
+		digest_refresh(db); /* b's digest never overflows */
+	}
+	assert_true(da->walking);
+	for (;;) {
+		uint64_t before = da->stats.refreshed;
+		bool done = digest_refresh_some(da, 100);
+		assert_true(da->stats.refreshed - before <= 100);
+		calls++;
+		assert_true(calls < 10000);
+		if (done)
+			break;
+		/* behind the walk, ahead of it, and new names */
+		local_write(&a, calls % n, 3, calls);
+		local_write(&b, calls % n, 3, calls);
+		digest_refresh(db);
+		for (int k = 0; k < (calls == 5 ? 3 * n : calls % 3 == 0); k++) {
+			/* (once, enough names to rebuild the table) */
+			local_write(&a, extra, 1, 1);
+			local_write(&b, extra, 1, 1);
+			digest_refresh(db);
+			extra++;
+		}
+	}
+	assert_true(extra > 4 * n);
+	assert_true(calls >= n / 100);
+	digest_refresh(db);
+	assert_int_equal(differing(da, db, &last), 0);
+	assert_int_equal(digest_root(da), digest_root(db));
+	digest_free(da);
+	digest_free(db);
+	store_done(&a);
+	store_done(&b);
+}
+
 static void test_equal_stores_equal_digests(void **state)
 {
 	struct store r1, r2, a, b, c;
@@ -225,8 +280,9 @@ static void test_type_conflict_counts_both(void **state)
 
 /* A store written without refreshes (a daemon with no peers) lists at most
  * DIGEST_STALE_MIN or a 1/DIGEST_STALE_FRACTION of its names as stale:
- * past that the list is dropped, and the next refresh walks the store and
- * counts exactly what a digest refreshed after every write counts. */
+ * past that the list is dropped (the changes after it listed again), and
+ * the next refresh walks the store and counts exactly what a digest
+ * refreshed after every write counts, each entry once. */
 static void test_stale_list_bounded(void **state)
 {
 	struct store a, b;
@@ -246,9 +302,10 @@ static void test_stale_list_bounded(void **state)
 		assert_true(da->nstale <= DIGEST_STALE_MIN);
 		assert_int_equal(digest_refresh(db), 1);
 	}
-	assert_null(da->stale);
-	assert_int_equal(da->stale_cap, 0);
+	assert_true(da->walking);
 	assert_int_equal(digest_refresh(da), (size_t)n);
+	assert_false(da->walking);
+	assert_int_equal(da->nstale, 0);
 	assert_int_equal(differing(da, db, &last), 0);
 	assert_int_equal(digest_root(da), digest_root(db));
 	/* listed again from the next change on */
@@ -317,6 +374,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stale_list_bounded),
+		cmocka_unit_test(test_refresh_in_slices),
 		cmocka_unit_test(test_equal_stores_equal_digests),
 		cmocka_unit_test(test_existing_contents),
 		cmocka_unit_test(test_type_conflict_counts_both),

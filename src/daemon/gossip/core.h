@@ -197,6 +197,9 @@ struct gossip_stats {
 	/* rounds that left their DIGEST out while DELTA intervals streamed
 	 * (docs/protocol.md, "Digest rounds") */
 	uint64_t digest_rounds_deferred;
+	/* DIGESTs not sent or not answered while the digest was brought up to
+	 * date a slice at a time */
+	uint64_t digest_unready;
 	/* delta intervals: numbered (one DELTA datagram each), DELTA
 	 * datagrams sent (first sends and resends) and received, ACKs sent
 	 * and received; writes pushed whole because they had no delta; full

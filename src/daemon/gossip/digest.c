@@ -59,23 +59,34 @@ static size_t stale_max(const struct digest *d)
 	return m > DIGEST_STALE_MIN ? m : DIGEST_STALE_MIN;
 }
 
+/* The list is dropped (its entries unmarked) and the store walked instead,
+ * from its start: @e, just changed, may lie behind a walk under way. */
+static void overflow(struct digest *d)
+{
+	for (size_t i = 0; i < d->nstale; i++)
+		d->stale[i]->dstale = false;
+	free(d->stale);
+	d->stale = NULL;
+	d->nstale = d->stale_cap = 0;
+	d->walking = true;
+	d->walk_pos = 0;
+	d->walk_cap = d->store->cap;
+}
+
 /* Mark @e stale, listing it unless it already is. */
 static void mark(struct digest *d, struct store_entry *e)
 {
-	if (e->dstale || d->overflow)
+	if (e->dstale)
 		return;
 	if (d->nstale == stale_max(d)) {
-		free(d->stale);
-		d->stale = NULL;
-		d->nstale = d->stale_cap = 0;
-		d->overflow = true;
+		overflow(d);
 		return;
 	}
 	if (d->nstale == d->stale_cap) {
 		size_t cap = d->stale_cap ? d->stale_cap * 2 : 64;
 		struct store_entry **v = realloc(d->stale, cap * sizeof(*v));
 		if (!v) {
-			d->overflow = true;
+			overflow(d);
 			return;
 		}
 		d->stale = v;
@@ -122,8 +133,7 @@ static void removed(void *ctx, struct store_entry *e)
 	 * while peers are there; a long one is dropped (the next refresh, if
 	 * any, walks the store) rather than searched */
 	if (d->nstale > 256) {
-		d->nstale = 0;
-		d->overflow = true;
+		overflow(d);
 		return;
 	}
 	for (size_t i = 0; i < d->nstale; i++)
@@ -174,8 +184,8 @@ static size_t refresh_entry(struct digest *d, struct store_entry *e)
 						in->dfp = 0;
 					}
 				}
-				d->overflow = true;
 				e->dstale = false;
+				overflow(d);
 				return n;
 			}
 			m->v = v;
@@ -187,27 +197,40 @@ static size_t refresh_entry(struct digest *d, struct store_entry *e)
 	return n;
 }
 
-static int refresh_cb(struct store_entry *e, void *ctx)
+bool digest_refresh_some(struct digest *d, size_t entries)
 {
-	struct digest *d = ctx;
+	struct store_entry *e;
 
-	d->stats.refreshed += refresh_entry(d, e);
-	return 0;
+	/* the walk first (it leaves the listed entries to the list), then the
+	 * list, newest first; a failed refresh_entry may drop the list and
+	 * start the walk again (overflow) */
+	while (d->walking && entries) {
+		if (d->walk_cap != d->store->cap) { /* rebuilt: entries moved */
+			d->walk_pos = 0;
+			d->walk_cap = d->store->cap;
+		}
+		if (!(e = store_next(d->store, &d->walk_pos))) {
+			d->walking = false;
+			break;
+		}
+		if (!e->dstale) /* else listed: the list's */
+			d->stats.refreshed += refresh_entry(d, e);
+		entries--;
+	}
+	while (!d->walking && d->nstale && entries) {
+		e = d->stale[--d->nstale];
+		d->stats.refreshed += refresh_entry(d, e);
+		entries--;
+	}
+	return !d->walking && !d->nstale;
 }
 
 size_t digest_refresh(struct digest *d)
 {
 	uint64_t before = d->stats.refreshed;
 
-	if (d->overflow) {
-		/* an entry missed a list: every entry, listed or not */
-		d->overflow = false;
-		store_foreach(d->store, refresh_cb, d);
-	} else {
-		for (size_t i = 0; i < d->nstale; i++)
-			d->stats.refreshed += refresh_entry(d, d->stale[i]);
-	}
-	d->nstale = 0;
+	while (!digest_refresh_some(d, SIZE_MAX))
+		;
 	return (size_t)(d->stats.refreshed - before);
 }
 

@@ -28,6 +28,7 @@
 #ifndef CRDTD_DIGEST_H
 #define CRDTD_DIGEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -69,8 +70,12 @@ struct digest {
 	struct store_entry **stale; /* entries whose dstale is set */
 	size_t nstale, stale_cap;
 	/* a stale entry could not be listed (no memory, or the list reached
-	 * its bound): the next refresh walks the whole store */
-	bool overflow;
+	 * its bound): the refresh walks the whole store, from walk_pos of a
+	 * table of walk_cap slots (again from the start if the table is
+	 * rebuilt meanwhile, or the list overflows again); changes meanwhile
+	 * are listed as before */
+	bool walking;
+	size_t walk_pos, walk_cap;
 	struct digest_stats stats;
 };
 
@@ -86,6 +91,11 @@ void digest_free(struct digest *d);
  * refresh and bring their buckets up to date.  Returns how many instances
  * it recomputed. */
 size_t digest_refresh(struct digest *d);
+/** The same a slice at a time: at most @entries entries (listed, or of the
+ * walk), so that a refresh after a burst of changes (a bulk load: 100,000
+ * registers are about 40 ms) never holds the loop at once.  Whether the
+ * digest is now up to date (nothing stale left). */
+bool digest_refresh_some(struct digest *d, size_t entries);
 
 /** The key an instance is bucketed and listed by: a 64-bit hash of its
  * name (FNV-1a 64, then the splitmix64 finaliser), the same on every
