@@ -58,6 +58,60 @@ static void test_get_creates_and_checks_type(void **state)
 	store_done(&s);
 }
 
+/* The fingerprint of an instance equals that of its state decoded afresh
+ * (computed whole), whether it was made by local writes (the store takes
+ * its fingerprint when it is created, empty, and the writes keep it) or
+ * from a remote state (taken when it arrives, and kept by the merges). */
+static uint64_t fresh_fingerprint(const struct crdt_obj *o)
+{
+	struct crdt_buf b;
+	struct crdt_obj d;
+	uint64_t fp;
+
+	crdt_buf_init(&b, 0);
+	assert_int_equal(crdt_obj_encode(o, &b), 0);
+	assert_int_equal(crdt_obj_decode(b.data, b.len, &d), 0);
+	fp = crdt_obj_fingerprint(&d);
+	crdt_obj_done(&d);
+	crdt_buf_done(&b);
+	return fp;
+}
+
+static void test_fingerprint_kept_from_creation(void **state)
+{
+	struct store s;
+	struct crdt_obj *o, *p, delta, peer;
+	struct crdt_rid r;
+	char m[32];
+
+	store_init(&s);
+	memset(r.b, 0x42, sizeof(r.b));
+	assert_int_equal(store_get(&s, "set", 3, CRDT_ORSET, true, &o), 0);
+	for (int i = 0; i < 3000; i++) {
+		snprintf(m, sizeof(m), "m%d", i);
+		assert_int_equal(crdt_orset_add(o->os, &s.self, m, strlen(m)), 0);
+		if (i % 7 == 0) { /* and one of the earlier ones goes */
+			snprintf(m, sizeof(m), "m%d", i / 2);
+			assert_int_equal(crdt_orset_remove(o->os, m, strlen(m)), 1);
+		}
+	}
+	assert_true(crdt_obj_fingerprint(o) == fresh_fingerprint(o));
+	/* from a peer: a delta makes the instance, more deltas grow it */
+	assert_int_equal(crdt_obj_new(CRDT_ORSET, &peer), 0);
+	for (int i = 0; i < 2000; i++) {
+		assert_int_equal(crdt_obj_new(CRDT_ORSET, &delta), 0);
+		snprintf(m, sizeof(m), "p%d", i);
+		assert_int_equal(crdt_orset_add_delta(peer.os, &r, m, strlen(m), delta.os), 0);
+		assert_int_equal(store_merge(&s, "remote", 6, &delta), 0);
+		crdt_obj_done(&delta);
+	}
+	crdt_obj_done(&peer);
+	assert_int_equal(store_get(&s, "remote", 6, CRDT_ORSET, false, &p), 0);
+	assert_int_equal(crdt_orset_card(p->os), 2000);
+	assert_true(crdt_obj_fingerprint(p) == fresh_fingerprint(p));
+	store_done(&s);
+}
+
 static void test_many_names_survive_growth(void **state)
 {
 	struct store s;
@@ -610,6 +664,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_get_creates_and_checks_type),
+		cmocka_unit_test(test_fingerprint_kept_from_creation),
 		cmocka_unit_test(test_many_names_survive_growth),
 		cmocka_unit_test(test_registers_every_way),
 		cmocka_unit_test(test_table_doubles),
