@@ -250,21 +250,29 @@ static void deliver_one(struct net *net, const struct pkt *p)
 
 /* Deliver in time order until nothing is in flight (PINGs make PONGs),
  * moving the clock on to each delivery. */
+static struct pkt net_pop(struct net *net)
+{
+	size_t k = 0;
+	struct pkt p;
+
+	for (size_t i = 1; i < net->q.n; i++)
+		if (net->q.v[i].at < net->q.v[k].at ||
+		    (net->q.v[i].at == net->q.v[k].at && net->q.v[i].seq < net->q.v[k].seq))
+			k = i;
+	p = net->q.v[k];
+	net->q.v[k] = net->q.v[--net->q.n];
+	if (p.at > fake_ms)
+		fake_ms = p.at;
+	return p;
+}
+
 static void net_run(struct net *net)
 {
 	for (size_t done = 0; net->q.n; done++) {
-		size_t k = 0;
 		struct pkt p;
 
 		assert_true(done < 1000000);
-		for (size_t i = 1; i < net->q.n; i++)
-			if (net->q.v[i].at < net->q.v[k].at ||
-			    (net->q.v[i].at == net->q.v[k].at && net->q.v[i].seq < net->q.v[k].seq))
-				k = i;
-		p = net->q.v[k];
-		net->q.v[k] = net->q.v[--net->q.n];
-		if (p.at > fake_ms)
-			fake_ms = p.at;
+		p = net_pop(net);
 		deliver_one(net, &p);
 		free(p.d);
 	}
@@ -2391,7 +2399,6 @@ static void test_catchup_mutated(void **state)
 	fake_ms += 1000;
 	gossip_core_round(c.node[1].g, fake_ms, fake_ms * 1000);
 	for (;; steps++) {
-		size_t k = 0;
 		struct pkt p;
 		assert_true(steps < 1000000);
 		if (!c.net.q.n) { /* quiet: node 0's tick, as its shell's timer */
@@ -2406,14 +2413,7 @@ static void test_catchup_mutated(void **state)
 			ticks++;
 			continue;
 		}
-		for (size_t i = 1; i < c.net.q.n; i++)
-			if (c.net.q.v[i].at < c.net.q.v[k].at ||
-			    (c.net.q.v[i].at == c.net.q.v[k].at && c.net.q.v[i].seq < c.net.q.v[k].seq))
-				k = i;
-		p = c.net.q.v[k];
-		c.net.q.v[k] = c.net.q.v[--c.net.q.n];
-		if (p.at > fake_ms)
-			fake_ms = p.at;
+		p = net_pop(&c.net);
 		deliver_one(&c.net, &p);
 		free(p.d);
 		if (steps % 5 == 4) {
@@ -2794,18 +2794,10 @@ static void test_piece_cache_random(void **state)
 static void net_run_drop(struct net *net, int from, int to, uint8_t type, int drop)
 {
 	for (size_t done = 0; net->q.n; done++) {
-		size_t k = 0;
 		struct pkt p;
 
 		assert_true(done < 1000000);
-		for (size_t i = 1; i < net->q.n; i++)
-			if (net->q.v[i].at < net->q.v[k].at ||
-			    (net->q.v[i].at == net->q.v[k].at && net->q.v[i].seq < net->q.v[k].seq))
-				k = i;
-		p = net->q.v[k];
-		net->q.v[k] = net->q.v[--net->q.n];
-		if (p.at > fake_ms)
-			fake_ms = p.at;
+		p = net_pop(net);
 		if (drop && p.from == from && p.to == to && p.len > 5 && p.d[5] == type)
 			drop--;
 		else
