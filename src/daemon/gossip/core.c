@@ -46,6 +46,9 @@ struct ratelimit {
  * refresh after a bulk load of 100,000 keys took 40-70 ms of one round. */
 #define DIGEST_SLICE 2048
 
+/* A core with no tick to go on later (tests) refreshes whole. */
+#define digest_slice(g) ((g)->io.tick_wanted ? (size_t)DIGEST_SLICE : SIZE_MAX)
+
 /* The most interval numbers one loop pass's ACK takes before it goes. */
 #define ACK_MAX 64
 /* How many later ACKs carry each number again: a lost ACK then costs its
@@ -1191,7 +1194,7 @@ uint64_t gossip_core_tick(struct gossip_core *g, uint64_t now_ms)
 	uint64_t due = UINT64_MAX;
 
 	g->now_ms = now_ms;
-	if (g->dg && !digest_refresh_some(g->dg, g->io.tick_wanted ? DIGEST_SLICE : SIZE_MAX))
+	if (g->dg && !digest_refresh_some(g->dg, digest_slice(g)))
 		due = now_ms; /* the refresh goes on at the next tick */
 	for (size_t i = 0; i < g->npeers; i++) {
 		struct peer *p = g->peers[i];
@@ -1281,7 +1284,7 @@ static void send_sums(struct gossip_core *g, struct peer **to, size_t nto, enum 
  * the next round starts it again: digest_unready), and a tick goes on. */
 static bool digest_ready(struct gossip_core *g)
 {
-	if (digest_refresh_some(g->dg, g->io.tick_wanted ? DIGEST_SLICE : SIZE_MAX))
+	if (digest_refresh_some(g->dg, digest_slice(g)))
 		return true;
 	g->st.digest_unready++;
 	g->io.tick_wanted(g->io.ctx, 0);

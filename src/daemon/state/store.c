@@ -590,12 +590,14 @@ int store_merge(struct store *s, const void *name, size_t len, const struct crdt
 			return -ENOMEM;
 		if ((r = inst_copy(e, in, remote)) < 0)
 			return r;
-		/* Its fingerprint now, while it is the size of what came (a
-		 * delta, a piece), as inst_new's: the merges after it keep it
-		 * up to date (orset/internal.h), where the first digest refresh
-		 * would compute it whole at the set's full size, in one call
-		 * (20-30 ms at 1,000,000 members on a peer). */
-		(void)crdt_obj_fingerprint(&in->obj);
+		/* A set's or a hash's fingerprint now, while it is the size of
+		 * what came (a delta, a piece), as inst_new's: the merges after
+		 * it keep it up to date (orset/internal.h), where the first
+		 * digest refresh would compute it whole at its full size, in one
+		 * call (20-30 ms at 1,000,000 members on a peer).  The other
+		 * types keep none: theirs is computed at the refresh. */
+		if (t == CRDT_ORSET || t == CRDT_ORMAP)
+			(void)crdt_obj_fingerprint(&in->obj);
 		s->stats.by_type[t]++;
 	} else if ((r = crdt_obj_merge(&in->obj, remote)) < 0) {
 		return r;
