@@ -26,6 +26,10 @@ class Writer(threading.Thread):
         self.acked_incr = 0
         self.acked_members = []
         self.sent_incr = 0
+        self.reported = True
+
+    def acked(self):
+        return self.acked_incr + len(self.acked_members)
 
     def run(self):
         r = redis.Redis(port=self.port, socket_timeout=5)
@@ -45,10 +49,11 @@ class Writer(threading.Thread):
             pass
 
 
-def pipeline_writer(port, tag, out):
+def pipeline_writer(port, tag, out, progress):
     """Counter increments and set adds, 64 in flight at a time, until the
     connection dies; a batch counts as acknowledged once all its replies are
-    read.  Runs in a process of its own (see PipelineWriter)."""
+    read, and progress counts the batches so.  Runs in a process of its own
+    (see PipelineWriter)."""
     r = redis.Redis(port=port, socket_timeout=5)
     sent_incr = acked_incr = i = 0
     acked_members = []
@@ -69,6 +74,8 @@ def pipeline_writer(port, tag, out):
             pipe.execute()
             acked_incr += batch.count(None)
             acked_members.extend(m for m in batch if m is not None)
+            with progress.get_lock():
+                progress.value += 1
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
         pass
     out.send((sent_incr, acked_incr, acked_members))
@@ -82,10 +89,15 @@ class PipelineWriter:
 
     def __init__(self, port, tag):
         self.rx, tx = multiprocessing.Pipe(duplex=False)
-        self.proc = multiprocessing.Process(target=pipeline_writer, args=(port, tag, tx),
-                                            daemon=True)
+        self.progress = multiprocessing.Value("l", 0)
+        self.proc = multiprocessing.Process(target=pipeline_writer,
+                                            args=(port, tag, tx, self.progress), daemon=True)
         self.acked_incr = self.sent_incr = 0
         self.acked_members = []
+        self.reported = False
+
+    def acked(self):
+        return self.progress.value
 
     def start(self):
         self.proc.start()
@@ -93,6 +105,7 @@ class PipelineWriter:
     def join(self, timeout):
         if self.rx.poll(timeout):
             self.sent_incr, self.acked_incr, self.acked_members = self.rx.recv()
+            self.reported = True
         self.proc.join(timeout)
         if self.proc.is_alive():
             self.proc.kill()
@@ -117,21 +130,20 @@ class DurabilityTest(unittest.TestCase):
         total_incr, members = 0, set()
         for round_ in range(rounds):
             writers = [writer(node.port, "r%dw%d" % (round_, w)) for w in range(4)]
-            probe = node.client()
-            before = probe.info("stats")["total_commands_processed"]
             for w in writers:
                 w.start()
-            # the kill lands while they write, however slowly a loaded
-            # machine starts the writer processes
-            wait_until(lambda: probe.info("stats")["total_commands_processed"] > before + 40,
-                       timeout=30, step=0.01, what="the writers to be writing")
-            probe.close()
+            # the kill lands while they write, after a first acknowledgement,
+            # however slowly a loaded machine starts the writer processes
+            wait_until(lambda: sum(w.acked() for w in writers) > 0,
+                       timeout=30, step=0.01, what="a first acknowledged write")
             time.sleep(rnd.uniform(0.05, 0.6))
             node.proc.send_signal(signal.SIGKILL)
             node.proc.wait(timeout=10)
             node.proc = None
             for w in writers:
                 w.join(timeout=10)
+            self.assertTrue(all(w.reported for w in writers),
+                            "every writer reports what it had acknowledged")
             acked = sum(w.acked_incr for w in writers)
             sent = sum(w.sent_incr for w in writers)
             self.assertGreater(acked + sum(len(w.acked_members) for w in writers), 0)
