@@ -27,6 +27,7 @@ during crdtd's benchmark (PREFIX.a, PREFIX.b; first build, first run only).
 """
 import argparse
 import os
+import resource
 import shutil
 import signal
 import statistics
@@ -50,11 +51,18 @@ def cpu(pid):
     return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def children_cpu():
+    u = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return u.ru_utime + u.ru_stime
+
+
 def bench(port, args, cmd, n):
+    """redis-benchmark's ops/s and the CPU seconds it used itself."""
+    c0 = children_cpu()
     out = subprocess.run(["redis-benchmark", "-p", str(port), "-c", "50", "-P", str(args.P),
                           "-n", str(n), "-r", "100000", "--csv"] + cmd,
                          capture_output=True, text=True, check=True).stdout
-    return float(out.strip().splitlines()[-1].split('","')[1].strip('"'))
+    return float(out.strip().splitlines()[-1].split('","')[1].strip('"')), children_cpu() - c0
 
 
 def redis_start(d, mode):
@@ -83,7 +91,9 @@ def one_run(args, crdtd, cmd, perf):
             bench(port, args, cmd, 20000)
         harness.wait_until(lambda: len({n.client().dbsize() for n in c.nodes}) == 1, timeout=30,
                            what="warm-up replicated")
-        r = bench(rport, args, cmd, args.n)
+        rc0 = cpu(rproc.pid)
+        r, rbench = bench(rport, args, cmd, args.n)
+        rcpu = cpu(rproc.pid) - rc0
         ps = []
         if perf:
             for i, x in ((0, "a"), (1, "b")):
@@ -93,7 +103,7 @@ def one_run(args, crdtd, cmd, perf):
             time.sleep(0.5)
         before = [cpu(nd.proc.pid) for nd in c.nodes]
         t0 = time.monotonic()
-        x = bench(c.nodes[0].port, args, cmd, args.n)
+        x, xbench = bench(c.nodes[0].port, args, cmd, args.n)
         harness.wait_until(lambda: len({nd.client().dbsize() for nd in c.nodes}) == 1,
                            timeout=30, step=0.05, what="replicas to agree")
         settle = time.monotonic() - t0
@@ -104,7 +114,10 @@ def one_run(args, crdtd, cmd, perf):
         for p in ps:
             p.send_signal(signal.SIGINT)
             p.wait()
-        return {"redis": r, "crdtd": x, "ratio": x / r, "cpu": used, "secs": settle, "peer": peer}
+        us = lambda s: 1e6 * s / args.n  # noqa: E731
+        return {"redis": r, "crdtd": x, "ratio": x / r, "cpu": used, "secs": settle, "peer": peer,
+                "us_redis": us(rcpu), "us_rbench": us(rbench), "us_xbench": us(xbench),
+                "us_nodes": [us(u) for u in used]}
     finally:
         if rproc:
             rproc.terminate()
@@ -134,6 +147,10 @@ def main():
                   (i + 1, b, r["redis"], r["crdtd"], r["ratio"],
                    " ".join("%.2f" % u for u in r["cpu"]), r["secs"]), flush=True)
             print("  first peer's journal:", " ".join("%s=%s" % kv for kv in r["peer"].items()))
+            print("  CPU us an op: redis-server %.2f (its redis-benchmark %.2f); crdtd writer %.2f,"
+                  " peers %.2f + %.2f (its redis-benchmark %.2f)" % (
+                      r["us_redis"], r["us_rbench"], r["us_nodes"][0], r["us_nodes"][1],
+                      r["us_nodes"][2], r["us_xbench"]))
     print("| build | crdtd ops/s | redis ops/s | ratio | CPU s writer | CPU s peers |")
     print("|---|---:|---:|---:|---:|---:|")
     for b in builds:
@@ -141,6 +158,22 @@ def main():
         mc = [statistics.median(r["cpu"][k] for r in res[b]) for k in range(3)]
         print("| %s | %.0f | %.0f | %.2f | %.2f | %.2f / %.2f |" %
               (b, m("crdtd"), m("redis"), m("ratio"), mc[0], mc[1], mc[2]))
+    # On a machine whose cores are all busy, ops/s <= cores / (CPU an op of
+    # every process the run keeps busy): the three replicas and the client.
+    cores = os.cpu_count()
+    print("\nCPU us an op (medians): what every busy process spends; the bound is %d cores "
+          "over their sum" % cores)
+    print("| build | redis-server | its client | ceiling ops/s | crdtd writer | peers | its client "
+          "| ceiling ops/s | ceiling ratio |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for b in builds:
+        m = lambda k: statistics.median(r[k] for r in res[b])  # noqa: E731
+        mn = [statistics.median(r["us_nodes"][k] for r in res[b]) for k in range(3)]
+        rsum = m("us_redis") + m("us_rbench")
+        xsum = sum(mn) + m("us_xbench")
+        print("| %s | %.2f | %.2f | %.0f | %.2f | %.2f + %.2f | %.2f | %.0f | %.2f |" % (
+            b, m("us_redis"), m("us_rbench"), cores * 1e6 / rsum, mn[0], mn[1], mn[2],
+            m("us_xbench"), cores * 1e6 / xsum, rsum / xsum))
 
 
 if __name__ == "__main__":
