@@ -431,7 +431,7 @@ static int run(struct runtime *rt)
 	} else {
 		log_warn("main", "this libuv counts no idle time: INFO loop_* stay 0");
 	}
-	store_deadlines_load(&d->store);
+	store_loaded(&d->store);
 	store_set_reclaim(&d->store, (int64_t)c->keyspace.reclaim_after * 1000);
 	uv_timer_init(d->loop, &rt->expire);
 	rt->expire.data = rt;

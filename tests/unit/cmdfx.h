@@ -17,6 +17,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "state/store.h"
+#include "storecheck.h"
 
 struct fx {
 	uv_loop_t loop;
@@ -75,6 +76,7 @@ static const char *run_on(struct fx *f, struct cmd_session *s, size_t argc,
 	assert_true(f->out.len < sizeof(f->reply));
 	memcpy(f->reply, f->out.data, f->out.len);
 	f->reply[f->out.len] = 0;
+	assert_keyspace(&f->d.store); /* every command keeps the counts */
 	return f->reply;
 }
 

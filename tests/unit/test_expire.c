@@ -13,6 +13,7 @@
 
 #include "crdt/obj.h"
 #include "state/store.h"
+#include "storecheck.h"
 #include "testutil.h"
 
 static uint64_t now; /* the fake wall clock, in ms */
@@ -40,6 +41,9 @@ static void set_key(struct rep *r, const char *k, const char *v)
 
 	assert_int_equal(store_get(&r->s, k, strlen(k), CRDT_LWWREG, true, &o), 0);
 	assert_int_equal(crdt_lwwreg_set(o->lww, &r->hlc, &r->s.self, v, strlen(v)), 0);
+	/* announced, as a command's write is */
+	store_changed(&r->s, store_find(&r->s, k, strlen(k)), CRDT_LWWREG,
+		      &(struct store_change){ .op = STORE_OP_STATE, .state = o });
 }
 
 /* Merge every instance under @name (as raw bytes) from @from into @to,
@@ -727,6 +731,8 @@ static void test_converges(void **state)
 			}
 			m_settle(&m);
 			check_model(&m, r, sc, seed, ev);
+			for (int k = 0; k < 3; k++)
+				assert_keyspace(&r[k].s);
 		}
 		now += 1000; /* every deadline passed */
 		for (int round = 0; round < 4; round++)
@@ -741,6 +747,7 @@ static void test_converges(void **state)
 					}
 				m_settle(&m);
 				check_model(&m, r, sc, seed, ev++);
+				assert_keyspace(&r[i].s);
 			}
 		for (int i = 1; i < 3; i++) {
 			struct view a = view_of(&r[0]), b = view_of(&r[i]);

@@ -17,6 +17,7 @@
 #include "crdt/obj.h"
 #include "state/forget.h"
 #include "state/store.h"
+#include "storecheck.h"
 #include "testutil.h"
 
 #define GRACE 10000 /* ms */
@@ -452,6 +453,84 @@ static void test_forget_model(void **state)
 	forget_done(&f);
 }
 
+/* The keyspace's counts (DBSIZE, INFO keyspace) kept as names change,
+ * against a walk of the table after every step: seeded random writes of
+ * three types (type conflicts arise between replicas), deletes, deadlines
+ * in the future and the past, PERSIST, merges of a name or of its
+ * deadline alone, the sweep, reclaiming, and a clock that passes
+ * deadlines nobody swept yet. */
+static void test_keyspace_counts(void **state)
+{
+	uint64_t seed = test_seed("keyspace counts");
+	struct rng g = { seed };
+	struct rep r[3];
+	char k[16], c[32];
+
+	now = 1000;
+	for (int i = 0; i < 3; i++)
+		rep_init(&r[i]);
+	for (int step = 0; step < 6000; step++) {
+		int i = (int)rng_below(&g, 3), j = (int)rng_below(&g, 3);
+		struct rep *a = &r[i];
+		struct store_entry *e;
+		enum crdt_type t;
+
+		snprintf(k, sizeof(k), "n%d", (int)rng_below(&g, 40));
+		e = store_find(&a->s, k, strlen(k));
+		t = e ? store_entry_type(e) : 0;
+		now += rng_below(&g, 30);
+		switch (rng_below(&g, 9)) {
+		case 0:
+		case 1: /* a write of the type the name has, or of any */
+			if (!t)
+				t = (enum crdt_type[]){ CRDT_LWWREG, CRDT_ORSET,
+							CRDT_PNCOUNTER }[rng_below(&g, 3)];
+			if (t == CRDT_LWWREG)
+				set_key(a, k, "v");
+			else if (t == CRDT_ORSET)
+				sadd(a, k, rng_below(&g, 2) ? "x" : "y");
+			else if (t == CRDT_PNCOUNTER)
+				incr(a, k, 1);
+			break;
+		case 2:
+			assert_true(store_del(&a->s, k, strlen(k)) >= 0);
+			break;
+		case 3: /* EXPIRE, at times already past too */
+			if (t)
+				assert_true(store_set_deadline(&a->s, &a->hlc, k, strlen(k),
+							       (int64_t)now - 50 +
+								       (int64_t)rng_below(&g, 300)) >= 0);
+			break;
+		case 4: /* PERSIST */
+			if (t && store_entry_deadline(e))
+				assert_int_equal(store_set_deadline(&a->s, &a->hlc, k, strlen(k), 0),
+						 0);
+			break;
+		case 5:
+			store_expire(&a->s, 1 + rng_below(&g, 3));
+			break;
+		case 6:
+			store_reclaim(&a->s, 4);
+			now += GRACE / 4;
+			break;
+		default: /* the name, its deadline, or both, to another replica */
+			if (i == j)
+				break;
+			snprintf(c, sizeof(c), STORE_TTL_PREFIX "%s", k);
+			if (rng_below(&g, 3))
+				send(a, &r[j], k, strlen(k));
+			if (rng_below(&g, 3))
+				send(a, &r[j], c, strlen(c));
+			assert_keyspace(&r[j].s);
+		}
+		assert_keyspace(&a->s);
+	}
+	for (int i = 0; i < 3; i++) {
+		assert_keyspace(&r[i].s);
+		store_done(&r[i].s);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -464,6 +543,7 @@ int main(void)
 		cmocka_unit_test(test_on_after_load),
 		cmocka_unit_test(test_churn_bounded),
 		cmocka_unit_test(test_forget_model),
+		cmocka_unit_test(test_keyspace_counts),
 	};
 
 	store_set_clock(fake_clock, NULL);

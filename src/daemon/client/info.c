@@ -308,26 +308,18 @@ static void section_errorstats(struct daemon *d, struct crdt_buf *b)
 static void section_keyspace(struct daemon *d, struct crdt_buf *b)
 {
 	static const char *const names[] = { NULL, "gcounter", "pncounter", "gset", "orset", "lwwreg", "ormap" };
-	uint64_t n[STORE_NTYPES] = { 0 }, total = 0, expires = 0;
+	struct store_keyspace ks;
 
-	for (size_t i = 0; i < d->store.cap; i++) {
-		struct store_entry *e = store_slot_entry(&d->store.table[i]);
-		enum crdt_type t = e ? store_entry_type(e) : 0;
-		if (t) {
-			n[t]++;
-			total++;
-			expires += store_entry_deadline(e) != 0;
-		}
-	}
+	store_keyspace(&d->store, &ks); /* counted as it changes: no walk */
 	line(b, "# Keyspace");
-	line(b, "instances:%" PRIu64, total);
+	line(b, "instances:%" PRIu64, ks.keys);
 	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++)
-		line(b, "instances_%s:%" PRIu64, names[t], n[t]);
+		line(b, "instances_%s:%" PRIu64, names[t], ks.by_type[t]);
 	line(b, "type_conflicts:%" PRIu64, d->store.stats.conflicts);
 	/* every name held: keys, deleted ones not reclaimed yet, deadlines */
 	line(b, "names_held:%zu", d->store.len);
 	/* redis-cli and client libraries parse this line */
-	line(b, "db0:keys=%" PRIu64 ",expires=%" PRIu64 ",avg_ttl=0", total, expires);
+	line(b, "db0:keys=%" PRIu64 ",expires=%" PRIu64 ",avg_ttl=0", ks.keys, ks.expires);
 }
 
 static const struct {

@@ -345,6 +345,33 @@ static enum crdt_type live_type(const struct store_entry *e)
 	return t;
 }
 
+/* Count @e in the keyspace under type @t (0: not), @exp with a deadline. */
+static void ks_count(struct store *s, struct store_entry *e, enum crdt_type t, bool exp)
+{
+	if (e->ks_type) {
+		s->ks.keys--;
+		s->ks.by_type[e->ks_type]--;
+	}
+	s->ks.expires -= e->ks_exp;
+	if (t) {
+		s->ks.keys++;
+		s->ks.by_type[t]++;
+	}
+	s->ks.expires += exp;
+	e->ks_type = t;
+	e->ks_exp = exp;
+}
+
+/* Count @e as it is now, ignoring the clock (store_keyspace takes off the
+ * names past their deadline): after every change to what it holds or to
+ * its deadline. */
+static void ks_note(struct store *s, struct store_entry *e)
+{
+	enum crdt_type t = store_name_reserved(e->name, e->name_len) ? 0 : live_type(e);
+
+	ks_count(s, e, t, t && deadline_of(e));
+}
+
 enum crdt_type store_entry_type(const struct store_entry *e)
 {
 	if (e->name[0] == 0xff && store_name_reserved(e->name, e->name_len))
@@ -518,6 +545,7 @@ void store_changed(struct store *s, struct store_entry *e, enum crdt_type t,
 			heap_push(s, e); /* state for a name already past its deadline */
 		if (s->reclaim_ms)
 			reclaim_note(s, e);
+		ks_note(s, e);
 	}
 	for (size_t i = 0; i < s->nsubs; i++)
 		s->subs[i].changed(s->subs[i].ctx, e, t, c);
@@ -812,6 +840,7 @@ static void deadline_changed(struct store *s, struct store_entry *comp)
 		heap_fix(s, e->x->hpos - 1);
 	else if (d)
 		heap_push(s, e);
+	ks_note(s, e);
 }
 
 int64_t store_entry_deadline(const struct store_entry *e)
@@ -831,6 +860,7 @@ static int clear_deadline(struct store *s, struct store_entry *e)
 			heap_remove(s, e); /* no companion: nothing to mirror */
 		if (e->x)
 			e->x->deadline = e->x->spent = 0;
+		ks_note(s, e);
 		return 0;
 	}
 	if (r < 0)
@@ -922,12 +952,17 @@ int64_t store_next_deadline(const struct store *s)
 	return s->hlen ? s->heap[0]->x->deadline : 0;
 }
 
-void store_deadlines_load(struct store *s)
+void store_loaded(struct store *s)
 {
-	/* first collect: mirroring may add entries, which moves the table */
 	struct store_entry **c = NULL;
 	size_t n = 0;
 
+	for (size_t i = 0; i < s->cap; i++) {
+		struct store_entry *e = store_slot_entry(&s->table[i]);
+		if (e)
+			ks_note(s, e); /* the deadlines, mirrored below, count themselves */
+	}
+	/* first collect: mirroring may add entries, which moves the table */
 	for (int pass = 0; pass < 2; pass++) {
 		for (size_t i = 0, k = 0; i < s->cap; i++) {
 			struct store_entry *e = store_slot_entry(&s->table[i]);
@@ -948,6 +983,30 @@ void store_deadlines_load(struct store *s)
 	for (size_t i = 0; i < n; i++)
 		deadline_changed(s, c[i]);
 	free(c);
+}
+
+/* Take off @ks the counted names at heap index @i and below it whose
+ * deadline is at or before @now: a min-heap, so the walk stops at the
+ * first later one on each path, and visits only the names past their
+ * deadline (and their children). */
+static void ks_expired(const struct store *s, size_t i, int64_t now, struct store_keyspace *ks)
+{
+	while (i < s->hlen && s->heap[i]->x->deadline <= now) {
+		const struct store_entry *e = s->heap[i];
+		if (e->ks_type) {
+			ks->keys--;
+			ks->by_type[e->ks_type]--;
+			ks->expires -= e->ks_exp;
+		}
+		ks_expired(s, 2 * i + 1, now, ks); /* depth: the heap's, at most 32 */
+		i = 2 * i + 2;
+	}
+}
+
+void store_keyspace(const struct store *s, struct store_keyspace *ret)
+{
+	*ret = s->ks;
+	ks_expired(s, 0, now_ms(), ret);
 }
 
 /* ---- reclaiming deletes (store.h) ------------------------------------------ */
@@ -1099,7 +1158,8 @@ static bool held(const struct store *s, const struct store_entry *e)
 	return false;
 }
 
-/* Tell the subscribers, empty @e's slot and free it. */
+/* Tell the subscribers, empty @e's slot and free it.  (It holds nothing
+ * live, so the keyspace's counts never counted it.) */
 static void remove_entry(struct store *s, struct store_entry *e)
 {
 	size_t i = find_slot(s, e->name, e->name_len, name_hash(e->name, e->name_len));

@@ -135,6 +135,11 @@ struct store_entry {
 	bool dstale : 1;
 	/* the store's: room for a register after the name (store.c, entry_reg) */
 	bool reg_room : 1;
+	/* the store's: the type this name is counted under in the keyspace's
+	 * counts (store_keyspace; 0: not counted), and whether among the
+	 * names with a deadline */
+	unsigned ks_type : 3;
+	bool ks_exp : 1;
 	/* binary-safe, NUL-terminated for convenience; it starts right after
 	 * the flags (offset 73), so a name of up to 14 bytes and its NUL fit an
 	 * 88-byte malloc request (a 96-byte chunk) */
@@ -142,6 +147,14 @@ struct store_entry {
 };
 
 #define STORE_MORE (CRDT_TYPE_MAX - CRDT_TYPE_MIN)
+
+/* The keyspace's counts (store_keyspace): the names visible, those of
+ * each type, those with a deadline. */
+struct store_keyspace {
+	uint64_t keys;
+	uint64_t by_type[STORE_NTYPES];
+	uint64_t expires;
+};
 
 struct store_stats {
 	uint64_t merges;     /* remote states merged in */
@@ -219,6 +232,9 @@ struct store {
 	struct store_sub subs[STORE_SUBS_MAX];
 	size_t nsubs;
 	struct store_stats stats;
+	/* the names counted visible ignoring the clock, kept at every change
+	 * (store_keyspace takes those past their deadline off) */
+	struct store_keyspace ks;
 	/* names with a deadline, soonest first (a binary min-heap) */
 	struct store_entry **heap;
 	size_t hlen, hcap;
@@ -313,9 +329,15 @@ int store_set_deadline(struct store *s, struct crdt_hlc *hlc, const void *name, 
 size_t store_expire(struct store *s, size_t max);
 /** The soonest deadline in the heap (wall-clock ms), 0 if none. */
 int64_t store_next_deadline(const struct store *s);
-/** Mirror every companion into its name's entry: after a load that filled
- * instances without store_merge (the journal). */
-void store_deadlines_load(struct store *s);
+/** After a load that filled instances without store_merge (the journal):
+ * mirror every companion into its name's entry, and count the keyspace. */
+void store_loaded(struct store *s);
+/** The keyspace as DBSIZE and INFO keyspace show it: the names visible now
+ * (store_entry_type), by type, and those of them with a deadline.  Counts
+ * kept at every change; the cost is the names past their deadline that the
+ * expiry has not deleted yet (a walk of that top of the heap), not the size
+ * of the store. */
+void store_keyspace(const struct store *s, struct store_keyspace *ret);
 /** The grace of reclaiming, [keyspace] reclaim_after in ms (0: never
  * reclaim).  Turning it on notes every name that holds nothing live now,
  * as deleted now (a walk of the table). */
