@@ -59,6 +59,9 @@
  * for the writer thread; a crash loses what a peer's restart resends
  * anyway (docs/storage.md). */
 #define HOLD_MS 20
+/* A counter whose last snapshot is at most this size is stored as its
+ * snapshot at every change, as a register always is (journal()). */
+#define IN_PLACE_MAX 256
 #define HOLD_BYTES ((size_t)256 << 10)
 
 struct sid_slot {
@@ -345,6 +348,27 @@ static void append(struct journal *st, struct store_entry *e, enum crdt_type t, 
 		st->st.compactions++;
 }
 
+/* Whether a change of slot @t of @e is stored as the slot's snapshot, in
+ * place of the last one, rather than as a journal record.  A register's
+ * record would be its whole state (the new value, or the one merged in); a
+ * counter's whole state is its entries, one per replica id that wrote it,
+ * which stay few (IN_PLACE_MAX) unless the counter outlives many starts.  A
+ * record would add a key to the log at a random place per write and stay
+ * there until 4 KiB of them (70 to 100 writes) made a snapshot; the
+ * snapshot is one value per slot, overwritten (docs/storage.md, "Cost per
+ * write"). */
+static bool in_place(struct store_entry *e, enum crdt_type t)
+{
+	const struct store_inst *in;
+
+	if (t == CRDT_LWWREG)
+		return true;
+	if (t != CRDT_GCOUNTER && t != CRDT_PNCOUNTER)
+		return false;
+	in = store_entry_inst(e, t);
+	return in && in->snap_bytes <= IN_PLACE_MAX;
+}
+
 static void journal(struct journal *st, struct store_entry *e, enum crdt_type t,
 		    enum journal_op op, const struct crdt_obj *state, size_t n,
 		    const uint8_t *const *elems, const size_t *lens)
@@ -353,13 +377,7 @@ static void journal(struct journal *st, struct store_entry *e, enum crdt_type t,
 
 	if (!st || !st->w || !batch_open(st))
 		return;
-	if (t == CRDT_LWWREG) {
-		/* A register's record would be its whole state (the new value, or
-		 * the one merged in): stored as the slot's snapshot instead, in
-		 * place of the last one.  A record would add a key to the log at
-		 * a random place per write and stay there until 4 KiB of them
-		 * (70-odd writes) made a snapshot; the snapshot is one value per
-		 * register, overwritten (docs/storage.md, "Cost per write"). */
+	if (in_place(e, t)) {
 		uint64_t sid = slot_sid(st, e, t);
 		int r;
 		if (!sid)
@@ -367,7 +385,7 @@ static void journal(struct journal *st, struct store_entry *e, enum crdt_type t,
 		if ((r = compact(st, e, t, sid)) == 0)
 			st->st.records++;
 		else if (!st->cur->rc) /* a put that failed said so */
-			fail(st, r, "encoding a register");
+			fail(st, r, "encoding a snapshot");
 		return;
 	}
 	value_begin(st);
@@ -444,8 +462,10 @@ static void changed(void *ctx, struct store_entry *e, enum crdt_type t,
 		return;
 	}
 	/* a counter's increment changes only our own entries; a state given
-	 * with it (a delete's baselines) is journaled whole */
-	if (c->op == STORE_OP_STATE && !c->state && (t == CRDT_GCOUNTER || t == CRDT_PNCOUNTER))
+	 * with it (a delete's baselines) is journaled whole; a small counter
+	 * is stored whole anyway (in_place) */
+	if (c->op == STORE_OP_STATE && !c->state && (t == CRDT_GCOUNTER || t == CRDT_PNCOUNTER) &&
+	    !in_place(e, t))
 		journal_log_counter(st, e, t);
 	else
 		journal_log(st, e, t, (enum journal_op)c->op, c->state, c->n, c->elems, c->lens);
