@@ -327,6 +327,31 @@ class HttpTest(unittest.TestCase):
         self.assertGreater(metric(n, "crdtd_storage_errors_total"), 0)
         self.assertEqual(metric(n, "crdtd_http_responses_total", code="503"), 1)
 
+    def test_large_store_counted_a_slice_at_a_time(self):
+        # past a few thousand names a page does not walk the store: it
+        # shows the last finished census and starts the next, which walks
+        # the table a slice a loop pass
+        self.cluster = c = with_http(Cluster(1, mesh=False)).start()
+        n = c[0]
+        cl = n.client()
+        for i in range(0, 20000, 2000):
+            cl.mset({"k%05d" % j: "v" for j in range(i, i + 2000)})
+        cl.sadd("big", *["m%d" % j for j in range(5000)])
+        m = parse(get(n, "/metrics")[2])
+        self.assertNotIn(("crdtd_census_age_seconds", frozenset()), m)
+        self.assertNotIn(("crdtd_elements", frozenset({("type", "orset")})), m)
+        self.assertEqual(m[("crdtd_healthy", frozenset())], 1)  # the rest is there
+        wait_until(lambda: metric(n, "crdtd_census_age_seconds") is not None,
+                   what="the census finished")
+        m = parse(get(n, "/metrics")[2])
+        self.assertEqual(m[("crdtd_instances", frozenset({("type", "lwwreg")}))], 20000)
+        self.assertEqual(m[("crdtd_instances", frozenset({("type", "orset")}))], 1)
+        self.assertEqual(m[("crdtd_elements", frozenset({("type", "orset")}))], 5000)
+        self.assertGreaterEqual(m[("crdtd_census_age_seconds", frozenset())], 0)
+        status, _, page = get(n, "/status")
+        self.assertEqual(status, 200)
+        self.assertIn("<td>big</td><td>orset</td><td>5000</td>", page)
+
     def test_prometheus_rules_are_valid(self):
         rules = os.path.join(ROOT, "conf/prometheus/crdtd-rules.yml")
         p = subprocess.run([PROMTOOL, "check", "rules", rules], capture_output=True, timeout=60)

@@ -1,7 +1,8 @@
 /* The pure parts of the HTTP pipeline: the request reader (http/request.h)
- * on good, bad and split input, and the renderers of a hand-made snapshot:
+ * on good, bad and split input, the renderers of a hand-made snapshot:
  * the Prometheus exposition (http/metrics.h) and the status page
- * (http/status.h). */
+ * (http/status.h), and the store's census a slice at a time
+ * (http/census.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "crdt/error.h"
+#include "http/census.h"
 #include "http/metrics.h"
 #include "http/request.h"
 #include "http/status.h"
@@ -255,6 +258,97 @@ static void test_status(void **state)
 	crdt_buf_done(&b);
 }
 
+/* Names of three types in @s: @n registers, @n / 10 counters, and sets
+ * "s<i>" of i members for i < @sets (so the largest are known). */
+static void fill(struct store *s, int first, int n, int sets)
+{
+	struct crdt_hlc h;
+	struct crdt_obj *o;
+	char k[32], m[32];
+
+	crdt_hlc_init(&h, NULL, NULL);
+	for (int i = first; i < first + n; i++) {
+		snprintf(k, sizeof(k), "r%d", i);
+		assert_int_equal(store_get(s, k, strlen(k), CRDT_LWWREG, true, &o), 0);
+		assert_int_equal(crdt_lwwreg_set(o->lww, &h, &s->self, "v", 1), 0);
+		if (i % 10 == 0) {
+			snprintf(k, sizeof(k), "c%d", i);
+			assert_int_equal(store_get(s, k, strlen(k), CRDT_PNCOUNTER, true, &o), 0);
+			assert_int_equal(crdt_pncounter_inc(o->pn, &s->self, 1), 0);
+		}
+	}
+	for (int i = 0; i < sets; i++) {
+		snprintf(k, sizeof(k), "s%d", i);
+		assert_int_equal(store_get(s, k, strlen(k), CRDT_ORSET, true, &o), 0);
+		for (int j = 0; j < i; j++) {
+			snprintf(m, sizeof(m), "m%d", j);
+			assert_true(crdt_orset_add(o->os, &s->self, m, strlen(m)) >= 0);
+		}
+	}
+}
+
+static const struct snapshot_type *type_row(const struct census_result *r, const char *name)
+{
+	for (size_t i = 0; i < CENSUS_NTYPES; i++)
+		if (!strcmp(r->types[i].name, name))
+			return &r->types[i];
+	fail_msg("no row for %s", name);
+	return NULL;
+}
+
+/* A census taken 7 slots a step counts what one taken whole does: every
+ * instance and member by type, the ten largest sets in order.  A table
+ * rebuilt between two steps (the store grew) starts the walk again, and
+ * the names added meanwhile are counted too. */
+static void test_census_in_steps(void **state)
+{
+	struct store s;
+	struct census whole = { 0 }, steps = { 0 };
+	int n = 0;
+
+	store_init(&s);
+	fill(&s, 0, 500, 30);
+	census_start(&whole, &s);
+	assert_true(census_step(&whole, &s, SIZE_MAX, 1));
+	assert_false(census_step(&whole, &s, SIZE_MAX, 2)); /* nothing under way */
+	assert_int_equal(type_row(&whole.last, "lwwreg")->instances, 500);
+	assert_int_equal(type_row(&whole.last, "pncounter")->instances, 50);
+	assert_int_equal(type_row(&whole.last, "orset")->instances, 29); /* s0 is empty */
+	assert_int_equal(type_row(&whole.last, "orset")->elements, 29 * 30 / 2);
+	assert_int_equal(whole.last.nlargest, CENSUS_LARGEST);
+	for (int i = 0; i < CENSUS_LARGEST; i++)
+		assert_int_equal(whole.last.largest[i].elements, 29 - i);
+	assert_string_equal(whole.last.largest[0].name, "s29");
+
+	census_start(&steps, &s);
+	while (!census_step(&steps, &s, 7, 10))
+		assert_true(++n < 100000);
+	assert_false(steps.running);
+	assert_int_equal(steps.last.done_ms, 10);
+	whole.last.done_ms = 10;
+	assert_memory_equal(&steps.last, &whole.last, sizeof(whole.last));
+
+	/* the store doubles while a census is under way */
+	census_start(&steps, &s);
+	assert_false(census_step(&steps, &s, 7, 20));
+	size_t cap = s.cap;
+	fill(&s, 500, 2000, 0);
+	assert_true(s.cap > cap);
+	while (!census_step(&steps, &s, 7, 30))
+		;
+	assert_int_equal(steps.restarts, 1);
+	assert_int_equal(type_row(&steps.last, "lwwreg")->instances, 2500);
+	assert_int_equal(type_row(&steps.last, "pncounter")->instances, 250);
+	/* a name deleted between two steps is not counted once it is gone */
+	census_start(&steps, &s);
+	assert_int_equal(store_del(&s, "s29", 3), 1);
+	while (!census_step(&steps, &s, 7, 40))
+		;
+	assert_int_equal(type_row(&steps.last, "orset")->instances, 28);
+	assert_string_equal(steps.last.largest[0].name, "s28");
+	store_done(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -262,6 +356,7 @@ int main(void)
 		cmocka_unit_test(test_request_refused),
 		cmocka_unit_test(test_metrics),
 		cmocka_unit_test(test_status),
+		cmocka_unit_test(test_census_in_steps),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,10 +15,6 @@
 #include "client/listener.h"
 #include "state/journal.h"
 
-static const char *const type_names[] = { NULL, "gcounter", "pncounter", "gset", "orset", "lwwreg", "ormap" };
-_Static_assert(sizeof(type_names) / sizeof(type_names[0]) == CRDT_TYPE_MAX + 1,
-	       "a name for every CRDT type");
-
 static void row(struct collected *c, const char *name, enum metric_type t, const char *help,
 		double v)
 {
@@ -209,68 +205,6 @@ static int copy_peer(const struct gossip_peer_info *p, void *ctx)
 	return 0;
 }
 
-/* Whether @a ranks above @b among the largest: more elements, then more
- * stored bytes. */
-static bool larger(const struct snapshot_instance *a, const struct snapshot_instance *b)
-{
-	return a->elements != b->elements ? a->elements > b->elements
-					  : a->stored_bytes > b->stored_bytes;
-}
-
-static void keep_largest(struct collected *c, const struct store_entry *e, enum crdt_type t,
-			 const struct store_inst *in, uint64_t elements)
-{
-	struct snapshot_instance x = { .type = type_names[t], .elements = elements,
-				       .stored_bytes = (uint64_t)in->log_bytes + in->snap_bytes };
-	size_t n = c->s.nlargest, i;
-
-	if (n == COLLECT_LARGEST && !larger(&x, &c->largest[n - 1]))
-		return;
-	if (e->name_len < sizeof(x.name))
-		memcpy(x.name, e->name, e->name_len);
-	else
-		snprintf(x.name, sizeof(x.name), "%.*s...", (int)sizeof(x.name) - 4,
-			 (const char *)e->name);
-	for (size_t k = 0; k < sizeof(x.name) && x.name[k]; k++) /* binary-safe names */
-		if ((unsigned char)x.name[k] < 0x20)
-			x.name[k] = '?';
-	if (n < COLLECT_LARGEST)
-		n++;
-	for (i = n - 1; i > 0 && larger(&x, &c->largest[i - 1]); i--)
-		c->largest[i] = c->largest[i - 1];
-	c->largest[i] = x;
-	c->s.nlargest = n;
-}
-
-/* Instances and members by type, and the largest instances, from a walk
- * of the store, as INFO keyspace counts them (about 0.8 us an instance on the test
- * machine: the cost of a scrape, in the loop, at 100 000 instances is
- * about 80 ms).  Without a type conflict every name holds one type, its
- * visible one, and the others need not be asked for. */
-static void walk_store(struct daemon *d, struct collected *c, bool largest)
-{
-	int last = d->store.stats.conflicts ? CRDT_TYPE_MAX : CRDT_TYPE_MIN;
-
-	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++)
-		c->types[c->s.ntypes++] = (struct snapshot_type){ .name = type_names[t] };
-	for (size_t i = 0; i < d->store.cap; i++) {
-		struct store_entry *e = store_slot_entry(&d->store.table[i]);
-		enum crdt_type first = e ? store_entry_type(e) : 0;
-		if (!first)
-			continue;
-		for (int t = first; t <= (last > (int)first ? last : (int)first); t++) {
-			struct store_inst *in = store_entry_inst(e, (enum crdt_type)t);
-			if (!in || !in->obj.p)
-				continue;
-			uint64_t n = crdt_obj_card(&in->obj);
-			c->types[t - CRDT_TYPE_MIN].instances++;
-			c->types[t - CRDT_TYPE_MIN].elements += n;
-			if (largest)
-				keep_largest(c, e, (enum crdt_type)t, in, n);
-		}
-	}
-}
-
 /* The per-command counters (client/cmdstats.h, kept by commands_exec) as
  * snapshot rows: every call, refused ones too (a refusal takes no handler
  * time: the lowest bucket); errors are failed and refused calls. */
@@ -303,8 +237,8 @@ void collect_commands(const struct daemon *d, struct collected *c)
 	c->s.cmds = c->cmds;
 }
 
-int collect_take(struct daemon *d, const struct http_stats *http, bool largest,
-		 struct collected *c)
+int collect_take(struct daemon *d, const struct http_stats *http,
+		 const struct census_result *census, struct collected *c)
 {
 	memset(c, 0, sizeof(*c));
 	if (d->gossip && (c->peers_cap = gossip_npeers(d->gossip)) &&
@@ -330,9 +264,15 @@ int collect_take(struct daemon *d, const struct http_stats *http, bool largest,
 		G("gossip_clock_skewed_peers", "peers whose clock is off by more than max_clock_lead_ms",
 		  skewed);
 	}
-	walk_store(d, c, largest);
-	c->s.types = c->types;
-	c->s.largest = c->largest;
+	if (census) {
+		G("census_age_seconds", "how old the instance and member counts by type are: the "
+		  "last census of the store, taken a slice at a time after a scrape",
+		  (double)(uv_now(d->loop) - census->done_ms) / 1000);
+		c->s.types = census->types;
+		c->s.ntypes = CENSUS_NTYPES;
+		c->s.largest = census->largest;
+		c->s.nlargest = census->nlargest;
+	}
 	c->s.drops = c->drops;
 	collect_commands(d, c);
 	c->s.http = http;

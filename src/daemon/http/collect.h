@@ -11,13 +11,13 @@
 #include "client/cmdstats.h"
 #include "client/commands.h"
 #include "crdt/rid.h"
+#include "http/census.h"
 #include "http/snapshot.h"
 #include "log.h"
 
 struct daemon;
 
 #define COLLECT_ROWS_MAX 128
-#define COLLECT_LARGEST 10
 
 #define COLLECT_CMD_BOUNDS 9 /* 8 us .. 1 s, every other power of two */
 
@@ -27,8 +27,6 @@ struct collected {
 	struct metric_row rows[COLLECT_ROWS_MAX];
 	struct snapshot_peer *peers; /* owned */
 	size_t peers_cap;
-	struct snapshot_type types[8];
-	struct snapshot_instance largest[COLLECT_LARGEST];
 	const char *warnings[LOG_RECENT_MAX];
 	struct snapshot_command cmds[CMDSTATS_MAX];
 	/* client/cmdstats.h's power-of-two buckets, coarsened to the bounds
@@ -40,11 +38,12 @@ struct collected {
 	char unhealthy[256];
 };
 
-/** Fill @ret from @d now (@http: the listener's counters; the largest
- * instances only if @largest).  It walks the store: O(instances).  0, or
- * -ENOMEM (nothing to release then).  Release with collect_done. */
-int collect_take(struct daemon *d, const struct http_stats *http, bool largest,
-		 struct collected *ret);
+/** Fill @ret from @d now (@http: the listener's counters), with the
+ * instances by type and the largest from @census (NULL: none finished yet;
+ * @ret points into it).  0, or -ENOMEM (nothing to release then).
+ * Release with collect_done. */
+int collect_take(struct daemon *d, const struct http_stats *http,
+		 const struct census_result *census, struct collected *ret);
 void collect_done(struct collected *c);
 /** The per-command rows of @c (zeroed) from @d's command counters; part of
  * collect_take. */

@@ -1,6 +1,8 @@
 /* The HTTP listener: accepts, reads one request through http/request.c,
  * routes it, writes the answer and closes; every connection has a timer
- * bounding how long its request may take to arrive. */
+ * bounding how long its request may take to arrive.  It also drives the
+ * store's census (http/census.h) that the pages show: a page starts the
+ * next one, which walks CENSUS_SLICE table slots a loop pass. */
 #include "http/server.h"
 
 #include <stdio.h>
@@ -16,6 +18,10 @@
 
 #define HTTP_READ_CHUNK 4096
 #define HTTP_REPLY_MAX (64u << 20) /* a page past this is answered 500 */
+/* Table slots the census walks a loop pass: about 1 ms at 0.8 us a name. */
+#define CENSUS_SLICE 1024
+/* A table this small is counted whole, at once, when a page is asked for. */
+#define CENSUS_AT_ONCE 4096
 
 struct http_conn {
 	uv_tcp_t tcp;
@@ -37,6 +43,9 @@ struct http_server {
 	uv_tcp_t tcp;
 	struct http_conn *conns;
 	struct http_stats stats;
+	uv_idle_t idle;  /* the census's steps */
+	struct census census;
+	int handles;     /* tcp and idle: freed when both are closed */
 	bool closing;
 };
 
@@ -126,8 +135,34 @@ static void answer_text(struct http_conn *c, int status, const char *text)
 	answer(c, status, "text/plain; charset=utf-8", NULL, text, strlen(text));
 }
 
+static void census_cb(uv_idle_t *h)
+{
+	struct http_server *s = h->data;
+
+	if (census_step(&s->census, &s->d->store, CENSUS_SLICE, uv_now(s->loop)) ||
+	    !s->census.running)
+		uv_idle_stop(h);
+}
+
+/* The census a page shows (NULL: none finished yet), and the next one
+ * begun: a small store is counted now, a large one a slice a loop pass. */
+static const struct census_result *census_for_page(struct http_server *s)
+{
+	const struct store *st = &s->d->store;
+
+	if (st->cap <= CENSUS_AT_ONCE) {
+		census_start(&s->census, st);
+		census_step(&s->census, st, st->cap, uv_now(s->loop));
+		uv_idle_stop(&s->idle);
+	} else if (!s->census.running) {
+		census_start(&s->census, st);
+		uv_idle_start(&s->idle, census_cb);
+	}
+	return s->census.have_last ? &s->census.last : NULL;
+}
+
 /* A rendered page into the answer; 500 if the page did not fit in memory. */
-static void answer_page(struct http_conn *c, int status, const char *type, bool largest,
+static void answer_page(struct http_conn *c, int status, const char *type,
 			void (*render)(const struct snapshot *, struct crdt_buf *))
 {
 	struct http_server *s = c->srv;
@@ -135,7 +170,7 @@ static void answer_page(struct http_conn *c, int status, const char *type, bool 
 	struct crdt_buf page;
 
 	crdt_buf_init(&page, HTTP_REPLY_MAX);
-	if (collect_take(s->d, &s->stats, largest, &col) < 0) {
+	if (collect_take(s->d, &s->stats, census_for_page(s), &col) < 0) {
 		answer_text(c, 500, "out of memory\n");
 		crdt_buf_done(&page);
 		return;
@@ -162,10 +197,9 @@ static void route(struct http_conn *c)
 		return;
 	}
 	if (!strcmp(path, "/metrics")) {
-		answer_page(c, 200, "text/plain; version=0.0.4; charset=utf-8", false,
-			    metrics_render);
+		answer_page(c, 200, "text/plain; version=0.0.4; charset=utf-8", metrics_render);
 	} else if (!strcmp(path, "/status") || !strcmp(path, "/")) {
-		answer_page(c, 200, "text/html; charset=utf-8", true, status_render);
+		answer_page(c, 200, "text/html; charset=utf-8", status_render);
 	} else if (!strcmp(path, "/healthz")) {
 		if (collect_health(d, why, sizeof(why))) {
 			answer_text(c, 200, "ok\n");
@@ -282,7 +316,9 @@ int http_server_start(uv_loop_t *loop, struct daemon *d, const struct http_serve
 		free(s);
 		return r;
 	}
-	s->tcp.data = s;
+	uv_idle_init(loop, &s->idle);
+	s->tcp.data = s->idle.data = s;
+	s->handles = 2;
 	if ((r = uv_tcp_bind(&s->tcp, (struct sockaddr *)&ss, 0)) < 0 ||
 	    (r = uv_listen((uv_stream_t *)&s->tcp, 128, on_connection)) < 0) {
 		log_error("http", "listen on %s:%u: %s", cfg->host, cfg->port, uv_strerror(r));
@@ -302,7 +338,10 @@ const struct http_stats *http_server_stats(const struct http_server *s)
 
 static void server_closed_cb(uv_handle_t *h)
 {
-	free(h->data);
+	struct http_server *s = h->data;
+
+	if (--s->handles == 0)
+		free(s);
 }
 
 void http_server_close(struct http_server *s)
@@ -313,4 +352,5 @@ void http_server_close(struct http_server *s)
 	while (s->conns)
 		conn_close(s->conns);
 	uv_close((uv_handle_t *)&s->tcp, server_closed_cb);
+	uv_close((uv_handle_t *)&s->idle, server_closed_cb);
 }
