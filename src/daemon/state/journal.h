@@ -40,6 +40,7 @@ enum journal_op {
 	JOURNAL_OP_ORSET_REM,   /* crdt_orset_remove of each element */
 	JOURNAL_OP_GSET_ADD,    /* crdt_gset_add of each element */
 	JOURNAL_OP_ORSET_ADD_AS, /* crdt_orset_add of each element, as the replica id it names */
+	JOURNAL_OP_STATES,      /* merge each of these states from peers, in order */
 };
 
 struct journal_stats {
