@@ -506,13 +506,18 @@ static bool run_group(struct jwriter *w, struct jwriter_batch *g, bool on_loop,
 	bool sync = false, touched = false, logged = false, again = false;
 	int rc = 0, r;
 
-	crdt_buf_reset(p);
-	crdt_buf_put(p, w->retry.data, w->retry.len);
-	for (struct jwriter_batch *b = g; b; b = b->next) {
-		crdt_buf_put(p, b->names.data, b->names.len);
-		if (!b->rc)
-			crdt_buf_put(p, b->ops.data, b->ops.len);
-		sync |= b->local && w->cfg.sync_groups;
+	if (!g->next && !w->retry.len && !g->names.len && !g->rc) {
+		p = &g->ops; /* one batch, its ops alone: no copy (a held batch of merges) */
+		sync = g->local && w->cfg.sync_groups;
+	} else {
+		crdt_buf_reset(p);
+		crdt_buf_put(p, w->retry.data, w->retry.len);
+		for (struct jwriter_batch *b = g; b; b = b->next) {
+			crdt_buf_put(p, b->names.data, b->names.len);
+			if (!b->rc)
+				crdt_buf_put(p, b->ops.data, b->ops.len);
+			sync |= b->local && w->cfg.sync_groups;
+		}
 	}
 	if (p->err)
 		rc = -p->err;
@@ -561,9 +566,9 @@ retry:
 		return true;
 	}
 	crdt_buf_reset(&w->retry);
-	if (p->cap > SPARE_BYTES) { /* not the memory of one large group for ever */
-		crdt_buf_done(p);
-		crdt_buf_init(p, 0);
+	if (w->payload.cap > SPARE_BYTES) { /* not the memory of one large group for ever */
+		crdt_buf_done(&w->payload);
+		crdt_buf_init(&w->payload, 0);
 	}
 	w->seq++;
 	w->groups++;
