@@ -35,7 +35,7 @@
 
 /* Journal record kinds (docs/storage.md). */
 enum journal_op {
-	JOURNAL_OP_STATE = 1,   /* merge this state (remote pieces, deltas, registers) */
+	JOURNAL_OP_STATE = 1,   /* merge this state (local deltas, counters; peers' before format 2) */
 	JOURNAL_OP_ORSET_ADD,   /* crdt_orset_add of each element, as the legacy id (crdtd 0.1) */
 	JOURNAL_OP_ORSET_REM,   /* crdt_orset_remove of each element */
 	JOURNAL_OP_GSET_ADD,    /* crdt_gset_add of each element */
