@@ -3,9 +3,11 @@
  * the writer thread reports each pass's batch, stored (and synced under
  * always) before the report, in every durability mode; a record that does
  * not check out stops the load. */
+#include <errno.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1163,6 +1165,70 @@ static void test_states_record(void **state)
 	crdt_buf_done(&eb);
 }
 
+/* Set (@set) or read the store's format in @dir's store.lmdb, directly. */
+static uint32_t store_format(const char *dir, bool set, uint32_t v)
+{
+	char path[PATH_MAX];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi meta;
+	uint8_t b[4];
+	MDB_val k = { 6, "format" }, val = { 4, b };
+
+	snprintf(path, sizeof(path), "%s/store.lmdb", dir);
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 4), 0);
+	assert_int_equal(mdb_env_set_mapsize(env, 16u << 20), 0);
+	assert_int_equal(mdb_env_open(env, path, MDB_NOSUBDIR, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+	if (set) {
+		put_be32(b, v);
+		assert_int_equal(mdb_put(txn, meta, &k, &val, 0), 0);
+	} else {
+		assert_int_equal(mdb_get(txn, meta, &k, &val), 0);
+		assert_int_equal(val.mv_size, 4);
+		v = get_be32(val.mv_data);
+	}
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	return v;
+}
+
+/* Format 2 added record kind 6: a format-1 store loads as it is and is
+ * marked 2 (a crdtd that reads format 1 only then refuses it by name); a
+ * later format stops the start with a message naming it. */
+static void test_store_format(void **state)
+{
+	struct fixture *f = *state;
+	struct journal *st;
+	struct store a, b;
+	char err[512];
+
+	store_init(&a);
+	st = open_load(f, &a, CONFIG_DURABILITY_NONE, NULL, 0);
+	sadd(&a, st, "cart", "apple");
+	assert_int_equal(journal_flush(st), 0);
+	close_run(f, st);
+	assert_int_equal(store_format(f->dir, false, 0), 2);
+
+	store_format(f->dir, true, 1);
+	store_init(&b);
+	st = open_load(f, &b, CONFIG_DURABILITY_NONE, NULL, 0);
+	assert_true(crdt_obj_equal(slot(&a, "cart", CRDT_ORSET), slot(&b, "cart", CRDT_ORSET)));
+	close_run(f, st);
+	assert_int_equal(store_format(f->dir, false, 0), 2);
+
+	store_format(f->dir, true, 3);
+	st = NULL;
+	assert_int_equal(journal_open(&f->loop, f->dir, NULL, CONFIG_DURABILITY_NONE, 1000,
+				      16u << 20, &st, err, sizeof(err)), -EBADMSG);
+	assert_null(st);
+	assert_non_null(strstr(err, "store format 3"));
+	store_done(&a);
+	store_done(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1185,6 +1251,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_peer_state_stored_as_it_came, setup, teardown),
 		cmocka_unit_test(test_record_kinds),
 		cmocka_unit_test(test_states_record),
+		cmocka_unit_test_setup_teardown(test_store_format, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
