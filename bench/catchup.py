@@ -22,6 +22,16 @@ With --loss P, A's simulation shim (CRDT.SIM LOSS) loses each datagram it
 sends with probability P during the catch-up; the ratio to the lossless
 run of the same command is the figure to read.
 
+Each run also takes the CPU a piece (a catch-up datagram A sent first) of
+every thread that works for it, from /proc/PID/task/TID/ between B's
+start and B's SCARD = N: A's main thread (the cut, its sendmsg), B's main
+thread (decode, merge) and B's journal thread (crdtd-journal: LMDB and the
+write-ahead log).  When the three run at once on a machine of C cores, the
+pieces a second cannot pass C / (the sum of their CPU a piece): that
+ceiling is printed next to the rate measured and the raw rate.  "other" is
+what every other thread of A and B, and this script (its PINGs, its SCARD
+polls), spent a piece: not in the sum.
+
 Default [gossip] settings (interval_ms 1000, deltas and digests on) and the
 default max_peer_datagrams_per_sec (100,000) at B; durability none.
 
@@ -30,6 +40,7 @@ default max_peer_datagrams_per_sec (100,000) at B; durability none.
 import argparse
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -38,7 +49,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
 import harness  # noqa: E402
-from gossip_rate import cpu_s, gossip, start_loaded  # noqa: E402
+from gossip_rate import HZ, cpu_s, gossip, start_loaded  # noqa: E402
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -48,6 +59,49 @@ def raw_rate(path, seconds):
                          check=True).stdout
     m = dict(re.findall(r"(\w+)=([0-9.]+)", out.strip().splitlines()[-1]))
     return float(m["recv_per_s"])
+
+
+def threads_cpu(pid):
+    """CPU seconds of each thread of @pid: {tid: (name, seconds)}.  The name
+    and utime + stime from /proc/PID/task/TID/stat; the time from schedstat
+    (nanoseconds) where the kernel has it, as ticks of 10 ms are 1 us a
+    piece of 10,000."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        d = "/proc/%d/task/%s/" % (pid, tid)
+        try:
+            with open(d + "stat") as f:
+                head, rest = f.read().rsplit(")", 1)
+        except OSError:
+            continue  # a thread that ended meanwhile
+        fields = rest.split()
+        secs = (int(fields[11]) + int(fields[12])) / HZ
+        try:
+            with open(d + "schedstat") as f:
+                secs = int(f.read().split()[0]) / 1e9
+        except (OSError, ValueError, IndexError):
+            pass
+        out[int(tid)] = (head.split("(", 1)[1], secs)
+    return out
+
+
+def thread_split(pid, before, after):
+    """CPU seconds between two threads_cpu of @pid: (main, journal, other)."""
+    main = journal = other = 0.0
+    for tid, (name, s) in after.items():
+        d = s - before.get(tid, (name, 0.0))[1]
+        if tid == pid:
+            main += d
+        elif name == "crdtd-journal":
+            journal += d
+        else:
+            other += d
+    return main, journal, other
+
+
+def self_cpu():
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_utime + u.ru_stime
 
 
 def in_sync(ca):
@@ -70,6 +124,8 @@ def one(n, loss):
         ca.execute_command("CONFIG", "RESETSTAT")  # gossip_longest_call_us from here on
         g0 = gossip(ca)
         ua0 = cpu_s(A.proc.pid)
+        pa = A.proc.pid
+        ta0 = threads_cpu(pa)
         pings, stop = [], threading.Event()
 
         def pinger():
@@ -86,6 +142,9 @@ def one(n, loss):
         th.start()
         cb = B.client()
         ub0 = cpu_s(B.proc.pid)
+        pb = B.proc.pid
+        tb0 = threads_cpu(pb)
+        me0 = self_cpu()
         try:
             harness.wait_until(lambda: cb.scard("s") == n, timeout=600, step=0.005, what="B to hold the set")
         finally:
@@ -93,6 +152,7 @@ def one(n, loss):
             th.join()
         t1 = time.monotonic()
         ua1, ub1 = cpu_s(A.proc.pid), cpu_s(B.proc.pid)
+        ta1, tb1, me1 = threads_cpu(pa), threads_cpu(pb), self_cpu()
         g1 = gossip(ca)
         gb = gossip(cb)
         if loss:
@@ -102,7 +162,13 @@ def one(n, loss):
     finally:
         c.cleanup()
     d = lambda k: g1.get(k, 0) - g0.get(k, 0)
-    return {"s": t1 - t0, "sync_s": t2 - t0, "dgrams": d("catchup_datagrams_out"),
+    a_main, a_jrnl, a_other = thread_split(pa, ta0, ta1)
+    b_main, b_jrnl, b_other = thread_split(pb, tb0, tb1)
+    pieces = max(d("catchup_datagrams_out"), 1)
+    us = lambda s: 1e6 * s / pieces  # noqa: E731
+    return {"us_a": us(a_main), "us_b": us(b_main), "us_bj": us(b_jrnl),
+            "us_other": us(a_jrnl + a_other + b_other + me1 - me0),
+            "s": t1 - t0, "sync_s": t2 - t0, "dgrams": d("catchup_datagrams_out"),
             "resent": d("catchup_resent"), "lost": d("catchup_lost"), "timeouts": d("catchup_timeouts"),
             "decreases": d("catchup_window_decreases"), "state_dgrams": d("datagrams_out"),
             "cpu_a": ua1 - ua0, "cpu_b": ub1 - ub0,
@@ -150,6 +216,21 @@ def main():
                med(rs, "ping_max_ms"),
                "%.1f ms (%.1f ms)" % (med(rs, "longest_ms"), med(rs, "longest_cpu_ms"))
                if med(rs, "longest_cpu_ms") >= 0 else "-"))
+    cores = os.cpu_count()
+    print()
+    print("CPU us a piece of each busy thread (medians), and the pieces a second %d cores allow "
+          "for their sum:" % cores)
+    print()
+    print("| loss at A | A main | B main | B journal | sum | ceiling datagrams/s | measured | "
+          "raw | measured / ceiling | ceiling / raw | other |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for loss, rs in rows.items():
+        rate = statistics.median(r["dgrams"] / r["s"] for r in rs)
+        total = med(rs, "us_a") + med(rs, "us_b") + med(rs, "us_bj")
+        ceil = cores * 1e6 / total
+        print("| %.0f %% | %.1f | %.1f | %.1f | %.1f | %.0f | %.0f | %.0f | %.2f | %.2f | %.1f |" %
+              (100 * loss, med(rs, "us_a"), med(rs, "us_b"), med(rs, "us_bj"), total, ceil, rate,
+               raw, rate / ceil, ceil / raw, med(rs, "us_other")))
     lossless, lossy = med(rows[0.0], "s"), med(rows[a.loss], "s")
     print()
     print("Time at %.0f %% loss / lossless: %.2f" % (100 * a.loss, lossy / lossless))

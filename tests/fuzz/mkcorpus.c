@@ -306,8 +306,24 @@ static void make_storage(void)
 			crdt_buf_put_bytes(&b, elems[k], k == 3 ? 2 : strlen(elems[k]));
 		put_value(op_names[op], op == JOURNAL_OP_GSET_ADD ? CRDT_GSET : CRDT_ORSET, &b);
 	}
-	crdt_buf_done(&b);
 	make_wal();
+	/* kind 6: states from peers, the same one twice */
+	for (int i = 0; i < NSTATES; i++) {
+		if (i == 6 || i == 10)
+		continue;
+		struct crdt_buf one;
+		char tag[64];
+		crdt_buf_init(&one, 0);
+		CHECK(crdt_obj_encode(&states[i], &one) == 0);
+		crdt_buf_reset(&b);
+		crdt_buf_put_u8(&b, JOURNAL_OP_STATES);
+		crdt_buf_put_bytes(&b, one.data, one.len);
+		crdt_buf_put_bytes(&b, one.data, one.len);
+		crdt_buf_done(&one);
+		snprintf(tag, sizeof(tag), "states-%s", names[i]);
+		put_value(tag, states[i].type, &b);
+	}
+	crdt_buf_done(&b);
 }
 
 static void make_states_dir(void)

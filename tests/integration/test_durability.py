@@ -230,6 +230,52 @@ class DurabilityTest(unittest.TestCase):
         self.assertEqual(info["durability"], "batch")
         self.assertGreater(int(info["loaded_instances"]), 0)
 
+    def test_kill_9_during_a_catch_up_keeps_local_writes(self):
+        # B takes A's set by the paced catch-up (its pieces journaled as
+        # states from a peer, several to a record; B accepts 2,000 datagrams
+        # a second, so it takes about a second) while a client removes
+        # members B received and adds its own; kill -9 of B then.  Started
+        # alone, B holds a valid merge of what it received and every
+        # acknowledged write: no removed member is back, no added one lost.
+        n = 200_000
+        conf = {"storage": {"durability": "none"},
+                "limits": {"max_peer_datagrams_per_sec": "2000"}}
+        self.cluster = c = Cluster(2, conf=conf)
+        A, B = c[0], c[1]
+        A.start()
+        a = A.client(decode_responses=True)
+        pipe = a.pipeline(transaction=False)
+        for i in range(0, n, 10_000):
+            pipe.sadd("s", *["e%06d" % j for j in range(i, i + 10_000)])
+        pipe.execute()
+        B.start()
+        b = B.client(decode_responses=True)
+        wait_until(lambda: b.scard("s") > 2_000, timeout=60, step=0.005, what="B's first pieces")
+        removed = b.srandmember("s", 30)
+        added = ["own-%d" % i for i in range(30)]
+        pipe = b.pipeline(transaction=False)
+        for m in removed:
+            pipe.srem("s", m)
+        pipe.sadd("s", *added)
+        self.assertEqual(pipe.execute(), [1] * len(removed) + [len(added)])
+        mid = b.scard("s")
+        B.stop(signal.SIGKILL)
+        A.stop()
+        B.start()  # alone: nothing re-gossiped
+        b = B.client(decode_responses=True)
+        have = b.smembers("s")
+        self.assertEqual([m for m in added if m not in have], [])
+        self.assertEqual([m for m in removed if m in have], [])
+        valid = set("e%06d" % j for j in range(n)) | set(added)
+        self.assertEqual([m for m in have if m not in valid][:3], [])
+        print("kill -9 at %d of %d members; %d loaded" % (mid, n, len(have)))
+        A.start()  # the rest comes; the removes hold at both
+        a = A.client(decode_responses=True)
+        want = n - len(removed) + len(added)
+        wait_until(lambda: b.scard("s") == want and a.scard("s") == want, timeout=120,
+                   step=0.05, what="A and B to agree")
+        self.assertEqual([m for m in removed if b.sismember("s", m)], [])
+
     def test_damaged_store_stops_the_daemon(self):
         self.cluster = c = Cluster(1)
         node = c[0]

@@ -3,9 +3,11 @@
  * the writer thread reports each pass's batch, stored (and synced under
  * always) before the report, in every durability mode; a record that does
  * not check out stops the load. */
+#include <errno.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -904,6 +906,119 @@ static void test_pieces_not_compacted_at_each_doubling(void **state)
 	store_done(&peer);
 }
 
+struct pieces_enc {
+	struct store *s, *peer;
+	struct journal *st;
+	int n;
+};
+
+/* Each piece merged as gossip merges it, with the bytes it came in; every
+ * 50th one a state of another name between two pieces, and after the
+ * 100th a local write into the same set. */
+static int piece_enc_cb(const uint8_t *piece, size_t len, void *ctx)
+{
+	struct pieces_enc *pe = ctx;
+	struct crdt_obj o, *other;
+	struct crdt_buf b;
+	char elem[32];
+
+	assert_int_equal(crdt_obj_decode(piece, len, &o), 0);
+	assert_true(store_merge_encoded(pe->s, "big", 3, &o, piece, len) >= 0);
+	crdt_obj_done(&o);
+	if (++pe->n % 50 == 0) {
+		int n = snprintf(elem, sizeof(elem), "other-%d", pe->n);
+		assert_int_equal(store_get(pe->peer, "other", 5, CRDT_ORSET, true, &other), 0);
+		assert_true(crdt_orset_add(other->os, &pe->peer->self, elem, (size_t)n) >= 0);
+		crdt_buf_init(&b, 0);
+		assert_int_equal(crdt_obj_encode(other, &b), 0);
+		assert_true(store_merge_encoded(pe->s, "other", 5, other, b.data, b.len) >= 0);
+		crdt_buf_done(&b);
+	}
+	if (pe->n == 100)
+		sadd(pe->s, pe->st, "big", "local-write");
+	return 0;
+}
+
+/* A peer's states merged into one name one after the other (a catch-up's
+ * pieces) share LMDB records: a few dozen a record, not one each.  A state
+ * merged into another name, a local write, a compaction and a batch handed
+ * over each end the record that grows; everything comes back. */
+static void test_peer_states_share_records(void **state)
+{
+	struct fixture *f = *state;
+	struct store a, b, peer;
+	struct journal_stats stats;
+	struct crdt_obj *o;
+	char elem[64];
+
+	store_init(&a);
+	store_init(&peer);
+	struct journal *st = open_load(f, &a, CONFIG_DURABILITY_NONE, NULL, 0);
+	assert_int_equal(store_get(&peer, "big", 3, CRDT_ORSET, true, &o), 0);
+	for (int i = 0; i < 40000; i++) {
+		int n = snprintf(elem, sizeof(elem), "element-%06d", i);
+		assert_true(crdt_orset_add(o->os, &peer.self, elem, (size_t)n) >= 0);
+	}
+	struct pieces_enc pe = { .s = &a, .peer = &peer, .st = st };
+	assert_int_equal(crdt_obj_split(o, 1330, piece_enc_cb, &pe), 0);
+	assert_true(pe.n > 300);
+	assert_int_equal(journal_flush(st), 0);
+	journal_get_stats(st, &stats);
+	/* a record a piece before; 32 KiB records now, and the pieces cut
+	 * short by the other name's states, the local write, compactions and
+	 * hand-overs */
+	assert_true(stats.records < (uint64_t)pe.n / 5);
+	assert_true(stats.compactions >= 1);
+	assert_true(crdt_orset_contains(slot(&a, "big", CRDT_ORSET)->os, "local-write", 11));
+	close_run(f, st);
+
+	store_init(&b);
+	st = open_load(f, &b, CONFIG_DURABILITY_NONE, NULL, 0);
+	assert_true(crdt_obj_equal(slot(&a, "big", CRDT_ORSET), slot(&b, "big", CRDT_ORSET)));
+	assert_true(crdt_obj_equal(slot(&a, "other", CRDT_ORSET), slot(&b, "other", CRDT_ORSET)));
+	assert_int_equal(crdt_orset_card(slot(&b, "big", CRDT_ORSET)->os), 40001);
+	close_run(f, st);
+	store_done(&a);
+	store_done(&b);
+	store_done(&peer);
+}
+
+/* What is stored of a peer's state is the bytes it came in, not an
+ * encoding made again of what was decoded: given the bytes of another
+ * state, those come back after a restart. */
+static void test_peer_state_stored_as_it_came(void **state)
+{
+	struct fixture *f = *state;
+	struct store a, b, peer;
+	struct crdt_obj *x, *y;
+	struct crdt_buf enc;
+
+	store_init(&a);
+	store_init(&peer);
+	struct journal *st = open_load(f, &a, CONFIG_DURABILITY_NONE, NULL, 0);
+	assert_int_equal(store_get(&peer, "x", 1, CRDT_ORSET, true, &x), 0);
+	assert_true(crdt_orset_add(x->os, &peer.self, "decoded", 7) >= 0);
+	assert_int_equal(store_get(&peer, "y", 1, CRDT_ORSET, true, &y), 0);
+	assert_true(crdt_orset_add(y->os, &peer.self, "as-it-came", 10) >= 0);
+	crdt_buf_init(&enc, 0);
+	assert_int_equal(crdt_obj_encode(y, &enc), 0);
+	assert_int_equal(store_merge_encoded(&a, "s", 1, x, enc.data, enc.len), 0);
+	/* without bytes: encoded here */
+	assert_int_equal(store_merge(&a, "t", 1, x), 0);
+	assert_int_equal(journal_flush(st), 0);
+	close_run(f, st);
+
+	store_init(&b);
+	st = open_load(f, &b, CONFIG_DURABILITY_NONE, NULL, 0);
+	assert_true(crdt_obj_equal(slot(&b, "s", CRDT_ORSET), y));
+	assert_true(crdt_obj_equal(slot(&b, "t", CRDT_ORSET), x));
+	close_run(f, st);
+	crdt_buf_done(&enc);
+	store_done(&a);
+	store_done(&b);
+	store_done(&peer);
+}
+
 /* Resident KiB of the mapping of @path in /proc/self/smaps, -1 if none. */
 static long map_rss_kib(const char *path)
 {
@@ -1038,6 +1153,132 @@ static void test_record_kinds(void **state)
 	crdt_obj_done(&o);
 }
 
+/* Kind 6: states from peers, each as a length and a libcrdt state, merged
+ * in order; its framing checked whole before anything is merged. */
+static void test_states_record(void **state)
+{
+	uint8_t payload[512], val[600];
+	struct crdt_obj o, a, b;
+	struct crdt_buf ea, eb;
+	struct crdt_rid r1 = { { 0x31 } }, r2 = { { 0x32 } };
+	size_t n = 0, len;
+
+	assert_int_equal(crdt_obj_new(CRDT_ORSET, &a), 0);
+	assert_int_equal(crdt_obj_new(CRDT_ORSET, &b), 0);
+	assert_true(crdt_orset_add(a.os, &r1, "a", 1) >= 0);
+	assert_true(crdt_orset_add(b.os, &r2, "b", 1) >= 0);
+	crdt_buf_init(&ea, 0);
+	crdt_buf_init(&eb, 0);
+	assert_int_equal(crdt_obj_encode(&a, &ea), 0);
+	assert_int_equal(crdt_obj_encode(&b, &eb), 0);
+	assert_true(ea.len < 120 && eb.len < 120);
+	payload[n++] = JOURNAL_OP_STATES;
+	payload[n++] = (uint8_t)ea.len;
+	memcpy(payload + n, ea.data, ea.len);
+	n += ea.len;
+	payload[n++] = (uint8_t)eb.len;
+	memcpy(payload + n, eb.data, eb.len);
+	n += eb.len;
+	assert_int_equal(crdt_obj_new(CRDT_ORSET, &o), 0);
+	len = make_value(val, payload, n);
+	assert_int_equal(journal_apply_record(val, len, NULL, &o), 0);
+	assert_true(crdt_orset_contains(o.os, "a", 1));
+	assert_true(crdt_orset_contains(o.os, "b", 1));
+	crdt_obj_done(&o);
+
+	/* the second state's length past the end, no state at all, a byte
+	 * after the last: nothing merged */
+	assert_int_equal(crdt_obj_new(CRDT_ORSET, &o), 0);
+	payload[1 + 1 + ea.len] = (uint8_t)(eb.len + 1);
+	len = make_value(val, payload, n);
+	assert_int_equal(journal_apply_record(val, len, NULL, &o), CRDT_EBADMSG);
+	payload[1 + 1 + ea.len] = (uint8_t)eb.len;
+	len = make_value(val, payload, 1);
+	assert_int_equal(journal_apply_record(val, len, NULL, &o), CRDT_EBADMSG);
+	payload[n] = 7;
+	len = make_value(val, payload, n + 1);
+	assert_int_equal(journal_apply_record(val, len, NULL, &o), CRDT_EBADMSG);
+	assert_int_equal(crdt_orset_card(o.os), 0);
+	/* a state that does not decode; another type's state */
+	payload[2] ^= 0xff;
+	len = make_value(val, payload, n);
+	assert_int_equal(journal_apply_record(val, len, NULL, &o), CRDT_EPROTO);
+	payload[2] ^= 0xff;
+	crdt_obj_done(&o);
+	assert_int_equal(crdt_obj_new(CRDT_GSET, &o), 0);
+	len = make_value(val, payload, n);
+	assert_int_equal(journal_apply_record(val, len, NULL, &o), CRDT_ETYPE);
+	crdt_obj_done(&o);
+	crdt_obj_done(&a);
+	crdt_obj_done(&b);
+	crdt_buf_done(&ea);
+	crdt_buf_done(&eb);
+}
+
+/* Set (@set) or read the store's format in @dir's store.lmdb, directly. */
+static uint32_t store_format(const char *dir, bool set, uint32_t v)
+{
+	char path[PATH_MAX];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi meta;
+	uint8_t b[4];
+	MDB_val k = { 6, "format" }, val = { 4, b };
+
+	snprintf(path, sizeof(path), "%s/store.lmdb", dir);
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 4), 0);
+	assert_int_equal(mdb_env_set_mapsize(env, 16u << 20), 0);
+	assert_int_equal(mdb_env_open(env, path, MDB_NOSUBDIR, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+	if (set) {
+		put_be32(b, v);
+		assert_int_equal(mdb_put(txn, meta, &k, &val, 0), 0);
+	} else {
+		assert_int_equal(mdb_get(txn, meta, &k, &val), 0);
+		assert_int_equal(val.mv_size, 4);
+		v = get_be32(val.mv_data);
+	}
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	return v;
+}
+
+/* Format 2 added record kind 6: a format-1 store loads as it is and is
+ * marked 2 (a crdtd that reads format 1 only then refuses it by name); a
+ * later format stops the start with a message naming it. */
+static void test_store_format(void **state)
+{
+	struct fixture *f = *state;
+	struct journal *st;
+	struct store a, b;
+	char err[512];
+
+	store_init(&a);
+	st = open_load(f, &a, CONFIG_DURABILITY_NONE, NULL, 0);
+	sadd(&a, st, "cart", "apple");
+	assert_int_equal(journal_flush(st), 0);
+	close_run(f, st);
+	assert_int_equal(store_format(f->dir, false, 0), 2);
+
+	store_format(f->dir, true, 1);
+	store_init(&b);
+	st = open_load(f, &b, CONFIG_DURABILITY_NONE, NULL, 0);
+	assert_true(crdt_obj_equal(slot(&a, "cart", CRDT_ORSET), slot(&b, "cart", CRDT_ORSET)));
+	close_run(f, st);
+	assert_int_equal(store_format(f->dir, false, 0), 2);
+
+	store_format(f->dir, true, 3);
+	st = NULL;
+	assert_int_equal(journal_open(&f->loop, f->dir, NULL, CONFIG_DURABILITY_NONE, 1000,
+				      16u << 20, &st, err, sizeof(err)), -EBADMSG);
+	assert_null(st);
+	assert_non_null(strstr(err, "store format 3"));
+	store_done(&a);
+	store_done(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1057,7 +1298,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_merges_held_then_stored, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pieces_not_compacted_at_each_doubling, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_peer_states_share_records, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_peer_state_stored_as_it_came, setup, teardown),
 		cmocka_unit_test(test_record_kinds),
+		cmocka_unit_test(test_states_record),
+		cmocka_unit_test_setup_teardown(test_store_format, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

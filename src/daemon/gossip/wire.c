@@ -205,6 +205,8 @@ int wire_state_decode_filtered(const uint8_t *body, size_t len,
 			continue;
 		st[k].name = rec[i].name;
 		st[k].name_len = rec[i].name_len;
+		st[k].enc = rec[i].state;
+		st[k].enc_len = rec[i].state_len;
 		r = crdt_obj_decode(rec[i].state, rec[i].state_len, &st[k].obj);
 		if (r < 0) {
 			wire_states_free(st, k);

@@ -102,6 +102,10 @@ struct wire_state {
 	const uint8_t *name; /* points into the datagram */
 	size_t name_len;
 	struct crdt_obj obj;
+	/* the bytes @obj was decoded from (the libcrdt encoding), in the
+	 * datagram: a journal stores them as they came */
+	const uint8_t *enc;
+	size_t enc_len;
 };
 
 struct wire_ping {

@@ -20,7 +20,9 @@
 #include "state/jwriter.h"
 #include "state/wal.h"
 
-#define FORMAT_VERSION 1
+/* Format 2 added the record kind JOURNAL_OP_STATES; a format-1 store is
+ * read as it is and marked 2 at open, as it may get such records. */
+#define FORMAT_VERSION 2
 /* An instance's journal is folded into a snapshot once it outweighs the
  * last snapshot and this floor: snapshot cost stays O(1) per write.  The
  * floor only spaces out the snapshots of tiny states (every record is
@@ -63,6 +65,12 @@
  * snapshot at every change, as a register always is (journal()). */
 #define IN_PLACE_MAX 256
 #define HOLD_BYTES ((size_t)256 << 10)
+/* States merged from peers into one slot, one after the other in a batch
+ * (a catch-up's pieces), go into one JOURNAL_OP_STATES record of up to this
+ * many bytes: one LMDB put and one key for a few dozen pieces, and LMDB's
+ * overflow pages filled, where a record a piece (1.3 KB) filled two thirds
+ * of a leaf page. */
+#define STATES_MAX_BYTES ((size_t)32 << 10)
 
 struct sid_slot {
 	uint64_t sid;
@@ -87,6 +95,12 @@ struct journal {
 	uint64_t next_sid, next_seq;
 	struct crdt_buf buf;
 	struct crdt_buf namebuf; /* a slot's name record, while buf holds its first record */
+	/* the JOURNAL_OP_STATES record that may still grow: the last op of
+	 * cur, at offset open_at of its ops, of slot open_sid; its checksum
+	 * is written when it closes (close_open) */
+	bool open;
+	uint64_t open_sid;
+	size_t open_at;
 	char path[PATH_MAX];
 	char wal_path[PATH_MAX]; /* data_dir/store.wal */
 	struct wal *wal;         /* from journal_load on */
@@ -162,6 +176,30 @@ int journal_apply_record(const uint8_t *val, size_t len, const struct crdt_rid *
 		crdt_obj_done(&o);
 		return r;
 	}
+	if (op == JOURNAL_OP_STATES) {
+		/* the framing of every state first: at least one, and no byte
+		 * past the last */
+		struct crdt_cur check = c;
+		if (!check.left)
+			return CRDT_EBADMSG;
+		while (check.left)
+			if (crdt_cur_bytes(&check, &e, &elen) < 0)
+				return CRDT_EBADMSG;
+		while (c.left) {
+			crdt_cur_bytes(&c, &e, &elen);
+			if ((r = crdt_obj_decode(e, elen, &o)) < 0)
+				return r == CRDT_ENOMEM ? r : CRDT_EPROTO;
+			if (o.type != slot->type) {
+				crdt_obj_done(&o);
+				return CRDT_ETYPE;
+			}
+			r = crdt_obj_merge(slot, &o);
+			crdt_obj_done(&o);
+			if (r < 0)
+				return r;
+		}
+		return 0;
+	}
 	if ((op == JOURNAL_OP_GSET_ADD && slot->type != CRDT_GSET) ||
 	    ((op == JOURNAL_OP_ORSET_ADD || op == JOURNAL_OP_ORSET_REM ||
 	      op == JOURNAL_OP_ORSET_ADD_AS) && slot->type != CRDT_ORSET))
@@ -228,10 +266,26 @@ static bool batch_open(struct journal *st)
 	return true;
 }
 
+/* The growing STATES record is done: its checksum, over what it holds. */
+static void close_open(struct journal *st)
+{
+	uint8_t *v;
+	size_t len;
+
+	if (!st->open)
+		return;
+	st->open = false;
+	v = jwriter_put_value(st->cur, st->open_at, &len);
+	put_be64(v, store_fingerprint(v + FP_LEN, len - FP_LEN));
+}
+
 static int put(struct journal *st, enum jwriter_table t, const void *k, size_t klen,
 	       const void *v, size_t vlen, const char *what)
 {
-	int r = jwriter_put(st->cur, t, k, klen, v, vlen);
+	int r;
+
+	close_open(st); /* it stays the last op it is while it grows */
+	r = jwriter_put(st->cur, t, k, klen, v, vlen);
 
 	if (r < 0)
 		fail(st, r, what);
@@ -289,6 +343,7 @@ static int compact(struct journal *st, struct store_entry *e, enum crdt_type t, 
 		return r;
 	/* every record of the slot so far: the snapshot holds them (none
 	 * since the last snapshot: nothing to look for in the log) */
+	close_open(st);
 	if (in->log_bytes && (r = jwriter_drop_log(st->cur, sid, st->next_seq)) < 0) {
 		fail(st, r, "dropping the journal");
 		return r;
@@ -404,6 +459,85 @@ static void journal(struct journal *st, struct store_entry *e, enum crdt_type t,
 	append(st, e, t, card);
 }
 
+/* A state merged from a peer, @enc[0..enc_len) its encoding (NULL: encoded
+ * here), journaled as one more state of the slot's growing STATES record
+ * when that is the batch's last op, else as a new one. */
+static void journal_remote(struct journal *st, struct store_entry *e, enum crdt_type t,
+			   const struct crdt_obj *state, const uint8_t *enc, size_t enc_len)
+{
+	struct store_inst *in;
+	uint8_t head[FP_LEN + 1 + 10], key[16];
+	size_t hl, vlen;
+	uint64_t sid;
+	int r;
+
+	if (!st || !st->w || !batch_open(st))
+		return;
+	if (t == CRDT_LWWREG) { /* its snapshot, as a local write's */
+		journal(st, e, t, JOURNAL_OP_STATE, state, 0, NULL, NULL);
+		return;
+	}
+	if (!enc) {
+		crdt_buf_reset(&st->buf);
+		crdt_obj_encode(state, &st->buf);
+		if (st->buf.err) {
+			fail(st, st->buf.err, "encoding a record");
+			return;
+		}
+		enc = st->buf.data;
+		enc_len = st->buf.len;
+	}
+	if (!(sid = slot_sid(st, e, t)))
+		return;
+	/* the state's framing, after the value's checksum and kind: its
+	 * length as a varint (crdt_buf_put_varint's) */
+	hl = FP_LEN + 1;
+	uint64_t v = enc_len;
+	for (; v >= 0x80; v >>= 7)
+		head[hl++] = (uint8_t)(v | 0x80);
+	head[hl++] = (uint8_t)v;
+	if (st->open && st->open_sid == sid) {
+		jwriter_put_value(st->cur, st->open_at, &vlen);
+		if (vlen + hl + enc_len > STATES_MAX_BYTES)
+			close_open(st);
+	}
+	if (st->open && st->open_sid == sid) {
+		r = jwriter_put_more(st->cur, st->open_at, head + FP_LEN + 1, hl - FP_LEN - 1);
+		if (r == 0)
+			r = jwriter_put_more(st->cur, st->open_at, enc, enc_len);
+		if (r < 0) {
+			st->open = false; /* the batch failed with it */
+			fail(st, r, "journal record");
+			return;
+		}
+		vlen = hl - FP_LEN - 1 + enc_len;
+	} else {
+		size_t at = st->cur->ops.len;
+		memset(head, 0, FP_LEN);
+		head[FP_LEN] = JOURNAL_OP_STATES;
+		put_be64(key, sid);
+		put_be64(key + 8, st->next_seq++);
+		/* put() closes the record before it */
+		if (put(st, JWRITER_LOG, key, 16, head, hl, "journal record") != 0)
+			return;
+		if ((r = jwriter_put_more(st->cur, at, enc, enc_len)) < 0) {
+			fail(st, r, "journal record");
+			return;
+		}
+		st->open = true;
+		st->open_sid = sid;
+		st->open_at = at;
+		st->st.records++;
+		vlen = hl + enc_len;
+	}
+	in = store_entry_inst(e, t);
+	add_bytes(&in->log_bytes, vlen);
+	/* a snapshot that cannot be encoded now is tried at the next record */
+	if (in->log_bytes > compact_floor(in, vlen, crdt_obj_parts(state)) &&
+	    compact(st, e, t, sid) == 0)
+		st->st.compactions++;
+}
+
 void journal_log(struct journal *st, struct store_entry *e, enum crdt_type t,
 		 enum journal_op op, const struct crdt_obj *state, size_t n,
 		 const uint8_t *const *elems, const size_t *lens)
@@ -458,7 +592,7 @@ static void changed(void *ctx, struct store_entry *e, enum crdt_type t,
 	if (c->remote) {
 		/* State from peers is stored "at least with batch timing": it
 		 * needs no sync of its own, and no client reply waits for it. */
-		journal(st, e, t, JOURNAL_OP_STATE, c->state, 0, NULL, NULL);
+		journal_remote(st, e, t, c->state, c->enc, c->enc_len);
 		return;
 	}
 	/* a counter's increment changes only our own entries; a state given
@@ -485,6 +619,7 @@ static void removed(void *ctx, struct store_entry *e)
 		if (!in || !in->sid || !st->w || !batch_open(st))
 			continue;
 		put_be64(key, in->sid);
+		close_open(st);
 		if ((r = jwriter_del(st->cur, JWRITER_INST, key, 8)) < 0 ||
 		    (r = jwriter_del(st->cur, JWRITER_SNAP, key, 8)) < 0 ||
 		    (r = jwriter_drop_log(st->cur, in->sid, UINT64_MAX)) < 0)
@@ -635,6 +770,7 @@ static int commit(struct journal *st, bool now)
 	}
 	if (st->pass_lost && !b->rc)
 		b->rc = -ENOMEM; /* some of the pass's records are not in it */
+	close_open(st);
 	st->pass_lost = false;
 	st->cur = NULL;
 	b->gen = st->pass_gen++;
@@ -733,13 +869,16 @@ int journal_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *l
 		goto fail;
 	}
 	rc = mdb_get(txn, st->meta, &k, &v);
-	if (rc == MDB_NOTFOUND) {
+	if (rc == MDB_NOTFOUND ||
+	    (rc == 0 && v.mv_size == 4 && memcmp(v.mv_data, (uint8_t[4]){ 0, 0, 0, 1 }, 4) == 0)) {
+		/* new, or format 1: read as it is, and marked 2 since it may
+		 * get STATES records from now on */
 		v = (MDB_val){ sizeof(ver), ver };
 		rc = mdb_put(txn, st->meta, &k, &v, 0);
 	} else if (rc == 0 && (v.mv_size != 4 || memcmp(v.mv_data, ver, 4) != 0)) {
 		const uint8_t *f = v.mv_data;
 		snprintf(err, errlen,
-			 "%s: store format %lu, this crdtd reads format %u: run the crdtd that "
+			 "%s: store format %lu, this crdtd reads formats 1 to %u: run the crdtd that "
 			 "wrote it, or move store.lmdb away to start this replica empty",
 			 st->path,
 			 v.mv_size == 4 ? (unsigned long)f[0] << 24 | (unsigned long)f[1] << 16 |

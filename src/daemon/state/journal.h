@@ -35,11 +35,12 @@
 
 /* Journal record kinds (docs/storage.md). */
 enum journal_op {
-	JOURNAL_OP_STATE = 1,   /* merge this state (remote pieces, deltas, registers) */
+	JOURNAL_OP_STATE = 1,   /* merge this state (local deltas, counters; peers' before format 2) */
 	JOURNAL_OP_ORSET_ADD,   /* crdt_orset_add of each element, as the legacy id (crdtd 0.1) */
 	JOURNAL_OP_ORSET_REM,   /* crdt_orset_remove of each element */
 	JOURNAL_OP_GSET_ADD,    /* crdt_gset_add of each element */
 	JOURNAL_OP_ORSET_ADD_AS, /* crdt_orset_add of each element, as the replica id it names */
+	JOURNAL_OP_STATES,      /* merge each of these states from peers, in order */
 };
 
 struct journal_stats {

@@ -134,6 +134,37 @@ int jwriter_put(struct jwriter_batch *b, enum jwriter_table t, const void *k, si
 	return append_op(b, &b->ops, OP_PUT, (uint8_t)t, k, klen, v, vlen);
 }
 
+int jwriter_put_more(struct jwriter_batch *b, size_t at, const void *v, size_t vlen)
+{
+	struct op_head h;
+	int r;
+
+	if (b->rc)
+		return b->rc;
+	if (at > b->ops.len || b->ops.len - at < sizeof(h))
+		return -EINVAL;
+	memcpy(&h, b->ops.data + at, sizeof(h));
+	if (h.kind != OP_PUT || at + sizeof(h) + h.klen + h.vlen != b->ops.len)
+		return -EINVAL;
+	if (vlen > UINT32_MAX - h.vlen)
+		return b->rc = -EMSGSIZE;
+	if ((r = crdt_buf_reserve(&b->ops, vlen)) < 0)
+		return b->rc = r;
+	crdt_buf_put(&b->ops, v, vlen);
+	h.vlen += (uint32_t)vlen;
+	memcpy(b->ops.data + at, &h, sizeof(h));
+	return 0;
+}
+
+uint8_t *jwriter_put_value(struct jwriter_batch *b, size_t at, size_t *vlen)
+{
+	struct op_head h;
+
+	memcpy(&h, b->ops.data + at, sizeof(h));
+	*vlen = h.vlen;
+	return b->ops.data + at + sizeof(h) + h.klen;
+}
+
 int jwriter_put_name(struct jwriter_batch *b, const void *k, size_t klen, const void *v,
 		     size_t vlen)
 {
@@ -475,13 +506,18 @@ static bool run_group(struct jwriter *w, struct jwriter_batch *g, bool on_loop,
 	bool sync = false, touched = false, logged = false, again = false;
 	int rc = 0, r;
 
-	crdt_buf_reset(p);
-	crdt_buf_put(p, w->retry.data, w->retry.len);
-	for (struct jwriter_batch *b = g; b; b = b->next) {
-		crdt_buf_put(p, b->names.data, b->names.len);
-		if (!b->rc)
-			crdt_buf_put(p, b->ops.data, b->ops.len);
-		sync |= b->local && w->cfg.sync_groups;
+	if (!g->next && !w->retry.len && !g->names.len && !g->rc) {
+		p = &g->ops; /* one batch, its ops alone: no copy (a held batch of merges) */
+		sync = g->local && w->cfg.sync_groups;
+	} else {
+		crdt_buf_reset(p);
+		crdt_buf_put(p, w->retry.data, w->retry.len);
+		for (struct jwriter_batch *b = g; b; b = b->next) {
+			crdt_buf_put(p, b->names.data, b->names.len);
+			if (!b->rc)
+				crdt_buf_put(p, b->ops.data, b->ops.len);
+			sync |= b->local && w->cfg.sync_groups;
+		}
 	}
 	if (p->err)
 		rc = -p->err;
@@ -530,9 +566,9 @@ retry:
 		return true;
 	}
 	crdt_buf_reset(&w->retry);
-	if (p->cap > SPARE_BYTES) { /* not the memory of one large group for ever */
-		crdt_buf_done(p);
-		crdt_buf_init(p, 0);
+	if (w->payload.cap > SPARE_BYTES) { /* not the memory of one large group for ever */
+		crdt_buf_done(&w->payload);
+		crdt_buf_init(&w->payload, 0);
 	}
 	w->seq++;
 	w->groups++;

@@ -118,6 +118,14 @@ struct jwriter_batch *jwriter_batch_get(struct jwriter *w);
 /** Append a put of @v under @k in table @t.  0, or the batch's -errno. */
 int jwriter_put(struct jwriter_batch *b, enum jwriter_table t, const void *k, size_t klen,
 		const void *v, size_t vlen);
+/** Append @v[0..vlen) to the value of the put that began at offset @at of
+ * @b's ops (b->ops.len before that jwriter_put), which must still be its
+ * last op: a record that grows while nothing comes after it.  0, -EINVAL
+ * when it is not the last op, or the batch's -errno. */
+int jwriter_put_more(struct jwriter_batch *b, size_t at, const void *v, size_t vlen);
+/** The value of the put at @at (as for jwriter_put_more), writable until
+ * the batch is submitted; its length in *@vlen. */
+uint8_t *jwriter_put_value(struct jwriter_batch *b, size_t at, size_t *vlen);
 /** A slot's name record (table inst): kept and stored again in the next
  * transaction when the one carrying it fails, since later records of the
  * slot name it by its id. */

@@ -588,6 +588,12 @@ static void change_rid(struct store *s, const void *name, size_t len)
 
 int store_merge(struct store *s, const void *name, size_t len, const struct crdt_obj *remote)
 {
+	return store_merge_encoded(s, name, len, remote, NULL, 0);
+}
+
+int store_merge_encoded(struct store *s, const void *name, size_t len,
+			const struct crdt_obj *remote, const uint8_t *enc, size_t enc_len)
+{
 	struct store_entry *e;
 	struct store_inst *in;
 	enum crdt_type t = remote->type;
@@ -633,8 +639,9 @@ int store_merge(struct store *s, const void *name, size_t len, const struct crdt
 	if (live < 2 && more_of(e) && insts_live(e) >= 2)
 		s->stats.conflicts++;
 	s->stats.merges++;
-	store_changed(s, e, t,
-		      &(struct store_change){ .remote = true, .op = STORE_OP_STATE, .state = remote });
+	store_changed(s, e, t, &(struct store_change){ .remote = true, .op = STORE_OP_STATE,
+						      .state = remote, .enc = enc,
+						      .enc_len = enc_len });
 	return 0;
 }
 

@@ -207,6 +207,10 @@ struct store_change {
 	 * that merges to the result (a delta, crdt_orset_add_delta), when the
 	 * command made one; NULL otherwise.  Remote: NULL. */
 	const struct crdt_obj *delta;
+	/* remote: @state's encoding as it came (the bytes it was decoded
+	 * from), or NULL; a journal stores these rather than encode it again */
+	const uint8_t *enc;
+	size_t enc_len;
 };
 
 /* A subscriber to the change stream.  @changed runs after the change, once
@@ -301,6 +305,10 @@ void store_unsubscribe(struct store *s, void *ctx);
  * merge is then announced to the subscribers (remote).  The caller keeps
  * @remote.  0, or -ENOMEM with the store unchanged. */
 int store_merge(struct store *s, const void *name, size_t len, const struct crdt_obj *remote);
+/** store_merge of a state that came encoded: @enc[0..enc_len) are the bytes
+ * @remote was decoded from (crdt_obj_decode), announced with it (NULL: none). */
+int store_merge_encoded(struct store *s, const void *name, size_t len,
+			const struct crdt_obj *remote, const uint8_t *enc, size_t enc_len);
 /** DEL of @name: clear every instance under it (crdt_obj_clear) and
  * announce each one that changed (a local STORE_OP_STATE with its new
  * state).  1 if the name was visible, 0 if it was absent; -EOPNOTSUPP with
