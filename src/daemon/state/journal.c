@@ -473,7 +473,7 @@ static void journal_remote(struct journal *st, struct store_entry *e, enum crdt_
 
 	if (!st || !st->w || !batch_open(st))
 		return;
-	if (t == CRDT_LWWREG) { /* its snapshot, as a local write's */
+	if (in_place(e, t)) { /* its snapshot, as a local write's */
 		journal(st, e, t, JOURNAL_OP_STATE, state, 0, NULL, NULL);
 		return;
 	}
