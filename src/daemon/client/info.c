@@ -261,6 +261,7 @@ static void section_persistence(struct daemon *d, struct crdt_buf *b)
 	line(b, "loop_commits:%" PRIu64, s.loop_commits);
 	line(b, "syncs:%" PRIu64, s.syncs);
 	line(b, "compactions:%" PRIu64, s.compactions);
+	line(b, "compactions_sliced:%" PRIu64, s.compactions_sliced);
 	line(b, "map_releases:%" PRIu64, s.map_releases);
 	line(b, "storage_errors:%" PRIu64, s.errors);
 	line(b, "loaded_instances:%" PRIu64, s.loaded_instances);

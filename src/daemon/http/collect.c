@@ -152,6 +152,8 @@ static void rows_storage(struct daemon *d, struct collected *c)
 	  s.loop_commits);
 	C("storage_syncs_total", "storage commits that synced, and batch syncs", s.syncs);
 	C("storage_compactions_total", "snapshots written", s.compactions);
+	C("storage_compactions_sliced_total", "of those, a large state's written a slice a loop pass",
+	  s.compactions_sliced);
 	C("storage_errors_total", "failed journal puts or commits", s.errors);
 	G("storage_loaded_instances", "instances loaded at start", s.loaded_instances);
 	G("storage_loaded_records", "journal records replayed at start", s.loaded_records);

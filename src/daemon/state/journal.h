@@ -49,6 +49,7 @@ struct journal_stats {
 	uint64_t loop_commits; /* of those, small unsynced ones the loop ran itself */
 	uint64_t syncs;       /* log syncs (always) and synced LMDB commits */
 	uint64_t compactions; /* snapshots written */
+	uint64_t compactions_sliced; /* of those, a large state's, a slice a pass */
 	uint64_t errors;      /* failed encodings, puts, commits or syncs */
 	uint64_t last_sync_ms; /* wall clock of the last sync, 0 never */
 	uint64_t loaded_instances, loaded_records;
@@ -77,6 +78,8 @@ int journal_load(struct journal *st, struct store *s, char *err, size_t errlen);
  * sync) everything, report it, join the thread and close.  Accepts NULL. */
 void journal_close(struct journal *st);
 
+/** Folds of large states under way (a slice a pass; docs/storage.md). */
+size_t journal_folding(const struct journal *st);
 /** Journal a local write to slot @t of @e (what the change stream does for
  * one; exposed for the tests): @op with the given elements, or
  * for JOURNAL_OP_STATE the state to merge on replay.  Errors are counted
