@@ -499,6 +499,68 @@ static void test_large_set_folds_in_slices(void **state)
 	store_done(&peer);
 }
 
+/* HSET or HDEL (@v NULL) of field @fld, journaled with its delta as
+ * cmd_hash.c does. */
+static void hwrite(struct store *s, struct crdt_hlc *h, const char *name, const char *fld,
+		   const char *v)
+{
+	struct crdt_obj *o, delta;
+
+	assert_int_equal(store_get(s, name, strlen(name), CRDT_ORMAP, true, &o), 0);
+	assert_int_equal(crdt_obj_new(CRDT_ORMAP, &delta), 0);
+	if (v)
+		assert_int_equal(crdt_ormap_set(o->om, h, &s->self, fld, strlen(fld), v, strlen(v),
+						 delta.om), 0);
+	else
+		assert_true(crdt_ormap_del(o->om, fld, strlen(fld), delta.om) >= 0);
+	store_changed(s, store_find(s, name, strlen(name)), CRDT_ORMAP,
+		      &(struct store_change){ .op = STORE_OP_STATE, .state = &delta,
+					      .delta = &delta });
+	crdt_obj_done(&delta);
+}
+
+/* A hash past 65,536 fields folds a slice a pass as a set does, while
+ * fields are set and deleted; a start loads exactly the hash. */
+static void test_large_hash_folds_in_slices(void **state)
+{
+	struct fixture *f = *state;
+	struct store a, b;
+	struct journal_stats js;
+	struct crdt_hlc h;
+	char k[32];
+	int i = 0, passes = 0;
+
+	crdt_hlc_init(&h, NULL, NULL);
+	store_init(&a);
+	struct journal *st = open_load(f, &a, CONFIG_DURABILITY_NONE, NULL, 0);
+	while (!journal_folding(st)) {
+		snprintf(k, sizeof(k), "f%d", i++);
+		hwrite(&a, &h, "h", k, "v");
+		if (i % 500 == 0)
+			assert_int_equal(journal_commit(st), 0);
+		assert_true(i < 400000);
+	}
+	while (journal_folding(st)) {
+		snprintf(k, sizeof(k), "f%d", i++);
+		hwrite(&a, &h, "h", k, "w");
+		snprintf(k, sizeof(k), "f%d", passes * 3);
+		hwrite(&a, &h, "h", k, passes % 2 ? NULL : "again");
+		passes++;
+		assert_int_equal(journal_commit(st), 0);
+		assert_true(passes < 10000);
+	}
+	journal_get_stats(st, &js);
+	assert_int_equal(js.compactions_sliced, 1);
+	assert_true(passes > 3);
+	close_run(f, st);
+	store_init(&b);
+	st = open_load(f, &b, CONFIG_DURABILITY_NONE, NULL, 0);
+	assert_true(crdt_obj_equal(slot(&a, "h", CRDT_ORMAP), slot(&b, "h", CRDT_ORMAP)));
+	close_run(f, st);
+	store_done(&a);
+	store_done(&b);
+}
+
 /* A counter is stored as its snapshot, in place, while its state is small
  * (its entries: one per replica id that wrote it); one that many replica
  * ids wrote goes back to journal records, folded as any slot's.  Either
@@ -1399,6 +1461,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_register_stored_as_snapshot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_counter_in_place_while_small, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_set_folds_in_slices, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_large_hash_folds_in_slices, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_merges_held_then_stored, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pieces_not_compacted_at_each_doubling, setup,
 						teardown),
