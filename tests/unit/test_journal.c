@@ -1014,6 +1014,20 @@ static void test_compaction_keeps_everything(void **state)
 	store_done(&b);
 }
 
+/* Set "big" of @n members element-000000.. in @peer, written by it. */
+static struct crdt_obj *peer_set(struct store *peer, int n)
+{
+	struct crdt_obj *o;
+	char elem[64];
+
+	assert_int_equal(store_get(peer, "big", 3, CRDT_ORSET, true, &o), 0);
+	for (int i = 0; i < n; i++) {
+		int len = snprintf(elem, sizeof(elem), "element-%06d", i);
+		assert_true(crdt_orset_add(o->os, &peer->self, elem, (size_t)len) >= 0);
+	}
+	return o;
+}
+
 /* A set filled by a peer's pieces (a catch-up: every piece news) is
  * weighed at its size now, not against its last snapshot: it is not
  * encoded whole at each doubling (that made 8 snapshots here), and loads
@@ -1043,16 +1057,11 @@ static void test_pieces_not_compacted_at_each_doubling(void **state)
 	struct store a, b, peer;
 	struct journal_stats stats;
 	struct crdt_obj *o;
-	char elem[64];
 
 	store_init(&a);
 	store_init(&peer);
 	struct journal *st = open_load(f, &a, CONFIG_DURABILITY_NONE, NULL, 0);
-	assert_int_equal(store_get(&peer, "big", 3, CRDT_ORSET, true, &o), 0);
-	for (int i = 0; i < 40000; i++) {
-		int n = snprintf(elem, sizeof(elem), "element-%06d", i);
-		assert_true(crdt_orset_add(o->os, &peer.self, elem, (size_t)n) >= 0);
-	}
+	o = peer_set(&peer, 40000);
 	struct pieces_in pi = { .s = &a, .st = st };
 	assert_int_equal(crdt_obj_split(o, 1330, piece_in_cb, &pi), 0);
 	assert_true(pi.n > 300);
@@ -1114,16 +1123,11 @@ static void test_peer_states_share_records(void **state)
 	struct store a, b, peer;
 	struct journal_stats stats;
 	struct crdt_obj *o;
-	char elem[64];
 
 	store_init(&a);
 	store_init(&peer);
 	struct journal *st = open_load(f, &a, CONFIG_DURABILITY_NONE, NULL, 0);
-	assert_int_equal(store_get(&peer, "big", 3, CRDT_ORSET, true, &o), 0);
-	for (int i = 0; i < 40000; i++) {
-		int n = snprintf(elem, sizeof(elem), "element-%06d", i);
-		assert_true(crdt_orset_add(o->os, &peer.self, elem, (size_t)n) >= 0);
-	}
+	o = peer_set(&peer, 40000);
 	struct pieces_enc pe = { .s = &a, .peer = &peer, .st = st };
 	assert_int_equal(crdt_obj_split(o, 1330, piece_enc_cb, &pe), 0);
 	assert_true(pe.n > 300);
