@@ -47,6 +47,17 @@ static inline size_t crdt_varint_len(uint64_t v)
 {
 	return 1 + (size_t)(63 - __builtin_clzll(v | 1)) / 7;
 }
+/** Write the varint of @v at @p, which has room for crdt_varint_len(@v)
+ * bytes; the bytes written. */
+static inline size_t crdt_varint_write(uint8_t *p, uint64_t v)
+{
+	size_t n = 0;
+
+	for (; v >= 0x80; v >>= 7)
+		p[n++] = (uint8_t)(v | 0x80);
+	p[n++] = (uint8_t)v;
+	return n;
+}
 
 /** Read position over (buf, len) that never moves past len.
  * Every read returns 0 or -EBADMSG (truncated or malformed); on error the

@@ -74,13 +74,7 @@ int crdt_buf_put_varint(struct crdt_buf *b, uint64_t v)
 	int r = crdt_buf_reserve(b, crdt_varint_len(v));
 	if (r < 0)
 		return r;
-	uint8_t *p = b->data + b->len;
-	while (v >= 0x80) {
-		*p++ = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	*p++ = (uint8_t)v;
-	b->len = (size_t)(p - b->data);
+	b->len += crdt_varint_write(b->data + b->len, v);
 	return 0;
 }
 

@@ -178,6 +178,20 @@ static int value_open(const uint8_t *val, size_t len, const uint8_t **ret, size_
 	return 0;
 }
 
+/* Decode the state @p[0..n) and merge it into @slot (a state of another
+ * type: CRDT_ETYPE). */
+static int merge_encoded(struct crdt_obj *slot, const uint8_t *p, size_t n)
+{
+	struct crdt_obj o;
+	int r;
+
+	if ((r = crdt_obj_decode(p, n, &o)) < 0)
+		return r == CRDT_ENOMEM ? r : CRDT_EPROTO;
+	r = crdt_obj_merge(slot, &o);
+	crdt_obj_done(&o);
+	return r;
+}
+
 int journal_apply_record(const uint8_t *val, size_t len, const struct crdt_rid *legacy,
 			 struct crdt_obj *slot)
 {
@@ -185,7 +199,6 @@ int journal_apply_record(const uint8_t *val, size_t len, const struct crdt_rid *
 	const uint8_t *p, *e;
 	size_t n, count, elen;
 	struct crdt_cur c;
-	struct crdt_obj o;
 	uint8_t op;
 	int r;
 
@@ -194,13 +207,8 @@ int journal_apply_record(const uint8_t *val, size_t len, const struct crdt_rid *
 	crdt_cur_init(&c, p, n);
 	if (crdt_cur_u8(&c, &op) < 0)
 		return CRDT_EBADMSG;
-	if (op == JOURNAL_OP_STATE) {
-		if ((r = crdt_obj_decode(c.p, c.left, &o)) < 0)
-			return r == CRDT_ENOMEM ? r : CRDT_EPROTO;
-		r = crdt_obj_merge(slot, &o);
-		crdt_obj_done(&o);
-		return r;
-	}
+	if (op == JOURNAL_OP_STATE)
+		return merge_encoded(slot, c.p, c.left);
 	if (op == JOURNAL_OP_STATES) {
 		/* the framing of every state first: at least one, and no byte
 		 * past the last */
@@ -212,15 +220,7 @@ int journal_apply_record(const uint8_t *val, size_t len, const struct crdt_rid *
 				return CRDT_EBADMSG;
 		while (c.left) {
 			crdt_cur_bytes(&c, &e, &elen);
-			if ((r = crdt_obj_decode(e, elen, &o)) < 0)
-				return r == CRDT_ENOMEM ? r : CRDT_EPROTO;
-			if (o.type != slot->type) {
-				crdt_obj_done(&o);
-				return CRDT_ETYPE;
-			}
-			r = crdt_obj_merge(slot, &o);
-			crdt_obj_done(&o);
-			if (r < 0)
+			if ((r = merge_encoded(slot, e, elen)) < 0)
 				return r;
 		}
 		return 0;
@@ -378,6 +378,12 @@ static int compact(struct journal *st, struct store_entry *e, enum crdt_type t, 
 	return 0;
 }
 
+/* *@n += @len, saturating: a count only compared with a floor. */
+static void add_bytes(uint32_t *n, size_t len)
+{
+	*n = len < UINT32_MAX - *n ? *n + (uint32_t)len : UINT32_MAX;
+}
+
 /* The fold under way of slot @t of @e, NULL if none. */
 static struct fold *folding(struct journal *st, const struct store_entry *e, enum crdt_type t)
 {
@@ -394,8 +400,7 @@ static void fold_drop(struct journal *st, struct fold *f)
 	struct store_inst *in = store_entry_inst(f->e, f->t);
 
 	if (in)
-		in->log_bytes = f->bytes < UINT32_MAX - in->log_bytes ? in->log_bytes + (uint32_t)f->bytes
-								   : UINT32_MAX;
+		add_bytes(&in->log_bytes, f->bytes);
 	*f = st->folds[--st->nfolds];
 }
 
@@ -418,11 +423,16 @@ static int fold(struct journal *st, struct store_entry *e, enum crdt_type t, uin
 	return 1;
 }
 
+struct fold_cut {
+	struct journal *st;
+	struct fold *f;
+};
+
 /* One piece of a fold: a STATES record of one state. */
 static int fold_piece(const uint8_t *piece, size_t len, void *ctx)
 {
-	struct fold *f = ((void **)ctx)[1];
-	struct journal *st = ((void **)ctx)[0];
+	struct journal *st = ((struct fold_cut *)ctx)->st;
+	struct fold *f = ((struct fold_cut *)ctx)->f;
 	uint8_t key[16];
 	int r;
 
@@ -468,13 +478,13 @@ static void fold_some(struct journal *st)
 	for (size_t i = 0; i < st->nfolds;) {
 		struct fold *f = &st->folds[i];
 		struct store_inst *in = store_entry_inst(f->e, f->t);
-		void *ctx[2] = { st, f };
+		struct fold_cut cut = { st, f };
 		int r;
 
 		if (!batch_open(st))
 			return;
 		r = crdt_obj_pieces(&in->obj, &f->cur, FOLD_PIECE_BYTES,
-				    FOLD_PASS_BYTES / FOLD_PIECE_BYTES, fold_piece, ctx);
+				    FOLD_PASS_BYTES / FOLD_PIECE_BYTES, fold_piece, &cut);
 		if (r < 0 || (f->cur.done && f->cur.skipped)) {
 			/* a piece not written, or a member too large for any:
 			 * the slot keeps every record, and folds whole */
@@ -492,12 +502,6 @@ static void fold_some(struct journal *st)
 		}
 		i++;
 	}
-}
-
-/* *@n += @len, saturating: a count only compared with a floor. */
-static void add_bytes(uint32_t *n, size_t len)
-{
-	*n = len < UINT32_MAX - *n ? *n + (uint32_t)len : UINT32_MAX;
 }
 
 /* The journal bytes past which @in is folded into a snapshot, after a
@@ -640,12 +644,8 @@ static void journal_remote(struct journal *st, struct store_entry *e, enum crdt_
 	if (!(sid = slot_sid(st, e, t)))
 		return;
 	/* the state's framing, after the value's checksum and kind: its
-	 * length as a varint (crdt_buf_put_varint's) */
-	hl = FP_LEN + 1;
-	uint64_t v = enc_len;
-	for (; v >= 0x80; v >>= 7)
-		head[hl++] = (uint8_t)(v | 0x80);
-	head[hl++] = (uint8_t)v;
+	 * length as a varint */
+	hl = FP_LEN + 1 + crdt_varint_write(head + FP_LEN + 1, enc_len);
 	if (st->open && st->open_sid == sid) {
 		jwriter_put_value(st->cur, st->open_at, &vlen);
 		if (vlen + hl + enc_len > STATES_MAX_BYTES)
