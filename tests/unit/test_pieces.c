@@ -342,6 +342,42 @@ static void all_done(struct all *a)
 	free(a->len);
 }
 
+/* Merge the pieces @a (freed here) into @e one at a time, in their order or
+ * @shuffled; @e must then equal @want and cut into the same pieces of at
+ * most @max bytes (its dot index, kept by the small merges, is exact). */
+static void merge_pieces(struct all *a, struct crdt_orset *e, bool shuffled,
+			 struct crdt_orset *want, size_t max)
+{
+	struct all b;
+
+	for (size_t i = shuffled ? a->n : 0; i > 1; i--) {
+		size_t k = rng_below(&rng, i);
+		uint8_t *t = a->p[i - 1];
+		size_t tl = a->len[i - 1];
+		a->p[i - 1] = a->p[k];
+		a->len[i - 1] = a->len[k];
+		a->p[k] = t;
+		a->len[k] = tl;
+	}
+	for (size_t i = 0; i < a->n; i++) {
+		struct crdt_orset *d;
+		assert_int_equal(crdt_orset_decode(a->p[i], a->len[i], &d), 0);
+		assert_int_equal(crdt_orset_merge(e, d), 0);
+		crdt_orset_free(d);
+	}
+	assert_true(crdt_orset_equal(e, want));
+	all_done(a);
+	cut_all(want, max, a);
+	cut_all(e, max, &b);
+	assert_int_equal(a->n, b.n);
+	for (size_t i = 0; i < a->n; i++) {
+		assert_int_equal(a->len[i], b.len[i]);
+		assert_memory_equal(a->p[i], b.p[i], a->len[i]);
+	}
+	all_done(a);
+	all_done(&b);
+}
+
 /* A set caught up piece by piece, in order or shuffled, holds a dot index
  * that the small merges kept up (new dots added a leaf's run at once, or
  * one by one where a leaf already holds later ones): cut again, it gives
@@ -357,36 +393,11 @@ static void test_pieces_recut(void **state)
 		struct crdt_orset *s = big_state(3000 + (int)rng_below(&rng, 3000), nrep, rids);
 		struct crdt_orset *e = crdt_orset_new();
 		size_t max = 200 + rng_below(&rng, 1200);
-		struct all a, b;
+		struct all a;
 
 		cut_all(s, max, &a);
 		assert_true(a.n > 4);
-		for (size_t i = iter < 3 ? 0 : a.n; i > 1; i--) { /* shuffled half the time */
-			size_t k = rng_below(&rng, i);
-			uint8_t *t = a.p[i - 1];
-			size_t tl = a.len[i - 1];
-			a.p[i - 1] = a.p[k];
-			a.len[i - 1] = a.len[k];
-			a.p[k] = t;
-			a.len[k] = tl;
-		}
-		for (size_t i = 0; i < a.n; i++) {
-			struct crdt_orset *d;
-			assert_int_equal(crdt_orset_decode(a.p[i], a.len[i], &d), 0);
-			assert_int_equal(crdt_orset_merge(e, d), 0);
-			crdt_orset_free(d);
-		}
-		assert_true(crdt_orset_equal(e, s));
-		all_done(&a);
-		cut_all(s, max, &a);
-		cut_all(e, max, &b);
-		assert_int_equal(a.n, b.n);
-		for (size_t i = 0; i < a.n; i++) {
-			assert_int_equal(a.len[i], b.len[i]);
-			assert_memory_equal(a.p[i], b.p[i], a.len[i]);
-		}
-		all_done(&a);
-		all_done(&b);
+		merge_pieces(&a, e, iter >= 3, s, max);
 		crdt_orset_free(e);
 		crdt_orset_free(s);
 	}
@@ -408,7 +419,7 @@ static void test_pieces_into_shared(void **state)
 		struct crdt_orset *s = big_state(n, nrep, rids);
 		struct crdt_orset *e = crdt_orset_new(), *x = crdt_orset_new();
 		size_t max = 200 + rng_below(&rng, 1200);
-		struct all a, b;
+		struct all a;
 		char k[40];
 
 		for (int i = 0; i < n; i++) { /* half of s's names, some removed again */
@@ -423,32 +434,7 @@ static void test_pieces_into_shared(void **state)
 		assert_int_equal(crdt_orset_merge(x, e), 0);
 		assert_int_equal(crdt_orset_merge(x, s), 0); /* the join, in bulk */
 		cut_all(s, max, &a);
-		for (size_t i = iter < 3 ? 0 : a.n; i > 1; i--) { /* shuffled half the time */
-			size_t j = rng_below(&rng, i);
-			uint8_t *t = a.p[i - 1];
-			size_t tl = a.len[i - 1];
-			a.p[i - 1] = a.p[j];
-			a.len[i - 1] = a.len[j];
-			a.p[j] = t;
-			a.len[j] = tl;
-		}
-		for (size_t i = 0; i < a.n; i++) {
-			struct crdt_orset *d;
-			assert_int_equal(crdt_orset_decode(a.p[i], a.len[i], &d), 0);
-			assert_int_equal(crdt_orset_merge(e, d), 0);
-			crdt_orset_free(d);
-		}
-		assert_true(crdt_orset_equal(e, x));
-		all_done(&a);
-		cut_all(x, max, &a);
-		cut_all(e, max, &b);
-		assert_int_equal(a.n, b.n);
-		for (size_t i = 0; i < a.n; i++) {
-			assert_int_equal(a.len[i], b.len[i]);
-			assert_memory_equal(a.p[i], b.p[i], a.len[i]);
-		}
-		all_done(&a);
-		all_done(&b);
+		merge_pieces(&a, e, iter >= 3, x, max);
 		crdt_orset_free(x);
 		crdt_orset_free(e);
 		crdt_orset_free(s);
