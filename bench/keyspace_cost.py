@@ -11,16 +11,13 @@ each: the longest wall time (the loop serves nothing else meanwhile).
 """
 import argparse
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
 import harness  # noqa: E402
-import redis  # noqa: E402
+from redis_ref import redis_server  # noqa: E402
 
 
 def fill(cl, n):
@@ -65,46 +62,30 @@ def main():
     ap.add_argument("--keys", type=int, default=1000000)
     ap.add_argument("--crdtd", action="append")
     args = ap.parse_args()
-    port = harness.free_port()
-    d = tempfile.mkdtemp(prefix="crdtd-bench-redis-")
-    rp = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                           "--dir", d], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     clusters = []
-    try:
-        r = redis.Redis(host="127.0.0.1", port=port)
-        harness.wait_until(lambda: _ping(r), timeout=10, what="redis-server")
-        fill(r, args.keys)
-        nodes = []
-        for b in args.crdtd or [harness.CRDTD]:
-            harness.CRDTD = b
-            http = "127.0.0.1:%d" % harness.free_port()
-            c = harness.Cluster(1, mesh=False, conf={"http": {"listen": http}})
-            clusters.append(c)
-            c.start()
-            cl = c[0].client()
-            fill(cl, args.keys)
-            assert cl.dbsize() == args.keys
-            nodes.append((b, cl, http))
-        print("%d keys; usec_per_call (commandstats) and the longest call seen by the client, "
-              "in us" % args.keys)
-        for rnd in range(3):
-            print("redis-server", *calls(r), flush=True)
-            for b, cl, http in nodes:
-                print(b, *calls(cl), pages(http), flush=True)
-    finally:
-        for c in clusters:
-            c.cleanup()
-        rp.terminate()
-        rp.wait(10)
-        shutil.rmtree(d, ignore_errors=True)
-
-
-def _ping(cl):
-    try:
-        return cl.ping()
-    except redis.ConnectionError:
-        time.sleep(0.05)
-        return False
+    with redis_server() as (r, _port):
+        try:
+            fill(r, args.keys)
+            nodes = []
+            for b in args.crdtd or [harness.CRDTD]:
+                harness.CRDTD = b
+                http = "127.0.0.1:%d" % harness.free_port()
+                c = harness.Cluster(1, mesh=False, conf={"http": {"listen": http}})
+                clusters.append(c)
+                c.start()
+                cl = c[0].client()
+                fill(cl, args.keys)
+                assert cl.dbsize() == args.keys
+                nodes.append((b, cl, http))
+            print("%d keys; usec_per_call (commandstats) and the longest call seen by the "
+                  "client, in us" % args.keys)
+            for _ in range(3):
+                print("redis-server", *calls(r), flush=True)
+                for b, cl, http in nodes:
+                    print(b, *calls(cl), pages(http), flush=True)
+        finally:
+            for c in clusters:
+                c.cleanup()
 
 
 if __name__ == "__main__":

@@ -23,16 +23,15 @@ the longest single call into its gossip core.
 import argparse
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
 import harness  # noqa: E402
 import redis  # noqa: E402
+from redis_ref import redis_server  # noqa: E402
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 REDIS_FSYNC = {"none": "no", "batch": "everysec", "always": "always"}
@@ -104,27 +103,10 @@ def crdtd_run(a, mode):
 
 
 def redis_run(a, mode):
-    d = tempfile.mkdtemp(prefix="crdtd-bench-redis-")
-    port = harness.free_port()
-    args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", d, "--save", "",
-            "--appendonly", "no" if mode == "none" else "yes", "--appendfsync", REDIS_FSYNC[mode]]
-    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        cl = redis.Redis(host="127.0.0.1", port=port, socket_timeout=300)
-        harness.wait_until(lambda: _ping(cl), timeout=10, what="redis-server")
+    with redis_server("--appendonly", "no" if mode == "none" else "yes",
+                      "--appendfsync", REDIS_FSYNC[mode], socket_timeout=300) as (cl, port):
         load(cl, a.keys, a.set)
         return measure(a.latency, port, a.seconds, a.rate)
-    finally:
-        p.terminate()
-        p.wait(10)
-        shutil.rmtree(d, ignore_errors=True)
-
-
-def _ping(cl):
-    try:
-        return cl.ping()
-    except redis.ConnectionError:
-        return False
 
 
 def main():

@@ -8,15 +8,11 @@ usec_per_call from INFO commandstats (the handler's time).
     bench/scan_cost.py [N]   (default 200000)
 """
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
 import harness  # noqa: E402
-import redis  # noqa: E402
+from redis_ref import redis_server  # noqa: E402
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 200000
 
@@ -44,33 +40,17 @@ def calls(cl, n=200):
 
 
 def main():
-    port = harness.free_port()
-    d = tempfile.mkdtemp(prefix="crdtd-bench-redis-")
-    rp = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                           "--dir", d], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     c = harness.Cluster(1, mesh=False)
-    try:
-        r = redis.Redis(host="127.0.0.1", port=port)
-        harness.wait_until(lambda: _ping(r), timeout=10, what="redis-server")
-        fill(r)
-        c.start()
-        cl = c[0].client()
-        fill(cl)
-        for _ in range(3):
-            print("redis", calls(r), "crdtd", calls(cl), flush=True)
-    finally:
-        c.cleanup()
-        rp.terminate()
-        rp.wait(10)
-        shutil.rmtree(d, ignore_errors=True)
-
-
-def _ping(cl):
-    try:
-        return cl.ping()
-    except redis.ConnectionError:
-        time.sleep(0.05)
-        return False
+    with redis_server() as (r, _port):
+        try:
+            fill(r)
+            c.start()
+            cl = c[0].client()
+            fill(cl)
+            for _ in range(3):
+                print("redis", calls(r), "crdtd", calls(cl), flush=True)
+        finally:
+            c.cleanup()
 
 
 if __name__ == "__main__":
