@@ -1,12 +1,12 @@
 /* The gossip core: the peer table, full-state rounds, pushes of local
  * writes, PING/PONG liveness and clock offsets, and what arrives merged
- * into the store (gossip/core.h).  No libuv: time comes in through each
+ * into the store (gossip/core.h); a peer's catch-up is in catchup.c and
+ * the digest exchange of a round in rounds.c (core_int.h).  No libuv: time comes in through each
  * entry point, randomness from the seeded generator, datagrams go out
  * through the transport and name resolution through the io hooks. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,234 +14,8 @@
 #include <sodium.h>
 
 #include "crdt/error.h"
-#include "gossip/core.h"
-#include "gossip/digest.h"
-#include "gossip/dlog.h"
-#include "gossip/pcache.h"
-#include "gossip/wire.h"
-#include "gossip/xfer.h"
+#include "gossip/core_int.h"
 #include "log.h"
-
-/* Warnings about what the network sends are limited to one per this many
- * milliseconds and kind, so a misbehaving peer cannot flood the log. */
-#define WARN_EVERY_MS 10000
-/* A PONG whose echoed timestamp is older than this is not an RTT sample. */
-#define RTT_MAX_US (60ull * 1000 * 1000)
-
-/* Token bucket for max_peer_dgrams_per_sec: tokens in thousandths of a
- * datagram, a second's worth at most. */
-struct bucket {
-	uint64_t last_ms;
-	uint64_t milli;
-	bool init;
-};
-
-struct ratelimit {
-	uint64_t next_ok;
-	uint64_t suppressed;
-};
-
-/* Entries the digest refreshes at most in one call while the core has a
- * tick to go on with (about 0.5 ms of registers' fingerprints): the first
- * refresh after a bulk load of 100,000 keys took 40-70 ms of one round. */
-#define DIGEST_SLICE 2048
-
-/* A core with no tick to go on later (tests) refreshes whole. */
-#define digest_slice(g) ((g)->io.tick_wanted ? (size_t)DIGEST_SLICE : SIZE_MAX)
-
-/* The most interval numbers one loop pass's ACK takes before it goes. */
-#define ACK_MAX 64
-/* How many later ACKs carry each number again: a lost ACK then costs its
- * intervals nothing as long as one of the next ACK_AGAIN arrives. */
-#define ACK_AGAIN 2
-
-struct peer {
-	char *name;
-	char *host;
-	uint16_t port;
-	bool resolved;
-	bool resolving; /* a resolution is in flight (io.resolve) */
-	bool resolve_failed; /* warned already; later failures log at debug */
-	struct sockaddr_storage addr;
-	bool has_rid;
-	struct crdt_rid rid;
-	char node[WIRE_NODE_MAX + 1];
-	bool seen;
-	uint64_t last_seen; /* now_ms */
-	bool has_rtt;
-	uint64_t rtt_us, srtt_us;
-	bool has_offset;
-	int64_t clock_offset_ms; /* its wall clock minus ours, from the last PONG */
-	uint64_t ping_seq; /* last sent to it */
-	unsigned unanswered; /* rounds pinged since it was last heard from */
-	struct bucket bucket;
-	struct ratelimit rl_skew; /* its clock offset warning */
-	struct gossip_peer_stats st;
-	/* delta intervals: what it acknowledged; whether its replica id just
-	 * changed (it restarted: it gets the full state) */
-	struct dlog_peer dl;
-	bool restarted;
-	/* sync status (gossip_peer_info) */
-	bool has_sync, in_sync;
-	uint64_t differs_since;
-	uint64_t differing, differing_acc;
-	uint64_t bytes_at_round, bytes_last_round;
-	/* catch-up (docs/protocol.md, "Catch-up"): the whole instances it
-	 * needs, paced by its ACKs: every name in the store from slot
-	 * cu_pos of a table of cu_cap slots (a resync), then the names
-	 * queued in cu_names */
-	struct xfer xf;
-	bool cu_busy; /* one was under way when its last DIGEST came, or began since */
-	/* the instances its DELTA datagrams (intervals and catch-up) carried
-	 * to us last: digest key and 1 + now_ms (0: none), a ring */
-	struct {
-		uint64_t key, ms;
-	} recent[GOSSIP_RECENT];
-	unsigned recent_i;
-	/* the interval up to which it had acknowledged every one when its
-	 * last DIGEST came: what its digest can be expected to hold */
-	uint64_t acked_at_digest;
-	bool cu_scan;
-	size_t cu_pos, cu_cap;
-	struct cu_name {
-		uint8_t *name;
-		size_t len;
-		uint64_t key; /* digest_name_key */
-	} *cu_names;
-	size_t cu_n, cu_alloc;
-	/* cu_names by key, so that a name is queued once at O(1): CU_IX_SLOTS
-	 * slots of 1 + its place, 0 empty, CU_IX_GONE taken off; ix_used
-	 * counts the slots not empty (NULL until the first name) */
-	uint32_t *cu_ix;
-	size_t cu_ix_used;
-	/* the intervals of epoch ack_epoch it sent that we merged and have not
-	 * acknowledged yet: one ACK takes them all (ack_flush) */
-	uint64_t ack_epoch;
-	uint64_t acks[ACK_MAX];
-	unsigned nacks;
-	size_t ack_bytes; /* their varints */
-	/* numbers of epoch again_epoch already acknowledged, each with how
-	 * many more ACKs carry it again (ack_flush) */
-	uint64_t again_epoch;
-	uint64_t again[ACK_MAX * ACK_AGAIN];
-	uint8_t again_left[ACK_MAX * ACK_AGAIN];
-	unsigned nagain;
-	/* the intervals up to this one that were not acknowledged when three
-	 * later ones were have been sent again once already (peer_deltas) */
-	uint64_t fast_upto;
-	/* the instance being cut into pieces, a few at a time (NULL: none):
-	 * its name, its type slot, where its next piece starts */
-	uint8_t *cu_cut;
-	size_t cu_cut_len;
-	int cu_cut_type;
-	struct crdt_cursor cu_cur;
-	unsigned cu_hit_acc; /* pieces sent from the piece cache, not yet charged */
-};
-
-/* A peer silent for this many rounds is down: it gets a PING a round and
- * nothing else (a down peer costs one datagram a round), until it answers
- * and gets the full state at once. */
-#define PEER_DOWN_ROUNDS 3
-
-/* Past this many names queued, a catch-up walks the whole store instead. */
-#define CU_NAMES_MAX 4096
-#define CU_IX_SLOTS (4 * CU_NAMES_MAX) /* a power of two */
-#define CU_IX_GONE UINT32_MAX
-
-static bool peer_down(const struct peer *p)
-{
-	return p->unanswered >= PEER_DOWN_ROUNDS;
-}
-
-/* An instance whose encoding passed GOSSIP_LARGE_BYTES, remembered by name so
- * that a write to it does not cost an encode of the whole thing every time:
- * its push waits until large_gap_ms after the last one.  Only large
- * instances are here, so a linear scan stays cheap. */
-struct large {
-	uint8_t *name;
-	size_t len;
-	uint64_t last_push; /* now_ms */
-	bool pending;       /* a push is owed */
-};
-
-struct gossip_core {
-	struct store *store;
-	struct crdt_hlc *hlc;
-	const struct crdt_rid *self; /* the store's: it may change (store.h) */
-	char node[WIRE_NODE_MAX + 1];
-	size_t node_len;
-
-	uint32_t interval_ms, mtu, fanout, push_delay_ms;
-	uint64_t large_gap_ms;
-	uint64_t max_clock_lead_ms;
-
-	/* security (docs/protocol.md, "Authentication") */
-	struct auth_keyring *kr; /* NULL: no key */
-	uint8_t *sealbuf, *openbuf; /* WIRE_DATAGRAM_MAX + AUTH_OVERHEAD each, with kr */
-	bool accept_unknown;
-	uint32_t rate; /* datagrams per second and sender, 0 = unlimited */
-	struct bucket unknown_bucket; /* shared by every unknown sender */
-	struct gossip_limits lim;
-
-	struct transport *t; /* borrowed from the shell */
-	struct gossip_core_io io;
-	bool started;
-	/* the time of the entry point running now (gossip_core_*) */
-	uint64_t now_ms, now_us;
-
-	struct peer **peers;
-	size_t npeers;
-	struct peer **targets; /* scratch, npeers long */
-
-	struct large *large;
-	size_t nlarge, large_cap;
-
-	/* Entries a local write changed since the last push (their queued
-	 * flag set), from the store's change stream. */
-	struct store_entry **queue;
-	size_t qhead, nqueue, queue_cap; /* queued: queue[qhead, nqueue) */
-	bool acks_waiting; /* a peer has nacks (send_ack) */
-	/* beside each queued entry: the join of its writes' deltas, or whole
-	 * when one had none (it is then pushed whole) */
-	struct pend {
-		struct crdt_obj d; /* d.p NULL: none yet */
-		/* the delta is the entry's register as the push finds it (a
-		 * register is its own delta): nothing copied or joined per
-		 * write */
-		bool reg;
-		bool whole;
-		bool by_catchup; /* whole, to every peer by its catch-up */
-	} *pend;
-
-	/* delta intervals (docs/protocol.md, "Delta intervals") */
-	bool deltas;
-	uint64_t epoch; /* ours, for this start: acks of another are ignored */
-	/* the last catch-up stream's epoch: epoch + 1, + 2, ... with
-	 * GOSSIP_CATCHUP_EPOCH set (and in ours clear) */
-	uint64_t xepoch;
-	struct dlog dlog;
-
-	/* digest rounds: the digest (always kept, so that a peer's digest
-	 * datagrams are answered whatever our own rounds do) */
-	bool digests;
-	struct digest *dg;
-	struct crdt_buf dbuf; /* DIGEST, BUCKETS, KEYS encoding */
-	uint32_t ddiff[DIGEST_BUCKETS]; /* scratch: indexes that differ */
-	size_t nddiff;
-	/* delta_intervals + delta_dgrams_in at the last round, and the
-	 * rounds in a row that left out their DIGEST (digest_due) */
-	uint64_t deltas_at_round;
-	unsigned digests_deferred;
-	size_t catchup_parts; /* pend_too_large */
-	/* what catch-ups cut, for the next ones (NULL: off) */
-	struct pcache *pc;
-
-	uint64_t rng;
-	uint64_t ping_seq;
-	struct crdt_buf pbuf; /* PING/PONG encoding */
-	struct gossip_stats st;
-	struct ratelimit rl_clock, rl_self, rl_skip, rl_send, rl_unknown, rl_auth, rl_limit;
-};
 
 static const char *const drop_names[GOSSIP_DROP_MAX] = {
 	[GOSSIP_DROP_TRUNCATED] = "truncated",
@@ -276,16 +50,6 @@ const char *gossip_drop_name(enum gossip_drop d)
 	return (unsigned)d < GOSSIP_DROP_MAX ? drop_names[d] : "?";
 }
 
-static bool ratelimit_ok(struct ratelimit *rl, uint64_t now)
-{
-	if (now < rl->next_ok) {
-		rl->suppressed++;
-		return false;
-	}
-	rl->next_ok = now + WARN_EVERY_MS;
-	return true;
-}
-
 /* splitmix64: peer selection only, nothing secret */
 static uint64_t rng_next(struct gossip_core *g)
 {
@@ -303,22 +67,12 @@ static uint64_t wall_ms(struct gossip_core *g)
 
 /* ---- peers ------------------------------------------------------------- */
 
-static void cu_names_clear(struct peer *p)
-{
-	for (size_t i = 0; i < p->cu_n; i++)
-		free(p->cu_names[i].name);
-	p->cu_n = 0;
-	if (p->cu_ix)
-		memset(p->cu_ix, 0, CU_IX_SLOTS * sizeof(*p->cu_ix));
-	p->cu_ix_used = 0;
-}
-
 static void peer_free(struct peer *p)
 {
 	if (!p)
 		return;
 	xfer_done(&p->xf);
-	cu_names_clear(p);
+	catchup_names_clear(p);
 	free(p->cu_names);
 	free(p->cu_ix);
 	free(p->cu_cut);
@@ -474,7 +228,7 @@ nomem:
 /* ---- sending ----------------------------------------------------------- */
 
 /* What sending @len bytes to @p returned (@r), counted. */
-static void sent(struct gossip_core *g, struct peer *p, size_t len, int r)
+void core_sent(struct gossip_core *g, struct peer *p, size_t len, int r)
 {
 	if (r < 0) {
 		g->st.drops[GOSSIP_DROP_SEND_ERROR]++;
@@ -490,9 +244,9 @@ static void sent(struct gossip_core *g, struct peer *p, size_t len, int r)
 	p->st.bytes_out += len;
 }
 
-static void send_to(struct gossip_core *g, struct peer *p, const uint8_t *d, size_t len)
+void core_send_to(struct gossip_core *g, struct peer *p, const uint8_t *d, size_t len)
 {
-	sent(g, p, len, g->t->ops->send(g->t, d, len, (const struct sockaddr *)&p->addr));
+	core_sent(g, p, len, g->t->ops->send(g->t, d, len, (const struct sockaddr *)&p->addr));
 }
 
 /* Peers send_each hands the transport in one call. */
@@ -508,19 +262,19 @@ static void send_each(struct gossip_core *g, struct peer *const *ps, size_t n, c
 
 	if (!g->t->ops->send_each || n < 2) {
 		for (size_t i = 0; i < n; i++)
-			send_to(g, ps[i], d, len);
+			core_send_to(g, ps[i], d, len);
 		return;
 	}
 	for (size_t i = 0; i < n; i++)
 		to[i] = (const struct sockaddr *)&ps[i]->addr;
 	g->t->ops->send_each(g->t, d, len, to, n, ret);
 	for (size_t i = 0; i < n; i++)
-		sent(g, ps[i], len, ret[i]);
+		core_sent(g, ps[i], len, ret[i]);
 }
 
 /* With a key, the sealed copy of plain datagram (@d, @len) in g->sealbuf;
  * without, @d itself.  NULL when sealing fails (counted). */
-static const uint8_t *seal(struct gossip_core *g, const uint8_t *d, size_t *len)
+const uint8_t *core_seal(struct gossip_core *g, const uint8_t *d, size_t *len)
 {
 	size_t n;
 
@@ -548,10 +302,10 @@ static int batch_emit(const uint8_t *d, size_t len, void *ctx)
 {
 	struct batch *b = ctx;
 
-	if (!(d = seal(b->g, d, &len)))
+	if (!(d = core_seal(b->g, d, &len)))
 		return 0;
 	for (size_t i = 0; i < b->n; i++)
-		send_to(b->g, b->to[i], d, len);
+		core_send_to(b->g, b->to[i], d, len);
 	return 0;
 }
 
@@ -632,7 +386,7 @@ static void large_note(struct gossip_core *g, const struct store_entry *e, size_
 
 /* Instance (@e, @t) went without @r elements too long for a datagram
  * (r > 0), or not at all (-EMSGSIZE): counted, and logged now and then. */
-static void note_left_out(struct gossip_core *g, const struct store_entry *e, int t, long r)
+void core_note_left_out(struct gossip_core *g, const struct store_entry *e, int t, long r)
 {
 	if (r > 0) {
 		/* the rest of it went; only these elements did not */
@@ -681,11 +435,11 @@ static long pack_entry(struct gossip_core *g, struct wire_packer *pk, struct sto
 		}
 		r = wire_packer_add(pk, e->name, e->name_len, &in->obj, &size);
 		if (r > 0) {
-			note_left_out(g, e, t, r);
+			core_note_left_out(g, e, t, r);
 			r = 0;
 		}
 		if (r == -EMSGSIZE) {
-			note_left_out(g, e, t, r);
+			core_note_left_out(g, e, t, r);
 			continue;
 		}
 		if (r < 0)
@@ -749,10 +503,10 @@ static void send_ping(struct gossip_core *g, struct peer *p, enum wire_type type
 	if (wire_encode_ping(&g->pbuf, type, g->self, g->node, g->node_len, ping) < 0)
 		return;
 	len = g->pbuf.len;
-	if (!(d = seal(g, g->pbuf.data, &len)))
+	if (!(d = core_seal(g, g->pbuf.data, &len)))
 		return;
 	if (p) {
-		send_to(g, p, d, len);
+		core_send_to(g, p, d, len);
 		return;
 	}
 	/* a PONG to a sender that is no configured peer */
@@ -774,420 +528,6 @@ static void ping_peer(struct gossip_core *g, struct peer *p)
 	send_ping(g, p, WIRE_PING, &ping, NULL);
 }
 
-/* The plain datagram budget: a sealed one must still fit the mtu. */
-static size_t dgram_budget(const struct gossip_core *g)
-{
-	return g->kr ? g->mtu - AUTH_OVERHEAD : g->mtu;
-}
-
-/* ---- catch-up (docs/protocol.md, "Catch-up") -------------------------- */
-
-/* Datagrams packed ahead of what the window sends. */
-#define CU_AHEAD 64
-
-/* The index slot holding place @pos (1-based) of key @key, or NULL. */
-static uint32_t *cu_ix_slot(struct peer *p, uint64_t key, uint32_t pos)
-{
-	if (!p->cu_ix)
-		return NULL;
-	for (size_t i = key & (CU_IX_SLOTS - 1); p->cu_ix[i]; i = (i + 1) & (CU_IX_SLOTS - 1))
-		if (p->cu_ix[i] == pos)
-			return &p->cu_ix[i];
-	return NULL;
-}
-/* Pieces cut at most in one call of cu_pump, however wide the window: a
- * piece of a 1,000,000-element set costs about 30 us to cut, so a loop pass
- * spends at most about half a millisecond on it; what is left goes on at a
- * tick in the next pass.  A slice of a large OR-Set's dot index (when it
- * has none yet) costs about 0.3 ms: it counts as CU_SLICE pieces, so that
- * a pass builds at most three (docs/benchmarks.md). */
-#define CU_CUT_PASS 16
-#define CU_SLICE 6
-
-static bool cu_more(const struct peer *p)
-{
-	return p->cu_scan || p->cu_n || p->cu_cut;
-}
-
-static bool cu_idle(const struct peer *p)
-{
-	return !cu_more(p) && xfer_idle(&p->xf);
-}
-
-/* @p sent us the instance of digest key @key, or a change to it, within
- * the last round: it is sending it, or writing it, now. */
-static bool receiving(const struct gossip_core *g, const struct peer *p, uint64_t key)
-{
-	for (size_t i = 0; i < GOSSIP_RECENT; i++)
-		if (p->recent[i].ms && p->recent[i].key == key &&
-		    g->now_ms < p->recent[i].ms + g->interval_ms)
-			return true;
-	return false;
-}
-
-/* Some peer sent us the instance of digest key @key, or a change to it,
- * within the last round. */
-static bool receiving_any(const struct gossip_core *g, uint64_t key)
-{
-	for (size_t i = 0; i < g->npeers; i++)
-		if (receiving(g, g->peers[i], key))
-			return true;
-	return false;
-}
-
-/* Remember that @p's DELTA carried instance @name (consecutive records of
- * one instance, a large one's pieces, take one slot). */
-static void note_received(struct gossip_core *g, struct peer *p, const uint8_t *name, size_t len)
-{
-	uint64_t key = digest_name_key(name, len);
-	unsigned last = (p->recent_i + GOSSIP_RECENT - 1) % GOSSIP_RECENT;
-
-	if (p->recent[last].ms && p->recent[last].key == key) {
-		p->recent[last].ms = g->now_ms + 1;
-		return;
-	}
-	p->recent[p->recent_i].key = key;
-	p->recent[p->recent_i].ms = g->now_ms + 1;
-	p->recent_i = (p->recent_i + 1) % GOSSIP_RECENT;
-}
-
-/* The next instance of @p's catch-up, or NULL when none is left. */
-static struct store_entry *cu_next(struct gossip_core *g, struct peer *p)
-{
-	struct store_entry *e;
-
-	if (p->cu_scan) {
-		if (p->cu_cap != g->store->cap) { /* the table grew: entries moved */
-			p->cu_cap = g->store->cap;
-			p->cu_pos = 0;
-		}
-		if ((e = store_next(g->store, &p->cu_pos)))
-			return e;
-		p->cu_scan = false;
-	}
-	while (p->cu_n) {
-		struct cu_name *q = &p->cu_names[p->cu_n - 1];
-		uint32_t *sl = cu_ix_slot(p, q->key, (uint32_t)p->cu_n);
-		if (sl)
-			*sl = CU_IX_GONE;
-		p->cu_n--;
-		e = store_find(g->store, q->name, q->len);
-		free(q->name);
-		if (e)
-			return e;
-	}
-	return NULL;
-}
-
-static int cu_emit(const uint8_t *d, size_t len, void *ctx)
-{
-	struct peer *p = ctx;
-
-	return xfer_queue(&p->xf, d, len);
-}
-
-/* Cut @e's type slots from @t on, the first one found starting now; the
- * cut ends when none is left.  -ENOMEM. */
-static int cu_cut_from(struct peer *p, const struct store_entry *e, int t)
-{
-	for (; t <= CRDT_TYPE_MAX; t++)
-		if (store_entry_inst((struct store_entry *)e, t))
-			break;
-	if (t > CRDT_TYPE_MAX) {
-		free(p->cu_cut);
-		p->cu_cut = NULL;
-		return 0;
-	}
-	if (!p->cu_cut) { /* else it is @e's name already */
-		if (!(p->cu_cut = malloc(e->name_len ? e->name_len : 1)))
-			return -ENOMEM;
-		memcpy(p->cu_cut, e->name, e->name_len);
-		p->cu_cut_len = e->name_len;
-	}
-	p->cu_cut_type = t;
-	p->cu_cur = CRDT_CURSOR_INIT;
-	return 0;
-}
-
-/* Pieces sent from the piece cache cost this many fewer than cut ones
- * against a pass's budget (a copy, not a cut). */
-#define CU_HITS_PER_CUT 8
-
-/* The run of the piece cache that holds @p's cursor, sent as it is: its
- * records packed, the cursor moved past its range.  1 if one was sent, 0
- * if the cache has none (*@ret_ahead: one starts further on), or the
- * packer's error. */
-static int cu_send_cached(struct gossip_core *g, struct peer *p, struct wire_packer *pk,
-			  struct store_entry *e, struct store_inst *in, size_t room, size_t *budget,
-			  bool *ret_ahead)
-{
-	const struct pcache_run *run;
-	bool fresh = p->cu_cur.pieces == 0;
-	int r;
-
-	if (!g->pc ||
-	    !(run = pcache_find(g->pc, e, p->cu_cut_type, room, &p->cu_cur, ret_ahead)))
-		return 0;
-	for (size_t i = 0; i < run->n; i++) /* a whole encoding kept for a larger room */
-		if (crdt_varint_len(run->pieces[i].len) + run->pieces[i].len > room)
-			return 0;
-	for (size_t i = 0; i < run->n; i++) {
-		const struct pcache_piece *pc = &run->pieces[i];
-		if ((r = wire_packer_add_piece(pk, e->name, e->name_len, pc->data, pc->len, pc->sum,
-					       pc->sum_dots, pc->sum_hash)) < 0)
-			return r;
-	}
-	pcache_hit(g->pc, run->n);
-	if (fresh && run->fp)
-		in->fp = run->fp;
-	p->cu_cur.pieces += run->n;
-	p->cu_cur.skipped += run->skipped;
-	if (run->hi_end) {
-		p->cu_cur.done = 1;
-	} else {
-		p->cu_cur.rid = run->hi_rid;
-		p->cu_cur.ctr = run->hi_ctr;
-	}
-	p->cu_hit_acc += (unsigned)(run->n < CU_HITS_PER_CUT ? run->n : CU_HITS_PER_CUT);
-	if (p->cu_hit_acc >= CU_HITS_PER_CUT) {
-		p->cu_hit_acc -= CU_HITS_PER_CUT;
-		if (*budget)
-			(*budget)--;
-	}
-	return 1;
-}
-
-static void cu_tap(const uint8_t *state, size_t len, const struct crdt_cursor *cur, bool sum,
-		   uint32_t sum_dots, uint64_t sum_hash, void *ctx)
-{
-	pcache_cut_piece(ctx, state, len, cur, sum, sum_dots, sum_hash);
-}
-
-/* The next pieces of the instance being cut, at most *@budget, as its state
- * is now (each piece is sound on its own, whatever the instance was when
- * the one before was cut: docs/encoding.md).  What the piece cache holds
- * for the cursor goes from there; what it lacks is cut, and kept. */
-static int cu_cut_some(struct gossip_core *g, struct peer *p, struct wire_packer *pk,
-		       size_t *budget)
-{
-	struct store_entry *e = store_find(g->store, p->cu_cut, p->cu_cut_len);
-	struct store_inst *in = e ? store_entry_inst(e, p->cu_cut_type) : NULL;
-	size_t ahead = CU_AHEAD - xfer_unsent(&p->xf), n = *budget < ahead ? *budget : ahead;
-	uint64_t before = p->cu_cur.pieces;
-	size_t parts, room;
-	bool whole, more = false;
-	int r;
-
-	if (!in) { /* gone meanwhile; what replaced it goes by the digest rounds */
-		free(p->cu_cut);
-		p->cu_cut = NULL;
-		return 0;
-	}
-	/* the instance's size goes with its pieces: the receiver sizes its
-	 * table once (protocol.md, "Catch-up") */
-	parts = crdt_obj_parts(&in->obj);
-	pk->size = parts < UINT32_MAX ? (uint32_t)parts : UINT32_MAX;
-	room = wire_packer_room(pk, e->name_len);
-	r = cu_send_cached(g, p, pk, e, in, room, budget, &more);
-	if (r == 0) {
-		/* a run of the cache further on: cut only up to it */
-		if (more)
-			n = 1;
-		if (g->pc) {
-			pcache_cut_start(g->pc, e, p->cu_cut_type, room, &p->cu_cur);
-			pk->tap = cu_tap;
-			pk->tap_ctx = g->pc;
-		}
-		r = wire_packer_add_pieces(pk, e->name, e->name_len, &in->obj, &p->cu_cur, n,
-					   &whole);
-		pk->tap = NULL;
-		if (g->pc) {
-			if (r == 0)
-				pcache_cut_end(g->pc, &p->cu_cur,
-					       whole ? store_fingerprint(pk->scratch.data,
-									 pk->scratch.len)
-						     : 0);
-			else
-				pcache_cut_abort(g->pc);
-		}
-		*budget -= p->cu_cur.pieces > before + 1 ? p->cu_cur.pieces - before : 1;
-	} else {
-		whole = false;
-		r = r > 0 ? 0 : r;
-	}
-	pk->size = 0;
-	if (r > 0) {
-		/* a slice of the set's dot index was built instead (about
-		 * 0.3 ms, the cost of CU_SLICE pieces) */
-		if (g->io.tick_wanted)
-			*budget = *budget > CU_SLICE ? *budget - CU_SLICE : 0;
-		return 0;
-	}
-	if (r == -EMSGSIZE) {
-		note_left_out(g, e, p->cu_cut_type, r);
-		p->cu_cur.done = 1;
-	} else if (r < 0) {
-		return r;
-	}
-	if (whole)
-		in->fp = store_fingerprint(pk->scratch.data, pk->scratch.len);
-	if (!p->cu_cur.done)
-		return 0;
-	if (p->cu_cur.skipped)
-		note_left_out(g, e, p->cu_cut_type,
-			      (long)(p->cu_cur.skipped > INT32_MAX ? INT32_MAX : p->cu_cur.skipped));
-	return cu_cut_from(p, e, p->cu_cut_type + 1);
-}
-
-/* Pack what comes next into the stream, CU_AHEAD datagrams ahead and at
- * most *@budget pieces. */
-static void cu_fill(struct gossip_core *g, struct peer *p, size_t *budget)
-{
-	struct wire_packer pk;
-	struct store_entry *e;
-
-	if (!cu_more(p) || xfer_unsent(&p->xf) >= CU_AHEAD || !*budget ||
-	    wire_packer_init_delta(&pk, dgram_budget(g), g->self, g->node, g->node_len,
-				   p->xf.epoch, cu_emit, p) < 0)
-		return;
-	pk.seq = xfer_next_seq(&p->xf) - 1;
-	while (xfer_unsent(&p->xf) < CU_AHEAD && *budget) {
-		if (!p->cu_cut) {
-			if (!(e = cu_next(g, p)))
-				break;
-			g->st.catchup_instances++;
-			if (cu_cut_from(p, e, CRDT_TYPE_MIN) < 0)
-				break; /* no memory: the digest rounds find it again */
-			if (!p->cu_cut)
-				continue;
-		}
-		if (cu_cut_some(g, p, &pk, budget) < 0)
-			break; /* no memory: the cut goes on at the next call */
-	}
-	if (wire_packer_flush(&pk) < 0 && ratelimit_ok(&g->rl_send, g->now_ms))
-		log_error("gossip", "peer %s: catch-up: out of memory", p->name);
-	wire_packer_done(&pk);
-}
-
-/* Pieces are left to cut that the window could take: the next loop pass
- * should go on (after the clients' I/O of this one). */
-static bool cu_cut_wanted(const struct peer *p)
-{
-	return cu_more(p) && xfer_unsent(&p->xf) < CU_AHEAD;
-}
-
-struct cu_send {
-	struct gossip_core *g;
-	struct peer *p;
-};
-
-static int cu_send(const uint8_t *d, size_t len, void *ctx)
-{
-	struct cu_send *c = ctx;
-	uint64_t before = c->p->st.dgrams_out;
-
-	if (!(d = seal(c->g, d, &len)))
-		return -EIO;
-	send_to(c->g, c->p, d, len);
-	return c->p->st.dgrams_out == before ? -EIO : 0;
-}
-
-/* Send what @p's window allows, and ask for a tick when the next is due. */
-static void cu_pump(struct gossip_core *g, struct peer *p)
-{
-	struct cu_send c = { g, p };
-	/* with no tick to go on later, only rounds and ACKs: all it can now */
-	size_t budget = g->io.tick_wanted ? CU_CUT_PASS : SIZE_MAX;
-	uint64_t due;
-
-	if (!p->resolved || peer_down(p) || cu_idle(p))
-		return;
-	do
-		cu_fill(g, p, &budget);
-	while (xfer_send(&p->xf, g->now_ms, cu_send, &c) && !xfer_unsent(&p->xf) && cu_more(p) &&
-	       budget);
-	if (!g->io.tick_wanted)
-		return;
-	if (cu_cut_wanted(p))
-		g->io.tick_wanted(g->io.ctx, 0);
-	else if ((due = xfer_due(&p->xf, g->now_ms)) != UINT64_MAX)
-		g->io.tick_wanted(g->io.ctx, due > g->now_ms ? due - g->now_ms : 1);
-}
-
-/* @p gets the whole store: a walk of the table replaces what was queued
- * and what is in flight (ACKs of the old stream are ignored from now on). */
-static void cu_resync(struct gossip_core *g, struct peer *p)
-{
-	xfer_reset(&p->xf, ++g->xepoch); /* what was queued is in the walk */
-	cu_names_clear(p);
-	free(p->cu_cut); /* the walk sends it again, whole */
-	p->cu_cut = NULL;
-	p->cu_busy = true; /* a digest exchange under way sends nothing more */
-	p->cu_scan = true;
-	p->cu_pos = 0;
-	p->cu_cap = g->store->cap;
-}
-
-/* Put cu_names[pos - 1] in the index: its first empty slot from its key. */
-static void cu_ix_put(struct peer *p, uint32_t pos)
-{
-	size_t i = p->cu_names[pos - 1].key & (CU_IX_SLOTS - 1);
-
-	while (p->cu_ix[i])
-		i = (i + 1) & (CU_IX_SLOTS - 1);
-	p->cu_ix[i] = pos;
-	p->cu_ix_used++;
-}
-
-/* @p gets instance @name whole.  Once queued it is not queued twice. */
-static void cu_add(struct gossip_core *g, struct peer *p, const uint8_t *name, size_t len)
-{
-	struct cu_name *q;
-	uint64_t key = digest_name_key(name, len);
-
-	if (p->cu_scan && p->cu_pos == 0)
-		return; /* the walk has not started: it sends this one */
-	if (!p->cu_ix && !(p->cu_ix = calloc(CU_IX_SLOTS, sizeof(*p->cu_ix)))) {
-		cu_resync(g, p); /* costs no memory */
-		return;
-	}
-	for (size_t i = key & (CU_IX_SLOTS - 1); p->cu_ix[i]; i = (i + 1) & (CU_IX_SLOTS - 1)) {
-		if (p->cu_ix[i] == CU_IX_GONE)
-			continue;
-		q = &p->cu_names[p->cu_ix[i] - 1];
-		if (q->key == key && q->len == len && !memcmp(q->name, name, len))
-			return;
-	}
-	if (p->cu_n == CU_NAMES_MAX) {
-		cu_resync(g, p);
-		return;
-	}
-	if (p->cu_n == p->cu_alloc) {
-		size_t cap = p->cu_alloc ? 2 * p->cu_alloc : 16;
-		if (!(q = realloc(p->cu_names, cap * sizeof(*q)))) {
-			cu_resync(g, p); /* costs no memory */
-			return;
-		}
-		p->cu_names = q;
-		p->cu_alloc = cap;
-	}
-	q = &p->cu_names[p->cu_n];
-	if (!(q->name = malloc(len ? len : 1))) {
-		cu_resync(g, p);
-		return;
-	}
-	memcpy(q->name, name, len);
-	q->len = len;
-	q->key = key;
-	p->cu_n++; /* a stack: cu_next takes the newest (order does not matter) */
-	if (p->cu_ix_used >= CU_IX_SLOTS / 2) { /* mostly taken-off slots: anew */
-		memset(p->cu_ix, 0, CU_IX_SLOTS * sizeof(*p->cu_ix));
-		p->cu_ix_used = 0;
-		for (uint32_t i = 1; i < p->cu_n; i++)
-			cu_ix_put(p, i);
-	}
-	cu_ix_put(p, (uint32_t)p->cu_n);
-}
 
 uint64_t gossip_core_tick(struct gossip_core *g, uint64_t now_ms)
 {
@@ -1199,331 +539,13 @@ uint64_t gossip_core_tick(struct gossip_core *g, uint64_t now_ms)
 	for (size_t i = 0; i < g->npeers; i++) {
 		struct peer *p = g->peers[i];
 		uint64_t d;
-		cu_pump(g, p);
+		catchup_pump(g, p);
 		if (p->resolved && !peer_down(p) && (d = xfer_due(&p->xf, now_ms)) < due)
 			due = d;
 	}
 	return due == UINT64_MAX ? 0 : due > now_ms ? due - now_ms : 1;
 }
 
-/* ---- digest rounds (docs/protocol.md, "Digest rounds") ---------------- */
-
-/* Start a DIGEST, BUCKETS or KEYS datagram in g->dbuf. */
-static void dgram_start(struct gossip_core *g, enum wire_type type)
-{
-	crdt_buf_reset(&g->dbuf);
-	wire_put_header(&g->dbuf, type, g->self, g->node, g->node_len);
-	if (type != WIRE_KEYS) {
-		crdt_buf_put_u8(&g->dbuf, DIGEST_BITS);
-		crdt_buf_put_u8(&g->dbuf, DIGEST_GROUP_BITS);
-	}
-}
-
-/* Seal g->dbuf and send it to @to[@n]. */
-static void dgram_send(struct gossip_core *g, struct peer **to, size_t n)
-{
-	size_t len = g->dbuf.len;
-	const uint8_t *d;
-
-	if (g->dbuf.err || !(d = seal(g, g->dbuf.data, &len)))
-		return;
-	for (size_t i = 0; i < n; i++) {
-		send_to(g, to[i], d, len);
-		g->st.digest_dgrams_out++;
-	}
-}
-
-/* Sums @sums[@idx[0..n)] (indexes ascending) as DIGEST or BUCKETS
- * datagrams to @to: runs of consecutive indexes as ranges, as many ranges
- * a datagram as fit. */
-static void send_sums(struct gossip_core *g, struct peer **to, size_t nto, enum wire_type type,
-		      const uint64_t *sums, const uint32_t *idx, size_t n)
-{
-	size_t budget = dgram_budget(g);
-	size_t hdr = wire_header_len(g->node_len) + WIRE_SUMS_HEAD;
-	bool open = false;
-
-	for (size_t i = 0; i < n;) {
-		uint32_t first = idx[i], count = 1;
-		size_t room;
-
-		while (i + count < n && idx[i + count] == first + count)
-			count++;
-		if (!open) {
-			dgram_start(g, type);
-			open = true;
-		}
-		room = budget - g->dbuf.len;
-		if (wire_sums_range_len(first, count) > room) {
-			/* what fits of the run here, the rest in the next one */
-			uint32_t fit = 0;
-			while (fit < count && wire_sums_range_len(first, fit + 1) <= room)
-				fit++;
-			if (fit == 0) {
-				if (g->dbuf.len == hdr) /* not even one: cannot happen at mtu >= 512 */
-					return;
-				dgram_send(g, to, nto);
-				open = false;
-				continue;
-			}
-			count = fit;
-		}
-		wire_put_sums_range(&g->dbuf, first, count, sums + first);
-		i += count;
-		if (budget - g->dbuf.len < wire_sums_range_len(DIGEST_BUCKETS, 1)) {
-			dgram_send(g, to, nto);
-			open = false;
-		}
-	}
-	if (open && g->dbuf.len > hdr)
-		dgram_send(g, to, nto);
-}
-
-/* Bring the digest up to date, a slice at a time: whether it is.  If not,
- * the DIGEST waiting on it is not sent, or not answered (the exchange ends;
- * the next round starts it again: digest_unready), and a tick goes on. */
-static bool digest_ready(struct gossip_core *g)
-{
-	if (digest_refresh_some(g->dg, digest_slice(g)))
-		return true;
-	g->st.digest_unready++;
-	g->io.tick_wanted(g->io.ctx, 0);
-	return false;
-}
-
-/* The timer round with digests: the group sums of our digest to every
- * target.  A peer whose groups differ answers with its bucket sums. */
-static void send_digest(struct gossip_core *g, struct peer **to, size_t n)
-{
-	uint64_t groups[DIGEST_GROUPS];
-	uint32_t idx[DIGEST_GROUPS];
-
-	if (n == 0 || !digest_ready(g))
-		return;
-	for (uint32_t i = 0; i < DIGEST_GROUPS; i++) {
-		groups[i] = digest_group(g->dg, i);
-		idx[i] = i;
-	}
-	send_sums(g, to, n, WIRE_DIGEST, groups, idx, DIGEST_GROUPS);
-}
-
-struct sums_cmp {
-	struct gossip_core *g;
-	const uint64_t *ours;
-};
-
-static void sums_cmp_cb(uint32_t i, uint64_t sum, void *ctx)
-{
-	struct sums_cmp *c = ctx;
-
-	/* a peer may repeat an index; it cannot make us list more than all */
-	if (c->ours[i] != sum && c->g->nddiff < DIGEST_BUCKETS)
-		c->g->ddiff[c->g->nddiff++] = i;
-}
-
-/* A peer's group sums: ours for every group that differs, as BUCKETS. */
-static int on_digest(struct gossip_core *g, struct peer *p, const uint8_t *body, size_t len)
-{
-	uint64_t groups[DIGEST_GROUPS];
-	uint32_t idx[DIGEST_BUCKETS];
-	struct sums_cmp c = { g, groups };
-	size_t n = 0;
-	int r;
-
-	if (!digest_ready(g))
-		return 0;
-	for (uint32_t i = 0; i < DIGEST_GROUPS; i++)
-		groups[i] = digest_group(g->dg, i);
-	g->nddiff = 0;
-	r = wire_decode_sums(body, len, DIGEST_BITS, DIGEST_GROUP_BITS, false, sums_cmp_cb, &c);
-	if (r < 0)
-		return r;
-	if (p) { /* its sync status: the last exchange's count, then afresh */
-		p->cu_busy = !cu_idle(p);
-		p->acked_at_digest = p->dl.acked;
-		if (g->nddiff && (p->in_sync || !p->has_sync))
-			p->differs_since = g->now_ms;
-		p->in_sync = !g->nddiff;
-		p->has_sync = true;
-		p->differing = p->differing_acc;
-		p->differing_acc = 0;
-	}
-	/* a range may repeat a group: each once, in order */
-	for (size_t i = 0; i < g->nddiff && n < DIGEST_BUCKETS; i++) {
-		uint32_t grp = g->ddiff[i];
-		if (i && grp <= g->ddiff[i - 1])
-			continue;
-		for (uint32_t k = 0; k < (1u << DIGEST_GROUP_BITS); k++)
-			idx[n++] = (grp << DIGEST_GROUP_BITS) + k;
-	}
-	if (n && p)
-		send_sums(g, &p, 1, WIRE_BUCKETS, g->dg->bucket, idx, n);
-	return 0;
-}
-
-static int key_cmp(const void *a, const void *b)
-{
-	const uint64_t *x = a, *y = b;
-
-	if (x[0] != y[0])
-		return x[0] < y[0] ? -1 : 1;
-	return x[1] < y[1] ? -1 : x[1] > y[1];
-}
-
-static uint64_t window_end(const struct gossip_core *g);
-
-/* Our (key, fingerprint) pairs of bucket @b, as KEYS datagrams to @p:
- * sorted by key, cut where a datagram is full but never between equal
- * keys, each covering the key range up to where the next one starts. */
-static void send_keys(struct gossip_core *g, struct peer *p, uint32_t b)
-{
-	const struct digest_members *m = &g->dg->members[b];
-	size_t budget = dgram_budget(g), hdr, per, n = 0;
-	uint64_t (*pairs)[2] = NULL;
-
-	for (uint32_t i = 0; i < m->n; i++)
-		for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++)
-			n += store_entry_inst(m->v[i], (enum crdt_type)t) != NULL;
-	if (n && !(pairs = malloc(n * sizeof(*pairs))))
-		return; /* the next round asks again */
-	n = 0;
-	for (uint32_t i = 0; i < m->n; i++) {
-		uint64_t key = digest_name_key(m->v[i]->name, m->v[i]->name_len);
-		for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++) {
-			const struct store_inst *in = store_entry_inst(m->v[i], (enum crdt_type)t);
-			if (in && in->dfp) {
-				pairs[n][0] = key;
-				pairs[n][1] = in->dfp;
-				n++;
-			}
-		}
-	}
-	if (n) /* qsort's base must not be NULL, even for no items */
-		qsort(pairs, n, sizeof(*pairs), key_cmp);
-	hdr = wire_header_len(g->node_len) + wire_keys_head_len(b);
-	per = (budget - hdr) / 16;
-	for (size_t i = 0;;) {
-		size_t end = i + per < n ? i + per : n;
-		uint64_t from = i ? pairs[i][0] : 0, to;
-
-		/* equal keys (one name, two types) stay in one datagram */
-		while (end < n && end > i + 1 && pairs[end][0] == pairs[end - 1][0])
-			end--;
-		to = end < n ? pairs[end][0] - 1 : UINT64_MAX;
-		dgram_start(g, WIRE_KEYS);
-		wire_put_keys_head(&g->dbuf, b, from, to);
-		for (size_t k = i; k < end; k++)
-			wire_put_key(&g->dbuf, pairs[k][0], pairs[k][1]);
-		dgram_send(g, &p, 1);
-		if (end >= n)
-			break;
-		i = end;
-	}
-	free(pairs);
-}
-
-/* A peer's bucket sums: our keys for every bucket that differs. */
-static int on_buckets(struct gossip_core *g, struct peer *p, const uint8_t *body, size_t len)
-{
-	struct sums_cmp c = { g, g->dg->bucket };
-	int r;
-
-	/* our sums as our DIGEST that began this exchange sent them: a
-	 * refresh here would fingerprint again every instance changed since,
-	 * once for each BUCKETS datagram */
-	g->nddiff = 0;
-	r = wire_decode_sums(body, len, DIGEST_BITS, DIGEST_GROUP_BITS, true, sums_cmp_cb, &c);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < g->nddiff; i++) {
-		if (i && g->ddiff[i] <= g->ddiff[i - 1])
-			continue;
-		g->st.digest_buckets_differing++;
-		if (p)
-			send_keys(g, p, g->ddiff[i]);
-	}
-	return 0;
-}
-
-/* A peer's keys for part of a bucket: every instance of ours in that part
- * whose (key, fingerprint) it lacks goes to it whole, by its catch-up. */
-static int on_keys(struct gossip_core *g, struct peer *p, const uint8_t *body, size_t len)
-{
-	const struct digest_members *m;
-	struct wire_keys k;
-	uint64_t (*pairs)[2] = NULL;
-	bool room; /* a window has room: a queued write goes at the next push */
-	int r;
-
-	if ((r = wire_decode_keys(body, len, DIGEST_BITS, &k)) < 0)
-		return r;
-	if (!p)
-		return 0;
-	room = g->dlog.last < window_end(g);
-	/* our fingerprints as the DIGEST from it that began this exchange
-	 * found them (on_digest refreshed them); an instance changed since is
-	 * compared again at the next exchange */
-	/* sorted, to look ours up; the count is bounded by the datagram */
-	if (k.n && !(pairs = malloc(k.n * sizeof(*pairs))))
-		return -ENOMEM;
-	for (size_t i = 0; i < k.n; i++)
-		wire_keys_get(&k, i, &pairs[i][0], &pairs[i][1]);
-	if (k.n)
-		qsort(pairs, k.n, sizeof(*pairs), key_cmp);
-	m = &g->dg->members[k.bucket];
-	for (uint32_t i = 0; i < m->n; i++) {
-		struct store_entry *e = m->v[i];
-		uint64_t key = digest_name_key(e->name, e->name_len);
-		bool differs = false;
-
-		if (key < k.from || key > k.to)
-			continue;
-		for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX && !differs; t++) {
-			const struct store_inst *in = store_entry_inst(e, (enum crdt_type)t);
-			uint64_t want[2] = { key, in ? in->dfp : 0 };
-			differs = in && in->dfp &&
-				  (!k.n || !bsearch(want, pairs, k.n, sizeof(*pairs), key_cmp));
-		}
-		if (!differs)
-			continue;
-		p->differing_acc++;
-		/* A delta of it was on its way to the peer, not acknowledged
-		 * when its DIGEST came (so its digest may lack it): the
-		 * difference may be just that, and that delta, sent again until
-		 * acknowledged, settles it for a few bytes where the whole
-		 * instance may be megabytes.  Likewise a write of it waiting in
-		 * the push queue for push_delay_ms, in no interval yet, while a
-		 * window has room for it; not one held there because every
-		 * window is shut (loss, a slow peer): the whole instance is the
-		 * way round that (at 50 % loss, leaving it to the deltas took
-		 * a 50,000-element convergence from 2.3 s to 29.5 s).  The next
-		 * exchange compares again. */
-		if (g->deltas && ((e->dseq && e->dseq > p->acked_at_digest) ||
-				  (e->queued && room))) {
-			g->st.digest_in_flight++;
-			continue;
-		}
-		/* The same for a catch-up to it that was under way when this
-		 * exchange began, and for an instance any peer sent us deltas
-		 * or pieces of within the last round: that one is writing it
-		 * (or sending it) now, to this peer as to us, and the two
-		 * copies differ by what is on its way.  Two replicas that only
-		 * receive a third's writes to a 1,000,000-element set otherwise
-		 * found it differing at every exchange and sent it whole to
-		 * each other (10,000 datagrams each way, while 1,000 SADDs a
-		 * second went on).  What one of them holds and the writer's
-		 * stream will not bring is sent once the stream stops. */
-		if (p->cu_busy || receiving_any(g, key)) {
-			g->st.digest_in_flight++;
-			continue;
-		}
-		g->st.digest_instances_sent++;
-		cu_add(g, p, e->name, e->name_len);
-	}
-	free(pairs);
-	cu_pump(g, p);
-	return 0;
-}
 
 /* ---- delta intervals (docs/protocol.md, "Delta intervals") ------------- */
 
@@ -1541,11 +563,11 @@ static void interval_sent(struct gossip_core *g, struct peer *p, const struct dl
 static void send_interval(struct gossip_core *g, struct peer *p, const struct dlog_int *it)
 {
 	size_t len = it->len;
-	const uint8_t *d = seal(g, it->d, &len);
+	const uint8_t *d = core_seal(g, it->d, &len);
 
 	if (!d)
 		return;
-	send_to(g, p, d, len);
+	core_send_to(g, p, d, len);
 	interval_sent(g, p, it);
 }
 
@@ -1554,9 +576,9 @@ static void send_interval(struct gossip_core *g, struct peer *p, const struct dl
 static void resync(struct gossip_core *g, struct peer *p)
 {
 	g->st.delta_resyncs++;
-	cu_resync(g, p);
+	catchup_resync(g, p);
 	dlog_peer_upto(&p->dl, g->dlog.last);
-	cu_pump(g, p);
+	catchup_pump(g, p);
 }
 
 /* Intervals @p may take now: those past what it acknowledged, within the
@@ -1611,10 +633,10 @@ static void fallback_full(struct gossip_core *g, struct peer *p, const struct dl
 		    !memcmp(rec[i].name, rec[i - 1].name, rec[i].name_len))
 			continue;
 		g->st.delta_fallbacks++;
-		cu_add(g, p, rec[i].name, rec[i].name_len);
+		catchup_add(g, p, rec[i].name, rec[i].name_len);
 	}
 	free(rec);
-	cu_pump(g, p);
+	catchup_pump(g, p);
 }
 
 /* Make room for an interval of @len bytes: the oldest ones go, and a peer
@@ -1670,7 +692,7 @@ static int delta_emit(const uint8_t *d, size_t len, void *ctx)
 		struct peer *p = g->peers[i];
 		if (p->resolved && !peer_down(p) && it->seq <= p->dl.acked + DLOG_WINDOW)
 			to[n++] = p;
-		if (n == 1 && !sd && !(sd = seal(g, it->d, &slen)))
+		if (n == 1 && !sd && !(sd = core_seal(g, it->d, &slen)))
 			return 0;
 		if (n && (n == SEND_EACH || i + 1 == g->npeers)) {
 			send_each(g, to, n, sd, slen);
@@ -1684,7 +706,7 @@ static int delta_emit(const uint8_t *d, size_t len, void *ctx)
 
 /* The highest interval a peer can be sent now: the furthest any window
  * that answers reaches (UINT64_MAX when no peer answers: nothing waits). */
-static uint64_t window_end(const struct gossip_core *g)
+uint64_t core_window_end(const struct gossip_core *g)
 {
 	uint64_t end = 0;
 	bool any = false;
@@ -1735,7 +757,7 @@ static size_t push_deltas(struct gossip_core *g, struct store_entry **ents, stru
 			  size_t n)
 {
 	struct wire_packer pk;
-	uint64_t end = window_end(g);
+	uint64_t end = core_window_end(g);
 	size_t i;
 	int r;
 
@@ -1937,11 +959,11 @@ void gossip_core_round(struct gossip_core *g, uint64_t now_ms, uint64_t now_us)
 	if (!g->digests)
 		(void)send_full(g, g->targets, n);
 	else if (digest_due(g))
-		send_digest(g, g->targets, n);
+		rounds_send_digest(g, g->targets, n);
 	/* intervals not acknowledged yet go again; catch-ups go on */
 	for (size_t i = 0; i < g->npeers; i++) {
 		peer_deltas(g, g->peers[i], true);
-		cu_pump(g, g->peers[i]);
+		catchup_pump(g, g->peers[i]);
 	}
 	trim(g);
 }
@@ -2022,8 +1044,8 @@ uint64_t gossip_core_push(struct gossip_core *g, uint64_t now_ms)
 		for (size_t k = 0; k < g->npeers; k++) {
 			struct peer *p = g->peers[k];
 			if (p->resolved && !peer_down(p)) {
-				cu_add(g, p, ents[i]->name, ents[i]->name_len);
-				cu_pump(g, p);
+				catchup_add(g, p, ents[i]->name, ents[i]->name_len);
+				catchup_pump(g, p);
 			}
 		}
 	}
@@ -2252,200 +1274,9 @@ static bool record_no_news(const struct wire_record *rec, void *ctx)
 	return true;
 }
 
-/* ---- [limits]: the rules, once ----------------------------------------- */
-
-static int why_not(char *why, size_t why_size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int why_not(char *why, size_t why_size, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why && why_size) {
-		va_start(ap, fmt);
-		vsnprintf(why, why_size, fmt, ap);
-		va_end(ap);
-	}
-	return -EMSGSIZE;
-}
-
-/* Whether a name of @name_len bytes and an element (or value) of @len
- * bytes of type @t surely fit one datagram, without wire_max_element's
- * exact room: that room is never less than the budget less the header, the
- * name, the type's piece overhead and three varints of at most 10 bytes
- * (the name's length, the budget's, the element's).  Nearly every write,
- * and every record merged from a peer, takes this path. */
-static bool surely_fits(const struct gossip_limits *lim, enum crdt_type t, size_t name_len,
-			size_t len)
-{
-	const struct crdt_type_ops *ops = crdt_type_ops(t);
-
-	return ops && ops->piece_overhead && !ops->value && name_len <= WIRE_NAME_MAX &&
-	       wire_header_len(lim->node_len) + name_len + ops->piece_overhead + 30 + len <=
-		       lim->dgram;
-}
-
-int gossip_limit_name(const struct gossip_limits *lim, enum crdt_type t, size_t name_len,
-		      char *why, size_t why_size)
-{
-	size_t room;
-
-	if (lim->max_name && name_len > lim->max_name)
-		return why_not(why, why_size, "key longer than max_name_bytes (%zu)", lim->max_name);
-	if (t && lim->dgram && !surely_fits(lim, t, name_len, 0) &&
-	    wire_max_element(lim->dgram, lim->node_len, name_len, t, &room) < 0)
-		return why_not(why, why_size,
-			       "key too long to replicate: a %s named by its %zu bytes does not fit "
-			       "one datagram (gossip mtu %zu, less the header)",
-			       crdt_type_name(t), name_len, lim->dgram + AUTH_OVERHEAD);
-	return 0;
-}
-
-int gossip_limit_instances(const struct gossip_limits *lim, size_t held, char *why,
-			   size_t why_size)
-{
-	if (lim->max_instances && held >= lim->max_instances)
-		return why_not(why, why_size, "max_instances (%zu) reached; no new key can be created",
-			       lim->max_instances);
-	return 0;
-}
-
-int gossip_limit_element(const struct gossip_limits *lim, enum crdt_type t, size_t name_len,
-			 size_t len, char *why, size_t why_size)
-{
-	bool reg = t == CRDT_LWWREG;
-	size_t max = reg ? lim->max_value : lim->max_element, room;
-
-	if (max && len > max)
-		return why_not(why, why_size, "%s longer than %s (%zu)", reg ? "value" : "element",
-			       reg ? "max_value_bytes" : "max_element_bytes", max);
-	if (lim->dgram && !surely_fits(lim, t, name_len, len)) {
-		if (wire_max_element(lim->dgram, lim->node_len, name_len, t, &room) < 0)
-			room = 0;
-		if (len > room)
-			return why_not(why, why_size,
-				       "%s too long to replicate: beside a key of %zu bytes at most "
-				       "%zu bytes of %s fit one datagram (gossip mtu, less the header)",
-				       reg ? "value" : "element", name_len, room,
-				       reg ? "value" : "element");
-	}
-	return 0;
-}
-
-int gossip_limit_card(const struct gossip_limits *lim, size_t card, char *why, size_t why_size)
-{
-	if (lim->max_elements && card > lim->max_elements)
-		return why_not(why, why_size, "set would pass max_elements (%zu)", lim->max_elements);
-	return 0;
-}
-
 const struct gossip_limits *gossip_core_get_limits(const struct gossip_core *g)
 {
 	return &g->lim;
-}
-
-struct elem_check {
-	const struct gossip_limits *lim;
-	enum crdt_type t;
-	size_t name_len;
-	size_t longest;               /* what gossip_limit_element lets through */
-	bool count;                   /* count fresh */
-	const struct crdt_obj *local; /* same type, or NULL */
-	size_t fresh;                 /* elements the local state lacks */
-	char *why;
-	size_t why_size;
-	int err;
-};
-
-static int elem_check_cb(const uint8_t *e, size_t len, void *ctx)
-{
-	struct elem_check *c = ctx;
-
-	if (len > c->longest &&
-	    (c->err = gossip_limit_element(c->lim, c->t, c->name_len, len, c->why, c->why_size)))
-		return 1;
-	if (c->count && (!c->local || !crdt_obj_contains(c->local, e, len)))
-		c->fresh++;
-	return 0;
-}
-
-struct field_check {
-	const struct crdt_ormap *local; /* or NULL */
-	size_t fresh;                   /* fields the local hash lacks */
-};
-
-static int field_check_cb(const uint8_t *f, size_t flen, const struct crdt_ormap_val *v, void *ctx)
-{
-	struct field_check *c = ctx;
-	struct crdt_ormap_val x;
-
-	c->fresh += !c->local || !crdt_ormap_get(c->local, f, flen, &x);
-	return 0;
-}
-
-/* Whether a remote record stays within [limits], by the rules the client
- * door uses; on -EMSGSIZE @why says which.  Costs one pass over the record's
- * elements, as the merge does. */
-static int state_limits(struct gossip_core *g, const struct wire_state *w, char *why, size_t why_size)
-{
-	const struct gossip_limits *lim = &g->lim;
-	const struct crdt_obj *o = &w->obj;
-	struct store_entry *e;
-	const uint8_t *val;
-	size_t len, card;
-	int r;
-
-	if ((r = gossip_limit_name(lim, o->type, w->name_len, why, why_size)))
-		return r;
-	/* a new name can pass max_instances only once the store is full: a
-	 * lookup only then (or for a set's or hash's own state, below) */
-	if (lim->max_instances && g->store->len >= lim->max_instances &&
-	    !store_find(g->store, w->name, w->name_len) &&
-	    (r = gossip_limit_instances(lim, g->store->len, why, why_size)))
-		return r;
-	if (o->type == CRDT_LWWREG) {
-		if (crdt_lwwreg_get(o->lww, &val, &len))
-			return gossip_limit_element(lim, o->type, w->name_len, len, why, why_size);
-		return 0;
-	}
-	e = o->type == CRDT_ORMAP || crdt_obj_is_set(o) ? store_find(g->store, w->name, w->name_len)
-							 : NULL;
-	if (o->type == CRDT_ORMAP && lim->max_fields) {
-		struct field_check c = { .local = NULL };
-		struct crdt_obj *l = e ? store_entry_slot(e, CRDT_ORMAP) : NULL;
-		c.local = l ? l->om : NULL;
-		crdt_ormap_foreach(o->om, field_check_cb, &c);
-		if ((c.local ? crdt_ormap_len(c.local) : 0) + c.fresh > lim->max_fields)
-			return why_not(why, why_size, "hash would pass max_hash_fields (%zu)",
-				       lim->max_fields);
-	}
-	if (crdt_obj_is_set(o)) {
-		struct elem_check c = { .lim = lim, .t = o->type, .name_len = w->name_len,
-					.why = why, .why_size = why_size };
-		const struct crdt_obj *local = e ? store_entry_slot(e, o->type) : NULL;
-		size_t room;
-
-		/* the element bound, once for the record, not once an element */
-		c.longest = lim->max_element ? lim->max_element : SIZE_MAX;
-		if (lim->dgram) {
-			if (wire_max_element(lim->dgram, lim->node_len, w->name_len, o->type, &room) < 0)
-				room = 0;
-			if (room < c.longest)
-				c.longest = room;
-		}
-		/* the elements the local state lacks are counted (a lookup each
-		 * in a set that may be large) only when the record could pass
-		 * max_elements: a catch-up piece into a set far below it costs
-		 * no lookup */
-		card = local ? crdt_obj_card(local) : 0;
-		c.count = lim->max_elements && card + crdt_obj_card(o) > lim->max_elements;
-		c.local = local;
-		crdt_obj_each(o, elem_check_cb, &c); /* any order: no sort */
-		if (c.err || !c.count)
-			return c.err;
-		return gossip_limit_card(lim, card + c.fresh, why, why_size);
-	}
-	return 0;
 }
 
 /* A DELTA whose records are pieces of one instance of @size members at
@@ -2503,7 +1334,7 @@ static size_t merge_states(struct gossip_core *g, struct peer *p, const struct s
 		 * merged past them all the same, or the replicas would never
 		 * agree again.  Counted and logged. */
 		char why[200];
-		if (state_limits(g, &s[i], why, sizeof(why)) < 0) {
+		if (gossip_limit_state(&g->lim, g->store, &s[i], why, sizeof(why)) < 0) {
 			g->st.limit_exceeded++;
 			if (ratelimit_ok(&g->rl_limit, g->now_ms)) {
 				char a[INET6_ADDRSTRLEN + 8];
@@ -2549,11 +1380,11 @@ static void ack_send(struct gossip_core *g, struct peer *p, const struct sockadd
 		return;
 	}
 	len = g->pbuf.len;
-	if (!(d = seal(g, g->pbuf.data, &len)))
+	if (!(d = core_seal(g, g->pbuf.data, &len)))
 		return;
 	g->st.acks_out++;
 	if (p) {
-		send_to(g, p, d, len);
+		core_send_to(g, p, d, len);
 	} else if (g->t->ops->send(g->t, d, len, to) < 0) {
 		g->st.drops[GOSSIP_DROP_SEND_ERROR]++;
 	} else {
@@ -2884,7 +1715,7 @@ void gossip_core_recv(struct gossip_core *g, const uint8_t *buf, size_t len,
 		 * our digest exchange with it within a round */
 		if (p && (!(wd.epoch & GOSSIP_CATCHUP_EPOCH) || (n == 1 && 2 * len > g->mtu)))
 			for (size_t i = 0; i < n; i++)
-				note_received(g, p, s[i].name, s[i].name_len);
+				catchup_note_received(g, p, s[i].name, s[i].name_len);
 		was_down = p && peer_down(p);
 		seen(g, p, &h);
 		presize(g, s, n, wd.size);
@@ -2910,7 +1741,7 @@ void gossip_core_recv(struct gossip_core *g, const uint8_t *buf, size_t len,
 			if (g->nqueue && g->io.push_wanted) /* writes wait for it */
 				g->io.push_wanted(g->io.ctx);
 			if (a.catchup)
-				cu_pump(g, p);
+				catchup_pump(g, p);
 		}
 		break;
 	}
@@ -2919,9 +1750,9 @@ void gossip_core_recv(struct gossip_core *g, const uint8_t *buf, size_t len,
 	case WIRE_KEYS:
 		g->st.digest_dgrams_in++;
 		was_down = p && peer_down(p);
-		r = h.type == WIRE_DIGEST    ? on_digest(g, p, buf + off, len - off)
-		    : h.type == WIRE_BUCKETS ? on_buckets(g, p, buf + off, len - off)
-					     : on_keys(g, p, buf + off, len - off);
+		r = h.type == WIRE_DIGEST    ? rounds_on_digest(g, p, buf + off, len - off)
+		    : h.type == WIRE_BUCKETS ? rounds_on_buckets(g, p, buf + off, len - off)
+					     : rounds_on_keys(g, p, buf + off, len - off);
 		if (r < 0) {
 			drop(g, p, r == -ENOMEM ? GOSSIP_DROP_NOMEM : GOSSIP_DROP_MALFORMED);
 			return;
@@ -2931,14 +1762,14 @@ void gossip_core_recv(struct gossip_core *g, const uint8_t *buf, size_t len,
 	}
 	/* Back from down (restarted, or the partition healed): catch it up
 	 * now rather than at the next round. */
-	if (was_down && !p->restarted && g->deltas && !cu_idle(p) &&
+	if (was_down && !p->restarted && g->deltas && !catchup_idle(p) &&
 	    p->dl.acked + 1 >= dlog_first(&g->dlog)) {
 		/* Silent a while (its loop was busy merging what we send, or
 		 * ours packing it), same start: the catch-up goes on, and the
 		 * log still holds every interval it lacks. */
 		log_info("gossip", "peer %s: up again, its catch-up goes on", p->name);
 		peer_deltas(g, p, true);
-		cu_pump(g, p);
+		catchup_pump(g, p);
 	} else if (was_down) {
 		log_info("gossip", "peer %s: up again, sending the full state", p->name);
 		p->restarted = false;
@@ -3165,7 +1996,7 @@ int gossip_core_foreach_peer(const struct gossip_core *g, uint64_t now_ms,
 			.deltas_acked = p->dl.acked,
 			.deltas_pending = dlog_peer_pending(&p->dl, g->dlog.last),
 			.bytes_last_round = p->bytes_last_round,
-			.catching_up = !cu_idle(p),
+			.catching_up = !catchup_idle(p),
 			.catchup_pending = p->xf.n,
 			.catchup_window = p->xf.cwnd,
 			.now_ms = now,

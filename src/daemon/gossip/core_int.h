@@ -1,0 +1,311 @@
+/* The gossip core's own state, and what its parts share (internal to the
+ * core, gossip/core.h): core.c (peers, sending, delta intervals, receiving,
+ * [limits], lifecycle, introspection), catchup.c (whole instances to one
+ * peer, paced by its ACKs) and rounds.c (the digest exchange of a round).
+ * Nothing outside those three files includes this header.
+ *
+ * Ownership: a gossip_core owns its peers (peer_free in core.c) and every
+ * buffer named below; a peer owns its catch-up's queued names and cut
+ * cursor (catchup_names_clear, core.c's peer_free). */
+#ifndef CRDTD_GOSSIP_CORE_INT_H
+#define CRDTD_GOSSIP_CORE_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "crdt/buf.h"
+#include "crdt/codec.h"
+#include "gossip/core.h"
+#include "gossip/digest.h"
+#include "gossip/dlog.h"
+#include "gossip/pcache.h"
+#include "gossip/wire.h"
+#include "gossip/xfer.h"
+
+/* Warnings about what the network sends are limited to one per this many
+ * milliseconds and kind, so a misbehaving peer cannot flood the log. */
+#define WARN_EVERY_MS 10000
+/* A PONG whose echoed timestamp is older than this is not an RTT sample. */
+#define RTT_MAX_US (60ull * 1000 * 1000)
+
+/* Token bucket for max_peer_dgrams_per_sec: tokens in thousandths of a
+ * datagram, a second's worth at most. */
+struct bucket {
+	uint64_t last_ms;
+	uint64_t milli;
+	bool init;
+};
+
+struct ratelimit {
+	uint64_t next_ok;
+	uint64_t suppressed;
+};
+
+/* Entries the digest refreshes at most in one call while the core has a
+ * tick to go on with (about 0.5 ms of registers' fingerprints): the first
+ * refresh after a bulk load of 100,000 keys took 40-70 ms of one round. */
+#define DIGEST_SLICE 2048
+
+/* A core with no tick to go on later (tests) refreshes whole. */
+#define digest_slice(g) ((g)->io.tick_wanted ? (size_t)DIGEST_SLICE : SIZE_MAX)
+
+/* The most interval numbers one loop pass's ACK takes before it goes. */
+#define ACK_MAX 64
+/* How many later ACKs carry each number again: a lost ACK then costs its
+ * intervals nothing as long as one of the next ACK_AGAIN arrives. */
+#define ACK_AGAIN 2
+
+struct peer {
+	char *name;
+	char *host;
+	uint16_t port;
+	bool resolved;
+	bool resolving; /* a resolution is in flight (io.resolve) */
+	bool resolve_failed; /* warned already; later failures log at debug */
+	struct sockaddr_storage addr;
+	bool has_rid;
+	struct crdt_rid rid;
+	char node[WIRE_NODE_MAX + 1];
+	bool seen;
+	uint64_t last_seen; /* now_ms */
+	bool has_rtt;
+	uint64_t rtt_us, srtt_us;
+	bool has_offset;
+	int64_t clock_offset_ms; /* its wall clock minus ours, from the last PONG */
+	uint64_t ping_seq; /* last sent to it */
+	unsigned unanswered; /* rounds pinged since it was last heard from */
+	struct bucket bucket;
+	struct ratelimit rl_skew; /* its clock offset warning */
+	struct gossip_peer_stats st;
+	/* delta intervals: what it acknowledged; whether its replica id just
+	 * changed (it restarted: it gets the full state) */
+	struct dlog_peer dl;
+	bool restarted;
+	/* sync status (gossip_peer_info) */
+	bool has_sync, in_sync;
+	uint64_t differs_since;
+	uint64_t differing, differing_acc;
+	uint64_t bytes_at_round, bytes_last_round;
+	/* catch-up (docs/protocol.md, "Catch-up"): the whole instances it
+	 * needs, paced by its ACKs: every name in the store from slot
+	 * cu_pos of a table of cu_cap slots (a resync), then the names
+	 * queued in cu_names */
+	struct xfer xf;
+	bool cu_busy; /* one was under way when its last DIGEST came, or began since */
+	/* the instances its DELTA datagrams (intervals and catch-up) carried
+	 * to us last: digest key and 1 + now_ms (0: none), a ring */
+	struct {
+		uint64_t key, ms;
+	} recent[GOSSIP_RECENT];
+	unsigned recent_i;
+	/* the interval up to which it had acknowledged every one when its
+	 * last DIGEST came: what its digest can be expected to hold */
+	uint64_t acked_at_digest;
+	bool cu_scan;
+	size_t cu_pos, cu_cap;
+	struct cu_name {
+		uint8_t *name;
+		size_t len;
+		uint64_t key; /* digest_name_key */
+	} *cu_names;
+	size_t cu_n, cu_alloc;
+	/* cu_names by key, so that a name is queued once at O(1): CU_IX_SLOTS
+	 * slots of 1 + its place, 0 empty, CU_IX_GONE taken off; ix_used
+	 * counts the slots not empty (NULL until the first name) */
+	uint32_t *cu_ix;
+	size_t cu_ix_used;
+	/* the intervals of epoch ack_epoch it sent that we merged and have not
+	 * acknowledged yet: one ACK takes them all (ack_flush) */
+	uint64_t ack_epoch;
+	uint64_t acks[ACK_MAX];
+	unsigned nacks;
+	size_t ack_bytes; /* their varints */
+	/* numbers of epoch again_epoch already acknowledged, each with how
+	 * many more ACKs carry it again (ack_flush) */
+	uint64_t again_epoch;
+	uint64_t again[ACK_MAX * ACK_AGAIN];
+	uint8_t again_left[ACK_MAX * ACK_AGAIN];
+	unsigned nagain;
+	/* the intervals up to this one that were not acknowledged when three
+	 * later ones were have been sent again once already (peer_deltas) */
+	uint64_t fast_upto;
+	/* the instance being cut into pieces, a few at a time (NULL: none):
+	 * its name, its type slot, where its next piece starts */
+	uint8_t *cu_cut;
+	size_t cu_cut_len;
+	int cu_cut_type;
+	struct crdt_cursor cu_cur;
+	unsigned cu_hit_acc; /* pieces sent from the piece cache, not yet charged */
+};
+
+/* A peer silent for this many rounds is down: it gets a PING a round and
+ * nothing else (a down peer costs one datagram a round), until it answers
+ * and gets the full state at once. */
+#define PEER_DOWN_ROUNDS 3
+
+/* Past this many names queued, a catch-up walks the whole store instead. */
+#define CU_NAMES_MAX 4096
+#define CU_IX_SLOTS (4 * CU_NAMES_MAX) /* a power of two */
+#define CU_IX_GONE UINT32_MAX
+
+static inline bool peer_down(const struct peer *p)
+{
+	return p->unanswered >= PEER_DOWN_ROUNDS;
+}
+
+/* An instance whose encoding passed GOSSIP_LARGE_BYTES, remembered by name so
+ * that a write to it does not cost an encode of the whole thing every time:
+ * its push waits until large_gap_ms after the last one.  Only large
+ * instances are here, so a linear scan stays cheap. */
+struct large {
+	uint8_t *name;
+	size_t len;
+	uint64_t last_push; /* now_ms */
+	bool pending;       /* a push is owed */
+};
+
+struct gossip_core {
+	struct store *store;
+	struct crdt_hlc *hlc;
+	const struct crdt_rid *self; /* the store's: it may change (store.h) */
+	char node[WIRE_NODE_MAX + 1];
+	size_t node_len;
+
+	uint32_t interval_ms, mtu, fanout, push_delay_ms;
+	uint64_t large_gap_ms;
+	uint64_t max_clock_lead_ms;
+
+	/* security (docs/protocol.md, "Authentication") */
+	struct auth_keyring *kr; /* NULL: no key */
+	uint8_t *sealbuf, *openbuf; /* WIRE_DATAGRAM_MAX + AUTH_OVERHEAD each, with kr */
+	bool accept_unknown;
+	uint32_t rate; /* datagrams per second and sender, 0 = unlimited */
+	struct bucket unknown_bucket; /* shared by every unknown sender */
+	struct gossip_limits lim;
+
+	struct transport *t; /* borrowed from the shell */
+	struct gossip_core_io io;
+	bool started;
+	/* the time of the entry point running now (gossip_core_*) */
+	uint64_t now_ms, now_us;
+
+	struct peer **peers;
+	size_t npeers;
+	struct peer **targets; /* scratch, npeers long */
+
+	struct large *large;
+	size_t nlarge, large_cap;
+
+	/* Entries a local write changed since the last push (their queued
+	 * flag set), from the store's change stream. */
+	struct store_entry **queue;
+	size_t qhead, nqueue, queue_cap; /* queued: queue[qhead, nqueue) */
+	bool acks_waiting; /* a peer has nacks (send_ack) */
+	/* beside each queued entry: the join of its writes' deltas, or whole
+	 * when one had none (it is then pushed whole) */
+	struct pend {
+		struct crdt_obj d; /* d.p NULL: none yet */
+		/* the delta is the entry's register as the push finds it (a
+		 * register is its own delta): nothing copied or joined per
+		 * write */
+		bool reg;
+		bool whole;
+		bool by_catchup; /* whole, to every peer by its catch-up */
+	} *pend;
+
+	/* delta intervals (docs/protocol.md, "Delta intervals") */
+	bool deltas;
+	uint64_t epoch; /* ours, for this start: acks of another are ignored */
+	/* the last catch-up stream's epoch: epoch + 1, + 2, ... with
+	 * GOSSIP_CATCHUP_EPOCH set (and in ours clear) */
+	uint64_t xepoch;
+	struct dlog dlog;
+
+	/* digest rounds: the digest (always kept, so that a peer's digest
+	 * datagrams are answered whatever our own rounds do) */
+	bool digests;
+	struct digest *dg;
+	struct crdt_buf dbuf; /* DIGEST, BUCKETS, KEYS encoding */
+	uint32_t ddiff[DIGEST_BUCKETS]; /* scratch: indexes that differ */
+	size_t nddiff;
+	/* delta_intervals + delta_dgrams_in at the last round, and the
+	 * rounds in a row that left out their DIGEST (digest_due) */
+	uint64_t deltas_at_round;
+	unsigned digests_deferred;
+	size_t catchup_parts; /* pend_too_large */
+	/* what catch-ups cut, for the next ones (NULL: off) */
+	struct pcache *pc;
+
+	uint64_t rng;
+	uint64_t ping_seq;
+	struct crdt_buf pbuf; /* PING/PONG encoding */
+	struct gossip_stats st;
+	struct ratelimit rl_clock, rl_self, rl_skip, rl_send, rl_unknown, rl_auth, rl_limit;
+};
+
+static inline bool ratelimit_ok(struct ratelimit *rl, uint64_t now)
+{
+	if (now < rl->next_ok) {
+		rl->suppressed++;
+		return false;
+	}
+	rl->next_ok = now + WARN_EVERY_MS;
+	return true;
+}
+
+
+/* The plain datagram budget: a sealed one must still fit the mtu. */
+static inline size_t dgram_budget(const struct gossip_core *g)
+{
+	return g->kr ? g->mtu - AUTH_OVERHEAD : g->mtu;
+}
+
+/* ---- core.c: sending ---------------------------------------------------- */
+
+/** Count what sending @len bytes to @p returned (@r): sent, or a drop. */
+void core_sent(struct gossip_core *g, struct peer *p, size_t len, int r);
+/** Send datagram (@d, @len) to @p now, counted. */
+void core_send_to(struct gossip_core *g, struct peer *p, const uint8_t *d, size_t len);
+/** With a key, the sealed copy of plain datagram (@d, @len) in g->sealbuf
+ * (*@len updated); without, @d itself.  NULL when sealing fails (counted). */
+const uint8_t *core_seal(struct gossip_core *g, const uint8_t *d, size_t *len);
+/** Instance (@e, @t) went without @r elements too long for a datagram
+ * (r > 0), or not at all (-EMSGSIZE): counted, and logged now and then. */
+void core_note_left_out(struct gossip_core *g, const struct store_entry *e, int t, long r);
+/** The highest interval a peer can be sent now: the furthest any window
+ * that answers reaches (UINT64_MAX when no peer answers: nothing waits). */
+uint64_t core_window_end(const struct gossip_core *g);
+
+/* ---- catchup.c ---------------------------------------------------------- */
+
+/** Free @p's queued names; its name index stays, emptied. */
+void catchup_names_clear(struct peer *p);
+/** Nothing queued, cut, in flight or unacknowledged for @p. */
+bool catchup_idle(const struct peer *p);
+/** @p sent us the instance of digest key @key, or a change to it, within
+ * the last round. */
+bool catchup_receiving(const struct gossip_core *g, const struct peer *p, uint64_t key);
+/** Some peer did (catchup_receiving). */
+bool catchup_receiving_any(const struct gossip_core *g, uint64_t key);
+/** @p's DELTA carried instance @name. */
+void catchup_note_received(struct gossip_core *g, struct peer *p, const uint8_t *name, size_t len);
+/** Send what @p's window allows, and ask for a tick when the next is due. */
+void catchup_pump(struct gossip_core *g, struct peer *p);
+/** @p gets the whole store, from the start. */
+void catchup_resync(struct gossip_core *g, struct peer *p);
+/** @p gets instance @name whole (queued once). */
+void catchup_add(struct gossip_core *g, struct peer *p, const uint8_t *name, size_t len);
+
+/* ---- rounds.c: the digest exchange (docs/protocol.md, "Digest rounds") --- */
+
+/** A round's DIGEST to the @n peers @to. */
+void rounds_send_digest(struct gossip_core *g, struct peer **to, size_t n);
+/** A DIGEST, BUCKETS or KEYS body from @p: answered, or what differs
+ * queued for its catch-up.  0, or -errno for a malformed body. */
+int rounds_on_digest(struct gossip_core *g, struct peer *p, const uint8_t *body, size_t len);
+int rounds_on_buckets(struct gossip_core *g, struct peer *p, const uint8_t *body, size_t len);
+int rounds_on_keys(struct gossip_core *g, struct peer *p, const uint8_t *body, size_t len);
+
+#endif

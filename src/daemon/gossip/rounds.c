@@ -1,0 +1,326 @@
+/* The digest exchange of a round (docs/protocol.md, "Digest rounds"): our
+ * DIGEST to the round's peers, and a peer's DIGEST, BUCKETS and KEYS
+ * answered by descending to the buckets and keys that differ, whose
+ * instances go to that peer's catch-up (catchup.c).  Part of the gossip
+ * core (core_int.h): no libuv, time from the entry point. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gossip/core_int.h"
+#include "log.h"
+
+/* Start a DIGEST, BUCKETS or KEYS datagram in g->dbuf. */
+static void dgram_start(struct gossip_core *g, enum wire_type type)
+{
+	crdt_buf_reset(&g->dbuf);
+	wire_put_header(&g->dbuf, type, g->self, g->node, g->node_len);
+	if (type != WIRE_KEYS) {
+		crdt_buf_put_u8(&g->dbuf, DIGEST_BITS);
+		crdt_buf_put_u8(&g->dbuf, DIGEST_GROUP_BITS);
+	}
+}
+
+/* Seal g->dbuf and send it to @to[@n]. */
+static void dgram_send(struct gossip_core *g, struct peer **to, size_t n)
+{
+	size_t len = g->dbuf.len;
+	const uint8_t *d;
+
+	if (g->dbuf.err || !(d = core_seal(g, g->dbuf.data, &len)))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		core_send_to(g, to[i], d, len);
+		g->st.digest_dgrams_out++;
+	}
+}
+
+/* Sums @sums[@idx[0..n)] (indexes ascending) as DIGEST or BUCKETS
+ * datagrams to @to: runs of consecutive indexes as ranges, as many ranges
+ * a datagram as fit. */
+static void send_sums(struct gossip_core *g, struct peer **to, size_t nto, enum wire_type type,
+		      const uint64_t *sums, const uint32_t *idx, size_t n)
+{
+	size_t budget = dgram_budget(g);
+	size_t hdr = wire_header_len(g->node_len) + WIRE_SUMS_HEAD;
+	bool open = false;
+
+	for (size_t i = 0; i < n;) {
+		uint32_t first = idx[i], count = 1;
+		size_t room;
+
+		while (i + count < n && idx[i + count] == first + count)
+			count++;
+		if (!open) {
+			dgram_start(g, type);
+			open = true;
+		}
+		room = budget - g->dbuf.len;
+		if (wire_sums_range_len(first, count) > room) {
+			/* what fits of the run here, the rest in the next one */
+			uint32_t fit = 0;
+			while (fit < count && wire_sums_range_len(first, fit + 1) <= room)
+				fit++;
+			if (fit == 0) {
+				if (g->dbuf.len == hdr) /* not even one: cannot happen at mtu >= 512 */
+					return;
+				dgram_send(g, to, nto);
+				open = false;
+				continue;
+			}
+			count = fit;
+		}
+		wire_put_sums_range(&g->dbuf, first, count, sums + first);
+		i += count;
+		if (budget - g->dbuf.len < wire_sums_range_len(DIGEST_BUCKETS, 1)) {
+			dgram_send(g, to, nto);
+			open = false;
+		}
+	}
+	if (open && g->dbuf.len > hdr)
+		dgram_send(g, to, nto);
+}
+
+/* Bring the digest up to date, a slice at a time: whether it is.  If not,
+ * the DIGEST waiting on it is not sent, or not answered (the exchange ends;
+ * the next round starts it again: digest_unready), and a tick goes on. */
+static bool digest_ready(struct gossip_core *g)
+{
+	if (digest_refresh_some(g->dg, digest_slice(g)))
+		return true;
+	g->st.digest_unready++;
+	g->io.tick_wanted(g->io.ctx, 0);
+	return false;
+}
+
+/* The timer round with digests: the group sums of our digest to every
+ * target.  A peer whose groups differ answers with its bucket sums. */
+void rounds_send_digest(struct gossip_core *g, struct peer **to, size_t n)
+{
+	uint64_t groups[DIGEST_GROUPS];
+	uint32_t idx[DIGEST_GROUPS];
+
+	if (n == 0 || !digest_ready(g))
+		return;
+	for (uint32_t i = 0; i < DIGEST_GROUPS; i++) {
+		groups[i] = digest_group(g->dg, i);
+		idx[i] = i;
+	}
+	send_sums(g, to, n, WIRE_DIGEST, groups, idx, DIGEST_GROUPS);
+}
+
+struct sums_cmp {
+	struct gossip_core *g;
+	const uint64_t *ours;
+};
+
+static void sums_cmp_cb(uint32_t i, uint64_t sum, void *ctx)
+{
+	struct sums_cmp *c = ctx;
+
+	/* a peer may repeat an index; it cannot make us list more than all */
+	if (c->ours[i] != sum && c->g->nddiff < DIGEST_BUCKETS)
+		c->g->ddiff[c->g->nddiff++] = i;
+}
+
+/* A peer's group sums: ours for every group that differs, as BUCKETS. */
+int rounds_on_digest(struct gossip_core *g, struct peer *p, const uint8_t *body, size_t len)
+{
+	uint64_t groups[DIGEST_GROUPS];
+	uint32_t idx[DIGEST_BUCKETS];
+	struct sums_cmp c = { g, groups };
+	size_t n = 0;
+	int r;
+
+	if (!digest_ready(g))
+		return 0;
+	for (uint32_t i = 0; i < DIGEST_GROUPS; i++)
+		groups[i] = digest_group(g->dg, i);
+	g->nddiff = 0;
+	r = wire_decode_sums(body, len, DIGEST_BITS, DIGEST_GROUP_BITS, false, sums_cmp_cb, &c);
+	if (r < 0)
+		return r;
+	if (p) { /* its sync status: the last exchange's count, then afresh */
+		p->cu_busy = !catchup_idle(p);
+		p->acked_at_digest = p->dl.acked;
+		if (g->nddiff && (p->in_sync || !p->has_sync))
+			p->differs_since = g->now_ms;
+		p->in_sync = !g->nddiff;
+		p->has_sync = true;
+		p->differing = p->differing_acc;
+		p->differing_acc = 0;
+	}
+	/* a range may repeat a group: each once, in order */
+	for (size_t i = 0; i < g->nddiff && n < DIGEST_BUCKETS; i++) {
+		uint32_t grp = g->ddiff[i];
+		if (i && grp <= g->ddiff[i - 1])
+			continue;
+		for (uint32_t k = 0; k < (1u << DIGEST_GROUP_BITS); k++)
+			idx[n++] = (grp << DIGEST_GROUP_BITS) + k;
+	}
+	if (n && p)
+		send_sums(g, &p, 1, WIRE_BUCKETS, g->dg->bucket, idx, n);
+	return 0;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+	const uint64_t *x = a, *y = b;
+
+	if (x[0] != y[0])
+		return x[0] < y[0] ? -1 : 1;
+	return x[1] < y[1] ? -1 : x[1] > y[1];
+}
+
+/* Our (key, fingerprint) pairs of bucket @b, as KEYS datagrams to @p:
+ * sorted by key, cut where a datagram is full but never between equal
+ * keys, each covering the key range up to where the next one starts. */
+static void send_keys(struct gossip_core *g, struct peer *p, uint32_t b)
+{
+	const struct digest_members *m = &g->dg->members[b];
+	size_t budget = dgram_budget(g), hdr, per, n = 0;
+	uint64_t (*pairs)[2] = NULL;
+
+	for (uint32_t i = 0; i < m->n; i++)
+		for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++)
+			n += store_entry_inst(m->v[i], (enum crdt_type)t) != NULL;
+	if (n && !(pairs = malloc(n * sizeof(*pairs))))
+		return; /* the next round asks again */
+	n = 0;
+	for (uint32_t i = 0; i < m->n; i++) {
+		uint64_t key = digest_name_key(m->v[i]->name, m->v[i]->name_len);
+		for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++) {
+			const struct store_inst *in = store_entry_inst(m->v[i], (enum crdt_type)t);
+			if (in && in->dfp) {
+				pairs[n][0] = key;
+				pairs[n][1] = in->dfp;
+				n++;
+			}
+		}
+	}
+	if (n) /* qsort's base must not be NULL, even for no items */
+		qsort(pairs, n, sizeof(*pairs), key_cmp);
+	hdr = wire_header_len(g->node_len) + wire_keys_head_len(b);
+	per = (budget - hdr) / 16;
+	for (size_t i = 0;;) {
+		size_t end = i + per < n ? i + per : n;
+		uint64_t from = i ? pairs[i][0] : 0, to;
+
+		/* equal keys (one name, two types) stay in one datagram */
+		while (end < n && end > i + 1 && pairs[end][0] == pairs[end - 1][0])
+			end--;
+		to = end < n ? pairs[end][0] - 1 : UINT64_MAX;
+		dgram_start(g, WIRE_KEYS);
+		wire_put_keys_head(&g->dbuf, b, from, to);
+		for (size_t k = i; k < end; k++)
+			wire_put_key(&g->dbuf, pairs[k][0], pairs[k][1]);
+		dgram_send(g, &p, 1);
+		if (end >= n)
+			break;
+		i = end;
+	}
+	free(pairs);
+}
+
+/* A peer's bucket sums: our keys for every bucket that differs. */
+int rounds_on_buckets(struct gossip_core *g, struct peer *p, const uint8_t *body, size_t len)
+{
+	struct sums_cmp c = { g, g->dg->bucket };
+	int r;
+
+	/* our sums as our DIGEST that began this exchange sent them: a
+	 * refresh here would fingerprint again every instance changed since,
+	 * once for each BUCKETS datagram */
+	g->nddiff = 0;
+	r = wire_decode_sums(body, len, DIGEST_BITS, DIGEST_GROUP_BITS, true, sums_cmp_cb, &c);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < g->nddiff; i++) {
+		if (i && g->ddiff[i] <= g->ddiff[i - 1])
+			continue;
+		g->st.digest_buckets_differing++;
+		if (p)
+			send_keys(g, p, g->ddiff[i]);
+	}
+	return 0;
+}
+
+/* A peer's keys for part of a bucket: every instance of ours in that part
+ * whose (key, fingerprint) it lacks goes to it whole, by its catch-up. */
+int rounds_on_keys(struct gossip_core *g, struct peer *p, const uint8_t *body, size_t len)
+{
+	const struct digest_members *m;
+	struct wire_keys k;
+	uint64_t (*pairs)[2] = NULL;
+	bool room; /* a window has room: a queued write goes at the next push */
+	int r;
+
+	if ((r = wire_decode_keys(body, len, DIGEST_BITS, &k)) < 0)
+		return r;
+	if (!p)
+		return 0;
+	room = g->dlog.last < core_window_end(g);
+	/* our fingerprints as the DIGEST from it that began this exchange
+	 * found them (on_digest refreshed them); an instance changed since is
+	 * compared again at the next exchange */
+	/* sorted, to look ours up; the count is bounded by the datagram */
+	if (k.n && !(pairs = malloc(k.n * sizeof(*pairs))))
+		return -ENOMEM;
+	for (size_t i = 0; i < k.n; i++)
+		wire_keys_get(&k, i, &pairs[i][0], &pairs[i][1]);
+	if (k.n)
+		qsort(pairs, k.n, sizeof(*pairs), key_cmp);
+	m = &g->dg->members[k.bucket];
+	for (uint32_t i = 0; i < m->n; i++) {
+		struct store_entry *e = m->v[i];
+		uint64_t key = digest_name_key(e->name, e->name_len);
+		bool differs = false;
+
+		if (key < k.from || key > k.to)
+			continue;
+		for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX && !differs; t++) {
+			const struct store_inst *in = store_entry_inst(e, (enum crdt_type)t);
+			uint64_t want[2] = { key, in ? in->dfp : 0 };
+			differs = in && in->dfp &&
+				  (!k.n || !bsearch(want, pairs, k.n, sizeof(*pairs), key_cmp));
+		}
+		if (!differs)
+			continue;
+		p->differing_acc++;
+		/* A delta of it was on its way to the peer, not acknowledged
+		 * when its DIGEST came (so its digest may lack it): the
+		 * difference may be just that, and that delta, sent again until
+		 * acknowledged, settles it for a few bytes where the whole
+		 * instance may be megabytes.  Likewise a write of it waiting in
+		 * the push queue for push_delay_ms, in no interval yet, while a
+		 * window has room for it; not one held there because every
+		 * window is shut (loss, a slow peer): the whole instance is the
+		 * way round that (at 50 % loss, leaving it to the deltas took
+		 * a 50,000-element convergence from 2.3 s to 29.5 s).  The next
+		 * exchange compares again. */
+		if (g->deltas && ((e->dseq && e->dseq > p->acked_at_digest) ||
+				  (e->queued && room))) {
+			g->st.digest_in_flight++;
+			continue;
+		}
+		/* The same for a catch-up to it that was under way when this
+		 * exchange began, and for an instance any peer sent us deltas
+		 * or pieces of within the last round: that one is writing it
+		 * (or sending it) now, to this peer as to us, and the two
+		 * copies differ by what is on its way.  Two replicas that only
+		 * receive a third's writes to a 1,000,000-element set otherwise
+		 * found it differing at every exchange and sent it whole to
+		 * each other (10,000 datagrams each way, while 1,000 SADDs a
+		 * second went on).  What one of them holds and the writer's
+		 * stream will not bring is sent once the stream stops. */
+		if (p->cu_busy || catchup_receiving_any(g, key)) {
+			g->st.digest_in_flight++;
+			continue;
+		}
+		g->st.digest_instances_sent++;
+		catchup_add(g, p, e->name, e->name_len);
+	}
+	free(pairs);
+	catchup_pump(g, p);
+	return 0;
+}
