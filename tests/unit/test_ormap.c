@@ -536,6 +536,52 @@ static void test_del_keeps_unseen(void **state)
 
 /* A large map cut into small pieces: every piece fits, any order gives it
  * back, and a piece alone never removes what another piece carries. */
+/* A map with no field whose context covers dst's (a DEL's delta, its
+ * baselines included) empties dst at once: the result is exactly that
+ * map, fingerprint included.  A field written past it survives. */
+static void test_covering_removal_clears(void **state)
+{
+	struct crdt_ormap *dst = crdt_ormap_new(), *del, *ahead;
+	struct crdt_rid id = { { 7 } }, id2 = { { 8 } };
+	struct crdt_hlc h;
+	struct crdt_ormap_val v;
+	char f[32];
+	int64_t n;
+
+	crdt_hlc_init(&h, clock_0, NULL);
+	for (int i = 0; i < 3000; i++) {
+		int len = snprintf(f, sizeof(f), "field-%d", i);
+		const struct crdt_rid *w = i % 5 ? &id : &id2;
+		if (i % 3)
+			assert_int_equal(crdt_ormap_set(dst, &h, w, f, (size_t)len, f, (size_t)len, NULL), 0);
+		else
+			assert_int_equal(crdt_ormap_incr(dst, w, f, (size_t)len, i, NULL, &n), 0);
+		if (i % 7 == 0)
+			assert_int_equal(crdt_ormap_del(dst, f, (size_t)len, NULL), 1);
+	}
+	del = crdt_ormap_copy(dst);
+	assert_non_null(del);
+	assert_int_equal(crdt_ormap_clear(del), 1); /* counters' rows into baselines */
+	ahead = crdt_ormap_copy(dst);
+	assert_non_null(ahead);
+	assert_int_equal(crdt_ormap_set(ahead, &h, &id, "later", 5, "x", 1, NULL), 0);
+	(void)crdt_ormap_fingerprint(dst);
+
+	assert_int_equal(crdt_ormap_merge(dst, del), 0);
+	assert_int_equal(crdt_ormap_len(dst), 0);
+	assert_true(crdt_ormap_equal(dst, del));
+	assert_int_equal(crdt_ormap_fingerprint(dst), crdt_ormap_fingerprint(del));
+	/* a counter incremented again counts from the baseline: 1, not 1 + 3 */
+	assert_int_equal(crdt_ormap_incr(dst, &id, "field-3", 7, 1, NULL, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(crdt_ormap_merge(ahead, del), 0);
+	assert_int_equal(crdt_ormap_len(ahead), 1);
+	assert_true(crdt_ormap_get(ahead, "later", 5, &v));
+	crdt_ormap_free(dst);
+	crdt_ormap_free(del);
+	crdt_ormap_free(ahead);
+}
+
 static void test_split_large(void **state)
 {
 	struct crdt_ormap *m = crdt_ormap_new(), *got = crdt_ormap_new(), *one;
@@ -941,6 +987,7 @@ int main(void)
 		cmocka_unit_test(test_documented_rules),
 		cmocka_unit_test(test_del_keeps_unseen), cmocka_unit_test(test_against_model),
 		cmocka_unit_test(test_merge_laws),       cmocka_unit_test(test_split_large),
+		cmocka_unit_test(test_covering_removal_clears),
 		cmocka_unit_test(test_pieces_from_cursor), cmocka_unit_test(test_small_merges),
 		cmocka_unit_test(test_decode_dot_twice), cmocka_unit_test(test_decode_hardened),  cmocka_unit_test(test_json),
 		cmocka_unit_test(test_fingerprint_kept),

@@ -1104,6 +1104,49 @@ static struct crdt_orset *big_state(int n, int nrep, struct crdt_rid *rids)
 	return s;
 }
 
+/* A state with no element whose context covers dst's (a DEL's delta from a
+ * replica dst is in sync with) empties dst at once: the result is exactly
+ * that state (no element, the joined context), fingerprint included.  A dot
+ * dst holds outside it, of another replica or past its interval of the
+ * same one, keeps its element. */
+static void test_covering_removal_clears(void **state)
+{
+	struct crdt_rid rids[3], other;
+	struct crdt_orset *dst, *del, *ahead, *apart, *rt;
+
+	for (int i = 0; i < 3; i++)
+		rid_of(i + 1, &rids[i]);
+	rid_of(9, &other);
+	dst = big_state(20000, 3, rids);
+	del = roundtrip(dst);
+	assert_int_equal(crdt_orset_clear(del), 1); /* no element, dst's context */
+	ahead = roundtrip(dst);
+	assert_int_equal(crdt_orset_add(ahead, &rids[0], S("later")), 0);
+	apart = roundtrip(dst);
+	assert_int_equal(crdt_orset_add(apart, &other, S("elsewhere")), 0);
+	(void)crdt_orset_fingerprint(dst); /* kept from here on */
+
+	assert_int_equal(crdt_orset_merge(dst, del), 0);
+	assert_int_equal(crdt_orset_card(dst), 0);
+	assert_true(same_encoding(dst, del));
+	assert_int_equal(crdt_orset_fingerprint(dst), crdt_orset_fingerprint(del));
+	/* a dot past del's interval of the same replica */
+	assert_int_equal(crdt_orset_merge(ahead, del), 0);
+	assert_int_equal(crdt_orset_card(ahead), 1);
+	assert_true(crdt_orset_contains(ahead, S("later")));
+	rt = roundtrip(ahead);
+	assert_int_equal(crdt_orset_fingerprint(ahead), crdt_orset_fingerprint(rt));
+	crdt_orset_free(rt);
+	/* a dot of a replica del never saw */
+	assert_int_equal(crdt_orset_merge(apart, del), 0);
+	assert_int_equal(crdt_orset_card(apart), 1);
+	assert_true(crdt_orset_contains(apart, S("elsewhere")));
+	crdt_orset_free(dst);
+	crdt_orset_free(del);
+	crdt_orset_free(ahead);
+	crdt_orset_free(apart);
+}
+
 static int contains_cb(const uint8_t *e, size_t len, void *ctx)
 {
 	return crdt_orset_contains(ctx, e, len) ? 0 : -1;
@@ -1900,6 +1943,7 @@ int main(void)
 		cmocka_unit_test(test_merge_few_matches_general),
 		cmocka_unit_test(test_small_merge_removals),
 		cmocka_unit_test(test_split_large),
+		cmocka_unit_test(test_covering_removal_clears),
 		cmocka_unit_test(test_split_limits),
 		cmocka_unit_test(test_large_tables),
 		cmocka_unit_test(test_large_pool),

@@ -55,6 +55,33 @@ bool ctx_has(const struct crdt_ormap *m, uint32_t ri, uint64_t c)
 	return false;
 }
 
+/* Every dot of @a's context is in @b's (b's intervals are disjoint and
+ * never adjacent: each of a's lies within one of them, or is not covered). */
+static bool ctx_within(const struct crdt_ormap *a, const struct crdt_ormap *b)
+{
+	for (uint32_t i = 0; i < a->nreps; i++) {
+		const struct mrep *p = &a->reps[i], *q;
+		uint32_t j, lo, hi;
+		if (p->n == 0)
+			continue;
+		if ((j = rep_find(b, &p->rid)) == NO_REP)
+			return false;
+		q = &b->reps[j];
+		for (uint32_t k = 0; k < p->n; k++) {
+			for (lo = 0, hi = q->n; lo < hi;) { /* the first ending at or after p's lo */
+				uint32_t mid = lo + (hi - lo) / 2;
+				if (q->iv[mid].hi < p->iv[k].lo)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			if (lo == q->n || q->iv[lo].lo > p->iv[k].lo || q->iv[lo].hi < p->iv[k].hi)
+				return false;
+		}
+	}
+	return true;
+}
+
 int ctx_add_ivs(struct crdt_ormap *m, uint32_t ri, const struct ivl *iv, uint32_t n)
 {
 	struct mrep *r = &m->reps[ri];
@@ -601,6 +628,18 @@ bool crdt_ormap_get(const struct crdt_ormap *m, const void *f, size_t flen,
 	return s && value_of(m, s, ret);
 }
 
+/* Every field and the dot index go; the context and the baselines stay. */
+static void drop_fields(struct crdt_ormap *m)
+{
+	for (uint32_t i = 0; m->tab.s && i < m->tab.cap; i++)
+		if (et_used(&m->tab.s[i]))
+			free_pay(m->tab.s[i].pay, true);
+	et_done(&m->tab);
+	et_init(&m->tab);
+	dix_drop(m);
+	m->fp_ents = 0; /* no entry left; the baselines keep their part */
+}
+
 int crdt_ormap_clear(struct crdt_ormap *m)
 {
 	struct bprep *p;
@@ -619,7 +658,13 @@ int crdt_ormap_clear(struct crdt_ormap *m)
 		uint32_t nr;
 		if (!et_used(s))
 			continue;
-		uint32_t n = fld_ents(s->pay, &one, &v);
+		uint32_t n = fld_ents(s->pay, &one, &v), x = 0;
+		while (x < n && v[x]->kind != ENT_CTR)
+			x++;
+		if (x == n) { /* registers only: no baseline, nothing to join */
+			p[k++] = (struct bprep){ 0 };
+			continue;
+		}
 		if ((r = join_rows(v, n, &rows, &nr)) == 0) {
 			r = base_prep(m, et_key(s), et_len(s), rows, nr, &p[k]);
 			free(rows);
@@ -635,14 +680,7 @@ int crdt_ormap_clear(struct crdt_ormap *m)
 		if (et_used(&m->tab.s[i]))
 			base_put(m, et_key(&m->tab.s[i]), et_len(&m->tab.s[i]), &p[k++]);
 	free(p);
-	/* the fields and the index go; the context stays */
-	for (uint32_t i = 0; m->tab.s && i < m->tab.cap; i++)
-		if (et_used(&m->tab.s[i]))
-			free_pay(m->tab.s[i].pay, true);
-	et_done(&m->tab);
-	et_init(&m->tab);
-	dix_drop(m);
-	m->fp_ents = 0; /* no entry left; the baselines' part followed base_put */
+	drop_fields(m); /* the context stays */
 	return 1;
 fail:
 	while (k-- > 0)
@@ -1155,6 +1193,14 @@ int crdt_ormap_merge(struct crdt_ormap *dst, const struct crdt_ormap *src)
 
 	if (dst == src)
 		return 0;
+	/* A state with no field whose context covers dst's (a DEL's delta,
+	 * from a replica dst is in sync with): every entry dst holds has its
+	 * dot in it, so the join keeps none.  The fields go at once, without
+	 * a visit and a dot-index removal per field (0.35 s of one loop pass
+	 * at 1,000,000 fields); the context and baselines join below, as
+	 * ever (the merge adds nothing of dst's dropped entries to them). */
+	if (src->tab.count == 0 && dst->tab.count && ctx_within(dst, src))
+		drop_fields(dst);
 	if (!(map = malloc((src->nreps ? src->nreps : 1) * sizeof(*map))) ||
 	    !(cnt = calloc(src->nreps ? src->nreps : 1, sizeof(*cnt))))
 		goto out;

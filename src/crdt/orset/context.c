@@ -100,6 +100,27 @@ uint32_t ivs_from(const struct ivl *a, uint32_t n, uint64_t lo)
 	return l;
 }
 
+bool ctx_within(const struct crdt_orset *a, const struct crdt_orset *b)
+{
+	for (uint32_t i = 0; i < a->nreps; i++) {
+		const struct rep *p = &a->reps[i];
+		uint32_t j;
+		if (p->n == 0)
+			continue;
+		if ((j = find_rep(b, &p->rid)) == NONE)
+			return false;
+		/* b's intervals are disjoint and never adjacent: each of a's
+		 * lies within one of them or is not covered */
+		for (uint32_t k = 0; k < p->n; k++) {
+			const struct rep *q = &b->reps[j];
+			uint32_t f = ivs_from(q->iv, q->n, p->iv[k].lo);
+			if (f == q->n || q->iv[f].lo > p->iv[k].lo || q->iv[f].hi < p->iv[k].hi)
+				return false;
+		}
+	}
+	return true;
+}
+
 uint32_t ivs_after(const struct ivl *a, uint32_t n, uint64_t hi)
 {
 	uint32_t l = 0, h = n;

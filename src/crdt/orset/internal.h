@@ -246,6 +246,8 @@ uint32_t ivs_union(const struct ivl *a, uint32_t an, const struct ivl *b, uint32
 uint32_t ivs_from(const struct ivl *a, uint32_t n, uint64_t lo);
 /* First interval of @a[@n] wholly after @hi + 1. */
 uint32_t ivs_after(const struct ivl *a, uint32_t n, uint64_t hi);
+/* Every dot of @a's context is in @b's. */
+bool ctx_within(const struct crdt_orset *a, const struct crdt_orset *b);
 /* Room for @extra more intervals in @a's list. */
 int ivs_reserve(struct rep *a, uint32_t extra);
 /* [@lo, @hi] into @a's list, in place (room reserved), merged with the

@@ -1064,6 +1064,14 @@ int crdt_orset_merge(struct crdt_orset *dst, const struct crdt_orset *src)
 
 	if (dst == src)
 		return 0;
+	/* A state with no element whose context covers dst's (a DEL's delta,
+	 * or a removal of every member, from a replica dst is in sync with):
+	 * every dot dst holds lies in it, so the join keeps no element.  The
+	 * table goes at once, as a local DEL's does (crdt_orset_clear), and
+	 * only the contexts are joined below, instead of a removal per
+	 * element (0.36 s of one loop pass at 1,000,000 members). */
+	if (src->tab.count == 0 && dst->tab.count && ctx_within(dst, src))
+		(void)crdt_orset_clear(dst);
 	if (src->tab.count <= 4) { /* a delta: joined in place (delta.c) */
 		int r = orset_merge_few(dst, src);
 		if (r <= 0)
