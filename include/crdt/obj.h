@@ -71,6 +71,15 @@ struct crdt_type_ops {
 	 * live, -ENOMEM with the state unchanged.  NULL for the grow-only
 	 * types, which cannot forget (G-Counter, G-Set). */
 	int (*clear)(void *s);
+	/* clear, but what it would free goes to a new state of the type in
+	 * *ret (NULL: nothing handed over; all was freed at once), which the
+	 * caller frees later, on any thread.  NULL for a type whose clear
+	 * frees little (counters, registers). */
+	int (*clear_detach)(void *s, void **ret);
+	/* Whether merging @remote into @local would leave @local nothing: a
+	 * set's or a hash's removal of all @local holds (its DEL's delta from
+	 * a replica @local is in sync with).  NULL: never said. */
+	bool (*clears)(const void *local, const void *remote);
 	/* Whether the state holds anything no delete has removed; a name
 	 * whose states are all not live is absent (the store's visibility
 	 * rule).  An empty state is not live.  NULL: always live (the
@@ -136,6 +145,14 @@ bool crdt_obj_can_clear(const struct crdt_obj *o);
 /** crdt_type_ops.clear: 1, 0, -ENOMEM, or -EOPNOTSUPP for a grow-only type
  * (nothing changed). */
 int crdt_obj_clear(struct crdt_obj *o);
+/** crdt_obj_clear, but what the clear would free moves to *@ret_husk, a
+ * state of @o's type (ret_husk->p NULL when nothing moved), which the
+ * caller frees with crdt_obj_done later, on any thread: a large set's or
+ * hash's delete then costs O(1) now (crdt_type_ops.clear_detach). */
+int crdt_obj_clear_detach(struct crdt_obj *o, struct crdt_obj *ret_husk);
+/** Whether merging @remote (of @local's type) into @local would leave
+ * @local nothing (crdt_type_ops.clears); false for other types. */
+bool crdt_obj_clears(const struct crdt_obj *local, const struct crdt_obj *remote);
 /** crdt_type_ops.live (true when the type has none). */
 bool crdt_obj_live(const struct crdt_obj *o);
 /** Whether the state is a set: a G-Set or an OR-Set. */

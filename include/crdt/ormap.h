@@ -76,6 +76,14 @@ bool crdt_ormap_get(const struct crdt_ormap *m, const void *f, size_t flen,
  * with only what the DEL did not see, and a later write starts afresh).
  * 1 if a field was present, 0 if none, -ENOMEM (the map unchanged). */
 int crdt_ormap_clear(struct crdt_ormap *m);
+/** crdt_ormap_clear, but the fields go to a new map in *@ret_husk (NULL
+ * when there were none, or no memory for it: then they were freed at
+ * once), which the caller frees with crdt_ormap_free later, on any thread;
+ * the baselines are made as crdt_ormap_clear makes them. */
+int crdt_ormap_clear_detach(struct crdt_ormap *m, struct crdt_ormap **ret_husk);
+/** Whether merging @remote into @local would leave @local no field:
+ * @remote holds none and its context covers @local's. */
+bool crdt_ormap_clears(const struct crdt_ormap *local, const struct crdt_ormap *remote);
 /** Whether a field is present (an empty map is no key). */
 bool crdt_ormap_live(const struct crdt_ormap *m);
 /** Number of present fields. */

@@ -34,6 +34,15 @@ int crdt_orset_remove(struct crdt_orset *s, const void *e, size_t len);
  * context, so a merge removes them wherever they are, and an add this state
  * has not seen survives.  1 if the set held elements, else 0. */
 int crdt_orset_clear(struct crdt_orset *s);
+/** crdt_orset_clear, but the elements go to a new set in *@ret_husk (NULL
+ * when there were none, or no memory for it: then they were freed at
+ * once), which the caller frees with crdt_orset_free later, on any thread:
+ * clearing a large set then costs O(1) now. */
+int crdt_orset_clear_detach(struct crdt_orset *s, struct crdt_orset **ret_husk);
+/** Whether merging @remote into @local would leave @local no element:
+ * @remote holds none and its context covers @local's (a DEL's delta from
+ * a replica @local is in sync with).  O(@local's context intervals). */
+bool crdt_orset_clears(const struct crdt_orset *local, const struct crdt_orset *remote);
 /** Whether the set holds an element (card > 0). */
 bool crdt_orset_live(const struct crdt_orset *s);
 /* Delta mutators (Almeida, Shoker, Baquero, "Delta state replicated data

@@ -37,6 +37,15 @@
 #define ADAPT_DEL(NAME)                                                                             \
 	static int NAME##_clear_(void *s) { return crdt_##NAME##_clear(s); }                        \
 	static bool NAME##_live_(const void *s) { return crdt_##NAME##_live(s); }
+#define ADAPT_DETACH(NAME, T)                                                                       \
+	static int NAME##_detach_(void *s, void **ret)                                              \
+	{                                                                                            \
+		T *h;                                                                                \
+		int r = crdt_##NAME##_clear_detach(s, &h);                                          \
+		*ret = h;                                                                            \
+		return r;                                                                            \
+	}                                                                                            \
+	static bool NAME##_clears_(const void *l, const void *r) { return crdt_##NAME##_clears(l, r); }
 #define ADAPT_COUNTER(NAME)                                                                         \
 	static int NAME##_value_(const void *s, int64_t *ret) { return crdt_##NAME##_value(s, ret); }
 #define ADAPT_SET(NAME)                                                                             \
@@ -65,6 +74,7 @@
 	.decode = NAME##_decode_, .split = NAME##_split_, .fingerprint = NAME##_fp_
 #define ROW_IDS(NAME) .knows_more_of = NAME##_knows_
 #define ROW_DEL(NAME) .clear = NAME##_clear_, .live = NAME##_live_
+#define ROW_DETACH(NAME) .clear_detach = NAME##_detach_, .clears = NAME##_clears_
 #define ROW_COUNTER(NAME) .value = NAME##_value_
 #define ROW_SET(NAME) .card = NAME##_card_, .contains = NAME##_contains_, .foreach = NAME##_foreach_, \
 		      .each = NAME##_each_, .scan = NAME##_scan_
@@ -87,12 +97,14 @@ static int orset_pieces_(void *s, struct crdt_cursor *cur, size_t max, size_t n,
 ADAPT_IDS(orset)
 ADAPT_SET(orset)
 ADAPT_DEL(orset)
+ADAPT_DETACH(orset, struct crdt_orset)
 ADAPT(lwwreg, struct crdt_lwwreg)
 ADAPT_IDS(lwwreg)
 ADAPT_DEL(lwwreg)
 ADAPT(ormap, struct crdt_ormap)
 ADAPT_IDS(ormap)
 ADAPT_DEL(ormap)
+ADAPT_DETACH(ormap, struct crdt_ormap)
 static int ormap_pieces_(void *s, struct crdt_cursor *cur, size_t max, size_t n, crdt_piece_cb cb,
 			 void *ctx)
 {
@@ -109,6 +121,7 @@ static const struct crdt_type_ops types[CRDT_TYPE_MAX + 1] = {
 	[CRDT_GSET] = { ROW(gset, CRDT_GSET), ROW_SET(gset), /* carries no replica ids */
 			.piece_overhead = 2 + 10, .redis_type = "set" },
 	[CRDT_ORSET] = { ROW(orset, CRDT_ORSET), ROW_IDS(orset), ROW_SET(orset), ROW_DEL(orset),
+			 ROW_DETACH(orset),
 			 .pieces = orset_pieces_,
 			 .piece_overhead = (2 + 5 + 10) + (CRDT_RID_LEN + 10) + (10 + 10) + (5 + 10),
 			 .redis_type = "set" },
@@ -117,6 +130,7 @@ static const struct crdt_type_ops types[CRDT_TYPE_MAX + 1] = {
 	/* ormap/codec.c's split bounds for a piece of one register field
 	 * (header, one replica, the entry and its dot, two length varints) */
 	[CRDT_ORMAP] = { ROW(ormap, CRDT_ORMAP), ROW_IDS(ormap), ROW_DEL(ormap),
+			 ROW_DETACH(ormap),
 			 .pieces = ormap_pieces_,
 			 .piece_overhead = (2 + 3 * 5) + (CRDT_RID_LEN + 5 + 5) + 5 + 5 + 5 +
 					   (5 + 10 + 1) + (10 + 1) + 10 + 5 + 5,
@@ -318,6 +332,27 @@ int crdt_obj_clear(struct crdt_obj *o)
 	const struct crdt_type_ops *ops = crdt_type_ops(o->type);
 
 	return ops && ops->clear ? ops->clear(o->p) : -EOPNOTSUPP;
+}
+
+int crdt_obj_clear_detach(struct crdt_obj *o, struct crdt_obj *ret_husk)
+{
+	const struct crdt_type_ops *ops = crdt_type_ops(o->type);
+	void *h = NULL;
+	int r;
+
+	if (!ops || !ops->clear_detach)
+		r = crdt_obj_clear(o);
+	else
+		r = ops->clear_detach(o->p, &h);
+	*ret_husk = (struct crdt_obj){ .type = o->type, .p = h };
+	return r;
+}
+
+bool crdt_obj_clears(const struct crdt_obj *local, const struct crdt_obj *remote)
+{
+	const struct crdt_type_ops *ops = crdt_type_ops(local->type);
+
+	return ops && ops->clears && remote->type == local->type && ops->clears(local->p, remote->p);
 }
 
 bool crdt_obj_live(const struct crdt_obj *o)

@@ -14,6 +14,7 @@
 #include "client/commands.h"
 #include "crdt/hlc.h"
 #include "crdt/rid.h"
+#include "state/lazyfree.h"
 #include "state/store.h"
 
 struct gossip;
@@ -52,6 +53,7 @@ struct daemon {
 	struct slowlog slowlog;   /* SLOWLOG; slowlog_done at exit */
 	uint64_t exec_end_ns;     /* uv_hrtime when commands_exec last returned */
 	struct passes passes;     /* the loop's passes (INFO loop_*), by main.c's prepare */
+	struct lazyfree lazyfree; /* large emptied states freed off the loop (store's hook) */
 };
 
 #endif

@@ -398,6 +398,8 @@ static int run(struct runtime *rt)
 		return 1;
 	}
 	d->start_ms = uv_now(d->loop);
+	lazyfree_init(&d->lazyfree, d->loop);
+	store_set_lazyfree(&d->store, lazyfree_put, &d->lazyfree);
 	passes_init(&d->passes);
 	/* the loop counts its time in the poll, for the pass meter below */
 	meter = uv_loop_configure(d->loop, UV_METRICS_IDLE_TIME) == 0;
@@ -525,6 +527,15 @@ int main(int argc, char **argv)
 	const char *path = NULL, *level = NULL, *keyfile = NULL;
 	bool check = false;
 	int opt;
+
+	/* No fastbins: a small chunk freed goes back to its bin at once.  With
+	 * them, the million entries of a large hash that lazyfree frees on the
+	 * thread pool sit in fastbins until the loop's next large malloc, which
+	 * then consolidates all of them under the arena lock: 130-520 ms of one
+	 * pass, measured (docs/benchmarks.md, "DEL of a large set or hash").
+	 * The per-thread tcache still serves the hot small sizes; a SET storm's
+	 * CPU an op did not move. */
+	mallopt(M_MXFAST, 0);
 
 	while ((opt = getopt_long(argc, argv, "c:l:Vh", opts, NULL)) != -1) {
 		switch (opt) {

@@ -109,6 +109,37 @@ class DelTest(unittest.TestCase):
             self.assertIn('"conflict":false', info)
             self.assertEqual(r.get("gone"), "a string now")
 
+    def test_large_keys_freed_off_the_loop(self):
+        """A DEL of a set and a hash of 5,000 members (past the store's
+        STORE_LAZYFREE_PARTS) empties them at once on the writer and, by its
+        delta, on the peer, and their members are freed on the thread pool
+        of each (INFO lazyfreed_objects); a restart finds them deleted and a
+        small key's DEL frees in the call."""
+        self.cluster = c = Cluster(2, conf={"gossip": {"interval_ms": "200"}}).start()
+        a, b = (n.client(decode_responses=True) for n in c.nodes)
+        pipe = a.pipeline(transaction=False)
+        for i in range(0, 5000, 1000):
+            pipe.sadd("big", *["m%d" % j for j in range(i, i + 1000)])
+            pipe.hset("bighash", mapping={"f%d" % j: "v" for j in range(i, i + 1000)})
+        pipe.sadd("small", "x", "y")
+        pipe.execute()
+        wait_until(lambda: b.scard("big") == 5000 and b.hlen("bighash") == 5000
+                   and b.scard("small") == 2, what="the peer to hold both")
+        before = [int(r.info("memory")["lazyfreed_objects"]) for r in (a, b)]
+        self.assertEqual(a.delete("big", "bighash", "small"), 3)
+        wait_until(lambda: b.exists("big", "bighash", "small") == 0, what="the DEL at the peer")
+        for r, n0 in zip((a, b), before):
+            wait_until(lambda r=r, n0=n0: int(r.info("memory")["lazyfreed_objects"]) == n0 + 2,
+                       what="both large keys freed off the loop, the small one not counted")
+            self.assertEqual(int(r.info("memory")["lazyfree_pending_objects"]), 0)
+        b.sadd("big", "again")
+        wait_until(lambda: a.smembers("big") == {"again"}, what="a later add alone")
+        c[0].stop()
+        c[0].start()
+        a = c[0].client(decode_responses=True)
+        self.assertEqual(a.smembers("big"), {"again"})
+        self.assertEqual(a.exists("bighash", "small"), 0)
+
     def test_errors_and_kill_9(self):
         self.cluster = c = Cluster(1, conf={"storage": {"durability": "always"}}).start()
         r = c[0].client(decode_responses=True)

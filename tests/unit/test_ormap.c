@@ -582,6 +582,46 @@ static void test_covering_removal_clears(void **state)
 	crdt_ormap_free(ahead);
 }
 
+/* crdt_ormap_clear_detach leaves the map as crdt_ormap_clear does (the
+ * counters' baselines made), and hands over every field in a map of its
+ * own; a map of registers only (no baseline to make) likewise. */
+static void test_clear_detach(void **state)
+{
+	struct crdt_rid id = { { 7 } };
+	struct crdt_hlc h;
+	char f[32];
+	int64_t n;
+
+	crdt_hlc_init(&h, clock_0, NULL);
+	for (int counters = 0; counters < 2; counters++) {
+		struct crdt_ormap *m = crdt_ormap_new(), *a, *b, *husk;
+		for (int i = 0; i < 2000; i++) {
+			int len = snprintf(f, sizeof(f), "f%d", i);
+			if (counters && i % 2)
+				assert_int_equal(crdt_ormap_incr(m, &id, f, (size_t)len, i, NULL, &n), 0);
+			else
+				assert_int_equal(crdt_ormap_set(m, &h, &id, f, (size_t)len, "v", 1, NULL), 0);
+		}
+		a = crdt_ormap_copy(m);
+		b = crdt_ormap_copy(m);
+		assert_non_null(a);
+		assert_non_null(b);
+		assert_int_equal(crdt_ormap_clear(a), 1);
+		assert_int_equal(crdt_ormap_clear_detach(b, &husk), 1);
+		assert_non_null(husk);
+		assert_int_equal(crdt_ormap_len(husk), 2000);
+		assert_true(crdt_ormap_equal(a, b));
+		assert_int_equal(crdt_ormap_fingerprint(a), crdt_ormap_fingerprint(b));
+		/* a counter goes on from its baseline in both */
+		assert_int_equal(crdt_ormap_incr(b, &id, "f1", 2, 1, NULL, &n), 0);
+		assert_int_equal(n, 1);
+		crdt_ormap_free(husk);
+		crdt_ormap_free(m);
+		crdt_ormap_free(a);
+		crdt_ormap_free(b);
+	}
+}
+
 static void test_split_large(void **state)
 {
 	struct crdt_ormap *m = crdt_ormap_new(), *got = crdt_ormap_new(), *one;
@@ -988,6 +1028,7 @@ int main(void)
 		cmocka_unit_test(test_del_keeps_unseen), cmocka_unit_test(test_against_model),
 		cmocka_unit_test(test_merge_laws),       cmocka_unit_test(test_split_large),
 		cmocka_unit_test(test_covering_removal_clears),
+		cmocka_unit_test(test_clear_detach),
 		cmocka_unit_test(test_pieces_from_cursor), cmocka_unit_test(test_small_merges),
 		cmocka_unit_test(test_decode_dot_twice), cmocka_unit_test(test_decode_hardened),  cmocka_unit_test(test_json),
 		cmocka_unit_test(test_fingerprint_kept),

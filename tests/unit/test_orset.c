@@ -1147,6 +1147,40 @@ static void test_covering_removal_clears(void **state)
 	crdt_orset_free(apart);
 }
 
+/* crdt_orset_clear_detach leaves the set as crdt_orset_clear does, and hands
+ * over every element in a set of its own; an empty set hands none. */
+static void test_clear_detach(void **state)
+{
+	struct crdt_rid rids[2];
+	struct crdt_orset *src, *a, *b, *h, *rt;
+
+	rid_of(1, &rids[0]);
+	rid_of(2, &rids[1]);
+	src = big_state(5000, 2, rids);
+	a = roundtrip(src);
+	b = roundtrip(src);
+	(void)crdt_orset_fingerprint(b);
+	assert_int_equal(crdt_orset_clear(a), 1);
+	assert_int_equal(crdt_orset_clear_detach(b, &h), 1);
+	assert_non_null(h);
+	assert_int_equal(crdt_orset_card(h), crdt_orset_card(src));
+	assert_true(same_encoding(a, b));
+	rt = roundtrip(b);
+	assert_int_equal(crdt_orset_fingerprint(b), crdt_orset_fingerprint(rt));
+	crdt_orset_free(rt);
+	/* the set goes on as a cleared one */
+	assert_int_equal(crdt_orset_add(a, &rids[0], S("again")), 0);
+	assert_int_equal(crdt_orset_add(b, &rids[0], S("again")), 0);
+	assert_true(same_encoding(a, b));
+	crdt_orset_free(h);
+	assert_int_equal(crdt_orset_remove(b, S("again")), 1);
+	assert_int_equal(crdt_orset_clear_detach(b, &h), 0);
+	assert_null(h);
+	crdt_orset_free(src);
+	crdt_orset_free(a);
+	crdt_orset_free(b);
+}
+
 static int contains_cb(const uint8_t *e, size_t len, void *ctx)
 {
 	return crdt_orset_contains(ctx, e, len) ? 0 : -1;
@@ -1944,6 +1978,7 @@ int main(void)
 		cmocka_unit_test(test_small_merge_removals),
 		cmocka_unit_test(test_split_large),
 		cmocka_unit_test(test_covering_removal_clears),
+		cmocka_unit_test(test_clear_detach),
 		cmocka_unit_test(test_split_limits),
 		cmocka_unit_test(test_large_tables),
 		cmocka_unit_test(test_large_pool),

@@ -1,5 +1,6 @@
 /* The store (named instances, type conflicts, the dirty list) and the glob
  * matcher behind KEYS and SCAN MATCH. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -109,6 +110,103 @@ static void test_fingerprint_kept_from_creation(void **state)
 	assert_int_equal(store_get(&s, "remote", 6, CRDT_ORSET, false, &p), 0);
 	assert_int_equal(crdt_orset_card(p->os), 2000);
 	assert_true(crdt_obj_fingerprint(p) == fresh_fingerprint(p));
+	store_done(&s);
+}
+
+/* Lazy free: a DEL of a set or hash of STORE_LAZYFREE_PARTS members or
+ * more, or a merge of a peer's DEL that empties one, hands its members to
+ * the hook (freed here on another thread, as the daemon's thread pool
+ * does); a smaller one is freed in the call.  The instance ends as a plain
+ * clear leaves it: no member, the same context (a member a peer adds
+ * concurrently survives the peer's DEL), the fingerprint right. */
+struct husks {
+	struct crdt_obj h[8];
+	size_t n;
+};
+
+static void keep_husk(void *ctx, struct crdt_obj *husk)
+{
+	struct husks *k = ctx;
+
+	assert_true(k->n < 8);
+	assert_non_null(husk->p);
+	k->h[k->n++] = *husk;
+}
+
+static void *free_husk(void *arg)
+{
+	crdt_obj_done(arg);
+	return NULL;
+}
+
+static void fill(struct crdt_obj *o, const struct crdt_rid *rid, const char *pre, int n)
+{
+	char m[32];
+
+	for (int i = 0; i < n; i++) {
+		snprintf(m, sizeof(m), "%s%d", pre, i);
+		assert_int_equal(crdt_orset_add(o->os, rid, m, strlen(m)), 0);
+	}
+}
+
+static void test_lazyfree(void **state)
+{
+	struct store s;
+	struct husks k = { .n = 0 };
+	struct crdt_obj *o, *small, ref, del, late;
+	struct crdt_rid peer;
+	pthread_t th;
+
+	store_init(&s);
+	store_set_lazyfree(&s, keep_husk, &k);
+	memset(peer.b, 0x42, sizeof(peer.b));
+	assert_int_equal(store_get(&s, "big", 3, CRDT_ORSET, true, &o), 0);
+	fill(o, &s.self, "m", STORE_LAZYFREE_PARTS);
+	assert_int_equal(store_get(&s, "small", 5, CRDT_ORSET, true, &small), 0);
+	fill(small, &s.self, "m", STORE_LAZYFREE_PARTS - 1);
+	assert_int_equal(crdt_obj_copy(o, &ref), 0);
+	assert_int_equal(crdt_obj_clear(&ref), 1);
+
+	assert_int_equal(store_del(&s, "small", 5), 1);
+	assert_int_equal(k.n, 0);
+	assert_int_equal(store_del(&s, "big", 3), 1);
+	assert_int_equal(k.n, 1);
+	assert_int_equal(s.stats.lazyfree_handed, 1);
+	assert_int_equal(crdt_obj_card(&k.h[0]), STORE_LAZYFREE_PARTS);
+	assert_true(crdt_obj_equal(o, &ref));
+	assert_true(crdt_obj_fingerprint(o) == fresh_fingerprint(o));
+	assert_int_equal(pthread_create(&th, NULL, free_husk, &k.h[0]), 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+
+	/* a peer's DEL of a set it and we hold, while we add one member */
+	assert_int_equal(crdt_obj_new(CRDT_ORSET, &del), 0);
+	fill(&del, &peer, "p", STORE_LAZYFREE_PARTS);
+	assert_int_equal(store_merge(&s, "shared", 6, &del), 0);
+	assert_int_equal(store_get(&s, "shared", 6, CRDT_ORSET, false, &o), 0);
+	assert_int_equal(crdt_orset_add(o->os, &s.self, "mine", 4), 0);
+	assert_int_equal(crdt_obj_clear(&del), 1);
+	assert_int_equal(store_merge(&s, "shared", 6, &del), 0);
+	assert_int_equal(k.n, 1); /* not covered: our add is not in del's context */
+	assert_int_equal(crdt_obj_card(o), 1);
+	assert_true(crdt_obj_contains(o, "mine", 4));
+	/* the same without our add: covered, handed over */
+	assert_int_equal(crdt_obj_new(CRDT_ORSET, &late), 0);
+	fill(&late, &peer, "q", STORE_LAZYFREE_PARTS);
+	assert_int_equal(store_merge(&s, "shared3", 7, &late), 0);
+	assert_int_equal(crdt_obj_clear(&late), 1);
+	assert_int_equal(store_merge(&s, "shared3", 7, &late), 0);
+	assert_int_equal(k.n, 2);
+	assert_int_equal(crdt_obj_card(&k.h[1]), STORE_LAZYFREE_PARTS);
+	/* not live now: store_get would not find it */
+	assert_non_null(store_find(&s, "shared3", 7));
+	o = &store_entry_inst(store_find(&s, "shared3", 7), CRDT_ORSET)->obj;
+	assert_int_equal(crdt_obj_card(o), 0);
+	assert_true(crdt_obj_equal(o, &late));
+	assert_true(crdt_obj_fingerprint(o) == fresh_fingerprint(o));
+	crdt_obj_done(&k.h[1]);
+	crdt_obj_done(&late);
+	crdt_obj_done(&del);
+	crdt_obj_done(&ref);
 	store_done(&s);
 }
 
@@ -675,6 +773,7 @@ int main(void)
 		cmocka_unit_test(test_new_store_new_id),
 		cmocka_unit_test(test_clash_takes_a_new_id),
 		cmocka_unit_test(test_del),
+		cmocka_unit_test(test_lazyfree),
 		cmocka_unit_test(test_prefetch_reads_only),
 		cmocka_unit_test(test_scan),
 	};

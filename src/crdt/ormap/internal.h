@@ -98,7 +98,19 @@ struct crdt_ormap {
 	 * The context's part is summed at each call: a few intervals. */
 	uint64_t fp_ents, fp_base;
 	bool fp_ok;
+	/* A counter entry may be among the fields: set whenever one enters
+	 * (fld_put, fld_insert, the merge), cleared when every field goes; a
+	 * clear of a map without one has no baseline to make and skips the
+	 * visit of each field. */
+	bool may_ctr;
 };
+
+/* Note @n entries about to enter @m's fields (may_ctr). */
+static inline void note_ents(struct crdt_ormap *m, struct ment *const *e, uint32_t n)
+{
+	for (uint32_t i = 0; i < n && !m->may_ctr; i++)
+		m->may_ctr = e[i]->kind == ENT_CTR;
+}
 
 #pragma GCC visibility push(hidden)
 

@@ -245,6 +245,7 @@ int fld_put(struct crdt_ormap *m, struct et_slot *slot, struct ment **e, uint32_
 
 	if (r < 0)
 		return r;
+	note_ents(m, e, n);
 	free_pay(slot->pay, false);
 	slot->pay = pay;
 	if (n == 0)
@@ -268,6 +269,7 @@ int fld_insert(struct crdt_ormap *m, const uint8_t *key, size_t len, uint32_t h,
 		free(owned);
 		return r;
 	}
+	note_ents(m, e, n);
 	et_insert(&m->tab, key, len, h, owned)->pay = pay;
 	if (m->fp_ok)
 		m->fp_ents += fp_ents_of(m, key, len, e, n);
@@ -631,6 +633,7 @@ bool crdt_ormap_get(const struct crdt_ormap *m, const void *f, size_t flen,
 /* Every field and the dot index go; the context and the baselines stay. */
 static void drop_fields(struct crdt_ormap *m)
 {
+	m->may_ctr = false;
 	for (uint32_t i = 0; m->tab.s && i < m->tab.cap; i++)
 		if (et_used(&m->tab.s[i]))
 			free_pay(m->tab.s[i].pay, true);
@@ -640,7 +643,8 @@ static void drop_fields(struct crdt_ormap *m)
 	m->fp_ents = 0; /* no entry left; the baselines keep their part */
 }
 
-int crdt_ormap_clear(struct crdt_ormap *m)
+/* The clear, the fields freed (@h NULL) or moved into @h. */
+static int clear(struct crdt_ormap *m, struct crdt_ormap *h)
 {
 	struct bprep *p;
 	uint32_t k = 0, fresh = 0;
@@ -648,6 +652,8 @@ int crdt_ormap_clear(struct crdt_ormap *m)
 
 	if (m->tab.count == 0)
 		return 0;
+	if (!m->may_ctr) /* registers only: no baseline to make */
+		goto drop;
 	/* each counter's rows join its field's baseline: all or none */
 	if (!(p = calloc(m->tab.count, sizeof(*p))))
 		return CRDT_ENOMEM;
@@ -680,13 +686,50 @@ int crdt_ormap_clear(struct crdt_ormap *m)
 		if (et_used(&m->tab.s[i]))
 			base_put(m, et_key(&m->tab.s[i]), et_len(&m->tab.s[i]), &p[k++]);
 	free(p);
-	drop_fields(m); /* the context stays */
+drop:
+	if (h) { /* the fields move; the context and the baselines stay */
+		h->tab = m->tab;
+		h->may_ctr = m->may_ctr;
+		m->may_ctr = false;
+		et_init(&m->tab);
+		dix_drop(m);
+		m->fp_ents = 0;
+	} else {
+		drop_fields(m);
+	}
 	return 1;
 fail:
 	while (k-- > 0)
 		base_unprep(&p[k]);
 	free(p);
 	return r;
+}
+
+int crdt_ormap_clear(struct crdt_ormap *m)
+{
+	return clear(m, NULL);
+}
+
+int crdt_ormap_clear_detach(struct crdt_ormap *m, struct crdt_ormap **ret_husk)
+{
+	struct crdt_ormap *h;
+	int r;
+
+	*ret_husk = NULL;
+	if (m->tab.count == 0 || !(h = crdt_ormap_new()))
+		return clear(m, NULL);
+	et_done(&h->tab); /* a new map's own empty table */
+	if ((r = clear(m, h)) <= 0) {
+		crdt_ormap_free(h);
+		return r;
+	}
+	*ret_husk = h;
+	return r;
+}
+
+bool crdt_ormap_clears(const struct crdt_ormap *local, const struct crdt_ormap *remote)
+{
+	return remote->tab.count == 0 && ctx_within(local, remote);
 }
 
 bool crdt_ormap_live(const struct crdt_ormap *m)
@@ -1124,6 +1167,7 @@ static int merge_field(struct mctx *c, struct et_slot *s)
 			free(v[x]);
 		}
 	}
+	note_ents(dst, c->keep, k);
 	old = s->pay;
 	s->pay = pay; /* 0 for a field left empty: removed by the caller */
 	free_pay(old, false);
@@ -1199,7 +1243,7 @@ int crdt_ormap_merge(struct crdt_ormap *dst, const struct crdt_ormap *src)
 	 * a visit and a dot-index removal per field (0.35 s of one loop pass
 	 * at 1,000,000 fields); the context and baselines join below, as
 	 * ever (the merge adds nothing of dst's dropped entries to them). */
-	if (src->tab.count == 0 && dst->tab.count && ctx_within(dst, src))
+	if (dst->tab.count && crdt_ormap_clears(dst, src))
 		drop_fields(dst);
 	if (!(map = malloc((src->nreps ? src->nreps : 1) * sizeof(*map))) ||
 	    !(cnt = calloc(src->nreps ? src->nreps : 1, sizeof(*cnt))))

@@ -1070,7 +1070,7 @@ int crdt_orset_merge(struct crdt_orset *dst, const struct crdt_orset *src)
 	 * table goes at once, as a local DEL's does (crdt_orset_clear), and
 	 * only the contexts are joined below, instead of a removal per
 	 * element (0.36 s of one loop pass at 1,000,000 members). */
-	if (src->tab.count == 0 && dst->tab.count && ctx_within(dst, src))
+	if (dst->tab.count && crdt_orset_clears(dst, src))
 		(void)crdt_orset_clear(dst);
 	if (src->tab.count <= 4) { /* a delta: joined in place (delta.c) */
 		int r = orset_merge_few(dst, src);

@@ -128,20 +128,57 @@ int crdt_orset_remove(struct crdt_orset *s, const void *e, size_t len)
 	return 1;
 }
 
+/* Move @s's elements (table and dot pool) into @h, a set with no replica
+ * of its own; @s keeps its context, with no element and an empty index. */
+static void take_elements(struct crdt_orset *s, struct crdt_orset *h)
+{
+	h->tab = s->tab;
+	h->pool = s->pool;
+	h->plen = s->plen;
+	h->pcap = s->pcap;
+	h->pfree = s->pfree;
+	h->pmapped = s->pmapped;
+	et_init(&s->tab);
+	s->pool = NULL;
+	s->plen = s->pcap = s->pfree = 0;
+	s->pmapped = false;
+	ix_drop(s);
+	s->ix_ok = true; /* empty, as the table */
+	s->fp_dots = 0;  /* no element, no dot */
+	s->fp_ok = true;
+}
+
 int crdt_orset_clear(struct crdt_orset *s)
 {
+	struct crdt_orset h = { .tab = { 0 } };
+
 	if (s->tab.count == 0)
 		return 0;
 	/* the table, the dots and the index go; the context stays */
-	et_done(&s->tab);
-	et_init(&s->tab);
-	ix_drop(s);
-	s->ix_ok = true; /* empty, as the table */
-	pool_free(s);
-	s->plen = s->pcap = s->pfree = 0;
-	s->fp_dots = 0; /* no element, no dot */
-	s->fp_ok = true;
+	take_elements(s, &h);
+	et_done(&h.tab);
+	pool_free(&h);
 	return 1;
+}
+
+int crdt_orset_clear_detach(struct crdt_orset *s, struct crdt_orset **ret_husk)
+{
+	struct crdt_orset *h;
+
+	*ret_husk = NULL;
+	if (s->tab.count == 0 || !(h = crdt_orset_new()))
+		return crdt_orset_clear(s);
+	et_done(&h->tab); /* a new set's own empty table */
+	take_elements(s, h);
+	h->ix_ok = false;
+	h->fp_ok = false;
+	*ret_husk = h;
+	return 1;
+}
+
+bool crdt_orset_clears(const struct crdt_orset *local, const struct crdt_orset *remote)
+{
+	return remote->tab.count == 0 && ctx_within(local, remote);
 }
 
 bool crdt_orset_live(const struct crdt_orset *s)

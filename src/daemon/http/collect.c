@@ -168,6 +168,10 @@ static void rows_memory_sim(struct daemon *d, struct collected *c)
 	struct mallinfo2 mi = mallinfo2();
 
 	G("used_memory_bytes", "heap bytes in use (malloc)", mi.uordblks + mi.hblkhd);
+	G("lazyfree_pending_objects", "emptied large sets and hashes not yet freed off the loop",
+	  d->lazyfree.pending);
+	C("lazyfreed_objects_total", "emptied large sets and hashes freed off the loop",
+	  d->lazyfree.freed + d->lazyfree.inline_freed);
 	G("heap_bytes", "heap bytes taken from the system (malloc)", mi.arena + mi.hblkhd);
 	G("sim_enabled", "1 when the simulation shim is on", d->shim != NULL);
 	if (!d->shim)

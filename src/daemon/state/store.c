@@ -495,6 +495,29 @@ enum crdt_type store_entry_undeletable(struct store_entry *e)
 	return 0;
 }
 
+void store_set_lazyfree(struct store *s, void (*free)(void *ctx, struct crdt_obj *husk),
+			void *ctx)
+{
+	s->lazyfree = free;
+	s->lazyfree_ctx = ctx;
+}
+
+/* crdt_obj_clear of @o, a large one's members handed to the lazyfree hook. */
+static int clear_inst(struct store *s, struct crdt_obj *o)
+{
+	struct crdt_obj husk;
+	int r;
+
+	if (!s->lazyfree || crdt_obj_parts(o) < STORE_LAZYFREE_PARTS)
+		return crdt_obj_clear(o);
+	r = crdt_obj_clear_detach(o, &husk);
+	if (husk.p) {
+		s->stats.lazyfree_handed++;
+		s->lazyfree(s->lazyfree_ctx, &husk);
+	}
+	return r;
+}
+
 /* store_del of @e, which may be a hidden one (expiry's). */
 static int del_entry(struct store *s, struct store_entry *e)
 {
@@ -510,7 +533,7 @@ static int del_entry(struct store *s, struct store_entry *e)
 
 		if (!in)
 			continue;
-		if ((r = crdt_obj_clear(&in->obj)) < 0)
+		if ((r = clear_inst(s, &in->obj)) < 0)
 			return r;
 		if (r > 0)
 			store_changed(s, e, t,
@@ -633,8 +656,14 @@ int store_merge_encoded(struct store *s, const void *name, size_t len,
 		if (t == CRDT_ORSET || t == CRDT_ORMAP)
 			(void)crdt_obj_fingerprint(&in->obj);
 		s->stats.by_type[t]++;
-	} else if ((r = crdt_obj_merge(&in->obj, remote)) < 0) {
-		return r;
+	} else {
+		/* what a DEL elsewhere removed, all of it: emptied here first,
+		 * the members handed over as a local DEL's are */
+		if (s->lazyfree && crdt_obj_parts(&in->obj) >= STORE_LAZYFREE_PARTS &&
+		    crdt_obj_clears(&in->obj, remote) && (r = clear_inst(s, &in->obj)) < 0)
+			return r;
+		if ((r = crdt_obj_merge(&in->obj, remote)) < 0)
+			return r;
 	}
 	if (live < 2 && more_of(e) && insts_live(e) >= 2)
 		s->stats.conflicts++;

@@ -1,0 +1,50 @@
+/* Lazy free (state/lazyfree.h). */
+#include <stdlib.h>
+
+#include "state/lazyfree.h"
+
+struct job {
+	uv_work_t req;
+	struct lazyfree *lf;
+	struct crdt_obj husk;
+};
+
+void lazyfree_init(struct lazyfree *lf, uv_loop_t *loop)
+{
+	*lf = (struct lazyfree){ .loop = loop };
+}
+
+static void work_cb(uv_work_t *req)
+{
+	struct job *j = req->data;
+
+	crdt_obj_done(&j->husk);
+}
+
+static void after_cb(uv_work_t *req, int status)
+{
+	struct job *j = req->data;
+
+	(void)status; /* UV_ECANCELED is never asked for: every job runs */
+	j->lf->pending--;
+	j->lf->freed++;
+	free(j);
+}
+
+void lazyfree_put(void *ctx, struct crdt_obj *husk)
+{
+	struct lazyfree *lf = ctx;
+	struct job *j = malloc(sizeof(*j));
+
+	if (j) {
+		*j = (struct job){ .lf = lf, .husk = *husk };
+		j->req.data = j;
+		if (uv_queue_work(lf->loop, &j->req, work_cb, after_cb) == 0) {
+			lf->pending++;
+			return;
+		}
+		free(j);
+	}
+	crdt_obj_done(husk);
+	lf->inline_freed++;
+}

@@ -1,0 +1,32 @@
+/* Lazy free: the members of large sets and hashes that a DEL, an expiry or
+ * a peer's DEL emptied, freed on libuv's thread pool instead of in the loop
+ * pass that emptied them (Redis's lazyfree, for the same reason: freeing
+ * 1,000,000 members takes 10-300 ms).  The store hands each such husk over
+ * through its hook (store_set_lazyfree); the husk shares nothing with the
+ * store, and libcrdt keeps no globals, so any thread may free it.
+ *
+ * Ownership: lazyfree_put takes the husk; a job frees it and itself.  Jobs
+ * still queued at shutdown keep the loop running until they are done, so
+ * uv_loop_close sees none. */
+#ifndef CRDTD_LAZYFREE_H
+#define CRDTD_LAZYFREE_H
+
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "crdt/obj.h"
+
+struct lazyfree {
+	uv_loop_t *loop;
+	uint64_t pending; /* husks queued, not yet freed */
+	uint64_t freed;   /* husks freed on the pool (INFO lazyfreed_objects) */
+	uint64_t inline_freed; /* freed in the call: no memory for a job, or no pool */
+};
+
+void lazyfree_init(struct lazyfree *lf, uv_loop_t *loop);
+/** The store's lazyfree hook: free @husk (taken) on the thread pool, or at
+ * once when it cannot be queued. */
+void lazyfree_put(void *lf, struct crdt_obj *husk);
+
+#endif
