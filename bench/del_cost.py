@@ -1,0 +1,139 @@
+#!/usr/bin/python3
+"""DEL of a large set or hash: how long the writer's loop pass and its
+peer's take, against redis-server with and without lazyfree in the same run.
+
+Two crdtd daemons on loopback (durability none, interval_ms 1000).  A
+takes a set (SADD) or a hash (HSET, one-byte values) of N members
+(default 1,000,000) through its client port; once B holds all of it, a
+thread on each daemon sends PING after PING on a connection of its own,
+and A gets DEL.  Reported: the DEL's reply time at A, the time until B's
+SCARD / HLEN is 0, and the longest PING answer at A and at B over the
+DEL and the second after it: the longest a client of either waited behind
+the delete.  redis-server (jemalloc, as Debian builds it) takes the same
+key and DEL with lazyfree-lazy-user-del no and yes.  Medians of --runs.
+
+    bench/del_cost.py [--members 1000000] [--runs 3] [--crdtd PATH]
+"""
+import argparse
+import os
+import statistics
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from redis_ref import redis_server  # noqa: E402
+
+
+def load(cl, kind, n):
+    pipe = cl.pipeline(transaction=False)
+    for i in range(0, n, 10000):
+        if kind == "set":
+            pipe.sadd("k", *["m%07d" % j for j in range(i, min(n, i + 10000))])
+        else:
+            pipe.hset("k", mapping={"f%07d" % j: "v" for j in range(i, min(n, i + 10000))})
+    pipe.execute()
+
+
+def size(cl, kind):
+    return cl.scard("k") if kind == "set" else cl.hlen("k")
+
+
+class Pinger:
+    """PING after PING on a connection of its own; the longest answer."""
+
+    def __init__(self, cl):
+        self.cl, self.worst, self.stop = cl, 0.0, False
+        self.t = threading.Thread(target=self.run)
+        self.t.start()
+
+    def run(self):
+        while not self.stop:
+            t = time.perf_counter()
+            self.cl.ping()
+            self.worst = max(self.worst, time.perf_counter() - t)
+
+    def done(self):
+        self.stop = True
+        self.t.join()
+        return self.worst
+
+
+def crdtd_run(kind, n):
+    conf = {"storage": {"durability": "none"}, "log": {"level": "warn"},
+            "gossip": {"interval_ms": "1000"}}
+    c = harness.Cluster(2, conf=conf)
+    try:
+        a, b = c.nodes
+        a.start()
+        ca = a.client()
+        load(ca, kind, n)
+        b.start()
+        cb = b.client()
+        harness.wait_until(lambda: size(cb, kind) == n, timeout=300, step=0.2, what="B to hold it")
+        time.sleep(1.0)
+        for cl in (ca, cb):
+            cl.execute_command("CONFIG", "RESETSTAT")
+        pa, pb = Pinger(a.client()), Pinger(b.client())
+        time.sleep(0.3)
+        t0 = time.perf_counter()
+        ca.delete("k")
+        reply = time.perf_counter() - t0
+        harness.wait_until(lambda: size(cb, kind) == 0, timeout=60, step=0.005, what="B empty")
+        at_b = time.perf_counter() - t0
+        time.sleep(1.0)
+        pass_a, pass_b = (int(cl.info("stats")["loop_longest_pass_us"]) / 1e6 for cl in (ca, cb))
+        return {"reply": reply, "at_b": at_b, "ping_a": pa.done(), "ping_b": pb.done(),
+                "pass_a": pass_a, "pass_b": pass_b}
+    finally:
+        c.cleanup()
+
+
+def redis_run(kind, n, lazy):
+    with redis_server("--lazyfree-lazy-user-del", lazy) as (r, _):
+        load(r, kind, n)
+        p = Pinger(redis_server_client(r))
+        time.sleep(0.3)
+        t0 = time.perf_counter()
+        r.delete("k")
+        reply = time.perf_counter() - t0
+        time.sleep(1.0)
+        return {"reply": reply, "ping_a": p.done()}
+
+
+def redis_server_client(r):
+    import redis
+    kw = r.connection_pool.connection_kwargs
+    return redis.Redis(host=kw["host"], port=kw["port"])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--members", type=int, default=1000000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--crdtd")
+    a = ap.parse_args()
+    if a.crdtd:
+        harness.CRDTD = os.path.abspath(a.crdtd)
+    ms = lambda v: "%.1f" % (v * 1e3)  # noqa: E731
+    print("DEL of a key of %d members, medians of %d runs (ms)\n" % (a.members, a.runs))
+    print("| key | server | DEL reply | until the peer is empty | longest PING, writer | longest PING, peer "
+          "| longest loop pass, writer | longest loop pass, peer |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for kind in ("set", "hash"):
+        xs = [crdtd_run(kind, a.members) for _ in range(a.runs)]
+        med = lambda k: statistics.median(x[k] for x in xs)  # noqa: E731
+        print("| %s | crdtd (2 replicas) | %s | %s | %s | %s | %s | %s |" % (
+            kind, ms(med("reply")), ms(med("at_b")), ms(med("ping_a")), ms(med("ping_b")),
+            ms(med("pass_a")), ms(med("pass_b"))))
+        for lazy in ("no", "yes"):
+            rs = [redis_run(kind, a.members, lazy) for _ in range(a.runs)]
+            print("| %s | redis-server, lazyfree-lazy-user-del %s | %s | | %s | | | |" % (
+                kind, lazy, ms(statistics.median(x["reply"] for x in rs)),
+                ms(statistics.median(x["ping_a"] for x in rs))))
+
+
+if __name__ == "__main__":
+    main()
