@@ -232,6 +232,7 @@ struct store_sub {
 struct store {
 	struct crdt_rid self;     /* local writes are made under this id */
 	struct store_slot *table; /* open addressing, linear probing */
+	bool table_mapped;        /* mmap'd (grow), else calloc'd */
 	size_t cap;                 /* power of two */
 	size_t len;
 	struct store_sub subs[STORE_SUBS_MAX];
