@@ -22,6 +22,7 @@
 #include "crdt/ormap.h"
 #include "../elemtab.h"
 #include "../fp.h"
+#include "../ivl.h"
 
 #define ENT_REG 0
 #define ENT_CTR 1
@@ -53,10 +54,6 @@ static inline struct mrow *ent_rows(const struct ment *e)
 struct mmulti {
 	uint32_t n;
 	struct ment *e[];
-};
-
-struct ivl {
-	uint64_t lo, hi;
 };
 
 struct mrep {

@@ -55,29 +55,19 @@ bool ctx_has(const struct crdt_ormap *m, uint32_t ri, uint64_t c)
 	return false;
 }
 
-/* Every dot of @a's context is in @b's (b's intervals are disjoint and
- * never adjacent: each of a's lies within one of them, or is not covered). */
+/* Every dot of @a's context is in @b's. */
 static bool ctx_within(const struct crdt_ormap *a, const struct crdt_ormap *b)
 {
 	for (uint32_t i = 0; i < a->nreps; i++) {
-		const struct mrep *p = &a->reps[i], *q;
-		uint32_t j, lo, hi;
+		const struct mrep *p = &a->reps[i];
+		uint32_t j;
 		if (p->n == 0)
 			continue;
 		if ((j = rep_find(b, &p->rid)) == NO_REP)
 			return false;
-		q = &b->reps[j];
-		for (uint32_t k = 0; k < p->n; k++) {
-			for (lo = 0, hi = q->n; lo < hi;) { /* the first ending at or after p's lo */
-				uint32_t mid = lo + (hi - lo) / 2;
-				if (q->iv[mid].hi < p->iv[k].lo)
-					lo = mid + 1;
-				else
-					hi = mid;
-			}
-			if (lo == q->n || q->iv[lo].lo > p->iv[k].lo || q->iv[lo].hi < p->iv[k].hi)
+		for (uint32_t k = 0; k < p->n; k++)
+			if (!ivs_cover(b->reps[j].iv, b->reps[j].n, p->iv[k].lo, p->iv[k].hi))
 				return false;
-		}
 	}
 	return true;
 }

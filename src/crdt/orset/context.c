@@ -109,14 +109,9 @@ bool ctx_within(const struct crdt_orset *a, const struct crdt_orset *b)
 			continue;
 		if ((j = find_rep(b, &p->rid)) == NONE)
 			return false;
-		/* b's intervals are disjoint and never adjacent: each of a's
-		 * lies within one of them or is not covered */
-		for (uint32_t k = 0; k < p->n; k++) {
-			const struct rep *q = &b->reps[j];
-			uint32_t f = ivs_from(q->iv, q->n, p->iv[k].lo);
-			if (f == q->n || q->iv[f].lo > p->iv[k].lo || q->iv[f].hi < p->iv[k].hi)
+		for (uint32_t k = 0; k < p->n; k++)
+			if (!ivs_cover(b->reps[j].iv, b->reps[j].n, p->iv[k].lo, p->iv[k].hi))
 				return false;
-		}
 	}
 	return true;
 }

@@ -30,6 +30,7 @@
 #include "crdt/orset.h"
 #include "../elemtab.h"
 #include "../fp.h"
+#include "../ivl.h"
 
 #define PAY_SPILL (1ULL << 63)
 #define IN_CTR_BITS 47
@@ -42,10 +43,6 @@ struct dot {
 	uint64_t ctr;
 	uint32_t ri;
 	uint32_t pad;
-};
-
-struct ivl {
-	uint64_t lo, hi;
 };
 
 #define IX_SHIFT 8

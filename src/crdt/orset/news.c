@@ -14,16 +14,6 @@
  * dropped.  So S u P = S.  A dot names one element, so equal dot sets are
  * equal (element, dot) pairs. */
 
-/* Whether [lo, hi] (lo >= 1) lies within one interval of @p's context:
- * the first interval that reaches lo - 1 or further (ivs_from) holds it,
- * or none does (intervals are disjoint and never adjacent). */
-static bool ivs_cover(const struct rep *p, uint64_t lo, uint64_t hi)
-{
-	uint32_t a = ivs_from(p->iv, p->n, lo);
-
-	return a < p->n && p->iv[a].lo <= lo && hi <= p->iv[a].hi;
-}
-
 int crdt_orset_piece_is_news(struct crdt_orset *s, const uint8_t *enc, size_t len,
 			     uint64_t dots, uint64_t hash)
 {
@@ -57,7 +47,7 @@ int crdt_orset_piece_is_news(struct crdt_orset *s, const uint8_t *enc, size_t le
 				return 1;
 			hi = lo + span;
 			prev = hi;
-			if (!ivs_cover(&s->reps[ri], lo, hi))
+			if (!ivs_cover(s->reps[ri].iv, s->reps[ri].n, lo, hi))
 				return 1; /* (a): the piece's context has a dot we lack */
 			ix_sum(s, ri, lo, hi, rh, &n, &sum);
 			if (n > dots)

@@ -1,0 +1,31 @@
+/* ivl: an interval of dot counters, as the OR-Set's and the OR-Map's causal
+ * contexts keep them per replica (internal to libcrdt): a list sorted by
+ * lo, its intervals disjoint and never adjacent. */
+#ifndef CRDT_IVL_H
+#define CRDT_IVL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct ivl {
+	uint64_t lo, hi;
+};
+
+/* Whether [lo, hi] lies within one interval of @a[@n]: the first interval
+ * that does not end before lo holds it or none does (the intervals are
+ * disjoint and never adjacent, so no two together cover it).  O(log n). */
+static inline bool ivs_cover(const struct ivl *a, uint32_t n, uint64_t lo, uint64_t hi)
+{
+	uint32_t l = 0, h = n;
+
+	while (l < h) {
+		uint32_t mid = l + (h - l) / 2;
+		if (a[mid].hi < lo)
+			l = mid + 1;
+		else
+			h = mid;
+	}
+	return l < n && a[l].lo <= lo && hi <= a[l].hi;
+}
+
+#endif
