@@ -411,6 +411,9 @@ int crdt_ormap_decode(const uint8_t *buf, size_t len, struct crdt_ormap **ret)
 		r = CRDT_EBADMSG;
 		if (crdt_cur_count(&c, 2, &nf) < 0)
 			goto out;
+		/* nf is capped by the bytes left (2 a baseline at least) */
+		if ((r = base_reserve(m, nf)) < 0)
+			goto out;
 		for (size_t f = 0; f < nf; f++) {
 			struct ment *b;
 			r = CRDT_EBADMSG;

@@ -208,6 +208,11 @@ int fld_insert(struct crdt_ormap *m, const uint8_t *key, size_t len, uint32_t h,
 
 /* Field @key's baseline, NULL if none. */
 const struct ment *base_of(const struct crdt_ormap *m, const uint8_t *key, size_t len);
+/* Room for @n more baselines at once.  Whoever joins many (a copy, a
+ * merge, a decode) takes it first: they come in hash order, and inserted so
+ * into a table sized for fewer they would all probe one growing run, O(n^2)
+ * (1,000,000 took longer than minutes).  0 or -ENOMEM. */
+int base_reserve(struct crdt_ormap *m, size_t n);
 /* The rows @r[@n] (replica numbers of @m) joined into field @key's
  * baseline.  0 or -ENOMEM (unchanged). */
 int base_join(struct crdt_ormap *m, const uint8_t *key, size_t len, const struct mrow *r,

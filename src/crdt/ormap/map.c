@@ -348,6 +348,10 @@ struct crdt_ormap *crdt_ormap_copy(const struct crdt_ormap *m)
 		if (e != cp)
 			free(e);
 	}
+	/* the baselines come in hash order: inserted so into a table sized
+	 * for fewer, they would all probe one growing run (base_reserve) */
+	if (base_reserve(c, m->base.count) < 0)
+		goto fail;
 	for (uint32_t i = 0; m->base.s && i < m->base.cap; i++) {
 		const struct et_slot *s = &m->base.s[i];
 		const struct ment *b = (const struct ment *)(uintptr_t)s->pay;
@@ -540,6 +544,11 @@ static void base_unprep(struct bprep *p)
 	free(p->e);
 	free(p->owned);
 	*p = (struct bprep){ 0 };
+}
+
+int base_reserve(struct crdt_ormap *m, size_t n)
+{
+	return n ? et_reserve(&m->base, (size_t)m->base.count + n) : 0;
 }
 
 int base_join(struct crdt_ormap *m, const uint8_t *key, size_t len, const struct mrow *r,
@@ -1331,7 +1340,10 @@ int crdt_ormap_merge(struct crdt_ormap *dst, const struct crdt_ormap *src)
 	for (uint32_t j = 0; j < src->nreps; j++)
 		if (src->reps[j].n && ctx_add_ivs(dst, map[j], src->reps[j].iv, src->reps[j].n) < 0)
 			goto sweep;
-	/* Last, the baselines: per replica the greater rows. */
+	/* Last, the baselines: per replica the greater rows (room first, as
+	 * they come in hash order: base_reserve). */
+	if (base_reserve(dst, src->base.count) < 0)
+		goto sweep;
 	for (uint32_t i = 0; src->base.s && i < src->base.cap; i++) {
 		const struct et_slot *s = &src->base.s[i];
 		struct ment *b;
