@@ -280,7 +280,7 @@ static void section_memory(struct daemon *d, struct crdt_buf *b)
 	/* Redis' names: large sets and hashes emptied by a DEL, an expiry or
 	 * a peer's DEL, freed on the thread pool (state/lazyfree.h) */
 	line(b, "lazyfree_pending_objects:%" PRIu64, d->lazyfree.pending);
-	line(b, "lazyfreed_objects:%" PRIu64, d->lazyfree.freed + d->lazyfree.inline_freed);
+	line(b, "lazyfreed_objects:%" PRIu64, d->lazyfree.freed);
 }
 
 /* Redis' commandstats lines, from client/cmdstats.h: every command called

@@ -171,7 +171,7 @@ static void rows_memory_sim(struct daemon *d, struct collected *c)
 	G("lazyfree_pending_objects", "emptied large sets and hashes not yet freed off the loop",
 	  d->lazyfree.pending);
 	C("lazyfreed_objects_total", "emptied large sets and hashes freed off the loop",
-	  d->lazyfree.freed + d->lazyfree.inline_freed);
+	  d->lazyfree.freed);
 	G("heap_bytes", "heap bytes taken from the system (malloc)", mi.arena + mi.hblkhd);
 	G("sim_enabled", "1 when the simulation shim is on", d->shim != NULL);
 	if (!d->shim)

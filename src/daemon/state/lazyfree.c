@@ -46,5 +46,5 @@ void lazyfree_put(void *ctx, struct crdt_obj *husk)
 		free(j);
 	}
 	crdt_obj_done(husk);
-	lf->inline_freed++;
+	lf->freed++;
 }

@@ -20,8 +20,8 @@
 struct lazyfree {
 	uv_loop_t *loop;
 	uint64_t pending; /* husks queued, not yet freed */
-	uint64_t freed;   /* husks freed on the pool (INFO lazyfreed_objects) */
-	uint64_t inline_freed; /* freed in the call: no memory for a job, or no pool */
+	uint64_t freed;   /* husks freed (INFO lazyfreed_objects): on the pool, or in
+			   * the call when no job could be queued */
 };
 
 void lazyfree_init(struct lazyfree *lf, uv_loop_t *loop);
