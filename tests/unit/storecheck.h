@@ -1,5 +1,5 @@
 /* The store's keyspace counts (store_keyspace, what DBSIZE and INFO
- * keyspace show) against a walk of its table that asks every name its
+ * keyspace show) against a walk of its tables that asks every name its
  * visible type now (store_entry_type, what KEYS and TYPE answer).  Include
  * after cmocka.h. */
 #ifndef CRDTD_TEST_STORECHECK_H
@@ -9,19 +9,24 @@
 
 #include "state/store.h"
 
+static inline int storecheck_count(struct store_entry *e, void *ctx)
+{
+	struct store_keyspace *w = ctx;
+	enum crdt_type t = store_entry_type(e);
+
+	if (t) {
+		w->keys++;
+		w->by_type[t]++;
+		w->expires += store_entry_deadline(e) != 0;
+	}
+	return 0;
+}
+
 static inline void assert_keyspace(const struct store *s)
 {
 	struct store_keyspace ks, w = { 0 };
 
-	for (size_t i = 0; i < s->cap; i++) {
-		struct store_entry *e = store_slot_entry(&s->table[i]);
-		enum crdt_type t = e ? store_entry_type(e) : 0;
-		if (t) {
-			w.keys++;
-			w.by_type[t]++;
-			w.expires += store_entry_deadline(e) != 0;
-		}
-	}
+	store_foreach(s, storecheck_count, &w);
 	store_keyspace(s, &ks);
 	if (memcmp(&ks, &w, sizeof(w)) != 0)
 		fail_msg("keyspace counts: %" PRIu64 " names (%" PRIu64 " with a deadline), a walk "

@@ -407,6 +407,53 @@ static void test_churn_bounded(void **state)
 	store_done(&a.s);
 }
 
+/* Names reclaimed while the store's table is rehashed (store_rehash), half
+ * of them from the old table and half from the new: gone, every other name
+ * found, and the rehash ends with the counts right. */
+static void test_reclaim_while_rehashing(void **state)
+{
+	struct rep a;
+	char k[32];
+	int n = 0;
+	const int dead = 6000;
+
+	now = 1000;
+	rep_init(&a);
+	for (int i = 0; i < dead; i++) {
+		snprintf(k, sizeof(k), "d:%d", i);
+		set_key(&a, k, "v");
+		assert_int_equal(store_del(&a.s, k, strlen(k)), 1);
+	}
+	while (a.s.ocap < 16384) {
+		snprintf(k, sizeof(k), "live:%d", n++);
+		set_key(&a, k, "v");
+		assert_true(n < 40000);
+	}
+	store_rehash(&a.s, a.s.ocap / 2);
+	assert_true(a.s.ocap && a.s.olen > 0);
+	now = 1000 + GRACE;
+	assert_int_equal(store_reclaim(&a.s, 2 * dead), dead);
+	assert_int_equal(a.s.stats.reclaimed, dead);
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < dead; i++) {
+			snprintf(k, sizeof(k), "d:%d", i);
+			assert_false(has(&a, k));
+		}
+		for (int i = 0; i < n; i++) {
+			snprintf(k, sizeof(k), "live:%d", i);
+			assert_int_equal(type_of(&a, k), CRDT_LWWREG);
+		}
+		assert_int_equal(a.s.len, (size_t)n);
+		assert_keyspace(&a.s);
+		while (store_rehash(&a.s, 1000))
+			;
+		assert_int_equal(a.s.ocap, 0);
+	}
+	set_key(&a, "d:1", "again");
+	assert_int_equal(type_of(&a, "d:1"), CRDT_LWWREG);
+	store_done(&a.s);
+}
+
 /* The forgotten-names set against a reference: random adds (with repeats)
  * and expiries in time order. */
 static void test_forget_model(void **state)
@@ -542,6 +589,7 @@ int main(void)
 		cmocka_unit_test(test_held_and_off),
 		cmocka_unit_test(test_on_after_load),
 		cmocka_unit_test(test_churn_bounded),
+		cmocka_unit_test(test_reclaim_while_rehashing),
 		cmocka_unit_test(test_forget_model),
 		cmocka_unit_test(test_keyspace_counts),
 	};

@@ -264,6 +264,159 @@ static void test_table_doubles(void **state)
 	store_done(&s);
 }
 
+/* Add counter "r:@i" holding @i + 1 (or find it: the count stays). */
+static void add_counter(struct store *s, int i)
+{
+	char name[32];
+	struct crdt_obj *o;
+	int n = snprintf(name, sizeof(name), "r:%d", i);
+	int64_t v;
+
+	assert_int_equal(store_get(s, name, (size_t)n, CRDT_GCOUNTER, true, &o), 0);
+	assert_int_equal(crdt_gcounter_value(o->gc, &v), 0);
+	if (v == 0)
+		assert_int_equal(crdt_gcounter_inc(o->gc, &r1, i + 1), 0);
+}
+
+/* Whether counter "r:@i" is found holding @i + 1. */
+static bool has_counter(const struct store *s, int i)
+{
+	char name[32];
+	int n = snprintf(name, sizeof(name), "r:%d", i);
+	struct store_entry *e = store_find(s, name, (size_t)n);
+	int64_t v;
+
+	if (!e || !store_entry_slot(e, CRDT_GCOUNTER))
+		return false;
+	assert_int_equal(crdt_gcounter_value(store_entry_slot(e, CRDT_GCOUNTER)->gc, &v), 0);
+	return v == i + 1;
+}
+
+static int count_visits(struct store_entry *e, void *ctx)
+{
+	((uint8_t *)ctx)[atoi((const char *)e->name + 2)]++;
+	return 0;
+}
+
+#define REHASH_NAMES 40000
+
+/* The table is rebuilt a slice at a time: the name that begins a rehash
+ * moves a few slots, not the table; every name is found throughout, in the
+ * old table or the new; a name of the old table is found, not added again;
+ * store_foreach meets each name once; a walk begun before the rehash and
+ * stepped across its beginning and its end meets every name it started
+ * with without starting again; the old table goes once every slot moved. */
+static void test_rehash_incremental(void **state)
+{
+	struct store s;
+	struct store_walk w;
+	static uint8_t met[REHASH_NAMES], visits[REHASH_NAMES];
+	int n = 0, before;
+	uint64_t gen;
+	size_t len;
+	struct store_entry *e;
+
+	memset(met, 0, sizeof(met));
+	store_init(&s);
+	/* up to the name that rebuilds a table of 16,384 slots (past the
+	 * size moved at once) */
+	while (!(s.cap == 16384 && (s.len + 1) * 16 > s.cap * 13)) {
+		add_counter(&s, n++);
+		assert_true(n < REHASH_NAMES);
+	}
+	before = n;
+	store_walk_start(&s, &w);
+	for (int k = 0; k < 100 && (e = store_next(&s, &w)); k++)
+		met[atoi((const char *)e->name + 2)]++;
+	gen = s.tgen;
+	add_counter(&s, n++);
+	assert_int_equal(s.ocap, 16384);
+	assert_int_equal(s.cap, 32768);
+	assert_int_equal(s.tgen, gen + 1);
+	assert_true(s.olen + 64 > s.len); /* a few slots moved, not the table */
+	/* a walk begun in the old table, still there when the rehash ends */
+	static uint8_t met2[REHASH_NAMES];
+	struct store_walk w2;
+	int before2 = n;
+	memset(met2, 0, sizeof(met2));
+	store_walk_start(&s, &w2);
+	for (int k = 0; k < 10 && (e = store_next(&s, &w2)); k++)
+		met2[atoi((const char *)e->name + 2)]++;
+	assert_true(w2.pos < s.ocap);
+	while (s.ocap) {
+		len = s.len;
+		/* names of either table: found, not added again */
+		add_counter(&s, n / 2);
+		for (int i = n % 13; i < n; i += n / 16) {
+			char name[32];
+			int nl = snprintf(name, sizeof(name), "r:%d", i);
+			struct crdt_obj c;
+			assert_int_equal(crdt_obj_new(CRDT_GCOUNTER, &c), 0);
+			assert_int_equal(crdt_gcounter_inc(c.gc, &r1, i + 1), 0);
+			assert_int_equal(store_merge(&s, name, (size_t)nl, &c), 0);
+			crdt_obj_done(&c);
+		}
+		assert_int_equal(s.len, len);
+		for (int k = 0; k < 50; k++)
+			add_counter(&s, n++);
+		store_rehash(&s, 97);
+		for (int k = 0; k < 100 && (e = store_next(&s, &w)); k++)
+			met[atoi((const char *)e->name + 2)]++;
+		for (int i = 0; i < n; i += 7)
+			assert_true(has_counter(&s, i));
+		memset(visits, 0, sizeof(visits));
+		assert_int_equal(store_foreach(&s, count_visits, visits), 0);
+		for (int i = 0; i < n; i++)
+			assert_int_equal(visits[i], 1);
+		assert_int_equal(s.len, (size_t)n);
+		assert_true(n < REHASH_NAMES);
+	}
+	assert_int_equal(s.tgen, gen + 2);
+	assert_int_equal(s.olen, 0);
+	while ((e = store_next(&s, &w)))
+		met[atoi((const char *)e->name + 2)]++;
+	assert_int_equal(w.restarts, 0);
+	for (int i = 0; i < before; i++)
+		assert_true(met[i] >= 1);
+	while ((e = store_next(&s, &w2)))
+		met2[atoi((const char *)e->name + 2)]++;
+	assert_int_equal(w2.restarts, 0);
+	for (int i = 0; i < before2; i++)
+		assert_true(met2[i] >= 1);
+	for (int i = 0; i < n; i++)
+		assert_true(has_counter(&s, i));
+	assert_false(store_rehash(&s, 1));
+	store_done(&s);
+}
+
+/* A walk that slept through a whole rehash (begun and ended) cannot know
+ * where its names went: it starts again, and still meets every name. */
+static void test_walk_restarts_after_two_changes(void **state)
+{
+	struct store s;
+	struct store_walk w;
+	static uint8_t met[REHASH_NAMES];
+	struct store_entry *e;
+	int n = 0;
+
+	memset(met, 0, sizeof(met));
+	store_init(&s);
+	while (s.cap < 16384)
+		add_counter(&s, n++);
+	store_walk_start(&s, &w);
+	for (int k = 0; k < 1000; k++)
+		assert_non_null(store_next(&s, &w));
+	while (!s.ocap)
+		add_counter(&s, n++);
+	assert_false(store_rehash(&s, SIZE_MAX));
+	while ((e = store_next(&s, &w)))
+		met[atoi((const char *)e->name + 2)]++;
+	assert_int_equal(w.restarts, 1);
+	for (int i = 0; i < n; i++)
+		assert_true(met[i] >= 1);
+	store_done(&s);
+}
+
 /* The value of the register @name holds. */
 static void assert_reg(struct store *s, const char *name, const char *want)
 {
@@ -764,6 +917,50 @@ static void test_scan(void **state)
 	store_done(&s);
 }
 
+/* SCAN while the table is rehashed: with the rehash standing still, a scan
+ * from 0 to 0 meets every name exactly once (a bucket of the smaller table
+ * and the buckets it splits into in the larger); with slices moved and
+ * names added between its steps, every name held throughout at least
+ * once. */
+static void test_scan_while_rehashing(void **state)
+{
+	struct store s;
+	static uint8_t visits[REHASH_NAMES];
+	int n = 0;
+
+	store_init(&s);
+	while (s.ocap < 16384) {
+		add_counter(&s, n++);
+		assert_true(n < REHASH_NAMES);
+	}
+	store_rehash(&s, s.ocap / 3);
+	for (int pass = 0; pass < 2; pass++) {
+		int held = n;
+		uint64_t cur = 0;
+		size_t steps = 0;
+
+		memset(visits, 0, sizeof(visits));
+		do {
+			cur = store_scan(&s, cur, 1 + steps % 20, count_visits, visits);
+			if (pass == 1 && s.ocap) {
+				store_rehash(&s, 61);
+				for (int k = 0; k < 3 && n < REHASH_NAMES; k++)
+					add_counter(&s, n++);
+			}
+			assert_true(++steps < 100000);
+		} while (cur);
+		for (int i = 0; i < held; i++)
+			if (pass == 0)
+				assert_int_equal(visits[i], 1);
+			else
+				assert_true(visits[i] >= 1);
+		if (pass == 0)
+			assert_true(s.ocap != 0); /* it stood still */
+	}
+	assert_int_equal(s.ocap, 0); /* and ended under the second scan */
+	store_done(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -772,6 +969,8 @@ int main(void)
 		cmocka_unit_test(test_many_names_survive_growth),
 		cmocka_unit_test(test_registers_every_way),
 		cmocka_unit_test(test_table_doubles),
+		cmocka_unit_test(test_rehash_incremental),
+		cmocka_unit_test(test_walk_restarts_after_two_changes),
 		cmocka_unit_test(test_type_conflict_resolves_the_same_everywhere),
 		cmocka_unit_test(test_every_type_under_one_name),
 		cmocka_unit_test(test_change_stream),
@@ -782,6 +981,7 @@ int main(void)
 		cmocka_unit_test(test_lazyfree),
 		cmocka_unit_test(test_prefetch_reads_only),
 		cmocka_unit_test(test_scan),
+		cmocka_unit_test(test_scan_while_rehashing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

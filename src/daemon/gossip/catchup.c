@@ -96,11 +96,7 @@ static struct store_entry *cu_next(struct gossip_core *g, struct peer *p)
 	struct store_entry *e;
 
 	if (p->cu_scan) {
-		if (p->cu_cap != g->store->cap) { /* the table grew: entries moved */
-			p->cu_cap = g->store->cap;
-			p->cu_pos = 0;
-		}
-		if ((e = store_next(g->store, &p->cu_pos)))
+		if ((e = store_next(g->store, &p->cu_walk)))
 			return e;
 		p->cu_scan = false;
 	}
@@ -363,8 +359,7 @@ void catchup_resync(struct gossip_core *g, struct peer *p)
 	p->cu_cut = NULL;
 	p->cu_busy = true; /* a digest exchange under way sends nothing more */
 	p->cu_scan = true;
-	p->cu_pos = 0;
-	p->cu_cap = g->store->cap;
+	store_walk_start(g->store, &p->cu_walk);
 }
 
 /* Put cu_names[pos - 1] in the index: its first empty slot from its key. */
@@ -384,7 +379,7 @@ void catchup_add(struct gossip_core *g, struct peer *p, const uint8_t *name, siz
 	struct cu_name *q;
 	uint64_t key = digest_name_key(name, len);
 
-	if (p->cu_scan && p->cu_pos == 0)
+	if (p->cu_scan && p->cu_walk.pos == 0)
 		return; /* the walk has not started: it sends this one */
 	if (!p->cu_ix && !(p->cu_ix = calloc(CU_IX_SLOTS, sizeof(*p->cu_ix)))) {
 		catchup_resync(g, p); /* costs no memory */

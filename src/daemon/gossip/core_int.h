@@ -89,9 +89,8 @@ struct peer {
 	uint64_t differing, differing_acc;
 	uint64_t bytes_at_round, bytes_last_round;
 	/* catch-up (docs/protocol.md, "Catch-up"): the whole instances it
-	 * needs, paced by its ACKs: every name in the store from slot
-	 * cu_pos of a table of cu_cap slots (a resync), then the names
-	 * queued in cu_names */
+	 * needs, paced by its ACKs: every name in the store, by the walk
+	 * cu_walk (a resync), then the names queued in cu_names */
 	struct xfer xf;
 	bool cu_busy; /* one was under way when its last DIGEST came, or began since */
 	/* the instances its DELTA datagrams (intervals and catch-up) carried
@@ -104,7 +103,7 @@ struct peer {
 	 * last DIGEST came: what its digest can be expected to hold */
 	uint64_t acked_at_digest;
 	bool cu_scan;
-	size_t cu_pos, cu_cap;
+	struct store_walk cu_walk;
 	struct cu_name {
 		uint8_t *name;
 		size_t len;

@@ -69,8 +69,7 @@ static void overflow(struct digest *d)
 	d->stale = NULL;
 	d->nstale = d->stale_cap = 0;
 	d->walking = true;
-	d->walk_pos = 0;
-	d->walk_cap = d->store->cap;
+	store_walk_start(d->store, &d->walk);
 }
 
 /* Mark @e stale, listing it unless it already is. */
@@ -205,11 +204,7 @@ bool digest_refresh_some(struct digest *d, size_t entries)
 	 * list, newest first; a failed refresh_entry may drop the list and
 	 * start the walk again (overflow) */
 	while (d->walking && entries) {
-		if (d->walk_cap != d->store->cap) { /* rebuilt: entries moved */
-			d->walk_pos = 0;
-			d->walk_cap = d->store->cap;
-		}
-		if (!(e = store_next(d->store, &d->walk_pos))) {
+		if (!(e = store_next(d->store, &d->walk))) {
 			d->walking = false;
 			break;
 		}

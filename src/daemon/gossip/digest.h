@@ -70,12 +70,11 @@ struct digest {
 	struct store_entry **stale; /* entries whose dstale is set */
 	size_t nstale, stale_cap;
 	/* a stale entry could not be listed (no memory, or the list reached
-	 * its bound): the refresh walks the whole store, from walk_pos of a
-	 * table of walk_cap slots (again from the start if the table is
-	 * rebuilt meanwhile, or the list overflows again); changes meanwhile
-	 * are listed as before */
+	 * its bound): the refresh walks the whole store (again from the
+	 * start if the list overflows again); changes meanwhile are listed
+	 * as before */
 	bool walking;
-	size_t walk_pos, walk_cap;
+	struct store_walk walk;
 	struct digest_stats stats;
 };
 

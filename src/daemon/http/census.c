@@ -18,8 +18,8 @@ static void result_init(struct census_result *r)
 void census_start(struct census *c, const struct store *s)
 {
 	c->running = true;
-	c->pos = 0;
-	c->cap = s->cap;
+	store_walk_start(s, &c->walk);
+	c->tgen = s->tgen;
 	result_init(&c->part);
 }
 
@@ -77,27 +77,25 @@ static void count(struct census_result *r, const struct store *s, struct store_e
 	}
 }
 
-bool census_step(struct census *c, const struct store *s, size_t slots, uint64_t now_ms)
+bool census_step(struct census *c, const struct store *s, size_t names, uint64_t now_ms)
 {
-	size_t end;
+	struct store_entry *e;
 
-	if (!c->running)
+	if (!c->running || s->ocap)
 		return false;
-	if (s->cap != c->cap) { /* rebuilt: the names moved */
+	if (s->tgen != c->tgen) { /* rehashed: the names moved */
 		c->restarts++;
 		census_start(c, s);
 	}
-	end = slots < s->cap - c->pos ? c->pos + slots : s->cap;
-	for (; c->pos < end; c->pos++) {
-		struct store_entry *e = store_slot_entry(&s->table[c->pos]);
-		if (e)
-			count(&c->part, s, e);
+	for (size_t i = 0; i < names; i++) {
+		if (!(e = store_next(s, &c->walk))) {
+			c->part.done_ms = now_ms;
+			c->last = c->part;
+			c->have_last = true;
+			c->running = false;
+			return true;
+		}
+		count(&c->part, s, e);
 	}
-	if (c->pos < s->cap)
-		return false;
-	c->part.done_ms = now_ms;
-	c->last = c->part;
-	c->have_last = true;
-	c->running = false;
-	return true;
+	return false;
 }

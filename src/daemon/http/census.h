@@ -6,9 +6,11 @@
  * Pure: it reads the store it is handed, between steps, and the time it is
  * told.  The HTTP server drives it (http/server.c: a step a loop pass on an
  * idle handle, started by a scrape) and the pages show the last finished
- * census with its age.  A table rebuilt between two steps (the store grew)
- * moves its names: the walk starts again.  Nothing is kept of an entry
- * between steps but copies, so names may come and go meanwhile. */
+ * census with its age.  A rehash of the store's table moves its names, and
+ * a walk across it may meet a name twice (store_next): the census waits
+ * while one runs, and starts again after one began or ended.  Nothing is
+ * kept of an entry between steps but copies, so names may come and go
+ * meanwhile. */
 #ifndef CRDTD_HTTP_CENSUS_H
 #define CRDTD_HTTP_CENSUS_H
 
@@ -31,18 +33,19 @@ struct census_result {
 
 struct census {
 	bool running;
-	size_t pos, cap; /* the walk under way: its next slot, the table's size */
+	struct store_walk walk; /* the walk under way */
+	uint64_t tgen;          /* the store's tables when it began (store.tgen) */
 	struct census_result part;
 	bool have_last;
 	struct census_result last; /* the last finished */
-	uint64_t restarts;         /* walks begun again: the table was rebuilt */
+	uint64_t restarts;         /* walks begun again: the table was rehashed */
 };
 
 /** Begin a walk of @s (a census under way begins again). */
 void census_start(struct census *c, const struct store *s);
-/** Walk up to @slots table slots of @s.  True when the walk finished at
- * this step: c->last is the new census (and c->running false).  False
- * with nothing under way too. */
-bool census_step(struct census *c, const struct store *s, size_t slots, uint64_t now_ms);
+/** Count up to @names names of @s (none while its table is rehashed).
+ * True when the walk finished at this step: c->last is the new census
+ * (and c->running false).  False with nothing under way too. */
+bool census_step(struct census *c, const struct store *s, size_t names, uint64_t now_ms);
 
 #endif

@@ -2,7 +2,7 @@
  * routes it, writes the answer and closes; every connection has a timer
  * bounding how long its request may take to arrive.  It also drives the
  * store's census (http/census.h) that the pages show: a page starts the
- * next one, which walks CENSUS_SLICE table slots a loop pass. */
+ * next one, which counts CENSUS_SLICE names a loop pass. */
 #include "http/server.h"
 
 #include <stdio.h>
@@ -18,10 +18,10 @@
 
 #define HTTP_READ_CHUNK 4096
 #define HTTP_REPLY_MAX (64u << 20) /* a page past this is answered 500 */
-/* Table slots the census walks a loop pass: about 1 ms at 0.8 us a name. */
+/* Names the census counts a loop pass: about 1 ms at 0.8 us a name. */
 #define CENSUS_SLICE 1024
-/* A table this small is counted whole, at once, when a page is asked for. */
-#define CENSUS_AT_ONCE 4096
+/* A store this small is counted whole, at once, when a page is asked for. */
+#define CENSUS_AT_ONCE 2048
 
 struct http_conn {
 	uv_tcp_t tcp;
@@ -150,10 +150,12 @@ static const struct census_result *census_for_page(struct http_server *s)
 {
 	const struct store *st = &s->d->store;
 
-	if (st->cap <= CENSUS_AT_ONCE) {
+	if (st->len <= CENSUS_AT_ONCE) {
 		census_start(&s->census, st);
-		census_step(&s->census, st, st->cap, uv_now(s->loop));
-		uv_idle_stop(&s->idle);
+		if (census_step(&s->census, st, SIZE_MAX, uv_now(s->loop)))
+			uv_idle_stop(&s->idle);
+		else /* its table is being rehashed */
+			uv_idle_start(&s->idle, census_cb);
 	} else if (!s->census.running) {
 		census_start(&s->census, st);
 		uv_idle_start(&s->idle, census_cb);

@@ -184,13 +184,22 @@ static void table_free(struct store_slot *t, size_t cap, bool mapped)
 		free(t);
 }
 
+/* Slot @i in a walk's order: the old table's while a rehash runs, then
+ * the new one's. */
+static struct store_slot *slot_at(const struct store *s, size_t i)
+{
+	return i < s->ocap ? &s->old[i] : &s->table[i - s->ocap];
+}
+
 void store_done(struct store *s)
 {
 	if (!s)
 		return;
-	for (size_t i = 0; i < s->cap; i++)
-		entry_free(store_slot_entry(&s->table[i]));
+	for (size_t i = 0; i < s->ocap + s->cap; i++)
+		entry_free(store_slot_entry(slot_at(s, i)));
 	table_free(s->table, s->cap, s->table_mapped);
+	if (s->ocap)
+		table_free(s->old, s->ocap, s->old_mapped);
 	free(s->heap);
 	free(s->rq);
 	forget_done(&s->forgot);
@@ -207,19 +216,48 @@ static uint64_t slot_tag(uint64_t h)
  * it and walks skip it; it stays until the table is rebuilt. */
 #define SLOT_TOMB ((uint64_t)1 << STORE_SLOT_PTR_BITS)
 
-/* Slot index of @name, or of the empty slot where it would go. */
-static size_t find_slot(const struct store *s, const void *name, size_t len, uint64_t h)
+/* Slot index of @name in @t (of @cap slots), or of the empty slot where
+ * it would go. */
+static size_t find_slot(const struct store_slot *t, size_t cap, const void *name, size_t len,
+			uint64_t h)
 {
-	size_t mask = s->cap - 1;
+	size_t mask = cap - 1;
 	uint64_t tag = slot_tag(h);
 
 	for (size_t i = h & mask;; i = (i + 1) & mask) {
-		const struct store_slot *sl = &s->table[i];
+		const struct store_slot *sl = &t[i];
 		const struct store_entry *e = store_slot_entry(sl);
 		if (!sl->v || (e && slot_tag(sl->v) == tag && e->name_len == len &&
 			       memcmp(e->name, name, len) == 0))
 			return i;
 	}
+}
+
+/* The slot where @h's probe most likely finds its name: the old table's
+ * while the rehash has not reached it, else the new one's. */
+static const struct store_slot *home_slot(const struct store *s, uint64_t h)
+{
+	if (s->ocap && (h & (s->ocap - 1)) >= s->opos)
+		return &s->old[h & (s->ocap - 1)];
+	return &s->table[h & (s->cap - 1)];
+}
+
+/* The slot holding @name, in the old table (*@in_old) or the new one, or
+ * NULL. */
+static struct store_slot *lookup(const struct store *s, const void *name, size_t len,
+				 uint64_t h, bool *in_old)
+{
+	struct store_slot *sl;
+
+	*in_old = false;
+	if (!s->cap)
+		return NULL;
+	if (s->ocap && (sl = &s->old[find_slot(s->old, s->ocap, name, len, h)])->v) {
+		*in_old = true;
+		return sl;
+	}
+	sl = &s->table[find_slot(s->table, s->cap, name, len, h)];
+	return sl->v ? sl : NULL;
 }
 
 void store_prefetch(const struct store *s, const void *name, size_t len, bool entry)
@@ -230,7 +268,7 @@ void store_prefetch(const struct store *s, const void *name, size_t len, bool en
 	if (!s->cap)
 		return;
 	h = name_hash(name, len);
-	sl = &s->table[h & (s->cap - 1)];
+	sl = home_slot(s, h);
 	if (!entry) {
 		__builtin_prefetch(sl);
 	} else if (sl->v && slot_tag(sl->v) == slot_tag(h)) {
@@ -243,23 +281,39 @@ void store_prefetch(const struct store *s, const void *name, size_t len, bool en
 
 struct store_entry *store_find(const struct store *s, const void *name, size_t len)
 {
-	if (!s->cap)
-		return NULL;
-	return store_slot_entry(&s->table[find_slot(s, name, len, name_hash(name, len))]);
+	bool in_old;
+	struct store_slot *sl = lookup(s, name, len, name_hash(name, len), &in_old);
+
+	return sl ? store_slot_entry(sl) : NULL;
 }
 
-/* Rebuild the table without its tombstones, at the smallest size the
- * entries fill to at most 13/32, half the load that rebuilds it (so a table
- * that grew past 13/16 doubles; before, 5/16 made it four times larger or
- * more); its size always changes (walkers see s->cap change and start
- * again): twice as large when that is the same size. */
+/* Rebuilding the table (rehash_begin) without its tombstones, at the
+ * smallest size the names fill to at most 13/32, half the load that
+ * rebuilds it (so a table that grew past 13/16 doubles; before, 5/16 made
+ * it four times larger or more); its size always changes: twice as large
+ * when that is the same size.
+ *
+ * The names move incrementally, as Redis's dict rehashes: REHASH_PER_ADD
+ * slots of the old table at each new name, and store_rehash's slices,
+ * which the daemon runs every loop pass while a rehash is under way.  At
+ * 1,720,000 names one rebuild in one call held the loop 89-125 ms
+ * (docs/benchmarks.md).  A moved slot becomes a tombstone in the old
+ * table, so that probes there go on past it.  The new table has room for
+ * the names added before the rehash ends: it fills from 13/32 to 13/16
+ * only after 13/16 of the old table's size in new names, and by then
+ * REHASH_PER_ADD slots a name have moved every slot (after 4 KiB a name
+ * of a mapped new table brought in first, fault_in: 1/32 as many names).
+ * Should it fill first all the same, the rehash ends in that call.  Tables up to
+ * REHASH_AT_ONCE slots move in the call (64 KiB, about 0.2 ms). */
+#define REHASH_PER_ADD 16
+#define REHASH_AT_ONCE 8192
 #define GROW_AHEAD 16
 
-/* The hash of the entry in slot @i of @old (0 if none), its home in the
- * table of @s loaded meanwhile (grow). */
-static uint64_t grow_hash(const struct store *old, const struct store *s, size_t i)
+/* The hash of the entry in old slot @i (0 if none), its home in the new
+ * table loaded meanwhile. */
+static uint64_t move_hash(const struct store *s, size_t i)
 {
-	struct store_entry *e = store_slot_entry(&old->table[i]);
+	struct store_entry *e = store_slot_entry(&s->old[i]);
 	uint64_t h;
 
 	if (!e)
@@ -269,44 +323,106 @@ static uint64_t grow_hash(const struct store *old, const struct store *s, size_t
 	return h;
 }
 
-static int grow(struct store *s)
+/* Move the names of old slots [@from, @to) into the new table.  Each name
+ * is read for its hash, and its new slot is anywhere in the new table: two
+ * cache misses a name (78 ns at 1,700,000 names).  So the entry 2 *
+ * GROW_AHEAD slots on is loaded ahead, the one GROW_AHEAD on is hashed and
+ * its new home loaded, and this one is placed with the hash kept for it. */
+static void move_slots(struct store *s, size_t from, size_t to)
+{
+	uint64_t hs[GROW_AHEAD];
+
+	for (size_t i = from; i < from + GROW_AHEAD && i < to; i++)
+		hs[i % GROW_AHEAD] = move_hash(s, i);
+	for (size_t i = from; i < to; i++) {
+		struct store_entry *e;
+		if (i + 2 * GROW_AHEAD < to && (e = store_slot_entry(&s->old[i + 2 * GROW_AHEAD])))
+			__builtin_prefetch(e->name);
+		if ((e = store_slot_entry(&s->old[i]))) {
+			uint64_t h = hs[i % GROW_AHEAD];
+			s->table[find_slot(s->table, s->cap, e->name, e->name_len, h)] = s->old[i];
+			s->old[i].v = SLOT_TOMB;
+			s->olen--;
+		}
+		if (i + GROW_AHEAD < to) /* the ring's slot just read */
+			hs[i % GROW_AHEAD] = move_hash(s, i + GROW_AHEAD);
+	}
+}
+
+/* Bring the next pages of a mapped new table into memory, about @bytes;
+ * whether some are left.  A fresh mapping's pages are faulted in (and
+ * zeroed) at their first write, and the names moved in one slice land all
+ * over the table: the first slice at 1,720,000 names took 2-3 ms of page
+ * faults (16 huge pages), so the table is brought in first, a slice's
+ * share at a time, before names move. */
+static bool fault_in(struct store *s, size_t bytes)
+{
+	size_t size = s->cap * sizeof(*s->table);
+	uint8_t *p = (uint8_t *)s->table + s->faulted;
+
+	if (!s->table_mapped || s->faulted >= size)
+		return false;
+	if (bytes > size - s->faulted)
+		bytes = size - s->faulted;
+	bytes = (bytes + 4095) & ~(size_t)4095;
+#ifdef MADV_POPULATE_WRITE
+	if (madvise(p, bytes, MADV_POPULATE_WRITE) < 0)
+#endif
+		for (size_t i = 0; i < bytes; i += 4096) /* names may be there */
+			((volatile uint8_t *)p)[i] = ((volatile uint8_t *)p)[i];
+	s->faulted += bytes;
+	return s->faulted < size;
+}
+
+bool store_rehash(struct store *s, size_t slots)
+{
+	size_t end;
+
+	if (!s->ocap)
+		return false;
+	/* 256 bytes a slot's budget: a huge page (2 MiB) a slice of 8,192 */
+	if (fault_in(s, slots < SIZE_MAX / 256 ? slots * 256 : SIZE_MAX))
+		return true;
+	end = s->olen && slots < s->ocap - s->opos ? s->opos + slots : s->ocap;
+	move_slots(s, s->opos, end);
+	s->opos = end;
+	if (s->opos < s->ocap)
+		return true;
+	table_free(s->old, s->ocap, s->old_mapped);
+	s->old = NULL;
+	s->ocap = s->opos = s->olen = 0;
+	s->tgen++;
+	return false;
+}
+
+static int rehash_begin(struct store *s)
 {
 	size_t cap = 64;
 	struct store_slot *t;
+	bool mapped;
 
+	store_rehash(s, SIZE_MAX); /* one under way ends first */
 	while (s->len * 32 > cap * 13)
 		cap *= 2;
 	if (cap == s->cap)
 		cap *= 2;
-	bool mapped;
-
 	if (!(t = table_alloc(cap, &mapped)))
 		return -ENOMEM;
-
-	struct store old = *s;
+	s->old = s->table;
+	s->ocap = s->cap;
+	s->old_mapped = s->table_mapped;
+	s->opos = 0;
+	s->olen = s->len;
 	s->table = t;
 	s->cap = cap;
 	s->table_mapped = mapped;
-	/* Each entry's name is read for its hash, and its new slot is
-	 * anywhere in the new table: two cache misses an entry (78 ns at
-	 * 1,700,000 names).  So the entry 2 * GROW_AHEAD slots on is loaded
-	 * ahead, the one GROW_AHEAD on is hashed and its new home loaded, and
-	 * this one is placed with the hash kept for it. */
-	uint64_t hs[GROW_AHEAD];
-	for (size_t i = 0; i < GROW_AHEAD && i < old.cap; i++)
-		hs[i] = grow_hash(&old, s, i);
-	for (size_t i = 0; i < old.cap; i++) {
-		struct store_entry *e;
-		if (i + 2 * GROW_AHEAD < old.cap &&
-		    (e = store_slot_entry(&old.table[i + 2 * GROW_AHEAD])))
-			__builtin_prefetch(e->name);
-		if ((e = store_slot_entry(&old.table[i])))
-			s->table[find_slot(s, e->name, e->name_len, hs[i % GROW_AHEAD])] = old.table[i];
-		if (i + GROW_AHEAD < old.cap) /* the ring's slot just read */
-			hs[i % GROW_AHEAD] = grow_hash(&old, s, i + GROW_AHEAD);
-	}
-	table_free(old.table, old.cap, old.table_mapped);
+	s->faulted = 0;
 	s->tombs = 0;
+	s->tgen++;
+	if (!s->ocap) /* the first table */
+		s->tgen++;
+	else if (s->ocap <= REHASH_AT_ONCE)
+		store_rehash(s, SIZE_MAX);
 	return 0;
 }
 
@@ -325,18 +441,24 @@ static int find_or_add(struct store *s, const void *name, size_t len, enum crdt_
 		       struct store_entry **ret)
 {
 	uint64_t h = name_hash(name, len);
+	struct store_slot *sl;
 	size_t i;
 
 	if (len > UINT32_MAX)
 		return -EINVAL;
-	/* keep the load (tombstones too) under 13/16: a probe reads 8-byte
-	 * slots in a row and their hash tags spare it the other names'
-	 * entries, so the longer runs of a fuller table cost little
+	store_rehash(s, REHASH_PER_ADD);
+	/* keep the new table's load (tombstones too) under 13/16: a probe
+	 * reads 8-byte slots in a row and their hash tags spare it the other
+	 * names' entries, so the longer runs of a fuller table cost little
 	 * (docs/benchmarks.md, memory per key part 6), and the table is 10 to
 	 * 20 bytes a name instead of 13 to 26 */
-	if ((s->len + s->tombs + 1) * 16 > s->cap * 13 && grow(s) < 0)
+	if ((s->len - s->olen + s->tombs + 1) * 16 > s->cap * 13 && rehash_begin(s) < 0)
 		return -ENOMEM;
-	i = find_slot(s, name, len, h);
+	if (s->ocap && (sl = &s->old[find_slot(s->old, s->ocap, name, len, h)])->v) {
+		*ret = store_slot_entry(sl);
+		return 0;
+	}
+	i = find_slot(s->table, s->cap, name, len, h);
 	if (!s->table[i].v) {
 		/* a new name takes the first tombstone on its probe, if any,
 		 * so that churn does not fill the table with them */
@@ -737,10 +859,37 @@ int store_merge_encoded(struct store *s, const void *name, size_t len,
 	return 0;
 }
 
-struct store_entry *store_next(const struct store *s, size_t *pos)
+void store_walk_start(const struct store *s, struct store_walk *w)
 {
-	while (*pos < s->cap) {
-		struct store_entry *e = store_slot_entry(&s->table[(*pos)++]);
+	*w = (struct store_walk){ .ocap = s->ocap, .tgen = s->tgen };
+}
+
+/* Keep @w's place across what happened to the tables since it moved. */
+static void walk_keep_place(const struct store *s, struct store_walk *w)
+{
+	if (w->tgen == s->tgen)
+		return;
+	if (w->tgen + 1 == s->tgen && s->ocap && !w->ocap) {
+		/* a rehash began from the table the walk was in: the old one
+		 * now, walked first, and what moves goes to the one after */
+	} else if (w->tgen + 1 == s->tgen && !s->ocap && w->ocap) {
+		/* the rehash ended: all the old table held is in the new one */
+		w->pos = w->pos < w->ocap ? 0 : w->pos - w->ocap;
+	} else {
+		w->pos = 0;
+		w->restarts++;
+	}
+	w->ocap = s->ocap;
+	w->tgen = s->tgen;
+}
+
+struct store_entry *store_next(const struct store *s, struct store_walk *w)
+{
+	walk_keep_place(s, w);
+	if (w->pos < s->opos)
+		w->pos = s->opos; /* moved already: tombstones */
+	while (w->pos < s->ocap + s->cap) {
+		struct store_entry *e = store_slot_entry(slot_at(s, w->pos++));
 		if (e && entry_used(e))
 			return e;
 	}
@@ -749,8 +898,8 @@ struct store_entry *store_next(const struct store *s, size_t *pos)
 
 int store_foreach(const struct store *s, int (*cb)(struct store_entry *e, void *ctx), void *ctx)
 {
-	for (size_t i = 0; i < s->cap; i++) {
-		struct store_entry *e = store_slot_entry(&s->table[i]);
+	for (size_t i = s->opos; i < s->ocap + s->cap; i++) {
+		struct store_entry *e = store_slot_entry(slot_at(s, i));
 		if (e && entry_used(e)) {
 			int r = cb(e, ctx);
 			if (r)
@@ -768,34 +917,65 @@ static uint64_t bits_reversed(uint64_t v)
 	return __builtin_bswap64(v);
 }
 
+/* The cursor after @v among the indexes under @mask, counting from the
+ * top bit: a table twice or half as large splits or joins buckets that
+ * this order visits together. */
+static uint64_t cursor_next(uint64_t v, size_t mask)
+{
+	v |= ~(uint64_t)mask;
+	return bits_reversed(bits_reversed(v) + 1);
+}
+
+/* Visit the entries of bucket @b of @t (@mask + 1 slots): they lie from
+ * slot @b to the next empty slot (a table keeps one: its load stays under
+ * 13/16).  Non-zero when @cb stopped the scan. */
+static int scan_bucket(const struct store_slot *t, size_t mask, size_t b, size_t *seen,
+		       int (*cb)(struct store_entry *e, void *ctx), void *ctx)
+{
+	size_t n = 0;
+
+	for (size_t i = b; t[i].v && n++ <= mask; i = (i + 1) & mask) {
+		struct store_entry *e = store_slot_entry(&t[i]);
+		if (!e || !entry_used(e) || (name_hash(e->name, e->name_len) & mask) != b)
+			continue;
+		(*seen)++;
+		if (cb(e, ctx))
+			return 1;
+	}
+	return 0;
+}
+
 uint64_t store_scan(const struct store *s, uint64_t cursor, size_t count,
 		    int (*cb)(struct store_entry *e, void *ctx), void *ctx)
 {
-	const size_t mask = s->cap - 1;
+	/* t0 the smaller table, t1 the larger one while a rehash runs */
+	const struct store_slot *t0 = s->table, *t1 = s->old;
+	size_t m0 = s->cap - 1, m1 = s->ocap - 1;
 	uint64_t v = cursor;
 	size_t seen = 0, buckets = 0;
 
 	if (!s->cap)
 		return 0;
-	if (count > s->cap)
-		count = s->cap; /* a client's COUNT: no step needs more buckets */
+	if (s->ocap && s->ocap < s->cap) {
+		t0 = s->old, t1 = s->table;
+		m0 = s->ocap - 1, m1 = s->cap - 1;
+	}
+	if (count > s->cap + s->ocap)
+		count = s->cap + s->ocap; /* a client's COUNT: no step needs more */
 	do {
-		size_t b = v & mask, n = 0;
-		/* a bucket's entries lie from its index to the next empty slot
-		 * (the table keeps one: its load stays under 13/16) */
-		for (size_t i = b; s->table[i].v && n++ < s->cap; i = (i + 1) & mask) {
-			struct store_entry *e = store_slot_entry(&s->table[i]);
-			if (!e || !entry_used(e) || (name_hash(e->name, e->name_len) & mask) != b)
-				continue;
-			seen++;
-			if (cb(e, ctx))
-				return 0;
+		if (scan_bucket(t0, m0, v & m0, &seen, cb, ctx))
+			return 0;
+		if (!s->ocap) {
+			v = cursor_next(v, m0);
+			continue;
 		}
-		/* the next index with its bits reversed, counting from the top:
-		 * a table twice or half as large splits or joins buckets that
-		 * this order visits together */
-		v |= ~(uint64_t)mask;
-		v = bits_reversed(bits_reversed(v) + 1);
+		/* the buckets of the larger table that this one splits into;
+		 * the last step carries into the smaller table's bits */
+		do {
+			if (scan_bucket(t1, m1, v & m1, &seen, cb, ctx))
+				return 0;
+			v = cursor_next(v, m1);
+		} while (v & (m0 ^ m1));
 		/* about @count entries, or ten times as many buckets, as Redis */
 	} while (v && seen < count && ++buckets < 10 * count);
 	return v;
@@ -1056,15 +1236,15 @@ void store_loaded(struct store *s)
 	struct store_entry **c = NULL;
 	size_t n = 0;
 
-	for (size_t i = 0; i < s->cap; i++) {
-		struct store_entry *e = store_slot_entry(&s->table[i]);
+	for (size_t i = 0; i < s->ocap + s->cap; i++) {
+		struct store_entry *e = store_slot_entry(slot_at(s, i));
 		if (e)
 			ks_note(s, e); /* the deadlines, mirrored below, count themselves */
 	}
 	/* first collect: mirroring may add entries, which moves the table */
 	for (int pass = 0; pass < 2; pass++) {
-		for (size_t i = 0, k = 0; i < s->cap; i++) {
-			struct store_entry *e = store_slot_entry(&s->table[i]);
+		for (size_t i = 0, k = 0; i < s->ocap + s->cap; i++) {
+			struct store_entry *e = store_slot_entry(slot_at(s, i));
 
 			if (e && store_name_reserved(e->name, e->name_len)) {
 				if (pass)
@@ -1220,15 +1400,15 @@ void store_set_reclaim(struct store *s, int64_t after_ms)
 		return;
 	/* collected first: adding entries may rebuild the table (entries
 	 * themselves never move) */
-	for (size_t i = 0; i < s->cap; i++) {
-		struct store_entry *e = store_slot_entry(&s->table[i]);
+	for (size_t i = 0; i < s->ocap + s->cap; i++) {
+		struct store_entry *e = store_slot_entry(slot_at(s, i));
 
 		n += e && unanchored(s, e);
 	}
 	if (n && !(c = malloc(n * sizeof(*c))))
 		log_error("store", "out of memory: deadlines of names never held are not reclaimed");
-	for (size_t i = 0; c && i < s->cap; i++) {
-		struct store_entry *e = store_slot_entry(&s->table[i]);
+	for (size_t i = 0; c && i < s->ocap + s->cap; i++) {
+		struct store_entry *e = store_slot_entry(slot_at(s, i));
 
 		if (e && unanchored(s, e))
 			c[k++] = e;
@@ -1240,8 +1420,8 @@ void store_set_reclaim(struct store *s, int64_t after_ms)
 			    c[i]->name_len - STORE_TTL_PREFIX_LEN, 0, &e);
 	}
 	free(c);
-	for (size_t i = 0; i < s->cap; i++) {
-		struct store_entry *e = store_slot_entry(&s->table[i]);
+	for (size_t i = 0; i < s->ocap + s->cap; i++) {
+		struct store_entry *e = store_slot_entry(slot_at(s, i));
 
 		if (e)
 			note_cb(e, s);
@@ -1261,14 +1441,19 @@ static bool held(const struct store *s, const struct store_entry *e)
  * live, so the keyspace's counts never counted it.) */
 static void remove_entry(struct store *s, struct store_entry *e)
 {
-	size_t i = find_slot(s, e->name, e->name_len, name_hash(e->name, e->name_len));
+	bool in_old;
+	struct store_slot *sl = lookup(s, e->name, e->name_len,
+				       name_hash(e->name, e->name_len), &in_old);
 
 	for (size_t k = 0; k < s->nsubs; k++)
 		if (s->subs[k].removed)
 			s->subs[k].removed(s->subs[k].ctx, e);
-	s->table[i].v = SLOT_TOMB;
+	sl->v = SLOT_TOMB;
 	s->len--;
-	s->tombs++;
+	if (in_old)
+		s->olen--; /* the rehash skips it; the old table goes whole */
+	else
+		s->tombs++;
 	entry_free(e);
 }
 

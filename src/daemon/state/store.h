@@ -234,7 +234,17 @@ struct store {
 	struct store_slot *table; /* open addressing, linear probing */
 	bool table_mapped;        /* mmap'd (grow), else calloc'd */
 	size_t cap;                 /* power of two */
-	size_t len;
+	size_t len;                 /* names in both tables */
+	/* An incremental rehash (store_rehash): while ocap > 0 the names of
+	 * the table before the last rebuild are moved into the new one a slice
+	 * at a time, in slot order from opos; olen of them are still there.
+	 * Lookups read both, new names go to the new one. */
+	struct store_slot *old;
+	bool old_mapped;
+	size_t ocap, opos, olen;
+	size_t faulted; /* bytes of a mapped new table brought in (store_rehash) */
+	/* a rehash begun or finished: walks use it to keep their place */
+	uint64_t tgen;
 	struct store_sub subs[STORE_SUBS_MAX];
 	size_t nsubs;
 	struct store_stats stats;
@@ -373,14 +383,35 @@ void store_set_reclaim(struct store *s, int64_t after_ms);
  * deadline's companion; forget expired reclaims.  The names looked at (a
  * bound on the work). */
 size_t store_reclaim(struct store *s, size_t max);
-/** A walk that may pause between entries: the first entry with an instance
- * at table slot *@pos or after, *@pos moved past it; NULL at the end.  An
- * entry keeps its slot until the table is rebuilt (s->cap changes: walk
- * again from 0 to see every entry); a reclaimed entry's slot is skipped. */
-struct store_entry *store_next(const struct store *s, size_t *pos);
+/* A walk of the store that may pause between entries (store_next): its
+ * place, kept by the walker.  Zeroed, or store_walk_start'ed, it starts at
+ * the beginning. */
+struct store_walk {
+	size_t pos;        /* the next slot: the old table's, then the new one's */
+	size_t ocap;       /* the old table's size when it last moved */
+	uint64_t tgen;     /* the store's tgen then */
+	uint64_t restarts; /* times it began again since store_walk_start */
+};
+
+/** @w at the start of @s. */
+void store_walk_start(const struct store *s, struct store_walk *w);
+/** The next entry of a walk that holds an instance, NULL at the end (@w
+ * stays there).  Every entry held from the start of the walk to its end
+ * is returned at least once: a rehash that begins or ends between two
+ * calls keeps the walk's place; if it may have been lost (two rehashes
+ * began or ended in between), the walk starts again (w->restarts).  While
+ * a rehash runs, an entry moved after the walk met it in the old table may
+ * be met again in the new one. */
+struct store_entry *store_next(const struct store *s, struct store_walk *w);
+/** Move up to @slots slots of the table being rehashed into the new one
+ * (about 45 ns a slot at 1,000,000 names).  A table rebuilt at its load
+ * limit is rehashed this way, besides a few slots at every new name, so
+ * that no single call moves every name (store.c, rehash_begin).  Whether a
+ * rehash is still under way. */
+bool store_rehash(struct store *s, size_t slots);
 /** Visit every entry that holds an instance, visible or not (the deleted
- * ones replicate and are stored too); order is the table's.  A non-zero
- * return stops. */
+ * ones replicate and are stored too), each once; order is the tables'.
+ * @cb must not add or remove names.  A non-zero return stops. */
 int store_foreach(const struct store *s, int (*cb)(struct store_entry *e, void *ctx), void *ctx);
 /** One step of a scan (SCAN): the entries of the table buckets from
  * @cursor on, as store_foreach visits them, to @cb, until about @count of
@@ -388,8 +419,10 @@ int store_foreach(const struct store *s, int (*cb)(struct store_entry *e, void *
  * next step, 0 after the last.  Buckets go in Redis's reverse-binary order
  * of their index, and a bucket is every entry whose hash's low bits are its
  * index, so a scan from cursor 0 to 0 visits every entry held throughout
- * at least once however the table was rebuilt between steps (exactly once
- * if it was not). */
+ * at least once however the table was rebuilt or rehashed between steps
+ * (exactly once if it was neither).  While a rehash runs, a step visits a
+ * bucket of the smaller table and the buckets it splits into in the larger
+ * one, as Redis's dictScan does. */
 uint64_t store_scan(const struct store *s, uint64_t cursor, size_t count,
 		    int (*cb)(struct store_entry *e, void *ctx), void *ctx);
 
