@@ -12,7 +12,12 @@ DEL and the second after it: the longest a client of either waited behind
 the delete.  redis-server (jemalloc, as Debian builds it) takes the same
 key and DEL with lazyfree-lazy-user-del no and yes.  Medians of --runs.
 
-    bench/del_cost.py [--members 1000000] [--runs 3] [--crdtd PATH]
+With --concurrent, B first adds a member while partitioned from A (CRDT.SIM
+PARTITION), A takes the DEL, and the partition heals: B's merge of the
+delete then keeps that member, the case a DEL racing writes elsewhere
+makes (no redis-server runs).
+
+    bench/del_cost.py [--members 1000000] [--runs 3] [--concurrent] [--crdtd PATH]
 """
 import argparse
 import os
@@ -61,9 +66,11 @@ class Pinger:
         return self.worst
 
 
-def crdtd_run(kind, n):
+def crdtd_run(kind, n, concurrent=False):
     conf = {"storage": {"durability": "none"}, "log": {"level": "warn"},
             "gossip": {"interval_ms": "1000"}}
+    if concurrent:
+        conf["simulation"] = {"enabled": "yes", "seed": "13"}
     c = harness.Cluster(2, conf=conf)
     try:
         a, b = c.nodes
@@ -78,10 +85,21 @@ def crdtd_run(kind, n):
             cl.execute_command("CONFIG", "RESETSTAT")
         pa, pb = Pinger(a.client()), Pinger(b.client())
         time.sleep(0.3)
+        left = 0
+        if concurrent:  # B adds a member the DEL does not see, then hears of the DEL
+            cb.execute_command("CRDT.SIM", "PARTITION", a.name)
+            if kind == "set":
+                cb.sadd("k", "mine")
+            else:
+                cb.hset("k", "mine", "v")
+            left = 1
         t0 = time.perf_counter()
         ca.delete("k")
         reply = time.perf_counter() - t0
-        harness.wait_until(lambda: size(cb, kind) == 0, timeout=60, step=0.005, what="B empty")
+        if concurrent:
+            t0 = time.perf_counter()
+            cb.execute_command("CRDT.SIM", "HEAL")
+        harness.wait_until(lambda: size(cb, kind) == left, timeout=60, step=0.005, what="B emptied")
         at_b = time.perf_counter() - t0
         time.sleep(1.0)
         pass_a, pass_b = (int(cl.info("stats")["loop_longest_pass_us"]) / 1e6 for cl in (ca, cb))
@@ -113,6 +131,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--members", type=int, default=1000000)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--concurrent", action="store_true",
+                    help="B adds a member A's DEL does not see (partitioned), then the partition heals; "
+                    "'until the peer is empty' then counts from the heal, to B holding that member only")
     ap.add_argument("--crdtd")
     a = ap.parse_args()
     if a.crdtd:
@@ -123,12 +144,12 @@ def main():
           "| longest loop pass, writer | longest loop pass, peer |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for kind in ("set", "hash"):
-        xs = [crdtd_run(kind, a.members) for _ in range(a.runs)]
+        xs = [crdtd_run(kind, a.members, a.concurrent) for _ in range(a.runs)]
         med = lambda k: statistics.median(x[k] for x in xs)  # noqa: E731
         print("| %s | crdtd (2 replicas) | %s | %s | %s | %s | %s | %s |" % (
             kind, ms(med("reply")), ms(med("at_b")), ms(med("ping_a")), ms(med("ping_b")),
             ms(med("pass_a")), ms(med("pass_b"))))
-        for lazy in ("no", "yes"):
+        for lazy in () if a.concurrent else ("no", "yes"):
             rs = [redis_run(kind, a.members, lazy) for _ in range(a.runs)]
             print("| %s | redis-server, lazyfree-lazy-user-del %s | %s | | %s | | | |" % (
                 kind, lazy, ms(statistics.median(x["reply"] for x in rs)),

@@ -76,10 +76,13 @@ struct crdt_type_ops {
 	 * caller frees later, on any thread.  NULL for a type whose clear
 	 * frees little (counters, registers). */
 	int (*clear_detach)(void *s, void **ret);
-	/* Whether merging @remote into @local would leave @local nothing: a
-	 * set's or a hash's removal of all @local holds (its DEL's delta from
-	 * a replica @local is in sync with).  NULL: never said. */
-	bool (*clears)(const void *local, const void *remote);
+	/* Before merging @remote into @s: when that merge would remove all
+	 * but at most @max_kept of @s's members (a DEL's delta, from a replica
+	 * in sync with @s or not quite), move what it removes to a new state
+	 * in *ret as clear_detach does, and keep the rest; the merge's result
+	 * is the same.  1 if done, 0 if not (nothing changed), -ENOMEM.
+	 * NULL: never done. */
+	int (*detach_removed)(void *s, const void *remote, size_t max_kept, void **ret);
 	/* Whether the state holds anything no delete has removed; a name
 	 * whose states are all not live is absent (the store's visibility
 	 * rule).  An empty state is not live.  NULL: always live (the
@@ -150,9 +153,12 @@ int crdt_obj_clear(struct crdt_obj *o);
  * caller frees with crdt_obj_done later, on any thread: a large set's or
  * hash's delete then costs O(1) now (crdt_type_ops.clear_detach). */
 int crdt_obj_clear_detach(struct crdt_obj *o, struct crdt_obj *ret_husk);
-/** Whether merging @remote (of @local's type) into @local would leave
- * @local nothing (crdt_type_ops.clears); false for other types. */
-bool crdt_obj_clears(const struct crdt_obj *local, const struct crdt_obj *remote);
+/** crdt_type_ops.detach_removed of @remote (of @local's type) into
+ * @local: what a merge of @remote would remove moved to *@ret_husk
+ * (ret_husk->p NULL when nothing moved), when the merge keeps at most
+ * @max_kept members.  1, 0 (not done; other types too), -ENOMEM. */
+int crdt_obj_detach_removed(struct crdt_obj *local, const struct crdt_obj *remote,
+			    size_t max_kept, struct crdt_obj *ret_husk);
 /** crdt_type_ops.live (true when the type has none). */
 bool crdt_obj_live(const struct crdt_obj *o);
 /** Whether the state is a set: a G-Set or an OR-Set. */

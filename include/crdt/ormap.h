@@ -84,6 +84,16 @@ int crdt_ormap_clear_detach(struct crdt_ormap *m, struct crdt_ormap **ret_husk);
 /** Whether merging @remote into @local would leave @local no field:
  * @remote holds none and its context covers @local's. */
 bool crdt_ormap_clears(const struct crdt_ormap *local, const struct crdt_ormap *remote);
+/** crdt_orset_detach_removed for a map: when @remote holds no field (a
+ * DEL's delta) and its merge would remove all but at most @max_kept of
+ * @m's fields, the fields it removes move to a new map in *@ret_husk (for
+ * crdt_ormap_free, on any thread) and the others (a field with an entry
+ * outside @remote's context) are kept with all their entries, which the
+ * merge then joins as usual; the baselines stay.  1 if done, 0 if not
+ * (nothing changed), -ENOMEM (nothing changed).  A pass over @m's dot
+ * index (or its fields without one); the fields kept are copied. */
+int crdt_ormap_detach_removed(struct crdt_ormap *m, const struct crdt_ormap *remote,
+			      size_t max_kept, struct crdt_ormap **ret_husk);
 /** Whether a field is present (an empty map is no key). */
 bool crdt_ormap_live(const struct crdt_ormap *m);
 /** Number of present fields. */

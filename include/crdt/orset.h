@@ -39,6 +39,19 @@ int crdt_orset_clear(struct crdt_orset *s);
  * once), which the caller frees with crdt_orset_free later, on any thread:
  * clearing a large set then costs O(1) now. */
 int crdt_orset_clear_detach(struct crdt_orset *s, struct crdt_orset **ret_husk);
+/** Before a merge of @remote into @s, when @remote holds no element (a
+ * delete's delta) and that merge would remove all but at most @max_kept of
+ * @s's elements: move the elements it removes to a new set in *@ret_husk,
+ * as crdt_orset_clear_detach does, and keep the others (those with a dot
+ * outside @remote's context) with all their dots, which the merge then
+ * joins as usual.  The merge's result is the same; it no longer removes
+ * the elements one by one.  1 if done (*@ret_husk for the caller to free
+ * with crdt_orset_free, on any thread), 0 if not applicable (nothing
+ * changed), -ENOMEM (nothing changed).  O(the dots outside @remote's
+ * context, and the gaps between its intervals) with @s's dot index, else
+ * a pass over @s's elements; the elements kept are copied. */
+int crdt_orset_detach_removed(struct crdt_orset *s, const struct crdt_orset *remote,
+			      size_t max_kept, struct crdt_orset **ret_husk);
 /** Whether merging @remote into @local would leave @local no element:
  * @remote holds none and its context covers @local's (a DEL's delta from
  * a replica @local is in sync with).  O(@local's context intervals). */

@@ -45,7 +45,13 @@
 		*ret = h;                                                                            \
 		return r;                                                                            \
 	}                                                                                            \
-	static bool NAME##_clears_(const void *l, const void *r) { return crdt_##NAME##_clears(l, r); }
+	static int NAME##_detach_removed_(void *s, const void *r, size_t max, void **ret)           \
+	{                                                                                            \
+		T *h;                                                                                \
+		int rc = crdt_##NAME##_detach_removed(s, r, max, &h);                               \
+		*ret = h;                                                                            \
+		return rc;                                                                           \
+	}
 #define ADAPT_COUNTER(NAME)                                                                         \
 	static int NAME##_value_(const void *s, int64_t *ret) { return crdt_##NAME##_value(s, ret); }
 #define ADAPT_SET(NAME)                                                                             \
@@ -74,7 +80,7 @@
 	.decode = NAME##_decode_, .split = NAME##_split_, .fingerprint = NAME##_fp_
 #define ROW_IDS(NAME) .knows_more_of = NAME##_knows_
 #define ROW_DEL(NAME) .clear = NAME##_clear_, .live = NAME##_live_
-#define ROW_DETACH(NAME) .clear_detach = NAME##_detach_, .clears = NAME##_clears_
+#define ROW_DETACH(NAME) .clear_detach = NAME##_detach_, .detach_removed = NAME##_detach_removed_
 #define ROW_COUNTER(NAME) .value = NAME##_value_
 #define ROW_SET(NAME) .card = NAME##_card_, .contains = NAME##_contains_, .foreach = NAME##_foreach_, \
 		      .each = NAME##_each_, .scan = NAME##_scan_
@@ -348,11 +354,17 @@ int crdt_obj_clear_detach(struct crdt_obj *o, struct crdt_obj *ret_husk)
 	return r;
 }
 
-bool crdt_obj_clears(const struct crdt_obj *local, const struct crdt_obj *remote)
+int crdt_obj_detach_removed(struct crdt_obj *local, const struct crdt_obj *remote,
+			    size_t max_kept, struct crdt_obj *ret_husk)
 {
 	const struct crdt_type_ops *ops = crdt_type_ops(local->type);
+	void *h = NULL;
+	int r = 0;
 
-	return ops && ops->clears && remote->type == local->type && ops->clears(local->p, remote->p);
+	if (ops && ops->detach_removed && remote->type == local->type)
+		r = ops->detach_removed(local->p, remote->p, max_kept, &h);
+	*ret_husk = (struct crdt_obj){ .type = local->type, .p = h };
+	return r;
 }
 
 bool crdt_obj_live(const struct crdt_obj *o)

@@ -140,6 +140,39 @@ class DelTest(unittest.TestCase):
         self.assertEqual(a.smembers("big"), {"again"})
         self.assertEqual(a.exists("bighash", "small"), 0)
 
+    def test_large_keys_deleted_while_written_elsewhere(self):
+        """A DEL of a large set and hash at A while B, partitioned, adds a
+        member to each: once the partition heals B's merge of the delete
+        keeps its own member and hands the rest to the thread pool (INFO
+        lazyfreed_objects), and both end holding only the members B added,
+        across a restart of B."""
+        self.cluster = c = Cluster(2, conf=SIM).start()
+        a, b = (n.client(decode_responses=True) for n in c.nodes)
+        pipe = a.pipeline(transaction=False)
+        for i in range(0, 5000, 1000):
+            pipe.sadd("big", *["m%d" % j for j in range(i, i + 1000)])
+            pipe.hset("bighash", mapping={"f%d" % j: "v" for j in range(i, i + 1000)})
+        pipe.execute()
+        wait_until(lambda: b.scard("big") == 5000 and b.hlen("bighash") == 5000,
+                   what="the peer to hold both")
+        before = int(b.info("memory")["lazyfreed_objects"])
+        self.assertTrue(b.execute_command("CRDT.SIM", "PARTITION", c[0].name))
+        b.sadd("big", "mine")
+        b.hset("bighash", "mine", "v")
+        self.assertEqual(a.delete("big", "bighash"), 2)
+        self.assertTrue(b.execute_command("CRDT.SIM", "HEAL"))
+        wait_until(lambda: b.smembers("big") == {"mine"} and b.hgetall("bighash") == {"mine": "v"},
+                   what="the delete at B, B's own members kept")
+        wait_until(lambda: a.smembers("big") == {"mine"} and a.hgetall("bighash") == {"mine": "v"},
+                   what="B's members at A")
+        wait_until(lambda: int(b.info("memory")["lazyfreed_objects"]) == before + 2,
+                   what="both large keys freed off B's loop")
+        c[1].stop()
+        c[1].start()
+        b = c[1].client(decode_responses=True)
+        self.assertEqual(b.smembers("big"), {"mine"})
+        self.assertEqual(b.hgetall("bighash"), {"mine": "v"})
+
     def test_errors_and_kill_9(self):
         self.cluster = c = Cluster(1, conf={"storage": {"durability": "always"}}).start()
         r = c[0].client(decode_responses=True)

@@ -582,6 +582,89 @@ static void test_covering_removal_clears(void **state)
 	crdt_ormap_free(ahead);
 }
 
+/* A delete's merge that keeps a few fields (written concurrently: new, set
+ * again, a counter incremented again, by a replica the delete never saw)
+ * moves the rest out first (crdt_ormap_detach_removed), with the dot index
+ * and without it: the merge then ends exactly where the ordinary merge
+ * does, baselines and fingerprint included, and a counter goes on from the
+ * same value.  More kept than the bound, or a map with a field, changes
+ * nothing. */
+static void test_detach_removed(void **state)
+{
+	struct crdt_ormap *dst = crdt_ormap_new(), *del, *a[2], *ref, *h, *peer = crdt_ormap_new();
+	struct crdt_rid id = { { 7 } }, id2 = { { 8 } }, id3 = { { 9 } }, id4 = { { 10 } };
+	struct crdt_hlc hlc;
+	char f[32];
+	int64_t n, n2;
+
+	crdt_hlc_init(&hlc, clock_0, NULL);
+	for (int i = 0; i < 3000; i++) {
+		int len = snprintf(f, sizeof(f), "field-%d", i);
+		const struct crdt_rid *w = i % 5 ? &id : &id2;
+		if (i % 3)
+			assert_int_equal(crdt_ormap_set(dst, &hlc, w, f, (size_t)len, f, (size_t)len, NULL), 0);
+		else
+			assert_int_equal(crdt_ormap_incr(dst, w, f, (size_t)len, i, NULL, &n), 0);
+		if (i % 7 == 0)
+			assert_int_equal(crdt_ormap_del(dst, f, (size_t)len, NULL), 1);
+	}
+	del = crdt_ormap_copy(dst);
+	assert_non_null(del);
+	assert_int_equal(crdt_ormap_clear(del), 1); /* counters' rows into baselines */
+	/* concurrent with the delete */
+	assert_int_equal(crdt_ormap_set(dst, &hlc, &id, "later", 5, "x", 1, NULL), 0);
+	assert_int_equal(crdt_ormap_set(dst, &hlc, &id3, "elsewhere", 9, "y", 1, NULL), 0);
+	assert_int_equal(crdt_ormap_set(dst, &hlc, &id2, "field-1", 7, "again", 5, NULL), 0);
+	assert_int_equal(crdt_ormap_incr(dst, &id, "field-3", 7, 10, NULL, &n), 0);
+	/* a small merge: dst gets its dot index, "later" a second entry */
+	assert_int_equal(crdt_ormap_set(peer, &hlc, &id4, "from-peer", 9, "z", 1, NULL), 0);
+	assert_int_equal(crdt_ormap_set(peer, &hlc, &id4, "later", 5, "w", 1, NULL), 0); /* 2 entries */
+	assert_int_equal(crdt_ormap_merge(dst, peer), 0);
+	a[0] = dst;
+	a[1] = crdt_ormap_copy(dst); /* no index */
+	ref = crdt_ormap_copy(dst);
+	assert_int_equal(crdt_ormap_merge(ref, del), 0);
+	assert_int_equal(crdt_ormap_len(ref), 5);
+
+	for (int x = 0; x < 2; x++) {
+		struct crdt_ormap *before = crdt_ormap_copy(a[x]);
+		size_t len = crdt_ormap_len(a[x]);
+
+		(void)crdt_ormap_fingerprint(a[x]);
+		assert_int_equal(crdt_ormap_detach_removed(a[x], del, 4, &h), 0);
+		assert_null(h);
+		assert_true(crdt_ormap_equal(a[x], before));
+		assert_int_equal(crdt_ormap_detach_removed(a[x], peer, 1000, &h), 0);
+		assert_null(h);
+		assert_int_equal(crdt_ormap_detach_removed(a[x], del, 5, &h), 1);
+		assert_non_null(h);
+		assert_int_equal(crdt_ormap_len(h), len); /* the table as it was */
+		assert_int_equal(crdt_ormap_len(a[x]), 5);
+		crdt_ormap_free(h);
+		assert_int_equal(crdt_ormap_merge(a[x], del), 0);
+		assert_true(crdt_ormap_equal(a[x], ref));
+		assert_int_equal(crdt_ormap_fingerprint(a[x]), crdt_ormap_fingerprint(ref));
+		crdt_ormap_free(before);
+	}
+	/* a clear of either makes the same baselines (the counter kept is
+	 * known to be there) */
+	struct crdt_ormap *rc = crdt_ormap_copy(ref);
+	assert_int_equal(crdt_ormap_clear(rc), 1);
+	assert_int_equal(crdt_ormap_clear(a[1]), 1);
+	assert_true(crdt_ormap_equal(a[1], rc));
+	crdt_ormap_free(rc);
+	/* the counter counts on alike: what passed the baseline, then 1 */
+	assert_int_equal(crdt_ormap_incr(a[0], &id, "field-3", 7, 1, NULL, &n), 0);
+	assert_int_equal(crdt_ormap_incr(ref, &id, "field-3", 7, 1, NULL, &n2), 0);
+	assert_int_equal(n, n2);
+	assert_int_equal(n, 11);
+	crdt_ormap_free(a[0]);
+	crdt_ormap_free(a[1]);
+	crdt_ormap_free(ref);
+	crdt_ormap_free(del);
+	crdt_ormap_free(peer);
+}
+
 /* crdt_ormap_clear_detach leaves the map as crdt_ormap_clear does (the
  * counters' baselines made), and hands over every field in a map of its
  * own; a map of registers only (no baseline to make) likewise. */
@@ -1029,6 +1112,7 @@ int main(void)
 		cmocka_unit_test(test_merge_laws),       cmocka_unit_test(test_split_large),
 		cmocka_unit_test(test_covering_removal_clears),
 		cmocka_unit_test(test_clear_detach),
+		cmocka_unit_test(test_detach_removed),
 		cmocka_unit_test(test_pieces_from_cursor), cmocka_unit_test(test_small_merges),
 		cmocka_unit_test(test_decode_dot_twice), cmocka_unit_test(test_decode_hardened),  cmocka_unit_test(test_json),
 		cmocka_unit_test(test_fingerprint_kept),

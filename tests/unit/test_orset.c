@@ -1147,6 +1147,108 @@ static void test_covering_removal_clears(void **state)
 	crdt_orset_free(apart);
 }
 
+/* A set of @n elements added under three replica ids, with its dot index
+ * (built by local adds), some elements with a second dot from @peer. */
+static struct crdt_orset *indexed_state(int n, const struct crdt_rid *rids,
+					const struct crdt_rid *peer)
+{
+	struct crdt_orset *s = crdt_orset_new(), *p = crdt_orset_new();
+	char k[40];
+
+	for (int i = 0; i < n; i++) {
+		int len = snprintf(k, sizeof(k), "%s%d", i % 5 ? "k" : "long-element-name-", i);
+		assert_int_equal(crdt_orset_add(s, &rids[i % 3], k, (size_t)len), 0);
+		if (i % 97 == 0)
+			assert_int_equal(crdt_orset_add(p, peer, k, (size_t)len), 0);
+	}
+	assert_int_equal(crdt_orset_merge(s, p), 0);
+	crdt_orset_free(p);
+	return s;
+}
+
+/* A delete's merge that keeps a few elements (added concurrently, or
+ * re-added, or given a dot by a replica the delete never saw) moves the
+ * rest out first (crdt_orset_detach_removed), with the dot index and
+ * without it: the merge then ends exactly where the ordinary merge does,
+ * fingerprint included, and the set goes on taking merges as that one.
+ * More kept than the bound, or a state with an element, changes nothing. */
+static void test_detach_removed(void **state)
+{
+	struct crdt_rid rids[3], peer, other, third;
+	struct crdt_orset *s, *del, *after[2], *ref, *h, *d1, *d2;
+	char k[40];
+	const int n = 6000;
+
+	for (int i = 0; i < 3; i++)
+		rid_of(i + 1, &rids[i]);
+	rid_of(7, &peer);
+	rid_of(9, &other);
+	s = indexed_state(n, rids, &peer);
+	del = roundtrip(s);
+	assert_int_equal(crdt_orset_clear(del), 1);
+	/* concurrent with the delete: 10 new, 5 of a replica it never saw,
+	 * one re-added, one given a second dot elsewhere, one removed */
+	for (int i = 0; i < 10; i++) {
+		int len = snprintf(k, sizeof(k), "later%d", i);
+		assert_int_equal(crdt_orset_add(s, &rids[0], k, (size_t)len), 0);
+	}
+	for (int i = 0; i < 5; i++) {
+		int len = snprintf(k, sizeof(k), "long-elsewhere-element-%d", i);
+		assert_int_equal(crdt_orset_add(s, &other, k, (size_t)len), 0);
+	}
+	assert_int_equal(crdt_orset_add(s, &rids[1], S("k7")), 0);
+	d1 = crdt_orset_new();
+	rid_of(8, &third);
+	assert_int_equal(crdt_orset_add(d1, &third, S("k9")), 0); /* a second dot */
+	assert_int_equal(crdt_orset_add(d1, &third, S("later0")), 0); /* two outside */
+	assert_int_equal(crdt_orset_merge(s, d1), 0);
+	assert_int_equal(crdt_orset_remove(s, S("k11")), 1);
+	after[0] = s;            /* its index kept by its adds and small merges */
+	after[1] = roundtrip(s); /* decoded: no index */
+	ref = roundtrip(s);
+	assert_int_equal(crdt_orset_merge(ref, del), 0);
+	assert_int_equal(crdt_orset_card(ref), 17);
+
+	for (int x = 0; x < 2; x++) {
+		struct crdt_orset *a = after[x], *before = roundtrip(a);
+		size_t card = crdt_orset_card(a);
+
+		(void)crdt_orset_fingerprint(a);
+		/* more kept than the bound: nothing done */
+		assert_int_equal(crdt_orset_detach_removed(a, del, 16, &h), 0);
+		assert_null(h);
+		assert_true(same_encoding(a, before));
+		/* a state with an element: not a delete's */
+		assert_int_equal(crdt_orset_detach_removed(a, d1, 1000, &h), 0);
+		assert_null(h);
+		assert_int_equal(crdt_orset_detach_removed(a, del, 17, &h), 1);
+		assert_non_null(h);
+		assert_int_equal(crdt_orset_card(h), card); /* the table as it was */
+		assert_int_equal(crdt_orset_card(a), 17);
+		crdt_orset_free(h);
+		assert_int_equal(crdt_orset_merge(a, del), 0);
+		assert_true(same_encoding(a, ref));
+		assert_int_equal(crdt_orset_fingerprint(a), crdt_orset_fingerprint(ref));
+		/* the set goes on: a removal made elsewhere, merged as a small
+		 * delta (through the dot index where it has one) */
+		struct crdt_orset *e = roundtrip(ref);
+		d2 = crdt_orset_new();
+		assert_int_equal(crdt_orset_remove_delta(e, S("k9"), d2), 1);
+		assert_int_equal(crdt_orset_merge(a, d2), 0);
+		assert_false(crdt_orset_contains(a, S("k9")));
+		assert_true(same_encoding(a, e));
+		crdt_orset_free(d2);
+		crdt_orset_free(e);
+		crdt_orset_free(before);
+	}
+	assert_true(same_encoding(after[0], after[1]));
+	crdt_orset_free(after[0]);
+	crdt_orset_free(after[1]);
+	crdt_orset_free(ref);
+	crdt_orset_free(del);
+	crdt_orset_free(d1);
+}
+
 /* crdt_orset_clear_detach leaves the set as crdt_orset_clear does, and hands
  * over every element in a set of its own; an empty set hands none. */
 static void test_clear_detach(void **state)
@@ -1979,6 +2081,7 @@ int main(void)
 		cmocka_unit_test(test_split_large),
 		cmocka_unit_test(test_covering_removal_clears),
 		cmocka_unit_test(test_clear_detach),
+		cmocka_unit_test(test_detach_removed),
 		cmocka_unit_test(test_split_limits),
 		cmocka_unit_test(test_large_tables),
 		cmocka_unit_test(test_large_pool),

@@ -153,7 +153,7 @@ static void test_lazyfree(void **state)
 {
 	struct store s;
 	struct husks k = { .n = 0 };
-	struct crdt_obj *o, *small, ref, del, late;
+	struct crdt_obj *o, *small, ref, del, late, plain, many;
 	struct crdt_rid peer;
 	pthread_t th;
 
@@ -185,26 +185,46 @@ static void test_lazyfree(void **state)
 	assert_int_equal(store_get(&s, "shared", 6, CRDT_ORSET, false, &o), 0);
 	assert_int_equal(crdt_orset_add(o->os, &s.self, "mine", 4), 0);
 	assert_int_equal(crdt_obj_clear(&del), 1);
+	assert_int_equal(crdt_obj_copy(o, &plain), 0);
+	assert_int_equal(crdt_obj_merge(&plain, &del), 0);
 	assert_int_equal(store_merge(&s, "shared", 6, &del), 0);
-	assert_int_equal(k.n, 1); /* not covered: our add is not in del's context */
+	/* ours is not in del's context: kept, the rest handed over */
+	assert_int_equal(k.n, 2);
+	assert_int_equal(crdt_obj_card(&k.h[1]), STORE_LAZYFREE_PARTS + 1);
 	assert_int_equal(crdt_obj_card(o), 1);
 	assert_true(crdt_obj_contains(o, "mine", 4));
+	assert_true(crdt_obj_equal(o, &plain));
+	assert_true(crdt_obj_fingerprint(o) == fresh_fingerprint(o));
+	crdt_obj_done(&k.h[1]);
+	crdt_obj_done(&plain);
+	/* more than 1 / STORE_LAZYFREE_KEPT of it added here meanwhile: merged member by
+	 * member, nothing handed over */
+	assert_int_equal(crdt_obj_new(CRDT_ORSET, &many), 0);
+	fill(&many, &peer, "r", STORE_LAZYFREE_PARTS);
+	assert_int_equal(store_merge(&s, "shared2", 7, &many), 0);
+	assert_int_equal(store_get(&s, "shared2", 7, CRDT_ORSET, false, &o), 0);
+	fill(o, &s.self, "c", STORE_LAZYFREE_PARTS / 2); /* a third of it */
+	assert_int_equal(crdt_obj_clear(&many), 1);
+	assert_int_equal(store_merge(&s, "shared2", 7, &many), 0);
+	assert_int_equal(k.n, 2);
+	assert_int_equal(crdt_obj_card(o), STORE_LAZYFREE_PARTS / 2);
 	/* the same without our add: covered, handed over */
 	assert_int_equal(crdt_obj_new(CRDT_ORSET, &late), 0);
 	fill(&late, &peer, "q", STORE_LAZYFREE_PARTS);
 	assert_int_equal(store_merge(&s, "shared3", 7, &late), 0);
 	assert_int_equal(crdt_obj_clear(&late), 1);
 	assert_int_equal(store_merge(&s, "shared3", 7, &late), 0);
-	assert_int_equal(k.n, 2);
-	assert_int_equal(crdt_obj_card(&k.h[1]), STORE_LAZYFREE_PARTS);
+	assert_int_equal(k.n, 3);
+	assert_int_equal(crdt_obj_card(&k.h[2]), STORE_LAZYFREE_PARTS);
 	/* not live now: store_get would not find it */
 	assert_non_null(store_find(&s, "shared3", 7));
 	o = &store_entry_inst(store_find(&s, "shared3", 7), CRDT_ORSET)->obj;
 	assert_int_equal(crdt_obj_card(o), 0);
 	assert_true(crdt_obj_equal(o, &late));
 	assert_true(crdt_obj_fingerprint(o) == fresh_fingerprint(o));
-	crdt_obj_done(&k.h[1]);
+	crdt_obj_done(&k.h[2]);
 	crdt_obj_done(&late);
+	crdt_obj_done(&many);
 	crdt_obj_done(&del);
 	crdt_obj_done(&ref);
 	store_done(&s);

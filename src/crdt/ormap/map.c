@@ -727,6 +727,177 @@ int crdt_ormap_clear_detach(struct crdt_ormap *m, struct crdt_ormap **ret_husk)
 	return r;
 }
 
+/* ---- what a delete's merge removes (crdt_ormap_detach_removed) ---- */
+
+static int slot_ptr_cmp(const void *x, const void *y)
+{
+	const struct et_slot *a = *(const struct et_slot *const *)x;
+	const struct et_slot *b = *(const struct et_slot *const *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+/* Whether @m's dot (@ri, @ctr) lies outside @remote's context; @map: @m's
+ * replica numbers in @remote's (NO_REP: absent). */
+static bool outside(const struct crdt_ormap *remote, const uint32_t *map, uint32_t ri,
+		    uint64_t ctr)
+{
+	return map[ri] == NO_REP || !ctx_has(remote, map[ri], ctr);
+}
+
+/* Into @v[@max] the fields of @m with an entry outside @remote's context,
+ * from the dot index (one sequential pass over its slots, no field
+ * visited but those) or else a pass over the fields: how many, or @max + 1
+ * past the bound. */
+static size_t gather_kept(const struct crdt_ormap *m, const struct crdt_ormap *remote,
+			  const uint32_t *map, const struct et_slot **v, size_t max)
+{
+	size_t n = 0;
+
+	if (m->dix.ok) {
+		for (uint32_t i = 0; i < m->dix.cap; i++) {
+			const struct dslot *d = &m->dix.s[i];
+			const struct et_slot *s;
+			if (!d->ctr || !outside(remote, map, d->ri, d->ctr))
+				continue;
+			if (!(s = dix_slot(m, d->ri, d->ctr)))
+				continue;
+			if (n == max)
+				return max + 1;
+			v[n++] = s;
+		}
+		return n;
+	}
+	for (uint32_t i = 0; m->tab.s && i < m->tab.cap; i++) {
+		const struct et_slot *s = &m->tab.s[i];
+		struct ment *one, *const *e;
+		uint32_t ne;
+		if (!et_used(s))
+			continue;
+		ne = fld_ents(s->pay, &one, &e);
+		for (uint32_t x = 0; x < ne; x++)
+			if (outside(remote, map, e[x]->ri, e[x]->ctr)) {
+				if (n == max)
+					return max + 1;
+				v[n++] = s;
+				break;
+			}
+	}
+	return n;
+}
+
+/* A table holding copies of the fields @v[@n] of @m and their entries. */
+static int copy_kept(const struct crdt_ormap *m, const struct et_slot *const *v, size_t n,
+		     struct elemtab *keep)
+{
+	int r;
+
+	if ((r = et_reserve(keep, n)) < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		struct ment *one, *const *e, *c[16], **cp = c;
+		uint32_t ne = fld_ents(v[i]->pay, &one, &e), x = 0;
+		uint8_t *owned = NULL;
+		uint64_t pay;
+
+		if (ne > 16 && !(cp = malloc(ne * sizeof(*cp))))
+			return CRDT_ENOMEM;
+		for (; x < ne; x++)
+			if (!(cp[x] = ent_copy(e[x], NULL)))
+				break;
+		if (x < ne || (et_len(v[i]) > ET_INLINE &&
+			       !(owned = et_key_dup(et_key(v[i]), et_len(v[i]), &r))) ||
+		    make_pay(cp, ne, &pay) < 0) {
+			while (x-- > 0)
+				free(cp[x]);
+			free(owned);
+			if (cp != c)
+				free(cp);
+			return CRDT_ENOMEM;
+		}
+		et_insert_slot(keep, v[i], owned)->pay = pay;
+		if (cp != c)
+			free(cp);
+	}
+	return 0;
+}
+
+/* Free what copy_kept put in @keep. */
+static void keep_done(struct elemtab *keep)
+{
+	for (uint32_t i = 0; keep->s && i < keep->cap; i++)
+		if (et_used(&keep->s[i]))
+			free_pay(keep->s[i].pay, true);
+	et_done(keep);
+}
+
+int crdt_ormap_detach_removed(struct crdt_ormap *m, const struct crdt_ormap *remote,
+			      size_t max_kept, struct crdt_ormap **ret_husk)
+{
+	const struct et_slot **v = NULL;
+	uint32_t *map = NULL;
+	struct elemtab keep;
+	struct crdt_ormap *h = NULL;
+	size_t n;
+	int r = CRDT_ENOMEM;
+
+	*ret_husk = NULL;
+	if (remote->tab.count || !m->tab.count)
+		return 0;
+	if (max_kept >= m->tab.count)
+		max_kept = m->tab.count - 1; /* else nothing to gain */
+	/* room for twice the bound: a field with two entries outside is met
+	 * twice from the index, and counted once below */
+	if (!(map = malloc((m->nreps ? m->nreps : 1) * sizeof(*map))) ||
+	    !(v = malloc((2 * max_kept + 1) * sizeof(*v))))
+		goto out;
+	for (uint32_t ri = 0; ri < m->nreps; ri++)
+		map[ri] = rep_find(remote, &m->reps[ri].rid);
+	r = 0;
+	if ((n = gather_kept(m, remote, map, v, 2 * max_kept + 1)) > 2 * max_kept + 1)
+		goto out;
+	qsort(v, n, sizeof(*v), slot_ptr_cmp);
+	size_t u = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!u || v[u - 1] != v[i])
+			v[u++] = v[i];
+	if ((n = u) > max_kept)
+		goto out;
+	et_init(&keep);
+	if ((r = copy_kept(m, v, n, &keep)) < 0 || !(h = crdt_ormap_new())) {
+		keep_done(&keep);
+		r = r < 0 ? r : CRDT_ENOMEM;
+		goto out;
+	}
+	/* Nothing fails from here on.  The fields and their index move (as
+	 * clear's do); the context and the baselines stay, and the merge
+	 * joins @remote's. */
+	et_done(&h->tab); /* a new map's own empty table */
+	h->tab = m->tab;
+	h->may_ctr = m->may_ctr;
+	h->dix = m->dix;
+	m->tab = keep;
+	m->dix = (struct dix){ 0 };
+	m->may_ctr = false;
+	m->fp_ents = 0;
+	for (uint32_t i = 0; m->tab.s && i < m->tab.cap; i++) {
+		const struct et_slot *s = &m->tab.s[i];
+		struct ment *one, *const *e;
+		uint32_t ne;
+		if (!et_used(s))
+			continue;
+		ne = fld_ents(s->pay, &one, &e);
+		note_ents(m, e, ne);
+		m->fp_ents += fp_ents_of(m, et_key(s), et_len(s), e, ne);
+	}
+	*ret_husk = h;
+	r = 1;
+out:
+	free(map);
+	free(v);
+	return r;
+}
+
 bool crdt_ormap_clears(const struct crdt_ormap *local, const struct crdt_ormap *remote)
 {
 	return remote->tab.count == 0 && ctx_within(local, remote);

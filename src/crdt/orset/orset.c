@@ -176,6 +176,183 @@ int crdt_orset_clear_detach(struct crdt_orset *s, struct crdt_orset **ret_husk)
 	return 1;
 }
 
+/* ---- what a delete's merge removes (crdt_orset_detach_removed) ---- */
+
+/* The elements a merge of a state with no element keeps: those with a dot
+ * outside its context, gathered up to a bound. */
+struct kept {
+	const struct crdt_orset *s;
+	uint32_t ri;
+	const struct et_slot **v;
+	size_t n, max;
+};
+
+static int kept_add(struct kept *k, const struct et_slot *e)
+{
+	if (k->n == k->max)
+		return 1; /* more than the bound: the ordinary merge it is */
+	k->v[k->n++] = e;
+	return 0;
+}
+
+static int kept_dot(uint64_t ctr, uint32_t h, void *ctx)
+{
+	struct kept *k = ctx;
+	const struct et_slot *e = slot_of_dot(k->s, h, k->ri, ctr);
+
+	return e ? kept_add(k, e) : 0;
+}
+
+static int slot_ptr_cmp(const void *x, const void *y)
+{
+	const struct et_slot *a = *(const struct et_slot *const *)x;
+	const struct et_slot *b = *(const struct et_slot *const *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+/* Gather into @k the elements of @s with a dot outside @remote's context:
+ * from the dot index, the dots in the gaps between @remote's intervals of
+ * each replica (no element visited but those), else a pass over every
+ * element.  1 when more than k->max, 0, or -ENOMEM. */
+static int gather_kept(const struct crdt_orset *s, const struct crdt_orset *remote,
+		       struct kept *k)
+{
+	int r = 0;
+
+	if (s->ix_ok && !s->ix_part) {
+		for (uint32_t ri = 0; ri < s->nreps && !r; ri++) {
+			uint32_t rr = find_rep(remote, &s->reps[ri].rid);
+			const struct ivl *iv = rr == NONE ? NULL : remote->reps[rr].iv;
+			uint32_t n = rr == NONE ? 0 : remote->reps[rr].n;
+			uint64_t from = 1; /* the first counter not yet looked at */
+
+			k->ri = ri;
+			for (uint32_t i = 0; i <= n && !r; i++) {
+				uint64_t to = i < n ? iv[i].lo - 1 : UINT64_MAX;
+				if (from <= to)
+					r = ix_range(s, ri, from, to, kept_dot, k);
+				if (i == n || iv[i].hi == UINT64_MAX)
+					break;
+				from = iv[i].hi + 1;
+			}
+		}
+		return r;
+	}
+	uint32_t *map = malloc((s->nreps ? s->nreps : 1) * sizeof(*map));
+	if (!map)
+		return CRDT_ENOMEM;
+	for (uint32_t ri = 0; ri < s->nreps; ri++)
+		map[ri] = find_rep(remote, &s->reps[ri].rid);
+	for (size_t i = 0; i < et_cap(&s->tab) && !r; i++) {
+		const struct et_slot *e = &s->tab.s[i];
+		const struct dot *d;
+		struct dot tmp;
+		size_t nd;
+
+		if (!et_used(e))
+			continue;
+		nd = get_dots(s, e->pay, &tmp, &d);
+		for (size_t j = 0; j < nd; j++)
+			if (map[d[j].ri] == NONE || !ctx_has(remote, map[d[j].ri], d[j].ctr)) {
+				r = kept_add(k, e);
+				break;
+			}
+	}
+	free(map);
+	return r;
+}
+
+/* A table and pool holding copies of @k's elements with their dots. */
+static int copy_kept(const struct crdt_orset *s, const struct kept *k, struct crdt_orset *keep)
+{
+	size_t spilled = 0;
+	int r;
+
+	for (size_t i = 0; i < k->n; i++)
+		if (pay_spilled(k->v[i]->pay))
+			spilled += (size_t)(k->v[i]->pay >> 32) & 0x7fffffff;
+	if ((r = et_reserve(&keep->tab, k->n)) < 0 || (spilled && (r = pool_reserve(keep, spilled)) < 0))
+		return r;
+	for (size_t i = 0; i < k->n; i++) {
+		const struct et_slot *e = k->v[i];
+		const struct dot *d;
+		struct dot tmp;
+		size_t nd = get_dots(s, e->pay, &tmp, &d);
+		uint8_t *owned = NULL;
+
+		if (et_len(e) > ET_INLINE && !(owned = et_key_dup(et_key(e), et_len(e), &r)))
+			return r;
+		set_dots(keep, et_insert_slot(&keep->tab, e, owned), d, nd);
+	}
+	return 0;
+}
+
+int crdt_orset_detach_removed(struct crdt_orset *s, const struct crdt_orset *remote,
+			      size_t max_kept, struct crdt_orset **ret_husk)
+{
+	struct crdt_orset keep = { .tab = { 0 } }, *h = NULL;
+	struct kept k = { .s = s };
+	int r;
+
+	*ret_husk = NULL;
+	if (remote->tab.count || !s->tab.count)
+		return 0;
+	if (max_kept >= s->tab.count)
+		max_kept = s->tab.count - 1; /* else nothing to gain */
+	/* room for twice the bound: an element with two dots outside is met
+	 * twice from the index, and counted once below */
+	k.max = 2 * max_kept + 1;
+	if (!(k.v = malloc(k.max * sizeof(*k.v))))
+		return CRDT_ENOMEM;
+	if ((r = gather_kept(s, remote, &k)) != 0) {
+		free(k.v);
+		return r > 0 ? 0 : r;
+	}
+	qsort(k.v, k.n, sizeof(*k.v), slot_ptr_cmp);
+	size_t u = 0;
+	for (size_t i = 0; i < k.n; i++)
+		if (!u || k.v[u - 1] != k.v[i])
+			k.v[u++] = k.v[i];
+	if ((k.n = u) > max_kept) {
+		free(k.v);
+		return 0;
+	}
+	et_init(&keep.tab);
+	if ((r = copy_kept(s, &k, &keep)) < 0 || !(h = crdt_orset_new())) {
+		et_done(&keep.tab);
+		pool_free(&keep);
+		free(k.v);
+		return r < 0 ? r : CRDT_ENOMEM;
+	}
+	free(k.v);
+	/* Nothing fails from here on. */
+	et_done(&h->tab);
+	take_elements(s, h); /* the index empty and built, the fingerprint's dots 0 */
+	h->ix_ok = false;
+	h->fp_ok = false;
+	s->tab = keep.tab;
+	s->pool = keep.pool;
+	s->plen = keep.plen;
+	s->pcap = keep.pcap;
+	s->pmapped = keep.pmapped;
+	for (size_t i = 0; i < et_cap(&s->tab); i++) {
+		const struct et_slot *e = &s->tab.s[i];
+		const struct dot *d;
+		struct dot tmp;
+		size_t nd;
+
+		if (!et_used(e))
+			continue;
+		nd = get_dots(s, e->pay, &tmp, &d);
+		for (size_t j = 0; j < nd; j++)
+			ix_add(s, d[j].ri, d[j].ctr, e->hash);
+		s->fp_dots += dots_part(s, e);
+	}
+	*ret_husk = h;
+	return 1;
+}
+
 bool crdt_orset_clears(const struct crdt_orset *local, const struct crdt_orset *remote)
 {
 	return remote->tab.count == 0 && ctx_within(local, remote);

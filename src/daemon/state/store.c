@@ -703,6 +703,25 @@ static int clear_inst(struct store *s, struct crdt_obj *o)
 	return r;
 }
 
+/* Before merging @remote into @o: what the merge would remove, when that
+ * is all or nearly all of a large @o (a DEL elsewhere; members added here
+ * concurrently are kept), handed to the lazyfree hook. */
+static int detach_removed(struct store *s, struct crdt_obj *o, const struct crdt_obj *remote)
+{
+	struct crdt_obj husk;
+	size_t parts = crdt_obj_parts(o);
+	int r;
+
+	if (!s->lazyfree || parts < STORE_LAZYFREE_PARTS)
+		return 0;
+	r = crdt_obj_detach_removed(o, remote, parts / STORE_LAZYFREE_KEPT, &husk);
+	if (husk.p) {
+		s->stats.lazyfree_handed++;
+		s->lazyfree(s->lazyfree_ctx, &husk);
+	}
+	return r < 0 ? r : 0;
+}
+
 /* store_del of @e, which may be a hidden one (expiry's). */
 static int del_entry(struct store *s, struct store_entry *e)
 {
@@ -842,10 +861,10 @@ int store_merge_encoded(struct store *s, const void *name, size_t len,
 			(void)crdt_obj_fingerprint(&in->obj);
 		s->stats.by_type[t]++;
 	} else {
-		/* what a DEL elsewhere removed, all of it: emptied here first,
-		 * the members handed over as a local DEL's are */
-		if (s->lazyfree && crdt_obj_parts(&in->obj) >= STORE_LAZYFREE_PARTS &&
-		    crdt_obj_clears(&in->obj, remote) && (r = clear_inst(s, &in->obj)) < 0)
+		/* what a DEL elsewhere removed, all of it or all but a few:
+		 * emptied here first, the members handed over as a local
+		 * DEL's are */
+		if ((r = detach_removed(s, &in->obj, remote)) < 0)
 			return r;
 		if ((r = crdt_obj_merge(&in->obj, remote)) < 0)
 			return r;

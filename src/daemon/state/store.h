@@ -271,10 +271,13 @@ struct store {
 };
 
 /* A set or hash of at least this many members or fields that a DEL (or
- * expiry) empties, or a merge would empty (crdt_obj_clears), is emptied by
+ * expiry) empties, or a merge would empty but for at most 1 /
+ * STORE_LAZYFREE_KEPT of them (crdt_obj_detach_removed), is emptied by
  * crdt_obj_clear_detach and its members handed to the lazyfree hook, not
- * freed in the call: freeing 1,000,000 members takes 10-300 ms. */
+ * freed in the call: freeing 1,000,000 members takes 10-300 ms, removing
+ * them one by one in a merge 330 ms. */
 #define STORE_LAZYFREE_PARTS 4096
+#define STORE_LAZYFREE_KEPT 4
 
 /** Hand the members of large states that deletes and merges empty to
  * @free (it owns each husk, a state to crdt_obj_done on any thread),
