@@ -844,6 +844,8 @@ int crdt_ormap_detach_removed(struct crdt_ormap *m, const struct crdt_ormap *rem
 	*ret_husk = NULL;
 	if (remote->tab.count || !m->tab.count)
 		return 0;
+	if (crdt_ormap_clears(m, remote)) /* keeps none: no field visited */
+		return crdt_ormap_clear_detach(m, ret_husk);
 	if (max_kept >= m->tab.count)
 		max_kept = m->tab.count - 1; /* else nothing to gain */
 	/* room for twice the bound: a field with two entries outside is met

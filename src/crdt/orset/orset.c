@@ -298,6 +298,8 @@ int crdt_orset_detach_removed(struct crdt_orset *s, const struct crdt_orset *rem
 	*ret_husk = NULL;
 	if (remote->tab.count || !s->tab.count)
 		return 0;
+	if (crdt_orset_clears(s, remote)) /* keeps none: no element visited */
+		return crdt_orset_clear_detach(s, ret_husk);
 	if (max_kept >= s->tab.count)
 		max_kept = s->tab.count - 1; /* else nothing to gain */
 	/* room for twice the bound: an element with two dots outside is met
