@@ -611,11 +611,11 @@ static void test_detach_removed(void **state)
 	del = crdt_ormap_copy(dst);
 	assert_non_null(del);
 	assert_int_equal(crdt_ormap_clear(del), 1); /* counters' rows into baselines */
-	/* concurrent with the delete */
+	/* concurrent with the delete (the first dot past its context first) */
+	assert_int_equal(crdt_ormap_incr(dst, &id, "field-3", 7, 10, NULL, &n), 0);
 	assert_int_equal(crdt_ormap_set(dst, &hlc, &id, "later", 5, "x", 1, NULL), 0);
 	assert_int_equal(crdt_ormap_set(dst, &hlc, &id3, "elsewhere", 9, "y", 1, NULL), 0);
 	assert_int_equal(crdt_ormap_set(dst, &hlc, &id2, "field-1", 7, "again", 5, NULL), 0);
-	assert_int_equal(crdt_ormap_incr(dst, &id, "field-3", 7, 10, NULL, &n), 0);
 	/* a small merge: dst gets its dot index, "later" a second entry */
 	assert_int_equal(crdt_ormap_set(peer, &hlc, &id4, "from-peer", 9, "z", 1, NULL), 0);
 	assert_int_equal(crdt_ormap_set(peer, &hlc, &id4, "later", 5, "w", 1, NULL), 0); /* 2 entries */
@@ -662,6 +662,31 @@ static void test_detach_removed(void **state)
 	crdt_ormap_free(a[1]);
 	crdt_ormap_free(ref);
 	crdt_ormap_free(del);
+
+	/* more dots outside the delete's context than are looked up one by
+	 * one (70,000 writes of one field since): the index is read whole */
+	struct crdt_ormap *y = crdt_ormap_new(), *ydel, *yref;
+	for (int i = 0; i < 5000; i++) {
+		int len = snprintf(f, sizeof(f), "f%d", i);
+		assert_int_equal(crdt_ormap_set(y, &hlc, &id, f, (size_t)len, "v", 1, NULL), 0);
+	}
+	ydel = crdt_ormap_copy(y);
+	assert_non_null(ydel);
+	assert_int_equal(crdt_ormap_clear(ydel), 1);
+	for (int i = 0; i < 70000; i++)
+		assert_int_equal(crdt_ormap_set(y, &hlc, &id, "hot", 3, "v", 1, NULL), 0);
+	assert_int_equal(crdt_ormap_merge(y, peer), 0); /* its dot index */
+	yref = crdt_ormap_copy(y);
+	assert_int_equal(crdt_ormap_merge(yref, ydel), 0);
+	assert_int_equal(crdt_ormap_len(yref), 3);
+	assert_int_equal(crdt_ormap_detach_removed(y, ydel, 100, &h), 1);
+	assert_int_equal(crdt_ormap_len(y), 3);
+	crdt_ormap_free(h);
+	assert_int_equal(crdt_ormap_merge(y, ydel), 0);
+	assert_true(crdt_ormap_equal(y, yref));
+	crdt_ormap_free(y);
+	crdt_ormap_free(ydel);
+	crdt_ormap_free(yref);
 	crdt_ormap_free(peer);
 }
 

@@ -745,15 +745,88 @@ static bool outside(const struct crdt_ormap *remote, const uint32_t *map, uint32
 	return map[ri] == NO_REP || !ctx_has(remote, map[ri], ctr);
 }
 
-/* Into @v[@max] the fields of @m with an entry outside @remote's context,
- * from the dot index (one sequential pass over its slots, no field
- * visited but those) or else a pass over the fields: how many, or @max + 1
- * past the bound. */
+/* Up to this many dot counters of @m's context outside @remote's are
+ * looked up one by one in the dot index; past it the index is read whole. */
+#define KEPT_LOOKUPS 65536
+
+/* The fields gathered so far (gather_kept). */
+struct kept {
+	const struct crdt_ormap *m;
+	const struct et_slot **v;
+	size_t n, max, lookups;
+};
+
+/* Dot (@ri, @c) of @m's context, outside @remote's: its field, if it still
+ * has that entry, is kept.  1 past the bound, 2 past KEPT_LOOKUPS. */
+static int kept_dot(struct kept *k, uint32_t ri, uint64_t c)
+{
+	const struct et_slot *s;
+
+	if (k->lookups++ == KEPT_LOOKUPS)
+		return 2;
+	if (!dix_find(k->m, ri, c) || !(s = dix_slot(k->m, ri, c)))
+		return 0;
+	if (k->n == k->max)
+		return 1;
+	k->v[k->n++] = s;
+	return 0;
+}
+
+/* kept_dot() of every counter of replica @ri's context in @k->m that
+ * @remote's replica @rr (NO_REP: none) lacks: every dot a field holds is
+ * in its map's context, so these are the only dots a delete with that
+ * context can have missed. */
+static int kept_outside(struct kept *k, uint32_t ri, const struct crdt_ormap *remote, uint32_t rr)
+{
+	const struct mrep *l = &k->m->reps[ri], *o = rr == NO_REP ? NULL : &remote->reps[rr];
+	int r;
+
+	for (uint32_t i = 0; i < l->n; i++) {
+		uint64_t c = l->iv[i].lo, hi = l->iv[i].hi;
+		uint32_t j = o ? ctx_first(o, c) : 0;
+
+		for (;;) {
+			uint64_t end = hi;
+			if (o && j < o->n && o->iv[j].lo <= c) { /* covered up to its hi */
+				if (o->iv[j].hi >= hi)
+					break;
+				c = o->iv[j++].hi + 1;
+				continue;
+			}
+			if (o && j < o->n && o->iv[j].lo - 1 < end)
+				end = o->iv[j].lo - 1;
+			for (uint64_t x = c;; x++) {
+				if ((r = kept_dot(k, ri, x)) != 0)
+					return r;
+				if (x == end)
+					break;
+			}
+			if (end == hi)
+				break;
+			c = end + 1;
+		}
+	}
+	return 0;
+}
+
+/* Into @v[@max] the fields of @m with an entry outside @remote's context:
+ * from the dot index, the few dots of @m's context outside @remote's
+ * looked up (kept_outside), or one sequential pass over the index when
+ * there are many; else a pass over the fields.  How many, or @max + 1 past
+ * the bound. */
 static size_t gather_kept(const struct crdt_ormap *m, const struct crdt_ormap *remote,
 			  const uint32_t *map, const struct et_slot **v, size_t max)
 {
 	size_t n = 0;
 
+	if (m->dix.ok) {
+		struct kept k = { .m = m, .v = v, .max = max };
+		int r = 0;
+		for (uint32_t ri = 0; ri < m->nreps && !r; ri++)
+			r = kept_outside(&k, ri, remote, map[ri]);
+		if (r != 2)
+			return r ? max + 1 : k.n;
+	}
 	if (m->dix.ok) {
 		for (uint32_t i = 0; i < m->dix.cap; i++) {
 			const struct dslot *d = &m->dix.s[i];
