@@ -534,6 +534,26 @@ static void test_del_keeps_unseen(void **state)
 	crdt_ormap_free(b);
 }
 
+/* 3,000 fields "field-N" written by two replicas: registers, counters
+ * (every third), a seventh of them deleted again. */
+static void fill_mixed(struct crdt_ormap *dst, struct crdt_hlc *h, const struct crdt_rid *id,
+		       const struct crdt_rid *id2)
+{
+	char f[32];
+	int64_t n;
+
+	for (int i = 0; i < 3000; i++) {
+		int len = snprintf(f, sizeof(f), "field-%d", i);
+		const struct crdt_rid *w = i % 5 ? id : id2;
+		if (i % 3)
+			assert_int_equal(crdt_ormap_set(dst, h, w, f, (size_t)len, f, (size_t)len, NULL), 0);
+		else
+			assert_int_equal(crdt_ormap_incr(dst, w, f, (size_t)len, i, NULL, &n), 0);
+		if (i % 7 == 0)
+			assert_int_equal(crdt_ormap_del(dst, f, (size_t)len, NULL), 1);
+	}
+}
+
 /* A large map cut into small pieces: every piece fits, any order gives it
  * back, and a piece alone never removes what another piece carries. */
 /* A map with no field whose context covers dst's (a DEL's delta, its
@@ -545,20 +565,10 @@ static void test_covering_removal_clears(void **state)
 	struct crdt_rid id = { { 7 } }, id2 = { { 8 } };
 	struct crdt_hlc h;
 	struct crdt_ormap_val v;
-	char f[32];
 	int64_t n;
 
 	crdt_hlc_init(&h, clock_0, NULL);
-	for (int i = 0; i < 3000; i++) {
-		int len = snprintf(f, sizeof(f), "field-%d", i);
-		const struct crdt_rid *w = i % 5 ? &id : &id2;
-		if (i % 3)
-			assert_int_equal(crdt_ormap_set(dst, &h, w, f, (size_t)len, f, (size_t)len, NULL), 0);
-		else
-			assert_int_equal(crdt_ormap_incr(dst, w, f, (size_t)len, i, NULL, &n), 0);
-		if (i % 7 == 0)
-			assert_int_equal(crdt_ormap_del(dst, f, (size_t)len, NULL), 1);
-	}
+	fill_mixed(dst, &h, &id, &id2);
 	del = crdt_ormap_copy(dst);
 	assert_non_null(del);
 	assert_int_equal(crdt_ormap_clear(del), 1); /* counters' rows into baselines */
@@ -598,16 +608,7 @@ static void test_detach_removed(void **state)
 	int64_t n, n2;
 
 	crdt_hlc_init(&hlc, clock_0, NULL);
-	for (int i = 0; i < 3000; i++) {
-		int len = snprintf(f, sizeof(f), "field-%d", i);
-		const struct crdt_rid *w = i % 5 ? &id : &id2;
-		if (i % 3)
-			assert_int_equal(crdt_ormap_set(dst, &hlc, w, f, (size_t)len, f, (size_t)len, NULL), 0);
-		else
-			assert_int_equal(crdt_ormap_incr(dst, w, f, (size_t)len, i, NULL, &n), 0);
-		if (i % 7 == 0)
-			assert_int_equal(crdt_ormap_del(dst, f, (size_t)len, NULL), 1);
-	}
+	fill_mixed(dst, &hlc, &id, &id2);
 	del = crdt_ormap_copy(dst);
 	assert_non_null(del);
 	assert_int_equal(crdt_ormap_clear(del), 1); /* counters' rows into baselines */
