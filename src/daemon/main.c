@@ -304,7 +304,7 @@ static void trim_cb(uv_timer_t *h)
 		rt->trim_commits = s.commits;
 		rt->trim_left = 2;
 	}
-	if (rt->trim_left) {
+	if (rt->trim_left && !rt->d.lazyfree.pending) { /* else the pool's job trims (lazyfree.c) */
 		rt->trim_left--;
 #ifdef __GLIBC__
 		malloc_trim(0);

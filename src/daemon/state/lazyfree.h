@@ -5,6 +5,10 @@
  * through its hook (store_set_lazyfree); the husk shares nothing with the
  * store, and libcrdt keeps no globals, so any thread may free it.
  *
+ * A job returns the freed heap to the OS after freeing (malloc_trim), on
+ * the pool too; the loop's own trim waits while jobs are pending, so that
+ * the two never contend for the arena's lock.
+ *
  * Ownership: lazyfree_put takes the husk; a job frees it and itself.  Jobs
  * still queued at shutdown keep the loop running until they are done, so
  * uv_loop_close sees none. */
