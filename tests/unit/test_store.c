@@ -14,6 +14,7 @@
 #include "crdt/error.h"
 #include "client/glob.h"
 #include "state/store.h"
+#include "testutil.h"
 
 static const struct crdt_rid r1 = { { 1 } }, r2 = { { 2 } };
 
@@ -981,6 +982,104 @@ static void test_scan_while_rehashing(void **state)
 	store_done(&s);
 }
 
+/* The rehash against a model, seeded: names added (new, or again; by a
+ * command's store_get or a peer's store_merge), slices
+ * of every size, a walk and a SCAN under way throughout, each begun again
+ * when it ends.  Every name is found, none twice; every walk and every
+ * scan meets each name held from its start to its end. */
+#define MODEL_NAMES 30000
+
+static void test_rehash_model(void **state)
+{
+	static uint8_t held[MODEL_NAMES], walk_met[MODEL_NAMES], scan_met[MODEL_NAMES];
+	static uint8_t walk_from[MODEL_NAMES], scan_from[MODEL_NAMES];
+	struct rng rng = { .s = test_seed("store rehash model") };
+	struct store s;
+	struct store_walk w;
+	struct store_entry *e;
+	uint64_t cur = 0;
+	size_t n = 0, walks = 0, scans = 0, rehashes = 0;
+
+	memset(held, 0, sizeof(held));
+	memset(walk_met, 0, sizeof(walk_met));
+	memset(scan_met, 0, sizeof(scan_met));
+	store_init(&s);
+	store_walk_start(&s, &w);
+	memcpy(walk_from, held, sizeof(held));
+	memcpy(scan_from, held, sizeof(held));
+	for (int step = 0; step < 120000; step++) {
+		bool was = s.ocap != 0;
+		switch (rng_below(&rng, 8)) {
+		case 0: case 1: case 2: { /* a name: the next new one, or one held */
+			int i = (int)(rng_below(&rng, 4) && n < MODEL_NAMES ? n : rng_below(&rng, n + 1));
+			if (i >= MODEL_NAMES)
+				i = MODEL_NAMES - 1;
+			if (rng_below(&rng, 3)) {
+				add_counter(&s, i);
+			} else { /* as a peer's state: store_merge's own lookup */
+				char name[32];
+				int nl = snprintf(name, sizeof(name), "r:%d", i);
+				struct crdt_obj c;
+				assert_int_equal(crdt_obj_new(CRDT_GCOUNTER, &c), 0);
+				assert_int_equal(crdt_gcounter_inc(c.gc, &r1, i + 1), 0);
+				assert_int_equal(store_merge(&s, name, (size_t)nl, &c), 0);
+				crdt_obj_done(&c);
+			}
+			n += !held[i];
+			held[i] = 1;
+			break;
+		}
+		case 3:
+			store_rehash(&s, rng_below(&rng, 3) ? rng_below(&rng, 64) : rng_below(&rng, 5000));
+			break;
+		case 4: case 5:
+			for (int k = (int)rng_below(&rng, 50); k >= 0; k--) {
+				if (!(e = store_next(&s, &w))) {
+					for (int i = 0; i < MODEL_NAMES; i++)
+						if (walk_from[i])
+							assert_true(walk_met[i]);
+					memset(walk_met, 0, sizeof(walk_met));
+					memcpy(walk_from, held, sizeof(held));
+					store_walk_start(&s, &w);
+					walks++;
+					break;
+				}
+				walk_met[atoi((const char *)e->name + 2)] = 1;
+			}
+			break;
+		case 6:
+			cur = store_scan(&s, cur, 1 + rng_below(&rng, 40), count_visits, scan_met);
+			if (!cur) {
+				for (int i = 0; i < MODEL_NAMES; i++)
+					if (scan_from[i])
+						assert_true(scan_met[i]);
+				memset(scan_met, 0, sizeof(scan_met));
+				memcpy(scan_from, held, sizeof(held));
+				scans++;
+			}
+			break;
+		default: { /* a lookup */
+			int i = (int)rng_below(&rng, MODEL_NAMES);
+			assert_int_equal(has_counter(&s, i), held[i]);
+		}
+		}
+		rehashes += !was && s.ocap;
+		assert_int_equal(s.len, n);
+	}
+	/* every name, once */
+	memset(scan_met, 0, sizeof(scan_met));
+	assert_int_equal(store_foreach(&s, count_visits, scan_met), 0);
+	for (int i = 0; i < MODEL_NAMES; i++)
+		assert_int_equal(scan_met[i], held[i]);
+	/* the run saw incremental rehashes (from 16,384 and 32,768 slots),
+	 * and walks and scans finish */
+	assert_int_equal(n, MODEL_NAMES);
+	assert_true(rehashes >= 2);
+	assert_true(walks >= 2);
+	assert_true(scans >= 2);
+	store_done(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1002,6 +1101,7 @@ int main(void)
 		cmocka_unit_test(test_prefetch_reads_only),
 		cmocka_unit_test(test_scan),
 		cmocka_unit_test(test_scan_while_rehashing),
+		cmocka_unit_test(test_rehash_model),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
