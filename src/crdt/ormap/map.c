@@ -917,10 +917,20 @@ int crdt_ormap_detach_removed(struct crdt_ormap *m, const struct crdt_ormap *rem
 	*ret_husk = NULL;
 	if (remote->tab.count || !m->tab.count)
 		return 0;
-	if (crdt_ormap_clears(m, remote)) /* keeps none: no field visited */
-		return crdt_ormap_clear_detach(m, ret_husk);
+	/* Each field removed has an entry's dot of its own in @remote's
+	 * context: one too small for all but @max_kept of them (an HDEL's
+	 * delta) is told in O(its intervals), before the index is read. */
 	if (max_kept >= m->tab.count)
 		max_kept = m->tab.count - 1; /* else nothing to gain */
+	uint64_t ctx = 0;
+	for (uint32_t i = 0; i < remote->nreps && ctx < m->tab.count; i++) {
+		uint64_t c = ivs_count(remote->reps[i].iv, remote->reps[i].n);
+		ctx = c > UINT64_MAX - ctx ? UINT64_MAX : ctx + c;
+	}
+	if (ctx < m->tab.count - max_kept)
+		return 0;
+	if (crdt_ormap_clears(m, remote)) /* keeps none: no field visited */
+		return crdt_ormap_clear_detach(m, ret_husk);
 	/* room for twice the bound: a field with two entries outside is met
 	 * twice from the index, and counted once below */
 	if (!(map = malloc((m->nreps ? m->nreps : 1) * sizeof(*map))) ||

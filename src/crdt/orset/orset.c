@@ -298,10 +298,20 @@ int crdt_orset_detach_removed(struct crdt_orset *s, const struct crdt_orset *rem
 	*ret_husk = NULL;
 	if (remote->tab.count || !s->tab.count)
 		return 0;
-	if (crdt_orset_clears(s, remote)) /* keeps none: no element visited */
-		return crdt_orset_clear_detach(s, ret_husk);
+	/* Each element removed has a dot of its own in @remote's context: one
+	 * too small for all but @max_kept of them (an SREM's delta) is told
+	 * in O(its intervals), before any element or index is read. */
 	if (max_kept >= s->tab.count)
 		max_kept = s->tab.count - 1; /* else nothing to gain */
+	uint64_t ctx = 0;
+	for (uint32_t i = 0; i < remote->nreps && ctx < s->tab.count; i++) {
+		uint64_t c = ivs_count(remote->reps[i].iv, remote->reps[i].n);
+		ctx = c > UINT64_MAX - ctx ? UINT64_MAX : ctx + c;
+	}
+	if (ctx < s->tab.count - max_kept)
+		return 0;
+	if (crdt_orset_clears(s, remote)) /* keeps none: no element visited */
+		return crdt_orset_clear_detach(s, ret_husk);
 	/* room for twice the bound: an element with two dots outside is met
 	 * twice from the index, and counted once below */
 	k.max = 2 * max_kept + 1;
