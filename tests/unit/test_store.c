@@ -299,6 +299,19 @@ static void add_counter(struct store *s, int i)
 		assert_int_equal(crdt_gcounter_inc(o->gc, &r1, i + 1), 0);
 }
 
+/* Counter "r:@i" holding @i + 1 as a peer's state (store_merge). */
+static void merge_counter(struct store *s, int i)
+{
+	char name[32];
+	int n = snprintf(name, sizeof(name), "r:%d", i);
+	struct crdt_obj c;
+
+	assert_int_equal(crdt_obj_new(CRDT_GCOUNTER, &c), 0);
+	assert_int_equal(crdt_gcounter_inc(c.gc, &r1, i + 1), 0);
+	assert_int_equal(store_merge(s, name, (size_t)n, &c), 0);
+	crdt_obj_done(&c);
+}
+
 /* Whether counter "r:@i" is found holding @i + 1. */
 static bool has_counter(const struct store *s, int i)
 {
@@ -368,15 +381,8 @@ static void test_rehash_incremental(void **state)
 		len = s.len;
 		/* names of either table: found, not added again */
 		add_counter(&s, n / 2);
-		for (int i = n % 13; i < n; i += n / 16) {
-			char name[32];
-			int nl = snprintf(name, sizeof(name), "r:%d", i);
-			struct crdt_obj c;
-			assert_int_equal(crdt_obj_new(CRDT_GCOUNTER, &c), 0);
-			assert_int_equal(crdt_gcounter_inc(c.gc, &r1, i + 1), 0);
-			assert_int_equal(store_merge(&s, name, (size_t)nl, &c), 0);
-			crdt_obj_done(&c);
-		}
+		for (int i = n % 13; i < n; i += n / 16)
+			merge_counter(&s, i);
 		assert_int_equal(s.len, len);
 		for (int k = 0; k < 50; k++)
 			add_counter(&s, n++);
@@ -1017,13 +1023,7 @@ static void test_rehash_model(void **state)
 			if (rng_below(&rng, 3)) {
 				add_counter(&s, i);
 			} else { /* as a peer's state: store_merge's own lookup */
-				char name[32];
-				int nl = snprintf(name, sizeof(name), "r:%d", i);
-				struct crdt_obj c;
-				assert_int_equal(crdt_obj_new(CRDT_GCOUNTER, &c), 0);
-				assert_int_equal(crdt_gcounter_inc(c.gc, &r1, i + 1), 0);
-				assert_int_equal(store_merge(&s, name, (size_t)nl, &c), 0);
-				crdt_obj_done(&c);
+				merge_counter(&s, i);
 			}
 			n += !held[i];
 			held[i] = 1;

@@ -642,6 +642,19 @@ static void drop_fields(struct crdt_ormap *m)
 	m->fp_ents = 0; /* no entry left; the baselines keep their part */
 }
 
+/* Move @m's fields and their dot index into @h (a husk, only ever freed);
+ * the context and the baselines stay. */
+static void fields_to(struct crdt_ormap *m, struct crdt_ormap *h)
+{
+	h->tab = m->tab;
+	h->may_ctr = m->may_ctr;
+	h->dix = m->dix; /* its array too: 32 MiB at 1,000,000 fields */
+	et_init(&m->tab);
+	m->dix = (struct dix){ 0 };
+	m->may_ctr = false;
+	m->fp_ents = 0;
+}
+
 /* The clear, the fields freed (@h NULL) or moved into @h. */
 static int clear(struct crdt_ormap *m, struct crdt_ormap *h)
 {
@@ -686,14 +699,8 @@ static int clear(struct crdt_ormap *m, struct crdt_ormap *h)
 			base_put(m, et_key(&m->tab.s[i]), et_len(&m->tab.s[i]), &p[k++]);
 	free(p);
 drop:
-	if (h) { /* the fields move; the context and the baselines stay */
-		h->tab = m->tab;
-		h->may_ctr = m->may_ctr;
-		m->may_ctr = false;
-		et_init(&m->tab);
-		h->dix = m->dix; /* its array too: 32 MiB at 1,000,000 fields */
-		m->dix = (struct dix){ 0 };
-		m->fp_ents = 0;
+	if (h) {
+		fields_to(m, h);
 	} else {
 		drop_fields(m);
 	}
@@ -958,13 +965,8 @@ int crdt_ormap_detach_removed(struct crdt_ormap *m, const struct crdt_ormap *rem
 	 * clear's do); the context and the baselines stay, and the merge
 	 * joins @remote's. */
 	et_done(&h->tab); /* a new map's own empty table */
-	h->tab = m->tab;
-	h->may_ctr = m->may_ctr;
-	h->dix = m->dix;
+	fields_to(m, h);
 	m->tab = keep;
-	m->dix = (struct dix){ 0 };
-	m->may_ctr = false;
-	m->fp_ents = 0;
 	for (uint32_t i = 0; m->tab.s && i < m->tab.cap; i++) {
 		const struct et_slot *s = &m->tab.s[i];
 		struct ment *one, *const *e;

@@ -129,7 +129,8 @@ int crdt_orset_remove(struct crdt_orset *s, const void *e, size_t len)
 }
 
 /* Move @s's elements (table and dot pool) into @h, a set with no replica
- * of its own; @s keeps its context, with no element and an empty index. */
+ * of its own and no index (a husk, only ever freed); @s keeps its context,
+ * with no element and an empty index. */
 static void take_elements(struct crdt_orset *s, struct crdt_orset *h)
 {
 	h->tab = s->tab;
@@ -146,6 +147,8 @@ static void take_elements(struct crdt_orset *s, struct crdt_orset *h)
 	s->ix_ok = true; /* empty, as the table */
 	s->fp_dots = 0;  /* no element, no dot */
 	s->fp_ok = true;
+	h->ix_ok = false;
+	h->fp_ok = false;
 }
 
 int crdt_orset_clear(struct crdt_orset *s)
@@ -170,8 +173,6 @@ int crdt_orset_clear_detach(struct crdt_orset *s, struct crdt_orset **ret_husk)
 		return crdt_orset_clear(s);
 	et_done(&h->tab); /* a new set's own empty table */
 	take_elements(s, h);
-	h->ix_ok = false;
-	h->fp_ok = false;
 	*ret_husk = h;
 	return 1;
 }
@@ -341,8 +342,6 @@ int crdt_orset_detach_removed(struct crdt_orset *s, const struct crdt_orset *rem
 	/* Nothing fails from here on. */
 	et_done(&h->tab);
 	take_elements(s, h); /* the index empty and built, the fingerprint's dots 0 */
-	h->ix_ok = false;
-	h->fp_ok = false;
 	s->tab = keep.tab;
 	s->pool = keep.pool;
 	s->plen = keep.plen;

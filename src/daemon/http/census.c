@@ -19,7 +19,6 @@ void census_start(struct census *c, const struct store *s)
 {
 	c->running = true;
 	store_walk_start(s, &c->walk);
-	c->tgen = s->tgen;
 	result_init(&c->part);
 }
 
@@ -83,7 +82,7 @@ bool census_step(struct census *c, const struct store *s, size_t names, uint64_t
 
 	if (!c->running || s->ocap)
 		return false;
-	if (s->tgen != c->tgen) { /* rehashed: the names moved */
+	if (s->tgen != c->walk.tgen) { /* rehashed: the names moved */
 		c->restarts++;
 		census_start(c, s);
 	}

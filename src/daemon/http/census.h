@@ -33,8 +33,7 @@ struct census_result {
 
 struct census {
 	bool running;
-	struct store_walk walk; /* the walk under way */
-	uint64_t tgen;          /* the store's tables when it began (store.tgen) */
+	struct store_walk walk; /* the walk under way (walk.tgen: the tables it began on) */
 	struct census_result part;
 	bool have_last;
 	struct census_result last; /* the last finished */
