@@ -17,7 +17,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+from del_cost import load  # noqa: E402
 
 
 def run(kind, n):
@@ -28,13 +30,7 @@ def run(kind, n):
         a, b = c.nodes
         a.start()
         ca = a.client()
-        p = ca.pipeline(transaction=False)
-        for i in range(0, n, 10000):
-            if kind == "set":
-                p.sadd("k", *["m%07d" % j for j in range(i, min(n, i + 10000))])
-            else:
-                p.hset("k", mapping={"f%07d" % j: "v" for j in range(i, min(n, i + 10000))})
-        p.execute()
+        load(ca, kind, n)
         b.start()
         cb = b.client()
         size = (lambda: cb.scard("k")) if kind == "set" else (lambda: cb.hlen("k"))

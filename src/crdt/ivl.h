@@ -28,11 +28,9 @@ static inline bool ivs_cover(const struct ivl *a, uint32_t n, uint64_t lo, uint6
 	return l < n && a[l].lo <= lo && hi <= a[l].hi;
 }
 
-/* The counters @a[@n] holds, saturating at UINT64_MAX. */
-static inline uint64_t ivs_count(const struct ivl *a, uint32_t n)
+/* @sum plus the counters @a[@n] holds, saturating at UINT64_MAX. */
+static inline uint64_t ivs_count(uint64_t sum, const struct ivl *a, uint32_t n)
 {
-	uint64_t sum = 0;
-
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t w = a[i].hi - a[i].lo;
 		if (w >= UINT64_MAX - sum)

@@ -930,10 +930,8 @@ int crdt_ormap_detach_removed(struct crdt_ormap *m, const struct crdt_ormap *rem
 	if (max_kept >= m->tab.count)
 		max_kept = m->tab.count - 1; /* else nothing to gain */
 	uint64_t ctx = 0;
-	for (uint32_t i = 0; i < remote->nreps && ctx < m->tab.count; i++) {
-		uint64_t c = ivs_count(remote->reps[i].iv, remote->reps[i].n);
-		ctx = c > UINT64_MAX - ctx ? UINT64_MAX : ctx + c;
-	}
+	for (uint32_t i = 0; i < remote->nreps && ctx < m->tab.count; i++)
+		ctx = ivs_count(ctx, remote->reps[i].iv, remote->reps[i].n);
 	if (ctx < m->tab.count - max_kept)
 		return 0;
 	if (crdt_ormap_clears(m, remote)) /* keeps none: no field visited */

@@ -305,10 +305,8 @@ int crdt_orset_detach_removed(struct crdt_orset *s, const struct crdt_orset *rem
 	if (max_kept >= s->tab.count)
 		max_kept = s->tab.count - 1; /* else nothing to gain */
 	uint64_t ctx = 0;
-	for (uint32_t i = 0; i < remote->nreps && ctx < s->tab.count; i++) {
-		uint64_t c = ivs_count(remote->reps[i].iv, remote->reps[i].n);
-		ctx = c > UINT64_MAX - ctx ? UINT64_MAX : ctx + c;
-	}
+	for (uint32_t i = 0; i < remote->nreps && ctx < s->tab.count; i++)
+		ctx = ivs_count(ctx, remote->reps[i].iv, remote->reps[i].n);
 	if (ctx < s->tab.count - max_kept)
 		return 0;
 	if (crdt_orset_clears(s, remote)) /* keeps none: no element visited */
