@@ -17,7 +17,11 @@ PARTITION), A takes the DEL, and the partition heals: B's merge of the
 delete then keeps that member, the case a DEL racing writes elsewhere
 makes (no redis-server runs).
 
-    bench/del_cost.py [--members 1000000] [--runs 3] [--concurrent] [--crdtd PATH]
+A hash of counters (--kinds counters, HINCRBY) keeps a baseline per field
+after its DEL, so that an increment concurrent with it is not lost.
+
+    bench/del_cost.py [--members 1000000] [--runs 3] [--concurrent] [--kinds set,hash,counters]
+                      [--verbose] [--crdtd PATH]
 """
 import argparse
 import os
@@ -37,13 +41,26 @@ def load(cl, kind, n):
     for i in range(0, n, 10000):
         if kind == "set":
             pipe.sadd("k", *["m%07d" % j for j in range(i, min(n, i + 10000))])
-        else:
+        elif kind == "hash":
             pipe.hset("k", mapping={"f%07d" % j: "v" for j in range(i, min(n, i + 10000))})
+        else:
+            for j in range(i, min(n, i + 10000)):
+                pipe.hincrby("k", "f%07d" % j, 1)
+        if kind == "counters":
+            pipe.execute()
     pipe.execute()
 
 
 def size(cl, kind):
     return cl.scard("k") if kind == "set" else cl.hlen("k")
+
+
+def parts(cl):
+    """The longest loop pass's parts that took 1 ms or more (INFO stats)."""
+    st = cl.info("stats")
+    pre = "loop_longest_pass_"
+    return " ".join("%s %.0f" % (k[len(pre):-3], int(v) / 1e3) for k, v in st.items()
+                    if k.startswith(pre) and k != pre + "us" and int(v) >= 1000)
 
 
 class Pinger:
@@ -66,7 +83,7 @@ class Pinger:
         return self.worst
 
 
-def crdtd_run(kind, n, concurrent=False):
+def crdtd_run(kind, n, concurrent=False, verbose=False):
     conf = {"storage": {"durability": "none"}, "log": {"level": "warn"},
             "gossip": {"interval_ms": "1000"}}
     if concurrent:
@@ -90,8 +107,10 @@ def crdtd_run(kind, n, concurrent=False):
             cb.execute_command("CRDT.SIM", "PARTITION", a.name)
             if kind == "set":
                 cb.sadd("k", "mine")
-            else:
+            elif kind == "hash":
                 cb.hset("k", "mine", "v")
+            else:
+                cb.hincrby("k", "mine", 1)
             left = 1
         t0 = time.perf_counter()
         ca.delete("k")
@@ -103,6 +122,9 @@ def crdtd_run(kind, n, concurrent=False):
         at_b = time.perf_counter() - t0
         time.sleep(1.0)
         pass_a, pass_b = (int(cl.info("stats")["loop_longest_pass_us"]) / 1e6 for cl in (ca, cb))
+        if verbose:
+            print("  run: writer %.1f ms (%s), peer %.1f ms (%s)" % (
+                pass_a * 1e3, parts(ca), pass_b * 1e3, parts(cb)), flush=True)
         return {"reply": reply, "at_b": at_b, "ping_a": pa.done(), "ping_b": pb.done(),
                 "pass_a": pass_a, "pass_b": pass_b}
     finally:
@@ -134,6 +156,9 @@ def main():
     ap.add_argument("--concurrent", action="store_true",
                     help="B adds a member A's DEL does not see (partitioned), then the partition heals; "
                     "'until the peer is empty' then counts from the heal, to B holding that member only")
+    ap.add_argument("--kinds", default="set,hash",
+                    help="comma-separated: set (SADD), hash (HSET), counters (HINCRBY, a hash of counters)")
+    ap.add_argument("--verbose", action="store_true", help="each run's longest passes and their parts")
     ap.add_argument("--crdtd")
     a = ap.parse_args()
     if a.crdtd:
@@ -143,8 +168,8 @@ def main():
     print("| key | server | DEL reply | until the peer is empty | longest PING, writer | longest PING, peer "
           "| longest loop pass, writer | longest loop pass, peer |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
-    for kind in ("set", "hash"):
-        xs = [crdtd_run(kind, a.members, a.concurrent) for _ in range(a.runs)]
+    for kind in a.kinds.split(","):
+        xs = [crdtd_run(kind, a.members, a.concurrent, a.verbose) for _ in range(a.runs)]
         med = lambda k: statistics.median(x[k] for x in xs)  # noqa: E731
         print("| %s | crdtd (2 replicas) | %s | %s | %s | %s | %s | %s |" % (
             kind, ms(med("reply")), ms(med("at_b")), ms(med("ping_a")), ms(med("ping_b")),

@@ -50,6 +50,11 @@ struct crdt_cursor {
 	uint64_t pieces;  /* emitted so far */
 	uint64_t skipped; /* elements left out so far, as a split's return */
 	int done;         /* nonzero once the last piece went */
+	/* OR-Map, once its dots are done: its baselines go on from the
+	 * first of hash bhash, less the first bskip of that hash, already
+	 * sent (elemtab order is by hash, then key). */
+	int bases;
+	uint32_t bhash, bskip;
 	/* The summary of the piece being emitted, valid only during its
 	 * callback: has_sum is nonzero when the cut gave one (an OR-Set piece
 	 * cut through its dot index), sum_dots its live dots and sum_hash

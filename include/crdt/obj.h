@@ -165,8 +165,9 @@ bool crdt_obj_live(const struct crdt_obj *o);
 bool crdt_obj_is_set(const struct crdt_obj *o);
 /** Members of a set (crdt_obj_is_set), 0 for any other state. */
 size_t crdt_obj_card(const struct crdt_obj *o);
-/** The parts that make a state large: a set's members, a map's fields; 0
- * for the other types (small whatever they hold). */
+/** The parts that make a state large: a set's members, a map's fields and
+ * baselines (crdt_ormap_parts); 0 for the other types (small whatever
+ * they hold). */
 size_t crdt_obj_parts(const struct crdt_obj *o);
 /** Whether the set holds @e; false for any other state. */
 bool crdt_obj_contains(const struct crdt_obj *o, const void *e, size_t len);

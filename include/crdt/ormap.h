@@ -96,8 +96,22 @@ int crdt_ormap_detach_removed(struct crdt_ormap *m, const struct crdt_ormap *rem
 			      size_t max_kept, struct crdt_ormap **ret_husk);
 /** Whether a field is present (an empty map is no key). */
 bool crdt_ormap_live(const struct crdt_ormap *m);
+/** Size the baseline table once for a map filled piece by piece (a
+ * catch-up): about to merge a piece of @incoming baselines, from a sender
+ * that has at most @total.  They come in table (hash) order, so a table
+ * grown a few at a time for them would hold them all in the low part of
+ * its range, one run that every insert probes to its end (200,000 of them:
+ * 0.4 s).  Only when the table must grow anyway for @incoming does it
+ * grow, and then to hold @total.  0, or -ENOMEM (the table unchanged: the
+ * merge grows it as usual). */
+int crdt_ormap_reserve_for(struct crdt_ormap *m, size_t incoming, uint64_t total);
+/** Baselines held (crdt_ormap_parts less crdt_ormap_len). */
+size_t crdt_ormap_bases(const struct crdt_ormap *m);
 /** Number of present fields. */
 size_t crdt_ormap_len(const struct crdt_ormap *m);
+/** The parts its encoding holds: its fields and the baselines deletes of
+ * counter fields left (crdt_obj_parts). */
+size_t crdt_ormap_parts(const struct crdt_ormap *m);
 /** Each present field and its value, ascending by field bytes.  -ENOMEM. */
 int crdt_ormap_foreach(const struct crdt_ormap *m, crdt_ormap_cb cb, void *ctx);
 /** One step of a scan (HSCAN): the present fields among about @count from
@@ -130,10 +144,11 @@ int crdt_ormap_split(const struct crdt_ormap *m, size_t max, crdt_piece_cb cb, v
  * CRDT_CURSOR_INIT), as crdt_orset_pieces cuts an OR-Set: each covers the
  * dots from the cursor on, in (replica id, counter) order, as far as it
  * has room: the context clipped to them and the live entries whose dots
- * they are, each in its field; the baselines after the last.  About @n
- * pieces a call; the map may change between calls (docs/encoding.md says
- * why that is sound).  A map of up to 1,024 fields goes as the whole split
- * in the first call; a larger one gets its dot index first.  0, or an
+ * they are, each in its field; then the baselines, in table order.  About
+ * @n pieces a call; the map may change between calls (docs/encoding.md
+ * says why that is sound).  A map of up to 1,024 parts (crdt_ormap_parts)
+ * goes as the whole split in the first call; a larger one gets its dot
+ * index first.  0, or an
  * error as crdt_ormap_split's. */
 int crdt_ormap_pieces(struct crdt_ormap *m, struct crdt_cursor *cur, size_t max, size_t n,
 		      crdt_piece_cb cb, void *ctx);

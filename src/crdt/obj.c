@@ -300,7 +300,7 @@ size_t crdt_obj_card(const struct crdt_obj *o)
 
 size_t crdt_obj_parts(const struct crdt_obj *o)
 {
-	return o->type == CRDT_ORMAP ? crdt_ormap_len(o->om) : crdt_obj_card(o);
+	return o->type == CRDT_ORMAP ? crdt_ormap_parts(o->om) : crdt_obj_card(o);
 }
 
 bool crdt_obj_contains(const struct crdt_obj *o, const void *e, size_t len)

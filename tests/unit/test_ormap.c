@@ -797,7 +797,9 @@ static void test_pieces_from_cursor(void **state)
 		struct crdt_ormap *m = crdt_ormap_new(), *got = crdt_ormap_new(), *start, *deltas = crdt_ormap_new(), *x;
 		struct crdt_cursor cur = CRDT_CURSOR_INIT;
 		struct pieces pc = { got, 250 + rng_below(&r, 400), 0 };
-		int fields = 1500 + (int)rng_below(&r, 1500), calls = 0, rc;
+		/* rounds 2 and 3 probe the dot index for each dot; 0 and 1
+		 * step through their live dots, listed (codec.c, LIVE_LISTED) */
+		int fields = (round < 2 ? 1500 : 4500) + (int)rng_below(&r, 1500), calls = 0, rc;
 		bool mutate = round % 2;
 
 		for (int i = 0; i < fields; i++) {
@@ -857,6 +859,115 @@ static void test_pieces_from_cursor(void **state)
 		crdt_ormap_free(start);
 		crdt_ormap_free(deltas);
 	}
+}
+
+/* A map that deletes of counter fields left with many baselines goes a few
+ * pieces a call too, its baselines included (crdt_ormap_parts counts
+ * them): no call emits more than it was asked for past the one it began,
+ * the pieces end equal to the map, and baselines joined or added between
+ * calls arrive with their deltas. */
+static void test_pieces_of_baselines(void **state)
+{
+	struct rng r = { test_seed("ormap pieces of baselines") };
+	struct crdt_rid id = { { 7 } }, other = { { 9 } };
+	char f[32];
+	int64_t n;
+
+	for (int round = 0; round < 4; round++) {
+		struct crdt_ormap *m = crdt_ormap_new(), *got = crdt_ormap_new(), *deltas = crdt_ormap_new();
+		struct crdt_cursor cur = CRDT_CURSOR_INIT;
+		struct pieces pc = { got, 200 + rng_below(&r, 300), 0 };
+		int fields = 3000 + (int)rng_below(&r, 2000), calls = 0;
+		bool mutate = round % 2;
+
+		for (int i = 0; i < fields; i++) {
+			int len = snprintf(f, sizeof(f), "c%d", i);
+			assert_int_equal(crdt_ormap_incr(m, i % 3 ? &id : &other, f, (size_t)len, i + 1, NULL, &n), 0);
+		}
+		assert_int_equal(crdt_ormap_clear(m), 1);
+		for (int i = 0; i < 20; i++) { /* a few counted again since */
+			int len = snprintf(f, sizeof(f), "c%d", i * 7);
+			assert_int_equal(crdt_ormap_incr(m, &id, f, (size_t)len, 5, NULL, &n), 0);
+		}
+		assert_int_equal(crdt_ormap_len(m), 20);
+		assert_int_equal(crdt_ormap_parts(m), 20 + (size_t)fields);
+		while (!cur.done) {
+			uint64_t before = pc.n, k = 1 + rng_below(&r, 3);
+			assert_int_equal(crdt_ormap_pieces(m, &cur, pc.max, k, merge_piece, &pc), 0);
+			assert_true(pc.n - before <= k);
+			assert_int_equal(cur.pieces, pc.n);
+			assert_true(++calls < 100000);
+			for (int j = 0; mutate && j < 2; j++) {
+				int i = (int)rng_below(&r, (uint64_t)fields * 2);
+				int len = snprintf(f, sizeof(f), "c%d", i);
+				assert_int_equal(crdt_ormap_incr(m, &other, f, (size_t)len, 3, deltas, &n), 0);
+				assert_int_equal(crdt_ormap_del(m, f, (size_t)len, deltas), 1);
+			}
+		}
+		assert_int_equal(cur.skipped, 0);
+		assert_true(calls > 20);
+		if (mutate)
+			assert_int_equal(crdt_ormap_merge(got, deltas), 0);
+		assert_true(crdt_ormap_equal(got, m));
+		assert_int_equal(crdt_ormap_fingerprint(got), crdt_ormap_fingerprint(m));
+		/* and the values a later increment shows */
+		for (int i = 0; i < 30; i++) {
+			int64_t want;
+			int len = snprintf(f, sizeof(f), "c%d", i * 7);
+			assert_int_equal(crdt_ormap_incr(m, &id, f, (size_t)len, 1, NULL, &want), 0);
+			assert_int_equal(crdt_ormap_incr(got, &id, f, (size_t)len, 1, NULL, &n), 0);
+			assert_int_equal(n, want);
+		}
+		crdt_ormap_free(m);
+		crdt_ormap_free(got);
+		crdt_ormap_free(deltas);
+	}
+}
+
+/* The DEL of a large hash of counters: its context, with the few fields
+ * written since, goes in the first piece from a cursor, however many dots
+ * it spans, so a peer's merge of that piece removes every field the DEL
+ * removed (as the DEL's own delta would) and not a slice of them in each
+ * of several merges that visit every field. */
+static void test_pieces_of_cleared_map(void **state)
+{
+	struct crdt_ormap *m = crdt_ormap_new(), *peer, *got = crdt_ormap_new();
+	struct crdt_cursor cur = CRDT_CURSOR_INIT;
+	struct crdt_rid id = { { 7 } };
+	struct pieces pc = { NULL, 1200, 0 };
+	char f[32];
+	int64_t n;
+
+	for (int i = 0; i < 100000; i++) {
+		int len = snprintf(f, sizeof(f), "c%d", i);
+		assert_int_equal(crdt_ormap_incr(m, &id, f, (size_t)len, 1, NULL, &n), 0);
+	}
+	peer = crdt_ormap_copy(m);
+	assert_non_null(peer);
+	assert_int_equal(crdt_ormap_clear(m), 1);
+	assert_int_equal(crdt_ormap_incr(m, &id, "new", 3, 2, NULL, &n), 0);
+	pc.dst = peer;
+	assert_int_equal(crdt_ormap_pieces(m, &cur, pc.max, 1, merge_piece, &pc), 0);
+	assert_int_equal(pc.n, 1);
+	assert_int_equal(crdt_ormap_len(peer), 1);
+	assert_true(crdt_ormap_get(peer, "new", 3, &(struct crdt_ormap_val){ 0 }));
+	/* the baselines come next, in hash order: sized for all at once
+	 * (as the daemon does, from the catch-up's count), or each piece's
+	 * inserts would probe one run that grows with every piece */
+	assert_int_equal(crdt_ormap_reserve_for(peer, 1, crdt_ormap_parts(m)), 0);
+	while (!cur.done)
+		assert_int_equal(crdt_ormap_pieces(m, &cur, pc.max, 64, merge_piece, &pc), 0);
+	assert_true(crdt_ormap_equal(peer, m));
+	/* and from nothing */
+	cur = CRDT_CURSOR_INIT;
+	pc.dst = got;
+	assert_int_equal(crdt_ormap_reserve_for(got, 1, crdt_ormap_parts(m)), 0);
+	while (!cur.done)
+		assert_int_equal(crdt_ormap_pieces(m, &cur, pc.max, 64, merge_piece, &pc), 0);
+	assert_true(crdt_ormap_equal(got, m));
+	crdt_ormap_free(m);
+	crdt_ormap_free(peer);
+	crdt_ormap_free(got);
 }
 
 /* Small merges into a large map go through the dot index and visit only the
@@ -1139,7 +1250,9 @@ int main(void)
 		cmocka_unit_test(test_covering_removal_clears),
 		cmocka_unit_test(test_clear_detach),
 		cmocka_unit_test(test_detach_removed),
-		cmocka_unit_test(test_pieces_from_cursor), cmocka_unit_test(test_small_merges),
+		cmocka_unit_test(test_pieces_from_cursor),
+		cmocka_unit_test(test_pieces_of_baselines),
+		cmocka_unit_test(test_pieces_of_cleared_map), cmocka_unit_test(test_small_merges),
 		cmocka_unit_test(test_decode_dot_twice), cmocka_unit_test(test_decode_hardened),  cmocka_unit_test(test_json),
 		cmocka_unit_test(test_fingerprint_kept),
 	};

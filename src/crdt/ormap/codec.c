@@ -692,25 +692,64 @@ static int put_gaps(struct piece *pc, const struct ldot *live, size_t nlive)
 	return 0;
 }
 
+/* Counts the pieces a call emits. */
+struct counted {
+	crdt_piece_cb cb;
+	void *ctx;
+	uint64_t n;
+};
+
+/* Where put_bases starts and stops in a call of crdt_ormap_pieces: from
+ * @cur's place in the baselines, until @cnt counts @n pieces. */
+struct bases_at {
+	struct crdt_cursor *cur;
+	const struct counted *cnt;
+	uint64_t n;
+};
+
 /* The baselines, each whole in some piece (any piece may carry one: it
- * only lowers counters, and merges as a join).  One too large for any
- * piece is counted in *skipped. */
-static int put_bases(struct piece *pc, size_t *skipped)
+ * only lowers counters, and merges as a join), all of them or (@at) from
+ * its cursor's place on.  One too large for any piece is counted in
+ * *skipped.  1 when it stopped at @at's count of pieces with more to go
+ * (the place written back), else 0 or an error. */
+static int put_bases(struct piece *pc, size_t *skipped, struct bases_at *at)
 {
-	const struct crdt_ormap *m = pc->m;
+	const struct elemtab *t = &pc->m->base;
+	uint32_t hash = 0, run = 0; /* run: baselines of this hash before */
+	size_t i = 0;
 	int r;
 
-	for (size_t i = et_walk(&m->base, 0); i < et_cap(&m->base); i = et_walk(&m->base, i + 1)) {
-		const struct et_slot *s = &m->base.s[i];
+	if (at && t->s) { /* elemtab order: each at or after its home */
+		hash = at->cur->bhash;
+		i = et_walk(t, et_home(t, hash));
+		while (i < et_cap(t) && t->s[i].hash < hash)
+			i = et_walk(t, i + 1);
+		for (; i < et_cap(t) && t->s[i].hash == hash && run < at->cur->bskip;
+		     i = et_walk(t, i + 1))
+			run++;
+	}
+	for (i = et_walk(t, i); i < et_cap(t); i = et_walk(t, i + 1), run++) {
+		const struct et_slot *s = &t->s[i];
 		const struct ment *b = (const struct ment *)(uintptr_t)s->pay;
 		size_t cost = 3 + crdt_varint_len(et_len(s)) + et_len(s) + crdt_varint_len(b->len);
 		struct ment *cp;
 
+		if (s->hash != hash) {
+			hash = s->hash;
+			run = 0;
+		}
 		for (uint32_t y = 0; y < b->len; y++)
 			cost += PIECE_REP(pc->ri_len) + pc->ri_len +
 				crdt_varint_len(ent_rows(b)[y].p) + crdt_varint_len(ent_rows(b)[y].n);
-		if (pc->est + cost > pc->max && pc->any && (r = piece_flush(pc)) < 0)
-			return r;
+		if (pc->est + cost > pc->max && pc->any) {
+			if ((r = piece_flush(pc)) < 0)
+				return r;
+			if (at && at->cnt->n >= at->n) {
+				at->cur->bhash = hash;
+				at->cur->bskip = run;
+				return 1;
+			}
+		}
 		if (pc->est + cost > pc->max) {
 			(*skipped)++;
 			continue;
@@ -878,7 +917,7 @@ static int put_rest(struct piece *pc, size_t *skipped, bool one)
 		return r;
 	r = put_gaps(pc, live, nlive);
 	free(live);
-	if (r < 0 || (r = put_bases(pc, skipped)) < 0)
+	if (r < 0 || (r = put_bases(pc, skipped, NULL)) < 0)
 		return r;
 	if (pc->any || (one && !pc->sent))
 		return piece_flush(pc);
@@ -906,18 +945,11 @@ out:
 
 /* ---- pieces from a cursor ------------------------------------------------------ */
 
-/* A map of at most this many fields goes as the whole split at once. */
+/* A map of at most this many parts goes as the whole split at once. */
 #define PIECES_WHOLE 1024
 /* Dots a piece looks up at most (a long run of removed ones costs its
  * interval's few bytes, but a lookup each): the piece ends there. */
 #define PIECE_PROBES 65536
-
-/* Counts the pieces a call emits. */
-struct counted {
-	crdt_piece_cb cb;
-	void *ctx;
-	uint64_t n;
-};
 
 static int counted_cb(const uint8_t *piece, size_t len, void *ctx)
 {
@@ -970,17 +1002,76 @@ static int put_ctx(struct piece *pc, uint32_t ri, uint64_t lo, uint64_t hi)
 	return ctx_add_ivs(pc->p, pc->pmap[ri], &(struct ivl){ lo, hi }, 1);
 }
 
+/* A map of at most this many fields has its live dots listed, sorted, for
+ * each call: its pieces then step from one live dot to the next, where
+ * probing each dot of the context would look up every dot its deletes
+ * left (a DEL of 200,000 fields: a few pieces of 65,536 probes each, each
+ * removing only part of a peer's fields, in a merge that visits all). */
+#define LIVE_LISTED 4096
+
+/* Where the dots of a cut are looked for: listed, or probed. */
+struct live {
+	bool listed;
+	const struct ldot *v; /* listed: sorted (replica, counter) */
+	size_t n;
+	uint32_t probes;
+};
+
+/* The first dot of replica @ri from *@d to @hi that a field holds, into
+ * *@d, with its slot and entry in *@ret_s, *@ret_e: LIVE_AT; LIVE_NONE
+ * when no dot up to @hi is; LIVE_PROBED when probing reached PIECE_PROBES
+ * at *@d, which it did not look up. */
+#define LIVE_AT 0
+#define LIVE_NONE 1
+#define LIVE_PROBED 2
+static int next_live(const struct crdt_ormap *m, struct live *lv, uint32_t ri, uint64_t *d,
+		     uint64_t hi, struct et_slot **ret_s, struct ment **ret_e)
+{
+	if (lv->listed) {
+		size_t lo = 0, up = lv->n;
+		while (lo < up) { /* the first at (ri, *d) or after */
+			size_t mid = lo + (up - lo) / 2;
+			if (lv->v[mid].ri < ri || (lv->v[mid].ri == ri && lv->v[mid].ctr < *d))
+				lo = mid + 1;
+			else
+				up = mid;
+		}
+		if (lo == lv->n || lv->v[lo].ri != ri || lv->v[lo].ctr > hi)
+			return LIVE_NONE;
+		*d = lv->v[lo].ctr;
+	}
+	for (;; (*d)++) {
+		struct et_slot *s;
+		if (!lv->listed && ++lv->probes > PIECE_PROBES)
+			return LIVE_PROBED;
+		if ((s = dix_slot(m, ri, *d))) {
+			struct ment *one, *const *v;
+			uint32_t n = fld_ents(s->pay, &one, &v), x = 0;
+			while (x < n && !(v[x]->ri == ri && v[x]->ctr == *d))
+				x++;
+			if (x < n) {
+				*ret_s = s;
+				*ret_e = v[x];
+				return LIVE_AT;
+			}
+		}
+		if (*d == hi || lv->listed) /* listed: it is, so not reached */
+			return LIVE_NONE;
+	}
+}
+
 /* One piece from @cur: the dots from (cur->rid, cur->ctr) on, in (replica
  * id, counter) order, as far as it has room: the context clipped to them
  * and the live entries whose dots they are, each in its field.  Moves
  * @cur to the first dot it did not cover; *@end once it covered the last. */
-static int cut_piece(struct piece *pc, const uint32_t *ord, struct crdt_cursor *cur,
-		     uint32_t *seen, bool *end)
+static int cut_piece(struct piece *pc, const uint32_t *ord, struct live *lv,
+		     struct crdt_cursor *cur, uint32_t *seen, bool *end)
 {
 	const struct crdt_ormap *m = pc->m;
-	uint32_t k = 0, probes = 0;
-	int r = 0;
+	uint32_t k = 0;
+	int r = 0, at;
 
+	lv->probes = 0;
 	while (k < m->nreps && memcmp(m->reps[ord[k]].rid.b, cur->rid.b, CRDT_RID_LEN) < 0)
 		k++;
 	for (; k < m->nreps; k++) {
@@ -988,7 +1079,7 @@ static int cut_piece(struct piece *pc, const uint32_t *ord, struct crdt_cursor *
 		uint64_t from = memcmp(rp->rid.b, cur->rid.b, CRDT_RID_LEN) ? 0 : cur->ctr;
 		/* a binary search: a fragmented context has many intervals */
 		for (uint32_t j = ctx_first(rp, from); j < rp->n; j++) {
-			uint64_t a = rp->iv[j].lo > from ? rp->iv[j].lo : from, d;
+			uint64_t a = rp->iv[j].lo > from ? rp->iv[j].lo : from, d, hi = rp->iv[j].hi;
 			if (pc->est + 20 + (pc->pmap[ord[k]] == NO_REP ? PIECE_REP(pc->ri_len) : 0) >
 			    pc->max) {
 				if (!pc->any)
@@ -999,23 +1090,20 @@ static int cut_piece(struct piece *pc, const uint32_t *ord, struct crdt_cursor *
 			pc->est += 20;
 			for (d = a;; d++) {
 				struct et_slot *s;
-				if (++probes > PIECE_PROBES)
+				struct ment *e;
+				if ((at = next_live(m, lv, ord[k], &d, hi, &s, &e)) != LIVE_AT)
 					break;
-				if ((s = dix_slot(m, ord[k], d))) {
-					struct ment *one, *const *v;
-					uint32_t n = fld_ents(s->pay, &one, &v), x = 0;
-					while (x < n && !(v[x]->ri == ord[k] && v[x]->ctr == d))
-						x++;
-					if (x < n && (r = put_entry(pc, s, v[x], seen)) != 0)
-						break;
+				if ((r = put_entry(pc, s, e, seen)) != 0)
+					break;
+				if (d == hi) {
+					at = LIVE_NONE;
+					break;
 				}
-				if (d == rp->iv[j].hi)
-					break;
 			}
 			if (r < 0)
 				return r;
-			if (r == 0 && probes <= PIECE_PROBES) {
-				if ((r = put_ctx(pc, ord[k], a, rp->iv[j].hi)) < 0)
+			if (r == 0 && at == LIVE_NONE) { /* covered up to hi */
+				if ((r = put_ctx(pc, ord[k], a, hi)) < 0)
 					return r;
 				continue;
 			}
@@ -1046,12 +1134,14 @@ int crdt_ormap_pieces(struct crdt_ormap *m, struct crdt_cursor *cur, size_t max,
 			    .ri_len = crdt_varint_len(m->nreps) };
 	size_t skipped = 0;
 	uint32_t *seen = NULL, *ord = NULL;
-	bool end = false;
+	struct ldot *lv_v = NULL;
+	struct live lv = { 0 };
+	bool end = cur->bases;
 	int r;
 
 	if (cur->done || n == 0)
 		return 0;
-	if (cur->pieces == 0 && cur->ctr == 0 && m->tab.count <= PIECES_WHOLE) {
+	if (cur->pieces == 0 && cur->ctr == 0 && !cur->bases && crdt_ormap_parts(m) <= PIECES_WHOLE) {
 		if ((r = crdt_ormap_split(m, max, counted_cb, &cnt)) < 0)
 			return r;
 		cur->skipped += (uint64_t)r;
@@ -1061,6 +1151,10 @@ int crdt_ormap_pieces(struct crdt_ormap *m, struct crdt_cursor *cur, size_t max,
 	}
 	if (!m->dix.ok && (r = dix_build(m)) < 0)
 		return r;
+	lv.listed = m->tab.count <= LIVE_LISTED;
+	if (lv.listed && (r = live_dots(m, &lv_v, &lv.n)) < 0)
+		return r;
+	lv.v = lv_v;
 	if ((r = piece_begin(&pc, &seen)) < 0 ||
 	    !(ord = malloc((m->nreps ? m->nreps : 1) * sizeof(*ord)))) {
 		r = r < 0 ? r : CRDT_ENOMEM;
@@ -1068,19 +1162,25 @@ int crdt_ormap_pieces(struct crdt_ormap *m, struct crdt_cursor *cur, size_t max,
 	}
 	rid_order(m, ord);
 	while (!end && cnt.n < n && r == 0) {
-		if ((r = cut_piece(&pc, ord, cur, seen, &end)) == 0 && pc.any)
+		if ((r = cut_piece(&pc, ord, &lv, cur, seen, &end)) == 0 && pc.any)
 			r = piece_flush(&pc);
 	}
-	if (r == 0 && end) {
-		r = put_bases(&pc, &skipped);
-		if (r == 0 && (pc.any || (cur->pieces == 0 && cnt.n == 0)))
+	if (r == 0 && end && !cur->bases) {
+		cur->bases = 1;
+		cur->bhash = cur->bskip = 0;
+	}
+	if (r == 0 && end && cnt.n < n &&
+	    (r = put_bases(&pc, &skipped, &(struct bases_at){ cur, &cnt, n })) == 0) {
+		if (pc.any || (cur->pieces == 0 && cnt.n == 0))
 			r = piece_flush(&pc);
 		cur->done = 1;
 	}
+	r = r == 1 ? 0 : r;
 	cur->pieces += cnt.n;
 	cur->skipped += skipped;
 out:
 	piece_end(&pc, seen);
 	free(ord);
+	free(lv_v);
 	return r;
 }

@@ -934,8 +934,16 @@ int crdt_ormap_detach_removed(struct crdt_ormap *m, const struct crdt_ormap *rem
 		ctx = ivs_count(ctx, remote->reps[i].iv, remote->reps[i].n);
 	if (ctx < m->tab.count - max_kept)
 		return 0;
-	if (crdt_ormap_clears(m, remote)) /* keeps none: no field visited */
-		return crdt_ormap_clear_detach(m, ret_husk);
+	if (crdt_ormap_clears(m, remote)) { /* keeps none: no field visited */
+		if (!(h = crdt_ormap_new()))
+			return CRDT_ENOMEM;
+		/* no baselines made of the fields here, as the merge makes
+		 * none: @remote's, joined by the merge, cover them */
+		et_done(&h->tab);
+		fields_to(m, h);
+		*ret_husk = h;
+		return 1;
+	}
 	/* room for twice the bound: a field with two entries outside is met
 	 * twice from the index, and counted once below */
 	if (!(map = malloc((m->nreps ? m->nreps : 1) * sizeof(*map))) ||
@@ -996,6 +1004,25 @@ bool crdt_ormap_live(const struct crdt_ormap *m)
 size_t crdt_ormap_len(const struct crdt_ormap *m)
 {
 	return m->tab.count;
+}
+
+size_t crdt_ormap_parts(const struct crdt_ormap *m)
+{
+	return (size_t)m->tab.count + m->base.count;
+}
+
+size_t crdt_ormap_bases(const struct crdt_ormap *m)
+{
+	return m->base.count;
+}
+
+int crdt_ormap_reserve_for(struct crdt_ormap *m, size_t incoming, uint64_t total)
+{
+	size_t need = (size_t)m->base.count + incoming;
+
+	if (!incoming || !et_needs_growth(&m->base, need) || total <= need)
+		return 0;
+	return et_reserve(&m->base, total < SIZE_MAX ? (size_t)total : SIZE_MAX);
 }
 
 int crdt_ormap_foreach(const struct crdt_ormap *m, crdt_ormap_cb cb, void *ctx)

@@ -209,7 +209,7 @@ static int cu_cut_some(struct gossip_core *g, struct peer *p, struct wire_packer
 	struct store_inst *in = e ? store_entry_inst(e, p->cu_cut_type) : NULL;
 	size_t ahead = CU_AHEAD - xfer_unsent(&p->xf), n = *budget < ahead ? *budget : ahead;
 	uint64_t before = p->cu_cur.pieces;
-	size_t parts, room;
+	size_t size, room;
 	bool whole, more = false;
 	int r;
 
@@ -218,10 +218,11 @@ static int cu_cut_some(struct gossip_core *g, struct peer *p, struct wire_packer
 		p->cu_cut = NULL;
 		return 0;
 	}
-	/* the instance's size goes with its pieces: the receiver sizes its
-	 * table once (protocol.md, "Catch-up") */
-	parts = crdt_obj_parts(&in->obj);
-	pk->size = parts < UINT32_MAX ? (uint32_t)parts : UINT32_MAX;
+	/* the instance's size goes with its pieces, a set's members or a
+	 * hash's baselines: the receiver sizes that table once (protocol.md,
+	 * "Catch-up") */
+	size = in->obj.type == CRDT_ORMAP ? crdt_ormap_bases(in->obj.om) : crdt_obj_card(&in->obj);
+	pk->size = size < UINT32_MAX ? (uint32_t)size : UINT32_MAX;
 	room = wire_packer_room(pk, e->name_len);
 	r = cu_send_cached(g, p, pk, e, in, room, budget, &more);
 	if (r == 0) {

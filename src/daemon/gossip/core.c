@@ -896,6 +896,14 @@ static void pend_join(struct gossip_core *g, struct store_entry *e, enum crdt_ty
 		}
 		return;
 	}
+	if (c->op == STORE_OP_STATE && c->state && crdt_obj_parts(c->state) > g->catchup_parts) {
+		/* a DEL of a large hash of counters: the cleared map is its
+		 * baselines, as many as it had fields; copied and encoded as
+		 * one delta they held the loop (200,000: 400 ms), so the
+		 * instance goes by the catch-ups, a few pieces a pass */
+		q->whole = q->by_catchup = true;
+		return;
+	}
 	if (make_delta(g, e, t, c, &d) < 0) {
 		g->st.delta_whole_writes++;
 		q->whole = true;
@@ -1279,20 +1287,28 @@ const struct gossip_limits *gossip_core_get_limits(const struct gossip_core *g)
 	return &g->lim;
 }
 
-/* A DELTA whose records are pieces of one instance of @size members at
- * its sender: an OR-Set we hold grows its table once to that size, bounded
- * (crdt_orset_reserve_for), instead of at every few pieces.  Only capacity
+/* A DELTA whose records are pieces of one instance of @size members or
+ * baselines at its sender: an OR-Set we hold grows its table once to that
+ * size, bounded (crdt_orset_reserve_for), instead of at every few pieces;
+ * an OR-Map its baselines' table, to at most max_hash_fields
+ * (crdt_ormap_reserve_for: they come in hash order).  Only capacity
  * changes, so failing is harmless: the merge grows it as usual. */
 static void presize(struct gossip_core *g, const struct wire_state *s, size_t n, uint32_t size)
 {
+	const struct crdt_obj *o = &s[0].obj;
 	struct store_entry *e;
 	struct store_inst *in;
 
-	if (!size || !n || s[0].obj.type != CRDT_ORSET ||
+	if (!size || !n || (o->type != CRDT_ORSET && o->type != CRDT_ORMAP) ||
 	    !(e = store_find(g->store, s[0].name, s[0].name_len)) ||
-	    !(in = store_entry_inst(e, CRDT_ORSET)))
+	    !(in = store_entry_inst(e, o->type)))
 		return;
-	(void)crdt_orset_reserve_for(in->obj.os, crdt_orset_card(s[0].obj.os), size);
+	if (o->type == CRDT_ORSET) {
+		(void)crdt_orset_reserve_for(in->obj.os, crdt_orset_card(o->os), size);
+		return;
+	}
+	(void)crdt_ormap_reserve_for(in->obj.om, crdt_ormap_bases(o->om),
+				     size < g->lim.max_fields ? size : g->lim.max_fields);
 }
 
 /* Returns how many records could not be merged (no memory). */

@@ -687,13 +687,20 @@ void store_set_lazyfree(struct store *s, void (*free)(void *ctx, struct crdt_obj
 	s->lazyfree_ctx = ctx;
 }
 
+/* A set's members or a map's fields: what a delete frees (a map's
+ * baselines stay), unlike crdt_obj_parts. */
+static size_t members(const struct crdt_obj *o)
+{
+	return o->type == CRDT_ORMAP ? crdt_ormap_len(o->om) : crdt_obj_card(o);
+}
+
 /* crdt_obj_clear of @o, a large one's members handed to the lazyfree hook. */
 static int clear_inst(struct store *s, struct crdt_obj *o)
 {
 	struct crdt_obj husk;
 	int r;
 
-	if (!s->lazyfree || crdt_obj_parts(o) < STORE_LAZYFREE_PARTS)
+	if (!s->lazyfree || members(o) < STORE_LAZYFREE_PARTS)
 		return crdt_obj_clear(o);
 	r = crdt_obj_clear_detach(o, &husk);
 	if (husk.p) {
@@ -709,12 +716,12 @@ static int clear_inst(struct store *s, struct crdt_obj *o)
 static int detach_removed(struct store *s, struct crdt_obj *o, const struct crdt_obj *remote)
 {
 	struct crdt_obj husk;
-	size_t parts = crdt_obj_parts(o);
+	size_t n = members(o);
 	int r;
 
-	if (!s->lazyfree || parts < STORE_LAZYFREE_PARTS)
+	if (!s->lazyfree || n < STORE_LAZYFREE_PARTS)
 		return 0;
-	r = crdt_obj_detach_removed(o, remote, parts / STORE_LAZYFREE_KEPT, &husk);
+	r = crdt_obj_detach_removed(o, remote, n / STORE_LAZYFREE_KEPT, &husk);
 	if (husk.p) {
 		s->stats.lazyfree_handed++;
 		s->lazyfree(s->lazyfree_ctx, &husk);
