@@ -731,6 +731,60 @@ static void test_clear_detach(void **state)
 	}
 }
 
+/* A map's first clear builds its baselines in one pass (bases_fresh); a
+ * later one joins each into those it has.  Both end alike, whatever the
+ * fields hold: long names, registers, two replicas' concurrent counter
+ * entries in one field. */
+static void test_clear_first_baselines(void **state)
+{
+	struct crdt_ormap *a = crdt_ormap_new(), *b, *fresh, *joined, *x;
+	struct crdt_rid ia = { { 7 } }, ib = { { 9 } };
+	struct crdt_hlc h;
+	char f[64];
+	int64_t n;
+
+	crdt_hlc_init(&h, clock_0, NULL);
+	for (int i = 0; i < 600; i++) {
+		int len = snprintf(f, sizeof(f), i % 2 ? "c%d" : "a-counter-field-with-a-long-name-%d", i);
+		if (i % 5 == 4)
+			assert_int_equal(crdt_ormap_set(a, &h, &ia, f, (size_t)len, "v", 1, NULL), 0);
+		else
+			assert_int_equal(crdt_ormap_incr(a, &ia, f, (size_t)len, i + 1, NULL, &n), 0);
+	}
+	b = crdt_ormap_copy(a);
+	assert_non_null(b);
+	for (int i = 0; i < 600; i += 3) { /* concurrent increments elsewhere */
+		int len = snprintf(f, sizeof(f), i % 2 ? "c%d" : "a-counter-field-with-a-long-name-%d", i);
+		if (i % 5 != 4) {
+			assert_int_equal(crdt_ormap_incr(b, &ib, f, (size_t)len, 2, NULL, &n), 0);
+			assert_int_equal(crdt_ormap_incr(a, &ia, f, (size_t)len, 1, NULL, &n), 0);
+		}
+	}
+	assert_int_equal(crdt_ormap_merge(a, b), 0); /* two entries in those fields */
+	fresh = crdt_ormap_copy(a);
+	joined = crdt_ormap_copy(a);
+	assert_non_null(fresh);
+	assert_non_null(joined);
+	(void)crdt_ormap_fingerprint(fresh); /* its parts kept from here on */
+	(void)crdt_ormap_fingerprint(joined);
+	assert_int_equal(crdt_ormap_del(joined, "c1", 2, NULL), 1); /* a baseline first */
+	assert_int_equal(crdt_ormap_clear(joined), 1);
+	assert_int_equal(crdt_ormap_clear(fresh), 1);
+	assert_int_equal(crdt_ormap_len(fresh), 0);
+	assert_true(crdt_ormap_equal(fresh, joined));
+	assert_int_equal(crdt_ormap_fingerprint(fresh), crdt_ormap_fingerprint(joined));
+	x = crdt_ormap_copy(fresh); /* computed afresh */
+	assert_int_equal(crdt_ormap_fingerprint(x), crdt_ormap_fingerprint(fresh));
+	/* a counter goes on from its baseline: 0 + 5 */
+	assert_int_equal(crdt_ormap_incr(fresh, &ia, "c3", 2, 5, NULL, &n), 0);
+	assert_int_equal(n, 5);
+	crdt_ormap_free(x);
+	crdt_ormap_free(a);
+	crdt_ormap_free(b);
+	crdt_ormap_free(fresh);
+	crdt_ormap_free(joined);
+}
+
 static void test_split_large(void **state)
 {
 	struct crdt_ormap *m = crdt_ormap_new(), *got = crdt_ormap_new(), *one;
@@ -1252,6 +1306,7 @@ int main(void)
 		cmocka_unit_test(test_detach_removed),
 		cmocka_unit_test(test_pieces_from_cursor),
 		cmocka_unit_test(test_pieces_of_baselines),
+		cmocka_unit_test(test_clear_first_baselines),
 		cmocka_unit_test(test_pieces_of_cleared_map), cmocka_unit_test(test_small_merges),
 		cmocka_unit_test(test_decode_dot_twice), cmocka_unit_test(test_decode_hardened),  cmocka_unit_test(test_json),
 		cmocka_unit_test(test_fingerprint_kept),

@@ -537,6 +537,12 @@ bool crdt_ormap_knows_more_of(const struct crdt_ormap *remote, const struct crdt
 
 struct piece {
 	struct crdt_ormap *p;
+	/* put_bases' baselines for p, appended in table order (open while
+	 * bcap): they come in hash order, the hashes of one piece close
+	 * together, and inserted into p's table one by one each would probe
+	 * the run of all those before it */
+	struct elemtab nb;
+	uint32_t bfill, bcap;
 	uint32_t *pmap; /* source replica -> piece replica, NO_REP */
 	const struct crdt_ormap *m;
 	size_t est;
@@ -549,8 +555,19 @@ struct piece {
 	size_t ri_len; /* bytes of the largest replica index */
 };
 
+/* The baselines appended so far become the piece's baseline table. */
+static void bases_close(struct piece *pc)
+{
+	if (!pc->bcap)
+		return;
+	et_append_end(&pc->nb, pc->bfill);
+	et_adopt(&pc->p->base, &pc->nb);
+	pc->bcap = pc->bfill = 0;
+}
+
 static int piece_reset(struct piece *pc)
 {
+	bases_close(pc);
 	crdt_ormap_free(pc->p);
 	if (!(pc->p = crdt_ormap_new()))
 		return CRDT_ENOMEM;
@@ -566,6 +583,7 @@ static int piece_flush(struct piece *pc)
 	int r;
 
 	crdt_buf_reset(&pc->b);
+	bases_close(pc);
 	if ((r = crdt_ormap_encode(pc->p, &pc->b)) < 0)
 		return r;
 	if ((r = pc->cb(pc->b.data, pc->b.len, pc->ctx)) < 0)
@@ -712,6 +730,36 @@ struct bases_at {
  * its cursor's place on.  One too large for any piece is counted in
  * *skipped.  1 when it stopped at @at's count of pieces with more to go
  * (the place written back), else 0 or an error. */
+/* The least a baseline costs in put_bases' count: one row, a key of 0. */
+#define BASE_MIN_COST (5 + PIECE_REP(1) + 1 + 2)
+
+/* Baseline @b of slot @s after those of the piece (its replicas mapped). */
+static int base_append(struct piece *pc, const struct et_slot *s, const struct ment *b)
+{
+	struct et_slot x = *s;
+	int r;
+
+	if (!pc->bcap) { /* as many as the piece can hold */
+		if ((r = et_init_for(&pc->nb, pc->max / BASE_MIN_COST + 1)) < 0)
+			return r;
+		pc->bcap = pc->max / BASE_MIN_COST + 1;
+	}
+	if (!(x.pay = (uint64_t)(uintptr_t)ent_copy(b, pc->pmap)))
+		return CRDT_ENOMEM;
+	if (et_len(s) > ET_INLINE && !(x.k.ptr = malloc(et_len(s)))) {
+		free((void *)(uintptr_t)x.pay);
+		return CRDT_ENOMEM;
+	}
+	if (et_len(s) > ET_INLINE)
+		memcpy(x.k.ptr, s->k.ptr, et_len(s));
+	if ((r = et_append(&pc->nb, &x, &pc->bfill)) < 0) {
+		if (et_len(s) > ET_INLINE)
+			free(x.k.ptr);
+		free((void *)(uintptr_t)x.pay);
+	}
+	return r;
+}
+
 static int put_bases(struct piece *pc, size_t *skipped, struct bases_at *at)
 {
 	const struct elemtab *t = &pc->m->base;
@@ -732,7 +780,6 @@ static int put_bases(struct piece *pc, size_t *skipped, struct bases_at *at)
 		const struct et_slot *s = &t->s[i];
 		const struct ment *b = (const struct ment *)(uintptr_t)s->pay;
 		size_t cost = 3 + crdt_varint_len(et_len(s)) + et_len(s) + crdt_varint_len(b->len);
-		struct ment *cp;
 
 		if (s->hash != hash) {
 			hash = s->hash;
@@ -757,11 +804,7 @@ static int put_bases(struct piece *pc, size_t *skipped, struct bases_at *at)
 		for (uint32_t y = 0; y < b->len; y++)
 			if ((r = piece_map(pc, ent_rows(b)[y].ri)) < 0)
 				return r;
-		if (!(cp = ent_copy(b, pc->pmap)))
-			return CRDT_ENOMEM;
-		r = base_join(pc->p, et_key(s), et_len(s), ent_rows(cp), cp->len);
-		free(cp);
-		if (r < 0)
+		if ((r = base_append(pc, s, b)) < 0)
 			return r;
 		pc->est += cost;
 		pc->any = true;
@@ -898,6 +941,8 @@ static int piece_begin(struct piece *pc, uint32_t **seen)
 
 static void piece_end(struct piece *pc, uint32_t *seen)
 {
+	if (pc->p)
+		bases_close(pc);
 	crdt_ormap_free(pc->p);
 	free(pc->pmap);
 	free(seen);
