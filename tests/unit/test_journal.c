@@ -561,6 +561,113 @@ static void test_large_hash_folds_in_slices(void **state)
 	store_done(&b);
 }
 
+/* HINCRBY of field @fld of hash @name by @by, journaled with its delta. */
+static void hincr(struct store *s, const char *name, const char *fld, int64_t by)
+{
+	struct crdt_obj *o, delta;
+	int64_t v;
+
+	assert_int_equal(store_get(s, name, strlen(name), CRDT_ORMAP, true, &o), 0);
+	assert_int_equal(crdt_obj_new(CRDT_ORMAP, &delta), 0);
+	assert_int_equal(crdt_ormap_incr(o->om, &s->self, fld, strlen(fld), by, delta.om, &v), 0);
+	store_changed(s, store_find(s, name, strlen(name)), CRDT_ORMAP,
+		      &(struct store_change){ .op = STORE_OP_STATE, .state = &delta,
+					      .delta = &delta });
+	crdt_obj_done(&delta);
+}
+
+/* The log's last record: its kind, and its value's length. */
+static size_t last_record(const char *dir, uint8_t *kind)
+{
+	char path[PATH_MAX + 16];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi log;
+	MDB_cursor *cur;
+	MDB_val k, v;
+
+	snprintf(path, sizeof(path), "%s/store.lmdb", dir);
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 4), 0);
+	assert_int_equal(mdb_env_set_mapsize(env, 64u << 20), 0);
+	assert_int_equal(mdb_env_open(env, path, MDB_NOSUBDIR | MDB_RDONLY, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "log", 0, &log), 0);
+	assert_int_equal(mdb_cursor_open(txn, log, &cur), 0);
+	assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_LAST), 0);
+	assert_true(v.mv_size > 8);
+	*kind = ((const uint8_t *)v.mv_data)[8];
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return v.mv_size;
+}
+
+/* A DEL of a hash (or a set) is stored as the clear it was (kind 7), a
+ * few bytes, not as the cleared state: a hash of counters keeps a
+ * baseline per field, as many as it had fields.  A start replays it into
+ * the same state, baselines and all, also when the DEL came while the
+ * hash was folding a slice a pass. */
+static void test_del_stored_as_clear(void **state)
+{
+	struct fixture *f = *state;
+	struct crdt_hlc h;
+	char k[32], cmd[PATH_MAX + 32];
+	struct crdt_ormap_val v;
+	uint8_t kind;
+
+	crdt_hlc_init(&h, NULL, NULL);
+	for (int mid_fold = 0; mid_fold < 2; mid_fold++) {
+		struct store a, b;
+		struct journal *st;
+		int i = 0, passes = 0;
+
+		store_init(&a);
+		st = open_load(f, &a, CONFIG_DURABILITY_NONE, NULL, 0);
+		for (; i < 3000 || (mid_fold && !journal_folding(st)); i++) {
+			snprintf(k, sizeof(k), "f%d", i);
+			hincr(&a, "h", k, i + 1);
+			if (i % 500 == 0)
+				assert_int_equal(journal_commit(st), 0);
+			assert_true(i < 400000);
+		}
+		hwrite(&a, &h, "h", "plain", "v");
+		assert_int_equal(journal_commit(st), 0);
+		assert_int_equal(store_del(&a, "h", 1), 1);
+		assert_int_equal(journal_commit(st), 0);
+		while (journal_folding(st)) { /* the fold goes on, of the cleared hash */
+			assert_int_equal(journal_commit(st), 0);
+			assert_true(++passes < 10000);
+		}
+		close_run(f, st);
+		if (!mid_fold) {
+			assert_true(last_record(f->dir, &kind) < 16);
+			assert_int_equal(kind, JOURNAL_OP_CLEAR);
+		}
+		store_init(&b);
+		st = open_load(f, &b, CONFIG_DURABILITY_NONE, NULL, 0);
+		assert_true(crdt_obj_equal(slot(&a, "h", CRDT_ORMAP), slot(&b, "h", CRDT_ORMAP)));
+		assert_int_equal(crdt_ormap_len(slot(&b, "h", CRDT_ORMAP)->om), 0);
+		assert_int_equal(crdt_ormap_bases(slot(&b, "h", CRDT_ORMAP)->om), (size_t)i);
+		/* counted again after the start: from its baseline */
+		hincr(&b, "h", "f7", 5);
+		assert_int_equal(journal_commit(st), 0);
+		close_run(f, st);
+		store_done(&a);
+		store_init(&a);
+		st = open_load(f, &a, CONFIG_DURABILITY_NONE, NULL, 0);
+		assert_true(crdt_obj_equal(slot(&a, "h", CRDT_ORMAP), slot(&b, "h", CRDT_ORMAP)));
+		assert_true(crdt_ormap_get(slot(&a, "h", CRDT_ORMAP)->om, "f7", 2, &v));
+		assert_true(v.counter);
+		assert_int_equal(v.n, 5);
+		close_run(f, st);
+		store_done(&a);
+		store_done(&b);
+		snprintf(cmd, sizeof(cmd), "rm -f '%s'/store.*", f->dir); /* the next starts empty */
+		assert_int_equal(system(cmd), 0);
+	}
+}
+
 /* A counter is stored as its snapshot, in place, while its state is small
  * (its entries: one per replica id that wrote it); one that many replica
  * ids wrote goes back to journal records, folded as any slot's.  Either
@@ -1314,9 +1421,21 @@ static void test_record_kinds(void **state)
 	val[len - 1] ^= 1;
 	assert_int_equal(journal_apply_record(val, len, NULL, &o), CRDT_EBADMSG);
 	assert_int_equal(crdt_orset_card(o.os), 2);
-	/* an OR-Set record on a counter slot */
+	/* kind 7, a DEL's clear: nothing may follow the kind */
+	n = 0;
+	payload[n++] = JOURNAL_OP_CLEAR;
+	payload[n++] = 0;
+	len = make_value(val, payload, 2);
+	assert_int_equal(journal_apply_record(val, len, NULL, &o), CRDT_EBADMSG);
+	assert_int_equal(crdt_orset_card(o.os), 2);
+	len = make_value(val, payload, 1);
+	assert_int_equal(journal_apply_record(val, len, NULL, &o), 0);
+	assert_int_equal(crdt_orset_card(o.os), 0);
+	assert_int_equal(crdt_orset_context_max(o.os, &named), 1); /* what it saw stays */
+	/* an OR-Set record, and a clear, on a counter slot */
 	crdt_obj_done(&o);
 	assert_int_equal(crdt_obj_new(CRDT_PNCOUNTER, &o), 0);
+	assert_int_equal(journal_apply_record(val, len, NULL, &o), CRDT_ETYPE);
 	len = make_value(val, payload, n);
 	assert_int_equal(journal_apply_record(val, len, NULL, &o), CRDT_ETYPE);
 	crdt_obj_done(&o);
@@ -1414,9 +1533,10 @@ static uint32_t store_format(const char *dir, bool set, uint32_t v)
 	return v;
 }
 
-/* Format 2 added record kind 6: a format-1 store loads as it is and is
- * marked 2 (a crdtd that reads format 1 only then refuses it by name); a
- * later format stops the start with a message naming it. */
+/* Format 2 added record kind 6, format 3 kind 7: an older store loads as
+ * it is and is marked 3 (a crdtd that reads only older formats then
+ * refuses it by name); a later format stops the start with a message
+ * naming it. */
 static void test_store_format(void **state)
 {
 	struct fixture *f = *state;
@@ -1429,21 +1549,25 @@ static void test_store_format(void **state)
 	sadd(&a, st, "cart", "apple");
 	assert_int_equal(journal_flush(st), 0);
 	close_run(f, st);
-	assert_int_equal(store_format(f->dir, false, 0), 2);
+	assert_int_equal(store_format(f->dir, false, 0), 3);
 
-	store_format(f->dir, true, 1);
+	for (uint32_t older = 1; older <= 2; older++) {
+		store_format(f->dir, true, older);
+		store_init(&b);
+		st = open_load(f, &b, CONFIG_DURABILITY_NONE, NULL, 0);
+		assert_true(crdt_obj_equal(slot(&a, "cart", CRDT_ORSET), slot(&b, "cart", CRDT_ORSET)));
+		close_run(f, st);
+		store_done(&b);
+		assert_int_equal(store_format(f->dir, false, 0), 3);
+	}
 	store_init(&b);
-	st = open_load(f, &b, CONFIG_DURABILITY_NONE, NULL, 0);
-	assert_true(crdt_obj_equal(slot(&a, "cart", CRDT_ORSET), slot(&b, "cart", CRDT_ORSET)));
-	close_run(f, st);
-	assert_int_equal(store_format(f->dir, false, 0), 2);
 
-	store_format(f->dir, true, 3);
+	store_format(f->dir, true, 4);
 	st = NULL;
 	assert_int_equal(journal_open(&f->loop, f->dir, NULL, CONFIG_DURABILITY_NONE, 1000,
 				      16u << 20, &st, err, sizeof(err)), -EBADMSG);
 	assert_null(st);
-	assert_non_null(strstr(err, "store format 3"));
+	assert_non_null(strstr(err, "store format 4"));
 	store_done(&a);
 	store_done(&b);
 }
@@ -1466,6 +1590,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_counter_in_place_while_small, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_set_folds_in_slices, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_hash_folds_in_slices, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_del_stored_as_clear, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_merges_held_then_stored, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pieces_not_compacted_at_each_doubling, setup,
 						teardown),

@@ -782,7 +782,7 @@ static void seen_cb(void *ctx, struct store_entry *e, enum crdt_type t,
 
 	if (!c->remote) {
 		n->local++;
-		n->dead += c->op == STORE_OP_STATE && c->state && !crdt_obj_live(c->state);
+		n->dead += c->op == STORE_OP_CLEAR && c->state && !crdt_obj_live(c->state);
 	}
 }
 

@@ -848,6 +848,7 @@ static int make_delta(struct gossip_core *g, struct store_entry *e, enum crdt_ty
 		return crdt_obj_copy(c->delta, ret);
 	switch (c->op) {
 	case STORE_OP_STATE:
+	case STORE_OP_CLEAR:
 		if (!c->state)
 			return o && (t == CRDT_GCOUNTER || t == CRDT_PNCOUNTER) ? counter_delta(g, o, ret)
 										: -1;
@@ -896,7 +897,8 @@ static void pend_join(struct gossip_core *g, struct store_entry *e, enum crdt_ty
 		}
 		return;
 	}
-	if (c->op == STORE_OP_STATE && c->state && crdt_obj_parts(c->state) > g->catchup_parts) {
+	if ((c->op == STORE_OP_STATE || c->op == STORE_OP_CLEAR) && c->state &&
+	    crdt_obj_parts(c->state) > g->catchup_parts) {
 		/* a DEL of a large hash of counters: the cleared map is its
 		 * baselines, as many as it had fields; copied and encoded as
 		 * one delta they held the loop (200,000: 400 ms), so the

@@ -41,6 +41,7 @@ enum journal_op {
 	JOURNAL_OP_GSET_ADD,    /* crdt_gset_add of each element */
 	JOURNAL_OP_ORSET_ADD_AS, /* crdt_orset_add of each element, as the replica id it names */
 	JOURNAL_OP_STATES,      /* merge each of these states from peers, in order */
+	JOURNAL_OP_CLEAR,       /* crdt_obj_clear of an OR-Set or OR-Map (DEL) */
 };
 
 struct journal_stats {

@@ -748,7 +748,7 @@ static int del_entry(struct store *s, struct store_entry *e)
 			return r;
 		if (r > 0)
 			store_changed(s, e, t,
-				      &(struct store_change){ .op = STORE_OP_STATE, .state = &in->obj });
+				      &(struct store_change){ .op = STORE_OP_CLEAR, .state = &in->obj });
 	}
 	return was;
 }

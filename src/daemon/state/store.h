@@ -190,6 +190,7 @@ enum store_op {
 	STORE_OP_ORSET_ADD, /* crdt_orset_add of each element, under the store's id */
 	STORE_OP_ORSET_REM, /* crdt_orset_remove of each element */
 	STORE_OP_GSET_ADD,  /* crdt_gset_add of each element */
+	STORE_OP_CLEAR = 7, /* crdt_obj_clear (DEL); @state is the result */
 };
 
 /* One change to an instance, valid during the announcement only. */
@@ -197,7 +198,8 @@ struct store_change {
 	bool remote; /* merged from a peer (store_merge), else a local write */
 	/* local: what the write did; STORE_OP_STATE with @state (the new
 	 * state, or NULL for a counter: its subscribers take this replica's
-	 * own entries), or an element op with @n elements @elems / @lens.
+	 * own entries), STORE_OP_CLEAR with @state the cleared state, or an
+	 * element op with @n elements @elems / @lens.
 	 * remote: op is STORE_OP_STATE and @state what was merged in. */
 	enum store_op op;
 	const struct crdt_obj *state;
