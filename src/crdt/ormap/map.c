@@ -740,10 +740,17 @@ static int bases_fresh(struct crdt_ormap *m)
 		et_done(&nt);
 		goto out;
 	}
-	if (m->fp_ok)
+	if (m->fp_ok) {
+		/* each replica's part hashed once, not at every row */
+		uint64_t stack[16], *fr = m->nreps <= 16 ? stack : malloc(m->nreps * sizeof(*fr));
+		for (uint32_t i = 0; fr && i < m->nreps; i++)
+			fr[i] = fp_rid(&m->reps[i].rid);
 		for (size_t i = et_walk(&nt, 0); i < et_cap(&nt); i = et_walk(&nt, i + 1))
-			m->fp_base += fp_baseline(m, NULL, fp_field(et_key(&nt.s[i]), et_len(&nt.s[i])),
+			m->fp_base += fp_baseline(m, fr, fp_field(et_key(&nt.s[i]), et_len(&nt.s[i])),
 						  (const struct ment *)(uintptr_t)nt.s[i].pay);
+		if (fr != stack)
+			free(fr);
+	}
 	et_adopt(&m->base, &nt);
 out:
 	for (uint32_t i = 0; i < t->count; i++)
