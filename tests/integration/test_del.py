@@ -173,6 +173,39 @@ class DelTest(unittest.TestCase):
         self.assertEqual(b.smembers("big"), {"mine"})
         self.assertEqual(b.hgetall("bighash"), {"mine": "v"})
 
+    def test_large_hash_of_counters_deleted(self):
+        """A DEL of a hash of 70,000 counters (past the 65,536 parts a
+        delta may hold) leaves a baseline per field; the cleared hash goes
+        to B by the catch-up's pieces (INFO delta_to_catchup), an increment
+        B made meanwhile, partitioned, survives it counted past its
+        baseline, and a restart of A (the DEL stored as the clear) keeps
+        the same."""
+        self.cluster = c = Cluster(2, conf=SIM).start()
+        a, b = (n.client(decode_responses=True) for n in c.nodes)
+        n = 70000
+        pipe = a.pipeline(transaction=False)
+        for i in range(n):
+            pipe.hincrby("ctr", "f%d" % i, 1 + i % 3)
+        pipe.execute()
+        wait_until(lambda: b.hlen("ctr") == n, timeout=60, what="the peer to hold it")
+        before = int(a.info("all")["delta_to_catchup"])
+        self.assertTrue(b.execute_command("CRDT.SIM", "PARTITION", c[0].name))
+        self.assertEqual(b.hincrby("ctr", "f1", 5), 7)
+        self.assertEqual(a.delete("ctr"), 1)
+        self.assertEqual(a.exists("ctr"), 0)
+        self.assertTrue(b.execute_command("CRDT.SIM", "HEAL"))
+        wait_until(lambda: b.hgetall("ctr") == {"f1": "5"}, timeout=60,
+                   what="the delete at B, its own increment kept past the baseline")
+        wait_until(lambda: a.hgetall("ctr") == {"f1": "5"}, timeout=60, what="B's increment at A")
+        self.assertGreater(int(a.info("all")["delta_to_catchup"]), before)
+        self.assertEqual(b.hincrby("ctr", "f2", 1), 1)  # from its baseline, at B
+        c[0].stop()
+        c[0].start()
+        a = c[0].client(decode_responses=True)
+        wait_until(lambda: a.hgetall("ctr") == {"f1": "5", "f2": "1"}, timeout=30,
+                   what="A after its restart")
+        self.assertEqual(a.hincrby("ctr", "f3", 2), 2)
+
     def test_errors_and_kill_9(self):
         self.cluster = c = Cluster(1, conf={"storage": {"durability": "always"}}).start()
         r = c[0].client(decode_responses=True)
