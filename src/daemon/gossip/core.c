@@ -1297,11 +1297,11 @@ const struct gossip_limits *gossip_core_get_limits(const struct gossip_core *g)
  * changes, so failing is harmless: the merge grows it as usual. */
 static void presize(struct gossip_core *g, const struct wire_state *s, size_t n, uint32_t size)
 {
-	const struct crdt_obj *o = &s[0].obj;
+	const struct crdt_obj *o = n ? &s[0].obj : NULL;
 	struct store_entry *e;
 	struct store_inst *in;
 
-	if (!size || !n || (o->type != CRDT_ORSET && o->type != CRDT_ORMAP) ||
+	if (!size || !o || (o->type != CRDT_ORSET && o->type != CRDT_ORMAP) ||
 	    !(e = store_find(g->store, s[0].name, s[0].name_len)) ||
 	    !(in = store_entry_inst(e, o->type)))
 		return;
