@@ -20,8 +20,12 @@ makes (no redis-server runs).
 A hash of counters (--kinds counters, HINCRBY) keeps a baseline per field
 after its DEL, so that an increment concurrent with it is not lost.
 
-    bench/del_cost.py [--members 1000000] [--runs 3] [--concurrent] [--kinds set,hash,counters]
-                      [--verbose] [--crdtd PATH]
+With --late, B starts empty after the DEL, a replica joining late: the
+time until A and B are in sync (INFO gossip in_sync), and each one's longest
+loop pass.
+
+    bench/del_cost.py [--members 1000000] [--runs 3] [--concurrent | --late]
+                      [--kinds set,hash,counters] [--verbose] [--crdtd PATH]
 """
 import argparse
 import os
@@ -81,6 +85,44 @@ class Pinger:
         self.stop = True
         self.t.join()
         return self.worst
+
+
+def in_sync(cl):
+    """Whether the node's one peer's digests agree with its own."""
+    peer = cl.info("gossip").get("peer0")
+    return isinstance(peer, dict) and str(peer.get("in_sync")) == "1"
+
+
+def late_run(kind, n, verbose=False):
+    """B starts empty after A's DEL: the time from its start until both are
+    in sync (the cleared key, its baselines for a hash of counters, caught
+    up), and the longest loop pass of each."""
+    conf = {"storage": {"durability": "none"}, "log": {"level": "warn"},
+            "gossip": {"interval_ms": "1000"}}
+    c = harness.Cluster(2, conf=conf)
+    try:
+        a, b = c.nodes
+        a.start()
+        ca = a.client()
+        load(ca, kind, n)
+        ca.delete("k")
+        if kind == "counters":
+            ca.hincrby("k", "after", 1)
+        time.sleep(1.0)
+        ca.execute_command("CONFIG", "RESETSTAT")
+        t0 = time.perf_counter()
+        b.start()
+        cb = b.client()
+        harness.wait_until(lambda: in_sync(ca) and in_sync(cb), timeout=300, step=0.01,
+                           what="A and B in sync")
+        at_b = time.perf_counter() - t0
+        pass_a, pass_b = (int(cl.info("stats")["loop_longest_pass_us"]) / 1e6 for cl in (ca, cb))
+        if verbose:
+            print("  run: in sync after %.1f ms; writer %.1f ms (%s), peer %.1f ms (%s)" % (
+                at_b * 1e3, pass_a * 1e3, parts(ca), pass_b * 1e3, parts(cb)), flush=True)
+        return {"at_b": at_b, "pass_a": pass_a, "pass_b": pass_b}
+    finally:
+        c.cleanup()
 
 
 def crdtd_run(kind, n, concurrent=False, verbose=False):
@@ -156,6 +198,9 @@ def main():
     ap.add_argument("--concurrent", action="store_true",
                     help="B adds a member A's DEL does not see (partitioned), then the partition heals; "
                     "'until the peer is empty' then counts from the heal, to B holding that member only")
+    ap.add_argument("--late", action="store_true",
+                    help="B starts empty after the DEL (a replica joining late): the time until both "
+                    "are in sync, and each one's longest loop pass (no redis-server runs)")
     ap.add_argument("--kinds", default="set,hash",
                     help="comma-separated: set (SADD), hash (HSET), counters (HINCRBY, a hash of counters)")
     ap.add_argument("--verbose", action="store_true", help="each run's longest passes and their parts")
@@ -168,6 +213,14 @@ def main():
     print("| key | server | DEL reply | until the peer is empty | longest PING, writer | longest PING, peer "
           "| longest loop pass, writer | longest loop pass, peer |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
+    if a.late:
+        print("| key | in sync after B's start | longest loop pass, A | longest loop pass, B |")
+        print("|---|---:|---:|---:|")
+        for kind in a.kinds.split(","):
+            xs = [late_run(kind, a.members, a.verbose) for _ in range(a.runs)]
+            med = lambda k: statistics.median(x[k] for x in xs)  # noqa: E731
+            print("| %s | %s | %s | %s |" % (kind, ms(med("at_b")), ms(med("pass_a")), ms(med("pass_b"))))
+        return
     for kind in a.kinds.split(","):
         xs = [crdtd_run(kind, a.members, a.concurrent, a.verbose) for _ in range(a.runs)]
         med = lambda k: statistics.median(x[k] for x in xs)  # noqa: E731

@@ -306,6 +306,16 @@ int et_reserve(struct elemtab *t, size_t n);
 /** Heap copy of a key too long to sit in a slot, NULL if it fits inline
  * (and in *ret_err 0) or on -ENOMEM (*ret_err set). */
 uint8_t *et_key_dup(const void *key, size_t len, int *ret_err);
+/** Give @x, a copy of another table's slot, a long key of its own (an
+ * et_key_dup() copy, which the table it goes into takes): 0 or -ENOMEM. */
+static inline int et_own_key(struct et_slot *x)
+{
+	int r = 0;
+
+	if (et_len(x) > ET_INLINE && !(x->k.ptr = et_key_dup(x->k.ptr, et_len(x), &r)))
+		return r;
+	return 0;
+}
 /** Insert a key known to be absent into reserved room (et_reserve()).  @owned is the
  * et_key_dup() copy for a long key (the table takes it), NULL otherwise. */
 struct et_slot *et_insert(struct elemtab *t, const void *key, size_t len, uint32_t hash,

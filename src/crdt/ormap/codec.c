@@ -537,12 +537,13 @@ bool crdt_ormap_knows_more_of(const struct crdt_ormap *remote, const struct crdt
 
 struct piece {
 	struct crdt_ormap *p;
-	/* put_bases' baselines for p, appended in table order (open while
-	 * bcap): they come in hash order, the hashes of one piece close
+	/* put_bases' baselines for p, appended in table order while bopen:
+	 * they come in hash order, the hashes of one piece close
 	 * together, and inserted into p's table one by one each would probe
 	 * the run of all those before it */
 	struct elemtab nb;
-	uint32_t bfill, bcap;
+	uint32_t bfill;
+	bool bopen;
 	uint32_t *pmap; /* source replica -> piece replica, NO_REP */
 	const struct crdt_ormap *m;
 	size_t est;
@@ -558,11 +559,12 @@ struct piece {
 /* The baselines appended so far become the piece's baseline table. */
 static void bases_close(struct piece *pc)
 {
-	if (!pc->bcap)
+	if (!pc->bopen)
 		return;
 	et_append_end(&pc->nb, pc->bfill);
 	et_adopt(&pc->p->base, &pc->nb);
-	pc->bcap = pc->bfill = 0;
+	pc->bfill = 0;
+	pc->bopen = false;
 }
 
 static int piece_reset(struct piece *pc)
@@ -725,11 +727,6 @@ struct bases_at {
 	uint64_t n;
 };
 
-/* The baselines, each whole in some piece (any piece may carry one: it
- * only lowers counters, and merges as a join), all of them or (@at) from
- * its cursor's place on.  One too large for any piece is counted in
- * *skipped.  1 when it stopped at @at's count of pieces with more to go
- * (the place written back), else 0 or an error. */
 /* The least a baseline costs in put_bases' count: one row, a key of 0. */
 #define BASE_MIN_COST (5 + PIECE_REP(1) + 1 + 2)
 
@@ -739,27 +736,27 @@ static int base_append(struct piece *pc, const struct et_slot *s, const struct m
 	struct et_slot x = *s;
 	int r;
 
-	if (!pc->bcap) { /* as many as the piece can hold */
+	if (!pc->bopen) { /* room for as many as the piece can hold */
 		if ((r = et_init_for(&pc->nb, pc->max / BASE_MIN_COST + 1)) < 0)
 			return r;
-		pc->bcap = pc->max / BASE_MIN_COST + 1;
+		pc->bopen = true;
 	}
-	if (!(x.pay = (uint64_t)(uintptr_t)ent_copy(b, pc->pmap)))
-		return CRDT_ENOMEM;
-	if (et_len(s) > ET_INLINE && !(x.k.ptr = malloc(et_len(s)))) {
-		free((void *)(uintptr_t)x.pay);
-		return CRDT_ENOMEM;
-	}
-	if (et_len(s) > ET_INLINE)
-		memcpy(x.k.ptr, s->k.ptr, et_len(s));
-	if ((r = et_append(&pc->nb, &x, &pc->bfill)) < 0) {
-		if (et_len(s) > ET_INLINE)
-			free(x.k.ptr);
-		free((void *)(uintptr_t)x.pay);
-	}
-	return r;
+	if ((r = et_own_key(&x)) < 0)
+		return r;
+	if ((x.pay = (uint64_t)(uintptr_t)ent_copy(b, pc->pmap)) &&
+	    (r = et_append(&pc->nb, &x, &pc->bfill)) == 0)
+		return 0;
+	free((void *)(uintptr_t)x.pay);
+	if (et_len(&x) > ET_INLINE)
+		free(x.k.ptr);
+	return r < 0 ? r : CRDT_ENOMEM;
 }
 
+/* The baselines, each whole in some piece (any piece may carry one: it
+ * only lowers counters, and merges as a join), all of them or (@at) from
+ * its cursor's place on.  One too large for any piece is counted in
+ * *skipped.  1 when it stopped at @at's count of pieces with more to go
+ * (the place written back), else 0 or an error. */
 static int put_bases(struct piece *pc, size_t *skipped, struct bases_at *at)
 {
 	const struct elemtab *t = &pc->m->base;

@@ -719,13 +719,8 @@ static int bases_fresh(struct crdt_ormap *m)
 		if (!b[k])
 			continue;
 		x.pay = (uint64_t)(uintptr_t)b[k];
-		if (et_len(&x) > ET_INLINE) {
-			if (!(x.k.ptr = malloc(et_len(&x)))) {
-				r = CRDT_ENOMEM;
-				break;
-			}
-			memcpy(x.k.ptr, t->s[i].k.ptr, et_len(&x));
-		}
+		if ((r = et_own_key(&x)) < 0)
+			break;
 		if ((r = et_append(&nt, &x, &fill)) < 0) {
 			if (et_len(&x) > ET_INLINE)
 				free(x.k.ptr);
