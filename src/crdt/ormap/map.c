@@ -480,16 +480,27 @@ static int base_prep(const struct crdt_ormap *m, const uint8_t *key, size_t len,
 	*p = (struct bprep){ 0 };
 	if (n == 0)
 		return 0;
+	if (!old) { /* @r as it is: a state's rows name each replica once */
+		if (!(p->e = ent_alloc(ENT_CTR, n)))
+			return CRDT_ENOMEM;
+		memcpy(ent_rows(p->e), r, n * sizeof(*r));
+		p->fresh = true;
+		if (!(p->owned = et_key_dup(key, len, &rc)) && rc < 0) {
+			free(p->e);
+			p->e = NULL;
+		}
+		return rc;
+	}
 	if (!(add = ent_alloc(ENT_CTR, n)))
 		return CRDT_ENOMEM;
 	memcpy(ent_rows(add), r, n * sizeof(*r));
 	v[0] = add;
 	v[1] = (struct ment *)(uintptr_t)old;
-	rc = join_rows(v, old ? 2 : 1, &rows, &nr);
+	rc = join_rows(v, 2, &rows, &nr);
 	free(add);
 	if (rc < 0)
 		return rc;
-	if (old && nr == old->len) {
+	if (nr == old->len) {
 		/* the join is at least the old rows: equal sums, equal rows */
 		for (uint32_t i = 0; i < nr; i++) {
 			a += (__int128)rows[i].p + rows[i].n;
@@ -506,15 +517,7 @@ static int base_prep(const struct crdt_ormap *m, const uint8_t *key, size_t len,
 	}
 	memcpy(ent_rows(p->e), rows, nr * sizeof(*rows));
 	free(rows);
-	if (!old) {
-		p->fresh = true;
-		p->owned = et_key_dup(key, len, &rc);
-	}
-	if (rc < 0) {
-		free(p->e);
-		p->e = NULL;
-	}
-	return rc;
+	return 0;
 }
 
 /* Install a prepared change; room in the table is reserved. */
