@@ -741,55 +741,94 @@ static void test_clear_detach(void **state)
 	}
 }
 
-/* A map's first clear builds its baselines in one pass (bases_fresh); a
- * later one joins each into those it has.  Both end alike, whatever the
- * fields hold: long names, registers, two replicas' concurrent counter
- * entries in one field. */
-static void test_clear_first_baselines(void **state)
+/* Field @i's name: every other one too long to sit in a slot. */
+static int field_name(char *f, size_t size, int i)
 {
-	struct crdt_ormap *a = crdt_ormap_new(), *b, *fresh, *joined, *x;
+	return snprintf(f, size, i % 2 ? "c%d" : "a-counter-field-with-a-long-name-%d", i);
+}
+
+/* A clear of @m against an HDEL of each of its fields, one by one: the
+ * same state, and the fingerprint kept equals the one computed afresh. */
+static void assert_clear_is_hdels(const struct crdt_ormap *m, int fields)
+{
+	struct crdt_ormap *cleared = crdt_ormap_copy(m), *hdels = crdt_ormap_copy(m), *x;
+	char f[64];
+
+	assert_non_null(cleared);
+	assert_non_null(hdels);
+	(void)crdt_ormap_fingerprint(cleared); /* its parts kept from here on */
+	(void)crdt_ormap_fingerprint(hdels);
+	assert_int_equal(crdt_ormap_clear(cleared), 1);
+	for (int i = 0; i < fields; i++) {
+		int len = field_name(f, sizeof(f), i);
+		assert_true(crdt_ormap_del(hdels, f, (size_t)len, NULL) >= 0);
+	}
+	assert_int_equal(crdt_ormap_len(cleared), 0);
+	x = crdt_ormap_copy(cleared); /* its fingerprint computed afresh */
+	assert_int_equal(crdt_ormap_fingerprint(x), crdt_ormap_fingerprint(cleared));
+	crdt_ormap_free(x);
+	/* a counter goes on from its baseline: 0 + 5 */
+	assert_cleared_alike(hdels, cleared, &(struct crdt_rid){ { 7 } }, "c3", 5);
+	crdt_ormap_free(cleared);
+	crdt_ormap_free(hdels);
+}
+
+/* A clear builds the baselines in one pass over the fields and the old
+ * baselines together (bases_merged) unless the map holds many more
+ * baselines than fields; then it joins each field's into them.  Either
+ * way it ends as an HDEL of every field does, whatever the fields hold:
+ * long names, registers, two replicas' concurrent counter entries in one
+ * field, baselines of their own from an earlier DEL or none, and
+ * baselines of fields no longer there. */
+static void test_clear_baselines(void **state)
+{
 	struct crdt_rid ia = { { 7 } }, ib = { { 9 } };
 	struct crdt_hlc h;
 	char f[64];
 	int64_t n;
 
 	crdt_hlc_init(&h, clock_0, NULL);
-	for (int i = 0; i < 600; i++) {
-		int len = snprintf(f, sizeof(f), i % 2 ? "c%d" : "a-counter-field-with-a-long-name-%d", i);
-		if (i % 5 == 4)
-			assert_int_equal(crdt_ormap_set(a, &h, &ia, f, (size_t)len, "v", 1, NULL), 0);
-		else
-			assert_int_equal(crdt_ormap_incr(a, &ia, f, (size_t)len, i + 1, NULL, &n), 0);
-	}
-	b = crdt_ormap_copy(a);
-	assert_non_null(b);
-	for (int i = 0; i < 600; i += 3) { /* concurrent increments elsewhere */
-		int len = snprintf(f, sizeof(f), i % 2 ? "c%d" : "a-counter-field-with-a-long-name-%d", i);
-		if (i % 5 != 4) {
-			assert_int_equal(crdt_ormap_incr(b, &ib, f, (size_t)len, 2, NULL, &n), 0);
-			assert_int_equal(crdt_ormap_incr(a, &ia, f, (size_t)len, 1, NULL, &n), 0);
+	/* round 0: as many baselines as fields (merged); 1: far more (joined) */
+	for (int round = 0; round < 2; round++) {
+		struct crdt_ormap *a = crdt_ormap_new(), *b;
+		int fields = round ? 30 : 600, gone = round ? 3000 : 600;
+
+		for (int i = 0; i < gone; i++) { /* an earlier DEL's baselines */
+			int len = field_name(f, sizeof(f), fields / 2 + i);
+			assert_int_equal(crdt_ormap_incr(a, &ia, f, (size_t)len, 3, NULL, &n), 0);
 		}
+		assert_int_equal(crdt_ormap_clear(a), 1);
+		for (int i = 0; i < fields; i++) {
+			int len = field_name(f, sizeof(f), i);
+			if (i % 5 == 4)
+				assert_int_equal(crdt_ormap_set(a, &h, &ia, f, (size_t)len, "v", 1, NULL), 0);
+			else
+				assert_int_equal(crdt_ormap_incr(a, &ia, f, (size_t)len, i + 1, NULL, &n), 0);
+		}
+		b = crdt_ormap_copy(a);
+		assert_non_null(b);
+		for (int i = 0; i < fields; i += 3) { /* concurrent increments elsewhere */
+			int len = field_name(f, sizeof(f), i);
+			if (i % 5 != 4) {
+				assert_int_equal(crdt_ormap_incr(b, &ib, f, (size_t)len, 2, NULL, &n), 0);
+				assert_int_equal(crdt_ormap_incr(a, &ia, f, (size_t)len, 1, NULL, &n), 0);
+			}
+		}
+		assert_int_equal(crdt_ormap_merge(a, b), 0); /* two entries in those fields */
+		crdt_ormap_free(b);
+		/* fields of the earlier DEL that a replica which never saw them
+		 * writes again: their entries lack the baseline's rows */
+		b = crdt_ormap_new();
+		for (int i = fields; i < fields + fields / 2; i++) {
+			int len = field_name(f, sizeof(f), i);
+			assert_int_equal(crdt_ormap_incr(b, &ib, f, (size_t)len, 2, NULL, &n), 0);
+		}
+		assert_int_equal(crdt_ormap_merge(a, b), 0);
+		assert_int_equal(crdt_ormap_bases(a), (size_t)gone);
+		assert_clear_is_hdels(a, fields + fields / 2);
+		crdt_ormap_free(a);
+		crdt_ormap_free(b);
 	}
-	assert_int_equal(crdt_ormap_merge(a, b), 0); /* two entries in those fields */
-	fresh = crdt_ormap_copy(a);
-	joined = crdt_ormap_copy(a);
-	assert_non_null(fresh);
-	assert_non_null(joined);
-	(void)crdt_ormap_fingerprint(fresh); /* its parts kept from here on */
-	(void)crdt_ormap_fingerprint(joined);
-	assert_int_equal(crdt_ormap_del(joined, "c1", 2, NULL), 1); /* a baseline first */
-	assert_int_equal(crdt_ormap_clear(joined), 1);
-	assert_int_equal(crdt_ormap_clear(fresh), 1);
-	assert_int_equal(crdt_ormap_len(fresh), 0);
-	x = crdt_ormap_copy(fresh); /* its fingerprint computed afresh */
-	assert_int_equal(crdt_ormap_fingerprint(x), crdt_ormap_fingerprint(fresh));
-	crdt_ormap_free(x);
-	/* a counter goes on from its baseline: 0 + 5 */
-	assert_cleared_alike(joined, fresh, &ia, "c3", 5);
-	crdt_ormap_free(a);
-	crdt_ormap_free(b);
-	crdt_ormap_free(fresh);
-	crdt_ormap_free(joined);
 }
 
 static void test_split_large(void **state)
@@ -1313,7 +1352,7 @@ int main(void)
 		cmocka_unit_test(test_detach_removed),
 		cmocka_unit_test(test_pieces_from_cursor),
 		cmocka_unit_test(test_pieces_of_baselines),
-		cmocka_unit_test(test_clear_first_baselines),
+		cmocka_unit_test(test_clear_baselines),
 		cmocka_unit_test(test_pieces_of_cleared_map), cmocka_unit_test(test_small_merges),
 		cmocka_unit_test(test_decode_dot_twice), cmocka_unit_test(test_decode_hardened),  cmocka_unit_test(test_json),
 		cmocka_unit_test(test_fingerprint_kept),

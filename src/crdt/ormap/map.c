@@ -686,74 +686,139 @@ static int base_new(struct ment *const *v, uint32_t n, struct ment **ret)
 	return *ret || !nr ? 0 : CRDT_ENOMEM;
 }
 
-/* clear's baselines for a map that has none yet (its first DEL): a new
- * table, built in one pass over the fields, whose order is the table's
- * (elemtab order), by appending: no lookup, no insert, one allocation a
- * counter field (two with a long name), where joining each into the table
- * took three lookups and four allocations.  All or none: 0 or -ENOMEM. */
-#define BASES_AHEAD 8
-
-static int bases_fresh(struct crdt_ormap *m)
+/* *@e, a new baseline, joined with @old in a new allocation.  -ENOMEM
+ * (*@e unchanged). */
+static int base_rejoin(struct ment **e, const struct ment *old)
 {
-	const struct elemtab *t = &m->tab;
+	struct ment *v[2] = { *e, (struct ment *)(uintptr_t)old }, *x;
+	struct mrow *rows;
+	uint32_t nr;
+
+	if (join_rows(v, 2, &rows, &nr) < 0)
+		return CRDT_ENOMEM;
+	if ((x = ent_alloc(ENT_CTR, nr)))
+		memcpy(ent_rows(x), rows, nr * sizeof(*rows));
+	free(rows);
+	if (!x)
+		return CRDT_ENOMEM;
+	free(*e);
+	*e = x;
+	return 0;
+}
+
+/* The slot of @o from @j on that is not before field slot @f (elemtab
+ * order; NULL: the end), counting in *@n those it passes. */
+static size_t base_upto(const struct elemtab *o, size_t j, const struct et_slot *f, uint32_t *n)
+{
+	for (; j < et_cap(o) && (!f || et_hk_before(&o->s[j], f)); j = et_walk(o, j + 1))
+		(*n)++;
+	return j;
+}
+
+#define BASES_AHEAD 8
+/* clear's baselines in one pass, for a map with at most this many times as
+ * many baselines as fields (its first DEL among them). */
+#define BASES_MERGED 4
+
+/* clear's baselines as a new table, built in one pass over the fields and
+ * the old baselines together, both in the table's order (elemtab order),
+ * by appending: no lookup and no insert, one allocation a counter field
+ * (two where it had a baseline), the old baselines moved over as they are.
+ * Joining each field into the table took three lookups and four
+ * allocations.  All or none: 0 or -ENOMEM. */
+static int bases_merged(struct crdt_ormap *m)
+{
+	const struct elemtab *t = &m->tab, *o = &m->base;
+	struct ment **b = calloc(t->count, sizeof(*b)), **old = calloc(t->count, sizeof(*old));
+	uint8_t **own = calloc(t->count, sizeof(*own));
+	uint64_t stack[16], *fr = NULL, dfp = 0;
+	uint32_t k = 0, total = 0, fill = 0;
 	struct elemtab nt;
-	struct ment **b;
-	uint32_t k = 0, nb = 0, fill = 0;
+	size_t i, j = et_walk(o, 0);
 	int r = CRDT_ENOMEM;
 
-	if (!(b = calloc(t->count, sizeof(*b))))
-		return r;
-	for (size_t i = et_walk(t, 0); i < et_cap(t); i = et_walk(t, i + 1), k++) {
+	if (!b || !old || !own)
+		goto out;
+	/* every allocation first: the fields' new baselines, joined with
+	 * their old ones, and a long name's copy for a new one */
+	for (i = et_walk(t, 0); i < et_cap(t); i = et_walk(t, i + 1), k++) {
+		const struct et_slot *f = &t->s[i];
 		struct ment *one, *const *v;
-		uint32_t n = fld_ents(t->s[i].pay, &one, &v);
+		uint32_t n = fld_ents(f->pay, &one, &v);
 		/* each entry is a cache miss of its own: a few on their way
 		 * while this one is read (a slot's payload, 0 if empty) */
 		if (i + BASES_AHEAD < et_cap(t))
 			__builtin_prefetch((const void *)(uintptr_t)(t->s[i + BASES_AHEAD].pay & ~(uint64_t)1));
-		if (base_new(v, n, &b[k]) < 0)
-			goto out;
-		nb += b[k] != NULL;
-	}
-	if ((r = et_init_for(&nt, nb)) < 0)
-		goto out;
-	k = 0;
-	for (size_t i = et_walk(t, 0); i < et_cap(t) && r == 0; i = et_walk(t, i + 1), k++) {
-		struct et_slot x = t->s[i];
-		if (!b[k])
-			continue;
-		x.pay = (uint64_t)(uintptr_t)b[k];
-		if ((r = et_own_key(&x)) < 0)
-			break;
-		if ((r = et_append(&nt, &x, &fill)) < 0) {
-			if (et_len(&x) > ET_INLINE)
-				free(x.k.ptr);
-			break;
+		j = base_upto(o, j, f, &total);
+		if (j < et_cap(o) && et_hk_cmp(&o->s[j], f) == 0) {
+			old[k] = (struct ment *)(uintptr_t)o->s[j].pay;
+			j = et_walk(o, j + 1);
 		}
-		b[k] = NULL; /* the table's now */
+		if (base_new(v, n, &b[k]) < 0 || (b[k] && old[k] && base_rejoin(&b[k], old[k]) < 0))
+			goto out;
+		if (b[k] && !old[k] && et_len(f) > ET_INLINE &&
+		    !(own[k] = et_key_dup(et_key(f), et_len(f), &r)))
+			goto out;
+		total += b[k] || old[k];
+	}
+	base_upto(o, j, NULL, &total);
+	if ((r = et_init_for(&nt, total)) < 0)
+		goto out;
+	if (m->fp_ok && (fr = m->nreps <= 16 ? stack : malloc(m->nreps * sizeof(*fr))))
+		for (uint32_t x = 0; x < m->nreps; x++) /* each replica's part hashed once */
+			fr[x] = fp_rid(&m->reps[x].rid);
+	/* then the table, in order: the old baselines before each field, the
+	 * field's (an old one's slot, or the field's with its copy) */
+	j = et_walk(o, 0);
+	k = 0;
+	for (i = et_walk(t, 0); r == 0; i = et_walk(t, i + 1), k++) {
+		const struct et_slot *f = i < et_cap(t) ? &t->s[i] : NULL;
+		struct et_slot x;
+		for (; r == 0 && j < et_cap(o) && (!f || et_hk_before(&o->s[j], f)); j = et_walk(o, j + 1))
+			r = et_append(&nt, &o->s[j], &fill);
+		if (!f || r < 0)
+			break;
+		if (!b[k] && !old[k])
+			continue;
+		x = old[k] ? o->s[j] : *f;
+		if (old[k])
+			j = et_walk(o, j + 1);
+		else if (own[k])
+			x.k.ptr = own[k];
+		if (b[k]) {
+			uint64_t kh = m->fp_ok ? fp_field(et_key(&x), et_len(&x)) : 0;
+			x.pay = (uint64_t)(uintptr_t)b[k];
+			if (m->fp_ok)
+				dfp += fp_baseline(m, fr, kh, b[k]) -
+				       (old[k] ? fp_baseline(m, fr, kh, old[k]) : 0);
+		}
+		r = et_append(&nt, &x, &fill);
 	}
 	et_append_end(&nt, fill);
-	if (r < 0) {
-		for (size_t i = et_walk(&nt, 0); i < et_cap(&nt); i = et_walk(&nt, i + 1))
-			free((void *)(uintptr_t)nt.s[i].pay);
+	if (r < 0) { /* no slot of it is its own: the array goes, not what they point to */
+		for (i = 0; i < et_cap(&nt); i++)
+			nt.s[i].meta = 0;
 		et_done(&nt);
 		goto out;
 	}
-	if (m->fp_ok) {
-		/* each replica's part hashed once, not at every row */
-		uint64_t stack[16], *fr = m->nreps <= 16 ? stack : malloc(m->nreps * sizeof(*fr));
-		for (uint32_t i = 0; fr && i < m->nreps; i++)
-			fr[i] = fp_rid(&m->reps[i].rid);
-		for (size_t i = et_walk(&nt, 0); i < et_cap(&nt); i = et_walk(&nt, i + 1))
-			m->fp_base += fp_baseline(m, fr, fp_field(et_key(&nt.s[i]), et_len(&nt.s[i])),
-						  (const struct ment *)(uintptr_t)nt.s[i].pay);
-		if (fr != stack)
-			free(fr);
+	m->fp_base += dfp;
+	for (k = 0; k < t->count; k++) {
+		if (b[k])
+			free(old[k]); /* replaced */
+		b[k] = NULL;   /* the table's now, */
+		own[k] = NULL; /* as the long names */
 	}
-	et_adopt(&m->base, &nt);
+	et_adopt(&m->base, &nt); /* the old array goes, not its names */
 out:
-	for (uint32_t i = 0; i < t->count; i++)
-		free(b[i]);
+	for (k = 0; b && own && k < t->count; k++) {
+		free(b[k]);
+		free(own[k]);
+	}
+	if (fr != stack)
+		free(fr);
 	free(b);
+	free(old);
+	free(own);
 	return r;
 }
 
@@ -768,8 +833,8 @@ static int clear(struct crdt_ormap *m, struct crdt_ormap *h)
 		return 0;
 	if (!m->may_ctr) /* registers only: no baseline to make */
 		goto drop;
-	if (m->base.count == 0) {
-		if ((r = bases_fresh(m)) < 0)
+	if (m->base.count <= (size_t)BASES_MERGED * m->tab.count) {
+		if ((r = bases_merged(m)) < 0)
 			return r;
 		goto drop;
 	}
