@@ -93,18 +93,32 @@ def in_sync(cl):
     return isinstance(peer, dict) and str(peer.get("in_sync")) == "1"
 
 
+def loaded(kind, n, sim=False):
+    """Two daemons (durability none, interval_ms 1000; CRDT.SIM with
+    @sim), A started and holding the key, B not yet started: the cluster
+    and a client of A."""
+    conf = {"storage": {"durability": "none"}, "log": {"level": "warn"},
+            "gossip": {"interval_ms": "1000"}}
+    if sim:
+        conf["simulation"] = {"enabled": "yes", "seed": "13"}
+    c = harness.Cluster(2, conf=conf)
+    try:
+        c.nodes[0].start()
+        ca = c.nodes[0].client()
+        load(ca, kind, n)
+        return c, ca
+    except BaseException:
+        c.cleanup()
+        raise
+
+
 def late_run(kind, n, verbose=False):
     """B starts empty after A's DEL: the time from its start until both are
     in sync (the cleared key, its baselines for a hash of counters, caught
     up), and the longest loop pass of each."""
-    conf = {"storage": {"durability": "none"}, "log": {"level": "warn"},
-            "gossip": {"interval_ms": "1000"}}
-    c = harness.Cluster(2, conf=conf)
+    c, ca = loaded(kind, n)
     try:
-        a, b = c.nodes
-        a.start()
-        ca = a.client()
-        load(ca, kind, n)
+        b = c.nodes[1]
         ca.delete("k")
         if kind == "counters":
             ca.hincrby("k", "after", 1)
@@ -126,16 +140,9 @@ def late_run(kind, n, verbose=False):
 
 
 def crdtd_run(kind, n, concurrent=False, verbose=False):
-    conf = {"storage": {"durability": "none"}, "log": {"level": "warn"},
-            "gossip": {"interval_ms": "1000"}}
-    if concurrent:
-        conf["simulation"] = {"enabled": "yes", "seed": "13"}
-    c = harness.Cluster(2, conf=conf)
+    c, ca = loaded(kind, n, concurrent)
     try:
         a, b = c.nodes
-        a.start()
-        ca = a.client()
-        load(ca, kind, n)
         b.start()
         cb = b.client()
         harness.wait_until(lambda: size(cb, kind) == n, timeout=300, step=0.2, what="B to hold it")

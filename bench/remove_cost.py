@@ -19,18 +19,13 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from del_cost import load  # noqa: E402
+from del_cost import loaded  # noqa: E402
 
 
 def run(kind, n):
-    conf = {"storage": {"durability": "none"}, "log": {"level": "warn"},
-            "gossip": {"interval_ms": "1000"}}
-    c = harness.Cluster(2, conf=conf)
+    c, ca = loaded(kind, n)
     try:
         a, b = c.nodes
-        a.start()
-        ca = a.client()
-        load(ca, kind, n)
         b.start()
         cb = b.client()
         size = (lambda: cb.scard("k")) if kind == "set" else (lambda: cb.hlen("k"))
