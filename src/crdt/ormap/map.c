@@ -1801,16 +1801,29 @@ int crdt_ormap_merge(struct crdt_ormap *dst, const struct crdt_ormap *src)
 		goto sweep;
 	for (uint32_t i = 0; src->base.s && i < src->base.cap; i++) {
 		const struct et_slot *s = &src->base.s[i];
+		uint8_t *owned;
 		struct ment *b;
+		int rc;
 		if (!et_used(s))
 			continue;
 		if (!(b = ent_copy((const struct ment *)(uintptr_t)s->pay, map)))
 			goto sweep;
-		if (base_join(dst, et_key(s), et_len(s), ent_rows(b), b->len) < 0) {
+		if (et_find(&dst->base, et_key(s), et_len(s), s->hash)) { /* a join */
+			rc = base_join(dst, et_key(s), et_len(s), ent_rows(b), b->len);
+			free(b);
+			if (rc < 0)
+				goto sweep;
+			continue;
+		}
+		/* new to dst (a catch-up's pieces bring only such): the copy
+		 * goes in as it is, into the room reserved */
+		if (!(owned = et_key_dup(et_key(s), et_len(s), &rc)) && rc < 0) {
 			free(b);
 			goto sweep;
 		}
-		free(b);
+		et_insert_slot(&dst->base, s, owned)->pay = (uint64_t)(uintptr_t)b;
+		if (dst->fp_ok)
+			dst->fp_base += fp_baseline(dst, NULL, fp_field(et_key(s), et_len(s)), b);
 	}
 	r = 0;
 sweep:
