@@ -1025,6 +1025,7 @@ int journal_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *l
 	unsigned flags = MDB_NOSUBDIR | MDB_NOTLS;
 	MDB_txn *txn = NULL;
 	MDB_val k = { 6, "format" }, v;
+	uint32_t format = 0;
 	uint8_t ver[4] = { 0, 0, 0, FORMAT_VERSION };
 	int rc;
 
@@ -1071,23 +1072,22 @@ int journal_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *l
 		goto fail;
 	}
 	rc = mdb_get(txn, st->meta, &k, &v);
-	if (rc == MDB_NOTFOUND ||
-	    (rc == 0 && v.mv_size == 4 && memcmp(v.mv_data, (uint8_t[3]){ 0, 0, 0 }, 3) == 0 &&
-	     ((const uint8_t *)v.mv_data)[3] >= 1 && ((const uint8_t *)v.mv_data)[3] < FORMAT_VERSION)) {
+	if (rc == 0) { /* 4 bytes big-endian; anything else is no format of ours */
+		const uint8_t *f = v.mv_data;
+		format = v.mv_size == 4 ? (uint32_t)f[0] << 24 | (uint32_t)f[1] << 16 |
+						  (uint32_t)f[2] << 8 | f[3]
+					: 0;
+	}
+	if (rc == MDB_NOTFOUND || (rc == 0 && format >= 1 && format < FORMAT_VERSION)) {
 		/* new, or an older format: read as it is, and marked this one
 		 * since it may get its records (STATES, CLEAR) from now on */
 		v = (MDB_val){ sizeof(ver), ver };
 		rc = mdb_put(txn, st->meta, &k, &v, 0);
-	} else if (rc == 0 && (v.mv_size != 4 || memcmp(v.mv_data, ver, 4) != 0)) {
-		const uint8_t *f = v.mv_data;
+	} else if (rc == 0 && format != FORMAT_VERSION) {
 		snprintf(err, errlen,
 			 "%s: store format %lu, this crdtd reads formats 1 to %u: run the crdtd that "
 			 "wrote it, or move store.lmdb away to start this replica empty",
-			 st->path,
-			 v.mv_size == 4 ? (unsigned long)f[0] << 24 | (unsigned long)f[1] << 16 |
-						  (unsigned long)f[2] << 8 | f[3]
-					: 0UL,
-			 FORMAT_VERSION);
+			 st->path, (unsigned long)format, FORMAT_VERSION);
 		rc = -1;
 		goto fail;
 	}
