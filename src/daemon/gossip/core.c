@@ -722,7 +722,7 @@ uint64_t core_window_end(const struct gossip_core *g)
 	return any ? end : UINT64_MAX;
 }
 
-/* A queued delta of more than g->catchup_parts members or fields that is
+/* A delta @d (of slot @t of @e) of more than g->catchup_parts parts that is
  * at least a quarter of its instance goes as the instance by every peer's
  * catch-up instead: cut a few pieces a loop pass and paced by each peer's
  * window, where encoding the delta would hold the loop for as long as the
@@ -731,15 +731,15 @@ uint64_t core_window_end(const struct gossip_core *g)
  * loss a catch-up recovers slower than the intervals' fast retransmit
  * (at 1,024 the 50,000-element convergence at 30 % loss went 0.6-0.9 s ->
  * 3-3.8 s), and a delta of 65,536 members encodes in a few ms. */
-static bool pend_too_large(const struct gossip_core *g, const struct pend *q,
-			   struct store_entry *e)
+static bool too_large(const struct gossip_core *g, const struct crdt_obj *d,
+		      struct store_entry *e, enum crdt_type t)
 {
 	const struct store_inst *in;
 	size_t n;
 
-	if (!q->d.p || (n = crdt_obj_parts(&q->d)) <= g->catchup_parts)
+	if (!d || !d->p || (n = crdt_obj_parts(d)) <= g->catchup_parts)
 		return false;
-	in = store_entry_inst(e, q->d.type);
+	in = store_entry_inst(e, t);
 	return in && n >= crdt_obj_parts(&in->obj) / 4;
 }
 
@@ -788,7 +788,7 @@ static size_t push_deltas(struct gossip_core *g, struct store_entry **ents, stru
 			q->whole = true; /* not reached: the write made it */
 		if (q->whole || !d->p)
 			continue;
-		if (pend_too_large(g, q, ents[i])) {
+		if (too_large(g, &q->d, ents[i], q->d.type)) {
 			q->whole = q->by_catchup = true;
 			continue;
 		}
@@ -897,12 +897,11 @@ static void pend_join(struct gossip_core *g, struct store_entry *e, enum crdt_ty
 		}
 		return;
 	}
-	if ((c->op == STORE_OP_STATE || c->op == STORE_OP_CLEAR) && c->state &&
-	    crdt_obj_parts(c->state) > g->catchup_parts) {
-		/* a DEL of a large hash of counters: the cleared map is its
-		 * baselines, as many as it had fields; copied and encoded as
-		 * one delta they held the loop (200,000: 400 ms), so the
-		 * instance goes by the catch-ups, a few pieces a pass */
+	if (too_large(g, c->delta ? c->delta : c->state, e, t)) {
+		/* as too_large a delta goes at the push, without its copy: a
+		 * DEL of a large hash of counters leaves as many baselines as
+		 * it had fields, which copied and encoded as one delta held
+		 * the loop (200,000: 400 ms) */
 		q->whole = q->by_catchup = true;
 		return;
 	}

@@ -233,7 +233,7 @@ struct gossip_core {
 	 * rounds in a row that left out their DIGEST (digest_due) */
 	uint64_t deltas_at_round;
 	unsigned digests_deferred;
-	size_t catchup_parts; /* pend_too_large */
+	size_t catchup_parts; /* too_large */
 	/* what catch-ups cut, for the next ones (NULL: off) */
 	struct pcache *pc;
 
