@@ -570,6 +570,31 @@ int base_join(struct crdt_ormap *m, const uint8_t *key, size_t len, const struct
 	return 0;
 }
 
+/* Baseline @b (@m's replica numbers; @m takes it, or it is freed) of the
+ * field named in @s, a slot of another table: joined into the one @m
+ * has, or, new to @m (a catch-up's pieces bring only such), put in as it
+ * is after one lookup.  0 or -ENOMEM (@m unchanged). */
+static int base_take(struct crdt_ormap *m, const struct et_slot *s, struct ment *b)
+{
+	uint8_t *owned;
+	int r;
+
+	if (et_find(&m->base, et_key(s), et_len(s), s->hash)) {
+		r = base_join(m, et_key(s), et_len(s), ent_rows(b), b->len);
+		free(b);
+		return r;
+	}
+	if ((r = et_reserve(&m->base, (size_t)m->base.count + 1)) < 0 ||
+	    (!(owned = et_key_dup(et_key(s), et_len(s), &r)) && r < 0)) {
+		free(b);
+		return r;
+	}
+	et_insert_slot(&m->base, s, owned)->pay = (uint64_t)(uintptr_t)b;
+	if (m->fp_ok)
+		m->fp_base += fp_baseline(m, NULL, fp_field(et_key(s), et_len(s)), b);
+	return 0;
+}
+
 static void fmt128(__int128 v, char *out)
 {
 	char tmp[48];
@@ -1801,29 +1826,12 @@ int crdt_ormap_merge(struct crdt_ormap *dst, const struct crdt_ormap *src)
 		goto sweep;
 	for (uint32_t i = 0; src->base.s && i < src->base.cap; i++) {
 		const struct et_slot *s = &src->base.s[i];
-		uint8_t *owned;
 		struct ment *b;
-		int rc;
 		if (!et_used(s))
 			continue;
-		if (!(b = ent_copy((const struct ment *)(uintptr_t)s->pay, map)))
+		if (!(b = ent_copy((const struct ment *)(uintptr_t)s->pay, map)) ||
+		    base_take(dst, s, b) < 0)
 			goto sweep;
-		if (et_find(&dst->base, et_key(s), et_len(s), s->hash)) { /* a join */
-			rc = base_join(dst, et_key(s), et_len(s), ent_rows(b), b->len);
-			free(b);
-			if (rc < 0)
-				goto sweep;
-			continue;
-		}
-		/* new to dst (a catch-up's pieces bring only such): the copy
-		 * goes in as it is, into the room reserved */
-		if (!(owned = et_key_dup(et_key(s), et_len(s), &rc)) && rc < 0) {
-			free(b);
-			goto sweep;
-		}
-		et_insert_slot(&dst->base, s, owned)->pay = (uint64_t)(uintptr_t)b;
-		if (dst->fp_ok)
-			dst->fp_base += fp_baseline(dst, NULL, fp_field(et_key(s), et_len(s)), b);
 	}
 	r = 0;
 sweep:
