@@ -16,7 +16,8 @@ waiting.  INFO gossip_longest_call_us (where the daemon has it) is the
 longest single call into A's gossip core from just before B starts
 (CONFIG RESETSTAT) on, in wall time and in A's CPU time
 (gossip_longest_call_cpu_us: without what other processes of a busy
-machine took meanwhile).
+machine took meanwhile).  The same figures of B, from its start until it
+holds the set, are the longest its loop was held by what it received.
 
 With --loss P, A's simulation shim (CRDT.SIM LOSS) loses each datagram it
 sends with probability P during the catch-up; the ratio to the lossless
@@ -176,6 +177,8 @@ def one(n, loss):
             "ping_p99_ms": 1000 * sorted(pings)[int(0.99 * (len(pings) - 1))] if pings else 0,
             "longest_ms": g1.get("gossip_longest_call_us", -1000) / 1000,
             "longest_cpu_ms": g1.get("gossip_longest_call_cpu_us", -1000) / 1000,
+            "longest_b_ms": gb.get("gossip_longest_call_us", -1000) / 1000,
+            "longest_b_cpu_ms": gb.get("gossip_longest_call_cpu_us", -1000) / 1000,
             "drops_b": sum(v for k, v in gb.items() if k.startswith("dropped_"))}
 
 
@@ -203,19 +206,24 @@ def main():
     print()
     print("| loss at A | time to B's SCARD = N | until in sync | pieces | datagrams/s | vs raw | "
           "resent | lost (timeouts) | window halvings | dropped at B | CPU A / B | "
-          "PING A p99 / max | longest gossip call at A (CPU) |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    med = lambda rs, k: statistics.median(r[k] for r in rs)
+          "PING A p99 / max | longest gossip call at A (CPU) | at B (CPU) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    med = lambda rs, k: statistics.median(r[k] for r in rs)  # noqa: E731
+
+    def longest(rs, who):
+        if med(rs, "longest%s_cpu_ms" % who) < 0:
+            return "-"
+        return "%.1f ms (%.1f ms)" % (med(rs, "longest%s_ms" % who), med(rs, "longest%s_cpu_ms" % who))
+
     for loss, rs in rows.items():
         rate = statistics.median(r["dgrams"] / r["s"] for r in rs)
         print("| %.0f %% | %.2f s | %.2f s | %d | %.0f | %.2f | %d | %d (%d) | %d | %d | %.2f / %.2f s | "
-              "%.1f / %.1f ms | %s |" %
+              "%.1f / %.1f ms | %s | %s |" %
               (100 * loss, med(rs, "s"), med(rs, "sync_s"), med(rs, "dgrams"), rate, rate / raw,
                med(rs, "resent"), med(rs, "lost"), med(rs, "timeouts"), med(rs, "decreases"),
                med(rs, "drops_b"), med(rs, "cpu_a"), med(rs, "cpu_b"), med(rs, "ping_p99_ms"),
                med(rs, "ping_max_ms"),
-               "%.1f ms (%.1f ms)" % (med(rs, "longest_ms"), med(rs, "longest_cpu_ms"))
-               if med(rs, "longest_cpu_ms") >= 0 else "-"))
+               longest(rs, ""), longest(rs, "_b")))
     cores = os.cpu_count()
     print()
     print("CPU us a piece of each busy thread (medians), and the pieces a second %d cores allow "

@@ -74,16 +74,19 @@ int crdt_orset_remove_delta(struct crdt_orset *s, const void *e, size_t len,
 			    struct crdt_orset *delta);
 bool crdt_orset_contains(const struct crdt_orset *s, const void *e, size_t len);
 size_t crdt_orset_card(const struct crdt_orset *s);
-/** Size the element table once for a state filled piece by piece (a
+/** Size the element table for a state filled piece by piece (a
  * catch-up): about to merge a state of @incoming elements, from a sender
- * that says the whole holds @total.  Only when the table must grow anyway
- * for @incoming does it grow, and then to hold @total at once (never more
- * than 16 times what it would hold, plus 65,536: a count that lies costs
- * that at most), instead of by a half or a third at each growth, each a
- * new table faulted in and every element placed again.  Nothing else
- * changes.  The elements the table now holds without growing (at most
- * INT32_MAX), or -ENOMEM / -EMSGSIZE (the table unchanged: the merge grows
- * it as usual). */
+ * that says the whole holds @total.  A count of at most 16 times what the
+ * set holds and receives now, plus 65,536, is believed (a count that lies
+ * costs that at most; a larger one is not, and the merge grows the table
+ * as usual until it is): the table then holds @total without growing
+ * again, instead of growing by a half or a third at a time, each growth a
+ * new table faulted in and every element placed again.  A table of 2 MiB
+ * and more is made ready a huge page a call, on the way, and the elements
+ * move into it once it is (et_reserve_toward(): no call faults it whole).
+ * Nothing else changes.  The elements the table now holds without growing
+ * (at most INT32_MAX), or -ENOMEM / -EMSGSIZE (the table unchanged: the
+ * merge grows it as usual). */
 int crdt_orset_reserve_for(struct crdt_orset *s, size_t incoming, uint64_t total);
 /** Present elements in ascending byte order (shorter prefix first). */
 int crdt_orset_foreach(const struct crdt_orset *s, crdt_elem_cb cb, void *ctx);

@@ -227,14 +227,26 @@ static int tab_make(struct elemtab *nt, size_t c)
 	return 0;
 }
 
-/* tab_make(), in the slots @t made ready ahead if they are of class @c:
- * mapped and faulted in already, still zero. */
+/* Whether the slots @t made ready ahead serve a new table of class @c:
+ * they are of that class (the next one, faulted in or on the way), or of
+ * a larger one and all faulted in (an aim, et_reserve_toward()). */
+static bool next_serves(const struct elemtab *t, size_t c)
+{
+	return t->nx && (t->nxcap == c || (t->nxcap > c && t->nxdone >= t->nxcap));
+}
+
+/* tab_make(), in the slots @t made ready ahead if they serve class @c
+ * (next_serves(): the table then gets their class): mapped and faulted in
+ * already, still zero.  Slots of a smaller class are freed; of a larger
+ * one not yet ready, kept for later. */
 static int tab_make_from(struct elemtab *nt, size_t c, struct elemtab *t)
 {
-	if (!t->nx || t->nxcap != c) {
-		drop_next(t);
+	if (!next_serves(t, c)) {
+		if (t->nx && t->nxcap < c)
+			drop_next(t);
 		return tab_make(nt, c);
 	}
+	c = t->nxcap;
 	et_init(nt);
 	nt->s = t->nx;
 	nt->mapped = true;
@@ -261,9 +273,23 @@ static int tab_make_from(struct elemtab *nt, size_t c, struct elemtab *t)
  * the table grows or is freed). */
 #define ET_PREP_DEN 16
 
+/* One huge page more of the slots made ready ahead faulted in, if any is
+ * left: a write in each 4 KiB page (all of the huge page, or of the small
+ * ones if none was to be had). */
+static void fault_step(struct elemtab *t)
+{
+	size_t end = (size_t)t->nxdone + ET_HUGE / sizeof(struct et_slot);
+
+	if (end > t->nxcap)
+		end = t->nxcap;
+	for (size_t i = t->nxdone; i < end; i += 4096 / sizeof(struct et_slot))
+		((volatile struct et_slot *)t->nx)[i].meta = 0;
+	if (end > t->nxdone)
+		t->nxdone = (uint32_t)end;
+}
+
 static void prepare(struct elemtab *t, size_t n)
 {
-	const size_t step = ET_HUGE / sizeof(struct et_slot);
 	size_t lim = (size_t)t->hcap * ET_LOAD_NUM / ET_LOAD_DEN, start = lim - lim / ET_PREP_DEN;
 	size_t want;
 
@@ -279,14 +305,8 @@ static void prepare(struct elemtab *t, size_t n)
 	/* the share due by now, in whole huge pages; one a call, so that a
 	 * merge that jumps the count into the window does not fault it all */
 	want = (size_t)t->nxcap * ((n < lim ? n : lim) - start) / (lim - start);
-	if (t->nxdone < want && t->nxdone < t->nxcap) {
-		size_t end = t->nxdone + step < t->nxcap ? t->nxdone + step : t->nxcap;
-		/* a write in each 4 KiB page: all of the huge page, or of the
-		 * small ones if none was to be had */
-		for (size_t i = t->nxdone; i < end; i += 4096 / sizeof(struct et_slot))
-			((volatile struct et_slot *)t->nx)[i].meta = 0;
-		t->nxdone = (uint32_t)end;
-	}
+	if (t->nxdone < want)
+		fault_step(t);
 }
 
 int et_init_for(struct elemtab *nt, size_t n)
@@ -305,18 +325,31 @@ int et_init_next(struct elemtab *nt, struct elemtab *t, size_t n)
 {
 	size_t hcap = et_hcap_for(n);
 
-	if (n == 0 || !hcap || !t->nx || t->nxcap != hcap)
+	if (n == 0 || !hcap || !next_serves(t, hcap))
 		return et_init_for(nt, n);
 	return tab_make_from(nt, hcap, t);
 }
 
 void et_adopt(struct elemtab *t, struct elemtab *nt)
 {
+	struct et_slot *nx = NULL;
+	uint32_t nxcap = t->nxcap, nxdone = t->nxdone;
+
+	/* slots made ready for a class beyond the new table's stay ready */
+	if (t->nx && nxcap > nt->cap && !nt->nx) {
+		nx = t->nx;
+		t->nx = NULL;
+	}
 	drop_next(t);
 	if (t->s)
 		tab_free(t->s, et_cap(t), t->mapped);
 	*t = *nt;
 	et_init(nt);
+	if (nx) {
+		t->nx = nx;
+		t->nxcap = nxcap;
+		t->nxdone = nxdone;
+	}
 }
 
 void et_append_end(struct elemtab *t, uint32_t fill)
@@ -363,11 +396,30 @@ static int tail_reserve(struct elemtab *t, size_t n)
 	return (size_t)t->end + more + 1 < et_cap(t) ? 0 : et_tail_room(t, t->end + more);
 }
 
-int et_reserve(struct elemtab *t, size_t n)
+/* @t's elements placed again in a new table of class @c (or the larger
+ * one made ready ahead, tab_make_from()): -ENOMEM, -EMSGSIZE, @t unchanged. */
+static int grow(struct elemtab *t, size_t c)
 {
 	struct elemtab nt;
-	size_t hcap;
 	uint32_t fill = 0;
+	int r;
+
+	if ((r = tab_make_from(&nt, c, t)) < 0)
+		return r;
+	/* in elemtab order already: each goes at its home or after the last */
+	for (size_t i = et_walk(t, 0); i < et_cap(t); i = et_walk(t, i + 1))
+		if ((r = et_append(&nt, &t->s[i], &fill)) < 0) {
+			tab_free(nt.s, et_cap(&nt), nt.mapped);
+			return r;
+		}
+	et_append_end(&nt, fill);
+	et_adopt(t, &nt);
+	return 0;
+}
+
+int et_reserve(struct elemtab *t, size_t n)
+{
+	size_t hcap;
 	int r;
 
 	if (!t->s && n == 0)
@@ -378,17 +430,39 @@ int et_reserve(struct elemtab *t, size_t n)
 	}
 	if (!(hcap = et_hcap_for(n)))
 		return CRDT_EMSGSIZE;
-	if ((r = tab_make_from(&nt, hcap, t)) < 0)
+	if ((r = grow(t, hcap)) < 0)
 		return r;
-	/* in elemtab order already: each goes at its home or after the last */
-	for (size_t i = et_walk(t, 0); i < et_cap(t); i = et_walk(t, i + 1))
-		if ((r = et_append(&nt, &t->s[i], &fill)) < 0) {
-			tab_free(nt.s, et_cap(&nt), nt.mapped);
-			return r;
-		}
-	et_append_end(&nt, fill);
-	et_adopt(t, &nt);
 	return tail_reserve(t, n); /* the table is good either way */
+}
+
+int et_reserve_toward(struct elemtab *t, size_t n, size_t aim)
+{
+	size_t c = aim > n ? et_hcap_for(aim) : 0;
+	uint32_t done;
+	int r;
+
+	if (!c || home_of(c) <= t->hcap)
+		return et_reserve(t, n);
+	if (!carved(c)) /* small: calloc'd, its pages faulted as filled */
+		return et_reserve(t, aim);
+	if (t->nx && t->nxcap < c)
+		drop_next(t);
+	if (!t->nx) {
+		if (!(t->nx = map_huge(c * sizeof(struct et_slot))))
+			return et_reserve(t, n);
+		t->nxcap = (uint32_t)c;
+		t->nxdone = 0;
+	}
+	done = t->nxdone;
+	if ((r = et_reserve(t, n)) < 0 || !t->nx)
+		return r; /* a growth took the slots (they were ready) */
+	if (t->nxdone == done) /* one huge page a call: et_reserve() faulted none */
+		fault_step(t);
+	if (t->nxdone < t->nxcap)
+		return 0;
+	if ((r = grow(t, t->nxcap)) < 0)
+		return r;
+	return tail_reserve(t, n);
 }
 
 uint8_t *et_key_dup(const void *key, size_t len, int *ret_err)

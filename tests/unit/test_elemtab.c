@@ -176,6 +176,77 @@ static void test_jump_into_window(void **state)
 	et_done(&t);
 }
 
+/* add(), with room made by et_reserve_toward() as a catch-up's does. */
+static void add_toward(struct elemtab *t, uint32_t i, size_t aim)
+{
+	char k[32];
+	size_t len = key_of(k, i);
+	uint32_t h = et_hash(k, len);
+	uint8_t *owned;
+	int r;
+
+	owned = et_key_dup(k, len, &r);
+	assert_int_equal(r, 0);
+	assert_int_equal(et_reserve_toward(t, (size_t)t->count + 1, aim), 0);
+	et_insert(t, k, len, h, owned)->pay = i + 1;
+}
+
+/* Adds toward a million said to be coming (et_reserve_toward(), a
+ * catch-up's): the 48 MiB table for it is made ready a huge page a call
+ * while the table grows as usual (each growth keeps it), and the call
+ * that finds it ready moves the elements in, so no call faults it whole.
+ * Nothing is lost; no growth follows.  A smaller aim is reserved at once. */
+static void test_reserve_toward(void **state)
+{
+	struct elemtab t;
+	const uint32_t step = ET_HUGE / sizeof(struct et_slot), aim = 1000000, n = 5000;
+	const size_t c = et_hcap_for(aim);
+	uint32_t moved = 0, growths = 0;
+	struct et_slot *s = NULL;
+
+	(void)state;
+	et_init(&t);
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t done = t.nxdone;
+		bool had = t.nx != NULL;
+		struct et_slot *old = t.s;
+		add_toward(&t, i, aim);
+#ifdef __linux__
+		if (t.nx) { /* one huge page more, every call */
+			assert_int_equal(t.nxcap, c);
+			assert_int_equal(t.nxdone, done + step);
+			growths += t.s != old;
+		} else if (had) {
+			assert_false(et_needs_growth(&t, aim));
+			assert_true(t.mapped);
+			moved = i + 1;
+			check(&t, i + 1, NULL);
+			s = t.s;
+		} else if (moved) {
+			assert_ptr_equal(t.s, s); /* no growth after */
+		}
+#else
+		(void)done;
+		(void)had;
+		(void)old;
+#endif
+	}
+	check(&t, n, NULL);
+#ifdef __linux__
+	assert_int_equal(moved, c / step); /* the call that faulted the last */
+	assert_true(growths >= 2);
+#endif
+	(void)s;
+	(void)growths;
+	et_done(&t);
+	/* a table of less than 2 MiB for the aim: at once */
+	et_init(&t);
+	assert_int_equal(et_reserve_toward(&t, 1, 20000), 0);
+	assert_false(et_needs_growth(&t, 20000));
+	assert_null(t.nx);
+	et_done(&t);
+}
+
 struct seen {
 	uint8_t *count; /* per key index: times visited */
 	uint32_t n;
@@ -226,6 +297,7 @@ int main(void)
 		cmocka_unit_test(test_growth_takes_prepared),
 		cmocka_unit_test(test_growth_after_removes_and_jumps),
 		cmocka_unit_test(test_jump_into_window),
+		cmocka_unit_test(test_reserve_toward),
 		cmocka_unit_test(test_scan_across_growths),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

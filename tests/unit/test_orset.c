@@ -2010,8 +2010,9 @@ static void test_fingerprint_kept_small_merge(void **state)
 
 /* A set filled piece by piece from a sender that announced its size
  * (crdt_orset_reserve_for, a catch-up's) sizes its table at the first piece
- * and never grows it again; a count that lies sizes it at most 16 times
- * what it holds, plus 65,536; a table with room is left alone. */
+ * and never grows it again; a count of more than 16 times what it holds
+ * and receives, plus 65,536, is not believed (the table grows as usual);
+ * a table with room is left alone. */
 static void test_reserve_for(void **state)
 {
 	struct crdt_orset *src = crdt_orset_new(), *dst = crdt_orset_new(), *p;
@@ -2041,10 +2042,11 @@ static void test_reserve_for(void **state)
 	assert_true(crdt_orset_equal(src, dst));
 	/* the table has room: nothing changes, whatever the count says */
 	assert_int_equal(crdt_orset_reserve_for(dst, 10, UINT64_MAX), room);
-	/* a count that lies: bounded by what the set would hold */
+	/* a count that lies is not believed; one at the bound is */
 	crdt_orset_free(dst);
 	dst = crdt_orset_new();
-	r = crdt_orset_reserve_for(dst, 100, UINT64_MAX);
+	assert_true(crdt_orset_reserve_for(dst, 100, 100 * 16 + 65537) < 200);
+	r = crdt_orset_reserve_for(dst, 100, 100 * 16 + 65536);
 	assert_true(r >= 100 * 16 + 65536);
 	assert_true(r < 2 * (100 * 16 + 65536));
 	/* a count below what comes: the ordinary growth */

@@ -382,8 +382,9 @@ size_t crdt_orset_card(const struct crdt_orset *s)
 	return s->tab.count;
 }
 
-/* The most a sender's announced count may size the table beyond what it
- * holds and receives now: a count that lies costs at most this. */
+/* A sender's announced count is believed up to this many times what the
+ * set holds and receives now, plus RESERVE_SLACK: a count that lies costs
+ * at most a table of that size. */
 #define RESERVE_FACTOR 16
 #define RESERVE_SLACK 65536
 
@@ -405,18 +406,15 @@ static size_t room_of(const struct crdt_orset *s)
 
 int crdt_orset_reserve_for(struct crdt_orset *s, size_t incoming, uint64_t total)
 {
-	size_t need = (size_t)s->tab.count + incoming, cap;
+	size_t need = (size_t)s->tab.count + incoming, room;
 	int r;
 
-	if (et_needs_growth(&s->tab, need) && total > need) {
-		cap = need < (SIZE_MAX - RESERVE_SLACK) / RESERVE_FACTOR
-			      ? need * RESERVE_FACTOR + RESERVE_SLACK
-			      : SIZE_MAX;
-		if ((r = et_reserve(&s->tab, total < cap ? (size_t)total : cap)) < 0)
-			return r;
-	}
-	cap = room_of(s);
-	return cap > INT32_MAX ? INT32_MAX : (int)cap;
+	if (total > need && need <= (SIZE_MAX - RESERVE_SLACK) / RESERVE_FACTOR &&
+	    total <= need * RESERVE_FACTOR + RESERVE_SLACK &&
+	    (r = et_reserve_toward(&s->tab, need, (size_t)total)) < 0)
+		return r;
+	room = room_of(s);
+	return room > INT32_MAX ? INT32_MAX : (int)room;
 }
 
 int crdt_orset_foreach(const struct crdt_orset *s, crdt_elem_cb cb, void *ctx)
