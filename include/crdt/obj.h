@@ -47,6 +47,15 @@ struct crdt_type_ops {
 	 * which go whole.  The state is not const: it may build a cache. */
 	int (*pieces)(void *s, struct crdt_cursor *cur, size_t max, size_t n, crdt_piece_cb cb,
 		      void *ctx);
+	/* A catch-up of a state cut in pieces: the count its sender
+	 * announces with them (an OR-Set's members; an OR-Map's baselines,
+	 * what deletes of its counter fields left), and the receiver's table
+	 * sized for that count before a piece is merged
+	 * (crdt_orset_reserve_for, crdt_ormap_reserve_for; 0 or -ENOMEM /
+	 * -EMSGSIZE, the state unchanged).  NULL for the types without
+	 * pieces. */
+	uint64_t (*pieces_total)(const void *s);
+	int (*reserve_for)(void *s, const void *piece, uint64_t total);
 	/* A 64-bit fingerprint of the state, never 0, that depends only on
 	 * the state: the wrapping sum of a hash of each of its parts (counter
 	 * entries, elements, dots, context intervals), so neither arrival
@@ -135,6 +144,14 @@ int crdt_obj_pieces(struct crdt_obj *o, struct crdt_cursor *cur, size_t max, siz
 		    crdt_piece_cb cb, void *ctx);
 /** Whether crdt_obj_pieces cuts @o a little at a time. */
 bool crdt_obj_has_pieces(const struct crdt_obj *o);
+/** The count a catch-up of @o announces with its pieces
+ * (crdt_type_ops.pieces_total); 0 for a type without pieces. */
+uint64_t crdt_obj_pieces_total(const struct crdt_obj *o);
+/** Before @piece, one of a catch-up that announced @total, is merged into
+ * @dst: @dst's table sized for @total (crdt_type_ops.reserve_for).  0 when
+ * the type has no such row or the types differ; -ENOMEM / -EMSGSIZE with
+ * @dst unchanged.  Only capacity changes. */
+int crdt_obj_reserve_for(struct crdt_obj *dst, const struct crdt_obj *piece, uint64_t total);
 /** crdt_type_ops.fingerprint, mixed with the type: states of different
  * types differ.  0 only for an obj of no type. */
 uint64_t crdt_obj_fingerprint(const struct crdt_obj *o);

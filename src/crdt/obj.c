@@ -82,6 +82,8 @@
 #define ROW_DEL(NAME) .clear = NAME##_clear_, .live = NAME##_live_
 #define ROW_DETACH(NAME) .clear_detach = NAME##_detach_, .detach_removed = NAME##_detach_removed_
 #define ROW_COUNTER(NAME) .value = NAME##_value_
+#define ROW_PIECES(NAME) .pieces = NAME##_pieces_, .pieces_total = NAME##_total_, \
+			 .reserve_for = NAME##_reserve_for_
 #define ROW_SET(NAME) .card = NAME##_card_, .contains = NAME##_contains_, .foreach = NAME##_foreach_, \
 		      .each = NAME##_each_, .scan = NAME##_scan_
 
@@ -100,6 +102,16 @@ static int orset_pieces_(void *s, struct crdt_cursor *cur, size_t max, size_t n,
 {
 	return crdt_orset_pieces(s, cur, max, n, cb, ctx);
 }
+static uint64_t orset_total_(const void *s)
+{
+	return crdt_orset_card(s);
+}
+static int orset_reserve_for_(void *s, const void *piece, uint64_t total)
+{
+	int r = crdt_orset_reserve_for(s, crdt_orset_card(piece), total);
+
+	return r < 0 ? r : 0;
+}
 ADAPT_IDS(orset)
 ADAPT_SET(orset)
 ADAPT_DEL(orset)
@@ -116,6 +128,14 @@ static int ormap_pieces_(void *s, struct crdt_cursor *cur, size_t max, size_t n,
 {
 	return crdt_ormap_pieces(s, cur, max, n, cb, ctx);
 }
+static uint64_t ormap_total_(const void *s)
+{
+	return crdt_ormap_bases(s);
+}
+static int ormap_reserve_for_(void *s, const void *piece, uint64_t total)
+{
+	return crdt_ormap_reserve_for(s, crdt_ormap_bases(piece), total);
+}
 
 static const struct crdt_type_ops types[CRDT_TYPE_MAX + 1] = {
 	[CRDT_GCOUNTER] = { ROW(gcounter, CRDT_GCOUNTER), ROW_IDS(gcounter), ROW_COUNTER(gcounter),
@@ -127,8 +147,7 @@ static const struct crdt_type_ops types[CRDT_TYPE_MAX + 1] = {
 	[CRDT_GSET] = { ROW(gset, CRDT_GSET), ROW_SET(gset), /* carries no replica ids */
 			.piece_overhead = 2 + 10, .redis_type = "set" },
 	[CRDT_ORSET] = { ROW(orset, CRDT_ORSET), ROW_IDS(orset), ROW_SET(orset), ROW_DEL(orset),
-			 ROW_DETACH(orset),
-			 .pieces = orset_pieces_,
+			 ROW_DETACH(orset), ROW_PIECES(orset),
 			 .piece_overhead = (2 + 5 + 10) + (CRDT_RID_LEN + 10) + (10 + 10) + (5 + 10),
 			 .redis_type = "set" },
 	[CRDT_LWWREG] = { ROW(lwwreg, CRDT_LWWREG), ROW_IDS(lwwreg), ROW_DEL(lwwreg),
@@ -136,8 +155,7 @@ static const struct crdt_type_ops types[CRDT_TYPE_MAX + 1] = {
 	/* ormap/codec.c's split bounds for a piece of one register field
 	 * (header, one replica, the entry and its dot, two length varints) */
 	[CRDT_ORMAP] = { ROW(ormap, CRDT_ORMAP), ROW_IDS(ormap), ROW_DEL(ormap),
-			 ROW_DETACH(ormap),
-			 .pieces = ormap_pieces_,
+			 ROW_DETACH(ormap), ROW_PIECES(ormap),
 			 .piece_overhead = (2 + 3 * 5) + (CRDT_RID_LEN + 5 + 5) + 5 + 5 + 5 +
 					   (5 + 10 + 1) + (10 + 1) + 10 + 5 + 5,
 			 .redis_type = "hash" },
@@ -260,6 +278,22 @@ bool crdt_obj_has_pieces(const struct crdt_obj *o)
 	const struct crdt_type_ops *ops = crdt_type_ops(o->type);
 
 	return ops && ops->pieces;
+}
+
+uint64_t crdt_obj_pieces_total(const struct crdt_obj *o)
+{
+	const struct crdt_type_ops *ops = crdt_type_ops(o->type);
+
+	return ops && ops->pieces_total ? ops->pieces_total(o->p) : 0;
+}
+
+int crdt_obj_reserve_for(struct crdt_obj *dst, const struct crdt_obj *piece, uint64_t total)
+{
+	const struct crdt_type_ops *ops = crdt_type_ops(dst->type);
+
+	if (!ops || !ops->reserve_for || dst->type != piece->type)
+		return 0;
+	return ops->reserve_for(dst->p, piece->p, total);
 }
 
 uint64_t crdt_obj_fingerprint(const struct crdt_obj *o)

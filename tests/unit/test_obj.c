@@ -347,11 +347,55 @@ static void test_type_table(void **state)
 		assert_int_equal(ops->contains != NULL, set);
 		assert_int_equal(ops->foreach != NULL, set);
 		assert_int_equal(ops->value != NULL, t == CRDT_GCOUNTER || t == CRDT_PNCOUNTER);
+		assert_int_equal(ops->pieces_total != NULL, ops->pieces != NULL);
+		assert_int_equal(ops->reserve_for != NULL, ops->pieces != NULL);
 		assert_true(ops->piece_overhead > CRDT_RID_LEN || t == CRDT_GSET);
 		assert_true(ops->piece_overhead > 0);
 		assert_string_equal(ops->redis_type,
 				    set ? "set" : t == CRDT_ORMAP ? "hash" : "string");
 	}
+}
+
+/* What a catch-up announces with its pieces (an OR-Set's members, an
+ * OR-Map's baselines; 0 for the types without pieces), and the receiver's
+ * table sized for it before a piece of the same type is merged. */
+static void test_pieces_total_and_reserve(void **state)
+{
+	static const struct crdt_rid r = { { 9 } };
+	struct crdt_obj set, big, map, got, reg;
+	int64_t v;
+	char k[16];
+
+	assert_int_equal(crdt_obj_new(CRDT_ORSET, &set), 0);
+	assert_int_equal(crdt_obj_new(CRDT_ORSET, &big), 0);
+	assert_int_equal(crdt_obj_new(CRDT_ORMAP, &map), 0);
+	assert_int_equal(crdt_obj_new(CRDT_ORMAP, &got), 0);
+	assert_int_equal(crdt_obj_new(CRDT_LWWREG, &reg), 0);
+	for (int i = 0; i < 3; i++)
+		assert_true(crdt_orset_add(set.os, &r, k, (size_t)snprintf(k, sizeof(k), "e%d", i)) >= 0);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(crdt_ormap_incr(map.om, &r, k, (size_t)snprintf(k, sizeof(k), "f%d", i),
+						 1, NULL, &v), 0);
+	assert_int_equal(crdt_ormap_del(map.om, "f0", 2, NULL), 1);
+	assert_int_equal(crdt_ormap_del(map.om, "f1", 2, NULL), 1);
+	assert_int_equal(crdt_obj_pieces_total(&set), 3);
+	assert_int_equal(crdt_obj_pieces_total(&map), 2); /* its baselines, not its fields */
+	assert_int_equal(crdt_obj_pieces_total(&reg), 0);
+	/* sized for 20,000 members; a map for its baselines; other types and
+	 * a piece of another type change nothing */
+	assert_int_equal(crdt_obj_reserve_for(&big, &set, 20000), 0);
+	assert_true(crdt_orset_reserve_for(big.os, 0, 0) >= 20000);
+	assert_int_equal(crdt_obj_reserve_for(&got, &map, 70000), 0);
+	assert_int_equal(crdt_obj_reserve_for(&reg, &reg, 20000), 0);
+	assert_int_equal(crdt_obj_reserve_for(&got, &set, 20000), 0);
+	assert_int_equal(crdt_obj_card(&big), 0);
+	assert_int_equal(crdt_obj_merge(&got, &map), 0);
+	assert_int_equal(crdt_ormap_bases(got.om), 2);
+	crdt_obj_done(&set);
+	crdt_obj_done(&big);
+	crdt_obj_done(&map);
+	crdt_obj_done(&got);
+	crdt_obj_done(&reg);
 }
 
 static int count_cb(const uint8_t *e, size_t len, void *ctx)
@@ -392,6 +436,7 @@ int main(void)
 		cmocka_unit_test(test_decode_dispatch),
 		cmocka_unit_test(test_split),
 		cmocka_unit_test(test_type_table),
+		cmocka_unit_test(test_pieces_total_and_reserve),
 		cmocka_unit_test(test_fingerprint_laws),
 		cmocka_unit_test(test_fingerprint_types),
 		cmocka_unit_test(test_set_calls),

@@ -221,7 +221,7 @@ static int cu_cut_some(struct gossip_core *g, struct peer *p, struct wire_packer
 	/* the instance's size goes with its pieces, a set's members or a
 	 * hash's baselines: the receiver sizes that table once (protocol.md,
 	 * "Catch-up") */
-	size = in->obj.type == CRDT_ORMAP ? crdt_ormap_bases(in->obj.om) : crdt_obj_card(&in->obj);
+	size = crdt_obj_pieces_total(&in->obj);
 	pk->size = size < UINT32_MAX ? (uint32_t)size : UINT32_MAX;
 	room = wire_packer_room(pk, e->name_len);
 	r = cu_send_cached(g, p, pk, e, in, room, budget, &more);

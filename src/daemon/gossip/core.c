@@ -1288,28 +1288,25 @@ const struct gossip_limits *gossip_core_get_limits(const struct gossip_core *g)
 	return &g->lim;
 }
 
-/* A DELTA whose records are pieces of one instance of @size members or
- * baselines at its sender: an OR-Set we hold grows its table once to that
- * size, bounded (crdt_orset_reserve_for), instead of at every few pieces;
- * an OR-Map its baselines' table, to at most max_hash_fields
- * (crdt_ormap_reserve_for: they come in hash order).  Only capacity
- * changes, so failing is harmless: the merge grows it as usual. */
+/* A DELTA whose records are pieces of one instance of @size at its sender
+ * (crdt_obj_pieces_total: a set's members, a hash's baselines): the
+ * instance we hold sizes its table for that size (crdt_obj_reserve_for),
+ * at most the client door's limit for its type, instead of growing it at
+ * every few pieces.  Only capacity changes, so failing is harmless: the
+ * merge grows it as usual. */
 static void presize(struct gossip_core *g, const struct wire_state *s, size_t n, uint32_t size)
 {
 	const struct crdt_obj *o = n ? &s[0].obj : NULL;
 	struct store_entry *e;
 	struct store_inst *in;
+	size_t most;
 
-	if (!size || !o || (o->type != CRDT_ORSET && o->type != CRDT_ORMAP) ||
+	if (!size || !o || !crdt_obj_has_pieces(o) ||
 	    !(e = store_find(g->store, s[0].name, s[0].name_len)) ||
 	    !(in = store_entry_inst(e, o->type)))
 		return;
-	if (o->type == CRDT_ORSET) {
-		(void)crdt_orset_reserve_for(in->obj.os, crdt_orset_card(o->os), size);
-		return;
-	}
-	(void)crdt_ormap_reserve_for(in->obj.om, crdt_ormap_bases(o->om),
-				     size < g->lim.max_fields ? size : g->lim.max_fields);
+	most = gossip_limit_parts(&g->lim, o->type);
+	(void)crdt_obj_reserve_for(&in->obj, o, most && size > most ? most : size);
 }
 
 /* Returns how many records could not be merged (no memory). */

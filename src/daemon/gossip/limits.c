@@ -87,6 +87,13 @@ int gossip_limit_element(const struct gossip_limits *lim, enum crdt_type t, size
 	return 0;
 }
 
+size_t gossip_limit_parts(const struct gossip_limits *lim, enum crdt_type t)
+{
+	if (t == CRDT_ORMAP)
+		return lim->max_fields;
+	return t == CRDT_GSET || t == CRDT_ORSET ? lim->max_elements : 0;
+}
+
 int gossip_limit_card(const struct gossip_limits *lim, size_t card, char *why, size_t why_size)
 {
 	if (lim->max_elements && card > lim->max_elements)

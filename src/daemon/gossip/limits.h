@@ -50,6 +50,10 @@ int gossip_limit_instances(const struct gossip_limits *lim, size_t held, char *w
  * one datagram. */
 int gossip_limit_element(const struct gossip_limits *lim, enum crdt_type t, size_t name_len,
 			 size_t len, char *why, size_t why_size);
+/** The most members or fields one instance of @t may hold at the client
+ * door (max_elements for a set, max_hash_fields for a hash); 0: no bound.
+ * A catch-up's announced size past it is not believed (presize). */
+size_t gossip_limit_parts(const struct gossip_limits *lim, enum crdt_type t);
 /** A set of @card elements: max_elements. */
 int gossip_limit_card(const struct gossip_limits *lim, size_t card, char *why, size_t why_size);
 /** A remote record @w, by the rules the client door uses: within, or
