@@ -8,6 +8,7 @@
 #ifndef CRDT_BUF_H
 #define CRDT_BUF_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -41,6 +42,12 @@ int crdt_buf_put_u8(struct crdt_buf *b, uint8_t v);
 int crdt_buf_put_varint(struct crdt_buf *b, uint64_t v);
 /** Append a varint length followed by the bytes. */
 int crdt_buf_put_bytes(struct crdt_buf *b, const void *p, size_t n);
+/** Append printf-formatted text, whole (no NUL after it; vsnprintf needs
+ * room for one byte more than the text while it formats).  -EINVAL for a
+ * format vsnprintf refuses. */
+int crdt_buf_printf(struct crdt_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int crdt_buf_vprintf(struct crdt_buf *b, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 /** Bytes a varint of @v takes (1..10); inline, as the cut asks it per
  * element and dot. */
 static inline size_t crdt_varint_len(uint64_t v)

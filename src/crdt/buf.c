@@ -1,5 +1,6 @@
 /* Growable byte buffers with a hard maximum and sticky errors, and the
  * bounds-checked cursor every decoder reads through (include/crdt/buf.h). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,6 +50,38 @@ int crdt_buf_reserve(struct crdt_buf *b, size_t n)
 	b->data = p;
 	b->cap = cap;
 	return 0;
+}
+
+int crdt_buf_vprintf(struct crdt_buf *b, const char *fmt, va_list ap)
+{
+	size_t room = b->cap - b->len;
+	va_list again;
+	int n;
+
+	if (b->err)
+		return b->err;
+	va_copy(again, ap);
+	n = vsnprintf(room ? (char *)b->data + b->len : NULL, room, fmt, ap);
+	if (n >= 0 && (size_t)n >= room && crdt_buf_reserve(b, (size_t)n + 1) == 0)
+		vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, again);
+	va_end(again);
+	if (n < 0)
+		return b->err = CRDT_EINVAL;
+	if (b->err)
+		return b->err;
+	b->len += (size_t)n;
+	return 0;
+}
+
+int crdt_buf_printf(struct crdt_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = crdt_buf_vprintf(b, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 int crdt_buf_put(struct crdt_buf *b, const void *p, size_t n)

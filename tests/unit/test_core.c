@@ -79,6 +79,36 @@ static void test_buf_max_is_sticky(void **state)
 	crdt_buf_done(NULL);
 }
 
+/* printf into a buffer: the text whole, however long (the INFO, metrics
+ * and status pages' lines once went through 512- and 1,024-byte copies
+ * that cut them), no NUL after it, appended to what is there; past the
+ * maximum the error sticks and nothing is added. */
+static void test_buf_printf(void **state)
+{
+	struct crdt_buf b;
+	char path[3000];
+
+	memset(path, 'p', sizeof(path) - 1);
+	path[sizeof(path) - 1] = '\0';
+	crdt_buf_init(&b, 0);
+	assert_int_equal(crdt_buf_printf(&b, "%s:%d", "a", 1), 0);
+	assert_int_equal(b.len, 3);
+	assert_int_equal(crdt_buf_printf(&b, ",config_file:%s!", path), 0);
+	assert_int_equal(b.len, 3 + 13 + sizeof(path) - 1 + 1);
+	assert_memory_equal(b.data, "a:1,config_file:ppp", 19);
+	assert_int_equal(b.data[b.len - 1], '!');
+	assert_int_equal(crdt_buf_printf(&b, "%s", ""), 0);
+	assert_int_equal(b.len, 3 + 13 + sizeof(path));
+	crdt_buf_done(&b);
+	crdt_buf_init(&b, 8);
+	assert_int_equal(crdt_buf_printf(&b, "%d", 1234), 0);
+	assert_int_equal(crdt_buf_printf(&b, "%d", 123456), CRDT_EMSGSIZE);
+	assert_int_equal(b.len, 4);
+	assert_int_equal(crdt_buf_printf(&b, "x"), CRDT_EMSGSIZE);
+	assert_memory_equal(b.data, "1234", 4);
+	crdt_buf_done(&b);
+}
+
 static void test_cur_bounds(void **state)
 {
 	static const uint8_t data[] = { 3, 'a', 'b' }; /* claims 3 bytes, has 2 */
@@ -418,6 +448,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_varint_round_trip),
 		cmocka_unit_test(test_varint_rejects_overlong),
+		cmocka_unit_test(test_buf_printf),
 		cmocka_unit_test(test_buf_max_is_sticky),
 		cmocka_unit_test(test_cur_bounds),
 		cmocka_unit_test(test_rid_parse_format),

@@ -23,16 +23,11 @@ static void line(struct crdt_buf *b, const char *fmt, ...) __attribute__((format
 
 static void line(struct crdt_buf *b, const char *fmt, ...)
 {
-	char tmp[512];
 	va_list ap;
-	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	crdt_buf_vprintf(b, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return;
-	crdt_buf_put(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
 	crdt_buf_put(b, "\r\n", 2);
 }
 

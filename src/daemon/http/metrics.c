@@ -3,7 +3,6 @@
 #include "http/metrics.h"
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,35 +16,20 @@ int http_status_index(int status)
 	return -1;
 }
 
-static void put(struct crdt_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void put(struct crdt_buf *b, const char *fmt, ...)
-{
-	char tmp[1024];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		crdt_buf_put(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
 static void family(struct crdt_buf *b, const char *name, const char *type, const char *help)
 {
-	put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	crdt_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 /* A label value with \, " and newline escaped, as the format wants. */
 static void put_label(struct crdt_buf *b, const char *key, const char *val, bool first)
 {
-	put(b, "%s%s=\"", first ? "" : ",", key);
+	crdt_buf_printf(b, "%s%s=\"", first ? "" : ",", key);
 	for (const char *p = val; *p; p++) {
 		if (*p == '\\' || *p == '"')
-			put(b, "\\%c", *p);
+			crdt_buf_printf(b, "\\%c", *p);
 		else if (*p == '\n')
-			put(b, "\\n");
+			crdt_buf_printf(b, "\\n");
 		else
 			crdt_buf_put(b, p, 1);
 	}
@@ -56,15 +40,15 @@ static void put_label(struct crdt_buf *b, const char *key, const char *val, bool
 static void put_value(struct crdt_buf *b, double v)
 {
 	if (v == (double)(int64_t)v && v < 9e15 && v > -9e15)
-		put(b, " %" PRId64 "\n", (int64_t)v);
+		crdt_buf_printf(b, " %" PRId64 "\n", (int64_t)v);
 	else
-		put(b, " %.9g\n", v);
+		crdt_buf_printf(b, " %.9g\n", v);
 }
 
 static void sample1(struct crdt_buf *b, const char *name, const char *key, const char *val,
 		    double v)
 {
-	put(b, "%s{", name);
+	crdt_buf_printf(b, "%s{", name);
 	put_label(b, key, val, true);
 	crdt_buf_put(b, "}", 1);
 	put_value(b, v);
@@ -217,7 +201,7 @@ static const struct peer_metric peer_metrics[] = {
 static void put_bucket(struct crdt_buf *b, const char *h, const char *suffix, const char *key,
 		       const char *val, const char *le, double v)
 {
-	put(b, "%s%s{", h, suffix);
+	crdt_buf_printf(b, "%s%s{", h, suffix);
 	put_label(b, key, val, true);
 	if (le)
 		put_label(b, "le", le, false);
@@ -237,7 +221,7 @@ static void render_peer_drops(const struct snapshot *s, struct crdt_buf *b)
 		for (int k = 0; k < GOSSIP_DROP_MAX; k++) {
 			if (k == GOSSIP_DROP_UNKNOWN_PEER || k == GOSSIP_DROP_SEND_ERROR)
 				continue;
-			put(b, "%s{", name);
+			crdt_buf_printf(b, "%s{", name);
 			put_label(b, "peer", s->peers[i].name, true);
 			put_label(b, "reason", gossip_drop_name((enum gossip_drop)k), false);
 			crdt_buf_put(b, "}", 1);
@@ -330,18 +314,18 @@ static void render_commands(const struct snapshot *s, struct crdt_buf *b)
 				snprintf(le, sizeof(le), "%g", (double)s->bounds_us[k] / 1e6);
 			else
 				snprintf(le, sizeof(le), "+Inf");
-			put(b, "%s_bucket{", h);
+			crdt_buf_printf(b, "%s_bucket{", h);
 			put_label(b, "command", c->name, true);
 			put_label(b, "le", le, false);
-			put(b, "} %" PRIu64 "\n", cum);
+			crdt_buf_printf(b, "} %" PRIu64 "\n", cum);
 		}
-		put(b, "%s_sum{", h);
+		crdt_buf_printf(b, "%s_sum{", h);
 		put_label(b, "command", c->name, true);
 		crdt_buf_put(b, "}", 1);
 		put_value(b, (double)c->usec_sum / 1e6);
-		put(b, "%s_count{", h);
+		crdt_buf_printf(b, "%s_count{", h);
 		put_label(b, "command", c->name, true);
-		put(b, "} %" PRIu64 "\n", cum);
+		crdt_buf_printf(b, "} %" PRIu64 "\n", cum);
 	}
 }
 
@@ -364,28 +348,28 @@ static void render_http(const struct snapshot *s, struct crdt_buf *b)
 		(double)h->header_timeouts);
 	sample1(b, "crdtd_http_closed_total", "reason", "client", (double)h->read_errors);
 	family(b, "crdtd_http_connections_total", "counter", "HTTP connections accepted");
-	put(b, "crdtd_http_connections_total %" PRIu64 "\n", h->connections);
+	crdt_buf_printf(b, "crdtd_http_connections_total %" PRIu64 "\n", h->connections);
 	family(b, "crdtd_http_connections", "gauge", "HTTP connections open now");
-	put(b, "crdtd_http_connections %" PRIu64 "\n", h->open);
+	crdt_buf_printf(b, "crdtd_http_connections %" PRIu64 "\n", h->open);
 }
 
 void metrics_render(const struct snapshot *s, struct crdt_buf *b)
 {
 	family(b, "crdtd_info", "gauge", "always 1; the labels say which node and version");
-	put(b, "crdtd_info{");
+	crdt_buf_printf(b, "crdtd_info{");
 	put_label(b, "node", s->node, true);
 	put_label(b, "version", s->version, false);
 	put_label(b, "replica_id", s->replica_id, false);
-	put(b, "} 1\n");
+	crdt_buf_printf(b, "} 1\n");
 	family(b, "crdtd_uptime_seconds", "gauge", "seconds since the daemon started");
-	put(b, "crdtd_uptime_seconds");
+	crdt_buf_printf(b, "crdtd_uptime_seconds");
 	put_value(b, (double)s->uptime_ms / 1000.0);
 	family(b, "crdtd_healthy", "gauge", "1 when /healthz answers 200: the store takes writes");
-	put(b, "crdtd_healthy %d\n", s->unhealthy == NULL);
+	crdt_buf_printf(b, "crdtd_healthy %d\n", s->unhealthy == NULL);
 	for (size_t i = 0; i < s->nrows; i++) {
 		const struct metric_row *r = &s->rows[i];
 		family(b, r->name, type_name(r->type), r->help);
-		put(b, "%s", r->name);
+		crdt_buf_printf(b, "%s", r->name);
 		put_value(b, r->value);
 	}
 	render_peers(s, b);
