@@ -437,11 +437,12 @@ int et_reserve(struct elemtab *t, size_t n)
 
 int et_reserve_toward(struct elemtab *t, size_t n, size_t aim)
 {
-	size_t c = aim > n ? et_hcap_for(aim) : 0;
 	uint32_t done;
+	size_t c;
 	int r;
 
-	if (!c || home_of(c) <= t->hcap)
+	/* a table that holds the aim already (every piece after the move) */
+	if (aim <= n || (t->s && !et_needs_growth(t, aim)) || !(c = et_hcap_for(aim)))
 		return et_reserve(t, n);
 	if (!carved(c)) /* small: calloc'd, its pages faulted as filled */
 		return et_reserve(t, aim);
