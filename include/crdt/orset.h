@@ -76,7 +76,7 @@ bool crdt_orset_contains(const struct crdt_orset *s, const void *e, size_t len);
 size_t crdt_orset_card(const struct crdt_orset *s);
 /** Size the element table for a state filled piece by piece (a
  * catch-up): about to merge a state of @incoming elements, from a sender
- * that says the whole holds @total.  A count of at most 16 times what the
+ * that says the whole holds @total.  A count of at most 32 times what the
  * set holds and receives now, plus 65,536, is believed (a count that lies
  * costs that at most; a larger one is not, and the merge grows the table
  * as usual until it is): the table then holds @total without growing

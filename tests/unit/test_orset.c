@@ -2010,7 +2010,7 @@ static void test_fingerprint_kept_small_merge(void **state)
 
 /* A set filled piece by piece from a sender that announced its size
  * (crdt_orset_reserve_for, a catch-up's) sizes its table at the first piece
- * and never grows it again; a count of more than 16 times what it holds
+ * and never grows it again; a count of more than 32 times what it holds
  * and receives, plus 65,536, is not believed (the table grows as usual);
  * a table with room is left alone. */
 static void test_reserve_for(void **state)
@@ -2045,10 +2045,10 @@ static void test_reserve_for(void **state)
 	/* a count that lies is not believed; one at the bound is */
 	crdt_orset_free(dst);
 	dst = crdt_orset_new();
-	assert_true(crdt_orset_reserve_for(dst, 100, 100 * 16 + 65537) < 200);
-	r = crdt_orset_reserve_for(dst, 100, 100 * 16 + 65536);
-	assert_true(r >= 100 * 16 + 65536);
-	assert_true(r < 2 * (100 * 16 + 65536));
+	assert_true(crdt_orset_reserve_for(dst, 100, 100 * 32 + 65537) < 200);
+	r = crdt_orset_reserve_for(dst, 100, 100 * 32 + 65536);
+	assert_true(r >= 100 * 32 + 65536);
+	assert_true(r < 2 * (100 * 32 + 65536));
 	/* a count below what comes: the ordinary growth */
 	crdt_orset_free(dst);
 	dst = crdt_orset_new();

@@ -385,7 +385,7 @@ size_t crdt_orset_card(const struct crdt_orset *s)
 /* A sender's announced count is believed up to this many times what the
  * set holds and receives now, plus RESERVE_SLACK: a count that lies costs
  * at most a table of that size. */
-#define RESERVE_FACTOR 16
+#define RESERVE_FACTOR 32
 #define RESERVE_SLACK 65536
 
 static size_t room_of(const struct crdt_orset *s)
