@@ -499,6 +499,45 @@ static void test_large_set_folds_in_slices(void **state)
 	store_done(&peer);
 }
 
+/* A pass of a fold with nothing else written stores one piece, a
+ * kind-6 record of at most 32 KiB (about 0.5 ms of the loop at 1,000,000
+ * members; three a pass held it 1.5-2 ms): so the fold of a set of S bytes
+ * takes at least S / 32 KiB passes. */
+static void test_fold_slice_is_one_piece(void **state)
+{
+	struct fixture *f = *state;
+	struct store a;
+	struct journal_stats js;
+	struct crdt_buf enc;
+	uint64_t before;
+	char m[32];
+	int i = 0, passes = 0;
+
+	store_init(&a);
+	struct journal *st = open_load(f, &a, CONFIG_DURABILITY_NONE, NULL, 0);
+	while (!journal_folding(st)) {
+		snprintf(m, sizeof(m), "m%d", i++);
+		sadd_delta(&a, "big", m);
+		if (i % 500 == 0)
+			assert_int_equal(journal_commit(st), 0);
+		assert_true(i < 400000);
+	}
+	while (journal_folding(st)) {
+		journal_get_stats(st, &js);
+		before = js.records;
+		assert_int_equal(journal_commit(st), 0);
+		journal_get_stats(st, &js);
+		assert_true(js.records - before <= 1);
+		assert_true(++passes < 10000);
+	}
+	crdt_buf_init(&enc, 0);
+	assert_int_equal(crdt_obj_encode(slot(&a, "big", CRDT_ORSET), &enc), 0);
+	assert_true((size_t)passes + 1 >= enc.len / (32 << 10));
+	crdt_buf_done(&enc);
+	close_run(f, st);
+	store_done(&a);
+}
+
 /* HSET or HDEL (@v NULL) of field @fld, journaled with its delta as
  * cmd_hash.c does. */
 static void hwrite(struct store *s, struct crdt_hlc *h, const char *name, const char *fld,
@@ -1589,6 +1628,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_register_stored_as_snapshot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_counter_in_place_while_small, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_set_folds_in_slices, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fold_slice_is_one_piece, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_hash_folds_in_slices, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_del_stored_as_clear, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_merges_held_then_stored, setup, teardown),
