@@ -40,7 +40,9 @@
  * its share and at most one page (elemtab.c, prepare()); the growth, or a
  * merge that builds the grown table whole (et_init_next()), takes those
  * slots.  That holds the next class's memory (1.33-1.5 times the table's)
- * from then on.
+ * from then on.  A table told how many elements are coming (a catch-up's
+ * announced size, et_reserve_toward()) makes the table for all of them
+ * ready the same way, a huge page a call, and moves into it once it is.
  */
 #ifndef CRDT_ELEMTAB_H
 #define CRDT_ELEMTAB_H
