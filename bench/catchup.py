@@ -4,7 +4,8 @@ rate measured in the same run (build/bench/udp_ceiling: sendmmsg in
 batches of 64, 1,400-byte datagrams).
 
 Daemon A holds one OR-Set of N elements (default 1,000,000), loaded through
-its client port with no peer up.  B then starts empty; A sends it the set by
+its client port with no peer up, and folded into its store (INFO
+folds_in_progress 0).  B then starts empty; A sends it the set by
 its paced catch-up (docs/protocol.md, "Catch-up").  The clock runs from B's
 start until B's SCARD is N, and then until A's CRDT.PEERS says B is in sync
 (their digests agree: B holds exactly A's state).  Rate = catch-up
@@ -120,6 +121,12 @@ def one(n, loss):
     try:
         A, B = c[0], c[1]
         ca = start_loaded(A, n)
+        # A folds the loaded set into its store a slice a pass: from a quiet A
+
+        def folded():
+            p = ca.info("persistence")
+            return p.get("folds_in_progress", 0) == 0 and (n < 65536 or p["compactions_sliced"] >= 1)
+        harness.wait_until(folded, timeout=60, step=0.01, what="A's fold of the set to end")
         if loss:
             ca.execute_command("CRDT.SIM", "LOSS", str(loss))
         ca.execute_command("CONFIG", "RESETSTAT")  # gossip_longest_call_us from here on

@@ -175,6 +175,26 @@ class IntrospectTest(unittest.TestCase):
         self.assertIsNone(c.memory_usage("absent"))
         self.assertEqual(c.execute_command("LATENCY", "LATEST"), [])
 
+    def test_folds_in_progress(self):
+        """INFO persistence folds_in_progress: a set past 65,536 members
+        is folded a slice a pass; the fold is under way after the load
+        (or already done) and ends, counted in compactions_sliced."""
+        c = self.client()
+        pipe = c.pipeline(transaction=False)
+        for i in range(0, 200000, 10000):
+            pipe.sadd("folded", *["m%07d" % j for j in range(i, i + 10000)])
+        pipe.execute()
+        seen = set()
+
+        def ended():
+            p = c.info("persistence")
+            seen.add(p["folds_in_progress"])
+            return p["folds_in_progress"] == 0 and p["compactions_sliced"] >= 1
+        wait_until(ended, timeout=30, step=0.002, what="the fold to end")
+        self.assertLessEqual(seen, {0, 1})
+        self.assertEqual(c.scard("folded"), 200000)
+        c.delete("folded")
+
     def test_loop_passes(self):
         """INFO loop_*: a command's pass counts at least the command's own
         time (its SLOWLOG duration), and CONFIG RESETSTAT zeroes them."""

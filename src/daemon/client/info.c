@@ -257,6 +257,7 @@ static void section_persistence(struct daemon *d, struct crdt_buf *b)
 	line(b, "syncs:%" PRIu64, s.syncs);
 	line(b, "compactions:%" PRIu64, s.compactions);
 	line(b, "compactions_sliced:%" PRIu64, s.compactions_sliced);
+	line(b, "folds_in_progress:%zu", journal_folding(d->journal));
 	line(b, "map_releases:%" PRIu64, s.map_releases);
 	line(b, "storage_errors:%" PRIu64, s.errors);
 	line(b, "loaded_instances:%" PRIu64, s.loaded_instances);
