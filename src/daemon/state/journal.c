@@ -75,14 +75,14 @@
 /* A set or hash of at least FOLD_MIN_PARTS members or fields is folded a
  * slice a loop pass (fold_some): its state cut into pieces of
  * FOLD_PIECE_BYTES (crdt_obj_pieces: the state may change between two
- * cuts), about FOLD_PASS_BYTES of them a pass, each a STATES record; once
+ * cuts), one a pass (about 0.5 ms of cutting at 1,000,000 members; the
+ * folds under way take turns), each a STATES record; once
  * the last is written, the slot's records from before the fold and its old
  * snapshot go.  Encoding a 1,000,000-member set whole held the loop
  * 120-170 ms.  At most FOLD_MAX folds are under way; past that, a fold is
  * whole, as a smaller state's is. */
 #define FOLD_MIN_PARTS 65536
 #define FOLD_PIECE_BYTES ((size_t)32 << 10)
-#define FOLD_PASS_BYTES ((size_t)32 << 10) /* a piece: about 0.5 ms of cutting at 1,000,000 */
 #define FOLD_MAX 4
 #define FOLD_EVERY_MS 1 /* a fold under way goes on this often while idle */
 
@@ -137,6 +137,7 @@ struct journal {
 	bool hold_on;
 	struct fold folds[FOLD_MAX]; /* folds under way (fold_some) */
 	size_t nfolds;
+	size_t fold_turn; /* the fold whose slice the next pass cuts (mod nfolds) */
 	uint64_t release_first; /* uv_now of the first commit it waits out */
 	int open_timers;    /* of timer, release and hold, until journal_close's closes */
 	uint8_t *map;       /* LMDB's map of the file (NULL: not found), */
@@ -483,33 +484,32 @@ static void fold_end(struct journal *st, struct fold *f)
 /* A slice of every fold under way, into this pass's batch. */
 static void fold_some(struct journal *st)
 {
-	for (size_t i = 0; i < st->nfolds;) {
-		struct fold *f = &st->folds[i];
-		struct store_inst *in = store_entry_inst(f->e, f->t);
-		struct fold_cut cut = { st, f };
-		int r;
+	struct fold *f;
+	struct store_inst *in;
+	struct fold_cut cut;
+	int r;
 
-		if (!batch_open(st))
-			return;
-		r = crdt_obj_pieces(&in->obj, &f->cur, FOLD_PIECE_BYTES,
-				    FOLD_PASS_BYTES / FOLD_PIECE_BYTES, fold_piece, &cut);
-		if (r < 0 || (f->cur.done && f->cur.skipped)) {
-			/* a piece not written, or a member too large for any:
-			 * the slot keeps every record, and folds whole */
-			uint64_t sid = f->sid;
-			struct store_entry *e = f->e;
-			enum crdt_type t = f->t;
-			fold_drop(st, f);
-			if (compact(st, e, t, sid) == 0)
-				st->st.compactions++;
-			continue;
-		}
-		if (f->cur.done) {
-			fold_end(st, f);
-			continue;
-		}
-		i++;
+	/* one fold a pass, in turn: a pass cuts one piece, however many
+	 * large states fold at once */
+	if (!st->nfolds || !batch_open(st))
+		return;
+	f = &st->folds[st->fold_turn++ % st->nfolds];
+	in = store_entry_inst(f->e, f->t);
+	cut = (struct fold_cut){ st, f };
+	r = crdt_obj_pieces(&in->obj, &f->cur, FOLD_PIECE_BYTES, 1, fold_piece, &cut);
+	if (r < 0 || (f->cur.done && f->cur.skipped)) {
+		/* a piece not written, or a member too large for any: the
+		 * slot keeps every record, and folds whole */
+		uint64_t sid = f->sid;
+		struct store_entry *e = f->e;
+		enum crdt_type t = f->t;
+		fold_drop(st, f);
+		if (compact(st, e, t, sid) == 0)
+			st->st.compactions++;
+		return;
 	}
+	if (f->cur.done)
+		fold_end(st, f);
 }
 
 /* The journal bytes past which @in is folded into a snapshot, after a
