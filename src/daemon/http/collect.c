@@ -154,6 +154,8 @@ static void rows_storage(struct daemon *d, struct collected *c)
 	C("storage_compactions_total", "snapshots written", s.compactions);
 	C("storage_compactions_sliced_total", "of those, a large state's written a slice a loop pass",
 	  s.compactions_sliced);
+	G("storage_folds_in_progress", "large states being folded a slice a loop pass now",
+	  journal_folding(d->journal));
 	C("storage_errors_total", "failed journal puts or commits", s.errors);
 	G("storage_loaded_instances", "instances loaded at start", s.loaded_instances);
 	G("storage_loaded_records", "journal records replayed at start", s.loaded_records);
