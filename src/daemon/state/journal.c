@@ -481,7 +481,7 @@ static void fold_end(struct journal *st, struct fold *f)
 	*f = st->folds[--st->nfolds];
 }
 
-/* A slice of every fold under way, into this pass's batch. */
+/* A slice of one fold under way (in turn), into this pass's batch. */
 static void fold_some(struct journal *st)
 {
 	struct fold *f;
@@ -1072,12 +1072,8 @@ int journal_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *l
 		goto fail;
 	}
 	rc = mdb_get(txn, st->meta, &k, &v);
-	if (rc == 0) { /* 4 bytes big-endian; anything else is no format of ours */
-		const uint8_t *f = v.mv_data;
-		format = v.mv_size == 4 ? (uint32_t)f[0] << 24 | (uint32_t)f[1] << 16 |
-						  (uint32_t)f[2] << 8 | f[3]
-					: 0;
-	}
+	if (rc == 0 && v.mv_size == 4) /* anything else is no format of ours: 0 */
+		format = get_be32(v.mv_data);
 	if (rc == MDB_NOTFOUND || (rc == 0 && format >= 1 && format < FORMAT_VERSION)) {
 		/* new, or an older format: read as it is, and marked this one
 		 * since it may get its records (STATES, CLEAR) from now on */
