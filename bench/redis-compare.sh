@@ -4,7 +4,7 @@
 # write is also gossiped to two peers; redis-server runs alone with the
 # matching persistence.
 #
-# Throughput: redis-benchmark, 50 clients, at each pipeline depth of -P,
+# Throughput: redis-benchmark, 50 clients (-c), at each pipeline depth of -P,
 # for INCRBY, SADD (random members into one set), SET, GET and SMEMBERS of a
 # 1,000-element set (a 25th of the requests); the two servers alternate run by run so that noise on
 # the machine hits both; the table gives the median of RUNS runs each and
@@ -12,7 +12,7 @@
 # connection at RATE requests/s for -T seconds per command and server, open
 # loop; p50 / p99 / p99.9 (SADD into a fresh set "lset").
 #
-#   bench/redis-compare.sh [-n REQUESTS] [-r RUNS] [-P "1 16"] [-b BUILD_DIR]
+#   bench/redis-compare.sh [-n REQUESTS] [-r RUNS] [-P "1 16"] [-c CLIENTS] [-b BUILD_DIR]
 #                          [-d always|batch|none|memory] [-L RATE] [-T SECONDS]
 #                          [-D DATAFILE]
 # -n is the request count per run at pipeline 16 (a quarter of it at
@@ -24,12 +24,14 @@
 # SERVER P50 P99 P999", microseconds) for plots.
 set -euo pipefail
 
-requests=200000 runs=3 pipelines="16" build=build mode=memory rate=0 lsecs=3 datafile=/dev/null
-while getopts "n:r:P:b:d:L:T:D:h" o; do
+requests=200000 runs=3 pipelines="16" clients=50 build=build mode=memory rate=0 lsecs=3
+datafile=/dev/null
+while getopts "n:r:P:c:b:d:L:T:D:h" o; do
 	case $o in
 	n) requests=$OPTARG ;;
 	r) runs=$OPTARG ;;
 	P) pipelines=$OPTARG ;;
+	c) clients=$OPTARG ;;
 	b) build=$OPTARG ;;
 	d) mode=$OPTARG ;;
 	L) rate=$OPTARG ;;
@@ -118,7 +120,7 @@ rps() {
 	local n=$requests
 	[ "$pipe" -gt 1 ] || n=$((requests / 4))
 	[ "$1" != SMEMBERS ] || n=$((n / 25)) # 1,000 elements a reply
-	redis-benchmark -p "$port" -c 50 -P "$pipe" -n "$n" -r 100000 --csv "$@" |
+	redis-benchmark -p "$port" -c "$clients" -P "$pipe" -n "$n" -r 100000 --csv "$@" |
 		awk -F'","' 'NR==2 { print $2 }'
 }
 
