@@ -18,6 +18,7 @@
 #include <cmocka.h>
 #include <uv.h>
 
+#include "be.h"
 #include "crdt/error.h"
 #include "state/journal.h"
 #include "state/jwriter.h"

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "be.h"
 #include "crdt/error.h"
 #include "gossip/wire.h"
 
@@ -228,31 +229,6 @@ int wire_state_decode_filtered(const uint8_t *body, size_t len,
 int wire_state_decode(const uint8_t *body, size_t len, struct wire_state **ret, size_t *ret_n)
 {
 	return wire_state_decode_filtered(body, len, NULL, NULL, ret, ret_n);
-}
-
-static void put_be64(uint8_t out[8], uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		out[i] = (uint8_t)v;
-}
-
-static void put_be32(uint8_t out[4], uint32_t v)
-{
-	for (int i = 3; i >= 0; i--, v >>= 8)
-		out[i] = (uint8_t)v;
-}
-
-static uint32_t get_be32(const uint8_t in[4])
-{
-	return (uint32_t)in[0] << 24 | (uint32_t)in[1] << 16 | (uint32_t)in[2] << 8 | in[3];
-}
-
-static uint64_t get_be64(const uint8_t in[8])
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | in[i];
-	return v;
 }
 
 /* ---- digest rounds ----------------------------------------------------- */

@@ -14,6 +14,7 @@
 
 #include <lmdb.h>
 
+#include "be.h"
 #include "crdt/error.h"
 #include "log.h"
 #include "state/journal.h"

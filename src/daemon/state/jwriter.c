@@ -8,6 +8,7 @@
 #include <sys/prctl.h>
 #include <time.h>
 
+#include "be.h"
 #include "log.h"
 #include "state/jwriter.h"
 #include "state/wal.h"

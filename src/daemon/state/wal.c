@@ -8,7 +8,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "state/jwriter.h" /* put_be32 .. get_be64 */
+#include "be.h"
 #include "state/store.h"   /* store_fingerprint */
 #include "state/wal.h"
 
