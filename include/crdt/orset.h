@@ -84,10 +84,11 @@ size_t crdt_orset_card(const struct crdt_orset *s);
  * new table faulted in and every element placed again.  A table of 2 MiB
  * and more is made ready a huge page a call, on the way, and the elements
  * move into it once it is (et_reserve_toward(): no call faults it whole).
- * Nothing else changes.  The elements the table now holds without growing
- * (at most INT32_MAX), or -ENOMEM / -EMSGSIZE (the table unchanged: the
- * merge grows it as usual). */
+ * Nothing else changes.  0, or -ENOMEM / -EMSGSIZE (the table unchanged:
+ * the merge grows it as usual). */
 int crdt_orset_reserve_for(struct crdt_orset *s, size_t incoming, uint64_t total);
+/** How many elements the set's table holds without growing. */
+size_t crdt_orset_room(const struct crdt_orset *s);
 /** Present elements in ascending byte order (shorter prefix first). */
 int crdt_orset_foreach(const struct crdt_orset *s, crdt_elem_cb cb, void *ctx);
 /** Present elements in elemtab order (docs/encoding.md): no sort. */

@@ -108,9 +108,7 @@ static uint64_t orset_total_(const void *s)
 }
 static int orset_reserve_for_(void *s, const void *piece, uint64_t total)
 {
-	int r = crdt_orset_reserve_for(s, crdt_orset_card(piece), total);
-
-	return r < 0 ? r : 0;
+	return crdt_orset_reserve_for(s, crdt_orset_card(piece), total);
 }
 ADAPT_IDS(orset)
 ADAPT_SET(orset)

@@ -2019,7 +2019,7 @@ static void test_reserve_for(void **state)
 	struct pieces ps = { .n = 0, .max = 1330 };
 	struct crdt_rid ra;
 	char e[16];
-	int room = -1, r;
+	size_t room = 0, r;
 
 	(void)state;
 	rid_of(1, &ra);
@@ -2028,9 +2028,11 @@ static void test_reserve_for(void **state)
 	assert_int_equal(crdt_orset_split(src, ps.max, piece_cb, &ps), 0);
 	assert_true(ps.n > 100);
 	assert_int_equal(crdt_orset_reserve_for(dst, 0, 0), 0);
+	assert_int_equal(crdt_orset_room(dst), 0);
 	for (int i = 0; i < ps.n; i++) {
 		assert_int_equal(crdt_orset_decode(ps.p[i], ps.len[i], &p), 0);
-		r = crdt_orset_reserve_for(dst, crdt_orset_card(p), 20000);
+		assert_int_equal(crdt_orset_reserve_for(dst, crdt_orset_card(p), 20000), 0);
+		r = crdt_orset_room(dst);
 		if (i == 0)
 			assert_true(r >= 20000);
 		else
@@ -2041,19 +2043,22 @@ static void test_reserve_for(void **state)
 	}
 	assert_true(crdt_orset_equal(src, dst));
 	/* the table has room: nothing changes, whatever the count says */
-	assert_int_equal(crdt_orset_reserve_for(dst, 10, UINT64_MAX), room);
+	assert_int_equal(crdt_orset_reserve_for(dst, 10, UINT64_MAX), 0);
+	assert_int_equal(crdt_orset_room(dst), room);
 	/* a count that lies is not believed; one at the bound is */
 	crdt_orset_free(dst);
 	dst = crdt_orset_new();
-	assert_true(crdt_orset_reserve_for(dst, 100, 100 * 32 + 65537) < 200);
-	r = crdt_orset_reserve_for(dst, 100, 100 * 32 + 65536);
+	assert_int_equal(crdt_orset_reserve_for(dst, 100, 100 * 32 + 65537), 0);
+	assert_true(crdt_orset_room(dst) < 200);
+	assert_int_equal(crdt_orset_reserve_for(dst, 100, 100 * 32 + 65536), 0);
+	r = crdt_orset_room(dst);
 	assert_true(r >= 100 * 32 + 65536);
 	assert_true(r < 2 * (100 * 32 + 65536));
 	/* a count below what comes: the ordinary growth */
 	crdt_orset_free(dst);
 	dst = crdt_orset_new();
-	r = crdt_orset_reserve_for(dst, 100, 50);
-	assert_true(r < 200);
+	assert_int_equal(crdt_orset_reserve_for(dst, 100, 50), 0);
+	assert_true(crdt_orset_room(dst) < 200);
 	crdt_orset_free(dst);
 	crdt_orset_free(src);
 	pieces_done(&ps);

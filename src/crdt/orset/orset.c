@@ -388,7 +388,7 @@ size_t crdt_orset_card(const struct crdt_orset *s)
 #define RESERVE_FACTOR 32
 #define RESERVE_SLACK 65536
 
-static size_t room_of(const struct crdt_orset *s)
+size_t crdt_orset_room(const struct crdt_orset *s)
 {
 	size_t lo = s->tab.count, hi = (size_t)1 << 32;
 
@@ -406,15 +406,12 @@ static size_t room_of(const struct crdt_orset *s)
 
 int crdt_orset_reserve_for(struct crdt_orset *s, size_t incoming, uint64_t total)
 {
-	size_t need = (size_t)s->tab.count + incoming, room;
-	int r;
+	size_t need = (size_t)s->tab.count + incoming;
 
 	if (total > need && need <= (SIZE_MAX - RESERVE_SLACK) / RESERVE_FACTOR &&
-	    total <= need * RESERVE_FACTOR + RESERVE_SLACK &&
-	    (r = et_reserve_toward(&s->tab, need, (size_t)total)) < 0)
-		return r;
-	room = room_of(s);
-	return room > INT32_MAX ? INT32_MAX : (int)room;
+	    total <= need * RESERVE_FACTOR + RESERVE_SLACK)
+		return et_reserve_toward(&s->tab, need, (size_t)total);
+	return 0;
 }
 
 int crdt_orset_foreach(const struct crdt_orset *s, crdt_elem_cb cb, void *ctx)
