@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -42,9 +43,9 @@ class JournalSyncTest(unittest.TestCase):
             self.cluster.cleanup(keep_logs=not getattr(self._outcome, "success", True))
             self.cluster = None
 
-    def start(self, env=None):
+    def start(self, env=None, batch_ms=60000):
         # batch_ms long: no timer sync runs during a test
-        conf = {"storage": {"durability": "always", "batch_ms": "60000"}}
+        conf = {"storage": {"durability": "always", "batch_ms": str(batch_ms)}}
         self.cluster = c = Cluster(1, conf=conf)
         c[0].env.update(env or {})
         c[0].start()
@@ -62,6 +63,33 @@ class JournalSyncTest(unittest.TestCase):
         syncs = persistence(r)["syncs"]
         self.assertEqual(r.scard("s"), 20)
         self.assertEqual(persistence(r)["syncs"], syncs)
+
+    def test_idle_writer_thread_sleeps(self):
+        """The batch timer (every batch_ms) wakes the writer thread only when
+        a batch came since its last commit: an idle daemon leaves it asleep.
+        Counted as the thread's voluntary context switches (each wake-up from
+        its wait is one)."""
+        node = self.start(batch_ms=20)
+        r = node.client(decode_responses=True)
+        self.assertEqual(r.sadd("s", "x"), 1)
+        pid = node.proc.pid
+        tids = [t for t in os.listdir("/proc/%d/task" % pid)
+                if open("/proc/%d/task/%s/comm" % (pid, t)).read().strip() == "crdtd-journal"]
+        self.assertEqual(len(tids), 1)
+
+        def switches():
+            with open("/proc/%d/task/%s/status" % (pid, tids[0])) as f:
+                return int(re.search(r"voluntary_ctxt_switches:\s*(\d+)", f.read()).group(1))
+
+        # the commit of that write, and the map's release after it
+        time.sleep(0.5)
+        before = switches()
+        time.sleep(1.0)  # 50 ticks of the batch timer
+        self.assertLessEqual(switches() - before, 3)
+        # a write wakes it again: the next tick commits it
+        syncs = persistence(r)["syncs"]
+        self.assertEqual(r.sadd("s", "y"), 1)
+        wait_until(lambda: persistence(r)["syncs"] >= syncs + 2, what="the timer's commit")
 
     @unittest.skipUnless(os.path.exists(GATE_LIB), "sync_gate.so not built")
     def test_reader_answered_while_a_sync_is_in_flight(self):

@@ -131,7 +131,7 @@ struct journal {
 	struct wal *wal;         /* from journal_load on */
 	uint64_t wal_seq;        /* the last log record LMDB holds */
 	uv_timer_t timer; /* batch syncs */
-	bool timer_on;
+	unsigned batch_ms;
 	uv_timer_t release; /* one-shot, RELEASE_MS after a commit: the map release */
 	bool release_on;
 	uv_timer_t hold;    /* one-shot: the end of a held batch (HOLD_MS), or a fold's next slice */
@@ -923,6 +923,8 @@ static void writer_batch_done(void *ctx, uint64_t gen, int rc)
 
 static void hold_cb(uv_timer_t *t);
 
+static void batch_cb(uv_timer_t *t);
+
 /* Hand this pass's batch over; a batch of merges only, while small and
  * young, is held (HOLD_MS) unless @now. */
 static int commit_batch(struct journal *st, bool now)
@@ -960,6 +962,8 @@ static int commit_batch(struct journal *st, bool now)
 	st->cur = NULL;
 	b->gen = st->pass_gen++;
 	jwriter_submit(st->w, b);
+	if (!uv_is_active((uv_handle_t *)&st->timer))
+		uv_timer_start(&st->timer, batch_cb, st->batch_ms, 0);
 	return 0;
 }
 
@@ -1008,12 +1012,15 @@ int journal_flush(struct journal *st)
 	return r;
 }
 
+/* batch_ms after a batch was handed over, and every batch_ms while batches
+ * come (or a commit is under way or failed): the open transaction
+ * committed.  An idle daemon has no timer running. */
 static void batch_cb(uv_timer_t *t)
 {
 	struct journal *st = t->data;
 
-	if (st->w)
-		jwriter_sync(st->w);
+	if (st->w && jwriter_sync(st->w))
+		uv_timer_start(&st->timer, batch_cb, st->batch_ms, 0);
 }
 
 /* ---- opening and loading ------------------------------------------------ */
@@ -1123,9 +1130,10 @@ int journal_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *l
 	st->open_timers = 3;
 	/* every batch_ms LMDB takes the write-ahead log in one commit (synced
 	 * under batch and always; under always this also makes state merged
-	 * from peers durable when no client's write synced the log) */
-	uv_timer_start(&st->timer, batch_cb, batch_ms, batch_ms);
-	st->timer_on = true;
+	 * from peers durable when no client's write synced the log): the
+	 * timer runs from a batch handed over (commit_batch) to the first tick
+	 * with nothing left to commit (batch_cb) */
+	st->batch_ms = batch_ms;
 	*ret = st;
 	return 0;
 fail_recover:

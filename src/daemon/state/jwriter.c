@@ -81,6 +81,7 @@ struct jwriter {
 	struct jwriter_batch *spare;
 	size_t nspare;
 	uint64_t submitted, reported;
+	uint64_t sync_mark; /* submitted at the last jwriter_sync request */
 };
 
 int jwriter_errno(int rc)
@@ -893,9 +894,24 @@ static void request(struct jwriter *w, bool *flag)
 	uv_mutex_unlock(&w->mu);
 }
 
-void jwriter_sync(struct jwriter *w)
+bool jwriter_sync(struct jwriter *w)
 {
-	request(w, &w->want_sync);
+	bool busy, ask;
+
+	/* The last request's commit takes every batch submitted before it (the
+	 * thread runs its queue first): with nothing submitted since, the
+	 * thread is left asleep, unless that commit failed and must be tried
+	 * again (commit_failed is read only while nobody runs). */
+	uv_mutex_lock(&w->mu);
+	busy = w->running || w->want_sync;
+	ask = w->submitted != w->sync_mark || (!busy && w->commit_failed);
+	if (ask) {
+		w->sync_mark = w->submitted;
+		w->want_sync = true;
+		uv_cond_signal(&w->work);
+	}
+	uv_mutex_unlock(&w->mu);
+	return ask || busy;
 }
 
 void jwriter_release(struct jwriter *w)

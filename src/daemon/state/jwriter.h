@@ -143,8 +143,11 @@ void jwriter_submit(struct jwriter *w, struct jwriter_batch *b);
 /** Wait until every submitted batch is reported, and report them. */
 void jwriter_flush(struct jwriter *w);
 /** Ask the thread to commit the open transaction (synced under always and
- * batch) and empty the log: the batch timer. */
-void jwriter_sync(struct jwriter *w);
+ * batch) and empty the log: the batch timer.  Nothing is asked when no batch
+ * was submitted since the last time and that commit did not fail.  False
+ * when nothing is left to commit (the timer may stop until the next
+ * submit), true while a commit was asked for or may still be needed. */
+bool jwriter_sync(struct jwriter *w);
 /** Ask the thread to hand the map's pages back (madvise). */
 void jwriter_release(struct jwriter *w);
 /** Batches submitted and not yet reported. */
