@@ -947,6 +947,103 @@ static void test_log_applied_after_crash(void **state)
 	store_done(&d);
 }
 
+/* store.wal written: the first record of @a, then @b from its second on
+ * (a crash of the machine that left an old page under newer ones). */
+static void splice_logs(struct fixture *f, const char *a, const char *b)
+{
+	char pa[PATH_MAX + 32], pb[PATH_MAX + 32], out[PATH_MAX + 32];
+	uint8_t *ba, *bb;
+	size_t la, lb, oa = 0, ob = 0;
+	struct wal_rec r;
+	FILE *fp;
+
+	snprintf(pa, sizeof(pa), "%s/%s", f->dir, a);
+	snprintf(pb, sizeof(pb), "%s/%s", f->dir, b);
+	snprintf(out, sizeof(out), "%s/store.wal", f->dir);
+	assert_int_equal(wal_read(pa, &ba, &la), 0);
+	assert_int_equal(wal_read(pb, &bb, &lb), 0);
+	assert_int_equal(wal_next(ba, la, &oa, &r), 1);
+	assert_int_equal(wal_next(bb, lb, &ob, &r), 1);
+	assert_non_null(fp = fopen(out, "wb"));
+	assert_int_equal(fwrite(ba, 1, oa, fp), oa);
+	assert_int_equal(fwrite(bb + ob, 1, lb - ob, fp), lb - ob);
+	fclose(fp);
+	free(ba);
+	free(bb);
+}
+
+/* After LMDB takes the log (every batch_ms) the log is written again from
+ * its start, over the old records, which stay past the new ones.  A crash
+ * then (store.lmdb as that commit left it, store.wal as at the new writes'
+ * report) loses none of the new writes, and the old records after them are
+ * not an error; nor is an old page left before newer ones by a crash of the
+ * machine: the log ends there. */
+static void test_log_written_over_after_commit(void **state)
+{
+	struct fixture *f = *state;
+	struct journal_stats js;
+	struct store a, b, c;
+	struct journal *st = NULL;
+	char err[512], e[8];
+
+	store_init(&a);
+	assert_int_equal(journal_open(&f->loop, f->dir, NULL, CONFIG_DURABILITY_ALWAYS, 20,
+				      16u << 20, &st, err, sizeof(err)), 0);
+	assert_int_equal(journal_load(st, &a, err, sizeof(err)), 0);
+	for (int i = 0; i < 40; i++) {
+		snprintf(e, sizeof(e), "a%02d", i);
+		sadd(&a, st, "k", e);
+		assert_int_equal(journal_commit(st), 0);
+	}
+	assert_int_equal(journal_flush(st), 0);
+	copy_file(f, "store.wal", "wal.first");
+	long first = file_size(f, "store.wal");
+	/* the batch timer's commit: LMDB takes the log, which is emptied */
+	journal_get_stats(st, &js);
+	for (int i = 0; i < 500 && js.wal_bytes; i++) {
+		uv_run(&f->loop, UV_RUN_ONCE);
+		journal_get_stats(st, &js);
+	}
+	assert_int_equal(js.wal_bytes, 0);
+	assert_int_equal(file_size(f, "store.wal"), first); /* kept, not cut */
+	copy_file(f, "store.lmdb", "lmdb.ckpt");
+	for (int i = 0; i < 3; i++) { /* three records */
+		snprintf(e, sizeof(e), "b%02d", i);
+		sadd(&a, st, "k", e);
+		assert_int_equal(journal_flush(st), 0);
+	}
+	copy_file(f, "store.wal", "wal.at-crash");
+	close_run(f, st);
+	assert_int_equal(file_size(f, "store.wal"), 0); /* a clean close cuts it */
+
+	/* the crash: the three new records are applied, the old ones after
+	 * them end the log */
+	copy_file(f, "lmdb.ckpt", "store.lmdb");
+	copy_file(f, "wal.at-crash", "store.wal");
+	store_init(&b);
+	st = open_load(f, &b, CONFIG_DURABILITY_ALWAYS, NULL, 0);
+	journal_get_stats(st, &js);
+	assert_int_equal(js.wal_applied, 3);
+	assert_int_equal(crdt_orset_card(slot(&b, "k", CRDT_ORSET)->os), 43);
+	assert_true(crdt_obj_equal(slot(&a, "k", CRDT_ORSET), slot(&b, "k", CRDT_ORSET)));
+	close_run(f, st);
+
+	/* an old record before the new ones: the log ends at the first new
+	 * one, which does not follow what LMDB holds, and the start goes on
+	 * from the commit (not a log of a later store) */
+	copy_file(f, "lmdb.ckpt", "store.lmdb");
+	splice_logs(f, "wal.first", "wal.at-crash");
+	store_init(&c);
+	st = open_load(f, &c, CONFIG_DURABILITY_ALWAYS, NULL, 0);
+	journal_get_stats(st, &js);
+	assert_int_equal(js.wal_applied, 0);
+	assert_int_equal(crdt_orset_card(slot(&c, "k", CRDT_ORSET)->os), 40);
+	close_run(f, st);
+	store_done(&a);
+	store_done(&b);
+	store_done(&c);
+}
+
 /* Under batch and none too, a write is stored once its record is in the
  * log (a write() into the page cache) and LMDB takes the log every
  * batch_ms: a kill -9 in between (here: both files as they were at the
@@ -1625,6 +1722,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_restart_keeps_state_and_ids, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_batch_keeps_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_applied_after_crash, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_log_written_over_after_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_log_stops_start, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kill9_before_commit_keeps_log_writes, setup,
 						teardown),

@@ -1,7 +1,8 @@
 /* The write-ahead log's file (state/wal.c): records read back in order with
  * their numbers and payloads; a log cut anywhere, or with a byte changed,
  * reads back exactly the whole records before the damage; undo and reset cut
- * records off; the op check refuses every malformed run of ops. */
+ * records off, or a reset writes the next records over the old ones; the op
+ * check refuses every malformed run of ops. */
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -95,10 +96,31 @@ static void test_records_read_back(void **state)
 	assert_int_equal(read_back(buf, len, &clean), 2);
 	assert_true(clean);
 	free(buf);
-	assert_int_equal(wal_reset(w), 0);
+	assert_int_equal(wal_reset(w, true), 0);
 	assert_int_equal(wal_size(w), 0);
 	assert_int_equal(wal_read(f->path, &buf, &len), 0);
 	assert_int_equal(len, 0);
+	free(buf);
+	wal_close(w);
+
+	/* a reset that keeps the file: the next record goes over the first,
+	 * and the old ones after it stay, to be told apart by their numbers */
+	w = three(f);
+	assert_int_equal(wal_read(f->path, &buf, &len), 0);
+	free(buf);
+	assert_int_equal(wal_reset(w, false), 0);
+	assert_int_equal(wal_size(w), 0);
+	assert_int_equal(wal_append(w, 13, "again", 5), 0);
+	assert_int_equal(wal_size(w), WAL_HEAD + 5);
+	size_t was = len, off = 0;
+	struct wal_rec r;
+	assert_int_equal(wal_read(f->path, &buf, &len), 0);
+	assert_int_equal(len, was);
+	assert_int_equal(wal_next(buf, len, &off, &r), 1);
+	assert_int_equal(r.seq, 13);
+	assert_memory_equal(r.p, "again", 5);
+	assert_int_equal(wal_next(buf, len, &off, &r), 1); /* "first" was as long: 11 follows */
+	assert_int_equal(r.seq, 11);
 	free(buf);
 	wal_close(w);
 

@@ -1120,7 +1120,8 @@ int journal_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *l
 			 st->wal_path, (unsigned long long)rec.records,
 			 (unsigned long long)rec.bytes,
 			 rec.dropped ? "; its last bytes were no whole record (an append a crash "
-				       "cut short, never acknowledged)" : "");
+				       "cut short, never acknowledged, or the rest of older records "
+				       "written over)" : "");
 	uv_timer_init(loop, &st->timer);
 	st->timer.data = st;
 	uv_timer_init(loop, &st->release);

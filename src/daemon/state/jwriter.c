@@ -354,7 +354,7 @@ static int wal_apply(const struct jwriter *w, MDB_txn *txn, const uint8_t *buf, 
 	MDB_val key = { sizeof(WALSEQ_KEY) - 1, (void *)WALSEQ_KEY }, val;
 	struct wal_rec r;
 	uint64_t held = 0;
-	size_t off = 0;
+	size_t off = 0, at = 0;
 	const char *what;
 	int rc, more;
 
@@ -365,10 +365,18 @@ static int wal_apply(const struct jwriter *w, MDB_txn *txn, const uint8_t *buf, 
 	*last = held;
 	*applied = 0;
 	while ((more = wal_next(buf, len, &off, &r)) > 0) {
-		if (r.seq <= held)
-			continue; /* LMDB has it (a log emptied, not yet cut, at a crash) */
-		if (r.seq != *last + 1)
-			return WAL_GAP;
+		/* LMDB has it: a log not yet emptied at a crash, or past the
+		 * new records, one of an earlier pass over the file (the log
+		 * is written from its start again after each commit) */
+		if (r.seq <= held) {
+			at = off;
+			continue;
+		}
+		if (r.seq != *last + 1) {
+			if (!at)
+				return WAL_GAP; /* the log continues a later store */
+			break; /* older and newer pages mixed by a crash of the machine */
+		}
 		if (jwriter_ops_check(r.p, r.n) < 0)
 			return MDB_CORRUPTED; /* it checked out: not a torn append */
 		struct crdt_buf ops = { .data = (uint8_t *)r.p, .len = r.n, .cap = r.n };
@@ -376,8 +384,9 @@ static int wal_apply(const struct jwriter *w, MDB_txn *txn, const uint8_t *buf, 
 			return rc;
 		*last = r.seq;
 		(*applied)++;
+		at = off;
 	}
-	*used = off;
+	*used = more > 0 ? at : off;
 	return *applied ? put_walseq(w, txn, *last) : 0;
 }
 
@@ -439,7 +448,7 @@ static void wal_commit(struct jwriter *w, bool final, struct jwriter_counts *c, 
 		c->syncs++;
 		c->last_sync_ms = wall_ms();
 	}
-	if ((rc = wal_reset(w->cfg.wal)) < 0) {
+	if ((rc = wal_reset(w->cfg.wal, final)) < 0) {
 		c->errors++;
 		snprintf(msg, msglen, "%s: emptying store.wal: %s", w->cfg.path, strerror(-rc));
 	}

@@ -145,9 +145,9 @@ int wal_sync(struct wal *w)
 	return fdatasync(w->fd) < 0 ? -errno : 0;
 }
 
-int wal_reset(struct wal *w)
+int wal_reset(struct wal *w, bool cut)
 {
-	if (ftruncate(w->fd, 0) < 0)
+	if (cut && ftruncate(w->fd, 0) < 0)
 		return -errno;
 	w->size = w->last = 0;
 	return 0;
