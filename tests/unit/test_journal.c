@@ -875,6 +875,25 @@ static long file_size(struct fixture *f, const char *name)
 	return n;
 }
 
+/* A start after a crash: store.lmdb from @lmdb, store.wal from @wal (either
+ * NULL: as it is), loaded into the fresh store @s; the log's records it applied
+ * must be @applied. */
+static struct journal *restart_from(struct fixture *f, const char *lmdb, const char *wal,
+				    struct store *s, enum config_durability mode, uint64_t applied)
+{
+	struct journal_stats js;
+
+	if (lmdb)
+		copy_file(f, lmdb, "store.lmdb");
+	if (wal)
+		copy_file(f, wal, "store.wal");
+	store_init(s);
+	struct journal *st = open_load(f, s, mode, NULL, 0);
+	journal_get_stats(st, &js);
+	assert_int_equal(js.wal_applied, applied);
+	return st;
+}
+
 /* Under always a write is acknowledged once its log record is synced; LMDB
  * takes the log every batch_ms.  A crash in between (here: store.lmdb as it
  * was before the writes, store.wal as it was at their report) loses none of
@@ -906,37 +925,24 @@ static void test_log_applied_after_crash(void **state)
 
 	/* the crash: LMDB without the writes, the log with them, and half an
 	 * append after them */
-	copy_file(f, "lmdb.before", "store.lmdb");
 	copy_file(f, "wal.at-crash", "store.wal");
 	char cmd[PATH_MAX + 64];
 	snprintf(cmd, sizeof(cmd), "printf '\\000\\000\\001' >> '%s/store.wal'", f->dir);
 	assert_int_equal(system(cmd), 0);
-	store_init(&b);
-	st = open_load(f, &b, CONFIG_DURABILITY_ALWAYS, NULL, 0);
-	journal_get_stats(st, &js);
-	assert_int_equal(js.wal_applied, 2);
+	st = restart_from(f, "lmdb.before", NULL, &b, CONFIG_DURABILITY_ALWAYS, 2);
 	assert_true(crdt_obj_equal(slot(&a, "cart", CRDT_ORSET), slot(&b, "cart", CRDT_ORSET)));
 	assert_true(crdt_obj_equal(slot(&a, "hits", CRDT_PNCOUNTER),
 				   slot(&b, "hits", CRDT_PNCOUNTER)));
 	close_run(f, st);
 
 	/* the same log again: LMDB holds its records now, none is applied */
-	copy_file(f, "wal.at-crash", "store.wal");
-	store_init(&c);
-	st = open_load(f, &c, CONFIG_DURABILITY_ALWAYS, NULL, 0);
-	journal_get_stats(st, &js);
-	assert_int_equal(js.wal_applied, 0);
+	st = restart_from(f, NULL, "wal.at-crash", &c, CONFIG_DURABILITY_ALWAYS, 0);
 	assert_true(crdt_obj_equal(slot(&a, "cart", CRDT_ORSET), slot(&c, "cart", CRDT_ORSET)));
 	close_run(f, st);
 
 	/* a restart under batch applies it too (every mode logs), and a clean
 	 * close empties it */
-	copy_file(f, "lmdb.before", "store.lmdb");
-	copy_file(f, "wal.at-crash", "store.wal");
-	store_init(&d);
-	st = open_load(f, &d, CONFIG_DURABILITY_BATCH, NULL, 0);
-	journal_get_stats(st, &js);
-	assert_int_equal(js.wal_applied, 2);
+	st = restart_from(f, "lmdb.before", "wal.at-crash", &d, CONFIG_DURABILITY_BATCH, 2);
 	assert_true(crdt_obj_equal(slot(&a, "hits", CRDT_PNCOUNTER),
 				   slot(&d, "hits", CRDT_PNCOUNTER)));
 	close_run(f, st);
@@ -1018,12 +1024,7 @@ static void test_log_written_over_after_commit(void **state)
 
 	/* the crash: the three new records are applied, the old ones after
 	 * them end the log */
-	copy_file(f, "lmdb.ckpt", "store.lmdb");
-	copy_file(f, "wal.at-crash", "store.wal");
-	store_init(&b);
-	st = open_load(f, &b, CONFIG_DURABILITY_ALWAYS, NULL, 0);
-	journal_get_stats(st, &js);
-	assert_int_equal(js.wal_applied, 3);
+	st = restart_from(f, "lmdb.ckpt", "wal.at-crash", &b, CONFIG_DURABILITY_ALWAYS, 3);
 	assert_int_equal(crdt_orset_card(slot(&b, "k", CRDT_ORSET)->os), 43);
 	assert_true(crdt_obj_equal(slot(&a, "k", CRDT_ORSET), slot(&b, "k", CRDT_ORSET)));
 	close_run(f, st);
@@ -1031,12 +1032,8 @@ static void test_log_written_over_after_commit(void **state)
 	/* an old record before the new ones: the log ends at the first new
 	 * one, which does not follow what LMDB holds, and the start goes on
 	 * from the commit (not a log of a later store) */
-	copy_file(f, "lmdb.ckpt", "store.lmdb");
 	splice_logs(f, "wal.first", "wal.at-crash");
-	store_init(&c);
-	st = open_load(f, &c, CONFIG_DURABILITY_ALWAYS, NULL, 0);
-	journal_get_stats(st, &js);
-	assert_int_equal(js.wal_applied, 0);
+	st = restart_from(f, "lmdb.ckpt", NULL, &c, CONFIG_DURABILITY_ALWAYS, 0);
 	assert_int_equal(crdt_orset_card(slot(&c, "k", CRDT_ORSET)->os), 40);
 	close_run(f, st);
 	store_done(&a);
