@@ -1635,22 +1635,48 @@ static void announce(struct node *n, const char *key, enum crdt_type t, enum sto
 		      &(struct store_change){ .op = op, .state = state, .delta = delta });
 }
 
+/* Counts of the ways dsadd and dsrem passed their deltas on. */
+static int joined_writes, own_writes, bare_writes;
+
+/* An OR-Set write to @key as cmd_sadd / cmd_srem make it: its delta joined
+ * into the one gossip queues, or made on its own, as store_delta says. */
+static void dwrite_orset(struct node *n, const char *key, const char *m, bool add)
+{
+	struct crdt_obj *o = dget(n, key, CRDT_ORSET), own = { 0 }, *acc;
+	struct store_entry *e = store_find(&n->store, key, strlen(key));
+	struct crdt_orset *into = NULL;
+	bool want;
+
+	if ((acc = store_delta(&n->store, e, CRDT_ORSET, &want)))
+		into = acc->os;
+	else if (want && crdt_obj_new(CRDT_ORSET, &own) == 0)
+		into = own.os;
+	if (add)
+		assert_int_equal(into ? crdt_orset_add_delta(o->os, &n->rid, m, strlen(m), into)
+				      : crdt_orset_add(o->os, &n->rid, m, strlen(m)),
+				 0);
+	else
+		assert_int_equal(into ? crdt_orset_remove_delta(o->os, m, strlen(m), into)
+				      : crdt_orset_remove(o->os, m, strlen(m)),
+				 1);
+	joined_writes += acc != NULL;
+	own_writes += !acc && into;
+	bare_writes += !into;
+	store_changed(&n->store, e, CRDT_ORSET,
+		      &(struct store_change){ .op = add ? STORE_OP_ORSET_ADD : STORE_OP_ORSET_REM,
+					      .delta = acc ? NULL : own.p ? &own : NULL,
+					      .joined = acc != NULL });
+	crdt_obj_done(&own);
+}
+
 static void dsadd(struct node *n, const char *key, const char *m)
 {
-	struct crdt_obj *o = dget(n, key, CRDT_ORSET), d;
-	assert_int_equal(crdt_obj_new(CRDT_ORSET, &d), 0);
-	assert_int_equal(crdt_orset_add_delta(o->os, &n->rid, m, strlen(m), d.os), 0);
-	announce(n, key, CRDT_ORSET, STORE_OP_ORSET_ADD, NULL, &d);
-	crdt_obj_done(&d);
+	dwrite_orset(n, key, m, true);
 }
 
 static void dsrem(struct node *n, const char *key, const char *m)
 {
-	struct crdt_obj *o = dget(n, key, CRDT_ORSET), d;
-	assert_int_equal(crdt_obj_new(CRDT_ORSET, &d), 0);
-	assert_int_equal(crdt_orset_remove_delta(o->os, m, strlen(m), d.os), 1);
-	announce(n, key, CRDT_ORSET, STORE_OP_ORSET_REM, NULL, &d);
-	crdt_obj_done(&d);
+	dwrite_orset(n, key, m, false);
 }
 
 static void dincr(struct node *n, const char *key, int64_t by)
@@ -2600,6 +2626,7 @@ static void test_piece_cache(void **state)
 			assert_int_equal(s1.pcache_evictions, 0);
 		}
 
+		joined_writes = own_writes = 0;
 		if (variant == 1) {
 			for (int i = 0; i < 40; i++) {
 				/* removes spread over the set, adds at its end, and
@@ -2614,6 +2641,9 @@ static void test_piece_cache(void **state)
 				dsadd(&c.node[0], "big", m);
 			}
 			dset(&c.node[0], "small", "v2");
+			/* the cache reads each write's own context */
+			assert_int_equal(joined_writes, 0);
+			assert_true(own_writes >= 80);
 		} else if (variant == 2) {
 			sadd(&c.node[0], "big", "no-delta"); /* announced whole */
 		} else if (variant == 4) {
@@ -2923,6 +2953,55 @@ static void test_delta_cost(void **state)
 		}
 		cluster_done(&c);
 	}
+}
+
+/* An OR-Set write's delta is joined by the command straight into the one
+ * gossip queues for the push (store_delta): several writes, one interval,
+ * nothing made whole.  With deltas = no, or no peer, nobody needs a delta
+ * at all.  (A set whose pieces are cached takes each write's own delta:
+ * test_piece_cache.) */
+static void test_delta_joined_in_place(void **state)
+{
+	struct cluster c;
+	struct gossip_stats st;
+
+	joined_writes = own_writes = bare_writes = 0;
+	cluster_deltas = true;
+	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_meet(&c);
+	cluster_deltas = false;
+	dsadd(&c.node[0], "s", "a");
+	dsadd(&c.node[0], "s", "b");
+	dsrem(&c.node[0], "s", "a");
+	dsadd(&c.node[0], "t", "c");
+	assert_int_equal(joined_writes, 4);
+	assert_int_equal(own_writes + bare_writes, 0);
+	push_all(&c);
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.delta_intervals, 1);
+	assert_int_equal(st.delta_whole_writes, 0);
+	assert_false(crdt_orset_contains(get(&c.node[1], "s", CRDT_ORSET)->os, "a", 1));
+	assert_true(crdt_orset_contains(get(&c.node[1], "s", CRDT_ORSET)->os, "b", 1));
+	assert_true(crdt_orset_contains(get(&c.node[1], "t", CRDT_ORSET)->os, "c", 1));
+	assert_converged(&c);
+	cluster_done(&c);
+
+	/* deltas = no: the op alone */
+	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_meet(&c);
+	dsadd(&c.node[0], "s", "a");
+	assert_int_equal(bare_writes, 1);
+	round_all(&c);
+	assert_converged(&c);
+	cluster_done(&c);
+	/* no peer */
+	cluster_deltas = true;
+	cluster_init(&c, 1, 1400, 0, 0);
+	cluster_deltas = false;
+	dsadd(&c.node[0], "s", "a");
+	assert_int_equal(bare_writes, 2);
+	assert_int_equal(joined_writes, 4);
+	cluster_done(&c);
 }
 
 /* A register queued for the push goes as it is at the push, however many
@@ -3286,6 +3365,7 @@ int main(void)
 		cmocka_unit_test(test_delta_cost),
 		cmocka_unit_test(test_ack_again),
 		cmocka_unit_test(test_ack_burst),
+		cmocka_unit_test(test_delta_joined_in_place),
 		cmocka_unit_test(test_delta_register_at_push),
 		cmocka_unit_test(test_catchup),
 		cmocka_unit_test(test_first_contact),

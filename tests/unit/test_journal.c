@@ -397,21 +397,33 @@ static void test_register_stored_as_snapshot(void **state)
 	store_done(&peer);
 }
 
-/* SADD of @elem through the store's change stream with its delta, as
- * cmd_sadd does. */
+/* SADD of @elem through the store's change stream, as cmd_sadd does: with
+ * its own delta when a subscriber asks for it (store_delta: the journal,
+ * while the set folds), else the op alone. */
 static void sadd_delta(struct store *s, const char *name, const char *elem)
 {
 	struct crdt_obj *o, delta;
 	const uint8_t *elems[1] = { (const uint8_t *)elem };
 	size_t lens[1] = { strlen(elem) };
 
+	struct store_entry *e;
+	bool own;
+
 	assert_int_equal(store_get(s, name, strlen(name), CRDT_ORSET, true, &o), 0);
-	assert_int_equal(crdt_obj_new(CRDT_ORSET, &delta), 0);
-	assert_true(crdt_orset_add_delta(o->os, &s->self, elem, lens[0], delta.os) >= 0);
-	store_changed(s, store_find(s, name, strlen(name)), CRDT_ORSET,
+	e = store_find(s, name, strlen(name));
+	/* the journal alone follows the store: it never keeps a join */
+	assert_null(store_delta(s, e, CRDT_ORSET, &own));
+	if (own) {
+		assert_int_equal(crdt_obj_new(CRDT_ORSET, &delta), 0);
+		assert_true(crdt_orset_add_delta(o->os, &s->self, elem, lens[0], delta.os) >= 0);
+	} else {
+		assert_true(crdt_orset_add(o->os, &s->self, elem, lens[0]) >= 0);
+	}
+	store_changed(s, e, CRDT_ORSET,
 		      &(struct store_change){ .op = STORE_OP_ORSET_ADD, .n = 1, .elems = elems,
-					      .lens = lens, .delta = &delta });
-	crdt_obj_done(&delta);
+					      .lens = lens, .delta = own ? &delta : NULL });
+	if (own)
+		crdt_obj_done(&delta);
 }
 
 /* SREM of @elem, journaled as commands.c does. */

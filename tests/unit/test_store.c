@@ -634,6 +634,79 @@ static void test_change_stream(void **state)
 	store_done(&s);
 }
 
+/* A subscriber's answer to store_delta, and the state it gives to join into. */
+struct delta_sub {
+	enum store_delta_use use;
+	struct crdt_obj *acc; /* NULL: it has none to give after all */
+	int asked, fetched;
+};
+
+static enum store_delta_use sub_delta(void *ctx, struct store_entry *e, enum crdt_type t,
+				      struct crdt_obj **acc)
+{
+	struct delta_sub *d = ctx;
+
+	if (!acc) {
+		d->asked++;
+		return d->use;
+	}
+	d->fetched++;
+	if (!d->acc)
+		return STORE_DELTA_OWN;
+	*acc = d->acc;
+	return STORE_DELTA_JOIN;
+}
+
+/* store_delta: a write's delta is joined in place only when exactly one
+ * subscriber needs it and only as its join; any that needs the write's own,
+ * or a second join, or a join that cannot be given, makes it the write's
+ * own; none that needs it: neither. */
+static void test_delta_use(void **state)
+{
+	static const struct {
+		enum store_delta_use a, b;
+		bool a_gives, joined, own;
+	} cases[] = {
+		{ STORE_DELTA_NONE, STORE_DELTA_NONE, true, false, false },
+		{ STORE_DELTA_JOIN, STORE_DELTA_NONE, true, true, false },
+		{ STORE_DELTA_NONE, STORE_DELTA_JOIN, true, true, false },
+		{ STORE_DELTA_JOIN, STORE_DELTA_OWN, true, false, true },
+		{ STORE_DELTA_OWN, STORE_DELTA_JOIN, true, false, true },
+		{ STORE_DELTA_JOIN, STORE_DELTA_JOIN, true, false, true },
+		{ STORE_DELTA_JOIN, STORE_DELTA_NONE, false, false, true },
+	};
+	struct crdt_obj *o, acc_a = { 0 }, acc_b = { 0 }, *got;
+	struct store_entry *e;
+	struct sub_log log = { 0 };
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct store s;
+		struct delta_sub a = { .use = cases[i].a, .acc = cases[i].a_gives ? &acc_a : NULL };
+		struct delta_sub b = { .use = cases[i].b, .acc = &acc_b };
+		bool own = !cases[i].own;
+
+		store_init(&s);
+		assert_int_equal(store_subscribe(&s, &(struct store_sub){ .changed = sub_changed,
+									 .ctx = &log }), 0);
+		assert_int_equal(store_subscribe(&s, &(struct store_sub){
+					 .changed = sub_changed, .ctx = &a, .delta = sub_delta }), 0);
+		assert_int_equal(store_subscribe(&s, &(struct store_sub){
+					 .changed = sub_changed, .ctx = &b, .delta = sub_delta }), 0);
+		assert_int_equal(store_get(&s, "a", 1, CRDT_ORSET, true, &o), 0);
+		e = store_find(&s, "a", 1);
+		got = store_delta(&s, e, CRDT_ORSET, &own);
+		assert_int_equal(own, cases[i].own);
+		if (cases[i].joined)
+			assert_ptr_equal(got, cases[i].a == STORE_DELTA_JOIN ? &acc_a : &acc_b);
+		else
+			assert_null(got);
+		/* only the one that joins is asked for its state */
+		assert_int_equal(a.fetched + b.fetched,
+				 cases[i].joined || !cases[i].a_gives ? 1 : 0);
+		store_done(&s);
+	}
+}
+
 static bool gm(const char *pat, const char *s)
 {
 	return glob_match((const uint8_t *)pat, strlen(pat), (const uint8_t *)s, strlen(s));
@@ -1093,6 +1166,7 @@ int main(void)
 		cmocka_unit_test(test_type_conflict_resolves_the_same_everywhere),
 		cmocka_unit_test(test_every_type_under_one_name),
 		cmocka_unit_test(test_change_stream),
+		cmocka_unit_test(test_delta_use),
 		cmocka_unit_test(test_glob),
 		cmocka_unit_test(test_new_store_new_id),
 		cmocka_unit_test(test_clash_takes_a_new_id),

@@ -128,7 +128,7 @@ static struct crdt_obj *lookup_or_create(struct daemon *d, const struct cmd_args
  * that merges to the result. */
 static void wrote_delta(struct daemon *d, const struct cmd_args *a, enum crdt_type t,
 			enum store_op op, const struct crdt_obj *state, size_t first, size_t n,
-			const struct crdt_obj *delta)
+			const struct crdt_obj *delta, bool joined)
 {
 	struct store_entry *e = store_find(&d->store, a->argv[1], a->argl[1]);
 
@@ -136,13 +136,34 @@ static void wrote_delta(struct daemon *d, const struct cmd_args *a, enum crdt_ty
 		store_changed(&d->store, e, t,
 			      &(struct store_change){ .op = op, .state = state, .n = n,
 						      .elems = a->argv + first,
-						      .lens = a->argl + first, .delta = delta });
+						      .lens = a->argl + first, .delta = delta,
+						      .joined = joined });
 }
 
 static void wrote(struct daemon *d, const struct cmd_args *a, enum crdt_type t, enum store_op op,
 		  const struct crdt_obj *state, size_t first, size_t n)
 {
-	wrote_delta(d, a, t, op, state, first, n, NULL);
+	wrote_delta(d, a, t, op, state, first, n, NULL, false);
+}
+
+/* The set that an OR-Set write to key a->argv[1] joins its delta into
+ * (store_delta): the one a subscriber keeps (*@joined), or @own, made here
+ * when they need the write's own; NULL when nobody needs it. */
+static struct crdt_orset *delta_into(struct daemon *d, const struct cmd_args *a,
+				     struct crdt_obj *own, bool *joined)
+{
+	struct store_entry *e = store_find(&d->store, a->argv[1], a->argl[1]);
+	struct crdt_obj *acc;
+	bool want;
+
+	*joined = false;
+	if (!e)
+		return NULL;
+	if ((acc = store_delta(&d->store, e, CRDT_ORSET, &want))) {
+		*joined = true;
+		return acc->os;
+	}
+	return want && crdt_obj_new(CRDT_ORSET, own) == 0 ? own->os : NULL;
 }
 
 /* ---- limits ([limits], docs/configuration.md) ------------------------------ */
@@ -427,18 +448,19 @@ static void cmd_sadd(struct daemon *d, struct cmd_session *s, const struct cmd_a
 	/* an OR-Set write also yields its delta (crdt_orset_add_delta), for
 	 * gossip; without memory for it the write goes whole */
 	struct crdt_obj delta = { 0 };
-	bool has_delta = o->type == CRDT_ORSET && crdt_obj_new(CRDT_ORSET, &delta) == 0;
+	bool joined = false;
+	struct crdt_orset *into = o->type == CRDT_ORSET ? delta_into(d, a, &delta, &joined) : NULL;
 	for (i = 2; i < a->argc; i++) {
 		if (o->type == CRDT_GSET) {
 			err = crdt_gset_add(o->gs, a->argv[i], a->argl[i]);
 			added += err > 0;
 		} else {
 			bool had = crdt_orset_contains(o->os, a->argv[i], a->argl[i]);
-			if (has_delta) {
+			if (into) {
 				err = crdt_orset_add_delta(o->os, &d->store.self, a->argv[i],
-							   a->argl[i], delta.os);
+							   a->argl[i], into);
 				if (err > 0) { /* added, but the delta missed it */
-					has_delta = false;
+					into = NULL;
 					err = 0;
 				}
 			} else {
@@ -452,7 +474,7 @@ static void cmd_sadd(struct daemon *d, struct cmd_session *s, const struct cmd_a
 	/* the elements added before a failure stay added: store them, tell
 	 * the peers */
 	wrote_delta(d, a, o->type, o->type == CRDT_GSET ? STORE_OP_GSET_ADD : STORE_OP_ORSET_ADD,
-		    NULL, 2, i - 2, has_delta ? &delta : NULL);
+		    NULL, 2, i - 2, into && !joined ? &delta : NULL, into && joined);
 	crdt_obj_done(&delta);
 	if (err < 0)
 		reply_crdt_error(out, err);
@@ -476,18 +498,26 @@ static void cmd_srem(struct daemon *d, struct cmd_session *s, const struct cmd_a
 		return;
 	}
 	struct crdt_obj delta = { 0 };
-	bool has_delta = o && crdt_obj_new(CRDT_ORSET, &delta) == 0;
+	struct crdt_orset *into = NULL;
+	bool asked = false, joined = false;
 	for (size_t i = 2; o && i < a->argc; i++) {
-		int r = has_delta ? crdt_orset_remove_delta(o->os, a->argv[i], a->argl[i], delta.os)
-				  : crdt_orset_remove(o->os, a->argv[i], a->argl[i]);
+		int r;
+		if (!asked && crdt_orset_contains(o->os, a->argv[i], a->argl[i])) {
+			/* asked at the first removal: a write that removes
+			 * nothing is not announced, so leaves no delta */
+			into = delta_into(d, a, &delta, &joined);
+			asked = true;
+		}
+		r = into ? crdt_orset_remove_delta(o->os, a->argv[i], a->argl[i], into)
+			 : crdt_orset_remove(o->os, a->argv[i], a->argl[i]);
 		if (r == 2)
-			has_delta = false; /* removed, but the delta missed it */
+			into = NULL; /* removed, but the delta missed it */
 		removed += r > 0;
 	}
 	if (removed) {
 		/* replaying a remove of an absent element is a no-op: log them all */
 		wrote_delta(d, a, CRDT_ORSET, STORE_OP_ORSET_REM, NULL, 2, a->argc - 2,
-			    has_delta ? &delta : NULL);
+			    into && !joined ? &delta : NULL, into && joined);
 	}
 	crdt_obj_done(&delta);
 	resp_int(out, removed);

@@ -890,6 +890,8 @@ static void pend_join(struct gossip_core *g, struct store_entry *e, enum crdt_ty
 		q->reg = true;
 		return;
 	}
+	if (c->joined) /* the command joined it into q->d (delta_use) */
+		return;
 	if (q->d.p && c->delta) { /* the command's own delta joins, no copy */
 		if (q->d.type != c->delta->type || crdt_obj_merge(&q->d, c->delta) < 0) {
 			g->st.delta_whole_writes++;
@@ -1113,6 +1115,38 @@ uint32_t gossip_core_interval_ms(const struct gossip_core *g)
 	return g->interval_ms;
 }
 
+/* @e in the push queue: its slot there, NULL without memory. */
+static struct pend *enqueue(struct gossip_core *g, struct store_entry *e)
+{
+	if (!e->queued) {
+		if (g->nqueue == g->queue_cap && g->qhead) { /* move up */
+			g->nqueue -= g->qhead;
+			memmove(g->queue, g->queue + g->qhead, g->nqueue * sizeof(*g->queue));
+			memmove(g->pend, g->pend + g->qhead, g->nqueue * sizeof(*g->pend));
+			for (size_t i = 0; i < g->nqueue; i++)
+				g->queue[i]->qpos = (uint32_t)i;
+			g->qhead = 0;
+		}
+		if (g->nqueue == g->queue_cap) {
+			size_t cap = g->queue_cap ? g->queue_cap * 2 : 64;
+			struct store_entry **q = realloc(g->queue, cap * sizeof(*q));
+			struct pend *pd;
+			if (!q)
+				return NULL;
+			g->queue = q;
+			if (!(pd = realloc(g->pend, cap * sizeof(*pd))))
+				return NULL;
+			g->pend = pd;
+			g->queue_cap = cap;
+		}
+		g->pend[g->nqueue] = (struct pend){ .whole = !g->deltas };
+		e->qpos = (uint32_t)g->nqueue;
+		g->queue[g->nqueue++] = e;
+		e->queued = true;
+	}
+	return &g->pend[e->qpos];
+}
+
 /* The store's change stream.  A local write invalidates what was sent of
  * the entry and queues it for the push; a remote merge only invalidates. */
 static void changed(void *ctx, struct store_entry *e, enum crdt_type t,
@@ -1131,39 +1165,48 @@ static void changed(void *ctx, struct store_entry *e, enum crdt_type t,
 	for (int i = CRDT_TYPE_MIN; i <= CRDT_TYPE_MAX; i++)
 		if ((in = store_entry_inst(e, (enum crdt_type)i)))
 			in->fp = 0;
-	if (!e->queued) {
-		if (g->nqueue == g->queue_cap && g->qhead) { /* move up */
-			g->nqueue -= g->qhead;
-			memmove(g->queue, g->queue + g->qhead, g->nqueue * sizeof(*g->queue));
-			memmove(g->pend, g->pend + g->qhead, g->nqueue * sizeof(*g->pend));
-			for (size_t i = 0; i < g->nqueue; i++)
-				g->queue[i]->qpos = (uint32_t)i;
-			g->qhead = 0;
-		}
-		if (g->nqueue == g->queue_cap) {
-			size_t cap = g->queue_cap ? g->queue_cap * 2 : 64;
-			struct store_entry **q = realloc(g->queue, cap * sizeof(*q));
-			struct pend *pd;
-			/* Without memory for the list the write still stands; it
-			 * travels with the next full round instead of the push. */
-			if (!q)
-				return;
-			g->queue = q;
-			if (!(pd = realloc(g->pend, cap * sizeof(*pd))))
-				return;
-			g->pend = pd;
-			g->queue_cap = cap;
-		}
-		g->pend[g->nqueue] = (struct pend){ .whole = !g->deltas };
-		e->qpos = (uint32_t)g->nqueue;
-		g->queue[g->nqueue++] = e;
-		e->queued = true;
-	}
+	/* Without memory for the list the write still stands; it travels
+	 * with the next full round instead of the push. */
+	if (!enqueue(g, e))
+		return;
 	if (g->deltas && g->npeers) /* with no peer, nobody to send it to */
 		pend_join(g, e, t, c);
 	if (g->io.push_wanted)
 		g->io.push_wanted(g->io.ctx);
 }
+
+/* What a local write's delta must be for us (store_sub.delta): an OR-Set's
+ * is joined by the command straight into the queued one (one join a write,
+ * not a small set made, joined and freed), unless the piece cache holds
+ * the set (it reads the write's own context) or the write goes whole
+ * anyway; nothing without a peer. */
+static enum store_delta_use delta_use(void *ctx, struct store_entry *e, enum crdt_type t,
+				      struct crdt_obj **acc)
+{
+	struct gossip_core *g = ctx;
+	struct pend *q;
+
+	if (g->pc && pcache_holds(g->pc, e, t))
+		return STORE_DELTA_OWN;
+	if (!g->deltas || !g->npeers)
+		return STORE_DELTA_NONE;
+	q = e->queued ? &g->pend[e->qpos] : NULL;
+	if (q && (q->whole || q->reg))
+		return STORE_DELTA_NONE;
+	if (t != CRDT_ORSET)
+		return STORE_DELTA_OWN;
+	if (!acc)
+		return STORE_DELTA_JOIN;
+	if (!(q = enqueue(g, e)))
+		return STORE_DELTA_OWN;
+	if (!q->d.p && crdt_obj_new(CRDT_ORSET, &q->d) < 0)
+		return STORE_DELTA_OWN;
+	if (q->d.type != CRDT_ORSET)
+		return STORE_DELTA_OWN;
+	*acc = &q->d;
+	return STORE_DELTA_JOIN;
+}
+
 
 /* A reclaimed entry: its pieces go (the cache knows it by its address). */
 static void removed_entry(void *ctx, struct store_entry *e)
@@ -1862,7 +1905,8 @@ int gossip_core_new(const struct gossip_config *cfg, struct store *store, struct
 	}
 	if ((r = store_subscribe(store, &(struct store_sub){ .changed = changed, .ctx = g,
 							     .removed = removed_entry,
-							     .holds = holds_entry })) < 0 ||
+							     .holds = holds_entry,
+							     .delta = delta_use })) < 0 ||
 	    (r = digest_new(store, &g->dg)) < 0) {
 		gossip_core_free(g);
 		return r;

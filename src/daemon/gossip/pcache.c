@@ -572,6 +572,11 @@ static int drop_context(struct pcache *c, struct inst *in, const uint8_t *p, siz
 	return 0;
 }
 
+bool pcache_holds(const struct pcache *c, const void *key, enum crdt_type t)
+{
+	return inst_find(c, key, t) != NULL;
+}
+
 void pcache_changed(struct pcache *c, const void *key, enum crdt_type t,
 		    const struct store_change *ch)
 {

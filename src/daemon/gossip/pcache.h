@@ -121,6 +121,9 @@ void pcache_cut_piece(struct pcache *c, const uint8_t *piece, size_t len,
 void pcache_cut_end(struct pcache *c, const struct crdt_cursor *after, uint64_t fp);
 void pcache_cut_abort(struct pcache *c);
 
+/** Whether runs of (@key, @t) are kept: a local write to it must then come
+ * with its own delta, whose context says which runs it changed. */
+bool pcache_holds(const struct pcache *c, const void *key, enum crdt_type t);
 /** A change of (@key, @t), as the store announced it (store.h): drop the
  * runs it may have changed. */
 void pcache_changed(struct pcache *c, const void *key, enum crdt_type t,

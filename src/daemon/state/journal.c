@@ -780,6 +780,14 @@ static void changed(void *ctx, struct store_entry *e, enum crdt_type t,
 		journal_log(st, e, t, (enum journal_op)c->op, c->state, c->n, c->elems, c->lens);
 }
 
+/* store_sub.delta: while a set folds, an add is stored as its own delta
+ * (changed()); otherwise the op is the record. */
+static enum store_delta_use delta_use(void *ctx, struct store_entry *e, enum crdt_type t,
+				      struct crdt_obj **acc)
+{
+	return folding(ctx, e, t) ? STORE_DELTA_OWN : STORE_DELTA_NONE;
+}
+
 /* The store reclaimed @e (store.h): delete every record of its instances,
  * their name records, snapshots and journals, in this pass's batch. */
 static void removed(void *ctx, struct store_entry *e)
@@ -1293,7 +1301,8 @@ int journal_load(struct journal *st, struct store *s, char *err, size_t errlen)
 	}
 	st->st.loaded_instances = n;
 	if ((r = store_subscribe(s, &(struct store_sub){ .changed = changed, .ctx = st,
-							 .removed = removed })) < 0) {
+							 .removed = removed,
+							 .delta = delta_use })) < 0) {
 		snprintf(err, errlen, "%s: cannot follow the store's changes", st->path);
 		goto out;
 	}

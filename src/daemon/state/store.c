@@ -785,6 +785,30 @@ void store_changed(struct store *s, struct store_entry *e, enum crdt_type t,
 		s->subs[i].changed(s->subs[i].ctx, e, t, c);
 }
 
+struct crdt_obj *store_delta(struct store *s, struct store_entry *e, enum crdt_type t, bool *own)
+{
+	struct crdt_obj *acc = NULL;
+	size_t join = s->nsubs;
+
+	*own = false;
+	for (size_t i = 0; i < s->nsubs && !*own; i++) {
+		enum store_delta_use u = s->subs[i].delta
+						 ? s->subs[i].delta(s->subs[i].ctx, e, t, NULL)
+						 : STORE_DELTA_NONE;
+		if (u == STORE_DELTA_OWN || (u == STORE_DELTA_JOIN && join < s->nsubs))
+			*own = true; /* two joins: each takes the delta from the change */
+		else if (u == STORE_DELTA_JOIN)
+			join = i;
+	}
+	if (*own || join == s->nsubs)
+		return NULL;
+	if (s->subs[join].delta(s->subs[join].ctx, e, t, &acc) != STORE_DELTA_JOIN || !acc) {
+		*own = true;
+		return NULL;
+	}
+	return acc;
+}
+
 int store_subscribe(struct store *s, const struct store_sub *sub)
 {
 	if (s->nsubs == STORE_SUBS_MAX)

@@ -40,7 +40,10 @@
  * it calls store_changed, a remote state from inside store_merge.  The
  * journal stores each change and gossip queues local ones for the push;
  * the store itself keeps nothing about them (no dirty list, no journal
- * bookkeeping).
+ * bookkeeping).  Before a write that can yield its delta, store_delta
+ * asks them what they need of it: gossip, which joins every write's delta
+ * into the one it queues, takes the join in place (the command adds into
+ * that delta itself), instead of a small state made, joined and freed.
  *
  * The store also owns the replica id that local writes are made under
  * (docs/storage.md, "Replica identity").  An id names one history of
@@ -210,23 +213,39 @@ struct store_change {
 	 * that merges to the result (a delta, crdt_orset_add_delta), when the
 	 * command made one; NULL otherwise.  Remote: NULL. */
 	const struct crdt_obj *delta;
+	/* local: the write's delta was joined in place into the state that
+	 * store_delta gave (@delta is NULL) */
+	bool joined;
 	/* remote: @state's encoding as it came (the bytes it was decoded
 	 * from), or NULL; a journal stores these rather than encode it again */
 	const uint8_t *enc;
 	size_t enc_len;
 };
 
+/* What a subscriber needs of a local write's delta (store_delta). */
+enum store_delta_use {
+	STORE_DELTA_NONE, /* nothing: the change's op is enough */
+	STORE_DELTA_OWN,  /* the write's own delta, as store_change.delta */
+	STORE_DELTA_JOIN, /* only its join into a state the subscriber keeps */
+};
+
 /* A subscriber to the change stream.  @changed runs after the change, once
  * per change, in subscription order; it must not change the store.
  * @removed (NULL: none) runs before a reclaimed entry is freed: drop every
  * reference to it.  @holds (NULL: never) says the subscriber cannot let
- * @e go now (store_reclaim tries again later). */
+ * @e go now (store_reclaim tries again later).  @delta (NULL: NONE)
+ * answers store_delta for a write of @e's instance of @t about to be
+ * made: with @acc NULL what it needs; with @acc, asked after it said JOIN,
+ * the state to join the delta into (*acc, owned by the subscriber, valid
+ * until the change is announced), or OWN when it has none to give. */
 struct store_sub {
 	void (*changed)(void *ctx, struct store_entry *e, enum crdt_type t,
 			const struct store_change *c);
 	void *ctx;
 	void (*removed)(void *ctx, struct store_entry *e);
 	bool (*holds)(void *ctx, const struct store_entry *e);
+	enum store_delta_use (*delta)(void *ctx, struct store_entry *e, enum crdt_type t,
+				      struct crdt_obj **acc);
 };
 
 #define STORE_SUBS_MAX 4
@@ -326,6 +345,14 @@ uint64_t store_fingerprint(const uint8_t *p, size_t len);
  * store_merge calls it for remote state. */
 void store_changed(struct store *s, struct store_entry *e, enum crdt_type t,
 		   const struct store_change *c);
+/** Before a local write of @e's instance of type @t that can yield its
+ * delta: where that delta should go.  NULL and *@own false: nobody needs
+ * it (announce the op alone); NULL and *@own true: make it on its own and
+ * announce it as store_change.delta; else the state to join it into in
+ * place (the one subscriber that needs it keeps that state), announced
+ * with store_change.joined.  A join that fails part-way leaves that state
+ * unusable: announce the write with neither, and the subscriber drops it. */
+struct crdt_obj *store_delta(struct store *s, struct store_entry *e, enum crdt_type t, bool *own);
 /** Add @sub (copied) to the change stream.  0, or -ENOSPC past
  * STORE_SUBS_MAX. */
 int store_subscribe(struct store *s, const struct store_sub *sub);
