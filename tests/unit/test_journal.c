@@ -1474,6 +1474,66 @@ static long map_rss_kib(const char *path)
 	return rss;
 }
 
+static void wake_cb(uv_timer_t *t)
+{
+	(void)t; /* only wakes the loop: a wait below is bounded in time */
+}
+
+/* A burst of writes between two commits of LMDB makes store.wal long, and
+ * a commit keeps its length (the log is written over); the release after
+ * the writes stop cuts it back to 8 MiB (WAL_KEEP_BYTES), and what it held
+ * is all there at the next load. */
+static void test_long_log_cut_back(void **state)
+{
+	struct fixture *f = *state;
+	struct journal_stats stats;
+	struct store a, b;
+	char name[32], *big = malloc(100001);
+	uint64_t released;
+
+	assert_non_null(big);
+	store_init(&a);
+	struct journal *st = open_load_sized(f, &a, CONFIG_DURABILITY_NONE, NULL, 0, 256u << 20);
+	for (int i = 0; i < 200; i++) {
+		memset(big, 'a' + i % 26, 100000);
+		snprintf(big, 16, "%06d", i);
+		big[6] = '-';
+		big[100000] = 0;
+		snprintf(name, sizeof(name), "key:%03d", i % 7);
+		sadd(&a, st, name, big);
+		assert_int_equal(journal_commit(st), 0);
+	}
+	assert_int_equal(journal_flush(st), 0);
+	assert_true(file_size(f, "store.wal") > 20l << 20);
+	journal_get_stats(st, &stats);
+	released = stats.map_releases;
+	/* the release after the writes (the log still holds them all), the
+	 * batch timer's commit that takes them, then the release after it */
+	uv_timer_t wake;
+	uv_timer_init(&f->loop, &wake);
+	uv_timer_start(&wake, wake_cb, 100, 100);
+	for (int i = 0; i < 100 && file_size(f, "store.wal") > 8l << 20; i++) /* 10 s */
+		uv_run(&f->loop, UV_RUN_ONCE);
+	uv_close((uv_handle_t *)&wake, NULL);
+	uv_run(&f->loop, UV_RUN_NOWAIT);
+	journal_get_stats(st, &stats);
+	assert_true(stats.map_releases > released);
+	assert_int_equal(file_size(f, "store.wal"), 8l << 20);
+	assert_int_equal(stats.errors, 0);
+	close_run(f, st);
+
+	store_init(&b);
+	st = open_load_sized(f, &b, CONFIG_DURABILITY_NONE, NULL, 0, 256u << 20);
+	for (int i = 0; i < 7; i++) {
+		snprintf(name, sizeof(name), "key:%03d", i);
+		assert_true(crdt_obj_equal(slot(&a, name, CRDT_ORSET), slot(&b, name, CRDT_ORSET)));
+	}
+	close_run(f, st);
+	store_done(&a);
+	store_done(&b);
+	free(big);
+}
+
 /* A commit hands the map's pages back to the kernel soon after (one timer,
  * RELEASE_MS): what the journal wrote stops counting in the process's RSS,
  * and is all there at the next load. */
@@ -1737,6 +1797,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_log_larger_than_map, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_map_released_after_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_long_log_cut_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compaction_keeps_everything, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_register_stored_as_snapshot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_counter_in_place_while_small, setup, teardown),

@@ -1,7 +1,8 @@
 /* The write-ahead log's file (state/wal.c): records read back in order with
  * their numbers and payloads; a log cut anywhere, or with a byte changed,
  * reads back exactly the whole records before the damage; undo and reset cut
- * records off, or a reset writes the next records over the old ones; the op
+ * records off, or a reset writes the next records over the old ones, and a
+ * trim cuts a long file back without touching the records it holds; the op
  * check refuses every malformed run of ops. */
 #include <limits.h>
 #include <setjmp.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -133,6 +135,58 @@ static void test_records_read_back(void **state)
 	assert_int_equal(len, 0);
 }
 
+static long file_len(const char *path)
+{
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	return (long)st.st_size;
+}
+
+/* A file a burst made long is cut back to what it keeps (wal_trim) once it
+ * is over twice that, never below the records since the last reset, which
+ * read back whole after it. */
+static void test_trim(void **state)
+{
+	struct fixture *f = *state;
+	struct wal *w;
+	char p[1000];
+	uint8_t *buf;
+	size_t len, off = 0;
+	struct wal_rec r;
+
+	memset(p, 'x', sizeof(p));
+	assert_int_equal(wal_open(f->path, &w), 0);
+	for (int i = 0; i < 12; i++)
+		assert_int_equal(wal_append(w, 1 + (uint64_t)i, p, sizeof(p)), 0);
+	/* not while the records are live */
+	assert_int_equal(wal_trim(w, 1024), 0);
+	assert_int_equal(file_len(f->path), 12 * (WAL_HEAD + 1000));
+	assert_int_equal(wal_reset(w, false), 0);
+	assert_int_equal(wal_append(w, 13, "new", 3), 0);
+	assert_int_equal(wal_trim(w, 4096), 1);
+	assert_int_equal(file_len(f->path), 4096);
+	assert_int_equal(wal_trim(w, 4096), 0); /* within twice: kept */
+	assert_int_equal(wal_trim(w, 2049), 0);
+	assert_int_equal(wal_trim(w, 2047), 1);
+	assert_int_equal(file_len(f->path), 2047);
+	/* the records since the reset are never cut */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(wal_append(w, 14 + (uint64_t)i, p, sizeof(p)), 0);
+	assert_int_equal(wal_trim(w, 10), 0);
+	assert_int_equal(file_len(f->path), (long)wal_size(w));
+	assert_int_equal(wal_reset(w, false), 0);
+	assert_int_equal(wal_trim(w, 10), 1);
+	assert_int_equal(file_len(f->path), 10);
+	assert_int_equal(wal_append(w, 17, "after", 5), 0);
+	assert_int_equal(wal_read(f->path, &buf, &len), 0);
+	assert_int_equal(wal_next(buf, len, &off, &r), 1);
+	assert_int_equal(r.seq, 17);
+	assert_memory_equal(r.p, "after", 5);
+	assert_int_equal(wal_next(buf, len, &off, &r), 0);
+	free(buf);
+	wal_close(w);
+}
+
 /* A crash can leave an append cut at any byte: what reads back is exactly
  * the records before it, and the reader says where the damage starts. */
 static void test_cut_anywhere(void **state)
@@ -226,6 +280,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_records_read_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_trim, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cut_anywhere, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_changed_byte, setup, teardown),
 		cmocka_unit_test(test_ops_check),

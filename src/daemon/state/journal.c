@@ -893,8 +893,10 @@ static void release_cb(uv_timer_t *t)
 		jwriter_release(st->w);
 }
 
-/* The writer's counts since its last report, into the stats; a commit
- * (re)arms the map release. */
+/* The writer's counts since its last report, into the stats; a commit, or
+ * LMDB taking the log, (re)arms the map release (which also cuts a long
+ * log file back: after the last writes of a burst it comes once LMDB has
+ * taken them). */
 static void writer_counts(void *ctx, const struct jwriter_counts *c)
 {
 	struct journal *st = ctx;
@@ -909,7 +911,7 @@ static void writer_counts(void *ctx, const struct jwriter_counts *c)
 		st->st.last_sync_ms = c->last_sync_ms;
 	if (c->has_wal)
 		st->st.wal_bytes = c->wal_bytes;
-	if (!c->commits)
+	if (!c->commits && !c->emptied)
 		return;
 	if (!st->release_on)
 		st->release_first = now;

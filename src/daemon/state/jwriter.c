@@ -29,6 +29,10 @@
 /* Past this many bytes of log LMDB takes them at once, before batch_ms (the
  * open transaction's pages are in memory, or dirty in the map, until then). */
 #define WAL_MAX_BYTES ((uint64_t)64 << 20)
+/* At each map release (state/journal.c: soon after the writes stop, and
+ * every 10 s while they go on) a log file longer than twice this is cut
+ * back to it (wal_trim); a file this long keeps its blocks for good. */
+#define WAL_KEEP_BYTES ((uint64_t)8 << 20)
 /* wal_apply: the log does not continue the store (a gap in the numbers). */
 #define WAL_GAP (-1)
 /* LMDB's meta key of the last log record it holds (8 bytes, big-endian). */
@@ -451,6 +455,8 @@ static void wal_commit(struct jwriter *w, bool final, struct jwriter_counts *c, 
 	if ((rc = wal_reset(w->cfg.wal, final)) < 0) {
 		c->errors++;
 		snprintf(msg, msglen, "%s: emptying store.wal: %s", w->cfg.path, strerror(-rc));
+	} else {
+		c->emptied++;
 	}
 	c->wal_bytes = wal_size(w->cfg.wal);
 	c->has_wal = true;
@@ -653,10 +659,16 @@ fail:
 /* Unmap the store file's pages from this process (docs/storage.md): they
  * stay in the page cache, dirty ones with their dirty bit.  Between
  * transactions, so no pass's writes fault them straight back in. */
-static void release_now(struct jwriter *w, struct jwriter_counts *c)
+static void release_now(struct jwriter *w, struct jwriter_counts *c, char *msg, size_t msglen)
 {
+	int r;
+
 	if (w->cfg.map && madvise(w->cfg.map, w->cfg.map_len, MADV_DONTNEED) == 0)
 		c->releases++;
+	if (w->cfg.wal && (r = wal_trim(w->cfg.wal, WAL_KEEP_BYTES)) < 0) {
+		c->errors++;
+		snprintf(msg, msglen, "%s: cutting store.wal back: %s", w->cfg.path, strerror(-r));
+	}
 }
 
 static void add_counts(struct jwriter_counts *to, const struct jwriter_counts *c)
@@ -665,6 +677,7 @@ static void add_counts(struct jwriter_counts *to, const struct jwriter_counts *c
 	to->syncs += c->syncs;
 	to->errors += c->errors;
 	to->releases += c->releases;
+	to->emptied += c->emptied;
 	to->loop_commits += c->loop_commits;
 	if (c->last_sync_ms)
 		to->last_sync_ms = c->last_sync_ms;
@@ -743,7 +756,7 @@ static void thread_main(void *arg)
 			if (s)
 				wal_commit(w, false, &c, msg, sizeof(msg));
 			if (r)
-				release_now(w, &c);
+				release_now(w, &c, msg, sizeof(msg));
 			ensure_parent(w, &c, msg, sizeof(msg));
 			uv_mutex_lock(&w->mu);
 			w->running = false;

@@ -15,6 +15,7 @@
 struct wal {
 	int fd;
 	uint64_t size, last; /* bytes appended; where the last append began */
+	uint64_t end;        /* the file's length */
 };
 
 /* fsync the directory holding @path: a file just created is found after a
@@ -123,12 +124,14 @@ int wal_append(struct wal *w, uint64_t seq, const void *p, size_t n)
 	if (r < 0) {
 		/* no part of it stays to be read back (should this fail too,
 		 * the next append overwrites it, and a reader stops at it) */
-		int cut = ftruncate(w->fd, (off_t)w->size);
-		(void)cut;
+		if (ftruncate(w->fd, (off_t)w->size) == 0)
+			w->end = w->size;
 		return r;
 	}
 	w->last = w->size;
 	w->size += sizeof(head) + n;
+	if (w->size > w->end)
+		w->end = w->size;
 	return 0;
 }
 
@@ -136,7 +139,7 @@ int wal_undo(struct wal *w)
 {
 	if (ftruncate(w->fd, (off_t)w->last) < 0)
 		return -errno;
-	w->size = w->last;
+	w->size = w->end = w->last;
 	return 0;
 }
 
@@ -149,8 +152,22 @@ int wal_reset(struct wal *w, bool cut)
 {
 	if (cut && ftruncate(w->fd, 0) < 0)
 		return -errno;
+	if (cut)
+		w->end = 0;
 	w->size = w->last = 0;
 	return 0;
+}
+
+int wal_trim(struct wal *w, uint64_t keep)
+{
+	if (keep < w->size)
+		keep = w->size;
+	if (w->end <= 2 * keep)
+		return 0;
+	if (ftruncate(w->fd, (off_t)keep) < 0)
+		return -errno;
+	w->end = keep;
+	return 1;
 }
 
 uint64_t wal_size(const struct wal *w)

@@ -53,6 +53,12 @@ int wal_sync(struct wal *w);
  * file already has needs no allocation, so its fdatasync writes no
  * metadata.  A reader tells the old records by their numbers.  -errno. */
 int wal_reset(struct wal *w, bool cut);
+/** Cut the file back to @keep bytes (or to the records appended since the
+ * last reset, if more) when it is over twice as long: the length a burst
+ * of writes gave it is kept by wal_reset, and need not be kept for ever.
+ * Past the records since the last reset lie only older ones, which LMDB
+ * holds.  1 when it was cut, 0 when not, -errno. */
+int wal_trim(struct wal *w, uint64_t keep);
 /** Bytes appended since the last reset. */
 uint64_t wal_size(const struct wal *w);
 
