@@ -5,7 +5,7 @@
 #
 #   scripts/bench.sh [--quick] [--out DIR] [--build DIR]
 #
-#   --quick      small sizes, one run each, durability none only: under a
+#   --quick      small sizes, one run each, durability none only: about a
 #                minute; for checking that everything runs, not for numbers
 #   --out DIR    where the report and plots go (default docs)
 #   --build DIR  the meson build directory (default build; built here)
@@ -13,7 +13,9 @@
 # Runs, in order: bench/redis-compare.sh (throughput and latency against
 # redis-server, per durability mode), bench/memory.py, bench/gossip_rate.py
 # (with build/bench/udp_ceiling), bench/spread.py (against serf),
-# bench/convergence.py and build/bench/bench_crdt.  Every server is started
+# bench/convergence.py, issue 12's bench/replicating_latency.py,
+# bench/digest_rounds.py, bench/delta_cost.py and bench/catchup.py, and
+# build/bench/bench_crdt.  Every server is started
 # on loopback by those programs and stopped by PID.  Needs redis-server,
 # redis-tools, python3-redis, gnuplot-nox (plots) and serf (spread).
 set -euo pipefail
@@ -26,7 +28,7 @@ while [ $# -gt 0 ]; do
 	--quick) quick=1 ;;
 	--out) out=$2; shift ;;
 	--build) build=$2; shift ;;
-	-h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -54,6 +56,10 @@ if [ $quick = 1 ]; then
 	spread_args=(--nodes 3 --trials 10 --serf-trials 3)
 	conv_args=(--quick)
 	crdt_args=(1 10000)
+	replat_args=(--set 20000 --keys 2000 --seconds 1 --modes none)
+	steady_args=(--keys 2000 --set 20000 --seconds 2 --digests yes)
+	dcost_args=(--elements 20000)
+	catchup_args=(--elements 20000 --runs 1)
 else
 	modes="always batch none" tput_n=30000 tput_runs=3 lat_rate=1000 lat_secs=1.5
 	mem_args=(--elements 1000000 --registers 100000 --replicas 100 --counters 1000)
@@ -61,6 +67,10 @@ else
 	spread_args=(--nodes 3,10 --trials 50 --serf-trials 10)
 	conv_args=()
 	crdt_args=(9 1000000)
+	replat_args=(--set 1000000 --keys 100000 --seconds 10)
+	steady_args=(--keys 100000 --set 1000000 --seconds 10 --digests yes)
+	dcost_args=(--elements 1000000)
+	catchup_args=(--elements 1000000 --runs 3)
 fi
 step() { echo "bench.sh: $* ($(($(date +%s) - t_start)) s)" >&2; }
 
@@ -81,6 +91,15 @@ $py "$top/bench/spread.py" --crdtd "$crdtd" "${spread_args[@]}" --data "$work/sp
 step "convergence"
 $py "$top/bench/convergence.py" --crdtd "$crdtd" "${conv_args[@]}" --plots "$out" >"$work/conv.md" \
 	2>"$work/conv.log" || true
+step "latency while a large set replicates"
+$py "$top/bench/replicating_latency.py" --crdtd "$crdtd" "${replat_args[@]}" >"$work/replat.md"
+step "steady state"
+$py "$top/bench/digest_rounds.py" --crdtd "$crdtd" "${steady_args[@]}" >"$work/steady.md"
+step "cost of one change"
+$py "$top/bench/delta_cost.py" --crdtd "$crdtd" "${dcost_args[@]}" >"$work/dcost.md"
+step "catch-up"
+$py "$top/bench/catchup.py" --crdtd "$crdtd" --ceiling "$build/bench/udp_ceiling" \
+	"${catchup_args[@]}" >"$work/catchup.md"
 step "libcrdt"
 "$build/bench/bench_crdt" "${crdt_args[@]}" >"$work/crdt.md"
 step "report"
@@ -103,6 +122,31 @@ conv_aim=$(awk -F'|' '$2 + 0 == 3 && $3 + 0 == 50000 && $4 + 0 == 30 {
 	if ($6 ~ /did/) print "did not converge: **missed**"
 	else printf "median %s ms = %s rounds of 100 ms (%s rounds counted at the writer): %s", $6, $8, $9, ($8 + 0 <= 10) ? "met" : "**missed**" }
 	END { if (!found) print "not measured (--quick leaves the 50,000-element points out)" }' "$work/conv.md")
+# issue 12's: client latency while the set replicates, each ratio ≤ 2
+replat_aim=$(awk -F'|' '$2 ~ /\(/ && $5 + 0 > 0 { m = $2; gsub(/^ +| +$/, "", m); sub(/ .*/, "", m)
+	p50 = $5 + 0; p99 = $6 + 0; n++; s = s sprintf("%s %.2f / %.2f; ", m, p50, p99)
+	if (p50 > 2 || p99 > 2) miss = miss m " " }
+	END { if (!n) { print "not measured"; exit }
+		printf "p50 / p99 ratios to redis-server: %s%s", s, miss ? "**missed** for " miss : "met" }' "$work/replat.md")
+# steady state: every node's bytes a peer a round ≤ 2 KB, CPU ≤ 1 % of a core
+steady_aim=$(awk -F'|' '$2 ~ /yes/ && $3 ~ /n[0-9]/ { n++; if ($5 + 0 > b) b = $5 + 0; if ($9 + 0 > c) c = $9 + 0 }
+	END { if (!n) { print "not measured"; exit }
+		printf "at most %.0f bytes a peer a round and %.2f %% of a core (%d nodes): %s", b, c, n,
+			(b <= 2048 && c <= 1) ? "met" : "**missed**" }' "$work/steady.md")
+# one SADD into the large set: ≤ 2 datagrams and ≤ 300 bytes to each peer
+dcost_aim=$(awk -F'|' '$2 ~ /yes/ { d = $3 + 0; b = $4 + 0; ad = $6 + 0; ab = $7 + 0; f = 1 }
+	END { if (!f) { print "not measured"; exit }
+		printf "%d datagram(s), %d bytes to the peer (its ACK back: %d, %d bytes): %s", d, b, ad, ab,
+			(d <= 2 && b <= 300) ? "met" : "**missed**" }' "$work/dcost.md")
+# catch-up: ≥ 0.3 × the raw rate, and at 30 % loss within 3 × the time
+catchup_aim=$(awk -F'|' '/^Time at/ { split($0, w, ": "); t = w[2] + 0 }
+	$2 ~ /^ *0 %/ && !g { g = $6 + 0; r = $7 + 0 }
+	END { if (!g) { print "not measured"; exit }
+		printf "%.3f of the raw rate (%d datagrams/s); at 30 %% loss %.2f × the lossless time: %s", r, g, t,
+			(r >= 0.3 && t <= 3) ? "met" : (r < 0.3 ? "**missed** (rate)" : "**missed** (loss)") }' "$work/catchup.md")
+# spread of a write to 10 replicas: median ≤ 3 ms
+spread_aim=$(awk '$1 == 10 { f = 1; printf "median %.2f ms to 10 replicas: %s", $2, $2 <= 3 ? "met" : "**missed**" }
+	END { if (!f) print "not measured (--quick runs 3 replicas)" }' "$work/spread.dat")
 
 # ---- plots --------------------------------------------------------------------
 plots=()
@@ -233,6 +277,11 @@ rep=$out/benchmarks.md
 	echo "| memory per OR-Set element ≤ 1.5 × redis-server's set | $mem_aim |"
 	echo "| gossip ≥ 0.5 × the raw loopback datagram rate | $gossip_aim |"
 	echo "| 50,000-element OR-Set under 30 % loss converges within 10 gossip rounds | $conv_aim |"
+	echo "| issue 12: latency while 2 peers replicate a large set taking 1,000 SADD/s, p50 and p99 ≤ 2 × redis-server's | $replat_aim |"
+	echo "| issue 12: steady state, 3 nodes in sync holding the keys and the set: ≤ 2 KB of gossip a peer a round, ≤ 1 % of a core | $steady_aim |"
+	echo "| issue 12: one SADD into the large set costs each peer ≤ 2 datagrams and ≤ 300 bytes | $dcost_aim |"
+	echo "| issue 12: an empty peer receives the large set at ≥ 0.3 × the raw rate; at 30 % loss within 3 × the time | $catchup_aim |"
+	echo "| issue 12: a write reaches 10 replicas in ≤ 3 ms (median) | $spread_aim |"
 	echo
 	echo "What limits the missed ones is in \"Where the time goes\" at the end of the generated part."
 	echo
@@ -296,6 +345,24 @@ rep=$out/benchmarks.md
 	for p in convergence-size.png convergence-nodes.png; do
 		[ -f "$out/$p" ] && echo "![$p]($p)" && echo
 	done
+	echo "## Replication at scale (issue 12's aims)"
+	echo
+	echo "Latency while the set replicates: \`bench/replicating_latency.py ${replat_args[*]}\` (its help has the method)."
+	echo
+	cat "$work/replat.md"
+	echo
+	echo "Steady state: \`bench/digest_rounds.py ${steady_args[*]}\`."
+	echo
+	cat "$work/steady.md"
+	echo
+	echo "Cost of one change: \`bench/delta_cost.py ${dcost_args[*]}\`."
+	echo
+	cat "$work/dcost.md"
+	echo
+	echo "Catch-up: \`bench/catchup.py ${catchup_args[*]}\`."
+	echo
+	cat "$work/catchup.md"
+	echo
 	echo "## libcrdt microbenchmarks"
 	echo
 	echo "\`build/bench/bench_crdt ${crdt_args[*]}\` (runs, largest set for the piece merge); see the notes below"
