@@ -14,8 +14,10 @@ writer and the same GETs.  Durability modes: crdtd none / batch / always
 against redis appendfsync no / everysec / always (appendonly yes for the
 last two).  Prints a markdown table of p50 and p99 and their ratios, and
 from A's INFO over the measure (CONFIG RESETSTAT just before it): its
-longest event loop pass, the passes that worked more than 1 and 10 ms, and
-the longest single call into its gossip core.
+longest event loop pass and what of it went to commands, gossip and
+storage (the rest: client I/O, timers, the journal's reports), the passes
+that worked more than 1 and 10 ms, and the longest single call into its
+gossip core.
 
     bench/replicating_latency.py [--set 1000000] [--keys 100000] [--seconds 20]
                                  [--modes none,batch,always] [--crdtd PATH]
@@ -96,7 +98,9 @@ def crdtd_run(a, mode):
         cls[0].config_resetstat()
         r = measure(a.latency, c[0].port, a.seconds, a.rate)
         st = cls[0].info("all")
-        return r + ((st["loop_longest_pass_us"], st["loop_passes_over_1ms"],
+        parts = "%d / %d / %d" % tuple(st.get("loop_longest_pass_%s_us" % k, 0)
+                                       for k in ("commands", "gossip", "storage"))
+        return r + ((st["loop_longest_pass_us"], parts, st["loop_passes_over_1ms"],
                      st["loop_passes_over_10ms"], st["gossip_longest_call_us"]),)
     finally:
         c.cleanup()
@@ -121,14 +125,14 @@ def main():
     a = ap.parse_args()
     if a.crdtd:
         harness.CRDTD = os.path.abspath(a.crdtd)
-    print("| durability (redis appendfsync) | redis p50 / p99 µs | crdtd p50 / p99 µs | p50 ratio | p99 ratio | SADDs during (redis / crdtd) | A's longest pass µs | passes > 1 / > 10 ms | longest gossip call µs |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| durability (redis appendfsync) | redis p50 / p99 µs | crdtd p50 / p99 µs | p50 ratio | p99 ratio | SADDs during (redis / crdtd) | A's longest pass µs | of it commands / gossip / storage µs | passes > 1 / > 10 ms | longest gossip call µs |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for mode in a.modes.split(","):
         r50, r99, rn = redis_run(a, mode)
-        c50, c99, cn, (longest, over1, over10, gcall) = crdtd_run(a, mode)
-        print("| %s (%s) | %.0f / %.0f | %.0f / %.0f | %.2f | %.2f | %d / %d | %d | %d / %d | %d |" %
+        c50, c99, cn, (longest, parts, over1, over10, gcall) = crdtd_run(a, mode)
+        print("| %s (%s) | %.0f / %.0f | %.0f / %.0f | %.2f | %.2f | %d / %d | %d | %s | %d / %d | %d |" %
               (mode, REDIS_FSYNC[mode], r50, r99, c50, c99, c50 / r50, c99 / r99, rn, cn,
-               longest, over1, over10, gcall), flush=True)
+               longest, parts, over1, over10, gcall), flush=True)
 
 
 if __name__ == "__main__":
