@@ -1207,7 +1207,6 @@ static enum store_delta_use delta_use(void *ctx, struct store_entry *e, enum crd
 	return STORE_DELTA_JOIN;
 }
 
-
 /* A reclaimed entry: its pieces go (the cache knows it by its address). */
 static void removed_entry(void *ctx, struct store_entry *e)
 {
