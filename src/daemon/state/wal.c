@@ -150,10 +150,11 @@ int wal_sync(struct wal *w)
 
 int wal_reset(struct wal *w, bool cut)
 {
-	if (cut && ftruncate(w->fd, 0) < 0)
-		return -errno;
-	if (cut)
+	if (cut) {
+		if (ftruncate(w->fd, 0) < 0)
+			return -errno;
 		w->end = 0;
+	}
 	w->size = w->last = 0;
 	return 0;
 }
