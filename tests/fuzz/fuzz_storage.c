@@ -14,6 +14,7 @@
 #include "crdt/obj.h"
 #include "fuzz.h"
 #include "state/journal.h"
+#include "state/jops.h"
 #include "state/jwriter.h"
 #include "state/store.h"
 #include "state/wal.h"
@@ -40,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(log, data + 1, n);
 		while (wal_next(log, n, &off, &r) > 0) {
 			CHECK(r.p >= log && r.p + r.n <= log + n && off <= n);
-			(void)jwriter_ops_check(r.p, r.n);
+			(void)jops_check(r.p, r.n);
 		}
 		CHECK(off <= n);
 		free(log);

@@ -2,8 +2,8 @@
  * their numbers and payloads; a log cut anywhere, or with a byte changed,
  * reads back exactly the whole records before the damage; undo and reset cut
  * records off, or a reset writes the next records over the old ones, and a
- * trim cuts a long file back without touching the records it holds; the op
- * check refuses every malformed run of ops. */
+ * trim cuts a long file back without touching the records it holds. */
+#include <errno.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,7 +17,6 @@
 
 #include <cmocka.h>
 
-#include "state/jwriter.h"
 #include "state/wal.h"
 
 struct fixture {
@@ -242,40 +241,6 @@ static void test_changed_byte(void **state)
 	wal_close(w);
 }
 
-/* The op check: a batch's own ops pass; each kind of damage is refused. */
-static void test_ops_check(void **state)
-{
-	(void)state;
-	struct jwriter_batch b = { 0 };
-	uint8_t k8[8] = { 0, 0, 0, 0, 0, 0, 0, 7 };
-
-	crdt_buf_init(&b.ops, 0);
-	assert_int_equal(jwriter_put(&b, JWRITER_SNAP, k8, 8, "value", 5), 0);
-	assert_int_equal(jwriter_del(&b, JWRITER_INST, k8, 8), 0);
-	assert_int_equal(jwriter_drop_log(&b, 7, 100), 0);
-	assert_int_equal(jwriter_ops_check(b.ops.data, b.ops.len), 0);
-	assert_int_equal(jwriter_ops_check(b.ops.data, 0), 0);
-	for (size_t cut = 1; cut < b.ops.len; cut++) {
-		uint8_t *copy = malloc(cut);
-		memcpy(copy, b.ops.data, cut);
-		int whole = cut == 12 + 8 + 5 || cut == 12 + 8 + 5 + 12 + 8;
-		assert_int_equal(jwriter_ops_check(copy, cut), whole ? 0 : -EBADMSG);
-		free(copy);
-	}
-	uint8_t *p = b.ops.data;
-	p[0] = 9; /* an unknown kind */
-	assert_int_equal(jwriter_ops_check(p, b.ops.len), -EBADMSG);
-	p[0] = 1;
-	p[1] = JWRITER_TABLES; /* no such table */
-	assert_int_equal(jwriter_ops_check(p, b.ops.len), -EBADMSG);
-	p[1] = JWRITER_SNAP;
-	p[8] = 0xff; /* a value longer than the run */
-	assert_int_equal(jwriter_ops_check(p, b.ops.len), -EBADMSG);
-	p[8] = 5;
-	assert_int_equal(jwriter_ops_check(p, b.ops.len), 0);
-	crdt_buf_done(&b.ops);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -283,7 +248,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_trim, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cut_anywhere, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_changed_byte, setup, teardown),
-		cmocka_unit_test(test_ops_check),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
 
 #include "be.h"
 #include "log.h"
+#include "state/jops.h"
 #include "state/jwriter.h"
 #include "state/wal.h"
 
@@ -33,19 +34,13 @@
  * every 10 s while they go on) a log file longer than twice this is cut
  * back to it (wal_trim); a file this long keeps its blocks for good. */
 #define WAL_KEEP_BYTES ((uint64_t)8 << 20)
+/* Pages left free besides the bound of room_measure: the commit's own
+ * (free list, meta) and the tables' roots. */
+#define ROOM_SLACK_PAGES 256
 /* wal_apply: the log does not continue the store (a gap in the numbers). */
 #define WAL_GAP (-1)
 /* LMDB's meta key of the last log record it holds (8 bytes, big-endian). */
 static const char WALSEQ_KEY[] = "walseq";
-
-enum { OP_PUT = 1, OP_DEL, OP_DROP_LOG };
-
-/* Before each op's key and value in a batch's buffers. */
-struct op_head {
-	uint8_t kind, table;
-	uint16_t pad;
-	uint32_t klen, vlen;
-};
 
 struct jwriter {
 	uv_async_t async; /* the thread's reports */
@@ -80,6 +75,14 @@ struct jwriter {
 	bool commit_failed;    /* the last commit of parent failed: only the timer retries */
 	struct crdt_buf payload;
 	uint64_t seq;
+	/* The groups logged since parent began, not yet applied to it: LMDB
+	 * takes them in key order at the commit (state/jops.h).  A group goes
+	 * there while the pages they can need (jops_pages, and a copy of each
+	 * page the store has) fit the map: room, in pages, recomputed at each
+	 * commit; 0 while parent holds groups applied as they came. */
+	struct crdt_buf pending;
+	uint64_t pending_pages, room;
+	size_t psize;
 
 	/* the loop only */
 	struct jwriter_batch *spare;
@@ -115,7 +118,7 @@ static uint64_t wall_ms(void)
 static int append_op(struct jwriter_batch *b, struct crdt_buf *to, uint8_t kind, uint8_t table,
 		     const void *k, size_t klen, const void *v, size_t vlen)
 {
-	struct op_head h = { .kind = kind, .table = table };
+	struct jop_head h = { .kind = kind, .table = table };
 	int r;
 
 	if (b->rc)
@@ -137,12 +140,12 @@ static int append_op(struct jwriter_batch *b, struct crdt_buf *to, uint8_t kind,
 int jwriter_put(struct jwriter_batch *b, enum jwriter_table t, const void *k, size_t klen,
 		const void *v, size_t vlen)
 {
-	return append_op(b, &b->ops, OP_PUT, (uint8_t)t, k, klen, v, vlen);
+	return append_op(b, &b->ops, JOP_PUT, (uint8_t)t, k, klen, v, vlen);
 }
 
 int jwriter_put_more(struct jwriter_batch *b, size_t at, const void *v, size_t vlen)
 {
-	struct op_head h;
+	struct jop_head h;
 	int r;
 
 	if (b->rc)
@@ -150,7 +153,7 @@ int jwriter_put_more(struct jwriter_batch *b, size_t at, const void *v, size_t v
 	if (at > b->ops.len || b->ops.len - at < sizeof(h))
 		return -EINVAL;
 	memcpy(&h, b->ops.data + at, sizeof(h));
-	if (h.kind != OP_PUT || at + sizeof(h) + h.klen + h.vlen != b->ops.len)
+	if (h.kind != JOP_PUT || at + sizeof(h) + h.klen + h.vlen != b->ops.len)
 		return -EINVAL;
 	if (vlen > UINT32_MAX - h.vlen)
 		return b->rc = -EMSGSIZE;
@@ -164,7 +167,7 @@ int jwriter_put_more(struct jwriter_batch *b, size_t at, const void *v, size_t v
 
 uint8_t *jwriter_put_value(struct jwriter_batch *b, size_t at, size_t *vlen)
 {
-	struct op_head h;
+	struct jop_head h;
 
 	memcpy(&h, b->ops.data + at, sizeof(h));
 	*vlen = h.vlen;
@@ -174,12 +177,12 @@ uint8_t *jwriter_put_value(struct jwriter_batch *b, size_t at, size_t *vlen)
 int jwriter_put_name(struct jwriter_batch *b, const void *k, size_t klen, const void *v,
 		     size_t vlen)
 {
-	return append_op(b, &b->names, OP_PUT, JWRITER_INST, k, klen, v, vlen);
+	return append_op(b, &b->names, JOP_PUT, JWRITER_INST, k, klen, v, vlen);
 }
 
 int jwriter_del(struct jwriter_batch *b, enum jwriter_table t, const void *k, size_t klen)
 {
-	return append_op(b, &b->ops, OP_DEL, (uint8_t)t, k, klen, NULL, 0);
+	return append_op(b, &b->ops, JOP_DEL, (uint8_t)t, k, klen, NULL, 0);
 }
 
 int jwriter_drop_log(struct jwriter_batch *b, uint64_t sid, uint64_t below)
@@ -188,7 +191,7 @@ int jwriter_drop_log(struct jwriter_batch *b, uint64_t sid, uint64_t below)
 
 	put_be64(k, sid);
 	put_be64(k + 8, below);
-	return append_op(b, &b->ops, OP_DROP_LOG, JWRITER_LOG, k, sizeof(k), NULL, 0);
+	return append_op(b, &b->ops, JOP_DROP_LOG, JWRITER_LOG, k, sizeof(k), NULL, 0);
 }
 
 struct jwriter_batch *jwriter_batch_get(struct jwriter *w)
@@ -238,69 +241,6 @@ static void recycle(struct jwriter *w, struct jwriter_batch *b)
 
 /* ---- the thread --------------------------------------------------------- */
 
-/* Delete slot k[0..8)'s journal records below sequence k[8..16). */
-static int drop_log(MDB_txn *txn, MDB_dbi dbi, const uint8_t *k)
-{
-	uint64_t sid = get_be64(k), below = get_be64(k + 8);
-	uint8_t first[16];
-	MDB_cursor *cur;
-	MDB_val key, val;
-	int rc;
-
-	if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0)
-		return rc;
-	put_be64(first, sid);
-	put_be64(first + 8, 0);
-	key = (MDB_val){ sizeof(first), first };
-	/* after a delete the cursor already sits on the next record, and
-	 * LMDB's MDB_NEXT returns that one */
-	for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
-		if (key.mv_size != 16 || get_be64(key.mv_data) != sid ||
-		    get_be64((uint8_t *)key.mv_data + 8) >= below) {
-			rc = MDB_NOTFOUND; /* past this slot's records */
-			break;
-		}
-		if ((rc = mdb_cursor_del(cur, 0)) != 0)
-			break;
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-static const char *const op_what[JWRITER_TABLES] = { "meta", "name record", "snapshot",
-						     "journal record" };
-
-/* Apply the ops in @ops; on failure *what says which. */
-static int apply(const struct jwriter *w, MDB_txn *txn, const struct crdt_buf *ops,
-		 const char **what)
-{
-	size_t off = 0;
-	int rc = 0;
-
-	while (rc == 0 && off < ops->len) {
-		struct op_head h;
-		memcpy(&h, ops->data + off, sizeof(h));
-		const uint8_t *k = ops->data + off + sizeof(h);
-		off += sizeof(h) + h.klen + h.vlen;
-		if (h.kind == OP_DROP_LOG) {
-			*what = "dropping the journal";
-			rc = drop_log(txn, w->cfg.dbi[JWRITER_LOG], k);
-		} else if (h.kind == OP_DEL) {
-			MDB_val key = { h.klen, (void *)k };
-			*what = "deleting a record";
-			rc = mdb_del(txn, w->cfg.dbi[h.table], &key, NULL);
-			if (rc == MDB_NOTFOUND)
-				rc = 0;
-		} else {
-			MDB_val key = { h.klen, (void *)k }, val = { h.vlen, (void *)(k + h.klen) };
-			*what = op_what[h.table];
-			rc = mdb_put(txn, w->cfg.dbi[h.table], &key, &val, 0);
-		}
-	}
-	return rc;
-}
-
 /* A group's transaction failed (@what, LMDB's @rc): every batch in it
  * fails, and their name records go again in the next transaction, since
  * later records of these slots name them by id. */
@@ -318,26 +258,6 @@ static void group_failed(struct jwriter *w, struct jwriter_batch *g, struct jwri
 }
 
 /* ---- the log first (state/wal.h) ---------------------------------------- */
-
-int jwriter_ops_check(const uint8_t *p, size_t n)
-{
-	size_t off = 0;
-
-	while (off < n) {
-		struct op_head h;
-		if (n - off < sizeof(h))
-			return -EBADMSG;
-		memcpy(&h, p + off, sizeof(h));
-		off += sizeof(h);
-		if (h.kind < OP_PUT || h.kind > OP_DROP_LOG || h.table >= JWRITER_TABLES ||
-		    h.klen > n - off || h.vlen > n - off - h.klen ||
-		    (h.kind == OP_DROP_LOG && (h.klen != 16 || h.table != JWRITER_LOG)) ||
-		    (h.kind != OP_PUT && h.vlen) || h.klen == 0)
-			return -EBADMSG;
-		off += (size_t)h.klen + h.vlen;
-	}
-	return 0;
-}
 
 static int put_walseq(const struct jwriter *w, MDB_txn *txn, uint64_t seq)
 {
@@ -381,10 +301,9 @@ static int wal_apply(const struct jwriter *w, MDB_txn *txn, const uint8_t *buf, 
 				return WAL_GAP; /* the log continues a later store */
 			break; /* older and newer pages mixed by a crash of the machine */
 		}
-		if (jwriter_ops_check(r.p, r.n) < 0)
+		if (jops_check(r.p, r.n) < 0)
 			return MDB_CORRUPTED; /* it checked out: not a torn append */
-		struct crdt_buf ops = { .data = (uint8_t *)r.p, .len = r.n, .cap = r.n };
-		if ((rc = apply(w, txn, &ops, &what)) != 0)
+		if ((rc = jops_apply(txn, w->cfg.dbi, r.p, r.n, &what)) != 0)
 			return rc;
 		*last = r.seq;
 		(*applied)++;
@@ -392,6 +311,50 @@ static int wal_apply(const struct jwriter *w, MDB_txn *txn, const uint8_t *buf, 
 	}
 	*used = more > 0 ? at : off;
 	return *applied ? put_walseq(w, txn, *last) : 0;
+}
+
+/* Forget the pending groups (applied, or in the log to be applied again). */
+static void pending_reset(struct jwriter *w)
+{
+	if (w->pending.cap > SPARE_BYTES) {
+		crdt_buf_done(&w->pending);
+		crdt_buf_init(&w->pending, 0);
+	}
+	crdt_buf_reset(&w->pending);
+	w->pending_pages = 0;
+}
+
+/* The pages a transaction begun now may add to the store's and still fit
+ * the map: a copy of every page the store has at most, the rest for the
+ * pending groups' new pages (jops_pages). */
+static void room_measure(struct jwriter *w)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	uint64_t map, used;
+
+	w->room = 0;
+	if (mdb_env_info(w->cfg.env, &info) != 0 || mdb_env_stat(w->cfg.env, &st) != 0 ||
+	    !st.ms_psize)
+		return;
+	w->psize = st.ms_psize;
+	map = info.me_mapsize / st.ms_psize;
+	used = 2 * ((uint64_t)info.me_last_pgno + 1) + ROOM_SLACK_PAGES;
+	w->room = map > used ? map - used : 0;
+}
+
+/* LMDB takes the pending groups, in key order, into the open transaction.
+ * On failure the transaction is aborted: the log holds them. */
+static int pending_apply(struct jwriter *w, const char **what)
+{
+	int rc = 0;
+
+	if (w->pending.len) {
+		rc = jops_apply_sorted(w->parent, w->cfg.dbi, w->pending.data, w->pending.len, what);
+		pending_reset(w);
+	}
+	w->room = 0; /* what comes now goes in as it comes, until the commit */
+	return rc;
 }
 
 /* The open transaction is unusable (a put or an append of the group failed
@@ -410,6 +373,8 @@ static void drop_parent(struct jwriter *w, bool on_loop)
 	w->parent_bad = false;
 	w->groups = 0;
 	w->reapply = true;
+	pending_reset(w); /* the log holds them: the next transaction takes it again */
+	w->room = 0;
 }
 
 /* LMDB takes what the log holds: the open transaction is committed (synced
@@ -426,6 +391,19 @@ static void wal_commit(struct jwriter *w, bool final, struct jwriter_counts *c, 
 		drop_parent(w, false);
 	if (!w->parent || (!w->groups && !final))
 		return;
+	if (w->pending.len) {
+		const char *what = "memory";
+		if ((rc = pending_apply(w, &what)) != 0 || (what = "meta",
+		    (rc = put_walseq(w, w->parent, w->seq)) != 0)) {
+			drop_parent(w, false);
+			w->commit_failed = true;
+			c->errors++;
+			snprintf(msg, msglen, "%s: %s, taking the log into the store: %s%s (the "
+				 "writes stay in store.wal)", w->cfg.path, what, mdb_strerror(rc),
+				 rc == MDB_MAP_FULL ? "; raise [storage] map_size" : "");
+			return;
+		}
+	}
 	rc = mdb_txn_commit(w->parent);
 	w->parent = NULL;
 	w->groups = 0;
@@ -438,6 +416,7 @@ static void wal_commit(struct jwriter *w, bool final, struct jwriter_counts *c, 
 		return;
 	}
 	w->commit_failed = false;
+	room_measure(w);
 	if (!synced && (w->cfg.sync_interval || final)) {
 		if ((rc = mdb_env_sync(w->cfg.env, 1)) != 0) {
 			/* the log keeps its records (LMDB holds them: skipped at a
@@ -510,6 +489,10 @@ static int wal_parent(struct jwriter *w, const char **what)
  * stored: a start applies the log.  On the loop (@on_loop) the open
  * transaction is there (inline_ok).
  *
+ * While the map has room for it (w->room), a group is only logged and kept
+ * (w->pending): LMDB takes the pending groups in key order before its
+ * commit, a put a leaf it has just been on (state/jops.h).
+ *
  * A group the map has no room for fails only when it fails alone: a long
  * transaction cannot reuse the pages it freed (LMDB reuses them once a
  * commit took them), so the groups before it are committed first and it
@@ -520,7 +503,8 @@ static bool run_group(struct jwriter *w, struct jwriter_batch *g, bool on_loop,
 {
 	struct crdt_buf *p = &w->payload;
 	const char *what = "memory";
-	bool sync = false, touched = false, logged = false, again = false;
+	bool sync = false, touched = false, logged = false, again = false, defer = false;
+	uint64_t pages = 0;
 	int rc = 0, r;
 
 	if (!g->next && !w->retry.len && !g->names.len && !g->rc) {
@@ -541,9 +525,14 @@ static bool run_group(struct jwriter *w, struct jwriter_batch *g, bool on_loop,
 retry:
 	if (rc == 0 && !on_loop)
 		rc = wal_parent(w, &what);
-	if (rc == 0) {
+	if (rc == 0 && !again && w->room) {
+		pages = jops_pages(p->data, p->len, w->psize);
+		defer = w->pending_pages + pages <= w->room;
+	}
+	if (rc == 0 && !defer) {
 		touched = true;
-		if ((rc = apply(w, w->parent, p, &what)) == 0 &&
+		if ((rc = pending_apply(w, &what)) == 0 &&
+		    (rc = jops_apply(w->parent, w->cfg.dbi, p->data, p->len, &what)) == 0 &&
 		    (rc = put_walseq(w, w->parent, w->seq + 1)) != 0)
 			what = "meta";
 	}
@@ -581,6 +570,14 @@ retry:
 			drop_parent(w, on_loop);
 		group_failed(w, g, c, msg, msglen, what, rc);
 		return true;
+	}
+	if (defer) {
+		/* stored (logged); LMDB takes it at the commit, or the log
+		 * again after a transaction that failed */
+		if (crdt_buf_put(&w->pending, p->data, p->len) < 0)
+			drop_parent(w, on_loop);
+		else
+			w->pending_pages += pages;
 	}
 	crdt_buf_reset(&w->retry);
 	if (w->payload.cap > SPARE_BYTES) { /* not the memory of one large group for ever */
@@ -963,7 +960,9 @@ int jwriter_start(uv_loop_t *loop, const struct jwriter_config *cfg,
 	w->done_tail = &w->done;
 	crdt_buf_init(&w->retry, 0);
 	crdt_buf_init(&w->payload, 0);
+	crdt_buf_init(&w->pending, 0);
 	w->seq = cfg->wal_seq;
+	room_measure(w);
 	if ((r = uv_mutex_init(&w->mu)) < 0)
 		goto fail_mutex;
 	if ((r = uv_cond_init(&w->work)) < 0)
@@ -1008,6 +1007,7 @@ static void close_cb(uv_handle_t *h)
 	}
 	crdt_buf_done(&w->retry);
 	crdt_buf_done(&w->payload);
+	crdt_buf_done(&w->pending);
 	uv_cond_destroy(&w->idle);
 	uv_cond_destroy(&w->work);
 	uv_mutex_destroy(&w->mu);

@@ -3,17 +3,21 @@
  * (state/journal.h owns what is written; docs/storage.md).
  *
  * The loop fills one batch per pass with small ops (put a value, drop a
- * slot's journal records, a name record) and submits it; the thread takes
- * every batch queued meanwhile into one group, applies it to a transaction
- * LMDB keeps open, appends it to the write-ahead log (state/wal.h) as one
- * record, synced first under durability = always when a batch holds a
- * client's write, and reports each batch back to the loop, in order, through
- * a uv_async handle: stored or failed.  The open transaction is committed
- * every batch_ms (jwriter_sync; synced under always and batch) and the log
- * emptied: LMDB copies each page it touches once an interval, not once a
- * group.  While the thread is idle, a small batch that needs no sync is
- * applied and logged on the loop itself and reported before jwriter_submit
- * returns: one write's reply then does not wait for two thread wake-ups.
+ * slot's journal records, a name record: state/jops.h) and submits it; the
+ * thread takes every batch queued meanwhile into one group, appends it to
+ * the write-ahead log (state/wal.h) as one record, synced first under
+ * durability = always when a batch holds a client's write, and reports each
+ * batch back to the loop, in order, through a uv_async handle: stored or
+ * failed.  Every batch_ms (jwriter_sync; synced under always and batch) LMDB
+ * takes the groups logged since, each key's last op in key order, into a
+ * transaction it keeps open, commits it, and the log is emptied: LMDB
+ * copies each page it touches once an interval, not once a group, and
+ * searches its tree from a leaf it has just been on.  (While the map might
+ * not have room for them, groups go into the transaction as they come, so
+ * that one LMDB cannot take fails before it is acknowledged.)  While the
+ * thread is idle, a small batch that needs no sync is logged on the loop
+ * itself and reported before jwriter_submit returns: one write's reply
+ * then does not wait for two thread wake-ups.
  *
  * Threads: every function here runs on the loop thread; the thread only
  * touches LMDB, the log, the queue and the counters under the mutex, and it
@@ -109,10 +113,6 @@ void jwriter_close(struct jwriter *w);
  * with a message in @err. */
 int jwriter_recover(MDB_env *env, const MDB_dbi dbi[JWRITER_TABLES], const char *wal_path,
 		    struct jwriter_recovery *out, char *err, size_t errlen);
-
-/** 0 when @p[0..n) is a well-formed run of ops (as a log record's payload
- * holds), -EBADMSG otherwise.  Never reads past @n. */
-int jwriter_ops_check(const uint8_t *p, size_t n);
 
 /** An empty batch (reused memory), NULL without memory. */
 struct jwriter_batch *jwriter_batch_get(struct jwriter *w);
