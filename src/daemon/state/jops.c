@@ -119,9 +119,8 @@ static uint64_t prefix(const uint8_t *k, size_t len)
 }
 
 /* LMDB's order of keys (bytes, then the shorter first), then run order. */
-static int sop_cmp(const void *pa, const void *pb)
+static inline int sop_cmp(const struct sop *a, const struct sop *b)
 {
-	const struct sop *a = pa, *b = pb;
 	size_t min;
 	int c;
 
@@ -137,6 +136,58 @@ static int sop_cmp(const void *pa, const void *pb)
 	if (a->klen != b->klen)
 		return a->klen < b->klen ? -1 : 1;
 	return a->idx < b->idx ? -1 : a->idx > b->idx;
+}
+
+static inline void sop_swap(struct sop *a, struct sop *b)
+{
+	struct sop t = *a;
+	*a = *b;
+	*b = t;
+}
+
+/* Sort @v[0..n) by sop_cmp: a quicksort with the comparison inlined (2-3
+ * times faster than qsort's call a comparison, which took half the time of
+ * applying a commit's ops), a median of three for a pivot, insertion sort
+ * below 16, and the smaller side first, so the stack stays O(log n).  The
+ * keys are all distinct (run order breaks ties). */
+static void sop_sort(struct sop *v, size_t n)
+{
+	while (n > 16) {
+		size_t m = n / 2, i = 0, j = n - 1;
+		if (sop_cmp(&v[m], &v[0]) < 0)
+			sop_swap(&v[m], &v[0]);
+		if (sop_cmp(&v[n - 1], &v[m]) < 0) {
+			sop_swap(&v[n - 1], &v[m]);
+			if (sop_cmp(&v[m], &v[0]) < 0)
+				sop_swap(&v[m], &v[0]);
+		}
+		struct sop pivot = v[m];
+		for (;;) { /* Hoare's partition: v[0] <= pivot <= v[n - 1] stop the scans */
+			while (sop_cmp(&v[i], &pivot) < 0)
+				i++;
+			while (sop_cmp(&pivot, &v[j]) < 0)
+				j--;
+			if (i >= j)
+				break;
+			sop_swap(&v[i++], &v[j--]);
+		}
+		/* v[0..j] <= pivot <= v[j+1..n) */
+		if (j + 1 < n - j - 1) {
+			sop_sort(v, j + 1);
+			v += j + 1;
+			n -= j + 1;
+		} else {
+			sop_sort(v + j + 1, n - j - 1);
+			n = j + 1;
+		}
+	}
+	for (size_t i = 1; i < n; i++) {
+		struct sop x = v[i];
+		size_t j = i;
+		for (; j > 0 && sop_cmp(&x, &v[j - 1]) < 0; j--)
+			v[j] = v[j - 1];
+		v[j] = x;
+	}
 }
 
 static bool same_key(const struct sop *a, const struct sop *b)
@@ -182,7 +233,7 @@ static int sorted_index(const uint8_t *p, size_t n, struct sop **ret, size_t *re
 		};
 		off += sizeof(h) + h.klen + h.vlen;
 	}
-	qsort(v, cnt, sizeof(*v), sop_cmp);
+	sop_sort(v, cnt);
 	*ret = v;
 	*ret_n = cnt;
 	return 0;
