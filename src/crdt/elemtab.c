@@ -9,7 +9,7 @@
 
 #include "crdt/error.h"
 #include "elemtab.h"
-#include "sort.h"
+#include "crdt/sort.h"
 
 /* Load limit 13/16: linear probing stays short, and a 100k-element table
  * still fits in 2^17 slots (4 MiB). */

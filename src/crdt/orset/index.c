@@ -16,7 +16,7 @@
 
 #include "crdt/error.h"
 #include "internal.h"
-#include "../sort.h"
+#include "crdt/sort.h"
 
 static inline unsigned leaf_rank(const struct ixleaf *l, unsigned p)
 {

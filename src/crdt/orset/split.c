@@ -15,7 +15,7 @@
 
 #include "crdt/error.h"
 #include "internal.h"
-#include "../sort.h"
+#include "crdt/sort.h"
 
 struct pair {
 	uint64_t ctr;

@@ -1,8 +1,9 @@
-/* One quicksort for the library's arrays of plain values, instantiated per
- * type with its "less than" inline (qsort's call per compare cost the
- * sorts that run on every cut, merge and SMEMBERS): median of three, the
- * smaller side recursed so the stack stays O(log n), an insertion sort
- * below 16 elements.  Not stable.
+/* One quicksort for arrays of plain values (libcrdt's, and the journal's
+ * ops before LMDB takes them: state/jops.c), instantiated per type with its
+ * "less than" inline (qsort's call per compare cost the sorts that run on
+ * every cut, merge and SMEMBERS): median of three, the smaller side
+ * recursed so the stack stays O(log n), an insertion sort below 16
+ * elements.  Not stable.
  *
  *   SORT_DEFINE(name, T, lt)  defines  static void name(T *v, size_t n)
  *
