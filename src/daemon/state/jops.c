@@ -7,10 +7,10 @@
 #include "crdt/sort.h"
 #include "state/jops.h"
 
-/* Splits a put can cause (one a level of the tree) and the new pages of a
- * deeper tree, at most: 4 KiB pages of keys up to 511 bytes hold 8 or more
- * each, so 8 levels would hold more than 8^8 keys. */
-#define SPLIT_PAGES 9
+/* The bytes an entry of a key and a small value takes in a leaf: its node
+ * header and its pointer in the page besides the key and value.  A value
+ * over half a page goes to pages of its own (LMDB's overflow pages). */
+#define NODE_BYTES 16
 
 int jops_check(const uint8_t *p, size_t n)
 {
@@ -253,16 +253,25 @@ int jops_apply_sorted(MDB_txn *txn, const MDB_dbi dbi[JWRITER_TABLES], const uin
 
 uint64_t jops_pages(const uint8_t *p, size_t n, size_t psize)
 {
-	uint64_t pages = 0;
+	uint64_t pages = 0, bytes = 0;
 	size_t off = 0;
 
 	while (off < n) {
 		struct jop_head h;
 		memcpy(&h, p + off, sizeof(h));
 		off += sizeof(h) + h.klen + h.vlen;
-		pages += SPLIT_PAGES;
-		if (h.vlen > psize / 2) /* a value of its own pages */
-			pages += (h.vlen + psize - 1) / psize + 1;
+		if (h.kind != JOP_PUT)
+			continue; /* a delete frees; its copies are the store's pages */
+		if (h.vlen > psize / 2) { /* pages of its own, and its node */
+			pages += (h.vlen + psize - 1) / psize;
+			bytes += h.klen + NODE_BYTES + 8;
+		} else {
+			bytes += h.klen + h.vlen + NODE_BYTES;
+		}
 	}
-	return pages;
+	/* A page a split made is half full: it splits again only after half a
+	 * page more went into it, so the leaves' splits are at most 2 bytes /
+	 * psize beyond one a page the store has (room_measure counts those),
+	 * and the branches' at most as many again. */
+	return pages + 4 * ((bytes + psize - 1) / psize);
 }

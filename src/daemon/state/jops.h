@@ -49,9 +49,11 @@ int jops_apply(MDB_txn *txn, const MDB_dbi dbi[JWRITER_TABLES], const uint8_t *p
 int jops_apply_sorted(MDB_txn *txn, const MDB_dbi dbi[JWRITER_TABLES], const uint8_t *p,
 		      size_t n, const char **what);
 
-/** At most how many pages the run @p[0..n) can add to a transaction
- * besides copies of pages the store already has: splits and overflow
- * pages, for pages of @psize bytes. */
+/** At most how many pages the run @p[0..n) can add to a transaction, for
+ * pages of @psize bytes, besides what the pages the store already has can
+ * take by themselves (at most one copy and two splits each, leaf and
+ * branch): its large values' own pages, and four pages a page of entries
+ * put (a split page fills again only after half a page more). */
 uint64_t jops_pages(const uint8_t *p, size_t n, size_t psize);
 
 #endif

@@ -46,8 +46,8 @@
 #define COMPACT_PIECE_MIN 16
 #define COMPACT_GROWTH_MAX 64u
 #define FP_LEN 8
-/* The map's pages are handed back (release_map) once no commit came for
- * RELEASE_MS, and at least every RELEASE_MAX_MS while commits go on: each
+/* The map's pages are handed back (release_map) once no LMDB commit came
+ * for RELEASE_MS, and at least every RELEASE_MAX_MS while commits go on: each
  * release makes the next passes fault in again every page they write, and
  * under a write storm a release every second still cost 12 % of the
  * writer's CPU in page faults (every 100 ms: 13 %; every 10 s: ~1 %).  At
@@ -893,10 +893,11 @@ static void release_cb(uv_timer_t *t)
 		jwriter_release(st->w);
 }
 
-/* The writer's counts since its last report, into the stats; a commit, or
- * LMDB taking the log, (re)arms the map release (which also cuts a long
- * log file back: after the last writes of a burst it comes once LMDB has
- * taken them). */
+/* The writer's counts since its last report, into the stats; LMDB taking
+ * the log (re)arms the map release (which also cuts a long log file back:
+ * after the last writes of a burst it comes once LMDB has taken them).  A
+ * group alone writes no page of the map: LMDB takes the groups at its
+ * commit (state/jwriter.h). */
 static void writer_counts(void *ctx, const struct jwriter_counts *c)
 {
 	struct journal *st = ctx;
@@ -911,7 +912,7 @@ static void writer_counts(void *ctx, const struct jwriter_counts *c)
 		st->st.last_sync_ms = c->last_sync_ms;
 	if (c->has_wal)
 		st->st.wal_bytes = c->wal_bytes;
-	if (!c->commits && !c->emptied)
+	if (!c->emptied)
 		return;
 	if (!st->release_on)
 		st->release_first = now;

@@ -325,8 +325,9 @@ static void pending_reset(struct jwriter *w)
 }
 
 /* The pages a transaction begun now may add to the store's and still fit
- * the map: a copy of every page the store has at most, the rest for the
- * pending groups' new pages (jops_pages). */
+ * the map: a copy and two splits of every page the store has at most
+ * (jops.h), the rest for the pending groups' own (jops_pages), and the
+ * free list's record of the pages the commit frees (8 bytes each). */
 static void room_measure(struct jwriter *w)
 {
 	MDB_envinfo info;
@@ -339,7 +340,8 @@ static void room_measure(struct jwriter *w)
 		return;
 	w->psize = st.ms_psize;
 	map = info.me_mapsize / st.ms_psize;
-	used = 2 * ((uint64_t)info.me_last_pgno + 1) + ROOM_SLACK_PAGES;
+	used = (uint64_t)info.me_last_pgno + 1;
+	used += 3 * used + used / 256 + ROOM_SLACK_PAGES;
 	w->room = map > used ? map - used : 0;
 }
 
