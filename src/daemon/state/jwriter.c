@@ -77,9 +77,9 @@ struct jwriter {
 	uint64_t seq;
 	/* The groups logged since parent began, not yet applied to it: LMDB
 	 * takes them in key order at the commit (state/jops.h).  A group goes
-	 * there while the pages they can need (jops_pages, and a copy of each
-	 * page the store has) fit the map: room, in pages, recomputed at each
-	 * commit; 0 while parent holds groups applied as they came. */
+	 * there while the pages they can need (jops_pages) fit the room left
+	 * beside four times the pages the store has (room_measure, at each
+	 * commit); room is 0 while parent holds groups applied as they came. */
 	struct crdt_buf pending;
 	uint64_t pending_pages, room;
 	size_t psize;
@@ -346,7 +346,7 @@ static void room_measure(struct jwriter *w)
 }
 
 /* LMDB takes the pending groups, in key order, into the open transaction.
- * On failure the transaction is aborted: the log holds them. */
+ * On failure the caller drops the transaction: the log holds them. */
 static int pending_apply(struct jwriter *w, const char **what)
 {
 	int rc = 0;
@@ -499,7 +499,8 @@ static int wal_parent(struct jwriter *w, const char **what)
  * transaction cannot reuse the pages it freed (LMDB reuses them once a
  * commit took them), so the groups before it are committed first and it
  * is tried again in a transaction of its own.  On the loop that is the
- * thread's to do: false, and nothing reported (the caller queues @g). */
+ * thread's to do: false, and nothing reported (the caller queues @g); so
+ * is applying the kept groups when one comes that the room does not fit. */
 static bool run_group(struct jwriter *w, struct jwriter_batch *g, bool on_loop,
 		      struct jwriter_counts *c, char *msg, size_t msglen)
 {
@@ -531,6 +532,8 @@ retry:
 		pages = jops_pages(p->data, p->len, w->psize);
 		defer = w->pending_pages + pages <= w->room;
 	}
+	if (rc == 0 && !defer && on_loop && w->pending.len)
+		return false; /* a second of groups at once: not on the loop */
 	if (rc == 0 && !defer) {
 		touched = true;
 		if ((rc = pending_apply(w, &what)) == 0 &&
