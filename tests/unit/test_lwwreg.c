@@ -97,8 +97,11 @@ static void test_basics(void **state)
  * write of the register's own value) keeps the bytes. */
 static void test_inline_and_heap_values(void **state)
 {
+	/* heap values of one length in a row: the second goes in the first's
+	 * memory, by a set and by a merge */
 	static const char *const vals[] = { "1234567", "12345678", "123456789", "abc",
-					    "a longer value here", "", "xyz" };
+					    "a longer value here", "the same length too", "",
+					    "xyz" };
 	struct fake_clock fc = { 1000 };
 	struct crdt_hlc h;
 	struct crdt_lwwreg *r = crdt_lwwreg_new(), *m = crdt_lwwreg_new(), *c, *d;
