@@ -664,11 +664,11 @@ static void journal_remote(struct journal *st, struct store_entry *e, enum crdt_
 	if (!st || !st->w || !batch_open(st))
 		return;
 	if (in_place(e, t)) {
-		/* its snapshot, as a local write's; a register that took the
-		 * state that came is that state, whose encoding is here (the
-		 * encoding was 6 % of a peer's CPU in a SET storm) */
+		/* its snapshot, as a local write's; a slot that took the state
+		 * that came whole is that state, whose encoding is here (a
+		 * register's encoding was 6 % of a peer's CPU in a SET storm) */
 		in = store_entry_inst(e, t);
-		if (!enc || t != CRDT_LWWREG || !in || !crdt_obj_equal(&in->obj, state))
+		if (!enc || !in || !crdt_obj_equal(&in->obj, state))
 			enc = NULL;
 		snapshot(st, e, t, enc, enc_len);
 		return;
