@@ -6,11 +6,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cJSON.h>
 #include <cmocka.h>
 
+#include "crdt/buf.h"
 #include "crdt/error.h"
 #include "crdt/json.h"
 #include "crdt/obj.h"
@@ -401,6 +403,70 @@ static void test_pieces_recut(void **state)
 		crdt_orset_free(e);
 		crdt_orset_free(s);
 	}
+}
+
+/* libcrdt's element hash (elemtab.c; exported for its tests) */
+uint32_t et_hash(const void *key, size_t len);
+
+struct hkey {
+	uint32_t h;
+	int i;
+};
+
+static int hkey_cmp(const void *x, const void *y)
+{
+	const struct hkey *a = x, *b = y;
+	return a->h != b->h ? (a->h < b->h ? -1 : 1) : a->i - b->i;
+}
+
+/* A set whose elements were added in the order of their hashes, shuffled
+ * within runs of 150: a piece, a range of dots, is then a run of the table, and its elements crowd a few
+ * of the buckets the cut orders them by (one a piece's element over the
+ * table), which sends them to the quicksort instead.  The pieces still
+ * give the set back, and cut again from the copy, the same bytes. */
+static void test_pieces_crowded(void **state)
+{
+	struct crdt_rid rid;
+	struct crdt_orset *s = crdt_orset_new(), *e = crdt_orset_new();
+	struct hkey *hk = calloc(3000, sizeof(*hk));
+	char k[40];
+	struct all a;
+
+	assert_non_null(hk);
+	rid_of(1, &rid);
+	for (int i = 0; i < 3000; i++) {
+		int len = snprintf(k, sizeof(k), "crowd-%d", i);
+		hk[i] = (struct hkey){ et_hash(k, (size_t)len), i };
+	}
+	qsort(hk, 3000, sizeof(*hk), hkey_cmp);
+	for (int w = 0; w < 3000; w += 150) /* shuffled within runs of 150 */
+		for (int i = 149; i > 0; i--) {
+			int j = (int)rng_below(&rng, (uint64_t)i + 1);
+			struct hkey t = hk[w + i];
+			hk[w + i] = hk[w + j];
+			hk[w + j] = t;
+		}
+	for (int i = 0; i < 3000; i++) {
+		int len = snprintf(k, sizeof(k), "crowd-%d", hk[i].i);
+		assert_int_equal(crdt_orset_add(s, &rid, k, (size_t)len), 0);
+	}
+	free(hk);
+	cut_all(s, 1300, &a);
+	assert_true(a.n > 10);
+	for (size_t i = 0; i < a.n; i++) { /* each in the encoding's order */
+		struct crdt_orset *d;
+		struct crdt_buf b;
+		crdt_buf_init(&b, 0);
+		assert_int_equal(crdt_orset_decode(a.p[i], a.len[i], &d), 0);
+		assert_int_equal(crdt_orset_encode(d, &b), 0);
+		assert_int_equal(b.len, a.len[i]);
+		assert_memory_equal(b.data, a.p[i], b.len);
+		crdt_buf_done(&b);
+		crdt_orset_free(d);
+	}
+	merge_pieces(&a, e, true, s, 1300);
+	crdt_orset_free(e);
+	crdt_orset_free(s);
 }
 
 /* Pieces merged into a set that already holds some of their elements, with
@@ -858,6 +924,7 @@ int main(void)
 		cmocka_unit_test(test_pieces_index_slices),
 		cmocka_unit_test(test_pieces_news),
 		cmocka_unit_test(test_pieces_recut),
+		cmocka_unit_test(test_pieces_crowded),
 		cmocka_unit_test(test_pieces_into_shared),
 		cmocka_unit_test(test_pieces_adds_keep_index),
 	};

@@ -35,7 +35,8 @@ struct cut {
 struct dotbuf {
 	struct dot *d;
 	size_t cap;
-	uint64_t *key;
+	uint64_t *key, *tmp;
+	uint32_t *cnt; /* kcap + 1 bucket counts */
 	struct pair *pr;
 	size_t kcap;
 };
@@ -56,10 +57,13 @@ struct splitter {
 	struct crdt_buf b;
 };
 
-static int pair_walk_cmp(const void *x, const void *y)
+/* (replica, counter), then the table's order for a dot two elements hold:
+ * the order the walk met them in */
+static inline bool pair_walk_lt(const struct pair *a, const struct pair *b)
 {
-	const struct pair *a = x, *b = y;
-	return dot_cmp(a->ri, a->ctr, b->ri, b->ctr);
+	if (a->ri != b->ri)
+		return a->ri < b->ri;
+	return a->ctr != b->ctr ? a->ctr < b->ctr : a->e < b->e;
 }
 
 static int pair_elem_cmp(const void *x, const void *y)
@@ -77,6 +81,43 @@ static inline bool u64_lt(const uint64_t *a, const uint64_t *b)
 
 /* Integers in ascending order */
 SORT_DEFINE(sort_u64, uint64_t, u64_lt)
+/* Pairs in (replica, counter) order, the walk's */
+SORT_DEFINE(sort_walk, struct pair, pair_walk_lt)
+
+/* Sort the keys @k[0..n) (a slot index << 24 | a position) into @out: a
+ * piece's slots are spread evenly over the table (their hashes are), so
+ * each goes first to one of n buckets by its slot's place in the table's
+ * @cap slots, and an insertion pass orders the few of each bucket.  The
+ * quicksort's mispredicted compares were a sixth of a catch-up sender's
+ * CPU (docs/benchmarks.md).  A bucket of more than 16 (a table crowded by
+ * crafted hashes) sends the whole run to the quicksort instead, so no input
+ * costs more than O(n log n). */
+static void sort_keys(const uint64_t *k, uint64_t *out, uint32_t *cnt, size_t n, size_t cap)
+{
+	uint32_t most = 0;
+
+	memset(cnt, 0, (n + 1) * sizeof(*cnt));
+	for (size_t i = 0; i < n; i++) {
+		uint32_t c = ++cnt[(k[i] >> 24) * n / cap + 1];
+		most = c > most ? c : most;
+	}
+	if (most > 16) {
+		memcpy(out, k, n * sizeof(*out));
+		sort_u64(out, n);
+		return;
+	}
+	for (size_t b = 1; b <= n; b++)
+		cnt[b] += cnt[b - 1];
+	for (size_t i = 0; i < n; i++)
+		out[cnt[(k[i] >> 24) * n / cap]++] = k[i];
+	for (size_t i = 1; i < n; i++) {
+		uint64_t t = out[i];
+		size_t j = i;
+		for (; j > 0 && out[j - 1] > t; j--)
+			out[j] = out[j - 1];
+		out[j] = t;
+	}
+}
 
 /* Sort @pr[0..np) into the encoding's order (pair_elem_cmp).  The table
  * is in (hash, key) order, so an element's slot index is its place: the
@@ -91,9 +132,15 @@ static int sort_pairs(const struct crdt_orset *s, struct pair *pr, size_t np, st
 	}
 	if (np > db->kcap) {
 		uint64_t *k = realloc(db->key, np * sizeof(*k));
-		struct pair *p = k ? realloc(db->pr, np * sizeof(*p)) : NULL;
+		uint64_t *t = k ? realloc(db->tmp, np * sizeof(*t)) : NULL;
+		uint32_t *c = t ? realloc(db->cnt, (np + 1) * sizeof(*c)) : NULL;
+		struct pair *p = c ? realloc(db->pr, np * sizeof(*p)) : NULL;
 		if (k)
 			db->key = k;
+		if (t)
+			db->tmp = t;
+		if (c)
+			db->cnt = c;
 		if (!p)
 			return CRDT_ENOMEM;
 		db->pr = p;
@@ -101,9 +148,9 @@ static int sort_pairs(const struct crdt_orset *s, struct pair *pr, size_t np, st
 	}
 	for (size_t i = 0; i < np; i++)
 		db->key[i] = (uint64_t)(pr[i].e - s->tab.s) << 24 | i;
-	sort_u64(db->key, np);
+	sort_keys(db->key, db->tmp, db->cnt, np, et_cap(&s->tab));
 	for (size_t i = 0; i < np; i++)
-		db->pr[i] = pr[db->key[i] & ((1u << 24) - 1)];
+		db->pr[i] = pr[db->tmp[i] & ((1u << 24) - 1)];
 	for (size_t i = 0; i < np; i++) {
 		struct pair t = db->pr[i];
 		size_t j = i;
@@ -288,7 +335,7 @@ int crdt_orset_split(const struct crdt_orset *s, size_t max, crdt_piece_cb cb, v
 		for (size_t x = 0; x < n; x++)
 			sp.pairs[k++] = (struct pair){ .ctr = d[x].ctr, .ri = d[x].ri, .e = e };
 	}
-	qsort(sp.pairs, sp.npairs, sizeof(*sp.pairs), pair_walk_cmp);
+	sort_walk(sp.pairs, sp.npairs);
 
 	fixed = 2 + crdt_varint_len(s->nreps) + crdt_varint_len(sp.npairs);
 	/* a dot's head 2 * index + 1 stays below 2 * nreps */
@@ -374,6 +421,8 @@ out:
 	free(sp.rhi);
 	free(sp.db.d);
 	free(sp.db.key);
+	free(sp.db.tmp);
+	free(sp.db.cnt);
 	free(sp.db.pr);
 	return r;
 }
@@ -604,6 +653,8 @@ out:
 	free(c.pairs);
 	free(c.db.d);
 	free(c.db.key);
+	free(c.db.tmp);
+	free(c.db.cnt);
 	free(c.db.pr);
 	return r;
 }
