@@ -72,6 +72,15 @@ int crdt_orset_add_delta(struct crdt_orset *s, const struct crdt_rid *self, cons
 			 size_t len, struct crdt_orset *delta);
 int crdt_orset_remove_delta(struct crdt_orset *s, const void *e, size_t len,
 			    struct crdt_orset *delta);
+/** The add of @e that was made under the dot (@rid, @ctr), again: what
+ * merging its delta (crdt_orset_add_delta's, the element under that dot,
+ * with a context of it and the dots @e holds now) does; nothing if @s has
+ * seen that dot already.  For a replay of adds in the order they were
+ * made, where the state may lack dots made before (a stored state read
+ * back a piece at a time).  0, CRDT_EINVAL (@ctr 0), CRDT_EMSGSIZE,
+ * CRDT_ENOMEM. */
+int crdt_orset_add_at(struct crdt_orset *s, const struct crdt_rid *rid, uint64_t ctr,
+		      const void *e, size_t len);
 bool crdt_orset_contains(const struct crdt_orset *s, const void *e, size_t len);
 size_t crdt_orset_card(const struct crdt_orset *s);
 /** Size the element table for a state filled piece by piece (a

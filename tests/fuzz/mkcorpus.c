@@ -449,6 +449,25 @@ static void make_hashes(void)
 	crdt_obj_done(&delta);
 }
 
+/* Kind 8, an add under the dots it names, came after the hashes: from 200. */
+static void make_storage_late(void)
+{
+	static const char *elems[] = { "apple", "pear", "" };
+	struct crdt_buf b;
+
+	crdt_buf_init(&b, 0);
+	dir("storage");
+	seq = 200;
+	crdt_buf_put_u8(&b, JOURNAL_OP_ORSET_ADD_DOT);
+	crdt_buf_put(&b, (uint8_t[CRDT_RID_LEN]){ 0x42, 7 }, CRDT_RID_LEN);
+	crdt_buf_put_varint(&b, 5);
+	crdt_buf_put_varint(&b, 3);
+	for (int k = 0; k < 3; k++)
+		crdt_buf_put_bytes(&b, elems[k], strlen(elems[k]));
+	put_value("orset-add-dot", CRDT_ORSET, &b);
+	crdt_buf_done(&b);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -467,6 +486,7 @@ int main(int argc, char **argv)
 	dir("resp");
 	make_resp();
 	make_hashes();
+	make_storage_late();
 	for (int i = 0; i < NSTATES; i++)
 		crdt_obj_done(&states[i]);
 	return 0;

@@ -406,33 +406,25 @@ static void test_register_stored_as_snapshot(void **state)
 	store_done(&peer);
 }
 
-/* SADD of @elem through the store's change stream, as cmd_sadd does: with
- * its own delta when a subscriber asks for it (store_delta: the journal,
- * while the set folds), else the op alone. */
+/* SADD of @elem through the store's change stream, as cmd_sadd does: the
+ * journal asks for no delta (store_delta), also while the set folds: the
+ * op, whose record names the dots the adds took, is enough. */
 static void sadd_delta(struct store *s, const char *name, const char *elem)
 {
-	struct crdt_obj *o, delta;
+	struct crdt_obj *o;
 	const uint8_t *elems[1] = { (const uint8_t *)elem };
 	size_t lens[1] = { strlen(elem) };
-
 	struct store_entry *e;
 	bool own;
 
 	assert_int_equal(store_get(s, name, strlen(name), CRDT_ORSET, true, &o), 0);
 	e = store_find(s, name, strlen(name));
-	/* the journal alone follows the store: it never keeps a join */
 	assert_null(store_delta(s, e, CRDT_ORSET, &own));
-	if (own) {
-		assert_int_equal(crdt_obj_new(CRDT_ORSET, &delta), 0);
-		assert_true(crdt_orset_add_delta(o->os, &s->self, elem, lens[0], delta.os) >= 0);
-	} else {
-		assert_true(crdt_orset_add(o->os, &s->self, elem, lens[0]) >= 0);
-	}
+	assert_false(own);
+	assert_true(crdt_orset_add(o->os, &s->self, elem, lens[0]) >= 0);
 	store_changed(s, e, CRDT_ORSET,
 		      &(struct store_change){ .op = STORE_OP_ORSET_ADD, .n = 1, .elems = elems,
-					      .lens = lens, .delta = own ? &delta : NULL });
-	if (own)
-		crdt_obj_done(&delta);
+					      .lens = lens });
 }
 
 /* SREM of @elem, journaled as commands.c does. */
@@ -449,13 +441,13 @@ static void srem(struct store *s, const char *name, const char *elem)
 					      .lens = lens });
 }
 
-/* A set past 65,536 members folds a slice a pass: adds (stored as their
- * deltas meanwhile), removes and a peer's states go on while it does; at
- * the end its older records and snapshot are gone, and a start loads
- * exactly the set.  A start after a stop in the middle of a fold (its
- * pieces, the old snapshot and every record there) loads exactly the set
- * too.  An add replayed as an op among the pieces would take a dot another
- * member holds (the load would differ). */
+/* A set past 65,536 members folds a slice a pass: adds, removes and a
+ * peer's states go on while it does; at the end its older records and
+ * snapshot are gone, and a start loads exactly the set.  A start after a
+ * stop in the middle of a fold (its pieces, the old snapshot and every
+ * record there) loads exactly the set too.  An add replayed as "one past
+ * the highest dot" among the pieces would take a dot another member holds
+ * (the load would differ): its record names its dot. */
 static void test_large_set_folds_in_slices(void **state)
 {
 	struct fixture *f = *state;
@@ -1616,7 +1608,8 @@ static size_t make_value(uint8_t *out, const uint8_t *payload, size_t len)
 }
 
 /* Kind 2 records (crdtd 0.1) replay under data_dir/replica_id's id, and
- * cannot replay without it; kind 5 under the id they carry. */
+ * cannot replay without it; kind 5 under the id they carry, kind 8 under the
+ * id and counters they carry. */
 static void test_record_kinds(void **state)
 {
 	static const struct crdt_rid legacy = { { 0x11 } }, named = { { 0x22 } };
@@ -1653,6 +1646,49 @@ static void test_record_kinds(void **state)
 	val[len - 1] ^= 1;
 	assert_int_equal(journal_apply_record(val, len, NULL, &o), CRDT_EBADMSG);
 	assert_int_equal(crdt_orset_card(o.os), 2);
+	/* kind 8: adds under the dots they name, counters 5 and 6; a dot
+	 * seen already is not added again (x's 1 under legacy is not
+	 * touched); counter 0, and counters past the last, are refused */
+	static const struct crdt_rid dotted = { { 0x33 } };
+	n = 0;
+	payload[n++] = JOURNAL_OP_ORSET_ADD_DOT;
+	memcpy(payload + n, dotted.b, CRDT_RID_LEN);
+	n += CRDT_RID_LEN;
+	payload[n++] = 5;
+	payload[n++] = 2;
+	payload[n++] = 1;
+	payload[n++] = 'z';
+	payload[n++] = 1;
+	payload[n++] = 'w';
+	len = make_value(val, payload, n);
+	assert_int_equal(journal_apply_record(val, len, NULL, &o), 0);
+	assert_int_equal(crdt_orset_context_max(o.os, &dotted), 6);
+	assert_true(crdt_orset_contains(o.os, "z", 1));
+	assert_true(crdt_orset_contains(o.os, "w", 1));
+	assert_int_equal(crdt_orset_card(o.os), 4);
+	assert_int_equal(crdt_orset_remove(o.os, "w", 1), 1);
+	assert_int_equal(journal_apply_record(val, len, NULL, &o), 0); /* seen: w stays removed */
+	assert_false(crdt_orset_contains(o.os, "w", 1));
+	payload[CRDT_RID_LEN + 1] = 0;
+	len = make_value(val, payload, n);
+	assert_int_equal(journal_apply_record(val, len, NULL, &o), CRDT_EBADMSG);
+	{
+		uint8_t big[80], bv[96];
+		size_t m = 0;
+		big[m++] = JOURNAL_OP_ORSET_ADD_DOT;
+		memcpy(big + m, dotted.b, CRDT_RID_LEN);
+		m += CRDT_RID_LEN;
+		m += (size_t)crdt_varint_write(big + m, UINT64_MAX);
+		big[m++] = 2;
+		big[m++] = 1;
+		big[m++] = 'v';
+		big[m++] = 1;
+		big[m++] = 'u';
+		len = make_value(bv, big, m);
+		assert_int_equal(journal_apply_record(bv, len, NULL, &o), CRDT_EBADMSG);
+	}
+	assert_int_equal(crdt_orset_card(o.os), 3);
+	assert_int_equal(crdt_orset_remove(o.os, "z", 1), 1);
 	/* kind 7, a DEL's clear: nothing may follow the kind */
 	n = 0;
 	payload[n++] = JOURNAL_OP_CLEAR;
@@ -1765,8 +1801,8 @@ static uint32_t store_format(const char *dir, bool set, uint32_t v)
 	return v;
 }
 
-/* Format 2 added record kind 6, format 3 kind 7: an older store loads as
- * it is and is marked 3 (a crdtd that reads only older formats then
+/* Format 2 added record kind 6, format 3 kind 7, format 4 kind 8: an older
+ * store loads as it is and is marked 4 (a crdtd that reads only older formats then
  * refuses it by name); a later format stops the start with a message
  * naming it. */
 static void test_store_format(void **state)
@@ -1781,25 +1817,25 @@ static void test_store_format(void **state)
 	sadd(&a, st, "cart", "apple");
 	assert_int_equal(journal_flush(st), 0);
 	close_run(f, st);
-	assert_int_equal(store_format(f->dir, false, 0), 3);
+	assert_int_equal(store_format(f->dir, false, 0), 4);
 
-	for (uint32_t older = 1; older <= 2; older++) {
+	for (uint32_t older = 1; older <= 3; older++) {
 		store_format(f->dir, true, older);
 		store_init(&b);
 		st = open_load(f, &b, CONFIG_DURABILITY_NONE, NULL, 0);
 		assert_true(crdt_obj_equal(slot(&a, "cart", CRDT_ORSET), slot(&b, "cart", CRDT_ORSET)));
 		close_run(f, st);
 		store_done(&b);
-		assert_int_equal(store_format(f->dir, false, 0), 3);
+		assert_int_equal(store_format(f->dir, false, 0), 4);
 	}
 	store_init(&b);
 
-	store_format(f->dir, true, 4);
+	store_format(f->dir, true, 5);
 	st = NULL;
 	assert_int_equal(journal_open(&f->loop, f->dir, NULL, CONFIG_DURABILITY_NONE, 1000,
 				      16u << 20, &st, err, sizeof(err)), -EBADMSG);
 	assert_null(st);
-	assert_non_null(strstr(err, "store format 4"));
+	assert_non_null(strstr(err, "store format 5"));
 	store_done(&a);
 	store_done(&b);
 }

@@ -4,10 +4,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "crdt/codec.h"
 #include "crdt/error.h"
 #include "crdt/json.h"
 #include "crdt/orset.h"
@@ -677,6 +679,115 @@ static void test_delta_joined_in_place(void **state)
 	}
 	crdt_orset_free(s[0]);
 	crdt_orset_free(s[1]);
+}
+
+/* The log test_add_at replays: adds with their dots, removes, states
+ * merged from elsewhere, and pieces of the set cut meanwhile. */
+enum ev_kind { EV_ADD, EV_REM, EV_STATE };
+struct ev {
+	enum ev_kind kind;
+	char k[48];
+	size_t len;
+	uint64_t ctr;
+	struct crdt_orset *st;
+};
+
+struct ev_log {
+	struct ev v[4096];
+	size_t n;
+};
+
+static int ev_piece(const uint8_t *p, size_t len, void *ctx)
+{
+	struct ev_log *l = ctx;
+	struct ev *e = &l->v[l->n++];
+
+	assert_true(l->n <= 4096);
+	*e = (struct ev){ .kind = EV_STATE };
+	assert_int_equal(crdt_orset_decode(p, len, &e->st), 0);
+	return 0;
+}
+
+/* Adds replayed with their dots (crdt_orset_add_at), in order, among
+ * removes, a peer's states and the pieces of a fold (the set cut a piece at
+ * a time while it changes, replayed from nothing: the journal's fold drops
+ * the base the pieces replace) give the set back exactly, though an add
+ * meets a state that lacks dots made before it.  An add replayed once more
+ * changes nothing (its dot is seen), also where the element has a newer
+ * dot since. */
+static void test_add_at(void **state)
+{
+	struct crdt_rid rid[2];
+	char k[48];
+	size_t len;
+
+	(void)state;
+	rid_of(1, &rid[0]);
+	rid_of(2, &rid[1]);
+	for (int round = 0; round < 40; round++) {
+		struct crdt_orset *s = crdt_orset_new(), *peer = crdt_orset_new(), *r;
+		struct ev_log *l = calloc(1, sizeof(*l));
+		struct crdt_cursor cur = CRDT_CURSOR_INIT;
+		int universe = 20 + (int)rng_below(&rng, 200);
+
+		assert_non_null(l);
+		/* a base the fold will replace: never replayed */
+		for (int i = 0; i < universe; i++) {
+			small_key(k, sizeof(k), (int)rng_below(&rng, (uint64_t)universe), &len);
+			assert_int_equal(crdt_orset_add(s, &rid[0], k, len), 0);
+		}
+		while (!cur.done || l->n < 40) {
+			int op = (int)rng_below(&rng, 10);
+			struct ev *e;
+
+			assert_true(l->n < 4000);
+			if (op < 2 && !cur.done) { /* the fold's next piece */
+				assert_true(crdt_orset_pieces(s, &cur, 200, 1, ev_piece, l) >= 0);
+				continue;
+			}
+			e = &l->v[l->n];
+			small_key(e->k, sizeof(e->k), (int)rng_below(&rng, (uint64_t)universe), &e->len);
+			if (op < 7) {
+				e->kind = EV_ADD;
+				assert_int_equal(crdt_orset_add(s, &rid[0], e->k, e->len), 0);
+				e->ctr = crdt_orset_context_max(s, &rid[0]);
+			} else if (op < 9) {
+				e->kind = EV_REM;
+				crdt_orset_remove(s, e->k, e->len);
+			} else {
+				e->kind = EV_STATE;
+				assert_int_equal(crdt_orset_add(peer, &rid[1], e->k, e->len), 0);
+				assert_non_null(e->st = crdt_orset_copy(peer));
+				assert_int_equal(crdt_orset_merge(s, peer), 0);
+			}
+			l->n++;
+		}
+		assert_non_null(r = crdt_orset_new());
+		for (size_t i = 0; i < l->n; i++) {
+			struct ev *e = &l->v[i];
+			if (e->kind == EV_ADD)
+				assert_int_equal(crdt_orset_add_at(r, &rid[0], e->ctr, e->k, e->len), 0);
+			else if (e->kind == EV_REM)
+				crdt_orset_remove(r, e->k, e->len);
+			else
+				assert_int_equal(crdt_orset_merge(r, e->st), 0);
+		}
+		if (!crdt_orset_equal(r, s))
+			fail_msg("round %d: the replay differs from the set", round);
+		for (size_t i = 0; i < l->n; i++) {
+			struct ev *e = &l->v[i];
+			if (e->kind == EV_ADD)
+				assert_int_equal(crdt_orset_add_at(r, &rid[0], e->ctr, e->k, e->len), 0);
+			crdt_orset_free(e->st);
+		}
+		if (!crdt_orset_equal(r, s))
+			fail_msg("round %d: an add replayed again changed the set", round);
+		assert_int_equal(crdt_orset_add_at(r, &rid[0], 0, "x", 1), CRDT_EINVAL);
+		crdt_orset_free(r);
+		crdt_orset_free(s);
+		crdt_orset_free(peer);
+		free(l);
+	}
 }
 
 /* A small state (a delta of a few writes) joined into a set takes the
@@ -2083,6 +2194,7 @@ int main(void)
 		cmocka_unit_test(test_small_merge),
 		cmocka_unit_test(test_delta_mutators),
 		cmocka_unit_test(test_delta_joined_in_place),
+		cmocka_unit_test(test_add_at),
 		cmocka_unit_test(test_merge_few_matches_general),
 		cmocka_unit_test(test_small_merge_removals),
 		cmocka_unit_test(test_split_large),

@@ -154,6 +154,34 @@ int crdt_orset_add_delta(struct crdt_orset *s, const struct crdt_rid *self, cons
 	return r < 0 ? 1 : 0;
 }
 
+int crdt_orset_add_at(struct crdt_orset *s, const struct crdt_rid *rid, uint64_t ctr,
+		      const void *e, size_t len)
+{
+	uint32_t ri = find_rep(s, rid);
+	struct crdt_orset *d;
+	struct rdot *old;
+	size_t n;
+	int r;
+
+	if (ctr == 0)
+		return CRDT_EINVAL;
+	if (len > ET_MAX_LEN)
+		return CRDT_EMSGSIZE;
+	if (ri != NONE && ctx_has(s, ri, ctr))
+		return 0; /* seen: the add, or what came after it */
+	if ((r = old_dots(s, e, len, &old, &n)) < 0)
+		return r;
+	if (!(d = crdt_orset_new())) {
+		free(old);
+		return CRDT_ENOMEM;
+	}
+	if ((r = join_small(d, e, len, rid, ctr, old, n)) == 0)
+		r = crdt_orset_merge(s, d);
+	crdt_orset_free(d);
+	free(old);
+	return r < 0 ? r : 0;
+}
+
 int crdt_orset_remove_delta(struct crdt_orset *s, const void *e, size_t len,
 			    struct crdt_orset *delta)
 {

@@ -22,9 +22,9 @@
 #include "state/wal.h"
 
 /* Format 2 added the record kind JOURNAL_OP_STATES, format 3
- * JOURNAL_OP_CLEAR; an older store is read as it is and marked 3 at open,
- * as it may get such records. */
-#define FORMAT_VERSION 3
+ * JOURNAL_OP_CLEAR, format 4 JOURNAL_OP_ORSET_ADD_DOT; an older store is
+ * read as it is and marked 4 at open, as it may get such records. */
+#define FORMAT_VERSION 4
 /* An instance's journal is folded into a snapshot once it outweighs the
  * last snapshot and this floor: snapshot cost stays O(1) per write.  The
  * floor only spaces out the snapshots of tiny states (every record is
@@ -201,6 +201,7 @@ int journal_apply_record(const uint8_t *val, size_t len, const struct crdt_rid *
 	struct crdt_rid as;
 	const uint8_t *p, *e;
 	size_t n, count, elen;
+	uint64_t ctr = 0;
 	struct crdt_cur c;
 	uint8_t op;
 	int r;
@@ -237,22 +238,30 @@ int journal_apply_record(const uint8_t *val, size_t len, const struct crdt_rid *
 	}
 	if ((op == JOURNAL_OP_GSET_ADD && slot->type != CRDT_GSET) ||
 	    ((op == JOURNAL_OP_ORSET_ADD || op == JOURNAL_OP_ORSET_REM ||
-	      op == JOURNAL_OP_ORSET_ADD_AS) && slot->type != CRDT_ORSET))
+	      op == JOURNAL_OP_ORSET_ADD_AS || op == JOURNAL_OP_ORSET_ADD_DOT) &&
+	     slot->type != CRDT_ORSET))
 		return CRDT_ETYPE;
-	if (op < JOURNAL_OP_ORSET_ADD || op > JOURNAL_OP_ORSET_ADD_AS)
+	if ((op < JOURNAL_OP_ORSET_ADD || op > JOURNAL_OP_ORSET_ADD_AS) &&
+	    op != JOURNAL_OP_ORSET_ADD_DOT)
 		return CRDT_EBADMSG;
 	if (op == JOURNAL_OP_ORSET_ADD) {
 		if (!legacy)
 			return CRDT_EBADMSG; /* no id to replay it as */
 		as = *legacy;
-	} else if (op == JOURNAL_OP_ORSET_ADD_AS) {
+	} else if (op == JOURNAL_OP_ORSET_ADD_AS || op == JOURNAL_OP_ORSET_ADD_DOT) {
 		const uint8_t *id;
 		if (crdt_cur_take(&c, CRDT_RID_LEN, &id) < 0)
 			return CRDT_EBADMSG;
 		memcpy(as.b, id, CRDT_RID_LEN);
-		op = JOURNAL_OP_ORSET_ADD;
+		if (op == JOURNAL_OP_ORSET_ADD_AS)
+			op = JOURNAL_OP_ORSET_ADD;
 	}
+	/* kind 8: the first add's counter, the others' the ones after it */
+	if (op == JOURNAL_OP_ORSET_ADD_DOT && (crdt_cur_varint(&c, &ctr) < 0 || ctr == 0))
+		return CRDT_EBADMSG;
 	if (crdt_cur_count(&c, 1, &count) < 0)
+		return CRDT_EBADMSG;
+	if (op == JOURNAL_OP_ORSET_ADD_DOT && count > UINT64_MAX - ctr)
 		return CRDT_EBADMSG;
 	/* validate the whole record before changing anything */
 	struct crdt_cur check = c;
@@ -267,6 +276,8 @@ int journal_apply_record(const uint8_t *val, size_t len, const struct crdt_rid *
 			r = crdt_gset_add(slot->gs, e, elen);
 		else if (op == JOURNAL_OP_ORSET_ADD)
 			r = crdt_orset_add(slot->os, &as, e, elen);
+		else if (op == JOURNAL_OP_ORSET_ADD_DOT)
+			r = crdt_orset_add_at(slot->os, &as, ctr + i, e, elen);
 		else
 			r = crdt_orset_remove(slot->os, e, elen);
 		if (r < 0)
@@ -616,17 +627,8 @@ static void journal(struct journal *st, struct store_entry *e, enum crdt_type t,
 		snapshot(st, e, t, NULL, 0);
 		return;
 	}
-	/* An add's record replays as "one past the highest dot of the id",
-	 * which needs every piece of a fold under way merged before it; a
-	 * fold's pieces are cut after it, so such a fold stops (changed()
-	 * journals a SADD's delta instead, whose dot is its own). */
-	if (op == JOURNAL_OP_ORSET_ADD || op == JOURNAL_OP_ORSET_ADD_AS) {
-		struct fold *f = folding(st, e, t);
-		if (f)
-			fold_drop(st, f);
-	}
 	value_begin(st);
-	crdt_buf_put_u8(&st->buf, (uint8_t)(op == JOURNAL_OP_ORSET_ADD ? JOURNAL_OP_ORSET_ADD_AS : op));
+	crdt_buf_put_u8(&st->buf, (uint8_t)(op == JOURNAL_OP_ORSET_ADD ? JOURNAL_OP_ORSET_ADD_DOT : op));
 	if (op == JOURNAL_OP_STATE) {
 		crdt_obj_encode(state, &st->buf);
 		card = crdt_obj_parts(state);
@@ -639,9 +641,22 @@ static void journal(struct journal *st, struct store_entry *e, enum crdt_type t,
 		 * of those leaves less, and the pieces cut after it, of the
 		 * cleared state, bring the rest (docs/storage.md). */
 	} else {
-		/* the id the adds were made under: it changes at every start */
-		if (op == JOURNAL_OP_ORSET_ADD)
+		/* the dots the adds were made under: this start's id (it
+		 * changes at every start) and the counters it took, one an
+		 * element, the last the set's highest now.  Replayed under
+		 * them, not as "one past the highest", an add needs nothing
+		 * merged before it: a fold's pieces cut after it may hold
+		 * dots before its own (crdt_orset_add_at). */
+		if (op == JOURNAL_OP_ORSET_ADD) {
+			const struct crdt_obj *o = store_entry_slot(e, t);
+			uint64_t last = o ? crdt_orset_context_max(o->os, &st->store->self) : 0;
+			if (last < n) {
+				fail(st, -EINVAL, "an add's record: its dots are not the set's");
+				return;
+			}
 			crdt_buf_put(&st->buf, st->store->self.b, CRDT_RID_LEN);
+			crdt_buf_put_varint(&st->buf, n ? last - n + 1 : 1);
+		}
 		crdt_buf_put_varint(&st->buf, n);
 		for (size_t i = 0; i < n; i++)
 			crdt_buf_put_bytes(&st->buf, elems[i], lens[i]);
@@ -794,23 +809,12 @@ static void changed(void *ctx, struct store_entry *e, enum crdt_type t,
 	if (c->op == STORE_OP_STATE && !c->state && (t == CRDT_GCOUNTER || t == CRDT_PNCOUNTER) &&
 	    !in_place(e, t))
 		journal_log_counter(st, e, t);
-	else if (c->op == STORE_OP_ORSET_ADD && c->delta && folding(st, e, t))
-		/* while the set folds, an add is stored as its delta (journal()) */
-		journal_log(st, e, t, JOURNAL_OP_STATE, c->delta, 0, NULL, NULL);
 	else if (c->op == STORE_OP_CLEAR && t != CRDT_ORSET && t != CRDT_ORMAP)
 		/* a register's or counter's clear is not a function of the
 		 * state alone (a time, this start's id): stored as its result */
 		journal_log(st, e, t, JOURNAL_OP_STATE, c->state, 0, NULL, NULL);
 	else
 		journal_log(st, e, t, (enum journal_op)c->op, c->state, c->n, c->elems, c->lens);
-}
-
-/* store_sub.delta: while a set folds, an add is stored as its own delta
- * (changed()); otherwise the op is the record. */
-static enum store_delta_use delta_use(void *ctx, struct store_entry *e, enum crdt_type t,
-				      struct crdt_obj **acc)
-{
-	return folding(ctx, e, t) ? STORE_DELTA_OWN : STORE_DELTA_NONE;
 }
 
 /* The store reclaimed @e (store.h): delete every record of its instances,
@@ -1329,8 +1333,7 @@ int journal_load(struct journal *st, struct store *s, char *err, size_t errlen)
 	}
 	st->st.loaded_instances = n;
 	if ((r = store_subscribe(s, &(struct store_sub){ .changed = changed, .ctx = st,
-							 .removed = removed,
-							 .delta = delta_use })) < 0) {
+							 .removed = removed })) < 0) {
 		snprintf(err, errlen, "%s: cannot follow the store's changes", st->path);
 		goto out;
 	}

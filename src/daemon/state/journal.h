@@ -42,6 +42,7 @@ enum journal_op {
 	JOURNAL_OP_ORSET_ADD_AS, /* crdt_orset_add of each element, as the replica id it names */
 	JOURNAL_OP_STATES,      /* merge each of these states from peers, in order */
 	JOURNAL_OP_CLEAR,       /* crdt_obj_clear of an OR-Set or OR-Map (DEL) */
+	JOURNAL_OP_ORSET_ADD_DOT, /* crdt_orset_add_at of each element, under the dots it names */
 };
 
 struct journal_stats {
