@@ -313,10 +313,13 @@ static int wal_apply(const struct jwriter *w, MDB_txn *txn, const uint8_t *buf, 
 	return *applied ? put_walseq(w, txn, *last) : 0;
 }
 
-/* Forget the pending groups (applied, or in the log to be applied again). */
+/* Forget the pending groups (applied, or in the log to be applied again).
+ * Their memory stays for the next interval's while they fill a quarter of
+ * it: freed and grown again at every commit, its pages were faulted in
+ * anew each time (3 % of a peer's CPU in a SET storm at batch_ms 1000). */
 static void pending_reset(struct jwriter *w)
 {
-	if (w->pending.cap > SPARE_BYTES) {
+	if (w->pending.cap > SPARE_BYTES && w->pending.len < w->pending.cap / 4) {
 		crdt_buf_done(&w->pending);
 		crdt_buf_init(&w->pending, 0);
 	}
