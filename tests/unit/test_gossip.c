@@ -2392,6 +2392,70 @@ static void test_first_contact(void **state)
 	}
 }
 
+/* A set written before its peer was ever heard from (a replica loaded
+ * before the others start), its queued delta over delta_catchup_parts: the
+ * delta is let go once that large (later writes no longer join it), and
+ * the peer's first contact resyncs it, whose walk sends the set as it is,
+ * every write in it.  The push after that leaves the set to that walk: it
+ * goes once, not a second time by the push (a 1,000,000-member set went
+ * half again in bench/catchup.py).  A write after the resync began goes by
+ * the catch-up again. */
+static void test_delta_large_before_contact(void **state)
+{
+	struct cluster c;
+	struct gossip_stats st;
+	struct crdt_obj *o;
+	char m[32];
+	bool own;
+
+	cluster_deltas = true;
+	cluster_digests = true;
+	cluster_ticks = true;
+	cluster_catchup_parts = 1024;
+	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_deltas = false;
+	cluster_digests = false;
+	cluster_ticks = false;
+	cluster_catchup_parts = 0;
+	for (int i = 0; i < 8000; i++) {
+		snprintf(m, sizeof(m), "member-%05d", i);
+		dsadd(&c.node[0], "big", m);
+	}
+	/* let go: the next write is offered no delta to join into */
+	assert_null(store_delta(&c.node[0].store, store_find(&c.node[0].store, "big", 3), CRDT_ORSET,
+				&own));
+	assert_false(own);
+	for (int r = 0; r < 10 && !probe(&c.node[0], 1).seen; r++) { /* first contact */
+		fake_ms += 1000;
+		gossip_core_round(c.node[1].g, fake_ms, fake_ms * 1000);
+		net_run_ticks(&c);
+	}
+	assert_true(probe(&c.node[0], 1).seen);
+	gossip_core_push(c.node[0].g, fake_ms);
+	net_run_ticks(&c);
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.delta_resyncs, 1);
+	assert_int_equal(st.delta_to_catchup, 1);
+	assert_int_equal(st.catchup_instances, 1);
+	assert_int_equal(store_get(&c.node[1].store, "big", 3, CRDT_ORSET, false, &o), 0);
+	assert_int_equal(crdt_orset_card(o->os), 8000);
+	/* 3,000 more at once: over 1,024 and a quarter of the set, made
+	 * after the resync began: the catch-up sends the set again */
+	for (int i = 8000; i < 11000; i++) {
+		snprintf(m, sizeof(m), "member-%05d", i);
+		dsadd(&c.node[0], "big", m);
+	}
+	gossip_core_push(c.node[0].g, fake_ms);
+	net_run_ticks(&c);
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.delta_to_catchup, 2);
+	assert_int_equal(st.catchup_instances, 2);
+	assert_int_equal(crdt_orset_card(o->os), 11000);
+	rounds_all(&c, 3);
+	assert_converged(&c);
+	cluster_done(&c);
+}
+
 /* The large set changes while its catch-up is under way: between the
  * pieces (cut from the set as it is when the window opens), the sender
  * adds and removes, each write pushed as a delta.  With no digest round to
@@ -3361,6 +3425,7 @@ int main(void)
 		cmocka_unit_test(test_delta_lag),
 		cmocka_unit_test(test_delta_join_late),
 		cmocka_unit_test(test_delta_large_by_catchup),
+		cmocka_unit_test(test_delta_large_before_contact),
 		cmocka_unit_test(test_delta_overflow),
 		cmocka_unit_test(test_delta_cost),
 		cmocka_unit_test(test_ack_again),

@@ -360,6 +360,7 @@ void catchup_resync(struct gossip_core *g, struct peer *p)
 	p->cu_cut = NULL;
 	p->cu_busy = true; /* a digest exchange under way sends nothing more */
 	p->cu_scan = true;
+	p->cu_resync_gen = g->change_gen;
 	store_walk_start(g->store, &p->cu_walk);
 }
 

@@ -1054,7 +1054,10 @@ uint64_t gossip_core_push(struct gossip_core *g, uint64_t now_ms)
 		g->st.delta_to_catchup++;
 		for (size_t k = 0; k < g->npeers; k++) {
 			struct peer *p = g->peers[k];
-			if (p->resolved && !peer_down(p)) {
+			/* a resync begun after its last write sends it as it is
+			 * now (a set loaded while the peer was down, pushed
+			 * once the peer is back, went twice) */
+			if (p->resolved && !peer_down(p) && pend[i].gen > p->cu_resync_gen) {
 				catchup_add(g, p, ents[i]->name, ents[i]->name_len);
 				catchup_pump(g, p);
 			}
@@ -1169,6 +1172,7 @@ static void changed(void *ctx, struct store_entry *e, enum crdt_type t,
 	 * with the next full round instead of the push. */
 	if (!enqueue(g, e))
 		return;
+	g->pend[e->qpos].gen = ++g->change_gen;
 	if (g->deltas && g->npeers) /* with no peer, nobody to send it to */
 		pend_join(g, e, t, c);
 	if (g->io.push_wanted)
@@ -1191,6 +1195,14 @@ static enum store_delta_use delta_use(void *ctx, struct store_entry *e, enum crd
 	if (!g->deltas || !g->npeers)
 		return STORE_DELTA_NONE;
 	q = e->queued ? &g->pend[e->qpos] : NULL;
+	if (q && !q->whole && too_large(g, &q->d, e, t)) {
+		/* it goes whole by the catch-ups (push_deltas): let it go
+		 * now, not joined on while every window stays shut (a set
+		 * loaded while its peers were down: freed at the push, its
+		 * 1,000,000 members held the loop 11 ms) */
+		q->whole = q->by_catchup = true;
+		crdt_obj_done(&q->d);
+	}
 	if (q && (q->whole || q->reg))
 		return STORE_DELTA_NONE;
 	if (t != CRDT_ORSET)

@@ -104,6 +104,7 @@ struct peer {
 	uint64_t acked_at_digest;
 	bool cu_scan;
 	struct store_walk cu_walk;
+	uint64_t cu_resync_gen; /* change_gen when its last resync began */
 	struct cu_name {
 		uint8_t *name;
 		size_t len;
@@ -212,7 +213,11 @@ struct gossip_core {
 		bool reg;
 		bool whole;
 		bool by_catchup; /* whole, to every peer by its catch-up */
+		uint64_t gen;    /* change_gen of its last local write */
 	} *pend;
+	/* local writes counted, and each resync's start: a write a peer's
+	 * resync began after is in what that resync's walk sends */
+	uint64_t change_gen;
 
 	/* delta intervals (docs/protocol.md, "Delta intervals") */
 	bool deltas;
