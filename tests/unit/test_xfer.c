@@ -142,7 +142,7 @@ static void test_loss_by_later_acks(void **state)
 
 /* Nothing acknowledged within the timeout: every datagram in flight is
  * lost and goes again, the timeout doubles until an ACK times a round
- * trip. */
+ * trip.  (More are queued than the window holds, so no tail's probe.) */
 static void test_timeout(void **state)
 {
 	struct xfer x;
@@ -150,12 +150,12 @@ static void test_timeout(void **state)
 
 	(void)state;
 	xfer_init(&x, 7);
-	queue(&x, 10);
-	assert_int_equal(xfer_send(&x, 1000, send_cb, &w), 10);
+	queue(&x, XFER_WINDOW_INIT + 10);
+	assert_int_equal(xfer_send(&x, 1000, send_cb, &w), XFER_WINDOW_INIT);
 	assert_int_equal(xfer_send(&x, 1000 + XFER_RTO_INIT_MS - 1, send_cb, &w), 0);
-	assert_int_equal(xfer_send(&x, 1000 + XFER_RTO_INIT_MS, send_cb, &w), 10);
-	assert_int_equal(x.st.timeouts, 10);
-	assert_int_equal(x.st.resent, 10);
+	assert_int_equal(xfer_send(&x, 1000 + XFER_RTO_INIT_MS, send_cb, &w), XFER_WINDOW_INIT);
+	assert_int_equal(x.st.timeouts, XFER_WINDOW_INIT);
+	assert_int_equal(x.st.resent, XFER_WINDOW_INIT);
 	assert_int_equal(x.rto_ms, 2 * XFER_RTO_INIT_MS);
 	assert_int_equal(xfer_due(&x, 1200), 1200 + 2 * XFER_RTO_INIT_MS);
 	/* sent twice: no RTT sample (Karn), the timeout stays doubled */
@@ -192,11 +192,24 @@ static void test_backoff_ends_on_any_ack(void **state)
 	assert_int_equal(xfer_ack(&x, 2, XFER_RTO_MIN_MS + 5), 0);
 	assert_int_equal(x.srtt8 / 8, 10);
 	assert_int_equal(x.rto_ms, XFER_RTO_MIN_MS);
-	/* the others, sent again at XFER_RTO_MIN_MS, are due one timeout later */
-	assert_int_equal(xfer_due(&x, XFER_RTO_MIN_MS + 5), 2 * XFER_RTO_MIN_MS);
+	/* nothing new is left: the tail's probe comes before the timeout, the
+	 * oldest four in flight two SRTT (20 ms) after that ACK, and again 40
+	 * ms after that probe, left unanswered */
+	uint64_t t0 = XFER_RTO_MIN_MS + 5, p = 2 * 10;
+	assert_true(p >= XFER_PTO_MIN_MS);
+	assert_true(t0 + 3 * p < 2 * XFER_RTO_MIN_MS && t0 + 7 * p > 2 * XFER_RTO_MIN_MS);
+	assert_int_equal(xfer_due(&x, t0), t0 + p);
+	assert_int_equal(xfer_send(&x, t0 + p - 1, send_cb, &w), 0);
+	w.n = 0;
+	assert_int_equal(xfer_send(&x, t0 + p, send_cb, &w), XFER_PROBE_N);
+	assert_int_equal(w.seq[0], 3);
+	assert_int_equal(xfer_send(&x, t0 + 3 * p, send_cb, &w), XFER_PROBE_N);
+	/* the four the probes did not send again time out one timeout after
+	 * their send at XFER_RTO_MIN_MS */
 	assert_int_equal(xfer_send(&x, 2 * XFER_RTO_MIN_MS - 1, send_cb, &w), 0);
-	assert_int_equal(xfer_send(&x, 2 * XFER_RTO_MIN_MS, send_cb, &w), 8);
-	assert_int_equal(x.st.timeouts, 17);
+	assert_int_equal(xfer_send(&x, 2 * XFER_RTO_MIN_MS, send_cb, &w), 8 - XFER_PROBE_N);
+	assert_int_equal(x.st.timeouts, 9 + 8 - XFER_PROBE_N);
+	assert_int_equal(x.st.probes, 2 * XFER_PROBE_N);
 	xfer_done(&x);
 }
 
@@ -326,8 +339,9 @@ static void test_random_loss(void **state)
 	assert_int_equal(delivered, 1000);
 	assert_true(x.st.resent > 0);
 	assert_int_equal(x.st.sent, 1000);
-	/* a resend for each loss at most, and the window never under its floor */
-	assert_true(x.st.resent <= x.st.lost);
+	/* a resend for each loss at most, beside the tail's probes, and the
+	 * window never under its floor */
+	assert_true(x.st.resent <= x.st.lost + x.st.probes);
 	assert_true(x.cwnd >= XFER_WINDOW_MIN);
 	xfer_done(&x);
 }
@@ -376,6 +390,63 @@ static void test_reset(void **state)
 	xfer_done(&x);
 }
 
+/* The tail's probe: with nothing new left to send, the oldest datagrams in
+ * flight (at most XFER_PROBE_N) go again after two smoothed round trips
+ * (at least XFER_PTO_MIN_MS) of silence, each probe left unanswered
+ * doubling the wait; a probe marks nothing lost, leaves the window, and an
+ * ACK that is news starts the silence again.  While datagrams wait unsent
+ * (the window full), no probe goes: later ACKs show a loss there. */
+static void test_tail_probe(void **state)
+{
+	struct xfer x;
+	struct wire w = { 0 };
+	uint32_t cwnd;
+
+	(void)state;
+	xfer_init(&x, 7);
+	queue(&x, 10);
+	assert_int_equal(xfer_send(&x, 1000, send_cb, &w), 10);
+	for (uint64_t s = 1; s <= 4; s++)
+		assert_int_equal(xfer_ack(&x, s, 1002), 0); /* SRTT 2: the probe's floor */
+	cwnd = x.cwnd;
+	assert_int_equal(xfer_due(&x, 1002), 1002 + XFER_PTO_MIN_MS);
+	assert_int_equal(xfer_send(&x, 1002 + XFER_PTO_MIN_MS - 1, send_cb, &w), 0);
+	w.n = 0;
+	assert_int_equal(xfer_send(&x, 1002 + XFER_PTO_MIN_MS, send_cb, &w), XFER_PROBE_N);
+	for (size_t i = 0; i < XFER_PROBE_N; i++)
+		assert_int_equal(w.seq[i], 5 + i); /* the oldest in flight */
+	assert_int_equal(x.st.probes, XFER_PROBE_N);
+	assert_int_equal(x.st.resent, XFER_PROBE_N);
+	assert_int_equal(x.st.lost, 0);
+	assert_int_equal(x.st.decreases, 0);
+	assert_int_equal(x.cwnd, cwnd);
+	/* unanswered: the next waits twice as long */
+	assert_int_equal(xfer_due(&x, 1012), 1012 + 2 * XFER_PTO_MIN_MS);
+	assert_int_equal(xfer_send(&x, 1012 + 2 * XFER_PTO_MIN_MS - 1, send_cb, &w), 0);
+	assert_int_equal(xfer_send(&x, 1012 + 2 * XFER_PTO_MIN_MS, send_cb, &w), XFER_PROBE_N);
+	assert_int_equal(xfer_due(&x, 1032), 1032 + 4 * XFER_PTO_MIN_MS);
+	/* an ACK that is news: the silence starts again, at the floor */
+	assert_int_equal(xfer_ack(&x, 6, 1033), 0);
+	assert_int_equal(xfer_due(&x, 1033), 1033 + XFER_PTO_MIN_MS);
+	for (uint64_t s = 5; s <= 10; s++)
+		if (s != 6)
+			assert_int_equal(xfer_ack(&x, s, 1034), 0);
+	assert_true(xfer_idle(&x));
+	assert_int_equal(xfer_due(&x, 1034), UINT64_MAX);
+	assert_int_equal(x.st.lost, 0);
+	xfer_done(&x);
+
+	/* the window full, more waiting: no probe before the timeout */
+	xfer_init(&x, 8);
+	queue(&x, 100);
+	w.n = 0;
+	assert_int_equal(xfer_send(&x, 0, send_cb, &w), XFER_WINDOW_INIT);
+	assert_int_equal(xfer_send(&x, XFER_RTO_INIT_MS - 1, send_cb, &w), 0);
+	assert_int_equal(xfer_due(&x, 0), XFER_RTO_INIT_MS);
+	assert_int_equal(x.st.probes, 0);
+	xfer_done(&x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -389,6 +460,7 @@ int main(void)
 		cmocka_unit_test(test_random_loss),
 		cmocka_unit_test(test_span),
 		cmocka_unit_test(test_reset),
+		cmocka_unit_test(test_tail_probe),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

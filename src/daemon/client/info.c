@@ -179,6 +179,7 @@ static void section_gossip(struct daemon *d, struct crdt_buf *b)
 	line(b, "catchup_resent:%" PRIu64, s.catchup_resent);
 	line(b, "catchup_lost:%" PRIu64, s.catchup_lost);
 	line(b, "catchup_timeouts:%" PRIu64, s.catchup_timeouts);
+	line(b, "catchup_probes:%" PRIu64, s.catchup_probes);
 	line(b, "catchup_window_decreases:%" PRIu64, s.catchup_decreases);
 	line(b, "catchup_window_undone:%" PRIu64, s.catchup_undone);
 	line(b, "piece_cache_hits:%" PRIu64, s.pcache_hits);

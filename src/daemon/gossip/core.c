@@ -2014,6 +2014,7 @@ void gossip_core_get_stats(const struct gossip_core *g, struct gossip_stats *ret
 		ret->catchup_resent += x->resent;
 		ret->catchup_lost += x->lost;
 		ret->catchup_timeouts += x->timeouts;
+		ret->catchup_probes += x->probes;
 		ret->catchup_decreases += x->decreases;
 		ret->catchup_undone += x->undone;
 	}

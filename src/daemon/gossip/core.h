@@ -186,6 +186,7 @@ struct gossip_stats {
 	 * the timeout: timeouts), halvings of a window */
 	uint64_t catchup_instances, catchup_dgrams_out, catchup_resent;
 	uint64_t catchup_lost, catchup_timeouts, catchup_decreases, catchup_undone;
+	uint64_t catchup_probes; /* of catchup_resent, by the tail's probe */
 	/* the piece cache (pcache_stats): pieces sent from it, cut for want
 	 * of one, dropped by a change in their range, dropped or not kept for
 	 * its bound; bytes and instances it holds, its bound (0: off) */

@@ -192,6 +192,8 @@ int xfer_ack(struct xfer *x, uint64_t seq, uint64_t now_ms)
 	s->lost = false;
 	x->bytes -= s->len;
 	x->st.acked++;
+	x->quiet_since_ms = now_ms;
+	x->probes_unanswered = 0;
 	if (x->cwnd < x->ssthresh)
 		x->cwnd++;
 	else if (++x->grow >= x->cwnd) {
@@ -228,6 +230,22 @@ static bool may_send(const struct xfer *x)
 static bool may_send_new(const struct xfer *x)
 {
 	return may_send(x) && x->nsent < x->n && x->nsent < XFER_SPAN;
+}
+
+/* When the tail's probe is due: nothing new left to send, some in flight,
+ * and two smoothed round trips (at least XFER_PTO_MIN_MS) of silence since
+ * the last send or new ACK, doubled for each probe not answered yet.
+ * UINT64_MAX when none is. */
+static uint64_t probe_due(const struct xfer *x)
+{
+	uint64_t pto = x->has_rtt ? x->srtt8 / 4 : XFER_PTO_MIN_MS;
+	unsigned shift = x->probes_unanswered < 8 ? x->probes_unanswered : 8;
+
+	if (x->nsent < x->n || !x->inflight)
+		return UINT64_MAX;
+	if (pto < XFER_PTO_MIN_MS)
+		pto = XFER_PTO_MIN_MS;
+	return x->quiet_since_ms + (pto << shift);
 }
 
 size_t xfer_send(struct xfer *x, uint64_t now_ms, xfer_send_cb cb, void *ctx)
@@ -271,6 +289,27 @@ size_t xfer_send(struct xfer *x, uint64_t now_ms, xfer_send_cb cb, void *ctx)
 		x->st.sent++;
 		sent++;
 	}
+	if (sent)
+		x->quiet_since_ms = now_ms;
+	else if (now_ms >= probe_due(x)) {
+		size_t k = 0;
+		for (size_t i = 0; i < x->nsent && k < XFER_PROBE_N; i++) {
+			struct xfer_dgram *s = at(x, i);
+			if (!s->d || s->lost)
+				continue;
+			if (cb(s->d, s->len, ctx) < 0)
+				return sent;
+			s->tries++; /* its ACK times no round trip (Karn) */
+			s->sent_ms = now_ms;
+			s->xmit = ++x->xmits;
+			x->st.resent++;
+			x->st.probes++;
+			sent++;
+			k++;
+		}
+		x->probes_unanswered++;
+		x->quiet_since_ms = now_ms;
+	}
 	return sent;
 }
 
@@ -292,5 +331,5 @@ uint64_t xfer_due(const struct xfer *x, uint64_t now_ms)
 		if (s->sent_ms + x->rto_ms < due)
 			due = s->sent_ms + x->rto_ms;
 	}
-	return due;
+	return probe_due(x) < due ? probe_due(x) : due;
 }

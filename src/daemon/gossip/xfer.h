@@ -14,7 +14,11 @@
  * retransmission timeout (RFC 6298's estimator; the timeout doubles while
  * nothing is acknowledged).  A halving is undone when every datagram found
  * lost since is acknowledged from its first send: they were late, not lost
- * (a receiver that stalled).  A lost datagram is sent again, alone: a loss
+ * (a receiver that stalled).  At the tail, where nothing new is left to send
+ * and so no later ACK can show a loss, the oldest datagrams in flight go
+ * again after a short silence (a probe, not a loss: the window stays), and
+ * their ACKs show what the timeout would have, sooner.  A lost datagram is
+ * sent again, alone: a loss
  * costs that datagram, never the transfer.  At most XFER_SPAN datagrams from
  * the oldest unacknowledged one on are sent and held, so one lost again and
  * again holds back the stream, and bounds the work each ACK costs.
@@ -40,6 +44,12 @@
 #define XFER_RTO_INIT_MS 200
 #define XFER_RTO_MIN_MS 100
 #define XFER_RTO_MAX_MS 4000
+/* The tail's probe (RFC 8985, "Tail Loss Probe"): with nothing left to
+ * send, the oldest datagrams in flight go again after two smoothed round
+ * trips of silence, at least this long, doubling while none is answered;
+ * at most XFER_PROBE_N a probe. */
+#define XFER_PTO_MIN_MS 10
+#define XFER_PROBE_N 4
 
 struct xfer_dgram {
 	uint8_t *d; /* NULL once acknowledged */
@@ -57,6 +67,7 @@ struct xfer_stats {
 	uint64_t timeouts; /* of those, by the timeout */
 	uint64_t decreases; /* halvings of the window */
 	uint64_t undone;    /* of those, undone: every loss behind it was not one */
+	uint64_t probes;    /* datagrams sent again by the tail's probe (in resent too) */
 };
 
 struct xfer {
@@ -79,6 +90,10 @@ struct xfer {
 	/* RTT (RFC 6298) in ms scaled by 8 and 4, and the timeout */
 	bool has_rtt;
 	uint64_t srtt8, rttvar4, rto_ms;
+	/* the tail's probe: the last send or ACK that was news, and the
+	 * probes since (each doubles the wait) */
+	uint64_t quiet_since_ms;
+	uint32_t probes_unanswered;
 	struct xfer_stats st;
 };
 
