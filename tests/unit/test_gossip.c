@@ -73,6 +73,7 @@ struct net {
 	struct ftransport *nodes[MAXN];
 	int n;
 	uint64_t sent[MAXN][MAXN];      /* accepted by the transport */
+	uint64_t sent_bytes[MAXN][MAXN];
 	/* by message type (the header's byte 5; plain datagrams only) */
 	uint64_t sent_type[MAXN][MAXN][WIRE_TYPE_MAX + 1];
 	uint64_t delivered[MAXN][MAXN]; /* handed to the receiver */
@@ -141,6 +142,7 @@ static int f_send(struct transport *t, const void *buf, size_t len, const struct
 	if (dst < 0)
 		return 0; /* nobody there: gone, like UDP */
 	net->sent[f->idx][dst]++;
+	net->sent_bytes[f->idx][dst] += len;
 	if (len > WIRE_MAGIC_LEN + 1 && ((const uint8_t *)buf)[WIRE_MAGIC_LEN + 1] <= WIRE_TYPE_MAX)
 		net->sent_type[f->idx][dst][((const uint8_t *)buf)[WIRE_MAGIC_LEN + 1]]++;
 	if (net->record && !shim_core_blocked(&f->shim, to, fake_ms))
@@ -1531,8 +1533,11 @@ static void test_digest_round(void **state)
 	assert_int_equal(c.net.sent_type[1][0][WIRE_PONG], 1);
 	gossip_core_get_stats(c.node[0].g, &sa);
 	gossip_core_get_stats(c.node[1].g, &sb);
-	assert_int_equal(sa.digest_dgrams_out, 2); /* the meeting's round's, and this one */
-	assert_int_equal(sb.digest_dgrams_in, 2);
+	/* the meeting's round's, its answer to node 1's answer (each learns
+	 * they agree), and this one */
+	assert_int_equal(sa.digest_dgrams_out, 3);
+	assert_int_equal(sb.digest_dgrams_in, 3);
+	assert_int_equal(sa.digests_answered + sb.digests_answered, 2);
 	assert_int_equal(sa.digest_buckets_differing + sb.digest_buckets_differing, 0);
 
 	incr(&c.node[1], "k4242", 5);
@@ -1541,11 +1546,16 @@ static void test_digest_round(void **state)
 	net_run(&c.net);
 	/* the instance goes by node 1's catch-up to node 0: one DELTA of
 	 * its own epoch, and node 0's ACK of it */
-	assert_int_equal(c.net.sent[0][1], 4);
-	assert_int_equal(c.net.sent_type[0][1][WIRE_DIGEST], 1);
+	assert_int_equal(c.net.sent[0][1], 5);
+	assert_int_equal(c.net.sent_type[0][1][WIRE_DIGEST], 2);
 	assert_int_equal(c.net.sent_type[0][1][WIRE_KEYS], 1);
 	assert_int_equal(c.net.sent_type[0][1][WIRE_ACK], 1);
-	assert_int_equal(c.net.sent[1][0], 3);
+	/* the ACK ends node 1's catch-up: its DIGEST, and node 0's answer
+	 * (what it sent node 1 since node 1's last DIGEST), tell each that
+	 * they agree, with no round */
+	assert_int_equal(c.net.sent[1][0], 4);
+	assert_int_equal(c.net.sent_type[1][0][WIRE_DIGEST], 1);
+	assert_true(probe(&c.node[0], 1).in_sync && probe(&c.node[1], 0).in_sync);
 	assert_int_equal(c.net.sent_type[1][0][WIRE_BUCKETS], 1);
 	assert_int_equal(c.net.sent_type[1][0][WIRE_DELTA], 1);
 	assert_int_equal(c.net.sent_type[1][0][WIRE_STATE], 0);
@@ -2456,6 +2466,62 @@ static void test_delta_large_before_contact(void **state)
 	cluster_done(&c);
 }
 
+/* A peer that joins empty gets a large set by a catch-up.  When its last
+ * datagram is acknowledged the sender sends its DIGEST, and the peer,
+ * agreeing, answers: both report the other in sync at once, not after
+ * the next rounds (which defer their DIGESTs after so many datagrams).
+ * Two datagrams more, once; rounds in sync send none. */
+static void test_sync_after_catchup(void **state)
+{
+	struct cluster c;
+	struct gossip_stats s0, s1;
+	char m[32];
+
+	cluster_deltas = true;
+	cluster_digests = true;
+	cluster_ticks = true;
+	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_deltas = false;
+	cluster_digests = false;
+	cluster_ticks = false;
+	for (int i = 0; i < 8000; i++) {
+		snprintf(m, sizeof(m), "member-%05d", i);
+		dsadd(&c.node[0], "big", m);
+	}
+	for (int r = 0; r < 10 && !probe(&c.node[0], 1).seen; r++) { /* first contact */
+		fake_ms += 1000;
+		gossip_core_round(c.node[1].g, fake_ms, fake_ms * 1000);
+		net_run_ticks(&c);
+	}
+	assert_true(probe(&c.node[0], 1).seen);
+	gossip_core_push(c.node[0].g, fake_ms);
+	net_run_ticks(&c);
+	assert_converged(&c);
+	assert_false(probe(&c.node[0], 1).catching_up);
+	gossip_core_get_stats(c.node[0].g, &s0);
+	gossip_core_get_stats(c.node[1].g, &s1);
+	assert_true(s0.catchup_dgrams_out > 50);
+	/* no round since node 1's first: both know they agree */
+	assert_true(probe(&c.node[0], 1).has_sync && probe(&c.node[0], 1).in_sync);
+	assert_true(probe(&c.node[1], 0).has_sync && probe(&c.node[1], 0).in_sync);
+	assert_int_equal(s0.digests_after_catchup, 1);
+	assert_int_equal(s1.digests_answered, 1);
+	assert_int_equal(s0.digests_answered, 0);
+	/* in sync, rounds answer nothing */
+	for (int r = 0; r < 3; r++) {
+		fake_ms += 1000;
+		gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
+		gossip_core_round(c.node[1].g, fake_ms, fake_ms * 1000);
+		net_run_ticks(&c);
+	}
+	gossip_core_get_stats(c.node[0].g, &s0);
+	gossip_core_get_stats(c.node[1].g, &s1);
+	assert_int_equal(s0.digests_answered + s1.digests_answered, 1);
+	assert_int_equal(s0.digests_after_catchup, 1);
+	assert_true(probe(&c.node[0], 1).in_sync && probe(&c.node[1], 0).in_sync);
+	cluster_done(&c);
+}
+
 /* The large set changes while its catch-up is under way: between the
  * pieces (cut from the set as it is when the window opens), the sender
  * adds and removes, each write pushed as a delta.  With no digest round to
@@ -3290,21 +3356,29 @@ static void test_sync_status(void **state)
 	cluster_digests = false;
 	incr(&c.node[0], "a", 1);
 	incr(&c.node[0], "b", 2);
-	round_all(&c);
 	assert_false(probe(&c.node[1], 0).has_sync);
+	assert_false(probe(&c.node[0], 1).has_sync);
+	/* first contact: each sends the other its store by a catch-up, and
+	 * the DIGEST that ends it settles both statuses with no round */
+	round_all(&c);
+	pi = probe(&c.node[1], 0);
+	assert_true(pi.has_sync && pi.in_sync);
+	assert_true(probe(&c.node[0], 1).has_sync && probe(&c.node[0], 1).in_sync);
 	gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
 	net_run(&c.net);
 	pi = probe(&c.node[1], 0);
 	assert_true(pi.has_sync && pi.in_sync);
 	assert_int_equal(pi.instances_differing, 0);
-	/* node 1 writes two keys node 0 lacks: its next DIGEST differs */
+	/* node 1 writes two keys node 0 lacks: its next DIGEST differs.  Node
+	 * 0's ACKs of the catch-up that sends them are lost, so the exchange
+	 * does not end with the DIGEST that would settle the status */
 	incr(&c.node[1], "c", 3);
 	incr(&c.node[1], "d", 4);
 	fake_ms += 1000;
 	t1 = fake_ms;
-	b0 = c.net.delivered_bytes[0][1];
+	b0 = c.net.sent_bytes[0][1];
 	gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
-	net_run(&c.net);
+	net_run_drop(&c.net, 0, 1, WIRE_ACK, 100);
 	pi = probe(&c.node[1], 0);
 	assert_true(pi.has_sync);
 	assert_false(pi.in_sync);
@@ -3312,15 +3386,15 @@ static void test_sync_status(void **state)
 	/* that exchange sent both whole; the next DIGEST agrees, and reports
 	 * what the one before found */
 	fake_ms += 1000;
-	b1 = c.net.delivered_bytes[0][1];
+	b1 = c.net.sent_bytes[0][1];
 	gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
 	net_run(&c.net);
 	pi = probe(&c.node[1], 0);
 	assert_true(pi.in_sync);
 	assert_int_equal(pi.instances_differing, 2);
 	assert_int_equal(counter(&c.node[0], "d"), 4);
-	/* node 0 sent node 1 a PING, a DIGEST and a KEYS in the round
-	 * between: what bytes_last_round says */
+	/* node 0 sent node 1 a PING, a DIGEST, the KEYS and the (lost) ACKs
+	 * in the round between: what bytes_last_round says */
 	assert_int_equal(probe(&c.node[0], 1).bytes_last_round, b1 - b0);
 	assert_true(b1 - b0 > 0);
 	cluster_done(&c);
@@ -3426,6 +3500,7 @@ int main(void)
 		cmocka_unit_test(test_delta_join_late),
 		cmocka_unit_test(test_delta_large_by_catchup),
 		cmocka_unit_test(test_delta_large_before_contact),
+		cmocka_unit_test(test_sync_after_catchup),
 		cmocka_unit_test(test_delta_overflow),
 		cmocka_unit_test(test_delta_cost),
 		cmocka_unit_test(test_ack_again),

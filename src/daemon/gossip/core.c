@@ -1784,6 +1784,8 @@ void gossip_core_recv(struct gossip_core *g, const uint8_t *buf, size_t len,
 		if (p && (!(wd.epoch & GOSSIP_CATCHUP_EPOCH) || (n == 1 && 2 * len > g->mtu)))
 			for (size_t i = 0; i < n; i++)
 				catchup_note_received(g, p, s[i].name, s[i].name_len);
+		if (p && (wd.epoch & GOSSIP_CATCHUP_EPOCH))
+			p->cu_in_since_digest = true;
 		was_down = p && peer_down(p);
 		seen(g, p, &h);
 		presize(g, s, n, wd.size);
@@ -1810,6 +1812,16 @@ void gossip_core_recv(struct gossip_core *g, const uint8_t *buf, size_t len,
 				g->io.push_wanted(g->io.ctx);
 			if (a.catchup)
 				catchup_pump(g, p);
+			/* its catch-up just ended: compare digests now rather
+			 * than at the next rounds (which defer theirs while
+			 * datagrams stream), so that both sides learn at once
+			 * that they agree, or what still differs */
+			if (a.catchup && g->digests && catchup_idle(p)) {
+				/* what an answer of ours would tell it */
+				p->answered_round = g->st.rounds + 1;
+				g->st.digests_after_catchup++;
+				rounds_send_digest(g, &p, 1);
+			}
 		}
 		break;
 	}

@@ -163,6 +163,10 @@ struct gossip_stats {
 	/* DIGESTs not sent or not answered while the digest was brought up to
 	 * date a slice at a time */
 	uint64_t digest_unready;
+	/* DIGESTs sent outside the rounds: to a peer whose catch-up just
+	 * ended, and to a peer whose DIGEST we agree with when the last did
+	 * not (or was the first) */
+	uint64_t digests_after_catchup, digests_answered;
 	/* delta intervals: numbered (one DELTA datagram each), DELTA
 	 * datagrams sent (first sends and resends) and received, ACKs sent
 	 * and received; writes pushed whole because they had no delta; full

@@ -85,6 +85,11 @@ struct peer {
 	bool restarted;
 	/* sync status (gossip_peer_info) */
 	bool has_sync, in_sync;
+	/* it sent us catch-up datagrams since its last DIGEST; 1 + the round
+	 * count (g->st.rounds) when we last sent it a DIGEST outside the
+	 * rounds (rounds_on_digest: at most one a round) */
+	bool cu_in_since_digest;
+	uint64_t answered_round;
 	uint64_t differs_since;
 	uint64_t differing, differing_acc;
 	uint64_t bytes_at_round, bytes_last_round;

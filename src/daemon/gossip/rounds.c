@@ -141,6 +141,11 @@ int rounds_on_digest(struct gossip_core *g, struct peer *p, const uint8_t *body,
 	if (r < 0)
 		return r;
 	if (p) { /* its sync status: the last exchange's count, then afresh */
+		/* its view of us may be stale: we did not agree before, or
+		 * its catch-up to us since its last DIGEST just ended */
+		bool answer = !g->nddiff && (!(p->has_sync && p->in_sync) || p->cu_in_since_digest) &&
+			      p->answered_round != g->st.rounds + 1;
+		p->cu_in_since_digest = false;
 		p->cu_busy = !catchup_idle(p);
 		p->acked_at_digest = p->dl.acked;
 		if (g->nddiff && (p->in_sync || !p->has_sync))
@@ -149,6 +154,14 @@ int rounds_on_digest(struct gossip_core *g, struct peer *p, const uint8_t *body,
 		p->has_sync = true;
 		p->differing = p->differing_acc;
 		p->differing_acc = 0;
+		/* we agree, and it may not know: our DIGEST tells it at once.
+		 * At most one answer to a peer between two of our rounds, so
+		 * that two nodes cannot answer each other's answers on and on */
+		if (answer) {
+			p->answered_round = g->st.rounds + 1;
+			g->st.digests_answered++;
+			rounds_send_digest(g, &p, 1);
+		}
 	}
 	/* a range may repeat a group: each once, in order */
 	for (size_t i = 0; i < g->nddiff && n < DIGEST_BUCKETS; i++) {
