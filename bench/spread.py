@@ -5,8 +5,16 @@ loopback (full mesh, the push after local writes doing the work), and the
 same for Serf's event spreading when Debian's serf is installed.
 
     bench/spread.py [--nodes 3,10] [--trials 50] [--crdtd build/src/daemon/crdtd]
+                    [--loss P]
 
 Prints a markdown table of medians and 90th percentiles per cluster size.
+
+With --loss P every crdtd's simulation shim (CRDT.SIM LOSS) loses each
+datagram it sends with probability P (a DELTA, or its ACK), so the table
+shows what a lost push costs the write: before the tail's probe of delta
+intervals (docs/protocol.md, "Delta intervals"), the wait for the next
+round (interval_ms 1000); serf is then left out.  p99 and the largest
+time join the table.
 """
 import argparse
 import os
@@ -26,11 +34,14 @@ def pct(v, p):
     return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
 
 
-def crdtd_spread(n, trials, conf):
+def crdtd_spread(n, trials, conf, loss=0.0):
     c = harness.Cluster(n, conf=conf)
     try:
         c.start()
         clients = [node.client() for node in c.nodes]
+        if loss:
+            for cl in clients:
+                cl.execute_command("CRDT.SIM", "LOSS", str(loss))
         # let heartbeats settle so no peer is mid-resolution
         time.sleep(0.5)
         times = []
@@ -41,11 +52,11 @@ def crdtd_spread(n, trials, conf):
             start = time.perf_counter()
             writer.set(key, val)
             pending = list(others)
-            deadline = start + 5
+            deadline = start + (5 if not loss else 20)
             while pending and time.perf_counter() < deadline:
                 pending = [cl for cl in pending if cl.get(key) != val]
             if pending:
-                raise SystemExit("write %d did not reach %d replicas in 5 s" % (t, len(pending)))
+                raise SystemExit("write %d did not reach %d replicas in %.0f s" % (t, len(pending), deadline - start))
             times.append((time.perf_counter() - start) * 1000)
         return times
     finally:
@@ -121,11 +132,23 @@ def main():
     ap.add_argument("--no-serf", action="store_true")
     ap.add_argument("--serf-trials", type=int, default=0, help="default: max(10, trials / 5)")
     ap.add_argument("--data", help="write the medians here for plots")
+    ap.add_argument("--loss", type=float, default=0.0,
+                    help="each crdtd loses each datagram it sends with this probability (no serf)")
     a = ap.parse_args()
     if a.crdtd:
         harness.CRDTD = os.path.abspath(a.crdtd)
     conf = {"gossip": {"interval_ms": "1000", "push_delay_ms": "1"},
             "storage": {"durability": "none"}, "log": {"level": "warn"}}
+    if a.loss:
+        conf["simulation"] = {"enabled": "yes"}
+        print("| replicas | loss | median ms | p90 ms | p99 ms | max ms | trials |")
+        print("|---:|---:|---:|---:|---:|---:|---:|")
+        for n in [int(x) for x in a.nodes.split(",")]:
+            t = crdtd_spread(n, a.trials, conf, a.loss)
+            print("| %d | %g %% | %.2f | %.2f | %.2f | %.2f | %d |" % (n, a.loss * 100, statistics.median(t),
+                                                                  pct(t, 90), pct(t, 99), max(t), len(t)))
+            sys.stdout.flush()
+        return
     print("| replicas | system | median ms | p90 ms | trials | median / crdtd's |")
     print("|---:|---|---:|---:|---:|---:|")
     rows = []

@@ -54,6 +54,7 @@ if [ $quick = 1 ]; then
 	mem_args=(--elements 100000 --registers 20000 --replicas 10 --counters 200)
 	gossip_args=(--elements 50000 --seconds 1.5 --runs 1)
 	spread_args=(--nodes 3 --trials 10 --serf-trials 3)
+	lossy_args=(--nodes 3 --trials 10 --loss 0.1)
 	conv_args=(--quick)
 	crdt_args=(1 10000)
 	replat_args=(--set 20000 --keys 2000 --seconds 1 --modes none)
@@ -65,6 +66,7 @@ else
 	mem_args=(--elements 1000000 --registers 100000 --replicas 100 --counters 1000)
 	gossip_args=(--elements 200000 --seconds 5 --runs 3)
 	spread_args=(--nodes 3,10 --trials 50 --serf-trials 10)
+	lossy_args=(--nodes 3,10 --trials 100 --loss 0.1)
 	conv_args=()
 	crdt_args=(9 1000000)
 	replat_args=(--set 1000000 --keys 100000 --seconds 10)
@@ -88,6 +90,7 @@ $py "$top/bench/gossip_rate.py" --crdtd "$crdtd" --ceiling "$build/bench/udp_cei
 	"${gossip_args[@]}" --data "$work/gossip.dat" >"$work/gossip.md"
 step "spread"
 $py "$top/bench/spread.py" --crdtd "$crdtd" "${spread_args[@]}" --data "$work/spread.dat" >"$work/spread.md"
+$py "$top/bench/spread.py" --crdtd "$crdtd" "${lossy_args[@]}" >"$work/spread-loss.md"
 step "convergence"
 $py "$top/bench/convergence.py" --crdtd "$crdtd" "${conv_args[@]}" --plots "$out" >"$work/conv.md" \
 	2>"$work/conv.log" || true
@@ -334,6 +337,12 @@ rep=$out/benchmarks.md
 	cat "$work/spread.md"
 	echo
 	[[ " ${plots[*]} " == *" bench-spread.png "* ]] && echo "![bench-spread.png](bench-spread.png)" && echo
+	echo "Under loss: \`bench/spread.py ${lossy_args[*]}\`, the same clusters with every node's shim losing"
+	echo "each datagram it sends at that rate (a push, or its ACK); a lost one goes again by the tail's"
+	echo "probe of delta intervals ([protocol.md](protocol.md#delta-intervals)), not at the next round."
+	echo
+	cat "$work/spread-loss.md"
+	echo
 	echo "## Convergence"
 	echo
 	echo "\`bench/convergence.py ${conv_args[*]} --plots OUT\` (its help has the method): a fresh cluster per point,"

@@ -280,6 +280,23 @@ static void net_run(struct net *net)
 	}
 }
 
+/* Deliver in time order until nothing is in flight, as net_run, except the
+ * first @drop datagrams of type @type from node @from to node @to: lost. */
+static void net_run_drop(struct net *net, int from, int to, uint8_t type, int drop)
+{
+	for (size_t done = 0; net->q.n; done++) {
+		struct pkt p;
+
+		assert_true(done < 1000000);
+		p = net_pop(net);
+		if (drop && p.from == from && p.to == to && p.len > 5 && p.d[5] == type)
+			drop--;
+		else
+			deliver_one(net, &p);
+		free(p.d);
+	}
+}
+
 /* ---- replicas ---------------------------------------------------------- */
 
 struct node {
@@ -2346,6 +2363,85 @@ static void net_run_ticks(struct cluster *c)
 	}
 }
 
+/* The tail's probe: a lone write whose DELTA is lost, or whose ACK is, has
+ * no later interval to show the loss.  Two round trips (here the 10 ms
+ * floor) after the send with no ACK, the interval goes again, with no
+ * round; an unanswered probe doubles the wait, and after five the rounds
+ * alone resend.  Intervals acknowledged at once set off no probe. */
+static void test_delta_tail_probe(void **state)
+{
+	struct cluster c;
+	struct gossip_stats st;
+	uint64_t t0;
+
+	cluster_deltas = true;
+	cluster_ticks = true;
+	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_meet(&c);
+	cluster_deltas = false;
+	cluster_ticks = false;
+	net_run_ticks(&c);
+	/* acknowledged at once: no probe */
+	dincr(&c.node[0], "a", 1);
+	gossip_core_push(c.node[0].g, fake_ms);
+	net_run_ticks(&c);
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.delta_probes, 0);
+	assert_int_equal(counter(&c.node[1], "a"), 1);
+	/* the DELTA lost: the probe sends it 10 ms later */
+	dincr(&c.node[0], "a", 2);
+	t0 = fake_ms;
+	gossip_core_push(c.node[0].g, fake_ms);
+	net_run_drop(&c.net, 0, 1, WIRE_DELTA, 1);
+	assert_int_equal(counter(&c.node[1], "a"), 1);
+	assert_int_equal(c.node[0].tick_due, t0 + 10);
+	net_run_ticks(&c);
+	assert_int_equal(counter(&c.node[1], "a"), 3);
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.delta_probes, 1);
+	assert_int_equal(st.delta_probe_resent, 1);
+	assert_int_equal(probe(&c.node[0], 1).deltas_pending, 0);
+	/* its ACK lost: the probe sends it again, the peer acknowledges it
+	 * again, and nothing stays pending */
+	dincr(&c.node[0], "a", 4);
+	gossip_core_push(c.node[0].g, fake_ms);
+	net_run_drop(&c.net, 1, 0, WIRE_ACK, 1);
+	assert_int_equal(counter(&c.node[1], "a"), 7);
+	assert_int_equal(probe(&c.node[0], 1).deltas_pending, 1);
+	net_run_ticks(&c);
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.delta_probes, 2);
+	assert_int_equal(probe(&c.node[0], 1).deltas_pending, 0);
+	assert_int_equal(counter(&c.node[1], "a"), 7);
+	/* the peer silent: 5 probes, 10, 20, 40, 80 and 160 ms apart, then
+	 * none (the rounds resend) */
+	dincr(&c.node[0], "a", 8);
+	t0 = fake_ms;
+	net_down(&c.net, 1, true);
+	gossip_core_push(c.node[0].g, fake_ms);
+	net_run_ticks(&c);
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.delta_probes, 2 + 5);
+	assert_int_equal(fake_ms, t0 + 10 + 20 + 40 + 80 + 160 + 320);
+	net_run_ticks(&c);
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.delta_probes, 2 + 5);
+	/* back: a round sends it, and its ACK ends the probes' backoff */
+	net_down(&c.net, 1, false);
+	gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
+	net_run_ticks(&c);
+	assert_int_equal(counter(&c.node[1], "a"), 15);
+	assert_int_equal(probe(&c.node[0], 1).deltas_pending, 0);
+	dincr(&c.node[0], "a", 16);
+	t0 = fake_ms;
+	gossip_core_push(c.node[0].g, fake_ms);
+	net_run_drop(&c.net, 0, 1, WIRE_DELTA, 1);
+	assert_int_equal(c.node[0].tick_due, t0 + 10);
+	net_run_ticks(&c);
+	assert_int_equal(counter(&c.node[1], "a"), 31);
+	cluster_done(&c);
+}
+
 /* A peer first heard from gets the full state at once, by the catch-up,
  * whether or not our rounds had counted it down meanwhile: every start
  * takes a new replica id, so what it holds is unknown.  Here node 1 sends
@@ -2949,23 +3045,6 @@ static void test_piece_cache_random(void **state)
 	cluster_done(&c);
 }
 
-/* Deliver in time order until nothing is in flight, as net_run, except the
- * first @drop datagrams of type @type from node @from to node @to: lost. */
-static void net_run_drop(struct net *net, int from, int to, uint8_t type, int drop)
-{
-	for (size_t done = 0; net->q.n; done++) {
-		struct pkt p;
-
-		assert_true(done < 1000000);
-		p = net_pop(net);
-		if (drop && p.from == from && p.to == to && p.len > 5 && p.d[5] == type)
-			drop--;
-		else
-			deliver_one(net, &p);
-		free(p.d);
-	}
-}
-
 /* Every datagram in flight now reaches its node in one loop pass: read
  * one after the other, and only then the pass's ACKs flushed. */
 static void net_deliver_pass(struct cluster *c)
@@ -3496,6 +3575,7 @@ int main(void)
 		cmocka_unit_test(test_delta_dup_reorder),
 		cmocka_unit_test(test_delta_restart),
 		cmocka_unit_test(test_delta_gap),
+		cmocka_unit_test(test_delta_tail_probe),
 		cmocka_unit_test(test_delta_lag),
 		cmocka_unit_test(test_delta_join_late),
 		cmocka_unit_test(test_delta_large_by_catchup),

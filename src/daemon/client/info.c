@@ -174,6 +174,8 @@ static void section_gossip(struct daemon *d, struct crdt_buf *b)
 	line(b, "delta_held:%" PRIu64, s.delta_held);
 	line(b, "delta_to_catchup:%" PRIu64, s.delta_to_catchup);
 	line(b, "delta_fast_resent:%" PRIu64, s.delta_fast_resent);
+	line(b, "delta_probes:%" PRIu64, s.delta_probes);
+	line(b, "delta_probe_resent:%" PRIu64, s.delta_probe_resent);
 	line(b, "delta_fallbacks:%" PRIu64, s.delta_fallbacks);
 	line(b, "delta_resyncs:%" PRIu64, s.delta_resyncs);
 	line(b, "catchup_instances:%" PRIu64, s.catchup_instances);

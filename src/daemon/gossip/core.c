@@ -528,26 +528,55 @@ static void ping_peer(struct gossip_core *g, struct peer *p)
 	send_ping(g, p, WIRE_PING, &ping, NULL);
 }
 
+/* ---- delta intervals (docs/protocol.md, "Delta intervals") ------------- */
 
-uint64_t gossip_core_tick(struct gossip_core *g, uint64_t now_ms)
+/* The tail's probe.  An interval lost, or whose ACK was lost, with no
+ * later one acknowledged (a lone write, or a burst's last ones) has no
+ * fast retransmit, which needs three acknowledged past it: it waited for
+ * the next round, up to interval_ms.  As the catch-up's (xfer.c, after RFC
+ * 8985): when intervals sent to a peer stay unacknowledged for two of its
+ * round trips (PING's smoothed RTT; at least DL_PTO_MIN_MS) with no ACK
+ * that acknowledges anything, the oldest of them (at most DL_PROBE_N) go
+ * again.  Each probe left unanswered doubles the wait; after
+ * DL_PROBES_MAX the rounds alone send them, as before. */
+#define DL_PTO_MIN_MS 10
+#define DL_PROBE_N 4
+#define DL_PROBES_MAX 5
+
+static bool dl_outstanding(const struct peer *p)
 {
-	uint64_t due = UINT64_MAX;
-
-	g->now_ms = now_ms;
-	if (g->dg && !digest_refresh_some(g->dg, digest_slice(g)))
-		due = now_ms; /* the refresh goes on at the next tick */
-	for (size_t i = 0; i < g->npeers; i++) {
-		struct peer *p = g->peers[i];
-		uint64_t d;
-		catchup_pump(g, p);
-		if (p->resolved && !peer_down(p) && (d = xfer_due(&p->xf, now_ms)) < due)
-			due = d;
-	}
-	return due == UINT64_MAX ? 0 : due > now_ms ? due - now_ms : 1;
+	return p->dl.sent > p->dl.acked;
 }
 
+static uint64_t dl_pto(const struct peer *p)
+{
+	uint64_t pto = p->has_rtt ? p->srtt_us / 500 + 1 : 0; /* 2 x srtt, ms */
 
-/* ---- delta intervals (docs/protocol.md, "Delta intervals") ------------- */
+	return (pto > DL_PTO_MIN_MS ? pto : DL_PTO_MIN_MS) << p->dl_probes;
+}
+
+/* The probe due @pto ms from now (the shell's tick takes it). */
+static void dl_arm(struct gossip_core *g, struct peer *p)
+{
+	uint64_t pto = dl_pto(p);
+
+	p->dl_probe_at = g->now_ms + pto;
+	if (g->io.tick_wanted)
+		g->io.tick_wanted(g->io.ctx, pto);
+}
+
+/* An ACK from @p came; @news: it acknowledged an interval it had not. */
+static void dl_acked(struct gossip_core *g, struct peer *p, bool news)
+{
+	if (news)
+		p->dl_probes = 0;
+	if (!dl_outstanding(p))
+		p->dl_probe_at = 0;
+	else if (!p->dl_probe_at && p->dl_probes < DL_PROBES_MAX)
+		dl_arm(g, p);
+	else if (news)
+		p->dl_probe_at = g->now_ms + dl_pto(p); /* later: the tick wanted finds it so */
+}
 
 /* Interval @it went to @p. */
 static void interval_sent(struct gossip_core *g, struct peer *p, const struct dlog_int *it)
@@ -557,6 +586,8 @@ static void interval_sent(struct gossip_core *g, struct peer *p, const struct dl
 		g->st.delta_resent++;
 	else
 		p->dl.sent = it->seq;
+	if (!p->dl_probe_at)
+		dl_arm(g, p);
 }
 
 /* Seal interval @it and send it to @p. */
@@ -569,6 +600,59 @@ static void send_interval(struct gossip_core *g, struct peer *p, const struct dl
 		return;
 	core_send_to(g, p, d, len);
 	interval_sent(g, p, it);
+}
+
+/* At a tick: @p's probe, if due.  When the next one is (UINT64_MAX: none). */
+static uint64_t dl_probe(struct gossip_core *g, struct peer *p)
+{
+	uint64_t seq;
+	unsigned n = 0;
+
+	if (!p->dl_probe_at)
+		return UINT64_MAX;
+	if (!p->resolved || peer_down(p) || !dl_outstanding(p) || p->dl_probes >= DL_PROBES_MAX) {
+		p->dl_probe_at = 0; /* the rounds go on */
+		return UINT64_MAX;
+	}
+	if (g->now_ms < p->dl_probe_at)
+		return p->dl_probe_at;
+	for (seq = p->dl.acked + 1; seq <= p->dl.sent && n < DL_PROBE_N; seq++) {
+		const struct dlog_int *it = dlog_get(&g->dlog, seq);
+		if (it && !dlog_peer_has(&p->dl, seq)) {
+			send_interval(g, p, it);
+			n++;
+		}
+	}
+	g->st.delta_probes++;
+	g->st.delta_probe_resent += n;
+	p->dl_probes++;
+	p->dl_probe_at = g->now_ms + dl_pto(p);
+	return p->dl_probe_at;
+}
+
+uint64_t gossip_core_tick(struct gossip_core *g, uint64_t now_ms)
+{
+	uint64_t due = UINT64_MAX;
+
+	g->now_ms = now_ms;
+	/* only a refresh a DIGEST waits for: other ticks (a probe's, every
+	 * few ms in a write storm) would recompute entries each write marks
+	 * again, which the rounds do once */
+	if (g->dg_behind) {
+		g->dg_behind = !digest_refresh_some(g->dg, digest_slice(g));
+		if (g->dg_behind)
+			due = now_ms; /* the refresh goes on at the next tick */
+	}
+	for (size_t i = 0; i < g->npeers; i++) {
+		struct peer *p = g->peers[i];
+		uint64_t d;
+		catchup_pump(g, p);
+		if (p->resolved && !peer_down(p) && (d = xfer_due(&p->xf, now_ms)) < due)
+			due = d;
+		if ((d = dl_probe(g, p)) < due)
+			due = d;
+	}
+	return due == UINT64_MAX ? 0 : due > now_ms ? due - now_ms : 1;
 }
 
 /* The full state to @p, in place of every interval so far: it restarted,
@@ -1534,6 +1618,7 @@ struct ack_ctx {
 	struct peer *p;
 	const uint64_t *epoch;
 	bool catchup; /* it acknowledged catch-up datagrams */
+	bool news;    /* it acknowledged an interval it had not */
 };
 
 const uint32_t gossip_lag_bounds_ms[GOSSIP_LAG_BUCKETS] = {
@@ -1570,9 +1655,11 @@ static void ack_cb(uint64_t seq, void *ctx)
 	/* the first ACK of an interval still held is one convergence-lag
 	 * sample: from its making to now */
 	news = !dlog_peer_has(&a->p->dl, seq);
-	if (dlog_peer_ack(&a->p->dl, seq, g->dlog.last) == 0 && news &&
-	    (it = dlog_get(&g->dlog, seq)))
-		lag_observe(&a->p->st.lag, g->now_ms > it->made_ms ? g->now_ms - it->made_ms : 0);
+	if (dlog_peer_ack(&a->p->dl, seq, g->dlog.last) == 0 && news) {
+		a->news = true;
+		if ((it = dlog_get(&g->dlog, seq)))
+			lag_observe(&a->p->st.lag, g->now_ms > it->made_ms ? g->now_ms - it->made_ms : 0);
+	}
 }
 
 static void on_pong(struct gossip_core *g, struct peer *p, const struct wire_ping *pong)
@@ -1797,7 +1884,7 @@ void gossip_core_recv(struct gossip_core *g, const uint8_t *buf, size_t len,
 	}
 	case WIRE_ACK: {
 		uint64_t epoch = 0;
-		struct ack_ctx a = { g, p, &epoch, false };
+		struct ack_ctx a = { g, p, &epoch, false, false };
 		if (wire_decode_ack(buf + off, len - off, &epoch, ack_cb, &a) < 0) {
 			drop(g, p, GOSSIP_DROP_MALFORMED);
 			return;
@@ -1808,6 +1895,7 @@ void gossip_core_recv(struct gossip_core *g, const uint8_t *buf, size_t len,
 		if (p && !was_down && !p->restarted) {
 			trim(g);
 			peer_deltas(g, p, false); /* the window moved */
+			dl_acked(g, p, a.news);
 			if (g->nqueue && g->io.push_wanted) /* writes wait for it */
 				g->io.push_wanted(g->io.ctx);
 			if (a.catchup)

@@ -185,6 +185,9 @@ struct gossip_stats {
 	/* intervals sent again at once because three later ones were
 	 * acknowledged before them (fast retransmit; also in delta_resent) */
 	uint64_t delta_fast_resent;
+	/* probes: intervals sent again because neither an ACK nor a round
+	 * came for a while after the last was sent (also in delta_resent) */
+	uint64_t delta_probes, delta_probe_resent;
 	/* catch-up (docs/protocol.md, "Catch-up"), summed over the peers:
 	 * instances packed, datagrams sent once and again, found lost (by
 	 * the timeout: timeouts), halvings of a window */

@@ -136,6 +136,11 @@ struct peer {
 	/* the intervals up to this one that were not acknowledged when three
 	 * later ones were have been sent again once already (peer_deltas) */
 	uint64_t fast_upto;
+	/* the tail's probe of its intervals (dl_probe): when it is due
+	 * (now_ms; 0: not armed), and the probes sent since its last ACK
+	 * that acknowledged something */
+	uint64_t dl_probe_at;
+	unsigned dl_probes;
 	/* the instance being cut into pieces, a few at a time (NULL: none):
 	 * its name, its type slot, where its next piece starts */
 	uint8_t *cu_cut;
@@ -236,6 +241,7 @@ struct gossip_core {
 	 * datagrams are answered whatever our own rounds do) */
 	bool digests;
 	struct digest *dg;
+	bool dg_behind; /* a DIGEST waited for its refresh: the ticks go on with it */
 	struct crdt_buf dbuf; /* DIGEST, BUCKETS, KEYS encoding */
 	uint32_t ddiff[DIGEST_BUCKETS]; /* scratch: indexes that differ */
 	size_t nddiff;

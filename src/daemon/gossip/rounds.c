@@ -88,6 +88,7 @@ static bool digest_ready(struct gossip_core *g)
 {
 	if (digest_refresh_some(g->dg, digest_slice(g)))
 		return true;
+	g->dg_behind = true;
 	g->st.digest_unready++;
 	g->io.tick_wanted(g->io.ctx, 0);
 	return false;
