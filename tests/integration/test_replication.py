@@ -192,6 +192,28 @@ class TestDeltas(ClusterTest):
             self.cluster.cleanup()
             self.cluster = None
 
+    def test_a_lost_push_goes_again_without_waiting_for_a_round(self):
+        """A write whose DELTA is lost is sent again by the tail's probe (or,
+        once its probes are spent, after the ACK of the next write), not
+        at the next round: here rounds come every 60 s and the test waits
+        at most 20."""
+        conf = {"gossip": {"interval_ms": "60000"}, "simulation": {"enabled": "yes"}}
+        self.cluster = c = Cluster(2, conf=conf).start()
+        a, b = (n.client(decode_responses=True) for n in c.nodes)
+        a.set("k0", "v0")
+        self.converge(lambda cl: cl.get("k0"), "v0", timeout=20, what="a first write")
+        a.execute_command("CRDT.SIM", "LOSS", "1")
+        a.set("k1", "v1")
+        time.sleep(0.3)
+        self.assertIsNone(b.get("k1"))
+        a.execute_command("CRDT.SIM", "LOSS", "0")
+        a.set("k2", "v2")
+        self.converge(lambda cl: (cl.get("k1"), cl.get("k2")), ("v1", "v2"), timeout=20,
+                      what="the lost write and the next")
+        info = a.info("gossip")
+        self.assertGreaterEqual(info["delta_probes"], 1)
+        self.assertGreaterEqual(info["delta_probe_resent"], 1)
+        self.assertLessEqual(info["gossip_rounds"], 1)  # none but the start's, if any
 
 class TestRedisCli(ClusterTest):
     def test_redis_cli_talks_to_the_cluster(self):
