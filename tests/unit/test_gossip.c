@@ -2618,6 +2618,48 @@ static void test_sync_after_catchup(void **state)
 	cluster_done(&c);
 }
 
+/* As test_sync_after_catchup, with 10,000 keys: a digest that must
+ * refresh every key (a slice a tick) cannot compare a DIGEST when it
+ * comes.  The DIGEST is kept, and answered once the refresh ends: the
+ * exchange goes on, and both statuses settle with no round. */
+static void test_sync_after_catchup_digest_behind(void **state)
+{
+	struct cluster c;
+	struct gossip_stats s0, s1;
+	char key[32];
+
+	cluster_deltas = true;
+	cluster_digests = true;
+	cluster_ticks = true;
+	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_deltas = false;
+	cluster_digests = false;
+	cluster_ticks = false;
+	for (int i = 0; i < 10000; i++) {
+		snprintf(key, sizeof(key), "k%05d", i);
+		incr(&c.node[0], key, i + 1);
+	}
+	for (int r = 0; r < 10 && !probe(&c.node[0], 1).seen; r++) { /* first contact */
+		fake_ms += 1000;
+		gossip_core_round(c.node[1].g, fake_ms, fake_ms * 1000);
+		net_run_ticks(&c);
+	}
+	gossip_core_push(c.node[0].g, fake_ms);
+	net_run_ticks(&c);
+	assert_converged(&c);
+	gossip_core_get_stats(c.node[0].g, &s0);
+	gossip_core_get_stats(c.node[1].g, &s1);
+	assert_int_equal(s0.digests_after_catchup, 1);
+	/* node 0's digest was behind when node 1's first DIGEST came (it had
+	 * just written every key) and when the catch-up ended; node 1's when
+	 * that DIGEST came (it had just merged every key): each waited */
+	assert_true(s0.digest_unready >= 1);
+	assert_true(s1.digest_unready >= 1);
+	assert_true(probe(&c.node[0], 1).has_sync && probe(&c.node[0], 1).in_sync);
+	assert_true(probe(&c.node[1], 0).has_sync && probe(&c.node[1], 0).in_sync);
+	cluster_done(&c);
+}
+
 /* The large set changes while its catch-up is under way: between the
  * pieces (cut from the set as it is when the window opens), the sender
  * adds and removes, each write pushed as a delta.  With no digest round to
@@ -3581,6 +3623,7 @@ int main(void)
 		cmocka_unit_test(test_delta_large_by_catchup),
 		cmocka_unit_test(test_delta_large_before_contact),
 		cmocka_unit_test(test_sync_after_catchup),
+		cmocka_unit_test(test_sync_after_catchup_digest_behind),
 		cmocka_unit_test(test_delta_overflow),
 		cmocka_unit_test(test_delta_cost),
 		cmocka_unit_test(test_ack_again),

@@ -76,6 +76,7 @@ static void peer_free(struct peer *p)
 	free(p->cu_names);
 	free(p->cu_ix);
 	free(p->cu_cut);
+	free(p->dg_kept);
 	free(p->name);
 	free(p->host);
 	free(p);
@@ -638,11 +639,8 @@ uint64_t gossip_core_tick(struct gossip_core *g, uint64_t now_ms)
 	/* only a refresh a DIGEST waits for: other ticks (a probe's, every
 	 * few ms in a write storm) would recompute entries each write marks
 	 * again, which the rounds do once */
-	if (g->dg_behind) {
-		g->dg_behind = !digest_refresh_some(g->dg, digest_slice(g));
-		if (g->dg_behind)
-			due = now_ms; /* the refresh goes on at the next tick */
-	}
+	if (g->dg_behind && !rounds_refresh(g))
+		due = now_ms; /* the refresh goes on at the next tick */
 	for (size_t i = 0; i < g->npeers; i++) {
 		struct peer *p = g->peers[i];
 		uint64_t d;

@@ -90,6 +90,11 @@ struct peer {
 	 * rounds (rounds_on_digest: at most one a round) */
 	bool cu_in_since_digest;
 	uint64_t answered_round;
+	/* its last DIGEST that came while ours was behind (NULL: none),
+	 * answered once ours is up to date (rounds_refresh) */
+	uint8_t *dg_kept;
+	size_t dg_kept_len;
+	bool dg_owed; /* a DIGEST to it waits for ours to be up to date */
 	uint64_t differs_since;
 	uint64_t differing, differing_acc;
 	uint64_t bytes_at_round, bytes_last_round;
@@ -315,7 +320,11 @@ void catchup_add(struct gossip_core *g, struct peer *p, const uint8_t *name, siz
 
 /* ---- rounds.c: the digest exchange (docs/protocol.md, "Digest rounds") --- */
 
-/** A round's DIGEST to the @n peers @to. */
+/** One slice of our digest's refresh: whether it is up to date.  When it
+ * just caught up, the DIGESTs kept meanwhile are answered. */
+bool rounds_refresh(struct gossip_core *g);
+/** Our DIGEST to the @n peers @to (a round's, or one outside the rounds);
+ * once our digest is up to date, if it is not yet. */
 void rounds_send_digest(struct gossip_core *g, struct peer **to, size_t n);
 /** A DIGEST, BUCKETS or KEYS body from @p: answered, or what differs
  * queued for its catch-up.  0, or -errno for a malformed body. */

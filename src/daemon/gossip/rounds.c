@@ -81,17 +81,74 @@ static void send_sums(struct gossip_core *g, struct peer **to, size_t nto, enum 
 		dgram_send(g, to, nto);
 }
 
+/* Our digest is up to date again: the DIGESTs that could not go while it
+ * was behind go now, and those that came meanwhile (the last of each peer)
+ * are answered: the exchanges go on. */
+static void digest_caught_up(struct gossip_core *g)
+{
+	for (size_t i = 0; i < g->npeers; i++) {
+		struct peer *p = g->peers[i];
+		uint8_t *body = p->dg_kept;
+		if (p->dg_owed) {
+			p->dg_owed = false;
+			rounds_send_digest(g, &p, 1);
+		}
+		if (!body)
+			continue;
+		p->dg_kept = NULL;
+		(void)rounds_on_digest(g, p, body, p->dg_kept_len); /* checked when kept */
+		free(body);
+	}
+}
+
+bool rounds_refresh(struct gossip_core *g)
+{
+	if (!digest_refresh_some(g->dg, digest_slice(g)))
+		return false;
+	if (g->dg_behind) {
+		g->dg_behind = false;
+		digest_caught_up(g);
+	}
+	return true;
+}
+
 /* Bring the digest up to date, a slice at a time: whether it is.  If not,
- * the DIGEST waiting on it is not sent, or not answered (the exchange ends;
- * the next round starts it again: digest_unready), and a tick goes on. */
+ * the DIGEST waiting on it goes, or is answered, once it is
+ * (digest_caught_up; INFO digest_unready), and a tick goes on with the
+ * refresh. */
 static bool digest_ready(struct gossip_core *g)
 {
-	if (digest_refresh_some(g->dg, digest_slice(g)))
+	if (rounds_refresh(g))
 		return true;
 	g->dg_behind = true;
 	g->st.digest_unready++;
 	g->io.tick_wanted(g->io.ctx, 0);
 	return false;
+}
+
+static void sums_check_cb(uint32_t i, uint64_t sum, void *ctx)
+{
+	(void)i;
+	(void)sum;
+	(void)ctx;
+}
+
+/* Keep @p's DIGEST @body (checked) until our digest is up to date. */
+static int keep_digest(struct peer *p, const uint8_t *body, size_t len)
+{
+	uint8_t *k;
+	int r;
+
+	if ((r = wire_decode_sums(body, len, DIGEST_BITS, DIGEST_GROUP_BITS, false, sums_check_cb,
+				  NULL)) < 0)
+		return r;
+	if (!(k = malloc(len ? len : 1)))
+		return 0; /* as before: the next round starts the exchange again */
+	memcpy(k, body, len);
+	free(p->dg_kept);
+	p->dg_kept = k;
+	p->dg_kept_len = len;
+	return 0;
 }
 
 /* The timer round with digests: the group sums of our digest to every
@@ -101,8 +158,13 @@ void rounds_send_digest(struct gossip_core *g, struct peer **to, size_t n)
 	uint64_t groups[DIGEST_GROUPS];
 	uint32_t idx[DIGEST_GROUPS];
 
-	if (n == 0 || !digest_ready(g))
+	if (n == 0)
 		return;
+	if (!digest_ready(g)) {
+		for (size_t i = 0; i < n; i++)
+			to[i]->dg_owed = true;
+		return;
+	}
 	for (uint32_t i = 0; i < DIGEST_GROUPS; i++) {
 		groups[i] = digest_group(g->dg, i);
 		idx[i] = i;
@@ -133,8 +195,12 @@ int rounds_on_digest(struct gossip_core *g, struct peer *p, const uint8_t *body,
 	size_t n = 0;
 	int r;
 
+	if (p && p->dg_kept) { /* this one is newer */
+		free(p->dg_kept);
+		p->dg_kept = NULL;
+	}
 	if (!digest_ready(g))
-		return 0;
+		return p ? keep_digest(p, body, len) : 0;
 	for (uint32_t i = 0; i < DIGEST_GROUPS; i++)
 		groups[i] = digest_group(g->dg, i);
 	g->nddiff = 0;
