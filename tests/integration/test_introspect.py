@@ -176,7 +176,7 @@ class IntrospectTest(unittest.TestCase):
         self.assertEqual(c.execute_command("LATENCY", "LATEST"), [])
 
     def test_folds_in_progress(self):
-        """INFO persistence folds_in_progress: a set past 65,536 members
+        """INFO persistence folds_in_progress: a set past 4,096 members
         is folded a slice a pass; the fold is under way after the load
         (or already done) and ends, counted in compactions_sliced."""
         c = self.client()

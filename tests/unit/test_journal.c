@@ -441,7 +441,8 @@ static void srem(struct store *s, const char *name, const char *elem)
 					      .lens = lens });
 }
 
-/* A set past 65,536 members folds a slice a pass: adds, removes and a
+/* A set past 4,096 members folds a slice a pass (here one past 65,536,
+ * which takes many): adds, removes and a
  * peer's states go on while it does; at the end its older records and
  * snapshot are gone, and a start loads exactly the set.  A start after a
  * stop in the middle of a fold (its pieces, the old snapshot and every
@@ -461,15 +462,25 @@ static void test_large_set_folds_in_slices(void **state)
 	store_init(&peer);
 	struct journal *st = open_load(f, &a, CONFIG_DURABILITY_NONE, NULL, 0);
 	for (int round = 0; round < 2; round++) {
-		/* grow until a sliced fold begins */
-		while (!journal_folding(st)) {
+		size_t at_start = 0, sliced0;
+		bool was = false;
+		/* grow until a sliced fold of 65,536 members or more begins
+		 * (the folds of the set while smaller end on the way) */
+		for (;;) {
+			bool now = journal_folding(st) > 0;
+			if (now && !was)
+				at_start = crdt_obj_parts(slot(&a, "big", CRDT_ORSET));
+			was = now;
+			if (now && at_start >= 65536)
+				break;
 			snprintf(m, sizeof(m), "m%d", i++);
 			sadd_delta(&a, "big", m);
 			if (i % 500 == 0)
 				assert_int_equal(journal_commit(st), 0);
 			assert_true(i < 400000);
 		}
-		assert_true(crdt_obj_parts(slot(&a, "big", CRDT_ORSET)) >= 65536);
+		journal_get_stats(st, &js);
+		sliced0 = js.compactions_sliced;
 		/* writes of every kind while it folds, a few a pass */
 		while (journal_folding(st) && (round == 0 || passes < 3)) {
 			snprintf(m, sizeof(m), "m%d", i++);
@@ -487,7 +498,8 @@ static void test_large_set_folds_in_slices(void **state)
 		}
 		if (round == 0) {
 			journal_get_stats(st, &js);
-			assert_int_equal(js.compactions_sliced, 1);
+			assert_int_equal(js.compactions_sliced, sliced0 + 1);
+			assert_true(sliced0 >= 1); /* smaller, on the way: past 4,096 */
 			assert_true(passes > 3); /* it took several passes */
 		}
 		/* a start loads exactly the set: after the fold, then in the
@@ -1396,7 +1408,7 @@ static void test_peer_states_share_records(void **state)
 	 * short by the other name's states, the local write, compactions and
 	 * hand-overs */
 	assert_true(stats.records < (uint64_t)pe.n / 5);
-	assert_true(stats.compactions >= 1);
+	assert_true(stats.compactions >= 1 || journal_folding(st));
 	assert_true(crdt_orset_contains(slot(&a, "big", CRDT_ORSET)->os, "local-write", 11));
 	close_run(f, st);
 
