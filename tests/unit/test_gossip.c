@@ -2562,6 +2562,34 @@ static void test_delta_large_before_contact(void **state)
 	cluster_done(&c);
 }
 
+/* Two nodes with deltas, digests and ticks, as a node that meets an
+ * empty peer has them: cluster_two_new(), node 0's writes, then
+ * join_empty(): node 1's rounds until node 0 has heard from it, node 0's
+ * push, and the catch-up that sends node 1 everything, to the end. */
+static void cluster_two_new(struct cluster *c)
+{
+	cluster_deltas = true;
+	cluster_digests = true;
+	cluster_ticks = true;
+	cluster_init(c, 2, 1400, 0, 0);
+	cluster_deltas = false;
+	cluster_digests = false;
+	cluster_ticks = false;
+}
+
+static void join_empty(struct cluster *c)
+{
+	for (int r = 0; r < 10 && !probe(&c->node[0], 1).seen; r++) {
+		fake_ms += 1000;
+		gossip_core_round(c->node[1].g, fake_ms, fake_ms * 1000);
+		net_run_ticks(c);
+	}
+	assert_true(probe(&c->node[0], 1).seen);
+	gossip_core_push(c->node[0].g, fake_ms);
+	net_run_ticks(c);
+	assert_converged(c);
+}
+
 /* A peer that joins empty gets a large set by a catch-up.  When its last
  * datagram is acknowledged the sender sends its DIGEST, and the peer,
  * agreeing, answers: both report the other in sync at once, not after
@@ -2573,26 +2601,12 @@ static void test_sync_after_catchup(void **state)
 	struct gossip_stats s0, s1;
 	char m[32];
 
-	cluster_deltas = true;
-	cluster_digests = true;
-	cluster_ticks = true;
-	cluster_init(&c, 2, 1400, 0, 0);
-	cluster_deltas = false;
-	cluster_digests = false;
-	cluster_ticks = false;
+	cluster_two_new(&c);
 	for (int i = 0; i < 8000; i++) {
 		snprintf(m, sizeof(m), "member-%05d", i);
 		dsadd(&c.node[0], "big", m);
 	}
-	for (int r = 0; r < 10 && !probe(&c.node[0], 1).seen; r++) { /* first contact */
-		fake_ms += 1000;
-		gossip_core_round(c.node[1].g, fake_ms, fake_ms * 1000);
-		net_run_ticks(&c);
-	}
-	assert_true(probe(&c.node[0], 1).seen);
-	gossip_core_push(c.node[0].g, fake_ms);
-	net_run_ticks(&c);
-	assert_converged(&c);
+	join_empty(&c);
 	assert_false(probe(&c.node[0], 1).catching_up);
 	gossip_core_get_stats(c.node[0].g, &s0);
 	gossip_core_get_stats(c.node[1].g, &s1);
@@ -2628,25 +2642,12 @@ static void test_sync_after_catchup_digest_behind(void **state)
 	struct gossip_stats s0, s1;
 	char key[32];
 
-	cluster_deltas = true;
-	cluster_digests = true;
-	cluster_ticks = true;
-	cluster_init(&c, 2, 1400, 0, 0);
-	cluster_deltas = false;
-	cluster_digests = false;
-	cluster_ticks = false;
+	cluster_two_new(&c);
 	for (int i = 0; i < 10000; i++) {
 		snprintf(key, sizeof(key), "k%05d", i);
 		incr(&c.node[0], key, i + 1);
 	}
-	for (int r = 0; r < 10 && !probe(&c.node[0], 1).seen; r++) { /* first contact */
-		fake_ms += 1000;
-		gossip_core_round(c.node[1].g, fake_ms, fake_ms * 1000);
-		net_run_ticks(&c);
-	}
-	gossip_core_push(c.node[0].g, fake_ms);
-	net_run_ticks(&c);
-	assert_converged(&c);
+	join_empty(&c);
 	gossip_core_get_stats(c.node[0].g, &s0);
 	gossip_core_get_stats(c.node[1].g, &s1);
 	assert_int_equal(s0.digests_after_catchup, 1);
