@@ -536,12 +536,10 @@ static void ping_peer(struct gossip_core *g, struct peer *p)
  * fast retransmit, which needs three acknowledged past it: it waited for
  * the next round, up to interval_ms.  As the catch-up's (xfer.c, after RFC
  * 8985): when intervals sent to a peer stay unacknowledged for two of its
- * round trips (PING's smoothed RTT; at least DL_PTO_MIN_MS) with no ACK
- * that acknowledges anything, the oldest of them (at most DL_PROBE_N) go
- * again.  Each probe left unanswered doubles the wait; after
+ * round trips (PING's smoothed RTT; at least XFER_PTO_MIN_MS) with no ACK
+ * that acknowledges anything, the oldest of them (at most XFER_PROBE_N) go
+ * again.  Each probe left unanswered doubles the wait (xfer_pto_ms); after
  * DL_PROBES_MAX the rounds alone send them, as before. */
-#define DL_PTO_MIN_MS 10
-#define DL_PROBE_N 4
 #define DL_PROBES_MAX 5
 
 static bool dl_outstanding(const struct peer *p)
@@ -551,9 +549,7 @@ static bool dl_outstanding(const struct peer *p)
 
 static uint64_t dl_pto(const struct peer *p)
 {
-	uint64_t pto = p->has_rtt ? p->srtt_us / 500 + 1 : 0; /* 2 x srtt, ms */
-
-	return (pto > DL_PTO_MIN_MS ? pto : DL_PTO_MIN_MS) << p->dl_probes;
+	return xfer_pto_ms(p->has_rtt ? p->srtt_us / 500 + 1 : 0, p->dl_probes); /* 2 x srtt */
 }
 
 /* The probe due @pto ms from now (the shell's tick takes it). */
@@ -617,7 +613,7 @@ static uint64_t dl_probe(struct gossip_core *g, struct peer *p)
 	}
 	if (g->now_ms < p->dl_probe_at)
 		return p->dl_probe_at;
-	for (seq = p->dl.acked + 1; seq <= p->dl.sent && n < DL_PROBE_N; seq++) {
+	for (seq = p->dl.acked + 1; seq <= p->dl.sent && n < XFER_PROBE_N; seq++) {
 		const struct dlog_int *it = dlog_get(&g->dlog, seq);
 		if (it && !dlog_peer_has(&p->dl, seq)) {
 			send_interval(g, p, it);

@@ -238,14 +238,9 @@ static bool may_send_new(const struct xfer *x)
  * UINT64_MAX when none is. */
 static uint64_t probe_due(const struct xfer *x)
 {
-	uint64_t pto = x->has_rtt ? x->srtt8 / 4 : XFER_PTO_MIN_MS;
-	unsigned shift = x->probes_unanswered < 8 ? x->probes_unanswered : 8;
-
 	if (x->nsent < x->n || !x->inflight)
 		return UINT64_MAX;
-	if (pto < XFER_PTO_MIN_MS)
-		pto = XFER_PTO_MIN_MS;
-	return x->quiet_since_ms + (pto << shift);
+	return x->quiet_since_ms + xfer_pto_ms(x->has_rtt ? x->srtt8 / 4 : 0, x->probes_unanswered);
 }
 
 size_t xfer_send(struct xfer *x, uint64_t now_ms, xfer_send_cb cb, void *ctx)

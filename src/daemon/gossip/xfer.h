@@ -51,6 +51,17 @@
 #define XFER_PTO_MIN_MS 10
 #define XFER_PROBE_N 4
 
+/** The wait before a tail's probe: @rtt2_ms, two smoothed round trips (0
+ * when none is measured), at least XFER_PTO_MIN_MS, doubled for each of
+ * @unanswered probes (at most 8 times).  The delta intervals' probe
+ * (gossip/core.c) waits the same way. */
+static inline uint64_t xfer_pto_ms(uint64_t rtt2_ms, unsigned unanswered)
+{
+	uint64_t pto = rtt2_ms > XFER_PTO_MIN_MS ? rtt2_ms : XFER_PTO_MIN_MS;
+
+	return pto << (unanswered < 8 ? unanswered : 8);
+}
+
 struct xfer_dgram {
 	uint8_t *d; /* NULL once acknowledged */
 	size_t len;
