@@ -1894,16 +1894,8 @@ void gossip_core_recv(struct gossip_core *g, const uint8_t *buf, size_t len,
 				g->io.push_wanted(g->io.ctx);
 			if (a.catchup)
 				catchup_pump(g, p);
-			/* its catch-up just ended: compare digests now rather
-			 * than at the next rounds (which defer theirs while
-			 * datagrams stream), so that both sides learn at once
-			 * that they agree, or what still differs */
-			if (a.catchup && g->digests && catchup_idle(p)) {
-				/* what an answer of ours would tell it */
-				p->answered_round = g->st.rounds + 1;
-				g->st.digests_after_catchup++;
-				rounds_send_digest(g, &p, 1);
-			}
+			if (a.catchup && catchup_idle(p))
+				rounds_catchup_ended(g, p);
 		}
 		break;
 	}

@@ -320,6 +320,11 @@ void catchup_add(struct gossip_core *g, struct peer *p, const uint8_t *name, siz
 
 /* ---- rounds.c: the digest exchange (docs/protocol.md, "Digest rounds") --- */
 
+/** @p's catch-up just ended (its last datagram acknowledged): with digest
+ * rounds on, our DIGEST goes to it now rather than at the next rounds
+ * (which defer theirs while datagrams stream), so that both sides learn at
+ * once that they agree, or what still differs. */
+void rounds_catchup_ended(struct gossip_core *g, struct peer *p);
 /** One slice of our digest's refresh: whether it is up to date.  When it
  * just caught up, the DIGESTs kept meanwhile are answered. */
 bool rounds_refresh(struct gossip_core *g);

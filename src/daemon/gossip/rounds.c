@@ -172,6 +172,15 @@ void rounds_send_digest(struct gossip_core *g, struct peer **to, size_t n)
 	send_sums(g, to, n, WIRE_DIGEST, groups, idx, DIGEST_GROUPS);
 }
 
+void rounds_catchup_ended(struct gossip_core *g, struct peer *p)
+{
+	if (!g->digests)
+		return;
+	p->answered_round = g->st.rounds + 1; /* what an answer of ours would tell it */
+	g->st.digests_after_catchup++;
+	rounds_send_digest(g, &p, 1);
+}
+
 struct sums_cmp {
 	struct gossip_core *g;
 	const uint64_t *ours;
