@@ -39,7 +39,11 @@
  * mapped maps it and faults it in a huge page at a time, each et_reserve()
  * its share and at most one page (elemtab.c, prepare()); the growth, or a
  * merge that builds the grown table whole (et_init_next()), takes those
- * slots.  That holds the next class's memory (1.33-1.5 times the table's)
+ * slots.  With a populate hook (crdt/mem.h) the table hands the mapping
+ * over instead, and any class from ET_PREP_SMALL on (small pages below
+ * 2 MiB): the hook's thread faults it in, et_reserve() only looks
+ * whether it is in (nxpop), and the growth takes it at the limit either
+ * way.  That holds the next class's memory (1.33-1.5 times the table's)
  * from then on.  A table told how many elements are coming (a catch-up's
  * announced size, et_reserve_toward()) makes the table for all of them
  * ready the same way, a huge page a call, and moves into it once it is.
@@ -79,8 +83,9 @@ struct elemtab {
 	/* The next class's slots, mapped and faulted in ahead (elemtab.c,
 	 * prepare()) while the table nears its load limit; NULL if none. */
 	struct et_slot *nx;
-	uint32_t nxcap;  /* its slots */
+	uint32_t nxcap;  /* its class (et_hcap_for()) */
 	uint32_t nxdone; /* the slots before this are faulted in */
+	bool nxpop;      /* handed to the populate hook (crdt/mem.h), which faults them */
 };
 
 static inline bool et_used(const struct et_slot *s)

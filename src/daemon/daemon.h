@@ -15,6 +15,7 @@
 #include "crdt/hlc.h"
 #include "crdt/rid.h"
 #include "state/lazyfree.h"
+#include "state/populate.h"
 #include "state/store.h"
 
 struct gossip;
@@ -54,6 +55,7 @@ struct daemon {
 	uint64_t exec_end_ns;     /* uv_hrtime when commands_exec last returned */
 	struct passes passes;     /* the loop's passes (INFO loop_*), by main.c's prepare */
 	struct lazyfree lazyfree; /* large emptied states freed off the loop (store's hook) */
+	struct populate populate; /* large tables' page faults off the loop (libcrdt's hook) */
 };
 
 #endif

@@ -425,6 +425,7 @@ static int run(struct runtime *rt)
 	d->start_ms = uv_now(d->loop);
 	lazyfree_init(&d->lazyfree, d->loop);
 	store_set_lazyfree(&d->store, lazyfree_put, &d->lazyfree);
+	populate_init(&d->populate, d->loop);
 	passes_init(&d->passes);
 	/* the loop counts its time in the poll, for the pass meter below */
 	meter = uv_loop_configure(d->loop, UV_METRICS_IDLE_TIME) == 0;
@@ -440,6 +441,7 @@ static int run(struct runtime *rt)
 			d->journal = NULL;
 		}
 		uv_run(d->loop, UV_RUN_DEFAULT);
+		populate_stop(&d->populate);
 		uv_loop_close(d->loop);
 		free(d->loop);
 		store_done(&d->store);
@@ -531,6 +533,7 @@ keys_failed:
 	}
 
 	uv_run(d->loop, UV_RUN_DEFAULT);
+	populate_stop(&d->populate); /* its jobs are done: the loop ran them out */
 	int closed = uv_loop_close(d->loop);
 	if (closed != 0)
 		log_error("main", "event loop closed with handles still open: %s", uv_strerror(closed));

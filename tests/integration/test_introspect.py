@@ -195,6 +195,35 @@ class IntrospectTest(unittest.TestCase):
         self.assertEqual(c.scard("folded"), 200000)
         c.delete("folded")
 
+    def test_tables_populated_off_the_loop(self):
+        """INFO memory populate_jobs / populate_bytes: as a set grows one
+        member a SADD past 60,000, each table made ready ahead of a growth
+        from 4,096 slots (128 KiB) on is faulted in by a job on the thread
+        pool (state/populate.h); a set of 2,000 members makes none ready.
+        The set holds every member."""
+        c = self.client()
+
+        def counts():
+            m = c.info("memory")
+            return int(m["populate_jobs"]), int(m["populate_bytes"])
+        jobs0, bytes0 = counts()
+        c.sadd("few", *["f%05d" % i for i in range(2000)])
+        time.sleep(0.2)
+        self.assertEqual(counts(), (jobs0, bytes0))
+        pipe = c.pipeline(transaction=False)
+        for i in range(60000):
+            pipe.sadd("grown", "g%06d" % i)
+            if i % 5000 == 4999:
+                pipe.execute()
+        pipe.execute()
+        self.assertEqual(c.scard("grown"), 60000)
+        self.assertEqual(c.smismember("grown", ["g000000", "g059999", "g060000"]), [1, 1, 0])
+        # the classes of 6,144 to 98,304 slots: 9 tables, about 10 MiB
+        wait_until(lambda: counts()[0] >= jobs0 + 9, timeout=20, what="populate jobs")
+        jobs, nbytes = counts()
+        self.assertGreaterEqual(nbytes - bytes0, 9 << 20)
+        c.delete("few", "grown")
+
     def test_loop_passes(self):
         """INFO loop_*: a command's pass counts at least the command's own
         time (its SLOWLOG duration), and CONFIG RESETSTAT zeroes them."""

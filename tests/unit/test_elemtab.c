@@ -2,7 +2,9 @@
  * past a mapped class takes the slots made ready ahead (prepare()), and
  * neither loses nor duplicates an element, keeps elemtab order, and a scan
  * whose steps straddle growths visits every element held throughout
- * exactly once. */
+ * exactly once.  With a populate hook (crdt/mem.h), every table made ready
+ * ahead is handed to it whole, once, and the table faults none of it
+ * itself: it moves in early only once the hook has faulted it in. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +16,7 @@
 #include <cmocka.h>
 
 #include "../../src/crdt/elemtab.h"
+#include "crdt/mem.h"
 #include "testutil.h"
 
 static size_t key_of(char *buf, uint32_t i)
@@ -247,6 +250,140 @@ static void test_reserve_toward(void **state)
 	et_done(&t);
 }
 
+/* A populate hook that records each range; @touch: fault it in at once
+ * (as a thread pool's job would, some time later), else leave it. */
+static struct {
+	bool touch;
+	size_t calls;
+	uint8_t *addr[64];
+	size_t len[64];
+} pop;
+
+static void pop_hook(void *addr, size_t len)
+{
+	if (pop.calls < 64) {
+		pop.addr[pop.calls] = addr;
+		pop.len[pop.calls] = len;
+	}
+	pop.calls++;
+	if (pop.touch)
+		for (size_t i = 0; i < len; i += 4096)
+			((volatile uint8_t *)addr)[i] = 0;
+}
+
+/* The last recorded range at @p (an address the kernel may give again
+ * once a table is freed), or -1. */
+static int pop_range(const void *p)
+{
+	for (size_t i = pop.calls < 64 ? pop.calls : 64; i-- > 0;)
+		if ((const uint8_t *)p == pop.addr[i])
+			return (int)i;
+	return -1;
+}
+
+/* Adds one by one to 200,000 with a hook: each table made ready ahead is
+ * handed over once, whole (the slots of its class, its tail included), the
+ * classes under 2 MiB from 4,096 slots (128 KiB) on too; each growth into
+ * one takes it; nothing is lost. */
+static void test_populate_hook(void **state)
+{
+	struct elemtab t;
+	uint32_t n = 200000, taken = 0, small = 0;
+	bool took_3mib = false;
+
+	(void)state;
+	memset(&pop, 0, sizeof(pop));
+	pop.touch = true;
+	crdt_set_populate(pop_hook);
+	et_init(&t);
+	for (uint32_t i = 0; i < n; i++) {
+		struct et_slot *nx = t.nx, *old = t.s;
+		size_t calls = pop.calls;
+		add(&t, i);
+#ifdef __linux__
+		if (t.nx && !nx) { /* made ready by this add: handed over now */
+			assert_int_equal(pop.calls, calls + 1);
+			assert_ptr_equal(pop.addr[calls], t.nx);
+		} else {
+			assert_int_equal(pop.calls, calls);
+		}
+#else
+		(void)calls;
+#endif
+		if (t.s == old || !nx)
+			continue;
+		assert_ptr_equal(t.s, nx);
+		assert_int_equal(pop.len[pop_range(nx)], et_cap(&t) * sizeof(struct et_slot));
+		taken++;
+		small += et_cap(&t) * sizeof(struct et_slot) < ET_HUGE;
+		took_3mib |= t.hcap == 98304;
+		check(&t, i + 1, NULL);
+	}
+	check(&t, n, NULL);
+#ifdef __linux__
+	/* every growth from 4,096 slots to 262,144: 8 classes under 2 MiB,
+	 * and 98,304 slots (3 MiB), which only a hook makes ready, among them */
+	assert_int_equal(small, 8);
+	assert_true(took_3mib);
+	assert_int_equal(taken, 13);
+	assert_int_equal(pop.calls, taken + (t.nx != NULL));
+#endif
+	et_done(&t);
+	crdt_set_populate(NULL);
+}
+
+/* A hook that has not faulted the range in yet: the table waits for it,
+ * faulting nothing itself (nxdone stays 0 while the count rises through
+ * the window), and the growth still takes the slots.  A catch-up's table
+ * (et_reserve_toward()) is not the hook's. */
+static void test_populate_waits(void **state)
+{
+	struct elemtab t;
+	const size_t aim = 1000000;
+	struct et_slot *nx;
+	uint32_t i;
+
+	(void)state;
+	memset(&pop, 0, sizeof(pop));
+	crdt_set_populate(pop_hook);
+	et_init(&t);
+	for (i = 0; i < 206334; i++) {
+		add(&t, i);
+		assert_int_equal(t.nxdone, 0);
+	}
+#ifdef __linux__
+	assert_non_null(nx = t.nx);
+	add(&t, i++); /* the limit: the growth takes the slots not faulted in */
+	assert_ptr_equal(t.s, nx);
+#else
+	(void)nx;
+#endif
+	check(&t, i, NULL);
+	et_done(&t);
+
+	/* toward a million: a catch-up's table is not handed over (the hook's
+	 * job could not keep up with a catch-up's pieces, and the growths
+	 * meanwhile would find no table made ready): a huge page a call, as
+	 * without a hook (test_reserve_toward) */
+	memset(&pop, 0, sizeof(pop));
+	et_init(&t);
+	for (i = 0; i < 10; i++) { /* of the 24 calls it takes (48 MiB) */
+		uint32_t done = t.nxdone;
+		add_toward(&t, i, aim);
+#ifdef __linux__
+		assert_non_null(t.nx);
+		assert_false(t.nxpop);
+		assert_int_equal(t.nxdone, done + ET_HUGE / sizeof(struct et_slot));
+#else
+		(void)done;
+#endif
+	}
+	assert_int_equal(pop.calls, 0);
+	check(&t, i, NULL);
+	et_done(&t);
+	crdt_set_populate(NULL);
+}
+
 struct seen {
 	uint8_t *count; /* per key index: times visited */
 	uint32_t n;
@@ -299,6 +436,8 @@ int main(void)
 		cmocka_unit_test(test_jump_into_window),
 		cmocka_unit_test(test_reserve_toward),
 		cmocka_unit_test(test_scan_across_growths),
+		cmocka_unit_test(test_populate_hook),
+		cmocka_unit_test(test_populate_waits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

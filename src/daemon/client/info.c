@@ -282,6 +282,9 @@ static void section_memory(struct daemon *d, struct crdt_buf *b)
 	 * a peer's DEL, freed on the thread pool (state/lazyfree.h) */
 	line(b, "lazyfree_pending_objects:%" PRIu64, d->lazyfree.pending);
 	line(b, "lazyfreed_objects:%" PRIu64, d->lazyfree.freed);
+	/* large tables' pages faulted in on the thread pool (state/populate.h) */
+	line(b, "populate_jobs:%" PRIu64, d->populate.jobs);
+	line(b, "populate_bytes:%" PRIu64, d->populate.bytes);
 }
 
 /* Redis' commandstats lines, from client/cmdstats.h: every command called

@@ -174,6 +174,9 @@ static void rows_memory_sim(struct daemon *d, struct collected *c)
 	  d->lazyfree.pending);
 	C("lazyfreed_objects_total", "emptied large sets and hashes freed off the loop",
 	  d->lazyfree.freed);
+	C("populate_jobs_total", "large tables made ready ahead of a growth, faulted in off the loop",
+	  d->populate.jobs);
+	C("populate_bytes_total", "bytes of those tables faulted in off the loop", d->populate.bytes);
 	G("heap_bytes", "heap bytes taken from the system (malloc)", mi.arena + mi.hblkhd);
 	G("sim_enabled", "1 when the simulation shim is on", d->shim != NULL);
 	if (!d->shim)
