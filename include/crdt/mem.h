@@ -10,7 +10,9 @@
  * the caller's: given a populate hook, a table calls it once with the whole
  * new array, when it maps it, and faults nothing itself; the growth takes the
  * array whether the hook got to it or not (the pages it has not faulted in
- * are faulted by the placement, as without a hook).
+ * are faulted by the placement, as without a hook).  A table sized ahead
+ * for a catch-up's announced count (et_reserve_toward) hands its array
+ * over the same way, and moves into it only once the hook has it in.
  *
  * The hook must only fault the pages in, never write to them (Linux:
  * madvise(MADV_POPULATE_WRITE)): the table's owner may be writing into the

@@ -131,11 +131,21 @@ static void drop_next(struct elemtab *t)
 	t->nxpop = false;
 }
 
+/* Free the aim's table made ready by the hook, if any. */
+static void drop_aim(struct elemtab *t)
+{
+	if (t->ax)
+		tab_free(t->ax, class_slots(t->axcap), true);
+	t->ax = NULL;
+	t->axcap = 0;
+}
+
 void et_done(struct elemtab *t)
 {
 	if (!t)
 		return;
 	drop_next(t);
+	drop_aim(t);
 	for (size_t i = 0; i < t->end; i++) /* past it, empty, or not yet written */
 		if (et_used(&t->s[i]) && et_len(&t->s[i]) > ET_INLINE)
 			free(t->s[i].k.ptr);
@@ -401,8 +411,8 @@ int et_init_next(struct elemtab *nt, struct elemtab *t, size_t n)
 
 void et_adopt(struct elemtab *t, struct elemtab *nt)
 {
-	struct et_slot *nx = NULL;
-	uint32_t nxcap = t->nxcap, nxdone = t->nxdone;
+	struct et_slot *nx = NULL, *ax = NULL;
+	uint32_t nxcap = t->nxcap, nxdone = t->nxdone, axcap = t->axcap;
 	bool nxpop = t->nxpop;
 
 	/* slots made ready for a class beyond the new table's stay ready */
@@ -410,7 +420,13 @@ void et_adopt(struct elemtab *t, struct elemtab *nt)
 		nx = t->nx;
 		t->nx = NULL;
 	}
+	/* and so does an aim's, if the new table is not as large */
+	if (t->ax && class_slots(axcap) > nt->cap && !nt->ax) {
+		ax = t->ax;
+		t->ax = NULL;
+	}
 	drop_next(t);
+	drop_aim(t);
 	if (t->s)
 		tab_free(t->s, et_cap(t), t->mapped);
 	*t = *nt;
@@ -420,6 +436,10 @@ void et_adopt(struct elemtab *t, struct elemtab *nt)
 		t->nxcap = nxcap;
 		t->nxdone = nxdone;
 		t->nxpop = nxpop;
+	}
+	if (ax) {
+		t->ax = ax;
+		t->axcap = axcap;
 	}
 }
 
@@ -467,25 +487,34 @@ static int tail_reserve(struct elemtab *t, size_t n)
 	return (size_t)t->end + more + 1 < et_cap(t) ? 0 : et_tail_room(t, t->end + more);
 }
 
+/* @t's elements placed again in the empty table @nt, which @t then adopts
+ * (@nt freed on an error: -ENOMEM, -EMSGSIZE, @t unchanged). */
+static int place(struct elemtab *t, struct elemtab *nt)
+{
+	uint32_t fill = 0;
+	int r;
+
+	/* in elemtab order already: each goes at its home or after the last */
+	for (size_t i = et_walk(t, 0); i < et_cap(t); i = et_walk(t, i + 1))
+		if ((r = et_append(nt, &t->s[i], &fill)) < 0) {
+			tab_free(nt->s, et_cap(nt), nt->mapped);
+			return r;
+		}
+	et_append_end(nt, fill);
+	et_adopt(t, nt);
+	return 0;
+}
+
 /* @t's elements placed again in a new table of class @c (or the larger
  * one made ready ahead, tab_make_from()): -ENOMEM, -EMSGSIZE, @t unchanged. */
 static int grow(struct elemtab *t, size_t c)
 {
 	struct elemtab nt;
-	uint32_t fill = 0;
 	int r;
 
 	if ((r = tab_make_from(&nt, c, t)) < 0)
 		return r;
-	/* in elemtab order already: each goes at its home or after the last */
-	for (size_t i = et_walk(t, 0); i < et_cap(t); i = et_walk(t, i + 1))
-		if ((r = et_append(&nt, &t->s[i], &fill)) < 0) {
-			tab_free(nt.s, et_cap(&nt), nt.mapped);
-			return r;
-		}
-	et_append_end(&nt, fill);
-	et_adopt(t, &nt);
-	return 0;
+	return place(t, &nt);
 }
 
 int et_reserve(struct elemtab *t, size_t n)
@@ -506,6 +535,39 @@ int et_reserve(struct elemtab *t, size_t n)
 	return tail_reserve(t, n); /* the table is good either way */
 }
 
+/* et_reserve_toward() with a populate hook: the aim's table (class @c) is
+ * handed to the hook in one piece, apart from the next class's slots (nx),
+ * so that the growths on the way still find theirs ready; the call that
+ * finds the aim's last page in (the hook faults from first to last) moves
+ * the elements into it.  No call faults any of it. */
+static int toward_handed(struct elemtab *t, size_t n, size_t c)
+{
+	size_t slots = class_slots(c);
+	struct elemtab nt;
+	int r;
+
+	if (t->ax && t->axcap < c)
+		drop_aim(t);
+	if (!t->ax) {
+		if (!(t->ax = map_huge(slots * sizeof(struct et_slot))))
+			return et_reserve(t, n);
+		t->axcap = (uint32_t)c;
+		populate(t->ax, slots * sizeof(struct et_slot));
+	}
+	if ((r = et_reserve(t, n)) < 0 || !t->ax || !resident(&t->ax[slots - 1]))
+		return r;
+	et_init(&nt);
+	nt.s = t->ax;
+	nt.mapped = true;
+	nt.cap = (uint32_t)slots;
+	nt.hcap = (uint32_t)home_of(t->axcap);
+	t->ax = NULL;
+	t->axcap = 0;
+	if ((r = place(t, &nt)) < 0)
+		return r;
+	return tail_reserve(t, n);
+}
+
 int et_reserve_toward(struct elemtab *t, size_t n, size_t aim)
 {
 	uint32_t done;
@@ -513,10 +575,14 @@ int et_reserve_toward(struct elemtab *t, size_t n, size_t aim)
 	int r;
 
 	/* a table that holds the aim already (every piece after the move) */
-	if (aim <= n || (t->s && !et_needs_growth(t, aim)) || !(c = et_hcap_for(aim)))
+	if (aim <= n || (t->s && !et_needs_growth(t, aim)) || !(c = et_hcap_for(aim))) {
+		drop_aim(t);
 		return et_reserve(t, n);
+	}
 	if (!carved(c)) /* small: calloc'd, its pages faulted as filled */
 		return et_reserve(t, aim);
+	if (populate)
+		return toward_handed(t, n, c);
 	if (t->nx && t->nxcap < c)
 		drop_next(t);
 	if (!t->nx && !map_next(t, c, false))

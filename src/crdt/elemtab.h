@@ -46,7 +46,9 @@
  * way.  That holds the next class's memory (1.33-1.5 times the table's)
  * from then on.  A table told how many elements are coming (a catch-up's
  * announced size, et_reserve_toward()) makes the table for all of them
- * ready the same way, a huge page a call, and moves into it once it is.
+ * ready the same way, a huge page a call, and moves into it once it is;
+ * with a hook, it hands that table over too (ax, apart from nx, so that
+ * the growths on the way keep theirs) and moves once its last page is in.
  */
 #ifndef CRDT_ELEMTAB_H
 #define CRDT_ELEMTAB_H
@@ -86,6 +88,10 @@ struct elemtab {
 	uint32_t nxcap;  /* its class (et_hcap_for()) */
 	uint32_t nxdone; /* the slots before this are faulted in */
 	bool nxpop;      /* handed to the populate hook (crdt/mem.h), which faults them */
+	/* With a populate hook, the table of a catch-up's aim (class axcap,
+	 * et_reserve_toward()), handed to the hook apart from nx; NULL if none. */
+	struct et_slot *ax;
+	uint32_t axcap;
 };
 
 static inline bool et_used(const struct et_slot *s)
@@ -314,7 +320,8 @@ int et_reserve(struct elemtab *t, size_t n);
 /** et_reserve() of @n, on the way to @aim elements said to be coming (a
  * catch-up's announced size, bounded by the caller).  A table for @aim
  * that is mapped (2 MiB and more) is made ready ahead, a huge page a
- * call, while the table grows as usual; the call that finds it ready
+ * call (with a populate hook: by the hook, crdt/mem.h), while the table
+ * grows as usual; the call that finds it ready
  * moves the elements into it, and is then the placement alone.  Placed
  * into a large fresh table at once, the elements of a catch-up's first
  * pieces would fault in every huge page of it in one call: they spread

@@ -335,12 +335,12 @@ static void test_populate_hook(void **state)
 /* A hook that has not faulted the range in yet: the table waits for it,
  * faulting nothing itself (nxdone stays 0 while the count rises through
  * the window), and the growth still takes the slots.  A catch-up's table
- * (et_reserve_toward()) is not the hook's. */
+ * (et_reserve_toward()) is moved into only once the hook has it in. */
 static void test_populate_waits(void **state)
 {
 	struct elemtab t;
 	const size_t aim = 1000000;
-	struct et_slot *nx;
+	struct et_slot *nx, *ax = NULL;
 	uint32_t i;
 
 	(void)state;
@@ -361,24 +361,31 @@ static void test_populate_waits(void **state)
 	check(&t, i, NULL);
 	et_done(&t);
 
-	/* toward a million: a catch-up's table is not handed over (the hook's
-	 * job could not keep up with a catch-up's pieces, and the growths
-	 * meanwhile would find no table made ready): a huge page a call, as
-	 * without a hook (test_reserve_toward) */
+	/* toward a million: the aim's table is handed over whole, apart from
+	 * the next class's, and waited for while the table grows as usual */
 	memset(&pop, 0, sizeof(pop));
 	et_init(&t);
-	for (i = 0; i < 10; i++) { /* of the 24 calls it takes (48 MiB) */
-		uint32_t done = t.nxdone;
-		add_toward(&t, i, aim);
+	add_toward(&t, 0, aim);
 #ifdef __linux__
-		assert_non_null(t.nx);
-		assert_false(t.nxpop);
-		assert_int_equal(t.nxdone, done + ET_HUGE / sizeof(struct et_slot));
-#else
-		(void)done;
+	assert_non_null(ax = t.ax);
+	assert_int_equal(pop.calls, 1);
+	assert_ptr_equal(pop.addr[0], ax);
+	assert_int_equal(pop.len[0], et_hcap_for(aim) * sizeof(struct et_slot));
 #endif
+	for (i = 1; i < 30000; i++) {
+		add_toward(&t, i, aim);
+		assert_ptr_equal(t.ax, ax);
 	}
-	assert_int_equal(pop.calls, 0);
+	assert_true(et_needs_growth(&t, aim)); /* not moved */
+#ifdef __linux__
+	assert_true(pop.calls > 4); /* the growths' own tables, handed too */
+	for (size_t b = 0; b < pop.len[0]; b += 4096) /* the pool's job, done */
+		((volatile uint8_t *)ax)[b] = 0;
+	add_toward(&t, i++, aim); /* finds it in, and moves */
+	assert_ptr_equal(t.s, ax);
+	assert_null(t.ax);
+	assert_false(et_needs_growth(&t, aim));
+#endif
 	check(&t, i, NULL);
 	et_done(&t);
 	crdt_set_populate(NULL);
