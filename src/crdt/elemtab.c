@@ -245,6 +245,17 @@ static int tab_make(struct elemtab *nt, size_t c)
 	return 0;
 }
 
+/* An empty table of class @c in the mapped block @s made ready ahead
+ * (zero, faulted in or on the way). */
+static void tab_in(struct elemtab *nt, struct et_slot *s, size_t c)
+{
+	et_init(nt);
+	nt->s = s;
+	nt->mapped = true;
+	nt->cap = (uint32_t)class_slots(c);
+	nt->hcap = (uint32_t)home_of(c);
+}
+
 /* Whether the slots @t made ready ahead serve a new table of class @c:
  * they are of that class (the next one, faulted in or on the way), or of
  * a larger one and all faulted in (an aim, et_reserve_toward()). */
@@ -264,12 +275,7 @@ static int tab_make_from(struct elemtab *nt, size_t c, struct elemtab *t)
 			drop_next(t);
 		return tab_make(nt, c);
 	}
-	c = t->nxcap;
-	et_init(nt);
-	nt->s = t->nx;
-	nt->mapped = true;
-	nt->cap = (uint32_t)class_slots(c);
-	nt->hcap = (uint32_t)home_of(c);
+	tab_in(nt, t->nx, t->nxcap);
 	t->nx = NULL;
 	t->nxcap = t->nxdone = 0;
 	t->nxpop = false;
@@ -343,18 +349,17 @@ static void fault_step(struct elemtab *t)
 #define ET_PREP_SMALL ((size_t)128 << 10)
 
 /* The slots of class @c mapped into @t->nx (none faulted in yet), and
- * handed to the populate hook if @hand and there is one: a class that fills
- * whole huge pages (carved()) in them, another of ET_PREP_SMALL bytes or
- * more in small pages if they are handed over.  False if it is not made
- * ready. */
-static bool map_next(struct elemtab *t, size_t c, bool hand)
+ * handed to the populate hook if there is one: a class that fills whole
+ * huge pages (carved()) in them, another of ET_PREP_SMALL bytes or more in
+ * small pages if there is a hook.  False if it is not made ready. */
+static bool map_next(struct elemtab *t, size_t c)
 {
 	size_t sz = class_slots(c) * sizeof(struct et_slot);
 
 	if (carved(c))
 		t->nx = map_huge(sz);
 #if defined(__linux__) && defined(MAP_ANONYMOUS)
-	else if (hand && populate && sz >= ET_PREP_SMALL) {
+	else if (populate && sz >= ET_PREP_SMALL) {
 		void *p = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		t->nx = p == MAP_FAILED ? NULL : p;
 	}
@@ -363,7 +368,7 @@ static bool map_next(struct elemtab *t, size_t c, bool hand)
 		return false;
 	t->nxcap = (uint32_t)c;
 	t->nxdone = 0;
-	t->nxpop = hand && populate;
+	t->nxpop = populate != NULL;
 	if (t->nxpop)
 		populate(t->nx, sz);
 	return true;
@@ -378,7 +383,7 @@ static void prepare(struct elemtab *t, size_t n)
 		return;
 	if (!t->nx) {
 		size_t c = et_hcap_for(lim + 1);
-		if (!c || !map_next(t, c, true))
+		if (!c || !map_next(t, c))
 			return;
 	}
 	/* the share due by now, in whole huge pages; one a call, so that a
@@ -556,11 +561,7 @@ static int toward_handed(struct elemtab *t, size_t n, size_t c)
 	}
 	if ((r = et_reserve(t, n)) < 0 || !t->ax || !resident(&t->ax[slots - 1]))
 		return r;
-	et_init(&nt);
-	nt.s = t->ax;
-	nt.mapped = true;
-	nt.cap = (uint32_t)slots;
-	nt.hcap = (uint32_t)home_of(t->axcap);
+	tab_in(&nt, t->ax, t->axcap);
 	t->ax = NULL;
 	t->axcap = 0;
 	if ((r = place(t, &nt)) < 0)
@@ -585,7 +586,7 @@ int et_reserve_toward(struct elemtab *t, size_t n, size_t aim)
 		return toward_handed(t, n, c);
 	if (t->nx && t->nxcap < c)
 		drop_next(t);
-	if (!t->nx && !map_next(t, c, false))
+	if (!t->nx && !map_next(t, c)) /* no hook here: toward_handed() */
 		return et_reserve(t, n);
 	done = t->nxdone;
 	if ((r = et_reserve(t, n)) < 0 || !t->nx)

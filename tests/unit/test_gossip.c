@@ -428,6 +428,20 @@ static void cluster_init(struct cluster *c, int n, uint32_t mtu, unsigned hide,
 /* The nodes meet before anything is written: a round in which each hears
  * from each other, the first contact (a peer first heard from gets the full
  * state: nothing yet).  For the tests of what comes after. */
+/* cluster_init() of @n nodes (MTU 1400, nothing hidden) with delta
+ * intervals, digest rounds and the ticks the cores ask for as given: the
+ * flags are read there alone, and are off again after. */
+static void cluster_init_with(struct cluster *c, int n, bool deltas, bool digests, bool ticks)
+{
+	cluster_deltas = deltas;
+	cluster_digests = digests;
+	cluster_ticks = ticks;
+	cluster_init(c, n, 1400, 0, 0);
+	cluster_deltas = false;
+	cluster_digests = false;
+	cluster_ticks = false;
+}
+
 static void cluster_meet(struct cluster *c)
 {
 	for (int i = 0; i < c->n; i++)
@@ -2030,10 +2044,8 @@ static void test_delta_gap(void **state)
 	struct gossip_stats st;
 	char m[16];
 
-	cluster_deltas = true;
-	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_init_with(&c, 2, true, false, false);
 	cluster_meet(&c);
-	cluster_deltas = false;
 	for (int i = 1; i <= 5; i++) {
 		snprintf(m, sizeof(m), "m%d", i);
 		dsadd(&c.node[0], "s", m);
@@ -2077,10 +2089,8 @@ static void test_delta_lag(void **state)
 	struct gossip_peer_info pi;
 	uint64_t t0;
 
-	cluster_deltas = true;
-	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_init_with(&c, 2, true, false, false);
 	cluster_meet(&c);
-	cluster_deltas = false;
 	dsadd(&c.node[0], "s", "a");
 	push_all(&c);
 	pi = probe(&c.node[0], 1);
@@ -2130,11 +2140,7 @@ static void test_delta_join_late(void **state)
 	struct crdt_obj *o;
 	char m[32];
 
-	cluster_deltas = true;
-	cluster_digests = true;
-	cluster_init(&c, 2, 1400, 0, 0);
-	cluster_deltas = false;
-	cluster_digests = false;
+	cluster_init_with(&c, 2, true, true, false);
 	net_down(&c.net, 1, true);
 	for (int i = 0; i < 10000; i++) {
 		snprintf(m, sizeof(m), "member-%05d", i);
@@ -2286,12 +2292,8 @@ static void test_catchup(void **state)
 		struct gossip_stats st;
 		int r;
 
-		cluster_deltas = true;
-		cluster_digests = true;
-		cluster_init(&c, 2, 1400, 0, 0);
+		cluster_init_with(&c, 2, true, true, false);
 		cluster_meet(&c);
-		cluster_deltas = false;
-		cluster_digests = false;
 		add_many(&c.node[0], "big", 0, 40000);
 		round_all(&c); /* CRDT.SYNC: the whole set, unpaced */
 		assert_converged(&c);
@@ -2374,12 +2376,8 @@ static void test_delta_tail_probe(void **state)
 	struct gossip_stats st;
 	uint64_t t0;
 
-	cluster_deltas = true;
-	cluster_ticks = true;
-	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_init_with(&c, 2, true, false, true);
 	cluster_meet(&c);
-	cluster_deltas = false;
-	cluster_ticks = false;
 	net_run_ticks(&c);
 	/* acknowledged at once: no probe */
 	dincr(&c.node[0], "a", 1);
@@ -2456,13 +2454,7 @@ static void test_first_contact(void **state)
 		struct store_entry *e;
 		struct crdt_obj *o;
 
-		cluster_deltas = true;
-		cluster_digests = true;
-		cluster_ticks = true;
-		cluster_init(&c, 2, 1400, 0, 0);
-		cluster_deltas = false;
-		cluster_digests = false;
-		cluster_ticks = false;
+		cluster_init_with(&c, 2, true, true, true);
 		add_many(&c.node[0], "big", 0, 20000);
 		incr(&c.node[0], "n", 3);
 		if (counted_down) { /* node 1 silent for a few of node 0's rounds */
@@ -2563,20 +2555,9 @@ static void test_delta_large_before_contact(void **state)
 }
 
 /* Two nodes with deltas, digests and ticks, as a node that meets an
- * empty peer has them: cluster_two_new(), node 0's writes, then
+ * empty peer has them: cluster_init_with(), node 0's writes, then
  * join_empty(): node 1's rounds until node 0 has heard from it, node 0's
  * push, and the catch-up that sends node 1 everything, to the end. */
-static void cluster_two_new(struct cluster *c)
-{
-	cluster_deltas = true;
-	cluster_digests = true;
-	cluster_ticks = true;
-	cluster_init(c, 2, 1400, 0, 0);
-	cluster_deltas = false;
-	cluster_digests = false;
-	cluster_ticks = false;
-}
-
 static void join_empty(struct cluster *c)
 {
 	for (int r = 0; r < 10 && !probe(&c->node[0], 1).seen; r++) {
@@ -2601,7 +2582,7 @@ static void test_sync_after_catchup(void **state)
 	struct gossip_stats s0, s1;
 	char m[32];
 
-	cluster_two_new(&c);
+	cluster_init_with(&c, 2, true, true, true);
 	for (int i = 0; i < 8000; i++) {
 		snprintf(m, sizeof(m), "member-%05d", i);
 		dsadd(&c.node[0], "big", m);
@@ -2642,7 +2623,7 @@ static void test_sync_after_catchup_digest_behind(void **state)
 	struct gossip_stats s0, s1;
 	char key[32];
 
-	cluster_two_new(&c);
+	cluster_init_with(&c, 2, true, true, true);
 	for (int i = 0; i < 10000; i++) {
 		snprintf(key, sizeof(key), "k%05d", i);
 		incr(&c.node[0], key, i + 1);
@@ -2677,14 +2658,8 @@ static void test_catchup_mutated(void **state)
 	int rm = 0;
 	char m[32];
 
-	cluster_deltas = true;
-	cluster_digests = true;
-	cluster_ticks = true;
-	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_init_with(&c, 2, true, true, true);
 	cluster_meet(&c);
-	cluster_deltas = false;
-	cluster_digests = false;
-	cluster_ticks = false;
 	add_many_unindexed(&c.node[0], "big", 40000);
 	round_all(&c);
 	assert_converged(&c);
@@ -2771,12 +2746,8 @@ static void test_catchup_no_news(void **state)
 		struct crdt_obj *o;
 		int r;
 
-		cluster_deltas = true;
-		cluster_digests = true;
-		cluster_init(&c, 2, 1400, 0, 0);
+		cluster_init_with(&c, 2, true, true, false);
 		cluster_meet(&c);
-		cluster_deltas = false;
-		cluster_digests = false;
 		add_many(&c.node[0], "big", 0, 40000);
 		round_all(&c); /* CRDT.SYNC: the whole set */
 		assert_converged(&c);
@@ -3118,9 +3089,7 @@ static void test_ack_burst(void **state)
 	struct gossip_stats st;
 	char m[32];
 
-	cluster_deltas = true;
-	cluster_init(&c, 2, 1400, 0, 0);
-	cluster_deltas = false;
+	cluster_init_with(&c, 2, true, false, false);
 	cluster_meet(&c);
 	for (int i = 0; i < 250; i++) {
 		snprintf(m, sizeof(m), "m%d", i);
@@ -3149,9 +3118,7 @@ static void test_ack_again(void **state)
 	struct cluster c;
 	struct gossip_stats st;
 
-	cluster_deltas = true;
-	cluster_init(&c, 2, 1400, 0, 0);
-	cluster_deltas = false;
+	cluster_init_with(&c, 2, true, false, false);
 	cluster_meet(&c);
 	dsadd(&c.node[0], "s", "a");
 	gossip_core_push(c.node[0].g, fake_ms);
@@ -3218,10 +3185,8 @@ static void test_delta_joined_in_place(void **state)
 	struct gossip_stats st;
 
 	joined_writes = own_writes = bare_writes = 0;
-	cluster_deltas = true;
-	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_init_with(&c, 2, true, false, false);
 	cluster_meet(&c);
-	cluster_deltas = false;
 	dsadd(&c.node[0], "s", "a");
 	dsadd(&c.node[0], "s", "b");
 	dsrem(&c.node[0], "s", "a");
@@ -3267,9 +3232,7 @@ static void test_delta_register_at_push(void **state)
 	struct gossip_stats st;
 	char v[16];
 
-	cluster_deltas = true;
-	cluster_init(&c, 2, 1400, 0, 0);
-	cluster_deltas = false;
+	cluster_init_with(&c, 2, true, false, false);
 	for (int i = 0; i < 50; i++) {
 		snprintf(v, sizeof(v), "v%d", i);
 		dset(&c.node[0], "r", v);
@@ -3351,11 +3314,7 @@ static void test_digest_deferred(void **state)
 	char m[32];
 	int w = 0;
 
-	cluster_deltas = true;
-	cluster_digests = true;
-	cluster_init(&c, 2, 1400, 0, 0);
-	cluster_deltas = false;
-	cluster_digests = false;
+	cluster_init_with(&c, 2, true, true, false);
 	for (int r = 0; r < 9; r++) {
 		for (int i = 0; i < 70; i++, w++) { /* 70 intervals a round */
 			snprintf(m, sizeof(m), "m%d", w);
@@ -3391,12 +3350,8 @@ static void test_delta_in_flight(void **state)
 	struct cluster c;
 	struct gossip_stats st;
 
-	cluster_deltas = true;
-	cluster_digests = true;
-	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_init_with(&c, 2, true, true, false);
 	cluster_meet(&c);
-	cluster_deltas = false;
-	cluster_digests = false;
 	add_many(&c.node[0], "big", 0, 5000);
 	round_all(&c);
 	assert_converged(&c);

@@ -13,12 +13,14 @@
 
 struct job {
 	uv_work_t req;
+	struct populate *p;
 	uint8_t *addr;
 	size_t len, done;
 };
 
-/* The hook takes no context (crdt/mem.h): the one instance, and the loop's
- * thread, the only one that may queue work on it. */
+/* The hook takes no context (crdt/mem.h): the one instance while the hook
+ * is installed (else NULL), and the loop's thread, the only one that may
+ * queue work on it. */
 static struct populate *the;
 static uv_thread_t loop_thread;
 
@@ -42,8 +44,8 @@ static void after_cb(uv_work_t *req, int status)
 	struct job *j = req->data;
 
 	(void)status; /* UV_ECANCELED is never asked for: every job runs */
-	the->jobs++;
-	the->bytes += j->done;
+	j->p->jobs++;
+	j->p->bytes += j->done;
 	free(j);
 }
 
@@ -52,10 +54,10 @@ static void hook(void *addr, size_t len)
 	uv_thread_t self = uv_thread_self();
 	struct job *j;
 
-	if (!the || !the->on || !uv_thread_equal(&self, &loop_thread) ||
+	if (!the || !uv_thread_equal(&self, &loop_thread) ||
 	    !(j = malloc(sizeof(*j))))
 		return; /* the growth faults the pages in itself, as with none made ready */
-	*j = (struct job){ .addr = addr, .len = len };
+	*j = (struct job){ .p = the, .addr = addr, .len = len };
 	j->req.data = j;
 	if (uv_queue_work(the->loop, &j->req, work_cb, after_cb) != 0)
 		free(j);
@@ -86,13 +88,13 @@ void populate_init(struct populate *p, uv_loop_t *loop)
 		return;
 	the = p;
 	loop_thread = uv_thread_self();
-	p->on = true;
 	crdt_set_populate(hook);
 }
 
 void populate_stop(struct populate *p)
 {
-	if (p->on)
+	if (the == p) {
 		crdt_set_populate(NULL);
-	p->on = false;
+		the = NULL;
+	}
 }

@@ -28,7 +28,6 @@
 
 struct populate {
 	uv_loop_t *loop;
-	bool on;        /* the hook is installed */
 	uint64_t jobs;  /* jobs done (INFO populate_jobs) */
 	uint64_t bytes; /* bytes they faulted in (INFO populate_bytes) */
 };
