@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -244,7 +245,7 @@ static void fake_close(struct transport *t)
 }
 
 static const struct transport_ops fake_ops = { fake_send, fake_start, fake_local_addr, fake_close,
-						 NULL };
+						 NULL, NULL };
 
 struct upper {
 	unsigned got;
@@ -315,6 +316,86 @@ static void test_transport_holds_and_frees(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* An inner transport with send_many: what each call handed it, in order. */
+struct fake_many {
+	struct transport t;
+	unsigned calls, n;
+	char got[128][8];
+};
+
+static void fake_send_many(struct transport *t, const struct transport_dgram *v, size_t n,
+			   const struct sockaddr *to, int *ret)
+{
+	struct fake_many *f = (struct fake_many *)t;
+
+	f->calls++;
+	for (size_t i = 0; i < n; i++) {
+		assert_true(f->n < 128 && v[i].len < 8);
+		memcpy(f->got[f->n], v[i].buf, v[i].len);
+		f->got[f->n++][v[i].len] = 0;
+		ret[i] = 0;
+	}
+}
+
+static const struct transport_ops fake_many_ops = { fake_send, fake_start, fake_local_addr,
+						      fake_close, NULL, fake_send_many };
+
+static void test_transport_send_many(void **state)
+{
+	uv_loop_t loop;
+	struct fake_many f = { .t.ops = &fake_many_ops };
+	struct shim_settings s = { 0 };
+	struct sockaddr_storage b = addr4("127.0.0.1", 7001);
+	struct transport_dgram v[40];
+	char text[40][8];
+	int ret[40];
+	struct shim *shim;
+	struct transport *t;
+
+	for (int i = 0; i < 40; i++) {
+		snprintf(text[i], sizeof(text[i]), "d%02d", i);
+		v[i] = (struct transport_dgram){ text[i], strlen(text[i]) };
+	}
+	assert_int_equal(uv_loop_init(&loop), 0);
+	assert_int_equal(shim_new(&loop, &f.t, &s, SEED, 100, &shim), 0);
+	t = shim_transport(shim);
+	assert_non_null(t->ops->send_many);
+
+	/* no faults: all of them, in order, a call per 32 */
+	t->ops->send_many(t, v, 40, SA(b), ret);
+	assert_int_equal(f.calls, 2);
+	assert_int_equal(f.n, 40);
+	for (int i = 0; i < 40; i++) {
+		assert_string_equal(f.got[i], text[i]);
+		assert_int_equal(ret[i], 0);
+	}
+
+	/* every one duplicated, no delay: each twice, in one call */
+	f.calls = f.n = 0;
+	s.duplicate = 1.0;
+	assert_int_equal(shim_set(shim, &s), 0);
+	t->ops->send_many(t, v, 20, SA(b), ret);
+	assert_int_equal(f.calls, 1);
+	assert_int_equal(f.n, 40);
+	for (int i = 0; i < 40; i++)
+		assert_string_equal(f.got[i], text[i / 2]);
+
+	/* all lost: nothing reaches the inner transport, a success each */
+	f.calls = f.n = 0;
+	s.duplicate = 0;
+	s.loss = 1.0;
+	assert_int_equal(shim_set(shim, &s), 0);
+	t->ops->send_many(t, v, 10, SA(b), ret);
+	assert_int_equal(f.n, 0);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(ret[i], 0);
+	assert_int_equal(shim_core(shim)->stats.dropped_loss, 10);
+
+	t->ops->close(t);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -325,6 +406,7 @@ int main(void)
 		cmocka_unit_test(test_partition_both_ways_and_heal),
 		cmocka_unit_test(test_random_partitions),
 		cmocka_unit_test(test_transport_holds_and_frees),
+		cmocka_unit_test(test_transport_send_many),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

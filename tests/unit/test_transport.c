@@ -1,6 +1,7 @@
 /* The UDP transport on loopback: send_each hands one datagram to several
  * addresses (sendmmsg) and each gets it whole; an address it cannot send
- * to is refused alone, the others still go. */
+ * to is refused alone, the others still go.  send_many hands several
+ * datagrams to one address, which gets each whole and in order. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -76,10 +77,52 @@ static void test_send_each(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+static void test_send_many(void **state)
+{
+	uv_loop_t loop;
+	struct transport *t;
+	struct sockaddr_in a;
+	struct sockaddr_in6 v6 = { .sin6_family = AF_INET6, .sin6_port = htons(9) };
+	struct transport_dgram v[40];
+	static uint8_t msg[40][1300];
+	uint8_t got[2048];
+	int fd, ret[40];
+
+	for (size_t i = 0; i < 40; i++) {
+		for (size_t k = 0; k < sizeof(msg[i]); k++)
+			msg[i][k] = (uint8_t)(i * 31 + k);
+		/* lengths differ too: each its own */
+		v[i] = (struct transport_dgram){ msg[i], 1000 + 7 * i };
+	}
+	assert_int_equal(uv_loop_init(&loop), 0);
+	assert_int_equal(transport_udp_new(&loop, "127.0.0.1", 0, 0, 1 << 20, &t), 0);
+	assert_non_null(t->ops->send_many);
+	fd = receiver(&a);
+	/* more than one sendmmsg takes: all, whole, in order */
+	for (size_t i = 0; i < 40; i++)
+		ret[i] = 1;
+	t->ops->send_many(t, v, 40, (struct sockaddr *)&a, ret);
+	for (size_t i = 0; i < 40; i++) {
+		assert_int_equal(ret[i], 0);
+		assert_int_equal(recv_one(fd, got, sizeof(got)), v[i].len);
+		assert_memory_equal(got, msg[i], v[i].len);
+	}
+	/* an address the socket cannot send to: each refused, nothing sent */
+	t->ops->send_many(t, v, 3, (struct sockaddr *)&v6, ret);
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(ret[i], -EAFNOSUPPORT);
+	assert_int_equal(recv(fd, got, sizeof(got), MSG_DONTWAIT), -1);
+	close(fd);
+	t->ops->close(t);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_send_each),
+		cmocka_unit_test(test_send_many),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -317,21 +317,31 @@ struct cu_send {
 	struct peer *p;
 };
 
+/* A datagram of the stream (the xfer's copy, which stays until the burst
+ * ends) into the burst: the window's go to the transport in one call.  One
+ * the transport refuses then is lost to the stream, which sends it again
+ * as it does one the network lost. */
 static int cu_send(const uint8_t *d, size_t len, void *ctx)
 {
 	struct cu_send *c = ctx;
-	uint64_t before = c->p->st.dgrams_out;
 
-	if (!(d = core_seal(c->g, d, &len)))
-		return -EIO;
-	core_send_to(c->g, c->p, d, len);
-	return c->p->st.dgrams_out == before ? -EIO : 0;
+	core_burst_add(c->g, c->p, d, len);
+	return 0;
+}
+
+/* xfer_send, its datagrams in one burst. */
+static size_t cu_send_window(struct gossip_core *g, struct peer *p)
+{
+	struct cu_send c = { g, p };
+	size_t n = xfer_send(&p->xf, g->now_ms, cu_send, &c);
+
+	core_burst_end(g);
+	return n;
 }
 
 /* Send what @p's window allows, and ask for a tick when the next is due. */
 void catchup_pump(struct gossip_core *g, struct peer *p)
 {
-	struct cu_send c = { g, p };
 	/* with no tick to go on later, only rounds and ACKs: all it can now */
 	size_t budget = g->io.tick_wanted ? CU_CUT_PASS : SIZE_MAX;
 	uint64_t due;
@@ -340,8 +350,7 @@ void catchup_pump(struct gossip_core *g, struct peer *p)
 		return;
 	do
 		cu_fill(g, p, &budget);
-	while (xfer_send(&p->xf, g->now_ms, cu_send, &c) && !xfer_unsent(&p->xf) && cu_more(p) &&
-	       budget);
+	while (cu_send_window(g, p) && !xfer_unsent(&p->xf) && cu_more(p) && budget);
 	if (!g->io.tick_wanted)
 		return;
 	if (cu_cut_wanted(p))

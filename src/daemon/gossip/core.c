@@ -250,6 +250,54 @@ void core_send_to(struct gossip_core *g, struct peer *p, const uint8_t *d, size_
 	core_sent(g, p, len, g->t->ops->send(g->t, d, len, (const struct sockaddr *)&p->addr));
 }
 
+void core_burst_end(struct gossip_core *g)
+{
+	struct core_burst *b = &g->burst;
+	int ret[CORE_BURST_MAX];
+
+	if (!b->n)
+		return;
+	for (size_t i = 0; i < b->n; i++)
+		if (b->off[i] != SIZE_MAX) /* the arena moved while it grew */
+			b->v[i].buf = b->sealed.data + b->off[i];
+	if (g->t->ops->send_many && b->n > 1) {
+		g->t->ops->send_many(g->t, b->v, b->n, (const struct sockaddr *)&b->p->addr, ret);
+		for (size_t i = 0; i < b->n; i++)
+			core_sent(g, b->p, b->v[i].len, ret[i]);
+	} else {
+		for (size_t i = 0; i < b->n; i++)
+			core_send_to(g, b->p, b->v[i].buf, b->v[i].len);
+	}
+	b->n = 0;
+	crdt_buf_reset(&b->sealed);
+}
+
+void core_burst_add(struct gossip_core *g, struct peer *p, const uint8_t *d, size_t len)
+{
+	struct core_burst *b = &g->burst;
+	size_t off = SIZE_MAX;
+
+	if (b->n && (b->p != p || b->n == CORE_BURST_MAX))
+		core_burst_end(g);
+	if (g->kr) {
+		size_t n;
+		off = b->sealed.len;
+		if (crdt_buf_reserve(&b->sealed, len + AUTH_OVERHEAD) < 0) {
+			core_sent(g, p, len, -ENOMEM);
+			return;
+		}
+		if (auth_seal(g->kr, d, len, b->sealed.data + off, len + AUTH_OVERHEAD, &n) < 0) {
+			g->st.drops[GOSSIP_DROP_SEND_ERROR]++;
+			return;
+		}
+		b->sealed.len += n;
+		len = n;
+	}
+	b->p = p;
+	b->v[b->n] = (struct transport_dgram){ .buf = d, .len = len };
+	b->off[b->n++] = off;
+}
+
 /* Peers send_each hands the transport in one call. */
 #define SEND_EACH 16
 
@@ -1988,6 +2036,7 @@ int gossip_core_new(const struct gossip_config *cfg, struct store *store, struct
 	}
 	/* PING, PONG and ACK: an ACK fills up to a datagram (ack_room) */
 	crdt_buf_init(&g->pbuf, WIRE_DATAGRAM_MAX);
+	crdt_buf_init(&g->burst.sealed, CORE_BURST_MAX * ((size_t)WIRE_DATAGRAM_MAX + AUTH_OVERHEAD));
 	if ((r = gossip_core_set_peers(g, cfg->peers, cfg->npeers)) < 0) {
 		crdt_buf_done(&g->pbuf);
 		dlog_done(&g->dlog);
@@ -2041,6 +2090,7 @@ void gossip_core_free(struct gossip_core *g)
 	pcache_free(g->pc);
 	crdt_buf_done(&g->dbuf);
 	crdt_buf_done(&g->pbuf);
+	crdt_buf_done(&g->burst.sealed);
 	gossip_core_set_keys(g, NULL);
 	free(g);
 }

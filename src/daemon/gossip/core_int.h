@@ -181,6 +181,18 @@ struct large {
 	bool pending;       /* a push is owed */
 };
 
+/* Datagrams to one peer gathered for one call of the transport
+ * (send_many): a catch-up window's.  Each is the caller's until
+ * core_burst_end, or, sealed, a copy in @sealed. */
+#define CORE_BURST_MAX 32
+struct core_burst {
+	struct peer *p;
+	size_t n;
+	struct transport_dgram v[CORE_BURST_MAX];
+	size_t off[CORE_BURST_MAX]; /* of a sealed one in @sealed, else SIZE_MAX */
+	struct crdt_buf sealed;     /* kept between bursts */
+};
+
 struct gossip_core {
 	struct store *store;
 	struct crdt_hlc *hlc;
@@ -261,6 +273,7 @@ struct gossip_core {
 	uint64_t rng;
 	uint64_t ping_seq;
 	struct crdt_buf pbuf; /* PING/PONG encoding */
+	struct core_burst burst; /* core_burst_add */
 	struct gossip_stats st;
 	struct ratelimit rl_clock, rl_self, rl_skip, rl_send, rl_unknown, rl_auth, rl_limit;
 };
@@ -288,6 +301,15 @@ static inline size_t dgram_budget(const struct gossip_core *g)
 void core_sent(struct gossip_core *g, struct peer *p, size_t len, int r);
 /** Send datagram (@d, @len) to @p now, counted. */
 void core_send_to(struct gossip_core *g, struct peer *p, const uint8_t *d, size_t len);
+/** Datagram (@d, @len) to @p, sealed if there is a key, as core_send_to
+ * sends it but with the others of the burst in one call of the transport
+ * (at core_burst_end, or once CORE_BURST_MAX wait, or when @p is not the
+ * burst's peer).  Without a key @d must stay as it is until then.  A
+ * datagram the transport then refuses is counted as core_send_to counts
+ * it: to the caller it is a loss. */
+void core_burst_add(struct gossip_core *g, struct peer *p, const uint8_t *d, size_t len);
+/** Send what core_burst_add gathered. */
+void core_burst_end(struct gossip_core *g);
 /** With a key, the sealed copy of plain datagram (@d, @len) in g->sealbuf
  * (*@len updated); without, @d itself.  NULL when sealing fails (counted). */
 const uint8_t *core_seal(struct gossip_core *g, const uint8_t *d, size_t *len);

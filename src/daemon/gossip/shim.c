@@ -389,6 +389,54 @@ static int shim_send(struct transport *t, const void *buf, size_t len, const str
 	return r;
 }
 
+/* Datagrams of a send_many that one call of the inner transport takes:
+ * each has at most two copies due now. */
+#define SHIM_BATCH 32
+
+/* Each datagram as shim_send would send it; the copies due now in one
+ * batch of the inner transport (send_many where it has one). */
+static void shim_send_many(struct transport *t, const struct transport_dgram *v, size_t n,
+			   const struct sockaddr *to, int *ret)
+{
+	struct shim *s = shim_of(t);
+	uint64_t now = uv_now(s->loop);
+
+	for (size_t i = 0; i < n;) {
+		struct transport_dgram now_v[2 * SHIM_BATCH];
+		size_t of[2 * SHIM_BATCH]; /* now_v[k] is a copy of v[of[k]] */
+		bool first[2 * SHIM_BATCH];
+		int r[2 * SHIM_BATCH];
+		size_t k = 0, end = i + SHIM_BATCH < n ? i + SHIM_BATCH : n;
+
+		for (; i < end; i++) {
+			struct shim_plan plan;
+			shim_core_send(&s->core, to, now, &plan);
+			ret[i] = 0; /* a simulated loss is a success for the sender */
+			for (unsigned c = 0; c < plan.copies; c++) {
+				if (plan.delay_ms[c]) {
+					int e = hold(s, v[i].buf, v[i].len, to, plan.delay_ms[c]);
+					if (c == 0)
+						ret[i] = e;
+					continue;
+				}
+				now_v[k] = v[i];
+				of[k] = i;
+				first[k++] = c == 0;
+			}
+		}
+		if (s->inner->ops->send_many) {
+			s->inner->ops->send_many(s->inner, now_v, k, to, r);
+		} else {
+			for (size_t x = 0; x < k; x++)
+				r[x] = s->inner->ops->send(s->inner, now_v[x].buf, now_v[x].len, to);
+		}
+		for (size_t x = 0; x < k; x++)
+			if (first[x])
+				ret[of[x]] = r[x];
+	}
+	sync_stats(s);
+}
+
 static void shim_recv_cb(void *ctx, const uint8_t *buf, size_t len, const struct sockaddr *from,
 			 bool truncated)
 {
@@ -460,6 +508,7 @@ static const struct transport_ops shim_ops = {
 	.start = shim_start,
 	.local_addr = shim_local_addr,
 	.close = shim_close,
+	.send_many = shim_send_many,
 };
 
 int shim_new(uv_loop_t *loop, struct transport *inner, const struct shim_settings *set,

@@ -169,38 +169,47 @@ static int udp_send(struct transport *t, const void *buf, size_t len, const stru
 	return 0;
 }
 
-/* Most datagrams a call of udp_send_each hands to one sendmmsg. */
-#define SEND_EACH_MAX 16
+/* Most datagrams one sendmmsg takes. */
+#define SENDMMSG_MAX 32
 
-static void udp_send_each(struct transport *t, const void *buf, size_t len,
-			  const struct sockaddr *const *to, size_t n, int *ret)
+/* Datagram k of a batch: v[k] to to[k], where a batch of one datagram to
+ * several addresses (send_each) has nv 1 and one of several datagrams to
+ * one address (send_many) has nto 1.  Each goes as send would send it,
+ * in order, in as few sendmmsg calls as the socket takes; ret[k] is what
+ * send would have returned. */
+static void udp_batch(struct transport *t, const struct transport_dgram *v, size_t nv,
+		      const struct sockaddr *const *to, size_t nto, size_t n, int *ret)
 {
 	struct udp *u = udp_of(t);
-	struct sockaddr_storage dst[SEND_EACH_MAX];
-	struct mmsghdr m[SEND_EACH_MAX];
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct sockaddr_storage dst[SENDMMSG_MAX];
+	struct mmsghdr m[SENDMMSG_MAX];
+	struct iovec iov[SENDMMSG_MAX];
 	uv_os_fd_t fd;
 	size_t i = 0;
 
+#define DGRAM(k) (&v[nv == 1 ? 0 : (k)])
+#define TO(k) (to[nto == 1 ? 0 : (k)])
 	while (i < n) {
 		size_t k = 0;
 		int r;
 		/* while older datagrams wait in libuv's queue, these queue
 		 * behind them (udp_send), keeping the order */
 		if (t->stats.queued_bytes || uv_fileno((const uv_handle_t *)&u->handle, &fd) < 0) {
-			ret[i] = udp_send(t, buf, len, to[i]);
+			ret[i] = udp_send(t, DGRAM(i)->buf, DGRAM(i)->len, TO(i));
 			i++;
 			continue;
 		}
-		for (; k < SEND_EACH_MAX && i + k < n; k++) {
-			if ((ret[i + k] = udp_dest(u, to[i + k], &dst[k])) < 0)
+		for (; k < SENDMMSG_MAX && i + k < n; k++) {
+			if ((ret[i + k] = udp_dest(u, TO(i + k), &dst[k])) < 0)
 				break;
+			iov[k] = (struct iovec){ .iov_base = (void *)DGRAM(i + k)->buf,
+						 .iov_len = DGRAM(i + k)->len };
 			m[k] = (struct mmsghdr){
 				.msg_hdr = { .msg_name = &dst[k],
 					     .msg_namelen = dst[k].ss_family == AF_INET
 								    ? sizeof(struct sockaddr_in)
 								    : sizeof(struct sockaddr_in6),
-					     .msg_iov = &iov,
+					     .msg_iov = &iov[k],
 					     .msg_iovlen = 1 } };
 		}
 		if (k == 0) { /* ret[i] holds udp_dest's error */
@@ -213,7 +222,7 @@ static void udp_send_each(struct transport *t, const void *buf, size_t len,
 		if (r <= 0) {
 			/* the first could not go now: as one send, which queues
 			 * it on EAGAIN or says the error */
-			ret[i] = udp_send(t, buf, len, to[i]);
+			ret[i] = udp_send(t, DGRAM(i)->buf, DGRAM(i)->len, TO(i));
 			i++;
 			continue;
 		}
@@ -221,6 +230,22 @@ static void udp_send_each(struct transport *t, const void *buf, size_t len,
 			ret[i + (size_t)j] = 0;
 		i += (size_t)r;
 	}
+#undef DGRAM
+#undef TO
+}
+
+static void udp_send_each(struct transport *t, const void *buf, size_t len,
+			  const struct sockaddr *const *to, size_t n, int *ret)
+{
+	const struct transport_dgram d = { buf, len };
+
+	udp_batch(t, &d, 1, to, n, n, ret);
+}
+
+static void udp_send_many(struct transport *t, const struct transport_dgram *v, size_t n,
+			  const struct sockaddr *to, int *ret)
+{
+	udp_batch(t, v, n, &to, 1, n, ret);
 }
 
 static void udp_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -306,6 +331,7 @@ static const struct transport_ops udp_ops = {
 	.local_addr = udp_local_addr,
 	.close = udp_close,
 	.send_each = udp_send_each,
+	.send_many = udp_send_many,
 };
 
 /* Ask for @want bytes of socket buffer, by force first (past the sysctl cap,

@@ -30,6 +30,12 @@ struct transport;
 typedef void (*transport_recv_cb)(void *ctx, const uint8_t *buf, size_t len,
 				  const struct sockaddr *from, bool truncated);
 
+/** One datagram of a send_many batch. */
+struct transport_dgram {
+	const void *buf;
+	size_t len;
+};
+
 struct transport_ops {
 	/** Send one datagram to @to.  @buf is the caller's and only needs to
 	 * live during the call: an implementation that queues copies it.
@@ -48,6 +54,12 @@ struct transport_ops {
 	 * would have returned for to[i]. */
 	void (*send_each)(struct transport *t, const void *buf, size_t len,
 			  const struct sockaddr *const *to, size_t n, int *ret);
+	/** Optional (NULL: the caller sends each): the @n datagrams @v to one
+	 * address @to, in that order, in as few calls as the implementation
+	 * can make (sendmmsg); ret[i] is what send would have returned for
+	 * v[i].  The buffers only need to live during the call. */
+	void (*send_many)(struct transport *t, const struct transport_dgram *v, size_t n,
+			  const struct sockaddr *to, int *ret);
 };
 
 /** Counted by the implementation, read by gossip for INFO. */
