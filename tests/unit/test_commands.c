@@ -269,6 +269,9 @@ static void test_sets(void **state)
 	EXPECT(f, WRONGTYPE, "GET", "s");
 	EXPECT(f, WRONGTYPE, "INCR", "s");
 	EXPECT(f, WRONGTYPE, "SET", "s", "v");
+	/* removed, then added again: new; still there: not */
+	EXPECT(f, ":1\r\n", "SADD", "s", "a", "b");
+	EXPECT(f, ":5\r\n", "SCARD", "s");
 }
 
 static void test_gset(void **state)

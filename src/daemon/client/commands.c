@@ -455,7 +455,9 @@ static void cmd_sadd(struct daemon *d, struct cmd_session *s, const struct cmd_a
 			err = crdt_gset_add(o->gs, a->argv[i], a->argl[i]);
 			added += err > 0;
 		} else {
-			bool had = crdt_orset_contains(o->os, a->argv[i], a->argl[i]);
+			/* new if the set grew: no lookup of its own (an add
+			 * looks the element up, and its delta once more) */
+			size_t card = crdt_orset_card(o->os);
 			if (into) {
 				err = crdt_orset_add_delta(o->os, &d->store.self, a->argv[i],
 							   a->argl[i], into);
@@ -466,7 +468,7 @@ static void cmd_sadd(struct daemon *d, struct cmd_session *s, const struct cmd_a
 			} else {
 				err = crdt_orset_add(o->os, &d->store.self, a->argv[i], a->argl[i]);
 			}
-			added += !had && err == 0;
+			added += err == 0 && crdt_orset_card(o->os) > card;
 		}
 		if (err < 0)
 			break;
