@@ -84,6 +84,11 @@ struct net {
 	size_t inflight_max[MAXN][MAXN];
 	/* send_many: the most datagrams one call took, from one node to another */
 	size_t many_max[MAXN][MAXN];
+	/* of the datagrams of type lose_type from lose_from to lose_to, the
+	 * first lose_skip are delivered, the next lose_left lost */
+	int lose_from, lose_to;
+	uint8_t lose_type;
+	unsigned lose_skip, lose_left;
 };
 
 static void pktq_push(struct net *net, struct pktq *q, const uint8_t *d, size_t len, int from,
@@ -260,6 +265,13 @@ static void deliver_one(struct net *net, const struct pkt *p)
 
 	if (!dst || !dst->started || !dst->t.recv_cb)
 		return;
+	if (net->lose_left && p->from == net->lose_from && p->to == net->lose_to && p->len > 5 &&
+	    p->d[5] == net->lose_type) {
+		if (net->lose_skip)
+			net->lose_skip--;
+		else if (net->lose_left--)
+			return;
+	}
 	if (src)
 		from = src->addr;
 	else
@@ -1621,7 +1633,11 @@ static void test_digest_round(void **state)
 	assert_int_equal(sa.records_in, DIGEST_NAMES / 2 + 1); /* the sync's, and this one */
 	assert_int_equal(counter(&c.node[0], "k4242"), 4243 + 5);
 
+	/* a round later, in sync: each round costs its PING, DIGEST and the
+	 * PONG to the other's (within the span of a catch-up's DIGEST
+	 * retries, a DIGEST that ended one is answered again) */
 	sent_reset(&c.net);
+	fake_ms += 1000;
 	gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
 	gossip_core_round(c.node[1].g, fake_ms, fake_ms * 1000);
 	net_run(&c.net);
@@ -1670,8 +1686,10 @@ static void test_digest_converge(void **state)
 		}
 	}
 	assert_non_null(store_find(&c.node[0].store, "reg", 3));
-	/* in sync now: a round is its digests */
+	/* in sync now: a round (a second later, past the span of the DIGEST
+	 * retries after the catch-ups) is its digests */
 	sent_reset(&c.net);
+	fake_ms += 1000;
 	gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
 	net_run(&c.net);
 	assert_int_equal(c.net.sent[0][1] + c.net.sent[0][2], 4);
@@ -2614,42 +2632,65 @@ static void join_empty(struct cluster *c)
  * datagram is acknowledged the sender sends its DIGEST, and the peer,
  * agreeing, answers: both report the other in sync at once, not after
  * the next rounds (which defer their DIGESTs after so many datagrams).
- * Two datagrams more, once; rounds in sync send none. */
+ * Two datagrams more, once; rounds in sync send none.  With that DIGEST,
+ * or its answer, lost: the sender sends its DIGEST again a few round
+ * trips later and the peer answers it, so both still learn at once. */
 static void test_sync_after_catchup(void **state)
 {
-	struct cluster c;
-	struct gossip_stats s0, s1;
-	char m[32];
+	/* -2: nothing lost, and node 1 holds a key of its own, so that its
+	 * catch-up to node 0 ends first (its DIGEST then differs: node 0's
+	 * catch-up is under way), and node 0's DIGEST that ends its own comes
+	 * in a round in which node 1 sent one already; -1:
+	 * nothing lost; 0: node 0's first DIGEST to node 1 (the catch-up's
+	 * last: node 0 answers node 1's round DIGEST by BUCKETS); 1: node 1's
+	 * second to node 0 (its answer; the first is its round's) */
+	for (int lost = -2; lost < 2; lost++) {
+		struct cluster c;
+		struct gossip_stats s0, s1;
+		char m[32];
 
-	cluster_init_with(&c, 2, true, true, true);
-	for (int i = 0; i < 8000; i++) {
-		snprintf(m, sizeof(m), "member-%05d", i);
-		dsadd(&c.node[0], "big", m);
+		cluster_init_with(&c, 2, true, true, true);
+		for (int i = 0; i < 8000; i++) {
+			snprintf(m, sizeof(m), "member-%05d", i);
+			dsadd(&c.node[0], "big", m);
+		}
+		if (lost == -2)
+			incr(&c.node[1], "own", 1);
+		c.net.lose_type = WIRE_DIGEST;
+		c.net.lose_from = lost == 1 ? 1 : 0;
+		c.net.lose_to = lost == 1 ? 0 : 1;
+		c.net.lose_skip = lost == 1 ? 1 : 0;
+		c.net.lose_left = lost >= 0;
+		join_empty(&c);
+		assert_int_equal(c.net.lose_left, 0);
+		assert_false(probe(&c.node[0], 1).catching_up);
+		gossip_core_get_stats(c.node[0].g, &s0);
+		gossip_core_get_stats(c.node[1].g, &s1);
+		assert_true(s0.catchup_dgrams_out > 50);
+		/* no round since node 1's first: both know they agree */
+		assert_true(probe(&c.node[0], 1).has_sync && probe(&c.node[0], 1).in_sync);
+		assert_true(probe(&c.node[1], 0).has_sync && probe(&c.node[1], 0).in_sync);
+		assert_int_equal(s0.digests_after_catchup, 1);
+		assert_int_equal(s0.digest_retries, lost >= 0);
+		assert_int_equal(s1.digests_answered, 1);
+		assert_int_equal(s1.digests_reanswered, lost == 1);
+		assert_int_equal(s0.digests_answered, 0);
+		/* in sync, rounds answer nothing */
+		for (int r = 0; r < 3; r++) {
+			fake_ms += 1000;
+			gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
+			gossip_core_round(c.node[1].g, fake_ms, fake_ms * 1000);
+			net_run_ticks(&c);
+		}
+		gossip_core_get_stats(c.node[0].g, &s0);
+		gossip_core_get_stats(c.node[1].g, &s1);
+		assert_int_equal(s0.digests_answered + s1.digests_answered, 1);
+		assert_int_equal(s0.digests_reanswered + s1.digests_reanswered, lost == 1);
+		assert_int_equal(s0.digests_after_catchup, 1);
+		assert_int_equal(s0.digest_retries, lost >= 0);
+		assert_true(probe(&c.node[0], 1).in_sync && probe(&c.node[1], 0).in_sync);
+		cluster_done(&c);
 	}
-	join_empty(&c);
-	assert_false(probe(&c.node[0], 1).catching_up);
-	gossip_core_get_stats(c.node[0].g, &s0);
-	gossip_core_get_stats(c.node[1].g, &s1);
-	assert_true(s0.catchup_dgrams_out > 50);
-	/* no round since node 1's first: both know they agree */
-	assert_true(probe(&c.node[0], 1).has_sync && probe(&c.node[0], 1).in_sync);
-	assert_true(probe(&c.node[1], 0).has_sync && probe(&c.node[1], 0).in_sync);
-	assert_int_equal(s0.digests_after_catchup, 1);
-	assert_int_equal(s1.digests_answered, 1);
-	assert_int_equal(s0.digests_answered, 0);
-	/* in sync, rounds answer nothing */
-	for (int r = 0; r < 3; r++) {
-		fake_ms += 1000;
-		gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
-		gossip_core_round(c.node[1].g, fake_ms, fake_ms * 1000);
-		net_run_ticks(&c);
-	}
-	gossip_core_get_stats(c.node[0].g, &s0);
-	gossip_core_get_stats(c.node[1].g, &s1);
-	assert_int_equal(s0.digests_answered + s1.digests_answered, 1);
-	assert_int_equal(s0.digests_after_catchup, 1);
-	assert_true(probe(&c.node[0], 1).in_sync && probe(&c.node[1], 0).in_sync);
-	cluster_done(&c);
 }
 
 /* As test_sync_after_catchup, with 10,000 keys: a digest that must

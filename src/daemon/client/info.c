@@ -163,6 +163,8 @@ static void section_gossip(struct daemon *d, struct crdt_buf *b)
 	line(b, "digest_rounds_deferred:%" PRIu64, s.digest_rounds_deferred);
 	line(b, "digest_unready:%" PRIu64, s.digest_unready);
 	line(b, "digest_after_catchup:%" PRIu64, s.digests_after_catchup);
+	line(b, "digest_retries:%" PRIu64, s.digest_retries);
+	line(b, "digest_reanswered:%" PRIu64, s.digests_reanswered);
 	line(b, "digest_answered:%" PRIu64, s.digests_answered);
 	line(b, "delta_intervals:%" PRIu64, s.delta_intervals);
 	line(b, "delta_datagrams_out:%" PRIu64, s.delta_dgrams_out);

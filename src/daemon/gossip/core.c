@@ -693,6 +693,8 @@ uint64_t gossip_core_tick(struct gossip_core *g, uint64_t now_ms)
 			due = d;
 		if ((d = dl_probe(g, p)) < due)
 			due = d;
+		if ((d = rounds_digest_probe(g, p)) < due)
+			due = d;
 	}
 	return due == UINT64_MAX ? 0 : due > now_ms ? due - now_ms : 1;
 }

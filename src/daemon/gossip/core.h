@@ -167,6 +167,9 @@ struct gossip_stats {
 	 * ended, and to a peer whose DIGEST we agree with when the last did
 	 * not (or was the first) */
 	uint64_t digests_after_catchup, digests_answered;
+	/* of those, sent again: the DIGEST that ended a catch-up while no
+	 * DIGEST came back (retries), and answers to its retries */
+	uint64_t digest_retries, digests_reanswered;
 	/* delta intervals: numbered (one DELTA datagram each), DELTA
 	 * datagrams sent (first sends and resends) and received, ACKs sent
 	 * and received; writes pushed whole because they had no delta; full

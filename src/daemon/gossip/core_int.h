@@ -90,6 +90,13 @@ struct peer {
 	 * rounds (rounds_on_digest: at most one a round) */
 	bool cu_in_since_digest;
 	uint64_t answered_round;
+	/* the DIGEST that ended our catch-up to it goes again while nothing
+	 * came back from it: sends left, and when the next is due
+	 * (rounds_digest_probe); and after we answered the one that ended its
+	 * catch-up to us, its DIGESTs we answer again: answers left, and
+	 * until when (now_ms) */
+	unsigned dg_retries, dg_reanswers;
+	uint64_t dg_retry_at, dg_reanswer_until;
 	/* its last DIGEST that came while ours was behind (NULL: none),
 	 * answered once ours is up to date (rounds_refresh) */
 	uint8_t *dg_kept;
@@ -347,6 +354,9 @@ void catchup_add(struct gossip_core *g, struct peer *p, const uint8_t *name, siz
  * (which defer theirs while datagrams stream), so that both sides learn at
  * once that they agree, or what still differs. */
 void rounds_catchup_ended(struct gossip_core *g, struct peer *p);
+/** The DIGEST that ended @p's catch-up again if it is due and no DIGEST
+ * came back: the time the next one is due, UINT64_MAX if none. */
+uint64_t rounds_digest_probe(struct gossip_core *g, struct peer *p);
 /** One slice of our digest's refresh: whether it is up to date.  When it
  * just caught up, the DIGESTs kept meanwhile are answered. */
 bool rounds_refresh(struct gossip_core *g);

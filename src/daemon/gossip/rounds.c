@@ -172,6 +172,22 @@ void rounds_send_digest(struct gossip_core *g, struct peer **to, size_t n)
 	send_sums(g, to, n, WIRE_DIGEST, groups, idx, DIGEST_GROUPS);
 }
 
+/* The DIGEST that ends a catch-up, and the answer to it, are each one
+ * datagram: on a link that loses 30 %, half such exchanges would lose one,
+ * and the sync status wait for the rounds.  So it goes again, up to
+ * DG_RETRIES times, two round trips apart and doubling (as the tail's
+ * probe), until a DIGEST or BUCKETS comes back; the peer answers each
+ * that comes within the span of those retries (it answered the first, and
+ * cannot know whether that answer arrived). */
+#define DG_RETRIES 3
+
+/* The wait before retry @k (0 the first): two round trips, at least
+ * XFER_PTO_MIN_MS, doubled each time. */
+static uint64_t dg_retry_wait(const struct peer *p, unsigned k)
+{
+	return xfer_pto_ms(p->has_rtt ? p->srtt_us / 500 + 1 : 0, k);
+}
+
 void rounds_catchup_ended(struct gossip_core *g, struct peer *p)
 {
 	if (!g->digests)
@@ -179,6 +195,29 @@ void rounds_catchup_ended(struct gossip_core *g, struct peer *p)
 	p->answered_round = g->st.rounds + 1; /* what an answer of ours would tell it */
 	g->st.digests_after_catchup++;
 	rounds_send_digest(g, &p, 1);
+	p->dg_retries = DG_RETRIES;
+	p->dg_retry_at = g->now_ms + dg_retry_wait(p, 0);
+	if (g->io.tick_wanted)
+		g->io.tick_wanted(g->io.ctx, p->dg_retry_at - g->now_ms);
+}
+
+uint64_t rounds_digest_probe(struct gossip_core *g, struct peer *p)
+{
+	if (!p->dg_retries)
+		return UINT64_MAX;
+	if (!p->resolved || peer_down(p)) {
+		p->dg_retries = 0; /* the rounds go on */
+		return UINT64_MAX;
+	}
+	if (g->now_ms < p->dg_retry_at)
+		return p->dg_retry_at;
+	p->dg_retries--;
+	g->st.digest_retries++;
+	rounds_send_digest(g, &p, 1);
+	if (!p->dg_retries)
+		return UINT64_MAX;
+	p->dg_retry_at = g->now_ms + dg_retry_wait(p, DG_RETRIES - p->dg_retries);
+	return p->dg_retry_at;
 }
 
 struct sums_cmp {
@@ -217,10 +256,21 @@ int rounds_on_digest(struct gossip_core *g, struct peer *p, const uint8_t *body,
 	if (r < 0)
 		return r;
 	if (p) { /* its sync status: the last exchange's count, then afresh */
-		/* its view of us may be stale: we did not agree before, or
-		 * its catch-up to us since its last DIGEST just ended */
-		bool answer = !g->nddiff && (!(p->has_sync && p->in_sync) || p->cu_in_since_digest) &&
-			      p->answered_round != g->st.rounds + 1;
+		/* its view of us may be stale: we did not agree before (at
+		 * most one answer a round), or its catch-up to us since its
+		 * last DIGEST just ended (once: even in a round in which our
+		 * catch-up to it ended too, whose DIGEST it may have found
+		 * differing, as it came before its catch-up to us ended) */
+		bool ended = p->cu_in_since_digest;
+		bool answer = !g->nddiff && ((!(p->has_sync && p->in_sync) &&
+					      p->answered_round != g->st.rounds + 1) ||
+					     ended);
+		/* or it sends again the DIGEST that ended its catch-up, whose
+		 * answer it may not have had: within the span of its retries
+		 * (as it would time them, from our round trip to it) */
+		bool again = !answer && !g->nddiff && p->dg_reanswers &&
+			     g->now_ms < p->dg_reanswer_until;
+		p->dg_retries = 0; /* it answered, or sent its own */
 		p->cu_in_since_digest = false;
 		p->cu_busy = !catchup_idle(p);
 		p->acked_at_digest = p->dl.acked;
@@ -235,7 +285,13 @@ int rounds_on_digest(struct gossip_core *g, struct peer *p, const uint8_t *body,
 		 * that two nodes cannot answer each other's answers on and on */
 		if (answer) {
 			p->answered_round = g->st.rounds + 1;
+			p->dg_reanswers = ended ? DG_RETRIES : 0;
+			p->dg_reanswer_until = g->now_ms + 2 * dg_retry_wait(p, DG_RETRIES);
 			g->st.digests_answered++;
+			rounds_send_digest(g, &p, 1);
+		} else if (again) {
+			p->dg_reanswers--;
+			g->st.digests_reanswered++;
 			rounds_send_digest(g, &p, 1);
 		}
 	}
@@ -324,6 +380,8 @@ int rounds_on_buckets(struct gossip_core *g, struct peer *p, const uint8_t *body
 	r = wire_decode_sums(body, len, DIGEST_BITS, DIGEST_GROUP_BITS, true, sums_cmp_cb, &c);
 	if (r < 0)
 		return r;
+	if (p)
+		p->dg_retries = 0; /* our DIGEST came: this is its answer */
 	for (size_t i = 0; i < g->nddiff; i++) {
 		if (i && g->ddiff[i] <= g->ddiff[i - 1])
 			continue;
