@@ -250,6 +250,29 @@ void core_send_to(struct gossip_core *g, struct peer *p, const uint8_t *d, size_
 	core_sent(g, p, len, g->t->ops->send(g->t, d, len, (const struct sockaddr *)&p->addr));
 }
 
+/* With a key, the sealed copy of plain datagram (@d, *@len) in @out (@size
+ * bytes), *@len its length; without, @d itself.  NULL when sealing fails
+ * (counted). */
+static const uint8_t *seal_into(struct gossip_core *g, const uint8_t *d, size_t *len, uint8_t *out,
+				size_t size)
+{
+	size_t n;
+
+	if (!g->kr)
+		return d;
+	if (auth_seal(g->kr, d, *len, out, size, &n) < 0) {
+		g->st.drops[GOSSIP_DROP_SEND_ERROR]++;
+		return NULL;
+	}
+	*len = n;
+	return out;
+}
+
+const uint8_t *core_seal(struct gossip_core *g, const uint8_t *d, size_t *len)
+{
+	return seal_into(g, d, len, g->sealbuf, WIRE_DATAGRAM_MAX + AUTH_OVERHEAD);
+}
+
 void core_burst_end(struct gossip_core *g)
 {
 	struct core_burst *b = &g->burst;
@@ -257,9 +280,6 @@ void core_burst_end(struct gossip_core *g)
 
 	if (!b->n)
 		return;
-	for (size_t i = 0; i < b->n; i++)
-		if (b->off[i] != SIZE_MAX) /* the arena moved while it grew */
-			b->v[i].buf = b->sealed.data + b->off[i];
 	if (g->t->ops->send_many && b->n > 1) {
 		g->t->ops->send_many(g->t, b->v, b->n, (const struct sockaddr *)&b->p->addr, ret);
 		for (size_t i = 0; i < b->n; i++)
@@ -275,27 +295,25 @@ void core_burst_end(struct gossip_core *g)
 void core_burst_add(struct gossip_core *g, struct peer *p, const uint8_t *d, size_t len)
 {
 	struct core_burst *b = &g->burst;
-	size_t off = SIZE_MAX;
+	size_t need = len + AUTH_OVERHEAD, room = CORE_BURST_MAX * (size_t)g->mtu;
 
-	if (b->n && (b->p != p || b->n == CORE_BURST_MAX))
+	if (b->n && (b->p != p || b->n == CORE_BURST_MAX ||
+		     (g->kr && need > b->sealed.cap - b->sealed.len)))
 		core_burst_end(g);
 	if (g->kr) {
-		size_t n;
-		off = b->sealed.len;
-		if (crdt_buf_reserve(&b->sealed, len + AUTH_OVERHEAD) < 0) {
+		/* at the burst's first, the room of all its sealed copies
+		 * (each at most an mtu): none moves while the burst holds it */
+		if (!b->n && crdt_buf_reserve(&b->sealed, need > room ? need : room) < 0) {
+			crdt_buf_reset(&b->sealed); /* its error is not the next burst's */
 			core_sent(g, p, len, -ENOMEM);
 			return;
 		}
-		if (auth_seal(g->kr, d, len, b->sealed.data + off, len + AUTH_OVERHEAD, &n) < 0) {
-			g->st.drops[GOSSIP_DROP_SEND_ERROR]++;
+		if (!(d = seal_into(g, d, &len, b->sealed.data + b->sealed.len, need)))
 			return;
-		}
-		b->sealed.len += n;
-		len = n;
+		b->sealed.len += len;
 	}
 	b->p = p;
-	b->v[b->n] = (struct transport_dgram){ .buf = d, .len = len };
-	b->off[b->n++] = off;
+	b->v[b->n++] = (struct transport_dgram){ .buf = d, .len = len };
 }
 
 /* Peers send_each hands the transport in one call. */
@@ -321,21 +339,6 @@ static void send_each(struct gossip_core *g, struct peer *const *ps, size_t n, c
 		core_sent(g, ps[i], len, ret[i]);
 }
 
-/* With a key, the sealed copy of plain datagram (@d, @len) in g->sealbuf;
- * without, @d itself.  NULL when sealing fails (counted). */
-const uint8_t *core_seal(struct gossip_core *g, const uint8_t *d, size_t *len)
-{
-	size_t n;
-
-	if (!g->kr)
-		return d;
-	if (auth_seal(g->kr, d, *len, g->sealbuf, WIRE_DATAGRAM_MAX + AUTH_OVERHEAD, &n) < 0) {
-		g->st.drops[GOSSIP_DROP_SEND_ERROR]++;
-		return NULL;
-	}
-	*len = n;
-	return g->sealbuf;
-}
 
 struct batch {
 	struct gossip_core *g;
@@ -597,7 +600,7 @@ static bool dl_outstanding(const struct peer *p)
 
 static uint64_t dl_pto(const struct peer *p)
 {
-	return xfer_pto_ms(p->has_rtt ? p->srtt_us / 500 + 1 : 0, p->dl_probes); /* 2 x srtt */
+	return peer_pto_ms(p, p->dl_probes);
 }
 
 /* The probe due @pto ms from now (the shell's tick takes it). */

@@ -190,14 +190,14 @@ struct large {
 
 /* Datagrams to one peer gathered for one call of the transport
  * (send_many): a catch-up window's.  Each is the caller's until
- * core_burst_end, or, sealed, a copy in @sealed. */
+ * core_burst_end, or, sealed, a copy in @sealed, whose room for the whole
+ * burst is taken at its first, so that the copies never move. */
 #define CORE_BURST_MAX 32
 struct core_burst {
 	struct peer *p;
 	size_t n;
 	struct transport_dgram v[CORE_BURST_MAX];
-	size_t off[CORE_BURST_MAX]; /* of a sealed one in @sealed, else SIZE_MAX */
-	struct crdt_buf sealed;     /* kept between bursts */
+	struct crdt_buf sealed; /* kept between bursts */
 };
 
 struct gossip_core {
@@ -300,6 +300,14 @@ static inline bool ratelimit_ok(struct ratelimit *rl, uint64_t now)
 static inline size_t dgram_budget(const struct gossip_core *g)
 {
 	return g->kr ? g->mtu - AUTH_OVERHEAD : g->mtu;
+}
+
+/* The wait of a probe to @p (the delta intervals' tail, the DIGEST that
+ * ended a catch-up): two smoothed round trips (PING's), as xfer_pto_ms
+ * takes them, doubled for each of @k probes before it. */
+static inline uint64_t peer_pto_ms(const struct peer *p, unsigned k)
+{
+	return xfer_pto_ms(p->has_rtt ? p->srtt_us / 500 + 1 : 0, k); /* 2 x srtt in ms */
 }
 
 /* ---- core.c: sending ---------------------------------------------------- */

@@ -181,13 +181,6 @@ void rounds_send_digest(struct gossip_core *g, struct peer **to, size_t n)
  * cannot know whether that answer arrived). */
 #define DG_RETRIES 3
 
-/* The wait before retry @k (0 the first): two round trips, at least
- * XFER_PTO_MIN_MS, doubled each time. */
-static uint64_t dg_retry_wait(const struct peer *p, unsigned k)
-{
-	return xfer_pto_ms(p->has_rtt ? p->srtt_us / 500 + 1 : 0, k);
-}
-
 void rounds_catchup_ended(struct gossip_core *g, struct peer *p)
 {
 	if (!g->digests)
@@ -196,7 +189,7 @@ void rounds_catchup_ended(struct gossip_core *g, struct peer *p)
 	g->st.digests_after_catchup++;
 	rounds_send_digest(g, &p, 1);
 	p->dg_retries = DG_RETRIES;
-	p->dg_retry_at = g->now_ms + dg_retry_wait(p, 0);
+	p->dg_retry_at = g->now_ms + peer_pto_ms(p, 0);
 	if (g->io.tick_wanted)
 		g->io.tick_wanted(g->io.ctx, p->dg_retry_at - g->now_ms);
 }
@@ -216,7 +209,7 @@ uint64_t rounds_digest_probe(struct gossip_core *g, struct peer *p)
 	rounds_send_digest(g, &p, 1);
 	if (!p->dg_retries)
 		return UINT64_MAX;
-	p->dg_retry_at = g->now_ms + dg_retry_wait(p, DG_RETRIES - p->dg_retries);
+	p->dg_retry_at = g->now_ms + peer_pto_ms(p, DG_RETRIES - p->dg_retries);
 	return p->dg_retry_at;
 }
 
@@ -286,7 +279,7 @@ int rounds_on_digest(struct gossip_core *g, struct peer *p, const uint8_t *body,
 		if (answer) {
 			p->answered_round = g->st.rounds + 1;
 			p->dg_reanswers = ended ? DG_RETRIES : 0;
-			p->dg_reanswer_until = g->now_ms + 2 * dg_retry_wait(p, DG_RETRIES);
+			p->dg_reanswer_until = g->now_ms + 2 * peer_pto_ms(p, DG_RETRIES);
 			g->st.digests_answered++;
 			rounds_send_digest(g, &p, 1);
 		} else if (again) {

@@ -403,8 +403,8 @@ static void shim_send_many(struct transport *t, const struct transport_dgram *v,
 
 	for (size_t i = 0; i < n;) {
 		struct transport_dgram now_v[2 * SHIM_BATCH];
-		size_t of[2 * SHIM_BATCH]; /* now_v[k] is a copy of v[of[k]] */
-		bool first[2 * SHIM_BATCH];
+		/* now_v[k] is the first copy of v[of[k]], or a duplicate (SIZE_MAX) */
+		size_t of[2 * SHIM_BATCH];
 		int r[2 * SHIM_BATCH];
 		size_t k = 0, end = i + SHIM_BATCH < n ? i + SHIM_BATCH : n;
 
@@ -420,8 +420,7 @@ static void shim_send_many(struct transport *t, const struct transport_dgram *v,
 					continue;
 				}
 				now_v[k] = v[i];
-				of[k] = i;
-				first[k++] = c == 0;
+				of[k++] = c == 0 ? i : SIZE_MAX;
 			}
 		}
 		if (s->inner->ops->send_many) {
@@ -431,7 +430,7 @@ static void shim_send_many(struct transport *t, const struct transport_dgram *v,
 				r[x] = s->inner->ops->send(s->inner, now_v[x].buf, now_v[x].len, to);
 		}
 		for (size_t x = 0; x < k; x++)
-			if (first[x])
+			if (of[x] != SIZE_MAX)
 				ret[of[x]] = r[x];
 	}
 	sync_stats(s);
