@@ -2,13 +2,15 @@
 # Client throughput and latency of crdtd against redis-server, measured in one
 # run on this machine.  crdtd runs as one of three loopback replicas, so every
 # write is also gossiped to two peers; redis-server runs alone with the
-# matching persistence.
+# matching persistence, and a second redis-server with two replicas of its
+# own (replicaof, same persistence) takes the same load: the same work as
+# crdtd's three, on the same cores.
 #
 # Throughput: redis-benchmark, 50 clients (-c), at each pipeline depth of -P,
 # for INCRBY, SADD (random members into one set), SET, GET and SMEMBERS of a
-# 1,000-element set (a 25th of the requests); the two servers alternate run by run so that noise on
-# the machine hits both; the table gives the median of RUNS runs each and
-# their ratio.  Latency (-L RATE): bench/latency (build/bench/latency), one
+# 1,000-element set (a 25th of the requests); the three servers alternate run by run so that noise on
+# the machine hits all; the table gives the median of RUNS runs each and
+# crdtd's ratio to each redis.  Latency (-L RATE): bench/latency (build/bench/latency), one
 # connection at RATE requests/s for -T seconds per command and server, open
 # loop; p50 / p99 / p99.9 (SADD into a fresh set "lset").
 #
@@ -20,8 +22,8 @@
 # persistence: always: appendfsync always; batch: appendfsync everysec
 # (batch_ms 1000); none: appendfsync no; memory (default): crdtd durability
 # none against redis-server with no persistence at all.  -D appends one line
-# per measurement ("tput MODE CMD PIPELINE REDIS CRDTD" and "lat MODE CMD
-# SERVER P50 P99 P999", microseconds) for plots.
+# per measurement ("tput MODE CMD PIPELINE REDIS CRDTD REDIS_REPLICATED" and
+# "lat MODE CMD SERVER P50 P99 P999", microseconds) for plots.
 set -euo pipefail
 
 requests=200000 runs=3 pipelines="16" clients=50 build=build mode=memory rate=0 lsecs=3
@@ -37,7 +39,7 @@ while getopts "n:r:P:c:b:d:L:T:D:h" o; do
 	L) rate=$OPTARG ;;
 	T) lsecs=$OPTARG ;;
 	D) datafile=$OPTARG ;;
-	*) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	esac
 done
 case $mode in
@@ -75,11 +77,27 @@ wait_ping() {
 	exit 1
 }
 
+# One redis-server on port $1 in $work/$2, further arguments its own.
+redis_start() {
+	local port=$1 dir=$work/$2
+	shift 2
+	mkdir -p "$dir"
+	redis-server --port "$port" --bind 127.0.0.1 --save "" "${redis_persist[@]}" \
+		--dir "$dir" --daemonize no --logfile "$dir.log" "$@" &
+	pids+=($!)
+}
+
 rport=$(free_port SOCK_STREAM)
-mkdir -p "$work/redis"
-redis-server --port "$rport" --bind 127.0.0.1 --save "" "${redis_persist[@]}" \
-	--dir "$work/redis" --daemonize no --logfile "$work/redis.log" &
-pids+=($!)
+redis_start "$rport" redis
+# the replicated reference: a primary and two replicas of it
+r3port=$(free_port SOCK_STREAM)
+redis_start "$r3port" redis3
+r3replicas=()
+for n in 1 2; do
+	p=$(free_port SOCK_STREAM)
+	redis_start "$p" "redis3-replica$n" --replicaof 127.0.0.1 "$r3port"
+	r3replicas+=("$p")
+done
 
 # three crdtd replicas, full mesh
 names=(a b c)
@@ -104,12 +122,20 @@ for n in "${names[@]}"; do
 	pids+=($!)
 done
 cport=${tcp[a]}
-wait_ping "$rport"
+for p in "$rport" "$r3port" "${r3replicas[@]}"; do wait_ping "$p"; done
 for n in "${names[@]}"; do wait_ping "${tcp[$n]}"; done
+for p in "${r3replicas[@]}"; do
+	for _ in $(seq 100); do
+		redis-cli -p "$p" INFO replication | grep -q '^master_link_status:up' && break
+		sleep 0.1
+	done
+	redis-cli -p "$p" INFO replication | grep -q '^master_link_status:up' ||
+		{ echo "redis replica on port $p did not reach its primary" >&2; exit 1; }
+done
 
 # the 1,000-element set SMEMBERS reads, on both servers
 members=$(seq -f 'member:%06g' 1000 | tr '\n' ' ')
-for p in "$rport" "$cport"; do
+for p in "$rport" "$r3port" "$cport"; do
 	# shellcheck disable=SC2086
 	redis-cli -p "$p" SADD bigset $members >/dev/null
 done
@@ -131,24 +157,26 @@ labels=("INCRBY" "SADD (random members)" "SET" "GET" "SMEMBERS (1,000 elements)"
 keys=("INCRBY" "SADD" "SET" "GET" "SMEMBERS")
 cmds=("INCRBY counter 1" "SADD rset m__rand_int__" "SET key:__rand_int__ v__rand_int__" "GET key:__rand_int__" "SMEMBERS bigset")
 
-echo "durability $mode: crdtd \`durability = $durability\` (3 replicas), redis-server \`${redis_persist[*]}\`"
+echo "durability $mode: crdtd \`durability = $durability\` (3 replicas), redis-server \`${redis_persist[*]}\` (alone, and with 2 replicas)"
 echo
-echo "| command | pipeline | redis-server ops/s | crdtd ops/s | crdtd / redis |"
-echo "|---|---:|---:|---:|---:|"
+echo "| command | pipeline | redis-server ops/s | redis + 2 replicas ops/s | crdtd ops/s | crdtd / redis | crdtd / redis + 2 replicas |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
 for pipe in $pipelines; do
 	for i in "${!labels[@]}"; do
 		read -ra words <<<"${cmds[$i]}"
-		r=() c=()
-		# interleave the two servers so that noise on the machine hits both
+		r=() r3=() c=()
+		# interleave the servers so that noise on the machine hits all three
 		for _ in $(seq "$runs"); do
 			r+=("$(rps "$rport" "$pipe" "${words[@]}")")
+			r3+=("$(rps "$r3port" "$pipe" "${words[@]}")")
 			c+=("$(rps "$cport" "$pipe" "${words[@]}")")
 		done
 		rm=$(printf '%s\n' "${r[@]}" | median)
+		r3m=$(printf '%s\n' "${r3[@]}" | median)
 		cm=$(printf '%s\n' "${c[@]}" | median)
-		ratio=$(awk -v a="$cm" -v b="$rm" 'BEGIN { printf "%.2f", a / b }')
-		printf '| %s | %d | %.0f | %.0f | %s |\n' "${labels[$i]}" "$pipe" "$rm" "$cm" "$ratio"
-		echo "tput $mode ${keys[$i]} $pipe $rm $cm" >>"$datafile"
+		awk -v l="${labels[$i]}" -v p="$pipe" -v r="$rm" -v r3="$r3m" -v c="$cm" \
+			'BEGIN { printf "| %s | %d | %.0f | %.0f | %.0f | %.2f | %.2f |\n", l, p, r, r3, c, c / r, c / r3 }'
+		echo "tput $mode ${keys[$i]} $pipe $rm $cm $r3m" >>"$datafile"
 	done
 done
 
@@ -185,3 +213,4 @@ done
 # replication really happened: the peers hold the counter too
 echo
 echo "Counter on the three replicas after the run (replication check): $(for n in "${names[@]}"; do redis-cli -p "${tcp[$n]}" GET counter; done | tr '\n' ' ')"
+echo "Counter on the replicated redis-server and its two replicas: $(for p in "$r3port" "${r3replicas[@]}"; do redis-cli -p "$p" GET counter; done | tr '\n' ' ')"
