@@ -80,7 +80,7 @@ RULES = [
     ("the pure modules reach no libuv",
      [os.path.join(ROOT, p) for p in (
          "src/daemon/client/resp.c", "src/daemon/client/glob.c", "src/daemon/gossip/core.c",
-         "src/daemon/gossip/catchup.c", "src/daemon/gossip/rounds.c",
+         "src/daemon/gossip/catchup.c", "src/daemon/gossip/rounds.c", "src/daemon/gossip/deltas.c",
          "src/daemon/gossip/limits.c",
          "src/daemon/client/cmdstats.c", "src/daemon/client/slowlog.c",
          "src/daemon/gossip/digest.c", "src/daemon/gossip/wire.c",

@@ -1,9 +1,10 @@
-/* The gossip core: the peer table, full-state rounds, pushes of local
- * writes, PING/PONG liveness and clock offsets, and what arrives merged
- * into the store (gossip/core.h); a peer's catch-up is in catchup.c and
- * the digest exchange of a round in rounds.c (core_int.h).  No libuv: time comes in through each
- * entry point, randomness from the seeded generator, datagrams go out
- * through the transport and name resolution through the io hooks. */
+/* The gossip core: the peer table, full-state rounds and pushes, PING/PONG
+ * liveness and clock offsets, and what arrives merged into the store
+ * (gossip/core.h); the push queue and its delta intervals are in deltas.c,
+ * a peer's catch-up in catchup.c and the digest exchange of a round in
+ * rounds.c (core_int.h).  No libuv: time comes in through each entry
+ * point, randomness from the seeded generator, datagrams go out through
+ * the transport and name resolution through the io hooks. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -316,28 +317,6 @@ void core_burst_add(struct gossip_core *g, struct peer *p, const uint8_t *d, siz
 	b->v[b->n++] = (struct transport_dgram){ .buf = d, .len = len };
 }
 
-/* Peers send_each hands the transport in one call. */
-#define SEND_EACH 16
-
-/* The same datagram to each of the @n (at most SEND_EACH) peers @ps: in one
- * call of the transport where it can (sendmmsg), else one each. */
-static void send_each(struct gossip_core *g, struct peer *const *ps, size_t n, const uint8_t *d,
-		      size_t len)
-{
-	const struct sockaddr *to[SEND_EACH];
-	int ret[SEND_EACH];
-
-	if (!g->t->ops->send_each || n < 2) {
-		for (size_t i = 0; i < n; i++)
-			core_send_to(g, ps[i], d, len);
-		return;
-	}
-	for (size_t i = 0; i < n; i++)
-		to[i] = (const struct sockaddr *)&ps[i]->addr;
-	g->t->ops->send_each(g->t, d, len, to, n, ret);
-	for (size_t i = 0; i < n; i++)
-		core_sent(g, ps[i], len, ret[i]);
-}
 
 
 struct batch {
@@ -580,104 +559,6 @@ static void ping_peer(struct gossip_core *g, struct peer *p)
 	send_ping(g, p, WIRE_PING, &ping, NULL);
 }
 
-/* ---- delta intervals (docs/protocol.md, "Delta intervals") ------------- */
-
-/* The tail's probe.  An interval lost, or whose ACK was lost, with no
- * later one acknowledged (a lone write, or a burst's last ones) has no
- * fast retransmit, which needs three acknowledged past it: it waited for
- * the next round, up to interval_ms.  As the catch-up's (xfer.c, after RFC
- * 8985): when intervals sent to a peer stay unacknowledged for two of its
- * round trips (PING's smoothed RTT; at least XFER_PTO_MIN_MS) with no ACK
- * that acknowledges anything, the oldest of them (at most XFER_PROBE_N) go
- * again.  Each probe left unanswered doubles the wait (xfer_pto_ms); after
- * DL_PROBES_MAX the rounds alone send them, as before. */
-#define DL_PROBES_MAX 5
-
-static bool dl_outstanding(const struct peer *p)
-{
-	return p->dl.sent > p->dl.acked;
-}
-
-static uint64_t dl_pto(const struct peer *p)
-{
-	return peer_pto_ms(p, p->dl_probes);
-}
-
-/* The probe due @pto ms from now (the shell's tick takes it). */
-static void dl_arm(struct gossip_core *g, struct peer *p)
-{
-	uint64_t pto = dl_pto(p);
-
-	p->dl_probe_at = g->now_ms + pto;
-	if (g->io.tick_wanted)
-		g->io.tick_wanted(g->io.ctx, pto);
-}
-
-/* An ACK from @p came; @news: it acknowledged an interval it had not. */
-static void dl_acked(struct gossip_core *g, struct peer *p, bool news)
-{
-	if (news)
-		p->dl_probes = 0;
-	if (!dl_outstanding(p))
-		p->dl_probe_at = 0;
-	else if (!p->dl_probe_at && p->dl_probes < DL_PROBES_MAX)
-		dl_arm(g, p);
-	else if (news)
-		p->dl_probe_at = g->now_ms + dl_pto(p); /* later: the tick wanted finds it so */
-}
-
-/* Interval @it went to @p. */
-static void interval_sent(struct gossip_core *g, struct peer *p, const struct dlog_int *it)
-{
-	g->st.delta_dgrams_out++;
-	if (it->seq <= p->dl.sent)
-		g->st.delta_resent++;
-	else
-		p->dl.sent = it->seq;
-	if (!p->dl_probe_at)
-		dl_arm(g, p);
-}
-
-/* Seal interval @it and send it to @p. */
-static void send_interval(struct gossip_core *g, struct peer *p, const struct dlog_int *it)
-{
-	size_t len = it->len;
-	const uint8_t *d = core_seal(g, it->d, &len);
-
-	if (!d)
-		return;
-	core_send_to(g, p, d, len);
-	interval_sent(g, p, it);
-}
-
-/* At a tick: @p's probe, if due.  When the next one is (UINT64_MAX: none). */
-static uint64_t dl_probe(struct gossip_core *g, struct peer *p)
-{
-	uint64_t seq;
-	unsigned n = 0;
-
-	if (!p->dl_probe_at)
-		return UINT64_MAX;
-	if (!p->resolved || peer_down(p) || !dl_outstanding(p) || p->dl_probes >= DL_PROBES_MAX) {
-		p->dl_probe_at = 0; /* the rounds go on */
-		return UINT64_MAX;
-	}
-	if (g->now_ms < p->dl_probe_at)
-		return p->dl_probe_at;
-	for (seq = p->dl.acked + 1; seq <= p->dl.sent && n < XFER_PROBE_N; seq++) {
-		const struct dlog_int *it = dlog_get(&g->dlog, seq);
-		if (it && !dlog_peer_has(&p->dl, seq)) {
-			send_interval(g, p, it);
-			n++;
-		}
-	}
-	g->st.delta_probes++;
-	g->st.delta_probe_resent += n;
-	p->dl_probes++;
-	p->dl_probe_at = g->now_ms + dl_pto(p);
-	return p->dl_probe_at;
-}
-
 uint64_t gossip_core_tick(struct gossip_core *g, uint64_t now_ms)
 {
 	uint64_t due = UINT64_MAX;
@@ -694,364 +575,12 @@ uint64_t gossip_core_tick(struct gossip_core *g, uint64_t now_ms)
 		catchup_pump(g, p);
 		if (p->resolved && !peer_down(p) && (d = xfer_due(&p->xf, now_ms)) < due)
 			due = d;
-		if ((d = dl_probe(g, p)) < due)
+		if ((d = deltas_probe(g, p)) < due)
 			due = d;
 		if ((d = rounds_digest_probe(g, p)) < due)
 			due = d;
 	}
 	return due == UINT64_MAX ? 0 : due > now_ms ? due - now_ms : 1;
-}
-
-/* The full state to @p, in place of every interval so far: it restarted,
- * came back, or lags past the log. */
-static void resync(struct gossip_core *g, struct peer *p)
-{
-	g->st.delta_resyncs++;
-	catchup_resync(g, p);
-	dlog_peer_upto(&p->dl, g->dlog.last);
-	catchup_pump(g, p);
-}
-
-/* Intervals @p may take now: those past what it acknowledged, within the
- * window; with @resend also those sent before and not acknowledged yet. */
-static void peer_deltas(struct gossip_core *g, struct peer *p, bool resend)
-{
-	uint64_t hi, seq;
-
-	if (!p->resolved || peer_down(p) || !g->dlog.last)
-		return;
-	if (p->dl.acked + 1 < dlog_first(&g->dlog)) {
-		resync(g, p); /* it lacks intervals the log no longer holds */
-		return;
-	}
-	hi = p->dl.acked + DLOG_WINDOW < g->dlog.last ? p->dl.acked + DLOG_WINDOW : g->dlog.last;
-	if (!resend) {
-		/* fast retransmit, as TCP's: an interval not acknowledged while
-		 * one three past it is was most likely lost; it goes again now,
-		 * once, instead of waiting for the round (the round sends again
-		 * whatever is still missing then) */
-		uint64_t top = dlog_peer_top(&p->dl);
-		seq = p->fast_upto > p->dl.acked ? p->fast_upto + 1 : p->dl.acked + 1;
-		for (; seq + 3 <= top; seq++) {
-			if (!dlog_peer_has(&p->dl, seq)) {
-				g->st.delta_fast_resent++;
-				send_interval(g, p, dlog_get(&g->dlog, seq));
-			}
-			p->fast_upto = seq;
-		}
-	}
-	seq = resend ? p->dl.acked + 1 : (p->dl.sent > p->dl.acked ? p->dl.sent : p->dl.acked) + 1;
-	for (; seq <= hi; seq++)
-		if (!dlog_peer_has(&p->dl, seq))
-			send_interval(g, p, dlog_get(&g->dlog, seq));
-}
-
-/* The instances interval @it carried, whole, to @p: it lags past the log
- * and the interval is about to be dropped. */
-static void fallback_full(struct gossip_core *g, struct peer *p, const struct dlog_int *it)
-{
-	struct wire_header h;
-	struct wire_delta wd;
-	struct wire_record *rec;
-	size_t off, n;
-
-	if (wire_decode_header(it->d, it->len, &h, &off) < 0 ||
-	    wire_decode_delta(it->d + off, it->len - off, &wd) < 0 ||
-	    wire_parse_records(wd.records, wd.len, &rec, &n) < 0)
-		return; /* cannot happen: we built it */
-	for (size_t i = 0; i < n; i++) {
-		if (i && rec[i].name_len == rec[i - 1].name_len &&
-		    !memcmp(rec[i].name, rec[i - 1].name, rec[i].name_len))
-			continue;
-		g->st.delta_fallbacks++;
-		catchup_add(g, p, rec[i].name, rec[i].name_len);
-	}
-	free(rec);
-	catchup_pump(g, p);
-}
-
-/* Make room for an interval of @len bytes: the oldest ones go, and a peer
- * that lacks one gets the instances it carried whole. */
-static void make_room(struct gossip_core *g, size_t len)
-{
-	while (dlog_full(&g->dlog, len)) {
-		uint64_t seq = dlog_first(&g->dlog);
-		const struct dlog_int *it = dlog_get(&g->dlog, seq);
-		for (size_t i = 0; i < g->npeers; i++) {
-			struct peer *p = g->peers[i];
-			/* a peer down or unresolved is resynced when it is back */
-			if (dlog_peer_has(&p->dl, seq) || !p->resolved || peer_down(p))
-				continue;
-			fallback_full(g, p, it);
-			dlog_peer_upto(&p->dl, seq);
-		}
-		dlog_drop_oldest(&g->dlog);
-	}
-}
-
-/* Drop the intervals every peer that is up has acknowledged. */
-static void trim(struct gossip_core *g)
-{
-	while (g->dlog.n) {
-		uint64_t seq = dlog_first(&g->dlog);
-		for (size_t i = 0; i < g->npeers; i++) {
-			struct peer *p = g->peers[i];
-			if (p->resolved && !peer_down(p) && !dlog_peer_has(&p->dl, seq))
-				return;
-		}
-		dlog_drop_oldest(&g->dlog);
-	}
-}
-
-/* Each DELTA datagram the packer finishes is a new interval: logged, then
- * sent to every peer whose window has room for it. */
-static int delta_emit(const uint8_t *d, size_t len, void *ctx)
-{
-	struct gossip_core *g = ctx;
-	const struct dlog_int *it;
-	struct peer *to[SEND_EACH];
-	const uint8_t *sd = NULL;
-	size_t n = 0, slen = len;
-
-	make_room(g, len);
-	if (dlog_append(&g->dlog, d, len, g->now_ms) < 0)
-		return -ENOMEM; /* the packer's number is taken again next time */
-	g->st.delta_intervals++;
-	it = dlog_get(&g->dlog, g->dlog.last);
-	/* one datagram, sealed once, to every peer whose window takes it */
-	for (size_t i = 0; i < g->npeers; i++) {
-		struct peer *p = g->peers[i];
-		if (p->resolved && !peer_down(p) && it->seq <= p->dl.acked + DLOG_WINDOW)
-			to[n++] = p;
-		if (n == 1 && !sd && !(sd = core_seal(g, it->d, &slen)))
-			return 0;
-		if (n && (n == SEND_EACH || i + 1 == g->npeers)) {
-			send_each(g, to, n, sd, slen);
-			for (size_t k = 0; k < n; k++)
-				interval_sent(g, to[k], it);
-			n = 0;
-		}
-	}
-	return 0;
-}
-
-/* The highest interval a peer can be sent now: the furthest any window
- * that answers reaches (UINT64_MAX when no peer answers: nothing waits). */
-uint64_t core_window_end(const struct gossip_core *g)
-{
-	uint64_t end = 0;
-	bool any = false;
-
-	for (size_t i = 0; i < g->npeers; i++) {
-		const struct peer *p = g->peers[i];
-		if (!p->resolved || peer_down(p) || p->restarted)
-			continue;
-		any = true;
-		if (p->dl.acked + DLOG_WINDOW > end)
-			end = p->dl.acked + DLOG_WINDOW;
-	}
-	return any ? end : UINT64_MAX;
-}
-
-/* A delta @d (of slot @t of @e) of more than g->catchup_parts parts that is
- * at least a quarter of its instance goes as the instance by every peer's
- * catch-up instead: cut a few pieces a loop pass and paced by each peer's
- * window, where encoding the delta would hold the loop for as long as the
- * instance's own split (writes joined while every window was shut, a peer
- * down through a bulk load: 270 ms for 200,000 fields).  Not lower: under
- * loss a catch-up recovers slower than the intervals' fast retransmit
- * (at 1,024 the 50,000-element convergence at 30 % loss went 0.6-0.9 s ->
- * 3-3.8 s), and a delta of 65,536 members encodes in a few ms. */
-static bool too_large(const struct gossip_core *g, const struct crdt_obj *d,
-		      struct store_entry *e, enum crdt_type t)
-{
-	const struct store_inst *in;
-	size_t n;
-
-	if (!d || !d->p || (n = crdt_obj_parts(d)) <= g->catchup_parts)
-		return false;
-	in = store_entry_inst(e, t);
-	return in && n >= crdt_obj_parts(&in->obj) / 4;
-}
-
-/* Entries push_deltas brings into the cache ahead of the one it packs. */
-#define PUSH_AHEAD 8
-
-/* The first queued deltas as new intervals, as many as the furthest window
- * takes; those that cannot go (no memory, a piece too large for a
- * datagram) are marked whole, for the full push.  How many entries it took:
- * the others stay queued, their writes joining, until an ACK opens a
- * window.  Numbering intervals no peer can be sent yet would only fill
- * the log, whose bound then sends the instances they carried whole
- * (delta_fallbacks): under a write storm that was most of them. */
-static size_t push_deltas(struct gossip_core *g, struct store_entry **ents, struct pend *pend,
-			  size_t n)
-{
-	struct wire_packer pk;
-	uint64_t end = core_window_end(g);
-	size_t i;
-	int r;
-
-	if (g->dlog.last >= end) {
-		g->st.delta_held++;
-		return 0;
-	}
-	if (wire_packer_init_delta(&pk, g->kr ? g->mtu - AUTH_OVERHEAD : g->mtu, g->self, g->node,
-				   g->node_len, g->epoch, delta_emit, g) < 0) {
-		for (i = 0; i < n; i++)
-			pend[i].whole = true;
-		return n;
-	}
-	pk.seq = g->dlog.last;
-	for (i = 0; i < n; i++) {
-		struct pend *q = &pend[i];
-		const struct crdt_obj *d = &q->d;
-		if (i + PUSH_AHEAD < n) {
-			/* the entries written since the last push left the cache:
-			 * one a few ahead is on its way while this one is packed
-			 * (its instance, name and a register kept after it) */
-			const uint8_t *e = (const uint8_t *)ents[i + PUSH_AHEAD];
-			__builtin_prefetch(e);
-			__builtin_prefetch(e + 64);
-			__builtin_prefetch(e + 128);
-		}
-		if (q->reg && !(d = store_entry_slot(ents[i], CRDT_LWWREG)))
-			q->whole = true; /* not reached: the write made it */
-		if (q->whole || !d->p)
-			continue;
-		if (too_large(g, &q->d, ents[i], q->d.type)) {
-			q->whole = q->by_catchup = true;
-			continue;
-		}
-		if (pk.seq >= end) { /* the datagram being filled is past it */
-			g->st.delta_held++;
-			break;
-		}
-		if ((r = wire_packer_add(&pk, ents[i]->name, ents[i]->name_len, d, NULL)) != 0) {
-			q->whole = true;
-			if (r < 0 && r != -EMSGSIZE) /* the emit failed: start again */
-				pk.seq = g->dlog.last;
-			continue;
-		}
-		/* its last record is in the datagram being filled */
-		ents[i]->dseq = pk.seq + 1;
-	}
-	if (wire_packer_flush(&pk) < 0) /* no memory for the log: whole, all */
-		for (size_t k = 0; k < i; k++)
-			pend[k].whole = true;
-	wire_packer_done(&pk);
-	return i;
-}
-
-/* This replica's entries of counter @o: they alone change on a local write,
- * and merge to the new value. */
-static int counter_delta(struct gossip_core *g, const struct crdt_obj *o, struct crdt_obj *ret)
-{
-	uint64_t v;
-	int r;
-
-	if ((r = crdt_obj_new(o->type, ret)) < 0)
-		return r;
-	if (o->type == CRDT_GCOUNTER) {
-		if ((v = crdt_vv_get(&o->gc->vv, g->self)))
-			r = crdt_vv_raise(&ret->gc->vv, g->self, v);
-	} else {
-		if ((v = crdt_vv_get(&o->pn->p, g->self)))
-			r = crdt_vv_raise(&ret->pn->p, g->self, v);
-		if (r >= 0 && (v = crdt_vv_get(&o->pn->n, g->self)))
-			r = crdt_vv_raise(&ret->pn->n, g->self, v);
-	}
-	if (r < 0)
-		crdt_obj_done(ret);
-	return r < 0 ? r : 0;
-}
-
-/* The delta of local write @c to @e's instance of type @t into *ret (the
- * caller frees it): what the command made, or built here; -1 when there is
- * none to be had (the instance then goes whole). */
-static int make_delta(struct gossip_core *g, struct store_entry *e, enum crdt_type t,
-		      const struct store_change *c, struct crdt_obj *ret)
-{
-	const struct crdt_obj *o = store_entry_slot(e, t);
-	int r;
-
-	if (c->delta)
-		return crdt_obj_copy(c->delta, ret);
-	switch (c->op) {
-	case STORE_OP_STATE:
-	case STORE_OP_CLEAR:
-		if (!c->state)
-			return o && (t == CRDT_GCOUNTER || t == CRDT_PNCOUNTER) ? counter_delta(g, o, ret)
-										: -1;
-		/* a register is its own delta; a new set is empty */
-		if (c->state->type == CRDT_LWWREG || !crdt_obj_is_set(c->state) ||
-		    crdt_obj_card(c->state) == 0)
-			return crdt_obj_copy(c->state, ret);
-		return -1;
-	case STORE_OP_GSET_ADD:
-		if ((r = crdt_obj_new(CRDT_GSET, ret)) < 0)
-			return r;
-		for (size_t i = 0; i < c->n; i++)
-			if ((r = crdt_gset_add(ret->gs, c->elems[i], c->lens[i])) < 0) {
-				crdt_obj_done(ret);
-				return r;
-			}
-		return 0;
-	default: /* an OR-Set write without its delta */
-		return -1;
-	}
-}
-
-/* Join local write @c's delta into the queued entry @e's. */
-static void pend_join(struct gossip_core *g, struct store_entry *e, enum crdt_type t,
-		      const struct store_change *c)
-{
-	struct pend *q = &g->pend[e->qpos];
-	struct crdt_obj d = { 0 };
-
-	if (q->whole)
-		return;
-	if (q->reg || (t == CRDT_LWWREG && !q->d.p && !c->delta)) {
-		/* a register's write: the register itself goes at the push; a
-		 * write of another type under the name as well goes whole */
-		if (t != CRDT_LWWREG) {
-			g->st.delta_whole_writes++;
-			q->whole = true;
-		}
-		q->reg = true;
-		return;
-	}
-	if (c->joined) /* the command joined it into q->d (delta_use) */
-		return;
-	if (q->d.p && c->delta) { /* the command's own delta joins, no copy */
-		if (q->d.type != c->delta->type || crdt_obj_merge(&q->d, c->delta) < 0) {
-			g->st.delta_whole_writes++;
-			q->whole = true;
-		}
-		return;
-	}
-	if (too_large(g, c->delta ? c->delta : c->state, e, t)) {
-		/* as too_large a delta goes at the push, without its copy: a
-		 * DEL of a large hash of counters leaves as many baselines as
-		 * it had fields, which copied and encoded as one delta held
-		 * the loop (200,000: 400 ms) */
-		q->whole = q->by_catchup = true;
-		return;
-	}
-	if (make_delta(g, e, t, c, &d) < 0) {
-		g->st.delta_whole_writes++;
-		q->whole = true;
-		return;
-	}
-	if (!q->d.p) {
-		q->d = d;
-		return;
-	}
-	if (q->d.type != d.type || crdt_obj_merge(&q->d, &d) < 0) {
-		g->st.delta_whole_writes++;
-		q->whole = true; /* two types written under one name, or no memory */
-	}
-	crdt_obj_done(&d);
 }
 
 /* Whether this round sends its DIGEST.  While DELTA intervals stream (at
@@ -1104,10 +633,10 @@ void gossip_core_round(struct gossip_core *g, uint64_t now_ms, uint64_t now_us)
 		rounds_send_digest(g, g->targets, n);
 	/* intervals not acknowledged yet go again; catch-ups go on */
 	for (size_t i = 0; i < g->npeers; i++) {
-		peer_deltas(g, g->peers[i], true);
+		deltas_send(g, g->peers[i], true);
 		catchup_pump(g, g->peers[i]);
 	}
-	trim(g);
+	deltas_trim(g);
 }
 
 int gossip_core_sync(struct gossip_core *g, const char *name, uint64_t now_ms, uint64_t now_us)
@@ -1132,74 +661,20 @@ int gossip_core_sync(struct gossip_core *g, const char *name, uint64_t now_ms, u
 	return send_full(g, g->targets, n);
 }
 
-/* The queued deltas are spent. */
-static void pend_clear(struct pend *pend, size_t n)
+/* The push's entries @ents[0..@nents) that go whole (their pend says so: no
+ * delta, or deltas = no), and the large instances whose turn has come, to
+ * the fanout's peers as STATE datagrams.  When the next large one is due,
+ * in ms from @now (0: none). */
+uint64_t core_push_whole(struct gossip_core *g, struct store_entry **ents, const struct pend *pend,
+			 size_t nents, uint64_t now)
 {
-	for (size_t i = 0; i < n; i++) {
-		crdt_obj_done(&pend[i].d);
-		pend[i].reg = pend[i].by_catchup = false;
-	}
-}
-
-/* The push queue's capacity kept once it empties; more is freed. */
-#define QUEUE_KEEP 1024
-
-/* Take the first @n queued entries off the queue. */
-static void unqueue(struct gossip_core *g, size_t n)
-{
-	g->qhead += n;
-	if (g->qhead < g->nqueue)
-		return;
-	g->qhead = g->nqueue = 0;
-	if (g->queue_cap > QUEUE_KEEP) { /* a burst's peak is not kept */
-		free(g->queue);
-		free(g->pend);
-		g->queue = NULL;
-		g->pend = NULL;
-		g->queue_cap = 0;
-	}
-}
-
-/* Push the dirty instances, and the large ones whose turn has come. */
-uint64_t gossip_core_push(struct gossip_core *g, uint64_t now_ms)
-{
-	struct store_entry **ents;
-	struct pend *pend;
 	struct batch b;
-	size_t nents, n;
-	uint64_t now = now_ms, due = UINT64_MAX;
+	size_t n;
+	uint64_t due = UINT64_MAX;
 
-	g->now_ms = now_ms;
-	ents = g->queue + g->qhead;
-	pend = g->pend + g->qhead;
-	nents = g->nqueue - g->qhead;
-	/* deltas go to every peer (each acknowledges them), whatever the
-	 * fanout; what has none goes whole below.  What the windows cannot
-	 * take yet stays queued, after the rest. */
-	if (g->deltas && g->npeers)
-		nents = push_deltas(g, ents, pend, nents);
-	for (size_t i = 0; i < nents; i++) {
-		ents[i]->queued = false;
-		if (!pend[i].by_catchup)
-			continue;
-		g->st.delta_to_catchup++;
-		for (size_t k = 0; k < g->npeers; k++) {
-			struct peer *p = g->peers[k];
-			/* a resync begun after its last write sends it as it is
-			 * now (a set loaded while the peer was down, pushed
-			 * once the peer is back, went twice) */
-			if (p->resolved && !peer_down(p) && pend[i].gen > p->cu_resync_gen) {
-				catchup_add(g, p, ents[i]->name, ents[i]->name_len);
-				catchup_pump(g, p);
-			}
-		}
-	}
 	n = choose_targets(g, g->fanout);
-	if (n == 0 || batch_begin(g, &b, g->targets, n) < 0) {
-		pend_clear(pend, nents);
-		unqueue(g, nents);
+	if (n == 0 || batch_begin(g, &b, g->targets, n) < 0)
 		return 0; /* the next round carries it when peers appear */
-	}
 	g->st.pushes++;
 	for (size_t i = 0; i < nents && !b.err; i++) {
 		struct store_entry *e = ents[i];
@@ -1234,8 +709,6 @@ uint64_t gossip_core_push(struct gossip_core *g, uint64_t now_ms)
 	}
 	if (batch_end(&b) < 0)
 		log_error("gossip", "push: encoding failed");
-	pend_clear(pend, nents);
-	unqueue(g, nents);
 	return due != UINT64_MAX ? due - now : 0;
 }
 
@@ -1247,122 +720,6 @@ uint32_t gossip_core_push_delay_ms(const struct gossip_core *g)
 uint32_t gossip_core_interval_ms(const struct gossip_core *g)
 {
 	return g->interval_ms;
-}
-
-/* @e in the push queue: its slot there, NULL without memory. */
-static struct pend *enqueue(struct gossip_core *g, struct store_entry *e)
-{
-	if (!e->queued) {
-		if (g->nqueue == g->queue_cap && g->qhead) { /* move up */
-			g->nqueue -= g->qhead;
-			memmove(g->queue, g->queue + g->qhead, g->nqueue * sizeof(*g->queue));
-			memmove(g->pend, g->pend + g->qhead, g->nqueue * sizeof(*g->pend));
-			for (size_t i = 0; i < g->nqueue; i++)
-				g->queue[i]->qpos = (uint32_t)i;
-			g->qhead = 0;
-		}
-		if (g->nqueue == g->queue_cap) {
-			size_t cap = g->queue_cap ? g->queue_cap * 2 : 64;
-			struct store_entry **q = realloc(g->queue, cap * sizeof(*q));
-			struct pend *pd;
-			if (!q)
-				return NULL;
-			g->queue = q;
-			if (!(pd = realloc(g->pend, cap * sizeof(*pd))))
-				return NULL;
-			g->pend = pd;
-			g->queue_cap = cap;
-		}
-		g->pend[g->nqueue] = (struct pend){ .whole = !g->deltas };
-		e->qpos = (uint32_t)g->nqueue;
-		g->queue[g->nqueue++] = e;
-		e->queued = true;
-	}
-	return &g->pend[e->qpos];
-}
-
-/* The store's change stream.  A local write invalidates what was sent of
- * the entry and queues it for the push; a remote merge only invalidates. */
-static void changed(void *ctx, struct store_entry *e, enum crdt_type t,
-		    const struct store_change *c)
-{
-	struct gossip_core *g = ctx;
-	struct store_inst *in;
-
-	if (g->pc)
-		pcache_changed(g->pc, e, t, c);
-	if (c->remote) {
-		if ((in = store_entry_inst(e, t)))
-			in->fp = 0;
-		return;
-	}
-	for (int i = CRDT_TYPE_MIN; i <= CRDT_TYPE_MAX; i++)
-		if ((in = store_entry_inst(e, (enum crdt_type)i)))
-			in->fp = 0;
-	/* Without memory for the list the write still stands; it travels
-	 * with the next full round instead of the push. */
-	if (!enqueue(g, e))
-		return;
-	g->pend[e->qpos].gen = ++g->change_gen;
-	if (g->deltas && g->npeers) /* with no peer, nobody to send it to */
-		pend_join(g, e, t, c);
-	if (g->io.push_wanted)
-		g->io.push_wanted(g->io.ctx);
-}
-
-/* What a local write's delta must be for us (store_sub.delta): an OR-Set's
- * is joined by the command straight into the queued one (one join a write,
- * not a small set made, joined and freed), unless the piece cache holds
- * the set (it reads the write's own context) or the write goes whole
- * anyway; nothing without a peer. */
-static enum store_delta_use delta_use(void *ctx, struct store_entry *e, enum crdt_type t,
-				      struct crdt_obj **acc)
-{
-	struct gossip_core *g = ctx;
-	struct pend *q;
-
-	if (g->pc && pcache_holds(g->pc, e, t))
-		return STORE_DELTA_OWN;
-	if (!g->deltas || !g->npeers)
-		return STORE_DELTA_NONE;
-	q = e->queued ? &g->pend[e->qpos] : NULL;
-	if (q && !q->whole && too_large(g, &q->d, e, t)) {
-		/* it goes whole by the catch-ups (push_deltas): let it go
-		 * now, not joined on while every window stays shut (a set
-		 * loaded while its peers were down: freed at the push, its
-		 * 1,000,000 members held the loop 11 ms) */
-		q->whole = q->by_catchup = true;
-		crdt_obj_done(&q->d);
-	}
-	if (q && (q->whole || q->reg))
-		return STORE_DELTA_NONE;
-	if (t != CRDT_ORSET)
-		return STORE_DELTA_OWN;
-	if (!acc)
-		return STORE_DELTA_JOIN;
-	if (!(q = enqueue(g, e)))
-		return STORE_DELTA_OWN;
-	if (!q->d.p && crdt_obj_new(CRDT_ORSET, &q->d) < 0)
-		return STORE_DELTA_OWN;
-	if (q->d.type != CRDT_ORSET)
-		return STORE_DELTA_OWN;
-	*acc = &q->d;
-	return STORE_DELTA_JOIN;
-}
-
-/* A reclaimed entry: its pieces go (the cache knows it by its address). */
-static void removed_entry(void *ctx, struct store_entry *e)
-{
-	struct gossip_core *g = ctx;
-
-	if (g->pc)
-		pcache_forget(g->pc, e);
-}
-
-/* The store may not reclaim an entry still in the push list. */
-static bool holds_entry(void *ctx, const struct store_entry *e)
-{
-	return e->queued;
 }
 
 /* ---- receiving --------------------------------------------------------- */
@@ -1940,9 +1297,9 @@ void gossip_core_recv(struct gossip_core *g, const uint8_t *buf, size_t len,
 		was_down = p && peer_down(p);
 		seen(g, p, &h);
 		if (p && !was_down && !p->restarted) {
-			trim(g);
-			peer_deltas(g, p, false); /* the window moved */
-			dl_acked(g, p, a.news);
+			deltas_trim(g);
+			deltas_send(g, p, false); /* the window moved */
+			deltas_acked(g, p, a.news);
 			if (g->nqueue && g->io.push_wanted) /* writes wait for it */
 				g->io.push_wanted(g->io.ctx);
 			if (a.catchup)
@@ -1975,19 +1332,19 @@ void gossip_core_recv(struct gossip_core *g, const uint8_t *buf, size_t len,
 		 * ours packing it), same start: the catch-up goes on, and the
 		 * log still holds every interval it lacks. */
 		log_info("gossip", "peer %s: up again, its catch-up goes on", p->name);
-		peer_deltas(g, p, true);
+		deltas_send(g, p, true);
 		catchup_pump(g, p);
 	} else if (was_down) {
 		log_info("gossip", "peer %s: up again, sending the full state", p->name);
 		p->restarted = false;
-		resync(g, p);
+		deltas_resync(g, p);
 	} else if (p && p->restarted) {
 		/* Restarted between rounds: what it held of our intervals
 		 * may be gone with its memory. */
 		log_info("gossip", "peer %s: %s, sending the full state", p->name,
 			 first ? "first heard from" : "restarted (new replica id)");
 		p->restarted = false;
-		resync(g, p);
+		deltas_resync(g, p);
 	}
 }
 
@@ -2054,10 +1411,7 @@ int gossip_core_new(const struct gossip_config *cfg, struct store *store, struct
 		gossip_core_free(g);
 		return r;
 	}
-	if ((r = store_subscribe(store, &(struct store_sub){ .changed = changed, .ctx = g,
-							     .removed = removed_entry,
-							     .holds = holds_entry,
-							     .delta = delta_use })) < 0 ||
+	if ((r = deltas_subscribe(g)) < 0 ||
 	    (r = digest_new(store, &g->dg)) < 0) {
 		gossip_core_free(g);
 		return r;
@@ -2078,11 +1432,7 @@ void gossip_core_free(struct gossip_core *g)
 	if (!g)
 		return;
 	store_unsubscribe(g->store, g);
-	for (size_t i = g->qhead; i < g->nqueue; i++)
-		g->queue[i]->queued = false;
-	pend_clear(g->pend + g->qhead, g->nqueue - g->qhead);
-	free(g->queue);
-	free(g->pend);
+	deltas_queue_free(g);
 	dlog_done(&g->dlog);
 	for (size_t i = 0; i < g->npeers; i++)
 		peer_free(g->peers[i]);

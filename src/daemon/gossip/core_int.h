@@ -1,8 +1,9 @@
 /* The gossip core's own state, and what its parts share (internal to the
- * core, gossip/core.h): core.c (peers, sending, delta intervals, receiving,
- * [limits], lifecycle, introspection), catchup.c (whole instances to one
- * peer, paced by its ACKs) and rounds.c (the digest exchange of a round).
- * Nothing outside those three files includes this header.
+ * core, gossip/core.h): core.c (peers, sending, full-state pushes,
+ * receiving, [limits], lifecycle, introspection), deltas.c (the push queue
+ * and its delta intervals), catchup.c (whole instances to one peer, paced
+ * by its ACKs) and rounds.c (the digest exchange of a round).  Nothing
+ * outside those four files includes this header.
  *
  * Ownership: a gossip_core owns its peers (peer_free in core.c) and every
  * buffer named below; a peer owns its catch-up's queued names and cut
@@ -331,9 +332,39 @@ const uint8_t *core_seal(struct gossip_core *g, const uint8_t *d, size_t *len);
 /** Instance (@e, @t) went without @r elements too long for a datagram
  * (r > 0), or not at all (-EMSGSIZE): counted, and logged now and then. */
 void core_note_left_out(struct gossip_core *g, const struct store_entry *e, int t, long r);
+/** The push's entries @ents[0..@nents) that go whole (no delta, or deltas =
+ * no), and the large instances whose turn has come, to the fanout's peers
+ * as STATE datagrams.  When the next large one is due, in ms from @now (0:
+ * none). */
+uint64_t core_push_whole(struct gossip_core *g, struct store_entry **ents, const struct pend *pend,
+			 size_t nents, uint64_t now);
+
+/* ---- deltas.c: delta intervals (docs/protocol.md, "Delta intervals") ---- */
+
 /** The highest interval a peer can be sent now: the furthest any window
  * that answers reaches (UINT64_MAX when no peer answers: nothing waits). */
 uint64_t core_window_end(const struct gossip_core *g);
+/** Intervals @p may take now: those past what it acknowledged, within the
+ * window (and fast retransmits); with @resend also those sent before and
+ * not acknowledged yet.  A peer that lacks intervals the log no longer
+ * holds is resynced instead. */
+void deltas_send(struct gossip_core *g, struct peer *p, bool resend);
+/** An ACK from @p came; @news: it acknowledged an interval it had not.
+ * Arms or moves the tail's probe. */
+void deltas_acked(struct gossip_core *g, struct peer *p, bool news);
+/** At a tick: @p's tail probe, if due.  When the next one is (UINT64_MAX:
+ * none). */
+uint64_t deltas_probe(struct gossip_core *g, struct peer *p);
+/** The full state to @p, in place of every interval so far: it restarted,
+ * came back, or lags past the log. */
+void deltas_resync(struct gossip_core *g, struct peer *p);
+/** Drop the intervals every peer that is up has acknowledged. */
+void deltas_trim(struct gossip_core *g);
+/** Subscribe the core to the store's change stream (local writes queue
+ * their entry and join their delta).  0 or -ENOMEM. */
+int deltas_subscribe(struct gossip_core *g);
+/** Empty the push queue and free it (the core is going). */
+void deltas_queue_free(struct gossip_core *g);
 
 /* ---- catchup.c ---------------------------------------------------------- */
 

@@ -54,7 +54,7 @@
 /** The wait before a tail's probe: @rtt2_ms, two smoothed round trips (0
  * when none is measured), at least XFER_PTO_MIN_MS, doubled for each of
  * @unanswered probes (at most 8 times).  The delta intervals' probe
- * (gossip/core.c) waits the same way. */
+ * (gossip/deltas.c) waits the same way. */
 static inline uint64_t xfer_pto_ms(uint64_t rtt2_ms, unsigned unanswered)
 {
 	uint64_t pto = rtt2_ms > XFER_PTO_MIN_MS ? rtt2_ms : XFER_PTO_MIN_MS;
