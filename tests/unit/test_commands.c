@@ -274,6 +274,56 @@ static void test_sets(void **state)
 	EXPECT(f, ":5\r\n", "SCARD", "s");
 }
 
+/* One SADD of many members: the set's table is sized for them at once
+ * (set_room), into a set that holds some of them and into a new one. */
+static void test_sadd_many(void **state)
+{
+	struct fx *f = *state;
+	enum { N = 5000, HELD = 1000 };
+	static char names[N][16];
+	static const char *argv[2 + N + 2];
+	static size_t argl[2 + N + 2];
+	char want[32];
+
+	argv[0] = "SADD";
+	for (int i = 0; i < N; i++) {
+		snprintf(names[i], sizeof(names[i]), "m%05d", i);
+		argv[2 + i] = names[i];
+	}
+	for (size_t i = 0; i < 2 + N + 2; i++)
+		argl[i] = 6; /* SADD, the names, m%05d: 4 or 6 bytes */
+	argl[0] = 4;
+	/* the set holds every fifth member first */
+	argv[1] = "big";
+	argl[1] = 3;
+	for (int i = 0; i < HELD; i++)
+		argv[2 + i] = names[5 * i];
+	snprintf(want, sizeof(want), ":%d\r\n", HELD);
+	assert_string_equal(run_l(f, 2 + HELD, argv, argl), want);
+	for (int i = 0; i < N; i++)
+		argv[2 + i] = names[i];
+	/* the rest are new; a member given twice counts once */
+	argv[2 + N] = names[7];
+	argv[2 + N + 1] = names[N - 1];
+	snprintf(want, sizeof(want), ":%d\r\n", N - HELD);
+	assert_string_equal(run_l(f, 2 + N + 2, argv, argl), want);
+	snprintf(want, sizeof(want), ":%d\r\n", N);
+	EXPECT(f, want, "SCARD", "big");
+	EXPECT(f, ":1\r\n", "SISMEMBER", "big", "m00000");
+	EXPECT(f, ":1\r\n", "SISMEMBER", "big", "m03333");
+	EXPECT(f, ":1\r\n", "SISMEMBER", "big", "m04999");
+	EXPECT(f, ":0\r\n", "SISMEMBER", "big", "m05000");
+	/* a new set */
+	argv[1] = "fresh";
+	argl[1] = 5;
+	snprintf(want, sizeof(want), ":%d\r\n", N);
+	assert_string_equal(run_l(f, 2 + N + 2, argv, argl), want);
+	EXPECT(f, want, "SCARD", "fresh");
+	EXPECT(f, ":1\r\n", "SREM", "fresh", "m02500");
+	EXPECT(f, ":0\r\n", "SISMEMBER", "fresh", "m02500");
+	EXPECT(f, ":1\r\n", "SISMEMBER", "fresh", "m02501");
+}
+
 static void test_gset(void **state)
 {
 	struct fx *f = *state;
@@ -522,6 +572,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_gcounter_only_grows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_get, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resp3_nulls, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sadd_many, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hashes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gset, setup, teardown),

@@ -428,6 +428,17 @@ void cmd_set(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 
 /* ---- sets ------------------------------------------------------------------ */
 
+/* Room for @n more elements in @s at once, before a SADD of @n members:
+ * one growth of its table instead of one each time it fills, every element
+ * placed again each time (half of a 10,000-member SADD's time); a table of
+ * 2 MiB and more is made ready a huge page a call as the set grows
+ * (crdt_orset_reserve_for).  Without memory the adds grow it as usual. */
+static void set_room(struct crdt_orset *s, size_t n)
+{
+	if (s && n > 1)
+		(void)crdt_orset_reserve_for(s, 0, (uint64_t)crdt_orset_card(s) + n);
+}
+
 static void cmd_sadd(struct daemon *d, struct cmd_session *s, const struct cmd_args *a,
 		     struct crdt_buf *out)
 {
@@ -450,6 +461,10 @@ static void cmd_sadd(struct daemon *d, struct cmd_session *s, const struct cmd_a
 	struct crdt_obj delta = { 0 };
 	bool joined = false;
 	struct crdt_orset *into = o->type == CRDT_ORSET ? delta_into(d, a, &delta, &joined) : NULL;
+	if (o->type == CRDT_ORSET) {
+		set_room(o->os, a->argc - 2);
+		set_room(into, a->argc - 2);
+	}
 	for (i = 2; i < a->argc; i++) {
 		if (o->type == CRDT_GSET) {
 			err = crdt_gset_add(o->gs, a->argv[i], a->argl[i]);
