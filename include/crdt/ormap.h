@@ -105,6 +105,11 @@ bool crdt_ormap_live(const struct crdt_ormap *m);
  * grow, and then to hold @total.  0, or -ENOMEM (the table unchanged: the
  * merge grows it as usual). */
 int crdt_ormap_reserve_for(struct crdt_ormap *m, size_t incoming, uint64_t total);
+/** Room for @n more fields at once, before a write of that many (a HSET
+ * of many fields, and its delta): one growth of the field table instead
+ * of one each time it fills, every field placed again each time.  0, or
+ * -ENOMEM (the table unchanged: the sets grow it as usual). */
+int crdt_ormap_reserve(struct crdt_ormap *m, size_t n);
 /** Baselines held (crdt_ormap_parts less crdt_ormap_len). */
 size_t crdt_ormap_bases(const struct crdt_ormap *m);
 /** Number of present fields. */

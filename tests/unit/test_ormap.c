@@ -1320,6 +1320,72 @@ static void test_decode_hardened(void **state)
 	world_done(&w);
 }
 
+static uint64_t fixed_ms(void *ctx)
+{
+	(void)ctx;
+	return 1700000000000ULL;
+}
+
+/* Many sets into one map and one delta, the field tables sized first
+ * (crdt_ormap_reserve, as a HSET of many fields does) or not: the same map,
+ * the same delta, and the delta alone brings a copy of the map as it was
+ * to the map as it is.  Each new field's write joins the delta in place
+ * (join_new_field); a field set again in the same delta by a merge. */
+static void test_reserve_and_many_sets(void **state)
+{
+	enum { N = 3000, PRE = 500 };
+	struct crdt_rid id = { { 7 } };
+	struct crdt_ormap *m[2], *d[2], *before;
+	struct crdt_hlc h[2];
+	char f[32], v[32];
+
+	(void)state;
+	for (int k = 0; k < 2; k++) {
+		crdt_hlc_init(&h[k], fixed_ms, NULL);
+		m[k] = crdt_ormap_new();
+		d[k] = crdt_ormap_new();
+		assert_non_null(m[k]);
+		assert_non_null(d[k]);
+		for (int i = 0; i < PRE; i++) { /* fields held before */
+			int n = snprintf(f, sizeof(f), "f%05d", 3 * i);
+			assert_int_equal(crdt_ormap_set(m[k], &h[k], &id, f, (size_t)n, "old", 3, NULL), 0);
+		}
+	}
+	before = crdt_ormap_copy(m[0]);
+	assert_non_null(before);
+	assert_int_equal(crdt_ormap_reserve(m[1], N), 0);
+	assert_int_equal(crdt_ormap_reserve(d[1], N), 0);
+	for (int k = 0; k < 2; k++) {
+		for (int i = 0; i < N; i++) { /* some held, some new, a few twice */
+			int n = snprintf(f, sizeof(f), "f%05d", i % 7 == 6 ? i - 1 : i);
+			int vn = snprintf(v, sizeof(v), "v%d", i);
+			assert_int_equal(crdt_ormap_set(m[k], &h[k], &id, f, (size_t)n, v, (size_t)vn, d[k]), 0);
+		}
+		assert_int_equal(crdt_ormap_del(m[k], "f00003", 6, d[k]), 1);
+	}
+	assert_true(crdt_ormap_equal(m[0], m[1]));
+	assert_true(crdt_ormap_equal(d[0], d[1]));
+	assert_int_equal(crdt_ormap_fingerprint(d[0]), crdt_ormap_fingerprint(d[1]));
+	assert_int_equal(crdt_ormap_merge(before, d[1]), 0);
+	assert_true(crdt_ormap_equal(before, m[1]));
+	assert_int_equal(crdt_ormap_fingerprint(before), crdt_ormap_fingerprint(m[1]));
+	/* the delta is a sound state: it decodes (each entry's dot in its
+	 * context) to itself */
+	struct crdt_buf b;
+	struct crdt_ormap *back = NULL;
+	crdt_buf_init(&b, 0);
+	assert_int_equal(crdt_ormap_encode(d[1], &b), 0);
+	assert_int_equal(crdt_ormap_decode(b.data, b.len, &back), 0);
+	assert_true(crdt_ormap_equal(back, d[1]));
+	crdt_ormap_free(back);
+	crdt_buf_done(&b);
+	for (int k = 0; k < 2; k++) {
+		crdt_ormap_free(m[k]);
+		crdt_ormap_free(d[k]);
+	}
+	crdt_ormap_free(before);
+}
+
 static void test_json(void **state)
 {
 	struct crdt_ormap *m = crdt_ormap_new();
@@ -1356,6 +1422,7 @@ int main(void)
 		cmocka_unit_test(test_pieces_of_cleared_map), cmocka_unit_test(test_small_merges),
 		cmocka_unit_test(test_decode_dot_twice), cmocka_unit_test(test_decode_hardened),  cmocka_unit_test(test_json),
 		cmocka_unit_test(test_fingerprint_kept),
+		cmocka_unit_test(test_reserve_and_many_sets),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1222,6 +1222,13 @@ int crdt_ormap_reserve_for(struct crdt_ormap *m, size_t incoming, uint64_t total
 	return et_reserve(&m->base, total < SIZE_MAX ? (size_t)total : SIZE_MAX);
 }
 
+int crdt_ormap_reserve(struct crdt_ormap *m, size_t n)
+{
+	if (n > SIZE_MAX - m->tab.count)
+		return CRDT_ENOMEM;
+	return et_reserve(&m->tab, (size_t)m->tab.count + n);
+}
+
 int crdt_ormap_foreach(const struct crdt_ormap *m, crdt_ormap_cb cb, void *ctx)
 {
 	struct et_slot **v;
@@ -1257,17 +1264,60 @@ int crdt_ormap_scan(const struct crdt_ormap *m, uint64_t cursor, size_t count, c
 
 /* ---- local operations ---------------------------------------------------------- */
 
+/* join_delta where @delta does not hold field @f (each field of a HSET of
+ * many, the first write of a field): what crdt_ormap_merge of the write's
+ * own small state does in that case, done in place.  The new entry goes in
+ * with its dot (room for the dot first, so that its context cannot fail
+ * once the entry is in), and the dots it replaced join the context: no
+ * other field of @delta holds them.  @map is @m's replica indexes in
+ * @delta.  A HSET of 10,000 fields made, merged and freed a map for each
+ * (a quarter of its time). */
+static int join_new_field(struct crdt_ormap *delta, const uint32_t *map, const void *f,
+			  size_t flen, struct ment *const *old, uint32_t nold, const struct ment *e)
+{
+	uint32_t h = et_hash(f, flen);
+	struct ment *c;
+	int r;
+
+	if (e && !ctx_has(delta, map[e->ri], e->ctr)) {
+		if ((r = ctx_reserve(delta, map[e->ri], 1)) < 0)
+			return r;
+		if (!(c = ent_copy(e, map)))
+			return CRDT_ENOMEM;
+		if ((r = fld_insert(delta, f, flen, h, &c, 1)) < 0) {
+			free(c);
+			return r;
+		}
+		ctx_add(delta, c->ri, c->ctr); /* reserved */
+		dix_put(delta, c->ri, c->ctr, h);
+	}
+	for (uint32_t i = 0; i < nold; i++)
+		if ((r = ctx_add(delta, map[old[i]->ri], old[i]->ctr)) < 0)
+			return r;
+	return 0;
+}
+
 /* The delta of one write: the new entry @e (or none, HDEL) and the dots of
  * the entries @old it replaces, joined into @delta. */
 static int join_delta(struct crdt_ormap *delta, const struct crdt_ormap *m, const void *f,
 		      size_t flen, struct ment *const *old, uint32_t nold, const struct ment *e)
 {
-	struct crdt_ormap *d = crdt_ormap_new();
-	uint32_t *map = NULL;
+	struct crdt_ormap *d = NULL;
+	uint32_t *map = NULL, stack[16];
 	struct ment *c = NULL;
 	int r = CRDT_ENOMEM;
 
-	if (!d || !(map = malloc((m->nreps ? m->nreps : 1) * sizeof(*map))))
+	if (!find(delta, f, flen)) {
+		map = m->nreps <= 16 ? stack : malloc(m->nreps * sizeof(*map));
+		if (!map)
+			return CRDT_ENOMEM;
+		for (uint32_t i = 0; i < m->nreps; i++)
+			if ((map[i] = rep_get(delta, &m->reps[i].rid)) == NO_REP)
+				goto out;
+		r = join_new_field(delta, map, f, flen, old, nold, e);
+		goto out;
+	}
+	if (!(d = crdt_ormap_new()) || !(map = malloc((m->nreps ? m->nreps : 1) * sizeof(*map))))
 		goto out;
 	for (uint32_t i = 0; i < m->nreps; i++)
 		if ((map[i] = rep_get(d, &m->reps[i].rid)) == NO_REP)
@@ -1287,7 +1337,8 @@ static int join_delta(struct crdt_ormap *delta, const struct crdt_ormap *m, cons
 	}
 	r = crdt_ormap_merge(delta, d);
 out:
-	free(map);
+	if (map != stack)
+		free(map);
 	crdt_ormap_free(d);
 	return r;
 }

@@ -182,6 +182,13 @@ static bool set_pairs(struct daemon *d, const struct cmd_args *a, bool nx, int64
 		reply_err(out, CRDT_ENOMEM);
 		return false;
 	}
+	/* room for every pair at once, in the hash and its delta: one growth
+	 * each, not one each time a table fills (without memory the sets
+	 * grow them as usual) */
+	if (a->argc > 4) {
+		(void)crdt_ormap_reserve(h, (a->argc - 2) / 2);
+		(void)crdt_ormap_reserve(delta, (a->argc - 2) / 2);
+	}
 	for (i = 2; i < a->argc; i += 2) {
 		bool had = crdt_ormap_get(h, a->argv[i], a->argl[i], &v);
 		if (nx && had)
