@@ -68,14 +68,18 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket,sys; s=socket.socket(socket.AF_INET, getattr(socket, sys.argv[1])); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' "$1"; }
 
-wait_ping() {
+# Poll the command until it succeeds, 10 s at most; else print $1 and stop.
+wait_for() {
+	local what=$1
+	shift
 	for _ in $(seq 100); do
-		redis-cli -p "$1" PING >/dev/null 2>&1 && return 0
+		"$@" >/dev/null 2>&1 && return 0
 		sleep 0.1
 	done
-	echo "server on port $1 did not start" >&2
+	echo "$what" >&2
 	exit 1
 }
+linked() { redis-cli -p "$1" INFO replication | grep -q '^master_link_status:up'; }
 
 # One redis-server on port $1 in $work/$2, further arguments its own.
 redis_start() {
@@ -122,15 +126,11 @@ for n in "${names[@]}"; do
 	pids+=($!)
 done
 cport=${tcp[a]}
-for p in "$rport" "$r3port" "${r3replicas[@]}"; do wait_ping "$p"; done
-for n in "${names[@]}"; do wait_ping "${tcp[$n]}"; done
+for p in "$rport" "$r3port" "${r3replicas[@]}" "${tcp[@]}"; do
+	wait_for "server on port $p did not start" redis-cli -p "$p" PING
+done
 for p in "${r3replicas[@]}"; do
-	for _ in $(seq 100); do
-		redis-cli -p "$p" INFO replication | grep -q '^master_link_status:up' && break
-		sleep 0.1
-	done
-	redis-cli -p "$p" INFO replication | grep -q '^master_link_status:up' ||
-		{ echo "redis replica on port $p did not reach its primary" >&2; exit 1; }
+	wait_for "redis replica on port $p did not reach its primary" linked "$p"
 done
 
 # the 1,000-element set SMEMBERS reads, on both servers
