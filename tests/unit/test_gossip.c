@@ -354,6 +354,16 @@ static size_t cluster_piece_cache = 64u << 20;
  * run by the test): a catch-up then cuts a few pieces a call, as crdtd's. */
 static bool cluster_ticks;
 
+/* Whether the cores get a push_wanted hook, as crdtd's shell gives them: a
+ * push then packs at most its budget of datagrams a call (the test calls it
+ * again, as the shell does, while it returns a time). */
+static bool cluster_push_hook;
+
+static void node_push_wanted(void *ctx)
+{
+	(void)ctx;
+}
+
 static void node_tick_wanted(void *ctx, uint64_t ms)
 {
 	struct node *nd = ctx;
@@ -443,12 +453,13 @@ static void cluster_init(struct cluster *c, int n, uint32_t mtu, unsigned hide,
 		memset(nd->rid.b, 0x10 * (i + 1), sizeof(nd->rid.b));
 		snprintf(nd->name, sizeof(nd->name), "node%c", 'a' + i);
 		nd->tick_due = 0;
+		struct gossip_core_io io = {
+			.tick_wanted = cluster_ticks ? node_tick_wanted : NULL,
+			.push_wanted = cluster_push_hook ? node_push_wanted : NULL,
+			.ctx = nd,
+		};
 		assert_int_equal(gossip_core_new(&cfg, &nd->store, &nd->hlc, &nd->rid, nd->name,
-						 &f->t,
-						 cluster_ticks ? &(struct gossip_core_io){
-									 .tick_wanted = node_tick_wanted,
-									 .ctx = nd }
-							       : NULL,
+						 &f->t, cluster_ticks || cluster_push_hook ? &io : NULL,
 						 &nd->g),
 				 0);
 		f->t.recv_cb = node_recv;
@@ -3384,6 +3395,95 @@ static void test_delta_split(void **state)
 	cluster_done(&c);
 }
 
+/* Node @i pushes as crdtd's shell makes it: again after the time each push
+ * returns, while it returns one (at most @calls times); the network runs
+ * after each.  How many pushes it took. */
+static int push_until_done(struct cluster *c, int i, int calls)
+{
+	int k = 0;
+
+	while (k < calls) {
+		uint64_t due = gossip_core_push(c->node[i].g, fake_ms);
+		k++;
+		net_run(&c->net);
+		if (!due)
+			break;
+		fake_ms += due;
+	}
+	assert_true(k < calls);
+	return k;
+}
+
+/* With a shell that calls the push again (push_wanted), a push packs at
+ * most GOSSIP_PUSH_DGRAMS datagrams: a delta of 20,000 members is cut a slice a
+ * push, and 3,000 written registers go a budget at a time.  Writes made
+ * while a slice is under way join a delta of their own: a removal of a
+ * member the first slice already carried, and a member added, reach the
+ * peer as well, which ends equal to the writer. */
+static void test_delta_sliced(void **state)
+{
+	struct cluster c;
+	struct gossip_stats st;
+	uint64_t before;
+	char m[32];
+
+	cluster_push_hook = true;
+	cluster_init_with(&c, 2, true, false, false);
+	cluster_push_hook = false;
+	cluster_meet(&c);
+	for (int i = 0; i < 20000; i++) {
+		snprintf(m, sizeof(m), "element-%06d", i);
+		dsadd(&c.node[0], "s", m);
+	}
+	/* pushes until the first pieces are there (the first ones may build
+	 * the delta's dot index a slice at a time instead) */
+	for (int k = 0; !crdt_orset_contains(get(&c.node[1], "s", CRDT_ORSET)->os,
+					     "element-000000", 14);
+	     k++) {
+		uint64_t due;
+		assert_true(k < 100);
+		before = c.net.sent[0][1];
+		due = gossip_core_push(c.node[0].g, fake_ms);
+		net_run(&c.net);
+		/* the budget, and the datagram it was filling when it stopped */
+		assert_true(c.net.sent[0][1] - before <= GOSSIP_PUSH_DGRAMS + 1);
+		assert_true(due > 0); /* more to come */
+		fake_ms += due;
+	}
+	/* the first slices only */
+	assert_true(crdt_orset_card(get(&c.node[1], "s", CRDT_ORSET)->os) < 5000);
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.delta_slices, 1);
+	assert_true(st.push_budget_stops >= 1);
+	dsrem(&c.node[0], "s", "element-000000"); /* in the first slice's pieces */
+	dsadd(&c.node[0], "s", "late");
+	assert_true(push_until_done(&c, 0, 1000) > 3);
+	assert_false(crdt_orset_contains(get(&c.node[1], "s", CRDT_ORSET)->os, "element-000000",
+					 14));
+	assert_true(crdt_orset_contains(get(&c.node[1], "s", CRDT_ORSET)->os, "late", 4));
+	assert_int_equal(crdt_orset_card(get(&c.node[1], "s", CRDT_ORSET)->os), 20000);
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.delta_slices, 1);
+	assert_int_equal(st.delta_to_catchup, 0);
+	assert_int_equal(probe(&c.node[0], 1).deltas_pending, 0);
+	assert_converged(&c);
+
+	/* many small writes: at most GOSSIP_PUSH_ENTRIES_PER_DGRAM entries a
+	 * datagram of the budget a push (a few dozen fit a datagram) */
+	for (int i = 0; i < 3000; i++) {
+		snprintf(m, sizeof(m), "r%04d", i);
+		dset(&c.node[0], m, "v");
+	}
+	before = c.net.sent[0][1];
+	assert_true(gossip_core_push(c.node[0].g, fake_ms) > 0);
+	net_run(&c.net);
+	assert_true(c.net.sent[0][1] - before <= GOSSIP_PUSH_DGRAMS + 1);
+	assert_int_equal(c.node[1].store.len - 1, GOSSIP_PUSH_DGRAMS * GOSSIP_PUSH_ENTRIES_PER_DGRAM);
+	assert_true(push_until_done(&c, 0, 1000) >= 3000 / (GOSSIP_PUSH_DGRAMS * GOSSIP_PUSH_ENTRIES_PER_DGRAM));
+	assert_converged(&c);
+	cluster_done(&c);
+}
+
 /* While DELTA intervals stream (64 or more since the last round), a round
  * leaves its DIGEST out, both at the writer and at the peer that receives
  * them, but never more than 7 rounds in a row; a quiet round sends it. */
@@ -3678,6 +3778,7 @@ int main(void)
 		cmocka_unit_test(test_third_party_in_flight),
 		cmocka_unit_test(test_digest_deferred),
 		cmocka_unit_test(test_delta_split),
+		cmocka_unit_test(test_delta_sliced),
 		cmocka_unit_test(test_udp_loopback),
 	};
 	log_set_level(LOG_LEVEL_ERROR);

@@ -175,6 +175,8 @@ static void section_gossip(struct daemon *d, struct crdt_buf *b)
 	line(b, "delta_whole_writes:%" PRIu64, s.delta_whole_writes);
 	line(b, "delta_held:%" PRIu64, s.delta_held);
 	line(b, "delta_to_catchup:%" PRIu64, s.delta_to_catchup);
+	line(b, "delta_slices:%" PRIu64, s.delta_slices);
+	line(b, "push_budget_stops:%" PRIu64, s.push_budget_stops);
 	line(b, "delta_fast_resent:%" PRIu64, s.delta_fast_resent);
 	line(b, "delta_probes:%" PRIu64, s.delta_probes);
 	line(b, "delta_probe_resent:%" PRIu64, s.delta_probe_resent);

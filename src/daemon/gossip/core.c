@@ -1300,7 +1300,7 @@ void gossip_core_recv(struct gossip_core *g, const uint8_t *buf, size_t len,
 			deltas_trim(g);
 			deltas_send(g, p, false); /* the window moved */
 			deltas_acked(g, p, a.news);
-			if (g->nqueue && g->io.push_wanted) /* writes wait for it */
+			if ((g->nqueue || g->nslices) && g->io.push_wanted) /* writes wait for it */
 				g->io.push_wanted(g->io.ctx);
 			if (a.catchup)
 				catchup_pump(g, p);

@@ -40,6 +40,17 @@
 /* A queued delta of more members or fields than this, and at least a
  * quarter of its instance, goes as the instance by the catch-ups. */
 #define GOSSIP_DELTA_CATCHUP_PARTS 65536
+/* The DELTA datagrams one push packs at most (about half a millisecond of
+ * cutting, sealing and sending); what is left goes at the next push,
+ * push_delay_ms later.  A queued delta of more than GOSSIP_SLICE_PARTS
+ * parts is cut a slice a push from a cursor, not packed whole in one call
+ * (a SADD of 60,000 members held the writer's loop 20 ms in one push). */
+#define GOSSIP_PUSH_DGRAMS 32
+/* and at most 16 queued entries a datagram of that budget (512): packing
+ * an entry costs 1-3 µs, so many small writes (an MSET of 10,000 keys)
+ * filled 32 datagrams in 3-5 ms */
+#define GOSSIP_PUSH_ENTRIES_PER_DGRAM 16
+#define GOSSIP_SLICE_PARTS 2048
 /* The bit of a DELTA's epoch that marks a catch-up stream (docs/protocol.md,
  * "Catch-up"); a sender's interval epoch has it clear. */
 #define GOSSIP_CATCHUP_EPOCH (UINT64_C(1) << 63)
@@ -185,6 +196,10 @@ struct gossip_stats {
 	 * quarter of their instance) that the instance went by the peers'
 	 * catch-ups instead */
 	uint64_t delta_to_catchup;
+	/* queued deltas of more than 2,048 parts cut a few datagrams a push
+	 * (slices), and pushes that stopped at their budget of 32 datagrams,
+	 * leaving the rest to the next push */
+	uint64_t delta_slices, push_budget_stops;
 	/* intervals sent again at once because three later ones were
 	 * acknowledged before them (fast retransmit; also in delta_resent) */
 	uint64_t delta_fast_resent;

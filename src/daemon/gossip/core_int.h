@@ -52,6 +52,15 @@ struct ratelimit {
 /* A core with no tick to go on later (tests) refreshes whole. */
 #define digest_slice(g) ((g)->io.tick_wanted ? (size_t)DIGEST_SLICE : SIZE_MAX)
 
+/* A push's budget (GOSSIP_PUSH_DGRAMS) while the shell calls it again (it
+ * does, after push_delay_ms, when gossip_core_push returns a time; a
+ * daemon's io.push_wanted says there is such a shell).  A core with none
+ * (tests) packs all it can. */
+#define push_budget(g) ((g)->io.push_wanted ? (size_t)GOSSIP_PUSH_DGRAMS : SIZE_MAX)
+/* store_entry.dseq of an entry whose delta is being sliced: any digest
+ * exchange takes it for in flight (rounds.c), and the store keeps it. */
+#define DSEQ_SLICING UINT64_MAX
+
 /* The most interval numbers one loop pass's ACK takes before it goes. */
 #define ACK_MAX 64
 /* How many later ACKs carry each number again: a lost ACK then costs its
@@ -253,6 +262,19 @@ struct gossip_core {
 	/* local writes counted, and each resync's start: a write a peer's
 	 * resync began after is in what that resync's walk sends */
 	uint64_t change_gen;
+	/* Queued deltas too large to pack in one push (deltas.c, slices):
+	 * taken off the queue whole, so that later writes of the entry join a
+	 * delta of their own, and cut a few datagrams a push from a cursor.
+	 * The entry stays held (its dseq is DSEQ_SLICING) until its last
+	 * slice is packed. */
+	struct slice {
+		struct store_entry *e;
+		struct crdt_obj d;
+		struct crdt_cursor cur;
+	} *slices;
+	size_t nslices, slices_cap;
+	/* the last push stopped at its datagram budget: more to pack */
+	bool push_more;
 
 	/* delta intervals (docs/protocol.md, "Delta intervals") */
 	bool deltas;

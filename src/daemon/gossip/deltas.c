@@ -308,6 +308,117 @@ static bool too_large(const struct gossip_core *g, const struct crdt_obj *d,
 /* Entries push_deltas brings into the cache ahead of the one it packs. */
 #define PUSH_AHEAD 8
 
+/* Slices: a queued delta of more than GOSSIP_SLICE_PARTS parts leaves the queue
+ * for g->slices, where it is cut from a cursor, at most a push's budget of
+ * datagrams a call.  Later writes of its entry queue a delta of their own,
+ * pushed as any: each piece, and each delta, is a state that merges on its
+ * own in any order (protocol.md, "Delta intervals"), so nothing waits for
+ * the slice to end, and a write after it (a removal of a member a piece
+ * already carried) is never folded into pieces cut before it. */
+
+/* The entry of slice @k is done with unless another slice holds it: its
+ * last record is in the interval being filled (@seq). */
+static void slice_end(struct gossip_core *g, size_t k, uint64_t seq)
+{
+	struct store_entry *e = g->slices[k].e;
+	bool other = false;
+
+	crdt_obj_done(&g->slices[k].d);
+	g->slices[k] = g->slices[--g->nslices];
+	for (size_t i = 0; i < g->nslices; i++)
+		other |= g->slices[i].e == e;
+	if (!other)
+		e->dseq = seq;
+}
+
+/* Queued delta @q of @e into a slice of its own (q keeps none).  -ENOMEM. */
+static int slice_start(struct gossip_core *g, struct store_entry *e, struct pend *q)
+{
+	if (g->nslices == g->slices_cap) {
+		size_t cap = g->slices_cap ? 2 * g->slices_cap : 4;
+		struct slice *v = realloc(g->slices, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		g->slices = v;
+		g->slices_cap = cap;
+	}
+	g->slices[g->nslices].e = e;
+	g->slices[g->nslices].d = q->d;
+	g->slices[g->nslices++].cur = CRDT_CURSOR_INIT;
+	memset(&q->d, 0, sizeof(q->d));
+	e->dseq = DSEQ_SLICING;
+	g->st.delta_slices++;
+	return 0;
+}
+
+/* Slice @k failed (no memory, a member too large for any datagram): its
+ * instance goes whole to every peer by its catch-up, and the slice ends. */
+static void slice_to_catchups(struct gossip_core *g, size_t k)
+{
+	struct store_entry *e = g->slices[k].e;
+
+	g->st.delta_to_catchup++;
+	for (size_t i = 0; i < g->npeers; i++) {
+		struct peer *p = g->peers[i];
+		if (p->resolved && !peer_down(p)) {
+			catchup_add(g, p, e->name, e->name_len);
+			catchup_pump(g, p);
+		}
+	}
+	slice_end(g, k, 0);
+}
+
+/* A slice of a delta's dot index, built by a call that cuts no piece
+ * (crdt_obj_pieces returns 1), counts as this many datagrams against the
+ * push's budget (catchup.c counts it so, CU_SLICE). */
+#define SLICE_INDEX_COST 6
+
+/* The datagrams a piece of @d counts as against a push's budget: an
+ * OR-Map's piece is built as a map, field by field, and encoded (about
+ * 55 us a piece of 1,400 bytes, against 15 for an OR-Set's). */
+static size_t piece_cost(const struct crdt_obj *d)
+{
+	return d->type == CRDT_ORMAP ? 4 : 1;
+}
+
+/* The slices' next pieces into @pk, while it has emitted fewer than
+ * @budget datagrams (*@extra more count for index slices built) and
+ * numbers none past @end; a slice that fails goes by the catch-ups.  False
+ * when the budget stopped it. */
+static bool slices_pack(struct gossip_core *g, struct wire_packer *pk, size_t budget,
+			size_t *extra, uint64_t end)
+{
+	for (size_t k = 0; k < g->nslices;) {
+		struct slice *s = &g->slices[k];
+		size_t used = pk->datagrams + *extra, cost = piece_cost(&s->d), n;
+		uint64_t before = s->cur.pieces;
+		bool whole;
+		int r;
+
+		if (used >= budget)
+			return false;
+		if (pk->seq >= end) {
+			g->st.delta_held++;
+			return true;
+		}
+		n = budget == SIZE_MAX ? SIZE_MAX : (budget - used + cost - 1) / cost;
+		r = wire_packer_add_pieces(pk, s->e->name, s->e->name_len, &s->d, &s->cur, n, &whole);
+		if (r == 1) { /* a slice of the delta's dot index was built instead */
+			*extra += SLICE_INDEX_COST;
+			continue;
+		}
+		*extra += (size_t)(s->cur.pieces - before) * (cost - 1);
+		if (r < 0) {
+			slice_to_catchups(g, k);
+			continue;
+		}
+		if (!s->cur.done)
+			return false; /* it cut all the budget allowed */
+		slice_end(g, k, pk->seq + 1);
+	}
+	return true;
+}
+
 /* The first queued deltas as new intervals, as many as the furthest window
  * takes; those that cannot go (no memory, a piece too large for a
  * datagram) are marked whole, for the full push.  How many entries it took:
@@ -320,7 +431,8 @@ static size_t push_deltas(struct gossip_core *g, struct store_entry **ents, stru
 {
 	struct wire_packer pk;
 	uint64_t end = core_window_end(g);
-	size_t i;
+	size_t i, budget = push_budget(g), extra = 0;
+	size_t most = budget == SIZE_MAX ? SIZE_MAX : budget * GOSSIP_PUSH_ENTRIES_PER_DGRAM;
 	int r;
 
 	if (g->dlog.last >= end) {
@@ -334,7 +446,9 @@ static size_t push_deltas(struct gossip_core *g, struct store_entry **ents, stru
 		return n;
 	}
 	pk.seq = g->dlog.last;
-	for (i = 0; i < n; i++) {
+	if (!slices_pack(g, &pk, budget, &extra, end))
+		g->push_more = true;
+	for (i = 0; i < n && !g->push_more; i++) {
 		struct pend *q = &pend[i];
 		const struct crdt_obj *d = &q->d;
 		if (i + PUSH_AHEAD < n) {
@@ -358,18 +472,35 @@ static size_t push_deltas(struct gossip_core *g, struct store_entry **ents, stru
 			g->st.delta_held++;
 			break;
 		}
+		/* the rest at the next push: the datagrams' budget, or as many
+		 * entries (a few µs each: many small writes, an MSET) */
+		if (pk.datagrams + extra >= budget || i >= most) {
+			g->push_more = true;
+			break;
+		}
+		if (!q->reg && crdt_obj_has_pieces(d) && crdt_obj_parts(d) > GOSSIP_SLICE_PARTS &&
+		    slice_start(g, ents[i], q) == 0) {
+			if (!slices_pack(g, &pk, budget, &extra, end))
+				g->push_more = true;
+			continue;
+		}
 		if ((r = wire_packer_add(&pk, ents[i]->name, ents[i]->name_len, d, NULL)) != 0) {
 			q->whole = true;
 			if (r < 0 && r != -EMSGSIZE) /* the emit failed: start again */
 				pk.seq = g->dlog.last;
 			continue;
 		}
-		/* its last record is in the datagram being filled */
-		ents[i]->dseq = pk.seq + 1;
+		/* its last record is in the datagram being filled (a slice of
+		 * it under way keeps the entry held: it sets dseq at its end) */
+		if (ents[i]->dseq != DSEQ_SLICING)
+			ents[i]->dseq = pk.seq + 1;
 	}
-	if (wire_packer_flush(&pk) < 0) /* no memory for the log: whole, all */
+	if (wire_packer_flush(&pk) < 0) { /* no memory for the log: whole, all */
 		for (size_t k = 0; k < i; k++)
 			pend[k].whole = true;
+		while (g->nslices) /* their pieces cut so far may be lost */
+			slice_to_catchups(g, 0);
+	}
 	wire_packer_done(&pk);
 	return i;
 }
@@ -628,7 +759,7 @@ static void removed_entry(void *ctx, struct store_entry *e)
 /* The store may not reclaim an entry still in the push list. */
 static bool holds_entry(void *ctx, const struct store_entry *e)
 {
-	return e->queued;
+	return e->queued || e->dseq == DSEQ_SLICING;
 }
 
 
@@ -644,9 +775,11 @@ uint64_t gossip_core_push(struct gossip_core *g, uint64_t now_ms)
 	uint64_t due;
 
 	g->now_ms = now_ms;
+	g->push_more = false;
 	/* deltas go to every peer (each acknowledges them), whatever the
 	 * fanout; what has none goes whole below.  What the windows cannot
-	 * take yet stays queued, after the rest. */
+	 * take yet stays queued, after the rest; what the push's budget left
+	 * goes at the next, push_delay_ms from now. */
 	if (g->deltas && g->npeers)
 		nents = push_deltas(g, ents, pend, nents);
 	for (size_t i = 0; i < nents; i++) {
@@ -668,6 +801,11 @@ uint64_t gossip_core_push(struct gossip_core *g, uint64_t now_ms)
 	due = core_push_whole(g, ents, pend, nents, now_ms);
 	pend_clear(pend, nents);
 	unqueue(g, nents);
+	if (g->push_more) {
+		g->st.push_budget_stops++;
+		if (!due || due > g->push_delay_ms)
+			due = g->push_delay_ms ? g->push_delay_ms : 1;
+	}
 	return due;
 }
 
@@ -681,6 +819,11 @@ int deltas_subscribe(struct gossip_core *g)
 
 void deltas_queue_free(struct gossip_core *g)
 {
+	while (g->nslices)
+		slice_end(g, 0, 0);
+	free(g->slices);
+	g->slices = NULL;
+	g->slices_cap = 0;
 	for (size_t i = g->qhead; i < g->nqueue; i++)
 		g->queue[i]->queued = false;
 	pend_clear(g->pend + g->qhead, g->nqueue - g->qhead);

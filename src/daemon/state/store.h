@@ -127,7 +127,8 @@ struct store_entry {
 	struct store_inst one;   /* the first type the name held */
 	struct store_extra *x;   /* the store's: NULL, or the conflict's and the deadline's */
 	/* gossip's, as the fields after store_inst.obj: the last delta
-	 * interval that carried a write of it (0: none) */
+	 * interval that carried a write of it (0: none; all ones while a
+	 * large delta of it is cut a push at a time) */
 	uint64_t dseq;
 	uint32_t name_len;
 	/* gossip's: while queued, its place in the push list */
