@@ -42,7 +42,7 @@
 #define GOSSIP_DELTA_CATCHUP_PARTS 65536
 /* The DELTA datagrams one push packs at most (about half a millisecond of
  * cutting, sealing and sending); what is left goes at the next push,
- * push_delay_ms later.  A queued delta of more than GOSSIP_SLICE_PARTS
+ * 1 ms later.  A queued delta of more than GOSSIP_SLICE_PARTS
  * parts is cut a slice a push from a cursor, not packed whole in one call
  * (a SADD of 60,000 members held the writer's loop 20 ms in one push). */
 #define GOSSIP_PUSH_DGRAMS 32

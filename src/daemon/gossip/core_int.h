@@ -53,7 +53,7 @@ struct ratelimit {
 #define digest_slice(g) ((g)->io.tick_wanted ? (size_t)DIGEST_SLICE : SIZE_MAX)
 
 /* A push's budget (GOSSIP_PUSH_DGRAMS) while the shell calls it again (it
- * does, after push_delay_ms, when gossip_core_push returns a time; a
+ * does, 1 ms later, when gossip_core_push returns that; a
  * daemon's io.push_wanted says there is such a shell).  A core with none
  * (tests) packs all it can. */
 #define push_budget(g) ((g)->io.push_wanted ? (size_t)GOSSIP_PUSH_DGRAMS : SIZE_MAX)

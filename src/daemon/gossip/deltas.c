@@ -779,7 +779,8 @@ uint64_t gossip_core_push(struct gossip_core *g, uint64_t now_ms)
 	/* deltas go to every peer (each acknowledges them), whatever the
 	 * fanout; what has none goes whole below.  What the windows cannot
 	 * take yet stays queued, after the rest; what the push's budget left
-	 * goes at the next, push_delay_ms from now. */
+	 * goes at the next, 1 ms from now (the loop serves its clients in
+	 * between). */
 	if (g->deltas && g->npeers)
 		nents = push_deltas(g, ents, pend, nents);
 	for (size_t i = 0; i < nents; i++) {
@@ -803,8 +804,7 @@ uint64_t gossip_core_push(struct gossip_core *g, uint64_t now_ms)
 	unqueue(g, nents);
 	if (g->push_more) {
 		g->st.push_budget_stops++;
-		if (!due || due > g->push_delay_ms)
-			due = g->push_delay_ms ? g->push_delay_ms : 1;
+		due = 1;
 	}
 	return due;
 }
