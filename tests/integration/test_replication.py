@@ -215,6 +215,30 @@ class TestDeltas(ClusterTest):
         self.assertGreaterEqual(info["delta_probe_resent"], 1)
         self.assertLessEqual(info["gossip_rounds"], 1)  # none but the start's, if any
 
+    def test_a_large_write_goes_a_slice_a_push(self):
+        """A SADD of 20,000 members and a HSET of 5,000 fields are cut a
+        slice a push (32 datagrams each at most), the daemon pushing again
+        until they are out; a SREM made while the set's slice is under way
+        reaches the peer too.  Rounds come every 60 s: only the pushes
+        carry them."""
+        self.cluster = c = Cluster(2, conf={"gossip": {"interval_ms": "60000"}}).start()
+        a, b = (n.client(decode_responses=True) for n in c.nodes)
+        a.set("k0", "v0")
+        self.converge(lambda cl: cl.get("k0"), "v0", timeout=20, what="a first write")
+        a.sadd("big", *["member-%05d" % i for i in range(20000)])
+        a.srem("big", "member-00000")
+        a.hset("h", mapping={"f%05d" % i: "v" for i in range(5000)})
+        self.converge(lambda cl: (cl.scard("big"), cl.sismember("big", "member-00000"),
+                                  cl.sismember("big", "member-19999"), cl.hlen("h")),
+                      (19999, False, True, 5000), timeout=30, what="the sliced writes")
+        info = a.info("gossip")
+        self.assertEqual(info["delta_slices"], 2)
+        self.assertGreaterEqual(info["push_budget_stops"], 2)
+        self.assertEqual(info["delta_to_catchup"], 0)
+        self.assertLessEqual(info["gossip_rounds"], 1)
+        wait_until(lambda: self.peers(a)[c.nodes[1].name]["deltas_pending"] == 0, timeout=20,
+                   what="every interval acknowledged")
+
 class TestRedisCli(ClusterTest):
     def test_redis_cli_talks_to_the_cluster(self):
         self.cluster = c = Cluster(2).start()
