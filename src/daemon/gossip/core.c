@@ -251,6 +251,27 @@ void core_send_to(struct gossip_core *g, struct peer *p, const uint8_t *d, size_
 	core_sent(g, p, len, g->t->ops->send(g->t, d, len, (const struct sockaddr *)&p->addr));
 }
 
+void core_send_each(struct gossip_core *g, struct peer *const *ps, size_t n, const uint8_t *d,
+		    size_t len)
+{
+	const struct sockaddr *to[CORE_SEND_EACH];
+	int ret[CORE_SEND_EACH];
+
+	if (!g->t->ops->send_each || n < 2) {
+		for (size_t i = 0; i < n; i++)
+			core_send_to(g, ps[i], d, len);
+		return;
+	}
+	for (size_t k = 0; k < n; k += CORE_SEND_EACH) {
+		size_t m = n - k < CORE_SEND_EACH ? n - k : CORE_SEND_EACH;
+		for (size_t i = 0; i < m; i++)
+			to[i] = (const struct sockaddr *)&ps[k + i]->addr;
+		g->t->ops->send_each(g->t, d, len, to, m, ret);
+		for (size_t i = 0; i < m; i++)
+			core_sent(g, ps[k + i], len, ret[i]);
+	}
+}
+
 /* With a key, the sealed copy of plain datagram (@d, *@len) in @out (@size
  * bytes), *@len its length; without, @d itself.  NULL when sealing fails
  * (counted). */
@@ -328,15 +349,14 @@ struct batch {
 	int err;
 };
 
-/* Each datagram is encoded once and goes to every chosen peer. */
+/* Each datagram is encoded once and goes to every chosen peer, in one
+ * call of the transport where it can. */
 static int batch_emit(const uint8_t *d, size_t len, void *ctx)
 {
 	struct batch *b = ctx;
 
-	if (!(d = core_seal(b->g, d, &len)))
-		return 0;
-	for (size_t i = 0; i < b->n; i++)
-		core_send_to(b->g, b->to[i], d, len);
+	if ((d = core_seal(b->g, d, &len)))
+		core_send_each(b->g, b->to, b->n, d, len);
 	return 0;
 }
 

@@ -339,6 +339,13 @@ static inline uint64_t peer_pto_ms(const struct peer *p, unsigned k)
 void core_sent(struct gossip_core *g, struct peer *p, size_t len, int r);
 /** Send datagram (@d, @len) to @p now, counted. */
 void core_send_to(struct gossip_core *g, struct peer *p, const uint8_t *d, size_t len);
+/* Peers core_send_each hands the transport in one call. */
+#define CORE_SEND_EACH 16
+/** The same datagram to each of the @n peers @ps: CORE_SEND_EACH a call of
+ * the transport where it can (sendmmsg), else one call each; each counted
+ * as core_send_to counts it. */
+void core_send_each(struct gossip_core *g, struct peer *const *ps, size_t n, const uint8_t *d,
+		    size_t len);
 /** Datagram (@d, @len) to @p, sealed if there is a key, as core_send_to
  * sends it but with the others of the burst in one call of the transport
  * (at core_burst_end, or once CORE_BURST_MAX wait, or when @p is not the

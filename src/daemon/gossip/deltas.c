@@ -13,29 +13,6 @@
 
 #include "gossip/core_int.h"
 
-/* Peers send_each hands the transport in one call. */
-#define SEND_EACH 16
-
-/* The same datagram to each of the @n (at most SEND_EACH) peers @ps: in one
- * call of the transport where it can (sendmmsg), else one each. */
-static void send_each(struct gossip_core *g, struct peer *const *ps, size_t n, const uint8_t *d,
-		      size_t len)
-{
-	const struct sockaddr *to[SEND_EACH];
-	int ret[SEND_EACH];
-
-	if (!g->t->ops->send_each || n < 2) {
-		for (size_t i = 0; i < n; i++)
-			core_send_to(g, ps[i], d, len);
-		return;
-	}
-	for (size_t i = 0; i < n; i++)
-		to[i] = (const struct sockaddr *)&ps[i]->addr;
-	g->t->ops->send_each(g->t, d, len, to, n, ret);
-	for (size_t i = 0; i < n; i++)
-		core_sent(g, ps[i], len, ret[i]);
-}
-
 /* The tail's probe.  An interval lost, or whose ACK was lost, with no
  * later one acknowledged (a lone write, or a burst's last ones) has no
  * fast retransmit, which needs three acknowledged past it: it waited for
@@ -240,7 +217,7 @@ static int delta_emit(const uint8_t *d, size_t len, void *ctx)
 {
 	struct gossip_core *g = ctx;
 	const struct dlog_int *it;
-	struct peer *to[SEND_EACH];
+	struct peer *to[CORE_SEND_EACH];
 	const uint8_t *sd = NULL;
 	size_t n = 0, slen = len;
 
@@ -256,8 +233,8 @@ static int delta_emit(const uint8_t *d, size_t len, void *ctx)
 			to[n++] = p;
 		if (n == 1 && !sd && !(sd = core_seal(g, it->d, &slen)))
 			return 0;
-		if (n && (n == SEND_EACH || i + 1 == g->npeers)) {
-			send_each(g, to, n, sd, slen);
+		if (n && (n == CORE_SEND_EACH || i + 1 == g->npeers)) {
+			core_send_each(g, to, n, sd, slen);
 			for (size_t k = 0; k < n; k++)
 				interval_sent(g, to[k], it);
 			n = 0;
