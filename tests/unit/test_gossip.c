@@ -3481,6 +3481,32 @@ static void test_delta_sliced(void **state)
 	assert_int_equal(c.node[1].store.len - 1, GOSSIP_PUSH_DGRAMS * GOSSIP_PUSH_ENTRIES_PER_DGRAM);
 	assert_true(push_until_done(&c, 0, 1000) >= 3000 / (GOSSIP_PUSH_DGRAMS * GOSSIP_PUSH_ENTRIES_PER_DGRAM));
 	assert_converged(&c);
+
+	/* with no peer that answers, a slice ends unsent (no interval
+	 * numbered for it): the peer gets the set whole by its resync once
+	 * it is back */
+	net_down(&c.net, 1, true);
+	for (int r = 0; r < 10 && !probe(&c.node[0], 1).down; r++)
+		rounds_all(&c, 1);
+	assert_true(probe(&c.node[0], 1).down);
+	for (int i = 0; i < 5000; i++) {
+		snprintf(m, sizeof(m), "while-down-%05d", i);
+		dsadd(&c.node[0], "t", m);
+	}
+	gossip_core_get_stats(c.node[0].g, &st);
+	before = st.delta_intervals;
+	assert_int_equal(gossip_core_push(c.node[0].g, fake_ms), 0);
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.delta_slices, 2);
+	assert_int_equal(st.delta_intervals, before);
+	net_down(&c.net, 1, false);
+	for (int r = 0; r < 20 && (probe(&c.node[0], 1).down || probe(&c.node[0], 1).catching_up ||
+				   crdt_orset_card(get(&c.node[1], "t", CRDT_ORSET)->os) < 5000); r++) {
+		rounds_all(&c, 1);
+		net_run_ticks(&c);
+	}
+	assert_int_equal(crdt_orset_card(get(&c.node[1], "t", CRDT_ORSET)->os), 5000);
+	assert_converged(&c);
 	cluster_done(&c);
 }
 

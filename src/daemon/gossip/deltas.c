@@ -361,10 +361,19 @@ static size_t piece_cost(const struct crdt_obj *d)
 /* The slices' next pieces into @pk, while it has emitted fewer than
  * @budget datagrams (*@extra more count for index slices built) and
  * numbers none past @end; a slice that fails goes by the catch-ups.  False
- * when the budget stopped it. */
+ * when the budget stopped it.  With no peer that answers (@end UINT64_MAX:
+ * every peer down, unresolved or restarted) the slices end unsent: each
+ * such peer gets every instance whole by its resync when it answers again
+ * (deltas_resync), so their pieces would go to nobody, and cutting them
+ * after a bulk load ran on into a peer's first catch-up. */
 static bool slices_pack(struct gossip_core *g, struct wire_packer *pk, size_t budget,
 			size_t *extra, uint64_t end)
 {
+	if (end == UINT64_MAX) {
+		while (g->nslices)
+			slice_end(g, 0, 0);
+		return true;
+	}
 	for (size_t k = 0; k < g->nslices;) {
 		struct slice *s = &g->slices[k];
 		size_t used = pk->datagrams + *extra, cost = piece_cost(&s->d), n;
