@@ -271,10 +271,9 @@ struct gossip_core {
 		struct store_entry *e;
 		struct crdt_obj d;
 		struct crdt_cursor cur;
+		uint64_t gen; /* its pend's */
 	} *slices;
 	size_t nslices, slices_cap;
-	/* the last push stopped at its datagram budget: more to pack */
-	bool push_more;
 
 	/* delta intervals (docs/protocol.md, "Delta intervals") */
 	bool deltas;

@@ -285,6 +285,22 @@ static bool too_large(const struct gossip_core *g, const struct crdt_obj *d,
 /* Entries push_deltas brings into the cache ahead of the one it packs. */
 #define PUSH_AHEAD 8
 
+/* Instance @e whole to every peer that is up by its catch-up, but not to
+ * one whose resync began after the write (change_gen @gen) that sends it
+ * so: that resync's walk sends it as it is now (a set loaded while the peer
+ * was down, pushed once the peer was back, went twice). */
+static void to_catchups(struct gossip_core *g, struct store_entry *e, uint64_t gen)
+{
+	g->st.delta_to_catchup++;
+	for (size_t i = 0; i < g->npeers; i++) {
+		struct peer *p = g->peers[i];
+		if (p->resolved && !peer_down(p) && gen > p->cu_resync_gen) {
+			catchup_add(g, p, e->name, e->name_len);
+			catchup_pump(g, p);
+		}
+	}
+}
+
 /* Slices: a queued delta of more than GOSSIP_SLICE_PARTS parts leaves the queue
  * for g->slices, where it is cut from a cursor, at most a push's budget of
  * datagrams a call.  Later writes of its entry queue a delta of their own,
@@ -321,6 +337,7 @@ static int slice_start(struct gossip_core *g, struct store_entry *e, struct pend
 	}
 	g->slices[g->nslices].e = e;
 	g->slices[g->nslices].d = q->d;
+	g->slices[g->nslices].gen = q->gen;
 	g->slices[g->nslices++].cur = CRDT_CURSOR_INIT;
 	memset(&q->d, 0, sizeof(q->d));
 	e->dseq = DSEQ_SLICING;
@@ -332,16 +349,7 @@ static int slice_start(struct gossip_core *g, struct store_entry *e, struct pend
  * instance goes whole to every peer by its catch-up, and the slice ends. */
 static void slice_to_catchups(struct gossip_core *g, size_t k)
 {
-	struct store_entry *e = g->slices[k].e;
-
-	g->st.delta_to_catchup++;
-	for (size_t i = 0; i < g->npeers; i++) {
-		struct peer *p = g->peers[i];
-		if (p->resolved && !peer_down(p)) {
-			catchup_add(g, p, e->name, e->name_len);
-			catchup_pump(g, p);
-		}
-	}
+	to_catchups(g, g->slices[k].e, g->slices[k].gen);
 	slice_end(g, k, 0);
 }
 
@@ -411,9 +419,11 @@ static bool slices_pack(struct gossip_core *g, struct wire_packer *pk, size_t bu
  * the others stay queued, their writes joining, until an ACK opens a
  * window.  Numbering intervals no peer can be sent yet would only fill
  * the log, whose bound then sends the instances they carried whole
- * (delta_fallbacks): under a write storm that was most of them. */
+ * (delta_fallbacks): under a write storm that was most of them.  The
+ * slices first; *@ret_more when the push's budget stopped it (the rest
+ * goes at the next push). */
 static size_t push_deltas(struct gossip_core *g, struct store_entry **ents, struct pend *pend,
-			  size_t n)
+			  size_t n, bool *ret_more)
 {
 	struct wire_packer pk;
 	uint64_t end = core_window_end(g);
@@ -432,9 +442,8 @@ static size_t push_deltas(struct gossip_core *g, struct store_entry **ents, stru
 		return n;
 	}
 	pk.seq = g->dlog.last;
-	if (!slices_pack(g, &pk, budget, &extra, end))
-		g->push_more = true;
-	for (i = 0; i < n && !g->push_more; i++) {
+	*ret_more = !slices_pack(g, &pk, budget, &extra, end);
+	for (i = 0; i < n && !*ret_more; i++) {
 		struct pend *q = &pend[i];
 		const struct crdt_obj *d = &q->d;
 		if (i + PUSH_AHEAD < n) {
@@ -461,13 +470,12 @@ static size_t push_deltas(struct gossip_core *g, struct store_entry **ents, stru
 		/* the rest at the next push: the datagrams' budget, or as many
 		 * entries (a few µs each: many small writes, an MSET) */
 		if (pk.datagrams + extra >= budget || i >= most) {
-			g->push_more = true;
+			*ret_more = true;
 			break;
 		}
 		if (!q->reg && crdt_obj_has_pieces(d) && crdt_obj_parts(d) > GOSSIP_SLICE_PARTS &&
 		    slice_start(g, ents[i], q) == 0) {
-			if (!slices_pack(g, &pk, budget, &extra, end))
-				g->push_more = true;
+			*ret_more = !slices_pack(g, &pk, budget, &extra, end);
 			continue;
 		}
 		if ((r = wire_packer_add(&pk, ents[i]->name, ents[i]->name_len, d, NULL)) != 0) {
@@ -759,36 +767,25 @@ uint64_t gossip_core_push(struct gossip_core *g, uint64_t now_ms)
 	struct pend *pend = g->pend + g->qhead;
 	size_t nents = g->nqueue - g->qhead;
 	uint64_t due;
+	bool more = false;
 
 	g->now_ms = now_ms;
-	g->push_more = false;
 	/* deltas go to every peer (each acknowledges them), whatever the
 	 * fanout; what has none goes whole below.  What the windows cannot
 	 * take yet stays queued, after the rest; what the push's budget left
 	 * goes at the next, 1 ms from now (the loop serves its clients in
 	 * between). */
 	if (g->deltas && g->npeers)
-		nents = push_deltas(g, ents, pend, nents);
+		nents = push_deltas(g, ents, pend, nents, &more);
 	for (size_t i = 0; i < nents; i++) {
 		ents[i]->queued = false;
-		if (!pend[i].by_catchup)
-			continue;
-		g->st.delta_to_catchup++;
-		for (size_t k = 0; k < g->npeers; k++) {
-			struct peer *p = g->peers[k];
-			/* a resync begun after its last write sends it as it is
-			 * now (a set loaded while the peer was down, pushed
-			 * once the peer is back, went twice) */
-			if (p->resolved && !peer_down(p) && pend[i].gen > p->cu_resync_gen) {
-				catchup_add(g, p, ents[i]->name, ents[i]->name_len);
-				catchup_pump(g, p);
-			}
-		}
+		if (pend[i].by_catchup)
+			to_catchups(g, ents[i], pend[i].gen);
 	}
 	due = core_push_whole(g, ents, pend, nents, now_ms);
 	pend_clear(pend, nents);
 	unqueue(g, nents);
-	if (g->push_more) {
+	if (more) {
 		g->st.push_budget_stops++;
 		due = 1;
 	}
