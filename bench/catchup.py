@@ -37,7 +37,12 @@ polls), spent a piece: not in the sum.
 Default [gossip] settings (interval_ms 1000, deltas and digests on) and the
 default max_peer_datagrams_per_sec (100,000) at B; durability none.
 
-    bench/catchup.py [--elements 1000000] [--loss 0.3] [--runs 3] [--crdtd PATH]
+With --type gset or ormap, key "s" is a G-Set (CRDT.CREATE s gset, then
+SADD) or a hash (HSET of fields e0000000.. to "v") instead; B holds it
+when its SCARD (HLEN) is N.
+
+    bench/catchup.py [--elements 1000000] [--loss 0.3] [--runs 3] [--type orset|gset|ormap]
+                     [--crdtd PATH]
 """
 import argparse
 import os
@@ -51,7 +56,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
 import harness  # noqa: E402
-from gossip_rate import HZ, cpu_s, gossip, start_loaded  # noqa: E402
+from gossip_rate import HZ, cpu_s, gossip, size_of, start_loaded  # noqa: E402
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -114,18 +119,19 @@ def in_sync(ca):
     return False
 
 
-def one(n, loss):
+def one(n, loss, kind):
     conf = {"storage": {"durability": "none"}, "log": {"level": "warn"}, "gossip": {"interval_ms": "1000"},
             "simulation": {"enabled": "yes"}}
     c = harness.Cluster(2, conf=conf)
     try:
         A, B = c[0], c[1]
-        ca = start_loaded(A, n)
+        ca = start_loaded(A, n, kind)
         # A folds the loaded set into its store a slice a pass: from a quiet A
 
         def folded():
             p = ca.info("persistence")
-            return p.get("folds_in_progress", 0) == 0 and (n < 65536 or p["compactions_sliced"] >= 1)
+            return p.get("folds_in_progress", 0) == 0 and (n < 65536 or kind == "gset" or
+                                                          p["compactions_sliced"] >= 1)
         harness.wait_until(folded, timeout=60, step=0.01, what="A's fold of the set to end")
         if loss:
             ca.execute_command("CRDT.SIM", "LOSS", str(loss))
@@ -154,7 +160,8 @@ def one(n, loss):
         tb0 = threads_cpu(pb)
         me0 = self_cpu()
         try:
-            harness.wait_until(lambda: cb.scard("s") == n, timeout=600, step=0.005, what="B to hold the set")
+            harness.wait_until(lambda: size_of(cb, kind) == n, timeout=600, step=0.005,
+                               what="B to hold the set")
         finally:
             stop.set()
             th.join()
@@ -194,6 +201,7 @@ def main():
     ap.add_argument("--elements", type=int, default=1000000)
     ap.add_argument("--loss", type=float, default=0.3)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--type", default="orset", choices=("orset", "gset", "ormap"))
     ap.add_argument("--crdtd")
     ap.add_argument("--ceiling", default=os.path.join(TOP, "build/bench/udp_ceiling"))
     a = ap.parse_args()
@@ -204,12 +212,13 @@ def main():
     for _ in range(a.runs):  # alternated, so that load on the machine hits each alike
         raws.append(raw_rate(a.ceiling, 1.0))
         for loss in rows:
-            rows[loss].append(one(a.elements, loss))
+            rows[loss].append(one(a.elements, loss, a.type))
     raw = statistics.median(raws)
     print("Raw loopback rate (udp_ceiling, sendmmsg, 1,400-byte datagrams), median of %d: %.0f datagrams/s" %
           (a.runs, raw))
     print()
-    print("Catch-up of an OR-Set of %d elements from A to an empty B (medians of %d runs):" % (a.elements, a.runs))
+    print("Catch-up of an %s of %d elements from A to an empty B (medians of %d runs):" %
+          ({"orset": "OR-Set", "gset": "G-Set", "ormap": "OR-Map"}[a.type], a.elements, a.runs))
     print()
     print("| loss at A | time to B's SCARD = N | until in sync | pieces | datagrams/s | vs raw | "
           "resent | lost (timeouts) | window halvings | dropped at B | CPU A / B | "

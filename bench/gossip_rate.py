@@ -49,17 +49,29 @@ def gossip(cl):
     return {k: int(v) for k, v in cl.info("gossip").items() if isinstance(v, int)}
 
 
-def start_loaded(node, n):
-    """Start @node and load its set "s" with n elements e0000000..;
-    return its client."""
+def start_loaded(node, n, kind="orset"):
+    """Start @node and load its key "s" with n elements e0000000..: an
+    OR-Set (SADD), a G-Set (CRDT.CREATE s gset, then SADD) or an OR-Map
+    (HSET, each field's value "v"); return its client."""
     node.start()
     cl = node.client()
+    if kind == "gset":
+        cl.execute_command("CRDT.CREATE", "s", "gset")
     pipe = cl.pipeline(transaction=False)
     for i in range(0, n, 10000):
-        pipe.sadd("s", *["e%07d" % j for j in range(i, min(n, i + 10000))])
+        names = ["e%07d" % j for j in range(i, min(n, i + 10000))]
+        if kind == "ormap":
+            pipe.hset("s", mapping={f: "v" for f in names})
+        else:
+            pipe.sadd("s", *names)
     pipe.execute()
-    assert cl.scard("s") == n
+    assert size_of(cl, kind) == n
     return cl
+
+
+def size_of(cl, kind="orset"):
+    """Elements of key "s" as start_loaded made it."""
+    return cl.hlen("s") if kind == "ormap" else cl.scard("s")
 
 
 def ceiling(path, seconds, runs):

@@ -50,9 +50,11 @@ struct crdt_cursor {
 	uint64_t pieces;  /* emitted so far */
 	uint64_t skipped; /* elements left out so far, as a split's return */
 	int done;         /* nonzero once the last piece went */
-	/* OR-Map, once its dots are done: its baselines go on from the
-	 * first of hash bhash, less the first bskip of that hash, already
-	 * sent (elemtab order is by hash, then key). */
+	/* A cut in elemtab order (an OR-Map's baselines once its dots are
+	 * done; a G-Set's elements after its first piece), bases set, goes
+	 * on from the first of hash bhash, less the first bskip of that
+	 * hash, already sent (elemtab order is by hash, then key).  rid and
+	 * ctr do not move there: they do not say where such a cursor is. */
 	int bases;
 	uint32_t bhash, bskip;
 	/* The summary of the piece being emitted, valid only during its

@@ -34,15 +34,30 @@ int crdt_gset_merge(struct crdt_gset *dst, const struct crdt_gset *src);
 bool crdt_gset_equal(const struct crdt_gset *a, const struct crdt_gset *b);
 /** A 64-bit fingerprint of the state, never 0: equal states (crdt_gset_equal)
  * have equal fingerprints however they were reached; different states
- * differ but with probability about 2^-64.  A pass over the state. */
+ * differ but with probability about 2^-64.  O(1): the sum of its
+ * elements' parts is kept as they come (add, merge, decode). */
 uint64_t crdt_gset_fingerprint(const struct crdt_gset *s);
 struct crdt_gset *crdt_gset_copy(const struct crdt_gset *s);
 int crdt_gset_encode(const struct crdt_gset *s, struct crdt_buf *b);
 int crdt_gset_decode(const uint8_t *buf, size_t len, struct crdt_gset **ret);
-/** Pieces are subsets of the elements, each at most @max bytes; -EMSGSIZE
- * if one element alone does not fit. */
 /** Runs of consecutive elements, each piece at most @max bytes; an element
  * too long for any piece is left out and counted in the return (codec.h). */
 int crdt_gset_split(const struct crdt_gset *s, size_t max, crdt_piece_cb cb, void *ctx);
+/** At most @n pieces of at most @max bytes from @cur on (codec.h), each a
+ * run of consecutive elements in elemtab order, the cursor kept as a hash
+ * and a count of that hash's elements already cut (cur->bhash,
+ * cur->bskip; cur->bases set once the first piece went), so the set may
+ * grow between calls: an element added behind
+ * the cursor is not in this cut (the change that added it is replicated
+ * on its own), and none that was there when the cut began is missed.  A
+ * set that fits one piece goes as exactly its encoding; an empty set as
+ * one empty piece.  An element too long for any piece is left out and
+ * counted in cur->skipped.  Costs the pieces it cuts and one lookup.  0,
+ * -EMSGSIZE when @max cannot hold a header, or @cb's negative return (the
+ * cursor then stays before the piece that failed). */
+int crdt_gset_pieces(struct crdt_gset *s, struct crdt_cursor *cur, size_t max, size_t n,
+		     crdt_piece_cb cb, void *ctx);
+/** A catch-up's sizing of the table, as crdt_orset_reserve_for. */
+int crdt_gset_reserve_for(struct crdt_gset *s, size_t incoming, uint64_t total);
 
 #endif

@@ -600,6 +600,16 @@ int et_reserve_toward(struct elemtab *t, size_t n, size_t aim)
 	return tail_reserve(t, n);
 }
 
+int et_reserve_announced(struct elemtab *t, size_t incoming, uint64_t total)
+{
+	size_t need = (size_t)t->count + incoming;
+
+	if (total > need && need <= (SIZE_MAX - ET_ANNOUNCED_SLACK) / ET_ANNOUNCED_FACTOR &&
+	    total <= need * ET_ANNOUNCED_FACTOR + ET_ANNOUNCED_SLACK)
+		return et_reserve_toward(t, need, (size_t)total);
+	return 0;
+}
+
 uint8_t *et_key_dup(const void *key, size_t len, int *ret_err)
 {
 	uint8_t *p;

@@ -328,6 +328,15 @@ int et_reserve(struct elemtab *t, size_t n);
  * over its whole hash range (33-45 ms on this project's VM at 1,000,000).
  * A smaller aim is reserved at once.  Errors as et_reserve(). */
 int et_reserve_toward(struct elemtab *t, size_t n, size_t aim);
+/** et_reserve_toward() for a table filled piece by piece (a catch-up):
+ * about to take @incoming more elements, from a sender that says the
+ * whole holds @total.  A @total of at most ET_ANNOUNCED_FACTOR times what
+ * the table holds and takes now, plus ET_ANNOUNCED_SLACK, is believed (a
+ * count that lies costs a table of that size at most); a larger one, or
+ * one below what is held, reserves nothing.  0 or et_reserve()'s errors. */
+#define ET_ANNOUNCED_FACTOR 32
+#define ET_ANNOUNCED_SLACK 65536
+int et_reserve_announced(struct elemtab *t, size_t incoming, uint64_t total);
 /** Heap copy of a key too long to sit in a slot, NULL if it fits inline
  * (and in *ret_err 0) or on -ENOMEM (*ret_err set). */
 uint8_t *et_key_dup(const void *key, size_t len, int *ret_err);

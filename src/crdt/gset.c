@@ -1,5 +1,5 @@
 /* G-Set: a grow-only set of byte strings over the element table; merge,
- * codec, split into pieces of whole elements. */
+ * codec, split into pieces of whole elements, at once or from a cursor. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,13 +10,16 @@
 
 struct crdt_gset {
 	struct elemtab tab; /* payload unused */
+	uint64_t fp;        /* the fingerprint's sum, kept as elements come */
 };
 
 struct crdt_gset *crdt_gset_new(void)
 {
 	struct crdt_gset *s = malloc(sizeof(*s));
-	if (s)
+	if (s) {
 		et_init(&s->tab);
+		s->fp = 0;
+	}
 	return s;
 }
 
@@ -48,6 +51,7 @@ int crdt_gset_add(struct crdt_gset *s, const void *e, size_t len)
 		return r;
 	}
 	et_insert(&s->tab, e, len, h, owned);
+	s->fp += fp_bytes(FP_ELEM, e, len);
 	return 1;
 }
 
@@ -80,54 +84,47 @@ int crdt_gset_each(const struct crdt_gset *s, crdt_elem_cb cb, void *ctx)
 int crdt_gset_merge(struct crdt_gset *dst, const struct crdt_gset *src)
 {
 	const struct elemtab *st = &src->tab;
-	size_t nnew = 0, nlong = 0, k = 0;
-	uint8_t **keys = NULL;
-	int r;
+	size_t nnew = 0, k = 0;
+	uint32_t *fresh;
+	uint8_t **keys;
+	int r = CRDT_ENOMEM;
 
-	if (dst == src)
+	if (dst == src || !st->count)
 		return 0;
-	/* Everything that can fail happens before dst changes: count the new
-	 * elements, copy their long keys, grow the table, then insert. */
-	for (size_t i = 0; i < et_cap(st); i++) {
-		const struct et_slot *e = &st->s[i];
-		if (et_used(e) && !et_find(&dst->tab, et_key(e), et_len(e), e->hash)) {
-			nnew++;
-			nlong += et_len(e) > ET_INLINE;
-		}
-	}
-	if (!nnew)
+	/* Everything that can fail happens before dst changes: find the new
+	 * elements (one lookup each), copy their long keys, grow the table,
+	 * then insert them. */
+	if (!(fresh = malloc(st->count * sizeof(*fresh))))
+		return r;
+	for (size_t i = et_walk(st, 0); i < et_cap(st); i = et_walk(st, i + 1))
+		if (!et_find(&dst->tab, et_key(&st->s[i]), et_len(&st->s[i]), st->s[i].hash))
+			fresh[nnew++] = (uint32_t)i;
+	if (!nnew) {
+		free(fresh);
 		return 0;
-	if (nlong) {
-		keys = calloc(nlong, sizeof(*keys));
-		if (!keys)
-			return CRDT_ENOMEM;
-		for (size_t i = 0; i < et_cap(st); i++) {
-			const struct et_slot *e = &st->s[i];
-			if (et_used(e) && et_len(e) > ET_INLINE &&
-			    !et_find(&dst->tab, et_key(e), et_len(e), e->hash)) {
-				keys[k] = et_key_dup(et_key(e), et_len(e), &r);
-				if (!keys[k++]) {
-					r = CRDT_ENOMEM;
-					goto fail;
-				}
-			}
-		}
 	}
-	r = et_reserve(&dst->tab, (size_t)dst->tab.count + nnew);
-	if (r < 0)
+	if (!(keys = calloc(nnew, sizeof(*keys))))
 		goto fail;
-	k = 0;
-	for (size_t i = 0; i < et_cap(st); i++) {
-		const struct et_slot *e = &st->s[i];
-		if (et_used(e) && et_find_slot(&dst->tab, e) == UINT32_MAX)
-			et_insert_slot(&dst->tab, e, et_len(e) > ET_INLINE ? keys[k++] : NULL);
+	for (; k < nnew; k++) {
+		const struct et_slot *e = &st->s[fresh[k]];
+		if (et_len(e) > ET_INLINE && !(keys[k] = et_key_dup(et_key(e), et_len(e), &r)))
+			goto fail;
+	}
+	if ((r = et_reserve(&dst->tab, (size_t)dst->tab.count + nnew)) < 0)
+		goto fail;
+	for (k = 0; k < nnew; k++) {
+		const struct et_slot *e = &st->s[fresh[k]];
+		et_insert_slot(&dst->tab, e, keys[k]);
+		dst->fp += fp_bytes(FP_ELEM, et_key(e), et_len(e));
 	}
 	free(keys);
+	free(fresh);
 	return 0;
 fail:
-	for (size_t i = 0; i < k; i++)
-		free(keys[i]);
+	while (keys && k-- > 0)
+		free(keys[k]);
 	free(keys);
+	free(fresh);
 	return r;
 }
 
@@ -145,14 +142,7 @@ bool crdt_gset_equal(const struct crdt_gset *a, const struct crdt_gset *b)
 
 uint64_t crdt_gset_fingerprint(const struct crdt_gset *s)
 {
-	uint64_t sum = 0;
-
-	for (size_t i = 0; i < et_cap(&s->tab); i++) {
-		const struct et_slot *e = &s->tab.s[i];
-		if (et_used(e))
-			sum += fp_bytes(FP_ELEM, et_key(e), et_len(e));
-	}
-	return fp_finish(CRDT_GSET, sum);
+	return fp_finish(CRDT_GSET, s->fp);
 }
 
 struct crdt_gset *crdt_gset_copy(const struct crdt_gset *s)
@@ -221,6 +211,7 @@ int crdt_gset_decode(const uint8_t *buf, size_t len, struct crdt_gset **ret)
 		if (r < 0)
 			goto fail;
 		et_insert(&s->tab, e, elen, h, owned);
+		s->fp += fp_bytes(FP_ELEM, e, elen);
 	}
 	if (c.left) {
 		r = CRDT_EBADMSG;
@@ -273,4 +264,90 @@ int crdt_gset_split(const struct crdt_gset *s, size_t max, crdt_piece_cb cb, voi
 	crdt_buf_done(&b);
 	free(v);
 	return r < 0 ? r : (int)(skipped > INT32_MAX ? INT32_MAX : skipped);
+}
+
+/* ---- pieces from a cursor ------------------------------------------------------ */
+
+/* The first used slot at or after the cursor: the first of hash
+ * cur->bhash, less the first cur->bskip of that hash (elemtab order is by
+ * hash, then key, however the table grew meanwhile). */
+static size_t cursor_slot(const struct elemtab *t, const struct crdt_cursor *cur)
+{
+	size_t i;
+	uint32_t run = 0;
+
+	if (!t->s)
+		return 0;
+	i = et_walk(t, et_home(t, cur->bhash));
+	while (i < et_cap(t) && t->s[i].hash < cur->bhash)
+		i = et_walk(t, i + 1);
+	for (; i < et_cap(t) && t->s[i].hash == cur->bhash && run < cur->bskip; i = et_walk(t, i + 1))
+		run++;
+	return i;
+}
+
+int crdt_gset_pieces(struct crdt_gset *s, struct crdt_cursor *cur, size_t max, size_t n,
+		     crdt_piece_cb cb, void *ctx)
+{
+	const struct elemtab *t = &s->tab;
+	size_t fixed = 2 + crdt_varint_len(t->count), i;
+	uint32_t h = cur->bhash, run = cur->bskip; /* (h, run): where slot i is */
+	struct crdt_buf b;
+	int r = 0;
+
+	if (cur->done || n == 0)
+		return 0;
+	if (fixed > max)
+		return CRDT_EMSGSIZE;
+	crdt_buf_init(&b, max);
+	i = cursor_slot(t, cur);
+	for (size_t cnt = 0; cnt < n && !cur->done;) {
+		size_t k = 0, size = fixed, first = i, j = i;
+		uint32_t hh = h, rr = run;
+		uint64_t skip = 0;
+
+		/* the run of elements that fit; one too long for any piece
+		 * (only ever before the first) is left out */
+		for (; j < et_cap(t); j = et_walk(t, j + 1)) {
+			size_t el = et_len(&t->s[j]), c = crdt_varint_len(el) + el;
+			if (size + c > max && k)
+				break;
+			if (size + c > max) {
+				skip++;
+				first = et_walk(t, j + 1);
+			} else {
+				size += c;
+				k++;
+			}
+			rr = t->s[j].hash == hh ? rr + 1 : 1;
+			hh = t->s[j].hash;
+		}
+		if (k || cur->pieces == 0) { /* an empty set goes as one piece */
+			crdt_buf_reset(&b);
+			crdt_codec_put_header(&b, CRDT_GSET);
+			crdt_buf_put_varint(&b, k);
+			for (size_t x = first, m = 0; m < k; x = et_walk(t, x + 1), m++)
+				crdt_buf_put_bytes(&b, et_key(&t->s[x]), et_len(&t->s[x]));
+			if ((r = b.err) < 0 || (r = cb(b.data, b.len, ctx)) < 0)
+				break; /* the cursor stays before the piece */
+			cur->pieces++;
+			cnt++;
+		}
+		cur->skipped += skip;
+		i = j;
+		if (i >= et_cap(t)) {
+			cur->done = 1;
+		} else {
+			cur->bases = 1;
+			h = cur->bhash = t->s[i].hash;
+			run = cur->bskip = t->s[i].hash == hh ? rr : 0;
+		}
+	}
+	crdt_buf_done(&b);
+	return r;
+}
+
+int crdt_gset_reserve_for(struct crdt_gset *s, size_t incoming, uint64_t total)
+{
+	return et_reserve_announced(&s->tab, incoming, total);
 }

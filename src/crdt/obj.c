@@ -96,6 +96,19 @@ ADAPT_COUNTER(pncounter)
 ADAPT_DEL(pncounter)
 ADAPT(gset, struct crdt_gset)
 ADAPT_SET(gset)
+static int gset_pieces_(void *s, struct crdt_cursor *cur, size_t max, size_t n, crdt_piece_cb cb,
+			void *ctx)
+{
+	return crdt_gset_pieces(s, cur, max, n, cb, ctx);
+}
+static uint64_t gset_total_(const void *s)
+{
+	return crdt_gset_card(s);
+}
+static int gset_reserve_for_(void *s, const void *piece, uint64_t total)
+{
+	return crdt_gset_reserve_for(s, crdt_gset_card(piece), total);
+}
 ADAPT(orset, struct crdt_orset)
 static int orset_pieces_(void *s, struct crdt_cursor *cur, size_t max, size_t n, crdt_piece_cb cb,
 			 void *ctx)
@@ -142,7 +155,7 @@ static const struct crdt_type_ops types[CRDT_TYPE_MAX + 1] = {
 			     ROW_COUNTER(pncounter), ROW_DEL(pncounter),
 			     .piece_overhead = 2 + 1 + CRDT_RID_LEN + 3 * 1 + 2 * 10,
 			     .redis_type = "string" },
-	[CRDT_GSET] = { ROW(gset, CRDT_GSET), ROW_SET(gset), /* carries no replica ids */
+	[CRDT_GSET] = { ROW(gset, CRDT_GSET), ROW_SET(gset), ROW_PIECES(gset), /* carries no replica ids */
 			.piece_overhead = 2 + 10, .redis_type = "set" },
 	[CRDT_ORSET] = { ROW(orset, CRDT_ORSET), ROW_IDS(orset), ROW_SET(orset), ROW_DEL(orset),
 			 ROW_DETACH(orset), ROW_PIECES(orset),

@@ -239,6 +239,30 @@ class TestDeltas(ClusterTest):
         wait_until(lambda: self.peers(a)[c.nodes[1].name]["deltas_pending"] == 0, timeout=20,
                    what="every interval acknowledged")
 
+    def test_a_large_gset_catches_a_peer_up_and_goes_a_slice_a_push(self):
+        """A G-Set of 400,000 elements, loaded while B was down, reaches B
+        by the paced catch-up, cut a few pieces a call from a cursor (split
+        whole and sent at once, one of 400,000 never reached a peer: B held
+        169,460 after 60 s); a SADD of 20,000 more goes as slices."""
+        self.cluster = c = Cluster(2, conf={"gossip": {"interval_ms": "500"}})
+        c[0].start()
+        a = c[0].client(decode_responses=True)
+        a.execute_command("CRDT.CREATE", "g", "gset")
+        pipe = a.pipeline(transaction=False)
+        for i in range(0, 400000, 10000):
+            pipe.sadd("g", *["element-%06d" % j for j in range(i, i + 10000)])
+        pipe.execute()
+        self.assertEqual(a.scard("g"), 400000)
+        c[1].start()
+        self.converge(lambda cl: cl.scard("g"), 400000, timeout=60, what="the G-Set's catch-up")
+        self.assertGreater(int(a.info("gossip")["catchup_datagrams_out"]), 1000)
+        a.sadd("g", *["more-%05d" % i for i in range(20000)])
+        self.converge(lambda cl: cl.scard("g"), 420000, timeout=30, what="a large SADD")
+        b = c[1].client(decode_responses=True)
+        self.assertTrue(b.sismember("g", "more-19999") and b.sismember("g", "element-000000"))
+        self.assertEqual(b.execute_command("CRDT.TYPE", "g"), "gset")
+        self.assertGreaterEqual(a.info("gossip")["delta_slices"], 1)
+
 class TestRedisCli(ClusterTest):
     def test_redis_cli_talks_to_the_cluster(self):
         self.cluster = c = Cluster(2).start()

@@ -1,8 +1,10 @@
-/* G-Set: semantics, merge laws, codec and split. */
+/* G-Set: semantics, merge laws, codec, split, and pieces from a cursor. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -11,6 +13,7 @@
 #include "crdt/json.h"
 #include "crdt/gset.h"
 #include "testutil.h"
+#include "../../src/crdt/elemtab.h" /* et_hash: keys that share a hash */
 
 static struct rng rng;
 
@@ -264,6 +267,11 @@ static int piece_cb(const uint8_t *p, size_t len, void *ctx)
 	return 0;
 }
 
+static int keep_cb(const uint8_t *p, size_t len, void *ctx)
+{
+	return crdt_buf_put(ctx, p, len);
+}
+
 static void test_split(void **state)
 {
 	for (int i = 0; i < 200; i++) {
@@ -291,6 +299,155 @@ static void test_split(void **state)
 	crdt_gset_free(s);
 }
 
+/* A cut's callback that fails on its @fail_at-th piece (0: never), else
+ * merges it as a peer would and counts its elements. */
+struct cut {
+	struct pieces ps;
+	int fail_at, calls;
+	size_t elems;
+};
+
+static int cut_cb(const uint8_t *p, size_t len, void *ctx)
+{
+	struct cut *c = ctx;
+	struct crdt_gset *d;
+
+	if (++c->calls == c->fail_at)
+		return -5;
+	assert_int_equal(crdt_gset_decode(p, len, &d), 0);
+	c->elems += crdt_gset_card(d);
+	crdt_gset_free(d);
+	return piece_cb(p, len, &c->ps);
+}
+
+static uint64_t cut_all(struct crdt_gset *s, struct cut *c, size_t max, size_t n)
+{
+	struct crdt_cursor cur = CRDT_CURSOR_INIT;
+
+	for (int calls = 0; !cur.done; calls++) {
+		assert_true(calls < 1000000);
+		assert_int_equal(crdt_gset_pieces(s, &cur, max, n, cut_cb, c), 0);
+	}
+	return cur.skipped;
+}
+
+/* Two keys "h<i>" of one 32-bit hash, into @a and @b. */
+struct hk {
+	uint32_t h, i;
+};
+
+static int hk_cmp(const void *x, const void *y)
+{
+	const struct hk *a = x, *b = y;
+	return a->h != b->h ? (a->h < b->h ? -1 : 1) : (a->i > b->i) - (a->i < b->i);
+}
+
+static size_t colliding(char keys[][16], size_t max)
+{
+	size_t n = 300000, k = 0;
+	struct hk *v = malloc(n * sizeof(*v));
+
+	assert_non_null(v);
+	for (uint32_t i = 0; i < n; i++) {
+		char b[16];
+		int len = snprintf(b, sizeof(b), "h%u", i);
+		v[i] = (struct hk){ et_hash(b, (size_t)len), i };
+	}
+	qsort(v, n, sizeof(*v), hk_cmp);
+	for (size_t i = 1; i < n && k + 2 <= max; i++)
+		if (v[i].h == v[i - 1].h) {
+			snprintf(keys[k++], 16, "h%u", v[i - 1].i);
+			snprintf(keys[k++], 16, "h%u", v[i].i);
+		}
+	free(v);
+	return k;
+}
+
+static void test_pieces_cursor(void **state)
+{
+	(void)state;
+	/* a cut a few pieces a call, the set growing between calls: every
+	 * element there when the cut began arrives, each piece at most max */
+	for (int i = 0; i < 200; i++) {
+		struct crdt_gset *s = random_set(300, 1 << 20), *before = crdt_gset_copy(s);
+		struct cut c = { .ps = { .into = crdt_gset_new(), .max = 30 + rng_below(&rng, 270) } };
+		struct crdt_cursor cur = CRDT_CURSOR_INIT;
+		size_t n = 1 + rng_below(&rng, 4);
+		assert_non_null(before);
+		while (!cur.done) {
+			assert_int_equal(crdt_gset_pieces(s, &cur, c.ps.max, n, cut_cb, &c), 0);
+			for (int a = (int)rng_below(&rng, 5); a > 0; a--) {
+				uint32_t v = (uint32_t)rng_below(&rng, 1u << 30);
+				assert_true(crdt_gset_add(s, &v, sizeof(v)) >= 0);
+			}
+		}
+		assert_int_equal(cur.skipped, 0);
+		assert_true(cur.pieces >= 1 && (uint64_t)c.ps.n == cur.pieces);
+		assert_int_equal(crdt_gset_merge(before, c.ps.into), 0);
+		assert_int_equal(crdt_gset_card(before), crdt_gset_card(c.ps.into));
+		crdt_gset_free(c.ps.into);
+		crdt_gset_free(before);
+		crdt_gset_free(s);
+	}
+	/* a set that fits one piece goes as exactly its encoding; an empty
+	 * one as one empty piece */
+	struct crdt_gset *s = crdt_gset_new();
+	struct crdt_buf enc;
+	struct cut c = { .ps = { .into = crdt_gset_new(), .max = 200 } };
+	assert_int_equal(cut_all(s, &c, 200, 4), 0);
+	assert_int_equal(c.ps.n, 1);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(crdt_gset_add(s, &i, sizeof(i)), 1);
+	crdt_buf_init(&enc, 0);
+	assert_int_equal(crdt_gset_encode(s, &enc), 0);
+	struct crdt_cursor one = CRDT_CURSOR_INIT;
+	struct crdt_buf got;
+	crdt_buf_init(&got, 0);
+	assert_int_equal(crdt_gset_pieces(s, &one, 200, 4, keep_cb, &got), 0);
+	assert_true(one.done && one.pieces == 1);
+	assert_int_equal(got.len, enc.len);
+	assert_memory_equal(got.data, enc.data, enc.len);
+	crdt_buf_done(&got);
+	crdt_buf_done(&enc);
+	/* an element too long for any piece is left out and counted */
+	uint8_t big[64] = { 0 };
+	assert_int_equal(crdt_gset_add(s, big, sizeof(big)), 1);
+	c = (struct cut){ .ps = { .into = crdt_gset_new(), .max = 40 } };
+	assert_int_equal(cut_all(s, &c, 40, 2), 1);
+	assert_int_equal(crdt_gset_card(c.ps.into), 10);
+	struct crdt_cursor tiny = CRDT_CURSOR_INIT;
+	assert_int_equal(crdt_gset_pieces(s, &tiny, 2, 1, cut_cb, &c), CRDT_EMSGSIZE);
+	crdt_gset_free(c.ps.into);
+	/* a piece its callback refused is cut again: the cursor stayed */
+	c = (struct cut){ .ps = { .into = crdt_gset_new(), .max = 16 }, .fail_at = 3 };
+	struct crdt_cursor f = CRDT_CURSOR_INIT;
+	assert_int_equal(crdt_gset_pieces(s, &f, 16, 8, cut_cb, &c), -5);
+	assert_int_equal(f.pieces, 2);
+	while (!f.done)
+		assert_int_equal(crdt_gset_pieces(s, &f, 16, 8, cut_cb, &c), 0);
+	assert_int_equal(crdt_gset_card(c.ps.into), 10);
+	assert_int_equal(c.elems, 10);
+	crdt_gset_free(c.ps.into);
+	crdt_gset_free(s);
+	/* keys that share a hash, a piece each: the cursor stops between
+	 * them and goes on after the first, neither lost nor sent twice */
+	char keys[8][16];
+	size_t nk = colliding(keys, 8);
+	assert_true(nk >= 2);
+	s = crdt_gset_new();
+	for (size_t i = 0; i < nk; i++)
+		assert_int_equal(crdt_gset_add(s, keys[i], strlen(keys[i])), 1);
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(crdt_gset_add(s, &i, sizeof(i)), 1);
+	c = (struct cut){ .ps = { .into = crdt_gset_new(), .max = 3 + 1 + 8 } };
+	assert_int_equal(cut_all(s, &c, c.ps.max, 1), 0);
+	assert_int_equal(c.elems, nk + 50);
+	assert_int_equal((size_t)c.ps.n, nk + 50);
+	assert_true(crdt_gset_equal(s, c.ps.into));
+	crdt_gset_free(c.ps.into);
+	crdt_gset_free(s);
+}
+
 int main(void)
 {
 	rng.s = test_seed("gset");
@@ -300,6 +457,7 @@ int main(void)
 		cmocka_unit_test(test_crafted),
 		cmocka_unit_test(test_elemtab_order),
 		cmocka_unit_test(test_split),
+		cmocka_unit_test(test_pieces_cursor),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -382,12 +382,6 @@ size_t crdt_orset_card(const struct crdt_orset *s)
 	return s->tab.count;
 }
 
-/* A sender's announced count is believed up to this many times what the
- * set holds and receives now, plus RESERVE_SLACK: a count that lies costs
- * at most a table of that size. */
-#define RESERVE_FACTOR 32
-#define RESERVE_SLACK 65536
-
 size_t crdt_orset_room(const struct crdt_orset *s)
 {
 	size_t lo = s->tab.count, hi = (size_t)1 << 32;
@@ -406,12 +400,7 @@ size_t crdt_orset_room(const struct crdt_orset *s)
 
 int crdt_orset_reserve_for(struct crdt_orset *s, size_t incoming, uint64_t total)
 {
-	size_t need = (size_t)s->tab.count + incoming;
-
-	if (total > need && need <= (SIZE_MAX - RESERVE_SLACK) / RESERVE_FACTOR &&
-	    total <= need * RESERVE_FACTOR + RESERVE_SLACK)
-		return et_reserve_toward(&s->tab, need, (size_t)total);
-	return 0;
+	return et_reserve_announced(&s->tab, incoming, total);
 }
 
 int crdt_orset_foreach(const struct crdt_orset *s, crdt_elem_cb cb, void *ctx)

@@ -40,6 +40,7 @@ struct pcache {
 	struct pcache_stats st;
 	struct {
 		bool on;
+		bool placeless; /* began in elemtab order: its range is unknown */
 		const void *key;
 		enum crdt_type t;
 		size_t room;
@@ -392,6 +393,7 @@ void pcache_cut_start(struct pcache *c, const void *key, enum crdt_type t, size_
 	c->cut.room = room;
 	c->cut.rid = at->rid;
 	c->cut.ctr = at->ctr;
+	c->cut.placeless = at->bases;
 	c->cut.skipped = at->skipped;
 	c->cut.n = 0;
 	crdt_buf_reset(&c->cut.data);
@@ -492,6 +494,8 @@ void pcache_cut_end(struct pcache *c, const struct crdt_cursor *after, uint64_t 
 	if (!n || (n == 1 && fp && c->cut.v[0].len < PCACHE_WHOLE_MIN))
 		return; /* nothing, or a small whole encoding */
 	c->st.misses += n;
+	if (c->cut.placeless)
+		return; /* (a cursor's rid and ctr stay put in elemtab order) */
 	for (size_t k = 0; k < n && ranged; k++)
 		ranged = c->cut.v[k].ranged &&
 			 (k == 0 || pt_cmp(&c->cut.v[k - 1].rid, c->cut.v[k - 1].ctr,

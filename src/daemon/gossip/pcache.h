@@ -9,6 +9,9 @@
  * cursor's, crdt/codec.h): the pieces of a large OR-Set one run each, any
  * other cut one run for all it emitted (an instance sent whole is one run
  * over the whole space; under PCACHE_WHOLE_MIN bytes it is not kept).  A
+ * cut that begins with its cursor in elemtab order (crdt_cursor.bases: a
+ * G-Set after its first piece, an OR-Map's baselines) is not kept: its
+ * place is no point of the dot space.  A
  * run holds exactly the instance's state restricted to its range, as it
  * was when cut; it stays while no change could have changed that
  * restriction:
