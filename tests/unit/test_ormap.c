@@ -269,8 +269,17 @@ static int merge_piece(const uint8_t *p, size_t len, void *ctx)
 	struct pieces *pc = ctx;
 	struct crdt_ormap *x;
 
+	struct crdt_buf b;
+
 	assert_true(len <= pc->max);
 	assert_int_equal(crdt_ormap_decode(p, len, &x), 0);
+	/* each piece is the canonical encoding of the state it holds (the
+	 * decoder also takes fields out of elemtab order) */
+	crdt_buf_init(&b, 0);
+	assert_int_equal(crdt_ormap_encode(x, &b), 0);
+	assert_int_equal(b.len, len);
+	assert_memory_equal(b.data, p, len);
+	crdt_buf_done(&b);
 	assert_int_equal(crdt_ormap_merge(pc->dst, x), 0);
 	crdt_ormap_free(x);
 	pc->n++;

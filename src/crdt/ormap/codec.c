@@ -535,17 +535,51 @@ bool crdt_ormap_knows_more_of(const struct crdt_ormap *remote, const struct crdt
 #define PIECE_FIXED (2 + 3 * 3)
 #define PIECE_REP(ri_len) (CRDT_RID_LEN + (ri_len) + 3)
 
+/* Replica indices of @m in ascending id order, into @ord (an insertion
+ * sort: a map names a few replicas). */
+static void rid_order(const struct crdt_ormap *m, uint32_t *ord)
+{
+	for (uint32_t i = 0; i < m->nreps; i++) {
+		uint32_t k = i;
+		for (; k > 0 && memcmp(m->reps[ord[k - 1]].rid.b, m->reps[i].rid.b, CRDT_RID_LEN) > 0; k--)
+			ord[k] = ord[k - 1];
+		ord[k] = i;
+	}
+}
+
+/* A piece being filled: references into the source map (which does not
+ * change during a call), written out in the canonical encoding when it is
+ * full (piece_flush), no map built for it. */
+struct pent { /* an entry of a field (those of one field group at flush) */
+	const struct et_slot *s;
+	const struct ment *e;
+	uint32_t w; /* its replica's wire index, set at flush */
+};
+
+struct pbase {
+	const struct et_slot *s;
+	const struct ment *b;
+};
+
+struct pivl {
+	uint32_t ri; /* source replica; its wire index once flushing */
+	uint64_t lo, hi;
+};
+
 struct piece {
-	struct crdt_ormap *p;
-	/* put_bases' baselines for p, appended in table order while bopen:
-	 * they come in hash order, the hashes of one piece close
-	 * together, and inserted into p's table one by one each would probe
-	 * the run of all those before it */
-	struct elemtab nb;
-	uint32_t bfill;
-	bool bopen;
-	uint32_t *pmap; /* source replica -> piece replica, NO_REP */
 	const struct crdt_ormap *m;
+	uint32_t *pmap; /* source replica -> PIN in the piece, else NO_REP;
+			 * its wire index while flushing */
+	uint32_t *used; /* the source replicas in the piece */
+	uint32_t nused;
+	uint32_t *ord;  /* the source replicas in id order (the wire's) */
+	struct pent *f;
+	size_t nf, cf;
+	struct pbase *bs;
+	size_t nbs, cbs;
+	struct pivl *iv; /* the context, in any order: sorted at flush */
+	size_t niv, civ;
+	bool iv_sorted; /* appended in (replica id, lo) order so far */
 	size_t est;
 	bool any;
 	struct crdt_buf b;
@@ -555,29 +589,138 @@ struct piece {
 	bool sent;
 	size_t ri_len; /* bytes of the largest replica index */
 };
+#define PIN 0
 
-/* The baselines appended so far become the piece's baseline table. */
-static void bases_close(struct piece *pc)
+/* Room for one more of *@n items of @size in *@v (capacity *@cap). */
+static int room_for(void *v, size_t *cap, size_t n, size_t size)
 {
-	if (!pc->bopen)
-		return;
-	et_append_end(&pc->nb, pc->bfill);
-	et_adopt(&pc->p->base, &pc->nb);
-	pc->bfill = 0;
-	pc->bopen = false;
+	void **pv = v, *x;
+	size_t nc = *cap ? 2 * *cap : 64;
+
+	if (n < *cap)
+		return 0;
+	if (!(x = realloc(*pv, nc * size)))
+		return CRDT_ENOMEM;
+	*pv = x;
+	*cap = nc;
+	return 0;
 }
 
-static int piece_reset(struct piece *pc)
+static void piece_reset(struct piece *pc)
 {
-	bases_close(pc);
-	crdt_ormap_free(pc->p);
-	if (!(pc->p = crdt_ormap_new()))
-		return CRDT_ENOMEM;
-	for (uint32_t i = 0; i < pc->m->nreps; i++)
-		pc->pmap[i] = NO_REP;
+	for (uint32_t k = 0; k < pc->nused; k++)
+		pc->pmap[pc->used[k]] = NO_REP;
+	pc->nused = 0;
+	pc->nf = pc->nbs = pc->niv = 0;
+	pc->iv_sorted = true;
 	pc->est = PIECE_FIXED;
 	pc->any = false;
-	return 0;
+}
+
+static int pivl_cmp(const void *x, const void *y)
+{
+	const struct pivl *a = x, *b = y;
+
+	if (a->ri != b->ri)
+		return a->ri < b->ri ? -1 : 1;
+	return (a->lo > b->lo) - (a->lo < b->lo);
+}
+
+/* Elemtab order of the fields, then each field's entries by dot (wire). */
+static int pent_cmp(const void *x, const void *y)
+{
+	const struct pent *a = x, *b = y;
+	int c = a->s == b->s ? 0 : et_hk_cmp(a->s, b->s);
+
+	if (c)
+		return c;
+	if (a->w != b->w)
+		return a->w < b->w ? -1 : 1;
+	return (a->e->ctr > b->e->ctr) - (a->e->ctr < b->e->ctr);
+}
+
+static bool pent_sorted(const struct pent *v, size_t n)
+{
+	for (size_t k = 1; k < n; k++)
+		if (pent_cmp(&v[k - 1], &v[k]) >= 0)
+			return false;
+	return true;
+}
+
+/* The piece in the encoding crdt_ormap_encode gives the map it stands
+ * for (the decoder takes no other): its replicas in id order, the
+ * context's intervals sorted and joined, the fields and baselines in
+ * elemtab order, a field's entries by dot. */
+static int piece_encode(struct piece *pc)
+{
+	const struct crdt_ormap *m = pc->m;
+	struct crdt_buf *b = &pc->b;
+	uint32_t nw = 0, nctx = 0, nfields = 0;
+	size_t k, w;
+
+	for (k = 0; k < m->nreps; k++)
+		if (pc->pmap[pc->ord[k]] != NO_REP)
+			pc->pmap[pc->ord[k]] = nw++;
+	for (k = 0; k < pc->niv; k++)
+		pc->iv[k].ri = pc->pmap[pc->iv[k].ri];
+	if (!pc->iv_sorted)
+		qsort(pc->iv, pc->niv, sizeof(*pc->iv), pivl_cmp);
+	for (k = 0, w = 0; k < pc->niv; k++) { /* join overlapping and adjacent */
+		struct pivl *last = w ? &pc->iv[w - 1] : NULL;
+		if (last && last->ri == pc->iv[k].ri && pc->iv[k].lo <= last->hi + 1) {
+			if (pc->iv[k].hi > last->hi)
+				last->hi = pc->iv[k].hi;
+			continue;
+		}
+		nctx += !last || last->ri != pc->iv[k].ri;
+		pc->iv[w++] = pc->iv[k];
+	}
+	pc->niv = w;
+	for (k = 0; k < pc->nf; k++)
+		pc->f[k].w = pc->pmap[pc->f[k].e->ri];
+	if (!pent_sorted(pc->f, pc->nf))
+		qsort(pc->f, pc->nf, sizeof(*pc->f), pent_cmp);
+	for (k = 0; k < pc->nf; k++)
+		nfields += k == 0 || pc->f[k].s != pc->f[k - 1].s;
+
+	crdt_codec_put_header(b, CRDT_ORMAP);
+	crdt_buf_put_varint(b, nw);
+	for (k = 0; k < m->nreps; k++)
+		if (pc->pmap[pc->ord[k]] != NO_REP)
+			crdt_buf_put(b, m->reps[pc->ord[k]].rid.b, CRDT_RID_LEN);
+	crdt_buf_put_varint(b, nctx);
+	for (k = 0; k < pc->niv;) {
+		size_t e = k;
+		while (e < pc->niv && pc->iv[e].ri == pc->iv[k].ri)
+			e++;
+		crdt_buf_put_varint(b, pc->iv[k].ri);
+		crdt_buf_put_varint(b, e - k);
+		for (size_t i = k; i < e; i++) {
+			crdt_buf_put_varint(b, i == k ? pc->iv[i].lo : pc->iv[i].lo - pc->iv[i - 1].hi - 2);
+			crdt_buf_put_varint(b, pc->iv[i].hi - pc->iv[i].lo);
+		}
+		k = e;
+	}
+	crdt_buf_put_varint(b, nfields);
+	for (k = 0; k < pc->nf;) {
+		size_t e = k;
+		while (e < pc->nf && pc->f[e].s == pc->f[k].s)
+			e++;
+		crdt_buf_put_bytes(b, et_key(pc->f[k].s), et_len(pc->f[k].s));
+		crdt_buf_put_varint(b, e - k);
+		for (size_t i = k; i < e; i++)
+			put_ent(b, pc->f[i].e, pc->pmap);
+		k = e;
+	}
+	crdt_buf_put_varint(b, pc->nbs);
+	for (k = 0; k < pc->nbs; k++) {
+		crdt_buf_put_bytes(b, et_key(pc->bs[k].s), et_len(pc->bs[k].s));
+		put_rows(b, pc->bs[k].b, pc->pmap);
+	}
+	for (k = 0; k < m->nreps; k++) /* back to "in the piece" */
+		if (pc->pmap[k] != NO_REP)
+			pc->pmap[k] = PIN;
+	return b->err;
 }
 
 static int piece_flush(struct piece *pc)
@@ -585,13 +728,13 @@ static int piece_flush(struct piece *pc)
 	int r;
 
 	crdt_buf_reset(&pc->b);
-	bases_close(pc);
-	if ((r = crdt_ormap_encode(pc->p, &pc->b)) < 0)
+	if ((r = piece_encode(pc)) < 0)
 		return r;
 	if ((r = pc->cb(pc->b.data, pc->b.len, pc->ctx)) < 0)
 		return r;
 	pc->sent = true;
-	return piece_reset(pc);
+	piece_reset(pc);
+	return 0;
 }
 
 /* An entry's bytes and its dot's in the context (an interval of its own
@@ -625,43 +768,54 @@ static size_t new_reps(const struct piece *pc, const struct ment *e, uint32_t *s
 	return k;
 }
 
-static int piece_map(struct piece *pc, uint32_t ri)
+static void piece_map(struct piece *pc, uint32_t ri)
 {
-	if (pc->pmap[ri] == NO_REP && (pc->pmap[ri] = rep_get(pc->p, &pc->m->reps[ri].rid)) == NO_REP)
-		return CRDT_ENOMEM;
+	if (pc->pmap[ri] == NO_REP) {
+		pc->pmap[ri] = PIN;
+		pc->used[pc->nused++] = ri;
+	}
+}
+
+/* Context interval [lo, hi] of source replica @ri into the piece. */
+static int put_ctx(struct piece *pc, uint32_t ri, uint64_t lo, uint64_t hi)
+{
+	struct pivl *last = pc->niv ? &pc->iv[pc->niv - 1] : NULL;
+	int r;
+
+	piece_map(pc, ri);
+	pc->any = true;
+	if (last && last->ri == ri && lo <= last->hi + 1 && lo >= last->lo) {
+		if (hi > last->hi)
+			last->hi = hi;
+		return 0;
+	}
+	if (last && (last->ri == ri ? lo < last->lo
+				    : memcmp(pc->m->reps[last->ri].rid.b, pc->m->reps[ri].rid.b,
+					     CRDT_RID_LEN) > 0))
+		pc->iv_sorted = false;
+	if ((r = room_for(&pc->iv, &pc->civ, pc->niv, sizeof(*pc->iv))) < 0)
+		return r;
+	pc->iv[pc->niv++] = (struct pivl){ ri, lo, hi };
 	return 0;
 }
 
-static int add_field(struct piece *pc, const struct et_slot *s, struct ment *const *v, uint32_t n)
+/* Entries @v[0..@n) of field @s into the piece, with their dots in its
+ * context when @dots (a cut's context covers them already). */
+static int add_field(struct piece *pc, const struct et_slot *s, struct ment *const *v, uint32_t n,
+		     bool dots)
 {
-	struct ment **cp = malloc(n * sizeof(*cp));
-	uint32_t k = 0;
-	int r = CRDT_ENOMEM;
+	int r;
 
-	if (!cp)
-		return r;
-	for (; k < n; k++) {
+	for (uint32_t k = 0; k < n; k++) {
 		for (uint32_t y = 0; y <= (v[k]->kind == ENT_CTR ? v[k]->len : 0); y++)
-			if ((r = piece_map(pc, y == 0 ? v[k]->ri : ent_rows(v[k])[y - 1].ri)) < 0)
-				goto fail;
-		r = CRDT_ENOMEM;
-		if (!(cp[k] = ent_copy(v[k], pc->pmap)))
-			goto fail;
-		if ((r = ctx_add(pc->p, cp[k]->ri, cp[k]->ctr)) < 0) {
-			free(cp[k]);
-			goto fail;
-		}
+			piece_map(pc, y == 0 ? v[k]->ri : ent_rows(v[k])[y - 1].ri);
+		if ((r = room_for(&pc->f, &pc->cf, pc->nf, sizeof(*pc->f))) < 0 ||
+		    (dots && (r = put_ctx(pc, v[k]->ri, v[k]->ctr, v[k]->ctr)) < 0))
+			return r;
+		pc->f[pc->nf++] = (struct pent){ s, v[k], 0 };
 	}
-	if ((r = fld_insert(pc->p, et_key(s), et_len(s), s->hash, cp, n)) < 0)
-		goto fail;
-	free(cp);
 	pc->any = true;
 	return 0;
-fail:
-	while (k-- > 0)
-		free(cp[k]);
-	free(cp);
-	return r;
 }
 
 /* The context less the live dots: intervals that only removed entries
@@ -698,8 +852,7 @@ static int put_gaps(struct piece *pc, const struct ldot *live, size_t nlive)
 				}
 				if (pc->est + cost > pc->max)
 					return CRDT_EMSGSIZE;
-				if ((r = piece_map(pc, ri)) < 0 ||
-				    (r = ctx_add_ivs(pc->p, pc->pmap[ri], &(struct ivl){ lo, end }, 1)) < 0)
+				if ((r = put_ctx(pc, ri, lo, end)) < 0)
 					return r;
 				pc->est += cost;
 				pc->any = true;
@@ -727,29 +880,15 @@ struct bases_at {
 	uint64_t n;
 };
 
-/* The least a baseline costs in put_bases' count: one row, a key of 0. */
-#define BASE_MIN_COST (5 + PIECE_REP(1) + 1 + 2)
-
 /* Baseline @b of slot @s after those of the piece (its replicas mapped). */
 static int base_append(struct piece *pc, const struct et_slot *s, const struct ment *b)
 {
-	struct et_slot x = *s;
 	int r;
 
-	if (!pc->bopen) { /* room for as many as the piece can hold */
-		if ((r = et_init_for(&pc->nb, pc->max / BASE_MIN_COST + 1)) < 0)
-			return r;
-		pc->bopen = true;
-	}
-	if ((r = et_own_key(&x)) < 0)
+	if ((r = room_for(&pc->bs, &pc->cbs, pc->nbs, sizeof(*pc->bs))) < 0)
 		return r;
-	if ((x.pay = (uint64_t)(uintptr_t)ent_copy(b, pc->pmap)) &&
-	    (r = et_append(&pc->nb, &x, &pc->bfill)) == 0)
-		return 0;
-	free((void *)(uintptr_t)x.pay);
-	if (et_len(&x) > ET_INLINE)
-		free(x.k.ptr);
-	return r < 0 ? r : CRDT_ENOMEM;
+	pc->bs[pc->nbs++] = (struct pbase){ s, b };
+	return 0;
 }
 
 /* The baselines, each whole in some piece (any piece may carry one: it
@@ -799,8 +938,7 @@ static int put_bases(struct piece *pc, size_t *skipped, struct bases_at *at)
 			continue;
 		}
 		for (uint32_t y = 0; y < b->len; y++)
-			if ((r = piece_map(pc, ent_rows(b)[y].ri)) < 0)
-				return r;
+			piece_map(pc, ent_rows(b)[y].ri);
 		if ((r = base_append(pc, s, b)) < 0)
 			return r;
 		pc->est += cost;
@@ -919,7 +1057,7 @@ static int put_field(struct piece *pc, const struct et_slot *s, uint32_t *seen, 
 		(*skipped)++;
 		return 0;
 	}
-	if ((r = add_field(pc, s, v, n)) < 0)
+	if ((r = add_field(pc, s, v, n, true)) < 0)
 		return r;
 	pc->est += cost + nnew * PIECE_REP(pc->ri_len);
 	return 0;
@@ -928,20 +1066,30 @@ static int put_field(struct piece *pc, const struct et_slot *s, uint32_t *seen, 
 /* What every split holds: the piece being filled and the replicas new to it. */
 static int piece_begin(struct piece *pc, uint32_t **seen)
 {
+	size_t nr = pc->m->nreps ? pc->m->nreps : 1;
+
 	crdt_buf_init(&pc->b, pc->max);
 	*seen = NULL;
-	if (!(pc->pmap = malloc((pc->m->nreps ? pc->m->nreps : 1) * sizeof(*pc->pmap))) ||
+	if (!(pc->pmap = malloc(nr * sizeof(*pc->pmap))) ||
+	    !(pc->used = malloc(nr * sizeof(*pc->used))) ||
+	    !(pc->ord = malloc(nr * sizeof(*pc->ord))) ||
 	    !(*seen = malloc(((size_t)pc->m->nreps + 1) * sizeof(**seen))))
 		return CRDT_ENOMEM;
-	return piece_reset(pc);
+	for (uint32_t i = 0; i < pc->m->nreps; i++)
+		pc->pmap[i] = NO_REP;
+	rid_order(pc->m, pc->ord);
+	piece_reset(pc);
+	return 0;
 }
 
 static void piece_end(struct piece *pc, uint32_t *seen)
 {
-	if (pc->p)
-		bases_close(pc);
-	crdt_ormap_free(pc->p);
 	free(pc->pmap);
+	free(pc->used);
+	free(pc->ord);
+	free(pc->f);
+	free(pc->bs);
+	free(pc->iv);
 	free(seen);
 	crdt_buf_done(&pc->b);
 }
@@ -1001,21 +1149,10 @@ static int counted_cb(const uint8_t *piece, size_t len, void *ctx)
 	return c->cb(piece, len, c->ctx);
 }
 
-/* Replica indices of @m in ascending id order, into @ord (an insertion
- * sort: a map names a few replicas). */
-static void rid_order(const struct crdt_ormap *m, uint32_t *ord)
-{
-	for (uint32_t i = 0; i < m->nreps; i++) {
-		uint32_t k = i;
-		for (; k > 0 && memcmp(m->reps[ord[k - 1]].rid.b, m->reps[i].rid.b, CRDT_RID_LEN) > 0; k--)
-			ord[k] = ord[k - 1];
-		ord[k] = i;
-	}
-}
 
-/* Entry @e of field @s, alone, into the piece.  0, CUT_NEXT when the piece
- * has no room left for it (or already holds the field: one of its other
- * entries), or an error. */
+/* Entry @e of field @s into the piece (its dot in the context the cut
+ * puts after it).  0, CUT_NEXT when the piece has no room left for it, or
+ * an error. */
 #define CUT_NEXT 1
 static int put_entry(struct piece *pc, const struct et_slot *s, struct ment *e, uint32_t *seen)
 {
@@ -1024,24 +1161,12 @@ static int put_entry(struct piece *pc, const struct et_slot *s, struct ment *e, 
 	struct ment *const one[1] = { e };
 	int r;
 
-	if (pc->est + cost + nnew * PIECE_REP(pc->ri_len) > pc->max ||
-	    et_find(&pc->p->tab, et_key(s), et_len(s), s->hash))
+	if (pc->est + cost + nnew * PIECE_REP(pc->ri_len) > pc->max)
 		return CUT_NEXT;
-	if ((r = add_field(pc, s, one, 1)) < 0)
+	if ((r = add_field(pc, s, one, 1, false)) < 0)
 		return r;
 	pc->est += cost + nnew * PIECE_REP(pc->ri_len);
 	return 0;
-}
-
-/* Context interval [lo, hi] of source replica @ri into the piece. */
-static int put_ctx(struct piece *pc, uint32_t ri, uint64_t lo, uint64_t hi)
-{
-	int r;
-
-	if ((r = piece_map(pc, ri)) < 0)
-		return r;
-	pc->any = true;
-	return ctx_add_ivs(pc->p, pc->pmap[ri], &(struct ivl){ lo, hi }, 1);
 }
 
 /* A map of at most this many fields has its live dots listed, sorted, for
@@ -1175,7 +1300,7 @@ int crdt_ormap_pieces(struct crdt_ormap *m, struct crdt_cursor *cur, size_t max,
 	struct piece pc = { .m = m, .cb = counted_cb, .ctx = &cnt, .max = max,
 			    .ri_len = crdt_varint_len(m->nreps) };
 	size_t skipped = 0;
-	uint32_t *seen = NULL, *ord = NULL;
+	uint32_t *seen = NULL;
 	struct ldot *lv_v = NULL;
 	struct live lv = { 0 };
 	bool end = cur->bases;
@@ -1197,14 +1322,10 @@ int crdt_ormap_pieces(struct crdt_ormap *m, struct crdt_cursor *cur, size_t max,
 	if (lv.listed && (r = live_dots(m, &lv_v, &lv.n)) < 0)
 		return r;
 	lv.v = lv_v;
-	if ((r = piece_begin(&pc, &seen)) < 0 ||
-	    !(ord = malloc((m->nreps ? m->nreps : 1) * sizeof(*ord)))) {
-		r = r < 0 ? r : CRDT_ENOMEM;
+	if ((r = piece_begin(&pc, &seen)) < 0)
 		goto out;
-	}
-	rid_order(m, ord);
 	while (!end && cnt.n < n && r == 0) {
-		if ((r = cut_piece(&pc, ord, &lv, cur, seen, &end)) == 0 && pc.any)
+		if ((r = cut_piece(&pc, pc.ord, &lv, cur, seen, &end)) == 0 && pc.any)
 			r = piece_flush(&pc);
 	}
 	if (r == 0 && end && !cur->bases) {
@@ -1222,7 +1343,6 @@ int crdt_ormap_pieces(struct crdt_ormap *m, struct crdt_cursor *cur, size_t max,
 	cur->skipped += skipped;
 out:
 	piece_end(&pc, seen);
-	free(ord);
 	free(lv_v);
 	return r;
 }
