@@ -1416,6 +1416,64 @@ static void test_json(void **state)
 	crdt_ormap_free(m);
 }
 
+static int count_piece(const uint8_t *p, size_t len, void *ctx)
+{
+	(void)p;
+	(void)len;
+	++*(int *)ctx;
+	return 0;
+}
+
+/* The dot index grows a few slots a put (ormap/index.c): while the
+ * outgrown table is still being moved, a delete merged from a peer finds
+ * each field whose dot sits in it (without the old table's lookup, the
+ * first such delete is lost), and a field deleted here meanwhile stays
+ * deleted. */
+static void test_index_growing(void **state)
+{
+	struct crdt_rid ia = { { 1 } };
+	struct crdt_hlc h;
+	struct crdt_ormap *m = crdt_ormap_new(), *peer;
+	struct crdt_cursor cur = CRDT_CURSOR_INIT;
+	struct crdt_ormap_val val;
+	int pieces = 0;
+	char f[32];
+
+	(void)state;
+	now_ms = 1;
+	crdt_hlc_init(&h, clock_global, NULL);
+	for (int i = 0; i < 2000; i++) {
+		int len = snprintf(f, sizeof(f), "f%05d", i);
+		assert_int_equal(crdt_ormap_set(m, &h, &ia, f, (size_t)len, "v", 1, NULL), 0);
+	}
+	/* a cut of more than 1,024 fields builds the index, sized for them */
+	assert_int_equal(crdt_ormap_pieces(m, &cur, 1400, 1, count_piece, &pieces), 0);
+	assert_int_equal(pieces, 1);
+	peer = crdt_ormap_copy(m);
+	assert_non_null(peer);
+	/* past half the index's 4,096 slots, then a few puts more: most of
+	 * the old table is not moved yet */
+	for (int i = 2000; i < 2060; i++) {
+		int len = snprintf(f, sizeof(f), "f%05d", i);
+		assert_int_equal(crdt_ormap_set(m, &h, &ia, f, (size_t)len, "v", 1, NULL), 0);
+	}
+	assert_int_equal(crdt_ormap_del(m, "f00007", 6, NULL), 1);
+	for (int i = 1; i < 2000; i += 13) {
+		struct crdt_ormap *d = crdt_ormap_new();
+		int len = snprintf(f, sizeof(f), "f%05d", i);
+		assert_non_null(d);
+		assert_int_equal(crdt_ormap_del(peer, f, (size_t)len, d), 1);
+		assert_int_equal(crdt_ormap_merge(m, d), 0);
+		assert_false(crdt_ormap_get(m, f, (size_t)len, &val));
+		crdt_ormap_free(d);
+	}
+	assert_false(crdt_ormap_get(m, "f00007", 6, &val));
+	assert_true(crdt_ormap_get(m, "f00002", 6, &val));
+	assert_int_equal(crdt_ormap_len(m), 2060 - 1 - 154);
+	crdt_ormap_free(peer);
+	crdt_ormap_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1432,6 +1490,7 @@ int main(void)
 		cmocka_unit_test(test_decode_dot_twice), cmocka_unit_test(test_decode_hardened),  cmocka_unit_test(test_json),
 		cmocka_unit_test(test_fingerprint_kept),
 		cmocka_unit_test(test_reserve_and_many_sets),
+		cmocka_unit_test(test_index_growing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -73,7 +73,13 @@ struct dix {
 	struct dslot *s; /* open addressing, power-of-two capacity */
 	uint32_t cap, n;
 	bool ok; /* built and current */
+	/* The table it outgrew, moved into s a few slots a put (index.c):
+	 * from slot omoved on it still holds entries (on of them) that s
+	 * lacks; a deleted one there is marked DIX_GONE. NULL when none. */
+	struct dslot *old;
+	uint32_t ocap, omoved, on;
 };
+#define DIX_GONE UINT32_MAX /* an old slot's ri once deleted */
 
 struct crdt_ormap {
 	struct elemtab tab;

@@ -1031,7 +1031,7 @@ static size_t gather_kept(const struct crdt_ormap *m, const struct crdt_ormap *r
 		if (r != 2)
 			return r ? max + 1 : k.n;
 	}
-	if (m->dix.ok) {
+	if (m->dix.ok && !m->dix.old) { /* (one growing: the fields instead) */
 		for (uint32_t i = 0; i < m->dix.cap; i++) {
 			const struct dslot *d = &m->dix.s[i];
 			const struct et_slot *s;
