@@ -57,6 +57,9 @@ struct crdt_cursor {
 	 * ctr do not move there: they do not say where such a cursor is. */
 	int bases;
 	uint32_t bhash, bskip;
+	/* A G-Set's cut visits its hash space in 2^bbits blocks, bblock of
+	 * them done (gset.c). */
+	uint32_t bblock, bbits;
 	/* The summary of the piece being emitted, valid only during its
 	 * callback: has_sum is nonzero when the cut gave one (an OR-Set piece
 	 * cut through its dot index), sum_dots its live dots and sum_hash

@@ -43,11 +43,12 @@ int crdt_gset_decode(const uint8_t *buf, size_t len, struct crdt_gset **ret);
 /** Runs of consecutive elements, each piece at most @max bytes; an element
  * too long for any piece is left out and counted in the return (codec.h). */
 int crdt_gset_split(const struct crdt_gset *s, size_t max, crdt_piece_cb cb, void *ctx);
-/** At most @n pieces of at most @max bytes from @cur on (codec.h), each a
- * run of consecutive elements in elemtab order, the cursor kept as a hash
- * and a count of that hash's elements already cut (cur->bhash,
- * cur->bskip; cur->bases set once the first piece went), so the set may
- * grow between calls: an element added behind
+/** At most @n pieces of at most @max bytes from @cur on (codec.h): the
+ * hash space in blocks of about 16 elements visited in bit-reversed order
+ * (cur->bbits, cur->bblock; docs/encoding.md says why), each block's
+ * elements in elemtab order, the cursor kept as a hash and a count of that
+ * hash's elements already cut (cur->bhash, cur->bskip; cur->bases set once
+ * the first piece went), so the set may grow between calls: an element added behind
  * the cursor is not in this cut (the change that added it is replicated
  * on its own), and none that was there when the cut began is missed.  A
  * set that fits one piece goes as exactly its encoding; an empty set as

@@ -268,81 +268,177 @@ int crdt_gset_split(const struct crdt_gset *s, size_t max, crdt_piece_cb cb, voi
 
 /* ---- pieces from a cursor ------------------------------------------------------ */
 
-/* The first used slot at or after the cursor: the first of hash
- * cur->bhash, less the first cur->bskip of that hash (elemtab order is by
- * hash, then key, however the table grew meanwhile). */
-static size_t cursor_slot(const struct elemtab *t, const struct crdt_cursor *cur)
+/* A cut visits the hash space in 2^bits blocks, in bit-reversed order of
+ * their numbers, each block's elements in elemtab order: pieces in pure
+ * hash order land in a receiver's growing table crowded into its first
+ * part, one cluster that every insert walks and shifts (a 1,000,000-element
+ * catch-up spent most of its receiver's time so); blocks spread over the
+ * whole space fill it evenly.  About GSET_BLOCK elements a block, at most
+ * 2^16 blocks (one lookup each at the sender). */
+#define GSET_BLOCK 16
+#define GSET_BITS_MAX 16
+
+static uint32_t rev32(uint32_t x)
+{
+	x = (x >> 16) | (x << 16);
+	x = ((x >> 8) & 0x00ff00ffu) | ((x & 0x00ff00ffu) << 8);
+	x = ((x >> 4) & 0x0f0f0f0fu) | ((x & 0x0f0f0f0fu) << 4);
+	x = ((x >> 2) & 0x33333333u) | ((x & 0x33333333u) << 2);
+	return ((x >> 1) & 0x55555555u) | ((x & 0x55555555u) << 1);
+}
+
+/* The first hash of the @k-th block visited. */
+static uint32_t block_lo(uint32_t k, uint32_t bits)
+{
+	return bits ? rev32(k) & ~(uint32_t)(UINT32_MAX >> bits) : 0;
+}
+
+/* The first used slot with hash @h or more, less the first @skip of @h
+ * (elemtab order is by hash, then key, however the table grew). */
+static size_t slot_from(const struct elemtab *t, uint32_t h, uint32_t skip)
 {
 	size_t i;
 	uint32_t run = 0;
 
 	if (!t->s)
 		return 0;
-	i = et_walk(t, et_home(t, cur->bhash));
-	while (i < et_cap(t) && t->s[i].hash < cur->bhash)
+	i = et_walk(t, et_home(t, h));
+	while (i < et_cap(t) && t->s[i].hash < h)
 		i = et_walk(t, i + 1);
-	for (; i < et_cap(t) && t->s[i].hash == cur->bhash && run < cur->bskip; i = et_walk(t, i + 1))
+	for (; i < et_cap(t) && t->s[i].hash == h && run < skip; i = et_walk(t, i + 1))
 		run++;
 	return i;
+}
+
+/* A cut's place: slot i of block k (in visit order), after passing rr
+ * elements of hash hh. */
+struct gwalk {
+	const struct elemtab *t;
+	uint32_t bits, k, hh, rr;
+	size_t i;
+	bool end;
+};
+
+/* On to the next block while slot i is past the block's end. */
+static void settle(struct gwalk *w)
+{
+	for (;;) {
+		uint64_t hi = (uint64_t)block_lo(w->k, w->bits) + ((uint64_t)1 << (32 - w->bits));
+		if (w->i < et_cap(w->t) && w->t->s[w->i].hash < hi)
+			return;
+		if (++w->k >> w->bits) {
+			w->end = true;
+			return;
+		}
+		w->hh = block_lo(w->k, w->bits);
+		w->rr = 0;
+		w->i = slot_from(w->t, w->hh, 0);
+	}
+}
+
+static void walk_from(struct gwalk *w, const struct elemtab *t, const struct crdt_cursor *cur)
+{
+	*w = (struct gwalk){ .t = t, .bits = cur->bbits, .k = cur->bblock, .hh = cur->bhash,
+			     .rr = cur->bskip };
+	w->i = slot_from(t, w->hh, w->rr);
+	settle(w);
+}
+
+static void walk_on(struct gwalk *w)
+{
+	uint32_t h = w->t->s[w->i].hash;
+
+	w->rr = h == w->hh ? w->rr + 1 : 1;
+	w->hh = h;
+	w->i = et_walk(w->t, w->i + 1);
+	settle(w);
+}
+
+static void walk_save(const struct gwalk *w, struct crdt_cursor *cur)
+{
+	uint32_t h;
+
+	if (w->end) {
+		cur->done = 1;
+		return;
+	}
+	h = w->t->s[w->i].hash;
+	cur->bases = 1;
+	cur->bblock = w->k;
+	cur->bhash = h;
+	cur->bskip = h == w->hh ? w->rr : 0;
+}
+
+/* The blocks of a cut of @t into pieces of @max bytes: one (elemtab order,
+ * the encoding's) when the set fits a piece. */
+static uint32_t cut_bits(const struct elemtab *t, size_t max)
+{
+	uint32_t bits = 0;
+
+	if (t->count <= max) {
+		size_t size = 2 + crdt_varint_len(t->count);
+		for (size_t i = et_walk(t, 0); i < et_cap(t) && size <= max; i = et_walk(t, i + 1))
+			size += crdt_varint_len(et_len(&t->s[i])) + et_len(&t->s[i]);
+		if (size <= max)
+			return 0;
+	}
+	while (bits < GSET_BITS_MAX && (t->count >> bits) > GSET_BLOCK)
+		bits++;
+	return bits;
 }
 
 int crdt_gset_pieces(struct crdt_gset *s, struct crdt_cursor *cur, size_t max, size_t n,
 		     crdt_piece_cb cb, void *ctx)
 {
 	const struct elemtab *t = &s->tab;
-	size_t fixed = 2 + crdt_varint_len(t->count), i;
-	uint32_t h = cur->bhash, run = cur->bskip; /* (h, run): where slot i is */
+	size_t fixed = 2 + crdt_varint_len(t->count);
 	struct crdt_buf b;
+	struct gwalk w;
 	int r = 0;
 
 	if (cur->done || n == 0)
 		return 0;
 	if (fixed > max)
 		return CRDT_EMSGSIZE;
+	if (!cur->bases && cur->pieces == 0)
+		cur->bbits = cut_bits(t, max);
 	crdt_buf_init(&b, max);
-	i = cursor_slot(t, cur);
-	for (size_t cnt = 0; cnt < n && !cur->done;) {
-		size_t k = 0, size = fixed, first = i, j = i;
-		uint32_t hh = h, rr = run;
+	walk_from(&w, t, cur);
+	for (size_t cnt = 0; cnt < n && (!w.end || cur->pieces == 0);) {
+		struct gwalk from = w;
+		size_t k = 0, size = fixed;
 		uint64_t skip = 0;
 
-		/* the run of elements that fit; one too long for any piece
-		 * (only ever before the first) is left out */
-		for (; j < et_cap(t); j = et_walk(t, j + 1)) {
-			size_t el = et_len(&t->s[j]), c = crdt_varint_len(el) + el;
+		/* the elements that fit; one too long for any piece (only
+		 * ever before the first) is left out */
+		for (; !w.end; walk_on(&w)) {
+			size_t el = et_len(&t->s[w.i]), c = crdt_varint_len(el) + el;
 			if (size + c > max && k)
 				break;
 			if (size + c > max) {
 				skip++;
-				first = et_walk(t, j + 1);
+				walk_on(&from);
 			} else {
 				size += c;
 				k++;
 			}
-			rr = t->s[j].hash == hh ? rr + 1 : 1;
-			hh = t->s[j].hash;
 		}
 		if (k || cur->pieces == 0) { /* an empty set goes as one piece */
 			crdt_buf_reset(&b);
 			crdt_codec_put_header(&b, CRDT_GSET);
 			crdt_buf_put_varint(&b, k);
-			for (size_t x = first, m = 0; m < k; x = et_walk(t, x + 1), m++)
-				crdt_buf_put_bytes(&b, et_key(&t->s[x]), et_len(&t->s[x]));
+			for (size_t m = 0; m < k; m++, walk_on(&from))
+				crdt_buf_put_bytes(&b, et_key(&t->s[from.i]), et_len(&t->s[from.i]));
 			if ((r = b.err) < 0 || (r = cb(b.data, b.len, ctx)) < 0)
 				break; /* the cursor stays before the piece */
 			cur->pieces++;
 			cnt++;
 		}
 		cur->skipped += skip;
-		i = j;
-		if (i >= et_cap(t)) {
-			cur->done = 1;
-		} else {
-			cur->bases = 1;
-			h = cur->bhash = t->s[i].hash;
-			run = cur->bskip = t->s[i].hash == hh ? rr : 0;
-		}
+		walk_save(&w, cur);
 	}
+	if (r == 0 && w.end)
+		cur->done = 1;
 	crdt_buf_done(&b);
 	return r;
 }

@@ -429,6 +429,31 @@ static void test_pieces_cursor(void **state)
 	assert_int_equal(c.elems, 10);
 	crdt_gset_free(c.ps.into);
 	crdt_gset_free(s);
+	/* a large set's first pieces already spread over the whole hash
+	 * space (a receiver's growing table fills evenly), not its first part */
+	s = crdt_gset_new();
+	for (int i = 0; i < 20000; i++)
+		assert_int_equal(crdt_gset_add(s, &i, sizeof(i)), 1);
+	struct crdt_cursor sp = CRDT_CURSOR_INIT;
+	struct crdt_buf first;
+	crdt_buf_init(&first, 0);
+	assert_int_equal(crdt_gset_pieces(s, &sp, 1400, 1, keep_cb, &first), 0);
+	struct crdt_gset *p1;
+	assert_int_equal(crdt_gset_decode(first.data, first.len, &p1), 0);
+	assert_true(crdt_gset_card(p1) > 100);
+	uint32_t quarters = 0;
+	for (int i = 0; i < 20000; i++)
+		if (crdt_gset_contains(p1, &i, sizeof(i)))
+			quarters |= 1u << (et_hash(&i, sizeof(i)) >> 30);
+	assert_int_equal(quarters, 0xf);
+	crdt_gset_free(p1);
+	crdt_buf_done(&first);
+	c = (struct cut){ .ps = { .into = crdt_gset_new(), .max = 1400 } };
+	assert_int_equal(cut_all(s, &c, 1400, 3), 0);
+	assert_int_equal(c.elems, 20000);
+	assert_true(crdt_gset_equal(s, c.ps.into));
+	crdt_gset_free(c.ps.into);
+	crdt_gset_free(s);
 	/* keys that share a hash, a piece each: the cursor stops between
 	 * them and goes on after the first, neither lost nor sent twice */
 	char keys[8][16];
