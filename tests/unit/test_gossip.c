@@ -2904,6 +2904,19 @@ static void assert_set_equal(struct cluster *c, int i, const char *key)
 				     store_entry_slot(ei, CRDT_ORSET)->os));
 }
 
+/* @n cores that met with deltas and digests on (the meeting's exchange),
+ * then switched to whole states and rounds for what the test does next
+ * (CRDT.SYNC sends whole, no interval is pushed). */
+static void cluster_met_then_whole(struct cluster *c, int n)
+{
+	cluster_deltas = true;
+	cluster_digests = true;
+	cluster_init(c, n, 1400, 0, 0);
+	cluster_meet(c);
+	cluster_deltas = false;
+	cluster_digests = false;
+}
+
 /* A large G-Set's catch-up goes a few pieces at a time from a cursor in
  * its elemtab order (crdt_gset_pieces), paced by the window as an
  * OR-Set's: a whole split sent every piece at once, far past what a
@@ -2920,12 +2933,7 @@ static void test_gset_catchup(void **state)
 	char m[32];
 
 	(void)state;
-	cluster_deltas = true;
-	cluster_digests = true;
-	cluster_init(&c, 3, 1400, 0, 0);
-	cluster_meet(&c);
-	cluster_deltas = false;
-	cluster_digests = false;
+	cluster_met_then_whole(&c, 3);
 	o = get(&c.node[0], "g", CRDT_GSET);
 	for (int i = 0; i < 80000; i++) {
 		snprintf(m, sizeof(m), "element-%06d", i);
@@ -3640,12 +3648,7 @@ static void test_third_party_in_flight(void **state)
 	struct cluster c;
 	struct gossip_stats st;
 
-	cluster_deltas = true;
-	cluster_digests = true;
-	cluster_init(&c, 3, 1400, 0, 0);
-	cluster_meet(&c);
-	cluster_deltas = false;
-	cluster_digests = false;
+	cluster_met_then_whole(&c, 3);
 	add_many(&c.node[0], "big", 0, 5000);
 	round_all(&c);
 	round_all(&c);
