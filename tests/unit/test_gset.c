@@ -412,6 +412,7 @@ static void test_pieces_cursor(void **state)
 	/* an element too long for any piece is left out and counted */
 	uint8_t big[64] = { 0 };
 	assert_int_equal(crdt_gset_add(s, big, sizeof(big)), 1);
+	crdt_gset_free(c.ps.into);
 	c = (struct cut){ .ps = { .into = crdt_gset_new(), .max = 40 } };
 	assert_int_equal(cut_all(s, &c, 40, 2), 1);
 	assert_int_equal(crdt_gset_card(c.ps.into), 10);
