@@ -40,8 +40,8 @@ uint64_t crdt_gset_fingerprint(const struct crdt_gset *s);
 struct crdt_gset *crdt_gset_copy(const struct crdt_gset *s);
 int crdt_gset_encode(const struct crdt_gset *s, struct crdt_buf *b);
 int crdt_gset_decode(const uint8_t *buf, size_t len, struct crdt_gset **ret);
-/** Runs of consecutive elements, each piece at most @max bytes; an element
- * too long for any piece is left out and counted in the return (codec.h). */
+/** Every piece crdt_gset_pieces cuts, in one call; an element too long for
+ * any piece is left out and counted in the return (codec.h). */
 int crdt_gset_split(const struct crdt_gset *s, size_t max, crdt_piece_cb cb, void *ctx);
 /** At most @n pieces of at most @max bytes from @cur on (codec.h): the
  * hash space in blocks of about 16 elements visited in bit-reversed order
@@ -56,7 +56,7 @@ int crdt_gset_split(const struct crdt_gset *s, size_t max, crdt_piece_cb cb, voi
  * counted in cur->skipped.  Costs the pieces it cuts and one lookup.  0,
  * -EMSGSIZE when @max cannot hold a header, or @cb's negative return (the
  * cursor then stays before the piece that failed). */
-int crdt_gset_pieces(struct crdt_gset *s, struct crdt_cursor *cur, size_t max, size_t n,
+int crdt_gset_pieces(const struct crdt_gset *s, struct crdt_cursor *cur, size_t max, size_t n,
 		     crdt_piece_cb cb, void *ctx);
 /** A catch-up's sizing of the table, as crdt_orset_reserve_for. */
 int crdt_gset_reserve_for(struct crdt_gset *s, size_t incoming, uint64_t total);

@@ -600,6 +600,25 @@ int et_reserve_toward(struct elemtab *t, size_t n, size_t aim)
 	return tail_reserve(t, n);
 }
 
+size_t et_seek(const struct elemtab *t, uint32_t hash, uint32_t skip, uint32_t *ret_run)
+{
+	size_t i;
+	uint32_t run = 0;
+
+	if (ret_run)
+		*ret_run = 0;
+	if (!t->s)
+		return 0;
+	i = et_walk(t, et_home(t, hash));
+	while (i < et_cap(t) && t->s[i].hash < hash)
+		i = et_walk(t, i + 1);
+	for (; i < et_cap(t) && t->s[i].hash == hash && run < skip; i = et_walk(t, i + 1))
+		run++;
+	if (ret_run)
+		*ret_run = run;
+	return i;
+}
+
 int et_reserve_announced(struct elemtab *t, size_t incoming, uint64_t total)
 {
 	size_t need = (size_t)t->count + incoming;

@@ -358,6 +358,11 @@ struct et_slot *et_insert(struct elemtab *t, const void *key, size_t len, uint32
 struct et_slot *et_insert_slot(struct elemtab *t, const struct et_slot *from, uint8_t *owned);
 /** Remove the entry at @slot (frees a long key). */
 void et_remove(struct elemtab *t, struct et_slot *slot);
+/** The first used slot whose hash is @hash or more, less the first @skip
+ * of @hash (a cursor in elemtab order: by hash, then key, however the
+ * table grew meanwhile); et_cap() when none.  *@ret_run (may be NULL): how
+ * many of @hash it passed. */
+size_t et_seek(const struct elemtab *t, uint32_t hash, uint32_t skip, uint32_t *ret_run);
 /** A malloc'd array of the used slots in elemtab order (NULL with 0
  * entries): -ENOMEM. */
 int et_list(const struct elemtab *t, struct et_slot ***ret);

@@ -81,12 +81,16 @@ int crdt_gset_each(const struct crdt_gset *s, crdt_elem_cb cb, void *ctx)
 	return et_foreach(&s->tab, cb, ctx);
 }
 
+/* A merged state of at most this many elements (a gossiped piece) lists
+ * its new ones on the stack. */
+#define MERGE_STACK 256
+
 int crdt_gset_merge(struct crdt_gset *dst, const struct crdt_gset *src)
 {
 	const struct elemtab *st = &src->tab;
-	size_t nnew = 0, k = 0;
-	uint32_t *fresh;
-	uint8_t **keys;
+	size_t nnew = 0, nlong = 0, k = 0;
+	uint32_t stack[MERGE_STACK], *fresh = stack;
+	uint8_t **keys = NULL;
 	int r = CRDT_ENOMEM;
 
 	if (dst == src || !st->count)
@@ -94,37 +98,34 @@ int crdt_gset_merge(struct crdt_gset *dst, const struct crdt_gset *src)
 	/* Everything that can fail happens before dst changes: find the new
 	 * elements (one lookup each), copy their long keys, grow the table,
 	 * then insert them. */
-	if (!(fresh = malloc(st->count * sizeof(*fresh))))
+	if (st->count > MERGE_STACK && !(fresh = malloc(st->count * sizeof(*fresh))))
 		return r;
 	for (size_t i = et_walk(st, 0); i < et_cap(st); i = et_walk(st, i + 1))
-		if (!et_find(&dst->tab, et_key(&st->s[i]), et_len(&st->s[i]), st->s[i].hash))
+		if (!et_find(&dst->tab, et_key(&st->s[i]), et_len(&st->s[i]), st->s[i].hash)) {
 			fresh[nnew++] = (uint32_t)i;
-	if (!nnew) {
-		free(fresh);
-		return 0;
-	}
-	if (!(keys = calloc(nnew, sizeof(*keys))))
+			nlong += et_len(&st->s[i]) > ET_INLINE;
+		}
+	if (nlong && !(keys = calloc(nnew, sizeof(*keys))))
 		goto fail;
-	for (; k < nnew; k++) {
+	for (; nlong && k < nnew; k++) {
 		const struct et_slot *e = &st->s[fresh[k]];
 		if (et_len(e) > ET_INLINE && !(keys[k] = et_key_dup(et_key(e), et_len(e), &r)))
 			goto fail;
 	}
-	if ((r = et_reserve(&dst->tab, (size_t)dst->tab.count + nnew)) < 0)
+	if (nnew && (r = et_reserve(&dst->tab, (size_t)dst->tab.count + nnew)) < 0)
 		goto fail;
 	for (k = 0; k < nnew; k++) {
 		const struct et_slot *e = &st->s[fresh[k]];
-		et_insert_slot(&dst->tab, e, keys[k]);
+		et_insert_slot(&dst->tab, e, keys ? keys[k] : NULL);
 		dst->fp += fp_bytes(FP_ELEM, et_key(e), et_len(e));
 	}
-	free(keys);
-	free(fresh);
-	return 0;
+	r = 0;
 fail:
-	while (keys && k-- > 0)
+	while (r < 0 && keys && k-- > 0)
 		free(keys[k]);
 	free(keys);
-	free(fresh);
+	if (fresh != stack)
+		free(fresh);
 	return r;
 }
 
@@ -156,25 +157,15 @@ struct crdt_gset *crdt_gset_copy(const struct crdt_gset *s)
 	return c;
 }
 
-static int put_elems(struct crdt_buf *b, struct et_slot **v, size_t n)
-{
-	crdt_codec_put_header(b, CRDT_GSET);
-	crdt_buf_put_varint(b, n);
-	for (size_t i = 0; i < n; i++)
-		crdt_buf_put_bytes(b, et_key(v[i]), et_len(v[i]));
-	return b->err;
-}
-
 int crdt_gset_encode(const struct crdt_gset *s, struct crdt_buf *b)
 {
-	struct et_slot **v;
-	int r = et_list(&s->tab, &v); /* elemtab order, the encoding's */
+	const struct elemtab *t = &s->tab;
 
-	if (r < 0)
-		return r;
-	r = put_elems(b, v, s->tab.count);
-	free(v);
-	return r;
+	crdt_codec_put_header(b, CRDT_GSET);
+	crdt_buf_put_varint(b, t->count);
+	for (size_t i = et_walk(t, 0); i < et_cap(t); i = et_walk(t, i + 1)) /* elemtab order */
+		crdt_buf_put_bytes(b, et_key(&t->s[i]), et_len(&t->s[i]));
+	return b->err;
 }
 
 int crdt_gset_decode(const uint8_t *buf, size_t len, struct crdt_gset **ret)
@@ -224,47 +215,6 @@ fail:
 	return r;
 }
 
-int crdt_gset_split(const struct crdt_gset *s, size_t max, crdt_piece_cb cb, void *ctx)
-{
-	struct et_slot **v;
-	struct crdt_buf b;
-	size_t n = s->tab.count, i = 0, fixed, skipped = 0;
-	int r = et_list(&s->tab, &v);
-
-	if (r < 0)
-		return r;
-	/* The count varint is bounded by the total count's. */
-	fixed = 2 + crdt_varint_len(n);
-	if (fixed > max) {
-		free(v);
-		return CRDT_EMSGSIZE;
-	}
-	crdt_buf_init(&b, max);
-	do {
-		size_t j = i, size = fixed;
-		while (j < n) {
-			size_t el = et_len(v[j]), c = crdt_varint_len(el) + el;
-			if (size + c > max)
-				break;
-			size += c;
-			j++;
-		}
-		if (j == i && n > 0) {
-			/* too long for any piece: left out, the rest still goes */
-			skipped++;
-			i++;
-			continue;
-		}
-		crdt_buf_reset(&b);
-		r = put_elems(&b, v + i, j - i);
-		if (r == 0)
-			r = cb(b.data, b.len, ctx);
-		i = j;
-	} while (r == 0 && i < n);
-	crdt_buf_done(&b);
-	free(v);
-	return r < 0 ? r : (int)(skipped > INT32_MAX ? INT32_MAX : skipped);
-}
 
 /* ---- pieces from a cursor ------------------------------------------------------ */
 
@@ -293,23 +243,6 @@ static uint32_t block_lo(uint32_t k, uint32_t bits)
 	return bits ? rev32(k) & ~(uint32_t)(UINT32_MAX >> bits) : 0;
 }
 
-/* The first used slot with hash @h or more, less the first @skip of @h
- * (elemtab order is by hash, then key, however the table grew). */
-static size_t slot_from(const struct elemtab *t, uint32_t h, uint32_t skip)
-{
-	size_t i;
-	uint32_t run = 0;
-
-	if (!t->s)
-		return 0;
-	i = et_walk(t, et_home(t, h));
-	while (i < et_cap(t) && t->s[i].hash < h)
-		i = et_walk(t, i + 1);
-	for (; i < et_cap(t) && t->s[i].hash == h && run < skip; i = et_walk(t, i + 1))
-		run++;
-	return i;
-}
-
 /* A cut's place: slot i of block k (in visit order), after passing rr
  * elements of hash hh. */
 struct gwalk {
@@ -332,7 +265,7 @@ static void settle(struct gwalk *w)
 		}
 		w->hh = block_lo(w->k, w->bits);
 		w->rr = 0;
-		w->i = slot_from(w->t, w->hh, 0);
+		w->i = et_seek(w->t, w->hh, 0, NULL);
 	}
 }
 
@@ -340,7 +273,7 @@ static void walk_from(struct gwalk *w, const struct elemtab *t, const struct crd
 {
 	*w = (struct gwalk){ .t = t, .bits = cur->bbits, .k = cur->bblock, .hh = cur->bhash,
 			     .rr = cur->bskip };
-	w->i = slot_from(t, w->hh, w->rr);
+	w->i = et_seek(t, w->hh, w->rr, NULL);
 	settle(w);
 }
 
@@ -387,7 +320,7 @@ static uint32_t cut_bits(const struct elemtab *t, size_t max)
 	return bits;
 }
 
-int crdt_gset_pieces(struct crdt_gset *s, struct crdt_cursor *cur, size_t max, size_t n,
+int crdt_gset_pieces(const struct crdt_gset *s, struct crdt_cursor *cur, size_t max, size_t n,
 		     crdt_piece_cb cb, void *ctx)
 {
 	const struct elemtab *t = &s->tab;
@@ -441,6 +374,14 @@ int crdt_gset_pieces(struct crdt_gset *s, struct crdt_cursor *cur, size_t max, s
 		cur->done = 1;
 	crdt_buf_done(&b);
 	return r;
+}
+
+int crdt_gset_split(const struct crdt_gset *s, size_t max, crdt_piece_cb cb, void *ctx)
+{
+	struct crdt_cursor cur = CRDT_CURSOR_INIT;
+	int r = crdt_gset_pieces(s, &cur, max, SIZE_MAX, cb, ctx);
+
+	return r < 0 ? r : (int)(cur.skipped > INT32_MAX ? INT32_MAX : cur.skipped);
 }
 
 int crdt_gset_reserve_for(struct crdt_gset *s, size_t incoming, uint64_t total)

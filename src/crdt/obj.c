@@ -74,6 +74,21 @@
 		return crdt_##NAME##_scan(s, cur, count, cb, ctx, next);                             \
 	}
 
+/* The cut from a cursor; the count a catch-up announces (@COUNT of the
+ * state: a set's members, a hash's baselines) and the receiver's sizing
+ * for it, from the same count of the piece. */
+#define ADAPT_PIECES(NAME, COUNT)                                                                   \
+	static int NAME##_pieces_(void *s, struct crdt_cursor *cur, size_t max, size_t n,            \
+				  crdt_piece_cb cb, void *ctx)                                       \
+	{                                                                                            \
+		return crdt_##NAME##_pieces(s, cur, max, n, cb, ctx);                                \
+	}                                                                                            \
+	static uint64_t NAME##_total_(const void *s) { return COUNT(s); }                            \
+	static int NAME##_reserve_for_(void *s, const void *piece, uint64_t total)                  \
+	{                                                                                            \
+		return crdt_##NAME##_reserve_for(s, COUNT(piece), total);                            \
+	}
+
 #define ROW(NAME, TAG)                                                                              \
 	.type = TAG, .new = NAME##_new_, .free = NAME##_free_, .copy = NAME##_copy_,                 \
 	.merge = NAME##_merge_, .equal = NAME##_equal_, .encode = NAME##_encode_,                    \
@@ -96,33 +111,9 @@ ADAPT_COUNTER(pncounter)
 ADAPT_DEL(pncounter)
 ADAPT(gset, struct crdt_gset)
 ADAPT_SET(gset)
-static int gset_pieces_(void *s, struct crdt_cursor *cur, size_t max, size_t n, crdt_piece_cb cb,
-			void *ctx)
-{
-	return crdt_gset_pieces(s, cur, max, n, cb, ctx);
-}
-static uint64_t gset_total_(const void *s)
-{
-	return crdt_gset_card(s);
-}
-static int gset_reserve_for_(void *s, const void *piece, uint64_t total)
-{
-	return crdt_gset_reserve_for(s, crdt_gset_card(piece), total);
-}
+ADAPT_PIECES(gset, crdt_gset_card)
 ADAPT(orset, struct crdt_orset)
-static int orset_pieces_(void *s, struct crdt_cursor *cur, size_t max, size_t n, crdt_piece_cb cb,
-			 void *ctx)
-{
-	return crdt_orset_pieces(s, cur, max, n, cb, ctx);
-}
-static uint64_t orset_total_(const void *s)
-{
-	return crdt_orset_card(s);
-}
-static int orset_reserve_for_(void *s, const void *piece, uint64_t total)
-{
-	return crdt_orset_reserve_for(s, crdt_orset_card(piece), total);
-}
+ADAPT_PIECES(orset, crdt_orset_card)
 ADAPT_IDS(orset)
 ADAPT_SET(orset)
 ADAPT_DEL(orset)
@@ -134,19 +125,7 @@ ADAPT(ormap, struct crdt_ormap)
 ADAPT_IDS(ormap)
 ADAPT_DEL(ormap)
 ADAPT_DETACH(ormap, struct crdt_ormap)
-static int ormap_pieces_(void *s, struct crdt_cursor *cur, size_t max, size_t n, crdt_piece_cb cb,
-			 void *ctx)
-{
-	return crdt_ormap_pieces(s, cur, max, n, cb, ctx);
-}
-static uint64_t ormap_total_(const void *s)
-{
-	return crdt_ormap_bases(s);
-}
-static int ormap_reserve_for_(void *s, const void *piece, uint64_t total)
-{
-	return crdt_ormap_reserve_for(s, crdt_ormap_bases(piece), total);
-}
+ADAPT_PIECES(ormap, crdt_ormap_bases)
 
 static const struct crdt_type_ops types[CRDT_TYPE_MAX + 1] = {
 	[CRDT_GCOUNTER] = { ROW(gcounter, CRDT_GCOUNTER), ROW_IDS(gcounter), ROW_COUNTER(gcounter),

@@ -903,14 +903,9 @@ static int put_bases(struct piece *pc, size_t *skipped, struct bases_at *at)
 	size_t i = 0;
 	int r;
 
-	if (at && t->s) { /* elemtab order: each at or after its home */
+	if (at) {
 		hash = at->cur->bhash;
-		i = et_walk(t, et_home(t, hash));
-		while (i < et_cap(t) && t->s[i].hash < hash)
-			i = et_walk(t, i + 1);
-		for (; i < et_cap(t) && t->s[i].hash == hash && run < at->cur->bskip;
-		     i = et_walk(t, i + 1))
-			run++;
+		i = et_seek(t, hash, at->cur->bskip, &run);
 	}
 	for (i = et_walk(t, i); i < et_cap(t); i = et_walk(t, i + 1), run++) {
 		const struct et_slot *s = &t->s[i];
