@@ -52,7 +52,8 @@ def gossip(cl):
 def start_loaded(node, n, kind="orset"):
     """Start @node and load its key "s" with n elements e0000000..: an
     OR-Set (SADD), a G-Set (CRDT.CREATE s gset, then SADD) or an OR-Map
-    (HSET, each field's value "v"); return its client."""
+    (HSET, each field's value "v"); or, kind "keys", n string keys
+    e0000000.. (MSET, each "v"); return its client."""
     node.start()
     cl = node.client()
     if kind == "gset":
@@ -62,6 +63,8 @@ def start_loaded(node, n, kind="orset"):
         names = ["e%07d" % j for j in range(i, min(n, i + 10000))]
         if kind == "ormap":
             pipe.hset("s", mapping={f: "v" for f in names})
+        elif kind == "keys":
+            pipe.mset({f: "v" for f in names})
         else:
             pipe.sadd("s", *names)
     pipe.execute()
@@ -70,7 +73,9 @@ def start_loaded(node, n, kind="orset"):
 
 
 def size_of(cl, kind="orset"):
-    """Elements of key "s" as start_loaded made it."""
+    """Elements of key "s" as start_loaded made it (keys: the store's)."""
+    if kind == "keys":
+        return cl.dbsize()
     return cl.hlen("s") if kind == "ormap" else cl.scard("s")
 
 

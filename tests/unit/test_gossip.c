@@ -2622,6 +2622,87 @@ static void test_delta_large_before_contact(void **state)
 	cluster_done(&c);
 }
 
+/* A store of many small instances written before its peer was ever heard
+ * from (a replica loaded before the others start): the peer's first
+ * contact resyncs it, and that walk sends every instance as it is then.
+ *  - The writes queued before the walk began are in it: they are dropped
+ *    unsent (delta_covered), not numbered as intervals and sent twice.
+ *  - The walk packs the registers many a datagram, as STATE records,
+ *    not one cut of its own each (16 a call, half-empty datagrams).
+ *  - While it walks, neither node descends a digest exchange with the
+ *    other (digest_walk_skips): every bucket differs by what is on its
+ *    way, and the KEYS would list the store both ways.  Its end compares
+ *    (the DIGEST after a catch-up): both find the other in sync.
+ *  - A write after the walk began goes as a delta, as any. */
+static void net_deliver_pass(struct cluster *c);
+
+static void test_resync_small_instances(void **state)
+{
+	struct cluster c;
+	struct gossip_stats st;
+	char k[32];
+	int rounds = 0;
+
+	cluster_init_with(&c, 2, true, true, true);
+	for (int i = 0; i < 12000; i++) {
+		snprintf(k, sizeof(k), "key-%05d", i);
+		dset(&c.node[0], k, "v");
+	}
+	sent_reset(&c.net);
+	for (int r = 0; r < 10 && !probe(&c.node[0], 1).seen; r++) { /* first contact */
+		fake_ms += 1000;
+		gossip_core_round(c.node[1].g, fake_ms, fake_ms * 1000);
+		net_deliver_pass(&c);
+	}
+	assert_true(probe(&c.node[0], 1).seen);
+	gossip_core_push(c.node[0].g, fake_ms);
+	assert_true(probe(&c.node[0], 1).catching_up);
+	/* the walk a wave of datagrams and a tick at a time, both nodes'
+	 * rounds among them */
+	for (int step = 0; step < 10000 && probe(&c.node[0], 1).catching_up; step++) {
+		net_deliver_pass(&c);
+		if (c.node[0].tick_due) {
+			fake_ms = c.node[0].tick_due > fake_ms ? c.node[0].tick_due : fake_ms;
+			c.node[0].tick_due = 0;
+			uint64_t due = gossip_core_tick(c.node[0].g, fake_ms);
+			if (due)
+				node_tick_wanted(&c.node[0], due);
+		}
+		if (step % 2 == 0) {
+			rounds++;
+			gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
+			gossip_core_round(c.node[1].g, fake_ms, fake_ms * 1000);
+		}
+	}
+	net_run_ticks(&c);
+	assert_true(rounds >= 4);
+	assert_converged(&c);
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.delta_resyncs, 1);
+	assert_int_equal(st.delta_covered, 12000);
+	assert_int_equal(st.delta_intervals, 0);
+	assert_int_equal(st.delta_dgrams_out, 0);
+	assert_int_equal(c.net.sent_type[0][1][WIRE_DELTA], st.catchup_dgrams_out + st.catchup_resent);
+	assert_int_equal(st.catchup_instances, 12000);
+	assert_true(st.catchup_dgrams_out * 24 <= 12000);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(c.net.sent_type[i][1 - i][WIRE_BUCKETS], 0);
+		assert_int_equal(c.net.sent_type[i][1 - i][WIRE_KEYS], 0);
+	}
+	assert_true(st.digest_walk_skips >= 2);
+	assert_true(probe(&c.node[0], 1).in_sync);
+	assert_true(probe(&c.node[1], 0).in_sync);
+	/* a write now is no resync's: its interval goes */
+	dset(&c.node[0], "key-00000", "w");
+	gossip_core_push(c.node[0].g, fake_ms);
+	net_run_ticks(&c);
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.delta_intervals, 1);
+	assert_int_equal(st.delta_covered, 12000);
+	assert_reg(&c.node[1], "key-00000", "w");
+	cluster_done(&c);
+}
+
 /* Two nodes with deltas, digests and ticks, as a node that meets an
  * empty peer has them: cluster_init_with(), node 0's writes, then
  * join_empty(): node 1's rounds until node 0 has heard from it, node 0's
@@ -3843,6 +3924,7 @@ int main(void)
 		cmocka_unit_test(test_delta_register_at_push),
 		cmocka_unit_test(test_catchup),
 		cmocka_unit_test(test_first_contact),
+		cmocka_unit_test(test_resync_small_instances),
 		cmocka_unit_test(test_catchup_mutated),
 		cmocka_unit_test(test_catchup_no_news),
 		cmocka_unit_test(test_piece_cache),

@@ -161,6 +161,7 @@ static void section_gossip(struct daemon *d, struct crdt_buf *b)
 	line(b, "digest_instances_sent:%" PRIu64, s.digest_instances_sent);
 	line(b, "digest_instances_in_flight:%" PRIu64, s.digest_in_flight);
 	line(b, "digest_rounds_deferred:%" PRIu64, s.digest_rounds_deferred);
+	line(b, "digest_walk_skips:%" PRIu64, s.digest_walk_skips);
 	line(b, "digest_unready:%" PRIu64, s.digest_unready);
 	line(b, "digest_after_catchup:%" PRIu64, s.digests_after_catchup);
 	line(b, "digest_retries:%" PRIu64, s.digest_retries);
@@ -175,6 +176,7 @@ static void section_gossip(struct daemon *d, struct crdt_buf *b)
 	line(b, "delta_whole_writes:%" PRIu64, s.delta_whole_writes);
 	line(b, "delta_held:%" PRIu64, s.delta_held);
 	line(b, "delta_to_catchup:%" PRIu64, s.delta_to_catchup);
+	line(b, "delta_covered:%" PRIu64, s.delta_covered);
 	line(b, "delta_slices:%" PRIu64, s.delta_slices);
 	line(b, "push_budget_stops:%" PRIu64, s.push_budget_stops);
 	line(b, "delta_fast_resent:%" PRIu64, s.delta_fast_resent);

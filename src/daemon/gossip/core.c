@@ -463,7 +463,7 @@ void core_note_left_out(struct gossip_core *g, const struct store_entry *e, int 
  * negative error.  The fingerprint of each encoding is kept for the receive
  * fast path.  An encoding that fits one record comes from the piece cache
  * when it holds it, and goes there when it did not. */
-static long pack_entry(struct gossip_core *g, struct wire_packer *pk, struct store_entry *e)
+long core_pack_entry(struct gossip_core *g, struct wire_packer *pk, struct store_entry *e)
 {
 	size_t total = 0, size, room = wire_packer_room(pk, e->name_len);
 	int r;
@@ -510,7 +510,7 @@ static size_t batch_add_entry(struct batch *b, struct store_entry *e)
 
 	if (b->err)
 		return 0;
-	if ((r = pack_entry(b->g, &b->pk, e)) < 0) {
+	if ((r = core_pack_entry(b->g, &b->pk, e)) < 0) {
 		b->err = (int)r;
 		return 0;
 	}
@@ -647,10 +647,20 @@ void gossip_core_round(struct gossip_core *g, uint64_t now_ms, uint64_t now_us)
 					 p->name, PEER_DOWN_ROUNDS);
 		}
 	}
-	if (!g->digests)
+	if (!g->digests) {
 		(void)send_full(g, g->targets, n);
-	else if (digest_due(g))
-		rounds_send_digest(g, g->targets, n);
+	} else if (digest_due(g)) {
+		/* not to a peer our resync is walking the store to: its end
+		 * sends our DIGEST (rounds_catchup_ended) */
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (catchup_walking(g->targets[i]))
+				g->st.digest_walk_skips++;
+			else
+				g->targets[k++] = g->targets[i];
+		}
+		rounds_send_digest(g, g->targets, k);
+	}
 	/* intervals not acknowledged yet go again; catch-ups go on */
 	for (size_t i = 0; i < g->npeers; i++) {
 		deltas_send(g, g->peers[i], true);

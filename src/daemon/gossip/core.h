@@ -171,6 +171,9 @@ struct gossip_stats {
 	/* rounds that left their DIGEST out while DELTA intervals streamed
 	 * (docs/protocol.md, "Digest rounds") */
 	uint64_t digest_rounds_deferred;
+	/* DIGESTs, BUCKETS and KEYS not sent to a peer while our resync of
+	 * the whole store to it was under way (its end compares) */
+	uint64_t digest_walk_skips;
 	/* DIGESTs not sent or not answered while the digest was brought up to
 	 * date a slice at a time */
 	uint64_t digest_unready;
@@ -196,6 +199,9 @@ struct gossip_stats {
 	 * quarter of their instance) that the instance went by the peers'
 	 * catch-ups instead */
 	uint64_t delta_to_catchup;
+	/* queued writes dropped unsent: every peer's resync began after them,
+	 * so its walk carries them */
+	uint64_t delta_covered;
 	/* queued deltas of more than 2,048 parts cut a few datagrams a push
 	 * (slices), and pushes that stopped at their budget of 32 datagrams,
 	 * leaving the rest to the next push */

@@ -357,6 +357,10 @@ void core_burst_end(struct gossip_core *g);
 /** With a key, the sealed copy of plain datagram (@d, @len) in g->sealbuf
  * (*@len updated); without, @d itself.  NULL when sealing fails (counted). */
 const uint8_t *core_seal(struct gossip_core *g, const uint8_t *d, size_t *len);
+/** Every instance of @e, whole, into @pk as records (one too large for a
+ * datagram split into pieces; one that cannot go at all counted and left
+ * out): the bytes of their encodings, or the packer's error. */
+long core_pack_entry(struct gossip_core *g, struct wire_packer *pk, struct store_entry *e);
 /** Instance (@e, @t) went without @r elements too long for a datagram
  * (r > 0), or not at all (-EMSGSIZE): counted, and logged now and then. */
 void core_note_left_out(struct gossip_core *g, const struct store_entry *e, int t, long r);
@@ -400,6 +404,8 @@ void deltas_queue_free(struct gossip_core *g);
 void catchup_names_clear(struct peer *p);
 /** Nothing queued, cut, in flight or unacknowledged for @p. */
 bool catchup_idle(const struct peer *p);
+/** @p's resync (the whole store) is under way: its walk has not ended. */
+bool catchup_walking(const struct peer *p);
 /** @p sent us the instance of digest key @key, or a change to it, within
  * the last round. */
 bool catchup_receiving(const struct gossip_core *g, const struct peer *p, uint64_t key);

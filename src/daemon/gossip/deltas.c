@@ -301,6 +301,23 @@ static void to_catchups(struct gossip_core *g, struct store_entry *e, uint64_t g
 	}
 }
 
+/* The change_gen up to which every peer's resync carries the writes: the
+ * least of the peers' cu_resync_gen (down and unresolved ones included, as
+ * one back from down may go on with the intervals instead of a resync). */
+static uint64_t resync_floor(const struct gossip_core *g)
+{
+	uint64_t f = UINT64_MAX;
+
+	for (size_t i = 0; i < g->npeers; i++)
+		if (g->peers[i]->cu_resync_gen < f)
+			f = g->peers[i]->cu_resync_gen;
+	return g->npeers ? f : 0;
+}
+
+/* Queued writes a push may drop as covered (resync_floor), a push, besides
+ * the entries it packs: each costs the freeing of its delta. */
+#define PUSH_COVERED_MAX 65536
+
 /* Slices: a queued delta of more than GOSSIP_SLICE_PARTS parts leaves the queue
  * for g->slices, where it is cut from a cursor, at most a push's budget of
  * datagrams a call.  Later writes of its entry queue a delta of their own,
@@ -390,6 +407,11 @@ static bool slices_pack(struct gossip_core *g, struct wire_packer *pk, size_t bu
 		bool whole;
 		int r;
 
+		if (s->gen <= resync_floor(g)) { /* as a queued write (push_deltas) */
+			g->st.delta_covered++;
+			slice_end(g, k, 0);
+			continue;
+		}
 		if (used >= budget)
 			return false;
 		if (pk->seq >= end) {
@@ -427,8 +449,8 @@ static size_t push_deltas(struct gossip_core *g, struct store_entry **ents, stru
 			  size_t n, bool *ret_more)
 {
 	struct wire_packer pk;
-	uint64_t end = core_window_end(g);
-	size_t i, budget = push_budget(g), extra = 0;
+	uint64_t end = core_window_end(g), floor = resync_floor(g);
+	size_t i, budget = push_budget(g), extra = 0, covered = 0;
 	size_t most = budget == SIZE_MAX ? SIZE_MAX : budget * GOSSIP_PUSH_ENTRIES_PER_DGRAM;
 	int r;
 
@@ -456,6 +478,18 @@ static size_t push_deltas(struct gossip_core *g, struct store_entry **ents, stru
 			__builtin_prefetch(e + 64);
 			__builtin_prefetch(e + 128);
 		}
+		/* every peer's resync began after this write: each walk
+		 * sends the instance as it is then (a store loaded before a
+		 * first peer answered went twice, by its deltas and its walk) */
+		if (q->gen <= floor && !q->whole) {
+			g->st.delta_covered++;
+			if (++covered >= PUSH_COVERED_MAX && budget != SIZE_MAX) {
+				*ret_more = true;
+				i++;
+				break;
+			}
+			continue;
+		}
 		if (q->reg && !(d = store_entry_slot(ents[i], CRDT_LWWREG)))
 			q->whole = true; /* not reached: the write made it */
 		if (q->whole || !d->p)
@@ -470,7 +504,7 @@ static size_t push_deltas(struct gossip_core *g, struct store_entry **ents, stru
 		}
 		/* the rest at the next push: the datagrams' budget, or as many
 		 * entries (a few µs each: many small writes, an MSET) */
-		if (pk.datagrams + extra >= budget || i >= most) {
+		if (pk.datagrams + extra >= budget || i - covered >= most) {
 			*ret_more = true;
 			break;
 		}

@@ -296,6 +296,13 @@ int rounds_on_digest(struct gossip_core *g, struct peer *p, const uint8_t *body,
 		for (uint32_t k = 0; k < (1u << DIGEST_GROUP_BITS); k++)
 			idx[n++] = (grp << DIGEST_GROUP_BITS) + k;
 	}
+	if (n && p && catchup_walking(p)) {
+		/* our resync sends it every instance we hold, and its end our
+		 * DIGEST: descending now would list the store's keys both ways
+		 * (16 bytes a key) only to find them on their way */
+		g->st.digest_walk_skips++;
+		n = 0;
+	}
 	if (n && p)
 		send_sums(g, &p, 1, WIRE_BUCKETS, g->dg->bucket, idx, n);
 	return 0;
@@ -375,6 +382,10 @@ int rounds_on_buckets(struct gossip_core *g, struct peer *p, const uint8_t *body
 		return r;
 	if (p)
 		p->dg_retries = 0; /* our DIGEST came: this is its answer */
+	if (p && g->nddiff && catchup_walking(p)) { /* as in rounds_on_digest */
+		g->st.digest_walk_skips++;
+		return 0;
+	}
 	for (size_t i = 0; i < g->nddiff; i++) {
 		if (i && g->ddiff[i] <= g->ddiff[i - 1])
 			continue;
