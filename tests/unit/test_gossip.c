@@ -1282,6 +1282,21 @@ static void test_keys_garbage(void **state)
 
 /* [limits] on remote records: merged all the same (a limit must not make
  * replicas diverge), counted. */
+/* The names of a store in store_foreach's order (its full state's). */
+struct order_ctx {
+	const char *names[16];
+	size_t n;
+};
+
+static int order_cb(struct store_entry *e, void *ctx)
+{
+	struct order_ctx *o = ctx;
+
+	if (o->n < 16)
+		o->names[o->n++] = (const char *)e->name;
+	return 0;
+}
+
 static void test_limits(void **state)
 {
 	struct cluster c;
@@ -1312,7 +1327,20 @@ static void test_limits(void **state)
 	assert_set(&c.node[1], "s", (const char *const[]){ "abc", "def", "ghi", "jkl", NULL });
 	assert_int_equal(c.node[1].store.len, 8);
 	gossip_core_get_stats(c.node[1].g, &st);
-	assert_int_equal(st.limit_exceeded, 7);
+	/* over a limit of its own: the long name, element and value, the
+	 * fourth element of "s"; over max_instances: every name that came
+	 * after the first four, in the order node 0 packed them (its store's) */
+	{
+		struct order_ctx o = { .n = 0 };
+		uint64_t want = 0;
+		store_foreach(&c.node[0].store, order_cb, &o);
+		assert_int_equal(o.n, 8);
+		for (size_t i = 0; i < o.n; i++)
+			want += i >= 4 || !strcmp(o.names[i], "a-long-name") ||
+				!strcmp(o.names[i], "long") || !strcmp(o.names[i], "r") ||
+				!strcmp(o.names[i], "s");
+		assert_int_equal(st.limit_exceeded, want);
+	}
 	/* the rules are the client door's: one place */
 	{
 		char why[200];

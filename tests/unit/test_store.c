@@ -746,6 +746,114 @@ static void test_new_store_new_id(void **state)
 	store_done(&b);
 }
 
+/* store_merge_take: a state for a name that has no instance of its type is
+ * moved in (the caller's left empty), a register still copied into its
+ * entry; into an instance it has, merged, the caller's left as it was. */
+static void test_merge_take(void **state)
+{
+	struct store s;
+	struct crdt_obj a, b, copy, *o;
+	char n[2] = { 0 };
+
+	store_init(&s);
+	for (enum crdt_type t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++) {
+		n[0] = (char)('a' + t); /* a name a type */
+		live_state(t, &r1, "x", &a);
+		assert_int_equal(crdt_obj_copy(&a, &copy), 0);
+		assert_int_equal(store_merge_take(&s, n, 1, &a, NULL, 0), 0);
+		assert_int_equal(store_get(&s, n, 1, t, false, &o), 0);
+		assert_true(crdt_obj_equal(o, &copy));
+		if (t == CRDT_LWWREG) { /* inside its entry: copied */
+			assert_int_equal(a.type, t);
+			assert_true(crdt_obj_equal(&a, &copy));
+		} else {
+			assert_int_equal(a.type, 0);
+			assert_null(a.p);
+		}
+		crdt_obj_done(&a); /* nothing, or the register's copy */
+		/* into the instance it has now: merged, the caller's kept */
+		live_state(t, &r2, "y", &b);
+		assert_int_equal(crdt_obj_merge(&copy, &b), 0);
+		assert_int_equal(store_merge_take(&s, n, 1, &b, NULL, 0), 0);
+		assert_int_equal(b.type, t);
+		assert_true(crdt_obj_live(&b));
+		assert_int_equal(store_get(&s, n, 1, t, false, &o), 0);
+		assert_true(crdt_obj_equal(o, &copy));
+		crdt_obj_done(&b);
+		crdt_obj_done(&copy);
+	}
+	store_done(&s);
+}
+
+struct walk_order {
+	struct store *into; /* names added to it in the order walked */
+	size_t n, same;     /* walked; at the place they hold in into's walk */
+	const char **names;
+};
+
+static int walk_into_cb(struct store_entry *e, void *ctx)
+{
+	struct walk_order *w = ctx;
+	struct crdt_obj *o;
+
+	assert_int_equal(store_get(w->into, e->name, e->name_len, CRDT_GCOUNTER, true, &o), 0);
+	w->n++;
+	return 0;
+}
+
+static int walk_same_cb(struct store_entry *e, void *ctx)
+{
+	struct walk_order *w = ctx;
+
+	w->same += !strcmp(w->names[w->n], (const char *)e->name);
+	w->n++;
+	return 0;
+}
+
+static int walk_names_cb(struct store_entry *e, void *ctx)
+{
+	struct walk_order *w = ctx;
+
+	w->names[w->n++] = (const char *)e->name;
+	return 0;
+}
+
+/* Two stores hash names with keys of their own: one's walk (a catch-up, a
+ * full state) does not come in the other's slots' order.  With one hash
+ * for every store it did, and linear probing piled the names so added
+ * into one growing cluster (thousands of probes a lookup at 300,000
+ * names). */
+static void test_tables_in_orders_of_their_own(void **state)
+{
+	enum { N = 20000 };
+	struct store a, b;
+	struct walk_order w = { .into = &b };
+	char k[16];
+
+	store_init(&a);
+	store_init(&b);
+	for (int i = 0; i < N; i++) {
+		struct crdt_obj *o;
+		snprintf(k, sizeof(k), "k%07d", i);
+		assert_int_equal(store_get(&a, k, strlen(k), CRDT_GCOUNTER, true, &o), 0);
+	}
+	store_foreach(&a, walk_into_cb, &w);
+	assert_int_equal(w.n, N);
+	assert_int_equal(b.len, N);
+	/* b walks its names in an order unlike a's: few at the same place */
+	w.names = malloc(N * sizeof(*w.names));
+	assert_non_null(w.names);
+	w.n = 0;
+	store_foreach(&a, walk_names_cb, &w);
+	w.n = 0;
+	store_foreach(&b, walk_same_cb, &w);
+	assert_int_equal(w.n, N);
+	assert_true(w.same < N / 100);
+	free(w.names);
+	store_done(&a);
+	store_done(&b);
+}
+
 /* A remote state that holds writes of our id that we never made: the store
  * stops writing under that id before merging, and keeps both histories. */
 static void test_clash_takes_a_new_id(void **state)
@@ -1169,6 +1277,8 @@ int main(void)
 		cmocka_unit_test(test_delta_use),
 		cmocka_unit_test(test_glob),
 		cmocka_unit_test(test_new_store_new_id),
+		cmocka_unit_test(test_tables_in_orders_of_their_own),
+		cmocka_unit_test(test_merge_take),
 		cmocka_unit_test(test_clash_takes_a_new_id),
 		cmocka_unit_test(test_del),
 		cmocka_unit_test(test_lazyfree),

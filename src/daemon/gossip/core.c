@@ -935,8 +935,8 @@ static size_t merge_states(struct gossip_core *g, struct peer *p, const struct s
 			}
 		}
 		g->st.records_in++;
-		if ((r = store_merge_encoded(g->store, s[i].name, s[i].name_len, o, s[i].enc,
-					     s[i].enc_len)) < 0) {
+		if ((r = store_merge_take(g->store, s[i].name, s[i].name_len, o, s[i].enc,
+					  s[i].enc_len)) < 0) {
 			drop(g, p, GOSSIP_DROP_NOMEM);
 			failed++;
 			continue;

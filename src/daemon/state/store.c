@@ -11,16 +11,25 @@
 #include "log.h"
 #include "state/store.h"
 
-/* FNV-1a: names are short, and this table is not exposed to hash flooding
- * beyond what a client with write access could do anyway (limits cap names). */
-static uint64_t name_hash(const uint8_t *p, size_t len)
+/* FNV-1a, keyed and mixed (splitmix64's finaliser): names are short, and
+ * this table is not exposed to hash flooding beyond what a client with
+ * write access could do anyway (limits cap names).  The key (store.seed)
+ * differs from store to store: a peer's walk sends its names in its own
+ * slots' order, and with one hash for all that order was ours too, the
+ * order in which linear probing piles names into one growing cluster (a
+ * catch-up of 300,000 names averaged thousands of probes a lookup). */
+static uint64_t name_hash(const struct store *s, const uint8_t *p, size_t len)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h = 0xcbf29ce484222325ULL ^ s->seed;
 	for (size_t i = 0; i < len; i++) {
 		h ^= p[i];
 		h *= 0x100000001b3ULL;
 	}
-	return h;
+	h ^= h >> 30;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 27;
+	h *= 0x94d049bb133111ebULL;
+	return h ^ (h >> 31);
 }
 
 /* 8 bytes a step, multiply-xorshift mixing (the finaliser of splitmix64):
@@ -48,6 +57,7 @@ void store_init(struct store *s)
 {
 	*s = (struct store){ 0 };
 	crdt_rid_generate(&s->self);
+	s->seed = store_fingerprint(s->self.b, sizeof(s->self.b)); /* random, as the id */
 }
 
 /* The instances of other types under @e, NULL when it has none. */
@@ -267,7 +277,7 @@ void store_prefetch(const struct store *s, const void *name, size_t len, bool en
 
 	if (!s->cap)
 		return;
-	h = name_hash(name, len);
+	h = name_hash(s, name, len);
 	sl = home_slot(s, h);
 	if (!entry) {
 		__builtin_prefetch(sl);
@@ -282,7 +292,7 @@ void store_prefetch(const struct store *s, const void *name, size_t len, bool en
 struct store_entry *store_find(const struct store *s, const void *name, size_t len)
 {
 	bool in_old;
-	struct store_slot *sl = lookup(s, name, len, name_hash(name, len), &in_old);
+	struct store_slot *sl = lookup(s, name, len, name_hash(s, name, len), &in_old);
 
 	return sl ? store_slot_entry(sl) : NULL;
 }
@@ -318,7 +328,7 @@ static uint64_t move_hash(const struct store *s, size_t i)
 
 	if (!e)
 		return 0;
-	h = name_hash(e->name, e->name_len);
+	h = name_hash(s, e->name, e->name_len);
 	__builtin_prefetch(&s->table[h & (s->cap - 1)], 1);
 	return h;
 }
@@ -440,7 +450,7 @@ _Static_assert(offsetof(struct store_entry, name) + 11 <= 88 &&
 static int find_or_add(struct store *s, const void *name, size_t len, enum crdt_type t,
 		       struct store_entry **ret)
 {
-	uint64_t h = name_hash(name, len);
+	uint64_t h = name_hash(s, name, len);
 	struct store_slot *sl;
 	size_t i;
 
@@ -844,14 +854,13 @@ static void change_rid(struct store *s, const void *name, size_t len)
 		  "are kept", (int)(len > 64 ? 64 : len), (const char *)name, was, now);
 }
 
-int store_merge(struct store *s, const void *name, size_t len, const struct crdt_obj *remote)
+/* store_merge and its kin: with @take (store_merge_take) a new instance
+ * takes @remote's state (moved, @remote emptied) where it goes outside its
+ * entry; without, @remote is only read. */
+static int merge_remote(struct store *s, const void *name, size_t len, struct crdt_obj *remote,
+			bool take, const uint8_t *enc, size_t enc_len)
 {
-	return store_merge_encoded(s, name, len, remote, NULL, 0);
-}
-
-int store_merge_encoded(struct store *s, const void *name, size_t len,
-			const struct crdt_obj *remote, const uint8_t *enc, size_t enc_len)
-{
+	const struct crdt_obj *state = remote; /* what is announced as merged */
 	struct store_entry *e;
 	struct store_inst *in;
 	enum crdt_type t = remote->type;
@@ -880,8 +889,13 @@ int store_merge_encoded(struct store *s, const void *name, size_t len,
 	if (!in) {
 		if (!(in = inst_free(e)))
 			return -ENOMEM;
-		if ((r = inst_copy(e, in, remote)) < 0)
+		if (take && !goes_inside(e, in, t)) {
+			in->obj = *remote; /* its value: what the subscribers are told */
+			*remote = (struct crdt_obj){ 0 };
+			state = &in->obj;
+		} else if ((r = inst_copy(e, in, remote)) < 0) {
 			return r;
+		}
 		/* A set's or a hash's fingerprint now, while it is the size of
 		 * what came (a delta, a piece), as inst_new's: the merges after
 		 * it keep it up to date (orset/internal.h), where the first
@@ -904,9 +918,26 @@ int store_merge_encoded(struct store *s, const void *name, size_t len,
 		s->stats.conflicts++;
 	s->stats.merges++;
 	store_changed(s, e, t, &(struct store_change){ .remote = true, .op = STORE_OP_STATE,
-						      .state = remote, .enc = enc,
+						      .state = state, .enc = enc,
 						      .enc_len = enc_len });
 	return 0;
+}
+
+int store_merge(struct store *s, const void *name, size_t len, const struct crdt_obj *remote)
+{
+	return merge_remote(s, name, len, (struct crdt_obj *)remote, false, NULL, 0);
+}
+
+int store_merge_encoded(struct store *s, const void *name, size_t len,
+			const struct crdt_obj *remote, const uint8_t *enc, size_t enc_len)
+{
+	return merge_remote(s, name, len, (struct crdt_obj *)remote, false, enc, enc_len);
+}
+
+int store_merge_take(struct store *s, const void *name, size_t len, struct crdt_obj *remote,
+		     const uint8_t *enc, size_t enc_len)
+{
+	return merge_remote(s, name, len, remote, true, enc, enc_len);
 }
 
 void store_walk_start(const struct store *s, struct store_walk *w)
@@ -1002,14 +1033,14 @@ static uint64_t cursor_next(uint64_t v, size_t mask)
 /* Visit the entries of bucket @b of @t (@mask + 1 slots): they lie from
  * slot @b to the next empty slot (a table keeps one: its load stays under
  * 13/16).  Non-zero when @cb stopped the scan. */
-static int scan_bucket(const struct store_slot *t, size_t mask, size_t b, size_t *seen,
-		       int (*cb)(struct store_entry *e, void *ctx), void *ctx)
+static int scan_bucket(const struct store *s, const struct store_slot *t, size_t mask, size_t b,
+		       size_t *seen, int (*cb)(struct store_entry *e, void *ctx), void *ctx)
 {
 	size_t n = 0;
 
 	for (size_t i = b; t[i].v && n++ <= mask; i = (i + 1) & mask) {
 		struct store_entry *e = store_slot_entry(&t[i]);
-		if (!e || !entry_used(e) || (name_hash(e->name, e->name_len) & mask) != b)
+		if (!e || !entry_used(e) || (name_hash(s, e->name, e->name_len) & mask) != b)
 			continue;
 		(*seen)++;
 		if (cb(e, ctx))
@@ -1036,7 +1067,7 @@ uint64_t store_scan(const struct store *s, uint64_t cursor, size_t count,
 	if (count > s->cap + s->ocap)
 		count = s->cap + s->ocap; /* a client's COUNT: no step needs more */
 	do {
-		if (scan_bucket(t0, m0, v & m0, &seen, cb, ctx))
+		if (scan_bucket(s, t0, m0, v & m0, &seen, cb, ctx))
 			return 0;
 		if (!s->ocap) {
 			v = cursor_next(v, m0);
@@ -1045,7 +1076,7 @@ uint64_t store_scan(const struct store *s, uint64_t cursor, size_t count,
 		/* the buckets of the larger table that this one splits into;
 		 * the last step carries into the smaller table's bits */
 		do {
-			if (scan_bucket(t1, m1, v & m1, &seen, cb, ctx))
+			if (scan_bucket(s, t1, m1, v & m1, &seen, cb, ctx))
 				return 0;
 			v = cursor_next(v, m1);
 		} while (v & (m0 ^ m1));
@@ -1370,11 +1401,11 @@ void store_keyspace(const struct store *s, struct store_keyspace *ret)
 static int64_t companion_deadline(struct store_entry *comp);
 
 /* The hash a name and its companion are remembered by: the key's name. */
-static uint64_t forget_key(const uint8_t *name, size_t len)
+static uint64_t forget_key(const struct store *s, const uint8_t *name, size_t len)
 {
 	if (store_name_reserved(name, len))
-		return name_hash(name + STORE_TTL_PREFIX_LEN, len - STORE_TTL_PREFIX_LEN);
-	return name_hash(name, len);
+		return name_hash(s, name + STORE_TTL_PREFIX_LEN, len - STORE_TTL_PREFIX_LEN);
+	return name_hash(s, name, len);
 }
 
 /* A state that would be reclaimable at once: nothing live, or (a companion)
@@ -1404,7 +1435,7 @@ static bool reclaimed_record(struct store *s, const void *name, size_t len,
 {
 	struct store_entry *e = store_find(s, name, len);
 
-	return (!e || !entry_used(e)) && forget_has(&s->forgot, forget_key(name, len)) &&
+	return (!e || !entry_used(e)) && forget_has(&s->forgot, forget_key(s, name, len)) &&
 	       state_spent(name, len, remote);
 }
 
@@ -1516,7 +1547,7 @@ static void remove_entry(struct store *s, struct store_entry *e)
 {
 	bool in_old;
 	struct store_slot *sl = lookup(s, e->name, e->name_len,
-				       name_hash(e->name, e->name_len), &in_old);
+				       name_hash(s, e->name, e->name_len), &in_old);
 
 	for (size_t k = 0; k < s->nsubs; k++)
 		if (s->subs[k].removed)
@@ -1577,7 +1608,7 @@ size_t store_reclaim(struct store *s, size_t max)
 		}
 		if (hpos_of(e))
 			heap_remove(s, e);
-		if (forget_add(&s->forgot, name_hash(e->name, e->name_len), now) < 0)
+		if (forget_add(&s->forgot, name_hash(s, e->name, e->name_len), now) < 0)
 			log_warn("store", "out of memory: a peer may send \"%.*s\" back once",
 				 (int)(e->name_len > 64 ? 64 : e->name_len), (const char *)e->name);
 		if (comp)

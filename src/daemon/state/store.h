@@ -254,6 +254,10 @@ struct store_sub {
 struct store {
 	struct crdt_rid self;     /* local writes are made under this id */
 	struct store_slot *table; /* open addressing, linear probing */
+	/* the names' hash is keyed by this, drawn at store_init: a peer's
+	 * table is in another order than ours (its walk, a catch-up, sends
+	 * names in its slots' order; in ours they piled into one cluster) */
+	uint64_t seed;
 	bool table_mapped;        /* mmap'd (grow), else calloc'd */
 	size_t cap;                 /* power of two */
 	size_t len;                 /* names in both tables */
@@ -370,6 +374,13 @@ int store_merge(struct store *s, const void *name, size_t len, const struct crdt
  * @remote was decoded from (crdt_obj_decode), announced with it (NULL: none). */
 int store_merge_encoded(struct store *s, const void *name, size_t len,
 			const struct crdt_obj *remote, const uint8_t *enc, size_t enc_len);
+/** store_merge_encoded of a state the caller owns and is done with (a
+ * decoded record): where @name had no instance of @remote's type, @remote's
+ * state is moved into the new one, not copied (a catch-up of 1,000,000
+ * small sets spent most of its receiver's loop copying each), and @remote
+ * is left empty (type 0: crdt_obj_done on it does nothing). */
+int store_merge_take(struct store *s, const void *name, size_t len, struct crdt_obj *remote,
+		     const uint8_t *enc, size_t enc_len);
 /** DEL of @name: clear every instance under it (crdt_obj_clear) and
  * announce each one that changed (a local STORE_OP_STATE with its new
  * state).  1 if the name was visible, 0 if it was absent; -EOPNOTSUPP with
