@@ -39,11 +39,13 @@ default max_peer_datagrams_per_sec (100,000) at B; durability none.
 
 With --type gset or ormap, key "s" is a G-Set (CRDT.CREATE s gset, then
 SADD) or a hash (HSET of fields e0000000.. to "v") instead; B holds it
-when its SCARD (HLEN) is N.  With --type keys, A holds N string keys
-e0000000.. (MSET, each "v"; [limits] max_instances raised to fit) and B
-holds them when its DBSIZE is N: the whole store goes by B's resync.
+when its SCARD (HLEN) is N.  With --type keys, sets or hashes, A holds N
+keys e0000000..: strings (MSET, each "v"), sets of 3 members or hashes of
+2 fields ([limits] max_instances raised to fit), and B holds them when
+its DBSIZE is N: the whole store goes by B's resync.
 
-    bench/catchup.py [--elements 1000000] [--loss 0.3] [--runs 3] [--type orset|gset|ormap|keys]
+    bench/catchup.py [--elements 1000000] [--loss 0.3] [--runs 3]
+                     [--type orset|gset|ormap|keys|sets|hashes]
                      [--crdtd PATH]
 """
 import argparse
@@ -124,7 +126,7 @@ def in_sync(ca):
 def one(n, loss, kind):
     conf = {"storage": {"durability": "none"}, "log": {"level": "warn"}, "gossip": {"interval_ms": "1000"},
             "simulation": {"enabled": "yes"}}
-    if kind == "keys":
+    if kind in ("keys", "sets", "hashes"):
         conf["limits"] = {"max_instances": str(max(1000000, 2 * n))}
     c = harness.Cluster(2, conf=conf)
     try:
@@ -134,7 +136,7 @@ def one(n, loss, kind):
 
         def folded():
             p = ca.info("persistence")
-            return p.get("folds_in_progress", 0) == 0 and (n < 65536 or kind in ("gset", "keys") or
+            return p.get("folds_in_progress", 0) == 0 and (n < 65536 or kind in ("gset", "keys", "sets", "hashes") or
                                                           p["compactions_sliced"] >= 1)
         harness.wait_until(folded, timeout=60, step=0.01, what="A's fold of the set to end")
         if loss:
@@ -205,7 +207,7 @@ def main():
     ap.add_argument("--elements", type=int, default=1000000)
     ap.add_argument("--loss", type=float, default=0.3)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--type", default="orset", choices=("orset", "gset", "ormap", "keys"))
+    ap.add_argument("--type", default="orset", choices=("orset", "gset", "ormap", "keys", "sets", "hashes"))
     ap.add_argument("--crdtd")
     ap.add_argument("--ceiling", default=os.path.join(TOP, "build/bench/udp_ceiling"))
     a = ap.parse_args()
@@ -221,8 +223,10 @@ def main():
     print("Raw loopback rate (udp_ceiling, sendmmsg, 1,400-byte datagrams), median of %d: %.0f datagrams/s" %
           (a.runs, raw))
     print()
-    print("Catch-up of an %s of %d elements from A to an empty B (medians of %d runs):" %
-          ({"orset": "OR-Set", "gset": "G-Set", "ormap": "OR-Map", "keys": "store"}[a.type], a.elements, a.runs))
+    what = {"orset": "an OR-Set of %d elements", "gset": "a G-Set of %d elements",
+            "ormap": "an OR-Map of %d fields", "keys": "a store of %d strings",
+            "sets": "a store of %d small sets", "hashes": "a store of %d small hashes"}[a.type]
+    print("Catch-up of %s from A to an empty B (medians of %d runs):" % (what % a.elements, a.runs))
     print()
     print("| loss at A | time to B's SCARD = N | until in sync | pieces | datagrams/s | vs raw | "
           "resent | lost (timeouts) | window halvings | dropped at B | CPU A / B | "

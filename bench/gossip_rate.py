@@ -52,8 +52,9 @@ def gossip(cl):
 def start_loaded(node, n, kind="orset"):
     """Start @node and load its key "s" with n elements e0000000..: an
     OR-Set (SADD), a G-Set (CRDT.CREATE s gset, then SADD) or an OR-Map
-    (HSET, each field's value "v"); or, kind "keys", n string keys
-    e0000000.. (MSET, each "v"); return its client."""
+    (HSET, each field's value "v"); or n keys e0000000..: kind "keys" strings
+    (MSET, each "v"), "sets" sets of 3 members (SADD a b c), "hashes"
+    hashes of 2 fields (HSET f1 v f2 w); return its client."""
     node.start()
     cl = node.client()
     if kind == "gset":
@@ -65,6 +66,12 @@ def start_loaded(node, n, kind="orset"):
             pipe.hset("s", mapping={f: "v" for f in names})
         elif kind == "keys":
             pipe.mset({f: "v" for f in names})
+        elif kind == "sets":
+            for f in names:
+                pipe.sadd(f, "a", "b", "c")
+        elif kind == "hashes":
+            for f in names:
+                pipe.hset(f, mapping={"f1": "v", "f2": "w"})
         else:
             pipe.sadd("s", *names)
     pipe.execute()
@@ -74,7 +81,7 @@ def start_loaded(node, n, kind="orset"):
 
 def size_of(cl, kind="orset"):
     """Elements of key "s" as start_loaded made it (keys: the store's)."""
-    if kind == "keys":
+    if kind in ("keys", "sets", "hashes"):
         return cl.dbsize()
     return cl.hlen("s") if kind == "ormap" else cl.scard("s")
 
