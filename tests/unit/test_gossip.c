@@ -2650,6 +2650,74 @@ static void test_delta_large_before_contact(void **state)
 	cluster_done(&c);
 }
 
+/* Two nodes in sync, cut off from each other long enough to count each
+ * other down, each writing meanwhile.  Back with the same starts, each
+ * one's log still holds every interval the other lacks, and nothing went
+ * whole past it: the intervals go again, and no resync walks the store (a
+ * partition of a few seconds sent a store of 1,000,000 keys both ways).
+ * Otherwise node 0 resyncs node 1: its log overflowed meanwhile (v 1:
+ * node 1 lacks intervals it dropped), or a large delta went by the peers'
+ * catch-ups, which node 1, down, missed (v 2). */
+static void test_heal_by_intervals(void **state)
+{
+	for (int v = 0; v < 3; v++) {
+		struct cluster c;
+		struct gossip_stats a0, a1, b0, b1;
+		char k[32];
+
+		cluster_delta_log = v == 1 ? 16 : 0;
+		cluster_catchup_parts = v == 2 ? 64 : 0;
+		cluster_init_with(&c, 2, true, true, false);
+		cluster_delta_log = 0;
+		cluster_catchup_parts = 0;
+		cluster_meet(&c);
+		for (int i = 0; i < 2000; i++) {
+			snprintf(k, sizeof(k), "key-%05d", i);
+			dset(&c.node[0], k, "v");
+		}
+		push_all(&c);
+		rounds_all(&c, 2);
+		assert_converged(&c);
+		net_down(&c.net, 1, true);
+		rounds_all(&c, 4);
+		assert_true(probe(&c.node[0], 1).down);
+		assert_true(probe(&c.node[1], 0).down);
+		gossip_core_get_stats(c.node[0].g, &a0);
+		gossip_core_get_stats(c.node[1].g, &b0);
+		for (int i = 0; i < 40; i++) { /* an interval each */
+			snprintf(k, sizeof(k), "a-%02d", i);
+			dset(&c.node[0], k, "x");
+			push_all(&c);
+		}
+		for (int i = 0; i < 10; i++) {
+			snprintf(k, sizeof(k), "b-%02d", i);
+			dset(&c.node[1], k, "y");
+			push_all(&c);
+		}
+		if (v == 2) { /* one delta of 300 members: the catch-ups' */
+			for (int i = 0; i < 300; i++) {
+				snprintf(k, sizeof(k), "m%03d", i);
+				dsadd(&c.node[0], "big", k);
+			}
+			push_all(&c);
+		}
+		net_down(&c.net, 1, false);
+		rounds_all(&c, 3);
+		assert_converged(&c);
+		assert_true(probe(&c.node[0], 1).in_sync);
+		gossip_core_get_stats(c.node[0].g, &a1);
+		gossip_core_get_stats(c.node[1].g, &b1);
+		assert_int_equal(b1.delta_resyncs - b0.delta_resyncs, 0);
+		assert_int_equal(b1.catchup_instances - b0.catchup_instances, 0);
+		assert_int_equal(a1.delta_resyncs - a0.delta_resyncs, v != 0);
+		if (v == 0)
+			assert_int_equal(a1.catchup_instances - a0.catchup_instances, 0);
+		else
+			assert_true(a1.catchup_instances - a0.catchup_instances > 2000);
+		cluster_done(&c);
+	}
+}
+
 /* A store of many small instances written before its peer was ever heard
  * from (a replica loaded before the others start): the peer's first
  * contact resyncs it, and that walk sends every instance as it is then.
@@ -3952,6 +4020,7 @@ int main(void)
 		cmocka_unit_test(test_delta_register_at_push),
 		cmocka_unit_test(test_catchup),
 		cmocka_unit_test(test_first_contact),
+		cmocka_unit_test(test_heal_by_intervals),
 		cmocka_unit_test(test_resync_small_instances),
 		cmocka_unit_test(test_catchup_mutated),
 		cmocka_unit_test(test_catchup_no_news),

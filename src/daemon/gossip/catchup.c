@@ -398,6 +398,7 @@ void catchup_pump(struct gossip_core *g, struct peer *p)
 void catchup_resync(struct gossip_core *g, struct peer *p)
 {
 	xfer_reset(&p->xf, ++g->xepoch); /* what was queued is in the walk */
+	p->missed = false; /* and what went whole past it */
 	catchup_names_clear(p);
 	free(p->cu_cut); /* the walk sends it again, whole */
 	p->cu_cut = NULL;

@@ -695,6 +695,13 @@ int gossip_core_sync(struct gossip_core *g, const char *name, uint64_t now_ms, u
  * delta, or deltas = no), and the large instances whose turn has come, to
  * the fanout's peers as STATE datagrams.  When the next large one is due,
  * in ms from @now (0: none). */
+void core_missed_by_down(struct gossip_core *g)
+{
+	for (size_t i = 0; i < g->npeers; i++)
+		if (!g->peers[i]->resolved || peer_down(g->peers[i]))
+			g->peers[i]->missed = true;
+}
+
 uint64_t core_push_whole(struct gossip_core *g, struct store_entry **ents, const struct pend *pend,
 			 size_t nents, uint64_t now)
 {
@@ -703,6 +710,11 @@ uint64_t core_push_whole(struct gossip_core *g, struct store_entry **ents, const
 	uint64_t due = UINT64_MAX;
 
 	n = choose_targets(g, g->fanout);
+	for (size_t i = 0; i < nents; i++)
+		if (!g->deltas || (pend[i].whole && !pend[i].by_catchup)) {
+			core_missed_by_down(g); /* what goes whole now skips them */
+			break;
+		}
 	if (n == 0 || batch_begin(g, &b, g->targets, n) < 0)
 		return 0; /* the next round carries it when peers appear */
 	g->st.pushes++;
@@ -1356,16 +1368,26 @@ void gossip_core_recv(struct gossip_core *g, const uint8_t *buf, size_t len,
 	}
 	/* Back from down (restarted, or the partition healed): catch it up
 	 * now rather than at the next round. */
-	if (was_down && !p->restarted && g->deltas && !catchup_idle(p) &&
+	if (was_down && !p->restarted && g->deltas && !p->missed &&
 	    p->dl.acked + 1 >= dlog_first(&g->dlog)) {
-		/* Silent a while (its loop was busy merging what we send, or
-		 * ours packing it), same start: the catch-up goes on, and the
-		 * log still holds every interval it lacks. */
-		log_info("gossip", "peer %s: up again, its catch-up goes on", p->name);
+		/* Silent a while (a partition, its loop busy merging what we
+		 * send or ours packing it), same start: it still holds all it
+		 * merged, the log every interval it lacks, and nothing went
+		 * whole past it meanwhile.  Those intervals go again, and a
+		 * catch-up under way goes on; the digest rounds compare after
+		 * (a resync sent a store of 1,000,000 keys both ways after a
+		 * partition of a few seconds). */
+		log_info("gossip", "peer %s: up again, %llu intervals to send%s", p->name,
+			 (unsigned long long)dlog_peer_pending(&p->dl, g->dlog.last),
+			 catchup_idle(p) ? "" : ", its catch-up goes on");
 		deltas_send(g, p, true);
 		catchup_pump(g, p);
 	} else if (was_down) {
-		log_info("gossip", "peer %s: up again, sending the full state", p->name);
+		log_info("gossip", "peer %s: up again, sending the full state (%s)", p->name,
+			 p->restarted ? "restarted: a new replica id"
+			 : !g->deltas ? "deltas = no"
+			 : p->missed  ? "states went whole past it meanwhile"
+				      : "it lacks intervals the log no longer holds");
 		p->restarted = false;
 		deltas_resync(g, p);
 	} else if (p && p->restarted) {

@@ -93,6 +93,11 @@ struct peer {
 	 * changed (it restarted: it gets the full state) */
 	struct dlog_peer dl;
 	bool restarted;
+	/* something went whole to the peers that were up (a push of whole
+	 * writes, an instance by their catch-ups, slices ended unsent) while
+	 * it was down or unresolved: back, it needs a resync, not only the
+	 * intervals (core_missed_by_down) */
+	bool missed;
 	/* sync status (gossip_peer_info) */
 	bool has_sync, in_sync;
 	/* it sent us catch-up datagrams since its last DIGEST; 1 + the round
@@ -361,6 +366,9 @@ const uint8_t *core_seal(struct gossip_core *g, const uint8_t *d, size_t *len);
  * datagram split into pieces; one that cannot go at all counted and left
  * out): the bytes of their encodings, or the packer's error. */
 long core_pack_entry(struct gossip_core *g, struct wire_packer *pk, struct store_entry *e);
+/** What just went whole to the peers that are up did not go to the others:
+ * each of them gets a resync when it answers again (peer.missed). */
+void core_missed_by_down(struct gossip_core *g);
 /** Instance (@e, @t) went without @r elements too long for a datagram
  * (r > 0), or not at all (-EMSGSIZE): counted, and logged now and then. */
 void core_note_left_out(struct gossip_core *g, const struct store_entry *e, int t, long r);

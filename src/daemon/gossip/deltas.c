@@ -197,14 +197,16 @@ static void make_room(struct gossip_core *g, size_t len)
 	}
 }
 
-/* Drop the intervals every peer that is up has acknowledged. */
+/* Drop the intervals every resolved peer has acknowledged.  A peer that is
+ * down keeps those it lacks, up to the log's bounds (make_room): back with
+ * the same start it gets them again instead of a resync of the store. */
 void deltas_trim(struct gossip_core *g)
 {
 	while (g->dlog.n) {
 		uint64_t seq = dlog_first(&g->dlog);
 		for (size_t i = 0; i < g->npeers; i++) {
 			struct peer *p = g->peers[i];
-			if (p->resolved && !peer_down(p) && !dlog_peer_has(&p->dl, seq))
+			if (p->resolved && !dlog_peer_has(&p->dl, seq))
 				return;
 		}
 		dlog_drop_oldest(&g->dlog);
@@ -294,9 +296,13 @@ static void to_catchups(struct gossip_core *g, struct store_entry *e, uint64_t g
 	g->st.delta_to_catchup++;
 	for (size_t i = 0; i < g->npeers; i++) {
 		struct peer *p = g->peers[i];
-		if (p->resolved && !peer_down(p) && gen > p->cu_resync_gen) {
+		if (gen <= p->cu_resync_gen)
+			continue;
+		if (p->resolved && !peer_down(p)) {
 			catchup_add(g, p, e->name, e->name_len);
 			catchup_pump(g, p);
+		} else {
+			p->missed = true; /* its resync sends it when it is back */
 		}
 	}
 }
@@ -396,6 +402,8 @@ static bool slices_pack(struct gossip_core *g, struct wire_packer *pk, size_t bu
 			size_t *extra, uint64_t end)
 {
 	if (end == UINT64_MAX) {
+		if (g->nslices)
+			core_missed_by_down(g);
 		while (g->nslices)
 			slice_end(g, 0, 0);
 		return true;
