@@ -319,6 +319,59 @@ static void test_stale_list_bounded(void **state)
 	store_done(&b);
 }
 
+/* An overflow drops a long list without touching its entries: the
+ * refresh unmarks them a slice at a time, within its budget, before the
+ * walk begins; entries changed meanwhile (still marked) are the walk's.
+ * The digest ends equal to one refreshed change by change. */
+static void test_overflow_unmarked_in_slices(void **state)
+{
+	struct store a, b;
+	struct digest *da, *db;
+	const int n = 40000, m = n / DIGEST_STALE_FRACTION;
+	uint32_t last;
+
+	store_init(&a);
+	store_init(&b);
+	assert_int_equal(digest_new(&a, &da), 0);
+	assert_int_equal(digest_new(&b, &db), 0);
+	for (int i = 0; i < n; i++) {
+		local_write(&a, i, 1, i);
+		local_write(&b, i, 1, i);
+	}
+	digest_refresh(da);
+	digest_refresh(db);
+	for (int i = 0; i < m; i++) { /* a full list */
+		local_write(&a, i, 2, i);
+		local_write(&b, i, 2, i);
+	}
+	assert_int_equal(da->nstale, (size_t)m);
+	assert_false(da->walking);
+	local_write(&a, m, 2, m); /* one more: the list is dropped */
+	local_write(&b, m, 2, m);
+	assert_true(da->walking);
+	assert_int_equal(da->nstale, 0);
+	assert_int_equal(da->ndropped, (size_t)m);
+	assert_false(digest_refresh_some(da, 100));
+	assert_int_equal(da->ndropped, (size_t)m - 100);
+	/* changed again, one unmarked and one still in the dropped list */
+	local_write(&a, m - 1, 3, 7); /* the last listed: unmarked first */
+	local_write(&b, m - 1, 3, 7);
+	local_write(&a, 0, 3, 7);
+	local_write(&b, 0, 3, 7);
+	assert_int_equal(da->nstale, 1);
+	while (!digest_refresh_some(da, 100))
+		;
+	assert_int_equal(da->ndropped, 0);
+	assert_null(da->dropped);
+	digest_refresh(db);
+	assert_int_equal(differing(da, db, &last), 0);
+	assert_int_equal(digest_root(da), digest_root(db));
+	digest_free(da);
+	digest_free(db);
+	store_done(&a);
+	store_done(&b);
+}
+
 static uint64_t fake_now;
 
 static uint64_t fake_clock(void *ctx)
@@ -374,6 +427,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stale_list_bounded),
+		cmocka_unit_test(test_overflow_unmarked_in_slices),
 		cmocka_unit_test(test_refresh_in_slices),
 		cmocka_unit_test(test_equal_stores_equal_digests),
 		cmocka_unit_test(test_existing_contents),

@@ -59,15 +59,34 @@ static size_t stale_max(const struct digest *d)
 	return m > DIGEST_STALE_MIN ? m : DIGEST_STALE_MIN;
 }
 
-/* The list is dropped (its entries unmarked) and the store walked instead,
- * from its start: @e, just changed, may lie behind a walk under way. */
+/* Unmark the dropped list's entries, at most @max of them: how many. */
+static size_t unmark_dropped(struct digest *d, size_t max)
+{
+	size_t n = 0;
+
+	while (d->ndropped && n < max) {
+		d->dropped[--d->ndropped]->dstale = false;
+		n++;
+	}
+	if (!d->ndropped) {
+		free(d->dropped);
+		d->dropped = NULL;
+	}
+	return n;
+}
+
+/* The list is dropped and the store walked instead, from its start: @e,
+ * just changed, may lie behind a walk under way.  Its entries are unmarked
+ * a slice at a time by the refresh, before the walk (unmark_dropped). */
 static void overflow(struct digest *d)
 {
-	for (size_t i = 0; i < d->nstale; i++)
-		d->stale[i]->dstale = false;
-	free(d->stale);
+	unmark_dropped(d, SIZE_MAX); /* one dropped before: rare, and bounded */
+	d->dropped = d->stale;
+	d->ndropped = d->nstale;
 	d->stale = NULL;
 	d->nstale = d->stale_cap = 0;
+	if (!d->ndropped)
+		unmark_dropped(d, 0);
 	d->walking = true;
 	store_walk_start(d->store, &d->walk);
 }
@@ -126,6 +145,10 @@ static void removed(void *ctx, struct store_entry *e)
 			m->n--;
 			break;
 		}
+	if (!e->dstale)
+		return;
+	if (d->ndropped) /* it may be there: the rest of it unmarked now */
+		unmark_dropped(d, SIZE_MAX);
 	if (!e->dstale)
 		return;
 	/* a refresh follows each change within a round, so the list is short
@@ -200,10 +223,12 @@ bool digest_refresh_some(struct digest *d, size_t entries)
 {
 	struct store_entry *e;
 
-	/* the walk first (it leaves the listed entries to the list), then the
-	 * list, newest first; a failed refresh_entry may drop the list and
-	 * start the walk again (overflow) */
-	while (d->walking && entries) {
+	/* the dropped list's marks first (the walk has not begun: every
+	 * entry is ahead of it), then the walk (it leaves the listed entries
+	 * to the list), then the list, newest first; a failed refresh_entry
+	 * may drop the list and start the walk again (overflow) */
+	entries -= unmark_dropped(d, entries);
+	while (d->walking && entries) { /* none dropped left: entries was spent */
 		if (!(e = store_next(d->store, &d->walk))) {
 			d->walking = false;
 			break;
@@ -217,7 +242,7 @@ bool digest_refresh_some(struct digest *d, size_t entries)
 		d->stats.refreshed += refresh_entry(d, e);
 		entries--;
 	}
-	return !d->walking && !d->nstale;
+	return !d->walking && !d->nstale && !d->ndropped;
 }
 
 size_t digest_refresh(struct digest *d)
@@ -271,5 +296,6 @@ void digest_free(struct digest *d)
 	for (size_t i = 0; i < DIGEST_BUCKETS; i++)
 		free(d->members[i].v);
 	free(d->stale);
+	free(d->dropped);
 	free(d);
 }
