@@ -179,6 +179,29 @@ class ExpireTest(unittest.TestCase):
         self.assertEqual(sorted(r.keys("*")), ["g", "k", "n"])
         self.assertEqual(r.ttl("soon"), -2)
 
+    def test_a_burst_of_deadlines_is_swept_a_slice_a_pass(self):
+        """20,000 names of one deadline are deleted in the background at
+        most 128 a loop pass: the sweep takes at least 20,000 / 128 passes
+        (a timer restarted at 0 ms from its own callback ran again within
+        the same pass in libuv 1.44, and the whole sweep was one pass)."""
+        self.cluster = c = Cluster(1, conf={"gossip": {"interval_ms": "1000"}}).start()
+        a = c[0].client(decode_responses=True)
+        n = 20000
+        at = int(time.time() * 1000) + 3000
+        pipe = a.pipeline(transaction=False)
+        for i in range(n):
+            pipe.set("burst:%05d" % i, "v", pxat=at)
+        pipe.execute()
+        self.assertLess(int(time.time() * 1000), at)  # else raise the margin
+        expired0 = stat(a, "expired_keys")
+        wait_until(lambda: int(time.time() * 1000) >= at, what="the deadline")
+        passes0 = int(a.info("all")["loop_passes"])
+        wait_until(lambda: stat(a, "expired_keys") - expired0 >= n, timeout=30, step=0.05,
+                   what="every name swept")
+        passes = int(a.info("all")["loop_passes"]) - passes0
+        self.assertGreaterEqual(passes, n // 128)
+        self.assertEqual(a.dbsize(), 0)
+
     def test_getex_and_expiretime_over_two_nodes(self):
         self.cluster = c = Cluster(2, conf=SIM).start()
         a, b = (n.client(decode_responses=True) for n in c.nodes)
