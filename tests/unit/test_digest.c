@@ -283,40 +283,60 @@ static void test_type_conflict_counts_both(void **state)
  * past that the list is dropped (the changes after it listed again), and
  * the next refresh walks the store and counts exactly what a digest
  * refreshed after every write counts, each entry once. */
-static void test_stale_list_bounded(void **state)
-{
+/* Two empty stores, each with its digest, written alike by the tests. */
+struct pair {
 	struct store a, b;
 	struct digest *da, *db;
+};
+
+static void pair_init(struct pair *p)
+{
+	store_init(&p->a);
+	store_init(&p->b);
+	assert_int_equal(digest_new(&p->a, &p->da), 0);
+	assert_int_equal(digest_new(&p->b, &p->db), 0);
+}
+
+static void pair_write(struct pair *p, int i, uint8_t n, int v)
+{
+	local_write(&p->a, i, n, v);
+	local_write(&p->b, i, n, v);
+}
+
+static void pair_done(struct pair *p)
+{
+	digest_free(p->da);
+	digest_free(p->db);
+	store_done(&p->a);
+	store_done(&p->b);
+}
+
+static void test_stale_list_bounded(void **state)
+{
+	struct pair p;
 	const int n = 4 * DIGEST_STALE_MIN;
 	uint32_t last;
 
-	store_init(&a);
-	store_init(&b);
-	assert_int_equal(digest_new(&a, &da), 0);
-	assert_int_equal(digest_new(&b, &db), 0);
+	pair_init(&p);
 	for (int i = 0; i < n; i++) {
-		local_write(&a, i, 1, i);
-		local_write(&b, i, 1, i);
+		pair_write(&p, i, 1, i);
 		if (i < DIGEST_STALE_MIN)
-			assert_int_equal(da->nstale, (size_t)i + 1);
-		assert_true(da->nstale <= DIGEST_STALE_MIN);
-		assert_int_equal(digest_refresh(db), 1);
+			assert_int_equal(p.da->nstale, (size_t)i + 1);
+		assert_true(p.da->nstale <= DIGEST_STALE_MIN);
+		assert_int_equal(digest_refresh(p.db), 1);
 	}
-	assert_true(da->walking);
-	assert_int_equal(digest_refresh(da), (size_t)n);
-	assert_false(da->walking);
-	assert_int_equal(da->nstale, 0);
-	assert_int_equal(differing(da, db, &last), 0);
-	assert_int_equal(digest_root(da), digest_root(db));
+	assert_true(p.da->walking);
+	assert_int_equal(digest_refresh(p.da), (size_t)n);
+	assert_false(p.da->walking);
+	assert_int_equal(p.da->nstale, 0);
+	assert_int_equal(differing(p.da, p.db, &last), 0);
+	assert_int_equal(digest_root(p.da), digest_root(p.db));
 	/* listed again from the next change on */
-	local_write(&a, 3, 2, 1);
-	assert_int_equal(da->nstale, 1);
-	assert_int_equal(digest_refresh(da), 1);
-	assert_int_not_equal(digest_root(da), digest_root(db));
-	digest_free(da);
-	digest_free(db);
-	store_done(&a);
-	store_done(&b);
+	local_write(&p.a, 3, 2, 1);
+	assert_int_equal(p.da->nstale, 1);
+	assert_int_equal(digest_refresh(p.da), 1);
+	assert_int_not_equal(digest_root(p.da), digest_root(p.db));
+	pair_done(&p);
 }
 
 /* An overflow drops a long list without touching its entries: the
@@ -325,51 +345,37 @@ static void test_stale_list_bounded(void **state)
  * The digest ends equal to one refreshed change by change. */
 static void test_overflow_unmarked_in_slices(void **state)
 {
-	struct store a, b;
-	struct digest *da, *db;
+	struct pair p;
 	const int n = 40000, m = n / DIGEST_STALE_FRACTION;
 	uint32_t last;
 
-	store_init(&a);
-	store_init(&b);
-	assert_int_equal(digest_new(&a, &da), 0);
-	assert_int_equal(digest_new(&b, &db), 0);
-	for (int i = 0; i < n; i++) {
-		local_write(&a, i, 1, i);
-		local_write(&b, i, 1, i);
-	}
-	digest_refresh(da);
-	digest_refresh(db);
-	for (int i = 0; i < m; i++) { /* a full list */
-		local_write(&a, i, 2, i);
-		local_write(&b, i, 2, i);
-	}
-	assert_int_equal(da->nstale, (size_t)m);
-	assert_false(da->walking);
-	local_write(&a, m, 2, m); /* one more: the list is dropped */
-	local_write(&b, m, 2, m);
-	assert_true(da->walking);
-	assert_int_equal(da->nstale, 0);
-	assert_int_equal(da->ndropped, (size_t)m);
-	assert_false(digest_refresh_some(da, 100));
-	assert_int_equal(da->ndropped, (size_t)m - 100);
+	pair_init(&p);
+	for (int i = 0; i < n; i++)
+		pair_write(&p, i, 1, i);
+	digest_refresh(p.da);
+	digest_refresh(p.db);
+	for (int i = 0; i < m; i++) /* a full list */
+		pair_write(&p, i, 2, i);
+	assert_int_equal(p.da->nstale, (size_t)m);
+	assert_false(p.da->walking);
+	pair_write(&p, m, 2, m); /* one more: the list is dropped */
+	assert_true(p.da->walking);
+	assert_int_equal(p.da->nstale, 0);
+	assert_int_equal(p.da->ndropped, (size_t)m);
+	assert_false(digest_refresh_some(p.da, 100));
+	assert_int_equal(p.da->ndropped, (size_t)m - 100);
 	/* changed again, one unmarked and one still in the dropped list */
-	local_write(&a, m - 1, 3, 7); /* the last listed: unmarked first */
-	local_write(&b, m - 1, 3, 7);
-	local_write(&a, 0, 3, 7);
-	local_write(&b, 0, 3, 7);
-	assert_int_equal(da->nstale, 1);
-	while (!digest_refresh_some(da, 100))
+	pair_write(&p, m - 1, 3, 7); /* the last listed: unmarked first */
+	pair_write(&p, 0, 3, 7);
+	assert_int_equal(p.da->nstale, 1);
+	while (!digest_refresh_some(p.da, 100))
 		;
-	assert_int_equal(da->ndropped, 0);
-	assert_null(da->dropped);
-	digest_refresh(db);
-	assert_int_equal(differing(da, db, &last), 0);
-	assert_int_equal(digest_root(da), digest_root(db));
-	digest_free(da);
-	digest_free(db);
-	store_done(&a);
-	store_done(&b);
+	assert_int_equal(p.da->ndropped, 0);
+	assert_null(p.da->dropped);
+	digest_refresh(p.db);
+	assert_int_equal(differing(p.da, p.db, &last), 0);
+	assert_int_equal(digest_root(p.da), digest_root(p.db));
+	pair_done(&p);
 }
 
 static uint64_t fake_now;
