@@ -691,10 +691,6 @@ int gossip_core_sync(struct gossip_core *g, const char *name, uint64_t now_ms, u
 	return send_full(g, g->targets, n);
 }
 
-/* The push's entries @ents[0..@nents) that go whole (their pend says so: no
- * delta, or deltas = no), and the large instances whose turn has come, to
- * the fanout's peers as STATE datagrams.  When the next large one is due,
- * in ms from @now (0: none). */
 void core_missed_by_down(struct gossip_core *g)
 {
 	for (size_t i = 0; i < g->npeers; i++)
@@ -702,6 +698,10 @@ void core_missed_by_down(struct gossip_core *g)
 			g->peers[i]->missed = true;
 }
 
+/* The push's entries @ents[0..@nents) that go whole (their pend says so: no
+ * delta, or deltas = no), and the large instances whose turn has come, to
+ * the fanout's peers as STATE datagrams.  When the next large one is due,
+ * in ms from @now (0: none). */
 uint64_t core_push_whole(struct gossip_core *g, struct store_entry **ents, const struct pend *pend,
 			 size_t nents, uint64_t now)
 {
