@@ -394,14 +394,15 @@ static size_t piece_cost(const struct crdt_obj *d)
 
 /* The slices' next pieces into @pk, while it has emitted fewer than
  * @budget datagrams (*@extra more count for index slices built) and
- * numbers none past @end; a slice that fails goes by the catch-ups.  False
+ * numbers none past @end; a slice that fails goes by the catch-ups, and one
+ * older than every peer's resync (@floor, resync_floor) ends unsent.  False
  * when the budget stopped it.  With no peer that answers (@end UINT64_MAX:
  * every peer down, unresolved or restarted) the slices end unsent: each
  * such peer gets every instance whole by its resync when it answers again
  * (deltas_resync), so their pieces would go to nobody, and cutting them
  * after a bulk load ran on into a peer's first catch-up. */
 static bool slices_pack(struct gossip_core *g, struct wire_packer *pk, size_t budget,
-			size_t *extra, uint64_t end)
+			size_t *extra, uint64_t end, uint64_t floor)
 {
 	if (end == UINT64_MAX) {
 		if (g->nslices)
@@ -417,7 +418,7 @@ static bool slices_pack(struct gossip_core *g, struct wire_packer *pk, size_t bu
 		bool whole;
 		int r;
 
-		if (s->gen <= resync_floor(g)) { /* as a queued write (push_deltas) */
+		if (s->gen <= floor) { /* as a queued write (push_deltas) */
 			g->st.delta_covered++;
 			slice_end(g, k, 0);
 			continue;
@@ -475,7 +476,7 @@ static size_t push_deltas(struct gossip_core *g, struct store_entry **ents, stru
 		return n;
 	}
 	pk.seq = g->dlog.last;
-	*ret_more = !slices_pack(g, &pk, budget, &extra, end);
+	*ret_more = !slices_pack(g, &pk, budget, &extra, end, floor);
 	for (i = 0; i < n && !*ret_more; i++) {
 		struct pend *q = &pend[i];
 		const struct crdt_obj *d = &q->d;
@@ -520,7 +521,7 @@ static size_t push_deltas(struct gossip_core *g, struct store_entry **ents, stru
 		}
 		if (!q->reg && crdt_obj_has_pieces(d) && crdt_obj_parts(d) > GOSSIP_SLICE_PARTS &&
 		    slice_start(g, ents[i], q) == 0) {
-			*ret_more = !slices_pack(g, &pk, budget, &extra, end);
+			*ret_more = !slices_pack(g, &pk, budget, &extra, end, floor);
 			continue;
 		}
 		if ((r = wire_packer_add(&pk, ents[i]->name, ents[i]->name_len, d, NULL)) != 0) {

@@ -85,8 +85,6 @@ static void overflow(struct digest *d)
 	d->ndropped = d->nstale;
 	d->stale = NULL;
 	d->nstale = d->stale_cap = 0;
-	if (!d->ndropped)
-		unmark_dropped(d, 0);
 	d->walking = true;
 	store_walk_start(d->store, &d->walk);
 }

@@ -854,11 +854,12 @@ static void change_rid(struct store *s, const void *name, size_t len)
 		  "are kept", (int)(len > 64 ? 64 : len), (const char *)name, was, now);
 }
 
-/* store_merge and its kin: with @take (store_merge_take) a new instance
- * takes @remote's state (moved, @remote emptied) where it goes outside its
- * entry; without, @remote is only read. */
-static int merge_remote(struct store *s, const void *name, size_t len, struct crdt_obj *remote,
-			bool take, const uint8_t *enc, size_t enc_len)
+/* store_merge and its kin: @remote is only read, except that with @take
+ * (store_merge_take: @remote itself) a new instance takes its state (moved,
+ * @take emptied) where it goes outside its entry. */
+static int merge_remote(struct store *s, const void *name, size_t len,
+			const struct crdt_obj *remote, struct crdt_obj *take, const uint8_t *enc,
+			size_t enc_len)
 {
 	const struct crdt_obj *state = remote; /* what is announced as merged */
 	struct store_entry *e;
@@ -890,8 +891,8 @@ static int merge_remote(struct store *s, const void *name, size_t len, struct cr
 		if (!(in = inst_free(e)))
 			return -ENOMEM;
 		if (take && !goes_inside(e, in, t)) {
-			in->obj = *remote; /* its value: what the subscribers are told */
-			*remote = (struct crdt_obj){ 0 };
+			in->obj = *take; /* its value: what the subscribers are told */
+			*take = (struct crdt_obj){ 0 };
 			state = &in->obj;
 		} else if ((r = inst_copy(e, in, remote)) < 0) {
 			return r;
@@ -925,19 +926,19 @@ static int merge_remote(struct store *s, const void *name, size_t len, struct cr
 
 int store_merge(struct store *s, const void *name, size_t len, const struct crdt_obj *remote)
 {
-	return merge_remote(s, name, len, (struct crdt_obj *)remote, false, NULL, 0);
+	return merge_remote(s, name, len, remote, NULL, NULL, 0);
 }
 
 int store_merge_encoded(struct store *s, const void *name, size_t len,
 			const struct crdt_obj *remote, const uint8_t *enc, size_t enc_len)
 {
-	return merge_remote(s, name, len, (struct crdt_obj *)remote, false, enc, enc_len);
+	return merge_remote(s, name, len, remote, NULL, enc, enc_len);
 }
 
 int store_merge_take(struct store *s, const void *name, size_t len, struct crdt_obj *remote,
 		     const uint8_t *enc, size_t enc_len)
 {
-	return merge_remote(s, name, len, remote, true, enc, enc_len);
+	return merge_remote(s, name, len, remote, remote, enc, enc_len);
 }
 
 void store_walk_start(const struct store *s, struct store_walk *w)
