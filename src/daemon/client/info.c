@@ -184,6 +184,8 @@ static void section_gossip(struct daemon *d, struct crdt_buf *b)
 	line(b, "delta_probe_resent:%" PRIu64, s.delta_probe_resent);
 	line(b, "delta_fallbacks:%" PRIu64, s.delta_fallbacks);
 	line(b, "delta_resyncs:%" PRIu64, s.delta_resyncs);
+	line(b, "delta_repairs:%" PRIu64, s.delta_repairs);
+	line(b, "digest_empty_resyncs:%" PRIu64, s.digest_empty_resyncs);
 	line(b, "catchup_instances:%" PRIu64, s.catchup_instances);
 	line(b, "catchup_datagrams_out:%" PRIu64, s.catchup_dgrams_out);
 	line(b, "catchup_resent:%" PRIu64, s.catchup_resent);

@@ -1382,21 +1382,14 @@ void gossip_core_recv(struct gossip_core *g, const uint8_t *buf, size_t len,
 			 catchup_idle(p) ? "" : ", its catch-up goes on");
 		deltas_send(g, p, true);
 		catchup_pump(g, p);
-	} else if (was_down) {
-		log_info("gossip", "peer %s: up again, sending the full state (%s)", p->name,
-			 p->restarted ? "restarted: a new replica id"
-			 : !g->deltas ? "deltas = no"
-			 : p->missed  ? "states went whole past it meanwhile"
-				      : "it lacks intervals the log no longer holds");
-		p->restarted = false;
-		deltas_resync(g, p);
-	} else if (p && p->restarted) {
-		/* Restarted between rounds: what it held of our intervals
-		 * may be gone with its memory. */
-		log_info("gossip", "peer %s: %s, sending the full state", p->name,
-			 first ? "first heard from" : "restarted (new replica id)");
-		p->restarted = false;
-		deltas_resync(g, p);
+	} else if (was_down || (p && p->restarted)) {
+		/* Restarted (what it held of our intervals may be gone with
+		 * its memory), or back missing what the log cannot give it. */
+		deltas_repair(g, p,
+			      p->restarted ? (first ? "first heard from" : "restarted (new replica id)")
+			      : !g->deltas ? "up again (deltas = no)"
+			      : p->missed  ? "up again, states went whole past it meanwhile"
+					   : "up again, it lacks intervals the log no longer holds");
 	}
 }
 

@@ -193,6 +193,10 @@ struct gossip_stats {
 	uint64_t delta_intervals, delta_dgrams_out, delta_resent, delta_dgrams_in;
 	uint64_t acks_out, acks_in;
 	uint64_t delta_whole_writes, delta_fallbacks, delta_resyncs;
+	/* peers that restarted or came back from down, repaired by a digest
+	 * exchange (the instances that differ) instead of a resync; of the
+	 * resyncs, those begun because a peer's DIGEST showed it held nothing */
+	uint64_t delta_repairs, digest_empty_resyncs;
 	/* pushes that left writes queued because no window had room */
 	uint64_t delta_held;
 	/* queued deltas so large (over 65,536 members or fields, and a

@@ -90,14 +90,20 @@ struct peer {
 	struct ratelimit rl_skew; /* its clock offset warning */
 	struct gossip_peer_stats st;
 	/* delta intervals: what it acknowledged; whether its replica id just
-	 * changed (it restarted: it gets the full state) */
+	 * changed (it restarted: what it merged of ours may be gone) */
 	struct dlog_peer dl;
 	bool restarted;
 	/* something went whole to the peers that were up (a push of whole
 	 * writes, an instance by their catch-ups, slices ended unsent) while
-	 * it was down or unresolved: back, it needs a resync, not only the
+	 * it was down or unresolved: back, it needs a repair, not only the
 	 * intervals (core_missed_by_down) */
 	bool missed;
+	/* its stream of our intervals broke (it restarted, or came back
+	 * missing what the log cannot give it): the next KEYS exchange with
+	 * it sends every instance that differs, those with a write on its way
+	 * included; repair_keyed once a KEYS datagram was answered so, and its
+	 * next DIGEST ends the repair (deltas_repair, rounds.c) */
+	bool repairing, repair_keyed;
 	/* sync status (gossip_peer_info) */
 	bool has_sync, in_sync;
 	/* it sent us catch-up datagrams since its last DIGEST; 1 + the round
@@ -179,7 +185,7 @@ struct peer {
 
 /* A peer silent for this many rounds is down: it gets a PING a round and
  * nothing else (a down peer costs one datagram a round), until it answers
- * and gets the full state at once. */
+ * and gets what it missed at once. */
 #define PEER_DOWN_ROUNDS 3
 
 /* Past this many names queued, a catch-up walks the whole store instead. */
@@ -398,6 +404,11 @@ uint64_t deltas_probe(struct gossip_core *g, struct peer *p);
 /** The full state to @p, in place of every interval so far: it restarted,
  * came back, or lags past the log. */
 void deltas_resync(struct gossip_core *g, struct peer *p);
+/** @p restarted or came back missing what the log cannot give it: with
+ * digests, a digest exchange sends it what differs (a resync if it holds
+ * nothing, or if it differs in more names than a catch-up queues); without,
+ * a resync.  @why is for the log. */
+void deltas_repair(struct gossip_core *g, struct peer *p, const char *why);
 /** Drop the intervals every peer that is up has acknowledged. */
 void deltas_trim(struct gossip_core *g);
 /** Subscribe the core to the store's change stream (local writes queue
@@ -435,6 +446,9 @@ void catchup_add(struct gossip_core *g, struct peer *p, const uint8_t *name, siz
  * (which defer theirs while datagrams stream), so that both sides learn at
  * once that they agree, or what still differs. */
 void rounds_catchup_ended(struct gossip_core *g, struct peer *p);
+/** Our DIGEST to @p now, and again a few round trips apart while neither
+ * a DIGEST nor BUCKETS comes back (rounds_digest_probe). */
+void rounds_send_digest_retried(struct gossip_core *g, struct peer *p);
 /** The DIGEST that ended @p's catch-up again if it is due and no DIGEST
  * came back: the time the next one is due, UINT64_MAX if none. */
 uint64_t rounds_digest_probe(struct gossip_core *g, struct peer *p);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "gossip/core_int.h"
+#include "log.h"
 
 /* The tail's probe.  An interval lost, or whose ACK was lost, with no
  * later one acknowledged (a lone write, or a burst's last ones) has no
@@ -117,6 +118,40 @@ void deltas_resync(struct gossip_core *g, struct peer *p)
 	g->st.delta_resyncs++;
 	catchup_resync(g, p);
 	dlog_peer_upto(&p->dl, g->dlog.last);
+	catchup_pump(g, p);
+}
+
+void deltas_repair(struct gossip_core *g, struct peer *p, const char *why)
+{
+	p->restarted = false;
+	if (!g->digests) {
+		log_info("gossip", "peer %s: %s, sending the full state", p->name, why);
+		deltas_resync(g, p);
+		return;
+	}
+	/* What it lacks of ours is what its digest lacks: the instances its
+	 * next exchange finds differing go to it whole, and a store it holds
+	 * (loaded back at its start, kept through a partition) is not sent
+	 * again (a restart of a node of 1,000,000 keys got them from every
+	 * peer).  Its DIGEST showing nothing, or more differing names than a
+	 * catch-up queues, still makes it a resync (rounds.c, catchup.c).  The
+	 * intervals it did not acknowledge go again as far as the log holds
+	 * them: what the exchange would skip as on its way (a write of it
+	 * unacknowledged, another peer's writes arriving) then is; what the
+	 * log no longer holds, went whole past it, or it lost with a restart,
+	 * the exchange finds. */
+	log_info("gossip", "peer %s: %s, comparing digests to send it what differs", p->name, why);
+	g->st.delta_repairs++;
+	p->missed = false;
+	p->repairing = true;
+	p->repair_keyed = false;
+	if (p->dl.acked + 1 < dlog_first(&g->dlog))
+		dlog_peer_upto(&p->dl, dlog_first(&g->dlog) - 1);
+	deltas_send(g, p, true);
+	/* ours to it: it sends us what we lack (a walk under way to it ends
+	 * with our DIGEST) */
+	if (!catchup_walking(p))
+		rounds_send_digest_retried(g, p);
 	catchup_pump(g, p);
 }
 

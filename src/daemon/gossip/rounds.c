@@ -181,17 +181,22 @@ void rounds_send_digest(struct gossip_core *g, struct peer **to, size_t n)
  * cannot know whether that answer arrived). */
 #define DG_RETRIES 3
 
+void rounds_send_digest_retried(struct gossip_core *g, struct peer *p)
+{
+	rounds_send_digest(g, &p, 1);
+	p->dg_retries = DG_RETRIES;
+	p->dg_retry_at = g->now_ms + peer_pto_ms(p, 0);
+	if (g->io.tick_wanted)
+		g->io.tick_wanted(g->io.ctx, p->dg_retry_at - g->now_ms);
+}
+
 void rounds_catchup_ended(struct gossip_core *g, struct peer *p)
 {
 	if (!g->digests)
 		return;
 	p->answered_round = g->st.rounds + 1; /* what an answer of ours would tell it */
 	g->st.digests_after_catchup++;
-	rounds_send_digest(g, &p, 1);
-	p->dg_retries = DG_RETRIES;
-	p->dg_retry_at = g->now_ms + peer_pto_ms(p, 0);
-	if (g->io.tick_wanted)
-		g->io.tick_wanted(g->io.ctx, p->dg_retry_at - g->now_ms);
+	rounds_send_digest_retried(g, p);
 }
 
 uint64_t rounds_digest_probe(struct gossip_core *g, struct peer *p)
@@ -227,18 +232,57 @@ static void sums_cmp_cb(uint32_t i, uint64_t sum, void *ctx)
 		c->g->ddiff[c->g->nddiff++] = i;
 }
 
+static void sums_any_cb(uint32_t i, uint64_t sum, void *ctx)
+{
+	(void)i;
+	*(bool *)ctx |= sum != 0;
+}
+
 /* A peer's group sums: ours for every group that differs, as BUCKETS. */
 int rounds_on_digest(struct gossip_core *g, struct peer *p, const uint8_t *body, size_t len)
 {
 	uint64_t groups[DIGEST_GROUPS];
 	uint32_t idx[DIGEST_BUCKETS];
 	struct sums_cmp c = { g, groups };
+	bool theirs_any = false;
 	size_t n = 0;
 	int r;
 
 	if (p && p->dg_kept) { /* this one is newer */
 		free(p->dg_kept);
 		p->dg_kept = NULL;
+	}
+	if (p) {
+		r = wire_decode_sums(body, len, DIGEST_BITS, DIGEST_GROUP_BITS, false, sums_any_cb,
+				     &theirs_any);
+		if (r < 0)
+			return r;
+		/* we hold nothing and it holds something (its repair's DIGEST
+		 * to a new node): our DIGEST tells it so (below), where BUCKETS
+		 * would only make it list its keys to us */
+		if (!g->store->len && theirs_any) {
+			rounds_send_digest(g, &p, 1);
+			return 0;
+		}
+	}
+	if (p && g->store->len) {
+		/* it holds nothing (every sum 0: a new node, an emptied data
+		 * directory): the walk sends it everything, at once, where
+		 * descending would wait for our digest to be up to date and
+		 * list every bucket only to find it all missing */
+		if (!theirs_any) {
+			p->dg_retries = 0; /* it answered */
+			if (catchup_walking(p))
+				return 0;
+			log_info("gossip", "peer %s holds nothing, sending the full state", p->name);
+			g->st.digest_empty_resyncs++;
+			if (p->in_sync || !p->has_sync)
+				p->differs_since = g->now_ms;
+			p->in_sync = false;
+			p->has_sync = true;
+			deltas_resync(g, p);
+			return 0;
+		}
 	}
 	if (!digest_ready(g))
 		return p ? keep_digest(p, body, len) : 0;
@@ -271,6 +315,10 @@ int rounds_on_digest(struct gossip_core *g, struct peer *p, const uint8_t *body,
 			p->differs_since = g->now_ms;
 		p->in_sync = !g->nddiff;
 		p->has_sync = true;
+		/* a repair ends with the exchange that answered its KEYS, or
+		 * with one that finds nothing to repair */
+		if (p->repair_keyed || p->in_sync)
+			p->repairing = p->repair_keyed = false;
 		p->differing = p->differing_acc;
 		p->differing_acc = 0;
 		/* we agree, and it may not know: our DIGEST tells it at once.
@@ -410,6 +458,12 @@ int rounds_on_keys(struct gossip_core *g, struct peer *p, const uint8_t *body, s
 		return r;
 	if (!p)
 		return 0;
+	if (catchup_walking(p)) { /* as in rounds_on_digest */
+		g->st.digest_walk_skips++;
+		return 0;
+	}
+	if (p->repairing)
+		p->repair_keyed = true;
 	room = g->dlog.last < core_window_end(g);
 	/* our fingerprints as the DIGEST from it that began this exchange
 	 * found them (on_digest refreshed them); an instance changed since is
@@ -448,9 +502,11 @@ int rounds_on_keys(struct gossip_core *g, struct peer *p, const uint8_t *body, s
 		 * window is shut (loss, a slow peer): the whole instance is the
 		 * way round that (at 50 % loss, leaving it to the deltas took
 		 * a 50,000-element convergence from 2.3 s to 29.5 s).  The next
-		 * exchange compares again. */
-		if (g->deltas && ((e->dseq && e->dseq > p->acked_at_digest) ||
-				  (e->queued && room))) {
+		 * exchange compares again.  Not in a repair: a peer that
+		 * restarted may have lost what came before that write, and
+		 * while the key is written on the exchanges would skip it. */
+		if (!p->repairing && g->deltas &&
+		    ((e->dseq && e->dseq > p->acked_at_digest) || (e->queued && room))) {
 			g->st.digest_in_flight++;
 			continue;
 		}
@@ -463,8 +519,11 @@ int rounds_on_keys(struct gossip_core *g, struct peer *p, const uint8_t *body, s
 		 * found it differing at every exchange and sent it whole to
 		 * each other (10,000 datagrams each way, while 1,000 SADDs a
 		 * second went on).  What one of them holds and the writer's
-		 * stream will not bring is sent once the stream stops. */
-		if (p->cu_busy || catchup_receiving_any(g, key)) {
+		 * stream will not bring is sent once the stream stops.  In a
+		 * repair, only the catch-up's rule holds: what it lost may be
+		 * what came before the stream, and every writer of the
+		 * instance receives the others' writes. */
+		if (p->cu_busy || (!p->repairing && catchup_receiving_any(g, key))) {
 			g->st.digest_in_flight++;
 			continue;
 		}
