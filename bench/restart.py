@@ -77,6 +77,8 @@ def one(path, n, w):
     d = lambda k: sum(b.get(k, 0) - a.get(k, 0) for a, b in zip(g0, g1))  # noqa: E731
     return {"ready_s": t_ready, "s": t1 - t0, "dgrams": d("datagrams_out"), "mb": d("bytes_out") / 1e6,
             "resyncs": d("delta_resyncs"), "digest_sent": d("digest_instances_sent"),
+            "digest_dgrams": d("digest_datagrams_out"), "delta_dgrams": d("delta_datagrams_out"),
+            "catchup_dgrams": d("catchup_datagrams_out"),
             "cpu_c": cpu_c, "cpu_ab": u1 - u0}
 
 

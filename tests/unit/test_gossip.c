@@ -2730,6 +2730,53 @@ static void test_heal_by_intervals(void **state)
 	}
 }
 
+/* A peer restarts with its store kept while intervals to it are on their
+ * way (it stopped acknowledging them): its repair sends them again, and no
+ * DIGEST goes to it before they are acknowledged (its digest lacks them
+ * all: our KEYS would list the store to it).  No resync: the 2,000 keys it
+ * holds stay where they are. */
+static void test_repair_after_intervals(void **state)
+{
+	struct cluster c;
+	struct gossip_stats a0, a1;
+	char k[32];
+
+	cluster_init_with(&c, 2, true, true, false);
+	cluster_meet(&c);
+	for (int i = 0; i < 2000; i++) {
+		snprintf(k, sizeof(k), "key-%05d", i);
+		dset(&c.node[0], k, "v");
+	}
+	push_all(&c);
+	rounds_all(&c, 2);
+	assert_converged(&c);
+	net_down(&c.net, 1, true); /* its process stops: nothing reaches it */
+	gossip_core_get_stats(c.node[0].g, &a0);
+	for (int i = 0; i < 300; i++) {
+		snprintf(k, sizeof(k), "new-%03d", i);
+		dset(&c.node[0], k, "x");
+		push_all(&c);
+	}
+	net_down(&c.net, 1, false);
+	assert_false(probe(&c.node[0], 1).down); /* not counted down: restarted in time */
+	node_restart_keep(&c, 1);
+	sent_reset(&c.net);
+	fake_ms += 1000;
+	gossip_core_round(c.node[1].g, fake_ms, fake_ms * 1000); /* its PING and DIGEST */
+	net_run(&c.net);
+	gossip_core_get_stats(c.node[0].g, &a1);
+	assert_int_equal(a1.delta_repairs - a0.delta_repairs, 1);
+	assert_int_equal(c.net.sent_type[0][1][WIRE_DIGEST], 0);
+	assert_true(a1.delta_resent - a0.delta_resent > 0);
+	rounds_all(&c, 3);
+	assert_converged(&c);
+	gossip_core_get_stats(c.node[0].g, &a1);
+	assert_int_equal(a1.delta_resyncs - a0.delta_resyncs, 0);
+	/* what goes whole is at most what changed, not the 2,000 it holds */
+	assert_true(a1.catchup_instances - a0.catchup_instances <= 300);
+	cluster_done(&c);
+}
+
 /* A store of many small instances written before its peer was ever heard
  * from (a replica loaded before the others start): the peer's first
  * contact resyncs it, and that walk sends every instance as it is then.
@@ -4043,6 +4090,7 @@ int main(void)
 		cmocka_unit_test(test_catchup),
 		cmocka_unit_test(test_first_contact),
 		cmocka_unit_test(test_heal_by_intervals),
+		cmocka_unit_test(test_repair_after_intervals),
 		cmocka_unit_test(test_resync_small_instances),
 		cmocka_unit_test(test_catchup_mutated),
 		cmocka_unit_test(test_catchup_no_news),

@@ -99,11 +99,14 @@ struct peer {
 	 * intervals (core_missed_by_down) */
 	bool missed;
 	/* its stream of our intervals broke (it restarted, or came back
-	 * missing what the log cannot give it): the next KEYS exchange with
-	 * it sends every instance that differs, those with a write on its way
-	 * included; repair_keyed once a KEYS datagram was answered so, and its
-	 * next DIGEST ends the repair (deltas_repair, rounds.c) */
+	 * missing what the log cannot give it): the intervals up to
+	 * repair_upto go again, and the first KEYS exchange with it that
+	 * began once it had acknowledged them sends every instance that
+	 * differs, those with a write on its way included; repair_keyed once
+	 * a KEYS datagram was answered so, and its next DIGEST ends the
+	 * repair (deltas_repair, rounds.c) */
 	bool repairing, repair_keyed;
+	uint64_t repair_upto;
 	/* sync status (gossip_peer_info) */
 	bool has_sync, in_sync;
 	/* it sent us catch-up datagrams since its last DIGEST; 1 + the round

@@ -147,10 +147,14 @@ void deltas_repair(struct gossip_core *g, struct peer *p, const char *why)
 	p->repair_keyed = false;
 	if (p->dl.acked + 1 < dlog_first(&g->dlog))
 		dlog_peer_upto(&p->dl, dlog_first(&g->dlog) - 1);
+	p->repair_upto = g->dlog.last;
 	deltas_send(g, p, true);
-	/* ours to it: it sends us what we lack (a walk under way to it ends
-	 * with our DIGEST) */
-	if (!catchup_walking(p))
+	/* ours to it: it sends us what we lack.  Not while intervals are on
+	 * their way to it (the rounds' DIGEST then, as they defer theirs
+	 * while intervals stream: its digest lacks them all, and our KEYS
+	 * would list the store to it), nor while a walk to it is under way
+	 * (its end sends our DIGEST). */
+	if (!catchup_walking(p) && !dlog_peer_pending(&p->dl, g->dlog.last))
 		rounds_send_digest_retried(g, p);
 	catchup_pump(g, p);
 }

@@ -452,6 +452,7 @@ int rounds_on_keys(struct gossip_core *g, struct peer *p, const uint8_t *body, s
 	struct wire_keys k;
 	uint64_t (*pairs)[2] = NULL;
 	bool room; /* a window has room: a queued write goes at the next push */
+	bool repair;
 	int r;
 
 	if ((r = wire_decode_keys(body, len, DIGEST_BITS, &k)) < 0)
@@ -462,7 +463,10 @@ int rounds_on_keys(struct gossip_core *g, struct peer *p, const uint8_t *body, s
 		g->st.digest_walk_skips++;
 		return 0;
 	}
-	if (p->repairing)
+	/* a repair's exchange: one that began once the intervals sent again
+	 * were acknowledged (before, what differs is mostly on its way) */
+	repair = p->repairing && p->acked_at_digest >= p->repair_upto;
+	if (repair)
 		p->repair_keyed = true;
 	room = g->dlog.last < core_window_end(g);
 	/* our fingerprints as the DIGEST from it that began this exchange
@@ -505,7 +509,7 @@ int rounds_on_keys(struct gossip_core *g, struct peer *p, const uint8_t *body, s
 		 * exchange compares again.  Not in a repair: a peer that
 		 * restarted may have lost what came before that write, and
 		 * while the key is written on the exchanges would skip it. */
-		if (!p->repairing && g->deltas &&
+		if (!repair && g->deltas &&
 		    ((e->dseq && e->dseq > p->acked_at_digest) || (e->queued && room))) {
 			g->st.digest_in_flight++;
 			continue;
@@ -523,7 +527,7 @@ int rounds_on_keys(struct gossip_core *g, struct peer *p, const uint8_t *body, s
 		 * repair, only the catch-up's rule holds: what it lost may be
 		 * what came before the stream, and every writer of the
 		 * instance receives the others' writes. */
-		if (p->cu_busy || (!p->repairing && catchup_receiving_any(g, key))) {
+		if (p->cu_busy || (!repair && catchup_receiving_any(g, key))) {
 			g->st.digest_in_flight++;
 			continue;
 		}
