@@ -285,6 +285,34 @@ static void test_table_doubles(void **state)
 	store_done(&s);
 }
 
+/* A load that knows its count sizes the table once: 20,000 names into a
+ * store reserved for them never grow it (no old table, no rehash), and
+ * every one is found.  A store that holds something is left as it is. */
+static void test_reserve(void **state)
+{
+	struct store s;
+	struct crdt_obj *o;
+	char name[32];
+
+	store_init(&s);
+	assert_int_equal(store_reserve(&s, 20000), 0);
+	assert_int_equal(s.cap, 32768); /* 20,000 under 13/16 of it */
+	for (int i = 0; i < 20000; i++) {
+		int n = snprintf(name, sizeof(name), "k%d", i);
+		assert_int_equal(store_get(&s, name, (size_t)n, CRDT_LWWREG, true, &o), 0);
+		assert_int_equal(s.cap, 32768);
+		assert_int_equal(s.ocap, 0);
+	}
+	for (int i = 0; i < 20000; i += 7) {
+		int n = snprintf(name, sizeof(name), "k%d", i);
+		assert_non_null(store_find(&s, name, (size_t)n));
+	}
+	assert_int_equal(store_reserve(&s, 1000000), 0);
+	assert_int_equal(s.cap, 32768);
+	assert_int_equal(s.len, 20000);
+	store_done(&s);
+}
+
 /* Add counter "r:@i" holding @i + 1 (or find it: the count stays). */
 static void add_counter(struct store *s, int i)
 {
@@ -1279,6 +1307,7 @@ int main(void)
 		cmocka_unit_test(test_new_store_new_id),
 		cmocka_unit_test(test_tables_in_orders_of_their_own),
 		cmocka_unit_test(test_merge_take),
+		cmocka_unit_test(test_reserve),
 		cmocka_unit_test(test_clash_takes_a_new_id),
 		cmocka_unit_test(test_del),
 		cmocka_unit_test(test_lazyfree),

@@ -1236,7 +1236,16 @@ int journal_load(struct journal *st, struct store *s, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", st->path, mdb_strerror(rc));
 		return lmdb_err(rc);
 	}
-	/* names: one record per (name, type) slot, in id order */
+	/* names: one record per (name, type) slot, in id order; the table
+	 * sized for them first (a name of two types counts twice) */
+	MDB_stat ms;
+	if ((rc = mdb_stat(txn, st->inst, &ms)) != 0)
+		goto lmdb_fail;
+	if (store_reserve(s, ms.ms_entries) < 0) {
+		r = -ENOMEM;
+		snprintf(err, errlen, "%s: out of memory loading", st->path);
+		goto out;
+	}
 	if ((rc = mdb_cursor_open(txn, st->inst, &cur)) != 0)
 		goto lmdb_fail;
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;

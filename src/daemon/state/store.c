@@ -436,6 +436,29 @@ static int rehash_begin(struct store *s)
 	return 0;
 }
 
+int store_reserve(struct store *s, size_t names)
+{
+	size_t cap = 64;
+	struct store_slot *t;
+	bool mapped;
+
+	if (s->len || s->ocap || s->tombs)
+		return 0;
+	while (cap < SIZE_MAX / 32 && names * 16 > cap * 13)
+		cap *= 2;
+	if (cap <= s->cap)
+		return 0;
+	if (!(t = table_alloc(cap, &mapped)))
+		return -ENOMEM;
+	if (s->table)
+		table_free(s->table, s->cap, s->table_mapped);
+	s->table = t;
+	s->cap = cap;
+	s->table_mapped = mapped;
+	s->tgen += 2; /* as a first table */
+	return 0;
+}
+
 /* A register's entry with a 10-byte name ("reg:000001") and the register
  * inside is one 120-byte malloc request, a 128-byte chunk: keep it so
  * (docs/benchmarks.md, memory per key). */
