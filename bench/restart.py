@@ -3,7 +3,8 @@
 until the three agree again.
 
 Three daemons A, B, C (full mesh, durability batch, interval_ms 1000).  A
-holds N keys e0000000.. (strings, MSET, each "v"; default 1,000,000),
+holds N keys e0000000.. (strings, MSET, each "v"; default 1,000,000; with --type sets or hashes,
+sets of 3 members or hashes of 2 fields),
 loaded through its client port; B and C start and catch up until every
 node finds every peer in sync.  Then C stops (SIGTERM: its store is on
 disk), A takes W writes (SET of W keys w0000000.., default 1,000) while C
@@ -18,7 +19,7 @@ resyncs (delta_resyncs) and the instances their digest exchanges sent
 With --crdtd-ref PATH, the same runs alternate with a reference build in
 one command, so load on the machine hits both alike.
 
-    bench/restart.py [--keys 1000000] [--writes 1000] [--runs 3]
+    bench/restart.py [--keys 1000000] [--writes 1000] [--runs 3] [--type keys|sets|hashes]
                      [--crdtd PATH] [--crdtd-ref PATH]
 """
 import argparse
@@ -41,14 +42,14 @@ def all_in_sync(clients, npeers):
     return True
 
 
-def one(path, n, w):
+def one(path, n, w, kind):
     harness.CRDTD = path
     conf = {"storage": {"durability": "batch"}, "log": {"level": "info"}, "gossip": {"interval_ms": "1000"},
             "limits": {"max_instances": str(max(1000000, 2 * n))}}
     c = harness.Cluster(3, conf=conf)
     try:
         A, B, C = c[0], c[1], c[2]
-        ca = start_loaded(A, n, "keys")
+        ca = start_loaded(A, n, kind)
         B.start()
         C.start()
         cls = [ca, B.client(), C.client()]
@@ -72,6 +73,7 @@ def one(path, n, w):
         g1 = [gossip(ca), gossip(cls[1])]
         u1 = cpu_s(A.proc.pid) + cpu_s(B.proc.pid)
         cpu_c = cpu_s(C.proc.pid)
+        loop_c = {k: v for k, v in cls[2].info("all").items() if k.startswith("loop_longest_pass")}
     finally:
         c.cleanup()
     d = lambda k: sum(b.get(k, 0) - a.get(k, 0) for a, b in zip(g0, g1))  # noqa: E731
@@ -79,7 +81,7 @@ def one(path, n, w):
             "resyncs": d("delta_resyncs"), "digest_sent": d("digest_instances_sent"),
             "digest_dgrams": d("digest_datagrams_out"), "delta_dgrams": d("delta_datagrams_out"),
             "catchup_dgrams": d("catchup_datagrams_out"),
-            "cpu_c": cpu_c, "cpu_ab": u1 - u0}
+            "cpu_c": cpu_c, "cpu_ab": u1 - u0, "loop_c": loop_c}
 
 
 def main():
@@ -87,6 +89,7 @@ def main():
     ap.add_argument("--keys", type=int, default=1000000)
     ap.add_argument("--writes", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--type", default="keys", choices=["keys", "sets", "hashes"])
     ap.add_argument("--crdtd", default=harness.CRDTD)
     ap.add_argument("--crdtd-ref")
     a = ap.parse_args()
@@ -96,11 +99,11 @@ def main():
     rows = {k: [] for k in builds}
     for _ in range(a.runs):  # alternated
         for k, path in builds.items():
-            rows[k].append(one(path, a.keys, a.writes))
+            rows[k].append(one(path, a.keys, a.writes, a.type))
             print(k, rows[k][-1], file=sys.stderr)
     med = lambda rs, k: statistics.median(r[k] for r in rs)  # noqa: E731
-    print("C of 3 restarted, holding %d keys; %d written while it was down (medians of %d runs):" %
-          (a.keys, a.writes, a.runs))
+    print("C of 3 restarted, holding %d keys (%s); %d written while it was down (medians of %d runs):" %
+          (a.keys, a.type, a.writes, a.runs))
     print()
     print("| build | C answers PING | all in sync | datagrams A+B sent | MB A+B sent | resyncs | "
           "instances by digest | CPU of C | CPU of A+B |")

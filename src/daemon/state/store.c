@@ -1361,31 +1361,34 @@ int64_t store_next_deadline(const struct store *s)
 
 void store_loaded(struct store *s)
 {
-	struct store_entry **c = NULL;
-	size_t n = 0;
+	struct store_entry **c = NULL, **t;
+	size_t n = 0, cap = 0;
+	bool nomem = false;
 
+	/* one walk (an entry each is a cache miss): count the keyspace, and
+	 * collect the deadlines' companions first, as mirroring may add
+	 * entries, which moves the table */
 	for (size_t i = 0; i < s->ocap + s->cap; i++) {
 		struct store_entry *e = store_slot_entry(slot_at(s, i));
-		if (e)
-			ks_note(s, e); /* the deadlines, mirrored below, count themselves */
-	}
-	/* first collect: mirroring may add entries, which moves the table */
-	for (int pass = 0; pass < 2; pass++) {
-		for (size_t i = 0, k = 0; i < s->ocap + s->cap; i++) {
-			struct store_entry *e = store_slot_entry(slot_at(s, i));
 
-			if (e && store_name_reserved(e->name, e->name_len)) {
-				if (pass)
-					c[k++] = e;
-				else
-					n++;
+		if (!e)
+			continue;
+		ks_note(s, e); /* the deadlines, mirrored below, count themselves */
+		if (nomem || !store_name_reserved(e->name, e->name_len))
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 64;
+			if (!(t = realloc(c, cap * sizeof(*c)))) {
+				nomem = true;
+				continue;
 			}
+			c = t;
 		}
-		if (!pass && (!n || !(c = malloc(n * sizeof(*c))))) {
-			if (n)
-				log_error("store", "out of memory: deadlines apply on writes only");
-			return;
-		}
+		c[n++] = e;
+	}
+	if (nomem) {
+		log_error("store", "out of memory: deadlines apply on writes only");
+		n = 0;
 	}
 	for (size_t i = 0; i < n; i++)
 		deadline_changed(s, c[i]);
