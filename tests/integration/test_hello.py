@@ -115,7 +115,7 @@ class HelloTest(unittest.TestCase):
         c = Conn(self.node.port)
         c.check(self, b"HELLO 3\r\n", hello_reply(3, self.conn_id(c), b"%7\r\n"))
         peers = c.ask(b"CRDT.PEERS\r\n", 30)
-        self.assertTrue(peers.startswith(b"*1\r\n%21\r\n$4\r\nname\r\n$2\r\nn1\r\n"), peers)
+        self.assertTrue(peers.startswith(b"*1\r\n%22\r\n$4\r\nname\r\n$2\r\nn1\r\n"), peers)
         c.close()
 
     def test_resp2_unchanged(self):
@@ -130,7 +130,7 @@ class HelloTest(unittest.TestCase):
         status = c.ask(b"CRDT.SIM STATUS\r\n", 5)
         self.assertTrue(status.startswith(b"*34\r\n$4\r\nloss\r\n"), status)
         peers = c.ask(b"CRDT.PEERS\r\n", 30)
-        self.assertTrue(peers.startswith(b"*1\r\n*42\r\n$4\r\nname\r\n$2\r\nn1\r\n"), peers)
+        self.assertTrue(peers.startswith(b"*1\r\n*44\r\n$4\r\nname\r\n$2\r\nn1\r\n"), peers)
         c.close()
 
     def test_redis_py(self):

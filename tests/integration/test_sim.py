@@ -117,6 +117,7 @@ class SimTest(unittest.TestCase):
         d = lambda k: int(ga1[k]) - int(ga0[k])  # noqa: E731
         self.assertEqual(d("delta_resyncs"), 0)
         self.assertGreaterEqual(d("delta_repairs"), 1)
+        wait_until(lambda: peer()["repairing"] == 0, what="the repair's exchange to end")
         self.assertLessEqual(d("catchup_instances"), 2)
         self.assertLess(d("catchup_datagrams_out"), 20)  # the set alone is 100 pieces
         self.assertEqual(sorted(b.smembers("big")), sorted(members + ["while-away"]))

@@ -2768,8 +2768,10 @@ static void test_repair_after_intervals(void **state)
 	assert_int_equal(a1.delta_repairs - a0.delta_repairs, 1);
 	assert_int_equal(c.net.sent_type[0][1][WIRE_DIGEST], 0);
 	assert_true(a1.delta_resent - a0.delta_resent > 0);
+	assert_true(probe(&c.node[0], 1).repairing);
 	rounds_all(&c, 3);
 	assert_converged(&c);
+	assert_false(probe(&c.node[0], 1).repairing); /* its exchange came */
 	gossip_core_get_stats(c.node[0].g, &a1);
 	assert_int_equal(a1.delta_resyncs - a0.delta_resyncs, 0);
 	/* what goes whole is at most what changed, not the 2,000 it holds */

@@ -117,11 +117,12 @@ static int put_peer_line(const struct gossip_peer_info *p, void *ctx)
 		    "clock_lead_capped=%" PRIu64 ",in_sync=%s,differs_since_ms_ago=%" PRId64
 		    ",instances_differing=%" PRIu64 ",deltas_acked=%" PRIu64
 		    ",deltas_pending=%" PRIu64 ",bytes_last_round=%" PRIu64
-		    ",catching_up=%d,catchup_pending=%" PRIu64 ",catchup_window=%" PRIu64,
+		    ",catching_up=%d,catchup_pending=%" PRIu64 ",catchup_window=%" PRIu64
+		    ",repairing=%d",
 	     pl->i++, p->name, p->node ? p->node : "", p->seen && !p->down, off, p->clock_skewed,
 	     p->stats.clock_capped, sync, differs_ago(p), p->instances_differing, p->deltas_acked,
 	     p->deltas_pending, p->bytes_last_round, p->catching_up, p->catchup_pending,
-	     p->catchup_window);
+	     p->catchup_window, p->repairing);
 	pl->skewed += p->clock_skewed;
 	return 0;
 }
@@ -385,7 +386,7 @@ static int put_peer(const struct gossip_peer_info *p, void *ctx)
 
 	if (p->addr)
 		transport_addr_format(p->addr, addr, sizeof(addr));
-	resp_map(out, 21, pc->proto);
+	resp_map(out, 22, pc->proto);
 	resp_bulk_str(out, "name");
 	resp_bulk_str(out, p->name);
 	resp_bulk_str(out, "address");
@@ -434,6 +435,8 @@ static int put_peer(const struct gossip_peer_info *p, void *ctx)
 	resp_int(out, (int64_t)p->catchup_pending);
 	resp_bulk_str(out, "catchup_window");
 	resp_int(out, (int64_t)p->catchup_window);
+	resp_bulk_str(out, "repairing");
+	resp_int(out, p->repairing);
 	return 0;
 }
 

@@ -290,6 +290,9 @@ struct gossip_peer_info {
 	 * acknowledged), datagrams held (queued and in flight), the window */
 	bool catching_up;
 	uint64_t catchup_pending, catchup_window;
+	/* restarted or back from down, its repair's digest exchange not done
+	 * yet (docs/protocol.md, "Repair of a restarted or returning peer") */
+	bool repairing;
 	uint64_t now_ms;           /* the now_ms given to foreach_peer */
 	struct gossip_peer_stats stats;
 };
