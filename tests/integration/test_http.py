@@ -143,6 +143,9 @@ class HttpTest(unittest.TestCase):
         self.assertGreaterEqual(m[("crdtd_error_replies_total", frozenset())], 1)
         self.assertEqual(m[("crdtd_healthy", frozenset())], 1)
         self.assertIn(("crdtd_peer_rtt_seconds", frozenset({("peer", "n1")})), m)
+        self.assertIn(("crdtd_peer_repairing", frozenset({("peer", "n1")})), m)
+        wait_until(lambda: metric(c[0], "crdtd_peer_repairing", peer="n1") == 0,
+                   what="the first meeting's repair to end")
         # every INFO gossip counter is there under its metric name
         self.assertGreaterEqual(m[("crdtd_gossip_rounds_total", frozenset())], info["gossip_rounds"])
         for reason in ("bad_auth", "truncated", "rate"):

@@ -136,6 +136,11 @@ static bool peer_catchup_window(const struct gossip_peer_info *p, double *ret)
 	*ret = (double)p->catchup_window;
 	return true;
 }
+static bool peer_repairing(const struct gossip_peer_info *p, double *ret)
+{
+	*ret = p->repairing;
+	return true;
+}
 #define PEER_STAT(field)                                                                           \
 	static bool peer_##field(const struct gossip_peer_info *p, double *ret)                    \
 	{                                                                                          \
@@ -192,6 +197,9 @@ static const struct peer_metric peer_metrics[] = {
 	{ "crdtd_peer_catchup_window_datagrams", METRIC_GAUGE,
 	  "catch-up datagrams that may be in flight to the peer at once (the paced window)",
 	  peer_catchup_window },
+	{ "crdtd_peer_repairing", METRIC_GAUGE,
+	  "1 from the peer's restart or return until the digest exchange that repairs it",
+	  peer_repairing },
 	{ "crdtd_peer_clock_lead_capped_total", METRIC_COUNTER,
 	  "register states from the peer stamped past max_clock_lead_ms ahead of our clock",
 	  peer_clock_capped },
