@@ -2779,6 +2779,37 @@ static void test_repair_after_intervals(void **state)
 	cluster_done(&c);
 }
 
+/* Two new starts meet, one holding 10,000 names the other lacks (but not
+ * nothing): the repair's exchange lists them, its first KEYS datagrams
+ * overflow the catch-up's queue and start a resync, and the KEYS that
+ * follow are not answered while that walk goes on (it sends every name). */
+static void test_repair_overflows_into_one_walk(void **state)
+{
+	struct cluster c;
+	struct gossip_stats st;
+	char k[32];
+
+	cluster_init_with(&c, 2, true, true, false);
+	for (int i = 0; i < 10000; i++) {
+		snprintf(k, sizeof(k), "key-%05d", i);
+		dset(&c.node[0], k, "v");
+	}
+	dset(&c.node[1], "its-own", "x");
+	rounds_all(&c, 4); /* they meet: a new start each, a repair each */
+	assert_converged(&c);
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_true(st.delta_repairs >= 1);
+	assert_int_equal(st.digest_empty_resyncs, 0); /* it holds something */
+	/* the KEYS that came once the walk had begun, left unanswered
+	 * (about 5,800 here; answered, each was a bucket's names looked up
+	 * and queued again) */
+	assert_true(st.digest_walk_skips > 1000);
+	/* each of the 10,000 names once by the walk, and at most the
+	 * queue's 4,096 before it began */
+	assert_true(st.catchup_instances <= 10000 + 4096);
+	cluster_done(&c);
+}
+
 /* A store of many small instances written before its peer was ever heard
  * from (a replica loaded before the others start): the peer's first
  * contact resyncs it, and that walk sends every instance as it is then.
@@ -4093,6 +4124,7 @@ int main(void)
 		cmocka_unit_test(test_first_contact),
 		cmocka_unit_test(test_heal_by_intervals),
 		cmocka_unit_test(test_repair_after_intervals),
+		cmocka_unit_test(test_repair_overflows_into_one_walk),
 		cmocka_unit_test(test_resync_small_instances),
 		cmocka_unit_test(test_catchup_mutated),
 		cmocka_unit_test(test_catchup_no_news),
