@@ -1815,6 +1815,17 @@ static void dset(struct node *n, const char *key, const char *v)
 	announce(n, key, CRDT_LWWREG, STORE_OP_STATE, o, NULL);
 }
 
+/* Registers "key-00000" .. of @count names, each "v". */
+static void dset_keys(struct node *n, int count)
+{
+	char k[32];
+
+	for (int i = 0; i < count; i++) {
+		snprintf(k, sizeof(k), "key-%05d", i);
+		dset(n, k, "v");
+	}
+}
+
 /* The reference model of a scenario.  Each node writes keys of its own
  * ("s<node>", "r<node>"), so their values follow from its writes in order
  * whatever the network does; all add distinct members to the shared "all"
@@ -2676,10 +2687,7 @@ static void test_heal_by_intervals(void **state)
 		cluster_delta_log = 0;
 		cluster_catchup_parts = 0;
 		cluster_meet(&c);
-		for (int i = 0; i < 2000; i++) {
-			snprintf(k, sizeof(k), "key-%05d", i);
-			dset(&c.node[0], k, "v");
-		}
+		dset_keys(&c.node[0], 2000);
 		push_all(&c);
 		rounds_all(&c, 2);
 		assert_converged(&c);
@@ -2743,10 +2751,7 @@ static void test_repair_after_intervals(void **state)
 
 	cluster_init_with(&c, 2, true, true, false);
 	cluster_meet(&c);
-	for (int i = 0; i < 2000; i++) {
-		snprintf(k, sizeof(k), "key-%05d", i);
-		dset(&c.node[0], k, "v");
-	}
+	dset_keys(&c.node[0], 2000);
 	push_all(&c);
 	rounds_all(&c, 2);
 	assert_converged(&c);
@@ -2787,13 +2792,9 @@ static void test_repair_overflows_into_one_walk(void **state)
 {
 	struct cluster c;
 	struct gossip_stats st;
-	char k[32];
 
 	cluster_init_with(&c, 2, true, true, false);
-	for (int i = 0; i < 10000; i++) {
-		snprintf(k, sizeof(k), "key-%05d", i);
-		dset(&c.node[0], k, "v");
-	}
+	dset_keys(&c.node[0], 10000);
 	dset(&c.node[1], "its-own", "x");
 	rounds_all(&c, 4); /* they meet: a new start each, a repair each */
 	assert_converged(&c);
@@ -2828,14 +2829,10 @@ static void test_resync_small_instances(void **state)
 {
 	struct cluster c;
 	struct gossip_stats st;
-	char k[32];
 	int rounds = 0;
 
 	cluster_init_with(&c, 2, true, true, true);
-	for (int i = 0; i < 12000; i++) {
-		snprintf(k, sizeof(k), "key-%05d", i);
-		dset(&c.node[0], k, "v");
-	}
+	dset_keys(&c.node[0], 12000);
 	sent_reset(&c.net);
 	for (int r = 0; r < 10 && !probe(&c.node[0], 1).seen; r++) { /* first contact */
 		fake_ms += 1000;
