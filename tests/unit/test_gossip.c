@@ -2801,6 +2801,7 @@ static void test_repair_overflows_into_one_walk(void **state)
 	gossip_core_get_stats(c.node[0].g, &st);
 	assert_true(st.delta_repairs >= 1);
 	assert_int_equal(st.digest_empty_resyncs, 0); /* it holds something */
+	assert_int_equal(st.delta_resyncs, 1); /* the overflow's walk, counted */
 	/* the KEYS that came once the walk had begun, left unanswered
 	 * (about 5,800 here; answered, each was a bucket's names looked up
 	 * and queued again) */

@@ -397,6 +397,7 @@ void catchup_pump(struct gossip_core *g, struct peer *p)
  * and what is in flight (ACKs of the old stream are ignored from now on). */
 void catchup_resync(struct gossip_core *g, struct peer *p)
 {
+	g->st.delta_resyncs++; /* also when the queue overflows (catchup_add) */
 	xfer_reset(&p->xf, ++g->xepoch); /* what was queued is in the walk */
 	p->missed = false; /* and what went whole past it */
 	catchup_names_clear(p);

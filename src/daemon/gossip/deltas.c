@@ -115,7 +115,6 @@ uint64_t deltas_probe(struct gossip_core *g, struct peer *p)
  * came back, or lags past the log. */
 void deltas_resync(struct gossip_core *g, struct peer *p)
 {
-	g->st.delta_resyncs++;
 	catchup_resync(g, p);
 	dlog_peer_upto(&p->dl, g->dlog.last);
 	catchup_pump(g, p);
