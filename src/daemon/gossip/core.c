@@ -1605,7 +1605,7 @@ int gossip_core_foreach_peer(const struct gossip_core *g, uint64_t now_ms,
 			.catching_up = !catchup_idle(p),
 			.catchup_pending = p->xf.n,
 			.catchup_window = p->xf.cwnd,
-			.repairing = p->repairing,
+			.repairing = p->repairing > 0,
 			.now_ms = now,
 			.stats = p->st,
 		};

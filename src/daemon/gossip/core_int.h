@@ -100,12 +100,15 @@ struct peer {
 	bool missed;
 	/* its stream of our intervals broke (it restarted, or came back
 	 * missing what the log cannot give it): the intervals up to
-	 * repair_upto go again, and the first KEYS exchange with it that
-	 * began once it had acknowledged them sends every instance that
-	 * differs, those with a write on its way included; repair_keyed once
-	 * a KEYS datagram was answered so, and its next DIGEST ends the
-	 * repair (deltas_repair, rounds.c) */
-	bool repairing, repair_keyed;
+	 * repair_upto go again, and the KEYS exchanges with it that began
+	 * once it had acknowledged them send every instance that differs,
+	 * those with a write on its way included.  repairing counts such
+	 * exchanges left: one ends at its next DIGEST once a KEYS datagram
+	 * was answered so (repair_keyed) and none left an instance to a
+	 * catch-up under way (repair_held); a DIGEST that finds us in sync
+	 * ends them all (deltas_repair, rounds.c) */
+	unsigned repairing;
+	bool repair_keyed, repair_held;
 	uint64_t repair_upto;
 	/* sync status (gossip_peer_info) */
 	bool has_sync, in_sync;
@@ -190,6 +193,12 @@ struct peer {
  * nothing else (a down peer costs one datagram a round), until it answers
  * and gets what it missed at once. */
 #define PEER_DOWN_ROUNDS 3
+
+/* The exchanges a repair lasts at most (peer.repairing): exchanges may
+ * overlap (a round's DIGEST, an answer, a retry), and one can miss an
+ * instance that changed while it ran; a bound, as an instance written on
+ * differs at every exchange and goes whole at each one of a repair. */
+#define REPAIR_EXCHANGES 3
 
 /* Past this many names queued, a catch-up walks the whole store instead. */
 #define CU_NAMES_MAX 4096
@@ -404,8 +413,8 @@ void deltas_acked(struct gossip_core *g, struct peer *p, bool news);
 /** At a tick: @p's tail probe, if due.  When the next one is (UINT64_MAX:
  * none). */
 uint64_t deltas_probe(struct gossip_core *g, struct peer *p);
-/** The full state to @p, in place of every interval so far: it restarted,
- * came back, or lags past the log. */
+/** The full state to @p, in place of every interval so far: it holds
+ * nothing, lags past the log, or (digests = no) restarted or came back. */
 void deltas_resync(struct gossip_core *g, struct peer *p);
 /** @p restarted or came back missing what the log cannot give it: with
  * digests, a digest exchange sends it what differs (a resync if it holds

@@ -111,8 +111,8 @@ uint64_t deltas_probe(struct gossip_core *g, struct peer *p)
 }
 
 
-/* The full state to @p, in place of every interval so far: it restarted,
- * came back, or lags past the log. */
+/* The full state to @p, in place of every interval so far: it holds
+ * nothing, lags past the log, or (digests = no) restarted or came back. */
 void deltas_resync(struct gossip_core *g, struct peer *p)
 {
 	catchup_resync(g, p);
@@ -142,8 +142,8 @@ void deltas_repair(struct gossip_core *g, struct peer *p, const char *why)
 	log_info("gossip", "peer %s: %s, comparing digests to send it what differs", p->name, why);
 	g->st.delta_repairs++;
 	p->missed = false;
-	p->repairing = true;
-	p->repair_keyed = false;
+	p->repairing = REPAIR_EXCHANGES;
+	p->repair_keyed = p->repair_held = false;
 	if (p->dl.acked + 1 < dlog_first(&g->dlog))
 		dlog_peer_upto(&p->dl, dlog_first(&g->dlog) - 1);
 	p->repair_upto = g->dlog.last;

@@ -232,10 +232,24 @@ static void sums_cmp_cb(uint32_t i, uint64_t sum, void *ctx)
 		c->g->ddiff[c->g->nddiff++] = i;
 }
 
+/* What a DIGEST tells of the peer's store: whether some group sum is not
+ * 0, and which groups it covered (a DIGEST may take more than one
+ * datagram at a small mtu: one alone cannot tell a store is empty). */
+struct sums_any {
+	bool any;
+	uint32_t covered;
+	uint8_t seen[DIGEST_GROUPS / 8];
+};
+
 static void sums_any_cb(uint32_t i, uint64_t sum, void *ctx)
 {
-	(void)i;
-	*(bool *)ctx |= sum != 0;
+	struct sums_any *a = ctx;
+
+	a->any |= sum != 0;
+	if (!(a->seen[i / 8] & (1u << (i % 8)))) {
+		a->seen[i / 8] |= (uint8_t)(1u << (i % 8));
+		a->covered++;
+	}
 }
 
 /* A peer's group sums: ours for every group that differs, as BUCKETS. */
@@ -244,7 +258,7 @@ int rounds_on_digest(struct gossip_core *g, struct peer *p, const uint8_t *body,
 	uint64_t groups[DIGEST_GROUPS];
 	uint32_t idx[DIGEST_BUCKETS];
 	struct sums_cmp c = { g, groups };
-	bool theirs_any = false;
+	struct sums_any theirs = { 0 };
 	size_t n = 0;
 	int r;
 
@@ -254,13 +268,13 @@ int rounds_on_digest(struct gossip_core *g, struct peer *p, const uint8_t *body,
 	}
 	if (p) {
 		r = wire_decode_sums(body, len, DIGEST_BITS, DIGEST_GROUP_BITS, false, sums_any_cb,
-				     &theirs_any);
+				     &theirs);
 		if (r < 0)
 			return r;
 		/* we hold nothing and it holds something (its repair's DIGEST
 		 * to a new node): our DIGEST tells it so (below), where BUCKETS
 		 * would only make it list its keys to us */
-		if (!g->store->len && theirs_any) {
+		if (!g->store->len && theirs.any) {
 			rounds_send_digest(g, &p, 1);
 			return 0;
 		}
@@ -270,7 +284,7 @@ int rounds_on_digest(struct gossip_core *g, struct peer *p, const uint8_t *body,
 		 * directory): the walk sends it everything, at once, where
 		 * descending would wait for our digest to be up to date and
 		 * list every bucket only to find it all missing */
-		if (!theirs_any) {
+		if (!theirs.any && theirs.covered == DIGEST_GROUPS) {
 			p->dg_retries = 0; /* it answered */
 			if (catchup_walking(p))
 				return 0;
@@ -315,10 +329,14 @@ int rounds_on_digest(struct gossip_core *g, struct peer *p, const uint8_t *body,
 			p->differs_since = g->now_ms;
 		p->in_sync = !g->nddiff;
 		p->has_sync = true;
-		/* a repair ends with the exchange that answered its KEYS, or
-		 * with one that finds nothing to repair */
-		if (p->repair_keyed || p->in_sync)
-			p->repairing = p->repair_keyed = false;
+		/* a repair's exchanges: one is spent by answering its KEYS
+		 * with nothing left to a catch-up under way, and all by one
+		 * that finds nothing to repair */
+		if (p->in_sync)
+			p->repairing = 0;
+		else if (p->repairing && p->repair_keyed && !p->repair_held)
+			p->repairing--;
+		p->repair_keyed = p->repair_held = false;
 		p->differing = p->differing_acc;
 		p->differing_acc = 0;
 		/* we agree, and it may not know: our DIGEST tells it at once.
@@ -465,7 +483,7 @@ int rounds_on_keys(struct gossip_core *g, struct peer *p, const uint8_t *body, s
 	}
 	/* a repair's exchange: one that began once the intervals sent again
 	 * were acknowledged (before, what differs is mostly on its way) */
-	repair = p->repairing && p->acked_at_digest >= p->repair_upto;
+	repair = p->repairing > 0 && p->acked_at_digest >= p->repair_upto;
 	if (repair)
 		p->repair_keyed = true;
 	room = g->dlog.last < core_window_end(g);
@@ -529,6 +547,7 @@ int rounds_on_keys(struct gossip_core *g, struct peer *p, const uint8_t *body, s
 		 * instance receives the others' writes. */
 		if (p->cu_busy || (!repair && catchup_receiving_any(g, key))) {
 			g->st.digest_in_flight++;
+			p->repair_held |= repair;
 			continue;
 		}
 		g->st.digest_instances_sent++;
