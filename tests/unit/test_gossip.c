@@ -2741,8 +2741,10 @@ static void test_heal_by_intervals(void **state)
 /* A peer restarts with its store kept while intervals to it are on their
  * way (it stopped acknowledging them): its repair sends them again, and no
  * DIGEST goes to it before they are acknowledged (its digest lacks them
- * all: our KEYS would list the store to it).  No resync: the 2,000 keys it
- * holds stay where they are. */
+ * all: our KEYS would list the store to it).  An exchange it begins before
+ * it acknowledged them is no repair's: it leaves the keys they carry to
+ * them (in flight), where the repair's rules would send each whole.  No
+ * resync: the 2,000 keys it holds stay where they are. */
 static void test_repair_after_intervals(void **state)
 {
 	struct cluster c;
@@ -2766,14 +2768,26 @@ static void test_repair_after_intervals(void **state)
 	assert_false(probe(&c.node[0], 1).down); /* not counted down: restarted in time */
 	node_restart_keep(&c, 1);
 	sent_reset(&c.net);
+	/* its ACKs of them lost a while: the exchange its round begins
+	 * comes before they are acknowledged, and leaves the 300 keys to them */
+	c.net.lose_type = WIRE_ACK;
+	c.net.lose_from = 1;
+	c.net.lose_to = 0;
+	c.net.lose_skip = 0;
+	c.net.lose_left = 1000000;
 	fake_ms += 1000;
 	gossip_core_round(c.node[1].g, fake_ms, fake_ms * 1000); /* its PING and DIGEST */
 	net_run(&c.net);
+	c.net.lose_left = 0;
 	gossip_core_get_stats(c.node[0].g, &a1);
 	assert_int_equal(a1.delta_repairs - a0.delta_repairs, 1);
 	assert_int_equal(c.net.sent_type[0][1][WIRE_DIGEST], 0);
 	assert_true(a1.delta_resent - a0.delta_resent > 0);
 	assert_true(probe(&c.node[0], 1).repairing);
+	/* those in intervals left to them; only the writes still queued
+	 * behind its shut window went whole, as in any exchange */
+	assert_true(a1.digest_in_flight - a0.digest_in_flight > 0);
+	assert_true(a1.digest_instances_sent - a0.digest_instances_sent < 300);
 	rounds_all(&c, 3);
 	assert_converged(&c);
 	assert_false(probe(&c.node[0], 1).repairing); /* its exchange came */
