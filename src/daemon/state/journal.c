@@ -1237,15 +1237,13 @@ int journal_load(struct journal *st, struct store *s, char *err, size_t errlen)
 		return lmdb_err(rc);
 	}
 	/* names: one record per (name, type) slot, in id order; the table
-	 * sized for them first (a name of two types counts twice) */
+	 * sized for them first (a name of two types counts twice).  The count
+	 * is a hint read from the file: a table it cannot have leaves the
+	 * table to grow as the names come, as before */
 	MDB_stat ms;
 	if ((rc = mdb_stat(txn, st->inst, &ms)) != 0)
 		goto lmdb_fail;
-	if (store_reserve(s, ms.ms_entries) < 0) {
-		r = -ENOMEM;
-		snprintf(err, errlen, "%s: out of memory loading", st->path);
-		goto out;
-	}
+	(void)store_reserve(s, ms.ms_entries);
 	if ((rc = mdb_cursor_open(txn, st->inst, &cur)) != 0)
 		goto lmdb_fail;
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;

@@ -442,7 +442,7 @@ int store_reserve(struct store *s, size_t names)
 	struct store_slot *t;
 	bool mapped;
 
-	if (s->len || s->ocap || s->tombs)
+	if (s->len || s->ocap || s->tombs || names > SIZE_MAX / 32)
 		return 0;
 	while (cap < SIZE_MAX / 32 && names * 16 > cap * 13)
 		cap *= 2;

@@ -412,7 +412,7 @@ int64_t store_next_deadline(const struct store *s);
 /** Room for @names names before the table grows, in an empty store (a load
  * that knows its count: no rehash of the growing table, 10 % of loading
  * 1,000,000 keys).  0, or -ENOMEM with the store unchanged; a store that
- * holds anything is left as it is. */
+ * holds anything, or a count past any table, is left as it is. */
 int store_reserve(struct store *s, size_t names);
 /** After a load that filled instances without store_merge (the journal):
  * mirror every companion into its name's entry, and count the keyspace. */
