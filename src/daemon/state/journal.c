@@ -1112,7 +1112,6 @@ int journal_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *l
 				 : "");
 		goto fail;
 	}
-	find_map(st);
 	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->meta)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "inst", MDB_CREATE, &st->inst)) != 0 ||
@@ -1152,6 +1151,10 @@ int journal_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *l
 		goto fail_recover;
 	st->wal_seq = rec.seq;
 	st->st.wal_applied = rec.records;
+	/* only now: the recovery may have grown the map, which LMDB maps
+	 * again elsewhere; a release of the old range would zero whatever
+	 * the process has mapped there since */
+	find_map(st);
 	if (rec.map_now)
 		log_warn("storage", "%s: its acknowledged writes needed more room than the store's "
 			 "map had: the map grew from %llu to %llu bytes for them; raise [storage] "
