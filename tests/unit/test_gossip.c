@@ -364,6 +364,19 @@ static void node_push_wanted(void *ctx)
 	(void)ctx;
 }
 
+/* Whether the cores get a clock_us hook: a fake clock that moves
+ * CLUSTER_CLOCK_STEP µs at every read, so a slice the core bounds by time
+ * ends after a known number of reads. */
+static bool cluster_clock;
+static uint64_t clock_now_us;
+#define CLUSTER_CLOCK_STEP 50
+
+static uint64_t node_clock_us(void *ctx)
+{
+	(void)ctx;
+	return clock_now_us += CLUSTER_CLOCK_STEP;
+}
+
 static void node_tick_wanted(void *ctx, uint64_t ms)
 {
 	struct node *nd = ctx;
@@ -456,6 +469,7 @@ static void cluster_init(struct cluster *c, int n, uint32_t mtu, unsigned hide,
 		struct gossip_core_io io = {
 			.tick_wanted = cluster_ticks ? node_tick_wanted : NULL,
 			.push_wanted = cluster_push_hook ? node_push_wanted : NULL,
+			.clock_us = cluster_clock ? node_clock_us : NULL,
 			.ctx = nd,
 		};
 		assert_int_equal(gossip_core_new(&cfg, &nd->store, &nd->hlc, &nd->rid, nd->name,
@@ -3016,6 +3030,64 @@ static void test_sync_after_catchup_digest_behind(void **state)
 	cluster_done(&c);
 }
 
+/* With a clock, the refresh after many writes stops once a slice has
+ * taken GOSSIP_SLICE_BUDGET_US (here: 6 reads of a clock that moves 50 µs
+ * a read, 6 chunks of 64 entries), whatever the entries cost; the next
+ * slice is the tick's, asked for the next loop pass (0 ms).  While the
+ * refresh is under way, a DIGEST that comes waits for it without a slice
+ * of its own: two peers' DIGESTs in one pass cost one slice, not two. */
+static void test_refresh_sliced_by_time(void **state)
+{
+	struct cluster c;
+	struct gossip_stats st;
+	uint64_t before, unready;
+	char key[32];
+
+	(void)state;
+	cluster_clock = true;
+	cluster_init_with(&c, 3, false, true, true);
+	cluster_clock = false;
+	cluster_meet(&c);
+	net_run_ticks(&c);
+	for (int i = 0; i < 1000; i++) { /* listed: 1,000 is under the list's bound */
+		snprintf(key, sizeof(key), "k%05d", i);
+		incr(&c.node[0], key, 1);
+	}
+	gossip_core_get_stats(c.node[0].g, &st);
+	before = st.digest_refreshed;
+	unready = st.digest_unready;
+	c.node[0].tick_due = 0;
+	/* both peers' DIGESTs reach node 0 in one run of the network */
+	fake_ms += 1000;
+	gossip_core_round(c.node[1].g, fake_ms, fake_ms * 1000);
+	gossip_core_round(c.node[2].g, fake_ms, fake_ms * 1000);
+	net_run(&c.net);
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.digest_unready - unready, 2);
+	assert_int_equal(st.digest_refreshed - before, 6 * 64);
+	assert_int_equal(c.node[0].tick_due, fake_ms);
+	/* the tick: one slice more, and the next asked for at once */
+	c.node[0].tick_due = 0;
+	(void)gossip_core_tick(c.node[0].g, fake_ms); /* its other dues are the test's loop's */
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.digest_refreshed - before, 2 * 6 * 64);
+	assert_int_equal(c.node[0].tick_due, fake_ms);
+	/* the third ends the refresh (each entry once), the waiting DIGESTs
+	 * are answered, and every node ends with every key */
+	net_run_ticks(&c);
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.digest_refreshed - before, 1000);
+	for (int r = 0; r < 5; r++) {
+		fake_ms += 1000;
+		for (int i = 0; i < 3; i++)
+			gossip_core_round(c.node[i].g, fake_ms, fake_ms * 1000);
+		net_run_ticks(&c);
+	}
+	assert_converged(&c);
+	assert_true(probe(&c.node[1], 0).in_sync && probe(&c.node[2], 0).in_sync);
+	cluster_done(&c);
+}
+
 /* The large set changes while its catch-up is under way: between the
  * pieces (cut from the set as it is when the window opens), the sender
  * adds and removes, each write pushed as a delta.  With no digest round to
@@ -4126,6 +4198,7 @@ int main(void)
 		cmocka_unit_test(test_delta_large_before_contact),
 		cmocka_unit_test(test_sync_after_catchup),
 		cmocka_unit_test(test_sync_after_catchup_digest_behind),
+		cmocka_unit_test(test_refresh_sliced_by_time),
 		cmocka_unit_test(test_delta_overflow),
 		cmocka_unit_test(test_delta_cost),
 		cmocka_unit_test(test_ack_again),

@@ -164,6 +164,7 @@ static void section_gossip(struct daemon *d, struct crdt_buf *b)
 	line(b, "digest_rounds_deferred:%" PRIu64, s.digest_rounds_deferred);
 	line(b, "digest_walk_skips:%" PRIu64, s.digest_walk_skips);
 	line(b, "digest_unready:%" PRIu64, s.digest_unready);
+	line(b, "digest_refreshed:%" PRIu64, s.digest_refreshed);
 	line(b, "digest_after_catchup:%" PRIu64, s.digests_after_catchup);
 	line(b, "digest_retries:%" PRIu64, s.digest_retries);
 	line(b, "digest_reanswered:%" PRIu64, s.digests_reanswered);

@@ -588,7 +588,7 @@ uint64_t gossip_core_tick(struct gossip_core *g, uint64_t now_ms)
 	 * few ms in a write storm) would recompute entries each write marks
 	 * again, which the rounds do once */
 	if (g->dg_behind && !rounds_refresh(g))
-		due = now_ms; /* the refresh goes on at the next tick */
+		g->io.tick_wanted(g->io.ctx, 0); /* the refresh goes on in the next pass */
 	for (size_t i = 0; i < g->npeers; i++) {
 		struct peer *p = g->peers[i];
 		uint64_t d;
@@ -1544,6 +1544,7 @@ void gossip_core_set_policy(struct gossip_core *g, bool accept_unknown_peers, ui
 void gossip_core_get_stats(const struct gossip_core *g, struct gossip_stats *ret)
 {
 	*ret = g->st;
+	ret->digest_refreshed = g->dg ? g->dg->stats.refreshed : 0;
 	for (size_t i = 0; i < g->npeers; i++) {
 		const struct xfer_stats *x = &g->peers[i]->xf.st;
 		ret->catchup_dgrams_out += x->sent;

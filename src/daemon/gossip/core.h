@@ -51,6 +51,10 @@
  * filled 32 datagrams in 3-5 ms */
 #define GOSSIP_PUSH_ENTRIES_PER_DGRAM 16
 #define GOSSIP_SLICE_PARTS 2048
+/* The time a slice of the digest's refresh takes at most, µs (with
+ * io.clock_us): a loop pass keeps well under a millisecond for it, and the
+ * next slice follows in the next pass. */
+#define GOSSIP_SLICE_BUDGET_US 300
 /* The bit of a DELTA's epoch that marks a catch-up stream (docs/protocol.md,
  * "Catch-up"); a sender's interval epoch has it clear. */
 #define GOSSIP_CATCHUP_EPOCH (UINT64_C(1) << 63)
@@ -177,6 +181,8 @@ struct gossip_stats {
 	/* DIGESTs not sent or not answered while the digest was brought up to
 	 * date a slice at a time */
 	uint64_t digest_unready;
+	/* instance fingerprints the digest recomputed (digest_stats) */
+	uint64_t digest_refreshed;
 	/* DIGESTs sent outside the rounds: to a peer whose catch-up just
 	 * ended, and to a peer whose DIGEST we agree with when the last did
 	 * not (or was the first) */
@@ -313,6 +319,11 @@ struct gossip_core_io {
 	 * the rest left to the tick; NULL: only rounds and ACKs move
 	 * catch-ups on, and each call cuts all the window can take. */
 	void (*tick_wanted)(void *ctx, uint64_t ms);
+	/** The monotonic clock, µs: work the core slices (the digest's
+	 * refresh) stops a slice once it has taken about
+	 * GOSSIP_SLICE_BUDGET_US, whatever each entry costs.  NULL: a slice
+	 * is a fixed count of entries (tests, whose time is fake). */
+	uint64_t (*clock_us)(void *ctx);
 	void *ctx;
 };
 

@@ -108,6 +108,12 @@ static void resolve_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 		free(g); /* the last close callback already ran */
 }
 
+static uint64_t clock_us(void *ctx)
+{
+	(void)ctx;
+	return now_us();
+}
+
 static void push_wanted(void *ctx)
 {
 	gossip_notify_write(ctx);
@@ -265,7 +271,7 @@ int gossip_new_with_transport(uv_loop_t *loop, const struct gossip_config *cfg,
 	if (!c.seed && self)
 		c.seed = uv_hrtime() ^ ((uint64_t)self->b[0] << 56 | self->b[15]);
 	io = (struct gossip_core_io){ .resolve = resolve, .push_wanted = push_wanted,
-				      .tick_wanted = tick_wanted, .ctx = g };
+				      .tick_wanted = tick_wanted, .clock_us = clock_us, .ctx = g };
 	if ((r = gossip_core_new(&c, store, hlc, self, node_name, t, &io, &g->core)) < 0) {
 		free(g);
 		return r;

@@ -103,7 +103,19 @@ static void digest_caught_up(struct gossip_core *g)
 
 bool rounds_refresh(struct gossip_core *g)
 {
-	if (!digest_refresh_some(g->dg, digest_slice(g)))
+	bool done;
+
+	if (!g->io.tick_wanted) {
+		done = digest_refresh_some(g->dg, SIZE_MAX);
+	} else if (!g->io.clock_us) {
+		done = digest_refresh_some(g->dg, DIGEST_SLICE);
+	} else {
+		uint64_t t0 = g->io.clock_us(g->io.ctx);
+		while (!(done = digest_refresh_some(g->dg, DIGEST_CHUNK)) &&
+		       g->io.clock_us(g->io.ctx) - t0 < GOSSIP_SLICE_BUDGET_US)
+			;
+	}
+	if (!done)
 		return false;
 	if (g->dg_behind) {
 		g->dg_behind = false;
@@ -115,10 +127,12 @@ bool rounds_refresh(struct gossip_core *g)
 /* Bring the digest up to date, a slice at a time: whether it is.  If not,
  * the DIGEST waiting on it goes, or is answered, once it is
  * (digest_caught_up; INFO digest_unready), and a tick goes on with the
- * refresh. */
+ * refresh, a slice a loop pass.  A refresh under way is the tick's alone:
+ * a pass that reads many DIGESTs (a repair, several peers) would else
+ * spend a slice on each. */
 static bool digest_ready(struct gossip_core *g)
 {
-	if (rounds_refresh(g))
+	if (!g->dg_behind && rounds_refresh(g))
 		return true;
 	g->dg_behind = true;
 	g->st.digest_unready++;
