@@ -1310,10 +1310,14 @@ int journal_load(struct journal *st, struct store *s, char *err, size_t errlen)
 			snprintf(err, errlen, "%s: out of memory loading", st->path);
 			goto out;
 		}
+		/* moved (type 0 left): a new instance, empty; else a second
+		 * record of the same name and type (no store of ours writes
+		 * one), whose states are merged with the first's */
+		bool moved = empty.type == 0;
 		crdt_obj_done(&empty);
 		e = store_find(s, p + 1, len - 1);
 		slots[n] = (struct sid_slot){ .sid = get_be64(k.mv_data), .e = e,
-					      .t = (enum crdt_type)p[0], .fresh = true };
+					      .t = (enum crdt_type)p[0], .fresh = moved };
 		store_entry_inst(e, slots[n].t)->sid = slots[n].sid;
 		if (slots[n].sid >= st->next_sid)
 			st->next_sid = slots[n].sid + 1;
