@@ -1832,6 +1832,87 @@ static uint32_t store_format(const char *dir, bool set, uint32_t v)
 	return v;
 }
 
+/* Put @o's encoding as the snapshot of slot @sid in @txn's "snap" table. */
+static void put_snapshot(MDB_txn *txn, MDB_dbi snap, uint64_t sid, const struct crdt_obj *o)
+{
+	struct crdt_buf b;
+	uint8_t key[8], *val;
+	MDB_val k = { 8, key }, v;
+
+	crdt_buf_init(&b, 0);
+	assert_int_equal(crdt_obj_encode(o, &b), 0);
+	assert_non_null(val = malloc(b.len + 8));
+	v = (MDB_val){ make_value(val, b.data, b.len), val };
+	put_be64(key, sid);
+	assert_int_equal(mdb_put(txn, snap, &k, &v, 0), 0);
+	free(val);
+	crdt_buf_done(&b);
+}
+
+/* A load moves a set's first stored state into the instance its names
+ * record made, and merges what follows.  A second names record of the
+ * same name and type (no store of ours writes one; here added by hand,
+ * with a snapshot for each) finds the instance made: its snapshot is merged
+ * with the first's, not put in its place. */
+static void test_second_name_record_merged(void **state)
+{
+	static const struct crdt_rid r1 = { { 0x31 } }, r2 = { { 0x32 } };
+	struct fixture *f = *state;
+	struct store a, c;
+	struct crdt_obj s1, s2;
+	char path[PATH_MAX + 16];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi inst, snap;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	uint64_t sid;
+	uint8_t key[8];
+
+	store_init(&a);
+	struct journal *st = open_load(f, &a, CONFIG_DURABILITY_NONE, NULL, 0);
+	sadd(&a, st, "s", "x");
+	assert_int_equal(journal_commit(st), 0);
+	close_run(f, st);
+	store_done(&a);
+
+	snprintf(path, sizeof(path), "%s/store.lmdb", f->dir);
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 4), 0);
+	assert_int_equal(mdb_env_open(env, path, MDB_NOSUBDIR, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "inst", 0, &inst), 0);
+	assert_int_equal(mdb_dbi_open(txn, "snap", 0, &snap), 0);
+	assert_int_equal(mdb_cursor_open(txn, inst, &cur), 0);
+	assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0); /* "s": the only name */
+	assert_int_equal(k.mv_size, 8);
+	sid = get_be64(k.mv_data);
+	mdb_cursor_close(cur);
+	put_be64(key, sid + 100);
+	k = (MDB_val){ 8, key };
+	assert_int_equal(mdb_put(txn, inst, &k, &v, 0), 0); /* the same record, a later id */
+	assert_int_equal(crdt_obj_new(CRDT_ORSET, &s1), 0);
+	assert_int_equal(crdt_obj_new(CRDT_ORSET, &s2), 0);
+	assert_true(crdt_orset_add(s1.os, &r1, "a", 1) >= 0);
+	assert_true(crdt_orset_add(s2.os, &r2, "b", 1) >= 0);
+	put_snapshot(txn, snap, sid, &s1);
+	put_snapshot(txn, snap, sid + 100, &s2);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	crdt_obj_done(&s1);
+	crdt_obj_done(&s2);
+
+	store_init(&c);
+	st = open_load(f, &c, CONFIG_DURABILITY_NONE, NULL, 0);
+	const struct crdt_obj *o = slot(&c, "s", CRDT_ORSET);
+	assert_int_equal(crdt_orset_card(o->os), 3);
+	assert_true(crdt_orset_contains(o->os, "a", 1));
+	assert_true(crdt_orset_contains(o->os, "b", 1));
+	assert_true(crdt_orset_contains(o->os, "x", 1));
+	close_run(f, st);
+	store_done(&c);
+}
+
 /* Format 2 added record kind 6, format 3 kind 7, format 4 kind 8: an older
  * store loads as it is and is marked 4 (a crdtd that reads only older formats then
  * refuses it by name); a later format stops the start with a message
@@ -1901,6 +1982,7 @@ int main(void)
 		cmocka_unit_test(test_record_kinds),
 		cmocka_unit_test(test_states_record),
 		cmocka_unit_test_setup_teardown(test_store_format, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_second_name_record_merged, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
