@@ -185,17 +185,17 @@ static int value_open(const uint8_t *val, size_t len, const uint8_t **ret, size_
 }
 
 /* Merge the decoded state @o into @slot (a state of another type:
- * CRDT_ETYPE) and free it.  A set's or a hash's @slot still *@fresh (the
- * empty state the load made, nothing merged into it yet) takes @o as it
- * is: a merge into nothing copied every element and field, 40 % of a load
- * of 300,000 small hashes.  (Not a register's: the store may keep it in
- * the entry's own allocation, store.h.)  @fresh NULL: merged always. */
+ * CRDT_ETYPE) and free it.  A @slot still *@fresh (the empty state the
+ * load moved into an instance of its own, nothing merged into it yet)
+ * takes @o as it is: a merge into nothing copied every element and field,
+ * 40 % of a load of 300,000 small hashes.  (A register the store keeps in
+ * the entry's own allocation was copied there, not moved: never fresh.)
+ * @fresh NULL: merged always. */
 static int merge_decoded(struct crdt_obj *slot, struct crdt_obj *o, bool *fresh)
 {
 	int r = 0;
 
-	if (fresh && *fresh && o->type == slot->type &&
-	    (o->type == CRDT_ORSET || o->type == CRDT_ORMAP || o->type == CRDT_GSET)) {
+	if (fresh && *fresh && o->type == slot->type) {
 		crdt_obj_done(slot);
 		*slot = *o;
 	} else {
@@ -1310,9 +1310,11 @@ int journal_load(struct journal *st, struct store *s, char *err, size_t errlen)
 			snprintf(err, errlen, "%s: out of memory loading", st->path);
 			goto out;
 		}
-		/* moved (type 0 left): a new instance, empty; else a second
-		 * record of the same name and type (no store of ours writes
-		 * one), whose states are merged with the first's */
+		/* moved (type 0 left): a new instance, empty, that owns its
+		 * state.  Not moved: a register copied into the entry's own
+		 * allocation, or a second record of the same name and type (no
+		 * store of ours writes one), whose states are merged with the
+		 * first's */
 		bool moved = empty.type == 0;
 		crdt_obj_done(&empty);
 		e = store_find(s, p + 1, len - 1);
