@@ -2812,6 +2812,63 @@ static void test_repair_after_intervals(void **state)
 	cluster_done(&c);
 }
 
+/* A restarted peer's DIGEST comes while our digest is behind (3,000 writes
+ * made while it was away, more than one slice refreshes): it is kept, and
+ * the ACKs of the repair's intervals come before it is answered.  Its
+ * answer reads what the peer had acknowledged when it came, not since: the
+ * exchange leaves the 3,000 keys to those intervals (in flight) where a
+ * repair's rules would send each whole (with the ACKs counted, 3,000
+ * instances went whole; a daemon's test saw a 20,000-member set go so). */
+static void test_kept_digest_as_it_came(void **state)
+{
+	struct cluster c;
+	struct gossip_stats a0, a1;
+	char k[32];
+
+	(void)state;
+	cluster_init_with(&c, 2, true, true, true);
+	cluster_meet(&c);
+	net_run_ticks(&c);
+	dset_keys(&c.node[0], 500);
+	push_all(&c);
+	rounds_all(&c, 2);
+	net_run_ticks(&c);
+	assert_converged(&c);
+	net_down(&c.net, 1, true);
+	for (int i = 0; i < 3000; i++) {
+		snprintf(k, sizeof(k), "new-%04d", i);
+		dset(&c.node[0], k, "x");
+	}
+	push_all(&c); /* lost: it is away */
+	net_down(&c.net, 1, false);
+	node_restart_keep(&c, 1);
+	gossip_core_get_stats(c.node[0].g, &a0);
+	/* its PING and DIGEST: the repair sends the intervals again, the
+	 * DIGEST is kept, and their ACKs come, all before node 0's tick */
+	c.node[0].tick_due = 0;
+	fake_ms += 1000;
+	gossip_core_round(c.node[1].g, fake_ms, fake_ms * 1000);
+	net_run(&c.net);
+	gossip_core_get_stats(c.node[0].g, &a1);
+	assert_int_equal(a1.delta_repairs - a0.delta_repairs, 1);
+	assert_true(a1.digest_unready - a0.digest_unready >= 1);
+	assert_true(a1.acks_in > a0.acks_in);
+	assert_true(c.node[0].tick_due != 0);
+	/* the tick ends the refresh and answers it: nothing goes whole */
+	net_run_ticks(&c);
+	gossip_core_get_stats(c.node[0].g, &a1);
+	assert_true(a1.digest_in_flight - a0.digest_in_flight > 0);
+	assert_int_equal(a1.digest_instances_sent - a0.digest_instances_sent, 0);
+	assert_int_equal(a1.catchup_instances - a0.catchup_instances, 0);
+	rounds_all(&c, 3);
+	net_run_ticks(&c);
+	assert_converged(&c);
+	gossip_core_get_stats(c.node[0].g, &a1);
+	assert_int_equal(a1.delta_resyncs - a0.delta_resyncs, 0);
+	assert_int_equal(a1.catchup_instances - a0.catchup_instances, 0);
+	cluster_done(&c);
+}
+
 /* Two new starts meet, one holding 10,000 names the other lacks (but not
  * nothing): the repair's exchange lists them, its first KEYS datagrams
  * overflow the catch-up's queue and start a resync, and the KEYS that
@@ -4209,6 +4266,7 @@ int main(void)
 		cmocka_unit_test(test_first_contact),
 		cmocka_unit_test(test_heal_by_intervals),
 		cmocka_unit_test(test_repair_after_intervals),
+		cmocka_unit_test(test_kept_digest_as_it_came),
 		cmocka_unit_test(test_repair_overflows_into_one_walk),
 		cmocka_unit_test(test_resync_small_instances),
 		cmocka_unit_test(test_catchup_mutated),

@@ -128,9 +128,13 @@ struct peer {
 	unsigned dg_retries, dg_reanswers;
 	uint64_t dg_retry_at, dg_reanswer_until;
 	/* its last DIGEST that came while ours was behind (NULL: none),
-	 * answered once ours is up to date (rounds_refresh) */
+	 * answered once ours is up to date (rounds_refresh), as of when it
+	 * came: the interval it had acknowledged every one up to then, and
+	 * whether a catch-up to it was under way */
 	uint8_t *dg_kept;
 	size_t dg_kept_len;
+	uint64_t dg_kept_acked;
+	bool dg_kept_cu_busy;
 	bool dg_owed; /* a DIGEST to it waits for ours to be up to date */
 	uint64_t differs_since;
 	uint64_t differing, differing_acc;

@@ -81,6 +81,9 @@ static void send_sums(struct gossip_core *g, struct peer **to, size_t nto, enum 
 		dgram_send(g, to, nto);
 }
 
+static int on_digest(struct gossip_core *g, struct peer *p, const uint8_t *body, size_t len,
+		     uint64_t acked, bool cu_busy);
+
 /* Our digest is up to date again: the DIGESTs that could not go while it
  * was behind go now, and those that came meanwhile (the last of each peer)
  * are answered: the exchanges go on. */
@@ -96,7 +99,8 @@ static void digest_caught_up(struct gossip_core *g)
 		if (!body)
 			continue;
 		p->dg_kept = NULL;
-		(void)rounds_on_digest(g, p, body, p->dg_kept_len); /* checked when kept */
+		/* checked when kept */
+		(void)on_digest(g, p, body, p->dg_kept_len, p->dg_kept_acked, p->dg_kept_cu_busy);
 		free(body);
 	}
 }
@@ -147,8 +151,13 @@ static void sums_check_cb(uint32_t i, uint64_t sum, void *ctx)
 	(void)ctx;
 }
 
-/* Keep @p's DIGEST @body (checked) until our digest is up to date. */
-static int keep_digest(struct peer *p, const uint8_t *body, size_t len)
+/* Keep @p's DIGEST @body (checked) until our digest is up to date, with
+ * what it had acknowledged and whether a catch-up to it was under way when
+ * it came (@acked, @cu_busy): its answer must not take the ACKs that came
+ * meanwhile as known to a digest made before them (a restarted peer was
+ * then sent whole every instance its repair's intervals carried). */
+static int keep_digest(struct peer *p, const uint8_t *body, size_t len, uint64_t acked,
+		       bool cu_busy)
 {
 	uint8_t *k;
 	int r;
@@ -162,6 +171,8 @@ static int keep_digest(struct peer *p, const uint8_t *body, size_t len)
 	free(p->dg_kept);
 	p->dg_kept = k;
 	p->dg_kept_len = len;
+	p->dg_kept_acked = acked;
+	p->dg_kept_cu_busy = cu_busy;
 	return 0;
 }
 
@@ -269,6 +280,14 @@ static void sums_any_cb(uint32_t i, uint64_t sum, void *ctx)
 /* A peer's group sums: ours for every group that differs, as BUCKETS. */
 int rounds_on_digest(struct gossip_core *g, struct peer *p, const uint8_t *body, size_t len)
 {
+	return on_digest(g, p, body, len, p ? p->dl.acked : 0, p && !catchup_idle(p));
+}
+
+/* @p's DIGEST, which came when it had acknowledged every interval up to
+ * @acked, and a catch-up to it was under way or not (@cu_busy). */
+static int on_digest(struct gossip_core *g, struct peer *p, const uint8_t *body, size_t len,
+		     uint64_t acked, bool cu_busy)
+{
 	uint64_t groups[DIGEST_GROUPS];
 	uint32_t idx[DIGEST_BUCKETS];
 	struct sums_cmp c = { g, groups };
@@ -313,7 +332,7 @@ int rounds_on_digest(struct gossip_core *g, struct peer *p, const uint8_t *body,
 		}
 	}
 	if (!digest_ready(g))
-		return p ? keep_digest(p, body, len) : 0;
+		return p ? keep_digest(p, body, len, acked, cu_busy) : 0;
 	for (uint32_t i = 0; i < DIGEST_GROUPS; i++)
 		groups[i] = digest_group(g->dg, i);
 	g->nddiff = 0;
@@ -337,8 +356,8 @@ int rounds_on_digest(struct gossip_core *g, struct peer *p, const uint8_t *body,
 			     g->now_ms < p->dg_reanswer_until;
 		p->dg_retries = 0; /* it answered, or sent its own */
 		p->cu_in_since_digest = false;
-		p->cu_busy = !catchup_idle(p);
-		p->acked_at_digest = p->dl.acked;
+		p->cu_busy = cu_busy;
+		p->acked_at_digest = acked;
 		if (g->nddiff && (p->in_sync || !p->has_sync))
 			p->differs_since = g->now_ms;
 		p->in_sync = !g->nddiff;
