@@ -219,6 +219,7 @@ static void section_gossip(struct daemon *d, struct crdt_buf *b)
 		line(b, "dropped_%s:%" PRIu64, gossip_drop_name((enum gossip_drop)i), s.drops[i]);
 	line(b, "rcvbuf:%d", s.rcvbuf);
 	line(b, "sndbuf:%d", s.sndbuf);
+	line(b, "recv_held:%" PRIu64, s.recv_held);
 }
 
 /* The simulation shim: its settings and what it did (shim.h). */

@@ -1570,6 +1570,7 @@ void gossip_core_get_stats(const struct gossip_core *g, struct gossip_stats *ret
 		ret->drops[GOSSIP_DROP_SEND_ERROR] += g->t->stats.send_errors;
 		ret->rcvbuf = g->t->stats.rcvbuf;
 		ret->sndbuf = g->t->stats.sndbuf;
+		ret->recv_held = g->t->stats.recv_held;
 	}
 }
 

@@ -240,6 +240,7 @@ struct gossip_stats {
 	uint64_t longest_call_us, longest_call_cpu_us;
 	/* from the transport */
 	int rcvbuf, sndbuf;
+	uint64_t recv_held; /* read past a pass's receive budget (transport.h) */
 };
 
 /* The convergence lag to one peer: for each delta interval it acknowledged,

@@ -13,13 +13,29 @@
 #include "log.h"
 #include "gossip/transport.h"
 
+/* A datagram read past the pass's budget: its bytes stay in rbuf, which is
+ * not lent again before it is delivered. */
+struct udp_held {
+	const uint8_t *buf;
+	size_t len;
+	struct sockaddr_storage from;
+	bool truncated;
+};
+
 struct udp {
 	struct transport t; /* first: the ops receive &udp->t */
 	uv_udp_t handle;
+	uv_prepare_t pass_start; /* the receive budget starts again */
+	uv_idle_t drain;     /* delivers what was held, a budget a pass */
+	int open;            /* handles not closed yet */
 	int family; /* of the socket */
 	uint8_t *rbuf; /* TRANSPORT_RECV_CHUNKS * TRANSPORT_RECV_CHUNK */
 	size_t rlen;
 	bool in_alloc; /* rbuf lent to libuv */
+	bool reading;  /* uv_udp_recv_start in effect */
+	uint64_t spent_ns; /* in receive callbacks since the last poll began */
+	struct udp_held held[TRANSPORT_RECV_CHUNKS]; /* at most one batch */
+	size_t nheld, next_held;
 };
 
 /* A datagram that had to wait for the socket: the copy lives until the send
@@ -262,36 +278,108 @@ static void udp_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init((char *)u->rbuf, (unsigned)u->rlen);
 }
 
+/* One datagram to the user, its time counted against the pass's budget. */
+static void deliver(struct udp *u, const uint8_t *buf, size_t len,
+		    const struct sockaddr_storage *from, bool truncated)
+{
+	uint64_t t0 = uv_hrtime();
+
+	if (u->t.recv_cb)
+		u->t.recv_cb(u->t.recv_ctx, buf, len, (const struct sockaddr *)from, truncated);
+	u->spent_ns += uv_hrtime() - t0;
+}
+
+static bool budget_spent(const struct udp *u)
+{
+	return u->spent_ns >= (uint64_t)TRANSPORT_RECV_BUDGET_US * 1000;
+}
+
+static void udp_recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
+			const struct sockaddr *addr, unsigned flags);
+
+/* Held datagrams are delivered in order while the pass's budget lasts (a
+ * pass that begins with none spent delivers at least one); once none is
+ * left the socket is read again. */
+static void drain_cb(uv_idle_t *h)
+{
+	struct udp *u = h->data;
+
+	while (u->next_held < u->nheld && !budget_spent(u)) {
+		struct udp_held *d = &u->held[u->next_held++];
+		deliver(u, d->buf, d->len, &d->from, d->truncated);
+	}
+	if (u->next_held < u->nheld)
+		return;
+	u->nheld = u->next_held = 0;
+	uv_idle_stop(&u->drain);
+	if (u->t.recv_cb && !u->reading &&
+	    uv_udp_recv_start(&u->handle, udp_alloc_cb, udp_recv_cb) == 0)
+		u->reading = true;
+}
+
+/* Before each poll: a pass, as INFO's loop_* figures count them (from one
+ * poll to the next), begins. */
+static void pass_start_cb(uv_prepare_t *h)
+{
+	struct udp *u = h->data;
+
+	u->spent_ns = 0;
+}
+
+/* libuv hands the buffer back at the end of a batch: the socket is read no
+ * more while datagrams of it are held (recvmmsg's other chunks are still
+ * delivered before libuv looks at the stop). */
+static void batch_end(struct udp *u)
+{
+	if (!u->nheld || !u->reading)
+		return;
+	uv_udp_recv_stop(&u->handle);
+	u->reading = false;
+	uv_idle_start(&u->drain, drain_cb);
+}
+
 static void udp_recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 			const struct sockaddr *addr, unsigned flags)
 {
 	struct udp *u = h->data;
 	struct sockaddr_storage from;
+	bool truncated = (flags & UV_UDP_PARTIAL) != 0;
 
 	/* With recvmmsg each datagram comes as a chunk of the buffer, and a last
 	 * call (MMSG_FREE) hands the buffer back; without it, every call does. */
-	if (!(flags & UV_UDP_MMSG_CHUNK))
-		u->in_alloc = false;
 	if (nread < 0) {
 		u->t.stats.recv_errors++;
 		log_warn("transport", "receive: %s", uv_strerror((int)nread));
-		return;
+	} else if (addr) {
+		memset(&from, 0, sizeof(from));
+		memcpy(&from, addr,
+		       addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						   : sizeof(struct sockaddr_in));
+		transport_addr_normalize(&from);
+		if ((u->nheld || budget_spent(u)) && u->nheld < TRANSPORT_RECV_CHUNKS) {
+			u->held[u->nheld++] = (struct udp_held){ (const uint8_t *)buf->base,
+								 (size_t)nread, from, truncated };
+			u->t.stats.recv_held++;
+		} else {
+			deliver(u, (const uint8_t *)buf->base, (size_t)nread, &from, truncated);
+		}
+	} /* else nothing more to read (nread == 0), or the MMSG_FREE call */
+	if (!(flags & UV_UDP_MMSG_CHUNK)) {
+		u->in_alloc = false;
+		batch_end(u);
 	}
-	if (addr == NULL)
-		return; /* nothing more to read (nread == 0) */
-	memset(&from, 0, sizeof(from));
-	memcpy(&from, addr, addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-							 : sizeof(struct sockaddr_in));
-	transport_addr_normalize(&from);
-	if (u->t.recv_cb)
-		u->t.recv_cb(u->t.recv_ctx, (const uint8_t *)buf->base, (size_t)nread,
-			     (const struct sockaddr *)&from, (flags & UV_UDP_PARTIAL) != 0);
 }
 
 static int udp_start(struct transport *t)
 {
 	struct udp *u = udp_of(t);
-	return uv_udp_recv_start(&u->handle, udp_alloc_cb, udp_recv_cb);
+	int r;
+
+	if ((r = uv_prepare_start(&u->pass_start, pass_start_cb)) < 0 ||
+	    (r = uv_udp_recv_start(&u->handle, udp_alloc_cb, udp_recv_cb)) < 0)
+		return r;
+	u->reading = true;
+	return 0;
 }
 
 static int udp_local_addr(struct transport *t, struct sockaddr_storage *ret)
@@ -310,6 +398,9 @@ static int udp_local_addr(struct transport *t, struct sockaddr_storage *ret)
 static void udp_close_cb(uv_handle_t *h)
 {
 	struct udp *u = h->data;
+
+	if (--u->open > 0)
+		return;
 	free(u->rbuf);
 	free(u);
 }
@@ -320,9 +411,11 @@ static void udp_close(struct transport *t)
 
 	if (!t)
 		return;
-	u->t.recv_cb = NULL;
+	u->t.recv_cb = NULL; /* held datagrams are dropped */
 	/* pending sends complete with UV_ECANCELED before the close callback */
 	uv_close((uv_handle_t *)&u->handle, udp_close_cb);
+	uv_close((uv_handle_t *)&u->pass_start, udp_close_cb);
+	uv_close((uv_handle_t *)&u->drain, udp_close_cb);
 }
 
 static const struct transport_ops udp_ops = {
@@ -415,7 +508,11 @@ int transport_udp_new(uv_loop_t *loop, const char *host, uint16_t port, int rcvb
 		free(u);
 		return r;
 	}
-	u->handle.data = u;
+	uv_prepare_init(loop, &u->pass_start); /* cannot fail */
+	uv_idle_init(loop, &u->drain);
+	uv_unref((uv_handle_t *)&u->pass_start);
+	u->handle.data = u->pass_start.data = u->drain.data = u;
+	u->open = 3;
 	/* From here on the handle exists: errors go through uv_close. */
 	transport_addr_format((const struct sockaddr *)&addr, name, sizeof(name));
 	if ((r = uv_udp_bind(&u->handle, (const struct sockaddr *)&addr, 0)) < 0) {

@@ -68,6 +68,7 @@ struct transport_stats {
 	uint64_t queued;       /* datagrams that had to wait (EAGAIN) */
 	uint64_t queue_full;   /* refused: too many bytes already waiting */
 	uint64_t recv_errors;  /* errors reported by the socket */
+	uint64_t recv_held;    /* read past a pass's receive budget, delivered in a later pass */
 	size_t queued_bytes;   /* waiting now */
 	int rcvbuf, sndbuf;    /* effective socket buffer sizes, 0 if unknown */
 };
@@ -86,6 +87,14 @@ struct transport {
  * this many of them for recvmmsg. */
 #define TRANSPORT_RECV_CHUNK 65536
 #define TRANSPORT_RECV_CHUNKS 8
+/* What the receive callbacks of one loop pass may take (µs of wall time,
+ * from one poll's start to the next): libuv reads up to 32 datagrams a
+ * readable event, and at a million names 30 DELTAs are 1.7 ms.  Past it,
+ * the rest of the batch already read is held and the socket is not read
+ * again until they are delivered, each later pass within the budget (the
+ * kernel's receive buffer queues what comes meanwhile).  A pass
+ * that begins with none of it spent delivers at least one datagram. */
+#define TRANSPORT_RECV_BUDGET_US 500
 
 /** A UDP socket bound to @host (an IP literal, or a name resolved now,
  * synchronously: this runs at start-up) and @port (0: any free port; read it

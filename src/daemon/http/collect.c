@@ -130,6 +130,8 @@ static void rows_gossip(struct daemon *d, struct collected *c)
 	  s.clock_capped);
 	G("gossip_rcvbuf_bytes", "SO_RCVBUF of the gossip socket", s.rcvbuf);
 	G("gossip_sndbuf_bytes", "SO_SNDBUF of the gossip socket", s.sndbuf);
+	C("gossip_recv_held_total", "datagrams read past a loop pass's receive budget, delivered later",
+	  s.recv_held);
 }
 
 static void rows_storage(struct daemon *d, struct collected *c)
