@@ -3145,6 +3145,61 @@ static void test_refresh_sliced_by_time(void **state)
 	cluster_done(&c);
 }
 
+/* The KEYS a peer's BUCKETS asks for go a slice at a time: a bucket holds
+ * about 250 instances at 1,000,000 names, and one BUCKETS datagram could
+ * list 128 buckets (37 ms in one call).  Node 1 lacks node 0's 3,000 keys
+ * (it holds one of its own): node 0's BUCKETS find most of node 1's buckets
+ * differing, and node 1 answers each BUCKETS datagram with the KEYS of
+ * 6 buckets (the fake clock's 50 µs a read against the 300 µs budget), the
+ * rest at its ticks, a slice a pass; that exchange alone brings node 1
+ * every key. */
+static void test_keys_sliced_by_time(void **state)
+{
+	struct cluster c;
+	struct gossip_stats st;
+	uint64_t buckets, keys;
+
+	(void)state;
+	cluster_clock = true;
+	cluster_init_with(&c, 2, false, true, true);
+	cluster_clock = false;
+	cluster_meet(&c);
+	net_run_ticks(&c);
+	dset_keys(&c.node[0], 3000);
+	dset(&c.node[1], "its-own", "x");
+	sent_reset(&c.net);
+	c.node[1].tick_due = 0;
+	fake_ms += 1000;
+	gossip_core_round(c.node[1].g, fake_ms, fake_ms * 1000); /* its DIGEST */
+	/* node 0's ticks alone, until its digest is up to date and the DIGEST
+	 * answered: its BUCKETS, node 1's first slices */
+	for (int i = 0; !c.net.sent_type[0][1][WIRE_BUCKETS]; i++) {
+		assert_true(i < 100);
+		net_run(&c.net);
+		if (c.node[0].tick_due) {
+			c.node[0].tick_due = 0;
+			(void)gossip_core_tick(c.node[0].g, fake_ms);
+		}
+	}
+	net_run(&c.net);
+	buckets = c.net.sent_type[0][1][WIRE_BUCKETS];
+	keys = c.net.sent_type[1][0][WIRE_KEYS];
+	gossip_core_get_stats(c.node[1].g, &st);
+	assert_true(buckets > 0);
+	assert_true(st.digest_buckets_differing > 6 * buckets);
+	assert_int_equal(keys, 6 * buckets); /* a bucket of at most one key: a datagram */
+	assert_int_equal(c.node[1].tick_due, fake_ms); /* the rest in the next pass */
+	/* the ticks send the rest, the same 6 at each */
+	c.node[1].tick_due = 0;
+	(void)gossip_core_tick(c.node[1].g, fake_ms);
+	assert_int_equal(c.net.sent_type[1][0][WIRE_KEYS], keys + 6);
+	assert_int_equal(c.node[1].tick_due, fake_ms);
+	/* the exchange alone (no delta, no other round) brings every key */
+	net_run_ticks(&c);
+	assert_converged(&c);
+	cluster_done(&c);
+}
+
 /* The large set changes while its catch-up is under way: between the
  * pieces (cut from the set as it is when the window opens), the sender
  * adds and removes, each write pushed as a delta.  With no digest round to
@@ -4256,6 +4311,7 @@ int main(void)
 		cmocka_unit_test(test_sync_after_catchup),
 		cmocka_unit_test(test_sync_after_catchup_digest_behind),
 		cmocka_unit_test(test_refresh_sliced_by_time),
+		cmocka_unit_test(test_keys_sliced_by_time),
 		cmocka_unit_test(test_delta_overflow),
 		cmocka_unit_test(test_delta_cost),
 		cmocka_unit_test(test_ack_again),

@@ -581,7 +581,7 @@ static void ping_peer(struct gossip_core *g, struct peer *p)
 
 uint64_t gossip_core_tick(struct gossip_core *g, uint64_t now_ms)
 {
-	uint64_t due = UINT64_MAX;
+	uint64_t due = UINT64_MAX, t0;
 
 	g->now_ms = now_ms;
 	/* only a refresh a DIGEST waits for: other ticks (a probe's, every
@@ -589,6 +589,10 @@ uint64_t gossip_core_tick(struct gossip_core *g, uint64_t now_ms)
 	 * again, which the rounds do once */
 	if (g->dg_behind && !rounds_refresh(g))
 		g->io.tick_wanted(g->io.ctx, 0); /* the refresh goes on in the next pass */
+	t0 = g->io.clock_us ? g->io.clock_us(g->io.ctx) : 0;
+	for (size_t i = 0; i < g->npeers; i++) /* KEYS owed, a slice */
+		if (g->peers[i]->nkeys_due && !rounds_send_keys(g, g->peers[i], t0))
+			break;
 	for (size_t i = 0; i < g->npeers; i++) {
 		struct peer *p = g->peers[i];
 		uint64_t d;

@@ -136,6 +136,11 @@ struct peer {
 	uint64_t dg_kept_acked;
 	bool dg_kept_cu_busy;
 	bool dg_owed; /* a DIGEST to it waits for ours to be up to date */
+	/* the buckets its BUCKETS found differing whose KEYS it has not been
+	 * sent yet, a bit each, and where the next slice begins
+	 * (rounds_send_keys) */
+	uint64_t keys_due[DIGEST_BUCKETS / 64];
+	uint32_t nkeys_due, keys_at;
 	uint64_t differs_since;
 	uint64_t differing, differing_acc;
 	uint64_t bytes_at_round, bytes_last_round;
@@ -474,6 +479,11 @@ uint64_t rounds_digest_probe(struct gossip_core *g, struct peer *p);
 /** One slice of our digest's refresh: whether it is up to date.  When it
  * just caught up, the DIGESTs kept meanwhile are answered. */
 bool rounds_refresh(struct gossip_core *g);
+/** The KEYS @p asked for and has not been sent, a bucket after another,
+ * until a slice's budget has passed since @t0 (io.clock_us; with no clock
+ * every one): whether none is left.  If some are, a tick sends the next
+ * slice in the next loop pass. */
+bool rounds_send_keys(struct gossip_core *g, struct peer *p, uint64_t t0);
 /** Our DIGEST to the @n peers @to (a round's, or one outside the rounds);
  * once our digest is up to date, if it is not yet. */
 void rounds_send_digest(struct gossip_core *g, struct peer **to, size_t n);
