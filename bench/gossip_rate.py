@@ -39,6 +39,21 @@ TOP = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "
 HZ = os.sysconf("SC_CLK_TCK")
 
 
+def alternated(crdtd, crdtd_ref, runs, run):
+    """{build: [run(path), ...]}: "this build" (@crdtd) and, with @crdtd_ref,
+    "reference" first, run by run in turn, so that load on the machine hits
+    both alike; each result is also printed to stderr as it comes."""
+    builds = {"this build": os.path.abspath(crdtd)}
+    if crdtd_ref:
+        builds = {"reference": os.path.abspath(crdtd_ref), **builds}
+    rows = {k: [] for k in builds}
+    for _ in range(runs):
+        for k, path in builds.items():
+            rows[k].append(run(path))
+            print(k, rows[k][-1], file=sys.stderr)
+    return rows
+
+
 def cpu_s(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()

@@ -36,7 +36,9 @@ import time
 
 TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+from gossip_rate import alternated  # noqa: E402
 
 
 def one(path, n, storm, latency):
@@ -82,14 +84,7 @@ def main():
     ap.add_argument("--crdtd-ref")
     ap.add_argument("--latency", default=os.path.join(TOP, "build", "bench", "latency"))
     a = ap.parse_args()
-    builds = {"this build": os.path.abspath(a.crdtd)}
-    if a.crdtd_ref:
-        builds = {"reference": os.path.abspath(a.crdtd_ref), **builds}
-    rows = {k: [] for k in builds}
-    for _ in range(a.runs):  # alternated
-        for k, path in builds.items():
-            rows[k].append(one(path, a.keys, a.storm, a.latency))
-            print(k, rows[k][-1], file=sys.stderr)
+    rows = alternated(a.crdtd, a.crdtd_ref, a.runs, lambda path: one(path, a.keys, a.storm, a.latency))
     med = lambda rs, k: statistics.median(r[k] for r in rs)  # noqa: E731
     span = lambda rs, k, d=1: ", ".join("%g" % round(r[k], d) for r in rs)  # noqa: E731
     print("B's GETs while A takes a SET storm over %d keys (medians of %d runs; the runs in brackets):" %

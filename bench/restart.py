@@ -35,7 +35,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from gossip_rate import cpu_s, gossip, start_loaded  # noqa: E402
+from gossip_rate import alternated, cpu_s, gossip, start_loaded  # noqa: E402
 
 
 def all_in_sync(clients, npeers):
@@ -101,14 +101,7 @@ def main():
     ap.add_argument("--crdtd", default=harness.CRDTD)
     ap.add_argument("--crdtd-ref")
     a = ap.parse_args()
-    builds = {"this build": os.path.abspath(a.crdtd)}
-    if a.crdtd_ref:
-        builds = {"reference": os.path.abspath(a.crdtd_ref), **builds}
-    rows = {k: [] for k in builds}
-    for _ in range(a.runs):  # alternated
-        for k, path in builds.items():
-            rows[k].append(one(path, a.keys, a.writes, a.type))
-            print(k, rows[k][-1], file=sys.stderr)
+    rows = alternated(a.crdtd, a.crdtd_ref, a.runs, lambda path: one(path, a.keys, a.writes, a.type))
     med = lambda rs, k: statistics.median(r[k] for r in rs)  # noqa: E731
     print("C of 3 restarted, holding %d keys (%s); %d written while it was down (medians of %d runs):" %
           (a.keys, a.type, a.writes, a.runs))
