@@ -356,6 +356,10 @@ static void udp_recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 		       addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 						   : sizeof(struct sockaddr_in));
 		transport_addr_normalize(&from);
+		/* held behind the ones held before, in order; the array holds a
+		 * batch, and reading stops at its end, so it is never full here
+		 * (if it were, the datagram would go now, out of order, not be
+		 * lost) */
 		if ((u->nheld || budget_spent(u)) && u->nheld < TRANSPORT_RECV_CHUNKS) {
 			u->held[u->nheld++] = (struct udp_held){ (const uint8_t *)buf->base,
 								 (size_t)nread, from, truncated };
