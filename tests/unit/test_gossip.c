@@ -3151,7 +3151,8 @@ static void test_refresh_sliced_by_time(void **state)
  * (it holds one of its own): node 0's BUCKETS find most of node 1's buckets
  * differing, and node 1 answers each BUCKETS datagram with the KEYS of
  * 6 buckets (the fake clock's 50 µs a read against the 300 µs budget), the
- * rest at its ticks, a slice a pass; that exchange alone brings node 1
+ * rest at its ticks, a slice a pass; a tick that also refreshes the digest
+ * shares that slice's budget with it; that exchange alone brings node 1
  * every key. */
 static void test_keys_sliced_by_time(void **state)
 {
@@ -3193,6 +3194,24 @@ static void test_keys_sliced_by_time(void **state)
 	c.node[1].tick_due = 0;
 	(void)gossip_core_tick(c.node[1].g, fake_ms);
 	assert_int_equal(c.net.sent_type[1][0][WIRE_KEYS], keys + 6);
+	assert_int_equal(c.node[1].tick_due, fake_ms);
+	/* node 1's digest falls behind (1,000 writes, a DIGEST of node 0's
+	 * to answer): a tick's refresh slice and KEYS slice share one budget,
+	 * the KEYS getting what is left (at least a bucket) */
+	for (int i = 0; i < 1000; i++) {
+		char k[32];
+		snprintf(k, sizeof(k), "late-%04d", i);
+		dset(&c.node[1], k, "y");
+	}
+	fake_ms += 1000;
+	gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000); /* its DIGEST */
+	net_run(&c.net);
+	gossip_core_get_stats(c.node[1].g, &st);
+	assert_true(st.digest_unready > 0);
+	keys = c.net.sent_type[1][0][WIRE_KEYS];
+	c.node[1].tick_due = 0;
+	(void)gossip_core_tick(c.node[1].g, fake_ms);
+	assert_int_equal(c.net.sent_type[1][0][WIRE_KEYS], keys + 1);
 	assert_int_equal(c.node[1].tick_due, fake_ms);
 	/* the exchange alone (no delta, no other round) brings every key */
 	net_run_ticks(&c);

@@ -584,13 +584,15 @@ uint64_t gossip_core_tick(struct gossip_core *g, uint64_t now_ms)
 	uint64_t due = UINT64_MAX, t0;
 
 	g->now_ms = now_ms;
+	t0 = g->io.clock_us ? g->io.clock_us(g->io.ctx) : 0;
 	/* only a refresh a DIGEST waits for: other ticks (a probe's, every
 	 * few ms in a write storm) would recompute entries each write marks
 	 * again, which the rounds do once */
 	if (g->dg_behind && !rounds_refresh(g))
 		g->io.tick_wanted(g->io.ctx, 0); /* the refresh goes on in the next pass */
-	t0 = g->io.clock_us ? g->io.clock_us(g->io.ctx) : 0;
-	for (size_t i = 0; i < g->npeers; i++) /* KEYS owed, a slice */
+	/* KEYS owed: what the refresh left of one slice's budget (at least a
+	 * bucket), so that a tick stays within about one slice */
+	for (size_t i = 0; i < g->npeers; i++)
 		if (g->peers[i]->nkeys_due && !rounds_send_keys(g, g->peers[i], t0))
 			break;
 	for (size_t i = 0; i < g->npeers; i++) {
