@@ -584,7 +584,7 @@ uint64_t gossip_core_tick(struct gossip_core *g, uint64_t now_ms)
 	uint64_t due = UINT64_MAX, t0;
 
 	g->now_ms = now_ms;
-	t0 = g->io.clock_us ? g->io.clock_us(g->io.ctx) : 0;
+	t0 = core_slice_start(g);
 	/* only a refresh a DIGEST waits for: other ticks (a probe's, every
 	 * few ms in a write storm) would recompute entries each write marks
 	 * again, which the rounds do once */

@@ -479,6 +479,22 @@ uint64_t rounds_digest_probe(struct gossip_core *g, struct peer *p);
 /** One slice of our digest's refresh: whether it is up to date.  When it
  * just caught up, the DIGESTs kept meanwhile are answered. */
 bool rounds_refresh(struct gossip_core *g);
+/** Work the core slices by time (the digest's refresh, the KEYS owed): a
+ * slice begins at core_slice_start(), and has had its GOSSIP_SLICE_BUDGET_US
+ * once core_slice_spent().  Without a clock, or with no tick to go on with the
+ * rest, a slice is never spent: the caller bounds it another way, or does
+ * the work whole. */
+static inline uint64_t core_slice_start(const struct gossip_core *g)
+{
+	return g->io.clock_us ? g->io.clock_us(g->io.ctx) : 0;
+}
+
+static inline bool core_slice_spent(const struct gossip_core *g, uint64_t t0)
+{
+	return g->io.clock_us && g->io.tick_wanted &&
+	       g->io.clock_us(g->io.ctx) - t0 >= GOSSIP_SLICE_BUDGET_US;
+}
+
 /** The KEYS @p asked for and has not been sent, a bucket after another,
  * until a slice's budget has passed since @t0 (io.clock_us; with no clock
  * every one): whether none is left.  If some are, a tick sends the next

@@ -114,9 +114,9 @@ bool rounds_refresh(struct gossip_core *g)
 	} else if (!g->io.clock_us) {
 		done = digest_refresh_some(g->dg, DIGEST_SLICE);
 	} else {
-		uint64_t t0 = g->io.clock_us(g->io.ctx);
+		uint64_t t0 = core_slice_start(g);
 		while (!(done = digest_refresh_some(g->dg, DIGEST_CHUNK)) &&
-		       g->io.clock_us(g->io.ctx) - t0 < GOSSIP_SLICE_BUDGET_US)
+		       !core_slice_spent(g, t0))
 			;
 	}
 	if (!done)
@@ -470,28 +470,34 @@ static void send_keys(struct gossip_core *g, struct peer *p, uint32_t b)
  * leaves every bucket differing: the KEYS of the 128 buckets one BUCKETS
  * datagram lists took 15-37 ms of CPU in one call.  They go a slice at a
  * time now, from a cursor, in bucket order. */
+/* The first bucket marked in @bits at or after @from, wrapping round (one
+ * is marked). */
+static uint32_t next_marked(const uint64_t *bits, uint32_t from)
+{
+	uint32_t w = from / 64;
+	uint64_t x = bits[w] & (~UINT64_C(0) << (from % 64));
+
+	while (!x) { /* the next word, round to the first one, whole */
+		w = (w + 1) % (DIGEST_BUCKETS / 64);
+		x = bits[w];
+	}
+	return w * 64 + (uint32_t)__builtin_ctzll(x);
+}
+
 bool rounds_send_keys(struct gossip_core *g, struct peer *p, uint64_t t0)
 {
-	bool sliced = g->io.clock_us && g->io.tick_wanted;
-
 	if (peer_down(p)) { /* the next exchange asks again */
 		memset(p->keys_due, 0, sizeof(p->keys_due));
 		p->nkeys_due = p->keys_at = 0;
 	}
 	while (p->nkeys_due) {
-		uint32_t b = p->keys_at;
-		uint64_t *w = &p->keys_due[b / 64];
+		uint32_t b = next_marked(p->keys_due, p->keys_at);
 
-		p->keys_at = (b + 1) % DIGEST_BUCKETS;
-		if (!(*w & (UINT64_C(1) << (b % 64)))) {
-			if (!(*w >> (b % 64))) /* none left in this word */
-				p->keys_at = (b / 64 + 1) * 64 % DIGEST_BUCKETS;
-			continue;
-		}
-		*w &= ~(UINT64_C(1) << (b % 64));
+		p->keys_due[b / 64] &= ~(UINT64_C(1) << (b % 64));
 		p->nkeys_due--;
+		p->keys_at = (b + 1) % DIGEST_BUCKETS;
 		send_keys(g, p, b);
-		if (sliced && g->io.clock_us(g->io.ctx) - t0 >= GOSSIP_SLICE_BUDGET_US)
+		if (core_slice_spent(g, t0))
 			break;
 	}
 	if (!p->nkeys_due) {
@@ -533,7 +539,7 @@ int rounds_on_buckets(struct gossip_core *g, struct peer *p, const uint8_t *body
 		}
 	}
 	if (p && p->nkeys_due)
-		(void)rounds_send_keys(g, p, g->io.clock_us ? g->io.clock_us(g->io.ctx) : 0);
+		(void)rounds_send_keys(g, p, core_slice_start(g));
 	return 0;
 }
 
