@@ -10,30 +10,14 @@
 #include "gossip/core_int.h"
 #include "log.h"
 
-/* The queue is empty: its memory goes where a repair made it large. */
-static void cu_names_release(struct peer *p)
-{
-	if (p->cu_alloc > CU_NAMES_MIN) {
-		free(p->cu_names);
-		p->cu_names = NULL;
-		p->cu_alloc = 0;
-	}
-	if (p->cu_ix_slots > CU_IX_MIN) {
-		free(p->cu_ix);
-		p->cu_ix = NULL;
-		p->cu_ix_slots = 0;
-	} else if (p->cu_ix) {
-		memset(p->cu_ix, 0, p->cu_ix_slots * sizeof(*p->cu_ix));
-	}
-	p->cu_ix_used = 0;
-}
-
 void catchup_names_clear(struct peer *p)
 {
 	for (size_t i = 0; i < p->cu_n; i++)
 		free(p->cu_names[i].name);
 	p->cu_n = 0;
-	cu_names_release(p);
+	if (p->cu_ix)
+		memset(p->cu_ix, 0, CU_IX_SLOTS * sizeof(*p->cu_ix));
+	p->cu_ix_used = 0;
 }
 
 
@@ -43,11 +27,9 @@ void catchup_names_clear(struct peer *p)
 /* The index slot holding place @pos (1-based) of key @key, or NULL. */
 static uint32_t *cu_ix_slot(struct peer *p, uint64_t key, uint32_t pos)
 {
-	size_t mask = p->cu_ix_slots - 1;
-
 	if (!p->cu_ix)
 		return NULL;
-	for (size_t i = key & mask; p->cu_ix[i]; i = (i + 1) & mask)
+	for (size_t i = key & (CU_IX_SLOTS - 1); p->cu_ix[i]; i = (i + 1) & (CU_IX_SLOTS - 1))
 		if (p->cu_ix[i] == pos)
 			return &p->cu_ix[i];
 	return NULL;
@@ -132,15 +114,13 @@ static struct store_entry *cu_next(struct gossip_core *g, struct peer *p)
 		p->cu_scan = false;
 	}
 	while (p->cu_n) {
-		struct cu_name q = p->cu_names[p->cu_n - 1];
-		uint32_t *sl = cu_ix_slot(p, q.key, (uint32_t)p->cu_n);
+		struct cu_name *q = &p->cu_names[p->cu_n - 1];
+		uint32_t *sl = cu_ix_slot(p, q->key, (uint32_t)p->cu_n);
 		if (sl)
 			*sl = CU_IX_GONE;
 		p->cu_n--;
-		e = store_find(g->store, q.name, q.len);
-		free(q.name);
-		if (!p->cu_n)
-			cu_names_release(p);
+		e = store_find(g->store, q->name, q->len);
+		free(q->name);
 		if (e)
 			return e;
 	}
@@ -432,59 +412,22 @@ void catchup_resync(struct gossip_core *g, struct peer *p)
 /* The datagrams in flight to @p's previous process will never be
  * acknowledged, and the stream's timeouts grew while it was away: it sent
  * nothing for seconds (a node of 300,000 keys back after 100,000 writes
- * waited 3 s for it, in sync otherwise after 1.4 s).  A stream of a new
- * epoch takes the names still queued, and a walk under way goes on; what
- * the old one carried (and a large instance's pieces cut so far) the
- * repair's exchange finds differing and sends again. */
-void catchup_restarted(struct gossip_core *g, struct peer *p)
+ * waited 3 s for it, in sync otherwise after 1.4 s).  They go again at
+ * once, and what is queued after them. */
+void catchup_restarted(struct peer *p)
 {
-	if (xfer_idle(&p->xf) && !p->cu_cut)
-		return;
-	xfer_reset(&p->xf, ++g->xepoch);
-	free(p->cu_cut);
-	p->cu_cut = NULL;
+	xfer_rewind(&p->xf);
 }
 
 /* Put cu_names[pos - 1] in the index: its first empty slot from its key. */
 static void cu_ix_put(struct peer *p, uint32_t pos)
 {
-	size_t mask = p->cu_ix_slots - 1, i = p->cu_names[pos - 1].key & mask;
+	size_t i = p->cu_names[pos - 1].key & (CU_IX_SLOTS - 1);
 
 	while (p->cu_ix[i])
-		i = (i + 1) & mask;
+		i = (i + 1) & (CU_IX_SLOTS - 1);
 	p->cu_ix[i] = pos;
 	p->cu_ix_used++;
-}
-
-/* A fresh index of @slots for the names queued (the slots taken off go). */
-static int cu_ix_rebuild(struct peer *p, size_t slots)
-{
-	uint32_t *ix = calloc(slots, sizeof(*ix));
-
-	if (!ix)
-		return -ENOMEM;
-	free(p->cu_ix);
-	p->cu_ix = ix;
-	p->cu_ix_slots = slots;
-	p->cu_ix_used = 0;
-	for (uint32_t i = 1; i <= p->cu_n; i++)
-		cu_ix_put(p, i);
-	return 0;
-}
-
-static bool cu_queued(const struct peer *p, uint64_t key, const uint8_t *name, size_t len)
-{
-	size_t mask = p->cu_ix_slots - 1;
-
-	for (size_t i = key & mask; p->cu_ix && p->cu_ix[i]; i = (i + 1) & mask) {
-		const struct cu_name *q;
-		if (p->cu_ix[i] == CU_IX_GONE)
-			continue;
-		q = &p->cu_names[p->cu_ix[i] - 1];
-		if (q->key == key && q->len == len && !memcmp(q->name, name, len))
-			return true;
-	}
-	return false;
 }
 
 /* @p gets instance @name whole.  Once queued it is not queued twice. */
@@ -492,26 +435,23 @@ void catchup_add(struct gossip_core *g, struct peer *p, const uint8_t *name, siz
 {
 	struct cu_name *q;
 	uint64_t key = digest_name_key(name, len);
-	size_t max = g->store->len / 2 > CU_NAMES_MIN ? g->store->len / 2 : CU_NAMES_MIN;
 
 	if (p->cu_scan && p->cu_walk.pos == 0)
 		return; /* the walk has not started: it sends this one */
-	if (cu_queued(p, key, name, len))
-		return;
-	if (p->cu_n >= max) {
-		catchup_resync(g, p);
+	if (!p->cu_ix && !(p->cu_ix = calloc(CU_IX_SLOTS, sizeof(*p->cu_ix)))) {
+		catchup_resync(g, p); /* costs no memory */
 		return;
 	}
-	/* at most half the slots used (taken-off ones count), at least four
-	 * a name: a rebuild clears the taken-off ones, or doubles */
-	if (!p->cu_ix || (p->cu_ix_used + 1) * 2 > p->cu_ix_slots) {
-		size_t slots = p->cu_ix_slots ? p->cu_ix_slots : CU_IX_MIN;
-		while ((p->cu_n + 1) * 4 > slots)
-			slots *= 2;
-		if (cu_ix_rebuild(p, slots) < 0) {
-			catchup_resync(g, p); /* costs no memory */
+	for (size_t i = key & (CU_IX_SLOTS - 1); p->cu_ix[i]; i = (i + 1) & (CU_IX_SLOTS - 1)) {
+		if (p->cu_ix[i] == CU_IX_GONE)
+			continue;
+		q = &p->cu_names[p->cu_ix[i] - 1];
+		if (q->key == key && q->len == len && !memcmp(q->name, name, len))
 			return;
-		}
+	}
+	if (p->cu_n == CU_NAMES_MAX) {
+		catchup_resync(g, p);
+		return;
 	}
 	if (p->cu_n == p->cu_alloc) {
 		size_t cap = p->cu_alloc ? 2 * p->cu_alloc : 16;
@@ -531,5 +471,11 @@ void catchup_add(struct gossip_core *g, struct peer *p, const uint8_t *name, siz
 	q->len = len;
 	q->key = key;
 	p->cu_n++; /* a stack: cu_next takes the newest (order does not matter) */
+	if (p->cu_ix_used >= CU_IX_SLOTS / 2) { /* mostly taken-off slots: anew */
+		memset(p->cu_ix, 0, CU_IX_SLOTS * sizeof(*p->cu_ix));
+		p->cu_ix_used = 0;
+		for (uint32_t i = 1; i < p->cu_n; i++)
+			cu_ix_put(p, i);
+	}
 	cu_ix_put(p, (uint32_t)p->cu_n);
 }

@@ -167,12 +167,11 @@ struct peer {
 		uint64_t key; /* digest_name_key */
 	} *cu_names;
 	size_t cu_n, cu_alloc;
-	/* cu_names by key, so that a name is queued once at O(1): cu_ix_slots
-	 * (a power of two, at least 4 a name) slots of 1 + its place, 0
-	 * empty, CU_IX_GONE taken off; ix_used counts the slots not empty
-	 * (NULL until the first name) */
+	/* cu_names by key, so that a name is queued once at O(1): CU_IX_SLOTS
+	 * slots of 1 + its place, 0 empty, CU_IX_GONE taken off; ix_used
+	 * counts the slots not empty (NULL until the first name) */
 	uint32_t *cu_ix;
-	size_t cu_ix_slots, cu_ix_used;
+	size_t cu_ix_used;
 	/* the intervals of epoch ack_epoch it sent that we merged and have not
 	 * acknowledged yet: one ACK takes them all (ack_flush) */
 	uint64_t ack_epoch;
@@ -213,12 +212,9 @@ struct peer {
  * differs at every exchange and goes whole at each one of a repair. */
 #define REPAIR_EXCHANGES 3
 
-/* Past this many names queued, or half the names the store holds if that
- * is more, a catch-up walks the whole store instead: the walk then sends at
- * most twice what the queue would, and holds no name.  A fixed 4,096 made
- * a node of 400,000 keys that missed 100,000 writes get all 400,000. */
-#define CU_NAMES_MIN 4096
-#define CU_IX_MIN (4 * CU_NAMES_MIN) /* the index's first size, a power of two */
+/* Past this many names queued, a catch-up walks the whole store instead. */
+#define CU_NAMES_MAX 4096
+#define CU_IX_SLOTS (4 * CU_NAMES_MAX) /* a power of two */
 #define CU_IX_GONE UINT32_MAX
 
 static inline bool peer_down(const struct peer *p)
@@ -447,8 +443,7 @@ void deltas_queue_free(struct gossip_core *g);
 
 /* ---- catchup.c ---------------------------------------------------------- */
 
-/** Free @p's queued names and, where a repair made them large, the queue's
- * memory. */
+/** Free @p's queued names; its name index stays, emptied. */
 void catchup_names_clear(struct peer *p);
 /** Nothing queued, cut, in flight or unacknowledged for @p. */
 bool catchup_idle(const struct peer *p);
@@ -465,9 +460,8 @@ void catchup_note_received(struct gossip_core *g, struct peer *p, const uint8_t 
 void catchup_pump(struct gossip_core *g, struct peer *p);
 /** @p gets the whole store, from the start. */
 void catchup_resync(struct gossip_core *g, struct peer *p);
-/** @p restarted: its catch-up goes on in a new stream (what the old one
- * had in flight is lost with its process). */
-void catchup_restarted(struct gossip_core *g, struct peer *p);
+/** @p restarted: what its catch-up had in flight goes again at once. */
+void catchup_restarted(struct peer *p);
 /** @p gets instance @name whole (queued once). */
 void catchup_add(struct gossip_core *g, struct peer *p, const uint8_t *name, size_t len);
 

@@ -123,7 +123,7 @@ void deltas_resync(struct gossip_core *g, struct peer *p)
 void deltas_repair(struct gossip_core *g, struct peer *p, const char *why)
 {
 	if (p->restarted)
-		catchup_restarted(g, p);
+		catchup_restarted(p);
 	p->restarted = false;
 	if (!g->digests) {
 		log_info("gossip", "peer %s: %s, sending the full state", p->name, why);

@@ -163,6 +163,27 @@ static void rtt_sample(struct xfer *x, uint64_t r)
 	rto_estimate(x);
 }
 
+void xfer_rewind(struct xfer *x)
+{
+	for (size_t i = 0; i < x->nsent; i++) {
+		struct xfer_dgram *s = at(x, i);
+		if (s->d && !s->lost) {
+			s->lost = true; /* lost with the receiver: no halving */
+			x->st.lost++;
+		}
+	}
+	x->inflight = 0;
+	x->cwnd = XFER_WINDOW_INIT;
+	x->ssthresh = XFER_WINDOW_MAX;
+	x->grow = x->undo_cwnd = x->undo_left = 0;
+	x->recover = x->base + x->nsent; /* losses of these halve nothing */
+	x->probes_unanswered = 0;
+	if (x->has_rtt)
+		rto_estimate(x);
+	else
+		x->rto_ms = XFER_RTO_INIT_MS;
+}
+
 int xfer_ack(struct xfer *x, uint64_t seq, uint64_t now_ms)
 {
 	struct xfer_dgram *s;

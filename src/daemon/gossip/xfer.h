@@ -115,6 +115,12 @@ void xfer_done(struct xfer *x);
 /** Forget every datagram (the peer restarted, or is gone) and start @epoch,
  * numbering from 1 again; the window starts afresh, the RTT is kept. */
 void xfer_reset(struct xfer *x, uint64_t epoch);
+/** The receiver restarted: what is in flight will never be acknowledged.
+ * Every datagram sent and not acknowledged goes again as soon as the window
+ * allows (the same numbers: a receiver keeps nothing per stream), and the
+ * window and the timeout start afresh, as the timeouts while it was away
+ * had doubled them; the RTT estimate stays. */
+void xfer_rewind(struct xfer *x);
 /** The number the next queued datagram must carry. */
 uint64_t xfer_next_seq(const struct xfer *x);
 /** Keep a copy of datagram @d (@len bytes), numbered xfer_next_seq(), to
