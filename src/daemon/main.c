@@ -43,8 +43,8 @@ static void usage(FILE *f)
 		"  -h, --help            print this help and exit\n"
 		"\n"
 		"Signals: SIGINT/SIGTERM stop cleanly; SIGHUP reloads the peer list, the keys,\n"
-		"[limits], requirepass, accept_unknown_peers and [log] level; other changed\n"
-		"keys are logged and wait for a restart.\n");
+		"[limits], [slowlog], requirepass, accept_unknown_peers, [log] level and\n"
+		"[keyspace] reclaim_after; other changed keys are logged and wait for a restart.\n");
 }
 
 struct runtime {
