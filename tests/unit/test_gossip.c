@@ -2788,6 +2788,41 @@ static void test_catchup_to_a_restarted_peer(void **state)
 	cluster_done(&c);
 }
 
+/* The same, but the peer is cut off a while (counted down) and comes back
+ * with the same start: what was in flight was lost on the way.  The
+ * timeouts found it lost and, the peer down, nothing went again: back, it
+ * goes at once, not after the stream's timeout, which doubled meanwhile. */
+static void test_catchup_after_a_partition(void **state)
+{
+	struct cluster c;
+	struct gossip_stats a0, a1;
+
+	cluster_init_with(&c, 2, true, true, false);
+	dset_keys(&c.node[0], 3000);
+	dset(&c.node[1], "its-own", "x");
+	c.net.lose_type = WIRE_DELTA; /* the catch-up's first window */
+	c.net.lose_from = 0;
+	c.net.lose_to = 1;
+	c.net.lose_skip = 0;
+	c.net.lose_left = 1000000;
+	rounds_all(&c, 1);
+	net_down(&c.net, 1, true);
+	for (int i = 0; i < 6; i++) {
+		rounds_all(&c, 1);
+		net_run_ticks(&c);
+	}
+	assert_true(probe(&c.node[0], 1).down);
+	gossip_core_get_stats(c.node[0].g, &a0);
+	c.net.lose_left = 0;
+	net_down(&c.net, 1, false);
+	gossip_core_round(c.node[1].g, fake_ms, fake_ms * 1000);
+	net_run_ticks(&c);
+	gossip_core_get_stats(c.node[0].g, &a1);
+	assert_true(a1.catchup_dgrams_out > a0.catchup_dgrams_out);
+	assert_converged(&c);
+	cluster_done(&c);
+}
+
 /* A peer restarts with its store kept while intervals to it are on their
  * way (it stopped acknowledging them): its repair sends them again, and no
  * DIGEST goes to it before they are acknowledged (its digest lacks them
@@ -4377,6 +4412,7 @@ int main(void)
 		cmocka_unit_test(test_first_contact),
 		cmocka_unit_test(test_heal_by_intervals),
 		cmocka_unit_test(test_catchup_to_a_restarted_peer),
+		cmocka_unit_test(test_catchup_after_a_partition),
 		cmocka_unit_test(test_repair_after_intervals),
 		cmocka_unit_test(test_kept_digest_as_it_came),
 		cmocka_unit_test(test_repair_overflows_into_one_walk),
