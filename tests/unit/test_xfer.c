@@ -390,6 +390,52 @@ static void test_reset(void **state)
 	xfer_done(&x);
 }
 
+/* The receiver restarted after the timeouts had doubled a few times: a
+ * rewind sends every datagram in flight again at the next call, numbered
+ * as before, counts them lost without halving anything, and starts the
+ * window and the timeout afresh (the RTT estimate stays). */
+static void test_rewind(void **state)
+{
+	struct xfer x;
+	struct wire w = { 0 };
+	uint64_t now = 1000, decreases;
+
+	(void)state;
+	xfer_init(&x, 7);
+	queue(&x, 200);
+	assert_int_equal(xfer_send(&x, now, send_cb, &w), XFER_WINDOW_INIT);
+	assert_int_equal(xfer_ack(&x, 1, now + 10), 0); /* an RTT sample: 10 ms */
+	assert_true(x.has_rtt);
+	now += 10;
+	xfer_send(&x, now, send_cb, &w);
+	for (int i = 0; i < 4; i++) { /* no ACK: timeout after timeout */
+		now += x.rto_ms;
+		xfer_send(&x, now, send_cb, &w);
+	}
+	assert_true(x.rto_ms >= 8 * XFER_RTO_MIN_MS);
+	assert_true(x.ssthresh < XFER_WINDOW_MAX); /* halved */
+	decreases = x.st.decreases;
+	size_t inflight = x.inflight, lost = x.st.lost, n = w.n;
+	assert_true(inflight > 0);
+	/* nothing goes before the doubled timeout */
+	assert_int_equal(xfer_send(&x, now + 1, send_cb, &w), 0);
+	xfer_rewind(&x);
+	assert_int_equal(x.inflight, 0);
+	assert_int_equal(x.st.lost, lost + inflight);
+	assert_int_equal(x.st.decreases, decreases);
+	assert_int_equal(x.cwnd, XFER_WINDOW_INIT);
+	assert_int_equal(x.ssthresh, XFER_WINDOW_MAX);
+	assert_true(x.rto_ms <= XFER_RTO_INIT_MS);
+	assert_int_equal(xfer_next_seq(&x), 201); /* the same stream */
+	/* at once, a window of them, oldest first */
+	assert_int_equal(xfer_send(&x, now + 1, send_cb, &w), XFER_WINDOW_INIT);
+	for (size_t i = 0; i < XFER_WINDOW_INIT; i++)
+		assert_int_equal(w.seq[n + i], 2 + i);
+	/* their ACKs are taken as usual */
+	assert_int_equal(xfer_ack(&x, 2, now + 5), 0);
+	xfer_done(&x);
+}
+
 /* The tail's probe: with nothing new left to send, the oldest datagrams in
  * flight (at most XFER_PROBE_N) go again after two smoothed round trips
  * (at least XFER_PTO_MIN_MS) of silence, each probe left unanswered
@@ -460,6 +506,7 @@ int main(void)
 		cmocka_unit_test(test_random_loss),
 		cmocka_unit_test(test_span),
 		cmocka_unit_test(test_reset),
+		cmocka_unit_test(test_rewind),
 		cmocka_unit_test(test_tail_probe),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
