@@ -91,6 +91,7 @@ struct config {
 		bool deltas;  /* local writes go as delta intervals */
 		size_t rcvbuf; /* 0 = leave the kernel default */
 		size_t sndbuf;
+		size_t delta_log_bytes; /* the delta log's bound (gossip/dlog.h) */
 		size_t piece_cache_bytes; /* 0 = no piece cache */
 		unsigned max_clock_lead_ms;
 	} gossip;

@@ -192,6 +192,33 @@ class TestDeltas(ClusterTest):
             self.cluster.cleanup()
             self.cluster = None
 
+    def test_the_delta_log_holds_what_an_absent_peer_lacks_within_its_bound(self):
+        """[gossip] delta_log_bytes bounds the intervals kept for a peer that
+        has not acknowledged them: INFO gossip shows what the log holds and
+        its bound, the bound holds while the peer is away, and once it comes
+        it gets every write and the log empties."""
+        conf = {"gossip": {"delta_log_bytes": "256k", "interval_ms": "200"}}
+        self.cluster = c = Cluster(2, conf=conf)
+        a = c.nodes[0].start().client(decode_responses=True)
+        pipe = a.pipeline(transaction=False)
+        for i in range(2000):
+            pipe.set("k%04d" % i, "v" * 200)
+        pipe.execute()
+        self.assertEqual(a.info("gossip")["delta_log_max_bytes"], 256 * 1024)
+        wait_until(lambda: a.info("gossip")["delta_log_bytes"] > 200 * 1024, timeout=10,
+                   what="the log near its bound: %r" % a.info("gossip")["delta_log_bytes"])
+        info = a.info("gossip")
+        self.assertLessEqual(info["delta_log_bytes"], 256 * 1024)
+        self.assertGreater(info["delta_log_intervals"], 0)
+        self.assertLessEqual(info["delta_log_intervals"], 1024)
+        b = c.nodes[1].start().client(decode_responses=True)
+        wait_until(lambda: b.dbsize() == 2000, timeout=20, what="every write at the peer")
+        self.assertEqual(b.get("k1999"), "v" * 200)
+        wait_until(lambda: a.info("gossip")["delta_log_intervals"] == 0, timeout=10,
+                   what="the log empty once the peer acknowledged it: %r" %
+                   a.info("gossip")["delta_log_intervals"])
+        self.assertEqual(a.info("gossip")["delta_log_bytes"], 0)
+
     def test_a_lost_push_goes_again_without_waiting_for_a_round(self):
         """A write whose DELTA is lost is sent again by the tail's probe (or,
         once its probes are spent, after the ACK of the next write), not

@@ -196,6 +196,9 @@ static void section_gossip(struct daemon *d, struct crdt_buf *b)
 	line(b, "catchup_probes:%" PRIu64, s.catchup_probes);
 	line(b, "catchup_window_decreases:%" PRIu64, s.catchup_decreases);
 	line(b, "catchup_window_undone:%" PRIu64, s.catchup_undone);
+	line(b, "delta_log_intervals:%" PRIu64, s.dlog_intervals);
+	line(b, "delta_log_bytes:%" PRIu64, s.dlog_bytes);
+	line(b, "delta_log_max_bytes:%" PRIu64, s.dlog_max_bytes);
 	line(b, "piece_cache_hits:%" PRIu64, s.pcache_hits);
 	line(b, "piece_cache_misses:%" PRIu64, s.pcache_misses);
 	line(b, "piece_cache_drops:%" PRIu64, s.pcache_drops);

@@ -1561,6 +1561,9 @@ void gossip_core_get_stats(const struct gossip_core *g, struct gossip_stats *ret
 		ret->catchup_decreases += x->decreases;
 		ret->catchup_undone += x->undone;
 	}
+	ret->dlog_intervals = g->dlog.n;
+	ret->dlog_bytes = g->dlog.bytes;
+	ret->dlog_max_bytes = g->dlog.max_bytes;
 	if (g->pc) {
 		struct pcache_stats ps;
 		pcache_get_stats(g->pc, &ps);

@@ -35,8 +35,8 @@
 /* Encoded size past which an instance's push is rate-limited. */
 #define GOSSIP_LARGE_BYTES (64u << 10)
 #define GOSSIP_PEER_NAME_MAX 300 /* "host:port" */
-#define GOSSIP_DELTA_LOG 1024
-#define GOSSIP_DELTA_LOG_BYTES (4u << 20)
+#define GOSSIP_DELTA_LOG 65536
+#define GOSSIP_DELTA_LOG_BYTES (64u << 20)
 /* A queued delta of more members or fields than this, and at least a
  * quarter of its instance, goes as the instance by the catch-ups. */
 #define GOSSIP_DELTA_CATCHUP_PARTS 65536
@@ -233,6 +233,9 @@ struct gossip_stats {
 	 * its bound; bytes and instances it holds, its bound (0: off) */
 	uint64_t pcache_hits, pcache_misses, pcache_drops, pcache_evictions;
 	uint64_t pcache_bytes, pcache_instances, pcache_max_bytes;
+	/* the delta log: intervals and bytes it holds (a peer has not
+	 * acknowledged them), and its bound in bytes */
+	uint64_t dlog_intervals, dlog_bytes, dlog_max_bytes;
 	uint64_t drops[GOSSIP_DROP_MAX];
 	/* from the shell: the longest call into the core (a datagram
 	 * received, a round, a push, a tick) since start, in us: wall time

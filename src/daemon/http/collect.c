@@ -106,6 +106,10 @@ static void rows_gossip(struct daemon *d, struct collected *c)
 	  s.pcache_drops);
 	C("gossip_piece_cache_evictions_total", "cached pieces dropped or not kept for its bound",
 	  s.pcache_evictions);
+	G("gossip_delta_log_intervals", "delta intervals held until every peer acknowledges them",
+	  s.dlog_intervals);
+	G("gossip_delta_log_bytes", "bytes of delta intervals held", s.dlog_bytes);
+	G("gossip_delta_log_max_bytes", "[gossip] delta_log_bytes", s.dlog_max_bytes);
 	G("gossip_piece_cache_bytes", "bytes the piece cache holds", s.pcache_bytes);
 	G("gossip_piece_cache_max_bytes", "[gossip] piece_cache_bytes", s.pcache_max_bytes);
 	C("gossip_digest_datagrams_sent_total", "DIGEST, BUCKETS and KEYS datagrams sent",
