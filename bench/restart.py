@@ -20,14 +20,19 @@ gossip part) and longest call into gossip (gossip_longest_call_us, with its
 CPU time): wall times, which include the time C waited for a CPU that A, B
 and this script held.
 
+With --pause, C is not stopped but frozen (SIGSTOP) until A and B count it
+down, and then thawed (SIGCONT): a node cut off a while that comes back
+with its memory and the same replica id, as after a partition.
+
 With --crdtd-ref PATH, the same runs alternate with a reference build in
 one command, so load on the machine hits both alike.
 
     bench/restart.py [--keys 1000000] [--writes 1000] [--runs 3] [--type keys|sets|hashes]
-                     [--crdtd PATH] [--crdtd-ref PATH]
+                     [--pause] [--crdtd PATH] [--crdtd-ref PATH]
 """
 import argparse
 import os
+import signal
 import statistics
 import sys
 import time
@@ -46,7 +51,15 @@ def all_in_sync(clients, npeers):
     return True
 
 
-def one(path, n, w, kind):
+def peer_up(cl, name):
+    """Whether INFO gossip's peerN line of @name says up."""
+    for k, v in gossip(cl).items():
+        if k.startswith("peer") and isinstance(v, dict) and v.get("name") == name:
+            return v.get("up") == 1
+    return False
+
+
+def one(path, n, w, kind, pause):
     harness.CRDTD = path
     conf = {"storage": {"durability": "batch"}, "log": {"level": "info"}, "gossip": {"interval_ms": "1000"},
             "limits": {"max_instances": str(max(1000000, 2 * n))}}
@@ -59,7 +72,12 @@ def one(path, n, w, kind):
         cls = [ca, B.client(), C.client()]
         harness.wait_until(lambda: all_in_sync(cls, 2) and all(cl.dbsize() == n for cl in cls),
                            timeout=600, step=0.05, what="B and C to catch up")
-        C.stop()
+        if pause:
+            os.kill(C.proc.pid, signal.SIGSTOP)
+            harness.wait_until(lambda: not peer_up(ca, C.name) and not peer_up(cls[1], C.name),
+                               timeout=60, step=0.1, what="A and B to count C down")
+        else:
+            C.stop()
         pipe = ca.pipeline(transaction=False)
         for i in range(w):
             pipe.set("w%07d" % i, "x")
@@ -67,16 +85,21 @@ def one(path, n, w, kind):
         time.sleep(0.5)
         g0 = [gossip(ca), gossip(cls[1])]
         u0 = cpu_s(A.proc.pid) + cpu_s(B.proc.pid)
+        c0 = cpu_s(C.proc.pid) if pause else 0.0  # frozen: its CPU until now
         t0 = time.monotonic()
-        C.start()
+        if pause:
+            os.kill(C.proc.pid, signal.SIGCONT)
+            cls[2].ping()
+        else:
+            C.start()
+            cls[2] = C.client()
         t_ready = time.monotonic() - t0
-        cls[2] = C.client()
         harness.wait_until(lambda: cls[2].dbsize() == n + w and all_in_sync(cls, 2),
                            timeout=600, step=0.02, what="C to hold every key and all to agree")
         t1 = time.monotonic()
         g1 = [gossip(ca), gossip(cls[1])]
         u1 = cpu_s(A.proc.pid) + cpu_s(B.proc.pid)
-        cpu_c = cpu_s(C.proc.pid)
+        cpu_c = cpu_s(C.proc.pid) - c0
         info_c = cls[2].info("all")
     finally:
         c.cleanup()
@@ -98,13 +121,15 @@ def main():
     ap.add_argument("--writes", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--type", default="keys", choices=["keys", "sets", "hashes"])
+    ap.add_argument("--pause", action="store_true", help="freeze C (SIGSTOP) instead of stopping it")
     ap.add_argument("--crdtd", default=harness.CRDTD)
     ap.add_argument("--crdtd-ref")
     a = ap.parse_args()
-    rows = alternated(a.crdtd, a.crdtd_ref, a.runs, lambda path: one(path, a.keys, a.writes, a.type))
+    rows = alternated(a.crdtd, a.crdtd_ref, a.runs, lambda path: one(path, a.keys, a.writes, a.type, a.pause))
     med = lambda rs, k: statistics.median(r[k] for r in rs)  # noqa: E731
-    print("C of 3 restarted, holding %d keys (%s); %d written while it was down (medians of %d runs):" %
-          (a.keys, a.type, a.writes, a.runs))
+    print("C of 3 %s, holding %d keys (%s); %d written while it was away (medians of %d runs):" %
+          ("frozen until counted down, then thawed" if a.pause else "restarted", a.keys, a.type,
+           a.writes, a.runs))
     print()
     print("| build | C answers PING | all in sync | datagrams A+B sent | MB A+B sent | resyncs | "
           "instances by digest | CPU of C | CPU of A+B | C's longest pass (gossip) | "
