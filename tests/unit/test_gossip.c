@@ -2752,25 +2752,33 @@ static void test_heal_by_intervals(void **state)
 	}
 }
 
-/* A catch-up to a peer is under way (a resync: it held one name of our
- * 3,000), and nothing of it arrives a while: the stream's timeout doubles
- * at each.  The peer then comes back under a new replica id, its store
- * kept.  The catch-up goes on at once in a new stream, not after the old
- * one's grown timeout, and what the old one carried goes again by the
- * repair's exchange. */
+/* Two nodes; node 1 holds one name of node 0's 3,000, so node 0's catch-up
+ * to it begins (its repair's exchange), and every DELTA to it is lost
+ * until the caller says otherwise: the catch-up's first window goes and is
+ * never acknowledged. */
+static void catchup_lost_to_node1(struct cluster *c)
+{
+	cluster_init_with(c, 2, true, true, false);
+	dset_keys(&c->node[0], 3000);
+	dset(&c->node[1], "its-own", "x");
+	c->net.lose_type = WIRE_DELTA;
+	c->net.lose_from = 0;
+	c->net.lose_to = 1;
+	c->net.lose_skip = 0;
+	c->net.lose_left = 1000000;
+}
+
+/* The catch-up's datagrams are lost a while, the peer up all the time (its
+ * PINGs come): timeout after timeout doubles the stream's.  The peer then
+ * comes back under a new replica id, its store kept.  What was in flight
+ * goes again at once (the stream rewound), not after that grown timeout,
+ * and nothing is resynced. */
 static void test_catchup_to_a_restarted_peer(void **state)
 {
 	struct cluster c;
 	struct gossip_stats a0, a1;
 
-	cluster_init_with(&c, 2, true, true, false);
-	dset_keys(&c.node[0], 3000);
-	dset(&c.node[1], "its-own", "x");
-	c.net.lose_type = WIRE_DELTA; /* the catch-up's datagrams */
-	c.net.lose_from = 0;
-	c.net.lose_to = 1;
-	c.net.lose_skip = 0;
-	c.net.lose_left = 1000000;
+	catchup_lost_to_node1(&c);
 	for (int i = 0; i < 6; i++) {
 		rounds_all(&c, 1);
 		net_run_ticks(&c);
@@ -2797,14 +2805,7 @@ static void test_catchup_after_a_partition(void **state)
 	struct cluster c;
 	struct gossip_stats a0, a1;
 
-	cluster_init_with(&c, 2, true, true, false);
-	dset_keys(&c.node[0], 3000);
-	dset(&c.node[1], "its-own", "x");
-	c.net.lose_type = WIRE_DELTA; /* the catch-up's first window */
-	c.net.lose_from = 0;
-	c.net.lose_to = 1;
-	c.net.lose_skip = 0;
-	c.net.lose_left = 1000000;
+	catchup_lost_to_node1(&c);
 	rounds_all(&c, 1);
 	net_down(&c.net, 1, true);
 	for (int i = 0; i < 6; i++) {
