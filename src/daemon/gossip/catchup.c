@@ -410,10 +410,10 @@ void catchup_resync(struct gossip_core *g, struct peer *p)
 }
 
 /* The datagrams in flight to @p's previous process will never be
- * acknowledged, and the stream's timeouts grew while it was away: it sent
- * nothing for seconds (a node of 300,000 keys back after 100,000 writes
- * waited 3 s for it, in sync otherwise after 1.4 s).  They go again at
- * once, and what is queued after them. */
+ * acknowledged, and the stream's timeouts grew while it was up and silent
+ * (not yet counted down): it sent nothing for 0.8-3 s when a node of
+ * 300,000 keys came back after 100,000 writes.  They go again at once, and
+ * what is queued after them. */
 void catchup_restarted(struct peer *p)
 {
 	xfer_rewind(&p->xf);
