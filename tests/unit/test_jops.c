@@ -160,6 +160,10 @@ static void random_run(struct jwriter_batch *b, uint64_t *s, size_t n, uint64_t 
 	}
 }
 
+/* One index for every sorted run of a test, as the writer keeps one from
+ * commit to commit: runs of every size go through it in turn. */
+static struct jops_scratch sort_scratch;
+
 static void apply_run(struct env *e, const struct jwriter_batch *b, bool sorted)
 {
 	const char *what = NULL;
@@ -167,7 +171,9 @@ static void apply_run(struct env *e, const struct jwriter_batch *b, bool sorted)
 
 	assert_int_equal(mdb_txn_begin(e->env, NULL, 0, &txn), 0);
 	if (sorted)
-		assert_int_equal(jops_apply_sorted(txn, e->dbi, b->ops.data, b->ops.len, &what), 0);
+		assert_int_equal(jops_apply_sorted(txn, e->dbi, b->ops.data, b->ops.len, &sort_scratch,
+						   &what),
+				 0);
 	else
 		assert_int_equal(jops_apply(txn, e->dbi, b->ops.data, b->ops.len, &what), 0);
 	assert_int_equal(mdb_txn_commit(txn), 0);
@@ -365,5 +371,8 @@ int main(void)
 		cmocka_unit_test(test_drop_and_delete_order),
 		cmocka_unit_test(test_pages),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int r = cmocka_run_group_tests(tests, NULL, NULL);
+
+	jops_scratch_done(&sort_scratch);
+	return r;
 }

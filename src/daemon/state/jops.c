@@ -165,7 +165,20 @@ static bool dropped(const struct sop *d, size_t nd, uint32_t idx, uint64_t seq)
 	return false;
 }
 
-static int sorted_index(const uint8_t *p, size_t n, struct sop **ret, size_t *ret_n)
+void jops_scratch_done(struct jops_scratch *sc)
+{
+	free(sc->v);
+	*sc = (struct jops_scratch){ 0 };
+}
+
+void jops_scratch_trim(struct jops_scratch *sc, size_t keep_bytes)
+{
+	if (sc->cap * sizeof(struct sop) > keep_bytes && sc->used < sc->cap / 4)
+		jops_scratch_done(sc);
+}
+
+static int sorted_index(const uint8_t *p, size_t n, struct jops_scratch *sc, struct sop **ret,
+			size_t *ret_n)
 {
 	struct sop *v;
 	size_t off = 0, cnt = 0;
@@ -176,8 +189,17 @@ static int sorted_index(const uint8_t *p, size_t n, struct sop **ret, size_t *re
 		off += sizeof(h) + h.klen + h.vlen;
 		cnt++;
 	}
-	if (cnt > UINT32_MAX || !(v = malloc((cnt ? cnt : 1) * sizeof(*v))))
+	if (cnt > UINT32_MAX)
 		return ENOMEM;
+	if (cnt > sc->cap || !sc->v) {
+		size_t cap = cnt > 2 * sc->cap ? cnt : 2 * sc->cap;
+		jops_scratch_done(sc);
+		if (!(sc->v = malloc((cap ? cap : 1) * sizeof(*v))))
+			return ENOMEM;
+		sc->cap = cap ? cap : 1;
+	}
+	v = sc->v;
+	sc->used = cnt;
 	off = 0;
 	for (size_t i = 0; i < cnt; i++) {
 		struct jop_head h;
@@ -199,7 +221,7 @@ static int sorted_index(const uint8_t *p, size_t n, struct sop **ret, size_t *re
 }
 
 int jops_apply_sorted(MDB_txn *txn, const MDB_dbi dbi[JWRITER_TABLES], const uint8_t *p,
-		      size_t n, const char **what)
+		      size_t n, struct jops_scratch *sc, const char **what)
 {
 	MDB_cursor *cur[JWRITER_TABLES] = { 0 };
 	const struct sop *drops = NULL;
@@ -208,7 +230,7 @@ int jops_apply_sorted(MDB_txn *txn, const MDB_dbi dbi[JWRITER_TABLES], const uin
 	int rc;
 
 	*what = "memory";
-	if ((rc = sorted_index(p, n, &v, &cnt)) != 0)
+	if ((rc = sorted_index(p, n, sc, &v, &cnt)) != 0)
 		return rc;
 	for (size_t i = 0; rc == 0 && i < cnt; i++) {
 		const struct sop *s = &v[i];
@@ -247,7 +269,6 @@ int jops_apply_sorted(MDB_txn *txn, const MDB_dbi dbi[JWRITER_TABLES], const uin
 	for (int t = 0; t < JWRITER_TABLES; t++)
 		if (cur[t])
 			mdb_cursor_close(cur[t]);
-	free(v);
 	return rc;
 }
 

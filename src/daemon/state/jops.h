@@ -42,12 +42,29 @@ int jops_check(const uint8_t *p, size_t n);
 int jops_apply(MDB_txn *txn, const MDB_dbi dbi[JWRITER_TABLES], const uint8_t *p, size_t n,
 	       const char **what);
 
+/* The index jops_apply_sorted sorts a run's ops in, kept from one call to
+ * the next: a commit of a write storm's second sorted about 100,000 ops,
+ * and an index allocated afresh each time was faulted in afresh each time.
+ * Zeroed: empty.  The caller owns it; jops_scratch_done frees it. */
+struct jops_scratch {
+	void *v;
+	size_t cap;  /* entries */
+	size_t used; /* entries the last call sorted */
+};
+
 /** The same end state as jops_apply, reached in key order: of the ops on
  * one key only the last is applied; a drop of a slot's records below a
  * number removes those in @txn and the puts of such records before it in
- * the run.  MDB_SUCCESS, ENOMEM, or LMDB's code (*@what says what). */
+ * the run.  Its index of the ops lives in @sc, grown as needed.
+ * MDB_SUCCESS, ENOMEM, or LMDB's code (*@what says what). */
 int jops_apply_sorted(MDB_txn *txn, const MDB_dbi dbi[JWRITER_TABLES], const uint8_t *p,
-		      size_t n, const char **what);
+		      size_t n, struct jops_scratch *sc, const char **what);
+/** Free @sc's index when it holds more than @keep_bytes and the last call
+ * used less than a quarter of it (not the memory of one large commit for
+ * ever). */
+void jops_scratch_trim(struct jops_scratch *sc, size_t keep_bytes);
+/** Free @sc's index; @sc is empty again. */
+void jops_scratch_done(struct jops_scratch *sc);
 
 /** At most how many pages the run @p[0..n) can add to a transaction, for
  * pages of @psize bytes, besides what the pages the store already has can

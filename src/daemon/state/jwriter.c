@@ -81,6 +81,7 @@ struct jwriter {
 	 * beside four times the pages the store has (room_measure, at each
 	 * commit); room is 0 while parent holds groups applied as they came. */
 	struct crdt_buf pending;
+	struct jops_scratch sort; /* pending_apply's index of the pending ops */
 	uint64_t pending_pages, room;
 	size_t psize;
 
@@ -355,7 +356,9 @@ static int pending_apply(struct jwriter *w, const char **what)
 	int rc = 0;
 
 	if (w->pending.len) {
-		rc = jops_apply_sorted(w->parent, w->cfg.dbi, w->pending.data, w->pending.len, what);
+		rc = jops_apply_sorted(w->parent, w->cfg.dbi, w->pending.data, w->pending.len, &w->sort,
+				       what);
+		jops_scratch_trim(&w->sort, SPARE_BYTES);
 		pending_reset(w);
 	}
 	w->room = 0; /* what comes now goes in as it comes, until the commit */
@@ -1016,6 +1019,7 @@ static void close_cb(uv_handle_t *h)
 	crdt_buf_done(&w->retry);
 	crdt_buf_done(&w->payload);
 	crdt_buf_done(&w->pending);
+	jops_scratch_done(&w->sort);
 	uv_cond_destroy(&w->idle);
 	uv_cond_destroy(&w->work);
 	uv_mutex_destroy(&w->mu);
