@@ -116,8 +116,6 @@ static int gossip_config_from(const struct config *c, struct gossip_config *g,
 		.max_clock_lead_ms = c->gossip.max_clock_lead_ms,
 		.piece_cache_bytes = c->gossip.piece_cache_bytes,
 		.delta_log_bytes = c->gossip.delta_log_bytes,
-		.delta_log = (uint32_t)(c->gossip.delta_log_bytes / 1024 > 1024
-						? c->gossip.delta_log_bytes / 1024 : 1024),
 		.peers = peers,
 		.npeers = c->n_peers,
 		.accept_unknown_peers = c->security.accept_unknown_peers,

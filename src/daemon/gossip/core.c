@@ -1441,8 +1441,10 @@ int gossip_core_new(const struct gossip_config *cfg, struct store *store, struct
 	g->xepoch = g->epoch | GOSSIP_CATCHUP_EPOCH;
 	g->catchup_parts = cfg->delta_catchup_parts ? cfg->delta_catchup_parts
 						    : GOSSIP_DELTA_CATCHUP_PARTS;
-	if (dlog_init(&g->dlog, cfg->delta_log ? cfg->delta_log : GOSSIP_DELTA_LOG,
-		      cfg->delta_log_bytes ? cfg->delta_log_bytes : GOSSIP_DELTA_LOG_BYTES) < 0) {
+	size_t log_bytes = cfg->delta_log_bytes ? cfg->delta_log_bytes : GOSSIP_DELTA_LOG_BYTES;
+	size_t log_n = log_bytes / GOSSIP_DELTA_LOG_PER > GOSSIP_DELTA_LOG_MIN
+			       ? log_bytes / GOSSIP_DELTA_LOG_PER : GOSSIP_DELTA_LOG_MIN;
+	if (dlog_init(&g->dlog, cfg->delta_log ? cfg->delta_log : log_n, log_bytes) < 0) {
 		gossip_core_set_keys(g, NULL);
 		free(g);
 		return -ENOMEM;

@@ -35,8 +35,12 @@
 /* Encoded size past which an instance's push is rate-limited. */
 #define GOSSIP_LARGE_BYTES (64u << 10)
 #define GOSSIP_PEER_NAME_MAX 300 /* "host:port" */
-#define GOSSIP_DELTA_LOG 65536
+/* The delta log's bound ([gossip] delta_log_bytes), and at most one
+ * interval a GOSSIP_DELTA_LOG_PER bytes of it (at least GOSSIP_DELTA_LOG_MIN):
+ * 65,536 by default. */
 #define GOSSIP_DELTA_LOG_BYTES (64u << 20)
+#define GOSSIP_DELTA_LOG_PER 1024
+#define GOSSIP_DELTA_LOG_MIN 1024
 /* A queued delta of more members or fields than this, and at least a
  * quarter of its instance, goes as the instance by the catch-ups. */
 #define GOSSIP_DELTA_CATCHUP_PARTS 65536
@@ -93,8 +97,8 @@ struct gossip_config {
 	 * the whole instances.  DELTA datagrams are merged and acknowledged
 	 * either way.  The log of intervals not yet acknowledged by every
 	 * peer holds at most delta_log intervals and delta_log_bytes bytes
-	 * (0: GOSSIP_DELTA_LOG, GOSSIP_DELTA_LOG_BYTES); a peer that lags past
-	 * it gets the full state of what it missed. */
+	 * (0: GOSSIP_DELTA_LOG_BYTES, and the intervals from the bytes); a
+	 * peer that lags past it gets the full state of what it missed. */
 	bool deltas;
 	uint32_t delta_log;
 	size_t delta_log_bytes;

@@ -466,10 +466,6 @@ static void send_keys(struct gossip_core *g, struct peer *p, uint32_t b)
 	free(pairs);
 }
 
-/* A bucket is about 250 instances at 1,000,000 names, and a write storm
- * leaves every bucket differing: the KEYS of the 128 buckets one BUCKETS
- * datagram lists took 15-37 ms of CPU in one call.  They go a slice at a
- * time now, from a cursor, in bucket order. */
 /* The first bucket marked in @bits at or after @from, wrapping round (one
  * is marked). */
 static uint32_t next_marked(const uint64_t *bits, uint32_t from)
@@ -484,6 +480,10 @@ static uint32_t next_marked(const uint64_t *bits, uint32_t from)
 	return w * 64 + (uint32_t)__builtin_ctzll(x);
 }
 
+/* A bucket is about 250 instances at 1,000,000 names, and a write storm
+ * leaves every bucket differing: the KEYS of the 128 buckets one BUCKETS
+ * datagram lists took 15-37 ms of CPU in one call.  They go a slice at a
+ * time, from a cursor, in bucket order. */
 bool rounds_send_keys(struct gossip_core *g, struct peer *p, uint64_t t0)
 {
 	if (peer_down(p)) { /* the next exchange asks again */
