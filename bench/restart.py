@@ -22,7 +22,10 @@ and this script held.
 
 With --pause, C is not stopped but frozen (SIGSTOP) until A and B count it
 down, and then thawed (SIGCONT): a node cut off a while that comes back
-with its memory and the same replica id, as after a partition.
+with its memory and the same replica id, as after a partition.  Its
+longest pass and call then count from just before the freeze (CONFIG
+RESETSTAT), its CPU from the thaw.  bench/redis_rejoin.py is redis-server's
+side of both.
 
 With --crdtd-ref PATH, the same runs alternate with a reference build in
 one command, so load on the machine hits both alike.
@@ -73,6 +76,8 @@ def one(path, n, w, kind, pause):
         harness.wait_until(lambda: all_in_sync(cls, 2) and all(cl.dbsize() == n for cl in cls),
                            timeout=600, step=0.05, what="B and C to catch up")
         if pause:
+            # its longest pass and call from here on, not its first catch-up's
+            cls[2].execute_command("CONFIG", "RESETSTAT")
             os.kill(C.proc.pid, signal.SIGSTOP)
             harness.wait_until(lambda: not peer_up(ca, C.name) and not peer_up(cls[1], C.name),
                                timeout=60, step=0.1, what="A and B to count C down")
