@@ -904,12 +904,11 @@ void journal_set_report(struct journal *st, journal_report_fn fn, void *ctx)
 }
 
 /* Unmap the store file's pages from this process: madvise(MADV_DONTNEED)
- * on LMDB's shared map of the file.  The pages stay in the page cache
- * (a written page keeps its dirty bit and reaches the disk as before; LMDB's
- * next touch maps it again from there), so nothing of the file is lost; they
- * just stop counting in crdtd's RSS, as the pages of a file written with
- * write() never do.  Without it every page the journal ever wrote or read
- * stays mapped: ~110 B a small register.  Here once after the load; then the
+ * on LMDB's shared map of the file, which LMDB only reads through (it
+ * writes with write()).  The pages stay in the page cache (LMDB's next read
+ * maps one again from there); they just stop counting in crdtd's RSS, as
+ * the pages of a file read with read() never do.  Without it every page the
+ * journal ever read stays mapped: the load reads the whole file.  Here once after the load; then the
  * writer thread does it between its transactions (jwriter_release). */
 static void release_map(struct journal *st)
 {
@@ -1124,13 +1123,15 @@ int journal_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *l
 	snprintf(st->path, sizeof(st->path), "%s/store.lmdb", data_dir);
 	/* Without NOSYNC every commit syncs (pages, then the meta page): under
 	 * always that is LMDB's commit of the write-ahead log every batch_ms,
-	 * after which the log is emptied.  Otherwise pages are written in place
-	 * through the map (WRITEMAP), so a commit costs no write() of every
-	 * page it touched, and MAPASYNC leaves the flush to the batch timer's
-	 * sync or the OS.  Either way a commit, and a record of the log, is in
-	 * the page cache: it survives kill -9. */
+	 * after which the log is emptied.  Otherwise the batch timer's
+	 * mdb_env_sync() or the OS does it.  Pages go out by write() at the
+	 * commit in every mode, not through a writable map (MDB_WRITEMAP):
+	 * with one commit of a whole batch_ms in key order, the map's faults
+	 * on first writes of pages (again after each sync) cost the writer
+	 * thread 2-10 times the write() calls (docs/storage.md).  A commit is
+	 * in the page cache either way: it survives kill -9. */
 	if (mode != CONFIG_DURABILITY_ALWAYS)
-		flags |= MDB_WRITEMAP | MDB_NOSYNC | MDB_MAPASYNC;
+		flags |= MDB_NOSYNC;
 	if ((rc = mdb_env_create(&st->env)) != 0 || (rc = mdb_env_set_maxdbs(st->env, 4)) != 0 ||
 	    (rc = mdb_env_set_mapsize(st->env, map_size)) != 0 ||
 	    (rc = mdb_env_open(st->env, st->path, flags, 0600)) != 0) {
