@@ -2,8 +2,10 @@
 """A write storm against one of three replicas: ops/s against redis-server,
 and the CPU each node spends.
 
-Three crdtd daemons on loopback (full mesh, default [gossip], the given
-durability), started by this script and stopped by PID, and one
+Three crdtd daemons on loopback (full mesh, [gossip] interval_ms 1000, the
+given durability, [storage] batch_ms 1000 as redis's everysec, or
+--batch-ms: the default config's 100 commits to LMDB within the run, 1000
+mostly after the CPU is counted), started by this script and stopped by PID, and one
 redis-server with the matching persistence (none: appendfsync no; batch:
 appendfsync everysec; always: appendfsync always).  Each run: a warm-up of
 20,000 requests to each server, then `redis-benchmark -c 50 -P P -n N
@@ -20,7 +22,7 @@ fresh clusters; the summary gives, per build, the medians of ops/s, of the
 ratio to redis-server measured in the same run, and of each node's CPU.
 
     bench/storm.py [--crdtd PATH]... [--durability none|batch|always]
-                   [-n 300000] [-P 16] [--runs 3] [--perf PREFIX] [CMD ARGS...]
+                   [--batch-ms 1000] [-n 300000] [-P 16] [--runs 3] [--perf PREFIX] [CMD ARGS...]
 
 --perf PREFIX records `perf record -g` on the writer and the first peer
 during crdtd's benchmark (PREFIX.a, PREFIX.b; first build, first run only).
@@ -78,7 +80,7 @@ def redis_start(d, mode):
 
 def one_run(args, crdtd, cmd, perf):
     harness.CRDTD = crdtd
-    conf = {"storage": {"durability": args.durability, "batch_ms": "1000"},
+    conf = {"storage": {"durability": args.durability, "batch_ms": str(args.batch_ms)},
             "gossip": {"interval_ms": "1000", "push_delay_ms": "2"},
             "log": {"level": "warn"}}
     c = harness.Cluster(3, conf=conf)
@@ -130,6 +132,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--crdtd", action="append")
     ap.add_argument("--durability", default="none", choices=sorted(PERSIST))
+    ap.add_argument("--batch-ms", type=int, default=1000)
     ap.add_argument("-n", type=int, default=300000)
     ap.add_argument("-P", type=int, default=16)
     ap.add_argument("--runs", type=int, default=3)
