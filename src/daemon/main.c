@@ -443,7 +443,8 @@ static int run(struct runtime *rt)
 	d->start_ms = uv_now(d->loop);
 	lazyfree_init(&d->lazyfree, d->loop);
 	store_set_lazyfree(&d->store, lazyfree_put, &d->lazyfree);
-	populate_init(&d->populate, d->loop);
+	if (populate_init(&d->populate, d->loop))
+		store_set_populate(&d->store, populate_queue);
 	passes_init(&d->passes);
 	/* the loop counts its time in the poll, for the pass meter below */
 	meter = uv_loop_configure(d->loop, UV_METRICS_IDLE_TIME) == 0;

@@ -299,6 +299,7 @@ static void section_memory(struct daemon *d, struct crdt_buf *b)
 	/* large tables' pages faulted in on the thread pool (state/populate.h) */
 	line(b, "populate_jobs:%" PRIu64, d->populate.jobs);
 	line(b, "populate_bytes:%" PRIu64, d->populate.bytes);
+	line(b, "store_tables_ahead:%" PRIu64, d->store.stats.tables_ahead);
 }
 
 /* Redis' commandstats lines, from client/cmdstats.h: every command called

@@ -49,7 +49,7 @@ static void after_cb(uv_work_t *req, int status)
 	free(j);
 }
 
-static void hook(void *addr, size_t len)
+void populate_queue(void *addr, size_t len)
 {
 	uv_thread_t self = uv_thread_self();
 	struct job *j;
@@ -81,14 +81,15 @@ static bool can_populate(void)
 #endif
 }
 
-void populate_init(struct populate *p, uv_loop_t *loop)
+bool populate_init(struct populate *p, uv_loop_t *loop)
 {
 	*p = (struct populate){ .loop = loop };
 	if (!can_populate())
-		return;
+		return false;
 	the = p;
 	loop_thread = uv_thread_self();
-	crdt_set_populate(hook);
+	crdt_set_populate(populate_queue);
+	return true;
 }
 
 void populate_stop(struct populate *p)

@@ -1,5 +1,6 @@
-/* Page faults of libcrdt's large tables, taken on libuv's thread pool: the
- * populate hook of crdt/mem.h.  When an element table maps the next class's
+/* Page faults of large tables, taken on libuv's thread pool: the populate
+ * hook of crdt/mem.h, and the store's for its next table (state/store.h,
+ * store_set_populate).  When an element table maps the next class's
  * slots ahead of a growth (tens of MiB for a set of a million members), a
  * job faults them in (madvise MADV_POPULATE_WRITE, 2 MiB at a time, first to
  * last) while the loop goes on; the table looks whether the pages are in
@@ -33,8 +34,12 @@ struct populate {
 };
 
 /** Install libcrdt's populate hook on @loop's thread pool, if the kernel can
- * populate; @p must outlive the loop's run. */
-void populate_init(struct populate *p, uv_loop_t *loop);
+ * populate (whether it did); @p must outlive the loop's run. */
+bool populate_init(struct populate *p, uv_loop_t *loop);
+/** The hook: a job that faults [@addr, @addr + @len) in on the thread pool.
+ * Called on the loop's thread only, while installed (else it does nothing);
+ * the store's is the same (store_set_populate). */
+void populate_queue(void *addr, size_t len);
 /** Remove the hook: later tables fault on the caller's thread. */
 void populate_stop(struct populate *p);
 

@@ -210,6 +210,8 @@ void store_done(struct store *s)
 	table_free(s->table, s->cap, s->table_mapped);
 	if (s->ocap)
 		table_free(s->old, s->ocap, s->old_mapped);
+	if (s->ahead)
+		table_free(s->ahead, s->ahead_cap, true);
 	free(s->heap);
 	free(s->rq);
 	forget_done(&s->forgot);
@@ -405,18 +407,72 @@ bool store_rehash(struct store *s, size_t slots)
 	return false;
 }
 
-static int rehash_begin(struct store *s)
+/* The size of the table a rehash with @len names builds. */
+static size_t rehash_cap(const struct store *s, size_t len)
 {
 	size_t cap = 64;
+
+	while (len * 32 > cap * 13)
+		cap *= 2;
+	return cap == s->cap ? 2 * cap : cap;
+}
+
+/* A mapped table's fresh pages are faulted in at their first write: on a
+ * VM whose host backs the guest's memory lazily, 2.9-3.9 ms a huge page
+ * (2 MiB), and the names added during a rehash land all over the new
+ * table, so a catch-up of 1,000,000 names had single datagrams of 28
+ * names wait 4-12 ms for them.  So from 11/16 of the table's load (the
+ * rehash begins at 13/16) the next table is mapped and handed to the
+ * populate hook, which faults it in on the thread pool; the rehash takes
+ * it if its size is still the one needed (what it has not faulted in yet
+ * is faulted in as without it: fault_in, the names' first writes). */
+static void prepare_ahead(struct store *s)
+{
+	size_t cap = rehash_cap(s, s->cap / 16 * 13);
+	bool mapped;
+
+	if (s->ahead || s->ocap || !s->populate || cap * sizeof(struct store_slot) < TABLE_MAP_MIN ||
+	    (s->len + s->tombs + 1) * 16 <= s->cap * 11)
+		return;
+	if (!(s->ahead = table_alloc(cap, &mapped)))
+		return; /* the rehash maps its own, if it can */
+	if (!mapped) {
+		free(s->ahead);
+		s->ahead = NULL;
+		return;
+	}
+	s->ahead_cap = cap;
+	s->stats.tables_ahead++;
+	s->populate(s->ahead, cap * sizeof(struct store_slot));
+}
+
+/* The table a rehash to @cap slots builds into: the one mapped ahead if
+ * it has that size (*@mapped set), else a new one. */
+static struct store_slot *next_table(struct store *s, size_t cap, bool *mapped)
+{
+	struct store_slot *t = s->ahead;
+
+	if (t && s->ahead_cap == cap) {
+		s->ahead = NULL;
+		*mapped = true;
+		return t;
+	}
+	if (t) {
+		table_free(t, s->ahead_cap, true);
+		s->ahead = NULL;
+	}
+	return table_alloc(cap, mapped);
+}
+
+static int rehash_begin(struct store *s)
+{
+	size_t cap;
 	struct store_slot *t;
 	bool mapped;
 
 	store_rehash(s, SIZE_MAX); /* one under way ends first */
-	while (s->len * 32 > cap * 13)
-		cap *= 2;
-	if (cap == s->cap)
-		cap *= 2;
-	if (!(t = table_alloc(cap, &mapped)))
+	cap = rehash_cap(s, s->len);
+	if (!(t = next_table(s, cap, &mapped)))
 		return -ENOMEM;
 	s->old = s->table;
 	s->ocap = s->cap;
@@ -452,10 +508,18 @@ int store_reserve(struct store *s, size_t names)
 		return -ENOMEM;
 	if (s->table)
 		table_free(s->table, s->cap, s->table_mapped);
+	if (s->ahead) { /* made for the table just dropped */
+		table_free(s->ahead, s->ahead_cap, true);
+		s->ahead = NULL;
+	}
 	s->table = t;
 	s->cap = cap;
 	s->table_mapped = mapped;
 	s->tgen += 2; /* as a first table */
+	/* the names that come land all over it: its pages are faulted in off
+	 * the loop meanwhile, as a table made ahead (prepare_ahead) */
+	if (mapped && s->populate)
+		s->populate(t, cap * sizeof(*t));
 	return 0;
 }
 
@@ -487,6 +551,7 @@ static int find_or_add(struct store *s, const void *name, size_t len, enum crdt_
 	 * 20 bytes a name instead of 13 to 26 */
 	if ((s->len - s->olen + s->tombs + 1) * 16 > s->cap * 13 && rehash_begin(s) < 0)
 		return -ENOMEM;
+	prepare_ahead(s);
 	if (s->ocap && (sl = &s->old[find_slot(s->old, s->ocap, name, len, h)])->v) {
 		*ret = store_slot_entry(sl);
 		return 0;
@@ -1644,4 +1709,9 @@ size_t store_reclaim(struct store *s, size_t max)
 		s->stats.reclaimed++;
 	}
 	return n;
+}
+
+void store_set_populate(struct store *s, void (*fn)(void *addr, size_t len))
+{
+	s->populate = fn;
 }

@@ -168,6 +168,7 @@ struct store_stats {
 	uint64_t reclaimed;  /* names dropped after reclaim_after (store_reclaim) */
 	uint64_t reclaim_dropped; /* records resent for names reclaimed here, not stored */
 	uint64_t lazyfree_handed; /* emptied large states handed to the lazyfree hook */
+	uint64_t tables_ahead; /* next tables mapped ahead and handed to populate */
 	uint64_t by_type[STORE_NTYPES];
 };
 
@@ -269,6 +270,11 @@ struct store {
 	bool old_mapped;
 	size_t ocap, opos, olen;
 	size_t faulted; /* bytes of a mapped new table brought in (store_rehash) */
+	/* The next table, mapped ahead of the rehash and handed to populate
+	 * (store_set_populate) to be faulted in off the loop; NULL if none. */
+	struct store_slot *ahead;
+	size_t ahead_cap;
+	void (*populate)(void *addr, size_t len);
 	/* a rehash begun or finished: walks use it to keep their place */
 	uint64_t tgen;
 	struct store_sub subs[STORE_SUBS_MAX];
@@ -311,6 +317,13 @@ struct store {
  * once (the default). */
 void store_set_lazyfree(struct store *s, void (*free)(void *ctx, struct crdt_obj *husk),
 			void *ctx);
+
+/** Have the next table of a large store (2 MiB and up) mapped ahead of its
+ * rehash and given to @fn, which faults its pages in (off the loop: it
+ * must only fault them, never write; the range may be unmapped before it
+ * is done), as libcrdt's populate hook (crdt/mem.h).  NULL (the default):
+ * the rehash maps its table and faults it itself. */
+void store_set_populate(struct store *s, void (*fn)(void *addr, size_t len));
 
 /* The companion names that hold deadlines start with these bytes (0xff
  * never occurs in UTF-8 text). */
