@@ -47,11 +47,14 @@
 #define COMPACT_GROWTH_MAX 64u
 #define FP_LEN 8
 /* The map's pages are handed back (release_map) once no LMDB commit came
- * for RELEASE_MS, and at least every RELEASE_MAX_MS while commits go on: each
- * release makes the next passes fault in again every page they write, and
- * under a write storm a release every second still cost 12 % of the
- * writer's CPU in page faults (every 100 ms: 13 %; every 10 s: ~1 %).  At
- * rest the pages leave the RSS 100 ms after the last commit, as before. */
+ * for RELEASE_MS, or two batch_ms if longer, and at least every
+ * RELEASE_MAX_MS while commits go on: each release makes the next commits
+ * fault in again every page they write, and under a write storm a release
+ * every second still cost 12 % of the writer's CPU in page faults (every
+ * 100 ms: 13 %; every 10 s: ~1 %).  A release RELEASE_MS after each commit
+ * came between two commits batch_ms (100) apart: a SET storm over 1,000,000
+ * keys under none cost the journal thread 2.4-2.8 times the CPU.  At rest the
+ * pages leave the RSS soon after the last commit, as before. */
 #define RELEASE_MS 100
 #define RELEASE_MAX_MS 10000
 /* A pass's batch that holds only state merged from peers (no client waits
@@ -904,11 +907,13 @@ void journal_set_report(struct journal *st, journal_report_fn fn, void *ctx)
 }
 
 /* Unmap the store file's pages from this process: madvise(MADV_DONTNEED)
- * on LMDB's shared map of the file, which LMDB only reads through (it
- * writes with write()).  The pages stay in the page cache (LMDB's next read
- * maps one again from there); they just stop counting in crdtd's RSS, as
- * the pages of a file read with read() never do.  Without it every page the
- * journal ever read stays mapped: the load reads the whole file.  Here once after the load; then the
+ * on LMDB's shared map of the file.  The pages stay in the page cache (a
+ * page written through the map, under none, keeps its dirty bit and
+ * reaches the disk as before; LMDB's next touch maps it again from there),
+ * so nothing of the file is lost; they just stop counting in crdtd's RSS,
+ * as the pages of a file written with write() never do.  Without it every
+ * page the journal ever wrote or read stays mapped: ~110 B a small
+ * register.  Here once after the load; then the
  * writer thread does it between its transactions (jwriter_release). */
 static void release_map(struct journal *st)
 {
@@ -978,7 +983,8 @@ static void writer_counts(void *ctx, const struct jwriter_counts *c)
 	if (!st->release_on)
 		st->release_first = now;
 	if (now < st->release_first + RELEASE_MAX_MS - RELEASE_MS) {
-		uv_timer_start(&st->release, release_cb, RELEASE_MS, 0);
+		uv_timer_start(&st->release, release_cb,
+			       2 * st->batch_ms > RELEASE_MS ? 2 * st->batch_ms : RELEASE_MS, 0);
 		st->release_on = true;
 	}
 }
@@ -1123,14 +1129,18 @@ int journal_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *l
 	snprintf(st->path, sizeof(st->path), "%s/store.lmdb", data_dir);
 	/* Without NOSYNC every commit syncs (pages, then the meta page): under
 	 * always that is LMDB's commit of the write-ahead log every batch_ms,
-	 * after which the log is emptied.  Otherwise the batch timer's
-	 * mdb_env_sync() or the OS does it.  Pages go out by write() at the
-	 * commit in every mode, not through a writable map (MDB_WRITEMAP):
-	 * with one commit of a whole batch_ms in key order, the map's faults
-	 * on first writes of pages (again after each sync) cost the writer
-	 * thread 2-10 times the write() calls (docs/storage.md).  A commit is
-	 * in the page cache either way: it survives kill -9. */
-	if (mode != CONFIG_DURABILITY_ALWAYS)
+	 * after which the log is emptied.  Under batch the batch timer's
+	 * mdb_env_sync() does it, under none the OS.  Under none pages are
+	 * written in place through the map (WRITEMAP; MAPASYNC leaves the
+	 * flush to the OS), so a commit copies no page.  Under batch and
+	 * always a commit write()s the pages it changed: the sync of a
+	 * writable map (msync) makes every page clean, and each first write
+	 * after it a page fault, which cost the journal thread 4-12 times the
+	 * write() calls (docs/storage.md).  A commit is in the page cache
+	 * either way: it survives kill -9. */
+	if (mode == CONFIG_DURABILITY_NONE)
+		flags |= MDB_WRITEMAP | MDB_NOSYNC | MDB_MAPASYNC;
+	else if (mode == CONFIG_DURABILITY_BATCH)
 		flags |= MDB_NOSYNC;
 	if ((rc = mdb_env_create(&st->env)) != 0 || (rc = mdb_env_set_maxdbs(st->env, 4)) != 0 ||
 	    (rc = mdb_env_set_mapsize(st->env, map_size)) != 0 ||

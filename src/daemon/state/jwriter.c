@@ -664,9 +664,10 @@ fail:
 	return rc == WAL_GAP ? -EXDEV : jwriter_errno(rc);
 }
 
-/* Unmap the store file's pages from this process (docs/storage.md): the
- * pages LMDB read through its map; they stay in the page cache.  Between
- * transactions, so no transaction's reads fault them straight back in.  A log
+/* Unmap the store file's pages from this process (docs/storage.md): they
+ * stay in the page cache, dirty ones (written through the map under none)
+ * with their dirty bit.  Between transactions, so that none faults them
+ * straight back in.  A log
  * file a burst made long is cut back too (WAL_KEEP_BYTES). */
 static void release_now(struct jwriter *w, struct jwriter_counts *c, char *msg, size_t msglen)
 {
