@@ -428,16 +428,18 @@ static size_t rehash_cap(const struct store *s, size_t len)
  * is faulted in as without it: fault_in, the names' first writes). */
 static void prepare_ahead(struct store *s)
 {
-	size_t cap = rehash_cap(s, s->cap / 16 * 13);
+	/* what rehash_cap gives for the names at 13/16: twice this table */
+	size_t cap = 2 * s->cap;
 	bool mapped;
 
-	if (s->ahead || s->ocap || !s->populate || cap * sizeof(struct store_slot) < TABLE_MAP_MIN ||
-	    (s->len + s->tombs + 1) * 16 <= s->cap * 11)
+	/* every write's lookup (find_or_add) comes here: the cheap tests first */
+	if (s->ahead || s->ocap || !s->populate || (s->len + s->tombs + 1) * 16 <= s->cap * 11 ||
+	    cap * sizeof(struct store_slot) < TABLE_MAP_MIN)
 		return;
 	if (!(s->ahead = table_alloc(cap, &mapped)))
 		return; /* the rehash maps its own, if it can */
 	if (!mapped) {
-		free(s->ahead);
+		table_free(s->ahead, cap, false);
 		s->ahead = NULL;
 		return;
 	}
