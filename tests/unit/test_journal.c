@@ -1066,6 +1066,152 @@ static void test_log_written_over_after_commit(void **state)
 	store_done(&c);
 }
 
+/* The commit hook: the writer thread waits in the middle of a timed
+ * commit (while the loop may log) until the test lets it go; @times
+ * commits. */
+struct pause {
+	uv_sem_t entered, go;
+	int times;
+};
+
+static void pause_hook(void *ctx)
+{
+	struct pause *p = ctx;
+
+	if (p->times <= 0)
+		return;
+	p->times--;
+	uv_sem_post(&p->entered);
+	uv_sem_wait(&p->go);
+}
+
+/* Run the loop (its batch timer asks for the commit) until the thread is
+ * paused in it: at most 3 s. */
+static void wait_paused(struct fixture *f, struct pause *p)
+{
+	for (int i = 0; i < 3000; i++) {
+		if (uv_sem_trywait(&p->entered) == 0)
+			return;
+		uv_run(&f->loop, UV_RUN_NOWAIT);
+		usleep(1000);
+	}
+	fail_msg("the writer thread began no timed commit");
+}
+
+/* Run the loop until @pred(@st) holds: at most 3 s. */
+static void wait_stats(struct fixture *f, struct journal *st,
+		       bool (*pred)(const struct journal_stats *), const char *what)
+{
+	struct journal_stats js;
+
+	for (int i = 0; i < 3000; i++) {
+		journal_get_stats(st, &js);
+		if (pred(&js))
+			return;
+		uv_run(&f->loop, UV_RUN_NOWAIT);
+		usleep(1000);
+	}
+	fail_msg("waited 3 s for %s", what);
+}
+
+static bool overlapped(const struct journal_stats *js)
+{
+	return js->commit_overlaps == 1;
+}
+
+static bool log_empty(const struct journal_stats *js)
+{
+	return js->wal_bytes == 0;
+}
+
+/* While the writer thread commits LMDB's transaction (tens of ms after a
+ * burst of writes), a small write that needs no sync is logged by the loop
+ * itself and acknowledged at once, not after the commit; under always a
+ * client's write still waits for its sync on the thread.  LMDB takes the
+ * write at the next commit.  The commit it overlapped leaves the log as it
+ * is (emptying it would drop the write), and the next one empties it.  A
+ * crash during the commit or just after it loses nothing acknowledged. */
+static void test_write_logged_while_lmdb_commits(void **state)
+{
+	struct fixture *f = *state;
+
+	for (int mode = CONFIG_DURABILITY_ALWAYS; mode <= CONFIG_DURABILITY_NONE; mode++) {
+		enum config_durability m = (enum config_durability)mode;
+		bool always = m == CONFIG_DURABILITY_ALWAYS;
+		struct pause p = { .times = 2 };
+		struct reports rep = { 0 };
+		struct journal_stats js;
+		struct store a, b, c, d;
+		struct journal *st = NULL;
+		char err[512], cmd[3 * PATH_MAX + 64];
+		int n;
+
+		assert_int_equal(uv_sem_init(&p.entered, 0), 0);
+		assert_int_equal(uv_sem_init(&p.go, 0), 0);
+		store_init(&a);
+		assert_int_equal(journal_open(&f->loop, f->dir, NULL, m, 20, 16u << 20, &st, err,
+					      sizeof(err)), 0);
+		assert_int_equal(journal_load(st, &a, err, sizeof(err)), 0);
+		rep.st = st;
+		journal_set_report(st, report_cb, &rep);
+		journal_set_commit_hook(st, pause_hook, &p);
+		sadd(&a, st, "k", "before");
+		assert_int_equal(journal_flush(st), 0);
+		wait_paused(f, &p);
+
+		/* the thread is in the commit */
+		n = rep.n;
+		sadd(&a, st, "k", "during");
+		assert_int_equal(journal_commit(st), 0);
+		assert_int_equal(rep.n, always ? n : n + 1);
+		copy_file(f, "store.lmdb", "lmdb.during");
+		copy_file(f, "store.wal", "wal.during");
+		uv_sem_post(&p.go);
+		assert_int_equal(journal_flush(st), 0);
+		assert_int_equal(rep.n, n + 1);
+		assert_int_equal(rep.rcs[n], 0);
+		/* the next timed commit waits in its turn: LMDB and the log as
+		 * the first one left them */
+		wait_paused(f, &p);
+		if (!always)
+			wait_stats(f, st, overlapped, "the first commit's counts");
+		journal_get_stats(st, &js);
+		assert_int_equal(js.commit_overlaps, always ? 0 : 1);
+		assert_true(js.wal_bytes > 0); /* the write, in the log only */
+		copy_file(f, "store.lmdb", "lmdb.after");
+		copy_file(f, "store.wal", "wal.after");
+		uv_sem_post(&p.go);
+		wait_stats(f, st, log_empty, "a commit that empties the log");
+		close_run(f, st);
+		uv_sem_destroy(&p.entered);
+		uv_sem_destroy(&p.go);
+
+		/* killed during the commit: LMDB has neither write; the log
+		 * has both, or under always the first (the second was not
+		 * acknowledged) */
+		st = restart_from(f, "lmdb.during", "wal.during", &b, m, always ? 1 : 2);
+		assert_true(crdt_orset_contains(slot(&b, "k", CRDT_ORSET)->os, "before", 6));
+		assert_int_equal(crdt_orset_contains(slot(&b, "k", CRDT_ORSET)->os, "during", 6),
+				 !always);
+		close_run(f, st);
+		/* killed after it: LMDB has the first, the log the second */
+		st = restart_from(f, "lmdb.after", "wal.after", &c, m, 1);
+		assert_true(crdt_obj_equal(slot(&a, "k", CRDT_ORSET), slot(&c, "k", CRDT_ORSET)));
+		close_run(f, st);
+		/* and after a clean close, LMDB has both */
+		st = restart_from(f, NULL, NULL, &d, m, 0);
+		assert_true(crdt_obj_equal(slot(&a, "k", CRDT_ORSET), slot(&d, "k", CRDT_ORSET)));
+		close_run(f, st);
+		store_done(&a);
+		store_done(&b);
+		store_done(&c);
+		store_done(&d);
+		snprintf(cmd, sizeof(cmd), "rm -f '%s'/store.* '%s'/*.during '%s'/*.after", f->dir,
+			 f->dir, f->dir);
+		assert_int_equal(system(cmd), 0);
+	}
+}
+
 /* Under batch and none too, a write is stored once its record is in the
  * log (a write() into the page cache) and LMDB takes the log every
  * batch_ms: a kill -9 in between (here: both files as they were at the
@@ -1998,6 +2144,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failed_batch_keeps_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_applied_after_crash, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_written_over_after_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_logged_while_lmdb_commits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_log_stops_start, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kill9_before_commit_keeps_log_writes, setup,
 						teardown),

@@ -273,6 +273,7 @@ static void section_persistence(struct daemon *d, struct crdt_buf *b)
 	line(b, "journal_records:%" PRIu64, s.records);
 	line(b, "commits:%" PRIu64, s.commits);
 	line(b, "loop_commits:%" PRIu64, s.loop_commits);
+	line(b, "commit_overlaps:%" PRIu64, s.commit_overlaps);
 	line(b, "syncs:%" PRIu64, s.syncs);
 	line(b, "compactions:%" PRIu64, s.compactions);
 	line(b, "compactions_sliced:%" PRIu64, s.compactions_sliced);

@@ -906,6 +906,12 @@ void journal_set_report(struct journal *st, journal_report_fn fn, void *ctx)
 	st->report_ctx = ctx;
 }
 
+void journal_set_commit_hook(struct journal *st, void (*fn)(void *ctx), void *ctx)
+{
+	if (st->w)
+		jwriter_set_commit_hook(st->w, fn, ctx);
+}
+
 /* Unmap the store file's pages from this process: madvise(MADV_DONTNEED)
  * on LMDB's shared map of the file.  The pages stay in the page cache (a
  * page written through the map, under none, keeps its dirty bit and
@@ -971,6 +977,7 @@ static void writer_counts(void *ctx, const struct jwriter_counts *c)
 
 	st->st.commits += c->commits;
 	st->st.loop_commits += c->loop_commits;
+	st->st.commit_overlaps += c->overlapped;
 	st->st.syncs += c->syncs;
 	st->st.errors += c->errors;
 	st->st.map_releases += c->releases;

@@ -49,6 +49,7 @@ struct journal_stats {
 	uint64_t records;     /* journal records written */
 	uint64_t commits;     /* groups stored: one carries every batch queued */
 	uint64_t loop_commits; /* of those, small unsynced ones the loop ran itself */
+	uint64_t commit_overlaps; /* of those, logged while LMDB committed */
 	uint64_t syncs;       /* log syncs (always) and synced LMDB commits */
 	uint64_t compactions; /* snapshots written */
 	uint64_t compactions_sliced; /* of those, a large state's, a slice a pass */
@@ -107,6 +108,8 @@ uint64_t journal_batch_gen(const struct journal *st);
  * Generations without records are skipped. */
 typedef void (*journal_report_fn)(void *ctx, uint64_t gen, int rc);
 void journal_set_report(struct journal *st, journal_report_fn fn, void *ctx);
+/** Tests: jwriter_set_commit_hook of the writer thread. */
+void journal_set_commit_hook(struct journal *st, void (*fn)(void *ctx), void *ctx);
 /** End the loop pass: hand its batch to the writer thread.  0, or -ENOMEM
  * when the pass's records could not be kept (reported as failed). */
 int journal_commit(struct journal *st);

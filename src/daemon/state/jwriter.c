@@ -59,6 +59,11 @@ struct jwriter {
 	bool want_sync, want_release, stop;
 	bool ready; /* the thread began its first open transaction */
 	bool running; /* a transaction, sync or release is under way (either thread) */
+	/* The thread is inside a timed commit's LMDB part (log_ok): the log
+	 * is the loop's meanwhile, which appends small unsynced batches to it
+	 * itself (logging while it does) and keeps their ops in @logged for
+	 * the next transaction. */
+	bool committing, logging;
 	struct jwriter_counts counts; /* since the last report */
 	char msg[320];                /* the last error since the last report */
 
@@ -84,6 +89,12 @@ struct jwriter {
 	struct jops_scratch sort; /* pending_apply's index of the pending ops */
 	uint64_t pending_pages, room;
 	size_t psize;
+	void (*commit_hook)(void *ctx); /* jwriter_set_commit_hook, under mu */
+	void *commit_hook_ctx;
+	/* the groups the loop logged while the thread committed (the loop's
+	 * while committing, the thread's after), and their record payload */
+	struct crdt_buf logged, lpayload;
+	uint64_t nlogged;
 
 	/* the loop only */
 	struct jwriter_batch *spare;
@@ -385,31 +396,58 @@ static void drop_parent(struct jwriter *w, bool on_loop)
 	w->room = 0;
 }
 
-/* LMDB takes what the log holds: the open transaction is committed (synced
- * under always by the env itself, under batch by a sync after it, under none
- * only when @final, at shutdown), and the log emptied.  Nothing to do when
- * no group went into it since the last commit. */
-static void wal_commit(struct jwriter *w, bool final, struct jwriter_counts *c, char *msg,
-		       size_t msglen)
+/* The log is the loop's while LMDB commits (log_ok): the thread's
+ * timed commit opens it, and takes it back before the log is emptied,
+ * once no append of the loop is under way; the number of groups the loop
+ * logged meanwhile. */
+static void logging_open(struct jwriter *w)
+{
+	void (*hook)(void *);
+	void *ctx;
+
+	uv_mutex_lock(&w->mu);
+	w->committing = true;
+	hook = w->commit_hook;
+	ctx = w->commit_hook_ctx;
+	uv_mutex_unlock(&w->mu);
+	if (hook)
+		hook(ctx);
+}
+
+static uint64_t logging_close(struct jwriter *w)
+{
+	uint64_t n;
+
+	uv_mutex_lock(&w->mu);
+	while (w->logging)
+		uv_cond_wait(&w->work, &w->mu);
+	w->committing = false;
+	n = w->nlogged;
+	uv_mutex_unlock(&w->mu);
+	return n;
+}
+
+/* LMDB takes the log up to record @upto: the open transaction is
+ * committed (synced under always by the env itself, under batch by a sync
+ * after it, under none only when @final, at shutdown).  True when LMDB
+ * holds those records as the mode wants them held. */
+static bool lmdb_commit(struct jwriter *w, uint64_t upto, bool final, struct jwriter_counts *c,
+			char *msg, size_t msglen)
 {
 	bool synced = w->cfg.sync_groups;
 	int rc;
 
-	if (w->parent_bad)
-		drop_parent(w, false);
-	if (!w->parent || (!w->groups && !final))
-		return;
 	if (w->pending.len) {
 		const char *what = "memory";
 		if ((rc = pending_apply(w, &what)) != 0 || (what = "meta",
-		    (rc = put_walseq(w, w->parent, w->seq)) != 0)) {
+		    (rc = put_walseq(w, w->parent, upto)) != 0)) {
 			drop_parent(w, false);
 			w->commit_failed = true;
 			c->errors++;
 			snprintf(msg, msglen, "%s: %s, taking the log into the store: %s%s (the "
 				 "writes stay in store.wal)", w->cfg.path, what, mdb_strerror(rc),
 				 rc == MDB_MAP_FULL ? "; raise [storage] map_size" : "");
-			return;
+			return false;
 		}
 	}
 	rc = mdb_txn_commit(w->parent);
@@ -421,7 +459,7 @@ static void wal_commit(struct jwriter *w, bool final, struct jwriter_counts *c, 
 		c->errors++;
 		snprintf(msg, msglen, "%s: commit of the log into the store: %s (the writes stay "
 			 "in store.wal)", w->cfg.path, mdb_strerror(rc));
-		return;
+		return false;
 	}
 	w->commit_failed = false;
 	room_measure(w);
@@ -431,7 +469,7 @@ static void wal_commit(struct jwriter *w, bool final, struct jwriter_counts *c, 
 			 * start), until a sync empties it */
 			c->errors++;
 			snprintf(msg, msglen, "%s: sync: %s", w->cfg.path, mdb_strerror(rc));
-			return;
+			return false;
 		}
 		synced = true;
 	}
@@ -439,14 +477,72 @@ static void wal_commit(struct jwriter *w, bool final, struct jwriter_counts *c, 
 		c->syncs++;
 		c->last_sync_ms = wall_ms();
 	}
-	if ((rc = wal_reset(w->cfg.wal, final)) < 0) {
+	return true;
+}
+
+/* LMDB takes what the log holds (lmdb_commit), and the log is emptied.
+ * Nothing to do when no group went into the open transaction since the
+ * last commit.  With @overlap (the timed commit) the loop may log small
+ * batches meanwhile, unless the log is long enough to be emptied now: a
+ * commit after a burst applies tens of thousands of ops (10-260 ms on this
+ * project's VM), which a client's write waited for.  The log then keeps
+ * LMDB's records, with the loop's after them, until a commit that nobody
+ * logged during empties it (a start skips the records LMDB holds). */
+static void wal_commit(struct jwriter *w, bool final, bool overlap, struct jwriter_counts *c,
+		       char *msg, size_t msglen)
+{
+	uint64_t upto = w->seq, logged = 0;
+	bool held;
+	int rc;
+
+	if (w->parent_bad)
+		drop_parent(w, false);
+	if (!w->parent || (!w->groups && !final))
+		return;
+	overlap = overlap && !final && wal_size(w->cfg.wal) < WAL_MAX_BYTES / 2;
+	if (overlap)
+		logging_open(w);
+	held = lmdb_commit(w, upto, final, c, msg, msglen);
+	if (overlap)
+		logged = logging_close(w);
+	c->overlapped += logged;
+	if (!held)
+		return;
+	c->emptied++;
+	if (!logged && (rc = wal_reset(w->cfg.wal, final)) < 0) {
 		c->errors++;
 		snprintf(msg, msglen, "%s: emptying store.wal: %s", w->cfg.path, strerror(-rc));
-	} else {
-		c->emptied++;
 	}
 	c->wal_bytes = wal_size(w->cfg.wal);
 	c->has_wal = true;
+}
+
+/* The groups the loop logged while LMDB committed (log_ok) go into the
+ * next transaction: kept pending, as the thread's own are, while the map
+ * has room for them; else (and after a failed commit, or when their copy
+ * ran short of memory) the next transaction takes the log in again from
+ * the file, as after any failure.  The thread's, after wal_commit. */
+static void take_logged(struct jwriter *w)
+{
+	uint64_t pages;
+
+	if (!w->nlogged)
+		return;
+	pages = w->logged.err ? 0 : jops_pages(w->logged.data, w->logged.len, w->psize);
+	if (w->reapply || w->logged.err || w->pending_pages + pages > w->room ||
+	    crdt_buf_put(&w->pending, w->logged.data, w->logged.len) < 0) {
+		pending_reset(w);
+		w->reapply = true;
+	} else {
+		w->pending_pages += pages;
+		w->groups += w->nlogged;
+	}
+	w->nlogged = 0;
+	if (w->logged.cap > SPARE_BYTES) {
+		crdt_buf_done(&w->logged);
+		crdt_buf_init(&w->logged, 0);
+	}
+	crdt_buf_reset(&w->logged);
 }
 
 /* The open transaction, begun if there is none (after a commit, or a failure,
@@ -560,7 +656,7 @@ retry:
 				break;
 			}
 			w->groups += (uint64_t)i;
-			wal_commit(w, false, c, msg, msglen);
+			wal_commit(w, false, false, c, msg, msglen);
 		}
 		again = true;
 		touched = false;
@@ -605,7 +701,7 @@ retry:
 	c->wal_bytes = wal_size(w->cfg.wal);
 	c->has_wal = true;
 	if (c->wal_bytes > WAL_MAX_BYTES && !w->commit_failed && !on_loop)
-		wal_commit(w, false, c, msg, msglen);
+		wal_commit(w, false, false, c, msg, msglen);
 	return true;
 }
 
@@ -689,6 +785,7 @@ static void add_counts(struct jwriter_counts *to, const struct jwriter_counts *c
 	to->releases += c->releases;
 	to->emptied += c->emptied;
 	to->loop_commits += c->loop_commits;
+	to->overlapped += c->overlapped;
 	if (c->last_sync_ms)
 		to->last_sync_ms = c->last_sync_ms;
 	if (c->has_wal) {
@@ -763,8 +860,10 @@ static void thread_main(void *arg)
 			w->want_sync = w->want_release = false;
 			w->running = true;
 			uv_mutex_unlock(&w->mu);
-			if (s)
-				wal_commit(w, false, &c, msg, sizeof(msg));
+			if (s) {
+				wal_commit(w, false, true, &c, msg, sizeof(msg));
+				take_logged(w);
+			}
 			if (r)
 				release_now(w, &c, msg, sizeof(msg));
 			ensure_parent(w, &c, msg, sizeof(msg));
@@ -779,7 +878,7 @@ static void thread_main(void *arg)
 			w->running = true;
 			uv_mutex_unlock(&w->mu);
 			ensure_parent(w, &c, msg, sizeof(msg)); /* a failed one: the log again */
-			wal_commit(w, true, &c, msg, sizeof(msg));
+			wal_commit(w, true, false, &c, msg, sizeof(msg));
 			uv_mutex_lock(&w->mu);
 			w->running = false;
 			post(w, &c, msg);
@@ -891,11 +990,74 @@ static void run_inline(struct jwriter *w, struct jwriter_batch *b)
 		report(w);
 }
 
+/* Under mu: may the loop log @b itself, while the thread commits LMDB's
+ * transaction (wal_commit)?  When nothing is queued before it (order), it
+ * needs no sync and it is small, as for inline_ok; LMDB takes it at the next
+ * commit (take_logged). */
+static bool log_ok(const struct jwriter *w, const struct jwriter_batch *b)
+{
+	return w->committing && !w->logging && !w->queue && !w->stop && !b->rc &&
+	       !(b->local && w->cfg.sync_groups) &&
+	       b->ops.len + b->names.len <= INLINE_MAX_BYTES;
+}
+
+/* Append @b to the log on the loop (log_ok held, mu held on entry and
+ * released) and report it at once: stored.  If the append fails the
+ * thread runs it after the commit, as any group. */
+static void run_logged(struct jwriter *w, struct jwriter_batch *b)
+{
+	struct crdt_buf *p = &b->ops;
+	int r;
+
+	b->next = NULL;
+	w->logging = true;
+	w->submitted++;
+	uv_mutex_unlock(&w->mu);
+	if (b->names.len) {
+		p = &w->lpayload;
+		crdt_buf_reset(p);
+		crdt_buf_put(p, b->names.data, b->names.len);
+		crdt_buf_put(p, b->ops.data, b->ops.len);
+	}
+	r = p->err ? -p->err : wal_append(w->cfg.wal, w->seq + 1, p->data, p->len);
+	if (r == 0) {
+		/* short of memory for the copy: take_logged reads the log */
+		crdt_buf_put(&w->logged, p->data, p->len);
+		w->seq++;
+	}
+	if (w->lpayload.cap > SPARE_BYTES) {
+		crdt_buf_done(&w->lpayload);
+		crdt_buf_init(&w->lpayload, 0);
+	}
+	uv_mutex_lock(&w->mu);
+	w->logging = false;
+	uv_cond_signal(&w->work); /* logging_close may wait */
+	if (r == 0) {
+		w->nlogged++;
+		w->counts.commits++;
+		w->counts.loop_commits++;
+		*w->done_tail = b;
+		w->done_tail = &b->next;
+		w->finished++;
+	} else {
+		*w->queue_tail = b;
+		w->queue_tail = &b->next;
+		w->queued_bytes += b->ops.len + b->names.len;
+	}
+	uv_mutex_unlock(&w->mu);
+	if (r == 0)
+		report(w);
+}
+
 void jwriter_submit(struct jwriter *w, struct jwriter_batch *b)
 {
 	uv_mutex_lock(&w->mu);
 	if (inline_ok(w, b)) {
 		run_inline(w, b);
+		return;
+	}
+	if (log_ok(w, b)) {
+		run_logged(w, b);
 		return;
 	}
 	while (w->queued_bytes > JWRITER_QUEUE_MAX && w->finished < w->submitted)
@@ -951,6 +1113,14 @@ void jwriter_release(struct jwriter *w)
 	request(w, &w->want_release);
 }
 
+void jwriter_set_commit_hook(struct jwriter *w, void (*fn)(void *ctx), void *ctx)
+{
+	uv_mutex_lock(&w->mu);
+	w->commit_hook = fn;
+	w->commit_hook_ctx = ctx;
+	uv_mutex_unlock(&w->mu);
+}
+
 bool jwriter_busy(const struct jwriter *w)
 {
 	return w && w->reported < w->submitted;
@@ -973,6 +1143,8 @@ int jwriter_start(uv_loop_t *loop, const struct jwriter_config *cfg,
 	crdt_buf_init(&w->retry, 0);
 	crdt_buf_init(&w->payload, 0);
 	crdt_buf_init(&w->pending, 0);
+	crdt_buf_init(&w->logged, 0);
+	crdt_buf_init(&w->lpayload, 0);
 	w->seq = cfg->wal_seq;
 	room_measure(w);
 	if ((r = uv_mutex_init(&w->mu)) < 0)
@@ -1020,6 +1192,8 @@ static void close_cb(uv_handle_t *h)
 	crdt_buf_done(&w->retry);
 	crdt_buf_done(&w->payload);
 	crdt_buf_done(&w->pending);
+	crdt_buf_done(&w->logged);
+	crdt_buf_done(&w->lpayload);
 	jops_scratch_done(&w->sort);
 	uv_cond_destroy(&w->idle);
 	uv_cond_destroy(&w->work);

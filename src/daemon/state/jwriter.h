@@ -17,7 +17,10 @@
  * that one LMDB cannot take fails before it is acknowledged.)  While the
  * thread is idle, a small batch that needs no sync is logged on the loop
  * itself and reported before jwriter_submit returns: one write's reply
- * then does not wait for two thread wake-ups.
+ * then does not wait for two thread wake-ups.  So is one while the thread
+ * commits the transaction of batch_ms (log_ok): the log is the loop's
+ * during LMDB's part of it, which takes tens of milliseconds after a burst
+ * of writes, and LMDB takes those groups at the next commit.
  *
  * Threads: every function here runs on the loop thread; the thread only
  * touches LMDB, the log, the queue and the counters under the mutex, and it
@@ -53,7 +56,8 @@ struct jwriter_batch {
 struct jwriter_counts {
 	uint64_t commits, syncs, errors, releases;
 	uint64_t loop_commits; /* of the commits, those the loop ran itself */
-	uint64_t emptied;      /* LMDB commits that took the log (it was emptied) */
+	uint64_t overlapped;   /* of those, logged while LMDB committed (log_ok) */
+	uint64_t emptied;      /* LMDB commits that took the log (emptied, unless overlapped) */
 	uint64_t last_sync_ms; /* wall clock of the last sync, 0 none since */
 	uint64_t wal_bytes;    /* the log's size, when has_wal */
 	bool has_wal;
@@ -153,6 +157,9 @@ bool jwriter_sync(struct jwriter *w);
 void jwriter_release(struct jwriter *w);
 /** Batches submitted and not yet reported. */
 bool jwriter_busy(const struct jwriter *w);
+/** Tests: @fn(@ctx) is called on the thread in the middle of each timed
+ * commit, while the loop may log batches itself (NULL: none). */
+void jwriter_set_commit_hook(struct jwriter *w, void (*fn)(void *ctx), void *ctx);
 /** An LMDB return code as -errno. */
 int jwriter_errno(int rc);
 
