@@ -6,9 +6,11 @@ taking the same load in the same run.
 
 Each run starts the daemons fresh: --nodes crdtd daemons on loopback (full
 mesh, [gossip] interval_ms 1000, the given durability and [storage]
-batch_ms, default 100 as the default config), and one redis-server with
-the matching persistence (none: appendfsync no; batch: everysec; always:
-always).  Each is loaded with `redis-benchmark -P 16 -n 2*KEYS -r KEYS SET`
+batch_ms, default 100 as the default config), and redis-server with the
+matching persistence (none: appendfsync no; batch: everysec; always:
+always) and, when --nodes is more than 1, that many less replicas of its own
+(replicaof, the same persistence): the same work as crdtd's replicas, on
+the same cores.  Each is loaded with `redis-benchmark -P 16 -n 2*KEYS -r KEYS SET`
 (about KEYS keys) and left 2 s.  Then build/bench/latency sends --rate
 SETs a second of random keys on one connection (the background load) and,
 from 1 s later, 1,000 INCRBYs a second on another for --seconds (the
@@ -57,12 +59,29 @@ def measure(a, port):
     return parse(out), parse(bg.communicate()[0])
 
 
+def linked(port):
+    out = subprocess.run(["redis-cli", "-p", str(port), "INFO", "replication"], capture_output=True,
+                         text=True).stdout
+    return "master_link_status:up" in out
+
+
 def one_run(a, build):
-    c = rdir = rproc = None
+    c = rdir = None
+    rprocs = []
     try:
         if build == "redis":
             rdir = tempfile.mkdtemp(prefix="write-latency-redis-")
-            rproc, port = storm.redis_start(rdir, a.durability)
+            p, port = storm.redis_start(rdir, a.durability)
+            rprocs.append(p)
+            for i in range(a.nodes - 1):
+                d = os.path.join(rdir, "replica%d" % i)
+                os.mkdir(d)
+                rport = harness.free_port()
+                rprocs.append(subprocess.Popen(
+                    ["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", "",
+                     "--dir", d, "--replicaof", "127.0.0.1", str(port)] + storm.PERSIST[a.durability],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                harness.wait_until(lambda: linked(rport), timeout=15, what="a redis replica linked")
         else:
             harness.CRDTD = build
             conf = {"storage": {"durability": a.durability, "batch_ms": str(a.batch_ms)},
@@ -80,9 +99,9 @@ def one_run(a, build):
         info = c.nodes[0].client().info() if c else {}
         return m, bg, info
     finally:
-        if rproc:
-            rproc.terminate()
-            rproc.wait()
+        for p in rprocs:
+            p.terminate()
+            p.wait()
         if rdir:
             shutil.rmtree(rdir, ignore_errors=True)
         if c:
@@ -121,6 +140,7 @@ def main():
           "node(s), durability %s, batch_ms %d; medians of %d runs (us):" %
           (a.rate, a.keys, a.nodes, a.durability, a.batch_ms, a.runs))
     print()
+    redis_name = "redis-server" + (" + %d replicas" % (a.nodes - 1) if a.nodes > 1 else "")
     print("| server | p50 | p99 | p99.9 | max | p99 / redis |")
     print("|---|---:|---:|---:|---:|---:|")
     med = {b: {k: statistics.median(m[k] for m in ms) for k in ("p50_us", "p99_us", "p999_us", "max_us")}
@@ -128,7 +148,7 @@ def main():
     for b in builds + ["redis"]:
         x = med[b]
         print("| %s | %.0f | %.0f | %.0f | %.0f | %.2f |" % (
-            "redis-server" if b == "redis" else b, x["p50_us"], x["p99_us"], x["p999_us"], x["max_us"],
+            redis_name if b == "redis" else b, x["p50_us"], x["p99_us"], x["p999_us"], x["max_us"],
             x["p99_us"] / med["redis"]["p99_us"]))
 
 
