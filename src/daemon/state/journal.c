@@ -985,7 +985,7 @@ static void writer_counts(void *ctx, const struct jwriter_counts *c)
 		st->st.last_sync_ms = c->last_sync_ms;
 	if (c->has_wal)
 		st->st.wal_bytes = c->wal_bytes;
-	if (!c->emptied)
+	if (!c->taken)
 		return;
 	if (!st->release_on)
 		st->release_first = now;

@@ -508,7 +508,7 @@ static void wal_commit(struct jwriter *w, bool final, bool overlap, struct jwrit
 	c->overlapped += logged;
 	if (!held)
 		return;
-	c->emptied++;
+	c->taken++;
 	if (!logged && (rc = wal_reset(w->cfg.wal, final)) < 0) {
 		c->errors++;
 		snprintf(msg, msglen, "%s: emptying store.wal: %s", w->cfg.path, strerror(-rc));
@@ -518,10 +518,11 @@ static void wal_commit(struct jwriter *w, bool final, bool overlap, struct jwrit
 }
 
 /* The groups the loop logged while LMDB committed (log_ok) go into the
- * next transaction: kept pending, as the thread's own are, while the map
- * has room for them; else (and after a failed commit, or when their copy
- * ran short of memory) the next transaction takes the log in again from
- * the file, as after any failure.  The thread's, after wal_commit. */
+ * next transaction: they become the pending groups (the commit applied or
+ * dropped the earlier ones), as the thread's own are, while the map has
+ * room for them; else (and after a failed commit, or when their copy ran
+ * short of memory) the next transaction takes the log in again from the
+ * file, as after any failure.  The thread's, after wal_commit. */
 static void take_logged(struct jwriter *w)
 {
 	uint64_t pages;
@@ -529,12 +530,14 @@ static void take_logged(struct jwriter *w)
 	if (!w->nlogged)
 		return;
 	pages = w->logged.err ? 0 : jops_pages(w->logged.data, w->logged.len, w->psize);
-	if (w->reapply || w->logged.err || w->pending_pages + pages > w->room ||
-	    crdt_buf_put(&w->pending, w->logged.data, w->logged.len) < 0) {
+	if (w->reapply || w->logged.err || w->pending.len || pages > w->room) {
 		pending_reset(w);
 		w->reapply = true;
 	} else {
-		w->pending_pages += pages;
+		struct crdt_buf t = w->pending; /* empty: its memory goes to the loop's copy */
+		w->pending = w->logged;
+		w->logged = t;
+		w->pending_pages = pages;
 		w->groups += w->nlogged;
 	}
 	w->nlogged = 0;
@@ -783,7 +786,7 @@ static void add_counts(struct jwriter_counts *to, const struct jwriter_counts *c
 	to->syncs += c->syncs;
 	to->errors += c->errors;
 	to->releases += c->releases;
-	to->emptied += c->emptied;
+	to->taken += c->taken;
 	to->loop_commits += c->loop_commits;
 	to->overlapped += c->overlapped;
 	if (c->last_sync_ms)

@@ -57,7 +57,8 @@ struct jwriter_counts {
 	uint64_t commits, syncs, errors, releases;
 	uint64_t loop_commits; /* of the commits, those the loop ran itself */
 	uint64_t overlapped;   /* of those, logged while LMDB committed (log_ok) */
-	uint64_t emptied;      /* LMDB commits that took the log (emptied, unless overlapped) */
+	uint64_t taken;        /* LMDB commits that took the log (which they emptied unless
+	                        * the loop logged meanwhile) */
 	uint64_t last_sync_ms; /* wall clock of the last sync, 0 none since */
 	uint64_t wal_bytes;    /* the log's size, when has_wal */
 	bool has_wal;
