@@ -1130,7 +1130,8 @@ static bool log_empty(const struct journal_stats *js)
  * client's write still waits for its sync on the thread.  LMDB takes the
  * write at the next commit.  The commit it overlapped leaves the log as it
  * is (emptying it would drop the write), and the next one empties it.  A
- * crash during the commit or just after it loses nothing acknowledged. */
+ * crash during the commit, just after it or after the next one loses
+ * nothing acknowledged. */
 static void test_write_logged_while_lmdb_commits(void **state)
 {
 	struct fixture *f = *state;
@@ -1141,9 +1142,9 @@ static void test_write_logged_while_lmdb_commits(void **state)
 		struct pause p = { .times = 2 };
 		struct reports rep = { 0 };
 		struct journal_stats js;
-		struct store a, b, c, d;
+		struct store a, b, c, d, e;
 		struct journal *st = NULL;
-		char err[512], cmd[3 * PATH_MAX + 64];
+		char err[512], cmd[4 * PATH_MAX + 64];
 		int n;
 
 		assert_int_equal(uv_sem_init(&p.entered, 0), 0);
@@ -1182,6 +1183,8 @@ static void test_write_logged_while_lmdb_commits(void **state)
 		copy_file(f, "store.wal", "wal.after");
 		uv_sem_post(&p.go);
 		wait_stats(f, st, log_empty, "a commit that empties the log");
+		copy_file(f, "store.lmdb", "lmdb.taken");
+		copy_file(f, "store.wal", "wal.taken");
 		close_run(f, st);
 		uv_sem_destroy(&p.entered);
 		uv_sem_destroy(&p.go);
@@ -1198,6 +1201,11 @@ static void test_write_logged_while_lmdb_commits(void **state)
 		st = restart_from(f, "lmdb.after", "wal.after", &c, m, 1);
 		assert_true(crdt_obj_equal(slot(&a, "k", CRDT_ORSET), slot(&c, "k", CRDT_ORSET)));
 		close_run(f, st);
+		/* killed after the next commit, which emptied the log: LMDB
+		 * took the write the loop logged */
+		st = restart_from(f, "lmdb.taken", "wal.taken", &e, m, 0);
+		assert_true(crdt_obj_equal(slot(&a, "k", CRDT_ORSET), slot(&e, "k", CRDT_ORSET)));
+		close_run(f, st);
 		/* and after a clean close, LMDB has both */
 		st = restart_from(f, NULL, NULL, &d, m, 0);
 		assert_true(crdt_obj_equal(slot(&a, "k", CRDT_ORSET), slot(&d, "k", CRDT_ORSET)));
@@ -1206,8 +1214,9 @@ static void test_write_logged_while_lmdb_commits(void **state)
 		store_done(&b);
 		store_done(&c);
 		store_done(&d);
-		snprintf(cmd, sizeof(cmd), "rm -f '%s'/store.* '%s'/*.during '%s'/*.after", f->dir,
-			 f->dir, f->dir);
+		store_done(&e);
+		snprintf(cmd, sizeof(cmd), "rm -f '%s'/store.* '%s'/*.during '%s'/*.after '%s'/*.taken",
+			 f->dir, f->dir, f->dir, f->dir);
 		assert_int_equal(system(cmd), 0);
 	}
 }
