@@ -12,7 +12,11 @@
 # the machine hits all; the table gives the median of RUNS runs each and
 # crdtd's ratio to each redis.  Latency (-L RATE): bench/latency (build/bench/latency), one
 # connection at RATE requests/s for -T seconds per command and server, open
-# loop; p50 / p99 / p99.9 (SADD into a fresh set "lset").
+# loop; p50 / p99 / p99.9 (SADD into a fresh set "lset").  The latency client
+# and the server's main thread are pinned to one CPU while it runs (taskset):
+# on another, idle CPU the server waits to be woken, which on this VM makes a
+# p50 about 2.5 times as long for either server, and the scheduler's choice
+# would fall either way from run to run (bench/replicating_latency.py).
 #
 #   bench/redis-compare.sh [-n REQUESTS] [-r RUNS] [-P "1 16"] [-c CLIENTS] [-b BUILD_DIR]
 #                          [-d always|batch|none|memory] [-L RATE] [-T SECONDS]
@@ -39,7 +43,7 @@ while getopts "n:r:P:c:b:d:L:T:D:h" o; do
 	L) rate=$OPTARG ;;
 	T) lsecs=$OPTARG ;;
 	D) datafile=$OPTARG ;;
-	*) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	esac
 done
 case $mode in
@@ -93,6 +97,7 @@ redis_start() {
 
 rport=$(free_port SOCK_STREAM)
 redis_start "$rport" redis
+rpid=${pids[-1]}
 # the replicated reference: a primary and two replicas of it
 r3port=$(free_port SOCK_STREAM)
 redis_start "$r3port" redis3
@@ -124,6 +129,7 @@ for n in "${names[@]}"; do
 	} >"$work/$n.ini"
 	"$crdtd" -c "$work/$n.ini" 2>>"$work/$n.log" &
 	pids+=($!)
+	[ "$n" != a ] || cpid=$!
 done
 cport=${tcp[a]}
 for p in "$rport" "$r3port" "${r3replicas[@]}" "${tcp[@]}"; do
@@ -180,9 +186,23 @@ for pipe in $pipelines; do
 	done
 done
 
+# bench/latency against the server of PID $1 on port $2, the two on the
+# first CPU this script may use (the server's main thread only; its others
+# stay where they are), the server's thread given back all of them after.
+allcpus=$(python3 -c 'import os; print(",".join(map(str, sorted(os.sched_getaffinity(0)))))')
+cpu0=${allcpus%%,*}
+pinned() {
+	local pid=$1 port=$2 out
+	shift 2
+	taskset -p -c "$cpu0" "$pid" >/dev/null
+	out=$(taskset -c "$cpu0" "$latency" -p "$port" -r "$rate" -t "$lsecs" "$@")
+	taskset -p -c "$allcpus" "$pid" >/dev/null
+	echo "$out"
+}
+
 if [ "$rate" != 0 ]; then
 	echo
-	echo "Latency at $rate requests/s, one connection, ${lsecs} s per command and server (µs):"
+	echo "Latency at $rate requests/s, one connection, ${lsecs} s per command and server, the client and the server's main thread on one CPU (µs):"
 	echo
 	echo "| command | redis p50 | redis p99 | redis p99.9 | crdtd p50 | crdtd p99 | crdtd p99.9 | p50 ratio | p99 ratio |"
 	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -190,8 +210,8 @@ if [ "$rate" != 0 ]; then
 		# SADD into a set of its own, so that this measures one write, not
 		# the set the throughput runs grew to 100,000 members
 		read -ra words <<<"${cmds[$i]/rset/lset}"
-		rl=$("$latency" -p "$rport" -r "$rate" -t "$lsecs" "${words[@]}")
-		cl=$("$latency" -p "$cport" -r "$rate" -t "$lsecs" "${words[@]}")
+		rl=$(pinned "$rpid" "$rport" "${words[@]}")
+		cl=$(pinned "$cpid" "$cport" "${words[@]}")
 		get() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
 		r50=$(get p50_us "$rl") r99=$(get p99_us "$rl") r999=$(get p999_us "$rl")
 		c50=$(get p50_us "$cl") c99=$(get p99_us "$cl") c999=$(get p999_us "$cl")

@@ -21,8 +21,23 @@ gossip core, in wall time and in A's CPU time (a call whose CPU is a small
 part of its wall time waited for a core: on 2 cores the three replicas,
 their journal threads and the clients take turns).
 
+Placement.  On this VM a request's latency turns on where the scheduler put
+the client and the server's loop: on the same CPU the server runs as soon as
+the request is written; on another, idle one, it waits for that CPU to be
+woken, and a GET's p50 is about 2.5 times as long for either server (about
+50 against 125 µs, docs/benchmarks.md).  Left to the scheduler, a run gets
+one or the other by chance, and the p50 ratio with it.  So each server is
+measured in each --placements in turn on the same data: `same` pins the
+latency client and the server's loop thread (redis-server's main thread,
+crdtd A's main thread; no other thread) to the first CPU this script may
+use, `apart` the client to the first and the loop to the last, `free` pins
+nothing (the default: same,apart; same alone on one CPU).  The SADD writer, the peers
+and every other thread run where the scheduler puts them.  Each placement
+is a row, its ratios against redis-server in the same placement.
+
     bench/replicating_latency.py [--set 1000000] [--keys 100000] [--seconds 20]
-                                 [--modes none,batch,always] [--crdtd PATH]
+                                 [--modes none,batch,always] [--placements same,apart]
+                                 [--crdtd PATH]
 """
 import argparse
 import os
@@ -74,14 +89,28 @@ class Writer(threading.Thread):
             self.done += 1
 
 
-def measure(latency, port, seconds, rate):
+ALL_CPUS = sorted(os.sched_getaffinity(0))
+CPU0, CPU1 = ALL_CPUS[0], ALL_CPUS[-1]  # the first and last this process may use
+PLACE = {"same": (CPU0, CPU0), "apart": (CPU0, CPU1), "free": (None, None)}
+
+
+def measure(latency, port, seconds, rate, loop_tid, placement):
+    """p50 and p99 of the GETs, and the SADDs done meanwhile, with the
+    client and the server's loop thread @loop_tid placed as @placement."""
+    client_cpu, loop_cpu = PLACE[placement]
+    cmd = [latency, "-p", str(port), "-r", "1000", "-t", str(seconds), "-w", "2",
+           "-R", "100000", "GET", "k:__rand_int__"]
+    if client_cpu is not None:
+        cmd = ["taskset", "-c", str(client_cpu)] + cmd
+        os.sched_setaffinity(loop_tid, {loop_cpu})
     w = Writer(port, rate)
     w.start()
-    out = subprocess.run([latency, "-p", str(port), "-r", "1000", "-t", str(seconds), "-w", "2",
-                          "-R", "100000", "GET", "k:__rand_int__"],
-                         capture_output=True, text=True, check=True).stdout
-    w.stop.set()
-    w.join()
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    finally:
+        w.stop.set()
+        w.join()
+        os.sched_setaffinity(loop_tid, ALL_CPUS)
     m = dict(re.findall(r"(\w+)=([0-9.]+)", out.strip().splitlines()[-1]))
     return float(m["p50_us"]), float(m["p99_us"]), w.done
 
@@ -97,14 +126,18 @@ def crdtd_run(a, mode):
         want = a.keys + 1
         harness.wait_until(lambda: all(cl.dbsize() == want and cl.scard("big") == a.set for cl in cls),
                            timeout=900, step=0.5, what="every replica to hold everything")
-        cls[0].config_resetstat()
-        r = measure(a.latency, c[0].port, a.seconds, a.rate)
-        st = cls[0].info("all")
-        parts = "%d / %d / %d" % tuple(st.get("loop_longest_pass_%s_us" % k, 0)
-                                       for k in ("commands", "gossip", "storage"))
-        return r + ((st["loop_longest_pass_us"], parts, st["loop_passes_over_1ms"],
-                     st["loop_passes_over_10ms"], "%d (%d)" % (st["gossip_longest_call_us"],
-                                                               st.get("gossip_longest_call_cpu_us", 0))),)
+        rows = []
+        for placement in a.placements:
+            cls[0].config_resetstat()
+            r = measure(a.latency, c[0].port, a.seconds, a.rate, c[0].proc.pid, placement)
+            st = cls[0].info("all")
+            parts = "%d / %d / %d" % tuple(st.get("loop_longest_pass_%s_us" % k, 0)
+                                           for k in ("commands", "gossip", "storage"))
+            rows.append(r + ((st["loop_longest_pass_us"], parts, st["loop_passes_over_1ms"],
+                              st["loop_passes_over_10ms"],
+                              "%d (%d)" % (st["gossip_longest_call_us"],
+                                           st.get("gossip_longest_call_cpu_us", 0))),))
+        return rows
     finally:
         c.cleanup()
 
@@ -113,7 +146,8 @@ def redis_run(a, mode):
     with redis_server("--appendonly", "no" if mode == "none" else "yes",
                       "--appendfsync", REDIS_FSYNC[mode], socket_timeout=300) as (cl, port):
         load(cl, a.keys, a.set)
-        return measure(a.latency, port, a.seconds, a.rate)
+        pid = int(cl.info("server")["process_id"])
+        return [measure(a.latency, port, a.seconds, a.rate, pid, placement) for placement in a.placements]
 
 
 def main():
@@ -123,19 +157,28 @@ def main():
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--rate", type=float, default=1000, help="SADD/s into the set during the measure")
     ap.add_argument("--modes", default="none,batch,always")
+    ap.add_argument("--placements", default="same,apart" if CPU1 != CPU0 else "same",
+                    help="comma-separated: same, apart, free (see above)")
     ap.add_argument("--crdtd")
     ap.add_argument("--latency", default=os.path.join(TOP, "build/bench/latency"))
     a = ap.parse_args()
+    a.placements = a.placements.split(",")
+    for pl in a.placements:
+        if pl not in PLACE:
+            ap.error("unknown placement %r" % pl)
+        if pl == "apart" and CPU1 == CPU0:
+            ap.error("placement apart needs two CPUs")
     if a.crdtd:
         harness.CRDTD = os.path.abspath(a.crdtd)
-    print("| durability (redis appendfsync) | redis p50 / p99 µs | crdtd p50 / p99 µs | p50 ratio | p99 ratio | SADDs during (redis / crdtd) | A's longest pass µs | of it commands / gossip / storage µs | passes > 1 / > 10 ms | longest gossip call µs (its CPU) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| durability (redis appendfsync) | placement | redis p50 / p99 µs | crdtd p50 / p99 µs | p50 ratio | p99 ratio | SADDs during (redis / crdtd) | A's longest pass µs | of it commands / gossip / storage µs | passes > 1 / > 10 ms | longest gossip call µs (its CPU) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for mode in a.modes.split(","):
-        r50, r99, rn = redis_run(a, mode)
-        c50, c99, cn, (longest, parts, over1, over10, gcall) = crdtd_run(a, mode)
-        print("| %s (%s) | %.0f / %.0f | %.0f / %.0f | %.2f | %.2f | %d / %d | %d | %s | %d / %d | %s |" %
-              (mode, REDIS_FSYNC[mode], r50, r99, c50, c99, c50 / r50, c99 / r99, rn, cn,
-               longest, parts, over1, over10, gcall), flush=True)
+        rr = redis_run(a, mode)
+        cr = crdtd_run(a, mode)
+        for pl, (r50, r99, rn), (c50, c99, cn, (longest, parts, over1, over10, gcall)) in zip(a.placements, rr, cr):
+            print("| %s (%s) | %s | %.0f / %.0f | %.0f / %.0f | %.2f | %.2f | %d / %d | %d | %s | %d / %d | %s |" %
+                  (mode, REDIS_FSYNC[mode], pl, r50, r99, c50, c99, c50 / r50, c99 / r99, rn, cn,
+                   longest, parts, over1, over10, gcall), flush=True)
 
 
 if __name__ == "__main__":
