@@ -367,9 +367,11 @@ rep=$out/benchmarks.md
 	echo "## Replication at scale (issue 12's aims)"
 	echo
 	echo "Latency while the set replicates: \`bench/replicating_latency.py ${replat_args[*]}\` (its help has the method)."
-	echo "Each server is measured twice on the same data: with the latency client and the server's loop thread"
-	echo "on one CPU (\`same\`) and on two (\`apart\`); on this VM that placement alone moves a GET's p50 about"
-	echo "2.5 times for either server, and left to the scheduler it falls either way from run to run."
+	echo "Each server is measured with the latency client and the server's loop thread on one CPU (\`same\`) and"
+	echo "on two (\`apart\`): on this VM that placement alone moves a GET's p50 about 2.5 times for either"
+	echo "server, and left to the scheduler it fell either way from run to run. Both servers hold the data at"
+	echo "once and their windows alternate; a row gives the medians of its windows (their ranges in the last"
+	echo "columns)."
 	echo
 	cat "$work/replat.md"
 	echo
