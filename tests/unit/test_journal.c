@@ -1163,6 +1163,7 @@ static void test_write_logged_while_lmdb_commits(void **state)
 		/* the thread is in the commit */
 		n = rep.n;
 		sadd(&a, st, "k", "during");
+		sadd(&a, st, "n", "new"); /* a new name: its name record in the same group */
 		assert_int_equal(journal_commit(st), 0);
 		assert_int_equal(rep.n, always ? n : n + 1);
 		copy_file(f, "store.lmdb", "lmdb.during");
@@ -1196,19 +1197,23 @@ static void test_write_logged_while_lmdb_commits(void **state)
 		assert_true(crdt_orset_contains(slot(&b, "k", CRDT_ORSET)->os, "before", 6));
 		assert_int_equal(crdt_orset_contains(slot(&b, "k", CRDT_ORSET)->os, "during", 6),
 				 !always);
+		assert_int_equal(store_find(&b, "n", 1) != NULL, !always);
 		close_run(f, st);
 		/* killed after it: LMDB has the first, the log the second */
 		st = restart_from(f, "lmdb.after", "wal.after", &c, m, 1);
 		assert_true(crdt_obj_equal(slot(&a, "k", CRDT_ORSET), slot(&c, "k", CRDT_ORSET)));
+		assert_true(crdt_obj_equal(slot(&a, "n", CRDT_ORSET), slot(&c, "n", CRDT_ORSET)));
 		close_run(f, st);
 		/* killed after the next commit, which emptied the log: LMDB
 		 * took the write the loop logged */
 		st = restart_from(f, "lmdb.taken", "wal.taken", &e, m, 0);
 		assert_true(crdt_obj_equal(slot(&a, "k", CRDT_ORSET), slot(&e, "k", CRDT_ORSET)));
+		assert_true(crdt_obj_equal(slot(&a, "n", CRDT_ORSET), slot(&e, "n", CRDT_ORSET)));
 		close_run(f, st);
 		/* and after a clean close, LMDB has both */
 		st = restart_from(f, NULL, NULL, &d, m, 0);
 		assert_true(crdt_obj_equal(slot(&a, "k", CRDT_ORSET), slot(&d, "k", CRDT_ORSET)));
+		assert_true(crdt_obj_equal(slot(&a, "n", CRDT_ORSET), slot(&d, "n", CRDT_ORSET)));
 		close_run(f, st);
 		store_done(&a);
 		store_done(&b);
