@@ -91,9 +91,9 @@ struct jwriter {
 	size_t psize;
 	void (*commit_hook)(void *ctx); /* jwriter_set_commit_hook, under mu */
 	void *commit_hook_ctx;
-	/* the groups the loop logged while the thread committed (the loop's
-	 * while committing, the thread's after), and their record payload */
-	struct crdt_buf logged, lpayload;
+	/* the groups the loop logged while the thread committed, as their
+	 * records' payloads (the loop's while committing, the thread's after) */
+	struct crdt_buf logged;
 	uint64_t nlogged;
 
 	/* the loop only */
@@ -520,27 +520,28 @@ static void wal_commit(struct jwriter *w, bool final, bool overlap, struct jwrit
 /* The groups the loop logged while LMDB committed (log_ok) go into the
  * next transaction: they become the pending groups (the commit applied or
  * dropped the earlier ones), as the thread's own are, while the map has
- * room for them; else (and after a failed commit, or when their copy ran
+ * room for them; else (and after a failed commit, or when a copy ran
  * short of memory) the next transaction takes the log in again from the
  * file, as after any failure.  The thread's, after wal_commit. */
 static void take_logged(struct jwriter *w)
 {
 	uint64_t pages;
 
-	if (!w->nlogged)
-		return;
-	pages = w->logged.err ? 0 : jops_pages(w->logged.data, w->logged.len, w->psize);
-	if (w->reapply || w->logged.err || w->pending.len || pages > w->room) {
-		pending_reset(w);
-		w->reapply = true;
-	} else {
-		struct crdt_buf t = w->pending; /* empty: its memory goes to the loop's copy */
-		w->pending = w->logged;
-		w->logged = t;
-		w->pending_pages = pages;
-		w->groups += w->nlogged;
+	if (w->nlogged) {
+		pages = w->logged.err ? 0 : jops_pages(w->logged.data, w->logged.len, w->psize);
+		if (w->reapply || w->logged.err || w->pending.len || pages > w->room) {
+			pending_reset(w);
+			w->reapply = true;
+		} else {
+			struct crdt_buf t = w->pending; /* empty: its memory goes to the loop's copy */
+			w->pending = w->logged;
+			w->logged = t;
+			w->pending_pages = pages;
+			w->groups += w->nlogged;
+		}
+		w->nlogged = 0;
 	}
-	w->nlogged = 0;
+	/* emptied either way: a copy that failed does not fail the next commit's */
 	if (w->logged.cap > SPARE_BYTES) {
 		crdt_buf_done(&w->logged);
 		crdt_buf_init(&w->logged, 0);
@@ -1005,34 +1006,27 @@ static bool log_ok(const struct jwriter *w, const struct jwriter_batch *b)
 }
 
 /* Append @b to the log on the loop (log_ok held, mu held on entry and
- * released) and report it at once: stored.  If the append fails the
- * thread runs it after the commit, as any group. */
+ * released) and report it at once: stored.  If its copy or the append
+ * fails the thread runs it after the commit, as any group. */
 static void run_logged(struct jwriter *w, struct jwriter_batch *b)
 {
-	struct crdt_buf *p = &b->ops;
+	struct crdt_buf *l = &w->logged;
+	size_t off = l->len;
 	int r;
 
 	b->next = NULL;
 	w->logging = true;
 	w->submitted++;
 	uv_mutex_unlock(&w->mu);
-	if (b->names.len) {
-		p = &w->lpayload;
-		crdt_buf_reset(p);
-		crdt_buf_put(p, b->names.data, b->names.len);
-		crdt_buf_put(p, b->ops.data, b->ops.len);
-	}
-	r = p->err ? -p->err : wal_append(w->cfg.wal, w->seq + 1, p->data, p->len);
-	if (r == 0) {
-		/* its ops for the next transaction (a copy short of memory:
-		 * take_logged has the log read again) */
-		crdt_buf_put(&w->logged, p->data, p->len);
+	/* the record's payload is joined where the next transaction takes
+	 * it from, and appended from there: one copy */
+	crdt_buf_put(l, b->names.data, b->names.len);
+	crdt_buf_put(l, b->ops.data, b->ops.len);
+	r = l->err ? -l->err : wal_append(w->cfg.wal, w->seq + 1, l->data + off, l->len - off);
+	if (r == 0)
 		w->seq++;
-	}
-	if (w->lpayload.cap > SPARE_BYTES) {
-		crdt_buf_done(&w->lpayload);
-		crdt_buf_init(&w->lpayload, 0);
-	}
+	else if (!l->err)
+		l->len = off; /* not in the log: the thread runs it after the commit */
 	uv_mutex_lock(&w->mu);
 	w->logging = false;
 	uv_cond_signal(&w->work); /* logging_close may wait */
@@ -1148,7 +1142,6 @@ int jwriter_start(uv_loop_t *loop, const struct jwriter_config *cfg,
 	crdt_buf_init(&w->payload, 0);
 	crdt_buf_init(&w->pending, 0);
 	crdt_buf_init(&w->logged, 0);
-	crdt_buf_init(&w->lpayload, 0);
 	w->seq = cfg->wal_seq;
 	room_measure(w);
 	if ((r = uv_mutex_init(&w->mu)) < 0)
@@ -1197,7 +1190,6 @@ static void close_cb(uv_handle_t *h)
 	crdt_buf_done(&w->payload);
 	crdt_buf_done(&w->pending);
 	crdt_buf_done(&w->logged);
-	crdt_buf_done(&w->lpayload);
 	jops_scratch_done(&w->sort);
 	uv_cond_destroy(&w->idle);
 	uv_cond_destroy(&w->work);
