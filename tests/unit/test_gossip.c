@@ -1616,9 +1616,9 @@ static void sent_reset(struct net *net)
 
 /* Two peers in sync holding 10,000 instances: a digest round costs a PING
  * and one DIGEST datagram out and a PONG back, nothing else.  One instance
- * changed on the other side costs one BUCKETS, one KEYS and one STATE
- * datagram carrying that instance alone; the round after, they are back to
- * the digest alone. */
+ * changed on the other side costs one BUCKETS, one KEYS and one DELTA
+ * datagram (of the catch-up) carrying that instance alone; the round
+ * after, they are back to the digest alone. */
 static void test_digest_round(void **state)
 {
 	struct cluster c;
@@ -1840,23 +1840,78 @@ static void dset_keys(struct node *n, int count)
 	}
 }
 
+/* A hash write as cmd_hash makes it: HSET (@how 0) of @v, HDEL (1), or
+ * HINCRBY (2) of @by, its delta announced with it. */
+static void dhash(struct node *n, const char *key, const char *f, int how, const char *v,
+		  int64_t by)
+{
+	struct crdt_obj *o = dget(n, key, CRDT_ORMAP), st = { .type = CRDT_ORMAP };
+	int64_t now;
+
+	assert_non_null(st.om = crdt_ormap_new());
+	if (how == 0)
+		assert_int_equal(crdt_ormap_set(o->om, &n->hlc, &n->rid, f, strlen(f), v, strlen(v),
+						st.om),
+				 0);
+	else if (how == 1)
+		assert_int_equal(crdt_ormap_del(o->om, f, strlen(f), st.om), 1);
+	else
+		assert_int_equal(crdt_ormap_incr(o->om, &n->rid, f, strlen(f), by, st.om, &now), 0);
+	announce(n, key, CRDT_ORMAP, STORE_OP_STATE, &st, &st);
+	crdt_obj_done(&st);
+}
+
+/* A G-Set add as cmd_sadd makes it. */
+static void dgadd(struct node *n, const char *key, const char *m)
+{
+	struct crdt_obj *o = dget(n, key, CRDT_GSET);
+	const uint8_t *el = (const uint8_t *)m;
+	size_t len = strlen(m);
+
+	assert_true(crdt_gset_add(o->gs, m, len) >= 0);
+	store_changed(&n->store, store_find(&n->store, key, strlen(key)), CRDT_GSET,
+		      &(struct store_change){ .op = STORE_OP_GSET_ADD, .n = 1, .elems = &el,
+					      .lens = &len });
+}
+
 /* The reference model of a scenario.  Each node writes keys of its own
- * ("s<node>", "r<node>"), so their values follow from its writes in order
- * whatever the network does; all add distinct members to the shared "all"
- * (removing only their own) and count on the shared "hits". */
+ * ("s<node>", "r<node>", "h<node>", "b<node>"), so their values follow
+ * from its writes in order whatever the network does, DEL included; all
+ * add distinct members to the shared "all" (removing only their own) and
+ * "g" (a G-Set), and count on the shared "hits" and hash "hall". */
 #define DM_ELEMS 24
+#define DM_FIELDS 8
+#define DM_BULK 256
 struct dmodel {
 	bool own[MAXN][DM_ELEMS];   /* s<node> holds e<k> */
 	bool all[MAXN][DM_ELEMS];   /* "all" holds n<node>-<k> */
-	int64_t hits;
+	bool g[MAXN][DM_ELEMS];     /* "g" holds g<node>-<k> */
+	bool bulk[MAXN][DM_BULK];   /* b<node> holds m<k> */
+	int64_t hits, hall;         /* "hits", and "hall"'s field "c" */
 	int reg[MAXN];              /* r<node>: v<reg>, -1 unset */
+	int hf[MAXN][DM_FIELDS];    /* h<node>'s f<k>: x<hf>, -1 absent */
 };
 
 static void dm_init(struct dmodel *m)
 {
 	memset(m, 0, sizeof(*m));
-	for (int i = 0; i < MAXN; i++)
+	for (int i = 0; i < MAXN; i++) {
 		m->reg[i] = -1;
+		for (int k = 0; k < DM_FIELDS; k++)
+			m->hf[i][k] = -1;
+	}
+}
+
+/* Add or remove member @el of @key at random, as the model @have says. */
+static void dm_toggle(struct node *n, const char *key, const char *el, bool *have, struct rng *r)
+{
+	if (*have && rng_below(r, 2)) {
+		dsrem(n, key, el);
+		*have = false;
+	} else {
+		dsadd(n, key, el);
+		*have = true;
+	}
 }
 
 /* One random write by node @i, to the cluster and the model. */
@@ -1864,88 +1919,187 @@ static void dm_write(struct cluster *c, struct dmodel *m, struct rng *r, int i)
 {
 	struct node *n = &c->node[i];
 	char key[16], el[32];
-	int k = (int)rng_below(r, DM_ELEMS);
+	int k = (int)rng_below(r, DM_ELEMS), f = k % DM_FIELDS;
 
-	switch (rng_below(r, 4)) {
+	switch (rng_below(r, 8)) {
 	case 0:
 		snprintf(key, sizeof(key), "s%d", i);
 		snprintf(el, sizeof(el), "e%d", k);
-		if (m->own[i][k] && rng_below(r, 2)) {
-			dsrem(n, key, el);
-			m->own[i][k] = false;
-		} else {
-			dsadd(n, key, el);
-			m->own[i][k] = true;
-		}
+		dm_toggle(n, key, el, &m->own[i][k], r);
 		break;
 	case 1:
 		snprintf(el, sizeof(el), "n%d-%d", i, k);
-		if (m->all[i][k] && rng_below(r, 2)) {
-			dsrem(n, "all", el);
-			m->all[i][k] = false;
-		} else {
-			dsadd(n, "all", el);
-			m->all[i][k] = true;
-		}
+		dm_toggle(n, "all", el, &m->all[i][k], r);
 		break;
 	case 2:
 		dincr(n, "hits", k + 1);
 		m->hits += k + 1;
 		break;
-	default:
+	case 3:
 		snprintf(key, sizeof(key), "r%d", i);
 		snprintf(el, sizeof(el), "v%d", k);
 		dset(n, key, el);
 		m->reg[i] = k;
 		break;
+	case 4: /* HSET or HDEL of a field of its own hash */
+		snprintf(key, sizeof(key), "h%d", i);
+		snprintf(el, sizeof(el), "f%d", f);
+		if (m->hf[i][f] >= 0 && rng_below(r, 3) == 0) {
+			dhash(n, key, el, 1, NULL, 0);
+			m->hf[i][f] = -1;
+		} else {
+			char v[16];
+			m->hf[i][f] = (int)rng_below(r, 1000);
+			snprintf(v, sizeof(v), "x%d", m->hf[i][f]);
+			dhash(n, key, el, 0, v, 0);
+		}
+		break;
+	case 5: /* HINCRBY of the shared hash's counter field */
+		dhash(n, "hall", "c", 2, NULL, k - 8);
+		m->hall += k - 8;
+		break;
+	case 6:
+		snprintf(el, sizeof(el), "g%d-%d", i, k);
+		dgadd(n, "g", el);
+		m->g[i][k] = true;
+		break;
+	default: /* DEL of its own set or hash, now and then */
+		if (rng_below(r, 4))
+			break;
+		snprintf(key, sizeof(key), "%c%d", k % 2 ? 's' : 'h', i);
+		(void)store_del(&n->store, key, strlen(key));
+		for (int x = 0; x < DM_ELEMS && k % 2; x++)
+			m->own[i][x] = false;
+		for (int x = 0; x < DM_FIELDS && !(k % 2); x++)
+			m->hf[i][x] = -1;
+		break;
 	}
+}
+
+/* A burst of @count writes by node @i to its "b<node>", in one push:
+ * deltas larger than a datagram. */
+static void dm_bulk(struct cluster *c, struct dmodel *m, struct rng *r, int i, int count)
+{
+	char key[16], el[32];
+
+	snprintf(key, sizeof(key), "b%d", i);
+	for (int x = 0; x < count; x++) {
+		int k = (int)rng_below(r, DM_BULK);
+		snprintf(el, sizeof(el), "m%d", k);
+		dm_toggle(&c->node[i], key, el, &m->bulk[i][k], r);
+	}
+}
+
+/* Set @key of node @n holds exactly the members <@prefix><k> for which
+ * @have[k], of @nk. */
+static void dm_check_set(struct node *n, const char *key, const char *prefix, const bool *have,
+			 int nk)
+{
+	struct crdt_obj *o;
+	char el[32];
+	size_t card = 0;
+
+	if (store_get(&n->store, key, strlen(key), CRDT_ORSET, false, &o) != 0) {
+		for (int k = 0; k < nk; k++)
+			assert_false(have[k]);
+		return;
+	}
+	for (int k = 0; k < nk; k++) {
+		snprintf(el, sizeof(el), "%s%d", prefix, k);
+		if (crdt_orset_contains(o->os, el, strlen(el)) != have[k])
+			fail_msg("%s: %s holds %s: %d, model %d", n->name, key, el, !have[k], have[k]);
+		card += have[k];
+	}
+	assert_int_equal(crdt_orset_card(o->os), card);
 }
 
 /* Node @n holds exactly what the model says. */
 static void dm_check(struct node *n, const struct dmodel *m, int nodes)
 {
 	struct crdt_obj *o;
+	struct crdt_ormap_val v;
 	char key[16], el[32];
-	size_t card;
+	size_t card = 0, gcard = 0;
 
 	for (int i = 0; i < nodes; i++) {
 		snprintf(key, sizeof(key), "s%d", i);
-		card = 0;
-		if (store_get(&n->store, key, strlen(key), CRDT_ORSET, false, &o) == 0) {
-			for (int k = 0; k < DM_ELEMS; k++) {
-				snprintf(el, sizeof(el), "e%d", k);
-				if (crdt_orset_contains(o->os, el, strlen(el)) != m->own[i][k])
-					fail_msg("%s: %s holds e%d: %d, model %d", n->name, key, k,
-						 !m->own[i][k], m->own[i][k]);
-				card += m->own[i][k];
-			}
-			assert_int_equal(crdt_orset_card(o->os), card);
-		} else {
-			for (int k = 0; k < DM_ELEMS; k++)
-				assert_false(m->own[i][k]);
-		}
+		dm_check_set(n, key, "e", m->own[i], DM_ELEMS);
+		snprintf(key, sizeof(key), "b%d", i);
+		dm_check_set(n, key, "m", m->bulk[i], DM_BULK);
 		snprintf(key, sizeof(key), "r%d", i);
 		if (m->reg[i] >= 0) {
 			snprintf(el, sizeof(el), "v%d", m->reg[i]);
 			assert_reg(n, key, el);
 		}
+		snprintf(key, sizeof(key), "h%d", i);
+		for (int f = 0; f < DM_FIELDS; f++) {
+			bool have = store_get(&n->store, key, strlen(key), CRDT_ORMAP, false, &o) == 0;
+			snprintf(el, sizeof(el), "f%d", f);
+			if (!have || !crdt_ormap_get(o->om, el, strlen(el), &v)) {
+				if (m->hf[i][f] >= 0)
+					fail_msg("%s: %s lacks %s, model x%d", n->name, key, el, m->hf[i][f]);
+				continue;
+			}
+			char want[16];
+			assert_true(m->hf[i][f] >= 0);
+			snprintf(want, sizeof(want), "x%d", m->hf[i][f]);
+			assert_false(v.counter);
+			assert_int_equal(v.len, strlen(want));
+			assert_memory_equal(v.p, want, v.len);
+		}
+		for (int k = 0; k < DM_ELEMS; k++) {
+			card += m->all[i][k];
+			gcard += m->g[i][k];
+		}
 	}
-	card = 0;
-	if (store_get(&n->store, "all", 3, CRDT_ORSET, false, &o) == 0)
+	if (store_get(&n->store, "all", 3, CRDT_ORSET, false, &o) == 0 || card) {
+		assert_int_equal(store_get(&n->store, "all", 3, CRDT_ORSET, false, &o), 0);
 		for (int i = 0; i < nodes; i++)
 			for (int k = 0; k < DM_ELEMS; k++) {
 				snprintf(el, sizeof(el), "n%d-%d", i, k);
 				assert_int_equal(crdt_orset_contains(o->os, el, strlen(el)), m->all[i][k]);
-				card += m->all[i][k];
 			}
-	if (card)
 		assert_int_equal(crdt_orset_card(o->os), card);
+	}
+	if (gcard) {
+		assert_int_equal(store_get(&n->store, "g", 1, CRDT_GSET, false, &o), 0);
+		for (int i = 0; i < nodes; i++)
+			for (int k = 0; k < DM_ELEMS; k++) {
+				snprintf(el, sizeof(el), "g%d-%d", i, k);
+				assert_int_equal(crdt_gset_contains(o->gs, el, strlen(el)), m->g[i][k]);
+			}
+		assert_int_equal(crdt_gset_card(o->gs), gcard);
+	}
 	if (m->hits)
 		assert_int_equal(counter(n, "hits"), m->hits);
+	if (store_get(&n->store, "hall", 4, CRDT_ORMAP, false, &o) == 0) {
+		assert_true(crdt_ormap_get(o->om, "c", 1, &v));
+		assert_true(v.counter);
+		assert_int_equal(v.n, m->hall);
+	}
 }
 
-/* The values of @a and @b agree key by key (sets, counters, register
- * values): what two clusters reached, each by its own replication. */
+/* A hash's fields and values as text, "f=v;" in field order (a counter's
+ * value after '#'): what a client reads, without the registers' stamps,
+ * which differ between two clusters' clocks. */
+struct map_text {
+	char s[1024];
+	size_t n;
+};
+
+static int map_text_cb(const uint8_t *f, size_t flen, const struct crdt_ormap_val *v, void *ctx)
+{
+	struct map_text *t = ctx;
+	int w = snprintf(t->s + t->n, sizeof(t->s) - t->n, "%.*s=%s%.*s;", (int)flen, (const char *)f,
+			 v->counter ? "#" : "", (int)v->len, (const char *)v->p);
+
+	assert_true(w > 0 && (size_t)w < sizeof(t->s) - t->n);
+	t->n += (size_t)w;
+	return 0;
+}
+
+/* The values of @a and @b agree key by key (sets, counters, register and
+ * hash values): what two clusters reached, each by its own replication. */
 static int same_values_cb(struct store_entry *e, void *ctx)
 {
 	struct node *other = ctx;
@@ -1956,6 +2110,8 @@ static int same_values_cb(struct store_entry *e, void *ctx)
 	assert_non_null(f);
 	assert_int_equal(store_entry_type(f), t);
 	y = store_entry_slot(f, t);
+	if (!t) /* deleted on both */
+		return 0;
 	if (t == CRDT_LWWREG) {
 		const uint8_t *v1, *v2;
 		size_t l1, l2;
@@ -1963,6 +2119,11 @@ static int same_values_cb(struct store_entry *e, void *ctx)
 		assert_true(crdt_lwwreg_get(y->lww, &v2, &l2));
 		assert_int_equal(l1, l2);
 		assert_memory_equal(v1, v2, l1);
+	} else if (t == CRDT_ORMAP) {
+		struct map_text a = { .n = 0 }, b = { .n = 0 };
+		assert_int_equal(crdt_ormap_foreach(x->om, map_text_cb, &a), 0);
+		assert_int_equal(crdt_ormap_foreach(y->om, map_text_cb, &b), 0);
+		assert_string_equal(a.s, b.s);
 	} else {
 		/* the same writes under the same ids: the same state */
 		assert_true(crdt_obj_equal(x, y));
@@ -1994,7 +2155,12 @@ static void rounds_all(struct cluster *c, int n)
 	}
 }
 
-enum dfault { DF_LOSS, DF_DUP_REORDER, DF_RESTART };
+/* The faults of a scenario: random loss; duplicates and reordering; a
+ * peer restarting mid-stream; gaps (a node misses whole pushes while the
+ * next ones reach it); deltas split over several intervals (bursts
+ * larger than a datagram, under loss); a peer that joins after 10,000
+ * writes; a delta log overflowing (a node's ACKs all lost for a while). */
+enum dfault { DF_LOSS, DF_DUP_REORDER, DF_RESTART, DF_GAP, DF_SPLIT, DF_JOIN_LATE, DF_OVERFLOW };
 
 /* The byte node_restart fills a restarted node's replica id with. */
 static uint8_t restart_rid = 0x77;
@@ -2057,6 +2223,17 @@ static void node_restart_keep(struct cluster *c, int idx)
 	gossip_core_start(nd->g);
 }
 
+/* Faults to every node's shim for scenario @f. */
+static void dm_faults(struct cluster *c, enum dfault f)
+{
+	if (f == DF_LOSS)
+		net_faults(&c->net, 0.25, 0.05, true);
+	else if (f == DF_SPLIT)
+		net_faults(&c->net, 0.15, 0.1, true);
+	else if (f == DF_DUP_REORDER || f == DF_RESTART || f == DF_GAP)
+		net_faults(&c->net, 0, 0.5, true);
+}
+
 /* One seeded scenario: 3 nodes write at random between pushes under fault
  * @f, then the faults stop and a few rounds run.  Every node ends equal to
  * the model, and to what the same writes reach by full state alone
@@ -2066,32 +2243,62 @@ static void delta_scenario(enum dfault f, uint64_t seed)
 	struct cluster c, ref;
 	struct dmodel m, mr;
 	struct rng sched = { seed }, r = { seed * 31 + 7 };
-	uint64_t resent = 0, repairs = 0, intervals = 0;
+	uint64_t resent = 0, repairs = 0, intervals = 0, fallbacks = 0, resyncs = 0, acks = 0;
+	uint64_t before[3];
+	int writes = 0, steps = f == DF_JOIN_LATE ? 1 << 30 : 60, splits = 0;
 	struct gossip_stats st;
 
 	dm_init(&m);
 	dm_init(&mr);
 	cluster_deltas = true;
 	cluster_digests = true;
-	cluster_init(&c, 3, 1400, 0, 0);
+	cluster_delta_log = f == DF_OVERFLOW ? 8 : 0;
+	cluster_init(&c, 3, f == DF_SPLIT ? 512 : 1400, 0, 0);
 	cluster_deltas = false;
 	cluster_digests = false;
+	cluster_delta_log = 0;
 	cluster_init(&ref, 3, 1400, 0, 0);
-	if (f == DF_LOSS)
-		net_faults(&c.net, 0.25, 0.05, true);
-	else
-		net_faults(&c.net, 0, 0.5, true);
-	for (int step = 0; step < 60; step++) {
+	dm_faults(&c, f);
+	if (f == DF_JOIN_LATE)
+		net_down(&c.net, 2, true); /* away from the start */
+	for (int step = 0; step < steps && (f != DF_JOIN_LATE || writes < 10000); step++) {
 		int w = 1 + (int)rng_below(&sched, 6);
 		for (int k = 0; k < w; k++) {
 			int i = (int)rng_below(&sched, 3);
 			struct rng rr = r;
-			if (f == DF_RESTART && i == 1)
-				i = 2; /* the node that restarts writes nothing */
+			if ((f == DF_RESTART && i == 1) || (f == DF_JOIN_LATE && i == 2))
+				i = i == 1 ? 2 : 1; /* that node writes nothing */
 			dm_write(&c, &m, &r, i);
 			dm_write(&ref, &mr, &rr, i);
+			writes++;
 		}
-		push_all(&c);
+		if (f == DF_SPLIT && rng_below(&sched, 3) == 0) {
+			int i = (int)rng_below(&sched, 3), n = 40 + (int)rng_below(&sched, 80);
+			struct rng rr = r;
+			dm_bulk(&c, &m, &r, i, n);
+			dm_bulk(&ref, &mr, &rr, i, n);
+		}
+		if (f == DF_OVERFLOW && (step == 10 || step == 40)) /* node 2's sends lost, or not */
+			assert_int_equal(shim_core_set(&c.net.nodes[2]->shim,
+						       &(struct shim_settings){ .loss = step == 10 }),
+					 0);
+		for (int i = 0; i < 3; i++) {
+			gossip_core_get_stats(c.node[i].g, &st);
+			before[i] = st.delta_intervals;
+		}
+		if (f == DF_GAP && rng_below(&sched, 3) == 0) { /* this push misses one node */
+			int i = (int)rng_below(&sched, 3);
+			net_down(&c.net, i, true);
+			push_all(&c);
+			net_down(&c.net, i, false);
+			dm_faults(&c, f);
+		} else {
+			push_all(&c);
+		}
+		for (int i = 0; i < 3; i++) {
+			gossip_core_get_stats(c.node[i].g, &st);
+			splits += st.delta_intervals > before[i] + 1;
+		}
 		push_all(&ref);
 		if (f == DF_RESTART && step == 30)
 			node_restart(&c, 1);
@@ -2101,6 +2308,8 @@ static void delta_scenario(enum dfault f, uint64_t seed)
 		}
 	}
 	net_faults(&c.net, 0, 0, false);
+	if (f == DF_JOIN_LATE)
+		net_down(&c.net, 2, false);
 	rounds_all(&c, 4);
 	rounds_all(&ref, 2);
 	for (int i = 0; i < 3; i++) {
@@ -2108,16 +2317,25 @@ static void delta_scenario(enum dfault f, uint64_t seed)
 		resent += st.delta_resent;
 		repairs += st.delta_repairs;
 		intervals += st.delta_intervals;
+		fallbacks += st.delta_fallbacks;
+		resyncs += st.delta_resyncs;
+		acks += st.acks_in;
 		dm_check(&c.node[i], &m, 3);
 		dm_check(&ref.node[i], &mr, 3);
 		assert_same_values(&c.node[i], &ref.node[i]);
 	}
 	assert_converged(&c);
 	assert_true(intervals > 0);
-	if (f == DF_LOSS)
+	if (f == DF_LOSS || f == DF_GAP || f == DF_SPLIT)
 		assert_true(resent > 0); /* lost intervals went again */
 	if (f == DF_RESTART)
 		assert_true(repairs > 0); /* its peers compared digests with the new start */
+	if (f == DF_SPLIT)
+		assert_true(splits > 0); /* some push took several intervals */
+	if (f == DF_JOIN_LATE)
+		assert_true(writes >= 10000 && resyncs > 0); /* it came back: sent whole */
+	if (f == DF_OVERFLOW)
+		assert_true(fallbacks > 0); /* the log overflowed: instances went whole */
 	cluster_done(&ref);
 	cluster_done(&c);
 }
@@ -2138,6 +2356,30 @@ static void test_delta_restart(void **state)
 {
 	for (int s = 0; s < test_scenarios(3); s++)
 		delta_scenario(DF_RESTART, test_seed("delta restart") + (uint64_t)s);
+}
+
+static void test_delta_gaps(void **state)
+{
+	for (int s = 0; s < test_scenarios(3); s++)
+		delta_scenario(DF_GAP, test_seed("delta gaps") + (uint64_t)s);
+}
+
+static void test_delta_split_random(void **state)
+{
+	for (int s = 0; s < test_scenarios(3); s++)
+		delta_scenario(DF_SPLIT, test_seed("delta split") + (uint64_t)s);
+}
+
+static void test_delta_join_late_random(void **state)
+{
+	for (int s = 0; s < test_scenarios(1); s++)
+		delta_scenario(DF_JOIN_LATE, test_seed("delta join late") + (uint64_t)s);
+}
+
+static void test_delta_overflow_random(void **state)
+{
+	for (int s = 0; s < test_scenarios(3); s++)
+		delta_scenario(DF_OVERFLOW, test_seed("delta overflow") + (uint64_t)s);
 }
 
 /* A gap: intervals 2 and 4 of 5 are lost.  The receiver acknowledges what
@@ -4393,6 +4635,10 @@ int main(void)
 		cmocka_unit_test(test_delta_loss),
 		cmocka_unit_test(test_delta_dup_reorder),
 		cmocka_unit_test(test_delta_restart),
+		cmocka_unit_test(test_delta_gaps),
+		cmocka_unit_test(test_delta_split_random),
+		cmocka_unit_test(test_delta_join_late_random),
+		cmocka_unit_test(test_delta_overflow_random),
 		cmocka_unit_test(test_delta_gap),
 		cmocka_unit_test(test_delta_tail_probe),
 		cmocka_unit_test(test_delta_lag),
