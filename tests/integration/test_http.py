@@ -144,6 +144,7 @@ class HttpTest(unittest.TestCase):
         self.assertEqual(m[("crdtd_healthy", frozenset())], 1)
         self.assertIn(("crdtd_peer_rtt_seconds", frozenset({("peer", "n1")})), m)
         self.assertIn(("crdtd_peer_repairing", frozenset({("peer", "n1")})), m)
+        self.assertIn(("crdtd_peer_catching_up", frozenset({("peer", "n1")})), m)
         wait_until(lambda: metric(c[0], "crdtd_peer_repairing", peer="n1") == 0,
                    what="the first meeting's repair to end")
         # every INFO gossip counter is there under its metric name
@@ -187,6 +188,7 @@ class HttpTest(unittest.TestCase):
                    metric(c[0], "crdtd_peer_out_of_sync_seconds", peer="n1") == 0,
                    timeout=15, what="n1 in sync on n0 after heal")
         self.assertEqual(metric(c[0], "crdtd_peer_delta_intervals_pending", peer="n1"), 0)
+        self.assertEqual(metric(c[0], "crdtd_peer_catching_up", peer="n1"), 0)
 
     def test_prometheus_scrapes_the_cluster(self):
         self.cluster = c = with_http(Cluster(3)).start()

@@ -136,6 +136,11 @@ static bool peer_catchup_window(const struct gossip_peer_info *p, double *ret)
 	*ret = (double)p->catchup_window;
 	return true;
 }
+static bool peer_catching_up(const struct gossip_peer_info *p, double *ret)
+{
+	*ret = p->catching_up;
+	return true;
+}
 static bool peer_repairing(const struct gossip_peer_info *p, double *ret)
 {
 	*ret = p->repairing;
@@ -192,6 +197,9 @@ static const struct peer_metric peer_metrics[] = {
 	  "the highest delta interval the peer acknowledged (all before it too)", peer_deltas_acked },
 	{ "crdtd_peer_sent_bytes_last_round", METRIC_GAUGE,
 	  "bytes sent to the peer between the last two gossip rounds", peer_bytes_round },
+	{ "crdtd_peer_catching_up", METRIC_GAUGE,
+	  "1 while instances are left to pack for the peer's catch-up or datagrams unacknowledged",
+	  peer_catching_up },
 	{ "crdtd_peer_catchup_pending_datagrams", METRIC_GAUGE,
 	  "catch-up datagrams to the peer queued or not acknowledged yet", peer_catchup_pending },
 	{ "crdtd_peer_catchup_window_datagrams", METRIC_GAUGE,
