@@ -8,7 +8,15 @@
  *   PING   varint seq, 8-byte big-endian sender timestamp, 8-byte
  *          big-endian sender wall clock (ms);
  *   PONG   the seq and timestamp of the PING it answers, and the
- *          responder's own wall clock (ms).
+ *          responder's own wall clock (ms);
+ *   DIGEST, BUCKETS, KEYS  a digest round's group sums, the bucket sums of
+ *          the groups that differed, and a bucket's (name key,
+ *          fingerprint) pairs;
+ *   DELTA  one numbered delta interval (or catch-up piece): its epoch,
+ *          sequence, instance size and a piece's summary of its live dots,
+ *          then records as STATE's;
+ *   ACK    the delta intervals (or catch-up pieces) a receiver merged.
+ * docs/protocol.md gives each byte by byte.
  *
  * Decoders take (buf, len), never read past len, and reject unknown versions,
  * types and flags, oversize names and trailing bytes.  Errors:
