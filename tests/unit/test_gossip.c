@@ -521,11 +521,15 @@ static void cluster_done(struct cluster *c)
 }
 
 /* Every node sends its full state to every peer; then the network runs. */
+static void net_run_ticks(struct cluster *c);
+
+/* CRDT.SYNC on every node, and the network and the ticks run until quiet
+ * (a large instance goes by the catch-up, a window at a time). */
 static void round_all(struct cluster *c)
 {
 	for (int i = 0; i < c->n; i++)
 		assert_int_equal(gossip_core_sync(c->node[i].g, NULL, fake_ms, fake_ms * 1000), 0);
-	net_run(&c->net);
+	net_run_ticks(c);
 }
 
 /* ---- local writes ------------------------------------------------------ */
@@ -898,29 +902,47 @@ static void add_many_unindexed(struct node *n, const char *key, int to)
 	crdt_orset_free(t);
 }
 
+/* A set of 4,000 members (under FULL_CATCHUP_PARTS) goes by CRDT.SYNC as
+ * STATE datagrams, split; one of 20,000 by the peer's catch-up, paced. */
 static void test_large_set(void **state)
 {
 	struct cluster c;
 	struct crdt_obj *oa, *ob;
+	struct gossip_stats st;
 
 	cluster_init(&c, 2, 1400, 0, 0);
-	add_many(&c.node[0], "big", 0, 20000);
+	add_many(&c.node[0], "big", 0, 4000);
 	assert_int_equal(gossip_core_sync(c.node[0].g, NULL, fake_ms, fake_ms * 1000), 0);
 	/* it really was cut: the packing is deterministic, so a change in this
 	 * count is a change in how states are split, to be looked at */
-	assert_int_equal(c.net.sent[0][1], 287);
+	assert_int_equal(c.net.sent[0][1], 56);
 	net_run(&c.net);
 	assert_true(c.net.max_len <= 1400);
 	/* and packed, not dribbled (elements in elemtab order: their counters
 	 * differ by more than in key order, which the names followed) */
-	assert_int_equal(c.net.max_len, 1254);
-	{
-		struct gossip_stats st;
-		gossip_core_get_stats(c.node[0].g, &st);
-		assert_int_equal(st.max_dgram_out, c.net.max_len);
-	}
+	assert_int_equal(c.net.max_len, 1323);
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.max_dgram_out, c.net.max_len);
+	assert_int_equal(st.full_by_catchup, 0);
 	assert_int_equal(store_get(&c.node[0].store, "big", 3, CRDT_ORSET, false, &oa), 0);
 	assert_int_equal(store_get(&c.node[1].store, "big", 3, CRDT_ORSET, false, &ob), 0);
+	assert_int_equal(crdt_orset_card(ob->os), 4000);
+	assert_true(crdt_orset_equal(oa->os, ob->os));
+
+	/* 20,000: no STATE at all; the catch-up's DELTAs, never more in
+	 * flight than its window, every one acknowledged */
+	add_many(&c.node[0], "big", 4000, 20000);
+	memset(c.net.sent_type, 0, sizeof(c.net.sent_type));
+	c.net.track = true;
+	assert_int_equal(gossip_core_sync(c.node[0].g, NULL, fake_ms, fake_ms * 1000), 0);
+	net_run(&c.net);
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.full_by_catchup, 1);
+	assert_int_equal(c.net.sent_type[0][1][WIRE_STATE], 0);
+	assert_true(c.net.sent_type[0][1][WIRE_DELTA] >= 20000 / 100);
+	assert_true(c.net.inflight_max[0][1] <= XFER_WINDOW_MAX);
+	assert_true(c.net.sent_type[1][0][WIRE_ACK] > 0);
+	assert_false(probe(&c.node[0], 1).catching_up);
 	assert_int_equal(crdt_orset_card(ob->os), 20000);
 	assert_true(crdt_orset_equal(oa->os, ob->os));
 	cluster_done(&c);
@@ -2645,6 +2667,7 @@ static void test_catchup(void **state)
 		struct cluster c;
 		struct gossip_stats st;
 		bool lossy = run == 2, sealed = run == 3;
+		uint64_t synced;
 		int r;
 
 		f_one_by_one = run == 0;
@@ -2653,10 +2676,13 @@ static void test_catchup(void **state)
 			assert_int_equal(gossip_core_set_keys(c.node[i].g, &kr), 0);
 		cluster_meet(&c);
 		add_many(&c.node[0], "big", 0, 40000);
-		round_all(&c); /* CRDT.SYNC: the whole set, unpaced */
+		round_all(&c); /* CRDT.SYNC: the set by the catch-up (over 4,096) */
 		assert_converged(&c);
 		gossip_core_get_stats(c.node[0].g, &st);
-		assert_int_equal(st.catchup_dgrams_out, 0);
+		assert_int_equal(st.full_by_catchup, 1);
+		assert_int_equal(st.catchup_resent, 0);
+		synced = st.catchup_dgrams_out;
+		assert_true(synced > 40000 / 100);
 
 		node_restart(&c, 1);
 		if (sealed)
@@ -2682,6 +2708,7 @@ static void test_catchup(void **state)
 		assert_true(st.delta_resyncs >= 1);
 		/* far more pieces than a window, yet never more in flight than
 		 * a window (and the odd PING or digest beside it) */
+		st.catchup_dgrams_out -= synced; /* the restart's catch-up alone */
 		assert_true(st.catchup_dgrams_out > 2 * XFER_WINDOW_MAX);
 		assert_true(c.net.inflight_max[0][1] <= XFER_WINDOW_MAX + 4);
 		/* a window's pieces go to the transport together */
@@ -3552,11 +3579,10 @@ static void test_catchup_mutated(void **state)
 	cluster_init_with(&c, 2, true, true, true);
 	cluster_meet(&c);
 	add_many_unindexed(&c.node[0], "big", 40000);
-	round_all(&c);
-	assert_converged(&c);
 	node_restart(&c, 1);
 	/* node 1's round tells node 0 it restarted: its catch-up begins, and
-	 * goes on from the ACKs alone */
+	 * goes on from the ACKs alone (no CRDT.SYNC before: its catch-up of
+	 * the set would build the dot index this one builds in slices) */
 	fake_ms += 1000;
 	gossip_core_round(c.node[1].g, fake_ms, fake_ms * 1000);
 	for (;; steps++) {
@@ -3634,7 +3660,7 @@ static void test_catchup_no_news(void **state)
 {
 	for (int variant = 0; variant < 3; variant++) {
 		struct cluster c;
-		struct gossip_stats s0, s1;
+		struct gossip_stats s0, s1, b0;
 		struct store_entry *e;
 		struct crdt_obj *o;
 		int r;
@@ -3644,6 +3670,9 @@ static void test_catchup_no_news(void **state)
 		add_many(&c.node[0], "big", 0, 40000);
 		round_all(&c); /* CRDT.SYNC: the whole set */
 		assert_converged(&c);
+		/* node 0's counts from here (the sync went by a catch-up);
+		 * node 1's start again with its restart */
+		gossip_core_get_stats(c.node[0].g, &b0);
 		if (variant == 2) /* the peer lacks one element, not pushed yet */
 			dsadd(&c.node[0], "big", "while-away");
 		if (variant == 0)
@@ -3663,6 +3692,8 @@ static void test_catchup_no_news(void **state)
 		assert_converged(&c);
 		gossip_core_get_stats(c.node[0].g, &s0);
 		gossip_core_get_stats(c.node[1].g, &s1);
+		s0.catchup_dgrams_out -= b0.catchup_dgrams_out;
+		s0.digest_instances_sent -= b0.digest_instances_sent;
 		assert_int_equal(s0.delta_resyncs, variant == 0);
 		assert_true(s0.delta_repairs >= 1); /* the restart met: an emptied store then resynced */
 		if (variant == 1) {
@@ -3799,8 +3830,6 @@ static void test_piece_cache(void **state)
 		cluster_digests = false;
 		add_many(&c.node[0], "big", 0, 40000);
 		set(&c.node[0], "small", "v1");
-		round_all(&c); /* CRDT.SYNC: the whole set, not by catch-up */
-		assert_converged(&c);
 
 		catchup_to(&c, 1);
 		assert_set_equal(&c, 1, "big");
@@ -4101,7 +4130,7 @@ static void test_delta_cost(void **state)
 {
 	for (int deltas = 1; deltas >= 0; deltas--) {
 		struct cluster c;
-		uint64_t before, bytes;
+		uint64_t before, bytes, acks;
 
 		cluster_deltas = deltas;
 		cluster_init(&c, 2, 1400, 0, 0);
@@ -4112,13 +4141,14 @@ static void test_delta_cost(void **state)
 		assert_converged(&c);
 		before = c.net.sent[0][1];
 		bytes = c.net.delivered_bytes[0][1];
+		acks = c.net.sent_type[1][0][WIRE_ACK]; /* the sync's, by the catch-up */
 		dsadd(&c.node[0], "big", "new");
 		fake_ms += 3600 * 1000; /* past the large-instance gap: the push is due */
 		push_all(&c);
 		assert_converged(&c);
 		if (deltas) {
 			assert_int_equal(c.net.sent[0][1] - before, 1);
-			assert_int_equal(c.net.sent_type[1][0][WIRE_ACK], 1);
+			assert_int_equal(c.net.sent_type[1][0][WIRE_ACK] - acks, 1);
 			assert_true(c.net.delivered_bytes[0][1] - bytes <= 150);
 		} else {
 			assert_true(c.net.sent[0][1] - before > 100);
@@ -4420,7 +4450,7 @@ static void test_delta_in_flight(void **state)
 
 	cluster_init_with(&c, 2, true, true, false);
 	cluster_meet(&c);
-	add_many(&c.node[0], "big", 0, 5000);
+	add_many(&c.node[0], "big", 0, 4000); /* CRDT.SYNC sends it as STATE */
 	round_all(&c);
 	assert_converged(&c);
 	dsadd(&c.node[0], "big", "new");
@@ -4457,7 +4487,7 @@ static void test_third_party_in_flight(void **state)
 	struct gossip_stats st;
 
 	cluster_met_then_whole(&c, 3);
-	add_many(&c.node[0], "big", 0, 5000);
+	add_many(&c.node[0], "big", 0, 4000); /* CRDT.SYNC sends it as STATE */
 	round_all(&c);
 	round_all(&c);
 	assert_converged(&c);
