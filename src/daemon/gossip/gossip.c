@@ -28,7 +28,7 @@ struct gossip {
 	struct resolve_req *reqs;
 	int open; /* handles and requests whose callback is still to come */
 	bool started, closing;
-	/* the longest call into the core (a receive, a round, a push, a
+	/* the longest call into the core (a receive, a round, a push, a sync, a
 	 * tick): wall time, and this thread's CPU time (without what other
 	 * processes took of the core meanwhile) */
 	uint64_t longest_us, longest_cpu_us, cpu0;
@@ -233,7 +233,11 @@ void gossip_round(struct gossip *g)
 
 int gossip_sync(struct gossip *g, const char *peer)
 {
-	return gossip_core_sync(g->core, peer, uv_now(g->loop), now_us());
+	uint64_t t0 = timing(g);
+	int r = gossip_core_sync(g->core, peer, uv_now(g->loop), now_us());
+
+	timed(g, t0);
+	return r;
 }
 
 void gossip_notify_write(struct gossip *g)
