@@ -522,6 +522,7 @@ static void cluster_done(struct cluster *c)
 
 /* Every node sends its full state to every peer; then the network runs. */
 static void net_run_ticks(struct cluster *c);
+static void rounds_all(struct cluster *c, int n);
 
 /* CRDT.SYNC on every node, and the network and the ticks run until quiet
  * (a large instance goes by the catch-up, a window at a time). */
@@ -731,15 +732,16 @@ static void test_peer_stats(void **state)
 			pi = probe(&c.node[i], j);
 			assert_int_equal(pi.stats.dgrams_out, c.net.sent[i][j]);
 			assert_int_equal(pi.stats.dgrams_in, c.net.delivered[j][i]);
-			/* two rounds of a PING, a PONG and the state (node 0 holds
-			 * the one key, so its first state is one datagram more),
-			 * and the full state to a peer first heard from: node 0's
-			 * key as one catch-up DELTA to each, which each
-			 * acknowledges; nodes 1 and 2 first hear from each other
-			 * after node 0's STATE came, so they send it too */
-			assert_int_equal(pi.stats.dgrams_in, j == 0 || i != 0 ? 7 : 6);
-			assert_int_equal(c.net.sent_type[j][i][WIRE_DELTA], j == 0 || i != 0);
-			assert_int_equal(c.net.sent_type[j][i][WIRE_ACK], j != 0);
+			/* two CRDT.SYNCs: a PING and a PONG each, and the whole
+			 * store by a walk of each sender's catch-up (the full
+			 * state to a peer first heard from goes so too): its
+			 * DELTAs and their ACKs, four each way, no STATE */
+			assert_int_equal(pi.stats.dgrams_in, 8);
+			assert_int_equal(c.net.sent_type[j][i][WIRE_PONG], 2);
+			assert_int_equal(c.net.sent_type[j][i][WIRE_DELTA] +
+						 c.net.sent_type[j][i][WIRE_ACK],
+					 4);
+			assert_int_equal(c.net.sent_type[j][i][WIRE_STATE], 0);
 			assert_int_equal(pi.stats.bytes_in, c.net.delivered_bytes[j][i]);
 			assert_int_equal(pi.stats.pings_out, 2);
 			assert_int_equal(pi.stats.pongs_in, 2);
@@ -902,8 +904,10 @@ static void add_many_unindexed(struct node *n, const char *key, int to)
 	crdt_orset_free(t);
 }
 
-/* A set of 4,000 members (under FULL_CATCHUP_PARTS) goes by CRDT.SYNC as
- * STATE datagrams, split; one of 20,000 by the peer's catch-up, paced. */
+/* With digests = no a round sends the full state: a set of 4,000 members
+ * (under FULL_CATCHUP_PARTS) as STATE datagrams, split; one of 20,000 by
+ * the peer's catch-up, paced.  CRDT.SYNC sends the whole store by the
+ * catch-up, whatever its size. */
 static void test_large_set(void **state)
 {
 	struct cluster c;
@@ -912,10 +916,11 @@ static void test_large_set(void **state)
 
 	cluster_init(&c, 2, 1400, 0, 0);
 	add_many(&c.node[0], "big", 0, 4000);
-	assert_int_equal(gossip_core_sync(c.node[0].g, NULL, fake_ms, fake_ms * 1000), 0);
+	fake_ms += 1000;
+	gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
 	/* it really was cut: the packing is deterministic, so a change in this
 	 * count is a change in how states are split, to be looked at */
-	assert_int_equal(c.net.sent[0][1], 56);
+	assert_int_equal(c.net.sent_type[0][1][WIRE_STATE], 55);
 	net_run(&c.net);
 	assert_true(c.net.max_len <= 1400);
 	/* and packed, not dribbled (elements in elemtab order: their counters
@@ -934,7 +939,8 @@ static void test_large_set(void **state)
 	add_many(&c.node[0], "big", 4000, 20000);
 	memset(c.net.sent_type, 0, sizeof(c.net.sent_type));
 	c.net.track = true;
-	assert_int_equal(gossip_core_sync(c.node[0].g, NULL, fake_ms, fake_ms * 1000), 0);
+	fake_ms += 1000;
+	gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
 	net_run(&c.net);
 	gossip_core_get_stats(c.node[0].g, &st);
 	assert_int_equal(st.full_by_catchup, 1);
@@ -945,6 +951,53 @@ static void test_large_set(void **state)
 	assert_false(probe(&c.node[0], 1).catching_up);
 	assert_int_equal(crdt_orset_card(ob->os), 20000);
 	assert_true(crdt_orset_equal(oa->os, ob->os));
+
+	/* CRDT.SYNC: the same, by a walk of the store */
+	add_many(&c.node[0], "big", 20000, 21000);
+	memset(c.net.sent_type, 0, sizeof(c.net.sent_type));
+	assert_int_equal(gossip_core_sync(c.node[0].g, NULL, fake_ms, fake_ms * 1000), 0);
+	net_run(&c.net);
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.full_by_catchup, 1);
+	assert_int_equal(c.net.sent_type[0][1][WIRE_STATE], 0);
+	assert_true(c.net.sent_type[0][1][WIRE_DELTA] >= 21000 / 100);
+	assert_false(probe(&c.node[0], 1).catching_up);
+	assert_int_equal(crdt_orset_card(ob->os), 21000);
+	assert_true(crdt_orset_equal(oa->os, ob->os));
+	cluster_done(&c);
+}
+
+/* A record that created its instance at the receiver is that instance:
+ * the same record again (a second CRDT.SYNC) is skipped undecoded; one
+ * that no longer matches (the receiver wrote since) is merged. */
+static void test_sync_again_unchanged(void **state)
+{
+	struct cluster c;
+	struct gossip_stats s0, s1;
+	char k[16];
+
+	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_meet(&c); /* past first contact, which sends the store too */
+	for (int i = 0; i < 100; i++) {
+		snprintf(k, sizeof(k), "n%d", i);
+		incr(&c.node[0], k, i + 1);
+		snprintf(k, sizeof(k), "r%d", i);
+		set(&c.node[0], k, "v");
+	}
+	assert_int_equal(gossip_core_sync(c.node[0].g, NULL, fake_ms, fake_ms * 1000), 0);
+	net_run(&c.net);
+	gossip_core_get_stats(c.node[1].g, &s0);
+	assert_int_equal(s0.merges, 200);
+	assert_int_equal(s0.unchanged, 0);
+	assert_converged(&c);
+
+	incr(&c.node[1], "n7", 1); /* node 1's own entry: n7 differs now */
+	assert_int_equal(gossip_core_sync(c.node[0].g, NULL, fake_ms, fake_ms * 1000), 0);
+	net_run(&c.net);
+	gossip_core_get_stats(c.node[1].g, &s1);
+	assert_int_equal(s1.unchanged - s0.unchanged, 199);
+	assert_int_equal(s1.merges - s0.merges, 1);
+	assert_int_equal(counter(&c.node[1], "n7"), 8 + 1);
 	cluster_done(&c);
 }
 
@@ -1217,7 +1270,7 @@ static void test_keys(void **state)
 	assert_null(store_find(&c.node[1].store, "wrong", 5));
 	assert_null(store_find(&c.node[2].store, "a", 1));
 	gossip_core_get_stats(c.node[0].g, &st);
-	assert_int_equal(st.drops[GOSSIP_DROP_BAD_AUTH], 2); /* node 2's PING and STATE */
+	assert_int_equal(st.drops[GOSSIP_DROP_BAD_AUTH], 2); /* node 2's PING and DELTA */
 	assert_int_equal(st.drops[GOSSIP_DROP_MALFORMED], 0);
 	assert_true(c.net.max_len <= 512);
 
@@ -1226,13 +1279,13 @@ static void test_keys(void **state)
 	round_all(&c);
 	assert_null(store_find(&c.node[0].store, "wrong", 5));
 	gossip_core_get_stats(c.node[0].g, &st);
-	assert_int_equal(st.drops[GOSSIP_DROP_UNAUTHENTICATED], 2); /* its PING and STATE */
+	assert_int_equal(st.drops[GOSSIP_DROP_UNAUTHENTICATED], 2); /* its PING and DELTA */
 	/* and it drops the sealed ones it gets */
 	assert_null(store_find(&c.node[2].store, "a", 1));
 	gossip_core_get_stats(c.node[2].g, &st);
 	/* every datagram of the two rounds from nodes 0 and 1, no more */
 	assert_int_equal(st.drops[GOSSIP_DROP_BAD_AUTH], c.net.delivered[0][2] + c.net.delivered[1][2]);
-	assert_int_equal(st.drops[GOSSIP_DROP_BAD_AUTH], 40);
+	assert_int_equal(st.drops[GOSSIP_DROP_BAD_AUTH], 46);
 
 	/* rotation: node 2 sends with the new key (encrypted), 0 and 1 accept
 	 * old and new, then move to the new one; nothing is lost */
@@ -1309,7 +1362,7 @@ static void test_keys_garbage(void **state)
 	assert_int_equal(drops, 3000); /* every one is dropped, and counted once */
 	/* the garbage comes from a fixed seed: the same split into reasons
 	 * every run (the rest are too short or not sealed at all) */
-	assert_int_equal(st.drops[GOSSIP_DROP_BAD_AUTH], 1880);
+	assert_int_equal(st.drops[GOSSIP_DROP_BAD_AUTH], 1879);
 	assert_int_equal(st.drops[GOSSIP_DROP_BAD_STATE], 0); /* nothing got that far */
 	auth_keyring_wipe(&k);
 	free(buf);
@@ -1644,7 +1697,8 @@ static void sent_reset(struct net *net)
 static void test_digest_round(void **state)
 {
 	struct cluster c;
-	struct gossip_stats sa, sb;
+	struct gossip_stats sa, sb, sb0;
+	uint64_t d_out, d_in, answered, records;
 	char key[32];
 
 	cluster_digests = true;
@@ -1661,6 +1715,17 @@ static void test_digest_round(void **state)
 		assert_int_equal(counter(&c.node[0], key), i + 1);
 		assert_int_equal(counter(&c.node[1], key), i + 1);
 	}
+	/* the sync's catch-up DELTAs make the next round of each leave its
+	 * DIGEST out (a round while intervals stream) */
+	rounds_all(&c, 1);
+	gossip_core_get_stats(c.node[0].g, &sa);
+	assert_int_equal(sa.digest_rounds_deferred, 1);
+	assert_int_equal(sa.delta_repairs, 1); /* first heard from node 1 */
+	assert_int_equal(sa.delta_resyncs, 0); /* a CRDT.SYNC is none */
+	gossip_core_get_stats(c.node[1].g, &sb);
+	d_out = sa.digest_dgrams_out;
+	d_in = sb.digest_dgrams_in;
+	answered = sa.digests_answered + sb.digests_answered;
 
 	sent_reset(&c.net);
 	gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
@@ -1672,18 +1737,16 @@ static void test_digest_round(void **state)
 	assert_int_equal(c.net.sent_type[1][0][WIRE_PONG], 1);
 	gossip_core_get_stats(c.node[0].g, &sa);
 	gossip_core_get_stats(c.node[1].g, &sb);
-	/* the meeting's round's, the repair's on first hearing from node 1
-	 * (a start it never synced with), its answer to node 1's answer (each
-	 * learns they agree), and this one */
-	assert_int_equal(sa.digest_dgrams_out, 4);
-	assert_int_equal(sb.digest_dgrams_in, 4);
-	assert_int_equal(sa.delta_repairs, 1);
-	assert_int_equal(sa.delta_resyncs, 0);
-	assert_int_equal(sa.digests_answered + sb.digests_answered, 2);
+	/* this round's DIGEST alone: they agree, nobody answers */
+	assert_int_equal(sa.digest_dgrams_out, d_out + 1);
+	assert_int_equal(sb.digest_dgrams_in, d_in + 1);
+	assert_int_equal(sa.digests_answered + sb.digests_answered, answered);
 	assert_int_equal(sa.digest_buckets_differing + sb.digest_buckets_differing, 0);
 
 	incr(&c.node[1], "k4242", 5);
 	sent_reset(&c.net);
+	gossip_core_get_stats(c.node[1].g, &sb0);
+	records = sa.records_in;
 	gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
 	net_run(&c.net);
 	/* the instance goes by node 1's catch-up to node 0: one DELTA of
@@ -1704,11 +1767,11 @@ static void test_digest_round(void **state)
 	gossip_core_get_stats(c.node[0].g, &sa);
 	gossip_core_get_stats(c.node[1].g, &sb);
 	assert_int_equal(sa.digest_buckets_differing, 1);
-	assert_int_equal(sb.digest_instances_sent, 1);
-	assert_int_equal(sb.catchup_instances, 1);
-	assert_int_equal(sb.catchup_dgrams_out, 1);
+	assert_int_equal(sb.digest_instances_sent - sb0.digest_instances_sent, 1);
+	assert_int_equal(sb.catchup_instances - sb0.catchup_instances, 1);
+	assert_int_equal(sb.catchup_dgrams_out - sb0.catchup_dgrams_out, 1);
 	assert_false(probe(&c.node[1], 0).catching_up); /* acknowledged */
-	assert_int_equal(sa.records_in, DIGEST_NAMES / 2 + 1); /* the sync's, and this one */
+	assert_int_equal(sa.records_in, records + 1);
 	assert_int_equal(counter(&c.node[0], "k4242"), 4243 + 5);
 
 	/* a round later, in sync: each round costs its PING, DIGEST and the
@@ -2676,10 +2739,10 @@ static void test_catchup(void **state)
 			assert_int_equal(gossip_core_set_keys(c.node[i].g, &kr), 0);
 		cluster_meet(&c);
 		add_many(&c.node[0], "big", 0, 40000);
-		round_all(&c); /* CRDT.SYNC: the set by the catch-up (over 4,096) */
+		round_all(&c); /* CRDT.SYNC: the store by a walk of the catch-up */
 		assert_converged(&c);
 		gossip_core_get_stats(c.node[0].g, &st);
-		assert_int_equal(st.full_by_catchup, 1);
+		assert_int_equal(st.delta_resyncs, 0);
 		assert_int_equal(st.catchup_resent, 0);
 		synced = st.catchup_dgrams_out;
 		assert_true(synced > 40000 / 100);
@@ -4450,9 +4513,10 @@ static void test_delta_in_flight(void **state)
 
 	cluster_init_with(&c, 2, true, true, false);
 	cluster_meet(&c);
-	add_many(&c.node[0], "big", 0, 4000); /* CRDT.SYNC sends it as STATE */
+	add_many(&c.node[0], "big", 0, 5000);
 	round_all(&c);
 	assert_converged(&c);
+	rounds_all(&c, 2); /* past the rounds the sync's DELTAs defer */
 	dsadd(&c.node[0], "big", "new");
 	net_down(&c.net, 1, true); /* the DELTA is lost */
 	push_all(&c);
@@ -4484,25 +4548,27 @@ static void test_delta_in_flight(void **state)
 static void test_third_party_in_flight(void **state)
 {
 	struct cluster c;
-	struct gossip_stats st;
+	struct gossip_stats st, st0;
 
 	cluster_met_then_whole(&c, 3);
-	add_many(&c.node[0], "big", 0, 4000); /* CRDT.SYNC sends it as STATE */
+	add_many(&c.node[0], "big", 0, 5000);
 	round_all(&c);
 	round_all(&c);
 	assert_converged(&c);
+	rounds_all(&c, 2); /* past the rounds the syncs' DELTAs defer */
 	dsadd(&c.node[0], "big", "new");
 	net_down(&c.net, 2, true); /* node 2 misses the DELTA, node 1 has it */
 	push_all(&c);
 	net_down(&c.net, 2, false);
 	sent_reset(&c.net);
+	gossip_core_get_stats(c.node[1].g, &st0);
 	/* node 2's round: node 1 finds "big" differing in node 2's KEYS */
 	gossip_core_round(c.node[2].g, fake_ms, fake_ms * 1000);
 	net_run(&c.net);
 	gossip_core_get_stats(c.node[1].g, &st);
 	assert_true(st.digest_in_flight >= 1);
 	assert_int_equal(st.digest_instances_sent, 0);
-	assert_int_equal(st.catchup_instances, 0);
+	assert_int_equal(st.catchup_instances, st0.catchup_instances);
 	assert_int_equal(c.net.sent_type[1][2][WIRE_STATE], 0);
 	/* the writer's round sends the interval again; all three agree */
 	gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
@@ -4651,6 +4717,7 @@ int main(void)
 		cmocka_unit_test(test_down_peer),
 		cmocka_unit_test(test_dup_reorder_replay),
 		cmocka_unit_test(test_large_set),
+		cmocka_unit_test(test_sync_again_unchanged),
 		cmocka_unit_test(test_large_set_loss),
 		cmocka_unit_test(test_clock_skew),
 		cmocka_unit_test(test_bad_and_unknown),

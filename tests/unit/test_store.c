@@ -671,7 +671,7 @@ static void test_type_conflict_resolves_the_same_everywhere(void **state)
 
 struct sub_log {
 	int calls;
-	bool remote;
+	bool remote, created;
 	enum store_op op;
 	enum crdt_type t;
 	const struct crdt_obj *state;
@@ -689,6 +689,7 @@ static void sub_changed(void *ctx, struct store_entry *e, enum crdt_type t,
 
 	l->calls++;
 	l->remote = c->remote;
+	l->created = c->created;
 	l->op = c->op;
 	l->t = t;
 	l->state = c->state;
@@ -743,12 +744,16 @@ static void test_change_stream(void **state)
 	assert_int_equal(b.t, CRDT_GCOUNTER);
 	assert_ptr_equal(b.state, &remote);
 	assert_string_equal(b.name, "b");
+	assert_true(b.created); /* "b" held no counter: it is now that state */
+	assert_int_equal(store_merge(&s, "b", 1, &remote), 0);
+	assert_false(b.created); /* merged into the one it holds */
+	assert_int_equal(b.calls, 3);
 	crdt_obj_done(&remote);
 
 	store_unsubscribe(&s, &a);
 	store_changed(&s, e, CRDT_GSET, &(struct store_change){ .op = STORE_OP_STATE, .state = o });
-	assert_int_equal(a.calls, 2);
-	assert_int_equal(b.calls, 3);
+	assert_int_equal(a.calls, 3);
+	assert_int_equal(b.calls, 4);
 	/* a full table says so */
 	for (int i = 1; i < STORE_SUBS_MAX; i++)
 		assert_int_equal(store_subscribe(&s, &(struct store_sub){ .changed = sub_changed, .ctx = &a }), 0);

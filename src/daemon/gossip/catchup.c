@@ -393,11 +393,14 @@ void catchup_pump(struct gossip_core *g, struct peer *p)
 		g->io.tick_wanted(g->io.ctx, due > g->now_ms ? due - g->now_ms : 1);
 }
 
-/* @p gets the whole store: a walk of the table replaces what was queued
- * and what is in flight (ACKs of the old stream are ignored from now on). */
 void catchup_resync(struct gossip_core *g, struct peer *p)
 {
 	g->st.delta_resyncs++; /* also when the queue overflows (catchup_add) */
+	catchup_walk(g, p);
+}
+
+void catchup_walk(struct gossip_core *g, struct peer *p)
+{
 	xfer_reset(&p->xf, ++g->xepoch); /* what was queued is in the walk */
 	p->missed = false; /* and what went whole past it */
 	catchup_names_clear(p);

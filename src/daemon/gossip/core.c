@@ -724,9 +724,12 @@ int gossip_core_sync(struct gossip_core *g, const char *name, uint64_t now_ms, u
 		n = choose_targets(g, 0);
 	}
 	g->st.syncs++;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		ping_peer(g, g->targets[i]);
-	return send_full(g, g->targets, n);
+		catchup_walk(g, g->targets[i]);
+		catchup_pump(g, g->targets[i]);
+	}
+	return 0;
 }
 
 void core_missed_by_down(struct gossip_core *g)

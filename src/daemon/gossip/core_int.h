@@ -458,8 +458,13 @@ bool catchup_receiving_any(const struct gossip_core *g, uint64_t key);
 void catchup_note_received(struct gossip_core *g, struct peer *p, const uint8_t *name, size_t len);
 /** Send what @p's window allows, and ask for a tick when the next is due. */
 void catchup_pump(struct gossip_core *g, struct peer *p);
-/** @p gets the whole store, from the start. */
+/** @p gets the whole store, from the start: a walk of the table replaces
+ * what was queued and what is in flight (ACKs of the old stream are
+ * ignored from now on).  catchup_resync counts it as a resync (the peer
+ * restarted, lags past the log, its queue overflowed); catchup_walk does
+ * not (CRDT.SYNC). */
 void catchup_resync(struct gossip_core *g, struct peer *p);
+void catchup_walk(struct gossip_core *g, struct peer *p);
 /** @p restarted: what its catch-up had in flight goes again at once. */
 void catchup_restarted(struct peer *p);
 /** @p gets instance @name whole (queued once). */

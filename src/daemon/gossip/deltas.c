@@ -759,7 +759,10 @@ static struct pend *enqueue(struct gossip_core *g, struct store_entry *e)
 }
 
 /* The store's change stream.  A local write invalidates what was sent of
- * the entry and queues it for the push; a remote merge only invalidates. */
+ * the entry and queues it for the push; a remote merge only invalidates,
+ * but for one that created the instance from a record as it came: the
+ * instance is that record, so the same record again (the next full round's,
+ * the next CRDT.SYNC's) is skipped undecoded (record_unchanged). */
 static void changed(void *ctx, struct store_entry *e, enum crdt_type t,
 		    const struct store_change *c)
 {
@@ -770,7 +773,7 @@ static void changed(void *ctx, struct store_entry *e, enum crdt_type t,
 		pcache_changed(g->pc, e, t, c);
 	if (c->remote) {
 		if ((in = store_entry_inst(e, t)))
-			in->fp = 0;
+			in->fp = c->created && c->enc ? store_fingerprint(c->enc, c->enc_len) : 0;
 		return;
 	}
 	for (int i = CRDT_TYPE_MIN; i <= CRDT_TYPE_MAX; i++)

@@ -955,6 +955,7 @@ static int merge_remote(struct store *s, const void *name, size_t len,
 	struct store_entry *e;
 	struct store_inst *in;
 	enum crdt_type t = remote->type;
+	bool created = false;
 	int r, live;
 
 	if (t < CRDT_TYPE_MIN || t > CRDT_TYPE_MAX)
@@ -996,6 +997,7 @@ static int merge_remote(struct store *s, const void *name, size_t len,
 		if (t == CRDT_ORSET || t == CRDT_ORMAP)
 			(void)crdt_obj_fingerprint(&in->obj);
 		s->stats.by_type[t]++;
+		created = true;
 	} else {
 		/* what a DEL elsewhere removed, all of it or all but a few:
 		 * emptied here first, the members handed over as a local
@@ -1010,7 +1012,7 @@ static int merge_remote(struct store *s, const void *name, size_t len,
 	s->stats.merges++;
 	store_changed(s, e, t, &(struct store_change){ .remote = true, .op = STORE_OP_STATE,
 						      .state = state, .enc = enc,
-						      .enc_len = enc_len });
+						      .enc_len = enc_len, .created = created });
 	return 0;
 }
 

@@ -222,6 +222,9 @@ struct store_change {
 	 * from), or NULL; a journal stores these rather than encode it again */
 	const uint8_t *enc;
 	size_t enc_len;
+	/* remote: the name held no instance of the type, so the instance is
+	 * now exactly @state (and @enc, when given, its encoding) */
+	bool created;
 };
 
 /* What a subscriber needs of a local write's delta (store_delta). */
