@@ -56,6 +56,10 @@ struct crdt_type_ops {
 	 * pieces. */
 	uint64_t (*pieces_total)(const void *s);
 	int (*reserve_for)(void *s, const void *piece, uint64_t total);
+	/* Whether a piece its cut gave with a summary (crdt_cursor has_sum)
+	 * could change the state: crdt_orset_piece_is_news,
+	 * crdt_ormap_piece_is_news.  NULL for a type whose pieces have none. */
+	int (*piece_is_news)(void *s, const uint8_t *enc, size_t len, uint64_t dots, uint64_t hash);
 	/* A 64-bit fingerprint of the state, never 0, that depends only on
 	 * the state: the wrapping sum of a hash of each of its parts (counter
 	 * entries, elements, dots, context intervals), so neither arrival
@@ -152,6 +156,12 @@ uint64_t crdt_obj_pieces_total(const struct crdt_obj *o);
  * the type has no such row or the types differ; -ENOMEM / -EMSGSIZE with
  * @dst unchanged.  Only capacity changes. */
 int crdt_obj_reserve_for(struct crdt_obj *dst, const struct crdt_obj *piece, uint64_t total);
+/** Whether merging the encoded piece @enc of @o's type, cut with a summary
+ * of @dots live dots of sum hash @hash, could change @o
+ * (crdt_type_ops.piece_is_news): 0 when it cannot, 1 when it could, or
+ * when @o's type keeps no summaries or @enc is of another type. */
+int crdt_obj_piece_is_news(struct crdt_obj *o, const uint8_t *enc, size_t len, uint64_t dots,
+			   uint64_t hash);
 /** crdt_type_ops.fingerprint, mixed with the type: states of different
  * types differ.  0 only for an obj of no type. */
 uint64_t crdt_obj_fingerprint(const struct crdt_obj *o);

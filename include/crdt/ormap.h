@@ -153,9 +153,22 @@ int crdt_ormap_split(const struct crdt_ormap *m, size_t max, crdt_piece_cb cb, v
  * @n pieces a call; the map may change between calls (docs/encoding.md
  * says why that is sound).  A map of up to 1,024 parts (crdt_ormap_parts)
  * goes as the whole split in the first call; a larger one gets its dot
- * index first.  0, or an
+ * index first.  A piece of entries (not the whole split's, not one of
+ * baselines) has a summary of its live dots in @cur during its callback
+ * (has_sum, sum_dots, sum_hash), for crdt_ormap_piece_is_news.  0, or an
  * error as crdt_ormap_split's. */
 int crdt_ormap_pieces(struct crdt_ormap *m, struct crdt_cursor *cur, size_t max, size_t n,
 		      crdt_piece_cb cb, void *ctx);
+/** Whether merging @enc (a piece crdt_ormap_pieces cut, whose summary
+ * counts @dots live dots of sum hash @hash) into @m could change @m, as
+ * crdt_orset_piece_is_news for an OR-Set: 0, "no news", when every dot of
+ * the piece's context is in @m's and @m's live entries' dots inside that
+ * context are exactly @dots of sum @hash; 1 otherwise, also for an
+ * encoding that does not parse, an index that cannot be built, or a
+ * context that would take more than 4 probes of @m's dot index a live dot
+ * (plus 256) to sum.  Reads the context only, never the fields; builds
+ * @m's dot index if it is not built.  Ownership: nothing taken. */
+int crdt_ormap_piece_is_news(struct crdt_ormap *m, const uint8_t *enc, size_t len,
+			     uint64_t dots, uint64_t hash);
 
 #endif

@@ -81,6 +81,15 @@ static inline uint64_t fp_rid(const struct crdt_rid *r)
 	return fp_bytes(FP_RID, r->b, CRDT_RID_LEN);
 }
 
+/* One live dot's part of a piece's summary (an OR-Set's or an OR-Map's
+ * piece cut through its dot index): its replica's fp_rid @rh and its
+ * counter, with no element or field key, so that a receiver can compute
+ * it from its dot index alone (orset/news.c, ormap/news.c). */
+static inline uint64_t piece_dot_hash(uint64_t rh, uint64_t ctr)
+{
+	return fp_pair(rh ^ FP_DOT, ctr);
+}
+
 /* The fingerprint of a state of type tag @type from the sum of its parts:
  * never 0, so that callers may keep 0 for "no state". */
 static inline uint64_t fp_finish(unsigned type, uint64_t sum)

@@ -89,6 +89,14 @@
 		return crdt_##NAME##_reserve_for(s, COUNT(piece), total);                            \
 	}
 
+/* A piece's news from its summary (orset/news.c, ormap/news.c). */
+#define ADAPT_NEWS(NAME)                                                                            \
+	static int NAME##_news_(void *s, const uint8_t *enc, size_t len, uint64_t dots,              \
+				uint64_t hash)                                                       \
+	{                                                                                            \
+		return crdt_##NAME##_piece_is_news(s, enc, len, dots, hash);                         \
+	}
+
 #define ROW(NAME, TAG)                                                                              \
 	.type = TAG, .new = NAME##_new_, .free = NAME##_free_, .copy = NAME##_copy_,                 \
 	.merge = NAME##_merge_, .equal = NAME##_equal_, .encode = NAME##_encode_,                    \
@@ -99,6 +107,7 @@
 #define ROW_COUNTER(NAME) .value = NAME##_value_
 #define ROW_PIECES(NAME) .pieces = NAME##_pieces_, .pieces_total = NAME##_total_, \
 			 .reserve_for = NAME##_reserve_for_
+#define ROW_NEWS(NAME) .piece_is_news = NAME##_news_
 #define ROW_SET(NAME) .card = NAME##_card_, .contains = NAME##_contains_, .foreach = NAME##_foreach_, \
 		      .each = NAME##_each_, .scan = NAME##_scan_
 
@@ -114,6 +123,7 @@ ADAPT_SET(gset)
 ADAPT_PIECES(gset, crdt_gset_card)
 ADAPT(orset, struct crdt_orset)
 ADAPT_PIECES(orset, crdt_orset_card)
+ADAPT_NEWS(orset)
 ADAPT_IDS(orset)
 ADAPT_SET(orset)
 ADAPT_DEL(orset)
@@ -126,6 +136,7 @@ ADAPT_IDS(ormap)
 ADAPT_DEL(ormap)
 ADAPT_DETACH(ormap, struct crdt_ormap)
 ADAPT_PIECES(ormap, crdt_ormap_bases)
+ADAPT_NEWS(ormap)
 
 static const struct crdt_type_ops types[CRDT_TYPE_MAX + 1] = {
 	[CRDT_GCOUNTER] = { ROW(gcounter, CRDT_GCOUNTER), ROW_IDS(gcounter), ROW_COUNTER(gcounter),
@@ -137,7 +148,7 @@ static const struct crdt_type_ops types[CRDT_TYPE_MAX + 1] = {
 	[CRDT_GSET] = { ROW(gset, CRDT_GSET), ROW_SET(gset), ROW_PIECES(gset), /* carries no replica ids */
 			.piece_overhead = 2 + 10, .redis_type = "set" },
 	[CRDT_ORSET] = { ROW(orset, CRDT_ORSET), ROW_IDS(orset), ROW_SET(orset), ROW_DEL(orset),
-			 ROW_DETACH(orset), ROW_PIECES(orset),
+			 ROW_DETACH(orset), ROW_PIECES(orset), ROW_NEWS(orset),
 			 .piece_overhead = (2 + 5 + 10) + (CRDT_RID_LEN + 10) + (10 + 10) + (5 + 10),
 			 .redis_type = "set" },
 	[CRDT_LWWREG] = { ROW(lwwreg, CRDT_LWWREG), ROW_IDS(lwwreg), ROW_DEL(lwwreg),
@@ -145,7 +156,7 @@ static const struct crdt_type_ops types[CRDT_TYPE_MAX + 1] = {
 	/* ormap/codec.c's split bounds for a piece of one register field
 	 * (header, one replica, the entry and its dot, two length varints) */
 	[CRDT_ORMAP] = { ROW(ormap, CRDT_ORMAP), ROW_IDS(ormap), ROW_DEL(ormap),
-			 ROW_DETACH(ormap), ROW_PIECES(ormap),
+			 ROW_DETACH(ormap), ROW_PIECES(ormap), ROW_NEWS(ormap),
 			 .piece_overhead = (2 + 3 * 5) + (CRDT_RID_LEN + 5 + 5) + 5 + 5 + 5 +
 					   (5 + 10 + 1) + (10 + 1) + 10 + 5 + 5,
 			 .redis_type = "hash" },
@@ -284,6 +295,16 @@ int crdt_obj_reserve_for(struct crdt_obj *dst, const struct crdt_obj *piece, uin
 	if (!ops || !ops->reserve_for || dst->type != piece->type)
 		return 0;
 	return ops->reserve_for(dst->p, piece->p, total);
+}
+
+int crdt_obj_piece_is_news(struct crdt_obj *o, const uint8_t *enc, size_t len, uint64_t dots,
+			   uint64_t hash)
+{
+	const struct crdt_type_ops *ops = crdt_type_ops(o->type);
+
+	if (!ops || !ops->piece_is_news || len < 1 || enc[0] != (uint8_t)o->type)
+		return 1;
+	return ops->piece_is_news(o->p, enc, len, dots, hash);
 }
 
 uint64_t crdt_obj_fingerprint(const struct crdt_obj *o)

@@ -3,9 +3,10 @@
  * decodes must re-encode to an equal state, merge into a copy of itself
  * without change, and render as JSON; an OR-Map's split pieces must merge
  * back into it, and so must an OR-Set's and an OR-Map's pieces cut from a
- * cursor (each at most the size asked).  A piece an OR-Set's receiver is
- * told brings no news (crdt_orset_piece_is_news) leaves it unchanged when
- * merged, and the check reads no byte past a piece, whole or cut short. */
+ * cursor (each at most the size asked).  A piece an OR-Set's or an
+ * OR-Map's receiver is told brings no news (crdt_obj_piece_is_news) leaves
+ * it unchanged when merged, and the check reads no byte past a piece,
+ * whole or cut short. */
 #include <errno.h>
 #include <string.h>
 
@@ -79,7 +80,7 @@ static int news_piece(const uint8_t *p, size_t len, void *ctx)
 
 	CHECK(x->cur->has_sum == 0 || x->cur->has_sum == 1);
 	if (!x->cur->has_sum ||
-	    crdt_orset_piece_is_news(x->rcv->os, p, len, x->cur->sum_dots, x->cur->sum_hash))
+	    crdt_obj_piece_is_news(x->rcv, p, len, x->cur->sum_dots, x->cur->sum_hash))
 		return 0;
 	CHECK(crdt_obj_decode(p, len, &piece) == 0);
 	if (crdt_obj_copy(x->rcv, &c) == 0) {
@@ -91,9 +92,9 @@ static int news_piece(const uint8_t *p, size_t len, void *ctx)
 	return 0;
 }
 
-/* An OR-Set's pieces from a cursor, each asked whether it is news to the
- * set itself (every piece's dots are there: mostly not), and the input's
- * own bytes, whole and cut short, asked the same. */
+/* An OR-Set's or an OR-Map's pieces from a cursor, each asked whether it
+ * is news to the state itself (every piece's dots are there: mostly not),
+ * and the input's own bytes, whole and cut short, asked the same. */
 static void news_back(const struct crdt_obj *o, const uint8_t *data, size_t size)
 {
 	struct crdt_obj set, empty, rcv;
@@ -115,7 +116,7 @@ static void news_back(const struct crdt_obj *o, const uint8_t *data, size_t size
 		r = crdt_obj_pieces(&set, &cur, 200, 2, news_piece, &x);
 	for (size_t k = 0; k < 3; k++) {
 		size_t len = k == 0 ? size : k == 1 ? size / 2 : size - 1;
-		r = crdt_orset_piece_is_news(rcv.os, data, len, crdt_orset_card(rcv.os), 0);
+		r = crdt_obj_piece_is_news(&rcv, data, len, crdt_obj_card(&rcv), 0);
 		CHECK(r == 0 || r == 1);
 	}
 	crdt_obj_done(&rcv);
@@ -146,7 +147,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		split_back(&o);
 	if (o.type == CRDT_ORSET || o.type == CRDT_ORMAP)
 		pieces_back(&o);
-	if (o.type == CRDT_ORSET)
+	if (o.type == CRDT_ORSET || o.type == CRDT_ORMAP)
 		news_back(&o, data, size);
 	if ((j = crdt_obj_to_json(&o)))
 		cJSON_Delete(j);

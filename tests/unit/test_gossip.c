@@ -3781,6 +3781,62 @@ static void test_catchup_no_news(void **state)
 	}
 }
 
+/* The same for a hash: its pieces cut through the dot index carry a
+ * summary too (crdt_ormap_piece_is_news).  A peer back with the hash it
+ * held, one field short, skips every piece but the one with that field;
+ * the baselines' pieces (deleted counter fields) carry none and merge. */
+static void test_catchup_no_news_hash(void **state)
+{
+	struct cluster c;
+	struct gossip_stats s0, s1, b0;
+	struct crdt_obj *o;
+	char f[32];
+	int64_t n;
+	int r;
+
+	cluster_init_with(&c, 2, true, true, false);
+	cluster_meet(&c);
+	o = dget(&c.node[0], "h", CRDT_ORMAP);
+	for (int i = 0; i < 6000; i++) {
+		int len = snprintf(f, sizeof(f), "field-%05d", i);
+		if (i % 5)
+			assert_int_equal(crdt_ormap_set(o->om, &c.node[0].hlc, &c.node[0].rid, f,
+							(size_t)len, f, (size_t)len, NULL),
+					 0);
+		else
+			assert_int_equal(crdt_ormap_incr(o->om, &c.node[0].rid, f, (size_t)len, i, NULL,
+							 &n),
+					 0);
+		if (i % 50 == 0)
+			assert_int_equal(crdt_ormap_del(o->om, f, (size_t)len, NULL), 1);
+	}
+	announce(&c.node[0], "h", CRDT_ORMAP, STORE_OP_STATE, NULL, NULL); /* goes whole */
+	round_all(&c);
+	assert_converged(&c);
+	dhash(&c.node[0], "h", "while-away", 0, "x", 0);
+	gossip_core_get_stats(c.node[0].g, &b0);
+	node_restart_keep(&c, 1);
+	for (r = 0; r < 60; r++) {
+		rounds_all(&c, 1);
+		if (!probe(&c.node[0], 1).catching_up &&
+		    crdt_ormap_get(dget(&c.node[1], "h", CRDT_ORMAP)->om, "while-away", 10,
+				   &(struct crdt_ormap_val){ 0 }))
+			break;
+	}
+	assert_true(r < 60);
+	rounds_all(&c, 2);
+	assert_converged(&c);
+	gossip_core_get_stats(c.node[0].g, &s0);
+	gossip_core_get_stats(c.node[1].g, &s1);
+	s0.catchup_dgrams_out -= b0.catchup_dgrams_out;
+	assert_true(s0.catchup_dgrams_out > 50);
+	/* every piece but the new field's and the few of the 120 deleted
+	 * counters' baselines skipped (352 pieces, 345 skipped when written) */
+	assert_true(s1.pieces_no_news + 10 >= s0.catchup_dgrams_out);
+	assert_true(s1.pieces_no_news < s0.catchup_dgrams_out);
+	cluster_done(&c);
+}
+
 /* Run node 0's catch-up to node @to, which restarted empty: node @to's
  * round tells node 0, then only ACKs move it on (no other round, no push:
  * nothing but the catch-up can bring node @to the set). */
@@ -4763,6 +4819,7 @@ int main(void)
 		cmocka_unit_test(test_resync_small_instances),
 		cmocka_unit_test(test_catchup_mutated),
 		cmocka_unit_test(test_catchup_no_news),
+		cmocka_unit_test(test_catchup_no_news_hash),
 		cmocka_unit_test(test_piece_cache),
 		cmocka_unit_test(test_gset_catchup),
 		cmocka_unit_test(test_piece_cache_random),

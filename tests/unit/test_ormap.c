@@ -886,6 +886,127 @@ static void test_split_large(void **state)
 	crdt_ormap_free(one);
 }
 
+/* ---- a receiver that pays for news only (crdt_ormap_piece_is_news) ---- */
+
+struct newsx {
+	const struct crdt_cursor *cur;
+	struct crdt_ormap *const *recv; /* the receivers, each checked */
+	size_t nrecv;
+	const bool *exact; /* per receiver: "no news" exactly when nothing changes */
+	size_t *no_news, *changed;
+	size_t summed, plain; /* pieces with a summary, and without (baselines) */
+};
+
+static int news_cb(const uint8_t *p, size_t len, void *ctx)
+{
+	struct newsx *x = ctx;
+	struct crdt_ormap *d;
+
+	assert_int_equal(crdt_ormap_decode(p, len, &d), 0);
+	if (!x->cur->has_sum) {
+		x->plain++;
+		crdt_ormap_free(d);
+		return 0;
+	}
+	x->summed++;
+	for (size_t i = 0; i < x->nrecv; i++) {
+		struct crdt_ormap *c = crdt_ormap_copy(x->recv[i]);
+		int news = crdt_ormap_piece_is_news(x->recv[i], p, len, x->cur->sum_dots,
+						    x->cur->sum_hash);
+		bool same;
+		assert_true(news == 0 || news == 1);
+		assert_int_equal(crdt_ormap_merge(c, d), 0);
+		same = crdt_ormap_equal(c, x->recv[i]);
+		/* sound always: a piece said to bring nothing changes nothing */
+		if (!news)
+			assert_true(same);
+		if (x->exact[i])
+			assert_int_equal(news, !same);
+		x->no_news[i] += !news;
+		x->changed[i] += !same;
+		/* a wrong summary is news, and so is a truncated piece */
+		assert_int_equal(crdt_ormap_piece_is_news(x->recv[i], p, len, x->cur->sum_dots + 1,
+							  x->cur->sum_hash), 1);
+		assert_int_equal(crdt_ormap_piece_is_news(x->recv[i], p, len, x->cur->sum_dots,
+							  x->cur->sum_hash ^ 1), 1);
+		assert_int_equal(crdt_ormap_piece_is_news(x->recv[i], p, len / 2, 0, 0), 1);
+		crdt_ormap_free(c);
+	}
+	crdt_ormap_free(d);
+	return 0;
+}
+
+/* Random maps (registers and counters, concurrent writers, deleted fields)
+ * cut from a cursor, against receivers that hold the same map, miss one
+ * field (its dot unseen), deleted that field (its dot seen and dead), and
+ * hold one live entry the sender deleted: each piece's verdict against a
+ * real merge on a copy.  Baseline pieces carry no summary. */
+static void test_pieces_news(void **state)
+{
+	struct rng r = { test_seed("ormap pieces news") };
+	struct crdt_rid ids[3] = { { { 7 } }, { { 9 } }, { { 11 } } };
+	static const bool exact[4] = { true, true, false, true };
+	struct crdt_hlc h;
+	char f[32];
+	int64_t n;
+
+	now_ms = 1;
+	crdt_hlc_init(&h, clock_global, NULL);
+	for (int iter = 0; iter < 2; iter++) {
+		struct crdt_ormap *m = crdt_ormap_new(), *recv[4];
+		struct crdt_cursor cur = CRDT_CURSOR_INIT;
+		size_t no_news[4] = { 0 }, changed[4] = { 0 };
+		struct newsx x = { .cur = &cur, .recv = recv, .nrecv = 4, .exact = exact,
+				   .no_news = no_news, .changed = changed };
+		/* past PIECES_WHOLE, so the pieces go through the dot index;
+		 * the second past LIVE_LISTED (its dots probed) */
+		int fields = (iter == 0 ? 1500 : 4500) + (int)rng_below(&r, 1000), guard = 0;
+		const struct crdt_rid *who = &ids[rng_below(&r, 3)];
+
+		for (int i = 0; i < fields; i++) {
+			int len = snprintf(f, sizeof(f), "field-%d", i);
+			const struct crdt_rid *w = &ids[rng_below(&r, 3)];
+			if (i % 3)
+				assert_int_equal(crdt_ormap_set(m, &h, w, f, (size_t)len, f, (size_t)len, NULL), 0);
+			else
+				assert_int_equal(crdt_ormap_incr(m, w, f, (size_t)len, i, NULL, &n), 0);
+			if (i % 7 == 0)
+				assert_int_equal(crdt_ormap_del(m, f, (size_t)len, NULL), 1);
+		}
+		/* "gone" written and deleted; "news" written last */
+		recv[3] = crdt_ormap_copy(m);
+		assert_int_equal(crdt_ormap_set(m, &h, who, "gone", 4, "g", 1, NULL), 0);
+		assert_int_equal(crdt_ormap_set(recv[3], &h, who, "gone", 4, "g", 1, NULL), 0);
+		assert_int_equal(crdt_ormap_del(m, "gone", 4, NULL), 1); /* recv[3] keeps it live */
+		recv[1] = crdt_ormap_copy(m); /* missing "news" */
+		assert_int_equal(crdt_ormap_set(m, &h, who, "news", 4, "n", 1, NULL), 0);
+		/* recv[3] has not seen "news" either: it gets it; its "gone" is
+		 * the sender's deleted one (the same dot: the copies share the
+		 * clock's order up to here) */
+		recv[2] = crdt_ormap_copy(m);
+		assert_int_equal(crdt_ormap_del(recv[2], "news", 4, NULL), 1); /* deleted it */
+		recv[0] = crdt_ormap_copy(m); /* the same */
+		while (!cur.done) {
+			assert_int_equal(crdt_ormap_pieces(m, &cur, 300 + rng_below(&r, 900), 1, news_cb, &x),
+					 0);
+			assert_true(++guard < 100000);
+		}
+		assert_true(x.summed > 2);
+		assert_true(x.plain > 0); /* the counters' baselines */
+		assert_int_equal(no_news[0], x.summed); /* nothing new: every piece skipped */
+		assert_int_equal(changed[0], 0);
+		assert_int_equal(changed[1], 1); /* the one piece with the new entry */
+		assert_int_equal(no_news[1], x.summed - 1);
+		assert_int_equal(changed[2], 0);            /* nothing to change ... */
+		assert_int_equal(no_news[2], x.summed - 1); /* ... but one piece merged all the same */
+		assert_true(changed[3] >= 1);               /* the delete reaches it, and "news" */
+		assert_int_equal(no_news[3], x.summed - changed[3]);
+		for (int i = 0; i < 4; i++)
+			crdt_ormap_free(recv[i]);
+		crdt_ormap_free(m);
+	}
+}
+
 /* Pieces from a cursor, a few a call (crdt_ormap_pieces), of a map that
  * changes between calls (new fields, overwrites, increments, deletes, each
  * with its delta): the pieces alone end at least the map as it was when the
@@ -1484,6 +1605,7 @@ int main(void)
 		cmocka_unit_test(test_clear_detach),
 		cmocka_unit_test(test_detach_removed),
 		cmocka_unit_test(test_pieces_from_cursor),
+		cmocka_unit_test(test_pieces_news),
 		cmocka_unit_test(test_pieces_of_baselines),
 		cmocka_unit_test(test_clear_baselines),
 		cmocka_unit_test(test_pieces_of_cleared_map), cmocka_unit_test(test_small_merges),

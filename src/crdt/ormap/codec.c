@@ -588,6 +588,14 @@ struct piece {
 	size_t max;
 	bool sent;
 	size_t ri_len; /* bytes of the largest replica index */
+	/* crdt_ormap_pieces: the cursor a piece's summary goes in at its
+	 * flush, when it is one of the cut's (entries and the context of their
+	 * dots, no baseline): its live dots, their piece_dot_hash sum, and the
+	 * last entry's replica with its fp_rid */
+	struct crdt_cursor *cur;
+	bool cutting;
+	uint64_t sdots, shash, rh;
+	uint32_t rh_ri;
 };
 #define PIN 0
 
@@ -612,6 +620,7 @@ static void piece_reset(struct piece *pc)
 		pc->pmap[pc->used[k]] = NO_REP;
 	pc->nused = 0;
 	pc->nf = pc->nbs = pc->niv = 0;
+	pc->sdots = pc->shash = 0;
 	pc->iv_sorted = true;
 	pc->est = PIECE_FIXED;
 	pc->any = false;
@@ -730,6 +739,11 @@ static int piece_flush(struct piece *pc)
 	crdt_buf_reset(&pc->b);
 	if ((r = piece_encode(pc)) < 0)
 		return r;
+	if (pc->cur) {
+		pc->cur->has_sum = pc->cutting && pc->nbs == 0;
+		pc->cur->sum_dots = pc->sdots;
+		pc->cur->sum_hash = pc->shash;
+	}
 	if ((r = pc->cb(pc->b.data, pc->b.len, pc->ctx)) < 0)
 		return r;
 	pc->sent = true;
@@ -1073,6 +1087,7 @@ static int piece_begin(struct piece *pc, uint32_t **seen)
 	for (uint32_t i = 0; i < pc->m->nreps; i++)
 		pc->pmap[i] = NO_REP;
 	rid_order(pc->m, pc->ord);
+	pc->rh_ri = NO_REP;
 	piece_reset(pc);
 	return 0;
 }
@@ -1161,6 +1176,12 @@ static int put_entry(struct piece *pc, const struct et_slot *s, struct ment *e, 
 	if ((r = add_field(pc, s, one, 1, false)) < 0)
 		return r;
 	pc->est += cost + nnew * PIECE_REP(pc->ri_len);
+	if (e->ri != pc->rh_ri) {
+		pc->rh_ri = e->ri;
+		pc->rh = fp_rid(&pc->m->reps[e->ri].rid);
+	}
+	pc->sdots++;
+	pc->shash += piece_dot_hash(pc->rh, e->ctr);
 	return 0;
 }
 
@@ -1293,7 +1314,7 @@ int crdt_ormap_pieces(struct crdt_ormap *m, struct crdt_cursor *cur, size_t max,
 {
 	struct counted cnt = { cb, ctx, 0 };
 	struct piece pc = { .m = m, .cb = counted_cb, .ctx = &cnt, .max = max,
-			    .ri_len = crdt_varint_len(m->nreps) };
+			    .ri_len = crdt_varint_len(m->nreps), .cur = cur, .cutting = true };
 	size_t skipped = 0;
 	uint32_t *seen = NULL;
 	struct ldot *lv_v = NULL;
@@ -1327,6 +1348,7 @@ int crdt_ormap_pieces(struct crdt_ormap *m, struct crdt_cursor *cur, size_t max,
 		cur->bases = 1;
 		cur->bhash = cur->bskip = 0;
 	}
+	pc.cutting = false; /* the baselines' pieces have no summary */
 	if (r == 0 && end && cnt.n < n &&
 	    (r = put_bases(&pc, &skipped, &(struct bases_at){ cur, &cnt, n })) == 0) {
 		if (pc.any || (cur->pieces == 0 && cnt.n == 0))

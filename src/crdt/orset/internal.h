@@ -297,16 +297,6 @@ int ix_range(const struct crdt_orset *s, uint32_t ri, uint64_t lo, uint64_t hi, 
 void ix_sum(const struct crdt_orset *s, uint32_t ri, uint64_t lo, uint64_t hi, uint64_t rh,
 	    uint64_t *n, uint64_t *sum);
 
-/* ---- a piece's summary (split.c, news.c) ---- */
-
-/* One live dot's part of a piece's summary: its replica's fp_rid @rh and
- * its counter, with no element key, so that a receiver can compute it
- * from its dot index alone. */
-static inline uint64_t piece_dot_hash(uint64_t rh, uint64_t ctr)
-{
-	return fp_pair(rh ^ FP_DOT, ctr);
-}
-
 /* ---- wire (codec.c) ---- */
 
 /* A dot's counter goes on the wire as the difference from the previous

@@ -880,7 +880,7 @@ static bool record_unchanged(const struct wire_record *rec, void *ctx)
 
 /* A DELTA's record: skipped as record_unchanged does, or, when it is the
  * datagram's one record and a catch-up piece with a summary, when the
- * summary says merging it into the OR-Set we hold would change nothing
+ * summary says merging it into the OR-Set or OR-Map we hold would change nothing
  * (protocol.md, "Catch-up"): its context and our dot index are read, its
  * elements never. */
 struct news_ctx {
@@ -896,13 +896,12 @@ static bool record_no_news(const struct wire_record *rec, void *ctx)
 
 	if (record_unchanged(rec, x->g))
 		return true;
-	if (!x->wd->has_sum || rec->state[0] != CRDT_ORSET ||
-	    rec->name != x->wd->records + crdt_varint_len(rec->name_len) ||
+	if (!x->wd->has_sum || rec->name != x->wd->records + crdt_varint_len(rec->name_len) ||
 	    (size_t)(rec->state + rec->state_len - x->wd->records) != x->wd->len ||
 	    !(e = store_find(x->g->store, rec->name, rec->name_len)) ||
-	    !(in = store_entry_inst(e, CRDT_ORSET)) ||
-	    crdt_orset_piece_is_news(in->obj.os, rec->state, rec->state_len, x->wd->sum_dots,
-				     x->wd->sum_hash))
+	    !(in = store_entry_inst(e, rec->state[0])) ||
+	    crdt_obj_piece_is_news(&in->obj, rec->state, rec->state_len, x->wd->sum_dots,
+				   x->wd->sum_hash))
 		return false;
 	x->g->st.pieces_no_news++;
 	return true;
