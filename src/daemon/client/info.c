@@ -178,7 +178,6 @@ static void section_gossip(struct daemon *d, struct crdt_buf *b)
 	line(b, "delta_whole_writes:%" PRIu64, s.delta_whole_writes);
 	line(b, "delta_held:%" PRIu64, s.delta_held);
 	line(b, "delta_to_catchup:%" PRIu64, s.delta_to_catchup);
-	line(b, "full_by_catchup:%" PRIu64, s.full_by_catchup);
 	line(b, "delta_covered:%" PRIu64, s.delta_covered);
 	line(b, "delta_slices:%" PRIu64, s.delta_slices);
 	line(b, "push_budget_stops:%" PRIu64, s.push_budget_stops);

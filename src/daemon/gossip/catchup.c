@@ -44,7 +44,7 @@ static uint32_t *cu_ix_slot(struct peer *p, uint64_t key, uint32_t pos)
 #define CU_SLICE 6
 /* An entry whose instances are all small (no type that is cut from a
  * cursor, or at most CU_SMALL_PARTS members or fields) goes whole, as the
- * rounds' STATE records do: many a datagram, not a cut of one piece each
+ * pushes' STATE records do: many a datagram, not a cut of one piece each
  * (1,000,000 registers went as 62,500 half-empty datagrams, 16 a call).
  * Such entries count against a call's budget a piece for each datagram
  * they fill and for every CU_SMALL_PER_PIECE of them. */

@@ -517,64 +517,6 @@ static size_t batch_add_entry(struct batch *b, struct store_entry *e)
 	return (size_t)r;
 }
 
-/* An instance of more members or fields than this does not go in a
- * full-state send's STATE datagrams but to each peer's catch-up: about
- * GOSSIP_LARGE_BYTES of OR-Set members. */
-#define FULL_CATCHUP_PARTS 4096
-
-static bool full_by_catchup(struct store_entry *e)
-{
-	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++) {
-		const struct store_inst *in = store_entry_inst(e, (enum crdt_type)t);
-		if (in && crdt_obj_has_pieces(&in->obj) &&
-		    crdt_obj_parts(&in->obj) > FULL_CATCHUP_PARTS)
-			return true;
-	}
-	return false;
-}
-
-/* A full-state send (CRDT.SYNC, the rounds of digests = no) packs every
- * entry into STATE datagrams, except a large one: that goes to each
- * peer's catch-up, paced by its window, cut a few pieces a loop pass and
- * from the piece cache, where STATE would encode and split it whole in
- * this call and send it unpaced (a 1,000,000-member set: 14 MB at once,
- * most of it lost to the receiver's socket buffer). */
-static int full_cb(struct store_entry *e, void *ctx)
-{
-	struct batch *b = ctx;
-	size_t size;
-
-	if (full_by_catchup(e)) {
-		for (size_t i = 0; i < b->n; i++)
-			catchup_add(b->g, b->to[i], e->name, e->name_len);
-		b->g->st.full_by_catchup++;
-		return 0;
-	}
-	size = batch_add_entry(b, e);
-
-	if (!b->err)
-		large_note(b->g, e, size, b->now);
-	return b->err;
-}
-
-/* Full state of every instance to @to. */
-static int send_full(struct gossip_core *g, struct peer **to, size_t n)
-{
-	struct batch b;
-	int r;
-
-	if (n == 0)
-		return 0;
-	if ((r = batch_begin(g, &b, to, n)) < 0)
-		return r;
-	store_foreach(g->store, full_cb, &b);
-	if ((r = batch_end(&b)) < 0)
-		log_error("gossip", "encoding the state: %s", crdt_strerror(r));
-	for (size_t i = 0; i < n; i++)
-		catchup_pump(g, to[i]);
-	return r;
-}
-
 static void send_ping(struct gossip_core *g, struct peer *p, enum wire_type type,
 		      const struct wire_ping *ping, const struct sockaddr *to)
 {
@@ -686,7 +628,11 @@ void gossip_core_round(struct gossip_core *g, uint64_t now_ms, uint64_t now_us)
 		}
 	}
 	if (!g->digests) {
-		(void)send_full(g, g->targets, n);
+		/* the full state: a walk of the store on each one's catch-up,
+		 * unless the last is still under way */
+		for (size_t i = 0; i < n; i++)
+			if (!catchup_walking(g->targets[i]))
+				catchup_walk(g, g->targets[i]);
 	} else if (digest_due(g)) {
 		/* not to a peer our resync is walking the store to: its end
 		 * sends our DIGEST (rounds_catchup_ended) */

@@ -213,9 +213,6 @@ struct gossip_stats {
 	 * quarter of their instance) that the instance went by the peers'
 	 * catch-ups instead */
 	uint64_t delta_to_catchup;
-	/* instances a full-state send (CRDT.SYNC, a round of digests = no)
-	 * left to the peers' catch-ups: over 4,096 members or fields */
-	uint64_t full_by_catchup;
 	/* queued writes dropped unsent: every peer's resync began after them,
 	 * so its walk carries them */
 	uint64_t delta_covered;
