@@ -2419,47 +2419,25 @@ static void delta_scenario(enum dfault f, uint64_t seed)
 	cluster_done(&c);
 }
 
-static void test_delta_loss(void **state)
+/* @n seeded scenarios of fault @f (CRDT_TEST_SCENARIOS overrides @n). */
+static void scenarios(enum dfault f, int n, const char *what)
 {
-	for (int s = 0; s < test_scenarios(5); s++)
-		delta_scenario(DF_LOSS, test_seed("delta loss") + (uint64_t)s);
+	uint64_t seed = test_seed(what);
+
+	for (int s = 0; s < test_scenarios(n); s++)
+		delta_scenario(f, seed + (uint64_t)s);
 }
 
-static void test_delta_dup_reorder(void **state)
-{
-	for (int s = 0; s < test_scenarios(5); s++)
-		delta_scenario(DF_DUP_REORDER, test_seed("delta dup") + (uint64_t)s);
-}
-
-static void test_delta_restart(void **state)
-{
-	for (int s = 0; s < test_scenarios(3); s++)
-		delta_scenario(DF_RESTART, test_seed("delta restart") + (uint64_t)s);
-}
-
-static void test_delta_gaps(void **state)
-{
-	for (int s = 0; s < test_scenarios(3); s++)
-		delta_scenario(DF_GAP, test_seed("delta gaps") + (uint64_t)s);
-}
-
-static void test_delta_split_random(void **state)
-{
-	for (int s = 0; s < test_scenarios(3); s++)
-		delta_scenario(DF_SPLIT, test_seed("delta split") + (uint64_t)s);
-}
-
+static void test_delta_loss(void **state) { scenarios(DF_LOSS, 5, "delta loss"); }
+static void test_delta_dup_reorder(void **state) { scenarios(DF_DUP_REORDER, 5, "delta dup"); }
+static void test_delta_restart(void **state) { scenarios(DF_RESTART, 3, "delta restart"); }
+static void test_delta_gaps(void **state) { scenarios(DF_GAP, 3, "delta gaps"); }
+static void test_delta_split_random(void **state) { scenarios(DF_SPLIT, 3, "delta split"); }
 static void test_delta_join_late_random(void **state)
 {
-	for (int s = 0; s < test_scenarios(1); s++)
-		delta_scenario(DF_JOIN_LATE, test_seed("delta join late") + (uint64_t)s);
+	scenarios(DF_JOIN_LATE, 1, "delta join late");
 }
-
-static void test_delta_overflow_random(void **state)
-{
-	for (int s = 0; s < test_scenarios(3); s++)
-		delta_scenario(DF_OVERFLOW, test_seed("delta overflow") + (uint64_t)s);
-}
+static void test_delta_overflow_random(void **state) { scenarios(DF_OVERFLOW, 3, "delta overflow"); }
 
 /* A gap: intervals 2 and 4 of 5 are lost.  The receiver acknowledges what
  * came, the sender's window says exactly what is missing, and the next

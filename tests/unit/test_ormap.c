@@ -13,6 +13,7 @@
 #include "crdt/error.h"
 #include "crdt/json.h"
 #include "crdt/ormap.h"
+#include "news_check.h"
 #include "testutil.h"
 
 #define NREP 3
@@ -888,54 +889,6 @@ static void test_split_large(void **state)
 
 /* ---- a receiver that pays for news only (crdt_ormap_piece_is_news) ---- */
 
-struct newsx {
-	const struct crdt_cursor *cur;
-	struct crdt_ormap *const *recv; /* the receivers, each checked */
-	size_t nrecv;
-	const bool *exact; /* per receiver: "no news" exactly when nothing changes */
-	size_t *no_news, *changed;
-	size_t summed, plain; /* pieces with a summary, and without (baselines) */
-};
-
-static int news_cb(const uint8_t *p, size_t len, void *ctx)
-{
-	struct newsx *x = ctx;
-	struct crdt_ormap *d;
-
-	assert_int_equal(crdt_ormap_decode(p, len, &d), 0);
-	if (!x->cur->has_sum) {
-		x->plain++;
-		crdt_ormap_free(d);
-		return 0;
-	}
-	x->summed++;
-	for (size_t i = 0; i < x->nrecv; i++) {
-		struct crdt_ormap *c = crdt_ormap_copy(x->recv[i]);
-		int news = crdt_ormap_piece_is_news(x->recv[i], p, len, x->cur->sum_dots,
-						    x->cur->sum_hash);
-		bool same;
-		assert_true(news == 0 || news == 1);
-		assert_int_equal(crdt_ormap_merge(c, d), 0);
-		same = crdt_ormap_equal(c, x->recv[i]);
-		/* sound always: a piece said to bring nothing changes nothing */
-		if (!news)
-			assert_true(same);
-		if (x->exact[i])
-			assert_int_equal(news, !same);
-		x->no_news[i] += !news;
-		x->changed[i] += !same;
-		/* a wrong summary is news, and so is a truncated piece */
-		assert_int_equal(crdt_ormap_piece_is_news(x->recv[i], p, len, x->cur->sum_dots + 1,
-							  x->cur->sum_hash), 1);
-		assert_int_equal(crdt_ormap_piece_is_news(x->recv[i], p, len, x->cur->sum_dots,
-							  x->cur->sum_hash ^ 1), 1);
-		assert_int_equal(crdt_ormap_piece_is_news(x->recv[i], p, len / 2, 0, 0), 1);
-		crdt_ormap_free(c);
-	}
-	crdt_ormap_free(d);
-	return 0;
-}
-
 /* Random maps (registers and counters, concurrent writers, deleted fields)
  * cut from a cursor, against receivers that hold the same map, miss one
  * field (its dot unseen), deleted that field (its dot seen and dead), and
@@ -954,10 +907,11 @@ static void test_pieces_news(void **state)
 	crdt_hlc_init(&h, clock_global, NULL);
 	for (int iter = 0; iter < 2; iter++) {
 		struct crdt_ormap *m = crdt_ormap_new(), *recv[4];
+		struct crdt_obj rv[4];
 		struct crdt_cursor cur = CRDT_CURSOR_INIT;
 		size_t no_news[4] = { 0 }, changed[4] = { 0 };
-		struct newsx x = { .cur = &cur, .recv = recv, .nrecv = 4, .exact = exact,
-				   .no_news = no_news, .changed = changed };
+		struct news_check x = { .cur = &cur, .recv = rv, .nrecv = 4, .exact = exact,
+					.no_news = no_news, .changed = changed };
 		/* past PIECES_WHOLE, so the pieces go through the dot index;
 		 * the second past LIVE_LISTED (its dots probed) */
 		int fields = (iter == 0 ? 1500 : 4500) + (int)rng_below(&r, 1000), guard = 0;
@@ -986,8 +940,11 @@ static void test_pieces_news(void **state)
 		recv[2] = crdt_ormap_copy(m);
 		assert_int_equal(crdt_ormap_del(recv[2], "news", 4, NULL), 1); /* deleted it */
 		recv[0] = crdt_ormap_copy(m); /* the same */
+		for (int i = 0; i < 4; i++)
+			rv[i] = (struct crdt_obj){ .type = CRDT_ORMAP, .om = recv[i] };
 		while (!cur.done) {
-			assert_int_equal(crdt_ormap_pieces(m, &cur, 300 + rng_below(&r, 900), 1, news_cb, &x),
+			assert_int_equal(crdt_ormap_pieces(m, &cur, 300 + rng_below(&r, 900), 1,
+							   news_check_cb, &x),
 					 0);
 			assert_true(++guard < 100000);
 		}

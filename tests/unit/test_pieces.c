@@ -17,6 +17,7 @@
 #include "crdt/json.h"
 #include "crdt/obj.h"
 #include "crdt/orset.h"
+#include "news_check.h"
 #include "testutil.h"
 
 static struct rng rng;
@@ -806,49 +807,6 @@ static void test_pieces_index_slices(void **state)
 
 /* ---- a receiver that pays for news only (crdt_orset_piece_is_news) ---- */
 
-struct newsx {
-	const struct crdt_cursor *cur;
-	struct crdt_orset *const *recv; /* the receivers, each checked */
-	size_t nrecv;
-	const bool *exact; /* per receiver: "no news" exactly when nothing changes */
-	size_t *no_news, *changed;
-};
-
-static int news_cb(const uint8_t *p, size_t len, void *ctx)
-{
-	struct newsx *x = ctx;
-	struct crdt_orset *d;
-
-	assert_true(x->cur->has_sum);
-	assert_int_equal(crdt_orset_decode(p, len, &d), 0);
-	for (size_t i = 0; i < x->nrecv; i++) {
-		struct crdt_orset *c = crdt_orset_copy(x->recv[i]);
-		int news = crdt_orset_piece_is_news(x->recv[i], p, len, x->cur->sum_dots,
-						    x->cur->sum_hash);
-		bool same;
-		assert_true(news == 0 || news == 1);
-		assert_int_equal(crdt_orset_merge(c, d), 0);
-		same = crdt_orset_equal(c, x->recv[i]);
-		/* sound always: a piece said to bring nothing changes nothing */
-		if (!news)
-			assert_true(same);
-		if (x->exact[i])
-			assert_int_equal(news, !same);
-		x->no_news[i] += !news;
-		x->changed[i] += !same;
-		/* a wrong summary is news */
-		assert_int_equal(crdt_orset_piece_is_news(x->recv[i], p, len, x->cur->sum_dots + 1,
-							  x->cur->sum_hash), 1);
-		assert_int_equal(crdt_orset_piece_is_news(x->recv[i], p, len, x->cur->sum_dots,
-							  x->cur->sum_hash ^ 1), 1);
-		/* a truncated piece is news: the merge reports it */
-		assert_int_equal(crdt_orset_piece_is_news(x->recv[i], p, len / 2, 0, 0), 1);
-		crdt_orset_free(c);
-	}
-	crdt_orset_free(d);
-	return 0;
-}
-
 /* Random sets cut from a cursor, against receivers that hold the same set,
  * miss one element (its dot unseen), miss a removed one too, removed one element (its dot seen and
  * dead), and hold one live dot the sender removed: each piece's verdict
@@ -864,10 +822,11 @@ static void test_pieces_news(void **state)
 		/* past PIECES_UNINDEXED, so the pieces go through the index */
 		struct crdt_orset *s0 = big_state(2000 + (int)rng_below(&rng, 600), 3, rids);
 		struct crdt_orset *s = crdt_orset_copy(s0), *recv[5];
+		struct crdt_obj rv[5];
 		struct crdt_cursor cur = CRDT_CURSOR_INIT;
 		size_t no_news[5] = { 0 }, changed[5] = { 0 };
-		struct newsx x = { .cur = &cur, .recv = recv, .nrecv = 5, .exact = exact,
-				   .no_news = no_news, .changed = changed };
+		struct news_check x = { .cur = &cur, .recv = rv, .nrecv = 5, .exact = exact,
+					.no_news = no_news, .changed = changed };
 		int w = (int)rng_below(&rng, 3);
 		const struct crdt_rid *who = &rids[w], *other = &rids[(w + 1) % 3];
 		char k[40];
@@ -890,12 +849,17 @@ static void test_pieces_news(void **state)
 		recv[2] = crdt_orset_copy(s);
 		assert_int_equal(crdt_orset_remove(recv[2], k, (size_t)len), 1); /* removed it */
 		recv[0] = crdt_orset_copy(s); /* the same */
+		for (int i = 0; i < 5; i++)
+			rv[i] = (struct crdt_obj){ .type = CRDT_ORSET, .os = recv[i] };
 		while (!cur.done) {
-			int r = crdt_orset_pieces(s, &cur, 100 + rng_below(&rng, 400), 1, news_cb, &x);
+			int r = crdt_orset_pieces(s, &cur, 100 + rng_below(&rng, 400), 1, news_check_cb,
+						  &x);
 			assert_true(r == 0 || r == 1); /* 1: a slice of the index */
 			assert_true(++guard < 100000);
 		}
 		assert_true(cur.pieces > 2);
+		assert_int_equal(x.plain, 0); /* every piece through the index has a summary */
+		assert_int_equal(x.summed, cur.pieces);
 		assert_int_equal(no_news[0], cur.pieces);   /* nothing new: every piece skipped */
 		assert_int_equal(changed[0], 0);
 		assert_int_equal(changed[1], 1);            /* the one piece with the new dot */
