@@ -2099,7 +2099,8 @@ static void dm_check_set(struct node *n, const char *key, const char *prefix, co
 	for (int k = 0; k < nk; k++) {
 		snprintf(el, sizeof(el), "%s%d", prefix, k);
 		if (crdt_orset_contains(o->os, el, strlen(el)) != have[k])
-			fail_msg("%s: %s holds %s: %d, model %d", n->name, key, el, !have[k], have[k]);
+			fail_msg("%s: %s holds %s: %d, model %d", n->name, key, el, !have[k],
+				 have[k]);
 		card += have[k];
 	}
 	assert_int_equal(crdt_orset_card(o->os), card);
@@ -2125,11 +2126,13 @@ static void dm_check(struct node *n, const struct dmodel *m, int nodes)
 		}
 		snprintf(key, sizeof(key), "h%d", i);
 		for (int f = 0; f < DM_FIELDS; f++) {
-			bool have = store_get(&n->store, key, strlen(key), CRDT_ORMAP, false, &o) == 0;
+			bool have = store_get(&n->store, key, strlen(key), CRDT_ORMAP, false,
+					      &o) == 0;
 			snprintf(el, sizeof(el), "f%d", f);
 			if (!have || !crdt_ormap_get(o->om, el, strlen(el), &v)) {
 				if (m->hf[i][f] >= 0)
-					fail_msg("%s: %s lacks %s, model x%d", n->name, key, el, m->hf[i][f]);
+					fail_msg("%s: %s lacks %s, model x%d", n->name, key, el,
+						 m->hf[i][f]);
 				continue;
 			}
 			char want[16];
@@ -2158,7 +2161,8 @@ static void dm_check(struct node *n, const struct dmodel *m, int nodes)
 		for (int i = 0; i < nodes; i++)
 			for (int k = 0; k < DM_ELEMS; k++) {
 				snprintf(el, sizeof(el), "g%d-%d", i, k);
-				assert_int_equal(crdt_gset_contains(o->gs, el, strlen(el)), m->g[i][k]);
+				assert_int_equal(crdt_gset_contains(o->gs, el, strlen(el)),
+						 m->g[i][k]);
 			}
 		assert_int_equal(crdt_gset_card(o->gs), gcard);
 	}
@@ -2182,8 +2186,8 @@ struct map_text {
 static int map_text_cb(const uint8_t *f, size_t flen, const struct crdt_ormap_val *v, void *ctx)
 {
 	struct map_text *t = ctx;
-	int w = snprintf(t->s + t->n, sizeof(t->s) - t->n, "%.*s=%s%.*s;", (int)flen, (const char *)f,
-			 v->counter ? "#" : "", (int)v->len, (const char *)v->p);
+	int w = snprintf(t->s + t->n, sizeof(t->s) - t->n, "%.*s=%s%.*s;", (int)flen,
+			 (const char *)f, v->counter ? "#" : "", (int)v->len, (const char *)v->p);
 
 	assert_true(w > 0 && (size_t)w < sizeof(t->s) - t->n);
 	t->n += (size_t)w;

@@ -859,9 +859,9 @@ static bool record_unchanged(const struct wire_record *rec, void *ctx)
 
 /* A DELTA's record: skipped as record_unchanged does, or, when it is the
  * datagram's one record and a catch-up piece with a summary, when the
- * summary says merging it into the OR-Set or OR-Map we hold would change nothing
- * (protocol.md, "Catch-up"): its context and our dot index are read, its
- * elements never. */
+ * summary says merging it into the OR-Set or OR-Map we hold would change
+ * nothing (protocol.md, "Catch-up"): its context and our dot index are
+ * read, its elements never. */
 struct news_ctx {
 	struct gossip_core *g;
 	const struct wire_delta *wd;
