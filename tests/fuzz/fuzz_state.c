@@ -12,7 +12,6 @@
 
 #include "crdt/json.h"
 #include "crdt/obj.h"
-#include "crdt/orset.h"
 #include "fuzz.h"
 
 static int merge_piece(const uint8_t *p, size_t len, void *ctx)

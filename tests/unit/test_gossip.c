@@ -3702,6 +3702,39 @@ static void test_catchup_mutated(void **state)
 	cluster_done(&c);
 }
 
+/* Rounds until node 0's catch-up to node 1 has ended and @held says node 1
+ * holds what it should (at most 60), two more, and the two converged:
+ * their stats into *@s0 and *@s1, node 0's catch-up datagrams and
+ * instances sent whole counted from @b0. */
+static void catch_up_then(struct cluster *c, bool (*held)(struct node *n, int v), int v,
+			  const struct gossip_stats *b0, struct gossip_stats *s0,
+			  struct gossip_stats *s1)
+{
+	int r;
+
+	for (r = 0; r < 60; r++) {
+		rounds_all(c, 1);
+		if (!probe(&c->node[0], 1).catching_up && held(&c->node[1], v))
+			break;
+	}
+	assert_true(r < 60);
+	rounds_all(c, 2);
+	assert_converged(c);
+	gossip_core_get_stats(c->node[0].g, s0);
+	gossip_core_get_stats(c->node[1].g, s1);
+	s0->catchup_dgrams_out -= b0->catchup_dgrams_out;
+	s0->digest_instances_sent -= b0->digest_instances_sent;
+}
+
+/* Node @n holds "big" with all 40,000 members, and "while-away" with @v 2. */
+static bool big_held(struct node *n, int v)
+{
+	struct store_entry *e = store_find(&n->store, "big", 3);
+	struct crdt_obj *o = e ? store_entry_slot(e, CRDT_ORSET) : NULL;
+
+	return o && o->p && crdt_orset_card(o->os) == 40000 + (size_t)(v == 2);
+}
+
 /* A peer's gossip restarts (a new replica id) with its store kept: the
  * sender compares digests with it instead of sending the store again.
  * Where they agree, nothing goes (variant 1).  Where its set lacks an
@@ -3714,9 +3747,6 @@ static void test_catchup_no_news(void **state)
 	for (int variant = 0; variant < 3; variant++) {
 		struct cluster c;
 		struct gossip_stats s0, s1, b0;
-		struct store_entry *e;
-		struct crdt_obj *o;
-		int r;
 
 		cluster_init_with(&c, 2, true, true, false);
 		cluster_meet(&c);
@@ -3732,21 +3762,7 @@ static void test_catchup_no_news(void **state)
 			node_restart(&c, 1); /* its store empty */
 		else
 			node_restart_keep(&c, 1);
-		for (r = 0; r < 60; r++) {
-			rounds_all(&c, 1);
-			if (!probe(&c.node[0], 1).catching_up &&
-			    (e = store_find(&c.node[1].store, "big", 3)) &&
-			    (o = store_entry_slot(e, CRDT_ORSET)) && o->p &&
-			    crdt_orset_card(o->os) == 40000 + (variant == 2))
-				break;
-		}
-		assert_true(r < 60);
-		rounds_all(&c, 2);
-		assert_converged(&c);
-		gossip_core_get_stats(c.node[0].g, &s0);
-		gossip_core_get_stats(c.node[1].g, &s1);
-		s0.catchup_dgrams_out -= b0.catchup_dgrams_out;
-		s0.digest_instances_sent -= b0.digest_instances_sent;
+		catch_up_then(&c, big_held, variant, &b0, &s0, &s1);
 		assert_int_equal(s0.delta_resyncs, variant == 0);
 		assert_true(s0.delta_repairs >= 1); /* the restart met: an emptied store then resynced */
 		if (variant == 1) {
@@ -3771,6 +3787,14 @@ static void test_catchup_no_news(void **state)
 	}
 }
 
+/* Node @n's hash "h" has the field written while it was away. */
+static bool hash_held(struct node *n, int v)
+{
+	(void)v;
+	return crdt_ormap_get(dget(n, "h", CRDT_ORMAP)->om, "while-away", 10,
+			      &(struct crdt_ormap_val){ 0 });
+}
+
 /* The same for a hash: its pieces cut through the dot index carry a
  * summary too (crdt_ormap_piece_is_news).  A peer back with the hash it
  * held, one field short, skips every piece but the one with that field;
@@ -3782,7 +3806,6 @@ static void test_catchup_no_news_hash(void **state)
 	struct crdt_obj *o;
 	char f[32];
 	int64_t n;
-	int r;
 
 	cluster_init_with(&c, 2, true, true, false);
 	cluster_meet(&c);
@@ -3806,19 +3829,7 @@ static void test_catchup_no_news_hash(void **state)
 	dhash(&c.node[0], "h", "while-away", 0, "x", 0);
 	gossip_core_get_stats(c.node[0].g, &b0);
 	node_restart_keep(&c, 1);
-	for (r = 0; r < 60; r++) {
-		rounds_all(&c, 1);
-		if (!probe(&c.node[0], 1).catching_up &&
-		    crdt_ormap_get(dget(&c.node[1], "h", CRDT_ORMAP)->om, "while-away", 10,
-				   &(struct crdt_ormap_val){ 0 }))
-			break;
-	}
-	assert_true(r < 60);
-	rounds_all(&c, 2);
-	assert_converged(&c);
-	gossip_core_get_stats(c.node[0].g, &s0);
-	gossip_core_get_stats(c.node[1].g, &s1);
-	s0.catchup_dgrams_out -= b0.catchup_dgrams_out;
+	catch_up_then(&c, hash_held, 0, &b0, &s0, &s1);
 	assert_true(s0.catchup_dgrams_out > 50);
 	/* every piece but the new field's and the few of the 120 deleted
 	 * counters' baselines skipped (352 pieces, 345 skipped when written) */

@@ -288,16 +288,6 @@ static int cu_cut_some(struct gossip_core *g, struct peer *p, struct wire_packer
 	return cu_cut_from(p, e, p->cu_cut_type + 1);
 }
 
-static bool cu_small(struct store_entry *e)
-{
-	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++) {
-		const struct store_inst *in = store_entry_inst(e, (enum crdt_type)t);
-		if (in && crdt_obj_has_pieces(&in->obj) && crdt_obj_parts(&in->obj) > CU_SMALL_PARTS)
-			return false;
-	}
-	return true;
-}
-
 /* Pack what comes next into the stream, CU_AHEAD datagrams ahead and at
  * most *@budget pieces. */
 static void cu_fill(struct gossip_core *g, struct peer *p, size_t *budget)
@@ -316,7 +306,7 @@ static void cu_fill(struct gossip_core *g, struct peer *p, size_t *budget)
 			if (!(e = cu_next(g, p)))
 				break;
 			g->st.catchup_instances++;
-			if (cu_small(e)) {
+			if (!core_entry_parts_over(e, CU_SMALL_PARTS)) {
 				uint64_t before = pk.datagrams;
 				size_t cost;
 				if (core_pack_entry(g, &pk, e) < 0)

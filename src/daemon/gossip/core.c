@@ -517,21 +517,20 @@ static size_t batch_add_entry(struct batch *b, struct store_entry *e)
 	return (size_t)r;
 }
 
-/* An entry with an instance of more members or fields than this is not
- * pushed whole in STATE datagrams but by each target's catch-up: about
- * GOSSIP_LARGE_BYTES of OR-Set members. */
-#define PUSH_CATCHUP_PARTS 4096
-
-static bool push_by_catchup(struct store_entry *e)
+bool core_entry_parts_over(struct store_entry *e, size_t n)
 {
 	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++) {
 		const struct store_inst *in = store_entry_inst(e, (enum crdt_type)t);
-		if (in && crdt_obj_has_pieces(&in->obj) &&
-		    crdt_obj_parts(&in->obj) > PUSH_CATCHUP_PARTS)
+		if (in && crdt_obj_has_pieces(&in->obj) && crdt_obj_parts(&in->obj) > n)
 			return true;
 	}
 	return false;
 }
+
+/* An entry with an instance of more members or fields than this is not
+ * pushed whole in STATE datagrams but by each target's catch-up: about
+ * GOSSIP_LARGE_BYTES of OR-Set members. */
+#define PUSH_CATCHUP_PARTS 4096
 
 /* A push's whole entry: a large one to each target's catch-up (paced by
  * its window, cut a few pieces a loop pass, from the piece cache), where
@@ -540,7 +539,7 @@ static bool push_by_catchup(struct store_entry *e)
  * for large_note. */
 static size_t push_entry(struct batch *b, struct store_entry *e)
 {
-	if (!push_by_catchup(e))
+	if (!core_entry_parts_over(e, PUSH_CATCHUP_PARTS))
 		return batch_add_entry(b, e);
 	for (size_t i = 0; i < b->n; i++)
 		catchup_add(b->g, b->to[i], e->name, e->name_len);

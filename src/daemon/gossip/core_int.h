@@ -396,6 +396,10 @@ const uint8_t *core_seal(struct gossip_core *g, const uint8_t *d, size_t *len);
  * datagram split into pieces; one that cannot go at all counted and left
  * out): the bytes of their encodings, or the packer's error. */
 long core_pack_entry(struct gossip_core *g, struct wire_packer *pk, struct store_entry *e);
+/** Whether @e holds an instance of a type cut from a cursor (crdt_obj_has_pieces)
+ * with more than @n members or fields: what goes by a catch-up's cut rather
+ * than whole. */
+bool core_entry_parts_over(struct store_entry *e, size_t n);
 /** What just went whole to the peers that are up did not go to the others:
  * each of them gets a resync when it answers again (peer.missed). */
 void core_missed_by_down(struct gossip_core *g);
