@@ -125,7 +125,7 @@ static void test_gone_after_grace(void **state)
 	now = 1000;
 	rep_init(&a);
 	assert_int_equal(store_subscribe(&a.s, &(struct store_sub){ .changed = w_changed, .ctx = &w,
-								     .removed = w_removed }),
+								     .removed = w_removed }, NULL),
 			 0);
 	set_key(&a, "r", "v");
 	sadd(&a, "s", "x");
@@ -308,7 +308,7 @@ static void test_held_and_off(void **state)
 	rep_init(&a);
 	assert_int_equal(store_subscribe(&a.s, &(struct store_sub){ .changed = w_changed, .ctx = &w,
 								     .removed = w_removed,
-								     .holds = w_holds }),
+								     .holds = w_holds }, NULL),
 			 0);
 	set_key(&a, "k", "v");
 	assert_int_equal(store_del(&a.s, "k", 1), 1);

@@ -712,13 +712,13 @@ static void test_change_stream(void **state)
 
 	store_init(&s);
 	sub_calls = 0;
-	assert_int_equal(store_subscribe(&s, &(struct store_sub){ .changed = sub_changed, .ctx = &a }), 0);
-	assert_int_equal(store_subscribe(&s, &(struct store_sub){ .changed = sub_changed, .ctx = &b }), 0);
+	assert_int_equal(store_subscribe(&s, &(struct store_sub){ .changed = sub_changed, .ctx = &a }, NULL), 0);
+	assert_int_equal(store_subscribe(&s, &(struct store_sub){ .changed = sub_changed, .ctx = &b }, NULL), 0);
 	assert_int_equal(store_get(&s, "a", 1, CRDT_GSET, true, &o), 0);
 	e = store_find(&s, "a", 1);
-	store_entry_inst(e, CRDT_GSET)->fp = 5;
-	store_entry_inst(e, CRDT_GSET)->sid = 6;
-	e->queued = true;
+	store_entry_inst(e, CRDT_GSET)->room[0] = 5;
+	store_entry_inst(e, CRDT_GSET)->room[3] = 6;
+	e->room[1] = 7;
 	assert_int_equal(crdt_gset_add(o->gs, "x", 1), 1);
 	store_changed(&s, e, CRDT_GSET,
 		      &(struct store_change){ .op = STORE_OP_GSET_ADD, .n = 1, .elems = elems,
@@ -731,9 +731,9 @@ static void test_change_stream(void **state)
 	assert_int_equal(a.t, CRDT_GSET);
 	assert_int_equal(a.n, 1);
 	assert_string_equal(a.name, "a");
-	assert_int_equal(store_entry_inst(e, CRDT_GSET)->fp, 5);
-	assert_int_equal(store_entry_inst(e, CRDT_GSET)->sid, 6);
-	assert_true(e->queued);
+	assert_int_equal(store_entry_inst(e, CRDT_GSET)->room[0], 5);
+	assert_int_equal(store_entry_inst(e, CRDT_GSET)->room[3], 6);
+	assert_int_equal(e->room[1], 7);
 
 	assert_int_equal(crdt_obj_new(CRDT_GCOUNTER, &remote), 0);
 	assert_int_equal(store_merge(&s, "b", 1, &remote), 0);
@@ -756,8 +756,85 @@ static void test_change_stream(void **state)
 	assert_int_equal(b.calls, 4);
 	/* a full table says so */
 	for (int i = 1; i < STORE_SUBS_MAX; i++)
-		assert_int_equal(store_subscribe(&s, &(struct store_sub){ .changed = sub_changed, .ctx = &a }), 0);
-	assert_int_equal(store_subscribe(&s, &(struct store_sub){ .changed = sub_changed, .ctx = &a }), -ENOSPC);
+		assert_int_equal(store_subscribe(&s, &(struct store_sub){ .changed = sub_changed, .ctx = &a }, NULL), 0);
+	assert_int_equal(store_subscribe(&s, &(struct store_sub){ .changed = sub_changed, .ctx = &a }, NULL), -ENOSPC);
+	store_done(&s);
+}
+
+/* The room beside each instance and entry: each subscriber gets its share
+ * aligned for its size, a share of 8 bytes or more as low as it fits and a
+ * smaller one as high (so the small first leave room for the large), a
+ * share that does not fit is refused, and a share a former subscriber held is zeroed
+ * before it is handed out again, in every instance of every entry. */
+static void test_rooms(void **state)
+{
+	struct store s;
+	struct crdt_obj *o, remote;
+	struct store_room ra, rb, rc;
+	struct store_entry *e;
+	struct sub_log a = { 0 }, b = { 0 }, c = { 0 };
+
+	store_init(&s);
+	assert_int_equal(store_get(&s, "a", 1, CRDT_GSET, true, &o), 0);
+	live_state(CRDT_ORSET, &r2, "x", &remote); /* a second type under "a" */
+	assert_int_equal(store_merge(&s, "a", 1, &remote), 0);
+	crdt_obj_done(&remote);
+	e = store_find(&s, "a", 1);
+	for (size_t i = 0; i < STORE_INST_ROOM / 8; i++) /* zeroed at creation */
+		assert_int_equal(store_entry_inst(e, CRDT_ORSET)->room[i], 0);
+	assert_int_equal(e->room[0] | e->room[1], 0);
+
+	/* beside an entry: 1 byte, at the top; 12, at 0; then 2, below the 1 */
+	assert_int_equal(store_subscribe(&s, &(struct store_sub){ .changed = sub_changed,
+					.ctx = &a, .inst_room = 8, .entry_room = 1 }, &ra), 0);
+	assert_int_equal(store_subscribe(&s, &(struct store_sub){ .changed = sub_changed,
+					.ctx = &b, .inst_room = 16, .entry_room = 12 }, &rb), 0);
+	assert_int_equal(ra.inst, 0);
+	assert_int_equal(ra.entry, 15);
+	assert_int_equal(rb.inst, 8);
+	assert_int_equal(rb.entry, 0);
+	/* no room for 16 more beside an instance, nor 4 beside an entry */
+	assert_int_equal(store_subscribe(&s, &(struct store_sub){ .changed = sub_changed,
+					.ctx = &c, .inst_room = 16 }, &rc), -ENOSPC);
+	assert_int_equal(store_subscribe(&s, &(struct store_sub){ .changed = sub_changed,
+					.ctx = &c, .entry_room = 4 }, &rc), -ENOSPC);
+	assert_int_equal(s.nsubs, 2);
+	assert_int_equal(store_subscribe(&s, &(struct store_sub){ .changed = sub_changed,
+					.ctx = &c, .inst_room = 8, .entry_room = 2 }, &rc), 0);
+	assert_int_equal(rc.inst, 24);
+	assert_int_equal(rc.entry, 12);
+
+	/* each writes its share; a change leaves them all as they are */
+	for (int t = CRDT_GSET; t <= CRDT_ORSET; t += CRDT_ORSET - CRDT_GSET) {
+		struct store_inst *in = store_entry_inst(e, (enum crdt_type)t);
+		memset(store_inst_room(in, ra.inst), 0xa1, 8);
+		memset(store_inst_room(in, rb.inst), 0xb2, 16);
+		memset(store_inst_room(in, rc.inst), 0xc3, 8);
+	}
+	memset(store_entry_room(e, ra.entry), 0xa1, 1);
+	memset(store_entry_room(e, rb.entry), 0xb2, 12);
+	memset(store_entry_room(e, rc.entry), 0xc3, 2);
+	store_changed(&s, e, CRDT_GSET, &(struct store_change){ .op = STORE_OP_STATE, .state = o });
+	assert_int_equal(b.calls, 1);
+	assert_int_equal(store_entry_inst(e, CRDT_ORSET)->room[1], 0xb2b2b2b2b2b2b2b2ULL);
+	assert_int_equal(*(uint8_t *)store_entry_room(e, ra.entry), 0xa1);
+	assert_int_equal(*(uint16_t *)store_entry_room(e, rc.entry), 0xc3c3);
+
+	/* b goes; the next to come gets its shares, zeroed; the others keep theirs */
+	store_unsubscribe(&s, &b);
+	assert_int_equal(store_subscribe(&s, &(struct store_sub){ .changed = sub_changed,
+					.ctx = &b, .inst_room = 16, .entry_room = 4 }, &rb), 0);
+	assert_int_equal(rb.inst, 8);
+	assert_int_equal(rb.entry, 8);
+	for (int t = CRDT_GSET; t <= CRDT_ORSET; t += CRDT_ORSET - CRDT_GSET) {
+		struct store_inst *in = store_entry_inst(e, (enum crdt_type)t);
+		assert_int_equal(in->room[0], 0xa1a1a1a1a1a1a1a1ULL);
+		assert_int_equal(in->room[1] | in->room[2], 0);
+		assert_int_equal(in->room[3], 0xc3c3c3c3c3c3c3c3ULL);
+	}
+	assert_int_equal(*(uint32_t *)store_entry_room(e, rb.entry), 0);
+	assert_int_equal(*(uint8_t *)store_entry_room(e, ra.entry), 0xa1);
+	assert_int_equal(*(uint16_t *)store_entry_room(e, rc.entry), 0xc3c3);
 	store_done(&s);
 }
 
@@ -814,11 +891,11 @@ static void test_delta_use(void **state)
 
 		store_init(&s);
 		assert_int_equal(store_subscribe(&s, &(struct store_sub){ .changed = sub_changed,
-									 .ctx = &log }), 0);
+									 .ctx = &log }, NULL), 0);
 		assert_int_equal(store_subscribe(&s, &(struct store_sub){
-					 .changed = sub_changed, .ctx = &a, .delta = sub_delta }), 0);
+					 .changed = sub_changed, .ctx = &a, .delta = sub_delta }, NULL), 0);
 		assert_int_equal(store_subscribe(&s, &(struct store_sub){
-					 .changed = sub_changed, .ctx = &b, .delta = sub_delta }), 0);
+					 .changed = sub_changed, .ctx = &b, .delta = sub_delta }, NULL), 0);
 		assert_int_equal(store_get(&s, "a", 1, CRDT_ORSET, true, &o), 0);
 		e = store_find(&s, "a", 1);
 		got = store_delta(&s, e, CRDT_ORSET, &own);
@@ -1040,8 +1117,8 @@ static void test_clash_takes_a_new_id(void **state)
 	store_done(&s);
 }
 
-/* A name that comes to hold every type: each keeps its own state, id and
- * fingerprint, the pointers handed out stay put as types arrive, and the
+/* A name that comes to hold every type: each keeps its own state and the
+ * subscribers' room beside it, the pointers handed out stay put as types arrive, and the
  * visible type is the lowest tag. */
 static void test_every_type_under_one_name(void **state)
 {
@@ -1055,8 +1132,8 @@ static void test_every_type_under_one_name(void **state)
 	assert_int_equal(crdt_obj_merge(first, &remote), 0);
 	crdt_obj_done(&remote);
 	e = store_find(&s, "n", 1);
-	store_entry_inst(e, CRDT_LWWREG)->sid = 7;
-	store_entry_inst(e, CRDT_LWWREG)->fp = 9;
+	store_entry_inst(e, CRDT_LWWREG)->room[0] = 7;
+	store_entry_inst(e, CRDT_LWWREG)->room[3] = 9;
 	for (int t = CRDT_TYPE_MAX; t >= CRDT_TYPE_MIN; t--) {
 		if (t == CRDT_LWWREG)
 			continue;
@@ -1064,15 +1141,15 @@ static void test_every_type_under_one_name(void **state)
 		assert_int_equal(store_merge(&s, "n", 1, &remote), 0);
 		crdt_obj_done(&remote);
 		assert_int_equal(store_entry_type(e), t < CRDT_LWWREG ? t : CRDT_LWWREG);
-		store_entry_inst(e, (enum crdt_type)t)->fp = 100 + (uint64_t)t;
+		store_entry_inst(e, (enum crdt_type)t)->room[3] = 100 + (uint64_t)t;
 	}
 	assert_int_equal(s.stats.conflicts, 1);
 	assert_ptr_equal(store_entry_slot(e, CRDT_LWWREG), first);
-	assert_int_equal(store_entry_inst(e, CRDT_LWWREG)->sid, 7);
-	assert_int_equal(store_entry_inst(e, CRDT_LWWREG)->fp, 9);
+	assert_int_equal(store_entry_inst(e, CRDT_LWWREG)->room[0], 7);
+	assert_int_equal(store_entry_inst(e, CRDT_LWWREG)->room[3], 9);
 	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++)
 		assert_int_equal(store_entry_slot(e, (enum crdt_type)t)->type, t);
-	assert_int_equal(store_entry_inst(e, CRDT_GSET)->fp, 100 + CRDT_GSET);
+	assert_int_equal(store_entry_inst(e, CRDT_GSET)->room[3], 100 + CRDT_GSET);
 	assert_null(store_entry_slot(store_find(&s, "n", 1), 0));
 	store_done(&s);
 }
@@ -1133,7 +1210,8 @@ static void test_del(void **state)
 	int n = 0;
 
 	store_init(&s);
-	assert_int_equal(store_subscribe(&s, &(struct store_sub){ .changed = seen_cb, .ctx = &seen }), 0);
+	assert_int_equal(store_subscribe(&s, &(struct store_sub){ .changed = seen_cb, .ctx = &seen }, NULL),
+			 0);
 	assert_int_equal(store_del(&s, "k", 1), 0);
 	assert_int_equal(store_get(&s, "k", 1, CRDT_ORSET, true, &o), 0);
 	assert_int_equal(crdt_orset_add(o->os, &s.self, "x", 1), 0);
@@ -1401,6 +1479,7 @@ int main(void)
 		cmocka_unit_test(test_type_conflict_resolves_the_same_everywhere),
 		cmocka_unit_test(test_every_type_under_one_name),
 		cmocka_unit_test(test_change_stream),
+		cmocka_unit_test(test_rooms),
 		cmocka_unit_test(test_delta_use),
 		cmocka_unit_test(test_glob),
 		cmocka_unit_test(test_new_store_new_id),

@@ -187,7 +187,7 @@ static int cu_send_cached(struct gossip_core *g, struct peer *p, struct wire_pac
 	}
 	pcache_hit(g->pc, run->n);
 	if (fresh && run->fp)
-		in->fp = run->fp;
+		ginst(g, in)->fp = run->fp;
 	p->cu_cur.pieces += run->n;
 	p->cu_cur.skipped += run->skipped;
 	if (run->hi_end) {
@@ -279,7 +279,7 @@ static int cu_cut_some(struct gossip_core *g, struct peer *p, struct wire_packer
 		return r;
 	}
 	if (whole)
-		in->fp = store_fingerprint(pk->scratch.data, pk->scratch.len);
+		ginst(g, in)->fp = store_fingerprint(pk->scratch.data, pk->scratch.len);
 	if (!p->cu_cur.done)
 		return 0;
 	if (p->cu_cur.skipped)

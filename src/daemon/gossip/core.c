@@ -480,7 +480,7 @@ long core_pack_entry(struct gossip_core *g, struct wire_packer *pk, struct store
 						       w->pieces[0].len, false, 0, 0)) < 0)
 				return r;
 			pcache_hit(g->pc, 1);
-			in->fp = w->fp;
+			ginst(g, in)->fp = w->fp;
 			total += w->pieces[0].len;
 			continue;
 		}
@@ -495,10 +495,10 @@ long core_pack_entry(struct gossip_core *g, struct wire_packer *pk, struct store
 		}
 		if (r < 0)
 			return r;
-		in->fp = store_fingerprint(pk->scratch.data, pk->scratch.len);
+		ginst(g, in)->fp = store_fingerprint(pk->scratch.data, pk->scratch.len);
 		if (g->pc && pk->splits == splits && r == 0) /* went as one record */
 			pcache_put_whole(g->pc, e, (enum crdt_type)t, room, pk->scratch.data,
-					 pk->scratch.len, in->fp);
+					 pk->scratch.len, ginst(g, in)->fp);
 		total += size;
 	}
 	return (long)total;
@@ -850,7 +850,9 @@ static bool record_unchanged(const struct wire_record *rec, void *ctx)
 	uint8_t t = rec->state[0]; /* wire_parse_records: states have >= 2 bytes */
 	const struct store_inst *in = e ? store_entry_inst(e, t) : NULL;
 
-	if (!in || !in->fp || in->fp != store_fingerprint(rec->state, rec->state_len))
+	uint64_t fp = in ? ginst(g, in)->fp : 0;
+
+	if (!fp || fp != store_fingerprint(rec->state, rec->state_len))
 		return false;
 	g->st.unchanged++;
 	return true;

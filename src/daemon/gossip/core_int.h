@@ -60,9 +60,28 @@ struct ratelimit {
  * daemon's io.push_wanted says there is such a shell).  A core with none
  * (tests) packs all it can. */
 #define push_budget(g) ((g)->io.push_wanted ? (size_t)GOSSIP_PUSH_DGRAMS : SIZE_MAX)
-/* store_entry.dseq of an entry whose delta is being sliced: any digest
+/* gossip_entry.dseq of an entry whose delta is being sliced: any digest
  * exchange takes it for in flight (rounds.c), and the store keeps it. */
 #define DSEQ_SLICING UINT64_MAX
+
+/* Gossip's fields beside each instance and each entry (its share of the
+ * store's room, store_sub.inst_room and .entry_room; zero when created). */
+struct gossip_inst {
+	/* fingerprint of the encoding as it last sent it, 0 when unknown or
+	 * stale: a received state with the same fingerprint is the state we
+	 * hold, and need not be decoded or merged (record_unchanged) */
+	uint64_t fp;
+};
+struct gossip_entry {
+	/* the last delta interval that carried a write of it (0: none;
+	 * DSEQ_SLICING while a large delta of it is cut a push at a time) */
+	uint64_t dseq;
+	/* 1 + its place in the push list (g->queue, g->pend), 0: not queued */
+	uint32_t qpos;
+};
+/* The entry's share asked for: the struct's tail padding is left to the
+ * next subscriber (the digest's flag). */
+#define GOSSIP_ENTRY_ROOM (offsetof(struct gossip_entry, qpos) + sizeof(uint32_t))
 
 /* The most interval numbers one loop pass's ACK takes before it goes. */
 #define ACK_MAX 64
@@ -247,6 +266,7 @@ struct core_burst {
 
 struct gossip_core {
 	struct store *store;
+	struct store_room room; /* its share of the store's room (struct gossip_inst, _entry) */
 	struct crdt_hlc *hlc;
 	const struct crdt_rid *self; /* the store's: it may change (store.h) */
 	char node[WIRE_NODE_MAX + 1];
@@ -354,6 +374,16 @@ static inline bool ratelimit_ok(struct ratelimit *rl, uint64_t now)
 
 
 /* The plain datagram budget: a sealed one must still fit the mtu. */
+static inline struct gossip_inst *ginst(const struct gossip_core *g, const struct store_inst *in)
+{
+	return store_inst_room(in, g->room.inst);
+}
+static inline struct gossip_entry *gentry(const struct gossip_core *g,
+					  const struct store_entry *e)
+{
+	return store_entry_room(e, g->room.entry);
+}
+
 static inline size_t dgram_budget(const struct gossip_core *g)
 {
 	return g->kr ? g->mtu - AUTH_OVERHEAD : g->mtu;

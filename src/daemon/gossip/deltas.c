@@ -386,7 +386,7 @@ static void slice_end(struct gossip_core *g, size_t k, uint64_t seq)
 	for (size_t i = 0; i < g->nslices; i++)
 		other |= g->slices[i].e == e;
 	if (!other)
-		e->dseq = seq;
+		gentry(g, e)->dseq = seq;
 }
 
 /* Queued delta @q of @e into a slice of its own (q keeps none).  -ENOMEM. */
@@ -405,7 +405,7 @@ static int slice_start(struct gossip_core *g, struct store_entry *e, struct pend
 	g->slices[g->nslices].gen = q->gen;
 	g->slices[g->nslices++].cur = CRDT_CURSOR_INIT;
 	memset(&q->d, 0, sizeof(q->d));
-	e->dseq = DSEQ_SLICING;
+	gentry(g, e)->dseq = DSEQ_SLICING;
 	g->st.delta_slices++;
 	return 0;
 }
@@ -572,8 +572,8 @@ static size_t push_deltas(struct gossip_core *g, struct store_entry **ents, stru
 		}
 		/* its last record is in the datagram being filled (a slice of
 		 * it under way keeps the entry held: it sets dseq at its end) */
-		if (ents[i]->dseq != DSEQ_SLICING)
-			ents[i]->dseq = pk.seq + 1;
+		if (gentry(g, ents[i])->dseq != DSEQ_SLICING)
+			gentry(g, ents[i])->dseq = pk.seq + 1;
 	}
 	if (wire_packer_flush(&pk) < 0) { /* no memory for the log: whole, all */
 		for (size_t k = 0; k < i; k++)
@@ -644,11 +644,19 @@ static int make_delta(struct gossip_core *g, struct store_entry *e, enum crdt_ty
 	}
 }
 
+/* The queued entry @e's slot in the push queue, NULL when not queued. */
+static struct pend *queued_pend(struct gossip_core *g, const struct store_entry *e)
+{
+	uint32_t q = gentry(g, e)->qpos;
+
+	return q ? &g->pend[q - 1] : NULL;
+}
+
 /* Join local write @c's delta into the queued entry @e's. */
 static void pend_join(struct gossip_core *g, struct store_entry *e, enum crdt_type t,
 		      const struct store_change *c)
 {
-	struct pend *q = &g->pend[e->qpos];
+	struct pend *q = queued_pend(g, e);
 	struct crdt_obj d = { 0 };
 
 	if (q->whole)
@@ -729,13 +737,13 @@ static void unqueue(struct gossip_core *g, size_t n)
 /* @e in the push queue: its slot there, NULL without memory. */
 static struct pend *enqueue(struct gossip_core *g, struct store_entry *e)
 {
-	if (!e->queued) {
+	if (!gentry(g, e)->qpos) {
 		if (g->nqueue == g->queue_cap && g->qhead) { /* move up */
 			g->nqueue -= g->qhead;
 			memmove(g->queue, g->queue + g->qhead, g->nqueue * sizeof(*g->queue));
 			memmove(g->pend, g->pend + g->qhead, g->nqueue * sizeof(*g->pend));
 			for (size_t i = 0; i < g->nqueue; i++)
-				g->queue[i]->qpos = (uint32_t)i;
+				gentry(g, g->queue[i])->qpos = (uint32_t)i + 1;
 			g->qhead = 0;
 		}
 		if (g->nqueue == g->queue_cap) {
@@ -751,11 +759,10 @@ static struct pend *enqueue(struct gossip_core *g, struct store_entry *e)
 			g->queue_cap = cap;
 		}
 		g->pend[g->nqueue] = (struct pend){ .whole = !g->deltas };
-		e->qpos = (uint32_t)g->nqueue;
+		gentry(g, e)->qpos = (uint32_t)g->nqueue + 1;
 		g->queue[g->nqueue++] = e;
-		e->queued = true;
 	}
-	return &g->pend[e->qpos];
+	return queued_pend(g, e);
 }
 
 /* The store's change stream.  A local write invalidates what was sent of
@@ -773,17 +780,18 @@ static void changed(void *ctx, struct store_entry *e, enum crdt_type t,
 		pcache_changed(g->pc, e, t, c);
 	if (c->remote) {
 		if ((in = store_entry_inst(e, t)))
-			in->fp = c->created && c->enc ? store_fingerprint(c->enc, c->enc_len) : 0;
+			ginst(g, in)->fp =
+				c->created && c->enc ? store_fingerprint(c->enc, c->enc_len) : 0;
 		return;
 	}
 	for (int i = CRDT_TYPE_MIN; i <= CRDT_TYPE_MAX; i++)
 		if ((in = store_entry_inst(e, (enum crdt_type)i)))
-			in->fp = 0;
+			ginst(g, in)->fp = 0;
 	/* Without memory for the list the write still stands; it travels
 	 * with the next full round instead of the push. */
 	if (!enqueue(g, e))
 		return;
-	g->pend[e->qpos].gen = ++g->change_gen;
+	queued_pend(g, e)->gen = ++g->change_gen;
 	if (g->deltas && g->npeers) /* with no peer, nobody to send it to */
 		pend_join(g, e, t, c);
 	if (g->io.push_wanted)
@@ -805,7 +813,7 @@ static enum store_delta_use delta_use(void *ctx, struct store_entry *e, enum crd
 		return STORE_DELTA_OWN;
 	if (!g->deltas || !g->npeers)
 		return STORE_DELTA_NONE;
-	q = e->queued ? &g->pend[e->qpos] : NULL;
+	q = queued_pend(g, e);
 	if (q && !q->whole && too_large(g, &q->d, e, t)) {
 		/* it goes whole by the catch-ups (push_deltas): let it go
 		 * now, not joined on while every window stays shut (a set
@@ -842,7 +850,9 @@ static void removed_entry(void *ctx, struct store_entry *e)
 /* The store may not reclaim an entry still in the push list. */
 static bool holds_entry(void *ctx, const struct store_entry *e)
 {
-	return e->queued || e->dseq == DSEQ_SLICING;
+	const struct gossip_entry *ge = gentry(ctx, e);
+
+	return ge->qpos || ge->dseq == DSEQ_SLICING;
 }
 
 
@@ -867,7 +877,7 @@ uint64_t gossip_core_push(struct gossip_core *g, uint64_t now_ms)
 	if (g->deltas && g->npeers)
 		nents = push_deltas(g, ents, pend, nents, &more);
 	for (size_t i = 0; i < nents; i++) {
-		ents[i]->queued = false;
+		gentry(g, ents[i])->qpos = 0;
 		if (pend[i].by_catchup)
 			to_catchups(g, ents[i], pend[i].gen);
 	}
@@ -883,10 +893,13 @@ uint64_t gossip_core_push(struct gossip_core *g, uint64_t now_ms)
 
 int deltas_subscribe(struct gossip_core *g)
 {
-	return store_subscribe(g->store, &(struct store_sub){ .changed = changed, .ctx = g,
-							      .removed = removed_entry,
-							      .holds = holds_entry,
-							      .delta = delta_use });
+	return store_subscribe(g->store,
+			       &(struct store_sub){ .changed = changed, .ctx = g,
+						    .removed = removed_entry, .holds = holds_entry,
+						    .delta = delta_use,
+						    .inst_room = sizeof(struct gossip_inst),
+						    .entry_room = GOSSIP_ENTRY_ROOM },
+			       &g->room);
 }
 
 void deltas_queue_free(struct gossip_core *g)
@@ -897,7 +910,7 @@ void deltas_queue_free(struct gossip_core *g)
 	g->slices = NULL;
 	g->slices_cap = 0;
 	for (size_t i = g->qhead; i < g->nqueue; i++)
-		g->queue[i]->queued = false;
+		gentry(g, g->queue[i])->qpos = 0;
 	pend_clear(g->pend + g->qhead, g->nqueue - g->qhead);
 	free(g->queue);
 	free(g->pend);

@@ -6,6 +6,25 @@
 
 #include "gossip/digest.h"
 
+/* The digest's fields beside each instance and each entry (its share of
+ * the store's room, zero when created): the state fingerprint the
+ * instance is counted with in its bucket (0 = not counted), and whether
+ * the entry changed since the digest last counted it (stale). */
+static uint64_t *counted_fp(const struct digest *d, const struct store_inst *in)
+{
+	return store_inst_room(in, d->room.inst);
+}
+
+static bool *stale(const struct digest *d, const struct store_entry *e)
+{
+	return store_entry_room(e, d->room.entry);
+}
+
+uint64_t digest_counted(const struct digest *d, const struct store_inst *in)
+{
+	return *counted_fp(d, in);
+}
+
 static uint64_t mix(uint64_t h)
 {
 	h ^= h >> 30;
@@ -65,7 +84,7 @@ static size_t unmark_dropped(struct digest *d, size_t max)
 	size_t n = 0;
 
 	while (d->ndropped && n < max) {
-		d->dropped[--d->ndropped]->dstale = false;
+		*stale(d, d->dropped[--d->ndropped]) = false;
 		n++;
 	}
 	if (!d->ndropped) {
@@ -92,7 +111,7 @@ static void overflow(struct digest *d)
 /* Mark @e stale, listing it unless it already is. */
 static void mark(struct digest *d, struct store_entry *e)
 {
-	if (e->dstale)
+	if (*stale(d, e))
 		return;
 	if (d->nstale == stale_max(d)) {
 		overflow(d);
@@ -109,7 +128,7 @@ static void mark(struct digest *d, struct store_entry *e)
 		d->stale_cap = cap;
 	}
 	d->stale[d->nstale++] = e;
-	e->dstale = true;
+	*stale(d, e) = true;
 }
 
 static void changed(void *ctx, struct store_entry *e, enum crdt_type t,
@@ -131,9 +150,9 @@ static void removed(void *ctx, struct store_entry *e)
 	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++) {
 		struct store_inst *in = store_entry_inst(e, (enum crdt_type)t);
 
-		if (in && in->dfp) {
-			d->bucket[bi] -= digest_contrib(key, in->dfp);
-			in->dfp = 0;
+		if (in && *counted_fp(d, in)) {
+			d->bucket[bi] -= digest_contrib(key, *counted_fp(d, in));
+			*counted_fp(d, in) = 0;
 		}
 	}
 	/* a member whatever its fingerprints (a state's may be 0) */
@@ -143,11 +162,11 @@ static void removed(void *ctx, struct store_entry *e)
 			m->n--;
 			break;
 		}
-	if (!e->dstale)
+	if (!*stale(d, e))
 		return;
 	if (d->ndropped) /* it may be there: the rest of it unmarked now */
 		unmark_dropped(d, SIZE_MAX);
-	if (!e->dstale)
+	if (!*stale(d, e))
 		return;
 	/* a refresh follows each change within a round, so the list is short
 	 * while peers are there; a long one is dropped (the next refresh, if
@@ -175,19 +194,20 @@ static size_t refresh_entry(struct digest *d, struct store_entry *e)
 
 	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++) {
 		struct store_inst *in = store_entry_inst(e, (enum crdt_type)t);
-		uint64_t fp;
+		uint64_t fp, *was;
 
 		if (!in)
 			continue;
-		counted |= in->dfp != 0;
+		was = counted_fp(d, in);
+		counted |= *was != 0;
 		fp = crdt_obj_fingerprint(&in->obj);
 		n++;
-		if (fp == in->dfp)
+		if (fp == *was)
 			continue;
-		if (in->dfp)
-			*b -= digest_contrib(key, in->dfp);
+		if (*was)
+			*b -= digest_contrib(key, *was);
 		*b += digest_contrib(key, fp);
-		in->dfp = fp;
+		*was = fp;
 	}
 	/* first counted: a member of its bucket until the store reclaims it
 	 * (removed) */
@@ -199,12 +219,12 @@ static size_t refresh_entry(struct digest *d, struct store_entry *e)
 				/* counted in no list: uncount it, retry later */
 				for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++) {
 					struct store_inst *in = store_entry_inst(e, (enum crdt_type)t);
-					if (in && in->dfp) {
-						*b -= digest_contrib(key, in->dfp);
-						in->dfp = 0;
+					if (in && *counted_fp(d, in)) {
+						*b -= digest_contrib(key, *counted_fp(d, in));
+						*counted_fp(d, in) = 0;
 					}
 				}
-				e->dstale = false;
+				*stale(d, e) = false;
 				overflow(d);
 				return n;
 			}
@@ -213,7 +233,7 @@ static size_t refresh_entry(struct digest *d, struct store_entry *e)
 		}
 		m->v[m->n++] = e;
 	}
-	e->dstale = false;
+	*stale(d, e) = false;
 	return n;
 }
 
@@ -231,7 +251,7 @@ bool digest_refresh_some(struct digest *d, size_t entries)
 			d->walking = false;
 			break;
 		}
-		if (!e->dstale) /* else listed: the list's */
+		if (!*stale(d, e)) /* else listed: the list's */
 			d->stats.refreshed += refresh_entry(d, e);
 		entries--;
 	}
@@ -252,15 +272,8 @@ size_t digest_refresh(struct digest *d)
 	return (size_t)(d->stats.refreshed - before);
 }
 
-/* Forget what an earlier digest of the store counted, and list @e. */
 static int mark_cb(struct store_entry *e, void *ctx)
 {
-	struct store_inst *in;
-
-	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++)
-		if ((in = store_entry_inst(e, (enum crdt_type)t)))
-			in->dfp = 0;
-	e->dstale = false;
 	mark(ctx, e);
 	return 0;
 }
@@ -273,15 +286,18 @@ int digest_new(struct store *store, struct digest **ret)
 	if (!d)
 		return -ENOMEM;
 	d->store = store;
-	/* what the store already holds (the journal's load) counts from the
-	 * first refresh */
-	store_foreach(store, mark_cb, d);
-	if ((r = store_subscribe(store, &(struct store_sub){ .changed = changed, .ctx = d,
-							     .removed = removed })) < 0) {
-		free(d->stale);
+	if ((r = store_subscribe(store,
+				 &(struct store_sub){ .changed = changed, .ctx = d,
+						      .removed = removed,
+						      .inst_room = sizeof(uint64_t),
+						      .entry_room = sizeof(bool) },
+				 &d->room)) < 0) {
 		free(d);
 		return r;
 	}
+	/* what the store already holds (the journal's load) counts from the
+	 * first refresh */
+	store_foreach(store, mark_cb, d);
 	*ret = d;
 	return 0;
 }

@@ -23,7 +23,8 @@
  * merge; the other types' fingerprints are a pass over their state.
  *
  * Pure: no libuv, no I/O.  The per-instance and per-entry fields it keeps
- * (store_inst.dfp, store_entry.dstale) live in the store's entries.
+ * (the fingerprint each instance is counted with, an entry's stale mark)
+ * live in its share of the room the store keeps beside each (store.h).
  */
 #ifndef CRDTD_DIGEST_H
 #define CRDTD_DIGEST_H
@@ -65,14 +66,15 @@ struct digest_members {
 
 struct digest {
 	struct store *store;
+	struct store_room room; /* its share of the room beside each instance and entry */
 	uint64_t bucket[DIGEST_BUCKETS];
 	struct digest_members members[DIGEST_BUCKETS];
-	struct store_entry **stale; /* entries whose dstale is set */
+	struct store_entry **stale; /* entries marked stale */
 	size_t nstale, stale_cap;
-	/* a list dropped by an overflow, its entries' dstale cleared a slice
+	/* a list dropped by an overflow, its entries' marks cleared a slice
 	 * at a time before the walk begins (clearing them at once was a cache
 	 * miss each: 5-25 ms of one call while a peer received a store of
-	 * 1,000,000 names); until then their dstale stays set, and the walk,
+	 * 1,000,000 names); until then their marks stay set, and the walk,
 	 * not started yet, refreshes them all */
 	struct store_entry **dropped;
 	size_t ndropped;
@@ -92,6 +94,9 @@ struct digest {
 int digest_new(struct store *store, struct digest **ret);
 /** Unsubscribe and free; accepts NULL. */
 void digest_free(struct digest *d);
+/** The state fingerprint @in is counted with in its bucket, 0 = not
+ * counted. */
+uint64_t digest_counted(const struct digest *d, const struct store_inst *in);
 
 /** Recompute the fingerprints of the instances changed since the last
  * refresh and bring their buckets up to date.  Returns how many instances

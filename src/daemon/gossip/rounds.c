@@ -435,9 +435,10 @@ static void send_keys(struct gossip_core *g, struct peer *p, uint32_t b)
 		uint64_t key = digest_name_key(m->v[i]->name, m->v[i]->name_len);
 		for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++) {
 			const struct store_inst *in = store_entry_inst(m->v[i], (enum crdt_type)t);
-			if (in && in->dfp) {
+			uint64_t fp = in ? digest_counted(g->dg, in) : 0;
+			if (fp) {
 				pairs[n][0] = key;
-				pairs[n][1] = in->dfp;
+				pairs[n][1] = fp;
 				n++;
 			}
 		}
@@ -588,8 +589,8 @@ int rounds_on_keys(struct gossip_core *g, struct peer *p, const uint8_t *body, s
 			continue;
 		for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX && !differs; t++) {
 			const struct store_inst *in = store_entry_inst(e, (enum crdt_type)t);
-			uint64_t want[2] = { key, in ? in->dfp : 0 };
-			differs = in && in->dfp &&
+			uint64_t want[2] = { key, in ? digest_counted(g->dg, in) : 0 };
+			differs = want[1] &&
 				  (!k.n || !bsearch(want, pairs, k.n, sizeof(*pairs), key_cmp));
 		}
 		if (!differs)
@@ -609,7 +610,8 @@ int rounds_on_keys(struct gossip_core *g, struct peer *p, const uint8_t *body, s
 		 * restarted may have lost what came before that write, and
 		 * while the key is written on the exchanges would skip it. */
 		if (!repair && g->deltas &&
-		    ((e->dseq && e->dseq > p->acked_at_digest) || (e->queued && room))) {
+		    ((gentry(g, e)->dseq && gentry(g, e)->dseq > p->acked_at_digest) ||
+		     (gentry(g, e)->qpos && room))) {
 			g->st.digest_in_flight++;
 			continue;
 		}

@@ -30,11 +30,12 @@ static bool larger(const struct snapshot_instance *a, const struct snapshot_inst
 					  : a->stored_bytes > b->stored_bytes;
 }
 
-static void keep_largest(struct census_result *r, const struct store_entry *e, enum crdt_type t,
-			 const struct store_inst *in, uint64_t elements)
+static void keep_largest(const struct census *c, struct census_result *r,
+			 const struct store_entry *e, enum crdt_type t, const struct store_inst *in,
+			 uint64_t elements)
 {
 	struct snapshot_instance x = { .type = type_names[t], .elements = elements,
-				       .stored_bytes = (uint64_t)in->log_bytes + in->snap_bytes };
+				       .stored_bytes = journal_inst_bytes(c->journal, in) };
 	size_t n = r->nlargest, i;
 
 	if (n == CENSUS_LARGEST && !larger(&x, &r->largest[n - 1]))
@@ -58,7 +59,7 @@ static void keep_largest(struct census_result *r, const struct store_entry *e, e
 /* Every instance of a visible name, as INFO keyspace counts names: without
  * a type conflict a name holds one type, its visible one, and the others
  * need not be asked for. */
-static void count(struct census_result *r, const struct store *s, struct store_entry *e)
+static void count(struct census *c, const struct store *s, struct store_entry *e)
 {
 	enum crdt_type first = store_entry_type(e);
 	int last = s->stats.conflicts ? CRDT_TYPE_MAX : (int)first;
@@ -70,9 +71,9 @@ static void count(struct census_result *r, const struct store *s, struct store_e
 		if (!in || !in->obj.p)
 			continue;
 		uint64_t n = crdt_obj_card(&in->obj);
-		r->types[t - CRDT_TYPE_MIN].instances++;
-		r->types[t - CRDT_TYPE_MIN].elements += n;
-		keep_largest(r, e, (enum crdt_type)t, in, n);
+		c->part.types[t - CRDT_TYPE_MIN].instances++;
+		c->part.types[t - CRDT_TYPE_MIN].elements += n;
+		keep_largest(c, &c->part, e, (enum crdt_type)t, in, n);
 	}
 }
 
@@ -94,7 +95,7 @@ bool census_step(struct census *c, const struct store *s, size_t names, uint64_t
 			c->running = false;
 			return true;
 		}
-		count(&c->part, s, e);
+		count(c, s, e);
 	}
 	return false;
 }

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "http/snapshot.h"
+#include "state/journal.h"
 #include "state/store.h"
 
 #define CENSUS_LARGEST 10
@@ -32,6 +33,8 @@ struct census_result {
 };
 
 struct census {
+	/* what each instance's records take in it (NULL: no data_dir) */
+	const struct journal *journal;
 	bool running;
 	struct store_walk walk; /* the walk under way (walk.tgen: the tables it began on) */
 	struct census_result part;

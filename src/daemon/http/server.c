@@ -150,6 +150,7 @@ static const struct census_result *census_for_page(struct http_server *s)
 {
 	const struct store *st = &s->d->store;
 
+	s->census.journal = s->d->journal;
 	if (st->len <= CENSUS_AT_ONCE) {
 		census_start(&s->census, st);
 		if (census_step(&s->census, st, SIZE_MAX, uv_now(s->loop)))

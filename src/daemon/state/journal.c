@@ -149,9 +149,24 @@ struct journal {
 	int open_timers;    /* of timer, release and hold, until journal_close's closes */
 	uint8_t *map;       /* LMDB's map of the file (NULL: not found), */
 	size_t map_len;     /* and its length */
-	struct store *store;
+	struct store *store;   /* set once loaded: changes are followed from then */
+	struct store_room room; /* its share of the room beside each instance */
 	struct journal_stats st;
 };
+
+/* The journal's fields beside each instance (store_sub.inst_room): its id
+ * in the durable store (0 = not stored yet), the journal bytes since its
+ * last snapshot and the snapshot's size (both saturate at UINT32_MAX; they
+ * only decide when to compact). */
+struct jinst {
+	uint64_t sid;
+	uint32_t log_bytes, snap_bytes;
+};
+
+static struct jinst *jin(const struct journal *st, const struct store_inst *in)
+{
+	return store_inst_room(in, st->room.inst);
+}
 
 /* LMDB errors are positive codes or errno values; ours are -errno. */
 static int lmdb_err(int rc)
@@ -386,8 +401,8 @@ static uint64_t slot_sid(struct journal *st, struct store_entry *e, enum crdt_ty
 
 	if (!in)
 		return 0; /* not reached: callers log a type the name holds */
-	if (in->sid)
-		return in->sid;
+	if (jin(st, in)->sid)
+		return jin(st, in)->sid;
 	crdt_buf_reset(b);
 	crdt_buf_put(b, (uint8_t[FP_LEN]){ 0 }, FP_LEN);
 	crdt_buf_put_u8(b, (uint8_t)t);
@@ -402,8 +417,8 @@ static uint64_t slot_sid(struct journal *st, struct store_entry *e, enum crdt_ty
 		fail(st, r, "name record");
 		return 0;
 	}
-	in->sid = st->next_sid++;
-	return in->sid;
+	jin(st, in)->sid = st->next_sid++;
+	return jin(st, in)->sid;
 }
 
 /* Fold the slot's journal into a snapshot and drop the journal.  0, or
@@ -432,12 +447,12 @@ static int compact_enc(struct journal *st, struct store_entry *e, enum crdt_type
 	/* every record of the slot so far: the snapshot holds them (none
 	 * since the last snapshot: nothing to look for in the log) */
 	close_open(st);
-	if (in->log_bytes && (r = jwriter_drop_log(st->cur, sid, st->next_seq)) < 0) {
+	if (jin(st, in)->log_bytes && (r = jwriter_drop_log(st->cur, sid, st->next_seq)) < 0) {
 		fail(st, r, "dropping the journal");
 		return r;
 	}
-	in->snap_bytes = st->buf.len < UINT32_MAX ? (uint32_t)st->buf.len : UINT32_MAX;
-	in->log_bytes = 0;
+	jin(st, in)->snap_bytes = st->buf.len < UINT32_MAX ? (uint32_t)st->buf.len : UINT32_MAX;
+	jin(st, in)->log_bytes = 0;
 	return 0;
 }
 
@@ -468,7 +483,7 @@ static void fold_drop(struct journal *st, struct fold *f)
 	struct store_inst *in = store_entry_inst(f->e, f->t);
 
 	if (in)
-		add_bytes(&in->log_bytes, f->bytes);
+		add_bytes(&jin(st, in)->log_bytes, f->bytes);
 	*f = st->folds[--st->nfolds];
 }
 
@@ -487,7 +502,7 @@ static int fold(struct journal *st, struct store_entry *e, enum crdt_type t, uin
 		return compact(st, e, t, sid);
 	f = &st->folds[st->nfolds++];
 	*f = (struct fold){ .e = e, .t = t, .sid = sid, .start_seq = st->next_seq,
-			    .log_at_start = in->log_bytes };
+			    .log_at_start = jin(st, in)->log_bytes };
 	return 1;
 }
 
@@ -533,8 +548,8 @@ static void fold_end(struct journal *st, struct fold *f)
 		fail(st, r, "ending a fold");
 		return;
 	}
-	in->snap_bytes = f->bytes < UINT32_MAX ? (uint32_t)f->bytes : UINT32_MAX;
-	in->log_bytes = in->log_bytes > f->log_at_start ? in->log_bytes - f->log_at_start : 0;
+	jin(st, in)->snap_bytes = f->bytes < UINT32_MAX ? (uint32_t)f->bytes : UINT32_MAX;
+	jin(st, in)->log_bytes = jin(st, in)->log_bytes > f->log_at_start ? jin(st, in)->log_bytes - f->log_at_start : 0;
 	st->st.compactions++;
 	st->st.compactions_sliced++;
 	*f = st->folds[--st->nfolds];
@@ -574,9 +589,10 @@ static void fold_some(struct journal *st)
 /* The journal bytes past which @in is folded into a snapshot, after a
  * record of @len bytes that holds a state of @card members or fields
  * (crdt_obj_parts; 0: no state, or a small type's). */
-static uint64_t compact_floor(const struct store_inst *in, size_t len, size_t card)
+static uint64_t compact_floor(const struct journal *st, const struct store_inst *in, size_t len,
+			      size_t card)
 {
-	uint64_t floor = in->snap_bytes > COMPACT_MIN_BYTES ? in->snap_bytes : COMPACT_MIN_BYTES;
+	uint64_t floor = jin(st, in)->snap_bytes > COMPACT_MIN_BYTES ? jin(st, in)->snap_bytes : COMPACT_MIN_BYTES;
 	uint64_t est;
 
 	if (card < COMPACT_PIECE_MIN)
@@ -609,9 +625,9 @@ static void append(struct journal *st, struct store_entry *e, enum crdt_type t, 
 		return;
 	st->st.records++;
 	in = store_entry_inst(e, t);
-	add_bytes(&in->log_bytes, len);
+	add_bytes(&jin(st, in)->log_bytes, len);
 	/* a snapshot that cannot be encoded now is tried at the next record */
-	if (in->log_bytes > compact_floor(in, len, card) && fold(st, e, t, sid) == 0)
+	if (jin(st, in)->log_bytes > compact_floor(st, in, len, card) && fold(st, e, t, sid) == 0)
 		st->st.compactions++;
 }
 
@@ -624,7 +640,7 @@ static void append(struct journal *st, struct store_entry *e, enum crdt_type t, 
  * there until 4 KiB of them (70 to 100 writes) made a snapshot; the
  * snapshot is one value per slot, overwritten (docs/storage.md, "Cost per
  * write"). */
-static bool in_place(struct store_entry *e, enum crdt_type t)
+static bool in_place(const struct journal *st, struct store_entry *e, enum crdt_type t)
 {
 	const struct store_inst *in;
 
@@ -633,7 +649,7 @@ static bool in_place(struct store_entry *e, enum crdt_type t)
 	if (t != CRDT_GCOUNTER && t != CRDT_PNCOUNTER)
 		return false;
 	in = store_entry_inst(e, t);
-	return in && in->snap_bytes <= IN_PLACE_MAX;
+	return in && jin(st, in)->snap_bytes <= IN_PLACE_MAX;
 }
 
 /* A change of a slot stored in place (in_place): its new snapshot. */
@@ -659,7 +675,7 @@ static void journal(struct journal *st, struct store_entry *e, enum crdt_type t,
 
 	if (!st || !st->w || !batch_open(st))
 		return;
-	if (in_place(e, t)) {
+	if (in_place(st, e, t)) {
 		snapshot(st, e, t, NULL, 0);
 		return;
 	}
@@ -714,7 +730,7 @@ static void journal_remote(struct journal *st, struct store_entry *e, enum crdt_
 
 	if (!st || !st->w || !batch_open(st))
 		return;
-	if (in_place(e, t)) {
+	if (in_place(st, e, t)) {
 		/* its snapshot, as a local write's; a slot that took the state
 		 * that came whole is that state, whose encoding is here (a
 		 * register's encoding was 6 % of a peer's CPU in a SET storm) */
@@ -774,9 +790,9 @@ static void journal_remote(struct journal *st, struct store_entry *e, enum crdt_
 		vlen = hl + enc_len;
 	}
 	in = store_entry_inst(e, t);
-	add_bytes(&in->log_bytes, vlen);
+	add_bytes(&jin(st, in)->log_bytes, vlen);
 	/* a snapshot that cannot be encoded now is tried at the next record */
-	if (in->log_bytes > compact_floor(in, vlen, crdt_obj_parts(state)) &&
+	if (jin(st, in)->log_bytes > compact_floor(st, in, vlen, crdt_obj_parts(state)) &&
 	    fold(st, e, t, sid) == 0)
 		st->st.compactions++;
 }
@@ -833,6 +849,8 @@ static void changed(void *ctx, struct store_entry *e, enum crdt_type t,
 {
 	struct journal *st = ctx;
 
+	if (!st->store) /* loading: what is loaded is stored */
+		return;
 	if (c->remote) {
 		/* State from peers is stored "at least with batch timing": it
 		 * needs no sync of its own, and no client reply waits for it. */
@@ -843,7 +861,7 @@ static void changed(void *ctx, struct store_entry *e, enum crdt_type t,
 	 * with it (a delete's baselines) is journaled whole; a small counter
 	 * is stored whole anyway (in_place) */
 	if (c->op == STORE_OP_STATE && !c->state && (t == CRDT_GCOUNTER || t == CRDT_PNCOUNTER) &&
-	    !in_place(e, t))
+	    !in_place(st, e, t))
 		journal_log_counter(st, e, t);
 	else if (c->op == STORE_OP_CLEAR && t != CRDT_ORSET && t != CRDT_ORMAP)
 		/* a register's or counter's clear is not a function of the
@@ -869,13 +887,13 @@ static void removed(void *ctx, struct store_entry *e)
 		uint8_t key[8];
 		int r;
 
-		if (!in || !in->sid || !st->w || !batch_open(st))
+		if (!in || !jin(st, in)->sid || !st->w || !batch_open(st))
 			continue;
-		put_be64(key, in->sid);
+		put_be64(key, jin(st, in)->sid);
 		close_open(st);
 		if ((r = jwriter_del(st->cur, JWRITER_INST, key, 8)) < 0 ||
 		    (r = jwriter_del(st->cur, JWRITER_SNAP, key, 8)) < 0 ||
-		    (r = jwriter_drop_log(st->cur, in->sid, UINT64_MAX)) < 0)
+		    (r = jwriter_drop_log(st->cur, jin(st, in)->sid, UINT64_MAX)) < 0)
 			fail(st, r, "deleting a reclaimed name's records");
 	}
 }
@@ -1288,6 +1306,15 @@ int journal_load(struct journal *st, struct store *s, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", st->path, mdb_strerror(rc));
 		return lmdb_err(rc);
 	}
+	/* the share of the room beside each instance that the load fills;
+	 * changes are followed once loaded (changed: st->store set) */
+	if ((r = store_subscribe(s, &(struct store_sub){ .changed = changed, .ctx = st,
+							 .removed = removed,
+							 .inst_room = sizeof(struct jinst) },
+				 &st->room)) < 0) {
+		snprintf(err, errlen, "%s: cannot follow the store's changes", st->path);
+		goto out;
+	}
 	/* names: one record per (name, type) slot, in id order; the table
 	 * sized for them first (a name of two types counts twice).  The count
 	 * is a hint read from the file: a table it cannot have leaves the
@@ -1338,7 +1365,7 @@ int journal_load(struct journal *st, struct store *s, char *err, size_t errlen)
 		e = store_find(s, p + 1, len - 1);
 		slots[n] = (struct sid_slot){ .sid = get_be64(k.mv_data), .e = e,
 					      .t = (enum crdt_type)p[0], .fresh = moved };
-		store_entry_inst(e, slots[n].t)->sid = slots[n].sid;
+		jin(st, store_entry_inst(e, slots[n].t))->sid = slots[n].sid;
 		if (slots[n].sid >= st->next_sid)
 			st->next_sid = slots[n].sid + 1;
 		n++;
@@ -1375,13 +1402,13 @@ int journal_load(struct journal *st, struct store *s, char *err, size_t errlen)
 					goto out;
 				}
 				r = merge_decoded(store_entry_slot(sl->e, sl->t), &o, &sl->fresh);
-				store_entry_inst(sl->e, sl->t)->snap_bytes =
+				jin(st, store_entry_inst(sl->e, sl->t))->snap_bytes =
 					v.mv_size < UINT32_MAX ? (uint32_t)v.mv_size : UINT32_MAX;
 			} else {
 				r = apply_record(v.mv_data, v.mv_size,
 						 st->has_legacy ? &st->legacy : NULL,
 						 store_entry_slot(sl->e, sl->t), &sl->fresh);
-				add_bytes(&store_entry_inst(sl->e, sl->t)->log_bytes, v.mv_size);
+				add_bytes(&jin(st, store_entry_inst(sl->e, sl->t))->log_bytes, v.mv_size);
 				uint64_t seq = get_be64((uint8_t *)k.mv_data + 8);
 				if (seq >= st->next_seq)
 					st->next_seq = seq + 1;
@@ -1399,11 +1426,6 @@ int journal_load(struct journal *st, struct store *s, char *err, size_t errlen)
 			goto lmdb_fail;
 	}
 	st->st.loaded_instances = n;
-	if ((r = store_subscribe(s, &(struct store_sub){ .changed = changed, .ctx = st,
-							 .removed = removed })) < 0) {
-		snprintf(err, errlen, "%s: cannot follow the store's changes", st->path);
-		goto out;
-	}
 	st->store = s;
 	/* from here on LMDB is the writer thread's */
 	struct jwriter_config wc = {
@@ -1416,7 +1438,6 @@ int journal_load(struct journal *st, struct store *s, char *err, size_t errlen)
 	};
 	struct jwriter_events ev = { writer_batch_done, writer_counts, st };
 	if ((r = wal_open(st->wal_path, &st->wal)) < 0) {
-		store_unsubscribe(s, st);
 		st->store = NULL;
 		snprintf(err, errlen, "%s: cannot open it: %s", st->wal_path, strerror(-r));
 		goto out;
@@ -1427,7 +1448,6 @@ int journal_load(struct journal *st, struct store *s, char *err, size_t errlen)
 	wc.sync_groups = st->mode == CONFIG_DURABILITY_ALWAYS;
 	wc.sync_interval = st->mode == CONFIG_DURABILITY_BATCH;
 	if ((r = jwriter_start(st->release.loop, &wc, &ev, &st->w)) < 0) {
-		store_unsubscribe(s, st);
 		st->store = NULL;
 		snprintf(err, errlen, "%s: cannot start the writer thread: %s", st->path,
 			 uv_strerror(r));
@@ -1443,6 +1463,8 @@ lmdb_fail:
 		 "store.lmdb away to start this replica empty", st->path, mdb_strerror(rc));
 	r = lmdb_err(rc);
 out:
+	if (r < 0 && !st->store)
+		store_unsubscribe(s, st);
 	if (cur)
 		mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
@@ -1487,6 +1509,11 @@ void journal_close(struct journal *st)
 void journal_get_stats(const struct journal *st, struct journal_stats *ret)
 {
 	*ret = st->st;
+}
+
+uint64_t journal_inst_bytes(const struct journal *st, const struct store_inst *in)
+{
+	return st ? (uint64_t)jin(st, in)->log_bytes + jin(st, in)->snap_bytes : 0;
 }
 
 uint64_t journal_file_bytes(const struct journal *st)

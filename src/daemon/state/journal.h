@@ -119,6 +119,9 @@ int journal_flush(struct journal *st);
 void journal_get_stats(const struct journal *st, struct journal_stats *ret);
 /** Bytes of the store file. */
 uint64_t journal_file_bytes(const struct journal *st);
+/** The bytes @in's records take in the journal (its snapshot and the log
+ * since), as counted to decide when to compact; 0 with @st NULL. */
+uint64_t journal_inst_bytes(const struct journal *st, const struct store_inst *in);
 const char *journal_path(const struct journal *st);
 
 /** Decode one stored journal value (checksum included) and apply it to

@@ -909,11 +909,71 @@ struct crdt_obj *store_delta(struct store *s, struct store_entry *e, enum crdt_t
 	return acc;
 }
 
-int store_subscribe(struct store *s, const struct store_sub *sub)
+/* Where @size bytes of a room of @cap go, aligned for @size, overlapping
+ * no share the subscribers hold (@inst: the instance's room, else the
+ * entry's); -1 if nowhere.  A share of 8 bytes or more goes as low as it
+ * fits, a smaller one as high, so that the small ones leave the 8-aligned
+ * offsets to the large, in whatever order they come. */
+static int room_fit(const struct store *s, bool inst, unsigned size, unsigned cap)
 {
+	unsigned align = size >= 8 ? 8 : size >= 4 ? 4 : size >= 2 ? 2 : 1;
+	unsigned top = (cap - size) / align;
+
+	for (unsigned k = 0; k <= top && size <= cap; k++) {
+		unsigned off = (size >= 8 ? k : top - k) * align;
+		bool clear = true;
+		for (size_t i = 0; i < s->nsubs && clear; i++) {
+			unsigned o = inst ? s->rooms[i].inst : s->rooms[i].entry;
+			unsigned n = inst ? s->subs[i].inst_room : s->subs[i].entry_room;
+			clear = off + size <= o || o + n <= off;
+		}
+		if (clear)
+			return (int)off;
+	}
+	return -1;
+}
+
+struct room_zero {
+	struct store_room at;
+	const struct store_sub *sub;
+};
+
+static int room_zero_cb(struct store_entry *e, void *ctx)
+{
+	const struct room_zero *z = ctx;
+	struct store_inst *more = more_of(e);
+
+	memset(store_entry_room(e, z->at.entry), 0, z->sub->entry_room);
+	memset(store_inst_room(&e->one, z->at.inst), 0, z->sub->inst_room);
+	for (int i = 0; more && i < STORE_MORE; i++)
+		memset(store_inst_room(&more[i], z->at.inst), 0, z->sub->inst_room);
+	return 0;
+}
+
+int store_subscribe(struct store *s, const struct store_sub *sub, struct store_room *room)
+{
+	int inst = 0, entry = 0;
+
 	if (s->nsubs == STORE_SUBS_MAX)
 		return -ENOSPC;
+	if ((sub->inst_room && (inst = room_fit(s, true, sub->inst_room, STORE_INST_ROOM)) < 0) ||
+	    (sub->entry_room &&
+	     (entry = room_fit(s, false, sub->entry_room, STORE_ENTRY_ROOM)) < 0))
+		return -ENOSPC;
+	struct room_zero z = { .at = { .inst = (uint8_t)inst, .entry = (uint8_t)entry },
+			       .sub = sub };
+	/* bytes a share held before may hold a former subscriber's fields */
+	uint32_t inst_bytes = sub->inst_room ? (uint32_t)((1ULL << sub->inst_room) - 1) << inst : 0;
+	uint32_t entry_bytes = sub->entry_room ? (uint32_t)((1ULL << sub->entry_room) - 1) << entry
+					       : 0;
+	if ((inst_bytes & s->room_used_inst) || (entry_bytes & s->room_used_entry))
+		store_foreach(s, room_zero_cb, &z);
+	s->room_used_inst |= inst_bytes;
+	s->room_used_entry |= entry_bytes;
+	s->rooms[s->nsubs] = z.at;
 	s->subs[s->nsubs++] = *sub;
+	if (room)
+		*room = z.at;
 	return 0;
 }
 
@@ -922,8 +982,10 @@ void store_unsubscribe(struct store *s, void *ctx)
 	size_t n = 0;
 
 	for (size_t i = 0; i < s->nsubs; i++)
-		if (s->subs[i].ctx != ctx)
+		if (s->subs[i].ctx != ctx) {
+			s->rooms[n] = s->rooms[i];
 			s->subs[n++] = s->subs[i];
+		}
 	s->nsubs = n;
 }
 

@@ -65,29 +65,28 @@
 
 #define STORE_NTYPES (CRDT_TYPE_MAX + 1)
 
-/* One type's instance under a name, and what the subscribers keep about it.
- *
- * The fields after obj belong to the subscribers, not to the store: it
- * zeroes them when it creates the instance and never reads or writes them
- * again.  They live here rather than in tables of their own because every
- * write reaches its instance anyway: a separate table would cost each
- * subscriber a lookup per write and the memory of a second key. */
+/* Room beside each instance and each entry for the subscribers' own
+ * fields.  A subscriber asks for its share when it subscribes
+ * (store_sub.inst_room, .entry_room), is given offsets in it
+ * (struct store_room), and reaches its share with store_inst_room and
+ * store_entry_room.  The store zeroes the room when it creates the
+ * instance or entry, and a share that held a former subscriber's fields
+ * before it hands it out again; it never reads it.  The room lives here
+ * rather than in tables of the subscribers' own because every write
+ * reaches its entry anyway: a table would cost each subscriber a lookup
+ * per write and the memory of a second key. */
+#define STORE_INST_ROOM 32  /* at most 32: store.room_used_inst */
+#define STORE_ENTRY_ROOM 16
+
+/* Where a subscriber's share of the room starts (store_subscribe). */
+struct store_room {
+	uint8_t inst, entry;
+};
+
+/* One type's instance under a name. */
 struct store_inst {
 	struct crdt_obj obj; /* obj.p == NULL: unused */
-	/* gossip (gossip/core.c): fingerprint of the encoding as it last sent
-	 * it, 0 when unknown or stale: a received state with the same
-	 * fingerprint is the state we hold, and need not be decoded or
-	 * merged. */
-	uint64_t fp;
-	/* gossip's digest (gossip/digest.c): the state fingerprint this
-	 * instance is counted with in its bucket, 0 = not counted. */
-	uint64_t dfp;
-	/* the journal (state/journal.c): the instance's id in the durable
-	 * store (0 = not stored yet), the journal bytes since its last
-	 * snapshot and the snapshot's size (both saturate at UINT32_MAX; they
-	 * only decide when to compact). */
-	uint64_t sid;
-	uint32_t log_bytes, snap_bytes;
+	uint64_t room[STORE_INST_ROOM / 8]; /* the subscribers' */
 };
 
 /* What few names need: the instances of other types in a type conflict, a
@@ -126,26 +125,17 @@ struct store_extra {
 struct store_entry {
 	struct store_inst one;   /* the first type the name held */
 	struct store_extra *x;   /* the store's: NULL, or the conflict's and the deadline's */
-	/* gossip's, as the fields after store_inst.obj: the last delta
-	 * interval that carried a write of it (0: none; all ones while a
-	 * large delta of it is cut a push at a time) */
-	uint64_t dseq;
+	uint64_t room[STORE_ENTRY_ROOM / 8]; /* the subscribers' */
 	uint32_t name_len;
-	/* gossip's: while queued, its place in the push list */
-	uint32_t qpos;
-	/* gossip's: the entry is in its push list.  The store never reads it. */
-	bool queued : 1;
-	/* the digest's: the entry changed since the digest last counted it */
-	bool dstale : 1;
-	/* the store's: room for a register after the name (store.c, entry_reg) */
+	/* room for a register after the name (store.c, entry_reg) */
 	bool reg_room : 1;
-	/* the store's: the type this name is counted under in the keyspace's
+	/* the type this name is counted under in the keyspace's
 	 * counts (store_keyspace; 0: not counted), and whether among the
 	 * names with a deadline */
 	unsigned ks_type : 3;
 	bool ks_exp : 1;
 	/* binary-safe, NUL-terminated for convenience; it starts right after
-	 * the flags (offset 73), so a name of up to 14 bytes and its NUL fit an
+	 * the flags (offset 77), so a name of up to 10 bytes and its NUL fit an
 	 * 88-byte malloc request (a 96-byte chunk) */
 	uint8_t name[];
 };
@@ -251,6 +241,10 @@ struct store_sub {
 	bool (*holds)(void *ctx, const struct store_entry *e);
 	enum store_delta_use (*delta)(void *ctx, struct store_entry *e, enum crdt_type t,
 				      struct crdt_obj **acc);
+	/* bytes of the room beside each instance and each entry it keeps
+	 * fields in (0: none), aligned to the largest power of two up to 8
+	 * that the size is not below */
+	uint8_t inst_room, entry_room;
 };
 
 #define STORE_SUBS_MAX 4
@@ -281,7 +275,11 @@ struct store {
 	/* a rehash begun or finished: walks use it to keep their place */
 	uint64_t tgen;
 	struct store_sub subs[STORE_SUBS_MAX];
+	struct store_room rooms[STORE_SUBS_MAX]; /* where each sub's share starts */
 	size_t nsubs;
+	/* the bytes of each room ever handed out, a bit a byte: a share
+	 * that takes one may find a former subscriber's fields there */
+	uint32_t room_used_inst, room_used_entry;
 	struct store_stats stats;
 	/* the names counted visible ignoring the clock, kept at every change
 	 * (store_keyspace takes those past their deadline off) */
@@ -349,6 +347,16 @@ enum crdt_type store_entry_type(const struct store_entry *e);
 /** The instance of type @t under @e, NULL when the name holds no @t.  Owned
  * by the store; valid until store_done. */
 struct store_inst *store_entry_inst(struct store_entry *e, enum crdt_type t);
+/** A subscriber's share of the room beside @in or @e, at its offset @off
+ * (store_subscribe). */
+static inline void *store_inst_room(const struct store_inst *in, uint8_t off)
+{
+	return (uint8_t *)in->room + off;
+}
+static inline void *store_entry_room(const struct store_entry *e, uint8_t off)
+{
+	return (uint8_t *)e->room + off;
+}
 /** The state of type @t under @e (&store_entry_inst(e, t)->obj), or NULL. */
 struct crdt_obj *store_entry_slot(struct store_entry *e, enum crdt_type t);
 /** The visible instance of @name for a command that implies type @t.
@@ -374,9 +382,11 @@ void store_changed(struct store *s, struct store_entry *e, enum crdt_type t,
  * with store_change.joined.  A join that fails part-way leaves that state
  * unusable: announce the write with neither, and the subscriber drops it. */
 struct crdt_obj *store_delta(struct store *s, struct store_entry *e, enum crdt_type t, bool *own);
-/** Add @sub (copied) to the change stream.  0, or -ENOSPC past
- * STORE_SUBS_MAX. */
-int store_subscribe(struct store *s, const struct store_sub *sub);
+/** Add @sub (copied) to the change stream, and give it its share of the
+ * room beside each instance and entry (store.c, room_fit), zero in every
+ * entry held, its offsets in *@room (NULL: it asks for none).  0, or
+ * -ENOSPC past STORE_SUBS_MAX or when a share does not fit. */
+int store_subscribe(struct store *s, const struct store_sub *sub, struct store_room *room);
 /** Remove every subscription with context @ctx.  Accepts an absent one. */
 void store_unsubscribe(struct store *s, void *ctx);
 /** Merge a remote state into @name's slot of its type, creating either as
