@@ -3385,6 +3385,50 @@ static void join_empty(struct cluster *c)
 	assert_converged(c);
 }
 
+/* CRDT.SYNC while its walk is under way does not start it again: the walk
+ * goes on, and one more follows it, however many syncs came meanwhile
+ * (restarted at each, a client syncing faster than a walk ends kept it
+ * from ever ending).  Every record goes exactly twice: once merged, once
+ * skipped as unchanged. */
+static void test_sync_during_walk(void **state)
+{
+	struct cluster c;
+	struct gossip_stats s0, s1, a0, a1;
+	char k[16];
+	int n = 20000; /* more than a window's worth */
+
+	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_meet(&c);
+	for (int i = 0; i < n; i++) {
+		snprintf(k, sizeof(k), "n%d", i);
+		incr(&c.node[0], k, i + 1);
+	}
+	push_all(&c);
+	net_run_ticks(&c); /* the writes pushed, and acknowledged */
+	gossip_core_get_stats(c.node[1].g, &s0);
+	gossip_core_get_stats(c.node[0].g, &a0);
+	assert_int_equal(gossip_core_sync(c.node[0].g, NULL, fake_ms, fake_ms * 1000), 0);
+	assert_true(probe(&c.node[0], 1).catching_up); /* a window's worth went */
+	/* nothing acknowledged meanwhile: the windows stay shut */
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(gossip_core_sync(c.node[0].g, NULL, fake_ms, fake_ms * 1000), 0);
+	net_run_ticks(&c);
+	assert_false(probe(&c.node[0], 1).catching_up);
+	gossip_core_get_stats(c.node[1].g, &s1);
+	gossip_core_get_stats(c.node[0].g, &a1);
+	assert_int_equal(a1.syncs - a0.syncs, 6);
+	assert_int_equal(s1.unchanged - s0.unchanged, 2 * n);
+	assert_int_equal(s1.merges, s0.merges);
+	assert_converged(&c);
+
+	/* the walk over, a sync walks once */
+	assert_int_equal(gossip_core_sync(c.node[0].g, NULL, fake_ms, fake_ms * 1000), 0);
+	net_run_ticks(&c);
+	gossip_core_get_stats(c.node[1].g, &s0);
+	assert_int_equal(s0.unchanged - s1.unchanged, n);
+	cluster_done(&c);
+}
+
 /* A peer that joins empty gets a large set by a catch-up.  When its last
  * datagram is acknowledged the sender sends its DIGEST, and the peer,
  * agreeing, answers: both report the other in sync at once, not after
@@ -4775,6 +4819,7 @@ int main(void)
 		cmocka_unit_test(test_dup_reorder_replay),
 		cmocka_unit_test(test_large_set),
 		cmocka_unit_test(test_sync_again_unchanged),
+		cmocka_unit_test(test_sync_during_walk),
 		cmocka_unit_test(test_large_set_loss),
 		cmocka_unit_test(test_clock_skew),
 		cmocka_unit_test(test_bad_and_unknown),

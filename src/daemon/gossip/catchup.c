@@ -112,6 +112,15 @@ static struct store_entry *cu_next(struct gossip_core *g, struct peer *p)
 		if ((e = store_next(g->store, &p->cu_walk)))
 			return e;
 		p->cu_scan = false;
+		if (p->cu_again) { /* a CRDT.SYNC during this walk: the next one */
+			p->cu_again = false;
+			p->cu_scan = true;
+			p->cu_resync_gen = g->change_gen;
+			store_walk_start(g->store, &p->cu_walk);
+			if ((e = store_next(g->store, &p->cu_walk)))
+				return e;
+			p->cu_scan = false;
+		}
 	}
 	while (p->cu_n) {
 		struct cu_name *q = &p->cu_names[p->cu_n - 1];
@@ -398,6 +407,7 @@ void catchup_walk(struct gossip_core *g, struct peer *p)
 	p->cu_cut = NULL;
 	p->cu_busy = true; /* a digest exchange under way sends nothing more */
 	p->cu_scan = true;
+	p->cu_again = false;
 	p->cu_resync_gen = g->change_gen;
 	store_walk_start(g->store, &p->cu_walk);
 }

@@ -701,7 +701,10 @@ int gossip_core_sync(struct gossip_core *g, const char *name, uint64_t now_ms, u
 	g->st.syncs++;
 	for (size_t i = 0; i < n; i++) {
 		ping_peer(g, g->targets[i]);
-		catchup_walk(g, g->targets[i]);
+		if (catchup_walking(g->targets[i])) /* this walk goes on; another follows */
+			g->targets[i]->cu_again = true;
+		else
+			catchup_walk(g, g->targets[i]);
 		catchup_pump(g, g->targets[i]);
 	}
 	return 0;

@@ -178,6 +178,10 @@ struct peer {
 	 * last DIGEST came: what its digest can be expected to hold */
 	uint64_t acked_at_digest;
 	bool cu_scan;
+	/* a CRDT.SYNC came while the walk was under way: walk again from the
+	 * start once it ends (syncs that come faster than a walk ends would
+	 * otherwise restart it for ever) */
+	bool cu_again;
 	struct store_walk cu_walk;
 	uint64_t cu_resync_gen; /* change_gen when its last resync began */
 	struct cu_name {
