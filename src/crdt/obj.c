@@ -75,15 +75,18 @@
 	}
 
 /* The cut from a cursor; the count a catch-up announces (@COUNT of the
- * state: a set's members, a hash's baselines) and the receiver's sizing
- * for it, from the same count of the piece. */
-#define ADAPT_PIECES(NAME, COUNT)                                                                   \
+ * state: a set's members, a hash's fields and baselines) and the
+ * receiver's sizing for it, from the same count of the piece (a hash's
+ * sizes each of its tables by what the piece brings, ormap_reserve_for_). */
+#define ADAPT_CUT(NAME, COUNT)                                                                      \
 	static int NAME##_pieces_(void *s, struct crdt_cursor *cur, size_t max, size_t n,            \
 				  crdt_piece_cb cb, void *ctx)                                       \
 	{                                                                                            \
 		return crdt_##NAME##_pieces(s, cur, max, n, cb, ctx);                                \
 	}                                                                                            \
-	static uint64_t NAME##_total_(const void *s) { return COUNT(s); }                            \
+	static uint64_t NAME##_total_(const void *s) { return COUNT(s); }
+#define ADAPT_PIECES(NAME, COUNT)                                                                   \
+	ADAPT_CUT(NAME, COUNT)                                                                       \
 	static int NAME##_reserve_for_(void *s, const void *piece, uint64_t total)                  \
 	{                                                                                            \
 		return crdt_##NAME##_reserve_for(s, COUNT(piece), total);                            \
@@ -135,7 +138,13 @@ ADAPT(ormap, struct crdt_ormap)
 ADAPT_IDS(ormap)
 ADAPT_DEL(ormap)
 ADAPT_DETACH(ormap, struct crdt_ormap)
-ADAPT_PIECES(ormap, crdt_ormap_bases)
+ADAPT_CUT(ormap, crdt_ormap_parts)
+static int ormap_reserve_for_(void *s, const void *piece, uint64_t total)
+{
+	size_t bases = crdt_ormap_bases(piece);
+
+	return crdt_ormap_reserve_for(s, crdt_ormap_parts(piece) - bases, bases, total);
+}
 ADAPT_NEWS(ormap)
 
 static const struct crdt_type_ops types[CRDT_TYPE_MAX + 1] = {

@@ -357,7 +357,7 @@ static void test_type_table(void **state)
 }
 
 /* What a catch-up announces with its pieces (an OR-Set's members, an
- * OR-Map's baselines; 0 for the types without pieces), and the receiver's
+ * OR-Map's fields and baselines; 0 for the types without pieces), and the receiver's
  * table sized for it before a piece of the same type is merged. */
 static void test_pieces_total_and_reserve(void **state)
 {
@@ -379,9 +379,9 @@ static void test_pieces_total_and_reserve(void **state)
 	assert_int_equal(crdt_ormap_del(map.om, "f0", 2, NULL), 1);
 	assert_int_equal(crdt_ormap_del(map.om, "f1", 2, NULL), 1);
 	assert_int_equal(crdt_obj_pieces_total(&set), 3);
-	assert_int_equal(crdt_obj_pieces_total(&map), 2); /* its baselines, not its fields */
+	assert_int_equal(crdt_obj_pieces_total(&map), 3 + 2); /* its fields and baselines */
 	assert_int_equal(crdt_obj_pieces_total(&reg), 0);
-	/* sized for 20,000 members; a map for its baselines; other types and
+	/* sized for 20,000 members; a map for its parts; other types and
 	 * a piece of another type change nothing */
 	assert_int_equal(crdt_obj_reserve_for(&big, &set, 20000), 0);
 	assert_true(crdt_orset_room(big.os) >= 20000);

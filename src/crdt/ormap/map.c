@@ -1213,13 +1213,11 @@ size_t crdt_ormap_bases(const struct crdt_ormap *m)
 	return m->base.count;
 }
 
-int crdt_ormap_reserve_for(struct crdt_ormap *m, size_t incoming, uint64_t total)
+int crdt_ormap_reserve_for(struct crdt_ormap *m, size_t fields, size_t bases, uint64_t total)
 {
-	size_t need = (size_t)m->base.count + incoming;
+	int r = fields ? et_reserve_announced(&m->tab, fields, total) : 0;
 
-	if (!incoming || !et_needs_growth(&m->base, need) || total <= need)
-		return 0;
-	return et_reserve(&m->base, total < SIZE_MAX ? (size_t)total : SIZE_MAX);
+	return r == 0 && bases ? et_reserve_announced(&m->base, bases, total) : r;
 }
 
 int crdt_ormap_reserve(struct crdt_ormap *m, size_t n)

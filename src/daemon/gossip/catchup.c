@@ -241,8 +241,8 @@ static int cu_cut_some(struct gossip_core *g, struct peer *p, struct wire_packer
 		return 0;
 	}
 	/* the instance's size goes with its pieces, a set's members or a
-	 * hash's baselines: the receiver sizes that table once (protocol.md,
-	 * "Catch-up") */
+	 * hash's fields and baselines: the receiver sizes its tables once
+	 * (protocol.md, "Catch-up") */
 	size = crdt_obj_pieces_total(&in->obj);
 	pk->size = size < UINT32_MAX ? (uint32_t)size : UINT32_MAX;
 	room = wire_packer_room(pk, e->name_len);

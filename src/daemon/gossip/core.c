@@ -896,8 +896,8 @@ const struct gossip_limits *gossip_core_get_limits(const struct gossip_core *g)
 }
 
 /* A DELTA whose records are pieces of one instance of @size at its sender
- * (crdt_obj_pieces_total: a set's members, a hash's baselines): the
- * instance we hold sizes its table for that size (crdt_obj_reserve_for),
+ * (crdt_obj_pieces_total: a set's members, a hash's fields and baselines):
+ * the instance we hold sizes its tables for that size (crdt_obj_reserve_for),
  * at most the client door's limit for its type, instead of growing it at
  * every few pieces.  Only capacity changes, so failing is harmless: the
  * merge grows it as usual. */
