@@ -2653,6 +2653,40 @@ static void test_delta_large_by_catchup(void **state)
 	cluster_done(&c);
 }
 
+/* As above, to a peer never heard from (started after the writer, say):
+ * nothing goes by its catch-up before first contact, whose walk of the
+ * store sends it the set (pieces sent before it was up only timed out). */
+static void test_delta_large_to_unseen(void **state)
+{
+	struct cluster c;
+	struct gossip_stats st;
+	struct crdt_obj *o;
+	char m[32];
+
+	cluster_deltas = true;
+	cluster_digests = true;
+	cluster_catchup_parts = 1024;
+	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_deltas = false;
+	cluster_digests = false;
+	cluster_catchup_parts = 0;
+	for (int i = 0; i < 8000; i++) {
+		snprintf(m, sizeof(m), "member-%05d", i);
+		dsadd(&c.node[0], "big", m);
+	}
+	memset(c.net.sent_type, 0, sizeof(c.net.sent_type));
+	gossip_core_push(c.node[0].g, fake_ms);
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.delta_to_catchup, 1);
+	assert_int_equal(st.catchup_instances, 0);
+	assert_int_equal(c.net.sent_type[0][1][WIRE_DELTA], 0);
+	rounds_all(&c, 3);
+	assert_int_equal(store_get(&c.node[1].store, "big", 3, CRDT_ORSET, false, &o), 0);
+	assert_int_equal(crdt_orset_card(o->os), 8000);
+	assert_converged(&c);
+	cluster_done(&c);
+}
+
 /* The delta log holds 8 intervals; the receiver's ACKs are all lost, so
  * the sender cannot drop any and overflows: the receiver gets the
  * instances of each interval pushed out whole instead, and nothing is
@@ -4843,6 +4877,7 @@ int main(void)
 		cmocka_unit_test(test_delta_lag),
 		cmocka_unit_test(test_delta_join_late),
 		cmocka_unit_test(test_delta_large_by_catchup),
+		cmocka_unit_test(test_delta_large_to_unseen),
 		cmocka_unit_test(test_delta_large_before_contact),
 		cmocka_unit_test(test_sync_after_catchup),
 		cmocka_unit_test(test_sync_after_catchup_digest_behind),

@@ -330,7 +330,10 @@ static bool too_large(const struct gossip_core *g, const struct crdt_obj *d,
 /* Instance @e whole to every peer that is up by its catch-up, but not to
  * one whose resync began after the write (change_gen @gen) that sends it
  * so: that resync's walk sends it as it is now (a set loaded while the peer
- * was down, pushed once the peer was back, went twice). */
+ * was down, pushed once the peer was back, went twice).  Nor to one never
+ * heard from: its first contact walks the whole store to it anyway (seen),
+ * and pieces sent before it is up only time out (a peer counts as down
+ * only after PEER_DOWN_ROUNDS rounds of silence). */
 static void to_catchups(struct gossip_core *g, struct store_entry *e, uint64_t gen)
 {
 	g->st.delta_to_catchup++;
@@ -338,7 +341,7 @@ static void to_catchups(struct gossip_core *g, struct store_entry *e, uint64_t g
 		struct peer *p = g->peers[i];
 		if (gen <= p->cu_resync_gen)
 			continue;
-		if (p->resolved && !peer_down(p)) {
+		if (p->resolved && p->seen && !peer_down(p)) {
 			catchup_add(g, p, e->name, e->name_len);
 			catchup_pump(g, p);
 		} else {
