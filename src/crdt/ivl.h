@@ -11,10 +11,9 @@ struct ivl {
 	uint64_t lo, hi;
 };
 
-/* Whether [lo, hi] lies within one interval of @a[@n]: the first interval
- * that does not end before lo holds it or none does (the intervals are
- * disjoint and never adjacent, so no two together cover it).  O(log n). */
-static inline bool ivs_cover(const struct ivl *a, uint32_t n, uint64_t lo, uint64_t hi)
+/* The first interval of @a[@n] that does not end before @lo (@n if
+ * none).  O(log n). */
+static inline uint32_t ivs_first_ending(const struct ivl *a, uint32_t n, uint64_t lo)
 {
 	uint32_t l = 0, h = n;
 
@@ -25,6 +24,16 @@ static inline bool ivs_cover(const struct ivl *a, uint32_t n, uint64_t lo, uint6
 		else
 			h = mid;
 	}
+	return l;
+}
+
+/* Whether [lo, hi] lies within one interval of @a[@n]: the first interval
+ * that does not end before lo holds it or none does (the intervals are
+ * disjoint and never adjacent, so no two together cover it).  O(log n). */
+static inline bool ivs_cover(const struct ivl *a, uint32_t n, uint64_t lo, uint64_t hi)
+{
+	uint32_t l = ivs_first_ending(a, n, lo);
+
 	return l < n && a[l].lo <= lo && hi <= a[l].hi;
 }
 

@@ -1192,6 +1192,11 @@ static int put_entry(struct piece *pc, const struct et_slot *s, struct ment *e, 
  * removing only part of a peer's fields, in a merge that visits all). */
 #define LIVE_LISTED 4096
 
+/* How many dots ahead of the one it looks up a cut brings the next ones'
+ * index slots into the cache (and half as far, their fields' slots): each
+ * lookup is two misses in a large map, one after the other. */
+#define LIVE_AHEAD 32
+
 /* Where the dots of a cut are looked for: listed, or probed. */
 struct live {
 	bool listed;
@@ -1227,6 +1232,9 @@ static int next_live(const struct crdt_ormap *m, struct live *lv, uint32_t ri, u
 		struct et_slot *s;
 		if (!lv->listed && ++lv->probes > PIECE_PROBES)
 			return LIVE_PROBED;
+		/* the dots after it, looked up in turn: their misses overlap */
+		dix_prefetch(m, ri, *d + LIVE_AHEAD, false);
+		dix_prefetch(m, ri, *d + LIVE_AHEAD / 2, true);
 		if ((s = dix_slot(m, ri, *d))) {
 			struct ment *one, *const *v;
 			uint32_t n = fld_ents(s->pay, &one, &v), x = 0;

@@ -183,6 +183,19 @@ void dix_del(struct crdt_ormap *m, uint32_t ri, uint64_t ctr)
 	x->n--;
 }
 
+void dix_prefetch(const struct crdt_ormap *m, uint32_t ri, uint64_t ctr, bool field)
+{
+	const struct dix *x = &m->dix;
+	const struct dslot *d;
+
+	if (!x->s)
+		return;
+	if (!field)
+		__builtin_prefetch(&x->s[dix_home(x, ri, ctr)]);
+	else if ((d = dix_find(m, ri, ctr)) && m->tab.s)
+		et_prefetch(&m->tab, d->h);
+}
+
 struct et_slot *dix_slot(const struct crdt_ormap *m, uint32_t ri, uint64_t ctr)
 {
 	const struct dslot *d = dix_find(m, ri, ctr);

@@ -234,6 +234,11 @@ void dix_del(struct crdt_ormap *m, uint32_t ri, uint64_t ctr);
 const struct dslot *dix_find(const struct crdt_ormap *m, uint32_t ri, uint64_t ctr);
 /* The slot of the field holding dot (@ri, @ctr), NULL if none. */
 struct et_slot *dix_slot(const struct crdt_ormap *m, uint32_t ri, uint64_t ctr);
+/* Start bringing dot (@ri, @ctr)'s lookup into the cache, ahead of a
+ * dix_slot of it: its index slot (@field false), or, once that is in the
+ * cache, the home slot of the field it names (@field true).  Reads nothing
+ * it would miss on but the index slot; an absent dot is harmless. */
+void dix_prefetch(const struct crdt_ormap *m, uint32_t ri, uint64_t ctr, bool field);
 
 #pragma GCC visibility pop
 

@@ -1714,14 +1714,23 @@ static int touched(const struct mctx *c, uint64_t sdots, uint32_t **ret, size_t 
 		    (d = find(dst, et_key(&src->tab.s[i]), et_len(&src->tab.s[i]))))
 			ix[n++] = (uint32_t)(d - dst->tab.s);
 	}
+	/* only the dots dst's own context holds can be dots of its entries:
+	 * a piece of a catch-up (its dots past what came before) probes none */
 	for (uint32_t j = 0; j < src->nreps; j++) {
+		const struct mrep *dr = &dst->reps[c->map[j]];
 		for (uint32_t k = 0; k < src->reps[j].n; k++) {
-			for (uint64_t ctr = src->reps[j].iv[k].lo;; ctr++) {
-				const struct et_slot *d = dix_slot(dst, c->map[j], ctr);
-				if (d)
-					ix[n++] = (uint32_t)(d - dst->tab.s);
-				if (ctr == src->reps[j].iv[k].hi)
-					break;
+			const struct ivl *sv = &src->reps[j].iv[k];
+			for (uint32_t x = ivs_first_ending(dr->iv, dr->n, sv->lo);
+			     x < dr->n && dr->iv[x].lo <= sv->hi; x++) {
+				uint64_t lo = sv->lo > dr->iv[x].lo ? sv->lo : dr->iv[x].lo;
+				uint64_t hi = sv->hi < dr->iv[x].hi ? sv->hi : dr->iv[x].hi;
+				for (uint64_t ctr = lo;; ctr++) {
+					const struct et_slot *d = dix_slot(dst, c->map[j], ctr);
+					if (d)
+						ix[n++] = (uint32_t)(d - dst->tab.s);
+					if (ctr == hi)
+						break;
+				}
 			}
 		}
 	}
@@ -1734,6 +1743,11 @@ static int touched(const struct mctx *c, uint64_t sdots, uint32_t **ret, size_t 
 	*ret_n = u;
 	return 0;
 }
+
+/* The sizes of dst (at least) and src (at most) for which a merge fetches
+ * src's lookups in dst ahead. */
+#define MERGE_PREFETCH_MIN 4096
+#define MERGE_PREFETCH_MAX 256
 
 int crdt_ormap_merge(struct crdt_ormap *dst, const struct crdt_ormap *src)
 {
@@ -1773,6 +1787,19 @@ int crdt_ormap_merge(struct crdt_ormap *dst, const struct crdt_ormap *src)
 	}
 	c.map = map;
 	c.inv = inv;
+	/* src's fields and their dots are looked up in a large dst below, one
+	 * miss after the other: their slots are fetched first, all at once,
+	 * so that the misses overlap (a catch-up's piece into a large map) */
+	for (uint32_t i = 0; dst->tab.count >= MERGE_PREFETCH_MIN && src->tab.s &&
+			    src->tab.count <= MERGE_PREFETCH_MAX && i < src->tab.cap; i++) {
+		const struct et_slot *s = &src->tab.s[i];
+		struct ment *one, *const *v;
+		if (!et_used(s))
+			continue;
+		et_prefetch(&dst->tab, s->hash);
+		for (uint32_t x = 0, n = fld_ents(s->pay, &one, &v); x < n; x++)
+			dix_prefetch(dst, map[v[x]->ri], v[x]->ctr, false);
+	}
 	for (uint32_t i = 0; src->tab.s && i < src->tab.cap; i++) {
 		const struct et_slot *s = &src->tab.s[i];
 		struct ment *one, *const *v;
