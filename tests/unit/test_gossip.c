@@ -500,6 +500,15 @@ static void cluster_init_with(struct cluster *c, int n, bool deltas, bool digest
 	cluster_ticks = false;
 }
 
+/* Two nodes with deltas and digests, whose queued delta of more than 1,024
+ * members goes by the catch-up (cluster_catchup_parts). */
+static void cluster_init_parts(struct cluster *c, bool ticks)
+{
+	cluster_catchup_parts = 1024;
+	cluster_init_with(c, 2, true, true, ticks);
+	cluster_catchup_parts = 0;
+}
+
 static void cluster_meet(struct cluster *c)
 {
 	for (int i = 0; i < c->n; i++)
@@ -1907,6 +1916,17 @@ static void dsrem(struct node *n, const char *key, const char *m)
 	dwrite_orset(n, key, m, false);
 }
 
+/* dsadd of members "member-%05d" @from to @to - 1. */
+static void dsadd_members(struct node *n, const char *key, int from, int to)
+{
+	char m[32];
+
+	for (int i = from; i < to; i++) {
+		snprintf(m, sizeof(m), "member-%05d", i);
+		dsadd(n, key, m);
+	}
+}
+
 static void dincr(struct node *n, const char *key, int64_t by)
 {
 	struct crdt_obj *o = dget(n, key, CRDT_PNCOUNTER);
@@ -2614,20 +2634,10 @@ static void test_delta_large_by_catchup(void **state)
 	struct gossip_stats st;
 	struct crdt_obj *o;
 	uint64_t intervals;
-	char m[32];
 
-	cluster_deltas = true;
-	cluster_digests = true;
-	cluster_catchup_parts = 1024;
-	cluster_init(&c, 2, 1400, 0, 0);
-	cluster_deltas = false;
-	cluster_digests = false;
-	cluster_catchup_parts = 0;
+	cluster_init_parts(&c, false);
 	rounds_all(&c, 1);
-	for (int i = 0; i < 8000; i++) { /* one push: the whole set */
-		snprintf(m, sizeof(m), "member-%05d", i);
-		dsadd(&c.node[0], "big", m);
-	}
+	dsadd_members(&c.node[0], "big", 0, 8000); /* one push: the whole set */
 	gossip_core_push(c.node[0].g, fake_ms);
 	gossip_core_get_stats(c.node[0].g, &st);
 	assert_int_equal(st.delta_to_catchup, 1);
@@ -2640,10 +2650,7 @@ static void test_delta_large_by_catchup(void **state)
 	assert_converged(&c);
 	/* 1,500 more: over 1,024 but under a quarter of 9,500, a delta */
 	intervals = st.delta_intervals;
-	for (int i = 8000; i < 9500; i++) {
-		snprintf(m, sizeof(m), "member-%05d", i);
-		dsadd(&c.node[0], "big", m);
-	}
+	dsadd_members(&c.node[0], "big", 8000, 9500);
 	push_all(&c);
 	gossip_core_get_stats(c.node[0].g, &st);
 	assert_int_equal(st.delta_to_catchup, 1);
@@ -2661,19 +2668,9 @@ static void test_delta_large_to_unseen(void **state)
 	struct cluster c;
 	struct gossip_stats st;
 	struct crdt_obj *o;
-	char m[32];
 
-	cluster_deltas = true;
-	cluster_digests = true;
-	cluster_catchup_parts = 1024;
-	cluster_init(&c, 2, 1400, 0, 0);
-	cluster_deltas = false;
-	cluster_digests = false;
-	cluster_catchup_parts = 0;
-	for (int i = 0; i < 8000; i++) {
-		snprintf(m, sizeof(m), "member-%05d", i);
-		dsadd(&c.node[0], "big", m);
-	}
+	cluster_init_parts(&c, false);
+	dsadd_members(&c.node[0], "big", 0, 8000);
 	memset(c.net.sent_type, 0, sizeof(c.net.sent_type));
 	gossip_core_push(c.node[0].g, fake_ms);
 	gossip_core_get_stats(c.node[0].g, &st);
@@ -2984,22 +2981,10 @@ static void test_delta_large_before_contact(void **state)
 	struct cluster c;
 	struct gossip_stats st;
 	struct crdt_obj *o;
-	char m[32];
 	bool own;
 
-	cluster_deltas = true;
-	cluster_digests = true;
-	cluster_ticks = true;
-	cluster_catchup_parts = 1024;
-	cluster_init(&c, 2, 1400, 0, 0);
-	cluster_deltas = false;
-	cluster_digests = false;
-	cluster_ticks = false;
-	cluster_catchup_parts = 0;
-	for (int i = 0; i < 8000; i++) {
-		snprintf(m, sizeof(m), "member-%05d", i);
-		dsadd(&c.node[0], "big", m);
-	}
+	cluster_init_parts(&c, true);
+	dsadd_members(&c.node[0], "big", 0, 8000);
 	/* let go: the next write is offered no delta to join into */
 	assert_null(store_delta(&c.node[0].store, store_find(&c.node[0].store, "big", 3), CRDT_ORSET,
 				&own));
@@ -3020,10 +3005,7 @@ static void test_delta_large_before_contact(void **state)
 	assert_int_equal(crdt_orset_card(o->os), 8000);
 	/* 3,000 more at once: over 1,024 and a quarter of the set, made
 	 * after the resync began: the catch-up sends the set again */
-	for (int i = 8000; i < 11000; i++) {
-		snprintf(m, sizeof(m), "member-%05d", i);
-		dsadd(&c.node[0], "big", m);
-	}
+	dsadd_members(&c.node[0], "big", 8000, 11000);
 	gossip_core_push(c.node[0].g, fake_ms);
 	net_run_ticks(&c);
 	gossip_core_get_stats(c.node[0].g, &st);
@@ -3484,13 +3466,9 @@ static void test_sync_after_catchup(void **state)
 	for (int lost = -2; lost < 2; lost++) {
 		struct cluster c;
 		struct gossip_stats s0, s1;
-		char m[32];
 
 		cluster_init_with(&c, 2, true, true, true);
-		for (int i = 0; i < 8000; i++) {
-			snprintf(m, sizeof(m), "member-%05d", i);
-			dsadd(&c.node[0], "big", m);
-		}
+		dsadd_members(&c.node[0], "big", 0, 8000);
 		if (lost == -2)
 			incr(&c.node[1], "own", 1);
 		c.net.lose_type = WIRE_DIGEST;
