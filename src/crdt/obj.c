@@ -86,7 +86,7 @@
 	}                                                                                            \
 	static uint64_t NAME##_total_(const void *s) { return COUNT(s); }
 #define ADAPT_PIECES(NAME, COUNT)                                                                   \
-	ADAPT_CUT(NAME, COUNT)                                                                       \
+	ADAPT_CUT(NAME, COUNT)                                                                      \
 	static int NAME##_reserve_for_(void *s, const void *piece, uint64_t total)                  \
 	{                                                                                            \
 		return crdt_##NAME##_reserve_for(s, COUNT(piece), total);                            \

@@ -357,7 +357,8 @@ static void test_getex(void **state)
 	uint64_t errs;
 
 	assert_int_equal(store_subscribe(&f->d.store,
-					 &(struct store_sub){ .changed = count_change, .ctx = &changes },
+					 &(struct store_sub){ .changed = count_change,
+							      .ctx = &changes },
 					 NULL),
 			 0);
 	EXPECT(f, "$-1\r\n", "GETEX", "nokey", "EX", "10");

@@ -377,7 +377,7 @@ static inline bool ratelimit_ok(struct ratelimit *rl, uint64_t now)
 }
 
 
-/* The plain datagram budget: a sealed one must still fit the mtu. */
+/* Gossip's fields beside @in and @e. */
 static inline struct gossip_inst *ginst(const struct gossip_core *g, const struct store_inst *in)
 {
 	return store_inst_room(in, g->room.inst);
@@ -388,6 +388,7 @@ static inline struct gossip_entry *gentry(const struct gossip_core *g,
 	return store_entry_room(e, g->room.entry);
 }
 
+/* The plain datagram budget: a sealed one must still fit the mtu. */
 static inline size_t dgram_budget(const struct gossip_core *g)
 {
 	return g->kr ? g->mtu - AUTH_OVERHEAD : g->mtu;

@@ -537,7 +537,7 @@ static int fold_piece(const uint8_t *piece, size_t len, void *ctx)
  * fold and its old snapshot go; the pieces are its base from now on. */
 static void fold_end(struct journal *st, struct fold *f)
 {
-	struct store_inst *in = store_entry_inst(f->e, f->t);
+	struct jinst *j = jin(st, store_entry_inst(f->e, f->t));
 	uint8_t key[8];
 	int r;
 
@@ -548,8 +548,8 @@ static void fold_end(struct journal *st, struct fold *f)
 		fail(st, r, "ending a fold");
 		return;
 	}
-	jin(st, in)->snap_bytes = f->bytes < UINT32_MAX ? (uint32_t)f->bytes : UINT32_MAX;
-	jin(st, in)->log_bytes = jin(st, in)->log_bytes > f->log_at_start ? jin(st, in)->log_bytes - f->log_at_start : 0;
+	j->snap_bytes = f->bytes < UINT32_MAX ? (uint32_t)f->bytes : UINT32_MAX;
+	j->log_bytes = j->log_bytes > f->log_at_start ? j->log_bytes - f->log_at_start : 0;
 	st->st.compactions++;
 	st->st.compactions_sliced++;
 	*f = st->folds[--st->nfolds];
@@ -592,7 +592,8 @@ static void fold_some(struct journal *st)
 static uint64_t compact_floor(const struct journal *st, const struct store_inst *in, size_t len,
 			      size_t card)
 {
-	uint64_t floor = jin(st, in)->snap_bytes > COMPACT_MIN_BYTES ? jin(st, in)->snap_bytes : COMPACT_MIN_BYTES;
+	uint32_t snap = jin(st, in)->snap_bytes;
+	uint64_t floor = snap > COMPACT_MIN_BYTES ? snap : COMPACT_MIN_BYTES;
 	uint64_t est;
 
 	if (card < COMPACT_PIECE_MIN)
@@ -1408,7 +1409,8 @@ int journal_load(struct journal *st, struct store *s, char *err, size_t errlen)
 				r = apply_record(v.mv_data, v.mv_size,
 						 st->has_legacy ? &st->legacy : NULL,
 						 store_entry_slot(sl->e, sl->t), &sl->fresh);
-				add_bytes(&jin(st, store_entry_inst(sl->e, sl->t))->log_bytes, v.mv_size);
+				add_bytes(&jin(st, store_entry_inst(sl->e, sl->t))->log_bytes,
+					  v.mv_size);
 				uint64_t seq = get_be64((uint8_t *)k.mv_data + 8);
 				if (seq >= st->next_seq)
 					st->next_seq = seq + 1;
