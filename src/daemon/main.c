@@ -528,8 +528,10 @@ static int run(struct runtime *rt)
 	free(peers);
 	auth_keyring_wipe(&kr);
 keys_failed:
-	if (r == 0)
+	if (r == 0) {
+		gossip_set_lazyfree(d->gossip, lazyfree_put_mem, &d->lazyfree);
 		r = gossip_start(d->gossip);
+	}
 	if (r == 0)
 		r = listener_start(d->loop, d, &sc, &d->listener);
 	if (r == 0 && c->http.listen.host[0]) {

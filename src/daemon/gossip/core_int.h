@@ -377,6 +377,15 @@ static inline bool ratelimit_ok(struct ratelimit *rl, uint64_t now)
 }
 
 
+/* Free @p, a large block, off the loop where the shell can (io.free_later). */
+static inline void core_free_later(const struct gossip_core *g, void *p)
+{
+	if (g->io.free_later)
+		g->io.free_later(g->io.ctx, p);
+	else
+		free(p);
+}
+
 /* Gossip's fields beside @in and @e. */
 static inline struct gossip_inst *ginst(const struct gossip_core *g, const struct store_inst *in)
 {

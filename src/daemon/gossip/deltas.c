@@ -728,8 +728,8 @@ static void unqueue(struct gossip_core *g, size_t n)
 		return;
 	g->qhead = g->nqueue = 0;
 	if (g->queue_cap > QUEUE_KEEP) { /* a burst's peak is not kept */
-		free(g->queue);
-		free(g->pend);
+		core_free_later(g, g->queue);
+		core_free_later(g, g->pend);
 		g->queue = NULL;
 		g->pend = NULL;
 		g->queue_cap = 0;

@@ -34,6 +34,9 @@ struct gossip {
 	uint64_t longest_us, longest_cpu_us, cpu0;
 	uint64_t cpu0_at; /* when cpu0 was read (wall µs) */
 	uint64_t calls_us; /* every call's wall time, in all (gossip_calls_us) */
+	/* frees the core's large blocks off the loop (gossip_set_lazyfree) */
+	void (*lazyfree)(void *ctx, void *p);
+	void *lazyfree_ctx;
 };
 
 static uint64_t now_us(void)
@@ -255,6 +258,22 @@ void gossip_notify_write(struct gossip *g)
 	uv_timer_start(&g->push_timer, push_cb, delay, 0);
 }
 
+static void free_later(void *ctx, void *p)
+{
+	struct gossip *g = ctx;
+
+	if (g->lazyfree)
+		g->lazyfree(g->lazyfree_ctx, p);
+	else
+		free(p);
+}
+
+void gossip_set_lazyfree(struct gossip *g, void (*fn)(void *ctx, void *p), void *ctx)
+{
+	g->lazyfree = fn;
+	g->lazyfree_ctx = ctx;
+}
+
 /* ---- lifecycle --------------------------------------------------------- */
 
 int gossip_new_with_transport(uv_loop_t *loop, const struct gossip_config *cfg,
@@ -275,7 +294,8 @@ int gossip_new_with_transport(uv_loop_t *loop, const struct gossip_config *cfg,
 	if (!c.seed && self)
 		c.seed = uv_hrtime() ^ ((uint64_t)self->b[0] << 56 | self->b[15]);
 	io = (struct gossip_core_io){ .resolve = resolve, .push_wanted = push_wanted,
-				      .tick_wanted = tick_wanted, .clock_us = clock_us, .ctx = g };
+				      .tick_wanted = tick_wanted, .clock_us = clock_us,
+				      .free_later = free_later, .ctx = g };
 	if ((r = gossip_core_new(&c, store, hlc, self, node_name, t, &io, &g->core)) < 0) {
 		free(g);
 		return r;

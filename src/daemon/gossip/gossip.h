@@ -49,6 +49,10 @@ int gossip_new_with_transport(uv_loop_t *loop, const struct gossip_config *cfg,
 			      struct store *store, struct crdt_hlc *hlc,
 			      const struct crdt_rid *self, const char *node_name,
 			      struct transport *t, struct gossip **ret);
+/** Where the core's large blocks it is done with go (the push queue a
+ * burst grew): @fn(@ctx, block) frees it off the loop (the daemon's
+ * lazyfree_put_mem).  Unset, they are freed at once. */
+void gossip_set_lazyfree(struct gossip *g, void (*fn)(void *ctx, void *p), void *ctx);
 /** Start receiving, resolving peers and the round timer (the first round
  * runs at once). */
 int gossip_start(struct gossip *g);

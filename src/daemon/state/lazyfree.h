@@ -9,7 +9,11 @@
  * the pool too; the loop's own trim waits while jobs are pending, so that
  * the two never contend for the arena's lock.
  *
- * Ownership: lazyfree_put takes the husk; a job frees it and itself.  Jobs
+ * The gossip's large blocks (its push queue after a burst) go the same way
+ * (lazyfree_put_mem): unmapping their pages took milliseconds of a call.
+ *
+ * Ownership: lazyfree_put takes the husk, lazyfree_put_mem the block; a job
+ * frees it and itself.  Jobs
  * still queued at shutdown keep the loop running until they are done, so
  * uv_loop_close sees none. */
 #ifndef CRDTD_LAZYFREE_H
@@ -32,5 +36,8 @@ void lazyfree_init(struct lazyfree *lf, uv_loop_t *loop);
 /** The store's lazyfree hook: free @husk (taken) on the thread pool, or at
  * once when it cannot be queued. */
 void lazyfree_put(void *lf, struct crdt_obj *husk);
+/** Free @p, a large block of plain memory (malloc'd; taken), on the thread
+ * pool, or at once when it cannot be queued (gossip_set_lazyfree). */
+void lazyfree_put_mem(void *lf, void *p);
 
 #endif
