@@ -63,4 +63,19 @@ static int news_check_cb(const uint8_t *p, size_t len, void *ctx)
 	return 0;
 }
 
+/* The verdicts every such test expects of its first three receivers: one
+ * that holds the sender's state (every summed piece is no news and changes
+ * nothing), one that lacks its last write (one piece changes it), one that
+ * deleted that write (nothing changes, but one piece is news all the
+ * same: its summary counts a dot the receiver no longer holds live). */
+static void news_check_three(const struct news_check *x)
+{
+	assert_int_equal(x->no_news[0], x->summed); /* nothing new: every piece skipped */
+	assert_int_equal(x->changed[0], 0);
+	assert_int_equal(x->changed[1], 1); /* the one piece with the new write */
+	assert_int_equal(x->no_news[1], x->summed - 1);
+	assert_int_equal(x->changed[2], 0);            /* nothing to change ... */
+	assert_int_equal(x->no_news[2], x->summed - 1); /* ... but one piece merged all the same */
+}
+
 #endif

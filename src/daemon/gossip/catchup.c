@@ -103,24 +103,27 @@ void catchup_note_received(struct gossip_core *g, struct peer *p, const uint8_t 
 	p->recent_i = (p->recent_i + 1) % GOSSIP_RECENT;
 }
 
+/* @p's walk of the store from its first name, carrying every write so far
+ * (to_catchups reads cu_resync_gen). */
+static void walk_from_start(struct gossip_core *g, struct peer *p)
+{
+	p->cu_scan = true;
+	p->cu_again = false;
+	p->cu_resync_gen = g->change_gen;
+	store_walk_start(g->store, &p->cu_walk);
+}
+
 /* The next instance of @p's catch-up, or NULL when none is left. */
 static struct store_entry *cu_next(struct gossip_core *g, struct peer *p)
 {
 	struct store_entry *e;
 
-	if (p->cu_scan) {
+	for (int walk = 0; p->cu_scan && walk < 2; walk++) {
 		if ((e = store_next(g->store, &p->cu_walk)))
 			return e;
 		p->cu_scan = false;
-		if (p->cu_again) { /* a CRDT.SYNC during this walk: the next one */
-			p->cu_again = false;
-			p->cu_scan = true;
-			p->cu_resync_gen = g->change_gen;
-			store_walk_start(g->store, &p->cu_walk);
-			if ((e = store_next(g->store, &p->cu_walk)))
-				return e;
-			p->cu_scan = false;
-		}
+		if (p->cu_again) /* a CRDT.SYNC during this walk: the next one */
+			walk_from_start(g, p);
 	}
 	while (p->cu_n) {
 		struct cu_name *q = &p->cu_names[p->cu_n - 1];
@@ -406,10 +409,7 @@ void catchup_walk(struct gossip_core *g, struct peer *p)
 	free(p->cu_cut); /* the walk sends it again, whole */
 	p->cu_cut = NULL;
 	p->cu_busy = true; /* a digest exchange under way sends nothing more */
-	p->cu_scan = true;
-	p->cu_again = false;
-	p->cu_resync_gen = g->change_gen;
-	store_walk_start(g->store, &p->cu_walk);
+	walk_from_start(g, p);
 }
 
 /* The datagrams in flight to @p's previous process will never be
