@@ -22,10 +22,20 @@ fresh clusters; the summary gives, per build, the medians of ops/s, of the
 ratio to redis-server measured in the same run, and of each node's CPU.
 
     bench/storm.py [--crdtd PATH]... [--durability none|batch|always]
-                   [--batch-ms 1000] [-n 300000] [-P 16] [--runs 3] [--perf PREFIX] [CMD ARGS...]
+                   [--batch-ms 1000] [-n 300000] [-P 16] [--runs 3] [--perf PREFIX]
+                   [--preload N] [--isolate] [CMD ARGS...]
 
 --perf PREFIX records `perf record -g` on the writer and the first peer
 during crdtd's benchmark (PREFIX.a, PREFIX.b; first build, first run only).
+
+--preload N first loads an OR-Set `myset` of N members (`%012d`, the
+form redis-benchmark's __rand_int__ takes) into both servers, waits until
+the peers hold it too, and draws the benchmark's random numbers from N
+(-r N) instead of 100,000: `SADD myset __rand_int__` is then a storm of
+re-adds, each a new dot replacing an old one.  --isolate cuts the writer
+off from its peers (CRDT.SIM ISOLATE, [simulation] enabled) for crdtd's
+benchmark, so every write waits in its push queue, and heals it after
+(the CPU counted is then the writer's storm; the peers catch up after).
 """
 import argparse
 import os
@@ -40,6 +50,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
 import harness  # noqa: E402
+import redis  # noqa: E402
 
 PERSIST = {
     "none": ["--appendonly", "yes", "--appendfsync", "no"],
@@ -62,7 +73,7 @@ def bench(port, args, cmd, n):
     """redis-benchmark's ops/s and the CPU seconds it used itself."""
     c0 = children_cpu()
     out = subprocess.run(["redis-benchmark", "-p", str(port), "-c", "50", "-P", str(args.P),
-                          "-n", str(n), "-r", "100000", "--csv"] + cmd,
+                          "-n", str(n), "-r", str(args.preload or 100000), "--csv"] + cmd,
                          capture_output=True, text=True, check=True).stdout
     return float(out.strip().splitlines()[-1].split('","')[1].strip('"')), children_cpu() - c0
 
@@ -78,17 +89,34 @@ def redis_start(d, mode):
     return p, port
 
 
+def preload(client, n):
+    """SADD myset of the n members, 1,000 a command, pipelined."""
+    p = client.pipeline(transaction=False)
+    for i in range(0, n, 1000):
+        p.execute_command("SADD", "myset", *["%012d" % j for j in range(i, min(n, i + 1000))])
+        if i % 100000 == 0:
+            p.execute()
+    p.execute()
+
+
 def one_run(args, crdtd, cmd, perf):
     harness.CRDTD = crdtd
     conf = {"storage": {"durability": args.durability, "batch_ms": str(args.batch_ms)},
             "gossip": {"interval_ms": "1000", "push_delay_ms": "2"},
             "log": {"level": "warn"}}
+    if args.isolate:
+        conf["simulation"] = {"enabled": "true"}
     c = harness.Cluster(3, conf=conf)
     rdir = tempfile.mkdtemp(prefix="storm-redis-")
     rproc = None
     try:
         c.start()
         rproc, rport = redis_start(rdir, args.durability)
+        if args.preload:
+            preload(redis.Redis(port=rport), args.preload)
+            preload(c.nodes[0].client(), args.preload)
+            harness.wait_until(lambda: all(nd.client().scard("myset") == args.preload
+                                           for nd in c.nodes), timeout=120, what="preloaded")
         for port in (rport, c.nodes[0].port):
             bench(port, args, cmd, 20000)
         harness.wait_until(lambda: len({n.client().dbsize() for n in c.nodes}) == 1, timeout=30,
@@ -103,9 +131,13 @@ def one_run(args, crdtd, cmd, perf):
                                             perf + "." + x, "-p", str(c.nodes[i].proc.pid)],
                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             time.sleep(0.5)
+        if args.isolate:
+            c.nodes[0].client().execute_command("CRDT.SIM", "ISOLATE")
         before = [cpu(nd.proc.pid) for nd in c.nodes]
         t0 = time.monotonic()
         x, xbench = bench(c.nodes[0].port, args, cmd, args.n)
+        if args.isolate:
+            c.nodes[0].client().execute_command("CRDT.SIM", "HEAL")
         harness.wait_until(lambda: len({nd.client().dbsize() for nd in c.nodes}) == 1,
                            timeout=30, step=0.05, what="replicas to agree")
         settle = time.monotonic() - t0
@@ -137,6 +169,8 @@ def main():
     ap.add_argument("-P", type=int, default=16)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--perf")
+    ap.add_argument("--preload", type=int, default=0)
+    ap.add_argument("--isolate", action="store_true")
     ap.add_argument("cmd", nargs="*")
     args = ap.parse_args()
     builds = args.crdtd or [harness.CRDTD]

@@ -164,6 +164,10 @@ int crdt_orset_piece_is_news(struct crdt_orset *s, const uint8_t *enc, size_t le
 int crdt_orset_context_vv(const struct crdt_orset *s, struct crdt_vv *ret);
 /** The highest counter of @rid that the causal context covers, 0 for none. */
 uint64_t crdt_orset_context_max(const struct crdt_orset *s, const struct crdt_rid *rid);
+/** The causal context's intervals, over every replica: what a join into
+ * @s (crdt_orset_add_delta, _remove_delta) moves at most, as each one
+ * lands in order among them.  O(replicas). */
+size_t crdt_orset_context_len(const struct crdt_orset *s);
 /** Whether @remote holds writes of replica @rid that @local (NULL: an
  * empty state) lacks: see crdt_type_ops.knows_more_of. */
 bool crdt_orset_knows_more_of(const struct crdt_orset *remote, const struct crdt_orset *local,

@@ -4531,6 +4531,56 @@ static int push_until_done(struct cluster *c, int i, int calls)
 	return k;
 }
 
+/* Writes made while the push waits, past the point where the queued delta
+ * takes them in a small one beside it (deltas.c, FRESH_AFTER): 8,000
+ * re-adds of random members of a set of 20,000 (each brings the dot it
+ * replaces into the context: some 4,000 intervals), removals and new
+ * members, with joins of the small delta into the large one on the way
+ * (FRESH_MAX) and the last at the push.  Joined by the command, and, with
+ * the set in the piece cache (it went by a catch-up), each write's own
+ * delta joined by gossip.  The peer ends with exactly the writer's set, by
+ * deltas alone: none went whole, and no round ran. */
+static void test_delta_fresh_beside(void **state)
+{
+	for (int cached = 0; cached < 2; cached++) {
+		struct cluster c;
+		struct gossip_stats st;
+		uint64_t x = 88172645463325252ull;
+		char m[32];
+
+		cluster_piece_cache = cached ? 64u << 20 : 0;
+		cluster_init_with(&c, 2, true, true, false);
+		cluster_piece_cache = 64u << 20;
+		cluster_meet(&c);
+		add_many(&c.node[0], "s", 0, 20000);
+		catchup_to(&c, 1);
+		assert_set_equal(&c, 1, "s");
+		joined_writes = own_writes = 0;
+		for (int i = 0; i < 8000; i++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			snprintf(m, sizeof(m), "element-%06d", (int)(x % (i % 10 == 9 ? 21000 : 20000)));
+			if (i % 10 == 5 &&
+			    crdt_orset_contains(dget(&c.node[0], "s", CRDT_ORSET)->os, m, strlen(m)))
+				dsrem(&c.node[0], "s", m);
+			else
+				dsadd(&c.node[0], "s", m);
+		}
+		if (cached) /* the first ones; then the cache lets the set go */
+			assert_true(own_writes > 1500);
+		else
+			assert_int_equal(joined_writes, 8000);
+		push_until_done(&c, 0, 100);
+		gossip_core_get_stats(c.node[0].g, &st);
+		assert_int_equal(st.delta_whole_writes, 0);
+		assert_int_equal(st.delta_to_catchup, 0);
+		assert_int_equal(probe(&c.node[0], 1).deltas_pending, 0);
+		assert_set_equal(&c, 1, "s");
+		cluster_done(&c);
+	}
+}
+
 /* With a shell that calls the push again (push_wanted), a push packs at
  * most GOSSIP_PUSH_DGRAMS datagrams: a delta of 20,000 members is cut a slice a
  * push, and 3,000 written registers go a budget at a time.  Writes made
@@ -4916,6 +4966,7 @@ int main(void)
 		cmocka_unit_test(test_ack_again),
 		cmocka_unit_test(test_ack_burst),
 		cmocka_unit_test(test_delta_joined_in_place),
+		cmocka_unit_test(test_delta_fresh_beside),
 		cmocka_unit_test(test_delta_register_at_push),
 		cmocka_unit_test(test_catchup),
 		cmocka_unit_test(test_first_contact),

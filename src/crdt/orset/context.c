@@ -193,6 +193,15 @@ uint64_t crdt_orset_context_max(const struct crdt_orset *s, const struct crdt_ri
 	return ri == NONE ? 0 : s->reps[ri].iv[s->reps[ri].n - 1].hi;
 }
 
+size_t crdt_orset_context_len(const struct crdt_orset *s)
+{
+	size_t n = 0;
+
+	for (uint32_t i = 0; i < s->nreps; i++)
+		n += s->reps[i].n;
+	return n;
+}
+
 bool crdt_orset_knows_more_of(const struct crdt_orset *remote, const struct crdt_orset *local,
 			      const struct crdt_rid *rid)
 {

@@ -1,0 +1,90 @@
+/* A SADD storm's OR-Set work on the writer, in libcrdt alone: a set of N
+ * members (default 100,000), then M adds of members drawn at random from
+ * the same N (default 1,000,000: mostly re-adds, each a new dot replacing
+ * the old), each joined into a delta (crdt_orset_add_delta) that is dropped
+ * every K adds (default 2,000: the queued delta a push takes while the
+ * peers' windows are shut).  Prints the CPU ns an add, median of R runs
+ * (default 5), each on a fresh set.  Seeded: every build adds the same
+ * members in the same order, so two builds compare.
+ *   bench/readd_cost [N] [M] [K] [R]   (perf record -g works on it) */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "crdt/orset.h"
+
+static double cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* One run: the CPU ns an add of the M; -1 on failure. */
+static double run(long n, long m, long k)
+{
+	struct crdt_rid self = { { 1 } };
+	struct crdt_orset *s = crdt_orset_new(), *d = crdt_orset_new();
+	uint64_t x = 88172645463325252ull; /* xorshift64 */
+	double t0, t;
+	char e[32];
+
+	if (!s || !d)
+		return -1;
+	for (long i = 0; i < n; i++) {
+		int len = snprintf(e, sizeof(e), "%ld", i);
+		if (crdt_orset_add(s, &self, e, (size_t)len) < 0)
+			return -1;
+	}
+	t0 = cpu_ns();
+	for (long i = 0; i < m; i++) {
+		int len;
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		len = snprintf(e, sizeof(e), "%ld", (long)(x % (uint64_t)n));
+		if (crdt_orset_add_delta(s, &self, e, (size_t)len, d) != 0)
+			return -1;
+		if ((i + 1) % k == 0) {
+			crdt_orset_free(d);
+			if (!(d = crdt_orset_new()))
+				return -1;
+		}
+	}
+	t = (cpu_ns() - t0) / (double)m;
+	if (crdt_orset_card(s) != (size_t)n)
+		return -1;
+	crdt_orset_free(d);
+	crdt_orset_free(s);
+	return t;
+}
+
+int main(int argc, char **argv)
+{
+	long n = argc > 1 ? strtol(argv[1], NULL, 10) : 100000;
+	long m = argc > 2 ? strtol(argv[2], NULL, 10) : 1000000;
+	long k = argc > 3 ? strtol(argv[3], NULL, 10) : 2000;
+	long r = argc > 4 ? strtol(argv[4], NULL, 10) : 5;
+	double v[64];
+
+	if (n < 1 || m < 1 || k < 1 || r < 1 || r > 64)
+		return 2;
+	for (long i = 0; i < r; i++)
+		if ((v[i] = run(n, m, k)) < 0) {
+			fprintf(stderr, "readd_cost: a call failed\n");
+			return 1;
+		}
+	qsort(v, (size_t)r, sizeof(v[0]), cmp_double);
+	printf("readd_cost n %ld m %ld k %ld: %.1f ns an add (median of %ld; %.1f-%.1f)\n", n, m, k,
+	       v[r / 2], r, v[0], v[r - 1]);
+	return 0;
+}
