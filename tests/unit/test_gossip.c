@@ -4581,6 +4581,18 @@ static void test_delta_fresh_beside(void **state)
 	}
 }
 
+/* One push of node 0 to node 1, the network run after it: at most a push's
+ * budget of datagrams, and the one it was filling when it stopped.  The
+ * time to the next push it returns. */
+static uint64_t push_in_budget(struct cluster *c)
+{
+	uint64_t before = c->net.sent[0][1], due = gossip_core_push(c->node[0].g, fake_ms);
+
+	net_run(&c->net);
+	assert_true(c->net.sent[0][1] - before <= GOSSIP_PUSH_DGRAMS + 1);
+	return due;
+}
+
 /* With a shell that calls the push again (push_wanted), a push packs at
  * most GOSSIP_PUSH_DGRAMS datagrams: a delta of 20,000 members is cut a slice a
  * push, and 3,000 written registers go a budget at a time.  Writes made
@@ -4607,13 +4619,8 @@ static void test_delta_sliced(void **state)
 	for (int k = 0; !crdt_orset_contains(get(&c.node[1], "s", CRDT_ORSET)->os,
 					     "element-000000", 14);
 	     k++) {
-		uint64_t due;
+		uint64_t due = push_in_budget(&c);
 		assert_true(k < 100);
-		before = c.net.sent[0][1];
-		due = gossip_core_push(c.node[0].g, fake_ms);
-		net_run(&c.net);
-		/* the budget, and the datagram it was filling when it stopped */
-		assert_true(c.net.sent[0][1] - before <= GOSSIP_PUSH_DGRAMS + 1);
 		assert_true(due > 0); /* more to come */
 		fake_ms += due;
 	}
@@ -4633,6 +4640,24 @@ static void test_delta_sliced(void **state)
 	assert_int_equal(st.delta_slices, 1);
 	assert_int_equal(st.delta_to_catchup, 0);
 	assert_int_equal(probe(&c.node[0], 1).deltas_pending, 0);
+	assert_converged(&c);
+
+	/* a delta of removals alone, every other member: no member and a
+	 * context of 10,000 intervals, sliced too, never a push over budget */
+	for (int i = 1; i < 20000; i += 2) {
+		snprintf(m, sizeof(m), "element-%06d", i);
+		dsrem(&c.node[0], "s", m);
+	}
+	for (int k = 0;; k++) {
+		uint64_t due = push_in_budget(&c);
+		assert_true(k < 1000);
+		if (!due)
+			break;
+		fake_ms += due;
+	}
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.delta_slices, 2);
+	assert_int_equal(crdt_orset_card(dget(&c.node[1], "s", CRDT_ORSET)->os), 10000);
 	assert_converged(&c);
 
 	/* many small writes: at most GOSSIP_PUSH_ENTRIES_PER_DGRAM entries a
@@ -4664,7 +4689,7 @@ static void test_delta_sliced(void **state)
 	before = st.delta_intervals;
 	assert_int_equal(gossip_core_push(c.node[0].g, fake_ms), 0);
 	gossip_core_get_stats(c.node[0].g, &st);
-	assert_int_equal(st.delta_slices, 2);
+	assert_int_equal(st.delta_slices, 3);
 	assert_int_equal(st.delta_intervals, before);
 	net_down(&c.net, 1, false);
 	for (int r = 0; r < 20 && (probe(&c.node[0], 1).down || probe(&c.node[0], 1).catching_up ||

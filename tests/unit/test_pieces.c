@@ -597,6 +597,54 @@ static void test_pieces_whole(void **state)
 	}
 }
 
+/* A delta of removals alone (every other member of 4,000: no element, a
+ * context of 2,000 intervals, no dot index) is cut from the cursor as a
+ * set is, a piece a call, not whole at the first call; its pieces, merged
+ * into the set as it was, remove exactly those members. */
+static void test_pieces_removals(void **state)
+{
+	struct crdt_rid ra;
+	struct crdt_orset *s = crdt_orset_new(), *d = crdt_orset_new(), *was, *e;
+	struct crdt_cursor cur = CRDT_CURSOR_INIT;
+	struct all a = { 0 };
+	char k[16];
+	int calls = 0;
+
+	rid_of(1, &ra);
+	for (int i = 0; i < 4000; i++) {
+		snprintf(k, sizeof(k), "e%05d", i);
+		assert_int_equal(crdt_orset_add(s, &ra, k, strlen(k)), 0);
+	}
+	assert_non_null(was = crdt_orset_copy(s));
+	for (int i = 1; i < 4000; i += 2) {
+		snprintf(k, sizeof(k), "e%05d", i);
+		assert_int_equal(crdt_orset_remove_delta(s, k, strlen(k), d), 1);
+	}
+	assert_int_equal(crdt_orset_card(d), 0);
+	assert_int_equal(crdt_orset_context_len(d), 2000);
+	while (!cur.done) {
+		size_t before = a.n;
+		assert_true(crdt_orset_pieces(d, &cur, 200, 1, all_cb, &a) >= 0);
+		assert_true(a.n - before <= 1);
+		assert_true(++calls < 10000);
+	}
+	assert_true(a.n > 20); /* about 2,000 intervals of 3 bytes, 200 a piece */
+	assert_non_null(e = crdt_orset_copy(was));
+	for (size_t i = 0; i < a.n; i++) {
+		struct crdt_orset *p;
+		assert_true(a.len[i] <= 200);
+		assert_int_equal(crdt_orset_decode(a.p[i], a.len[i], &p), 0);
+		assert_int_equal(crdt_orset_merge(e, p), 0);
+		crdt_orset_free(p);
+	}
+	assert_true(crdt_orset_equal(e, s));
+	all_done(&a);
+	crdt_orset_free(e);
+	crdt_orset_free(was);
+	crdt_orset_free(d);
+	crdt_orset_free(s);
+}
+
 /* An element too large for any piece is left out, counted, and its dot is
  * in no piece: a replica that holds it keeps it. */
 static void test_pieces_skip(void **state)
@@ -878,6 +926,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pieces_exact),
 		cmocka_unit_test(test_pieces_whole),
+		cmocka_unit_test(test_pieces_removals),
 		cmocka_unit_test(test_pieces_skip),
 		cmocka_unit_test(test_pieces_mutated),
 		cmocka_unit_test(test_pieces_index_slices),

@@ -609,7 +609,11 @@ int crdt_orset_pieces(struct crdt_orset *s, struct crdt_cursor *cur, size_t max,
 
 	if (cur->done || n == 0)
 		return 0;
-	if (!s->ix_ok && s->tab.count > PIECES_UNINDEXED && (r = ix_build_some(s)) == 0)
+	/* a set of few members with a large context (a delta of removals)
+	 * is cut from the cursor too: its index costs its few dots */
+	if (!s->ix_ok &&
+	    (s->tab.count > PIECES_UNINDEXED || crdt_orset_context_len(s) > PIECES_UNINDEXED) &&
+	    (r = ix_build_some(s)) == 0)
 		return 1; /* a slice of the index: call again */
 	if (!s->ix_ok) {
 		/* A small set is not worth an index; a large one whose index
