@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 struct ivl {
 	uint64_t lo, hi;
@@ -35,6 +36,30 @@ static inline bool ivs_cover(const struct ivl *a, uint32_t n, uint64_t lo, uint6
 	uint32_t l = ivs_first_ending(a, n, lo);
 
 	return l < n && a[l].lo <= lo && hi <= a[l].hi;
+}
+
+/* [@lo, @hi] joined into @a[*@n] in place, which has room for one more
+ * interval: those it overlaps or touches become one with it, and the ones
+ * after move.  O(log n) and that move: a few intervals into a long list
+ * cost less so than a merge into a new list, which copies it whole. */
+static inline void ivs_put(struct ivl *a, uint32_t *n, uint64_t lo, uint64_t hi)
+{
+	/* the first that ends at lo - 1 or later: it touches [lo, hi] or
+	 * comes after it */
+	uint32_t f = ivs_first_ending(a, *n, lo ? lo - 1 : 0), l = f;
+
+	while (l < *n && (hi == UINT64_MAX || a[l].lo <= hi + 1))
+		l++;
+	if (f == l) { /* touches none: a new interval at f */
+		memmove(a + f + 1, a + f, (size_t)(*n - f) * sizeof(*a));
+		a[f] = (struct ivl){ lo, hi };
+		(*n)++;
+		return;
+	}
+	a[f].lo = a[f].lo < lo ? a[f].lo : lo;
+	a[f].hi = a[l - 1].hi > hi ? a[l - 1].hi : hi;
+	memmove(a + f + 1, a + l, (size_t)(*n - l) * sizeof(*a));
+	*n -= l - f - 1;
 }
 
 /* @sum plus the counters @a[@n] holds, saturating at UINT64_MAX. */

@@ -1223,7 +1223,7 @@ static void test_small_merges(void **state)
 	now_ms = 1;
 	crdt_hlc_init(&h, clock_global, NULL);
 	for (int round = 0; round < 20; round++) {
-		struct crdt_ormap *a = crdt_ormap_new(), *b, *whole, *deltas = crdt_ormap_new();
+		struct crdt_ormap *a = crdt_ormap_new(), *a0, *b, *whole, *deltas = crdt_ormap_new();
 		struct pieces pc;
 		int nf = 300 + (int)rng_below(&r, 3000);
 
@@ -1233,6 +1233,7 @@ static void test_small_merges(void **state)
 			assert_int_equal(crdt_ormap_set(a, &h, &ia, f, (size_t)len, "x", 1, NULL), 0);
 		}
 		b = crdt_ormap_copy(a);
+		a0 = crdt_ormap_copy(a);
 		for (int i = 0; i < 200; i++) {
 			int len = snprintf(f, sizeof(f), "f%d", (int)rng_below(&r, (uint64_t)nf + 50));
 			struct crdt_ormap *m = rng_below(&r, 2) ? a : b, *d = crdt_ormap_new();
@@ -1256,6 +1257,12 @@ static void test_small_merges(void **state)
 				assert_int_equal(crdt_ormap_merge(b, d), 0);
 			crdt_ormap_free(d);
 		}
+		/* a's writes joined one by one into deltas (the delta gossip
+		 * queues: small merges once it has a few dozen fields) take a
+		 * from where it was to where it is */
+		assert_int_equal(crdt_ormap_merge(a0, deltas), 0);
+		assert_true(crdt_ormap_equal(a0, a));
+		crdt_ormap_free(a0);
 		whole = crdt_ormap_copy(b);
 		assert_int_equal(crdt_ormap_merge(whole, a), 0);
 		/* b learns a's state piece by piece, and the joined deltas */

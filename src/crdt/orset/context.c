@@ -146,26 +146,6 @@ int ivs_reserve(struct rep *a, uint32_t extra)
 	return 0;
 }
 
-void ivs_add(struct rep *a, uint64_t lo, uint64_t hi)
-{
-	uint32_t f = ivs_from(a->iv, a->n, lo), l = ivs_after(a->iv, a->n, hi);
-
-	if (f >= l) { /* touches none: a new interval at f */
-		memmove(a->iv + f + 1, a->iv + f, (size_t)(a->n - f) * sizeof(*a->iv));
-		a->iv[f] = (struct ivl){ lo, hi };
-		a->n++;
-		return;
-	}
-	/* [f, l) overlap or touch it: one interval now */
-	if (a->iv[f].lo < lo)
-		lo = a->iv[f].lo;
-	if (a->iv[l - 1].hi > hi)
-		hi = a->iv[l - 1].hi;
-	a->iv[f] = (struct ivl){ lo, hi };
-	memmove(a->iv + f + 1, a->iv + l, (size_t)(a->n - l) * sizeof(*a->iv));
-	a->n -= l - f - 1;
-}
-
 int crdt_orset_context_vv(const struct crdt_orset *s, struct crdt_vv *ret)
 {
 	struct crdt_vv vv;

@@ -32,7 +32,7 @@ static int ctx_put(struct crdt_orset *d, const struct crdt_rid *rid, uint64_t ct
 	}
 	if ((r = ivs_reserve(&d->reps[ri], 1)) < 0)
 		return r;
-	ivs_add(&d->reps[ri], ctr, ctr);
+	ivs_put(d->reps[ri].iv, &d->reps[ri].n, ctr, ctr);
 	*ret_ri = ri;
 	return 0;
 }
@@ -411,7 +411,8 @@ int orset_merge_few(struct crdt_orset *dst, const struct crdt_orset *src)
 	}
 	for (uint32_t x = 0; x < src->nreps; x++)
 		for (uint32_t y = 0; map[x] < nold && y < src->reps[x].n; y++)
-			ivs_add(&dst->reps[map[x]], src->reps[x].iv[y].lo, src->reps[x].iv[y].hi);
+			ivs_put(dst->reps[map[x]].iv, &dst->reps[map[x]].n, src->reps[x].iv[y].lo,
+				src->reps[x].iv[y].hi);
 	pool_compact(dst);
 	dst->fp_dots = fpd;
 	r = 0;

@@ -247,10 +247,6 @@ uint32_t ivs_after(const struct ivl *a, uint32_t n, uint64_t hi);
 bool ctx_within(const struct crdt_orset *a, const struct crdt_orset *b);
 /* Room for @extra more intervals in @a's list. */
 int ivs_reserve(struct rep *a, uint32_t extra);
-/* [@lo, @hi] into @a's list, in place (room reserved), merged with the
- * intervals it overlaps or touches: O(log n) and a memmove, where
- * ivs_union copies the whole list. */
-void ivs_add(struct rep *a, uint64_t lo, uint64_t hi);
 
 /* ---- dot index (index.c) ---- */
 
