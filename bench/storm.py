@@ -28,11 +28,13 @@ ratio to redis-server measured in the same run, and of each node's CPU.
 --perf PREFIX records `perf record -g` on the writer and the first peer
 during crdtd's benchmark (PREFIX.a, PREFIX.b; first build, first run only).
 
---preload N first loads an OR-Set `myset` of N members (`%012d`, the
-form redis-benchmark's __rand_int__ takes) into both servers, waits until
-the peers hold it too, and draws the benchmark's random numbers from N
-(-r N) instead of 100,000: `SADD myset __rand_int__` is then a storm of
-re-adds, each a new dot replacing an old one.  --isolate cuts the writer
+--preload N first loads the key the command names (its first argument)
+with N members (`%012d`, the form redis-benchmark's __rand_int__ takes),
+as a hash of N fields for a command that starts with H, else as a set,
+into both servers, waits until the peers hold it too, and draws the
+benchmark's random numbers from N (-r N) instead of 100,000: `SADD myset
+__rand_int__` is then a storm of re-adds, each a new dot replacing an old
+one, and `HSET myhash __rand_int__ w` of re-writes.  --isolate cuts the writer
 off from its peers (CRDT.SIM ISOLATE, [simulation] enabled) for crdtd's
 benchmark, so every write waits in its push queue, and heals it after
 (the CPU counted is then the writer's storm; the peers catch up after).
@@ -89,14 +91,23 @@ def redis_start(d, mode):
     return p, port
 
 
-def preload(client, n):
-    """SADD myset of the n members, 1,000 a command, pipelined."""
+def preload(client, n, key, hash_):
+    """The n members into set key (SADD), or fields into hash key (HSET,
+    each "v"), 1,000 a command, pipelined."""
     p = client.pipeline(transaction=False)
     for i in range(0, n, 1000):
-        p.execute_command("SADD", "myset", *["%012d" % j for j in range(i, min(n, i + 1000))])
+        ms = ["%012d" % j for j in range(i, min(n, i + 1000))]
+        if hash_:
+            p.execute_command("HSET", key, *[x for m in ms for x in (m, "v")])
+        else:
+            p.execute_command("SADD", key, *ms)
         if i % 100000 == 0:
             p.execute()
     p.execute()
+
+
+def size(client, key, hash_):
+    return client.hlen(key) if hash_ else client.scard(key)
 
 
 def one_run(args, crdtd, cmd, perf):
@@ -113,10 +124,11 @@ def one_run(args, crdtd, cmd, perf):
         c.start()
         rproc, rport = redis_start(rdir, args.durability)
         if args.preload:
-            preload(redis.Redis(port=rport), args.preload)
-            preload(c.nodes[0].client(), args.preload)
-            harness.wait_until(lambda: all(nd.client().scard("myset") == args.preload
-                                           for nd in c.nodes), timeout=120, what="preloaded")
+            key, hash_ = cmd[1], cmd[0].upper().startswith("H")
+            preload(redis.Redis(port=rport), args.preload, key, hash_)
+            preload(c.nodes[0].client(), args.preload, key, hash_)
+            harness.wait_until(lambda: all(size(nd.client(), key, hash_) == args.preload
+                                           for nd in c.nodes), timeout=180, what="preloaded")
         for port in (rport, c.nodes[0].port):
             bench(port, args, cmd, 20000)
         harness.wait_until(lambda: len({n.client().dbsize() for n in c.nodes}) == 1, timeout=30,

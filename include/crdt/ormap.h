@@ -122,6 +122,9 @@ size_t crdt_ormap_len(const struct crdt_ormap *m);
 /** The parts its encoding holds: its fields and the baselines deletes of
  * counter fields left (crdt_obj_parts). */
 size_t crdt_ormap_parts(const struct crdt_ormap *m);
+/** The causal context's intervals, over every replica: what a merge of a
+ * write's delta into @m moves at most (crdt_orset_context_len). */
+size_t crdt_ormap_context_len(const struct crdt_ormap *m);
 /** Each present field and its value, ascending by field bytes.  -ENOMEM. */
 int crdt_ormap_foreach(const struct crdt_ormap *m, crdt_ormap_cb cb, void *ctx);
 /** One step of a scan (HSCAN): the present fields among about @count from

@@ -4581,6 +4581,48 @@ static void test_delta_fresh_beside(void **state)
 	}
 }
 
+/* The same for a hash: 8,000 HSETs of random fields of 20,000 (each
+ * delta's context brings the dot it replaces) and HDELs, each write's own
+ * delta joined by gossip, past FRESH_AFTER into the small one beside the
+ * queued delta.  The peer ends with exactly the writer's hash. */
+static void test_delta_fresh_beside_hash(void **state)
+{
+	struct cluster c;
+	struct gossip_stats st;
+	struct crdt_obj *o;
+	uint64_t x = 88172645463325252ull;
+	char f[32];
+
+	cluster_init_with(&c, 2, true, true, false);
+	cluster_meet(&c);
+	o = dget(&c.node[0], "h", CRDT_ORMAP);
+	for (int i = 0; i < 20000; i++) {
+		snprintf(f, sizeof(f), "f%05d", i);
+		assert_int_equal(crdt_ormap_set(o->om, &c.node[0].hlc, &c.node[0].rid, f, strlen(f),
+						"v", 1, NULL),
+				 0);
+	}
+	catchup_to(&c, 1);
+	for (int i = 0; i < 8000; i++) {
+		struct crdt_ormap_val v;
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		snprintf(f, sizeof(f), "f%05d", (int)(x % 20000));
+		if (i % 10 == 5 && crdt_ormap_get(o->om, f, strlen(f), &v))
+			dhash(&c.node[0], "h", f, 1, NULL, 0);
+		else
+			dhash(&c.node[0], "h", f, 0, "w", 0);
+	}
+	push_until_done(&c, 0, 100);
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.delta_whole_writes, 0);
+	assert_int_equal(st.delta_to_catchup, 0);
+	assert_int_equal(probe(&c.node[0], 1).deltas_pending, 0);
+	assert_true(crdt_ormap_equal(o->om, dget(&c.node[1], "h", CRDT_ORMAP)->om));
+	cluster_done(&c);
+}
+
 /* One push of node 0 to node 1, the network run after it: at most a push's
  * budget of datagrams, and the one it was filling when it stopped.  The
  * time to the next push it returns. */
@@ -4992,6 +5034,7 @@ int main(void)
 		cmocka_unit_test(test_ack_burst),
 		cmocka_unit_test(test_delta_joined_in_place),
 		cmocka_unit_test(test_delta_fresh_beside),
+		cmocka_unit_test(test_delta_fresh_beside_hash),
 		cmocka_unit_test(test_delta_register_at_push),
 		cmocka_unit_test(test_catchup),
 		cmocka_unit_test(test_first_contact),

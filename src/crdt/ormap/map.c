@@ -1211,6 +1211,15 @@ bool crdt_ormap_live(const struct crdt_ormap *m)
 	return m->tab.count > 0;
 }
 
+size_t crdt_ormap_context_len(const struct crdt_ormap *m)
+{
+	size_t n = 0;
+
+	for (uint32_t i = 0; i < m->nreps; i++)
+		n += m->reps[i].n;
+	return n;
+}
+
 size_t crdt_ormap_len(const struct crdt_ormap *m)
 {
 	return m->tab.count;

@@ -324,9 +324,9 @@ static bool too_large(const struct gossip_core *g, const struct crdt_obj *d,
 	return in && n >= crdt_obj_parts(&in->obj) / 4;
 }
 
-/* A write's join into an OR-Set's delta puts each dot it adds to the
- * context in order among the context's intervals, moving every one after
- * it: O(the context) a write.  A re-add brings the dot it replaces, from
+/* A write's join into an OR-Set's delta (an OR-Map's alike) puts each dot
+ * it adds to the context in order among the context's intervals, moving
+ * every one after it: O(the context) a write.  A re-add brings the dot it replaces, from
  * anywhere in the counters, so while every window stayed shut a storm of
  * re-adds made it quadratic (SADD of random members of a 1,000,000-member
  * set, the peers cut off: 8.1-8.8 us of the writer's CPU an op, 44 % of it
@@ -336,6 +336,14 @@ static bool too_large(const struct gossip_core *g, const struct crdt_obj *d,
  * members and intervals reach FRESH_MAX (3.1-4.1 us an op). */
 #define FRESH_AFTER 1024
 #define FRESH_MAX 2048
+
+/* Delta @d's context intervals, 0 for a type with no context. */
+static size_t ctx_len(const struct crdt_obj *d)
+{
+	return d->type == CRDT_ORSET ? crdt_orset_context_len(d->os)
+	       : d->type == CRDT_ORMAP ? crdt_ormap_context_len(d->om)
+				       : 0;
+}
 
 /* Queued delta @q's fresh writes joined into it; false (@q then goes
  * whole) without memory. */
@@ -352,17 +360,16 @@ static bool pend_fresh(struct gossip_core *g, struct pend *q)
 }
 
 /* Where a write joins queued delta @q: into it, or once it is a large
- * OR-Set, into the small one beside it; NULL when that one had to join it
- * first and could not (@q then goes whole). */
+ * OR-Set or OR-Map, into the small one beside it; NULL when that one had to
+ * join it first and could not (@q then goes whole). */
 static struct crdt_obj *pend_into(struct gossip_core *g, struct pend *q)
 {
-	if (q->d.type != CRDT_ORSET || crdt_orset_context_len(q->d.os) < FRESH_AFTER)
+	if (!q->d.p || ctx_len(&q->d) < FRESH_AFTER)
 		return &q->d;
-	if (q->fresh.p &&
-	    crdt_orset_card(q->fresh.os) + crdt_orset_context_len(q->fresh.os) >= FRESH_MAX &&
+	if (q->fresh.p && crdt_obj_parts(&q->fresh) + ctx_len(&q->fresh) >= FRESH_MAX &&
 	    !pend_fresh(g, q))
 		return NULL;
-	if (!q->fresh.p && crdt_obj_new(CRDT_ORSET, &q->fresh) < 0)
+	if (!q->fresh.p && crdt_obj_new(q->d.type, &q->fresh) < 0)
 		return &q->d; /* slower, as before */
 	return &q->fresh;
 }
@@ -374,7 +381,7 @@ static struct crdt_obj *pend_into(struct gossip_core *g, struct pend *q)
  * the heal, held the loop 8.6 ms). */
 static size_t delta_size(const struct crdt_obj *d)
 {
-	return crdt_obj_parts(d) + (d->type == CRDT_ORSET ? crdt_orset_context_len(d->os) : 0);
+	return crdt_obj_parts(d) + (d->type == CRDT_ORSET ? ctx_len(d) : 0);
 }
 
 /* Entries push_deltas brings into the cache ahead of the one it packs. */
