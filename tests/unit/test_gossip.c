@@ -4560,9 +4560,10 @@ static void test_delta_fresh_beside(void **state)
 			x ^= x << 13;
 			x ^= x >> 7;
 			x ^= x << 17;
-			snprintf(m, sizeof(m), "element-%06d", (int)(x % (i % 10 == 9 ? 21000 : 20000)));
-			if (i % 10 == 5 &&
-			    crdt_orset_contains(dget(&c.node[0], "s", CRDT_ORSET)->os, m, strlen(m)))
+			struct crdt_orset *s = dget(&c.node[0], "s", CRDT_ORSET)->os;
+			int k = (int)(x % (i % 10 == 9 ? 21000 : 20000));
+			snprintf(m, sizeof(m), "element-%06d", k);
+			if (i % 10 == 5 && crdt_orset_contains(s, m, strlen(m)))
 				dsrem(&c.node[0], "s", m);
 			else
 				dsadd(&c.node[0], "s", m);

@@ -1223,7 +1223,7 @@ static void test_small_merges(void **state)
 	now_ms = 1;
 	crdt_hlc_init(&h, clock_global, NULL);
 	for (int round = 0; round < 20; round++) {
-		struct crdt_ormap *a = crdt_ormap_new(), *a0, *b, *whole, *deltas = crdt_ormap_new();
+		struct crdt_ormap *a = crdt_ormap_new(), *deltas = crdt_ormap_new(), *a0, *b, *whole;
 		struct pieces pc;
 		int nf = 300 + (int)rng_below(&r, 3000);
 

@@ -88,7 +88,8 @@ int ctx_add_ivs(struct crdt_ormap *m, uint32_t ri, const struct ivl *iv, uint32_
 	if (n == 1 && iv[0].lo == iv[0].hi)
 		return ctx_add(m, ri, iv[0].lo);
 	if (n <= CTX_FEW) { /* a write's delta: its dot and those it replaced */
-		if ((size_t)r->n + n > r->cap && ctx_reserve(m, ri, n > r->n / 2 ? n : r->n / 2) < 0)
+		size_t more = n > r->n / 2 ? n : r->n / 2; /* grown by half, as ctx_add */
+		if ((size_t)r->n + n > r->cap && ctx_reserve(m, ri, more) < 0)
 			return CRDT_ENOMEM;
 		for (uint32_t x = 0; x < n; x++)
 			ivs_put(r->iv, &r->n, iv[x].lo, iv[x].hi);

@@ -310,8 +310,8 @@ struct gossip_core {
 	 * when one had none (it is then pushed whole) */
 	struct pend {
 		struct crdt_obj d; /* d.p NULL: none yet */
-		/* an OR-Set's writes since d grew large, joined into d at
-		 * the push (deltas.c, pend_fresh) */
+		/* an OR-Set's or OR-Map's writes since d grew large, joined
+		 * into d at the push (deltas.c, pend_fresh) */
 		struct crdt_obj fresh;
 		/* the delta is the entry's register as the push finds it (a
 		 * register is its own delta): nothing copied or joined per
