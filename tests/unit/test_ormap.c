@@ -1208,6 +1208,46 @@ static void test_pieces_of_cleared_map(void **state)
 	crdt_ormap_free(got);
 }
 
+/* A delta of deletes alone (every other field of 4,000: no field, a context
+ * of 2,000 intervals) is cut from the cursor, a piece a call, each filled
+ * to its bytes (an interval costs its varints, 3 bytes here, not the 20 a
+ * cut once counted for it: seven times the pieces); merged into the map as
+ * it was, the pieces delete exactly those fields. */
+static void test_pieces_of_deletes(void **state)
+{
+	struct crdt_ormap *m = crdt_ormap_new(), *d = crdt_ormap_new(), *was;
+	struct crdt_cursor cur = CRDT_CURSOR_INIT;
+	struct crdt_hlc h;
+	struct crdt_rid id = { { 7 } };
+	struct pieces pc = { NULL, 200, 0, 0 };
+	char f[32];
+
+	now_ms = 1;
+	crdt_hlc_init(&h, clock_global, NULL);
+	for (int i = 0; i < 4000; i++) {
+		int len = snprintf(f, sizeof(f), "f%d", i);
+		assert_int_equal(crdt_ormap_set(m, &h, &id, f, (size_t)len, "v", 1, NULL), 0);
+	}
+	assert_non_null(was = crdt_ormap_copy(m));
+	for (int i = 1; i < 4000; i += 2) {
+		int len = snprintf(f, sizeof(f), "f%d", i);
+		assert_int_equal(crdt_ormap_del(m, f, (size_t)len, d), 1);
+	}
+	assert_int_equal(crdt_ormap_len(d), 0);
+	assert_int_equal(crdt_ormap_context_len(d), 2000);
+	pc.dst = was;
+	for (size_t calls = 1; !cur.done; calls++) {
+		assert_int_equal(crdt_ormap_pieces(d, &cur, pc.max, 1, merge_piece, &pc), 0);
+		assert_true(pc.n <= calls);
+		assert_true(calls < 1000);
+	}
+	assert_true(pc.n < 60); /* about 2,000 intervals of 3 bytes, 200 a piece */
+	assert_true(crdt_ormap_equal(was, m));
+	crdt_ormap_free(was);
+	crdt_ormap_free(d);
+	crdt_ormap_free(m);
+}
+
 /* Small merges into a large map go through the dot index and visit only the
  * fields they touch: a large map that receives another's deltas and split
  * pieces one by one ends equal to what the whole-state merge (which visits
@@ -1624,7 +1664,8 @@ int main(void)
 		cmocka_unit_test(test_pieces_of_baselines),
 		cmocka_unit_test(test_clear_baselines),
 		cmocka_unit_test(test_pieces_of_cleared_map),
-		cmocka_unit_test(test_pieces_sized), cmocka_unit_test(test_small_merges),
+		cmocka_unit_test(test_pieces_sized), cmocka_unit_test(test_pieces_of_deletes),
+		cmocka_unit_test(test_small_merges),
 		cmocka_unit_test(test_decode_dot_twice), cmocka_unit_test(test_decode_hardened),  cmocka_unit_test(test_json),
 		cmocka_unit_test(test_fingerprint_kept),
 		cmocka_unit_test(test_reserve_and_many_sets),

@@ -1271,14 +1271,17 @@ static int cut_piece(struct piece *pc, const uint32_t *ord, struct live *lv,
 		/* a binary search: a fragmented context has many intervals */
 		for (uint32_t j = ctx_first(rp, from); j < rp->n; j++) {
 			uint64_t a = rp->iv[j].lo > from ? rp->iv[j].lo : from, d, hi = rp->iv[j].hi;
-			if (pc->est + 20 + (pc->pmap[ord[k]] == NO_REP ? PIECE_REP(pc->ri_len) : 0) >
-			    pc->max) {
+			/* the interval's bytes at most: a piece codes its first
+			 * lo whole, the others' as the gap from the one before */
+			size_t ic = crdt_varint_len(a) + crdt_varint_len(hi - a);
+			size_t rep = pc->pmap[ord[k]] == NO_REP ? PIECE_REP(pc->ri_len) : 0;
+			if (pc->est + ic + rep > pc->max) {
 				if (!pc->any)
 					return CRDT_EMSGSIZE; /* not even one interval */
 				d = a;
 				goto stop;
 			}
-			pc->est += 20;
+			pc->est += ic;
 			for (d = a;; d++) {
 				struct et_slot *s;
 				struct ment *e;
@@ -1332,7 +1335,10 @@ int crdt_ormap_pieces(struct crdt_ormap *m, struct crdt_cursor *cur, size_t max,
 
 	if (cur->done || n == 0)
 		return 0;
-	if (cur->pieces == 0 && cur->ctr == 0 && !cur->bases && crdt_ormap_parts(m) <= PIECES_WHOLE) {
+	/* small, its context too (a delta of deletes has no field, and a
+	 * context as large as the map's): split whole */
+	if (cur->pieces == 0 && cur->ctr == 0 && !cur->bases &&
+	    crdt_ormap_parts(m) + crdt_ormap_context_len(m) <= PIECES_WHOLE) {
 		if ((r = crdt_ormap_split(m, max, counted_cb, &cnt)) < 0)
 			return r;
 		cur->skipped += (uint64_t)r;
