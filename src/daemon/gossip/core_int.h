@@ -310,15 +310,13 @@ struct gossip_core {
 	 * when one had none (it is then pushed whole) */
 	struct pend {
 		struct crdt_obj d; /* d.p NULL: none yet */
-		/* an OR-Set's or OR-Map's writes since d grew large, joined
-		 * into d at the push (deltas.c, pend_fresh) */
-		struct crdt_obj fresh;
 		/* the delta is the entry's register as the push finds it (a
 		 * register is its own delta): nothing copied or joined per
 		 * write */
 		bool reg;
 		bool whole;
 		bool by_catchup; /* whole, to every peer by its catch-up */
+		bool beside;     /* a small delta beside d (g->beside) */
 		uint64_t gen;    /* change_gen of its last local write */
 	} *pend;
 	/* local writes counted, and each resync's start: a write a peer's
@@ -336,6 +334,15 @@ struct gossip_core {
 		uint64_t gen; /* its pend's */
 	} *slices;
 	size_t nslices, slices_cap;
+	/* Small deltas beside large queued ones (deltas.c, pend_into): an
+	 * OR-Set's or OR-Map's writes since its queued delta grew large,
+	 * joined into it at the push.  A few at a time: a list, not a field
+	 * of every queued entry (16 bytes each, 16 MB for 1,000,000). */
+	struct beside {
+		struct store_entry *e;
+		struct crdt_obj d;
+	} *beside;
+	size_t nbeside, beside_cap;
 
 	/* delta intervals (docs/protocol.md, "Delta intervals") */
 	bool deltas;

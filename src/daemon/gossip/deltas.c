@@ -331,7 +331,7 @@ static bool too_large(const struct gossip_core *g, const struct crdt_obj *d,
  * shut a storm of re-adds made it quadratic (SADD of random members of a 1,000,000-member
  * set, the peers cut off: 8.1-8.8 us of the writer's CPU an op, 44 % of it
  * moving intervals).  So once a delta's context has FRESH_AFTER intervals
- * the writes join a small delta beside it (pend.fresh), which joins it
+ * the writes join a small delta beside it (g->beside), which joins it
  * (crdt_obj_merge: one pass over its context) at the push, or once its
  * members and intervals reach FRESH_MAX (3.1-4.1 us an op). */
 #define FRESH_AFTER 1024
@@ -345,33 +345,66 @@ static size_t ctx_len(const struct crdt_obj *d)
 				       : 0;
 }
 
-/* Queued delta @q's fresh writes joined into it; false (@q then goes
- * whole) without memory. */
-static bool pend_fresh(struct gossip_core *g, struct pend *q)
+/* The small delta beside queued entry @e's (@q->beside). */
+static struct beside *beside_of(struct gossip_core *g, const struct store_entry *e)
 {
-	if (!q->fresh.p)
+	for (size_t i = 0; i < g->nbeside; i++)
+		if (g->beside[i].e == e)
+			return &g->beside[i];
+	return NULL; /* not reached: q->beside says there is one */
+}
+
+/* The small delta beside queued entry @e's delta @q joined into it, unless
+ * @join is false or @q goes whole anyway; false (@q then goes whole)
+ * without memory. */
+static bool pend_fresh(struct gossip_core *g, struct store_entry *e, struct pend *q, bool join)
+{
+	struct beside *b;
+
+	if (!q->beside || !(b = beside_of(g, e)))
 		return !q->whole;
-	if (!q->whole && crdt_obj_merge(&q->d, &q->fresh) < 0) {
+	if (join && !q->whole && crdt_obj_merge(&q->d, &b->d) < 0) {
 		g->st.delta_whole_writes++;
 		q->whole = true;
 	}
-	crdt_obj_done(&q->fresh);
+	crdt_obj_done(&b->d);
+	*b = g->beside[--g->nbeside];
+	q->beside = false;
 	return !q->whole;
 }
 
-/* Where a write joins queued delta @q: into it, or once it is a large
- * OR-Set or OR-Map, into the small one beside it; NULL when that one had to
- * join it first and could not (@q then goes whole). */
-static struct crdt_obj *pend_into(struct gossip_core *g, struct pend *q)
+/* Where a write joins queued entry @e's delta @q: into it, or once it is a
+ * large OR-Set or OR-Map, into the small one beside it; NULL when that one
+ * had to join it first and could not (@q then goes whole).  The pointer
+ * lasts until the next call: the command keeps the set it points to. */
+static struct crdt_obj *pend_into(struct gossip_core *g, struct store_entry *e, struct pend *q)
 {
+	struct beside *b = q->beside ? beside_of(g, e) : NULL;
+
 	if (!q->d.p || ctx_len(&q->d) < FRESH_AFTER)
 		return &q->d;
-	if (q->fresh.p && crdt_obj_parts(&q->fresh) + ctx_len(&q->fresh) >= FRESH_MAX &&
-	    !pend_fresh(g, q))
-		return NULL;
-	if (!q->fresh.p && crdt_obj_new(q->d.type, &q->fresh) < 0)
-		return &q->d; /* slower, as before */
-	return &q->fresh;
+	if (b && crdt_obj_parts(&b->d) + ctx_len(&b->d) >= FRESH_MAX) {
+		if (!pend_fresh(g, e, q, true))
+			return NULL;
+		b = NULL;
+	}
+	if (b)
+		return &b->d;
+	if (g->nbeside == g->beside_cap) {
+		size_t cap = g->beside_cap ? 2 * g->beside_cap : 4;
+		struct beside *v = realloc(g->beside, cap * sizeof(*v));
+		if (!v)
+			return &q->d; /* slower, as before */
+		g->beside = v;
+		g->beside_cap = cap;
+	}
+	b = &g->beside[g->nbeside];
+	if (crdt_obj_new(q->d.type, &b->d) < 0)
+		return &q->d;
+	b->e = e;
+	g->nbeside++;
+	q->beside = true;
+	return &b->d;
 }
 
 /* Delta @d's size as a push cuts it: an OR-Set's or OR-Map's context
@@ -605,7 +638,7 @@ static size_t push_deltas(struct gossip_core *g, struct store_entry **ents, stru
 			}
 			continue;
 		}
-		pend_fresh(g, q); /* the writes beside it join it now */
+		pend_fresh(g, ents[i], q, true); /* the writes beside it join it now */
 		if (q->reg && !(d = store_entry_slot(ents[i], CRDT_LWWREG)))
 			q->whole = true; /* not reached: the write made it */
 		if (q->whole || !d->p)
@@ -739,7 +772,7 @@ static void pend_join(struct gossip_core *g, struct store_entry *e, enum crdt_ty
 	if (c->joined) /* the command joined it into q->d (delta_use) */
 		return;
 	if (q->d.p && c->delta) { /* the command's own delta joins, no copy */
-		struct crdt_obj *into = pend_into(g, q);
+		struct crdt_obj *into = pend_into(g, e, q);
 		if (into && (into->type != c->delta->type || crdt_obj_merge(into, c->delta) < 0)) {
 			g->st.delta_whole_writes++;
 			q->whole = true;
@@ -771,12 +804,13 @@ static void pend_join(struct gossip_core *g, struct store_entry *e, enum crdt_ty
 }
 
 
-/* The queued deltas are spent. */
-static void pend_clear(struct pend *pend, size_t n)
+/* The queued deltas of entries @ents are spent. */
+static void pend_clear(struct gossip_core *g, struct store_entry **ents, struct pend *pend,
+		       size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
+		pend_fresh(g, ents[i], &pend[i], false);
 		crdt_obj_done(&pend[i].d);
-		crdt_obj_done(&pend[i].fresh);
 		pend[i].reg = pend[i].by_catchup = false;
 	}
 }
@@ -889,7 +923,7 @@ static enum store_delta_use delta_use(void *ctx, struct store_entry *e, enum crd
 		 * 1,000,000 members held the loop 11 ms) */
 		q->whole = q->by_catchup = true;
 		crdt_obj_done(&q->d);
-		crdt_obj_done(&q->fresh);
+		pend_fresh(g, e, q, false);
 	}
 	if (q && (q->whole || q->reg))
 		return STORE_DELTA_NONE;
@@ -903,7 +937,7 @@ static enum store_delta_use delta_use(void *ctx, struct store_entry *e, enum crd
 		return STORE_DELTA_OWN;
 	if (q->d.type != CRDT_ORSET)
 		return STORE_DELTA_OWN;
-	if (!(*acc = pend_into(g, q)))
+	if (!(*acc = pend_into(g, e, q)))
 		return STORE_DELTA_NONE; /* whole */
 	return STORE_DELTA_JOIN;
 }
@@ -952,7 +986,7 @@ uint64_t gossip_core_push(struct gossip_core *g, uint64_t now_ms)
 			to_catchups(g, ents[i], pend[i].gen);
 	}
 	due = core_push_whole(g, ents, pend, nents, now_ms);
-	pend_clear(pend, nents);
+	pend_clear(g, ents, pend, nents);
 	unqueue(g, nents);
 	if (more) {
 		g->st.push_budget_stops++;
@@ -981,7 +1015,10 @@ void deltas_queue_free(struct gossip_core *g)
 	g->slices_cap = 0;
 	for (size_t i = g->qhead; i < g->nqueue; i++)
 		gentry(g, g->queue[i])->qpos = 0;
-	pend_clear(g->pend + g->qhead, g->nqueue - g->qhead);
+	pend_clear(g, g->queue + g->qhead, g->pend + g->qhead, g->nqueue - g->qhead);
+	free(g->beside);
+	g->beside = NULL;
+	g->nbeside = g->beside_cap = 0;
 	free(g->queue);
 	free(g->pend);
 	g->queue = NULL;
