@@ -774,6 +774,15 @@ static void test_change_stream(void **state)
  * smaller one as high (so the small first leave room for the large), a
  * share that does not fit is refused, and a share a former subscriber held is zeroed
  * before it is handed out again, in every instance of every entry. */
+/* Subscribe @log with shares of @inst and @entry bytes of room (test_rooms). */
+static int room_sub(struct store *s, struct sub_log *log, unsigned inst, unsigned entry,
+		    struct store_room *room)
+{
+	return store_subscribe(s, &(struct store_sub){ .changed = sub_changed, .ctx = log,
+						       .inst_room = inst, .entry_room = entry },
+			       room);
+}
+
 static void test_rooms(void **state)
 {
 	struct store s;
@@ -793,22 +802,17 @@ static void test_rooms(void **state)
 	assert_int_equal(e->room[0] | e->room[1], 0);
 
 	/* beside an entry: 1 byte, at the top; 12, at 0; then 2, below the 1 */
-	assert_int_equal(store_subscribe(&s, &(struct store_sub){ .changed = sub_changed,
-					.ctx = &a, .inst_room = 8, .entry_room = 1 }, &ra), 0);
-	assert_int_equal(store_subscribe(&s, &(struct store_sub){ .changed = sub_changed,
-					.ctx = &b, .inst_room = 16, .entry_room = 12 }, &rb), 0);
+	assert_int_equal(room_sub(&s, &a, 8, 1, &ra), 0);
+	assert_int_equal(room_sub(&s, &b, 16, 12, &rb), 0);
 	assert_int_equal(ra.inst, 0);
 	assert_int_equal(ra.entry, 15);
 	assert_int_equal(rb.inst, 8);
 	assert_int_equal(rb.entry, 0);
 	/* no room for 16 more beside an instance, nor 4 beside an entry */
-	assert_int_equal(store_subscribe(&s, &(struct store_sub){ .changed = sub_changed,
-					.ctx = &c, .inst_room = 16 }, &rc), -ENOSPC);
-	assert_int_equal(store_subscribe(&s, &(struct store_sub){ .changed = sub_changed,
-					.ctx = &c, .entry_room = 4 }, &rc), -ENOSPC);
+	assert_int_equal(room_sub(&s, &c, 16, 0, &rc), -ENOSPC);
+	assert_int_equal(room_sub(&s, &c, 0, 4, &rc), -ENOSPC);
 	assert_int_equal(s.nsubs, 2);
-	assert_int_equal(store_subscribe(&s, &(struct store_sub){ .changed = sub_changed,
-					.ctx = &c, .inst_room = 8, .entry_room = 2 }, &rc), 0);
+	assert_int_equal(room_sub(&s, &c, 8, 2, &rc), 0);
 	assert_int_equal(rc.inst, 24);
 	assert_int_equal(rc.entry, 12);
 
@@ -830,8 +834,7 @@ static void test_rooms(void **state)
 
 	/* b goes; the next to come gets its shares, zeroed; the others keep theirs */
 	store_unsubscribe(&s, &b);
-	assert_int_equal(store_subscribe(&s, &(struct store_sub){ .changed = sub_changed,
-					.ctx = &b, .inst_room = 16, .entry_room = 4 }, &rb), 0);
+	assert_int_equal(room_sub(&s, &b, 16, 4, &rb), 0);
 	assert_int_equal(rb.inst, 8);
 	assert_int_equal(rb.entry, 8);
 	for (int t = CRDT_GSET; t <= CRDT_ORSET; t += CRDT_ORSET - CRDT_GSET) {

@@ -119,8 +119,8 @@ static bool within_limits(struct daemon *d, const struct cmd_args *a, const stru
 	}
 	/* updates of fields a hash holds pass, even past the limit (a peer's
 	 * state may have brought it there) */
-	if (fresh && held + fresh > lim->max_fields) {
-		resp_error(out, "ERR hash would pass max_hash_fields (%zu)", lim->max_fields);
+	if (fresh && gossip_limit_fields(lim, held + fresh, why, sizeof(why)) < 0) {
+		resp_error(out, "ERR %s", why);
 		return false;
 	}
 	return true;

@@ -101,6 +101,15 @@ int gossip_limit_card(const struct gossip_limits *lim, size_t card, char *why, s
 	return 0;
 }
 
+int gossip_limit_fields(const struct gossip_limits *lim, size_t fields, char *why,
+			size_t why_size)
+{
+	if (lim->max_fields && fields > lim->max_fields)
+		return why_not(why, why_size, "hash would pass max_hash_fields (%zu)",
+			       lim->max_fields);
+	return 0;
+}
+
 struct elem_check {
 	const struct gossip_limits *lim;
 	enum crdt_type t;
@@ -178,10 +187,8 @@ int gossip_limit_state(const struct gossip_limits *lim, const struct store *stor
 		 * in a catch-up of 1,000,000 fields) */
 		if (held + crdt_ormap_len(o->om) > lim->max_fields) {
 			crdt_ormap_foreach(o->om, field_check_cb, &c);
-			if (held + c.fresh > lim->max_fields)
-				return why_not(why, why_size,
-					       "hash would pass max_hash_fields (%zu)",
-					       lim->max_fields);
+			if ((r = gossip_limit_fields(lim, held + c.fresh, why, why_size)))
+				return r;
 		}
 	}
 	if (crdt_obj_is_set(o)) {

@@ -56,6 +56,9 @@ int gossip_limit_element(const struct gossip_limits *lim, enum crdt_type t, size
 size_t gossip_limit_parts(const struct gossip_limits *lim, enum crdt_type t);
 /** A set of @card elements: max_elements. */
 int gossip_limit_card(const struct gossip_limits *lim, size_t card, char *why, size_t why_size);
+/** A hash of @fields fields: max_hash_fields. */
+int gossip_limit_fields(const struct gossip_limits *lim, size_t fields, char *why,
+			size_t why_size);
 /** A remote record @w, by the rules the client door uses: within, or
  * -EMSGSIZE with the reason in @why.  Reads @store for the instance @w
  * would merge into (what it lacks is what counts against max_elements and
