@@ -334,6 +334,16 @@ struct et_slot *slot_of_dot(const struct crdt_orset *s, uint32_t h, uint32_t ri,
 	}
 }
 
+struct et_slot *slot_of_dot_at(const struct crdt_orset *s, uint32_t at, uint32_t h, uint32_t ri,
+			       uint64_t ctr)
+{
+	struct et_slot *e = at < et_cap(&s->tab) ? &s->tab.s[at] : NULL;
+
+	if (e && et_used(e) && e->hash == h && slot_has_dot(s, e, ri, ctr))
+		return e;
+	return slot_of_dot(s, h, ri, ctr);
+}
+
 /* LSD radix sort of @v by (ri, ctr), bytes that are the same in every
  * entry skipped (counters rarely use more than three).  @tmp as large. */
 static void ixent_sort(struct ixent *v, struct ixent *tmp, size_t n)

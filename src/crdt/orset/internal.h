@@ -281,6 +281,10 @@ void ix_del(struct crdt_orset *s, uint32_t ri, uint64_t ctr);
 void ix_del_dots(struct crdt_orset *s, const struct et_slot *e);
 /* The slot of the element hashed @h that holds dot (@ri, @ctr), or NULL. */
 struct et_slot *slot_of_dot(const struct crdt_orset *s, uint32_t h, uint32_t ri, uint64_t ctr);
+/* The same, slot @at tried first: where it was found before an insert or a
+ * removal that may have moved it. */
+struct et_slot *slot_of_dot_at(const struct crdt_orset *s, uint32_t at, uint32_t h, uint32_t ri,
+			       uint64_t ctr);
 /* Calls @cb for each indexed dot of replica @ri in [@lo, @hi], in counter
  * order; stops at the first nonzero return.  The index must not change
  * meanwhile. */

@@ -802,6 +802,7 @@ static uint64_t fp_part(const uint8_t *key, size_t len, const struct dot *d, siz
 struct drop {
 	uint64_t ctr;
 	uint32_t ri, h;
+	uint32_t slot; /* its element's, when found: an insert or a removal since may move it */
 };
 
 struct dropper {
@@ -814,12 +815,7 @@ struct dropper {
 static int drop_cb(uint64_t ctr, uint32_t h, void *ctx)
 {
 	struct dropper *dp = ctx;
-	const struct et_slot *e = slot_of_dot(dp->dst, h, dp->ri, ctr);
 
-	if (!e)
-		return CRDT_EBADMSG; /* the index disagrees with the table */
-	if (et_find_slot(&dp->src->tab, e) != NONE)
-		return 0; /* the src pass settles it */
 	if (dp->n == dp->cap) {
 		size_t cap = dp->cap ? 2 * dp->cap : 64;
 		struct drop *v = realloc(dp->v, cap * sizeof(*v));
@@ -832,23 +828,43 @@ static int drop_cb(uint64_t ctr, uint32_t h, void *ctx)
 	return 0;
 }
 
-/* dst's dots under src's context, of elements src lacks, into @dp: 0, or
- * 1 if the index disagrees with the table, or -ENOMEM. */
+/* How many drops ahead the element's home slot is fetched: each lookup is
+ * a cache miss in a large set, and these overlap. */
+#define DROP_AHEAD 8
+
+/* dst's dots under src's context, of elements src lacks, into @dp with
+ * their elements' slots: 0, or 1 if the index disagrees with the table,
+ * or -ENOMEM.  The index gives the dots first; their elements are then
+ * looked up with the next ones' slots already on their way. */
 static int find_drops(const struct join *j, struct dropper *dp)
 {
-	const struct crdt_orset *src = j->src;
+	const struct crdt_orset *src = j->src, *dst = j->dst;
+	size_t m = 0;
 
 	for (uint32_t x = 0; x < src->nreps; x++) {
 		const struct rep *b = &src->reps[x];
-		if (j->ms[x] >= j->dst->nreps)
+		if (j->ms[x] >= dst->nreps)
 			continue; /* dst has no dots of this replica */
 		dp->ri = j->ms[x];
 		for (uint32_t y = 0; y < b->n; y++) {
-			int r = ix_range(j->dst, j->ms[x], b->iv[y].lo, b->iv[y].hi, drop_cb, dp);
+			int r = ix_range(dst, j->ms[x], b->iv[y].lo, b->iv[y].hi, drop_cb, dp);
 			if (r)
-				return r == CRDT_EBADMSG ? 1 : r;
+				return r;
 		}
 	}
+	for (size_t x = 0; x < dp->n; x++) {
+		struct drop q = dp->v[x];
+		const struct et_slot *e;
+		if (x + DROP_AHEAD < dp->n)
+			et_prefetch(&dst->tab, dp->v[x + DROP_AHEAD].h);
+		if (!(e = slot_of_dot(dst, q.h, q.ri, q.ctr)))
+			return 1; /* the index disagrees with the table */
+		if (et_find_slot(&src->tab, e) != NONE)
+			continue; /* the src pass settles it */
+		q.slot = (uint32_t)(e - dst->tab.s);
+		dp->v[m++] = q;
+	}
+	dp->n = m;
 	return 0;
 }
 
@@ -859,7 +875,7 @@ static void apply_drops(struct crdt_orset *dst, const struct dropper *dp)
 
 	for (size_t x = 0; x < dp->n; x++) {
 		const struct drop *q = &dp->v[x];
-		struct et_slot *e = slot_of_dot(dst, q->h, q->ri, q->ctr);
+		struct et_slot *e = slot_of_dot_at(dst, q->slot, q->h, q->ri, q->ctr);
 		const struct dot *dd;
 		size_t dn, m = 0;
 
@@ -887,7 +903,7 @@ static uint64_t drops_part(const struct crdt_orset *dst, const struct dropper *d
 
 	for (size_t x = 0; x < dp->n; x++) {
 		const struct drop *q = &dp->v[x];
-		const struct et_slot *e = slot_of_dot(dst, q->h, q->ri, q->ctr);
+		const struct et_slot *e = slot_of_dot_at(dst, q->slot, q->h, q->ri, q->ctr);
 		if (e)
 			sum += fp_part(et_key(e), et_len(e), &(struct dot){ .ri = q->ri, .ctr = q->ctr }, 1, rh);
 	}
