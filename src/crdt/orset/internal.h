@@ -238,6 +238,11 @@ uint32_t rep_append(struct crdt_orset *s, const struct crdt_rid *rid, struct ivl
  * coalescing overlapping and adjacent intervals. */
 uint32_t ivs_union(const struct ivl *a, uint32_t an, const struct ivl *b, uint32_t bn,
 		   struct ivl *out);
+/* The same union into @a itself, which has room for an + bn: no new list
+ * (a large context's, fresh from the allocator, cost a page fault each
+ * 4 KiB: most of a queued delta's join at a push).  Moves the intervals of
+ * @a from the first @b touches on.  Returns the union's length. */
+uint32_t ivs_join_into(struct ivl *a, uint32_t an, const struct ivl *b, uint32_t bn);
 /* First interval of @a[@n] that is not wholly before @lo - 1 (so it
  * overlaps or touches [lo, ...]); lo >= 1. */
 uint32_t ivs_from(const struct ivl *a, uint32_t n, uint64_t lo);

@@ -503,12 +503,12 @@ static void join_contexts(struct join *j, struct ivl **niv, uint32_t *nivn)
 	for (uint32_t x = 0, nr = dst->nreps; x < j->nr; x++) {
 		if (x >= nr) {
 			rep_append(dst, &j->src->reps[j->inv[x]].rid, niv[x], nivn[x]);
-		} else if (niv[x]) {
-			free(dst->reps[x].iv);
-			dst->reps[x].iv = niv[x];
-			dst->reps[x].n = dst->reps[x].cap = nivn[x];
+			niv[x] = NULL;
+		} else if (j->inv[x] != NONE) { /* room reserved */
+			struct rep *a = &dst->reps[x];
+			const struct rep *b = &j->src->reps[j->inv[x]];
+			a->n = ivs_join_into(a->iv, a->n, b->iv, b->n);
 		}
-		niv[x] = NULL;
 	}
 	pool_compact(dst);
 }
@@ -676,15 +676,20 @@ static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src, bool
 	nivn = calloc(j.nr ? j.nr : 1, sizeof(*nivn));
 	if (!niv || !nivn)
 		goto out;
+	/* dst's replicas' lists get the room to take src's in place; a
+	 * replica new to dst gets a copy of src's */
 	for (uint32_t x = 0; x < src->nreps; x++) {
 		const struct rep *b = &src->reps[x];
 		uint32_t i = j.ms[x];
-		const struct rep *a = i < dst->nreps ? &dst->reps[i] : NULL;
-		uint32_t an = a ? a->n : 0;
-		niv[i] = malloc(((size_t)an + b->n) * sizeof(**niv));
-		if (!niv[i])
+		if (i < dst->nreps) {
+			if (ivs_reserve(&dst->reps[i], b->n) < 0)
+				goto out;
+			continue;
+		}
+		if (!(niv[i] = malloc(((size_t)b->n ? b->n : 1) * sizeof(**niv))))
 			goto out;
-		nivn[i] = ivs_union(a ? a->iv : NULL, an, b->iv, b->n, niv[i]);
+		memcpy(niv[i], b->iv, (size_t)b->n * sizeof(**niv));
+		nivn[i] = b->n;
 	}
 	/* A table with room for all of src takes a few new elements in place
 	 * (each insert shifts the rest of its cluster): the first pieces of
@@ -910,37 +915,26 @@ static uint64_t drops_part(const struct crdt_orset *dst, const struct dropper *d
 	return sum;
 }
 
-/* The context's join, aside: per src replica only the window [wfirst,
- * wlast) of dst's intervals that src's overlap or touch is joined into
- * niv; dst's array gets the room for the splice now, its content
- * unchanged.  A replica new to dst gets a copy of src's intervals. */
-static int join_windows(struct join *j, struct ivl **niv, uint32_t *nivn, uint32_t *wfirst,
-			uint32_t *wlast)
+/* The context's join is made in place at the commit (ivs_join_into), from
+ * @wfirst, the first of dst's intervals that src's overlap or touch: dst's
+ * array gets the room for it now, its content unchanged.  A replica new to
+ * dst gets a copy of src's intervals in @niv. */
+static int join_windows(struct join *j, struct ivl **niv, uint32_t *nivn, uint32_t *wfirst)
 {
 	for (uint32_t x = 0; x < j->src->nreps; x++) {
 		const struct rep *b = &j->src->reps[x];
 		struct rep *a = j->ms[x] < j->dst->nreps ? &j->dst->reps[j->ms[x]] : NULL;
-		uint32_t f = 0, l = 0;
 
 		if (a) {
-			f = ivs_from(a->iv, a->n, b->iv[0].lo);
-			l = ivs_after(a->iv, a->n, b->iv[b->n - 1].hi);
-			if (l < f)
-				l = f;
-		}
-		wfirst[x] = f;
-		wlast[x] = l;
-		niv[x] = malloc(((size_t)(l - f) + b->n) * sizeof(**niv));
-		if (!niv[x])
-			return CRDT_ENOMEM;
-		nivn[x] = ivs_union(a ? a->iv + f : NULL, l - f, b->iv, b->n, niv[x]);
-		if (a && (size_t)a->n + b->n > a->cap) {
-			struct ivl *p = realloc(a->iv, ((size_t)a->n + b->n) * sizeof(*p));
-			if (!p)
+			wfirst[x] = ivs_from(a->iv, a->n, b->iv[0].lo);
+			if (ivs_reserve(a, b->n) < 0)
 				return CRDT_ENOMEM;
-			a->iv = p;
-			a->cap = a->n + b->n;
+			continue;
 		}
+		if (!(niv[x] = malloc(((size_t)b->n ? b->n : 1) * sizeof(**niv))))
+			return CRDT_ENOMEM;
+		memcpy(niv[x], b->iv, (size_t)b->n * sizeof(**niv));
+		nivn[x] = b->n;
 	}
 	return 0;
 }
@@ -954,12 +948,12 @@ static int merge_small(struct crdt_orset *dst, const struct crdt_orset *src, boo
 {
 	struct join j = { .dst = dst, .src = src };
 	size_t nsr = src->nreps ? src->nreps : 1, nempty = 0;
-	/* per src replica, in one block: the joined window, its length and
-	 * where it goes (the allocations of a merge of a 100-element piece
-	 * were a fifth of its calls) */
-	struct ivl **niv = calloc(nsr, sizeof(*niv) + 3 * sizeof(uint32_t));
+	/* per src replica, in one block: a new replica's intervals, their
+	 * number, and where the join into dst's begins (the allocations of a
+	 * merge of a 100-element piece were a fifth of its calls) */
+	struct ivl **niv = calloc(nsr, sizeof(*niv) + 2 * sizeof(uint32_t));
 	uint32_t *nivn = niv ? (uint32_t *)(niv + nsr) : NULL, nold = dst->nreps;
-	uint32_t *wfirst = niv ? nivn + nsr : NULL, *wlast = niv ? wfirst + nsr : NULL;
+	uint32_t *wfirst = niv ? nivn + nsr : NULL;
 	struct dropper dp = { .dst = dst, .src = src };
 	struct dot *kd = NULL; /* one dst element's dots that stay, after ia */
 	struct ixent *ia = NULL; /* new dots for the index */
@@ -969,7 +963,7 @@ static int merge_small(struct crdt_orset *dst, const struct crdt_orset *src, boo
 	int r = CRDT_ENOMEM;
 
 	if (!niv || (r = join_reps(&j)) < 0 ||
-	    (r = join_windows(&j, niv, nivn, wfirst, wlast)) < 0 || (r = join_count(&j, true)) < 0)
+	    (r = join_windows(&j, niv, nivn, wfirst)) < 0 || (r = join_count(&j, true)) < 0)
 		goto out;
 	if ((r = find_drops(&j, &dp)) != 0)
 		goto out;
@@ -1044,15 +1038,13 @@ static int merge_small(struct crdt_orset *dst, const struct crdt_orset *src, boo
 		fpd -= drops_part(dst, &dp, rh);
 	apply_drops(dst, &dp);
 
-	/* Finally the context: each window spliced in, new replicas added. */
+	/* Finally the context: src's joined in place, new replicas added. */
 	for (uint32_t x = 0; x < src->nreps; x++) {
 		uint32_t i = j.ms[x];
 		if (i < nold) {
 			struct rep *a = &dst->reps[i];
-			uint32_t f = wfirst[x], l = wlast[x], w = nivn[x];
-			memmove(a->iv + f + w, a->iv + l, (size_t)(a->n - l) * sizeof(*a->iv));
-			memcpy(a->iv + f, niv[x], (size_t)w * sizeof(*a->iv));
-			a->n = f + w + (a->n - l);
+			const struct rep *b = &src->reps[x];
+			a->n = wfirst[x] + ivs_join_into(a->iv + wfirst[x], a->n - wfirst[x], b->iv, b->n);
 		} else {
 			rep_append(dst, &src->reps[x].rid, niv[x], nivn[x]);
 			niv[x] = NULL;
