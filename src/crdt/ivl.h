@@ -62,6 +62,38 @@ static inline void ivs_put(struct ivl *a, uint32_t *n, uint64_t lo, uint64_t hi)
 	*n -= l - f - 1;
 }
 
+/* @b[@bn] joined into @a[@an] in place, @a having room for @an + @bn: the
+ * union, coalesced; returns its length.  From the top down, by hi, each
+ * interval written once above those not yet read (w - i >= j), then what
+ * stayed below moved up to it: O(an + bn) and no new list (a large
+ * context's, fresh from the allocator, page-faulted every 4 KiB: most of a
+ * queued delta's join at a push).  Called on the tail of a list from the
+ * first interval @b touches, it moves only that tail. */
+static inline uint32_t ivs_join_into(struct ivl *a, uint32_t an, const struct ivl *b, uint32_t bn)
+{
+	uint32_t i = an, j = bn, w = an + bn; /* a[w .. an + bn) is joined */
+
+	while (j > 0) {
+		struct ivl x = i > 0 && a[i - 1].hi >= b[j - 1].hi ? a[--i] : b[--j];
+		if (w < an + bn && (x.hi == UINT64_MAX || x.hi + 1 >= a[w].lo)) {
+			if (x.lo < a[w].lo) /* it touches the lowest written */
+				a[w].lo = x.lo;
+		} else {
+			a[--w] = x;
+		}
+	}
+	/* a[0 .. i) stays, but for its highest ones that the lowest written
+	 * reaches (b's lowest may start below several) */
+	while (i > 0 && w < an + bn && a[i - 1].hi + 1 >= a[w].lo) {
+		if (a[i - 1].lo < a[w].lo)
+			a[w].lo = a[i - 1].lo;
+		i--;
+	}
+	if (w != i)
+		memmove(a + i, a + w, (size_t)(an + bn - w) * sizeof(*a));
+	return i + (an + bn - w);
+}
+
 /* @sum plus the counters @a[@n] holds, saturating at UINT64_MAX. */
 static inline uint64_t ivs_count(uint64_t sum, const struct ivl *a, uint32_t n)
 {

@@ -72,44 +72,21 @@ static bool ctx_within(const struct crdt_ormap *a, const struct crdt_ormap *b)
 	return true;
 }
 
-/* Up to this many intervals join a context in place, one by one (each
- * a binary search and the move of those after it); more, by a merge into
- * a new list.  A merge copied the whole context for each HSET's delta
- * joined into a queued one: 14 % of the writer's CPU in an HSET storm. */
-#define CTX_FEW 8
-
+/* In place, from the first interval @iv touches (ivs_join_into): a merge
+ * into a new list copied the whole context for each HSET's delta joined
+ * into a queued one (14 % of the writer's CPU in an HSET storm), and a
+ * large one fresh from the allocator page-faulted every 4 KiB. */
 int ctx_add_ivs(struct crdt_ormap *m, uint32_t ri, const struct ivl *iv, uint32_t n)
 {
 	struct mrep *r = &m->reps[ri];
-	struct ivl *out;
-	uint32_t i = 0, j = 0, k = 0;
-	size_t room = (size_t)r->n + n;
+	uint32_t f;
 
 	if (n == 1 && iv[0].lo == iv[0].hi)
 		return ctx_add(m, ri, iv[0].lo);
-	if (n <= CTX_FEW) { /* a write's delta: its dot and those it replaced */
-		size_t more = n > r->n / 2 ? n : r->n / 2; /* grown by half, as ctx_add */
-		if ((size_t)r->n + n > r->cap && ctx_reserve(m, ri, more) < 0)
-			return CRDT_ENOMEM;
-		for (uint32_t x = 0; x < n; x++)
-			ivs_put(r->iv, &r->n, iv[x].lo, iv[x].hi);
-		return 0;
-	}
-	if (room > UINT32_MAX || !(out = malloc(room * sizeof(*out))))
-		return CRDT_ENOMEM;
-	while (i < r->n || j < n) {
-		struct ivl x = (j >= n || (i < r->n && r->iv[i].lo <= iv[j].lo)) ? r->iv[i++] : iv[j++];
-		if (k > 0 && (out[k - 1].hi == UINT64_MAX || x.lo <= out[k - 1].hi + 1)) {
-			if (x.hi > out[k - 1].hi)
-				out[k - 1].hi = x.hi;
-		} else {
-			out[k++] = x;
-		}
-	}
-	free(r->iv);
-	r->iv = out;
-	r->n = k;
-	r->cap = (uint32_t)room;
+	if ((size_t)r->n + n > r->cap && ctx_reserve(m, ri, n > r->n / 2 ? n : r->n / 2) < 0)
+		return CRDT_ENOMEM; /* grown by half, as ctx_add */
+	f = ctx_first(r, iv[0].lo ? iv[0].lo - 1 : 0);
+	r->n = f + ivs_join_into(r->iv + f, r->n - f, iv, n);
 	return 0;
 }
 

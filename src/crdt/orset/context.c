@@ -69,50 +69,6 @@ uint32_t rep_append(struct crdt_orset *s, const struct crdt_rid *rid, struct ivl
 	return i;
 }
 
-uint32_t ivs_union(const struct ivl *a, uint32_t an, const struct ivl *b, uint32_t bn,
-			  struct ivl *out)
-{
-	uint32_t i = 0, j = 0, n = 0;
-
-	while (i < an || j < bn) {
-		struct ivl x = (j >= bn || (i < an && a[i].lo <= b[j].lo)) ? a[i++] : b[j++];
-		if (n > 0 && (out[n - 1].hi == UINT64_MAX || x.lo <= out[n - 1].hi + 1)) {
-			if (x.hi > out[n - 1].hi)
-				out[n - 1].hi = x.hi;
-		} else {
-			out[n++] = x;
-		}
-	}
-	return n;
-}
-
-uint32_t ivs_join_into(struct ivl *a, uint32_t an, const struct ivl *b, uint32_t bn)
-{
-	uint32_t i = an, j = bn, w = an + bn; /* a[w .. an + bn) is joined */
-
-	/* From the top down, by hi: each interval goes above the ones not yet
-	 * read (w - i >= j), or into the lowest written one it touches. */
-	while (j > 0) {
-		struct ivl x = i > 0 && a[i - 1].hi >= b[j - 1].hi ? a[--i] : b[--j];
-		if (w < an + bn && (x.hi == UINT64_MAX || x.hi + 1 >= a[w].lo)) {
-			if (x.lo < a[w].lo)
-				a[w].lo = x.lo;
-		} else {
-			a[--w] = x;
-		}
-	}
-	/* a[0 .. i) stays, but for its highest ones that the lowest written
-	 * reaches (b's lowest may start below several) */
-	while (i > 0 && w < an + bn && a[i - 1].hi + 1 >= a[w].lo) {
-		if (a[i - 1].lo < a[w].lo)
-			a[w].lo = a[i - 1].lo;
-		i--;
-	}
-	if (w != i)
-		memmove(a + i, a + w, (size_t)(an + bn - w) * sizeof(*a));
-	return i + (an + bn - w);
-}
-
 uint32_t ivs_from(const struct ivl *a, uint32_t n, uint64_t lo)
 {
 	uint32_t l = 0, h = n;
@@ -141,20 +97,6 @@ bool ctx_within(const struct crdt_orset *a, const struct crdt_orset *b)
 				return false;
 	}
 	return true;
-}
-
-uint32_t ivs_after(const struct ivl *a, uint32_t n, uint64_t hi)
-{
-	uint32_t l = 0, h = n;
-
-	while (l < h) {
-		uint32_t mid = l + (h - l) / 2;
-		if (a[mid].lo - 1 <= hi)
-			l = mid + 1;
-		else
-			h = mid;
-	}
-	return l;
 }
 
 int ivs_reserve(struct rep *a, uint32_t extra)

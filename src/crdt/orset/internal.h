@@ -234,20 +234,9 @@ int reps_reserve(struct crdt_orset *s, size_t n);
 /* Append a replica whose interval array is @iv (taken); room reserved. */
 uint32_t rep_append(struct crdt_orset *s, const struct crdt_rid *rid, struct ivl *iv,
 		    uint32_t n);
-/* Sorted union of two interval lists into @out (room for an + bn),
- * coalescing overlapping and adjacent intervals. */
-uint32_t ivs_union(const struct ivl *a, uint32_t an, const struct ivl *b, uint32_t bn,
-		   struct ivl *out);
-/* The same union into @a itself, which has room for an + bn: no new list
- * (a large context's, fresh from the allocator, cost a page fault each
- * 4 KiB: most of a queued delta's join at a push).  Moves the intervals of
- * @a from the first @b touches on.  Returns the union's length. */
-uint32_t ivs_join_into(struct ivl *a, uint32_t an, const struct ivl *b, uint32_t bn);
 /* First interval of @a[@n] that is not wholly before @lo - 1 (so it
  * overlaps or touches [lo, ...]); lo >= 1. */
 uint32_t ivs_from(const struct ivl *a, uint32_t n, uint64_t lo);
-/* First interval of @a[@n] wholly after @hi + 1. */
-uint32_t ivs_after(const struct ivl *a, uint32_t n, uint64_t hi);
 /* Every dot of @a's context is in @b's. */
 bool ctx_within(const struct crdt_orset *a, const struct crdt_orset *b);
 /* Room for @extra more intervals in @a's list. */
