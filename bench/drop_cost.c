@@ -9,24 +9,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "crdt/orset.h"
-
-static double cpu_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
+#include "cost.h"
 
 /* One run: the peer's CPU ns a removal; -1 on failure. */
 static double run(long n, long m, long k)
@@ -81,21 +66,7 @@ static double run(long n, long m, long k)
 
 int main(int argc, char **argv)
 {
-	long n = argc > 1 ? strtol(argv[1], NULL, 10) : 1000000;
-	long m = argc > 2 ? strtol(argv[2], NULL, 10) : 200000;
-	long k = argc > 3 ? strtol(argv[3], NULL, 10) : 700;
-	long r = argc > 4 ? strtol(argv[4], NULL, 10) : 3;
-	double v[64];
+	static const long def[4] = { 1000000, 200000, 700, 3 };
 
-	if (n < 1 || m <= k || k < 1 || r < 1 || r > 64)
-		return 2;
-	for (long i = 0; i < r; i++)
-		if ((v[i] = run(n, m, k)) < 0) {
-			fprintf(stderr, "drop_cost: a call failed\n");
-			return 1;
-		}
-	qsort(v, (size_t)r, sizeof(v[0]), cmp_double);
-	printf("drop_cost n %ld m %ld k %ld: %.1f ns a removal at the peer (median of %ld; %.1f-%.1f)\n",
-	       n, m, k, v[r / 2], r, v[0], v[r - 1]);
-	return 0;
+	return cost_main(argc, argv, "drop_cost", def, 1, "a removal at the peer", run);
 }

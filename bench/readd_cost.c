@@ -10,24 +10,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "crdt/orset.h"
-
-static double cpu_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
+#include "cost.h"
 
 /* One run: the CPU ns an add of the M; -1 on failure. */
 static double run(long n, long m, long k)
@@ -70,21 +55,7 @@ static double run(long n, long m, long k)
 
 int main(int argc, char **argv)
 {
-	long n = argc > 1 ? strtol(argv[1], NULL, 10) : 100000;
-	long m = argc > 2 ? strtol(argv[2], NULL, 10) : 1000000;
-	long k = argc > 3 ? strtol(argv[3], NULL, 10) : 2000;
-	long r = argc > 4 ? strtol(argv[4], NULL, 10) : 5;
-	double v[64];
+	static const long def[4] = { 100000, 1000000, 2000, 5 };
 
-	if (n < 1 || m < 1 || k < 1 || r < 1 || r > 64)
-		return 2;
-	for (long i = 0; i < r; i++)
-		if ((v[i] = run(n, m, k)) < 0) {
-			fprintf(stderr, "readd_cost: a call failed\n");
-			return 1;
-		}
-	qsort(v, (size_t)r, sizeof(v[0]), cmp_double);
-	printf("readd_cost n %ld m %ld k %ld: %.1f ns an add (median of %ld; %.1f-%.1f)\n", n, m, k,
-	       v[r / 2], r, v[0], v[r - 1]);
-	return 0;
+	return cost_main(argc, argv, "readd_cost", def, 0, "an add", run);
 }
