@@ -37,7 +37,12 @@ __rand_int__` is then a storm of re-adds, each a new dot replacing an old
 one, and `HSET myhash __rand_int__ w` of re-writes.  --isolate cuts the writer
 off from its peers (CRDT.SIM ISOLATE, [simulation] enabled) for crdtd's
 benchmark, so every write waits in its push queue, and heals it after
-(the CPU counted is then the writer's storm; the peers catch up after).
+(the CPU counted is then the writer's storm; the peers catch up after):
+each node's statistics are reset (CONFIG RESETSTAT), and the time until the
+replicas agree (the preloaded key's size, else DBSIZE) and each node's
+longest call into its gossip core meanwhile (INFO
+gossip_longest_call_cpu_us) are reported: the loop's longest hold by the
+replication of what queued up while cut off.
 """
 import argparse
 import os
@@ -110,6 +115,26 @@ def size(client, key, hash_):
     return client.hlen(key) if hash_ else client.scard(key)
 
 
+def heal_after(c, cmd, preload_n):
+    """The isolated writer healed (CONFIG RESETSTAT on every node first):
+    the seconds until the replicas agree (on the preloaded key's size, else
+    on DBSIZE), and each node's longest call into its gossip core meanwhile,
+    in CPU µs (INFO gossip_longest_call_cpu_us)."""
+    for nd in c.nodes:
+        nd.client().execute_command("CONFIG", "RESETSTAT")
+    if preload_n:
+        key, hash_ = cmd[1], cmd[0].upper().startswith("H")
+        agree = lambda: len({size(nd.client(), key, hash_) for nd in c.nodes}) == 1  # noqa: E731
+    else:
+        agree = lambda: len({nd.client().dbsize() for nd in c.nodes}) == 1  # noqa: E731
+    t0 = time.monotonic()
+    c.nodes[0].client().execute_command("CRDT.SIM", "HEAL")
+    harness.wait_until(agree, timeout=120, step=0.01, what="replicas to agree after the heal")
+    secs = time.monotonic() - t0
+    return {"secs": secs, "longest_cpu_us": [nd.client().info("gossip").get("gossip_longest_call_cpu_us", -1)
+                                             for nd in c.nodes]}
+
+
 def one_run(args, crdtd, cmd, perf):
     harness.CRDTD = crdtd
     conf = {"storage": {"durability": args.durability, "batch_ms": str(args.batch_ms)},
@@ -148,12 +173,16 @@ def one_run(args, crdtd, cmd, perf):
         before = [cpu(nd.proc.pid) for nd in c.nodes]
         t0 = time.monotonic()
         x, xbench = bench(c.nodes[0].port, args, cmd, args.n)
+        heal = None
         if args.isolate:
-            c.nodes[0].client().execute_command("CRDT.SIM", "HEAL")
-        harness.wait_until(lambda: len({nd.client().dbsize() for nd in c.nodes}) == 1,
-                           timeout=30, step=0.05, what="replicas to agree")
-        settle = time.monotonic() - t0
-        used = [cpu(nd.proc.pid) - b for nd, b in zip(c.nodes, before)]
+            used = [cpu(nd.proc.pid) - b for nd, b in zip(c.nodes, before)]
+            settle = time.monotonic() - t0
+            heal = heal_after(c, cmd, args.preload)
+        else:
+            harness.wait_until(lambda: len({nd.client().dbsize() for nd in c.nodes}) == 1,
+                               timeout=30, step=0.05, what="replicas to agree")
+            settle = time.monotonic() - t0
+            used = [cpu(nd.proc.pid) - b for nd, b in zip(c.nodes, before)]
         info = c.nodes[1].client().info()
         peer = {k: info.get(k) for k in ("journal_records", "commits", "loop_commits",
                                           "compactions", "store_bytes")}
@@ -162,6 +191,7 @@ def one_run(args, crdtd, cmd, perf):
             p.wait()
         us = lambda s: 1e6 * s / args.n  # noqa: E731
         return {"redis": r, "crdtd": x, "ratio": x / r, "cpu": used, "secs": settle, "peer": peer,
+                "heal": heal,
                 "us_redis": us(rcpu), "us_rbench": us(rbench), "us_xbench": us(xbench),
                 "us_nodes": [us(u) for u in used]}
     finally:
@@ -196,6 +226,9 @@ def main():
                   (i + 1, b, r["redis"], r["crdtd"], r["ratio"],
                    " ".join("%.2f" % u for u in r["cpu"]), r["secs"]), flush=True)
             print("  first peer's journal:", " ".join("%s=%s" % kv for kv in r["peer"].items()))
+            if r["heal"]:
+                print("  heal: the replicas agree after %.2f s; longest gossip call, CPU us: writer %s,"
+                      " peers %s / %s" % ((r["heal"]["secs"],) + tuple(r["heal"]["longest_cpu_us"])))
             print("  CPU us an op: redis-server %.2f (its redis-benchmark %.2f); crdtd writer %.2f,"
                   " peers %.2f + %.2f (its redis-benchmark %.2f)" % (
                       r["us_redis"], r["us_rbench"], r["us_nodes"][0], r["us_nodes"][1],
@@ -207,6 +240,16 @@ def main():
         mc = [statistics.median(r["cpu"][k] for r in res[b]) for k in range(3)]
         print("| %s | %.0f | %.0f | %.2f | %.2f | %.2f / %.2f |" %
               (b, m("crdtd"), m("redis"), m("ratio"), mc[0], mc[1], mc[2]))
+    if args.isolate:
+        print("\nAfter the heal (medians): until the replicas agree, and the longest call into each"
+              " node's gossip core, CPU us")
+        print("| build | seconds to agree | writer | peers |")
+        print("|---|---:|---:|---:|")
+        for b in builds:
+            hs = [r["heal"] for r in res[b]]
+            ml = [statistics.median(h["longest_cpu_us"][k] for h in hs) for k in range(3)]
+            print("| %s | %.2f | %.0f | %.0f / %.0f |" % (
+                b, statistics.median(h["secs"] for h in hs), ml[0], ml[1], ml[2]))
     # On a machine whose cores are all busy, ops/s <= cores / (CPU an op of
     # every process the run keeps busy): the three replicas and the client.
     cores = os.cpu_count()
