@@ -69,6 +69,15 @@ uint32_t rep_append(struct crdt_orset *s, const struct crdt_rid *rid, struct ivl
 	return i;
 }
 
+struct ivl *ivs_dup(const struct ivl *v, uint32_t n)
+{
+	struct ivl *d = malloc(((size_t)n ? n : 1) * sizeof(*d));
+
+	if (d && n)
+		memcpy(d, v, (size_t)n * sizeof(*d));
+	return d;
+}
+
 uint32_t ivs_from(const struct ivl *a, uint32_t n, uint64_t lo)
 {
 	uint32_t l = 0, h = n;

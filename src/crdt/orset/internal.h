@@ -234,6 +234,9 @@ int reps_reserve(struct crdt_orset *s, size_t n);
 /* Append a replica whose interval array is @iv (taken); room reserved. */
 uint32_t rep_append(struct crdt_orset *s, const struct crdt_rid *rid, struct ivl *iv,
 		    uint32_t n);
+/* A copy of @v[@n] (a list of its own, at least one interval's room), or
+ * NULL without memory. */
+struct ivl *ivs_dup(const struct ivl *v, uint32_t n);
 /* First interval of @a[@n] that is not wholly before @lo - 1 (so it
  * overlaps or touches [lo, ...]); lo >= 1. */
 uint32_t ivs_from(const struct ivl *a, uint32_t n, uint64_t lo);

@@ -507,7 +507,8 @@ static void join_contexts(struct join *j, struct ivl **niv, uint32_t *nivn)
 		} else if (j->inv[x] != NONE) { /* room reserved */
 			struct rep *a = &dst->reps[x];
 			const struct rep *b = &j->src->reps[j->inv[x]];
-			a->n = ivs_join_into(a->iv, a->n, b->iv, b->n);
+			uint32_t f = b->n ? ivs_from(a->iv, a->n, b->iv[0].lo) : a->n;
+			a->n = f + ivs_join_into(a->iv + f, a->n - f, b->iv, b->n);
 		}
 	}
 	pool_compact(dst);
@@ -686,9 +687,8 @@ static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src, bool
 				goto out;
 			continue;
 		}
-		if (!(niv[i] = malloc(((size_t)b->n ? b->n : 1) * sizeof(**niv))))
+		if (!(niv[i] = ivs_dup(b->iv, b->n)))
 			goto out;
-		memcpy(niv[i], b->iv, (size_t)b->n * sizeof(**niv));
 		nivn[i] = b->n;
 	}
 	/* A table with room for all of src takes a few new elements in place
@@ -931,9 +931,8 @@ static int join_windows(struct join *j, struct ivl **niv, uint32_t *nivn, uint32
 				return CRDT_ENOMEM;
 			continue;
 		}
-		if (!(niv[x] = malloc(((size_t)b->n ? b->n : 1) * sizeof(**niv))))
+		if (!(niv[x] = ivs_dup(b->iv, b->n)))
 			return CRDT_ENOMEM;
-		memcpy(niv[x], b->iv, (size_t)b->n * sizeof(**niv));
 		nivn[x] = b->n;
 	}
 	return 0;
