@@ -28,6 +28,10 @@ struct join {
 	 * counted dot by dot as the join adds and drops them */
 	uint64_t *rh;
 	uint64_t fpd;
+	/* per replica new to dst (numbered in the join): a copy of src's
+	 * intervals and their number, appended at the commit; one block */
+	struct ivl **niv;
+	uint32_t *nivn;
 };
 
 /* One src element in the commit, against its dst slot (if any). */
@@ -49,6 +53,9 @@ static void join_done(struct join *j)
 	free(j->scratch);
 	free(j->hit);
 	free(j->ms); /* and inv, in the same block */
+	for (uint32_t i = 0; j->niv && i < j->nr; i++)
+		free(j->niv[i]);
+	free(j->niv); /* and nivn */
 }
 
 /* src's replicas numbered in dst, and room for the new ones reserved.
@@ -494,17 +501,44 @@ static inline __attribute__((always_inline)) bool join_new(struct join *j,
 	return true;
 }
 
-/* The context's join, once the elements' is done: new replicas are
- * appended in dst's numbering. */
-static void join_contexts(struct join *j, struct ivl **niv, uint32_t *nivn)
+/* What the context's join at the commit needs, before anything changes:
+ * dst's lists the room to take src's in place (their content unchanged), a
+ * copy of src's for each replica new to dst.  0 or -ENOMEM. */
+static int join_room(struct join *j)
+{
+	const struct crdt_orset *src = j->src;
+	size_t nr = j->nr ? j->nr : 1;
+
+	if (!(j->niv = calloc(nr, sizeof(*j->niv) + sizeof(*j->nivn))))
+		return CRDT_ENOMEM;
+	j->nivn = (uint32_t *)(j->niv + nr);
+	for (uint32_t x = 0; x < src->nreps; x++) {
+		const struct rep *b = &src->reps[x];
+		uint32_t i = j->ms[x];
+		if (i < j->dst->nreps) {
+			if (ivs_reserve(&j->dst->reps[i], b->n) < 0)
+				return CRDT_ENOMEM;
+			continue;
+		}
+		if (!(j->niv[i] = ivs_dup(b->iv, b->n)))
+			return CRDT_ENOMEM;
+		j->nivn[i] = b->n;
+	}
+	return 0;
+}
+
+/* The context's join, once the elements' is done (join_room made the
+ * room): in place, from the first of dst's intervals src's touch; new
+ * replicas appended in dst's numbering. */
+static void join_contexts(struct join *j)
 {
 	struct crdt_orset *dst = j->dst;
 
 	for (uint32_t x = 0, nr = dst->nreps; x < j->nr; x++) {
 		if (x >= nr) {
-			rep_append(dst, &j->src->reps[j->inv[x]].rid, niv[x], nivn[x]);
-			niv[x] = NULL;
-		} else if (j->inv[x] != NONE) { /* room reserved */
+			rep_append(dst, &j->src->reps[j->inv[x]].rid, j->niv[x], j->nivn[x]);
+			j->niv[x] = NULL;
+		} else if (j->inv[x] != NONE) {
 			struct rep *a = &dst->reps[x];
 			const struct rep *b = &j->src->reps[j->inv[x]];
 			uint32_t f = b->n ? ivs_from(a->iv, a->n, b->iv[0].lo) : a->n;
@@ -520,7 +554,7 @@ static void join_contexts(struct join *j, struct ivl **niv, uint32_t *nivn)
  * then sized for what the array holds and filled from it front to back,
  * a pass with no comparison.  On error dst is as it was.  A walk that found
  * nothing new and dropped nothing writes the payloads back in place. */
-static int merge_dense(struct join *j, struct ivl **niv, uint32_t *nivn)
+static int merge_dense(struct join *j)
 {
 	struct crdt_orset *dst = j->dst;
 	const struct crdt_orset *src = j->src;
@@ -631,7 +665,7 @@ static int merge_dense(struct join *j, struct ivl **niv, uint32_t *nivn)
 	et_adopt(&dst->tab, &nt);
 done:
 	ix_drop(dst);
-	join_contexts(j, niv, nivn);
+	join_contexts(j);
 	r = 0;
 	goto out;
 fail:
@@ -662,8 +696,6 @@ static uint64_t *fp_reps(const struct join *j)
 static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src, bool fp)
 {
 	struct join j = { .dst = dst, .src = src };
-	struct ivl **niv = NULL; /* per dst replica: the joined context */
-	uint32_t *nivn = NULL;
 	size_t nins = 0, kk = 0; /* src's new elements, inserted after the walk */
 	bool sweep = false;
 	int r;
@@ -672,31 +704,14 @@ static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src, bool
 		goto out;
 	if (fp)
 		j.rh = fp_reps(&j); /* NULL: computed again when asked for */
-	r = CRDT_ENOMEM;
-	niv = calloc(j.nr ? j.nr : 1, sizeof(*niv));
-	nivn = calloc(j.nr ? j.nr : 1, sizeof(*nivn));
-	if (!niv || !nivn)
+	if ((r = join_room(&j)) < 0)
 		goto out;
-	/* dst's replicas' lists get the room to take src's in place; a
-	 * replica new to dst gets a copy of src's */
-	for (uint32_t x = 0; x < src->nreps; x++) {
-		const struct rep *b = &src->reps[x];
-		uint32_t i = j.ms[x];
-		if (i < dst->nreps) {
-			if (ivs_reserve(&dst->reps[i], b->n) < 0)
-				goto out;
-			continue;
-		}
-		if (!(niv[i] = ivs_dup(b->iv, b->n)))
-			goto out;
-		nivn[i] = b->n;
-	}
 	/* A table with room for all of src takes a few new elements in place
 	 * (each insert shifts the rest of its cluster): the first pieces of
 	 * a catch-up into a table sized for all of it.  Otherwise a new one. */
 	if (et_needs_growth(&dst->tab, (size_t)dst->tab.count + src->tab.count) ||
 	    (size_t)src->tab.count * 16 > et_cap(&dst->tab)) {
-		r = merge_dense(&j, niv, nivn);
+		r = merge_dense(&j);
 		goto fingerprint;
 	}
 	if ((r = bulk_count(&j)) < 0)
@@ -762,7 +777,7 @@ static int merge_bulk(struct crdt_orset *dst, const struct crdt_orset *src, bool
 	}
 	if (sweep)
 		et_sweep_zero(&dst->tab);
-	join_contexts(&j, niv, nivn);
+	join_contexts(&j);
 	r = 0;
 fingerprint:
 	if (r == 0 && j.rh) {
@@ -772,10 +787,6 @@ fingerprint:
 out:
 	if (r < 0)
 		dst->fp_ok = fp; /* dst is as it was */
-	for (uint32_t i = 0; niv && i < j.nr; i++)
-		free(niv[i]);
-	free(niv);
-	free(nivn);
 	join_done(&j);
 	return r;
 }
@@ -915,29 +926,6 @@ static uint64_t drops_part(const struct crdt_orset *dst, const struct dropper *d
 	return sum;
 }
 
-/* The context's join is made in place at the commit (ivs_join_into), from
- * @wfirst, the first of dst's intervals that src's overlap or touch: dst's
- * array gets the room for it now, its content unchanged.  A replica new to
- * dst gets a copy of src's intervals in @niv. */
-static int join_windows(struct join *j, struct ivl **niv, uint32_t *nivn, uint32_t *wfirst)
-{
-	for (uint32_t x = 0; x < j->src->nreps; x++) {
-		const struct rep *b = &j->src->reps[x];
-		struct rep *a = j->ms[x] < j->dst->nreps ? &j->dst->reps[j->ms[x]] : NULL;
-
-		if (a) {
-			wfirst[x] = ivs_from(a->iv, a->n, b->iv[0].lo);
-			if (ivs_reserve(a, b->n) < 0)
-				return CRDT_ENOMEM;
-			continue;
-		}
-		if (!(niv[x] = ivs_dup(b->iv, b->n)))
-			return CRDT_ENOMEM;
-		nivn[x] = b->n;
-	}
-	return 0;
-}
-
 /* 0 merged, < 0 error (dst unchanged), 1 if the index turned out not to
  * match the table (dst unchanged; the caller drops it and merges in bulk).
  * With @fp, dst->fp_dots is kept up to date dot by dot (the join touches
@@ -946,13 +934,7 @@ static int join_windows(struct join *j, struct ivl **niv, uint32_t *nivn, uint32
 static int merge_small(struct crdt_orset *dst, const struct crdt_orset *src, bool fp)
 {
 	struct join j = { .dst = dst, .src = src };
-	size_t nsr = src->nreps ? src->nreps : 1, nempty = 0;
-	/* per src replica, in one block: a new replica's intervals, their
-	 * number, and where the join into dst's begins (the allocations of a
-	 * merge of a 100-element piece were a fifth of its calls) */
-	struct ivl **niv = calloc(nsr, sizeof(*niv) + 2 * sizeof(uint32_t));
-	uint32_t *nivn = niv ? (uint32_t *)(niv + nsr) : NULL, nold = dst->nreps;
-	uint32_t *wfirst = niv ? nivn + nsr : NULL;
+	size_t nempty = 0;
 	struct dropper dp = { .dst = dst, .src = src };
 	struct dot *kd = NULL; /* one dst element's dots that stay, after ia */
 	struct ixent *ia = NULL; /* new dots for the index */
@@ -961,8 +943,7 @@ static int merge_small(struct crdt_orset *dst, const struct crdt_orset *src, boo
 	struct pairing p;
 	int r = CRDT_ENOMEM;
 
-	if (!niv || (r = join_reps(&j)) < 0 ||
-	    (r = join_windows(&j, niv, nivn, wfirst)) < 0 || (r = join_count(&j, true)) < 0)
+	if ((r = join_reps(&j)) < 0 || (r = join_room(&j)) < 0 || (r = join_count(&j, true)) < 0)
 		goto out;
 	if ((r = find_drops(&j, &dp)) != 0)
 		goto out;
@@ -1037,27 +1018,12 @@ static int merge_small(struct crdt_orset *dst, const struct crdt_orset *src, boo
 		fpd -= drops_part(dst, &dp, rh);
 	apply_drops(dst, &dp);
 
-	/* Finally the context: src's joined in place, new replicas added. */
-	for (uint32_t x = 0; x < src->nreps; x++) {
-		uint32_t i = j.ms[x];
-		if (i < nold) {
-			struct rep *a = &dst->reps[i];
-			const struct rep *b = &src->reps[x];
-			a->n = wfirst[x] + ivs_join_into(a->iv + wfirst[x], a->n - wfirst[x], b->iv, b->n);
-		} else {
-			rep_append(dst, &src->reps[x].rid, niv[x], nivn[x]);
-			niv[x] = NULL;
-		}
-	}
-	pool_compact(dst);
+	join_contexts(&j); /* finally the context */
 	dst->fp_dots = fpd;
 	dst->fp_ok = fp;
 	r = 0;
 out:
 	free(rh);
-	for (uint32_t x = 0; niv && x < src->nreps; x++)
-		free(niv[x]);
-	free(niv);
 	free(ia);
 	free(dp.v);
 	join_done(&j);
