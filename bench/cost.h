@@ -1,12 +1,49 @@
 /* The skeleton of a libcrdt cost benchmark that takes N M K R (readd_cost,
- * drop_cost): the process's CPU clock, and a main that runs one seeded run
- * R times and prints the median ns per operation with the range. */
+ * drop_cost): the process's CPU clock, an OR-Set of N members and a seeded
+ * draw of one of them (every build draws the same members in the same
+ * order), and a main that runs one run R times and prints the median ns per
+ * operation with the range. */
 #ifndef CRDTD_BENCH_COST_H
 #define CRDTD_BENCH_COST_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+
+#include "crdt/orset.h"
+
+/* Member @i's name, "@prefix" then @i zero-padded to @width, into @e[@cap];
+ * its length. */
+static inline size_t cost_member(char *e, size_t cap, const char *prefix, int width, long i)
+{
+	return (size_t)snprintf(e, cap, "%s%0*ld", prefix, width, i);
+}
+
+/* An OR-Set of members 0 .. @n - 1 named as cost_member(), each added by
+ * replica { 1 }; NULL on failure. */
+static inline struct crdt_orset *cost_set(long n, const char *prefix, int width)
+{
+	struct crdt_rid self = { { 1 } };
+	struct crdt_orset *s = crdt_orset_new();
+	char e[32];
+
+	for (long i = 0; s && i < n; i++)
+		if (crdt_orset_add(s, &self, e, cost_member(e, sizeof(e), prefix, width, i)) < 0) {
+			crdt_orset_free(s);
+			return NULL;
+		}
+	return s;
+}
+
+/* The next of @n members drawn by xorshift64 from state *@x. */
+static inline long cost_draw(uint64_t *x, long n)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return (long)(*x % (uint64_t)n);
+}
 
 static inline double cpu_ns(void)
 {

@@ -16,8 +16,7 @@
 /* One run: the peer's CPU ns a removal; -1 on failure. */
 static double run(long n, long m, long k)
 {
-	struct crdt_rid self = { { 1 } };
-	struct crdt_orset *s = crdt_orset_new(), *p = crdt_orset_new(), *d = NULL;
+	struct crdt_orset *s = cost_set(n, "e", 7), *p = crdt_orset_new(), *d = NULL;
 	uint64_t x = 88172645463325252ull; /* xorshift64 */
 	double t = 0;
 	long done = 0;
@@ -25,11 +24,6 @@ static double run(long n, long m, long k)
 
 	if (!s || !p)
 		return -1;
-	for (long i = 0; i < n; i++) {
-		int len = snprintf(e, sizeof(e), "e%07ld", i);
-		if (crdt_orset_add(s, &self, e, (size_t)len) < 0)
-			return -1;
-	}
 	if (crdt_orset_merge(p, s) < 0)
 		return -1;
 	(void)crdt_orset_fingerprint(p); /* a store keeps it: the merge follows it */
@@ -40,12 +34,8 @@ static double run(long n, long m, long k)
 		if (!(d = crdt_orset_new()))
 			return -1;
 		for (long i = 0; i < k && done < m; i++) {
-			int len;
-			x ^= x << 13;
-			x ^= x >> 7;
-			x ^= x << 17;
-			len = snprintf(e, sizeof(e), "e%07ld", (long)(x % (uint64_t)n));
-			if (crdt_orset_remove_delta(s, e, (size_t)len, d) < 0)
+			size_t len = cost_member(e, sizeof(e), "e", 7, cost_draw(&x, n));
+			if (crdt_orset_remove_delta(s, e, len, d) < 0)
 				return -1;
 			done++;
 		}

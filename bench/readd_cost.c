@@ -18,26 +18,17 @@
 static double run(long n, long m, long k)
 {
 	struct crdt_rid self = { { 1 } };
-	struct crdt_orset *s = crdt_orset_new(), *d = crdt_orset_new();
+	struct crdt_orset *s = cost_set(n, "", 0), *d = crdt_orset_new();
 	uint64_t x = 88172645463325252ull; /* xorshift64 */
 	double t0, t;
 	char e[32];
 
 	if (!s || !d)
 		return -1;
-	for (long i = 0; i < n; i++) {
-		int len = snprintf(e, sizeof(e), "%ld", i);
-		if (crdt_orset_add(s, &self, e, (size_t)len) < 0)
-			return -1;
-	}
 	t0 = cpu_ns();
 	for (long i = 0; i < m; i++) {
-		int len;
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		len = snprintf(e, sizeof(e), "%ld", (long)(x % (uint64_t)n));
-		if (crdt_orset_add_delta(s, &self, e, (size_t)len, d) != 0)
+		size_t len = cost_member(e, sizeof(e), "", 0, cost_draw(&x, n));
+		if (crdt_orset_add_delta(s, &self, e, len, d) != 0)
 			return -1;
 		if ((i + 1) % k == 0) {
 			crdt_orset_free(d);
