@@ -2516,11 +2516,21 @@ static void test_delta_gap(void **state)
 	assert_int_equal(pi.deltas_acked, 3);
 	assert_int_equal(pi.deltas_pending, 1);
 	assert_set(&c.node[1], "s", (const char *const[]){ "m1", "m2", "m3", "m5", NULL });
-	/* merged across the gap: nothing waits for the missing one; the
-	 * round (digests = no) also walks the store to it: one DELTA more */
+	/* merged across the gap: nothing waits for the missing one.  A round
+	 * at once leaves 4 to the probe: sent just now, it is on its way as
+	 * far as the sender knows (the walk that round begins, digests =
+	 * no, is one DELTA more) */
 	gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
 	net_run(&c.net);
-	assert_int_equal(c.net.sent_type[0][1][WIRE_DELTA], 5 + 2 + 1);
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.delta_round_skipped, 1);
+	assert_int_equal(c.net.sent_type[0][1][WIRE_DELTA], 5 + 1 + 1);
+	assert_int_equal(probe(&c.node[0], 1).deltas_pending, 1);
+	/* the next round, a second later, sends it (and walks again) */
+	fake_ms += 1000;
+	gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
+	net_run(&c.net);
+	assert_int_equal(c.net.sent_type[0][1][WIRE_DELTA], 5 + 2 + 2);
 	pi = probe(&c.node[0], 1);
 	assert_int_equal(pi.deltas_acked, 5);
 	assert_int_equal(pi.deltas_pending, 0);
@@ -4598,6 +4608,9 @@ static void test_delta_fresh_beside(void **state)
 			assert_int_equal(joined_writes, 8000);
 		push_until_done(&c, 0, 100);
 		gossip_core_get_stats(c.node[0].g, &st);
+		/* the queued delta and the writes beside it, each a slice of
+		 * its own: the small one not joined into the large one */
+		assert_int_equal(st.delta_slices, 2);
 		assert_int_equal(st.delta_whole_writes, 0);
 		assert_int_equal(st.delta_to_catchup, 0);
 		assert_int_equal(probe(&c.node[0], 1).deltas_pending, 0);
@@ -4716,14 +4729,15 @@ static void test_delta_sliced(void **state)
 	assert_converged(&c);
 
 	/* a delta of removals alone, every other member: no member and a
-	 * context of 10,000 intervals, sliced too, never a push over budget */
+	 * context of 10,000 intervals, sliced too, never a push over budget;
+	 * the removals past FRESH_AFTER beside it are a slice of their own */
 	for (int i = 1; i < 20000; i += 2) {
 		snprintf(m, sizeof(m), "element-%06d", i);
 		dsrem(&c.node[0], "s", m);
 	}
 	pushes_in_budget(&c);
 	gossip_core_get_stats(c.node[0].g, &st);
-	assert_int_equal(st.delta_slices, 2);
+	assert_int_equal(st.delta_slices, 3);
 	assert_int_equal(crdt_orset_card(dget(&c.node[1], "s", CRDT_ORSET)->os), 10000);
 	assert_converged(&c);
 
@@ -4756,7 +4770,7 @@ static void test_delta_sliced(void **state)
 	before = st.delta_intervals;
 	assert_int_equal(gossip_core_push(c.node[0].g, fake_ms), 0);
 	gossip_core_get_stats(c.node[0].g, &st);
-	assert_int_equal(st.delta_slices, 3);
+	assert_int_equal(st.delta_slices, 4);
 	assert_int_equal(st.delta_intervals, before);
 	net_down(&c.net, 1, false);
 	for (int r = 0; r < 20 && (probe(&c.node[0], 1).down || probe(&c.node[0], 1).catching_up ||
@@ -4835,7 +4849,9 @@ static void test_delta_in_flight(void **state)
 	assert_int_equal(st.digest_instances_sent, 0);
 	assert_int_equal(c.net.sent_type[0][1][WIRE_STATE], 0);
 	assert_int_equal(c.net.sent_type[1][0][WIRE_KEYS], 1);
-	/* node 0's round sends the lost interval again: one DELTA */
+	/* node 0's round, a second later, sends the lost interval again:
+	 * one DELTA */
+	fake_ms += 1000;
 	gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
 	net_run(&c.net);
 	assert_int_equal(c.net.sent_type[0][1][WIRE_DELTA], 1);
@@ -4874,7 +4890,9 @@ static void test_third_party_in_flight(void **state)
 	assert_int_equal(st.digest_instances_sent, 0);
 	assert_int_equal(st.catchup_instances, st0.catchup_instances);
 	assert_int_equal(c.net.sent_type[1][2][WIRE_STATE], 0);
-	/* the writer's round sends the interval again; all three agree */
+	/* the writer's round, a second later, sends the interval again; all
+	 * three agree */
+	fake_ms += 1000;
 	gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
 	net_run(&c.net);
 	assert_converged(&c);

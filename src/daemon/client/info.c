@@ -172,6 +172,7 @@ static void section_gossip(struct daemon *d, struct crdt_buf *b)
 	line(b, "delta_intervals:%" PRIu64, s.delta_intervals);
 	line(b, "delta_datagrams_out:%" PRIu64, s.delta_dgrams_out);
 	line(b, "delta_resent:%" PRIu64, s.delta_resent);
+	line(b, "delta_round_skipped:%" PRIu64, s.delta_round_skipped);
 	line(b, "delta_datagrams_in:%" PRIu64, s.delta_dgrams_in);
 	line(b, "acks_out:%" PRIu64, s.acks_out);
 	line(b, "acks_in:%" PRIu64, s.acks_in);

@@ -676,7 +676,7 @@ void gossip_core_round(struct gossip_core *g, uint64_t now_ms, uint64_t now_us)
 	}
 	/* intervals not acknowledged yet go again; catch-ups go on */
 	for (size_t i = 0; i < g->npeers; i++) {
-		deltas_send(g, g->peers[i], true);
+		deltas_send(g, g->peers[i], DL_AGAIN_OLD);
 		catchup_pump(g, g->peers[i]);
 	}
 	deltas_trim(g);
@@ -1363,7 +1363,7 @@ void gossip_core_recv(struct gossip_core *g, const uint8_t *buf, size_t len,
 		seen(g, p, &h);
 		if (p && !was_down && !p->restarted) {
 			deltas_trim(g);
-			deltas_send(g, p, false); /* the window moved */
+			deltas_send(g, p, DL_AGAIN_NONE); /* the window moved */
 			deltas_acked(g, p, a.news);
 			if ((g->nqueue || g->nslices) && g->io.push_wanted) /* writes wait for it */
 				g->io.push_wanted(g->io.ctx);
@@ -1403,7 +1403,7 @@ void gossip_core_recv(struct gossip_core *g, const uint8_t *buf, size_t len,
 		log_info("gossip", "peer %s: up again, %llu intervals to send%s", p->name,
 			 (unsigned long long)dlog_peer_pending(&p->dl, g->dlog.last),
 			 catchup_idle(p) ? "" : ", its catch-up goes on");
-		deltas_send(g, p, true);
+		deltas_send(g, p, DL_AGAIN_ALL);
 		catchup_pump(g, p);
 	} else if (was_down || (p && p->restarted)) {
 		/* Restarted (what it held of our intervals may be gone with

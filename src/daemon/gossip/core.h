@@ -226,6 +226,9 @@ struct gossip_stats {
 	/* probes: intervals sent again because neither an ACK nor a round
 	 * came for a while after the last was sent (also in delta_resent) */
 	uint64_t delta_probes, delta_probe_resent;
+	/* unacknowledged intervals a round did not send again: sent, and
+	 * made within a probe's wait, so on their way */
+	uint64_t delta_round_skipped;
 	/* catch-up (docs/protocol.md, "Catch-up"), summed over the peers:
 	 * instances packed, datagrams sent once and again, found lost (by
 	 * the timeout: timeouts), halvings of a window */

@@ -215,6 +215,9 @@ struct peer {
 	 * that acknowledged something */
 	uint64_t dl_probe_at;
 	unsigned dl_probes;
+	/* where the intervals a round sends again go on at the next ACK
+	 * (deltas_send; 0: none left) */
+	uint64_t dl_again_at;
 	/* the instance being cut into pieces, a few at a time (NULL: none):
 	 * its name, its type slot, where its next piece starts */
 	uint8_t *cu_cut;
@@ -472,11 +475,15 @@ uint64_t core_push_whole(struct gossip_core *g, struct store_entry **ents, const
 /** The highest interval a peer can be sent now: the furthest any window
  * that answers reaches (UINT64_MAX when no peer answers: nothing waits). */
 uint64_t core_window_end(const struct gossip_core *g);
+/* What deltas_send sends again of the intervals sent before and not
+ * acknowledged yet: none (the fast retransmits, and the rest of a round's,
+ * a few an ACK), those older than a probe's wait, a few at once and the
+ * rest at the ACKs (a round's), or all. */
+enum dl_again { DL_AGAIN_NONE, DL_AGAIN_OLD, DL_AGAIN_ALL };
 /** Intervals @p may take now: those past what it acknowledged, within the
- * window (and fast retransmits); with @resend also those sent before and
- * not acknowledged yet.  A peer that lacks intervals the log no longer
- * holds is resynced instead. */
-void deltas_send(struct gossip_core *g, struct peer *p, bool resend);
+ * window (and fast retransmits), and those @again says.  A peer that lacks
+ * intervals the log no longer holds is resynced instead. */
+void deltas_send(struct gossip_core *g, struct peer *p, enum dl_again again);
 /** An ACK from @p came; @news: it acknowledged an interval it had not.
  * Arms or moves the tail's probe. */
 void deltas_acked(struct gossip_core *g, struct peer *p, bool news);
