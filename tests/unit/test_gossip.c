@@ -4541,6 +4541,55 @@ static int push_until_done(struct cluster *c, int i, int calls)
 	return k;
 }
 
+/* A round paces what it sends again: the 256 intervals of a full window,
+ * lost while the peer was cut off, go 32 at the round and the rest 16 at
+ * each ACK the peer sends back, while the writes held behind the window
+ * go as it opens.  Each lost interval goes once more and no more (their
+ * later first sends, acknowledged first, set off no fast retransmit), and
+ * nothing whole. */
+static void test_delta_round_paced(void **state)
+{
+	struct cluster c;
+	struct gossip_stats st;
+	char k[16];
+
+	cluster_init_with(&c, 2, true, true, false);
+	cluster_meet(&c);
+	net_down(&c.net, 1, true);
+	for (int i = 0; i < 300; i++) {
+		snprintf(k, sizeof(k), "k%03d", i);
+		dset(&c.node[0], k, "v");
+		gossip_core_push(c.node[0].g, fake_ms);
+		net_run(&c.net);
+	}
+	net_down(&c.net, 1, false);
+	assert_int_equal(probe(&c.node[0], 1).deltas_pending, DLOG_WINDOW);
+	sent_reset(&c.net);
+	fake_ms += 1000;
+	gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
+	assert_int_equal(c.net.sent_type[0][1][WIRE_DELTA], 32);
+	/* the network runs, and each ACK calls the push as the shell's
+	 * push_wanted does: the held writes go as the window opens, mixed
+	 * with what the pacing has yet to send */
+	for (size_t done = 0; c.net.q.n; done++) {
+		struct pkt pk;
+		assert_true(done < 100000);
+		pk = net_pop(&c.net);
+		deliver_one(&c.net, &pk);
+		if (pk.to == 0 && pk.len > 5 && pk.d[5] == WIRE_ACK)
+			gossip_core_push(c.node[0].g, fake_ms);
+		free(pk.d);
+	}
+	push_until_done(&c, 0, 100);
+	gossip_core_get_stats(c.node[0].g, &st);
+	assert_int_equal(st.delta_resent, DLOG_WINDOW);
+	assert_int_equal(st.delta_fast_resent, 0);
+	assert_int_equal(c.net.sent_type[0][1][WIRE_STATE], 0);
+	assert_int_equal(probe(&c.node[0], 1).deltas_pending, 0);
+	assert_converged(&c);
+	cluster_done(&c);
+}
+
 /* One push of node 0 to node 1, the network run after it: at most a push's
  * budget of datagrams, and the one it was filling when it stopped.  The
  * time to the next push it returns. */
@@ -5060,6 +5109,7 @@ int main(void)
 		cmocka_unit_test(test_delta_join_late_random),
 		cmocka_unit_test(test_delta_overflow_random),
 		cmocka_unit_test(test_delta_gap),
+		cmocka_unit_test(test_delta_round_paced),
 		cmocka_unit_test(test_delta_tail_probe),
 		cmocka_unit_test(test_delta_lag),
 		cmocka_unit_test(test_delta_join_late),

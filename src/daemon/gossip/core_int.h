@@ -476,9 +476,10 @@ uint64_t core_push_whole(struct gossip_core *g, struct store_entry **ents, const
  * that answers reaches (UINT64_MAX when no peer answers: nothing waits). */
 uint64_t core_window_end(const struct gossip_core *g);
 /* What deltas_send sends again of the intervals sent before and not
- * acknowledged yet: none (the fast retransmits, and the rest of a round's,
- * a few an ACK), those older than a probe's wait, a few at once and the
- * rest at the ACKs (a round's), or all. */
+ * acknowledged yet.  NONE (at an ACK): the fast retransmits, and the next
+ * few a round left.  OLD (a round's): those made more than a probe's wait
+ * ago, a few at once and the rest at the ACKs.  ALL (a repair, a peer up
+ * again): every one, at once. */
 enum dl_again { DL_AGAIN_NONE, DL_AGAIN_OLD, DL_AGAIN_ALL };
 /** Intervals @p may take now: those past what it acknowledged, within the
  * window (and fast retransmits), and those @again says.  A peer that lacks

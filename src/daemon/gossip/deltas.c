@@ -160,8 +160,6 @@ void deltas_repair(struct gossip_core *g, struct peer *p, const char *why)
 	catchup_pump(g, p);
 }
 
-/* Intervals @p may take now: those past what it acknowledged, within the
- * window; with @resend also those sent before and not acknowledged yet. */
 /* A round sends again at most DL_AGAIN_BURST intervals to a peer at once,
  * and each ACK from it DL_AGAIN_ACK more, until the round's are sent (at
  * the heal of a storm a round sent the whole window again, 256 intervals
@@ -186,6 +184,10 @@ static uint64_t send_again(struct gossip_core *g, struct peer *p, uint64_t seq, 
 		if (n-- == 0)
 			return seq;
 		send_interval(g, p, it);
+		/* sent again once: no fast retransmit of it after the pass
+		 * either */
+		if (seq > p->fast_upto)
+			p->fast_upto = seq;
 	}
 	return 0;
 }
@@ -209,8 +211,9 @@ void deltas_send(struct gossip_core *g, struct peer *p, enum dl_again again)
 		uint64_t top = dlog_peer_top(&p->dl);
 		seq = p->fast_upto > p->dl.acked ? p->fast_upto + 1 : p->dl.acked + 1;
 		for (; seq + 3 <= top; seq++) {
-			/* not while a round's go again in order (below): the
-			 * later ones it sent first are acknowledged first */
+			/* not while a round's go again in order (send_again):
+			 * first sends made since, acknowledged first, would
+			 * send those it has yet to reach twice */
 			if (!p->dl_again_at && !dlog_peer_has(&p->dl, seq)) {
 				g->st.delta_fast_resent++;
 				send_interval(g, p, dlog_get(&g->dlog, seq));
