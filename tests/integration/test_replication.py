@@ -84,6 +84,28 @@ class TestConvergence(ClusterTest):
         c[2].client().incrby("n", 2)
         self.converge(lambda x: x.get("n"), "45", what="a write under the new id")
 
+    def test_write_just_before_sigterm_reaches_the_peers(self):
+        # The push waits push_delay_ms (here its most, 1 s) after a write,
+        # and no round runs for a minute: only the push that a clean stop
+        # makes of the writes still queued can carry the write to n0 before
+        # n1 is gone.  Its store is then moved away, as crdtd's error
+        # message advises for a damaged store: n0's copy is the only one.
+        conf = {"gossip": {"push_delay_ms": "1000", "interval_ms": "60000"}}
+        self.cluster = c = Cluster(2, conf=conf).start()
+        a = c[0].client(decode_responses=True)
+        b = c[1].client(decode_responses=True)
+        # met: a push goes to no peer never heard from
+        wait_until(lambda: [dict(zip(p[::2], p[1::2]))["in_sync"]
+                            for p in b.execute_command("CRDT.PEERS")] == [1], timeout=10,
+                   what="n1 to have met n0")
+        c[1].client().sadd("cart", "last")
+        c[1].client().incrby("hits", 7)
+        self.assertEqual(c[1].stop(), 0)
+        data = os.path.join(c[1].dir, "data")
+        os.rename(os.path.join(data, "store.lmdb"), os.path.join(data, "store.lmdb.moved"))
+        wait_until(lambda: a.smembers("cart") == {"last"} and a.get("hits") == "7", timeout=5,
+                   what="the writes made just before the stop, on n0")
+
     def test_large_orset_crosses_the_mtu(self):
         self.cluster = c = Cluster(2, conf={"gossip": {"mtu": "1400"}}).start()
         a = c[0].client()

@@ -365,6 +365,12 @@ void gossip_close(struct gossip *g)
 	if (!g || g->closing)
 		return;
 	g->closing = true;
+	/* The writes still queued go now, once, as the push would have a few
+	 * milliseconds later: a node stopped right after a write, whose store
+	 * is then lost or moved away, leaves them with its peers (best effort:
+	 * nothing waits for their ACKs; within one push's budget). */
+	if (g->core)
+		gossip_core_push(g->core, uv_now(g->loop));
 	for (struct resolve_req *rq = g->reqs; rq; rq = rq->next)
 		uv_cancel((uv_req_t *)&rq->req); /* its callback still comes */
 	gossip_core_free(g->core);
