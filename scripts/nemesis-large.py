@@ -1,0 +1,257 @@
+#!/usr/bin/python3
+"""A randomized partition test of large states: scripts/nemesis.sh's faults
+over a set and a hash of 10^5 members or more, so that what only large
+states go through (sliced deltas, the catch-up's pieces, the piece cache,
+sliced folds and merges) is what the faults hit.
+
+N daemons on loopback with the simulation shim ([simulation] enabled), each
+with --durability (default none) and [gossip] deltas = --deltas (default
+yes; no: full-state replication only).  The first node loads the set
+`bigset` (--set members) and the hash `bighash` (--hash fields) through its
+client port; every node must hold both before the faults start.  Then R
+rounds, each a random fault followed by a few batches of writes.  A fault:
+split the cluster in two, heal, isolate a node, set every node's loss,
+duplication and reordering rates, or restart a node (SIGTERM; under
+durability always SIGKILL too, which must lose no acknowledged write
+either).  A batch, on a random node, pipelined, up to --batch writes: SADD
+of fresh members, SREM of members the model holds, HSET of fresh fields, or
+HDEL of fields the model holds.  The model: each member and field is written
+once, on one node, so an SREM or HDEL that answers 1 removed its only add
+(it stays removed) and one that answers 0 changed nothing.  At the end every
+fault is healed and the loss, duplication and reordering set to 0; within
+--timeout every node must hold exactly the model's members, fields and
+values.  Seeded: the seed is printed, and --seed S replays the same faults
+and writes (the network's timing is not replayed).
+
+Every daemon is started on free ports in a temporary directory and stopped
+by its PID.  Exit status 0 when every node equals the model, 1 when one does
+not (the differences and the nodes' logs are printed), 2 on a usage error.
+
+    scripts/nemesis-large.py [--nodes 3] [--set 200000] [--hash 50000]
+                             [--rounds 20] [--batch 20000] [--seed S]
+                             [--durability none|batch|always] [--deltas yes|no]
+                             [--timeout 120] [--crdtd PATH] [--keep]
+"""
+import argparse
+import os
+import random
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
+import harness  # noqa: E402
+
+LOAD_BATCH = 2000
+
+
+def sim(node, *args):
+    r = node.client().execute_command("CRDT.SIM", *args)
+    if r not in (b"OK", "OK", True):
+        raise AssertionError("%s: CRDT.SIM %s: %r" % (node.name, " ".join(args), r))
+
+
+def pipelined(node, cmds):
+    """Run @cmds ([args...]) on @node in one pipeline; their replies.  An
+    error reply fails the run: every write must be acknowledged."""
+    p = node.client().pipeline(transaction=False)
+    for c in cmds:
+        p.execute_command(*c)
+    return p.execute(raise_on_error=True)
+
+
+def load(node, nset, nhash):
+    for lo in range(0, nset, LOAD_BATCH):
+        pipelined(node, [["SADD", "bigset"] + ["s%09d" % i for i in range(lo, min(lo + LOAD_BATCH, nset))]])
+    for lo in range(0, nhash, LOAD_BATCH):
+        args = []
+        for i in range(lo, min(lo + LOAD_BATCH, nhash)):
+            args += ["h%09d" % i, "v%d" % i]
+        pipelined(node, [["HSET", "bighash"] + args])
+
+
+class Model:
+    def __init__(self, nset, nhash):
+        self.members = {"s%09d" % i for i in range(nset)}
+        self.fields = {"h%09d" % i: "v%d" % i for i in range(nhash)}
+        self.next = max(nset, nhash)
+
+    def fresh(self, prefix):
+        self.next += 1
+        return "%s%09d" % (prefix, self.next)
+
+
+def fault(rng, nodes, log, kill):
+    what = rng.randrange(6 if kill else 5)
+    if what == 0:
+        for n in nodes:
+            sim(n, "HEAL")
+        side = {n.name for n in rng.sample(nodes, rng.randint(1, len(nodes) // 2))}
+        others = [n.name for n in nodes if n.name not in side]
+        for n in nodes:
+            if n.name in side:
+                sim(n, "PARTITION", *others)
+        log("partition {%s} | {%s}" % (" ".join(sorted(side)), " ".join(others)))
+    elif what == 1:
+        for n in nodes:
+            sim(n, "HEAL")
+        log("heal")
+    elif what == 2:
+        n = rng.choice(nodes)
+        sim(n, "ISOLATE")
+        log("isolate %s" % n.name)
+    elif what == 3:
+        desc = []
+        for n in nodes:
+            loss, dup, reo = (rng.choice(["0", "0.1", "0.3"]), rng.choice(["0", "0.1"]),
+                              rng.choice(["0", "0.2"]))
+            sim(n, "LOSS", loss)
+            sim(n, "DUPLICATE", dup)
+            sim(n, "REORDER", reo)
+            desc.append("%s=%s/%s/%s" % (n.name, loss, dup, reo))
+        log("loss/duplicate/reorder " + " ".join(desc))
+    else:
+        # a restart: SIGTERM, or (durability always only) SIGKILL, which
+        # must lose no acknowledged write either; the node comes back with
+        # its shim as configured (no loss, no partition)
+        n = rng.choice(nodes)
+        sig = signal.SIGTERM if what == 4 else signal.SIGKILL
+        rc = n.stop(sig=sig)
+        if sig == signal.SIGTERM and rc != 0:
+            raise AssertionError("%s exited with %r on SIGTERM:\n%s" % (n.name, rc, n.log_text()))
+        n.start()
+        log("restart %s after %s" % (n.name, sig.name))
+
+
+def writes(rng, nodes, m, batch, log):
+    n = rng.choice(nodes)
+    k = rng.randint(1, batch)
+    what = rng.randrange(4)
+    if what == 0:
+        new = [m.fresh("s") for _ in range(k)]
+        pipelined(n, [["SADD", "bigset"] + new[i:i + 500] for i in range(0, k, 500)])
+        m.members.update(new)
+        log("  %s SADD %d" % (n.name, k))
+    elif what == 1:
+        gone = rng.sample(sorted(m.members), min(k, len(m.members)))
+        r = pipelined(n, [["SREM", "bigset", e] for e in gone])
+        for e, x in zip(gone, r):
+            if x == 1:
+                m.members.discard(e)
+        log("  %s SREM %d (%d answered 1)" % (n.name, len(gone), sum(r)))
+    elif what == 2:
+        new = [m.fresh("h") for _ in range(k)]
+        cmds = []
+        for i in range(0, k, 250):
+            args = []
+            for f in new[i:i + 250]:
+                args += [f, "w" + f]
+            cmds.append(["HSET", "bighash"] + args)
+        pipelined(n, cmds)
+        m.fields.update({f: "w" + f for f in new})
+        log("  %s HSET %d" % (n.name, k))
+    else:
+        gone = rng.sample(sorted(m.fields), min(k, len(m.fields)))
+        r = pipelined(n, [["HDEL", "bighash", f] for f in gone])
+        for f, x in zip(gone, r):
+            if x == 1:
+                del m.fields[f]
+        log("  %s HDEL %d (%d answered 1)" % (n.name, len(gone), sum(r)))
+
+
+def holds(node, m):
+    c = node.client()
+    return c.scard("bigset") == len(m.members) and c.hlen("bighash") == len(m.fields)
+
+
+def differences(node, m):
+    c = node.client()
+    got = {x.decode() for x in c.smembers("bigset")}
+    h = {k.decode(): v.decode() for k, v in c.hgetall("bighash").items()}
+    out = []
+    for what, a, b in (("set", got, m.members), ("hash fields", set(h), set(m.fields))):
+        if a != b:
+            miss, extra = sorted(b - a), sorted(a - b)
+            out.append("%s: %s lacks %d (%s), holds %d extra (%s)" % (
+                node.name, what, len(miss), " ".join(miss[:5]), len(extra), " ".join(extra[:5])))
+    wrong = [f for f in set(h) & set(m.fields) if h[f] != m.fields[f]]
+    if wrong:
+        out.append("%s: %d fields with another value (%s)" % (node.name, len(wrong), " ".join(sorted(wrong)[:5])))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--nodes", type=int, default=3)
+    ap.add_argument("--set", type=int, default=200000)
+    ap.add_argument("--hash", type=int, default=50000)
+    ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--batch", type=int, default=20000)
+    ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--durability", choices=["none", "batch", "always"], default="none")
+    ap.add_argument("--deltas", choices=["yes", "no"], default="yes")
+    ap.add_argument("--timeout", type=float, default=120)
+    ap.add_argument("--crdtd")
+    ap.add_argument("--keep", action="store_true", help="keep the run directory and print the logs")
+    a = ap.parse_args()
+    if a.nodes < 2 or a.set < 1 or a.hash < 1 or a.rounds < 0 or a.batch < 1:
+        ap.error("--nodes must be at least 2; --set, --hash and --batch at least 1")
+    if a.crdtd:
+        harness.CRDTD = a.crdtd
+    seed = a.seed if a.seed is not None else random.SystemRandom().randrange(1 << 30)
+    rng = random.Random(seed)
+    print("nemesis-large: seed %d, %d nodes, set %d, hash %d, %d rounds, durability %s, deltas %s" % (
+        seed, a.nodes, a.set, a.hash, a.rounds, a.durability, a.deltas), flush=True)
+    conf = {"simulation": {"enabled": "yes", "seed": str(seed % 4294967295 + 1)},
+            "storage": {"durability": a.durability}, "gossip": {"deltas": a.deltas},
+            "log": {"level": "info"}}
+    c = harness.Cluster(a.nodes, conf=conf)
+    ok = False
+    t0 = time.monotonic()
+    try:
+        c.start()
+        nodes = c.nodes
+        m = Model(a.set, a.hash)
+        load(nodes[0], a.set, a.hash)
+        for n in nodes[1:]:
+            harness.wait_until(lambda: holds(n, m), timeout=a.timeout, step=0.1,
+                               what="%s to hold the loaded set and hash" % n.name)
+        print("loaded and replicated in %.1f s" % (time.monotonic() - t0), flush=True)
+
+        def log(s):
+            print(s, flush=True)
+        for r in range(1, a.rounds + 1):
+            log("round %d:" % r)
+            fault(rng, nodes, lambda s: log("  " + s), a.durability == "always")
+            for _ in range(rng.randint(1, 4)):
+                writes(rng, nodes, m, a.batch, log)
+            time.sleep(rng.uniform(0.1, 0.6))
+        for n in nodes:
+            for args in (["HEAL"], ["LOSS", "0"], ["DUPLICATE", "0"], ["REORDER", "0"]):
+                sim(n, *args)
+        t1 = time.monotonic()
+        log("healed; the model: set %d, hash %d" % (len(m.members), len(m.fields)))
+        # the sizes first (cheap), then every member, field and value
+        deadline, diffs = t1 + a.timeout, ["not compared yet"]
+        while diffs and time.monotonic() < deadline:
+            if all(holds(n, m) for n in nodes):
+                diffs = [d for n in nodes for d in differences(n, m)]
+            if diffs:
+                time.sleep(0.5)
+        if diffs:
+            diffs = [d for n in nodes for d in differences(n, m)] or diffs
+        if diffs:
+            log("FAIL: within %.0f s of the heal, %d difference(s) from the model:\n  %s" % (
+                a.timeout, len(diffs), "\n  ".join(diffs)))
+        else:
+            ok = True
+            log("PASS: all %d replicas equal the model %.1f s after the heal (set %d, hash %d), seed %d" % (
+                len(nodes), time.monotonic() - t1, len(m.members), len(m.fields), seed))
+    finally:
+        c.cleanup(keep_logs=a.keep or not ok)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
