@@ -13,11 +13,16 @@ rounds, each a random fault followed by a few batches of writes.  A fault:
 split the cluster in two, heal, isolate a node, set every node's loss,
 duplication and reordering rates, or restart a node (SIGTERM; under
 durability always SIGKILL too, which must lose no acknowledged write
-either).  A batch, on a random node, pipelined, up to --batch writes: SADD
+either).  A batch, up to --batch writes, pipelined: on a random node, SADD
 of fresh members, SREM of members the model holds, HSET of fresh fields, or
-HDEL of fields the model holds.  The model: each member and field is written
-once, on one node, so an SREM or HDEL that answers 1 removed its only add
-(it stays removed) and one that answers 0 changed nothing.  At the end every
+HDEL of fields the model holds; on the first node, SADD and HSET of fresh
+members into `delset` and `delhash`, a DEL of both, or a new set of that
+many members with a TTL of 200-500 ms.  The model: each member and field is
+written once, on one node, so an SREM or HDEL that answers 1 removed its
+only add (it stays removed) and one that answers 0 changed nothing; the
+first node has seen every write to delset and delhash, so its DEL empties
+them exactly, and the older states other nodes hold must bring nothing
+back; a key past its TTL must be gone everywhere.  At the end every
 fault is healed and the loss, duplication and reordering set to 0; within
 --timeout every node must hold exactly the model's members, fields and
 values.  Seeded: the seed is printed, and --seed S replays the same faults
@@ -75,6 +80,8 @@ class Model:
         self.members = {"s%09d" % i for i in range(nset)}
         self.fields = {"h%09d" % i: "v%d" % i for i in range(nhash)}
         self.next = max(nset, nhash)
+        self.dset, self.dhash = set(), {}  # written and deleted on the first node only
+        self.expiring = []                 # large keys given a short TTL
 
     def fresh(self, prefix):
         self.next += 1
@@ -126,7 +133,7 @@ def fault(rng, nodes, log, kill):
 def writes(rng, nodes, m, batch, log):
     n = rng.choice(nodes)
     k = rng.randint(1, batch)
-    what = rng.randrange(4)
+    what = rng.randrange(7)
     if what == 0:
         new = [m.fresh("s") for _ in range(k)]
         pipelined(n, [["SADD", "bigset"] + new[i:i + 500] for i in range(0, k, 500)])
@@ -150,35 +157,78 @@ def writes(rng, nodes, m, batch, log):
         pipelined(n, cmds)
         m.fields.update({f: "w" + f for f in new})
         log("  %s HSET %d" % (n.name, k))
-    else:
+    elif what == 3:
         gone = rng.sample(sorted(m.fields), min(k, len(m.fields)))
         r = pipelined(n, [["HDEL", "bighash", f] for f in gone])
         for f, x in zip(gone, r):
             if x == 1:
                 del m.fields[f]
         log("  %s HDEL %d (%d answered 1)" % (n.name, len(gone), sum(r)))
-
+    elif what == 4:
+        # delset and delhash: written on the first node only, which has
+        # seen every write to them, so a DEL there empties them exactly;
+        # the older states other nodes hold must bring nothing back
+        n = nodes[0]
+        new = [m.fresh("d") for _ in range(k)]
+        cmds = [["SADD", "delset"] + new[i:i + 500] for i in range(0, k, 500)]
+        for i in range(0, k, 250):
+            args = []
+            for f in new[i:i + 250]:
+                args += [f, "w" + f]
+            cmds.append(["HSET", "delhash"] + args)
+        pipelined(n, cmds)
+        m.dset.update(new)
+        m.dhash.update({f: "w" + f for f in new})
+        log("  %s SADD delset, HSET delhash %d" % (n.name, k))
+    elif what == 5:
+        n = nodes[0]
+        r = pipelined(n, [["DEL", "delset", "delhash"]])
+        m.dset, m.dhash = set(), {}
+        log("  %s DEL delset delhash (%d)" % (n.name, r[0]))
+    else:
+        # a large key with a TTL of 200-500 ms, on the first node only: it
+        # must be gone everywhere at the end, whatever the faults
+        n = nodes[0]
+        key = "x" + m.fresh("e")
+        new = [m.fresh("e") for _ in range(k)]
+        cmds = [["SADD", key] + new[i:i + 500] for i in range(0, k, 500)]
+        cmds.append(["PEXPIRE", key, str(rng.randint(200, 500))])
+        r = pipelined(n, cmds)
+        if r[-1] != 1:
+            raise AssertionError("%s: PEXPIRE %s answered %r" % (n.name, key, r[-1]))
+        m.expiring.append(key)
+        log("  %s SADD %s %d, PEXPIRE" % (n.name, key, k))
 
 def holds(node, m):
     c = node.client()
-    return c.scard("bigset") == len(m.members) and c.hlen("bighash") == len(m.fields)
+    return (c.scard("bigset") == len(m.members) and c.hlen("bighash") == len(m.fields) and
+            c.scard("delset") == len(m.dset) and c.hlen("delhash") == len(m.dhash) and
+            (not m.expiring or c.exists(*m.expiring) == 0))
 
 
 def differences(node, m):
     c = node.client()
-    got = {x.decode() for x in c.smembers("bigset")}
-    h = {k.decode(): v.decode() for k, v in c.hgetall("bighash").items()}
     out = []
-    for what, a, b in (("set", got, m.members), ("hash fields", set(h), set(m.fields))):
-        if a != b:
-            miss, extra = sorted(b - a), sorted(a - b)
+    for key, want in (("bigset", m.members), ("delset", m.dset)):
+        got = {x.decode() for x in c.smembers(key)}
+        if got != want:
+            miss, extra = sorted(want - got), sorted(got - want)
             out.append("%s: %s lacks %d (%s), holds %d extra (%s)" % (
-                node.name, what, len(miss), " ".join(miss[:5]), len(extra), " ".join(extra[:5])))
-    wrong = [f for f in set(h) & set(m.fields) if h[f] != m.fields[f]]
-    if wrong:
-        out.append("%s: %d fields with another value (%s)" % (node.name, len(wrong), " ".join(sorted(wrong)[:5])))
+                node.name, key, len(miss), " ".join(miss[:5]), len(extra), " ".join(extra[:5])))
+    for key, want in (("bighash", m.fields), ("delhash", m.dhash)):
+        h = {k.decode(): v.decode() for k, v in c.hgetall(key).items()}
+        if set(h) != set(want):
+            miss, extra = sorted(set(want) - set(h)), sorted(set(h) - set(want))
+            out.append("%s: %s lacks %d fields (%s), holds %d extra (%s)" % (
+                node.name, key, len(miss), " ".join(miss[:5]), len(extra), " ".join(extra[:5])))
+        wrong = [f for f in set(h) & set(want) if h[f] != want[f]]
+        if wrong:
+            out.append("%s: %s has %d fields with another value (%s)" % (
+                node.name, key, len(wrong), " ".join(sorted(wrong)[:5])))
+    if m.expiring and c.exists(*m.expiring):
+        live = [k for k in m.expiring if c.exists(k)]
+        out.append("%s: %d keys past their TTL still there (%s)" % (node.name, len(live), " ".join(live[:5])))
     return out
-
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
@@ -231,7 +281,8 @@ def main():
             for args in (["HEAL"], ["LOSS", "0"], ["DUPLICATE", "0"], ["REORDER", "0"]):
                 sim(n, *args)
         t1 = time.monotonic()
-        log("healed; the model: set %d, hash %d" % (len(m.members), len(m.fields)))
+        log("healed; the model: set %d, hash %d, delset %d, delhash %d, %d keys past their TTL" % (
+            len(m.members), len(m.fields), len(m.dset), len(m.dhash), len(m.expiring)))
         # the sizes first (cheap), then every member, field and value
         deadline, diffs = t1 + a.timeout, ["not compared yet"]
         while diffs and time.monotonic() < deadline:
