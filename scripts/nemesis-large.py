@@ -1,39 +1,41 @@
 #!/usr/bin/python3
 """A randomized partition test of large states: scripts/nemesis.sh's faults
-over a set and a hash of 10^5 members or more, so that what only large
-states go through (sliced deltas, the catch-up's pieces, the piece cache,
-sliced folds and merges) is what the faults hit.
+over a set and a hash of 10^5 members or more and 10^5 keys, so that what
+only large states go through (sliced deltas, the catch-up's pieces, the
+piece cache, sliced folds and merges, digests that descend) is what the
+faults hit.
 
 N daemons on loopback with the simulation shim ([simulation] enabled), each
 with --durability (default none) and [gossip] deltas = --deltas (default
 yes; no: full-state replication only).  The first node loads the set
-`bigset` (--set members) and the hash `bighash` (--hash fields) through its
-client port; every node must hold both before the faults start.  Then R
-rounds, each a random fault followed by a few batches of writes.  A fault:
-split the cluster in two, heal, isolate a node, set every node's loss,
-duplication and reordering rates, or restart a node (SIGTERM; under
-durability always SIGKILL too, which must lose no acknowledged write
-either).  A batch, up to --batch writes, pipelined: on a random node, SADD
-of fresh members, SREM of members the model holds, HSET of fresh fields, or
-HDEL of fields the model holds; on the first node, SADD and HSET of fresh
-members into `delset` and `delhash`, a DEL of both, or a new set of that
-many members with a TTL of 200-500 ms.  The model: each member and field is
-written once, on one node, so an SREM or HDEL that answers 1 removed its
-only add (it stays removed) and one that answers 0 changed nothing; the
-first node has seen every write to delset and delhash, so its DEL empties
-them exactly, and the older states other nodes hold must bring nothing
-back; a key past its TTL must be gone everywhere.  At the end every
-fault is healed and the loss, duplication and reordering set to 0; within
---timeout every node must hold exactly the model's members, fields and
-values.  Seeded: the seed is printed, and --seed S replays the same faults
-and writes (the network's timing is not replayed).
+`bigset` (--set members), the hash `bighash` (--hash fields) and --keys
+registers through its client port; every node must hold them all before the
+faults start.  Then R rounds, each a random fault followed by a few batches
+of writes.  A fault: split the cluster in two, heal, isolate a node, set
+every node's loss, duplication and reordering rates, or restart a node
+(SIGTERM; under durability always SIGKILL too, which must lose no
+acknowledged write either).  A batch, up to --batch writes, pipelined: on a
+random node, SADD of fresh members, SREM of members the model holds, HSET of
+fresh fields, HDEL of fields the model holds, MSET of fresh keys, or DEL of
+keys the model holds; on the first node, SADD and HSET of fresh members into
+`delset` and `delhash`, a DEL of both, or a new set of that many members
+with a TTL of 200-500 ms.  The model: each member, field and key is written
+once, on one node, so an SREM, HDEL or DEL that answers 1 removed its only
+write (it stays removed) and one that answers 0 changed nothing; the first
+node has seen every write to delset and delhash, so its DEL empties them
+exactly, and the older states other nodes hold must bring nothing back; a
+key past its TTL must be gone everywhere.  At the end every fault is healed
+and the loss, duplication and reordering set to 0; within --timeout every
+node must hold exactly the model's members, fields, keys and values.
+Seeded: the seed is printed, and --seed S replays the same faults and writes
+(the network's timing is not replayed).
 
 Every daemon is started on free ports in a temporary directory and stopped
 by its PID.  Exit status 0 when every node equals the model, 1 when one does
 not (the differences and the nodes' logs are printed), 2 on a usage error.
 
     scripts/nemesis-large.py [--nodes 3] [--set 200000] [--hash 50000]
-                             [--rounds 20] [--batch 20000] [--seed S]
+                             [--keys 100000] [--rounds 20] [--batch 20000] [--seed S]
                              [--durability none|batch|always] [--deltas yes|no]
                              [--timeout 120] [--crdtd PATH] [--keep]
 """
@@ -65,7 +67,7 @@ def pipelined(node, cmds):
     return p.execute(raise_on_error=True)
 
 
-def load(node, nset, nhash):
+def load(node, nset, nhash, nkeys):
     for lo in range(0, nset, LOAD_BATCH):
         pipelined(node, [["SADD", "bigset"] + ["s%09d" % i for i in range(lo, min(lo + LOAD_BATCH, nset))]])
     for lo in range(0, nhash, LOAD_BATCH):
@@ -73,13 +75,19 @@ def load(node, nset, nhash):
         for i in range(lo, min(lo + LOAD_BATCH, nhash)):
             args += ["h%09d" % i, "v%d" % i]
         pipelined(node, [["HSET", "bighash"] + args])
+    for lo in range(0, nkeys, LOAD_BATCH):
+        args = []
+        for i in range(lo, min(lo + LOAD_BATCH, nkeys)):
+            args += ["k%09d" % i, "v%d" % i]
+        pipelined(node, [["MSET"] + args])
 
 
 class Model:
-    def __init__(self, nset, nhash):
+    def __init__(self, nset, nhash, nkeys):
         self.members = {"s%09d" % i for i in range(nset)}
         self.fields = {"h%09d" % i: "v%d" % i for i in range(nhash)}
-        self.next = max(nset, nhash)
+        self.keys = {"k%09d" % i: "v%d" % i for i in range(nkeys)}
+        self.next = max(nset, nhash, nkeys)
         self.dset, self.dhash = set(), {}  # written and deleted on the first node only
         self.expiring = []                 # large keys given a short TTL
 
@@ -133,7 +141,7 @@ def fault(rng, nodes, log, kill):
 def writes(rng, nodes, m, batch, log):
     n = rng.choice(nodes)
     k = rng.randint(1, batch)
-    what = rng.randrange(7)
+    what = rng.randrange(9)
     if what == 0:
         new = [m.fresh("s") for _ in range(k)]
         pipelined(n, [["SADD", "bigset"] + new[i:i + 500] for i in range(0, k, 500)])
@@ -185,6 +193,25 @@ def writes(rng, nodes, m, batch, log):
         r = pipelined(n, [["DEL", "delset", "delhash"]])
         m.dset, m.dhash = set(), {}
         log("  %s DEL delset delhash (%d)" % (n.name, r[0]))
+    elif what == 6:
+        # registers, each set once on one node
+        new = [m.fresh("k") for _ in range(k)]
+        cmds = []
+        for i in range(0, k, 250):
+            args = []
+            for key in new[i:i + 250]:
+                args += [key, "w" + key]
+            cmds.append(["MSET"] + args)
+        pipelined(n, cmds)
+        m.keys.update({key: "w" + key for key in new})
+        log("  %s MSET %d keys" % (n.name, k))
+    elif what == 7:
+        gone = rng.sample(sorted(m.keys), min(k, len(m.keys)))
+        r = pipelined(n, [["DEL", key] for key in gone])
+        for key, x in zip(gone, r):
+            if x == 1:
+                del m.keys[key]
+        log("  %s DEL %d keys (%d answered 1)" % (n.name, len(gone), sum(r)))
     else:
         # a large key with a TTL of 200-500 ms, on the first node only: it
         # must be gone everywhere at the end, whatever the faults
@@ -203,7 +230,12 @@ def holds(node, m):
     c = node.client()
     return (c.scard("bigset") == len(m.members) and c.hlen("bighash") == len(m.fields) and
             c.scard("delset") == len(m.dset) and c.hlen("delhash") == len(m.dhash) and
-            (not m.expiring or c.exists(*m.expiring) == 0))
+            (not m.expiring or c.exists(*m.expiring) == 0) and c.dbsize() == dbsize(m))
+
+
+def dbsize(m):
+    """The keys the model holds: a set or hash with no member is no key."""
+    return len(m.keys) + sum(1 for x in (m.members, m.fields, m.dset, m.dhash) if x)
 
 
 def differences(node, m):
@@ -225,6 +257,20 @@ def differences(node, m):
         if wrong:
             out.append("%s: %s has %d fields with another value (%s)" % (
                 node.name, key, len(wrong), " ".join(sorted(wrong)[:5])))
+    got = {}
+    for key in c.scan_iter(match="k*", count=1000):
+        got[key.decode()] = None
+    names = sorted(got)
+    for i in range(0, len(names), 1000):
+        for key, v in zip(names[i:i + 1000], c.mget(names[i:i + 1000])):
+            got[key] = v.decode() if v is not None else None
+    if set(got) != set(m.keys):
+        miss, extra = sorted(set(m.keys) - set(got)), sorted(set(got) - set(m.keys))
+        out.append("%s: lacks %d keys (%s), holds %d extra (%s)" % (
+            node.name, len(miss), " ".join(miss[:5]), len(extra), " ".join(extra[:5])))
+    wrong = [key for key in set(got) & set(m.keys) if got[key] != m.keys[key]]
+    if wrong:
+        out.append("%s: %d keys with another value (%s)" % (node.name, len(wrong), " ".join(sorted(wrong)[:5])))
     if m.expiring and c.exists(*m.expiring):
         live = [k for k in m.expiring if c.exists(k)]
         out.append("%s: %d keys past their TTL still there (%s)" % (node.name, len(live), " ".join(live[:5])))
@@ -236,6 +282,7 @@ def main():
     ap.add_argument("--nodes", type=int, default=3)
     ap.add_argument("--set", type=int, default=200000)
     ap.add_argument("--hash", type=int, default=50000)
+    ap.add_argument("--keys", type=int, default=100000)
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--batch", type=int, default=20000)
     ap.add_argument("--seed", type=int, default=None)
@@ -245,14 +292,14 @@ def main():
     ap.add_argument("--crdtd")
     ap.add_argument("--keep", action="store_true", help="keep the run directory and print the logs")
     a = ap.parse_args()
-    if a.nodes < 2 or a.set < 1 or a.hash < 1 or a.rounds < 0 or a.batch < 1:
-        ap.error("--nodes must be at least 2; --set, --hash and --batch at least 1")
+    if a.nodes < 2 or a.set < 1 or a.hash < 1 or a.keys < 0 or a.rounds < 0 or a.batch < 1:
+        ap.error("--nodes must be at least 2; --set, --hash and --batch at least 1; --keys at least 0")
     if a.crdtd:
         harness.CRDTD = a.crdtd
     seed = a.seed if a.seed is not None else random.SystemRandom().randrange(1 << 30)
     rng = random.Random(seed)
-    print("nemesis-large: seed %d, %d nodes, set %d, hash %d, %d rounds, durability %s, deltas %s" % (
-        seed, a.nodes, a.set, a.hash, a.rounds, a.durability, a.deltas), flush=True)
+    print("nemesis-large: seed %d, %d nodes, set %d, hash %d, keys %d, %d rounds, durability %s, deltas %s" % (
+        seed, a.nodes, a.set, a.hash, a.keys, a.rounds, a.durability, a.deltas), flush=True)
     conf = {"simulation": {"enabled": "yes", "seed": str(seed % 4294967295 + 1)},
             "storage": {"durability": a.durability}, "gossip": {"deltas": a.deltas},
             "log": {"level": "info"}}
@@ -262,8 +309,8 @@ def main():
     try:
         c.start()
         nodes = c.nodes
-        m = Model(a.set, a.hash)
-        load(nodes[0], a.set, a.hash)
+        m = Model(a.set, a.hash, a.keys)
+        load(nodes[0], a.set, a.hash, a.keys)
         for n in nodes[1:]:
             harness.wait_until(lambda: holds(n, m), timeout=a.timeout, step=0.1,
                                what="%s to hold the loaded set and hash" % n.name)
@@ -281,8 +328,8 @@ def main():
             for args in (["HEAL"], ["LOSS", "0"], ["DUPLICATE", "0"], ["REORDER", "0"]):
                 sim(n, *args)
         t1 = time.monotonic()
-        log("healed; the model: set %d, hash %d, delset %d, delhash %d, %d keys past their TTL" % (
-            len(m.members), len(m.fields), len(m.dset), len(m.dhash), len(m.expiring)))
+        log("healed; the model: set %d, hash %d, %d keys, delset %d, delhash %d, %d keys past their TTL" % (
+            len(m.members), len(m.fields), len(m.keys), len(m.dset), len(m.dhash), len(m.expiring)))
         # the sizes first (cheap), then every member, field and value
         deadline, diffs = t1 + a.timeout, ["not compared yet"]
         while diffs and time.monotonic() < deadline:
@@ -297,8 +344,8 @@ def main():
                 a.timeout, len(diffs), "\n  ".join(diffs)))
         else:
             ok = True
-            log("PASS: all %d replicas equal the model %.1f s after the heal (set %d, hash %d), seed %d" % (
-                len(nodes), time.monotonic() - t1, len(m.members), len(m.fields), seed))
+            log("PASS: all %d replicas equal the model %.1f s after the heal (set %d, hash %d, %d keys), "
+                "seed %d" % (len(nodes), time.monotonic() - t1, len(m.members), len(m.fields), len(m.keys), seed))
     finally:
         c.cleanup(keep_logs=a.keep or not ok)
     return 0 if ok else 1
