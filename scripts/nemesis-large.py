@@ -37,7 +37,8 @@ not (the differences and the nodes' logs are printed), 2 on a usage error.
     scripts/nemesis-large.py [--nodes 3] [--set 200000] [--hash 50000]
                              [--keys 100000] [--rounds 20] [--batch 20000] [--seed S]
                              [--durability none|batch|always] [--deltas yes|no]
-                             [--timeout 120] [--crdtd PATH] [--keep]
+                             [--max-instances N] [--timeout 120] [--crdtd PATH]
+                             [--keep]
 """
 import argparse
 import os
@@ -64,7 +65,11 @@ def pipelined(node, cmds):
     p = node.client().pipeline(transaction=False)
     for c in cmds:
         p.execute_command(*c)
-    return p.execute(raise_on_error=True)
+    r = p.execute(raise_on_error=False)
+    for c, x in zip(cmds, r):
+        if isinstance(x, Exception):
+            raise AssertionError("%s: %s (%d arguments): %s" % (node.name, " ".join(c[:2]), len(c) - 1, x))
+    return r
 
 
 def load(node, nset, nhash, nkeys):
@@ -288,6 +293,8 @@ def main():
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--durability", choices=["none", "batch", "always"], default="none")
     ap.add_argument("--deltas", choices=["yes", "no"], default="yes")
+    ap.add_argument("--max-instances", type=int, default=0,
+                    help="[limits] max_instances on every node (default: the daemon's)")
     ap.add_argument("--timeout", type=float, default=120)
     ap.add_argument("--crdtd")
     ap.add_argument("--keep", action="store_true", help="keep the run directory and print the logs")
@@ -303,6 +310,8 @@ def main():
     conf = {"simulation": {"enabled": "yes", "seed": str(seed % 4294967295 + 1)},
             "storage": {"durability": a.durability}, "gossip": {"deltas": a.deltas},
             "log": {"level": "info"}}
+    if a.max_instances:
+        conf["limits"] = {"max_instances": str(a.max_instances)}
     c = harness.Cluster(a.nodes, conf=conf)
     ok = False
     t0 = time.monotonic()
