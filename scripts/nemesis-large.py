@@ -72,19 +72,21 @@ def pipelined(node, cmds):
     return r
 
 
+def members(cmd, names, per=500):
+    """@cmd ([name, key] or [name]) with @names, @per of them a command."""
+    return [cmd + names[i:i + per] for i in range(0, len(names), per)]
+
+
+def pairs(cmd, values, per=250):
+    """@cmd with the names and values of dict @values, @per pairs a command."""
+    items = list(values.items())
+    return [cmd + [x for kv in items[i:i + per] for x in kv] for i in range(0, len(items), per)]
+
+
 def load(node, nset, nhash, nkeys):
-    for lo in range(0, nset, LOAD_BATCH):
-        pipelined(node, [["SADD", "bigset"] + ["s%09d" % i for i in range(lo, min(lo + LOAD_BATCH, nset))]])
-    for lo in range(0, nhash, LOAD_BATCH):
-        args = []
-        for i in range(lo, min(lo + LOAD_BATCH, nhash)):
-            args += ["h%09d" % i, "v%d" % i]
-        pipelined(node, [["HSET", "bighash"] + args])
-    for lo in range(0, nkeys, LOAD_BATCH):
-        args = []
-        for i in range(lo, min(lo + LOAD_BATCH, nkeys)):
-            args += ["k%09d" % i, "v%d" % i]
-        pipelined(node, [["MSET"] + args])
+    pipelined(node, members(["SADD", "bigset"], ["s%09d" % i for i in range(nset)], LOAD_BATCH))
+    pipelined(node, pairs(["HSET", "bighash"], {"h%09d" % i: "v%d" % i for i in range(nhash)}, LOAD_BATCH))
+    pipelined(node, pairs(["MSET"], {"k%09d" % i: "v%d" % i for i in range(nkeys)}, LOAD_BATCH))
 
 
 class Model:
@@ -143,55 +145,48 @@ def fault(rng, nodes, log, kill):
         log("restart %s after %s" % (n.name, sig.name))
 
 
+def removes(rng, n, k, held, cmd):
+    """Up to @k of the names in @held (a set or dict of the model) removed
+    on node @n by @cmd + [name], one a command; those answered 1 leave
+    @held.  How many were sent, how many answered 1."""
+    gone = rng.sample(sorted(held), min(k, len(held)))
+    r = pipelined(n, [cmd + [x] for x in gone])
+    for x, one in zip(gone, r):
+        if one == 1:
+            if isinstance(held, set):
+                held.discard(x)
+            else:
+                del held[x]
+    return len(gone), sum(r)
+
+
 def writes(rng, nodes, m, batch, log):
     n = rng.choice(nodes)
     k = rng.randint(1, batch)
     what = rng.randrange(9)
     if what == 0:
         new = [m.fresh("s") for _ in range(k)]
-        pipelined(n, [["SADD", "bigset"] + new[i:i + 500] for i in range(0, k, 500)])
+        pipelined(n, members(["SADD", "bigset"], new))
         m.members.update(new)
         log("  %s SADD %d" % (n.name, k))
     elif what == 1:
-        gone = rng.sample(sorted(m.members), min(k, len(m.members)))
-        r = pipelined(n, [["SREM", "bigset", e] for e in gone])
-        for e, x in zip(gone, r):
-            if x == 1:
-                m.members.discard(e)
-        log("  %s SREM %d (%d answered 1)" % (n.name, len(gone), sum(r)))
+        log("  %s SREM %d (%d answered 1)" % ((n.name,) + removes(rng, n, k, m.members, ["SREM", "bigset"])))
     elif what == 2:
-        new = [m.fresh("h") for _ in range(k)]
-        cmds = []
-        for i in range(0, k, 250):
-            args = []
-            for f in new[i:i + 250]:
-                args += [f, "w" + f]
-            cmds.append(["HSET", "bighash"] + args)
-        pipelined(n, cmds)
-        m.fields.update({f: "w" + f for f in new})
+        new = {f: "w" + f for f in (m.fresh("h") for _ in range(k))}
+        pipelined(n, pairs(["HSET", "bighash"], new))
+        m.fields.update(new)
         log("  %s HSET %d" % (n.name, k))
     elif what == 3:
-        gone = rng.sample(sorted(m.fields), min(k, len(m.fields)))
-        r = pipelined(n, [["HDEL", "bighash", f] for f in gone])
-        for f, x in zip(gone, r):
-            if x == 1:
-                del m.fields[f]
-        log("  %s HDEL %d (%d answered 1)" % (n.name, len(gone), sum(r)))
+        log("  %s HDEL %d (%d answered 1)" % ((n.name,) + removes(rng, n, k, m.fields, ["HDEL", "bighash"])))
     elif what == 4:
         # delset and delhash: written on the first node only, which has
         # seen every write to them, so a DEL there empties them exactly;
         # the older states other nodes hold must bring nothing back
         n = nodes[0]
-        new = [m.fresh("d") for _ in range(k)]
-        cmds = [["SADD", "delset"] + new[i:i + 500] for i in range(0, k, 500)]
-        for i in range(0, k, 250):
-            args = []
-            for f in new[i:i + 250]:
-                args += [f, "w" + f]
-            cmds.append(["HSET", "delhash"] + args)
-        pipelined(n, cmds)
+        new = {f: "w" + f for f in (m.fresh("d") for _ in range(k))}
+        pipelined(n, members(["SADD", "delset"], list(new)) + pairs(["HSET", "delhash"], new))
         m.dset.update(new)
-        m.dhash.update({f: "w" + f for f in new})
+        m.dhash.update(new)
         log("  %s SADD delset, HSET delhash %d" % (n.name, k))
     elif what == 5:
         n = nodes[0]
@@ -200,36 +195,25 @@ def writes(rng, nodes, m, batch, log):
         log("  %s DEL delset delhash (%d)" % (n.name, r[0]))
     elif what == 6:
         # registers, each set once on one node
-        new = [m.fresh("k") for _ in range(k)]
-        cmds = []
-        for i in range(0, k, 250):
-            args = []
-            for key in new[i:i + 250]:
-                args += [key, "w" + key]
-            cmds.append(["MSET"] + args)
-        pipelined(n, cmds)
-        m.keys.update({key: "w" + key for key in new})
+        new = {x: "w" + x for x in (m.fresh("k") for _ in range(k))}
+        pipelined(n, pairs(["MSET"], new))
+        m.keys.update(new)
         log("  %s MSET %d keys" % (n.name, k))
     elif what == 7:
-        gone = rng.sample(sorted(m.keys), min(k, len(m.keys)))
-        r = pipelined(n, [["DEL", key] for key in gone])
-        for key, x in zip(gone, r):
-            if x == 1:
-                del m.keys[key]
-        log("  %s DEL %d keys (%d answered 1)" % (n.name, len(gone), sum(r)))
+        log("  %s DEL %d keys (%d answered 1)" % ((n.name,) + removes(rng, n, k, m.keys, ["DEL"])))
     else:
         # a large key with a TTL of 200-500 ms, on the first node only: it
         # must be gone everywhere at the end, whatever the faults
         n = nodes[0]
         key = "x" + m.fresh("e")
-        new = [m.fresh("e") for _ in range(k)]
-        cmds = [["SADD", key] + new[i:i + 500] for i in range(0, k, 500)]
+        cmds = members(["SADD", key], [m.fresh("e") for _ in range(k)])
         cmds.append(["PEXPIRE", key, str(rng.randint(200, 500))])
         r = pipelined(n, cmds)
         if r[-1] != 1:
             raise AssertionError("%s: PEXPIRE %s answered %r" % (n.name, key, r[-1]))
         m.expiring.append(key)
         log("  %s SADD %s %d, PEXPIRE" % (n.name, key, k))
+
 
 def holds(node, m):
     c = node.client()
