@@ -16,19 +16,21 @@ every node's loss, duplication and reordering rates, or restart a node
 (SIGTERM; under durability always SIGKILL too, which must lose no
 acknowledged write either).  A batch, up to --batch writes, pipelined: on a
 random node, SADD of fresh members, SREM of members the model holds, HSET of
-fresh fields, HDEL of fields the model holds, MSET of fresh keys, or DEL of
-keys the model holds; on the first node, SADD and HSET of fresh members into
-`delset` and `delhash`, a DEL of both, or a new set of that many members
-with a TTL of 200-500 ms.  The model: each member, field and key is written
-once, on one node, so an SREM, HDEL or DEL that answers 1 removed its only
-write (it stays removed) and one that answers 0 changed nothing; the first
-node has seen every write to delset and delhash, so its DEL empties them
-exactly, and the older states other nodes hold must bring nothing back; a
-key past its TTL must be gone everywhere.  At the end every fault is healed
-and the loss, duplication and reordering set to 0; within --timeout every
-node must hold exactly the model's members, fields, keys and values.
-Seeded: the seed is printed, and --seed S replays the same faults and writes
-(the network's timing is not replayed).
+fresh fields, HDEL of fields the model holds, MSET of fresh keys, DEL of
+keys the model holds, HINCRBY of random fields of `cnthash` (a hash of
+counters), or SADD of fresh members into `gset` (a G-Set); on the first
+node, SADD and HSET of fresh members into `delset` and `delhash`, a DEL of
+both, or a new set of that many members with a TTL of 200-500 ms.  The
+model: each member, field and key is written once, on one node, so an SREM,
+HDEL or DEL that answers 1 removed its only write (it stays removed) and one
+that answers 0 changed nothing; the first node has seen every write to
+delset and delhash, so its DEL empties them exactly, and the older states
+other nodes hold must bring nothing back; a key past its TTL must be gone
+everywhere; each counter field holds the sum of its increments.  At the end
+every fault is healed and the loss, duplication and reordering set to 0;
+within --timeout every node must hold exactly the model's members, fields,
+keys and values.  Seeded: the seed is printed, and --seed S replays the same
+faults and writes (the network's timing is not replayed).
 
 Every daemon is started on free ports in a temporary directory and stopped
 by its PID.  Exit status 0 when every node equals the model, 1 when one does
@@ -84,6 +86,7 @@ def pairs(cmd, values, per=250):
 
 
 def load(node, nset, nhash, nkeys):
+    pipelined(node, [["CRDT.CREATE", "gset", "gset"], ["HINCRBY", "cnthash", "c0", "0"]])
     pipelined(node, members(["SADD", "bigset"], ["s%09d" % i for i in range(nset)], LOAD_BATCH))
     pipelined(node, pairs(["HSET", "bighash"], {"h%09d" % i: "v%d" % i for i in range(nhash)}, LOAD_BATCH))
     pipelined(node, pairs(["MSET"], {"k%09d" % i: "v%d" % i for i in range(nkeys)}, LOAD_BATCH))
@@ -97,6 +100,8 @@ class Model:
         self.next = max(nset, nhash, nkeys)
         self.dset, self.dhash = set(), {}  # written and deleted on the first node only
         self.expiring = []                 # large keys given a short TTL
+        self.counts = {}                   # cnthash: field -> the sum of its HINCRBYs
+        self.grown = set()                 # gset, a G-Set: every member added
 
     def fresh(self, prefix):
         self.next += 1
@@ -163,7 +168,7 @@ def removes(rng, n, k, held, cmd):
 def writes(rng, nodes, m, batch, log):
     n = rng.choice(nodes)
     k = rng.randint(1, batch)
-    what = rng.randrange(9)
+    what = rng.randrange(11)
     if what == 0:
         new = [m.fresh("s") for _ in range(k)]
         pipelined(n, members(["SADD", "bigset"], new))
@@ -201,6 +206,19 @@ def writes(rng, nodes, m, batch, log):
         log("  %s MSET %d keys" % (n.name, k))
     elif what == 7:
         log("  %s DEL %d keys (%d answered 1)" % ((n.name,) + removes(rng, n, k, m.keys, ["DEL"])))
+    elif what == 8:
+        # counters in a hash: increments on every node add up
+        incs = [("c%d" % rng.randrange(5000), rng.randint(-5, 5)) for _ in range(k)]
+        pipelined(n, [["HINCRBY", "cnthash", f, str(d)] for f, d in incs])
+        for f, d in incs:
+            m.counts[f] = m.counts.get(f, 0) + d
+        log("  %s HINCRBY %d" % (n.name, k))
+    elif what == 9:
+        # a G-Set: grows on every node, never shrinks
+        new = [m.fresh("g") for _ in range(k)]
+        pipelined(n, members(["SADD", "gset"], new))
+        m.grown.update(new)
+        log("  %s SADD gset %d" % (n.name, k))
     else:
         # a large key with a TTL of 200-500 ms, on the first node only: it
         # must be gone everywhere at the end, whatever the faults
@@ -219,18 +237,20 @@ def holds(node, m):
     c = node.client()
     return (c.scard("bigset") == len(m.members) and c.hlen("bighash") == len(m.fields) and
             c.scard("delset") == len(m.dset) and c.hlen("delhash") == len(m.dhash) and
+            c.scard("gset") == len(m.grown) and c.hlen("cnthash") == 1 + len(set(m.counts) - {"c0"}) and
             (not m.expiring or c.exists(*m.expiring) == 0) and c.dbsize() == dbsize(m))
 
 
 def dbsize(m):
-    """The keys the model holds: a set or hash with no member is no key."""
-    return len(m.keys) + sum(1 for x in (m.members, m.fields, m.dset, m.dhash) if x)
+    """The keys the model holds: a set or hash with no member is no key;
+    gset and cnthash always hold one."""
+    return len(m.keys) + 2 + sum(1 for x in (m.members, m.fields, m.dset, m.dhash) if x)
 
 
 def differences(node, m):
     c = node.client()
     out = []
-    for key, want in (("bigset", m.members), ("delset", m.dset)):
+    for key, want in (("bigset", m.members), ("delset", m.dset), ("gset", m.grown)):
         got = {x.decode() for x in c.smembers(key)}
         if got != want:
             miss, extra = sorted(want - got), sorted(got - want)
@@ -246,6 +266,12 @@ def differences(node, m):
         if wrong:
             out.append("%s: %s has %d fields with another value (%s)" % (
                 node.name, key, len(wrong), " ".join(sorted(wrong)[:5])))
+    counts = {k.decode(): int(v) for k, v in c.hgetall("cnthash").items()}
+    want = dict(m.counts, c0=m.counts.get("c0", 0))
+    if counts != want:
+        bad = sorted(f for f in set(counts) | set(want) if counts.get(f) != want.get(f))
+        out.append("%s: cnthash differs in %d fields (%s)" % (
+            node.name, len(bad), " ".join("%s=%s/%s" % (f, counts.get(f), want.get(f)) for f in bad[:5])))
     got = {}
     for key in c.scan_iter(match="k*", count=1000):
         got[key.decode()] = None
