@@ -11,12 +11,11 @@
 #include "log.h"
 #include "state/store.h"
 
-/* 8 bytes a step, multiply-xorshift mixing (the finaliser of splitmix64):
- * fast on the kilobytes of a full state, and well spread.  Not keyed: a
- * peer that forges a collision only stops its own record from merging. */
-uint64_t store_fingerprint(const uint8_t *p, size_t len)
+/* 8 bytes a step, multiply-xorshift mixing (the finaliser of splitmix64),
+ * from @key: fast on the kilobytes of a full state, and well spread. */
+static uint64_t hash_words(uint64_t key, const uint8_t *p, size_t len)
 {
-	uint64_t h = 0x9e3779b97f4a7c15ULL ^ len;
+	uint64_t h = key ^ len;
 
 	for (; len >= 8; p += 8, len -= 8) {
 		uint64_t w;
@@ -29,36 +28,42 @@ uint64_t store_fingerprint(const uint8_t *p, size_t len)
 	h ^= h >> 29;
 	h *= 0xbf58476d1ce4e5b9ULL;
 	h ^= h >> 32;
-	return h | 1;
+	return h;
 }
 
-/* store_fingerprint (8 bytes a step) keyed by the store's seed and mixed
- * again (splitmix64's finaliser).  FNV-1a, a multiply a byte, cost 9.5 ns
- * for a 16-byte name against 3.5 ns, and a peer hashes each record's name
- * three or four times (the prefetches, the no-news check, the merge), a
- * client's command two or three.  This table is not exposed to hash
- * flooding beyond what a client with write access could do anyway (limits
- * cap names).  The key (store.seed) differs from store to store: a peer's
- * walk sends its names in its own slots' order, and with one hash for all
- * that order was ours too, the order in which linear probing piles names
- * into one growing cluster (a catch-up of 300,000 names averaged thousands
- * of probes a lookup). */
+/* Not keyed: a peer that forges a collision only stops its own record
+ * from merging. */
+uint64_t store_fingerprint(const uint8_t *p, size_t len)
+{
+	return hash_words(0x9e3779b97f4a7c15ULL, p, len) | 1;
+}
+
+/* hash_words keyed by the store's seed.  FNV-1a, a multiply a byte, cost
+ * 9.5 ns for a 16-byte name against 3.5 ns, and a peer hashes each
+ * record's name three or four times (the prefetches, the no-news check,
+ * the merge), a client's command two or three.  The key is where the
+ * hash starts, not mixed in at its end: each step is a bijection, so from
+ * a known start a client could pick a name's last word to give it any
+ * hash it likes, and fill one slot with as many names as it may write;
+ * from an unknown one it cannot.  It also differs from store to store: a
+ * peer's walk sends its names in its own slots' order, and with one hash
+ * for all that order was ours too, the order in which linear probing
+ * piles names into one growing cluster (a catch-up of 300,000 names
+ * averaged thousands of probes a lookup). */
 static uint64_t name_hash(const struct store *s, const uint8_t *p, size_t len)
 {
-	uint64_t h = store_fingerprint(p, len) ^ s->seed;
-
-	h ^= h >> 30;
-	h *= 0xbf58476d1ce4e5b9ULL;
-	h ^= h >> 27;
-	h *= 0x94d049bb133111ebULL;
-	return h ^ (h >> 31);
+	return hash_words(s->seed, p, len);
 }
 
 void store_init(struct store *s)
 {
+	struct crdt_rid key;
+
 	*s = (struct store){ 0 };
 	crdt_rid_generate(&s->self);
-	s->seed = store_fingerprint(s->self.b, sizeof(s->self.b)); /* random, as the id */
+	/* a draw of its own: the replica id is no secret (peers, CRDT.JSON) */
+	crdt_rid_generate(&key);
+	s->seed = hash_words(0, key.b, sizeof(key.b));
 }
 
 /* The instances of other types under @e, NULL when it has none. */

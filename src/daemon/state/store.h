@@ -252,9 +252,11 @@ struct store_sub {
 struct store {
 	struct crdt_rid self;     /* local writes are made under this id */
 	struct store_slot *table; /* open addressing, linear probing */
-	/* the names' hash is keyed by this, drawn at store_init: a peer's
-	 * table is in another order than ours (its walk, a catch-up, sends
-	 * names in its slots' order; in ours they piled into one cluster) */
+	/* the names' hash is keyed by this, drawn at store_init apart from
+	 * the replica id (which peers and clients see): nobody can pick names
+	 * that share a slot, and a peer's table is in another order than ours
+	 * (its walk, a catch-up, sends names in its slots' order; in ours they
+	 * piled into one cluster) */
 	uint64_t seed;
 	bool table_mapped;        /* mmap'd (grow), else calloc'd */
 	size_t cap;                 /* power of two */
