@@ -161,29 +161,9 @@ static inline uint64_t rd64(const uint8_t *p)
 	return v;
 }
 
-/* Unkeyed: the library has no globals to hold a secret.  Word at a time with
- * a full avalanche at the end, since the index takes the low bits. */
 uint32_t et_hash(const void *key, size_t len)
 {
-	const uint8_t *p = key;
-	uint64_t h = 0x243f6a8885a308d3ULL ^ (len * ET_HASH_MUL);
-
-	while (len >= 8) {
-		h = (h ^ et_mix(rd64(p))) * ET_HASH_MUL;
-		p += 8;
-		len -= 8;
-	}
-	if (len) {
-		uint64_t tail = 0;
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-		if (p != key) /* the key's last 8 bytes, shifted: no memcpy call */
-			tail = rd64(p + len - 8) >> (8 * (8 - len));
-		else
-#endif
-			memcpy(&tail, p, len);
-		h = (h ^ et_mix(tail ^ ((uint64_t)len << 59))) * ET_HASH_MUL;
-	}
-	return (uint32_t)et_mix(h);
+	return (uint32_t)sip_hash(&crdt_hash_key_, key, len, 1, 3);
 }
 
 static inline bool slot_is(const struct et_slot *s, const void *key, size_t len, uint32_t hash)

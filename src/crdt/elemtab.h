@@ -59,6 +59,8 @@
 #include <string.h>
 
 #include "crdt/gset.h" /* crdt_elem_cb */
+#include "crdt/hash.h"
+#include "siphash.h"
 
 #define ET_INLINE 16
 #define ET_MAX_LEN 0x7fffffffu /* the length shares a word with a flag */
@@ -150,33 +152,30 @@ void et_mem_free(void *p, size_t sz, bool mapped);
 
 void et_init(struct elemtab *t);
 void et_done(struct elemtab *t);
+/** An element's hash: crdt_hash_bytes() under the element tables' key
+ * (crdt/hash.h), its low 32 bits. */
 uint32_t et_hash(const void *key, size_t len);
 
-/* et_hash()'s finaliser and multiplier, for et_hash_short(). */
-static inline uint64_t et_mix(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-#define ET_HASH_MUL 0x9e3779b97f4a7c15ULL
+/* The element tables' key (hash.c; crdt_set_hash_key()). */
+extern struct crdt_hash_key crdt_hash_key_;
 
 /** et_hash() of a key of @len <= ET_INLINE bytes given as a slot holds
- * it: two little-endian words, zero padded (@w0 bytes 0-7, @w1 bytes
- * 8-15).  The same value, inline and without reading the key again: the
- * decoder hashes every element it reads. */
+ * it: two words as loaded from memory, zero padded (@w0 bytes 0-7, @w1
+ * bytes 8-15).  The same value, inline and without reading the key again:
+ * the decoder hashes every element it reads. */
 static inline uint32_t et_hash_short(uint64_t w0, uint64_t w1, size_t len)
 {
-	uint64_t h = 0x243f6a8885a308d3ULL ^ (len * ET_HASH_MUL);
+	struct sip s = sip_init(&crdt_hash_key_);
 
 	if (len >= 8) {
-		h = (h ^ et_mix(w0)) * ET_HASH_MUL;
-		if (len > 8)
-			h = (h ^ et_mix(w1 ^ (len < 16 ? (uint64_t)(len - 8) << 59 : 0))) * ET_HASH_MUL;
-	} else if (len) {
-		h = (h ^ et_mix(w0 ^ (uint64_t)len << 59)) * ET_HASH_MUL;
+		sip_word(&s, sip_le(w0), 1);
+		if (len == 16) {
+			sip_word(&s, sip_le(w1), 1);
+			w1 = 0;
+		}
+		w0 = w1;
 	}
-	return (uint32_t)et_mix(h);
+	return (uint32_t)sip_end(&s, (uint64_t)len << 56 | sip_le(w0), 1, 3);
 }
 struct et_slot *et_find(const struct elemtab *t, const void *key, size_t len, uint32_t hash);
 /* Short keys are zero-padded in their slot, so equal keys of equal length

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "crdt/hash.h"
 #include "gossip/auth.h"
 #include "config.h"
 #include "daemon.h"
@@ -449,11 +450,18 @@ static int run(struct runtime *rt)
 	/* the loop counts its time in the poll, for the pass meter below */
 	meter = uv_loop_configure(d->loop, UV_METRICS_IDLE_TIME) == 0;
 
-	/* the durable store: a damaged one stops us here, with the reason */
-	if (journal_open(d->loop, c->node.data_dir, has_legacy ? &legacy : NULL, c->storage.durability,
-			 c->storage.batch_ms, c->storage.map_size, &d->journal, err,
-			 sizeof(err)) < 0 ||
-	    journal_load(d->journal, &d->store, err, sizeof(err)) < 0) {
+	/* the durable store: a damaged one stops us here, with the reason.
+	 * Members and fields are hashed under the store's secret key (no
+	 * client can compute ones that collide), set before any state is
+	 * loaded or made. */
+	r = journal_open(d->loop, c->node.data_dir, has_legacy ? &legacy : NULL,
+			 c->storage.durability, c->storage.batch_ms, c->storage.map_size,
+			 &d->journal, err, sizeof(err));
+	if (r == 0) {
+		crdt_set_hash_key(journal_hash_key(d->journal));
+		r = journal_load(d->journal, &d->store, err, sizeof(err));
+	}
+	if (r < 0) {
 		log_error("main", "%s", err);
 		if (d->journal) {
 			journal_close(d->journal);

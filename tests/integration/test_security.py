@@ -277,6 +277,36 @@ class SecurityTest(unittest.TestCase):
         self.assertEqual(r.incr("i1"), 2)  # existing names still take writes
         self.assertEqual(r.dbsize(), 4)
 
+    def test_element_hash_keyed_per_store_and_kept(self):
+        """Members are hashed under a secret key of each store's own
+        (crdt/hash.h): two replicas holding the same set list it in
+        different orders (SSCAN follows the hash), so no client can compute
+        members that collide; and a restart keeps the key, so a set loads
+        in the order its snapshot was written and lists as before."""
+        self.cluster = c = Cluster(n=2).start()
+        a, b = c[0].client(), c[1].client()
+        members = [("m%d" % i).encode() for i in range(300)]
+        a.sadd("s", *members)
+        a.hset("h", mapping={m: b"v" for m in members})
+        wait_until(lambda: b.scard("s") == 300 and b.hlen("h") == 300, timeout=15, what="replication")
+
+        def order(cl):
+            cur, got = cl.sscan("s", 0, count=1000)
+            self.assertEqual(cur, 0)
+            cur, fields = cl.hscan("h", 0, count=1000)
+            self.assertEqual(cur, 0)
+            return got, list(fields)
+
+        oa, ob = order(a), order(b)
+        self.assertEqual(sorted(oa[0]), sorted(members))
+        self.assertEqual(sorted(ob[0]), sorted(members))
+        # one key for both would list the 300 members in one order
+        self.assertTrue(oa[0] != ob[0], "both replicas list the set in one order")
+        self.assertTrue(oa[1] != ob[1], "both replicas list the hash in one order")
+        self.assertEqual(c[0].stop(), 0)
+        c[0].start()
+        self.assertTrue(order(c[0].client()) == oa, "the order changed at a restart")
+
     def test_abusive_frames_close(self):
         c = self.cluster = Cluster(1, conf={"node": {"max_request_bytes": "4096", "max_args": "16"}}).start()
         port = c[0].port

@@ -12,6 +12,7 @@
 #include "crdt/error.h"
 #include "crdt/json.h"
 #include "crdt/gset.h"
+#include "crdt/hash.h"
 #include "testutil.h"
 #include "../../src/crdt/elemtab.h" /* et_hash: keys that share a hash */
 
@@ -136,38 +137,66 @@ static void test_laws_and_codec(void **state)
 	}
 }
 
-/* The hash of docs/encoding.md's elemtab order, written from the text. */
-static uint64_t doc_mix(uint64_t z)
+/* The hash of docs/encoding.md's elemtab order, written from the text:
+ * SipHash-c-d of the bytes under the key (k0, k1), a byte at a time. */
+static uint64_t doc_rotl(uint64_t x, int b)
 {
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
+	return x << b | x >> (64 - b);
 }
 
-static uint32_t doc_hash(const uint8_t *p, size_t n)
+static void doc_rounds(uint64_t v[4], int n)
 {
-	const uint64_t m = 0x9e3779b97f4a7c15ULL;
-	uint64_t h = 0x243f6a8885a308d3ULL ^ (n * m), w;
-	size_t r = n % 8;
+	while (n-- > 0) {
+		v[0] += v[1], v[1] = doc_rotl(v[1], 13), v[1] ^= v[0], v[0] = doc_rotl(v[0], 32);
+		v[2] += v[3], v[3] = doc_rotl(v[3], 16), v[3] ^= v[2];
+		v[0] += v[3], v[3] = doc_rotl(v[3], 21), v[3] ^= v[0];
+		v[2] += v[1], v[1] = doc_rotl(v[1], 17), v[1] ^= v[2], v[2] = doc_rotl(v[2], 32);
+	}
+}
 
-	for (size_t i = 0; i + 8 <= n; i += 8) {
-		w = 0;
-		for (int b = 7; b >= 0; b--)
-			w = w << 8 | p[i + (size_t)b];
-		h = (h ^ doc_mix(w)) * m;
+static uint64_t doc_sip(uint64_t k0, uint64_t k1, const uint8_t *p, size_t n, int c, int d)
+{
+	uint64_t v[4] = { k0 ^ 0x736f6d6570736575ULL, k1 ^ 0x646f72616e646f6dULL,
+			  k0 ^ 0x6c7967656e657261ULL, k1 ^ 0x7465646279746573ULL };
+
+	for (size_t i = 0; i <= n / 8; i++) { /* the last word: the bytes left, and n */
+		uint64_t m = i == n / 8 ? (uint64_t)(n & 0xff) << 56 : 0;
+		for (size_t b = 0; b < 8 && i * 8 + b < n; b++)
+			m |= (uint64_t)p[i * 8 + b] << (8 * b);
+		v[3] ^= m;
+		doc_rounds(v, c);
+		v[0] ^= m;
 	}
-	if (r) {
-		w = 0;
-		for (size_t b = r; b-- > 0;)
-			w = w << 8 | p[n - r + b];
-		h = (h ^ doc_mix(w ^ ((uint64_t)r << 59))) * m;
+	v[2] ^= 0xff;
+	doc_rounds(v, d);
+	return v[0] ^ v[1] ^ v[2] ^ v[3];
+}
+
+/* The paper's SipHash-2-4 vectors (key 00 01 .. 0f): the empty message,
+ * and 00 01 .. 0e.  So doc_sip() is SipHash, and with it libcrdt's. */
+static void test_siphash_vectors(void **state)
+{
+	const uint64_t k0 = 0x0706050403020100ULL, k1 = 0x0f0e0d0c0b0a0908ULL;
+	const struct crdt_hash_key key = { k0, k1 };
+	uint8_t m[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(m); i++)
+		m[i] = (uint8_t)i;
+	assert_true(doc_sip(k0, k1, m, 0, 2, 4) == 0x726fdb47dd0e0e31ULL);
+	assert_true(doc_sip(k0, k1, m, 15, 2, 4) == 0xa129ca6149be45e5ULL);
+	for (size_t n = 0; n <= sizeof(m); n++) {
+		assert_true(sip_hash(&key, m, n, 2, 4) == doc_sip(k0, k1, m, n, 2, 4));
+		assert_true(crdt_hash_bytes(&key, m, n) == doc_sip(k0, k1, m, n, 1, 3));
 	}
-	return (uint32_t)doc_mix(h);
 }
 
 /* The encoder writes elemtab order as docs/encoding.md defines it: by that
- * hash, then by bytes; keys of every length from 0 to 40. */
-static void test_elemtab_order(void **state)
+ * hash (SipHash-1-3's low 32 bits under the element tables' key), then by
+ * bytes; keys of every length from 0 to 40.  Under the default key, then
+ * under another one set as a program sets its own (the daemon at its
+ * start), which must then be the order. */
+static void check_order(uint64_t k0, uint64_t k1)
 {
 	struct crdt_gset *s = crdt_gset_new();
 	struct crdt_buf b;
@@ -177,7 +206,6 @@ static void test_elemtab_order(void **state)
 	const uint8_t *prev = NULL;
 	uint32_t ph = 0;
 
-	(void)state;
 	for (int i = 0; i < 2000; i++) {
 		for (size_t k = 0; k < sizeof(key); k++)
 			key[k] = (uint8_t)(i * 31 + k * 7);
@@ -199,7 +227,7 @@ static void test_elemtab_order(void **state)
 	assert_true(n > 1000);
 	for (size_t i = 0; i < n; i++) {
 		size_t len = p[0]; /* lengths below 128: one byte */
-		uint32_t h = doc_hash(p + 1, len);
+		uint32_t h = (uint32_t)doc_sip(k0, k1, p + 1, len, 1, 3);
 		assert_true(left >= 1 + len);
 		if (i > 0) {
 			int c = memcmp(prev, p + 1, plen < len ? plen : len);
@@ -214,6 +242,19 @@ static void test_elemtab_order(void **state)
 	assert_int_equal(left, 0);
 	crdt_buf_done(&b);
 	crdt_gset_free(s);
+}
+
+static void test_elemtab_order(void **state)
+{
+	const struct crdt_hash_key other = { 0x0123456789abcdefULL, 0xfedcba9876543210ULL };
+	const struct crdt_hash_key dflt = crdt_hash_key_;
+
+	(void)state;
+	assert_true(dflt.k0 == 0x243f6a8885a308d3ULL && dflt.k1 == 0x13198a2e03707344ULL);
+	check_order(dflt.k0, dflt.k1);
+	crdt_set_hash_key(&other);
+	check_order(other.k0, other.k1);
+	crdt_set_hash_key(&dflt);
 }
 
 static void test_crafted(void **state)
@@ -481,6 +522,7 @@ int main(void)
 		cmocka_unit_test(test_basic),
 		cmocka_unit_test(test_laws_and_codec),
 		cmocka_unit_test(test_crafted),
+		cmocka_unit_test(test_siphash_vectors),
 		cmocka_unit_test(test_elemtab_order),
 		cmocka_unit_test(test_split),
 		cmocka_unit_test(test_pieces_cursor),

@@ -122,6 +122,7 @@ struct journal {
 	int flush_rc;               /* first failure journal_flush saw */
 	enum config_durability mode;
 	struct crdt_rid legacy; /* data_dir/replica_id of crdtd 0.1 */
+	struct crdt_hash_key hash_key; /* meta "hash_key": journal_hash_key() */
 	bool has_legacy;
 	uint64_t next_sid, next_seq;
 	struct crdt_buf buf;
@@ -1129,6 +1130,36 @@ static void batch_cb(uv_timer_t *t)
 
 /* ---- opening and loading ------------------------------------------------ */
 
+/* The store's hash key (meta "hash_key", 16 bytes), or a new random one
+ * stored for a store that has none (new, or written before the key was
+ * kept: its sets then load out of order once, each element looked up).
+ * Kept so that a restart hashes as the snapshots were written, and a
+ * decoder fills their tables front to back: a 1,000,000-member set in
+ * 40 ms instead of 240 ms.  It is a secret like the data itself: whoever
+ * can read store.lmdb can read every member anyway. */
+static int get_hash_key(struct journal *st, MDB_txn *txn)
+{
+	MDB_val k = { 8, "hash_key" }, v;
+	struct crdt_rid r;
+	int rc = mdb_get(txn, st->meta, &k, &v);
+
+	if (rc == 0 && v.mv_size == sizeof(st->hash_key)) {
+		memcpy(&st->hash_key, v.mv_data, sizeof(st->hash_key));
+		return 0;
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	crdt_rid_generate(&r); /* 122 random bits */
+	memcpy(&st->hash_key, r.b, sizeof(st->hash_key));
+	v = (MDB_val){ sizeof(st->hash_key), &st->hash_key };
+	return mdb_put(txn, st->meta, &k, &v, 0);
+}
+
+const struct crdt_hash_key *journal_hash_key(const struct journal *st)
+{
+	return &st->hash_key;
+}
+
 int journal_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *legacy,
 		 enum config_durability mode, unsigned batch_ms, size_t map_size,
 		 struct journal **ret, char *err, size_t errlen)
@@ -1204,6 +1235,8 @@ int journal_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *l
 		rc = -1;
 		goto fail;
 	}
+	if (rc == 0)
+		rc = get_hash_key(st, txn);
 	if (rc != 0 || (rc = mdb_txn_commit(txn)) != 0) {
 		txn = NULL;
 		snprintf(err, errlen, "%s: %s", st->path, mdb_strerror(rc));

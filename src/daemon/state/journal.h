@@ -71,6 +71,11 @@ struct journal;
 int journal_open(uv_loop_t *loop, const char *data_dir, const struct crdt_rid *legacy,
 		 enum config_durability mode, unsigned batch_ms, size_t map_size,
 		 struct journal **ret, char *err, size_t errlen);
+/** The key libcrdt's element tables are to hash under (crdt/hash.h), kept
+ * in the store (a random one drawn at its creation): set it with
+ * crdt_set_hash_key() before journal_load(), and a restart loads each set
+ * in the order its snapshot was written. */
+const struct crdt_hash_key *journal_hash_key(const struct journal *st);
 /** Fill the empty store @s with what is stored, and start journaling its
  * changes: it subscribes to the store's change stream (store_changed), local
  * writes and remote merges alike.  A record that fails its

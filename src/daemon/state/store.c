@@ -7,15 +7,18 @@
 #include <sys/mman.h>
 
 #include "crdt/error.h"
+#include "crdt/hash.h"
 #include "crdt/hlc.h"
 #include "log.h"
 #include "state/store.h"
 
-/* 8 bytes a step, multiply-xorshift mixing (the finaliser of splitmix64),
- * from @key: fast on the kilobytes of a full state, and well spread. */
-static uint64_t hash_words(uint64_t key, const uint8_t *p, size_t len)
+/* 8 bytes a step, multiply-xorshift mixing (the finaliser of splitmix64):
+ * fast on the kilobytes of a full state, and well spread.  Not keyed: a
+ * peer that forges a collision only stops its own record from merging.
+ * The journal's checksums are these values: they stay as they are. */
+uint64_t store_fingerprint(const uint8_t *p, size_t len)
 {
-	uint64_t h = key ^ len;
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ len;
 
 	for (; len >= 8; p += 8, len -= 8) {
 		uint64_t w;
@@ -28,31 +31,24 @@ static uint64_t hash_words(uint64_t key, const uint8_t *p, size_t len)
 	h ^= h >> 29;
 	h *= 0xbf58476d1ce4e5b9ULL;
 	h ^= h >> 32;
-	return h;
+	return h | 1;
 }
 
-/* Not keyed: a peer that forges a collision only stops its own record
- * from merging. */
-uint64_t store_fingerprint(const uint8_t *p, size_t len)
-{
-	return hash_words(0x9e3779b97f4a7c15ULL, p, len) | 1;
-}
-
-/* hash_words keyed by the store's seed.  FNV-1a, a multiply a byte, cost
- * 9.5 ns for a 16-byte name against 3.5 ns, and a peer hashes each
- * record's name three or four times (the prefetches, the no-news check,
- * the merge), a client's command two or three.  The key is where the
- * hash starts, not mixed in at its end: each step is a bijection, so from
- * a known start a client could pick a name's last word to give it any
- * hash it likes, and fill one slot with as many names as it may write;
- * from an unknown one it cannot.  It also differs from store to store: a
- * peer's walk sends its names in its own slots' order, and with one hash
- * for all that order was ours too, the order in which linear probing
- * piles names into one growing cluster (a catch-up of 300,000 names
- * averaged thousands of probes a lookup). */
+/* Keyed SipHash (crdt/hash.h), as libcrdt's element tables: a client names
+ * the instances, and with a hash it can compute it could give as many
+ * names as it may write one slot, every lookup probing through them all.
+ * The word-at-a-time hash above, keyed by a secret start, did not stop
+ * that (e95494f): its step (h ^ w) * c, h ^= h >> 31 takes a difference
+ * in the top bit of h ^ w to one in bits 63 and 32 whatever h is, which
+ * the next word cancels; so names of 16-byte blocks, each block one of
+ * two, all collided under every seed (2^64 such names of 1,024 bytes).  The key
+ * also differs from store to store: a peer's walk and catch-up send names
+ * in its slots' order, which would be ours too with one hash for all, the
+ * order in which linear probing piles names into one growing cluster (a
+ * catch-up of 300,000 names averaged thousands of probes a lookup). */
 static uint64_t name_hash(const struct store *s, const uint8_t *p, size_t len)
 {
-	return hash_words(s->seed, p, len);
+	return crdt_hash_bytes(&s->seed, p, len);
 }
 
 void store_init(struct store *s)
@@ -63,7 +59,7 @@ void store_init(struct store *s)
 	crdt_rid_generate(&s->self);
 	/* a draw of its own: the replica id is no secret (peers, CRDT.JSON) */
 	crdt_rid_generate(&key);
-	s->seed = hash_words(0, key.b, sizeof(key.b));
+	memcpy(&s->seed, key.b, sizeof(s->seed));
 }
 
 /* The instances of other types under @e, NULL when it has none. */

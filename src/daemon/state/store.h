@@ -60,6 +60,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "crdt/hash.h"
 #include "crdt/obj.h"
 #include "state/forget.h"
 
@@ -252,12 +253,12 @@ struct store_sub {
 struct store {
 	struct crdt_rid self;     /* local writes are made under this id */
 	struct store_slot *table; /* open addressing, linear probing */
-	/* the names' hash is keyed by this, drawn at store_init apart from
-	 * the replica id (which peers and clients see): nobody can pick names
-	 * that share a slot, and a peer's table is in another order than ours
-	 * (its walk, a catch-up, sends names in its slots' order; in ours they
-	 * piled into one cluster) */
-	uint64_t seed;
+	/* the names' hash (SipHash, crdt/hash.h) is keyed by this, drawn at
+	 * store_init apart from the replica id (which peers and clients see):
+	 * nobody can pick names that share a slot, and a peer's table is in
+	 * another order than ours (its walk, a catch-up, sends names in its
+	 * slots' order; in ours they piled into one cluster) */
+	struct crdt_hash_key seed;
 	bool table_mapped;        /* mmap'd (grow), else calloc'd */
 	size_t cap;                 /* power of two */
 	size_t len;                 /* names in both tables */
