@@ -970,6 +970,13 @@ static size_t merge_states(struct gossip_core *g, struct peer *p, const struct s
 			}
 		}
 		g->st.records_in++;
+		/* a peer's record of a set we hold differs from ours in its
+		 * bytes (each replica lists members in its own hash order), so
+		 * record_unchanged() missed it: equal states, nothing to do */
+		if (store_holds(g->store, s[i].name, s[i].name_len, o)) {
+			g->st.unchanged++;
+			continue;
+		}
 		if ((r = store_merge_take(g->store, s[i].name, s[i].name_len, o, s[i].enc,
 					  s[i].enc_len)) < 0) {
 			drop(g, p, GOSSIP_DROP_NOMEM);

@@ -1080,6 +1080,32 @@ static int merge_remote(struct store *s, const void *name, size_t len,
 	return 0;
 }
 
+/* A set's, a hash's or a G-Set's size (0 for the other types): states of
+ * different sizes differ, told without a fingerprint (a catch-up's piece
+ * of a large set, a delta). */
+static size_t elems_of(const struct crdt_obj *o)
+{
+	switch (o->type) {
+	case CRDT_GSET:
+		return crdt_gset_card(o->gs);
+	case CRDT_ORSET:
+		return crdt_orset_card(o->os);
+	case CRDT_ORMAP:
+		return crdt_ormap_parts(o->om);
+	default:
+		return 0;
+	}
+}
+
+bool store_holds(struct store *s, const void *name, size_t len, const struct crdt_obj *remote)
+{
+	struct store_entry *e = store_find(s, name, len);
+	struct store_inst *in = e ? store_entry_inst(e, remote->type) : NULL;
+
+	return in && !entry_expired(e) && elems_of(&in->obj) == elems_of(remote) &&
+	       crdt_obj_fingerprint(&in->obj) == crdt_obj_fingerprint(remote);
+}
+
 int store_merge(struct store *s, const void *name, size_t len, const struct crdt_obj *remote)
 {
 	return merge_remote(s, name, len, remote, NULL, NULL, 0);

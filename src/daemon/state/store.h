@@ -403,6 +403,13 @@ int store_merge(struct store *s, const void *name, size_t len, const struct crdt
  * @remote was decoded from (crdt_obj_decode), announced with it (NULL: none). */
 int store_merge_encoded(struct store *s, const void *name, size_t len,
 			const struct crdt_obj *remote, const uint8_t *enc, size_t enc_len);
+/** Whether @name holds exactly @remote already (its instance of that type
+ * has @remote's fingerprint, and no deadline passed): a merge of it would
+ * change nothing.  Each replica encodes a set in its own hash order
+ * (crdt/hash.h), so a peer's bytes of a set equal to ours differ from
+ * ours; the fingerprints do not.  Cheap: sets, hashes and G-Sets keep
+ * theirs as they change, and counters and registers are small. */
+bool store_holds(struct store *s, const void *name, size_t len, const struct crdt_obj *remote);
 /** store_merge_encoded of a state the caller owns and is done with (a
  * decoded record): where @name had no instance of @remote's type, @remote's
  * state is moved into the new one, not copied (a catch-up of 1,000,000
