@@ -21,9 +21,10 @@
  * the hook ignores, and faulting in pages mapped there again since harms
  * nothing.
  *
- * Set it once, before any table is made (as cJSON_InitHooks): it is the one
- * setting libcrdt keeps outside its states, and it is not locked.  NULL (the
- * default) faults on the caller's thread. */
+ * Set it once, before any table is made (as cJSON_InitHooks): it is one of
+ * the two settings libcrdt keeps outside its states (the other is the hash
+ * key, crdt/hash.h), and it is not locked.  NULL (the default) faults on
+ * the caller's thread. */
 #ifndef CRDT_MEM_H
 #define CRDT_MEM_H
 
