@@ -163,7 +163,7 @@ static inline uint64_t rd64(const uint8_t *p)
 
 uint32_t et_hash(const void *key, size_t len)
 {
-	return (uint32_t)sip_hash(&crdt_hash_key_, key, len, 1, 3);
+	return (uint32_t)sip_hash(&crdt_hash_key_, key, len, SIP_C, SIP_D);
 }
 
 static inline bool slot_is(const struct et_slot *s, const void *key, size_t len, uint32_t hash)

@@ -168,14 +168,14 @@ static inline uint32_t et_hash_short(uint64_t w0, uint64_t w1, size_t len)
 	struct sip s = sip_init(&crdt_hash_key_);
 
 	if (len >= 8) {
-		sip_word(&s, sip_le(w0), 1);
+		sip_word(&s, sip_le(w0), SIP_C);
 		if (len == 16) {
-			sip_word(&s, sip_le(w1), 1);
+			sip_word(&s, sip_le(w1), SIP_C);
 			w1 = 0;
 		}
 		w0 = w1;
 	}
-	return (uint32_t)sip_end(&s, (uint64_t)len << 56 | sip_le(w0), 1, 3);
+	return (uint32_t)sip_end(&s, (uint64_t)len << 56 | sip_le(w0), SIP_C, SIP_D);
 }
 struct et_slot *et_find(const struct elemtab *t, const void *key, size_t len, uint32_t hash);
 /* Short keys are zero-padded in their slot, so equal keys of equal length

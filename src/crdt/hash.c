@@ -8,7 +8,7 @@ struct crdt_hash_key crdt_hash_key_ = { 0x243f6a8885a308d3ULL, 0x13198a2e0370734
 
 uint64_t crdt_hash_bytes(const struct crdt_hash_key *key, const void *p, size_t len)
 {
-	return sip_hash(key, p, len, 1, 3);
+	return sip_hash(key, p, len, SIP_C, SIP_D);
 }
 
 void crdt_set_hash_key(const struct crdt_hash_key *key)

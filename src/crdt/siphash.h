@@ -6,8 +6,9 @@
  * each 8-byte little-endian word of the message is xored into v3, run
  * through @c rounds and xored into v0; the last word holds the bytes left
  * and the length's low byte in its top byte; then v2 ^= 0xff, @d rounds,
- * and the four words xored.  crdt_hash_bytes() is SipHash-1-3; the tests
- * check SipHash-2-4 against the paper's vectors with the same code. */
+ * and the four words xored.  crdt_hash_bytes() and the element tables use
+ * SipHash-1-3 (SIP_C, SIP_D); the tests check SipHash-2-4 against the
+ * paper's vectors with the same code. */
 #ifndef CRDT_SIPHASH_H
 #define CRDT_SIPHASH_H
 
@@ -16,6 +17,10 @@
 #include <string.h>
 
 #include "crdt/hash.h"
+
+/* The rounds of libcrdt's hash: a word, and the end. */
+#define SIP_C 1
+#define SIP_D 3
 
 struct sip {
 	uint64_t v0, v1, v2, v3;

@@ -41,11 +41,12 @@ uint64_t store_fingerprint(const uint8_t *p, size_t len)
  * that (e95494f): its step (h ^ w) * c, h ^= h >> 31 takes a difference
  * in the top bit of h ^ w to one in bits 63 and 32 whatever h is, which
  * the next word cancels; so names of 16-byte blocks, each block one of
- * two, all collided under every seed (2^64 such names of 1,024 bytes).  The key
- * also differs from store to store: a peer's walk and catch-up send names
- * in its slots' order, which would be ours too with one hash for all, the
- * order in which linear probing piles names into one growing cluster (a
- * catch-up of 300,000 names averaged thousands of probes a lookup). */
+ * two, all collided under every seed (2^64 such names of 1,024 bytes).
+ * The key also differs from store to store: a peer's walk and catch-up
+ * send names in its slots' order, which would be ours too with one hash
+ * for all, the order in which linear probing piles names into one growing
+ * cluster (a catch-up of 300,000 names averaged thousands of probes a
+ * lookup). */
 static uint64_t name_hash(const struct store *s, const uint8_t *p, size_t len)
 {
 	return crdt_hash_bytes(&s->seed, p, len);
@@ -1082,7 +1083,9 @@ static int merge_remote(struct store *s, const void *name, size_t len,
 
 /* A set's, a hash's or a G-Set's size (0 for the other types): states of
  * different sizes differ, told without a fingerprint (a catch-up's piece
- * of a large set, a delta). */
+ * of a large set, a delta).  Only these types list elements in an order
+ * that depends on the hash key: the others' bytes are the same on every
+ * replica, and record_unchanged() tells theirs already. */
 static size_t elems_of(const struct crdt_obj *o)
 {
 	switch (o->type) {
@@ -1099,10 +1102,11 @@ static size_t elems_of(const struct crdt_obj *o)
 
 bool store_holds(struct store *s, const void *name, size_t len, const struct crdt_obj *remote)
 {
-	struct store_entry *e = store_find(s, name, len);
+	size_t n = elems_of(remote);
+	struct store_entry *e = n ? store_find(s, name, len) : NULL;
 	struct store_inst *in = e ? store_entry_inst(e, remote->type) : NULL;
 
-	return in && !entry_expired(e) && elems_of(&in->obj) == elems_of(remote) &&
+	return in && !entry_expired(e) && elems_of(&in->obj) == n &&
 	       crdt_obj_fingerprint(&in->obj) == crdt_obj_fingerprint(remote);
 }
 

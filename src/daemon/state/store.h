@@ -407,8 +407,9 @@ int store_merge_encoded(struct store *s, const void *name, size_t len,
  * has @remote's fingerprint, and no deadline passed): a merge of it would
  * change nothing.  Each replica encodes a set in its own hash order
  * (crdt/hash.h), so a peer's bytes of a set equal to ours differ from
- * ours; the fingerprints do not.  Cheap: sets, hashes and G-Sets keep
- * theirs as they change, and counters and registers are small. */
+ * ours; the fingerprints do not.  False at once for the other types (and
+ * for an empty state), whose bytes are the same everywhere; cheap for
+ * these, which keep their fingerprints as they change. */
 bool store_holds(struct store *s, const void *name, size_t len, const struct crdt_obj *remote);
 /** store_merge_encoded of a state the caller owns and is done with (a
  * decoded record): where @name had no instance of @remote's type, @remote's
