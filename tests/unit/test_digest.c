@@ -429,6 +429,101 @@ static void test_reclaimed_uncounted(void **state)
 	store_set_clock(NULL, NULL);
 }
 
+/* Names whose digest bucket is @b: the @n first "c<i>" that fall there. */
+static int crowd_names(char (*v)[16], int n, uint32_t b)
+{
+	int k = 0;
+
+	for (int i = 0; k < n; i++) {
+		int len = snprintf(v[k], sizeof(v[k]), "c%d", i);
+		if (digest_bucket_of(digest_name_key((const uint8_t *)v[k], (size_t)len)) == b)
+			k++;
+	}
+	return k;
+}
+
+/* A crowded bucket (more than DIGEST_CROWDED members, as a client that
+ * picks its names can make one): its members leave in one step each, in
+ * any order, and its key order lists exactly the members left, sorted,
+ * each within the range asked. */
+#define CROWD (DIGEST_CROWDED + 500)
+static void test_crowded_bucket(void **state)
+{
+	static char names[CROWD][16];
+	struct store a;
+	struct digest *da, *fresh;
+	const struct digest_keyed *kv;
+	const uint32_t b = 77;
+	int64_t n;
+
+	(void)state;
+	fake_now = 1000;
+	store_set_clock(fake_clock, NULL);
+	store_init(&a);
+	store_set_reclaim(&a, 1000);
+	assert_int_equal(digest_new(&a, &da), 0);
+	crowd_names(names, CROWD, b);
+	for (int i = 0; i < CROWD; i++) {
+		struct crdt_obj *o;
+		struct crdt_rid id;
+		struct crdt_hlc h;
+
+		rid_n(&id, 1);
+		crdt_hlc_init(&h, clock_1000, NULL);
+		assert_int_equal(store_get(&a, names[i], strlen(names[i]), CRDT_LWWREG, true, &o), 0);
+		assert_int_equal(crdt_lwwreg_set(o->lww, &h, &id, "v", 1), 0);
+		store_changed(&a, store_find(&a, names[i], strlen(names[i])), o->type,
+			      &(struct store_change){ .op = STORE_OP_STATE, .state = o });
+	}
+	digest_refresh(da);
+	assert_int_equal(da->members[b].n, CROWD);
+	n = digest_keyed_between(da, b, 0, UINT64_MAX, &kv);
+	assert_int_equal(n, CROWD);
+	/* every third name goes, the first and the last among them */
+	for (int i = 0; i < CROWD; i += 3)
+		assert_int_equal(store_del(&a, names[i], strlen(names[i])), 1);
+	fake_now = 2000;
+	store_reclaim(&a, SIZE_MAX);
+	digest_refresh(da);
+	assert_int_equal(da->members[b].n, CROWD - (CROWD + 2) / 3);
+	assert_int_equal(digest_new(&a, &fresh), 0);
+	digest_refresh(fresh);
+	for (uint32_t i = 0; i < DIGEST_BUCKETS; i++) {
+		assert_int_equal(da->bucket[i], fresh->bucket[i]);
+		assert_int_equal(da->members[i].n, fresh->members[i].n);
+	}
+	/* the key order, made again: the members left, in a key range */
+	n = digest_keyed_between(da, b, 0, UINT64_MAX, &kv);
+	assert_int_equal(n, da->members[b].n);
+	for (int64_t i = 0; i < n; i++) {
+		assert_int_equal(kv[i].key, digest_name_key(kv[i].e->name, kv[i].e->name_len));
+		assert_true(i == 0 || kv[i - 1].key <= kv[i].key);
+		assert_non_null(store_find(&a, kv[i].e->name, kv[i].e->name_len));
+	}
+	{
+		uint64_t from = kv[n / 4].key, to = kv[n / 2].key;
+		const struct digest_keyed *sub;
+		int64_t m = digest_keyed_between(da, b, from, to, &sub), want = 0;
+
+		for (int64_t i = 0; i < n; i++)
+			want += kv[i].key >= from && kv[i].key <= to;
+		assert_int_equal(m, want);
+		assert_true(sub[0].key == from && sub[m - 1].key == to);
+	}
+	/* the rest go too: the bucket ends empty */
+	for (int i = 0; i < CROWD; i++)
+		if (i % 3)
+			assert_int_equal(store_del(&a, names[i], strlen(names[i])), 1);
+	fake_now = 3000;
+	store_reclaim(&a, SIZE_MAX);
+	assert_int_equal(da->members[b].n, 0);
+	assert_int_equal(digest_keyed_between(da, b, 0, UINT64_MAX, &kv), 0);
+	digest_free(fresh);
+	digest_free(da);
+	store_done(&a);
+	store_set_clock(NULL, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -439,6 +534,7 @@ int main(void)
 		cmocka_unit_test(test_existing_contents),
 		cmocka_unit_test(test_type_conflict_counts_both),
 		cmocka_unit_test(test_reclaimed_uncounted),
+		cmocka_unit_test(test_crowded_bucket),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 #include "crdt/error.h"
 #include "gossip/auth.h"
 #include "gossip/core.h"
+#include "gossip/digest.h"
 #include "gossip/dlog.h"
 #include "gossip/gossip.h"
 #include "gossip/shim.h"
@@ -1811,6 +1812,54 @@ static void test_digest_round(void **state)
 	net_run(&c.net);
 	assert_int_equal(c.net.sent[0][1], 3); /* PING, DIGEST, PONG */
 	assert_int_equal(c.net.sent[1][0], 3);
+	cluster_done(&c);
+}
+
+/* A crowded digest bucket (gossip/digest.h, DIGEST_CROWDED: names a
+ * client picked to fall in one): three of its names written on node 1 go
+ * to node 0 by the next digest exchange, and no other.  Node 0's KEYS of
+ * the bucket take several datagrams, each of which node 1 answers from the
+ * bucket's key order, sending exactly the instances whose pairs node 0
+ * lacks. */
+#define CROWD (DIGEST_CROWDED + 500)
+static void test_digest_crowded_bucket(void **state)
+{
+	static char names[CROWD][16];
+	struct cluster c;
+	struct gossip_stats sa0, sb0, sa, sb;
+	const uint32_t b = 1234;
+
+	(void)state;
+	for (int i = 0, k = 0; k < CROWD; i++) {
+		int len = snprintf(names[k], sizeof(names[k]), "c%d", i);
+		if (digest_bucket_of(digest_name_key((const uint8_t *)names[k], (size_t)len)) == b)
+			k++;
+	}
+	cluster_digests = true;
+	cluster_init(&c, 2, 1400, 0, 0);
+	cluster_digests = false;
+	cluster_meet(&c);
+	for (int i = 0; i < CROWD; i++)
+		incr(&c.node[0], names[i], i + 1);
+	round_all(&c);
+	rounds_all(&c, 1);
+	assert_int_equal(counter(&c.node[1], names[CROWD - 1]), CROWD);
+
+	for (int i = 100; i < 400; i += 100)
+		incr(&c.node[1], names[i], 5);
+	gossip_core_get_stats(c.node[0].g, &sa0);
+	gossip_core_get_stats(c.node[1].g, &sb0);
+	sent_reset(&c.net);
+	gossip_core_round(c.node[0].g, fake_ms, fake_ms * 1000);
+	net_run(&c.net);
+	gossip_core_get_stats(c.node[0].g, &sa);
+	gossip_core_get_stats(c.node[1].g, &sb);
+	assert_int_equal(sa.digest_buckets_differing - sa0.digest_buckets_differing, 1);
+	/* 16 bytes an instance: the bucket's keys fill several datagrams */
+	assert_true(c.net.sent_type[0][1][WIRE_KEYS] >= CROWD * 16 / 1400);
+	assert_int_equal(sb.digest_instances_sent - sb0.digest_instances_sent, 3);
+	for (int i = 0; i < CROWD; i++)
+		assert_int_equal(counter(&c.node[0], names[i]), i + 1 + (i && i < 400 && i % 100 == 0 ? 5 : 0));
 	cluster_done(&c);
 }
 
@@ -5101,6 +5150,7 @@ int main(void)
 		cmocka_unit_test(test_rate),
 		cmocka_unit_test(test_push),
 		cmocka_unit_test(test_digest_round),
+		cmocka_unit_test(test_digest_crowded_bucket),
 		cmocka_unit_test(test_digest_converge),
 		cmocka_unit_test(test_delta_loss),
 		cmocka_unit_test(test_delta_dup_reorder),

@@ -8,16 +8,50 @@
 
 /* The digest's fields beside each instance and each entry (its share of
  * the store's room, zero when created): the state fingerprint the
- * instance is counted with in its bucket (0 = not counted), and whether
- * the entry changed since the digest last counted it (stale). */
+ * instance is counted with in its bucket (0 = not counted), and the
+ * entry's tag: whether it changed since the digest last counted it
+ * (TAG_STALE), and 1 + its place in its bucket's member list (0: not a
+ * member), so that the store's reclaim of a name takes it out of a bucket
+ * of any size in one step. */
+#define TAG_STALE 0x80000000u
+#define TAG_POS 0x7fffffffu
+
 static uint64_t *counted_fp(const struct digest *d, const struct store_inst *in)
 {
 	return store_inst_room(in, d->room.inst);
 }
 
-static bool *stale(const struct digest *d, const struct store_entry *e)
+static uint32_t *tag(const struct digest *d, const struct store_entry *e)
 {
 	return store_entry_room(e, d->room.entry);
+}
+
+static bool is_stale(const struct digest *d, const struct store_entry *e)
+{
+	return *tag(d, e) & TAG_STALE;
+}
+
+static void set_stale(const struct digest *d, const struct store_entry *e, bool on)
+{
+	*tag(d, e) = on ? *tag(d, e) | TAG_STALE : *tag(d, e) & ~TAG_STALE;
+}
+
+/* A bucket's members changed: its key order, if made, is gone. */
+static void members_changed(struct digest_members *m)
+{
+	free(m->byk);
+	m->byk = NULL;
+}
+
+/* @e, a member of @m, out of it: the last member takes its place. */
+static void member_drop(struct digest *d, struct digest_members *m, struct store_entry *e)
+{
+	uint32_t i = (*tag(d, e) & TAG_POS) - 1;
+
+	m->v[i] = m->v[--m->n];
+	*tag(d, m->v[i]) = (*tag(d, m->v[i]) & TAG_STALE) | (i + 1);
+	*tag(d, e) &= TAG_STALE;
+	members_changed(m);
 }
 
 uint64_t digest_counted(const struct digest *d, const struct store_inst *in)
@@ -44,6 +78,50 @@ uint64_t digest_name_key(const uint8_t *name, size_t len)
 		h *= 0x100000001b3ULL;
 	}
 	return mix(h);
+}
+
+static int keyed_cmp(const void *a, const void *b)
+{
+	const struct digest_keyed *x = a, *y = b;
+
+	return x->key < y->key ? -1 : x->key > y->key;
+}
+
+/* The first of @n pairs sorted by key whose key is @key or more. */
+static size_t keyed_lower(const struct digest_keyed *v, size_t n, uint64_t key)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (v[mid].key < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+int64_t digest_keyed_between(struct digest *d, uint32_t b, uint64_t from, uint64_t to,
+			     const struct digest_keyed **ret)
+{
+	struct digest_members *m = &d->members[b];
+	size_t lo, hi;
+
+	if (!m->byk) {
+		if (!(m->byk = malloc((m->n ? m->n : 1) * sizeof(*m->byk))))
+			return -ENOMEM;
+		for (uint32_t i = 0; i < m->n; i++)
+			m->byk[i] = (struct digest_keyed){
+				.key = digest_name_key(m->v[i]->name, m->v[i]->name_len), .e = m->v[i]
+			};
+		if (m->n)
+			qsort(m->byk, m->n, sizeof(*m->byk), keyed_cmp);
+	}
+	lo = keyed_lower(m->byk, m->n, from);
+	hi = to == UINT64_MAX ? m->n : keyed_lower(m->byk, m->n, to + 1);
+	*ret = m->byk + lo;
+	return hi > lo ? (int64_t)(hi - lo) : 0;
 }
 
 uint64_t digest_contrib(uint64_t key, uint64_t fp)
@@ -84,7 +162,7 @@ static size_t unmark_dropped(struct digest *d, size_t max)
 	size_t n = 0;
 
 	while (d->ndropped && n < max) {
-		*stale(d, d->dropped[--d->ndropped]) = false;
+		set_stale(d, d->dropped[--d->ndropped], false);
 		n++;
 	}
 	if (!d->ndropped) {
@@ -111,7 +189,7 @@ static void overflow(struct digest *d)
 /* Mark @e stale, listing it unless it already is. */
 static void mark(struct digest *d, struct store_entry *e)
 {
-	if (*stale(d, e))
+	if (is_stale(d, e))
 		return;
 	if (d->nstale == stale_max(d)) {
 		overflow(d);
@@ -128,7 +206,7 @@ static void mark(struct digest *d, struct store_entry *e)
 		d->stale_cap = cap;
 	}
 	d->stale[d->nstale++] = e;
-	*stale(d, e) = true;
+	set_stale(d, e, true);
 }
 
 static void changed(void *ctx, struct store_entry *e, enum crdt_type t,
@@ -156,17 +234,13 @@ static void removed(void *ctx, struct store_entry *e)
 		}
 	}
 	/* a member whatever its fingerprints (a state's may be 0) */
-	for (uint32_t i = 0; i < m->n; i++)
-		if (m->v[i] == e) {
-			memmove(&m->v[i], &m->v[i + 1], (m->n - i - 1) * sizeof(*m->v));
-			m->n--;
-			break;
-		}
-	if (!*stale(d, e))
+	if (*tag(d, e) & TAG_POS)
+		member_drop(d, m, e);
+	if (!is_stale(d, e))
 		return;
 	if (d->ndropped) /* it may be there: the rest of it unmarked now */
 		unmark_dropped(d, SIZE_MAX);
-	if (!*stale(d, e))
+	if (!is_stale(d, e))
 		return;
 	/* a refresh follows each change within a round, so the list is short
 	 * while peers are there; a long one is dropped (the next refresh, if
@@ -189,7 +263,6 @@ static size_t refresh_entry(struct digest *d, struct store_entry *e)
 	uint64_t key = digest_name_key(e->name, e->name_len);
 	uint64_t *b = &d->bucket[digest_bucket_of(key)];
 	struct digest_members *m = &d->members[digest_bucket_of(key)];
-	bool counted = false;
 	size_t n = 0;
 
 	for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++) {
@@ -199,7 +272,6 @@ static size_t refresh_entry(struct digest *d, struct store_entry *e)
 		if (!in)
 			continue;
 		was = counted_fp(d, in);
-		counted |= *was != 0;
 		fp = crdt_obj_fingerprint(&in->obj);
 		n++;
 		if (fp == *was)
@@ -211,7 +283,7 @@ static size_t refresh_entry(struct digest *d, struct store_entry *e)
 	}
 	/* first counted: a member of its bucket until the store reclaims it
 	 * (removed) */
-	if (!counted && n) {
+	if (!(*tag(d, e) & TAG_POS) && n) {
 		if (m->n == m->cap) {
 			uint32_t cap = m->cap ? 2 * m->cap : 4;
 			struct store_entry **v = realloc(m->v, cap * sizeof(*v));
@@ -224,7 +296,7 @@ static size_t refresh_entry(struct digest *d, struct store_entry *e)
 						*counted_fp(d, in) = 0;
 					}
 				}
-				*stale(d, e) = false;
+				set_stale(d, e, false);
 				overflow(d);
 				return n;
 			}
@@ -232,8 +304,10 @@ static size_t refresh_entry(struct digest *d, struct store_entry *e)
 			m->cap = cap;
 		}
 		m->v[m->n++] = e;
+		*tag(d, e) |= m->n;
+		members_changed(m);
 	}
-	*stale(d, e) = false;
+	set_stale(d, e, false);
 	return n;
 }
 
@@ -251,7 +325,7 @@ bool digest_refresh_some(struct digest *d, size_t entries)
 			d->walking = false;
 			break;
 		}
-		if (!*stale(d, e)) /* else listed: the list's */
+		if (!is_stale(d, e)) /* else listed: the list's */
 			d->stats.refreshed += refresh_entry(d, e);
 		entries--;
 	}
@@ -290,7 +364,7 @@ int digest_new(struct store *store, struct digest **ret)
 				 &(struct store_sub){ .changed = changed, .ctx = d,
 						      .removed = removed,
 						      .inst_room = sizeof(uint64_t),
-						      .entry_room = sizeof(bool) },
+						      .entry_room = sizeof(uint32_t) },
 				 &d->room)) < 0) {
 		free(d);
 		return r;
@@ -307,8 +381,10 @@ void digest_free(struct digest *d)
 	if (!d)
 		return;
 	store_unsubscribe(d->store, d);
-	for (size_t i = 0; i < DIGEST_BUCKETS; i++)
+	for (size_t i = 0; i < DIGEST_BUCKETS; i++) {
 		free(d->members[i].v);
+		free(d->members[i].byk);
+	}
 	free(d->stale);
 	free(d->dropped);
 	free(d);

@@ -58,10 +58,30 @@ struct digest_stats {
 	uint64_t refreshed; /* instance fingerprints recomputed */
 };
 
-/* The entries counted in one bucket, in the order they came. */
+/* A bucket holding more members than this is crowded: its KEYS are
+ * looked up in its members sorted by name key, not by a pass over them
+ * all.  At 1,000,000 names a bucket holds about 250.  Its buckets are
+ * public (every replica must place a name alike), so a client can pile
+ * names into one by trying, one name in 4,096: a pass a KEYS datagram
+ * then cost the bucket's size squared over 80 an exchange (0.3-0.4 s of
+ * CPU on each side at 20,000 such names; bench/bucket_flood.py). */
+#define DIGEST_CROWDED 1024
+
+/* A member's name key beside it, for a crowded bucket's key order. */
+struct digest_keyed {
+	uint64_t key;
+	struct store_entry *e;
+};
+
+/* The entries counted in one bucket, in no order: a member leaving takes
+ * the last one's place (its place is in its tag, digest.c). */
 struct digest_members {
 	struct store_entry **v;
 	uint32_t n, cap;
+	/* a crowded bucket's members in name key order, made by the first
+	 * digest_keyed_between() that needs it, dropped by any change of
+	 * the members (not by a change of their states) */
+	struct digest_keyed *byk;
 };
 
 struct digest {
@@ -112,6 +132,13 @@ bool digest_refresh_some(struct digest *d, size_t entries);
  * name (FNV-1a 64, then the splitmix64 finaliser), the same on every
  * replica. */
 uint64_t digest_name_key(const uint8_t *name, size_t len);
+
+/** The members of crowded bucket @b whose name keys lie in [@from, @to],
+ * in key order: sets *@ret to the first (the digest's; valid until the
+ * bucket's members change) and returns how many.  -ENOMEM if the order
+ * could not be made (the caller may pass over the members instead). */
+int64_t digest_keyed_between(struct digest *d, uint32_t b, uint64_t from, uint64_t to,
+			     const struct digest_keyed **ret);
 /** The bucket of @key. */
 static inline uint32_t digest_bucket_of(uint64_t key)
 {

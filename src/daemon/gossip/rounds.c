@@ -549,6 +549,8 @@ int rounds_on_buckets(struct gossip_core *g, struct peer *p, const uint8_t *body
 int rounds_on_keys(struct gossip_core *g, struct peer *p, const uint8_t *body, size_t len)
 {
 	const struct digest_members *m;
+	const struct digest_keyed *kv = NULL;
+	size_t nkv = 0;
 	struct wire_keys k;
 	uint64_t (*pairs)[2] = NULL;
 	bool room; /* a window has room: a queued write goes at the next push */
@@ -579,10 +581,21 @@ int rounds_on_keys(struct gossip_core *g, struct peer *p, const uint8_t *body, s
 		wire_keys_get(&k, i, &pairs[i][0], &pairs[i][1]);
 	if (k.n)
 		qsort(pairs, k.n, sizeof(*pairs), key_cmp);
+	/* ours in the datagram's key range: a crowded bucket's from its key
+	 * order (a pass over all its members a datagram costs its size
+	 * squared an exchange); else, or without memory for that order, a
+	 * pass */
 	m = &g->dg->members[k.bucket];
-	for (uint32_t i = 0; i < m->n; i++) {
-		struct store_entry *e = m->v[i];
-		uint64_t key = digest_name_key(e->name, e->name_len);
+	if (m->n > DIGEST_CROWDED) {
+		int64_t n = digest_keyed_between(g->dg, k.bucket, k.from, k.to, &kv);
+		if (n >= 0)
+			nkv = (size_t)n;
+		else
+			kv = NULL;
+	}
+	for (size_t i = 0; i < (kv ? nkv : m->n); i++) {
+		struct store_entry *e = kv ? kv[i].e : m->v[i];
+		uint64_t key = kv ? kv[i].key : digest_name_key(e->name, e->name_len);
 		bool differs = false;
 
 		if (key < k.from || key > k.to)
