@@ -242,19 +242,21 @@ static void removed(void *ctx, struct store_entry *e)
 		unmark_dropped(d, SIZE_MAX);
 	if (!is_stale(d, e))
 		return;
-	/* a refresh follows each change within a round, so the list is short
-	 * while peers are there; a long one is dropped (the next refresh, if
-	 * any, walks the store) rather than searched */
-	if (d->nstale > 256) {
-		overflow(d);
-		return;
-	}
+	/* It is in the list, which must not keep it: the store frees it
+	 * next.  A refresh follows each change within a round, so the list
+	 * is short while peers are there; a long one is dropped once @e is
+	 * out of it (the next refresh, if any, walks the store), so that a
+	 * reclaim of many names searches it once, not once a name.  (A long
+	 * list dropped with @e still in it had the next removal's unmarking
+	 * write to @e's freed memory.) */
 	for (size_t i = 0; i < d->nstale; i++)
 		if (d->stale[i] == e) {
-			memmove(&d->stale[i], &d->stale[i + 1], (d->nstale - i - 1) * sizeof(*d->stale));
-			d->nstale--;
+			d->stale[i] = d->stale[--d->nstale];
 			break;
 		}
+	set_stale(d, e, false);
+	if (d->nstale > 256)
+		overflow(d);
 }
 
 /* Bring every instance of @e into its bucket at its current state. */
