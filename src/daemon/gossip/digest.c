@@ -36,22 +36,57 @@ static void set_stale(const struct digest *d, const struct store_entry *e, bool 
 	*tag(d, e) = on ? *tag(d, e) | TAG_STALE : *tag(d, e) & ~TAG_STALE;
 }
 
-/* A bucket's members changed: its key order, if made, is gone. */
-static void members_changed(struct digest_members *m)
+static int keyed_cmp(const void *a, const void *b)
+{
+	const struct digest_keyed *x = a, *y = b;
+
+	return x->key < y->key ? -1 : x->key > y->key;
+}
+
+/* The first of @n pairs sorted by key whose key is @key or more. */
+static size_t keyed_lower(const struct digest_keyed *v, size_t n, uint64_t key)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (v[mid].key < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* A member joined @m: its key order, if made, is gone. */
+static void key_order_drop(struct digest_members *m)
 {
 	free(m->byk);
 	m->byk = NULL;
 }
 
-/* @e, a member of @m, out of it: the last member takes its place. */
-static void member_drop(struct digest *d, struct digest_members *m, struct store_entry *e)
+/* @e, a member of @m under name key @key, out of it: the last member
+ * takes its place, and its pair in the key order, if made, is left empty
+ * (digest_keyed_between closes the gaps), so that a reclaim of many names
+ * while KEYS come does not sort the bucket again for each datagram. */
+static void member_drop(struct digest *d, struct digest_members *m, struct store_entry *e,
+			uint64_t key)
 {
 	uint32_t i = (*tag(d, e) & TAG_POS) - 1;
+	size_t k;
 
 	m->v[i] = m->v[--m->n];
 	*tag(d, m->v[i]) = (*tag(d, m->v[i]) & TAG_STALE) | (i + 1);
 	*tag(d, e) &= TAG_STALE;
-	members_changed(m);
+	if (!m->byk)
+		return;
+	for (k = keyed_lower(m->byk, m->nbyk, key); k < m->nbyk && m->byk[k].key == key; k++)
+		if (m->byk[k].e == e) {
+			m->byk[k].e = NULL;
+			m->gaps = true;
+			return;
+		}
+	key_order_drop(m); /* not there: cannot be, but then made again */
 }
 
 uint64_t digest_counted(const struct digest *d, const struct store_inst *in)
@@ -80,28 +115,6 @@ uint64_t digest_name_key(const uint8_t *name, size_t len)
 	return mix(h);
 }
 
-static int keyed_cmp(const void *a, const void *b)
-{
-	const struct digest_keyed *x = a, *y = b;
-
-	return x->key < y->key ? -1 : x->key > y->key;
-}
-
-/* The first of @n pairs sorted by key whose key is @key or more. */
-static size_t keyed_lower(const struct digest_keyed *v, size_t n, uint64_t key)
-{
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (v[mid].key < key)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 int64_t digest_keyed_between(struct digest *d, uint32_t b, uint64_t from, uint64_t to,
 			     const struct digest_keyed **ret)
 {
@@ -117,9 +130,19 @@ int64_t digest_keyed_between(struct digest *d, uint32_t b, uint64_t from, uint64
 			};
 		if (m->n)
 			qsort(m->byk, m->n, sizeof(*m->byk), keyed_cmp);
+		m->nbyk = m->n;
+		m->gaps = false;
 	}
-	lo = keyed_lower(m->byk, m->n, from);
-	hi = to == UINT64_MAX ? m->n : keyed_lower(m->byk, m->n, to + 1);
+	if (m->gaps) { /* members left: their pairs out, in one pass */
+		uint32_t j = 0;
+		for (uint32_t i = 0; i < m->nbyk; i++)
+			if (m->byk[i].e)
+				m->byk[j++] = m->byk[i];
+		m->nbyk = j;
+		m->gaps = false;
+	}
+	lo = keyed_lower(m->byk, m->nbyk, from);
+	hi = to == UINT64_MAX ? m->nbyk : keyed_lower(m->byk, m->nbyk, to + 1);
 	*ret = m->byk + lo;
 	return hi > lo ? (int64_t)(hi - lo) : 0;
 }
@@ -235,7 +258,7 @@ static void removed(void *ctx, struct store_entry *e)
 	}
 	/* a member whatever its fingerprints (a state's may be 0) */
 	if (*tag(d, e) & TAG_POS)
-		member_drop(d, m, e);
+		member_drop(d, m, e, key);
 	if (!is_stale(d, e))
 		return;
 	if (d->ndropped) /* it may be there: the rest of it unmarked now */
@@ -307,7 +330,7 @@ static size_t refresh_entry(struct digest *d, struct store_entry *e)
 		}
 		m->v[m->n++] = e;
 		*tag(d, e) |= m->n;
-		members_changed(m);
+		key_order_drop(m);
 	}
 	set_stale(d, e, false);
 	return n;

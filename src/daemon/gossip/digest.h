@@ -78,10 +78,13 @@ struct digest_keyed {
 struct digest_members {
 	struct store_entry **v;
 	uint32_t n, cap;
-	/* a crowded bucket's members in name key order, made by the first
-	 * digest_keyed_between() that needs it, dropped by any change of
-	 * the members (not by a change of their states) */
+	/* a crowded bucket's members in name key order (nbyk pairs), made
+	 * by the first digest_keyed_between() that needs it, dropped when a
+	 * member joins; a member that leaves leaves its pair empty (gaps),
+	 * closed by the next digest_keyed_between() */
 	struct digest_keyed *byk;
+	uint32_t nbyk;
+	bool gaps;
 };
 
 struct digest {

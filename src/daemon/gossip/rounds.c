@@ -422,6 +422,7 @@ static int key_cmp(const void *a, const void *b)
 static void send_keys(struct gossip_core *g, struct peer *p, uint32_t b)
 {
 	const struct digest_members *m = &g->dg->members[b];
+	const struct digest_keyed *kv = NULL;
 	size_t budget = dgram_budget(g), hdr, per, n = 0;
 	uint64_t (*pairs)[2] = NULL;
 
@@ -430,11 +431,17 @@ static void send_keys(struct gossip_core *g, struct peer *p, uint32_t b)
 			n += store_entry_inst(m->v[i], (enum crdt_type)t) != NULL;
 	if (n && !(pairs = malloc(n * sizeof(*pairs))))
 		return; /* the next round asks again */
+	/* a crowded bucket's pairs come in key order from its members' (kept
+	 * for the peer's KEYS too), with no sort; the peer sorts what it
+	 * receives, so equal keys may come in any order */
+	if (m->n > DIGEST_CROWDED && digest_keyed_between(g->dg, b, 0, UINT64_MAX, &kv) < 0)
+		kv = NULL;
 	n = 0;
-	for (uint32_t i = 0; i < m->n; i++) {
-		uint64_t key = digest_name_key(m->v[i]->name, m->v[i]->name_len);
+	for (uint32_t i = 0; i < m->n; i++) { /* the order holds every member */
+		struct store_entry *e = kv ? kv[i].e : m->v[i];
+		uint64_t key = kv ? kv[i].key : digest_name_key(e->name, e->name_len);
 		for (int t = CRDT_TYPE_MIN; t <= CRDT_TYPE_MAX; t++) {
-			const struct store_inst *in = store_entry_inst(m->v[i], (enum crdt_type)t);
+			const struct store_inst *in = store_entry_inst(e, (enum crdt_type)t);
 			uint64_t fp = in ? digest_counted(g->dg, in) : 0;
 			if (fp) {
 				pairs[n][0] = key;
@@ -443,7 +450,7 @@ static void send_keys(struct gossip_core *g, struct peer *p, uint32_t b)
 			}
 		}
 	}
-	if (n) /* qsort's base must not be NULL, even for no items */
+	if (n && !kv) /* qsort's base must not be NULL, even for no items */
 		qsort(pairs, n, sizeof(*pairs), key_cmp);
 	hdr = wire_header_len(g->node_len) + wire_keys_head_len(b);
 	per = (budget - hdr) / 16;
