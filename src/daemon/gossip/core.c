@@ -596,7 +596,8 @@ uint64_t gossip_core_tick(struct gossip_core *g, uint64_t now_ms)
 	/* KEYS owed: what the refresh left of one slice's budget (at least a
 	 * bucket), so that a tick stays within about one slice */
 	for (size_t i = 0; i < g->npeers; i++)
-		if (g->peers[i]->nkeys_due && !rounds_send_keys(g, g->peers[i], t0))
+		if ((g->peers[i]->nkeys_due || g->peers[i]->keys_part) &&
+		    !rounds_send_keys(g, g->peers[i], t0))
 			break;
 	for (size_t i = 0; i < g->npeers; i++) {
 		struct peer *p = g->peers[i];

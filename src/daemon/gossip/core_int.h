@@ -157,9 +157,11 @@ struct peer {
 	bool dg_owed; /* a DIGEST to it waits for ours to be up to date */
 	/* the buckets its BUCKETS found differing whose KEYS it has not been
 	 * sent yet, a bit each, and where the next slice begins
-	 * (rounds_send_keys) */
+	 * (rounds_send_keys); a crowded bucket's that went in part, 1 + its
+	 * number (0: none), and the key its rest begins at */
 	uint64_t keys_due[DIGEST_BUCKETS / 64];
-	uint32_t nkeys_due, keys_at;
+	uint32_t nkeys_due, keys_at, keys_part;
+	uint64_t keys_from;
 	uint64_t differs_since;
 	uint64_t differing, differing_acc;
 	uint64_t bytes_at_round, bytes_last_round;

@@ -78,12 +78,14 @@ struct digest_keyed {
 struct digest_members {
 	struct store_entry **v;
 	uint32_t n, cap;
-	/* a crowded bucket's members in name key order (nbyk pairs), made
-	 * by the first digest_keyed_between() that needs it, dropped when a
-	 * member joins; a member that leaves leaves its pair empty (gaps),
-	 * closed by the next digest_keyed_between() */
+	/* a crowded bucket's members in name key order: made when it becomes
+	 * crowded (or by the first digest_keyed_between() that needs it),
+	 * nsorted pairs sorted, then the pairs of members that joined since
+	 * (nbyk in all, room for capk), merged in when they outgrow an eighth
+	 * of the sorted ones or before a lookup; a member that leaves leaves
+	 * its pair empty (gaps), closed by the next digest_keyed_between() */
 	struct digest_keyed *byk;
-	uint32_t nbyk;
+	uint32_t nbyk, nsorted, capk;
 	bool gaps;
 };
 
