@@ -1815,12 +1815,6 @@ static void test_digest_round(void **state)
 	cluster_done(&c);
 }
 
-/* A crowded digest bucket (gossip/digest.h, DIGEST_CROWDED: names a
- * client picked to fall in one): three of its names written on node 1 go
- * to node 0 by the next digest exchange, and no other.  Node 0's KEYS of
- * the bucket take several datagrams, each of which node 1 answers from the
- * bucket's key order, sending exactly the instances whose pairs node 0
- * lacks. */
 #define CROWD (DIGEST_CROWDED + 500)
 
 /* @n names that fall in digest bucket @b. */
@@ -1833,6 +1827,35 @@ static void crowd_names(char (*names)[16], int n, uint32_t b)
 	}
 }
 
+/* Node 0 counts to i + 1 under the crowded bucket's name i, node 1
+ * receives them all (by the rounds and the ticks), then writes 5 more
+ * under names 100, 200 and 300. */
+static void crowd_load(struct cluster *c, char (*names)[16])
+{
+	cluster_meet(c);
+	for (int i = 0; i < CROWD; i++)
+		incr(&c->node[0], names[i], i + 1);
+	round_all(c);
+	rounds_all(c, 1);
+	net_run_ticks(c);
+	assert_int_equal(counter(&c->node[1], names[CROWD - 1]), CROWD);
+	for (int i = 100; i < 400; i += 100)
+		incr(&c->node[1], names[i], 5);
+}
+
+/* Node 0 holds every count crowd_load wrote, node 1's included. */
+static void assert_crowd_equal(struct cluster *c, char (*names)[16])
+{
+	for (int i = 0; i < CROWD; i++)
+		assert_int_equal(counter(&c->node[0], names[i]), i + 1 + (i && i < 400 && i % 100 == 0 ? 5 : 0));
+}
+
+/* A crowded digest bucket (gossip/digest.h, DIGEST_CROWDED: names a
+ * client picked to fall in one): three of its names written on node 1 go
+ * to node 0 by the next digest exchange, and no other.  Node 0's KEYS of
+ * the bucket take several datagrams, each of which node 1 answers from the
+ * bucket's key order, sending exactly the instances whose pairs node 0
+ * lacks. */
 static void test_digest_crowded_bucket(void **state)
 {
 	static char names[CROWD][16];
@@ -1845,15 +1868,7 @@ static void test_digest_crowded_bucket(void **state)
 	cluster_digests = true;
 	cluster_init(&c, 2, 1400, 0, 0);
 	cluster_digests = false;
-	cluster_meet(&c);
-	for (int i = 0; i < CROWD; i++)
-		incr(&c.node[0], names[i], i + 1);
-	round_all(&c);
-	rounds_all(&c, 1);
-	assert_int_equal(counter(&c.node[1], names[CROWD - 1]), CROWD);
-
-	for (int i = 100; i < 400; i += 100)
-		incr(&c.node[1], names[i], 5);
+	crowd_load(&c, names);
 	gossip_core_get_stats(c.node[0].g, &sa0);
 	gossip_core_get_stats(c.node[1].g, &sb0);
 	sent_reset(&c.net);
@@ -1865,8 +1880,7 @@ static void test_digest_crowded_bucket(void **state)
 	/* 16 bytes an instance: the bucket's keys fill several datagrams */
 	assert_true(c.net.sent_type[0][1][WIRE_KEYS] >= CROWD * 16 / 1400);
 	assert_int_equal(sb.digest_instances_sent - sb0.digest_instances_sent, 3);
-	for (int i = 0; i < CROWD; i++)
-		assert_int_equal(counter(&c.node[0], names[i]), i + 1 + (i && i < 400 && i % 100 == 0 ? 5 : 0));
+	assert_crowd_equal(&c, names);
 	cluster_done(&c);
 }
 
@@ -1889,16 +1903,7 @@ static void test_digest_crowded_bucket_sliced(void **state)
 	cluster_clock = true;
 	cluster_init_with(&c, 2, false, true, true);
 	cluster_clock = false;
-	cluster_meet(&c);
-	for (int i = 0; i < CROWD; i++)
-		incr(&c.node[0], names[i], i + 1);
-	round_all(&c);
-	rounds_all(&c, 1);
-	net_run_ticks(&c);
-	assert_int_equal(counter(&c.node[1], names[CROWD - 1]), CROWD);
-
-	for (int i = 100; i < 400; i += 100)
-		incr(&c.node[1], names[i], 5);
+	crowd_load(&c, names);
 	gossip_core_get_stats(c.node[1].g, &sb0);
 	sent_reset(&c.net);
 	c.node[0].tick_due = c.node[1].tick_due = 0;
@@ -1923,8 +1928,7 @@ static void test_digest_crowded_bucket_sliced(void **state)
 	net_run_ticks(&c);
 	gossip_core_get_stats(c.node[1].g, &sb);
 	assert_int_equal(sb.digest_instances_sent - sb0.digest_instances_sent, 3);
-	for (int i = 0; i < CROWD; i++)
-		assert_int_equal(counter(&c.node[0], names[i]), i + 1 + (i && i < 400 && i % 100 == 0 ? 5 : 0));
+	assert_crowd_equal(&c, names);
 	cluster_done(&c);
 }
 
