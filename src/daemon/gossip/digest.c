@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crdt/sort.h"
 #include "gossip/digest.h"
 
 /* The digest's fields beside each instance and each entry (its share of
@@ -36,12 +37,13 @@ static void set_stale(const struct digest *d, const struct store_entry *e, bool 
 	*tag(d, e) = on ? *tag(d, e) | TAG_STALE : *tag(d, e) & ~TAG_STALE;
 }
 
-static int keyed_cmp(const void *a, const void *b)
+static inline bool keyed_lt(const struct digest_keyed *a, const struct digest_keyed *b)
 {
-	const struct digest_keyed *x = a, *y = b;
-
-	return x->key < y->key ? -1 : x->key > y->key;
+	return a->key < b->key;
 }
+
+/* by key; equal keys (one name's, or a collision) in any order */
+SORT_DEFINE(keyed_sort, struct digest_keyed, keyed_lt)
 
 /* The first of @n pairs sorted by key whose key is @key or more. */
 static size_t keyed_lower(const struct digest_keyed *v, size_t n, uint64_t key)
@@ -80,7 +82,7 @@ static int key_order_make(struct digest_members *m)
 		v[i] = (struct digest_keyed){
 			.key = digest_name_key(m->v[i]->name, m->v[i]->name_len), .e = m->v[i]
 		};
-	qsort(v, m->n, sizeof(*v), keyed_cmp);
+	keyed_sort(v, m->n);
 	free(m->byk);
 	m->byk = v;
 	m->nbyk = m->nsorted = m->n;
@@ -111,7 +113,7 @@ static int key_order_settle(struct digest_members *m)
 	if (!(t = malloc(nt * sizeof(*t))))
 		return -ENOMEM;
 	memcpy(t, m->byk + m->nsorted, nt * sizeof(*t));
-	qsort(t, nt, sizeof(*t), keyed_cmp);
+	keyed_sort(t, nt);
 	for (uint32_t a = m->nsorted, k = m->nbyk; nt;)
 		m->byk[--k] = a && m->byk[a - 1].key > t[nt - 1].key ? m->byk[--a] : t[--nt];
 	free(t);
