@@ -121,11 +121,22 @@ class TestConvergence(ClusterTest):
         a.execute_command("CRDT.CREATE", "gset", "gset")
         a.sadd("gset", *["g%d" % j for j in range(20)])
         self.converge(lambda cl: cl.dbsize(), 101)
-        # a few rounds for what was in flight, then ten more
+        # a few rounds for what was in flight, then at least five more
+        # counted at both nodes (a wait bounded in time, not a fixed window
+        # a loaded machine could fill with fewer rounds)
         time.sleep(0.5)
         before = [cl.info("gossip") for cl in (a, b)]
-        time.sleep(1.0)
-        after = [cl.info("gossip") for cl in (a, b)]
+
+        def five_rounds_later():
+            # done when both count five rounds unchanged, or either merged
+            now = [cl.info("gossip") for cl in (a, b)]
+            grew = [(y["records_unchanged"] - x["records_unchanged"], y["merges"] - x["merges"])
+                    for x, y in zip(before, now)]
+            if all(u >= 5 * 101 for u, _ in grew) or any(m for _, m in grew):
+                return now
+            return None
+        after = wait_until(five_rounds_later, timeout=30,
+                           what="five full rounds counted unchanged at both nodes")
         for x, y in zip(before, after):
             self.assertEqual(y["merges"], x["merges"], (x["merges"], y["merges"]))
             self.assertGreaterEqual(y["records_unchanged"] - x["records_unchanged"], 5 * 101)
