@@ -40,4 +40,22 @@ uint64_t crdt_hash_bytes(const struct crdt_hash_key *key, const void *p, size_t 
  * each other's states (docs/encoding.md, "Elemtab order"). */
 void crdt_set_hash_key(const struct crdt_hash_key *key);
 
+/** The splitmix64 finaliser (Steele, Lea, Flood, "Fast splittable
+ * pseudorandom number generators", 2014): a bijection on 64 bits, well
+ * spread, not keyed.  For mixing numbers nobody hostile picks, and for
+ * seeding: crdt_splitmix64 steps @state and returns its next draw. */
+static inline uint64_t crdt_mix64(uint64_t h)
+{
+	h ^= h >> 30;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 27;
+	h *= 0x94d049bb133111ebULL;
+	return h ^ (h >> 31);
+}
+
+static inline uint64_t crdt_splitmix64(uint64_t *state)
+{
+	return crdt_mix64(*state += 0x9e3779b97f4a7c15ULL);
+}
+
 #endif

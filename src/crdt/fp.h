@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "crdt/hash.h"
 #include "crdt/rid.h"
 
 /* Domain constants: one per kind of part, so that, say, a G-Counter entry
@@ -41,37 +42,26 @@
 #define FP_MAP_VAL 0x6d61702d76616c31ULL
 #define FP_MAP_ROW 0x6d61702d726f7731ULL
 
-/* The splitmix64 finaliser: a bijection on 64 bits, well spread. */
-static inline uint64_t fp_mix(uint64_t h)
-{
-	h ^= h >> 30;
-	h *= 0xbf58476d1ce4e5b9ULL;
-	h ^= h >> 27;
-	h *= 0x94d049bb133111ebULL;
-	h ^= h >> 31;
-	return h;
-}
-
 /* Two words, in order, into one: the part (a, b). */
 static inline uint64_t fp_pair(uint64_t a, uint64_t b)
 {
-	return fp_mix(fp_mix(a + 0x9e3779b97f4a7c15ULL) ^ b);
+	return crdt_mix64(crdt_mix64(a + 0x9e3779b97f4a7c15ULL) ^ b);
 }
 
 /* A byte string under @seed, 8 bytes a step. */
 static inline uint64_t fp_bytes(uint64_t seed, const uint8_t *p, size_t len)
 {
-	uint64_t h = fp_mix(seed ^ len);
+	uint64_t h = crdt_mix64(seed ^ len);
 
 	for (; len >= 8; p += 8, len -= 8) {
 		uint64_t w;
 		memcpy(&w, p, 8);
-		h = fp_mix(h ^ w);
+		h = crdt_mix64(h ^ w);
 	}
 	if (len) {
 		uint64_t w = 0;
 		memcpy(&w, p, len);
-		h = fp_mix(h ^ w ^ (uint64_t)len << 56);
+		h = crdt_mix64(h ^ w ^ (uint64_t)len << 56);
 	}
 	return h;
 }

@@ -9,17 +9,15 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "crdt/hash.h"
+
 struct rng {
 	uint64_t s;
 };
 
-/* splitmix64 */
 static inline uint64_t rng_next(struct rng *r)
 {
-	uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
+	return crdt_splitmix64(&r->s);
 }
 
 /* Uniform in [0, n), n > 0. */

@@ -15,6 +15,7 @@
 #include <sodium.h>
 
 #include "crdt/error.h"
+#include "crdt/hash.h"
 #include "gossip/core_int.h"
 #include "log.h"
 
@@ -54,10 +55,7 @@ const char *gossip_drop_name(enum gossip_drop d)
 /* splitmix64: peer selection only, nothing secret */
 static uint64_t rng_next(struct gossip_core *g)
 {
-	uint64_t z = (g->rng += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
+	return crdt_splitmix64(&g->rng);
 }
 
 /* The wall clock our HLC reads: what PING and PONG tell peers. */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crdt/hash.h"
 #include "crdt/sort.h"
 #include "gossip/digest.h"
 
@@ -186,16 +187,6 @@ uint64_t digest_counted(const struct digest *d, const struct store_inst *in)
 	return *counted_fp(d, in);
 }
 
-static uint64_t mix(uint64_t h)
-{
-	h ^= h >> 30;
-	h *= 0xbf58476d1ce4e5b9ULL;
-	h ^= h >> 27;
-	h *= 0x94d049bb133111ebULL;
-	h ^= h >> 31;
-	return h;
-}
-
 uint64_t digest_name_key(const uint8_t *name, size_t len)
 {
 	uint64_t h = 0xcbf29ce484222325ULL;
@@ -204,7 +195,7 @@ uint64_t digest_name_key(const uint8_t *name, size_t len)
 		h ^= name[i];
 		h *= 0x100000001b3ULL;
 	}
-	return mix(h);
+	return crdt_mix64(h);
 }
 
 int64_t digest_keyed_between(struct digest *d, uint32_t b, uint64_t from, uint64_t to,
@@ -227,7 +218,7 @@ int64_t digest_keyed_between(struct digest *d, uint32_t b, uint64_t from, uint64
 
 uint64_t digest_contrib(uint64_t key, uint64_t fp)
 {
-	return mix(key ^ fp);
+	return crdt_mix64(key ^ fp);
 }
 
 uint64_t digest_group(const struct digest *d, uint32_t i)

@@ -3,23 +3,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crdt/hash.h"
 #include "log.h"
 #include "gossip/shim.h"
 
 /* ---- PRNG --------------------------------------------------------------- */
 
-static uint64_t splitmix64(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
 void shim_rng_seed(struct shim_rng *r, uint64_t seed)
 {
 	for (int i = 0; i < 4; i++)
-		r->s[i] = splitmix64(&seed);
+		r->s[i] = crdt_splitmix64(&seed);
 }
 
 static uint64_t rotl(uint64_t x, int k)
