@@ -6,6 +6,13 @@
  * each phase's thread CPU time; exits 1 unless the copy equals the set.
  *
  *     catchup_cost [N] [cut]     ("cut": stop after the cut)
+ *     catchup_cost [N] order     (the whole set in its table order instead)
+ *
+ * "order" encodes the whole set at once, in the sender's table order, and
+ * decodes that encoding into a fresh set twice: under the sender's hash
+ * key (each element lands in table order) and under another key, as a
+ * replica that drew its own key at its start does (each element lands in
+ * a random slot).  It prints the encode and both decodes.
  *     valgrind --tool=callgrind --toggle-collect=crdt_orset_pieces catchup_cost 1000000 cut
  *     valgrind --tool=callgrind --toggle-collect=crdt_orset_merge \
  *         --toggle-collect=crdt_orset_decode --toggle-collect=crdt_orset_reserve_for catchup_cost
@@ -15,7 +22,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "crdt/buf.h"
 #include "crdt/codec.h"
+#include "crdt/hash.h"
 #include "crdt/orset.h"
 
 struct piece {
@@ -55,10 +64,46 @@ static double cpu_ms(void)
 	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
+/* Decode @b's @len bytes into a fresh set and check its size: CPU ms. */
+static double decode_ms(const uint8_t *b, size_t len, size_t n)
+{
+	struct crdt_orset *d;
+	double t0 = cpu_ms(), t1;
+
+	if (crdt_orset_decode(b, len, &d) < 0)
+		exit(1);
+	t1 = cpu_ms();
+	if (crdt_orset_card(d) != n)
+		exit(1);
+	crdt_orset_free(d);
+	return t1 - t0;
+}
+
+static int table_order(struct crdt_orset *a, size_t n)
+{
+	const struct crdt_hash_key other = { 0x0123456789abcdefULL, 0xfedcba9876543210ULL };
+	struct crdt_buf b;
+	double t0, t1, same, moved;
+
+	crdt_buf_init(&b, 0);
+	t0 = cpu_ms();
+	if (crdt_orset_encode(a, &b) < 0)
+		return 1;
+	t1 = cpu_ms();
+	same = decode_ms(b.data, b.len, n);
+	crdt_set_hash_key(&other); /* a no longer finds its elements: not used again */
+	moved = decode_ms(b.data, b.len, n);
+	printf("elements=%zu encode_ms=%.1f decode_same_key_ms=%.1f decode_other_key_ms=%.1f\n", n,
+	       t1 - t0, same, moved);
+	crdt_buf_done(&b);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	size_t n = argc > 1 ? strtoul(argv[1], NULL, 10) : 1000000;
 	bool cut_only = argc > 2 && !strcmp(argv[2], "cut");
+	bool whole = argc > 2 && !strcmp(argv[2], "order");
 	struct crdt_rid rid = { { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 } };
 	struct crdt_orset *a = crdt_orset_new(), *b = crdt_orset_new();
 	struct crdt_cursor cur = CRDT_CURSOR_INIT;
@@ -73,6 +118,8 @@ int main(int argc, char **argv)
 		if (crdt_orset_add(a, &rid, k, (size_t)len) < 0)
 			return 1;
 	}
+	if (whole)
+		return table_order(a, n);
 	t0 = cpu_ms();
 	while (!cur.done)
 		if (crdt_orset_pieces(a, &cur, 1330, 16, keep_cb, &ps) < 0)
