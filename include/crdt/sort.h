@@ -88,4 +88,26 @@
 		NAME##_intro_(v, n, d_);                                                           \
 	}
 
+/* The search that goes with a sorted array: the first of @v[@n] that does
+ * not sort before @key (@n if every one does), in O(log n).
+ *
+ *   LOWER_BOUND_DEFINE(name, T, K, before)  defines
+ *       static inline size_t name(const T *v, size_t n, K key)
+ *
+ * where before(const T *x, K key) is true when x sorts before key, for a
+ * prefix of v and for none after it. */
+#define LOWER_BOUND_DEFINE(NAME, T, K, BEFORE)                                                     \
+	static inline size_t NAME(const T *v, size_t n, K key)                                     \
+	{                                                                                          \
+		size_t lo_ = 0, hi_ = n;                                                           \
+		while (lo_ < hi_) {                                                                \
+			size_t mid_ = lo_ + (hi_ - lo_) / 2;                                       \
+			if (BEFORE(&v[mid_], key))                                                 \
+				lo_ = mid_ + 1;                                                    \
+			else                                                                       \
+				hi_ = mid_;                                                        \
+		}                                                                                  \
+		return lo_;                                                                        \
+	}
+
 #endif

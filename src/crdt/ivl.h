@@ -8,25 +8,20 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "crdt/sort.h"
+
 struct ivl {
 	uint64_t lo, hi;
 };
 
+static inline bool ivl_ends_before(const struct ivl *a, uint64_t lo)
+{
+	return a->hi < lo;
+}
+
 /* The first interval of @a[@n] that does not end before @lo (@n if
  * none).  O(log n). */
-static inline uint32_t ivs_first_ending(const struct ivl *a, uint32_t n, uint64_t lo)
-{
-	uint32_t l = 0, h = n;
-
-	while (l < h) {
-		uint32_t mid = l + (h - l) / 2;
-		if (a[mid].hi < lo)
-			l = mid + 1;
-		else
-			h = mid;
-	}
-	return l;
-}
+LOWER_BOUND_DEFINE(ivs_first_ending, struct ivl, uint64_t, ivl_ends_before)
 
 /* Whether [lo, hi] lies within one interval of @a[@n]: the first interval
  * that does not end before lo holds it or none does (the intervals are

@@ -43,23 +43,16 @@ static inline bool keyed_lt(const struct digest_keyed *a, const struct digest_ke
 	return a->key < b->key;
 }
 
+static inline bool keyed_before(const struct digest_keyed *a, uint64_t key)
+{
+	return a->key < key;
+}
+
 /* by key; equal keys (one name's, or a collision) in any order */
 SORT_DEFINE(keyed_sort, struct digest_keyed, keyed_lt)
 
 /* The first of @n pairs sorted by key whose key is @key or more. */
-static size_t keyed_lower(const struct digest_keyed *v, size_t n, uint64_t key)
-{
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (v[mid].key < key)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
+LOWER_BOUND_DEFINE(keyed_lower, struct digest_keyed, uint64_t, keyed_before)
 
 /* @m's key order is gone (no memory for it): the next
  * digest_keyed_between() makes it again. */
